@@ -1,0 +1,3 @@
+// The deployable entry point: `firebase deploy` loads this module to discover
+// the functions, so it only wires exports and does no work at import time.
+export {};
