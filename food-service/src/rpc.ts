@@ -1,0 +1,74 @@
+// Everything a call goes through before and after its handler: injected
+// latency and faults, the test hook, stats, debug logging, and the mapping of
+// thrown errors to gRPC statuses.
+import * as grpc from '@grpc/grpc-js';
+import { setTimeout as delay } from 'node:timers/promises';
+import { RpcError } from './errors';
+import type { Faults } from './faults';
+import type { FoodMethod } from './methods';
+import type { CallStats } from './stats';
+
+/**
+ * A service's handlers as plain functions from request to response. The
+ * generated handler interfaces carry an index signature, dropped here so only
+ * the real methods remain.
+ */
+export type Implementation<Handlers> = {
+  [K in keyof Handlers as string extends K ? never : K]: Handlers[K] extends grpc.handleUnaryCall<infer Req, infer Res>
+    ? (request: Req) => Res
+    : never;
+};
+
+export type CallHook = (method: FoodMethod, request: unknown) => void | Promise<void>;
+
+export interface CallContext {
+  readonly faults: Faults;
+  readonly stats: CallStats;
+  readonly hook: () => CallHook | undefined;
+  readonly debug: boolean;
+  readonly log: (line: string) => void;
+}
+
+function toStatus(method: FoodMethod, err: unknown): { code: grpc.status; details: string } {
+  if (err instanceof RpcError) return { code: err.code, details: err.details };
+  // Anything else is a bug in the simulator or in a test hook.
+  return { code: grpc.status.INTERNAL, details: `${method}: ${err instanceof Error ? err.message : String(err)}` };
+}
+
+export function unary<Req, Res>(method: FoodMethod, handler: (request: Req) => Res, context: CallContext): grpc.handleUnaryCall<Req, Res> {
+  const { faults, stats, hook, debug, log } = context;
+
+  const serve = async (request: Req): Promise<Res> => {
+    if (faults.latencyMs > 0) await delay(faults.latencyMs);
+    const injected = faults.take(method);
+    if (injected !== undefined) {
+      stats.recordInjectedFault();
+      throw new RpcError(injected, `injected fault: ${method} failed with ${grpc.status[injected]}`);
+    }
+    await hook()?.(method, request);
+    return handler(request);
+  };
+
+  return (call, callback) => {
+    const started = performance.now();
+    serve(call.request).then(
+      (response) => {
+        stats.record(method, grpc.status.OK);
+        if (debug) log(`[debug] ${method} ${JSON.stringify(call.request)} -> OK ${JSON.stringify(response)} (${elapsed(started)})`);
+        callback(null, response);
+      },
+      (err: unknown) => {
+        const status = toStatus(method, err);
+        stats.record(method, status.code);
+        if (debug || status.code === grpc.status.INTERNAL) {
+          log(`[${debug ? 'debug' : 'error'}] ${method} ${JSON.stringify(call.request)} -> ${grpc.status[status.code]}: ${status.details} (${elapsed(started)})`);
+        }
+        callback(status);
+      },
+    );
+  };
+}
+
+function elapsed(started: number): string {
+  return `${(performance.now() - started).toFixed(1)} ms`;
+}

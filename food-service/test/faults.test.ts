@@ -1,0 +1,81 @@
+import * as grpc from '@grpc/grpc-js';
+import * as assert from 'node:assert/strict';
+import { expectStatus, startHarness, type Harness } from './helpers';
+
+describe('fault injection and the call hook', () => {
+  let h: Harness;
+  beforeEach(async () => {
+    h = await startHarness();
+  });
+  afterEach(() => h.close());
+
+  it('fails every call with UNAVAILABLE at failRate 1, before doing any work, and counts it', async () => {
+    h.service.setFaults({ failRate: 1 });
+    await expectStatus(h.client.createOrder({ order: {} }), grpc.status.UNAVAILABLE, /injected fault: CreateOrder/);
+    await expectStatus(h.client.getShipment('shipments/x'), grpc.status.UNAVAILABLE);
+    const stats = h.service.stats();
+    assert.equal(stats.ordersCreated, 0);
+    assert.equal(stats.injectedFaults, 2);
+    assert.deepEqual(stats.calls.CreateOrder, { ok: 0, failed: { UNAVAILABLE: 1 } });
+
+    h.service.setFaults({ failRate: 0 });
+    await h.client.createOrder({ order: {} });
+    assert.equal(h.service.stats().calls.CreateOrder.ok, 1);
+  });
+
+  it('fails a share of calls at failRate 0.5', async () => {
+    h.service.setFaults({ failRate: 0.5 });
+    const results = await Promise.allSettled(Array.from({ length: 40 }, () => h.client.listOrders({})));
+    const failed = results.filter((r) => r.status === 'rejected').length;
+    assert.ok(failed > 5 && failed < 35, `${failed} of 40 failed`);
+    assert.equal(h.service.stats().injectedFaults, failed);
+  });
+
+  it('failNext fails exactly the next calls of one method with the given code', async () => {
+    const { name } = await h.client.createOrder({ order: {} });
+    h.service.failNext('UpdateOrder', grpc.status.DEADLINE_EXCEEDED, 2);
+    await h.client.getOrder(name);
+    await expectStatus(h.client.setStatus(name, 'PREPARATION'), grpc.status.DEADLINE_EXCEEDED);
+    await expectStatus(h.client.setStatus(name, 'PREPARATION'), grpc.status.DEADLINE_EXCEEDED);
+    assert.equal((await h.client.getOrder(name)).status, 'NEW', 'the failed updates did nothing');
+    assert.equal((await h.client.setStatus(name, 'PREPARATION')).status, 'PREPARATION');
+    assert.deepEqual(h.service.stats().calls.UpdateOrder, { ok: 1, failed: { DEADLINE_EXCEEDED: 2 } });
+    assert.throws(() => h.service.failNext('GetOrder', grpc.status.OK), /needs an error code/);
+  });
+
+  it('adds latency to every call', async () => {
+    h.service.setFaults({ latencyMs: 150 });
+    const started = performance.now();
+    await h.client.listOrders({});
+    assert.ok(performance.now() - started >= 140, `took ${performance.now() - started} ms`);
+    await expectStatus(h.client.listOrders({}, { deadlineMs: 50 }), grpc.status.DEADLINE_EXCEEDED);
+    assert.throws(() => h.service.setFaults({ latencyMs: -1 }), /latencyMs must be a non-negative number, got -1/);
+    assert.throws(() => h.service.setFaults({ failRate: 1.5 }), /failRate must be between 0 and 1, got 1.5/);
+  });
+
+  it('runs the onCall hook before the handler, so a customer can cancel between a look and a write', async () => {
+    const [name] = h.service.placeOrders(1);
+    assert.equal((await h.client.getOrder(name)).status, 'NEW');
+    const seen: string[] = [];
+    h.service.onCall(async (method, request) => {
+      seen.push(method);
+      if (method === 'UpdateOrder') {
+        assert.deepEqual(request, { order: { name, status: 'PREPARATION', createTime: '', updateTime: '', customerId: '' }, updateMask: { paths: ['status'] } });
+        await new Promise((resolve) => setTimeout(resolve, 5));
+        h.service.cancelOrder(name);
+      }
+    });
+    await expectStatus(h.client.setStatus(name, 'PREPARATION'), grpc.status.FAILED_PRECONDITION, /is CANCELLED/);
+    assert.deepEqual(seen, ['UpdateOrder']);
+    h.service.onCall(undefined);
+    assert.equal((await h.client.getOrder(name)).status, 'CANCELLED');
+  });
+
+  it('answers INTERNAL, with context, when the hook throws', async () => {
+    h.service.onCall(() => {
+      throw new Error('hook exploded');
+    });
+    await expectStatus(h.client.listOrders({}), grpc.status.INTERNAL, /^ListOrders: hook exploded$/);
+    assert.match(h.logs.join('\n'), /\[error\] ListOrders .* INTERNAL: ListOrders: hook exploded/);
+  });
+});
