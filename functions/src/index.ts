@@ -1,3 +1,4 @@
 // The deployable entry point: `firebase deploy` loads this module to discover
 // the functions, so it only wires exports and does no work at import time.
-export {};
+export { advanceRelation } from './triggers/advance-relation';
+export { pollFoodService, pollFoodServiceNow } from './triggers/poll-food-service';

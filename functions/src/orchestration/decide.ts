@@ -1,0 +1,131 @@
+// The state machine. decide() looks at a relation as it is now and names the
+// one next step, or why there is none. It is pure: no I/O and no clock of its
+// own, so every combination of stage and statuses is tested exhaustively.
+import type { Relation, Step } from './relation';
+import { isTerminal } from './stage';
+
+export type Decision =
+  | { action: 'createKitchenOrder'; to: 'PREPARATION' }
+  | { action: 'createShipment'; to: 'IN_FLIGHT' }
+  | { action: 'finish'; to: 'DELIVERED' | 'REJECTED' }
+  | { action: 'cancel'; to: 'CANCELLED' }
+  /** The document contradicts itself; a person must look. */
+  | { action: 'flag'; message: string }
+  | { action: 'none'; reason: 'terminal' | 'blocked' | 'waiting' | 'backoff'; retryAt?: Date };
+
+export type StepDecision = Extract<Decision, { action: Step }>;
+
+export function isStep(decision: Decision): decision is StepDecision {
+  return decision.action !== 'flag' && decision.action !== 'none';
+}
+
+const flag = (relation: Relation, problem: string): Decision => ({
+  action: 'flag',
+  message: `stage ${relation.stage}: ${problem}`,
+});
+
+export function decide(relation: Relation, now: Date): Decision {
+  const { stage, orderStatus, error } = relation;
+  if (isTerminal(stage)) return { action: 'none', reason: 'terminal' };
+  if (error && !error.transient) return { action: 'none', reason: 'blocked' };
+  if (error?.retryAt && error.retryAt > now) return { action: 'none', reason: 'backoff', retryAt: error.retryAt };
+
+  // The customer's cancellation wins over any step still to come.
+  if (orderStatus === 'CANCELLED') return { action: 'cancel', to: 'CANCELLED' };
+  if (orderStatus === 'UNKNOWN') return flag(relation, 'the food service reports the order as UNKNOWN');
+
+  switch (stage) {
+    case 'NEW':
+      return decideNew(relation);
+    case 'PREPARATION':
+      return decidePreparation(relation);
+    case 'IN_FLIGHT':
+      return decideInFlight(relation);
+    default: {
+      const unreachable: never = stage;
+      throw new Error(`unhandled stage ${String(unreachable)}`);
+    }
+  }
+}
+
+function decideNew(relation: Relation): Decision {
+  if (relation.kitchenOrder || relation.shipment) {
+    return flag(relation, 'a kitchen order or shipment is recorded before any was created');
+  }
+  // PREPARATION with stage NEW means our UpdateOrder landed but the step did
+  // not record; the step's claim tells a live attempt from a dead one.
+  switch (relation.orderStatus) {
+    case 'NEW':
+    case 'PREPARATION':
+      return { action: 'createKitchenOrder', to: 'PREPARATION' };
+    case 'IN_FLIGHT':
+    case 'DELIVERED':
+    case 'REJECTED':
+      return flag(relation, `the order is ${relation.orderStatus} on the food service, but no kitchen order was created for it`);
+    case 'CANCELLED':
+    case 'UNKNOWN':
+      throw new Error(`decide() handles order status ${relation.orderStatus} before the stage`);
+    default: {
+      const unreachable: never = relation.orderStatus;
+      throw new Error(`unhandled order status ${String(unreachable)}`);
+    }
+  }
+}
+
+function decidePreparation(relation: Relation): Decision {
+  if (!relation.kitchenOrder) return flag(relation, 'no kitchen order is recorded');
+  if (relation.shipment) return flag(relation, 'a shipment is recorded before the kitchen order was packaged');
+  switch (relation.orderStatus) {
+    case 'DELIVERED':
+    case 'REJECTED':
+      return flag(relation, `the order is ${relation.orderStatus} on the food service, but no shipment was created for it`);
+    default:
+      break;
+  }
+  const status = relation.kitchenOrderStatus;
+  switch (status) {
+    case null:
+    case 'NEW':
+    case 'PREPARATION':
+      return { action: 'none', reason: 'waiting' };
+    case 'PACKAGED':
+      return { action: 'createShipment', to: 'IN_FLIGHT' };
+    case 'UNKNOWN':
+      return flag(relation, `the kitchen order ${relation.kitchenOrder} is UNKNOWN on the food service`);
+    default: {
+      const unreachable: never = status;
+      throw new Error(`unhandled kitchen order status ${String(unreachable)}`);
+    }
+  }
+}
+
+function decideInFlight(relation: Relation): Decision {
+  if (!relation.kitchenOrder || !relation.shipment) return flag(relation, 'the kitchen order or the shipment is not recorded');
+  const status = relation.shipmentStatus;
+  const finished = (to: 'DELIVERED' | 'REJECTED'): Decision =>
+    // An order already final on the food service must agree with its shipment;
+    // PREPARATION and IN_FLIGHT just lag behind our own writes.
+    relation.orderStatus === 'DELIVERED' || relation.orderStatus === 'REJECTED'
+      ? relation.orderStatus === to
+        ? { action: 'finish', to }
+        : flag(relation, `the shipment is ${to} but the order is ${relation.orderStatus} on the food service`)
+      : { action: 'finish', to };
+  switch (status) {
+    case null:
+    case 'NEW':
+    case 'COLLECTED':
+      if (relation.orderStatus === 'DELIVERED' || relation.orderStatus === 'REJECTED') {
+        return flag(relation, `the order is ${relation.orderStatus} on the food service, but its shipment is ${status ?? 'not observed yet'}`);
+      }
+      return { action: 'none', reason: 'waiting' };
+    case 'DELIVERED':
+    case 'REJECTED':
+      return finished(status);
+    case 'UNKNOWN':
+      return flag(relation, `the shipment ${relation.shipment} is UNKNOWN on the food service`);
+    default: {
+      const unreachable: never = status;
+      throw new Error(`unhandled shipment status ${String(unreachable)}`);
+    }
+  }
+}

@@ -1,0 +1,56 @@
+// What the poller writes, decided without I/O. The poller records what the
+// food service says; it skips a write whose only news is the echo of a status
+// the orchestrator set itself (the stage already says so), because every
+// write costs a Firestore write and a trigger invocation. The echo rides
+// along with the next write that carries real news.
+import { decide, isStep } from './decide';
+import type { Relation } from './relation';
+
+/**
+ * What one poll saw for one relation, and what the poller writes: absent
+ * fields were not looked at. Values are as the food service sent them, so an
+ * unknown enum value arrives as a number and is recorded for the trigger to flag.
+ */
+export interface Observation {
+  orderStatus?: string | number;
+  kitchenOrderStatus?: string | number;
+  shipmentStatus?: string | number;
+  /** Set when a look-up failed permanently, null when every look-up worked. */
+  observationError?: string | null;
+}
+
+export function observationChanges(relation: Relation, currentObservationError: unknown, seen: Observation): Observation | null {
+  const changes: Observation = {};
+  let news = false;
+  if (seen.orderStatus !== undefined && seen.orderStatus !== relation.orderStatus) {
+    changes.orderStatus = seen.orderStatus;
+    // Stage names match the order statuses the orchestrator sets.
+    news ||= seen.orderStatus !== relation.stage;
+  }
+  if (seen.kitchenOrderStatus !== undefined && seen.kitchenOrderStatus !== relation.kitchenOrderStatus) {
+    changes.kitchenOrderStatus = seen.kitchenOrderStatus;
+    news = true;
+  }
+  if (seen.shipmentStatus !== undefined && seen.shipmentStatus !== relation.shipmentStatus) {
+    changes.shipmentStatus = seen.shipmentStatus;
+    news = true;
+  }
+  if (seen.observationError !== undefined && seen.observationError !== (currentObservationError ?? null)) {
+    changes.observationError = seen.observationError;
+    news = true;
+  }
+  return news ? changes : null;
+}
+
+/**
+ * Whether the trigger should be woken for a relation that nothing else will
+ * write: a step whose retry has fallen due, or a due step that has seen no
+ * write for `stallMs` (a lost event, or a claimant that died).
+ */
+export function needsNudge(relation: Relation, updateTime: Date, now: Date, stallMs: number): boolean {
+  const decision = decide(relation, now);
+  if (!isStep(decision) && decision.action !== 'flag') return false;
+  const retryAt = relation.error?.transient ? relation.error.retryAt : null;
+  if (retryAt && updateTime <= retryAt) return true;
+  return now.getTime() - updateTime.getTime() >= stallMs;
+}

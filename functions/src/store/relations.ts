@@ -1,0 +1,162 @@
+// Reads and writes of relations/{orderId}. The poller writes observed
+// statuses; the trigger writes progress. Each side updates only its own
+// fields, by field path, so neither can overwrite the other (DESIGN rule 4).
+import { FieldValue, Timestamp, type DocumentData, type DocumentReference } from 'firebase-admin/firestore';
+
+import type { KitchenOrderStatusName, ShipmentStatusName } from '../food/types';
+import type { Observation } from '../orchestration/observe';
+import { RELATIONS, relationId, type StepError } from '../orchestration/relation';
+import { isTerminal, type Stage } from '../orchestration/stage';
+import { db } from './db';
+import { isAlreadyExists } from './errors';
+
+export interface StoredRelation {
+  ref: DocumentReference;
+  data: DocumentData;
+  /** When the document last changed: the poller uses it to notice stalled relations. */
+  updateTime: Date;
+}
+
+/** A note that an earlier attempt of a create may have created something nobody recorded. */
+export interface PossibleOrphan {
+  step: string;
+  attempt: number;
+  claimedAt: Date;
+  eventId: string;
+  reason: string;
+}
+
+export interface Progress {
+  stage: Stage;
+  kitchenOrder?: { name: string; status: KitchenOrderStatusName };
+  shipment?: { name: string; status: ShipmentStatusName };
+  possibleOrphans?: PossibleOrphan[];
+}
+
+export function relationRef(orderName: string): DocumentReference {
+  return db().collection(RELATIONS).doc(relationId(orderName));
+}
+
+function stored(snapshot: FirebaseFirestore.DocumentSnapshot): StoredRelation | null {
+  const data = snapshot.data();
+  if (!data || !snapshot.updateTime) return null;
+  return { ref: snapshot.ref, data, updateTime: snapshot.updateTime.toDate() };
+}
+
+export async function readRelation(ref: DocumentReference): Promise<StoredRelation | null> {
+  return stored(await ref.get());
+}
+
+/** Every relation the orchestrator is still driving: O(active), never O(history). */
+export async function activeRelations(): Promise<StoredRelation[]> {
+  const snapshot = await db().collection(RELATIONS).where('active', '==', true).get();
+  return snapshot.docs.flatMap((doc) => stored(doc) ?? []);
+}
+
+const GET_ALL_CHUNK = 300;
+
+/** Which of these orders have a relation at all, read in batches. */
+export async function existingRelations(orderNames: string[]): Promise<Set<string>> {
+  const found = new Set<string>();
+  for (let i = 0; i < orderNames.length; i += GET_ALL_CHUNK) {
+    const refs = orderNames.slice(i, i + GET_ALL_CHUNK).map(relationRef);
+    for (const snapshot of await db().getAll(...refs)) {
+      const order = snapshot.get('order');
+      if (snapshot.exists && typeof order === 'string') found.add(order);
+    }
+  }
+  return found;
+}
+
+/**
+ * Starts driving a NEW order. create() makes a second poll that saw the same
+ * order lose quietly instead of resetting the document.
+ */
+export async function createRelation(orderName: string, customerId: string): Promise<'created' | 'exists'> {
+  const now = FieldValue.serverTimestamp();
+  try {
+    await relationRef(orderName).create({
+      order: orderName,
+      customerId,
+      stage: 'NEW',
+      active: true,
+      outcome: null,
+      orderStatus: 'NEW',
+      kitchenOrder: null,
+      kitchenOrderStatus: null,
+      shipment: null,
+      shipmentStatus: null,
+      error: null,
+      observationError: null,
+      possibleOrphans: [],
+      createdAt: now,
+      observedAt: now,
+      advancedAt: null,
+    });
+    return 'created';
+  } catch (error) {
+    if (isAlreadyExists(error)) return 'exists';
+    throw error;
+  }
+}
+
+const BATCH_LIMIT = 400;
+
+/**
+ * The poller's writes, in batched commits. `nudge` asks the trigger to look
+ * again at a relation whose step is due (a retry after backoff, or a stalled
+ * step) by touching a field only the poller writes.
+ */
+export async function writeObservations(writes: Array<{ ref: DocumentReference; observation: Observation; nudge: boolean }>): Promise<void> {
+  for (let i = 0; i < writes.length; i += BATCH_LIMIT) {
+    const batch = db().batch();
+    for (const { ref, observation, nudge } of writes.slice(i, i + BATCH_LIMIT)) {
+      const fields: DocumentData = { ...observation };
+      if (Object.keys(observation).length > 0) fields.observedAt = FieldValue.serverTimestamp();
+      if (nudge) fields.nudgedAt = FieldValue.serverTimestamp();
+      batch.update(ref, fields);
+    }
+    await batch.commit();
+  }
+}
+
+/** The trigger's record of a step carried out: one write, clearing any earlier error. */
+export async function recordProgress(ref: DocumentReference, progress: Progress): Promise<void> {
+  const terminal = isTerminal(progress.stage);
+  const fields: DocumentData = {
+    stage: progress.stage,
+    active: !terminal,
+    outcome: terminal ? progress.stage : null,
+    error: null,
+    advancedAt: FieldValue.serverTimestamp(),
+  };
+  if (progress.kitchenOrder) {
+    // The status the create returned; the poller keeps it current from here on,
+    // and cannot have written it before, because it only observes kitchen
+    // orders whose name this write publishes.
+    fields.kitchenOrder = progress.kitchenOrder.name;
+    fields.kitchenOrderStatus = progress.kitchenOrder.status;
+  }
+  if (progress.shipment) {
+    fields.shipment = progress.shipment.name;
+    fields.shipmentStatus = progress.shipment.status;
+  }
+  if (progress.possibleOrphans?.length) {
+    fields.possibleOrphans = FieldValue.arrayUnion(...progress.possibleOrphans.map(toStoredOrphan));
+  }
+  await ref.update(fields);
+}
+
+function toStoredOrphan(orphan: PossibleOrphan): DocumentData {
+  return { ...orphan, claimedAt: Timestamp.fromDate(orphan.claimedAt) };
+}
+
+export async function recordError(ref: DocumentReference, error: StepError): Promise<void> {
+  await ref.update({
+    error: {
+      ...error,
+      at: Timestamp.fromDate(error.at),
+      retryAt: error.retryAt ? Timestamp.fromDate(error.retryAt) : null,
+    },
+  });
+}

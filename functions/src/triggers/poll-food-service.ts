@@ -1,0 +1,36 @@
+import { onRequest } from 'firebase-functions/v2/https';
+import { onSchedule } from 'firebase-functions/v2/scheduler';
+
+import { FOOD_SERVICE_SECRETS } from '../config';
+import { runPolls } from '../orchestration/poller';
+import { runtimeDeps } from './deps';
+
+/** Cloud Scheduler's finest grain; shorter POLL_INTERVAL_SECONDS poll several times per invocation. */
+const SCHEDULE = 'every 1 minutes';
+const TIMEOUT_SECONDS = 120;
+// Start no poll after this, so the invocation ends before the next one begins.
+const BUDGET_MS = 50_000;
+
+export const pollFoodService = onSchedule(
+  { schedule: SCHEDULE, secrets: FOOD_SERVICE_SECRETS, timeoutSeconds: TIMEOUT_SECONDS, retryCount: 0 },
+  async () => {
+    await runPolls(runtimeDeps(), { budgetMs: BUDGET_MS });
+  },
+);
+
+/**
+ * One poll, now. It is the clock wherever Cloud Scheduler is absent (the
+ * emulators, the local stack) and lets an operator poll on demand. Private:
+ * only callers with the Cloud Run invoker role reach it in production.
+ */
+export const pollFoodServiceNow = onRequest(
+  { invoker: 'private', secrets: FOOD_SERVICE_SECRETS, timeoutSeconds: TIMEOUT_SECONDS },
+  async (request, response) => {
+    if (request.method !== 'POST') {
+      response.status(405).set('Allow', 'POST').json({ error: 'use POST to run a poll' });
+      return;
+    }
+    const run = await runPolls(runtimeDeps(), { budgetMs: 0, force: true });
+    response.status(run.skipped ? 409 : run.failedPolls > 0 ? 502 : 200).json(run);
+  },
+);
