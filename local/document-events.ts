@@ -1,10 +1,12 @@
 // Turns Firestore writes into document-trigger events, the way Eventarc does
-// in production: one event per observed change of a watched collection, with
-// the document before and after, the path params and an event id, delivered
-// at least once. Faults can be injected on purpose (duplicates, delays that
+// in production: one event per write of a watched collection, with the
+// document before and after, the path params and an event id, delivered at
+// least once. Faults can be injected on purpose (duplicates, delays that
 // reorder events) to show that the triggers survive them.
 import { randomUUID } from 'node:crypto';
-import type { DocumentData, Firestore } from 'firebase-admin/firestore';
+import type { Firestore } from 'firebase-admin/firestore';
+
+import type { EmbeddedFirestore, PlainData } from './firestore';
 
 export interface DocumentEvent {
   /** The same for every delivery of one change, as with a redelivered event. */
@@ -12,9 +14,64 @@ export interface DocumentEvent {
   /** e.g. relations/abc */
   document: string;
   params: Record<string, string>;
-  before: DocumentData | null;
-  after: DocumentData | null;
+  before: PlainData | null;
+  after: PlainData | null;
   time: string;
+}
+
+/** A change of one document of the watched collection. */
+export interface DocumentChange {
+  id: string;
+  before: PlainData | null;
+  after: PlainData | null;
+}
+
+/** Calls `onChange` for changes of `collection`'s documents; resolves to a stop function. */
+export type ChangeFeed = (collection: string, onChange: (change: DocumentChange) => void) => Promise<() => void>;
+
+/** Remembers each document's last data, to give every change its "before". */
+function withBefore(onChange: (change: DocumentChange) => void): (id: string, after: PlainData | null) => void {
+  const last = new Map<string, PlainData>();
+  return (id, after) => {
+    const before = last.get(id) ?? null;
+    if (after) last.set(id, after);
+    else last.delete(id);
+    onChange({ id, before, after });
+  };
+}
+
+/** Every write, exactly once, straight from the embedded emulator (same process). */
+export function embeddedFeed(firestore: EmbeddedFirestore): ChangeFeed {
+  return async (collection, onChange) => {
+    const emit = withBefore(onChange);
+    return firestore.onWrite(({ path, data }) => {
+      const [root, id, ...deeper] = path.split('/');
+      if (root === collection && id && deeper.length === 0) emit(id, data);
+    });
+  };
+}
+
+/**
+ * A snapshot listener, for a Firestore emulator in another process. Listeners
+ * may fold quick successive writes of one document into one change; the
+ * triggers act on current state, so that is harmless.
+ */
+export function listenerFeed(db: Firestore): ChangeFeed {
+  return (collection, onChange) =>
+    new Promise((resolve, reject) => {
+      const emit = withBefore(onChange);
+      let started = false;
+      const unsubscribe = db.collection(collection).onSnapshot(
+        (snapshot) => {
+          for (const change of snapshot.docChanges()) emit(change.doc.id, change.type === 'removed' ? null : change.doc.data());
+          if (!started) {
+            started = true;
+            resolve(unsubscribe);
+          }
+        },
+        (error) => (started ? console.error(`listener on ${collection} failed:`, error) : reject(error)),
+      );
+    });
 }
 
 export interface DeliveryFaults {
@@ -25,7 +82,7 @@ export interface DeliveryFaults {
 }
 
 export interface DocumentEventSourceOptions {
-  firestore: Firestore;
+  feed: ChangeFeed;
   /** The watched collection, e.g. "relations"; documents match "<collection>/{param}". */
   collection: string;
   param: string;
@@ -34,8 +91,8 @@ export interface DocumentEventSourceOptions {
   concurrency?: number;
   faults?: DeliveryFaults;
   random?: () => number;
-  /** A delivery that threw, or the listener itself failing (no event then). */
-  onError?: (error: unknown, event?: DocumentEvent) => void;
+  /** A delivery that threw. */
+  onError?: (error: unknown, event: DocumentEvent) => void;
 }
 
 export class DocumentEventSource {
@@ -44,51 +101,26 @@ export class DocumentEventSource {
   delivered = 0;
   failed = 0;
 
-  private readonly last = new Map<string, DocumentData>();
   private readonly queue: DocumentEvent[] = [];
   private inFlight = 0;
   private lastActivity = Date.now();
-  private unsubscribe: (() => void) | undefined;
+  private stopFeed: (() => void) | undefined;
   private readonly random: () => number;
 
   constructor(private readonly options: DocumentEventSourceOptions) {
     this.random = options.random ?? Math.random;
   }
 
-  /** Starts listening; resolves once the first snapshot (existing documents) is in. */
-  start(): Promise<void> {
-    return new Promise((resolve, reject) => {
-      let first = true;
-      this.unsubscribe = this.options.firestore.collection(this.options.collection).onSnapshot(
-        (snapshot) => {
-          for (const change of snapshot.docChanges()) {
-            const id = change.doc.id;
-            const after = change.type === 'removed' ? null : change.doc.data();
-            const before = this.last.get(id) ?? null;
-            if (after) this.last.set(id, after);
-            else this.last.delete(id);
-            this.enqueue({
-              id: randomUUID(),
-              document: `${this.options.collection}/${id}`,
-              params: { [this.options.param]: id },
-              before,
-              after,
-              time: (change.doc.updateTime ?? change.doc.readTime).toDate().toISOString(),
-            });
-          }
-          if (first) {
-            first = false;
-            resolve();
-          }
-        },
-        (error) => (first ? reject(error) : this.options.onError?.(error)),
-      );
-    });
+  async start(): Promise<void> {
+    const { collection, param } = this.options;
+    this.stopFeed = await this.options.feed(collection, ({ id, before, after }) =>
+      this.enqueue({ id: randomUUID(), document: `${collection}/${id}`, params: { [param]: id }, before, after, time: new Date().toISOString() }),
+    );
   }
 
   stop(): void {
-    this.unsubscribe?.();
-    this.unsubscribe = undefined;
+    this.stopFeed?.();
+    this.stopFeed = undefined;
   }
 
   /** Resolves once nothing has been queued or delivered for `quietMs`; rejects after `timeoutMs`. */

@@ -5,13 +5,53 @@
 import { FirestoreServer } from '@firestore-emulator/server';
 import * as net from 'node:net';
 
+/** Plain values as firebase-admin would read them; timestamps become Dates. */
+export type PlainData = Record<string, unknown>;
+
+/** One document write as the emulator applied it: `data` is null for a delete. */
+export interface DocumentWrite {
+  /** e.g. relations/abc or relations/abc/transitions/x */
+  path: string;
+  data: PlainData | null;
+}
+
 export interface EmbeddedFirestore {
   /** host:port for FIRESTORE_EMULATOR_HOST. */
   readonly host: string;
   readonly port: number;
+  /**
+   * Calls `listener` once per document write, in the order the emulator
+   * applies them. The emulator's own query listeners re-run the whole query
+   * on every write and lose changes under bursts; this hook does neither.
+   */
+  onWrite(listener: (write: DocumentWrite) => void): () => void;
   /** Drops every document of every project. */
   clear(): void;
   stop(): void;
+}
+
+interface EmulatorField {
+  type: string;
+  value: unknown;
+}
+
+function plainValue(field: EmulatorField): unknown {
+  switch (field.type) {
+    case 'timestamp_value': {
+      const { seconds, nanos } = field.value as { seconds: number; nanos: number };
+      return new Date(Number(seconds) * 1000 + Math.floor(Number(nanos) / 1e6));
+    }
+    case 'map_value':
+      return plainFields(field.value as Record<string, EmulatorField>);
+    case 'array_value':
+      return (field.value as EmulatorField[]).map(plainValue);
+    default:
+      return field.value;
+  }
+}
+
+function plainFields(fields: Record<string, EmulatorField>): PlainData {
+  return Object.fromEntries(Object.entries(fields).map(([key, field]) => [key, plainValue(field)]));
 }
 
 /** A port the OS says is free now; the emulator's own start() does not report an ephemeral port. */
@@ -34,9 +74,23 @@ export async function startEmbeddedFirestore(port?: number): Promise<EmbeddedFir
   } catch (error) {
     throw new Error(`embedded Firestore could not listen on port ${chosen}: ${error instanceof Error ? error.message : String(error)}`);
   }
+  const { emitter } = server.state;
   return {
     host: `127.0.0.1:${chosen}`,
     port: chosen,
+    onWrite(listener) {
+      type Event = { document: { getDocumentPath(): string; toJSON(): { fields: Record<string, EmulatorField> } } };
+      const written = ({ document }: Event) => listener({ path: document.getDocumentPath(), data: plainFields(document.toJSON().fields) });
+      const deleted = ({ document }: Event) => listener({ path: document.getDocumentPath(), data: null });
+      emitter.on('create-document', written);
+      emitter.on('update-document', written);
+      emitter.on('delete-document', deleted);
+      return () => {
+        emitter.off('create-document', written);
+        emitter.off('update-document', written);
+        emitter.off('delete-document', deleted);
+      };
+    },
     clear: () => server.state.clear(),
     stop: () => server.stop(),
   };

@@ -62,7 +62,7 @@ export interface Config {
 function integer(name: keyof typeof DEFAULTS, min: number, max: number): number {
   const raw = process.env[name];
   if (raw === undefined || raw.trim() === '') return DEFAULTS[name] as number;
-  const value = Number(raw);
+  const value = /^\d+$/.test(raw.trim()) ? Number(raw.trim()) : NaN;
   if (!Number.isInteger(value) || value < min || value > max) {
     throw new Error(`${name} must be an integer from ${min} to ${max}, got "${raw}"`);
   }

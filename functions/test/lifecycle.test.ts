@@ -1,6 +1,7 @@
 import { strict as assert } from 'node:assert';
 
-import { startStack, type Stack } from './helpers/stack';
+import { relationId } from '../src/orchestration/relation';
+import { deliver, startStack, type Stack } from './helpers/stack';
 
 describe('the lifecycle, end to end through the exported functions', () => {
   let stack: Stack;
@@ -43,4 +44,103 @@ describe('the lifecycle, end to end through the exported functions', () => {
     assert.equal(stats.shipmentsCreated, 1);
     assert.equal(stats.calls.UpdateOrder.ok, 3);
   });
+
+  it('closes the order REJECTED when the customer rejects the shipment', async () => {
+    stack = await startStack({ service: { rejectRate: 1 } });
+    const [order] = stack.service.placeOrders(1);
+    await stack.cycle();
+    stack.service.tick();
+    stack.service.tick();
+    await stack.cycle();
+    stack.service.tick();
+    stack.service.tick();
+    await stack.cycle();
+    const relation = await stack.relation(order);
+    assert.equal(relation?.stage, 'REJECTED');
+    assert.equal(relation?.shipmentStatus, 'REJECTED');
+    assert.equal(stack.service.stats().orders.REJECTED, 1);
+  });
+
+  describe('CANCELLED stops everything', () => {
+    it('at NEW: no kitchen order is created', async () => {
+      stack = await startStack({ autoDeliver: false });
+      const [order] = stack.service.placeOrders(1);
+      await stack.pollNow(); // the relation is created; its trigger has not run yet
+      stack.service.cancelOrder(order);
+      await deliverCurrent(order);
+      const relation = await stack.relation(order);
+      assert.equal(relation?.stage, 'CANCELLED');
+      assert.equal(relation?.kitchenOrder, null);
+      assert.equal(stack.service.stats().kitchenOrdersCreated, 0);
+      assert.equal(stack.service.stats().calls.UpdateOrder.ok, 0);
+    });
+
+    it('at PREPARATION: the kitchen order is left alone and no shipment is created', async () => {
+      stack = await startStack();
+      const [order] = stack.service.placeOrders(1);
+      await stack.cycle();
+      stack.service.cancelOrder(order);
+      await stack.cycle(); // the order left the active lists; GetOrder finds it CANCELLED
+      stack.service.tick();
+      stack.service.tick();
+      await stack.cycle(2);
+      const relation = await stack.relation(order);
+      assert.equal(relation?.stage, 'CANCELLED');
+      assert.equal(relation?.orderStatus, 'CANCELLED');
+      assert.equal(relation?.active, false);
+      assert.equal(stack.service.stats().shipmentsCreated, 0);
+      assert.equal(stack.service.stats().orders.CANCELLED, 1);
+    });
+
+    it('at IN_FLIGHT: the delivery does not overwrite CANCELLED', async () => {
+      stack = await startStack({ service: { rejectRate: 0 } });
+      const [order] = stack.service.placeOrders(1);
+      await stack.cycle();
+      stack.service.tick();
+      stack.service.tick();
+      await stack.cycle();
+      assert.equal((await stack.relation(order))?.stage, 'IN_FLIGHT');
+      stack.service.cancelOrder(order);
+      stack.service.tick();
+      stack.service.tick(); // the drone delivers anyway
+      await stack.cycle(2);
+      const relation = await stack.relation(order);
+      assert.equal(relation?.stage, 'CANCELLED');
+      assert.equal(stack.service.stats().orders.CANCELLED, 1);
+      assert.equal(stack.service.stats().calls.UpdateOrder.ok, 2, 'only PREPARATION and IN_FLIGHT were ever set');
+    });
+
+    it('between our look and our update: FAILED_PRECONDITION is read as "the order moved", and CANCELLED stands', async () => {
+      stack = await startStack();
+      const [order] = stack.service.placeOrders(1);
+      stack.service.onCall((method, request) => {
+        if (method === 'UpdateOrder' && (request as { order?: { name?: string } }).order?.name === order) {
+          stack.service.onCall(undefined);
+          stack.service.cancelOrder(order); // the customer is faster than our update
+        }
+      });
+      await stack.cycle();
+      const relation = await stack.relation(order);
+      assert.equal(relation?.stage, 'CANCELLED');
+      assert.equal(relation?.error, null);
+      assert.deepEqual(stack.service.stats().calls.UpdateOrder, { ok: 0, failed: { FAILED_PRECONDITION: 1 } });
+      assert.equal(stack.service.stats().kitchenOrdersCreated, 0);
+      assert.equal(stack.service.stats().orders.CANCELLED, 1);
+      const claim = (await stack.transitions(order)).find((t) => t.id === 'PREPARATION-1');
+      assert.equal(claim?.failure?.code, 'CANCELLED', 'the claim says why the step stopped');
+    });
+  });
+
+  async function deliverCurrent(order: string): Promise<void> {
+    const after = await stack.relation(order);
+    await deliver({
+      id: `manual-${Date.now()}`,
+      document: `relations/${relationId(order)}`,
+      params: { orderId: relationId(order) },
+      before: null,
+      after: after ?? null,
+      time: new Date().toISOString(),
+    });
+  }
 });
+

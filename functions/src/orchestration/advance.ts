@@ -46,12 +46,12 @@ export async function advance(ref: DocumentReference, eventId: string, deps: Adv
     case 'flag':
       return flag(stored, 'INCONSISTENT', decision.message, deps.now());
     case 'cancel':
-      await cancel(ref, relation, eventId, deps.now());
+      await cancel(stored, relation, eventId, deps.now());
       return 'cancelled';
     case 'finish':
     case 'createKitchenOrder':
     case 'createShipment':
-      return step(ref, relation, decision, eventId, deps);
+      return step(stored, relation, decision, eventId, deps);
     default: {
       const unreachable: never = decision;
       throw new Error(`unhandled decision ${JSON.stringify(unreachable)}`);
@@ -68,9 +68,9 @@ async function flag(stored: StoredRelation, code: 'INVALID_DOCUMENT' | 'INCONSIS
   return 'flagged';
 }
 
-async function cancel(ref: DocumentReference, relation: Relation, eventId: string, now: Date): Promise<void> {
-  await recordTransition(ref, { step: 'cancel', from: relation.stage, to: 'CANCELLED', eventId, now });
-  await recordProgress(ref, { stage: 'CANCELLED' });
+async function cancel(stored: StoredRelation, relation: Relation, eventId: string, now: Date): Promise<void> {
+  await recordTransition(stored.ref, { step: 'cancel', from: relation.stage, to: 'CANCELLED', eventId, now });
+  await recordProgress(stored, { stage: 'CANCELLED' }, now);
   logger.info('order cancelled by the customer; nothing more is created or updated', { order: relation.order, from: relation.stage });
 }
 
@@ -80,7 +80,8 @@ interface Attempt {
   created?: string;
 }
 
-async function step(ref: DocumentReference, relation: Relation, decision: StepDecision, eventId: string, deps: AdvanceDeps): Promise<AdvanceResult> {
+async function step(stored: StoredRelation, relation: Relation, decision: StepDecision, eventId: string, deps: AdvanceDeps): Promise<AdvanceResult> {
+  const { ref } = stored;
   const now = deps.now();
   const guarded = decision.action === 'createKitchenOrder' || decision.action === 'createShipment';
   const claim = guarded
@@ -104,7 +105,7 @@ async function step(ref: DocumentReference, relation: Relation, decision: StepDe
       if (claim?.claimed) {
         await releaseClaim(claim.ref, { code: 'CANCELLED', message: 'the customer cancelled the order first', transient: false, ambiguous: false }, now);
       }
-      await cancel(ref, relation, eventId, deps.now());
+      await cancel(stored, relation, eventId, deps.now());
       return 'cancelled';
     }
     const progress: Progress = { stage: decision.to, possibleOrphans: claim?.claimed ? claim.possibleOrphans : [] };
@@ -121,7 +122,7 @@ async function step(ref: DocumentReference, relation: Relation, decision: StepDe
     } else {
       await recordTransition(ref, { step: decision.action, from: relation.stage, to: decision.to, eventId, now });
     }
-    await recordProgress(ref, progress);
+    await recordProgress(stored, progress, deps.now());
     logger.info('relation advanced', {
       order: relation.order, step: decision.action, from: relation.stage, to: decision.to,
       created: attempt.created, attempt: claim?.claimed ? claim.attempt : undefined,

@@ -80,10 +80,10 @@ export async function pollOnce(deps: PollDeps): Promise<PollSummary> {
     if (changes) summary.observed++;
     if (nudge) summary.nudged++;
   });
-  await writeObservations(writes);
+  await writeObservations(writes, deps.now());
 
   await forEachLimit(fresh, deps.config.maxConcurrency, async (order) => {
-    if ((await createRelation(order.name, order.customerId)) === 'created') summary.created++;
+    if ((await createRelation(order.name, order.customerId, deps.now())) === 'created') summary.created++;
     else logger.warn('NEW order already has a finished relation; leaving it alone', { order: order.name });
   });
 

@@ -127,19 +127,33 @@ export function parseRelation(data: Record<string, unknown>): Parsed {
 
 function parseStepError(value: unknown, problems: string[]): StepError | null {
   if (value === null || value === undefined) return null;
-  const e = value as Partial<Record<keyof StepError, unknown>>;
+  const e = (typeof value === 'object' ? value : {}) as Partial<Record<keyof StepError, unknown>>;
   const at = toDate(e.at);
-  if (typeof value !== 'object' || typeof e.message !== 'string' || typeof e.transient !== 'boolean' || at === null) {
-    problems.push('error: expected null or {step, code, message, transient, failures, at, retryAt}');
+  const retryAt = e.retryAt === null || e.retryAt === undefined ? null : toDate(e.retryAt);
+  const valid =
+    typeof value === 'object' &&
+    typeof e.message === 'string' &&
+    typeof e.transient === 'boolean' &&
+    isValidDate(at) &&
+    (e.retryAt === null || e.retryAt === undefined || isValidDate(retryAt)) &&
+    (e.failures === undefined || (Number.isInteger(e.failures) && (e.failures as number) >= 1)) &&
+    (e.step === undefined || typeof e.step === 'string') &&
+    (e.code === undefined || typeof e.code === 'string');
+  if (!valid) {
+    problems.push('error: expected null or {step, code, message, transient, failures >= 1, at: timestamp, retryAt: timestamp or null}');
     return null;
   }
   return {
-    step: (typeof e.step === 'string' ? e.step : 'document') as StepError['step'],
-    code: typeof e.code === 'string' ? e.code : 'UNKNOWN',
-    message: e.message,
-    transient: e.transient,
-    failures: typeof e.failures === 'number' ? e.failures : 1,
-    at,
-    retryAt: toDate(e.retryAt),
+    step: (e.step ?? 'document') as StepError['step'],
+    code: (e.code as string | undefined) ?? 'UNKNOWN',
+    message: e.message as string,
+    transient: e.transient as boolean,
+    failures: (e.failures as number | undefined) ?? 1,
+    at: at as Date,
+    retryAt,
   };
+}
+
+function isValidDate(value: Date | null): value is Date {
+  return value !== null && !Number.isNaN(value.getTime());
 }

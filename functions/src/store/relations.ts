@@ -1,7 +1,10 @@
 // Reads and writes of relations/{orderId}. The poller writes observed
 // statuses; the trigger writes progress. Each side updates only its own
 // fields, by field path, so neither can overwrite the other (DESIGN rule 4).
-import { FieldValue, Timestamp, type DocumentData, type DocumentReference } from 'firebase-admin/firestore';
+// Writes carry no field transforms (serverTimestamp, arrayUnion): the
+// embedded emulator applies only the first transform of a write, and times
+// from the caller's clock are what the rest of the logic compares anyway.
+import { Timestamp, type DocumentData, type DocumentReference } from 'firebase-admin/firestore';
 
 import type { KitchenOrderStatusName, ShipmentStatusName } from '../food/types';
 import type { Observation } from '../orchestration/observe';
@@ -30,6 +33,7 @@ export interface Progress {
   stage: Stage;
   kitchenOrder?: { name: string; status: KitchenOrderStatusName };
   shipment?: { name: string; status: ShipmentStatusName };
+  /** Notes to add to the relation's possibleOrphans. */
   possibleOrphans?: PossibleOrphan[];
 }
 
@@ -72,8 +76,8 @@ export async function existingRelations(orderNames: string[]): Promise<Set<strin
  * Starts driving a NEW order. create() makes a second poll that saw the same
  * order lose quietly instead of resetting the document.
  */
-export async function createRelation(orderName: string, customerId: string): Promise<'created' | 'exists'> {
-  const now = FieldValue.serverTimestamp();
+export async function createRelation(orderName: string, customerId: string, at: Date): Promise<'created' | 'exists'> {
+  const now = Timestamp.fromDate(at);
   try {
     await relationRef(orderName).create({
       order: orderName,
@@ -107,28 +111,34 @@ const BATCH_LIMIT = 400;
  * again at a relation whose step is due (a retry after backoff, or a stalled
  * step) by touching a field only the poller writes.
  */
-export async function writeObservations(writes: Array<{ ref: DocumentReference; observation: Observation; nudge: boolean }>): Promise<void> {
+export async function writeObservations(writes: Array<{ ref: DocumentReference; observation: Observation; nudge: boolean }>, at: Date): Promise<void> {
+  const now = Timestamp.fromDate(at);
   for (let i = 0; i < writes.length; i += BATCH_LIMIT) {
     const batch = db().batch();
     for (const { ref, observation, nudge } of writes.slice(i, i + BATCH_LIMIT)) {
       const fields: DocumentData = { ...observation };
-      if (Object.keys(observation).length > 0) fields.observedAt = FieldValue.serverTimestamp();
-      if (nudge) fields.nudgedAt = FieldValue.serverTimestamp();
+      if (Object.keys(observation).length > 0) fields.observedAt = now;
+      if (nudge) fields.nudgedAt = now;
       batch.update(ref, fields);
     }
     await batch.commit();
   }
 }
 
-/** The trigger's record of a step carried out: one write, clearing any earlier error. */
-export async function recordProgress(ref: DocumentReference, progress: Progress): Promise<void> {
+/**
+ * The trigger's record of a step carried out: one write, clearing any earlier
+ * error. `relation` is the stored data the step started from; new orphan
+ * notes are appended to its list (only the trigger writes that field, and
+ * the step's claim keeps other attempts of the step out).
+ */
+export async function recordProgress(relation: StoredRelation, progress: Progress, at: Date): Promise<void> {
   const terminal = isTerminal(progress.stage);
   const fields: DocumentData = {
     stage: progress.stage,
     active: !terminal,
     outcome: terminal ? progress.stage : null,
     error: null,
-    advancedAt: FieldValue.serverTimestamp(),
+    advancedAt: Timestamp.fromDate(at),
   };
   if (progress.kitchenOrder) {
     // The status the create returned; the poller keeps it current from here on,
@@ -142,9 +152,10 @@ export async function recordProgress(ref: DocumentReference, progress: Progress)
     fields.shipmentStatus = progress.shipment.status;
   }
   if (progress.possibleOrphans?.length) {
-    fields.possibleOrphans = FieldValue.arrayUnion(...progress.possibleOrphans.map(toStoredOrphan));
+    const earlier: unknown[] = Array.isArray(relation.data.possibleOrphans) ? relation.data.possibleOrphans : [];
+    fields.possibleOrphans = [...earlier, ...progress.possibleOrphans.map(toStoredOrphan)];
   }
-  await ref.update(fields);
+  await relation.ref.update(fields);
 }
 
 function toStoredOrphan(orphan: PossibleOrphan): DocumentData {

@@ -12,7 +12,16 @@ const TIMEOUT_SECONDS = 120;
 const BUDGET_MS = 50_000;
 
 export const pollFoodService = onSchedule(
-  { schedule: SCHEDULE, secrets: FOOD_SERVICE_SECRETS, timeoutSeconds: TIMEOUT_SECONDS, retryCount: 0 },
+  {
+    schedule: SCHEDULE,
+    secrets: FOOD_SERVICE_SECRETS,
+    timeoutSeconds: TIMEOUT_SECONDS,
+    // A missed minute is made up by the next one; retrying would only overlap it.
+    retryCount: 0,
+    // The lease already keeps polls apart; one instance keeps them cheap too.
+    maxInstances: 1,
+    memory: '512MiB',
+  },
   async () => {
     await runPolls(runtimeDeps(), { budgetMs: BUDGET_MS });
   },
@@ -24,7 +33,7 @@ export const pollFoodService = onSchedule(
  * only callers with the Cloud Run invoker role reach it in production.
  */
 export const pollFoodServiceNow = onRequest(
-  { invoker: 'private', secrets: FOOD_SERVICE_SECRETS, timeoutSeconds: TIMEOUT_SECONDS },
+  { invoker: 'private', secrets: FOOD_SERVICE_SECRETS, timeoutSeconds: TIMEOUT_SECONDS, memory: '512MiB' },
   async (request, response) => {
     if (request.method !== 'POST') {
       response.status(405).set('Allow', 'POST').json({ error: 'use POST to run a poll' });

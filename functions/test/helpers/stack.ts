@@ -10,8 +10,11 @@ import * as fs from 'node:fs';
 import type { AddressInfo } from 'node:net';
 
 import type { FoodService, FoodServiceOptions } from '../../../food-service/src/server';
-import { DocumentEventSource, type DeliveryFaults, type DocumentEvent } from '../../../local/document-events';
+import { DocumentEventSource, embeddedFeed, type DeliveryFaults, type DocumentEvent } from '../../../local/document-events';
 import { advanceRelation, pollFoodServiceNow } from '../../src';
+import { loadConfig } from '../../src/config';
+import type { FoodClient } from '../../src/food/client';
+import { foodClient } from '../../src/food/connection';
 import type { PollRun } from '../../src/orchestration/poller';
 import { relationId } from '../../src/orchestration/relation';
 import { db } from '../../src/store/db';
@@ -54,6 +57,8 @@ export interface StackOptions {
 
 export interface Stack {
   service: FoodService;
+  /** A client of the same service, for looking at it as a test. */
+  food: FoodClient;
   events: DocumentEventSource | undefined;
   /** One poll through the exported HTTPS function. */
   pollNow(): Promise<PollRun>;
@@ -79,7 +84,7 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
   let events: DocumentEventSource | undefined;
   if (options.autoDeliver ?? true) {
     events = new DocumentEventSource({
-      firestore: db(),
+      feed: embeddedFeed(embeddedFirestore()),
       collection: 'relations',
       param: 'orderId',
       deliver,
@@ -98,6 +103,7 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
 
   return {
     service,
+    food: foodClient(loadConfig()),
     events,
     pollNow,
     async cycle(times = 1) {

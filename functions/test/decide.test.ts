@@ -1,0 +1,485 @@
+// decide() is the whole state machine, so it is checked two ways: a readable
+// table of the lifecycle rows from FOOD_API.md ("The lifecycle the
+// orchestrator drives"), and properties checked over every combination of
+// stage, statuses and recorded names. The properties come from the lifecycle
+// and DESIGN.md, not from the implementation.
+import { strict as assert } from 'node:assert';
+
+import {
+  KitchenOrderStatus,
+  OrderStatus,
+  ShipmentStatus,
+  type KitchenOrderStatusName,
+  type OrderStatusName,
+  type ShipmentStatusName,
+} from '../src/food/types';
+import { decide, isStep, type Decision } from '../src/orchestration/decide';
+import type { Relation, StepError } from '../src/orchestration/relation';
+import { isTerminal, STAGES, type Stage } from '../src/orchestration/stage';
+
+const NOW = new Date('2030-06-01T12:00:00.000Z');
+const PAST = new Date(NOW.getTime() - 60_000);
+const FUTURE = new Date(NOW.getTime() + 60_000);
+
+const ORDER = 'orders/0f8fad5b-d9cb-469f-a165-70867728950e';
+const KITCHEN_ORDER = 'kitchenorders/7c9e6679-7425-40de-944b-e07fc1f90ae7';
+const SHIPMENT = 'shipments/6ba7b810-9dad-11d1-80b4-00c04fd430c8';
+
+function relation(overrides: Partial<Relation> = {}): Relation {
+  return {
+    order: ORDER,
+    stage: 'NEW',
+    orderStatus: 'NEW',
+    kitchenOrder: null,
+    kitchenOrderStatus: null,
+    shipment: null,
+    shipmentStatus: null,
+    error: null,
+    ...overrides,
+  };
+}
+
+function stepError(overrides: Partial<StepError> = {}): StepError {
+  return {
+    step: 'createKitchenOrder',
+    code: 'UNAVAILABLE',
+    message: 'the food service is unavailable',
+    transient: true,
+    failures: 1,
+    at: new Date(NOW.getTime() - 120_000),
+    retryAt: null,
+    ...overrides,
+  };
+}
+
+// ---------------------------------------------------------------------------
+// The lifecycle, row by row.
+
+type Expected = Decision | { action: 'flag'; mentions: RegExp[] };
+
+function check(actual: Decision, expected: Expected): void {
+  if (expected.action === 'flag' && 'mentions' in expected) {
+    assert.equal(actual.action, 'flag', `expected a flag, got ${JSON.stringify(actual)}`);
+    if (actual.action !== 'flag') return;
+    for (const pattern of expected.mentions) {
+      assert.match(actual.message, pattern, `the flag message should mention ${pattern}`);
+    }
+    return;
+  }
+  assert.deepEqual(actual, expected);
+}
+
+const preparing = { stage: 'PREPARATION', orderStatus: 'PREPARATION', kitchenOrder: KITCHEN_ORDER } as const;
+const inFlight = {
+  stage: 'IN_FLIGHT',
+  orderStatus: 'IN_FLIGHT',
+  kitchenOrder: KITCHEN_ORDER,
+  kitchenOrderStatus: 'PACKAGED',
+  shipment: SHIPMENT,
+} as const;
+
+const LIFECYCLE: ReadonlyArray<readonly [string, Partial<Relation>, Expected]> = [
+  // Steps forward.
+  ['NEW order, nothing created', {}, { action: 'createKitchenOrder', to: 'PREPARATION' }],
+  [
+    'NEW stage, order already PREPARATION (UpdateOrder landed, the step did not record)',
+    { orderStatus: 'PREPARATION' },
+    { action: 'createKitchenOrder', to: 'PREPARATION' },
+  ],
+  [
+    'kitchen order PACKAGED, no shipment yet',
+    { ...preparing, kitchenOrderStatus: 'PACKAGED' },
+    { action: 'createShipment', to: 'IN_FLIGHT' },
+  ],
+  [
+    'kitchen order PACKAGED, the poller has not seen our PREPARATION yet',
+    { ...preparing, orderStatus: 'NEW', kitchenOrderStatus: 'PACKAGED' },
+    { action: 'createShipment', to: 'IN_FLIGHT' },
+  ],
+  ['shipment DELIVERED', { ...inFlight, shipmentStatus: 'DELIVERED' }, { action: 'finish', to: 'DELIVERED' }],
+  ['shipment REJECTED', { ...inFlight, shipmentStatus: 'REJECTED' }, { action: 'finish', to: 'REJECTED' }],
+  [
+    'shipment DELIVERED and the order already DELIVERED (finish landed, not recorded)',
+    { ...inFlight, orderStatus: 'DELIVERED', shipmentStatus: 'DELIVERED' },
+    { action: 'finish', to: 'DELIVERED' },
+  ],
+  [
+    'shipment REJECTED and the order already REJECTED',
+    { ...inFlight, orderStatus: 'REJECTED', shipmentStatus: 'REJECTED' },
+    { action: 'finish', to: 'REJECTED' },
+  ],
+
+  // The customer cancels before the order is done.
+  ['cancelled at NEW', { orderStatus: 'CANCELLED' }, { action: 'cancel', to: 'CANCELLED' }],
+  [
+    'cancelled at PREPARATION',
+    { ...preparing, orderStatus: 'CANCELLED', kitchenOrderStatus: 'PREPARATION' },
+    { action: 'cancel', to: 'CANCELLED' },
+  ],
+  [
+    'cancelled at PREPARATION with the kitchen order PACKAGED: no shipment is created',
+    { ...preparing, orderStatus: 'CANCELLED', kitchenOrderStatus: 'PACKAGED' },
+    { action: 'cancel', to: 'CANCELLED' },
+  ],
+  [
+    'cancelled at IN_FLIGHT',
+    { ...inFlight, orderStatus: 'CANCELLED', shipmentStatus: 'COLLECTED' },
+    { action: 'cancel', to: 'CANCELLED' },
+  ],
+
+  // Waiting for the food service.
+  ['kitchen order not observed yet', { ...preparing }, { action: 'none', reason: 'waiting' }],
+  ['kitchen order NEW', { ...preparing, kitchenOrderStatus: 'NEW' }, { action: 'none', reason: 'waiting' }],
+  ['kitchen order PREPARATION', { ...preparing, kitchenOrderStatus: 'PREPARATION' }, { action: 'none', reason: 'waiting' }],
+  ['shipment not observed yet', { ...inFlight }, { action: 'none', reason: 'waiting' }],
+  ['shipment NEW', { ...inFlight, shipmentStatus: 'NEW' }, { action: 'none', reason: 'waiting' }],
+  ['shipment COLLECTED', { ...inFlight, shipmentStatus: 'COLLECTED' }, { action: 'none', reason: 'waiting' }],
+
+  // Done.
+  ['DELIVERED is terminal', { ...inFlight, stage: 'DELIVERED', orderStatus: 'DELIVERED', shipmentStatus: 'DELIVERED' }, { action: 'none', reason: 'terminal' }],
+  ['REJECTED is terminal', { ...inFlight, stage: 'REJECTED', orderStatus: 'REJECTED', shipmentStatus: 'REJECTED' }, { action: 'none', reason: 'terminal' }],
+  ['CANCELLED is terminal', { stage: 'CANCELLED', orderStatus: 'CANCELLED' }, { action: 'none', reason: 'terminal' }],
+  [
+    'CANCELLED is terminal even if the food service later says otherwise',
+    { stage: 'CANCELLED', orderStatus: 'NEW' },
+    { action: 'none', reason: 'terminal' },
+  ],
+
+  // Failures.
+  [
+    'a permanent error blocks the step',
+    { error: stepError({ code: 'INVALID_ARGUMENT', transient: false }) },
+    { action: 'none', reason: 'blocked' },
+  ],
+  [
+    'a permanent error blocks even a cancellation',
+    { orderStatus: 'CANCELLED', error: stepError({ code: 'INCONSISTENT', step: 'document', transient: false }) },
+    { action: 'none', reason: 'blocked' },
+  ],
+  [
+    'a transient error backs off until its retryAt',
+    { error: stepError({ retryAt: FUTURE }) },
+    { action: 'none', reason: 'backoff', retryAt: FUTURE },
+  ],
+  [
+    'a transient error whose retryAt has passed is retried',
+    { error: stepError({ retryAt: PAST }) },
+    { action: 'createKitchenOrder', to: 'PREPARATION' },
+  ],
+  [
+    'a transient error whose retryAt is now is retried',
+    { error: stepError({ retryAt: NOW }) },
+    { action: 'createKitchenOrder', to: 'PREPARATION' },
+  ],
+
+  // The document contradicts itself or the food service: a person must look.
+  [
+    'NEW stage with a kitchen order recorded',
+    { kitchenOrder: KITCHEN_ORDER, kitchenOrderStatus: 'NEW' },
+    { action: 'flag', mentions: [/NEW/, /kitchen order/] },
+  ],
+  ['NEW stage with a shipment recorded', { shipment: SHIPMENT }, { action: 'flag', mentions: [/shipment/] }],
+  [
+    'NEW stage, the order IN_FLIGHT without any kitchen order',
+    { orderStatus: 'IN_FLIGHT' },
+    { action: 'flag', mentions: [/IN_FLIGHT/, /kitchen order/] },
+  ],
+  ['NEW stage, the order DELIVERED', { orderStatus: 'DELIVERED' }, { action: 'flag', mentions: [/DELIVERED/] }],
+  ['the order UNKNOWN on the food service', { orderStatus: 'UNKNOWN' }, { action: 'flag', mentions: [/UNKNOWN/, /order/] }],
+  [
+    'PREPARATION without a kitchen order',
+    { stage: 'PREPARATION', orderStatus: 'PREPARATION' },
+    { action: 'flag', mentions: [/PREPARATION/, /no kitchen order/] },
+  ],
+  [
+    'PREPARATION with a shipment already recorded',
+    { ...preparing, kitchenOrderStatus: 'PACKAGED', shipment: SHIPMENT },
+    { action: 'flag', mentions: [/shipment/] },
+  ],
+  [
+    'PREPARATION, the order DELIVERED without a shipment',
+    { ...preparing, orderStatus: 'DELIVERED', kitchenOrderStatus: 'PACKAGED' },
+    { action: 'flag', mentions: [/DELIVERED/, /shipment/] },
+  ],
+  [
+    'the kitchen order UNKNOWN',
+    { ...preparing, kitchenOrderStatus: 'UNKNOWN' },
+    { action: 'flag', mentions: [/UNKNOWN/, new RegExp(KITCHEN_ORDER)] },
+  ],
+  [
+    'IN_FLIGHT without a shipment',
+    { ...inFlight, shipment: null },
+    { action: 'flag', mentions: [/IN_FLIGHT/, /shipment/] },
+  ],
+  [
+    'IN_FLIGHT without a kitchen order',
+    { ...inFlight, kitchenOrder: null, shipmentStatus: 'DELIVERED' },
+    { action: 'flag', mentions: [/kitchen order/] },
+  ],
+  [
+    'the shipment DELIVERED but the order REJECTED',
+    { ...inFlight, orderStatus: 'REJECTED', shipmentStatus: 'DELIVERED' },
+    { action: 'flag', mentions: [/DELIVERED/, /REJECTED/] },
+  ],
+  [
+    'the shipment REJECTED but the order DELIVERED',
+    { ...inFlight, orderStatus: 'DELIVERED', shipmentStatus: 'REJECTED' },
+    { action: 'flag', mentions: [/DELIVERED/, /REJECTED/] },
+  ],
+  [
+    'the order DELIVERED while its shipment is COLLECTED',
+    { ...inFlight, orderStatus: 'DELIVERED', shipmentStatus: 'COLLECTED' },
+    { action: 'flag', mentions: [/DELIVERED/, /COLLECTED/] },
+  ],
+  [
+    'the order REJECTED while its shipment is not observed yet',
+    { ...inFlight, orderStatus: 'REJECTED' },
+    { action: 'flag', mentions: [/REJECTED/, /shipment/] },
+  ],
+  [
+    'the shipment UNKNOWN',
+    { ...inFlight, shipmentStatus: 'UNKNOWN' },
+    { action: 'flag', mentions: [/UNKNOWN/, new RegExp(SHIPMENT)] },
+  ],
+];
+
+describe('decide: the lifecycle table', () => {
+  for (const [name, overrides, expected] of LIFECYCLE) {
+    it(name, () => {
+      check(decide(relation(overrides), NOW), expected);
+    });
+  }
+});
+
+// ---------------------------------------------------------------------------
+// Every combination.
+
+const ORDER_STATUSES = Object.values(OrderStatus) as OrderStatusName[];
+const KITCHEN_STATUSES: Array<KitchenOrderStatusName | null> = [null, ...(Object.values(KitchenOrderStatus) as KitchenOrderStatusName[])];
+const SHIPMENT_STATUSES: Array<ShipmentStatusName | null> = [null, ...(Object.values(ShipmentStatus) as ShipmentStatusName[])];
+const PRESENCE = [
+  { kitchenOrder: null, shipment: null },
+  { kitchenOrder: KITCHEN_ORDER, shipment: null },
+  { kitchenOrder: null, shipment: SHIPMENT },
+  { kitchenOrder: KITCHEN_ORDER, shipment: SHIPMENT },
+] as const;
+
+/** 6 stages × 7 order statuses × (null + 4) kitchen × (null + 5) shipment × 4 name presences. */
+const EXPECTED_COMBINATIONS = 6 * 7 * 5 * 6 * 4;
+
+function* combinations(): Generator<Relation> {
+  for (const stage of STAGES) {
+    for (const orderStatus of ORDER_STATUSES) {
+      for (const kitchenOrderStatus of KITCHEN_STATUSES) {
+        for (const shipmentStatus of SHIPMENT_STATUSES) {
+          for (const names of PRESENCE) {
+            yield relation({ stage, orderStatus, kitchenOrderStatus, shipmentStatus, ...names });
+          }
+        }
+      }
+    }
+  }
+}
+
+const describeRelation = (r: Relation): string =>
+  `stage=${r.stage} order=${r.orderStatus} kitchen=${r.kitchenOrder ? 'recorded' : 'none'}/${r.kitchenOrderStatus} ` +
+  `shipment=${r.shipment ? 'recorded' : 'none'}/${r.shipmentStatus}` +
+  (r.error ? ` error=${r.error.transient ? 'transient' : 'permanent'}@${r.error.retryAt?.toISOString() ?? 'null'}` : '');
+
+/**
+ * Checks `property` on every combination (with `variant` applied) and fails
+ * with the first few counterexamples.
+ */
+let totalChecks = 0;
+
+function forEveryCombination(
+  property: (r: Relation, d: Decision) => string | undefined,
+  variant: (r: Relation) => Relation = (r) => r,
+): void {
+  const failures: string[] = [];
+  let checked = 0;
+  for (const base of combinations()) {
+    const r = variant(base);
+    checked++;
+    totalChecks++;
+    let d: Decision;
+    try {
+      d = decide(r, NOW);
+    } catch (err) {
+      failures.push(`${describeRelation(r)}: threw ${String(err)}`);
+      continue;
+    }
+    const problem = property(r, d);
+    if (problem !== undefined) failures.push(`${describeRelation(r)} → ${JSON.stringify(d)}: ${problem}`);
+  }
+  assert.equal(checked, EXPECTED_COMBINATIONS, 'the enumeration shrank or grew');
+  if (failures.length > 0) {
+    assert.fail(`${failures.length} of ${checked} combinations fail, for example:\n  ${failures.slice(0, 10).join('\n  ')}`);
+  }
+}
+
+const nonTerminal = (s: Stage) => !isTerminal(s);
+
+describe('decide: every combination', () => {
+  // 15 walks of the whole enumeration below (one per property and error variant).
+  const WALKS = 15;
+  after(() => {
+    assert.equal(totalChecks, WALKS * EXPECTED_COMBINATIONS, 'a property walked fewer combinations than expected');
+  });
+
+  it(`enumerates ${EXPECTED_COMBINATIONS} combinations of stage, statuses and recorded names`, () => {
+    assert.equal(STAGES.length, 6);
+    assert.equal(ORDER_STATUSES.length, 7);
+    assert.equal(KITCHEN_STATUSES.length, 5);
+    assert.equal(SHIPMENT_STATUSES.length, 6);
+    assert.equal(PRESENCE.length, 4);
+    const seen = new Set<string>();
+    for (const r of combinations()) seen.add(JSON.stringify(r));
+    assert.equal(seen.size, EXPECTED_COMBINATIONS, 'every combination is distinct');
+  });
+
+  it('is total, deterministic and leaves its input alone', () => {
+    forEveryCombination((r, d) => {
+      const copy = structuredClone(r);
+      const again = decide(copy, NOW);
+      if (JSON.stringify(again) !== JSON.stringify(d)) return 'a second call decided differently';
+      if (JSON.stringify(copy) !== JSON.stringify(r)) return 'the relation was modified';
+      return undefined;
+    });
+  });
+
+  it('does nothing in a terminal stage', () => {
+    forEveryCombination((r, d) => {
+      if (isTerminal(r.stage) && !(d.action === 'none' && d.reason === 'terminal')) return 'expected none/terminal';
+      if (!isTerminal(r.stage) && d.action === 'none' && d.reason === 'terminal') return 'none/terminal in a live stage';
+      return undefined;
+    });
+  });
+
+  it('cancels a live relation whose order is CANCELLED, and cancels nothing else', () => {
+    forEveryCombination((r, d) => {
+      const shouldCancel = nonTerminal(r.stage) && r.orderStatus === 'CANCELLED';
+      if (shouldCancel && !(d.action === 'cancel' && d.to === 'CANCELLED')) return 'expected cancel/CANCELLED';
+      if (!shouldCancel && d.action === 'cancel') return 'cancel without a CANCELLED order in a live stage';
+      return undefined;
+    });
+  });
+
+  it('creates a kitchen order only at NEW, with nothing recorded, for an order NEW or PREPARATION', () => {
+    forEveryCombination((r, d) => {
+      const allowed =
+        r.stage === 'NEW' && r.kitchenOrder === null && r.shipment === null && (r.orderStatus === 'NEW' || r.orderStatus === 'PREPARATION');
+      if (d.action === 'createKitchenOrder') {
+        if (!allowed) return 'createKitchenOrder where it is not allowed';
+        if (d.to !== 'PREPARATION') return 'createKitchenOrder must move to PREPARATION';
+      }
+      // The first lifecycle row: order NEW, no kitchen order yet.
+      if (r.stage === 'NEW' && r.orderStatus === 'NEW' && r.kitchenOrder === null && r.shipment === null && d.action !== 'createKitchenOrder') {
+        return 'a NEW order with nothing created must get a kitchen order';
+      }
+      return undefined;
+    });
+  });
+
+  it('creates a shipment only at PREPARATION, with the kitchen order recorded and PACKAGED and no shipment', () => {
+    forEveryCombination((r, d) => {
+      const allowed = r.stage === 'PREPARATION' && r.kitchenOrder !== null && r.kitchenOrderStatus === 'PACKAGED' && r.shipment === null;
+      if (d.action === 'createShipment') {
+        if (!allowed) return 'createShipment where it is not allowed';
+        if (d.to !== 'IN_FLIGHT') return 'createShipment must move to IN_FLIGHT';
+      }
+      // The second lifecycle row, for an order as the orchestrator left it.
+      if (allowed && r.orderStatus === 'PREPARATION' && d.action !== 'createShipment') {
+        return 'a PACKAGED kitchen order with no shipment must get a shipment';
+      }
+      return undefined;
+    });
+  });
+
+  it('finishes only at IN_FLIGHT with the shipment recorded and final, to the shipment status', () => {
+    forEveryCombination((r, d) => {
+      const final = r.shipmentStatus === 'DELIVERED' || r.shipmentStatus === 'REJECTED';
+      const allowed = r.stage === 'IN_FLIGHT' && r.shipment !== null && final;
+      if (d.action === 'finish') {
+        if (!allowed) return 'finish where it is not allowed';
+        if (d.to !== r.shipmentStatus) return `finish to ${d.to}, but the shipment is ${r.shipmentStatus}`;
+      }
+      // The third and fourth lifecycle rows, for an order as the orchestrator left it.
+      if (allowed && r.kitchenOrder !== null && r.orderStatus === 'IN_FLIGHT' && !(d.action === 'finish' && d.to === r.shipmentStatus)) {
+        return 'a final shipment must finish the order';
+      }
+      return undefined;
+    });
+  });
+
+  it('never creates what is already recorded', () => {
+    forEveryCombination((r, d) => {
+      if (d.action === 'createKitchenOrder' && r.kitchenOrder !== null) return 'a second kitchen order';
+      if (d.action === 'createShipment' && r.shipment !== null) return 'a second shipment';
+      // A shipment needs the kitchen order; a kitchen order must not follow a shipment.
+      if (d.action === 'createKitchenOrder' && r.shipment !== null) return 'a kitchen order after a shipment';
+      if (d.action === 'createShipment' && r.kitchenOrder === null) return 'a shipment without a kitchen order';
+      return undefined;
+    });
+  });
+
+  it('names its steps consistently and explains every flag', () => {
+    forEveryCombination((r, d) => {
+      if (isStep(d) !== ['createKitchenOrder', 'createShipment', 'finish', 'cancel'].includes(d.action)) return 'isStep disagrees';
+      if (d.action === 'flag' && !d.message.includes(r.stage)) return 'the flag message does not name the stage';
+      if (d.action === 'flag' && d.message.length < 20) return 'the flag message explains nothing';
+      if (d.action === 'none' && (d.reason === 'blocked' || d.reason === 'backoff')) return `${d.reason} without an error`;
+      return undefined;
+    });
+  });
+
+  it('blocks every live stage on a permanent error', () => {
+    for (const retryAt of [null, PAST, FUTURE]) {
+      forEveryCombination(
+        (r, d) => {
+          const expected: Decision = isTerminal(r.stage) ? { action: 'none', reason: 'terminal' } : { action: 'none', reason: 'blocked' };
+          return JSON.stringify(d) === JSON.stringify(expected) ? undefined : `expected ${JSON.stringify(expected)}`;
+        },
+        (r) => ({ ...r, error: stepError({ transient: false, code: 'FAILED_PRECONDITION', retryAt }) }),
+      );
+    }
+  });
+
+  it('backs off a live stage while a transient error waits for its retryAt', () => {
+    forEveryCombination(
+      (r, d) => {
+        const expected: Decision = isTerminal(r.stage)
+          ? { action: 'none', reason: 'terminal' }
+          : { action: 'none', reason: 'backoff', retryAt: FUTURE };
+        if (d.action === 'none' && d.reason === 'backoff' && d.retryAt?.getTime() !== FUTURE.getTime()) return 'backoff with the wrong retryAt';
+        return JSON.stringify(d) === JSON.stringify(expected) ? undefined : `expected ${JSON.stringify(expected)}`;
+      },
+      (r) => ({ ...r, error: stepError({ retryAt: FUTURE }) }),
+    );
+  });
+
+  it('decides as if there were no error once a transient error is due (retryAt passed or absent)', () => {
+    for (const retryAt of [PAST, null]) {
+      forEveryCombination(
+        (r, d) => {
+          const without = decide({ ...r, error: null }, NOW);
+          return JSON.stringify(d) === JSON.stringify(without) ? undefined : `expected ${JSON.stringify(without)} as without the error`;
+        },
+        (r) => ({ ...r, error: stepError({ retryAt }) }),
+      );
+    }
+  });
+
+  it('reaches every kind of decision somewhere in the enumeration', () => {
+    const kinds = new Map<string, number>();
+    forEveryCombination((_r, d) => {
+      const kind = d.action === 'none' ? `none/${d.reason}` : d.action;
+      kinds.set(kind, (kinds.get(kind) ?? 0) + 1);
+      return undefined;
+    });
+    assert.deepEqual(
+      [...kinds.keys()].sort(),
+      ['cancel', 'createKitchenOrder', 'createShipment', 'finish', 'flag', 'none/terminal', 'none/waiting'],
+    );
+  });
+});

@@ -1,0 +1,106 @@
+// Loads the compiled entry point the way the Firebase CLI does at deploy:
+// firebase-functions' own discovery binary, in a process with no secrets,
+// no params and no emulator, writing the manifest the CLI would upload.
+import { strict as assert } from 'node:assert';
+import { spawnSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+
+import { pollFoodService } from '../src';
+import { startStack, type Stack } from './helpers/stack';
+
+interface Endpoint {
+  platform: string;
+  timeoutSeconds: number | null;
+  maxInstances: number | null;
+  secretEnvironmentVariables?: Array<{ key: string }>;
+  eventTrigger?: { eventType: string; eventFilters: Record<string, string>; eventFilterPathPatterns: Record<string, string>; retry: boolean };
+  scheduleTrigger?: { schedule: string; retryConfig: { retryCount: number } };
+  httpsTrigger?: { invoker: string[] };
+}
+interface Manifest {
+  endpoints: Record<string, Endpoint>;
+  params: Array<{ name: string; type: string; default?: unknown }>;
+}
+
+const functionsDir = path.resolve(__dirname, '..');
+const SECRETS = ['FOOD_SERVICE_CA', 'FOOD_SERVICE_CLIENT_CERT', 'FOOD_SERVICE_CLIENT_KEY'];
+
+describe('deployability', () => {
+  let manifest: Manifest;
+  let stderr: string;
+
+  before(function () {
+    assert.ok(fs.existsSync(path.join(functionsDir, 'lib', 'index.js')), 'lib/index.js is missing: run `npm run build` first');
+    const output = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'manifest-')), 'functions.json');
+    const result = spawnSync(process.execPath, [path.join(functionsDir, 'node_modules', 'firebase-functions', 'lib', 'bin', 'firebase-functions.js'), functionsDir], {
+      cwd: functionsDir,
+      env: { PATH: process.env.PATH, HOME: process.env.HOME, FUNCTIONS_CONTROL_API: 'true', GCLOUD_PROJECT: 'demo-food-orchestrator', FUNCTIONS_MANIFEST_OUTPUT_PATH: output },
+      encoding: 'utf8',
+      timeout: 30_000,
+    });
+    stderr = result.stderr;
+    assert.equal(result.status, 0, `discovery failed: ${result.stderr}`);
+    manifest = JSON.parse(fs.readFileSync(output, 'utf8')) as Manifest;
+  });
+
+  it('exports exactly the three functions, all gen 2', () => {
+    assert.deepEqual(Object.keys(manifest.endpoints).sort(), ['advanceRelation', 'pollFoodService', 'pollFoodServiceNow']);
+    for (const endpoint of Object.values(manifest.endpoints)) assert.equal(endpoint.platform, 'gcfv2');
+  });
+
+  it('advanceRelation fires on every write of relations/{orderId}, without redelivery', () => {
+    const { eventTrigger } = manifest.endpoints.advanceRelation;
+    assert.deepEqual(eventTrigger, {
+      eventType: 'google.cloud.firestore.document.v1.written',
+      eventFilters: { database: '(default)', namespace: '(default)' },
+      eventFilterPathPatterns: { document: 'relations/{orderId}' },
+      retry: false,
+    });
+  });
+
+  it('pollFoodService runs every minute on one instance, and pollFoodServiceNow is private', () => {
+    assert.deepEqual(manifest.endpoints.pollFoodService.scheduleTrigger, { schedule: 'every 1 minutes', retryConfig: { retryCount: 0 } });
+    assert.equal(manifest.endpoints.pollFoodService.maxInstances, 1);
+    assert.deepEqual(manifest.endpoints.pollFoodServiceNow.httpsTrigger, { invoker: ['private'] });
+  });
+
+  it('binds the food-service secrets to every function', () => {
+    for (const [name, endpoint] of Object.entries(manifest.endpoints)) {
+      assert.deepEqual(endpoint.secretEnvironmentVariables?.map((s) => s.key).sort(), SECRETS.slice().sort(), name);
+    }
+  });
+
+  it('declares every param with its default, so the CLI can prompt for and default them', () => {
+    const params = Object.fromEntries(manifest.params.map((p) => [p.name, p]));
+    assert.deepEqual(Object.keys(params).sort(), [
+      'CLAIM_LEASE_SECONDS', 'FOOD_SERVICE_ADDRESS', 'FOOD_SERVICE_CA', 'FOOD_SERVICE_CLIENT_CERT', 'FOOD_SERVICE_CLIENT_KEY',
+      'MAX_CONCURRENCY', 'PAGE_SIZE', 'POLL_INTERVAL_SECONDS', 'RPC_DEADLINE_MS',
+    ]);
+    assert.equal(params.POLL_INTERVAL_SECONDS.default, 60);
+    assert.equal(params.FOOD_SERVICE_CA.type, 'secret');
+  });
+
+  it('does no work at import: no param is read during discovery', () => {
+    assert.doesNotMatch(stderr, /invoked during function deployment/);
+  });
+});
+
+describe('pollFoodService (the scheduled function)', () => {
+  let stack: Stack;
+  afterEach(async () => stack?.stop());
+
+  it('runs one poll per invocation when POLL_INTERVAL_SECONDS is a minute', async () => {
+    stack = await startStack({ env: { POLL_INTERVAL_SECONDS: '60' } });
+    const [order] = stack.service.placeOrders(1);
+    await pollFoodService.run({ scheduleTime: new Date().toISOString(), jobName: 'firebase-schedule-pollFoodService' });
+    await stack.events?.settle(150);
+    assert.equal((await stack.relation(order))?.stage, 'PREPARATION');
+    assert.equal(stack.service.stats().calls.ListOrders.ok, 3, 'one listing per active status');
+
+    // An invocation right after it is skipped: the last poll was less than an interval ago.
+    await pollFoodService.run({ scheduleTime: new Date().toISOString(), jobName: 'firebase-schedule-pollFoodService' });
+    assert.equal(stack.service.stats().calls.ListOrders.ok, 3);
+  });
+});

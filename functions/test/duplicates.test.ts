@@ -1,0 +1,125 @@
+import { strict as assert } from 'node:assert';
+
+import type { DocumentEvent } from '../../local/document-events';
+import { runPolls } from '../src/orchestration/poller';
+import { relationId } from '../src/orchestration/relation';
+import { runtimeDeps } from '../src/triggers/deps';
+import { db } from '../src/store/db';
+import { deliver, startStack, type Stack } from './helpers/stack';
+
+describe('duplicate, stale, reordered and overlapping deliveries', () => {
+  let stack: Stack;
+  afterEach(async () => stack?.stop());
+
+  async function eventFor(order: string, id = 'event-1'): Promise<DocumentEvent> {
+    const after = await stack.relation(order);
+    return {
+      id,
+      document: `relations/${relationId(order)}`,
+      params: { orderId: relationId(order) },
+      before: null,
+      after: after ?? null,
+      time: new Date().toISOString(),
+    };
+  }
+
+  async function updateTime(order: string): Promise<number> {
+    const snapshot = await db().collection('relations').doc(relationId(order)).get();
+    return snapshot.updateTime?.toMillis() ?? 0;
+  }
+
+  it('the same event delivered twice in a row creates one kitchen order', async () => {
+    stack = await startStack({ autoDeliver: false });
+    const [order] = stack.service.placeOrders(1);
+    await stack.pollNow();
+    const event = await eventFor(order);
+    await deliver(event);
+    await deliver(event);
+    assert.equal(stack.service.stats().kitchenOrdersCreated, 1);
+    assert.equal((await stack.relation(order))?.stage, 'PREPARATION');
+    assert.deepEqual((await stack.transitions(order)).map((t) => t.id), ['PREPARATION-1']);
+  });
+
+  it('the same event delivered five times at once creates one kitchen order', async () => {
+    stack = await startStack({ autoDeliver: false });
+    const [order] = stack.service.placeOrders(1);
+    await stack.pollNow();
+    const event = await eventFor(order);
+    await Promise.all(Array.from({ length: 5 }, () => deliver(event)));
+    assert.equal(stack.service.stats().kitchenOrdersCreated, 1);
+    assert.equal(stack.service.stats().calls.UpdateOrder.ok, 1);
+    const relation = await stack.relation(order);
+    assert.equal(relation?.stage, 'PREPARATION');
+    assert.deepEqual(relation?.possibleOrphans, []);
+  });
+
+  it('a stale event, delivered after the relation moved on, changes nothing', async () => {
+    stack = await startStack({ autoDeliver: false, service: { rejectRate: 0 } });
+    const [order] = stack.service.placeOrders(1);
+    await stack.pollNow();
+    const stale = await eventFor(order, 'stale-new'); // taken while the relation was NEW
+    await deliver(stale);
+    stack.service.tick();
+    stack.service.tick();
+    await stack.pollNow();
+    await deliver(await eventFor(order, 'packaged'));
+    assert.equal((await stack.relation(order))?.stage, 'IN_FLIGHT');
+
+    const before = await updateTime(order);
+    await deliver(stale); // late, and out of order
+    await deliver(stale);
+    assert.equal(await updateTime(order), before, 'a trigger with nothing to do writes nothing');
+    assert.equal(stack.service.stats().kitchenOrdersCreated, 1);
+    assert.equal(stack.service.stats().shipmentsCreated, 1);
+  });
+
+  it('duplicated and reordered deliveries of every write still run each order once', async () => {
+    stack = await startStack({ faults: { duplicateRate: 0.5, maxDelayMs: 40 }, service: { rejectRate: 0.3, seed: 7 } });
+    const orders = stack.service.placeOrders(20);
+    for (let round = 0; round < 6; round++) {
+      await stack.cycle();
+      stack.service.tick();
+      stack.service.tick();
+    }
+    await stack.cycle(2);
+    const stats = stack.service.stats();
+    assert.equal(stats.kitchenOrdersCreated, 20);
+    assert.equal(stats.shipmentsCreated, 20);
+    assert.equal(stats.orders.DELIVERED + stats.orders.REJECTED, 20);
+    for (const order of orders) {
+      const relation = await stack.relation(order);
+      assert.ok(relation?.stage === 'DELIVERED' || relation?.stage === 'REJECTED', `${order} ended ${relation?.stage}`);
+      assert.deepEqual(relation?.possibleOrphans, []);
+      assert.equal(relation?.error, null);
+    }
+  });
+
+  it('two overlapping polls: one runs, the other is turned away by the lease', async () => {
+    stack = await startStack({ autoDeliver: false });
+    stack.service.placeOrders(30);
+    const [first, second] = await Promise.all([
+      runPolls(runtimeDeps(), { budgetMs: 0, force: true }),
+      runPolls(runtimeDeps(), { budgetMs: 0, force: true }),
+    ]);
+    const ran = [first, second].filter((run) => run.polls.length === 1);
+    const skipped = [first, second].filter((run) => run.skipped);
+    assert.equal(ran.length, 1, JSON.stringify([first, second]));
+    assert.equal(skipped.length, 1);
+    assert.match(String(skipped[0].skipped), /another poll holds the lease/);
+    assert.equal(ran[0].polls[0].created, 30);
+    const active = await db().collection('relations').where('active', '==', true).get();
+    assert.equal(active.size, 30);
+    // Released: the next poll runs at once and finds nothing new.
+    const next = await runPolls(runtimeDeps(), { budgetMs: 0, force: true });
+    assert.equal(next.polls[0]?.created, 0);
+  });
+
+  it('the HTTPS clock answers 409 while another poll holds the lease', async () => {
+    stack = await startStack({ autoDeliver: false });
+    const holding = runPolls(runtimeDeps(), { budgetMs: 1_500 }); // keeps the lease for a second poll
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    await assert.rejects(stack.pollNow(), /answered 409/);
+    const run = await holding;
+    assert.equal(run.polls.length, 2, 'an interval under a minute runs several polls in one invocation');
+  });
+});

@@ -1,0 +1,183 @@
+// What the poller writes (observationChanges) and when it wakes the trigger
+// (needsNudge), both without I/O.
+import { strict as assert } from 'node:assert';
+
+import { needsNudge, observationChanges } from '../src/orchestration/observe';
+import type { Relation, StepError } from '../src/orchestration/relation';
+
+const NOW = new Date('2030-06-01T12:00:00.000Z');
+const STALL_MS = 180_000;
+const ago = (ms: number) => new Date(NOW.getTime() - ms);
+const later = (ms: number) => new Date(NOW.getTime() + ms);
+
+const KITCHEN_ORDER = 'kitchenorders/7c9e6679-7425-40de-944b-e07fc1f90ae7';
+const SHIPMENT = 'shipments/6ba7b810-9dad-11d1-80b4-00c04fd430c8';
+
+function relation(overrides: Partial<Relation> = {}): Relation {
+  return {
+    order: 'orders/0f8fad5b-d9cb-469f-a165-70867728950e',
+    stage: 'NEW',
+    orderStatus: 'NEW',
+    kitchenOrder: null,
+    kitchenOrderStatus: null,
+    shipment: null,
+    shipmentStatus: null,
+    error: null,
+    ...overrides,
+  };
+}
+
+function stepError(overrides: Partial<StepError> = {}): StepError {
+  return {
+    step: 'createKitchenOrder',
+    code: 'UNAVAILABLE',
+    message: 'the food service is unavailable',
+    transient: true,
+    failures: 1,
+    at: ago(600_000),
+    retryAt: null,
+    ...overrides,
+  };
+}
+
+/** PREPARATION as the trigger leaves it: our UpdateOrder is not observed yet. */
+const preparing = relation({ stage: 'PREPARATION', orderStatus: 'NEW', kitchenOrder: KITCHEN_ORDER, kitchenOrderStatus: 'NEW' });
+const inFlight = relation({
+  stage: 'IN_FLIGHT',
+  orderStatus: 'IN_FLIGHT',
+  kitchenOrder: KITCHEN_ORDER,
+  kitchenOrderStatus: 'PACKAGED',
+  shipment: SHIPMENT,
+  shipmentStatus: 'NEW',
+});
+
+describe('observationChanges', () => {
+  it('writes nothing when nothing changed', () => {
+    assert.equal(observationChanges(relation(), null, {}), null);
+    assert.equal(observationChanges(relation(), undefined, { orderStatus: 'NEW', observationError: null }), null);
+    assert.equal(
+      observationChanges(inFlight, null, { orderStatus: 'IN_FLIGHT', kitchenOrderStatus: 'PACKAGED', shipmentStatus: 'NEW', observationError: null }),
+      null,
+    );
+  });
+
+  it('skips an order status that only echoes the stage the orchestrator set', () => {
+    assert.equal(observationChanges(preparing, null, { orderStatus: 'PREPARATION', kitchenOrderStatus: 'NEW' }), null);
+    const flying = relation({ ...inFlight, orderStatus: 'PREPARATION' });
+    assert.equal(observationChanges(flying, null, { orderStatus: 'IN_FLIGHT', shipmentStatus: 'NEW' }), null);
+    const delivered = relation({ ...inFlight, stage: 'DELIVERED', orderStatus: 'IN_FLIGHT', shipmentStatus: 'DELIVERED' });
+    assert.equal(observationChanges(delivered, null, { orderStatus: 'DELIVERED' }), null);
+  });
+
+  it('carries the echo along with real news', () => {
+    assert.deepEqual(observationChanges(preparing, null, { orderStatus: 'PREPARATION', kitchenOrderStatus: 'PREPARATION' }), {
+      orderStatus: 'PREPARATION',
+      kitchenOrderStatus: 'PREPARATION',
+    });
+    assert.deepEqual(observationChanges(preparing, 'GetKitchenOrder: NOT_FOUND', { orderStatus: 'PREPARATION', observationError: null }), {
+      orderStatus: 'PREPARATION',
+      observationError: null,
+    });
+  });
+
+  it('writes an order status the orchestrator did not set', () => {
+    assert.deepEqual(observationChanges(preparing, null, { orderStatus: 'CANCELLED', kitchenOrderStatus: 'NEW' }), { orderStatus: 'CANCELLED' });
+    assert.deepEqual(observationChanges(relation(), null, { orderStatus: 'CANCELLED' }), { orderStatus: 'CANCELLED' });
+    assert.deepEqual(observationChanges(inFlight, null, { orderStatus: 'DELIVERED' }), { orderStatus: 'DELIVERED' });
+    assert.deepEqual(observationChanges(preparing, null, { orderStatus: 'IN_FLIGHT' }), { orderStatus: 'IN_FLIGHT' });
+    assert.deepEqual(observationChanges(relation(), null, { orderStatus: 'UNKNOWN' }), { orderStatus: 'UNKNOWN' });
+  });
+
+  it('writes kitchen order and shipment changes, and only what changed', () => {
+    assert.deepEqual(observationChanges(preparing, null, { kitchenOrderStatus: 'PACKAGED' }), { kitchenOrderStatus: 'PACKAGED' });
+    assert.deepEqual(observationChanges(inFlight, null, { orderStatus: 'IN_FLIGHT', kitchenOrderStatus: 'PACKAGED', shipmentStatus: 'COLLECTED' }), {
+      shipmentStatus: 'COLLECTED',
+    });
+    assert.deepEqual(observationChanges(inFlight, null, { shipmentStatus: 'REJECTED' }), { shipmentStatus: 'REJECTED' });
+    // The first observation of a kitchen order the trigger created without a status.
+    const unobserved = relation({ ...preparing, kitchenOrderStatus: null });
+    assert.deepEqual(observationChanges(unobserved, null, { kitchenOrderStatus: 'NEW' }), { kitchenOrderStatus: 'NEW' });
+  });
+
+  it('writes a numeric unknown enum value as it came', () => {
+    assert.deepEqual(observationChanges(preparing, null, { kitchenOrderStatus: 7 }), { kitchenOrderStatus: 7 });
+    assert.deepEqual(observationChanges(inFlight, null, { shipmentStatus: 9 }), { shipmentStatus: 9 });
+    assert.deepEqual(observationChanges(relation(), null, { orderStatus: 12 }), { orderStatus: 12 });
+  });
+
+  it('sets and clears observationError only when it differs', () => {
+    assert.deepEqual(observationChanges(relation(), null, { observationError: 'GetOrder: NOT_FOUND' }), { observationError: 'GetOrder: NOT_FOUND' });
+    assert.deepEqual(observationChanges(relation(), undefined, { observationError: 'GetOrder: NOT_FOUND' }), { observationError: 'GetOrder: NOT_FOUND' });
+    assert.equal(observationChanges(relation(), 'GetOrder: NOT_FOUND', { observationError: 'GetOrder: NOT_FOUND' }), null);
+    assert.deepEqual(observationChanges(relation(), 'GetOrder: NOT_FOUND', { observationError: 'GetOrder: PERMISSION_DENIED' }), {
+      observationError: 'GetOrder: PERMISSION_DENIED',
+    });
+    assert.deepEqual(observationChanges(relation(), 'GetOrder: NOT_FOUND', { observationError: null }), { observationError: null });
+    assert.equal(observationChanges(relation(), null, { observationError: null }), null);
+    assert.equal(observationChanges(relation(), undefined, { observationError: null }), null);
+    // Not looked at: leave whatever is there.
+    assert.equal(observationChanges(relation(), 'GetOrder: NOT_FOUND', {}), null);
+  });
+
+  it('does not modify the relation or the observation', () => {
+    const r = relation({ ...preparing });
+    const seen = { orderStatus: 'PREPARATION', kitchenOrderStatus: 'PACKAGED' };
+    const before = JSON.stringify([r, seen]);
+    observationChanges(r, null, seen);
+    assert.equal(JSON.stringify([r, seen]), before);
+  });
+});
+
+describe('needsNudge', () => {
+  const due = relation(); // NEW order, nothing created: createKitchenOrder is due.
+
+  it('is false for a terminal relation, however old', () => {
+    for (const stage of ['DELIVERED', 'REJECTED', 'CANCELLED'] as const) {
+      assert.equal(needsNudge(relation({ ...inFlight, stage }), ago(10 * STALL_MS), NOW, STALL_MS), false, stage);
+    }
+  });
+
+  it('is false for a relation waiting on the food service, however old', () => {
+    assert.equal(needsNudge(preparing, ago(10 * STALL_MS), NOW, STALL_MS), false);
+    assert.equal(needsNudge(inFlight, ago(10 * STALL_MS), NOW, STALL_MS), false);
+  });
+
+  it('is false for a relation blocked by a permanent error, however old', () => {
+    const blocked = relation({ error: stepError({ transient: false, code: 'INVALID_ARGUMENT', retryAt: ago(STALL_MS) }) });
+    assert.equal(needsNudge(blocked, ago(10 * STALL_MS), NOW, STALL_MS), false);
+  });
+
+  it('is true for a due step that has seen no write for stallMs or more', () => {
+    assert.equal(needsNudge(due, ago(STALL_MS), NOW, STALL_MS), true);
+    assert.equal(needsNudge(due, ago(10 * STALL_MS), NOW, STALL_MS), true);
+    assert.equal(needsNudge(relation({ ...inFlight, shipmentStatus: 'DELIVERED' }), ago(STALL_MS + 1), NOW, STALL_MS), true);
+    assert.equal(needsNudge(relation({ ...preparing, kitchenOrderStatus: 'PACKAGED' }), ago(STALL_MS), NOW, STALL_MS), true);
+    assert.equal(needsNudge(relation({ orderStatus: 'CANCELLED' }), ago(STALL_MS), NOW, STALL_MS), true);
+  });
+
+  it('is false for a due step written recently', () => {
+    assert.equal(needsNudge(due, ago(STALL_MS - 1), NOW, STALL_MS), false);
+    assert.equal(needsNudge(due, NOW, NOW, STALL_MS), false);
+  });
+
+  it('is true once a transient retry falls due and nothing was written since its retryAt', () => {
+    const retryAt = ago(1_000);
+    const retrying = relation({ error: stepError({ retryAt }) });
+    assert.equal(needsNudge(retrying, ago(2_000), NOW, STALL_MS), true, 'written before retryAt');
+    assert.equal(needsNudge(retrying, retryAt, NOW, STALL_MS), true, 'written at retryAt');
+  });
+
+  it('is false when the relation was written after its retryAt, recently', () => {
+    const retrying = relation({ error: stepError({ retryAt: ago(10_000) }) });
+    assert.equal(needsNudge(retrying, ago(5_000), NOW, STALL_MS), false);
+    // ...unless that write is itself stalled.
+    const longAgo = relation({ error: stepError({ retryAt: ago(10 * STALL_MS) }) });
+    assert.equal(needsNudge(longAgo, ago(5 * STALL_MS), NOW, STALL_MS), true);
+  });
+
+  it('is false while the retryAt is still in the future, however old the last write', () => {
+    const backingOff = relation({ error: stepError({ retryAt: later(1_000) }) });
+    assert.equal(needsNudge(backingOff, ago(10 * STALL_MS), NOW, STALL_MS), false);
+    assert.equal(needsNudge(backingOff, ago(1), NOW, STALL_MS), false);
+  });
+});
