@@ -14,43 +14,15 @@ import {
   type ShipmentStatusName,
 } from '../src/food/types';
 import { decide, isStep, type Decision } from '../src/orchestration/decide';
-import type { Relation, StepError } from '../src/orchestration/relation';
+import type { Relation } from '../src/orchestration/relation';
 import { isTerminal, STAGES, type Stage } from '../src/orchestration/stage';
+import { KITCHEN_ORDER, relation, SHIPMENT, stepError } from './helpers/relations';
 
 const NOW = new Date('2030-06-01T12:00:00.000Z');
+const ERROR_AT = new Date(NOW.getTime() - 120_000);
 const PAST = new Date(NOW.getTime() - 60_000);
 const FUTURE = new Date(NOW.getTime() + 60_000);
 
-const ORDER = 'orders/0f8fad5b-d9cb-469f-a165-70867728950e';
-const KITCHEN_ORDER = 'kitchenorders/7c9e6679-7425-40de-944b-e07fc1f90ae7';
-const SHIPMENT = 'shipments/6ba7b810-9dad-11d1-80b4-00c04fd430c8';
-
-function relation(overrides: Partial<Relation> = {}): Relation {
-  return {
-    order: ORDER,
-    stage: 'NEW',
-    orderStatus: 'NEW',
-    kitchenOrder: null,
-    kitchenOrderStatus: null,
-    shipment: null,
-    shipmentStatus: null,
-    error: null,
-    ...overrides,
-  };
-}
-
-function stepError(overrides: Partial<StepError> = {}): StepError {
-  return {
-    step: 'createKitchenOrder',
-    code: 'UNAVAILABLE',
-    message: 'the food service is unavailable',
-    transient: true,
-    failures: 1,
-    at: new Date(NOW.getTime() - 120_000),
-    retryAt: null,
-    ...overrides,
-  };
-}
 
 // ---------------------------------------------------------------------------
 // The lifecycle, row by row.
@@ -148,27 +120,27 @@ const LIFECYCLE: ReadonlyArray<readonly [string, Partial<Relation>, Expected]> =
   // Failures.
   [
     'a permanent error blocks the step',
-    { error: stepError({ code: 'INVALID_ARGUMENT', transient: false }) },
+    { error: stepError(ERROR_AT, { code: 'INVALID_ARGUMENT', transient: false }) },
     { action: 'none', reason: 'blocked' },
   ],
   [
     'a permanent error blocks even a cancellation',
-    { orderStatus: 'CANCELLED', error: stepError({ code: 'INCONSISTENT', step: 'document', transient: false }) },
+    { orderStatus: 'CANCELLED', error: stepError(ERROR_AT, { code: 'INCONSISTENT', step: 'document', transient: false }) },
     { action: 'none', reason: 'blocked' },
   ],
   [
     'a transient error backs off until its retryAt',
-    { error: stepError({ retryAt: FUTURE }) },
+    { error: stepError(ERROR_AT, { retryAt: FUTURE }) },
     { action: 'none', reason: 'backoff', retryAt: FUTURE },
   ],
   [
     'a transient error whose retryAt has passed is retried',
-    { error: stepError({ retryAt: PAST }) },
+    { error: stepError(ERROR_AT, { retryAt: PAST }) },
     { action: 'createKitchenOrder', to: 'PREPARATION' },
   ],
   [
     'a transient error whose retryAt is now is retried',
-    { error: stepError({ retryAt: NOW }) },
+    { error: stepError(ERROR_AT, { retryAt: NOW }) },
     { action: 'createKitchenOrder', to: 'PREPARATION' },
   ],
 
@@ -440,7 +412,7 @@ describe('decide: every combination', () => {
           const expected: Decision = isTerminal(r.stage) ? { action: 'none', reason: 'terminal' } : { action: 'none', reason: 'blocked' };
           return JSON.stringify(d) === JSON.stringify(expected) ? undefined : `expected ${JSON.stringify(expected)}`;
         },
-        (r) => ({ ...r, error: stepError({ transient: false, code: 'FAILED_PRECONDITION', retryAt }) }),
+        (r) => ({ ...r, error: stepError(ERROR_AT, { transient: false, code: 'FAILED_PRECONDITION', retryAt }) }),
       );
     }
   });
@@ -454,7 +426,7 @@ describe('decide: every combination', () => {
         if (d.action === 'none' && d.reason === 'backoff' && d.retryAt?.getTime() !== FUTURE.getTime()) return 'backoff with the wrong retryAt';
         return JSON.stringify(d) === JSON.stringify(expected) ? undefined : `expected ${JSON.stringify(expected)}`;
       },
-      (r) => ({ ...r, error: stepError({ retryAt: FUTURE }) }),
+      (r) => ({ ...r, error: stepError(ERROR_AT, { retryAt: FUTURE }) }),
     );
   });
 
@@ -465,7 +437,7 @@ describe('decide: every combination', () => {
           const without = decide({ ...r, error: null }, NOW);
           return JSON.stringify(d) === JSON.stringify(without) ? undefined : `expected ${JSON.stringify(without)} as without the error`;
         },
-        (r) => ({ ...r, error: stepError({ retryAt }) }),
+        (r) => ({ ...r, error: stepError(ERROR_AT, { retryAt }) }),
       );
     }
   });

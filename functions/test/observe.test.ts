@@ -3,42 +3,13 @@
 import { strict as assert } from 'node:assert';
 
 import { needsNudge, observationChanges } from '../src/orchestration/observe';
-import type { Relation, StepError } from '../src/orchestration/relation';
+import { KITCHEN_ORDER, relation, SHIPMENT, stepError } from './helpers/relations';
 
 const NOW = new Date('2030-06-01T12:00:00.000Z');
 const STALL_MS = 180_000;
 const ago = (ms: number) => new Date(NOW.getTime() - ms);
 const later = (ms: number) => new Date(NOW.getTime() + ms);
 
-const KITCHEN_ORDER = 'kitchenorders/7c9e6679-7425-40de-944b-e07fc1f90ae7';
-const SHIPMENT = 'shipments/6ba7b810-9dad-11d1-80b4-00c04fd430c8';
-
-function relation(overrides: Partial<Relation> = {}): Relation {
-  return {
-    order: 'orders/0f8fad5b-d9cb-469f-a165-70867728950e',
-    stage: 'NEW',
-    orderStatus: 'NEW',
-    kitchenOrder: null,
-    kitchenOrderStatus: null,
-    shipment: null,
-    shipmentStatus: null,
-    error: null,
-    ...overrides,
-  };
-}
-
-function stepError(overrides: Partial<StepError> = {}): StepError {
-  return {
-    step: 'createKitchenOrder',
-    code: 'UNAVAILABLE',
-    message: 'the food service is unavailable',
-    transient: true,
-    failures: 1,
-    at: ago(600_000),
-    retryAt: null,
-    ...overrides,
-  };
-}
 
 /** PREPARATION as the trigger leaves it: our UpdateOrder is not observed yet. */
 const preparing = relation({ stage: 'PREPARATION', orderStatus: 'NEW', kitchenOrder: KITCHEN_ORDER, kitchenOrderStatus: 'NEW' });
@@ -143,7 +114,7 @@ describe('needsNudge', () => {
   });
 
   it('is false for a relation blocked by a permanent error, however old', () => {
-    const blocked = relation({ error: stepError({ transient: false, code: 'INVALID_ARGUMENT', retryAt: ago(STALL_MS) }) });
+    const blocked = relation({ error: stepError(ago(600_000), { transient: false, code: 'INVALID_ARGUMENT', retryAt: ago(STALL_MS) }) });
     assert.equal(needsNudge(blocked, ago(10 * STALL_MS), NOW, STALL_MS), false);
   });
 
@@ -162,21 +133,21 @@ describe('needsNudge', () => {
 
   it('is true once a transient retry falls due and nothing was written since its retryAt', () => {
     const retryAt = ago(1_000);
-    const retrying = relation({ error: stepError({ retryAt }) });
+    const retrying = relation({ error: stepError(ago(600_000), { retryAt }) });
     assert.equal(needsNudge(retrying, ago(2_000), NOW, STALL_MS), true, 'written before retryAt');
     assert.equal(needsNudge(retrying, retryAt, NOW, STALL_MS), true, 'written at retryAt');
   });
 
   it('is false when the relation was written after its retryAt, recently', () => {
-    const retrying = relation({ error: stepError({ retryAt: ago(10_000) }) });
+    const retrying = relation({ error: stepError(ago(600_000), { retryAt: ago(10_000) }) });
     assert.equal(needsNudge(retrying, ago(5_000), NOW, STALL_MS), false);
     // ...unless that write is itself stalled.
-    const longAgo = relation({ error: stepError({ retryAt: ago(10 * STALL_MS) }) });
+    const longAgo = relation({ error: stepError(ago(600_000), { retryAt: ago(10 * STALL_MS) }) });
     assert.equal(needsNudge(longAgo, ago(5 * STALL_MS), NOW, STALL_MS), true);
   });
 
   it('is false while the retryAt is still in the future, however old the last write', () => {
-    const backingOff = relation({ error: stepError({ retryAt: later(1_000) }) });
+    const backingOff = relation({ error: stepError(ago(600_000), { retryAt: later(1_000) }) });
     assert.equal(needsNudge(backingOff, ago(10 * STALL_MS), NOW, STALL_MS), false);
     assert.equal(needsNudge(backingOff, ago(1), NOW, STALL_MS), false);
   });
