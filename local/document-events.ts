@@ -118,9 +118,13 @@ export class DocumentEventSource {
     );
   }
 
-  stop(): void {
+  /** Stops taking changes, drops what is queued, and waits (bounded) for deliveries in flight. */
+  async stop(timeoutMs = 10_000): Promise<void> {
     this.stopFeed?.();
     this.stopFeed = undefined;
+    this.queue.length = 0;
+    const deadline = Date.now() + timeoutMs;
+    while (this.inFlight > 0 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 20));
   }
 
   /** Resolves once nothing has been queued or delivered for `quietMs`; rejects after `timeoutMs`. */

@@ -92,7 +92,7 @@ describe('faults', () => {
     await client.createKitchenOrder();
 
     // While the lease runs, the step is left to its (presumed live) claimant.
-    stack.events?.stop();
+    await stack.events?.stop();
     const event = async (id: string) => ({
       id, document: ref.path, params: { orderId: ref.id }, before: null, after: (await ref.get()).data() ?? null, time: new Date().toISOString(),
     });

@@ -1,7 +1,7 @@
 import { Timestamp } from 'firebase-admin/firestore';
 import { strict as assert } from 'node:assert';
 
-import { runPolls } from '../src/orchestration/poller';
+import { runPolls, scheduledBudgetMs } from '../src/orchestration/poller';
 import { relationId } from '../src/orchestration/relation';
 import { db } from '../src/store/db';
 import { runtimeDeps } from '../src/triggers/deps';
@@ -10,6 +10,22 @@ import { startStack, type Stack } from './helpers/stack';
 describe('pollFoodService', () => {
   let stack: Stack;
   afterEach(async () => stack?.stop());
+
+  it('polls every interval up to one interval before the next scheduled invocation', () => {
+    assert.equal(scheduledBudgetMs(60_000, 1), 59_000, 'polls at 0 s, 1 s, … 59 s');
+    assert.equal(scheduledBudgetMs(60_000, 10), 50_000, 'polls at 0 s, 10 s, … 50 s');
+    assert.equal(scheduledBudgetMs(60_000, 60), 0, 'one poll');
+    assert.equal(scheduledBudgetMs(60_000, 300), 0, 'one poll, and later invocations skip until 5 minutes have passed');
+  });
+
+  it('waits for a lease that the previous invocation is about to release', async () => {
+    stack = await startStack({ autoDeliver: false });
+    const first = runPolls(runtimeDeps(), { budgetMs: 1_000, force: true }); // polls at 0 s and 1 s
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    const second = await runPolls(runtimeDeps(), { budgetMs: 0, force: true, waitForLeaseMs: 5_000 });
+    assert.equal(second.polls.length, 1, JSON.stringify(second));
+    assert.equal((await first).polls.length, 2);
+  });
 
   it('takes over the lease of a holder that crashed, once it expires', async () => {
     stack = await startStack({ autoDeliver: false });

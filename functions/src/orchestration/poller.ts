@@ -16,11 +16,24 @@ export interface PollRun {
 }
 
 export interface PollRunOptions {
-  /** Stop starting polls this long after the start: the invocation must end before the next one. */
+  /** Start no poll later than this after the first one (0: one poll). */
   budgetMs: number;
   /** Poll even if the last poll was less than an interval ago (an operator asked for it). */
   force?: boolean;
+  /** How long to wait for a lease that is held, e.g. by the previous invocation's last poll. */
+  waitForLeaseMs?: number;
 }
+
+/**
+ * The budget of a scheduled invocation: poll every interval up to one interval
+ * before the next invocation, so polls keep their cadence across invocations
+ * and the last one ends as the next invocation begins.
+ */
+export function scheduledBudgetMs(scheduleEveryMs: number, intervalSeconds: number): number {
+  return Math.max(0, scheduleEveryMs - intervalSeconds * 1000);
+}
+
+const LEASE_RETRY_MS = 250;
 
 /** Long enough to outlive a slow poll and the wait before the next one. */
 function leaseTtlMs(intervalSeconds: number): number {
@@ -34,7 +47,12 @@ export async function runPolls(deps: PollDeps, options: PollRunOptions): Promise
   const holder = `${process.env.K_REVISION ?? 'local'}/${randomUUID()}`;
   const run: PollRun = { polls: [], failedPolls: 0 };
 
-  const acquired = await acquirePollLease(holder, ttlMs, start);
+  let acquired = await acquirePollLease(holder, ttlMs, start);
+  const waitUntil = start.getTime() + (options.waitForLeaseMs ?? 0);
+  while (!acquired.acquired && deps.now().getTime() + LEASE_RETRY_MS <= waitUntil) {
+    await new Promise((resolve) => setTimeout(resolve, LEASE_RETRY_MS));
+    acquired = await acquirePollLease(holder, ttlMs, deps.now());
+  }
   if (!acquired.acquired) {
     run.skipped = `another poll holds the lease (${acquired.holder}) until ${acquired.expiresAt.toISOString()}`;
     logger.info('poll skipped', { reason: run.skipped });
@@ -49,8 +67,10 @@ export async function runPolls(deps: PollDeps, options: PollRunOptions): Promise
       run.skipped = `the last poll was at ${previousPollAt.toISOString()}, less than POLL_INTERVAL_SECONDS ago`;
       return run;
     }
+    let firstPollAt: Date | undefined;
     for (;;) {
       const pollStart = deps.now();
+      firstPollAt ??= pollStart;
       lastPollAt = pollStart;
       try {
         const summary = await pollOnce(deps);
@@ -62,7 +82,7 @@ export async function runPolls(deps: PollDeps, options: PollRunOptions): Promise
         logger.warn('poll failed; the next poll tries again', { error: error instanceof Error ? error.message : String(error) });
       }
       const next = pollStart.getTime() + intervalMs;
-      if (next - start.getTime() >= options.budgetMs) break;
+      if (next - firstPollAt.getTime() > options.budgetMs) break;
       await new Promise((resolve) => setTimeout(resolve, Math.max(0, next - deps.now().getTime())));
       if (!(await renewPollLease(lease, ttlMs, deps.now(), lastPollAt))) {
         logger.error('poll lease was taken over; stopping', { generation: lease.generation });

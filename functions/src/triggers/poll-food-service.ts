@@ -2,14 +2,15 @@ import { onRequest } from 'firebase-functions/v2/https';
 import { onSchedule } from 'firebase-functions/v2/scheduler';
 
 import { FOOD_SERVICE_SECRETS } from '../config';
-import { runPolls } from '../orchestration/poller';
+import { runPolls, scheduledBudgetMs } from '../orchestration/poller';
 import { runtimeDeps } from './deps';
 
 /** Cloud Scheduler's finest grain; shorter POLL_INTERVAL_SECONDS poll several times per invocation. */
 const SCHEDULE = 'every 1 minutes';
+const SCHEDULE_EVERY_MS = 60_000;
 const TIMEOUT_SECONDS = 120;
-// Start no poll after this, so the invocation ends before the next one begins.
-const BUDGET_MS = 50_000;
+// The previous invocation's last poll may still be running as this one starts.
+const LEASE_WAIT_MS = 15_000;
 
 export const pollFoodService = onSchedule(
   {
@@ -23,7 +24,11 @@ export const pollFoodService = onSchedule(
     memory: '512MiB',
   },
   async () => {
-    await runPolls(runtimeDeps(), { budgetMs: BUDGET_MS });
+    const deps = runtimeDeps();
+    await runPolls(deps, {
+      budgetMs: scheduledBudgetMs(SCHEDULE_EVERY_MS, deps.config.pollIntervalSeconds),
+      waitForLeaseMs: LEASE_WAIT_MS,
+    });
   },
 );
 

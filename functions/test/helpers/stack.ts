@@ -120,7 +120,7 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
       return snapshot.docs.map((d) => ({ id: d.id, ...d.data() }));
     },
     async stop() {
-      events?.stop();
+      await events?.stop();
       await new Promise((resolve) => http.close(resolve));
       await service.stop();
     },
