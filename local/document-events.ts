@@ -51,6 +51,15 @@ export function embeddedFeed(firestore: EmbeddedFirestore): ChangeFeed {
   };
 }
 
+/** Timestamps (any SDK copy's) become Dates, so both feeds hand out the same plain data. */
+function plain(value: unknown): unknown {
+  if (value === null || typeof value !== 'object') return value;
+  if (typeof (value as { toDate?: unknown }).toDate === 'function') return (value as { toDate(): Date }).toDate();
+  if (Array.isArray(value)) return value.map(plain);
+  if (value instanceof Date) return value;
+  return Object.fromEntries(Object.entries(value).map(([key, inner]) => [key, plain(inner)]));
+}
+
 /**
  * A snapshot listener, for a Firestore emulator in another process. Listeners
  * may fold quick successive writes of one document into one change; the
@@ -63,7 +72,9 @@ export function listenerFeed(db: Firestore): ChangeFeed {
       let started = false;
       const unsubscribe = db.collection(collection).onSnapshot(
         (snapshot) => {
-          for (const change of snapshot.docChanges()) emit(change.doc.id, change.type === 'removed' ? null : change.doc.data());
+          for (const change of snapshot.docChanges()) {
+            emit(change.doc.id, change.type === 'removed' ? null : (plain(change.doc.data()) as PlainData));
+          }
           if (!started) {
             started = true;
             resolve(unsubscribe);

@@ -51,6 +51,7 @@ export interface FoodService {
   tick(): void;                  // one controller step (also used by the timer)
   placeOrders(count: number): string[];  // customer side, returns order names
   cancelOrder(name: string): void;       // customer side; throws if not cancellable
+  stopCustomers(): void;                 // no more new orders (cancellations already decided still happen)
   setFaults(faults: { failRate?: number; latencyMs?: number }): void;
   failNext(method: FoodMethod, code: grpc.status, count?: number): void; // deterministic injection
   onCall(hook: CallHook | undefined): void; // runs before a call is handled
@@ -150,6 +151,7 @@ export async function startFoodService(options: FoodServiceOptions): Promise<Foo
     tick,
     placeOrders: (count) => customer.place(count),
     cancelOrder: (name) => customer.cancel(name),
+    stopCustomers: () => customer.stop(),
     setFaults: (settings) => faults.set(settings),
     failNext: (method, code, count) => faults.failNext(method, code, count),
     onCall: (next) => {

@@ -10,7 +10,8 @@ import * as fs from 'node:fs';
 import type { AddressInfo } from 'node:net';
 
 import type { FoodService, FoodServiceOptions } from '../../../food-service/src/server';
-import { DocumentEventSource, embeddedFeed, type DeliveryFaults, type DocumentEvent } from '../../../local/document-events';
+import { documentDeliverer } from '../../../local/deliver';
+import { DocumentEventSource, embeddedFeed, type DeliveryFaults } from '../../../local/document-events';
 import { advanceRelation, pollFoodServiceNow } from '../../src';
 import { loadConfig } from '../../src/config';
 import type { FoodClient } from '../../src/food/client';
@@ -22,7 +23,9 @@ import { embeddedFirestore, PROJECT_ID } from '../setup';
 import { startTestFoodService, testCerts } from './food-service';
 
 const fft = functionsTest({ projectId: PROJECT_ID });
-const wrappedAdvance = fft.wrap(advanceRelation);
+
+/** Delivers one event to the exported trigger, as the local stack does (local/deliver.ts). */
+export const deliver = documentDeliverer(fft, advanceRelation);
 
 /** The params a deployment sets, here for a fast, small test world. */
 export function testEnv(service: FoodService, overrides: Record<string, string> = {}): Record<string, string> {
@@ -38,13 +41,6 @@ export function testEnv(service: FoodService, overrides: Record<string, string> 
     CLAIM_LEASE_SECONDS: '180',
     ...overrides,
   };
-}
-
-/** Delivers one event to the exported trigger, with snapshots built the way firebase-functions-test builds them. */
-export async function deliver(event: DocumentEvent): Promise<void> {
-  const before = fft.firestore.makeDocumentSnapshot(event.before ?? {}, event.document);
-  const after = fft.firestore.makeDocumentSnapshot(event.after ?? {}, event.document);
-  await wrappedAdvance({ id: event.id, params: event.params, data: fft.makeChange(before, after) });
 }
 
 export interface StackOptions {

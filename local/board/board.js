@@ -1,0 +1,267 @@
+// @ts-check
+// The live board in the browser: one EventSource, no framework, no build step.
+// The server sends a snapshot first (also after every reconnect), then each
+// relation change, removal and transition as it happens, and the summary.
+// Every value from the server goes into the page as text, never as HTML.
+/* global document, EventSource, HTMLElement, setInterval, setTimeout */
+'use strict';
+
+(() => {
+  const COLUMNS = [
+    ['NEW', 'New'],
+    ['PREPARATION', 'Preparation'],
+    ['IN_FLIGHT', 'In flight'],
+    ['DELIVERED', 'Delivered'],
+    ['REJECTED', 'Rejected'],
+    ['CANCELLED', 'Cancelled'],
+    ['INVALID', 'Invalid'],
+  ];
+  const TERMINAL = new Set(['DELIVERED', 'REJECTED', 'CANCELLED']);
+  /** @type {Record<string, number>} how far along the lifecycle each status is */
+  const RANK = { NEW: 0, PREPARATION: 1, IN_FLIGHT: 2, DELIVERED: 3, REJECTED: 3, CANCELLED: 3 };
+  const FEED_LIMIT = 100;
+  const RETRY_MS = 3000;
+  const SUMMARY_KEYS = new Set(['stages', 'active', 'finished', 'transitionsPerSecond', 'errors', 'possibleOrphans', 'relations']);
+
+  /**
+   * @typedef {{ code: string, message: string, transient: boolean }} ErrorView
+   * @typedef {{ id: string, order: string | null, stage: string, orderStatus: string | null,
+   *   kitchenOrder: string | null, kitchenOrderStatus: string | null, shipment: string | null, shipmentStatus: string | null,
+   *   error: ErrorView | null, observationError: string | null, possibleOrphans: number, stageSince: string, updatedAt: string }} RelationView
+   * @typedef {{ at: string, id: string, order: string | null, from: string | null, to: string }} TransitionView
+   * @typedef {{ stages: Record<string, number>, active: number, finished: number, transitionsPerSecond: number,
+   *   errors: { transient: number, flagged: number }, possibleOrphans: number, relations: number } & Record<string, unknown>} Summary
+   */
+
+  /** @type {Map<string, HTMLElement>} the cards by relation id */
+  const cards = new Map();
+  /** @type {Map<string, HTMLElement>} the card lists by stage */
+  const lists = new Map();
+
+  /**
+   * @param {string} tag
+   * @param {Record<string, string>} [attributes]
+   * @param {Array<Node | string>} [children]
+   */
+  function el(tag, attributes = {}, children = []) {
+    const node = document.createElement(tag);
+    for (const [name, value] of Object.entries(attributes)) node.setAttribute(name, value);
+    node.append(...children);
+    return node;
+  }
+
+  /** @param {string} selector */
+  function find(selector) {
+    const node = document.querySelector(selector);
+    if (!(node instanceof HTMLElement)) throw new Error(`board: ${selector} is missing from the page`);
+    return node;
+  }
+
+  /** `orders/3f2a…` → `3f2a1b7c`: enough to tell items apart on a card; the full name is in the title. */
+  function short(/** @type {string | null} */ name) {
+    if (!name) return '';
+    const id = name.slice(name.indexOf('/') + 1);
+    return id.length > 8 ? id.slice(0, 8) : id;
+  }
+
+  function age(/** @type {string} */ since) {
+    const seconds = Math.max(0, Math.floor((Date.now() - Date.parse(since)) / 1000));
+    if (Number.isNaN(seconds)) return '';
+    if (seconds < 60) return `${seconds}s`;
+    const minutes = Math.floor(seconds / 60);
+    if (minutes < 60) return `${minutes}m ${String(seconds % 60).padStart(2, '0')}s`;
+    const hours = Math.floor(minutes / 60);
+    return hours < 48 ? `${hours}h ${String(minutes % 60).padStart(2, '0')}m` : `${Math.floor(hours / 24)}d`;
+  }
+
+  function buildColumns() {
+    const board = find('#board');
+    for (const [stage, title] of COLUMNS) {
+      const list = el('div', { class: 'cards' });
+      const column = el('section', { class: 'column', 'data-stage': stage, 'aria-label': title }, [
+        el('header', {}, [el('h2', {}, [title.toUpperCase()]), el('span', { class: 'count', 'data-testid': `count-${stage}` }, ['0'])]),
+        list,
+        el('div', { class: 'empty' }, ['no orders']),
+      ]);
+      // Invalid documents are rare; their column appears only when there are some.
+      if (stage === 'INVALID') column.hidden = true;
+      board.append(column);
+      lists.set(stage, list);
+    }
+  }
+
+  /**
+   * @param {string} key
+   * @param {string | null} name
+   * @param {string | null} status
+   */
+  function line(key, name, status) {
+    return el('div', { class: 'line' }, [
+      el('span', { class: 'key' }, [key]),
+      ...(status ? [el('span', { class: 'status', title: `${key} status` }, [status])] : []),
+      name ? el('span', { class: 'name mono', title: name }, [short(name)]) : el('span', { class: 'none' }, ['—']),
+    ]);
+  }
+
+  /**
+   * The order's own status, when it tells more than the stage. The poller does
+   * not echo statuses the orchestrator set, so a status behind the stage is
+   * just old; one ahead of it (say CANCELLED while PREPARATION) is news the
+   * orchestrator has yet to act on.
+   */
+  function orderNews(/** @type {RelationView} */ view) {
+    const status = view.orderStatus;
+    if (!status || status === view.stage) return null;
+    const ahead = RANK[status] === undefined || RANK[view.stage] === undefined || RANK[status] >= RANK[view.stage];
+    return ahead ? el('div', { class: 'line news' }, [el('span', { class: 'key' }, ['order']), el('span', { class: 'status', title: 'the order\'s status at the food service' }, [status])]) : null;
+  }
+
+  /** The red flag: the error first, else a look-up failure, else possible orphans; null when all is well. */
+  function flag(/** @type {RelationView} */ view) {
+    const notes = [];
+    if (view.error) notes.push(`${view.error.code}: ${view.error.message}${view.error.transient ? ' (transient: retried automatically)' : ' (waits for a person)'}`);
+    if (view.observationError) notes.push(`look-up failed: ${view.observationError}`);
+    if (view.possibleOrphans > 0) notes.push(`${view.possibleOrphans} possible orphan(s): an earlier attempt may have created something nobody recorded`);
+    if (notes.length === 0) return null;
+    const onlyTransient = view.error?.transient === true && !view.observationError && view.possibleOrphans === 0;
+    let label = `⚠ ${view.possibleOrphans} possible orphan${view.possibleOrphans === 1 ? '' : 's'}`;
+    if (view.error) label = `⚠ ${view.error.code}${view.error.transient ? ' · retrying' : ''}`;
+    else if (view.observationError) label = '⚠ look-up failed';
+    return el('div', { class: `flag${onlyTransient ? ' transient' : ''}`, 'data-testid': 'flag', title: notes.join('\n') }, [label]);
+  }
+
+  function renderCard(/** @type {RelationView} */ view) {
+    const problem = flag(view);
+    const news = orderNews(view);
+    const since = el('span', { class: 'age', 'data-since': view.stageSince, title: `in ${view.stage} since ${view.stageSince}` }, [age(view.stageSince)]);
+    return el('article', { class: `card stage-${view.stage}${problem ? ' flagged' : ''}`, 'data-order-id': view.id, 'data-since': view.stageSince }, [
+      el('div', { class: 'card-head' }, [el('span', { class: 'id mono', title: view.order ?? view.id }, [short(view.order ?? view.id)]), since]),
+      ...(news ? [news] : []),
+      line('kitchen', view.kitchenOrder, view.kitchenOrderStatus),
+      line('drone', view.shipment, view.shipmentStatus),
+      ...(problem ? [problem] : []),
+    ]);
+  }
+
+  /** Active columns list the longest-waiting first; finished ones the most recent first. */
+  function before(/** @type {string} */ stage, /** @type {string} */ a, /** @type {string} */ b) {
+    return TERMINAL.has(stage) ? a > b : a < b;
+  }
+
+  function upsert(/** @type {RelationView} */ view) {
+    const list = lists.get(view.stage) ?? lists.get('INVALID');
+    if (!list) return;
+    const old = cards.get(view.id);
+    const card = renderCard(view);
+    const moved = old !== undefined && old.parentElement !== list;
+    old?.remove();
+    const next = [...list.children].find((other) => other instanceof HTMLElement && before(view.stage, view.stageSince, other.dataset.since ?? ''));
+    list.insertBefore(card, next ?? null);
+    if (moved) card.classList.add('moved');
+    cards.set(view.id, card);
+    if (view.stage === 'INVALID' && list.parentElement) list.parentElement.hidden = false;
+  }
+
+  function remove(/** @type {string} */ id) {
+    cards.get(id)?.remove();
+    cards.delete(id);
+  }
+
+  function addTransition(/** @type {TransitionView} */ t) {
+    const feed = find('[data-testid="feed"]');
+    const from = t.from ? el('span', { class: `pill stage-${t.from}` }, [t.from]) : el('span', { class: 'pill created' }, ['created']);
+    const time = new Date(t.at).toLocaleTimeString([], { hour12: false });
+    feed.prepend(
+      el('li', { 'data-order-id': t.id }, [
+        el('time', { datetime: t.at }, [time]),
+        el('span', { title: t.order ?? t.id }, [short(t.order ?? t.id)]),
+        from,
+        el('span', { class: 'arrow' }, ['→']),
+        el('span', { class: `pill stage-${t.to}` }, [t.to]),
+      ]),
+    );
+    while (feed.children.length > FEED_LIMIT) feed.lastElementChild?.remove();
+  }
+
+  function setText(/** @type {string} */ testid, /** @type {string} */ text) {
+    find(`[data-testid="${testid}"]`).textContent = text;
+  }
+
+  function showSummary(/** @type {Summary} */ s) {
+    for (const [stage] of COLUMNS) setText(`count-${stage}`, String(s.stages[stage] ?? 0));
+    if ((s.stages.INVALID ?? 0) > 0) find('[data-stage="INVALID"]').hidden = false;
+    setText('summary-active', String(s.active));
+    setText('summary-finished', String(s.finished));
+    setText('summary-rate', s.transitionsPerSecond.toFixed(1));
+    setText('summary-errors', `${s.errors.transient} / ${s.errors.flagged}`);
+    setText('summary-orphans', String(s.possibleOrphans));
+    find('#errors-metric').classList.toggle('alert', s.errors.flagged > 0);
+    find('#orphans-metric').classList.toggle('alert', s.possibleOrphans > 0);
+    showExtra(s);
+  }
+
+  /** Figures the runner adds (e.g. the food service's stats): plain values, and one level of nesting. */
+  function showExtra(/** @type {Record<string, unknown>} */ summary) {
+    /** @type {Array<[string, string]>} */
+    const figures = [];
+    for (const [key, value] of Object.entries(summary)) {
+      if (SUMMARY_KEYS.has(key)) continue;
+      if (value !== null && typeof value === 'object' && !Array.isArray(value)) {
+        for (const [inner, v] of Object.entries(value)) if (isPlain(v)) figures.push([`${key}.${inner}`, String(v)]);
+      } else if (isPlain(value)) {
+        figures.push([key, String(value)]);
+      }
+    }
+    find('[data-testid="summary-extra"]').replaceChildren(...figures.map(([key, value]) => el('span', {}, [`${key} `, el('b', {}, [value])])));
+  }
+
+  function isPlain(/** @type {unknown} */ value) {
+    return typeof value === 'string' || typeof value === 'number' || typeof value === 'boolean';
+  }
+
+  function connected(/** @type {'connecting' | 'live' | 'down'} */ state) {
+    const node = find('#connection');
+    node.dataset.state = state;
+    node.textContent = { connecting: 'connecting…', live: 'live', down: 'disconnected · retrying' }[state];
+  }
+
+  /** @param {MessageEvent} event */
+  function data(event) {
+    return JSON.parse(event.data);
+  }
+
+  function connect() {
+    const source = new EventSource('/api/events');
+    source.onopen = () => connected('live');
+    // EventSource retries a dropped stream by itself, but gives up after an
+    // HTTP error (e.g. while the runner restarts); then we retry. Either way
+    // the server's snapshot on reconnect puts the page right again.
+    source.onerror = () => {
+      if (source.readyState !== EventSource.CLOSED) return connected('connecting');
+      connected('down');
+      setTimeout(connect, RETRY_MS);
+    };
+    source.addEventListener('snapshot', (event) => {
+      const snapshot = data(event);
+      for (const list of lists.values()) list.replaceChildren();
+      cards.clear();
+      find('[data-testid="feed"]').replaceChildren();
+      for (const view of snapshot.relations) upsert(view);
+      for (const t of snapshot.transitions) addTransition(t);
+      showSummary(snapshot.summary);
+      connected('live');
+    });
+    source.addEventListener('relation', (event) => upsert(data(event)));
+    source.addEventListener('removed', (event) => remove(data(event).id));
+    source.addEventListener('transition', (event) => addTransition(data(event)));
+    source.addEventListener('summary', (event) => showSummary(data(event)));
+  }
+
+  buildColumns();
+  connect();
+  setInterval(() => {
+    for (const node of document.querySelectorAll('.age')) {
+      if (node instanceof HTMLElement && node.dataset.since) node.textContent = age(node.dataset.since);
+    }
+  }, 1000);
+})();

@@ -1,0 +1,136 @@
+// The live board over plain HTTP on loopback: the page, a small JSON API, and
+// Server-Sent Events that push every change the tracker sees. It has no
+// authentication, so it refuses to listen anywhere but loopback, and it
+// answers only requests addressed to a loopback name (a DNS-rebinding page
+// cannot read it).
+import { readFile } from 'node:fs/promises';
+import * as http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import * as path from 'node:path';
+
+import { EventStreams } from './sse';
+import type { RelationTracker, TrackerEvent } from './tracker';
+
+export interface BoardOptions {
+  /** A loopback address; 127.0.0.1 by default. */
+  host?: string;
+  /** 0 picks any free port. */
+  port: number;
+  tracker: RelationTracker;
+  /** More figures for /api/summary and the page (e.g. the food service's stats), merged into the summary. */
+  extra?: () => Record<string, unknown>;
+}
+
+export interface Board {
+  /** http://host:port/ */
+  url: string;
+  port: number;
+  stop(): Promise<void>;
+}
+
+const LOOPBACK_HOSTS = new Set(['127.0.0.1', '::1', 'localhost']);
+const LOOPBACK_NAMES = new Set(['127.0.0.1', '[::1]', 'localhost']);
+const SUMMARY_INTERVAL_MS = 1000;
+const SUMMARY_SOON_MS = 200;
+const HEARTBEAT_INTERVAL_MS = 15_000;
+/** The page loads nothing from elsewhere; the policy makes sure of it. */
+const PAGE_HEADERS = {
+  'cache-control': 'no-store',
+  'content-security-policy': "default-src 'none'; script-src 'self'; style-src 'unsafe-inline'; connect-src 'self'; img-src data:",
+  'x-content-type-options': 'nosniff',
+};
+
+export async function startBoard(options: BoardOptions): Promise<Board> {
+  const { tracker, extra } = options;
+  const host = options.host ?? '127.0.0.1';
+  if (!LOOPBACK_HOSTS.has(host)) throw new Error(`the board has no authentication and listens on loopback only, not ${host}`);
+
+  // Read once: a missing file fails the start, not the first visitor.
+  const [page, script] = await Promise.all(['page.html', 'board.js'].map((file) => readFile(path.join(__dirname, file), 'utf8')));
+  const streams = new EventStreams();
+
+  const summary = (): Record<string, unknown> => {
+    let more: Record<string, unknown> = {};
+    try {
+      more = extra?.() ?? {};
+    } catch (error) {
+      more = { extraError: error instanceof Error ? error.message : String(error) };
+    }
+    return { ...more, ...tracker.summary(new Date()) };
+  };
+
+  const routes = new Map<string, (res: http.ServerResponse) => void>([
+    ['/', (res) => res.writeHead(200, { ...PAGE_HEADERS, 'content-type': 'text/html; charset=utf-8' }).end(page)],
+    ['/board.js', (res) => res.writeHead(200, { ...PAGE_HEADERS, 'content-type': 'text/javascript; charset=utf-8' }).end(script)],
+    ['/api/relations', (res) => json(res, 200, tracker.relations())],
+    ['/api/summary', (res) => json(res, 200, summary())],
+    ['/api/transitions', (res) => json(res, 200, tracker.transitions())],
+    ['/api/events', (res) =>
+      streams.open(res, { event: 'snapshot', data: { relations: tracker.relations(), transitions: tracker.transitions(), summary: summary() } })],
+  ]);
+
+  const server = http.createServer((req, res) => {
+    const { pathname } = new URL(req.url ?? '/', 'http://localhost');
+    const route = routes.get(pathname);
+    if (!isLoopbackName(req.headers.host)) json(res, 421, { error: 'the board answers only to 127.0.0.1, localhost or [::1]' });
+    else if (req.method !== 'GET') json(res, 405, { error: `${req.method ?? ''} not allowed; the board is read-only` }, { allow: 'GET' });
+    else if (route) route(res);
+    else json(res, 404, { error: `not found: ${pathname}`, routes: [...routes.keys()] });
+  });
+
+  // Counts follow changes within SUMMARY_SOON_MS, and one summary covers a burst of changes.
+  let soon: NodeJS.Timeout | undefined;
+  const sendSummary = (): void => {
+    clearTimeout(soon);
+    soon = undefined;
+    if (streams.size > 0) streams.send('summary', summary());
+  };
+  const unsubscribe = tracker.subscribe((event: TrackerEvent) => {
+    if (event.type === 'relation') streams.send('relation', event.view);
+    else if (event.type === 'removed') streams.send('removed', { id: event.id });
+    else streams.send('transition', event.transition);
+    soon ??= setTimeout(sendSummary, SUMMARY_SOON_MS).unref();
+  });
+  // Periodic too, so the rate decays on the page when nothing happens.
+  const timers = [setInterval(sendSummary, SUMMARY_INTERVAL_MS), setInterval(() => streams.heartbeat(), HEARTBEAT_INTERVAL_MS)];
+  // The runner's own lifetime decides when the process ends, not the board's timers.
+  for (const timer of timers) timer.unref();
+  const stopTimers = (): void => {
+    unsubscribe();
+    clearTimeout(soon);
+    for (const timer of timers) clearInterval(timer);
+  };
+
+  try {
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(options.port, host, resolve);
+    });
+  } catch (error) {
+    stopTimers();
+    throw new Error(`the board cannot listen on ${host}:${options.port}: ${error instanceof Error ? error.message : String(error)}`);
+  }
+  const { port } = server.address() as AddressInfo;
+  return {
+    url: `http://${host.includes(':') ? `[${host}]` : host}:${port}/`,
+    port,
+    stop: () =>
+      new Promise<void>((resolve, reject) => {
+        stopTimers();
+        streams.closeAll();
+        server.close((error) => (error ? reject(error) : resolve()));
+        server.closeAllConnections();
+      }),
+  };
+}
+
+function isLoopbackName(hostHeader: string | undefined): boolean {
+  if (!hostHeader) return false;
+  // Host is name[:port]; an IPv6 name keeps its brackets.
+  const name = hostHeader.startsWith('[') ? hostHeader.slice(0, hostHeader.indexOf(']') + 1) : hostHeader.split(':')[0];
+  return LOOPBACK_NAMES.has(name.toLowerCase());
+}
+
+function json(res: http.ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
+  res.writeHead(status, { 'content-type': 'application/json; charset=utf-8', 'cache-control': 'no-store', ...headers }).end(`${JSON.stringify(body)}\n`);
+}

@@ -1,0 +1,298 @@
+// What the live board knows: relation documents as they change, folded into
+// cards, per-stage counts, recent transitions and a rate. No I/O, so a feed,
+// a test or a replay can drive it alike, and the clock is always a parameter.
+//
+// Counts, errors and orphans are kept incrementally from each change's
+// `before` and `after` (take out what the document was, add what it is), so
+// they stay exact even for relations whose cards were dropped to bound memory.
+// That relies on the contract of local/document-events.ts' ChangeFeed: every
+// change of the collection, in order, and each document's first change with
+// `before = null`.
+import type { PlainData } from '../firestore';
+
+export const STAGES = ['NEW', 'PREPARATION', 'IN_FLIGHT', 'DELIVERED', 'REJECTED', 'CANCELLED'] as const;
+export type Stage = (typeof STAGES)[number];
+/** Where a document whose `stage` is missing or unknown goes, so it is seen rather than hidden. */
+export const INVALID = 'INVALID';
+export type Bucket = Stage | typeof INVALID;
+export const BUCKETS: readonly Bucket[] = [...STAGES, INVALID];
+const TERMINAL: readonly Bucket[] = ['DELIVERED', 'REJECTED', 'CANCELLED'];
+
+export interface ErrorView {
+  code: string;
+  message: string;
+  /** Transient errors are retried by the orchestrator; the others wait for a person. */
+  transient: boolean;
+}
+
+export interface RelationView {
+  id: string;
+  /** orders/<uuid>, or null on a document without it. */
+  order: string | null;
+  stage: Bucket;
+  orderStatus: string | null;
+  kitchenOrder: string | null;
+  kitchenOrderStatus: string | null;
+  shipment: string | null;
+  shipmentStatus: string | null;
+  /** The document's `error`, or INVALID_STAGE for a stage the board does not know. */
+  error: ErrorView | null;
+  /** The poller's permanent look-up failure, if any. */
+  observationError: string | null;
+  possibleOrphans: number;
+  /** ISO time the relation entered its stage. */
+  stageSince: string;
+  /** ISO time of the last change the tracker applied. */
+  updatedAt: string;
+}
+
+export interface TransitionView {
+  at: string;
+  id: string;
+  order: string | null;
+  /** null when the relation was created. */
+  from: Bucket | null;
+  to: Bucket;
+}
+
+export interface Summary {
+  stages: Record<Bucket, number>;
+  active: number;
+  finished: number;
+  transitionsPerSecond: number;
+  /** Relations with an error the orchestrator retries (transient), or one that waits for a person (flagged). */
+  errors: { transient: number; flagged: number };
+  possibleOrphans: number;
+  relations: number;
+}
+
+export type TrackerEvent =
+  | { type: 'relation'; view: RelationView }
+  /** The relation was deleted, or its card dropped to bound memory (it is still counted). */
+  | { type: 'removed'; id: string }
+  | { type: 'transition'; transition: TransitionView };
+
+export interface TrackerOptions {
+  /** Finished cards kept per terminal stage; older ones are dropped (counts stay exact). */
+  finishedPerStage?: number;
+  /** Recent transitions kept. */
+  transitionLimit?: number;
+  /** Window of transitionsPerSecond. */
+  rateWindowMs?: number;
+}
+
+/** What one document adds to the totals. */
+interface Contribution {
+  bucket: Bucket;
+  error: 'transient' | 'flagged' | null;
+  orphans: number;
+}
+
+export class RelationTracker {
+  private readonly views = new Map<string, RelationView>();
+  /** Ids of retained finished cards per terminal stage, oldest first (Map keeps insertion order). */
+  private readonly finished = new Map<Bucket, Map<string, true>>(TERMINAL.map((stage) => [stage, new Map()]));
+  private readonly counts = Object.fromEntries(BUCKETS.map((bucket) => [bucket, 0])) as Record<Bucket, number>;
+  private readonly errorCounts = { transient: 0, flagged: 0 };
+  private orphans = 0;
+  /** Ring buffer of recent transitions; `next` is where the next one goes. */
+  private readonly ring: TransitionView[] = [];
+  private next = 0;
+  /** Times (ms) of the transitions inside the rate window, oldest first. */
+  private readonly recentTimes: number[] = [];
+  private readonly listeners = new Set<(event: TrackerEvent) => void>();
+  private readonly finishedPerStage: number;
+  private readonly transitionLimit: number;
+  private readonly rateWindowMs: number;
+
+  constructor(options: TrackerOptions = {}) {
+    this.finishedPerStage = options.finishedPerStage ?? 300;
+    this.transitionLimit = options.transitionLimit ?? 200;
+    this.rateWindowMs = options.rateWindowMs ?? 10_000;
+    for (const [name, value] of Object.entries({ finishedPerStage: this.finishedPerStage, transitionLimit: this.transitionLimit, rateWindowMs: this.rateWindowMs })) {
+      if (!Number.isInteger(value) || value < 1) throw new Error(`RelationTracker: ${name} must be a positive integer, got ${value}`);
+    }
+  }
+
+  /** One change of relations/{id}: `before`/`after` are null for a creation/deletion. Never throws on bad data. */
+  apply(id: string, before: PlainData | null, after: PlainData | null, at: Date): void {
+    if (before) this.count(contribution(before), -1);
+    if (after) this.count(contribution(after), +1);
+
+    const previous = this.views.get(id);
+    if (previous) this.forgetFinished(previous);
+    if (!after) {
+      this.views.delete(id);
+      this.emit({ type: 'removed', id });
+      return;
+    }
+
+    const view = toView(id, after, at, previous);
+    this.views.set(id, view);
+    this.emit({ type: 'relation', view });
+    this.retainFinished(view);
+
+    const from = before ? bucketOf(before.stage) : null;
+    if (from !== view.stage) this.recordTransition({ at: at.toISOString(), id, order: view.order, from, to: view.stage });
+  }
+
+  /** Cards: every active or invalid relation and the most recent finished ones. */
+  relations(): RelationView[] {
+    return [...this.views.values()];
+  }
+
+  /** Recent transitions, oldest first. */
+  transitions(): TransitionView[] {
+    return [...this.ring.slice(this.next), ...this.ring.slice(0, this.next)];
+  }
+
+  summary(now: Date): Summary {
+    this.pruneRate(now.getTime());
+    const finished = TERMINAL.reduce((sum, stage) => sum + this.counts[stage], 0);
+    const relations = BUCKETS.reduce((sum, bucket) => sum + this.counts[bucket], 0);
+    return {
+      stages: { ...this.counts },
+      active: relations - finished,
+      finished,
+      transitionsPerSecond: this.recentTimes.filter((t) => t > now.getTime() - this.rateWindowMs && t <= now.getTime()).length / (this.rateWindowMs / 1000),
+      errors: { ...this.errorCounts },
+      possibleOrphans: this.orphans,
+      relations,
+    };
+  }
+
+  /** Calls `listener` after every change; returns the unsubscribe function. */
+  subscribe(listener: (event: TrackerEvent) => void): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+
+  private count({ bucket, error, orphans }: Contribution, sign: 1 | -1): void {
+    this.counts[bucket] += sign;
+    if (error) this.errorCounts[error] += sign;
+    this.orphans += sign * orphans;
+  }
+
+  private forgetFinished(view: RelationView): void {
+    this.finished.get(view.stage)?.delete(view.id);
+  }
+
+  private retainFinished(view: RelationView): void {
+    const kept = this.finished.get(view.stage);
+    if (!kept) return;
+    kept.set(view.id, true);
+    for (const [oldest] of kept) {
+      if (kept.size <= this.finishedPerStage) break;
+      kept.delete(oldest);
+      this.views.delete(oldest);
+      this.emit({ type: 'removed', id: oldest });
+    }
+  }
+
+  private recordTransition(transition: TransitionView): void {
+    if (this.ring.length < this.transitionLimit) this.ring.push(transition);
+    else this.ring[this.next] = transition;
+    this.next = (this.next + 1) % this.transitionLimit;
+    const at = Date.parse(transition.at);
+    this.recentTimes.push(at);
+    this.pruneRate(at);
+    this.emit({ type: 'transition', transition });
+  }
+
+  /** Drops times that fell out of the window ending at `now` (memory only: summary() filters by time itself). */
+  private pruneRate(now: number): void {
+    while (this.recentTimes.length > 0 && this.recentTimes[0] <= now - this.rateWindowMs) this.recentTimes.shift();
+  }
+
+  private emit(event: TrackerEvent): void {
+    for (const listener of this.listeners) {
+      try {
+        listener(event);
+      } catch (error) {
+        // A broken listener (e.g. a closed socket) must not stop the feed or the other listeners.
+        console.error('board listener failed:', error);
+      }
+    }
+  }
+}
+
+function bucketOf(stage: unknown): Bucket {
+  return typeof stage === 'string' && (STAGES as readonly string[]).includes(stage) ? (stage as Stage) : INVALID;
+}
+
+function contribution(data: PlainData): Contribution {
+  return { bucket: bucketOf(data.stage), error: errorKind(errorOf(data), textOf(data.observationError)), orphans: orphansOf(data.possibleOrphans) };
+}
+
+/** Flagged: something waits for a person (a permanent error or look-up failure); transient: the orchestrator retries. */
+function errorKind(error: ErrorView | null, observationError: string | null): Contribution['error'] {
+  if ((error && !error.transient) || observationError) return 'flagged';
+  return error ? 'transient' : null;
+}
+
+function toView(id: string, data: PlainData, at: Date, previous: RelationView | undefined): RelationView {
+  const stage = bucketOf(data.stage);
+  // advancedAt is written with every stage the trigger records; a NEW relation has only createdAt.
+  const entered = stage === 'NEW' || stage === INVALID ? dateOf(data.createdAt) : dateOf(data.advancedAt) ?? dateOf(data.createdAt);
+  const sameStage = previous?.stage === stage;
+  return {
+    id,
+    order: textOf(data.order),
+    stage,
+    orderStatus: textOf(data.orderStatus),
+    kitchenOrder: textOf(data.kitchenOrder),
+    kitchenOrderStatus: textOf(data.kitchenOrderStatus),
+    shipment: textOf(data.shipment),
+    shipmentStatus: textOf(data.shipmentStatus),
+    error: errorOf(data),
+    observationError: textOf(data.observationError),
+    possibleOrphans: orphansOf(data.possibleOrphans),
+    stageSince: entered?.toISOString() ?? (sameStage && previous ? previous.stageSince : at.toISOString()),
+    updatedAt: at.toISOString(),
+  };
+}
+
+/**
+ * The document's error as the board shows it. An unknown stage counts as a
+ * permanent error too: the orchestrator flags such a document and waits for a person.
+ */
+function errorOf(data: PlainData): ErrorView | null {
+  const { error } = data;
+  if (error !== null && error !== undefined) {
+    if (typeof error === 'object' && !Array.isArray(error)) {
+      const fields = error as Record<string, unknown>;
+      return {
+        code: textOf(fields.code) ?? 'UNKNOWN',
+        message: textOf(fields.message) ?? '(no message)',
+        transient: fields.transient === true,
+      };
+    }
+    return { code: 'UNKNOWN', message: textOf(error) ?? '', transient: false };
+  }
+  if (bucketOf(data.stage) === INVALID) {
+    const message = data.stage === undefined ? 'the document has no stage' : `unknown stage ${JSON.stringify(data.stage)}`;
+    return { code: 'INVALID_STAGE', message, transient: false };
+  }
+  return null;
+}
+
+function orphansOf(value: unknown): number {
+  return Array.isArray(value) ? value.length : 0;
+}
+
+/** Strings as they are, other values as text (hand-edited documents), absent as null. */
+function textOf(value: unknown): string | null {
+  if (value === null || value === undefined) return null;
+  return typeof value === 'string' ? value : JSON.stringify(value);
+}
+
+/** A JS Date (embedded feed), a Firestore Timestamp (snapshot listeners) or an ISO string. */
+function dateOf(value: unknown): Date | null {
+  let date: Date | null = null;
+  if (value instanceof Date) date = value;
+  else if (typeof value === 'string') date = new Date(value);
+  else if (typeof value === 'object' && value !== null && typeof (value as { toDate?: unknown }).toDate === 'function') {
+    date = (value as { toDate(): unknown }).toDate() as Date;
+  }
+  return date instanceof Date && !Number.isNaN(date.getTime()) ? date : null;
+}

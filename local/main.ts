@@ -1,0 +1,139 @@
+// `npm start`: the whole orchestrator on one machine, with no Java, no Docker
+// and no account. Prints where to look, a summary line every few seconds, and
+// a final summary on Ctrl-C or at the end of --duration.
+import * as path from 'node:path';
+
+import type { FoodServiceStats } from '../food-service/src/server';
+import { STAGES } from './board/tracker';
+import { checkInvariants, type InvariantReport } from './invariants';
+import { routeStructuredLogs } from './logs';
+import { parseOptions, UsageError, USAGE, type LocalOptions } from './options';
+import { startLocalStack, type LocalStack } from './stack';
+
+const SUMMARY_EVERY_MS = 5_000;
+const FUNCTIONS_LOG = path.resolve(__dirname, '..', 'artifacts', 'functions.log');
+
+const log = (line: string) => console.log(line);
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+function summaryLine(stack: LocalStack, startedAt: number): string {
+  const summary = stack.tracker.summary(new Date());
+  const seconds = Math.round((Date.now() - startedAt) / 1000);
+  const stages = STAGES.map((stage) => `${stage} ${summary.stages[stage]}`).join(' · ');
+  const food = stack.simulator?.stats();
+  const foodPart = food ? ` | food: ${food.ordersCreated} orders, ${food.kitchenOrdersCreated} kitchen, ${food.shipmentsCreated} shipments` : '';
+  return `[${String(seconds).padStart(4)}s] ${stages} | ${summary.transitionsPerSecond.toFixed(1)} transitions/s | errors: ${summary.errors.transient} retrying, ${summary.errors.flagged} flagged${foodPart}`;
+}
+
+/** Until nothing is in flight: no active relation and, for the simulator, no open order. */
+async function drain(stack: LocalStack, options: LocalOptions): Promise<boolean> {
+  stack.simulator?.stopCustomers();
+  const limitMs = Math.max(30_000, 10 * options.pollIntervalSeconds * 1000 + 8 * options.controllerIntervalMs);
+  const deadline = Date.now() + limitMs;
+  log(`duration reached: no new orders; letting the ones in flight finish (up to ${Math.round(limitMs / 1000)} s)`);
+  while (Date.now() < deadline) {
+    const open = stack.simulator ? openOrders(stack.simulator.stats()) : 0;
+    if (open === 0 && stack.tracker.summary(new Date()).active === 0) return true;
+    await sleep(500);
+  }
+  return false;
+}
+
+function openOrders(stats: FoodServiceStats): number {
+  return (stats.orders.NEW ?? 0) + (stats.orders.PREPARATION ?? 0) + (stats.orders.IN_FLIGHT ?? 0);
+}
+
+async function runFacts(stack: LocalStack, options: LocalOptions, drained: boolean): Promise<InvariantReport> {
+  const orders = new Map<string, string>();
+  for await (const page of stack.food.listAllOrders(undefined, 1000)) for (const order of page) orders.set(order.name, String(order.status));
+  const relations = (await stack.db.collection('relations').get()).docs.map((doc) => doc.data());
+  const stats = stack.simulator?.stats();
+  return checkInvariants({
+    orders,
+    relations,
+    ...(stats ? { created: { kitchenOrders: stats.kitchenOrdersCreated, shipments: stats.shipmentsCreated } } : {}),
+    foodFaults: options.faults.failRate > 0,
+    failedDeliveries: stack.functions.triggers.reduce((sum, t) => sum + t.events.failed, 0),
+    // Against an external food service we do not know its pace; there a timeout is only a note.
+    drainTimedOut: !drained && stack.simulator !== undefined,
+  });
+}
+
+function finalSummary(stack: LocalStack, startedAt: number, report: InvariantReport, options: LocalOptions): string {
+  const summary = stack.tracker.summary(new Date());
+  const deliveries = stack.functions.triggers.map((t) => `${t.name}: ${t.events.delivered} events delivered, ${t.events.failed} failed`).join('; ');
+  const lines = [
+    '',
+    `final summary after ${Math.round((Date.now() - startedAt) / 1000)} s`,
+    `  relations: ${summary.relations} (${summary.finished} finished, ${summary.active} active)`,
+    `  by stage:  ${STAGES.map((stage) => `${stage} ${summary.stages[stage]}`).join(' · ')}`,
+    `  orders:    ${report.finished} finished, ${report.inProgress} in progress`,
+    `  triggers:  ${deliveries}${options.faults.duplicateRate || options.faults.reorderMs ? ' (duplicates/reordering injected)' : ''}`,
+    `  polls:     ${stack.functions.scheduledRuns.started} scheduled invocations, ${stack.functions.scheduledRuns.failed} failed`,
+  ];
+  const food = stack.simulator?.stats();
+  if (food) {
+    const calls = Object.entries(food.calls).map(([method, c]) => `${method} ${c.ok}${Object.keys(c.failed).length ? ` (+${Object.values(c.failed).reduce((a, b) => a + b, 0)} failed)` : ''}`).join(', ');
+    lines.push(`  food:      ${food.ordersCreated} orders, ${food.kitchenOrdersCreated} kitchen orders, ${food.shipmentsCreated} shipments, ${food.injectedFaults} injected faults`);
+    lines.push(`  RPCs:      ${calls}`);
+  }
+  lines.push(`  invariants: ${report.held ? 'held' : 'VIOLATED'}`);
+  for (const violation of report.violations) lines.push(`    ✗ ${violation}`);
+  for (const note of report.notes) lines.push(`    · ${note}`);
+  return lines.join('\n');
+}
+
+async function main(): Promise<number> {
+  let options: LocalOptions;
+  try {
+    const parsed = parseOptions(process.argv.slice(2));
+    if (parsed === 'help') {
+      process.stdout.write(USAGE);
+      return 0;
+    }
+    options = parsed;
+  } catch (error) {
+    if (!(error instanceof UsageError)) throw error;
+    process.stderr.write(`npm start: ${error.message}\n\n${USAGE}`);
+    return 2;
+  }
+
+  const startedAt = Date.now();
+  routeStructuredLogs(FUNCTIONS_LOG);
+  const stack = await startLocalStack(options, log);
+  log(`live board        ${stack.boardUrl}`);
+  log(`Firestore         ${stack.firestoreHost} (${stack.embeddedFirestore ? 'embedded' : 'external'}; FIRESTORE_EMULATOR_HOST=${stack.firestoreHost})`);
+  log(`food service      ${stack.foodAddress} (${stack.simulator ? `simulator, ${options.ordersPerSecond} orders/s` : 'external'})`);
+  for (const name of stack.functions.https) log(`poll now          curl -X POST ${stack.functions.httpUrl}/${name}`);
+  for (const { name, schedule } of stack.functions.schedules) log(`${name.padEnd(18)}${schedule}, polling every ${options.pollIntervalSeconds} s`);
+  for (const { name, document } of stack.functions.triggers) log(`${name.padEnd(18)}on every write of ${document}`);
+  log(`function logs     ${FUNCTIONS_LOG}`);
+
+  const ticker = setInterval(() => log(summaryLine(stack, startedAt)), SUMMARY_EVERY_MS);
+  let drained = true;
+  if (options.durationSeconds !== undefined) {
+    await sleep(options.durationSeconds * 1000);
+    drained = await drain(stack, options);
+  } else {
+    await new Promise<void>((resolve) => {
+      process.once('SIGINT', resolve);
+      process.once('SIGTERM', resolve);
+    });
+    log('\nstopping…');
+  }
+  clearInterval(ticker);
+  const report = await runFacts(stack, options, drained);
+  if (!drained && !stack.simulator) report.notes.push('the drain timed out: some orders were still in flight');
+  log(finalSummary(stack, startedAt, report, options));
+  await stack.stop();
+  // Only a --duration run is judged by its invariants; Ctrl-C is a normal way to stop.
+  return options.durationSeconds !== undefined && !report.held ? 1 : 0;
+}
+
+main().then(
+  (code) => process.exit(code),
+  (error: unknown) => {
+    console.error(`npm start failed: ${error instanceof Error ? error.message : String(error)}`);
+    process.exit(1);
+  },
+);

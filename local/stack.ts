@@ -1,0 +1,130 @@
+// Assembles the local stack behind `npm start`: Firestore (embedded or
+// external), the food service (simulator or external), the deployable
+// functions, the relation tracker and the live board.
+import { initializeApp } from 'firebase-admin/app';
+import { getFirestore, type Firestore } from 'firebase-admin/firestore';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+
+import { ensureCerts } from '../food-service/src/certs';
+import { startFoodService, type FoodService } from '../food-service/src/server';
+import type { FoodClient } from '../functions/src/food/client';
+import { RelationTracker } from './board/tracker';
+import { startBoard } from './board/server';
+import { embeddedFeed, listenerFeed, type ChangeFeed } from './document-events';
+import { startEmbeddedFirestore, type EmbeddedFirestore } from './firestore';
+import { FUNCTIONS_DIR, hostFunctions, type HostedFunctions } from './functions-host';
+import type { LocalOptions } from './options';
+
+export const PROJECT_ID = (JSON.parse(fs.readFileSync(path.resolve(__dirname, '..', '.firebaserc'), 'utf8')) as { projects: { default: string } }).projects.default;
+
+export interface LocalStack {
+  firestoreHost: string;
+  embeddedFirestore: EmbeddedFirestore | undefined;
+  foodAddress: string;
+  simulator: FoodService | undefined;
+  food: FoodClient;
+  db: Firestore;
+  functions: HostedFunctions;
+  tracker: RelationTracker;
+  boardUrl: string;
+  stop(): Promise<void>;
+}
+
+/** The params and secrets the functions read at run time, as a deployment would set them. */
+function functionsEnv(options: LocalOptions, foodAddress: string, caPem: string): Record<string, string> {
+  return {
+    GCLOUD_PROJECT: PROJECT_ID,
+    FOOD_SERVICE_ADDRESS: foodAddress,
+    FOOD_SERVICE_CA: caPem,
+    FOOD_SERVICE_CLIENT_CERT: 'none',
+    FOOD_SERVICE_CLIENT_KEY: 'none',
+    POLL_INTERVAL_SECONDS: String(options.pollIntervalSeconds),
+    PAGE_SIZE: '500',
+    RPC_DEADLINE_MS: '5000',
+    MAX_CONCURRENCY: '32',
+    CLAIM_LEASE_SECONDS: '180',
+  };
+}
+
+export async function startLocalStack(options: LocalOptions, log: (line: string) => void): Promise<LocalStack> {
+  const stops: Array<() => Promise<void> | void> = [];
+  try {
+    const embedded = options.firestore ? undefined : await startEmbeddedFirestore();
+    if (embedded) stops.push(() => embedded.stop());
+    const firestoreHost = options.firestore ?? (embedded as EmbeddedFirestore).host;
+    process.env.FIRESTORE_EMULATOR_HOST = firestoreHost;
+
+    let simulator: FoodService | undefined;
+    let caPem: string;
+    if (options.foodService) {
+      caPem = readCa(options.foodService.caFile);
+    } else {
+      const certs = ensureCerts();
+      caPem = fs.readFileSync(certs.caCert, 'utf8');
+      simulator = await startFoodService({
+        port: 0,
+        tls: { cert: fs.readFileSync(certs.serverCert), key: fs.readFileSync(certs.serverKey) },
+        controllerIntervalMs: options.controllerIntervalMs,
+        ordersPerSecond: options.ordersPerSecond,
+        cancelRate: options.cancelRate,
+        rejectRate: options.rejectRate,
+        failRate: options.faults.failRate,
+        seed: options.seed,
+        log,
+      });
+      const running = simulator;
+      stops.push(() => running.stop());
+    }
+    const foodAddress = options.foodService?.address ?? (simulator as FoodService).address;
+    Object.assign(process.env, functionsEnv(options, foodAddress, caPem));
+
+    initializeApp({ projectId: PROJECT_ID });
+    const db = getFirestore();
+    const feed: ChangeFeed = embedded ? embeddedFeed(embedded) : listenerFeed(db);
+
+    const tracker = new RelationTracker();
+    const stopTracking = await feed('relations', ({ id, before, after }) => tracker.apply(id, before, after, new Date()));
+    stops.push(stopTracking);
+
+    const functions = await hostFunctions({
+      projectId: PROJECT_ID,
+      feed,
+      faults: { duplicateRate: options.faults.duplicateRate, maxDelayMs: options.faults.reorderMs },
+      log,
+    });
+    stops.push(() => functions.stop());
+
+    const board = await startBoard({ port: options.boardPort, tracker, extra: () => (simulator ? { food: simulator.stats() } : {}) });
+    stops.push(() => board.stop());
+
+    // The orchestrator's own client, compiled with the functions: the runner
+    // looks at the food service through the same code the functions use.
+    // eslint-disable-next-line @typescript-eslint/no-require-imports -- compiled module of the functions package
+    const { FoodClient: Client } = require(path.join(FUNCTIONS_DIR, 'lib', 'food', 'client.js')) as typeof import('../functions/src/food/client');
+    const food = new Client({ address: foodAddress, tls: { caPem }, deadlineMs: 5_000 });
+    stops.push(() => food.close());
+
+    return {
+      firestoreHost, embeddedFirestore: embedded, foodAddress, simulator, food, db, functions, tracker,
+      boardUrl: board.url,
+      async stop() {
+        for (const stop of stops.reverse()) await stop();
+      },
+    };
+  } catch (error) {
+    for (const stop of stops.reverse()) await Promise.resolve(stop()).catch(() => undefined);
+    throw error;
+  }
+}
+
+function readCa(file: string): string {
+  let pem: string;
+  try {
+    pem = fs.readFileSync(file, 'utf8');
+  } catch (error) {
+    throw new Error(`--food-ca ${file}: ${(error as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : String(error)}`);
+  }
+  if (!pem.includes('-----BEGIN CERTIFICATE-----')) throw new Error(`--food-ca ${file} is not a PEM certificate`);
+  return pem;
+}

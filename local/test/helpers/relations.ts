@@ -1,0 +1,48 @@
+// Relation documents for the board's tests, and a feed that applies writes to
+// a tracker with the right `before`, the way local/document-events.ts does.
+import type { PlainData } from '../../firestore';
+import type { RelationTracker } from '../../board/tracker';
+
+/** A relation as the poller creates it (see functions/src/store/relations.ts), with overrides. */
+export function relationDoc(id: string, fields: PlainData = {}): PlainData {
+  const createdAt = new Date();
+  return {
+    order: `orders/${id}`,
+    customerId: 'customers/c1',
+    stage: 'NEW',
+    active: true,
+    outcome: null,
+    orderStatus: 'NEW',
+    kitchenOrder: null,
+    kitchenOrderStatus: null,
+    shipment: null,
+    shipmentStatus: null,
+    error: null,
+    observationError: null,
+    possibleOrphans: [],
+    createdAt,
+    observedAt: createdAt,
+    advancedAt: null,
+    ...fields,
+  };
+}
+
+export class RelationFeed {
+  private readonly docs = new Map<string, PlainData>();
+
+  constructor(private readonly tracker: RelationTracker) {}
+
+  /** Creates the document with `fields`, or updates its fields like Firestore's update(). */
+  write(id: string, fields: PlainData, at: Date): void {
+    const before = this.docs.get(id) ?? null;
+    const after = { ...(before ?? {}), ...fields };
+    this.docs.set(id, after);
+    this.tracker.apply(id, before, after, at);
+  }
+
+  delete(id: string, at: Date): void {
+    const before = this.docs.get(id) ?? null;
+    this.docs.delete(id);
+    this.tracker.apply(id, before, null, at);
+  }
+}
