@@ -54,8 +54,8 @@ function plainFields(fields: Record<string, EmulatorField>): PlainData {
   return Object.fromEntries(Object.entries(fields).map(([key, field]) => [key, plainValue(field)]));
 }
 
-/** A port the OS says is free now; the emulator's own start() does not report an ephemeral port. */
-function freePort(): Promise<number> {
+/** A port the OS says is free now, for servers that cannot report the ephemeral port they got. */
+export function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
     const probe = net.createServer();
     probe.once('error', reject);

@@ -8,7 +8,6 @@ import { strict as assert } from 'node:assert';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
 import { createRequire } from 'node:module';
-import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import * as readline from 'node:readline';
@@ -19,7 +18,7 @@ import {
   CLOCK_FUNCTION, GENERATED_MARKER, ROOT, UsageError, describePoll, emulatorArgs, formatDotenv, localValues,
   parseFlags, postPoll, readProjectConfig, waitForHttpFunction, writeFunctionsConfig,
 } from '../emulators';
-import { startEmbeddedFirestore, type DocumentWrite, type EmbeddedFirestore } from '../firestore';
+import { freePort, startEmbeddedFirestore, type DocumentWrite, type EmbeddedFirestore } from '../firestore';
 
 const FUNCTIONS_DIR = path.join(ROOT, 'functions');
 const FIREBASE_BIN = path.join(ROOT, 'node_modules', '.bin', 'firebase');
@@ -62,18 +61,6 @@ function functionsCopy(parent: string): string {
   fs.mkdirSync(dir);
   for (const entry of ['package.json', 'lib', 'proto', 'node_modules']) fs.symlinkSync(path.join(FUNCTIONS_DIR, entry), path.join(dir, entry));
   return dir;
-}
-
-/** A port the OS says is free now, for the emulator ports of the test's own firebase.json. */
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const probe = net.createServer();
-    probe.once('error', reject);
-    probe.listen(0, '127.0.0.1', () => {
-      const { port } = probe.address() as net.AddressInfo;
-      probe.close(() => resolve(port));
-    });
-  });
 }
 
 /** The Firebase CLI as a child process, its output kept line by line without colors. */
