@@ -109,10 +109,12 @@ export interface DocumentEventSourceOptions {
 export class DocumentEventSource {
   /** Deliveries per document id, duplicates included. */
   readonly invocations = new Map<string, number>();
+  /** How long each delivery waited between the write and its start, in ms (injected delays included). */
+  readonly waits: number[] = [];
   delivered = 0;
   failed = 0;
 
-  private readonly queue: DocumentEvent[] = [];
+  private readonly queue: Array<{ event: DocumentEvent; queuedAt: number }> = [];
   private inFlight = 0;
   private lastActivity = Date.now();
   private stopFeed: (() => void) | undefined;
@@ -150,7 +152,7 @@ export class DocumentEventSource {
 
   private enqueue(event: DocumentEvent): void {
     const copies = this.random() < (this.options.faults?.duplicateRate ?? 0) ? 2 : 1;
-    for (let i = 0; i < copies; i++) this.queue.push(event);
+    for (let i = 0; i < copies; i++) this.queue.push({ event, queuedAt: performance.now() });
     this.lastActivity = Date.now();
     this.pump();
   }
@@ -158,9 +160,9 @@ export class DocumentEventSource {
   private pump(): void {
     const limit = this.options.concurrency ?? 16;
     while (this.inFlight < limit && this.queue.length > 0) {
-      const event = this.queue.shift() as DocumentEvent;
+      const { event, queuedAt } = this.queue.shift() as { event: DocumentEvent; queuedAt: number };
       this.inFlight++;
-      void this.run(event).finally(() => {
+      void this.run(event, queuedAt).finally(() => {
         this.inFlight--;
         this.lastActivity = Date.now();
         this.pump();
@@ -168,9 +170,10 @@ export class DocumentEventSource {
     }
   }
 
-  private async run(event: DocumentEvent): Promise<void> {
+  private async run(event: DocumentEvent, queuedAt: number): Promise<void> {
     const delay = this.options.faults?.maxDelayMs ? Math.floor(this.random() * this.options.faults.maxDelayMs) : 0;
     if (delay > 0) await new Promise((resolve) => setTimeout(resolve, delay));
+    this.waits.push(performance.now() - queuedAt);
     const docId = event.params[this.options.param];
     this.invocations.set(docId, (this.invocations.get(docId) ?? 0) + 1);
     try {

@@ -15,6 +15,11 @@ export interface DocumentWrite {
   data: PlainData | null;
 }
 
+/** One billed document read: `path` is null for an aggregation (count), billed as one read. */
+export interface DocumentRead {
+  path: string | null;
+}
+
 export interface EmbeddedFirestore {
   /** host:port for FIRESTORE_EMULATOR_HOST. */
   readonly host: string;
@@ -25,6 +30,8 @@ export interface EmbeddedFirestore {
    * on every write and lose changes under bursts; this hook does neither.
    */
   onWrite(listener: (write: DocumentWrite) => void): () => void;
+  /** Calls `listener` once per document a get, getAll or query returned (and once per aggregation). */
+  onRead(listener: (read: DocumentRead) => void): () => void;
   /** Drops every document of every project. */
   clear(): void;
   stop(): void;
@@ -66,8 +73,59 @@ export function freePort(): Promise<number> {
   });
 }
 
+/** A streamed response of the Firestore API, as far as reads are concerned. */
+interface ReadResponse {
+  has_document?: boolean;
+  document?: { name: string };
+  has_found?: boolean;
+  found?: { name: string };
+  has_missing?: boolean;
+  missing?: string;
+  has_result?: boolean;
+}
+
+interface StreamCall {
+  write(message: ReadResponse): boolean;
+}
+
+/** `projects/p/databases/(default)/documents/relations/x` → `relations/x` */
+function documentPath(name: string): string {
+  const marker = '/documents/';
+  const at = name.indexOf(marker);
+  return at < 0 ? name : name.slice(at + marker.length);
+}
+
+/**
+ * Counts reads where the emulator answers them. Its service object is not
+ * exported, so the gRPC handlers it registered are wrapped instead: every
+ * document a response carries is one read, as Firestore bills them.
+ */
+function countReads(server: FirestoreServer, listeners: Set<(read: DocumentRead) => void>): void {
+  const handlers = (server as unknown as { server: { handlers: Map<string, { func: (call: StreamCall) => unknown }> } }).server.handlers;
+  const reads: Record<string, (message: ReadResponse) => Array<string | null>> = {
+    BatchGetDocuments: (m) => (m.has_found && m.found ? [documentPath(m.found.name)] : m.has_missing && m.missing ? [documentPath(m.missing)] : []),
+    RunQuery: (m) => (m.has_document && m.document ? [documentPath(m.document.name)] : []),
+    RunAggregationQuery: (m) => (m.has_result ? [null] : []),
+  };
+  for (const [method, readsOf] of Object.entries(reads)) {
+    const handler = handlers.get(`/google.firestore.v1.Firestore/${method}`);
+    if (!handler) throw new Error(`the embedded Firestore has no ${method} handler to count reads on`);
+    const serve = handler.func;
+    handler.func = (call) => {
+      const write = call.write.bind(call);
+      call.write = (message) => {
+        for (const path of readsOf(message)) for (const listener of listeners) listener({ path });
+        return write(message);
+      };
+      return serve(call);
+    };
+  }
+}
+
 export async function startEmbeddedFirestore(port?: number): Promise<EmbeddedFirestore> {
   const server = new FirestoreServer();
+  const readListeners = new Set<(read: DocumentRead) => void>();
+  countReads(server, readListeners);
   const chosen = port ?? (await freePort());
   try {
     await server.start(chosen);
@@ -90,6 +148,10 @@ export async function startEmbeddedFirestore(port?: number): Promise<EmbeddedFir
         emitter.off('update-document', written);
         emitter.off('delete-document', deleted);
       };
+    },
+    onRead(listener) {
+      readListeners.add(listener);
+      return () => readListeners.delete(listener);
     },
     clear: () => server.state.clear(),
     stop: () => server.stop(),

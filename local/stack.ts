@@ -1,7 +1,7 @@
 // Assembles the local stack behind `npm start`: Firestore (embedded or
 // external), the food service (simulator or external), the deployable
 // functions, the relation tracker and the live board.
-import { initializeApp } from 'firebase-admin/app';
+import { getApps, initializeApp } from 'firebase-admin/app';
 import { getFirestore, type Firestore } from 'firebase-admin/firestore';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
@@ -79,7 +79,7 @@ export async function startLocalStack(options: LocalOptions, log: (line: string)
     const foodAddress = options.foodService?.address ?? (simulator as FoodService).address;
     Object.assign(process.env, functionsEnv(options, foodAddress, caPem));
 
-    initializeApp({ projectId: PROJECT_ID });
+    if (getApps().length === 0) initializeApp({ projectId: PROJECT_ID });
     const db = getFirestore();
     const feed: ChangeFeed = embedded ? embeddedFeed(embedded) : listenerFeed(db);
 

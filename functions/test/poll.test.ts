@@ -18,6 +18,12 @@ describe('pollFoodService', () => {
     assert.equal(scheduledBudgetMs(60_000, 300), 0, 'one poll, and later invocations skip until 5 minutes have passed');
   });
 
+  it('keeps to its slots: the last poll of an invocation is not lost to timer drift', async () => {
+    stack = await startStack({ autoDeliver: false });
+    const run = await runPolls(runtimeDeps(), { budgetMs: 3_000, force: true }); // slots at 0, 1, 2 and 3 s
+    assert.equal(run.polls.length, 4);
+  });
+
   it('waits for a lease that the previous invocation is about to release', async () => {
     stack = await startStack({ autoDeliver: false });
     const first = runPolls(runtimeDeps(), { budgetMs: 1_000, force: true }); // polls at 0 s and 1 s

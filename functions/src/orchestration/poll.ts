@@ -12,8 +12,7 @@ import {
   activeRelations,
   createRelation,
   existingRelations,
-  writeObservations,
-  type StoredRelation,
+  writeObservation,
 } from '../store/relations';
 import { needsNudge, observationChanges, type Observation } from './observe';
 import { parseRelation, type Relation } from './relation';
@@ -40,6 +39,7 @@ export interface PollSummary {
   foreign: number;
   malformed: number;
   lookupFailures: number;
+  writeFailures: number;
   calls: { GetOrder: number; GetKitchenOrder: number; GetShipment: number };
   durationMs: number;
 }
@@ -48,56 +48,73 @@ export async function pollOnce(deps: PollDeps): Promise<PollSummary> {
   const started = Date.now();
   const summary: PollSummary = {
     listed: 0, listCalls: 0, activeRelations: 0, created: 0, observed: 0, nudged: 0, vanished: 0,
-    foreign: 0, malformed: 0, lookupFailures: 0, calls: { GetOrder: 0, GetKitchenOrder: 0, GetShipment: 0 }, durationMs: 0,
+    foreign: 0, malformed: 0, lookupFailures: 0, writeFailures: 0, calls: { GetOrder: 0, GetKitchenOrder: 0, GetShipment: 0 }, durationMs: 0,
   };
 
-  const [listed, relations] = await Promise.all([listActiveOrders(deps, summary), activeRelations()]);
+  // New relations and news are written as soon as each is known, not after
+  // the whole poll: every write starts a trigger, and waiting for the slowest
+  // look-up would add the poll's duration to every order's latency. So a NEW
+  // order's relation is created as soon as its page is listed; create() makes
+  // that safe for the few NEW orders that already have one.
+  const creations: Array<Promise<void>> = [];
+  const onPage = (status: OrderStatusName, orders: Order[]) => {
+    if (status !== 'NEW') return;
+    creations.push(forEachLimit(orders, deps.config.maxConcurrency, (order) => oneWrite(order.name, summary, async () => {
+      if ((await createRelation(order.name, order.customerId, deps.now())) === 'created') summary.created++;
+    })));
+  };
+  const [listed, relations] = await Promise.all([listActiveOrders(deps, summary, onPage), activeRelations()]);
   summary.listed = listed.size;
   summary.activeRelations = relations.length;
 
-  const driven = new Map<string, StoredRelation>();
-  for (const stored of relations) driven.set(String(stored.data.order), stored);
+  const driven = new Set(relations.map((stored) => String(stored.data.order)));
+  const unknown = [...listed.values()].filter((order) => order.status !== 'NEW' && !driven.has(order.name));
 
-  const fresh: Order[] = [];
-  const unknown: Order[] = [];
-  for (const order of listed.values()) {
-    if (driven.has(order.name)) continue;
-    (order.status === 'NEW' ? fresh : unknown).push(order);
-  }
-
-  const writes: Parameters<typeof writeObservations>[0] = [];
-  await forEachLimit(relations, deps.config.maxConcurrency, async (stored) => {
-    const parsed = parseRelation(stored.data);
-    if (!parsed.ok) {
-      // The trigger flags it; observing it would only stack news on bad data.
-      summary.malformed++;
-      return;
-    }
-    const seen = await observe(parsed.relation, listed.get(parsed.relation.order), deps, summary);
-    const changes = observationChanges(parsed.relation, stored.data.observationError, seen);
-    const nudge = !changes && needsNudge(parsed.relation, stored.updateTime, deps.now(), deps.config.claimLeaseSeconds * 1000);
-    if (changes || nudge) writes.push({ ref: stored.ref, observation: changes ?? {}, nudge });
-    if (changes) summary.observed++;
-    if (nudge) summary.nudged++;
-  });
-  await writeObservations(writes, deps.now());
-
-  await forEachLimit(fresh, deps.config.maxConcurrency, async (order) => {
-    if ((await createRelation(order.name, order.customerId, deps.now())) === 'created') summary.created++;
-    else logger.warn('NEW order already has a finished relation; leaving it alone', { order: order.name });
-  });
+  await Promise.all([
+    ...creations,
+    forEachLimit(relations, deps.config.maxConcurrency, async (stored) => {
+      const parsed = parseRelation(stored.data);
+      if (!parsed.ok) {
+        // The trigger flags it; observing it would only stack news on bad data.
+        summary.malformed++;
+        return;
+      }
+      const seen = await observe(parsed.relation, listed.get(parsed.relation.order), deps, summary);
+      const changes = observationChanges(parsed.relation, stored.data.observationError, seen);
+      const nudge = !changes && needsNudge(parsed.relation, stored.updateTime, deps.now(), deps.config.claimLeaseSeconds * 1000);
+      if (!changes && !nudge) return;
+      await oneWrite(parsed.relation.order, summary, async () => {
+        await writeObservation(stored.ref, changes ?? {}, nudge, deps.now());
+        if (changes) summary.observed++;
+        else summary.nudged++;
+      });
+    }),
+  ]);
 
   await reportForeign(unknown, summary);
   summary.durationMs = Date.now() - started;
   return summary;
 }
 
+/** One relation's write; its failure is logged and counted, and the poll goes on with the others. */
+async function oneWrite(order: string, summary: PollSummary, write: () => Promise<void>): Promise<void> {
+  try {
+    await write();
+  } catch (error) {
+    summary.writeFailures++;
+    logger.warn('relation write failed; the next poll tries again', { order, error: error instanceof Error ? error.message : String(error) });
+  }
+}
+
 /** Every page of every active status; an order seen twice keeps its later status. */
-async function listActiveOrders(deps: PollDeps, summary: PollSummary): Promise<Map<string, Order>> {
+async function listActiveOrders(
+  deps: PollDeps, summary: PollSummary, onPage: (status: OrderStatusName, orders: Order[]) => void,
+): Promise<Map<string, Order>> {
   const orders = new Map<string, Order>();
   await Promise.all(ACTIVE_STATUSES.map(async (status) => {
     for await (const page of deps.food.listAllOrders(status, deps.config.pageSize)) {
       summary.listCalls++;
+      onPage(status, page);
       for (const order of page) {
         const known = orders.get(order.name);
         if (!known || RANK[order.status] > RANK[known.status]) orders.set(order.name, order);

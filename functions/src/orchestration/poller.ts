@@ -67,10 +67,14 @@ export async function runPolls(deps: PollDeps, options: PollRunOptions): Promise
       run.skipped = `the last poll was at ${previousPollAt.toISOString()}, less than POLL_INTERVAL_SECONDS ago`;
       return run;
     }
-    let firstPollAt: Date | undefined;
+    // Polls keep to fixed slots from the first one: timers drift a little
+    // each time, and a schedule that adds up the drift would let the last slot
+    // of an invocation slip past its budget and leave a gap.
+    let firstPollAt: number | undefined;
+    let slot = 0;
     for (;;) {
       const pollStart = deps.now();
-      firstPollAt ??= pollStart;
+      firstPollAt ??= pollStart.getTime();
       lastPollAt = pollStart;
       try {
         const summary = await pollOnce(deps);
@@ -81,13 +85,16 @@ export async function runPolls(deps: PollDeps, options: PollRunOptions): Promise
         run.failedPolls++;
         logger.warn('poll failed; the next poll tries again', { error: error instanceof Error ? error.message : String(error) });
       }
-      const next = pollStart.getTime() + intervalMs;
-      if (next - firstPollAt.getTime() > options.budgetMs) break;
-      await new Promise((resolve) => setTimeout(resolve, Math.max(0, next - deps.now().getTime())));
+      // The next slot still ahead; a poll that overran its interval skips slots rather than bunching polls.
+      slot = Math.max(slot + 1, Math.floor((deps.now().getTime() - firstPollAt) / intervalMs) + 1);
+      if (slot * intervalMs > options.budgetMs) break;
+      const next = firstPollAt + slot * intervalMs;
+      // Renew while waiting, so the next poll starts on time.
       if (!(await renewPollLease(lease, ttlMs, deps.now(), lastPollAt))) {
         logger.error('poll lease was taken over; stopping', { generation: lease.generation });
         return run;
       }
+      await new Promise((resolve) => setTimeout(resolve, Math.max(0, next - deps.now().getTime())));
     }
   } finally {
     await releasePollLease(lease, deps.now(), lastPollAt).catch((error: unknown) => {

@@ -104,25 +104,17 @@ export async function createRelation(orderName: string, customerId: string, at: 
   }
 }
 
-const BATCH_LIMIT = 400;
-
 /**
- * The poller's writes, in batched commits. `nudge` asks the trigger to look
+ * The poller's write of what it observed. `nudge` asks the trigger to look
  * again at a relation whose step is due (a retry after backoff, or a stalled
  * step) by touching a field only the poller writes.
  */
-export async function writeObservations(writes: Array<{ ref: DocumentReference; observation: Observation; nudge: boolean }>, at: Date): Promise<void> {
+export async function writeObservation(ref: DocumentReference, observation: Observation, nudge: boolean, at: Date): Promise<void> {
   const now = Timestamp.fromDate(at);
-  for (let i = 0; i < writes.length; i += BATCH_LIMIT) {
-    const batch = db().batch();
-    for (const { ref, observation, nudge } of writes.slice(i, i + BATCH_LIMIT)) {
-      const fields: DocumentData = { ...observation };
-      if (Object.keys(observation).length > 0) fields.observedAt = now;
-      if (nudge) fields.nudgedAt = now;
-      batch.update(ref, fields);
-    }
-    await batch.commit();
-  }
+  const fields: DocumentData = { ...observation };
+  if (Object.keys(observation).length > 0) fields.observedAt = now;
+  if (nudge) fields.nudgedAt = now;
+  await ref.update(fields);
 }
 
 /**

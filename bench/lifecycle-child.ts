@@ -1,0 +1,23 @@
+// Runs the lifecycle section in a process of its own: the stack's scheduled
+// invocation keeps polling until its minute is up, as it would when
+// deployed, and must not leak into the next section's counts.
+//
+// usage: lifecycle-child.ts '<LifecycleParams without log, as JSON>'
+// Progress goes to stderr; the result is printed as one line: BENCH_RESULT {json}.
+import * as path from 'node:path';
+
+import { routeStructuredLogs } from '../local/logs';
+import { lifecycleBench, type LifecycleParams } from './lifecycle';
+
+routeStructuredLogs(path.resolve(__dirname, '..', 'artifacts', 'bench-functions.log'));
+const params = JSON.parse(process.argv[2] ?? '{}') as Omit<LifecycleParams, 'log'>;
+lifecycleBench({ ...params, log: (line) => process.stderr.write(`${line}\n`) }).then(
+  (result) => {
+    process.stdout.write(`BENCH_RESULT ${JSON.stringify(result)}\n`);
+    process.exit(0);
+  },
+  (error: unknown) => {
+    process.stderr.write(`${error instanceof Error ? error.stack : String(error)}\n`);
+    process.exit(1);
+  },
+);

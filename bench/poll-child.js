@@ -1,0 +1,87 @@
+// @ts-check
+// One poll, measured in a process of its own, as a function instance would
+// run it: wall time and peak RSS. Plain JavaScript on the compiled functions
+// (functions/lib), so no TypeScript compiler sits in the measured memory.
+//
+// usage: node bench/poll-child.js orchestrator|raw|original
+//   orchestrator  the deployable poll (runPolls, as pollFoodServiceNow runs it)
+//   raw           the same food-service calls and Firestore reads, with no
+//                 orchestration logic: the floor for a poll
+//   original      the original scheduler's listing: unfiltered ListOrders in
+//                 pages of 10, then a GetOrder per order
+// Configuration comes from the environment, as for the functions. The result
+// is printed as one line: BENCH_RESULT {json}.
+'use strict';
+const path = require('node:path');
+
+const lib = path.resolve(__dirname, '..', 'functions', 'lib');
+/** @type {import('../functions/src/triggers/deps')} */
+const { runtimeDeps } = require(path.join(lib, 'triggers', 'deps.js'));
+/** @type {import('../functions/src/concurrency')} */
+const { forEachLimit } = require(path.join(lib, 'concurrency.js'));
+
+const ACTIVE = /** @type {const} */ (['NEW', 'PREPARATION', 'IN_FLIGHT']);
+
+/** @returns {Promise<unknown>} */
+async function orchestrator() {
+  /** @type {import('../functions/src/orchestration/poller')} */
+  const { runPolls } = require(path.join(lib, 'orchestration', 'poller.js'));
+  const run = await runPolls(runtimeDeps(), { budgetMs: 0, force: true });
+  if (run.polls.length !== 1) throw new Error(`the poll did not run: ${JSON.stringify(run)}`);
+  return run.polls[0];
+}
+
+/** @returns {Promise<unknown>} */
+async function raw() {
+  const { food, config } = runtimeDeps();
+  /** @type {import('../functions/src/store/db')} */
+  const { db } = require(path.join(lib, 'store', 'db.js'));
+  let listed = 0;
+  const [, relations] = await Promise.all([
+    Promise.all(ACTIVE.map(async (status) => {
+      for await (const page of food.listAllOrders(status, config.pageSize)) listed += page.length;
+    })),
+    db().collection('relations').where('active', '==', true).get(),
+  ]);
+  let gets = 0;
+  await forEachLimit(relations.docs, config.maxConcurrency, async (doc) => {
+    const { stage, kitchenOrder, shipment } = doc.data();
+    if (stage === 'PREPARATION' && kitchenOrder) await food.getKitchenOrder(kitchenOrder);
+    else if (stage === 'IN_FLIGHT' && shipment) await food.getShipment(shipment);
+    else return;
+    gets++;
+  });
+  return { listed, relations: relations.size, gets };
+}
+
+/** @returns {Promise<unknown>} */
+async function original() {
+  const { food, config } = runtimeDeps();
+  /** @type {string[]} */
+  const names = [];
+  for await (const page of food.listAllOrders(undefined, 10)) for (const order of page) names.push(order.name);
+  await forEachLimit(names, config.maxConcurrency, async (name) => {
+    await food.getOrder(name);
+  });
+  return { listed: names.length };
+}
+
+const modes = { orchestrator, raw, original };
+
+async function main() {
+  const mode = /** @type {keyof typeof modes} */ (process.argv[2]);
+  if (!(mode in modes)) throw new Error(`usage: poll-child.js ${Object.keys(modes).join('|')}`);
+  const started = performance.now();
+  const result = await modes[mode]();
+  const wallMs = performance.now() - started;
+  const peakRssMb = process.resourceUsage().maxRSS / 1024;
+  process.stdout.write(`BENCH_RESULT ${JSON.stringify({ mode, wallMs, peakRssMb, result })}\n`);
+}
+
+main().then(
+  () => process.exit(0),
+  (error) => {
+    console.error(error instanceof Error ? error.stack : String(error));
+    process.exit(1);
+  },
+);
