@@ -10,6 +10,7 @@ import { ensureCerts } from '../food-service/src/certs';
 import { startFoodService, type FoodService, type FoodServiceStats } from '../food-service/src/server';
 import type { FoodClient } from '../functions/src/food/client';
 import { forEachLimit } from '../functions/src/concurrency';
+import { newRelation } from '../functions/src/orchestration/relation';
 import type { EmbeddedFirestore } from '../local/firestore';
 import { FUNCTIONS_DIR } from '../local/functions-host';
 import { PROJECT_ID } from '../local/stack';
@@ -44,9 +45,8 @@ const BATCH = 400;
 /** What the seeding left for a relation to say: the food service's current view. */
 function relationDoc(order: string, stage: 'PREPARATION' | 'IN_FLIGHT', kitchenOrder: string, shipment: string | null, at: Date) {
   return {
-    order, customerId: 'bench', stage, active: true, outcome: null, orderStatus: stage,
-    kitchenOrder, kitchenOrderStatus: 'NEW', shipment, shipmentStatus: shipment ? 'NEW' : null,
-    error: null, observationError: null, possibleOrphans: [], createdAt: at, observedAt: at, advancedAt: at,
+    ...newRelation(order, 'bench', at),
+    stage, orderStatus: stage, kitchenOrder, kitchenOrderStatus: 'NEW', shipment, shipmentStatus: shipment ? 'NEW' : null, advancedAt: at,
   };
 }
 

@@ -75,6 +75,31 @@ export function isShipmentStatus(value: unknown): value is ShipmentStatusName {
   return enumValue(ShipmentStatus, value) !== undefined;
 }
 
+/**
+ * A new relation document, as the poller creates it for a NEW order: nothing
+ * created yet, the poller's first observation, the trigger's fields empty.
+ */
+export function newRelation(order: string, customerId: string, at: Date): Record<string, unknown> {
+  return {
+    order,
+    customerId,
+    stage: 'NEW',
+    active: true,
+    outcome: null,
+    orderStatus: 'NEW',
+    kitchenOrder: null,
+    kitchenOrderStatus: null,
+    shipment: null,
+    shipmentStatus: null,
+    error: null,
+    observationError: null,
+    possibleOrphans: [],
+    createdAt: at,
+    observedAt: at,
+    advancedAt: null,
+  };
+}
+
 /** Anything with toDate(): a Firestore Timestamp, without importing the SDK here. */
 function toDate(value: unknown): Date | null {
   if (value instanceof Date) return value;

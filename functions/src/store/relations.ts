@@ -8,7 +8,7 @@ import { Timestamp, type DocumentData, type DocumentReference } from 'firebase-a
 
 import type { KitchenOrderStatusName, ShipmentStatusName } from '../food/types';
 import type { Observation } from '../orchestration/observe';
-import { RELATIONS, relationId, type StepError } from '../orchestration/relation';
+import { newRelation, RELATIONS, relationId, type StepError } from '../orchestration/relation';
 import { isTerminal, type Stage } from '../orchestration/stage';
 import { db } from './db';
 import { isAlreadyExists } from './errors';
@@ -77,26 +77,8 @@ export async function existingRelations(orderNames: string[]): Promise<Set<strin
  * order lose quietly instead of resetting the document.
  */
 export async function createRelation(orderName: string, customerId: string, at: Date): Promise<'created' | 'exists'> {
-  const now = Timestamp.fromDate(at);
   try {
-    await relationRef(orderName).create({
-      order: orderName,
-      customerId,
-      stage: 'NEW',
-      active: true,
-      outcome: null,
-      orderStatus: 'NEW',
-      kitchenOrder: null,
-      kitchenOrderStatus: null,
-      shipment: null,
-      shipmentStatus: null,
-      error: null,
-      observationError: null,
-      possibleOrphans: [],
-      createdAt: now,
-      observedAt: now,
-      advancedAt: null,
-    });
+    await relationRef(orderName).create(newRelation(orderName, customerId, at));
     return 'created';
   } catch (error) {
     if (isAlreadyExists(error)) return 'exists';

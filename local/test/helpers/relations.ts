@@ -2,29 +2,11 @@
 // a tracker with the right `before`, the way local/document-events.ts does.
 import type { PlainData } from '../../firestore';
 import type { RelationTracker } from '../../board/tracker';
+import { newRelation } from '../../../functions/src/orchestration/relation';
 
-/** A relation as the poller creates it (see functions/src/store/relations.ts), with overrides. */
+/** A relation as the poller creates it, with overrides. */
 export function relationDoc(id: string, fields: PlainData = {}): PlainData {
-  const createdAt = new Date();
-  return {
-    order: `orders/${id}`,
-    customerId: 'customers/c1',
-    stage: 'NEW',
-    active: true,
-    outcome: null,
-    orderStatus: 'NEW',
-    kitchenOrder: null,
-    kitchenOrderStatus: null,
-    shipment: null,
-    shipmentStatus: null,
-    error: null,
-    observationError: null,
-    possibleOrphans: [],
-    createdAt,
-    observedAt: createdAt,
-    advancedAt: null,
-    ...fields,
-  };
+  return { ...newRelation(`orders/${id}`, 'customers/c1', new Date()), ...fields };
 }
 
 export class RelationFeed {
