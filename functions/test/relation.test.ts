@@ -8,10 +8,12 @@ import {
   isOrderName,
   isOrderStatus,
   isShipmentStatus,
+  newRelation,
   parseRelation,
   relationId,
   type Relation,
 } from '../src/orchestration/relation';
+import { relation } from './helpers/relations';
 
 const ORDER_ID = '0f8fad5b-d9cb-469f-a165-70867728950e';
 const ORDER = `orders/${ORDER_ID}`;
@@ -97,16 +99,11 @@ describe('parseRelation', () => {
 
     it('a fresh relation: nothing created yet, optional fields absent or null', () => {
       const fresh = { order: ORDER, stage: 'NEW', orderStatus: 'NEW', kitchenOrder: null, error: null };
-      assert.deepEqual(parsed(fresh), {
-        order: ORDER,
-        stage: 'NEW',
-        orderStatus: 'NEW',
-        kitchenOrder: null,
-        kitchenOrderStatus: null,
-        shipment: null,
-        shipmentStatus: null,
-        error: null,
-      });
+      assert.deepEqual(parsed(fresh), relation({ order: ORDER }));
+    });
+
+    it('the document the poller creates for a NEW order', () => {
+      assert.deepEqual(parsed(newRelation(ORDER, 'customer-1', AT)), relation({ order: ORDER }));
     });
 
     it('every stage and every known status', () => {
