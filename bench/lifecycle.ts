@@ -86,11 +86,13 @@ export async function lifecycleBench(params: LifecycleParams): Promise<Lifecycle
     ordersPerSecond: 0,
     boardPort: 0,
     seed: 42,
+    // Its reads and writes are counted where the embedded emulator serves them.
+    embeddedFirestore: true,
   };
   const stack = await startLocalStack(options, () => undefined);
   const simulator = stack.simulator;
-  if (!simulator || !stack.embeddedFirestore) throw new Error('the lifecycle bench needs the simulator and the embedded Firestore');
-  const ops = new OpCounter(stack.embeddedFirestore);
+  if (!simulator || !stack.firestore.embedded) throw new Error('the lifecycle bench needs the simulator and the embedded Firestore');
+  const ops = new OpCounter(stack.firestore.embedded);
   const calls = recordCalls(stack);
   const started = Date.now();
   try {
@@ -131,7 +133,7 @@ async function measure(
 ): Promise<LifecycleResult> {
   const relations = new Map((await stack.db.collection('relations').get()).docs.map((doc) => [doc.id, doc.data()]));
   const invocations = new Map<string, number>();
-  for (const trigger of stack.functions.triggers) for (const [id, n] of trigger.events.invocations) invocations.set(id, (invocations.get(id) ?? 0) + n);
+  for (const trigger of stack.functions.triggers) for (const [id, n] of trigger.queue.invocations) invocations.set(id, (invocations.get(id) ?? 0) + n);
   const created = new Map<string, string>();
   for await (const page of stack.food.listAllOrders(undefined, 1000)) for (const order of page) created.set(order.name, order.createTime);
 
@@ -195,7 +197,7 @@ async function measure(
     };
   }
   const driven = orders.length - neverSeen;
-  const waits = stack.functions.triggers.flatMap((t) => t.events.waits);
+  const waits = stack.functions.triggers.flatMap((t) => t.queue.waits);
   const summarise = (values: number[]) => ({ p50: percentile(values, 50), p95: percentile(values, 95) });
   return {
     orders: orders.length,

@@ -1,15 +1,16 @@
-// Turns Firestore writes into document-trigger events, the way Eventarc does
-// in production: one event per write of a watched collection, with the
-// document before and after, the path params and an event id, delivered at
-// least once. Faults can be injected on purpose (duplicates, delays that
-// reorder events) to show that the triggers survive them.
-import { randomUUID } from 'node:crypto';
+// Delivers document-trigger events to a function the way Eventarc does in
+// production: concurrently, at least once, in no guaranteed order. The events
+// come from Google's Firestore emulator (real CloudEvents, one per write: see
+// google/trigger-events.ts) or, for the no-Java fallback and an emulator this
+// process did not start, from a change feed turned into events with
+// firebase-functions-test (local/deliver.ts). Faults can be injected on purpose
+// (duplicates, delays that reorder events) to show that the triggers survive them.
 import type { Firestore } from 'firebase-admin/firestore';
 
 import type { EmbeddedFirestore, PlainData } from './firestore';
 
+/** One event for a document trigger, as firebase-functions-test builds it from a feed's change. */
 export interface DocumentEvent {
-  /** The same for every delivery of one change, as with a redelivered event. */
   id: string;
   /** e.g. relations/abc */
   document: string;
@@ -19,7 +20,7 @@ export interface DocumentEvent {
   time: string;
 }
 
-/** A change of one document of the watched collection. */
+/** A change of one document of the watched collection, from a feed. */
 export interface DocumentChange {
   id: string;
   before: PlainData | null;
@@ -61,9 +62,9 @@ function plain(value: unknown): unknown {
 }
 
 /**
- * A snapshot listener, for a Firestore emulator in another process. Listeners
- * may fold quick successive writes of one document into one change; the
- * triggers act on current state, so that is harmless.
+ * A snapshot listener. Listeners may fold quick successive writes of one
+ * document into one change; the triggers act on current state, so that is
+ * harmless, and the board only loses an intermediate frame.
  */
 export function listenerFeed(db: Firestore): ChangeFeed {
   return (collection, onChange) =>
@@ -92,77 +93,88 @@ export interface DeliveryFaults {
   maxDelayMs?: number;
 }
 
-export interface DocumentEventSourceOptions {
-  feed: ChangeFeed;
-  /** The watched collection, e.g. "relations"; documents match "<collection>/{param}". */
-  collection: string;
-  param: string;
-  deliver: (event: DocumentEvent) => Promise<void>;
+export interface DeliveryQueueOptions {
   /** Deliveries in flight at once. */
   concurrency?: number;
   faults?: DeliveryFaults;
   random?: () => number;
-  /** A delivery that threw. */
-  onError?: (error: unknown, event: DocumentEvent) => void;
+  /** A delivery that threw; `label` names the event. */
+  onError?: (error: unknown, label: string) => void;
 }
 
-export class DocumentEventSource {
+interface Queued {
+  /** The document id, for per-document counts. */
+  key: string;
+  label: string;
+  run: () => Promise<unknown>;
+  queuedAt: number;
+}
+
+/** Runs deliveries concurrently, with injected duplicates and delays, and counts them. */
+export class DeliveryQueue {
   /** Deliveries per document id, duplicates included. */
   readonly invocations = new Map<string, number>();
-  /** How long each delivery waited between the write and its start, in ms (injected delays included). */
+  /** How long each delivery waited between its arrival and its start, in ms (injected delays included). */
   readonly waits: number[] = [];
   delivered = 0;
   failed = 0;
+  /** Events pushed so far, duplicates included: settle() uses it to see that nothing new came. */
+  pushed = 0;
 
-  private readonly queue: Array<{ event: DocumentEvent; queuedAt: number }> = [];
+  private readonly queue: Queued[] = [];
   private inFlight = 0;
+  private stopped = false;
   private lastActivity = Date.now();
-  private stopFeed: (() => void) | undefined;
   private readonly random: () => number;
 
-  constructor(private readonly options: DocumentEventSourceOptions) {
+  constructor(private readonly options: DeliveryQueueOptions = {}) {
     this.random = options.random ?? Math.random;
   }
 
-  async start(): Promise<void> {
-    const { collection, param } = this.options;
-    this.stopFeed = await this.options.feed(collection, ({ id, before, after }) =>
-      this.enqueue({ id: randomUUID(), document: `${collection}/${id}`, params: { [param]: id }, before, after, time: new Date().toISOString() }),
-    );
+  /** One event for document `key`; `run` delivers it (and may be called twice under the duplicate fault). */
+  push(key: string, label: string, run: () => Promise<unknown>): void {
+    if (this.stopped) return;
+    const copies = this.random() < (this.options.faults?.duplicateRate ?? 0) ? 2 : 1;
+    for (let i = 0; i < copies; i++) this.queue.push({ key, label, run, queuedAt: performance.now() });
+    this.pushed += copies;
+    this.lastActivity = Date.now();
+    this.pump();
   }
 
-  /** Stops taking changes, drops what is queued, and waits (bounded) for deliveries in flight. */
+  /** Drops what is queued, takes nothing more, and waits (bounded) for deliveries in flight. */
   async stop(timeoutMs = 10_000): Promise<void> {
-    this.stopFeed?.();
-    this.stopFeed = undefined;
+    this.stopped = true;
     this.queue.length = 0;
     const deadline = Date.now() + timeoutMs;
     while (this.inFlight > 0 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 20));
   }
 
-  /** Resolves once nothing has been queued or delivered for `quietMs`; rejects after `timeoutMs`. */
-  async settle(quietMs = 300, timeoutMs = 30_000): Promise<void> {
-    const deadline = Date.now() + timeoutMs;
+  /**
+   * Resolves once every event has been delivered and no new one came: after
+   * `barrier` (which resolves once the source has handed over everything it
+   * had), nothing is queued or in flight for `quietMs`, and nothing arrived
+   * meanwhile. Rejects after `timeoutMs`.
+   */
+  async settle(options: { quietMs?: number; timeoutMs?: number; barrier?: () => Promise<void> } = {}): Promise<void> {
+    const quietMs = options.quietMs ?? 100;
+    const deadline = Date.now() + (options.timeoutMs ?? 30_000);
     while (Date.now() < deadline) {
-      if (this.queue.length === 0 && this.inFlight === 0 && Date.now() - this.lastActivity >= quietMs) return;
-      await new Promise((resolve) => setTimeout(resolve, 25));
+      const pushedBefore = this.pushed;
+      await options.barrier?.();
+      while (Date.now() < deadline && !(this.queue.length === 0 && this.inFlight === 0 && Date.now() - this.lastActivity >= quietMs)) {
+        await new Promise((resolve) => setTimeout(resolve, 20));
+      }
+      if (this.pushed === pushedBefore && this.queue.length === 0 && this.inFlight === 0) return;
     }
-    throw new Error(`document events did not settle within ${timeoutMs} ms (${this.queue.length} queued, ${this.inFlight} in flight)`);
-  }
-
-  private enqueue(event: DocumentEvent): void {
-    const copies = this.random() < (this.options.faults?.duplicateRate ?? 0) ? 2 : 1;
-    for (let i = 0; i < copies; i++) this.queue.push({ event, queuedAt: performance.now() });
-    this.lastActivity = Date.now();
-    this.pump();
+    throw new Error(`deliveries did not settle (${this.queue.length} queued, ${this.inFlight} in flight)`);
   }
 
   private pump(): void {
     const limit = this.options.concurrency ?? 16;
     while (this.inFlight < limit && this.queue.length > 0) {
-      const { event, queuedAt } = this.queue.shift() as { event: DocumentEvent; queuedAt: number };
+      const next = this.queue.shift() as Queued;
       this.inFlight++;
-      void this.run(event, queuedAt).finally(() => {
+      void this.run(next).finally(() => {
         this.inFlight--;
         this.lastActivity = Date.now();
         this.pump();
@@ -170,18 +182,17 @@ export class DocumentEventSource {
     }
   }
 
-  private async run(event: DocumentEvent, queuedAt: number): Promise<void> {
+  private async run({ key, label, run, queuedAt }: Queued): Promise<void> {
     const delay = this.options.faults?.maxDelayMs ? Math.floor(this.random() * this.options.faults.maxDelayMs) : 0;
     if (delay > 0) await new Promise((resolve) => setTimeout(resolve, delay));
     this.waits.push(performance.now() - queuedAt);
-    const docId = event.params[this.options.param];
-    this.invocations.set(docId, (this.invocations.get(docId) ?? 0) + 1);
+    this.invocations.set(key, (this.invocations.get(key) ?? 0) + 1);
     try {
-      await this.options.deliver(event);
+      await run();
       this.delivered++;
     } catch (error) {
       this.failed++;
-      this.options.onError?.(error, event);
+      this.options.onError?.(error, label);
     }
   }
 }

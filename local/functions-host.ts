@@ -1,7 +1,14 @@
-// Runs the deployable functions (functions/lib, what `firebase deploy`
-// ships) the way their platform would, driven by each export's own
-// __endpoint: document triggers get one event per write, scheduled functions
-// a clock on their schedule, HTTPS functions a local URL.
+// Runs the deployable functions the way their platform would, driven by each
+// export's own __endpoint:
+// - document triggers get the events of their documents: from Google's
+//   Firestore emulator, the CloudEvents production sends, handed to the
+//   function itself (so firebase-functions decodes them and runs its onInit,
+//   as in production); or, from a change feed, events built with
+//   firebase-functions-test;
+// - scheduled functions are called over HTTP with Cloud Scheduler's headers,
+//   on their schedule (or only when asked, in tests);
+// - HTTPS functions are served on a local URL.
+import { randomUUID } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as http from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -9,7 +16,8 @@ import { createRequire } from 'node:module';
 import * as path from 'node:path';
 
 import { documentDeliverer, type FunctionsTestApi } from './deliver';
-import { DocumentEventSource, type ChangeFeed, type DeliveryFaults } from './document-events';
+import { DeliveryQueue, type ChangeFeed, type DeliveryFaults, type DocumentEvent } from './document-events';
+import type { FirestoreTarget, TriggerEventReceiver } from './google/trigger-events';
 
 export const FUNCTIONS_DIR = path.resolve(__dirname, '..', 'functions');
 const ENTRY_POINT = path.join(FUNCTIONS_DIR, 'lib', 'index.js');
@@ -17,41 +25,64 @@ const ENTRY_POINT = path.join(FUNCTIONS_DIR, 'lib', 'index.js');
 export const requireFromFunctions = createRequire(path.join(FUNCTIONS_DIR, 'package.json'));
 
 const DOCUMENT_WRITTEN = 'google.cloud.firestore.document.v1.written';
+/** The region firebase-functions deploys to when none is set; it names triggers as the Functions emulator does. */
+const DEFAULT_REGION = 'us-central1';
 
 interface Endpoint {
   eventTrigger?: { eventType: string; eventFilterPathPatterns?: { document?: string } };
   scheduleTrigger?: { schedule: string };
   httpsTrigger?: object;
   maxInstances?: number | null;
-}
-
-interface CloudFunction {
-  __endpoint: Endpoint;
-  run(event: unknown): unknown;
+  region?: string[];
 }
 
 type HttpHandler = (req: http.IncomingMessage, res: http.ServerResponse) => unknown;
+
+interface CloudFunction {
+  (...args: unknown[]): unknown;
+  __endpoint: Endpoint;
+}
+
+/** Where document-trigger events come from. */
+export type EventSource =
+  | { kind: 'google'; receiver: TriggerEventReceiver; firestore: FirestoreTarget }
+  | { kind: 'feed'; feed: ChangeFeed };
+
+export interface HostedTrigger {
+  name: string;
+  document: string;
+  queue: DeliveryQueue;
+}
 
 export interface HostedFunctions {
   /** Base URL of the HTTPS functions: `${httpUrl}/<name>`. */
   httpUrl: string;
   https: string[];
   schedules: Array<{ name: string; schedule: string; everyMs: number }>;
-  triggers: Array<{ name: string; document: string; events: DocumentEventSource }>;
+  triggers: HostedTrigger[];
   /** Scheduled invocations started, and the ones that failed. */
   scheduledRuns: { started: number; failed: number };
+  /** Runs a scheduled function once now, as Cloud Scheduler would; resolves with its HTTP status. */
+  fireSchedule(name: string): Promise<number>;
+  /** Resolves once every trigger event so far has been delivered, and the writes they made too. */
+  settle(options?: { quietMs?: number; timeoutMs?: number }): Promise<void>;
   stop(): Promise<void>;
 }
 
 export interface HostOptions {
+  /** The functions' exports; by default the build `firebase deploy` ships (functions/lib). */
+  module?: Record<string, unknown>;
   projectId: string;
-  feed: ChangeFeed;
-  faults: DeliveryFaults;
+  events: EventSource;
+  faults?: DeliveryFaults;
+  /** Fire scheduled functions on their schedule (default true); tests fire them themselves. */
+  clock?: boolean;
   log: (line: string) => void;
 }
 
+/** Every v2 function carries __endpoint, the manifest entry the CLI deploys (HTTPS ones have no .run). */
 function isCloudFunction(value: unknown): value is CloudFunction {
-  return typeof value === 'function' && typeof (value as Partial<CloudFunction>).run === 'function' && typeof (value as Partial<CloudFunction>).__endpoint === 'object';
+  return typeof value === 'function' && typeof (value as Partial<CloudFunction>).__endpoint === 'object';
 }
 
 /** App Engine cron's "every N minutes|hours", which is what onSchedule strings use here. */
@@ -68,18 +99,28 @@ export function documentPattern(pattern: string): { collection: string; param: s
   return { collection: match[1], param: match[2] };
 }
 
-export async function hostFunctions(options: HostOptions): Promise<HostedFunctions> {
+/** The build, loaded as the platform loads it. */
+export function loadBuiltFunctions(): Record<string, unknown> {
   if (!fs.existsSync(ENTRY_POINT)) throw new Error(`${ENTRY_POINT} is missing: build the functions first (npm run build)`);
   // eslint-disable-next-line @typescript-eslint/no-require-imports -- the compiled entry point is loaded as the platform loads it
-  const exported = require(ENTRY_POINT) as Record<string, unknown>;
-  const functions = Object.entries(exported).filter((entry): entry is [string, CloudFunction] => isCloudFunction(entry[1]));
-  if (functions.length === 0) throw new Error(`${ENTRY_POINT} exports no Cloud Functions`);
+  return require(ENTRY_POINT) as Record<string, unknown>;
+}
 
-  const fft = (requireFromFunctions('firebase-functions-test') as (config: object) => FunctionsTestApi)({ projectId: options.projectId });
+export async function hostFunctions(options: HostOptions): Promise<HostedFunctions> {
+  const exported = options.module ?? loadBuiltFunctions();
+  const functions = Object.entries(exported).filter((entry): entry is [string, CloudFunction] => isCloudFunction(entry[1]));
+  if (functions.length === 0) throw new Error('the functions module exports no Cloud Functions');
+
   const express = requireFromFunctions('express') as () => { all(route: string, handler: HttpHandler): void } & HttpHandler;
   const app = express();
-  const hosted: Omit<HostedFunctions, 'httpUrl' | 'stop'> = { https: [], schedules: [], triggers: [], scheduledRuns: { started: 0, failed: 0 } };
+  const triggers: HostedTrigger[] = [];
+  const schedules: HostedFunctions['schedules'] = [];
+  const https: string[] = [];
+  const scheduledRuns = { started: 0, failed: 0 };
   const timers: NodeJS.Timeout[] = [];
+  const stops: Array<() => void | Promise<void>> = [];
+  const onError = (name: string) => (error: unknown, label: string) =>
+    options.log(`${name} failed for ${label}: ${error instanceof Error ? error.message : String(error)}`);
 
   for (const [name, fn] of functions) {
     const { eventTrigger, scheduleTrigger, httpsTrigger } = fn.__endpoint;
@@ -89,41 +130,32 @@ export async function hostFunctions(options: HostOptions): Promise<HostedFunctio
         options.log(`${name}: ${eventTrigger.eventType} triggers are not run locally; skipped`);
         continue;
       }
+      const queue = new DeliveryQueue({ faults: options.faults, onError: onError(name) });
+      stops.push(() => queue.stop());
       const { collection, param } = documentPattern(document);
-      const events = new DocumentEventSource({
-        feed: options.feed,
-        collection,
-        param,
-        deliver: documentDeliverer(fft, fn),
-        faults: options.faults,
-        onError: (error, event) => options.log(`${name} failed for ${event.document}: ${error instanceof Error ? error.message : String(error)}`),
-      });
-      await events.start();
-      hosted.triggers.push({ name, document, events });
+      if (options.events.kind === 'google') {
+        const { receiver, firestore } = options.events;
+        const id = `${fn.__endpoint.region?.[0] ?? DEFAULT_REGION}-${name}`;
+        await receiver.register(firestore, { id, eventType: DOCUMENT_WRITTEN, document }, (event) =>
+          queue.push(event.document.slice(collection.length + 1), `${event.document} (event ${event.id})`, () => Promise.resolve(fn(event))),
+        );
+        stops.push(() => receiver.unregister(id));
+      } else {
+        const fft = (requireFromFunctions('firebase-functions-test') as (config: object) => FunctionsTestApi)({ projectId: options.projectId });
+        const deliver = documentDeliverer(fft, fn);
+        const stopFeed = await options.events.feed(collection, ({ id, before, after }) => {
+          const event: DocumentEvent = { id: randomUUID(), document: `${collection}/${id}`, params: { [param]: id }, before, after, time: new Date().toISOString() };
+          queue.push(id, `${event.document} (event ${event.id})`, () => deliver(event));
+        });
+        stops.push(stopFeed);
+      }
+      triggers.push({ name, document, queue });
     } else if (scheduleTrigger) {
-      const everyMs = scheduleEveryMs(scheduleTrigger.schedule);
-      const exclusive = fn.__endpoint.maxInstances === 1;
-      let running = false;
-      const fire = () => {
-        // One instance at most: Cloud Run would not start a second one either.
-        if (exclusive && running) return;
-        running = true;
-        hosted.scheduledRuns.started++;
-        Promise.resolve(fn.run({ scheduleTime: new Date().toISOString(), jobName: `firebase-schedule-${name}` }))
-          .catch((error: unknown) => {
-            hosted.scheduledRuns.failed++;
-            options.log(`${name} failed: ${error instanceof Error ? error.message : String(error)}`);
-          })
-          .finally(() => {
-            running = false;
-          });
-      };
-      fire();
-      timers.push(setInterval(fire, everyMs));
-      hosted.schedules.push({ name, schedule: scheduleTrigger.schedule, everyMs });
+      app.all(`/__scheduled/${name}`, fn as unknown as HttpHandler);
+      schedules.push({ name, schedule: scheduleTrigger.schedule, everyMs: scheduleEveryMs(scheduleTrigger.schedule) });
     } else if (httpsTrigger) {
       app.all(`/${name}`, fn as unknown as HttpHandler);
-      hosted.https.push(name);
+      https.push(name);
     }
   }
 
@@ -131,12 +163,70 @@ export async function hostFunctions(options: HostOptions): Promise<HostedFunctio
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const httpUrl = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
 
+  const running = new Set<string>();
+  let stopping = false;
+  /** What Cloud Scheduler does: an HTTP call with its job name and the time the job was due. */
+  const fireSchedule = async (name: string, scheduleTime = new Date()): Promise<number> => {
+    scheduledRuns.started++;
+    running.add(name);
+    try {
+      const response = await fetch(`${httpUrl}/__scheduled/${name}`, {
+        method: 'POST',
+        headers: { 'X-CloudScheduler-JobName': `firebase-schedule-${name}-${DEFAULT_REGION}`, 'X-CloudScheduler-ScheduleTime': scheduleTime.toISOString() },
+      });
+      if (!response.ok) scheduledRuns.failed++;
+      return response.status;
+    } catch (error) {
+      // Stopping abandons an invocation in flight, as a platform shutting down would.
+      if (stopping) return 0;
+      scheduledRuns.failed++;
+      options.log(`${name} failed: ${error instanceof Error ? error.message : String(error)}`);
+      return 0;
+    } finally {
+      running.delete(name);
+    }
+  };
+  if (options.clock ?? true) {
+    for (const { name, everyMs } of schedules) {
+      const exclusive = functions.find(([n]) => n === name)?.[1].__endpoint.maxInstances === 1;
+      // Aligned to the clock, as Cloud Scheduler's cron is; one instance at most when the function says so.
+      const fire = (due: Date) => {
+        if (!(exclusive && running.has(name))) void fireSchedule(name, due);
+      };
+      fire(new Date());
+      const firstDue = Math.ceil(Date.now() / everyMs) * everyMs;
+      const startTimer = setTimeout(() => {
+        fire(new Date(firstDue));
+        timers.push(setInterval(() => fire(new Date(Math.round(Date.now() / everyMs) * everyMs)), everyMs));
+      }, firstDue - Date.now());
+      timers.push(startTimer);
+    }
+  }
+
+  const barrier = options.events.kind === 'google' ? options.events : undefined;
   return {
-    ...hosted,
     httpUrl,
+    https,
+    schedules,
+    triggers,
+    scheduledRuns,
+    fireSchedule: (name) => fireSchedule(name),
+    async settle(settleOptions = {}) {
+      // Deliveries write, and writes make events: settle until a round brings nothing new.
+      for (let round = 0; round < 50; round++) {
+        const before = triggers.reduce((n, t) => n + t.queue.pushed, 0);
+        for (const trigger of triggers) {
+          await trigger.queue.settle({ ...settleOptions, ...(barrier ? { barrier: () => barrier.receiver.barrier(barrier.firestore) } : {}) });
+        }
+        if (triggers.reduce((n, t) => n + t.queue.pushed, 0) === before) return;
+      }
+      throw new Error('trigger deliveries kept coming after 50 rounds of settling');
+    },
     async stop() {
-      for (const timer of timers) clearInterval(timer);
-      await Promise.all(hosted.triggers.map((t) => t.events.stop()));
+      stopping = true;
+      for (const timer of timers) clearTimeout(timer);
+      for (const stop of stops.reverse()) await stop();
+      server.closeAllConnections();
       await new Promise((resolve) => server.close(resolve));
     },
   };

@@ -53,7 +53,7 @@ async function runFacts(stack: LocalStack, options: LocalOptions, drained: boole
     relations,
     ...(stats ? { created: { kitchenOrders: stats.kitchenOrdersCreated, shipments: stats.shipmentsCreated } } : {}),
     foodFaults: options.faults.failRate > 0,
-    failedDeliveries: stack.functions.triggers.reduce((sum, t) => sum + t.events.failed, 0),
+    failedDeliveries: stack.functions.triggers.reduce((sum, t) => sum + t.queue.failed, 0),
     // Against an external food service we do not know its pace; there a timeout is only a note.
     drainTimedOut: !drained && stack.simulator !== undefined,
   });
@@ -61,7 +61,7 @@ async function runFacts(stack: LocalStack, options: LocalOptions, drained: boole
 
 function finalSummary(stack: LocalStack, startedAt: number, report: InvariantReport, options: LocalOptions): string {
   const summary = stack.tracker.summary(new Date());
-  const deliveries = stack.functions.triggers.map((t) => `${t.name}: ${t.events.delivered} events delivered, ${t.events.failed} failed`).join('; ');
+  const deliveries = stack.functions.triggers.map((t) => `${t.name}: ${t.queue.delivered} events delivered, ${t.queue.failed} failed`).join('; ');
   const lines = [
     '',
     `final summary after ${Math.round((Date.now() - startedAt) / 1000)} s`,
@@ -102,7 +102,7 @@ async function main(): Promise<number> {
   routeStructuredLogs(FUNCTIONS_LOG);
   const stack = await startLocalStack(options, log);
   log(`live board        ${stack.boardUrl}`);
-  log(`Firestore         ${stack.firestoreHost} (${stack.embeddedFirestore ? 'embedded' : 'external'}; FIRESTORE_EMULATOR_HOST=${stack.firestoreHost})`);
+  log(`Firestore         ${stack.firestore.host}: ${stack.firestore.description} (FIRESTORE_EMULATOR_HOST=${stack.firestore.host})`);
   log(`food service      ${stack.foodAddress} (${stack.simulator ? `simulator, ${options.ordersPerSecond} orders/s` : 'external'})`);
   for (const name of stack.functions.https) log(`poll now          curl -X POST ${stack.functions.httpUrl}/${name}`);
   for (const { name, schedule } of stack.functions.schedules) log(`${name.padEnd(18)}${schedule}, polling every ${options.pollIntervalSeconds} s`);

@@ -6,8 +6,10 @@ import { parseArgs } from 'node:util';
 export interface LocalOptions {
   /** An existing food service (host:port) instead of the simulator, with the CA that signed it. */
   foodService?: { address: string; caFile: string };
-  /** An already running Firestore emulator (host:port) instead of the embedded one. */
+  /** An already running Firestore emulator (host:port) instead of starting Google's. */
   firestore?: string;
+  /** Run on the embedded Node Firestore even where Google's emulator is available. */
+  embeddedFirestore: boolean;
   pollIntervalSeconds: number;
   ordersPerSecond: number;
   boardPort: number;
@@ -30,15 +32,18 @@ export interface LocalOptions {
 
 export const USAGE = `usage: npm start -- [flags]
 
-Runs the orchestrator locally in one process tree: an embedded Firestore, the
-food-service simulator, the deployable functions from functions/lib (poll clock
-and document triggers), and a live board. Every flag can also be set with the
-environment variable named after it.
+Runs the orchestrator locally in one process tree: Google's Firestore emulator
+(Java 21+; without it, an embedded Node Firestore), the food-service simulator,
+the deployable functions from functions/lib (poll clock and document
+triggers), and a live board. Every flag can also be set with the environment
+variable named after it.
 
   --food-service HOST:PORT   use this food service instead of the simulator   FOOD_SERVICE_ADDRESS
   --food-ca FILE             the CA (PEM) that signed its certificate          FOOD_SERVICE_CA_FILE
-  --firestore HOST:PORT      use this Firestore emulator instead of the        FIRESTORE_EMULATOR_HOST
-                             embedded one
+  --firestore HOST:PORT      use this running Firestore emulator instead of    FIRESTORE_EMULATOR_HOST
+                             starting Google's
+  --embedded-firestore       use the embedded Node Firestore even where Java   EMBEDDED_FIRESTORE=1
+                             21+ is found (it does not isolate transactions)
   --poll-interval SECONDS    seconds between polls, 1 and up (default 2)       POLL_INTERVAL_SECONDS
   --orders-per-second N      the simulated customers' load (default 1)        ORDERS_PER_SECOND
   --board-port PORT          the live board's port, 0 = any (default 3000)     BOARD_PORT
@@ -82,7 +87,7 @@ const HOST_PORT = /^[A-Za-z0-9.-]+:\d{1,5}$|^\[[0-9A-Fa-f:.]+\]:\d{1,5}$/;
 
 /** Returns the options, or throws UsageError naming the flag and the bad value. `help` means print USAGE. */
 export function parseOptions(argv: string[], env: NodeJS.ProcessEnv = process.env): LocalOptions | 'help' {
-  let values: Partial<Record<Flag | 'help', string | boolean>>;
+  let values: Partial<Record<Flag | 'help' | 'embedded-firestore', string | boolean>>;
   try {
     ({ values } = parseArgs({
       args: argv,
@@ -90,6 +95,7 @@ export function parseOptions(argv: string[], env: NodeJS.ProcessEnv = process.en
       allowPositionals: false,
       options: {
         help: { type: 'boolean', short: 'h' },
+        'embedded-firestore': { type: 'boolean' },
         ...Object.fromEntries((Object.keys(ENV) as Flag[]).map((flag) => [flag, { type: 'string' as const }])),
       },
     }));
@@ -130,6 +136,7 @@ export function parseOptions(argv: string[], env: NodeJS.ProcessEnv = process.en
   return {
     ...(address && caFile ? { foodService: { address, caFile } } : {}),
     ...(hostPort('firestore') ? { firestore: hostPort('firestore') } : {}),
+    embeddedFirestore: values['embedded-firestore'] === true || /^(1|true|yes)$/i.test(env.EMBEDDED_FIRESTORE ?? ''),
     pollIntervalSeconds: number('poll-interval', 2, 1, 3600, true),
     ordersPerSecond: number('orders-per-second', 1, 0, 1000, false),
     boardPort: number('board-port', 3000, 0, 65_535, true),

@@ -1,6 +1,6 @@
-// Assembles the local stack behind `npm start`: Firestore (embedded or
-// external), the food service (simulator or external), the deployable
-// functions, the relation tracker and the live board.
+// Assembles the local stack behind `npm start`: Firestore (Google's emulator,
+// an external one, or the embedded fallback), the food service (simulator or
+// external), the deployable functions, the relation tracker and the live board.
 import { getApps, initializeApp } from 'firebase-admin/app';
 import { getFirestore, type Firestore } from 'firebase-admin/firestore';
 import * as fs from 'node:fs';
@@ -13,14 +13,26 @@ import { RelationTracker } from './board/tracker';
 import { startBoard } from './board/server';
 import { embeddedFeed, listenerFeed, type ChangeFeed } from './document-events';
 import { startEmbeddedFirestore, type EmbeddedFirestore } from './firestore';
-import { FUNCTIONS_DIR, hostFunctions, type HostedFunctions } from './functions-host';
+import { FUNCTIONS_DIR, hostFunctions, type EventSource, type HostedFunctions } from './functions-host';
+import { startGoogleFirestore } from './google/firestore-emulator';
+import { MissingTool } from './google/tools';
+import { startTriggerEventReceiver } from './google/trigger-events';
 import type { LocalOptions } from './options';
 
 export const PROJECT_ID = (JSON.parse(fs.readFileSync(path.resolve(__dirname, '..', '.firebaserc'), 'utf8')) as { projects: { default: string } }).projects.default;
 
+/** Which Firestore the stack runs on, and how the triggers get their events from it. */
+export interface LocalFirestore {
+  kind: 'google' | 'external' | 'embedded';
+  host: string;
+  /** One line for the banner and the board. */
+  description: string;
+  /** Set for the embedded fallback, whose reads and writes the bench counts. */
+  embedded?: EmbeddedFirestore;
+}
+
 export interface LocalStack {
-  firestoreHost: string;
-  embeddedFirestore: EmbeddedFirestore | undefined;
+  firestore: LocalFirestore;
   foodAddress: string;
   simulator: FoodService | undefined;
   food: FoodClient;
@@ -29,6 +41,59 @@ export interface LocalStack {
   tracker: RelationTracker;
   boardUrl: string;
   stop(): Promise<void>;
+}
+
+/** What the embedded fallback lacks, said wherever it runs. */
+export const EMBEDDED_CAVEAT =
+  'the embedded Node Firestore does not isolate transactions or honour preconditions, so concurrent claims and fenced records are not proven on it';
+
+interface StartedFirestore {
+  firestore: LocalFirestore;
+  events: EventSource;
+  /** Feeds the tracker; the embedded one sees every write, the others use a listener. */
+  feed: (db: Firestore) => ChangeFeed;
+}
+
+/**
+ * Google's emulator when Java 21+ and the emulator are here; the embedded one
+ * when they are not (saying what is missing) or when asked for; or the
+ * external one named by --firestore, whose events come from a listener
+ * because its trigger target was fixed when it started.
+ */
+async function startFirestore(options: LocalOptions, stops: Array<() => Promise<void> | void>, log: (line: string) => void): Promise<StartedFirestore> {
+  if (options.firestore) {
+    return {
+      firestore: { kind: 'external', host: options.firestore, description: `external emulator at ${options.firestore}` },
+      events: { kind: 'feed', feed: (collection, onChange) => listenerFeed(getFirestore())(collection, onChange) },
+      feed: (db) => listenerFeed(db),
+    };
+  }
+  let missing: string | undefined;
+  if (!options.embeddedFirestore) {
+    try {
+      const receiver = await startTriggerEventReceiver((error) => log(`trigger event not understood: ${String(error)}`));
+      stops.push(() => receiver.stop());
+      const google = await startGoogleFirestore({ projectId: PROJECT_ID, functionsEmulator: receiver.address });
+      stops.push(() => google.stop());
+      return {
+        firestore: { kind: 'google', host: google.host, description: google.description },
+        events: { kind: 'google', receiver, firestore: { host: google.host, projectId: PROJECT_ID } },
+        feed: (db) => listenerFeed(db),
+      };
+    } catch (error) {
+      if (!(error instanceof MissingTool)) throw error;
+      missing = error.message;
+    }
+  }
+  const embedded = await startEmbeddedFirestore();
+  stops.push(() => embedded.stop());
+  const why = missing ? `${missing}; ` : '';
+  log(`warning: ${why}running on the embedded Node Firestore instead: ${EMBEDDED_CAVEAT}`);
+  return {
+    firestore: { kind: 'embedded', host: embedded.host, description: 'embedded Node Firestore (no transaction isolation)', embedded },
+    events: { kind: 'feed', feed: embeddedFeed(embedded) },
+    feed: () => embeddedFeed(embedded),
+  };
 }
 
 /** The params and secrets the functions read at run time, as a deployment would set them. */
@@ -50,10 +115,9 @@ function functionsEnv(options: LocalOptions, foodAddress: string, caPem: string)
 export async function startLocalStack(options: LocalOptions, log: (line: string) => void): Promise<LocalStack> {
   const stops: Array<() => Promise<void> | void> = [];
   try {
-    const embedded = options.firestore ? undefined : await startEmbeddedFirestore();
-    if (embedded) stops.push(() => embedded.stop());
-    const firestoreHost = options.firestore ?? (embedded as EmbeddedFirestore).host;
-    process.env.FIRESTORE_EMULATOR_HOST = firestoreHost;
+    process.env.METADATA_SERVER_DETECTION ??= 'none';
+    const started = await startFirestore(options, stops, log);
+    process.env.FIRESTORE_EMULATOR_HOST = started.firestore.host;
 
     let simulator: FoodService | undefined;
     let caPem: string;
@@ -81,21 +145,24 @@ export async function startLocalStack(options: LocalOptions, log: (line: string)
 
     if (getApps().length === 0) initializeApp({ projectId: PROJECT_ID });
     const db = getFirestore();
-    const feed: ChangeFeed = embedded ? embeddedFeed(embedded) : listenerFeed(db);
 
     const tracker = new RelationTracker();
-    const stopTracking = await feed('relations', ({ id, before, after }) => tracker.apply(id, before, after, new Date()));
+    const stopTracking = await started.feed(db)('relations', ({ id, before, after }) => tracker.apply(id, before, after, new Date()));
     stops.push(stopTracking);
 
     const functions = await hostFunctions({
       projectId: PROJECT_ID,
-      feed,
+      events: started.events,
       faults: { duplicateRate: options.faults.duplicateRate, maxDelayMs: options.faults.reorderMs },
       log,
     });
     stops.push(() => functions.stop());
 
-    const board = await startBoard({ port: options.boardPort, tracker, extra: () => (simulator ? { food: simulator.stats() } : {}) });
+    const board = await startBoard({
+      port: options.boardPort,
+      tracker,
+      extra: () => ({ firestore: started.firestore.description, ...(simulator ? { food: simulator.stats() } : {}) }),
+    });
     stops.push(() => board.stop());
 
     // The orchestrator's own client, compiled with the functions: the runner
@@ -106,7 +173,7 @@ export async function startLocalStack(options: LocalOptions, log: (line: string)
     stops.push(() => food.close());
 
     return {
-      firestoreHost, embeddedFirestore: embedded, foodAddress, simulator, food, db, functions, tracker,
+      firestore: started.firestore, foodAddress, simulator, food, db, functions, tracker,
       boardUrl: board.url,
       async stop() {
         for (const stop of stops.reverse()) await stop();

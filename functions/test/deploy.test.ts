@@ -95,7 +95,7 @@ describe('pollFoodService (the scheduled function)', () => {
     stack = await startStack({ env: { POLL_INTERVAL_SECONDS: '60' } });
     const [order] = stack.service.placeOrders(1);
     await pollFoodService.run({ scheduleTime: new Date().toISOString(), jobName: 'firebase-schedule-pollFoodService' });
-    await stack.events?.settle(150);
+    await stack.settle();
     assert.equal((await stack.relation(order))?.stage, 'PREPARATION');
     assert.equal(stack.service.stats().calls.ListOrders.ok, 3, 'one listing per active status');
 

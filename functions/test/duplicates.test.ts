@@ -1,26 +1,20 @@
 import { strict as assert } from 'node:assert';
 
-import type { DocumentEvent } from '../../local/document-events';
 import { runPolls } from '../src/orchestration/poller';
 import { relationId } from '../src/orchestration/relation';
 import { runtimeDeps } from '../src/triggers/deps';
 import { db } from '../src/store/db';
-import { deliver, startStack, type Stack } from './helpers/stack';
+import { captureEvent, deliver, startStack, type Stack } from './helpers/stack';
 
 describe('duplicate, stale, reordered and overlapping deliveries', () => {
   let stack: Stack;
   afterEach(async () => stack?.stop());
 
-  async function eventFor(order: string, id = 'event-1'): Promise<DocumentEvent> {
-    const after = await stack.relation(order);
-    return {
-      id,
-      document: `relations/${relationId(order)}`,
-      params: { orderId: relationId(order) },
-      before: null,
-      after: after ?? null,
-      time: new Date().toISOString(),
-    };
+  /** Runs `write` and resolves with the event the emulator sends for the order's relation. */
+  async function eventOf(order: string, write: () => Promise<unknown>) {
+    const captured = captureEvent(`relations/${relationId(order)}`);
+    await write();
+    return captured;
   }
 
   async function updateTime(order: string): Promise<number> {
@@ -31,8 +25,7 @@ describe('duplicate, stale, reordered and overlapping deliveries', () => {
   it('the same event delivered twice in a row creates one kitchen order', async () => {
     stack = await startStack({ autoDeliver: false });
     const [order] = stack.service.placeOrders(1);
-    await stack.pollNow();
-    const event = await eventFor(order);
+    const event = await eventOf(order, () => stack.pollNow());
     await deliver(event);
     await deliver(event);
     assert.equal(stack.service.stats().kitchenOrdersCreated, 1);
@@ -43,8 +36,7 @@ describe('duplicate, stale, reordered and overlapping deliveries', () => {
   it('the same event delivered five times at once creates one kitchen order', async () => {
     stack = await startStack({ autoDeliver: false });
     const [order] = stack.service.placeOrders(1);
-    await stack.pollNow();
-    const event = await eventFor(order);
+    const event = await eventOf(order, () => stack.pollNow());
     await Promise.all(Array.from({ length: 5 }, () => deliver(event)));
     assert.equal(stack.service.stats().kitchenOrdersCreated, 1);
     assert.equal(stack.service.stats().calls.UpdateOrder.ok, 1);
@@ -56,13 +48,11 @@ describe('duplicate, stale, reordered and overlapping deliveries', () => {
   it('a stale event, delivered after the relation moved on, changes nothing', async () => {
     stack = await startStack({ autoDeliver: false, service: { rejectRate: 0 } });
     const [order] = stack.service.placeOrders(1);
-    await stack.pollNow();
-    const stale = await eventFor(order, 'stale-new'); // taken while the relation was NEW
+    const stale = await eventOf(order, () => stack.pollNow()); // the relation's creation, while it was NEW
     await deliver(stale);
     stack.service.tick();
     stack.service.tick();
-    await stack.pollNow();
-    await deliver(await eventFor(order, 'packaged'));
+    await deliver(await eventOf(order, () => stack.pollNow())); // the poll saw the kitchen order PACKAGED
     assert.equal((await stack.relation(order))?.stage, 'IN_FLIGHT');
 
     const before = await updateTime(order);

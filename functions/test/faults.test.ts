@@ -6,7 +6,7 @@ import { loadConfig } from '../src/config';
 import { foodClient } from '../src/food/connection';
 import { relationId } from '../src/orchestration/relation';
 import { db } from '../src/store/db';
-import { deliver, startStack, type Stack } from './helpers/stack';
+import { captureEvent, deliver, startStack, type Stack } from './helpers/stack';
 
 const relations = () => db().collection('relations');
 
@@ -78,7 +78,9 @@ describe('faults', () => {
   it('a crash between create and record leaves a claim that flags a possible orphan once its lease expires', async () => {
     stack = await startStack({ autoDeliver: false });
     const [order] = stack.service.placeOrders(1);
+    const created = captureEvent(`relations/${relationId(order)}`);
     await stack.pollNow();
+    const event = await created;
     // What a process that died after CreateKitchenOrder leaves behind: the
     // order moved, a kitchen order cooking, a claim with no result.
     const ref = relations().doc(relationId(order));
@@ -92,16 +94,12 @@ describe('faults', () => {
     await client.createKitchenOrder();
 
     // While the lease runs, the step is left to its (presumed live) claimant.
-    await stack.events?.stop();
-    const event = async (id: string) => ({
-      id, document: ref.path, params: { orderId: ref.id }, before: null, after: (await ref.get()).data() ?? null, time: new Date().toISOString(),
-    });
-    await deliver(await event('while-leased'));
+    await deliver(event);
     assert.equal((await stack.relation(order))?.stage, 'NEW');
     assert.equal(stack.service.stats().kitchenOrdersCreated, 1);
 
     await dead.update({ leaseExpiresAt: Timestamp.fromMillis(Date.now() - 1) });
-    await deliver(await event('after-expiry'));
+    await deliver(event); // the same event, redelivered after the lease
     const relation = await stack.relation(order);
     assert.equal(relation?.stage, 'PREPARATION');
     assert.equal(relation?.possibleOrphans.length, 1);
@@ -118,7 +116,7 @@ describe('faults', () => {
     await stack.cycle();
     const [weird] = healthy;
     await relations().doc(relationId(weird)).update({ kitchenOrderStatus: 7 });
-    await stack.events?.settle(200);
+    await stack.settle();
 
     const handEdited = (await relations().doc('hand-edited').get()).data();
     assert.equal(handEdited?.error?.code, 'INVALID_DOCUMENT');

@@ -59,7 +59,7 @@ describe('pollFoodService', () => {
     const [ours] = stack.service.placeOrders(1);
 
     const run = await stack.pollNow();
-    await stack.events?.settle(150);
+    await stack.settle();
     assert.equal(run.polls[0].foreign, 1);
     assert.equal(await stack.relation(foreign.name), undefined);
     assert.equal((await db().collection('relations').doc(relationId(ours)).get()).get('stage'), 'PREPARATION');

@@ -1,8 +1,12 @@
-// Mocha root hooks: one embedded Firestore for the whole run, wired in before
-// anything initialises firebase-admin (the functions do so lazily).
+// Mocha root hooks: Google's Firestore emulator for the whole run, with the
+// receiver of its trigger events, wired in before anything initialises
+// firebase-admin (the functions do so lazily). Without Java 21+ or the
+// emulator the run fails here, naming what is missing: these tests never fall
+// back to something that does not behave like Firestore.
 import * as path from 'node:path';
 
-import { startEmbeddedFirestore, type EmbeddedFirestore } from '../../local/firestore';
+import { startGoogleFirestore, type GoogleFirestore } from '../../local/google/firestore-emulator';
+import { startTriggerEventReceiver, type TriggerEventReceiver } from '../../local/google/trigger-events';
 import { routeStructuredLogs } from '../../local/logs';
 
 // The functions' structured logs go to a file, kept as an artifact, so they
@@ -12,20 +16,26 @@ routeStructuredLogs(FUNCTIONS_LOG);
 
 export const PROJECT_ID = 'demo-food-orchestrator';
 
-let firestore: EmbeddedFirestore | undefined;
+let firestore: GoogleFirestore | undefined;
+let receiver: TriggerEventReceiver | undefined;
 
-export function embeddedFirestore(): EmbeddedFirestore {
-  if (!firestore) throw new Error('the embedded Firestore starts in the root beforeAll hook');
-  return firestore;
+/** The run's Firestore emulator and the receiver its trigger events go to. */
+export function emulator(): { firestore: GoogleFirestore; receiver: TriggerEventReceiver } {
+  if (!firestore || !receiver) throw new Error('the Firestore emulator starts in the root beforeAll hook');
+  return { firestore, receiver };
 }
 
 export const mochaHooks = {
-  async beforeAll(): Promise<void> {
-    firestore = await startEmbeddedFirestore();
+  async beforeAll(this: Mocha.Context): Promise<void> {
+    this.timeout(90_000);
+    process.env.METADATA_SERVER_DETECTION = 'none';
+    receiver = await startTriggerEventReceiver();
+    firestore = await startGoogleFirestore({ projectId: PROJECT_ID, functionsEmulator: receiver.address });
     process.env.FIRESTORE_EMULATOR_HOST = firestore.host;
     process.env.GCLOUD_PROJECT = PROJECT_ID;
   },
-  afterAll(): void {
-    firestore?.stop();
+  async afterAll(): Promise<void> {
+    await receiver?.stop();
+    await firestore?.stop();
   },
 };

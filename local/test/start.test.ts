@@ -1,5 +1,5 @@
-// `npm start` end to end, as a user runs it: a real process with the
-// embedded Firestore, the simulator, the compiled functions and the board.
+// `npm start` end to end, as a user runs it: a real process with Google's
+// Firestore emulator, the simulator, the compiled functions and the board.
 import { strict as assert } from 'node:assert';
 import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
@@ -8,7 +8,7 @@ import * as path from 'node:path';
 
 import { ensureCerts } from '../../food-service/src/certs';
 import { startFoodService } from '../../food-service/src/server';
-import { startEmbeddedFirestore } from '../firestore';
+import { startGoogleFirestore } from '../google/firestore-emulator';
 
 const ROOT = path.resolve(__dirname, '..', '..');
 
@@ -51,7 +51,8 @@ describe('npm start', function () {
     const run = await runStart(['--duration', '12', '--orders-per-second', '4', '--poll-interval', '1', '--board-port', '0', '--controller-interval', '400'], 120_000);
     assert.equal(run.code, 0, run.output);
     assert.match(run.output, /live board\s+http:\/\/127\.0\.0\.1:\d+\//);
-    assert.match(run.output, /Firestore\s+127\.0\.0\.1:\d+ \(embedded/);
+    assert.match(run.output, /Firestore\s+127\.0\.0\.1:\d+: Google's Firestore emulator/, 'Google\'s emulator by default');
+    assert.doesNotMatch(run.output, /embedded Node Firestore/);
     assert.match(run.output, /\[\s*\d+s\] NEW \d+ · PREPARATION/, 'a summary line every few seconds');
     assert.match(run.output, /invariants: held/);
     const finished = finalCount(run.output, 'DELIVERED') + finalCount(run.output, 'REJECTED') + finalCount(run.output, 'CANCELLED');
@@ -72,7 +73,7 @@ describe('npm start', function () {
 
   it('uses an existing food service and an existing Firestore emulator when given', async () => {
     const certs = ensureCerts(fs.mkdtempSync(path.join(os.tmpdir(), 'start-certs-')));
-    const firestore = await startEmbeddedFirestore();
+    const firestore = await startGoogleFirestore({ projectId: 'demo-food-orchestrator' });
     const food = await startFoodService({
       port: 0, tls: { cert: fs.readFileSync(certs.serverCert), key: fs.readFileSync(certs.serverKey) },
       controllerIntervalMs: 300, rejectRate: 0, log: () => undefined,
@@ -86,15 +87,23 @@ describe('npm start', function () {
       ], 120_000);
       assert.equal(run.code, 0, run.output);
       assert.match(run.output, new RegExp(`food service\\s+${food.address} \\(external\\)`));
-      assert.match(run.output, new RegExp(`Firestore\\s+${firestore.host} \\(external`));
+      assert.match(run.output, new RegExp(`Firestore\\s+${firestore.host}: external emulator`));
       assert.match(run.output, /external food service does not report what it created/);
       assert.equal(food.stats().orders.DELIVERED, orders.length, `every order was driven to the end: ${JSON.stringify(food.stats().orders)}`);
       assert.equal(food.stats().kitchenOrdersCreated, orders.length);
       assert.match(run.output, /relations: 10 \(10 finished, 0 active\)/);
     } finally {
       await food.stop();
-      firestore.stop();
+      await firestore.stop();
     }
+  });
+
+  it('falls back to the embedded Firestore when asked, and says what it lacks', async () => {
+    const run = await runStart(['--embedded-firestore', '--duration', '6', '--orders-per-second', '2', '--poll-interval', '1', '--board-port', '0', '--controller-interval', '300'], 120_000);
+    assert.equal(run.code, 0, run.output);
+    assert.match(run.output, /Firestore\s+127\.0\.0\.1:\d+: embedded Node Firestore \(no transaction isolation\)/);
+    assert.match(run.output, /does not isolate transactions or honour preconditions/);
+    assert.match(run.output, /invariants: held/);
   });
 
   it('refuses bad flags with a usage message and exit code 2', async () => {

@@ -1,31 +1,23 @@
 // The orchestrator under test, assembled from the exported functions: the
-// simulator over TLS, the embedded Firestore, advanceRelation fed by a
-// document-event source through firebase-functions-test's wrap(), and the
-// poller driven through its exported HTTPS clock, pollFoodServiceNow.
-import express from 'express';
-import functionsTest from 'firebase-functions-test';
+// simulator over TLS, Google's Firestore emulator, advanceRelation fed the
+// emulator's own trigger events, and the poller driven through its exported
+// HTTPS clock, pollFoodServiceNow.
 import type { DocumentData } from 'firebase-admin/firestore';
-import type { Request } from 'firebase-functions/v2/https';
 import * as fs from 'node:fs';
-import type { AddressInfo } from 'node:net';
 
 import type { FoodService, FoodServiceOptions } from '../../../food-service/src/server';
-import { documentDeliverer } from '../../../local/deliver';
-import { DocumentEventSource, embeddedFeed, type DeliveryFaults } from '../../../local/document-events';
-import { advanceRelation, pollFoodServiceNow } from '../../src';
+import type { DeliveryFaults } from '../../../local/document-events';
+import { hostFunctions, type HostedFunctions } from '../../../local/functions-host';
+import type { FirestoreCloudEvent } from '../../../local/google/trigger-events';
+import * as functions from '../../src';
 import { loadConfig } from '../../src/config';
 import type { FoodClient } from '../../src/food/client';
 import { foodClient } from '../../src/food/connection';
 import type { PollRun } from '../../src/orchestration/poller';
 import { relationId } from '../../src/orchestration/relation';
 import { db } from '../../src/store/db';
-import { embeddedFirestore, PROJECT_ID } from '../setup';
+import { emulator, PROJECT_ID } from '../setup';
 import { startTestFoodService, testCerts } from './food-service';
-
-const fft = functionsTest({ projectId: PROJECT_ID });
-
-/** Delivers one event to the exported trigger, as the local stack does (local/deliver.ts). */
-export const deliver = documentDeliverer(fft, advanceRelation);
 
 /** The params a deployment sets, here for a fast, small test world. */
 export function testEnv(service: FoodService, overrides: Record<string, string> = {}): Record<string, string> {
@@ -55,57 +47,65 @@ export interface Stack {
   service: FoodService;
   /** A client of the same service, for looking at it as a test. */
   food: FoodClient;
-  events: DocumentEventSource | undefined;
+  functions: HostedFunctions | undefined;
   /** One poll through the exported HTTPS function. */
   pollNow(): Promise<PollRun>;
   /** Polls and lets the triggers settle, `times` times. */
   cycle(times?: number): Promise<void>;
+  /** Lets every trigger delivery so far, and the ones its writes caused, finish. */
+  settle(): Promise<void>;
   relation(orderName: string): Promise<DocumentData | undefined>;
   transitions(orderName: string): Promise<DocumentData[]>;
   stop(): Promise<void>;
 }
 
+/** Empties the emulator and waits until the delete events that makes have gone by. */
+export async function clearFirestore(): Promise<void> {
+  const { firestore, receiver } = emulator();
+  await firestore.clear();
+  await receiver.barrier(firestore);
+}
+
 export async function startStack(options: StackOptions = {}): Promise<Stack> {
-  embeddedFirestore().clear();
+  await clearFirestore();
   const service = await startTestFoodService(options.service);
   Object.assign(process.env, testEnv(service, options.env));
-
-  const app = express();
-  app.post('/', (req, res) => pollFoodServiceNow(req as Request, res));
-  const http = await new Promise<import('node:http').Server>((resolve) => {
-    const server = app.listen(0, '127.0.0.1', () => resolve(server));
+  const { firestore, receiver } = emulator();
+  const hosted = await hostFunctions({
+    module: functions as unknown as Record<string, unknown>,
+    projectId: PROJECT_ID,
+    events: { kind: 'google', receiver, firestore },
+    faults: options.faults,
+    clock: false,
+    log: (line) => console.error(line),
   });
-  const pollUrl = `http://127.0.0.1:${(http.address() as AddressInfo).port}/`;
-
-  let events: DocumentEventSource | undefined;
-  if (options.autoDeliver ?? true) {
-    events = new DocumentEventSource({
-      feed: embeddedFeed(embeddedFirestore()),
-      collection: 'relations',
-      param: 'orderId',
-      deliver,
-      faults: options.faults,
-      onError: (error) => console.error('trigger delivery failed', error),
-    });
-    await events.start();
-  }
+  // Without automatic delivery the trigger's events are dropped; tests capture and deliver their own.
+  if (options.autoDeliver === false) for (const trigger of hosted.triggers) receiver.unregister(`us-central1-${trigger.name}`);
 
   const pollNow = async (): Promise<PollRun> => {
-    const response = await fetch(pollUrl, { method: 'POST' });
-    const body = (await response.json()) as PollRun;
+    const response = await fetch(`${hosted.httpUrl}/pollFoodServiceNow`, { method: 'POST' });
+    const text = await response.text();
+    let body: PollRun;
+    try {
+      body = JSON.parse(text) as PollRun;
+    } catch {
+      throw new Error(`pollFoodServiceNow answered ${response.status} with ${text.slice(0, 500)}`);
+    }
     if (response.status !== 200) throw new Error(`pollFoodServiceNow answered ${response.status}: ${JSON.stringify(body)}`);
     return body;
   };
+  const settle = () => hosted.settle({ quietMs: 50 });
 
   return {
     service,
     food: foodClient(loadConfig()),
-    events,
+    functions: options.autoDeliver === false ? undefined : hosted,
     pollNow,
+    settle,
     async cycle(times = 1) {
       for (let i = 0; i < times; i++) {
         await pollNow();
-        await events?.settle(150);
+        await settle();
       }
     },
     async relation(orderName) {
@@ -116,9 +116,35 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
       return snapshot.docs.map((d) => ({ id: d.id, ...d.data() }));
     },
     async stop() {
-      await events?.stop();
-      await new Promise((resolve) => http.close(resolve));
+      await hosted.stop();
       await service.stop();
     },
   };
+}
+
+/**
+ * The next event the emulator sends for `document`, captured as production
+ * would receive it, so a test can deliver it late, twice, or at once.
+ */
+export function captureEvent(document: string, timeoutMs = 10_000): Promise<FirestoreCloudEvent> {
+  const { firestore, receiver } = emulator();
+  const id = `capture-${Math.random().toString(36).slice(2)}`;
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => {
+      receiver.unregister(id);
+      reject(new Error(`no event for ${document} within ${timeoutMs} ms`));
+    }, timeoutMs);
+    void receiver
+      .register(firestore, { id, eventType: 'google.cloud.firestore.document.v1.written', document }, (event) => {
+        clearTimeout(timer);
+        receiver.unregister(id);
+        resolve(event);
+      })
+      .catch(reject);
+  });
+}
+
+/** Delivers a captured event to advanceRelation as the platform does: the function itself, with the event. */
+export async function deliver(event: FirestoreCloudEvent): Promise<void> {
+  await (functions.advanceRelation as unknown as (e: FirestoreCloudEvent) => Promise<void>)(event);
 }
