@@ -27,7 +27,18 @@ export interface LocalOptions {
     reorderMs: number;
     /** Share of food-service calls failing with UNAVAILABLE (simulator only). */
     failRate: number;
+    /** Fault proxy: share of server→client chunks dropped with their connection (the server may have done the work). */
+    dropRate: number;
+    /** Fault proxy: share of new connections cut after the TLS ClientHello. */
+    handshakeCutRate: number;
+    /** Fault proxy: added to every server→client chunk. */
+    proxyLatencyMs: number;
   };
+}
+
+/** Whether the fault proxy goes between the functions and the food service. */
+export function usesFaultProxy(faults: LocalOptions['faults']): boolean {
+  return faults.dropRate > 0 || faults.handshakeCutRate > 0 || faults.proxyLatencyMs > 0;
 }
 
 export const USAGE = `usage: npm start -- [flags]
@@ -58,13 +69,22 @@ variable named after it.
                              events arrive out of order
   --fail-rate R              fault: share of simulator calls failing with      FAIL_RATE
                              UNAVAILABLE
+  --drop-rate R              fault proxy: share of server replies dropped with DROP_RATE
+                             their connection, after the work was done
+  --handshake-cut-rate R     fault proxy: share of TLS handshakes cut short    HANDSHAKE_CUT_RATE
+  --proxy-latency MS         fault proxy: delay every server reply by MS;      PROXY_LATENCY_MS
+                             past the functions' RPC deadline, calls end
+                             DEADLINE_EXCEEDED with the work done
+                             Any of these three puts a TCP fault proxy between
+                             the functions and the food service.
   -h, --help                 show this help
 `;
 
 export class UsageError extends Error {}
 
 type Flag = 'food-service' | 'food-ca' | 'firestore' | 'poll-interval' | 'orders-per-second' | 'board-port' | 'duration'
-  | 'controller-interval' | 'cancel-rate' | 'reject-rate' | 'seed' | 'duplicate-rate' | 'reorder-ms' | 'fail-rate';
+  | 'controller-interval' | 'cancel-rate' | 'reject-rate' | 'seed' | 'duplicate-rate' | 'reorder-ms' | 'fail-rate'
+  | 'drop-rate' | 'handshake-cut-rate' | 'proxy-latency';
 
 const ENV: Record<Flag, string> = {
   'food-service': 'FOOD_SERVICE_ADDRESS',
@@ -81,6 +101,9 @@ const ENV: Record<Flag, string> = {
   'duplicate-rate': 'DUPLICATE_RATE',
   'reorder-ms': 'REORDER_MS',
   'fail-rate': 'FAIL_RATE',
+  'drop-rate': 'DROP_RATE',
+  'handshake-cut-rate': 'HANDSHAKE_CUT_RATE',
+  'proxy-latency': 'PROXY_LATENCY_MS',
 };
 
 const HOST_PORT = /^[A-Za-z0-9.-]+:\d{1,5}$|^\[[0-9A-Fa-f:.]+\]:\d{1,5}$/;
@@ -149,6 +172,9 @@ export function parseOptions(argv: string[], env: NodeJS.ProcessEnv = process.en
       duplicateRate: number('duplicate-rate', 0, 0, 1, false),
       reorderMs: number('reorder-ms', 0, 0, 60_000, true),
       failRate: number('fail-rate', 0, 0, 1, false),
+      dropRate: number('drop-rate', 0, 0, 1, false),
+      handshakeCutRate: number('handshake-cut-rate', 0, 0, 1, false),
+      proxyLatencyMs: number('proxy-latency', 0, 0, 600_000, true),
     },
   };
 }

@@ -4,6 +4,7 @@ import { parseArgs } from 'node:util';
 import { DEFAULT_CERTS_DIR } from './certs';
 import { parseDuration } from './duration';
 import { DEFAULTS, isRate } from './options';
+import { FINAL_ORDER_UPDATES, type FinalOrderUpdates } from './order-service';
 import type { FoodServiceOptions } from './server';
 
 /** A flag or value that is wrong; main prints it with the usage and exits 2. */
@@ -47,6 +48,9 @@ DroneService over gRPC with TLS) for developing and testing the orchestrator.
   --cancel-rate R              share of orders the customer cancels before delivery, 0..1 (default ${DEFAULTS.cancelRate})
   --fail-rate R                share of calls failing with UNAVAILABLE, 0..1 (default ${DEFAULTS.failRate})
   --latency DUR                added to every call (default 0)
+  --final-order-updates MODE   UpdateOrder on a DELIVERED, REJECTED or CANCELLED order: accept
+                               overwrites it, as the real service does (no optimistic concurrency);
+                               refuse answers FAILED_PRECONDITION (default ${DEFAULTS.finalOrderUpdates})
   --stats-port PORT            HTTP port for GET /stats and /healthz, 0 = any free port (default ${CLI_DEFAULTS.statsPort})
   --stats-interval DUR         print a stats line this often, 0 = never (default 10s)
   --debug                      log every call
@@ -69,6 +73,7 @@ const FLAGS = {
   'cancel-rate': { type: 'string' },
   'fail-rate': { type: 'string' },
   latency: { type: 'string' },
+  'final-order-updates': { type: 'string' },
   'stats-port': { type: 'string' },
   'stats-interval': { type: 'string' },
   debug: { type: 'boolean' },
@@ -140,6 +145,8 @@ export function parseConfig(argv: readonly string[]): CliConfig {
       cancelRate: rate('cancel-rate', DEFAULTS.cancelRate),
       failRate: rate('fail-rate', DEFAULTS.failRate),
       latencyMs: duration('latency', DEFAULTS.latencyMs),
+      finalOrderUpdates: read<FinalOrderUpdates>('final-order-updates', DEFAULTS.finalOrderUpdates,
+        (v) => FINAL_ORDER_UPDATES.find((mode) => mode === v) ?? failWith(invalid('final-order-updates', v, FINAL_ORDER_UPDATES.join(' or ')))),
       defaultPageSize: DEFAULTS.defaultPageSize,
       maxPageSize: DEFAULTS.maxPageSize,
       statsPort: port('stats-port', CLI_DEFAULTS.statsPort),

@@ -1,5 +1,6 @@
 // Defaults and validation for startFoodService's options, so a bad value
 // fails at start with its name rather than as odd behaviour later.
+import { FINAL_ORDER_UPDATES } from './order-service';
 import type { FoodServiceOptions } from './server';
 
 export const DEFAULTS = {
@@ -16,6 +17,7 @@ export const DEFAULTS = {
   defaultPageSize: 50,
   maxPageSize: 1000,
   statsIntervalMs: 0,
+  finalOrderUpdates: 'accept',
 } as const;
 
 export type ResolvedOptions = Required<Omit<FoodServiceOptions, 'statsPort'>> & Pick<FoodServiceOptions, 'statsPort'>;
@@ -50,6 +52,7 @@ export function resolveOptions(options: FoodServiceOptions): ResolvedOptions {
   for (const name of ['controllerIntervalMs', 'ordersPerSecond', 'latencyMs', 'statsIntervalMs'] as const) {
     check(isNonNegative(resolved[name]), name, 'a non-negative number', resolved[name]);
   }
+  check(FINAL_ORDER_UPDATES.includes(resolved.finalOrderUpdates), 'finalOrderUpdates', FINAL_ORDER_UPDATES.join(' or '), resolved.finalOrderUpdates);
   check(isPositiveInteger(resolved.maxPageSize), 'maxPageSize', 'a positive integer', resolved.maxPageSize);
   check(isPositiveInteger(resolved.defaultPageSize) && resolved.defaultPageSize <= resolved.maxPageSize,
     'defaultPageSize', `a positive integer no larger than maxPageSize (${resolved.maxPageSize})`, resolved.defaultPageSize);

@@ -1,7 +1,7 @@
 // Orders, in creation order, with an index per status.
 import { newName } from './names';
 import { SeqIndex } from './seq-index';
-import { ORDER_STATUSES, type OrderStatus } from './statuses';
+import { isFinalOrderStatus, ORDER_STATUSES, type OrderStatus } from './statuses';
 
 export interface OrderRecord {
   /** Creation sequence number, from 1: the stable order of listings and page tokens. */
@@ -23,11 +23,21 @@ export class OrderBook {
   private readonly all: OrderRecord[] = [];
   private readonly byName = new Map<string, OrderRecord>();
   private readonly byStatus = new Map<OrderStatus, SeqIndex>(ORDER_STATUSES.map((s) => [s, new SeqIndex()]));
+  private overwritten = 0;
 
   constructor(private readonly now: () => string) {}
 
   get created(): number {
     return this.all.length;
+  }
+
+  /**
+   * Updates that moved an order out of a final status (a customer's
+   * CANCELLED overwritten, say). Rewriting the same final status is not
+   * counted: a retried update that already landed is harmless.
+   */
+  get finalOverwritten(): number {
+    return this.overwritten;
   }
 
   create(customerId: string): OrderRecord {
@@ -52,6 +62,7 @@ export class OrderBook {
 
   update(order: OrderRecord, patch: OrderPatch): void {
     if (patch.status !== undefined && patch.status !== order.status) {
+      if (isFinalOrderStatus(order.status)) this.overwritten++;
       this.index(order.status).delete(order.seq);
       this.index(patch.status).add(order.seq);
       order.status = patch.status;

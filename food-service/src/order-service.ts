@@ -11,6 +11,18 @@ import { isFinalOrderStatus, parseOrderStatus, type OrderStatus } from './status
 
 const UPDATABLE_PATHS = ['status', 'customer_id'];
 
+/**
+ * What UpdateOrder does to an order in a final status. The real service has
+ * no optimistic concurrency and overwrites it ('accept'); 'refuse' answers
+ * FAILED_PRECONDITION, a stricter server than the real one.
+ */
+export type FinalOrderUpdates = 'accept' | 'refuse';
+export const FINAL_ORDER_UPDATES: readonly FinalOrderUpdates[] = ['accept', 'refuse'];
+
+export interface OrderServiceSettings extends PageSizes {
+  finalOrderUpdates: FinalOrderUpdates;
+}
+
 function toMessage(order: OrderRecord): Order {
   const { name, createTime, updateTime, customerId, status } = order;
   return { name, createTime, updateTime, customerId, status };
@@ -53,7 +65,7 @@ function patchFromMask(order: Order__Output, mask: FieldMask__Output | null): Or
   };
 }
 
-export function createOrderService(orders: OrderBook, pageSizes: PageSizes): Implementation<OrderServiceHandlers> {
+export function createOrderService(orders: OrderBook, settings: OrderServiceSettings): Implementation<OrderServiceHandlers> {
   const find = (field: string, name: string): OrderRecord => resolveName('orders', field, name, (n) => orders.get(n));
 
   return {
@@ -68,7 +80,7 @@ export function createOrderService(orders: OrderBook, pageSizes: PageSizes): Imp
       const status = parseOrderStatus(statusFilter);
       if (status === undefined) throw invalidArgument(`status_filter: ${JSON.stringify(statusFilter)} is not an Order.Status`);
       const filter = status === 'UNKNOWN' ? undefined : status;
-      const size = resolvePageSize(pageSize, pageSizes);
+      const size = resolvePageSize(pageSize, settings);
       const after = decodePageToken(pageToken, filter);
       const page = orders.list(filter, after, size);
       const last = page.orders[page.orders.length - 1];
@@ -83,7 +95,7 @@ export function createOrderService(orders: OrderBook, pageSizes: PageSizes): Imp
       if (!order.name) throw invalidArgument('order.name: required');
       const patch = patchFromMask(order, updateMask);
       const existing = find('order.name', order.name);
-      if (isFinalOrderStatus(existing.status)) {
+      if (settings.finalOrderUpdates === 'refuse' && isFinalOrderStatus(existing.status)) {
         throw failedPrecondition(`${existing.name} is ${existing.status}, a final status; it can no longer be updated`);
       }
       orders.update(existing, patch);

@@ -1,6 +1,7 @@
 // Everything a call goes through before and after its handler: injected
-// latency and faults, the test hook, stats, debug logging, and the mapping of
-// thrown errors to gRPC statuses.
+// latency and faults, the test hooks (before the handler, and after it but
+// before the reply), stats, debug logging, and the mapping of thrown errors
+// to gRPC statuses.
 import * as grpc from '@grpc/grpc-js';
 import { setTimeout as delay } from 'node:timers/promises';
 import { RpcError } from './errors';
@@ -20,11 +21,18 @@ export type Implementation<Handlers> = {
 };
 
 export type CallHook = (method: FoodMethod, request: unknown) => void | Promise<void>;
+/**
+ * Runs after the handler produced its response and before it is sent: the
+ * work is done, the reply not yet on the wire. Tests cut the network here to
+ * make "the server did it but the client never heard" happen on purpose.
+ */
+export type ServedHook = (method: FoodMethod, request: unknown, response: unknown) => void | Promise<void>;
 
 export interface CallContext {
   readonly faults: Faults;
   readonly stats: CallStats;
   readonly hook: () => CallHook | undefined;
+  readonly servedHook: () => ServedHook | undefined;
   readonly debug: boolean;
   readonly log: (line: string) => void;
 }
@@ -36,7 +44,7 @@ function toStatus(method: FoodMethod, err: unknown): { code: grpc.status; detail
 }
 
 export function unary<Req, Res>(method: FoodMethod, handler: (request: Req) => Res, context: CallContext): grpc.handleUnaryCall<Req, Res> {
-  const { faults, stats, hook, debug, log } = context;
+  const { faults, stats, hook, servedHook, debug, log } = context;
 
   const serve = async (request: Req): Promise<Res> => {
     if (faults.latencyMs > 0) await delay(faults.latencyMs);
@@ -46,7 +54,10 @@ export function unary<Req, Res>(method: FoodMethod, handler: (request: Req) => R
       throw new RpcError(injected, `injected fault: ${method} failed with ${grpc.status[injected]}`);
     }
     await hook()?.(method, request);
-    return handler(request);
+    const response = handler(request);
+    // A served hook that throws answers INTERNAL although the work is done, like a server failing after a commit.
+    await servedHook()?.(method, request, response);
+    return response;
   };
 
   return (call, callback) => {

@@ -12,15 +12,17 @@ import type { OrderServiceHandlers } from './generated/food/v1/OrderService';
 import { hostPort } from './host-port';
 import type { FoodMethod } from './methods';
 import { resolveOptions } from './options';
-import { createOrderService } from './order-service';
+import { createOrderService, type FinalOrderUpdates } from './order-service';
 import { loadFoodProto } from './proto';
 import { createRandom } from './random';
-import { unary, type CallContext, type CallHook } from './rpc';
+import { unary, type CallContext, type CallHook, type ServedHook } from './rpc';
 import { CallStats, formatStatsLine, type FoodServiceStats } from './stats';
 import { startStatsServer, type StatsServer } from './stats-server';
 import { createStore } from './store';
 
 export type { FoodMethod } from './methods';
+export type { FinalOrderUpdates } from './order-service';
+export type { CallHook, ServedHook } from './rpc';
 export type { FoodServiceStats, MethodStats } from './stats';
 
 export interface FoodServiceOptions {
@@ -37,6 +39,12 @@ export interface FoodServiceOptions {
   latencyMs?: number;            // default 0
   defaultPageSize?: number;      // default 50
   maxPageSize?: number;          // default 1000
+  /**
+   * UpdateOrder on a DELIVERED, REJECTED or CANCELLED order. 'accept' (the
+   * default) overwrites it, as the real service does: it has no optimistic
+   * concurrency. 'refuse' answers FAILED_PRECONDITION.
+   */
+  finalOrderUpdates?: FinalOrderUpdates;
   statsPort?: number;            // undefined = no HTTP stats server; 0 = ephemeral
   statsIntervalMs?: number;      // default 0 (off)
   debug?: boolean;
@@ -55,6 +63,7 @@ export interface FoodService {
   setFaults(faults: { failRate?: number; latencyMs?: number }): void;
   failNext(method: FoodMethod, code: grpc.status, count?: number): void; // deterministic injection
   onCall(hook: CallHook | undefined): void; // runs before a call is handled
+  onServed(hook: ServedHook | undefined): void; // runs after a call was handled, before its response is sent
   stop(): Promise<void>;
 }
 
@@ -89,8 +98,11 @@ export async function startFoodService(options: FoodServiceOptions): Promise<Foo
   const faults = new Faults(createRandom(config.seed, 'faults'), config);
   const callStats = new CallStats();
   let hook: CallHook | undefined;
+  let servedHook: ServedHook | undefined;
 
-  const context: CallContext = { faults, stats: callStats, hook: () => hook, debug: config.debug, log: config.log };
+  const context: CallContext = {
+    faults, stats: callStats, hook: () => hook, servedHook: () => servedHook, debug: config.debug, log: config.log,
+  };
   const orderService = createOrderService(store.orders, config);
   const kitchenService = createKitchenService(store.kitchenOrders);
   const droneService = createDroneService(store.shipments);
@@ -156,6 +168,9 @@ export async function startFoodService(options: FoodServiceOptions): Promise<Foo
     failNext: (method, code, count) => faults.failNext(method, code, count),
     onCall: (next) => {
       hook = next;
+    },
+    onServed: (next) => {
+      servedHook = next;
     },
     stop: () => {
       stopping ??= (async () => {

@@ -19,6 +19,8 @@ export interface FoodServiceStats {
   kitchenOrdersCreated: number;
   shipmentsCreated: number;
   ordersCancelledByCustomer: number;
+  /** UpdateOrder calls that moved an order out of a final status (possible with finalOrderUpdates 'accept', like the real service). */
+  finalOrdersOverwritten: number;
   orders: Record<OrderStatus, number>;
   kitchenOrders: Record<KitchenOrderStatus, number>;
   shipments: Record<ShipmentStatus, number>;
@@ -55,6 +57,7 @@ export class CallStats {
       kitchenOrdersCreated: store.kitchenOrders.created,
       shipmentsCreated: store.shipments.created,
       ordersCancelledByCustomer,
+      finalOrdersOverwritten: store.orders.finalOverwritten,
       orders: store.orders.countsByStatus(),
       kitchenOrders: store.kitchenOrders.countsByStatus(),
       shipments: store.shipments.countsByStatus(),
@@ -84,7 +87,7 @@ export function formatStatsLine(stats: FoodServiceStats): string {
   return [
     `stats up=${stats.uptimeSeconds}s`,
     `calls ok=${ok} failed=${failedTotal}${failedTotal ? ` (${counts(failed)})` : ''} injected=${stats.injectedFaults}`,
-    `orders created=${stats.ordersCreated} cancelledByCustomer=${stats.ordersCancelledByCustomer} ${counts(stats.orders)}`,
+    `orders created=${stats.ordersCreated} cancelledByCustomer=${stats.ordersCancelledByCustomer} ${counts(stats.orders)} finalOverwritten=${stats.finalOrdersOverwritten}`,
     `kitchen created=${stats.kitchenOrdersCreated} ${counts(stats.kitchenOrders)}`,
     `shipments created=${stats.shipmentsCreated} ${counts(stats.shipments)}`,
   ].join(' | ');

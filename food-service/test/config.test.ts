@@ -26,8 +26,8 @@ describe('command line', () => {
       assert.equal(config.clientCaFile, undefined);
       assert.deepEqual(config.service, {
         host: '127.0.0.1', port: 9000, controllerIntervalMs: 10_000, seed: 1, rejectRate: 0.1, advanceRate: 1,
-        ordersPerSecond: 0, cancelRate: 0, failRate: 0, latencyMs: 0, defaultPageSize: 50, maxPageSize: 1000,
-        statsPort: 9001, statsIntervalMs: 10_000, debug: false,
+        ordersPerSecond: 0, cancelRate: 0, failRate: 0, latencyMs: 0, finalOrderUpdates: 'accept', defaultPageSize: 50,
+        maxPageSize: 1000, statsPort: 9001, statsIntervalMs: 10_000, debug: false,
       });
     });
 
@@ -36,14 +36,14 @@ describe('command line', () => {
         '--host', '::1', '--port=0', '--tls-cert', 's.crt', '--tls-key=s.key', '--client-ca', 'ca.crt',
         '--controller-interval', '500ms', '--seed', '42', '--reject-rate', '0', '--advance-rate', '0.5',
         '--orders-per-second', '2.5', '--cancel-rate', '1', '--fail-rate', '0.25', '--latency', '20ms',
-        '--stats-port', '0', '--stats-interval', '0', '--debug',
+        '--final-order-updates', 'refuse', '--stats-port', '0', '--stats-interval', '0', '--debug',
       ]);
       assert.deepEqual(config.tls, { certFile: 's.crt', keyFile: 's.key' });
       assert.equal(config.clientCaFile, 'ca.crt');
       assert.deepEqual(config.service, {
         host: '::1', port: 0, controllerIntervalMs: 500, seed: 42, rejectRate: 0, advanceRate: 0.5,
-        ordersPerSecond: 2.5, cancelRate: 1, failRate: 0.25, latencyMs: 20, defaultPageSize: 50, maxPageSize: 1000,
-        statsPort: 0, statsIntervalMs: 0, debug: true,
+        ordersPerSecond: 2.5, cancelRate: 1, failRate: 0.25, latencyMs: 20, finalOrderUpdates: 'refuse', defaultPageSize: 50,
+        maxPageSize: 1000, statsPort: 0, statsIntervalMs: 0, debug: true,
       });
       assert.deepEqual(parseConfig(['--certs-dir', 'x']).tls, { certsDir: 'x' });
       assert.equal(parseConfig(['-h']).help, true);
@@ -58,6 +58,7 @@ describe('command line', () => {
       [['--port', '70000'], /^--port: "70000" is not a port number 0\.\.65535$/],
       [['--stats-port', '1.5'], /^--stats-port: "1.5" is not a port number/],
       [['--seed', '1e400'], /^--seed: "1e400" is not an integer$/],
+      [['--final-order-updates', 'maybe'], /^--final-order-updates: "maybe" is not accept or refuse$/],
       [['--orders-per-second', '-2'], /^Option '--orders-per-second' argument is ambiguous/],
       [['--orders-per-second=-2'], /^--orders-per-second: "-2" is not a non-negative number$/],
       [['--tls-cert', 's.crt'], /^--tls-cert s\.crt needs --tls-key as well/],
@@ -82,6 +83,7 @@ describe('command line', () => {
     it('rejects out-of-range options, naming them', async () => {
       const tls = { cert: Buffer.from('x'), key: Buffer.from('y') };
       await assert.rejects(startFoodService({ tls, rejectRate: 2 }), /option rejectRate must be between 0 and 1, got 2/);
+      await assert.rejects(startFoodService({ tls, finalOrderUpdates: 'ignore' as 'accept' }), /option finalOrderUpdates must be accept or refuse, got ignore/);
       await assert.rejects(startFoodService({ tls, defaultPageSize: 2000 }), /defaultPageSize must be a positive integer no larger than maxPageSize \(1000\)/);
       await assert.rejects(startFoodService({ tls: { cert: Buffer.alloc(0), key: Buffer.alloc(0) } }), /option tls must be a certificate and a key/);
     });

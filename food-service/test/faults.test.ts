@@ -65,10 +65,47 @@ describe('fault injection and the call hook', () => {
         h.service.cancelOrder(name);
       }
     });
-    await expectStatus(h.client.setStatus(name, 'PREPARATION'), grpc.status.FAILED_PRECONDITION, /is CANCELLED/);
+    // Like the real service, the simulator then overwrites the customer's CANCELLED: look again before writing.
+    assert.equal((await h.client.setStatus(name, 'PREPARATION')).status, 'PREPARATION');
     assert.deepEqual(seen, ['UpdateOrder']);
     h.service.onCall(undefined);
+    assert.equal(h.service.stats().ordersCancelledByCustomer, 1);
+    assert.equal(h.service.stats().finalOrdersOverwritten, 1);
+  });
+
+  it('with finalOrderUpdates refuse, the same race answers FAILED_PRECONDITION and CANCELLED stands', async () => {
+    await h.close();
+    h = await startHarness({ finalOrderUpdates: 'refuse' });
+    const [name] = h.service.placeOrders(1);
+    h.service.onCall((method) => {
+      if (method === 'UpdateOrder') h.service.cancelOrder(name);
+    });
+    await expectStatus(h.client.setStatus(name, 'PREPARATION'), grpc.status.FAILED_PRECONDITION, /is CANCELLED/);
+    h.service.onCall(undefined);
     assert.equal((await h.client.getOrder(name)).status, 'CANCELLED');
+    assert.equal(h.service.stats().finalOrdersOverwritten, 0);
+  });
+
+  it('runs the onServed hook after the handler, with its response, before the reply is sent', async () => {
+    const served: Array<{ method: string; response: unknown; createdThen: number }> = [];
+    h.service.onServed((method, _request, response) => {
+      served.push({ method, response, createdThen: h.service.stats().kitchenOrdersCreated });
+    });
+    const kitchenOrder = await h.client.createKitchenOrder();
+    h.service.onServed(undefined);
+    await h.client.listOrders({});
+    assert.equal(served.length, 1);
+    assert.equal(served[0].method, 'CreateKitchenOrder');
+    assert.equal((served[0].response as { name?: string }).name, kitchenOrder.name);
+    assert.equal(served[0].createdThen, 1, 'the work was done when the hook ran');
+  });
+
+  it('answers INTERNAL when the onServed hook throws, although the work was done', async () => {
+    h.service.onServed(() => {
+      throw new Error('served hook exploded');
+    });
+    await expectStatus(h.client.createKitchenOrder(), grpc.status.INTERNAL, /^CreateKitchenOrder: served hook exploded$/);
+    assert.equal(h.service.stats().kitchenOrdersCreated, 1);
   });
 
   it('answers INTERNAL, with context, when the hook throws', async () => {

@@ -113,14 +113,36 @@ describe('OrderService: CreateOrder, GetOrder, UpdateOrder', () => {
     });
 
     for (const final of ['CANCELLED', 'DELIVERED', 'REJECTED'] as const) {
-      it(`refuses to move an order that is ${final} (FAILED_PRECONDITION naming the status)`, async () => {
+      it(`overwrites an order that is ${final}, like the real service (no optimistic concurrency), and counts it`, async () => {
         const { name } = await newOrder();
         await h.client.setStatus(name, final);
-        await expectStatus(h.client.setStatus(name, 'IN_FLIGHT'), grpc.status.FAILED_PRECONDITION,
-          new RegExp(`^${name} is ${final}, a final status`));
-        await expectStatus(h.client.setStatus(name, final), grpc.status.FAILED_PRECONDITION, new RegExp(final));
-        assert.equal((await h.client.getOrder(name)).status, final);
+        const before = h.service.stats().finalOrdersOverwritten;
+        assert.equal((await h.client.setStatus(name, final)).status, final, 'rewriting the same final status is accepted');
+        assert.equal(h.service.stats().finalOrdersOverwritten, before, 'and is not an overwrite');
+        assert.equal((await h.client.setStatus(name, 'IN_FLIGHT')).status, 'IN_FLIGHT');
+        assert.equal((await h.client.getOrder(name)).status, 'IN_FLIGHT');
+        assert.equal(h.service.stats().finalOrdersOverwritten, before + 1);
       });
     }
   });
+});
+
+describe('OrderService with finalOrderUpdates: refuse', () => {
+  let h: Harness;
+  before(async () => {
+    h = await startHarness({ finalOrderUpdates: 'refuse' });
+  });
+  after(() => h.close());
+
+  for (const final of ['CANCELLED', 'DELIVERED', 'REJECTED'] as const) {
+    it(`refuses to move an order that is ${final} (FAILED_PRECONDITION naming the status)`, async () => {
+      const { name } = await h.client.createOrder({ order: { customerId: 'customer-1' } });
+      await h.client.setStatus(name, final);
+      await expectStatus(h.client.setStatus(name, 'IN_FLIGHT'), grpc.status.FAILED_PRECONDITION,
+        new RegExp(`^${name} is ${final}, a final status`));
+      await expectStatus(h.client.setStatus(name, final), grpc.status.FAILED_PRECONDITION, new RegExp(final));
+      assert.equal((await h.client.getOrder(name)).status, final);
+      assert.equal(h.service.stats().finalOrdersOverwritten, 0);
+    });
+  }
 });

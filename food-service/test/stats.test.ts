@@ -42,6 +42,7 @@ describe('stats', () => {
       kitchenOrdersCreated: 1,
       shipmentsCreated: 1,
       ordersCancelledByCustomer: 0,
+      finalOrdersOverwritten: 0,
       orders: { NEW: 1, PREPARATION: 1, IN_FLIGHT: 0, DELIVERED: 0, REJECTED: 0, CANCELLED: 0 },
       kitchenOrders: { NEW: 0, PREPARATION: 1, PACKAGED: 0 },
       shipments: { NEW: 0, COLLECTED: 1, DELIVERED: 0, REJECTED: 0 },

@@ -1,6 +1,6 @@
 import { strict as assert } from 'node:assert';
 
-import { parseOptions, UsageError, type LocalOptions } from '../options';
+import { parseOptions, UsageError, usesFaultProxy, type LocalOptions } from '../options';
 
 const parse = (argv: string[], env: NodeJS.ProcessEnv = {}) => parseOptions(argv, env) as LocalOptions;
 
@@ -13,7 +13,8 @@ describe('npm start options', () => {
     assert.equal(options.ordersPerSecond, 1);
     assert.equal(options.boardPort, 3000);
     assert.equal(options.durationSeconds, undefined);
-    assert.deepEqual(options.faults, { duplicateRate: 0, reorderMs: 0, failRate: 0 });
+    assert.deepEqual(options.faults, { duplicateRate: 0, reorderMs: 0, failRate: 0, dropRate: 0, handshakeCutRate: 0, proxyLatencyMs: 0 });
+    assert.equal(usesFaultProxy(options.faults), false, 'no fault proxy unless asked for');
   });
 
   it('reads every flag, and the environment when a flag is absent', () => {
@@ -26,7 +27,17 @@ describe('npm start options', () => {
     assert.equal(options.boardPort, 0);
     assert.equal(options.firestore, '127.0.0.1:8080');
     assert.deepEqual(options.foodService, { address: 'localhost:9000', caFile: '/tmp/ca.crt' });
-    assert.deepEqual(options.faults, { duplicateRate: 0.3, reorderMs: 50, failRate: 0 });
+    assert.deepEqual(options.faults, { duplicateRate: 0.3, reorderMs: 50, failRate: 0, dropRate: 0, handshakeCutRate: 0, proxyLatencyMs: 0 });
+  });
+
+  it('reads the fault proxy\'s flags and variables; any of them puts the proxy in', () => {
+    const options = parse(['--drop-rate', '0.05', '--proxy-latency', '6000'], { HANDSHAKE_CUT_RATE: '0.2' });
+    assert.deepEqual(options.faults, { duplicateRate: 0, reorderMs: 0, failRate: 0, dropRate: 0.05, handshakeCutRate: 0.2, proxyLatencyMs: 6000 });
+    assert.equal(usesFaultProxy(options.faults), true);
+    for (const [argv, env] of [[['--drop-rate', '0.1'], {}], [[], { HANDSHAKE_CUT_RATE: '1' }], [[], { PROXY_LATENCY_MS: '1' }]] as const) {
+      assert.equal(usesFaultProxy(parse([...argv], env).faults), true, `${argv.join(' ')} ${JSON.stringify(env)}`);
+    }
+    assert.equal(usesFaultProxy(parse(['--drop-rate', '0', '--proxy-latency', '0']).faults), false);
   });
 
   it('prefers the flag over the environment', () => {
@@ -41,6 +52,10 @@ describe('npm start options', () => {
       [[], { BOARD_PORT: '70000' }, /BOARD_PORT must be an integer from 0 to 65535, got "70000"/],
       [['--firestore', 'localhost'], {}, /--firestore must be HOST:PORT, got "localhost"/],
       [['--fail-rate', '2'], {}, /--fail-rate must be a number from 0 to 1/],
+      [['--drop-rate', '1.5'], {}, /--drop-rate must be a number from 0 to 1, got "1.5"/],
+      [[], { HANDSHAKE_CUT_RATE: 'often' }, /HANDSHAKE_CUT_RATE must be a number from 0 to 1, got "often"/],
+      [['--proxy-latency', '2.5'], {}, /--proxy-latency must be an integer from 0 to 600000, got "2.5"/],
+      [['--proxy-latency=-1'], {}, /--proxy-latency must be an integer from 0 to 600000, got "-1"/],
       [['--food-service', '127.0.0.1:9000'], {}, /--food-service and --food-ca go together/],
       [['--bogus'], {}, /Unknown option '--bogus'/],
     ];
