@@ -10,7 +10,7 @@ import { ensureCerts } from '../food-service/src/certs';
 import { startFoodService, type FoodService, type FoodServiceStats } from '../food-service/src/server';
 import type { FoodClient } from '../functions/src/food/client';
 import { forEachLimit } from '../functions/src/concurrency';
-import { newRelation } from '../functions/src/orchestration/relation';
+import { newRelation } from '../functions/src/store/schema';
 import type { EmbeddedFirestore } from '../local/firestore';
 import { FUNCTIONS_DIR } from '../local/functions-host';
 import { PROJECT_ID } from '../local/stack';

@@ -1,7 +1,7 @@
 // The embedded Firestore: @firestore-emulator/server, a Node implementation of
 // the Firestore gRPC API that firebase-admin reaches via FIRESTORE_EMULATOR_HOST.
-// No Java, no download. See DESIGN.md for what it does not do (isolated
-// transactions, preconditions, BulkWriter).
+// No Java, no download. It does not isolate transactions, honour lastUpdateTime
+// preconditions or offer BulkWriter, so it is only npm start's fallback.
 import { FirestoreServer } from '@firestore-emulator/server';
 import * as net from 'node:net';
 

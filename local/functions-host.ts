@@ -32,7 +32,6 @@ interface Endpoint {
   eventTrigger?: { eventType: string; eventFilterPathPatterns?: { document?: string } };
   scheduleTrigger?: { schedule: string };
   httpsTrigger?: object;
-  maxInstances?: number | null;
   region?: string[];
 }
 
@@ -62,8 +61,8 @@ export interface HostedFunctions {
   triggers: HostedTrigger[];
   /** Scheduled invocations started, and the ones that failed. */
   scheduledRuns: { started: number; failed: number };
-  /** Runs a scheduled function once now, as Cloud Scheduler would; resolves with its HTTP status. */
-  fireSchedule(name: string): Promise<number>;
+  /** Runs a scheduled function once, as Cloud Scheduler would for the time it was due (default now); resolves with its HTTP status. */
+  fireSchedule(name: string, scheduleTime?: Date): Promise<number>;
   /** Resolves once every trigger event so far has been delivered, and the writes they made too. */
   settle(options?: { quietMs?: number; timeoutMs?: number }): Promise<void>;
   stop(): Promise<void>;
@@ -163,18 +162,19 @@ export async function hostFunctions(options: HostOptions): Promise<HostedFunctio
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const httpUrl = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
 
-  const running = new Set<string>();
   let stopping = false;
   /** What Cloud Scheduler does: an HTTP call with its job name and the time the job was due. */
   const fireSchedule = async (name: string, scheduleTime = new Date()): Promise<number> => {
     scheduledRuns.started++;
-    running.add(name);
     try {
       const response = await fetch(`${httpUrl}/__scheduled/${name}`, {
         method: 'POST',
         headers: { 'X-CloudScheduler-JobName': `firebase-schedule-${name}-${DEFAULT_REGION}`, 'X-CloudScheduler-ScheduleTime': scheduleTime.toISOString() },
       });
-      if (!response.ok) scheduledRuns.failed++;
+      if (!response.ok) {
+        scheduledRuns.failed++;
+        options.log(`${name} answered ${response.status}; the function log says why`);
+      }
       return response.status;
     } catch (error) {
       // Stopping abandons an invocation in flight, as a platform shutting down would.
@@ -182,18 +182,16 @@ export async function hostFunctions(options: HostOptions): Promise<HostedFunctio
       scheduledRuns.failed++;
       options.log(`${name} failed: ${error instanceof Error ? error.message : String(error)}`);
       return 0;
-    } finally {
-      running.delete(name);
     }
   };
   if (options.clock ?? true) {
     for (const { name, everyMs } of schedules) {
-      const exclusive = functions.find(([n]) => n === name)?.[1].__endpoint.maxInstances === 1;
-      // Aligned to the clock, as Cloud Scheduler's cron is; one instance at most when the function says so.
-      const fire = (due: Date) => {
-        if (!(exclusive && running.has(name))) void fireSchedule(name, due);
-      };
-      fire(new Date());
+      // On the cron's marks, as Cloud Scheduler fires; an invocation that
+      // starts while the previous one still runs runs beside it, as on an
+      // instance that takes concurrent requests.
+      const fire = (due: Date) => void fireSchedule(name, due);
+      // The first invocation now, as if the job had just been created.
+      fire(new Date(Math.floor(Date.now() / everyMs) * everyMs));
       const firstDue = Math.ceil(Date.now() / everyMs) * everyMs;
       const startTimer = setTimeout(() => {
         fire(new Date(firstDue));
@@ -210,7 +208,7 @@ export async function hostFunctions(options: HostOptions): Promise<HostedFunctio
     schedules,
     triggers,
     scheduledRuns,
-    fireSchedule: (name) => fireSchedule(name),
+    fireSchedule: (name, scheduleTime) => fireSchedule(name, scheduleTime),
     async settle(settleOptions = {}) {
       // Deliveries write, and writes make events: settle until a round brings nothing new.
       for (let round = 0; round < 50; round++) {

@@ -64,6 +64,7 @@ export function checkInvariants(facts: RunFacts): InvariantReport {
   const relations = new Map(facts.relations.map((data) => [String(data.order), relationFacts(data)]));
   let finished = 0;
   let inProgress = 0;
+  const waiting: string[] = [];
 
   for (const [order, status] of facts.orders) {
     const relation = relations.get(order);
@@ -79,7 +80,11 @@ export function checkInvariants(facts: RunFacts): InvariantReport {
     } else {
       inProgress++;
       if (!relation && status !== 'NEW') violations.push(`${order} is ${status} but has no relation: nobody is driving it`);
+      if (relation?.active && relation.flagged) waiting.push(order);
     }
+  }
+  if (waiting.length > 0) {
+    notes.push(`${waiting.length} order(s) wait for a person, their relations flagged: ${waiting.slice(0, 5).join(', ')}${waiting.length > 5 ? ', …' : ''}`);
   }
 
   const all = [...relations.values()];

@@ -3,6 +3,7 @@
 // a final summary on Ctrl-C or at the end of --duration.
 import * as path from 'node:path';
 
+import { formatProxyStats } from '../food-service/src/fault-proxy';
 import type { FoodServiceStats } from '../food-service/src/server';
 import { STAGES } from './board/tracker';
 import { checkInvariants, type InvariantReport } from './invariants';
@@ -25,15 +26,20 @@ function summaryLine(stack: LocalStack, startedAt: number): string {
   return `[${String(seconds).padStart(4)}s] ${stages} | ${summary.transitionsPerSecond.toFixed(1)} transitions/s | errors: ${summary.errors.transient} retrying, ${summary.errors.flagged} flagged${foodPart}`;
 }
 
-/** Until nothing is in flight: no active relation and, for the simulator, no open order. */
+/**
+ * Until nothing is in flight that the orchestrator will move on its own: every
+ * active relation, and (for the simulator) every open order, is done or waits
+ * for a person. A flagged relation's order stays open until someone acts.
+ */
 async function drain(stack: LocalStack, options: LocalOptions): Promise<boolean> {
   stack.simulator?.stopCustomers();
   const limitMs = Math.max(30_000, 10 * options.pollIntervalSeconds * 1000 + 8 * options.controllerIntervalMs);
   const deadline = Date.now() + limitMs;
   log(`duration reached: no new orders; letting the ones in flight finish (up to ${Math.round(limitMs / 1000)} s)`);
   while (Date.now() < deadline) {
+    const { active, waitingForPerson } = stack.tracker.summary(new Date());
     const open = stack.simulator ? openOrders(stack.simulator.stats()) : 0;
-    if (open === 0 && stack.tracker.summary(new Date()).active === 0) return true;
+    if (active === waitingForPerson && open <= waitingForPerson) return true;
     await sleep(500);
   }
   return false;
@@ -52,7 +58,9 @@ async function runFacts(stack: LocalStack, options: LocalOptions, drained: boole
     orders,
     relations,
     ...(stats ? { created: { kitchenOrders: stats.kitchenOrdersCreated, shipments: stats.shipmentsCreated } } : {}),
-    foodFaults: options.faults.failRate > 0,
+    // Dropped replies and late replies leave creates ambiguous, so noted orphans and flags are expected, as with
+    // --fail-rate. A cut handshake provably sent nothing: alone, it must leave no orphan note and no flag.
+    foodFaults: options.faults.failRate > 0 || options.faults.dropRate > 0 || options.faults.proxyLatencyMs > 0,
     failedDeliveries: stack.functions.triggers.reduce((sum, t) => sum + t.queue.failed, 0),
     // Against an external food service we do not know its pace; there a timeout is only a note.
     drainTimedOut: !drained && stack.simulator !== undefined,
@@ -76,7 +84,10 @@ function finalSummary(stack: LocalStack, startedAt: number, report: InvariantRep
     const calls = Object.entries(food.calls).map(([method, c]) => `${method} ${c.ok}${Object.keys(c.failed).length ? ` (+${Object.values(c.failed).reduce((a, b) => a + b, 0)} failed)` : ''}`).join(', ');
     lines.push(`  food:      ${food.ordersCreated} orders, ${food.kitchenOrdersCreated} kitchen orders, ${food.shipmentsCreated} shipments, ${food.injectedFaults} injected faults`);
     lines.push(`  RPCs:      ${calls}`);
+    if (food.finalOrdersOverwritten > 0) lines.push(`  overwrote: ${food.finalOrdersOverwritten} final order(s) moved on by UpdateOrder (a customer's CANCELLED, say)`);
   }
+  // The fault proxy's line; other engineers may edit the lines around it.
+  if (stack.proxy) lines.push(`  proxy:     ${formatProxyStats(stack.proxy.stats())}`);
   lines.push(`  invariants: ${report.held ? 'held' : 'VIOLATED'}`);
   for (const violation of report.violations) lines.push(`    ✗ ${violation}`);
   for (const note of report.notes) lines.push(`    · ${note}`);
@@ -104,6 +115,10 @@ async function main(): Promise<number> {
   log(`live board        ${stack.boardUrl}`);
   log(`Firestore         ${stack.firestore.host}: ${stack.firestore.description} (FIRESTORE_EMULATOR_HOST=${stack.firestore.host})`);
   log(`food service      ${stack.foodAddress} (${stack.simulator ? `simulator, ${options.ordersPerSecond} orders/s` : 'external'})`);
+  if (stack.proxy) {
+    const { dropRate, handshakeCutRate, latencyMs } = stack.proxy.faults();
+    log(`fault proxy       ${stack.proxy.address} → ${stack.proxy.target} for the functions (drop ${dropRate}, handshake cut ${handshakeCutRate}, latency ${latencyMs} ms)`);
+  }
   for (const name of stack.functions.https) log(`poll now          curl -X POST ${stack.functions.httpUrl}/${name}`);
   for (const { name, schedule } of stack.functions.schedules) log(`${name.padEnd(18)}${schedule}, polling every ${options.pollIntervalSeconds} s`);
   for (const { name, document } of stack.functions.triggers) log(`${name.padEnd(18)}on every write of ${document}`);

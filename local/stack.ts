@@ -7,6 +7,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 
 import { ensureCerts } from '../food-service/src/certs';
+import { startFaultProxy, type FaultProxy } from '../food-service/src/fault-proxy';
 import { startFoodService, type FoodService } from '../food-service/src/server';
 import type { FoodClient } from '../functions/src/food/client';
 import { RelationTracker } from './board/tracker';
@@ -17,7 +18,7 @@ import { FUNCTIONS_DIR, hostFunctions, type EventSource, type HostedFunctions } 
 import { startGoogleFirestore } from './google/firestore-emulator';
 import { MissingTool } from './google/tools';
 import { startTriggerEventReceiver } from './google/trigger-events';
-import type { LocalOptions } from './options';
+import { usesFaultProxy, type LocalOptions } from './options';
 
 export const PROJECT_ID = (JSON.parse(fs.readFileSync(path.resolve(__dirname, '..', '.firebaserc'), 'utf8')) as { projects: { default: string } }).projects.default;
 
@@ -35,6 +36,8 @@ export interface LocalStack {
   firestore: LocalFirestore;
   foodAddress: string;
   simulator: FoodService | undefined;
+  /** Between the functions and the food service when proxy faults are on; the runner's own client goes around it. */
+  proxy: FaultProxy | undefined;
   food: FoodClient;
   db: Firestore;
   functions: HostedFunctions;
@@ -98,6 +101,8 @@ async function startFirestore(options: LocalOptions, stops: Array<() => Promise<
 
 /** The params and secrets the functions read at run time, as a deployment would set them. */
 function functionsEnv(options: LocalOptions, foodAddress: string, caPem: string): Record<string, string> {
+  // Only what this stack decides; every other param keeps its default
+  // (functions/src/config.ts), or the value set in the environment.
   return {
     GCLOUD_PROJECT: PROJECT_ID,
     FOOD_SERVICE_ADDRESS: foodAddress,
@@ -105,11 +110,14 @@ function functionsEnv(options: LocalOptions, foodAddress: string, caPem: string)
     FOOD_SERVICE_CLIENT_CERT: 'none',
     FOOD_SERVICE_CLIENT_KEY: 'none',
     POLL_INTERVAL_SECONDS: String(options.pollIntervalSeconds),
-    PAGE_SIZE: '500',
-    RPC_DEADLINE_MS: '5000',
-    MAX_CONCURRENCY: '32',
-    CLAIM_LEASE_SECONDS: '180',
   };
+}
+
+/** Checks the params as the functions will read them, so a bad value stops the start with its name instead of failing every invocation. */
+function checkFunctionsConfig(): void {
+  // eslint-disable-next-line @typescript-eslint/no-require-imports -- compiled module of the functions package
+  const { loadConfig } = require(path.join(FUNCTIONS_DIR, 'lib', 'config.js')) as typeof import('../functions/src/config');
+  loadConfig();
 }
 
 export async function startLocalStack(options: LocalOptions, log: (line: string) => void): Promise<LocalStack> {
@@ -141,7 +149,17 @@ export async function startLocalStack(options: LocalOptions, log: (line: string)
       stops.push(() => running.stop());
     }
     const foodAddress = options.foodService?.address ?? (simulator as FoodService).address;
-    Object.assign(process.env, functionsEnv(options, foodAddress, caPem));
+    // The fault proxy (--drop-rate, --handshake-cut-rate, --proxy-latency): only the functions dial it.
+    // Other engineers may edit nearby lines; this block stands alone.
+    let proxy: FaultProxy | undefined;
+    if (usesFaultProxy(options.faults)) {
+      const { dropRate, handshakeCutRate, proxyLatencyMs } = options.faults;
+      proxy = await startFaultProxy({ target: foodAddress, dropRate, handshakeCutRate, latencyMs: proxyLatencyMs, seed: options.seed });
+      const running = proxy;
+      stops.push(() => running.stop());
+    }
+    Object.assign(process.env, functionsEnv(options, proxy?.address ?? foodAddress, caPem));
+    checkFunctionsConfig();
 
     if (getApps().length === 0) initializeApp({ projectId: PROJECT_ID });
     const db = getFirestore();
@@ -173,7 +191,7 @@ export async function startLocalStack(options: LocalOptions, log: (line: string)
     stops.push(() => food.close());
 
     return {
-      firestore: started.firestore, foodAddress, simulator, food, db, functions, tracker,
+      firestore: started.firestore, foodAddress, simulator, proxy, food, db, functions, tracker,
       boardUrl: board.url,
       async stop() {
         for (const stop of stops.reverse()) await stop();

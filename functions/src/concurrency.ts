@@ -1,11 +1,21 @@
 /**
- * Runs `work` over `items` with at most `limit` in flight. Each item's
- * failure is the callback's to handle: one bad item must not stop the rest.
+ * A limit on work in flight, shared by everything one poll does, so the
+ * limit holds for the poll as a whole and not per page or per kind of call.
+ * A finishing task hands its slot straight to the next waiting one, so a
+ * newcomer can never slip in between and exceed the limit.
  */
-export async function forEachLimit<T>(items: readonly T[], limit: number, work: (item: T) => Promise<void>): Promise<void> {
-  let next = 0;
-  const worker = async () => {
-    while (next < items.length) await work(items[next++]);
+export function createLimiter(limit: number): <T>(work: () => Promise<T>) => Promise<T> {
+  let active = 0;
+  const waiting: Array<() => void> = [];
+  return async <T>(work: () => Promise<T>): Promise<T> => {
+    if (active < limit) active++;
+    else await new Promise<void>((resolve) => waiting.push(resolve));
+    try {
+      return await work();
+    } finally {
+      const next = waiting.shift();
+      if (next) next();
+      else active--;
+    }
   };
-  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
 }

@@ -1,45 +1,64 @@
-// Configuration as Firebase params. The CLI applies the defaults at deploy
-// time and from .env files in the emulator; anything that runs the functions
-// without the CLI (tests, the local stack) gets the same defaults from here,
-// so there is one table of defaults. Values are read when a function runs,
-// never at import time: deploy-time discovery has no secrets.
+// Configuration as Firebase params, from one table: each param's default,
+// range and meaning are stated once, and defineInt, loadConfig(), the tests
+// and the README's table all derive from it. The CLI applies the defaults at
+// deploy time and from .env files in the emulator; anything that runs the
+// functions without the CLI (tests, the local stack) gets the same defaults
+// from here. Values are read when a function runs, never at import time:
+// deploy-time discovery has no secrets.
 import { defineInt, defineSecret, defineString } from 'firebase-functions/params';
 
-import type { TlsMaterial } from './food/credentials';
+import { worstCaseMs, type RetryPolicy } from './backoff';
 
-const DEFAULTS = {
-  FOOD_SERVICE_ADDRESS: '127.0.0.1:9000',
-  POLL_INTERVAL_SECONDS: 60,
-  PAGE_SIZE: 500,
-  RPC_DEADLINE_MS: 5_000,
-  MAX_CONCURRENCY: 32,
-  CLAIM_LEASE_SECONDS: 180,
-} as const;
+export interface IntParam {
+  default: number;
+  min: number;
+  max: number;
+  /** What it means, for the deploy prompt and the README. */
+  description: string;
+}
 
+export const INT_PARAMS = {
+  POLL_INTERVAL_SECONDS: {
+    default: 60, min: 1, max: 3600,
+    description: 'Seconds between polls. Below 60, one scheduled invocation runs several polls; above, invocations without a due poll do nothing',
+  },
+  PAGE_SIZE: { default: 500, min: 1, max: 1000, description: 'ListOrders page size' },
+  RPC_DEADLINE_MS: { default: 5_000, min: 100, max: 60_000, description: 'Deadline of each food-service read or update, in milliseconds' },
+  CREATE_DEADLINE_MS: {
+    default: 30_000, min: 1_000, max: 120_000,
+    description: 'Deadline of CreateKitchenOrder and CreateShipment, in milliseconds: longer than reads, since a create that times out may still have happened',
+  },
+  MAX_CONCURRENCY: { default: 32, min: 1, max: 256, description: 'Food-service calls and relation writes a poll keeps in flight at once' },
+  ADVANCE_TIMEOUT_SECONDS: { default: 120, min: 10, max: 540, description: 'Timeout of advanceRelation, the trigger that runs one step' },
+  CLAIM_LEASE_SECONDS: {
+    default: 300, min: 20, max: 3600,
+    description: 'How long a claimed create step is left to its claimant before another attempt may take over; must exceed ADVANCE_TIMEOUT_SECONDS plus the step\'s worst-case call time',
+  },
+  MAX_AMBIGUOUS_RETRIES: {
+    default: 1, min: 0, max: 5,
+    description: 'Further attempts at a create after attempts that may have created something; beyond that the relation is flagged for a person',
+  },
+} as const satisfies Record<string, IntParam>;
+
+export type IntParamName = keyof typeof INT_PARAMS;
+
+const describe = (name: IntParamName) => `${INT_PARAMS[name].description} (${INT_PARAMS[name].min}-${INT_PARAMS[name].max})`;
+const intParam = (name: IntParamName) => defineInt(name, { default: INT_PARAMS[name].default, description: describe(name) });
+
+export const FOOD_SERVICE_ADDRESS_DEFAULT = '127.0.0.1:9000';
 export const foodServiceAddress = defineString('FOOD_SERVICE_ADDRESS', {
-  default: DEFAULTS.FOOD_SERVICE_ADDRESS,
+  default: FOOD_SERVICE_ADDRESS_DEFAULT,
   description: 'host:port of the food service (gRPC over TLS)',
 });
-export const pollIntervalSeconds = defineInt('POLL_INTERVAL_SECONDS', {
-  default: DEFAULTS.POLL_INTERVAL_SECONDS,
-  description: 'Seconds between polls (1-3600). Below 60, one scheduled invocation runs several polls.',
-});
-export const pageSize = defineInt('PAGE_SIZE', {
-  default: DEFAULTS.PAGE_SIZE,
-  description: 'ListOrders page size (1-1000)',
-});
-export const rpcDeadlineMs = defineInt('RPC_DEADLINE_MS', {
-  default: DEFAULTS.RPC_DEADLINE_MS,
-  description: 'Deadline of each food-service call attempt, in milliseconds (100-60000)',
-});
-export const maxConcurrency = defineInt('MAX_CONCURRENCY', {
-  default: DEFAULTS.MAX_CONCURRENCY,
-  description: 'Food-service calls a poll keeps in flight at once (1-256)',
-});
-export const claimLeaseSeconds = defineInt('CLAIM_LEASE_SECONDS', {
-  default: DEFAULTS.CLAIM_LEASE_SECONDS,
-  description: 'How long a claimed step is left to its claimant before another attempt may take over (must exceed the trigger timeout)',
-});
+export const pollIntervalSeconds = intParam('POLL_INTERVAL_SECONDS');
+export const pageSize = intParam('PAGE_SIZE');
+export const rpcDeadlineMs = intParam('RPC_DEADLINE_MS');
+export const createDeadlineMs = intParam('CREATE_DEADLINE_MS');
+export const maxConcurrency = intParam('MAX_CONCURRENCY');
+/** The trigger's timeoutSeconds is this param, so the lease rule below can hold for any value. */
+export const advanceTimeoutSeconds = intParam('ADVANCE_TIMEOUT_SECONDS');
+export const claimLeaseSeconds = intParam('CLAIM_LEASE_SECONDS');
+export const maxAmbiguousRetries = intParam('MAX_AMBIGUOUS_RETRIES');
 
 export const foodServiceCa = defineSecret('FOOD_SERVICE_CA');
 // Secret Manager refuses empty secrets, so "none" stands for "no mTLS".
@@ -49,19 +68,39 @@ export const foodServiceClientKey = defineSecret('FOOD_SERVICE_CLIENT_KEY');
 /** Every secret a function that talks to the food service must be bound to. */
 export const FOOD_SERVICE_SECRETS = [foodServiceCa, foodServiceClientCert, foodServiceClientKey];
 
+/** Retries of food-service reads within one call: short, since the step or the next poll retries on a longer scale. */
+export const READ_RETRY_POLICY: RetryPolicy = { maxAttempts: 3, initialBackoffMs: 100, maxBackoffMs: 1_000, multiplier: 2 };
+
+/** How many times a step looks at the order and tries to set its status before giving up for this attempt. */
+export const MOVE_ORDER_ROUNDS = 3;
+
 export interface Config {
   address: string;
   pollIntervalSeconds: number;
   pageSize: number;
   rpcDeadlineMs: number;
+  createDeadlineMs: number;
   maxConcurrency: number;
+  advanceTimeoutSeconds: number;
   claimLeaseSeconds: number;
-  tls: TlsMaterial;
+  maxAmbiguousRetries: number;
+  /** PEM text from the secrets: the CA, and the client certificate and key for mTLS (both or neither). */
+  tls: { caPem: string; certPem?: string; keyPem?: string };
 }
 
-function integer(name: keyof typeof DEFAULTS, min: number, max: number): number {
-  const raw = process.env[name];
-  if (raw === undefined || raw.trim() === '') return DEFAULTS[name] as number;
+/**
+ * The longest a create step can spend calling the food service: the look,
+ * the create, and MOVE_ORDER_ROUNDS rounds of a look and an update.
+ */
+export function stepCallBudgetMs(config: Pick<Config, 'rpcDeadlineMs' | 'createDeadlineMs'>): number {
+  const read = worstCaseMs(config.rpcDeadlineMs, READ_RETRY_POLICY);
+  return read + config.createDeadlineMs + MOVE_ORDER_ROUNDS * (read + config.rpcDeadlineMs);
+}
+
+function integer(name: IntParamName, env: NodeJS.ProcessEnv): number {
+  const { min, max } = INT_PARAMS[name];
+  const raw = env[name];
+  if (raw === undefined || raw.trim() === '') return INT_PARAMS[name].default;
   const value = /^\d+$/.test(raw.trim()) ? Number(raw.trim()) : NaN;
   if (!Number.isInteger(value) || value < min || value > max) {
     throw new Error(`${name} must be an integer from ${min} to ${max}, got "${raw}"`);
@@ -75,21 +114,35 @@ function optionalPem(value: string): string | undefined {
 }
 
 /** Reads and checks every param; a missing or bad value fails with its name. */
-export function loadConfig(): Config {
-  const address = (process.env.FOOD_SERVICE_ADDRESS ?? '').trim() || DEFAULTS.FOOD_SERVICE_ADDRESS;
+export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   const caPem = foodServiceCa.value();
   if (!caPem.trim()) {
     throw new Error('FOOD_SERVICE_CA is not set: it must hold the PEM of the CA that signed the food service certificate');
   }
   const certPem = optionalPem(foodServiceClientCert.value());
   const keyPem = optionalPem(foodServiceClientKey.value());
-  return {
-    address,
-    pollIntervalSeconds: integer('POLL_INTERVAL_SECONDS', 1, 3600),
-    pageSize: integer('PAGE_SIZE', 1, 1000),
-    rpcDeadlineMs: integer('RPC_DEADLINE_MS', 100, 60_000),
-    maxConcurrency: integer('MAX_CONCURRENCY', 1, 256),
-    claimLeaseSeconds: integer('CLAIM_LEASE_SECONDS', 1, 3600),
+  const config: Config = {
+    address: (env.FOOD_SERVICE_ADDRESS ?? '').trim() || FOOD_SERVICE_ADDRESS_DEFAULT,
+    pollIntervalSeconds: integer('POLL_INTERVAL_SECONDS', env),
+    pageSize: integer('PAGE_SIZE', env),
+    rpcDeadlineMs: integer('RPC_DEADLINE_MS', env),
+    createDeadlineMs: integer('CREATE_DEADLINE_MS', env),
+    maxConcurrency: integer('MAX_CONCURRENCY', env),
+    advanceTimeoutSeconds: integer('ADVANCE_TIMEOUT_SECONDS', env),
+    claimLeaseSeconds: integer('CLAIM_LEASE_SECONDS', env),
+    maxAmbiguousRetries: integer('MAX_AMBIGUOUS_RETRIES', env),
     tls: { caPem, ...(certPem ? { certPem } : {}), ...(keyPem ? { keyPem } : {}) },
   };
+  // A claim must outlive its claimant: the trigger may run to its timeout,
+  // and a step can spend its whole call budget. A shorter lease lets a second
+  // attempt start while the first can still create.
+  const neededSeconds = config.advanceTimeoutSeconds + Math.ceil(stepCallBudgetMs(config) / 1000);
+  if (config.claimLeaseSeconds <= neededSeconds) {
+    throw new Error(
+      `CLAIM_LEASE_SECONDS (${config.claimLeaseSeconds}) must exceed ADVANCE_TIMEOUT_SECONDS (${config.advanceTimeoutSeconds}) ` +
+        `plus a step's worst-case food-service time (${Math.ceil(stepCallBudgetMs(config) / 1000)} s with RPC_DEADLINE_MS ` +
+        `${config.rpcDeadlineMs} and CREATE_DEADLINE_MS ${config.createDeadlineMs}): set it above ${neededSeconds}`,
+    );
+  }
+  return config;
 }

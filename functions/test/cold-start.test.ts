@@ -7,7 +7,7 @@ import { strict as assert } from 'node:assert';
 import { spawn } from 'node:child_process';
 import * as path from 'node:path';
 
-import { relationId } from '../src/orchestration/relation';
+import { relationId } from '../src/store/schema';
 import { captureEvent, startStack, testEnv, type Stack } from './helpers/stack';
 
 const functionsDir = path.resolve(__dirname, '..');

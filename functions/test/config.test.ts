@@ -2,16 +2,15 @@
 // tests and the local stack fill it themselves). Other test files rely on
 // process.env, so every test here restores it exactly.
 import { strict as assert } from 'node:assert';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
 
-import { loadConfig } from '../src/config';
+import { INT_PARAMS, loadConfig, stepCallBudgetMs, type Config, type IntParamName } from '../src/config';
 
+const INT_NAMES = Object.keys(INT_PARAMS) as IntParamName[];
 const NAMES = [
   'FOOD_SERVICE_ADDRESS',
-  'POLL_INTERVAL_SECONDS',
-  'PAGE_SIZE',
-  'RPC_DEADLINE_MS',
-  'MAX_CONCURRENCY',
-  'CLAIM_LEASE_SECONDS',
+  ...INT_NAMES,
   'FOOD_SERVICE_CA',
   'FOOD_SERVICE_CLIENT_CERT',
   'FOOD_SERVICE_CLIENT_KEY',
@@ -23,13 +22,19 @@ const CA = '-----BEGIN CERTIFICATE-----\nMIIBca-secret-ca-material\n-----END CER
 const CERT = '-----BEGIN CERTIFICATE-----\nMIIBclient-secret-cert\n-----END CERTIFICATE-----\n';
 const KEY = '-----BEGIN PRIVATE KEY-----\nMIIEclient-secret-key\n-----END PRIVATE KEY-----\n';
 
-const INTS = [
-  { name: 'POLL_INTERVAL_SECONDS', field: 'pollIntervalSeconds', min: 1, max: 3600, fallback: 60 },
-  { name: 'PAGE_SIZE', field: 'pageSize', min: 1, max: 1000, fallback: 500 },
-  { name: 'RPC_DEADLINE_MS', field: 'rpcDeadlineMs', min: 100, max: 60_000, fallback: 5_000 },
-  { name: 'MAX_CONCURRENCY', field: 'maxConcurrency', min: 1, max: 256, fallback: 32 },
-  { name: 'CLAIM_LEASE_SECONDS', field: 'claimLeaseSeconds', min: 1, max: 3600, fallback: 180 },
-] as const;
+/** PAGE_SIZE → pageSize: the Config field each param fills. */
+const fieldOf = (name: IntParamName) =>
+  name.toLowerCase().replace(/_([a-z])/g, (_, c: string) => c.toUpperCase()) as keyof Omit<Config, 'address' | 'tls'>;
+const INTS = INT_NAMES.map((name) => ({ name, field: fieldOf(name), min: INT_PARAMS[name].min, max: INT_PARAMS[name].max, fallback: INT_PARAMS[name].default }));
+
+/**
+ * Values that keep the lease rule out of the way of a range test: the
+ * longest lease, or, to test the lease itself, the shortest step.
+ */
+const ROOM_FOR = (name: IntParamName): Record<string, string> =>
+  name === 'CLAIM_LEASE_SECONDS'
+    ? { ADVANCE_TIMEOUT_SECONDS: '10', RPC_DEADLINE_MS: '100', CREATE_DEADLINE_MS: '1000' }
+    : { CLAIM_LEASE_SECONDS: String(INT_PARAMS.CLAIM_LEASE_SECONDS.max) };
 
 /** A CA and no mTLS: what most tests start from (unset secrets make firebase-functions log a warning). */
 const TLS = { FOOD_SERVICE_CA: CA, FOOD_SERVICE_CLIENT_CERT: 'none', FOOD_SERVICE_CLIENT_KEY: 'none' } as const;
@@ -60,8 +65,11 @@ describe('loadConfig', () => {
       pollIntervalSeconds: 60,
       pageSize: 500,
       rpcDeadlineMs: 5_000,
+      createDeadlineMs: 30_000,
       maxConcurrency: 32,
-      claimLeaseSeconds: 180,
+      advanceTimeoutSeconds: 120,
+      claimLeaseSeconds: 300,
+      maxAmbiguousRetries: 1,
       tls: { caPem: CA },
     });
   });
@@ -81,23 +89,29 @@ describe('loadConfig', () => {
       POLL_INTERVAL_SECONDS: '15',
       PAGE_SIZE: '100',
       RPC_DEADLINE_MS: '2500',
+      CREATE_DEADLINE_MS: '20000',
       MAX_CONCURRENCY: '8',
+      ADVANCE_TIMEOUT_SECONDS: '60',
       CLAIM_LEASE_SECONDS: '600',
+      MAX_AMBIGUOUS_RETRIES: '2',
     });
     assert.deepEqual(loadConfig(), {
       address: 'food.internal:443',
       pollIntervalSeconds: 15,
       pageSize: 100,
       rpcDeadlineMs: 2_500,
+      createDeadlineMs: 20_000,
       maxConcurrency: 8,
+      advanceTimeoutSeconds: 60,
       claimLeaseSeconds: 600,
+      maxAmbiguousRetries: 2,
       tls: { caPem: CA },
     });
   });
 
   for (const { name, field, min, max } of INTS) {
     it(`accepts ${name} at both ends of ${min}-${max}`, () => {
-      set({ ...TLS });
+      set({ ...TLS, ...ROOM_FOR(name) });
       for (const value of [min, max]) {
         set({ [name]: String(value) });
         assert.equal(loadConfig()[field], value);
@@ -121,6 +135,23 @@ describe('loadConfig', () => {
       }
     });
   }
+
+  it('rejects a lease that does not outlast the trigger timeout plus a step\'s worst-case call time, saying what it must exceed', () => {
+    set({ ...TLS, ADVANCE_TIMEOUT_SECONDS: '120', RPC_DEADLINE_MS: '5000', CREATE_DEADLINE_MS: '30000' });
+    const needed = 120 + Math.ceil(stepCallBudgetMs({ rpcDeadlineMs: 5000, createDeadlineMs: 30000 }) / 1000);
+    assert.ok(needed > 200 && needed < 300, `the default lease leaves room: ${needed}`);
+    for (const lease of [20, 180, needed]) {
+      set({ CLAIM_LEASE_SECONDS: String(lease) });
+      assert.throws(() => loadConfig(), new RegExp(`CLAIM_LEASE_SECONDS \\(${lease}\\) must exceed ADVANCE_TIMEOUT_SECONDS \\(120\\).*set it above ${needed}`));
+    }
+    set({ CLAIM_LEASE_SECONDS: String(needed + 1) });
+    assert.equal(loadConfig().claimLeaseSeconds, needed + 1);
+  });
+
+  it('budgets a step as a read, a create and three rounds of a read and an update, reads with their retries', () => {
+    // A read: 3 attempts of 1 s plus waits of 100 and 200 ms. A step: that, the create, and 3 × (read + update).
+    assert.equal(stepCallBudgetMs({ rpcDeadlineMs: 1000, createDeadlineMs: 10_000 }), 3300 + 10_000 + 3 * (3300 + 1000));
+  });
 
   it('requires FOOD_SERVICE_CA, naming it', () => {
     for (const missing of [undefined, '', '   ', '\n']) {
@@ -163,5 +194,21 @@ describe('loadConfig', () => {
   it('does not leak the environment it was given into other tests', () => {
     // The afterEach restores; this checks the beforeEach cleared what the last test set.
     for (const name of NAMES) assert.equal(process.env[name], undefined, name);
+  });
+});
+
+describe("the README's configuration table", () => {
+  it('states every int param with the default, range and meaning from config.ts, and nothing else', () => {
+    const readme = fs.readFileSync(path.resolve(__dirname, '..', '..', 'README.md'), 'utf8');
+    const section = readme.slice(readme.indexOf('## Configuration'), readme.indexOf('\n## ', readme.indexOf('## Configuration') + 1));
+    const rows = new Map(
+      [...section.matchAll(/^\| `([A-Z_]+)` \| ([^|]+) \| ([^|]+) \| ([^|]+) \|$/gm)].map(([, name, fallback, range, meaning]) => [name, { fallback: fallback.trim(), range: range.trim(), meaning: meaning.trim() }]),
+    );
+    for (const [name, param] of Object.entries(INT_PARAMS)) {
+      const row = rows.get(name);
+      assert.ok(row, `README lists ${name}`);
+      assert.deepEqual(row, { fallback: String(param.default), range: `${param.min}–${param.max}`, meaning: param.description }, name);
+    }
+    assert.deepEqual([...rows.keys()].sort(), ['FOOD_SERVICE_ADDRESS', ...INT_NAMES].sort(), 'no param in the table that config.ts does not declare');
   });
 });

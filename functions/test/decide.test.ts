@@ -2,20 +2,21 @@
 // table of the lifecycle rows from FOOD_API.md ("The lifecycle the
 // orchestrator drives"), and properties checked over every combination of
 // stage, statuses and recorded names. The properties come from the lifecycle
-// and DESIGN.md, not from the implementation.
+// and docs/ARCHITECTURE.md, not from the implementation.
 import { strict as assert } from 'node:assert';
 
+import type { Relation } from '../src/model/relation';
+import { isTerminal, STAGES, type Stage } from '../src/model/stage';
 import {
+  isFinalOrderStatus,
   KitchenOrderStatus,
   OrderStatus,
   ShipmentStatus,
   type KitchenOrderStatusName,
   type OrderStatusName,
   type ShipmentStatusName,
-} from '../src/food/types';
+} from '../src/model/statuses';
 import { decide, isStep, type Decision } from '../src/orchestration/decide';
-import type { Relation } from '../src/orchestration/relation';
-import { isTerminal, STAGES, type Stage } from '../src/orchestration/stage';
 import { KITCHEN_ORDER, relation, SHIPMENT, stepError } from './helpers/relations';
 
 const NOW = new Date('2030-06-01T12:00:00.000Z');
@@ -27,12 +28,13 @@ const FUTURE = new Date(NOW.getTime() + 60_000);
 // ---------------------------------------------------------------------------
 // The lifecycle, row by row.
 
-type Expected = Decision | { action: 'flag'; mentions: RegExp[] };
+type Expected = Decision | { action: 'flag'; code?: string; mentions: RegExp[] };
 
 function check(actual: Decision, expected: Expected): void {
   if (expected.action === 'flag' && 'mentions' in expected) {
     assert.equal(actual.action, 'flag', `expected a flag, got ${JSON.stringify(actual)}`);
     if (actual.action !== 'flag') return;
+    assert.equal(actual.code, expected.code ?? 'INCONSISTENT');
     for (const pattern of expected.mentions) {
       assert.match(actual.message, pattern, `the flag message should mention ${pattern}`);
     }
@@ -124,8 +126,23 @@ const LIFECYCLE: ReadonlyArray<readonly [string, Partial<Relation>, Expected]> =
     { action: 'none', reason: 'blocked' },
   ],
   [
-    'a permanent error blocks even a cancellation',
+    'a flagged relation whose order the customer cancelled is closed as CANCELLED, keeping the flag',
     { orderStatus: 'CANCELLED', error: stepError(ERROR_AT, { code: 'INCONSISTENT', step: 'document', transient: false }) },
+    { action: 'close', to: 'CANCELLED' },
+  ],
+  [
+    'a flagged relation whose order was finished by someone else is closed as it ended',
+    { ...preparing, orderStatus: 'DELIVERED', error: stepError(ERROR_AT, { code: 'INCONSISTENT', step: 'document', transient: false }) },
+    { action: 'close', to: 'DELIVERED' },
+  ],
+  [
+    'a look-up that failed for good is flagged, naming it',
+    { ...preparing, observationError: 'GetKitchenOrder kitchenorders/x: NOT_FOUND: no such kitchen order' },
+    { action: 'flag', code: 'LOOKUP_FAILED', mentions: [/PREPARATION/, /NOT_FOUND/] },
+  ],
+  [
+    'once flagged for it, the look-up failure blocks like any flag',
+    { ...preparing, observationError: 'NOT_FOUND', error: stepError(ERROR_AT, { code: 'LOOKUP_FAILED', step: 'document', transient: false }) },
     { action: 'none', reason: 'blocked' },
   ],
   [
@@ -293,8 +310,8 @@ function forEveryCombination(
 const nonTerminal = (s: Stage) => !isTerminal(s);
 
 describe('decide: every combination', () => {
-  // 15 walks of the whole enumeration below (one per property and error variant).
-  const WALKS = 15;
+  // 16 walks of the whole enumeration below (one per property and error variant).
+  const WALKS = 16;
   after(() => {
     assert.equal(totalChecks, WALKS * EXPECTED_COMBINATIONS, 'a property walked fewer combinations than expected');
   });
@@ -397,7 +414,8 @@ describe('decide: every combination', () => {
 
   it('names its steps consistently and explains every flag', () => {
     forEveryCombination((r, d) => {
-      if (isStep(d) !== ['createKitchenOrder', 'createShipment', 'finish', 'cancel'].includes(d.action)) return 'isStep disagrees';
+      if (isStep(d) !== ['createKitchenOrder', 'createShipment', 'finish', 'cancel', 'close'].includes(d.action)) return 'isStep disagrees';
+      if (d.action === 'close') return 'close without a flag';
       if (d.action === 'flag' && !d.message.includes(r.stage)) return 'the flag message does not name the stage';
       if (d.action === 'flag' && d.message.length < 20) return 'the flag message explains nothing';
       if (d.action === 'none' && (d.reason === 'blocked' || d.reason === 'backoff')) return `${d.reason} without an error`;
@@ -405,11 +423,15 @@ describe('decide: every combination', () => {
     });
   });
 
-  it('blocks every live stage on a permanent error', () => {
+  it('blocks every live stage on a permanent error, closing it only once its order is final on the food service', () => {
     for (const retryAt of [null, PAST, FUTURE]) {
       forEveryCombination(
         (r, d) => {
-          const expected: Decision = isTerminal(r.stage) ? { action: 'none', reason: 'terminal' } : { action: 'none', reason: 'blocked' };
+          const expected: Decision = isTerminal(r.stage)
+            ? { action: 'none', reason: 'terminal' }
+            : isFinalOrderStatus(r.orderStatus)
+              ? { action: 'close', to: r.orderStatus }
+              : { action: 'none', reason: 'blocked' };
           return JSON.stringify(d) === JSON.stringify(expected) ? undefined : `expected ${JSON.stringify(expected)}`;
         },
         (r) => ({ ...r, error: stepError(ERROR_AT, { transient: false, code: 'FAILED_PRECONDITION', retryAt }) }),
@@ -440,6 +462,16 @@ describe('decide: every combination', () => {
         (r) => ({ ...r, error: stepError(ERROR_AT, { retryAt }) }),
       );
     }
+  });
+
+  it('flags every live stage with a permanent look-up failure, before anything else', () => {
+    forEveryCombination(
+      (r, d) => {
+        if (isTerminal(r.stage)) return d.action === 'none' ? undefined : 'a terminal stage must stay put';
+        return d.action === 'flag' && d.code === 'LOOKUP_FAILED' && d.message.includes('NOT_FOUND') ? undefined : 'expected a LOOKUP_FAILED flag';
+      },
+      (r) => ({ ...r, observationError: 'GetShipment shipments/x: NOT_FOUND' }),
+    );
   });
 
   it('reaches every kind of decision somewhere in the enumeration', () => {

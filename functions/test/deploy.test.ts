@@ -7,13 +7,14 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 
-import { pollFoodService } from '../src';
+import { INT_PARAMS } from '../src/config';
 import { startStack, type Stack } from './helpers/stack';
 
 interface Endpoint {
   platform: string;
   timeoutSeconds: number | null;
   maxInstances: number | null;
+  concurrency?: number | null;
   secretEnvironmentVariables?: Array<{ key: string }>;
   eventTrigger?: { eventType: string; eventFilters: Record<string, string>; eventFilterPathPatterns: Record<string, string>; retry: boolean };
   scheduleTrigger?: { schedule: string; retryConfig: { retryCount: number } };
@@ -50,6 +51,10 @@ describe('deployability', () => {
     for (const endpoint of Object.values(manifest.endpoints)) assert.equal(endpoint.platform, 'gcfv2');
   });
 
+  it('advanceRelation times out after ADVANCE_TIMEOUT_SECONDS, the param the claim lease is checked against', () => {
+    assert.equal(manifest.endpoints.advanceRelation.timeoutSeconds, '{{ params.ADVANCE_TIMEOUT_SECONDS }}' as unknown as number);
+  });
+
   it('advanceRelation fires on every write of relations/{orderId}, without redelivery', () => {
     const { eventTrigger } = manifest.endpoints.advanceRelation;
     assert.deepEqual(eventTrigger, {
@@ -63,6 +68,7 @@ describe('deployability', () => {
   it('pollFoodService runs every minute on one instance, and pollFoodServiceNow is private', () => {
     assert.deepEqual(manifest.endpoints.pollFoodService.scheduleTrigger, { schedule: 'every 1 minutes', retryConfig: { retryCount: 0 } });
     assert.equal(manifest.endpoints.pollFoodService.maxInstances, 1);
+    assert.equal(manifest.endpoints.pollFoodService.concurrency, 2, 'the next minute\'s invocation runs beside the last poll of the previous one');
     assert.deepEqual(manifest.endpoints.pollFoodServiceNow.httpsTrigger, { invoker: ['private'] });
   });
 
@@ -75,10 +81,9 @@ describe('deployability', () => {
   it('declares every param with its default, so the CLI can prompt for and default them', () => {
     const params = Object.fromEntries(manifest.params.map((p) => [p.name, p]));
     assert.deepEqual(Object.keys(params).sort(), [
-      'CLAIM_LEASE_SECONDS', 'FOOD_SERVICE_ADDRESS', 'FOOD_SERVICE_CA', 'FOOD_SERVICE_CLIENT_CERT', 'FOOD_SERVICE_CLIENT_KEY',
-      'MAX_CONCURRENCY', 'PAGE_SIZE', 'POLL_INTERVAL_SECONDS', 'RPC_DEADLINE_MS',
-    ]);
-    assert.equal(params.POLL_INTERVAL_SECONDS.default, 60);
+      'FOOD_SERVICE_ADDRESS', 'FOOD_SERVICE_CA', 'FOOD_SERVICE_CLIENT_CERT', 'FOOD_SERVICE_CLIENT_KEY', ...Object.keys(INT_PARAMS),
+    ].sort());
+    for (const [name, param] of Object.entries(INT_PARAMS)) assert.equal(params[name].default, param.default, name);
     assert.equal(params.FOOD_SERVICE_CA.type, 'secret');
   });
 
@@ -91,16 +96,17 @@ describe('pollFoodService (the scheduled function)', () => {
   let stack: Stack;
   afterEach(async () => stack?.stop());
 
-  it('runs one poll per invocation when POLL_INTERVAL_SECONDS is a minute', async () => {
+  it('runs the poll due in its minute, called as Cloud Scheduler calls it, and no second one for the same minute', async () => {
     stack = await startStack({ env: { POLL_INTERVAL_SECONDS: '60' } });
     const [order] = stack.service.placeOrders(1);
-    await pollFoodService.run({ scheduleTime: new Date().toISOString(), jobName: 'firebase-schedule-pollFoodService' });
+    const minute = new Date(Math.floor(Date.now() / 60_000) * 60_000);
+    assert.equal(await stack.functions?.fireSchedule('pollFoodService', minute), 200);
     await stack.settle();
     assert.equal((await stack.relation(order))?.stage, 'PREPARATION');
     assert.equal(stack.service.stats().calls.ListOrders.ok, 3, 'one listing per active status');
 
-    // An invocation right after it is skipped: the last poll was less than an interval ago.
-    await pollFoodService.run({ scheduleTime: new Date().toISOString(), jobName: 'firebase-schedule-pollFoodService' });
+    // Fired again for the same minute (Cloud Scheduler delivers at least once): the slot was served.
+    assert.equal(await stack.functions?.fireSchedule('pollFoodService', minute), 200);
     assert.equal(stack.service.stats().calls.ListOrders.ok, 3);
   });
 });

@@ -4,7 +4,8 @@ import { status } from '@grpc/grpc-js';
 import type { FoodService } from '../../food-service/src/server';
 import { FoodClient, type FoodClientOptions } from '../src/food/client';
 import { FoodServiceError } from '../src/food/errors';
-import { backoffMs, DEFAULT_RETRY_POLICY } from '../src/food/retry';
+import { backoffMs } from '../src/backoff';
+import { READ_RETRY_POLICY } from '../src/config';
 import { clientFor, freshCerts, startTestFoodService, testCerts, tlsMaterial } from './helpers/food-service';
 
 async function rejection(promise: Promise<unknown>): Promise<FoodServiceError> {
@@ -111,18 +112,44 @@ describe('FoodClient over TLS', () => {
     assert.deepEqual(service.stats().calls.GetOrder, { ok: 1, failed: { UNAVAILABLE: 2 } });
   });
 
-  it('retries a create on UNAVAILABLE, which the server did not serve, and creates once', async () => {
+  it('sends a create and an update once, even after UNAVAILABLE: a reply lost after the work reads the same', async () => {
     service.failNext('CreateShipment', status.UNAVAILABLE, 1);
-    await client.createShipment();
-    assert.equal(service.stats().shipmentsCreated, 1);
-    assert.deepEqual(service.stats().calls.CreateShipment, { ok: 1, failed: { UNAVAILABLE: 1 } });
+    const create = await rejection(client.createShipment());
+    assert.equal(create.code, status.UNAVAILABLE);
+    assert.equal(create.attempts, 1);
+    assert.equal(create.transient, true);
+    assert.equal(create.notSent, false, 'the server answered: the request reached it');
+    assert.equal(create.mayHaveHappened, true);
+    assert.deepEqual(service.stats().calls.CreateShipment, { ok: 0, failed: { UNAVAILABLE: 1 } });
+
+    const [name] = service.placeOrders(1);
+    service.failNext('UpdateOrder', status.UNAVAILABLE, 1);
+    const update = await rejection(client.updateOrderStatus(name, 'PREPARATION'));
+    assert.equal(update.attempts, 1, 'the caller looks at the order before it tries again');
+  });
+
+  it('says a create was not sent when no connection could be made for it', async () => {
+    const nobody = await startTestFoodService();
+    const address = nobody.address;
+    await nobody.stop();
+    const unreachable = clientFor(nobody, { address, deadlineMs: 2_000 });
+    try {
+      const error = await rejection(unreachable.createKitchenOrder());
+      assert.equal(error.code, status.UNAVAILABLE);
+      assert.match(error.details, /^No connection established/);
+      assert.equal(error.notSent, true);
+      assert.equal(error.mayHaveHappened, false, 'nothing reached a server');
+      assert.equal(error.transient, true);
+    } finally {
+      unreachable.close();
+    }
   });
 
   it('gives up after the policy\'s attempts and says the failure is transient', async () => {
     service.failNext('ListOrders', status.UNAVAILABLE, 10);
     const error = await rejection(client.listOrders({ statusFilter: 'NEW' }));
     assert.equal(error.code, status.UNAVAILABLE);
-    assert.equal(error.attempts, DEFAULT_RETRY_POLICY.maxAttempts);
+    assert.equal(error.attempts, READ_RETRY_POLICY.maxAttempts);
     assert.equal(error.transient, true);
     assert.match(error.message, /ListOrders orders\?status=NEW: UNAVAILABLE/);
   });
@@ -139,23 +166,31 @@ describe('FoodClient over TLS', () => {
     assert.deepEqual(service.stats().calls.GetKitchenOrder.failed, { NOT_FOUND: 1 });
   });
 
-  it('reports FAILED_PRECONDITION when the order is already final', async () => {
-    const [name] = service.placeOrders(1);
-    service.cancelOrder(name);
-    const error = await rejection(client.updateOrderStatus(name, 'PREPARATION'));
-    assert.equal(error.code, status.FAILED_PRECONDITION);
-    assert.equal(error.attempts, 1);
-    assert.match(error.message, new RegExp(`UpdateOrder ${name} status=PREPARATION: FAILED_PRECONDITION`));
+  it('reports FAILED_PRECONDITION from a server that refuses updates of final orders', async () => {
+    const strict = await startTestFoodService({ finalOrderUpdates: 'refuse' });
+    const strictClient = clientFor(strict);
+    try {
+      const [name] = strict.placeOrders(1);
+      strict.cancelOrder(name);
+      const error = await rejection(strictClient.updateOrderStatus(name, 'PREPARATION'));
+      assert.equal(error.code, status.FAILED_PRECONDITION);
+      assert.equal(error.attempts, 1);
+      assert.equal(error.refused, true);
+      assert.match(error.message, new RegExp(`UpdateOrder ${name} status=PREPARATION: FAILED_PRECONDITION`));
+    } finally {
+      strictClient.close();
+      await strict.stop();
+    }
   });
 
   it('fails fast with a clear TLS error when the CA is wrong', async () => {
     const stranger = clientFor(service, { tls: tlsMaterial(freshCerts()) });
     try {
       const error = await rejection(stranger.getOrder('orders/00000000-0000-0000-0000-000000000000'));
-      assert.equal(error.tlsFailure, true);
+      assert.equal(error.certificateFailure, true, error.message);
       assert.equal(error.transient, false, 'a bad certificate does not heal by retrying');
       assert.equal(error.attempts, 1);
-      assert.match(error.message, /TLS handshake with the food service at 127\.0\.0\.1:\d+ failed/);
+      assert.match(error.message, /the food service at 127\.0\.0\.1:\d+ failed TLS verification/);
       assert.match(error.message, /FOOD_SERVICE_CA/);
       assert.equal(service.stats().calls.GetOrder.ok, 0);
     } finally {
@@ -186,7 +221,7 @@ describe('FoodClient with mTLS', () => {
     try {
       const error = await rejection(client.getOrder('orders/00000000-0000-0000-0000-000000000000'));
       assert.equal(error.code, status.UNAVAILABLE);
-      assert.equal(error.tlsFailure, true, error.message);
+      assert.equal(error.certificateFailure, true, error.message);
       assert.equal(service.stats().calls.GetOrder.ok, 0);
     } finally {
       client.close();

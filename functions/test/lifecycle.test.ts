@@ -1,6 +1,6 @@
 import { strict as assert } from 'node:assert';
 
-import { relationId } from '../src/orchestration/relation';
+import { relationId } from '../src/store/schema';
 import { captureEvent, deliver, startStack, type Stack } from './helpers/stack';
 
 describe('the lifecycle, end to end through the exported functions', () => {
@@ -111,8 +111,8 @@ describe('the lifecycle, end to end through the exported functions', () => {
       assert.equal(stack.service.stats().calls.UpdateOrder.ok, 2, 'only PREPARATION and IN_FLIGHT were ever set');
     });
 
-    it('between our look and our update: FAILED_PRECONDITION is read as "the order moved", and CANCELLED stands', async () => {
-      stack = await startStack();
+    it('between our look and our update, on a server that refuses updates of final orders: FAILED_PRECONDITION is read as "the order moved", and CANCELLED stands', async () => {
+      stack = await startStack({ service: { finalOrderUpdates: 'refuse' } });
       const [order] = stack.service.placeOrders(1);
       stack.service.onCall((method, request) => {
         if (method === 'UpdateOrder' && (request as { order?: { name?: string } }).order?.name === order) {
@@ -125,10 +125,13 @@ describe('the lifecycle, end to end through the exported functions', () => {
       assert.equal(relation?.stage, 'CANCELLED');
       assert.equal(relation?.error, null);
       assert.deepEqual(stack.service.stats().calls.UpdateOrder, { ok: 0, failed: { FAILED_PRECONDITION: 1 } });
-      assert.equal(stack.service.stats().kitchenOrdersCreated, 0);
       assert.equal(stack.service.stats().orders.CANCELLED, 1);
+      // The kitchen order was made before the cancellation showed: it is named, not left unknown.
+      assert.equal(stack.service.stats().kitchenOrdersCreated, 1);
+      assert.match(String(relation?.kitchenOrder), /^kitchenorders\//);
       const claim = (await stack.transitions(order)).find((t) => t.id === 'PREPARATION-1');
       assert.equal(claim?.failure?.code, 'CANCELLED', 'the claim says why the step stopped');
+      assert.equal(claim?.created, relation?.kitchenOrder);
     });
   });
 

@@ -1,56 +1,143 @@
+// When polls run (the cadence across scheduled invocations, the lease) and
+// what one poll pays for. The cadence runs on a fake clock: hours of
+// invocations take a moment, against the real Firestore emulator.
 import { Timestamp } from 'firebase-admin/firestore';
 import { strict as assert } from 'node:assert';
 
-import { runPolls, scheduledBudgetMs } from '../src/orchestration/poller';
-import { relationId } from '../src/orchestration/relation';
+import type { Deps } from '../src/orchestration/deps';
+import { pollNow, runScheduledPolls, slotsInWindow } from '../src/orchestration/poll-schedule';
 import { db } from '../src/store/db';
+import { acquirePollLease, releasePollLease } from '../src/store/poll-lease';
+import { relationId } from '../src/store/schema';
 import { runtimeDeps } from '../src/triggers/deps';
 import { startStack, type Stack } from './helpers/stack';
 
-describe('pollFoodService', () => {
+const lease = () => db().collection('leases').doc('poll');
+
+/** Deps whose clock moves only when the code under test sleeps, or the test says so. */
+function fakeClock(startMs: number): { deps: Deps; set(ms: number): void; sleep(ms: number): Promise<void> } {
+  let now = startMs;
+  const deps = { ...runtimeDeps(), now: () => new Date(now) };
+  return {
+    deps,
+    set: (ms) => {
+      now = ms;
+    },
+    sleep: async (ms) => {
+      now += Math.max(0, ms);
+    },
+  };
+}
+
+/** Runs one scheduled invocation per minute for `minutes`, each a moment after it was due; returns when polls started. */
+async function invocations(intervalSeconds: number, minutes: number): Promise<number[]> {
+  process.env.POLL_INTERVAL_SECONDS = String(intervalSeconds);
+  // A start that is a multiple of every interval tested, so the first slot is at the start.
+  const start = Math.ceil(Date.now() / 3_600_000) * 3_600_000 + 86_400_000;
+  const clock = fakeClock(start);
+  const polls: number[] = [];
+  for (let minute = 0; minute < minutes; minute++) {
+    const scheduleTime = start + minute * 60_000;
+    clock.set(scheduleTime + 700); // Cloud Scheduler fires a little late
+    const run = await runScheduledPolls(clock.deps, { scheduleTime: new Date(scheduleTime), windowMs: 60_000, waitForLeaseMs: 0, sleep: clock.sleep });
+    assert.equal(run.failedPolls, 0, JSON.stringify(run));
+    // Each poll starts at its slot, or at once for a slot the late start already passed.
+    const slots = slotsInWindow(scheduleTime, 60_000, intervalSeconds * 1000);
+    polls.push(...slots.slice(slots.length - run.polls.length));
+  }
+  return polls.map((at) => (at - start) / 1000);
+}
+
+describe('the poll cadence', () => {
   let stack: Stack;
   afterEach(async () => stack?.stop());
 
-  it('polls every interval up to one interval before the next scheduled invocation', () => {
-    assert.equal(scheduledBudgetMs(60_000, 1), 59_000, 'polls at 0 s, 1 s, … 59 s');
-    assert.equal(scheduledBudgetMs(60_000, 10), 50_000, 'polls at 0 s, 10 s, … 50 s');
-    assert.equal(scheduledBudgetMs(60_000, 60), 0, 'one poll');
-    assert.equal(scheduledBudgetMs(60_000, 300), 0, 'one poll, and later invocations skip until 5 minutes have passed');
+  it('places slots on the multiples of the interval within the window', () => {
+    assert.equal(slotsInWindow(0, 60_000, 1_000).length, 60);
+    assert.deepEqual(slotsInWindow(0, 60_000, 20_000), [0, 20_000, 40_000]);
+    assert.deepEqual(slotsInWindow(60_000, 60_000, 45_000), [90_000]);
+    assert.deepEqual(slotsInWindow(120_000, 60_000, 45_000), [135_000]);
+    assert.deepEqual(slotsInWindow(60_000, 60_000, 120_000), []);
+    assert.deepEqual(slotsInWindow(1, 60_000, 60_000), [60_000], 'a window that starts just after a slot holds the next one');
   });
 
-  it('keeps to its slots: the last poll of an invocation is not lost to timer drift', async () => {
+  for (const [interval, minutes] of [[20, 5], [45, 9], [60, 5], [65, 26], [120, 16], [300, 31], [3600, 181]] as const) {
+    it(`polls every ${interval} s across scheduled invocations, whatever the interval`, async () => {
+      stack = await startStack({ autoDeliver: false });
+      const polls = await invocations(interval, minutes);
+      const expected = Math.floor(((minutes - 1) * 60 + 59) / interval) + 1;
+      assert.equal(polls.length, expected, `poll times: ${polls.join(', ')}`);
+      for (let i = 1; i < polls.length; i++) {
+        assert.equal(polls[i] - polls[i - 1], interval, `poll times: ${polls.join(', ')}`);
+      }
+    });
+  }
+
+  it('polls at once when the last poll is overdue: the invocation that held its slot failed', async () => {
     stack = await startStack({ autoDeliver: false });
-    const run = await runPolls(runtimeDeps(), { budgetMs: 3_000, force: true }); // slots at 0, 1, 2 and 3 s
-    assert.equal(run.polls.length, 4);
+    process.env.POLL_INTERVAL_SECONDS = '3600';
+    const start = Math.ceil(Date.now() / 3_600_000) * 3_600_000 + 86_400_000 + 600_000; // 10 minutes past the slot
+    const clock = fakeClock(start);
+    await lease().set({ holder: null, expiresAt: Timestamp.fromMillis(start - 7_200_000), lastPollAt: Timestamp.fromMillis(start - 4_200_000) });
+    const run = await runScheduledPolls(clock.deps, { scheduleTime: new Date(start), windowMs: 60_000, waitForLeaseMs: 0, sleep: clock.sleep });
+    assert.equal(run.polls.length, 1, JSON.stringify(run));
+    const next = await runScheduledPolls(clock.deps, { scheduleTime: new Date(start + 60_000), windowMs: 60_000, waitForLeaseMs: 0, sleep: clock.sleep });
+    assert.equal(next.polls.length, 0);
+    assert.match(String(next.skipped), /no poll is due in this invocation's minute/);
+  });
+
+  it('leaves out a slot that another poll already served', async () => {
+    stack = await startStack({ autoDeliver: false });
+    process.env.POLL_INTERVAL_SECONDS = '60';
+    const start = Math.ceil(Date.now() / 60_000) * 60_000 + 86_400_000;
+    const clock = fakeClock(start + 500);
+    const window = { scheduleTime: new Date(start), windowMs: 60_000, waitForLeaseMs: 0, sleep: clock.sleep };
+    assert.equal((await runScheduledPolls(clock.deps, window)).polls.length, 1);
+    const again = await runScheduledPolls(clock.deps, window); // Cloud Scheduler fired twice for the same minute
+    assert.equal(again.polls.length, 0);
+    assert.match(String(again.skipped), /was served by the poll at/);
   });
 
   it('waits for a lease that the previous invocation is about to release', async () => {
     stack = await startStack({ autoDeliver: false });
-    const first = runPolls(runtimeDeps(), { budgetMs: 1_000, force: true }); // polls at 0 s and 1 s
-    await new Promise((resolve) => setTimeout(resolve, 200));
-    const second = await runPolls(runtimeDeps(), { budgetMs: 0, force: true, waitForLeaseMs: 5_000 });
-    assert.equal(second.polls.length, 1, JSON.stringify(second));
-    assert.equal((await first).polls.length, 2);
+    const deps = runtimeDeps();
+    assert.equal((await acquirePollLease('previous-invocation', 60_000, new Date())).acquired, true);
+    setTimeout(() => void releasePollLease('previous-invocation', new Date(), new Date(Date.now() - 30_000)), 400);
+    const run = await runScheduledPolls(deps, { scheduleTime: new Date(Math.floor(Date.now() / 1000) * 1000), windowMs: 1_000, waitForLeaseMs: 5_000 });
+    assert.equal(run.polls.length, 1, JSON.stringify(run));
   });
 
   it('takes over the lease of a holder that crashed, once it expires', async () => {
     stack = await startStack({ autoDeliver: false });
-    const leases = db().collection('pollLeases');
     // A poller that died mid-poll: never released, still within its lease.
-    await leases.doc('000000000007').set({
-      generation: 7, holder: 'crashed', acquiredAt: Timestamp.now(), lastPollAt: null, releasedAt: null,
-      expiresAt: Timestamp.fromMillis(Date.now() + 60_000),
-    });
-    const blocked = await runPolls(runtimeDeps(), { budgetMs: 0, force: true });
+    await lease().set({ holder: 'crashed', acquiredAt: Timestamp.now(), expiresAt: Timestamp.fromMillis(Date.now() + 60_000), lastPollAt: null });
+    const blocked = await pollNow(runtimeDeps());
     assert.match(String(blocked.skipped), /another poll holds the lease \(crashed\)/);
 
-    await leases.doc('000000000007').update({ expiresAt: Timestamp.fromMillis(Date.now() - 1) });
-    const run = await runPolls(runtimeDeps(), { budgetMs: 0, force: true });
+    await lease().update({ expiresAt: Timestamp.fromMillis(Date.now() - 1) });
+    const run = await pollNow(runtimeDeps());
     assert.equal(run.polls.length, 1);
-    const remaining = (await leases.get()).docs.map((d) => d.data());
-    assert.deepEqual(remaining.map((l) => l.generation), [8], 'the dead generation is replaced, not reused');
-    assert.ok(remaining[0].releasedAt, 'released after the poll');
+    const after = (await lease().get()).data();
+    assert.equal(after?.holder, null, 'released after the poll');
+    assert.ok(after?.lastPollAt instanceof Timestamp);
   });
+
+  it('replaces a malformed lease instead of failing every poll', async () => {
+    stack = await startStack({ autoDeliver: false });
+    await lease().set({ holder: 42, expiresAt: 1_900_000_000, lastPollAt: 'yesterday' });
+    const run = await pollNow(runtimeDeps());
+    assert.equal(run.polls.length, 1, JSON.stringify(run));
+    assert.equal(run.failedPolls, 0);
+    const repaired = (await lease().get()).data();
+    assert.ok(repaired?.expiresAt instanceof Timestamp);
+    assert.ok(repaired?.lastPollAt instanceof Timestamp);
+    assert.equal((await pollNow(runtimeDeps())).polls.length, 1, 'and the next poll is normal');
+  });
+});
+
+describe('one poll', () => {
+  let stack: Stack;
+  afterEach(async () => stack?.stop());
 
   it('counts and logs orders in progress that it did not start, and never touches them', async () => {
     stack = await startStack();

@@ -1,30 +1,19 @@
-// parseRelation turns stored data into a checked Relation. Bad data must be
-// reported field by field (DESIGN.md rule 8: a hand-edited document is
-// flagged with what to fix), never thrown or half-accepted.
+// parseRelation turns a stored document into a checked Relation. Bad data
+// must be reported field by field (a hand-edited document is flagged with
+// what to fix: docs/ARCHITECTURE.md, "Bad data"), never thrown or half-accepted.
+import { Timestamp } from 'firebase-admin/firestore';
 import { strict as assert } from 'node:assert';
 
-import {
-  isKitchenOrderStatus,
-  isOrderName,
-  isOrderStatus,
-  isShipmentStatus,
-  newRelation,
-  parseRelation,
-  relationId,
-  type Relation,
-} from '../src/orchestration/relation';
-import { relation } from './helpers/relations';
-
-const ORDER_ID = '0f8fad5b-d9cb-469f-a165-70867728950e';
-const ORDER = `orders/${ORDER_ID}`;
-const KITCHEN_ORDER = 'kitchenorders/7c9e6679-7425-40de-944b-e07fc1f90ae7';
-const SHIPMENT = 'shipments/6ba7b810-9dad-11d1-80b4-00c04fd430c8';
+import { isOrderName } from '../src/model/names';
+import type { Relation } from '../src/model/relation';
+import { isKitchenOrderStatus, isOrderStatus, isShipmentStatus } from '../src/model/statuses';
+import { newRelation, parseRelation, relationId } from '../src/store/schema';
+import { KITCHEN_ORDER, ORDER, ORDER_ID, relation, SHIPMENT } from './helpers/relations';
 
 const AT = new Date('2030-06-01T12:00:00.000Z');
 const RETRY_AT = new Date('2030-06-01T12:00:30.000Z');
 
-/** What a Firestore Timestamp offers parseRelation, without the SDK. */
-const timestamp = (date: Date) => ({ seconds: Math.floor(date.getTime() / 1000), nanoseconds: 0, toDate: () => new Date(date) });
+const timestamp = (date: Date) => Timestamp.fromDate(date);
 
 /** A stored relation document as the trigger and the poller write it, with overrides. */
 function stored(overrides: Record<string, unknown> = {}): Record<string, unknown> {
@@ -52,14 +41,14 @@ function stored(overrides: Record<string, unknown> = {}): Record<string, unknown
   };
 }
 
-function parsed(data: Record<string, unknown>): Relation {
-  const result = parseRelation(data);
+function parsed(data: Record<string, unknown>, id = ORDER_ID): Relation {
+  const result = parseRelation(data, id);
   assert.ok(result.ok, `expected the document to parse, got ${JSON.stringify(result)}`);
-  return result.relation;
+  return result.value;
 }
 
-function problems(data: Record<string, unknown>): string[] {
-  const result = parseRelation(data);
+function problems(data: Record<string, unknown>, id = ORDER_ID): string[] {
+  const result = parseRelation(data, id);
   assert.ok(!result.ok, `expected problems, got ${JSON.stringify(result)}`);
   assert.ok(result.problems.length > 0, 'a rejected document names at least one problem');
   return result.problems;
@@ -78,6 +67,7 @@ describe('parseRelation', () => {
   describe('accepts', () => {
     it('a full document, with Timestamp-like dates in the error', () => {
       assert.deepEqual(parsed(stored()), {
+        id: ORDER_ID,
         order: ORDER,
         stage: 'IN_FLIGHT',
         orderStatus: 'IN_FLIGHT',
@@ -94,7 +84,19 @@ describe('parseRelation', () => {
           at: AT,
           retryAt: RETRY_AT,
         },
+        observationError: null,
+        possibleOrphans: [],
       });
+    });
+
+    it('possible orphan notes, named and unnamed, and an observation error', () => {
+      const notes = [
+        { step: 'createKitchenOrder', attempt: 1, name: null, claimedAt: timestamp(AT), eventId: 'e1', reason: 'may have created' },
+        { step: 'createShipment', attempt: 2, name: SHIPMENT, claimedAt: timestamp(AT), eventId: 'e2', reason: 'created late' },
+      ];
+      const relation = parsed(stored({ possibleOrphans: notes, observationError: 'GetShipment: NOT_FOUND' }));
+      assert.deepEqual(relation.possibleOrphans, notes.map((n) => ({ ...n, claimedAt: AT })));
+      assert.equal(relation.observationError, 'GetShipment: NOT_FOUND');
     });
 
     it('a fresh relation: nothing created yet, optional fields absent or null', () => {
@@ -132,13 +134,25 @@ describe('parseRelation', () => {
     });
 
     it('ignores fields it does not model', () => {
-      const relation = parsed(stored({ outcome: null, possibleOrphans: [], updatedAt: timestamp(AT) }));
+      const relation = parsed(stored({ outcome: null, updatedAt: timestamp(AT) }));
       assert.equal(relation.order, ORDER);
       assert.ok(!('customerId' in relation) && !('active' in relation));
     });
   });
 
   describe('reports, naming the field', () => {
+    it('an order that is not the relation\'s own: its id must be the order\'s', () => {
+      const found = problems(stored(), 'other-id');
+      assert.deepEqual(found, [`order: ${ORDER} is not the order of relation other-id (its id must be the order's)`]);
+    });
+
+    it('malformed possible orphan notes and observation errors', () => {
+      oneProblem(stored({ possibleOrphans: 'none' }), 'possibleOrphans');
+      oneProblem(stored({ possibleOrphans: [{ step: 'createKitchenOrder', attempt: 'one', claimedAt: timestamp(AT), reason: 'x' }] }), 'possibleOrphans');
+      oneProblem(stored({ possibleOrphans: [{ step: 'finish', attempt: 1, claimedAt: timestamp(AT), reason: 'x' }] }), 'possibleOrphans');
+      oneProblem(stored({ observationError: 404 }), 'observationError', '404');
+    });
+
     it('a missing order name', () => {
       const data = stored();
       delete data.order;

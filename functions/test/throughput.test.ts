@@ -1,6 +1,6 @@
 import { strict as assert } from 'node:assert';
 
-import { relationId } from '../src/orchestration/relation';
+import { relationId } from '../src/store/schema';
 import { db } from '../src/store/db';
 import { startStack, type Stack } from './helpers/stack';
 

@@ -21,7 +21,7 @@
   const RANK = { NEW: 0, PREPARATION: 1, IN_FLIGHT: 2, DELIVERED: 3, REJECTED: 3, CANCELLED: 3 };
   const FEED_LIMIT = 100;
   const RETRY_MS = 3000;
-  const SUMMARY_KEYS = new Set(['stages', 'active', 'finished', 'transitionsPerSecond', 'errors', 'possibleOrphans', 'relations']);
+  const SUMMARY_KEYS = new Set(['stages', 'active', 'finished', 'transitionsPerSecond', 'errors', 'waitingForPerson', 'possibleOrphans', 'relations']);
 
   /**
    * @typedef {{ code: string, message: string, transient: boolean }} ErrorView

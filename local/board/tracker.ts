@@ -62,6 +62,8 @@ export interface Summary {
   transitionsPerSecond: number;
   /** Relations with an error the orchestrator retries (transient), or one that waits for a person (flagged). */
   errors: { transient: number; flagged: number };
+  /** Active relations that wait for a person: nothing moves them until someone retries or repairs them. */
+  waitingForPerson: number;
   possibleOrphans: number;
   relations: number;
 }
@@ -156,6 +158,7 @@ export class RelationTracker {
       finished,
       transitionsPerSecond: this.recentTimes.filter((t) => t > now.getTime() - this.rateWindowMs && t <= now.getTime()).length / (this.rateWindowMs / 1000),
       errors: { ...this.errorCounts },
+      waitingForPerson: [...this.views.values()].filter((v) => !TERMINAL.includes(v.stage) && errorKind(v.error, v.observationError) === 'flagged').length,
       possibleOrphans: this.orphans,
       relations,
     };

@@ -188,9 +188,23 @@ describe('board tracker', () => {
       finished: 1,
       transitionsPerSecond: 0.3,
       errors: { transient: 0, flagged: 0 },
+      waitingForPerson: 0,
       possibleOrphans: 0,
       relations: 2,
     });
+  });
+
+  it('counts the active relations that wait for a person, and not a flagged one that ended', () => {
+    const tracker = new RelationTracker();
+    const feed = new RelationFeed(tracker);
+    const flag = { code: 'INCONSISTENT', message: 'look', transient: false, at: at(0), retryAt: null };
+    feed.write('waiting', relationDoc('waiting', { error: flag }), at(0));
+    feed.write('lookup', relationDoc('lookup', { observationError: 'GetKitchenOrder: NOT_FOUND' }), at(0));
+    feed.write('retrying', relationDoc('retrying', { error: { ...flag, transient: true } }), at(0));
+    feed.write('closed', relationDoc('closed', { error: flag, stage: 'CANCELLED', active: false }), at(0));
+    const summary = tracker.summary(at(1));
+    assert.equal(summary.waitingForPerson, 2);
+    assert.deepEqual(summary.errors, { transient: 1, flagged: 3 });
   });
 
   it('notifies subscribers of views, transitions and removals, and survives a throwing listener', () => {

@@ -1,7 +1,9 @@
-// A typed client for the three services of food.v1. Every call has a deadline;
-// idempotent calls are retried with backoff on UNAVAILABLE and
-// DEADLINE_EXCEEDED; failures surface as FoodServiceError naming the method and
-// the resource.
+// A typed client for the three services of food.v1. Every call has a
+// deadline, creates a longer one than reads. Reads are retried with backoff
+// on UNAVAILABLE and DEADLINE_EXCEEDED; writes are sent once, because a write
+// whose reply was lost may have happened: the caller, which looks before it
+// updates and guards creates with claims, decides what to do next. Failures
+// surface as FoodServiceError naming the method and the resource.
 import * as grpc from '@grpc/grpc-js';
 import * as logger from 'firebase-functions/logger';
 
@@ -15,22 +17,21 @@ import type { UpdateOrderRequest } from '../generated/food/v1/UpdateOrderRequest
 import { channelCredentials, type TlsMaterial } from './credentials';
 import { FoodServiceError } from './errors';
 import { foodProto } from './proto';
-import { DEFAULT_RETRY_POLICY, validateRetryPolicy, withRetry, type RetryPolicy } from './retry';
-import type {
-  FoodMethod,
-  KitchenOrder,
-  ListOrdersPage,
-  Order,
-  OrderStatusName,
-  Shipment,
-} from './types';
+import type { RetryPolicy } from '../backoff';
+import { READ_RETRY_POLICY } from '../config';
+import { validateRetryPolicy, withRetry } from './retry';
+import type { OrderStatusName } from '../model/statuses';
+import type { FoodMethod, KitchenOrder, ListOrdersPage, Order, Shipment } from './types';
 
 export interface FoodClientOptions {
   /** host:port of the food service. */
   address: string;
   tls: TlsMaterial;
-  /** Deadline of each attempt, in milliseconds. */
+  /** Deadline of each read and update attempt, in milliseconds. */
   deadlineMs: number;
+  /** Deadline of a create, in milliseconds (default: deadlineMs). A slow create that succeeds must not look failed. */
+  createDeadlineMs?: number;
+  /** Retries of reads. */
   retry?: Partial<RetryPolicy>;
 }
 
@@ -44,13 +45,22 @@ export interface ListOrdersRequest {
 type Unary<Req, Res> = (request: Req, options: grpc.CallOptions, callback: grpc.requestCallback<Res>) => grpc.ClientUnaryCall;
 
 /**
- * Whether a call may be sent again after a failure whose outcome is unknown.
- * A create that hit its deadline may have created the resource; sending it
- * again would cook a second meal, so only the caller, which guards creates
- * with claims, may decide to try again. UNAVAILABLE means the call was not
- * served (gRPC: "most likely a transient condition"), so it is retried for all.
+ * How a call is sent: reads are retried after a transient failure; writes
+ * ('once') are not, since a connection that drops after the server did the
+ * work reads UNAVAILABLE as well, and a second CreateKitchenOrder cooks a
+ * second meal. Creates get their own, longer deadline.
  */
-type Retry = 'idempotent' | 'create';
+type CallKind = 'read' | 'once' | 'create';
+
+/**
+ * grpc-js waits longer and longer between reconnects while the server is
+ * down (up to 120 s by default); a food service that is back must be reached
+ * within a poll interval or two, not minutes later.
+ */
+const CHANNEL_OPTIONS = { 'grpc.initial_reconnect_backoff_ms': 500, 'grpc.max_reconnect_backoff_ms': 5_000 };
+
+/** More pages than this in one listing means the server keeps handing out new tokens; see listAllOrders. */
+export const DEFAULT_MAX_PAGES = 5_000;
 
 export class FoodClient {
   readonly address: string;
@@ -58,6 +68,7 @@ export class FoodClient {
   private readonly kitchen: KitchenServiceClient;
   private readonly drones: DroneServiceClient;
   private readonly deadlineMs: number;
+  private readonly createDeadlineMs: number;
   private readonly retry: RetryPolicy;
 
   constructor(options: FoodClientOptions) {
@@ -67,13 +78,18 @@ export class FoodClient {
     if (!Number.isInteger(options.deadlineMs) || options.deadlineMs <= 0) {
       throw new Error(`RPC_DEADLINE_MS must be a positive integer, got ${options.deadlineMs}`);
     }
+    const createDeadlineMs = options.createDeadlineMs ?? options.deadlineMs;
+    if (!Number.isInteger(createDeadlineMs) || createDeadlineMs <= 0) {
+      throw new Error(`CREATE_DEADLINE_MS must be a positive integer, got ${createDeadlineMs}`);
+    }
     this.address = options.address;
     this.deadlineMs = options.deadlineMs;
-    this.retry = validateRetryPolicy({ ...DEFAULT_RETRY_POLICY, ...options.retry });
+    this.createDeadlineMs = createDeadlineMs;
+    this.retry = validateRetryPolicy({ ...READ_RETRY_POLICY, ...options.retry });
 
     const { food } = foodProto();
     // The three services share one channel: one TLS connection, one handshake.
-    this.orders = new food.v1.OrderService(options.address, channelCredentials(options.tls));
+    this.orders = new food.v1.OrderService(options.address, channelCredentials(options.tls), CHANNEL_OPTIONS);
     const shared = { channelOverride: this.orders.getChannel() };
     this.kitchen = new food.v1.KitchenService(options.address, grpc.credentials.createInsecure(), shared);
     this.drones = new food.v1.DroneService(options.address, grpc.credentials.createInsecure(), shared);
@@ -87,37 +103,40 @@ export class FoodClient {
 
   getOrder(name: string): Promise<Order> {
     return this.call<{ name: string }, Order>(
-      'GetOrder', name, 'idempotent', (req, opts, cb) => this.orders.GetOrder(req, opts, cb), { name });
+      'GetOrder', name, 'read', (req, opts, cb) => this.orders.GetOrder(req, opts, cb), { name });
   }
 
   listOrders(request: ListOrdersRequest): Promise<ListOrdersPage> {
     const resource = `orders?status=${request.statusFilter ?? 'ANY'}${request.pageToken ? '&page_token=…' : ''}`;
     return this.call<ListOrdersRequest, ListOrdersPage>(
-      'ListOrders', resource, 'idempotent', (req, opts, cb) => this.orders.ListOrders(req, opts, cb), request);
+      'ListOrders', resource, 'read', (req, opts, cb) => this.orders.ListOrders(req, opts, cb), request);
   }
 
   /**
-   * Every page of a listing, one page at a time. A server that hands back the
-   * token it was given would make this loop forever, so that is an error.
+   * Every page of a listing, one page at a time. A server that hands back a
+   * token it gave before, or keeps handing out new ones past `maxPages`,
+   * would keep a poll busy until its function times out; both are errors, so
+   * the listing fails loudly instead of passing off a partial list as whole.
    */
-  async *listAllOrders(statusFilter: OrderStatusName | undefined, pageSize: number): AsyncGenerator<Order[]> {
+  async *listAllOrders(statusFilter: OrderStatusName | undefined, pageSize: number, maxPages = DEFAULT_MAX_PAGES): AsyncGenerator<Order[]> {
     let pageToken = '';
     const seen = new Set<string>();
-    do {
+    const listing = `ListOrders status=${statusFilter ?? 'ANY'}`;
+    for (let pages = 1; ; pages++) {
       const page = await this.listOrders({ statusFilter, pageSize, pageToken });
       yield page.orders;
       pageToken = page.nextPageToken;
-      if (seen.has(pageToken)) {
-        throw new Error(`ListOrders status=${statusFilter ?? 'ANY'}: the food service returned a page token twice; stopping to avoid a loop`);
-      }
+      if (!pageToken) return;
+      if (seen.has(pageToken)) throw new Error(`${listing}: the food service returned a page token twice; stopping to avoid a loop`);
+      if (pages >= maxPages) throw new Error(`${listing}: still more pages after ${maxPages} of ${pageSize}; stopping (a listing this long cannot finish within a poll)`);
       seen.add(pageToken);
-    } while (pageToken);
+    }
   }
 
   /** Sets only the status, with update_mask "status". */
   updateOrderStatus(name: string, status: OrderStatusName): Promise<Order> {
     return this.call<UpdateOrderRequest, Order>(
-      'UpdateOrder', `${name} status=${status}`, 'idempotent',
+      'UpdateOrder', `${name} status=${status}`, 'once',
       (req, opts, cb) => this.orders.UpdateOrder(req, opts, cb),
       { order: { name, status }, updateMask: { paths: ['status'] } });
   }
@@ -130,7 +149,7 @@ export class FoodClient {
 
   getKitchenOrder(name: string): Promise<KitchenOrder> {
     return this.call<{ name: string }, KitchenOrder>(
-      'GetKitchenOrder', name, 'idempotent', (req, opts, cb) => this.kitchen.GetKitchenOrder(req, opts, cb), { name });
+      'GetKitchenOrder', name, 'read', (req, opts, cb) => this.kitchen.GetKitchenOrder(req, opts, cb), { name });
   }
 
   createShipment(): Promise<Shipment> {
@@ -141,7 +160,7 @@ export class FoodClient {
 
   getShipment(name: string): Promise<Shipment> {
     return this.call<{ name: string }, Shipment>(
-      'GetShipment', name, 'idempotent', (req, opts, cb) => this.drones.GetShipment(req, opts, cb), { name });
+      'GetShipment', name, 'read', (req, opts, cb) => this.drones.GetShipment(req, opts, cb), { name });
   }
 
   close(): void {
@@ -149,22 +168,21 @@ export class FoodClient {
     this.orders.close();
   }
 
-  private call<Req, Res>(method: FoodMethod, resource: string, retry: Retry, invoke: Unary<Req, Res>, request: Req): Promise<Res> {
+  private call<Req, Res>(method: FoodMethod, resource: string, kind: CallKind, invoke: Unary<Req, Res>, request: Req): Promise<Res> {
     let attempts = 0;
+    const deadlineMs = kind === 'create' ? this.createDeadlineMs : this.deadlineMs;
     const once = () => new Promise<Res>((resolve, reject) => {
       attempts++;
-      invoke(request, { deadline: Date.now() + this.deadlineMs }, (error, response) => {
+      invoke(request, { deadline: Date.now() + deadlineMs }, (error, response) => {
         if (error) reject(new FoodServiceError(method, resource, this.address, error, attempts));
         else if (response === undefined) reject(new Error(`${method} ${resource}: empty response from ${this.address}`));
         else resolve(response);
       });
     });
+    if (kind !== 'read') return once();
     const shouldRetry = (error: unknown) => {
       if (!(error instanceof FoodServiceError) || !error.transient) return false;
-      if (retry === 'create' && error.code !== grpc.status.UNAVAILABLE) return false;
-      logger.warn('food service call failed, retrying', {
-        method, resource, code: error.codeName, details: error.details, attempt: attempts,
-      });
+      logger.warn('food service call failed, retrying', { method, resource, code: error.codeName, details: error.details, attempt: attempts });
       return true;
     };
     return withRetry(once, shouldRetry, this.retry);

@@ -1,17 +1,17 @@
 // One food-service client per process, made on first use: a warm function
 // instance reuses its TLS connection across invocations, and module load
 // (which the Firebase CLI does at deploy) never touches secrets.
-import type { Config } from '../config';
-import { FoodClient } from './client';
+import { FoodClient, type FoodClientOptions } from './client';
 
 let cached: { key: string; client: FoodClient } | undefined;
 
-export function foodClient(config: Config): FoodClient {
+export function foodClient(options: FoodClientOptions): FoodClient {
   // Tests and the local stack may point the same process at another service.
-  const key = `${config.address}|${config.rpcDeadlineMs}|${config.tls.caPem}|${config.tls.certPem ?? ''}`;
+  const { address, deadlineMs, createDeadlineMs, tls } = options;
+  const key = JSON.stringify([address, deadlineMs, createDeadlineMs, tls.caPem, tls.certPem ?? '']);
   if (cached?.key !== key) {
     cached?.client.close();
-    cached = { key, client: new FoodClient({ address: config.address, tls: config.tls, deadlineMs: config.rpcDeadlineMs }) };
+    cached = { key, client: new FoodClient(options) };
   }
   return cached.client;
 }

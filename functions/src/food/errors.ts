@@ -1,19 +1,67 @@
+// What a failed food-service call means for whoever made it:
+// - transient: waiting and trying again may help (the service is down or slow,
+//   a connection or a TLS handshake was cut short);
+// - a certificate failure: the TLS peer could not be verified (unknown CA,
+//   self-signed, expired, a name mismatch, a rejected client certificate).
+//   Waiting does not heal it, so it is permanent;
+// - not sent: the failure proves the request never reached the server (no
+//   connection was ever made for it). Only then may a create be sent again.
+//   Everything else after sending is ambiguous: a connection that drops after
+//   the server did the work reads UNAVAILABLE too;
+// - refused: the server answered with a code by which it turns a request down
+//   without doing it.
 import { status, type ServiceError } from '@grpc/grpc-js';
 
 import type { FoodMethod } from './types';
 
-// grpc-js reports a failed TLS handshake as UNAVAILABLE, the code it also uses
-// for a server that is down. A bad certificate does not heal by waiting, so
-// these are told apart by the handshake error grpc-js puts in the details.
-const TLS_FAILURE = /certificate|self[- ]signed|SSL|TLS|handshake|unable to verify|ERR_TLS|alert/i;
+/**
+ * Certificate verification failures, as OpenSSL and Node name them. grpc-js
+ * reports them as UNAVAILABLE with the handshake error in the details. A
+ * handshake cut short ("Client network socket disconnected before secure TLS
+ * connection was established") is not among them: it is what a restarting
+ * server gives.
+ */
+const CERTIFICATE_FAILURE =
+  /self[- ]signed certificate|unable to (get local issuer certificate|verify the first certificate|get issuer certificate)|certificate has expired|certificate is not yet valid|Hostname\/IP does not match|ERR_TLS_CERT_ALTNAME_INVALID|does not match certificate's altnames|certificate signature failure|alert (bad certificate|unknown ca|certificate required|certificate unknown|certificate expired|decrypt error|access denied)|certificate required|peer did not return a certificate|no certificate returned/i;
 
-export function isTlsFailure(code: status, details: string): boolean {
-  return code === status.UNAVAILABLE && TLS_FAILURE.test(details);
+export function isCertificateFailure(code: status, details: string): boolean {
+  return code === status.UNAVAILABLE && CERTIFICATE_FAILURE.test(details);
 }
 
-/** Codes after which the same call may succeed if tried again later. */
-export function isTransientCode(code: status): boolean {
-  return code === status.UNAVAILABLE || code === status.DEADLINE_EXCEEDED;
+/**
+ * Failures that prove the call was never written to a connection: the channel
+ * had none to give it ("No connection established. Last error: …", from the
+ * picker, whatever the last error was), or the deadline ran out while the call
+ * still waited for one ("…Waiting for LB pick", with no remote address and no
+ * earlier attempt). Matched on the whole shape, never on fragments: "read
+ * ECONNRESET" after that prefix proves nothing was sent, and on its own it
+ * means a connection dropped mid-call. food-service/test/grpc-faults.test.ts
+ * pins what grpc-js reports for each fault.
+ */
+export function isNotSent(code: status, details: string): boolean {
+  if (code === status.UNAVAILABLE) return details.startsWith('No connection established. Last error: ');
+  if (code === status.DEADLINE_EXCEEDED) {
+    return /Waiting for LB pick$/.test(details.trim()) && !details.includes('remote_addr=') && !details.includes('previous attempts');
+  }
+  return false;
+}
+
+/** Codes with which a server turns a request down before doing anything. */
+export function isRefusal(code: status): boolean {
+  switch (code) {
+    case status.INVALID_ARGUMENT:
+    case status.NOT_FOUND:
+    case status.ALREADY_EXISTS:
+    case status.PERMISSION_DENIED:
+    case status.FAILED_PRECONDITION:
+    case status.OUT_OF_RANGE:
+    case status.UNIMPLEMENTED:
+    case status.UNAUTHENTICATED:
+    case status.RESOURCE_EXHAUSTED:
+      return true;
+    default:
+      return false;
+  }
 }
 
 /**
@@ -24,9 +72,13 @@ export class FoodServiceError extends Error {
   readonly code: status;
   readonly codeName: string;
   readonly details: string;
-  /** True when waiting and trying again may help (UNAVAILABLE, DEADLINE_EXCEEDED, not TLS). */
+  /** True when waiting and trying again may help (UNAVAILABLE, DEADLINE_EXCEEDED, not a certificate failure). */
   readonly transient: boolean;
-  readonly tlsFailure: boolean;
+  readonly certificateFailure: boolean;
+  /** The request provably never reached the server. */
+  readonly notSent: boolean;
+  /** The server answered and turned the request down. */
+  readonly refused: boolean;
 
   constructor(
     readonly method: FoodMethod,
@@ -37,19 +89,26 @@ export class FoodServiceError extends Error {
   ) {
     const codeName = status[cause.code] ?? `code ${cause.code}`;
     const details = cause.details || cause.message;
-    const tlsFailure = isTlsFailure(cause.code, details);
+    const certificateFailure = isCertificateFailure(cause.code, details);
     const tries = attempts === 1 ? '1 attempt' : `${attempts} attempts`;
-    const message = tlsFailure
-      ? `${method} ${resource}: TLS handshake with the food service at ${address} failed: ${details}. ` +
+    const message = certificateFailure
+      ? `${method} ${resource}: the food service at ${address} failed TLS verification: ${details}. ` +
         'Check that FOOD_SERVICE_CA holds the CA that signed the server certificate, that the certificate names ' +
-        'the host being dialled (SAN), and, for mTLS, the client certificate and key.'
+        'the host being dialled (SAN) and has not expired, and, for mTLS, the client certificate and key.'
       : `${method} ${resource}: ${codeName}: ${details} (${tries}, ${address})`;
     super(message, { cause });
     this.name = 'FoodServiceError';
     this.code = cause.code;
     this.codeName = codeName;
     this.details = details;
-    this.tlsFailure = tlsFailure;
-    this.transient = isTransientCode(cause.code) && !tlsFailure;
+    this.certificateFailure = certificateFailure;
+    this.transient = (cause.code === status.UNAVAILABLE || cause.code === status.DEADLINE_EXCEEDED) && !certificateFailure;
+    this.notSent = isNotSent(cause.code, details);
+    this.refused = isRefusal(cause.code);
+  }
+
+  /** Whether a non-idempotent call that failed this way may have done its work on the server. */
+  get mayHaveHappened(): boolean {
+    return !this.notSent && !this.refused;
   }
 }

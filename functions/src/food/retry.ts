@@ -1,27 +1,5 @@
-// Exponential backoff with full jitter: a retry waits a random time between 0
-// and the capped exponential bound, so clients that failed together do not
-// retry together.
-
-export interface RetryPolicy {
-  /** Attempts in all, the first one included. */
-  maxAttempts: number;
-  initialBackoffMs: number;
-  maxBackoffMs: number;
-  multiplier: number;
-}
-
-export const DEFAULT_RETRY_POLICY: RetryPolicy = {
-  maxAttempts: 4,
-  initialBackoffMs: 100,
-  maxBackoffMs: 2_000,
-  multiplier: 2,
-};
-
-/** The wait before attempt `attempt + 1`, after attempt `attempt` (1-based) failed. */
-export function backoffMs(attempt: number, policy: RetryPolicy, random: () => number = Math.random): number {
-  const bound = Math.min(policy.maxBackoffMs, policy.initialBackoffMs * policy.multiplier ** (attempt - 1));
-  return Math.floor(random() * bound);
-}
+// Retrying a call after a transient failure, with the shared backoff.
+import { backoffMs, type RetryPolicy } from '../backoff';
 
 export function validateRetryPolicy(policy: RetryPolicy): RetryPolicy {
   const { maxAttempts, initialBackoffMs, maxBackoffMs, multiplier } = policy;

@@ -1,33 +1,46 @@
 // The state machine. decide() looks at a relation as it is now and names the
 // one next step, or why there is none. It is pure: no I/O and no clock of its
 // own, so every combination of stage and statuses is tested exhaustively.
-import type { Relation, Step } from './relation';
-import { isTerminal } from './stage';
+import type { Relation } from '../model/relation';
+import { isFlagged } from '../model/relation';
+import { isTerminal, type Outcome } from '../model/stage';
+import { isFinalOrderStatus } from '../model/statuses';
 
 export type Decision =
   | { action: 'createKitchenOrder'; to: 'PREPARATION' }
   | { action: 'createShipment'; to: 'IN_FLIGHT' }
   | { action: 'finish'; to: 'DELIVERED' | 'REJECTED' }
   | { action: 'cancel'; to: 'CANCELLED' }
-  /** The document contradicts itself; a person must look. */
-  | { action: 'flag'; message: string }
+  /** A flagged relation whose order is final on the food service: record how it ended, keep the flag. */
+  | { action: 'close'; to: Outcome }
+  /** Something a person must look at. */
+  | { action: 'flag'; code: 'INCONSISTENT' | 'LOOKUP_FAILED'; message: string }
   | { action: 'none'; reason: 'terminal' | 'blocked' | 'waiting' | 'backoff'; retryAt?: Date };
 
-export type StepDecision = Extract<Decision, { action: Step }>;
+export type StepDecision = Extract<Decision, { action: 'createKitchenOrder' | 'createShipment' | 'finish' | 'cancel' | 'close' }>;
 
+/** Whether the decision is a step that changes the stage (as opposed to a flag or nothing). */
 export function isStep(decision: Decision): decision is StepDecision {
   return decision.action !== 'flag' && decision.action !== 'none';
 }
 
 const flag = (relation: Relation, problem: string): Decision => ({
   action: 'flag',
+  code: 'INCONSISTENT',
   message: `stage ${relation.stage}: ${problem}`,
 });
 
 export function decide(relation: Relation, now: Date): Decision {
   const { stage, orderStatus, error } = relation;
   if (isTerminal(stage)) return { action: 'none', reason: 'terminal' };
-  if (error && !error.transient) return { action: 'none', reason: 'blocked' };
+  if (isFlagged(relation)) {
+    // The flag waits for a person, but an order that ended (the customer
+    // cancelled it, say) is recorded, so the poll stops paying for it.
+    return isFinalOrderStatus(orderStatus) ? { action: 'close', to: orderStatus } : { action: 'none', reason: 'blocked' };
+  }
+  if (relation.observationError !== null) {
+    return { action: 'flag', code: 'LOOKUP_FAILED', message: `stage ${stage}: ${relation.observationError}` };
+  }
   if (error?.retryAt && error.retryAt > now) return { action: 'none', reason: 'backoff', retryAt: error.retryAt };
 
   // The customer's cancellation wins over any step still to come.
@@ -53,7 +66,8 @@ function decideNew(relation: Relation): Decision {
     return flag(relation, 'a kitchen order or shipment is recorded before any was created');
   }
   // PREPARATION with stage NEW means our UpdateOrder landed but the step did
-  // not record; the step's claim tells a live attempt from a dead one.
+  // not record; the step's claim tells a live attempt from a dead one, and
+  // adopts a kitchen order it already made.
   switch (relation.orderStatus) {
     case 'NEW':
     case 'PREPARATION':
@@ -75,12 +89,8 @@ function decideNew(relation: Relation): Decision {
 function decidePreparation(relation: Relation): Decision {
   if (!relation.kitchenOrder) return flag(relation, 'no kitchen order is recorded');
   if (relation.shipment) return flag(relation, 'a shipment is recorded before the kitchen order was packaged');
-  switch (relation.orderStatus) {
-    case 'DELIVERED':
-    case 'REJECTED':
-      return flag(relation, `the order is ${relation.orderStatus} on the food service, but no shipment was created for it`);
-    default:
-      break;
+  if (relation.orderStatus === 'DELIVERED' || relation.orderStatus === 'REJECTED') {
+    return flag(relation, `the order is ${relation.orderStatus} on the food service, but no shipment was created for it`);
   }
   const status = relation.kitchenOrderStatus;
   switch (status) {
@@ -102,25 +112,21 @@ function decidePreparation(relation: Relation): Decision {
 function decideInFlight(relation: Relation): Decision {
   if (!relation.kitchenOrder || !relation.shipment) return flag(relation, 'the kitchen order or the shipment is not recorded');
   const status = relation.shipmentStatus;
-  const finished = (to: 'DELIVERED' | 'REJECTED'): Decision =>
-    // An order already final on the food service must agree with its shipment;
-    // PREPARATION and IN_FLIGHT just lag behind our own writes.
-    relation.orderStatus === 'DELIVERED' || relation.orderStatus === 'REJECTED'
-      ? relation.orderStatus === to
-        ? { action: 'finish', to }
-        : flag(relation, `the shipment is ${to} but the order is ${relation.orderStatus} on the food service`)
-      : { action: 'finish', to };
+  // An order already final on the food service must agree with its shipment;
+  // PREPARATION and IN_FLIGHT just lag behind our own writes.
+  const finalOnService = relation.orderStatus === 'DELIVERED' || relation.orderStatus === 'REJECTED' ? relation.orderStatus : null;
   switch (status) {
     case null:
     case 'NEW':
     case 'COLLECTED':
-      if (relation.orderStatus === 'DELIVERED' || relation.orderStatus === 'REJECTED') {
-        return flag(relation, `the order is ${relation.orderStatus} on the food service, but its shipment is ${status ?? 'not observed yet'}`);
-      }
-      return { action: 'none', reason: 'waiting' };
+      return finalOnService
+        ? flag(relation, `the order is ${finalOnService} on the food service, but its shipment is ${status ?? 'not observed yet'}`)
+        : { action: 'none', reason: 'waiting' };
     case 'DELIVERED':
     case 'REJECTED':
-      return finished(status);
+      return finalOnService && finalOnService !== status
+        ? flag(relation, `the shipment is ${status} but the order is ${finalOnService} on the food service`)
+        : { action: 'finish', to: status };
     case 'UNKNOWN':
       return flag(relation, `the shipment ${relation.shipment} is UNKNOWN on the food service`);
     default: {

@@ -3,23 +3,21 @@
 // the orchestrator set itself (the stage already says so), because every
 // write costs a Firestore write and a trigger invocation. The echo rides
 // along with the next write that carries real news.
+import type { Relation } from '../model/relation';
+import type { KitchenOrderStatusName, OrderStatusName, ShipmentStatusName } from '../model/statuses';
+import type { Observation } from '../store/relations';
 import { decide, isStep } from './decide';
-import type { Relation } from './relation';
 
-/**
- * What one poll saw for one relation, and what the poller writes: absent
- * fields were not looked at. Values are as the food service sent them, so an
- * unknown enum value arrives as a number and is recorded for the trigger to flag.
- */
-export interface Observation {
-  orderStatus?: string | number;
-  kitchenOrderStatus?: string | number;
-  shipmentStatus?: string | number;
-  /** Set when a look-up failed permanently, null when every look-up worked. */
+/** What one poll saw for one relation: absent fields were not looked at. Only known statuses get here. */
+export interface Seen {
+  orderStatus?: OrderStatusName;
+  kitchenOrderStatus?: KitchenOrderStatusName;
+  shipmentStatus?: ShipmentStatusName;
+  /** Set when a look-up failed for good, null when every look-up worked, absent when some failed transiently. */
   observationError?: string | null;
 }
 
-export function observationChanges(relation: Relation, currentObservationError: unknown, seen: Observation): Observation | null {
+export function observationChanges(relation: Relation, seen: Seen): Observation | null {
   const changes: Observation = {};
   let news = false;
   if (seen.orderStatus !== undefined && seen.orderStatus !== relation.orderStatus) {
@@ -35,7 +33,7 @@ export function observationChanges(relation: Relation, currentObservationError: 
     changes.shipmentStatus = seen.shipmentStatus;
     news = true;
   }
-  if (seen.observationError !== undefined && seen.observationError !== (currentObservationError ?? null)) {
+  if (seen.observationError !== undefined && seen.observationError !== relation.observationError) {
     changes.observationError = seen.observationError;
     news = true;
   }
@@ -44,8 +42,8 @@ export function observationChanges(relation: Relation, currentObservationError: 
 
 /**
  * Whether the trigger should be woken for a relation that nothing else will
- * write: a step whose retry has fallen due, or a due step that has seen no
- * write for `stallMs` (a lost event, or a claimant that died).
+ * write: a step whose retry has fallen due, or a due step or flag that has
+ * seen no write for `stallMs` (a lost event, or a claimant that died).
  */
 export function needsNudge(relation: Relation, updateTime: Date, now: Date, stallMs: number): boolean {
   const decision = decide(relation, now);

@@ -1,32 +1,29 @@
 // One poll of the food service: list the active orders, read the relations
 // the orchestrator is driving, observe what changed, and write only that.
-// Its cost follows the number of active orders, not the history (DESIGN rule 6).
+// Its cost follows the number of active orders, not the history
+// (docs/ARCHITECTURE.md, "Polling"). Bad data from either side is logged,
+// counted and skipped; it never stops the poll.
 import * as logger from 'firebase-functions/logger';
 
-import { forEachLimit } from '../concurrency';
-import type { Config } from '../config';
-import type { FoodClient } from '../food/client';
+import { createLimiter } from '../concurrency';
 import { FoodServiceError } from '../food/errors';
-import type { Order, OrderStatusName } from '../food/types';
+import type { Order } from '../food/types';
+import { isOrderName } from '../model/names';
+import { isFlagged, type Relation } from '../model/relation';
 import {
-  activeRelations,
-  createRelation,
-  existingRelations,
-  writeObservation,
-} from '../store/relations';
-import { needsNudge, observationChanges, type Observation } from './observe';
-import { parseRelation, type Relation } from './relation';
+  ACTIVE_ORDER_STATUSES,
+  isKitchenOrderStatus,
+  isOrderStatus,
+  isShipmentStatus,
+  orderStatusRank,
+  type OrderStatusName,
+} from '../model/statuses';
+import { activeRelations, createRelation, existingRelations, writeObservation } from '../store/relations';
+import type { Deps } from './deps';
+import { needsNudge, observationChanges, type Seen } from './observe';
+import { describeError } from './step-failure';
 
-/** The statuses in which an order still needs the orchestrator. */
-const ACTIVE_STATUSES = ['NEW', 'PREPARATION', 'IN_FLIGHT'] as const satisfies readonly OrderStatusName[];
-const RANK: Record<OrderStatusName, number> = { UNKNOWN: 0, NEW: 1, PREPARATION: 2, IN_FLIGHT: 3, DELIVERED: 4, REJECTED: 4, CANCELLED: 4 };
-const FOREIGN_SAMPLE = 10;
-
-export interface PollDeps {
-  food: FoodClient;
-  config: Config;
-  now: () => Date;
-}
+const SAMPLE = 10;
 
 export interface PollSummary {
   listed: number;
@@ -37,58 +34,61 @@ export interface PollSummary {
   nudged: number;
   vanished: number;
   foreign: number;
+  /** Relations the trigger flags as malformed; not observed. */
   malformed: number;
+  /** Orders in the listings whose names are not orders/<id>; skipped. */
+  malformedOrders: number;
+  /** Statuses the proto does not name (a newer server?); reported, not recorded. */
+  unknownStatuses: number;
   lookupFailures: number;
   writeFailures: number;
   calls: { GetOrder: number; GetKitchenOrder: number; GetShipment: number };
   durationMs: number;
 }
 
-export async function pollOnce(deps: PollDeps): Promise<PollSummary> {
+export async function pollOnce(deps: Deps): Promise<PollSummary> {
   const started = Date.now();
   const summary: PollSummary = {
-    listed: 0, listCalls: 0, activeRelations: 0, created: 0, observed: 0, nudged: 0, vanished: 0,
-    foreign: 0, malformed: 0, lookupFailures: 0, writeFailures: 0, calls: { GetOrder: 0, GetKitchenOrder: 0, GetShipment: 0 }, durationMs: 0,
+    listed: 0, listCalls: 0, activeRelations: 0, created: 0, observed: 0, nudged: 0, vanished: 0, foreign: 0,
+    malformed: 0, malformedOrders: 0, unknownStatuses: 0, lookupFailures: 0, writeFailures: 0,
+    calls: { GetOrder: 0, GetKitchenOrder: 0, GetShipment: 0 }, durationMs: 0,
   };
+  const limit = createLimiter(deps.config.maxConcurrency);
 
-  // New relations and news are written as soon as each is known, not after
-  // the whole poll: every write starts a trigger, and waiting for the slowest
-  // look-up would add the poll's duration to every order's latency. So a NEW
-  // order's relation is created as soon as its page is listed; create() makes
-  // that safe for the few NEW orders that already have one.
+  // New relations are created as soon as their page is listed, not after the
+  // whole poll: every write starts a trigger, and waiting for the slowest
+  // look-up would add the poll's duration to every order's latency. create()
+  // makes that safe for the few NEW orders that already have one.
   const creations: Array<Promise<void>> = [];
-  const onPage = (status: OrderStatusName, orders: Order[]) => {
-    if (status !== 'NEW') return;
-    creations.push(forEachLimit(orders, deps.config.maxConcurrency, (order) => oneWrite(order.name, summary, async () => {
+  const onNewOrder = (order: Order) =>
+    creations.push(limit(() => oneWrite(order.name, summary, async () => {
       if ((await createRelation(order.name, order.customerId, deps.now())) === 'created') summary.created++;
     })));
-  };
-  const [listed, relations] = await Promise.all([listActiveOrders(deps, summary, onPage), activeRelations()]);
+  const [listed, relations] = await Promise.all([listActiveOrders(deps, summary, onNewOrder), activeRelations()]);
   summary.listed = listed.size;
   summary.activeRelations = relations.length;
 
   const driven = new Set(relations.map((stored) => String(stored.data.order)));
-  const unknown = [...listed.values()].filter((order) => order.status !== 'NEW' && !driven.has(order.name));
+  const unknown = [...listed].filter(([name, status]) => status !== 'NEW' && !driven.has(name)).map(([name, status]) => ({ name, status }));
 
   await Promise.all([
     ...creations,
-    forEachLimit(relations, deps.config.maxConcurrency, async (stored) => {
-      const parsed = parseRelation(stored.data);
-      if (!parsed.ok) {
+    ...relations.map((stored) => limit(async () => {
+      if (!stored.parsed.ok) {
         // The trigger flags it; observing it would only stack news on bad data.
         summary.malformed++;
         return;
       }
-      const seen = await observe(parsed.relation, listed.get(parsed.relation.order), deps, summary);
-      const changes = observationChanges(parsed.relation, stored.data.observationError, seen);
-      const nudge = !changes && needsNudge(parsed.relation, stored.updateTime, deps.now(), deps.config.claimLeaseSeconds * 1000);
+      const relation = stored.parsed.value;
+      const changes = observationChanges(relation, await observe(relation, listed.get(relation.order), deps, summary));
+      const nudge = !changes && needsNudge(relation, stored.updateTime, deps.now(), deps.config.claimLeaseSeconds * 1000);
       if (!changes && !nudge) return;
-      await oneWrite(parsed.relation.order, summary, async () => {
+      await oneWrite(relation.order, summary, async () => {
         await writeObservation(stored.ref, changes ?? {}, nudge, deps.now());
         if (changes) summary.observed++;
         else summary.nudged++;
       });
-    }),
+    })),
   ]);
 
   await reportForeign(unknown, summary);
@@ -102,38 +102,57 @@ async function oneWrite(order: string, summary: PollSummary, write: () => Promis
     await write();
   } catch (error) {
     summary.writeFailures++;
-    logger.warn('relation write failed; the next poll tries again', { order, error: error instanceof Error ? error.message : String(error) });
+    logger.warn('relation write failed; the next poll tries again', { order, error: describeError(error) });
   }
 }
 
-/** Every page of every active status; an order seen twice keeps its later status. */
-async function listActiveOrders(
-  deps: PollDeps, summary: PollSummary, onPage: (status: OrderStatusName, orders: Order[]) => void,
-): Promise<Map<string, Order>> {
-  const orders = new Map<string, Order>();
-  await Promise.all(ACTIVE_STATUSES.map(async (status) => {
+/**
+ * Every page of every active status, kept as name → status (an order seen
+ * twice, because it moved between listings, keeps the later status). Orders
+ * whose names or statuses cannot be used are logged and left out.
+ */
+async function listActiveOrders(deps: Deps, summary: PollSummary, onNewOrder: (order: Order) => void): Promise<Map<string, OrderStatusName>> {
+  const orders = new Map<string, OrderStatusName>();
+  const badNames: string[] = [];
+  await Promise.all(ACTIVE_ORDER_STATUSES.map(async (status) => {
     for await (const page of deps.food.listAllOrders(status, deps.config.pageSize)) {
       summary.listCalls++;
-      onPage(status, page);
       for (const order of page) {
+        if (!isOrderName(order.name)) {
+          summary.malformedOrders++;
+          if (badNames.length < SAMPLE) badNames.push(JSON.stringify(order.name));
+          continue;
+        }
+        if (!isOrderStatus(order.status)) {
+          reportUnknownStatus(summary, order.name, 'order', order.status);
+          continue;
+        }
+        if (order.status === 'NEW') onNewOrder(order);
         const known = orders.get(order.name);
-        if (!known || RANK[order.status] > RANK[known.status]) orders.set(order.name, order);
+        if (!known || orderStatusRank(order.status) > orderStatusRank(known)) orders.set(order.name, order.status);
       }
     }
   }));
+  if (badNames.length) logger.error('the food service listed orders with malformed names; skipped', { count: summary.malformedOrders, sample: badNames });
   return orders;
+}
+
+function reportUnknownStatus(summary: PollSummary, resource: string, kind: string, value: unknown): void {
+  summary.unknownStatuses++;
+  logger.warn(`the food service reported a ${kind} status this version does not know; not recorded, observed again next poll`, { resource, status: value });
 }
 
 /**
  * Looks up what the lists do not say: the order of a relation that left the
  * active lists (cancelled, or finished under us), the kitchen order while it
- * cooks, the shipment while it flies.
+ * cooks, the shipment while it flies. A flagged relation needs only its
+ * order's status, to notice that the order ended.
  */
-async function observe(relation: Relation, listed: Order | undefined, deps: PollDeps, summary: PollSummary): Promise<Observation> {
-  const seen: Observation = {};
+async function observe(relation: Relation, listed: OrderStatusName | undefined, deps: Deps, summary: PollSummary): Promise<Seen> {
+  const seen: Seen = {};
   const failures: string[] = [];
   let transientFailure = false;
-  const lookUp = async <T>(method: keyof PollSummary['calls'], call: () => Promise<T>): Promise<T | undefined> => {
+  const lookUp = async <T extends { status: unknown }>(method: keyof PollSummary['calls'], call: () => Promise<T>): Promise<T | undefined> => {
     summary.calls[method]++;
     try {
       return await call();
@@ -143,28 +162,31 @@ async function observe(relation: Relation, listed: Order | undefined, deps: Poll
         transientFailure = true;
         logger.warn('look-up failed; the next poll tries again', { order: relation.order, method, code: error.codeName });
       } else {
-        failures.push(error instanceof Error ? error.message : String(error));
+        failures.push(describeError(error));
       }
       return undefined;
     }
   };
 
   if (listed) {
-    seen.orderStatus = listed.status;
+    seen.orderStatus = listed;
   } else {
     summary.vanished++;
     const order = await lookUp('GetOrder', () => deps.food.getOrder(relation.order));
-    if (order) seen.orderStatus = order.status;
+    if (order && isOrderStatus(order.status)) seen.orderStatus = order.status;
+    else if (order) reportUnknownStatus(summary, relation.order, 'order', order.status);
   }
-  if (seen.orderStatus !== 'CANCELLED') {
+  if (seen.orderStatus !== 'CANCELLED' && !isFlagged(relation)) {
     const { kitchenOrder, shipment } = relation;
     if (relation.stage === 'PREPARATION' && kitchenOrder && relation.kitchenOrderStatus !== 'PACKAGED') {
       const found = await lookUp('GetKitchenOrder', () => deps.food.getKitchenOrder(kitchenOrder));
-      if (found) seen.kitchenOrderStatus = found.status;
+      if (found && isKitchenOrderStatus(found.status)) seen.kitchenOrderStatus = found.status;
+      else if (found) reportUnknownStatus(summary, kitchenOrder, 'kitchen order', found.status);
     }
     if (relation.stage === 'IN_FLIGHT' && shipment && relation.shipmentStatus !== 'DELIVERED' && relation.shipmentStatus !== 'REJECTED') {
       const found = await lookUp('GetShipment', () => deps.food.getShipment(shipment));
-      if (found) seen.shipmentStatus = found.status;
+      if (found && isShipmentStatus(found.status)) seen.shipmentStatus = found.status;
+      else if (found) reportUnknownStatus(summary, shipment, 'shipment', found.status);
     }
   }
   // Only a complete, clean round clears an earlier observation error.
@@ -174,7 +196,7 @@ async function observe(relation: Relation, listed: Order | undefined, deps: Poll
 }
 
 /** Orders in PREPARATION or IN_FLIGHT that we never drove: someone else's. Logged and counted, never touched. */
-async function reportForeign(unknown: Order[], summary: PollSummary): Promise<void> {
+async function reportForeign(unknown: Array<{ name: string; status: OrderStatusName }>, summary: PollSummary): Promise<void> {
   if (unknown.length === 0) return;
   const known = await existingRelations(unknown.map((o) => o.name));
   const foreign = unknown.filter((o) => !known.has(o.name));
@@ -182,7 +204,7 @@ async function reportForeign(unknown: Order[], summary: PollSummary): Promise<vo
   if (foreign.length > 0) {
     logger.warn('orders in progress that the orchestrator did not start; leaving them alone', {
       count: foreign.length,
-      sample: foreign.slice(0, FOREIGN_SAMPLE).map((o) => `${o.name} (${o.status})`),
+      sample: foreign.slice(0, SAMPLE).map((o) => `${o.name} (${o.status})`),
     });
   }
 }

@@ -1,6 +1,27 @@
+// Firestore reports failures with gRPC status codes; these say what they mean here.
 import { status } from '@grpc/grpc-js';
 
-/** Firestore reports a lost create() race with gRPC ALREADY_EXISTS. */
+const codeOf = (error: unknown): unknown => (error as { code?: unknown } | null)?.code;
+
+/** A create() that lost the race: the document exists. */
 export function isAlreadyExists(error: unknown): boolean {
-  return (error as { code?: unknown } | null)?.code === status.ALREADY_EXISTS;
+  return codeOf(error) === status.ALREADY_EXISTS;
+}
+
+/** An update whose precondition (lastUpdateTime, exists) no longer held: someone wrote first. */
+export function isPreconditionFailure(error: unknown): boolean {
+  return codeOf(error) === status.FAILED_PRECONDITION;
+}
+
+const TRANSIENT = new Set<unknown>([status.UNAVAILABLE, status.DEADLINE_EXCEEDED, status.ABORTED, status.RESOURCE_EXHAUSTED, status.INTERNAL]);
+
+/** A Firestore failure that trying again later may get past. */
+export function isTransientFirestoreError(error: unknown): boolean {
+  return TRANSIENT.has(codeOf(error));
+}
+
+/** The gRPC code name of a Firestore failure, or INTERNAL for anything else. */
+export function firestoreCodeName(error: unknown): string {
+  const code = codeOf(error);
+  return typeof code === 'number' ? (status[code] ?? `code ${code}`) : 'INTERNAL';
 }

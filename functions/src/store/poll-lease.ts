@@ -1,70 +1,72 @@
-// Keeps two pollers from running at once. Transactions are not isolated in
-// the embedded emulator and lastUpdateTime preconditions are ignored there, so
-// the lease is a chain of documents pollLeases/{generation}: taking the lease
-// is a create() of the next generation, which exactly one caller wins, and a
-// crashed holder's generation simply expires.
-import { Timestamp } from 'firebase-admin/firestore';
+// Keeps two polls from running at once: leases/poll names who polls and until
+// when, and remembers when the last poll started, which keeps the cadence
+// across invocations. Taken and given back in transactions. A document that
+// cannot be read (a hand edit, a value of the wrong type) is replaced, not
+// obeyed: a broken lease must not stop every poll.
+import { Timestamp, type DocumentSnapshot } from 'firebase-admin/firestore';
 
 import { db } from './db';
-import { isAlreadyExists } from './errors';
+import { describeValue, LEASES, toDate } from './schema';
 
-const LEASES = 'pollLeases';
+const leaseRef = () => db().collection(LEASES).doc('poll');
 
-export interface PollLease {
-  generation: number;
-  holder: string;
+interface LeaseState {
+  holder: string | null;
+  expiresAt: Date | null;
+  lastPollAt: Date | null;
+}
+
+/** The lease as stored, and what was wrong with it, if anything. */
+function readLease(snapshot: DocumentSnapshot): { state: LeaseState; problem?: string } {
+  if (!snapshot.exists) return { state: { holder: null, expiresAt: null, lastPollAt: null } };
+  const data = snapshot.data() ?? {};
+  const expiresAt = toDate(data.expiresAt);
+  const lastPollAt = toDate(data.lastPollAt);
+  const problems = [
+    typeof data.holder === 'string' || data.holder === null ? null : `holder ${describeValue(data.holder)}`,
+    expiresAt || data.expiresAt === null ? null : `expiresAt ${describeValue(data.expiresAt)}`,
+    lastPollAt || data.lastPollAt === null || data.lastPollAt === undefined ? null : `lastPollAt ${describeValue(data.lastPollAt)}`,
+  ].filter((p): p is string => p !== null);
+  const state = { holder: typeof data.holder === 'string' ? data.holder : null, expiresAt, lastPollAt };
+  return problems.length ? { state, problem: `${snapshot.ref.path} was malformed (${problems.join(', ')}); replaced` } : { state };
 }
 
 export type Acquired =
-  | { acquired: true; lease: PollLease; previousPollAt: Date | null }
-  | { acquired: false; holder: string; expiresAt: Date };
+  | { acquired: true; lastPollAt: Date | null; repaired?: string }
+  | { acquired: false; holder: string; expiresAt: Date; repaired?: string };
 
-function leaseRef(generation: number) {
-  return db().collection(LEASES).doc(String(generation).padStart(12, '0'));
-}
-
+/** Takes the lease for `ttlMs` unless someone else holds it. */
 export async function acquirePollLease(holder: string, ttlMs: number, now: Date): Promise<Acquired> {
-  const latest = (await db().collection(LEASES).orderBy('generation', 'desc').limit(1).get()).docs[0]?.data();
-  const expiresAt = (latest?.expiresAt as Timestamp | undefined)?.toDate() ?? new Date(0);
-  if (latest && !latest.releasedAt && expiresAt > now) {
-    return { acquired: false, holder: String(latest.holder), expiresAt };
-  }
-  const generation = (typeof latest?.generation === 'number' ? latest.generation : 0) + 1;
-  try {
-    await leaseRef(generation).create({
-      generation,
+  return db().runTransaction(async (tx) => {
+    const { state, problem } = readLease(await tx.get(leaseRef()));
+    const repaired = problem ? { repaired: problem } : {};
+    if (state.holder && state.holder !== holder && state.expiresAt && state.expiresAt > now) {
+      return { acquired: false, holder: state.holder, expiresAt: state.expiresAt, ...repaired };
+    }
+    tx.set(leaseRef(), {
       holder,
       acquiredAt: Timestamp.fromDate(now),
       expiresAt: Timestamp.fromDate(new Date(now.getTime() + ttlMs)),
-      lastPollAt: null,
-      releasedAt: null,
+      lastPollAt: state.lastPollAt ? Timestamp.fromDate(state.lastPollAt) : null,
     });
-  } catch (error) {
-    if (!isAlreadyExists(error)) throw error;
-    return { acquired: false, holder: 'another poller (lost the race for the lease)', expiresAt: new Date(now.getTime() + ttlMs) };
-  }
-  // The generation before is inert now; keep the chain one link long.
-  if (generation > 1) await leaseRef(generation - 1).delete();
-  const lastPollAt = (latest?.lastPollAt as Timestamp | null | undefined)?.toDate() ?? null;
-  return { acquired: true, lease: { generation, holder }, previousPollAt: lastPollAt };
+    return { acquired: true, lastPollAt: state.lastPollAt, ...repaired };
+  });
 }
 
-/**
- * Extends the lease before another poll. False means a newer generation took
- * over (this holder stalled past its expiry), and the holder must stop.
- */
-export async function renewPollLease(lease: PollLease, ttlMs: number, now: Date, polledAt: Date | null): Promise<boolean> {
-  if ((await leaseRef(lease.generation + 1).get()).exists) return false;
-  await leaseRef(lease.generation).update({
-    expiresAt: Timestamp.fromDate(new Date(now.getTime() + ttlMs)),
-    ...(polledAt ? { lastPollAt: Timestamp.fromDate(polledAt) } : {}),
+/** Gives the lease back, recording when the poll it covered started; a holder that lost it changes nothing. */
+export async function releasePollLease(holder: string, now: Date, polledAt: Date | null): Promise<void> {
+  await db().runTransaction(async (tx) => {
+    const { state } = readLease(await tx.get(leaseRef()));
+    if (state.holder !== holder) return;
+    tx.update(leaseRef(), {
+      holder: null,
+      expiresAt: Timestamp.fromDate(now),
+      ...(polledAt ? { lastPollAt: Timestamp.fromDate(polledAt) } : {}),
+    });
   });
-  return true;
 }
 
-export async function releasePollLease(lease: PollLease, now: Date, polledAt: Date | null): Promise<void> {
-  await leaseRef(lease.generation).update({
-    releasedAt: Timestamp.fromDate(now),
-    ...(polledAt ? { lastPollAt: Timestamp.fromDate(polledAt) } : {}),
-  });
+/** When the last poll started, without taking the lease (null if never, or unreadable). */
+export async function lastPollAt(): Promise<Date | null> {
+  return readLease(await leaseRef().get()).state.lastPollAt;
 }

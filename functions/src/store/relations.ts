@@ -1,50 +1,37 @@
-// Reads and writes of relations/{orderId}. The poller writes observed
-// statuses; the trigger writes progress. Each side updates only its own
-// fields, by field path, so neither can overwrite the other (DESIGN rule 4).
-// Writes carry no field transforms (serverTimestamp, arrayUnion): the
-// embedded emulator applies only the first transform of a write, and times
-// from the caller's clock are what the rest of the logic compares anyway.
-import { Timestamp, type DocumentData, type DocumentReference } from 'firebase-admin/firestore';
+// Reads and writes of relations/{orderId}. The poller writes the statuses it
+// observed; the trigger writes progress (stage, names, outcome, errors,
+// orphan notes). Each side updates only its own fields, by field path, so
+// neither overwrites the other. The trigger's writes are fenced: a
+// transaction checks that the relation is still at the stage the step
+// started from (and, for a create, that the step's claim is still this
+// attempt's) before it writes, so a late or duplicate attempt changes
+// nothing but its own note.
+import { Timestamp, type DocumentData, type DocumentReference, type DocumentSnapshot } from 'firebase-admin/firestore';
 
-import type { KitchenOrderStatusName, ShipmentStatusName } from '../food/types';
-import type { Observation } from '../orchestration/observe';
-import { newRelation, RELATIONS, relationId, type StepError } from '../orchestration/relation';
-import { isTerminal, type Stage } from '../orchestration/stage';
+import type { PossibleOrphan, Relation, Step, StepError } from '../model/relation';
+import { isTerminal, type Stage } from '../model/stage';
+import type { KitchenOrderStatusName, ShipmentStatusName } from '../model/statuses';
+import type { HeldClaim } from './claims';
 import { db } from './db';
 import { isAlreadyExists } from './errors';
+import { newRelation, parseRelation, relationId, RELATIONS, storedError, storedOrphan, TRANSITIONS, type Parsed } from './schema';
 
 export interface StoredRelation {
   ref: DocumentReference;
   data: DocumentData;
   /** When the document last changed: the poller uses it to notice stalled relations. */
   updateTime: Date;
-}
-
-/** A note that an earlier attempt of a create may have created something nobody recorded. */
-export interface PossibleOrphan {
-  step: string;
-  attempt: number;
-  claimedAt: Date;
-  eventId: string;
-  reason: string;
-}
-
-export interface Progress {
-  stage: Stage;
-  kitchenOrder?: { name: string; status: KitchenOrderStatusName };
-  shipment?: { name: string; status: ShipmentStatusName };
-  /** Notes to add to the relation's possibleOrphans. */
-  possibleOrphans?: PossibleOrphan[];
+  parsed: Parsed<Relation>;
 }
 
 export function relationRef(orderName: string): DocumentReference {
   return db().collection(RELATIONS).doc(relationId(orderName));
 }
 
-function stored(snapshot: FirebaseFirestore.DocumentSnapshot): StoredRelation | null {
+function stored(snapshot: DocumentSnapshot): StoredRelation | null {
   const data = snapshot.data();
   if (!data || !snapshot.updateTime) return null;
-  return { ref: snapshot.ref, data, updateTime: snapshot.updateTime.toDate() };
+  return { ref: snapshot.ref, data, updateTime: snapshot.updateTime.toDate(), parsed: parseRelation(data, snapshot.id) };
 }
 
 export async function readRelation(ref: DocumentReference): Promise<StoredRelation | null> {
@@ -60,22 +47,19 @@ export async function activeRelations(): Promise<StoredRelation[]> {
 const GET_ALL_CHUNK = 300;
 
 /** Which of these orders have a relation at all, read in batches. */
-export async function existingRelations(orderNames: string[]): Promise<Set<string>> {
+export async function existingRelations(orderNames: readonly string[]): Promise<Set<string>> {
   const found = new Set<string>();
   for (let i = 0; i < orderNames.length; i += GET_ALL_CHUNK) {
     const refs = orderNames.slice(i, i + GET_ALL_CHUNK).map(relationRef);
     for (const snapshot of await db().getAll(...refs)) {
-      const order = snapshot.get('order');
+      const order: unknown = snapshot.get('order');
       if (snapshot.exists && typeof order === 'string') found.add(order);
     }
   }
   return found;
 }
 
-/**
- * Starts driving a NEW order. create() makes a second poll that saw the same
- * order lose quietly instead of resetting the document.
- */
+/** Starts driving a NEW order. create() makes a second poll that saw the same order lose quietly. */
 export async function createRelation(orderName: string, customerId: string, at: Date): Promise<'created' | 'exists'> {
   try {
     await relationRef(orderName).create(newRelation(orderName, customerId, at));
@@ -84,6 +68,15 @@ export async function createRelation(orderName: string, customerId: string, at: 
     if (isAlreadyExists(error)) return 'exists';
     throw error;
   }
+}
+
+/** What the poller writes: the statuses it saw, and whether a look-up failed for good. */
+export interface Observation {
+  orderStatus?: string;
+  kitchenOrderStatus?: string;
+  shipmentStatus?: string;
+  /** Set when a look-up failed permanently, null when every look-up worked. */
+  observationError?: string | null;
 }
 
 /**
@@ -99,49 +92,109 @@ export async function writeObservation(ref: DocumentReference, observation: Obse
   await ref.update(fields);
 }
 
+export interface Made {
+  field: 'kitchenOrder' | 'shipment';
+  name: string;
+  status: KitchenOrderStatusName | ShipmentStatusName | null;
+}
+
+/** A step carried out, to be recorded on the relation. */
+export interface Progress {
+  step: Step;
+  from: Stage;
+  to: Stage;
+  eventId: string;
+  /** For a create: the claim under which it ran; the record is refused if another attempt took over. */
+  claim?: HeldClaim;
+  /** The kitchen order or shipment the step made (or adopted), with the status its create returned. */
+  made?: Made;
+  /** Notes about earlier attempts, to add to the relation's possibleOrphans. */
+  possibleOrphans?: readonly PossibleOrphan[];
+  /** Closing a flagged relation keeps the flag for a person to read. */
+  keepError?: boolean;
+}
+
+/** Adds notes, one per (step, attempt): a later note that knows the name completes an earlier one. */
+export function mergeOrphans(existing: readonly PossibleOrphan[], added: readonly PossibleOrphan[]): PossibleOrphan[] {
+  const merged = [...existing];
+  for (const note of added) {
+    const at = merged.findIndex((n) => n.step === note.step && n.attempt === note.attempt);
+    if (at < 0) merged.push(note);
+    else if (merged[at].name === null && note.name !== null) merged[at] = note;
+  }
+  return merged;
+}
+
+function orphansOf(snapshot: DocumentSnapshot): PossibleOrphan[] {
+  const parsed = parseRelation(snapshot.data() ?? {}, snapshot.id);
+  return parsed.ok ? parsed.value.possibleOrphans : [];
+}
+
 /**
- * The trigger's record of a step carried out: one write, clearing any earlier
- * error. `relation` is the stored data the step started from; new orphan
- * notes are appended to its list (only the trigger writes that field, and
- * the step's claim keeps other attempts of the step out).
+ * Records a step, fenced: only if the relation is still at `from` and, for a
+ * create, no later attempt took over the claim. Otherwise the step's own
+ * creation, if the relation does not record it, is noted as a possible
+ * orphan, and nothing else changes.
  */
-export async function recordProgress(relation: StoredRelation, progress: Progress, at: Date): Promise<void> {
-  const terminal = isTerminal(progress.stage);
+export async function recordProgress(ref: DocumentReference, progress: Progress, at: Date): Promise<'recorded' | 'fenced'> {
+  const { claim } = progress;
+  // A create's claim document is its history; the other steps get one entry, written once.
+  const history = ref.collection(TRANSITIONS).doc(`${progress.to}-1`);
+  return db().runTransaction(async (tx) => {
+    const [relation, ...rest] = await tx.getAll(ref, ...(claim ? [claim.ref, claim.nextRef] : [history]));
+    const stillHeld = !claim || (rest[0].get('holder') === claim.holder && rest[0].get('failure') === null && !rest[1].exists);
+    if (relation.exists && relation.get('stage') === progress.from && stillHeld) {
+      tx.update(ref, progressFields(progress, orphansOf(relation), at));
+      if (!claim && !rest[0].exists) {
+        tx.create(history, { step: progress.step, from: progress.from, to: progress.to, attempt: 1, eventId: progress.eventId, claimedAt: Timestamp.fromDate(at) });
+      }
+      return 'recorded';
+    }
+    const created = progress.made?.name;
+    if (claim && created && relation.exists && relation.get(progress.made?.field ?? '') !== created) {
+      const note: PossibleOrphan = {
+        step: claim.step, attempt: claim.attempt, name: created, claimedAt: at, eventId: progress.eventId,
+        reason: `attempt ${claim.attempt} created ${created} after another attempt took over the step or the relation moved on`,
+      };
+      tx.update(ref, { possibleOrphans: mergeOrphans(orphansOf(relation), [note]).map(storedOrphan) });
+    }
+    return 'fenced';
+  });
+}
+
+function progressFields(progress: Progress, earlierOrphans: PossibleOrphan[], at: Date): DocumentData {
+  const terminal = isTerminal(progress.to);
   const fields: DocumentData = {
-    stage: progress.stage,
+    stage: progress.to,
     active: !terminal,
-    outcome: terminal ? progress.stage : null,
-    error: null,
+    outcome: terminal ? progress.to : null,
     advancedAt: Timestamp.fromDate(at),
   };
-  if (progress.kitchenOrder) {
-    // The status the create returned; the poller keeps it current from here on,
-    // and cannot have written it before, because it only observes kitchen
-    // orders whose name this write publishes.
-    fields.kitchenOrder = progress.kitchenOrder.name;
-    fields.kitchenOrderStatus = progress.kitchenOrder.status;
+  if (!progress.keepError) fields.error = null;
+  if (progress.made) {
+    // The status the create returned (null when adopted); the poller keeps it
+    // current from here on, and cannot have written it before: it only
+    // observes what this write names.
+    fields[progress.made.field] = progress.made.name;
+    fields[`${progress.made.field}Status`] = progress.made.status;
   }
-  if (progress.shipment) {
-    fields.shipment = progress.shipment.name;
-    fields.shipmentStatus = progress.shipment.status;
-  }
-  if (progress.possibleOrphans?.length) {
-    const earlier: unknown[] = Array.isArray(relation.data.possibleOrphans) ? relation.data.possibleOrphans : [];
-    fields.possibleOrphans = [...earlier, ...progress.possibleOrphans.map(toStoredOrphan)];
-  }
-  await relation.ref.update(fields);
+  if (progress.possibleOrphans?.length) fields.possibleOrphans = mergeOrphans(earlierOrphans, progress.possibleOrphans).map(storedOrphan);
+  return fields;
 }
 
-function toStoredOrphan(orphan: PossibleOrphan): DocumentData {
-  return { ...orphan, claimedAt: Timestamp.fromDate(orphan.claimedAt) };
-}
-
-export async function recordError(ref: DocumentReference, error: StepError): Promise<void> {
-  await ref.update({
-    error: {
-      ...error,
-      at: Timestamp.fromDate(error.at),
-      retryAt: error.retryAt ? Timestamp.fromDate(error.retryAt) : null,
-    },
+/**
+ * Records a failed step or a flag, fenced on the stage it is about (`from`,
+ * as stored, even when it is not a valid stage): an error from an attempt
+ * that the relation has moved past would only hold up the next step. Orphan
+ * notes, if any, go with it.
+ */
+export async function recordError(ref: DocumentReference, from: unknown, error: StepError, orphans: readonly PossibleOrphan[] = []): Promise<boolean> {
+  return db().runTransaction(async (tx) => {
+    const relation = await tx.get(ref);
+    if (!relation.exists || relation.get('stage') !== from) return false;
+    const fields: DocumentData = { error: storedError(error) };
+    if (orphans.length) fields.possibleOrphans = mergeOrphans(orphansOf(relation), orphans).map(storedOrphan);
+    tx.update(ref, fields);
+    return true;
   });
 }

@@ -1,29 +1,29 @@
 import { onDocumentWritten } from 'firebase-functions/v2/firestore';
 import * as logger from 'firebase-functions/logger';
 
-import { FOOD_SERVICE_SECRETS } from '../config';
-import { advance } from '../orchestration/advance';
-import { RELATIONS } from '../orchestration/relation';
-import { db } from '../store/db';
+import { advanceTimeoutSeconds, FOOD_SERVICE_SECRETS } from '../config';
+import { advance } from '../orchestration/lifecycle';
+import { RELATIONS } from '../store/schema';
 import { runtimeDeps } from './deps';
 
 /**
  * Advances a relation whenever it is written. Failed steps are not retried by
  * redelivery (retry: false): the step records its error with a retry time,
  * and the poller wakes the relation when that time comes, so a retry never
- * depends on an event that may be lost, and never loops.
+ * depends on an event that may be lost, and never loops. The timeout is a
+ * param because the claim lease must outlast it (CLAIM_LEASE_SECONDS).
  */
 export const advanceRelation = onDocumentWritten(
   {
     document: `${RELATIONS}/{orderId}`,
     secrets: FOOD_SERVICE_SECRETS,
-    timeoutSeconds: 120,
+    timeoutSeconds: advanceTimeoutSeconds,
     retry: false,
   },
   async (event) => {
-    if (!event.data?.after.exists) return;
-    const ref = db().collection(RELATIONS).doc(event.params.orderId);
-    const result = await advance(ref, event.id, runtimeDeps());
-    logger.debug('advanceRelation', { relation: ref.path, eventId: event.id, result });
+    const after = event.data?.after;
+    if (!after?.exists) return;
+    const result = await advance(after.ref, event.id, runtimeDeps());
+    logger.debug('advanceRelation', { relation: after.ref.path, eventId: event.id, result });
   },
 );

@@ -1,9 +1,10 @@
 import { loadConfig } from '../config';
 import { foodClient } from '../food/connection';
-import type { PollDeps } from '../orchestration/poll';
+import type { Deps } from '../orchestration/deps';
 
 /** What a function needs at run time, built when it runs: never at import, when secrets are absent. */
-export function runtimeDeps(): PollDeps {
+export function runtimeDeps(): Deps {
   const config = loadConfig();
-  return { config, food: foodClient(config), now: () => new Date() };
+  const food = foodClient({ address: config.address, tls: config.tls, deadlineMs: config.rpcDeadlineMs, createDeadlineMs: config.createDeadlineMs });
+  return { config, food, now: () => new Date() };
 }

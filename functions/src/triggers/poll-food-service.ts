@@ -2,12 +2,13 @@ import { onRequest } from 'firebase-functions/v2/https';
 import { onSchedule } from 'firebase-functions/v2/scheduler';
 
 import { FOOD_SERVICE_SECRETS } from '../config';
-import { runPolls, scheduledBudgetMs } from '../orchestration/poller';
+import { pollNow, runScheduledPolls } from '../orchestration/poll-schedule';
 import { runtimeDeps } from './deps';
 
-/** Cloud Scheduler's finest grain; shorter POLL_INTERVAL_SECONDS poll several times per invocation. */
+/** Cloud Scheduler's finest grain; POLL_INTERVAL_SECONDS sets the polls' own cadence within it. */
 const SCHEDULE = 'every 1 minutes';
 const SCHEDULE_EVERY_MS = 60_000;
+/** Long enough for the last poll of a minute to finish past the next invocation's start. */
 const TIMEOUT_SECONDS = 120;
 // The previous invocation's last poll may still be running as this one starts.
 const LEASE_WAIT_MS = 15_000;
@@ -21,12 +22,17 @@ export const pollFoodService = onSchedule(
     retryCount: 0,
     // The lease already keeps polls apart; one instance keeps them cheap too.
     maxInstances: 1,
+    // An invocation starts at the minute while the previous one's last poll
+    // may still be finishing; it must run beside it and wait on the lease,
+    // not queue behind it and lose its minute.
+    concurrency: 2,
+    cpu: 1,
     memory: '512MiB',
   },
-  async () => {
-    const deps = runtimeDeps();
-    await runPolls(deps, {
-      budgetMs: scheduledBudgetMs(SCHEDULE_EVERY_MS, deps.config.pollIntervalSeconds),
+  async (event) => {
+    await runScheduledPolls(runtimeDeps(), {
+      scheduleTime: new Date(event.scheduleTime),
+      windowMs: SCHEDULE_EVERY_MS,
       waitForLeaseMs: LEASE_WAIT_MS,
     });
   },
@@ -44,7 +50,7 @@ export const pollFoodServiceNow = onRequest(
       response.status(405).set('Allow', 'POST').json({ error: 'use POST to run a poll' });
       return;
     }
-    const run = await runPolls(runtimeDeps(), { budgetMs: 0, force: true });
-    response.status(run.skipped ? 409 : run.failedPolls > 0 ? 502 : 200).json(run);
+    const run = await pollNow(runtimeDeps());
+    response.status(run.polls.length === 0 && run.failedPolls === 0 ? 409 : run.failedPolls > 0 ? 502 : 200).json(run);
   },
 );

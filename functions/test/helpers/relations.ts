@@ -1,12 +1,14 @@
 // Relation values for the pure tests: a fresh relation with overrides.
-import type { Relation, StepError } from '../../src/orchestration/relation';
+import type { Relation, StepError } from '../../src/model/relation';
 
-export const ORDER = 'orders/0f8fad5b-d9cb-469f-a165-70867728950e';
+export const ORDER_ID = '0f8fad5b-d9cb-469f-a165-70867728950e';
+export const ORDER = `orders/${ORDER_ID}`;
 export const KITCHEN_ORDER = 'kitchenorders/7c9e6679-7425-40de-944b-e07fc1f90ae7';
 export const SHIPMENT = 'shipments/6ba7b810-9dad-11d1-80b4-00c04fd430c8';
 
 export function relation(overrides: Partial<Relation> = {}): Relation {
   return {
+    id: ORDER_ID,
     order: ORDER,
     stage: 'NEW',
     orderStatus: 'NEW',
@@ -15,6 +17,8 @@ export function relation(overrides: Partial<Relation> = {}): Relation {
     shipment: null,
     shipmentStatus: null,
     error: null,
+    observationError: null,
+    possibleOrphans: [],
     ...overrides,
   };
 }

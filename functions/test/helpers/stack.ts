@@ -5,19 +5,18 @@
 import type { DocumentData } from 'firebase-admin/firestore';
 import * as fs from 'node:fs';
 
+import { startFaultProxy, type FaultProxy, type ProxyFaults } from '../../../food-service/src/fault-proxy';
 import type { FoodService, FoodServiceOptions } from '../../../food-service/src/server';
 import type { DeliveryFaults } from '../../../local/document-events';
 import { hostFunctions, type HostedFunctions } from '../../../local/functions-host';
 import type { FirestoreCloudEvent } from '../../../local/google/trigger-events';
 import * as functions from '../../src';
-import { loadConfig } from '../../src/config';
 import type { FoodClient } from '../../src/food/client';
-import { foodClient } from '../../src/food/connection';
-import type { PollRun } from '../../src/orchestration/poller';
-import { relationId } from '../../src/orchestration/relation';
+import type { PollRun } from '../../src/orchestration/poll-schedule';
 import { db } from '../../src/store/db';
+import { relationId } from '../../src/store/schema';
 import { emulator, PROJECT_ID } from '../setup';
-import { startTestFoodService, testCerts } from './food-service';
+import { clientFor, startTestFoodService, testCerts } from './food-service';
 
 /** The params a deployment sets, here for a fast, small test world. */
 export function testEnv(service: FoodService, overrides: Record<string, string> = {}): Record<string, string> {
@@ -29,6 +28,7 @@ export function testEnv(service: FoodService, overrides: Record<string, string> 
     POLL_INTERVAL_SECONDS: '1',
     PAGE_SIZE: '25',
     RPC_DEADLINE_MS: '2000',
+    CREATE_DEADLINE_MS: '5000',
     MAX_CONCURRENCY: '16',
     CLAIM_LEASE_SECONDS: '180',
     ...overrides,
@@ -41,11 +41,15 @@ export interface StackOptions {
   /** Deliver every relation write to the trigger (the default), or leave delivery to the test. */
   autoDeliver?: boolean;
   faults?: DeliveryFaults;
+  /** Put a fault proxy between the functions and the food service (faults off until set). */
+  proxy?: Partial<ProxyFaults>;
 }
 
 export interface Stack {
   service: FoodService;
-  /** A client of the same service, for looking at it as a test. */
+  /** The fault proxy the functions dial, when asked for. */
+  proxy: FaultProxy | undefined;
+  /** A client of the same service, for looking at it as a test: it dials the service directly, never through the proxy. */
   food: FoodClient;
   functions: HostedFunctions | undefined;
   /** One poll through the exported HTTPS function. */
@@ -69,7 +73,8 @@ export async function clearFirestore(): Promise<void> {
 export async function startStack(options: StackOptions = {}): Promise<Stack> {
   await clearFirestore();
   const service = await startTestFoodService(options.service);
-  Object.assign(process.env, testEnv(service, options.env));
+  const proxy = options.proxy ? await startFaultProxy({ target: service.address, ...options.proxy }) : undefined;
+  Object.assign(process.env, testEnv(service, { ...(proxy ? { FOOD_SERVICE_ADDRESS: proxy.address } : {}), ...options.env }));
   const { firestore, receiver } = emulator();
   const hosted = await hostFunctions({
     module: functions as unknown as Record<string, unknown>,
@@ -95,10 +100,12 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
     return body;
   };
   const settle = () => hosted.settle({ quietMs: 50 });
+  const food = clientFor(service);
 
   return {
     service,
-    food: foodClient(loadConfig()),
+    proxy,
+    food,
     functions: options.autoDeliver === false ? undefined : hosted,
     pollNow,
     settle,
@@ -116,7 +123,9 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
       return snapshot.docs.map((d) => ({ id: d.id, ...d.data() }));
     },
     async stop() {
+      food.close();
       await hosted.stop();
+      await proxy?.stop();
       await service.stop();
     },
   };

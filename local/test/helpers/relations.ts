@@ -2,7 +2,7 @@
 // a tracker with the right `before`, the way local/document-events.ts does.
 import type { PlainData } from '../../firestore';
 import type { RelationTracker } from '../../board/tracker';
-import { newRelation } from '../../../functions/src/orchestration/relation';
+import { newRelation } from '../../../functions/src/store/schema';
 
 /** A relation as the poller creates it, with overrides. */
 export function relationDoc(id: string, fields: PlainData = {}): PlainData {

@@ -1,0 +1,54 @@
+// The life of an order, as the orchestrator drives it, in one place.
+//
+//   the poller sees a NEW order        → it creates relations/{orderId}    (poll.ts)
+//   NEW                                → runCreateStep('createKitchenOrder'): a kitchen order, the order to PREPARATION
+//   PREPARATION, kitchen order PACKAGED → runCreateStep('createShipment'):    a shipment, the order to IN_FLIGHT
+//   IN_FLIGHT, shipment DELIVERED/REJECTED → finishOrder: the order to DELIVERED or REJECTED
+//   the customer CANCELLED, at any stage → recordCancellation: nothing more is created or updated
+//   a flagged relation whose order ended → closeFlagged: the outcome is kept beside the flag
+//
+// Every write of a relation fires advanceRelation, which reads the relation
+// as it is now, lets decide() name the one next step, and runs it
+// (steps.ts). The poller records what the food service says, and wakes a
+// relation whose step is due again (observe.ts). Nothing else moves an order.
+import type { DocumentReference } from 'firebase-admin/firestore';
+
+import { readRelation } from '../store/relations';
+import { decide } from './decide';
+import type { Deps } from './deps';
+import { closeFlagged, finishOrder, flag, flagTarget, recordCancellation, runCreateStep, type AdvanceResult, type StepContext } from './steps';
+
+export type { AdvanceResult } from './steps';
+
+/** Runs the one next step of the relation at `ref`, or nothing, as its current state says. */
+export async function advance(ref: DocumentReference, eventId: string, deps: Deps): Promise<AdvanceResult> {
+  const stored = await readRelation(ref);
+  if (!stored) return 'gone';
+  if (!stored.parsed.ok) {
+    // Nothing can be decided from it; the flag says what to fix.
+    const { data } = stored;
+    const target = { ref, order: String(data.order), stage: data.stage, error: data.error };
+    return flag(target, deps.now(), 'INVALID_DOCUMENT', `the relation document is malformed: ${stored.parsed.problems.join('; ')}`);
+  }
+  const ctx: StepContext = { ref, relation: stored.parsed.value, eventId, deps };
+  const decision = decide(ctx.relation, deps.now());
+  switch (decision.action) {
+    case 'createKitchenOrder':
+    case 'createShipment':
+      return runCreateStep(ctx, decision.action);
+    case 'finish':
+      return finishOrder(ctx, decision.to);
+    case 'cancel':
+      return recordCancellation(ctx, null);
+    case 'close':
+      return closeFlagged(ctx, decision.to);
+    case 'flag':
+      return flag(flagTarget(ctx), deps.now(), decision.code, decision.message);
+    case 'none':
+      return 'nothing';
+    default: {
+      const unreachable: never = decision;
+      throw new Error(`unhandled decision ${JSON.stringify(unreachable)}`);
+    }
+  }
+}

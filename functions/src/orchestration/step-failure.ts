@@ -1,0 +1,55 @@
+// What a failed step means, decided without I/O: whether waiting helps, and
+// whether the create it made may exist on the food service without anyone
+// knowing its name (the only case the next attempt must note).
+import { backoffMs } from '../backoff';
+import { FoodServiceError } from '../food/errors';
+import type { Step, StepError } from '../model/relation';
+import { firestoreCodeName, isTransientFirestoreError } from '../store/errors';
+import type { AttemptFailure } from '../store/claims';
+
+/** How far a create step got before it failed. */
+export interface StepProgress {
+  /** The create call was made (it may have reached the food service). */
+  sent: boolean;
+  /** The name the create returned, once known: nothing is ambiguous about it. */
+  created: string | null;
+}
+
+export function describeError(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}
+
+/** A failure the step itself detected before calling anything, which trying later may get past. */
+export class StepDeferred extends Error {
+  constructor(readonly code: string, message: string) {
+    super(message);
+    this.name = 'StepDeferred';
+  }
+}
+
+export function classifyFailure(error: unknown, progress: StepProgress): AttemptFailure {
+  const message = progress.created ? `created ${progress.created} but could not finish the step: ${describeError(error)}` : describeError(error);
+  // Ambiguous only while the create's outcome is unknown: once its name is
+  // known it is on the claim (or in this message and the log), and after a
+  // failure that proves nothing was sent there is nothing to know.
+  const createUnknown = progress.sent && progress.created === null;
+  if (error instanceof FoodServiceError) {
+    return { code: error.codeName, message, transient: error.transient, ambiguous: createUnknown && error.mayHaveHappened };
+  }
+  if (error instanceof StepDeferred) return { code: error.code, message, transient: true, ambiguous: false };
+  return { code: firestoreCodeName(error), message, transient: isTransientFirestoreError(error), ambiguous: createUnknown };
+}
+
+/**
+ * The error a failed step records. Transient failures back off in poll
+ * intervals, capped at ten, for as long as they last: the poller is the clock
+ * that retries them, so the work resumes without a person.
+ */
+export function stepError(step: Step, failure: AttemptFailure, previous: StepError | null, now: Date, pollIntervalSeconds: number): StepError {
+  const failures = (previous?.step === step ? previous.failures : 0) + 1;
+  const interval = pollIntervalSeconds * 1000;
+  const retryAt = failure.transient
+    ? new Date(now.getTime() + interval + backoffMs(failures, { initialBackoffMs: interval, maxBackoffMs: 10 * interval, multiplier: 2 }))
+    : null;
+  return { step, code: failure.code, message: failure.message, transient: failure.transient, failures, at: now, retryAt };
+}

@@ -1,0 +1,175 @@
+// The Firestore schema: collection names, document ids, the shape of a new
+// relation, and the checked reading of a stored relation back into the model.
+// A hand-edited document, an unknown enum value or a malformed name is
+// reported with every problem found, so the flag on the document says what
+// to fix.
+import { Timestamp, type DocumentData } from 'firebase-admin/firestore';
+
+import { isOrderName, isResourceName, nameFormat, orderId, type ResourceKind } from '../model/names';
+import type { CreateStep, PossibleOrphan, Relation, StepError } from '../model/relation';
+import { isStage } from '../model/stage';
+import { isKitchenOrderStatus, isOrderStatus, isShipmentStatus } from '../model/statuses';
+
+export const RELATIONS = 'relations';
+/** relations/{orderId}/transitions: the history, and for the creates the claims (store/claims.ts). */
+export const TRANSITIONS = 'transitions';
+export const LEASES = 'leases';
+
+/** The document id of an order's relation. */
+export const relationId = orderId;
+
+/**
+ * A new relation document, as the poller creates it for a NEW order: nothing
+ * created yet, the poller's first observation, the trigger's fields empty.
+ */
+export function newRelation(order: string, customerId: string, at: Date): DocumentData {
+  return {
+    order,
+    customerId,
+    stage: 'NEW',
+    active: true,
+    outcome: null,
+    orderStatus: 'NEW',
+    kitchenOrder: null,
+    kitchenOrderStatus: null,
+    shipment: null,
+    shipmentStatus: null,
+    error: null,
+    observationError: null,
+    possibleOrphans: [],
+    createdAt: Timestamp.fromDate(at),
+    observedAt: Timestamp.fromDate(at),
+    advancedAt: null,
+  };
+}
+
+/** A Firestore Timestamp (or a Date) as a Date; anything else is null. */
+export function toDate(value: unknown): Date | null {
+  if (value instanceof Date) return Number.isNaN(value.getTime()) ? null : value;
+  if (value instanceof Timestamp) return value.toDate();
+  return null;
+}
+
+export function describeValue(value: unknown): string {
+  return typeof value === 'string' ? `"${value}"` : (JSON.stringify(value) ?? String(value));
+}
+
+export type Parsed<T> = { ok: true; value: T } | { ok: false; problems: string[] };
+
+/** Reads a stored relation; `id` is its document id, which must be its order's. */
+export function parseRelation(data: DocumentData, id: string): Parsed<Relation> {
+  const problems: string[] = [];
+
+  const name = (field: 'order' | 'kitchenOrder' | 'shipment', kind: ResourceKind, optional: boolean): string | null => {
+    const value: unknown = data[field];
+    if ((value === null || value === undefined) && optional) return null;
+    if (isResourceName(kind, value)) return value;
+    problems.push(`${field}: expected ${optional ? 'null or ' : ''}"${nameFormat(kind)}", got ${describeValue(value)}`);
+    return null;
+  };
+  const status = <T extends string>(field: string, check: (v: unknown) => v is T, optional: boolean): T | null => {
+    const value: unknown = data[field];
+    if ((value === null || value === undefined) && optional) return null;
+    if (check(value)) return value;
+    problems.push(`${field}: unknown status ${describeValue(value)}`);
+    return null;
+  };
+
+  const order = name('order', 'order', false);
+  if (order !== null && isOrderName(order) && orderId(order) !== id) {
+    problems.push(`order: ${order} is not the order of relation ${id} (its id must be the order's)`);
+  }
+  const stage = isStage(data.stage) ? data.stage : (problems.push(`stage: unknown stage ${describeValue(data.stage)}`), null);
+  const orderStatus = status('orderStatus', isOrderStatus, false);
+  const kitchenOrder = name('kitchenOrder', 'kitchenOrder', true);
+  const kitchenOrderStatus = status('kitchenOrderStatus', isKitchenOrderStatus, true);
+  const shipment = name('shipment', 'shipment', true);
+  const shipmentStatus = status('shipmentStatus', isShipmentStatus, true);
+  const error = parseStepError(data.error, problems);
+  const observationError = data.observationError ?? null;
+  if (observationError !== null && typeof observationError !== 'string') {
+    problems.push(`observationError: expected null or a message, got ${describeValue(observationError)}`);
+  }
+  const possibleOrphans = parsePossibleOrphans(data.possibleOrphans, problems);
+
+  if (problems.length > 0 || order === null || stage === null || orderStatus === null) return { ok: false, problems };
+  return {
+    ok: true,
+    value: {
+      id,
+      order,
+      stage,
+      orderStatus,
+      kitchenOrder,
+      kitchenOrderStatus,
+      shipment,
+      shipmentStatus,
+      error,
+      observationError: typeof observationError === 'string' ? observationError : null,
+      possibleOrphans,
+    },
+  };
+}
+
+function parseStepError(value: unknown, problems: string[]): StepError | null {
+  if (value === null || value === undefined) return null;
+  const e = (typeof value === 'object' && !Array.isArray(value) ? value : {}) as Partial<Record<keyof StepError, unknown>>;
+  const at = toDate(e.at);
+  const retryAt = e.retryAt === null || e.retryAt === undefined ? null : toDate(e.retryAt);
+  const valid =
+    typeof e.message === 'string' &&
+    typeof e.transient === 'boolean' &&
+    at !== null &&
+    (e.retryAt === null || e.retryAt === undefined || retryAt !== null) &&
+    (e.failures === undefined || (Number.isInteger(e.failures) && (e.failures as number) >= 1)) &&
+    (e.step === undefined || typeof e.step === 'string') &&
+    (e.code === undefined || typeof e.code === 'string');
+  if (!valid) {
+    problems.push('error: expected null or {step, code, message, transient, failures >= 1, at: timestamp, retryAt: timestamp or null}');
+    return null;
+  }
+  return {
+    step: (e.step ?? 'document') as StepError['step'],
+    code: (e.code as string | undefined) ?? 'UNKNOWN',
+    message: e.message as string,
+    transient: e.transient as boolean,
+    failures: (e.failures as number | undefined) ?? 1,
+    at: at as Date,
+    retryAt,
+  };
+}
+
+const CREATE_STEPS: readonly string[] = ['createKitchenOrder', 'createShipment'] satisfies CreateStep[];
+
+function parsePossibleOrphans(value: unknown, problems: string[]): PossibleOrphan[] {
+  if (value === undefined || value === null) return [];
+  const notes = Array.isArray(value) ? value : null;
+  const parsed = notes?.map((note: unknown): PossibleOrphan | null => {
+    const n = (typeof note === 'object' && note !== null ? note : {}) as Record<string, unknown>;
+    const claimedAt = toDate(n.claimedAt);
+    const ok =
+      typeof n.step === 'string' && CREATE_STEPS.includes(n.step) &&
+      Number.isInteger(n.attempt) &&
+      (n.name === null || n.name === undefined || typeof n.name === 'string') &&
+      claimedAt !== null &&
+      typeof n.reason === 'string';
+    return ok
+      ? { step: n.step as CreateStep, attempt: n.attempt as number, name: (n.name as string | null | undefined) ?? null, claimedAt: claimedAt as Date, eventId: String(n.eventId ?? ''), reason: n.reason as string }
+      : null;
+  });
+  if (!parsed || parsed.some((note) => note === null)) {
+    problems.push('possibleOrphans: expected a list of {step, attempt, name, claimedAt: timestamp, eventId, reason}');
+    return [];
+  }
+  return parsed as PossibleOrphan[];
+}
+
+/** A possible orphan note as stored. */
+export function storedOrphan(orphan: PossibleOrphan): DocumentData {
+  return { ...orphan, claimedAt: Timestamp.fromDate(orphan.claimedAt) };
+}
+
+/** A step error as stored. */
+export function storedError(error: StepError): DocumentData {
+  return { ...error, at: Timestamp.fromDate(error.at), retryAt: error.retryAt ? Timestamp.fromDate(error.retryAt) : null };
+}
