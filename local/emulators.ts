@@ -1,10 +1,15 @@
-// `npm run emulators`: the official Firebase path, for people with Java 21+
-// and internet (the emulators' jars and the Emulator UI are downloaded once).
-// It runs the deployable build (functions/lib) in the Firebase emulator suite
-// beside the food-service simulator, and is the clock that Cloud Scheduler is
-// in production: the emulators never fire a scheduled function on a timer, so
-// this script POSTs to pollFoodServiceNow every POLL_INTERVAL_SECONDS.
-// Without Java, `npm start` runs the same functions on the embedded stack.
+// `npm run emulators`: the official Firebase path. It runs the deployable
+// build (functions/lib) in the Firebase emulator suite, on Google's Firestore
+// and Pub/Sub emulators found on this machine (local/google/tools.ts: Java
+// 21+, firebase-tools' cache or the Cloud SDK components), beside the
+// food-service simulator, and is the clock that Cloud Scheduler is in
+// production: the emulators never fire a scheduled function on a timer, so
+// this script POSTs to pollFoodServiceNow every poll interval.
+//
+// It downloads nothing: a missing Java or Firestore emulator is said in one
+// line and ends the run; a missing Emulator UI bundle is skipped with a note.
+// With --duration it runs that long, drains, and judges the run by the
+// invariants of local/invariants.ts.
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
@@ -14,44 +19,64 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { parseArgs } from 'node:util';
 
 import { ensureCerts } from '../food-service/src/certs';
+import { startFoodService, type FoodService } from '../food-service/src/server';
+import {
+  countRelations, finalSummary, openOrders, progressLine, readCollection, readOrders, readStats, type ClockCounts, type RunSnapshot,
+} from './emulators-facts';
+import {
+  cliEnvironment, configuredTargets, createRunDirectory, emulatorsConfig, fixedPorts, freePorts, FUNCTIONS_DIR, localValues,
+  readProjectConfig, ROOT, type EmulatorTools, type FirebaseJson, type RunDirectory, type RunPorts,
+} from './emulators-project';
+import { findFirestoreEmulator, findJava, findPubsubEmulator, hasEmulatorUi, MissingTool } from './google/tools';
+import { checkInvariants } from './invariants';
 
-export const ROOT = path.resolve(__dirname, '..');
-const FUNCTIONS_DIR = path.join(ROOT, 'functions');
 const FIREBASE_BIN = path.join(ROOT, 'node_modules', '.bin', 'firebase');
 
-/** The simulator's address, passed to it as flags and to the functions as FOOD_SERVICE_ADDRESS, so they cannot drift apart. */
-const SIMULATOR = { host: '127.0.0.1', port: 9000, statsPort: 9001 } as const;
-/** Some customers, some cancellations, and kitchens and drones quick enough to watch orders finish. */
-const SIMULATOR_LOAD = ['--orders-per-second', '1', '--cancel-rate', '0.1', '--controller-interval', '3s'];
-/** Slower than `npm start`'s 2 s: the emulator logs every invocation, and a poll every 5 s keeps that readable. */
-const DEFAULT_POLL_INTERVAL_SECONDS = 5;
+/** Some customers, some cancellations and rejections, and kitchens and drones quick enough to watch orders finish. */
+const DEFAULTS = { pollIntervalSeconds: 5, ordersPerSecond: 1, controllerIntervalMs: 3000, cancelRate: 0.1, rejectRate: 0.1 } as const;
 /** The clock's target; its trigger is HTTPS, so the Functions emulator serves it without any other emulator. */
 export const CLOCK_FUNCTION = 'pollFoodServiceNow';
+/**
+ * What the Functions emulator prints once for every invocation that threw (a
+ * FATAL runtime error kills the worker), whatever the function: the count of
+ * invocations that the platform would have dropped (advanceRelation has retry off).
+ */
+export const FUNCTION_KILLED = /Your function was killed because it raised an unhandled error/;
 
-const SIMULATOR_START_MS = 30_000;
-/** The first run downloads the Firestore and Pub/Sub jars and the Emulator UI, which can take minutes. */
-const EMULATORS_READY_MS = 10 * 60_000;
+/** Everything is local (nothing is downloaded), so the suite is ready in well under a minute; a slow machine gets three. */
+const EMULATORS_READY_MS = 180_000;
 /** pollFoodServiceNow's timeoutSeconds is 120; a poll that outlives it will not answer. */
 const POLL_REQUEST_MS = 130_000;
-const DISCOVERY_MS = 30_000;
 /** How long each process may take to stop cleanly before it and its children are killed. */
 const EMULATORS_STOP_MS = 60_000;
-const SIMULATOR_STOP_MS = 10_000;
+/** A progress line this often in a --duration run, during the run and the drain. */
+const PROGRESS_EVERY_MS = 5_000;
+const DRAIN_CHECK_MS = 1_000;
 
 export const USAGE = `usage: npm run emulators -- [flags]
 
-Builds the functions, starts the food-service simulator (127.0.0.1:${SIMULATOR.port}) with
-simulated customers, writes functions/.env.local and functions/.secret.local,
-runs \`firebase emulators:start\` (Emulator UI: http://127.0.0.1:4000) and POSTs
-to ${CLOCK_FUNCTION} every poll interval, because the emulators have no
-Cloud Scheduler. Needs Java 21+ and, on the first run, internet.
-Without Java, \`npm start\` runs the local stack instead.
+Builds the functions, runs \`firebase emulators:start\` (project from .firebaserc)
+with Google's Firestore and Pub/Sub emulators found on this machine, starts the
+food-service simulator (127.0.0.1:9000, stats on :9001) with simulated
+customers, and POSTs to ${CLOCK_FUNCTION} every poll interval, because the
+emulators have no Cloud Scheduler. Needs Java 21+ and the Firestore emulator
+(\`npm run tools\` says what it finds); downloads nothing. The Emulator UI
+(http://127.0.0.1:4000) runs when its bundle is there, and is skipped otherwise.
 
-  --poll-interval SECONDS   seconds between polls, 1 to 3600 (default ${DEFAULT_POLL_INTERVAL_SECONDS});
-                            also written as POLL_INTERVAL_SECONDS
-  --only LIST               emulators to start, passed to emulators:start
-                            (default: every emulator in firebase.json)
-  -h, --help                show this help`;
+  --poll-interval SECONDS    seconds between polls, 1 to 3600 (default ${DEFAULTS.pollIntervalSeconds});
+                             also written as POLL_INTERVAL_SECONDS
+  --duration SECONDS         run this long, stop the customers, let the orders in
+                             flight finish, print the final summary and the
+                             invariants, stop, and exit 0 only if they held
+  --orders-per-second N      simulator: the customers' load, 0 to 1000 (default ${DEFAULTS.ordersPerSecond})
+  --cancel-rate R            simulator: share of orders cancelled, 0 to 1 (default ${DEFAULTS.cancelRate})
+  --reject-rate R            simulator: share of deliveries rejected, 0 to 1 (default ${DEFAULTS.rejectRate})
+  --controller-interval MS   simulator: ms per kitchen or drone step, 10 to 600000 (default ${DEFAULTS.controllerIntervalMs})
+  --free-ports               every emulator and the simulator on free ports instead of
+                             firebase.json's and 9000/9001, to run beside another run
+  --only LIST                emulators to start, passed to emulators:start
+                             (default: every emulator in firebase.json)
+  -h, --help                 show this help`;
 
 /** A flag or value that is wrong: printed with the usage, exit code 2. */
 export class UsageError extends Error {}
@@ -60,160 +85,112 @@ export interface EmulatorsOptions {
   help: boolean;
   pollIntervalSeconds: number;
   only: string | undefined;
+  durationSeconds: number | undefined;
+  ordersPerSecond: number;
+  cancelRate: number;
+  rejectRate: number;
+  controllerIntervalMs: number;
+  freePorts: boolean;
 }
 
+const NUMBER_FLAGS = ['poll-interval', 'duration', 'orders-per-second', 'cancel-rate', 'reject-rate', 'controller-interval'] as const;
+type NumberFlag = (typeof NUMBER_FLAGS)[number];
+
 export function parseFlags(argv: readonly string[]): EmulatorsOptions {
-  let values: { 'poll-interval'?: string; only?: string; help?: boolean };
+  let values: Partial<Record<NumberFlag | 'only', string>> & { help?: boolean; 'free-ports'?: boolean };
   try {
     ({ values } = parseArgs({
       args: [...argv],
-      options: { 'poll-interval': { type: 'string' }, only: { type: 'string' }, help: { type: 'boolean', short: 'h' } },
+      options: {
+        ...Object.fromEntries(NUMBER_FLAGS.map((flag) => [flag, { type: 'string' as const }])),
+        only: { type: 'string' },
+        'free-ports': { type: 'boolean' },
+        help: { type: 'boolean', short: 'h' },
+      },
       strict: true,
       allowPositionals: false,
     }));
   } catch (error) {
     throw new UsageError(error instanceof Error ? error.message : String(error));
   }
-  const raw = values['poll-interval'];
-  const pollIntervalSeconds = raw === undefined ? DEFAULT_POLL_INTERVAL_SECONDS : /^\d+$/.test(raw) ? Number(raw) : NaN;
-  if (!Number.isInteger(pollIntervalSeconds) || pollIntervalSeconds < 1 || pollIntervalSeconds > 3600) {
-    throw new UsageError(`--poll-interval must be an integer from 1 to 3600, got "${raw}"`);
-  }
+  const number = (flag: NumberFlag, fallback: number, min: number, max: number, integer: boolean): number => {
+    const raw = values[flag];
+    if (raw === undefined) return fallback;
+    const parsed = /^\d+(\.\d+)?$/.test(raw.trim()) ? Number(raw) : NaN;
+    if (Number.isNaN(parsed) || parsed < min || parsed > max || (integer && !Number.isInteger(parsed))) {
+      throw new UsageError(`--${flag} must be ${integer ? 'an integer' : 'a number'} from ${min} to ${max}, got "${raw}"`);
+    }
+    return parsed;
+  };
   const only = values.only?.split(',').map((name) => name.trim()).filter(Boolean).join(',');
   if (values.only !== undefined && !only) throw new UsageError('--only needs a comma-separated list of emulators, e.g. functions,firestore');
-  return { help: values.help ?? false, pollIntervalSeconds, only };
-}
-
-export interface ProjectConfig {
-  /** The demo project the emulators run as: no account, and no real service can be reached through it. */
-  projectId: string;
-  functions: { host: string; port: number };
-}
-
-/** The emulator project (.firebaserc's default) and where firebase.json puts the Functions emulator. */
-export function readProjectConfig(root: string = ROOT): ProjectConfig {
-  const rc = JSON.parse(fs.readFileSync(path.join(root, '.firebaserc'), 'utf8')) as { projects?: Record<string, string> };
-  const projectId = rc.projects?.default;
-  // A real project here would let emulated functions reach production services that are not emulated.
-  if (!projectId?.startsWith('demo-')) {
-    throw new Error(`.firebaserc's default project must be a demo- project for the emulators, got "${projectId}"; add real projects under another alias (firebase use --add)`);
-  }
-  const config = JSON.parse(fs.readFileSync(path.join(root, 'firebase.json'), 'utf8')) as { emulators?: { functions?: { host?: string; port?: number } } };
-  const functions = config.emulators?.functions;
-  if (!functions?.port) throw new Error('firebase.json has no emulators.functions.port');
-  return { projectId, functions: { host: functions.host ?? '127.0.0.1', port: functions.port } };
-}
-
-// ---- functions/.env.local and functions/.secret.local ----------------------
-
-/** A param as firebase-functions declares it in the manifest the CLI reads. */
-export interface DeclaredParam {
-  name: string;
-  type: string;
-  default?: unknown;
-}
-
-/**
- * The params and secrets the build declares, read the way the Firebase CLI
- * reads them: firebase-functions' discovery binary loads lib/ in a process
- * without secrets and writes the manifest. The defaults stay in config.ts.
- */
-export function declaredParams(functionsDir: string): DeclaredParam[] {
-  const output = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'functions-manifest-')), 'functions.json');
-  try {
-    const result = spawnSync(process.execPath, [path.join(functionsDir, 'node_modules', 'firebase-functions', 'lib', 'bin', 'firebase-functions.js'), functionsDir], {
-      cwd: functionsDir,
-      env: { PATH: process.env.PATH, HOME: process.env.HOME, FUNCTIONS_CONTROL_API: 'true', GCLOUD_PROJECT: 'demo-discovery', FUNCTIONS_MANIFEST_OUTPUT_PATH: output },
-      encoding: 'utf8',
-      timeout: DISCOVERY_MS,
-    });
-    if (result.status !== 0) {
-      throw new Error(`could not load ${path.join(functionsDir, 'lib')} to read its params (is it built?): ${result.error?.message ?? result.stderr.trim()}`);
-    }
-    return (JSON.parse(fs.readFileSync(output, 'utf8')) as { params?: DeclaredParam[] }).params ?? [];
-  } finally {
-    fs.rmSync(path.dirname(output), { recursive: true, force: true });
-  }
-}
-
-export interface LocalConfigValues {
-  /** Values for params, by name; the others get their declared default. */
-  params: Record<string, string>;
-  /** A value for every secret. */
-  secrets: Record<string, string>;
-}
-
-/**
- * Every declared param gets a value, because the CLI prompts for any param
- * missing from the .env files (and writes the answer into .env.local).
- */
-export function localConfig(declared: readonly DeclaredParam[], values: LocalConfigValues): { env: Record<string, string>; secrets: Record<string, string> } {
-  const env: Record<string, string> = {};
-  const secrets: Record<string, string> = {};
-  for (const param of declared) {
-    if (param.type === 'secret') {
-      const value = values.secrets[param.name];
-      if (value === undefined) throw new Error(`no local value for the secret ${param.name}`);
-      secrets[param.name] = value;
-    } else {
-      const value = values.params[param.name] ?? (param.default === undefined ? undefined : String(param.default));
-      if (value === undefined) throw new Error(`no local value or default for the param ${param.name}`);
-      env[param.name] = value;
-    }
-  }
-  return { env, secrets };
-}
-
-/** The first line of every file this script writes; a file without it is someone's own and is never overwritten. */
-export const GENERATED_MARKER = '# Written by `npm run emulators` (local/emulators.ts) on every run: change its flags, not this file.';
-
-const ESCAPES: Record<string, string> = { '\n': '\\n', '\r': '\\r', '\t': '\\t', '\v': '\\v', '\\': '\\\\', "'": "\\'", '"': '\\"' };
-
-/**
- * KEY=value lines as firebase-tools writes them itself (formatUserEnvForWrite
- * in lib/functions/env.js): a value with a newline, quote or backslash goes in
- * double quotes with escapes, which its parser turns back, so a PEM fits on one line.
- */
-export function formatDotenv(values: Record<string, string>): string {
-  const lines = Object.entries(values).map(([key, value]) => {
-    const escaped = value.replace(/[\n\r\t\v\\'"]/g, (c) => ESCAPES[c]);
-    return escaped === value ? `${key}=${value}` : `${key}="${escaped}"`;
-  });
-  return `${GENERATED_MARKER}\n${lines.join('\n')}\n`;
-}
-
-function writeGenerated(file: string, content: string, mode: number): void {
-  if (fs.existsSync(file) && !fs.readFileSync(file, 'utf8').startsWith(GENERATED_MARKER)) {
-    throw new Error(`${file} exists and was not written by this script; move it away (the emulator would read it) and run again`);
-  }
-  fs.writeFileSync(file, content, { mode });
-  fs.chmodSync(file, mode);
-}
-
-export interface FunctionsConfigFiles {
-  envFile: string;
-  secretFile: string;
-}
-
-/**
- * Writes the functions' local config where the Firebase CLI looks for it in
- * the emulator: params in .env.local, secrets in .secret.local (both are
- * git-ignored and excluded from deploys by firebase.json's `*.local`).
- */
-export function writeFunctionsConfig(functionsDir: string, values: LocalConfigValues): FunctionsConfigFiles {
-  const { env, secrets } = localConfig(declaredParams(functionsDir), values);
-  const files = { envFile: path.join(functionsDir, '.env.local'), secretFile: path.join(functionsDir, '.secret.local') };
-  writeGenerated(files.envFile, formatDotenv(env), 0o644);
-  writeGenerated(files.secretFile, formatDotenv(secrets), 0o600);
-  return files;
-}
-
-/** What the functions need to reach the simulator over TLS: its CA, and "none" for the mTLS pair (Secret Manager refuses empty values, so the code reads "none" as absent). */
-export function localValues(address: string, pollIntervalSeconds: number, caPem: string): LocalConfigValues {
+  const durationSeconds = values.duration === undefined ? undefined : number('duration', 0, 1, 86_400, false);
+  // A bounded run is judged by relations the functions write to Firestore.
+  const missing = ['functions', 'firestore'].filter((name) => only && !only.split(',').includes(name));
+  if (durationSeconds !== undefined && missing.length > 0) throw new UsageError(`--duration needs ${missing.join(' and ')} in --only`);
   return {
-    params: { FOOD_SERVICE_ADDRESS: address, POLL_INTERVAL_SECONDS: String(pollIntervalSeconds) },
-    secrets: { FOOD_SERVICE_CA: caPem, FOOD_SERVICE_CLIENT_CERT: 'none', FOOD_SERVICE_CLIENT_KEY: 'none' },
+    help: values.help ?? false,
+    pollIntervalSeconds: number('poll-interval', DEFAULTS.pollIntervalSeconds, 1, 3600, true),
+    only,
+    durationSeconds,
+    ordersPerSecond: number('orders-per-second', DEFAULTS.ordersPerSecond, 0, 1000, false),
+    cancelRate: number('cancel-rate', DEFAULTS.cancelRate, 0, 1, false),
+    rejectRate: number('reject-rate', DEFAULTS.rejectRate, 0, 1, false),
+    controllerIntervalMs: number('controller-interval', DEFAULTS.controllerIntervalMs, 10, 600_000, true),
+    freePorts: values['free-ports'] ?? false,
   };
+}
+
+/** The CLI's arguments: the demo project, the run's own config, and --only as given. */
+export function emulatorArgs(projectId: string, configFile: string, only: string | undefined): string[] {
+  return ['emulators:start', '--project', projectId, '--config', configFile, ...(only ? ['--only', only] : [])];
+}
+
+// ---- the tools -------------------------------------------------------------------
+
+export interface FoundTools {
+  tools: EmulatorTools;
+  /** Emulators left out of the generated config because they are missing. */
+  without: string[];
+  /** What was found, one line each, for the banner. */
+  lines: string[];
+}
+
+/**
+ * Java 21+ and the emulators the run needs, found without downloading
+ * anything. A missing Java or Firestore emulator throws MissingTool (one
+ * line); a missing Pub/Sub emulator only leaves it out, unless --only asked
+ * for it, because nothing fires the scheduled function it would carry anyway.
+ */
+export function findTools(config: FirebaseJson, only: string | undefined, env: NodeJS.ProcessEnv = process.env): FoundTools {
+  const requested = only ? only.split(',') : configuredTargets(config);
+  const found: FoundTools = { tools: {}, without: [], lines: [] };
+  if (requested.includes('firestore') || requested.includes('pubsub')) {
+    const java = (found.tools.java = findJava(env));
+    found.lines.push(`${'Java'.padEnd(18)}Java ${java.major} at ${java.bin} (from ${java.source})`);
+  }
+  if (requested.includes('firestore')) {
+    const firestore = (found.tools.firestore = findFirestoreEmulator(env));
+    found.lines.push(`${'Firestore'.padEnd(18)}Google's emulator: ${firestore.path} (from ${firestore.source})`);
+  }
+  if (requested.includes('pubsub')) {
+    try {
+      const pubsub = (found.tools.pubsub = findPubsubEmulator(env));
+      found.lines.push(`${'Pub/Sub'.padEnd(18)}Google's emulator: ${pubsub.path} (from ${pubsub.source})`);
+    } catch (error) {
+      if (!(error instanceof MissingTool) || only) throw error;
+      found.without.push('pubsub');
+      found.lines.push(`${'Pub/Sub'.padEnd(18)}left out: ${error.message}; the Functions emulator then ignores pollFoodService, and the clock still polls`);
+    }
+  }
+  return found;
+}
+
+/** One line about the Emulator UI: where it runs, or why it is skipped. */
+export function uiLine(available: boolean, port: number | undefined): string {
+  return available
+    ? `${'Emulator UI'.padEnd(18)}http://127.0.0.1:${port ?? 4000}/`
+    : `${'Emulator UI'.padEnd(18)}skipped: firebase-tools has no UI bundle and downloads it only with internet (once: npx firebase setup:emulators:ui); everything else runs without it`;
 }
 
 // ---- the clock ---------------------------------------------------------------
@@ -298,15 +275,20 @@ export function describePoll({ status, body }: PollResponse): string {
   return `poll ${status}: ${text.replace(/\s+/g, ' ').slice(0, 200)}`;
 }
 
-/** Polls every interval, measured from each poll's start, never two at once, until `signal` aborts. */
-async function runClock(url: string, intervalSeconds: number, signal: AbortSignal, log: (line: string) => void): Promise<void> {
+/** Polls every interval, measured from each poll's start, never two at once, until `signal` aborts; counts the answers. */
+async function runClock(url: string, intervalSeconds: number, signal: AbortSignal, counts: ClockCounts, log: (line: string) => void): Promise<void> {
   log(`[clock] POST ${url} every ${intervalSeconds} s (the emulators have no Cloud Scheduler)`);
   while (!signal.aborted) {
     const started = Date.now();
     try {
-      log(`[clock] ${describePoll(await postPoll(url, signal))}`);
+      const response = await postPoll(url, signal);
+      if (response.status === 200) counts.ok++;
+      else if (response.status === 409) counts.skipped++;
+      else counts.failed++;
+      log(`[clock] ${describePoll(response)}`);
     } catch (error) {
       if (signal.aborted) return;
+      counts.failed++;
       log(`[clock] poll failed: ${error instanceof Error ? error.message : String(error)}`);
     }
     await sleep(Math.max(0, started + intervalSeconds * 1000 - Date.now()), undefined, { signal }).catch(() => undefined);
@@ -331,8 +313,8 @@ function signalCode(signal: NodeJS.Signals | null): number {
  * reaches this script only and each child gets exactly one signal from it:
  * the Firebase CLI takes a second signal as "stop now, skip the clean shutdown".
  */
-function startChild(name: string, command: string, args: string[], env: NodeJS.ProcessEnv, onLine: (line: string) => void): Child {
-  const child = spawn(command, args, { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
+function startChild(name: string, command: string, args: string[], options: { cwd: string; env: NodeJS.ProcessEnv }, onLine: (line: string) => void): Child {
+  const child = spawn(command, args, { ...options, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
   for (const stream of [child.stdout, child.stderr]) readline.createInterface({ input: stream }).on('line', onLine);
   const exited = new Promise<number>((resolve) => {
     child.once('error', (error) => {
@@ -370,31 +352,22 @@ async function stopChild(child: Child, signal: NodeJS.Signals, graceMs: number):
   }
 }
 
-async function waitForSimulator(simulator: Child, signal: AbortSignal): Promise<void> {
-  const healthz = `http://${SIMULATOR.host}:${SIMULATOR.statsPort}/healthz`;
-  const deadline = Date.now() + SIMULATOR_START_MS;
-  while (Date.now() < deadline) {
-    signal.throwIfAborted();
-    if (!isRunning(simulator)) throw new Error('the food-service simulator exited; its output above says why');
-    if (await fetch(healthz, { signal: AbortSignal.timeout(1_000) }).then((r) => r.ok, () => false)) return;
-    await sleep(250, undefined, { signal });
-  }
-  throw new Error(`the food-service simulator did not answer ${healthz} within ${SIMULATOR_START_MS / 1000} s`);
-}
-
 /** What to tell a person when a Firebase CLI message names a cause we know. */
 const HINTS: Array<[RegExp, string]> = [
   [/java -version|Java version before/i,
-    'The Firestore and Pub/Sub emulators need Java 21 or newer on the PATH. Without Java, `npm start` runs the same functions on the local stack.'],
+    'The Firestore and Pub/Sub emulators need Java 21 or newer; `npm run tools` says which Java this script found. Without Java, `npm start` runs the same functions on the local stack.'],
   [/Failed to make request to https:\/\/storage\.googleapis\.com|download(ing)? failed|Download failed/i,
-    'The emulators and the Emulator UI are downloaded on first use (into ~/.cache/firebase/emulators), which needs internet. Without it, `npm start` runs the local stack.'],
-  [/Port \d+ is not open/i,
-    'Another program holds a port from firebase.json (another `npm run emulators`?). Stop it, or change the ports in firebase.json.'],
+    'firebase-tools tried to download an emulator, which needs internet; `npm run tools` says what was found locally.'],
+  [/Port \d+ is not open|unable to start on port/i,
+    'Another program holds a port from firebase.json (another `npm run emulators`?). Stop it, or run with --free-ports.'],
 ];
 
 function hintsFor(line: string): string[] {
   return HINTS.filter(([pattern]) => pattern.test(line)).map(([, hint]) => hint);
 }
+
+// eslint-disable-next-line no-control-regex
+const stripAnsi = (line: string): string => line.replace(/\x1b\[[0-9;]*m/g, '');
 
 function build(): boolean {
   // The root build generates the simulator's proto types too, which it needs at run time.
@@ -425,90 +398,257 @@ function onSignals(onRepeat: (signal: NodeJS.Signals) => void): Promise<NodeJS.S
   });
 }
 
-export function emulatorArgs(projectId: string, only: string | undefined): string[] {
-  return ['emulators:start', '--project', projectId, ...(only ? ['--only', only] : [])];
+// ---- one run ---------------------------------------------------------------------
+
+/** Why the run stops before its end: a signal, or the emulators exiting on their own. */
+export type Interruption = { kind: 'signal'; signal: NodeJS.Signals } | { kind: 'emulators'; code: number };
+
+interface Run {
+  options: EmulatorsOptions;
+  projectId: string;
+  ports: RunPorts;
+  dir: RunDirectory;
+  caPem: string;
+  emulators: Child;
+  /** Aborted, with an Interruption as its reason, by a signal or by the emulators' exit. */
+  interrupted: AbortSignal;
+  clock: ClockCounts;
+  /** Invocations the Functions emulator reported as killed by an unhandled error. */
+  functionErrors: { count: number };
+  /** When the emulators were started; then, once the simulator runs, when the customers started: the zero of progress lines. */
+  startedAt: number;
+  log: (line: string) => void;
 }
 
-function startSimulator(log: (line: string) => void): Child {
-  const args = ['-r', 'ts-node/register/transpile-only', 'food-service/src/main.ts', '--host', SIMULATOR.host,
-    '--port', String(SIMULATOR.port), '--stats-port', String(SIMULATOR.statsPort), ...SIMULATOR_LOAD];
-  return startChild('food-service', process.execPath, args, process.env, (line) => log(`[food-service] ${line}`));
+const reasonOf = (run: Run): Interruption | undefined => (run.interrupted.aborted ? (run.interrupted.reason as Interruption) : undefined);
+const elapsed = (run: Run): number => Math.round((Date.now() - run.startedAt) / 1000);
+const statsUrl = (run: Run): string => `http://127.0.0.1:${run.ports.simulatorStats}/stats`;
+
+async function snapshot(run: Run): Promise<RunSnapshot> {
+  const [relations, stats] = await Promise.all([
+    readCollection(`127.0.0.1:${run.ports.emulators.firestore}`, run.projectId, 'relations'),
+    readStats(statsUrl(run)),
+  ]);
+  return { elapsedSeconds: elapsed(run), relations, stats, clock: run.clock, functionErrors: run.functionErrors.count };
 }
 
-function startEmulators(projectId: string, only: string | undefined, onLine: (line: string) => void): Child {
-  return startChild('firebase emulators', FIREBASE_BIN, emulatorArgs(projectId, only), {
-    ...process.env,
-    // The CLI is pinned in package.json; its "npm install -g" update notice would mislead.
-    NO_UPDATE_NOTIFIER: '1',
-    // A demo project needs no Google credentials: no probe of the GCE metadata server for them.
-    METADATA_SERVER_DETECTION: 'none',
-    ...(process.stdout.isTTY ? { FORCE_COLOR: '1' } : {}),
-  }, onLine);
+/** A progress line every few seconds until stopped; a slow read skips a beat rather than piling up. */
+function startProgress(run: Run): () => void {
+  let busy = false;
+  const timer = setInterval(() => {
+    if (busy) return;
+    busy = true;
+    snapshot(run).then(
+      (now) => run.log(progressLine(now)),
+      (error: unknown) => run.log(`[progress] not available: ${error instanceof Error ? error.message : String(error)}`),
+    ).finally(() => (busy = false));
+  }, PROGRESS_EVERY_MS);
+  return () => clearInterval(timer);
 }
 
-/** Waits for the Functions emulator, then polls until `signal` aborts; never throws. */
-async function startClock(project: ProjectConfig, options: EmulatorsOptions, signal: AbortSignal, log: (line: string) => void): Promise<void> {
-  if (options.only && !options.only.split(',').includes('functions')) {
-    log('[clock] off: --only does not include functions');
-    return;
+/** How long orders in flight may take to finish: ten polls and eight kitchen or drone steps, and at least a minute. */
+export function drainLimitMs(options: Pick<EmulatorsOptions, 'pollIntervalSeconds' | 'controllerIntervalMs'>): number {
+  return Math.max(60_000, 10 * options.pollIntervalSeconds * 1000 + 8 * options.controllerIntervalMs);
+}
+
+/** Until no order is open on the simulator and no relation is active, or the limit; true if drained. */
+async function drain(run: Run, limitMs: number): Promise<boolean> {
+  const deadline = Date.now() + limitMs;
+  while (Date.now() < deadline && !run.interrupted.aborted) {
+    try {
+      const now = await snapshot(run);
+      if (openOrders(now.stats) === 0 && countRelations(now.relations).active === 0) return true;
+    } catch (error) {
+      run.log(`[drain] could not look: ${error instanceof Error ? error.message : String(error)}`);
+    }
+    await sleep(DRAIN_CHECK_MS, undefined, { signal: run.interrupted }).catch(() => undefined);
   }
+  return false;
+}
+
+/** --duration: customers for that long, then the drain, then the judgement. Resolves to the exit code. */
+async function timedRun(run: Run, simulator: FoodService, durationSeconds: number): Promise<number> {
+  const stopProgress = startProgress(run);
   try {
-    const url = await waitForHttpFunction({ ...project.functions, projectId: project.projectId }, CLOCK_FUNCTION, { timeoutMs: EMULATORS_READY_MS, signal });
-    await runClock(url, options.pollIntervalSeconds, signal, log);
-  } catch (error) {
-    if (!signal.aborted) log(`[clock] not started: ${error instanceof Error ? error.message : String(error)}`);
+    await sleep(durationSeconds * 1000, undefined, { signal: run.interrupted }).catch(() => undefined);
+    if (run.interrupted.aborted) return 1;
+    simulator.stopCustomers();
+    const limitMs = drainLimitMs(run.options);
+    run.log(`duration reached: the customers stop ordering; waiting up to ${limitMs / 1000} s until no order is open and no relation is active`);
+    const drainStarted = Date.now();
+    const drained = await drain(run, limitMs);
+    if (run.interrupted.aborted) return 1;
+    const drainSeconds = Math.round((Date.now() - drainStarted) / 1000);
+    const [now, orders] = await Promise.all([snapshot(run), readOrders(`127.0.0.1:${run.ports.simulator}`, run.caPem, FUNCTIONS_DIR)]);
+    const report = checkInvariants({
+      orders,
+      relations: [...now.relations],
+      created: { kitchenOrders: now.stats.kitchenOrdersCreated, shipments: now.stats.shipmentsCreated },
+      foodFaults: false,
+      failedDeliveries: run.functionErrors.count,
+      drainTimedOut: !drained,
+    });
+    run.log(finalSummary({ ...now, durationSeconds, drainSeconds, drained, report }));
+    return report.held ? 0 : 1;
+  } finally {
+    stopProgress();
   }
+}
+
+function startSimulator(run: Run, certs: { serverCert: string; serverKey: string }): Promise<FoodService> {
+  const { options } = run;
+  return startFoodService({
+    host: '127.0.0.1',
+    port: run.ports.simulator,
+    statsPort: run.ports.simulatorStats,
+    tls: { cert: fs.readFileSync(certs.serverCert), key: fs.readFileSync(certs.serverKey) },
+    controllerIntervalMs: options.controllerIntervalMs,
+    ordersPerSecond: options.ordersPerSecond,
+    cancelRate: options.cancelRate,
+    rejectRate: options.rejectRate,
+    // A bounded run prints its own progress lines; an open one shows the simulator's.
+    statsIntervalMs: options.durationSeconds === undefined ? 10_000 : 0,
+    log: (line) => run.log(`[food-service] ${line}`),
+  });
+}
+
+/** What `drive` started, for `finish` to stop in order. */
+interface Started {
+  clock?: Promise<void>;
+  simulator?: FoodService;
+}
+
+/**
+ * After the emulators started: waits for the clock's function, starts the
+ * simulator (so customers order only once the orchestrator can see them) and
+ * the clock, then runs until interrupted or, with --duration, for that long.
+ */
+async function drive(run: Run, certs: { serverCert: string; serverKey: string }, stopClock: AbortSignal, started: Started): Promise<number> {
+  const functions = !run.options.only || run.options.only.split(',').includes('functions');
+  let url: string | undefined;
+  if (functions) {
+    const emulator = { host: '127.0.0.1', port: run.ports.emulators.functions, projectId: run.projectId };
+    url = await waitForHttpFunction(emulator, CLOCK_FUNCTION, { timeoutMs: EMULATORS_READY_MS, signal: run.interrupted });
+  } else {
+    run.log('[clock] off: --only does not include functions');
+  }
+  if (url) run.log(`${'emulators ready'.padEnd(18)}in ${elapsed(run)} s; the customers start ordering now`);
+  const simulator = (started.simulator = await startSimulator(run, certs));
+  run.startedAt = Date.now();
+  const { options } = run;
+  run.log(`${'food service'.padEnd(18)}${simulator.address} (simulator: ${options.ordersPerSecond} orders/s, cancel rate ${options.cancelRate}, reject rate ${options.rejectRate}, a kitchen or drone step every ${options.controllerIntervalMs} ms; stats ${simulator.statsUrl})`);
+  if (url) started.clock = runClock(url, options.pollIntervalSeconds, AbortSignal.any([run.interrupted, stopClock]), run.clock, run.log);
+  if (options.durationSeconds !== undefined) return timedRun(run, simulator, options.durationSeconds);
+  await new Promise((resolve) => run.interrupted.addEventListener('abort', resolve, { once: true }));
+  return 0;
+}
+
+/**
+ * The exit code: an open run stopped by a signal exits as the emulators did
+ * (0 after their clean shutdown); a bounded run interrupted by one is not
+ * judged (130); emulators that exit on their own fail the run; otherwise the
+ * run's own verdict, provided the emulators then stopped cleanly.
+ */
+export function exitCode(reason: Interruption | undefined, bounded: boolean, verdict: number, stopCode: number): number {
+  if (reason?.kind === 'signal') return bounded ? 130 : stopCode;
+  if (reason?.kind === 'emulators') return bounded || reason.code !== 0 ? reason.code || 1 : 0;
+  return stopCode === 0 ? verdict : 1;
+}
+
+/** Stops the clock, then the emulators (so no function calls a simulator that is gone), then the simulator; says why it ended. */
+async function finish(run: Run, verdict: number, hints: Set<string>, stopClock: AbortController, started: Started): Promise<number> {
+  // Read before the emulators are stopped here, whose exit would otherwise look like a crash.
+  const reason = reasonOf(run);
+  stopClock.abort();
+  await started.clock;
+  const stopCode = await stopChild(run.emulators, reason?.kind === 'signal' ? reason.signal : 'SIGTERM', EMULATORS_STOP_MS);
+  await started.simulator?.stop();
+  if (reason?.kind === 'emulators') {
+    run.log(`error: the emulators exited (${reason.code}) before the run ended; their output above says why`);
+    for (const hint of hints) run.log(`hint: ${hint}`);
+  } else if (reason === undefined && stopCode !== 0) {
+    run.log(`error: the emulators did not stop cleanly (exit ${stopCode})`);
+  }
+  const code = exitCode(reason, run.options.durationSeconds !== undefined, verdict, stopCode);
+  if (code === 0) fs.rmSync(run.dir.dir, { recursive: true, force: true });
+  else run.log(`the project folder is kept for its logs (firebase-debug.log, firestore-debug.log): ${run.dir.dir}`);
+  return code;
+}
+
+/** The Firebase CLI on the run's folder; counts the invocations it reports killed, and keeps hints for its failures. */
+function startEmulators(projectId: string, dir: RunDirectory, found: FoundTools, only: string | undefined, log: (line: string) => void) {
+  const functionErrors = { count: 0 };
+  const hints = new Set<string>();
+  const child = startChild('firebase emulators', FIREBASE_BIN, emulatorArgs(projectId, dir.configFile, only), {
+    cwd: dir.dir,
+    env: { ...cliEnvironment(process.env, found.tools, dir.names), ...(process.stdout.isTTY ? { FORCE_COLOR: '1' } : {}) },
+  }, (line) => {
+    const plain = stripAnsi(line);
+    if (FUNCTION_KILLED.test(plain)) functionErrors.count++;
+    for (const hint of hintsFor(plain)) hints.add(hint);
+    log(line);
+  });
+  return { child, functionErrors, hints };
+}
+
+/**
+ * Aborts `interrupt` on the first Ctrl-C or SIGTERM; a second, separate one
+ * goes to the emulators, which take it as "stop now". The CLI runs in its own
+ * group, so if this script dies before stopping it, it kills it on the way out.
+ */
+function watchSignals(running: { emulators?: Child }, interrupt: AbortController): void {
+  process.once('exit', () => {
+    if (running.emulators && isRunning(running.emulators)) killGroup(running.emulators);
+  });
+  void onSignals((signal) => {
+    if (running.emulators && isRunning(running.emulators)) running.emulators.process.kill(signal);
+  }).then((signal) => interrupt.abort({ kind: 'signal', signal } satisfies Interruption));
 }
 
 async function run(options: EmulatorsOptions, log: (line: string) => void): Promise<number> {
   const project = readProjectConfig();
-  const stopping = new AbortController();
-  const running: { emulators?: Child; simulator?: Child } = {};
-  // The children run in their own groups, so if this script dies before stopping them, it kills them on the way out.
-  process.once('exit', () => {
-    for (const child of Object.values(running)) if (isRunning(child)) killGroup(child);
-  });
-  // A second Ctrl-C goes to the emulators, which take it as "stop now".
-  const signalled = onSignals((signal) => {
-    if (running.emulators && isRunning(running.emulators)) running.emulators.process.kill(signal);
-  });
-  void signalled.then(() => stopping.abort());
+  let found: FoundTools;
+  try {
+    found = findTools(project.firebaseJson, options.only);
+  } catch (error) {
+    if (!(error instanceof MissingTool)) throw error;
+    console.error(`emulators: ${error.message}`);
+    return 1;
+  }
+  for (const line of found.lines) log(line);
+  const interrupt = new AbortController();
+  const running: { emulators?: Child } = {};
+  watchSignals(running, interrupt);
 
   if (!build()) return 1;
-  if (stopping.signal.aborted) return 130;
+  if (interrupt.signal.aborted) return 130;
+
+  const ports = options.freePorts ? await freePorts(project.firebaseJson) : fixedPorts(project.firebaseJson);
   const certs = ensureCerts();
-  const files = writeFunctionsConfig(FUNCTIONS_DIR, localValues(`${SIMULATOR.host}:${SIMULATOR.port}`, options.pollIntervalSeconds, fs.readFileSync(certs.caCert, 'utf8')));
-  log(`functions config: ${path.relative(ROOT, files.envFile)}, ${path.relative(ROOT, files.secretFile)} (FOOD_SERVICE_CA = ${path.relative(ROOT, certs.caCert)})`);
+  const caPem = fs.readFileSync(certs.caCert, 'utf8');
+  const ui = hasEmulatorUi();
+  const config = emulatorsConfig(project.firebaseJson, { ports, ui, without: found.without });
+  const dir = createRunDirectory(os.tmpdir(), config, localValues(`127.0.0.1:${ports.simulator}`, options.pollIntervalSeconds, caPem));
+  log(uiLine(ui, ports.emulators.ui));
+  log(`${'project folder'.padEnd(18)}${dir.dir}: the generated firebase.json, functions/.env.local and functions/.secret.local (FOOD_SERVICE_CA = ${path.relative(ROOT, certs.caCert)}), links to the build`);
 
-  const simulator = (running.simulator = startSimulator(log));
+  const emulators = startEmulators(project.projectId, dir, found, options.only, log);
+  running.emulators = emulators.child;
+  void emulators.child.exited.then((code) => interrupt.abort({ kind: 'emulators', code } satisfies Interruption));
+  const current: Run = {
+    options, projectId: project.projectId, ports, dir, caPem, emulators: emulators.child, interrupted: interrupt.signal,
+    clock: { ok: 0, skipped: 0, failed: 0 }, functionErrors: emulators.functionErrors, startedAt: Date.now(), log,
+  };
+  const stopClock = new AbortController();
+  const started: Started = {};
+  let verdict: number;
   try {
-    await waitForSimulator(simulator, stopping.signal);
+    verdict = await drive(current, certs, stopClock.signal, started);
   } catch (error) {
-    if (!stopping.signal.aborted) log(`error: ${error instanceof Error ? error.message : String(error)}`);
-    await stopChild(simulator, 'SIGTERM', SIMULATOR_STOP_MS);
-    return stopping.signal.aborted ? 130 : 1;
+    if (!interrupt.signal.aborted) log(`error: ${error instanceof Error ? error.message : String(error)}`);
+    verdict = 1;
   }
-
-  const hints = new Set<string>();
-  const emulators = (running.emulators = startEmulators(project.projectId, options.only, (line) => {
-    for (const hint of hintsFor(line)) hints.add(hint);
-    log(line);
-  }));
-  const clock = startClock(project, options, stopping.signal, log);
-
-  const first = await Promise.race([
-    signalled.then((signal) => ({ kind: 'signal' as const, signal })),
-    emulators.exited.then(() => ({ kind: 'emulators' as const })),
-    simulator.exited.then(() => ({ kind: 'simulator' as const })),
-  ]);
-  stopping.abort();
-  await clock;
-  if (first.kind === 'simulator') log('error: the food-service simulator stopped; stopping the emulators');
-  // The emulators first, so no function is left calling a simulator that is gone.
-  const code = await stopChild(emulators, first.kind === 'signal' ? first.signal : 'SIGTERM', EMULATORS_STOP_MS);
-  await stopChild(simulator, 'SIGTERM', SIMULATOR_STOP_MS);
-  if (first.kind === 'emulators' && code !== 0) for (const hint of hints) log(`hint: ${hint}`);
-  return first.kind === 'simulator' ? 1 : code;
+  return finish(current, verdict, emulators.hints, stopClock, started);
 }
 
 export async function main(argv: readonly string[]): Promise<number> {
@@ -534,6 +674,23 @@ export async function main(argv: readonly string[]): Promise<number> {
   }
 }
 
+/**
+ * What `npm start` does with --disable-warning=DEP0123, for this process,
+ * whose npm script runs it without that flag: grpc-js sets the TLS server name
+ * to the IP it dials (to read the orders at the end of a bounded run), which
+ * Node deprecates; the certificate is still checked against that IP.
+ */
+function hideTlsServerNameWarning(): void {
+  const emit = process.emitWarning as (...args: unknown[]) => void;
+  process.emitWarning = ((...args: unknown[]) => {
+    const [, type, code] = args;
+    const options = typeof type === 'object' && type !== null ? (type as { code?: unknown }) : undefined;
+    if (code === 'DEP0123' || options?.code === 'DEP0123') return;
+    emit.apply(process, args);
+  }) as typeof process.emitWarning;
+}
+
 if (require.main === module) {
+  hideTlsServerNameWarning();
   void main(process.argv.slice(2)).then((code) => process.exit(code));
 }

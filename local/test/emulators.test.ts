@@ -1,30 +1,32 @@
-// The official emulator path (`npm run emulators`), as far as it runs here:
-// firebase.json and the files it names checked by firebase-tools' own
-// validators, the local config files the script writes read back by
-// firebase-tools' own parser, and the Functions emulator (the only one that
-// runs offline) loading the deployable build and running a poll against the
-// embedded Firestore and the simulator.
+// The official emulator path, `npm run emulators`: firebase.json and the
+// files it names checked by firebase-tools' own validators; the flags, the
+// generated project folder and the local config files, read back by
+// firebase-tools' own loaders and parser; and, end to end, a real
+// `npm run emulators -- --duration N`: the Firebase CLI with Google's
+// Firestore and Pub/Sub emulators found on this machine, the Functions
+// emulator running the deployable build with its params from .env.local and
+// its secrets from .secret.local, real trigger delivery from Firestore writes,
+// the simulator, the poll clock, the drain and the invariants.
 import { strict as assert } from 'node:assert';
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import { createRequire } from 'node:module';
+import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import * as readline from 'node:readline';
 
 import { ensureCerts } from '../../food-service/src/certs';
-import { startFoodService, type FoodService } from '../../food-service/src/server';
 import {
-  CLOCK_FUNCTION, GENERATED_MARKER, ROOT, UsageError, describePoll, emulatorArgs, formatDotenv, localValues,
-  parseFlags, postPoll, readProjectConfig, waitForHttpFunction, writeFunctionsConfig,
+  describePoll, drainLimitMs, emulatorArgs, exitCode, findTools, FUNCTION_KILLED, parseFlags, uiLine, UsageError,
 } from '../emulators';
-import { freePort, startEmbeddedFirestore, type DocumentWrite, type EmbeddedFirestore } from '../firestore';
+import { decodeValue, progressLine, type RestValue } from '../emulators-facts';
+import {
+  cliEnvironment, createRunDirectory, declaredParams, emulatorsConfig, fixedPorts, formatDotenv, freePorts, GENERATED_MARKER,
+  localValues, readProjectConfig, ROOT, writeFunctionsConfig,
+} from '../emulators-project';
+import { findFirestoreEmulator, findJava, hasEmulatorUi, MissingTool } from '../google/tools';
 
 const FUNCTIONS_DIR = path.join(ROOT, 'functions');
-const FIREBASE_BIN = path.join(ROOT, 'node_modules', '.bin', 'firebase');
-const FUNCTIONS = ['advanceRelation', 'pollFoodService', 'pollFoodServiceNow'];
-const EMULATOR_READY_MS = 90_000;
-const EMULATOR_STOP_MS = 30_000;
 
 // firebase-tools ships no type declarations; these are the few internals the
 // CLI itself runs on the same files, typed as far as they are used. The
@@ -38,21 +40,25 @@ interface SchemaError {
 type SchemaValidator = ((data: unknown) => boolean) & { errors?: SchemaError[] | null };
 const configSchema = firebaseTools('./lib/firebaseConfigValidate') as { getValidator(): SchemaValidator; getErrorMessage(e: SchemaError): string };
 const { Ajv } = firebaseTools('ajv') as { Ajv: new (options: { allowUnionTypes: boolean }) => { compile(schema: unknown): SchemaValidator } };
-const { Config } = firebaseTools('./lib/config') as { Config: { load(options: { cwd: string }): { get(key: string): unknown } } };
+interface LoadedConfig {
+  projectDir: string;
+  get(key: string): unknown;
+}
+const { Config } = firebaseTools('./lib/config') as { Config: { load(options: { cwd: string; configPath?: string }): LoadedConfig } };
 const { normalizeAndValidate } = firebaseTools('./lib/functions/projectConfig') as { normalizeAndValidate(config: unknown): Array<Record<string, unknown>> };
 const runtimes = firebaseTools('./lib/deploy/functions/runtimes/supported') as { isRuntime(r: string): boolean; isDecommissioned(r: string): boolean };
 const { FirestoreApi } = firebaseTools('./lib/firestore/api') as { FirestoreApi: new () => { upgradeOldSpec(spec: unknown): unknown; validateSpec(spec: unknown): void } };
 const { readdirRecursive } = firebaseTools('./lib/fsAsync') as { readdirRecursive(o: { path: string; ignoreStrings: string[] }): Promise<Array<{ name: string }>> };
 const { parseStrict } = firebaseTools('./lib/functions/env') as { parseStrict(data: string): Record<string, string> };
 
-interface FirebaseJson {
+interface RepoFirebaseJson {
   functions: Array<{ source: string; runtime: string; ignore: string[]; predeploy: string[] }>;
   firestore: { rules: string; indexes: string };
   emulators: Record<string, { host?: string; port?: number; enabled?: boolean } | boolean>;
 }
 
 const readJson = (file: string): unknown => JSON.parse(fs.readFileSync(file, 'utf8'));
-const firebaseJson = (): FirebaseJson => readJson(path.join(ROOT, 'firebase.json')) as FirebaseJson;
+const firebaseJson = (): RepoFirebaseJson => readJson(path.join(ROOT, 'firebase.json')) as RepoFirebaseJson;
 const tempDir = (prefix: string): string => fs.mkdtempSync(path.join(os.tmpdir(), prefix));
 
 /** A functions/ folder whose build is the real one but whose .env.local and .secret.local are the test's own. */
@@ -63,66 +69,68 @@ function functionsCopy(parent: string): string {
   return dir;
 }
 
-/** The Firebase CLI as a child process, its output kept line by line without colors. */
-class FirebaseProcess {
-  readonly lines: string[] = [];
-  readonly exited: Promise<number | null>;
-  private readonly child: ChildProcess;
-  private readonly waiters = new Set<() => void>();
+interface EmulatorsRun {
+  code: number | null;
+  /** stdout and stderr together, in order, without colors. */
+  output: string;
+  stderr: string;
+  seconds: number;
+}
 
-  constructor(cwd: string, args: string[], env: NodeJS.ProcessEnv) {
-    // Its own process group, so teardown can stop the function workers it starts too.
-    this.child = spawn(FIREBASE_BIN, args, { cwd, env, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
-    for (const stream of [this.child.stdout, this.child.stderr]) {
-      readline.createInterface({ input: stream! }).on('line', (line) => {
-        // eslint-disable-next-line no-control-regex
-        this.lines.push(line.replace(/\x1b\[[0-9;]*m/g, ''));
-        for (const wake of this.waiters) wake();
-      });
-    }
-    this.exited = new Promise((resolve) => this.child.once('exit', (code) => {
-      for (const wake of this.waiters) wake();
-      resolve(code);
-    }));
-  }
-
-  get output(): string {
-    return this.lines.join('\n');
-  }
-
-  /** Resolves when a line matches; fails with the output so far if the CLI exits or time runs out. */
-  waitFor(pattern: RegExp, timeoutMs: number): Promise<string> {
-    return new Promise((resolve, reject) => {
-      const done = (fn: () => void): void => {
-        clearTimeout(timer);
-        this.waiters.delete(check);
-        fn();
-      };
-      const check = (): void => {
-        const line = this.lines.find((l) => pattern.test(l));
-        if (line !== undefined) done(() => resolve(line));
-        else if (this.child.exitCode !== null || this.child.signalCode !== null) done(() => reject(new Error(`firebase exited before ${pattern}:\n${this.output}`)));
-      };
-      const timer = setTimeout(() => done(() => reject(new Error(`no ${pattern} within ${timeoutMs} ms:\n${this.output}`))), timeoutMs);
-      this.waiters.add(check);
-      check();
+/**
+ * `npm run emulators -- ARGS`, exactly as a person runs it, bounded: past
+ * `timeoutMs` it gets SIGTERM (the script then stops what it started), and
+ * 30 s later its whole process group is killed.
+ */
+function runEmulators(args: string[], timeoutMs: number, extraEnv: NodeJS.ProcessEnv = {}): Promise<EmulatorsRun> {
+  const started = Date.now();
+  return new Promise((resolve, reject) => {
+    const child = spawn('npm', ['run', 'emulators', '--', ...args], { cwd: ROOT, env: { ...process.env, ...extraEnv }, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
+    let output = '';
+    let stderr = '';
+    // eslint-disable-next-line no-control-regex
+    const plain = (chunk: Buffer) => chunk.toString().replace(/\x1b\[[0-9;]*m/g, '');
+    child.stdout.on('data', (chunk: Buffer) => (output += plain(chunk)));
+    child.stderr.on('data', (chunk: Buffer) => {
+      output += plain(chunk);
+      stderr += plain(chunk);
     });
-  }
-
-  /** A clean shutdown (SIGTERM), bounded; then the whole group is killed. */
-  async stop(): Promise<void> {
-    if (this.child.exitCode !== null || this.child.signalCode !== null) return;
-    this.child.kill('SIGTERM');
+    let kill: NodeJS.Timeout | undefined;
     const timer = setTimeout(() => {
-      try {
-        process.kill(-(this.child.pid ?? 0), 'SIGKILL');
-      } catch {
-        // Already gone.
-      }
-    }, EMULATOR_STOP_MS);
-    await this.exited;
-    clearTimeout(timer);
-  }
+      child.kill('SIGTERM');
+      kill = setTimeout(() => {
+        try {
+          process.kill(-(child.pid ?? 0), 'SIGKILL');
+        } catch {
+          // Already gone.
+        }
+      }, 30_000);
+      reject(new Error(`npm run emulators ${args.join(' ')} did not finish within ${timeoutMs / 1000} s:\n${output}`));
+    }, timeoutMs);
+    child.on('exit', (code) => {
+      clearTimeout(timer);
+      if (kill) clearTimeout(kill);
+      resolve({ code, output, stderr, seconds: Math.round((Date.now() - started) / 1000) });
+    });
+  });
+}
+
+/** A number from the final summary's line that starts with `label`, e.g. ('by stage:', 'DELIVERED'). */
+function summaryCount(output: string, label: string, name: string): number {
+  const line = output.split('\n').find((l) => l.trim().startsWith(label)) ?? '';
+  return Number(new RegExp(`${name} (\\d+)`).exec(line)?.[1] ?? NaN);
+}
+
+/** Whether something still accepts connections on 127.0.0.1:port. */
+function listening(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = net.connect({ host: '127.0.0.1', port });
+    socket.once('connect', () => {
+      socket.destroy();
+      resolve(true);
+    });
+    socket.once('error', () => resolve(false));
+  });
 }
 
 describe('npm run emulators: the official Firebase emulator path', () => {
@@ -208,19 +216,116 @@ describe('npm run emulators: the official Firebase emulator path', () => {
     });
   });
 
-  describe('flags and the local config files', function () {
+
+  describe('flags', () => {
+    it('takes every flag, with defaults, and rejects bad values with a usage error', () => {
+      assert.deepEqual(parseFlags([]), {
+        help: false, pollIntervalSeconds: 5, only: undefined, durationSeconds: undefined, ordersPerSecond: 1,
+        cancelRate: 0.1, rejectRate: 0.1, controllerIntervalMs: 3000, freePorts: false,
+      });
+      assert.deepEqual(parseFlags([
+        '--poll-interval', '7', '--only', 'functions, firestore', '--duration', '30', '--orders-per-second', '2.5',
+        '--cancel-rate', '0.3', '--reject-rate', '0', '--controller-interval', '500', '--free-ports',
+      ]), {
+        help: false, pollIntervalSeconds: 7, only: 'functions,firestore', durationSeconds: 30, ordersPerSecond: 2.5,
+        cancelRate: 0.3, rejectRate: 0, controllerIntervalMs: 500, freePorts: true,
+      });
+      const bad = [
+        ['--poll-interval', '0'], ['--poll-interval', '1.5'], ['--poll-interval', '3601'], ['--only', ' , '], ['--nope'], ['extra'],
+        ['--duration', '0'], ['--duration', 'soon'], ['--cancel-rate', '1.5'], ['--orders-per-second', '-1'], ['--controller-interval', '5'],
+      ];
+      for (const args of bad) assert.throws(() => parseFlags(args), UsageError, args.join(' '));
+      assert.throws(() => parseFlags(['--duration', '10', '--only', 'functions']), /--duration needs firestore in --only/);
+      assert.throws(() => parseFlags(['--duration', '10', '--poll-interval', '0']), /--poll-interval must be an integer from 1 to 3600, got "0"/);
+    });
+
+    it('runs the CLI on the demo project with the generated config', () => {
+      assert.deepEqual(emulatorArgs('demo-x', '/tmp/run/firebase.json', 'functions'),
+        ['emulators:start', '--project', 'demo-x', '--config', '/tmp/run/firebase.json', '--only', 'functions']);
+      assert.deepEqual(emulatorArgs('demo-x', '/tmp/run/firebase.json', undefined), ['emulators:start', '--project', 'demo-x', '--config', '/tmp/run/firebase.json']);
+    });
+
+    it('gives the drain ten polls and eight kitchen or drone steps, and at least a minute', () => {
+      assert.equal(drainLimitMs({ pollIntervalSeconds: 1, controllerIntervalMs: 1000 }), 60_000);
+      assert.equal(drainLimitMs({ pollIntervalSeconds: 10, controllerIntervalMs: 3000 }), 124_000);
+    });
+
+    it('exits by the verdict, 130 for an interrupted bounded run, and fails when the emulators end on their own', () => {
+      assert.equal(exitCode(undefined, true, 0, 0), 0);
+      assert.equal(exitCode(undefined, true, 1, 0), 1);
+      assert.equal(exitCode(undefined, true, 0, 2), 1, 'the emulators did not stop cleanly');
+      assert.equal(exitCode({ kind: 'signal', signal: 'SIGINT' }, false, 0, 0), 0, 'Ctrl-C ends an open run normally');
+      assert.equal(exitCode({ kind: 'signal', signal: 'SIGINT' }, true, 0, 0), 130);
+      assert.equal(exitCode({ kind: 'emulators', code: 1 }, false, 0, 1), 1);
+      assert.equal(exitCode({ kind: 'emulators', code: 0 }, true, 0, 0), 1, 'a bounded run that lost its emulators is not a success');
+    });
+  });
+
+  describe('the tools and the generated project folder', function () {
     this.timeout(60_000);
     let dir: string;
     beforeEach(() => (dir = tempDir('emulators-config-')));
     afterEach(() => fs.rmSync(dir, { recursive: true, force: true }));
 
-    it('takes --poll-interval and --only, and rejects bad values with a usage error', () => {
-      assert.deepEqual(parseFlags([]), { help: false, pollIntervalSeconds: 5, only: undefined });
-      assert.deepEqual(parseFlags(['--poll-interval', '7', '--only', 'functions, firestore']), { help: false, pollIntervalSeconds: 7, only: 'functions,firestore' });
-      for (const bad of [['--poll-interval', '0'], ['--poll-interval', '1.5'], ['--poll-interval', '3601'], ['--only', ' , '], ['--nope'], ['extra']]) {
-        assert.throws(() => parseFlags(bad), UsageError, bad.join(' '));
-      }
-      assert.deepEqual(emulatorArgs('demo-x', 'functions'), ['emulators:start', '--project', 'demo-x', '--only', 'functions']);
+    it('says in one line that the Firestore emulator is missing; leaves out a missing Pub/Sub unless --only asks for it', () => {
+      const missing = path.join(dir, 'nowhere', 'emulator.jar');
+      assert.throws(() => findTools(readProjectConfig().firebaseJson, undefined, { ...process.env, FIRESTORE_EMULATOR_BINARY_PATH: missing }), (error: unknown) => {
+        assert.ok(error instanceof MissingTool);
+        assert.equal(error.message, `FIRESTORE_EMULATOR_BINARY_PATH names ${missing}, which does not exist`);
+        return true;
+      });
+      const env = { ...process.env, PUBSUB_EMULATOR_BINARY_PATH: missing };
+      const found = findTools(readProjectConfig().firebaseJson, undefined, env);
+      assert.deepEqual(found.without, ['pubsub']);
+      assert.ok(found.tools.java && found.tools.java.major >= 21 && found.tools.firestore);
+      assert.match(found.lines.join('\n'), /^Pub\/Sub\s+left out: PUBSUB_EMULATOR_BINARY_PATH names .*; the Functions emulator then ignores pollFoodService/m);
+      assert.throws(() => findTools(readProjectConfig().firebaseJson, 'functions,firestore,pubsub', env), MissingTool);
+      assert.equal(findTools(readProjectConfig().firebaseJson, 'functions', env).tools.java, undefined, 'the Functions emulator alone needs no Java');
+    });
+
+    it('generates a config the CLI accepts: this run\'s ports, the UI only when its bundle is there, nothing missing', async () => {
+      const repo = readProjectConfig().firebaseJson;
+      const ports = await freePorts(repo);
+      const all = [...Object.values(ports.emulators), ports.firestoreWebsocket, ports.simulator, ports.simulatorStats];
+      assert.equal(new Set(all).size, all.length, `ports repeat: ${all.join(', ')}`);
+      assert.deepEqual(Object.keys(ports.emulators).sort(), Object.keys(fixedPorts(repo).emulators).sort());
+
+      const withoutUi = emulatorsConfig(repo, { ports, ui: false, without: ['pubsub'] });
+      const validate = configSchema.getValidator();
+      assert.ok(validate(withoutUi), (validate.errors ?? []).map(configSchema.getErrorMessage).join('\n'));
+      const emulators = withoutUi.emulators as Record<string, { port?: number; enabled?: boolean; websocketPort?: number }>;
+      assert.deepEqual(emulators.ui, { enabled: false });
+      assert.equal(emulators.pubsub, undefined);
+      assert.equal(emulators.functions.port, ports.emulators.functions);
+      assert.equal(emulators.firestore.websocketPort, ports.firestoreWebsocket);
+      assert.deepEqual(withoutUi.functions, repo.functions, 'everything but the emulators is the repository\'s');
+      assert.deepEqual(emulatorsConfig(repo, { ports: fixedPorts(repo), ui: true, without: [] }), repo,
+        'with the UI bundle and the usual ports, the config is firebase.json itself');
+      assert.equal(firebaseJson().emulators.ui && (firebaseJson().emulators.ui as { enabled?: boolean }).enabled, true, 'firebase.json keeps the UI for people who have it');
+      assert.match(uiLine(false, undefined), /^Emulator UI\s+skipped: firebase-tools has no UI bundle/);
+      assert.doesNotMatch(uiLine(false, undefined), /\n/);
+    });
+
+    it('makes a project folder the CLI loads as the project root, with the real build and the run\'s own .env.local and .secret.local', async () => {
+      const repo = readProjectConfig().firebaseJson;
+      const caPem = fs.readFileSync(ensureCerts(path.join(dir, 'certs')).caCert, 'utf8');
+      const repoEnvFile = path.join(FUNCTIONS_DIR, '.env.local');
+      const repoEnvBefore = fs.existsSync(repoEnvFile) ? fs.statSync(repoEnvFile).mtimeMs : undefined;
+      const run = createRunDirectory(dir, emulatorsConfig(repo, { ports: await freePorts(repo), ui: false, without: [] }), localValues('127.0.0.1:9123', 3, caPem));
+
+      // What `firebase --config <file>` does: the file's folder is the project root, and paths resolve inside it.
+      const loaded = Config.load({ cwd: ROOT, configPath: run.configFile });
+      assert.equal(loaded.projectDir, run.dir);
+      const [codebase] = normalizeAndValidate(loaded.get('functions'));
+      assert.equal(path.join(run.dir, String(codebase.source)), run.functionsDir);
+      assert.equal(fs.realpathSync(path.join(run.functionsDir, 'lib')), path.join(FUNCTIONS_DIR, 'lib'));
+      assert.equal(fs.realpathSync(path.join(run.dir, 'firestore.rules')), path.join(ROOT, 'firestore.rules'));
+      assert.deepEqual(readJson(path.join(run.dir, '.firebaserc')), readJson(path.join(ROOT, '.firebaserc')));
+      assert.equal(parseStrict(fs.readFileSync(run.envFile, 'utf8')).FOOD_SERVICE_ADDRESS, '127.0.0.1:9123');
+      assert.equal(parseStrict(fs.readFileSync(run.secretFile, 'utf8')).FOOD_SERVICE_CA, caPem);
+      assert.ok(run.names.includes('FOOD_SERVICE_CA') && run.names.includes('POLL_INTERVAL_SECONDS'));
+      const repoEnvAfter = fs.existsSync(repoEnvFile) ? fs.statSync(repoEnvFile).mtimeMs : undefined;
+      assert.equal(repoEnvAfter, repoEnvBefore, 'the repository\'s functions/.env.local is left alone');
     });
 
     it("writes every declared param and secret so that firebase-tools' parser reads them back unchanged", () => {
@@ -228,9 +333,10 @@ describe('npm run emulators: the official Firebase emulator path', () => {
       const caPem = fs.readFileSync(ensureCerts(path.join(dir, 'certs')).caCert, 'utf8');
       const files = writeFunctionsConfig(functionsDir, localValues('127.0.0.1:9000', 7, caPem));
 
-      assert.deepEqual(parseStrict(fs.readFileSync(files.envFile, 'utf8')), {
-        FOOD_SERVICE_ADDRESS: '127.0.0.1:9000', POLL_INTERVAL_SECONDS: '7', PAGE_SIZE: '500', RPC_DEADLINE_MS: '5000', MAX_CONCURRENCY: '32', CLAIM_LEASE_SECONDS: '180',
-      });
+      const declared = declaredParams(functionsDir);
+      const expected = Object.fromEntries(declared.filter((p) => p.type !== 'secret').map((p) => [p.name, String(p.default)]));
+      assert.deepEqual(parseStrict(fs.readFileSync(files.envFile, 'utf8')), { ...expected, FOOD_SERVICE_ADDRESS: '127.0.0.1:9000', POLL_INTERVAL_SECONDS: '7' });
+      assert.ok(Object.keys(expected).length >= 4, `declared params: ${declared.map((p) => p.name).join(', ')}`);
       const secretText = fs.readFileSync(files.secretFile, 'utf8');
       assert.match(secretText, /^FOOD_SERVICE_CA="-----BEGIN CERTIFICATE-----\\n/m, 'the PEM is one double-quoted line with \\n escapes');
       assert.deepEqual(parseStrict(secretText), { FOOD_SERVICE_CA: caPem, FOOD_SERVICE_CLIENT_CERT: 'none', FOOD_SERVICE_CLIENT_KEY: 'none' });
@@ -246,13 +352,35 @@ describe('npm run emulators: the official Firebase emulator path', () => {
       assert.ok(fs.readFileSync(files.secretFile, 'utf8').startsWith(GENERATED_MARKER));
     });
 
+    it('gives the CLI Java 21+ first on PATH and as JAVA_HOME, the local emulators, and nothing that points elsewhere', () => {
+      const java = findJava();
+      const firestore = findFirestoreEmulator();
+      const env = cliEnvironment(
+        { PATH: '/usr/bin:/bin', HOME: '/home/x', FIRESTORE_EMULATOR_HOST: '127.0.0.1:1', GCLOUD_PROJECT: 'prod', FOOD_SERVICE_CA: 'stale', KEEP: 'me' },
+        { java, firestore, pubsub: { path: '/cache/pubsub', source: 'test' } },
+        ['FOOD_SERVICE_CA', 'FOOD_SERVICE_ADDRESS'],
+      );
+      assert.equal(env.PATH, `${java.binDir}:/usr/bin:/bin`);
+      assert.equal(env.JAVA_HOME, path.dirname(java.binDir));
+      assert.equal(env.FIRESTORE_EMULATOR_BINARY_PATH, firestore.path);
+      assert.equal(env.PUBSUB_EMULATOR_BINARY_PATH, '/cache/pubsub');
+      assert.equal(env.METADATA_SERVER_DETECTION, 'none');
+      assert.equal(env.NODE_OPTIONS, '--disable-warning=DEP0123');
+      for (const gone of ['FIRESTORE_EMULATOR_HOST', 'GCLOUD_PROJECT', 'FOOD_SERVICE_CA']) assert.equal(env[gone], undefined, gone);
+      assert.equal(env.KEEP, 'me');
+      const version = spawnSync('java', ['-version'], { env, encoding: 'utf8' });
+      assert.match(`${version.stderr}`, new RegExp(`version "${java.major}[."]`), 'plain `java` is the one found');
+    });
+
     it('keeps functions/.env.local and functions/.secret.local out of git', () => {
       const check = spawnSync('git', ['check-ignore', '--no-index', 'functions/.env.local', 'functions/.secret.local'], { cwd: ROOT, encoding: 'utf8' });
       assert.equal(check.status, 0, `not ignored: ${check.stdout}${check.stderr}`);
       assert.deepEqual(check.stdout.trim().split('\n'), ['functions/.env.local', 'functions/.secret.local']);
     });
+  });
 
-    it('prints one short line per poll', () => {
+  describe('what the run prints', () => {
+    it('one short line per poll', () => {
       const summary = { listed: 3, activeRelations: 2, created: 1, observed: 1, nudged: 0, vanished: 0, foreign: 1, lookupFailures: 0, durationMs: 42 };
       assert.equal(describePoll({ status: 200, body: { polls: [summary], failedPolls: 0 } }),
         'poll 200 in 42 ms: listed 3, active relations 2, created 1, observed 1, nudged 0, foreign 1');
@@ -260,83 +388,133 @@ describe('npm run emulators: the official Firebase emulator path', () => {
       assert.match(describePoll({ status: 502, body: { polls: [], failedPolls: 1 } }), /^poll 502: the poll failed/);
       assert.equal(describePoll({ status: 500, body: 'Internal Server Error' }), 'poll 500: Internal Server Error');
     });
+
+    it('reads relation documents from the REST API as firebase-admin would', () => {
+      const document: RestValue = { mapValue: { fields: {
+        stage: { stringValue: 'IN_FLIGHT' }, active: { booleanValue: true }, attempt: { integerValue: '2' }, ratio: { doubleValue: 0.5 },
+        observedAt: { timestampValue: '2026-01-02T03:04:05.678Z' }, error: { nullValue: null },
+        possibleOrphans: { arrayValue: { values: [{ mapValue: { fields: { step: { stringValue: 'createShipment' } } } }] } },
+        empty: { arrayValue: {} },
+      } } };
+      assert.deepEqual(decodeValue(document), {
+        stage: 'IN_FLIGHT', active: true, attempt: 2, ratio: 0.5, observedAt: new Date('2026-01-02T03:04:05.678Z'), error: null,
+        possibleOrphans: [{ step: 'createShipment' }], empty: [],
+      });
+    });
+
+    it('a progress line with the stages, the food service and the clock', () => {
+      const stats = { ordersCreated: 5, kitchenOrdersCreated: 3, shipmentsCreated: 1, orders: { NEW: 1, PREPARATION: 1, IN_FLIGHT: 0 } };
+      const line = progressLine({
+        elapsedSeconds: 12,
+        relations: [{ stage: 'NEW', active: true }, { stage: 'DELIVERED', active: false }, { stage: 'CANCELLED', active: false }],
+        stats: stats as unknown as Parameters<typeof progressLine>[0]['stats'],
+        clock: { ok: 6, skipped: 0, failed: 1 },
+        functionErrors: 0,
+      });
+      assert.equal(line, '[  12s] NEW 1 · PREPARATION 0 · IN_FLIGHT 0 · DELIVERED 1 · REJECTED 0 · CANCELLED 1 (1 active)'
+        + ' | food: 5 orders (2 open), 3 kitchen, 1 shipments | polls 6 ok, 1 failed | function errors 0');
+      assert.match('⚠  Your function was killed because it raised an unhandled error.', FUNCTION_KILLED);
+    });
   });
 
-  describe('the Functions emulator running the deployable build', function () {
-    this.timeout(180_000);
-    let dir: string;
-    let firestore: EmbeddedFirestore;
-    let service: FoodService;
-    let firebase: FirebaseProcess;
-    let functionsPort: number;
-    const writes: DocumentWrite[] = [];
+  describe('npm run emulators -- --duration, end to end through the official emulators', function () {
+    this.timeout(240_000);
+    let run: EmulatorsRun;
 
     before(async () => {
-      dir = tempDir('emulators-project-');
-      const certs = ensureCerts(path.join(dir, 'certs'));
-      firestore = await startEmbeddedFirestore();
-      firestore.onWrite((write) => writes.push(write));
-      service = await startFoodService({
-        port: 0, controllerIntervalMs: 0, log: () => undefined,
-        tls: { cert: fs.readFileSync(certs.serverCert), key: fs.readFileSync(certs.serverKey) },
-      });
-
-      // The repository's firebase.json, except: no Emulator UI (a download, impossible offline)
-      // and free ports, so the test can run beside a developer's `npm run emulators`.
-      const config = firebaseJson();
-      const [hub, logging] = [await freePort(), await freePort()];
-      functionsPort = await freePort();
-      config.emulators = { ...config.emulators, ui: { enabled: false }, functions: { host: '127.0.0.1', port: functionsPort }, hub: { host: '127.0.0.1', port: hub }, logging: { host: '127.0.0.1', port: logging } };
-      fs.writeFileSync(path.join(dir, 'firebase.json'), JSON.stringify(config, null, 2));
-      fs.copyFileSync(path.join(ROOT, '.firebaserc'), path.join(dir, '.firebaserc'));
-      writeFunctionsConfig(functionsCopy(dir), localValues(service.address, 60, fs.readFileSync(certs.caCert, 'utf8')));
-
-      firebase = new FirebaseProcess(dir, emulatorArgs(readProjectConfig().projectId, 'functions'), {
-        ...process.env,
-        // Offline and unattended: CI skips the message-of-the-day fetch and any prompt; no update check, no credentials probe.
-        CI: 'true',
-        NO_UPDATE_NOTIFIER: '1',
-        METADATA_SERVER_DETECTION: 'none',
-        // The functions' firebase-admin reaches the embedded Firestore, standing in for the Firestore emulator.
-        FIRESTORE_EMULATOR_HOST: firestore.host,
-      });
-      await firebase.waitFor(/All emulators ready/, EMULATOR_READY_MS);
+      // Never skipped: without Java 21+ or the Firestore emulator this fails with the one-line MissingTool message.
+      findJava();
+      findFirestoreEmulator();
+      // Free ports, so it runs beside a developer's own `npm run emulators`; quick kitchens and drones, and
+      // cancellation and rejection rates high enough that every ending happens in 15 s of customers.
+      run = await runEmulators([
+        '--duration', '15', '--free-ports', '--poll-interval', '1', '--orders-per-second', '2',
+        '--cancel-rate', '0.3', '--reject-rate', '0.3', '--controller-interval', '1000',
+      ], 200_000);
+      console.log(`      (npm run emulators -- --duration 15 took ${run.seconds} s)`);
     });
 
-    after(async () => {
-      await firebase?.stop();
-      await service?.stop();
-      firestore?.stop();
-      if (dir) fs.rmSync(dir, { recursive: true, force: true });
+    it('exits 0 after draining, with every order finished and the invariants held', () => {
+      assert.equal(run.code, 0, run.output);
+      assert.match(run.output, /duration reached: the customers stop ordering/);
+      assert.match(run.output, /final summary after \d+ s: 15 s of customers, then drained in \d+ s/);
+      assert.match(run.output, /invariants: held/);
+      assert.match(run.output, /relations: +(\d+) \(\1 finished, 0 active\)/);
+      assert.match(run.output, /orders: +\d+ finished, 0 in progress/);
+      assert.match(run.output, /^\[\s*\d+s\] NEW \d+ · PREPARATION \d+ .*\| food: \d+ orders/m, 'a progress line every few seconds');
     });
 
-    it('loads all three functions from lib/, serves the HTTPS one and says it cannot emulate the other two here', async () => {
-      const output = firebase.output;
-      assert.match(output, new RegExp(`Loaded functions definitions from source: ${FUNCTIONS.join(', ')}\\.`));
-      assert.match(output, /Loaded environment variables from functions\/\.env\.local/);
-      assert.doesNotMatch(output, /Prompting for parameters/, 'a param is missing from .env.local');
-      const url = `http://127.0.0.1:${functionsPort}/demo-food-orchestrator/us-central1/${CLOCK_FUNCTION}`;
-      assert.ok(output.includes(`functions[us-central1-pollFoodServiceNow]: http function initialized (${url}).`), output);
-      assert.match(output, /functions\[us-central1-advanceRelation\]: function ignored because the firestore emulator does not exist or is not running\./);
-      assert.match(output, /functions\[us-central1-pollFoodService\]: function ignored because the pubsub emulator does not exist or is not running\./);
-      assert.equal(await waitForHttpFunction({ host: '127.0.0.1', port: functionsPort, projectId: 'demo-food-orchestrator' }, CLOCK_FUNCTION, { timeoutMs: 10_000 }), url);
+    it('drives orders to DELIVERED, REJECTED and CANCELLED', () => {
+      for (const stage of ['DELIVERED', 'REJECTED', 'CANCELLED']) {
+        assert.ok(summaryCount(run.output, 'by stage:', stage) >= 1, `no relation ended ${stage}:\n${run.output.slice(-3000)}`);
+      }
+      assert.match(run.output, /polls: +[1-9]\d* answered 200, \d+ skipped \(409\), 0 failed/);
     });
 
-    it('runs a poll through the emulated pollFoodServiceNow that records a new order in Firestore', async () => {
-      const [order] = service.placeOrders(1);
-      const url = await waitForHttpFunction({ host: '127.0.0.1', port: functionsPort, projectId: 'demo-food-orchestrator' }, CLOCK_FUNCTION, { timeoutMs: 10_000 });
-      const response = await postPoll(url);
-      assert.equal(response.status, 200, `${describePoll(response)}\n${firebase.output}`);
-      const run = response.body as { polls: Array<{ listed: number; created: number }>; failedPolls: number };
-      assert.equal(run.failedPolls, 0);
-      assert.equal(run.polls[0].listed, 1);
-      assert.equal(run.polls[0].created, 1);
+    it("runs the deployable build in the Functions emulator, on Google's Firestore emulator, with real trigger delivery", () => {
+      assert.match(run.output, /firestore: Env variable override detected\. Using firestore emulator at \S+/);
+      assert.match(run.output, /Loaded functions definitions from source: advanceRelation, pollFoodService, pollFoodServiceNow\./);
+      assert.match(run.output, /functions\[us-central1-advanceRelation\]: firestore function initialized\./);
+      assert.match(run.output, /Beginning execution of "us-central1-advanceRelation"/);
+      assert.match(run.output, /"message":"relation advanced"/);
+      assert.match(run.output, /\[clock\] poll 200 in \d+ ms/);
+    });
 
-      const relation = writes.find((w) => w.path === `relations/${order.split('/')[1]}`);
-      assert.ok(relation?.data, `no relation written for ${order}; writes: ${writes.map((w) => w.path).join(', ')}`);
-      assert.equal(relation.data.order, order);
-      assert.equal(relation.data.stage, 'NEW');
-      assert.doesNotMatch(firebase.output, /Trying to access secret/, 'the secrets did not come from .secret.local');
+    it('takes the params from .env.local and the secrets from .secret.local', () => {
+      assert.match(run.output, /Loaded environment variables from functions\/\.env\.local/);
+      assert.doesNotMatch(run.output, /Prompting for parameters|Trying to access secret|Unable to access secret/);
+      // FOOD_SERVICE_CA is in no other place the functions could read, and every call to the simulator is TLS.
+      assert.match(run.output, /"step":"createKitchenOrder"/);
+    });
+
+    it('never fails an invocation: no "default Firebase app does not exist", none killed by an unhandled error', () => {
+      assert.doesNotMatch(run.output, /default Firebase app does not exist/);
+      assert.doesNotMatch(run.output, FUNCTION_KILLED);
+      assert.doesNotMatch(run.output, /DEP0123/, 'the function workers hide the warning, as npm start does');
+      assert.match(run.output, /functions: +0 invocation\(s\) killed by an unhandled error/);
+    });
+
+    it('skips the Emulator UI with a one-line note when its bundle is missing', () => {
+      if (hasEmulatorUi()) {
+        assert.match(run.output, /^Emulator UI\s+http:\/\/127\.0\.0\.1:\d+\//m);
+      } else {
+        assert.match(run.output, /^Emulator UI\s+skipped: firebase-tools has no UI bundle/m);
+        assert.doesNotMatch(run.output, /Could not find or download|ui-v\d.*download/i);
+      }
+    });
+
+    it('stops everything it started and removes its project folder', async () => {
+      assert.match(run.output, /emulators: Received SIGTERM for the first time\. Starting a clean shutdown\./);
+      const folder = /^project folder\s+(\S+):/m.exec(run.output)?.[1];
+      assert.ok(folder, 'the project folder is named');
+      assert.equal(fs.existsSync(folder), false, `${folder} is left behind`);
+      const ports = [
+        /pollFoodServiceNow.*http:\/\/127\.0\.0\.1:(\d+)\//.exec(run.output)?.[1],
+        /│ Firestore\s+│ 127\.0\.0\.1:(\d+)/.exec(run.output)?.[1],
+        /^food service\s+127\.0\.0\.1:(\d+)/m.exec(run.output)?.[1],
+      ].map(Number);
+      assert.ok(ports.every((port) => port > 0), `ports found in the output: ${ports.join(', ')}`);
+      for (const port of ports) assert.equal(await listening(port), false, `something still listens on ${port}`);
+    });
+  });
+
+  describe('npm run emulators without the tools', function () {
+    this.timeout(60_000);
+
+    it('says in one line that the Firestore emulator is missing, and exits 1 before building anything', async () => {
+      const missing = '/nonexistent/cloud-firestore-emulator.jar';
+      const run = await runEmulators(['--duration', '5', '--free-ports'], 50_000, { FIRESTORE_EMULATOR_BINARY_PATH: missing });
+      assert.equal(run.code, 1, run.output);
+      const lines = run.stderr.split('\n').filter((line) => line.startsWith('emulators:'));
+      assert.deepEqual(lines, [`emulators: FIRESTORE_EMULATOR_BINARY_PATH names ${missing}, which does not exist`]);
+      assert.doesNotMatch(run.output, /> build/);
+    });
+
+    it('refuses a bad flag with the usage, exit code 2', async () => {
+      const run = await runEmulators(['--duration', '0'], 50_000);
+      assert.equal(run.code, 2, run.output);
+      assert.match(run.stderr, /emulators: --duration must be a number from 1 to 86400, got "0"/);
+      assert.match(run.stderr, /usage: npm run emulators -- \[flags\]/);
     });
   });
 });

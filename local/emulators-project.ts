@@ -1,0 +1,329 @@
+// The Firebase project folder one `npm run emulators` runs in: a generated
+// firebase.json, passed to the CLI with --config, beside links to the
+// repository's rules, indexes and functions build, and the functions' local
+// params (.env.local) and secrets (.secret.local).
+//
+// Why a folder of its own: firebase-tools takes the folder of --config as the
+// project root and resolves every path of the config from there, refusing
+// paths that leave it; and every run needs its own .env.local (its own
+// simulator's address), so two runs, a developer's and the tests', never
+// read each other's. The repository's firebase.json stays as it is, with the
+// Emulator UI enabled for people who have it.
+import { spawnSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+
+import { freePort } from './firestore';
+import type { EmulatorBinary, Java } from './google/tools';
+
+export const ROOT = path.resolve(__dirname, '..');
+export const FUNCTIONS_DIR = path.join(ROOT, 'functions');
+const DISCOVERY_MS = 30_000;
+
+/** firebase.json, as far as this script reads and rewrites it. */
+export interface FirebaseJson {
+  emulators?: Record<string, unknown>;
+  [key: string]: unknown;
+}
+
+export interface ProjectConfig {
+  /** The demo project the emulators run as: no account, and no real service can be reached through it. */
+  projectId: string;
+  firebaseJson: FirebaseJson;
+}
+
+/** The emulator project (.firebaserc's default) and the repository's firebase.json. */
+export function readProjectConfig(root: string = ROOT): ProjectConfig {
+  const rc = JSON.parse(fs.readFileSync(path.join(root, '.firebaserc'), 'utf8')) as { projects?: Record<string, string> };
+  const projectId = rc.projects?.default;
+  // A real project here would let emulated functions reach production services that are not emulated.
+  if (!projectId?.startsWith('demo-')) {
+    throw new Error(`.firebaserc's default project must be a demo- project for the emulators, got "${projectId}"; add real projects under another alias (firebase use --add)`);
+  }
+  const firebaseJson = JSON.parse(fs.readFileSync(path.join(root, 'firebase.json'), 'utf8')) as FirebaseJson;
+  if (!emulatorSettings(firebaseJson, 'functions')?.port) throw new Error('firebase.json has no emulators.functions.port');
+  return { projectId, firebaseJson };
+}
+
+interface EmulatorSettings {
+  host?: string;
+  port?: number;
+  enabled?: boolean;
+  websocketPort?: number;
+}
+
+function emulatorSettings(config: FirebaseJson, name: string): EmulatorSettings | undefined {
+  const value = config.emulators?.[name];
+  return typeof value === 'object' && value !== null ? (value as EmulatorSettings) : undefined;
+}
+
+/** The emulators firebase.json configures that `emulators:start` would start (hub, UI and logging are not targets). */
+export function configuredTargets(config: FirebaseJson): string[] {
+  const helpers = new Set(['hub', 'ui', 'logging', 'singleProjectMode']);
+  return Object.keys(config.emulators ?? {}).filter((name) => !helpers.has(name));
+}
+
+// ---- ports ---------------------------------------------------------------------
+
+/** Every port one run listens on: the emulators', the Firestore emulator's websocket and the simulator's. */
+export interface RunPorts {
+  /** Emulator name → port, for every emulator in firebase.json. */
+  emulators: Record<string, number>;
+  /** The Firestore emulator's websocket for the Emulator UI; firebase-tools picks one when absent. */
+  firestoreWebsocket?: number;
+  simulator: number;
+  simulatorStats: number;
+}
+
+export const SIMULATOR_PORTS = { port: 9000, statsPort: 9001 } as const;
+
+/** The ports firebase.json fixes, and the simulator's usual ones. */
+export function fixedPorts(config: FirebaseJson): RunPorts {
+  const emulators: Record<string, number> = {};
+  for (const name of Object.keys(config.emulators ?? {})) {
+    const port = emulatorSettings(config, name)?.port;
+    if (port !== undefined) emulators[name] = port;
+  }
+  return { emulators, simulator: SIMULATOR_PORTS.port, simulatorStats: SIMULATOR_PORTS.statsPort };
+}
+
+/**
+ * Free loopback ports for everything, distinct from each other, so a run can
+ * go beside another (a developer's `npm run emulators` and the tests'). A port
+ * is free when asked; another program could still take it before the
+ * emulators bind it, which they then report as "Port … is not open".
+ */
+export async function freePorts(config: FirebaseJson): Promise<RunPorts> {
+  const taken = new Set<number>();
+  const next = async (): Promise<number> => {
+    for (let attempt = 0; attempt < 50; attempt++) {
+      const port = await freePort();
+      if (!taken.has(port)) {
+        taken.add(port);
+        return port;
+      }
+    }
+    throw new Error('could not find distinct free ports on 127.0.0.1');
+  };
+  const emulators: Record<string, number> = {};
+  for (const name of Object.keys(fixedPorts(config).emulators)) emulators[name] = await next();
+  return { emulators, firestoreWebsocket: await next(), simulator: await next(), simulatorStats: await next() };
+}
+
+// ---- the generated firebase.json ------------------------------------------------
+
+export interface ConfigChoices {
+  ports: RunPorts;
+  /** Whether the Emulator UI bundle is there; without it the CLI's download would abort the whole suite. */
+  ui: boolean;
+  /** Emulators left out (e.g. Pub/Sub when it is missing), so `emulators:start` does not try to download them. */
+  without: readonly string[];
+}
+
+/** The repository's firebase.json with this run's ports, the UI only when it can start, and nothing that is missing. */
+export function emulatorsConfig(config: FirebaseJson, choices: ConfigChoices): FirebaseJson {
+  const emulators: Record<string, unknown> = {};
+  for (const [name, value] of Object.entries(config.emulators ?? {})) {
+    if (choices.without.includes(name)) continue;
+    const port = choices.ports.emulators[name];
+    emulators[name] = port === undefined || typeof value !== 'object' ? value : { ...(value as EmulatorSettings), port };
+  }
+  if (!choices.ui) emulators.ui = { enabled: false };
+  if (choices.ports.firestoreWebsocket !== undefined && typeof emulators.firestore === 'object') {
+    emulators.firestore = { ...(emulators.firestore as EmulatorSettings), websocketPort: choices.ports.firestoreWebsocket };
+  }
+  return { ...config, emulators };
+}
+
+// ---- functions/.env.local and functions/.secret.local ----------------------
+
+/** A param as firebase-functions declares it in the manifest the CLI reads. */
+export interface DeclaredParam {
+  name: string;
+  type: string;
+  default?: unknown;
+}
+
+/**
+ * The params and secrets the build declares, read the way the Firebase CLI
+ * reads them: firebase-functions' discovery binary loads lib/ in a process
+ * without secrets and writes the manifest. The defaults stay in config.ts.
+ */
+export function declaredParams(functionsDir: string): DeclaredParam[] {
+  const output = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'functions-manifest-')), 'functions.json');
+  try {
+    const result = spawnSync(process.execPath, [path.join(functionsDir, 'node_modules', 'firebase-functions', 'lib', 'bin', 'firebase-functions.js'), functionsDir], {
+      cwd: functionsDir,
+      env: { PATH: process.env.PATH, HOME: process.env.HOME, FUNCTIONS_CONTROL_API: 'true', GCLOUD_PROJECT: 'demo-discovery', FUNCTIONS_MANIFEST_OUTPUT_PATH: output },
+      encoding: 'utf8',
+      timeout: DISCOVERY_MS,
+    });
+    if (result.status !== 0) {
+      throw new Error(`could not load ${path.join(functionsDir, 'lib')} to read its params (is it built?): ${result.error?.message ?? result.stderr.trim()}`);
+    }
+    return (JSON.parse(fs.readFileSync(output, 'utf8')) as { params?: DeclaredParam[] }).params ?? [];
+  } finally {
+    fs.rmSync(path.dirname(output), { recursive: true, force: true });
+  }
+}
+
+export interface LocalConfigValues {
+  /** Values for params, by name; the others get their declared default. */
+  params: Record<string, string>;
+  /** A value for every secret. */
+  secrets: Record<string, string>;
+}
+
+/**
+ * Every declared param gets a value, because the CLI prompts for any param
+ * missing from the .env files (and writes the answer into .env.local).
+ */
+export function localConfig(declared: readonly DeclaredParam[], values: LocalConfigValues): { env: Record<string, string>; secrets: Record<string, string> } {
+  const env: Record<string, string> = {};
+  const secrets: Record<string, string> = {};
+  for (const param of declared) {
+    if (param.type === 'secret') {
+      const value = values.secrets[param.name];
+      if (value === undefined) throw new Error(`no local value for the secret ${param.name}`);
+      secrets[param.name] = value;
+    } else {
+      const value = values.params[param.name] ?? (param.default === undefined ? undefined : String(param.default));
+      if (value === undefined) throw new Error(`no local value or default for the param ${param.name}`);
+      env[param.name] = value;
+    }
+  }
+  return { env, secrets };
+}
+
+/** The first line of every file this script writes; a file without it is someone's own and is never overwritten. */
+export const GENERATED_MARKER = '# Written by `npm run emulators` (local/emulators.ts) on every run: change its flags, not this file.';
+
+const ESCAPES: Record<string, string> = { '\n': '\\n', '\r': '\\r', '\t': '\\t', '\v': '\\v', '\\': '\\\\', "'": "\\'", '"': '\\"' };
+
+/**
+ * KEY=value lines as firebase-tools writes them itself (formatUserEnvForWrite
+ * in lib/functions/env.js): a value with a newline, quote or backslash goes in
+ * double quotes with escapes, which its parser turns back, so a PEM fits on one line.
+ */
+export function formatDotenv(values: Record<string, string>): string {
+  const lines = Object.entries(values).map(([key, value]) => {
+    const escaped = value.replace(/[\n\r\t\v\\'"]/g, (c) => ESCAPES[c]);
+    return escaped === value ? `${key}=${value}` : `${key}="${escaped}"`;
+  });
+  return `${GENERATED_MARKER}\n${lines.join('\n')}\n`;
+}
+
+function writeGenerated(file: string, content: string, mode: number): void {
+  if (fs.existsSync(file) && !fs.readFileSync(file, 'utf8').startsWith(GENERATED_MARKER)) {
+    throw new Error(`${file} exists and was not written by this script; move it away (the emulator would read it) and run again`);
+  }
+  fs.writeFileSync(file, content, { mode });
+  fs.chmodSync(file, mode);
+}
+
+export interface FunctionsConfigFiles {
+  envFile: string;
+  secretFile: string;
+  /** Every param and secret the build declares, by name. */
+  names: string[];
+}
+
+/**
+ * Writes the functions' local config where the Firebase CLI looks for it in
+ * the emulator: params in .env.local, secrets in .secret.local, beside the
+ * build in `functionsDir` whose declared params it reads.
+ */
+export function writeFunctionsConfig(functionsDir: string, values: LocalConfigValues): FunctionsConfigFiles {
+  const declared = declaredParams(functionsDir);
+  const { env, secrets } = localConfig(declared, values);
+  const files = { envFile: path.join(functionsDir, '.env.local'), secretFile: path.join(functionsDir, '.secret.local') };
+  writeGenerated(files.envFile, formatDotenv(env), 0o644);
+  writeGenerated(files.secretFile, formatDotenv(secrets), 0o600);
+  return { ...files, names: declared.map((param) => param.name) };
+}
+
+/** What the functions need to reach the simulator over TLS: its CA, and "none" for the mTLS pair (Secret Manager refuses empty values, so the code reads "none" as absent). */
+export function localValues(address: string, pollIntervalSeconds: number, caPem: string): LocalConfigValues {
+  return {
+    params: { FOOD_SERVICE_ADDRESS: address, POLL_INTERVAL_SECONDS: String(pollIntervalSeconds) },
+    secrets: { FOOD_SERVICE_CA: caPem, FOOD_SERVICE_CLIENT_CERT: 'none', FOOD_SERVICE_CLIENT_KEY: 'none' },
+  };
+}
+
+// ---- the folder ------------------------------------------------------------------
+
+/** What the deployable package holds at run time; the folder links to these, so the emulator runs the real build. */
+const FUNCTIONS_ENTRIES = ['package.json', 'lib', 'proto', 'node_modules'];
+/** Files firebase.json names, linked so the emulators read the repository's own. */
+const PROJECT_FILES = ['firestore.rules', 'firestore.indexes.json'];
+
+export interface RunDirectory extends FunctionsConfigFiles {
+  dir: string;
+  /** The generated firebase.json, for --config. */
+  configFile: string;
+  functionsDir: string;
+}
+
+/**
+ * A fresh folder under `parent` holding the generated firebase.json,
+ * .firebaserc, links to the rules, the indexes and the functions build, and
+ * that build's .env.local and .secret.local.
+ */
+export function createRunDirectory(parent: string, config: FirebaseJson, values: LocalConfigValues, root: string = ROOT): RunDirectory {
+  fs.mkdirSync(parent, { recursive: true });
+  const dir = fs.mkdtempSync(path.join(parent, 'emulators-'));
+  const functionsDir = path.join(dir, 'functions');
+  fs.mkdirSync(functionsDir);
+  for (const entry of FUNCTIONS_ENTRIES) fs.symlinkSync(path.join(root, 'functions', entry), path.join(functionsDir, entry));
+  for (const file of PROJECT_FILES) fs.symlinkSync(path.join(root, file), path.join(dir, file));
+  fs.copyFileSync(path.join(root, '.firebaserc'), path.join(dir, '.firebaserc'));
+  const configFile = path.join(dir, 'firebase.json');
+  fs.writeFileSync(configFile, `${JSON.stringify(config, null, 2)}\n`);
+  const files = writeFunctionsConfig(functionsDir, values);
+  return { dir, configFile, functionsDir, ...files };
+}
+
+// ---- the CLI's environment -------------------------------------------------------
+
+export interface EmulatorTools {
+  java?: Java;
+  firestore?: EmulatorBinary;
+  pubsub?: EmulatorBinary;
+}
+
+/**
+ * Inherited variables that would point the CLI or the functions elsewhere: a
+ * running emulator (a test's or `npm start`'s), a project, or a value for a
+ * param or secret, which must come from .env.local and .secret.local only.
+ */
+const POINTING_ELSEWHERE = [
+  'FIRESTORE_EMULATOR_HOST', 'PUBSUB_EMULATOR_HOST', 'FIREBASE_EMULATOR_HUB', 'FIREBASE_AUTH_EMULATOR_HOST',
+  'FIREBASE_DATABASE_EMULATOR_HOST', 'FIREBASE_STORAGE_EMULATOR_HOST', 'CLOUD_TASKS_EMULATOR_HOST',
+  'GCLOUD_PROJECT', 'GOOGLE_CLOUD_PROJECT', 'FIREBASE_CONFIG',
+];
+
+/**
+ * The Firebase CLI's environment: the Java found first on PATH (firebase-tools
+ * runs plain `java`, and refuses one older than 21) and as JAVA_HOME (the
+ * Pub/Sub emulator's launcher reads it), and the emulators found locally as
+ * the binary overrides firebase-tools honours, so it downloads nothing.
+ */
+export function cliEnvironment(base: NodeJS.ProcessEnv, tools: EmulatorTools, paramNames: readonly string[]): NodeJS.ProcessEnv {
+  const env: NodeJS.ProcessEnv = { ...base };
+  for (const name of [...POINTING_ELSEWHERE, ...paramNames]) delete env[name];
+  if (tools.java) {
+    env.JAVA_HOME = path.dirname(tools.java.binDir);
+    env.PATH = [tools.java.binDir, base.PATH].filter(Boolean).join(path.delimiter);
+  }
+  if (tools.firestore) env.FIRESTORE_EMULATOR_BINARY_PATH = tools.firestore.path;
+  if (tools.pubsub) env.PUBSUB_EMULATOR_BINARY_PATH = tools.pubsub.path;
+  // The CLI is pinned in package.json; its "npm install -g" update notice would mislead.
+  env.NO_UPDATE_NOTIFIER = '1';
+  // A demo project needs no Google credentials: no probe of the GCE metadata server for them.
+  env.METADATA_SERVER_DETECTION = 'none';
+  // As `npm start` does: grpc-js sets the TLS server name to the IP it dials, which Node deprecates
+  // (DEP0123) in every function worker; the certificate is still checked against that IP.
+  env.NODE_OPTIONS = [base.NODE_OPTIONS, '--disable-warning=DEP0123'].filter(Boolean).join(' ');
+  return env;
+}
