@@ -52,8 +52,8 @@ export function embeddedFeed(firestore: EmbeddedFirestore): ChangeFeed {
   };
 }
 
-/** Timestamps (any SDK copy's) become Dates, so both feeds hand out the same plain data. */
-function plain(value: unknown): unknown {
+/** Timestamps (any SDK copy's) become Dates, so every feed hands out the same plain data. */
+export function plain(value: unknown): unknown {
   if (value === null || typeof value !== 'object') return value;
   if (typeof (value as { toDate?: unknown }).toDate === 'function') return (value as { toDate(): Date }).toDate();
   if (Array.isArray(value)) return value.map(plain);

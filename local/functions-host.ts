@@ -16,7 +16,8 @@ import { createRequire } from 'node:module';
 import * as path from 'node:path';
 
 import { documentDeliverer, type FunctionsTestApi } from './deliver';
-import { DeliveryQueue, type ChangeFeed, type DeliveryFaults, type DocumentEvent } from './document-events';
+import { DeliveryQueue, plain, type ChangeFeed, type DeliveryFaults, type DocumentEvent } from './document-events';
+import type { PlainData } from './firestore';
 import type { FirestoreTarget, TriggerEventReceiver } from './google/trigger-events';
 
 export const FUNCTIONS_DIR = path.resolve(__dirname, '..', 'functions');
@@ -96,6 +97,34 @@ export function documentPattern(pattern: string): { collection: string; param: s
   const match = /^([^/{}]+)\/\{([^/{}]+)\}$/.exec(pattern);
   if (!match) throw new Error(`document pattern "${pattern}" is not supported locally (only "collection/{param}")`);
   return { collection: match[1], param: match[2] };
+}
+
+interface WrittenEvent {
+  params: Record<string, string>;
+  data?: { before: { data(): unknown }; after: { data(): unknown } };
+}
+
+/**
+ * A change feed made of the emulator's own trigger events: a document
+ * trigger of the runner's, decoded by firebase-functions as the functions'
+ * events are. Unlike a snapshot listener it costs Firestore nothing (a
+ * listener on a busy collection slows every write to it in the emulator),
+ * and it sees every write, in order.
+ */
+export function triggerFeed(receiver: TriggerEventReceiver, firestore: FirestoreTarget, name: string): ChangeFeed {
+  const { onDocumentWritten } = requireFromFunctions('firebase-functions/v2/firestore') as {
+    onDocumentWritten(document: string, handler: (event: WrittenEvent) => void): (event: unknown) => Promise<unknown>;
+  };
+  return async (collection, onChange) => {
+    const param = 'id';
+    const watch = onDocumentWritten(`${collection}/{${param}}`, (event) => {
+      const data = (snapshot: { data(): unknown } | undefined) => (plain(snapshot?.data()) as PlainData | undefined) ?? null;
+      onChange({ id: event.params[param], before: data(event.data?.before), after: data(event.data?.after) });
+    });
+    const id = `local-${name}`;
+    await receiver.register(firestore, { id, eventType: DOCUMENT_WRITTEN, document: `${collection}/{${param}}` }, (event) => void watch(event));
+    return () => receiver.unregister(id);
+  };
 }
 
 /** The build, loaded as the platform loads it. */

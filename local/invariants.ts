@@ -15,6 +15,8 @@ export interface RunFacts {
   created?: { kitchenOrders: number; shipments: number };
   /** Food-service faults were injected, so flags are expected. */
   foodFaults: boolean;
+  /** Relations an earlier run left (a restart after a crash, say): their notes and flags predate this run. */
+  resumedRelations?: number;
   /** Trigger deliveries that threw: the platform would have dropped them (retry is off). */
   failedDeliveries: number;
   /** The run ended with orders still in flight after the drain, against a simulator whose pace we know. */
@@ -96,6 +98,7 @@ export function checkInvariants(facts: RunFacts): InvariantReport {
     if (list.length === 0) continue;
     const message = `${list.length} relation(s) ${what}: ${list.slice(0, 5).map((r) => r.id).join(', ')}${list.length > 5 ? ', …' : ''}`;
     if (facts.foodFaults) notes.push(`${message} (faults were injected)`);
+    else if (facts.resumedRelations) notes.push(`${message} (the run resumed ${facts.resumedRelations} relation(s) an earlier run left)`);
     else violations.push(message);
   }
 

@@ -61,6 +61,7 @@ async function runFacts(stack: LocalStack, options: LocalOptions, drained: boole
     // Dropped replies and late replies leave creates ambiguous, so noted orphans and flags are expected, as with
     // --fail-rate. A cut handshake provably sent nothing: alone, it must leave no orphan note and no flag.
     foodFaults: options.faults.failRate > 0 || options.faults.dropRate > 0 || options.faults.proxyLatencyMs > 0,
+    resumedRelations: stack.resumedRelations,
     failedDeliveries: stack.functions.triggers.reduce((sum, t) => sum + t.queue.failed, 0),
     // Against an external food service we do not know its pace; there a timeout is only a note.
     drainTimedOut: !drained && stack.simulator !== undefined,
@@ -123,6 +124,7 @@ async function main(): Promise<number> {
   for (const { name, schedule } of stack.functions.schedules) log(`${name.padEnd(18)}${schedule}, polling every ${options.pollIntervalSeconds} s`);
   for (const { name, document } of stack.functions.triggers) log(`${name.padEnd(18)}on every write of ${document}`);
   log(`function logs     ${FUNCTIONS_LOG}`);
+  if (stack.resumedRelations > 0) log(`resuming          ${stack.resumedRelations} relations an earlier run left; claims it held are taken over once their leases expire`);
 
   const ticker = setInterval(() => log(summaryLine(stack, startedAt)), SUMMARY_EVERY_MS);
   let drained = true;

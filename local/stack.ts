@@ -14,7 +14,7 @@ import { RelationTracker } from './board/tracker';
 import { startBoard } from './board/server';
 import { embeddedFeed, listenerFeed, type ChangeFeed } from './document-events';
 import { startEmbeddedFirestore, type EmbeddedFirestore } from './firestore';
-import { FUNCTIONS_DIR, hostFunctions, type EventSource, type HostedFunctions } from './functions-host';
+import { FUNCTIONS_DIR, hostFunctions, triggerFeed, type EventSource, type HostedFunctions } from './functions-host';
 import { startGoogleFirestore } from './google/firestore-emulator';
 import { MissingTool } from './google/tools';
 import { startTriggerEventReceiver } from './google/trigger-events';
@@ -34,6 +34,8 @@ export interface LocalFirestore {
 
 export interface LocalStack {
   firestore: LocalFirestore;
+  /** Relations that were there before this run started: an earlier run's, picked up where it stopped. */
+  resumedRelations: number;
   foodAddress: string;
   simulator: FoodService | undefined;
   /** Between the functions and the food service when proxy faults are on; the runner's own client goes around it. */
@@ -53,7 +55,7 @@ export const EMBEDDED_CAVEAT =
 interface StartedFirestore {
   firestore: LocalFirestore;
   events: EventSource;
-  /** Feeds the tracker; the embedded one sees every write, the others use a listener. */
+  /** Feeds the tracker: from trigger events where they come from Google's emulator, else every write (embedded) or a listener. */
   feed: (db: Firestore) => ChangeFeed;
 }
 
@@ -78,10 +80,11 @@ async function startFirestore(options: LocalOptions, stops: Array<() => Promise<
       stops.push(() => receiver.stop());
       const google = await startGoogleFirestore({ projectId: PROJECT_ID, functionsEmulator: receiver.address });
       stops.push(() => google.stop());
+      const target = { host: google.host, projectId: PROJECT_ID };
       return {
         firestore: { kind: 'google', host: google.host, description: google.description },
-        events: { kind: 'google', receiver, firestore: { host: google.host, projectId: PROJECT_ID } },
-        feed: (db) => listenerFeed(db),
+        events: { kind: 'google', receiver, firestore: target },
+        feed: () => triggerFeed(receiver, target, 'board'),
       };
     } catch (error) {
       if (!(error instanceof MissingTool)) throw error;
@@ -163,6 +166,7 @@ export async function startLocalStack(options: LocalOptions, log: (line: string)
 
     if (getApps().length === 0) initializeApp({ projectId: PROJECT_ID });
     const db = getFirestore();
+    const resumedRelations = (await db.collection('relations').count().get()).data().count;
 
     const tracker = new RelationTracker();
     const stopTracking = await started.feed(db)('relations', ({ id, before, after }) => tracker.apply(id, before, after, new Date()));
@@ -191,7 +195,7 @@ export async function startLocalStack(options: LocalOptions, log: (line: string)
     stops.push(() => food.close());
 
     return {
-      firestore: started.firestore, foodAddress, simulator, proxy, food, db, functions, tracker,
+      firestore: started.firestore, resumedRelations, foodAddress, simulator, proxy, food, db, functions, tracker,
       boardUrl: board.url,
       async stop() {
         for (const stop of stops.reverse()) await stop();

@@ -261,3 +261,50 @@ describe('backoff', () => {
     assert.equal(backoffMs(3, policy, () => 0.5), 200);
   });
 });
+
+describe('FoodClient listings', () => {
+  let service: FoodService;
+  let client: FoodClient;
+  before(async () => {
+    service = await startTestFoodService();
+    client = clientFor(service);
+  });
+  after(async () => {
+    client.close();
+    await service.stop();
+  });
+
+  it('follows every page, and fails loudly past maxPages instead of passing off part of a list', async () => {
+    service.placeOrders(12);
+    const all: string[] = [];
+    for await (const page of client.listAllOrders('NEW', 5, 3)) all.push(...page.map((o) => o.name));
+    assert.equal(all.length, 12, 'three pages of at most 5');
+
+    const pages: number[] = [];
+    await assert.rejects(
+      (async () => {
+        for await (const page of client.listAllOrders('NEW', 2, 3)) pages.push(page.length);
+      })(),
+      /ListOrders status=NEW: still more pages after 3 of 2; stopping/,
+    );
+    assert.deepEqual(pages, [2, 2, 2], 'it stopped at the bound, not at the end of the time budget');
+  });
+
+  it('refuses a page token it was handed before: a server that loops would keep a poll busy until it times out', async () => {
+    // From the second page on, the server hands back the token it was given.
+    service.onServed((method, request, response) => {
+      const given = (request as { pageToken?: string }).pageToken;
+      if (method === 'ListOrders' && given) (response as { nextPageToken: string }).nextPageToken = given;
+    });
+    try {
+      await assert.rejects(
+        (async () => {
+          for await (const page of client.listAllOrders('NEW', 5)) void page;
+        })(),
+        /returned a page token twice; stopping to avoid a loop/,
+      );
+    } finally {
+      service.onServed(undefined);
+    }
+  });
+});

@@ -166,3 +166,26 @@ describe('one poll', () => {
     assert.equal(run.polls[0].listCalls, 5);
   });
 });
+
+describe('the poll lease', () => {
+  let stack: Stack;
+  afterEach(async () => stack?.stop());
+
+  it('is renewed while a long poll runs, so no other poll starts beside it', async () => {
+    stack = await startStack({ autoDeliver: false, env: { RPC_DEADLINE_MS: '20000', CLAIM_LEASE_SECONDS: '600' } });
+    stack.service.placeOrders(1);
+    // A poll slower than the lease itself: every listing takes 12 s.
+    stack.service.onCall(async (method) => {
+      if (method === 'ListOrders') await new Promise((resolve) => setTimeout(resolve, 12_000));
+    });
+    const startedAt = Date.now();
+    const slow = pollNow(runtimeDeps());
+    await new Promise((resolve) => setTimeout(resolve, 11_000)); // past the first renewal
+    const lease = (await db().collection('leases').doc('poll').get()).data();
+    assert.ok((lease?.expiresAt as Timestamp).toMillis() > startedAt + 35_000, 'renewed: it now runs past the first 30 s');
+    const beside = await pollNow(runtimeDeps());
+    assert.match(String(beside.skipped), /another poll holds the lease/);
+    stack.service.onCall(undefined);
+    assert.equal((await slow).polls.length, 1);
+  });
+});

@@ -67,4 +67,12 @@ describe('run invariants', () => {
     const report = checkInvariants(facts({ created: undefined }));
     assert.match(report.notes.join('\n'), /external food service does not report what it created/);
   });
+
+  it('treat the notes and flags of relations an earlier run left as notes when the run resumed them', () => {
+    const noted = [relation('orders/a', 'DELIVERED', { possibleOrphans: [{ step: 'createKitchenOrder', attempt: 1 }] }), relation('orders/c', 'IN_FLIGHT')];
+    assert.equal(checkInvariants(facts({ relations: noted })).held, false, 'a fresh run must not leave notes');
+    const resumed = checkInvariants(facts({ relations: noted, resumedRelations: 12 }));
+    assert.equal(resumed.held, true, JSON.stringify(resumed));
+    assert.ok(resumed.notes.some((n) => /resumed 12 relation\(s\) an earlier run left/.test(n)));
+  });
 });

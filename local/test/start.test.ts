@@ -60,15 +60,17 @@ describe('npm start', function () {
     assert.match(run.output, /relations: \d+ \(\d+ finished, 0 active\)/);
   });
 
-  it('holds the invariants with duplicated and reordered deliveries and food-service faults', async () => {
+  it('holds the invariants with duplicated and reordered deliveries, refused calls, and replies dropped after the work', async () => {
     const run = await runStart([
       '--duration', '12', '--orders-per-second', '4', '--poll-interval', '1', '--board-port', '0', '--controller-interval', '400',
       '--duplicate-rate', '0.5', '--reorder-ms', '200', '--fail-rate', '0.1', '--seed', '7',
+      '--drop-rate', '0.005', '--handshake-cut-rate', '0.2', '--proxy-latency', '20',
     ], 120_000);
     assert.equal(run.code, 0, run.output);
     assert.match(run.output, /invariants: held/);
     assert.match(run.output, /duplicates\/reordering injected/);
     assert.match(run.output, /[1-9]\d* injected faults/);
+    assert.match(run.output, /cuts: [1-9]\d* replies dropped/, 'the proxy did drop replies');
   });
 
   it('uses an existing food service and an existing Firestore emulator when given', async () => {

@@ -9,7 +9,7 @@
 import { randomUUID } from 'node:crypto';
 import * as logger from 'firebase-functions/logger';
 
-import { acquirePollLease, lastPollAt, releasePollLease } from '../store/poll-lease';
+import { acquirePollLease, lastPollAt, releasePollLease, renewPollLease } from '../store/poll-lease';
 import type { Deps } from './deps';
 import { pollOnce, type PollSummary } from './poll';
 import { describeError } from './step-failure';
@@ -22,11 +22,12 @@ export interface PollRun {
 }
 
 /**
- * Longer than a poll can run (the polling functions time out after 120 s),
- * so a live poll is never overlapped, and short enough that a poller that
- * crashed is replaced within minutes.
+ * A poll renews its lease every POLL_LEASE_RENEW_MS while it runs, so a live
+ * poll is never overlapped however long it takes, and a poller that died
+ * blocks the next poll for at most POLL_LEASE_TTL_MS.
  */
-export const POLL_LEASE_TTL_MS = 180_000;
+export const POLL_LEASE_TTL_MS = 30_000;
+const POLL_LEASE_RENEW_MS = 10_000;
 const LEASE_RETRY_MS = 250;
 
 /** The slots in [startMs, startMs + windowMs): the multiples of `intervalMs` since the epoch. */
@@ -56,6 +57,12 @@ async function pollSlot(deps: Deps, slotMs: number, intervalMs: number, waitForL
   if (!lease.acquired) return `another poll holds the lease (${lease.holder}) until ${lease.expiresAt.toISOString()}`;
   const startedAt = deps.now();
   let polled = false;
+  const heartbeat = setInterval(() => {
+    void renewPollLease(holder, POLL_LEASE_TTL_MS, deps.now()).then(
+      (held) => held || logger.error('the poll lease was taken over while this poll ran', { holder }),
+      (error: unknown) => logger.warn('could not renew the poll lease', { error: describeError(error) }),
+    );
+  }, POLL_LEASE_RENEW_MS);
   try {
     // A poll that started within half an interval before this slot served it already.
     if (!force && lease.lastPollAt && lease.lastPollAt.getTime() >= slotMs - intervalMs / 2) {
@@ -66,6 +73,7 @@ async function pollSlot(deps: Deps, slotMs: number, intervalMs: number, waitForL
     logger.info('poll finished', { ...summary });
     return summary;
   } finally {
+    clearInterval(heartbeat);
     await releasePollLease(holder, deps.now(), polled ? startedAt : null).catch((error: unknown) =>
       logger.warn('could not release the poll lease; it expires on its own', { error: describeError(error) }),
     );

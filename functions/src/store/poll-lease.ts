@@ -53,6 +53,16 @@ export async function acquirePollLease(holder: string, ttlMs: number, now: Date)
   });
 }
 
+/** Extends a lease its holder still has; false if someone else took it. */
+export async function renewPollLease(holder: string, ttlMs: number, now: Date): Promise<boolean> {
+  return db().runTransaction(async (tx) => {
+    const { state } = readLease(await tx.get(leaseRef()));
+    if (state.holder !== holder) return false;
+    tx.update(leaseRef(), { expiresAt: Timestamp.fromDate(new Date(now.getTime() + ttlMs)) });
+    return true;
+  });
+}
+
 /** Gives the lease back, recording when the poll it covered started; a holder that lost it changes nothing. */
 export async function releasePollLease(holder: string, now: Date, polledAt: Date | null): Promise<void> {
   await db().runTransaction(async (tx) => {
