@@ -4,7 +4,8 @@ import { spawn } from 'node:child_process';
 
 export function runChild<T>(args: string[], options: { env?: NodeJS.ProcessEnv; timeoutMs: number; onProgress?: (line: string) => void }): Promise<T> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, args, { env: options.env ?? process.env, stdio: ['ignore', 'pipe', 'pipe'] });
+    // grpc-js sets the TLS server name to the IP it dials, which Node deprecates (DEP0123): noise, as in `npm start`.
+    const child = spawn(process.execPath, ['--disable-warning=DEP0123', ...args], { env: options.env ?? process.env, stdio: ['ignore', 'pipe', 'pipe'] });
     let out = '';
     let err = '';
     child.stdout.on('data', (chunk: Buffer) => (out += chunk.toString()));

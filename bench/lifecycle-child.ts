@@ -9,8 +9,9 @@ import * as path from 'node:path';
 import { routeStructuredLogs } from '../local/logs';
 import { lifecycleBench, type LifecycleParams } from './lifecycle';
 
-routeStructuredLogs(path.resolve(__dirname, '..', 'artifacts', 'bench-functions.log'));
 const params = JSON.parse(process.argv[2] ?? '{}') as Omit<LifecycleParams, 'log'>;
+// One log per emulator, so the second run does not overwrite the first.
+routeStructuredLogs(path.resolve(__dirname, '..', 'artifacts', `bench-functions-${params.firestore}.log`));
 lifecycleBench({ ...params, log: (line) => process.stderr.write(`${line}\n`) }).then(
   (result) => {
     process.stdout.write(`BENCH_RESULT ${JSON.stringify(result)}\n`);

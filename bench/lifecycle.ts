@@ -1,13 +1,19 @@
 // Sections 1 and 4 of the bench, run in a process of their own (see
-// lifecycle-child.ts): orders run to their end on the local stack
-// (embedded Firestore, simulator, the compiled functions), and what each one
-// cost, by how it ended: food-service RPCs by method, Firestore reads and
-// writes, trigger invocations; and the latency the orchestrator added to each
-// stage, beyond the time the simulator itself held the order.
+// lifecycle-child.ts): orders run to their end on the local stack (Google's
+// Firestore emulator or the embedded one, the simulator, the compiled
+// functions), and what each one cost, by how it ended: food-service RPCs by
+// method, Firestore reads and writes, trigger invocations; and the latency the
+// orchestrator added to each stage, beyond the time the simulator itself held
+// the order.
 import type { FoodMethod, FoodServiceStats } from '../food-service/src/server';
+import { FUNCTIONS_DIR } from '../local/functions-host';
 import { parseOptions, type LocalOptions } from '../local/options';
 import { startLocalStack, type LocalStack } from '../local/stack';
-import { OpCounter, percentile } from './ops';
+import { installWireCounter, type CallTimes } from './firestore-wire';
+import { agreement, embeddedSource, OpCounter, percentile, type CounterAgreement } from './ops';
+
+/** The two emulators the bench runs on. */
+export type FirestoreKind = 'google' | 'embedded';
 
 const OUTCOMES = ['DELIVERED', 'REJECTED', 'CANCELLED'] as const;
 type Outcome = (typeof OUTCOMES)[number];
@@ -27,6 +33,8 @@ export interface OutcomeCost {
 }
 
 export interface LifecycleResult {
+  /** The emulator it ran on, as the stack describes it. */
+  firestore: { kind: FirestoreKind; description: string };
   orders: number;
   /** Cancelled by the customer before any poll listed them: never driven, cost nothing. */
   neverSeen: number;
@@ -46,9 +54,22 @@ export interface LifecycleResult {
    * the local stand-in for Eventarc's delivery delay, part of the latency above.
    */
   deliveryWaitMs: { p50: number; p95: number; max: number };
+  /** Queries of the functions that returned nothing: Firestore bills each as one read, not counted above. */
+  emptyQueries: number;
+  /** Firestore calls the counter could not bill, by method (should be none). */
+  uncounted: Record<string, number>;
+  /** The functions' Firestore calls by method, with their durations. */
+  firestoreCalls: Record<string, CallTimes>;
+  /**
+   * On the embedded emulator only: its own hooks counted the same run where
+   * it served it, and this is how they agree with the wire counter, whose
+   * counts are the ones reported.
+   */
+  counterCheck?: CounterAgreement;
 }
 
 export interface LifecycleParams {
+  firestore: FirestoreKind;
   orders: number;
   pollIntervalSeconds: number;
   controllerIntervalMs: number;
@@ -86,13 +107,25 @@ export async function lifecycleBench(params: LifecycleParams): Promise<Lifecycle
     ordersPerSecond: 0,
     boardPort: 0,
     seed: 42,
-    // Its reads and writes are counted where the embedded emulator serves them.
-    embeddedFirestore: true,
+    embeddedFirestore: params.firestore === 'embedded',
   };
-  const stack = await startLocalStack(options, () => undefined);
+  // Counting starts before the stack, so the first scheduled poll, which
+  // starts with it, is counted too.
+  const wire = installWireCounter(FUNCTIONS_DIR);
+  const ops = new OpCounter(wire);
+  const emptyBefore = wire.emptyQueries;
+  const warnings: string[] = [];
+  const starting = Date.now();
+  const stack = await startLocalStack(options, (line) => warnings.push(line));
+  params.log(`  lifecycle: ${stack.firestore.kind} stack up in ${((Date.now() - starting) / 1000).toFixed(1)} s`);
   const simulator = stack.simulator;
-  if (!simulator || !stack.firestore.embedded) throw new Error('the lifecycle bench needs the simulator and the embedded Firestore');
-  const ops = new OpCounter(stack.firestore.embedded);
+  if (stack.firestore.kind !== params.firestore) {
+    await stack.stop();
+    throw new Error(`the lifecycle bench asked for the ${params.firestore} Firestore and got ${stack.firestore.description}: ${warnings.join('; ')}`);
+  }
+  if (!simulator) throw new Error('the lifecycle bench needs the simulator');
+  // The embedded emulator also counts where it serves, independently of the wire counter.
+  const hooks = stack.firestore.embedded ? new OpCounter(embeddedSource(stack.firestore.embedded)) : undefined;
   const calls = recordCalls(stack);
   const started = Date.now();
   try {
@@ -115,14 +148,34 @@ export async function lifecycleBench(params: LifecycleParams): Promise<Lifecycle
         last = Date.now();
       }
     }
+    const seconds = (Date.now() - started) / 1000;
+    const settling = Date.now();
+    // The last writes' trigger events may still be on their way (Google's
+    // emulator posts them one at a time): their invocations belong to the orders.
+    await stack.functions.settle({ quietMs: 200, timeoutMs: 30_000 });
     // Freeze the counts: what the bench reads to measure is not the orchestrator's cost.
     simulator.onCall(undefined);
     ops.stop();
+    hooks?.stop();
+    const firestoreCalls = structuredClone(wire.calls);
+    const emptyQueries = wire.emptyQueries - emptyBefore;
     const foodStats = simulator.stats();
-    const seconds = (Date.now() - started) / 1000;
-    return await measure(stack, orders, ops, calls, foodStats, seconds, params.pollIntervalSeconds);
+    if (ops.total.reads + ops.total.writes === 0) {
+      throw new Error(`the wire counter saw no Firestore operation of the functions: is ${wire.module} the copy they load?`);
+    }
+    const result = await measure(stack, orders, ops, calls, foodStats, seconds, params.pollIntervalSeconds);
+    params.log(`  lifecycle: settled and measured in ${((Date.now() - settling) / 1000).toFixed(1)} s`);
+    return {
+      ...result,
+      firestore: { kind: params.firestore, description: stack.firestore.description },
+      emptyQueries,
+      uncounted: { ...wire.uncounted },
+      firestoreCalls,
+      ...(hooks ? { counterCheck: agreement(ops, hooks) } : {}),
+    };
   } finally {
     ops.stop();
+    hooks?.stop();
     await stack.stop();
   }
 }
@@ -130,7 +183,7 @@ export async function lifecycleBench(params: LifecycleParams): Promise<Lifecycle
 async function measure(
   stack: LocalStack, orders: string[], ops: OpCounter, calls: Map<string, Record<string, number>>, stats: FoodServiceStats,
   seconds: number, pollIntervalSeconds: number,
-): Promise<LifecycleResult> {
+): Promise<Omit<LifecycleResult, 'firestore' | 'emptyQueries' | 'uncounted' | 'firestoreCalls' | 'counterCheck'>> {
   const relations = new Map((await stack.db.collection('relations').get()).docs.map((doc) => [doc.id, doc.data()]));
   const invocations = new Map<string, number>();
   for (const trigger of stack.functions.triggers) for (const [id, n] of trigger.queue.invocations) invocations.set(id, (invocations.get(id) ?? 0) + n);

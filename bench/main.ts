@@ -1,121 +1,169 @@
-// `npm run bench`: what an order costs and how a poll scales, measured in one
-// run against the simulator and the embedded stack, judged against the
-// targets, printed as tables and written as JSON. `--quick` is the CI smoke
-// test: small worlds, same code.
-import { getApps, initializeApp } from 'firebase-admin/app';
-import { getFirestore } from 'firebase-admin/firestore';
+// `npm run bench`: what an order costs and how a poll scales, measured against
+// the simulator on Google's Firestore emulator and on the embedded one, the
+// same workloads on each, judged against the targets, printed side by side
+// and written as JSON. `--quick` is the CI smoke test: small worlds, same code.
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { parseArgs } from 'node:util';
 
 import { startEmbeddedFirestore } from '../local/firestore';
+import { requireFromFunctions } from '../local/functions-host';
+import { startGoogleFirestore } from '../local/google/firestore-emulator';
+import { findFirestoreEmulator, findJava, MissingTool } from '../local/google/tools';
 import { PROJECT_ID } from '../local/stack';
 import { runChild } from './child';
-import type { LifecycleResult } from './lifecycle';
-import { pollScalingBench, type PollMeasurement } from './poll-scaling';
-import { judge, type TargetRow } from './targets';
+import type { FirestoreKind, LifecycleParams, LifecycleResult } from './lifecycle';
+import { pollScalingBench, type PollTarget } from './poll-scaling';
+import { callTable, costDifferences, counterNotes, latencyTable, lifecycleTable, pollTable, targetTable, type Run } from './report';
+import { judge } from './targets';
 
 const ARTIFACTS = path.resolve(__dirname, '..', 'artifacts');
-const USAGE = `usage: npm run bench -- [--quick] [--out FILE]
+const USAGE = `usage: npm run bench -- [--quick] [--firestore google|embedded|both] [--out FILE]
 
-  --quick     small worlds (a CI smoke test): 60 orders, A = 200, H = 0 and 1,000
-  --out FILE  where to write the JSON results (default artifacts/bench.json)
+  --quick              small worlds (a CI smoke test): 40 orders, A = 200, H = 0 and 1,000
+  --firestore WHICH    run on Google's Firestore emulator, the embedded one, or both (default),
+                       the same workloads on each, side by side
+  --out FILE           where to write the JSON results (default artifacts/bench.json)
 `;
 
 const log = (line: string) => console.log(line);
+const elapsed = (since: number) => `${((Date.now() - since) / 1000).toFixed(0)} s`;
 
-function table(headers: string[], rows: string[][]): string {
-  const widths = headers.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));
-  const line = (cells: string[]) => `| ${cells.map((c, i) => c.padEnd(widths[i])).join(' | ')} |`;
-  return [line(headers), `|${widths.map((w) => '-'.repeat(w + 2)).join('|')}|`, ...rows.map(line)].join('\n');
-}
-
-function lifecycleTable(result: LifecycleResult): string {
-  const outcomes = Object.entries(result.byOutcome);
-  const rows: string[][] = [];
-  const cell = (s: { mean: number; max: number }) => `${s.mean.toFixed(2)} (max ${s.max})`;
-  for (const metric of ['GetOrder', 'UpdateOrder', 'CreateKitchenOrder', 'GetKitchenOrder', 'CreateShipment', 'GetShipment']) {
-    rows.push([`RPC ${metric}`, ...outcomes.map(([, c]) => cell(c.rpcs[metric]))]);
+/**
+ * Starts the emulator a poll-scaling run uses, with a seeding client (not
+ * counted: the wire counter runs in the poll processes only). The client is
+ * the functions' own firebase-admin, so the documents their code builds
+ * (newRelation's Timestamps) are its own types.
+ */
+async function startTarget(kind: FirestoreKind): Promise<PollTarget & { stop(): Promise<void> }> {
+  const emulator = kind === 'google'
+    ? await startGoogleFirestore({ projectId: PROJECT_ID })
+    : await startEmbeddedFirestore();
+  // The client takes the emulator's address from the environment when it is made.
+  process.env.FIRESTORE_EMULATOR_HOST = emulator.host;
+  process.env.GCLOUD_PROJECT = PROJECT_ID;
+  // Nothing here runs on Google Cloud: no metadata-server probe (and no warning from it), as in local/stack.ts.
+  process.env.METADATA_SERVER_DETECTION ??= 'none';
+  const { initializeApp, deleteApp } = requireFromFunctions('firebase-admin/app') as typeof import('firebase-admin/app');
+  const { getFirestore } = requireFromFunctions('firebase-admin/firestore') as typeof import('firebase-admin/firestore');
+  const app = initializeApp({ projectId: PROJECT_ID }, `bench-${kind}`);
+  const db = getFirestore(app);
+  const stopApp = () => deleteApp(app).catch(() => undefined);
+  if ('projectId' in emulator) {
+    return { kind, host: emulator.host, db, clear: () => emulator.clear(), stop: async () => { await stopApp(); await emulator.stop(); } };
   }
-  rows.push(['Firestore reads', ...outcomes.map(([, c]) => cell(c.reads))]);
-  rows.push(['Firestore writes', ...outcomes.map(([, c]) => cell(c.writes))]);
-  rows.push(['trigger invocations', ...outcomes.map(([, c]) => cell(c.invocations))]);
-  return table(['per order', ...outcomes.map(([o, c]) => `${o} (${c.orders})`)], rows);
+  return {
+    kind, host: emulator.host, db, embedded: emulator,
+    clear: async () => emulator.clear(),
+    stop: async () => { await stopApp(); emulator.stop(); },
+  };
 }
 
-function pollTable(polls: PollMeasurement[]): string {
-  return table(
-    ['A', 'H', 'mode', 'wall s', 'ListOrders', 'GetOrder', 'GetKitchenOrder', 'GetShipment', 'FS reads', 'FS writes', 'peak RSS MB'],
-    polls.map((p) => [
-      String(p.active), String(p.history), p.mode, (p.wallMs / 1000).toFixed(2), String(p.calls.ListOrders), String(p.calls.GetOrder),
-      String(p.calls.GetKitchenOrder), String(p.calls.GetShipment), String(p.firestore.reads), String(p.firestore.writes), p.peakRssMb.toFixed(0),
-    ]),
-  );
-}
-
-function targetTable(rows: TargetRow[]): string {
-  return table(['measure', 'target', 'measured', 'met'], rows.map((r) => [r.measure, r.target, r.measured, r.met === null ? 'not measured' : r.met ? 'yes' : 'NO']));
+function parse(argv: string[]): { quick: boolean; out: string; kinds: FirestoreKind[] } | { help: true } | { error: string } {
+  let values: { quick?: boolean; out?: string; firestore?: string; help?: boolean };
+  try {
+    ({ values } = parseArgs({ args: argv, options: { quick: { type: 'boolean' }, out: { type: 'string' }, firestore: { type: 'string' }, help: { type: 'boolean', short: 'h' } } }));
+  } catch (error) {
+    return { error: error instanceof Error ? error.message : String(error) };
+  }
+  if (values.help) return { help: true };
+  const which = values.firestore ?? 'both';
+  if (which !== 'google' && which !== 'embedded' && which !== 'both') return { error: `--firestore ${which}: expected google, embedded or both` };
+  return {
+    quick: values.quick ?? false,
+    out: path.resolve(values.out ?? path.join(ARTIFACTS, 'bench.json')),
+    kinds: which === 'both' ? ['google', 'embedded'] : [which],
+  };
 }
 
 async function main(): Promise<number> {
-  let values: { quick?: boolean; out?: string; help?: boolean };
-  try {
-    ({ values } = parseArgs({ options: { quick: { type: 'boolean' }, out: { type: 'string' }, help: { type: 'boolean', short: 'h' } } }));
-  } catch (error) {
-    process.stderr.write(`npm run bench: ${error instanceof Error ? error.message : String(error)}\n\n${USAGE}`);
+  const parsed = parse(process.argv.slice(2));
+  if ('error' in parsed) {
+    process.stderr.write(`npm run bench: ${parsed.error}\n\n${USAGE}`);
     return 2;
   }
-  if (values.help) {
+  if ('help' in parsed) {
     process.stdout.write(USAGE);
     return 0;
   }
-  const quick = values.quick ?? false;
-  const out = path.resolve(values.out ?? path.join(ARTIFACTS, 'bench.json'));
-
-  const machine = { date: new Date().toISOString(), cpus: os.cpus().length, cpuModel: os.cpus()[0]?.model ?? 'unknown', memoryGiB: Math.round(os.totalmem() / 2 ** 30), node: process.version };
-  log(`bench${quick ? ' (quick)' : ''}: ${machine.cpus} CPUs (${machine.cpuModel}), ${machine.memoryGiB} GiB, Node ${machine.node}`);
-
-  const lifecycleParams = quick
-    ? { orders: 60, pollIntervalSeconds: 5, controllerIntervalMs: 700, ordersPerSecond: 2, timeoutMs: 120_000 }
-    : { orders: 500, pollIntervalSeconds: 5, controllerIntervalMs: 700, ordersPerSecond: 10, timeoutMs: 300_000 };
-  log(`1. lifecycle: ${lifecycleParams.orders} orders to their end (poll every ${lifecycleParams.pollIntervalSeconds} s, simulator steps every ${lifecycleParams.controllerIntervalMs} ms)`);
-  const lifecycle = await runChild<LifecycleResult>(
-    ['-r', 'ts-node/register/transpile-only', path.join(__dirname, 'lifecycle-child.ts'), JSON.stringify(lifecycleParams)],
-    { timeoutMs: lifecycleParams.timeoutMs + 60_000, onProgress: log },
-  );
-  log(`   ${lifecycle.orders} orders in ${lifecycle.seconds.toFixed(0)} s; ${lifecycle.neverSeen} cancelled before any poll saw them`);
-
-  const firestore = await startEmbeddedFirestore();
-  process.env.FIRESTORE_EMULATOR_HOST = firestore.host;
-  process.env.GCLOUD_PROJECT = PROJECT_ID;
-  if (getApps().length === 0) initializeApp({ projectId: PROJECT_ID });
-  const db = getFirestore();
-  try {
-    const scaling = quick ? { actives: [200], histories: [0, 1000] } : { actives: [1000, 10_000], histories: [0, 10_000] };
-    log(`2-3. poll scaling: A ∈ {${scaling.actives.join(', ')}}, H ∈ {${scaling.histories.join(', ')}}, each against the raw floor and the original design`);
-    const polls = await pollScalingBench({ firestore, db, ...scaling, pageSize: 500, maxConcurrency: 32, log });
-
-    const targets = judge(lifecycle, polls);
-    log('\nLifecycle cost per finished order, by outcome (mean, max):');
-    log(lifecycleTable(lifecycle));
-    log(`Shared polling cost per order: ${lifecycle.sharedPerOrder.ListOrders.toFixed(2)} ListOrders, ${lifecycle.sharedPerOrder.reads.toFixed(2)} reads, ${lifecycle.sharedPerOrder.writes.toFixed(2)} writes (the poll lease); creates not recorded by any relation: ${lifecycle.unrecordedCreates}`);
-    log(`\nLatency the orchestrator added, in poll intervals of ${lifecycle.pollIntervalSeconds} s (p50 / p95):`);
-    log(table(['stage', 'p50', 'p95'], (['NEW', 'PREPARATION', 'IN_FLIGHT', 'total'] as const).map((s) => [s, lifecycle.latency[s].p50.toFixed(2), lifecycle.latency[s].p95.toFixed(2)])));
-    const wait = lifecycle.deliveryWaitMs;
-    log(`Trigger events waited in the local delivery queue: p50 ${wait.p50.toFixed(0)} ms, p95 ${wait.p95.toFixed(0)} ms, max ${wait.max.toFixed(0)} ms`);
-    log('\nOne poll:');
-    log(pollTable(polls));
-    log('\nTargets:');
-    log(targetTable(targets));
-
-    fs.mkdirSync(path.dirname(out), { recursive: true });
-    fs.writeFileSync(out, `${JSON.stringify({ machine, quick, lifecycle, polls, targets }, null, 2)}\n`);
-    log(`\nresults written to ${out}`);
-    return 0;
-  } finally {
-    firestore.stop();
+  const { quick, out, kinds } = parsed;
+  if (kinds.includes('google')) {
+    try {
+      findJava();
+      findFirestoreEmulator();
+    } catch (error) {
+      if (!(error instanceof MissingTool)) throw error;
+      process.stderr.write(`npm run bench: Google's Firestore emulator cannot run here: ${error.message}\n(\`npm run bench -- --firestore embedded\` runs on the embedded one alone)\n`);
+      return 1;
+    }
   }
+
+  const started = Date.now();
+  const machine = { date: new Date().toISOString(), cpus: os.cpus().length, cpuModel: os.cpus()[0]?.model ?? 'unknown', memoryGiB: Math.round(os.totalmem() / 2 ** 30), node: process.version };
+  log(`bench${quick ? ' (quick)' : ''} on ${kinds.join(' and ')}: ${machine.cpus} CPUs (${machine.cpuModel}), ${machine.memoryGiB} GiB, Node ${machine.node}`);
+
+  const lifecycleParams: Omit<LifecycleParams, 'firestore' | 'log'> = quick
+    ? { orders: 40, pollIntervalSeconds: 5, controllerIntervalMs: 700, ordersPerSecond: 4, timeoutMs: 90_000 }
+    : { orders: 500, pollIntervalSeconds: 5, controllerIntervalMs: 700, ordersPerSecond: 10, timeoutMs: 300_000 };
+  const scaling = quick ? { actives: [200], histories: [0, 1000] } : { actives: [1000, 10_000], histories: [0, 10_000] };
+
+  const runs: Run[] = [];
+  for (const kind of kinds) {
+    log(`1. lifecycle on ${kind}: ${lifecycleParams.orders} orders to their end (poll every ${lifecycleParams.pollIntervalSeconds} s, simulator steps every ${lifecycleParams.controllerIntervalMs} ms)`);
+    const sectionStarted = Date.now();
+    const lifecycle = await runChild<LifecycleResult>(
+      ['-r', 'ts-node/register/transpile-only', path.join(__dirname, 'lifecycle-child.ts'), JSON.stringify({ ...lifecycleParams, firestore: kind })],
+      { timeoutMs: lifecycleParams.timeoutMs + 90_000, onProgress: log },
+    );
+    log(`   ${lifecycle.orders} orders in ${lifecycle.seconds.toFixed(0)} s on ${lifecycle.firestore.description}; ${lifecycle.neverSeen} cancelled before any poll saw them (section: ${elapsed(sectionStarted)})`);
+
+    log(`2-3. poll scaling on ${kind}: A ∈ {${scaling.actives.join(', ')}}, H ∈ {${scaling.histories.join(', ')}}, each against the raw floor and the original design`);
+    const scalingStarted = Date.now();
+    const target = await startTarget(kind);
+    try {
+      const polls = await pollScalingBench({ target, ...scaling, pageSize: 500, maxConcurrency: 32, log });
+      runs.push({ kind, lifecycle, polls, targets: judge(lifecycle, polls) });
+    } finally {
+      await target.stop();
+    }
+    log(`   poll scaling on ${kind}: ${elapsed(scalingStarted)}`);
+  }
+
+  log(`\nCells read ${runs.map((r) => r.kind).join(' / ')}; one value: the same on ${runs.length > 1 ? 'both' : 'it'}.`);
+  log('\nLifecycle cost per finished order, by outcome:');
+  log(lifecycleTable(runs));
+  for (const { kind, lifecycle: l } of runs) {
+    log(`${kind}: shared polling cost per order ${l.sharedPerOrder.ListOrders.toFixed(2)} ListOrders, ${l.sharedPerOrder.reads.toFixed(2)} reads, ${l.sharedPerOrder.writes.toFixed(2)} writes (the poll lease); ` +
+      `creates not recorded by any relation: ${l.unrecordedCreates}; queries that returned nothing: ${l.emptyQueries}; ${l.seconds.toFixed(0)} s`);
+  }
+  log('\nThe functions\' Firestore calls during the lifecycle, start to status:');
+  log(callTable(runs));
+  log(`\nLatency the orchestrator added, in poll intervals of ${lifecycleParams.pollIntervalSeconds} s:`);
+  log(latencyTable(runs));
+  for (const { kind, lifecycle: { deliveryWaitMs: w } } of runs) {
+    log(`${kind}: trigger events waited in the local delivery queue p50 ${w.p50.toFixed(0)} ms, p95 ${w.p95.toFixed(0)} ms, max ${w.max.toFixed(0)} ms`);
+  }
+  log('\nOne poll:');
+  log(pollTable(runs));
+  log('\nTargets:');
+  log(targetTable(runs));
+
+  const differences = costDifferences(runs);
+  const notes = counterNotes(runs);
+  if (runs.length > 1) {
+    log(differences.length
+      ? `\nFirestore costs that differ between the emulators:\n${differences.map((d) => `- ${d}`).join('\n')}`
+      : '\nFirestore reads, writes and trigger invocations per delivered and rejected order, and per poll: the same on both emulators ' +
+        '(a cancelled order costs what the stage it was cancelled in costs, which depends on timing).');
+  }
+  if (notes.length) log(`\nCounters:\n${notes.map((n) => `- ${n}`).join('\n')}`);
+
+  const seconds = (Date.now() - started) / 1000;
+  fs.mkdirSync(path.dirname(out), { recursive: true });
+  fs.writeFileSync(out, `${JSON.stringify({ machine, quick, firestore: kinds, seconds, runs, differences, notes }, null, 2)}\n`);
+  log(`\nbench took ${seconds.toFixed(0)} s; results written to ${out}`);
+  return 0;
 }
 
 main().then(

@@ -4,29 +4,54 @@
 // (functions/lib), so no TypeScript compiler sits in the measured memory.
 //
 // usage: node bench/poll-child.js orchestrator|raw|original
-//   orchestrator  the deployable poll (runPolls, as pollFoodServiceNow runs it)
+//   orchestrator  the deployable poll (pollNow, as pollFoodServiceNow runs it)
 //   raw           the same food-service calls and Firestore reads, with no
 //                 orchestration logic: the floor for a poll
 //   original      the original scheduler's listing: unfiltered ListOrders in
 //                 pages of 10, then a GetOrder per order
 // Configuration comes from the environment, as for the functions. The result
-// is printed as one line: BENCH_RESULT {json}.
+// is printed as one line: BENCH_RESULT {json}, with the Firestore operations
+// the process made, counted on the wire (firestore-wire.js), so they are
+// counted the same way on either emulator.
 'use strict';
 const path = require('node:path');
 
+/** @type {import('./firestore-wire')} */
+const { installWireCounter } = require('./firestore-wire.js');
+
 const lib = path.resolve(__dirname, '..', 'functions', 'lib');
+// Before anything reaches Firestore.
+const wire = installWireCounter(path.resolve(lib, '..'));
+const ops = { reads: 0, writes: 0 };
+wire.onOp((op) => {
+  ops[op.kind]++;
+});
 /** @type {import('../functions/src/triggers/deps')} */
 const { runtimeDeps } = require(path.join(lib, 'triggers', 'deps.js'));
-/** @type {import('../functions/src/concurrency')} */
-const { forEachLimit } = require(path.join(lib, 'concurrency.js'));
+
+/**
+ * Runs `work` over `items` with at most `limit` in flight: the baselines' own
+ * bounded concurrency, so they do not depend on the functions' internals.
+ * @template T
+ * @param {readonly T[]} items
+ * @param {number} limit
+ * @param {(item: T) => Promise<void>} work
+ */
+async function forEachLimit(items, limit, work) {
+  let next = 0;
+  const worker = async () => {
+    while (next < items.length) await work(items[next++]);
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
+}
 
 const ACTIVE = /** @type {const} */ (['NEW', 'PREPARATION', 'IN_FLIGHT']);
 
 /** @returns {Promise<unknown>} */
 async function orchestrator() {
-  /** @type {import('../functions/src/orchestration/poller')} */
-  const { runPolls } = require(path.join(lib, 'orchestration', 'poller.js'));
-  const run = await runPolls(runtimeDeps(), { budgetMs: 0, force: true });
+  /** @type {import('../functions/src/orchestration/poll-schedule')} */
+  const { pollNow } = require(path.join(lib, 'orchestration', 'poll-schedule.js'));
+  const run = await pollNow(runtimeDeps());
   if (run.polls.length !== 1) throw new Error(`the poll did not run: ${JSON.stringify(run)}`);
   return run.polls[0];
 }
@@ -75,7 +100,8 @@ async function main() {
   const result = await modes[mode]();
   const wallMs = performance.now() - started;
   const peakRssMb = process.resourceUsage().maxRSS / 1024;
-  process.stdout.write(`BENCH_RESULT ${JSON.stringify({ mode, wallMs, peakRssMb, result })}\n`);
+  const firestore = { ops, emptyQueries: wire.emptyQueries, uncounted: wire.uncounted };
+  process.stdout.write(`BENCH_RESULT ${JSON.stringify({ mode, wallMs, peakRssMb, result, firestore })}\n`);
 }
 
 main().then(

@@ -1,7 +1,9 @@
 // Sections 2 and 3 of the bench: one poll with A active orders and H finished
 // ones in the food service's history, against the raw floor and the original
-// design, each in a process of its own. A world is seeded so that the poll
-// has nothing to change: its cost is the pure cost of looking.
+// design, each in a process of its own, on one Firestore emulator. A world is
+// seeded so that the poll has nothing to change: its cost is the pure cost of
+// looking. The poll process counts its own Firestore operations on the wire
+// (firestore-wire.js); on the embedded emulator its hooks count them too.
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { Firestore } from 'firebase-admin/firestore';
@@ -9,29 +11,49 @@ import type { Firestore } from 'firebase-admin/firestore';
 import { ensureCerts } from '../food-service/src/certs';
 import { startFoodService, type FoodService, type FoodServiceStats } from '../food-service/src/server';
 import type { FoodClient } from '../functions/src/food/client';
-import { forEachLimit } from '../functions/src/concurrency';
 import { newRelation } from '../functions/src/store/schema';
 import type { EmbeddedFirestore } from '../local/firestore';
 import { FUNCTIONS_DIR } from '../local/functions-host';
 import { PROJECT_ID } from '../local/stack';
 import { runChild } from './child';
-import { OpCounter, type Ops } from './ops';
+import type { FirestoreKind } from './lifecycle';
+import { embeddedSource, OpCounter, type Ops } from './ops';
 
 export type Mode = 'orchestrator' | 'raw' | 'original';
 
 export interface PollMeasurement {
+  firestoreKind: FirestoreKind;
   mode: Mode;
   active: number;
   history: number;
   wallMs: number;
   peakRssMb: number;
   calls: { ListOrders: number; GetOrder: number; GetKitchenOrder: number; GetShipment: number };
+  /** Counted on the wire by the poll process. */
   firestore: Ops;
+  /** On the embedded emulator: what its own hooks counted for the same poll. */
+  hooks?: Ops;
+  /** Queries that returned nothing (billed as one read each by Firestore; not in `firestore`). */
+  emptyQueries: number;
+  /** Firestore calls the counter could not bill, by method (should be none). */
+  uncounted: Record<string, number>;
+}
+
+/** The emulator a poll-scaling run uses, started by the caller. */
+export interface PollTarget {
+  kind: FirestoreKind;
+  /** host:port, for the poll processes' FIRESTORE_EMULATOR_HOST. */
+  host: string;
+  /** The host's client for seeding (its operations are not counted). */
+  db: Firestore;
+  /** Deletes every document, between worlds. */
+  clear(): Promise<void>;
+  /** The embedded emulator, whose hooks count each poll a second way. */
+  embedded?: EmbeddedFirestore;
 }
 
 export interface PollScalingParams {
-  firestore: EmbeddedFirestore;
-  db: Firestore;
+  target: PollTarget;
   actives: number[];
   histories: number[];
   pageSize: number;
@@ -41,6 +63,15 @@ export interface PollScalingParams {
 
 const SEED_CONCURRENCY = 64;
 const BATCH = 400;
+
+/** Runs `work` over `items` with at most `limit` in flight (the bench's own: the functions' helpers change with them). */
+async function forEachLimit<T>(items: readonly T[], limit: number, work: (item: T) => Promise<void>): Promise<void> {
+  let next = 0;
+  const worker = async () => {
+    while (next < items.length) await work(items[next++]);
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
+}
 
 /** What the seeding left for a relation to say: the food service's current view. */
 function relationDoc(order: string, stage: 'PREPARATION' | 'IN_FLIGHT', kitchenOrder: string, shipment: string | null, at: Date) {
@@ -81,14 +112,22 @@ function callsSince(before: FoodServiceStats, after: FoodServiceStats): PollMeas
   return { ListOrders: count('ListOrders'), GetOrder: count('GetOrder'), GetKitchenOrder: count('GetKitchenOrder'), GetShipment: count('GetShipment') };
 }
 
+/** What poll-child.js prints. */
+interface PollChildResult {
+  wallMs: number;
+  peakRssMb: number;
+  firestore: { ops: Ops; emptyQueries: number; uncounted: Record<string, number> };
+}
+
 export async function pollScalingBench(params: PollScalingParams): Promise<PollMeasurement[]> {
   const certs = ensureCerts();
   const ca = fs.readFileSync(certs.caCert, 'utf8');
   const results: PollMeasurement[] = [];
-  const ops = new OpCounter(params.firestore);
+  const emulator = params.target;
+  const hooks = emulator.embedded ? new OpCounter(embeddedSource(emulator.embedded)) : undefined;
   try {
     for (const active of params.actives) {
-      params.firestore.clear();
+      await emulator.clear();
       // Frozen: no controller, no customers, so every mode sees the same world.
       const simulator = await startFoodService({
         port: 0, tls: { cert: fs.readFileSync(certs.serverCert), key: fs.readFileSync(certs.serverKey) },
@@ -98,14 +137,15 @@ export async function pollScalingBench(params: PollScalingParams): Promise<PollM
       const { FoodClient: Client } = require(path.join(FUNCTIONS_DIR, 'lib', 'food', 'client.js')) as typeof import('../functions/src/food/client');
       const food = new Client({ address: simulator.address, tls: { caPem: ca }, deadlineMs: 10_000 });
       try {
-        params.log(`  poll scaling: A = ${active}`);
-        await seedActive(simulator, food, params.db, active, params.log);
+        params.log(`  poll scaling on ${emulator.kind}: A = ${active}`);
+        await seedActive(simulator, food, emulator.db, active, params.log);
         let history = 0;
         for (const target of params.histories) {
           seedHistory(simulator, target - history);
           history = target;
           const env = {
             ...process.env,
+            FIRESTORE_EMULATOR_HOST: emulator.host,
             GCLOUD_PROJECT: PROJECT_ID,
             FOOD_SERVICE_ADDRESS: simulator.address,
             FOOD_SERVICE_CA: ca,
@@ -117,13 +157,17 @@ export async function pollScalingBench(params: PollScalingParams): Promise<PollM
           };
           for (const mode of ['orchestrator', 'raw', 'original'] as const) {
             const beforeCalls = simulator.stats();
-            const beforeOps = ops.snapshot();
-            const child = await runChild<{ wallMs: number; peakRssMb: number }>([path.join(__dirname, 'poll-child.js'), mode], { env, timeoutMs: 600_000 });
+            const beforeHooks = hooks?.snapshot();
+            const child = await runChild<PollChildResult>([path.join(__dirname, 'poll-child.js'), mode], { env, timeoutMs: 600_000 });
             results.push({
-              mode, active, history, wallMs: child.wallMs, peakRssMb: child.peakRssMb,
-              calls: callsSince(beforeCalls, simulator.stats()), firestore: ops.since(beforeOps),
+              firestoreKind: emulator.kind, mode, active, history, wallMs: child.wallMs, peakRssMb: child.peakRssMb,
+              calls: callsSince(beforeCalls, simulator.stats()),
+              firestore: child.firestore.ops,
+              ...(hooks && beforeHooks ? { hooks: hooks.since(beforeHooks) } : {}),
+              emptyQueries: child.firestore.emptyQueries,
+              uncounted: child.firestore.uncounted,
             });
-            params.log(`    A=${active} H=${history} ${mode.padEnd(12)} ${child.wallMs.toFixed(0).padStart(6)} ms, ${child.peakRssMb.toFixed(0)} MB`);
+            params.log(`    ${emulator.kind} A=${active} H=${history} ${mode.padEnd(12)} ${child.wallMs.toFixed(0).padStart(6)} ms, ${child.peakRssMb.toFixed(0)} MB`);
           }
         }
       } finally {
@@ -132,7 +176,7 @@ export async function pollScalingBench(params: PollScalingParams): Promise<PollM
       }
     }
   } finally {
-    ops.stop();
+    hooks?.stop();
   }
   return results;
 }

@@ -28,9 +28,10 @@ export function judge(lifecycle: LifecycleResult, polls: PollMeasurement[]): Tar
   });
   rows.push({
     measure: 'GetOrder look-ups per delivered order',
-    target: 'at most 3',
+    // A look before each create and before each of the three updates: a customer's CANCELLED is never overwritten.
+    target: 'at most 5',
     measured: delivered ? `max ${delivered.rpcs.GetOrder.max}, mean ${fmt(delivered.rpcs.GetOrder.mean)}` : 'n/a',
-    met: delivered ? delivered.rpcs.GetOrder.max <= 3 : null,
+    met: delivered ? delivered.rpcs.GetOrder.max <= 5 : null,
   });
 
   const orchestrator = polls.filter((p) => p.mode === 'orchestrator');

@@ -1,0 +1,216 @@
+// The bench's Firestore counts, proved on known operations: the wire counter
+// on the functions' Firestore client counts what Firestore bills, on Google's
+// emulator and on the embedded one, and the embedded emulator's own hooks
+// count the same where they can see it.
+import { strict as assert } from 'node:assert';
+import { createRequire } from 'node:module';
+import type { DocumentData, Firestore, Settings } from 'firebase-admin/firestore';
+
+import { startEmbeddedFirestore, type EmbeddedFirestore } from '../../local/firestore';
+import { FUNCTIONS_DIR } from '../../local/functions-host';
+import { startGoogleFirestore, type GoogleFirestore } from '../../local/google/firestore-emulator';
+import { documentPath, installWireCounter, type WireCounter } from '../firestore-wire';
+import { agreement, embeddedSource, OpCounter, type Ops, type OpSource } from '../ops';
+
+const PROJECT_ID = 'demo-bench-ops';
+
+interface Counts {
+  total: Ops;
+  overhead: Ops;
+  byRelation: Record<string, Ops>;
+}
+
+const ops = (reads: number, writes: number): Ops => ({ reads, writes });
+
+/** A client made from the functions' own copy of @google-cloud/firestore, the one the wire counter watches. */
+function functionsFirestore(host: string): Firestore {
+  const fromAdmin = createRequire(require.resolve('firebase-admin/firestore', { paths: [FUNCTIONS_DIR] }));
+  const { Firestore: Client } = fromAdmin('@google-cloud/firestore') as { Firestore: new (settings: Settings) => Firestore };
+  // The client reads the emulator's address from the environment when it is made, as the functions' does.
+  const saved = process.env.FIRESTORE_EMULATOR_HOST;
+  process.env.FIRESTORE_EMULATOR_HOST = host;
+  try {
+    return new Client({ projectId: PROJECT_ID });
+  } finally {
+    if (saved === undefined) delete process.env.FIRESTORE_EMULATOR_HOST;
+    else process.env.FIRESTORE_EMULATOR_HOST = saved;
+  }
+}
+
+/** What each source counted while `operation` ran. */
+async function counted(sources: OpSource[], operation: () => Promise<unknown>): Promise<Counts[]> {
+  const counters = sources.map((source) => new OpCounter(source));
+  try {
+    await operation();
+  } finally {
+    for (const counter of counters) counter.stop();
+  }
+  return counters.map((c) => ({ total: c.snapshot(), overhead: { ...c.overhead }, byRelation: Object.fromEntries(c.byRelation) }));
+}
+
+async function seed(db: Firestore, docs: Record<string, DocumentData>): Promise<void> {
+  const batch = db.batch();
+  for (const [path, data] of Object.entries(docs)) batch.set(db.doc(path), data);
+  await batch.commit();
+}
+
+interface Scenario {
+  name: string;
+  docs: Record<string, DocumentData>;
+  run(db: Firestore): Promise<unknown>;
+  expected: Counts;
+  /** Where the embedded emulator's hooks see it differently (they attribute an aggregation to no document). */
+  embeddedHooks?: Counts;
+  /** The embedded emulator has no BatchWrite (BulkWriter). */
+  googleOnly?: boolean;
+}
+
+const SCENARIOS: Scenario[] = [
+  {
+    name: 'a get: one read',
+    docs: { 'relations/g1': { n: 1 } },
+    run: (db) => db.doc('relations/g1').get(),
+    expected: { total: ops(1, 0), overhead: ops(0, 0), byRelation: { g1: ops(1, 0) } },
+  },
+  {
+    name: 'a get of a missing document: one read',
+    docs: {},
+    run: (db) => db.doc('relations/m1').get(),
+    expected: { total: ops(1, 0), overhead: ops(0, 0), byRelation: { m1: ops(1, 0) } },
+  },
+  {
+    name: 'a getAll of 3: three reads, one per order',
+    docs: { 'relations/a1': { n: 1 }, 'relations/a2': { n: 2 }, 'relations/a3': { n: 3 } },
+    run: (db) => db.getAll(db.doc('relations/a1'), db.doc('relations/a2'), db.doc('relations/a3')),
+    expected: { total: ops(3, 0), overhead: ops(0, 0), byRelation: { a1: ops(1, 0), a2: ops(1, 0), a3: ops(1, 0) } },
+  },
+  {
+    name: 'a query returning 5 of 8: five reads, to the order whose subcollection it reads',
+    docs: Object.fromEntries(Array.from({ length: 8 }, (_, n) => [`relations/q1/transitions/t${n}`, { n }])),
+    run: async (db) => assert.equal((await db.collection('relations/q1/transitions').where('n', '<', 5).get()).size, 5),
+    expected: { total: ops(5, 0), overhead: ops(0, 0), byRelation: { q1: ops(5, 0) } },
+  },
+  {
+    name: 'a query returning nothing: no read counted (Firestore bills one; see emptyQueries)',
+    docs: { 'relations/e1': { n: 1 } },
+    run: (db) => db.collection('relations').where('n', '==', -1).get(),
+    expected: { total: ops(0, 0), overhead: ops(0, 0), byRelation: {} },
+  },
+  {
+    name: 'a transaction with 2 reads and 2 writes, one of them shared',
+    docs: { 'relations/x1': { n: 1 }, 'relations/x2': { n: 2 }, 'leases/x': { n: 0 } },
+    run: (db) => db.runTransaction(async (tx) => {
+      const [one, two] = [await tx.get(db.doc('relations/x1')), await tx.get(db.doc('relations/x2'))];
+      tx.update(db.doc('relations/x1'), { n: Number(one.get('n')) + Number(two.get('n')) });
+      tx.set(db.doc('leases/x'), { n: 1 });
+    }),
+    expected: { total: ops(2, 2), overhead: ops(0, 1), byRelation: { x1: ops(1, 1), x2: ops(1, 0) } },
+  },
+  {
+    name: 'a batch of 4 writes: set, update, create, delete',
+    docs: { 'relations/b2': { n: 2 }, 'relations/b4': { n: 4 } },
+    run: async (db) => {
+      const batch = db.batch();
+      batch.set(db.doc('relations/b1'), { n: 1 });
+      batch.update(db.doc('relations/b2'), { n: 3 });
+      batch.create(db.doc('relations/b3/transitions/t1'), { n: 1 });
+      batch.delete(db.doc('relations/b4'));
+      await batch.commit();
+    },
+    expected: { total: ops(0, 4), overhead: ops(0, 0), byRelation: { b1: ops(0, 1), b2: ops(0, 1), b3: ops(0, 1), b4: ops(0, 1) } },
+  },
+  {
+    name: 'a create that fails ALREADY_EXISTS: nothing',
+    docs: { 'relations/c1': { n: 1 } },
+    run: (db) => assert.rejects(db.doc('relations/c1').create({ n: 2 }), (error: { code?: number }) => error.code === 6),
+    expected: { total: ops(0, 0), overhead: ops(0, 0), byRelation: {} },
+  },
+  {
+    name: 'a count() aggregation: one read',
+    docs: { 'relations/n1/transitions/t1': { n: 1 }, 'relations/n1/transitions/t2': { n: 2 } },
+    run: async (db) => assert.equal((await db.collection('relations/n1/transitions').count().get()).data().count, 2),
+    expected: { total: ops(1, 0), overhead: ops(0, 0), byRelation: { n1: ops(1, 0) } },
+    embeddedHooks: { total: ops(1, 0), overhead: ops(1, 0), byRelation: {} },
+  },
+  {
+    name: 'a BulkWriter of 2 writes, one failing ALREADY_EXISTS: one write (each write has its own status)',
+    docs: { 'relations/w2': { n: 2 } },
+    run: async (db) => {
+      const writer = db.bulkWriter();
+      writer.onWriteError(() => false);
+      const results = [writer.set(db.doc('relations/w1'), { n: 1 }), writer.create(db.doc('relations/w2'), { n: 3 }).catch((error: { code?: number }) => error.code)];
+      await writer.close();
+      assert.equal(await results[1], 6);
+    },
+    expected: { total: ops(0, 1), overhead: ops(0, 0), byRelation: { w1: ops(0, 1) } },
+    googleOnly: true,
+  },
+];
+
+describe('bench: counting Firestore operations', function () {
+  this.timeout(120_000);
+  // Installed for this suite only: the other suites of a mocha run load the functions' client too.
+  let wire: WireCounter;
+  let google: GoogleFirestore | undefined;
+  let embedded: EmbeddedFirestore | undefined;
+  const clients: Firestore[] = [];
+
+  before(async () => {
+    wire = installWireCounter();
+    [google, embedded] = await Promise.all([startGoogleFirestore({ projectId: PROJECT_ID }), startEmbeddedFirestore()]);
+  });
+
+  after(async () => {
+    wire.uninstall();
+    await Promise.all(clients.map((c) => c.terminate()));
+    embedded?.stop();
+    await google?.stop();
+  });
+
+  it('watches the copy of @google-cloud/firestore that the functions load', () => {
+    assert.match(wire.module, /functions[/\\]node_modules[/\\]@google-cloud[/\\]firestore[/\\]/);
+    assert.equal(installWireCounter(), wire, 'installed once');
+    assert.equal(documentPath('projects/p/databases/(default)/documents/relations/x/transitions/y'), 'relations/x/transitions/y');
+    assert.equal(documentPath('projects/p/databases/(default)/documents'), '');
+  });
+
+  for (const emulator of ['google', 'embedded'] as const) {
+    describe(`on ${emulator === 'google' ? "Google's emulator" : 'the embedded emulator'}`, () => {
+      let db: Firestore;
+      before(() => {
+        const host = emulator === 'google' ? google?.host : embedded?.host;
+        assert.ok(host, 'the emulator started');
+        db = functionsFirestore(host);
+        clients.push(db);
+      });
+
+      for (const scenario of SCENARIOS.filter((s) => emulator === 'google' || !s.googleOnly)) {
+        it(scenario.name, async () => {
+          await seed(db, scenario.docs);
+          const hooks = emulator === 'embedded' && embedded ? [embeddedSource(embedded)] : [];
+          const emptyBefore = wire.emptyQueries;
+          const [byWire, byHooks] = await counted([wire, ...hooks], () => scenario.run(db));
+          assert.deepEqual(byWire, scenario.expected, 'the wire counter');
+          if (byHooks) assert.deepEqual(byHooks, scenario.embeddedHooks ?? scenario.expected, "the embedded emulator's hooks");
+          if (scenario.name.startsWith('a query returning nothing')) assert.equal(wire.emptyQueries - emptyBefore, 1);
+          assert.deepEqual(wire.uncounted, {}, 'every call was one the counter knows how to bill');
+        });
+      }
+    });
+  }
+
+  it('compares two counters order by order', () => {
+    const source = (path: string | null): OpSource => ({
+      onOp(listener) {
+        listener({ kind: 'reads', path });
+        return () => undefined;
+      },
+    });
+    const [a, b] = [new OpCounter(source('relations/x')), new OpCounter(source('relations/y'))];
+    const result = agreement(a, b);
+    assert.equal(result.relations, 2);
+    assert.equal(result.agreeing, 0);
+    assert.deepEqual(result.differing[0], { id: 'x', first: ops(1, 0), second: ops(0, 0) });
+    assert.equal(agreement(a, a).agreeing, 1);
+  });
+});
