@@ -2,10 +2,16 @@
 // what it printed as `BENCH_RESULT {json}`.
 import { spawn } from 'node:child_process';
 
-export function runChild<T>(args: string[], options: { env?: NodeJS.ProcessEnv; timeoutMs: number; onProgress?: (line: string) => void }): Promise<T> {
+export function runChild<T>(
+  args: string[],
+  options: { env?: NodeJS.ProcessEnv; timeoutMs: number; onProgress?: (line: string) => void },
+): Promise<T> {
   return new Promise((resolve, reject) => {
     // grpc-js sets the TLS server name to the IP it dials, which Node deprecates (DEP0123): noise, as in `npm start`.
-    const child = spawn(process.execPath, ['--disable-warning=DEP0123', ...args], { env: options.env ?? process.env, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, ['--disable-warning=DEP0123', ...args], {
+      env: options.env ?? process.env,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     let out = '';
     let err = '';
     child.stdout.on('data', (chunk: Buffer) => (out += chunk.toString()));
@@ -18,7 +24,9 @@ export function runChild<T>(args: string[], options: { env?: NodeJS.ProcessEnv; 
       clearTimeout(timer);
       const line = out.split('\n').find((l) => l.startsWith('BENCH_RESULT '));
       if (code !== 0 || !line) {
-        reject(new Error(`${args.join(' ')} ended with ${signal ?? `exit code ${code}`}: ${err.trim().slice(-2000) || out.trim().slice(-2000)}`));
+        reject(
+          new Error(`${args.join(' ')} ended with ${signal ?? `exit code ${code}`}: ${err.trim().slice(-2000) || out.trim().slice(-2000)}`),
+        );
         return;
       }
       resolve(JSON.parse(line.slice('BENCH_RESULT '.length)) as T);

@@ -148,7 +148,9 @@ function installWireCounter(functionsDir = FUNCTIONS_DIR) {
 
   const createCallOptions = prototype.createCallOptions;
   if (typeof createCallOptions !== 'function') {
-    throw new Error(`${modulePath} has no Firestore.prototype.createCallOptions: the bench's Firestore counter must be updated for this version`);
+    throw new Error(
+      `${modulePath} has no Firestore.prototype.createCallOptions: the bench's Firestore counter must be updated for this version`,
+    );
   }
   // The grpc-js that google-gax (and so this Firestore) uses, for its InterceptingCall.
   /** @type {typeof import('@grpc/grpc-js')} */

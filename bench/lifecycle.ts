@@ -121,7 +121,9 @@ export async function lifecycleBench(params: LifecycleParams): Promise<Lifecycle
   const simulator = stack.simulator;
   if (stack.firestore.kind !== params.firestore) {
     await stack.stop();
-    throw new Error(`the lifecycle bench asked for the ${params.firestore} Firestore and got ${stack.firestore.description}: ${warnings.join('; ')}`);
+    throw new Error(
+      `the lifecycle bench asked for the ${params.firestore} Firestore and got ${stack.firestore.description}: ${warnings.join('; ')}`,
+    );
   }
   if (!simulator) throw new Error('the lifecycle bench needs the simulator');
   // The embedded emulator also counts where it serves, independently of the wire counter.
@@ -181,12 +183,18 @@ export async function lifecycleBench(params: LifecycleParams): Promise<Lifecycle
 }
 
 async function measure(
-  stack: LocalStack, orders: string[], ops: OpCounter, calls: Map<string, Record<string, number>>, stats: FoodServiceStats,
-  seconds: number, pollIntervalSeconds: number,
+  stack: LocalStack,
+  orders: string[],
+  ops: OpCounter,
+  calls: Map<string, Record<string, number>>,
+  stats: FoodServiceStats,
+  seconds: number,
+  pollIntervalSeconds: number,
 ): Promise<Omit<LifecycleResult, 'firestore' | 'emptyQueries' | 'uncounted' | 'firestoreCalls' | 'counterCheck'>> {
   const relations = new Map((await stack.db.collection('relations').get()).docs.map((doc) => [doc.id, doc.data()]));
   const invocations = new Map<string, number>();
-  for (const trigger of stack.functions.triggers) for (const [id, n] of trigger.queue.invocations) invocations.set(id, (invocations.get(id) ?? 0) + n);
+  for (const trigger of stack.functions.triggers)
+    for (const [id, n] of trigger.queue.invocations) invocations.set(id, (invocations.get(id) ?? 0) + n);
   const created = new Map<string, string>();
   for await (const page of stack.food.listAllOrders(undefined, 1000)) for (const order of page) created.set(order.name, order.createTime);
 
@@ -206,13 +214,17 @@ async function measure(
     const kitchenOrder = relation.kitchenOrder as string | null;
     const shipment = relation.shipment as string | null;
     const rpcs: Record<string, number> = { ...calls.get(order) };
-    for (const [method, name] of [['GetKitchenOrder', kitchenOrder], ['GetShipment', shipment]] as const) {
+    for (const [method, name] of [
+      ['GetKitchenOrder', kitchenOrder],
+      ['GetShipment', shipment],
+    ] as const) {
       if (name) rpcs[method] = calls.get(name)?.[method] ?? 0;
     }
     rpcs.CreateKitchenOrder = kitchenOrder ? 1 : 0;
     rpcs.CreateShipment = shipment ? 1 : 0;
     recordedCreates += rpcs.CreateKitchenOrder + rpcs.CreateShipment;
-    if (outcome === 'DELIVERED' && (rpcs.CreateKitchenOrder !== 1 || rpcs.CreateShipment !== 1 || rpcs.UpdateOrder !== 3)) inexactDelivered++;
+    if (outcome === 'DELIVERED' && (rpcs.CreateKitchenOrder !== 1 || rpcs.CreateShipment !== 1 || rpcs.UpdateOrder !== 3))
+      inexactDelivered++;
     const cost = { rpcs, ...(ops.byRelation.get(id) ?? { reads: 0, writes: 0 }), invocations: invocations.get(id) ?? 0 };
     perOutcome.set(outcome, [...(perOutcome.get(outcome) ?? []), cost]);
 

@@ -37,9 +37,7 @@ const elapsed = (since: number) => `${((Date.now() - since) / 1000).toFixed(0)} 
  * (newRelation's Timestamps) are its own types.
  */
 async function startTarget(kind: FirestoreKind): Promise<PollTarget & { stop(): Promise<void> }> {
-  const emulator = kind === 'google'
-    ? await startGoogleFirestore({ projectId: PROJECT_ID })
-    : await startEmbeddedFirestore();
+  const emulator = kind === 'google' ? await startGoogleFirestore({ projectId: PROJECT_ID }) : await startEmbeddedFirestore();
   // The client takes the emulator's address from the environment when it is made.
   process.env.FIRESTORE_EMULATOR_HOST = emulator.host;
   process.env.GCLOUD_PROJECT = PROJECT_ID;
@@ -51,25 +49,49 @@ async function startTarget(kind: FirestoreKind): Promise<PollTarget & { stop(): 
   const db = getFirestore(app);
   const stopApp = () => deleteApp(app).catch(() => undefined);
   if ('projectId' in emulator) {
-    return { kind, host: emulator.host, db, clear: () => emulator.clear(), stop: async () => { await stopApp(); await emulator.stop(); } };
+    return {
+      kind,
+      host: emulator.host,
+      db,
+      clear: () => emulator.clear(),
+      stop: async () => {
+        await stopApp();
+        await emulator.stop();
+      },
+    };
   }
   return {
-    kind, host: emulator.host, db, embedded: emulator,
+    kind,
+    host: emulator.host,
+    db,
+    embedded: emulator,
     clear: async () => emulator.clear(),
-    stop: async () => { await stopApp(); emulator.stop(); },
+    stop: async () => {
+      await stopApp();
+      emulator.stop();
+    },
   };
 }
 
 function parse(argv: string[]): { quick: boolean; out: string; kinds: FirestoreKind[] } | { help: true } | { error: string } {
   let values: { quick?: boolean; out?: string; firestore?: string; help?: boolean };
   try {
-    ({ values } = parseArgs({ args: argv, options: { quick: { type: 'boolean' }, out: { type: 'string' }, firestore: { type: 'string' }, help: { type: 'boolean', short: 'h' } } }));
+    ({ values } = parseArgs({
+      args: argv,
+      options: {
+        quick: { type: 'boolean' },
+        out: { type: 'string' },
+        firestore: { type: 'string' },
+        help: { type: 'boolean', short: 'h' },
+      },
+    }));
   } catch (error) {
     return { error: error instanceof Error ? error.message : String(error) };
   }
   if (values.help) return { help: true };
   const which = values.firestore ?? 'both';
-  if (which !== 'google' && which !== 'embedded' && which !== 'both') return { error: `--firestore ${which}: expected google, embedded or both` };
+  if (which !== 'google' && which !== 'embedded' && which !== 'both')
+    return { error: `--firestore ${which}: expected google, embedded or both` };
   return {
     quick: values.quick ?? false,
     out: path.resolve(values.out ?? path.join(ARTIFACTS, 'bench.json')),
@@ -94,14 +116,24 @@ async function main(): Promise<number> {
       findFirestoreEmulator();
     } catch (error) {
       if (!(error instanceof MissingTool)) throw error;
-      process.stderr.write(`npm run bench: Google's Firestore emulator cannot run here: ${error.message}\n(\`npm run bench -- --firestore embedded\` runs on the embedded one alone)\n`);
+      process.stderr.write(
+        `npm run bench: Google's Firestore emulator cannot run here: ${error.message}\n(\`npm run bench -- --firestore embedded\` runs on the embedded one alone)\n`,
+      );
       return 1;
     }
   }
 
   const started = Date.now();
-  const machine = { date: new Date().toISOString(), cpus: os.cpus().length, cpuModel: os.cpus()[0]?.model ?? 'unknown', memoryGiB: Math.round(os.totalmem() / 2 ** 30), node: process.version };
-  log(`bench${quick ? ' (quick)' : ''} on ${kinds.join(' and ')}: ${machine.cpus} CPUs (${machine.cpuModel}), ${machine.memoryGiB} GiB, Node ${machine.node}`);
+  const machine = {
+    date: new Date().toISOString(),
+    cpus: os.cpus().length,
+    cpuModel: os.cpus()[0]?.model ?? 'unknown',
+    memoryGiB: Math.round(os.totalmem() / 2 ** 30),
+    node: process.version,
+  };
+  log(
+    `bench${quick ? ' (quick)' : ''} on ${kinds.join(' and ')}: ${machine.cpus} CPUs (${machine.cpuModel}), ${machine.memoryGiB} GiB, Node ${machine.node}`,
+  );
 
   const lifecycleParams: Omit<LifecycleParams, 'firestore' | 'log'> = quick
     ? { orders: 40, pollIntervalSeconds: 5, controllerIntervalMs: 700, ordersPerSecond: 4, timeoutMs: 90_000 }
@@ -110,15 +142,26 @@ async function main(): Promise<number> {
 
   const runs: Run[] = [];
   for (const kind of kinds) {
-    log(`1. lifecycle on ${kind}: ${lifecycleParams.orders} orders to their end (poll every ${lifecycleParams.pollIntervalSeconds} s, simulator steps every ${lifecycleParams.controllerIntervalMs} ms)`);
+    log(
+      `1. lifecycle on ${kind}: ${lifecycleParams.orders} orders to their end (poll every ${lifecycleParams.pollIntervalSeconds} s, simulator steps every ${lifecycleParams.controllerIntervalMs} ms)`,
+    );
     const sectionStarted = Date.now();
     const lifecycle = await runChild<LifecycleResult>(
-      ['-r', 'ts-node/register/transpile-only', path.join(__dirname, 'lifecycle-child.ts'), JSON.stringify({ ...lifecycleParams, firestore: kind })],
+      [
+        '-r',
+        'ts-node/register/transpile-only',
+        path.join(__dirname, 'lifecycle-child.ts'),
+        JSON.stringify({ ...lifecycleParams, firestore: kind }),
+      ],
       { timeoutMs: lifecycleParams.timeoutMs + 90_000, onProgress: log },
     );
-    log(`   ${lifecycle.orders} orders in ${lifecycle.seconds.toFixed(0)} s on ${lifecycle.firestore.description}; ${lifecycle.neverSeen} cancelled before any poll saw them (section: ${elapsed(sectionStarted)})`);
+    log(
+      `   ${lifecycle.orders} orders in ${lifecycle.seconds.toFixed(0)} s on ${lifecycle.firestore.description}; ${lifecycle.neverSeen} cancelled before any poll saw them (section: ${elapsed(sectionStarted)})`,
+    );
 
-    log(`2-3. poll scaling on ${kind}: A ∈ {${scaling.actives.join(', ')}}, H ∈ {${scaling.histories.join(', ')}}, each against the raw floor and the original design`);
+    log(
+      `2-3. poll scaling on ${kind}: A ∈ {${scaling.actives.join(', ')}}, H ∈ {${scaling.histories.join(', ')}}, each against the raw floor and the original design`,
+    );
     const scalingStarted = Date.now();
     const target = await startTarget(kind);
     try {
@@ -134,15 +177,22 @@ async function main(): Promise<number> {
   log('\nLifecycle cost per finished order, by outcome:');
   log(lifecycleTable(runs));
   for (const { kind, lifecycle: l } of runs) {
-    log(`${kind}: shared polling cost per order ${l.sharedPerOrder.ListOrders.toFixed(2)} ListOrders, ${l.sharedPerOrder.reads.toFixed(2)} reads, ${l.sharedPerOrder.writes.toFixed(2)} writes (the poll lease); ` +
-      `creates not recorded by any relation: ${l.unrecordedCreates}; queries that returned nothing: ${l.emptyQueries}; ${l.seconds.toFixed(0)} s`);
+    log(
+      `${kind}: shared polling cost per order ${l.sharedPerOrder.ListOrders.toFixed(2)} ListOrders, ${l.sharedPerOrder.reads.toFixed(2)} reads, ${l.sharedPerOrder.writes.toFixed(2)} writes (the poll lease); ` +
+        `creates not recorded by any relation: ${l.unrecordedCreates}; queries that returned nothing: ${l.emptyQueries}; ${l.seconds.toFixed(0)} s`,
+    );
   }
-  log('\nThe functions\' Firestore calls during the lifecycle, start to status:');
+  log("\nThe functions' Firestore calls during the lifecycle, start to status:");
   log(callTable(runs));
   log(`\nLatency the orchestrator added, in poll intervals of ${lifecycleParams.pollIntervalSeconds} s:`);
   log(latencyTable(runs));
-  for (const { kind, lifecycle: { deliveryWaitMs: w } } of runs) {
-    log(`${kind}: trigger events waited in the local delivery queue p50 ${w.p50.toFixed(0)} ms, p95 ${w.p95.toFixed(0)} ms, max ${w.max.toFixed(0)} ms`);
+  for (const {
+    kind,
+    lifecycle: { deliveryWaitMs: w },
+  } of runs) {
+    log(
+      `${kind}: trigger events waited in the local delivery queue p50 ${w.p50.toFixed(0)} ms, p95 ${w.p95.toFixed(0)} ms, max ${w.max.toFixed(0)} ms`,
+    );
   }
   log('\nOne poll:');
   log(pollTable(runs));
@@ -152,10 +202,12 @@ async function main(): Promise<number> {
   const differences = costDifferences(runs);
   const notes = counterNotes(runs);
   if (runs.length > 1) {
-    log(differences.length
-      ? `\nFirestore costs that differ between the emulators:\n${differences.map((d) => `- ${d}`).join('\n')}`
-      : '\nFirestore reads, writes and trigger invocations per delivered and rejected order, and per poll: the same on both emulators ' +
-        '(a cancelled order costs what the stage it was cancelled in costs, which depends on timing).');
+    log(
+      differences.length
+        ? `\nFirestore costs that differ between the emulators:\n${differences.map((d) => `- ${d}`).join('\n')}`
+        : '\nFirestore reads, writes and trigger invocations per delivered and rejected order, and per poll: the same on both emulators ' +
+            '(a cancelled order costs what the stage it was cancelled in costs, which depends on timing).',
+    );
   }
   if (notes.length) log(`\nCounters:\n${notes.map((n) => `- ${n}`).join('\n')}`);
 

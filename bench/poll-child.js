@@ -63,9 +63,11 @@ async function raw() {
   const { db } = require(path.join(lib, 'store', 'db.js'));
   let listed = 0;
   const [, relations] = await Promise.all([
-    Promise.all(ACTIVE.map(async (status) => {
-      for await (const page of food.listAllOrders(status, config.pageSize)) listed += page.length;
-    })),
+    Promise.all(
+      ACTIVE.map(async (status) => {
+        for await (const page of food.listAllOrders(status, config.pageSize)) listed += page.length;
+      }),
+    ),
     db().collection('relations').where('active', '==', true).get(),
   ]);
   let gets = 0;

@@ -77,12 +77,24 @@ async function forEachLimit<T>(items: readonly T[], limit: number, work: (item: 
 function relationDoc(order: string, stage: 'PREPARATION' | 'IN_FLIGHT', kitchenOrder: string, shipment: string | null, at: Date) {
   return {
     ...newRelation(order, 'bench', at),
-    stage, orderStatus: stage, kitchenOrder, kitchenOrderStatus: 'NEW', shipment, shipmentStatus: shipment ? 'NEW' : null, advancedAt: at,
+    stage,
+    orderStatus: stage,
+    kitchenOrder,
+    kitchenOrderStatus: 'NEW',
+    shipment,
+    shipmentStatus: shipment ? 'NEW' : null,
+    advancedAt: at,
   };
 }
 
 /** A active orders, half cooking and half flying, each with the relation the orchestrator would have written. */
-async function seedActive(simulator: FoodService, food: FoodClient, db: Firestore, count: number, log: (line: string) => void): Promise<void> {
+async function seedActive(
+  simulator: FoodService,
+  food: FoodClient,
+  db: Firestore,
+  count: number,
+  log: (line: string) => void,
+): Promise<void> {
   const started = Date.now();
   const orders = simulator.placeOrders(count).map((order, i) => ({ order, flying: i % 2 === 1 }));
   const docs: Array<[string, ReturnType<typeof relationDoc>]> = [];
@@ -109,7 +121,12 @@ function seedHistory(simulator: FoodService, count: number): void {
 
 function callsSince(before: FoodServiceStats, after: FoodServiceStats): PollMeasurement['calls'] {
   const count = (method: keyof PollMeasurement['calls']) => after.calls[method].ok - before.calls[method].ok;
-  return { ListOrders: count('ListOrders'), GetOrder: count('GetOrder'), GetKitchenOrder: count('GetKitchenOrder'), GetShipment: count('GetShipment') };
+  return {
+    ListOrders: count('ListOrders'),
+    GetOrder: count('GetOrder'),
+    GetKitchenOrder: count('GetKitchenOrder'),
+    GetShipment: count('GetShipment'),
+  };
 }
 
 /** What poll-child.js prints. */
@@ -130,11 +147,16 @@ export async function pollScalingBench(params: PollScalingParams): Promise<PollM
       await emulator.clear();
       // Frozen: no controller, no customers, so every mode sees the same world.
       const simulator = await startFoodService({
-        port: 0, tls: { cert: fs.readFileSync(certs.serverCert), key: fs.readFileSync(certs.serverKey) },
-        controllerIntervalMs: 0, maxPageSize: 1000, log: () => undefined,
+        port: 0,
+        tls: { cert: fs.readFileSync(certs.serverCert), key: fs.readFileSync(certs.serverKey) },
+        controllerIntervalMs: 0,
+        maxPageSize: 1000,
+        log: () => undefined,
       });
       // eslint-disable-next-line @typescript-eslint/no-require-imports -- the functions' compiled client, as in local/stack.ts
-      const { FoodClient: Client } = require(path.join(FUNCTIONS_DIR, 'lib', 'food', 'client.js')) as typeof import('../functions/src/food/client');
+      const { FoodClient: Client } = require(
+        path.join(FUNCTIONS_DIR, 'lib', 'food', 'client.js'),
+      ) as typeof import('../functions/src/food/client');
       const food = new Client({ address: simulator.address, tls: { caPem: ca }, deadlineMs: 10_000 });
       try {
         params.log(`  poll scaling on ${emulator.kind}: A = ${active}`);
@@ -160,14 +182,21 @@ export async function pollScalingBench(params: PollScalingParams): Promise<PollM
             const beforeHooks = hooks?.snapshot();
             const child = await runChild<PollChildResult>([path.join(__dirname, 'poll-child.js'), mode], { env, timeoutMs: 600_000 });
             results.push({
-              firestoreKind: emulator.kind, mode, active, history, wallMs: child.wallMs, peakRssMb: child.peakRssMb,
+              firestoreKind: emulator.kind,
+              mode,
+              active,
+              history,
+              wallMs: child.wallMs,
+              peakRssMb: child.peakRssMb,
               calls: callsSince(beforeCalls, simulator.stats()),
               firestore: child.firestore.ops,
               ...(hooks && beforeHooks ? { hooks: hooks.since(beforeHooks) } : {}),
               emptyQueries: child.firestore.emptyQueries,
               uncounted: child.firestore.uncounted,
             });
-            params.log(`    ${emulator.kind} A=${active} H=${history} ${mode.padEnd(12)} ${child.wallMs.toFixed(0).padStart(6)} ms, ${child.peakRssMb.toFixed(0)} MB`);
+            params.log(
+              `    ${emulator.kind} A=${active} H=${history} ${mode.padEnd(12)} ${child.wallMs.toFixed(0).padStart(6)} ms, ${child.peakRssMb.toFixed(0)} MB`,
+            );
           }
         }
       } finally {

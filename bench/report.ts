@@ -33,18 +33,27 @@ const stat = (s: Stat | undefined) => (s ? `${s.mean.toFixed(2)} (${s.max})` : '
 
 export function lifecycleTable(runs: Run[]): string {
   const outcomes = OUTCOMES.filter((o) => runs.some((r) => r.lifecycle.byOutcome[o]));
-  const row = (label: string, pick: (o: NonNullable<LifecycleResult['byOutcome'][(typeof OUTCOMES)[number]]>) => Stat | undefined) =>
-    [label, ...outcomes.map((outcome) => side(runs.map((r) => {
-      const cost = r.lifecycle.byOutcome[outcome];
-      return cost ? stat(pick(cost)) : '–';
-    })))];
+  const row = (label: string, pick: (o: NonNullable<LifecycleResult['byOutcome'][(typeof OUTCOMES)[number]]>) => Stat | undefined) => [
+    label,
+    ...outcomes.map((outcome) =>
+      side(
+        runs.map((r) => {
+          const cost = r.lifecycle.byOutcome[outcome];
+          return cost ? stat(pick(cost)) : '–';
+        }),
+      ),
+    ),
+  ];
   const rows = [
     ...METHODS.map((m) => row(`RPC ${m}`, (c) => c.rpcs[m])),
     row('Firestore reads', (c) => c.reads),
     row('Firestore writes', (c) => c.writes),
     row('trigger invocations', (c) => c.invocations),
   ];
-  const headers = ['per order, mean (max)', ...outcomes.map((o) => `${o} (${runs.map((r) => r.lifecycle.byOutcome[o]?.orders ?? 0).join(' / ')} orders)`)];
+  const headers = [
+    'per order, mean (max)',
+    ...outcomes.map((o) => `${o} (${runs.map((r) => r.lifecycle.byOutcome[o]?.orders ?? 0).join(' / ')} orders)`),
+  ];
   return table(headers, rows);
 }
 
@@ -52,7 +61,11 @@ export function latencyTable(runs: Run[]): string {
   const stages = ['NEW', 'PREPARATION', 'IN_FLIGHT', 'total'] as const;
   return table(
     ['stage', `p50 (${kinds(runs)})`, `p95 (${kinds(runs)})`],
-    stages.map((s) => [s, side(runs.map((r) => r.lifecycle.latency[s].p50.toFixed(2))), side(runs.map((r) => r.lifecycle.latency[s].p95.toFixed(2)))]),
+    stages.map((s) => [
+      s,
+      side(runs.map((r) => r.lifecycle.latency[s].p50.toFixed(2))),
+      side(runs.map((r) => r.lifecycle.latency[s].p95.toFixed(2))),
+    ]),
   );
 }
 
@@ -62,14 +75,23 @@ export function pollTable(runs: Run[]): string {
     const same = runs.map((r) => r.polls.find((q) => q.mode === p.mode && q.active === p.active && q.history === p.history));
     const cell = (pick: (q: PollMeasurement) => string) => side(same.map((q) => (q ? pick(q) : '–')));
     return [
-      String(p.active), String(p.history), p.mode,
-      cell((q) => String(q.calls.ListOrders)), cell((q) => String(q.calls.GetOrder)),
-      cell((q) => String(q.calls.GetKitchenOrder)), cell((q) => String(q.calls.GetShipment)),
-      cell((q) => String(q.firestore.reads)), cell((q) => String(q.firestore.writes)),
-      cell((q) => (q.wallMs / 1000).toFixed(2)), cell((q) => q.peakRssMb.toFixed(0)),
+      String(p.active),
+      String(p.history),
+      p.mode,
+      cell((q) => String(q.calls.ListOrders)),
+      cell((q) => String(q.calls.GetOrder)),
+      cell((q) => String(q.calls.GetKitchenOrder)),
+      cell((q) => String(q.calls.GetShipment)),
+      cell((q) => String(q.firestore.reads)),
+      cell((q) => String(q.firestore.writes)),
+      cell((q) => (q.wallMs / 1000).toFixed(2)),
+      cell((q) => q.peakRssMb.toFixed(0)),
     ];
   });
-  return table(['A', 'H', 'mode', 'ListOrders', 'GetOrder', 'GetKitchenOrder', 'GetShipment', 'FS reads', 'FS writes', 'wall s', 'peak RSS MB'], rows);
+  return table(
+    ['A', 'H', 'mode', 'ListOrders', 'GetOrder', 'GetKitchenOrder', 'GetShipment', 'FS reads', 'FS writes', 'wall s', 'peak RSS MB'],
+    rows,
+  );
 }
 
 export function targetTable(runs: Run[]): string {
@@ -77,10 +99,14 @@ export function targetTable(runs: Run[]): string {
   const met = (r: TargetRow | undefined) => (!r ? '–' : r.met === null ? 'not measured' : r.met ? 'yes' : 'NO');
   return table(
     ['measure', 'target', ...runs.flatMap((r) => [`measured on ${r.kind}`, 'met'])],
-    first.map((row) => [row.measure, row.target, ...runs.flatMap((r) => {
-      const same = r.targets.find((t) => t.measure === row.measure);
-      return [same?.measured ?? '–', met(same)];
-    })]),
+    first.map((row) => [
+      row.measure,
+      row.target,
+      ...runs.flatMap((r) => {
+        const same = r.targets.find((t) => t.measure === row.measure);
+        return [same?.measured ?? '–', met(same)];
+      }),
+    ]),
   );
 }
 
@@ -112,7 +138,9 @@ export function costDifferences(runs: Run[]): string[] {
   for (const p of a.polls) {
     const q = b.polls.find((o) => o.mode === p.mode && o.active === p.active && o.history === p.history);
     if (q && !sameOps(p.firestore, q.firestore)) {
-      differences.push(`poll ${p.mode} A=${p.active} H=${p.history}: ${showOps(p.firestore)} on ${a.kind}, ${showOps(q.firestore)} on ${b.kind}`);
+      differences.push(
+        `poll ${p.mode} A=${p.active} H=${p.history}: ${showOps(p.firestore)} on ${a.kind}, ${showOps(q.firestore)} on ${b.kind}`,
+      );
     }
   }
   return differences;
@@ -127,8 +155,10 @@ export function counterNotes(runs: Run[]): string[] {
       const { first, second } = check.overhead;
       notes.push(
         `${run.kind} lifecycle: the emulator's own hooks agree with the wire counter on ${check.agreeing} of ${check.relations} orders` +
-        (check.differing.length ? ` (differing: ${check.differing.map((d) => `${d.id} ${showOps(d.first)} vs ${showOps(d.second)}`).join('; ')})` : '') +
-        `; shared: ${showOps(first)} on the wire, ${showOps(second)} by the hooks`,
+          (check.differing.length
+            ? ` (differing: ${check.differing.map((d) => `${d.id} ${showOps(d.first)} vs ${showOps(d.second)}`).join('; ')})`
+            : '') +
+          `; shared: ${showOps(first)} on the wire, ${showOps(second)} by the hooks`,
       );
     }
     const withHooks = run.polls.filter((p) => p.hooks);
@@ -136,7 +166,9 @@ export function counterNotes(runs: Run[]): string[] {
       const differing = withHooks.filter((p) => p.hooks && !sameOps(p.hooks, p.firestore));
       notes.push(
         `${run.kind} polls: the emulator's own hooks agree with the wire counter on ${withHooks.length - differing.length} of ${withHooks.length} polls` +
-        (differing.length ? ` (differing: ${differing.map((p) => `${p.mode} A=${p.active} H=${p.history} ${showOps(p.firestore)} vs ${showOps(p.hooks as Ops)}`).join('; ')})` : ''),
+          (differing.length
+            ? ` (differing: ${differing.map((p) => `${p.mode} A=${p.active} H=${p.history} ${showOps(p.firestore)} vs ${showOps(p.hooks as Ops)}`).join('; ')})`
+            : ''),
       );
     }
     const uncounted = { ...run.lifecycle.uncounted };

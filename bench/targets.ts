@@ -23,7 +23,9 @@ export function judge(lifecycle: LifecycleResult, polls: PollMeasurement[]): Tar
   rows.push({
     measure: 'mutating RPCs per delivered order',
     target: 'exactly 1 CreateKitchenOrder, 1 CreateShipment, 3 UpdateOrder',
-    measured: delivered ? `${delivered.orders - lifecycle.inexactDelivered} of ${delivered.orders} exact; means ${fmt(delivered.rpcs.CreateKitchenOrder.mean)} / ${fmt(delivered.rpcs.CreateShipment.mean)} / ${fmt(delivered.rpcs.UpdateOrder.mean)}` : 'no delivered order',
+    measured: delivered
+      ? `${delivered.orders - lifecycle.inexactDelivered} of ${delivered.orders} exact; means ${fmt(delivered.rpcs.CreateKitchenOrder.mean)} / ${fmt(delivered.rpcs.CreateShipment.mean)} / ${fmt(delivered.rpcs.UpdateOrder.mean)}`
+      : 'no delivered order',
     met: delivered ? lifecycle.inexactDelivered === 0 : null,
   });
   rows.push({
@@ -38,7 +40,9 @@ export function judge(lifecycle: LifecycleResult, polls: PollMeasurement[]): Tar
   const actives = [...new Set(orchestrator.map((p) => p.active))];
   const histories = [...new Set(orchestrator.map((p) => p.history))].sort((a, b) => a - b);
   const [h0, hMax] = [histories[0], histories[histories.length - 1]];
-  const sameListing = actives.map((a) => [a, find(polls, 'orchestrator', a, h0)?.calls.ListOrders, find(polls, 'orchestrator', a, hMax)?.calls.ListOrders] as const);
+  const sameListing = actives.map(
+    (a) => [a, find(polls, 'orchestrator', a, h0)?.calls.ListOrders, find(polls, 'orchestrator', a, hMax)?.calls.ListOrders] as const,
+  );
   rows.push({
     measure: `ListOrders calls per poll, H = ${h0} vs H = ${hMax}`,
     target: 'the same',
@@ -52,14 +56,25 @@ export function judge(lifecycle: LifecycleResult, polls: PollMeasurement[]): Tar
   rows.push({
     measure: 'ListOrders calls vs the original design at A = 1,000, H = 10,000',
     target: 'at least 50× fewer',
-    measured: ours && theirs ? `${ours.calls.ListOrders} vs ${theirs.calls.ListOrders}: ${fmt(ratio, 0)}× fewer` : 'not measured (quick mode)',
+    measured:
+      ours && theirs ? `${ours.calls.ListOrders} vs ${theirs.calls.ListOrders}: ${fmt(ratio, 0)}× fewer` : 'not measured (quick mode)',
     met: ours && theirs ? ratio >= 50 : null,
   });
 
   const worst = (values: number[]) => (values.length ? Math.max(...values) : NaN);
-  const costRow = (measure: string, target: string, limit: number, pick: (o: NonNullable<typeof delivered>) => { mean: number; max: number }) => {
+  const costRow = (
+    measure: string,
+    target: string,
+    limit: number,
+    pick: (o: NonNullable<typeof delivered>) => { mean: number; max: number },
+  ) => {
     const value = delivered ? pick(delivered) : undefined;
-    rows.push({ measure, target, measured: value ? `max ${value.max}, mean ${fmt(value.mean)}` : 'n/a', met: value ? value.max <= limit : null });
+    rows.push({
+      measure,
+      target,
+      measured: value ? `max ${value.max}, mean ${fmt(value.mean)}` : 'n/a',
+      met: value ? value.max <= limit : null,
+    });
   };
   costRow('Firestore writes per delivered order (claims and history included)', '≤ 12', 12, (o) => o.writes);
   costRow('trigger invocations per delivered order', '≤ 10', 10, (o) => o.invocations);
@@ -70,13 +85,16 @@ export function judge(lifecycle: LifecycleResult, polls: PollMeasurement[]): Tar
   rows.push({
     measure: 'poll wall time at A = 10,000, no changes, vs the raw baseline',
     target: '≤ 1.25×',
-    measured: big && floor ? `${fmt(big.wallMs / 1000)} s vs ${fmt(floor.wallMs / 1000)} s: ${fmt(slowdown)}×` : 'not measured (quick mode)',
+    measured:
+      big && floor ? `${fmt(big.wallMs / 1000)} s vs ${fmt(floor.wallMs / 1000)} s: ${fmt(slowdown)}×` : 'not measured (quick mode)',
     met: big && floor ? slowdown <= 1.25 : null,
   });
   rows.push({
     measure: 'peak RSS of that poll',
     target: '≤ 300 MB',
-    measured: big ? `${fmt(big.peakRssMb, 0)} MB` : `not measured (quick mode; largest poll: ${fmt(worst(orchestrator.map((p) => p.peakRssMb)), 0)} MB)`,
+    measured: big
+      ? `${fmt(big.peakRssMb, 0)} MB`
+      : `not measured (quick mode; largest poll: ${fmt(worst(orchestrator.map((p) => p.peakRssMb)), 0)} MB)`,
     met: big ? big.peakRssMb <= 300 : null,
   });
 

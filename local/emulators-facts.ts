@@ -60,7 +60,10 @@ export async function readCollection(firestoreHost: string, projectId: string, c
   for (let page = 0; page < MAX_PAGES; page++) {
     const url = `${base}?pageSize=${PAGE_SIZE}${pageToken ? `&pageToken=${encodeURIComponent(pageToken)}` : ''}`;
     const response = await fetch(url, { headers: EMULATOR_ADMIN, signal: AbortSignal.timeout(REQUEST_MS) });
-    if (!response.ok) throw new Error(`listing ${collection} in the Firestore emulator failed: ${response.status} ${(await response.text()).slice(0, 200)}`);
+    if (!response.ok)
+      throw new Error(
+        `listing ${collection} in the Firestore emulator failed: ${response.status} ${(await response.text()).slice(0, 200)}`,
+      );
     const body = (await response.json()) as { documents?: Array<{ fields?: Record<string, RestValue> }>; nextPageToken?: string };
     for (const document of body.documents ?? []) documents.push(decodeFields(document.fields ?? {}));
     if (!body.nextPageToken) return documents;
@@ -134,9 +137,11 @@ export interface RunSnapshot {
 export function progressLine(snapshot: RunSnapshot): string {
   const { stages, active } = countRelations(snapshot.relations);
   const { stats } = snapshot;
-  return `[${String(snapshot.elapsedSeconds).padStart(4)}s] ${formatStages(stages)} (${active} active)`
-    + ` | food: ${stats.ordersCreated} orders (${openOrders(stats)} open), ${stats.kitchenOrdersCreated} kitchen, ${stats.shipmentsCreated} shipments`
-    + ` | polls ${snapshot.clock.ok} ok, ${snapshot.clock.failed} failed | function errors ${snapshot.functionErrors}`;
+  return (
+    `[${String(snapshot.elapsedSeconds).padStart(4)}s] ${formatStages(stages)} (${active} active)` +
+    ` | food: ${stats.ordersCreated} orders (${openOrders(stats)} open), ${stats.kitchenOrdersCreated} kitchen, ${stats.shipmentsCreated} shipments` +
+    ` | polls ${snapshot.clock.ok} ok, ${snapshot.clock.failed} failed | function errors ${snapshot.functionErrors}`
+  );
 }
 
 export interface FinalFacts extends RunSnapshot {
@@ -149,10 +154,12 @@ export interface FinalFacts extends RunSnapshot {
 export function finalSummary(facts: FinalFacts): string {
   const { stages, active } = countRelations(facts.relations);
   const { stats, report } = facts;
-  const calls = Object.entries(stats.calls).map(([method, c]) => {
-    const failed = Object.values(c.failed).reduce((a, b) => a + b, 0);
-    return `${method} ${c.ok}${failed ? ` (+${failed} failed)` : ''}`;
-  }).join(', ');
+  const calls = Object.entries(stats.calls)
+    .map(([method, c]) => {
+      const failed = Object.values(c.failed).reduce((a, b) => a + b, 0);
+      return `${method} ${c.ok}${failed ? ` (+${failed} failed)` : ''}`;
+    })
+    .join(', ');
   const lines = [
     '',
     `final summary after ${facts.elapsedSeconds} s: ${facts.durationSeconds} s of customers, then ${facts.drained ? `drained in ${facts.drainSeconds} s` : `the drain timed out after ${facts.drainSeconds} s`}`,

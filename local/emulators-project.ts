@@ -39,7 +39,9 @@ export function readProjectConfig(root: string = ROOT): ProjectConfig {
   const projectId = rc.projects?.default;
   // A real project here would let emulated functions reach production services that are not emulated.
   if (!projectId?.startsWith('demo-')) {
-    throw new Error(`.firebaserc's default project must be a demo- project for the emulators, got "${projectId}"; add real projects under another alias (firebase use --add)`);
+    throw new Error(
+      `.firebaserc's default project must be a demo- project for the emulators, got "${projectId}"; add real projects under another alias (firebase use --add)`,
+    );
   }
   const firebaseJson = JSON.parse(fs.readFileSync(path.join(root, 'firebase.json'), 'utf8')) as FirebaseJson;
   if (!emulatorSettings(firebaseJson, 'functions')?.port) throw new Error('firebase.json has no emulators.functions.port');
@@ -153,14 +155,26 @@ export interface DeclaredParam {
 export function declaredParams(functionsDir: string): DeclaredParam[] {
   const output = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'functions-manifest-')), 'functions.json');
   try {
-    const result = spawnSync(process.execPath, [path.join(functionsDir, 'node_modules', 'firebase-functions', 'lib', 'bin', 'firebase-functions.js'), functionsDir], {
-      cwd: functionsDir,
-      env: { PATH: process.env.PATH, HOME: process.env.HOME, FUNCTIONS_CONTROL_API: 'true', GCLOUD_PROJECT: 'demo-discovery', FUNCTIONS_MANIFEST_OUTPUT_PATH: output },
-      encoding: 'utf8',
-      timeout: DISCOVERY_MS,
-    });
+    const result = spawnSync(
+      process.execPath,
+      [path.join(functionsDir, 'node_modules', 'firebase-functions', 'lib', 'bin', 'firebase-functions.js'), functionsDir],
+      {
+        cwd: functionsDir,
+        env: {
+          PATH: process.env.PATH,
+          HOME: process.env.HOME,
+          FUNCTIONS_CONTROL_API: 'true',
+          GCLOUD_PROJECT: 'demo-discovery',
+          FUNCTIONS_MANIFEST_OUTPUT_PATH: output,
+        },
+        encoding: 'utf8',
+        timeout: DISCOVERY_MS,
+      },
+    );
     if (result.status !== 0) {
-      throw new Error(`could not load ${path.join(functionsDir, 'lib')} to read its params (is it built?): ${result.error?.message ?? result.stderr.trim()}`);
+      throw new Error(
+        `could not load ${path.join(functionsDir, 'lib')} to read its params (is it built?): ${result.error?.message ?? result.stderr.trim()}`,
+      );
     }
     return (JSON.parse(fs.readFileSync(output, 'utf8')) as { params?: DeclaredParam[] }).params ?? [];
   } finally {
@@ -179,7 +193,10 @@ export interface LocalConfigValues {
  * Every declared param gets a value, because the CLI prompts for any param
  * missing from the .env files (and writes the answer into .env.local).
  */
-export function localConfig(declared: readonly DeclaredParam[], values: LocalConfigValues): { env: Record<string, string>; secrets: Record<string, string> } {
+export function localConfig(
+  declared: readonly DeclaredParam[],
+  values: LocalConfigValues,
+): { env: Record<string, string>; secrets: Record<string, string> } {
   const env: Record<string, string> = {};
   const secrets: Record<string, string> = {};
   for (const param of declared) {
@@ -298,9 +315,16 @@ export interface EmulatorTools {
  * param or secret, which must come from .env.local and .secret.local only.
  */
 const POINTING_ELSEWHERE = [
-  'FIRESTORE_EMULATOR_HOST', 'PUBSUB_EMULATOR_HOST', 'FIREBASE_EMULATOR_HUB', 'FIREBASE_AUTH_EMULATOR_HOST',
-  'FIREBASE_DATABASE_EMULATOR_HOST', 'FIREBASE_STORAGE_EMULATOR_HOST', 'CLOUD_TASKS_EMULATOR_HOST',
-  'GCLOUD_PROJECT', 'GOOGLE_CLOUD_PROJECT', 'FIREBASE_CONFIG',
+  'FIRESTORE_EMULATOR_HOST',
+  'PUBSUB_EMULATOR_HOST',
+  'FIREBASE_EMULATOR_HUB',
+  'FIREBASE_AUTH_EMULATOR_HOST',
+  'FIREBASE_DATABASE_EMULATOR_HOST',
+  'FIREBASE_STORAGE_EMULATOR_HOST',
+  'CLOUD_TASKS_EMULATOR_HOST',
+  'GCLOUD_PROJECT',
+  'GOOGLE_CLOUD_PROJECT',
+  'FIREBASE_CONFIG',
 ];
 
 /**

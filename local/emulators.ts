@@ -21,11 +21,31 @@ import { parseArgs } from 'node:util';
 import { ensureCerts } from '../food-service/src/certs';
 import { startFoodService, type FoodService } from '../food-service/src/server';
 import {
-  countRelations, finalSummary, openOrders, progressLine, readCollection, readOrders, readStats, type ClockCounts, type RunSnapshot,
+  countRelations,
+  finalSummary,
+  openOrders,
+  progressLine,
+  readCollection,
+  readOrders,
+  readStats,
+  type ClockCounts,
+  type RunSnapshot,
 } from './emulators-facts';
 import {
-  cliEnvironment, configuredTargets, createRunDirectory, emulatorsConfig, fixedPorts, freePorts, FUNCTIONS_DIR, localValues,
-  readProjectConfig, ROOT, type EmulatorTools, type FirebaseJson, type RunDirectory, type RunPorts,
+  cliEnvironment,
+  configuredTargets,
+  createRunDirectory,
+  emulatorsConfig,
+  fixedPorts,
+  freePorts,
+  FUNCTIONS_DIR,
+  localValues,
+  readProjectConfig,
+  ROOT,
+  type EmulatorTools,
+  type FirebaseJson,
+  type RunDirectory,
+  type RunPorts,
 } from './emulators-project';
 import { findFirestoreEmulator, findJava, findPubsubEmulator, hasEmulatorUi, MissingTool } from './google/tools';
 import { checkInvariants } from './invariants';
@@ -122,8 +142,13 @@ export function parseFlags(argv: readonly string[]): EmulatorsOptions {
     }
     return parsed;
   };
-  const only = values.only?.split(',').map((name) => name.trim()).filter(Boolean).join(',');
-  if (values.only !== undefined && !only) throw new UsageError('--only needs a comma-separated list of emulators, e.g. functions,firestore');
+  const only = values.only
+    ?.split(',')
+    .map((name) => name.trim())
+    .filter(Boolean)
+    .join(',');
+  if (values.only !== undefined && !only)
+    throw new UsageError('--only needs a comma-separated list of emulators, e.g. functions,firestore');
   const durationSeconds = values.duration === undefined ? undefined : number('duration', 0, 1, 86_400, false);
   // A bounded run is judged by relations the functions write to Firestore.
   const missing = ['functions', 'firestore'].filter((name) => only && !only.split(',').includes(name));
@@ -180,7 +205,9 @@ export function findTools(config: FirebaseJson, only: string | undefined, env: N
     } catch (error) {
       if (!(error instanceof MissingTool) || only) throw error;
       found.without.push('pubsub');
-      found.lines.push(`${'Pub/Sub'.padEnd(18)}left out: ${error.message}; the Functions emulator then ignores pollFoodService, and the clock still polls`);
+      found.lines.push(
+        `${'Pub/Sub'.padEnd(18)}left out: ${error.message}; the Functions emulator then ignores pollFoodService, and the clock still polls`,
+      );
     }
   }
   return found;
@@ -224,7 +251,8 @@ export async function waitForHttpFunction(
     } catch {
       // Not listening yet, or still loading the functions: ask again.
     }
-    if (Date.now() > deadline) throw new Error(`the Functions emulator did not serve ${name} at ${base} within ${Math.round(options.timeoutMs / 1000)} s`);
+    if (Date.now() > deadline)
+      throw new Error(`the Functions emulator did not serve ${name} at ${base} within ${Math.round(options.timeoutMs / 1000)} s`);
     await sleep(500, undefined, options.signal ? { signal: options.signal } : {});
   }
 }
@@ -262,21 +290,38 @@ interface PollSummaryLike {
 
 /** One short line per poll: the status and the numbers that say whether orders are moving. */
 export function describePoll({ status, body }: PollResponse): string {
-  const run = (typeof body === 'object' && body !== null ? body : {}) as { polls?: PollSummaryLike[]; failedPolls?: number; skipped?: string };
+  const run = (typeof body === 'object' && body !== null ? body : {}) as {
+    polls?: PollSummaryLike[];
+    failedPolls?: number;
+    skipped?: string;
+  };
   const poll = run.polls?.[0];
   if (status === 200 && poll) {
-    const extra = [['vanished', poll.vanished], ['foreign', poll.foreign], ['lookup failures', poll.lookupFailures]]
-      .filter(([, n]) => Number(n) > 0).map(([label, n]) => `, ${label} ${n}`).join('');
+    const extra = [
+      ['vanished', poll.vanished],
+      ['foreign', poll.foreign],
+      ['lookup failures', poll.lookupFailures],
+    ]
+      .filter(([, n]) => Number(n) > 0)
+      .map(([label, n]) => `, ${label} ${n}`)
+      .join('');
     return `poll ${status} in ${poll.durationMs ?? '?'} ms: listed ${poll.listed ?? '?'}, active relations ${poll.activeRelations ?? '?'}, created ${poll.created ?? '?'}, observed ${poll.observed ?? '?'}, nudged ${poll.nudged ?? '?'}${extra}`;
   }
   if (status === 409) return `poll ${status}: skipped, ${run.skipped ?? 'another poll holds the lease'}`;
-  if (status === 502) return `poll ${status}: the poll failed (${run.failedPolls ?? '?'}); the functions log above says why, and the next poll tries again`;
+  if (status === 502)
+    return `poll ${status}: the poll failed (${run.failedPolls ?? '?'}); the functions log above says why, and the next poll tries again`;
   const text = typeof body === 'string' ? body : JSON.stringify(body);
   return `poll ${status}: ${text.replace(/\s+/g, ' ').slice(0, 200)}`;
 }
 
 /** Polls every interval, measured from each poll's start, never two at once, until `signal` aborts; counts the answers. */
-async function runClock(url: string, intervalSeconds: number, signal: AbortSignal, counts: ClockCounts, log: (line: string) => void): Promise<void> {
+async function runClock(
+  url: string,
+  intervalSeconds: number,
+  signal: AbortSignal,
+  counts: ClockCounts,
+  log: (line: string) => void,
+): Promise<void> {
   log(`[clock] POST ${url} every ${intervalSeconds} s (the emulators have no Cloud Scheduler)`);
   while (!signal.aborted) {
     const started = Date.now();
@@ -313,7 +358,13 @@ function signalCode(signal: NodeJS.Signals | null): number {
  * reaches this script only and each child gets exactly one signal from it:
  * the Firebase CLI takes a second signal as "stop now, skip the clean shutdown".
  */
-function startChild(name: string, command: string, args: string[], options: { cwd: string; env: NodeJS.ProcessEnv }, onLine: (line: string) => void): Child {
+function startChild(
+  name: string,
+  command: string,
+  args: string[],
+  options: { cwd: string; env: NodeJS.ProcessEnv },
+  onLine: (line: string) => void,
+): Child {
   const child = spawn(command, args, { ...options, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
   for (const stream of [child.stdout, child.stderr]) readline.createInterface({ input: stream }).on('line', onLine);
   const exited = new Promise<number>((resolve) => {
@@ -354,12 +405,18 @@ async function stopChild(child: Child, signal: NodeJS.Signals, graceMs: number):
 
 /** What to tell a person when a Firebase CLI message names a cause we know. */
 const HINTS: Array<[RegExp, string]> = [
-  [/java -version|Java version before/i,
-    'The Firestore and Pub/Sub emulators need Java 21 or newer; `npm run tools` says which Java this script found. Without Java, `npm start` runs the same functions on the local stack.'],
-  [/Failed to make request to https:\/\/storage\.googleapis\.com|download(ing)? failed|Download failed/i,
-    'firebase-tools tried to download an emulator, which needs internet; `npm run tools` says what was found locally.'],
-  [/Port \d+ is not open|unable to start on port/i,
-    'Another program holds a port from firebase.json (another `npm run emulators`?). Stop it, or run with --free-ports.'],
+  [
+    /java -version|Java version before/i,
+    'The Firestore and Pub/Sub emulators need Java 21 or newer; `npm run tools` says which Java this script found. Without Java, `npm start` runs the same functions on the local stack.',
+  ],
+  [
+    /Failed to make request to https:\/\/storage\.googleapis\.com|download(ing)? failed|Download failed/i,
+    'firebase-tools tried to download an emulator, which needs internet; `npm run tools` says what was found locally.',
+  ],
+  [
+    /Port \d+ is not open|unable to start on port/i,
+    'Another program holds a port from firebase.json (another `npm run emulators`?). Stop it, or run with --free-ports.',
+  ],
 ];
 
 function hintsFor(line: string): string[] {
@@ -438,10 +495,12 @@ function startProgress(run: Run): () => void {
   const timer = setInterval(() => {
     if (busy) return;
     busy = true;
-    snapshot(run).then(
-      (now) => run.log(progressLine(now)),
-      (error: unknown) => run.log(`[progress] not available: ${error instanceof Error ? error.message : String(error)}`),
-    ).finally(() => (busy = false));
+    snapshot(run)
+      .then(
+        (now) => run.log(progressLine(now)),
+        (error: unknown) => run.log(`[progress] not available: ${error instanceof Error ? error.message : String(error)}`),
+      )
+      .finally(() => (busy = false));
   }, PROGRESS_EVERY_MS);
   return () => clearInterval(timer);
 }
@@ -474,7 +533,9 @@ async function timedRun(run: Run, simulator: FoodService, durationSeconds: numbe
     if (run.interrupted.aborted) return 1;
     simulator.stopCustomers();
     const limitMs = drainLimitMs(run.options);
-    run.log(`duration reached: the customers stop ordering; waiting up to ${limitMs / 1000} s until no order is open and no relation is active`);
+    run.log(
+      `duration reached: the customers stop ordering; waiting up to ${limitMs / 1000} s until no order is open and no relation is active`,
+    );
     const drainStarted = Date.now();
     const drained = await drain(run, limitMs);
     if (run.interrupted.aborted) return 1;
@@ -523,7 +584,12 @@ interface Started {
  * simulator (so customers order only once the orchestrator can see them) and
  * the clock, then runs until interrupted or, with --duration, for that long.
  */
-async function drive(run: Run, certs: { serverCert: string; serverKey: string }, stopClock: AbortSignal, started: Started): Promise<number> {
+async function drive(
+  run: Run,
+  certs: { serverCert: string; serverKey: string },
+  stopClock: AbortSignal,
+  started: Started,
+): Promise<number> {
   const functions = !run.options.only || run.options.only.split(',').includes('functions');
   let url: string | undefined;
   if (functions) {
@@ -536,7 +602,9 @@ async function drive(run: Run, certs: { serverCert: string; serverKey: string },
   const simulator = (started.simulator = await startSimulator(run, certs));
   run.startedAt = Date.now();
   const { options } = run;
-  run.log(`${'food service'.padEnd(18)}${simulator.address} (simulator: ${options.ordersPerSecond} orders/s, cancel rate ${options.cancelRate}, reject rate ${options.rejectRate}, a kitchen or drone step every ${options.controllerIntervalMs} ms; stats ${simulator.statsUrl})`);
+  run.log(
+    `${'food service'.padEnd(18)}${simulator.address} (simulator: ${options.ordersPerSecond} orders/s, cancel rate ${options.cancelRate}, reject rate ${options.rejectRate}, a kitchen or drone step every ${options.controllerIntervalMs} ms; stats ${simulator.statsUrl})`,
+  );
   if (url) started.clock = runClock(url, options.pollIntervalSeconds, AbortSignal.any([run.interrupted, stopClock]), run.clock, run.log);
   if (options.durationSeconds !== undefined) return timedRun(run, simulator, options.durationSeconds);
   await new Promise((resolve) => run.interrupted.addEventListener('abort', resolve, { once: true }));
@@ -579,15 +647,21 @@ async function finish(run: Run, verdict: number, hints: Set<string>, stopClock: 
 function startEmulators(projectId: string, dir: RunDirectory, found: FoundTools, only: string | undefined, log: (line: string) => void) {
   const functionErrors = { count: 0 };
   const hints = new Set<string>();
-  const child = startChild('firebase emulators', FIREBASE_BIN, emulatorArgs(projectId, dir.configFile, only), {
-    cwd: dir.dir,
-    env: { ...cliEnvironment(process.env, found.tools, dir.names), ...(process.stdout.isTTY ? { FORCE_COLOR: '1' } : {}) },
-  }, (line) => {
-    const plain = stripAnsi(line);
-    if (FUNCTION_KILLED.test(plain)) functionErrors.count++;
-    for (const hint of hintsFor(plain)) hints.add(hint);
-    log(line);
-  });
+  const child = startChild(
+    'firebase emulators',
+    FIREBASE_BIN,
+    emulatorArgs(projectId, dir.configFile, only),
+    {
+      cwd: dir.dir,
+      env: { ...cliEnvironment(process.env, found.tools, dir.names), ...(process.stdout.isTTY ? { FORCE_COLOR: '1' } : {}) },
+    },
+    (line) => {
+      const plain = stripAnsi(line);
+      if (FUNCTION_KILLED.test(plain)) functionErrors.count++;
+      for (const hint of hintsFor(plain)) hints.add(hint);
+      log(line);
+    },
+  );
   return { child, functionErrors, hints };
 }
 
@@ -630,14 +704,25 @@ async function run(options: EmulatorsOptions, log: (line: string) => void): Prom
   const config = emulatorsConfig(project.firebaseJson, { ports, ui, without: found.without });
   const dir = createRunDirectory(os.tmpdir(), config, localValues(`127.0.0.1:${ports.simulator}`, options.pollIntervalSeconds, caPem));
   log(uiLine(ui, ports.emulators.ui));
-  log(`${'project folder'.padEnd(18)}${dir.dir}: the generated firebase.json, functions/.env.local and functions/.secret.local (FOOD_SERVICE_CA = ${path.relative(ROOT, certs.caCert)}), links to the build`);
+  log(
+    `${'project folder'.padEnd(18)}${dir.dir}: the generated firebase.json, functions/.env.local and functions/.secret.local (FOOD_SERVICE_CA = ${path.relative(ROOT, certs.caCert)}), links to the build`,
+  );
 
   const emulators = startEmulators(project.projectId, dir, found, options.only, log);
   running.emulators = emulators.child;
   void emulators.child.exited.then((code) => interrupt.abort({ kind: 'emulators', code } satisfies Interruption));
   const current: Run = {
-    options, projectId: project.projectId, ports, dir, caPem, emulators: emulators.child, interrupted: interrupt.signal,
-    clock: { ok: 0, skipped: 0, failed: 0 }, functionErrors: emulators.functionErrors, startedAt: Date.now(), log,
+    options,
+    projectId: project.projectId,
+    ports,
+    dir,
+    caPem,
+    emulators: emulators.child,
+    interrupted: interrupt.signal,
+    clock: { ok: 0, skipped: 0, failed: 0 },
+    functionErrors: emulators.functionErrors,
+    startedAt: Date.now(),
+    log,
   };
   const stopClock = new AbortController();
   const started: Started = {};

@@ -103,7 +103,8 @@ function documentPath(name: string): string {
 function countReads(server: FirestoreServer, listeners: Set<(read: DocumentRead) => void>): void {
   const handlers = (server as unknown as { server: { handlers: Map<string, { func: (call: StreamCall) => unknown }> } }).server.handlers;
   const reads: Record<string, (message: ReadResponse) => Array<string | null>> = {
-    BatchGetDocuments: (m) => (m.has_found && m.found ? [documentPath(m.found.name)] : m.has_missing && m.missing ? [documentPath(m.missing)] : []),
+    BatchGetDocuments: (m) =>
+      m.has_found && m.found ? [documentPath(m.found.name)] : m.has_missing && m.missing ? [documentPath(m.missing)] : [],
     RunQuery: (m) => (m.has_document && m.document ? [documentPath(m.document.name)] : []),
     RunAggregationQuery: (m) => (m.has_result ? [null] : []),
   };

@@ -45,8 +45,7 @@ interface CloudFunction {
 
 /** Where document-trigger events come from. */
 export type EventSource =
-  | { kind: 'google'; receiver: TriggerEventReceiver; firestore: FirestoreTarget }
-  | { kind: 'feed'; feed: ChangeFeed };
+  { kind: 'google'; receiver: TriggerEventReceiver; firestore: FirestoreTarget } | { kind: 'feed'; feed: ChangeFeed };
 
 export interface HostedTrigger {
   name: string;
@@ -122,7 +121,11 @@ export function triggerFeed(receiver: TriggerEventReceiver, firestore: Firestore
       onChange({ id: event.params[param], before: data(event.data?.before), after: data(event.data?.after) });
     });
     const id = `local-${name}`;
-    await receiver.register(firestore, { id, eventType: DOCUMENT_WRITTEN, document: `${collection}/{${param}}` }, (event) => void watch(event));
+    await receiver.register(
+      firestore,
+      { id, eventType: DOCUMENT_WRITTEN, document: `${collection}/{${param}}` },
+      (event) => void watch(event),
+    );
     return () => receiver.unregister(id);
   };
 }
@@ -165,14 +168,25 @@ export async function hostFunctions(options: HostOptions): Promise<HostedFunctio
         const { receiver, firestore } = options.events;
         const id = `${fn.__endpoint.region?.[0] ?? DEFAULT_REGION}-${name}`;
         await receiver.register(firestore, { id, eventType: DOCUMENT_WRITTEN, document }, (event) =>
-          queue.push(event.document.slice(collection.length + 1), `${event.document} (event ${event.id})`, () => Promise.resolve(fn(event))),
+          queue.push(event.document.slice(collection.length + 1), `${event.document} (event ${event.id})`, () =>
+            Promise.resolve(fn(event)),
+          ),
         );
         stops.push(() => receiver.unregister(id));
       } else {
-        const fft = (requireFromFunctions('firebase-functions-test') as (config: object) => FunctionsTestApi)({ projectId: options.projectId });
+        const fft = (requireFromFunctions('firebase-functions-test') as (config: object) => FunctionsTestApi)({
+          projectId: options.projectId,
+        });
         const deliver = documentDeliverer(fft, fn);
         const stopFeed = await options.events.feed(collection, ({ id, before, after }) => {
-          const event: DocumentEvent = { id: randomUUID(), document: `${collection}/${id}`, params: { [param]: id }, before, after, time: new Date().toISOString() };
+          const event: DocumentEvent = {
+            id: randomUUID(),
+            document: `${collection}/${id}`,
+            params: { [param]: id },
+            before,
+            after,
+            time: new Date().toISOString(),
+          };
           queue.push(id, `${event.document} (event ${event.id})`, () => deliver(event));
         });
         stops.push(stopFeed);
@@ -198,7 +212,10 @@ export async function hostFunctions(options: HostOptions): Promise<HostedFunctio
     try {
       const response = await fetch(`${httpUrl}/__scheduled/${name}`, {
         method: 'POST',
-        headers: { 'X-CloudScheduler-JobName': `firebase-schedule-${name}-${DEFAULT_REGION}`, 'X-CloudScheduler-ScheduleTime': scheduleTime.toISOString() },
+        headers: {
+          'X-CloudScheduler-JobName': `firebase-schedule-${name}-${DEFAULT_REGION}`,
+          'X-CloudScheduler-ScheduleTime': scheduleTime.toISOString(),
+        },
       });
       if (!response.ok) {
         scheduledRuns.failed++;
@@ -243,7 +260,10 @@ export async function hostFunctions(options: HostOptions): Promise<HostedFunctio
       for (let round = 0; round < 50; round++) {
         const before = triggers.reduce((n, t) => n + t.queue.pushed, 0);
         for (const trigger of triggers) {
-          await trigger.queue.settle({ ...settleOptions, ...(barrier ? { barrier: () => barrier.receiver.barrier(barrier.firestore) } : {}) });
+          await trigger.queue.settle({
+            ...settleOptions,
+            ...(barrier ? { barrier: () => barrier.receiver.barrier(barrier.firestore) } : {}),
+          });
         }
         if (triggers.reduce((n, t) => n + t.queue.pushed, 0) === before) return;
       }

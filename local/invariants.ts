@@ -86,7 +86,9 @@ export function checkInvariants(facts: RunFacts): InvariantReport {
     }
   }
   if (waiting.length > 0) {
-    notes.push(`${waiting.length} order(s) wait for a person, their relations flagged: ${waiting.slice(0, 5).join(', ')}${waiting.length > 5 ? ', …' : ''}`);
+    notes.push(
+      `${waiting.length} order(s) wait for a person, their relations flagged: ${waiting.slice(0, 5).join(', ')}${waiting.length > 5 ? ', …' : ''}`,
+    );
   }
 
   const all = [...relations.values()];
@@ -94,9 +96,15 @@ export function checkInvariants(facts: RunFacts): InvariantReport {
   const withOrphans = all.filter((r) => r.orphanNotes.kitchen + r.orphanNotes.shipment > 0);
   const retrying = all.filter((r) => r.active && r.transientError);
   if (retrying.length > 0) notes.push(`${retrying.length} relation(s) are between retries of a transient failure`);
-  for (const [what, list] of [['flagged with an error', flagged], ['noted as possible orphans', withOrphans]] as const) {
+  for (const [what, list] of [
+    ['flagged with an error', flagged],
+    ['noted as possible orphans', withOrphans],
+  ] as const) {
     if (list.length === 0) continue;
-    const message = `${list.length} relation(s) ${what}: ${list.slice(0, 5).map((r) => r.id).join(', ')}${list.length > 5 ? ', …' : ''}`;
+    const message = `${list.length} relation(s) ${what}: ${list
+      .slice(0, 5)
+      .map((r) => r.id)
+      .join(', ')}${list.length > 5 ? ', …' : ''}`;
     if (facts.foodFaults) notes.push(`${message} (faults were injected)`);
     else if (facts.resumedRelations) notes.push(`${message} (the run resumed ${facts.resumedRelations} relation(s) an earlier run left)`);
     else violations.push(message);
@@ -111,11 +119,16 @@ export function checkInvariants(facts: RunFacts): InvariantReport {
 
   if (facts.created) {
     const recorded = { kitchen: all.filter((r) => r.kitchenOrder).length, shipment: all.filter((r) => r.shipment).length };
-    const noted = all.reduce((sum, r) => ({ kitchen: sum.kitchen + r.orphanNotes.kitchen, shipment: sum.shipment + r.orphanNotes.shipment }), { kitchen: 0, shipment: 0 });
+    const noted = all.reduce(
+      (sum, r) => ({ kitchen: sum.kitchen + r.orphanNotes.kitchen, shipment: sum.shipment + r.orphanNotes.shipment }),
+      { kitchen: 0, shipment: 0 },
+    );
     const check = (what: string, created: number, known: number, notedExtra: number) => {
       if (created < known) violations.push(`${known} ${what}s are recorded but the food service created only ${created}`);
       if (created > known + notedExtra) {
-        violations.push(`the food service created ${created} ${what}s, ${created - known - notedExtra} more than recorded or noted: a silent duplicate`);
+        violations.push(
+          `the food service created ${created} ${what}s, ${created - known - notedExtra} more than recorded or noted: a silent duplicate`,
+        );
       }
     };
     check('kitchen order', facts.created.kitchenOrders, recorded.kitchen, noted.kitchen);

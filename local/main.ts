@@ -22,7 +22,9 @@ function summaryLine(stack: LocalStack, startedAt: number): string {
   const seconds = Math.round((Date.now() - startedAt) / 1000);
   const stages = STAGES.map((stage) => `${stage} ${summary.stages[stage]}`).join(' · ');
   const food = stack.simulator?.stats();
-  const foodPart = food ? ` | food: ${food.ordersCreated} orders, ${food.kitchenOrdersCreated} kitchen, ${food.shipmentsCreated} shipments` : '';
+  const foodPart = food
+    ? ` | food: ${food.ordersCreated} orders, ${food.kitchenOrdersCreated} kitchen, ${food.shipmentsCreated} shipments`
+    : '';
   return `[${String(seconds).padStart(4)}s] ${stages} | ${summary.transitionsPerSecond.toFixed(1)} transitions/s | errors: ${summary.errors.transient} retrying, ${summary.errors.flagged} flagged${foodPart}`;
 }
 
@@ -51,7 +53,8 @@ function openOrders(stats: FoodServiceStats): number {
 
 async function runFacts(stack: LocalStack, options: LocalOptions, drained: boolean): Promise<InvariantReport> {
   const orders = new Map<string, string>();
-  for await (const page of stack.food.listAllOrders(undefined, 1000)) for (const order of page) orders.set(order.name, String(order.status));
+  for await (const page of stack.food.listAllOrders(undefined, 1000))
+    for (const order of page) orders.set(order.name, String(order.status));
   const relations = (await stack.db.collection('relations').get()).docs.map((doc) => doc.data());
   const stats = stack.simulator?.stats();
   return checkInvariants({
@@ -70,7 +73,9 @@ async function runFacts(stack: LocalStack, options: LocalOptions, drained: boole
 
 function finalSummary(stack: LocalStack, startedAt: number, report: InvariantReport, options: LocalOptions): string {
   const summary = stack.tracker.summary(new Date());
-  const deliveries = stack.functions.triggers.map((t) => `${t.name}: ${t.queue.delivered} events delivered, ${t.queue.failed} failed`).join('; ');
+  const deliveries = stack.functions.triggers
+    .map((t) => `${t.name}: ${t.queue.delivered} events delivered, ${t.queue.failed} failed`)
+    .join('; ');
   const lines = [
     '',
     `final summary after ${Math.round((Date.now() - startedAt) / 1000)} s`,
@@ -82,10 +87,18 @@ function finalSummary(stack: LocalStack, startedAt: number, report: InvariantRep
   ];
   const food = stack.simulator?.stats();
   if (food) {
-    const calls = Object.entries(food.calls).map(([method, c]) => `${method} ${c.ok}${Object.keys(c.failed).length ? ` (+${Object.values(c.failed).reduce((a, b) => a + b, 0)} failed)` : ''}`).join(', ');
-    lines.push(`  food:      ${food.ordersCreated} orders, ${food.kitchenOrdersCreated} kitchen orders, ${food.shipmentsCreated} shipments, ${food.injectedFaults} injected faults`);
+    const calls = Object.entries(food.calls)
+      .map(
+        ([method, c]) =>
+          `${method} ${c.ok}${Object.keys(c.failed).length ? ` (+${Object.values(c.failed).reduce((a, b) => a + b, 0)} failed)` : ''}`,
+      )
+      .join(', ');
+    lines.push(
+      `  food:      ${food.ordersCreated} orders, ${food.kitchenOrdersCreated} kitchen orders, ${food.shipmentsCreated} shipments, ${food.injectedFaults} injected faults`,
+    );
     lines.push(`  RPCs:      ${calls}`);
-    if (food.finalOrdersOverwritten > 0) lines.push(`  overwrote: ${food.finalOrdersOverwritten} final order(s) moved on by UpdateOrder (a customer's CANCELLED, say)`);
+    if (food.finalOrdersOverwritten > 0)
+      lines.push(`  overwrote: ${food.finalOrdersOverwritten} final order(s) moved on by UpdateOrder (a customer's CANCELLED, say)`);
   }
   // The fault proxy's line; other engineers may edit the lines around it.
   if (stack.proxy) lines.push(`  proxy:     ${formatProxyStats(stack.proxy.stats())}`);
@@ -118,13 +131,19 @@ async function main(): Promise<number> {
   log(`food service      ${stack.foodAddress} (${stack.simulator ? `simulator, ${options.ordersPerSecond} orders/s` : 'external'})`);
   if (stack.proxy) {
     const { dropRate, handshakeCutRate, latencyMs } = stack.proxy.faults();
-    log(`fault proxy       ${stack.proxy.address} → ${stack.proxy.target} for the functions (drop ${dropRate}, handshake cut ${handshakeCutRate}, latency ${latencyMs} ms)`);
+    log(
+      `fault proxy       ${stack.proxy.address} → ${stack.proxy.target} for the functions (drop ${dropRate}, handshake cut ${handshakeCutRate}, latency ${latencyMs} ms)`,
+    );
   }
   for (const name of stack.functions.https) log(`poll now          curl -X POST ${stack.functions.httpUrl}/${name}`);
-  for (const { name, schedule } of stack.functions.schedules) log(`${name.padEnd(18)}${schedule}, polling every ${options.pollIntervalSeconds} s`);
+  for (const { name, schedule } of stack.functions.schedules)
+    log(`${name.padEnd(18)}${schedule}, polling every ${options.pollIntervalSeconds} s`);
   for (const { name, document } of stack.functions.triggers) log(`${name.padEnd(18)}on every write of ${document}`);
   log(`function logs     ${FUNCTIONS_LOG}`);
-  if (stack.resumedRelations > 0) log(`resuming          ${stack.resumedRelations} relations an earlier run left; claims it held are taken over once their leases expire`);
+  if (stack.resumedRelations > 0)
+    log(
+      `resuming          ${stack.resumedRelations} relations an earlier run left; claims it held are taken over once their leases expire`,
+    );
 
   const ticker = setInterval(() => log(summaryLine(stack, startedAt)), SUMMARY_EVERY_MS);
   let drained = true;

@@ -82,9 +82,24 @@ variable named after it.
 
 export class UsageError extends Error {}
 
-type Flag = 'food-service' | 'food-ca' | 'firestore' | 'poll-interval' | 'orders-per-second' | 'board-port' | 'duration'
-  | 'controller-interval' | 'cancel-rate' | 'reject-rate' | 'seed' | 'duplicate-rate' | 'reorder-ms' | 'fail-rate'
-  | 'drop-rate' | 'handshake-cut-rate' | 'proxy-latency';
+type Flag =
+  | 'food-service'
+  | 'food-ca'
+  | 'firestore'
+  | 'poll-interval'
+  | 'orders-per-second'
+  | 'board-port'
+  | 'duration'
+  | 'controller-interval'
+  | 'cancel-rate'
+  | 'reject-rate'
+  | 'seed'
+  | 'duplicate-rate'
+  | 'reorder-ms'
+  | 'fail-rate'
+  | 'drop-rate'
+  | 'handshake-cut-rate'
+  | 'proxy-latency';
 
 const ENV: Record<Flag, string> = {
   'food-service': 'FOOD_SERVICE_ADDRESS',

@@ -20,7 +20,9 @@ import { MissingTool } from './google/tools';
 import { startTriggerEventReceiver } from './google/trigger-events';
 import { usesFaultProxy, type LocalOptions } from './options';
 
-export const PROJECT_ID = (JSON.parse(fs.readFileSync(path.resolve(__dirname, '..', '.firebaserc'), 'utf8')) as { projects: { default: string } }).projects.default;
+export const PROJECT_ID = (
+  JSON.parse(fs.readFileSync(path.resolve(__dirname, '..', '.firebaserc'), 'utf8')) as { projects: { default: string } }
+).projects.default;
 
 /** Which Firestore the stack runs on, and how the triggers get their events from it. */
 export interface LocalFirestore {
@@ -65,7 +67,11 @@ interface StartedFirestore {
  * external one named by --firestore, whose events come from a listener
  * because its trigger target was fixed when it started.
  */
-async function startFirestore(options: LocalOptions, stops: Array<() => Promise<void> | void>, log: (line: string) => void): Promise<StartedFirestore> {
+async function startFirestore(
+  options: LocalOptions,
+  stops: Array<() => Promise<void> | void>,
+  log: (line: string) => void,
+): Promise<StartedFirestore> {
   if (options.firestore) {
     return {
       firestore: { kind: 'external', host: options.firestore, description: `external emulator at ${options.firestore}` },
@@ -190,12 +196,22 @@ export async function startLocalStack(options: LocalOptions, log: (line: string)
     // The orchestrator's own client, compiled with the functions: the runner
     // looks at the food service through the same code the functions use.
     // eslint-disable-next-line @typescript-eslint/no-require-imports -- compiled module of the functions package
-    const { FoodClient: Client } = require(path.join(FUNCTIONS_DIR, 'lib', 'food', 'client.js')) as typeof import('../functions/src/food/client');
+    const { FoodClient: Client } = require(
+      path.join(FUNCTIONS_DIR, 'lib', 'food', 'client.js'),
+    ) as typeof import('../functions/src/food/client');
     const food = new Client({ address: foodAddress, tls: { caPem }, deadlineMs: 5_000 });
     stops.push(() => food.close());
 
     return {
-      firestore: started.firestore, resumedRelations, foodAddress, simulator, proxy, food, db, functions, tracker,
+      firestore: started.firestore,
+      resumedRelations,
+      foodAddress,
+      simulator,
+      proxy,
+      food,
+      db,
+      functions,
+      tracker,
       boardUrl: board.url,
       async stop() {
         for (const stop of stops.reverse()) await stop();

@@ -69,7 +69,9 @@ async function retry(order: string, reason: string | undefined, by: string | und
   if (!reason?.trim()) throw new UsageError('retry needs --reason "…": what you checked or fixed');
   const who = by?.trim() || process.env.USER || os.userInfo().username;
   const { approvedAttempt } = await retryRelation(relationRef(order), { who, why: reason }, new Date());
-  console.log(`${order}: flag cleared by ${who}${approvedAttempt ? `; attempt ${approvedAttempt} approved, so the step has a fresh budget` : ''}. The trigger runs the step again now.`);
+  console.log(
+    `${order}: flag cleared by ${who}${approvedAttempt ? `; attempt ${approvedAttempt} approved, so the step has a fresh budget` : ''}. The trigger runs the step again now.`,
+  );
   return 0;
 }
 
@@ -118,7 +120,9 @@ export async function main(argv: string[]): Promise<number> {
     }
     throw error;
   } finally {
-    await db().terminate().catch(() => undefined);
+    await db()
+      .terminate()
+      .catch(() => undefined);
   }
 }
 

@@ -99,11 +99,12 @@ const SCENARIOS: Scenario[] = [
   {
     name: 'a transaction with 2 reads and 2 writes, one of them shared',
     docs: { 'relations/x1': { n: 1 }, 'relations/x2': { n: 2 }, 'leases/x': { n: 0 } },
-    run: (db) => db.runTransaction(async (tx) => {
-      const [one, two] = [await tx.get(db.doc('relations/x1')), await tx.get(db.doc('relations/x2'))];
-      tx.update(db.doc('relations/x1'), { n: Number(one.get('n')) + Number(two.get('n')) });
-      tx.set(db.doc('leases/x'), { n: 1 });
-    }),
+    run: (db) =>
+      db.runTransaction(async (tx) => {
+        const [one, two] = [await tx.get(db.doc('relations/x1')), await tx.get(db.doc('relations/x2'))];
+        tx.update(db.doc('relations/x1'), { n: Number(one.get('n')) + Number(two.get('n')) });
+        tx.set(db.doc('leases/x'), { n: 1 });
+      }),
     expected: { total: ops(2, 2), overhead: ops(0, 1), byRelation: { x1: ops(1, 1), x2: ops(1, 0) } },
   },
   {
@@ -138,7 +139,10 @@ const SCENARIOS: Scenario[] = [
     run: async (db) => {
       const writer = db.bulkWriter();
       writer.onWriteError(() => false);
-      const results = [writer.set(db.doc('relations/w1'), { n: 1 }), writer.create(db.doc('relations/w2'), { n: 3 }).catch((error: { code?: number }) => error.code)];
+      const results = [
+        writer.set(db.doc('relations/w1'), { n: 1 }),
+        writer.create(db.doc('relations/w2'), { n: 3 }).catch((error: { code?: number }) => error.code),
+      ];
       await writer.close();
       assert.equal(await results[1], 6);
     },

@@ -10,9 +10,17 @@ function cost(reads: number, writes = 9, invocations = 6): OutcomeCost {
   return { orders: 10, rpcs: {}, reads: stat(reads), writes: stat(writes), invocations: stat(invocations) };
 }
 
-function run(kind: Run['kind'], byOutcome: LifecycleResult['byOutcome'], polls: Partial<PollMeasurement>[] = [], extra: Partial<LifecycleResult> = {}): Run {
+function run(
+  kind: Run['kind'],
+  byOutcome: LifecycleResult['byOutcome'],
+  polls: Partial<PollMeasurement>[] = [],
+  extra: Partial<LifecycleResult> = {},
+): Run {
   const lifecycle = { firestore: { kind, description: kind }, byOutcome, uncounted: {}, firestoreCalls: {}, ...extra } as LifecycleResult;
-  const full = polls.map((p) => ({ mode: 'orchestrator', active: 200, history: 0, firestore: { reads: 200, writes: 2 }, uncounted: {}, ...p }) as PollMeasurement);
+  const full = polls.map(
+    (p) =>
+      ({ mode: 'orchestrator', active: 200, history: 0, firestore: { reads: 200, writes: 2 }, uncounted: {}, ...p }) as PollMeasurement,
+  );
   return { kind, lifecycle, polls: full, targets: [] };
 }
 
@@ -40,7 +48,9 @@ describe('bench report', () => {
 
   it('times the Firestore calls side by side', () => {
     const google = run('google', {}, [], { firestoreCalls: { Commit: { count: 4, totalMs: 40, maxMs: 20 } } });
-    const embedded = run('embedded', {}, [], { firestoreCalls: { Commit: { count: 4, totalMs: 8, maxMs: 3 }, RunQuery: { count: 1, totalMs: 1, maxMs: 1 } } });
+    const embedded = run('embedded', {}, [], {
+      firestoreCalls: { Commit: { count: 4, totalMs: 8, maxMs: 3 }, RunQuery: { count: 1, totalMs: 1, maxMs: 1 } },
+    });
     const lines = callTable([google, embedded]).split('\n');
     assert.match(lines[2], /\| Commit +\| 4 +\| 10\.0 \/ 2\.0 +\| 20 \/ 3 +\|/);
     assert.match(lines[3], /\| RunQuery +\| 0 \/ 1 +\| – \/ 1\.0 +\| – \/ 1 +\|/);
@@ -48,7 +58,12 @@ describe('bench report', () => {
 
   it('reports how the embedded hooks agree with the wire counter, and calls it could not bill', () => {
     const embedded = run('embedded', {}, [{ hooks: { reads: 200, writes: 2 } }, { history: 1000, hooks: { reads: 199, writes: 2 } }], {
-      counterCheck: { relations: 3, agreeing: 2, differing: [{ id: 'x', first: { reads: 1, writes: 0 }, second: { reads: 0, writes: 0 } }], overhead: { first: { reads: 1, writes: 1 }, second: { reads: 1, writes: 1 } } },
+      counterCheck: {
+        relations: 3,
+        agreeing: 2,
+        differing: [{ id: 'x', first: { reads: 1, writes: 0 }, second: { reads: 0, writes: 0 } }],
+        overhead: { first: { reads: 1, writes: 1 }, second: { reads: 1, writes: 1 } },
+      },
       uncounted: { Listen: 1 },
     });
     const notes = counterNotes([embedded]);

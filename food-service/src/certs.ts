@@ -51,11 +51,46 @@ function issue(paths: CertPaths, name: 'server' | 'client', subject: string, ext
   const ext = path.join(paths.dir, `${name}.ext`);
   fs.writeFileSync(ext, extensions);
   try {
-    openssl(['req', '-new', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes',
-      '-keyout', path.join(paths.dir, `${name}.key`), '-out', csr, '-subj', subject], paths.dir);
-    openssl(['x509', '-req', '-in', csr, '-CA', paths.caCert, '-CAkey', paths.caKey, '-set_serial',
-      `0x${Date.now().toString(16)}${name === 'server' ? '01' : '02'}`, '-days', DAYS, '-sha256',
-      '-extfile', ext, '-out', path.join(paths.dir, `${name}.crt`)], paths.dir);
+    openssl(
+      [
+        'req',
+        '-new',
+        '-newkey',
+        'ec',
+        '-pkeyopt',
+        'ec_paramgen_curve:prime256v1',
+        '-nodes',
+        '-keyout',
+        path.join(paths.dir, `${name}.key`),
+        '-out',
+        csr,
+        '-subj',
+        subject,
+      ],
+      paths.dir,
+    );
+    openssl(
+      [
+        'x509',
+        '-req',
+        '-in',
+        csr,
+        '-CA',
+        paths.caCert,
+        '-CAkey',
+        paths.caKey,
+        '-set_serial',
+        `0x${Date.now().toString(16)}${name === 'server' ? '01' : '02'}`,
+        '-days',
+        DAYS,
+        '-sha256',
+        '-extfile',
+        ext,
+        '-out',
+        path.join(paths.dir, `${name}.crt`),
+      ],
+      paths.dir,
+    );
   } finally {
     fs.rmSync(csr, { force: true });
     fs.rmSync(ext, { force: true });
@@ -73,22 +108,48 @@ export function ensureCerts(dir: string = DEFAULT_CERTS_DIR, options: { force?: 
   if (!options.force && all.every((f) => fs.existsSync(f))) return paths;
 
   fs.mkdirSync(paths.dir, { recursive: true, mode: 0o700 });
-  openssl(['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes',
-    '-keyout', paths.caKey, '-out', paths.caCert, '-days', DAYS, '-sha256',
-    '-subj', '/CN=food-service development CA',
-    '-addext', 'basicConstraints=critical,CA:TRUE',
-    '-addext', 'keyUsage=critical,keyCertSign,cRLSign'], paths.dir);
-  issue(paths, 'server', '/CN=localhost', [
-    'basicConstraints=CA:FALSE',
-    'keyUsage=critical,digitalSignature,keyEncipherment',
-    'extendedKeyUsage=serverAuth',
-    'subjectAltName=DNS:localhost,IP:127.0.0.1',
-  ].join('\n'));
-  issue(paths, 'client', '/CN=food-orchestrator', [
-    'basicConstraints=CA:FALSE',
-    'keyUsage=critical,digitalSignature,keyEncipherment',
-    'extendedKeyUsage=clientAuth',
-  ].join('\n'));
+  openssl(
+    [
+      'req',
+      '-x509',
+      '-newkey',
+      'ec',
+      '-pkeyopt',
+      'ec_paramgen_curve:prime256v1',
+      '-nodes',
+      '-keyout',
+      paths.caKey,
+      '-out',
+      paths.caCert,
+      '-days',
+      DAYS,
+      '-sha256',
+      '-subj',
+      '/CN=food-service development CA',
+      '-addext',
+      'basicConstraints=critical,CA:TRUE',
+      '-addext',
+      'keyUsage=critical,keyCertSign,cRLSign',
+    ],
+    paths.dir,
+  );
+  issue(
+    paths,
+    'server',
+    '/CN=localhost',
+    [
+      'basicConstraints=CA:FALSE',
+      'keyUsage=critical,digitalSignature,keyEncipherment',
+      'extendedKeyUsage=serverAuth',
+      'subjectAltName=DNS:localhost,IP:127.0.0.1',
+    ].join('\n'),
+  );
+  issue(
+    paths,
+    'client',
+    '/CN=food-orchestrator',
+    ['basicConstraints=CA:FALSE', 'keyUsage=critical,digitalSignature,keyEncipherment', 'extendedKeyUsage=clientAuth'].join('\n'),
+  );
   for (const key of [paths.caKey, paths.serverKey, paths.clientKey]) fs.chmodSync(key, 0o600);
   return paths;
 }

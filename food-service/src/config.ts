@@ -108,8 +108,7 @@ export function parseConfig(argv: readonly string[]): CliConfig {
     const value = flags[flag];
     return typeof value === 'string' ? convert(value) : fallback;
   };
-  const rate = (flag: Flag, fallback: number): number =>
-    read(flag, fallback, (v) => number(flag, v, 'a rate between 0 and 1', isRate));
+  const rate = (flag: Flag, fallback: number): number => read(flag, fallback, (v) => number(flag, v, 'a rate between 0 and 1', isRate));
   const port = (flag: Flag, fallback: number): number =>
     read(flag, fallback, (v) => number(flag, v, 'a port number 0..65535', (n) => Number.isInteger(n) && n >= 0 && n <= 65535));
   const duration = (flag: Flag, fallback: number): number =>
@@ -120,9 +119,11 @@ export function parseConfig(argv: readonly string[]): CliConfig {
   const certFile = file('tls-cert');
   const keyFile = file('tls-key');
   if ((certFile === undefined) !== (keyFile === undefined)) {
-    throw new ConfigError(certFile === undefined
-      ? `--tls-key ${keyFile} needs --tls-cert as well (give both, or neither to use generated certificates)`
-      : `--tls-cert ${certFile} needs --tls-key as well (give both, or neither to use generated certificates)`);
+    throw new ConfigError(
+      certFile === undefined
+        ? `--tls-key ${keyFile} needs --tls-cert as well (give both, or neither to use generated certificates)`
+        : `--tls-cert ${certFile} needs --tls-key as well (give both, or neither to use generated certificates)`,
+    );
   }
   const certsDir = file('certs-dir');
   if (certFile !== undefined && certsDir !== undefined) {
@@ -140,13 +141,18 @@ export function parseConfig(argv: readonly string[]): CliConfig {
       seed: read('seed', DEFAULTS.seed, (v) => number('seed', v, 'an integer', Number.isSafeInteger)),
       rejectRate: rate('reject-rate', DEFAULTS.rejectRate),
       advanceRate: rate('advance-rate', DEFAULTS.advanceRate),
-      ordersPerSecond: read('orders-per-second', DEFAULTS.ordersPerSecond,
-        (v) => number('orders-per-second', v, 'a non-negative number', (n) => n >= 0)),
+      ordersPerSecond: read('orders-per-second', DEFAULTS.ordersPerSecond, (v) =>
+        number('orders-per-second', v, 'a non-negative number', (n) => n >= 0),
+      ),
       cancelRate: rate('cancel-rate', DEFAULTS.cancelRate),
       failRate: rate('fail-rate', DEFAULTS.failRate),
       latencyMs: duration('latency', DEFAULTS.latencyMs),
-      finalOrderUpdates: read<FinalOrderUpdates>('final-order-updates', DEFAULTS.finalOrderUpdates,
-        (v) => FINAL_ORDER_UPDATES.find((mode) => mode === v) ?? failWith(invalid('final-order-updates', v, FINAL_ORDER_UPDATES.join(' or ')))),
+      finalOrderUpdates: read<FinalOrderUpdates>(
+        'final-order-updates',
+        DEFAULTS.finalOrderUpdates,
+        (v) =>
+          FINAL_ORDER_UPDATES.find((mode) => mode === v) ?? failWith(invalid('final-order-updates', v, FINAL_ORDER_UPDATES.join(' or '))),
+      ),
       defaultPageSize: DEFAULTS.defaultPageSize,
       maxPageSize: DEFAULTS.maxPageSize,
       statsPort: port('stats-port', CLI_DEFAULTS.statsPort),

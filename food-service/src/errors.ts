@@ -2,7 +2,10 @@
 import * as grpc from '@grpc/grpc-js';
 
 export class RpcError extends Error {
-  constructor(readonly code: grpc.status, readonly details: string) {
+  constructor(
+    readonly code: grpc.status,
+    readonly details: string,
+  ) {
     super(`${grpc.status[code]}: ${details}`);
     this.name = 'RpcError';
   }

@@ -27,11 +27,11 @@ export interface ProxyFaults {
 export interface FaultProxyOptions extends Partial<ProxyFaults> {
   /** The food service, `host:port`. */
   target: string;
-  host?: string;              // default '127.0.0.1'
-  port?: number;              // default 0 (any free port)
-  seed?: number;              // default 1: which chunks and connections the rates hit
-  maxConnections?: number;    // default 256; more are closed at once and counted as refused
-  maxDelayedBytes?: number;   // default 1 MiB per connection held back by latency; above it the server side is paused
+  host?: string; // default '127.0.0.1'
+  port?: number; // default 0 (any free port)
+  seed?: number; // default 1: which chunks and connections the rates hit
+  maxConnections?: number; // default 256; more are closed at once and counted as refused
+  maxDelayedBytes?: number; // default 1 MiB per connection held back by latency; above it the server side is paused
 }
 
 export interface FaultProxyStats {
@@ -75,7 +75,8 @@ const DEFAULT_FAULTS: ProxyFaults = { dropRate: 0, handshakeCutRate: 0, latencyM
 export function checkProxyFaults(faults: Partial<ProxyFaults>): void {
   for (const name of ['dropRate', 'handshakeCutRate'] as const) {
     const value = faults[name];
-    if (value !== undefined && !(value >= 0 && value <= 1)) throw new RangeError(`fault proxy ${name} must be between 0 and 1, got ${value}`);
+    if (value !== undefined && !(value >= 0 && value <= 1))
+      throw new RangeError(`fault proxy ${name} must be between 0 and 1, got ${value}`);
   }
   const { latencyMs, cutWith } = faults;
   if (latencyMs !== undefined && !(Number.isFinite(latencyMs) && latencyMs >= 0)) {
@@ -220,7 +221,14 @@ export async function startFaultProxy(options: FaultProxyOptions): Promise<Fault
 
   const newLink = (client: net.Socket, upstream: net.Socket | undefined): Link => {
     const link: Link = {
-      client, upstream, delayed: [], delayedBytes: 0, timer: undefined, upstreamEnded: false, linger: undefined, closed: false,
+      client,
+      upstream,
+      delayed: [],
+      delayedBytes: 0,
+      timer: undefined,
+      upstreamEnded: false,
+      linger: undefined,
+      closed: false,
     };
     links.add(link);
     // A client that resets is passed on as a reset; one that simply went away, as a close.
@@ -334,7 +342,9 @@ export async function startFaultProxy(options: FaultProxyOptions): Promise<Fault
 /** One line for a terminal. */
 export function formatProxyStats(stats: FaultProxyStats): string {
   const { connections: c, bytes: b, cuts } = stats;
-  return `connections ${c.accepted} (${c.open} open, ${c.refused} refused, ${c.targetUnreachable} target unreachable)` +
+  return (
+    `connections ${c.accepted} (${c.open} open, ${c.refused} refused, ${c.targetUnreachable} target unreachable)` +
     ` | bytes ${b.clientToServer} up, ${b.serverToClient} down` +
-    ` | cuts: ${cuts.reply} replies dropped, ${cuts.handshake} handshakes, ${cuts.manual} manual`;
+    ` | cuts: ${cuts.reply} replies dropped, ${cuts.handshake} handshakes, ${cuts.manual} manual`
+  );
 }

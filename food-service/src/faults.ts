@@ -25,7 +25,10 @@ export class Faults {
   /** Failures queued by failNext, per method, consumed first. */
   private readonly queued = new Map<FoodMethod, grpc.status[]>();
 
-  constructor(private readonly random: Random, settings: FaultSettings) {
+  constructor(
+    private readonly random: Random,
+    settings: FaultSettings,
+  ) {
     checkFaultSettings(settings);
     this.settings = { ...settings };
   }

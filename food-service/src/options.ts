@@ -52,10 +52,19 @@ export function resolveOptions(options: FoodServiceOptions): ResolvedOptions {
   for (const name of ['controllerIntervalMs', 'ordersPerSecond', 'latencyMs', 'statsIntervalMs'] as const) {
     check(isNonNegative(resolved[name]), name, 'a non-negative number', resolved[name]);
   }
-  check(FINAL_ORDER_UPDATES.includes(resolved.finalOrderUpdates), 'finalOrderUpdates', FINAL_ORDER_UPDATES.join(' or '), resolved.finalOrderUpdates);
+  check(
+    FINAL_ORDER_UPDATES.includes(resolved.finalOrderUpdates),
+    'finalOrderUpdates',
+    FINAL_ORDER_UPDATES.join(' or '),
+    resolved.finalOrderUpdates,
+  );
   check(isPositiveInteger(resolved.maxPageSize), 'maxPageSize', 'a positive integer', resolved.maxPageSize);
-  check(isPositiveInteger(resolved.defaultPageSize) && resolved.defaultPageSize <= resolved.maxPageSize,
-    'defaultPageSize', `a positive integer no larger than maxPageSize (${resolved.maxPageSize})`, resolved.defaultPageSize);
+  check(
+    isPositiveInteger(resolved.defaultPageSize) && resolved.defaultPageSize <= resolved.maxPageSize,
+    'defaultPageSize',
+    `a positive integer no larger than maxPageSize (${resolved.maxPageSize})`,
+    resolved.defaultPageSize,
+  );
   return resolved;
 }
 

@@ -72,7 +72,9 @@ export function unary<Req, Res>(method: FoodMethod, handler: (request: Req) => R
         const status = toStatus(method, err);
         stats.record(method, status.code);
         if (debug || status.code === grpc.status.INTERNAL) {
-          log(`[${debug ? 'debug' : 'error'}] ${method} ${JSON.stringify(call.request)} -> ${grpc.status[status.code]}: ${status.details} (${elapsed(started)})`);
+          log(
+            `[${debug ? 'debug' : 'error'}] ${method} ${JSON.stringify(call.request)} -> ${grpc.status[status.code]}: ${status.details} (${elapsed(started)})`,
+          );
         }
         callback(status);
       },

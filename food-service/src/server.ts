@@ -26,40 +26,40 @@ export type { CallHook, ServedHook } from './rpc';
 export type { FoodServiceStats, MethodStats } from './stats';
 
 export interface FoodServiceOptions {
-  host?: string;                 // default '127.0.0.1'
-  port?: number;                 // default 9000; 0 = ephemeral
+  host?: string; // default '127.0.0.1'
+  port?: number; // default 9000; 0 = ephemeral
   tls: { cert: Buffer; key: Buffer; clientCa?: Buffer }; // clientCa set => mTLS required and verified
   controllerIntervalMs?: number; // default 10000; 0 = no automatic ticks (call tick())
-  seed?: number;                 // default 1
-  rejectRate?: number;           // default 0.1
-  advanceRate?: number;          // default 1
-  ordersPerSecond?: number;      // default 0
-  cancelRate?: number;           // default 0
-  failRate?: number;             // default 0
-  latencyMs?: number;            // default 0
-  defaultPageSize?: number;      // default 50
-  maxPageSize?: number;          // default 1000
+  seed?: number; // default 1
+  rejectRate?: number; // default 0.1
+  advanceRate?: number; // default 1
+  ordersPerSecond?: number; // default 0
+  cancelRate?: number; // default 0
+  failRate?: number; // default 0
+  latencyMs?: number; // default 0
+  defaultPageSize?: number; // default 50
+  maxPageSize?: number; // default 1000
   /**
    * UpdateOrder on a DELIVERED, REJECTED or CANCELLED order. 'accept' (the
    * default) overwrites it, as the real service does: it has no optimistic
    * concurrency. 'refuse' answers FAILED_PRECONDITION.
    */
   finalOrderUpdates?: FinalOrderUpdates;
-  statsPort?: number;            // undefined = no HTTP stats server; 0 = ephemeral
-  statsIntervalMs?: number;      // default 0 (off)
+  statsPort?: number; // undefined = no HTTP stats server; 0 = ephemeral
+  statsIntervalMs?: number; // default 0 (off)
   debug?: boolean;
-  log?: (line: string) => void;  // default console.log
+  log?: (line: string) => void; // default console.log
 }
 
 export interface FoodService {
-  readonly address: string;      // '127.0.0.1:<port>'
+  readonly address: string; // '127.0.0.1:<port>'
   readonly port: number;
   readonly statsUrl: string | undefined; // 'http://127.0.0.1:<port>/stats'
   stats(): FoodServiceStats;
-  tick(): void;                  // one controller step (also used by the timer)
-  placeOrders(count: number): string[];  // customer side, returns order names
-  cancelOrder(name: string): void;       // customer side; throws if not cancellable
-  stopCustomers(): void;                 // no more new orders (cancellations already decided still happen)
+  tick(): void; // one controller step (also used by the timer)
+  placeOrders(count: number): string[]; // customer side, returns order names
+  cancelOrder(name: string): void; // customer side; throws if not cancellable
+  stopCustomers(): void; // no more new orders (cancellations already decided still happen)
   setFaults(faults: { failRate?: number; latencyMs?: number }): void;
   failNext(method: FoodMethod, code: grpc.status, count?: number): void; // deterministic injection
   onCall(hook: CallHook | undefined): void; // runs before a call is handled
@@ -73,7 +73,8 @@ const SHUTDOWN_GRACE_MS = 2000;
 function bind(server: grpc.Server, address: string, credentials: grpc.ServerCredentials): Promise<number> {
   return new Promise((resolve, reject) => {
     server.bindAsync(address, credentials, (err, port) =>
-      err ? reject(new Error(`food service cannot listen on ${address}: ${err.message}`)) : resolve(port));
+      err ? reject(new Error(`food service cannot listen on ${address}: ${err.message}`)) : resolve(port),
+    );
   });
 }
 
@@ -101,7 +102,12 @@ export async function startFoodService(options: FoodServiceOptions): Promise<Foo
   let servedHook: ServedHook | undefined;
 
   const context: CallContext = {
-    faults, stats: callStats, hook: () => hook, servedHook: () => servedHook, debug: config.debug, log: config.log,
+    faults,
+    stats: callStats,
+    hook: () => hook,
+    servedHook: () => servedHook,
+    debug: config.debug,
+    log: config.log,
   };
   const orderService = createOrderService(store.orders, config);
   const kitchenService = createKitchenService(store.kitchenOrders);

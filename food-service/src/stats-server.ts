@@ -16,8 +16,7 @@ export async function startStatsServer(host: string, port: number, stats: () => 
     if (req.method !== 'GET' && req.method !== 'HEAD') {
       res.writeHead(405, { allow: 'GET, HEAD', 'content-type': 'text/plain' }).end('method not allowed\n');
     } else if (path === '/stats') {
-      res.writeHead(200, { 'content-type': 'application/json', 'cache-control': 'no-store' })
-        .end(`${JSON.stringify(stats(), null, 2)}\n`);
+      res.writeHead(200, { 'content-type': 'application/json', 'cache-control': 'no-store' }).end(`${JSON.stringify(stats(), null, 2)}\n`);
     } else if (path === '/healthz') {
       res.writeHead(200, { 'content-type': 'text/plain' }).end('ok\n');
     } else {
@@ -31,9 +30,10 @@ export async function startStatsServer(host: string, port: number, stats: () => 
   const { port: bound } = server.address() as AddressInfo;
   return {
     url: `http://${hostPort(host, bound)}/stats`,
-    close: () => new Promise<void>((resolve, reject) => {
-      server.close((err) => (err ? reject(err) : resolve()));
-      server.closeAllConnections();
-    }),
+    close: () =>
+      new Promise<void>((resolve, reject) => {
+        server.close((err) => (err ? reject(err) : resolve()));
+        server.closeAllConnections();
+      }),
   };
 }

@@ -49,9 +49,10 @@ export class CallStats {
   snapshot(store: Store, ordersCancelledByCustomer: number): FoodServiceStats {
     return {
       uptimeSeconds: Math.round((performance.now() - this.startedAt) / 100) / 10,
-      calls: Object.fromEntries(
-        FOOD_METHODS.map((m) => [m, { ok: this.entry(m).ok, failed: { ...this.entry(m).failed } }]),
-      ) as Record<FoodMethod, MethodStats>,
+      calls: Object.fromEntries(FOOD_METHODS.map((m) => [m, { ok: this.entry(m).ok, failed: { ...this.entry(m).failed } }])) as Record<
+        FoodMethod,
+        MethodStats
+      >,
       injectedFaults: this.injected,
       ordersCreated: store.orders.created,
       kitchenOrdersCreated: store.kitchenOrders.created,
@@ -72,7 +73,9 @@ export class CallStats {
 }
 
 function counts(values: Record<string, number>): string {
-  return Object.entries(values).map(([k, v]) => `${k}=${v}`).join(' ');
+  return Object.entries(values)
+    .map(([k, v]) => `${k}=${v}`)
+    .join(' ');
 }
 
 /** One line for a terminal: totals first, then what each resource looks like. */

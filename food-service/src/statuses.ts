@@ -22,9 +22,7 @@ export const SHIPMENT_STATUSES = known<ShipmentStatus>(_food_v1_Shipment_Status)
  * the generated types do not admit, hence `unknown`.
  */
 export function parseOrderStatus(value: unknown): _food_v1_Order_Status__Output | undefined {
-  return typeof value === 'string' && Object.hasOwn(_food_v1_Order_Status, value)
-    ? (value as _food_v1_Order_Status__Output)
-    : undefined;
+  return typeof value === 'string' && Object.hasOwn(_food_v1_Order_Status, value) ? (value as _food_v1_Order_Status__Output) : undefined;
 }
 
 /** Final statuses: the order is done and can no longer be moved. */

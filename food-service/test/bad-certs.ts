@@ -36,8 +36,28 @@ function read(dir: string, name: string): KeyPair {
 function signed(dir: string, ca: CertPaths, name: string, san: string, days: string): KeyPair {
   fs.writeFileSync(path.join(dir, `${name}.ext`), `basicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\nsubjectAltName=${san}\n`);
   openssl(['req', '-new', ...EC_KEY, '-keyout', `${name}.key`, '-out', `${name}.csr`, '-subj', `/CN=${name}`], dir);
-  openssl(['x509', '-req', '-in', `${name}.csr`, '-CA', ca.caCert, '-CAkey', ca.caKey, '-set_serial', `0x${Date.now().toString(16)}`,
-    '-days', days, '-sha256', '-extfile', `${name}.ext`, '-out', `${name}.crt`], dir);
+  openssl(
+    [
+      'x509',
+      '-req',
+      '-in',
+      `${name}.csr`,
+      '-CA',
+      ca.caCert,
+      '-CAkey',
+      ca.caKey,
+      '-set_serial',
+      `0x${Date.now().toString(16)}`,
+      '-days',
+      days,
+      '-sha256',
+      '-extfile',
+      `${name}.ext`,
+      '-out',
+      `${name}.crt`,
+    ],
+    dir,
+  );
   return read(dir, name);
 }
 
@@ -45,8 +65,25 @@ function signed(dir: string, ca: CertPaths, name: string, san: string, days: str
 export function makeBadCerts(ca: CertPaths): BadCerts {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'food-service-bad-certs-'));
   process.once('exit', () => fs.rmSync(dir, { recursive: true, force: true }));
-  openssl(['req', '-x509', ...EC_KEY, '-keyout', 'self.key', '-out', 'self.crt', '-days', '30', '-sha256',
-    '-subj', '/CN=self-signed', '-addext', 'subjectAltName=IP:127.0.0.1'], dir);
+  openssl(
+    [
+      'req',
+      '-x509',
+      ...EC_KEY,
+      '-keyout',
+      'self.key',
+      '-out',
+      'self.crt',
+      '-days',
+      '30',
+      '-sha256',
+      '-subj',
+      '/CN=self-signed',
+      '-addext',
+      'subjectAltName=IP:127.0.0.1',
+    ],
+    dir,
+  );
   return {
     selfSigned: read(dir, 'self'),
     expired: signed(dir, ca, 'expired', 'IP:127.0.0.1', '-1'),

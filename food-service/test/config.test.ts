@@ -10,8 +10,19 @@ import { testCerts, waitFor } from './helpers';
 describe('command line', () => {
   describe('parseDuration', () => {
     const cases: [string, number | undefined][] = [
-      ['0', 0], ['500ms', 500], ['10s', 10_000], ['1m', 60_000], ['1m30s', 90_000], ['1.5s', 1500], ['2h', 7_200_000],
-      ['', undefined], ['10', undefined], ['10x', undefined], ['s', undefined], ['-1s', undefined], ['1s ', undefined],
+      ['0', 0],
+      ['500ms', 500],
+      ['10s', 10_000],
+      ['1m', 60_000],
+      ['1m30s', 90_000],
+      ['1.5s', 1500],
+      ['2h', 7_200_000],
+      ['', undefined],
+      ['10', undefined],
+      ['10x', undefined],
+      ['s', undefined],
+      ['-1s', undefined],
+      ['1s ', undefined],
     ];
     for (const [text, expected] of cases) {
       it(`${JSON.stringify(text)} → ${expected}`, () => assert.equal(parseDuration(text), expected));
@@ -19,31 +30,84 @@ describe('command line', () => {
   });
 
   describe('parseConfig', () => {
-    it('defaults to the real binary\'s port and interval, with generated certificates', () => {
+    it("defaults to the real binary's port and interval, with generated certificates", () => {
       const config = parseConfig([]);
       assert.equal(config.help, false);
       assert.deepEqual(config.tls, { certsDir: DEFAULT_CERTS_DIR });
       assert.equal(config.clientCaFile, undefined);
       assert.deepEqual(config.service, {
-        host: '127.0.0.1', port: 9000, controllerIntervalMs: 10_000, seed: 1, rejectRate: 0.1, advanceRate: 1,
-        ordersPerSecond: 0, cancelRate: 0, failRate: 0, latencyMs: 0, finalOrderUpdates: 'accept', defaultPageSize: 50,
-        maxPageSize: 1000, statsPort: 9001, statsIntervalMs: 10_000, debug: false,
+        host: '127.0.0.1',
+        port: 9000,
+        controllerIntervalMs: 10_000,
+        seed: 1,
+        rejectRate: 0.1,
+        advanceRate: 1,
+        ordersPerSecond: 0,
+        cancelRate: 0,
+        failRate: 0,
+        latencyMs: 0,
+        finalOrderUpdates: 'accept',
+        defaultPageSize: 50,
+        maxPageSize: 1000,
+        statsPort: 9001,
+        statsIntervalMs: 10_000,
+        debug: false,
       });
     });
 
     it('reads every flag, in both --flag value and --flag=value forms', () => {
       const config = parseConfig([
-        '--host', '::1', '--port=0', '--tls-cert', 's.crt', '--tls-key=s.key', '--client-ca', 'ca.crt',
-        '--controller-interval', '500ms', '--seed', '42', '--reject-rate', '0', '--advance-rate', '0.5',
-        '--orders-per-second', '2.5', '--cancel-rate', '1', '--fail-rate', '0.25', '--latency', '20ms',
-        '--final-order-updates', 'refuse', '--stats-port', '0', '--stats-interval', '0', '--debug',
+        '--host',
+        '::1',
+        '--port=0',
+        '--tls-cert',
+        's.crt',
+        '--tls-key=s.key',
+        '--client-ca',
+        'ca.crt',
+        '--controller-interval',
+        '500ms',
+        '--seed',
+        '42',
+        '--reject-rate',
+        '0',
+        '--advance-rate',
+        '0.5',
+        '--orders-per-second',
+        '2.5',
+        '--cancel-rate',
+        '1',
+        '--fail-rate',
+        '0.25',
+        '--latency',
+        '20ms',
+        '--final-order-updates',
+        'refuse',
+        '--stats-port',
+        '0',
+        '--stats-interval',
+        '0',
+        '--debug',
       ]);
       assert.deepEqual(config.tls, { certFile: 's.crt', keyFile: 's.key' });
       assert.equal(config.clientCaFile, 'ca.crt');
       assert.deepEqual(config.service, {
-        host: '::1', port: 0, controllerIntervalMs: 500, seed: 42, rejectRate: 0, advanceRate: 0.5,
-        ordersPerSecond: 2.5, cancelRate: 1, failRate: 0.25, latencyMs: 20, finalOrderUpdates: 'refuse', defaultPageSize: 50,
-        maxPageSize: 1000, statsPort: 0, statsIntervalMs: 0, debug: true,
+        host: '::1',
+        port: 0,
+        controllerIntervalMs: 500,
+        seed: 42,
+        rejectRate: 0,
+        advanceRate: 0.5,
+        ordersPerSecond: 2.5,
+        cancelRate: 1,
+        failRate: 0.25,
+        latencyMs: 20,
+        finalOrderUpdates: 'refuse',
+        defaultPageSize: 50,
+        maxPageSize: 1000,
+        statsPort: 0,
+        statsIntervalMs: 0,
+        debug: true,
       });
       assert.deepEqual(parseConfig(['--certs-dir', 'x']).tls, { certsDir: 'x' });
       assert.equal(parseConfig(['-h']).help, true);
@@ -70,11 +134,14 @@ describe('command line', () => {
     ];
     for (const [argv, message] of errors) {
       it(`rejects ${argv.join(' ')}`, () => {
-        assert.throws(() => parseConfig(argv), (err: unknown) => {
-          assert.ok(err instanceof ConfigError, `a ConfigError, not ${String(err)}`);
-          assert.match(err.message, message);
-          return true;
-        });
+        assert.throws(
+          () => parseConfig(argv),
+          (err: unknown) => {
+            assert.ok(err instanceof ConfigError, `a ConfigError, not ${String(err)}`);
+            assert.match(err.message, message);
+            return true;
+          },
+        );
       });
     }
   });
@@ -83,16 +150,29 @@ describe('command line', () => {
     it('rejects out-of-range options, naming them', async () => {
       const tls = { cert: Buffer.from('x'), key: Buffer.from('y') };
       await assert.rejects(startFoodService({ tls, rejectRate: 2 }), /option rejectRate must be between 0 and 1, got 2/);
-      await assert.rejects(startFoodService({ tls, finalOrderUpdates: 'ignore' as 'accept' }), /option finalOrderUpdates must be accept or refuse, got ignore/);
-      await assert.rejects(startFoodService({ tls, defaultPageSize: 2000 }), /defaultPageSize must be a positive integer no larger than maxPageSize \(1000\)/);
-      await assert.rejects(startFoodService({ tls: { cert: Buffer.alloc(0), key: Buffer.alloc(0) } }), /option tls must be a certificate and a key/);
+      await assert.rejects(
+        startFoodService({ tls, finalOrderUpdates: 'ignore' as 'accept' }),
+        /option finalOrderUpdates must be accept or refuse, got ignore/,
+      );
+      await assert.rejects(
+        startFoodService({ tls, defaultPageSize: 2000 }),
+        /defaultPageSize must be a positive integer no larger than maxPageSize \(1000\)/,
+      );
+      await assert.rejects(
+        startFoodService({ tls: { cert: Buffer.alloc(0), key: Buffer.alloc(0) } }),
+        /option tls must be a certificate and a key/,
+      );
     });
   });
 
   describe('main.ts as a process', () => {
     const main = path.resolve(__dirname, '..', 'src', 'main.ts');
 
-    interface Run { code: number | null; stdout: string; stderr: string }
+    interface Run {
+      code: number | null;
+      stdout: string;
+      stderr: string;
+    }
 
     /** Runs main.ts; `whenOutput` can act on stdout as it arrives (e.g. send a signal). Killed after 15 s. */
     function run(args: string[], whenOutput?: (stdout: string, child: ReturnType<typeof spawn>) => void): Promise<Run> {
@@ -133,17 +213,33 @@ describe('command line', () => {
       let statsUrl: string | undefined;
       let signalled = false;
       const result = await run(
-        ['--port', '0', '--stats-port', '0', '--stats-interval', '0', '--orders-per-second', '50',
-          '--tls-cert', certs.serverCert, '--tls-key', certs.serverKey],
+        [
+          '--port',
+          '0',
+          '--stats-port',
+          '0',
+          '--stats-interval',
+          '0',
+          '--orders-per-second',
+          '50',
+          '--tls-cert',
+          certs.serverCert,
+          '--tls-key',
+          certs.serverKey,
+        ],
         (stdout, child) => {
           const match = /stats: (http:\S+)/.exec(stdout);
           if (match && !signalled) {
             signalled = true;
             statsUrl = match[1];
-            void waitFor('placed orders in /stats', async () => {
-              const stats = (await (await fetch(match[1])).json()) as { ordersCreated: number };
-              return stats.ordersCreated > 0 ? true : undefined;
-            }, { timeoutMs: 5000, intervalMs: 50 }).finally(() => child.kill('SIGTERM'));
+            void waitFor(
+              'placed orders in /stats',
+              async () => {
+                const stats = (await (await fetch(match[1])).json()) as { ordersCreated: number };
+                return stats.ordersCreated > 0 ? true : undefined;
+              },
+              { timeoutMs: 5000, intervalMs: 50 },
+            ).finally(() => child.kill('SIGTERM'));
           }
         },
       );

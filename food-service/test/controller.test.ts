@@ -64,10 +64,14 @@ describe('controller', () => {
     const { client } = await start({ controllerIntervalMs: 20, rejectRate: 0 });
     const kitchen = await client.createKitchenOrder();
     const shipment = await client.createShipment();
-    await waitFor('PACKAGED and DELIVERED', async () => {
-      const k = await client.getKitchenOrder(kitchen.name);
-      const s = await client.getShipment(shipment.name);
-      return k.status === 'PACKAGED' && s.status === 'DELIVERED' ? true : undefined;
-    }, { timeoutMs: 2000 });
+    await waitFor(
+      'PACKAGED and DELIVERED',
+      async () => {
+        const k = await client.getKitchenOrder(kitchen.name);
+        const s = await client.getShipment(shipment.name);
+        return k.status === 'PACKAGED' && s.status === 'DELIVERED' ? true : undefined;
+      },
+      { timeoutMs: 2000 },
+    );
   });
 });

@@ -32,10 +32,11 @@ async function startTarget(onConnection: (socket: net.Socket) => void = (s) => s
     address: `127.0.0.1:${(server.address() as net.AddressInfo).port}`,
     accepted: () => accepted,
     received: () => Buffer.concat(chunks),
-    close: () => new Promise<void>((resolve) => {
-      for (const socket of sockets) socket.destroy();
-      server.close(() => resolve());
-    }),
+    close: () =>
+      new Promise<void>((resolve) => {
+        for (const socket of sockets) socket.destroy();
+        server.close(() => resolve());
+      }),
   };
 }
 
@@ -95,7 +96,7 @@ describe('fault proxy', () => {
     harness = undefined;
   });
 
-  it('passes TLS through untouched: a gRPC client verifies the simulator\'s certificate through it', async () => {
+  it("passes TLS through untouched: a gRPC client verifies the simulator's certificate through it", async () => {
     harness = await startHarness();
     const p = await proxy({ target: harness.service.address });
     assert.match(p.address, /^127\.0\.0\.1:\d+$/);
@@ -126,10 +127,12 @@ describe('fault proxy', () => {
 
   it('adds latency to server→client data only', async () => {
     let receivedAt = 0;
-    const t = await target((socket) => socket.on('data', (chunk: Buffer) => {
-      receivedAt = Date.now();
-      socket.end(chunk);
-    }));
+    const t = await target((socket) =>
+      socket.on('data', (chunk: Buffer) => {
+        receivedAt = Date.now();
+        socket.end(chunk);
+      }),
+    );
     const p = await proxy({ target: t.address, latencyMs: 200 });
     const sentAt = Date.now();
     const outcome = await exchange(p.address, 'ping');
@@ -219,7 +222,10 @@ describe('fault proxy', () => {
     await waitFor('both links', () => (t.accepted() === 2 && p.stats().connections.open === 2 ? true : undefined));
     assert.equal(p.cutAll(), 2);
     const outcomes = await Promise.all(pending);
-    assert.deepEqual(outcomes.map((o) => o.error), [undefined, undefined]);
+    assert.deepEqual(
+      outcomes.map((o) => o.error),
+      [undefined, undefined],
+    );
 
     p.setFaults({ cutWith: 'reset' });
     const reset = exchange(p.address, 'three');

@@ -60,7 +60,10 @@ describe('fault injection and the call hook', () => {
     h.service.onCall(async (method, request) => {
       seen.push(method);
       if (method === 'UpdateOrder') {
-        assert.deepEqual(request, { order: { name, status: 'PREPARATION', createTime: '', updateTime: '', customerId: '' }, updateMask: { paths: ['status'] } });
+        assert.deepEqual(request, {
+          order: { name, status: 'PREPARATION', createTime: '', updateTime: '', customerId: '' },
+          updateMask: { paths: ['status'] },
+        });
         await new Promise((resolve) => setTimeout(resolve, 5));
         h.service.cancelOrder(name);
       }

@@ -32,10 +32,18 @@ describe('KitchenService and DroneService', () => {
   });
 
   it('answers INVALID_ARGUMENT for malformed names and NOT_FOUND for missing ones', async () => {
-    await expectStatus(h.client.getKitchenOrder('orders/x'), grpc.status.INVALID_ARGUMENT, /^name: "orders\/x" is not of the form kitchenorders\/<id>/);
+    await expectStatus(
+      h.client.getKitchenOrder('orders/x'),
+      grpc.status.INVALID_ARGUMENT,
+      /^name: "orders\/x" is not of the form kitchenorders\/<id>/,
+    );
     await expectStatus(h.client.getKitchenOrder(''), grpc.status.INVALID_ARGUMENT, /kitchenorders\/<id>/);
     await expectStatus(h.client.getKitchenOrder('kitchenorders/missing'), grpc.status.NOT_FOUND, /kitchenorders\/missing not found/);
-    await expectStatus(h.client.getShipment('shipments/'), grpc.status.INVALID_ARGUMENT, /^name: "shipments\/" is not of the form shipments\/<id>/);
+    await expectStatus(
+      h.client.getShipment('shipments/'),
+      grpc.status.INVALID_ARGUMENT,
+      /^name: "shipments\/" is not of the form shipments\/<id>/,
+    );
     await expectStatus(h.client.getShipment('kitchenorders/x'), grpc.status.INVALID_ARGUMENT, /shipments\/<id>/);
     await expectStatus(h.client.getShipment('shipments/missing'), grpc.status.NOT_FOUND, /shipments\/missing not found/);
   });

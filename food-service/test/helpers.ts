@@ -56,11 +56,13 @@ export class FoodClient {
 
   constructor(address: string, options: ClientOptions = {}) {
     const paths = testCerts();
-    const credentials = options.credentials ?? grpc.credentials.createSsl(
-      fs.readFileSync(paths.caCert),
-      options.clientCert ? fs.readFileSync(paths.clientKey) : null,
-      options.clientCert ? fs.readFileSync(paths.clientCert) : null,
-    );
+    const credentials =
+      options.credentials ??
+      grpc.credentials.createSsl(
+        fs.readFileSync(paths.caCert),
+        options.clientCert ? fs.readFileSync(paths.clientKey) : null,
+        options.clientCert ? fs.readFileSync(paths.clientCert) : null,
+      );
     const { food } = loadFoodProto();
     this.orders = new food.v1.OrderService(address, credentials);
     this.kitchen = new food.v1.KitchenService(address, credentials);
@@ -72,22 +74,18 @@ export class FoodClient {
   readonly kitchen: KitchenServiceClient;
   readonly drone: DroneServiceClient;
 
-  createOrder = (req: CreateOrderRequest, o?: UnaryOptions) =>
-    call<Order__Output>((opts, cb) => this.orders.createOrder(req, opts, cb), o);
-  getOrder = (name: string, o?: UnaryOptions) =>
-    call<Order__Output>((opts, cb) => this.orders.getOrder({ name }, opts, cb), o);
+  createOrder = (req: CreateOrderRequest, o?: UnaryOptions) => call<Order__Output>((opts, cb) => this.orders.createOrder(req, opts, cb), o);
+  getOrder = (name: string, o?: UnaryOptions) => call<Order__Output>((opts, cb) => this.orders.getOrder({ name }, opts, cb), o);
   listOrders = (req: ListOrdersRequest, o?: UnaryOptions) =>
     call<ListOrdersResponse__Output>((opts, cb) => this.orders.listOrders(req, opts, cb), o);
-  updateOrder = (req: UpdateOrderRequest, o?: UnaryOptions) =>
-    call<Order__Output>((opts, cb) => this.orders.updateOrder(req, opts, cb), o);
+  updateOrder = (req: UpdateOrderRequest, o?: UnaryOptions) => call<Order__Output>((opts, cb) => this.orders.updateOrder(req, opts, cb), o);
   createKitchenOrder = (req: CreateKitchenOrderRequest = { kitchenorder: {} }, o?: UnaryOptions) =>
     call<KitchenOrder__Output>((opts, cb) => this.kitchen.createKitchenOrder(req, opts, cb), o);
   getKitchenOrder = (name: string, o?: UnaryOptions) =>
     call<KitchenOrder__Output>((opts, cb) => this.kitchen.getKitchenOrder({ name }, opts, cb), o);
   createShipment = (req: CreateShipmentRequest = { shipment: {} }, o?: UnaryOptions) =>
     call<Shipment__Output>((opts, cb) => this.drone.createShipment(req, opts, cb), o);
-  getShipment = (name: string, o?: UnaryOptions) =>
-    call<Shipment__Output>((opts, cb) => this.drone.getShipment({ name }, opts, cb), o);
+  getShipment = (name: string, o?: UnaryOptions) => call<Shipment__Output>((opts, cb) => this.drone.getShipment({ name }, opts, cb), o);
 
   /** Sets an order's status, as the orchestrator does. */
   setStatus = (name: string, status: Order__Output['status']) =>

@@ -29,16 +29,25 @@ describe('OrderService: ListOrders', () => {
   it('pages through every order once, in creation order, ending with an empty token', async () => {
     const names = h.service.placeOrders(120);
     const { pages, tokens } = await listAll({ pageSize: 50 });
-    assert.deepEqual(pages.map((p) => p.length), [50, 50, 20]);
+    assert.deepEqual(
+      pages.map((p) => p.length),
+      [50, 50, 20],
+    );
     assert.equal(tokens[2], '');
     assert.ok(tokens[0] && tokens[1] && tokens[0] !== tokens[1]);
-    assert.deepEqual(pages.flat().map((o) => o.name), names);
+    assert.deepEqual(
+      pages.flat().map((o) => o.name),
+      names,
+    );
   });
 
   it('has no empty trailing page when the orders fill the last page exactly', async () => {
     h.service.placeOrders(100);
     const { pages } = await listAll({ pageSize: 50 });
-    assert.deepEqual(pages.map((p) => p.length), [50, 50]);
+    assert.deepEqual(
+      pages.map((p) => p.length),
+      [50, 50],
+    );
   });
 
   it('lists nothing, with no token, when there are no orders', async () => {
@@ -51,10 +60,16 @@ describe('OrderService: ListOrders', () => {
     for (const name of preparing) await h.client.setStatus(name, 'PREPARATION');
 
     const filtered = await listAll({ statusFilter: 'PREPARATION', pageSize: 4 });
-    assert.deepEqual(filtered.pages.flat().map((o) => o.name), preparing);
+    assert.deepEqual(
+      filtered.pages.flat().map((o) => o.name),
+      preparing,
+    );
     assert.ok(filtered.pages.flat().every((o) => o.status === 'PREPARATION'));
     const fresh = await listAll({ statusFilter: 'NEW', pageSize: 7 });
-    assert.deepEqual(fresh.pages.flat().map((o) => o.name), names.filter((n) => !preparing.includes(n)));
+    assert.deepEqual(
+      fresh.pages.flat().map((o) => o.name),
+      names.filter((n) => !preparing.includes(n)),
+    );
     assert.equal((await listAll({ statusFilter: 'UNKNOWN', pageSize: 100 })).pages.flat().length, 30);
     assert.deepEqual(await listAll({ statusFilter: 'DELIVERED' }), { pages: [[]], tokens: [''] });
   });
@@ -73,21 +88,35 @@ describe('OrderService: ListOrders', () => {
     await expectStatus(h.client.listOrders({ statusFilter: 99 as unknown as 'NEW' }), grpc.status.INVALID_ARGUMENT, /^status_filter: 99/);
   });
 
-  for (const token of ['not a token', 'abc', Buffer.from('{"v":2,"f":"","a":1}').toString('base64url'),
-    Buffer.from('{"v":1,"f":"","a":-3}').toString('base64url')]) {
+  for (const token of [
+    'not a token',
+    'abc',
+    Buffer.from('{"v":2,"f":"","a":1}').toString('base64url'),
+    Buffer.from('{"v":1,"f":"","a":-3}').toString('base64url'),
+  ]) {
     it(`rejects the page token ${JSON.stringify(token)}`, async () => {
       h.service.placeOrders(3);
-      await expectStatus(h.client.listOrders({ pageToken: token }), grpc.status.INVALID_ARGUMENT, /^page_token: .* is not a token this server issued/);
+      await expectStatus(
+        h.client.listOrders({ pageToken: token }),
+        grpc.status.INVALID_ARGUMENT,
+        /^page_token: .* is not a token this server issued/,
+      );
     });
   }
 
   it('rejects a token issued for another filter', async () => {
     h.service.placeOrders(3);
     const { nextPageToken } = await h.client.listOrders({ statusFilter: 'NEW', pageSize: 1 });
-    await expectStatus(h.client.listOrders({ pageToken: nextPageToken, pageSize: 1 }), grpc.status.INVALID_ARGUMENT,
-      /^page_token: issued for status_filter NEW, but this request has status_filter UNKNOWN/);
-    await expectStatus(h.client.listOrders({ statusFilter: 'PREPARATION', pageToken: nextPageToken }), grpc.status.INVALID_ARGUMENT,
-      /status_filter PREPARATION/);
+    await expectStatus(
+      h.client.listOrders({ pageToken: nextPageToken, pageSize: 1 }),
+      grpc.status.INVALID_ARGUMENT,
+      /^page_token: issued for status_filter NEW, but this request has status_filter UNKNOWN/,
+    );
+    await expectStatus(
+      h.client.listOrders({ statusFilter: 'PREPARATION', pageToken: nextPageToken }),
+      grpc.status.INVALID_ARGUMENT,
+      /status_filter PREPARATION/,
+    );
   });
 
   it('keeps paging when orders change status between pages, never serving one twice', async () => {

@@ -74,37 +74,56 @@ describe('OrderService: CreateOrder, GetOrder, UpdateOrder', () => {
 
     it('rejects a missing or empty mask', async () => {
       const { name } = await newOrder();
-      await expectStatus(h.client.updateOrder({ order: { name, status: 'PREPARATION' } }),
-        grpc.status.INVALID_ARGUMENT, /^update_mask: must name at least one field/);
-      await expectStatus(h.client.updateOrder({ order: { name, status: 'PREPARATION' }, updateMask: { paths: [] } }),
-        grpc.status.INVALID_ARGUMENT, /^update_mask: must name at least one field/);
+      await expectStatus(
+        h.client.updateOrder({ order: { name, status: 'PREPARATION' } }),
+        grpc.status.INVALID_ARGUMENT,
+        /^update_mask: must name at least one field/,
+      );
+      await expectStatus(
+        h.client.updateOrder({ order: { name, status: 'PREPARATION' }, updateMask: { paths: [] } }),
+        grpc.status.INVALID_ARGUMENT,
+        /^update_mask: must name at least one field/,
+      );
     });
 
     for (const path of ['name', 'create_time', 'update_time']) {
       it(`rejects the output-only path ${path}`, async () => {
         const { name } = await newOrder();
-        await expectStatus(h.client.updateOrder({ order: { name }, updateMask: { paths: ['status', path] } }),
-          grpc.status.INVALID_ARGUMENT, new RegExp(`^update_mask: "${path}" is output only`));
+        await expectStatus(
+          h.client.updateOrder({ order: { name }, updateMask: { paths: ['status', path] } }),
+          grpc.status.INVALID_ARGUMENT,
+          new RegExp(`^update_mask: "${path}" is output only`),
+        );
       });
     }
 
     it('rejects an unknown path, naming it', async () => {
       const { name } = await newOrder();
-      await expectStatus(h.client.updateOrder({ order: { name, status: 'PREPARATION' }, updateMask: { paths: ['customerId'] } }),
-        grpc.status.INVALID_ARGUMENT, /^update_mask: unknown field "customerId"; updatable fields are status, customer_id/);
+      await expectStatus(
+        h.client.updateOrder({ order: { name, status: 'PREPARATION' }, updateMask: { paths: ['customerId'] } }),
+        grpc.status.INVALID_ARGUMENT,
+        /^update_mask: unknown field "customerId"; updatable fields are status, customer_id/,
+      );
     });
 
     it('rejects setting the status UNKNOWN, or a number the enum does not define', async () => {
       const { name } = await newOrder();
       await expectStatus(h.client.setStatus(name, 'UNKNOWN'), grpc.status.INVALID_ARGUMENT, /^order\.status: UNKNOWN/);
-      await expectStatus(h.client.setStatus(name, 42 as unknown as 'NEW'), grpc.status.INVALID_ARGUMENT, /^order\.status: 42 is not an Order.Status/);
+      await expectStatus(
+        h.client.setStatus(name, 42 as unknown as 'NEW'),
+        grpc.status.INVALID_ARGUMENT,
+        /^order\.status: 42 is not an Order.Status/,
+      );
       assert.equal((await h.client.getOrder(name)).status, 'NEW');
     });
 
     it('rejects a request without an order or a name', async () => {
       await expectStatus(h.client.updateOrder({ updateMask: { paths: ['status'] } }), grpc.status.INVALID_ARGUMENT, /^order: required/);
-      await expectStatus(h.client.updateOrder({ order: { status: 'NEW' }, updateMask: { paths: ['status'] } }),
-        grpc.status.INVALID_ARGUMENT, /^order\.name: required/);
+      await expectStatus(
+        h.client.updateOrder({ order: { status: 'NEW' }, updateMask: { paths: ['status'] } }),
+        grpc.status.INVALID_ARGUMENT,
+        /^order\.name: required/,
+      );
     });
 
     it('answers INVALID_ARGUMENT for a malformed name and NOT_FOUND for a missing one', async () => {
@@ -138,8 +157,11 @@ describe('OrderService with finalOrderUpdates: refuse', () => {
     it(`refuses to move an order that is ${final} (FAILED_PRECONDITION naming the status)`, async () => {
       const { name } = await h.client.createOrder({ order: { customerId: 'customer-1' } });
       await h.client.setStatus(name, final);
-      await expectStatus(h.client.setStatus(name, 'IN_FLIGHT'), grpc.status.FAILED_PRECONDITION,
-        new RegExp(`^${name} is ${final}, a final status`));
+      await expectStatus(
+        h.client.setStatus(name, 'IN_FLIGHT'),
+        grpc.status.FAILED_PRECONDITION,
+        new RegExp(`^${name} is ${final}, a final status`),
+      );
       await expectStatus(h.client.setStatus(name, final), grpc.status.FAILED_PRECONDITION, new RegExp(final));
       assert.equal((await h.client.getOrder(name)).status, final);
       assert.equal(h.service.stats().finalOrdersOverwritten, 0);

@@ -19,7 +19,10 @@ describe('TLS', () => {
     h = await startHarness();
     assert.equal((await h.client.listOrders({})).nextPageToken, '');
     await expectStatus(client({ credentials: grpc.credentials.createSsl() }).listOrders({}, { deadlineMs: 2000 }), grpc.status.UNAVAILABLE);
-    await expectStatus(client({ credentials: grpc.credentials.createInsecure() }).listOrders({}, { deadlineMs: 2000 }), grpc.status.UNAVAILABLE);
+    await expectStatus(
+      client({ credentials: grpc.credentials.createInsecure() }).listOrders({}, { deadlineMs: 2000 }),
+      grpc.status.UNAVAILABLE,
+    );
   });
 
   it('with clientCa (mTLS), refuses a client without a certificate and serves one with', async () => {

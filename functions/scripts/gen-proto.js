@@ -45,15 +45,19 @@ if (copyTo) {
 
 const generator = require.resolve('@grpc/proto-loader/build/bin/proto-loader-gen-types.js');
 fs.rmSync(values.out, { recursive: true, force: true });
-execFileSync(process.execPath, [
-  generator,
-  '--grpcLib=@grpc/grpc-js',
-  '--enums=String',
-  '--longs=String',
-  '--defaults',
-  '--oneofs',
-  '--includeComments',
-  `--includeDirs=${protoRoot}`,
-  `--outDir=${path.resolve(values.out)}`,
-  protoFile,
-], { stdio: 'inherit' });
+execFileSync(
+  process.execPath,
+  [
+    generator,
+    '--grpcLib=@grpc/grpc-js',
+    '--enums=String',
+    '--longs=String',
+    '--defaults',
+    '--oneofs',
+    '--includeComments',
+    `--includeDirs=${protoRoot}`,
+    `--outDir=${path.resolve(values.out)}`,
+    protoFile,
+  ],
+  { stdio: 'inherit' },
+);

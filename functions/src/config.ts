@@ -19,24 +19,36 @@ export interface IntParam {
 
 export const INT_PARAMS = {
   POLL_INTERVAL_SECONDS: {
-    default: 60, min: 1, max: 3600,
-    description: 'Seconds between polls. Below 60, one scheduled invocation runs several polls; above, invocations without a due poll do nothing',
+    default: 60,
+    min: 1,
+    max: 3600,
+    description:
+      'Seconds between polls. Below 60, one scheduled invocation runs several polls; above, invocations without a due poll do nothing',
   },
   PAGE_SIZE: { default: 500, min: 1, max: 1000, description: 'ListOrders page size' },
   RPC_DEADLINE_MS: { default: 5_000, min: 100, max: 60_000, description: 'Deadline of each food-service read or update, in milliseconds' },
   CREATE_DEADLINE_MS: {
-    default: 30_000, min: 1_000, max: 120_000,
-    description: 'Deadline of CreateKitchenOrder and CreateShipment, in milliseconds: longer than reads, since a create that times out may still have happened',
+    default: 30_000,
+    min: 1_000,
+    max: 120_000,
+    description:
+      'Deadline of CreateKitchenOrder and CreateShipment, in milliseconds: longer than reads, since a create that times out may still have happened',
   },
   MAX_CONCURRENCY: { default: 32, min: 1, max: 256, description: 'Food-service calls and relation writes a poll keeps in flight at once' },
   ADVANCE_TIMEOUT_SECONDS: { default: 120, min: 10, max: 540, description: 'Timeout of advanceRelation, the trigger that runs one step' },
   CLAIM_LEASE_SECONDS: {
-    default: 300, min: 20, max: 3600,
-    description: 'How long a claimed create step is left to its claimant before another attempt may take over; must exceed ADVANCE_TIMEOUT_SECONDS plus the step\'s worst-case call time',
+    default: 300,
+    min: 20,
+    max: 3600,
+    description:
+      "How long a claimed create step is left to its claimant before another attempt may take over; must exceed ADVANCE_TIMEOUT_SECONDS plus the step's worst-case call time",
   },
   MAX_AMBIGUOUS_RETRIES: {
-    default: 1, min: 0, max: 5,
-    description: 'Further attempts at a create after attempts that may have created something; beyond that the relation is flagged for a person',
+    default: 1,
+    min: 0,
+    max: 5,
+    description:
+      'Further attempts at a create after attempts that may have created something; beyond that the relation is flagged for a person',
   },
 } as const satisfies Record<string, IntParam>;
 

@@ -28,7 +28,13 @@ function runInFreshProcess(event: object, env: Record<string, string>): Promise<
     );`;
   const child = spawn(process.execPath, ['-e', script], {
     cwd: functionsDir,
-    env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', METADATA_SERVER_DETECTION: 'none', EVENT_JSON: JSON.stringify(event), ...env },
+    env: {
+      PATH: process.env.PATH ?? '',
+      HOME: process.env.HOME ?? '',
+      METADATA_SERVER_DETECTION: 'none',
+      EVENT_JSON: JSON.stringify(event),
+      ...env,
+    },
     timeout: 30_000,
   });
   let output = '';
@@ -50,7 +56,11 @@ describe('a cold start whose first call is a trigger event', () => {
 
     const { status, output } = await runInFreshProcess(
       { ...event, data: event.data.toString('base64') },
-      { ...testEnv(stack.service), FIRESTORE_EMULATOR_HOST: String(process.env.FIRESTORE_EMULATOR_HOST), GCLOUD_PROJECT: String(process.env.GCLOUD_PROJECT) },
+      {
+        ...testEnv(stack.service),
+        FIRESTORE_EMULATOR_HOST: String(process.env.FIRESTORE_EMULATOR_HOST),
+        GCLOUD_PROJECT: String(process.env.GCLOUD_PROJECT),
+      },
     );
     assert.doesNotMatch(output, /default Firebase app does not exist/);
     assert.equal(status, 0, output);

@@ -25,7 +25,13 @@ const KEY = '-----BEGIN PRIVATE KEY-----\nMIIEclient-secret-key\n-----END PRIVAT
 /** PAGE_SIZE → pageSize: the Config field each param fills. */
 const fieldOf = (name: IntParamName) =>
   name.toLowerCase().replace(/_([a-z])/g, (_, c: string) => c.toUpperCase()) as keyof Omit<Config, 'address' | 'tls'>;
-const INTS = INT_NAMES.map((name) => ({ name, field: fieldOf(name), min: INT_PARAMS[name].min, max: INT_PARAMS[name].max, fallback: INT_PARAMS[name].default }));
+const INTS = INT_NAMES.map((name) => ({
+  name,
+  field: fieldOf(name),
+  min: INT_PARAMS[name].min,
+  max: INT_PARAMS[name].max,
+  fallback: INT_PARAMS[name].default,
+}));
 
 /**
  * Values that keep the lease rule out of the way of a range test: the
@@ -136,13 +142,16 @@ describe('loadConfig', () => {
     });
   }
 
-  it('rejects a lease that does not outlast the trigger timeout plus a step\'s worst-case call time, saying what it must exceed', () => {
+  it("rejects a lease that does not outlast the trigger timeout plus a step's worst-case call time, saying what it must exceed", () => {
     set({ ...TLS, ADVANCE_TIMEOUT_SECONDS: '120', RPC_DEADLINE_MS: '5000', CREATE_DEADLINE_MS: '30000' });
     const needed = 120 + Math.ceil(stepCallBudgetMs({ rpcDeadlineMs: 5000, createDeadlineMs: 30000 }) / 1000);
     assert.ok(needed > 200 && needed < 300, `the default lease leaves room: ${needed}`);
     for (const lease of [20, 180, needed]) {
       set({ CLAIM_LEASE_SECONDS: String(lease) });
-      assert.throws(() => loadConfig(), new RegExp(`CLAIM_LEASE_SECONDS \\(${lease}\\) must exceed ADVANCE_TIMEOUT_SECONDS \\(120\\).*set it above ${needed}`));
+      assert.throws(
+        () => loadConfig(),
+        new RegExp(`CLAIM_LEASE_SECONDS \\(${lease}\\) must exceed ADVANCE_TIMEOUT_SECONDS \\(120\\).*set it above ${needed}`),
+      );
     }
     set({ CLAIM_LEASE_SECONDS: String(needed + 1) });
     assert.equal(loadConfig().claimLeaseSeconds, needed + 1);
@@ -202,13 +211,20 @@ describe("the README's configuration table", () => {
     const readme = fs.readFileSync(path.resolve(__dirname, '..', '..', 'README.md'), 'utf8');
     const section = readme.slice(readme.indexOf('## Configuration'), readme.indexOf('\n## ', readme.indexOf('## Configuration') + 1));
     const rows = new Map(
-      [...section.matchAll(/^\| `([A-Z_]+)` \| ([^|]+) \| ([^|]+) \| ([^|]+) \|$/gm)].map(([, name, fallback, range, meaning]) => [name, { fallback: fallback.trim(), range: range.trim(), meaning: meaning.trim() }]),
+      [...section.matchAll(/^\| `([A-Z_]+)` \| ([^|]+) \| ([^|]+) \| ([^|]+) \|$/gm)].map(([, name, fallback, range, meaning]) => [
+        name,
+        { fallback: fallback.trim(), range: range.trim(), meaning: meaning.trim() },
+      ]),
     );
     for (const [name, param] of Object.entries(INT_PARAMS)) {
       const row = rows.get(name);
       assert.ok(row, `README lists ${name}`);
       assert.deepEqual(row, { fallback: String(param.default), range: `${param.min}–${param.max}`, meaning: param.description }, name);
     }
-    assert.deepEqual([...rows.keys()].sort(), ['FOOD_SERVICE_ADDRESS', ...INT_NAMES].sort(), 'no param in the table that config.ts does not declare');
+    assert.deepEqual(
+      [...rows.keys()].sort(),
+      ['FOOD_SERVICE_ADDRESS', ...INT_NAMES].sort(),
+      'no param in the table that config.ts does not declare',
+    );
   });
 });

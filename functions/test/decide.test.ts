@@ -24,7 +24,6 @@ const ERROR_AT = new Date(NOW.getTime() - 120_000);
 const PAST = new Date(NOW.getTime() - 60_000);
 const FUTURE = new Date(NOW.getTime() + 60_000);
 
-
 // ---------------------------------------------------------------------------
 // The lifecycle, row by row.
 
@@ -95,11 +94,7 @@ const LIFECYCLE: ReadonlyArray<readonly [string, Partial<Relation>, Expected]> =
     { ...preparing, orderStatus: 'CANCELLED', kitchenOrderStatus: 'PACKAGED' },
     { action: 'cancel', to: 'CANCELLED' },
   ],
-  [
-    'cancelled at IN_FLIGHT',
-    { ...inFlight, orderStatus: 'CANCELLED', shipmentStatus: 'COLLECTED' },
-    { action: 'cancel', to: 'CANCELLED' },
-  ],
+  ['cancelled at IN_FLIGHT', { ...inFlight, orderStatus: 'CANCELLED', shipmentStatus: 'COLLECTED' }, { action: 'cancel', to: 'CANCELLED' }],
 
   // Waiting for the food service.
   ['kitchen order not observed yet', { ...preparing }, { action: 'none', reason: 'waiting' }],
@@ -110,8 +105,16 @@ const LIFECYCLE: ReadonlyArray<readonly [string, Partial<Relation>, Expected]> =
   ['shipment COLLECTED', { ...inFlight, shipmentStatus: 'COLLECTED' }, { action: 'none', reason: 'waiting' }],
 
   // Done.
-  ['DELIVERED is terminal', { ...inFlight, stage: 'DELIVERED', orderStatus: 'DELIVERED', shipmentStatus: 'DELIVERED' }, { action: 'none', reason: 'terminal' }],
-  ['REJECTED is terminal', { ...inFlight, stage: 'REJECTED', orderStatus: 'REJECTED', shipmentStatus: 'REJECTED' }, { action: 'none', reason: 'terminal' }],
+  [
+    'DELIVERED is terminal',
+    { ...inFlight, stage: 'DELIVERED', orderStatus: 'DELIVERED', shipmentStatus: 'DELIVERED' },
+    { action: 'none', reason: 'terminal' },
+  ],
+  [
+    'REJECTED is terminal',
+    { ...inFlight, stage: 'REJECTED', orderStatus: 'REJECTED', shipmentStatus: 'REJECTED' },
+    { action: 'none', reason: 'terminal' },
+  ],
   ['CANCELLED is terminal', { stage: 'CANCELLED', orderStatus: 'CANCELLED' }, { action: 'none', reason: 'terminal' }],
   [
     'CANCELLED is terminal even if the food service later says otherwise',
@@ -142,7 +145,11 @@ const LIFECYCLE: ReadonlyArray<readonly [string, Partial<Relation>, Expected]> =
   ],
   [
     'once flagged for it, the look-up failure blocks like any flag',
-    { ...preparing, observationError: 'NOT_FOUND', error: stepError(ERROR_AT, { code: 'LOOKUP_FAILED', step: 'document', transient: false }) },
+    {
+      ...preparing,
+      observationError: 'NOT_FOUND',
+      error: stepError(ERROR_AT, { code: 'LOOKUP_FAILED', step: 'document', transient: false }),
+    },
     { action: 'none', reason: 'blocked' },
   ],
   [
@@ -195,11 +202,7 @@ const LIFECYCLE: ReadonlyArray<readonly [string, Partial<Relation>, Expected]> =
     { ...preparing, kitchenOrderStatus: 'UNKNOWN' },
     { action: 'flag', mentions: [/UNKNOWN/, new RegExp(KITCHEN_ORDER)] },
   ],
-  [
-    'IN_FLIGHT without a shipment',
-    { ...inFlight, shipment: null },
-    { action: 'flag', mentions: [/IN_FLIGHT/, /shipment/] },
-  ],
+  ['IN_FLIGHT without a shipment', { ...inFlight, shipment: null }, { action: 'flag', mentions: [/IN_FLIGHT/, /shipment/] }],
   [
     'IN_FLIGHT without a kitchen order',
     { ...inFlight, kitchenOrder: null, shipmentStatus: 'DELIVERED' },
@@ -225,11 +228,7 @@ const LIFECYCLE: ReadonlyArray<readonly [string, Partial<Relation>, Expected]> =
     { ...inFlight, orderStatus: 'REJECTED' },
     { action: 'flag', mentions: [/REJECTED/, /shipment/] },
   ],
-  [
-    'the shipment UNKNOWN',
-    { ...inFlight, shipmentStatus: 'UNKNOWN' },
-    { action: 'flag', mentions: [/UNKNOWN/, new RegExp(SHIPMENT)] },
-  ],
+  ['the shipment UNKNOWN', { ...inFlight, shipmentStatus: 'UNKNOWN' }, { action: 'flag', mentions: [/UNKNOWN/, new RegExp(SHIPMENT)] }],
 ];
 
 describe('decide: the lifecycle table', () => {
@@ -363,7 +362,13 @@ describe('decide: every combination', () => {
         if (d.to !== 'PREPARATION') return 'createKitchenOrder must move to PREPARATION';
       }
       // The first lifecycle row: order NEW, no kitchen order yet.
-      if (r.stage === 'NEW' && r.orderStatus === 'NEW' && r.kitchenOrder === null && r.shipment === null && d.action !== 'createKitchenOrder') {
+      if (
+        r.stage === 'NEW' &&
+        r.orderStatus === 'NEW' &&
+        r.kitchenOrder === null &&
+        r.shipment === null &&
+        d.action !== 'createKitchenOrder'
+      ) {
         return 'a NEW order with nothing created must get a kitchen order';
       }
       return undefined;
@@ -445,7 +450,8 @@ describe('decide: every combination', () => {
         const expected: Decision = isTerminal(r.stage)
           ? { action: 'none', reason: 'terminal' }
           : { action: 'none', reason: 'backoff', retryAt: FUTURE };
-        if (d.action === 'none' && d.reason === 'backoff' && d.retryAt?.getTime() !== FUTURE.getTime()) return 'backoff with the wrong retryAt';
+        if (d.action === 'none' && d.reason === 'backoff' && d.retryAt?.getTime() !== FUTURE.getTime())
+          return 'backoff with the wrong retryAt';
         return JSON.stringify(d) === JSON.stringify(expected) ? undefined : `expected ${JSON.stringify(expected)}`;
       },
       (r) => ({ ...r, error: stepError(ERROR_AT, { retryAt: FUTURE }) }),
@@ -468,7 +474,9 @@ describe('decide: every combination', () => {
     forEveryCombination(
       (r, d) => {
         if (isTerminal(r.stage)) return d.action === 'none' ? undefined : 'a terminal stage must stay put';
-        return d.action === 'flag' && d.code === 'LOOKUP_FAILED' && d.message.includes('NOT_FOUND') ? undefined : 'expected a LOOKUP_FAILED flag';
+        return d.action === 'flag' && d.code === 'LOOKUP_FAILED' && d.message.includes('NOT_FOUND')
+          ? undefined
+          : 'expected a LOOKUP_FAILED flag';
       },
       (r) => ({ ...r, observationError: 'GetShipment shipments/x: NOT_FOUND' }),
     );
@@ -481,9 +489,14 @@ describe('decide: every combination', () => {
       kinds.set(kind, (kinds.get(kind) ?? 0) + 1);
       return undefined;
     });
-    assert.deepEqual(
-      [...kinds.keys()].sort(),
-      ['cancel', 'createKitchenOrder', 'createShipment', 'finish', 'flag', 'none/terminal', 'none/waiting'],
-    );
+    assert.deepEqual([...kinds.keys()].sort(), [
+      'cancel',
+      'createKitchenOrder',
+      'createShipment',
+      'finish',
+      'flag',
+      'none/terminal',
+      'none/waiting',
+    ]);
   });
 });

@@ -16,7 +16,12 @@ interface Endpoint {
   maxInstances: number | null;
   concurrency?: number | null;
   secretEnvironmentVariables?: Array<{ key: string }>;
-  eventTrigger?: { eventType: string; eventFilters: Record<string, string>; eventFilterPathPatterns: Record<string, string>; retry: boolean };
+  eventTrigger?: {
+    eventType: string;
+    eventFilters: Record<string, string>;
+    eventFilterPathPatterns: Record<string, string>;
+    retry: boolean;
+  };
   scheduleTrigger?: { schedule: string; retryConfig: { retryCount: number } };
   httpsTrigger?: { invoker: string[] };
 }
@@ -35,12 +40,22 @@ describe('deployability', () => {
   before(function () {
     assert.ok(fs.existsSync(path.join(functionsDir, 'lib', 'index.js')), 'lib/index.js is missing: run `npm run build` first');
     const output = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'manifest-')), 'functions.json');
-    const result = spawnSync(process.execPath, [path.join(functionsDir, 'node_modules', 'firebase-functions', 'lib', 'bin', 'firebase-functions.js'), functionsDir], {
-      cwd: functionsDir,
-      env: { PATH: process.env.PATH, HOME: process.env.HOME, FUNCTIONS_CONTROL_API: 'true', GCLOUD_PROJECT: 'demo-food-orchestrator', FUNCTIONS_MANIFEST_OUTPUT_PATH: output },
-      encoding: 'utf8',
-      timeout: 30_000,
-    });
+    const result = spawnSync(
+      process.execPath,
+      [path.join(functionsDir, 'node_modules', 'firebase-functions', 'lib', 'bin', 'firebase-functions.js'), functionsDir],
+      {
+        cwd: functionsDir,
+        env: {
+          PATH: process.env.PATH,
+          HOME: process.env.HOME,
+          FUNCTIONS_CONTROL_API: 'true',
+          GCLOUD_PROJECT: 'demo-food-orchestrator',
+          FUNCTIONS_MANIFEST_OUTPUT_PATH: output,
+        },
+        encoding: 'utf8',
+        timeout: 30_000,
+      },
+    );
     stderr = result.stderr;
     assert.equal(result.status, 0, `discovery failed: ${result.stderr}`);
     manifest = JSON.parse(fs.readFileSync(output, 'utf8')) as Manifest;
@@ -68,7 +83,11 @@ describe('deployability', () => {
   it('pollFoodService runs every minute on one instance, and pollFoodServiceNow is private', () => {
     assert.deepEqual(manifest.endpoints.pollFoodService.scheduleTrigger, { schedule: 'every 1 minutes', retryConfig: { retryCount: 0 } });
     assert.equal(manifest.endpoints.pollFoodService.maxInstances, 1);
-    assert.equal(manifest.endpoints.pollFoodService.concurrency, 2, 'the next minute\'s invocation runs beside the last poll of the previous one');
+    assert.equal(
+      manifest.endpoints.pollFoodService.concurrency,
+      2,
+      "the next minute's invocation runs beside the last poll of the previous one",
+    );
     assert.deepEqual(manifest.endpoints.pollFoodServiceNow.httpsTrigger, { invoker: ['private'] });
   });
 
@@ -80,9 +99,10 @@ describe('deployability', () => {
 
   it('declares every param with its default, so the CLI can prompt for and default them', () => {
     const params = Object.fromEntries(manifest.params.map((p) => [p.name, p]));
-    assert.deepEqual(Object.keys(params).sort(), [
-      'FOOD_SERVICE_ADDRESS', 'FOOD_SERVICE_CA', 'FOOD_SERVICE_CLIENT_CERT', 'FOOD_SERVICE_CLIENT_KEY', ...Object.keys(INT_PARAMS),
-    ].sort());
+    assert.deepEqual(
+      Object.keys(params).sort(),
+      ['FOOD_SERVICE_ADDRESS', 'FOOD_SERVICE_CA', 'FOOD_SERVICE_CLIENT_CERT', 'FOOD_SERVICE_CLIENT_KEY', ...Object.keys(INT_PARAMS)].sort(),
+    );
     for (const [name, param] of Object.entries(INT_PARAMS)) assert.equal(params[name].default, param.default, name);
     assert.equal(params.FOOD_SERVICE_CA.type, 'secret');
   });

@@ -31,7 +31,10 @@ describe('duplicate, stale, reordered and overlapping deliveries', () => {
     await deliver(event);
     assert.equal(stack.service.stats().kitchenOrdersCreated, 1);
     assert.equal((await stack.relation(order))?.stage, 'PREPARATION');
-    assert.deepEqual((await stack.transitions(order)).map((t) => t.id), ['PREPARATION-1']);
+    assert.deepEqual(
+      (await stack.transitions(order)).map((t) => t.id),
+      ['PREPARATION-1'],
+    );
   });
 
   it('the same event delivered five times at once creates one kitchen order', async () => {

@@ -97,7 +97,10 @@ describe('the step protocol under faults', () => {
       assert.equal(relation?.error?.code, 'ATTEMPTS_EXHAUSTED');
       assert.equal(relation?.error?.transient, false);
       assert.match(relation?.error?.message, /attempted 2 times, and 2 of them may have created something/);
-      assert.deepEqual(relation?.possibleOrphans.map((o: { attempt: number }) => o.attempt), [1, 2]);
+      assert.deepEqual(
+        relation?.possibleOrphans.map((o: { attempt: number }) => o.attempt),
+        [1, 2],
+      );
       assert.equal(stack.service.stats().calls.CreateKitchenOrder.ok, 2, 'two attempts, then a person');
       await stack.cycle(2);
       assert.equal(stack.service.stats().calls.CreateKitchenOrder.ok, 2, 'a flag is not retried');
@@ -126,7 +129,11 @@ describe('the step protocol under faults', () => {
     await until('attempt 1 to call the kitchen', () => !first);
 
     // Its lease runs out; attempt 2 takes over, and the order moves on to IN_FLIGHT.
-    await relations().doc(relationId(order)).collection('transitions').doc('PREPARATION-1').update({ leaseExpiresAt: Timestamp.fromMillis(Date.now() - 1) });
+    await relations()
+      .doc(relationId(order))
+      .collection('transitions')
+      .doc('PREPARATION-1')
+      .update({ leaseExpiresAt: Timestamp.fromMillis(Date.now() - 1) });
     await deliver(event);
     assert.equal((await stack.relation(order))?.stage, 'PREPARATION');
     stack.service.tick();
@@ -193,9 +200,18 @@ describe('the step protocol under faults', () => {
     // What a process that died after CreateKitchenOrder leaves behind: a kitchen order cooking, a claim with no result.
     const dead = relations().doc(relationId(order)).collection('transitions').doc('PREPARATION-1');
     await dead.create({
-      step: 'createKitchenOrder', from: 'NEW', to: 'PREPARATION', attempt: 1, holder: 'dead', eventId: 'event-that-died',
-      claimedAt: Timestamp.fromMillis(Date.now() - 60_000), leaseExpiresAt: Timestamp.fromMillis(Date.now() + 60_000),
-      created: null, failure: null, cleanFailures: 0, approved: false,
+      step: 'createKitchenOrder',
+      from: 'NEW',
+      to: 'PREPARATION',
+      attempt: 1,
+      holder: 'dead',
+      eventId: 'event-that-died',
+      claimedAt: Timestamp.fromMillis(Date.now() - 60_000),
+      leaseExpiresAt: Timestamp.fromMillis(Date.now() + 60_000),
+      created: null,
+      failure: null,
+      cleanFailures: 0,
+      approved: false,
     });
     await stack.food.createKitchenOrder();
 
@@ -233,7 +249,11 @@ describe('the step protocol under faults', () => {
     await untilRetryDue(stack, order);
     // The poller wakes the relation once its retry is due; grpc-js reconnects on its own back-off.
     const event = await created;
-    await until('the step to succeed once the client reconnects', async () => (await deliver(event), (await stack.relation(order))?.stage === 'PREPARATION'), 20_000);
+    await until(
+      'the step to succeed once the client reconnects',
+      async () => (await deliver(event), (await stack.relation(order))?.stage === 'PREPARATION'),
+      20_000,
+    );
     assert.deepEqual((await stack.relation(order))?.possibleOrphans, []);
   });
 
@@ -264,7 +284,11 @@ describe('the step protocol under faults', () => {
       assert.equal(error.failures, failure);
       assert.ok(error.retryAt.toMillis() - now <= 11_000, 'the backoff is capped at ten poll intervals');
     }
-    assert.deepEqual((await stack.transitions(order)).map((t) => t.id), ['PREPARATION-1'], 'one claim document, however long the outage');
+    assert.deepEqual(
+      (await stack.transitions(order)).map((t) => t.id),
+      ['PREPARATION-1'],
+      'one claim document, however long the outage',
+    );
 
     // The food service is back.
     const back = await startFaultProxy({ target: stack.service.address, port: Number(address.split(':')[1]) });
@@ -319,7 +343,7 @@ describe('the step protocol under faults', () => {
     });
   });
 
-  it('a retried UpdateOrder never overwrites a customer\'s CANCELLED: every try looks first', async () => {
+  it("a retried UpdateOrder never overwrites a customer's CANCELLED: every try looks first", async () => {
     stack = await startStack(); // the simulator accepts updates of final orders, as the real service does
     const [order] = stack.service.placeOrders(1);
     let firstUpdate = true;
@@ -361,11 +385,13 @@ describe('the step protocol under faults', () => {
       assert.equal(stack.functions?.triggers[0].queue.failed, 0, 'no trigger invocation threw');
     });
 
-    it('a relation whose id is not its order\'s is flagged, so the order is not driven twice', async () => {
+    it("a relation whose id is not its order's is flagged, so the order is not driven twice", async () => {
       stack = await startStack();
       const [order] = stack.service.placeOrders(1);
       await stack.cycle();
-      await relations().doc('copy-of-another').set({ ...(await stack.relation(order)), stage: 'NEW', kitchenOrder: null, kitchenOrderStatus: null });
+      await relations()
+        .doc('copy-of-another')
+        .set({ ...(await stack.relation(order)), stage: 'NEW', kitchenOrder: null, kitchenOrderStatus: null });
       await stack.settle();
       const copy = (await relations().doc('copy-of-another').get()).data();
       assert.equal(copy?.error?.code, 'INVALID_DOCUMENT');
@@ -413,7 +439,13 @@ describe('the step protocol under faults', () => {
       const [order] = stack.service.placeOrders(1);
       stack.service.onServed((method, _request, response) => {
         if (method === 'ListOrders') {
-          (response as { orders: unknown[] }).orders.push({ name: 'orders/not a name', createTime: '', updateTime: '', customerId: 'x', status: 'PREPARATION' });
+          (response as { orders: unknown[] }).orders.push({
+            name: 'orders/not a name',
+            createTime: '',
+            updateTime: '',
+            customerId: 'x',
+            status: 'PREPARATION',
+          });
         }
       });
       const run = await stack.pollNow();

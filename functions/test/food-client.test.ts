@@ -48,7 +48,10 @@ describe('FoodClient over TLS', () => {
     const updated = await client.updateOrderStatus(order.name, 'PREPARATION');
     assert.equal(updated.status, 'PREPARATION');
     const page = await client.listOrders({ statusFilter: 'PREPARATION' });
-    assert.deepEqual(page.orders.map((o) => o.name), [order.name]);
+    assert.deepEqual(
+      page.orders.map((o) => o.name),
+      [order.name],
+    );
     assert.equal(page.nextPageToken, '');
 
     const shipment = await client.createShipment();
@@ -58,7 +61,16 @@ describe('FoodClient over TLS', () => {
     const stats = service.stats();
     assert.equal(stats.kitchenOrdersCreated, 1);
     assert.equal(stats.shipmentsCreated, 1);
-    for (const method of ['CreateOrder', 'GetOrder', 'ListOrders', 'UpdateOrder', 'CreateKitchenOrder', 'GetKitchenOrder', 'CreateShipment', 'GetShipment'] as const) {
+    for (const method of [
+      'CreateOrder',
+      'GetOrder',
+      'ListOrders',
+      'UpdateOrder',
+      'CreateKitchenOrder',
+      'GetKitchenOrder',
+      'CreateShipment',
+      'GetShipment',
+    ] as const) {
       assert.equal(stats.calls[method].ok, 1, `${method} was called once`);
     }
   });
@@ -68,7 +80,10 @@ describe('FoodClient over TLS', () => {
     await client.updateOrderStatus(names[0], 'PREPARATION');
     const pages: string[][] = [];
     for await (const page of client.listAllOrders('NEW', 3)) pages.push(page.map((o) => o.name));
-    assert.deepEqual(pages.map((p) => p.length), [3, 3]);
+    assert.deepEqual(
+      pages.map((p) => p.length),
+      [3, 3],
+    );
     assert.deepEqual(pages.flat().sort(), names.slice(1).sort());
     assert.equal(service.stats().calls.ListOrders.ok, 2);
   });
@@ -145,7 +160,7 @@ describe('FoodClient over TLS', () => {
     }
   });
 
-  it('gives up after the policy\'s attempts and says the failure is transient', async () => {
+  it("gives up after the policy's attempts and says the failure is transient", async () => {
     service.failNext('ListOrders', status.UNAVAILABLE, 10);
     const error = await rejection(client.listOrders({ statusFilter: 'NEW' }));
     assert.equal(error.code, status.UNAVAILABLE);
@@ -233,14 +248,18 @@ describe('FoodClient configuration', () => {
   const valid = (): FoodClientOptions => ({ address: '127.0.0.1:9000', deadlineMs: 1000, tls: tlsMaterial(testCerts()) });
 
   it('rejects a CA that is not PEM, without echoing it', () => {
-    assert.throws(() => new FoodClient({ ...valid(), tls: { caPem: 'secret-ish garbage' } }),
-      (e: Error) => /FOOD_SERVICE_CA is not a PEM certificate/.test(e.message) && !e.message.includes('garbage'));
+    assert.throws(
+      () => new FoodClient({ ...valid(), tls: { caPem: 'secret-ish garbage' } }),
+      (e: Error) => /FOOD_SERVICE_CA is not a PEM certificate/.test(e.message) && !e.message.includes('garbage'),
+    );
   });
 
   it('rejects a client certificate without its key', () => {
     const { caPem, certPem } = tlsMaterial(testCerts(), true);
-    assert.throws(() => new FoodClient({ ...valid(), tls: { caPem, certPem } }),
-      /FOOD_SERVICE_CLIENT_CERT and FOOD_SERVICE_CLIENT_KEY go together/);
+    assert.throws(
+      () => new FoodClient({ ...valid(), tls: { caPem, certPem } }),
+      /FOOD_SERVICE_CLIENT_CERT and FOOD_SERVICE_CLIENT_KEY go together/,
+    );
   });
 
   it('rejects a malformed address and a bad deadline', () => {
@@ -256,9 +275,18 @@ describe('FoodClient configuration', () => {
 describe('backoff', () => {
   it('grows exponentially up to the cap, with full jitter', () => {
     const policy = { maxAttempts: 10, initialBackoffMs: 100, maxBackoffMs: 1_000, multiplier: 2 };
-    assert.deepEqual([1, 2, 3, 4, 5, 6].map((n) => backoffMs(n, policy, () => 0.999999)), [99, 199, 399, 799, 999, 999]);
-    assert.equal(backoffMs(3, policy, () => 0), 0);
-    assert.equal(backoffMs(3, policy, () => 0.5), 200);
+    assert.deepEqual(
+      [1, 2, 3, 4, 5, 6].map((n) => backoffMs(n, policy, () => 0.999999)),
+      [99, 199, 399, 799, 999, 999],
+    );
+    assert.equal(
+      backoffMs(3, policy, () => 0),
+      0,
+    );
+    assert.equal(
+      backoffMs(3, policy, () => 0.5),
+      200,
+    );
   });
 });
 

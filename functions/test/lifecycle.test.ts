@@ -134,6 +134,4 @@ describe('the lifecycle, end to end through the exported functions', () => {
       assert.equal(claim?.created, relation?.kitchenOrder);
     });
   });
-
 });
-

@@ -10,7 +10,6 @@ const STALL_MS = 180_000;
 const ago = (ms: number) => new Date(NOW.getTime() - ms);
 const later = (ms: number) => new Date(NOW.getTime() + ms);
 
-
 /** PREPARATION as the trigger leaves it: our UpdateOrder is not observed yet. */
 const preparing = relation({ stage: 'PREPARATION', orderStatus: 'NEW', kitchenOrder: KITCHEN_ORDER, kitchenOrderStatus: 'NEW' });
 const inFlight = relation({
@@ -27,7 +26,12 @@ describe('observationChanges', () => {
     assert.equal(observationChanges(relation(), {}), null);
     assert.equal(observationChanges(relation(), { orderStatus: 'NEW', observationError: null }), null);
     assert.equal(
-      observationChanges(inFlight, { orderStatus: 'IN_FLIGHT', kitchenOrderStatus: 'PACKAGED', shipmentStatus: 'NEW', observationError: null }),
+      observationChanges(inFlight, {
+        orderStatus: 'IN_FLIGHT',
+        kitchenOrderStatus: 'PACKAGED',
+        shipmentStatus: 'NEW',
+        observationError: null,
+      }),
       null,
     );
   });
@@ -45,10 +49,16 @@ describe('observationChanges', () => {
       orderStatus: 'PREPARATION',
       kitchenOrderStatus: 'PREPARATION',
     });
-    assert.deepEqual(observationChanges({ ...preparing, observationError: 'GetKitchenOrder: NOT_FOUND' }, { orderStatus: 'PREPARATION', observationError: null }), {
-      orderStatus: 'PREPARATION',
-      observationError: null,
-    });
+    assert.deepEqual(
+      observationChanges(
+        { ...preparing, observationError: 'GetKitchenOrder: NOT_FOUND' },
+        { orderStatus: 'PREPARATION', observationError: null },
+      ),
+      {
+        orderStatus: 'PREPARATION',
+        observationError: null,
+      },
+    );
   });
 
   it('writes an order status the orchestrator did not set', () => {
@@ -61,9 +71,12 @@ describe('observationChanges', () => {
 
   it('writes kitchen order and shipment changes, and only what changed', () => {
     assert.deepEqual(observationChanges(preparing, { kitchenOrderStatus: 'PACKAGED' }), { kitchenOrderStatus: 'PACKAGED' });
-    assert.deepEqual(observationChanges(inFlight, { orderStatus: 'IN_FLIGHT', kitchenOrderStatus: 'PACKAGED', shipmentStatus: 'COLLECTED' }), {
-      shipmentStatus: 'COLLECTED',
-    });
+    assert.deepEqual(
+      observationChanges(inFlight, { orderStatus: 'IN_FLIGHT', kitchenOrderStatus: 'PACKAGED', shipmentStatus: 'COLLECTED' }),
+      {
+        shipmentStatus: 'COLLECTED',
+      },
+    );
     assert.deepEqual(observationChanges(inFlight, { shipmentStatus: 'REJECTED' }), { shipmentStatus: 'REJECTED' });
     // The first observation of a kitchen order the trigger created without a status.
     const unobserved = relation({ ...preparing, kitchenOrderStatus: null });
@@ -71,12 +84,22 @@ describe('observationChanges', () => {
   });
 
   it('sets and clears observationError only when it differs', () => {
-    assert.deepEqual(observationChanges(relation(), { observationError: 'GetOrder: NOT_FOUND' }), { observationError: 'GetOrder: NOT_FOUND' });
-    assert.equal(observationChanges({ ...relation(), observationError: 'GetOrder: NOT_FOUND' }, { observationError: 'GetOrder: NOT_FOUND' }), null);
-    assert.deepEqual(observationChanges({ ...relation(), observationError: 'GetOrder: NOT_FOUND' }, { observationError: 'GetOrder: PERMISSION_DENIED' }), {
-      observationError: 'GetOrder: PERMISSION_DENIED',
+    assert.deepEqual(observationChanges(relation(), { observationError: 'GetOrder: NOT_FOUND' }), {
+      observationError: 'GetOrder: NOT_FOUND',
     });
-    assert.deepEqual(observationChanges({ ...relation(), observationError: 'GetOrder: NOT_FOUND' }, { observationError: null }), { observationError: null });
+    assert.equal(
+      observationChanges({ ...relation(), observationError: 'GetOrder: NOT_FOUND' }, { observationError: 'GetOrder: NOT_FOUND' }),
+      null,
+    );
+    assert.deepEqual(
+      observationChanges({ ...relation(), observationError: 'GetOrder: NOT_FOUND' }, { observationError: 'GetOrder: PERMISSION_DENIED' }),
+      {
+        observationError: 'GetOrder: PERMISSION_DENIED',
+      },
+    );
+    assert.deepEqual(observationChanges({ ...relation(), observationError: 'GetOrder: NOT_FOUND' }, { observationError: null }), {
+      observationError: null,
+    });
     assert.equal(observationChanges(relation(), { observationError: null }), null);
     // Not looked at: leave whatever is there.
     assert.equal(observationChanges({ ...relation(), observationError: 'GetOrder: NOT_FOUND' }, {}), null);

@@ -39,7 +39,12 @@ async function invocations(intervalSeconds: number, minutes: number): Promise<nu
   for (let minute = 0; minute < minutes; minute++) {
     const scheduleTime = start + minute * 60_000;
     clock.set(scheduleTime + 700); // Cloud Scheduler fires a little late
-    const run = await runScheduledPolls(clock.deps, { scheduleTime: new Date(scheduleTime), windowMs: 60_000, waitForLeaseMs: 0, sleep: clock.sleep });
+    const run = await runScheduledPolls(clock.deps, {
+      scheduleTime: new Date(scheduleTime),
+      windowMs: 60_000,
+      waitForLeaseMs: 0,
+      sleep: clock.sleep,
+    });
     assert.equal(run.failedPolls, 0, JSON.stringify(run));
     // Each poll starts at its slot, or at once for a slot the late start already passed.
     const slots = slotsInWindow(scheduleTime, 60_000, intervalSeconds * 1000);
@@ -61,7 +66,15 @@ describe('the poll cadence', () => {
     assert.deepEqual(slotsInWindow(1, 60_000, 60_000), [60_000], 'a window that starts just after a slot holds the next one');
   });
 
-  for (const [interval, minutes] of [[20, 5], [45, 9], [60, 5], [65, 26], [120, 16], [300, 31], [3600, 181]] as const) {
+  for (const [interval, minutes] of [
+    [20, 5],
+    [45, 9],
+    [60, 5],
+    [65, 26],
+    [120, 16],
+    [300, 31],
+    [3600, 181],
+  ] as const) {
     it(`polls every ${interval} s across scheduled invocations, whatever the interval`, async () => {
       stack = await startStack({ autoDeliver: false });
       const polls = await invocations(interval, minutes);
@@ -78,10 +91,24 @@ describe('the poll cadence', () => {
     process.env.POLL_INTERVAL_SECONDS = '3600';
     const start = Math.ceil(Date.now() / 3_600_000) * 3_600_000 + 86_400_000 + 600_000; // 10 minutes past the slot
     const clock = fakeClock(start);
-    await lease().set({ holder: null, expiresAt: Timestamp.fromMillis(start - 7_200_000), lastPollAt: Timestamp.fromMillis(start - 4_200_000) });
-    const run = await runScheduledPolls(clock.deps, { scheduleTime: new Date(start), windowMs: 60_000, waitForLeaseMs: 0, sleep: clock.sleep });
+    await lease().set({
+      holder: null,
+      expiresAt: Timestamp.fromMillis(start - 7_200_000),
+      lastPollAt: Timestamp.fromMillis(start - 4_200_000),
+    });
+    const run = await runScheduledPolls(clock.deps, {
+      scheduleTime: new Date(start),
+      windowMs: 60_000,
+      waitForLeaseMs: 0,
+      sleep: clock.sleep,
+    });
     assert.equal(run.polls.length, 1, JSON.stringify(run));
-    const next = await runScheduledPolls(clock.deps, { scheduleTime: new Date(start + 60_000), windowMs: 60_000, waitForLeaseMs: 0, sleep: clock.sleep });
+    const next = await runScheduledPolls(clock.deps, {
+      scheduleTime: new Date(start + 60_000),
+      windowMs: 60_000,
+      waitForLeaseMs: 0,
+      sleep: clock.sleep,
+    });
     assert.equal(next.polls.length, 0);
     assert.match(String(next.skipped), /no poll is due in this invocation's minute/);
   });
@@ -103,14 +130,23 @@ describe('the poll cadence', () => {
     const deps = runtimeDeps();
     assert.equal((await acquirePollLease('previous-invocation', 60_000, new Date())).acquired, true);
     setTimeout(() => void releasePollLease('previous-invocation', new Date(), new Date(Date.now() - 30_000)), 400);
-    const run = await runScheduledPolls(deps, { scheduleTime: new Date(Math.floor(Date.now() / 1000) * 1000), windowMs: 1_000, waitForLeaseMs: 5_000 });
+    const run = await runScheduledPolls(deps, {
+      scheduleTime: new Date(Math.floor(Date.now() / 1000) * 1000),
+      windowMs: 1_000,
+      waitForLeaseMs: 5_000,
+    });
     assert.equal(run.polls.length, 1, JSON.stringify(run));
   });
 
   it('takes over the lease of a holder that crashed, once it expires', async () => {
     stack = await startStack({ autoDeliver: false });
     // A poller that died mid-poll: never released, still within its lease.
-    await lease().set({ holder: 'crashed', acquiredAt: Timestamp.now(), expiresAt: Timestamp.fromMillis(Date.now() + 60_000), lastPollAt: null });
+    await lease().set({
+      holder: 'crashed',
+      acquiredAt: Timestamp.now(),
+      expiresAt: Timestamp.fromMillis(Date.now() + 60_000),
+      lastPollAt: null,
+    });
     const blocked = await pollNow(runtimeDeps());
     assert.match(String(blocked.skipped), /another poll holds the lease \(crashed\)/);
 

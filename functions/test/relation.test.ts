@@ -95,7 +95,10 @@ describe('parseRelation', () => {
         { step: 'createShipment', attempt: 2, name: SHIPMENT, claimedAt: timestamp(AT), eventId: 'e2', reason: 'created late' },
       ];
       const relation = parsed(stored({ possibleOrphans: notes, observationError: 'GetShipment: NOT_FOUND' }));
-      assert.deepEqual(relation.possibleOrphans, notes.map((n) => ({ ...n, claimedAt: AT })));
+      assert.deepEqual(
+        relation.possibleOrphans,
+        notes.map((n) => ({ ...n, claimedAt: AT })),
+      );
       assert.equal(relation.observationError, 'GetShipment: NOT_FOUND');
     });
 
@@ -125,12 +128,30 @@ describe('parseRelation', () => {
 
     it('an error with plain Dates, a permanent error without retryAt, and defaults for optional error fields', () => {
       const permanent = parsed(
-        stored({ error: { code: 'INCONSISTENT', step: 'document', message: 'look', transient: false, failures: 1, at: AT, retryAt: null } }),
+        stored({
+          error: { code: 'INCONSISTENT', step: 'document', message: 'look', transient: false, failures: 1, at: AT, retryAt: null },
+        }),
       );
-      assert.deepEqual(permanent.error, { code: 'INCONSISTENT', step: 'document', message: 'look', transient: false, failures: 1, at: AT, retryAt: null });
+      assert.deepEqual(permanent.error, {
+        code: 'INCONSISTENT',
+        step: 'document',
+        message: 'look',
+        transient: false,
+        failures: 1,
+        at: AT,
+        retryAt: null,
+      });
 
       const minimal = parsed(stored({ error: { message: 'look', transient: false, at: timestamp(AT) } }));
-      assert.deepEqual(minimal.error, { step: 'document', code: 'UNKNOWN', message: 'look', transient: false, failures: 1, at: AT, retryAt: null });
+      assert.deepEqual(minimal.error, {
+        step: 'document',
+        code: 'UNKNOWN',
+        message: 'look',
+        transient: false,
+        failures: 1,
+        at: AT,
+        retryAt: null,
+      });
     });
 
     it('ignores fields it does not model', () => {
@@ -141,14 +162,17 @@ describe('parseRelation', () => {
   });
 
   describe('reports, naming the field', () => {
-    it('an order that is not the relation\'s own: its id must be the order\'s', () => {
+    it("an order that is not the relation's own: its id must be the order's", () => {
       const found = problems(stored(), 'other-id');
       assert.deepEqual(found, [`order: ${ORDER} is not the order of relation other-id (its id must be the order's)`]);
     });
 
     it('malformed possible orphan notes and observation errors', () => {
       oneProblem(stored({ possibleOrphans: 'none' }), 'possibleOrphans');
-      oneProblem(stored({ possibleOrphans: [{ step: 'createKitchenOrder', attempt: 'one', claimedAt: timestamp(AT), reason: 'x' }] }), 'possibleOrphans');
+      oneProblem(
+        stored({ possibleOrphans: [{ step: 'createKitchenOrder', attempt: 'one', claimedAt: timestamp(AT), reason: 'x' }] }),
+        'possibleOrphans',
+      );
       oneProblem(stored({ possibleOrphans: [{ step: 'finish', attempt: 1, claimedAt: timestamp(AT), reason: 'x' }] }), 'possibleOrphans');
       oneProblem(stored({ observationError: 404 }), 'observationError', '404');
     });
@@ -232,7 +256,10 @@ describe('parseRelation', () => {
       // retryAt drives the backoff: a hand-edited "2030-..." string must not
       // silently become "retry now".
       const found = problems(stored({ error: { message: 'x', transient: true, at: timestamp(AT), retryAt: '2030-06-01T12:00:30Z' } }));
-      assert.ok(found.some((p) => p.startsWith('error')), JSON.stringify(found));
+      assert.ok(
+        found.some((p) => p.startsWith('error')),
+        JSON.stringify(found),
+      );
     });
 
     it('several problems at once, all of them', () => {
@@ -247,7 +274,16 @@ describe('parseRelation', () => {
         error: 'boom',
       });
       const fields = found.map((p) => p.slice(0, p.indexOf(':')));
-      assert.deepEqual(fields.sort(), ['error', 'kitchenOrder', 'kitchenOrderStatus', 'order', 'orderStatus', 'shipment', 'shipmentStatus', 'stage']);
+      assert.deepEqual(fields.sort(), [
+        'error',
+        'kitchenOrder',
+        'kitchenOrderStatus',
+        'order',
+        'orderStatus',
+        'shipment',
+        'shipmentStatus',
+        'stage',
+      ]);
     });
 
     it('an empty document, with every required field', () => {
@@ -297,7 +333,11 @@ describe('relation names', () => {
 
   it('relationId throws on a malformed name, naming it', () => {
     for (const name of bad.filter((n): n is string => typeof n === 'string')) {
-      assert.throws(() => relationId(name), (err: Error) => err.message.includes(`"${name}"`), JSON.stringify(name));
+      assert.throws(
+        () => relationId(name),
+        (err: Error) => err.message.includes(`"${name}"`),
+        JSON.stringify(name),
+      );
     }
   });
 });

@@ -16,7 +16,13 @@ const ROOT = path.resolve(__dirname, '..', '..');
 function ops(args: string[]): Promise<{ code: number | null; output: string }> {
   const child = spawn(process.execPath, ['-r', 'ts-node/register/transpile-only', 'ops/main.ts', ...args], {
     cwd: ROOT,
-    env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', FIRESTORE_EMULATOR_HOST: String(process.env.FIRESTORE_EMULATOR_HOST), GCLOUD_PROJECT: PROJECT_ID, METADATA_SERVER_DETECTION: 'none' },
+    env: {
+      PATH: process.env.PATH ?? '',
+      HOME: process.env.HOME ?? '',
+      FIRESTORE_EMULATOR_HOST: String(process.env.FIRESTORE_EMULATOR_HOST),
+      GCLOUD_PROJECT: PROJECT_ID,
+      METADATA_SERVER_DETECTION: 'none',
+    },
     timeout: 60_000,
   });
   let output = '';
@@ -59,13 +65,23 @@ describe('npm run ops: retrying a flagged relation', () => {
     assert.equal(shown.code, 0, shown.output);
     const view = JSON.parse(shown.output) as { relation: { error: { code: string } }; history: Array<{ id: string }> };
     assert.equal(view.relation.error.code, 'ATTEMPTS_EXHAUSTED');
-    assert.deepEqual(view.history.map((h) => h.id), ['PREPARATION-1', 'PREPARATION-2']);
+    assert.deepEqual(
+      view.history.map((h) => h.id),
+      ['PREPARATION-1', 'PREPARATION-2'],
+    );
 
     const refused = await ops(['retry', order]);
     assert.equal(refused.code, 2, 'a retry without a reason is a usage error');
     assert.match(refused.output, /retry needs --reason/);
 
-    const retried = await ops(['retry', order, '--reason', 'checked the kitchen: both earlier orders were cancelled by hand', '--by', 'alice']);
+    const retried = await ops([
+      'retry',
+      order,
+      '--reason',
+      'checked the kitchen: both earlier orders were cancelled by hand',
+      '--by',
+      'alice',
+    ]);
     assert.equal(retried.code, 0, retried.output);
     assert.match(retried.output, /flag cleared by alice; attempt 2 approved/);
     await stack.settle();
@@ -100,11 +116,32 @@ describe('npm run ops: retrying a flagged relation', () => {
 
     // Flagged, but an attempt at the step is still under its lease.
     const ref = db().collection('relations').doc(relationId(order));
-    await ref.collection('transitions').doc('PREPARATION-1').create({
-      step: 'createKitchenOrder', from: 'NEW', to: 'PREPARATION', attempt: 1, holder: 'live', eventId: 'e',
-      claimedAt: Timestamp.now(), leaseExpiresAt: Timestamp.fromMillis(Date.now() + 60_000), created: null, failure: null,
+    await ref
+      .collection('transitions')
+      .doc('PREPARATION-1')
+      .create({
+        step: 'createKitchenOrder',
+        from: 'NEW',
+        to: 'PREPARATION',
+        attempt: 1,
+        holder: 'live',
+        eventId: 'e',
+        claimedAt: Timestamp.now(),
+        leaseExpiresAt: Timestamp.fromMillis(Date.now() + 60_000),
+        created: null,
+        failure: null,
+      });
+    await ref.update({
+      error: {
+        step: 'document',
+        code: 'INCONSISTENT',
+        message: 'looked odd',
+        transient: false,
+        failures: 1,
+        at: Timestamp.now(),
+        retryAt: null,
+      },
     });
-    await ref.update({ error: { step: 'document', code: 'INCONSISTENT', message: 'looked odd', transient: false, failures: 1, at: Timestamp.now(), retryAt: null } });
     const live = await ops(['retry', order, '--reason', 'try again']);
     assert.equal(live.code, 1);
     assert.match(live.output, /holds its claim until .*retrying now could create a second one/);

@@ -27,7 +27,11 @@ describe('throughput', function () {
     }
 
     const stats = stack.service.stats();
-    assert.equal(stats.orders.NEW + stats.orders.PREPARATION + stats.orders.IN_FLIGHT, 0, `orders still open after ${polls} polls: ${JSON.stringify(stats.orders)}`);
+    assert.equal(
+      stats.orders.NEW + stats.orders.PREPARATION + stats.orders.IN_FLIGHT,
+      0,
+      `orders still open after ${polls} polls: ${JSON.stringify(stats.orders)}`,
+    );
     assert.equal(stats.orders.DELIVERED + stats.orders.REJECTED + stats.orders.CANCELLED, ORDERS);
     assert.ok(stats.orders.CANCELLED > 0 && stats.orders.REJECTED > 0 && stats.orders.DELIVERED > 0, JSON.stringify(stats.orders));
 
@@ -63,6 +67,10 @@ describe('throughput', function () {
     const perOrder = (n: number) => (n / ORDERS).toFixed(2);
     console.log(`    ${ORDERS} orders in ${polls} polls: ${JSON.stringify(stats.orders)}, ${neverSeen} cancelled before any poll saw them`);
     console.log(`    trigger invocations per order: mean ${mean.toFixed(2)}, max ${max}`);
-    console.log(`    RPCs per order: ${Object.entries(stats.calls).map(([m, c]) => `${m} ${perOrder(c.ok + Object.values(c.failed).reduce((a, b) => a + b, 0))}`).join(', ')}`);
+    console.log(
+      `    RPCs per order: ${Object.entries(stats.calls)
+        .map(([m, c]) => `${m} ${perOrder(c.ok + Object.values(c.failed).reduce((a, b) => a + b, 0))}`)
+        .join(', ')}`,
+    );
   });
 });

@@ -21,7 +21,16 @@
   const RANK = { NEW: 0, PREPARATION: 1, IN_FLIGHT: 2, DELIVERED: 3, REJECTED: 3, CANCELLED: 3 };
   const FEED_LIMIT = 100;
   const RETRY_MS = 3000;
-  const SUMMARY_KEYS = new Set(['stages', 'active', 'finished', 'transitionsPerSecond', 'errors', 'waitingForPerson', 'possibleOrphans', 'relations']);
+  const SUMMARY_KEYS = new Set([
+    'stages',
+    'active',
+    'finished',
+    'transitionsPerSecond',
+    'errors',
+    'waitingForPerson',
+    'possibleOrphans',
+    'relations',
+  ]);
 
   /**
    * @typedef {{ code: string, message: string, transient: boolean }} ErrorView
@@ -113,15 +122,24 @@
     const status = view.orderStatus;
     if (!status || status === view.stage) return null;
     const ahead = RANK[status] === undefined || RANK[view.stage] === undefined || RANK[status] >= RANK[view.stage];
-    return ahead ? el('div', { class: 'line news' }, [el('span', { class: 'key' }, ['order']), el('span', { class: 'status', title: 'the order\'s status at the food service' }, [status])]) : null;
+    return ahead
+      ? el('div', { class: 'line news' }, [
+          el('span', { class: 'key' }, ['order']),
+          el('span', { class: 'status', title: "the order's status at the food service" }, [status]),
+        ])
+      : null;
   }
 
   /** The red flag: the error first, else a look-up failure, else possible orphans; null when all is well. */
   function flag(/** @type {RelationView} */ view) {
     const notes = [];
-    if (view.error) notes.push(`${view.error.code}: ${view.error.message}${view.error.transient ? ' (transient: retried automatically)' : ' (waits for a person)'}`);
+    if (view.error)
+      notes.push(
+        `${view.error.code}: ${view.error.message}${view.error.transient ? ' (transient: retried automatically)' : ' (waits for a person)'}`,
+      );
     if (view.observationError) notes.push(`look-up failed: ${view.observationError}`);
-    if (view.possibleOrphans > 0) notes.push(`${view.possibleOrphans} possible orphan(s): an earlier attempt may have created something nobody recorded`);
+    if (view.possibleOrphans > 0)
+      notes.push(`${view.possibleOrphans} possible orphan(s): an earlier attempt may have created something nobody recorded`);
     if (notes.length === 0) return null;
     const onlyTransient = view.error?.transient === true && !view.observationError && view.possibleOrphans === 0;
     let label = `⚠ ${view.possibleOrphans} possible orphan${view.possibleOrphans === 1 ? '' : 's'}`;
@@ -133,14 +151,23 @@
   function renderCard(/** @type {RelationView} */ view) {
     const problem = flag(view);
     const news = orderNews(view);
-    const since = el('span', { class: 'age', 'data-since': view.stageSince, title: `in ${view.stage} since ${view.stageSince}` }, [age(view.stageSince)]);
-    return el('article', { class: `card stage-${view.stage}${problem ? ' flagged' : ''}`, 'data-order-id': view.id, 'data-since': view.stageSince }, [
-      el('div', { class: 'card-head' }, [el('span', { class: 'id mono', title: view.order ?? view.id }, [short(view.order ?? view.id)]), since]),
-      ...(news ? [news] : []),
-      line('kitchen', view.kitchenOrder, view.kitchenOrderStatus),
-      line('drone', view.shipment, view.shipmentStatus),
-      ...(problem ? [problem] : []),
+    const since = el('span', { class: 'age', 'data-since': view.stageSince, title: `in ${view.stage} since ${view.stageSince}` }, [
+      age(view.stageSince),
     ]);
+    return el(
+      'article',
+      { class: `card stage-${view.stage}${problem ? ' flagged' : ''}`, 'data-order-id': view.id, 'data-since': view.stageSince },
+      [
+        el('div', { class: 'card-head' }, [
+          el('span', { class: 'id mono', title: view.order ?? view.id }, [short(view.order ?? view.id)]),
+          since,
+        ]),
+        ...(news ? [news] : []),
+        line('kitchen', view.kitchenOrder, view.kitchenOrderStatus),
+        line('drone', view.shipment, view.shipmentStatus),
+        ...(problem ? [problem] : []),
+      ],
+    );
   }
 
   /** Active columns list the longest-waiting first; finished ones the most recent first. */
@@ -155,7 +182,9 @@
     const card = renderCard(view);
     const moved = old !== undefined && old.parentElement !== list;
     old?.remove();
-    const next = [...list.children].find((other) => other instanceof HTMLElement && before(view.stage, view.stageSince, other.dataset.since ?? ''));
+    const next = [...list.children].find(
+      (other) => other instanceof HTMLElement && before(view.stage, view.stageSince, other.dataset.since ?? ''),
+    );
     list.insertBefore(card, next ?? null);
     if (moved) card.classList.add('moved');
     cards.set(view.id, card);
@@ -212,7 +241,9 @@
         figures.push([key, String(value)]);
       }
     }
-    find('[data-testid="summary-extra"]').replaceChildren(...figures.map(([key, value]) => el('span', {}, [`${key} `, el('b', {}, [value])])));
+    find('[data-testid="summary-extra"]').replaceChildren(
+      ...figures.map(([key, value]) => el('span', {}, [`${key} `, el('b', {}, [value])])),
+    );
   }
 
   function isPlain(/** @type {unknown} */ value) {

@@ -65,8 +65,14 @@ export async function startBoard(options: BoardOptions): Promise<Board> {
     ['/api/relations', (res) => json(res, 200, tracker.relations())],
     ['/api/summary', (res) => json(res, 200, summary())],
     ['/api/transitions', (res) => json(res, 200, tracker.transitions())],
-    ['/api/events', (res) =>
-      streams.open(res, { event: 'snapshot', data: { relations: tracker.relations(), transitions: tracker.transitions(), summary: summary() } })],
+    [
+      '/api/events',
+      (res) =>
+        streams.open(res, {
+          event: 'snapshot',
+          data: { relations: tracker.relations(), transitions: tracker.transitions(), summary: summary() },
+        }),
+    ],
   ]);
 
   const server = http.createServer((req, res) => {
@@ -132,5 +138,7 @@ function isLoopbackName(hostHeader: string | undefined): boolean {
 }
 
 function json(res: http.ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
-  res.writeHead(status, { 'content-type': 'application/json; charset=utf-8', 'cache-control': 'no-store', ...headers }).end(`${JSON.stringify(body)}\n`);
+  res
+    .writeHead(status, { 'content-type': 'application/json; charset=utf-8', 'cache-control': 'no-store', ...headers })
+    .end(`${JSON.stringify(body)}\n`);
 }

@@ -111,7 +111,11 @@ export class RelationTracker {
     this.finishedPerStage = options.finishedPerStage ?? 300;
     this.transitionLimit = options.transitionLimit ?? 200;
     this.rateWindowMs = options.rateWindowMs ?? 10_000;
-    for (const [name, value] of Object.entries({ finishedPerStage: this.finishedPerStage, transitionLimit: this.transitionLimit, rateWindowMs: this.rateWindowMs })) {
+    for (const [name, value] of Object.entries({
+      finishedPerStage: this.finishedPerStage,
+      transitionLimit: this.transitionLimit,
+      rateWindowMs: this.rateWindowMs,
+    })) {
       if (!Number.isInteger(value) || value < 1) throw new Error(`RelationTracker: ${name} must be a positive integer, got ${value}`);
     }
   }
@@ -156,9 +160,12 @@ export class RelationTracker {
       stages: { ...this.counts },
       active: relations - finished,
       finished,
-      transitionsPerSecond: this.recentTimes.filter((t) => t > now.getTime() - this.rateWindowMs && t <= now.getTime()).length / (this.rateWindowMs / 1000),
+      transitionsPerSecond:
+        this.recentTimes.filter((t) => t > now.getTime() - this.rateWindowMs && t <= now.getTime()).length / (this.rateWindowMs / 1000),
       errors: { ...this.errorCounts },
-      waitingForPerson: [...this.views.values()].filter((v) => !TERMINAL.includes(v.stage) && errorKind(v.error, v.observationError) === 'flagged').length,
+      waitingForPerson: [...this.views.values()].filter(
+        (v) => !TERMINAL.includes(v.stage) && errorKind(v.error, v.observationError) === 'flagged',
+      ).length,
       possibleOrphans: this.orphans,
       relations,
     };
@@ -224,7 +231,11 @@ function bucketOf(stage: unknown): Bucket {
 }
 
 function contribution(data: PlainData): Contribution {
-  return { bucket: bucketOf(data.stage), error: errorKind(errorOf(data), textOf(data.observationError)), orphans: orphansOf(data.possibleOrphans) };
+  return {
+    bucket: bucketOf(data.stage),
+    error: errorKind(errorOf(data), textOf(data.observationError)),
+    orphans: orphansOf(data.possibleOrphans),
+  };
 }
 
 /** Flagged: something waits for a person (a permanent error or look-up failure); transient: the orchestrator retries. */
@@ -236,7 +247,7 @@ function errorKind(error: ErrorView | null, observationError: string | null): Co
 function toView(id: string, data: PlainData, at: Date, previous: RelationView | undefined): RelationView {
   const stage = bucketOf(data.stage);
   // advancedAt is written with every stage the trigger records; a NEW relation has only createdAt.
-  const entered = stage === 'NEW' || stage === INVALID ? dateOf(data.createdAt) : dateOf(data.advancedAt) ?? dateOf(data.createdAt);
+  const entered = stage === 'NEW' || stage === INVALID ? dateOf(data.createdAt) : (dateOf(data.advancedAt) ?? dateOf(data.createdAt));
   const sameStage = previous?.stage === stage;
   return {
     id,

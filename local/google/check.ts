@@ -28,5 +28,7 @@ const found = [
     return `${emulator.path} (from ${emulator.source})`;
   }),
 ];
-console.log(`${'Emulator UI'.padEnd(20)}${hasEmulatorUi() ? 'downloaded' : 'not downloaded (needs internet once; `npm run emulators` runs without it)'}`);
+console.log(
+  `${'Emulator UI'.padEnd(20)}${hasEmulatorUi() ? 'downloaded' : 'not downloaded (needs internet once; `npm run emulators` runs without it)'}`,
+);
 process.exitCode = found.every(Boolean) ? 0 : 1;

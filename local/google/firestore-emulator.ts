@@ -42,7 +42,17 @@ export async function startGoogleFirestore(options: GoogleFirestoreOptions): Pro
   const emulator = findFirestoreEmulator();
   const port = options.port ?? (await freePort());
   const host = `127.0.0.1:${port}`;
-  const args = ['-Duser.language=en', '-jar', emulator.path, '--host', '127.0.0.1', '--port', String(port), '--project_id', options.projectId];
+  const args = [
+    '-Duser.language=en',
+    '-jar',
+    emulator.path,
+    '--host',
+    '127.0.0.1',
+    '--port',
+    String(port),
+    '--project_id',
+    options.projectId,
+  ];
   if (options.functionsEmulator) args.push('--functions_emulator', options.functionsEmulator);
   const child = spawn(java.bin, args, { stdio: ['ignore', 'pipe', 'pipe'] });
   alive.add(child);
@@ -63,7 +73,13 @@ export async function startGoogleFirestore(options: GoogleFirestoreOptions): Pro
     if (exitCode !== null) {
       throw new Error(`the Firestore emulator exited (${exitCode}) before it served ${base}:\n${output.join('\n')}`);
     }
-    if (await fetch(base, { signal: AbortSignal.timeout(1_000) }).then((r) => r.ok, () => false)) break;
+    if (
+      await fetch(base, { signal: AbortSignal.timeout(1_000) }).then(
+        (r) => r.ok,
+        () => false,
+      )
+    )
+      break;
     if (Date.now() > deadline) {
       child.kill('SIGKILL');
       throw new Error(`the Firestore emulator did not serve ${base} within ${START_MS / 1000} s:\n${output.join('\n')}`);

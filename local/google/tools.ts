@@ -23,7 +23,10 @@ export const MIN_JAVA = 21;
 
 /** A tool that could not be found: the message says in one line what is missing and how to get it. */
 export class MissingTool extends Error {
-  constructor(readonly tool: 'java' | 'firestore' | 'pubsub', message: string) {
+  constructor(
+    readonly tool: 'java' | 'firestore' | 'pubsub',
+    message: string,
+  ) {
     super(message);
     this.name = 'MissingTool';
   }
@@ -83,7 +86,10 @@ export function findJava(env: NodeJS.ProcessEnv = process.env, jvmDir = JVM_DIR)
   const qualifies = (java: Java | undefined): java is Java => java !== undefined && java.major >= MIN_JAVA;
   const found =
     preferred.map(probe).find(qualifies) ??
-    installed.map(probe).filter(qualifies).sort((a, b) => b.major - a.major)[0];
+    installed
+      .map(probe)
+      .filter(qualifies)
+      .sort((a, b) => b.major - a.major)[0];
   if (found) return found;
   const seen = [...probed.values()].flatMap((java) => (java ? [`Java ${java.major} at ${java.bin}`] : []));
   throw new MissingTool(
@@ -198,7 +204,10 @@ function writeIfChanged(file: string, content: Buffer | string, mode: number): s
 export function findFirestoreEmulator(env: NodeJS.ProcessEnv = process.env): EmulatorBinary {
   if (env.FIRESTORE_EMULATOR_BINARY_PATH) {
     if (!fs.existsSync(env.FIRESTORE_EMULATOR_BINARY_PATH)) {
-      throw new MissingTool('firestore', `FIRESTORE_EMULATOR_BINARY_PATH names ${env.FIRESTORE_EMULATOR_BINARY_PATH}, which does not exist`);
+      throw new MissingTool(
+        'firestore',
+        `FIRESTORE_EMULATOR_BINARY_PATH names ${env.FIRESTORE_EMULATOR_BINARY_PATH}, which does not exist`,
+      );
     }
     return { path: env.FIRESTORE_EMULATOR_BINARY_PATH, source: 'FIRESTORE_EMULATOR_BINARY_PATH' };
   }
@@ -207,7 +216,11 @@ export function findFirestoreEmulator(env: NodeJS.ProcessEnv = process.env): Emu
   const sdk = cloudSdkRoot(env);
   const jar = sdk && path.join(sdk, 'platform', 'cloud-firestore-emulator', 'cloud-firestore-emulator.jar');
   if (jar && fs.existsSync(jar)) {
-    const launcher = writeIfChanged(path.join(toolCacheDir(env), 'cloud-firestore-emulator-launcher.jar'), launcherJar(FIRESTORE_MAIN_CLASS, jar), 0o755);
+    const launcher = writeIfChanged(
+      path.join(toolCacheDir(env), 'cloud-firestore-emulator-launcher.jar'),
+      launcherJar(FIRESTORE_MAIN_CLASS, jar),
+      0o755,
+    );
     return { path: launcher, source: `Cloud SDK (${jar})` };
   }
   throw new MissingTool(

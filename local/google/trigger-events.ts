@@ -90,7 +90,8 @@ async function registerWithEmulator(firestore: FirestoreTarget, trigger: Firesto
       document: { value: trigger.document, matchType: 'PATH_PATTERN' },
     }),
   });
-  if (!response.ok) throw new Error(`registering ${trigger.id} with the Firestore emulator failed: ${response.status} ${await response.text()}`);
+  if (!response.ok)
+    throw new Error(`registering ${trigger.id} with the Firestore emulator failed: ${response.status} ${await response.text()}`);
 }
 
 export async function startTriggerEventReceiver(onError: (error: unknown) => void = console.error): Promise<TriggerEventReceiver> {

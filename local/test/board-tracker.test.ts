@@ -85,14 +85,28 @@ describe('board tracker', () => {
 
     const cards = tracker.relations();
     assert.equal(cards.length, 5 + 3 + 3, 'every active card, and the three most recent finished per stage');
-    assert.deepEqual(cards.filter((view) => view.stage === 'DELIVERED').map((view) => view.id), ['o7', 'o8', 'o9']);
-    assert.deepEqual(cards.filter((view) => view.stage === 'CANCELLED').map((view) => view.id), ['o12', 'o13', 'o14']);
+    assert.deepEqual(
+      cards.filter((view) => view.stage === 'DELIVERED').map((view) => view.id),
+      ['o7', 'o8', 'o9'],
+    );
+    assert.deepEqual(
+      cards.filter((view) => view.stage === 'CANCELLED').map((view) => view.id),
+      ['o12', 'o13', 'o14'],
+    );
     assert.deepEqual(removed, ['o0', 'o1', 'o2', 'o3', 'o4', 'o5', 'o6', 'o10', 'o11']);
 
     // A dropped relation edited by hand, then deleted, is still counted right (from the change's `before`).
     feed.write('o0', { stage: 'REJECTED' }, at(400));
     feed.delete('o1', at(401));
-    assert.deepEqual(tracker.summary(at(1000)).stages, { NEW: 4, PREPARATION: 1, IN_FLIGHT: 0, DELIVERED: 8, REJECTED: 1, CANCELLED: 5, INVALID: 0 });
+    assert.deepEqual(tracker.summary(at(1000)).stages, {
+      NEW: 4,
+      PREPARATION: 1,
+      IN_FLIGHT: 0,
+      DELIVERED: 8,
+      REJECTED: 1,
+      CANCELLED: 5,
+      INVALID: 0,
+    });
     assert.equal(tracker.summary(at(1000)).relations, 19);
   });
 
@@ -100,7 +114,10 @@ describe('board tracker', () => {
     const tracker = new RelationTracker({ transitionLimit: 5 });
     const feed = new RelationFeed(tracker);
     for (let i = 0; i < 12; i++) feed.write(`o${i}`, relationDoc(`o${i}`), at(i));
-    assert.deepEqual(tracker.transitions().map((t) => t.id), ['o7', 'o8', 'o9', 'o10', 'o11']);
+    assert.deepEqual(
+      tracker.transitions().map((t) => t.id),
+      ['o7', 'o8', 'o9', 'o10', 'o11'],
+    );
   });
 
   it('reports transitions per second over a sliding window ending at now', () => {
@@ -120,7 +137,16 @@ describe('board tracker', () => {
     for (const id of ['a', 'b', 'c', 'd']) feed.write(id, relationDoc(id), at(0));
     feed.write('a', { error: { step: 'createKitchenOrder', code: 'UNAVAILABLE', message: 'down', transient: true, failures: 1 } }, at(1));
     feed.write('b', { error: { code: 'NOT_FOUND', message: 'orders/b not found', transient: false } }, at(1));
-    feed.write('c', { possibleOrphans: [{ step: 'createKitchenOrder', attempt: 1 }, { step: 'createShipment', attempt: 1 }] }, at(1));
+    feed.write(
+      'c',
+      {
+        possibleOrphans: [
+          { step: 'createKitchenOrder', attempt: 1 },
+          { step: 'createShipment', attempt: 1 },
+        ],
+      },
+      at(1),
+    );
     feed.write('d', { observationError: 'kitchenorders/x: NOT_FOUND' }, at(1));
 
     let summary = tracker.summary(at(2));
@@ -148,7 +174,10 @@ describe('board tracker', () => {
       ['no-stage', { order: 'orders/y' }],
       ['number-stage', { stage: 7 }],
       ['string-error', { ...relationDoc('z'), error: 'something broke' }],
-      ['odd-fields', { stage: 'NEW', order: 42, kitchenOrder: { name: 'k' }, possibleOrphans: 'many', error: { code: 5 }, createdAt: 'not a date' }],
+      [
+        'odd-fields',
+        { stage: 'NEW', order: 42, kitchenOrder: { name: 'k' }, possibleOrphans: 'many', error: { code: 5 }, createdAt: 'not a date' },
+      ],
       ['empty', {}],
     ];
     for (const [id, data] of malformed) tracker.apply(id, null, data, at(0));
@@ -230,7 +259,13 @@ describe('board tracker', () => {
     feed.write('b', relationDoc('b'), at(3));
     assert.equal(reported.length, 5, 'each failed notification is logged');
     assert.deepEqual(
-      events.map((event) => (event.type === 'relation' ? `relation:${event.view.stage}` : event.type === 'transition' ? `transition:${event.transition.to}` : `removed:${event.id}`)),
+      events.map((event) =>
+        event.type === 'relation'
+          ? `relation:${event.view.stage}`
+          : event.type === 'transition'
+            ? `transition:${event.transition.to}`
+            : `removed:${event.id}`,
+      ),
       ['relation:NEW', 'transition:NEW', 'relation:PREPARATION', 'transition:PREPARATION', 'removed:a'],
     );
   });

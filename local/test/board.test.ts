@@ -30,14 +30,21 @@ const SCREENSHOT = path.resolve(__dirname, '../../artifacts/board.png');
 const WAIT_MS = 5000;
 
 /** GET (or another method) over node:http, so the Host header can be set too. */
-function request(url: string, options: { method?: string; host?: string } = {}): Promise<{ status: number; headers: http.IncomingHttpHeaders; body: string }> {
+function request(
+  url: string,
+  options: { method?: string; host?: string } = {},
+): Promise<{ status: number; headers: http.IncomingHttpHeaders; body: string }> {
   return new Promise((resolve, reject) => {
-    const req = http.request(url, { method: options.method ?? 'GET', headers: options.host ? { host: options.host } : {}, timeout: WAIT_MS }, (res) => {
-      let body = '';
-      res.setEncoding('utf8');
-      res.on('data', (chunk: string) => (body += chunk));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body }));
-    });
+    const req = http.request(
+      url,
+      { method: options.method ?? 'GET', headers: options.host ? { host: options.host } : {}, timeout: WAIT_MS },
+      (res) => {
+        let body = '';
+        res.setEncoding('utf8');
+        res.on('data', (chunk: string) => (body += chunk));
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body }));
+      },
+    );
     req.on('timeout', () => req.destroy(new Error(`no answer from ${url} within ${WAIT_MS} ms`)));
     req.on('error', reject);
     req.end();
@@ -94,12 +101,25 @@ describe('board server', () => {
   });
 
   it('serves relations, transitions and the summary with the extra figures as JSON', async () => {
-    feed.write('a', { stage: 'PREPARATION', advancedAt: new Date(), kitchenOrder: 'kitchenorders/k', kitchenOrderStatus: 'NEW' }, new Date());
+    feed.write(
+      'a',
+      { stage: 'PREPARATION', advancedAt: new Date(), kitchenOrder: 'kitchenorders/k', kitchenOrderStatus: 'NEW' },
+      new Date(),
+    );
 
     const relations = await getJson<RelationView[]>(`${board.url}api/relations`);
-    assert.deepEqual(relations.map((view) => [view.id, view.stage, view.kitchenOrder]), [['a', 'PREPARATION', 'kitchenorders/k'], ['b', 'NEW', null]]);
+    assert.deepEqual(
+      relations.map((view) => [view.id, view.stage, view.kitchenOrder]),
+      [
+        ['a', 'PREPARATION', 'kitchenorders/k'],
+        ['b', 'NEW', null],
+      ],
+    );
     const transitions = await getJson<TransitionView[]>(`${board.url}api/transitions`);
-    assert.deepEqual(transitions.map((t) => `${t.id}:${t.from}->${t.to}`), ['a:null->NEW', 'b:null->NEW', 'a:NEW->PREPARATION']);
+    assert.deepEqual(
+      transitions.map((t) => `${t.id}:${t.from}->${t.to}`),
+      ['a:null->NEW', 'b:null->NEW', 'a:NEW->PREPARATION'],
+    );
     const summary = await getJson<Summary & { foodService: unknown }>(`${board.url}api/summary`);
     assert.deepEqual(summary.stages, { NEW: 1, PREPARATION: 1, IN_FLIGHT: 0, DELIVERED: 0, REJECTED: 0, CANCELLED: 0, INVALID: 0 });
     assert.equal(summary.active, 2);
@@ -121,7 +141,13 @@ describe('board server', () => {
   });
 
   it('reports a failing extra in the summary instead of failing it', async () => {
-    const other = await startBoard({ port: 0, tracker, extra: () => { throw new Error('stats unavailable'); } });
+    const other = await startBoard({
+      port: 0,
+      tracker,
+      extra: () => {
+        throw new Error('stats unavailable');
+      },
+    });
     try {
       const summary = await getJson<Summary & { extraError: string }>(`${other.url}api/summary`);
       assert.equal(summary.extraError, 'stats unavailable');
@@ -139,8 +165,15 @@ describe('board server', () => {
 
     const snapshot = await client.next(() => true);
     assert.equal(snapshot.event, 'snapshot', 'the snapshot comes first');
-    const { relations, transitions, summary } = snapshot.data as { relations: RelationView[]; transitions: TransitionView[]; summary: Summary };
-    assert.deepEqual(relations.map((view) => view.id), ['a', 'b']);
+    const { relations, transitions, summary } = snapshot.data as {
+      relations: RelationView[];
+      transitions: TransitionView[];
+      summary: Summary;
+    };
+    assert.deepEqual(
+      relations.map((view) => view.id),
+      ['a', 'b'],
+    );
     assert.equal(transitions.length, 2);
     assert.equal(summary.stages.NEW, 2);
 
@@ -228,7 +261,11 @@ describe('board page in headless Chromium', function () {
     const ids = { moving: randomUUID(), failing: randomUUID(), waiting: randomUUID() };
     const now = Date.now();
     const ago = (seconds: number) => new Date(now - seconds * 1000);
-    for (const [id, seconds] of [[ids.moving, 12], [ids.failing, 9], [ids.waiting, 4]] as const) {
+    for (const [id, seconds] of [
+      [ids.moving, 12],
+      [ids.failing, 9],
+      [ids.waiting, 4],
+    ] as const) {
       feed.write(id, relationDoc(id, { createdAt: ago(seconds) }), ago(seconds));
     }
     seedBackground(feed, ago);
@@ -256,29 +293,49 @@ describe('board page in headless Chromium', function () {
     await page.evaluate("window.boardMarker = 'not reloaded'");
 
     const card = (stage: string, id: string) => `[data-stage="${stage}"] [data-order-id="${id}"]`;
-    feed.write(ids.moving, { stage: 'PREPARATION', advancedAt: new Date(), kitchenOrder: `kitchenorders/${randomUUID()}`, kitchenOrderStatus: 'NEW' }, new Date());
+    feed.write(
+      ids.moving,
+      { stage: 'PREPARATION', advancedAt: new Date(), kitchenOrder: `kitchenorders/${randomUUID()}`, kitchenOrderStatus: 'NEW' },
+      new Date(),
+    );
     await page.waitForSelector(card('PREPARATION', ids.moving));
     assert.equal(await page.locator(card('NEW', ids.moving)).count(), 0, 'the card left NEW');
     assert.match((await page.locator(card('PREPARATION', ids.moving)).innerText()) ?? '', /kitchen\s+NEW\s+[0-9a-f]{8}/i);
 
     feed.write(ids.moving, { kitchenOrderStatus: 'PACKAGED' }, new Date());
     await page.waitForSelector(`${card('PREPARATION', ids.moving)} .status:text-is("PACKAGED")`);
-    feed.write(ids.moving, { stage: 'IN_FLIGHT', advancedAt: new Date(), shipment: `shipments/${randomUUID()}`, shipmentStatus: 'NEW' }, new Date());
+    feed.write(
+      ids.moving,
+      { stage: 'IN_FLIGHT', advancedAt: new Date(), shipment: `shipments/${randomUUID()}`, shipmentStatus: 'NEW' },
+      new Date(),
+    );
     await page.waitForSelector(card('IN_FLIGHT', ids.moving));
-    feed.write(ids.moving, { stage: 'DELIVERED', active: false, outcome: 'DELIVERED', advancedAt: new Date(), shipmentStatus: 'DELIVERED' }, new Date());
+    feed.write(
+      ids.moving,
+      { stage: 'DELIVERED', active: false, outcome: 'DELIVERED', advancedAt: new Date(), shipmentStatus: 'DELIVERED' },
+      new Date(),
+    );
     await page.waitForSelector(card('DELIVERED', ids.moving));
     assert.equal(await page.locator(`[data-order-id="${ids.moving}"].card`).count(), 1, 'one card per order');
     const delivered = await page.locator(card('DELIVERED', ids.moving)).innerText();
     assert.match(delivered, /drone\s+DELIVERED\s+[0-9a-f]{8}/i);
     assert.doesNotMatch(delivered, /order/i, 'an order status behind the stage is old news and not shown');
-    assert.match(await page.locator('[data-stage="PREPARATION"] .line.news').innerText(), /order\s+CANCELLED/i, 'a cancellation the orchestrator has yet to see is');
+    assert.match(
+      await page.locator('[data-stage="PREPARATION"] .line.news').innerText(),
+      /order\s+CANCELLED/i,
+      'a cancellation the orchestrator has yet to see is',
+    );
     const feedEntries = page.locator(`[data-testid="feed"] li[data-order-id="${ids.moving}"]`);
     await feedEntries.nth(3).waitFor();
     assert.equal(await feedEntries.count(), 4, 'created, and three moves');
     assert.match(await feedEntries.first().innerText(), /IN_FLIGHT\s*→\s*DELIVERED/, 'newest first');
 
     const message = 'orders/x: FAILED_PRECONDITION: order is CANCELLED but the relation says PREPARATION';
-    feed.write(ids.failing, { error: { step: 'createKitchenOrder', code: 'INCONSISTENT', message, transient: false, failures: 1 } }, new Date());
+    feed.write(
+      ids.failing,
+      { error: { step: 'createKitchenOrder', code: 'INCONSISTENT', message, transient: false, failures: 1 } },
+      new Date(),
+    );
     const flag = page.locator(`[data-order-id="${ids.failing}"] [data-testid="flag"]`);
     await flag.waitFor({ state: 'visible' });
     assert.match((await flag.getAttribute('title')) ?? '', /INCONSISTENT: orders\/x: FAILED_PRECONDITION/);
@@ -329,17 +386,98 @@ function seedBackground(feed: RelationFeed, ago: (seconds: number) => Date): voi
   const shipment = () => `shipments/${randomUUID()}`;
   const finished = (stage: string) => ({ stage, active: false, outcome: stage });
   const scenes: Array<[number, Record<string, unknown>]> = [
-    [2, { error: { step: 'createKitchenOrder', code: 'UNAVAILABLE', message: 'food service unavailable; retry in 60 s', transient: true, failures: 1 } }],
+    [
+      2,
+      {
+        error: {
+          step: 'createKitchenOrder',
+          code: 'UNAVAILABLE',
+          message: 'food service unavailable; retry in 60 s',
+          transient: true,
+          failures: 1,
+        },
+      },
+    ],
     [48, { stage: 'PREPARATION', advancedAt: ago(35), kitchenOrder: kitchen(), kitchenOrderStatus: 'PREPARATION' }],
     [40, { stage: 'PREPARATION', advancedAt: ago(22), kitchenOrder: kitchen(), kitchenOrderStatus: 'NEW', orderStatus: 'CANCELLED' }],
-    [95, { stage: 'IN_FLIGHT', advancedAt: ago(61), kitchenOrder: kitchen(), kitchenOrderStatus: 'PACKAGED', shipment: shipment(), shipmentStatus: 'COLLECTED' }],
-    [80, { stage: 'IN_FLIGHT', advancedAt: ago(14), kitchenOrder: kitchen(), kitchenOrderStatus: 'PACKAGED', shipment: shipment(), shipmentStatus: 'NEW',
-      possibleOrphans: [{ step: 'createShipment', attempt: 1, reason: 'lease expired' }] }],
-    [300, { ...finished('DELIVERED'), advancedAt: ago(130), kitchenOrder: kitchen(), kitchenOrderStatus: 'PACKAGED', shipment: shipment(), shipmentStatus: 'DELIVERED' }],
-    [250, { ...finished('DELIVERED'), advancedAt: ago(90), kitchenOrder: kitchen(), kitchenOrderStatus: 'PACKAGED', shipment: shipment(), shipmentStatus: 'DELIVERED' }],
-    [200, { ...finished('DELIVERED'), advancedAt: ago(45), kitchenOrder: kitchen(), kitchenOrderStatus: 'PACKAGED', shipment: shipment(), shipmentStatus: 'DELIVERED' }],
-    [210, { ...finished('REJECTED'), advancedAt: ago(70), orderStatus: 'REJECTED', kitchenOrder: kitchen(), kitchenOrderStatus: 'PACKAGED', shipment: shipment(), shipmentStatus: 'REJECTED' }],
-    [150, { ...finished('CANCELLED'), advancedAt: ago(100), orderStatus: 'CANCELLED', kitchenOrder: kitchen(), kitchenOrderStatus: 'PREPARATION' }],
+    [
+      95,
+      {
+        stage: 'IN_FLIGHT',
+        advancedAt: ago(61),
+        kitchenOrder: kitchen(),
+        kitchenOrderStatus: 'PACKAGED',
+        shipment: shipment(),
+        shipmentStatus: 'COLLECTED',
+      },
+    ],
+    [
+      80,
+      {
+        stage: 'IN_FLIGHT',
+        advancedAt: ago(14),
+        kitchenOrder: kitchen(),
+        kitchenOrderStatus: 'PACKAGED',
+        shipment: shipment(),
+        shipmentStatus: 'NEW',
+        possibleOrphans: [{ step: 'createShipment', attempt: 1, reason: 'lease expired' }],
+      },
+    ],
+    [
+      300,
+      {
+        ...finished('DELIVERED'),
+        advancedAt: ago(130),
+        kitchenOrder: kitchen(),
+        kitchenOrderStatus: 'PACKAGED',
+        shipment: shipment(),
+        shipmentStatus: 'DELIVERED',
+      },
+    ],
+    [
+      250,
+      {
+        ...finished('DELIVERED'),
+        advancedAt: ago(90),
+        kitchenOrder: kitchen(),
+        kitchenOrderStatus: 'PACKAGED',
+        shipment: shipment(),
+        shipmentStatus: 'DELIVERED',
+      },
+    ],
+    [
+      200,
+      {
+        ...finished('DELIVERED'),
+        advancedAt: ago(45),
+        kitchenOrder: kitchen(),
+        kitchenOrderStatus: 'PACKAGED',
+        shipment: shipment(),
+        shipmentStatus: 'DELIVERED',
+      },
+    ],
+    [
+      210,
+      {
+        ...finished('REJECTED'),
+        advancedAt: ago(70),
+        orderStatus: 'REJECTED',
+        kitchenOrder: kitchen(),
+        kitchenOrderStatus: 'PACKAGED',
+        shipment: shipment(),
+        shipmentStatus: 'REJECTED',
+      },
+    ],
+    [
+      150,
+      {
+        ...finished('CANCELLED'),
+        advancedAt: ago(100),
+        orderStatus: 'CANCELLED',
+        kitchenOrder: kitchen(),
+        kitchenOrderStatus: 'PREPARATION',
+      },
+    ],
   ];
   for (const [created, fields] of scenes) {
     const id = randomUUID();

@@ -17,12 +17,30 @@ import * as path from 'node:path';
 
 import { ensureCerts } from '../../food-service/src/certs';
 import {
-  describePoll, drainLimitMs, emulatorArgs, exitCode, findTools, FUNCTION_KILLED, parseFlags, uiLine, UsageError,
+  describePoll,
+  drainLimitMs,
+  emulatorArgs,
+  exitCode,
+  findTools,
+  FUNCTION_KILLED,
+  parseFlags,
+  uiLine,
+  UsageError,
 } from '../emulators';
 import { decodeValue, progressLine, type RestValue } from '../emulators-facts';
 import {
-  cliEnvironment, createRunDirectory, declaredParams, emulatorsConfig, fixedPorts, formatDotenv, freePorts, GENERATED_MARKER,
-  localValues, readProjectConfig, ROOT, writeFunctionsConfig,
+  cliEnvironment,
+  createRunDirectory,
+  declaredParams,
+  emulatorsConfig,
+  fixedPorts,
+  formatDotenv,
+  freePorts,
+  GENERATED_MARKER,
+  localValues,
+  readProjectConfig,
+  ROOT,
+  writeFunctionsConfig,
 } from '../emulators-project';
 import { findFirestoreEmulator, findJava, hasEmulatorUi, MissingTool } from '../google/tools';
 
@@ -38,17 +56,31 @@ interface SchemaError {
   message?: string;
 }
 type SchemaValidator = ((data: unknown) => boolean) & { errors?: SchemaError[] | null };
-const configSchema = firebaseTools('./lib/firebaseConfigValidate') as { getValidator(): SchemaValidator; getErrorMessage(e: SchemaError): string };
-const { Ajv } = firebaseTools('ajv') as { Ajv: new (options: { allowUnionTypes: boolean }) => { compile(schema: unknown): SchemaValidator } };
+const configSchema = firebaseTools('./lib/firebaseConfigValidate') as {
+  getValidator(): SchemaValidator;
+  getErrorMessage(e: SchemaError): string;
+};
+const { Ajv } = firebaseTools('ajv') as {
+  Ajv: new (options: { allowUnionTypes: boolean }) => { compile(schema: unknown): SchemaValidator };
+};
 interface LoadedConfig {
   projectDir: string;
   get(key: string): unknown;
 }
 const { Config } = firebaseTools('./lib/config') as { Config: { load(options: { cwd: string; configPath?: string }): LoadedConfig } };
-const { normalizeAndValidate } = firebaseTools('./lib/functions/projectConfig') as { normalizeAndValidate(config: unknown): Array<Record<string, unknown>> };
-const runtimes = firebaseTools('./lib/deploy/functions/runtimes/supported') as { isRuntime(r: string): boolean; isDecommissioned(r: string): boolean };
-const { FirestoreApi } = firebaseTools('./lib/firestore/api') as { FirestoreApi: new () => { upgradeOldSpec(spec: unknown): unknown; validateSpec(spec: unknown): void } };
-const { readdirRecursive } = firebaseTools('./lib/fsAsync') as { readdirRecursive(o: { path: string; ignoreStrings: string[] }): Promise<Array<{ name: string }>> };
+const { normalizeAndValidate } = firebaseTools('./lib/functions/projectConfig') as {
+  normalizeAndValidate(config: unknown): Array<Record<string, unknown>>;
+};
+const runtimes = firebaseTools('./lib/deploy/functions/runtimes/supported') as {
+  isRuntime(r: string): boolean;
+  isDecommissioned(r: string): boolean;
+};
+const { FirestoreApi } = firebaseTools('./lib/firestore/api') as {
+  FirestoreApi: new () => { upgradeOldSpec(spec: unknown): unknown; validateSpec(spec: unknown): void };
+};
+const { readdirRecursive } = firebaseTools('./lib/fsAsync') as {
+  readdirRecursive(o: { path: string; ignoreStrings: string[] }): Promise<Array<{ name: string }>>;
+};
 const { parseStrict } = firebaseTools('./lib/functions/env') as { parseStrict(data: string): Record<string, string> };
 
 interface RepoFirebaseJson {
@@ -65,7 +97,8 @@ const tempDir = (prefix: string): string => fs.mkdtempSync(path.join(os.tmpdir()
 function functionsCopy(parent: string): string {
   const dir = path.join(parent, 'functions');
   fs.mkdirSync(dir);
-  for (const entry of ['package.json', 'lib', 'proto', 'node_modules']) fs.symlinkSync(path.join(FUNCTIONS_DIR, entry), path.join(dir, entry));
+  for (const entry of ['package.json', 'lib', 'proto', 'node_modules'])
+    fs.symlinkSync(path.join(FUNCTIONS_DIR, entry), path.join(dir, entry));
   return dir;
 }
 
@@ -85,7 +118,12 @@ interface EmulatorsRun {
 function runEmulators(args: string[], timeoutMs: number, extraEnv: NodeJS.ProcessEnv = {}): Promise<EmulatorsRun> {
   const started = Date.now();
   return new Promise((resolve, reject) => {
-    const child = spawn('npm', ['run', 'emulators', '--', ...args], { cwd: ROOT, env: { ...process.env, ...extraEnv }, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
+    const child = spawn('npm', ['run', 'emulators', '--', ...args], {
+      cwd: ROOT,
+      env: { ...process.env, ...extraEnv },
+      stdio: ['ignore', 'pipe', 'pipe'],
+      detached: true,
+    });
     let output = '';
     let stderr = '';
     // eslint-disable-next-line no-control-regex
@@ -161,7 +199,11 @@ describe('npm run emulators: the official Firebase emulator path', () => {
       const runtime = String(codebase.runtime);
       assert.ok(runtimes.isRuntime(runtime) && !runtimes.isDecommissioned(runtime), `${runtime} is not a runtime the CLI deploys`);
 
-      const pkg = readJson(path.join(FUNCTIONS_DIR, 'package.json')) as { main: string; engines: { node: string }; scripts: Record<string, string> };
+      const pkg = readJson(path.join(FUNCTIONS_DIR, 'package.json')) as {
+        main: string;
+        engines: { node: string };
+        scripts: Record<string, string>;
+      };
       assert.equal(`nodejs${pkg.engines.node}`, runtime, 'functions/package.json engines.node and firebase.json runtime disagree');
       assert.deepEqual(codebase.predeploy, ['npm --prefix "$RESOURCE_DIR" run lint', 'npm --prefix "$RESOURCE_DIR" run build']);
       assert.ok(pkg.scripts.lint && pkg.scripts.build);
@@ -173,7 +215,15 @@ describe('npm run emulators: the official Firebase emulator path', () => {
       const dir = tempDir('functions-upload-');
       try {
         const functionsDir = functionsCopy(dir);
-        for (const file of ['package-lock.json', '.npmrc', '.mocharc.json', 'eslint.config.mjs', 'tsconfig.json', '.env.local', '.secret.local']) {
+        for (const file of [
+          'package-lock.json',
+          '.npmrc',
+          '.mocharc.json',
+          'eslint.config.mjs',
+          'tsconfig.json',
+          '.env.local',
+          '.secret.local',
+        ]) {
           fs.writeFileSync(path.join(functionsDir, file), '');
         }
         for (const folder of ['src', 'test', 'scripts']) fs.mkdirSync(path.join(functionsDir, folder));
@@ -200,7 +250,8 @@ describe('npm run emulators: the official Firebase emulator path', () => {
         assert.ok(!ports.has(settings.port as number), `${name} and ${ports.get(settings.port as number)} share a port`);
         ports.set(settings.port as number, name);
       }
-      for (const name of ['functions', 'firestore', 'pubsub', 'ui', 'hub', 'logging']) assert.ok([...ports.values()].includes(name), `no ${name} emulator`);
+      for (const name of ['functions', 'firestore', 'pubsub', 'ui', 'hub', 'logging'])
+        assert.ok([...ports.values()].includes(name), `no ${name} emulator`);
     });
 
     it('name Firestore rules and indexes that exist and parse', () => {
@@ -216,33 +267,87 @@ describe('npm run emulators: the official Firebase emulator path', () => {
     });
   });
 
-
   describe('flags', () => {
     it('takes every flag, with defaults, and rejects bad values with a usage error', () => {
       assert.deepEqual(parseFlags([]), {
-        help: false, pollIntervalSeconds: 5, only: undefined, durationSeconds: undefined, ordersPerSecond: 1,
-        cancelRate: 0.1, rejectRate: 0.1, controllerIntervalMs: 3000, freePorts: false,
+        help: false,
+        pollIntervalSeconds: 5,
+        only: undefined,
+        durationSeconds: undefined,
+        ordersPerSecond: 1,
+        cancelRate: 0.1,
+        rejectRate: 0.1,
+        controllerIntervalMs: 3000,
+        freePorts: false,
       });
-      assert.deepEqual(parseFlags([
-        '--poll-interval', '7', '--only', 'functions, firestore', '--duration', '30', '--orders-per-second', '2.5',
-        '--cancel-rate', '0.3', '--reject-rate', '0', '--controller-interval', '500', '--free-ports',
-      ]), {
-        help: false, pollIntervalSeconds: 7, only: 'functions,firestore', durationSeconds: 30, ordersPerSecond: 2.5,
-        cancelRate: 0.3, rejectRate: 0, controllerIntervalMs: 500, freePorts: true,
-      });
+      assert.deepEqual(
+        parseFlags([
+          '--poll-interval',
+          '7',
+          '--only',
+          'functions, firestore',
+          '--duration',
+          '30',
+          '--orders-per-second',
+          '2.5',
+          '--cancel-rate',
+          '0.3',
+          '--reject-rate',
+          '0',
+          '--controller-interval',
+          '500',
+          '--free-ports',
+        ]),
+        {
+          help: false,
+          pollIntervalSeconds: 7,
+          only: 'functions,firestore',
+          durationSeconds: 30,
+          ordersPerSecond: 2.5,
+          cancelRate: 0.3,
+          rejectRate: 0,
+          controllerIntervalMs: 500,
+          freePorts: true,
+        },
+      );
       const bad = [
-        ['--poll-interval', '0'], ['--poll-interval', '1.5'], ['--poll-interval', '3601'], ['--only', ' , '], ['--nope'], ['extra'],
-        ['--duration', '0'], ['--duration', 'soon'], ['--cancel-rate', '1.5'], ['--orders-per-second', '-1'], ['--controller-interval', '5'],
+        ['--poll-interval', '0'],
+        ['--poll-interval', '1.5'],
+        ['--poll-interval', '3601'],
+        ['--only', ' , '],
+        ['--nope'],
+        ['extra'],
+        ['--duration', '0'],
+        ['--duration', 'soon'],
+        ['--cancel-rate', '1.5'],
+        ['--orders-per-second', '-1'],
+        ['--controller-interval', '5'],
       ];
       for (const args of bad) assert.throws(() => parseFlags(args), UsageError, args.join(' '));
       assert.throws(() => parseFlags(['--duration', '10', '--only', 'functions']), /--duration needs firestore in --only/);
-      assert.throws(() => parseFlags(['--duration', '10', '--poll-interval', '0']), /--poll-interval must be an integer from 1 to 3600, got "0"/);
+      assert.throws(
+        () => parseFlags(['--duration', '10', '--poll-interval', '0']),
+        /--poll-interval must be an integer from 1 to 3600, got "0"/,
+      );
     });
 
     it('runs the CLI on the demo project with the generated config', () => {
-      assert.deepEqual(emulatorArgs('demo-x', '/tmp/run/firebase.json', 'functions'),
-        ['emulators:start', '--project', 'demo-x', '--config', '/tmp/run/firebase.json', '--only', 'functions']);
-      assert.deepEqual(emulatorArgs('demo-x', '/tmp/run/firebase.json', undefined), ['emulators:start', '--project', 'demo-x', '--config', '/tmp/run/firebase.json']);
+      assert.deepEqual(emulatorArgs('demo-x', '/tmp/run/firebase.json', 'functions'), [
+        'emulators:start',
+        '--project',
+        'demo-x',
+        '--config',
+        '/tmp/run/firebase.json',
+        '--only',
+        'functions',
+      ]);
+      assert.deepEqual(emulatorArgs('demo-x', '/tmp/run/firebase.json', undefined), [
+        'emulators:start',
+        '--project',
+        'demo-x',
+        '--config',
+        '/tmp/run/firebase.json',
+      ]);
     });
 
     it('gives the drain ten polls and eight kitchen or drone steps, and at least a minute', () => {
@@ -269,21 +374,31 @@ describe('npm run emulators: the official Firebase emulator path', () => {
 
     it('says in one line that the Firestore emulator is missing; leaves out a missing Pub/Sub unless --only asks for it', () => {
       const missing = path.join(dir, 'nowhere', 'emulator.jar');
-      assert.throws(() => findTools(readProjectConfig().firebaseJson, undefined, { ...process.env, FIRESTORE_EMULATOR_BINARY_PATH: missing }), (error: unknown) => {
-        assert.ok(error instanceof MissingTool);
-        assert.equal(error.message, `FIRESTORE_EMULATOR_BINARY_PATH names ${missing}, which does not exist`);
-        return true;
-      });
+      assert.throws(
+        () => findTools(readProjectConfig().firebaseJson, undefined, { ...process.env, FIRESTORE_EMULATOR_BINARY_PATH: missing }),
+        (error: unknown) => {
+          assert.ok(error instanceof MissingTool);
+          assert.equal(error.message, `FIRESTORE_EMULATOR_BINARY_PATH names ${missing}, which does not exist`);
+          return true;
+        },
+      );
       const env = { ...process.env, PUBSUB_EMULATOR_BINARY_PATH: missing };
       const found = findTools(readProjectConfig().firebaseJson, undefined, env);
       assert.deepEqual(found.without, ['pubsub']);
       assert.ok(found.tools.java && found.tools.java.major >= 21 && found.tools.firestore);
-      assert.match(found.lines.join('\n'), /^Pub\/Sub\s+left out: PUBSUB_EMULATOR_BINARY_PATH names .*; the Functions emulator then ignores pollFoodService/m);
+      assert.match(
+        found.lines.join('\n'),
+        /^Pub\/Sub\s+left out: PUBSUB_EMULATOR_BINARY_PATH names .*; the Functions emulator then ignores pollFoodService/m,
+      );
       assert.throws(() => findTools(readProjectConfig().firebaseJson, 'functions,firestore,pubsub', env), MissingTool);
-      assert.equal(findTools(readProjectConfig().firebaseJson, 'functions', env).tools.java, undefined, 'the Functions emulator alone needs no Java');
+      assert.equal(
+        findTools(readProjectConfig().firebaseJson, 'functions', env).tools.java,
+        undefined,
+        'the Functions emulator alone needs no Java',
+      );
     });
 
-    it('generates a config the CLI accepts: this run\'s ports, the UI only when its bundle is there, nothing missing', async () => {
+    it("generates a config the CLI accepts: this run's ports, the UI only when its bundle is there, nothing missing", async () => {
       const repo = readProjectConfig().firebaseJson;
       const ports = await freePorts(repo);
       const all = [...Object.values(ports.emulators), ports.firestoreWebsocket, ports.simulator, ports.simulatorStats];
@@ -298,20 +413,31 @@ describe('npm run emulators: the official Firebase emulator path', () => {
       assert.equal(emulators.pubsub, undefined);
       assert.equal(emulators.functions.port, ports.emulators.functions);
       assert.equal(emulators.firestore.websocketPort, ports.firestoreWebsocket);
-      assert.deepEqual(withoutUi.functions, repo.functions, 'everything but the emulators is the repository\'s');
-      assert.deepEqual(emulatorsConfig(repo, { ports: fixedPorts(repo), ui: true, without: [] }), repo,
-        'with the UI bundle and the usual ports, the config is firebase.json itself');
-      assert.equal(firebaseJson().emulators.ui && (firebaseJson().emulators.ui as { enabled?: boolean }).enabled, true, 'firebase.json keeps the UI for people who have it');
+      assert.deepEqual(withoutUi.functions, repo.functions, "everything but the emulators is the repository's");
+      assert.deepEqual(
+        emulatorsConfig(repo, { ports: fixedPorts(repo), ui: true, without: [] }),
+        repo,
+        'with the UI bundle and the usual ports, the config is firebase.json itself',
+      );
+      assert.equal(
+        firebaseJson().emulators.ui && (firebaseJson().emulators.ui as { enabled?: boolean }).enabled,
+        true,
+        'firebase.json keeps the UI for people who have it',
+      );
       assert.match(uiLine(false, undefined), /^Emulator UI\s+skipped: firebase-tools has no UI bundle/);
       assert.doesNotMatch(uiLine(false, undefined), /\n/);
     });
 
-    it('makes a project folder the CLI loads as the project root, with the real build and the run\'s own .env.local and .secret.local', async () => {
+    it("makes a project folder the CLI loads as the project root, with the real build and the run's own .env.local and .secret.local", async () => {
       const repo = readProjectConfig().firebaseJson;
       const caPem = fs.readFileSync(ensureCerts(path.join(dir, 'certs')).caCert, 'utf8');
       const repoEnvFile = path.join(FUNCTIONS_DIR, '.env.local');
       const repoEnvBefore = fs.existsSync(repoEnvFile) ? fs.statSync(repoEnvFile).mtimeMs : undefined;
-      const run = createRunDirectory(dir, emulatorsConfig(repo, { ports: await freePorts(repo), ui: false, without: [] }), localValues('127.0.0.1:9123', 3, caPem));
+      const run = createRunDirectory(
+        dir,
+        emulatorsConfig(repo, { ports: await freePorts(repo), ui: false, without: [] }),
+        localValues('127.0.0.1:9123', 3, caPem),
+      );
 
       // What `firebase --config <file>` does: the file's folder is the project root, and paths resolve inside it.
       const loaded = Config.load({ cwd: ROOT, configPath: run.configFile });
@@ -325,7 +451,7 @@ describe('npm run emulators: the official Firebase emulator path', () => {
       assert.equal(parseStrict(fs.readFileSync(run.secretFile, 'utf8')).FOOD_SERVICE_CA, caPem);
       assert.ok(run.names.includes('FOOD_SERVICE_CA') && run.names.includes('POLL_INTERVAL_SECONDS'));
       const repoEnvAfter = fs.existsSync(repoEnvFile) ? fs.statSync(repoEnvFile).mtimeMs : undefined;
-      assert.equal(repoEnvAfter, repoEnvBefore, 'the repository\'s functions/.env.local is left alone');
+      assert.equal(repoEnvAfter, repoEnvBefore, "the repository's functions/.env.local is left alone");
     });
 
     it("writes every declared param and secret so that firebase-tools' parser reads them back unchanged", () => {
@@ -335,11 +461,19 @@ describe('npm run emulators: the official Firebase emulator path', () => {
 
       const declared = declaredParams(functionsDir);
       const expected = Object.fromEntries(declared.filter((p) => p.type !== 'secret').map((p) => [p.name, String(p.default)]));
-      assert.deepEqual(parseStrict(fs.readFileSync(files.envFile, 'utf8')), { ...expected, FOOD_SERVICE_ADDRESS: '127.0.0.1:9000', POLL_INTERVAL_SECONDS: '7' });
+      assert.deepEqual(parseStrict(fs.readFileSync(files.envFile, 'utf8')), {
+        ...expected,
+        FOOD_SERVICE_ADDRESS: '127.0.0.1:9000',
+        POLL_INTERVAL_SECONDS: '7',
+      });
       assert.ok(Object.keys(expected).length >= 4, `declared params: ${declared.map((p) => p.name).join(', ')}`);
       const secretText = fs.readFileSync(files.secretFile, 'utf8');
       assert.match(secretText, /^FOOD_SERVICE_CA="-----BEGIN CERTIFICATE-----\\n/m, 'the PEM is one double-quoted line with \\n escapes');
-      assert.deepEqual(parseStrict(secretText), { FOOD_SERVICE_CA: caPem, FOOD_SERVICE_CLIENT_CERT: 'none', FOOD_SERVICE_CLIENT_KEY: 'none' });
+      assert.deepEqual(parseStrict(secretText), {
+        FOOD_SERVICE_CA: caPem,
+        FOOD_SERVICE_CLIENT_CERT: 'none',
+        FOOD_SERVICE_CLIENT_KEY: 'none',
+      });
       assert.equal(fs.statSync(files.secretFile).mode & 0o777, 0o600);
       assert.deepEqual(parseStrict(formatDotenv({ TRICKY: 'a "b" \'c\' \\d\te' })), { TRICKY: 'a "b" \'c\' \\d\te' });
 
@@ -356,7 +490,14 @@ describe('npm run emulators: the official Firebase emulator path', () => {
       const java = findJava();
       const firestore = findFirestoreEmulator();
       const env = cliEnvironment(
-        { PATH: '/usr/bin:/bin', HOME: '/home/x', FIRESTORE_EMULATOR_HOST: '127.0.0.1:1', GCLOUD_PROJECT: 'prod', FOOD_SERVICE_CA: 'stale', KEEP: 'me' },
+        {
+          PATH: '/usr/bin:/bin',
+          HOME: '/home/x',
+          FIRESTORE_EMULATOR_HOST: '127.0.0.1:1',
+          GCLOUD_PROJECT: 'prod',
+          FOOD_SERVICE_CA: 'stale',
+          KEEP: 'me',
+        },
         { java, firestore, pubsub: { path: '/cache/pubsub', source: 'test' } },
         ['FOOD_SERVICE_CA', 'FOOD_SERVICE_ADDRESS'],
       );
@@ -373,7 +514,10 @@ describe('npm run emulators: the official Firebase emulator path', () => {
     });
 
     it('keeps functions/.env.local and functions/.secret.local out of git', () => {
-      const check = spawnSync('git', ['check-ignore', '--no-index', 'functions/.env.local', 'functions/.secret.local'], { cwd: ROOT, encoding: 'utf8' });
+      const check = spawnSync('git', ['check-ignore', '--no-index', 'functions/.env.local', 'functions/.secret.local'], {
+        cwd: ROOT,
+        encoding: 'utf8',
+      });
       assert.equal(check.status, 0, `not ignored: ${check.stdout}${check.stderr}`);
       assert.deepEqual(check.stdout.trim().split('\n'), ['functions/.env.local', 'functions/.secret.local']);
     });
@@ -381,24 +525,53 @@ describe('npm run emulators: the official Firebase emulator path', () => {
 
   describe('what the run prints', () => {
     it('one short line per poll', () => {
-      const summary = { listed: 3, activeRelations: 2, created: 1, observed: 1, nudged: 0, vanished: 0, foreign: 1, lookupFailures: 0, durationMs: 42 };
-      assert.equal(describePoll({ status: 200, body: { polls: [summary], failedPolls: 0 } }),
-        'poll 200 in 42 ms: listed 3, active relations 2, created 1, observed 1, nudged 0, foreign 1');
-      assert.match(describePoll({ status: 409, body: { polls: [], failedPolls: 0, skipped: 'another poll holds the lease (x)' } }), /^poll 409: skipped, another poll/);
+      const summary = {
+        listed: 3,
+        activeRelations: 2,
+        created: 1,
+        observed: 1,
+        nudged: 0,
+        vanished: 0,
+        foreign: 1,
+        lookupFailures: 0,
+        durationMs: 42,
+      };
+      assert.equal(
+        describePoll({ status: 200, body: { polls: [summary], failedPolls: 0 } }),
+        'poll 200 in 42 ms: listed 3, active relations 2, created 1, observed 1, nudged 0, foreign 1',
+      );
+      assert.match(
+        describePoll({ status: 409, body: { polls: [], failedPolls: 0, skipped: 'another poll holds the lease (x)' } }),
+        /^poll 409: skipped, another poll/,
+      );
       assert.match(describePoll({ status: 502, body: { polls: [], failedPolls: 1 } }), /^poll 502: the poll failed/);
       assert.equal(describePoll({ status: 500, body: 'Internal Server Error' }), 'poll 500: Internal Server Error');
     });
 
     it('reads relation documents from the REST API as firebase-admin would', () => {
-      const document: RestValue = { mapValue: { fields: {
-        stage: { stringValue: 'IN_FLIGHT' }, active: { booleanValue: true }, attempt: { integerValue: '2' }, ratio: { doubleValue: 0.5 },
-        observedAt: { timestampValue: '2026-01-02T03:04:05.678Z' }, error: { nullValue: null },
-        possibleOrphans: { arrayValue: { values: [{ mapValue: { fields: { step: { stringValue: 'createShipment' } } } }] } },
-        empty: { arrayValue: {} },
-      } } };
+      const document: RestValue = {
+        mapValue: {
+          fields: {
+            stage: { stringValue: 'IN_FLIGHT' },
+            active: { booleanValue: true },
+            attempt: { integerValue: '2' },
+            ratio: { doubleValue: 0.5 },
+            observedAt: { timestampValue: '2026-01-02T03:04:05.678Z' },
+            error: { nullValue: null },
+            possibleOrphans: { arrayValue: { values: [{ mapValue: { fields: { step: { stringValue: 'createShipment' } } } }] } },
+            empty: { arrayValue: {} },
+          },
+        },
+      };
       assert.deepEqual(decodeValue(document), {
-        stage: 'IN_FLIGHT', active: true, attempt: 2, ratio: 0.5, observedAt: new Date('2026-01-02T03:04:05.678Z'), error: null,
-        possibleOrphans: [{ step: 'createShipment' }], empty: [],
+        stage: 'IN_FLIGHT',
+        active: true,
+        attempt: 2,
+        ratio: 0.5,
+        observedAt: new Date('2026-01-02T03:04:05.678Z'),
+        error: null,
+        possibleOrphans: [{ step: 'createShipment' }],
+        empty: [],
       });
     });
 
@@ -406,13 +579,20 @@ describe('npm run emulators: the official Firebase emulator path', () => {
       const stats = { ordersCreated: 5, kitchenOrdersCreated: 3, shipmentsCreated: 1, orders: { NEW: 1, PREPARATION: 1, IN_FLIGHT: 0 } };
       const line = progressLine({
         elapsedSeconds: 12,
-        relations: [{ stage: 'NEW', active: true }, { stage: 'DELIVERED', active: false }, { stage: 'CANCELLED', active: false }],
+        relations: [
+          { stage: 'NEW', active: true },
+          { stage: 'DELIVERED', active: false },
+          { stage: 'CANCELLED', active: false },
+        ],
         stats: stats as unknown as Parameters<typeof progressLine>[0]['stats'],
         clock: { ok: 6, skipped: 0, failed: 1 },
         functionErrors: 0,
       });
-      assert.equal(line, '[  12s] NEW 1 · PREPARATION 0 · IN_FLIGHT 0 · DELIVERED 1 · REJECTED 0 · CANCELLED 1 (1 active)'
-        + ' | food: 5 orders (2 open), 3 kitchen, 1 shipments | polls 6 ok, 1 failed | function errors 0');
+      assert.equal(
+        line,
+        '[  12s] NEW 1 · PREPARATION 0 · IN_FLIGHT 0 · DELIVERED 1 · REJECTED 0 · CANCELLED 1 (1 active)' +
+          ' | food: 5 orders (2 open), 3 kitchen, 1 shipments | polls 6 ok, 1 failed | function errors 0',
+      );
       assert.match('⚠  Your function was killed because it raised an unhandled error.', FUNCTION_KILLED);
     });
   });
@@ -427,10 +607,24 @@ describe('npm run emulators: the official Firebase emulator path', () => {
       findFirestoreEmulator();
       // Free ports, so it runs beside a developer's own `npm run emulators`; quick kitchens and drones, and
       // cancellation and rejection rates high enough that every ending happens in 15 s of customers.
-      run = await runEmulators([
-        '--duration', '15', '--free-ports', '--poll-interval', '1', '--orders-per-second', '2',
-        '--cancel-rate', '0.3', '--reject-rate', '0.3', '--controller-interval', '1000',
-      ], 200_000);
+      run = await runEmulators(
+        [
+          '--duration',
+          '15',
+          '--free-ports',
+          '--poll-interval',
+          '1',
+          '--orders-per-second',
+          '2',
+          '--cancel-rate',
+          '0.3',
+          '--reject-rate',
+          '0.3',
+          '--controller-interval',
+          '1000',
+        ],
+        200_000,
+      );
       console.log(`      (npm run emulators -- --duration 15 took ${run.seconds} s)`);
     });
 
@@ -493,7 +687,10 @@ describe('npm run emulators: the official Firebase emulator path', () => {
         /│ Firestore\s+│ 127\.0\.0\.1:(\d+)/.exec(run.output)?.[1],
         /^food service\s+127\.0\.0\.1:(\d+)/m.exec(run.output)?.[1],
       ].map(Number);
-      assert.ok(ports.every((port) => port > 0), `ports found in the output: ${ports.join(', ')}`);
+      assert.ok(
+        ports.every((port) => port > 0),
+        `ports found in the output: ${ports.join(', ')}`,
+      );
       for (const port of ports) assert.equal(await listening(port), false, `something still listens on ${port}`);
     });
   });

@@ -19,7 +19,11 @@ describe('npm start options', () => {
 
   it('reads every flag, and the environment when a flag is absent', () => {
     const options = parse(['--poll-interval', '1', '--orders-per-second', '2.5', '--duration', '30', '--duplicate-rate', '0.3'], {
-      BOARD_PORT: '0', FIRESTORE_EMULATOR_HOST: '127.0.0.1:8080', FOOD_SERVICE_ADDRESS: 'localhost:9000', FOOD_SERVICE_CA_FILE: '/tmp/ca.crt', REORDER_MS: '50',
+      BOARD_PORT: '0',
+      FIRESTORE_EMULATOR_HOST: '127.0.0.1:8080',
+      FOOD_SERVICE_ADDRESS: 'localhost:9000',
+      FOOD_SERVICE_CA_FILE: '/tmp/ca.crt',
+      REORDER_MS: '50',
     });
     assert.equal(options.pollIntervalSeconds, 1);
     assert.equal(options.ordersPerSecond, 2.5);
@@ -27,14 +31,32 @@ describe('npm start options', () => {
     assert.equal(options.boardPort, 0);
     assert.equal(options.firestore, '127.0.0.1:8080');
     assert.deepEqual(options.foodService, { address: 'localhost:9000', caFile: '/tmp/ca.crt' });
-    assert.deepEqual(options.faults, { duplicateRate: 0.3, reorderMs: 50, failRate: 0, dropRate: 0, handshakeCutRate: 0, proxyLatencyMs: 0 });
+    assert.deepEqual(options.faults, {
+      duplicateRate: 0.3,
+      reorderMs: 50,
+      failRate: 0,
+      dropRate: 0,
+      handshakeCutRate: 0,
+      proxyLatencyMs: 0,
+    });
   });
 
-  it('reads the fault proxy\'s flags and variables; any of them puts the proxy in', () => {
+  it("reads the fault proxy's flags and variables; any of them puts the proxy in", () => {
     const options = parse(['--drop-rate', '0.05', '--proxy-latency', '6000'], { HANDSHAKE_CUT_RATE: '0.2' });
-    assert.deepEqual(options.faults, { duplicateRate: 0, reorderMs: 0, failRate: 0, dropRate: 0.05, handshakeCutRate: 0.2, proxyLatencyMs: 6000 });
+    assert.deepEqual(options.faults, {
+      duplicateRate: 0,
+      reorderMs: 0,
+      failRate: 0,
+      dropRate: 0.05,
+      handshakeCutRate: 0.2,
+      proxyLatencyMs: 6000,
+    });
     assert.equal(usesFaultProxy(options.faults), true);
-    for (const [argv, env] of [[['--drop-rate', '0.1'], {}], [[], { HANDSHAKE_CUT_RATE: '1' }], [[], { PROXY_LATENCY_MS: '1' }]] as const) {
+    for (const [argv, env] of [
+      [['--drop-rate', '0.1'], {}],
+      [[], { HANDSHAKE_CUT_RATE: '1' }],
+      [[], { PROXY_LATENCY_MS: '1' }],
+    ] as const) {
       assert.equal(usesFaultProxy(parse([...argv], env).faults), true, `${argv.join(' ')} ${JSON.stringify(env)}`);
     }
     assert.equal(usesFaultProxy(parse(['--drop-rate', '0', '--proxy-latency', '0']).faults), false);
@@ -60,7 +82,11 @@ describe('npm start options', () => {
       [['--bogus'], {}, /Unknown option '--bogus'/],
     ];
     for (const [argv, env, message] of cases) {
-      assert.throws(() => parseOptions(argv, env), (e: Error) => e instanceof UsageError && message.test(e.message), `${argv.join(' ')} ${JSON.stringify(env)}`);
+      assert.throws(
+        () => parseOptions(argv, env),
+        (e: Error) => e instanceof UsageError && message.test(e.message),
+        `${argv.join(' ')} ${JSON.stringify(env)}`,
+      );
     }
   });
 

@@ -67,7 +67,18 @@ describe('a stack killed mid-flight and started again', function () {
 
   it('ends every order, and names every duplicate the crash may have caused', async () => {
     const orders = food.placeOrders(30);
-    const common = ['--firestore', firestore.host, '--food-service', food.address, '--food-ca', caFile, '--poll-interval', '1', '--board-port', '0'];
+    const common = [
+      '--firestore',
+      firestore.host,
+      '--food-service',
+      food.address,
+      '--food-ca',
+      caFile,
+      '--poll-interval',
+      '1',
+      '--board-port',
+      '0',
+    ];
     // Kitchens and drones take a while to answer a create, so the kill finds one in flight.
     let createsInFlight = 0;
     food.onCall(async (method) => {
@@ -102,9 +113,18 @@ describe('a stack killed mid-flight and started again', function () {
       const notes = relations.flatMap((r) => (r.possibleOrphans ?? []) as Array<{ step: string }>);
       assert.ok(notes.length >= 1, 'the claim the crash left behind was noted once its lease expired');
       const recorded = { kitchen: relations.filter((r) => r.kitchenOrder).length, shipment: relations.filter((r) => r.shipment).length };
-      const noted = { kitchen: notes.filter((n) => n.step === 'createKitchenOrder').length, shipment: notes.filter((n) => n.step === 'createShipment').length };
-      assert.ok(stats.kitchenOrdersCreated <= recorded.kitchen + noted.kitchen, `kitchen orders: ${stats.kitchenOrdersCreated} made, ${recorded.kitchen} recorded, ${noted.kitchen} noted`);
-      assert.ok(stats.shipmentsCreated <= recorded.shipment + noted.shipment, `shipments: ${stats.shipmentsCreated} made, ${recorded.shipment} recorded, ${noted.shipment} noted`);
+      const noted = {
+        kitchen: notes.filter((n) => n.step === 'createKitchenOrder').length,
+        shipment: notes.filter((n) => n.step === 'createShipment').length,
+      };
+      assert.ok(
+        stats.kitchenOrdersCreated <= recorded.kitchen + noted.kitchen,
+        `kitchen orders: ${stats.kitchenOrdersCreated} made, ${recorded.kitchen} recorded, ${noted.kitchen} noted`,
+      );
+      assert.ok(
+        stats.shipmentsCreated <= recorded.shipment + noted.shipment,
+        `shipments: ${stats.shipmentsCreated} made, ${recorded.shipment} recorded, ${noted.shipment} noted`,
+      );
     } finally {
       delete process.env.FIRESTORE_EMULATOR_HOST;
       await deleteApp(app);

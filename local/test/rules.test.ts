@@ -5,7 +5,11 @@
 // in its Java code), loaded by @firebase/rules-unit-testing as the Firebase
 // CLI loads them.
 import {
-  assertFails, assertSucceeds, initializeTestEnvironment, type RulesTestContext, type RulesTestEnvironment,
+  assertFails,
+  assertSucceeds,
+  initializeTestEnvironment,
+  type RulesTestContext,
+  type RulesTestEnvironment,
 } from '@firebase/rules-unit-testing';
 import { setLogLevel } from 'firebase/firestore';
 import { strict as assert } from 'node:assert';
@@ -19,7 +23,8 @@ const RULES = fs.readFileSync(path.join(ROOT, 'firestore.rules'), 'utf8');
 const PROJECT_ID = 'demo-rules';
 /** A second project on the same emulator whose rules let everyone in: the control that the calls below can succeed at all. */
 const OPEN_PROJECT_ID = 'demo-rules-open';
-const OPEN_RULES = "rules_version = '2';\nservice cloud.firestore { match /databases/{database}/documents { match /{document=**} { allow read, write: if true; } } }";
+const OPEN_RULES =
+  "rules_version = '2';\nservice cloud.firestore { match /databases/{database}/documents { match /{document=**} { allow read, write: if true; } } }";
 
 /**
  * One existing document in every collection the project uses (relations, a
@@ -68,7 +73,7 @@ async function seed(env: RulesTestEnvironment): Promise<void> {
   });
 }
 
-describe('firestore.rules on Google\'s Firestore emulator', function () {
+describe("firestore.rules on Google's Firestore emulator", function () {
   this.timeout(120_000);
   let firestore: GoogleFirestore;
   let env: RulesTestEnvironment;
@@ -130,7 +135,7 @@ describe('firestore.rules on Google\'s Firestore emulator', function () {
     });
   });
 
-  it('lets the same calls through under rules that allow them, so the refusals above are the rules\' doing', async () => {
+  it("lets the same calls through under rules that allow them, so the refusals above are the rules' doing", async () => {
     await open.clearFirestore();
     await seed(open);
     for (const client of CLIENTS) {

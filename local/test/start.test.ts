@@ -48,10 +48,13 @@ describe('npm start', function () {
   this.timeout(150_000);
 
   it('runs orders to their end and exits 0 when the invariants hold', async () => {
-    const run = await runStart(['--duration', '12', '--orders-per-second', '4', '--poll-interval', '1', '--board-port', '0', '--controller-interval', '400'], 120_000);
+    const run = await runStart(
+      ['--duration', '12', '--orders-per-second', '4', '--poll-interval', '1', '--board-port', '0', '--controller-interval', '400'],
+      120_000,
+    );
     assert.equal(run.code, 0, run.output);
     assert.match(run.output, /live board\s+http:\/\/127\.0\.0\.1:\d+\//);
-    assert.match(run.output, /Firestore\s+127\.0\.0\.1:\d+: Google's Firestore emulator/, 'Google\'s emulator by default');
+    assert.match(run.output, /Firestore\s+127\.0\.0\.1:\d+: Google's Firestore emulator/, "Google's emulator by default");
     assert.doesNotMatch(run.output, /embedded Node Firestore/);
     assert.match(run.output, /\[\s*\d+s\] NEW \d+ · PREPARATION/, 'a summary line every few seconds');
     assert.match(run.output, /invariants: held/);
@@ -61,11 +64,35 @@ describe('npm start', function () {
   });
 
   it('holds the invariants with duplicated and reordered deliveries, refused calls, and replies dropped after the work', async () => {
-    const run = await runStart([
-      '--duration', '12', '--orders-per-second', '4', '--poll-interval', '1', '--board-port', '0', '--controller-interval', '400',
-      '--duplicate-rate', '0.5', '--reorder-ms', '200', '--fail-rate', '0.1', '--seed', '7',
-      '--drop-rate', '0.005', '--handshake-cut-rate', '0.2', '--proxy-latency', '20',
-    ], 120_000);
+    const run = await runStart(
+      [
+        '--duration',
+        '12',
+        '--orders-per-second',
+        '4',
+        '--poll-interval',
+        '1',
+        '--board-port',
+        '0',
+        '--controller-interval',
+        '400',
+        '--duplicate-rate',
+        '0.5',
+        '--reorder-ms',
+        '200',
+        '--fail-rate',
+        '0.1',
+        '--seed',
+        '7',
+        '--drop-rate',
+        '0.005',
+        '--handshake-cut-rate',
+        '0.2',
+        '--proxy-latency',
+        '20',
+      ],
+      120_000,
+    );
     assert.equal(run.code, 0, run.output);
     assert.match(run.output, /invariants: held/);
     assert.match(run.output, /duplicates\/reordering injected/);
@@ -77,21 +104,41 @@ describe('npm start', function () {
     const certs = ensureCerts(fs.mkdtempSync(path.join(os.tmpdir(), 'start-certs-')));
     const firestore = await startGoogleFirestore({ projectId: 'demo-food-orchestrator' });
     const food = await startFoodService({
-      port: 0, tls: { cert: fs.readFileSync(certs.serverCert), key: fs.readFileSync(certs.serverKey) },
-      controllerIntervalMs: 300, rejectRate: 0, log: () => undefined,
+      port: 0,
+      tls: { cert: fs.readFileSync(certs.serverCert), key: fs.readFileSync(certs.serverKey) },
+      controllerIntervalMs: 300,
+      rejectRate: 0,
+      log: () => undefined,
     });
     // A fixed batch: npm start cannot stop an external service's customers, so the drain can finish.
     const orders = food.placeOrders(10);
     try {
-      const run = await runStart([
-        '--food-service', food.address, '--food-ca', certs.caCert, '--firestore', firestore.host,
-        '--duration', '8', '--poll-interval', '1', '--board-port', '0',
-      ], 120_000);
+      const run = await runStart(
+        [
+          '--food-service',
+          food.address,
+          '--food-ca',
+          certs.caCert,
+          '--firestore',
+          firestore.host,
+          '--duration',
+          '8',
+          '--poll-interval',
+          '1',
+          '--board-port',
+          '0',
+        ],
+        120_000,
+      );
       assert.equal(run.code, 0, run.output);
       assert.match(run.output, new RegExp(`food service\\s+${food.address} \\(external\\)`));
       assert.match(run.output, new RegExp(`Firestore\\s+${firestore.host}: external emulator`));
       assert.match(run.output, /external food service does not report what it created/);
-      assert.equal(food.stats().orders.DELIVERED, orders.length, `every order was driven to the end: ${JSON.stringify(food.stats().orders)}`);
+      assert.equal(
+        food.stats().orders.DELIVERED,
+        orders.length,
+        `every order was driven to the end: ${JSON.stringify(food.stats().orders)}`,
+      );
       assert.equal(food.stats().kitchenOrdersCreated, orders.length);
       assert.match(run.output, /relations: 10 \(10 finished, 0 active\)/);
     } finally {
@@ -101,7 +148,22 @@ describe('npm start', function () {
   });
 
   it('falls back to the embedded Firestore when asked, and says what it lacks', async () => {
-    const run = await runStart(['--embedded-firestore', '--duration', '6', '--orders-per-second', '2', '--poll-interval', '1', '--board-port', '0', '--controller-interval', '300'], 120_000);
+    const run = await runStart(
+      [
+        '--embedded-firestore',
+        '--duration',
+        '6',
+        '--orders-per-second',
+        '2',
+        '--poll-interval',
+        '1',
+        '--board-port',
+        '0',
+        '--controller-interval',
+        '300',
+      ],
+      120_000,
+    );
     assert.equal(run.code, 0, run.output);
     assert.match(run.output, /Firestore\s+127\.0\.0\.1:\d+: embedded Node Firestore \(no transaction isolation\)/);
     assert.match(run.output, /does not isolate transactions or honour preconditions/);

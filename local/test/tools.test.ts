@@ -53,20 +53,29 @@ describe('finding the tools', () => {
   it('says in one line what is missing when no Java qualifies, naming the ones it saw', () => {
     const jvms = path.join(root, 'jvm');
     fakeJava(path.join(jvms, 'old-17'), '17.0.1');
-    assert.throws(() => findJava({ PATH: '' }, jvms), (error: unknown) => {
-      assert.ok(error instanceof MissingTool);
-      assert.equal(error.tool, 'java');
-      assert.match(error.message, /Java 21 or newer is missing \(found only Java 17 at .*old-17\/bin\/java\): install one/);
-      assert.doesNotMatch(error.message, /\n/);
-      return true;
-    });
+    assert.throws(
+      () => findJava({ PATH: '' }, jvms),
+      (error: unknown) => {
+        assert.ok(error instanceof MissingTool);
+        assert.equal(error.tool, 'java');
+        assert.match(error.message, /Java 21 or newer is missing \(found only Java 17 at .*old-17\/bin\/java\): install one/);
+        assert.doesNotMatch(error.message, /\n/);
+        return true;
+      },
+    );
   });
 
   it('takes an emulator override as it is, and refuses one that does not exist', () => {
     const jar = path.join(root, 'my-firestore.jar');
     fs.writeFileSync(jar, 'jar');
-    assert.deepEqual(findFirestoreEmulator({ FIRESTORE_EMULATOR_BINARY_PATH: jar }), { path: jar, source: 'FIRESTORE_EMULATOR_BINARY_PATH' });
-    assert.throws(() => findPubsubEmulator({ PUBSUB_EMULATOR_BINARY_PATH: path.join(root, 'nope') }), /PUBSUB_EMULATOR_BINARY_PATH names .*nope, which does not exist/);
+    assert.deepEqual(findFirestoreEmulator({ FIRESTORE_EMULATOR_BINARY_PATH: jar }), {
+      path: jar,
+      source: 'FIRESTORE_EMULATOR_BINARY_PATH',
+    });
+    assert.throws(
+      () => findPubsubEmulator({ PUBSUB_EMULATOR_BINARY_PATH: path.join(root, 'nope') }),
+      /PUBSUB_EMULATOR_BINARY_PATH names .*nope, which does not exist/,
+    );
   });
 
   it('says how to get the emulators when neither the firebase cache nor a Cloud SDK has them', () => {
@@ -84,13 +93,22 @@ describe('finding the tools', () => {
     const script = path.join(sdk, 'platform', 'pubsub-emulator', 'bin', 'cloud-pubsub-emulator');
     fs.mkdirSync(path.dirname(script), { recursive: true });
     fs.writeFileSync(script, '#!/bin/sh\necho "pubsub $@"\n', { mode: 0o755 });
-    const env = { PATH: path.join(sdk, 'bin'), HOME: root, FIREBASE_EMULATORS_PATH: path.join(root, 'cache'), XDG_CACHE_HOME: path.join(root, 'xdg') };
+    const env = {
+      PATH: path.join(sdk, 'bin'),
+      HOME: root,
+      FIREBASE_EMULATORS_PATH: path.join(root, 'cache'),
+      XDG_CACHE_HOME: path.join(root, 'xdg'),
+    };
 
     const firestore = findFirestoreEmulator(env);
     assert.equal(firestore.path, path.join(root, 'xdg', 'food-orchestrator', 'emulators', 'cloud-firestore-emulator-launcher.jar'));
     assert.match(firestore.source, /^Cloud SDK/);
     const pubsub = findPubsubEmulator(env);
-    assert.equal(spawnSync(pubsub.path, ['--port', '1'], { encoding: 'utf8' }).stdout.trim(), 'pubsub --port 1', 'the wrapper runs the SDK script with the arguments');
+    assert.equal(
+      spawnSync(pubsub.path, ['--port', '1'], { encoding: 'utf8' }).stdout.trim(),
+      'pubsub --port 1',
+      'the wrapper runs the SDK script with the arguments',
+    );
     // firebase-tools chmods both paths at start-up: they must be ours to chmod.
     fs.chmodSync(firestore.path, 0o755);
     fs.chmodSync(pubsub.path, 0o755);
@@ -98,7 +116,10 @@ describe('finding the tools', () => {
 
   it("writes a launcher jar that the JDK's own jar tool reads: the main class and the jar to load, in 72-byte lines", () => {
     const file = path.join(root, 'launcher.jar');
-    fs.writeFileSync(file, launcherJar('com.example.Main', '/opt/some sdk/a-very-long-folder-name-that-goes-past-seventy-two-bytes/emulator.jar'));
+    fs.writeFileSync(
+      file,
+      launcherJar('com.example.Main', '/opt/some sdk/a-very-long-folder-name-that-goes-past-seventy-two-bytes/emulator.jar'),
+    );
     const jar = path.join(findJava().binDir, 'jar');
     const extract = spawnSync(jar, ['-xf', file, 'META-INF/MANIFEST.MF'], { cwd: root, encoding: 'utf8' });
     assert.equal(extract.status, 0, extract.stderr);
@@ -107,6 +128,9 @@ describe('finding the tools', () => {
     const manifest = raw.replace(/\r\n /g, '');
     assert.match(manifest, /^Manifest-Version: 1\.0\r\n/);
     assert.match(manifest, /Main-Class: com\.example\.Main\r\n/);
-    assert.match(manifest, /Class-Path: file:\/\/\/opt\/some%20sdk\/a-very-long-folder-name-that-goes-past-seventy-two-bytes\/emulator\.jar\r\n/);
+    assert.match(
+      manifest,
+      /Class-Path: file:\/\/\/opt\/some%20sdk\/a-very-long-folder-name-that-goes-past-seventy-two-bytes\/emulator\.jar\r\n/,
+    );
   });
 });

@@ -97,19 +97,27 @@ export class FoodClient {
 
   createOrder(customerId: string): Promise<Order> {
     return this.call<CreateOrderRequest, Order>(
-      'CreateOrder', `customer ${customerId}`, 'create',
-      (req, opts, cb) => this.orders.CreateOrder(req, opts, cb), { order: { customerId } });
+      'CreateOrder',
+      `customer ${customerId}`,
+      'create',
+      (req, opts, cb) => this.orders.CreateOrder(req, opts, cb),
+      { order: { customerId } },
+    );
   }
 
   getOrder(name: string): Promise<Order> {
-    return this.call<{ name: string }, Order>(
-      'GetOrder', name, 'read', (req, opts, cb) => this.orders.GetOrder(req, opts, cb), { name });
+    return this.call<{ name: string }, Order>('GetOrder', name, 'read', (req, opts, cb) => this.orders.GetOrder(req, opts, cb), { name });
   }
 
   listOrders(request: ListOrdersRequest): Promise<ListOrdersPage> {
     const resource = `orders?status=${request.statusFilter ?? 'ANY'}${request.pageToken ? '&page_token=…' : ''}`;
     return this.call<ListOrdersRequest, ListOrdersPage>(
-      'ListOrders', resource, 'read', (req, opts, cb) => this.orders.ListOrders(req, opts, cb), request);
+      'ListOrders',
+      resource,
+      'read',
+      (req, opts, cb) => this.orders.ListOrders(req, opts, cb),
+      request,
+    );
   }
 
   /**
@@ -128,7 +136,10 @@ export class FoodClient {
       pageToken = page.nextPageToken;
       if (!pageToken) return;
       if (seen.has(pageToken)) throw new Error(`${listing}: the food service returned a page token twice; stopping to avoid a loop`);
-      if (pages >= maxPages) throw new Error(`${listing}: still more pages after ${maxPages} of ${pageSize}; stopping (a listing this long cannot finish within a poll)`);
+      if (pages >= maxPages)
+        throw new Error(
+          `${listing}: still more pages after ${maxPages} of ${pageSize}; stopping (a listing this long cannot finish within a poll)`,
+        );
       seen.add(pageToken);
     }
   }
@@ -136,31 +147,48 @@ export class FoodClient {
   /** Sets only the status, with update_mask "status". */
   updateOrderStatus(name: string, status: OrderStatusName): Promise<Order> {
     return this.call<UpdateOrderRequest, Order>(
-      'UpdateOrder', `${name} status=${status}`, 'once',
+      'UpdateOrder',
+      `${name} status=${status}`,
+      'once',
       (req, opts, cb) => this.orders.UpdateOrder(req, opts, cb),
-      { order: { name, status }, updateMask: { paths: ['status'] } });
+      { order: { name, status }, updateMask: { paths: ['status'] } },
+    );
   }
 
   createKitchenOrder(): Promise<KitchenOrder> {
     return this.call<CreateKitchenOrderRequest, KitchenOrder>(
-      'CreateKitchenOrder', 'kitchenorders', 'create',
-      (req, opts, cb) => this.kitchen.CreateKitchenOrder(req, opts, cb), { kitchenorder: {} });
+      'CreateKitchenOrder',
+      'kitchenorders',
+      'create',
+      (req, opts, cb) => this.kitchen.CreateKitchenOrder(req, opts, cb),
+      { kitchenorder: {} },
+    );
   }
 
   getKitchenOrder(name: string): Promise<KitchenOrder> {
     return this.call<{ name: string }, KitchenOrder>(
-      'GetKitchenOrder', name, 'read', (req, opts, cb) => this.kitchen.GetKitchenOrder(req, opts, cb), { name });
+      'GetKitchenOrder',
+      name,
+      'read',
+      (req, opts, cb) => this.kitchen.GetKitchenOrder(req, opts, cb),
+      { name },
+    );
   }
 
   createShipment(): Promise<Shipment> {
     return this.call<CreateShipmentRequest, Shipment>(
-      'CreateShipment', 'shipments', 'create',
-      (req, opts, cb) => this.drones.CreateShipment(req, opts, cb), { shipment: {} });
+      'CreateShipment',
+      'shipments',
+      'create',
+      (req, opts, cb) => this.drones.CreateShipment(req, opts, cb),
+      { shipment: {} },
+    );
   }
 
   getShipment(name: string): Promise<Shipment> {
-    return this.call<{ name: string }, Shipment>(
-      'GetShipment', name, 'read', (req, opts, cb) => this.drones.GetShipment(req, opts, cb), { name });
+    return this.call<{ name: string }, Shipment>('GetShipment', name, 'read', (req, opts, cb) => this.drones.GetShipment(req, opts, cb), {
+      name,
+    });
   }
 
   close(): void {
@@ -171,18 +199,25 @@ export class FoodClient {
   private call<Req, Res>(method: FoodMethod, resource: string, kind: CallKind, invoke: Unary<Req, Res>, request: Req): Promise<Res> {
     let attempts = 0;
     const deadlineMs = kind === 'create' ? this.createDeadlineMs : this.deadlineMs;
-    const once = () => new Promise<Res>((resolve, reject) => {
-      attempts++;
-      invoke(request, { deadline: Date.now() + deadlineMs }, (error, response) => {
-        if (error) reject(new FoodServiceError(method, resource, this.address, error, attempts));
-        else if (response === undefined) reject(new Error(`${method} ${resource}: empty response from ${this.address}`));
-        else resolve(response);
+    const once = () =>
+      new Promise<Res>((resolve, reject) => {
+        attempts++;
+        invoke(request, { deadline: Date.now() + deadlineMs }, (error, response) => {
+          if (error) reject(new FoodServiceError(method, resource, this.address, error, attempts));
+          else if (response === undefined) reject(new Error(`${method} ${resource}: empty response from ${this.address}`));
+          else resolve(response);
+        });
       });
-    });
     if (kind !== 'read') return once();
     const shouldRetry = (error: unknown) => {
       if (!(error instanceof FoodServiceError) || !error.transient) return false;
-      logger.warn('food service call failed, retrying', { method, resource, code: error.codeName, details: error.details, attempt: attempts });
+      logger.warn('food service call failed, retrying', {
+        method,
+        resource,
+        code: error.codeName,
+        details: error.details,
+        attempt: attempts,
+      });
       return true;
     };
     return withRetry(once, shouldRetry, this.retry);

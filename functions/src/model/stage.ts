@@ -26,4 +26,3 @@ export function isTerminal(stage: Stage): stage is Outcome {
     }
   }
 }
-

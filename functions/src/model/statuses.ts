@@ -5,7 +5,10 @@ import {
   type _food_v1_KitchenOrder_Status__Output as KitchenOrderStatusName,
 } from '../generated/food/v1/KitchenOrder';
 import { _food_v1_Order_Status as OrderStatus, type _food_v1_Order_Status__Output as OrderStatusName } from '../generated/food/v1/Order';
-import { _food_v1_Shipment_Status as ShipmentStatus, type _food_v1_Shipment_Status__Output as ShipmentStatusName } from '../generated/food/v1/Shipment';
+import {
+  _food_v1_Shipment_Status as ShipmentStatus,
+  type _food_v1_Shipment_Status__Output as ShipmentStatusName,
+} from '../generated/food/v1/Shipment';
 
 export { KitchenOrderStatus, OrderStatus, ShipmentStatus };
 export type { KitchenOrderStatusName, OrderStatusName, ShipmentStatusName };

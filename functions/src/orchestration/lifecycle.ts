@@ -16,7 +16,16 @@ import type { DocumentReference } from 'firebase-admin/firestore';
 import { readRelation } from '../store/relations';
 import { decide } from './decide';
 import type { Deps } from './deps';
-import { closeFlagged, finishOrder, flag, flagTarget, recordCancellation, runCreateStep, type AdvanceResult, type StepContext } from './steps';
+import {
+  closeFlagged,
+  finishOrder,
+  flag,
+  flagTarget,
+  recordCancellation,
+  runCreateStep,
+  type AdvanceResult,
+  type StepContext,
+} from './steps';
 
 export type { AdvanceResult } from './steps';
 

@@ -45,7 +45,14 @@ const realSleep: Sleep = (ms) => new Promise((resolve) => setTimeout(resolve, Ma
  * `waitForLeaseMs` for a lease held by an earlier poll; a slot some other
  * poll already served is left out.
  */
-async function pollSlot(deps: Deps, slotMs: number, intervalMs: number, waitForLeaseMs: number, force: boolean, sleep: Sleep): Promise<PollSummary | string> {
+async function pollSlot(
+  deps: Deps,
+  slotMs: number,
+  intervalMs: number,
+  waitForLeaseMs: number,
+  force: boolean,
+  sleep: Sleep,
+): Promise<PollSummary | string> {
   const holder = `${process.env.K_REVISION ?? 'local'}/${randomUUID()}`;
   const waitUntil = deps.now().getTime() + waitForLeaseMs;
   let lease = await acquirePollLease(holder, POLL_LEASE_TTL_MS, deps.now());
@@ -80,7 +87,15 @@ async function pollSlot(deps: Deps, slotMs: number, intervalMs: number, waitForL
   }
 }
 
-async function runSlot(deps: Deps, run: PollRun, slotMs: number, intervalMs: number, waitForLeaseMs: number, force: boolean, sleep: Sleep): Promise<void> {
+async function runSlot(
+  deps: Deps,
+  run: PollRun,
+  slotMs: number,
+  intervalMs: number,
+  waitForLeaseMs: number,
+  force: boolean,
+  sleep: Sleep,
+): Promise<void> {
   try {
     const result = await pollSlot(deps, slotMs, intervalMs, waitForLeaseMs, force, sleep);
     if (typeof result === 'string') {

@@ -49,9 +49,21 @@ export interface PollSummary {
 export async function pollOnce(deps: Deps): Promise<PollSummary> {
   const started = Date.now();
   const summary: PollSummary = {
-    listed: 0, listCalls: 0, activeRelations: 0, created: 0, observed: 0, nudged: 0, vanished: 0, foreign: 0,
-    malformed: 0, malformedOrders: 0, unknownStatuses: 0, lookupFailures: 0, writeFailures: 0,
-    calls: { GetOrder: 0, GetKitchenOrder: 0, GetShipment: 0 }, durationMs: 0,
+    listed: 0,
+    listCalls: 0,
+    activeRelations: 0,
+    created: 0,
+    observed: 0,
+    nudged: 0,
+    vanished: 0,
+    foreign: 0,
+    malformed: 0,
+    malformedOrders: 0,
+    unknownStatuses: 0,
+    lookupFailures: 0,
+    writeFailures: 0,
+    calls: { GetOrder: 0, GetKitchenOrder: 0, GetShipment: 0 },
+    durationMs: 0,
   };
   const limit = createLimiter(deps.config.maxConcurrency);
 
@@ -61,9 +73,13 @@ export async function pollOnce(deps: Deps): Promise<PollSummary> {
   // makes that safe for the few NEW orders that already have one.
   const creations: Array<Promise<void>> = [];
   const onNewOrder = (order: Order) =>
-    creations.push(limit(() => oneWrite(order.name, summary, async () => {
-      if ((await createRelation(order.name, order.customerId, deps.now())) === 'created') summary.created++;
-    })));
+    creations.push(
+      limit(() =>
+        oneWrite(order.name, summary, async () => {
+          if ((await createRelation(order.name, order.customerId, deps.now())) === 'created') summary.created++;
+        }),
+      ),
+    );
   const [listed, relations] = await Promise.all([listActiveOrders(deps, summary, onNewOrder), activeRelations()]);
   summary.listed = listed.size;
   summary.activeRelations = relations.length;
@@ -73,22 +89,24 @@ export async function pollOnce(deps: Deps): Promise<PollSummary> {
 
   await Promise.all([
     ...creations,
-    ...relations.map((stored) => limit(async () => {
-      if (!stored.parsed.ok) {
-        // The trigger flags it; observing it would only stack news on bad data.
-        summary.malformed++;
-        return;
-      }
-      const relation = stored.parsed.value;
-      const changes = observationChanges(relation, await observe(relation, listed.get(relation.order), deps, summary));
-      const nudge = !changes && needsNudge(relation, stored.updateTime, deps.now(), deps.config.claimLeaseSeconds * 1000);
-      if (!changes && !nudge) return;
-      await oneWrite(relation.order, summary, async () => {
-        await writeObservation(stored.ref, changes ?? {}, nudge, deps.now());
-        if (changes) summary.observed++;
-        else summary.nudged++;
-      });
-    })),
+    ...relations.map((stored) =>
+      limit(async () => {
+        if (!stored.parsed.ok) {
+          // The trigger flags it; observing it would only stack news on bad data.
+          summary.malformed++;
+          return;
+        }
+        const relation = stored.parsed.value;
+        const changes = observationChanges(relation, await observe(relation, listed.get(relation.order), deps, summary));
+        const nudge = !changes && needsNudge(relation, stored.updateTime, deps.now(), deps.config.claimLeaseSeconds * 1000);
+        if (!changes && !nudge) return;
+        await oneWrite(relation.order, summary, async () => {
+          await writeObservation(stored.ref, changes ?? {}, nudge, deps.now());
+          if (changes) summary.observed++;
+          else summary.nudged++;
+        });
+      }),
+    ),
   ]);
 
   await reportForeign(unknown, summary);
@@ -111,35 +129,45 @@ async function oneWrite(order: string, summary: PollSummary, write: () => Promis
  * twice, because it moved between listings, keeps the later status). Orders
  * whose names or statuses cannot be used are logged and left out.
  */
-async function listActiveOrders(deps: Deps, summary: PollSummary, onNewOrder: (order: Order) => void): Promise<Map<string, OrderStatusName>> {
+async function listActiveOrders(
+  deps: Deps,
+  summary: PollSummary,
+  onNewOrder: (order: Order) => void,
+): Promise<Map<string, OrderStatusName>> {
   const orders = new Map<string, OrderStatusName>();
   const badNames: string[] = [];
-  await Promise.all(ACTIVE_ORDER_STATUSES.map(async (status) => {
-    for await (const page of deps.food.listAllOrders(status, deps.config.pageSize)) {
-      summary.listCalls++;
-      for (const order of page) {
-        if (!isOrderName(order.name)) {
-          summary.malformedOrders++;
-          if (badNames.length < SAMPLE) badNames.push(JSON.stringify(order.name));
-          continue;
+  await Promise.all(
+    ACTIVE_ORDER_STATUSES.map(async (status) => {
+      for await (const page of deps.food.listAllOrders(status, deps.config.pageSize)) {
+        summary.listCalls++;
+        for (const order of page) {
+          if (!isOrderName(order.name)) {
+            summary.malformedOrders++;
+            if (badNames.length < SAMPLE) badNames.push(JSON.stringify(order.name));
+            continue;
+          }
+          if (!isOrderStatus(order.status)) {
+            reportUnknownStatus(summary, order.name, 'order', order.status);
+            continue;
+          }
+          if (order.status === 'NEW') onNewOrder(order);
+          const known = orders.get(order.name);
+          if (!known || orderStatusRank(order.status) > orderStatusRank(known)) orders.set(order.name, order.status);
         }
-        if (!isOrderStatus(order.status)) {
-          reportUnknownStatus(summary, order.name, 'order', order.status);
-          continue;
-        }
-        if (order.status === 'NEW') onNewOrder(order);
-        const known = orders.get(order.name);
-        if (!known || orderStatusRank(order.status) > orderStatusRank(known)) orders.set(order.name, order.status);
       }
-    }
-  }));
-  if (badNames.length) logger.error('the food service listed orders with malformed names; skipped', { count: summary.malformedOrders, sample: badNames });
+    }),
+  );
+  if (badNames.length)
+    logger.error('the food service listed orders with malformed names; skipped', { count: summary.malformedOrders, sample: badNames });
   return orders;
 }
 
 function reportUnknownStatus(summary: PollSummary, resource: string, kind: string, value: unknown): void {
   summary.unknownStatuses++;
-  logger.warn(`the food service reported a ${kind} status this version does not know; not recorded, observed again next poll`, { resource, status: value });
+  logger.warn(`the food service reported a ${kind} status this version does not know; not recorded, observed again next poll`, {
+    resource,
+    status: value,
+  });
 }
 
 /**
@@ -152,7 +180,10 @@ async function observe(relation: Relation, listed: OrderStatusName | undefined, 
   const seen: Seen = {};
   const failures: string[] = [];
   let transientFailure = false;
-  const lookUp = async <T extends { status: unknown }>(method: keyof PollSummary['calls'], call: () => Promise<T>): Promise<T | undefined> => {
+  const lookUp = async <T extends { status: unknown }>(
+    method: keyof PollSummary['calls'],
+    call: () => Promise<T>,
+  ): Promise<T | undefined> => {
     summary.calls[method]++;
     try {
       return await call();

@@ -52,7 +52,9 @@ export async function retryRelation(ref: DocumentReference, by: Operator, now: D
   }
   const relation = stored.parsed.value;
   if (!relation.error || relation.error.transient) {
-    throw new RepairRefused(`${relation.order} is not flagged${relation.error ? ': its transient error is retried on its own' : ''}; nothing to retry`);
+    throw new RepairRefused(
+      `${relation.order} is not flagged${relation.error ? ': its transient error is retried on its own' : ''}; nothing to retry`,
+    );
   }
   const to = createTarget(relation, now);
   let approvedAttempt: number | null = null;
@@ -71,8 +73,13 @@ export async function retryRelation(ref: DocumentReference, by: Operator, now: D
       throw new RepairRefused(`${relation.order} changed while the retry was prepared; look again`);
     }
     tx.create(ref.collection(TRANSITIONS).doc(`retry-${now.getTime()}`), {
-      step: 'retry', stage: relation.stage, by: by.who, reason: by.why, at: Timestamp.fromDate(now),
-      cleared: { code: flag.code, message: flag.message }, approvedAttempt,
+      step: 'retry',
+      stage: relation.stage,
+      by: by.who,
+      reason: by.why,
+      at: Timestamp.fromDate(now),
+      cleared: { code: flag.code, message: flag.message },
+      approvedAttempt,
     });
     tx.update(ref, { error: null, observationError: null });
   });

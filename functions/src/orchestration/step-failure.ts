@@ -21,14 +21,19 @@ export function describeError(error: unknown): string {
 
 /** A failure the step itself detected before calling anything, which trying later may get past. */
 export class StepDeferred extends Error {
-  constructor(readonly code: string, message: string) {
+  constructor(
+    readonly code: string,
+    message: string,
+  ) {
     super(message);
     this.name = 'StepDeferred';
   }
 }
 
 export function classifyFailure(error: unknown, progress: StepProgress): AttemptFailure {
-  const message = progress.created ? `created ${progress.created} but could not finish the step: ${describeError(error)}` : describeError(error);
+  const message = progress.created
+    ? `created ${progress.created} but could not finish the step: ${describeError(error)}`
+    : describeError(error);
   // Ambiguous only while the create's outcome is unknown: once its name is
   // known it is on the claim (or in this message and the log), and after a
   // failure that proves nothing was sent there is nothing to know.
@@ -45,7 +50,13 @@ export function classifyFailure(error: unknown, progress: StepProgress): Attempt
  * intervals, capped at ten, for as long as they last: the poller is the clock
  * that retries them, so the work resumes without a person.
  */
-export function stepError(step: Step, failure: AttemptFailure, previous: StepError | null, now: Date, pollIntervalSeconds: number): StepError {
+export function stepError(
+  step: Step,
+  failure: AttemptFailure,
+  previous: StepError | null,
+  now: Date,
+  pollIntervalSeconds: number,
+): StepError {
   const failures = (previous?.step === step ? previous.failures : 0) + 1;
   const interval = pollIntervalSeconds * 1000;
   const retryAt = failure.transient

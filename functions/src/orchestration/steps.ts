@@ -45,7 +45,10 @@ const CREATES = {
     field: 'shipment',
     create: async (deps: Deps) => deps.food.createShipment(),
   },
-} as const satisfies Record<CreateStep, { to: Stage; field: 'kitchenOrder' | 'shipment'; create: (deps: Deps) => Promise<{ name: string }> }>;
+} as const satisfies Record<
+  CreateStep,
+  { to: Stage; field: 'kitchenOrder' | 'shipment'; create: (deps: Deps) => Promise<{ name: string }> }
+>;
 
 /** Time kept in hand after a create's deadline before the claim's lease runs out. */
 const LEASE_MARGIN_MS = 5_000;
@@ -63,7 +66,12 @@ export async function runCreateStep(ctx: StepContext, step: CreateStep): Promise
   // 1. Claim the step: one attempt at a time, and whatever earlier attempts
   //    made is adopted (its name is known) or noted (it may exist).
   const claim = await claimStep({
-    relation: ref, step, from, to, eventId, now: deps.now(),
+    relation: ref,
+    step,
+    from,
+    to,
+    eventId,
+    now: deps.now(),
     leaseMs: deps.config.claimLeaseSeconds * 1000,
     maxAmbiguous: deps.config.maxAmbiguousRetries,
   });
@@ -77,7 +85,9 @@ export async function runCreateStep(ctx: StepContext, step: CreateStep): Promise
       return flag(flagTarget(ctx), deps.now(), 'INVALID_CLAIM', `${claim.message}; fix or delete it, then retry the relation`);
     case 'exhausted':
       return flag(
-        flagTarget(ctx), deps.now(), 'ATTEMPTS_EXHAUSTED',
+        flagTarget(ctx),
+        deps.now(),
+        'ATTEMPTS_EXHAUSTED',
         `${step} was attempted ${claim.attempt} times, and ${claim.possibleOrphans.length} of them may have created something ` +
           '(see possibleOrphans); reconcile them with the food service, then retry the relation',
         claim.possibleOrphans,
@@ -93,7 +103,11 @@ export async function runCreateStep(ctx: StepContext, step: CreateStep): Promise
   try {
     // 2. Look: a customer's CANCELLED is never overwritten, and nothing is made for it.
     if ((await deps.food.getOrder(relation.order)).status === 'CANCELLED') {
-      await failClaim(claim, { code: 'CANCELLED', message: 'the customer cancelled the order first', transient: false, ambiguous: false }, deps.now());
+      await failClaim(
+        claim,
+        { code: 'CANCELLED', message: 'the customer cancelled the order first', transient: false, ambiguous: false },
+        deps.now(),
+      );
       return recordCancellation(ctx, created && { field, name: created.name, status: null });
     }
 
@@ -101,7 +115,10 @@ export async function runCreateStep(ctx: StepContext, step: CreateStep): Promise
     if (!created) {
       const leftMs = claim.leaseExpiresAt.getTime() - deps.now().getTime();
       if (leftMs < deps.config.createDeadlineMs + LEASE_MARGIN_MS) {
-        throw new StepDeferred('LEASE_TOO_SHORT', `only ${leftMs} ms of the claim's lease were left for a create with a ${deps.config.createDeadlineMs} ms deadline`);
+        throw new StepDeferred(
+          'LEASE_TOO_SHORT',
+          `only ${leftMs} ms of the claim's lease were left for a create with a ${deps.config.createDeadlineMs} ms deadline`,
+        );
       }
       progress.sent = true;
       const made = await create(deps);
@@ -114,16 +131,35 @@ export async function runCreateStep(ctx: StepContext, step: CreateStep): Promise
 
     // 5. Move the order, looking before every update.
     if ((await moveOrder(deps, relation.order, to)) === 'cancelled') {
-      await failClaim(claim, { code: 'CANCELLED', message: `the customer cancelled the order after ${created.name} was made`, transient: false, ambiguous: false }, deps.now());
+      await failClaim(
+        claim,
+        {
+          code: 'CANCELLED',
+          message: `the customer cancelled the order after ${created.name} was made`,
+          transient: false,
+          ambiguous: false,
+        },
+        deps.now(),
+      );
       return recordCancellation(ctx, { field, name: created.name, status: created.status });
     }
 
     // 6. Record, fenced: only while the stage and the claim are still this attempt's.
     const made: Made = { field, name: created.name, status: created.status };
-    const recorded = await recordProgress(ref, { step, from, to, eventId, claim, made, possibleOrphans: claim.possibleOrphans }, deps.now());
+    const recorded = await recordProgress(
+      ref,
+      { step, from, to, eventId, claim, made, possibleOrphans: claim.possibleOrphans },
+      deps.now(),
+    );
     logger.info(recorded === 'recorded' ? 'relation advanced' : 'step fenced out: another attempt moved the relation first', {
-      order: relation.order, step, from, to, created: created.name, adopted: created.adopted || undefined,
-      attempt: claim.attempt, possibleOrphans: claim.possibleOrphans.length || undefined,
+      order: relation.order,
+      step,
+      from,
+      to,
+      created: created.name,
+      adopted: created.adopted || undefined,
+      attempt: claim.attempt,
+      possibleOrphans: claim.possibleOrphans.length || undefined,
     });
     return recorded === 'recorded' ? 'advanced' : 'fenced';
   } catch (error) {
@@ -153,7 +189,11 @@ export async function recordCancellation(ctx: StepContext, made: Made | null): P
   const progress: Progress = { step: 'cancel', from: relation.stage, to: 'CANCELLED', eventId, ...(made ? { made } : {}) };
   const recorded = await recordProgress(ref, progress, deps.now());
   if (recorded === 'recorded') {
-    logger.info('order cancelled by the customer; nothing more is created or updated', { order: relation.order, from: relation.stage, made: made?.name });
+    logger.info('order cancelled by the customer; nothing more is created or updated', {
+      order: relation.order,
+      from: relation.stage,
+      made: made?.name,
+    });
   }
   return recorded === 'recorded' ? 'cancelled' : 'fenced';
 }
@@ -162,7 +202,12 @@ export async function recordCancellation(ctx: StepContext, made: Made | null): P
 export async function closeFlagged(ctx: StepContext, to: Outcome): Promise<AdvanceResult> {
   const { ref, relation, eventId, deps } = ctx;
   const recorded = await recordProgress(ref, { step: 'close', from: relation.stage, to, eventId, keepError: true }, deps.now());
-  if (recorded === 'recorded') logger.warn('flagged relation closed: its order ended on the food service', { order: relation.order, outcome: to, flag: relation.error?.code });
+  if (recorded === 'recorded')
+    logger.warn('flagged relation closed: its order ended on the food service', {
+      order: relation.order,
+      outcome: to,
+      flag: relation.error?.code,
+    });
   return recorded === 'recorded' ? 'closed' : 'fenced';
 }
 
@@ -176,13 +221,24 @@ export interface FlagTarget {
   error: unknown;
 }
 
-export const flagTarget = (ctx: StepContext): FlagTarget => ({ ref: ctx.ref, order: ctx.relation.order, stage: ctx.relation.stage, error: ctx.relation.error });
+export const flagTarget = (ctx: StepContext): FlagTarget => ({
+  ref: ctx.ref,
+  order: ctx.relation.order,
+  stage: ctx.relation.stage,
+  error: ctx.relation.error,
+});
 
 /**
  * Records a problem a person must look at, once: the same flag again writes
  * nothing (fixpoint). Orphan notes, if any, are recorded with it.
  */
-export async function flag(target: FlagTarget, now: Date, code: string, message: string, orphans: readonly PossibleOrphan[] = []): Promise<AdvanceResult> {
+export async function flag(
+  target: FlagTarget,
+  now: Date,
+  code: string,
+  message: string,
+  orphans: readonly PossibleOrphan[] = [],
+): Promise<AdvanceResult> {
   const current = (typeof target.error === 'object' && target.error !== null ? target.error : {}) as Partial<StepError>;
   if (current.transient === false && current.code === code && current.message === message) return 'nothing';
   const error: StepError = { step: 'document', code, message, transient: false, failures: 1, at: now, retryAt: null };
@@ -217,14 +273,32 @@ async function moveOrder(deps: Deps, order: string, to: OrderStatusName): Promis
 }
 
 /** Ends the attempt and records the failure on the relation, so the poller retries it or a person sees it. */
-async function stepFailed(ctx: StepContext, step: Step, claim: HeldClaim | null, progress: StepProgress, error: unknown): Promise<AdvanceResult> {
+async function stepFailed(
+  ctx: StepContext,
+  step: Step,
+  claim: HeldClaim | null,
+  progress: StepProgress,
+  error: unknown,
+): Promise<AdvanceResult> {
   const { ref, relation, deps } = ctx;
   const failure = classifyFailure(error, progress);
-  (failure.transient ? logger.warn : logger.error)('step failed', { order: relation.order, step, ...failure, created: progress.created ?? undefined, attempt: claim?.attempt });
+  (failure.transient ? logger.warn : logger.error)('step failed', {
+    order: relation.order,
+    step,
+    ...failure,
+    created: progress.created ?? undefined,
+    attempt: claim?.attempt,
+  });
   if (claim) {
     // The claim keeps the created name, if any, so the next attempt adopts it.
     await failClaim(claim, failure, deps.now(), progress.created ?? undefined).catch((cause: unknown) =>
-      logger.error('could not end the claim; its lease will expire', { order: relation.order, step, attempt: claim.attempt, created: progress.created ?? undefined, error: describeError(cause) }),
+      logger.error('could not end the claim; its lease will expire', {
+        order: relation.order,
+        step,
+        attempt: claim.attempt,
+        created: progress.created ?? undefined,
+        error: describeError(cause),
+      }),
     );
   }
   await recordError(ref, relation.stage, stepError(step, failure, relation.error, deps.now(), deps.config.pollIntervalSeconds));

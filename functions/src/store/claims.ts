@@ -97,9 +97,14 @@ export function parseAttempt(snapshot: DocumentSnapshot, expected: number): Atte
   const leaseExpiresAt = toDate(data.leaseExpiresAt);
   if (data.attempt !== expected) return `${where}: attempt is ${describeValue(data.attempt)}, expected ${expected}`;
   if (!claimedAt || !leaseExpiresAt) return `${where}: claimedAt and leaseExpiresAt must be timestamps`;
-  if (data.created !== undefined && data.created !== null && typeof data.created !== 'string') return `${where}: created must be a name or null`;
+  if (data.created !== undefined && data.created !== null && typeof data.created !== 'string')
+    return `${where}: created must be a name or null`;
   const failure = data.failure as Partial<AttemptFailure> | null | undefined;
-  if (failure !== null && failure !== undefined && (typeof failure !== 'object' || typeof failure.transient !== 'boolean' || typeof failure.ambiguous !== 'boolean')) {
+  if (
+    failure !== null &&
+    failure !== undefined &&
+    (typeof failure !== 'object' || typeof failure.transient !== 'boolean' || typeof failure.ambiguous !== 'boolean')
+  ) {
     return `${where}: failure must be null or {code, message, transient, ambiguous}`;
   }
   return {
@@ -111,7 +116,14 @@ export function parseAttempt(snapshot: DocumentSnapshot, expected: number): Atte
     claimedAt,
     leaseExpiresAt,
     created: (data.created as string | null | undefined) ?? null,
-    failure: failure ? { code: String(failure.code ?? 'UNKNOWN'), message: String(failure.message ?? ''), transient: failure.transient as boolean, ambiguous: failure.ambiguous as boolean } : null,
+    failure: failure
+      ? {
+          code: String(failure.code ?? 'UNKNOWN'),
+          message: String(failure.message ?? ''),
+          transient: failure.transient as boolean,
+          ambiguous: failure.ambiguous as boolean,
+        }
+      : null,
     cleanFailures: Number.isInteger(data.cleanFailures) ? (data.cleanFailures as number) : 0,
     approved: Boolean(data.approved),
   };
@@ -138,12 +150,16 @@ export function isLive(attempt: Attempt, now: Date): boolean {
 /** What earlier attempts may have created that no relation records, given the name the next attempt adopts. */
 export function orphansOf(attempts: readonly Attempt[], step: CreateStep, adopt: string | null, now: Date): PossibleOrphan[] {
   return attempts.flatMap((a): PossibleOrphan[] => {
-    const note = (name: string | null, reason: string): PossibleOrphan[] => [{ step, attempt: a.attempt, name, claimedAt: a.claimedAt, eventId: a.eventId, reason }];
+    const note = (name: string | null, reason: string): PossibleOrphan[] => [
+      { step, attempt: a.attempt, name, claimedAt: a.claimedAt, eventId: a.eventId, reason },
+    ];
     if (a.created !== null) {
       return a.created === adopt ? [] : note(a.created, `attempt ${a.attempt} created ${a.created}, and a later attempt created another`);
     }
-    if (a.failure?.ambiguous) return note(null, `attempt ${a.attempt} failed with ${a.failure.code} after its call may have reached the food service`);
-    if (!a.failure && a.leaseExpiresAt <= now) return note(null, `attempt ${a.attempt} claimed the step and recorded nothing before its lease expired`);
+    if (a.failure?.ambiguous)
+      return note(null, `attempt ${a.attempt} failed with ${a.failure.code} after its call may have reached the food service`);
+    if (!a.failure && a.leaseExpiresAt <= now)
+      return note(null, `attempt ${a.attempt} claimed the step and recorded nothing before its lease expired`);
     return [];
   });
 }
@@ -176,7 +192,12 @@ export async function claimStep(request: ClaimRequest): Promise<Claim> {
     const leaseExpiresAt = new Date(now.getTime() + leaseMs);
     const ref = attemptRef(relation, to, attempt);
     const fields = {
-      step, from, to, attempt, holder, eventId,
+      step,
+      from,
+      to,
+      attempt,
+      holder,
+      eventId,
       claimedAt: Timestamp.fromDate(now),
       leaseExpiresAt: Timestamp.fromDate(leaseExpiresAt),
       created: null,
@@ -193,7 +214,17 @@ export async function claimStep(request: ClaimRequest): Promise<Claim> {
       if (isAlreadyExists(error) || isPreconditionFailure(error)) continue;
       throw error;
     }
-    return { kind: 'claimed', ref, nextRef: attemptRef(relation, to, attempt + 1), step, attempt, holder, leaseExpiresAt, adopt, possibleOrphans };
+    return {
+      kind: 'claimed',
+      ref,
+      nextRef: attemptRef(relation, to, attempt + 1),
+      step,
+      attempt,
+      holder,
+      leaseExpiresAt,
+      adopt,
+      possibleOrphans,
+    };
   }
   return { kind: 'held', attempt: 0, leaseExpiresAt: now };
 }
@@ -217,13 +248,20 @@ export async function failClaim(claim: HeldClaim, failure: AttemptFailure, now: 
  * is marked approved, so the attempts before it no longer count, and who and
  * why are kept on it. Refused while an attempt holds the step.
  */
-export async function approveRetry(relation: DocumentReference, to: Stage, by: { who: string; why: string }, now: Date): Promise<Attempt | null> {
+export async function approveRetry(
+  relation: DocumentReference,
+  to: Stage,
+  by: { who: string; why: string },
+  now: Date,
+): Promise<Attempt | null> {
   const attempts = await readAttempts(relation, to);
   if (typeof attempts === 'string') throw new Error(attempts);
   const last = attempts.at(-1);
   if (!last) return null;
   if (isLive(last, now)) {
-    throw new Error(`attempt ${last.attempt} at ${to} holds its claim until ${last.leaseExpiresAt.toISOString()}; retrying now could create a second one`);
+    throw new Error(
+      `attempt ${last.attempt} at ${to} holds its claim until ${last.leaseExpiresAt.toISOString()}; retrying now could create a second one`,
+    );
   }
   await last.ref.update(
     { approved: true, approvedBy: by.who, approvedReason: by.why, approvedAt: Timestamp.fromDate(now) },

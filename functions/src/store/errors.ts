@@ -13,7 +13,13 @@ export function isPreconditionFailure(error: unknown): boolean {
   return codeOf(error) === status.FAILED_PRECONDITION;
 }
 
-const TRANSIENT = new Set<unknown>([status.UNAVAILABLE, status.DEADLINE_EXCEEDED, status.ABORTED, status.RESOURCE_EXHAUSTED, status.INTERNAL]);
+const TRANSIENT = new Set<unknown>([
+  status.UNAVAILABLE,
+  status.DEADLINE_EXCEEDED,
+  status.ABORTED,
+  status.RESOURCE_EXHAUSTED,
+  status.INTERNAL,
+]);
 
 /** A Firestore failure that trying again later may get past. */
 export function isTransientFirestoreError(error: unknown): boolean {

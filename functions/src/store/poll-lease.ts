@@ -32,8 +32,7 @@ function readLease(snapshot: DocumentSnapshot): { state: LeaseState; problem?: s
 }
 
 export type Acquired =
-  | { acquired: true; lastPollAt: Date | null; repaired?: string }
-  | { acquired: false; holder: string; expiresAt: Date; repaired?: string };
+  { acquired: true; lastPollAt: Date | null; repaired?: string } | { acquired: false; holder: string; expiresAt: Date; repaired?: string };
 
 /** Takes the lease for `ttlMs` unless someone else holds it. */
 export async function acquirePollLease(holder: string, ttlMs: number, now: Date): Promise<Acquired> {

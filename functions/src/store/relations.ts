@@ -146,14 +146,25 @@ export async function recordProgress(ref: DocumentReference, progress: Progress,
     if (relation.exists && relation.get('stage') === progress.from && stillHeld) {
       tx.update(ref, progressFields(progress, orphansOf(relation), at));
       if (!claim && !rest[0].exists) {
-        tx.create(history, { step: progress.step, from: progress.from, to: progress.to, attempt: 1, eventId: progress.eventId, claimedAt: Timestamp.fromDate(at) });
+        tx.create(history, {
+          step: progress.step,
+          from: progress.from,
+          to: progress.to,
+          attempt: 1,
+          eventId: progress.eventId,
+          claimedAt: Timestamp.fromDate(at),
+        });
       }
       return 'recorded';
     }
     const created = progress.made?.name;
     if (claim && created && relation.exists && relation.get(progress.made?.field ?? '') !== created) {
       const note: PossibleOrphan = {
-        step: claim.step, attempt: claim.attempt, name: created, claimedAt: at, eventId: progress.eventId,
+        step: claim.step,
+        attempt: claim.attempt,
+        name: created,
+        claimedAt: at,
+        eventId: progress.eventId,
         reason: `attempt ${claim.attempt} created ${created} after another attempt took over the step or the relation moved on`,
       };
       tx.update(ref, { possibleOrphans: mergeOrphans(orphansOf(relation), [note]).map(storedOrphan) });
@@ -188,7 +199,12 @@ function progressFields(progress: Progress, earlierOrphans: PossibleOrphan[], at
  * that the relation has moved past would only hold up the next step. Orphan
  * notes, if any, go with it.
  */
-export async function recordError(ref: DocumentReference, from: unknown, error: StepError, orphans: readonly PossibleOrphan[] = []): Promise<boolean> {
+export async function recordError(
+  ref: DocumentReference,
+  from: unknown,
+  error: StepError,
+  orphans: readonly PossibleOrphan[] = [],
+): Promise<boolean> {
   return db().runTransaction(async (tx) => {
     const relation = await tx.get(ref);
     if (!relation.exists || relation.get('stage') !== from) return false;

@@ -148,13 +148,21 @@ function parsePossibleOrphans(value: unknown, problems: string[]): PossibleOrpha
     const n = (typeof note === 'object' && note !== null ? note : {}) as Record<string, unknown>;
     const claimedAt = toDate(n.claimedAt);
     const ok =
-      typeof n.step === 'string' && CREATE_STEPS.includes(n.step) &&
+      typeof n.step === 'string' &&
+      CREATE_STEPS.includes(n.step) &&
       Number.isInteger(n.attempt) &&
       (n.name === null || n.name === undefined || typeof n.name === 'string') &&
       claimedAt !== null &&
       typeof n.reason === 'string';
     return ok
-      ? { step: n.step as CreateStep, attempt: n.attempt as number, name: (n.name as string | null | undefined) ?? null, claimedAt: claimedAt as Date, eventId: String(n.eventId ?? ''), reason: n.reason as string }
+      ? {
+          step: n.step as CreateStep,
+          attempt: n.attempt as number,
+          name: (n.name as string | null | undefined) ?? null,
+          claimedAt: claimedAt as Date,
+          eventId: String(n.eventId ?? ''),
+          reason: n.reason as string,
+        }
       : null;
   });
   if (!parsed || parsed.some((note) => note === null)) {

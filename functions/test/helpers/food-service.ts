@@ -28,9 +28,7 @@ export function tlsMaterial(certs: CertPaths, withClientCert = false): TlsMateri
     : { caPem: read(certs.caCert) };
 }
 
-export async function startTestFoodService(
-  options: Partial<FoodServiceOptions> & { mtls?: boolean } = {},
-): Promise<FoodService> {
+export async function startTestFoodService(options: Partial<FoodServiceOptions> & { mtls?: boolean } = {}): Promise<FoodService> {
   const certs = testCerts();
   const { mtls, ...rest } = options;
   return startFoodService({

@@ -13,7 +13,10 @@ export class SseClient {
   private buffer = '';
   private waiters = new Set<() => void>();
 
-  private constructor(private readonly request: http.ClientRequest, readonly response: http.IncomingMessage) {
+  private constructor(
+    private readonly request: http.ClientRequest,
+    readonly response: http.IncomingMessage,
+  ) {
     response.setEncoding('utf8');
     response.on('data', (chunk: string) => this.receive(chunk));
   }
@@ -21,7 +24,9 @@ export class SseClient {
   /** Resolves once the response headers arrived, whatever the status. */
   static open(url: string, timeoutMs = 5000): Promise<SseClient> {
     return new Promise((resolve, reject) => {
-      const request = http.get(url, { headers: { accept: 'text/event-stream' }, timeout: timeoutMs }, (response) => resolve(new SseClient(request, response)));
+      const request = http.get(url, { headers: { accept: 'text/event-stream' }, timeout: timeoutMs }, (response) =>
+        resolve(new SseClient(request, response)),
+      );
       request.on('timeout', () => request.destroy(new Error(`no response from ${url} within ${timeoutMs} ms`)));
       request.on('error', reject);
     });
@@ -34,7 +39,8 @@ export class SseClient {
       const found = this.messages.slice(from).find(match);
       if (found) return found;
       const left = deadline - Date.now();
-      if (left <= 0) throw new Error(`no matching event within ${timeoutMs} ms; got ${this.messages.map((m) => m.event).join(', ') || 'none'}`);
+      if (left <= 0)
+        throw new Error(`no matching event within ${timeoutMs} ms; got ${this.messages.map((m) => m.event).join(', ') || 'none'}`);
       await new Promise<void>((resolve) => {
         const timer = setTimeout(done, left);
         this.waiters.add(done);
