@@ -17,6 +17,7 @@ import type { FirestoreKind, LifecycleParams, LifecycleResult } from './lifecycl
 import { pollScalingBench, type PollTarget } from './poll-scaling';
 import { callTable, costDifferences, counterNotes, latencyTable, lifecycleTable, pollTable, targetTable, type Run } from './report';
 import { judge } from './targets';
+import { describeError } from '../functions/src/describe-error';
 
 const ARTIFACTS = path.resolve(__dirname, '..', 'artifacts');
 const USAGE = `usage: npm run bench -- [--quick] [--firestore google|embedded|both] [--out FILE]
@@ -86,7 +87,7 @@ function parse(argv: string[]): { quick: boolean; out: string; kinds: FirestoreK
       },
     }));
   } catch (error) {
-    return { error: error instanceof Error ? error.message : String(error) };
+    return { error: describeError(error) };
   }
   if (values.help) return { help: true };
   const which = values.firestore ?? 'both';

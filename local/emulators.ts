@@ -23,14 +23,15 @@ import { startFoodService, type FoodService } from '../food-service/src/server';
 import {
   countRelations,
   finalSummary,
-  openOrders,
   progressLine,
-  readCollection,
   readOrders,
   readStats,
+  relationReader,
   type ClockCounts,
+  type RelationReader,
   type RunSnapshot,
 } from './emulators-facts';
+import { drain, drainLimitMs, openOrders } from './run-report';
 import {
   cliEnvironment,
   configuredTargets,
@@ -49,6 +50,7 @@ import {
 } from './emulators-project';
 import { findFirestoreEmulator, findJava, findPubsubEmulator, hasEmulatorUi, MissingTool } from './google/tools';
 import { checkInvariants } from './invariants';
+import { describeError } from '../functions/src/describe-error';
 
 const FIREBASE_BIN = path.join(ROOT, 'node_modules', '.bin', 'firebase');
 
@@ -71,7 +73,6 @@ const POLL_REQUEST_MS = 130_000;
 const EMULATORS_STOP_MS = 60_000;
 /** A progress line this often in a --duration run, during the run and the drain. */
 const PROGRESS_EVERY_MS = 5_000;
-const DRAIN_CHECK_MS = 1_000;
 
 export const USAGE = `usage: npm run emulators -- [flags]
 
@@ -131,7 +132,7 @@ export function parseFlags(argv: readonly string[]): EmulatorsOptions {
       allowPositionals: false,
     }));
   } catch (error) {
-    throw new UsageError(error instanceof Error ? error.message : String(error));
+    throw new UsageError(describeError(error));
   }
   const number = (flag: NumberFlag, fallback: number, min: number, max: number, integer: boolean): number => {
     const raw = values[flag];
@@ -334,7 +335,7 @@ async function runClock(
     } catch (error) {
       if (signal.aborted) return;
       counts.failed++;
-      log(`[clock] poll failed: ${error instanceof Error ? error.message : String(error)}`);
+      log(`[clock] poll failed: ${describeError(error)}`);
     }
     await sleep(Math.max(0, started + intervalSeconds * 1000 - Date.now()), undefined, { signal }).catch(() => undefined);
   }
@@ -466,6 +467,7 @@ interface Run {
   ports: RunPorts;
   dir: RunDirectory;
   caPem: string;
+  relations: RelationReader;
   emulators: Child;
   /** Aborted, with an Interruption as its reason, by a signal or by the emulators' exit. */
   interrupted: AbortSignal;
@@ -482,10 +484,7 @@ const elapsed = (run: Run): number => Math.round((Date.now() - run.startedAt) / 
 const statsUrl = (run: Run): string => `http://127.0.0.1:${run.ports.simulatorStats}/stats`;
 
 async function snapshot(run: Run): Promise<RunSnapshot> {
-  const [relations, stats] = await Promise.all([
-    readCollection(`127.0.0.1:${run.ports.emulators.firestore}`, run.projectId, 'relations'),
-    readStats(statsUrl(run)),
-  ]);
+  const [relations, stats] = await Promise.all([run.relations.read(), readStats(statsUrl(run))]);
   return { elapsedSeconds: elapsed(run), relations, stats, clock: run.clock, functionErrors: run.functionErrors.count };
 }
 
@@ -498,31 +497,11 @@ function startProgress(run: Run): () => void {
     snapshot(run)
       .then(
         (now) => run.log(progressLine(now)),
-        (error: unknown) => run.log(`[progress] not available: ${error instanceof Error ? error.message : String(error)}`),
+        (error: unknown) => run.log(`[progress] not available: ${describeError(error)}`),
       )
       .finally(() => (busy = false));
   }, PROGRESS_EVERY_MS);
   return () => clearInterval(timer);
-}
-
-/** How long orders in flight may take to finish: ten polls and eight kitchen or drone steps, and at least a minute. */
-export function drainLimitMs(options: Pick<EmulatorsOptions, 'pollIntervalSeconds' | 'controllerIntervalMs'>): number {
-  return Math.max(60_000, 10 * options.pollIntervalSeconds * 1000 + 8 * options.controllerIntervalMs);
-}
-
-/** Until no order is open on the simulator and no relation is active, or the limit; true if drained. */
-async function drain(run: Run, limitMs: number): Promise<boolean> {
-  const deadline = Date.now() + limitMs;
-  while (Date.now() < deadline && !run.interrupted.aborted) {
-    try {
-      const now = await snapshot(run);
-      if (openOrders(now.stats) === 0 && countRelations(now.relations).active === 0) return true;
-    } catch (error) {
-      run.log(`[drain] could not look: ${error instanceof Error ? error.message : String(error)}`);
-    }
-    await sleep(DRAIN_CHECK_MS, undefined, { signal: run.interrupted }).catch(() => undefined);
-  }
-  return false;
 }
 
 /** --duration: customers for that long, then the drain, then the judgement. Resolves to the exit code. */
@@ -532,12 +511,20 @@ async function timedRun(run: Run, simulator: FoodService, durationSeconds: numbe
     await sleep(durationSeconds * 1000, undefined, { signal: run.interrupted }).catch(() => undefined);
     if (run.interrupted.aborted) return 1;
     simulator.stopCustomers();
-    const limitMs = drainLimitMs(run.options);
+    const limitMs = drainLimitMs(run.options.pollIntervalSeconds, run.options.controllerIntervalMs, 60_000);
     run.log(
       `duration reached: the customers stop ordering; waiting up to ${limitMs / 1000} s until no order is open and no relation is active`,
     );
     const drainStarted = Date.now();
-    const drained = await drain(run, limitMs);
+    const drained = await drain(
+      async () => {
+        const now = await snapshot(run);
+        const { active, waitingForPerson } = countRelations(now.relations);
+        return { open: openOrders(now.stats), activeRelations: active, waitingForPerson };
+      },
+      limitMs,
+      { signal: run.interrupted, onLookFailed: (error) => run.log(`[drain] could not look: ${describeError(error)}`) },
+    );
     if (run.interrupted.aborted) return 1;
     const drainSeconds = Math.round((Date.now() - drainStarted) / 1000);
     const [now, orders] = await Promise.all([snapshot(run), readOrders(`127.0.0.1:${run.ports.simulator}`, run.caPem, FUNCTIONS_DIR)]);
@@ -717,6 +704,7 @@ async function run(options: EmulatorsOptions, log: (line: string) => void): Prom
     ports,
     dir,
     caPem,
+    relations: relationReader(`127.0.0.1:${ports.emulators.firestore}`, project.projectId),
     emulators: emulators.child,
     interrupted: interrupt.signal,
     clock: { ok: 0, skipped: 0, failed: 0 },
@@ -730,10 +718,14 @@ async function run(options: EmulatorsOptions, log: (line: string) => void): Prom
   try {
     verdict = await drive(current, certs, stopClock.signal, started);
   } catch (error) {
-    if (!interrupt.signal.aborted) log(`error: ${error instanceof Error ? error.message : String(error)}`);
+    if (!interrupt.signal.aborted) log(`error: ${describeError(error)}`);
     verdict = 1;
   }
-  return finish(current, verdict, emulators.hints, stopClock, started);
+  try {
+    return await finish(current, verdict, emulators.hints, stopClock, started);
+  } finally {
+    await current.relations.close();
+  }
 }
 
 export async function main(argv: readonly string[]): Promise<number> {
@@ -754,7 +746,7 @@ export async function main(argv: readonly string[]): Promise<number> {
   try {
     return await run(options, (line) => console.log(line));
   } catch (error) {
-    console.error(`emulators: ${error instanceof Error ? error.message : String(error)}`);
+    console.error(`emulators: ${describeError(error)}`);
     return 1;
   }
 }

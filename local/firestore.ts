@@ -4,6 +4,7 @@
 // preconditions or offer BulkWriter, so it is only npm start's fallback.
 import { FirestoreServer } from '@firestore-emulator/server';
 import * as net from 'node:net';
+import { describeError } from '../functions/src/describe-error';
 
 /** Plain values as firebase-admin would read them; timestamps become Dates. */
 export type PlainData = Record<string, unknown>;
@@ -131,7 +132,7 @@ export async function startEmbeddedFirestore(port?: number): Promise<EmbeddedFir
   try {
     await server.start(chosen);
   } catch (error) {
-    throw new Error(`embedded Firestore could not listen on port ${chosen}: ${error instanceof Error ? error.message : String(error)}`);
+    throw new Error(`embedded Firestore could not listen on port ${chosen}: ${describeError(error)}`);
   }
   const { emitter } = server.state;
   return {

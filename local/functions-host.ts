@@ -19,6 +19,7 @@ import { documentDeliverer, type FunctionsTestApi } from './deliver';
 import { DeliveryQueue, plain, type ChangeFeed, type DeliveryFaults, type DocumentEvent } from './document-events';
 import type { PlainData } from './firestore';
 import type { FirestoreTarget, TriggerEventReceiver } from './google/trigger-events';
+import { describeError } from '../functions/src/describe-error';
 
 export const FUNCTIONS_DIR = path.resolve(__dirname, '..', 'functions');
 const ENTRY_POINT = path.join(FUNCTIONS_DIR, 'lib', 'index.js');
@@ -150,8 +151,7 @@ export async function hostFunctions(options: HostOptions): Promise<HostedFunctio
   const scheduledRuns = { started: 0, failed: 0 };
   const timers: NodeJS.Timeout[] = [];
   const stops: Array<() => void | Promise<void>> = [];
-  const onError = (name: string) => (error: unknown, label: string) =>
-    options.log(`${name} failed for ${label}: ${error instanceof Error ? error.message : String(error)}`);
+  const onError = (name: string) => (error: unknown, label: string) => options.log(`${name} failed for ${label}: ${describeError(error)}`);
 
   for (const [name, fn] of functions) {
     const { eventTrigger, scheduleTrigger, httpsTrigger } = fn.__endpoint;
@@ -226,7 +226,7 @@ export async function hostFunctions(options: HostOptions): Promise<HostedFunctio
       // Stopping abandons an invocation in flight, as a platform shutting down would.
       if (stopping) return 0;
       scheduledRuns.failed++;
-      options.log(`${name} failed: ${error instanceof Error ? error.message : String(error)}`);
+      options.log(`${name} failed: ${describeError(error)}`);
       return 0;
     }
   };

@@ -4,11 +4,11 @@
 import * as path from 'node:path';
 
 import { formatProxyStats } from '../food-service/src/fault-proxy';
-import type { FoodServiceStats } from '../food-service/src/server';
-import { STAGES } from './board/tracker';
+import { describeError } from '../functions/src/describe-error';
 import { checkInvariants, type InvariantReport } from './invariants';
 import { routeStructuredLogs } from './logs';
 import { parseOptions, UsageError, USAGE, type LocalOptions } from './options';
+import { drain, drainLimitMs, foodLines, formatStages, invariantLines, listOrders, openOrders } from './run-report';
 import { startLocalStack, type LocalStack } from './stack';
 
 const SUMMARY_EVERY_MS = 5_000;
@@ -20,7 +20,7 @@ const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 function summaryLine(stack: LocalStack, startedAt: number): string {
   const summary = stack.tracker.summary(new Date());
   const seconds = Math.round((Date.now() - startedAt) / 1000);
-  const stages = STAGES.map((stage) => `${stage} ${summary.stages[stage]}`).join(' · ');
+  const stages = formatStages(summary.stages);
   const food = stack.simulator?.stats();
   const foodPart = food
     ? ` | food: ${food.ordersCreated} orders, ${food.kitchenOrdersCreated} kitchen, ${food.shipmentsCreated} shipments`
@@ -28,33 +28,19 @@ function summaryLine(stack: LocalStack, startedAt: number): string {
   return `[${String(seconds).padStart(4)}s] ${stages} | ${summary.transitionsPerSecond.toFixed(1)} transitions/s | errors: ${summary.errors.transient} retrying, ${summary.errors.flagged} flagged${foodPart}`;
 }
 
-/**
- * Until nothing is in flight that the orchestrator will move on its own: every
- * active relation, and (for the simulator) every open order, is done or waits
- * for a person. A flagged relation's order stays open until someone acts.
- */
-async function drain(stack: LocalStack, options: LocalOptions): Promise<boolean> {
+/** Stops the customers and waits until nothing the orchestrator would move on its own is in flight. */
+async function drainRun(stack: LocalStack, options: LocalOptions): Promise<boolean> {
   stack.simulator?.stopCustomers();
-  const limitMs = Math.max(30_000, 10 * options.pollIntervalSeconds * 1000 + 8 * options.controllerIntervalMs);
-  const deadline = Date.now() + limitMs;
+  const limitMs = drainLimitMs(options.pollIntervalSeconds, options.controllerIntervalMs, 30_000);
   log(`duration reached: no new orders; letting the ones in flight finish (up to ${Math.round(limitMs / 1000)} s)`);
-  while (Date.now() < deadline) {
+  return drain(() => {
     const { active, waitingForPerson } = stack.tracker.summary(new Date());
-    const open = stack.simulator ? openOrders(stack.simulator.stats()) : 0;
-    if (active === waitingForPerson && open <= waitingForPerson) return true;
-    await sleep(500);
-  }
-  return false;
-}
-
-function openOrders(stats: FoodServiceStats): number {
-  return (stats.orders.NEW ?? 0) + (stats.orders.PREPARATION ?? 0) + (stats.orders.IN_FLIGHT ?? 0);
+    return { open: stack.simulator ? openOrders(stack.simulator.stats()) : 0, activeRelations: active, waitingForPerson };
+  }, limitMs);
 }
 
 async function runFacts(stack: LocalStack, options: LocalOptions, drained: boolean): Promise<InvariantReport> {
-  const orders = new Map<string, string>();
-  for await (const page of stack.food.listAllOrders(undefined, 1000))
-    for (const order of page) orders.set(order.name, String(order.status));
+  const orders = await listOrders(stack.food);
   const relations = (await stack.db.collection('relations').get()).docs.map((doc) => doc.data());
   const stats = stack.simulator?.stats();
   return checkInvariants({
@@ -80,31 +66,16 @@ function finalSummary(stack: LocalStack, startedAt: number, report: InvariantRep
     '',
     `final summary after ${Math.round((Date.now() - startedAt) / 1000)} s`,
     `  relations: ${summary.relations} (${summary.finished} finished, ${summary.active} active)`,
-    `  by stage:  ${STAGES.map((stage) => `${stage} ${summary.stages[stage]}`).join(' · ')}`,
+    `  by stage:  ${formatStages(summary.stages)}`,
     `  orders:    ${report.finished} finished, ${report.inProgress} in progress`,
     `  triggers:  ${deliveries}${options.faults.duplicateRate || options.faults.reorderMs ? ' (duplicates/reordering injected)' : ''}`,
     `  polls:     ${stack.functions.scheduledRuns.started} scheduled invocations, ${stack.functions.scheduledRuns.failed} failed`,
   ];
   const food = stack.simulator?.stats();
-  if (food) {
-    const calls = Object.entries(food.calls)
-      .map(
-        ([method, c]) =>
-          `${method} ${c.ok}${Object.keys(c.failed).length ? ` (+${Object.values(c.failed).reduce((a, b) => a + b, 0)} failed)` : ''}`,
-      )
-      .join(', ');
-    lines.push(
-      `  food:      ${food.ordersCreated} orders, ${food.kitchenOrdersCreated} kitchen orders, ${food.shipmentsCreated} shipments, ${food.injectedFaults} injected faults`,
-    );
-    lines.push(`  RPCs:      ${calls}`);
-    if (food.finalOrdersOverwritten > 0)
-      lines.push(`  overwrote: ${food.finalOrdersOverwritten} final order(s) moved on by UpdateOrder (a customer's CANCELLED, say)`);
-  }
+  if (food) lines.push(...foodLines(food));
   // The fault proxy's line; other engineers may edit the lines around it.
   if (stack.proxy) lines.push(`  proxy:     ${formatProxyStats(stack.proxy.stats())}`);
-  lines.push(`  invariants: ${report.held ? 'held' : 'VIOLATED'}`);
-  for (const violation of report.violations) lines.push(`    ✗ ${violation}`);
-  for (const note of report.notes) lines.push(`    · ${note}`);
+  lines.push(...invariantLines(report));
   return lines.join('\n');
 }
 
@@ -149,7 +120,7 @@ async function main(): Promise<number> {
   let drained = true;
   if (options.durationSeconds !== undefined) {
     await sleep(options.durationSeconds * 1000);
-    drained = await drain(stack, options);
+    drained = await drainRun(stack, options);
   } else {
     await new Promise<void>((resolve) => {
       process.once('SIGINT', resolve);
@@ -169,7 +140,7 @@ async function main(): Promise<number> {
 main().then(
   (code) => process.exit(code),
   (error: unknown) => {
-    console.error(`npm start failed: ${error instanceof Error ? error.message : String(error)}`);
+    console.error(`npm start failed: ${describeError(error)}`);
     process.exit(1);
   },
 );

@@ -2,6 +2,7 @@
 // Parsing is separate from running so bad input is reported before anything
 // starts, with the flag, the value and the usage.
 import { parseArgs } from 'node:util';
+import { describeError } from '../functions/src/describe-error';
 
 export interface LocalOptions {
   /** An existing food service (host:port) instead of the simulator, with the CA that signed it. */
@@ -138,7 +139,7 @@ export function parseOptions(argv: string[], env: NodeJS.ProcessEnv = process.en
       },
     }));
   } catch (error) {
-    throw new UsageError(error instanceof Error ? error.message : String(error));
+    throw new UsageError(describeError(error));
   }
   if (values.help) return 'help';
 

@@ -12,6 +12,7 @@ import { RepairRefused, retryRelation } from '../functions/src/orchestration/rep
 import { db } from '../functions/src/store/db';
 import { relationRef } from '../functions/src/store/relations';
 import { TRANSITIONS } from '../functions/src/store/schema';
+import { describeError } from '../functions/src/describe-error';
 
 export const USAGE = `usage: npm run ops -- <command> [flags]
 
@@ -86,7 +87,7 @@ export async function main(argv: string[]): Promise<number> {
       strict: true,
     }));
   } catch (error) {
-    console.error(`ops: ${error instanceof Error ? error.message : String(error)}\n\n${USAGE}`);
+    console.error(`ops: ${describeError(error)}\n\n${USAGE}`);
     return 2;
   }
   if (values.help || positionals.length === 0) {
@@ -130,7 +131,7 @@ if (require.main === module) {
   main(process.argv.slice(2)).then(
     (code) => process.exit(code),
     (error: unknown) => {
-      console.error(`ops: ${error instanceof Error ? error.message : String(error)}`);
+      console.error(`ops: ${describeError(error)}`);
       process.exit(1);
     },
   );

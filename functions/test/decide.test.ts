@@ -2,7 +2,7 @@
 // table of the lifecycle rows from FOOD_API.md ("The lifecycle the
 // orchestrator drives"), and properties checked over every combination of
 // stage, statuses and recorded names. The properties come from the lifecycle
-// and docs/ARCHITECTURE.md, not from the implementation.
+// and docs/ARCHITECTURE.md#the-lifecycle, not from the implementation.
 import { strict as assert } from 'node:assert';
 
 import type { Relation } from '../src/model/relation';

@@ -4,7 +4,7 @@
 // outages of any length, and bad data from either side. Network faults go
 // through a TCP proxy in front of the simulator; Firestore is Google's emulator.
 import { status } from '@grpc/grpc-js';
-import { Timestamp, type DocumentData } from 'firebase-admin/firestore';
+import { Timestamp } from 'firebase-admin/firestore';
 import { strict as assert } from 'node:assert';
 
 import { RpcError } from '../../food-service/src/errors';
@@ -13,7 +13,7 @@ import { advance } from '../src/orchestration/lifecycle';
 import { db } from '../src/store/db';
 import { relationId } from '../src/store/schema';
 import { runtimeDeps } from '../src/triggers/deps';
-import { captureEvent, deliver, startStack, type Stack } from './helpers/stack';
+import { attemptEntry, captureEvent, deliver, startStack, type Stack } from './helpers/stack';
 
 const relations = () => db().collection('relations');
 
@@ -29,12 +29,10 @@ async function until(what: string, check: () => Promise<boolean> | boolean, time
 
 /** Waits until the relation's recorded error is due for its retry. */
 async function untilRetryDue(stack: Stack, order: string): Promise<void> {
-  const retryAt = ((await stack.relation(order))?.error?.retryAt as Timestamp | undefined)?.toMillis();
+  const retryAt = (await stack.relation(order))?.error?.retryAt?.getTime();
   assert.ok(retryAt, 'the failure recorded a retry time');
   await until('the retry time', () => Date.now() > retryAt);
 }
-
-const byId = (docs: DocumentData[], id: string) => docs.find((d) => d.id === id);
 
 describe('the step protocol under faults', () => {
   let stack: Stack;
@@ -56,8 +54,8 @@ describe('the step protocol under faults', () => {
       assert.equal(relation?.stage, 'NEW');
       assert.equal(relation?.error?.code, 'UNAVAILABLE');
       assert.equal(relation?.error?.transient, true);
-      const [first] = await stack.transitions(order);
-      assert.equal(first.failure.ambiguous, true, 'a dropped connection after sending may have created it');
+      const first = attemptEntry(await stack.transitions(order), 'PREPARATION-1');
+      assert.equal(first.claim.failure?.ambiguous, true, 'a dropped connection after sending may have created it');
       assert.equal(stack.service.stats().kitchenOrdersCreated, 1, 'the client did not resend the create');
 
       await untilRetryDue(stack, order);
@@ -185,10 +183,10 @@ describe('the step protocol under faults', () => {
     assert.equal(stack.service.stats().kitchenOrdersCreated, 1);
     assert.deepEqual(relation?.possibleOrphans, []);
     const transitions = await stack.transitions(order);
-    assert.equal(byId(transitions, 'PREPARATION-1')?.created, relation?.kitchenOrder);
-    assert.equal(byId(transitions, 'PREPARATION-1')?.failure.ambiguous, false, 'its name is known: nothing is ambiguous');
-    assert.equal(byId(transitions, 'PREPARATION-2')?.created, relation?.kitchenOrder);
-    assert.equal(byId(transitions, 'PREPARATION-2')?.adopted, true);
+    assert.equal(attemptEntry(transitions, 'PREPARATION-1').claim.created, relation?.kitchenOrder);
+    assert.equal(attemptEntry(transitions, 'PREPARATION-1').claim.failure?.ambiguous, false, 'its name is known: nothing is ambiguous');
+    assert.equal(attemptEntry(transitions, 'PREPARATION-2').claim.created, relation?.kitchenOrder);
+    assert.equal(attemptEntry(transitions, 'PREPARATION-2').adopted, true);
   });
 
   it('a process that died between the create and the record leaves a claim that is noted once its lease expires', async () => {
@@ -243,8 +241,8 @@ describe('the step protocol under faults', () => {
     assert.match(failed?.error?.message, /disconnected before secure TLS connection was established/);
     assert.equal(failed?.error?.transient, true, 'a handshake cut short is not a certificate failure');
     assert.ok(failed?.error?.retryAt, 'it will be retried');
-    const [claim] = await stack.transitions(order);
-    assert.equal(claim.failure.ambiguous, false, 'no connection was made: nothing could have been created');
+    const claim = attemptEntry(await stack.transitions(order), 'PREPARATION-1').claim;
+    assert.equal(claim.failure?.ambiguous, false, 'no connection was made: nothing could have been created');
 
     await untilRetryDue(stack, order);
     // The poller wakes the relation once its retry is due; grpc-js reconnects on its own back-off.
@@ -273,16 +271,16 @@ describe('the step protocol under faults', () => {
     const ref = relations().doc(relationId(order));
     /** One wake-up by the poller once the retry is due, on a clock that skips the wait. */
     const retry = async () => {
-      const retryAt = ((await stack.relation(order))?.error?.retryAt as Timestamp | null | undefined)?.toMillis();
+      const retryAt = (await stack.relation(order))?.error?.retryAt?.getTime();
       if (retryAt) now = Math.max(now, retryAt + 1);
       return advance(ref, event.id, deps);
     };
     for (let failure = 1; failure <= 30; failure++) {
       assert.equal(await retry(), 'failed', `failure ${failure}`);
       const error = (await stack.relation(order))?.error;
-      assert.equal(error.transient, true);
-      assert.equal(error.failures, failure);
-      assert.ok(error.retryAt.toMillis() - now <= 11_000, 'the backoff is capped at ten poll intervals');
+      assert.equal(error?.transient, true);
+      assert.equal(error?.failures, failure);
+      assert.ok((error?.retryAt?.getTime() ?? Infinity) - now <= 11_000, 'the backoff is capped at ten poll intervals');
     }
     assert.deepEqual(
       (await stack.transitions(order)).map((t) => t.id),
@@ -301,7 +299,7 @@ describe('the step protocol under faults', () => {
     assert.equal(relation?.stage, 'PREPARATION');
     assert.equal(relation?.error, null);
     assert.deepEqual(relation?.possibleOrphans, [], 'a failure that provably sent nothing leaves nothing to note');
-    const [claim] = await stack.transitions(order);
+    const { claim } = attemptEntry(await stack.transitions(order), 'PREPARATION-1');
     assert.ok(claim.cleanFailures >= 30, `the claim counts the tries it survived: ${claim.cleanFailures}`);
     assert.equal(stack.service.stats().kitchenOrdersCreated, 1);
   });

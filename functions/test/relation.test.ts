@@ -1,6 +1,6 @@
 // parseRelation turns a stored document into a checked Relation. Bad data
 // must be reported field by field (a hand-edited document is flagged with
-// what to fix: docs/ARCHITECTURE.md, "Bad data"), never thrown or half-accepted.
+// what to fix: docs/ARCHITECTURE.md#bad-data), never thrown or half-accepted.
 import { Timestamp } from 'firebase-admin/firestore';
 import { strict as assert } from 'node:assert';
 

@@ -8,7 +8,7 @@ import * as path from 'node:path';
 import { db } from '../src/store/db';
 import { relationId } from '../src/store/schema';
 import { PROJECT_ID } from './setup';
-import { startStack, type Stack } from './helpers/stack';
+import { attemptEntry, retryEntry, startStack, type Stack } from './helpers/stack';
 
 const ROOT = path.resolve(__dirname, '..', '..');
 
@@ -32,7 +32,7 @@ function ops(args: string[]): Promise<{ code: number | null; output: string }> {
 }
 
 async function untilRetryDue(stack: Stack, order: string): Promise<void> {
-  const retryAt = ((await stack.relation(order))?.error?.retryAt as Timestamp | undefined)?.toMillis() ?? 0;
+  const retryAt = (await stack.relation(order))?.error?.retryAt?.getTime() ?? 0;
   const deadline = Date.now() + 30_000;
   while (Date.now() <= retryAt && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 50));
 }
@@ -90,11 +90,12 @@ describe('npm run ops: retrying a flagged relation', () => {
     assert.equal(relation?.stage, 'PREPARATION', JSON.stringify(relation?.error));
     assert.equal(relation?.error, null);
     const history = await stack.transitions(order);
-    const entry = history.find((h) => String(h.id).startsWith('retry-'));
-    assert.equal(entry?.by, 'alice');
-    assert.match(String(entry?.reason), /cancelled by hand/);
-    assert.equal(entry?.cleared.code, 'ATTEMPTS_EXHAUSTED');
-    assert.equal(history.find((h) => h.id === 'PREPARATION-2')?.approvedBy, 'alice');
+    const entry = retryEntry(history);
+    assert.equal(entry.by, 'alice');
+    assert.match(entry.reason, /cancelled by hand/);
+    assert.equal(entry.cleared.code, 'ATTEMPTS_EXHAUSTED');
+    assert.equal(entry.approvedAttempt, 2);
+    assert.equal(attemptEntry(history, 'PREPARATION-2').claim.approval?.by, 'alice');
 
     for (let round = 0; round < 3; round++) {
       stack.service.tick();

@@ -10,6 +10,7 @@ import * as path from 'node:path';
 
 import { EventStreams } from './sse';
 import type { RelationTracker, TrackerEvent } from './tracker';
+import { describeError } from '../../functions/src/describe-error';
 
 export interface BoardOptions {
   /** A loopback address; 127.0.0.1 by default. */
@@ -54,7 +55,7 @@ export async function startBoard(options: BoardOptions): Promise<Board> {
     try {
       more = extra?.() ?? {};
     } catch (error) {
-      more = { extraError: error instanceof Error ? error.message : String(error) };
+      more = { extraError: describeError(error) };
     }
     return { ...more, ...tracker.summary(new Date()) };
   };
@@ -114,7 +115,7 @@ export async function startBoard(options: BoardOptions): Promise<Board> {
     });
   } catch (error) {
     stopTimers();
-    throw new Error(`the board cannot listen on ${host}:${options.port}: ${error instanceof Error ? error.message : String(error)}`);
+    throw new Error(`the board cannot listen on ${host}:${options.port}: ${describeError(error)}`);
   }
   const { port } = server.address() as AddressInfo;
   return {

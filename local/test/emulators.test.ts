@@ -16,18 +16,9 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 
 import { ensureCerts } from '../../food-service/src/certs';
-import {
-  describePoll,
-  drainLimitMs,
-  emulatorArgs,
-  exitCode,
-  findTools,
-  FUNCTION_KILLED,
-  parseFlags,
-  uiLine,
-  UsageError,
-} from '../emulators';
-import { decodeValue, progressLine, type RestValue } from '../emulators-facts';
+import { describePoll, emulatorArgs, exitCode, findTools, FUNCTION_KILLED, parseFlags, uiLine, UsageError } from '../emulators';
+import { progressLine } from '../emulators-facts';
+import { drainLimitMs } from '../run-report';
 import {
   cliEnvironment,
   createRunDirectory,
@@ -351,8 +342,8 @@ describe('npm run emulators: the official Firebase emulator path', () => {
     });
 
     it('gives the drain ten polls and eight kitchen or drone steps, and at least a minute', () => {
-      assert.equal(drainLimitMs({ pollIntervalSeconds: 1, controllerIntervalMs: 1000 }), 60_000);
-      assert.equal(drainLimitMs({ pollIntervalSeconds: 10, controllerIntervalMs: 3000 }), 124_000);
+      assert.equal(drainLimitMs(1, 1000, 60_000), 60_000);
+      assert.equal(drainLimitMs(10, 3000, 60_000), 124_000);
     });
 
     it('exits by the verdict, 130 for an interrupted bounded run, and fails when the emulators end on their own', () => {
@@ -546,33 +537,6 @@ describe('npm run emulators: the official Firebase emulator path', () => {
       );
       assert.match(describePoll({ status: 502, body: { polls: [], failedPolls: 1 } }), /^poll 502: the poll failed/);
       assert.equal(describePoll({ status: 500, body: 'Internal Server Error' }), 'poll 500: Internal Server Error');
-    });
-
-    it('reads relation documents from the REST API as firebase-admin would', () => {
-      const document: RestValue = {
-        mapValue: {
-          fields: {
-            stage: { stringValue: 'IN_FLIGHT' },
-            active: { booleanValue: true },
-            attempt: { integerValue: '2' },
-            ratio: { doubleValue: 0.5 },
-            observedAt: { timestampValue: '2026-01-02T03:04:05.678Z' },
-            error: { nullValue: null },
-            possibleOrphans: { arrayValue: { values: [{ mapValue: { fields: { step: { stringValue: 'createShipment' } } } }] } },
-            empty: { arrayValue: {} },
-          },
-        },
-      };
-      assert.deepEqual(decodeValue(document), {
-        stage: 'IN_FLIGHT',
-        active: true,
-        attempt: 2,
-        ratio: 0.5,
-        observedAt: new Date('2026-01-02T03:04:05.678Z'),
-        error: null,
-        possibleOrphans: [{ step: 'createShipment' }],
-        empty: [],
-      });
     });
 
     it('a progress line with the stages, the food service and the clock', () => {

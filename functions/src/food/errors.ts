@@ -1,4 +1,5 @@
-// What a failed food-service call means for whoever made it:
+// What a failed food-service call means for whoever made it
+// (docs/ARCHITECTURE.md#failures):
 // - transient: waiting and trying again may help (the service is down or slow,
 //   a connection or a TLS handshake was cut short);
 // - a certificate failure: the TLS peer could not be verified (unknown CA,

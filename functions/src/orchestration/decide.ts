@@ -1,6 +1,7 @@
 // The state machine. decide() looks at a relation as it is now and names the
 // one next step, or why there is none. It is pure: no I/O and no clock of its
-// own, so every combination of stage and statuses is tested exhaustively.
+// own, so every combination of stage and statuses is tested exhaustively
+// (docs/ARCHITECTURE.md#the-lifecycle).
 import type { Relation } from '../model/relation';
 import { isFlagged } from '../model/relation';
 import { isTerminal, type Outcome } from '../model/stage';
@@ -24,7 +25,8 @@ export function isStep(decision: Decision): decision is StepDecision {
   return decision.action !== 'flag' && decision.action !== 'none';
 }
 
-const flag = (relation: Relation, problem: string): Decision => ({
+/** A contradiction in the relation, or between it and the food service: a person must look. */
+const inconsistent = (relation: Relation, problem: string): Decision => ({
   action: 'flag',
   code: 'INCONSISTENT',
   message: `stage ${relation.stage}: ${problem}`,
@@ -45,7 +47,7 @@ export function decide(relation: Relation, now: Date): Decision {
 
   // The customer's cancellation wins over any step still to come.
   if (orderStatus === 'CANCELLED') return { action: 'cancel', to: 'CANCELLED' };
-  if (orderStatus === 'UNKNOWN') return flag(relation, 'the food service reports the order as UNKNOWN');
+  if (orderStatus === 'UNKNOWN') return inconsistent(relation, 'the food service reports the order as UNKNOWN');
 
   switch (stage) {
     case 'NEW':
@@ -63,7 +65,7 @@ export function decide(relation: Relation, now: Date): Decision {
 
 function decideNew(relation: Relation): Decision {
   if (relation.kitchenOrder || relation.shipment) {
-    return flag(relation, 'a kitchen order or shipment is recorded before any was created');
+    return inconsistent(relation, 'a kitchen order or shipment is recorded before any was created');
   }
   // PREPARATION with stage NEW means our UpdateOrder landed but the step did
   // not record; the step's claim tells a live attempt from a dead one, and
@@ -75,7 +77,7 @@ function decideNew(relation: Relation): Decision {
     case 'IN_FLIGHT':
     case 'DELIVERED':
     case 'REJECTED':
-      return flag(relation, `the order is ${relation.orderStatus} on the food service, but no kitchen order was created for it`);
+      return inconsistent(relation, `the order is ${relation.orderStatus} on the food service, but no kitchen order was created for it`);
     case 'CANCELLED':
     case 'UNKNOWN':
       throw new Error(`decide() handles order status ${relation.orderStatus} before the stage`);
@@ -87,10 +89,10 @@ function decideNew(relation: Relation): Decision {
 }
 
 function decidePreparation(relation: Relation): Decision {
-  if (!relation.kitchenOrder) return flag(relation, 'no kitchen order is recorded');
-  if (relation.shipment) return flag(relation, 'a shipment is recorded before the kitchen order was packaged');
+  if (!relation.kitchenOrder) return inconsistent(relation, 'no kitchen order is recorded');
+  if (relation.shipment) return inconsistent(relation, 'a shipment is recorded before the kitchen order was packaged');
   if (relation.orderStatus === 'DELIVERED' || relation.orderStatus === 'REJECTED') {
-    return flag(relation, `the order is ${relation.orderStatus} on the food service, but no shipment was created for it`);
+    return inconsistent(relation, `the order is ${relation.orderStatus} on the food service, but no shipment was created for it`);
   }
   const status = relation.kitchenOrderStatus;
   switch (status) {
@@ -101,7 +103,7 @@ function decidePreparation(relation: Relation): Decision {
     case 'PACKAGED':
       return { action: 'createShipment', to: 'IN_FLIGHT' };
     case 'UNKNOWN':
-      return flag(relation, `the kitchen order ${relation.kitchenOrder} is UNKNOWN on the food service`);
+      return inconsistent(relation, `the kitchen order ${relation.kitchenOrder} is UNKNOWN on the food service`);
     default: {
       const unreachable: never = status;
       throw new Error(`unhandled kitchen order status ${String(unreachable)}`);
@@ -110,7 +112,7 @@ function decidePreparation(relation: Relation): Decision {
 }
 
 function decideInFlight(relation: Relation): Decision {
-  if (!relation.kitchenOrder || !relation.shipment) return flag(relation, 'the kitchen order or the shipment is not recorded');
+  if (!relation.kitchenOrder || !relation.shipment) return inconsistent(relation, 'the kitchen order or the shipment is not recorded');
   const status = relation.shipmentStatus;
   // An order already final on the food service must agree with its shipment;
   // PREPARATION and IN_FLIGHT just lag behind our own writes.
@@ -120,15 +122,15 @@ function decideInFlight(relation: Relation): Decision {
     case 'NEW':
     case 'COLLECTED':
       return finalOnService
-        ? flag(relation, `the order is ${finalOnService} on the food service, but its shipment is ${status ?? 'not observed yet'}`)
+        ? inconsistent(relation, `the order is ${finalOnService} on the food service, but its shipment is ${status ?? 'not observed yet'}`)
         : { action: 'none', reason: 'waiting' };
     case 'DELIVERED':
     case 'REJECTED':
       return finalOnService && finalOnService !== status
-        ? flag(relation, `the shipment is ${status} but the order is ${finalOnService} on the food service`)
+        ? inconsistent(relation, `the shipment is ${status} but the order is ${finalOnService} on the food service`)
         : { action: 'finish', to: status };
     case 'UNKNOWN':
-      return flag(relation, `the shipment ${relation.shipment} is UNKNOWN on the food service`);
+      return inconsistent(relation, `the shipment ${relation.shipment} is UNKNOWN on the food service`);
     default: {
       const unreachable: never = status;
       throw new Error(`unhandled shipment status ${String(unreachable)}`);

@@ -5,14 +5,14 @@
 // due, so a late start runs the missed slot at once). Invocations whose
 // minute holds no slot cost one read and poll only if the last poll is
 // overdue (the invocation that held its slot failed). The poll lease keeps
-// overlapping invocations and operators' polls apart.
+// overlapping invocations and operators' polls apart (docs/ARCHITECTURE.md#polling).
 import { randomUUID } from 'node:crypto';
 import * as logger from 'firebase-functions/logger';
 
 import { acquirePollLease, lastPollAt, releasePollLease, renewPollLease } from '../store/poll-lease';
 import type { Deps } from './deps';
 import { pollOnce, type PollSummary } from './poll';
-import { describeError } from './step-failure';
+import { describeError } from '../describe-error';
 
 export interface PollRun {
   polls: PollSummary[];

@@ -1,7 +1,7 @@
 // One poll of the food service: list the active orders, read the relations
 // the orchestrator is driving, observe what changed, and write only that.
 // Its cost follows the number of active orders, not the history
-// (docs/ARCHITECTURE.md, "Polling"). Bad data from either side is logged,
+// (docs/ARCHITECTURE.md#polling). Bad data from either side is logged,
 // counted and skipped; it never stops the poll.
 import * as logger from 'firebase-functions/logger';
 
@@ -21,7 +21,7 @@ import {
 import { activeRelations, createRelation, existingRelations, writeObservation } from '../store/relations';
 import type { Deps } from './deps';
 import { needsNudge, observationChanges, type Seen } from './observe';
-import { describeError } from './step-failure';
+import { describeError } from '../describe-error';
 
 const SAMPLE = 10;
 
@@ -97,7 +97,7 @@ export async function pollOnce(deps: Deps): Promise<PollSummary> {
           return;
         }
         const relation = stored.parsed.value;
-        const changes = observationChanges(relation, await observe(relation, listed.get(relation.order), deps, summary));
+        const changes = observationChanges(relation, await lookUp(relation, listed.get(relation.order), deps, summary));
         const nudge = !changes && needsNudge(relation, stored.updateTime, deps.now(), deps.config.claimLeaseSeconds * 1000);
         if (!changes && !nudge) return;
         await oneWrite(relation.order, summary, async () => {
@@ -176,7 +176,7 @@ function reportUnknownStatus(summary: PollSummary, resource: string, kind: strin
  * cooks, the shipment while it flies. A flagged relation needs only its
  * order's status, to notice that the order ended.
  */
-async function observe(relation: Relation, listed: OrderStatusName | undefined, deps: Deps, summary: PollSummary): Promise<Seen> {
+async function lookUp(relation: Relation, listed: OrderStatusName | undefined, deps: Deps, summary: PollSummary): Promise<Seen> {
   const seen: Seen = {};
   const failures: string[] = [];
   let transientFailure = false;

@@ -1,5 +1,6 @@
 // Repairs a person makes, each recorded in the relation's history with who
-// and why. Refused, with the reason, where they would be unsafe.
+// and why. Refused, with the reason, where they would be unsafe
+// (README.md#operating-it).
 import { Timestamp, type DocumentReference } from 'firebase-admin/firestore';
 
 import type { Relation } from '../model/relation';
@@ -9,6 +10,7 @@ import { db } from '../store/db';
 import { readRelation } from '../store/relations';
 import { TRANSITIONS } from '../store/schema';
 import { decide } from './decide';
+import { describeError } from '../describe-error';
 
 export interface Operator {
   /** Who asks: an e-mail or a user name, for the history. */
@@ -62,7 +64,7 @@ export async function retryRelation(ref: DocumentReference, by: Operator, now: D
     try {
       approvedAttempt = (await approveRetry(ref, to, by, now))?.attempt ?? null;
     } catch (error) {
-      throw new RepairRefused(`${relation.order}: ${error instanceof Error ? error.message : String(error)}`);
+      throw new RepairRefused(`${relation.order}: ${describeError(error)}`);
     }
   }
   const flag = relation.error;

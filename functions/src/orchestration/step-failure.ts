@@ -6,6 +6,7 @@ import { FoodServiceError } from '../food/errors';
 import type { Step, StepError } from '../model/relation';
 import { firestoreCodeName, isTransientFirestoreError } from '../store/errors';
 import type { AttemptFailure } from '../store/claims';
+import { describeError } from '../describe-error';
 
 /** How far a create step got before it failed. */
 export interface StepProgress {
@@ -13,10 +14,6 @@ export interface StepProgress {
   sent: boolean;
   /** The name the create returned, once known: nothing is ambiguous about it. */
   created: string | null;
-}
-
-export function describeError(error: unknown): string {
-  return error instanceof Error ? error.message : String(error);
 }
 
 /** A failure the step itself detected before calling anything, which trying later may get past. */

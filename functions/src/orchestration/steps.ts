@@ -1,7 +1,7 @@
 // The steps of an order's life, each written as the process it runs. Any
 // delivery of any event may run a step, twice, late or concurrently: the
 // claims, the look before every write and the fenced records make each of
-// those harmless (docs/ARCHITECTURE.md, "The step protocol").
+// those harmless (docs/ARCHITECTURE.md#the-step-protocol).
 import { status } from '@grpc/grpc-js';
 import type { DocumentReference } from 'firebase-admin/firestore';
 import * as logger from 'firebase-functions/logger';
@@ -14,7 +14,8 @@ import { orderStatusRank, type KitchenOrderStatusName, type OrderStatusName, typ
 import { claimStep, failClaim, nameOnClaim, type HeldClaim } from '../store/claims';
 import { recordError, recordProgress, type Made, type Progress } from '../store/relations';
 import type { Deps } from './deps';
-import { classifyFailure, describeError, StepDeferred, stepError, type StepProgress } from './step-failure';
+import { describeError } from '../describe-error';
+import { classifyFailure, StepDeferred, stepError, type StepProgress } from './step-failure';
 
 export type AdvanceResult = 'gone' | 'nothing' | 'flagged' | 'held' | 'advanced' | 'cancelled' | 'closed' | 'failed' | 'fenced';
 

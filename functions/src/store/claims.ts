@@ -12,6 +12,7 @@
 //   number to the next try (nothing to note), so an outage of any length
 //   leaves one document, not one per retry.
 // Recording on the relation is fenced against these documents (relations.ts).
+// docs/ARCHITECTURE.md#the-step-protocol has the whole protocol.
 import { randomUUID } from 'node:crypto';
 import { Timestamp, type DocumentReference, type DocumentSnapshot } from 'firebase-admin/firestore';
 
@@ -45,6 +46,8 @@ export interface Attempt {
   cleanFailures: number;
   /** An operator's retry: ambiguous attempts up to this one no longer count against the budget. */
   approved: boolean;
+  /** Who approved it, why and when, once approved. */
+  approval: { by: string; reason: string; at: Date } | null;
 }
 
 /** A claim this caller won. */
@@ -126,6 +129,9 @@ export function parseAttempt(snapshot: DocumentSnapshot, expected: number): Atte
       : null,
     cleanFailures: Number.isInteger(data.cleanFailures) ? (data.cleanFailures as number) : 0,
     approved: Boolean(data.approved),
+    approval: data.approved
+      ? { by: String(data.approvedBy ?? ''), reason: String(data.approvedReason ?? ''), at: toDate(data.approvedAt) ?? claimedAt }
+      : null,
   };
 }
 

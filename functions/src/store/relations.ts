@@ -5,7 +5,7 @@
 // transaction checks that the relation is still at the stage the step
 // started from (and, for a create, that the step's claim is still this
 // attempt's) before it writes, so a late or duplicate attempt changes
-// nothing but its own note.
+// nothing but its own note (docs/ARCHITECTURE.md#one-writer-per-field).
 import { Timestamp, type DocumentData, type DocumentReference, type DocumentSnapshot } from 'firebase-admin/firestore';
 
 import type { PossibleOrphan, Relation, Step, StepError } from '../model/relation';

@@ -2,12 +2,12 @@
 // relation, and the checked reading of a stored relation back into the model.
 // A hand-edited document, an unknown enum value or a malformed name is
 // reported with every problem found, so the flag on the document says what
-// to fix.
+// to fix (docs/ARCHITECTURE.md#the-documents and #bad-data).
 import { Timestamp, type DocumentData } from 'firebase-admin/firestore';
 
 import { isOrderName, isResourceName, nameFormat, orderId, type ResourceKind } from '../model/names';
 import type { CreateStep, PossibleOrphan, Relation, StepError } from '../model/relation';
-import { isStage } from '../model/stage';
+import { isStage, isTerminal, type Outcome } from '../model/stage';
 import { isKitchenOrderStatus, isOrderStatus, isShipmentStatus } from '../model/statuses';
 
 export const RELATIONS = 'relations';
@@ -136,6 +136,57 @@ function parseStepError(value: unknown, problems: string[]): StepError | null {
     failures: (e.failures as number | undefined) ?? 1,
     at: at as Date,
     retryAt,
+  };
+}
+
+/**
+ * The whole stored relation, typed: the model's Relation plus the fields
+ * only the store and the people reading it need (who it is for, whether it
+ * is still polled, and when things happened).
+ */
+export interface RelationDocument extends Relation {
+  customerId: string;
+  active: boolean;
+  outcome: Outcome | null;
+  createdAt: Date;
+  observedAt: Date | null;
+  nudgedAt: Date | null;
+  advancedAt: Date | null;
+}
+
+/** Reads a whole stored relation; a field of the wrong kind is a problem, as in parseRelation. */
+export function parseRelationDocument(data: DocumentData, id: string): Parsed<RelationDocument> {
+  const relation = parseRelation(data, id);
+  const problems = relation.ok ? [] : [...relation.problems];
+  const time = (field: string, optional: boolean): Date | null => {
+    const value: unknown = data[field];
+    if ((value === null || value === undefined) && optional) return null;
+    const date = toDate(value);
+    if (!date) problems.push(`${field}: expected ${optional ? 'null or ' : ''}a timestamp, got ${describeValue(value)}`);
+    return date;
+  };
+  const createdAt = time('createdAt', false);
+  const observedAt = time('observedAt', true);
+  const nudgedAt = time('nudgedAt', true);
+  const advancedAt = time('advancedAt', true);
+  if (typeof data.customerId !== 'string') problems.push(`customerId: expected a string, got ${describeValue(data.customerId)}`);
+  if (typeof data.active !== 'boolean') problems.push(`active: expected true or false, got ${describeValue(data.active)}`);
+  const outcome: unknown = data.outcome ?? null;
+  if (outcome !== null && !(isStage(outcome) && isTerminal(outcome)))
+    problems.push(`outcome: expected null or a final stage, got ${describeValue(outcome)}`);
+  if (!relation.ok || problems.length > 0 || !createdAt) return { ok: false, problems };
+  return {
+    ok: true,
+    value: {
+      ...relation.value,
+      customerId: data.customerId as string,
+      active: data.active as boolean,
+      outcome: outcome as Outcome | null,
+      createdAt,
+      observedAt,
+      nudgedAt,
+      advancedAt,
+    },
   };
 }
 

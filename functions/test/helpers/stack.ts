@@ -2,7 +2,6 @@
 // simulator over TLS, Google's Firestore emulator, advanceRelation fed the
 // emulator's own trigger events, and the poller driven through its exported
 // HTTPS clock, pollFoodServiceNow.
-import type { DocumentData } from 'firebase-admin/firestore';
 import * as fs from 'node:fs';
 
 import { startFaultProxy, type FaultProxy, type ProxyFaults } from '../../../food-service/src/fault-proxy';
@@ -14,7 +13,8 @@ import * as functions from '../../src';
 import type { FoodClient } from '../../src/food/client';
 import type { PollRun } from '../../src/orchestration/poll-schedule';
 import { db } from '../../src/store/db';
-import { relationId } from '../../src/store/schema';
+import { readHistory, type HistoryEntry } from '../../src/store/history';
+import { parseRelationDocument, relationId, type RelationDocument } from '../../src/store/schema';
 import { emulator, PROJECT_ID } from '../setup';
 import { clientFor, startTestFoodService, testCerts } from './food-service';
 
@@ -58,8 +58,10 @@ export interface Stack {
   cycle(times?: number): Promise<void>;
   /** Lets every trigger delivery so far, and the ones its writes caused, finish. */
   settle(): Promise<void>;
-  relation(orderName: string): Promise<DocumentData | undefined>;
-  transitions(orderName: string): Promise<DocumentData[]>;
+  /** The order's relation, read and checked as the schema says (a malformed one fails the test, naming its problems). */
+  relation(orderName: string): Promise<RelationDocument | undefined>;
+  /** The relation's history, oldest first, typed by kind of entry. */
+  transitions(orderName: string): Promise<HistoryEntry[]>;
   stop(): Promise<void>;
 }
 
@@ -116,11 +118,16 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
       }
     },
     async relation(orderName) {
-      return (await db().collection('relations').doc(relationId(orderName)).get()).data();
+      const snapshot = await db().collection('relations').doc(relationId(orderName)).get();
+      if (!snapshot.exists) return undefined;
+      const parsed = parseRelationDocument(snapshot.data() ?? {}, snapshot.id);
+      if (!parsed.ok) throw new Error(`${snapshot.ref.path} is malformed: ${parsed.problems.join('; ')}`);
+      return parsed.value;
     },
     async transitions(orderName) {
-      const snapshot = await db().collection('relations').doc(relationId(orderName)).collection('transitions').get();
-      return snapshot.docs.map((d) => ({ id: d.id, ...d.data() }));
+      const { entries, problems } = await readHistory(db().collection('relations').doc(relationId(orderName)));
+      if (problems.length) throw new Error(`malformed history: ${problems.join('; ')}`);
+      return entries;
     },
     async stop() {
       food.close();
@@ -129,6 +136,20 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
       await service.stop();
     },
   };
+}
+
+/** The history entry of an attempt at a create, by its id ("PREPARATION-1"); fails the test if there is none. */
+export function attemptEntry(entries: HistoryEntry[], id: string): Extract<HistoryEntry, { kind: 'attempt' }> {
+  const entry = entries.find((e) => e.id === id);
+  if (entry?.kind !== 'attempt') throw new Error(`no attempt ${id} in the history: ${entries.map((e) => e.id).join(', ')}`);
+  return entry;
+}
+
+/** An operator's retry in the history; fails the test if there is none. */
+export function retryEntry(entries: HistoryEntry[]): Extract<HistoryEntry, { kind: 'retry' }> {
+  const entry = entries.find((e) => e.kind === 'retry');
+  if (entry?.kind !== 'retry') throw new Error(`no retry in the history: ${entries.map((e) => e.id).join(', ')}`);
+  return entry;
 }
 
 /**
