@@ -8,15 +8,15 @@
 // That relies on the contract of local/document-events.ts' ChangeFeed: every
 // change of the collection, in order, and each document's first change with
 // `before = null`.
+import { isTerminal, STAGES, type Stage } from '../../functions/src/model/stage';
 import type { PlainData } from '../firestore';
 
-export const STAGES = ['NEW', 'PREPARATION', 'IN_FLIGHT', 'DELIVERED', 'REJECTED', 'CANCELLED'] as const;
-export type Stage = (typeof STAGES)[number];
+export { STAGES, type Stage };
 /** Where a document whose `stage` is missing or unknown goes, so it is seen rather than hidden. */
 export const INVALID = 'INVALID';
 export type Bucket = Stage | typeof INVALID;
 export const BUCKETS: readonly Bucket[] = [...STAGES, INVALID];
-const TERMINAL: readonly Bucket[] = ['DELIVERED', 'REJECTED', 'CANCELLED'];
+const TERMINAL: readonly Bucket[] = STAGES.filter(isTerminal);
 
 export interface ErrorView {
   code: string;
