@@ -4,7 +4,9 @@
  * A finishing task hands its slot straight to the next waiting one, so a
  * newcomer can never slip in between and exceed the limit.
  */
-export function createLimiter(limit: number): <T>(work: () => Promise<T>) => Promise<T> {
+export type Limit = <T>(work: () => Promise<T>) => Promise<T>;
+
+export function createLimiter(limit: number): Limit {
   let active = 0;
   const waiting: Array<() => void> = [];
   return async <T>(work: () => Promise<T>): Promise<T> => {

@@ -5,10 +5,12 @@ import { Timestamp } from 'firebase-admin/firestore';
 import { strict as assert } from 'node:assert';
 
 import type { Deps } from '../src/orchestration/deps';
+import { RELATION_PAGE_SIZE } from '../src/orchestration/poll';
 import { pollNow, runScheduledPolls, slotsInWindow } from '../src/orchestration/poll-schedule';
 import { db } from '../src/store/db';
 import { acquirePollLease, releasePollLease } from '../src/store/poll-lease';
-import { relationId } from '../src/store/schema';
+import { relationRef } from '../src/store/relations';
+import { newRelation, relationId } from '../src/store/schema';
 import { runtimeDeps } from '../src/triggers/deps';
 import { startStack, type Stack } from './helpers/stack';
 
@@ -174,6 +176,27 @@ describe('the poll cadence', () => {
 describe('one poll', () => {
   let stack: Stack;
   afterEach(async () => stack?.stop());
+
+  it('reads the active relations a page at a time, all of them, and only the active ones', async () => {
+    stack = await startStack({ autoDeliver: false });
+    const count = 2 * RELATION_PAGE_SIZE + 37;
+    const orders = stack.service.placeOrders(count);
+    const writer = db().bulkWriter();
+    for (const order of orders) void writer.create(relationRef(order), newRelation(order, 'customer-1', new Date()));
+    // Finished relations the poll must not read.
+    for (let i = 0; i < 50; i++)
+      void writer.create(db().collection('relations').doc(`finished-${i}`), {
+        ...newRelation(`orders/finished-${i}`, 'c', new Date()),
+        stage: 'DELIVERED',
+        active: false,
+      });
+    await writer.close();
+    const run = await stack.pollNow();
+    assert.equal(run.polls[0].activeRelations, count, 'every active relation, across pages');
+    assert.equal(run.polls[0].listed, count);
+    assert.equal(run.polls[0].created, 0);
+    assert.equal(run.polls[0].foreign, 0);
+  });
 
   it('counts and logs orders in progress that it did not start, and never touches them', async () => {
     stack = await startStack();

@@ -5,9 +5,8 @@
 // counted and skipped; it never stops the poll.
 import * as logger from 'firebase-functions/logger';
 
-import { createLimiter } from '../concurrency';
+import { createLimiter, type Limit } from '../concurrency';
 import { FoodServiceError } from '../food/errors';
-import type { Order } from '../food/types';
 import { isOrderName } from '../model/names';
 import { isFlagged, type Relation } from '../model/relation';
 import {
@@ -18,7 +17,14 @@ import {
   orderStatusRank,
   type OrderStatusName,
 } from '../model/statuses';
-import { activeRelations, createRelation, existingRelations, writeObservation } from '../store/relations';
+import {
+  activeRelationPages,
+  createRelation,
+  existingRelations,
+  writeObservation,
+  type IdRange,
+  type StoredRelation,
+} from '../store/relations';
 import type { Deps } from './deps';
 import { needsNudge, observationChanges, type Seen } from './observe';
 import { describeError } from '../describe-error';
@@ -46,9 +52,21 @@ export interface PollSummary {
   durationMs: number;
 }
 
-export async function pollOnce(deps: Deps): Promise<PollSummary> {
-  const started = Date.now();
-  const summary: PollSummary = {
+/** Relations read and observed at a time: what a poll holds in memory besides the listing. */
+export const RELATION_PAGE_SIZE = 500;
+
+/**
+ * What the listings said: every active order's status by name, and the
+ * customer of each NEW one (all a relation's creation needs). Kept this small
+ * on purpose: at 100,000 active orders it is the bulk of a poll's memory.
+ */
+export interface Listing {
+  statuses: Map<string, OrderStatusName>;
+  customers: Map<string, string>;
+}
+
+export function emptySummary(): PollSummary {
+  return {
     listed: 0,
     listCalls: 0,
     activeRelations: 0,
@@ -65,6 +83,11 @@ export async function pollOnce(deps: Deps): Promise<PollSummary> {
     calls: { GetOrder: 0, GetKitchenOrder: 0, GetShipment: 0 },
     durationMs: 0,
   };
+}
+
+export async function pollOnce(deps: Deps): Promise<PollSummary> {
+  const started = Date.now();
+  const summary = emptySummary();
   const limit = createLimiter(deps.config.maxConcurrency);
 
   // New relations are created as soon as their page is listed, not after the
@@ -72,46 +95,54 @@ export async function pollOnce(deps: Deps): Promise<PollSummary> {
   // look-up would add the poll's duration to every order's latency. create()
   // makes that safe for the few NEW orders that already have one.
   const creations: Array<Promise<void>> = [];
-  const onNewOrder = (order: Order) =>
-    creations.push(
-      limit(() =>
-        oneWrite(order.name, summary, async () => {
-          if ((await createRelation(order.name, order.customerId, deps.now())) === 'created') summary.created++;
-        }),
-      ),
-    );
-  const [listed, relations] = await Promise.all([listActiveOrders(deps, summary, onNewOrder), activeRelations()]);
-  summary.listed = listed.size;
-  summary.activeRelations = relations.length;
-
-  const driven = new Set(relations.map((stored) => String(stored.data.order)));
-  const unknown = [...listed].filter(([name, status]) => status !== 'NEW' && !driven.has(name)).map(([name, status]) => ({ name, status }));
-
-  await Promise.all([
-    ...creations,
-    ...relations.map((stored) =>
-      limit(async () => {
-        if (!stored.parsed.ok) {
-          // The trigger flags it; observing it would only stack news on bad data.
-          summary.malformed++;
-          return;
-        }
-        const relation = stored.parsed.value;
-        const changes = observationChanges(relation, await lookUp(relation, listed.get(relation.order), deps, summary));
-        const nudge = !changes && needsNudge(relation, stored.updateTime, deps.now(), deps.config.claimLeaseSeconds * 1000);
-        if (!changes && !nudge) return;
-        await oneWrite(relation.order, summary, async () => {
-          await writeObservation(stored.ref, changes ?? {}, nudge, deps.now());
-          if (changes) summary.observed++;
-          else summary.nudged++;
-        });
-      }),
-    ),
-  ]);
-
-  await reportForeign(unknown, summary);
+  const listing = await listActiveOrders(deps, summary, (name, customerId) =>
+    creations.push(limit(() => createFor(name, customerId, deps, summary))),
+  );
+  summary.listed = listing.statuses.size;
+  await Promise.all([...creations, observeRelations(deps, listing, {}, summary, limit)]);
   summary.durationMs = Date.now() - started;
   return summary;
+}
+
+async function createFor(name: string, customerId: string, deps: Deps, summary: PollSummary): Promise<void> {
+  await oneWrite(name, summary, async () => {
+    if ((await createRelation(name, customerId, deps.now())) === 'created') summary.created++;
+  });
+}
+
+/**
+ * Observes the active relations in `range` a page at a time, against what
+ * the listing says of their orders, and reports the listed orders in
+ * progress that no relation drives.
+ */
+export async function observeRelations(deps: Deps, listing: Listing, range: IdRange, summary: PollSummary, limit: Limit): Promise<void> {
+  const undriven = new Set([...listing.statuses].flatMap(([name, status]) => (status === 'NEW' ? [] : [name])));
+  for await (const page of activeRelationPages(RELATION_PAGE_SIZE, range)) {
+    summary.activeRelations += page.length;
+    await Promise.all(page.map((stored) => limit(() => observeOne(stored, listing, deps, summary))));
+    for (const stored of page) undriven.delete(String(stored.data.order));
+  }
+  await reportForeign(
+    [...undriven].map((name) => ({ name, status: listing.statuses.get(name) as OrderStatusName })),
+    summary,
+  );
+}
+
+async function observeOne(stored: StoredRelation, listing: Listing, deps: Deps, summary: PollSummary): Promise<void> {
+  if (!stored.parsed.ok) {
+    // The trigger flags it; observing it would only stack news on bad data.
+    summary.malformed++;
+    return;
+  }
+  const relation = stored.parsed.value;
+  const changes = observationChanges(relation, await lookUp(relation, listing.statuses.get(relation.order), deps, summary));
+  const nudge = !changes && needsNudge(relation, stored.updateTime, deps.now(), deps.config.claimLeaseSeconds * 1000);
+  if (!changes && !nudge) return;
+  await oneWrite(relation.order, summary, async () => {
+    await writeObservation(stored.ref, changes ?? {}, nudge, deps.now());
+    if (changes) summary.observed++;
+    else summary.nudged++;
+  });
 }
 
 /** One relation's write; its failure is logged and counted, and the poll goes on with the others. */
@@ -125,16 +156,17 @@ async function oneWrite(order: string, summary: PollSummary, write: () => Promis
 }
 
 /**
- * Every page of every active status, kept as name → status (an order seen
- * twice, because it moved between listings, keeps the later status). Orders
- * whose names or statuses cannot be used are logged and left out.
+ * Every page of every active status, kept compact (name → status, and the
+ * customer of a NEW order); an order seen twice, because it moved between
+ * listings, keeps the later status. Orders whose names or statuses cannot be
+ * used are logged and left out.
  */
 async function listActiveOrders(
   deps: Deps,
   summary: PollSummary,
-  onNewOrder: (order: Order) => void,
-): Promise<Map<string, OrderStatusName>> {
-  const orders = new Map<string, OrderStatusName>();
+  onNewOrder: (name: string, customerId: string) => void,
+): Promise<Listing> {
+  const listing: Listing = { statuses: new Map(), customers: new Map() };
   const badNames: string[] = [];
   await Promise.all(
     ACTIVE_ORDER_STATUSES.map(async (status) => {
@@ -150,16 +182,19 @@ async function listActiveOrders(
             reportUnknownStatus(summary, order.name, 'order', order.status);
             continue;
           }
-          if (order.status === 'NEW') onNewOrder(order);
-          const known = orders.get(order.name);
-          if (!known || orderStatusRank(order.status) > orderStatusRank(known)) orders.set(order.name, order.status);
+          if (order.status === 'NEW') {
+            listing.customers.set(order.name, order.customerId);
+            onNewOrder(order.name, order.customerId);
+          }
+          const known = listing.statuses.get(order.name);
+          if (!known || orderStatusRank(order.status) > orderStatusRank(known)) listing.statuses.set(order.name, order.status);
         }
       }
     }),
   );
   if (badNames.length)
     logger.error('the food service listed orders with malformed names; skipped', { count: summary.malformedOrders, sample: badNames });
-  return orders;
+  return listing;
 }
 
 function reportUnknownStatus(summary: PollSummary, resource: string, kind: string, value: unknown): void {

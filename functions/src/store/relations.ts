@@ -6,7 +6,7 @@
 // started from (and, for a create, that the step's claim is still this
 // attempt's) before it writes, so a late or duplicate attempt changes
 // nothing but its own note (docs/ARCHITECTURE.md#one-writer-per-field).
-import { Timestamp, type DocumentData, type DocumentReference, type DocumentSnapshot } from 'firebase-admin/firestore';
+import { FieldPath, Timestamp, type DocumentData, type DocumentReference, type DocumentSnapshot } from 'firebase-admin/firestore';
 
 import type { PossibleOrphan, Relation, Step, StepError } from '../model/relation';
 import { isTerminal, type Stage } from '../model/stage';
@@ -38,10 +38,33 @@ export async function readRelation(ref: DocumentReference): Promise<StoredRelati
   return stored(await ref.get());
 }
 
-/** Every relation the orchestrator is still driving: O(active), never O(history). */
-export async function activeRelations(): Promise<StoredRelation[]> {
-  const snapshot = await db().collection(RELATIONS).where('active', '==', true).get();
-  return snapshot.docs.flatMap((doc) => stored(doc) ?? []);
+/** A range of relation ids: after `after` (exclusive) up to `upTo` (inclusive); open where absent. */
+export interface IdRange {
+  after?: string;
+  upTo?: string;
+}
+
+/** Far more pages than any poll reads; more means the cursor is not moving. */
+const MAX_RELATION_PAGES = 100_000;
+
+/**
+ * The relations the orchestrator is still driving, in `range`, a page at a
+ * time in id order: O(active) reads, never O(history), and O(page) memory.
+ * `active == true` with the document id as the order needs only the
+ * automatic single-field index.
+ */
+export async function* activeRelationPages(pageSize: number, range: IdRange = {}): AsyncGenerator<StoredRelation[]> {
+  let after = range.after;
+  for (let page = 0; page < MAX_RELATION_PAGES; page++) {
+    let query = db().collection(RELATIONS).where('active', '==', true).orderBy(FieldPath.documentId()).limit(pageSize);
+    if (after !== undefined) query = query.startAfter(after);
+    if (range.upTo !== undefined) query = query.endAt(range.upTo);
+    const { docs } = await query.get();
+    if (docs.length > 0) yield docs.flatMap((doc) => stored(doc) ?? []);
+    if (docs.length < pageSize) return;
+    after = docs[docs.length - 1].id;
+  }
+  throw new Error(`active relations did not end within ${MAX_RELATION_PAGES} pages of ${pageSize}`);
 }
 
 const GET_ALL_CHUNK = 300;
