@@ -261,9 +261,14 @@ export function writeFunctionsConfig(functionsDir: string, values: LocalConfigVa
 }
 
 /** What the functions need to reach the simulator over TLS: its CA, and "none" for the mTLS pair (Secret Manager refuses empty values, so the code reads "none" as absent). */
-export function localValues(address: string, pollIntervalSeconds: number, caPem: string): LocalConfigValues {
+export function localValues(
+  address: string,
+  pollIntervalSeconds: number,
+  caPem: string,
+  more: Record<string, string> = {},
+): LocalConfigValues {
   return {
-    params: { FOOD_SERVICE_ADDRESS: address, POLL_INTERVAL_SECONDS: String(pollIntervalSeconds) },
+    params: { FOOD_SERVICE_ADDRESS: address, POLL_INTERVAL_SECONDS: String(pollIntervalSeconds), ...more },
     secrets: { FOOD_SERVICE_CA: caPem, FOOD_SERVICE_CLIENT_CERT: 'none', FOOD_SERVICE_CLIENT_KEY: 'none' },
   };
 }

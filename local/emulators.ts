@@ -97,6 +97,9 @@ emulators have no Cloud Scheduler. Needs Java 21+ and the Firestore emulator
                              firebase.json's and 9000/9001, to run beside another run
   --only LIST                emulators to start, passed to emulators:start
                              (default: every emulator in firebase.json)
+  --shard-size N             SHARD_SIZE for the functions (5 to 5000; default the
+                             param's): a small one makes polls fan out to
+                             observeShard tasks on the Cloud Tasks emulator
   -h, --help                 show this help`;
 
 /** A flag or value that is wrong: printed with the usage, exit code 2. */
@@ -112,9 +115,19 @@ export interface EmulatorsOptions {
   rejectRate: number;
   controllerIntervalMs: number;
   freePorts: boolean;
+  /** SHARD_SIZE for the functions, when given: a small one makes polls fan out to observeShard tasks. */
+  shardSize: number | undefined;
 }
 
-const NUMBER_FLAGS = ['poll-interval', 'duration', 'orders-per-second', 'cancel-rate', 'reject-rate', 'controller-interval'] as const;
+const NUMBER_FLAGS = [
+  'poll-interval',
+  'duration',
+  'orders-per-second',
+  'cancel-rate',
+  'reject-rate',
+  'controller-interval',
+  'shard-size',
+] as const;
 type NumberFlag = (typeof NUMBER_FLAGS)[number];
 
 export function parseFlags(argv: readonly string[]): EmulatorsOptions {
@@ -164,6 +177,7 @@ export function parseFlags(argv: readonly string[]): EmulatorsOptions {
     rejectRate: number('reject-rate', DEFAULTS.rejectRate, 0, 1, false),
     controllerIntervalMs: number('controller-interval', DEFAULTS.controllerIntervalMs, 10, 600_000, true),
     freePorts: values['free-ports'] ?? false,
+    shardSize: values['shard-size'] === undefined ? undefined : number('shard-size', 0, 5, 5000, true),
   };
 }
 
@@ -286,6 +300,8 @@ interface PollSummaryLike {
   vanished?: number;
   foreign?: number;
   lookupFailures?: number;
+  shards?: number;
+  shardsInline?: number;
   durationMs?: number;
 }
 
@@ -299,6 +315,8 @@ export function describePoll({ status, body }: PollResponse): string {
   const poll = run.polls?.[0];
   if (status === 200 && poll) {
     const extra = [
+      ['shards', poll.shards],
+      ['shards observed here', poll.shardsInline],
       ['vanished', poll.vanished],
       ['foreign', poll.foreign],
       ['lookup failures', poll.lookupFailures],
@@ -689,7 +707,16 @@ async function run(options: EmulatorsOptions, log: (line: string) => void): Prom
   const caPem = fs.readFileSync(certs.caCert, 'utf8');
   const ui = hasEmulatorUi();
   const config = emulatorsConfig(project.firebaseJson, { ports, ui, without: found.without });
-  const dir = createRunDirectory(os.tmpdir(), config, localValues(`127.0.0.1:${ports.simulator}`, options.pollIntervalSeconds, caPem));
+  const dir = createRunDirectory(
+    os.tmpdir(),
+    config,
+    localValues(
+      `127.0.0.1:${ports.simulator}`,
+      options.pollIntervalSeconds,
+      caPem,
+      options.shardSize === undefined ? {} : { SHARD_SIZE: String(options.shardSize) },
+    ),
+  );
   log(uiLine(ui, ports.emulators.ui));
   log(
     `${'project folder'.padEnd(18)}${dir.dir}: the generated firebase.json, functions/.env.local and functions/.secret.local (FOOD_SERVICE_CA = ${path.relative(ROOT, certs.caCert)}), links to the build`,

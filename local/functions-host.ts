@@ -19,6 +19,7 @@ import { documentDeliverer, type FunctionsTestApi } from './deliver';
 import { DeliveryQueue, plain, type ChangeFeed, type DeliveryFaults, type DocumentEvent } from './document-events';
 import type { PlainData } from './firestore';
 import type { FirestoreTarget, TriggerEventReceiver } from './google/trigger-events';
+import { startTaskQueues, type QueueOptions, type TaskQueues } from './tasks';
 import { describeError } from '../functions/src/describe-error';
 
 export const FUNCTIONS_DIR = path.resolve(__dirname, '..', 'functions');
@@ -34,6 +35,7 @@ interface Endpoint {
   eventTrigger?: { eventType: string; eventFilterPathPatterns?: { document?: string } };
   scheduleTrigger?: { schedule: string };
   httpsTrigger?: object;
+  taskQueueTrigger?: QueueOptions;
   region?: string[];
 }
 
@@ -62,6 +64,8 @@ export interface HostedFunctions {
   triggers: HostedTrigger[];
   /** Scheduled invocations started, and the ones that failed. */
   scheduledRuns: { started: number; failed: number };
+  /** The Cloud Tasks stand-in behind the task-queue functions, if any is exported. */
+  tasks: TaskQueues | undefined;
   /** Runs a scheduled function once, as Cloud Scheduler would for the time it was due (default now); resolves with its HTTP status. */
   fireSchedule(name: string, scheduleTime?: Date): Promise<number>;
   /** Resolves once every trigger event so far has been delivered, and the writes they made too. */
@@ -142,9 +146,19 @@ export async function hostFunctions(options: HostOptions): Promise<HostedFunctio
   const exported = options.module ?? loadBuiltFunctions();
   const functions = Object.entries(exported).filter((entry): entry is [string, CloudFunction] => isCloudFunction(entry[1]));
   if (functions.length === 0) throw new Error('the functions module exports no Cloud Functions');
+  // The URL is known before the routes are added: task dispatch needs it.
+  const server = http.createServer((request, response) => app(request, response));
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const httpUrl = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
 
-  const express = requireFromFunctions('express') as () => { all(route: string, handler: HttpHandler): void } & HttpHandler;
+  const express = requireFromFunctions('express') as (() => { all(route: string, ...handlers: HttpHandler[]): void } & HttpHandler) & {
+    json(options: { limit: string }): HttpHandler;
+  };
   const app = express();
+  // Task-queue functions enqueue through firebase-admin, which sends the
+  // CreateTask call wherever CLOUD_TASKS_EMULATOR_HOST points.
+  const taskQueues = functions.some(([, fn]) => fn.__endpoint.taskQueueTrigger) ? await startTaskQueues(options.log) : undefined;
+  if (taskQueues) process.env.CLOUD_TASKS_EMULATOR_HOST = taskQueues.address;
   const triggers: HostedTrigger[] = [];
   const schedules: HostedFunctions['schedules'] = [];
   const https: string[] = [];
@@ -198,12 +212,16 @@ export async function hostFunctions(options: HostOptions): Promise<HostedFunctio
     } else if (httpsTrigger) {
       app.all(`/${name}`, fn as unknown as HttpHandler);
       https.push(name);
+    } else if (fn.__endpoint.taskQueueTrigger && taskQueues) {
+      // Cloud Tasks posts the task's JSON body; the runtime parses it before the handler sees it.
+      app.all(`/__tasks/${name}`, express.json({ limit: '10mb' }), fn as unknown as HttpHandler);
+      taskQueues.register(name, fn.__endpoint.taskQueueTrigger, async (body, headers) => {
+        const response = await fetch(`${httpUrl}/__tasks/${name}`, { method: 'POST', headers, body });
+        await response.arrayBuffer();
+        return response.status;
+      });
     }
   }
-
-  const server = http.createServer(app);
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const httpUrl = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
 
   let stopping = false;
   /** What Cloud Scheduler does: an HTTP call with its job name and the time the job was due. */
@@ -254,18 +272,20 @@ export async function hostFunctions(options: HostOptions): Promise<HostedFunctio
     schedules,
     triggers,
     scheduledRuns,
+    tasks: taskQueues,
     fireSchedule: (name, scheduleTime) => fireSchedule(name, scheduleTime),
     async settle(settleOptions = {}) {
       // Deliveries write, and writes make events: settle until a round brings nothing new.
       for (let round = 0; round < 50; round++) {
-        const before = triggers.reduce((n, t) => n + t.queue.pushed, 0);
+        const before = triggers.reduce((n, t) => n + t.queue.pushed, 0) + (taskQueues?.counts().enqueued ?? 0);
+        await taskQueues?.settle(settleOptions.timeoutMs);
         for (const trigger of triggers) {
           await trigger.queue.settle({
             ...settleOptions,
             ...(barrier ? { barrier: () => barrier.receiver.barrier(barrier.firestore) } : {}),
           });
         }
-        if (triggers.reduce((n, t) => n + t.queue.pushed, 0) === before) return;
+        if (triggers.reduce((n, t) => n + t.queue.pushed, 0) + (taskQueues?.counts().enqueued ?? 0) === before) return;
       }
       throw new Error('trigger deliveries kept coming after 50 rounds of settling');
     },
@@ -273,6 +293,7 @@ export async function hostFunctions(options: HostOptions): Promise<HostedFunctio
       stopping = true;
       for (const timer of timers) clearTimeout(timer);
       for (const stop of stops.reverse()) await stop();
+      await taskQueues?.stop();
       server.closeAllConnections();
       await new Promise((resolve) => server.close(resolve));
     },

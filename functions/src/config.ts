@@ -35,6 +35,13 @@ export const INT_PARAMS = {
       'Deadline of CreateKitchenOrder and CreateShipment, in milliseconds: longer than reads, since a create that times out may still have happened',
   },
   MAX_CONCURRENCY: { default: 32, min: 1, max: 256, description: 'Food-service calls and relation writes a poll keeps in flight at once' },
+  SHARD_SIZE: {
+    default: 2_000,
+    min: 5,
+    max: 5_000,
+    description:
+      'Active orders one poll observes itself; above, it splits the relations into shards of this many, each observed by an observeShard task',
+  },
   ADVANCE_TIMEOUT_SECONDS: { default: 120, min: 10, max: 540, description: 'Timeout of advanceRelation, the trigger that runs one step' },
   CLAIM_LEASE_SECONDS: {
     default: 300,
@@ -67,6 +74,7 @@ export const pageSize = intParam('PAGE_SIZE');
 export const rpcDeadlineMs = intParam('RPC_DEADLINE_MS');
 export const createDeadlineMs = intParam('CREATE_DEADLINE_MS');
 export const maxConcurrency = intParam('MAX_CONCURRENCY');
+export const shardSize = intParam('SHARD_SIZE');
 /** The trigger's timeoutSeconds is this param, so the lease rule below can hold for any value. */
 export const advanceTimeoutSeconds = intParam('ADVANCE_TIMEOUT_SECONDS');
 export const claimLeaseSeconds = intParam('CLAIM_LEASE_SECONDS');
@@ -93,6 +101,7 @@ export interface Config {
   rpcDeadlineMs: number;
   createDeadlineMs: number;
   maxConcurrency: number;
+  shardSize: number;
   advanceTimeoutSeconds: number;
   claimLeaseSeconds: number;
   maxAmbiguousRetries: number;
@@ -140,6 +149,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     rpcDeadlineMs: integer('RPC_DEADLINE_MS', env),
     createDeadlineMs: integer('CREATE_DEADLINE_MS', env),
     maxConcurrency: integer('MAX_CONCURRENCY', env),
+    shardSize: integer('SHARD_SIZE', env),
     advanceTimeoutSeconds: integer('ADVANCE_TIMEOUT_SECONDS', env),
     claimLeaseSeconds: integer('CLAIM_LEASE_SECONDS', env),
     maxAmbiguousRetries: integer('MAX_AMBIGUOUS_RETRIES', env),

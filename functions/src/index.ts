@@ -2,3 +2,4 @@
 // the functions, so it only wires exports and does no work at import time.
 export { advanceRelation } from './triggers/advance-relation';
 export { pollFoodService, pollFoodServiceNow } from './triggers/poll-food-service';
+export { observeShard } from './triggers/observe-shard';

@@ -24,6 +24,7 @@ interface Endpoint {
   };
   scheduleTrigger?: { schedule: string; retryConfig: { retryCount: number } };
   httpsTrigger?: { invoker: string[] };
+  taskQueueTrigger?: object;
 }
 interface Manifest {
   endpoints: Record<string, Endpoint>;
@@ -61,8 +62,8 @@ describe('deployability', () => {
     manifest = JSON.parse(fs.readFileSync(output, 'utf8')) as Manifest;
   });
 
-  it('exports exactly the three functions, all gen 2', () => {
-    assert.deepEqual(Object.keys(manifest.endpoints).sort(), ['advanceRelation', 'pollFoodService', 'pollFoodServiceNow']);
+  it('exports exactly the four functions, all gen 2', () => {
+    assert.deepEqual(Object.keys(manifest.endpoints).sort(), ['advanceRelation', 'observeShard', 'pollFoodService', 'pollFoodServiceNow']);
     for (const endpoint of Object.values(manifest.endpoints)) assert.equal(endpoint.platform, 'gcfv2');
   });
 
@@ -89,6 +90,13 @@ describe('deployability', () => {
       "the next minute's invocation runs beside the last poll of the previous one",
     );
     assert.deepEqual(manifest.endpoints.pollFoodServiceNow.httpsTrigger, { invoker: ['private'] });
+  });
+
+  it('observeShard is a task queue whose rate and retries are set in code', () => {
+    assert.deepEqual(manifest.endpoints.observeShard.taskQueueTrigger, {
+      retryConfig: { maxAttempts: 3, minBackoffSeconds: 10, maxBackoffSeconds: 60, maxDoublings: null, maxRetrySeconds: null },
+      rateLimits: { maxConcurrentDispatches: 6, maxDispatchesPerSecond: 10 },
+    });
   });
 
   it('binds the food-service secrets to every function', () => {

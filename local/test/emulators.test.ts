@@ -586,6 +586,9 @@ describe('npm run emulators: the official Firebase emulator path', () => {
           '0.3',
           '--controller-interval',
           '1000',
+          // Small shards, so polls fan out to observeShard tasks on the Cloud Tasks emulator.
+          '--shard-size',
+          '5',
         ],
         200_000,
       );
@@ -611,11 +614,21 @@ describe('npm run emulators: the official Firebase emulator path', () => {
 
     it("runs the deployable build in the Functions emulator, on Google's Firestore emulator, with real trigger delivery", () => {
       assert.match(run.output, /firestore: Env variable override detected\. Using firestore emulator at \S+/);
-      assert.match(run.output, /Loaded functions definitions from source: advanceRelation, pollFoodService, pollFoodServiceNow\./);
+      assert.match(
+        run.output,
+        /Loaded functions definitions from source: advanceRelation, pollFoodService, pollFoodServiceNow, observeShard\./,
+      );
       assert.match(run.output, /functions\[us-central1-advanceRelation\]: firestore function initialized\./);
       assert.match(run.output, /Beginning execution of "us-central1-advanceRelation"/);
       assert.match(run.output, /"message":"relation advanced"/);
       assert.match(run.output, /\[clock\] poll 200 in \d+ ms/);
+    });
+
+    it('fans polls out to observeShard tasks through the Cloud Tasks emulator when there are more active orders than SHARD_SIZE', () => {
+      assert.match(run.output, /\[clock\] poll 200 in \d+ ms: .*, shards [1-9]\d*/, 'a poll handed shards to tasks');
+      assert.doesNotMatch(run.output, /shards observed here/, 'every shard was enqueued');
+      assert.match(run.output, /Beginning execution of "us-central1-observeShard"/);
+      assert.match(run.output, /"message":"shard observed"/);
     });
 
     it('takes the params from .env.local and the secrets from .secret.local', () => {

@@ -76,7 +76,8 @@ async function pollSlot(
       return `the slot at ${new Date(slotMs).toISOString()} was served by the poll at ${lease.lastPollAt.toISOString()}`;
     }
     polled = true;
-    const summary = await pollOnce(deps);
+    // Named after its slot, so a poll of the same slot again (an overlap) enqueues no shard twice.
+    const summary = await pollOnce(deps, force ? `now-${startedAt.getTime()}` : `slot-${slotMs}`);
     logger.info('poll finished', { ...summary });
     return summary;
   } finally {

@@ -26,8 +26,9 @@ import {
   type StoredRelation,
 } from '../store/relations';
 import type { Deps } from './deps';
-import { needsNudge, observationChanges, type Seen } from './observe';
+import { planShards, type Shard } from './shards';
 import { describeError } from '../describe-error';
+import { needsNudge, observationChanges, type Seen } from './observe';
 
 const SAMPLE = 10;
 
@@ -49,6 +50,10 @@ export interface PollSummary {
   lookupFailures: number;
   writeFailures: number;
   calls: { GetOrder: number; GetKitchenOrder: number; GetShipment: number };
+  /** Shards handed to observeShard tasks (0 when the poll observed everything itself). */
+  shards: number;
+  /** Shards observed here after their task could not be enqueued. */
+  shardsInline: number;
   durationMs: number;
 }
 
@@ -81,11 +86,17 @@ export function emptySummary(): PollSummary {
     lookupFailures: 0,
     writeFailures: 0,
     calls: { GetOrder: 0, GetKitchenOrder: 0, GetShipment: 0 },
+    shards: 0,
+    shardsInline: 0,
     durationMs: 0,
   };
 }
 
-export async function pollOnce(deps: Deps): Promise<PollSummary> {
+/**
+ * One poll. `pollId` names its tasks, so that two polls of the same slot
+ * (an overlap, a redelivered invocation) enqueue each shard once.
+ */
+export async function pollOnce(deps: Deps, pollId: string = `now-${deps.now().getTime()}`): Promise<PollSummary> {
   const started = Date.now();
   const summary = emptySummary();
   const limit = createLimiter(deps.config.maxConcurrency);
@@ -99,9 +110,48 @@ export async function pollOnce(deps: Deps): Promise<PollSummary> {
     creations.push(limit(() => createFor(name, customerId, deps, summary))),
   );
   summary.listed = listing.statuses.size;
-  await Promise.all([...creations, observeRelations(deps, listing, {}, summary, limit)]);
+  const shards = planShards(listing.statuses, deps.config.shardSize);
+  await Promise.all([
+    ...creations,
+    shards ? fanOut(deps, shards, pollId, summary, limit) : observeRelations(deps, listing, {}, summary, limit),
+  ]);
   summary.durationMs = Date.now() - started;
   return summary;
+}
+
+/**
+ * More active orders than one instance should observe: each shard goes to an
+ * observeShard task. A shard whose task cannot be enqueued (no task queue
+ * here, or Cloud Tasks refusing) is observed in this instance instead, so the
+ * poll is complete either way, only slower.
+ */
+async function fanOut(deps: Deps, shards: Shard[], pollId: string, summary: PollSummary, limit: Limit): Promise<void> {
+  for (const [index, shard] of shards.entries()) {
+    try {
+      if (!deps.shards) throw new Error('no task queue in this environment');
+      await deps.shards.enqueue(shard, `${pollId}-${index}`);
+      summary.shards++;
+    } catch (error) {
+      logger.warn('could not hand a shard to a task; observing it here', { shard: index, of: shards.length, error: describeError(error) });
+      summary.shardsInline++;
+      await observeShardHere(deps, shard, summary, limit);
+    }
+  }
+}
+
+/** What observeShard does: the shard's relations, against what the listing said of its orders. */
+export async function observeShard(deps: Deps, shard: Shard): Promise<PollSummary> {
+  const started = Date.now();
+  const summary = emptySummary();
+  summary.listed = shard.orders.length;
+  await observeShardHere(deps, shard, summary, createLimiter(deps.config.maxConcurrency));
+  summary.durationMs = Date.now() - started;
+  return summary;
+}
+
+async function observeShardHere(deps: Deps, shard: Shard, summary: PollSummary, limit: Limit): Promise<void> {
+  const listing: Listing = { statuses: new Map(shard.orders.map(([id, status]) => [`orders/${id}`, status])), customers: new Map() };
+  await observeRelations(deps, listing, { after: shard.after, upTo: shard.upTo }, summary, limit);
 }
 
 async function createFor(name: string, customerId: string, deps: Deps, summary: PollSummary): Promise<void> {

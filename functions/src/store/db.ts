@@ -13,7 +13,7 @@ let firestore: Firestore | undefined;
  * so counting apps would skip initializeApp() on every fresh instance whose
  * first call is a trigger event.
  */
-function defaultApp(): App {
+export function defaultApp(): App {
   try {
     return getApp();
   } catch {

@@ -1,6 +1,27 @@
+import { getFunctions } from 'firebase-admin/functions';
+
 import { loadConfig } from '../config';
 import { foodClient } from '../food/connection';
-import type { Deps } from '../orchestration/deps';
+import type { Deps, ShardQueue } from '../orchestration/deps';
+import { defaultApp } from '../store/db';
+
+/** Long enough for a shard of SHARD_SIZE look-ups; Cloud Tasks gives up on the dispatch after this. */
+const SHARD_DISPATCH_DEADLINE_SECONDS = 120;
+
+/** The observeShard task queue, through Cloud Tasks (or its emulator, when CLOUD_TASKS_EMULATOR_HOST is set). */
+const shardQueue: ShardQueue = {
+  async enqueue(shard, id) {
+    try {
+      await getFunctions(defaultApp())
+        .taskQueue('observeShard')
+        .enqueue(shard, { id, dispatchDeadlineSeconds: SHARD_DISPATCH_DEADLINE_SECONDS });
+      return 'queued';
+    } catch (error) {
+      if ((error as { code?: unknown }).code === 'functions/task-already-exists') return 'exists';
+      throw error;
+    }
+  },
+};
 
 /** What a function needs at run time, built when it runs: never at import, when secrets are absent. */
 export function runtimeDeps(): Deps {
@@ -11,5 +32,5 @@ export function runtimeDeps(): Deps {
     deadlineMs: config.rpcDeadlineMs,
     createDeadlineMs: config.createDeadlineMs,
   });
-  return { config, food, now: () => new Date() };
+  return { config, food, now: () => new Date(), shards: shardQueue };
 }

@@ -51,7 +51,7 @@ export interface Stack {
   proxy: FaultProxy | undefined;
   /** A client of the same service, for looking at it as a test: it dials the service directly, never through the proxy. */
   food: FoodClient;
-  functions: HostedFunctions | undefined;
+  functions: HostedFunctions;
   /** One poll through the exported HTTPS function. */
   pollNow(): Promise<PollRun>;
   /** Polls and lets the triggers settle, `times` times. */
@@ -108,7 +108,7 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
     service,
     proxy,
     food,
-    functions: options.autoDeliver === false ? undefined : hosted,
+    functions: hosted,
     pollNow,
     settle,
     async cycle(times = 1) {

@@ -1,0 +1,37 @@
+import * as logger from 'firebase-functions/logger';
+import { onTaskDispatched } from 'firebase-functions/v2/tasks';
+
+import { FOOD_SERVICE_SECRETS } from '../config';
+import { observeShard as observe } from '../orchestration/poll';
+import { parseShard } from '../orchestration/shards';
+import { runtimeDeps } from './deps';
+
+/**
+ * One shard of a poll too big for one instance (docs/ARCHITECTURE.md#fan-out).
+ * A task is idempotent: it writes only what changed since the relation was
+ * last written, so a redelivered task, or two polls' tasks for the same
+ * range, cost look-ups but change nothing twice.
+ */
+export const observeShard = onTaskDispatched(
+  {
+    // A failed shard (the food service down, say) is tried again soon; the next poll covers it anyway.
+    retryConfig: { maxAttempts: 3, minBackoffSeconds: 10, maxBackoffSeconds: 60 },
+    // Each task keeps up to MAX_CONCURRENCY calls in flight: six at once keep
+    // the food service under 6 × MAX_CONCURRENCY calls from the shards, and a
+    // minute's shards still finish well within the minute.
+    rateLimits: { maxConcurrentDispatches: 6, maxDispatchesPerSecond: 10 },
+    secrets: FOOD_SERVICE_SECRETS,
+    timeoutSeconds: 120,
+    memory: '512MiB',
+  },
+  async (request) => {
+    const shard = parseShard(request.data);
+    if (typeof shard === 'string') {
+      // It would fail the same way on every retry; the next poll covers its range anyway.
+      logger.error('observeShard got a task it cannot read; dropped', { problem: shard, task: request.id });
+      return;
+    }
+    const summary = await observe(runtimeDeps(), shard);
+    logger.info('shard observed', { ...summary, after: shard.after, upTo: shard.upTo });
+  },
+);
