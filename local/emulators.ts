@@ -710,12 +710,11 @@ async function run(options: EmulatorsOptions, log: (line: string) => void): Prom
   const dir = createRunDirectory(
     os.tmpdir(),
     config,
-    localValues(
-      `127.0.0.1:${ports.simulator}`,
-      options.pollIntervalSeconds,
-      caPem,
-      options.shardSize === undefined ? {} : { SHARD_SIZE: String(options.shardSize) },
-    ),
+    localValues(`127.0.0.1:${ports.simulator}`, options.pollIntervalSeconds, caPem, {
+      // As in npm start: a listener slows every write in Google's emulator (local/stack.ts).
+      LISTENER_MAX_RELATIONS: '0',
+      ...(options.shardSize === undefined ? {} : { SHARD_SIZE: String(options.shardSize) }),
+    }),
   );
   log(uiLine(ui, ports.emulators.ui));
   log(

@@ -119,6 +119,10 @@ function functionsEnv(options: LocalOptions, foodAddress: string, caPem: string)
     FOOD_SERVICE_CLIENT_CERT: 'none',
     FOOD_SERVICE_CLIENT_KEY: 'none',
     POLL_INTERVAL_SECONDS: String(options.pollIntervalSeconds),
+    // Google's Firestore emulator slows every write to a collection while a
+    // listener on it is open (about 15 commits/s at 1,000 documents against
+    // 400 without), which production Firestore does not; polls query instead.
+    LISTENER_MAX_RELATIONS: '0',
   };
 }
 

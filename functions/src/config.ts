@@ -42,6 +42,13 @@ export const INT_PARAMS = {
     description:
       'Active orders one poll observes itself; above, it splits the relations into shards of this many, each observed by an observeShard task',
   },
+  LISTENER_MAX_RELATIONS: {
+    default: 2_000,
+    min: 0,
+    max: 5_000,
+    description:
+      'Polls several times a minute read the active relations through one listener per invocation while there are at most this many (0: never); each poll then pays only for what changed',
+  },
   ADVANCE_TIMEOUT_SECONDS: { default: 120, min: 10, max: 540, description: 'Timeout of advanceRelation, the trigger that runs one step' },
   CLAIM_LEASE_SECONDS: {
     default: 300,
@@ -75,6 +82,7 @@ export const rpcDeadlineMs = intParam('RPC_DEADLINE_MS');
 export const createDeadlineMs = intParam('CREATE_DEADLINE_MS');
 export const maxConcurrency = intParam('MAX_CONCURRENCY');
 export const shardSize = intParam('SHARD_SIZE');
+export const listenerMaxRelations = intParam('LISTENER_MAX_RELATIONS');
 /** The trigger's timeoutSeconds is this param, so the lease rule below can hold for any value. */
 export const advanceTimeoutSeconds = intParam('ADVANCE_TIMEOUT_SECONDS');
 export const claimLeaseSeconds = intParam('CLAIM_LEASE_SECONDS');
@@ -102,6 +110,7 @@ export interface Config {
   createDeadlineMs: number;
   maxConcurrency: number;
   shardSize: number;
+  listenerMaxRelations: number;
   advanceTimeoutSeconds: number;
   claimLeaseSeconds: number;
   maxAmbiguousRetries: number;
@@ -150,6 +159,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     createDeadlineMs: integer('CREATE_DEADLINE_MS', env),
     maxConcurrency: integer('MAX_CONCURRENCY', env),
     shardSize: integer('SHARD_SIZE', env),
+    listenerMaxRelations: integer('LISTENER_MAX_RELATIONS', env),
     advanceTimeoutSeconds: integer('ADVANCE_TIMEOUT_SECONDS', env),
     claimLeaseSeconds: integer('CLAIM_LEASE_SECONDS', env),
     maxAmbiguousRetries: integer('MAX_AMBIGUOUS_RETRIES', env),

@@ -226,6 +226,36 @@ describe('one poll', () => {
   });
 });
 
+describe('polls several times a minute', () => {
+  let stack: Stack;
+  afterEach(async () => stack?.stop());
+
+  it('read the relations from one listener held for the invocation, and still see every change between polls', async () => {
+    stack = await startStack({ env: { POLL_INTERVAL_SECONDS: '1' }, service: { rejectRate: 0 } });
+    const [order] = stack.service.placeOrders(1);
+    // The kitchens and drones move on between polls, without anyone waiting for them.
+    const ticker = setInterval(() => stack.service.tick(), 700);
+    try {
+      const start = Math.ceil(Date.now() / 1000) * 1000;
+      const run = await runScheduledPolls(runtimeDeps(), { scheduleTime: new Date(start), windowMs: 8_000, waitForLeaseMs: 2_000 });
+      assert.ok(run.polls.length >= 6, `polls in the invocation: ${run.polls.length}`);
+      assert.deepEqual([...new Set(run.polls.map((p) => p.relationsFrom))], ['listener']);
+    } finally {
+      clearInterval(ticker);
+    }
+    await stack.settle();
+    assert.equal((await stack.relation(order))?.stage, 'DELIVERED', 'the listener saw each step the trigger recorded');
+  });
+
+  it('one poll in a minute reads with a query, as a listener would only cost more', async () => {
+    stack = await startStack({ autoDeliver: false, env: { POLL_INTERVAL_SECONDS: '60' } });
+    stack.service.placeOrders(1);
+    const minute = Math.floor(Date.now() / 60_000) * 60_000;
+    const run = await runScheduledPolls(runtimeDeps(), { scheduleTime: new Date(minute), windowMs: 60_000, waitForLeaseMs: 0 });
+    assert.equal(run.polls[0]?.relationsFrom, 'query');
+  });
+});
+
 describe('the poll lease', () => {
   let stack: Stack;
   afterEach(async () => stack?.stop());

@@ -10,6 +10,8 @@ import { randomUUID } from 'node:crypto';
 import * as logger from 'firebase-functions/logger';
 
 import { acquirePollLease, lastPollAt, releasePollLease, renewPollLease } from '../store/poll-lease';
+import { openRelationCache, type RelationCache } from '../store/relation-cache';
+import { countActiveRelations } from '../store/relations';
 import type { Deps } from './deps';
 import { pollOnce, type PollSummary } from './poll';
 import { describeError } from '../describe-error';
@@ -40,19 +42,22 @@ export function slotsInWindow(startMs: number, windowMs: number, intervalMs: num
 type Sleep = (ms: number) => Promise<void>;
 const realSleep: Sleep = (ms) => new Promise((resolve) => setTimeout(resolve, Math.max(0, ms)));
 
-/**
- * One poll under the lease, for the slot at `slotMs`. Waits up to
- * `waitForLeaseMs` for a lease held by an earlier poll; a slot some other
- * poll already served is left out.
- */
-async function pollSlot(
-  deps: Deps,
-  slotMs: number,
-  intervalMs: number,
-  waitForLeaseMs: number,
-  force: boolean,
-  sleep: Sleep,
-): Promise<PollSummary | string> {
+/** How the polls of one invocation (or one "poll now") run. */
+interface SlotContext {
+  deps: Deps;
+  intervalMs: number;
+  /** How long to wait for a lease held by an earlier poll. */
+  waitForLeaseMs: number;
+  /** Poll even if the slot was served: an operator asked. */
+  force: boolean;
+  sleep: Sleep;
+  /** The active relations, kept current for the invocation's polls, when a listener is worth it. */
+  cache?: RelationCache;
+}
+
+/** One poll under the lease, for the slot at `slotMs`; a slot some other poll already served is left out. */
+async function pollSlot(context: SlotContext, slotMs: number): Promise<PollSummary | string> {
+  const { deps, intervalMs, waitForLeaseMs, force, sleep } = context;
   const holder = `${process.env.K_REVISION ?? 'local'}/${randomUUID()}`;
   const waitUntil = deps.now().getTime() + waitForLeaseMs;
   let lease = await acquirePollLease(holder, POLL_LEASE_TTL_MS, deps.now());
@@ -77,7 +82,7 @@ async function pollSlot(
     }
     polled = true;
     // Named after its slot, so a poll of the same slot again (an overlap) enqueues no shard twice.
-    const summary = await pollOnce(deps, force ? `now-${startedAt.getTime()}` : `slot-${slotMs}`);
+    const summary = await pollOnce(deps, force ? `now-${startedAt.getTime()}` : `slot-${slotMs}`, context.cache);
     logger.info('poll finished', { ...summary });
     return summary;
   } finally {
@@ -88,17 +93,9 @@ async function pollSlot(
   }
 }
 
-async function runSlot(
-  deps: Deps,
-  run: PollRun,
-  slotMs: number,
-  intervalMs: number,
-  waitForLeaseMs: number,
-  force: boolean,
-  sleep: Sleep,
-): Promise<void> {
+async function runSlot(context: SlotContext, run: PollRun, slotMs: number): Promise<void> {
   try {
-    const result = await pollSlot(deps, slotMs, intervalMs, waitForLeaseMs, force, sleep);
+    const result = await pollSlot(context, slotMs);
     if (typeof result === 'string') {
       run.skipped = result;
       logger.info('poll skipped', { reason: result });
@@ -139,20 +136,52 @@ export async function runScheduledPolls(deps: Deps, options: ScheduledRun): Prom
     // Overdue: the invocation that held the last slot did not poll.
     slots.push(now);
   }
-  for (let i = 0; i < slots.length; i++) {
-    const next = slots[i + 1];
-    // Slots that passed while the invocation started late are served by one poll now.
-    if (next !== undefined && next <= deps.now().getTime()) continue;
-    logger.debug('poll slot', { slot: new Date(slots[i]).toISOString(), waitMs: slots[i] - deps.now().getTime() });
-    await sleep(slots[i] - deps.now().getTime());
-    await runSlot(deps, run, slots[i], intervalMs, options.waitForLeaseMs, false, sleep);
+  const context: SlotContext = { deps, intervalMs, waitForLeaseMs: options.waitForLeaseMs, force: false, sleep };
+  context.cache = slots.length > 1 ? await cacheForPolls(deps) : undefined;
+  try {
+    for (let i = 0; i < slots.length; i++) {
+      const next = slots[i + 1];
+      // Slots that passed while the invocation started late are served by one poll now.
+      if (next !== undefined && next <= deps.now().getTime()) continue;
+      logger.debug('poll slot', { slot: new Date(slots[i]).toISOString(), waitMs: slots[i] - deps.now().getTime() });
+      await sleep(slots[i] - deps.now().getTime());
+      await runSlot(context, run, slots[i]);
+    }
+  } finally {
+    context.cache?.close();
   }
   return run;
+}
+
+/**
+ * A listener on the active relations for an invocation that polls several
+ * times: it pays the full read once, then one read per changed relation,
+ * instead of every relation on every poll. Only up to
+ * LISTENER_MAX_RELATIONS, where holding them all is small (and never above
+ * SHARD_SIZE, where the polls fan out and read per shard).
+ */
+async function cacheForPolls(deps: Deps): Promise<RelationCache | undefined> {
+  const max = Math.min(deps.config.listenerMaxRelations, deps.config.shardSize);
+  if (max === 0) return undefined;
+  try {
+    if ((await countActiveRelations()) > max) return undefined;
+    return await openRelationCache();
+  } catch (error) {
+    logger.warn('polling without a relation listener', { error: describeError(error) });
+    return undefined;
+  }
 }
 
 /** One poll now, whatever the cadence says: an operator's "poll now", and the clock where Cloud Scheduler is absent. */
 export async function pollNow(deps: Deps): Promise<PollRun> {
   const run: PollRun = { polls: [], failedPolls: 0 };
-  await runSlot(deps, run, deps.now().getTime(), deps.config.pollIntervalSeconds * 1000, 0, true, realSleep);
+  const context: SlotContext = {
+    deps,
+    intervalMs: deps.config.pollIntervalSeconds * 1000,
+    waitForLeaseMs: 0,
+    force: true,
+    sleep: realSleep,
+  };
+  await runSlot(context, run, deps.now().getTime());
   return run;
 }

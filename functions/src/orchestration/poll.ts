@@ -25,6 +25,7 @@ import {
   type IdRange,
   type StoredRelation,
 } from '../store/relations';
+import type { RelationCache } from '../store/relation-cache';
 import type { Deps } from './deps';
 import { planShards, type Shard } from './shards';
 import { describeError } from '../describe-error';
@@ -54,6 +55,8 @@ export interface PollSummary {
   shards: number;
   /** Shards observed here after their task could not be enqueued. */
   shardsInline: number;
+  /** Where the relations came from: a query, or the invocation's listener (sub-minute polls). */
+  relationsFrom: 'query' | 'listener';
   durationMs: number;
 }
 
@@ -88,6 +91,7 @@ export function emptySummary(): PollSummary {
     calls: { GetOrder: 0, GetKitchenOrder: 0, GetShipment: 0 },
     shards: 0,
     shardsInline: 0,
+    relationsFrom: 'query',
     durationMs: 0,
   };
 }
@@ -96,7 +100,7 @@ export function emptySummary(): PollSummary {
  * One poll. `pollId` names its tasks, so that two polls of the same slot
  * (an overlap, a redelivered invocation) enqueue each shard once.
  */
-export async function pollOnce(deps: Deps, pollId: string = `now-${deps.now().getTime()}`): Promise<PollSummary> {
+export async function pollOnce(deps: Deps, pollId: string = `now-${deps.now().getTime()}`, cache?: RelationCache): Promise<PollSummary> {
   const started = Date.now();
   const summary = emptySummary();
   const limit = createLimiter(deps.config.maxConcurrency);
@@ -113,7 +117,7 @@ export async function pollOnce(deps: Deps, pollId: string = `now-${deps.now().ge
   const shards = planShards(listing.statuses, deps.config.shardSize);
   await Promise.all([
     ...creations,
-    shards ? fanOut(deps, shards, pollId, summary, limit) : observeRelations(deps, listing, {}, summary, limit),
+    shards ? fanOut(deps, shards, pollId, summary, limit) : observeRelations(deps, listing, {}, summary, limit, cache),
   ]);
   summary.durationMs = Date.now() - started;
   return summary;
@@ -165,9 +169,18 @@ async function createFor(name: string, customerId: string, deps: Deps, summary: 
  * the listing says of their orders, and reports the listed orders in
  * progress that no relation drives.
  */
-export async function observeRelations(deps: Deps, listing: Listing, range: IdRange, summary: PollSummary, limit: Limit): Promise<void> {
+export async function observeRelations(
+  deps: Deps,
+  listing: Listing,
+  range: IdRange,
+  summary: PollSummary,
+  limit: Limit,
+  cache?: RelationCache,
+): Promise<void> {
   const undriven = new Set([...listing.statuses].flatMap(([name, status]) => (status === 'NEW' ? [] : [name])));
-  for await (const page of activeRelationPages(RELATION_PAGE_SIZE, range)) {
+  const pages = cache ? cache.pages(RELATION_PAGE_SIZE, range) : activeRelationPages(RELATION_PAGE_SIZE, range);
+  if (cache) summary.relationsFrom = 'listener';
+  for await (const page of pages) {
     summary.activeRelations += page.length;
     await Promise.all(page.map((stored) => limit(() => observeOne(stored, listing, deps, summary))));
     for (const stored of page) undriven.delete(String(stored.data.order));

@@ -28,7 +28,7 @@ export function relationRef(orderName: string): DocumentReference {
   return db().collection(RELATIONS).doc(relationId(orderName));
 }
 
-function stored(snapshot: DocumentSnapshot): StoredRelation | null {
+export function stored(snapshot: DocumentSnapshot): StoredRelation | null {
   const data = snapshot.data();
   if (!data || !snapshot.updateTime) return null;
   return { ref: snapshot.ref, data, updateTime: snapshot.updateTime.toDate(), parsed: parseRelation(data, snapshot.id) };
@@ -42,6 +42,11 @@ export async function readRelation(ref: DocumentReference): Promise<StoredRelati
 export interface IdRange {
   after?: string;
   upTo?: string;
+}
+
+/** How many relations are active: an aggregation, billed one read per thousand. */
+export async function countActiveRelations(): Promise<number> {
+  return (await db().collection(RELATIONS).where('active', '==', true).count().get()).data().count;
 }
 
 /** Far more pages than any poll reads; more means the cursor is not moving. */

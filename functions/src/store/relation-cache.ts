@@ -1,0 +1,66 @@
+// The active relations, kept current by a snapshot listener for as long as
+// one scheduled invocation runs its polls (docs/ARCHITECTURE.md#polling). A
+// poll every few seconds would otherwise read every active relation every
+// time; the listener pays that once, then one read per relation that
+// changes. It holds every active relation in memory, so the poller uses it
+// only below SHARD_SIZE, where that is small.
+import type { Query } from 'firebase-admin/firestore';
+
+import { db } from './db';
+import { stored, type IdRange, type StoredRelation } from './relations';
+import { RELATIONS } from './schema';
+
+/** How long to wait for the listener's first snapshot before polling without it. */
+const FIRST_SNAPSHOT_MS = 30_000;
+
+export interface RelationCache {
+  /** The active relations in `range`, in id order, a page at a time, as the listener last saw them. */
+  pages(pageSize: number, range?: IdRange): AsyncGenerator<StoredRelation[]>;
+  /** How many relations it holds. */
+  readonly size: number;
+  close(): void;
+}
+
+/** Opens a listener on the active relations and resolves once its first snapshot is in. */
+export function openRelationCache(query: Query = db().collection(RELATIONS).where('active', '==', true)): Promise<RelationCache> {
+  return new Promise((resolve, reject) => {
+    const relations = new Map<string, StoredRelation>();
+    let first = true;
+    const timer = setTimeout(() => {
+      unsubscribe();
+      reject(new Error(`the relation listener gave no first snapshot within ${FIRST_SNAPSHOT_MS / 1000} s`));
+    }, FIRST_SNAPSHOT_MS);
+    const unsubscribe = query.onSnapshot(
+      (snapshot) => {
+        for (const change of snapshot.docChanges()) {
+          if (change.type === 'removed') relations.delete(change.doc.id);
+          else {
+            const relation = stored(change.doc);
+            if (relation) relations.set(change.doc.id, relation);
+          }
+        }
+        if (!first) return;
+        first = false;
+        clearTimeout(timer);
+        resolve({
+          async *pages(pageSize, range = {}) {
+            const ids = [...relations.keys()]
+              .filter((id) => (range.after === undefined || id > range.after) && (range.upTo === undefined || id <= range.upTo))
+              .sort();
+            for (let start = 0; start < ids.length; start += pageSize) {
+              yield ids.slice(start, start + pageSize).flatMap((id) => relations.get(id) ?? []);
+            }
+          },
+          get size() {
+            return relations.size;
+          },
+          close: unsubscribe,
+        });
+      },
+      (error) => {
+        clearTimeout(timer);
+        if (first) reject(error);
+      },
+    );
+  });
+}
