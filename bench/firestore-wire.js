@@ -16,11 +16,18 @@
 //   in a batch or a transaction), only if the commit succeeded: a commit is
 //   atomic, so a create that meets ALREADY_EXISTS writes nothing; for a
 //   BatchWrite (BulkWriter), one per write whose own status is OK;
+// - one read per document a Listen stream adds to its result set, changes
+//   in it, or drops from it; nothing for a document sent again unchanged
+//   (Google's emulator resets the target and resends the whole result on
+//   every change, where Firestore sends only the change). A document dropped
+//   at such a reset is counted as changed out of the results, never as
+//   deleted (which Firestore does not bill): an upper bound, and exact for
+//   the relations listener, since an active relation is never deleted;
 // - nothing for BeginTransaction and Rollback.
 // Firestore also charges one read for a query that returns nothing; that is
 // kept apart (`emptyQueries`), as the embedded emulator's hooks cannot see it.
-// A method the counter does not know how to bill (Listen, say) is tallied in
-// `uncounted`, so a new kind of call can never go missing silently.
+// A method the counter does not know how to bill is tallied in `uncounted`,
+// so a new kind of call can never go missing silently.
 //
 // It is installed by patching Firestore.prototype.createCallOptions of the
 // copy of @google-cloud/firestore that the functions' firebase-admin loads
@@ -70,8 +77,17 @@ function writtenPath(write) {
  *   document?: { name: string } | null, done?: boolean | null,
  *   result?: object | null, documents?: Array<{ name: string }> | null,
  *   status?: Array<{ code: number }> | null,
+ *   documentChange?: { document?: Listened | null, targetIds?: number[] | null } | null,
+ *   documentDelete?: { document?: string | null } | null,
+ *   documentRemove?: { document?: string | null } | null,
+ *   targetChange?: { targetChangeType?: string | null } | null,
  * }} Response
- * @typedef {(emit: (kind: Op['kind'], path: string | null) => void, request: Request, response: Response) => void} OnMessage
+ * @typedef {{ name: string, updateTime?: { seconds?: string | number | null, nanos?: number | null } | null }} Listened
+ * @typedef {{
+ *   results?: Map<string, string>,
+ *   beforeReset?: Map<string, string>,
+ * }} CallState what a streaming call's billing remembers between messages
+ * @typedef {(emit: (kind: Op['kind'], path: string | null) => void, request: Request, response: Response, state: CallState) => void} OnMessage
  * @typedef {(emit: (kind: Op['kind'], path: string | null) => void, request: Request, responses: Response[], ok: boolean) => void} OnStatus
  * @typedef {{ message?: OnMessage, status?: OnStatus }} Billing
  */
@@ -99,6 +115,32 @@ const BILLING = {
     message(emit, request, response) {
       // Attributed to the collection's parent: relations/{id} for its subcollections.
       if (response.result) emit('reads', request.parent ? documentPath(request.parent) : null);
+    },
+  },
+  Listen: {
+    message(emit, _request, response, state) {
+      const results = (state.results ??= new Map());
+      const version = (/** @type {Listened} */ document) => `${document.updateTime?.seconds ?? ''}.${document.updateTime?.nanos ?? ''}`;
+      const change = response.documentChange;
+      const type = response.targetChange?.targetChangeType;
+      if (type === 'RESET') {
+        // The whole result follows; what it leaves out was dropped.
+        state.beforeReset = new Map(results);
+        results.clear();
+      } else if (type === 'CURRENT' && state.beforeReset) {
+        for (const name of state.beforeReset.keys()) if (!results.has(name)) emit('reads', documentPath(name));
+        state.beforeReset = undefined;
+      } else if (change?.document && (change.targetIds?.length ?? 0) > 0) {
+        const { name } = change.document;
+        const known = results.get(name) ?? state.beforeReset?.get(name);
+        if (known !== version(change.document)) emit('reads', documentPath(name));
+        results.set(name, version(change.document));
+      } else if (change?.document || response.documentRemove?.document) {
+        const name = change?.document?.name ?? String(response.documentRemove?.document);
+        if (results.delete(name)) emit('reads', documentPath(name));
+      } else if (response.documentDelete?.document) {
+        results.delete(response.documentDelete.document);
+      }
     },
   },
   ListDocuments: {
@@ -190,6 +232,8 @@ function installWireCounter(functionsDir = FUNCTIONS_DIR) {
     let request = {};
     /** @type {Response[]} */
     const responses = [];
+    /** @type {CallState} */
+    const state = {};
     /** @type {(kind: Op['kind'], path: string | null) => void} */
     const emit = (kind, where) => {
       for (const listener of listeners) listener({ kind, path: where, method });
@@ -211,7 +255,7 @@ function installWireCounter(functionsDir = FUNCTIONS_DIR) {
             if (response && billing) {
               if (response.document) answered = true;
               if (billing.status) responses.push(response);
-              billing.message?.(emit, request, response);
+              billing.message?.(emit, request, response, state);
               if (response.done) finishQuery();
             }
             nextMessage(message);
@@ -231,7 +275,8 @@ function installWireCounter(functionsDir = FUNCTIONS_DIR) {
         });
       },
       sendMessage(message, next) {
-        // Unary and server-streaming calls send exactly one request message.
+        // Unary and server-streaming calls send exactly one request message;
+        // a Listen stream sends its targets, which its billing does not need.
         request = /** @type {Request} */ (message ?? {});
         next(message);
       },
@@ -252,4 +297,4 @@ function installWireCounter(functionsDir = FUNCTIONS_DIR) {
   return counter;
 }
 
-module.exports = { installWireCounter, documentPath };
+module.exports = { installWireCounter, documentPath, BILLING };

@@ -9,7 +9,7 @@ import type { DocumentData, Firestore, Settings } from 'firebase-admin/firestore
 import { startEmbeddedFirestore, type EmbeddedFirestore } from '../../local/firestore';
 import { FUNCTIONS_DIR } from '../../local/functions-host';
 import { startGoogleFirestore, type GoogleFirestore } from '../../local/google/firestore-emulator';
-import { documentPath, installWireCounter, type WireCounter } from '../firestore-wire';
+import { BILLING, documentPath, installWireCounter, type WireCounter } from '../firestore-wire';
 import { agreement, embeddedSource, OpCounter, type Ops, type OpSource } from '../ops';
 
 const PROJECT_ID = 'demo-bench-ops';
@@ -61,7 +61,7 @@ interface Scenario {
   expected: Counts;
   /** Where the embedded emulator's hooks see it differently (they attribute an aggregation to no document). */
   embeddedHooks?: Counts;
-  /** The embedded emulator has no BatchWrite (BulkWriter). */
+  /** The embedded emulator has no BatchWrite (BulkWriter) and no Listen. */
   googleOnly?: boolean;
 }
 
@@ -134,6 +134,34 @@ const SCENARIOS: Scenario[] = [
     embeddedHooks: { total: ops(1, 0), overhead: ops(1, 0), byRelation: {} },
   },
   {
+    name: 'a listener on a query: one read per document added to, changed in or changed out of its results',
+    docs: { 'relations/l1': { on: true }, 'relations/l2': { on: true }, 'relations/l3': { on: true }, 'relations/l4': { on: false } },
+    run: async (db) => {
+      const sizes: number[] = [];
+      let snapshotArrived: () => void = () => undefined;
+      const stop = db
+        .collection('relations')
+        .where('on', '==', true)
+        .onSnapshot((snapshot) => {
+          sizes.push(snapshot.size);
+          snapshotArrived();
+        });
+      // The write and the snapshot it causes, both done before the next step.
+      const step = (write: () => Promise<unknown>) => Promise.all([new Promise<void>((resolve) => (snapshotArrived = resolve)), write()]);
+      try {
+        await step(async () => undefined);
+        await step(() => db.doc('relations/l1').update({ n: 1 }));
+        await step(() => db.doc('relations/l2').update({ on: false }));
+      } finally {
+        stop();
+      }
+      assert.deepEqual(sizes, [3, 3, 2]);
+    },
+    // Google's emulator resends l3 (and l1) unchanged with every change: not billed.
+    expected: { total: ops(5, 2), overhead: ops(0, 0), byRelation: { l1: ops(2, 1), l2: ops(2, 1), l3: ops(1, 0) } },
+    googleOnly: true,
+  },
+  {
     name: 'a BulkWriter of 2 writes, one failing ALREADY_EXISTS: one write (each write has its own status)',
     docs: { 'relations/w2': { n: 2 } },
     run: async (db) => {
@@ -202,6 +230,32 @@ describe('bench: counting Firestore operations', function () {
       }
     });
   }
+
+  it("bills a listener's stream as Firestore would: a deletion is free, a resend unchanged too", () => {
+    const listen = BILLING.Listen.message;
+    assert.ok(listen);
+    const billed: string[] = [];
+    const emit = (_kind: string, path: string | null) => billed.push(String(path));
+    const state = {};
+    const name = (id: string) => `projects/p/databases/(default)/documents/relations/${id}`;
+    const doc = (id: string, seconds: number) => ({
+      documentChange: { targetIds: [1], document: { name: name(id), updateTime: { seconds } } },
+    });
+    for (const message of [
+      doc('a', 1),
+      doc('b', 1),
+      doc('c', 1),
+      { documentDelete: { document: name('a') } },
+      { documentChange: { targetIds: [], removedTargetIds: [1], document: { name: name('b') } } },
+      doc('c', 1),
+      doc('c', 2),
+      { documentRemove: { document: name('c') } },
+      { documentRemove: { document: name('x') } },
+    ]) {
+      listen(emit, {}, message, state);
+    }
+    assert.deepEqual(billed, ['relations/a', 'relations/b', 'relations/c', 'relations/b', 'relations/c', 'relations/c']);
+  });
 
   it('compares two counters order by order', () => {
     const source = (path: string | null): OpSource => ({
