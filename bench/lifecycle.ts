@@ -10,6 +10,7 @@ import { FUNCTIONS_DIR } from '../local/functions-host';
 import { parseOptions, type LocalOptions } from '../local/options';
 import { startLocalStack, type LocalStack } from '../local/stack';
 import { installWireCounter, type CallTimes } from './firestore-wire';
+import { billedSeconds } from './cost';
 import { agreement, embeddedSource, OpCounter, percentile, type CounterAgreement } from './ops';
 
 /** The two emulators the bench runs on. */
@@ -30,6 +31,10 @@ export interface OutcomeCost {
   reads: Stat;
   writes: Stat;
   invocations: Stat;
+  /** Of the reads, those the polls made (their queries): the part that depends on the poll interval. */
+  pollReads: Stat;
+  /** The relation and the documents under it: what retention deletes once the order is finished. */
+  documents: Stat;
 }
 
 export interface LifecycleResult {
@@ -54,6 +59,8 @@ export interface LifecycleResult {
    * the local stand-in for Eventarc's delivery delay, part of the latency above.
    */
   deliveryWaitMs: { p50: number; p95: number; max: number };
+  /** How long a trigger invocation ran, in ms (what Cloud Run bills, rounded up to 100 ms). */
+  invocationMs: { mean: number; p50: number; p95: number; billedMean: number };
   /** Queries of the functions that returned nothing: Firestore bills each as one read, not counted above. */
   emptyQueries: number;
   /** Firestore calls the counter could not bill, by method (should be none). */
@@ -198,7 +205,15 @@ async function measure(
   const created = new Map<string, string>();
   for await (const page of stack.food.listAllOrders(undefined, 1000)) for (const order of page) created.set(order.name, order.createTime);
 
-  const perOutcome = new Map<Outcome, Array<{ rpcs: Record<string, number>; reads: number; writes: number; invocations: number }>>();
+  const transitions = new Map<string, number>();
+  for (const doc of (await stack.db.collectionGroup('transitions').select().get()).docs) {
+    const id = doc.ref.parent.parent?.id;
+    if (id) transitions.set(id, (transitions.get(id) ?? 0) + 1);
+  }
+  const perOutcome = new Map<
+    Outcome,
+    Array<{ rpcs: Record<string, number>; reads: number; writes: number; invocations: number; pollReads: number; documents: number }>
+  >();
   const latency = { NEW: [] as number[], PREPARATION: [] as number[], IN_FLIGHT: [] as number[], total: [] as number[] };
   let neverSeen = 0;
   let inexactDelivered = 0;
@@ -225,7 +240,13 @@ async function measure(
     recordedCreates += rpcs.CreateKitchenOrder + rpcs.CreateShipment;
     if (outcome === 'DELIVERED' && (rpcs.CreateKitchenOrder !== 1 || rpcs.CreateShipment !== 1 || rpcs.UpdateOrder !== 3))
       inexactDelivered++;
-    const cost = { rpcs, ...(ops.byRelation.get(id) ?? { reads: 0, writes: 0 }), invocations: invocations.get(id) ?? 0 };
+    const cost = {
+      rpcs,
+      ...(ops.byRelation.get(id) ?? { reads: 0, writes: 0 }),
+      invocations: invocations.get(id) ?? 0,
+      pollReads: ops.pollReads.get(id) ?? 0,
+      documents: 1 + (transitions.get(id) ?? 0),
+    };
     perOutcome.set(outcome, [...(perOutcome.get(outcome) ?? []), cost]);
 
     if ((outcome === 'DELIVERED' || outcome === 'REJECTED') && kitchenOrder && shipment) {
@@ -259,10 +280,13 @@ async function measure(
       reads: stat(costs.map((c) => c.reads)),
       writes: stat(costs.map((c) => c.writes)),
       invocations: stat(costs.map((c) => c.invocations)),
+      pollReads: stat(costs.map((c) => c.pollReads)),
+      documents: stat(costs.map((c) => c.documents)),
     };
   }
   const driven = orders.length - neverSeen;
   const waits = stack.functions.triggers.flatMap((t) => t.queue.waits);
+  const durations = stack.functions.triggers.flatMap((t) => t.queue.durations);
   const summarise = (values: number[]) => ({ p50: percentile(values, 50), p95: percentile(values, 95) });
   return {
     orders: orders.length,
@@ -278,6 +302,11 @@ async function measure(
     inexactDelivered,
     unrecordedCreates: stats.kitchenOrdersCreated + stats.shipmentsCreated - recordedCreates,
     deliveryWaitMs: { ...summarise(waits), max: waits.length ? Math.max(...waits) : 0 },
+    invocationMs: {
+      mean: stat(durations).mean,
+      ...summarise(durations),
+      billedMean: stat(durations.map((ms) => billedSeconds(ms) * 1000)).mean,
+    },
     latency: {
       NEW: summarise(latency.NEW),
       PREPARATION: summarise(latency.PREPARATION),

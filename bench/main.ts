@@ -13,18 +13,26 @@ import { startGoogleFirestore } from '../local/google/firestore-emulator';
 import { findFirestoreEmulator, findJava, MissingTool } from '../local/google/tools';
 import { PROJECT_ID } from '../local/stack';
 import { runChild } from './child';
+import { PRICES, resourcesOf, SECONDS_PER_MONTH, type Endpoint } from './cost';
+import { perOrderTable, pricesTable, recurringTable, restTable, scaleTable, type FunctionResources } from './cost-report';
 import type { FirestoreKind, LifecycleParams, LifecycleResult } from './lifecycle';
-import { pollScalingBench, type PollTarget } from './poll-scaling';
+import { pollScalingBench } from './poll-scaling';
+import { recurringReadsBench, type RecurringResult } from './recurring';
+import { scaleBench, type ScaleResult } from './scale';
+import type { PollTarget } from './world';
 import { callTable, costDifferences, counterNotes, latencyTable, lifecycleTable, pollTable, targetTable, type Run } from './report';
 import { judge } from './targets';
 import { describeError } from '../functions/src/describe-error';
 
 const ARTIFACTS = path.resolve(__dirname, '..', 'artifacts');
-const USAGE = `usage: npm run bench -- [--quick] [--firestore google|embedded|both] [--out FILE]
+const USAGE = `usage: npm run bench -- [--quick] [--firestore google|embedded|both] [--scale A] [--out FILE]
 
-  --quick              small worlds (a CI smoke test): 40 orders, A = 200, H = 0 and 1,000
+  --quick              small worlds (a CI smoke test): 40 orders, A = 200, H = 0 and 1,000;
+                       A = 600 in shards of 100 at scale; A = 100 for recurring reads
   --firestore WHICH    run on Google's Firestore emulator, the embedded one, or both (default),
-                       the same workloads on each, side by side
+                       the same workloads on each, side by side (sections 4 and 5 run on the
+                       first: Google's when it is one of them)
+  --scale A            the active orders of section 4 (default 100,000)
   --out FILE           where to write the JSON results (default artifacts/bench.json)
 `;
 
@@ -74,8 +82,39 @@ async function startTarget(kind: FirestoreKind): Promise<PollTarget & { stop(): 
   };
 }
 
-function parse(argv: string[]): { quick: boolean; out: string; kinds: FirestoreKind[] } | { help: true } | { error: string } {
-  let values: { quick?: boolean; out?: string; firestore?: string; help?: boolean };
+interface Options {
+  quick: boolean;
+  out: string;
+  kinds: FirestoreKind[];
+  scale?: number;
+}
+
+/**
+ * The CPU and memory each function is deployed with: its manifest, resolved
+ * by firebase-tools' own rules (a 2nd-gen function's default CPU follows
+ * its memory).
+ */
+function functionResources(): FunctionResources {
+  const lib = path.resolve(__dirname, '..', 'functions', 'lib', 'triggers');
+  // eslint-disable-next-line @typescript-eslint/no-require-imports -- firebase-tools' deploy-time defaults, not a copy of them
+  const backend = require('firebase-tools/lib/deploy/functions/backend') as {
+    DEFAULT_MEMORY: number;
+    memoryToGen1Cpu(memoryMb: number): number;
+    memoryToGen2Cpu(memoryMb: number): number;
+  };
+  const tools = { defaultMemoryMb: backend.DEFAULT_MEMORY, gen1Cpu: backend.memoryToGen1Cpu, gen2Cpu: backend.memoryToGen2Cpu };
+  const endpoint = (file: string, name: string): Endpoint =>
+    // eslint-disable-next-line @typescript-eslint/no-require-imports -- the compiled functions' manifests
+    (require(path.join(lib, file)) as Record<string, { __endpoint: Endpoint }>)[name].__endpoint;
+  return {
+    pollFoodService: resourcesOf(endpoint('poll-food-service.js', 'pollFoodService'), tools),
+    advanceRelation: resourcesOf(endpoint('advance-relation.js', 'advanceRelation'), tools),
+    observeShard: resourcesOf(endpoint('observe-shard.js', 'observeShard'), tools),
+  };
+}
+
+function parse(argv: string[]): Options | { help: true } | { error: string } {
+  let values: { quick?: boolean; out?: string; firestore?: string; scale?: string; help?: boolean };
   try {
     ({ values } = parseArgs({
       args: argv,
@@ -83,6 +122,7 @@ function parse(argv: string[]): { quick: boolean; out: string; kinds: FirestoreK
         quick: { type: 'boolean' },
         out: { type: 'string' },
         firestore: { type: 'string' },
+        scale: { type: 'string' },
         help: { type: 'boolean', short: 'h' },
       },
     }));
@@ -93,7 +133,11 @@ function parse(argv: string[]): { quick: boolean; out: string; kinds: FirestoreK
   const which = values.firestore ?? 'both';
   if (which !== 'google' && which !== 'embedded' && which !== 'both')
     return { error: `--firestore ${which}: expected google, embedded or both` };
+  const scale = values.scale === undefined ? undefined : Number(values.scale);
+  if (scale !== undefined && !(Number.isInteger(scale) && scale >= 10 && scale <= 1_000_000))
+    return { error: `--scale ${values.scale}: expected a whole number of active orders from 10 to 1,000,000` };
   return {
+    ...(scale === undefined ? {} : { scale }),
     quick: values.quick ?? false,
     out: path.resolve(values.out ?? path.join(ARTIFACTS, 'bench.json')),
     kinds: which === 'both' ? ['google', 'embedded'] : [which],
@@ -111,6 +155,10 @@ async function main(): Promise<number> {
     return 0;
   }
   const { quick, out, kinds } = parsed;
+  const scaleParams = { active: parsed.scale ?? (quick ? 600 : 100_000), shardSize: quick ? 100 : 2000 };
+  const recurringParams = quick
+    ? { active: 100, intervalSeconds: 2, windowMs: 10_000 }
+    : { active: 1000, intervalSeconds: 2, windowMs: 60_000 };
   if (kinds.includes('google')) {
     try {
       findJava();
@@ -139,7 +187,8 @@ async function main(): Promise<number> {
   const lifecycleParams: Omit<LifecycleParams, 'firestore' | 'log'> = quick
     ? { orders: 40, pollIntervalSeconds: 5, controllerIntervalMs: 700, ordersPerSecond: 4, timeoutMs: 90_000 }
     : { orders: 500, pollIntervalSeconds: 5, controllerIntervalMs: 700, ordersPerSecond: 10, timeoutMs: 300_000 };
-  const scaling = quick ? { actives: [200], histories: [0, 1000] } : { actives: [1000, 10_000], histories: [0, 10_000] };
+  const scaling = quick ? { actives: [0, 200], histories: [0, 1000] } : { actives: [0, 1000, 10_000], histories: [0, 10_000] };
+  const pollConfig = { pageSize: 500, maxConcurrency: 32 };
 
   const runs: Run[] = [];
   for (const kind of kinds) {
@@ -166,12 +215,35 @@ async function main(): Promise<number> {
     const scalingStarted = Date.now();
     const target = await startTarget(kind);
     try {
-      const polls = await pollScalingBench({ target, ...scaling, pageSize: 500, maxConcurrency: 32, log });
+      const polls = await pollScalingBench({ target, ...scaling, ...pollConfig, log });
       runs.push({ kind, lifecycle, polls, targets: judge(lifecycle, polls) });
     } finally {
       await target.stop();
     }
     log(`   poll scaling on ${kind}: ${elapsed(scalingStarted)}`);
+  }
+
+  // At scale and sub-minute, one emulator is enough to show the shape: Google's, when it runs.
+  const atScale = kinds[0];
+  let scale: ScaleResult;
+  let recurring: RecurringResult;
+  {
+    const sectionStarted = Date.now();
+    log(
+      `4. scale on ${atScale}: one poll at A = ${scaleParams.active}, in one instance and fanned out in shards of ${scaleParams.shardSize}`,
+    );
+    const target = await startTarget(atScale);
+    try {
+      scale = await scaleBench({ target, ...scaleParams, ...pollConfig, log });
+      log(`   scale: ${elapsed(sectionStarted)}`);
+      log(
+        `5. recurring reads on ${atScale}: A = ${recurringParams.active}, a poll every ${recurringParams.intervalSeconds} s, without and with the relation listener`,
+      );
+      recurring = await recurringReadsBench({ target, ...recurringParams, ...pollConfig, log });
+    } finally {
+      await target.stop();
+    }
+    log(`   sections 4-5: ${elapsed(sectionStarted)}`);
   }
 
   log(`\nCells read ${runs.map((r) => r.kind).join(' / ')}; one value: the same on ${runs.length > 1 ? 'both' : 'it'}.`);
@@ -212,9 +284,30 @@ async function main(): Promise<number> {
   }
   if (notes.length) log(`\nCounters:\n${notes.map((n) => `- ${n}`).join('\n')}`);
 
+  const resources = functionResources();
+  const first = runs[0];
+  log(`\n4. One poll at scale, on ${scale.firestoreKind}:`);
+  log(scaleTable(scale, resources));
+  log(
+    `\n5. Polls every ${recurring.intervalSeconds} s at A = ${recurring.active}, on ${recurring.firestoreKind}, per minute` +
+      (recurring.windowMs === 60_000 ? ':' : ` (scaled up from ${recurring.windowMs / 1000} s, the listener's first read with it):`),
+  );
+  log(recurringTable(recurring, resources));
+  log(`\nDollars at list prices (checked ${PRICES.checked}):`);
+  log(pricesTable());
+  log(`\nPer delivered order, on ${first.kind}:`);
+  log(perOrderTable(first.lifecycle, resources));
+  log(
+    `\nPolling at rest, per month at the default interval (${(SECONDS_PER_MONTH / 60).toLocaleString('en-US')} polls), on ${first.kind}:`,
+  );
+  log(restTable(first.polls, resources));
+
   const seconds = (Date.now() - started) / 1000;
   fs.mkdirSync(path.dirname(out), { recursive: true });
-  fs.writeFileSync(out, `${JSON.stringify({ machine, quick, firestore: kinds, seconds, runs, differences, notes }, null, 2)}\n`);
+  fs.writeFileSync(
+    out,
+    `${JSON.stringify({ machine, quick, firestore: kinds, seconds, runs, scale, recurring, resources, prices: PRICES, differences, notes }, null, 2)}\n`,
+  );
   log(`\nbench took ${seconds.toFixed(0)} s; results written to ${out}`);
   return 0;
 }

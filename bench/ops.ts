@@ -15,7 +15,12 @@ export interface Ops {
 export interface CountedOp {
   kind: keyof Ops;
   path: string | null;
+  /** The Firestore RPC that carried it, where the source knows. */
+  method?: string;
 }
+
+/** The methods a poll reads relations with: its query, or the invocation's listener. */
+const POLL_READS = new Set(['RunQuery', 'Listen']);
 
 export interface OpSource {
   /** Calls `listener` once per billed operation; returns a function that stops it. */
@@ -43,10 +48,12 @@ export class OpCounter {
   readonly total: Ops = { reads: 0, writes: 0 };
   readonly overhead: Ops = { reads: 0, writes: 0 };
   readonly byRelation = new Map<string, Ops>();
+  /** Of those reads, the ones made by a query or a listener: the polls' (the triggers read by document). */
+  readonly pollReads = new Map<string, number>();
   private detach: (() => void) | undefined;
 
   constructor(source: OpSource) {
-    this.detach = source.onOp(({ kind, path }) => this.count(path, kind));
+    this.detach = source.onOp(({ kind, path, method }) => this.count(path, kind, method));
   }
 
   /** A copy of the totals, to subtract later. */
@@ -63,7 +70,7 @@ export class OpCounter {
     this.detach = undefined;
   }
 
-  private count(path: string | null, kind: keyof Ops): void {
+  private count(path: string | null, kind: keyof Ops, method: string | undefined): void {
     this.total[kind]++;
     const id = path ? RELATION.exec(path)?.[1] : undefined;
     if (!id) {
@@ -73,6 +80,7 @@ export class OpCounter {
     const ops = this.byRelation.get(id) ?? { reads: 0, writes: 0 };
     ops[kind]++;
     this.byRelation.set(id, ops);
+    if (kind === 'reads' && method && POLL_READS.has(method)) this.pollReads.set(id, (this.pollReads.get(id) ?? 0) + 1);
   }
 }
 

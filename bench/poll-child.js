@@ -3,10 +3,16 @@
 // run it: wall time and peak RSS. Plain JavaScript on the compiled functions
 // (functions/lib), so no TypeScript compiler sits in the measured memory.
 //
-// usage: node bench/poll-child.js orchestrator|raw|original
-//   orchestrator  the deployable poll (pollNow, as pollFoodServiceNow runs it)
-//   raw           the same food-service calls and Firestore reads, with no
-//                 orchestration logic: the floor for a poll
+// usage: node bench/poll-child.js MODE [SHARD_FILE]
+//   orchestrator  the deployable poll (pollNow, as pollFoodServiceNow runs it);
+//                 above SHARD_SIZE it hands its shards to observeShard tasks
+//                 where CLOUD_TASKS_EMULATOR_HOST names a queue, and observes
+//                 them itself where none does: one instance
+//   shard FILE    what one observeShard task does with the shard in FILE
+//   minute        what one scheduled invocation does: the polls of the next
+//                 BENCH_WINDOW_MS (default a minute) at POLL_INTERVAL_SECONDS
+//   raw           the same food-service calls and Firestore reads as a poll,
+//                 with no orchestration logic: the floor for a poll
 //   original      the original scheduler's listing: unfiltered ListOrders in
 //                 pages of 10, then a GetOrder per order
 // Configuration comes from the environment, as for the functions. The result
@@ -14,6 +20,7 @@
 // the process made, counted on the wire (firestore-wire.js), so they are
 // counted the same way on either emulator.
 'use strict';
+const fs = require('node:fs');
 const path = require('node:path');
 
 /** @type {import('./firestore-wire')} */
@@ -47,13 +54,41 @@ async function forEachLimit(items, limit, work) {
 
 const ACTIVE = /** @type {const} */ (['NEW', 'PREPARATION', 'IN_FLIGHT']);
 
+/** @type {import('../functions/src/orchestration/poll-schedule')} */
+const schedule = require(path.join(lib, 'orchestration', 'poll-schedule.js'));
+
+/** The functions' deps, with the task queue only where a local one stands in for Cloud Tasks: the bench talks to loopback only. */
+function deps() {
+  const runtime = runtimeDeps();
+  return process.env.CLOUD_TASKS_EMULATOR_HOST ? runtime : { ...runtime, shards: undefined };
+}
+
 /** @returns {Promise<unknown>} */
 async function orchestrator() {
-  /** @type {import('../functions/src/orchestration/poll-schedule')} */
-  const { pollNow } = require(path.join(lib, 'orchestration', 'poll-schedule.js'));
-  const run = await pollNow(runtimeDeps());
+  const run = await schedule.pollNow(deps());
   if (run.polls.length !== 1) throw new Error(`the poll did not run: ${JSON.stringify(run)}`);
   return run.polls[0];
+}
+
+/** @returns {Promise<unknown>} */
+async function shard() {
+  /** @type {import('../functions/src/orchestration/shards')} */
+  const { parseShard } = require(path.join(lib, 'orchestration', 'shards.js'));
+  /** @type {import('../functions/src/orchestration/poll')} */
+  const { observeShard } = require(path.join(lib, 'orchestration', 'poll.js'));
+  const parsed = parseShard(JSON.parse(fs.readFileSync(process.argv[3], 'utf8')));
+  if (typeof parsed === 'string') throw new Error(`not a shard: ${parsed}`);
+  return observeShard(deps(), parsed);
+}
+
+/** @returns {Promise<unknown>} */
+async function minute() {
+  const run = await schedule.runScheduledPolls(deps(), {
+    scheduleTime: new Date(),
+    windowMs: Number(process.env.BENCH_WINDOW_MS ?? 60_000),
+    waitForLeaseMs: 5_000,
+  });
+  return { polls: run.polls.length, failedPolls: run.failedPolls, relationsFrom: [...new Set(run.polls.map((p) => p.relationsFrom))] };
 }
 
 /** @returns {Promise<unknown>} */
@@ -93,7 +128,7 @@ async function original() {
   return { listed: names.length };
 }
 
-const modes = { orchestrator, raw, original };
+const modes = { orchestrator, shard, minute, raw, original };
 
 async function main() {
   const mode = /** @type {keyof typeof modes} */ (process.argv[2]);
@@ -102,7 +137,7 @@ async function main() {
   const result = await modes[mode]();
   const wallMs = performance.now() - started;
   const peakRssMb = process.resourceUsage().maxRSS / 1024;
-  const firestore = { ops, emptyQueries: wire.emptyQueries, uncounted: wire.uncounted };
+  const firestore = { ops, emptyQueries: wire.emptyQueries, uncounted: wire.uncounted, calls: wire.calls };
   process.stdout.write(`BENCH_RESULT ${JSON.stringify({ mode, wallMs, peakRssMb, result, firestore })}\n`);
 }
 

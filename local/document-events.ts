@@ -116,6 +116,8 @@ export class DeliveryQueue {
   readonly invocations = new Map<string, number>();
   /** How long each delivery waited between its arrival and its start, in ms (injected delays included). */
   readonly waits: number[] = [];
+  /** How long each delivery ran, in ms: the function's time, which Cloud Run bills. */
+  readonly durations: number[] = [];
   delivered = 0;
   failed = 0;
   /** Events pushed so far, duplicates included: settle() uses it to see that nothing new came. */
@@ -187,12 +189,15 @@ export class DeliveryQueue {
     if (delay > 0) await new Promise((resolve) => setTimeout(resolve, delay));
     this.waits.push(performance.now() - queuedAt);
     this.invocations.set(key, (this.invocations.get(key) ?? 0) + 1);
+    const started = performance.now();
     try {
       await run();
       this.delivered++;
     } catch (error) {
       this.failed++;
       this.options.onError?.(error, label);
+    } finally {
+      this.durations.push(performance.now() - started);
     }
   }
 }

@@ -7,7 +7,15 @@ import { callTable, costDifferences, counterNotes, lifecycleTable, side, type Ru
 const stat = (mean: number, max = mean) => ({ mean, max });
 
 function cost(reads: number, writes = 9, invocations = 6): OutcomeCost {
-  return { orders: 10, rpcs: {}, reads: stat(reads), writes: stat(writes), invocations: stat(invocations) };
+  return {
+    orders: 10,
+    rpcs: {},
+    reads: stat(reads),
+    writes: stat(writes),
+    invocations: stat(invocations),
+    pollReads: stat(2),
+    documents: stat(4),
+  };
 }
 
 function run(

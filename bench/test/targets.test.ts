@@ -20,6 +20,8 @@ function delivered(overrides: Partial<OutcomeCost> = {}): OutcomeCost {
     reads: stat(8),
     writes: stat(9),
     invocations: stat(6),
+    pollReads: stat(2),
+    documents: stat(4),
     ...overrides,
   };
 }
@@ -37,6 +39,7 @@ function lifecycle(overrides: Partial<LifecycleResult> = {}): LifecycleResult {
     inexactDelivered: 0,
     unrecordedCreates: 0,
     deliveryWaitMs: { p50: 1, p95: 5, max: 9 },
+    invocationMs: { mean: 40, p50: 30, p95: 90, billedMean: 100 },
     emptyQueries: 0,
     uncounted: {},
     firestoreCalls: {},

@@ -1,0 +1,226 @@
+// The bench's dollars: the measured operations of sections 1–5, priced with
+// cost.ts. Each table says what it assumes; every count in it was measured.
+import { billedSeconds, dollars, none, PRICES, scale, SECONDS_PER_MONTH, taskOperations, usd, type Resources, type Usage } from './cost';
+import type { LifecycleResult } from './lifecycle';
+import type { PollMeasurement } from './poll-scaling';
+import type { RecurringResult } from './recurring';
+import { table } from './report';
+import type { ProcessCost, ScaleResult } from './scale';
+import type { PollCalls } from './world';
+
+/** The deployed functions' CPU and memory, as firebase-tools resolves them. */
+export interface FunctionResources {
+  pollFoodService: Resources;
+  advanceRelation: Resources;
+  observeShard: Resources;
+}
+
+const DEFAULT_INTERVAL_SECONDS = 60;
+const POLLS_PER_MONTH = SECONDS_PER_MONTH / DEFAULT_INTERVAL_SECONDS;
+const int = (n: number) => Math.round(n).toLocaleString('en-US');
+const fixed = (n: number, digits = 2) => n.toFixed(digits);
+
+export function pricesTable(): string {
+  const { firestore: fs, cloudRun: run, cloudTasks: tasks, cloudScheduler: scheduler } = PRICES;
+  return table(
+    ['what', 'list price', 'source'],
+    [
+      [
+        'Firestore document read / write / delete',
+        `$${fs.readsPer100k} / $${fs.writesPer100k} / $${fs.deletesPer100k} per 100,000 (${fs.edition})`,
+        fs.source,
+      ],
+      ['Cloud Run functions CPU', `$${run.perVcpuSecond} per vCPU-second`, run.source],
+      ['Cloud Run functions memory', `$${run.perGibSecond} per GiB-second`, run.source],
+      ['Cloud Run functions requests', `$${run.perMillionRequests} per million`, run.source],
+      ['Cloud Tasks', `$${tasks.perMillionOperations} per million operations (an enqueue or a delivery, per 32 KiB)`, tasks.source],
+      ['Cloud Scheduler', `$${scheduler.perJobMonth} per job per month`, scheduler.source],
+    ],
+  );
+}
+
+/** One delivered order's usage, outside polling: its trigger invocations and their Firestore operations, and retention's deletes. */
+export function orderUsage(lifecycle: LifecycleResult): Usage | undefined {
+  const delivered = lifecycle.byOutcome.DELIVERED;
+  if (!delivered) return undefined;
+  return {
+    ...none,
+    reads: delivered.reads.mean - delivered.pollReads.mean,
+    writes: delivered.writes.mean,
+    deletes: delivered.documents.mean,
+    invocations: delivered.invocations.mean,
+    instanceSeconds: (delivered.invocations.mean * lifecycle.invocationMs.billedMean) / 1000,
+  };
+}
+
+/** Dollars per million delivered orders, line by line. */
+export function perOrderTable(lifecycle: LifecycleResult, resources: FunctionResources): string {
+  const usage = orderUsage(lifecycle);
+  const delivered = lifecycle.byOutcome.DELIVERED;
+  if (!usage || !delivered) return 'no delivered order was measured';
+  const million = (part: Partial<Usage>) => usd(dollars(scale({ ...none, ...part }, 1_000_000), resources.advanceRelation).total);
+  const pollRead = usd(dollars(scale({ ...none, reads: 1 }, 1_000_000), resources.pollFoodService).total);
+  return table(
+    ['per delivered order', 'measured', 'per million orders'],
+    [
+      ['Firestore reads by the triggers', fixed(usage.reads), million({ reads: usage.reads })],
+      ['Firestore writes', fixed(usage.writes), million({ writes: usage.writes })],
+      ['Firestore deletes (retention: the relation and its transitions)', fixed(usage.deletes), million({ deletes: usage.deletes })],
+      ['trigger invocations', fixed(usage.invocations), million({ invocations: usage.invocations })],
+      [
+        `instance seconds (${fixed(lifecycle.invocationMs.billedMean, 0)} ms billed per invocation, concurrency 1: an upper bound)`,
+        fixed(usage.instanceSeconds),
+        million({ instanceSeconds: usage.instanceSeconds }),
+      ],
+      ['**total, outside polling**', '', `**${usd(dollars(scale(usage, 1_000_000), resources.advanceRelation).total)}**`],
+      [
+        'polling: one read per poll while the order is active (one per minute at the default interval)',
+        '1 per poll',
+        `${pollRead} per poll`,
+      ],
+    ],
+  );
+}
+
+/** What one poll costs at rest, priced per month at the default interval: ours at A = 0, 1k, 10k, and the original listing. */
+export function restTable(polls: PollMeasurement[], resources: FunctionResources): string {
+  const rows = polls
+    .filter((p) => (p.mode === 'orchestrator' && p.history === 0) || p.mode === 'original')
+    .map((p) => {
+      const perPoll: Usage = {
+        ...none,
+        reads: p.firestore.reads + p.emptyQueries,
+        writes: p.firestore.writes,
+        invocations: 1,
+        instanceSeconds: billedSeconds(p.wallMs),
+      };
+      const month = dollars(scale(perPoll, POLLS_PER_MONTH), resources.pollFoodService);
+      return [
+        p.mode === 'original' ? 'the original listing' : 'orchestrator',
+        int(p.active),
+        int(p.history),
+        int(perPoll.reads),
+        int(perPoll.writes),
+        fixed(perPoll.instanceSeconds, 1),
+        usd(month.firestore),
+        usd(month.compute + month.requests),
+        usd(month.total + PRICES.cloudScheduler.perJobMonth),
+      ];
+    });
+  return table(
+    [
+      'poll',
+      'A',
+      'H',
+      'reads / poll',
+      'writes / poll',
+      'billed s / poll',
+      'Firestore / month',
+      'function / month',
+      'total / month (with the Scheduler job)',
+    ],
+    rows,
+  );
+}
+
+/** Reads per minute with polls every few seconds, without and with the relation listener. */
+export function recurringTable(result: RecurringResult, resources: FunctionResources): string {
+  // A shorter window (--quick) is scaled up to a minute: its listener's first read counts more than once, an upper bound.
+  const perMinute = 60_000 / result.windowMs;
+  // The invocation holds its instance for the whole minute, sleeping between slots: that is billed too.
+  const instanceMonth = dollars(scale({ ...none, instanceSeconds: 60, invocations: 1 }, SECONDS_PER_MONTH / 60), resources.pollFoodService);
+  return table(
+    [
+      'relations from',
+      'polls / minute',
+      'reads / minute',
+      'writes / minute',
+      'reads / month',
+      'reads $ / month',
+      'with the instance $ / month',
+    ],
+    result.runs.map((run) => {
+      const reads = (run.firestore.reads + run.emptyQueries) * perMinute;
+      const month = dollars(
+        scale({ ...none, reads, writes: run.firestore.writes * perMinute }, SECONDS_PER_MONTH / 60),
+        resources.pollFoodService,
+      );
+      return [
+        run.listener ? 'the listener' : 'a query per poll',
+        fixed(run.polls * perMinute, 0),
+        int(reads),
+        int(run.firestore.writes * perMinute),
+        int(reads * (SECONDS_PER_MONTH / 60)),
+        usd(month.firestore),
+        usd(month.total + instanceMonth.total),
+      ];
+    }),
+  );
+}
+
+const calls = (c: PollCalls) => `${int(c.ListOrders)} / ${int(c.GetOrder + c.GetKitchenOrder + c.GetShipment)}`;
+const queryTimes = (costs: ProcessCost[]) => {
+  const count = costs.reduce((sum, c) => sum + c.queries, 0);
+  return `${int(count)}, ${count ? int(costs.reduce((sum, c) => sum + c.queryMs, 0) / count) : 0} ms`;
+};
+const mean = (values: number[]) => (values.length ? values.reduce((a, b) => a + b, 0) / values.length : 0);
+
+/** One poll at scale, in one instance and fanned out. */
+export function scaleTable(result: ScaleResult, resources: FunctionResources): string {
+  const { single, fanOut } = result;
+  const tasks = fanOut.tasks;
+  const taskOps = fanOut.taskBytes.reduce((sum, bytes) => sum + taskOperations(bytes), 0);
+  const fanOutUsage: Usage = {
+    ...none,
+    reads: fanOut.poll.firestore.reads + tasks.reduce((sum, t) => sum + t.firestore.reads, 0),
+    writes: fanOut.poll.firestore.writes + tasks.reduce((sum, t) => sum + t.firestore.writes, 0),
+    invocations: 1 + tasks.length,
+    taskOperations: taskOps,
+  };
+  const singleCost = dollars(
+    {
+      ...none,
+      reads: single.firestore.reads,
+      writes: single.firestore.writes,
+      invocations: 1,
+      instanceSeconds: billedSeconds(single.wallMs),
+    },
+    resources.pollFoodService,
+  );
+  const fanOutCost = {
+    poll: dollars({ ...fanOutUsage, instanceSeconds: billedSeconds(fanOut.poll.wallMs) }, resources.pollFoodService),
+    tasks: dollars({ ...none, instanceSeconds: tasks.reduce((sum, t) => sum + billedSeconds(t.wallMs), 0) }, resources.observeShard),
+  };
+  return table(
+    ['A = ' + int(result.active), 'one instance', `fanned out (SHARD_SIZE ${int(result.shardSize)})`],
+    [
+      ['poll wall time', `${fixed(single.wallMs / 1000, 1)} s`, `${fixed(fanOut.poll.wallMs / 1000, 1)} s (listing and enqueueing)`],
+      ['until every relation was observed', `${fixed(single.wallMs / 1000, 1)} s`, `${fixed(fanOut.wallMs / 1000, 1)} s`],
+      ['peak RSS of the poll', `${fixed(single.peakRssMb, 0)} MB`, `${fixed(fanOut.poll.peakRssMb, 0)} MB`],
+      [
+        'shards / tasks',
+        `${single.summary.shardsInline} observed in turn`,
+        `${tasks.length} tasks (${fanOut.failedTasks} failed), at most ${fanOut.maxConcurrentDispatches} at once`,
+      ],
+      [
+        'per task: wall time mean / max',
+        '–',
+        `${fixed(mean(tasks.map((t) => t.wallMs)) / 1000, 1)} s / ${fixed(Math.max(0, ...tasks.map((t) => t.wallMs)) / 1000, 1)} s`,
+      ],
+      ['per task: peak RSS max', '–', `${fixed(Math.max(0, ...tasks.map((t) => t.peakRssMb)), 0)} MB`],
+      [
+        'per task: payload mean',
+        '–',
+        `${int(mean(fanOut.taskBytes) / 1024)} KiB (${taskOperations(mean(fanOut.taskBytes))} Cloud Tasks operations)`,
+      ],
+      ['Firestore queries: how many, mean time each', queryTimes([single]), queryTimes(tasks)],
+      [
+        'Firestore reads / writes',
+        `${int(single.firestore.reads)} / ${int(single.firestore.writes)}`,
+        `${int(fanOutUsage.reads)} / ${int(fanOutUsage.writes)}`,
+      ],
+      ['food-service calls: ListOrders / look-ups', calls(single.calls), calls(fanOut.calls)],
+      ['one poll in dollars', usd(singleCost.total), usd(fanOutCost.poll.total + fanOutCost.tasks.total)],
+    ],
+  );
+}
