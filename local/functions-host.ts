@@ -142,7 +142,10 @@ export async function hostFunctions(options: HostOptions): Promise<HostedFunctio
   const functions = Object.entries(exported).filter((entry): entry is [string, CloudFunction] => isCloudFunction(entry[1]));
   if (functions.length === 0) throw new Error('the functions module exports no Cloud Functions');
 
-  const express = requireFromFunctions('express') as () => { all(route: string, handler: HttpHandler): void } & HttpHandler;
+  const express = requireFromFunctions('express') as (() => {
+    all(route: string, handler: HttpHandler): void;
+    use(route: string, ...handlers: HttpHandler[]): void;
+  } & HttpHandler) & { json(): HttpHandler };
   const app = express();
   const triggers: HostedTrigger[] = [];
   const schedules: HostedFunctions['schedules'] = [];
@@ -196,7 +199,10 @@ export async function hostFunctions(options: HostOptions): Promise<HostedFunctio
       app.all(`/__scheduled/${name}`, fn as unknown as HttpHandler);
       schedules.push({ name, schedule: scheduleTrigger.schedule, everyMs: scheduleEveryMs(scheduleTrigger.schedule) });
     } else if (httpsTrigger) {
-      app.all(`/${name}`, fn as unknown as HttpHandler);
+      // Mounted, so a function sees the path below its own name, as it does
+      // deployed (…/ops/orders/<id> reaches ops as /orders/<id>), with the
+      // JSON body parsed as the Functions Framework parses it.
+      app.use(`/${name}`, express.json(), fn as unknown as HttpHandler);
       https.push(name);
     }
   }
