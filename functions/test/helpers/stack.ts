@@ -52,6 +52,10 @@ export interface Stack {
   /** A client of the same service, for looking at it as a test: it dials the service directly, never through the proxy. */
   food: FoodClient;
   functions: HostedFunctions | undefined;
+  /** Base URL of the HTTPS functions, e.g. `${httpUrl}/ops/orders`. */
+  httpUrl: string;
+  /** Runs a scheduled function once, as Cloud Scheduler would; resolves with its HTTP status. */
+  fireSchedule(name: string): Promise<number>;
   /** One poll through the exported HTTPS function. */
   pollNow(): Promise<PollRun>;
   /** Polls and lets the triggers settle, `times` times. */
@@ -107,6 +111,8 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
     proxy,
     food,
     functions: options.autoDeliver === false ? undefined : hosted,
+    httpUrl: hosted.httpUrl,
+    fireSchedule: (name) => hosted.fireSchedule(name),
     pollNow,
     settle,
     async cycle(times = 1) {
