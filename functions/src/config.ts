@@ -179,13 +179,17 @@ export const SECRET_NAMES = { ca: foodServiceCa.name, clientCert: foodServiceCli
 
 /**
  * Where to read the secrets' latest versions: Secret Manager in the
- * project, or a local stand-in for tests (SECRET_MANAGER_EMULATOR_HOST,
- * loopback only, like FIRESTORE_EMULATOR_HOST). Null without a project.
+ * project when deployed (Cloud Run sets K_SERVICE; the Functions emulator
+ * sets it too, with FUNCTIONS_EMULATOR, and keeps its secrets in
+ * .secret.local), or a local stand-in for tests (SECRET_MANAGER_EMULATOR_HOST,
+ * loopback only, like FIRESTORE_EMULATOR_HOST). Null otherwise: locally the
+ * secrets come from the environment, and nothing may reach out of the machine.
  */
 export function secretManagerTarget(env: NodeJS.ProcessEnv = process.env): { projectId: string; emulatorHost?: string } | null {
   const projectId = env.GCLOUD_PROJECT ?? env.GOOGLE_CLOUD_PROJECT;
-  if (!projectId) return null;
   const emulatorHost = env.SECRET_MANAGER_EMULATOR_HOST?.trim();
+  const deployed = Boolean(env.K_SERVICE) && env.FUNCTIONS_EMULATOR !== 'true';
+  if (!projectId || (!emulatorHost && !deployed)) return null;
   return { projectId, ...(emulatorHost ? { emulatorHost } : {}) };
 }
 

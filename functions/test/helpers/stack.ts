@@ -36,7 +36,8 @@ export function testEnv(service: FoodService, overrides: Record<string, string> 
 }
 
 export interface StackOptions {
-  service?: Partial<FoodServiceOptions>;
+  /** The simulator's options; `mtls` makes it require client certificates of the test CA. */
+  service?: Partial<FoodServiceOptions> & { mtls?: boolean };
   env?: Record<string, string>;
   /** Deliver every relation write to the trigger (the default), or leave delivery to the test. */
   autoDeliver?: boolean;
