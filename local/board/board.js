@@ -244,6 +244,8 @@
       parts.push(`failed: ${String(failure.code)}: ${String(failure.message)}`);
     }
     if (entry.by) parts.push(`by ${String(entry.by)}: ${String(entry.reason ?? '')}`);
+    if (entry.cleared && typeof entry.cleared === 'object')
+      parts.push(`cleared ${String(/** @type {Record<string, unknown>} */ (entry.cleared).code)}`);
     if (entry.approvedBy) parts.push(`approved by ${String(entry.approvedBy)}`);
     return el('li', { 'data-testid': 'history-entry', 'data-id': String(entry.id) }, [
       el('time', { datetime: at }, [at ? new Date(at).toLocaleTimeString([], { hour12: false }) : '—']),

@@ -1,31 +1,18 @@
 import { randomUUID } from 'node:crypto';
-import { existsSync } from 'node:fs';
-import { mkdir, mkdtemp, rm } from 'node:fs/promises';
+import { mkdir } from 'node:fs/promises';
 import * as http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import * as os from 'node:os';
 import * as path from 'node:path';
 import * as assert from 'node:assert/strict';
-import { chromium, type BrowserContext, type Page } from 'playwright-core';
+import type { Page } from 'playwright-core';
 
 import { startBoard, type Board } from '../board/server';
 import { EventStreams } from '../board/sse';
 import { RelationTracker, type RelationView, type Summary, type TransitionView } from '../board/tracker';
+import { openBoard, type BoardBrowser } from './helpers/chromium';
 import { relationDoc, RelationFeed } from './helpers/relations';
 import { SseClient } from './helpers/sse';
 
-const CHROMIUM = '/usr/bin/chromium';
-/** The machine's network is closed: no QUIC, no component updates, no sync, nothing phoning home. */
-const CHROMIUM_ARGS = [
-  '--headless',
-  '--no-sandbox',
-  '--disable-gpu',
-  '--disable-quic',
-  '--no-first-run',
-  '--disable-background-networking',
-  '--disable-component-update',
-  '--disable-sync',
-];
 const SCREENSHOT = path.resolve(__dirname, '../../artifacts/board.png');
 const WAIT_MS = 5000;
 
@@ -264,19 +251,14 @@ describe('board page in headless Chromium', function () {
   let tracker: RelationTracker;
   let feed: RelationFeed;
   let board: Board | undefined;
-  let context: BrowserContext | undefined;
-  let profile: string | undefined;
+  let browser: BoardBrowser | undefined;
 
   afterEach(async () => {
-    await context?.close();
+    await browser?.close();
     await board?.stop();
-    if (profile) await rm(profile, { recursive: true, force: true });
   });
 
   it('shows cards per stage and moves them live, without reload', async () => {
-    if (!existsSync(CHROMIUM)) {
-      throw new Error(`Chromium is missing at ${CHROMIUM}: run \`apt-get install -y chromium\` (CI installs it) to run the browser test`);
-    }
     // PREPARATION is stuck after 30 s: one background card (35 s in) is, the other (12 s in) is not.
     tracker = new RelationTracker({ stuckThresholds: { NEW: 3600, PREPARATION: 30, IN_FLIGHT: 3600 } });
     feed = new RelationFeed(tracker);
@@ -293,22 +275,8 @@ describe('board page in headless Chromium', function () {
     seedBackground(feed, ago);
 
     board = await startBoard({ port: 0, tracker, extra: () => ({ foodService: { ordersCreated: 16, injectedFaults: 0 } }) });
-    profile = await mkdtemp(path.join(os.tmpdir(), 'board-chromium-'));
-    context = await chromium.launchPersistentContext(profile, {
-      executablePath: CHROMIUM,
-      headless: true,
-      args: CHROMIUM_ARGS,
-      viewport: { width: 1440, height: 900 },
-      timeout: 30_000,
-    });
-    const page = context.pages()[0] ?? (await context.newPage());
-    page.setDefaultTimeout(WAIT_MS);
-    const problems: string[] = [];
-    page.on('pageerror', (error) => problems.push(`page error: ${error.message}`));
-    page.on('console', (message) => message.type() === 'error' && problems.push(`console: ${message.text()}`));
-    page.on('request', (req) => !req.url().startsWith(board?.url ?? '-') && problems.push(`request off the board: ${req.url()}`));
-
-    await page.goto(board.url, { waitUntil: 'load' });
+    browser = await openBoard(board.url, WAIT_MS);
+    const { page, problems } = browser;
     for (const id of Object.values(ids)) await page.waitForSelector(`[data-stage="NEW"] [data-order-id="${id}"]`);
     await expectText(page, 'count-NEW', '4'); // three here and one in the background
     // Page-side code as strings: the tests compile without the DOM library.
