@@ -3,6 +3,8 @@
 // summary document, and nothing read or said about the healthy history.
 import { strict as assert } from 'node:assert';
 import { randomUUID } from 'node:crypto';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
 
 import { installWireCounter, type Op } from '../../bench/firestore-wire';
 import { readHealthSummary } from '../src/store/health';
@@ -154,6 +156,30 @@ describe('reportStuckOrders (the scheduled function)', () => {
       assert.match(String(entry.stage), /^(NEW|PREPARATION|IN_FLIGHT|DELIVERED|REJECTED|CANCELLED)$/);
       assert.equal(typeof entry.detail, 'string');
     }
+    // The log-based metric of docs/OPERATIONS.md counts exactly these entries, labelled by reason and stage.
+    // Cloud Logging puts a structured line's fields (but severity and message) under jsonPayload.
+    const metric = JSON.parse(
+      fs.readFileSync(path.resolve(__dirname, '..', '..', 'ops', 'monitoring', 'stuck-orders-metric.json'), 'utf8'),
+    ) as { filter: string; labelExtractors: Record<string, string> };
+    const clauses = metric.filter.split(' AND ');
+    const matches = (entry: Record<string, unknown>) =>
+      clauses.every((clause) => {
+        const [, field, value] = /^(jsonPayload\.\w+|severity)=("?)([^"]*)\2$/.exec(clause)?.filter((_, i) => i !== 2) ?? [];
+        assert.ok(field, `a clause the test understands: ${clause}`);
+        return String(field === 'severity' ? entry.severity : entry[field.slice('jsonPayload.'.length)]) === value;
+      });
+    assert.deepEqual(
+      logEntries(mark)
+        .filter(matches)
+        .map((e) => e.order),
+      alerts.map((a) => a.order),
+      'the filter takes the alert entries and nothing else',
+    );
+    for (const extractor of Object.values(metric.labelExtractors)) {
+      const field = /^EXTRACT\(jsonPayload\.(\w+)\)$/.exec(extractor)?.[1];
+      assert.ok(field && alerts.every((a) => typeof a[field] === 'string'), `every entry has ${extractor}`);
+    }
+
     const stuck = alerts.find((a) => a.order === `orders/${stuckFlight}`);
     assert.equal(stuck?.stage, 'IN_FLIGHT');
     assert.equal(stuck?.thresholdSeconds, 120);
