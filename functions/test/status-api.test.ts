@@ -130,6 +130,7 @@ describe('the ops HTTPS API', () => {
       ['/orders?stage=NEW&stage=PREPARATION', /stage is given 2 times/],
       ['/orders/has%20space', /"has space" is not an order id/],
       ['/orders/-leading-dash', /is not an order id/],
+      ['/orders/%E0%A4%A', /not valid percent-encoding/],
     ];
     for (const [route, message] of cases) {
       const { status, body } = await api(stack.httpUrl, route);

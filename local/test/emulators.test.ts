@@ -647,7 +647,10 @@ describe('npm run emulators: the official Firebase emulator path', () => {
 
     it("runs the deployable build in the Functions emulator, on Google's Firestore emulator, with real trigger delivery", () => {
       assert.match(run.output, /firestore: Env variable override detected\. Using firestore emulator at \S+/);
-      assert.match(run.output, /Loaded functions definitions from source: advanceRelation, pollFoodService, pollFoodServiceNow\./);
+      assert.match(
+        run.output,
+        /Loaded functions definitions from source: advanceRelation, ops, pollFoodService, pollFoodServiceNow, reportStuckOrders\./,
+      );
       assert.match(run.output, /functions\[us-central1-advanceRelation\]: firestore function initialized\./);
       assert.match(run.output, /Beginning execution of "us-central1-advanceRelation"/);
       assert.match(run.output, /"message":"relation advanced"/);

@@ -97,7 +97,12 @@ function send(response: Response, status: number, body: unknown): void {
 
 async function route(request: Request, response: Response): Promise<void> {
   const url = new URL(request.url, 'http://localhost');
-  const parts = url.pathname.split('/').filter(Boolean).map(decodeURIComponent);
+  let parts: string[];
+  try {
+    parts = url.pathname.split('/').filter(Boolean).map(decodeURIComponent);
+  } catch {
+    throw new BadRequest(`the path ${url.pathname} is not valid percent-encoding`);
+  }
   const method = request.method;
   const now = new Date();
   const only = (allowed: string) => {
