@@ -15,7 +15,9 @@ async function untilRetryDue(stack: Stack, order: string): Promise<void> {
   while (Date.now() <= retryAt && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 50));
 }
 
-describe('npm run ops: listing, retrying and resolving', () => {
+describe('npm run ops: listing, retrying and resolving', function () {
+  // Each command is a process of its own (ts-node and a Firestore client), a few seconds apiece on a busy machine.
+  this.timeout(180_000);
   let stack: Stack;
   afterEach(async () => stack?.stop());
 

@@ -65,7 +65,9 @@ describe('credential rotation: reading the latest secrets', () => {
   });
 });
 
-describe('credential rotation: the food service moves to a new CA mid-run', () => {
+describe('credential rotation: the food service moves to a new CA mid-run', function () {
+  // Orders driven to the end through several polls, ticks and trigger rounds.
+  this.timeout(120_000);
   let stack: Stack | undefined;
   let secrets: FakeSecretManager;
   beforeEach(async () => (secrets = await startFakeSecretManager()));

@@ -18,7 +18,9 @@ interface View {
   times: Record<string, string | null>;
 }
 
-describe('the ops HTTPS API', () => {
+describe('the ops HTTPS API', function () {
+  // Some cases drive an order through polls and trigger rounds first.
+  this.timeout(120_000);
   let stack: Stack;
   afterEach(async () => stack?.stop());
 
