@@ -151,9 +151,10 @@ export async function hostFunctions(options: HostOptions): Promise<HostedFunctio
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const httpUrl = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
 
-  const express = requireFromFunctions('express') as (() => { all(route: string, ...handlers: HttpHandler[]): void } & HttpHandler) & {
-    json(options: { limit: string }): HttpHandler;
-  };
+  const express = requireFromFunctions('express') as (() => {
+    all(route: string, ...handlers: HttpHandler[]): void;
+    use(route: string, ...handlers: HttpHandler[]): void;
+  } & HttpHandler) & { json(options?: { limit: string }): HttpHandler };
   const app = express();
   // Task-queue functions enqueue through firebase-admin, which sends the
   // CreateTask call wherever CLOUD_TASKS_EMULATOR_HOST points.
@@ -210,7 +211,10 @@ export async function hostFunctions(options: HostOptions): Promise<HostedFunctio
       app.all(`/__scheduled/${name}`, fn as unknown as HttpHandler);
       schedules.push({ name, schedule: scheduleTrigger.schedule, everyMs: scheduleEveryMs(scheduleTrigger.schedule) });
     } else if (httpsTrigger) {
-      app.all(`/${name}`, fn as unknown as HttpHandler);
+      // Mounted, so a function sees the path below its own name, as it does
+      // deployed (…/ops/orders/<id> reaches ops as /orders/<id>), with the
+      // JSON body parsed as the Functions Framework parses it.
+      app.use(`/${name}`, express.json(), fn as unknown as HttpHandler);
       https.push(name);
     } else if (fn.__endpoint.taskQueueTrigger && taskQueues) {
       // Cloud Tasks posts the task's JSON body; the runtime parses it before the handler sees it.

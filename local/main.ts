@@ -106,9 +106,12 @@ async function main(): Promise<number> {
       `fault proxy       ${stack.proxy.address} → ${stack.proxy.target} for the functions (drop ${dropRate}, handshake cut ${handshakeCutRate}, latency ${latencyMs} ms)`,
     );
   }
-  for (const name of stack.functions.https) log(`poll now          curl -X POST ${stack.functions.httpUrl}/${name}`);
+  for (const name of stack.functions.https) {
+    if (name === 'ops') log(`ops API           curl '${stack.functions.httpUrl}/ops/orders?flagged=true'   (docs/OPERATIONS.md)`);
+    else log(`poll now          curl -X POST ${stack.functions.httpUrl}/${name}`);
+  }
   for (const { name, schedule } of stack.functions.schedules)
-    log(`${name.padEnd(18)}${schedule}, polling every ${options.pollIntervalSeconds} s`);
+    log(`${name.padEnd(18)}${schedule}${name === 'pollFoodService' ? `, polling every ${options.pollIntervalSeconds} s` : ''}`);
   for (const { name, document } of stack.functions.triggers) log(`${name.padEnd(18)}on every write of ${document}`);
   log(`function logs     ${FUNCTIONS_LOG}`);
   if (stack.resumedRelations > 0)

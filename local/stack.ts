@@ -10,6 +10,7 @@ import { ensureCerts } from '../food-service/src/certs';
 import { startFaultProxy, type FaultProxy } from '../food-service/src/fault-proxy';
 import { startFoodService, type FoodService } from '../food-service/src/server';
 import type { FoodClient } from '../functions/src/food/client';
+import type { StuckThresholds } from '../functions/src/model/health';
 import { RelationTracker } from './board/tracker';
 import { startBoard } from './board/server';
 import { embeddedFeed, listenerFeed, type ChangeFeed } from './document-events';
@@ -126,11 +127,18 @@ function functionsEnv(options: LocalOptions, foodAddress: string, caPem: string)
   };
 }
 
-/** Checks the params as the functions will read them, so a bad value stops the start with its name instead of failing every invocation. */
-function checkFunctionsConfig(): void {
+/**
+ * Checks the params as the functions will read them, so a bad value stops
+ * the start with its name instead of failing every invocation; returns the
+ * stuck thresholds, which the board judges cards by as the report does.
+ */
+function checkFunctionsConfig(): StuckThresholds {
   // eslint-disable-next-line @typescript-eslint/no-require-imports -- compiled module of the functions package
-  const { loadConfig } = require(path.join(FUNCTIONS_DIR, 'lib', 'config.js')) as typeof import('../functions/src/config');
+  const { loadConfig, loadStuckThresholds } = require(
+    path.join(FUNCTIONS_DIR, 'lib', 'config.js'),
+  ) as typeof import('../functions/src/config');
   loadConfig();
+  return loadStuckThresholds();
 }
 
 export async function startLocalStack(options: LocalOptions, log: (line: string) => void): Promise<LocalStack> {
@@ -172,13 +180,13 @@ export async function startLocalStack(options: LocalOptions, log: (line: string)
       stops.push(() => running.stop());
     }
     Object.assign(process.env, functionsEnv(options, proxy?.address ?? foodAddress, caPem));
-    checkFunctionsConfig();
+    const stuckThresholds = checkFunctionsConfig();
 
     if (getApps().length === 0) initializeApp({ projectId: PROJECT_ID });
     const db = getFirestore();
     const resumedRelations = (await db.collection('relations').count().get()).data().count;
 
-    const tracker = new RelationTracker();
+    const tracker = new RelationTracker({ stuckThresholds });
     const stopTracking = await started.feed(db)('relations', ({ id, before, after }) => tracker.apply(id, before, after, new Date()));
     stops.push(stopTracking);
 
@@ -193,6 +201,8 @@ export async function startLocalStack(options: LocalOptions, log: (line: string)
     const board = await startBoard({
       port: options.boardPort,
       tracker,
+      // A click on a card shows the order's history from the ops function, as an operator's API call would.
+      ...(functions.https.includes('ops') ? { statusApi: `${functions.httpUrl}/ops` } : {}),
       extra: () => ({ firestore: started.firestore.description, ...(simulator ? { food: simulator.stats() } : {}) }),
     });
     stops.push(() => board.stop());

@@ -1,24 +1,47 @@
 // `npm run ops -- <command>`: an operator's view of relations, and the
-// supported repairs. It talks to Firestore as the functions do: to the
-// emulator named by FIRESTORE_EMULATOR_HOST, or to a real project with
-// Application Default Credentials (`gcloud auth application-default login`).
+// supported repairs. A standalone admin tool: it talks to Firestore with a
+// plain @google-cloud/firestore client (no Firebase app), handed to the same
+// store and orchestration code the functions run (store/db.ts,
+// useFirestore): to the emulator named by FIRESTORE_EMULATOR_HOST, or to a
+// real project with Application Default Credentials
+// (`gcloud auth application-default login`).
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { parseArgs } from 'node:util';
 
-import { isOrderName } from '../functions/src/model/names';
-import { RepairRefused, retryRelation } from '../functions/src/orchestration/repairs';
-import { db } from '../functions/src/store/db';
+import { loadStuckThresholds } from '../functions/src/config';
+import { isStage, STAGES } from '../functions/src/model/stage';
+import { RepairRefused, resolveOrphan, retryRelation } from '../functions/src/orchestration/repairs';
+import {
+  BadRequest,
+  LIST_LIMIT,
+  listRelations,
+  orderStatus,
+  parseOrderName,
+  plainJson,
+  type ListRequest,
+  type RelationView,
+} from '../functions/src/orchestration/status';
+import { db, standaloneFirestore, useFirestore } from '../functions/src/store/db';
+import { readHealthSummary } from '../functions/src/store/health';
 import { relationRef } from '../functions/src/store/relations';
-import { TRANSITIONS } from '../functions/src/store/schema';
 import { describeError } from '../functions/src/describe-error';
 
 export const USAGE = `usage: npm run ops -- <command> [flags]
 
-  show <order>                          the relation of orders/<id> (or <id>) and its history, oldest first
+  list [--flagged] [--orphans] [--stuck] [--stage S] [--limit N] [--page-token T] [--json]
+                                        relations that need a person: flagged, with possible orphans nobody
+                                        resolved, or stuck in their stage past its threshold (STUCK_*_SECONDS)
+  show <order>                          the relation of orders/<id> (or <id>), what needs a person, and its
+                                        history, oldest first
   retry <order> --reason "…" [--by who] clear a flag so the step runs again; a create whose attempts ran
                                         out gets a fresh budget. Refused while an attempt holds the step.
+  resolve-orphan <order> <attempt-or-name> --note "…" [--by who]
+                                        mark a possible orphan (PREPARATION-2, or kitchenorders/<id>) as
+                                        reconciled with the food service. Refused if it is not there or
+                                        was resolved already.
+  health                                the last stuck-order report's counts
 
   --project ID   the Firebase project (default: GCLOUD_PROJECT, else .firebaserc's default)
 
@@ -39,36 +62,58 @@ function defaultProject(): string | undefined {
 
 function orderName(value: string | undefined): string {
   if (!value) throw new UsageError('name the order: orders/<id> or <id>');
-  const name = value.startsWith('orders/') ? value : `orders/${value}`;
-  if (!isOrderName(name)) throw new UsageError(`"${value}" is not an order name (orders/<id>)`);
-  return name;
+  try {
+    return parseOrderName(value);
+  } catch (error) {
+    throw new UsageError(error instanceof Error ? error.message : String(error));
+  }
 }
 
-/** Firestore values as a person reads them: timestamps as ISO strings. */
-function readable(value: unknown): unknown {
-  if (value === null || typeof value !== 'object') return value;
-  if (typeof (value as { toDate?: unknown }).toDate === 'function') return (value as { toDate(): Date }).toDate().toISOString();
-  if (Array.isArray(value)) return value.map(readable);
-  return Object.fromEntries(Object.entries(value).map(([key, inner]) => [key, readable(inner)]));
+function operator(by: string | undefined): string {
+  return by?.trim() || process.env.USER || os.userInfo().username;
 }
 
 async function show(order: string): Promise<number> {
-  const ref = relationRef(order);
-  const snapshot = await ref.get();
-  if (!snapshot.exists) {
-    console.error(`ops: ${order} has no relation (${ref.path})`);
+  const status = await orderStatus(order, new Date(), loadStuckThresholds());
+  if (!status) {
+    console.error(`ops: ${order} has no relation (${relationRef(order).path})`);
     return 1;
   }
-  const history = (await ref.collection(TRANSITIONS).get()).docs
-    .map((doc): Record<string, unknown> => ({ id: doc.id, ...(readable(doc.data()) as Record<string, unknown>) }))
-    .sort((a, b) => String(a.claimedAt ?? a.at ?? '').localeCompare(String(b.claimedAt ?? b.at ?? '')));
-  console.log(JSON.stringify({ relation: readable(snapshot.data()), history }, null, 2));
+  console.log(JSON.stringify(status, null, 2));
+  return 0;
+}
+
+/** One line per problem: order, stage, since, reason and what to look at. */
+function listLines(views: RelationView[]): string[] {
+  return views.flatMap((view) => {
+    const order = String(view.order ?? `orders/${view.id}`);
+    const stage = String(view.stage ?? '?');
+    if (view.health.length === 0) return [`${order}  ${stage.padEnd(11)}  ${view.times.stageSince ?? '-'}  (nothing needs a person)`];
+    return view.health.map((h) => `${order}  ${stage.padEnd(11)}  since ${h.since}  ${h.reason}: ${h.detail}`);
+  });
+}
+
+async function list(request: ListRequest, asJson: boolean): Promise<number> {
+  let page;
+  try {
+    page = await listRelations(request, new Date(), loadStuckThresholds());
+  } catch (error) {
+    if (error instanceof BadRequest) throw new UsageError(error.message);
+    throw error;
+  }
+  if (asJson) {
+    console.log(JSON.stringify(page, null, 2));
+    return 0;
+  }
+  const lines = listLines(page.orders);
+  console.log(lines.length ? lines.join('\n') : 'no relation matches');
+  if (page.nextPageToken) console.log(`more: add --page-token ${page.nextPageToken}`);
   return 0;
 }
 
 async function retry(order: string, reason: string | undefined, by: string | undefined): Promise<number> {
   if (!reason?.trim()) throw new UsageError('retry needs --reason "…": what you checked or fixed');
-  const who = by?.trim() || process.env.USER || os.userInfo().username;
+  const who = operator(by);
   const { approvedAttempt } = await retryRelation(relationRef(order), { who, why: reason }, new Date());
   console.log(
     `${order}: flag cleared by ${who}${approvedAttempt ? `; attempt ${approvedAttempt} approved, so the step has a fresh budget` : ''}. The trigger runs the step again now.`,
@@ -76,13 +121,72 @@ async function retry(order: string, reason: string | undefined, by: string | und
   return 0;
 }
 
+async function resolve(order: string, which: string | undefined, note: string | undefined, by: string | undefined): Promise<number> {
+  if (!which)
+    throw new UsageError('resolve-orphan needs the possible orphan: its attempt (PREPARATION-2) or its name (kitchenorders/<id>)');
+  if (!note?.trim()) throw new UsageError('resolve-orphan needs --note "…": what you found and did on the food service');
+  const who = operator(by);
+  const { orphan, open } = await resolveOrphan(relationRef(order), which, { who, why: note }, new Date());
+  console.log(
+    `${order}: possible orphan of ${orphan.step} attempt ${orphan.attempt}${orphan.name ? ` (${orphan.name})` : ''} resolved by ${who}; ${open} still open.`,
+  );
+  return 0;
+}
+
+async function health(): Promise<number> {
+  const summary = await readHealthSummary();
+  console.log(summary ? JSON.stringify(plainJson(summary), null, 2) : 'no stuck-order report has run yet');
+  return 0;
+}
+
+interface Flags {
+  project?: string;
+  reason?: string;
+  note?: string;
+  by?: string;
+  help?: boolean;
+  flagged?: boolean;
+  orphans?: boolean;
+  stuck?: boolean;
+  stage?: string;
+  limit?: string;
+  'page-token'?: string;
+  json?: boolean;
+}
+
+function listRequest(values: Flags): ListRequest {
+  if (values.stage !== undefined && !isStage(values.stage))
+    throw new UsageError(`unknown stage "${values.stage}"; stages: ${STAGES.join(', ')}`);
+  const limit = values.limit === undefined ? LIST_LIMIT.default : /^\d+$/.test(values.limit) ? Number(values.limit) : NaN;
+  const request: ListRequest = { limit };
+  if (values.stage !== undefined) request.stage = values.stage as ListRequest['stage'];
+  if (values.flagged) request.flagged = true;
+  if (values.orphans) request.orphans = true;
+  if (values.stuck) request.stuck = true;
+  if (values['page-token'] !== undefined) request.pageToken = values['page-token'];
+  return request;
+}
+
 export async function main(argv: string[]): Promise<number> {
-  let values: { project?: string; reason?: string; by?: string; help?: boolean };
+  let values: Flags;
   let positionals: string[];
   try {
     ({ values, positionals } = parseArgs({
       args: argv,
-      options: { project: { type: 'string' }, reason: { type: 'string' }, by: { type: 'string' }, help: { type: 'boolean', short: 'h' } },
+      options: {
+        project: { type: 'string' },
+        reason: { type: 'string' },
+        note: { type: 'string' },
+        by: { type: 'string' },
+        help: { type: 'boolean', short: 'h' },
+        flagged: { type: 'boolean' },
+        orphans: { type: 'boolean' },
+        stuck: { type: 'boolean' },
+        stage: { type: 'string' },
+        limit: { type: 'string' },
+        'page-token': { type: 'string' },
+        json: { type: 'boolean' },
+      },
       allowPositionals: true,
       strict: true,
     }));
@@ -99,14 +203,20 @@ export async function main(argv: string[]): Promise<number> {
     console.error('ops: no project: pass --project or set GCLOUD_PROJECT');
     return 2;
   }
-  process.env.GCLOUD_PROJECT = project;
-  const [command, target] = positionals;
+  useFirestore(standaloneFirestore(project));
+  const [command, target, which] = positionals;
   try {
     switch (command) {
+      case 'list':
+        return await list(listRequest(values), values.json === true);
       case 'show':
         return await show(orderName(target));
       case 'retry':
         return await retry(orderName(target), values.reason, values.by);
+      case 'resolve-orphan':
+        return await resolve(orderName(target), which, values.note, values.by);
+      case 'health':
+        return await health();
       default:
         throw new UsageError(`unknown command "${command}"`);
     }

@@ -19,6 +19,7 @@ import { unary, type CallContext, type CallHook, type ServedHook } from './rpc';
 import { CallStats, formatStatsLine, type FoodServiceStats } from './stats';
 import { startStatsServer, type StatsServer } from './stats-server';
 import { createStore } from './store';
+import { ReloadableServerCredentials, type ServerTls } from './tls-credentials';
 
 export type { FoodMethod } from './methods';
 export type { FinalOrderUpdates } from './order-service';
@@ -61,6 +62,8 @@ export interface FoodService {
   cancelOrder(name: string): void; // customer side; throws if not cancellable
   stopCustomers(): void; // no more new orders (cancellations already decided still happen)
   setFaults(faults: { failRate?: number; latencyMs?: number }): void;
+  /** Moves to a new certificate (and client CA, under mTLS) for new connections, keeping every order: a CA rotation. */
+  rotateTls(tls: ServerTls): void;
   failNext(method: FoodMethod, code: grpc.status, count?: number): void; // deterministic injection
   onCall(hook: CallHook | undefined): void; // runs before a call is handled
   onServed(hook: ServedHook | undefined): void; // runs after a call was handled, before its response is sent
@@ -133,11 +136,7 @@ export async function startFoodService(options: FoodServiceOptions): Promise<Foo
   server.addService(food.v1.KitchenService.service, kitchenHandlers);
   server.addService(food.v1.DroneService.service, droneHandlers);
 
-  const credentials = grpc.ServerCredentials.createSsl(
-    config.tls.clientCa ?? null,
-    [{ cert_chain: config.tls.cert, private_key: config.tls.key }],
-    config.tls.clientCa !== undefined,
-  );
+  const credentials = new ReloadableServerCredentials(config.tls);
   const port = await bind(server, hostPort(config.host, config.port), credentials);
 
   const stats = (): FoodServiceStats => callStats.snapshot(store, customer.cancelled);
@@ -171,6 +170,7 @@ export async function startFoodService(options: FoodServiceOptions): Promise<Foo
     cancelOrder: (name) => customer.cancel(name),
     stopCustomers: () => customer.stop(),
     setFaults: (settings) => faults.set(settings),
+    rotateTls: (tls) => credentials.rotate(tls),
     failNext: (method, code, count) => faults.failNext(method, code, count),
     onCall: (next) => {
       hook = next;

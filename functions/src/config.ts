@@ -8,6 +8,7 @@
 import { defineInt, defineSecret, defineString } from 'firebase-functions/params';
 
 import { worstCaseMs, type RetryPolicy } from './backoff';
+import type { StuckThresholds } from './model/health';
 
 export interface IntParam {
   default: number;
@@ -64,6 +65,28 @@ export const INT_PARAMS = {
     description:
       'Further attempts at a create after attempts that may have created something; beyond that the relation is flagged for a person',
   },
+  // The food service moves a kitchen order or a shipment one status per
+  // controller interval (10 s for the real binary), two statuses per stage,
+  // and the poller sees it within a poll interval (60 s): a stage normally
+  // takes under 90 s, and NEW only as long as one trigger run.
+  STUCK_NEW_SECONDS: {
+    default: 180,
+    min: 10,
+    max: 86_400,
+    description: 'Seconds an order may stay NEW (no kitchen order yet) before the stuck-order report names it',
+  },
+  STUCK_PREPARATION_SECONDS: {
+    default: 300,
+    min: 10,
+    max: 86_400,
+    description: 'Seconds an order may stay in PREPARATION (the kitchen cooks) before the stuck-order report names it',
+  },
+  STUCK_IN_FLIGHT_SECONDS: {
+    default: 300,
+    min: 10,
+    max: 86_400,
+    description: 'Seconds an order may stay IN_FLIGHT (the drone flies) before the stuck-order report names it',
+  },
 } as const satisfies Record<string, IntParam>;
 
 export type IntParamName = keyof typeof INT_PARAMS;
@@ -87,6 +110,9 @@ export const listenerMaxRelations = intParam('LISTENER_MAX_RELATIONS');
 export const advanceTimeoutSeconds = intParam('ADVANCE_TIMEOUT_SECONDS');
 export const claimLeaseSeconds = intParam('CLAIM_LEASE_SECONDS');
 export const maxAmbiguousRetries = intParam('MAX_AMBIGUOUS_RETRIES');
+export const stuckNewSeconds = intParam('STUCK_NEW_SECONDS');
+export const stuckPreparationSeconds = intParam('STUCK_PREPARATION_SECONDS');
+export const stuckInFlightSeconds = intParam('STUCK_IN_FLIGHT_SECONDS');
 
 export const foodServiceCa = defineSecret('FOOD_SERVICE_CA');
 // Secret Manager refuses empty secrets, so "none" stands for "no mTLS".
@@ -114,6 +140,10 @@ export interface Config {
   advanceTimeoutSeconds: number;
   claimLeaseSeconds: number;
   maxAmbiguousRetries: number;
+  /** Stuck thresholds per active stage, in seconds (also read alone, without secrets: loadStuckThresholds). */
+  stuckNewSeconds: number;
+  stuckPreparationSeconds: number;
+  stuckInFlightSeconds: number;
   /** PEM text from the secrets: the CA, and the client certificate and key for mTLS (both or neither). */
   tls: { caPem: string; certPem?: string; keyPem?: string };
 }
@@ -143,14 +173,51 @@ function optionalPem(value: string): string | undefined {
   return trimmed === '' || trimmed.toLowerCase() === 'none' ? undefined : value;
 }
 
-/** Reads and checks every param; a missing or bad value fails with its name. */
-export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
-  const caPem = foodServiceCa.value();
-  if (!caPem.trim()) {
+/** The stuck thresholds, in seconds per active stage: needs no secret, so the report and the ops CLI read them alone. */
+export function loadStuckThresholds(env: NodeJS.ProcessEnv = process.env): StuckThresholds {
+  return {
+    NEW: integer('STUCK_NEW_SECONDS', env),
+    PREPARATION: integer('STUCK_PREPARATION_SECONDS', env),
+    IN_FLIGHT: integer('STUCK_IN_FLIGHT_SECONDS', env),
+  };
+}
+
+/** The three secrets' values as TLS material; "none" (or empty) client secrets mean no mTLS. */
+export function tlsFromSecrets(values: { ca: string; clientCert: string; clientKey: string }): Config['tls'] {
+  if (!values.ca.trim()) {
     throw new Error('FOOD_SERVICE_CA is not set: it must hold the PEM of the CA that signed the food service certificate');
   }
-  const certPem = optionalPem(foodServiceClientCert.value());
-  const keyPem = optionalPem(foodServiceClientKey.value());
+  const certPem = optionalPem(values.clientCert);
+  const keyPem = optionalPem(values.clientKey);
+  return { caPem: values.ca, ...(certPem ? { certPem } : {}), ...(keyPem ? { keyPem } : {}) };
+}
+
+/** The secrets' names in Secret Manager, as defineSecret() binds them. */
+export const SECRET_NAMES = { ca: foodServiceCa.name, clientCert: foodServiceClientCert.name, clientKey: foodServiceClientKey.name };
+
+/**
+ * Where to read the secrets' latest versions: Secret Manager in the
+ * project when deployed (Cloud Run sets K_SERVICE; the Functions emulator
+ * sets it too, with FUNCTIONS_EMULATOR, and keeps its secrets in
+ * .secret.local), or a local stand-in for tests (SECRET_MANAGER_EMULATOR_HOST,
+ * loopback only, like FIRESTORE_EMULATOR_HOST). Null otherwise: locally the
+ * secrets come from the environment, and nothing may reach out of the machine.
+ */
+export function secretManagerTarget(env: NodeJS.ProcessEnv = process.env): { projectId: string; emulatorHost?: string } | null {
+  const projectId = env.GCLOUD_PROJECT ?? env.GOOGLE_CLOUD_PROJECT;
+  const emulatorHost = env.SECRET_MANAGER_EMULATOR_HOST?.trim();
+  const deployed = Boolean(env.K_SERVICE) && env.FUNCTIONS_EMULATOR !== 'true';
+  if (!projectId || (!emulatorHost && !deployed)) return null;
+  return { projectId, ...(emulatorHost ? { emulatorHost } : {}) };
+}
+
+/** Reads and checks every param; a missing or bad value fails with its name. */
+export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
+  const tls = tlsFromSecrets({
+    ca: foodServiceCa.value(),
+    clientCert: foodServiceClientCert.value(),
+    clientKey: foodServiceClientKey.value(),
+  });
   const config: Config = {
     address: (env.FOOD_SERVICE_ADDRESS ?? '').trim() || FOOD_SERVICE_ADDRESS_DEFAULT,
     pollIntervalSeconds: integer('POLL_INTERVAL_SECONDS', env),
@@ -163,7 +230,10 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     advanceTimeoutSeconds: integer('ADVANCE_TIMEOUT_SECONDS', env),
     claimLeaseSeconds: integer('CLAIM_LEASE_SECONDS', env),
     maxAmbiguousRetries: integer('MAX_AMBIGUOUS_RETRIES', env),
-    tls: { caPem, ...(certPem ? { certPem } : {}), ...(keyPem ? { keyPem } : {}) },
+    stuckNewSeconds: integer('STUCK_NEW_SECONDS', env),
+    stuckPreparationSeconds: integer('STUCK_PREPARATION_SECONDS', env),
+    stuckInFlightSeconds: integer('STUCK_IN_FLIGHT_SECONDS', env),
+    tls,
   };
   // A claim must outlive its claimant: the trigger may run to its timeout,
   // and a step can spend its whole call budget. A shorter lease lets a second

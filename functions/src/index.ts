@@ -1,5 +1,7 @@
 // The deployable entry point: `firebase deploy` loads this module to discover
 // the functions, so it only wires exports and does no work at import time.
 export { advanceRelation } from './triggers/advance-relation';
+export { ops } from './triggers/ops-api';
 export { pollFoodService, pollFoodServiceNow } from './triggers/poll-food-service';
 export { observeShard } from './triggers/observe-shard';
+export { reportStuckOrders } from './triggers/report-stuck-orders';

@@ -78,6 +78,9 @@ describe('loadConfig', () => {
       advanceTimeoutSeconds: 120,
       claimLeaseSeconds: 300,
       maxAmbiguousRetries: 1,
+      stuckNewSeconds: 180,
+      stuckPreparationSeconds: 300,
+      stuckInFlightSeconds: 300,
       tls: { caPem: CA },
     });
   });
@@ -104,6 +107,9 @@ describe('loadConfig', () => {
       ADVANCE_TIMEOUT_SECONDS: '60',
       CLAIM_LEASE_SECONDS: '600',
       MAX_AMBIGUOUS_RETRIES: '2',
+      STUCK_NEW_SECONDS: '60',
+      STUCK_PREPARATION_SECONDS: '600',
+      STUCK_IN_FLIGHT_SECONDS: '900',
     });
     assert.deepEqual(loadConfig(), {
       address: 'food.internal:443',
@@ -117,6 +123,9 @@ describe('loadConfig', () => {
       advanceTimeoutSeconds: 60,
       claimLeaseSeconds: 600,
       maxAmbiguousRetries: 2,
+      stuckNewSeconds: 60,
+      stuckPreparationSeconds: 600,
+      stuckInFlightSeconds: 900,
       tls: { caPem: CA },
     });
   });

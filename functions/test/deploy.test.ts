@@ -62,8 +62,15 @@ describe('deployability', () => {
     manifest = JSON.parse(fs.readFileSync(output, 'utf8')) as Manifest;
   });
 
-  it('exports exactly the four functions, all gen 2', () => {
-    assert.deepEqual(Object.keys(manifest.endpoints).sort(), ['advanceRelation', 'observeShard', 'pollFoodService', 'pollFoodServiceNow']);
+  it('exports exactly the six functions, all gen 2', () => {
+    assert.deepEqual(Object.keys(manifest.endpoints).sort(), [
+      'advanceRelation',
+      'observeShard',
+      'ops',
+      'pollFoodService',
+      'pollFoodServiceNow',
+      'reportStuckOrders',
+    ]);
     for (const endpoint of Object.values(manifest.endpoints)) assert.equal(endpoint.platform, 'gcfv2');
   });
 
@@ -99,10 +106,18 @@ describe('deployability', () => {
     });
   });
 
-  it('binds the food-service secrets to every function', () => {
-    for (const [name, endpoint] of Object.entries(manifest.endpoints)) {
-      assert.deepEqual(endpoint.secretEnvironmentVariables?.map((s) => s.key).sort(), SECRETS.slice().sort(), name);
+  it('the ops API is private, and the stuck-order report runs every minute on one instance, on its own', () => {
+    assert.deepEqual(manifest.endpoints.ops.httpsTrigger, { invoker: ['private'] });
+    assert.deepEqual(manifest.endpoints.reportStuckOrders.scheduleTrigger, { schedule: 'every 1 minutes', retryConfig: { retryCount: 0 } });
+    assert.equal(manifest.endpoints.reportStuckOrders.maxInstances, 1);
+  });
+
+  it('binds the food-service secrets to every function that talks to the food service, and to no other', () => {
+    for (const name of ['advanceRelation', 'observeShard', 'pollFoodService', 'pollFoodServiceNow']) {
+      assert.deepEqual(manifest.endpoints[name].secretEnvironmentVariables?.map((s) => s.key).sort(), SECRETS.slice().sort(), name);
     }
+    for (const name of ['ops', 'reportStuckOrders'])
+      assert.equal(manifest.endpoints[name].secretEnvironmentVariables?.length ?? 0, 0, name);
   });
 
   it('declares every param with its default, so the CLI can prompt for and default them', () => {

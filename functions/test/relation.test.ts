@@ -97,9 +97,27 @@ describe('parseRelation', () => {
       const relation = parsed(stored({ possibleOrphans: notes, observationError: 'GetShipment: NOT_FOUND' }));
       assert.deepEqual(
         relation.possibleOrphans,
-        notes.map((n) => ({ ...n, claimedAt: AT })),
+        notes.map((n) => ({ ...n, claimedAt: AT, resolution: null })),
+        'a note stored before resolutions existed reads as open',
       );
       assert.equal(relation.observationError, 'GetShipment: NOT_FOUND');
+    });
+
+    it("a person's resolution of a possible orphan, and refuses a malformed one", () => {
+      const note = {
+        step: 'createKitchenOrder',
+        attempt: 1,
+        name: null,
+        claimedAt: timestamp(AT),
+        eventId: 'e1',
+        reason: 'may have created',
+      };
+      const resolution = { by: 'alice', note: 'cancelled it in the kitchen', at: timestamp(AT) };
+      const relation = parsed(stored({ possibleOrphans: [{ ...note, resolution }] }));
+      assert.deepEqual(relation.possibleOrphans[0].resolution, { by: 'alice', note: 'cancelled it in the kitchen', at: AT });
+      const bad = parseRelation(stored({ possibleOrphans: [{ ...note, resolution: { by: 'alice' } }] }), ORDER_ID);
+      assert.equal(bad.ok, false);
+      assert.match(bad.ok ? '' : bad.problems.join(), /resolution: null or \{by, note, at: timestamp\}/);
     });
 
     it('a fresh relation: nothing created yet, optional fields absent or null', () => {

@@ -2,34 +2,12 @@
 // (`npm run ops`) as a person runs it, against the same Firestore emulator.
 import { Timestamp } from 'firebase-admin/firestore';
 import { strict as assert } from 'node:assert';
-import { spawn } from 'node:child_process';
-import * as path from 'node:path';
+import { randomUUID } from 'node:crypto';
 
 import { db } from '../src/store/db';
 import { relationId } from '../src/store/schema';
-import { PROJECT_ID } from './setup';
 import { attemptEntry, retryEntry, startStack, type Stack } from './helpers/stack';
-
-const ROOT = path.resolve(__dirname, '..', '..');
-
-/** Runs `npm run ops -- …` (its entry point, as npm would) against the test emulator. */
-function ops(args: string[]): Promise<{ code: number | null; output: string }> {
-  const child = spawn(process.execPath, ['-r', 'ts-node/register/transpile-only', 'ops/main.ts', ...args], {
-    cwd: ROOT,
-    env: {
-      PATH: process.env.PATH ?? '',
-      HOME: process.env.HOME ?? '',
-      FIRESTORE_EMULATOR_HOST: String(process.env.FIRESTORE_EMULATOR_HOST),
-      GCLOUD_PROJECT: PROJECT_ID,
-      METADATA_SERVER_DETECTION: 'none',
-    },
-    timeout: 60_000,
-  });
-  let output = '';
-  child.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()));
-  child.stderr.on('data', (chunk: Buffer) => (output += chunk.toString()));
-  return new Promise((resolve) => child.once('close', (code) => resolve({ code, output })));
-}
+import { ago, ops, seedRelation } from './helpers/ops';
 
 async function untilRetryDue(stack: Stack, order: string): Promise<void> {
   const retryAt = (await stack.relation(order))?.error?.retryAt?.getTime() ?? 0;
@@ -37,7 +15,9 @@ async function untilRetryDue(stack: Stack, order: string): Promise<void> {
   while (Date.now() <= retryAt && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 50));
 }
 
-describe('npm run ops: retrying a flagged relation', () => {
+describe('npm run ops: listing, retrying and resolving', function () {
+  // Each command is a process of its own (ts-node and a Firestore client), a few seconds apiece on a busy machine.
+  this.timeout(180_000);
   let stack: Stack;
   afterEach(async () => stack?.stop());
 
@@ -61,10 +41,26 @@ describe('npm run ops: retrying a flagged relation', () => {
     assert.equal(flagged?.error?.code, 'ATTEMPTS_EXHAUSTED', JSON.stringify(flagged?.error));
     assert.equal(flagged?.possibleOrphans.length, 2);
 
+    const listed = await ops(['list', '--flagged']);
+    assert.equal(listed.code, 0, listed.output);
+    assert.match(
+      listed.output,
+      new RegExp(`^${order}  NEW +since \\S+  flagged: ATTEMPTS_EXHAUSTED: createKitchenOrder was attempted 2 times`, 'm'),
+    );
+    const orphansListed = await ops(['list', '--orphans']);
+    assert.match(orphansListed.output, new RegExp(`^${order}  NEW +since \\S+  orphans: 2 possible orphan\\(s\\)`, 'm'));
+
     const shown = await ops(['show', order]);
     assert.equal(shown.code, 0, shown.output);
-    const view = JSON.parse(shown.output) as { relation: { error: { code: string } }; history: Array<{ id: string }> };
+    const view = JSON.parse(shown.output) as {
+      relation: { error: { code: string }; health: Array<{ reason: string }> };
+      history: Array<{ id: string }>;
+    };
     assert.equal(view.relation.error.code, 'ATTEMPTS_EXHAUSTED');
+    assert.deepEqual(
+      view.relation.health.map((h) => h.reason),
+      ['flagged', 'orphans'],
+    );
     assert.deepEqual(
       view.history.map((h) => h.id),
       ['PREPARATION-1', 'PREPARATION-2'],
@@ -105,6 +101,73 @@ describe('npm run ops: retrying a flagged relation', () => {
     relation = await stack.relation(order);
     assert.equal(relation?.stage, 'DELIVERED');
     assert.equal(relation?.possibleOrphans.length, 2, 'the notes stay for the record');
+    assert.equal(relation?.hasOpenOrphans, true, 'nobody has reconciled them yet');
+
+    // A person reconciles both possible orphans with the kitchen.
+    const resolved = await ops(['resolve-orphan', order, 'PREPARATION-1', '--note', 'kitchen cancelled it', '--by', 'alice']);
+    assert.equal(resolved.code, 0, resolved.output);
+    assert.match(resolved.output, /createKitchenOrder attempt 1 resolved by alice; 1 still open/);
+    const twice = await ops(['resolve-orphan', order, '1', '--note', 'again', '--by', 'bob']);
+    assert.equal(twice.code, 1);
+    assert.match(twice.output, /refused: .*PREPARATION-1 was resolved by alice at .* \("kitchen cancelled it"\)/);
+    const absent = await ops(['resolve-orphan', order, 'IN_FLIGHT-1', '--note', 'x']);
+    assert.equal(absent.code, 1);
+    assert.match(absent.output, /refused: .*no possible orphan matches "IN_FLIGHT-1"; the relation notes: PREPARATION-1, PREPARATION-2/);
+    const noNote = await ops(['resolve-orphan', order, '2']);
+    assert.equal(noNote.code, 2);
+    assert.match(noNote.output, /needs --note/);
+    assert.equal((await ops(['resolve-orphan', order, '2', '--note', 'never made', '--by', 'alice'])).code, 0);
+
+    relation = await stack.relation(order);
+    assert.equal(relation?.hasOpenOrphans, false);
+    assert.deepEqual(
+      relation?.possibleOrphans.map((o) => [o.resolution?.by, o.resolution?.note]),
+      [
+        ['alice', 'kitchen cancelled it'],
+        ['alice', 'never made'],
+      ],
+    );
+    const entries = (await stack.transitions(order)).flatMap((h) =>
+      h.kind === 'resolve-orphan' ? [[h.by, h.orphan.attempt, h.reason]] : [],
+    );
+    assert.deepEqual(entries.sort(), [
+      ['alice', 1, 'kitchen cancelled it'],
+      ['alice', 2, 'never made'],
+    ]);
+    assert.match((await ops(['list', '--orphans'])).output, /^no relation matches$/m);
+  });
+
+  it('lists stuck relations, oldest first, with pages, and refuses bad flags', async () => {
+    stack = await startStack({ autoDeliver: false, env: { STUCK_NEW_SECONDS: '60' } });
+    const old = randomUUID();
+    const older = randomUUID();
+    await Promise.all([
+      seedRelation(old, { stageSince: ago(120) }),
+      seedRelation(older, { stageSince: ago(240) }),
+      seedRelation(randomUUID(), { stageSince: ago(10) }),
+    ]);
+    const env = { STUCK_NEW_SECONDS: '60' };
+    const first = await ops(['list', '--stuck', '--limit', '1'], env);
+    assert.equal(first.code, 0, first.output);
+    assert.match(
+      first.output,
+      new RegExp(`^orders/${older}  NEW +since \\S+  stuck: in NEW for 4 min, longer than its 60 s threshold$`, 'm'),
+    );
+    const token = /more: add --page-token (\S+)/.exec(first.output)?.[1];
+    assert.ok(token, first.output);
+    const second = await ops(['list', '--stuck', '--limit', '1', '--page-token', token], env);
+    assert.match(second.output, new RegExp(`^orders/${old}  NEW`, 'm'));
+    const json = JSON.parse((await ops(['list', '--stuck', '--json'], env)).output) as { orders: Array<{ id: string }> };
+    assert.deepEqual(
+      json.orders.map((o) => o.id),
+      [older, old],
+    );
+    const bad = await ops(['list', '--stage', 'COOKING']);
+    assert.equal(bad.code, 2);
+    assert.match(bad.output, /unknown stage "COOKING"/);
+    const badLimit = await ops(['list', '--limit', '500']);
+    assert.equal(badLimit.code, 2);
+    assert.match(badLimit.output, /limit must be an integer from 1 to 100, got 500/);
   });
 
   it('refuses to retry a relation that is not flagged, or one whose step an attempt still holds', async () => {

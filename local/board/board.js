@@ -3,7 +3,7 @@
 // The server sends a snapshot first (also after every reconnect), then each
 // relation change, removal and transition as it happens, and the summary.
 // Every value from the server goes into the page as text, never as HTML.
-/* global document, EventSource, HTMLElement, setInterval, setTimeout */
+/* global document, EventSource, HTMLElement, fetch, setInterval, setTimeout */
 'use strict';
 
 (() => {
@@ -30,13 +30,20 @@
     'waitingForPerson',
     'possibleOrphans',
     'relations',
+    'health',
+    'stuckThresholds',
   ]);
+  const ACTIVE = new Set(['NEW', 'PREPARATION', 'IN_FLIGHT']);
+  /** @type {Record<string, number>} seconds per active stage after which an order is stuck; from the summary */
+  let stuckThresholds = {};
 
   /**
    * @typedef {{ code: string, message: string, transient: boolean }} ErrorView
    * @typedef {{ id: string, order: string | null, stage: string, orderStatus: string | null,
    *   kitchenOrder: string | null, kitchenOrderStatus: string | null, shipment: string | null, shipmentStatus: string | null,
-   *   error: ErrorView | null, observationError: string | null, possibleOrphans: number, stageSince: string, updatedAt: string }} RelationView
+   *   error: ErrorView | null, observationError: string | null, possibleOrphans: number, openOrphans: number,
+   *   health: HealthNote[], stageSince: string, updatedAt: string }} RelationView
+   * @typedef {{ reason: 'flagged' | 'orphans' | 'stuck', since: string | null, detail: string }} HealthNote
    * @typedef {{ at: string, id: string, order: string | null, from: string | null, to: string }} TransitionView
    * @typedef {{ stages: Record<string, number>, active: number, finished: number, transitionsPerSecond: number,
    *   errors: { transient: number, flagged: number }, possibleOrphans: number, relations: number } & Record<string, unknown>} Summary
@@ -46,6 +53,8 @@
   const cards = new Map();
   /** @type {Map<string, HTMLElement>} the card lists by stage */
   const lists = new Map();
+  /** @type {Map<string, RelationView>} the last view of each card, to re-judge stuck ones as time passes */
+  const views = new Map();
 
   /**
    * @param {string} tag
@@ -148,6 +157,31 @@
     return el('div', { class: `flag${onlyTransient ? ' transient' : ''}`, 'data-testid': 'flag', title: notes.join('\n') }, [label]);
   }
 
+  /** The reasons the order needs a person, one badge each; stuck is judged here, live, from the stage's threshold. */
+  function healthBadges(/** @type {RelationView} */ view) {
+    const notes = view.health.filter((note) => note.reason !== 'stuck');
+    const limit = stuckThresholds[view.stage];
+    const seconds = Math.floor((Date.now() - Date.parse(view.stageSince)) / 1000);
+    const flagged = notes.some((note) => note.reason === 'flagged');
+    if (ACTIVE.has(view.stage) && !flagged && limit !== undefined && seconds > limit) {
+      notes.push({
+        reason: 'stuck',
+        since: view.stageSince,
+        detail: `in ${view.stage} for ${age(view.stageSince)}, longer than its ${limit} s threshold`,
+      });
+    }
+    const label = { flagged: 'flagged', orphans: 'orphans', stuck: 'stuck' };
+    return el(
+      'div',
+      { class: 'health', 'data-testid': 'health' },
+      notes.map((note) =>
+        el('span', { class: `reason reason-${note.reason}`, 'data-reason': note.reason, title: note.detail }, [
+          `${label[note.reason]}: ${note.reason === 'flagged' ? (view.error?.code ?? '') : note.reason === 'orphans' ? `${view.openOrphans} open` : age(view.stageSince)}`,
+        ]),
+      ),
+    );
+  }
+
   function renderCard(/** @type {RelationView} */ view) {
     const problem = flag(view);
     const news = orderNews(view);
@@ -166,6 +200,7 @@
         line('kitchen', view.kitchenOrder, view.kitchenOrderStatus),
         line('drone', view.shipment, view.shipmentStatus),
         ...(problem ? [problem] : []),
+        healthBadges(view),
       ],
     );
   }
@@ -187,6 +222,8 @@
     );
     list.insertBefore(card, next ?? null);
     if (moved) card.classList.add('moved');
+    card.addEventListener('click', () => void openHistory(view.id));
+    views.set(view.id, view);
     cards.set(view.id, card);
     if (view.stage === 'INVALID' && list.parentElement) list.parentElement.hidden = false;
   }
@@ -194,6 +231,62 @@
   function remove(/** @type {string} */ id) {
     cards.get(id)?.remove();
     cards.delete(id);
+    views.delete(id);
+  }
+
+  /** One line of the history: when, which entry, and what it says. */
+  function historyLine(/** @type {Record<string, unknown>} */ entry) {
+    const at = String(entry.claimedAt ?? entry.at ?? '');
+    const parts = [];
+    if (entry.created) parts.push(`created ${String(entry.created)}`);
+    if (entry.failure && typeof entry.failure === 'object') {
+      const failure = /** @type {Record<string, unknown>} */ (entry.failure);
+      parts.push(`failed: ${String(failure.code)}: ${String(failure.message)}`);
+    }
+    if (entry.by) parts.push(`by ${String(entry.by)}: ${String(entry.reason ?? '')}`);
+    if (entry.cleared && typeof entry.cleared === 'object')
+      parts.push(`cleared ${String(/** @type {Record<string, unknown>} */ (entry.cleared).code)}`);
+    if (entry.approvedBy) parts.push(`approved by ${String(entry.approvedBy)}`);
+    return el('li', { 'data-testid': 'history-entry', 'data-id': String(entry.id) }, [
+      el('time', { datetime: at }, [at ? new Date(at).toLocaleTimeString([], { hour12: false }) : '—']),
+      el('b', {}, [String(entry.id)]),
+      el('span', {}, [parts.join(' · ') || String(entry.step ?? '')]),
+    ]);
+  }
+
+  /** Opens the panel with the order's relation and history, as the status API tells them. */
+  async function openHistory(/** @type {string} */ id) {
+    const panel = find('#history');
+    const body = find('[data-testid="history-body"]');
+    panel.hidden = false;
+    panel.dataset.orderId = id;
+    find('[data-testid="history-title"]').textContent = views.get(id)?.order ?? id;
+    body.replaceChildren(el('p', { class: 'muted' }, ['loading…']));
+    try {
+      const answer = await fetch(`/api/orders/${encodeURIComponent(id)}`);
+      const status = await answer.json();
+      if (panel.dataset.orderId !== id) return;
+      if (!answer.ok) {
+        body.replaceChildren(el('p', { class: 'error' }, [String(status.error ?? answer.status)]));
+        return;
+      }
+      const relation = status.relation;
+      /** @type {HealthNote[]} */
+      const health = relation.health;
+      body.replaceChildren(
+        el('p', {}, [`stage ${relation.stage} since ${relation.times.stageSince ?? '?'}`]),
+        el(
+          'ul',
+          { class: 'needs', 'data-testid': 'history-health' },
+          health.length
+            ? health.map((note) => el('li', { 'data-reason': note.reason }, [`${note.reason}: ${note.detail}`]))
+            : [el('li', { class: 'muted' }, ['nothing needs a person'])],
+        ),
+        el('ol', { class: 'entries' }, status.history.map(historyLine)),
+      );
+    } catch (error) {
+      body.replaceChildren(el('p', { class: 'error' }, [`could not load the history: ${String(error)}`]));
+    }
   }
 
   function addTransition(/** @type {TransitionView} */ t) {
@@ -224,6 +317,11 @@
     setText('summary-rate', s.transitionsPerSecond.toFixed(1));
     setText('summary-errors', `${s.errors.transient} / ${s.errors.flagged}`);
     setText('summary-orphans', String(s.possibleOrphans));
+    if (s.health) {
+      setText('summary-health', `${s.health.flagged} / ${s.health.orphans} / ${s.health.stuck}`);
+      find('#health-metric').classList.toggle('alert', s.health.flagged + s.health.orphans + s.health.stuck > 0);
+    }
+    if (s.stuckThresholds) stuckThresholds = s.stuckThresholds;
     find('#errors-metric').classList.toggle('alert', s.errors.flagged > 0);
     find('#orphans-metric').classList.toggle('alert', s.possibleOrphans > 0);
     showExtra(s);
@@ -274,8 +372,11 @@
     };
     source.addEventListener('snapshot', (event) => {
       const snapshot = data(event);
+      // The thresholds first: the cards are judged stuck or not as they are drawn.
+      if (snapshot.summary.stuckThresholds) stuckThresholds = snapshot.summary.stuckThresholds;
       for (const list of lists.values()) list.replaceChildren();
       cards.clear();
+      views.clear();
       find('[data-testid="feed"]').replaceChildren();
       for (const view of snapshot.relations) upsert(view);
       for (const t of snapshot.transitions) addTransition(t);
@@ -289,10 +390,18 @@
   }
 
   buildColumns();
+  find('[data-testid="history-close"]').addEventListener('click', () => {
+    find('#history').hidden = true;
+  });
   connect();
   setInterval(() => {
     for (const node of document.querySelectorAll('.age')) {
       if (node instanceof HTMLElement && node.dataset.since) node.textContent = age(node.dataset.since);
+    }
+    // An order becomes stuck by time alone, with no change to send: its badges are judged again.
+    for (const [id, view] of views) {
+      const badges = cards.get(id)?.querySelector('[data-testid="health"]');
+      if (badges && ACTIVE.has(view.stage)) badges.replaceWith(healthBadges(view));
     }
   }, 1000);
 })();

@@ -20,6 +20,12 @@ export interface BoardOptions {
   tracker: RelationTracker;
   /** More figures for /api/summary and the page (e.g. the food service's stats), merged into the summary. */
   extra?: () => Record<string, unknown>;
+  /**
+   * Base URL of the ops HTTPS function (…/ops), on loopback: /api/orders/<id>
+   * answers with its GET /orders/<id>, so a click on a card shows the
+   * order's history. Without it, that route says so.
+   */
+  statusApi?: string;
 }
 
 export interface Board {
@@ -34,6 +40,8 @@ const LOOPBACK_NAMES = new Set(['127.0.0.1', '[::1]', 'localhost']);
 const SUMMARY_INTERVAL_MS = 1000;
 const SUMMARY_SOON_MS = 200;
 const HEARTBEAT_INTERVAL_MS = 15_000;
+const ORDER_ROUTE = '/api/orders/';
+const STATUS_API_TIMEOUT_MS = 10_000;
 /** The page loads nothing from elsewhere; the policy makes sure of it. */
 const PAGE_HEADERS = {
   'cache-control': 'no-store',
@@ -42,9 +50,12 @@ const PAGE_HEADERS = {
 };
 
 export async function startBoard(options: BoardOptions): Promise<Board> {
-  const { tracker, extra } = options;
+  const { tracker, extra, statusApi } = options;
   const host = options.host ?? '127.0.0.1';
   if (!LOOPBACK_HOSTS.has(host)) throw new Error(`the board has no authentication and listens on loopback only, not ${host}`);
+  if (statusApi !== undefined && !LOOPBACK_NAMES.has(new URL(statusApi).hostname)) {
+    throw new Error(`the board reads the status API on loopback only, not ${statusApi}`);
+  }
 
   // Read once: a missing file fails the start, not the first visitor.
   const [page, script] = await Promise.all(['page.html', 'board.js'].map((file) => readFile(path.join(__dirname, file), 'utf8')));
@@ -63,7 +74,7 @@ export async function startBoard(options: BoardOptions): Promise<Board> {
   const routes = new Map<string, (res: http.ServerResponse) => void>([
     ['/', (res) => res.writeHead(200, { ...PAGE_HEADERS, 'content-type': 'text/html; charset=utf-8' }).end(page)],
     ['/board.js', (res) => res.writeHead(200, { ...PAGE_HEADERS, 'content-type': 'text/javascript; charset=utf-8' }).end(script)],
-    ['/api/relations', (res) => json(res, 200, tracker.relations())],
+    ['/api/relations', (res) => json(res, 200, tracker.relations(new Date()))],
     ['/api/summary', (res) => json(res, 200, summary())],
     ['/api/transitions', (res) => json(res, 200, tracker.transitions())],
     [
@@ -71,7 +82,7 @@ export async function startBoard(options: BoardOptions): Promise<Board> {
       (res) =>
         streams.open(res, {
           event: 'snapshot',
-          data: { relations: tracker.relations(), transitions: tracker.transitions(), summary: summary() },
+          data: { relations: tracker.relations(new Date()), transitions: tracker.transitions(), summary: summary() },
         }),
     ],
   ]);
@@ -82,8 +93,21 @@ export async function startBoard(options: BoardOptions): Promise<Board> {
     if (!isLoopbackName(req.headers.host)) json(res, 421, { error: 'the board answers only to 127.0.0.1, localhost or [::1]' });
     else if (req.method !== 'GET') json(res, 405, { error: `${req.method ?? ''} not allowed; the board is read-only` }, { allow: 'GET' });
     else if (route) route(res);
-    else json(res, 404, { error: `not found: ${pathname}`, routes: [...routes.keys()] });
+    else if (pathname.startsWith(ORDER_ROUTE)) void orderStatus(pathname.slice(ORDER_ROUTE.length), res);
+    else json(res, 404, { error: `not found: ${pathname}`, routes: [...routes.keys(), `${ORDER_ROUTE}<id>`] });
   });
+
+  /** The order's relation and history from the status API, passed on as it answered. */
+  const orderStatus = async (id: string, res: http.ServerResponse): Promise<void> => {
+    if (!statusApi) return json(res, 404, { error: 'this board has no status API to read an order from' });
+    if (!/^[A-Za-z0-9][A-Za-z0-9_-]{0,127}$/.test(id)) return json(res, 400, { error: `"${id}" is not an order id` });
+    try {
+      const answer = await fetch(`${statusApi}/orders/${id}`, { signal: AbortSignal.timeout(STATUS_API_TIMEOUT_MS) });
+      json(res, answer.status, await answer.json());
+    } catch (error) {
+      json(res, 502, { error: `the status API did not answer: ${error instanceof Error ? error.message : String(error)}` });
+    }
+  };
 
   // Counts follow changes within SUMMARY_SOON_MS, and one summary covers a burst of changes.
   let soon: NodeJS.Timeout | undefined;

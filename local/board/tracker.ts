@@ -10,6 +10,7 @@
 // `before = null`.
 import { isTerminal, STAGES, type Stage } from '../../functions/src/model/stage';
 import type { PlainData } from '../firestore';
+import { isActiveStage, type ProblemReason, type StuckThresholds } from '../../functions/src/model/health';
 
 export { STAGES, type Stage };
 /** Where a document whose `stage` is missing or unknown goes, so it is seen rather than hidden. */
@@ -40,10 +41,25 @@ export interface RelationView {
   /** The poller's permanent look-up failure, if any. */
   observationError: string | null;
   possibleOrphans: number;
+  /** Possible orphans no person has resolved yet. */
+  openOrphans: number;
+  /**
+   * What needs a person about it: a flag, open orphans, and (in views read
+   * with relations(now) or sent to the page) whether it is stuck past its
+   * stage's threshold.
+   */
+  health: HealthNote[];
   /** ISO time the relation entered its stage. */
   stageSince: string;
   /** ISO time of the last change the tracker applied. */
   updatedAt: string;
+}
+
+export interface HealthNote {
+  reason: ProblemReason;
+  /** ISO time it has been so, when known. */
+  since: string | null;
+  detail: string;
 }
 
 export interface TransitionView {
@@ -65,6 +81,10 @@ export interface Summary {
   /** Active relations that wait for a person: nothing moves them until someone retries or repairs them. */
   waitingForPerson: number;
   possibleOrphans: number;
+  /** Relations that need a person, by reason, as the stuck-order report counts them. */
+  health: Record<ProblemReason, number>;
+  /** Seconds per active stage after which an order is stuck; the page marks cards with it as time passes. */
+  stuckThresholds: StuckThresholds;
   relations: number;
 }
 
@@ -81,7 +101,12 @@ export interface TrackerOptions {
   transitionLimit?: number;
   /** Window of transitionsPerSecond. */
   rateWindowMs?: number;
+  /** Seconds per active stage after which an order is stuck (the functions' STUCK_*_SECONDS). */
+  stuckThresholds?: StuckThresholds;
 }
+
+/** The functions' defaults (functions/src/config.ts), for a tracker that is given none. */
+export const DEFAULT_STUCK_THRESHOLDS: StuckThresholds = { NEW: 180, PREPARATION: 300, IN_FLIGHT: 300 };
 
 /** What one document adds to the totals. */
 interface Contribution {
@@ -106,8 +131,10 @@ export class RelationTracker {
   private readonly finishedPerStage: number;
   private readonly transitionLimit: number;
   private readonly rateWindowMs: number;
+  private readonly stuckThresholds: StuckThresholds;
 
   constructor(options: TrackerOptions = {}) {
+    this.stuckThresholds = options.stuckThresholds ?? DEFAULT_STUCK_THRESHOLDS;
     this.finishedPerStage = options.finishedPerStage ?? 300;
     this.transitionLimit = options.transitionLimit ?? 200;
     this.rateWindowMs = options.rateWindowMs ?? 10_000;
@@ -142,9 +169,10 @@ export class RelationTracker {
     if (from !== view.stage) this.recordTransition({ at: at.toISOString(), id, order: view.order, from, to: view.stage });
   }
 
-  /** Cards: every active or invalid relation and the most recent finished ones. */
-  relations(): RelationView[] {
-    return [...this.views.values()];
+  /** Cards: every active or invalid relation and the most recent finished ones; with `now`, stuck ones say so. */
+  relations(now?: Date): RelationView[] {
+    const views = [...this.views.values()];
+    return now ? views.map((view) => withStuck(view, now, this.stuckThresholds)) : views;
   }
 
   /** Recent transitions, oldest first. */
@@ -167,8 +195,23 @@ export class RelationTracker {
         (v) => !TERMINAL.includes(v.stage) && errorKind(v.error, v.observationError) === 'flagged',
       ).length,
       possibleOrphans: this.orphans,
+      health: this.health(now),
+      stuckThresholds: { ...this.stuckThresholds },
       relations,
     };
+  }
+
+  /**
+   * Flagged and open orphans over every card (finished ones too: a closed
+   * flag or an orphan nobody resolved still needs a person), stuck over the
+   * active ones; the cards of active relations are never dropped.
+   */
+  private health(now: Date): Record<ProblemReason, number> {
+    const counts: Record<ProblemReason, number> = { flagged: 0, orphans: 0, stuck: 0 };
+    for (const view of this.views.values()) {
+      for (const note of withStuck(view, now, this.stuckThresholds).health) counts[note.reason]++;
+    }
+    return counts;
   }
 
   /** Calls `listener` after every change; returns the unsubscribe function. */
@@ -226,6 +269,18 @@ export class RelationTracker {
   }
 }
 
+/** The view with a stuck note added if it has stayed in its active stage past the threshold and is not flagged. */
+function withStuck(view: RelationView, now: Date, thresholds: StuckThresholds): RelationView {
+  const since = Date.parse(view.stageSince);
+  const flagged = view.health.some((note) => note.reason === 'flagged');
+  if (!isActiveStage(view.stage) || flagged || Number.isNaN(since)) return view;
+  const limitSeconds = thresholds[view.stage];
+  const seconds = Math.floor((now.getTime() - since) / 1000);
+  if (seconds <= limitSeconds) return view;
+  const detail = `in ${view.stage} for ${seconds} s, longer than its ${limitSeconds} s threshold`;
+  return { ...view, health: [...view.health, { reason: 'stuck', since: view.stageSince, detail }] };
+}
+
 function bucketOf(stage: unknown): Bucket {
   return typeof stage === 'string' && (STAGES as readonly string[]).includes(stage) ? (stage as Stage) : INVALID;
 }
@@ -261,6 +316,8 @@ function toView(id: string, data: PlainData, at: Date, previous: RelationView | 
     error: errorOf(data),
     observationError: textOf(data.observationError),
     possibleOrphans: orphansOf(data.possibleOrphans),
+    openOrphans: openOrphansOf(data.possibleOrphans),
+    health: healthOf(data),
     stageSince: entered?.toISOString() ?? (sameStage && previous ? previous.stageSince : at.toISOString()),
     updatedAt: at.toISOString(),
   };
@@ -292,6 +349,26 @@ function errorOf(data: PlainData): ErrorView | null {
 
 function orphansOf(value: unknown): number {
   return Array.isArray(value) ? value.length : 0;
+}
+
+/** Notes without a person's resolution (notes from before resolutions existed count as open). */
+function openOrphansOf(value: unknown): number {
+  return Array.isArray(value)
+    ? value.filter((note) => !(typeof note === 'object' && note !== null && (note as PlainData).resolution)).length
+    : 0;
+}
+
+/** A flag (an error that waits for a person) and open orphans, as the functions judge them (model/health.ts). */
+function healthOf(data: PlainData): HealthNote[] {
+  const notes: HealthNote[] = [];
+  const error = errorOf(data);
+  if (error && !error.transient) {
+    const at = typeof data.error === 'object' && data.error !== null ? dateOf((data.error as PlainData).at) : null;
+    notes.push({ reason: 'flagged', since: at?.toISOString() ?? null, detail: `${error.code}: ${error.message}` });
+  }
+  const open = openOrphansOf(data.possibleOrphans);
+  if (open > 0) notes.push({ reason: 'orphans', since: null, detail: `${open} possible orphan(s) to reconcile with the food service` });
+  return notes;
 }
 
 /** Strings as they are, other values as text (hand-edited documents), absent as null. */

@@ -40,6 +40,8 @@ describe('board tracker', () => {
         error: null,
         observationError: null,
         possibleOrphans: 0,
+        openOrphans: 0,
+        health: [],
         stageSince: at(5).toISOString(),
         updatedAt: at(5).toISOString(),
       },
@@ -208,8 +210,8 @@ describe('board tracker', () => {
   it('summarises active, finished and totals', () => {
     const tracker = new RelationTracker();
     const feed = new RelationFeed(tracker);
-    feed.write('a', relationDoc('a'), at(0));
-    feed.write('b', relationDoc('b'), at(0));
+    feed.write('a', relationDoc('a', { createdAt: at(0) }), at(0));
+    feed.write('b', relationDoc('b', { createdAt: at(0) }), at(0));
     feed.write('b', { stage: 'REJECTED', active: false }, at(1));
     assert.deepEqual(tracker.summary(at(1)), {
       stages: { NEW: 1, PREPARATION: 0, IN_FLIGHT: 0, DELIVERED: 0, REJECTED: 1, CANCELLED: 0, INVALID: 0 },
@@ -219,8 +221,54 @@ describe('board tracker', () => {
       errors: { transient: 0, flagged: 0 },
       waitingForPerson: 0,
       possibleOrphans: 0,
+      health: { flagged: 0, orphans: 0, stuck: 0 },
+      stuckThresholds: { NEW: 180, PREPARATION: 300, IN_FLIGHT: 300 },
       relations: 2,
     });
+  });
+
+  it('names what needs a person as the report does: flags, open orphans, and orders stuck past their stage threshold as time passes', () => {
+    const tracker = new RelationTracker({ stuckThresholds: { NEW: 60, PREPARATION: 120, IN_FLIGHT: 120 } });
+    const feed = new RelationFeed(tracker);
+    const flag = { code: 'INVALID_ARGUMENT', message: 'refused', transient: false, at: at(0), retryAt: null };
+    const note = (resolution: unknown) => ({
+      step: 'createKitchenOrder',
+      attempt: 1,
+      name: null,
+      claimedAt: at(0),
+      reason: 'r',
+      resolution,
+    });
+    feed.write('flagged', relationDoc('flagged', { createdAt: at(0), error: flag }), at(0));
+    feed.write(
+      'orphaned',
+      relationDoc('orphaned', { createdAt: at(0), stage: 'DELIVERED', active: false, advancedAt: at(0), possibleOrphans: [note(null)] }),
+      at(0),
+    );
+    feed.write(
+      'resolved',
+      relationDoc('resolved', {
+        createdAt: at(0),
+        stage: 'DELIVERED',
+        advancedAt: at(0),
+        possibleOrphans: [note({ by: 'alice', note: 'ok', at: at(1) })],
+      }),
+      at(0),
+    );
+    feed.write('cooking', relationDoc('cooking', { createdAt: at(0), stage: 'PREPARATION', advancedAt: at(0) }), at(0));
+    assert.deepEqual(tracker.summary(at(30)).health, { flagged: 1, orphans: 1, stuck: 0 });
+    assert.deepEqual(tracker.summary(at(61)).health, { flagged: 1, orphans: 1, stuck: 0 }, 'a flagged NEW order is not also stuck');
+    assert.deepEqual(tracker.summary(at(121)).health, { flagged: 1, orphans: 1, stuck: 1 });
+    const views = new Map(tracker.relations(at(121)).map((v) => [v.id, v]));
+    assert.deepEqual(
+      views.get('cooking')?.health.map((h) => [h.reason, h.detail]),
+      [['stuck', 'in PREPARATION for 121 s, longer than its 120 s threshold']],
+    );
+    assert.deepEqual(
+      views.get('flagged')?.health.map((h) => [h.reason, h.detail, h.since]),
+      [['flagged', 'INVALID_ARGUMENT: refused', at(0).toISOString()]],
+    );
+    assert.deepEqual([views.get('orphaned')?.openOrphans, views.get('resolved')?.openOrphans], [1, 0]);
   });
 
   it('counts the active relations that wait for a person, and not a flagged one that ended', () => {

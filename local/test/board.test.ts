@@ -1,31 +1,18 @@
 import { randomUUID } from 'node:crypto';
-import { existsSync } from 'node:fs';
-import { mkdir, mkdtemp, rm } from 'node:fs/promises';
+import { mkdir } from 'node:fs/promises';
 import * as http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import * as os from 'node:os';
 import * as path from 'node:path';
 import * as assert from 'node:assert/strict';
-import { chromium, type BrowserContext, type Page } from 'playwright-core';
+import type { Page } from 'playwright-core';
 
 import { startBoard, type Board } from '../board/server';
 import { EventStreams } from '../board/sse';
 import { RelationTracker, type RelationView, type Summary, type TransitionView } from '../board/tracker';
+import { openBoard, type BoardBrowser } from './helpers/chromium';
 import { relationDoc, RelationFeed } from './helpers/relations';
 import { SseClient } from './helpers/sse';
 
-const CHROMIUM = '/usr/bin/chromium';
-/** The machine's network is closed: no QUIC, no component updates, no sync, nothing phoning home. */
-const CHROMIUM_ARGS = [
-  '--headless',
-  '--no-sandbox',
-  '--disable-gpu',
-  '--disable-quic',
-  '--no-first-run',
-  '--disable-background-networking',
-  '--disable-component-update',
-  '--disable-sync',
-];
 const SCREENSHOT = path.resolve(__dirname, '../../artifacts/board.png');
 const WAIT_MS = 5000;
 
@@ -138,6 +125,27 @@ describe('board server', () => {
     assert.equal((await request(`${board.url}api/summary`, { host: 'attacker.example' })).status, 421);
     assert.equal((await request(`${board.url}api/summary`, { host: `localhost:${board.port}` })).status, 200);
     await assert.rejects(startBoard({ host: '0.0.0.0', port: 0, tracker }), /listens on loopback only, not 0\.0\.0\.0/);
+    await assert.rejects(
+      startBoard({ port: 0, tracker, statusApi: 'http://10.1.2.3:5001/ops' }),
+      /reads the status API on loopback only, not http:\/\/10\.1\.2\.3:5001\/ops/,
+    );
+  });
+
+  it('answers /api/orders/<id> only with a status API to ask, and only for an order id', async () => {
+    const none = await request(`${board.url}api/orders/abc`);
+    assert.equal(none.status, 404);
+    assert.match(JSON.parse(none.body).error, /no status API/);
+    // A status API that is not there: the board says so rather than hang.
+    const other = await startBoard({ port: 0, tracker, statusApi: 'http://127.0.0.1:9/ops' });
+    try {
+      const bad = await request(`${other.url}api/orders/has..dots`);
+      assert.equal(bad.status, 400);
+      const down = await request(`${other.url}api/orders/abc`);
+      assert.equal(down.status, 502);
+      assert.match(JSON.parse(down.body).error, /the status API did not answer/);
+    } finally {
+      await other.stop();
+    }
   });
 
   it('reports a failing extra in the summary instead of failing it', async () => {
@@ -243,20 +251,16 @@ describe('board page in headless Chromium', function () {
   let tracker: RelationTracker;
   let feed: RelationFeed;
   let board: Board | undefined;
-  let context: BrowserContext | undefined;
-  let profile: string | undefined;
+  let browser: BoardBrowser | undefined;
 
   afterEach(async () => {
-    await context?.close();
+    await browser?.close();
     await board?.stop();
-    if (profile) await rm(profile, { recursive: true, force: true });
   });
 
   it('shows cards per stage and moves them live, without reload', async () => {
-    if (!existsSync(CHROMIUM)) {
-      throw new Error(`Chromium is missing at ${CHROMIUM}: run \`apt-get install -y chromium\` (CI installs it) to run the browser test`);
-    }
-    tracker = new RelationTracker();
+    // PREPARATION is stuck after 30 s: one background card (35 s in) is, the other (12 s in) is not.
+    tracker = new RelationTracker({ stuckThresholds: { NEW: 3600, PREPARATION: 30, IN_FLIGHT: 3600 } });
     feed = new RelationFeed(tracker);
     const ids = { moving: randomUUID(), failing: randomUUID(), waiting: randomUUID() };
     const now = Date.now();
@@ -271,22 +275,8 @@ describe('board page in headless Chromium', function () {
     seedBackground(feed, ago);
 
     board = await startBoard({ port: 0, tracker, extra: () => ({ foodService: { ordersCreated: 16, injectedFaults: 0 } }) });
-    profile = await mkdtemp(path.join(os.tmpdir(), 'board-chromium-'));
-    context = await chromium.launchPersistentContext(profile, {
-      executablePath: CHROMIUM,
-      headless: true,
-      args: CHROMIUM_ARGS,
-      viewport: { width: 1440, height: 900 },
-      timeout: 30_000,
-    });
-    const page = context.pages()[0] ?? (await context.newPage());
-    page.setDefaultTimeout(WAIT_MS);
-    const problems: string[] = [];
-    page.on('pageerror', (error) => problems.push(`page error: ${error.message}`));
-    page.on('console', (message) => message.type() === 'error' && problems.push(`console: ${message.text()}`));
-    page.on('request', (req) => !req.url().startsWith(board?.url ?? '-') && problems.push(`request off the board: ${req.url()}`));
-
-    await page.goto(board.url, { waitUntil: 'load' });
+    browser = await openBoard(board.url, WAIT_MS);
+    const { page, problems } = browser;
     for (const id of Object.values(ids)) await page.waitForSelector(`[data-stage="NEW"] [data-order-id="${id}"]`);
     await expectText(page, 'count-NEW', '4'); // three here and one in the background
     // Page-side code as strings: the tests compile without the DOM library.
@@ -343,6 +333,16 @@ describe('board page in headless Chromium', function () {
     const border = await page.evaluate(`getComputedStyle(document.querySelector('${card('NEW', ids.failing)}')).borderLeftColor`);
     assert.equal(border, 'rgb(217, 45, 32)', 'the flagged card is red');
     assert.equal(await page.locator(`[data-order-id="${ids.waiting}"] [data-testid="flag"]`).count(), 0);
+    // What needs a person, with the reason: the flag's code, open orphans, and time past the stage's threshold.
+    await page.locator(`[data-order-id="${ids.failing}"] [data-reason="flagged"]`).waitFor();
+    assert.equal(await page.locator(`[data-order-id="${ids.failing}"] [data-reason="flagged"]`).innerText(), 'flagged: INCONSISTENT');
+    assert.equal(await page.locator('[data-stage="IN_FLIGHT"] [data-reason="orphans"]').innerText(), 'orphans: 1 open');
+    const stuck = page.locator('[data-stage="PREPARATION"] [data-reason="stuck"]');
+    await stuck.first().waitFor();
+    assert.equal(await stuck.count(), 1, 'one PREPARATION card is past its 30 s');
+    assert.match(await stuck.innerText(), /^stuck: 3\ds$/);
+    assert.match((await stuck.getAttribute('title')) ?? '', /longer than its 30 s threshold/);
+    await expectText(page, 'summary-health', '1 / 1 / 1');
 
     await expectText(page, 'count-DELIVERED', '4');
     await expectText(page, 'count-NEW', '3');
@@ -399,7 +399,7 @@ function seedBackground(feed: RelationFeed, ago: (seconds: number) => Date): voi
       },
     ],
     [48, { stage: 'PREPARATION', advancedAt: ago(35), kitchenOrder: kitchen(), kitchenOrderStatus: 'PREPARATION' }],
-    [40, { stage: 'PREPARATION', advancedAt: ago(22), kitchenOrder: kitchen(), kitchenOrderStatus: 'NEW', orderStatus: 'CANCELLED' }],
+    [40, { stage: 'PREPARATION', advancedAt: ago(12), kitchenOrder: kitchen(), kitchenOrderStatus: 'NEW', orderStatus: 'CANCELLED' }],
     [
       95,
       {

@@ -616,7 +616,7 @@ describe('npm run emulators: the official Firebase emulator path', () => {
       assert.match(run.output, /firestore: Env variable override detected\. Using firestore emulator at \S+/);
       assert.match(
         run.output,
-        /Loaded functions definitions from source: advanceRelation, pollFoodService, pollFoodServiceNow, observeShard\./,
+        /Loaded functions definitions from source: advanceRelation, ops, pollFoodService, pollFoodServiceNow, observeShard, reportStuckOrders\./,
       );
       assert.match(run.output, /functions\[us-central1-advanceRelation\]: firestore function initialized\./);
       assert.match(run.output, /Beginning execution of "us-central1-advanceRelation"/);

@@ -14,6 +14,7 @@ import type { DroneServiceClient } from '../generated/food/v1/DroneService';
 import type { KitchenServiceClient } from '../generated/food/v1/KitchenService';
 import type { OrderServiceClient } from '../generated/food/v1/OrderService';
 import type { UpdateOrderRequest } from '../generated/food/v1/UpdateOrderRequest';
+import { mayBeCredentials, type CredentialRefresher } from './credential-refresh';
 import { channelCredentials, type TlsMaterial } from './credentials';
 import { FoodServiceError } from './errors';
 import { foodProto } from './proto';
@@ -33,6 +34,8 @@ export interface FoodClientOptions {
   createDeadlineMs?: number;
   /** Retries of reads. */
   retry?: Partial<RetryPolicy>;
+  /** Looks for rotated credentials when a call fails in a way they could heal; without it, such a call just fails. */
+  refresher?: CredentialRefresher;
 }
 
 export interface ListOrdersRequest {
@@ -64,9 +67,12 @@ export const DEFAULT_MAX_PAGES = 5_000;
 
 export class FoodClient {
   readonly address: string;
-  private readonly orders: OrderServiceClient;
-  private readonly kitchen: KitchenServiceClient;
-  private readonly drones: DroneServiceClient;
+  private orders!: OrderServiceClient;
+  private kitchen!: KitchenServiceClient;
+  private drones!: DroneServiceClient;
+  /** The TLS material the channel was built with: the secrets as bound, or as rotated since. */
+  private tls: TlsMaterial;
+  private readonly refresher: CredentialRefresher | undefined;
   private readonly deadlineMs: number;
   private readonly createDeadlineMs: number;
   private readonly retry: RetryPolicy;
@@ -86,13 +92,30 @@ export class FoodClient {
     this.deadlineMs = options.deadlineMs;
     this.createDeadlineMs = createDeadlineMs;
     this.retry = validateRetryPolicy({ ...READ_RETRY_POLICY, ...options.retry });
+    this.refresher = options.refresher;
+    this.tls = options.tls;
+    this.connect(options.tls);
+  }
 
+  private connect(tls: TlsMaterial): void {
     const { food } = foodProto();
     // The three services share one channel: one TLS connection, one handshake.
-    this.orders = new food.v1.OrderService(options.address, channelCredentials(options.tls), CHANNEL_OPTIONS);
+    this.orders = new food.v1.OrderService(this.address, channelCredentials(tls), CHANNEL_OPTIONS);
     const shared = { channelOverride: this.orders.getChannel() };
-    this.kitchen = new food.v1.KitchenService(options.address, grpc.credentials.createInsecure(), shared);
-    this.drones = new food.v1.DroneService(options.address, grpc.credentials.createInsecure(), shared);
+    this.kitchen = new food.v1.KitchenService(this.address, grpc.credentials.createInsecure(), shared);
+    this.drones = new food.v1.DroneService(this.address, grpc.credentials.createInsecure(), shared);
+    this.tls = tls;
+  }
+
+  /**
+   * A new channel with rotated credentials. The old one is closed once the
+   * calls still on it have had their deadlines: closing it at once would
+   * cancel calls that are doing fine on a connection made before the rotation.
+   */
+  private reconnect(tls: TlsMaterial): void {
+    const old = this.orders;
+    this.connect(tls);
+    setTimeout(() => old.close(), Math.max(this.deadlineMs, this.createDeadlineMs) + 1_000).unref();
   }
 
   createOrder(customerId: string): Promise<Order> {
@@ -196,7 +219,37 @@ export class FoodClient {
     this.orders.close();
   }
 
-  private call<Req, Res>(method: FoodMethod, resource: string, kind: CallKind, invoke: Unary<Req, Res>, request: Req): Promise<Res> {
+  /**
+   * One call, and, if it failed in a way rotated credentials could heal and
+   * the secrets' latest versions differ from the channel's, once more on a
+   * channel rebuilt with them (docs/OPERATIONS.md, "Rotating the food-service
+   * credentials"). Such failures prove nothing was sent, so this holds for
+   * creates too.
+   */
+  private async call<Req, Res>(method: FoodMethod, resource: string, kind: CallKind, invoke: Unary<Req, Res>, request: Req): Promise<Res> {
+    const tlsAtCall = this.tls;
+    try {
+      return await this.send(method, resource, kind, invoke, request);
+    } catch (error) {
+      if (!this.refresher || !(error instanceof FoodServiceError) || !mayBeCredentials(error)) throw error;
+      // Another call may have rotated the channel while this one failed on the old one.
+      if (this.tls === tlsAtCall) {
+        const fresh = await this.refresher.check(this.tls);
+        if (!fresh) throw error;
+        if (this.tls === tlsAtCall) {
+          this.reconnect(fresh);
+          logger.warn("food-service credentials rotated: the channel was rebuilt with the secrets' latest versions", {
+            method,
+            resource,
+            failure: error.details,
+          });
+        }
+      }
+      return this.send(method, resource, kind, invoke, request);
+    }
+  }
+
+  private send<Req, Res>(method: FoodMethod, resource: string, kind: CallKind, invoke: Unary<Req, Res>, request: Req): Promise<Res> {
     let attempts = 0;
     const deadlineMs = kind === 'create' ? this.createDeadlineMs : this.deadlineMs;
     const once = () =>

@@ -2,16 +2,21 @@
 // instance reuses its TLS connection across invocations, and module load
 // (which the Firebase CLI does at deploy) never touches secrets.
 import { FoodClient, type FoodClientOptions } from './client';
+import { CredentialRefresher } from './credential-refresh';
+import type { SecretSource } from './secret-source';
 
 let cached: { key: string; client: FoodClient } | undefined;
 
-export function foodClient(options: FoodClientOptions): FoodClient {
+export function foodClient(options: Omit<FoodClientOptions, 'refresher'> & { secrets?: SecretSource }): FoodClient {
   // Tests and the local stack may point the same process at another service.
-  const { address, deadlineMs, createDeadlineMs, tls } = options;
-  const key = JSON.stringify([address, deadlineMs, createDeadlineMs, tls.caPem, tls.certPem ?? '']);
+  // The key holds the secrets as bound to the function, not as rotated: a
+  // client that picked up rotated secrets keeps them while the binding stays.
+  const { address, deadlineMs, createDeadlineMs, tls, secrets, ...rest } = options;
+  const key = JSON.stringify([address, deadlineMs, createDeadlineMs, tls.caPem, tls.certPem ?? '', Boolean(secrets)]);
   if (cached?.key !== key) {
     cached?.client.close();
-    cached = { key, client: new FoodClient(options) };
+    const refresher = secrets ? new CredentialRefresher(secrets) : undefined;
+    cached = { key, client: new FoodClient({ address, deadlineMs, createDeadlineMs, tls, ...rest, ...(refresher ? { refresher } : {}) }) };
   }
   return cached.client;
 }

@@ -36,6 +36,15 @@ export interface PossibleOrphan {
   claimedAt: Date;
   eventId: string;
   reason: string;
+  /** Set once a person has reconciled it with the food service (`npm run ops -- resolve-orphan`). */
+  resolution: OrphanResolution | null;
+}
+
+/** A person's word that a possible orphan was looked at on the food service and dealt with. */
+export interface OrphanResolution {
+  by: string;
+  note: string;
+  at: Date;
 }
 
 export interface Relation {
@@ -54,6 +63,11 @@ export interface Relation {
   /** A look-up that failed for good (the kitchen order is NOT_FOUND, say), as the poller recorded it. */
   observationError: string | null;
   possibleOrphans: PossibleOrphan[];
+}
+
+/** The possible orphans no person has reconciled yet. */
+export function openOrphans(relation: Pick<Relation, 'possibleOrphans'>): PossibleOrphan[] {
+  return relation.possibleOrphans.filter((orphan) => orphan.resolution === null);
 }
 
 /** A flag: a problem that waits for a person, as opposed to a transient error that retries. */

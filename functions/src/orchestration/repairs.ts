@@ -3,12 +3,12 @@
 // (README.md#operating-it).
 import { Timestamp, type DocumentReference } from 'firebase-admin/firestore';
 
-import type { Relation } from '../model/relation';
+import type { PossibleOrphan, Relation } from '../model/relation';
 import type { Stage } from '../model/stage';
 import { approveRetry } from '../store/claims';
 import { db } from '../store/db';
 import { readRelation } from '../store/relations';
-import { TRANSITIONS } from '../store/schema';
+import { errorFields, orphanFields, parseRelation, TRANSITIONS } from '../store/schema';
 import { decide } from './decide';
 import { describeError } from '../describe-error';
 
@@ -83,7 +83,80 @@ export async function retryRelation(ref: DocumentReference, by: Operator, now: D
       cleared: { code: flag.code, message: flag.message },
       approvedAttempt,
     });
-    tx.update(ref, { error: null, observationError: null });
+    tx.update(ref, { ...errorFields(null), observationError: null });
   });
   return { approvedAttempt };
+}
+
+/** The target stage of each create step: the attempt documents are named after it (`PREPARATION-2`). */
+const STEP_TARGET = { createKitchenOrder: 'PREPARATION', createShipment: 'IN_FLIGHT' } as const;
+
+function describeOrphan(orphan: PossibleOrphan): string {
+  return `${STEP_TARGET[orphan.step]}-${orphan.attempt}${orphan.name ? ` (${orphan.name})` : ''}`;
+}
+
+/**
+ * Which possible orphan a person means: the kitchen order or shipment it
+ * names, its attempt as the history names it (`PREPARATION-2`, or
+ * `createKitchenOrder-2`), or a bare attempt number when only one note has it.
+ */
+export function findOrphan(orphans: readonly PossibleOrphan[], which: string): number | string {
+  const wanted = which.trim();
+  const attempt = /^(?:(PREPARATION|IN_FLIGHT|createKitchenOrder|createShipment)-)?(\d+)$/.exec(wanted);
+  const matches = orphans
+    .map((orphan, index) => ({ orphan, index }))
+    .filter(({ orphan }) =>
+      attempt
+        ? orphan.attempt === Number(attempt[2]) &&
+          (attempt[1] === undefined || attempt[1] === orphan.step || attempt[1] === STEP_TARGET[orphan.step])
+        : orphan.name === wanted,
+    );
+  const known = orphans.length ? orphans.map(describeOrphan).join(', ') : 'none';
+  if (matches.length === 0) return `no possible orphan matches "${wanted}"; the relation notes: ${known}`;
+  if (matches.length > 1)
+    return `"${wanted}" matches ${matches.length} possible orphans (${known}); name the step too, e.g. PREPARATION-${wanted}`;
+  return matches[0].index;
+}
+
+/**
+ * Marks a possible orphan as reconciled by a person with the food service
+ * (cancelled, adopted by hand, or found never made), in the same
+ * transaction as its history entry `resolve-orphan-<ms>`. Refused for an
+ * orphan that is not there or is resolved already.
+ */
+export async function resolveOrphan(
+  ref: DocumentReference,
+  which: string,
+  by: Operator,
+  now: Date,
+): Promise<{ orphan: PossibleOrphan; open: number }> {
+  if (!by.who.trim() || !by.why.trim())
+    throw new RepairRefused('resolving an orphan needs who and a note on what was done (--by and --note)');
+  return db().runTransaction(async (tx) => {
+    const snapshot = await tx.get(ref);
+    if (!snapshot.exists) throw new RepairRefused(`${ref.path} does not exist`);
+    const parsed = parseRelation(snapshot.data() ?? {}, snapshot.id);
+    if (!parsed.ok) throw new RepairRefused(`${ref.path} is malformed (${parsed.problems.join('; ')}); fix the document first`);
+    const relation = parsed.value;
+    const found = findOrphan(relation.possibleOrphans, which);
+    if (typeof found === 'string') throw new RepairRefused(`${relation.order}: ${found}`);
+    const orphan = relation.possibleOrphans[found];
+    if (orphan.resolution) {
+      throw new RepairRefused(
+        `${relation.order}: ${describeOrphan(orphan)} was resolved by ${orphan.resolution.by} at ${orphan.resolution.at.toISOString()} ("${orphan.resolution.note}")`,
+      );
+    }
+    const resolved: PossibleOrphan = { ...orphan, resolution: { by: by.who, note: by.why, at: now } };
+    const orphans = relation.possibleOrphans.map((o, i) => (i === found ? resolved : o));
+    tx.create(ref.collection(TRANSITIONS).doc(`resolve-orphan-${now.getTime()}`), {
+      step: 'resolve-orphan',
+      stage: relation.stage,
+      by: by.who,
+      reason: by.why,
+      at: Timestamp.fromDate(now),
+      orphan: { step: orphan.step, attempt: orphan.attempt, name: orphan.name },
+    });
+    tx.update(ref, orphanFields(orphans));
+    return { orphan: resolved, open: orphans.filter((o) => o.resolution === null).length };
+  });
 }

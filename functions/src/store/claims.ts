@@ -157,7 +157,7 @@ export function isLive(attempt: Attempt, now: Date): boolean {
 export function orphansOf(attempts: readonly Attempt[], step: CreateStep, adopt: string | null, now: Date): PossibleOrphan[] {
   return attempts.flatMap((a): PossibleOrphan[] => {
     const note = (name: string | null, reason: string): PossibleOrphan[] => [
-      { step, attempt: a.attempt, name, claimedAt: a.claimedAt, eventId: a.eventId, reason },
+      { step, attempt: a.attempt, name, claimedAt: a.claimedAt, eventId: a.eventId, reason, resolution: null },
     ];
     if (a.created !== null) {
       return a.created === adopt ? [] : note(a.created, `attempt ${a.attempt} created ${a.created}, and a later attempt created another`);

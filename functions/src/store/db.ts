@@ -1,6 +1,10 @@
-// The one Firestore handle. firebase-admin finds the project and, locally,
-// FIRESTORE_EMULATOR_HOST on its own; initialising lazily keeps deploy-time
-// discovery free of it.
+// The one Firestore handle. In the functions, firebase-admin finds the
+// project and, locally, FIRESTORE_EMULATOR_HOST on its own; initialising
+// lazily keeps deploy-time discovery free of it. A standalone tool (the ops
+// CLI) needs no Firebase app: it hands the store a plain
+// @google-cloud/firestore client instead (useFirestore), and every store
+// function works on that.
+import { Firestore as StandaloneFirestore } from '@google-cloud/firestore';
 import { getApp, initializeApp, type App } from 'firebase-admin/app';
 import { getFirestore, type Firestore } from 'firebase-admin/firestore';
 
@@ -24,4 +28,20 @@ export function defaultApp(): App {
 export function db(): Firestore {
   firestore ??= getFirestore(defaultApp());
   return firestore;
+}
+
+/** Makes every store function use `client`; for a process that is not a function (no Firebase app). */
+export function useFirestore(client: Firestore): void {
+  firestore = client;
+}
+
+/**
+ * A Firestore client without a Firebase app: against the emulator named by
+ * FIRESTORE_EMULATOR_HOST, or a real project with Application Default
+ * Credentials. It comes from the same @google-cloud/firestore package the
+ * store's Timestamps and references come from, which Firestore requires of
+ * every value it is given.
+ */
+export function standaloneFirestore(projectId: string): Firestore {
+  return new StandaloneFirestore({ projectId });
 }

@@ -19,6 +19,15 @@ export type HistoryEntry =
       at: Date;
       cleared: { code: string; message: string };
       approvedAttempt: number | null;
+    }
+  | {
+      kind: 'resolve-orphan';
+      id: string;
+      stage: string;
+      by: string;
+      reason: string;
+      at: Date;
+      orphan: { step: string; attempt: number; name: string | null };
     };
 
 /** One history entry, or what is wrong with it. */
@@ -41,6 +50,22 @@ export function parseHistoryEntry(snapshot: DocumentSnapshot): HistoryEntry | st
       at,
       cleared: { code: cleared.code, message: String(cleared.message ?? '') },
       approvedAttempt,
+    };
+  }
+  if (id.startsWith('resolve-orphan-')) {
+    const at = toDate(data.at);
+    const orphan = data.orphan as { step?: unknown; attempt?: unknown; name?: unknown } | undefined;
+    if (!at || typeof data.by !== 'string' || typeof data.reason !== 'string' || typeof orphan?.attempt !== 'number') {
+      return `${snapshot.ref.path} is malformed: expected {by, reason, at, orphan {step, attempt, name}}`;
+    }
+    return {
+      kind: 'resolve-orphan',
+      id,
+      stage: String(data.stage),
+      by: data.by,
+      reason: data.reason,
+      at,
+      orphan: { step: String(orphan.step), attempt: orphan.attempt, name: typeof orphan.name === 'string' ? orphan.name : null },
     };
   }
   const match = /^([A-Z_]+)-(\d+)$/.exec(id);

@@ -7,7 +7,7 @@
 import type { Query } from 'firebase-admin/firestore';
 
 import { db } from './db';
-import { stored, type IdRange, type StoredRelation } from './relations';
+import { storedRelation, type IdRange, type StoredRelation } from './relations';
 import { RELATIONS } from './schema';
 
 /** How long to wait for the listener's first snapshot before polling without it. */
@@ -35,7 +35,7 @@ export function openRelationCache(query: Query = db().collection(RELATIONS).wher
         for (const change of snapshot.docChanges()) {
           if (change.type === 'removed') relations.delete(change.doc.id);
           else {
-            const relation = stored(change.doc);
+            const relation = storedRelation(change.doc);
             if (relation) relations.set(change.doc.id, relation);
           }
         }

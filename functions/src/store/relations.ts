@@ -14,7 +14,7 @@ import type { KitchenOrderStatusName, ShipmentStatusName } from '../model/status
 import type { HeldClaim } from './claims';
 import { db } from './db';
 import { isAlreadyExists } from './errors';
-import { newRelation, parseRelation, relationId, RELATIONS, storedError, storedOrphan, TRANSITIONS, type Parsed } from './schema';
+import { errorFields, newRelation, orphanFields, parseRelation, relationId, RELATIONS, TRANSITIONS, type Parsed } from './schema';
 
 export interface StoredRelation {
   ref: DocumentReference;
@@ -28,14 +28,15 @@ export function relationRef(orderName: string): DocumentReference {
   return db().collection(RELATIONS).doc(relationId(orderName));
 }
 
-export function stored(snapshot: DocumentSnapshot): StoredRelation | null {
+/** A relation as read, with its parse; null for a missing document. */
+export function storedRelation(snapshot: DocumentSnapshot): StoredRelation | null {
   const data = snapshot.data();
   if (!data || !snapshot.updateTime) return null;
   return { ref: snapshot.ref, data, updateTime: snapshot.updateTime.toDate(), parsed: parseRelation(data, snapshot.id) };
 }
 
 export async function readRelation(ref: DocumentReference): Promise<StoredRelation | null> {
-  return stored(await ref.get());
+  return storedRelation(await ref.get());
 }
 
 /** A range of relation ids: after `after` (exclusive) up to `upTo` (inclusive); open where absent. */
@@ -65,7 +66,7 @@ export async function* activeRelationPages(pageSize: number, range: IdRange = {}
     if (after !== undefined) query = query.startAfter(after);
     if (range.upTo !== undefined) query = query.endAt(range.upTo);
     const { docs } = await query.get();
-    if (docs.length > 0) yield docs.flatMap((doc) => stored(doc) ?? []);
+    if (docs.length > 0) yield docs.flatMap((doc) => storedRelation(doc) ?? []);
     if (docs.length < pageSize) return;
     after = docs[docs.length - 1].id;
   }
@@ -142,13 +143,17 @@ export interface Progress {
   keepError?: boolean;
 }
 
-/** Adds notes, one per (step, attempt): a later note that knows the name completes an earlier one. */
+/**
+ * Adds notes, one per (step, attempt): a later note that knows the name
+ * completes an earlier one, keeping a person's resolution of it (it is the
+ * same attempt's creation, now with its name).
+ */
 export function mergeOrphans(existing: readonly PossibleOrphan[], added: readonly PossibleOrphan[]): PossibleOrphan[] {
   const merged = [...existing];
   for (const note of added) {
     const at = merged.findIndex((n) => n.step === note.step && n.attempt === note.attempt);
     if (at < 0) merged.push(note);
-    else if (merged[at].name === null && note.name !== null) merged[at] = note;
+    else if (merged[at].name === null && note.name !== null) merged[at] = { ...note, resolution: merged[at].resolution };
   }
   return merged;
 }
@@ -194,8 +199,9 @@ export async function recordProgress(ref: DocumentReference, progress: Progress,
         claimedAt: at,
         eventId: progress.eventId,
         reason: `attempt ${claim.attempt} created ${created} after another attempt took over the step or the relation moved on`,
+        resolution: null,
       };
-      tx.update(ref, { possibleOrphans: mergeOrphans(orphansOf(relation), [note]).map(storedOrphan) });
+      tx.update(ref, orphanFields(mergeOrphans(orphansOf(relation), [note])));
     }
     return 'fenced';
   });
@@ -208,8 +214,10 @@ function progressFields(progress: Progress, earlierOrphans: PossibleOrphan[], at
     active: !terminal,
     outcome: terminal ? progress.to : null,
     advancedAt: Timestamp.fromDate(at),
+    // Recorded steps always change the stage (they are fenced on `from`).
+    stageSince: Timestamp.fromDate(at),
   };
-  if (!progress.keepError) fields.error = null;
+  if (!progress.keepError) Object.assign(fields, errorFields(null));
   if (progress.made) {
     // The status the create returned (null when adopted); the poller keeps it
     // current from here on, and cannot have written it before: it only
@@ -217,7 +225,7 @@ function progressFields(progress: Progress, earlierOrphans: PossibleOrphan[], at
     fields[progress.made.field] = progress.made.name;
     fields[`${progress.made.field}Status`] = progress.made.status;
   }
-  if (progress.possibleOrphans?.length) fields.possibleOrphans = mergeOrphans(earlierOrphans, progress.possibleOrphans).map(storedOrphan);
+  if (progress.possibleOrphans?.length) Object.assign(fields, orphanFields(mergeOrphans(earlierOrphans, progress.possibleOrphans)));
   return fields;
 }
 
@@ -236,8 +244,8 @@ export async function recordError(
   return db().runTransaction(async (tx) => {
     const relation = await tx.get(ref);
     if (!relation.exists || relation.get('stage') !== from) return false;
-    const fields: DocumentData = { error: storedError(error) };
-    if (orphans.length) fields.possibleOrphans = mergeOrphans(orphansOf(relation), orphans).map(storedOrphan);
+    const fields: DocumentData = errorFields(error);
+    if (orphans.length) Object.assign(fields, orphanFields(mergeOrphans(orphansOf(relation), orphans)));
     tx.update(ref, fields);
     return true;
   });

@@ -6,7 +6,15 @@
 import { Timestamp, type DocumentData } from 'firebase-admin/firestore';
 
 import { isOrderName, isResourceName, nameFormat, orderId, type ResourceKind } from '../model/names';
-import type { CreateStep, PossibleOrphan, Relation, StepError } from '../model/relation';
+import {
+  isFlagged,
+  openOrphans,
+  type CreateStep,
+  type OrphanResolution,
+  type PossibleOrphan,
+  type Relation,
+  type StepError,
+} from '../model/relation';
 import { isStage, isTerminal, type Outcome } from '../model/stage';
 import { isKitchenOrderStatus, isOrderStatus, isShipmentStatus } from '../model/statuses';
 
@@ -14,6 +22,9 @@ export const RELATIONS = 'relations';
 /** relations/{orderId}/transitions: the history, and for the creates the claims (store/claims.ts). */
 export const TRANSITIONS = 'transitions';
 export const LEASES = 'leases';
+/** health/summary: the stuck-order report's counts by reason (orchestration/health-report.ts). */
+export const HEALTH = 'health';
+export const HEALTH_SUMMARY = 'summary';
 
 /** The document id of an order's relation. */
 export const relationId = orderId;
@@ -35,9 +46,12 @@ export function newRelation(order: string, customerId: string, at: Date): Docume
     shipment: null,
     shipmentStatus: null,
     error: null,
+    flagged: false,
     observationError: null,
     possibleOrphans: [],
+    hasOpenOrphans: false,
     createdAt: Timestamp.fromDate(at),
+    stageSince: Timestamp.fromDate(at),
     observedAt: Timestamp.fromDate(at),
     advancedAt: null,
   };
@@ -48,6 +62,11 @@ export function toDate(value: unknown): Date | null {
   if (value instanceof Date) return Number.isNaN(value.getTime()) ? null : value;
   if (value instanceof Timestamp) return value.toDate();
   return null;
+}
+
+/** When the relation entered its stage; documents from before `stageSince` existed fall back to the step times. */
+export function stageSinceOf(data: DocumentData): Date | null {
+  return toDate(data.stageSince) ?? toDate(data.advancedAt) ?? toDate(data.createdAt);
 }
 
 export function describeValue(value: unknown): string {
@@ -152,6 +171,10 @@ export interface RelationDocument extends Relation {
   observedAt: Date | null;
   nudgedAt: Date | null;
   advancedAt: Date | null;
+  /** The queryable twins of `error` and `possibleOrphans` (written with them; derived for older documents). */
+  flagged: boolean;
+  hasOpenOrphans: boolean;
+  stageSince: Date | null;
 }
 
 /** Reads a whole stored relation; a field of the wrong kind is a problem, as in parseRelation. */
@@ -186,6 +209,9 @@ export function parseRelationDocument(data: DocumentData, id: string): Parsed<Re
       observedAt,
       nudgedAt,
       advancedAt,
+      flagged: typeof data.flagged === 'boolean' ? data.flagged : isFlagged(relation.value),
+      hasOpenOrphans: typeof data.hasOpenOrphans === 'boolean' ? data.hasOpenOrphans : openOrphans(relation.value).length > 0,
+      stageSince: stageSinceOf(data),
     },
   };
 }
@@ -198,7 +224,9 @@ function parsePossibleOrphans(value: unknown, problems: string[]): PossibleOrpha
   const parsed = notes?.map((note: unknown): PossibleOrphan | null => {
     const n = (typeof note === 'object' && note !== null ? note : {}) as Record<string, unknown>;
     const claimedAt = toDate(n.claimedAt);
+    const resolution = parseResolution(n.resolution);
     const ok =
+      resolution !== undefined &&
       typeof n.step === 'string' &&
       CREATE_STEPS.includes(n.step) &&
       Number.isInteger(n.attempt) &&
@@ -213,22 +241,53 @@ function parsePossibleOrphans(value: unknown, problems: string[]): PossibleOrpha
           claimedAt: claimedAt as Date,
           eventId: String(n.eventId ?? ''),
           reason: n.reason as string,
+          resolution: resolution ?? null,
         }
       : null;
   });
   if (!parsed || parsed.some((note) => note === null)) {
-    problems.push('possibleOrphans: expected a list of {step, attempt, name, claimedAt: timestamp, eventId, reason}');
+    problems.push(
+      'possibleOrphans: expected a list of {step, attempt, name, claimedAt: timestamp, eventId, reason, resolution: null or {by, note, at: timestamp}}',
+    );
     return [];
   }
   return parsed as PossibleOrphan[];
 }
 
+/** A person's resolution as read back: null when absent, undefined when malformed. */
+function parseResolution(value: unknown): OrphanResolution | null | undefined {
+  if (value === null || value === undefined) return null;
+  const r = (typeof value === 'object' ? value : {}) as Record<string, unknown>;
+  const at = toDate(r.at);
+  if (typeof r.by !== 'string' || typeof r.note !== 'string' || at === null) return undefined;
+  return { by: r.by, note: r.note, at };
+}
+
 /** A possible orphan note as stored. */
 export function storedOrphan(orphan: PossibleOrphan): DocumentData {
-  return { ...orphan, claimedAt: Timestamp.fromDate(orphan.claimedAt) };
+  const { resolution } = orphan;
+  return {
+    ...orphan,
+    claimedAt: Timestamp.fromDate(orphan.claimedAt),
+    resolution: resolution ? { ...resolution, at: Timestamp.fromDate(resolution.at) } : null,
+  };
 }
 
 /** A step error as stored. */
 export function storedError(error: StepError): DocumentData {
   return { ...error, at: Timestamp.fromDate(error.at), retryAt: error.retryAt ? Timestamp.fromDate(error.retryAt) : null };
+}
+
+/**
+ * The error and the queryable `flagged` beside it, always written together,
+ * so `flagged == true` finds exactly the relations whose error waits for a
+ * person (docs/ARCHITECTURE.md, "The documents").
+ */
+export function errorFields(error: StepError | null): DocumentData {
+  return { error: error ? storedError(error) : null, flagged: isFlagged({ error }) };
+}
+
+/** The orphan notes and the queryable `hasOpenOrphans` beside them, always written together. */
+export function orphanFields(orphans: readonly PossibleOrphan[]): DocumentData {
+  return { possibleOrphans: orphans.map(storedOrphan), hasOpenOrphans: openOrphans({ possibleOrphans: [...orphans] }).length > 0 };
 }

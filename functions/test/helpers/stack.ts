@@ -36,7 +36,8 @@ export function testEnv(service: FoodService, overrides: Record<string, string> 
 }
 
 export interface StackOptions {
-  service?: Partial<FoodServiceOptions>;
+  /** The simulator's options; `mtls` makes it require client certificates of the test CA. */
+  service?: Partial<FoodServiceOptions> & { mtls?: boolean };
   env?: Record<string, string>;
   /** Deliver every relation write to the trigger (the default), or leave delivery to the test. */
   autoDeliver?: boolean;
@@ -52,6 +53,10 @@ export interface Stack {
   /** A client of the same service, for looking at it as a test: it dials the service directly, never through the proxy. */
   food: FoodClient;
   functions: HostedFunctions;
+  /** Base URL of the HTTPS functions, e.g. `${httpUrl}/ops/orders`. */
+  httpUrl: string;
+  /** Runs a scheduled function once, as Cloud Scheduler would; resolves with its HTTP status. */
+  fireSchedule(name: string): Promise<number>;
   /** One poll through the exported HTTPS function. */
   pollNow(): Promise<PollRun>;
   /** Polls and lets the triggers settle, `times` times. */
@@ -109,6 +114,8 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
     proxy,
     food,
     functions: hosted,
+    httpUrl: hosted.httpUrl,
+    fireSchedule: (name) => hosted.fireSchedule(name),
     pollNow,
     settle,
     async cycle(times = 1) {

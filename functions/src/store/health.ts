@@ -1,0 +1,33 @@
+// health/summary: what the last stuck-order report found, counted by reason,
+// so the status API and the board show health without scanning relations.
+// Only the report writes it; it replaces the whole document each time.
+import { Timestamp } from 'firebase-admin/firestore';
+
+import type { ActiveStage, ProblemReason, StuckThresholds } from '../model/health';
+import { db } from './db';
+import { HEALTH, HEALTH_SUMMARY, toDate } from './schema';
+
+export interface HealthSummary {
+  checkedAt: Date;
+  /** Relations per reason; a relation may count under more than one. */
+  counts: Record<ProblemReason, number>;
+  /** Stuck relations per active stage. */
+  stuckByStage: Record<ActiveStage, number>;
+  thresholds: StuckThresholds;
+  /** Problems logged one by one; beyond a bound per reason only the counts say how many. */
+  logged: number;
+}
+
+const summaryRef = () => db().collection(HEALTH).doc(HEALTH_SUMMARY);
+
+export async function writeHealthSummary(summary: HealthSummary): Promise<void> {
+  await summaryRef().set({ ...summary, checkedAt: Timestamp.fromDate(summary.checkedAt) });
+}
+
+/** The last report's summary, or null if no report has run (or the document is unreadable, which the next report replaces). */
+export async function readHealthSummary(): Promise<HealthSummary | null> {
+  const data = (await summaryRef().get()).data();
+  const checkedAt = toDate(data?.checkedAt);
+  if (!data || !checkedAt || typeof data.counts !== 'object' || data.counts === null) return null;
+  return { ...(data as Omit<HealthSummary, 'checkedAt'>), checkedAt };
+}

@@ -1,0 +1,92 @@
+// The operator's queries on relations: a page of relations matching a
+// filter, counts, and one relation's history. Every query is an equality
+// filter on indexed fields (stage, flagged, hasOpenOrphans), at most one range
+// on stageSince, and the order stageSince, then the document id, so a page
+// costs what it returns, never the collection. firestore.indexes.json holds
+// one composite index per combination of filters (functions/test/indexes.test.ts
+// checks each query shape against it).
+import { FieldPath, Timestamp, type DocumentData, type Query } from 'firebase-admin/firestore';
+
+import type { Stage } from '../model/stage';
+import { db } from './db';
+import { relationRef, storedRelation, type StoredRelation } from './relations';
+import { RELATIONS, TRANSITIONS } from './schema';
+
+export interface RelationFilter {
+  stage?: Stage;
+  /** Relations whose error waits for a person (true), or not (false). */
+  flagged?: boolean;
+  /** Relations with a possible orphan no person has resolved (true), or without (false). */
+  openOrphans?: boolean;
+  /** Relations that entered their stage before this time. */
+  stageBefore?: Date;
+}
+
+/** Where a page ends: the last relation's stageSince and id. */
+export interface Cursor {
+  stageSince: Timestamp;
+  id: string;
+}
+
+export interface Page {
+  relations: StoredRelation[];
+  /** The cursor after the last relation, when more may follow. */
+  next: Cursor | null;
+}
+
+/** The equality fields a filter uses, in the order indexes name them. */
+export function equalityFields(filter: RelationFilter): string[] {
+  return [
+    ...(filter.stage !== undefined ? ['stage'] : []),
+    ...(filter.flagged !== undefined ? ['flagged'] : []),
+    ...(filter.openOrphans !== undefined ? ['hasOpenOrphans'] : []),
+  ];
+}
+
+function query(filter: RelationFilter): Query {
+  let q: Query = db().collection(RELATIONS);
+  if (filter.stage !== undefined) q = q.where('stage', '==', filter.stage);
+  if (filter.flagged !== undefined) q = q.where('flagged', '==', filter.flagged);
+  if (filter.openOrphans !== undefined) q = q.where('hasOpenOrphans', '==', filter.openOrphans);
+  if (filter.stageBefore !== undefined) q = q.where('stageSince', '<', Timestamp.fromDate(filter.stageBefore));
+  return q;
+}
+
+/** One page: `limit` relations after `after`, reading one more to know whether the page is the last. */
+export async function pageOfRelations(filter: RelationFilter, after: Cursor | null, limit: number): Promise<Page> {
+  let q = query(filter).orderBy('stageSince').orderBy(FieldPath.documentId());
+  if (after) q = q.startAfter(after.stageSince, after.id);
+  const snapshot = await q.limit(limit + 1).get();
+  const docs = snapshot.docs.slice(0, limit);
+  const last = docs.at(-1);
+  const next = snapshot.docs.length > limit && last ? { stageSince: last.get('stageSince') as Timestamp, id: last.id } : null;
+  return { relations: docs.flatMap((doc) => storedRelation(doc) ?? []), next };
+}
+
+/** How many relations match, counted by the index (one read per thousand), never by reading them. */
+export async function countRelations(filter: RelationFilter): Promise<number> {
+  return (await query(filter).count().get()).data().count;
+}
+
+/**
+ * One entry of a relation's history as stored, with its document id: what
+ * the status API and the board show a person, a malformed entry included
+ * (code reads the typed entries of store/history.ts).
+ */
+export interface StoredHistoryEntry {
+  id: string;
+  data: DocumentData;
+  /** When it happened: the claim for an attempt, the time of a finishing step or a repair. */
+  at: Date | null;
+}
+
+/** The relation's history (relations/{id}/transitions), oldest first. */
+export async function relationHistory(orderName: string): Promise<StoredHistoryEntry[]> {
+  const snapshot = await relationRef(orderName).collection(TRANSITIONS).get();
+  const entries = snapshot.docs.map((doc): StoredHistoryEntry => {
+    const data = doc.data();
+    const at = data.claimedAt ?? data.at;
+    return { id: doc.id, data, at: at instanceof Timestamp ? at.toDate() : null };
+  });
+  return entries.sort((a, b) => (a.at?.getTime() ?? 0) - (b.at?.getTime() ?? 0) || a.id.localeCompare(b.id));
+}

@@ -1,0 +1,183 @@
+// The operator's HTTPS API: order status, listings and the supported
+// repairs, as JSON. Private: only callers with the Cloud Run invoker role
+// reach it. Routes (relative to the function's URL):
+//   GET  /orders/<id>                        the relation, what needs a person, and its history
+//   GET  /orders?stage=&flagged=&orphans=&stuck=&limit=&pageToken=
+//   GET  /health                             the stuck-order report's summary
+//   POST /orders/<id>/retry                  {"reason": "…", "by"?: "…"}
+//   POST /orders/<id>/resolve-orphan         {"orphan": "<attempt or name>", "note": "…", "by"?: "…"}
+// HTTP parsing lives here; the work is orchestration's.
+import type { Request } from 'firebase-functions/v2/https';
+import { onRequest } from 'firebase-functions/v2/https';
+import * as logger from 'firebase-functions/logger';
+import type { Response } from 'express';
+
+import { loadStuckThresholds } from '../config';
+import { isStage, STAGES } from '../model/stage';
+import { RepairRefused, resolveOrphan, retryRelation, type Operator } from '../orchestration/repairs';
+import { BadRequest, LIST_LIMIT, listRelations, orderStatus, parseOrderName, plainJson, type ListRequest } from '../orchestration/status';
+import { readHealthSummary } from '../store/health';
+import { relationRef } from '../store/relations';
+
+const LIST_PARAMS = ['stage', 'flagged', 'orphans', 'stuck', 'limit', 'pageToken'] as const;
+
+function booleanParam(name: string, value: string | undefined): boolean | undefined {
+  if (value === undefined) return undefined;
+  if (value === 'true') return true;
+  if (value === 'false') return false;
+  throw new BadRequest(`${name} must be true or false, got "${value}"`);
+}
+
+/** The listing's query string, checked: unknown or repeated parameters are refused, not ignored. */
+export function parseListRequest(params: URLSearchParams): ListRequest {
+  const values: Partial<Record<(typeof LIST_PARAMS)[number], string>> = {};
+  for (const name of new Set(params.keys())) {
+    if (!(LIST_PARAMS as readonly string[]).includes(name))
+      throw new BadRequest(`unknown parameter "${name}"; known: ${LIST_PARAMS.join(', ')}`);
+    const all = params.getAll(name);
+    if (all.length > 1) throw new BadRequest(`${name} is given ${all.length} times; give it once`);
+    values[name as (typeof LIST_PARAMS)[number]] = all[0];
+  }
+  const { stage, limit, pageToken } = values;
+  if (stage !== undefined && !isStage(stage)) throw new BadRequest(`unknown stage "${stage}"; stages: ${STAGES.join(', ')}`);
+  const parsedLimit = limit === undefined ? LIST_LIMIT.default : /^\d{1,6}$/.test(limit) ? Number(limit) : NaN;
+  if (!Number.isInteger(parsedLimit) || parsedLimit < LIST_LIMIT.min || parsedLimit > LIST_LIMIT.max) {
+    throw new BadRequest(`limit must be an integer from ${LIST_LIMIT.min} to ${LIST_LIMIT.max}, got "${limit}"`);
+  }
+  const request: ListRequest = { limit: parsedLimit };
+  if (stage !== undefined) request.stage = stage as ListRequest['stage'];
+  const flagged = booleanParam('flagged', values.flagged);
+  const orphans = booleanParam('orphans', values.orphans);
+  const stuck = booleanParam('stuck', values.stuck);
+  if (flagged !== undefined) request.flagged = flagged;
+  if (orphans !== undefined) request.orphans = orphans;
+  if (stuck !== undefined) request.stuck = stuck;
+  if (pageToken !== undefined) request.pageToken = pageToken;
+  return request;
+}
+
+/**
+ * Who asks, for the history. Behind `invoker: private`, Cloud Run has
+ * verified the caller's Google ID token before the request gets here, so its
+ * e-mail claim is who asks; without a token (the local stack) the body's
+ * `by` says it.
+ */
+export function operatorName(authorization: string | undefined, body: Record<string, unknown>): string {
+  const token = /^Bearer\s+([\w-]+)\.([\w-]+)\.([\w-]*)$/.exec(authorization ?? '');
+  if (token) {
+    try {
+      const claims = JSON.parse(Buffer.from(token[2], 'base64url').toString('utf8')) as { email?: unknown };
+      if (typeof claims.email === 'string' && claims.email) return claims.email;
+    } catch {
+      // Not a JWT we can read: fall back to the body.
+    }
+  }
+  if (typeof body.by === 'string' && body.by.trim()) return body.by.trim();
+  throw new BadRequest('say who asks: "by" in the JSON body (or call with an ID token that carries an e-mail)');
+}
+
+function text(body: Record<string, unknown>, field: string, what: string): string {
+  const value = body[field];
+  if (typeof value !== 'string' || !value.trim()) throw new BadRequest(`"${field}" is required in the JSON body: ${what}`);
+  return value.trim();
+}
+
+function jsonBody(request: Request): Record<string, unknown> {
+  const body: unknown = request.body;
+  if (body === undefined || body === null || body === '') return {};
+  if (typeof body !== 'object' || Array.isArray(body) || Buffer.isBuffer(body)) {
+    throw new BadRequest('the body must be a JSON object, sent with content-type: application/json');
+  }
+  return body as Record<string, unknown>;
+}
+
+function send(response: Response, status: number, body: unknown): void {
+  response.status(status).set('cache-control', 'no-store').json(body);
+}
+
+async function route(request: Request, response: Response): Promise<void> {
+  const url = new URL(request.url, 'http://localhost');
+  let parts: string[];
+  try {
+    parts = url.pathname.split('/').filter(Boolean).map(decodeURIComponent);
+  } catch {
+    throw new BadRequest(`the path ${url.pathname} is not valid percent-encoding`);
+  }
+  const method = request.method;
+  const now = new Date();
+  const only = (allowed: string) => {
+    if (method === allowed) return true;
+    response.set('allow', allowed);
+    send(response, 405, { error: `${method} ${url.pathname}: use ${allowed}` });
+    return false;
+  };
+
+  if (parts.length === 1 && parts[0] === 'health') {
+    if (!only('GET')) return;
+    const summary = await readHealthSummary();
+    send(response, 200, { summary: summary && plainJson(summary), ...(summary ? {} : { note: 'no stuck-order report has run yet' }) });
+    return;
+  }
+  if (parts[0] !== 'orders' || parts.length > 3) {
+    send(response, 404, {
+      error: `no route ${url.pathname}`,
+      routes: ['GET /orders', 'GET /orders/<id>', 'GET /health', 'POST /orders/<id>/retry', 'POST /orders/<id>/resolve-orphan'],
+    });
+    return;
+  }
+  if (parts.length === 1) {
+    if (!only('GET')) return;
+    send(response, 200, await listRelations(parseListRequest(url.searchParams), now, loadStuckThresholds()));
+    return;
+  }
+  const order = parseOrderName(parts[1]);
+  if (parts.length === 2) {
+    if (!only('GET')) return;
+    if ([...url.searchParams.keys()].length > 0) throw new BadRequest('GET /orders/<id> takes no parameters');
+    const status = await orderStatus(order, now, loadStuckThresholds());
+    if (!status) send(response, 404, { error: `${order} has no relation: the orchestrator has not seen it (or it is not ours)` });
+    else send(response, 200, status);
+    return;
+  }
+  if (!only('POST')) return;
+  const body = jsonBody(request);
+  switch (parts[2]) {
+    case 'retry': {
+      const by: Operator = {
+        who: operatorName(request.get('authorization'), body),
+        why: text(body, 'reason', 'what you checked or fixed'),
+      };
+      const { approvedAttempt } = await retryRelation(relationRef(order), by, now);
+      logger.warn('relation retried by a person', { order, by: by.who, reason: by.why, approvedAttempt });
+      send(response, 200, { order, retried: true, by: by.who, approvedAttempt });
+      return;
+    }
+    case 'resolve-orphan': {
+      const which = text(body, 'orphan', 'the attempt (PREPARATION-2) or the name (kitchenorders/<id>) of the possible orphan');
+      const by: Operator = { who: operatorName(request.get('authorization'), body), why: text(body, 'note', 'what you did about it') };
+      const { orphan, open } = await resolveOrphan(relationRef(order), which, by, now);
+      logger.warn('possible orphan resolved by a person', { order, by: by.who, note: by.why, step: orphan.step, attempt: orphan.attempt });
+      send(response, 200, { order, resolved: plainJson(orphan), openOrphans: open });
+      return;
+    }
+    default:
+      send(response, 404, { error: `no repair "${parts[2]}"; repairs: retry, resolve-orphan` });
+  }
+}
+
+export const ops = onRequest({ invoker: 'private', timeoutSeconds: 60, memory: '256MiB' }, async (request, response) => {
+  try {
+    await route(request, response);
+  } catch (error) {
+    if (error instanceof BadRequest) send(response, 400, { error: error.message });
+    else if (error instanceof RepairRefused) send(response, 409, { error: `refused: ${error.message}` });
+    else {
+      logger.error('ops API failed', {
+        method: request.method,
+        url: request.url,
+        error: error instanceof Error ? error.message : String(error),
+      });
+      send(response, 500, { error: error instanceof Error ? error.message : String(error) });
+    }
+  }
+});

@@ -1,0 +1,103 @@
+// What an operator uses, for the tests: the ops CLI as a person runs it, the
+// ops HTTPS API, the structured log file, and relations seeded as the
+// functions write them.
+import { Timestamp, type DocumentData } from 'firebase-admin/firestore';
+import { spawn } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+
+import { db } from '../../src/store/db';
+import { newRelation, relationId } from '../../src/store/schema';
+import { FUNCTIONS_LOG, PROJECT_ID } from '../setup';
+
+const ROOT = path.resolve(__dirname, '..', '..', '..');
+
+/** Runs `npm run ops -- …` (its entry point, as npm would) against the test emulator. */
+export function ops(args: string[], env: Record<string, string> = {}): Promise<{ code: number | null; output: string }> {
+  const child = spawn(process.execPath, ['-r', 'ts-node/register/transpile-only', 'ops/main.ts', ...args], {
+    cwd: ROOT,
+    env: {
+      PATH: process.env.PATH ?? '',
+      HOME: process.env.HOME ?? '',
+      FIRESTORE_EMULATOR_HOST: String(process.env.FIRESTORE_EMULATOR_HOST),
+      GCLOUD_PROJECT: PROJECT_ID,
+      METADATA_SERVER_DETECTION: 'none',
+      ...env,
+    },
+    timeout: 60_000,
+  });
+  let output = '';
+  child.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()));
+  child.stderr.on('data', (chunk: Buffer) => (output += chunk.toString()));
+  return new Promise((resolve) => child.once('close', (code) => resolve({ code, output })));
+}
+
+/** Calls the ops HTTPS function; the body is parsed as JSON. */
+export async function api(
+  httpUrl: string,
+  route: string,
+  init: { method?: string; body?: unknown; headers?: Record<string, string> } = {},
+): Promise<{ status: number; body: Record<string, unknown> }> {
+  const response = await fetch(`${httpUrl}/ops${route}`, {
+    method: init.method ?? 'GET',
+    headers: { ...(init.body !== undefined ? { 'content-type': 'application/json' } : {}), ...init.headers },
+    ...(init.body !== undefined ? { body: JSON.stringify(init.body) } : {}),
+  });
+  const text = await response.text();
+  try {
+    return { status: response.status, body: JSON.parse(text) as Record<string, unknown> };
+  } catch {
+    throw new Error(`ops ${route} answered ${response.status} with ${text.slice(0, 300)}`);
+  }
+}
+
+/** Where the structured log file ends now: entries after this mark are new. */
+export function logMark(): number {
+  return fs.statSync(FUNCTIONS_LOG).size;
+}
+
+/** The structured entries written since `mark`, parsed. */
+export function logEntries(mark: number): Array<Record<string, unknown>> {
+  const text = fs.readFileSync(FUNCTIONS_LOG).subarray(mark).toString('utf8');
+  return text
+    .split('\n')
+    .filter((line) => line.startsWith('{'))
+    .map((line) => JSON.parse(line) as Record<string, unknown>);
+}
+
+/** The stuck-order alert entries since `mark`. */
+export function alertEntries(mark: number): Array<Record<string, unknown>> {
+  return logEntries(mark).filter((entry) => entry.alert === 'stuck-order');
+}
+
+export const ago = (seconds: number, from = Date.now()) => Timestamp.fromMillis(from - seconds * 1000);
+
+/** A relation as the poller creates it, with fields the trigger would have written since. */
+export async function seedRelation(id: string, fields: DocumentData = {}): Promise<void> {
+  const order = `orders/${id}`;
+  await db()
+    .collection('relations')
+    .doc(relationId(order))
+    .set({ ...newRelation(order, 'customer-1', new Date()), ...fields });
+}
+
+/** A flag as the trigger records it. */
+export function flagFields(code: string, message: string, at: Timestamp): DocumentData {
+  return {
+    error: { step: 'document', code, message, transient: false, failures: 1, at, retryAt: null },
+    flagged: true,
+  };
+}
+
+/** A possible orphan note, open unless a resolution is given. */
+export function orphanNote(attempt: number, name: string | null, resolution: DocumentData | null = null): DocumentData {
+  return {
+    step: 'createKitchenOrder',
+    attempt,
+    name,
+    claimedAt: ago(600),
+    eventId: `e${attempt}`,
+    reason: `attempt ${attempt} may have created something`,
+    resolution,
+  };
+}
