@@ -50,6 +50,23 @@ export async function countActiveRelations(): Promise<number> {
   return (await db().collection(RELATIONS).where('active', '==', true).count().get()).data().count;
 }
 
+/**
+ * A page must come after its cursor and, when another page follows, in id
+ * order, since its last id is the next cursor. A Firestore that ignores
+ * either (the embedded emulator ignores both) would hand the same page back
+ * forever: fail loudly instead.
+ */
+function checkPage(after: string | undefined, ids: string[], full: boolean): void {
+  ids.forEach((id, i) => {
+    const before = full && i > 0 ? ids[i - 1] : after;
+    if (before !== undefined && id <= before) {
+      throw new Error(
+        `active relations came back out of id order (${id} after ${before}): this Firestore does not honour orderBy(documentId()) and startAfter (the embedded emulator does not), so the poll cannot page through them`,
+      );
+    }
+  });
+}
+
 /** Far more pages than any poll reads; more means the cursor is not moving. */
 const MAX_RELATION_PAGES = 100_000;
 
@@ -66,6 +83,11 @@ export async function* activeRelationPages(pageSize: number, range: IdRange = {}
     if (after !== undefined) query = query.startAfter(after);
     if (range.upTo !== undefined) query = query.endAt(range.upTo);
     const { docs } = await query.get();
+    checkPage(
+      after,
+      docs.map((doc) => doc.id),
+      docs.length === pageSize,
+    );
     if (docs.length > 0) yield docs.flatMap((doc) => storedRelation(doc) ?? []);
     if (docs.length < pageSize) return;
     after = docs[docs.length - 1].id;
