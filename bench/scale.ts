@@ -124,7 +124,7 @@ export async function scaleBench(params: ScaleParams): Promise<ScaleResult> {
       const started = performance.now();
       const callsBefore = world.simulator.stats();
       const poll = await world.run<PollSummary>('orchestrator', { ...env, CLOUD_TASKS_EMULATOR_HOST: queues.address });
-      await queues.settle(900_000);
+      await queues.settle(3_600_000);
       const wallMs = performance.now() - started;
       const calls = callsSince(callsBefore, world.simulator.stats());
       log(

@@ -140,7 +140,7 @@ export async function openWorld(target: PollTarget, config: { pageSize: number; 
       const before = simulator.stats();
       const child = await runChild<Omit<ChildRun<R>, 'calls'>>([path.join(__dirname, 'poll-child.js'), mode, ...args], {
         env: { ...baseEnv, ...env },
-        timeoutMs: 900_000,
+        timeoutMs: 3_600_000,
       });
       return { ...child, calls: callsSince(before, simulator.stats()) };
     },
