@@ -50,6 +50,9 @@ describe('the embedded Firestore and the poll’s relation pages', function () {
     embedded.clear();
     // Written out of id order: the emulator returns them as written, whatever the cursor says.
     await seed(['e5', 'a1', 'd4', 'b2', 'c3', 'f6', 'g7']);
-    await assert.rejects(readAll(3), /out of id order .*does not honour orderBy\(documentId\(\)\) and startAfter \(the embedded emulator does not\)/);
+    await assert.rejects(
+      readAll(3),
+      /out of id order .*does not honour orderBy\(documentId\(\)\) and startAfter \(the embedded emulator does not\)/,
+    );
   });
 });
