@@ -7,8 +7,8 @@ let cached: { key: string; client: FoodClient } | undefined;
 
 export function foodClient(options: FoodClientOptions): FoodClient {
   // Tests and the local stack may point the same process at another service.
-  const { address, deadlineMs, createDeadlineMs, tls } = options;
-  const key = JSON.stringify([address, deadlineMs, createDeadlineMs, tls.caPem, tls.certPem ?? '']);
+  const { address, deadlineMs, createDeadlineMs, tls, maxInFlight } = options;
+  const key = JSON.stringify([address, deadlineMs, createDeadlineMs, maxInFlight, tls.caPem, tls.certPem ?? '']);
   if (cached?.key !== key) {
     cached?.client.close();
     cached = { key, client: new FoodClient(options) };

@@ -10,6 +10,7 @@ export function runtimeDeps(): Deps {
     tls: config.tls,
     deadlineMs: config.rpcDeadlineMs,
     createDeadlineMs: config.createDeadlineMs,
+    maxInFlight: config.foodMaxInFlight,
   });
   return { config, food, now: () => new Date() };
 }

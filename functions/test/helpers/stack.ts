@@ -85,7 +85,7 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
     log: (line) => console.error(line),
   });
   // Without automatic delivery the trigger's events are dropped; tests capture and deliver their own.
-  if (options.autoDeliver === false) for (const trigger of hosted.triggers) receiver.unregister(`us-central1-${trigger.name}`);
+  if (options.autoDeliver === false) for (const trigger of hosted.triggers) receiver.unregister(trigger.id);
 
   const pollNow = async (): Promise<PollRun> => {
     const response = await fetch(`${hosted.httpUrl}/pollFoodServiceNow`, { method: 'POST' });
