@@ -2,34 +2,11 @@
 // (`npm run ops`) as a person runs it, against the same Firestore emulator.
 import { Timestamp } from 'firebase-admin/firestore';
 import { strict as assert } from 'node:assert';
-import { spawn } from 'node:child_process';
-import * as path from 'node:path';
 
 import { db } from '../src/store/db';
 import { relationId } from '../src/store/schema';
-import { PROJECT_ID } from './setup';
+import { ops } from './helpers/ops';
 import { startStack, type Stack } from './helpers/stack';
-
-const ROOT = path.resolve(__dirname, '..', '..');
-
-/** Runs `npm run ops -- …` (its entry point, as npm would) against the test emulator. */
-function ops(args: string[]): Promise<{ code: number | null; output: string }> {
-  const child = spawn(process.execPath, ['-r', 'ts-node/register/transpile-only', 'ops/main.ts', ...args], {
-    cwd: ROOT,
-    env: {
-      PATH: process.env.PATH ?? '',
-      HOME: process.env.HOME ?? '',
-      FIRESTORE_EMULATOR_HOST: String(process.env.FIRESTORE_EMULATOR_HOST),
-      GCLOUD_PROJECT: PROJECT_ID,
-      METADATA_SERVER_DETECTION: 'none',
-    },
-    timeout: 60_000,
-  });
-  let output = '';
-  child.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()));
-  child.stderr.on('data', (chunk: Buffer) => (output += chunk.toString()));
-  return new Promise((resolve) => child.once('close', (code) => resolve({ code, output })));
-}
 
 async function untilRetryDue(stack: Stack, order: string): Promise<void> {
   const retryAt = ((await stack.relation(order))?.error?.retryAt as Timestamp | undefined)?.toMillis() ?? 0;

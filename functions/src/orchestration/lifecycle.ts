@@ -11,9 +11,13 @@
 // as it is now, lets decide() name the one next step, and runs it
 // (steps.ts). The poller records what the food service says, and wakes a
 // relation whose step is due again (observe.ts). Nothing else moves an order.
+//
+// Before any of that: a relation a newer version wrote is left alone.
 import type { DocumentReference } from 'firebase-admin/firestore';
+import * as logger from 'firebase-functions/logger';
 
 import { readRelation } from '../store/relations';
+import { isNewerSchema, SCHEMA_VERSION } from '../store/schema';
 import { decide } from './decide';
 import type { Deps } from './deps';
 import {
@@ -33,6 +37,14 @@ export type { AdvanceResult } from './steps';
 export async function advance(ref: DocumentReference, eventId: string, deps: Deps): Promise<AdvanceResult> {
   const stored = await readRelation(ref);
   if (!stored) return 'gone';
+  if (isNewerSchema(stored.parsed)) {
+    logger.warn('relation written by a newer version of the orchestrator; left alone', {
+      order: String(stored.data.order),
+      schemaVersion: stored.parsed.newerSchema,
+      supported: SCHEMA_VERSION,
+    });
+    return 'newer';
+  }
   if (!stored.parsed.ok) {
     // Nothing can be decided from it; the flag says what to fix.
     const { data } = stored;

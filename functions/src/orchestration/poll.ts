@@ -19,6 +19,7 @@ import {
   type OrderStatusName,
 } from '../model/statuses';
 import { activeRelations, createRelation, existingRelations, writeObservation } from '../store/relations';
+import { isNewerSchema } from '../store/schema';
 import type { Deps } from './deps';
 import { needsNudge, observationChanges, type Seen } from './observe';
 import { describeError } from './step-failure';
@@ -36,6 +37,8 @@ export interface PollSummary {
   foreign: number;
   /** Relations the trigger flags as malformed; not observed. */
   malformed: number;
+  /** Relations a newer version of the orchestrator wrote; left alone. */
+  newerSchema: number;
   /** Orders in the listings whose names are not orders/<id>; skipped. */
   malformedOrders: number;
   /** Statuses the proto does not name (a newer server?); reported, not recorded. */
@@ -58,6 +61,7 @@ export async function pollOnce(deps: Deps): Promise<PollSummary> {
     vanished: 0,
     foreign: 0,
     malformed: 0,
+    newerSchema: 0,
     malformedOrders: 0,
     unknownStatuses: 0,
     lookupFailures: 0,
@@ -85,12 +89,19 @@ export async function pollOnce(deps: Deps): Promise<PollSummary> {
   summary.activeRelations = relations.length;
 
   const driven = new Set(relations.map((stored) => String(stored.data.order)));
+  const newer: string[] = [];
   const unknown = [...listed].filter(([name, status]) => status !== 'NEW' && !driven.has(name)).map(([name, status]) => ({ name, status }));
 
   await Promise.all([
     ...creations,
     ...relations.map((stored) =>
       limit(async () => {
+        if (isNewerSchema(stored.parsed)) {
+          // Its fields may mean what this version does not know: nothing is written to it.
+          summary.newerSchema++;
+          if (newer.length < SAMPLE) newer.push(String(stored.data.order));
+          return;
+        }
         if (!stored.parsed.ok) {
           // The trigger flags it; observing it would only stack news on bad data.
           summary.malformed++;
@@ -109,6 +120,12 @@ export async function pollOnce(deps: Deps): Promise<PollSummary> {
     ),
   ]);
 
+  if (newer.length > 0) {
+    logger.warn('relations written by a newer version of the orchestrator; left alone until that version runs again', {
+      count: summary.newerSchema,
+      sample: newer,
+    });
+  }
   await reportForeign(unknown, summary);
   summary.durationMs = Date.now() - started;
   return summary;

@@ -7,7 +7,7 @@ import type { Stage } from '../model/stage';
 import { approveRetry } from '../store/claims';
 import { db } from '../store/db';
 import { readRelation } from '../store/relations';
-import { TRANSITIONS } from '../store/schema';
+import { isNewerSchema, SCHEMA_VERSION, TRANSITIONS } from '../store/schema';
 import { decide } from './decide';
 
 export interface Operator {
@@ -47,6 +47,11 @@ export async function retryRelation(ref: DocumentReference, by: Operator, now: D
   if (!by.who.trim() || !by.why.trim()) throw new RepairRefused('a retry needs who asks and why (--by and --reason)');
   const stored = await readRelation(ref);
   if (!stored) throw new RepairRefused(`${ref.path} does not exist`);
+  if (isNewerSchema(stored.parsed)) {
+    throw new RepairRefused(
+      `${ref.path} was written by a newer version of the orchestrator (schemaVersion ${stored.parsed.newerSchema}, this one knows ${SCHEMA_VERSION}); repair it with that version`,
+    );
+  }
   if (!stored.parsed.ok) {
     throw new RepairRefused(`${ref.path} is malformed (${stored.parsed.problems.join('; ')}); fix the document first, then retry`);
   }

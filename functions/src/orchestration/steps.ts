@@ -16,7 +16,18 @@ import { recordError, recordProgress, type Made, type Progress } from '../store/
 import type { Deps } from './deps';
 import { classifyFailure, describeError, StepDeferred, stepError, type StepProgress } from './step-failure';
 
-export type AdvanceResult = 'gone' | 'nothing' | 'flagged' | 'held' | 'advanced' | 'cancelled' | 'closed' | 'failed' | 'fenced';
+export type AdvanceResult =
+  | 'gone'
+  | 'nothing'
+  | 'flagged'
+  | 'held'
+  | 'advanced'
+  | 'cancelled'
+  | 'closed'
+  | 'failed'
+  | 'fenced'
+  /** A newer version wrote the relation: left alone. */
+  | 'newer';
 
 /** One run of the trigger on one relation. */
 export interface StepContext {

@@ -8,20 +8,20 @@
 // nothing but its own note.
 import { Timestamp, type DocumentData, type DocumentReference, type DocumentSnapshot } from 'firebase-admin/firestore';
 
-import type { PossibleOrphan, Relation, Step, StepError } from '../model/relation';
+import type { PossibleOrphan, Step, StepError } from '../model/relation';
 import { isTerminal, type Stage } from '../model/stage';
 import type { KitchenOrderStatusName, ShipmentStatusName } from '../model/statuses';
 import type { HeldClaim } from './claims';
 import { db } from './db';
 import { isAlreadyExists } from './errors';
-import { newRelation, parseRelation, relationId, RELATIONS, storedError, storedOrphan, TRANSITIONS, type Parsed } from './schema';
+import { newRelation, parseRelation, relationId, RELATIONS, storedError, storedOrphan, TRANSITIONS, type ParsedRelation } from './schema';
 
 export interface StoredRelation {
   ref: DocumentReference;
   data: DocumentData;
   /** When the document last changed: the poller uses it to notice stalled relations. */
   updateTime: Date;
-  parsed: Parsed<Relation>;
+  parsed: ParsedRelation;
 }
 
 export function relationRef(orderName: string): DocumentReference {

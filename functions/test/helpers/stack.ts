@@ -134,23 +134,26 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
 /**
  * The next event the emulator sends for `document`, captured as production
  * would receive it, so a test can deliver it late, twice, or at once.
+ * `armed` resolves once the emulator knows to send it: a write made before
+ * that may go unseen.
  */
-export function captureEvent(document: string, timeoutMs = 10_000): Promise<FirestoreCloudEvent> {
+export function captureEvent(document: string, timeoutMs = 10_000): Promise<FirestoreCloudEvent> & { armed: Promise<void> } {
   const { firestore, receiver } = emulator();
   const id = `capture-${Math.random().toString(36).slice(2)}`;
-  return new Promise((resolve, reject) => {
+  let armed: Promise<void> = Promise.resolve();
+  const captured = new Promise<FirestoreCloudEvent>((resolve, reject) => {
     const timer = setTimeout(() => {
       receiver.unregister(id);
       reject(new Error(`no event for ${document} within ${timeoutMs} ms`));
     }, timeoutMs);
-    void receiver
-      .register(firestore, { id, eventType: 'google.cloud.firestore.document.v1.written', document }, (event) => {
-        clearTimeout(timer);
-        receiver.unregister(id);
-        resolve(event);
-      })
-      .catch(reject);
+    armed = receiver.register(firestore, { id, eventType: 'google.cloud.firestore.document.v1.written', document }, (event) => {
+      clearTimeout(timer);
+      receiver.unregister(id);
+      resolve(event);
+    });
+    armed.catch(reject);
   });
+  return Object.assign(captured, { armed });
 }
 
 /** Delivers a captured event to advanceRelation as the platform does: the function itself, with the event. */
