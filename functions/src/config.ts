@@ -73,6 +73,13 @@ export const INT_PARAMS = {
     description:
       'Food-service calls one function instance keeps in flight at once, whatever its invocations ask; a call waits for a slot within its own deadline',
   },
+  RETENTION_DAYS: {
+    default: 30,
+    min: 1,
+    max: 3650,
+    description:
+      'Days a finished relation and its history are kept: they get expireAt, which a Firestore TTL policy deletes after; active ones never get it',
+  },
 } as const satisfies Record<string, IntParam>;
 
 export type IntParamName = keyof typeof INT_PARAMS;
@@ -151,6 +158,7 @@ export const maxAmbiguousRetries = intParam('MAX_AMBIGUOUS_RETRIES');
 export const advanceMaxInstances = intParam('ADVANCE_MAX_INSTANCES');
 export const advanceConcurrency = intParam('ADVANCE_CONCURRENCY');
 export const foodMaxInFlight = intParam('FOOD_MAX_IN_FLIGHT');
+export const retentionDays = intParam('RETENTION_DAYS');
 
 export const foodServiceCa = defineSecret('FOOD_SERVICE_CA');
 // Secret Manager refuses empty secrets, so "none" stands for "no mTLS".
@@ -179,6 +187,7 @@ export interface Config {
   advanceMaxInstances: number;
   advanceConcurrency: number;
   foodMaxInFlight: number;
+  retentionDays: number;
   /** PEM text from the secrets: the CA, and the client certificate and key for mTLS (both or neither). */
   tls: { caPem: string; certPem?: string; keyPem?: string };
 }
@@ -290,6 +299,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     advanceMaxInstances: integer('ADVANCE_MAX_INSTANCES', env),
     advanceConcurrency: integer('ADVANCE_CONCURRENCY', env),
     foodMaxInFlight: integer('FOOD_MAX_IN_FLIGHT', env),
+    retentionDays: integer('RETENTION_DAYS', env),
     tls: { caPem, ...(certPem ? { certPem } : {}), ...(keyPem ? { keyPem } : {}) },
   };
   // A claim must outlive its claimant: the trigger may run to its timeout,

@@ -96,6 +96,7 @@ describe('loadConfig', () => {
       advanceMaxInstances: 10,
       advanceConcurrency: 20,
       foodMaxInFlight: 10,
+      retentionDays: 30,
       tls: { caPem: CA },
     });
   });
@@ -194,6 +195,7 @@ describe('loadConfig', () => {
       ADVANCE_MAX_INSTANCES: '3',
       ADVANCE_CONCURRENCY: '4',
       FOOD_MAX_IN_FLIGHT: '5',
+      RETENTION_DAYS: '7',
       POLL_INTERVAL_SECONDS: '15',
       PAGE_SIZE: '100',
       RPC_DEADLINE_MS: '2500',
@@ -216,6 +218,7 @@ describe('loadConfig', () => {
       advanceMaxInstances: 3,
       advanceConcurrency: 4,
       foodMaxInFlight: 5,
+      retentionDays: 7,
       tls: { caPem: CA },
     });
   });

@@ -12,12 +12,14 @@
 // (steps.ts). The poller records what the food service says, and wakes a
 // relation whose step is due again (observe.ts). Nothing else moves an order.
 //
-// Before any of that: a relation a newer version wrote is left alone.
+// Before any of that: a relation a newer version wrote is left alone; and a
+// live relation never keeps an expireAt (store/relations.ts, clearExpiry).
 import type { DocumentReference } from 'firebase-admin/firestore';
 import * as logger from 'firebase-functions/logger';
 
-import { readRelation } from '../store/relations';
-import { isNewerSchema, SCHEMA_VERSION } from '../store/schema';
+import { isTerminal } from '../model/stage';
+import { clearExpiry, readRelation } from '../store/relations';
+import { EXPIRE_AT, isNewerSchema, SCHEMA_VERSION } from '../store/schema';
 import { decide } from './decide';
 import type { Deps } from './deps';
 import {
@@ -52,6 +54,13 @@ export async function advance(ref: DocumentReference, eventId: string, deps: Dep
     return flag(target, deps.now(), 'INVALID_DOCUMENT', `the relation document is malformed: ${stored.parsed.problems.join('; ')}`);
   }
   const ctx: StepContext = { ref, relation: stored.parsed.value, eventId, deps };
+  if (!isTerminal(ctx.relation.stage) && stored.data[EXPIRE_AT] !== undefined) {
+    // Made active again by hand: take it and its history off the TTL policy first; the write brings the next event.
+    const cleared = await clearExpiry(ref, ctx.relation.stage);
+    if (cleared)
+      logger.warn('a live relation carried expireAt; removed it from the relation and its history', { order: ctx.relation.order });
+    return cleared ? 'unexpired' : 'fenced';
+  }
   const decision = decide(ctx.relation, deps.now());
   switch (decision.action) {
     case 'createKitchenOrder':

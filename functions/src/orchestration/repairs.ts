@@ -7,7 +7,7 @@ import type { Stage } from '../model/stage';
 import { approveRetry } from '../store/claims';
 import { db } from '../store/db';
 import { readRelation } from '../store/relations';
-import { isNewerSchema, SCHEMA_VERSION, TRANSITIONS } from '../store/schema';
+import { EXPIRE_AT, isNewerSchema, SCHEMA_VERSION, TRANSITIONS } from '../store/schema';
 import { decide } from './decide';
 
 export interface Operator {
@@ -77,6 +77,8 @@ export async function retryRelation(ref: DocumentReference, by: Operator, now: D
     if (current.get('error.code') !== flag.code || current.get('error.message') !== flag.message) {
       throw new RepairRefused(`${relation.order} changed while the retry was prepared; look again`);
     }
+    // A finished relation's history expires with it (a closed relation keeps its flag, and may be retried).
+    const expireAt: unknown = current.get(EXPIRE_AT);
     tx.create(ref.collection(TRANSITIONS).doc(`retry-${now.getTime()}`), {
       step: 'retry',
       stage: relation.stage,
@@ -85,6 +87,7 @@ export async function retryRelation(ref: DocumentReference, by: Operator, now: D
       at: Timestamp.fromDate(now),
       cleared: { code: flag.code, message: flag.message },
       approvedAttempt,
+      ...(expireAt instanceof Timestamp ? { [EXPIRE_AT]: expireAt } : {}),
     });
     tx.update(ref, { error: null, observationError: null });
   });

@@ -28,6 +28,20 @@ export const relationId = orderId;
 export const SCHEMA_VERSION = 1;
 
 /**
+ * The field a Firestore TTL policy on the `relations` and `transitions`
+ * collection groups deletes by (docs/OPERATIONS.md, "Retention"). Only
+ * finished relations and their history carry it.
+ */
+export const EXPIRE_AT = 'expireAt';
+
+const DAY_MS = 86_400_000;
+
+/** When a relation finished at `finishedAt` may be deleted, RETENTION_DAYS later. */
+export function expiryFor(finishedAt: Date, retentionDays: number): Date {
+  return new Date(finishedAt.getTime() + retentionDays * DAY_MS);
+}
+
+/**
  * A new relation document, as the poller creates it for a NEW order: nothing
  * created yet, the poller's first observation, the trigger's fields empty.
  */
