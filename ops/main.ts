@@ -12,12 +12,17 @@ import { RepairRefused, retryRelation } from '../functions/src/orchestration/rep
 import { db } from '../functions/src/store/db';
 import { relationRef } from '../functions/src/store/relations';
 import { TRANSITIONS } from '../functions/src/store/schema';
+import { killSwitchRef, readKillSwitch, setKillSwitch } from '../functions/src/store/controls';
 
 export const USAGE = `usage: npm run ops -- <command> [flags]
 
   show <order>                          the relation of orders/<id> (or <id>) and its history, oldest first
   retry <order> --reason "…" [--by who] clear a flag so the step runs again; a create whose attempts ran
                                         out gets a fresh budget. Refused while an attempt holds the step.
+  pause --reason "…" [--by who]         the kill switch: nothing calls the food service, state is kept
+                                        (within PAUSE_CHECK_SECONDS on every instance; no deploy)
+  resume --reason "…" [--by who]        back to work: the poller wakes everything the pause held up
+  switch                                the kill switch as stored
 
   --project ID   the Firebase project (default: GCLOUD_PROJECT, else .firebaserc's default)
 
@@ -46,6 +51,7 @@ function orderName(value: string | undefined): string {
 /** Firestore values as a person reads them: timestamps as ISO strings. */
 function readable(value: unknown): unknown {
   if (value === null || typeof value !== 'object') return value;
+  if (value instanceof Date) return value.toISOString();
   if (typeof (value as { toDate?: unknown }).toDate === 'function') return (value as { toDate(): Date }).toDate().toISOString();
   if (Array.isArray(value)) return value.map(readable);
   return Object.fromEntries(Object.entries(value).map(([key, inner]) => [key, readable(inner)]));
@@ -67,11 +73,34 @@ async function show(order: string): Promise<number> {
 
 async function retry(order: string, reason: string | undefined, by: string | undefined): Promise<number> {
   if (!reason?.trim()) throw new UsageError('retry needs --reason "…": what you checked or fixed');
-  const who = by?.trim() || process.env.USER || os.userInfo().username;
+  const who = operator(by);
   const { approvedAttempt } = await retryRelation(relationRef(order), { who, why: reason }, new Date());
   console.log(
     `${order}: flag cleared by ${who}${approvedAttempt ? `; attempt ${approvedAttempt} approved, so the step has a fresh budget` : ''}. The trigger runs the step again now.`,
   );
+  return 0;
+}
+
+function operator(by: string | undefined): string {
+  return by?.trim() || process.env.USER || os.userInfo().username;
+}
+
+async function flip(paused: boolean, reason: string | undefined, by: string | undefined): Promise<number> {
+  const command = paused ? 'pause' : 'resume';
+  if (!reason?.trim()) throw new UsageError(`${command} needs --reason "…": why, for whoever reads the switch next`);
+  const who = operator(by);
+  const result = await setKillSwitch(paused, { who, why: reason }, new Date());
+  const where = killSwitchRef().path;
+  if (result === 'unchanged') console.log(`${where}: already ${paused ? 'paused' : 'running'}; nothing changed.`);
+  else if (paused)
+    console.log(`${where}: paused by ${who}. Nothing calls the food service once every instance has read it (PAUSE_CHECK_SECONDS).`);
+  else console.log(`${where}: resumed by ${who}. The next poll catches up on what the pause held up.`);
+  return 0;
+}
+
+async function showSwitch(): Promise<number> {
+  const state = await readKillSwitch();
+  console.log(JSON.stringify({ document: killSwitchRef().path, ...(readable(state) as Record<string, unknown>) }, null, 2));
   return 0;
 }
 
@@ -106,6 +135,12 @@ export async function main(argv: string[]): Promise<number> {
         return await show(orderName(target));
       case 'retry':
         return await retry(orderName(target), values.reason, values.by);
+      case 'pause':
+      case 'resume':
+        if (target) throw new UsageError(`${command} takes no order`);
+        return await flip(command === 'pause', values.reason, values.by);
+      case 'switch':
+        return await showSwitch();
       default:
         throw new UsageError(`unknown command "${command}"`);
     }

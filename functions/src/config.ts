@@ -80,6 +80,13 @@ export const INT_PARAMS = {
     description:
       'Days a finished relation and its history are kept: they get expireAt, which a Firestore TTL policy deletes after; active ones never get it',
   },
+  PAUSE_CHECK_SECONDS: {
+    default: 10,
+    min: 0,
+    max: 300,
+    description:
+      'How long an instance trusts its last read of the kill switch (controls/orchestrator) before reading it again: a pause or resume takes effect within this time',
+  },
 } as const satisfies Record<string, IntParam>;
 
 export type IntParamName = keyof typeof INT_PARAMS;
@@ -159,6 +166,7 @@ export const advanceMaxInstances = intParam('ADVANCE_MAX_INSTANCES');
 export const advanceConcurrency = intParam('ADVANCE_CONCURRENCY');
 export const foodMaxInFlight = intParam('FOOD_MAX_IN_FLIGHT');
 export const retentionDays = intParam('RETENTION_DAYS');
+export const pauseCheckSeconds = intParam('PAUSE_CHECK_SECONDS');
 
 export const foodServiceCa = defineSecret('FOOD_SERVICE_CA');
 // Secret Manager refuses empty secrets, so "none" stands for "no mTLS".
@@ -188,6 +196,7 @@ export interface Config {
   advanceConcurrency: number;
   foodMaxInFlight: number;
   retentionDays: number;
+  pauseCheckSeconds: number;
   /** PEM text from the secrets: the CA, and the client certificate and key for mTLS (both or neither). */
   tls: { caPem: string; certPem?: string; keyPem?: string };
 }
@@ -300,6 +309,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     advanceConcurrency: integer('ADVANCE_CONCURRENCY', env),
     foodMaxInFlight: integer('FOOD_MAX_IN_FLIGHT', env),
     retentionDays: integer('RETENTION_DAYS', env),
+    pauseCheckSeconds: integer('PAUSE_CHECK_SECONDS', env),
     tls: { caPem, ...(certPem ? { certPem } : {}), ...(keyPem ? { keyPem } : {}) },
   };
   // A claim must outlive its claimant: the trigger may run to its timeout,

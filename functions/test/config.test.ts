@@ -97,6 +97,7 @@ describe('loadConfig', () => {
       advanceConcurrency: 20,
       foodMaxInFlight: 10,
       retentionDays: 30,
+      pauseCheckSeconds: 10,
       tls: { caPem: CA },
     });
   });
@@ -196,6 +197,7 @@ describe('loadConfig', () => {
       ADVANCE_CONCURRENCY: '4',
       FOOD_MAX_IN_FLIGHT: '5',
       RETENTION_DAYS: '7',
+      PAUSE_CHECK_SECONDS: '0',
       POLL_INTERVAL_SECONDS: '15',
       PAGE_SIZE: '100',
       RPC_DEADLINE_MS: '2500',
@@ -219,6 +221,7 @@ describe('loadConfig', () => {
       advanceConcurrency: 4,
       foodMaxInFlight: 5,
       retentionDays: 7,
+      pauseCheckSeconds: 0,
       tls: { caPem: CA },
     });
   });

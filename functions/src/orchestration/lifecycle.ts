@@ -12,7 +12,8 @@
 // (steps.ts). The poller records what the food service says, and wakes a
 // relation whose step is due again (observe.ts). Nothing else moves an order.
 //
-// Before any of that: a relation a newer version wrote is left alone; and a
+// Before any of that: while the kill switch is on, nothing is done at all
+// (kill-switch.ts); a relation a newer version wrote is left alone; and a
 // live relation never keeps an expireAt (store/relations.ts, clearExpiry).
 import type { DocumentReference } from 'firebase-admin/firestore';
 import * as logger from 'firebase-functions/logger';
@@ -37,6 +38,12 @@ export type { AdvanceResult } from './steps';
 
 /** Runs the one next step of the relation at `ref`, or nothing, as its current state says. */
 export async function advance(ref: DocumentReference, eventId: string, deps: Deps): Promise<AdvanceResult> {
+  const control = await deps.killSwitch();
+  if (control.paused) {
+    // The poller wakes this relation after the resume (observe.ts, needsNudge).
+    logger.info('paused: the event is left for the poller to pick up after the resume', { relation: ref.path, eventId });
+    return 'paused';
+  }
   const stored = await readRelation(ref);
   if (!stored) return 'gone';
   if (isNewerSchema(stored.parsed)) {

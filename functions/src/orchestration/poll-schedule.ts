@@ -11,7 +11,8 @@ import * as logger from 'firebase-functions/logger';
 
 import { acquirePollLease, lastPollAt, releasePollLease, renewPollLease } from '../store/poll-lease';
 import type { Deps } from './deps';
-import { pollOnce, type PollSummary } from './poll';
+import { describePause, pausedUntil } from './kill-switch';
+import { pollOnce, type PollOptions, type PollSummary } from './poll';
 import { describeError } from './step-failure';
 
 export interface PollRun {
@@ -19,6 +20,8 @@ export interface PollRun {
   failedPolls: number;
   /** Why no poll ran (or why a slot was left out), when that happened. */
   skipped?: string;
+  /** Set when the kill switch kept a poll from running: who paused, when and why. */
+  paused?: string;
 }
 
 /**
@@ -52,6 +55,7 @@ async function pollSlot(
   waitForLeaseMs: number,
   force: boolean,
   sleep: Sleep,
+  pollOptions: PollOptions,
 ): Promise<PollSummary | string> {
   const holder = `${process.env.K_REVISION ?? 'local'}/${randomUUID()}`;
   const waitUntil = deps.now().getTime() + waitForLeaseMs;
@@ -76,7 +80,7 @@ async function pollSlot(
       return `the slot at ${new Date(slotMs).toISOString()} was served by the poll at ${lease.lastPollAt.toISOString()}`;
     }
     polled = true;
-    const summary = await pollOnce(deps);
+    const summary = await pollOnce(deps, pollOptions);
     logger.info('poll finished', { ...summary });
     return summary;
   } finally {
@@ -97,7 +101,15 @@ async function runSlot(
   sleep: Sleep,
 ): Promise<void> {
   try {
-    const result = await pollSlot(deps, slotMs, intervalMs, waitForLeaseMs, force, sleep);
+    // Checked per slot: a pause stops the polls still due in this invocation.
+    const control = await deps.killSwitch();
+    if (control.paused) {
+      run.paused = describePause(control);
+      logger.info('poll skipped: the kill switch is on', { pause: run.paused });
+      return;
+    }
+    const wakeUntouchedBefore = pausedUntil(control, deps.config.pauseCheckSeconds);
+    const result = await pollSlot(deps, slotMs, intervalMs, waitForLeaseMs, force, sleep, { wakeUntouchedBefore });
     if (typeof result === 'string') {
       run.skipped = result;
       logger.info('poll skipped', { reason: result });

@@ -49,7 +49,16 @@ export interface PollSummary {
   durationMs: number;
 }
 
-export async function pollOnce(deps: Deps): Promise<PollSummary> {
+export interface PollOptions {
+  /**
+   * Relations untouched since before this time are woken if a step is due:
+   * their events may have been dropped while the kill switch was on
+   * (kill-switch.ts, pausedUntil). Null when there was no pause.
+   */
+  wakeUntouchedBefore: Date | null;
+}
+
+export async function pollOnce(deps: Deps, options: PollOptions = { wakeUntouchedBefore: null }): Promise<PollSummary> {
   const started = Date.now();
   const summary: PollSummary = {
     listed: 0,
@@ -109,7 +118,9 @@ export async function pollOnce(deps: Deps): Promise<PollSummary> {
         }
         const relation = stored.parsed.value;
         const changes = observationChanges(relation, await observe(relation, listed.get(relation.order), deps, summary));
-        const nudge = !changes && needsNudge(relation, stored.updateTime, deps.now(), deps.config.claimLeaseSeconds * 1000);
+        const nudge =
+          !changes &&
+          needsNudge(relation, stored.updateTime, deps.now(), deps.config.claimLeaseSeconds * 1000, options.wakeUntouchedBefore);
         if (!changes && !nudge) return;
         await oneWrite(relation.order, summary, async () => {
           await writeObservation(stored.ref, changes ?? {}, nudge, deps.now());

@@ -26,6 +26,8 @@ export type AdvanceResult =
   | 'closed'
   | 'failed'
   | 'fenced'
+  /** The kill switch is on: nothing was read or done. */
+  | 'paused'
   /** A newer version wrote the relation: left alone. */
   | 'newer'
   /** A live relation carried expireAt: it was removed. */

@@ -1,6 +1,7 @@
 import { loadConfig } from '../config';
 import { foodClient } from '../food/connection';
 import type { Deps } from '../orchestration/deps';
+import { cachedKillSwitch } from '../orchestration/kill-switch';
 
 /** What a function needs at run time, built when it runs: never at import, when secrets are absent. */
 export function runtimeDeps(): Deps {
@@ -12,5 +13,6 @@ export function runtimeDeps(): Deps {
     createDeadlineMs: config.createDeadlineMs,
     maxInFlight: config.foodMaxInFlight,
   });
-  return { config, food, now: () => new Date() };
+  const now = () => new Date();
+  return { config, food, now, killSwitch: () => cachedKillSwitch(config.pauseCheckSeconds * 1000, now()) };
 }

@@ -2,7 +2,7 @@ import { onRequest } from 'firebase-functions/v2/https';
 import { onSchedule } from 'firebase-functions/v2/scheduler';
 
 import { DEPLOYMENT, FOOD_SERVICE_SECRETS, POLLER_MAX_INSTANCES } from '../config';
-import { pollNow, runScheduledPolls } from '../orchestration/poll-schedule';
+import { pollNow, runScheduledPolls, type PollRun } from '../orchestration/poll-schedule';
 import { runtimeDeps } from './deps';
 
 /** Cloud Scheduler's finest grain; POLL_INTERVAL_SECONDS sets the polls' own cadence within it. */
@@ -39,6 +39,13 @@ export const pollFoodService = onSchedule(
   },
 );
 
+/** 200 polled, 409 another poll holds the lease, 502 the poll failed, 503 the kill switch is on. */
+function pollStatus(run: PollRun): number {
+  if (run.paused) return 503;
+  if (run.failedPolls > 0) return 502;
+  return run.polls.length === 0 ? 409 : 200;
+}
+
 /**
  * One poll, now. It is the clock wherever Cloud Scheduler is absent (the
  * emulators, the local stack) and lets an operator poll on demand. Private:
@@ -60,6 +67,6 @@ export const pollFoodServiceNow = onRequest(
       return;
     }
     const run = await pollNow(runtimeDeps());
-    response.status(run.polls.length === 0 && run.failedPolls === 0 ? 409 : run.failedPolls > 0 ? 502 : 200).json(run);
+    response.status(pollStatus(run)).json(run);
   },
 );

@@ -31,6 +31,9 @@ export function testEnv(service: FoodService, overrides: Record<string, string> 
     CREATE_DEADLINE_MS: '5000',
     MAX_CONCURRENCY: '16',
     CLAIM_LEASE_SECONDS: '180',
+    // Every instance reads the kill switch on every event, so a test sees a flip at once and no
+    // switch state outlives the test that set it (the cache is per process).
+    PAUSE_CHECK_SECONDS: '0',
     ...overrides,
   };
 }
