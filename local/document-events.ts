@@ -93,6 +93,8 @@ export interface DeliveryFaults {
   maxDelayMs?: number;
 }
 
+const DEFAULT_DELIVERY_CONCURRENCY = 16;
+
 export interface DeliveryQueueOptions {
   /** Deliveries in flight at once. */
   concurrency?: number;
@@ -131,6 +133,11 @@ export class DeliveryQueue {
 
   constructor(private readonly options: DeliveryQueueOptions = {}) {
     this.random = options.random ?? Math.random;
+  }
+
+  /** Deliveries in flight at once, at most. */
+  get concurrency(): number {
+    return this.options.concurrency ?? DEFAULT_DELIVERY_CONCURRENCY;
   }
 
   /** One event for document `key`; `run` delivers it (and may be called twice under the duplicate fault). */
@@ -172,7 +179,7 @@ export class DeliveryQueue {
   }
 
   private pump(): void {
-    const limit = this.options.concurrency ?? 16;
+    const limit = this.concurrency;
     while (this.inFlight < limit && this.queue.length > 0) {
       const next = this.queue.shift() as Queued;
       this.inFlight++;

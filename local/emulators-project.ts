@@ -148,11 +148,12 @@ export interface DeclaredParam {
 }
 
 /**
- * The params and secrets the build declares, read the way the Firebase CLI
- * reads them: firebase-functions' discovery binary loads lib/ in a process
- * without secrets and writes the manifest. The defaults stay in config.ts.
+ * The manifest the Firebase CLI reads from the build: firebase-functions'
+ * discovery binary loads lib/ in a process without secrets and writes it.
  */
-export function declaredParams(functionsDir: string): DeclaredParam[] {
+export function discoverManifest(
+  functionsDir: string,
+): { endpoints: Record<string, unknown>; params?: DeclaredParam[] } & Record<string, unknown> {
   const output = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'functions-manifest-')), 'functions.json');
   try {
     const result = spawnSync(
@@ -173,13 +174,18 @@ export function declaredParams(functionsDir: string): DeclaredParam[] {
     );
     if (result.status !== 0) {
       throw new Error(
-        `could not load ${path.join(functionsDir, 'lib')} to read its params (is it built?): ${result.error?.message ?? result.stderr.trim()}`,
+        `could not load ${path.join(functionsDir, 'lib')} to read its manifest (is it built?): ${result.error?.message ?? result.stderr.trim()}`,
       );
     }
-    return (JSON.parse(fs.readFileSync(output, 'utf8')) as { params?: DeclaredParam[] }).params ?? [];
+    return JSON.parse(fs.readFileSync(output, 'utf8')) as { endpoints: Record<string, unknown>; params?: DeclaredParam[] };
   } finally {
     fs.rmSync(path.dirname(output), { recursive: true, force: true });
   }
+}
+
+/** The params and secrets the build declares, read the way the Firebase CLI reads them. The defaults stay in config.ts. */
+export function declaredParams(functionsDir: string): DeclaredParam[] {
+  return discoverManifest(functionsDir).params ?? [];
 }
 
 export interface LocalConfigValues {
@@ -205,8 +211,10 @@ export function localConfig(
       if (value === undefined) throw new Error(`no local value for the secret ${param.name}`);
       secrets[param.name] = value;
     } else {
-      const value = values.params[param.name] ?? (param.default === undefined ? undefined : String(param.default));
-      if (value === undefined) throw new Error(`no local value or default for the param ${param.name}`);
+      // A default that is an expression ("{{ params.PROJECT_ID }}") is the CLI's to resolve; it needs a local value.
+      const fallback = param.default === undefined || String(param.default).includes('{{') ? undefined : String(param.default);
+      const value = values.params[param.name] ?? fallback;
+      if (value === undefined) throw new Error(`no local value or usable default for the param ${param.name}`);
       env[param.name] = value;
     }
   }
@@ -260,6 +268,9 @@ export function writeFunctionsConfig(functionsDir: string, values: LocalConfigVa
   return { ...files, names: declared.map((param) => param.name) };
 }
 
+/** SERVICE_ACCOUNT's default names the project, which only the CLI resolves at deploy; locally it is just a name. */
+export const LOCAL_SERVICE_ACCOUNT = 'food-orchestrator@demo-food-orchestrator.iam.gserviceaccount.com';
+
 /** What the functions need to reach the simulator over TLS: its CA, and "none" for the mTLS pair (Secret Manager refuses empty values, so the code reads "none" as absent). */
 export function localValues(
   address: string,
@@ -268,7 +279,13 @@ export function localValues(
   more: Record<string, string> = {},
 ): LocalConfigValues {
   return {
-    params: { FOOD_SERVICE_ADDRESS: address, POLL_INTERVAL_SECONDS: String(pollIntervalSeconds), ...more },
+    params: {
+      FOOD_SERVICE_ADDRESS: address,
+      POLL_INTERVAL_SECONDS: String(pollIntervalSeconds),
+      // The emulators run every function as the developer; the account is only named.
+      SERVICE_ACCOUNT: LOCAL_SERVICE_ACCOUNT,
+      ...more,
+    },
     secrets: { FOOD_SERVICE_CA: caPem, FOOD_SERVICE_CLIENT_CERT: 'none', FOOD_SERVICE_CLIENT_KEY: 'none' },
   };
 }

@@ -31,12 +31,32 @@ const DOCUMENT_WRITTEN = 'google.cloud.firestore.document.v1.written';
 /** The region firebase-functions deploys to when none is set; it names triggers as the Functions emulator does. */
 const DEFAULT_REGION = 'us-central1';
 
+/** A param-valued option, as firebase-functions keeps it on __endpoint until the CLI resolves it. */
+interface ParamExpression<T> {
+  value(): T;
+  options?: { default?: unknown };
+}
+
+/**
+ * A param's value as the CLI would resolve it: from the environment (where
+ * the local stack and the tests set params), else the param's own default.
+ * firebase-functions' value() reads an unset param as 0 or "".
+ */
+function paramValue<T extends string | number>(param: ParamExpression<T>, fallback: T): T {
+  const value = param.value();
+  if (value) return value;
+  const declared = param.options?.default;
+  return typeof declared === typeof fallback ? (declared as T) : fallback;
+}
+
 interface Endpoint {
   eventTrigger?: { eventType: string; eventFilterPathPatterns?: { document?: string } };
   scheduleTrigger?: { schedule: string };
   httpsTrigger?: object;
   taskQueueTrigger?: QueueOptions;
-  region?: string[];
+  /** A list of regions, or one param (FUNCTIONS_REGION) that the CLI resolves at deploy. */
+  region?: string[] | string | ParamExpression<string>;
+  concurrency?: number | ParamExpression<number> | null;
 }
 
 type HttpHandler = (req: http.IncomingMessage, res: http.ServerResponse) => unknown;
@@ -52,6 +72,8 @@ export type EventSource =
 
 export interface HostedTrigger {
   name: string;
+  /** `<region>-<name>`, as the Functions emulator registers it. */
+  id: string;
   document: string;
   queue: DeliveryQueue;
 }
@@ -60,7 +82,7 @@ export interface HostedFunctions {
   /** Base URL of the HTTPS functions: `${httpUrl}/<name>`. */
   httpUrl: string;
   https: string[];
-  schedules: Array<{ name: string; schedule: string; everyMs: number }>;
+  schedules: Array<{ name: string; region: string; schedule: string; everyMs: number }>;
   triggers: HostedTrigger[];
   /** Scheduled invocations started, and the ones that failed. */
   scheduledRuns: { started: number; failed: number };
@@ -87,6 +109,28 @@ export interface HostOptions {
 /** Every v2 function carries __endpoint, the manifest entry the CLI deploys (HTTPS ones have no .run). */
 function isCloudFunction(value: unknown): value is CloudFunction {
   return typeof value === 'function' && typeof (value as Partial<CloudFunction>).__endpoint === 'object';
+}
+
+/**
+ * The region a function is deployed to, as the Functions emulator names it
+ * (`<region>-<name>`): a param is read as the CLI would resolve it, from the
+ * environment, where the local stack and the tests set params.
+ */
+export function endpointRegion(endpoint: Pick<Endpoint, 'region'>): string {
+  const { region } = endpoint;
+  if (region === undefined) return DEFAULT_REGION;
+  if (Array.isArray(region)) return region[0] ?? DEFAULT_REGION;
+  if (typeof region === 'string') return region;
+  return paramValue(region, DEFAULT_REGION);
+}
+
+/** How many events one instance of a trigger takes at once, as Cloud Run would give them; a param is read from the environment. */
+export function endpointConcurrency(endpoint: Pick<Endpoint, 'concurrency'>): number | undefined {
+  const { concurrency } = endpoint;
+  if (concurrency === undefined || concurrency === null) return undefined;
+  if (typeof concurrency === 'number') return concurrency;
+  const value = paramValue(concurrency, 0);
+  return value > 0 ? value : undefined;
 }
 
 /** App Engine cron's "every N minutes|hours", which is what onSchedule strings use here. */
@@ -176,12 +220,14 @@ export async function hostFunctions(options: HostOptions): Promise<HostedFunctio
         options.log(`${name}: ${eventTrigger.eventType} triggers are not run locally; skipped`);
         continue;
       }
-      const queue = new DeliveryQueue({ faults: options.faults, onError: onError(name) });
+      // One process is one instance: it runs as many events at once as an instance would.
+      const concurrency = endpointConcurrency(fn.__endpoint);
+      const queue = new DeliveryQueue({ faults: options.faults, onError: onError(name), ...(concurrency ? { concurrency } : {}) });
+      const id = `${endpointRegion(fn.__endpoint)}-${name}`;
       stops.push(() => queue.stop());
       const { collection, param } = documentPattern(document);
       if (options.events.kind === 'google') {
         const { receiver, firestore } = options.events;
-        const id = `${fn.__endpoint.region?.[0] ?? DEFAULT_REGION}-${name}`;
         await receiver.register(firestore, { id, eventType: DOCUMENT_WRITTEN, document }, (event) =>
           queue.push(event.document.slice(collection.length + 1), `${event.document} (event ${event.id})`, () =>
             Promise.resolve(fn(event)),
@@ -206,10 +252,15 @@ export async function hostFunctions(options: HostOptions): Promise<HostedFunctio
         });
         stops.push(stopFeed);
       }
-      triggers.push({ name, document, queue });
+      triggers.push({ name, id, document, queue });
     } else if (scheduleTrigger) {
       app.all(`/__scheduled/${name}`, fn as unknown as HttpHandler);
-      schedules.push({ name, schedule: scheduleTrigger.schedule, everyMs: scheduleEveryMs(scheduleTrigger.schedule) });
+      schedules.push({
+        name,
+        region: endpointRegion(fn.__endpoint),
+        schedule: scheduleTrigger.schedule,
+        everyMs: scheduleEveryMs(scheduleTrigger.schedule),
+      });
     } else if (httpsTrigger) {
       // Mounted, so a function sees the path below its own name, as it does
       // deployed (…/ops/orders/<id> reaches ops as /orders/<id>), with the
@@ -235,7 +286,7 @@ export async function hostFunctions(options: HostOptions): Promise<HostedFunctio
       const response = await fetch(`${httpUrl}/__scheduled/${name}`, {
         method: 'POST',
         headers: {
-          'X-CloudScheduler-JobName': `firebase-schedule-${name}-${DEFAULT_REGION}`,
+          'X-CloudScheduler-JobName': `firebase-schedule-${name}-${schedules.find((s) => s.name === name)?.region ?? DEFAULT_REGION}`,
           'X-CloudScheduler-ScheduleTime': scheduleTime.toISOString(),
         },
       });
@@ -286,7 +337,7 @@ export async function hostFunctions(options: HostOptions): Promise<HostedFunctio
         for (const trigger of triggers) {
           await trigger.queue.settle({
             ...settleOptions,
-            ...(barrier ? { barrier: () => barrier.receiver.barrier(barrier.firestore) } : {}),
+            ...(barrier ? { barrier: () => barrier.receiver.barrier(barrier.firestore, settleOptions.timeoutMs) } : {}),
           });
         }
         if (triggers.reduce((n, t) => n + t.queue.pushed, 0) + (taskQueues?.counts().enqueued ?? 0) === before) return;

@@ -27,6 +27,7 @@ import { db, standaloneFirestore, useFirestore } from '../functions/src/store/db
 import { readHealthSummary } from '../functions/src/store/health';
 import { relationRef } from '../functions/src/store/relations';
 import { describeError } from '../functions/src/describe-error';
+import { killSwitchRef, readKillSwitch, setKillSwitch } from '../functions/src/store/controls';
 
 export const USAGE = `usage: npm run ops -- <command> [flags]
 
@@ -42,6 +43,10 @@ export const USAGE = `usage: npm run ops -- <command> [flags]
                                         reconciled with the food service. Refused if it is not there or
                                         was resolved already.
   health                                the last stuck-order report's counts
+  pause --reason "…" [--by who]         the kill switch: nothing calls the food service, state is kept
+                                        (within PAUSE_CHECK_SECONDS on every instance; no deploy)
+  resume --reason "…" [--by who]        back to work: the poller wakes everything the pause held up
+  switch                                the kill switch as stored
 
   --project ID   the Firebase project (default: GCLOUD_PROJECT, else .firebaserc's default)
 
@@ -67,10 +72,6 @@ function orderName(value: string | undefined): string {
   } catch (error) {
     throw new UsageError(error instanceof Error ? error.message : String(error));
   }
-}
-
-function operator(by: string | undefined): string {
-  return by?.trim() || process.env.USER || os.userInfo().username;
 }
 
 async function show(order: string): Promise<number> {
@@ -167,6 +168,29 @@ function listRequest(values: Flags): ListRequest {
   return request;
 }
 
+function operator(by: string | undefined): string {
+  return by?.trim() || process.env.USER || os.userInfo().username;
+}
+
+async function flip(paused: boolean, reason: string | undefined, by: string | undefined): Promise<number> {
+  const command = paused ? 'pause' : 'resume';
+  if (!reason?.trim()) throw new UsageError(`${command} needs --reason "…": why, for whoever reads the switch next`);
+  const who = operator(by);
+  const result = await setKillSwitch(paused, { who, why: reason }, new Date());
+  const where = killSwitchRef().path;
+  if (result === 'unchanged') console.log(`${where}: already ${paused ? 'paused' : 'running'}; nothing changed.`);
+  else if (paused)
+    console.log(`${where}: paused by ${who}. Nothing calls the food service once every instance has read it (PAUSE_CHECK_SECONDS).`);
+  else console.log(`${where}: resumed by ${who}. The next poll catches up on what the pause held up.`);
+  return 0;
+}
+
+async function showSwitch(): Promise<number> {
+  const state = await readKillSwitch();
+  console.log(JSON.stringify({ document: killSwitchRef().path, ...(plainJson(state) as Record<string, unknown>) }, null, 2));
+  return 0;
+}
+
 export async function main(argv: string[]): Promise<number> {
   let values: Flags;
   let positionals: string[];
@@ -217,6 +241,12 @@ export async function main(argv: string[]): Promise<number> {
         return await resolve(orderName(target), which, values.note, values.by);
       case 'health':
         return await health();
+      case 'pause':
+      case 'resume':
+        if (target) throw new UsageError(`${command} takes no order`);
+        return await flip(command === 'pause', values.reason, values.by);
+      case 'switch':
+        return await showSwitch();
       default:
         throw new UsageError(`unknown command "${command}"`);
     }

@@ -5,7 +5,9 @@
 // functions without the CLI (tests, the local stack) gets the same defaults
 // from here. Values are read when a function runs, never at import time:
 // deploy-time discovery has no secrets.
-import { defineInt, defineSecret, defineString } from 'firebase-functions/params';
+import { isIP } from 'node:net';
+
+import { defineInt, defineSecret, defineString, Expression, expr, projectID } from 'firebase-functions/params';
 
 import { worstCaseMs, type RetryPolicy } from './backoff';
 import type { StuckThresholds } from './model/health';
@@ -87,18 +89,107 @@ export const INT_PARAMS = {
     max: 86_400,
     description: 'Seconds an order may stay IN_FLIGHT (the drone flies) before the stuck-order report names it',
   },
+  ADVANCE_MAX_INSTANCES: {
+    default: 10,
+    min: 1,
+    max: 1000,
+    description:
+      'Most instances of advanceRelation: a burst of writes fans out to no more, so the food service sees at most this many times FOOD_MAX_IN_FLIGHT calls from the triggers',
+  },
+  ADVANCE_CONCURRENCY: {
+    default: 20,
+    min: 1,
+    max: 1000,
+    description:
+      'Events one advanceRelation instance runs at once: a step mostly waits on the network, so one instance carries many (runs with 1 CPU)',
+  },
+  FOOD_MAX_IN_FLIGHT: {
+    default: 10,
+    min: 1,
+    max: 256,
+    description:
+      'Food-service calls one function instance keeps in flight at once, whatever its invocations ask; a call waits for a slot within its own deadline',
+  },
+  RETENTION_DAYS: {
+    default: 30,
+    min: 1,
+    max: 3650,
+    description:
+      'Days a finished relation and its history are kept: they get expireAt, which a Firestore TTL policy deletes after; active ones never get it',
+  },
+  PAUSE_CHECK_SECONDS: {
+    default: 10,
+    min: 0,
+    max: 300,
+    description:
+      'How long an instance trusts its last read of the kill switch (controls/orchestrator) before reading it again: a pause or resume takes effect within this time',
+  },
 } as const satisfies Record<string, IntParam>;
 
 export type IntParamName = keyof typeof INT_PARAMS;
 
+export interface StringParam {
+  /** null: no default, so the deploy must be given a value. */
+  default: string | null;
+  /** The values it takes, for the README. */
+  format: string;
+  /** What it means, for the deploy prompt and the README. */
+  description: string;
+  /**
+   * Checked by the CLI when it prompts, not on values from .env files: the
+   * ones read at run time are checked again by loadConfig().
+   */
+  validationRegex: string;
+}
+
+export const STRING_PARAMS = {
+  FOOD_SERVICE_ADDRESS: {
+    default: null,
+    format: 'host:port, not loopback outside the emulators',
+    description:
+      'The food service (gRPC over TLS). No default: a deployed function dialling loopback would reach its own container, so loopback is refused outside the emulators',
+    validationRegex: '^(?!127\\.|localhost[.:]|0\\.0\\.0\\.0:|\\[::1?\\]:)(\\[[0-9a-fA-F:.]+\\]|[^\\s:\\[\\]]+):\\d{1,5}$',
+  },
+  FUNCTIONS_REGION: {
+    default: 'us-central1',
+    format: 'a Cloud Functions region',
+    description:
+      "Region of every function: pick your Firestore database's location (nam5 or nam7: us-central1, eur3: europe-west1, otherwise the database's own region)",
+    validationRegex: '^[a-z]+-[a-z]+[0-9]+$',
+  },
+  SERVICE_ACCOUNT: {
+    // Shown as a template; the param's default is an expression the CLI resolves (see serviceAccount below).
+    default: 'food-orchestrator@<project>.iam.gserviceaccount.com',
+    format: 'a service account e-mail',
+    description:
+      'The identity every function runs as, and that Eventarc and Cloud Scheduler invoke them with: a least-privilege account made for it (docs/DEPLOY.md)',
+    validationRegex: '^[a-z0-9-]+@[a-z0-9.-]+\\.gserviceaccount\\.com$',
+  },
+} as const satisfies Record<string, StringParam>;
+
+export type StringParamName = keyof typeof STRING_PARAMS;
+
 const describe = (name: IntParamName) => `${INT_PARAMS[name].description} (${INT_PARAMS[name].min}-${INT_PARAMS[name].max})`;
 const intParam = (name: IntParamName) => defineInt(name, { default: INT_PARAMS[name].default, description: describe(name) });
+const stringParam = (name: StringParamName, fallback?: string | Expression<string>) => {
+  const { description, validationRegex, format } = STRING_PARAMS[name];
+  return defineString(name, {
+    ...(fallback === undefined ? {} : { default: fallback }),
+    description,
+    input: { text: { validationRegex, validationErrorMessage: `${name} must be ${format}` } },
+  });
+};
 
-export const FOOD_SERVICE_ADDRESS_DEFAULT = '127.0.0.1:9000';
-export const foodServiceAddress = defineString('FOOD_SERVICE_ADDRESS', {
-  default: FOOD_SERVICE_ADDRESS_DEFAULT,
-  description: 'host:port of the food service (gRPC over TLS)',
-});
+export const foodServiceAddress = stringParam('FOOD_SERVICE_ADDRESS');
+export const functionsRegion = stringParam('FUNCTIONS_REGION', STRING_PARAMS.FUNCTIONS_REGION.default);
+// The project's own account, resolved to a full e-mail by the CLI: the
+// `name@` shorthand is passed as written to the secret grants and the
+// Scheduler job (firebase-tools 15), where it is not a valid member.
+export const serviceAccount = stringParam('SERVICE_ACCOUNT', expr`food-orchestrator@${projectID}.iam.gserviceaccount.com`);
+
+/** Where and as whom every function runs: spread into each function's options, so none can miss them. */
+export const DEPLOYMENT = { region: functionsRegion, serviceAccount } as const;
+
 export const pollIntervalSeconds = intParam('POLL_INTERVAL_SECONDS');
 export const pageSize = intParam('PAGE_SIZE');
 export const rpcDeadlineMs = intParam('RPC_DEADLINE_MS');
@@ -113,6 +204,11 @@ export const maxAmbiguousRetries = intParam('MAX_AMBIGUOUS_RETRIES');
 export const stuckNewSeconds = intParam('STUCK_NEW_SECONDS');
 export const stuckPreparationSeconds = intParam('STUCK_PREPARATION_SECONDS');
 export const stuckInFlightSeconds = intParam('STUCK_IN_FLIGHT_SECONDS');
+export const advanceMaxInstances = intParam('ADVANCE_MAX_INSTANCES');
+export const advanceConcurrency = intParam('ADVANCE_CONCURRENCY');
+export const foodMaxInFlight = intParam('FOOD_MAX_IN_FLIGHT');
+export const retentionDays = intParam('RETENTION_DAYS');
+export const pauseCheckSeconds = intParam('PAUSE_CHECK_SECONDS');
 
 export const foodServiceCa = defineSecret('FOOD_SERVICE_CA');
 // Secret Manager refuses empty secrets, so "none" stands for "no mTLS".
@@ -144,6 +240,11 @@ export interface Config {
   stuckNewSeconds: number;
   stuckPreparationSeconds: number;
   stuckInFlightSeconds: number;
+  advanceMaxInstances: number;
+  advanceConcurrency: number;
+  foodMaxInFlight: number;
+  retentionDays: number;
+  pauseCheckSeconds: number;
   /** PEM text from the secrets: the CA, and the client certificate and key for mTLS (both or neither). */
   tls: { caPem: string; certPem?: string; keyPem?: string };
 }
@@ -155,6 +256,31 @@ export interface Config {
 export function stepCallBudgetMs(config: Pick<Config, 'rpcDeadlineMs' | 'createDeadlineMs'>): number {
   const read = worstCaseMs(config.rpcDeadlineMs, READ_RETRY_POLICY);
   return read + config.createDeadlineMs + MOVE_ORDER_ROUNDS * (read + config.rpcDeadlineMs);
+}
+
+/**
+ * The functions that call the food service besides advanceRelation, and at
+ * most how many instances each runs (observeShard's is also its queue's
+ * maxConcurrentDispatches; advanceRelation's is a param).
+ */
+export const POLLER_MAX_INSTANCES = { pollFoodService: 1, pollFoodServiceNow: 1, observeShard: 6 } as const;
+
+/**
+ * The most food-service calls in flight at once, across every instance: each
+ * instance holds at most FOOD_MAX_IN_FLIGHT (food/client.ts), advanceRelation
+ * runs on at most ADVANCE_MAX_INSTANCES instances, each poller on one, and
+ * observeShard on six. (The poll lease lets only one poll call at a time, and
+ * shards run only above SHARD_SIZE active orders, so in practice the pollers
+ * add one instance's worth.)
+ */
+export function foodCallBound(config: Pick<Config, 'advanceMaxInstances' | 'foodMaxInFlight'>): {
+  triggers: number;
+  pollers: number;
+  total: number;
+} {
+  const triggers = config.advanceMaxInstances * config.foodMaxInFlight;
+  const pollers = Object.values(POLLER_MAX_INSTANCES).reduce((sum, n) => sum + n, 0) * config.foodMaxInFlight;
+  return { triggers, pollers, total: triggers + pollers };
 }
 
 function integer(name: IntParamName, env: NodeJS.ProcessEnv): number {
@@ -180,6 +306,47 @@ export function loadStuckThresholds(env: NodeJS.ProcessEnv = process.env): Stuck
     PREPARATION: integer('STUCK_PREPARATION_SECONDS', env),
     IN_FLIGHT: integer('STUCK_IN_FLIGHT_SECONDS', env),
   };
+}
+
+/** Whether the functions run in an emulator or the local stack, the only places where the food service may be on loopback. */
+export function isLocalRun(env: NodeJS.ProcessEnv): boolean {
+  return env.FUNCTIONS_EMULATOR === 'true' || Boolean(env.FIRESTORE_EMULATOR_HOST?.trim());
+}
+
+/** localhost (and *.localhost), 127.0.0.0/8, ::1, the unspecified addresses, and IPv4-mapped loopback. */
+export function isLoopbackHost(host: string): boolean {
+  const bare = host.replace(/^\[|\]$/g, '').toLowerCase();
+  if (bare === 'localhost' || bare.endsWith('.localhost')) return true;
+  if (isIP(bare) === 4) return bare.startsWith('127.') || bare === '0.0.0.0';
+  if (isIP(bare) === 6) {
+    const mapped = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/.exec(bare);
+    return bare === '::1' || bare === '::' || (mapped !== null && isLoopbackHost(mapped[1]));
+  }
+  return false;
+}
+
+/**
+ * The food service's address. It has no default, and outside the emulators
+ * it may not be loopback: a deployed function that dials 127.0.0.1 reaches
+ * its own container and would fail every call, forever, with nothing else to
+ * say why.
+ */
+function foodServiceAddressFrom(env: NodeJS.ProcessEnv): string {
+  const address = (env.FOOD_SERVICE_ADDRESS ?? '').trim();
+  if (!address) {
+    throw new Error(
+      'FOOD_SERVICE_ADDRESS is not set: give the food service as host:port in functions/.env.<project> (or at the deploy prompt)',
+    );
+  }
+  const match = /^(\[[^\]]+\]|[^\s:[\]]+):(\d{1,5})$/.exec(address);
+  if (!match) throw new Error(`FOOD_SERVICE_ADDRESS must be host:port, got "${address}"`);
+  if (isLoopbackHost(match[1]) && !isLocalRun(env)) {
+    throw new Error(
+      `FOOD_SERVICE_ADDRESS is ${address}, a loopback address: deployed, that is this function's own container, not the food service. ` +
+        'Set the food service address in functions/.env.<project> and deploy again (loopback is only for the emulators and npm start)',
+    );
+  }
+  return address;
 }
 
 /** The three secrets' values as TLS material; "none" (or empty) client secrets mean no mTLS. */
@@ -219,7 +386,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     clientKey: foodServiceClientKey.value(),
   });
   const config: Config = {
-    address: (env.FOOD_SERVICE_ADDRESS ?? '').trim() || FOOD_SERVICE_ADDRESS_DEFAULT,
+    address: foodServiceAddressFrom(env),
     pollIntervalSeconds: integer('POLL_INTERVAL_SECONDS', env),
     pageSize: integer('PAGE_SIZE', env),
     rpcDeadlineMs: integer('RPC_DEADLINE_MS', env),
@@ -233,6 +400,11 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     stuckNewSeconds: integer('STUCK_NEW_SECONDS', env),
     stuckPreparationSeconds: integer('STUCK_PREPARATION_SECONDS', env),
     stuckInFlightSeconds: integer('STUCK_IN_FLIGHT_SECONDS', env),
+    advanceMaxInstances: integer('ADVANCE_MAX_INSTANCES', env),
+    advanceConcurrency: integer('ADVANCE_CONCURRENCY', env),
+    foodMaxInFlight: integer('FOOD_MAX_IN_FLIGHT', env),
+    retentionDays: integer('RETENTION_DAYS', env),
+    pauseCheckSeconds: integer('PAUSE_CHECK_SECONDS', env),
     tls,
   };
   // A claim must outlive its claimant: the trigger may run to its timeout,

@@ -5,7 +5,16 @@ import { strict as assert } from 'node:assert';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 
-import { INT_PARAMS, loadConfig, stepCallBudgetMs, type Config, type IntParamName } from '../src/config';
+import {
+  foodCallBound,
+  INT_PARAMS,
+  isLoopbackHost,
+  loadConfig,
+  STRING_PARAMS,
+  stepCallBudgetMs,
+  type Config,
+  type IntParamName,
+} from '../src/config';
 
 const INT_NAMES = Object.keys(INT_PARAMS) as IntParamName[];
 const NAMES = [
@@ -16,6 +25,9 @@ const NAMES = [
   'FOOD_SERVICE_CLIENT_KEY',
   // Set by the CLI during deploy-time discovery only; secrets refuse to load then.
   'FUNCTIONS_CONTROL_API',
+  // Where the functions run: set by the emulators and the local stack, never in production.
+  'FUNCTIONS_EMULATOR',
+  'FIRESTORE_EMULATOR_HOST',
 ] as const;
 
 const CA = '-----BEGIN CERTIFICATE-----\nMIIBca-secret-ca-material\n-----END CERTIFICATE-----\n';
@@ -42,8 +54,13 @@ const ROOM_FOR = (name: IntParamName): Record<string, string> =>
     ? { ADVANCE_TIMEOUT_SECONDS: '10', RPC_DEADLINE_MS: '100', CREATE_DEADLINE_MS: '1000' }
     : { CLAIM_LEASE_SECONDS: String(INT_PARAMS.CLAIM_LEASE_SECONDS.max) };
 
-/** A CA and no mTLS: what most tests start from (unset secrets make firebase-functions log a warning). */
-const TLS = { FOOD_SERVICE_CA: CA, FOOD_SERVICE_CLIENT_CERT: 'none', FOOD_SERVICE_CLIENT_KEY: 'none' } as const;
+/** A CA and no mTLS, and an address: what most tests start from (unset secrets make firebase-functions log a warning). */
+const TLS = {
+  FOOD_SERVICE_CA: CA,
+  FOOD_SERVICE_CLIENT_CERT: 'none',
+  FOOD_SERVICE_CLIENT_KEY: 'none',
+  FOOD_SERVICE_ADDRESS: 'food.internal:443',
+} as const;
 
 function set(values: Partial<Record<(typeof NAMES)[number], string>>): void {
   Object.assign(process.env, values);
@@ -64,10 +81,10 @@ describe('loadConfig', () => {
     Object.assign(process.env, saved);
   });
 
-  it('uses the defaults for everything but the CA', () => {
-    set({ FOOD_SERVICE_CA: CA });
+  it('uses the defaults for everything but the CA and the address', () => {
+    set({ FOOD_SERVICE_CA: CA, FOOD_SERVICE_ADDRESS: 'food.internal:443' });
     assert.deepEqual(loadConfig(), {
-      address: '127.0.0.1:9000',
+      address: 'food.internal:443',
       pollIntervalSeconds: 60,
       pageSize: 500,
       rpcDeadlineMs: 5_000,
@@ -81,22 +98,111 @@ describe('loadConfig', () => {
       stuckNewSeconds: 180,
       stuckPreparationSeconds: 300,
       stuckInFlightSeconds: 300,
+      advanceMaxInstances: 10,
+      advanceConcurrency: 20,
+      foodMaxInFlight: 10,
+      retentionDays: 30,
+      pauseCheckSeconds: 10,
       tls: { caPem: CA },
     });
   });
 
   it('uses the defaults for empty or blank values', () => {
-    set({ ...TLS, FOOD_SERVICE_ADDRESS: '  ' });
+    set({ ...TLS });
     for (const { name } of INTS) set({ [name]: ' ' });
     const config = loadConfig();
-    assert.equal(config.address, '127.0.0.1:9000');
     for (const { field, fallback } of INTS) assert.equal(config[field], fallback, field);
+  });
+
+  describe('FOOD_SERVICE_ADDRESS', () => {
+    it('is required: there is no default to fall back on, and the error says where to set it', () => {
+      for (const missing of [undefined, '', '   ']) {
+        delete process.env.FOOD_SERVICE_ADDRESS;
+        set({ FOOD_SERVICE_CA: CA });
+        if (missing !== undefined) set({ FOOD_SERVICE_ADDRESS: missing });
+        assert.throws(() => loadConfig(), /FOOD_SERVICE_ADDRESS is not set: .*functions\/\.env\.<project>/, JSON.stringify(missing));
+      }
+    });
+
+    const LOOPBACK = [
+      '127.0.0.1:9000',
+      '127.8.9.10:443',
+      'localhost:9000',
+      'LOCALHOST:1',
+      'food.localhost:443',
+      '[::1]:9000',
+      '0.0.0.0:9000',
+      '[::]:1',
+      '[::ffff:127.0.0.1]:9000',
+    ];
+
+    it('refuses loopback outside the emulators, naming the value and why', () => {
+      for (const address of LOOPBACK) {
+        set({ ...TLS, FOOD_SERVICE_ADDRESS: address });
+        assert.throws(
+          () => loadConfig(),
+          new RegExp(
+            `FOOD_SERVICE_ADDRESS is ${address.replace(/[[\].]/g, '\\$&')}, a loopback address: deployed, that is this function's own container`,
+          ),
+          address,
+        );
+      }
+    });
+
+    it('allows loopback in the Functions emulator and wherever a Firestore emulator is used (npm start, the tests)', () => {
+      for (const local of [{ FUNCTIONS_EMULATOR: 'true' }, { FIRESTORE_EMULATOR_HOST: '127.0.0.1:8080' }]) {
+        for (const address of LOOPBACK) {
+          delete process.env.FUNCTIONS_EMULATOR;
+          delete process.env.FIRESTORE_EMULATOR_HOST;
+          set({ ...TLS, ...local, FOOD_SERVICE_ADDRESS: address });
+          assert.equal(loadConfig().address, address, `${address} with ${JSON.stringify(local)}`);
+        }
+      }
+    });
+
+    it('accepts real hosts, including ones that merely look like loopback', () => {
+      for (const address of ['food.example.com:443', '10.0.0.7:9000', '[2001:db8::1]:443', 'localhostel.example.com:443', '128.0.0.1:1']) {
+        set({ ...TLS, FOOD_SERVICE_ADDRESS: address });
+        assert.equal(loadConfig().address, address);
+      }
+    });
+
+    it('must be host:port', () => {
+      for (const bad of ['food.example.com', 'food.example.com:', ':443', 'a b:1', 'host:port']) {
+        set({ ...TLS, FOOD_SERVICE_ADDRESS: bad });
+        assert.throws(() => loadConfig(), new RegExp(`FOOD_SERVICE_ADDRESS must be host:port, got "${bad}"`), bad);
+      }
+    });
+
+    it('is refused at the deploy prompt when it is loopback (the regex the CLI applies to typed answers)', () => {
+      const prompt = new RegExp(STRING_PARAMS.FOOD_SERVICE_ADDRESS.validationRegex);
+      for (const address of ['127.0.0.1:9000', 'localhost:9000', '0.0.0.0:9000', '[::1]:9000', 'food.example.com', '']) {
+        assert.ok(!prompt.test(address), `the prompt accepts ${address}`);
+      }
+      for (const address of ['food.example.com:443', '10.0.0.7:9000', '[2001:db8::1]:443']) assert.ok(prompt.test(address), address);
+    });
+  });
+
+  it('knows loopback hosts', () => {
+    for (const host of ['localhost', '127.0.0.1', '127.255.0.1', '::1', '[::1]', '0.0.0.0', '::', 'x.localhost'])
+      assert.ok(isLoopbackHost(host), host);
+    for (const host of ['example.com', '10.0.0.1', '::2', '[2001:db8::1]', '1.2.7.0']) assert.ok(!isLoopbackHost(host), host);
+  });
+
+  it('bounds the food-service calls in flight across every instance: the triggers, plus one instance of each poller', () => {
+    assert.deepEqual(foodCallBound({ advanceMaxInstances: 10, foodMaxInFlight: 10 }), { triggers: 100, pollers: 80, total: 180 });
+    assert.deepEqual(foodCallBound({ advanceMaxInstances: 1, foodMaxInFlight: 3 }), { triggers: 3, pollers: 24, total: 27 });
   });
 
   it('reads every value that is set', () => {
     set({
       ...TLS,
       FOOD_SERVICE_ADDRESS: ' food.internal:443 ',
+      ADVANCE_MAX_INSTANCES: '3',
+      ADVANCE_CONCURRENCY: '4',
+      FOOD_MAX_IN_FLIGHT: '5',
+      RETENTION_DAYS: '7',
+      PAUSE_CHECK_SECONDS: '0',
       POLL_INTERVAL_SECONDS: '15',
       PAGE_SIZE: '100',
       RPC_DEADLINE_MS: '2500',
@@ -126,6 +232,11 @@ describe('loadConfig', () => {
       stuckNewSeconds: 60,
       stuckPreparationSeconds: 600,
       stuckInFlightSeconds: 900,
+      advanceMaxInstances: 3,
+      advanceConcurrency: 4,
+      foodMaxInFlight: 5,
+      retentionDays: 7,
+      pauseCheckSeconds: 0,
       tls: { caPem: CA },
     });
   });
@@ -140,7 +251,7 @@ describe('loadConfig', () => {
     });
 
     it(`rejects ${name} out of range or not an integer, naming it and the value`, () => {
-      set({ FOOD_SERVICE_CA: CA, FOOD_SERVICE_CLIENT_CERT: CERT, FOOD_SERVICE_CLIENT_KEY: KEY });
+      set({ FOOD_SERVICE_CA: CA, FOOD_SERVICE_CLIENT_CERT: CERT, FOOD_SERVICE_CLIENT_KEY: KEY, FOOD_SERVICE_ADDRESS: 'food.internal:443' });
       for (const bad of [String(min - 1), String(max + 1), '-5', '1.5', '12abc', 'abc', 'NaN', 'Infinity', '1e99', '1e1', '0x10']) {
         set({ [name]: bad });
         assert.throws(
@@ -191,7 +302,7 @@ describe('loadConfig', () => {
       () => loadConfig(),
       (err: Error) => /FOOD_SERVICE_CA/.test(err.message) && ![CERT, KEY, 'secret', ' \n '].some((s) => err.message.includes(s)),
     );
-    set({ FOOD_SERVICE_CA: CA, PAGE_SIZE: '0' });
+    set({ FOOD_SERVICE_CA: CA, FOOD_SERVICE_ADDRESS: 'food.internal:443', PAGE_SIZE: '0' });
     assert.throws(
       () => loadConfig(),
       (err: Error) => /PAGE_SIZE/.test(err.message) && ![CA, CERT, KEY, 'secret', 'BEGIN'].some((s) => err.message.includes(s)),
@@ -202,7 +313,7 @@ describe('loadConfig', () => {
     for (const absent of [undefined, '', '  ', 'none', 'NONE', ' None\n']) {
       delete process.env.FOOD_SERVICE_CLIENT_CERT;
       delete process.env.FOOD_SERVICE_CLIENT_KEY;
-      set({ FOOD_SERVICE_CA: CA });
+      set({ FOOD_SERVICE_CA: CA, FOOD_SERVICE_ADDRESS: 'food.internal:443' });
       if (absent !== undefined) set({ FOOD_SERVICE_CLIENT_CERT: absent, FOOD_SERVICE_CLIENT_KEY: absent });
       const { tls } = loadConfig();
       assert.deepEqual(tls, { caPem: CA }, JSON.stringify(absent));
@@ -211,7 +322,7 @@ describe('loadConfig', () => {
   });
 
   it('passes the client certificate and key through when both are set', () => {
-    set({ FOOD_SERVICE_CA: CA, FOOD_SERVICE_CLIENT_CERT: CERT, FOOD_SERVICE_CLIENT_KEY: KEY });
+    set({ FOOD_SERVICE_CA: CA, FOOD_SERVICE_CLIENT_CERT: CERT, FOOD_SERVICE_CLIENT_KEY: KEY, FOOD_SERVICE_ADDRESS: 'food.internal:443' });
     assert.deepEqual(loadConfig().tls, { caPem: CA, certPem: CERT, keyPem: KEY });
   });
 
@@ -222,7 +333,7 @@ describe('loadConfig', () => {
 });
 
 describe("the README's configuration table", () => {
-  it('states every int param with the default, range and meaning from config.ts, and nothing else', () => {
+  it('states every param with the default, range and meaning from config.ts, and nothing else', () => {
     const readme = fs.readFileSync(path.resolve(__dirname, '..', '..', 'README.md'), 'utf8');
     const section = readme.slice(readme.indexOf('## Configuration'), readme.indexOf('\n## ', readme.indexOf('## Configuration') + 1));
     const rows = new Map(
@@ -236,9 +347,18 @@ describe("the README's configuration table", () => {
       assert.ok(row, `README lists ${name}`);
       assert.deepEqual(row, { fallback: String(param.default), range: `${param.min}–${param.max}`, meaning: param.description }, name);
     }
+    for (const [name, param] of Object.entries(STRING_PARAMS)) {
+      const row = rows.get(name);
+      assert.ok(row, `README lists ${name}`);
+      assert.deepEqual(
+        row,
+        { fallback: param.default === null ? '(required)' : `\`${param.default}\``, range: param.format, meaning: param.description },
+        name,
+      );
+    }
     assert.deepEqual(
       [...rows.keys()].sort(),
-      ['FOOD_SERVICE_ADDRESS', ...INT_NAMES].sort(),
+      [...Object.keys(STRING_PARAMS), ...INT_NAMES].sort(),
       'no param in the table that config.ts does not declare',
     );
   });

@@ -7,14 +7,20 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 
-import { INT_PARAMS } from '../src/config';
+import { foodCallBound, INT_PARAMS, POLLER_MAX_INSTANCES, STRING_PARAMS } from '../src/config';
 import { startStack, type Stack } from './helpers/stack';
+
+/** Param-valued options appear in the manifest as CEL, e.g. "{{ params.FUNCTIONS_REGION }}", which the CLI resolves at deploy. */
+type Cel = string;
 
 interface Endpoint {
   platform: string;
-  timeoutSeconds: number | null;
-  maxInstances: number | null;
-  concurrency?: number | null;
+  region?: Cel | string[];
+  serviceAccountEmail?: Cel | null;
+  timeoutSeconds: number | Cel | null;
+  maxInstances: number | Cel | null;
+  concurrency?: number | Cel | null;
+  cpu?: number | string | null;
   secretEnvironmentVariables?: Array<{ key: string }>;
   eventTrigger?: {
     eventType: string;
@@ -28,7 +34,7 @@ interface Endpoint {
 }
 interface Manifest {
   endpoints: Record<string, Endpoint>;
-  params: Array<{ name: string; type: string; default?: unknown }>;
+  params: Array<{ name: string; type: string; default?: unknown; input?: { text?: { validationRegex?: string } } }>;
 }
 
 const functionsDir = path.resolve(__dirname, '..');
@@ -75,7 +81,29 @@ describe('deployability', () => {
   });
 
   it('advanceRelation times out after ADVANCE_TIMEOUT_SECONDS, the param the claim lease is checked against', () => {
-    assert.equal(manifest.endpoints.advanceRelation.timeoutSeconds, '{{ params.ADVANCE_TIMEOUT_SECONDS }}' as unknown as number);
+    assert.equal(manifest.endpoints.advanceRelation.timeoutSeconds, '{{ params.ADVANCE_TIMEOUT_SECONDS }}');
+  });
+
+  it('runs every function in FUNCTIONS_REGION as SERVICE_ACCOUNT, params the CLI resolves at deploy', () => {
+    for (const [name, endpoint] of Object.entries(manifest.endpoints)) {
+      assert.equal(endpoint.region, '{{ params.FUNCTIONS_REGION }}', name);
+      assert.equal(endpoint.serviceAccountEmail, '{{ params.SERVICE_ACCOUNT }}', name);
+    }
+  });
+
+  it("protects the food service: advanceRelation's instances and concurrency are params, and each poller runs on one instance", () => {
+    const advance = manifest.endpoints.advanceRelation;
+    assert.equal(advance.maxInstances, '{{ params.ADVANCE_MAX_INSTANCES }}');
+    assert.equal(advance.concurrency, '{{ params.ADVANCE_CONCURRENCY }}');
+    assert.equal(advance.cpu, 1, 'concurrency above 1 needs a whole CPU');
+    for (const [name, instances] of Object.entries(POLLER_MAX_INSTANCES))
+      assert.equal(manifest.endpoints[name].maxInstances, instances, name);
+    // What these add up to, at the defaults: each instance holds at most FOOD_MAX_IN_FLIGHT calls (food/client.ts).
+    const bound = foodCallBound({
+      advanceMaxInstances: INT_PARAMS.ADVANCE_MAX_INSTANCES.default,
+      foodMaxInFlight: INT_PARAMS.FOOD_MAX_IN_FLIGHT.default,
+    });
+    assert.deepEqual(bound, { triggers: 100, pollers: 80, total: 180 });
   });
 
   it('advanceRelation fires on every write of relations/{orderId}, without redelivery', () => {
@@ -122,12 +150,23 @@ describe('deployability', () => {
 
   it('declares every param with its default, so the CLI can prompt for and default them', () => {
     const params = Object.fromEntries(manifest.params.map((p) => [p.name, p]));
-    assert.deepEqual(
-      Object.keys(params).sort(),
-      ['FOOD_SERVICE_ADDRESS', 'FOOD_SERVICE_CA', 'FOOD_SERVICE_CLIENT_CERT', 'FOOD_SERVICE_CLIENT_KEY', ...Object.keys(INT_PARAMS)].sort(),
-    );
+    assert.deepEqual(Object.keys(params).sort(), [...SECRETS, ...Object.keys(STRING_PARAMS), ...Object.keys(INT_PARAMS)].sort());
     for (const [name, param] of Object.entries(INT_PARAMS)) assert.equal(params[name].default, param.default, name);
-    assert.equal(params.FOOD_SERVICE_CA.type, 'secret');
+    for (const name of SECRETS) assert.equal(params[name].type, 'secret', name);
+    for (const [name, param] of Object.entries(STRING_PARAMS)) {
+      assert.equal(params[name].input?.text?.validationRegex, param.validationRegex, `${name}: the deploy prompt checks what is typed`);
+    }
+    assert.equal(params.FUNCTIONS_REGION.default, 'us-central1');
+  });
+
+  it('gives FOOD_SERVICE_ADDRESS no default, so a deploy must be told where the food service is', () => {
+    const address = manifest.params.find((p) => p.name === 'FOOD_SERVICE_ADDRESS');
+    assert.ok(address && !('default' in address), JSON.stringify(address));
+  });
+
+  it("defaults SERVICE_ACCOUNT to the project's food-orchestrator account, as a full e-mail the CLI resolves", () => {
+    const account = manifest.params.find((p) => p.name === 'SERVICE_ACCOUNT');
+    assert.equal(account?.default, 'food-orchestrator@{{ params.PROJECT_ID }}.iam.gserviceaccount.com');
   });
 
   it('does no work at import: no param is read during discovery', () => {

@@ -147,6 +147,15 @@ describe('needsNudge', () => {
     assert.equal(needsNudge(relation({ orderStatus: 'CANCELLED' }), ago(STALL_MS), NOW, STALL_MS), true);
   });
 
+  it('after a pause, is true at once for a due step untouched since before the resume, and only for such a one', () => {
+    const resumedUntil = ago(1_000);
+    assert.equal(needsNudge(due, ago(2_000), NOW, STALL_MS, resumedUntil), true, 'its event may have been dropped while paused');
+    assert.equal(needsNudge(due, ago(500), NOW, STALL_MS, resumedUntil), false, 'written after the resume: its event was delivered');
+    assert.equal(needsNudge(preparing, ago(2_000), NOW, STALL_MS, resumedUntil), false, 'nothing is due: the poller observes it');
+    assert.equal(needsNudge(relation({ ...inFlight, stage: 'DELIVERED' }), ago(2_000), NOW, STALL_MS, resumedUntil), false);
+    assert.equal(needsNudge(due, ago(2_000), NOW, STALL_MS, null), false, 'without a pause, the stall rule alone');
+  });
+
   it('is false for a due step written recently', () => {
     assert.equal(needsNudge(due, ago(STALL_MS - 1), NOW, STALL_MS), false);
     assert.equal(needsNudge(due, NOW, NOW, STALL_MS), false);

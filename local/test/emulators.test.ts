@@ -28,6 +28,7 @@ import {
   formatDotenv,
   freePorts,
   GENERATED_MARKER,
+  LOCAL_SERVICE_ACCOUNT,
   localValues,
   readProjectConfig,
   ROOT,
@@ -185,7 +186,7 @@ describe('npm run emulators: the official Firebase emulator path', () => {
       const loaded = Config.load({ cwd: ROOT });
       const [codebase, ...others] = normalizeAndValidate(loaded.get('functions'));
       assert.equal(others.length, 0);
-      assert.equal(codebase.codebase, 'default');
+      assert.equal(codebase.codebase, 'food-orchestrator', 'its own codebase: a deploy of it never touches functions of other codebases');
       assert.equal(codebase.source, 'functions');
       const runtime = String(codebase.runtime);
       assert.ok(runtimes.isRuntime(runtime) && !runtimes.isDecommissioned(runtime), `${runtime} is not a runtime the CLI deploys`);
@@ -452,10 +453,13 @@ describe('npm run emulators: the official Firebase emulator path', () => {
 
       const declared = declaredParams(functionsDir);
       const expected = Object.fromEntries(declared.filter((p) => p.type !== 'secret').map((p) => [p.name, String(p.default)]));
+      assert.equal(expected.FOOD_SERVICE_ADDRESS, 'undefined', 'the address has no default');
+      assert.equal(expected.SERVICE_ACCOUNT, 'food-orchestrator@{{ params.PROJECT_ID }}.iam.gserviceaccount.com');
       assert.deepEqual(parseStrict(fs.readFileSync(files.envFile, 'utf8')), {
         ...expected,
         FOOD_SERVICE_ADDRESS: '127.0.0.1:9000',
         POLL_INTERVAL_SECONDS: '7',
+        SERVICE_ACCOUNT: LOCAL_SERVICE_ACCOUNT,
       });
       assert.ok(Object.keys(expected).length >= 4, `declared params: ${declared.map((p) => p.name).join(', ')}`);
       const secretText = fs.readFileSync(files.secretFile, 'utf8');

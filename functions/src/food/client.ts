@@ -3,7 +3,9 @@
 // on UNAVAILABLE and DEADLINE_EXCEEDED; writes are sent once, because a write
 // whose reply was lost may have happened: the caller, which looks before it
 // updates and guards creates with claims, decides what to do next. Failures
-// surface as FoodServiceError naming the method and the resource.
+// surface as FoodServiceError naming the method and the resource. One client
+// keeps at most FOOD_MAX_IN_FLIGHT calls in flight, which protects the food
+// service from a burst however many invocations an instance runs.
 import * as grpc from '@grpc/grpc-js';
 import * as logger from 'firebase-functions/logger';
 
@@ -16,7 +18,8 @@ import type { OrderServiceClient } from '../generated/food/v1/OrderService';
 import type { UpdateOrderRequest } from '../generated/food/v1/UpdateOrderRequest';
 import { mayBeCredentials, type CredentialRefresher } from './credential-refresh';
 import { channelCredentials, type TlsMaterial } from './credentials';
-import { FoodServiceError } from './errors';
+import { FoodServiceError, noSlotError } from './errors';
+import { createSlots, type Slots } from '../concurrency';
 import { foodProto } from './proto';
 import type { RetryPolicy } from '../backoff';
 import { READ_RETRY_POLICY } from '../config';
@@ -36,6 +39,12 @@ export interface FoodClientOptions {
   retry?: Partial<RetryPolicy>;
   /** Looks for rotated credentials when a call fails in a way they could heal; without it, such a call just fails. */
   refresher?: CredentialRefresher;
+  /**
+   * Calls in flight at once from this client, whatever its callers ask
+   * (FOOD_MAX_IN_FLIGHT; default: no limit). One client serves a whole
+   * process (food/connection.ts), so this is the instance's limit.
+   */
+  maxInFlight?: number;
 }
 
 export interface ListOrdersRequest {
@@ -76,6 +85,7 @@ export class FoodClient {
   private readonly deadlineMs: number;
   private readonly createDeadlineMs: number;
   private readonly retry: RetryPolicy;
+  private readonly slots: Slots | undefined;
 
   constructor(options: FoodClientOptions) {
     if (!/^[^\s:]+:\d{1,5}$/.test(options.address) && !/^\[[0-9a-fA-F:.]+\]:\d{1,5}$/.test(options.address)) {
@@ -92,6 +102,10 @@ export class FoodClient {
     this.deadlineMs = options.deadlineMs;
     this.createDeadlineMs = createDeadlineMs;
     this.retry = validateRetryPolicy({ ...READ_RETRY_POLICY, ...options.retry });
+    if (options.maxInFlight !== undefined && (!Number.isInteger(options.maxInFlight) || options.maxInFlight < 1)) {
+      throw new Error(`FOOD_MAX_IN_FLIGHT must be a positive integer, got ${options.maxInFlight}`);
+    }
+    this.slots = options.maxInFlight === undefined ? undefined : createSlots(options.maxInFlight);
     this.refresher = options.refresher;
     this.tls = options.tls;
     this.connect(options.tls);
@@ -252,15 +266,30 @@ export class FoodClient {
   private send<Req, Res>(method: FoodMethod, resource: string, kind: CallKind, invoke: Unary<Req, Res>, request: Req): Promise<Res> {
     let attempts = 0;
     const deadlineMs = kind === 'create' ? this.createDeadlineMs : this.deadlineMs;
-    const once = () =>
-      new Promise<Res>((resolve, reject) => {
-        attempts++;
-        invoke(request, { deadline: Date.now() + deadlineMs }, (error, response) => {
-          if (error) reject(new FoodServiceError(method, resource, this.address, error, attempts));
-          else if (response === undefined) reject(new Error(`${method} ${resource}: empty response from ${this.address}`));
-          else resolve(response);
+    const once = async (): Promise<Res> => {
+      attempts++;
+      // The deadline covers the wait for a slot too, so a create never goes
+      // out later than the step planned for (steps.ts checks its lease
+      // against CREATE_DEADLINE_MS before calling).
+      const started = Date.now();
+      const deadline = started + deadlineMs;
+      const release = this.slots ? await this.slots.acquire(deadline) : () => undefined;
+      if (!release) {
+        const limit = this.slots?.limit ?? 0;
+        throw new FoodServiceError(method, resource, this.address, noSlotError(limit, Date.now() - started), attempts);
+      }
+      try {
+        return await new Promise<Res>((resolve, reject) => {
+          invoke(request, { deadline }, (error, response) => {
+            if (error) reject(new FoodServiceError(method, resource, this.address, error, attempts));
+            else if (response === undefined) reject(new Error(`${method} ${resource}: empty response from ${this.address}`));
+            else resolve(response);
+          });
         });
-      });
+      } finally {
+        release();
+      }
+    };
     if (kind !== 'read') return once();
     const shouldRetry = (error: unknown) => {
       if (!(error instanceof FoodServiceError) || !error.transient) return false;

@@ -12,7 +12,7 @@ export function foodClient(options: Omit<FoodClientOptions, 'refresher'> & { sec
   // The key holds the secrets as bound to the function, not as rotated: a
   // client that picked up rotated secrets keeps them while the binding stays.
   const { address, deadlineMs, createDeadlineMs, tls, secrets, ...rest } = options;
-  const key = JSON.stringify([address, deadlineMs, createDeadlineMs, tls.caPem, tls.certPem ?? '', Boolean(secrets)]);
+  const key = JSON.stringify([address, deadlineMs, createDeadlineMs, rest.maxInFlight, tls.caPem, tls.certPem ?? '', Boolean(secrets)]);
   if (cached?.key !== key) {
     cached?.client.close();
     const refresher = secrets ? new CredentialRefresher(secrets) : undefined;

@@ -11,7 +11,7 @@
 //   the server did the work reads UNAVAILABLE too;
 // - refused: the server answered with a code by which it turns a request down
 //   without doing it.
-import { status, type ServiceError } from '@grpc/grpc-js';
+import { Metadata, status, type ServiceError } from '@grpc/grpc-js';
 
 import type { FoodMethod } from './types';
 
@@ -30,7 +30,21 @@ export function isCertificateFailure(code: status, details: string): boolean {
 }
 
 /**
- * Failures that prove the call was never written to a connection: the channel
+ * How a call that never got one of its instance's in-flight slots
+ * (FOOD_MAX_IN_FLIGHT) within its deadline is reported: DEADLINE_EXCEEDED,
+ * and provably not sent.
+ */
+export const NO_SLOT_DETAILS = 'Not sent: no in-flight slot came free before the deadline';
+
+/** A call the client held back: it never reached a connection. */
+export function noSlotError(limit: number, waitedMs: number): ServiceError {
+  const details = `${NO_SLOT_DETAILS} (waited ${waitedMs} ms; FOOD_MAX_IN_FLIGHT ${limit})`;
+  return Object.assign(new Error(details), { code: status.DEADLINE_EXCEEDED, details, metadata: new Metadata() });
+}
+
+/**
+ * Failures that prove the call was never written to a connection: the client
+ * held it back for want of a slot (above); the channel
  * had none to give it ("No connection established. Last error: …", from the
  * picker, whatever the last error was), or the deadline ran out while the call
  * still waited for one ("…Waiting for LB pick", with no remote address and no
@@ -42,6 +56,7 @@ export function isCertificateFailure(code: status, details: string): boolean {
 export function isNotSent(code: status, details: string): boolean {
   if (code === status.UNAVAILABLE) return details.startsWith('No connection established. Last error: ');
   if (code === status.DEADLINE_EXCEEDED) {
+    if (details.startsWith(NO_SLOT_DETAILS)) return true;
     return /Waiting for LB pick$/.test(details.trim()) && !details.includes('remote_addr=') && !details.includes('previous attempts');
   }
   return false;

@@ -7,6 +7,7 @@ export interface ShardQueue {
   /** Enqueues one shard under `id`; 'exists' when a task of that id was enqueued before (an overlapping poll). */
   enqueue(shard: Shard, id: string): Promise<'queued' | 'exists'>;
 }
+import type { KillSwitch } from '../store/controls';
 
 /** What the orchestration needs from outside: built when a function runs, never at import. */
 export interface Deps {
@@ -15,4 +16,6 @@ export interface Deps {
   now: () => Date;
   /** Absent where there is no task queue: then every shard is observed in the poll's own instance. */
   shards?: ShardQueue;
+  /** The kill switch (controls/orchestrator), as this instance last read it. */
+  killSwitch: () => Promise<KillSwitch>;
 }

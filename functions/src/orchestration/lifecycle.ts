@@ -11,9 +11,16 @@
 // as it is now, lets decide() name the one next step, and runs it
 // (steps.ts). The poller records what the food service says, and wakes a
 // relation whose step is due again (observe.ts). Nothing else moves an order.
+//
+// Before any of that: while the kill switch is on, nothing is done at all
+// (kill-switch.ts); a relation a newer version wrote is left alone; and a
+// live relation never keeps an expireAt (store/relations.ts, clearExpiry).
 import type { DocumentReference } from 'firebase-admin/firestore';
+import * as logger from 'firebase-functions/logger';
 
-import { readRelation } from '../store/relations';
+import { isTerminal } from '../model/stage';
+import { clearExpiry, readRelation } from '../store/relations';
+import { EXPIRE_AT, isNewerSchema, SCHEMA_VERSION } from '../store/schema';
 import { decide } from './decide';
 import type { Deps } from './deps';
 import {
@@ -31,8 +38,22 @@ export type { AdvanceResult } from './steps';
 
 /** Runs the one next step of the relation at `ref`, or nothing, as its current state says. */
 export async function advance(ref: DocumentReference, eventId: string, deps: Deps): Promise<AdvanceResult> {
+  const control = await deps.killSwitch();
+  if (control.paused) {
+    // The poller wakes this relation after the resume (observe.ts, needsNudge).
+    logger.info('paused: the event is left for the poller to pick up after the resume', { relation: ref.path, eventId });
+    return 'paused';
+  }
   const stored = await readRelation(ref);
   if (!stored) return 'gone';
+  if (isNewerSchema(stored.parsed)) {
+    logger.warn('relation written by a newer version of the orchestrator; left alone', {
+      order: String(stored.data.order),
+      schemaVersion: stored.parsed.newerSchema,
+      supported: SCHEMA_VERSION,
+    });
+    return 'newer';
+  }
   if (!stored.parsed.ok) {
     // Nothing can be decided from it; the flag says what to fix.
     const { data } = stored;
@@ -40,6 +61,13 @@ export async function advance(ref: DocumentReference, eventId: string, deps: Dep
     return flag(target, deps.now(), 'INVALID_DOCUMENT', `the relation document is malformed: ${stored.parsed.problems.join('; ')}`);
   }
   const ctx: StepContext = { ref, relation: stored.parsed.value, eventId, deps };
+  if (!isTerminal(ctx.relation.stage) && stored.data[EXPIRE_AT] !== undefined) {
+    // Made active again by hand: take it and its history off the TTL policy first; the write brings the next event.
+    const cleared = await clearExpiry(ref, ctx.relation.stage);
+    if (cleared)
+      logger.warn('a live relation carried expireAt; removed it from the relation and its history', { order: ctx.relation.order });
+    return cleared ? 'unexpired' : 'fenced';
+  }
   const decision = decide(ctx.relation, deps.now());
   switch (decision.action) {
     case 'createKitchenOrder':

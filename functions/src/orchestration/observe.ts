@@ -42,13 +42,22 @@ export function observationChanges(relation: Relation, seen: Seen): Observation 
 
 /**
  * Whether the trigger should be woken for a relation that nothing else will
- * write: a step whose retry has fallen due, or a due step or flag that has
- * seen no write for `stallMs` (a lost event, or a claimant that died).
+ * write: a step whose retry has fallen due, a due step or flag whose last
+ * write came before `wakeUntouchedBefore` (its event was dropped while the
+ * kill switch was on), or one that has seen no write for `stallMs` (a lost
+ * event, or a claimant that died).
  */
-export function needsNudge(relation: Relation, updateTime: Date, now: Date, stallMs: number): boolean {
+export function needsNudge(
+  relation: Relation,
+  updateTime: Date,
+  now: Date,
+  stallMs: number,
+  wakeUntouchedBefore: Date | null = null,
+): boolean {
   const decision = decide(relation, now);
   if (!isStep(decision) && decision.action !== 'flag') return false;
   const retryAt = relation.error?.transient ? relation.error.retryAt : null;
   if (retryAt && updateTime <= retryAt) return true;
+  if (wakeUntouchedBefore && updateTime < wakeUntouchedBefore) return true;
   return now.getTime() - updateTime.getTime() >= stallMs;
 }

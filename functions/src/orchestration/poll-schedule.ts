@@ -13,6 +13,7 @@ import { acquirePollLease, lastPollAt, releasePollLease, renewPollLease } from '
 import { openRelationCache, type RelationCache } from '../store/relation-cache';
 import { countActiveRelations } from '../store/relations';
 import type { Deps } from './deps';
+import { describePause } from './kill-switch';
 import { pollOnce, type PollSummary } from './poll';
 import { describeError } from '../describe-error';
 
@@ -21,6 +22,8 @@ export interface PollRun {
   failedPolls: number;
   /** Why no poll ran (or why a slot was left out), when that happened. */
   skipped?: string;
+  /** Set when the kill switch kept a poll from running: who paused, when and why. */
+  paused?: string;
 }
 
 /**
@@ -95,6 +98,13 @@ async function pollSlot(context: SlotContext, slotMs: number): Promise<PollSumma
 
 async function runSlot(context: SlotContext, run: PollRun, slotMs: number): Promise<void> {
   try {
+    // Checked per slot: a pause stops the polls still due in this invocation.
+    const control = await context.deps.killSwitch();
+    if (control.paused) {
+      run.paused = describePause(control);
+      logger.info('poll skipped: the kill switch is on', { pause: run.paused });
+      return;
+    }
     const result = await pollSlot(context, slotMs);
     if (typeof result === 'string') {
       run.skipped = result;

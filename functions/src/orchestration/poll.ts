@@ -26,7 +26,9 @@ import {
   type StoredRelation,
 } from '../store/relations';
 import type { RelationCache } from '../store/relation-cache';
+import { isNewerSchema } from '../store/schema';
 import type { Deps } from './deps';
+import { pausedUntil } from './kill-switch';
 import { planShards, type Shard } from './shards';
 import { describeError } from '../describe-error';
 import { needsNudge, observationChanges, type Seen } from './observe';
@@ -44,6 +46,8 @@ export interface PollSummary {
   foreign: number;
   /** Relations the trigger flags as malformed; not observed. */
   malformed: number;
+  /** Relations a newer version of the orchestrator wrote; left alone. */
+  newerSchema: number;
   /** Orders in the listings whose names are not orders/<id>; skipped. */
   malformedOrders: number;
   /** Statuses the proto does not name (a newer server?); reported, not recorded. */
@@ -84,6 +88,7 @@ export function emptySummary(): PollSummary {
     vanished: 0,
     foreign: 0,
     malformed: 0,
+    newerSchema: 0,
     malformedOrders: 0,
     unknownStatuses: 0,
     lookupFailures: 0,
@@ -148,6 +153,11 @@ export async function observeShard(deps: Deps, shard: Shard): Promise<PollSummar
   const started = Date.now();
   const summary = emptySummary();
   summary.listed = shard.orders.length;
+  // A task enqueued before a pause may run during it; the first poll after the resume covers its shard.
+  if ((await deps.killSwitch()).paused) {
+    logger.info('shard skipped: the kill switch is on', { after: shard.after, upTo: shard.upTo });
+    return summary;
+  }
   await observeShardHere(deps, shard, summary, createLimiter(deps.config.maxConcurrency));
   summary.durationMs = Date.now() - started;
   return summary;
@@ -178,12 +188,25 @@ export async function observeRelations(
   cache?: RelationCache,
 ): Promise<void> {
   const undriven = new Set([...listing.statuses].flatMap(([name, status]) => (status === 'NEW' ? [] : [name])));
+  const context: ObserveContext = {
+    deps,
+    listing,
+    summary,
+    wakeUntouchedBefore: pausedUntil(await deps.killSwitch(), deps.config.pauseCheckSeconds),
+    newer: [],
+  };
   const pages = cache ? cache.pages(RELATION_PAGE_SIZE, range) : activeRelationPages(RELATION_PAGE_SIZE, range);
   if (cache) summary.relationsFrom = 'listener';
   for await (const page of pages) {
     summary.activeRelations += page.length;
-    await Promise.all(page.map((stored) => limit(() => observeOne(stored, listing, deps, summary))));
+    await Promise.all(page.map((stored) => limit(() => observeOne(stored, context))));
     for (const stored of page) undriven.delete(String(stored.data.order));
+  }
+  if (context.newer.length > 0) {
+    logger.warn('relations written by a newer version of the orchestrator; left alone until that version runs again', {
+      count: summary.newerSchema,
+      sample: context.newer,
+    });
   }
   await reportForeign(
     [...undriven].map((name) => ({ name, status: listing.statuses.get(name) as OrderStatusName })),
@@ -191,7 +214,29 @@ export async function observeRelations(
   );
 }
 
-async function observeOne(stored: StoredRelation, listing: Listing, deps: Deps, summary: PollSummary): Promise<void> {
+/** What the observation of one page's relations shares. */
+interface ObserveContext {
+  deps: Deps;
+  listing: Listing;
+  summary: PollSummary;
+  /**
+   * Relations untouched since before this time are woken if a step is due:
+   * their events may have been dropped while the kill switch was on
+   * (kill-switch.ts, pausedUntil). Null when there was no pause.
+   */
+  wakeUntouchedBefore: Date | null;
+  /** A sample of the relations a newer version wrote, for the log. */
+  newer: string[];
+}
+
+async function observeOne(stored: StoredRelation, context: ObserveContext): Promise<void> {
+  const { deps, listing, summary } = context;
+  if (isNewerSchema(stored.parsed)) {
+    // Its fields may mean what this version does not know: nothing is written to it.
+    summary.newerSchema++;
+    if (context.newer.length < SAMPLE) context.newer.push(String(stored.data.order));
+    return;
+  }
   if (!stored.parsed.ok) {
     // The trigger flags it; observing it would only stack news on bad data.
     summary.malformed++;
@@ -199,7 +244,8 @@ async function observeOne(stored: StoredRelation, listing: Listing, deps: Deps, 
   }
   const relation = stored.parsed.value;
   const changes = observationChanges(relation, await lookUp(relation, listing.statuses.get(relation.order), deps, summary));
-  const nudge = !changes && needsNudge(relation, stored.updateTime, deps.now(), deps.config.claimLeaseSeconds * 1000);
+  const nudge =
+    !changes && needsNudge(relation, stored.updateTime, deps.now(), deps.config.claimLeaseSeconds * 1000, context.wakeUntouchedBefore);
   if (!changes && !nudge) return;
   await oneWrite(relation.order, summary, async () => {
     await writeObservation(stored.ref, changes ?? {}, nudge, deps.now());

@@ -8,7 +8,7 @@ import type { Stage } from '../model/stage';
 import { approveRetry } from '../store/claims';
 import { db } from '../store/db';
 import { readRelation } from '../store/relations';
-import { errorFields, orphanFields, parseRelation, TRANSITIONS } from '../store/schema';
+import { errorFields, EXPIRE_AT, isNewerSchema, orphanFields, parseRelation, SCHEMA_VERSION, TRANSITIONS } from '../store/schema';
 import { decide } from './decide';
 import { describeError } from '../describe-error';
 
@@ -49,6 +49,11 @@ export async function retryRelation(ref: DocumentReference, by: Operator, now: D
   if (!by.who.trim() || !by.why.trim()) throw new RepairRefused('a retry needs who asks and why (--by and --reason)');
   const stored = await readRelation(ref);
   if (!stored) throw new RepairRefused(`${ref.path} does not exist`);
+  if (isNewerSchema(stored.parsed)) {
+    throw new RepairRefused(
+      `${ref.path} was written by a newer version of the orchestrator (schemaVersion ${stored.parsed.newerSchema}, this one knows ${SCHEMA_VERSION}); repair it with that version`,
+    );
+  }
   if (!stored.parsed.ok) {
     throw new RepairRefused(`${ref.path} is malformed (${stored.parsed.problems.join('; ')}); fix the document first, then retry`);
   }
@@ -74,6 +79,8 @@ export async function retryRelation(ref: DocumentReference, by: Operator, now: D
     if (current.get('error.code') !== flag.code || current.get('error.message') !== flag.message) {
       throw new RepairRefused(`${relation.order} changed while the retry was prepared; look again`);
     }
+    // A finished relation's history expires with it (a closed relation keeps its flag, and may be retried).
+    const expireAt: unknown = current.get(EXPIRE_AT);
     tx.create(ref.collection(TRANSITIONS).doc(`retry-${now.getTime()}`), {
       step: 'retry',
       stage: relation.stage,
@@ -82,6 +89,7 @@ export async function retryRelation(ref: DocumentReference, by: Operator, now: D
       at: Timestamp.fromDate(now),
       cleared: { code: flag.code, message: flag.message },
       approvedAttempt,
+      ...(expireAt instanceof Timestamp ? { [EXPIRE_AT]: expireAt } : {}),
     });
     tx.update(ref, { ...errorFields(null), observationError: null });
   });

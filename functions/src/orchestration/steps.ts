@@ -17,7 +17,22 @@ import type { Deps } from './deps';
 import { describeError } from '../describe-error';
 import { classifyFailure, StepDeferred, stepError, type StepProgress } from './step-failure';
 
-export type AdvanceResult = 'gone' | 'nothing' | 'flagged' | 'held' | 'advanced' | 'cancelled' | 'closed' | 'failed' | 'fenced';
+export type AdvanceResult =
+  | 'gone'
+  | 'nothing'
+  | 'flagged'
+  | 'held'
+  | 'advanced'
+  | 'cancelled'
+  | 'closed'
+  | 'failed'
+  | 'fenced'
+  /** The kill switch is on: nothing was read or done. */
+  | 'paused'
+  /** A newer version wrote the relation: left alone. */
+  | 'newer'
+  /** A live relation carried expireAt: it was removed. */
+  | 'unexpired';
 
 /** One run of the trigger on one relation. */
 export interface StepContext {
@@ -109,7 +124,7 @@ export async function runCreateStep(ctx: StepContext, step: CreateStep): Promise
         { code: 'CANCELLED', message: 'the customer cancelled the order first', transient: false, ambiguous: false },
         deps.now(),
       );
-      return recordCancellation(ctx, created && { field, name: created.name, status: null });
+      return recordCancellation(ctx, created && { field, name: created.name, status: null }, claim.ref);
     }
 
     // 3. Create, unless an earlier attempt did and wrote the name down.
@@ -142,14 +157,14 @@ export async function runCreateStep(ctx: StepContext, step: CreateStep): Promise
         },
         deps.now(),
       );
-      return recordCancellation(ctx, { field, name: created.name, status: created.status });
+      return recordCancellation(ctx, { field, name: created.name, status: created.status }, claim.ref);
     }
 
     // 6. Record, fenced: only while the stage and the claim are still this attempt's.
     const made: Made = { field, name: created.name, status: created.status };
     const recorded = await recordProgress(
       ref,
-      { step, from, to, eventId, claim, made, possibleOrphans: claim.possibleOrphans },
+      { step, from, to, eventId, claim, made, possibleOrphans: claim.possibleOrphans, retentionDays: deps.config.retentionDays },
       deps.now(),
     );
     logger.info(recorded === 'recorded' ? 'relation advanced' : 'step fenced out: another attempt moved the relation first', {
@@ -173,7 +188,11 @@ export async function finishOrder(ctx: StepContext, to: 'DELIVERED' | 'REJECTED'
   const { ref, relation, eventId, deps } = ctx;
   try {
     if ((await moveOrder(deps, relation.order, to)) === 'cancelled') return recordCancellation(ctx, null);
-    const recorded = await recordProgress(ref, { step: 'finish', from: relation.stage, to, eventId }, deps.now());
+    const recorded = await recordProgress(
+      ref,
+      { step: 'finish', from: relation.stage, to, eventId, retentionDays: deps.config.retentionDays },
+      deps.now(),
+    );
     if (recorded === 'recorded') logger.info('order finished', { order: relation.order, outcome: to });
     return recorded === 'recorded' ? 'advanced' : 'fenced';
   } catch (error) {
@@ -184,10 +203,19 @@ export async function finishOrder(ctx: StepContext, to: 'DELIVERED' | 'REJECTED'
 /**
  * → CANCELLED: the customer's word is final. A kitchen order or shipment made
  * before the cancellation was seen is recorded, so it is not left unnamed.
+ * `ownAttempt` is the claim of the create step that saw the cancellation.
  */
-export async function recordCancellation(ctx: StepContext, made: Made | null): Promise<AdvanceResult> {
+export async function recordCancellation(ctx: StepContext, made: Made | null, ownAttempt?: DocumentReference): Promise<AdvanceResult> {
   const { ref, relation, eventId, deps } = ctx;
-  const progress: Progress = { step: 'cancel', from: relation.stage, to: 'CANCELLED', eventId, ...(made ? { made } : {}) };
+  const progress: Progress = {
+    step: 'cancel',
+    from: relation.stage,
+    to: 'CANCELLED',
+    eventId,
+    retentionDays: deps.config.retentionDays,
+    ...(made ? { made } : {}),
+    ...(ownAttempt ? { ownAttempt } : {}),
+  };
   const recorded = await recordProgress(ref, progress, deps.now());
   if (recorded === 'recorded') {
     logger.info('order cancelled by the customer; nothing more is created or updated', {
@@ -202,7 +230,11 @@ export async function recordCancellation(ctx: StepContext, made: Made | null): P
 /** A flagged relation whose order ended on the food service: record how, keep the flag, stop polling it. */
 export async function closeFlagged(ctx: StepContext, to: Outcome): Promise<AdvanceResult> {
   const { ref, relation, eventId, deps } = ctx;
-  const recorded = await recordProgress(ref, { step: 'close', from: relation.stage, to, eventId, keepError: true }, deps.now());
+  const recorded = await recordProgress(
+    ref,
+    { step: 'close', from: relation.stage, to, eventId, keepError: true, retentionDays: deps.config.retentionDays },
+    deps.now(),
+  );
   if (recorded === 'recorded')
     logger.warn('flagged relation closed: its order ended on the food service', {
       order: relation.order,
@@ -302,6 +334,12 @@ async function stepFailed(
       }),
     );
   }
-  await recordError(ref, relation.stage, stepError(step, failure, relation.error, deps.now(), deps.config.pollIntervalSeconds));
+  await recordError(
+    ref,
+    relation.stage,
+    stepError(step, failure, relation.error, deps.now(), deps.config.pollIntervalSeconds),
+    [],
+    claim?.ref,
+  );
   return 'failed';
 }

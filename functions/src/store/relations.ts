@@ -5,23 +5,44 @@
 // transaction checks that the relation is still at the stage the step
 // started from (and, for a create, that the step's claim is still this
 // attempt's) before it writes, so a late or duplicate attempt changes
-// nothing but its own note (docs/ARCHITECTURE.md#one-writer-per-field).
-import { FieldPath, Timestamp, type DocumentData, type DocumentReference, type DocumentSnapshot } from 'firebase-admin/firestore';
+// nothing but its own note (docs/ARCHITECTURE.md#one-writer-per-field). The write that finishes a relation also gives it
+// and its whole history `expireAt`, in the same transaction, so a TTL policy
+// deletes them together and never anything still active.
+import {
+  FieldPath,
+  FieldValue,
+  Timestamp,
+  type DocumentData,
+  type DocumentReference,
+  type DocumentSnapshot,
+  type Transaction,
+} from 'firebase-admin/firestore';
 
-import type { PossibleOrphan, Relation, Step, StepError } from '../model/relation';
-import { isTerminal, type Stage } from '../model/stage';
+import type { PossibleOrphan, Step, StepError } from '../model/relation';
+import { isStage, isTerminal, type Stage } from '../model/stage';
 import type { KitchenOrderStatusName, ShipmentStatusName } from '../model/statuses';
 import type { HeldClaim } from './claims';
 import { db } from './db';
 import { isAlreadyExists } from './errors';
-import { errorFields, newRelation, orphanFields, parseRelation, relationId, RELATIONS, TRANSITIONS, type Parsed } from './schema';
+import {
+  errorFields,
+  EXPIRE_AT,
+  expiryFor,
+  newRelation,
+  orphanFields,
+  parseRelation,
+  relationId,
+  RELATIONS,
+  TRANSITIONS,
+  type ParsedRelation,
+} from './schema';
 
 export interface StoredRelation {
   ref: DocumentReference;
   data: DocumentData;
   /** When the document last changed: the poller uses it to notice stalled relations. */
   updateTime: Date;
-  parsed: Parsed<Relation>;
+  parsed: ParsedRelation;
 }
 
 export function relationRef(orderName: string): DocumentReference {
@@ -163,6 +184,10 @@ export interface Progress {
   possibleOrphans?: readonly PossibleOrphan[];
   /** Closing a flagged relation keeps the flag for a person to read. */
   keepError?: boolean;
+  /** This run's own attempt document, if it wrote one: stamped with expireAt if the relation finished before this run recorded. */
+  ownAttempt?: DocumentReference;
+  /** RETENTION_DAYS: how long a relation this step finishes is kept. */
+  retentionDays: number;
 }
 
 /**
@@ -195,11 +220,21 @@ export async function recordProgress(ref: DocumentReference, progress: Progress,
   const { claim } = progress;
   // A create's claim document is its history; the other steps get one entry, written once.
   const history = ref.collection(TRANSITIONS).doc(`${progress.to}-1`);
+  const finishing = isTerminal(progress.to);
+  const expireAt = finishing ? Timestamp.fromDate(expiryFor(at, progress.retentionDays)) : null;
+  // The history to stamp is listed before the transaction: a query inside one
+  // locks far more than these few documents on Google's emulator, and stalls
+  // every other step. A document written meanwhile belongs to a late
+  // attempt, which stamps itself when it is fenced out (expireLateAttempt).
+  const earlier = expireAt ? await historyOf(ref) : [];
   return db().runTransaction(async (tx) => {
     const [relation, ...rest] = await tx.getAll(ref, ...(claim ? [claim.ref, claim.nextRef] : [history]));
     const stillHeld = !claim || (rest[0].get('holder') === claim.holder && rest[0].get('failure') === null && !rest[1].exists);
     if (relation.exists && relation.get('stage') === progress.from && stillHeld) {
-      tx.update(ref, progressFields(progress, orphansOf(relation), at));
+      // Reads come before writes in a transaction.
+      const stamped = earlier.length > 0 ? await tx.getAll(...earlier) : [];
+      tx.update(ref, { ...progressFields(progress, orphansOf(relation), at), [EXPIRE_AT]: expireAt ?? FieldValue.delete() });
+      for (const doc of stamped) if (doc.exists) tx.update(doc.ref, { [EXPIRE_AT]: expireAt });
       if (!claim && !rest[0].exists) {
         tx.create(history, {
           step: progress.step,
@@ -208,6 +243,7 @@ export async function recordProgress(ref: DocumentReference, progress: Progress,
           attempt: 1,
           eventId: progress.eventId,
           claimedAt: Timestamp.fromDate(at),
+          ...(expireAt ? { [EXPIRE_AT]: expireAt } : {}),
         });
       }
       return 'recorded';
@@ -225,7 +261,41 @@ export async function recordProgress(ref: DocumentReference, progress: Progress,
       };
       tx.update(ref, orphanFields(mergeOrphans(orphansOf(relation), [note])));
     }
+    expireLateAttempt(tx, relation, progress.ownAttempt ?? claim?.ref);
     return 'fenced';
+  });
+}
+
+/** The relation's history documents, by reference only (no fields are read). */
+async function historyOf(ref: DocumentReference): Promise<DocumentReference[]> {
+  return (await ref.collection(TRANSITIONS).select().get()).docs.map((doc) => doc.ref);
+}
+
+/**
+ * An attempt that wrote its document after its relation had finished (a
+ * late or duplicate event) missed the stamping of the history: it takes the
+ * relation's expireAt, so it goes when the relation goes.
+ */
+function expireLateAttempt(tx: Transaction, relation: DocumentSnapshot, ownAttempt: DocumentReference | undefined): void {
+  const expireAt: unknown = relation.get(EXPIRE_AT);
+  const stage: unknown = relation.get('stage');
+  if (ownAttempt && expireAt instanceof Timestamp && isStage(stage) && isTerminal(stage)) tx.update(ownAttempt, { [EXPIRE_AT]: expireAt });
+}
+
+/**
+ * A relation at a live stage must never carry expireAt, or a TTL policy
+ * would delete it mid-flight. Nothing in the orchestrator makes a finished
+ * relation active again, but a hand edit or a restore can: this removes
+ * expireAt from the relation and its history, fenced on the stage.
+ */
+export async function clearExpiry(ref: DocumentReference, stage: Stage): Promise<boolean> {
+  const listed = await historyOf(ref);
+  return db().runTransaction(async (tx) => {
+    const [relation, ...history] = await tx.getAll(ref, ...listed);
+    if (!relation.exists || relation.get('stage') !== stage || relation.get(EXPIRE_AT) === undefined) return false;
+    tx.update(ref, { [EXPIRE_AT]: FieldValue.delete() });
+    for (const doc of history) if (doc.exists && doc.get(EXPIRE_AT) !== undefined) tx.update(doc.ref, { [EXPIRE_AT]: FieldValue.delete() });
+    return true;
   });
 }
 
@@ -262,10 +332,14 @@ export async function recordError(
   from: unknown,
   error: StepError,
   orphans: readonly PossibleOrphan[] = [],
+  ownAttempt?: DocumentReference,
 ): Promise<boolean> {
   return db().runTransaction(async (tx) => {
     const relation = await tx.get(ref);
-    if (!relation.exists || relation.get('stage') !== from) return false;
+    if (!relation.exists || relation.get('stage') !== from) {
+      if (relation.exists) expireLateAttempt(tx, relation, ownAttempt);
+      return false;
+    }
     const fields: DocumentData = errorFields(error);
     if (orphans.length) Object.assign(fields, orphanFields(mergeOrphans(orphansOf(relation), orphans)));
     tx.update(ref, fields);

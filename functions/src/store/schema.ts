@@ -2,7 +2,10 @@
 // relation, and the checked reading of a stored relation back into the model.
 // A hand-edited document, an unknown enum value or a malformed name is
 // reported with every problem found, so the flag on the document says what
-// to fix (docs/ARCHITECTURE.md#the-documents and #bad-data).
+// to fix (docs/ARCHITECTURE.md#the-documents and #bad-data). A document a
+// newer version wrote (schemaVersion above ours) is not read at all: its
+// fields may mean something this code does not know, so it is left alone,
+// never flagged (docs/OPERATIONS.md, "Schema versions").
 import { Timestamp, type DocumentData } from 'firebase-admin/firestore';
 
 import { isOrderName, isResourceName, nameFormat, orderId, type ResourceKind } from '../model/names';
@@ -30,11 +33,33 @@ export const HEALTH_SUMMARY = 'summary';
 export const relationId = orderId;
 
 /**
+ * The shape of the relations this code writes. Raise it only when a change
+ * would make older code misread a document; older code then leaves such
+ * documents alone. Documents without the field predate it and are version 1.
+ */
+export const SCHEMA_VERSION = 1;
+
+/**
+ * The field a Firestore TTL policy on the `relations` and `transitions`
+ * collection groups deletes by (docs/OPERATIONS.md, "Retention"). Only
+ * finished relations and their history carry it.
+ */
+export const EXPIRE_AT = 'expireAt';
+
+const DAY_MS = 86_400_000;
+
+/** When a relation finished at `finishedAt` may be deleted, RETENTION_DAYS later. */
+export function expiryFor(finishedAt: Date, retentionDays: number): Date {
+  return new Date(finishedAt.getTime() + retentionDays * DAY_MS);
+}
+
+/**
  * A new relation document, as the poller creates it for a NEW order: nothing
  * created yet, the poller's first observation, the trigger's fields empty.
  */
 export function newRelation(order: string, customerId: string, at: Date): DocumentData {
   return {
+    schemaVersion: SCHEMA_VERSION,
     order,
     customerId,
     stage: 'NEW',
@@ -75,9 +100,27 @@ export function describeValue(value: unknown): string {
 
 export type Parsed<T> = { ok: true; value: T } | { ok: false; problems: string[] };
 
+/** A relation as read: `newerSchema` is set when a newer version wrote it, and then nothing else was read. */
+export type ParsedRelation = { ok: true; value: Relation } | { ok: false; problems: string[]; newerSchema?: number };
+
+/** Whether a newer version of the orchestrator wrote this relation: it is then left alone. */
+export function isNewerSchema(parsed: ParsedRelation): parsed is { ok: false; problems: string[]; newerSchema: number } {
+  return !parsed.ok && parsed.newerSchema !== undefined;
+}
+
 /** Reads a stored relation; `id` is its document id, which must be its order's. */
-export function parseRelation(data: DocumentData, id: string): Parsed<Relation> {
+export function parseRelation(data: DocumentData, id: string): ParsedRelation {
   const problems: string[] = [];
+  const version: unknown = data.schemaVersion ?? 1;
+  if (!Number.isInteger(version) || (version as number) < 1) {
+    problems.push(`schemaVersion: expected an integer from 1, got ${describeValue(data.schemaVersion)}`);
+  } else if ((version as number) > SCHEMA_VERSION) {
+    return {
+      ok: false,
+      newerSchema: version as number,
+      problems: [`schemaVersion: ${String(version)} is newer than this code's ${SCHEMA_VERSION}; left alone for the version that wrote it`],
+    };
+  }
 
   const name = (field: 'order' | 'kitchenOrder' | 'shipment', kind: ResourceKind, optional: boolean): string | null => {
     const value: unknown = data[field];

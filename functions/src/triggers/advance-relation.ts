@@ -1,7 +1,7 @@
 import { onDocumentWritten } from 'firebase-functions/v2/firestore';
 import * as logger from 'firebase-functions/logger';
 
-import { advanceTimeoutSeconds, FOOD_SERVICE_SECRETS } from '../config';
+import { advanceConcurrency, advanceMaxInstances, advanceTimeoutSeconds, DEPLOYMENT, FOOD_SERVICE_SECRETS } from '../config';
 import { advance } from '../orchestration/lifecycle';
 import { RELATIONS } from '../store/schema';
 import { runtimeDeps } from './deps';
@@ -12,13 +12,22 @@ import { runtimeDeps } from './deps';
  * and the poller wakes the relation when that time comes, so a retry never
  * depends on an event that may be lost, and never loops. The timeout is a
  * param because the claim lease must outlast it (CLAIM_LEASE_SECONDS).
+ * Instances and concurrency are params too: with FOOD_MAX_IN_FLIGHT they
+ * bound what a burst of writes can ask of the food service (config.ts,
+ * foodCallBound). An event that finds no instance free is not redelivered
+ * (retry: false); the poller wakes its relation once it has stalled.
  */
 export const advanceRelation = onDocumentWritten(
   {
+    ...DEPLOYMENT,
     document: `${RELATIONS}/{orderId}`,
     secrets: FOOD_SERVICE_SECRETS,
     timeoutSeconds: advanceTimeoutSeconds,
     retry: false,
+    maxInstances: advanceMaxInstances,
+    concurrency: advanceConcurrency,
+    // Concurrency above 1 needs a whole CPU.
+    cpu: 1,
   },
   async (event) => {
     const after = event.data?.after;

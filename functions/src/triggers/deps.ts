@@ -1,6 +1,6 @@
 import { getFunctions } from 'firebase-admin/functions';
 
-import { loadConfig, SECRET_NAMES, secretManagerTarget, tlsFromSecrets } from '../config';
+import { functionsRegion, loadConfig, SECRET_NAMES, secretManagerTarget, tlsFromSecrets } from '../config';
 import { foodClient } from '../food/connection';
 import { secretManagerSource } from '../food/secret-source';
 import type { Deps, ShardQueue } from '../orchestration/deps';
@@ -13,8 +13,9 @@ const SHARD_DISPATCH_DEADLINE_SECONDS = 120;
 const shardQueue: ShardQueue = {
   async enqueue(shard, id) {
     try {
+      // Named with its region: the Admin SDK assumes us-central1 for a bare name.
       await getFunctions(defaultApp())
-        .taskQueue('observeShard')
+        .taskQueue(`locations/${functionsRegion.value()}/functions/observeShard`)
         .enqueue(shard, { id, dispatchDeadlineSeconds: SHARD_DISPATCH_DEADLINE_SECONDS });
       return 'queued';
     } catch (error) {
@@ -23,6 +24,7 @@ const shardQueue: ShardQueue = {
     }
   },
 };
+import { cachedKillSwitch } from '../orchestration/kill-switch';
 
 /** What a function needs at run time, built when it runs: never at import, when secrets are absent. */
 export function runtimeDeps(): Deps {
@@ -34,7 +36,9 @@ export function runtimeDeps(): Deps {
     tls: config.tls,
     deadlineMs: config.rpcDeadlineMs,
     createDeadlineMs: config.createDeadlineMs,
+    maxInFlight: config.foodMaxInFlight,
     ...(target ? { secrets: secretManagerSource({ ...target, names: SECRET_NAMES, toTls: tlsFromSecrets }) } : {}),
   });
-  return { config, food, now: () => new Date(), shards: shardQueue };
+  const now = () => new Date();
+  return { config, food, now, shards: shardQueue, killSwitch: () => cachedKillSwitch(config.pauseCheckSeconds * 1000, now()) };
 }

@@ -1,7 +1,7 @@
 import * as logger from 'firebase-functions/logger';
 import { onTaskDispatched } from 'firebase-functions/v2/tasks';
 
-import { FOOD_SERVICE_SECRETS } from '../config';
+import { DEPLOYMENT, FOOD_SERVICE_SECRETS, POLLER_MAX_INSTANCES } from '../config';
 import { observeShard as observe } from '../orchestration/poll';
 import { parseShard } from '../orchestration/shards';
 import { runtimeDeps } from './deps';
@@ -14,12 +14,14 @@ import { runtimeDeps } from './deps';
  */
 export const observeShard = onTaskDispatched(
   {
+    ...DEPLOYMENT,
     // A failed shard (the food service down, say) is tried again soon; the next poll covers it anyway.
     retryConfig: { maxAttempts: 3, minBackoffSeconds: 10, maxBackoffSeconds: 60 },
-    // Each task keeps up to MAX_CONCURRENCY calls in flight: six at once keep
-    // the food service under 6 × MAX_CONCURRENCY calls from the shards, and a
-    // minute's shards still finish well within the minute.
-    rateLimits: { maxConcurrentDispatches: 6, maxDispatchesPerSecond: 10 },
+    // Each task keeps up to MAX_CONCURRENCY calls in flight (and its instance
+    // up to FOOD_MAX_IN_FLIGHT): six at once bound what the shards ask of the
+    // food service, and a minute's shards still finish well within the minute.
+    rateLimits: { maxConcurrentDispatches: POLLER_MAX_INSTANCES.observeShard, maxDispatchesPerSecond: 10 },
+    maxInstances: POLLER_MAX_INSTANCES.observeShard,
     secrets: FOOD_SERVICE_SECRETS,
     timeoutSeconds: 120,
     memory: '512MiB',

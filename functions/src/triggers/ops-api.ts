@@ -12,7 +12,7 @@ import { onRequest } from 'firebase-functions/v2/https';
 import * as logger from 'firebase-functions/logger';
 import type { Response } from 'express';
 
-import { loadStuckThresholds } from '../config';
+import { DEPLOYMENT, loadStuckThresholds } from '../config';
 import { isStage, STAGES } from '../model/stage';
 import { RepairRefused, resolveOrphan, retryRelation, type Operator } from '../orchestration/repairs';
 import { BadRequest, LIST_LIMIT, listRelations, orderStatus, parseOrderName, plainJson, type ListRequest } from '../orchestration/status';
@@ -165,7 +165,7 @@ async function route(request: Request, response: Response): Promise<void> {
   }
 }
 
-export const ops = onRequest({ invoker: 'private', timeoutSeconds: 60, memory: '256MiB' }, async (request, response) => {
+export const ops = onRequest({ ...DEPLOYMENT, invoker: 'private', timeoutSeconds: 60, memory: '256MiB' }, async (request, response) => {
   try {
     await route(request, response);
   } catch (error) {

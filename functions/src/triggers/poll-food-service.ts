@@ -1,8 +1,8 @@
 import { onRequest } from 'firebase-functions/v2/https';
 import { onSchedule } from 'firebase-functions/v2/scheduler';
 
-import { FOOD_SERVICE_SECRETS } from '../config';
-import { pollNow, runScheduledPolls } from '../orchestration/poll-schedule';
+import { DEPLOYMENT, FOOD_SERVICE_SECRETS, POLLER_MAX_INSTANCES } from '../config';
+import { pollNow, runScheduledPolls, type PollRun } from '../orchestration/poll-schedule';
 import { runtimeDeps } from './deps';
 
 /** Cloud Scheduler's finest grain; POLL_INTERVAL_SECONDS sets the polls' own cadence within it. */
@@ -15,13 +15,14 @@ const LEASE_WAIT_MS = 15_000;
 
 export const pollFoodService = onSchedule(
   {
+    ...DEPLOYMENT,
     schedule: SCHEDULE,
     secrets: FOOD_SERVICE_SECRETS,
     timeoutSeconds: TIMEOUT_SECONDS,
     // A missed minute is made up by the next one; retrying would only overlap it.
     retryCount: 0,
     // The lease already keeps polls apart; one instance keeps them cheap too.
-    maxInstances: 1,
+    maxInstances: POLLER_MAX_INSTANCES.pollFoodService,
     // An invocation starts at the minute while the previous one's last poll
     // may still be finishing; it must run beside it and wait on the lease,
     // not queue behind it and lose its minute.
@@ -38,19 +39,34 @@ export const pollFoodService = onSchedule(
   },
 );
 
+/** 200 polled, 409 another poll holds the lease, 502 the poll failed, 503 the kill switch is on. */
+function pollStatus(run: PollRun): number {
+  if (run.paused) return 503;
+  if (run.failedPolls > 0) return 502;
+  return run.polls.length === 0 ? 409 : 200;
+}
+
 /**
  * One poll, now. It is the clock wherever Cloud Scheduler is absent (the
  * emulators, the local stack) and lets an operator poll on demand. Private:
  * only callers with the Cloud Run invoker role reach it in production.
  */
 export const pollFoodServiceNow = onRequest(
-  { invoker: 'private', secrets: FOOD_SERVICE_SECRETS, timeoutSeconds: TIMEOUT_SECONDS, memory: '512MiB' },
+  {
+    ...DEPLOYMENT,
+    invoker: 'private',
+    secrets: FOOD_SERVICE_SECRETS,
+    timeoutSeconds: TIMEOUT_SECONDS,
+    memory: '512MiB',
+    // One instance, so what it can ask of the food service is bounded without counting on the lease.
+    maxInstances: POLLER_MAX_INSTANCES.pollFoodServiceNow,
+  },
   async (request, response) => {
     if (request.method !== 'POST') {
       response.status(405).set('Allow', 'POST').json({ error: 'use POST to run a poll' });
       return;
     }
     const run = await pollNow(runtimeDeps());
-    response.status(run.polls.length === 0 && run.failedPolls === 0 ? 409 : run.failedPolls > 0 ? 502 : 200).json(run);
+    response.status(pollStatus(run)).json(run);
   },
 );

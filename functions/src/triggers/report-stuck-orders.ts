@@ -1,7 +1,7 @@
 import * as logger from 'firebase-functions/logger';
 import { onSchedule } from 'firebase-functions/v2/scheduler';
 
-import { loadStuckThresholds } from '../config';
+import { DEPLOYMENT, loadStuckThresholds } from '../config';
 import { reportStuckOrders as report } from '../orchestration/health-report';
 
 /**
@@ -12,6 +12,7 @@ import { reportStuckOrders as report } from '../orchestration/health-report';
  */
 export const reportStuckOrders = onSchedule(
   {
+    ...DEPLOYMENT,
     schedule: 'every 1 minutes',
     timeoutSeconds: 60,
     // One report at a time; a missed minute is made up by the next one.

@@ -31,6 +31,9 @@ export function testEnv(service: FoodService, overrides: Record<string, string> 
     CREATE_DEADLINE_MS: '5000',
     MAX_CONCURRENCY: '16',
     CLAIM_LEASE_SECONDS: '180',
+    // Every instance reads the kill switch on every event, so a test sees a flip at once and no
+    // switch state outlives the test that set it (the cache is per process).
+    PAUSE_CHECK_SECONDS: '0',
     ...overrides,
   };
 }
@@ -92,7 +95,7 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
     log: (line) => console.error(line),
   });
   // Without automatic delivery the trigger's events are dropped; tests capture and deliver their own.
-  if (options.autoDeliver === false) for (const trigger of hosted.triggers) receiver.unregister(`us-central1-${trigger.name}`);
+  if (options.autoDeliver === false) for (const trigger of hosted.triggers) receiver.unregister(trigger.id);
 
   const pollNow = async (): Promise<PollRun> => {
     const response = await fetch(`${hosted.httpUrl}/pollFoodServiceNow`, { method: 'POST' });
@@ -162,23 +165,26 @@ export function retryEntry(entries: HistoryEntry[]): Extract<HistoryEntry, { kin
 /**
  * The next event the emulator sends for `document`, captured as production
  * would receive it, so a test can deliver it late, twice, or at once.
+ * `armed` resolves once the emulator knows to send it: a write made before
+ * that may go unseen.
  */
-export function captureEvent(document: string, timeoutMs = 10_000): Promise<FirestoreCloudEvent> {
+export function captureEvent(document: string, timeoutMs = 10_000): Promise<FirestoreCloudEvent> & { armed: Promise<void> } {
   const { firestore, receiver } = emulator();
   const id = `capture-${Math.random().toString(36).slice(2)}`;
-  return new Promise((resolve, reject) => {
+  let armed: Promise<void> = Promise.resolve();
+  const captured = new Promise<FirestoreCloudEvent>((resolve, reject) => {
     const timer = setTimeout(() => {
       receiver.unregister(id);
       reject(new Error(`no event for ${document} within ${timeoutMs} ms`));
     }, timeoutMs);
-    void receiver
-      .register(firestore, { id, eventType: 'google.cloud.firestore.document.v1.written', document }, (event) => {
-        clearTimeout(timer);
-        receiver.unregister(id);
-        resolve(event);
-      })
-      .catch(reject);
+    armed = receiver.register(firestore, { id, eventType: 'google.cloud.firestore.document.v1.written', document }, (event) => {
+      clearTimeout(timer);
+      receiver.unregister(id);
+      resolve(event);
+    });
+    armed.catch(reject);
   });
+  return Object.assign(captured, { armed });
 }
 
 /** Delivers a captured event to advanceRelation as the platform does: the function itself, with the event. */

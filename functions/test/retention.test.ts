@@ -1,0 +1,174 @@
+// Retention: a finished relation and its whole history get expireAt
+// (finished + RETENTION_DAYS), written in the transaction that finishes it;
+// nothing active ever carries it. Google's Firestore emulator does not delete
+// by TTL, so what is tested is the field: set exactly when it must be, equal
+// across a relation and its history, and taken away if a finished relation
+// is ever made active again (by hand: nothing in the orchestrator does that).
+import { Timestamp, type DocumentData } from 'firebase-admin/firestore';
+import { strict as assert } from 'node:assert';
+
+import { isTerminal, isStage } from '../src/model/stage';
+import { db } from '../src/store/db';
+import { EXPIRE_AT, expiryFor, relationId, RELATIONS, TRANSITIONS } from '../src/store/schema';
+import { ops } from './helpers/ops';
+import { captureEvent, deliver, startStack, type Stack } from './helpers/stack';
+import { emulator } from './setup';
+
+const RETENTION_DAYS = 7;
+const DAY_MS = 86_400_000;
+
+interface Stored {
+  id: string;
+  data: DocumentData;
+  history: Array<{ id: string; data: DocumentData }>;
+}
+
+async function everyRelation(): Promise<Stored[]> {
+  const snapshot = await db().collection(RELATIONS).get();
+  return Promise.all(
+    snapshot.docs.map(async (doc) => ({
+      id: doc.id,
+      data: doc.data(),
+      history: (await doc.ref.collection(TRANSITIONS).get()).docs.map((t) => ({ id: t.id, data: t.data() })),
+    })),
+  );
+}
+
+/** The one rule: expireAt on a relation and all its history iff it is finished, RETENTION_DAYS after it finished. */
+function assertRetention(relation: Stored): 'finished' | 'active' {
+  const stage: unknown = relation.data.stage;
+  assert.ok(isStage(stage), `${relation.id}: stage ${String(stage)}`);
+  const expireAt: unknown = relation.data[EXPIRE_AT];
+  if (!isTerminal(stage)) {
+    assert.equal(expireAt, undefined, `${relation.id} is ${stage}: a live relation never carries expireAt`);
+    for (const entry of relation.history) assert.equal(entry.data[EXPIRE_AT], undefined, `${relation.id}/${entry.id} of a live relation`);
+    return 'active';
+  }
+  assert.ok(expireAt instanceof Timestamp, `${relation.id} is ${stage}: it carries expireAt`);
+  const finishedAt = (relation.data.advancedAt as Timestamp).toMillis();
+  assert.equal(expireAt.toMillis(), finishedAt + RETENTION_DAYS * DAY_MS, `${relation.id}: RETENTION_DAYS after it finished`);
+  assert.ok(relation.history.length >= 1);
+  for (const entry of relation.history) {
+    assert.ok(entry.data[EXPIRE_AT] instanceof Timestamp, `${relation.id}/${entry.id} carries expireAt`);
+    assert.equal(
+      (entry.data[EXPIRE_AT] as Timestamp).toMillis(),
+      expireAt.toMillis(),
+      `${relation.id}/${entry.id} expires with its relation`,
+    );
+  }
+  return 'finished';
+}
+
+describe('retention', function () {
+  this.timeout(180_000);
+  let stack: Stack;
+  afterEach(async () => stack?.stop());
+
+  it('computes expiry RETENTION_DAYS after the finish', () => {
+    assert.equal(expiryFor(new Date('2030-01-31T10:00:00Z'), 30).toISOString(), '2030-03-02T10:00:00.000Z');
+  });
+
+  it('every finished relation and its history carry expireAt, and no active one does, at every point of a run', async () => {
+    stack = await startStack({
+      env: { RETENTION_DAYS: String(RETENTION_DAYS) },
+      service: { controllerIntervalMs: 0, rejectRate: 0.3, seed: 11 },
+    });
+    const orders = stack.service.placeOrders(12);
+    await stack.cycle();
+    stack.service.cancelOrder(orders[0]); // cancelled at PREPARATION
+    const seen = { finished: 0, active: 0 };
+    for (let round = 0; round < 12; round++) {
+      if (round === 3) stack.service.cancelOrder(orders[1]);
+      stack.service.tick();
+      await stack.cycle();
+      // Checked after every round, while some relations are still at work.
+      for (const relation of await everyRelation()) seen[assertRetention(relation)]++;
+      const open = await db().collection(RELATIONS).where('active', '==', true).count().get();
+      if (open.data().count === 0) break;
+    }
+    const final = await everyRelation();
+    assert.equal(final.length, orders.length);
+    const stages = new Set(final.map((r) => String(r.data.stage)));
+    for (const stage of ['DELIVERED', 'REJECTED', 'CANCELLED'])
+      assert.ok(stages.has(stage), `some relation ended ${stage}: ${[...stages]}`);
+    for (const relation of final) assert.equal(assertRetention(relation), 'finished');
+    assert.ok(seen.active > 0 && seen.finished > 0, `live and finished relations were both checked: ${JSON.stringify(seen)}`);
+  });
+
+  it('a finished relation made active again by hand loses expireAt, with its history, before anything else; finishing again sets it anew', async () => {
+    stack = await startStack({ autoDeliver: false, env: { RETENTION_DAYS: String(RETENTION_DAYS) }, service: { rejectRate: 0 } });
+    const [order] = stack.service.placeOrders(1);
+    const ref = db().collection(RELATIONS).doc(relationId(order));
+    const document = `${RELATIONS}/${relationId(order)}`;
+    // Drive it to DELIVERED, one captured event at a time: first the events of earlier writes go by.
+    const quiet = () => emulator().receiver.barrier(emulator().firestore);
+    const step = async (write: () => Promise<unknown>) => {
+      await quiet();
+      const event = captureEvent(document);
+      await event.armed;
+      await write();
+      await deliver(await event);
+    };
+    await step(() => stack.pollNow()); // created → PREPARATION
+    stack.service.tick();
+    stack.service.tick();
+    await step(() => stack.pollNow()); // PACKAGED → IN_FLIGHT
+    stack.service.tick();
+    stack.service.tick();
+    await step(() => stack.pollNow()); // DELIVERED → finished
+    const finished = (await everyRelation())[0];
+    assert.equal(finished.data.stage, 'DELIVERED');
+    assert.equal(assertRetention(finished), 'finished');
+
+    // A person puts it back in flight, say after restoring it from a backup.
+    await quiet();
+    const reopen = captureEvent(document);
+    await reopen.armed;
+    await ref.update({ stage: 'IN_FLIGHT', active: true, outcome: null });
+    const reopenEvent = await reopen;
+    const cleared = captureEvent(document);
+    await cleared.armed;
+    await deliver(reopenEvent);
+    const reopened = (await everyRelation())[0];
+    assert.equal(reopened.data.stage, 'IN_FLIGHT');
+    assert.equal(assertRetention(reopened), 'active');
+
+    // The trigger's own write brings the next event: the order is DELIVERED, so it finishes again, with a new expiry.
+    await deliver(await cleared);
+    const again = (await everyRelation())[0];
+    assert.equal(again.data.stage, 'DELIVERED');
+    assert.equal(assertRetention(again), 'finished');
+    assert.ok((again.data[EXPIRE_AT] as Timestamp).toMillis() >= (finished.data[EXPIRE_AT] as Timestamp).toMillis());
+  });
+
+  it("an operator's retry of a closed, flagged relation expires with it", async () => {
+    stack = await startStack({ env: { RETENTION_DAYS: String(RETENTION_DAYS) } });
+    const [order] = stack.service.placeOrders(1);
+    await stack.cycle();
+    const ref = db().collection(RELATIONS).doc(relationId(order));
+    // A flag (as a malformed claim would leave), then the customer cancels: the relation is closed, keeping the flag.
+    await ref.update({
+      error: {
+        step: 'document',
+        code: 'INVALID_CLAIM',
+        message: 'a hand-edited claim',
+        transient: false,
+        failures: 1,
+        at: Timestamp.now(),
+        retryAt: null,
+      },
+    });
+    stack.service.cancelOrder(order);
+    await stack.cycle();
+    const closed = await stack.relation(order);
+    assert.equal(closed?.stage, 'CANCELLED');
+    assert.equal(closed?.error?.code, 'INVALID_CLAIM');
+
+    const retried = await ops(['retry', order, '--reason', 'checked: the claim was a test edit', '--by', 'dana']);
+    assert.equal(retried.code, 0, retried.output);
+    await stack.settle();
+    const [relation] = await everyRelation();
+    assert.ok(relation.history.some((t) => t.id.startsWith('retry-')));
+    assert.equal(assertRetention(relation), 'finished');
+  });
+});
