@@ -226,6 +226,8 @@ export const MOVE_ORDER_ROUNDS = 3;
 
 export interface Config {
   address: string;
+  /** FUNCTIONS_REGION: where the functions run, and so where observeShard's task queue is. */
+  region: string;
   pollIntervalSeconds: number;
   pageSize: number;
   rpcDeadlineMs: number;
@@ -387,6 +389,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   });
   const config: Config = {
     address: foodServiceAddressFrom(env),
+    // The CLI sets every param in a deployed function's environment; elsewhere the default applies.
+    region: env.FUNCTIONS_REGION?.trim() || STRING_PARAMS.FUNCTIONS_REGION.default,
     pollIntervalSeconds: integer('POLL_INTERVAL_SECONDS', env),
     pageSize: integer('PAGE_SIZE', env),
     rpcDeadlineMs: integer('RPC_DEADLINE_MS', env),

@@ -19,6 +19,7 @@ import {
 const INT_NAMES = Object.keys(INT_PARAMS) as IntParamName[];
 const NAMES = [
   'FOOD_SERVICE_ADDRESS',
+  'FUNCTIONS_REGION',
   ...INT_NAMES,
   'FOOD_SERVICE_CA',
   'FOOD_SERVICE_CLIENT_CERT',
@@ -85,6 +86,7 @@ describe('loadConfig', () => {
     set({ FOOD_SERVICE_CA: CA, FOOD_SERVICE_ADDRESS: 'food.internal:443' });
     assert.deepEqual(loadConfig(), {
       address: 'food.internal:443',
+      region: 'us-central1',
       pollIntervalSeconds: 60,
       pageSize: 500,
       rpcDeadlineMs: 5_000,
@@ -198,6 +200,7 @@ describe('loadConfig', () => {
     set({
       ...TLS,
       FOOD_SERVICE_ADDRESS: ' food.internal:443 ',
+      FUNCTIONS_REGION: 'europe-west1',
       ADVANCE_MAX_INSTANCES: '3',
       ADVANCE_CONCURRENCY: '4',
       FOOD_MAX_IN_FLIGHT: '5',
@@ -219,6 +222,7 @@ describe('loadConfig', () => {
     });
     assert.deepEqual(loadConfig(), {
       address: 'food.internal:443',
+      region: 'europe-west1',
       pollIntervalSeconds: 15,
       pageSize: 100,
       rpcDeadlineMs: 2_500,

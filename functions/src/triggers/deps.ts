@@ -1,6 +1,6 @@
 import { getFunctions } from 'firebase-admin/functions';
 
-import { functionsRegion, loadConfig, SECRET_NAMES, secretManagerTarget, tlsFromSecrets } from '../config';
+import { loadConfig, SECRET_NAMES, secretManagerTarget, tlsFromSecrets } from '../config';
 import { foodClient } from '../food/connection';
 import { secretManagerSource } from '../food/secret-source';
 import type { Deps, ShardQueue } from '../orchestration/deps';
@@ -9,21 +9,23 @@ import { defaultApp } from '../store/db';
 /** Long enough for a shard of SHARD_SIZE look-ups; Cloud Tasks gives up on the dispatch after this. */
 const SHARD_DISPATCH_DEADLINE_SECONDS = 120;
 
-/** The observeShard task queue, through Cloud Tasks (or its emulator, when CLOUD_TASKS_EMULATOR_HOST is set). */
-const shardQueue: ShardQueue = {
-  async enqueue(shard, id) {
-    try {
-      // Named with its region: the Admin SDK assumes us-central1 for a bare name.
-      await getFunctions(defaultApp())
-        .taskQueue(`locations/${functionsRegion.value()}/functions/observeShard`)
-        .enqueue(shard, { id, dispatchDeadlineSeconds: SHARD_DISPATCH_DEADLINE_SECONDS });
-      return 'queued';
-    } catch (error) {
-      if ((error as { code?: unknown }).code === 'functions/task-already-exists') return 'exists';
-      throw error;
-    }
-  },
-};
+/** The observeShard task queue in `region`, through Cloud Tasks (or its emulator, when CLOUD_TASKS_EMULATOR_HOST is set). */
+function shardQueue(region: string): ShardQueue {
+  return {
+    async enqueue(shard, id) {
+      try {
+        // Named with its region: the Admin SDK assumes us-central1 for a bare name.
+        await getFunctions(defaultApp())
+          .taskQueue(`locations/${region}/functions/observeShard`)
+          .enqueue(shard, { id, dispatchDeadlineSeconds: SHARD_DISPATCH_DEADLINE_SECONDS });
+        return 'queued';
+      } catch (error) {
+        if ((error as { code?: unknown }).code === 'functions/task-already-exists') return 'exists';
+        throw error;
+      }
+    },
+  };
+}
 import { cachedKillSwitch } from '../orchestration/kill-switch';
 
 /** What a function needs at run time, built when it runs: never at import, when secrets are absent. */
@@ -40,5 +42,11 @@ export function runtimeDeps(): Deps {
     ...(target ? { secrets: secretManagerSource({ ...target, names: SECRET_NAMES, toTls: tlsFromSecrets }) } : {}),
   });
   const now = () => new Date();
-  return { config, food, now, shards: shardQueue, killSwitch: () => cachedKillSwitch(config.pauseCheckSeconds * 1000, now()) };
+  return {
+    config,
+    food,
+    now,
+    shards: shardQueue(config.region),
+    killSwitch: () => cachedKillSwitch(config.pauseCheckSeconds * 1000, now()),
+  };
 }
