@@ -116,7 +116,14 @@ describe("the build as the CLI resolves it at deploy (firebase-tools' resolveBac
 
   it('puts every function in FUNCTIONS_REGION, running as SERVICE_ACCOUNT', async () => {
     const resolved = await endpoints({ ...userEnvs, FUNCTIONS_REGION: 'europe-west1' });
-    assert.deepEqual(resolved.map((e) => e.id).sort(), ['advanceRelation', 'pollFoodService', 'pollFoodServiceNow']);
+    assert.deepEqual(resolved.map((e) => e.id).sort(), [
+      'advanceRelation',
+      'observeShard',
+      'ops',
+      'pollFoodService',
+      'pollFoodServiceNow',
+      'reportStuckOrders',
+    ]);
     for (const endpoint of resolved) {
       assert.equal(endpoint.region, 'europe-west1', endpoint.id);
       assert.equal(endpoint.serviceAccount, ACCOUNT, endpoint.id);
@@ -130,6 +137,7 @@ describe("the build as the CLI resolves it at deploy (firebase-tools' resolveBac
     assert.equal(byId.advanceRelation.concurrency, 8);
     assert.equal(byId.pollFoodService.maxInstances, 1);
     assert.equal(byId.pollFoodServiceNow.maxInstances, 1);
+    assert.equal(byId.observeShard.maxInstances, 6);
   });
 
   it('refuses a non-interactive deploy that does not name the food service (no default to fall back on)', async () => {
