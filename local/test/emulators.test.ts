@@ -271,6 +271,7 @@ describe('npm run emulators: the official Firebase emulator path', () => {
         rejectRate: 0.1,
         controllerIntervalMs: 3000,
         freePorts: false,
+        shardSize: undefined,
       });
       assert.deepEqual(
         parseFlags([
@@ -289,6 +290,8 @@ describe('npm run emulators: the official Firebase emulator path', () => {
           '--controller-interval',
           '500',
           '--free-ports',
+          '--shard-size',
+          '50',
         ]),
         {
           help: false,
@@ -300,6 +303,7 @@ describe('npm run emulators: the official Firebase emulator path', () => {
           rejectRate: 0,
           controllerIntervalMs: 500,
           freePorts: true,
+          shardSize: 50,
         },
       );
       const bad = [
@@ -314,6 +318,7 @@ describe('npm run emulators: the official Firebase emulator path', () => {
         ['--cancel-rate', '1.5'],
         ['--orders-per-second', '-1'],
         ['--controller-interval', '5'],
+        ['--shard-size', '4'],
       ];
       for (const args of bad) assert.throws(() => parseFlags(args), UsageError, args.join(' '));
       assert.throws(() => parseFlags(['--duration', '10', '--only', 'functions']), /--duration needs firestore in --only/);
