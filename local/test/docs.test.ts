@@ -33,7 +33,7 @@ describe('the docs', () => {
     for (const file of tracked(['*.ts', '*.js'])) {
       const text = fs.readFileSync(path.join(ROOT, file), 'utf8');
       for (const m of text.matchAll(/((?:docs\/)?[A-Z]+\.md)#([a-z0-9-]+)/g)) {
-        const doc = m[1].startsWith('docs/') || m[1] === 'README.md' || m[1] === 'BENCHMARKS.md' ? m[1] : `docs/${m[1]}`;
+        const doc = m[1].startsWith('docs/') || m[1] === 'README.md' ? m[1] : `docs/${m[1]}`;
         cited.push(`${file} → ${doc}#${m[2]}`);
         assert.ok(fs.existsSync(path.join(ROOT, doc)), `${file} cites ${doc}, which does not exist`);
         assert.ok(anchorsOf(doc).has(m[2]), `${file} cites ${doc}#${m[2]}, which has no such section`);
