@@ -5,7 +5,7 @@ import { db } from '../src/store/db';
 import { startStack, type Stack } from './helpers/stack';
 
 const ORDERS = 200;
-/** Relation writes (each one trigger invocation) a finished order may cost: see README, "What an order costs". */
+/** Relation writes (each one trigger invocation) a finished order may cost: the target in docs/BENCHMARKS.md#targets. */
 const MAX_INVOCATIONS_PER_ORDER = 10;
 
 describe('throughput', function () {

@@ -1,5 +1,6 @@
 // The docs stay true where a machine can tell: every section the code cites
-// exists, and every relative link in the README and docs/ leads to a file.
+// exists, every relative link in the README and docs/ leads to a file, and no
+// command hands npm a flag meant for the script.
 import { strict as assert } from 'node:assert';
 import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
@@ -33,13 +34,23 @@ describe('the docs', () => {
     for (const file of tracked(['*.ts', '*.js'])) {
       const text = fs.readFileSync(path.join(ROOT, file), 'utf8');
       for (const m of text.matchAll(/((?:docs\/)?[A-Z]+\.md)#([a-z0-9-]+)/g)) {
-        const doc = m[1].startsWith('docs/') || m[1] === 'README.md' || m[1] === 'BENCHMARKS.md' ? m[1] : `docs/${m[1]}`;
+        const doc = m[1].startsWith('docs/') || m[1] === 'README.md' ? m[1] : `docs/${m[1]}`;
         cited.push(`${file} → ${doc}#${m[2]}`);
         assert.ok(fs.existsSync(path.join(ROOT, doc)), `${file} cites ${doc}, which does not exist`);
         assert.ok(anchorsOf(doc).has(m[2]), `${file} cites ${doc}#${m[2]}, which has no such section`);
       }
     }
     assert.ok(cited.length >= 8, `citations found: ${cited.join(', ')}`);
+  });
+
+  it("never pass a script's flags to npm without the -- separator (npm would take them for itself)", () => {
+    const swallowed: string[] = [];
+    // readme.test.ts writes the mistake on purpose, to see it caught.
+    for (const file of tracked(['*.md', '*.ts', '*.js', '.ci/*']).filter((f) => f !== 'local/test/readme.test.ts')) {
+      const text = fs.readFileSync(path.join(ROOT, file), 'utf8');
+      for (const m of text.matchAll(/npm (?:start|test|run [\w:-]+) --?[A-Za-z][\w-]*/g)) swallowed.push(`${file}: ${m[0]}`);
+    }
+    assert.deepEqual(swallowed, []);
   });
 
   it('link only to files and sections that exist, and nowhere outside the repository but the web', () => {

@@ -1,6 +1,6 @@
 // Repairs a person makes, each recorded in the relation's history with who
 // and why. Refused, with the reason, where they would be unsafe
-// (README.md#operating-it).
+// (docs/OPERATIONS.md#the-ops-cli-npm-run-ops----command).
 import { Timestamp, type DocumentReference } from 'firebase-admin/firestore';
 
 import type { PossibleOrphan, Relation } from '../model/relation';
