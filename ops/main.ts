@@ -10,7 +10,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { parseArgs } from 'node:util';
 
-import { loadStuckThresholds } from '../functions/src/config';
+import { loadRetentionDays, loadStuckThresholds } from '../functions/src/config';
 import { isStage, STAGES } from '../functions/src/model/stage';
 import { RepairRefused, resolveOrphan, retryRelation } from '../functions/src/orchestration/repairs';
 import {
@@ -115,7 +115,7 @@ async function list(request: ListRequest, asJson: boolean): Promise<number> {
 async function retry(order: string, reason: string | undefined, by: string | undefined): Promise<number> {
   if (!reason?.trim()) throw new UsageError('retry needs --reason "…": what you checked or fixed');
   const who = operator(by);
-  const { approvedAttempt } = await retryRelation(relationRef(order), { who, why: reason }, new Date());
+  const { approvedAttempt } = await retryRelation(relationRef(order), { who, why: reason }, new Date(), loadRetentionDays());
   console.log(
     `${order}: flag cleared by ${who}${approvedAttempt ? `; attempt ${approvedAttempt} approved, so the step has a fresh budget` : ''}. The trigger runs the step again now.`,
   );
@@ -127,7 +127,7 @@ async function resolve(order: string, which: string | undefined, note: string | 
     throw new UsageError('resolve-orphan needs the possible orphan: its attempt (PREPARATION-2) or its name (kitchenorders/<id>)');
   if (!note?.trim()) throw new UsageError('resolve-orphan needs --note "…": what you found and did on the food service');
   const who = operator(by);
-  const { orphan, open } = await resolveOrphan(relationRef(order), which, { who, why: note }, new Date());
+  const { orphan, open } = await resolveOrphan(relationRef(order), which, { who, why: note }, new Date(), loadRetentionDays());
   console.log(
     `${order}: possible orphan of ${orphan.step} attempt ${orphan.attempt}${orphan.name ? ` (${orphan.name})` : ''} resolved by ${who}; ${open} still open.`,
   );

@@ -310,6 +310,11 @@ export function loadStuckThresholds(env: NodeJS.ProcessEnv = process.env): Stuck
   };
 }
 
+/** RETENTION_DAYS alone, without secrets: the repairs stamp what they settle (the ops CLI and API). */
+export function loadRetentionDays(env: NodeJS.ProcessEnv = process.env): number {
+  return integer('RETENTION_DAYS', env);
+}
+
 /** Whether the functions run in an emulator or the local stack, the only places where the food service may be on loopback. */
 export function isLocalRun(env: NodeJS.ProcessEnv): boolean {
   return env.FUNCTIONS_EMULATOR === 'true' || Boolean(env.FIRESTORE_EMULATOR_HOST?.trim());

@@ -1,6 +1,7 @@
 // Retention: a finished relation and its whole history get expireAt
 // (finished + RETENTION_DAYS), written in the transaction that finishes it;
-// nothing active ever carries it. Google's Firestore emulator does not delete
+// nothing active ever carries it, and nothing a person still has to act on (a
+// kept flag, an open possible orphan) until the repair that settles it. Google's Firestore emulator does not delete
 // by TTL, so what is tested is the field: set exactly when it must be, equal
 // across a relation and its history, and taken away if a finished relation
 // is ever made active again (by hand: nothing in the orchestrator does that).
@@ -9,8 +10,9 @@ import { strict as assert } from 'node:assert';
 
 import { isTerminal, isStage } from '../src/model/stage';
 import { db } from '../src/store/db';
+import { recordProgress } from '../src/store/relations';
 import { EXPIRE_AT, expiryFor, relationId, RELATIONS, TRANSITIONS } from '../src/store/schema';
-import { ops } from './helpers/ops';
+import { ops, orphanNote, seedRelation } from './helpers/ops';
 import { captureEvent, deliver, startStack, type Stack } from './helpers/stack';
 import { emulator } from './setup';
 
@@ -34,8 +36,12 @@ async function everyRelation(): Promise<Stored[]> {
   );
 }
 
-/** The one rule: expireAt on a relation and all its history iff it is finished, RETENTION_DAYS after it finished. */
-function assertRetention(relation: Stored): 'finished' | 'active' {
+/**
+ * The one rule: expireAt on a relation and all its history iff it is
+ * finished, RETENTION_DAYS after it finished, or after a person settled it
+ * (`settledAtMs`).
+ */
+function assertRetention(relation: Stored, settledAtMs?: number): 'finished' | 'active' {
   const stage: unknown = relation.data.stage;
   assert.ok(isStage(stage), `${relation.id}: stage ${String(stage)}`);
   const expireAt: unknown = relation.data[EXPIRE_AT];
@@ -45,7 +51,7 @@ function assertRetention(relation: Stored): 'finished' | 'active' {
     return 'active';
   }
   assert.ok(expireAt instanceof Timestamp, `${relation.id} is ${stage}: it carries expireAt`);
-  const finishedAt = (relation.data.advancedAt as Timestamp).toMillis();
+  const finishedAt = settledAtMs ?? (relation.data.advancedAt as Timestamp).toMillis();
   assert.equal(expireAt.toMillis(), finishedAt + RETENTION_DAYS * DAY_MS, `${relation.id}: RETENTION_DAYS after it finished`);
   assert.ok(relation.history.length >= 1);
   for (const entry of relation.history) {
@@ -57,6 +63,21 @@ function assertRetention(relation: Stored): 'finished' | 'active' {
     );
   }
   return 'finished';
+}
+
+/** Finished, but waiting for a person: neither it nor any of its history may expire. */
+function assertKept(relation: Stored): void {
+  const stage: unknown = relation.data.stage;
+  assert.ok(isStage(stage) && isTerminal(stage), `${relation.id} is finished`);
+  assert.equal(relation.data[EXPIRE_AT], undefined, `${relation.id} waits for a person: no expireAt`);
+  for (const entry of relation.history) assert.equal(entry.data[EXPIRE_AT], undefined, `${relation.id}/${entry.id}: no expireAt`);
+}
+
+/** When a repair's history entry (`retry-…`, `resolve-orphan-…`) says it happened. */
+function repairedAt(relation: Stored, prefix: string): number {
+  const entry = relation.history.find((t) => t.id.startsWith(prefix));
+  assert.ok(entry, `${relation.id} has a ${prefix} entry`);
+  return (entry.data.at as Timestamp).toMillis();
 }
 
 describe('retention', function () {
@@ -141,7 +162,7 @@ describe('retention', function () {
     assert.ok((again.data[EXPIRE_AT] as Timestamp).toMillis() >= (finished.data[EXPIRE_AT] as Timestamp).toMillis());
   });
 
-  it("an operator's retry of a closed, flagged relation expires with it", async () => {
+  it('a closed, flagged relation does not expire until a person clears it; the retry then stamps it and its history', async () => {
     stack = await startStack({ env: { RETENTION_DAYS: String(RETENTION_DAYS) } });
     const [order] = stack.service.placeOrders(1);
     await stack.cycle();
@@ -163,12 +184,44 @@ describe('retention', function () {
     const closed = await stack.relation(order);
     assert.equal(closed?.stage, 'CANCELLED');
     assert.equal(closed?.error?.code, 'INVALID_CLAIM');
+    assertKept((await everyRelation())[0]);
 
-    const retried = await ops(['retry', order, '--reason', 'checked: the claim was a test edit', '--by', 'dana']);
+    const retried = await ops(['retry', order, '--reason', 'checked: the claim was a test edit', '--by', 'dana'], {
+      RETENTION_DAYS: String(RETENTION_DAYS),
+    });
     assert.equal(retried.code, 0, retried.output);
     await stack.settle();
     const [relation] = await everyRelation();
-    assert.ok(relation.history.some((t) => t.id.startsWith('retry-')));
-    assert.equal(assertRetention(relation), 'finished');
+    assert.equal(assertRetention(relation, repairedAt(relation, 'retry-')), 'finished');
+  });
+
+  it('a relation that finishes with a possible orphan nobody resolved does not expire; resolving it stamps it and its history', async () => {
+    await seedRelation('kept-1', {
+      stage: 'IN_FLIGHT',
+      kitchenOrder: 'kitchenorders/k1',
+      shipment: 'shipments/s1',
+      possibleOrphans: [orphanNote(2, 'kitchenorders/k0')],
+      hasOpenOrphans: true,
+    });
+    const ref = db().collection(RELATIONS).doc(relationId('orders/kept-1'));
+    await ref.collection(TRANSITIONS).doc('PREPARATION-1').set({ step: 'createKitchenOrder', attempt: 1 });
+    const recorded = await recordProgress(
+      ref,
+      { step: 'finish', from: 'IN_FLIGHT', to: 'DELIVERED', eventId: 'e-finish', retentionDays: RETENTION_DAYS },
+      new Date(),
+    );
+    assert.equal(recorded, 'recorded');
+    const kept = async () => (await everyRelation()).filter((r) => r.id === ref.id);
+    const [finished] = await kept();
+    assert.equal(finished.data.stage, 'DELIVERED');
+    assertKept(finished);
+
+    const resolved = await ops(['resolve-orphan', 'orders/kept-1', 'PREPARATION-2', '--note', 'cancelled k0 in the kitchen'], {
+      RETENTION_DAYS: String(RETENTION_DAYS),
+    });
+    assert.equal(resolved.code, 0, resolved.output);
+    const [settled] = await kept();
+    assert.equal(settled.history.length, 3, 'the claim, the finish and the resolution');
+    assert.equal(assertRetention(settled, repairedAt(settled, 'resolve-orphan-')), 'finished');
   });
 });

@@ -7,7 +7,7 @@ import type { PossibleOrphan, Relation } from '../model/relation';
 import type { Stage } from '../model/stage';
 import { approveRetry } from '../store/claims';
 import { db } from '../store/db';
-import { readRelation } from '../store/relations';
+import { historyOf, readRelation, settleExpiry } from '../store/relations';
 import { errorFields, EXPIRE_AT, isNewerSchema, orphanFields, parseRelation, SCHEMA_VERSION, TRANSITIONS } from '../store/schema';
 import { decide } from './decide';
 import { describeError } from '../describe-error';
@@ -45,7 +45,13 @@ function createTarget(relation: Relation, now: Date): Stage | null {
  * step a fresh budget: the person has reconciled the possible orphans with
  * the food service. Refused while an attempt still holds the step.
  */
-export async function retryRelation(ref: DocumentReference, by: Operator, now: Date): Promise<{ approvedAttempt: number | null }> {
+/** `retentionDays` is RETENTION_DAYS: a repair that settles a finished relation lets it expire that long after. */
+export async function retryRelation(
+  ref: DocumentReference,
+  by: Operator,
+  now: Date,
+  retentionDays: number,
+): Promise<{ approvedAttempt: number | null }> {
   if (!by.who.trim() || !by.why.trim()) throw new RepairRefused('a retry needs who asks and why (--by and --reason)');
   const stored = await readRelation(ref);
   if (!stored) throw new RepairRefused(`${ref.path} does not exist`);
@@ -73,14 +79,15 @@ export async function retryRelation(ref: DocumentReference, by: Operator, now: D
     }
   }
   const flag = relation.error;
+  const listed = await historyOf(ref);
   await db().runTransaction(async (tx) => {
-    const current = await tx.get(ref);
+    const [current, ...history] = await tx.getAll(ref, ...listed);
     // Another repair or the trigger got there first: do not clear a different error.
     if (current.get('error.code') !== flag.code || current.get('error.message') !== flag.message) {
       throw new RepairRefused(`${relation.order} changed while the retry was prepared; look again`);
     }
-    // A finished relation's history expires with it (a closed relation keeps its flag, and may be retried).
-    const expireAt: unknown = current.get(EXPIRE_AT);
+    // A closed relation keeps its flag, and does not expire until a person clears it: this may be that.
+    const { update, expireAt } = settleExpiry(tx, current, history, { ...errorFields(null), observationError: null }, now, retentionDays);
     tx.create(ref.collection(TRANSITIONS).doc(`retry-${now.getTime()}`), {
       step: 'retry',
       stage: relation.stage,
@@ -89,9 +96,9 @@ export async function retryRelation(ref: DocumentReference, by: Operator, now: D
       at: Timestamp.fromDate(now),
       cleared: { code: flag.code, message: flag.message },
       approvedAttempt,
-      ...(expireAt instanceof Timestamp ? { [EXPIRE_AT]: expireAt } : {}),
+      ...(expireAt ? { [EXPIRE_AT]: expireAt } : {}),
     });
-    tx.update(ref, { ...errorFields(null), observationError: null });
+    tx.update(ref, update);
   });
   return { approvedAttempt };
 }
@@ -137,11 +144,13 @@ export async function resolveOrphan(
   which: string,
   by: Operator,
   now: Date,
+  retentionDays: number,
 ): Promise<{ orphan: PossibleOrphan; open: number }> {
   if (!by.who.trim() || !by.why.trim())
     throw new RepairRefused('resolving an orphan needs who and a note on what was done (--by and --note)');
+  const listed = await historyOf(ref);
   return db().runTransaction(async (tx) => {
-    const snapshot = await tx.get(ref);
+    const [snapshot, ...history] = await tx.getAll(ref, ...listed);
     if (!snapshot.exists) throw new RepairRefused(`${ref.path} does not exist`);
     const parsed = parseRelation(snapshot.data() ?? {}, snapshot.id);
     if (!parsed.ok) throw new RepairRefused(`${ref.path} is malformed (${parsed.problems.join('; ')}); fix the document first`);
@@ -156,6 +165,8 @@ export async function resolveOrphan(
     }
     const resolved: PossibleOrphan = { ...orphan, resolution: { by: by.who, note: by.why, at: now } };
     const orphans = relation.possibleOrphans.map((o, i) => (i === found ? resolved : o));
+    // Resolving the last open orphan of a finished relation lets it expire, with its history and this entry.
+    const { update, expireAt } = settleExpiry(tx, snapshot, history, orphanFields(orphans), now, retentionDays);
     tx.create(ref.collection(TRANSITIONS).doc(`resolve-orphan-${now.getTime()}`), {
       step: 'resolve-orphan',
       stage: relation.stage,
@@ -163,8 +174,9 @@ export async function resolveOrphan(
       reason: by.why,
       at: Timestamp.fromDate(now),
       orphan: { step: orphan.step, attempt: orphan.attempt, name: orphan.name },
+      ...(expireAt ? { [EXPIRE_AT]: expireAt } : {}),
     });
-    tx.update(ref, orphanFields(orphans));
+    tx.update(ref, update);
     return { orphan: resolved, open: orphans.filter((o) => o.resolution === null).length };
   });
 }

@@ -221,20 +221,21 @@ export async function recordProgress(ref: DocumentReference, progress: Progress,
   // A create's claim document is its history; the other steps get one entry, written once.
   const history = ref.collection(TRANSITIONS).doc(`${progress.to}-1`);
   const finishing = isTerminal(progress.to);
-  const expireAt = finishing ? Timestamp.fromDate(expiryFor(at, progress.retentionDays)) : null;
   // The history to stamp is listed before the transaction: a query inside one
   // locks far more than these few documents on Google's emulator, and stalls
   // every other step. A document written meanwhile belongs to a late
   // attempt, which stamps itself when it is fenced out (expireLateAttempt).
-  const earlier = expireAt ? await historyOf(ref) : [];
+  const earlier = finishing ? await historyOf(ref) : [];
   return db().runTransaction(async (tx) => {
     const [relation, ...rest] = await tx.getAll(ref, ...(claim ? [claim.ref, claim.nextRef] : [history]));
     const stillHeld = !claim || (rest[0].get('holder') === claim.holder && rest[0].get('failure') === null && !rest[1].exists);
     if (relation.exists && relation.get('stage') === progress.from && stillHeld) {
       // Reads come before writes in a transaction.
       const stamped = earlier.length > 0 ? await tx.getAll(...earlier) : [];
-      tx.update(ref, { ...progressFields(progress, orphansOf(relation), at), [EXPIRE_AT]: expireAt ?? FieldValue.delete() });
-      for (const doc of stamped) if (doc.exists) tx.update(doc.ref, { [EXPIRE_AT]: expireAt });
+      const fields = progressFields(progress, orphansOf(relation), at);
+      const expireAt = settledExpiry({ ...relation.data(), ...fields }, at, progress.retentionDays);
+      tx.update(ref, { ...fields, [EXPIRE_AT]: expireAt ?? FieldValue.delete() });
+      if (expireAt) for (const doc of stamped) if (doc.exists) tx.update(doc.ref, { [EXPIRE_AT]: expireAt });
       if (!claim && !rest[0].exists) {
         tx.create(history, {
           step: progress.step,
@@ -259,15 +260,59 @@ export async function recordProgress(ref: DocumentReference, progress: Progress,
         reason: `attempt ${claim.attempt} created ${created} after another attempt took over the step or the relation moved on`,
         resolution: null,
       };
-      tx.update(ref, orphanFields(mergeOrphans(orphansOf(relation), [note])));
+      // A note waits for a person: the relation may no longer expire (its earlier history keeps its stamp).
+      tx.update(ref, { ...orphanFields(mergeOrphans(orphansOf(relation), [note])), [EXPIRE_AT]: FieldValue.delete() });
+      return 'fenced';
     }
     expireLateAttempt(tx, relation, progress.ownAttempt ?? claim?.ref);
     return 'fenced';
   });
 }
 
+/**
+ * Whether a relation still waits for a person: a flag (kept when a flagged
+ * relation is closed), or a possible orphan nobody resolved. TTL would
+ * delete the only record of it, so such a relation does not expire until a
+ * person settles it (orchestration/repairs.ts).
+ */
+function waitsForPerson(data: DocumentData): boolean {
+  const error = data.error as { transient?: unknown } | null | undefined;
+  const orphans: unknown = data.possibleOrphans;
+  const open = Array.isArray(orphans) && orphans.some((o) => (o as { resolution?: unknown }).resolution == null);
+  return (error != null && error.transient === false) || open;
+}
+
+/** The expireAt a relation gets at `at`, as it stands in `data`: only once finished and waiting for no person. */
+export function settledExpiry(data: DocumentData, at: Date, retentionDays: number): Timestamp | null {
+  const stage: unknown = data.stage;
+  if (!isStage(stage) || !isTerminal(stage) || waitsForPerson(data)) return null;
+  return Timestamp.fromDate(expiryFor(at, retentionDays));
+}
+
+/**
+ * For a repair, inside its transaction (after its reads): the relation's
+ * `update` with the expireAt it earns if the repair settled a finished
+ * relation, whose history is then stamped too; and the expireAt the repair's
+ * own history entry takes (the relation's, so it goes with it).
+ */
+export function settleExpiry(
+  tx: Transaction,
+  relation: DocumentSnapshot,
+  history: DocumentSnapshot[],
+  update: DocumentData,
+  at: Date,
+  retentionDays: number,
+): { update: DocumentData; expireAt: Timestamp | null } {
+  const current: unknown = relation.get(EXPIRE_AT);
+  if (current instanceof Timestamp) return { update, expireAt: current };
+  const expireAt = settledExpiry({ ...relation.data(), ...update }, at, retentionDays);
+  if (!expireAt) return { update, expireAt: null };
+  for (const doc of history) if (doc.exists) tx.update(doc.ref, { [EXPIRE_AT]: expireAt });
+  return { update: { ...update, [EXPIRE_AT]: expireAt }, expireAt };
+}
+
 /** The relation's history documents, by reference only (no fields are read). */
-async function historyOf(ref: DocumentReference): Promise<DocumentReference[]> {
+export async function historyOf(ref: DocumentReference): Promise<DocumentReference[]> {
   return (await ref.collection(TRANSITIONS).select().get()).docs.map((doc) => doc.ref);
 }
 

@@ -12,7 +12,7 @@ import { onRequest } from 'firebase-functions/v2/https';
 import * as logger from 'firebase-functions/logger';
 import type { Response } from 'express';
 
-import { DEPLOYMENT, loadStuckThresholds } from '../config';
+import { DEPLOYMENT, loadRetentionDays, loadStuckThresholds } from '../config';
 import { isStage, STAGES } from '../model/stage';
 import { RepairRefused, resolveOrphan, retryRelation, type Operator } from '../orchestration/repairs';
 import { BadRequest, LIST_LIMIT, listRelations, orderStatus, parseOrderName, plainJson, type ListRequest } from '../orchestration/status';
@@ -147,7 +147,7 @@ async function route(request: Request, response: Response): Promise<void> {
         who: operatorName(request.get('authorization'), body),
         why: text(body, 'reason', 'what you checked or fixed'),
       };
-      const { approvedAttempt } = await retryRelation(relationRef(order), by, now);
+      const { approvedAttempt } = await retryRelation(relationRef(order), by, now, loadRetentionDays());
       logger.warn('relation retried by a person', { order, by: by.who, reason: by.why, approvedAttempt });
       send(response, 200, { order, retried: true, by: by.who, approvedAttempt });
       return;
@@ -155,7 +155,7 @@ async function route(request: Request, response: Response): Promise<void> {
     case 'resolve-orphan': {
       const which = text(body, 'orphan', 'the attempt (PREPARATION-2) or the name (kitchenorders/<id>) of the possible orphan');
       const by: Operator = { who: operatorName(request.get('authorization'), body), why: text(body, 'note', 'what you did about it') };
-      const { orphan, open } = await resolveOrphan(relationRef(order), which, by, now);
+      const { orphan, open } = await resolveOrphan(relationRef(order), which, by, now, loadRetentionDays());
       logger.warn('possible orphan resolved by a person', { order, by: by.who, note: by.why, step: orphan.step, attempt: orphan.attempt });
       send(response, 200, { order, resolved: plainJson(orphan), openOrphans: open });
       return;
