@@ -137,7 +137,7 @@ export function recurringTable(result: RecurringResult, resources: FunctionResou
       'writes / minute',
       'reads / month',
       'reads $ / month',
-      'with the instance $ / month',
+      'with the writes and the instance $ / month',
     ],
     result.runs.map((run) => {
       const reads = (run.firestore.reads + run.emptyQueries) * perMinute;
@@ -151,7 +151,7 @@ export function recurringTable(result: RecurringResult, resources: FunctionResou
         int(reads),
         int(run.firestore.writes * perMinute),
         int(reads * (SECONDS_PER_MONTH / 60)),
-        usd(month.firestore),
+        usd(dollars(scale({ ...none, reads }, SECONDS_PER_MONTH / 60), resources.pollFoodService).firestore),
         usd(month.total + instanceMonth.total),
       ];
     }),

@@ -1,4 +1,4 @@
-// The targets of issue 5, judged from one bench run. A target the run did not
+// The bench's targets, judged from one bench run. A target the run did not
 // measure (the quick mode, or the embedded emulator's one page of relations)
 // is reported as not measured, never as met.
 import type { LifecycleResult } from './lifecycle';
