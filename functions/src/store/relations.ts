@@ -18,7 +18,7 @@ import {
   type Transaction,
 } from 'firebase-admin/firestore';
 
-import type { PossibleOrphan, Step, StepError } from '../model/relation';
+import { isFlagged, openOrphans, type PossibleOrphan, type Step, type StepError } from '../model/relation';
 import { isStage, isTerminal, type Stage } from '../model/stage';
 import type { KitchenOrderStatusName, ShipmentStatusName } from '../model/statuses';
 import type { HeldClaim } from './claims';
@@ -233,9 +233,9 @@ export async function recordProgress(ref: DocumentReference, progress: Progress,
       // Reads come before writes in a transaction.
       const stamped = earlier.length > 0 ? await tx.getAll(...earlier) : [];
       const fields = progressFields(progress, orphansOf(relation), at);
-      const expireAt = settledExpiry({ ...relation.data(), ...fields }, at, progress.retentionDays);
+      const expireAt = settledExpiry({ ...relation.data(), ...fields }, relation.id, at, progress.retentionDays);
       tx.update(ref, { ...fields, [EXPIRE_AT]: expireAt ?? FieldValue.delete() });
-      if (expireAt) for (const doc of stamped) if (doc.exists) tx.update(doc.ref, { [EXPIRE_AT]: expireAt });
+      if (expireAt) stampHistory(tx, stamped, expireAt);
       if (!claim && !rest[0].exists) {
         tx.create(history, {
           step: progress.step,
@@ -270,23 +270,21 @@ export async function recordProgress(ref: DocumentReference, progress: Progress,
 }
 
 /**
- * Whether a relation still waits for a person: a flag (kept when a flagged
- * relation is closed), or a possible orphan nobody resolved. TTL would
- * delete the only record of it, so such a relation does not expire until a
- * person settles it (orchestration/repairs.ts).
+ * The expireAt a relation gets at `at`, as it stands in `data` (stored
+ * form): only once it is finished and waits for no person. A kept flag or a
+ * possible orphan nobody resolved waits for one (as does a document that
+ * does not parse, which the trigger flags): TTL would delete the only record
+ * of it, so it does not expire until a person settles it
+ * (orchestration/repairs.ts).
  */
-function waitsForPerson(data: DocumentData): boolean {
-  const error = data.error as { transient?: unknown } | null | undefined;
-  const orphans: unknown = data.possibleOrphans;
-  const open = Array.isArray(orphans) && orphans.some((o) => (o as { resolution?: unknown }).resolution == null);
-  return (error != null && error.transient === false) || open;
+function settledExpiry(data: DocumentData, id: string, at: Date, retentionDays: number): Timestamp | null {
+  const parsed = parseRelation(data, id);
+  if (!parsed.ok || !isTerminal(parsed.value.stage) || isFlagged(parsed.value) || openOrphans(parsed.value).length > 0) return null;
+  return Timestamp.fromDate(expiryFor(at, retentionDays));
 }
 
-/** The expireAt a relation gets at `at`, as it stands in `data`: only once finished and waiting for no person. */
-export function settledExpiry(data: DocumentData, at: Date, retentionDays: number): Timestamp | null {
-  const stage: unknown = data.stage;
-  if (!isStage(stage) || !isTerminal(stage) || waitsForPerson(data)) return null;
-  return Timestamp.fromDate(expiryFor(at, retentionDays));
+function stampHistory(tx: Transaction, history: DocumentSnapshot[], expireAt: Timestamp): void {
+  for (const doc of history) if (doc.exists) tx.update(doc.ref, { [EXPIRE_AT]: expireAt });
 }
 
 /**
@@ -305,9 +303,9 @@ export function settleExpiry(
 ): { update: DocumentData; expireAt: Timestamp | null } {
   const current: unknown = relation.get(EXPIRE_AT);
   if (current instanceof Timestamp) return { update, expireAt: current };
-  const expireAt = settledExpiry({ ...relation.data(), ...update }, at, retentionDays);
+  const expireAt = settledExpiry({ ...relation.data(), ...update }, relation.id, at, retentionDays);
   if (!expireAt) return { update, expireAt: null };
-  for (const doc of history) if (doc.exists) tx.update(doc.ref, { [EXPIRE_AT]: expireAt });
+  stampHistory(tx, history, expireAt);
   return { update: { ...update, [EXPIRE_AT]: expireAt }, expireAt };
 }
 
