@@ -10,7 +10,7 @@ import { strict as assert } from 'node:assert';
 import { RpcError } from '../../food-service/src/errors';
 import { startFaultProxy } from '../../food-service/src/fault-proxy';
 import { advance } from '../src/orchestration/lifecycle';
-import { db } from '../src/store/db';
+import { db, store } from '../src/store/db';
 import { relationId } from '../src/store/schema';
 import { runtimeDeps } from '../src/triggers/deps';
 import { attemptEntry, captureEvent, deliver, startStack, type Stack } from './helpers/stack';
@@ -268,7 +268,7 @@ describe('the step protocol under faults', () => {
     process.env.FOOD_SERVICE_ADDRESS = address;
     let now = Date.now();
     const deps = { ...runtimeDeps(), now: () => new Date(now) };
-    const ref = relations().doc(relationId(order));
+    const ref = store().doc(relations().doc(relationId(order)).path);
     /** One wake-up by the poller once the retry is due, on a clock that skips the wait. */
     const retry = async () => {
       const retryAt = (await stack.relation(order))?.error?.retryAt?.getTime();

@@ -8,7 +8,7 @@
 import type { DocumentData } from 'firebase-admin/firestore';
 import { strict as assert } from 'node:assert';
 
-import { cachedKillSwitch } from '../src/orchestration/kill-switch';
+import { killSwitchCache } from '../src/orchestration/kill-switch';
 import { killSwitchRef, parseKillSwitch, readKillSwitch, setKillSwitch } from '../src/store/controls';
 import { db } from '../src/store/db';
 import { newRelation, relationId, RELATIONS } from '../src/store/schema';
@@ -157,15 +157,14 @@ describe('the kill switch', function () {
     await clearFirestore();
     const now = new Date();
     try {
-      assert.equal((await cachedKillSwitch(0, now)).paused, false);
+      const minute = killSwitchCache(60_000);
+      assert.equal((await minute(now)).paused, false);
       await setKillSwitch(true, { who: 'bob', why: 'test' }, now);
-      assert.equal((await cachedKillSwitch(60_000, now)).paused, false, 'within the period the cached state holds');
-      assert.equal((await cachedKillSwitch(60_000, new Date(now.getTime() + 60_000))).paused, true, 'after it, the switch is read again');
-      assert.equal((await cachedKillSwitch(0, now)).paused, true, 'PAUSE_CHECK_SECONDS 0 reads every time');
+      assert.equal((await minute(now)).paused, false, 'within the period the cached state holds');
+      assert.equal((await minute(new Date(now.getTime() + 60_000))).paused, true, 'after it, the switch is read again');
+      assert.equal((await killSwitchCache(0)(now)).paused, true, 'PAUSE_CHECK_SECONDS 0 reads every time');
     } finally {
-      // The cache is the process's: leave it running for the tests that follow.
       await setKillSwitch(false, { who: 'bob', why: 'test' }, new Date());
-      assert.equal((await cachedKillSwitch(0, new Date())).paused, false);
     }
   });
 });

@@ -19,15 +19,16 @@ const lease = () => db().collection('leases').doc('poll');
 /** Deps whose clock moves only when the code under test sleeps, or the test says so. */
 function fakeClock(startMs: number): { deps: Deps; set(ms: number): void; sleep(ms: number): Promise<void> } {
   let now = startMs;
-  const deps = { ...runtimeDeps(), now: () => new Date(now) };
+  const sleep = async (ms: number) => {
+    now += Math.max(0, ms);
+  };
+  const deps: Deps = { ...runtimeDeps(), now: () => new Date(now), timers: { sleep, every: () => () => undefined } };
   return {
     deps,
     set: (ms) => {
       now = ms;
     },
-    sleep: async (ms) => {
-      now += Math.max(0, ms);
-    },
+    sleep,
   };
 }
 
@@ -45,7 +46,6 @@ async function invocations(intervalSeconds: number, minutes: number): Promise<nu
       scheduleTime: new Date(scheduleTime),
       windowMs: 60_000,
       waitForLeaseMs: 0,
-      sleep: clock.sleep,
     });
     assert.equal(run.failedPolls, 0, JSON.stringify(run));
     // Each poll starts at its slot, or at once for a slot the late start already passed.
@@ -102,14 +102,12 @@ describe('the poll cadence', () => {
       scheduleTime: new Date(start),
       windowMs: 60_000,
       waitForLeaseMs: 0,
-      sleep: clock.sleep,
     });
     assert.equal(run.polls.length, 1, JSON.stringify(run));
     const next = await runScheduledPolls(clock.deps, {
       scheduleTime: new Date(start + 60_000),
       windowMs: 60_000,
       waitForLeaseMs: 0,
-      sleep: clock.sleep,
     });
     assert.equal(next.polls.length, 0);
     assert.match(String(next.skipped), /no poll is due in this invocation's minute/);
@@ -120,7 +118,7 @@ describe('the poll cadence', () => {
     process.env.POLL_INTERVAL_SECONDS = '60';
     const start = Math.ceil(Date.now() / 60_000) * 60_000 + 86_400_000;
     const clock = fakeClock(start + 500);
-    const window = { scheduleTime: new Date(start), windowMs: 60_000, waitForLeaseMs: 0, sleep: clock.sleep };
+    const window = { scheduleTime: new Date(start), windowMs: 60_000, waitForLeaseMs: 0 };
     assert.equal((await runScheduledPolls(clock.deps, window)).polls.length, 1);
     const again = await runScheduledPolls(clock.deps, window); // Cloud Scheduler fired twice for the same minute
     assert.equal(again.polls.length, 0);
@@ -182,7 +180,7 @@ describe('one poll', () => {
     const count = 2 * RELATION_PAGE_SIZE + 37;
     const orders = stack.service.placeOrders(count);
     const writer = db().bulkWriter();
-    for (const order of orders) void writer.create(relationRef(order), newRelation(order, 'customer-1', new Date()));
+    for (const order of orders) void writer.create(db().doc(relationRef(order).path), newRelation(order, 'customer-1', new Date()));
     // Finished relations the poll must not read.
     for (let i = 0; i < 50; i++)
       void writer.create(db().collection('relations').doc(`finished-${i}`), {

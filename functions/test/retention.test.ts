@@ -9,7 +9,7 @@ import { Timestamp, type DocumentData } from 'firebase-admin/firestore';
 import { strict as assert } from 'node:assert';
 
 import { isTerminal, isStage } from '../src/model/stage';
-import { db } from '../src/store/db';
+import { db, store } from '../src/store/db';
 import { recordProgress } from '../src/store/relations';
 import { EXPIRE_AT, expiryFor, relationId, RELATIONS, TRANSITIONS } from '../src/store/schema';
 import { ops, orphanNote, seedRelation } from './helpers/ops';
@@ -206,7 +206,7 @@ describe('retention', function () {
     const ref = db().collection(RELATIONS).doc(relationId('orders/kept-1'));
     await ref.collection(TRANSITIONS).doc('PREPARATION-1').set({ step: 'createKitchenOrder', attempt: 1 });
     const recorded = await recordProgress(
-      ref,
+      store().doc(ref.path),
       { step: 'finish', from: 'IN_FLIGHT', to: 'DELIVERED', eventId: 'e-finish', retentionDays: RETENTION_DAYS },
       new Date(),
     );

@@ -74,7 +74,19 @@ const CHANNEL_OPTIONS = { 'grpc.initial_reconnect_backoff_ms': 500, 'grpc.max_re
 /** More pages than this in one listing means the server keeps handing out new tokens; see listAllOrders. */
 export const DEFAULT_MAX_PAGES = 5_000;
 
-export class FoodClient {
+/** What the orchestration asks of the food service; FoodClient is it over gRPC, the simulation has its own. */
+export interface FoodApi {
+  getOrder(name: string): Promise<Order>;
+  /** Every page of a listing, one page at a time. */
+  listAllOrders(statusFilter: OrderStatusName | undefined, pageSize: number): AsyncGenerator<Order[]>;
+  updateOrderStatus(name: string, status: OrderStatusName): Promise<Order>;
+  createKitchenOrder(): Promise<KitchenOrder>;
+  getKitchenOrder(name: string): Promise<KitchenOrder>;
+  createShipment(): Promise<Shipment>;
+  getShipment(name: string): Promise<Shipment>;
+}
+
+export class FoodClient implements FoodApi {
   readonly address: string;
   private orders!: OrderServiceClient;
   private kitchen!: KitchenServiceClient;

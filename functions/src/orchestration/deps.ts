@@ -1,5 +1,5 @@
 import type { Config } from '../config';
-import type { FoodClient } from '../food/client';
+import type { FoodApi } from '../food/client';
 import type { Shard } from './shards';
 
 /** Where a poll sends the shards it cannot observe itself: the observeShard task queue. */
@@ -9,11 +9,27 @@ export interface ShardQueue {
 }
 import type { KillSwitch } from '../store/controls';
 
+/** Waiting, on whatever clock `now` reads: real timers in a function, the simulated clock in the simulation. */
+export interface Timers {
+  sleep(ms: number): Promise<void>;
+  /** Calls `tick` every `ms` until the returned stop is called. */
+  every(ms: number, tick: () => void): () => void;
+}
+
+export const REAL_TIMERS: Timers = {
+  sleep: (ms) => new Promise((resolve) => setTimeout(resolve, Math.max(0, ms))),
+  every: (ms, tick) => {
+    const timer = setInterval(tick, ms);
+    return () => clearInterval(timer);
+  },
+};
+
 /** What the orchestration needs from outside: built when a function runs, never at import. */
 export interface Deps {
-  food: FoodClient;
+  food: FoodApi;
   config: Config;
   now: () => Date;
+  timers: Timers;
   /** Absent where there is no task queue: then every shard is observed in the poll's own instance. */
   shards?: ShardQueue;
   /** The kill switch (controls/orchestrator), as this instance last read it. */

@@ -8,24 +8,28 @@ import * as logger from 'firebase-functions/logger';
 
 import { readKillSwitch, type KillSwitch } from '../store/controls';
 
-let cached: { state: KillSwitch; readAt: number } | undefined;
-
-/** The switch as last read, if that was less than `maxAgeMs` ago; otherwise read now. */
-export async function cachedKillSwitch(maxAgeMs: number, now: Date): Promise<KillSwitch> {
-  const age = cached ? now.getTime() - cached.readAt : Infinity;
-  if (cached && age >= 0 && age < maxAgeMs) return cached.state;
-  const state = await readKillSwitch();
-  if (state.problem)
-    logger.error('the kill switch is malformed; the orchestrator stays paused until it is fixed', { problem: state.problem });
-  else if (state.paused !== cached?.state.paused) {
-    logger.warn(state.paused ? 'kill switch: paused, nothing calls the food service' : 'kill switch: running', {
-      by: state.by,
-      reason: state.reason,
-      at: state.at?.toISOString(),
-    });
-  }
-  cached = { state, readAt: now.getTime() };
-  return state;
+/**
+ * The switch as an instance sees it: a read at most every `maxAgeMs`, the
+ * last one reused in between. One per instance (triggers/deps.ts).
+ */
+export function killSwitchCache(maxAgeMs: number): (now: Date) => Promise<KillSwitch> {
+  let cached: { state: KillSwitch; readAt: number } | undefined;
+  return async (now) => {
+    const age = cached ? now.getTime() - cached.readAt : Infinity;
+    if (cached && age >= 0 && age < maxAgeMs) return cached.state;
+    const state = await readKillSwitch();
+    if (state.problem)
+      logger.error('the kill switch is malformed; the orchestrator stays paused until it is fixed', { problem: state.problem });
+    else if (state.paused !== cached?.state.paused) {
+      logger.warn(state.paused ? 'kill switch: paused, nothing calls the food service' : 'kill switch: running', {
+        by: state.by,
+        reason: state.reason,
+        at: state.at?.toISOString(),
+      });
+    }
+    cached = { state, readAt: now.getTime() };
+    return state;
+  };
 }
 
 /**

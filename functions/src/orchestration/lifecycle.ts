@@ -15,7 +15,7 @@
 // Before any of that: while the kill switch is on, nothing is done at all
 // (kill-switch.ts); a relation a newer version wrote is left alone; and a
 // live relation never keeps an expireAt (store/relations.ts, clearExpiry).
-import type { DocumentReference } from 'firebase-admin/firestore';
+import type { DocumentReference } from '../store/database';
 import * as logger from 'firebase-functions/logger';
 
 import { isTerminal } from '../model/stage';

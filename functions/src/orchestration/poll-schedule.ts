@@ -42,9 +42,6 @@ export function slotsInWindow(startMs: number, windowMs: number, intervalMs: num
   return slots;
 }
 
-type Sleep = (ms: number) => Promise<void>;
-const realSleep: Sleep = (ms) => new Promise((resolve) => setTimeout(resolve, Math.max(0, ms)));
-
 /** How the polls of one invocation (or one "poll now") run. */
 interface SlotContext {
   deps: Deps;
@@ -53,31 +50,30 @@ interface SlotContext {
   waitForLeaseMs: number;
   /** Poll even if the slot was served: an operator asked. */
   force: boolean;
-  sleep: Sleep;
   /** The active relations, kept current for the invocation's polls, when a listener is worth it. */
   cache?: RelationCache;
 }
 
 /** One poll under the lease, for the slot at `slotMs`; a slot some other poll already served is left out. */
 async function pollSlot(context: SlotContext, slotMs: number): Promise<PollSummary | string> {
-  const { deps, intervalMs, waitForLeaseMs, force, sleep } = context;
+  const { deps, intervalMs, waitForLeaseMs, force } = context;
   const holder = `${process.env.K_REVISION ?? 'local'}/${randomUUID()}`;
   const waitUntil = deps.now().getTime() + waitForLeaseMs;
   let lease = await acquirePollLease(holder, POLL_LEASE_TTL_MS, deps.now());
   while (!lease.acquired && deps.now().getTime() + LEASE_RETRY_MS <= waitUntil) {
-    await sleep(LEASE_RETRY_MS);
+    await deps.timers.sleep(LEASE_RETRY_MS);
     lease = await acquirePollLease(holder, POLL_LEASE_TTL_MS, deps.now());
   }
   if (lease.repaired) logger.warn('poll lease repaired', { problem: lease.repaired });
   if (!lease.acquired) return `another poll holds the lease (${lease.holder}) until ${lease.expiresAt.toISOString()}`;
   const startedAt = deps.now();
   let polled = false;
-  const heartbeat = setInterval(() => {
+  const stopRenewing = deps.timers.every(POLL_LEASE_RENEW_MS, () => {
     void renewPollLease(holder, POLL_LEASE_TTL_MS, deps.now()).then(
       (held) => held || logger.error('the poll lease was taken over while this poll ran', { holder }),
       (error: unknown) => logger.warn('could not renew the poll lease', { error: describeError(error) }),
     );
-  }, POLL_LEASE_RENEW_MS);
+  });
   try {
     // A poll that started within half an interval before this slot served it already.
     if (!force && lease.lastPollAt && lease.lastPollAt.getTime() >= slotMs - intervalMs / 2) {
@@ -89,7 +85,7 @@ async function pollSlot(context: SlotContext, slotMs: number): Promise<PollSumma
     logger.info('poll finished', { ...summary });
     return summary;
   } finally {
-    clearInterval(heartbeat);
+    stopRenewing();
     await releasePollLease(holder, deps.now(), polled ? startedAt : null).catch((error: unknown) =>
       logger.warn('could not release the poll lease; it expires on its own', { error: describeError(error) }),
     );
@@ -126,14 +122,11 @@ export interface ScheduledRun {
   windowMs: number;
   /** How long to wait for a lease that is held, e.g. by the previous invocation's last poll. */
   waitForLeaseMs: number;
-  /** Waits until the next slot; a test passes one that moves its clock instead. */
-  sleep?: Sleep;
 }
 
 /** What one scheduled invocation does: the polls due in its window. */
 export async function runScheduledPolls(deps: Deps, options: ScheduledRun): Promise<PollRun> {
   const run: PollRun = { polls: [], failedPolls: 0 };
-  const sleep = options.sleep ?? realSleep;
   const intervalMs = deps.config.pollIntervalSeconds * 1000;
   const slots = slotsInWindow(options.scheduleTime.getTime(), options.windowMs, intervalMs);
   if (slots.length === 0) {
@@ -146,7 +139,7 @@ export async function runScheduledPolls(deps: Deps, options: ScheduledRun): Prom
     // Overdue: the invocation that held the last slot did not poll.
     slots.push(now);
   }
-  const context: SlotContext = { deps, intervalMs, waitForLeaseMs: options.waitForLeaseMs, force: false, sleep };
+  const context: SlotContext = { deps, intervalMs, waitForLeaseMs: options.waitForLeaseMs, force: false };
   context.cache = slots.length > 1 ? await cacheForPolls(deps) : undefined;
   try {
     for (let i = 0; i < slots.length; i++) {
@@ -154,7 +147,7 @@ export async function runScheduledPolls(deps: Deps, options: ScheduledRun): Prom
       // Slots that passed while the invocation started late are served by one poll now.
       if (next !== undefined && next <= deps.now().getTime()) continue;
       logger.debug('poll slot', { slot: new Date(slots[i]).toISOString(), waitMs: slots[i] - deps.now().getTime() });
-      await sleep(slots[i] - deps.now().getTime());
+      await deps.timers.sleep(slots[i] - deps.now().getTime());
       await runSlot(context, run, slots[i]);
     }
   } finally {
@@ -190,7 +183,6 @@ export async function pollNow(deps: Deps): Promise<PollRun> {
     intervalMs: deps.config.pollIntervalSeconds * 1000,
     waitForLeaseMs: 0,
     force: true,
-    sleep: realSleep,
   };
   await runSlot(context, run, deps.now().getTime());
   return run;

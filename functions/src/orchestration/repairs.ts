@@ -1,12 +1,11 @@
 // Repairs a person makes, each recorded in the relation's history with who
 // and why. Refused, with the reason, where they would be unsafe
 // (docs/OPERATIONS.md#the-ops-cli-npm-run-ops----command).
-import { Timestamp, type DocumentReference } from 'firebase-admin/firestore';
-
 import type { PossibleOrphan, Relation } from '../model/relation';
 import type { Stage } from '../model/stage';
 import { approveRetry } from '../store/claims';
-import { db } from '../store/db';
+import type { DocumentReference } from '../store/database';
+import { store } from '../store/db';
 import { historyOf, readRelation, settleExpiry } from '../store/relations';
 import { errorFields, EXPIRE_AT, isNewerSchema, orphanFields, parseRelation, SCHEMA_VERSION, TRANSITIONS } from '../store/schema';
 import { decide } from './decide';
@@ -80,7 +79,7 @@ export async function retryRelation(
   }
   const flag = relation.error;
   const listed = await historyOf(ref);
-  await db().runTransaction(async (tx) => {
+  await store().runTransaction(async (tx) => {
     const [current, ...history] = await tx.getAll(ref, ...listed);
     // Another repair or the trigger got there first: do not clear a different error.
     if (current.get('error.code') !== flag.code || current.get('error.message') !== flag.message) {
@@ -93,7 +92,7 @@ export async function retryRelation(
       stage: relation.stage,
       by: by.who,
       reason: by.why,
-      at: Timestamp.fromDate(now),
+      at: now,
       cleared: { code: flag.code, message: flag.message },
       approvedAttempt,
       ...(expireAt ? { [EXPIRE_AT]: expireAt } : {}),
@@ -149,7 +148,7 @@ export async function resolveOrphan(
   if (!by.who.trim() || !by.why.trim())
     throw new RepairRefused('resolving an orphan needs who and a note on what was done (--by and --note)');
   const listed = await historyOf(ref);
-  return db().runTransaction(async (tx) => {
+  return store().runTransaction(async (tx) => {
     const [snapshot, ...history] = await tx.getAll(ref, ...listed);
     if (!snapshot.exists) throw new RepairRefused(`${ref.path} does not exist`);
     const parsed = parseRelation(snapshot.data() ?? {}, snapshot.id);
@@ -172,7 +171,7 @@ export async function resolveOrphan(
       stage: relation.stage,
       by: by.who,
       reason: by.why,
-      at: Timestamp.fromDate(now),
+      at: now,
       orphan: { step: orphan.step, attempt: orphan.attempt, name: orphan.name },
       ...(expireAt ? { [EXPIRE_AT]: expireAt } : {}),
     });

@@ -2,7 +2,6 @@
 // (times as ISO strings), what needs a person about it, and its history,
 // oldest first; and pages of relations with opaque, filter-bound page tokens.
 // The queries are in store/queries.ts; HTTP is the trigger's.
-import { Timestamp } from 'firebase-admin/firestore';
 import { createHash } from 'node:crypto';
 
 import { ACTIVE_STAGES, isActiveStage, problemsOf, type ProblemReason, type StuckThresholds } from '../model/health';
@@ -23,9 +22,8 @@ export class BadRequest extends Error {
 
 export const LIST_LIMIT = { default: 25, min: 1, max: 100 } as const;
 
-/** JSON for a person: Firestore Timestamps as ISO strings, everything else as it is. */
+/** JSON for a person: times as ISO strings, everything else as it is. */
 export function plainJson(value: unknown): unknown {
-  if (value instanceof Timestamp) return value.toDate().toISOString();
   if (value instanceof Date) return value.toISOString();
   if (Array.isArray(value)) return value.map(plainJson);
   if (value !== null && typeof value === 'object') {
@@ -166,7 +164,8 @@ function fingerprint(request: ListRequest): string {
 }
 
 function encodeToken(request: ListRequest, token: Token): string {
-  const cursor = token.cursor ? [token.cursor.stageSince.seconds, token.cursor.stageSince.nanoseconds, token.cursor.id] : null;
+  const ms = token.cursor?.stageSince.getTime() ?? 0;
+  const cursor = token.cursor ? [Math.floor(ms / 1000), (ms % 1000) * 1e6, token.cursor.id] : null;
   return Buffer.from(JSON.stringify({ v: 1, f: fingerprint(request), q: token.query, c: cursor })).toString('base64url');
 }
 
@@ -195,7 +194,10 @@ export function decodeToken(request: ListRequest, text: string, queries: number)
     (c[1] as number) < 1e9 &&
     typeof c[2] === 'string';
   if (!valid) throw malformed;
-  return { query: t.q as number, cursor: { stageSince: new Timestamp(c[0] as number, c[1] as number), id: c[2] as string } };
+  return {
+    query: t.q as number,
+    cursor: { stageSince: new Date((c[0] as number) * 1000 + Math.floor((c[1] as number) / 1e6)), id: c[2] as string },
+  };
 }
 
 /** One page of relations, oldest in their stage first. Its cost follows the page: at most one read per query beyond it. */

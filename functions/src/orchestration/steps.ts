@@ -3,7 +3,7 @@
 // claims, the look before every write and the fenced records make each of
 // those harmless (docs/ARCHITECTURE.md#the-step-protocol).
 import { status } from '@grpc/grpc-js';
-import type { DocumentReference } from 'firebase-admin/firestore';
+import type { DocumentReference } from '../store/database';
 import * as logger from 'firebase-functions/logger';
 
 import { MOVE_ORDER_ROUNDS } from '../config';

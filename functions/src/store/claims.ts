@@ -14,7 +14,7 @@
 // Recording on the relation is fenced against these documents (relations.ts).
 // docs/ARCHITECTURE.md#the-step-protocol has the whole protocol.
 import { randomUUID } from 'node:crypto';
-import { Timestamp, type DocumentReference, type DocumentSnapshot } from 'firebase-admin/firestore';
+import type { DocumentReference, DocumentSnapshot, Version } from './database';
 
 import type { CreateStep, PossibleOrphan } from '../model/relation';
 import type { Stage } from '../model/stage';
@@ -33,7 +33,7 @@ export interface AttemptFailure {
 /** One attempt's document, read back. */
 export interface Attempt {
   ref: DocumentReference;
-  updateTime: Timestamp;
+  version: Version;
   attempt: number;
   holder: string;
   eventId: string;
@@ -112,7 +112,7 @@ export function parseAttempt(snapshot: DocumentSnapshot, expected: number): Atte
   }
   return {
     ref: snapshot.ref,
-    updateTime: snapshot.updateTime as Timestamp,
+    version: snapshot.version as Version,
     attempt: expected,
     holder: typeof data.holder === 'string' ? data.holder : '',
     eventId: typeof data.eventId === 'string' ? data.eventId : '',
@@ -204,8 +204,8 @@ export async function claimStep(request: ClaimRequest): Promise<Claim> {
       attempt,
       holder,
       eventId,
-      claimedAt: Timestamp.fromDate(now),
-      leaseExpiresAt: Timestamp.fromDate(leaseExpiresAt),
+      claimedAt: now,
+      leaseExpiresAt,
       created: null,
       adopted: false,
       failure: null,
@@ -213,7 +213,7 @@ export async function claimStep(request: ClaimRequest): Promise<Claim> {
       cleanFailures: reuse ? reuse.cleanFailures + 1 : 0,
     };
     try {
-      if (reuse) await ref.update(fields, { lastUpdateTime: reuse.updateTime });
+      if (reuse) await ref.update(fields, { lastUpdateTime: reuse.version });
       else await ref.create({ ...fields, approved: false });
     } catch (error) {
       // Another attempt claimed it between our read and our write: look again.
@@ -237,7 +237,7 @@ export async function claimStep(request: ClaimRequest): Promise<Claim> {
 
 /** Writes the created (or adopted) name onto the claim, before anything else, so no later attempt creates again. */
 export async function nameOnClaim(claim: HeldClaim, name: string, adopted: boolean, now: Date): Promise<void> {
-  await claim.ref.update({ created: name, adopted, createdAt: Timestamp.fromDate(now) });
+  await claim.ref.update({ created: name, adopted, createdAt: now });
 }
 
 /**
@@ -246,7 +246,7 @@ export async function nameOnClaim(claim: HeldClaim, name: string, adopted: boole
  * attempt writes its document.
  */
 export async function failClaim(claim: HeldClaim, failure: AttemptFailure, now: Date, created?: string): Promise<void> {
-  await claim.ref.update({ failure, releasedAt: Timestamp.fromDate(now), ...(created ? { created } : {}) });
+  await claim.ref.update({ failure, releasedAt: now, ...(created ? { created } : {}) });
 }
 
 /**
@@ -269,9 +269,6 @@ export async function approveRetry(
       `attempt ${last.attempt} at ${to} holds its claim until ${last.leaseExpiresAt.toISOString()}; retrying now could create a second one`,
     );
   }
-  await last.ref.update(
-    { approved: true, approvedBy: by.who, approvedReason: by.why, approvedAt: Timestamp.fromDate(now) },
-    { lastUpdateTime: last.updateTime },
-  );
+  await last.ref.update({ approved: true, approvedBy: by.who, approvedReason: by.why, approvedAt: now }, { lastUpdateTime: last.version });
   return last;
 }

@@ -3,15 +3,14 @@
 // flip it in an emergency at once, without a deploy (docs/OPERATIONS.md). A
 // document that cannot be read as a switch counts as paused: whoever edited
 // it by hand most likely meant to stop things, and the log says what is wrong.
-import { Timestamp, type DocumentSnapshot } from 'firebase-admin/firestore';
-
-import { db } from './db';
+import type { DocumentSnapshot } from './database';
+import { store } from './db';
 import { describeValue, toDate } from './schema';
 
 export const CONTROLS = 'controls';
 export const KILL_SWITCH_ID = 'orchestrator';
 
-export const killSwitchRef = () => db().collection(CONTROLS).doc(KILL_SWITCH_ID);
+export const killSwitchRef = () => store().collection(CONTROLS).doc(KILL_SWITCH_ID);
 
 export interface KillSwitch {
   paused: boolean;
@@ -59,16 +58,16 @@ export async function readKillSwitch(): Promise<KillSwitch> {
  * Flipping it to where it already is changes nothing and says so.
  */
 export async function setKillSwitch(paused: boolean, by: { who: string; why: string }, now: Date): Promise<'changed' | 'unchanged'> {
-  return db().runTransaction(async (tx) => {
+  return store().runTransaction(async (tx) => {
     const current = parseKillSwitch(await tx.get(killSwitchRef()));
     if (current.paused === paused && current.problem === null) return 'unchanged';
-    const at = Timestamp.fromDate(now);
+    const at = now;
     tx.set(killSwitchRef(), {
       paused,
       by: by.who,
       reason: by.why,
       at,
-      resumedAt: paused ? (current.resumedAt ? Timestamp.fromDate(current.resumedAt) : null) : at,
+      resumedAt: paused ? current.resumedAt : at,
     });
     return 'changed';
   });

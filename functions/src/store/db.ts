@@ -8,7 +8,11 @@ import { Firestore as StandaloneFirestore } from '@google-cloud/firestore';
 import { getApp, initializeApp, type App } from 'firebase-admin/app';
 import { getFirestore, type Firestore } from 'firebase-admin/firestore';
 
+import type { Database } from './database';
+import { FirestoreDatabase } from './firestore-database';
+
 let firestore: Firestore | undefined;
+let database: Database | undefined;
 
 /**
  * The default app, made if there is none. Other apps may exist already:
@@ -33,6 +37,18 @@ export function db(): Firestore {
 /** Makes every store function use `client`; for a process that is not a function (no Firebase app). */
 export function useFirestore(client: Firestore): void {
   firestore = client;
+  database = undefined;
+}
+
+/** What the store's functions read and write: Firestore, unless the simulation put its own store in (useDatabase). */
+export function store(): Database {
+  database ??= new FirestoreDatabase(db());
+  return database;
+}
+
+/** Makes every store function use `replacement` (the simulation's memory store), or Firestore again with undefined. */
+export function useDatabase(replacement: Database | undefined): void {
+  database = replacement;
 }
 
 /**

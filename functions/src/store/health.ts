@@ -1,10 +1,8 @@
 // health/summary: what the last stuck-order report found, counted by reason,
 // so the status API and the board show health without scanning relations.
 // Only the report writes it; it replaces the whole document each time.
-import { Timestamp } from 'firebase-admin/firestore';
-
 import type { ActiveStage, ProblemReason, StuckThresholds } from '../model/health';
-import { db } from './db';
+import { store } from './db';
 import { HEALTH, HEALTH_SUMMARY, toDate } from './schema';
 
 export interface HealthSummary {
@@ -18,10 +16,10 @@ export interface HealthSummary {
   logged: number;
 }
 
-const summaryRef = () => db().collection(HEALTH).doc(HEALTH_SUMMARY);
+const summaryRef = () => store().collection(HEALTH).doc(HEALTH_SUMMARY);
 
 export async function writeHealthSummary(summary: HealthSummary): Promise<void> {
-  await summaryRef().set({ ...summary, checkedAt: Timestamp.fromDate(summary.checkedAt) });
+  await summaryRef().set({ ...summary });
 }
 
 /** The last report's summary, or null if no report has run (or the document is unreadable, which the next report replaces). */

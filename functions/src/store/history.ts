@@ -1,7 +1,7 @@
 // relations/{id}/transitions, read back: the relation's history, one entry
 // per attempt at a create (which is also its claim, see claims.ts), one per
 // finishing step, and one per operator's repair (docs/ARCHITECTURE.md#the-documents).
-import type { DocumentReference, DocumentSnapshot } from 'firebase-admin/firestore';
+import type { DocumentReference, DocumentSnapshot } from './database';
 
 import type { Step } from '../model/relation';
 import { parseAttempt, type Attempt } from './claims';

@@ -3,12 +3,11 @@
 // across invocations. Taken and given back in transactions. A document that
 // cannot be read (a hand edit, a value of the wrong type) is replaced, not
 // obeyed: a broken lease must not stop every poll.
-import { Timestamp, type DocumentSnapshot } from 'firebase-admin/firestore';
-
-import { db } from './db';
+import type { DocumentSnapshot } from './database';
+import { store } from './db';
 import { describeValue, LEASES, toDate } from './schema';
 
-const leaseRef = () => db().collection(LEASES).doc('poll');
+const leaseRef = () => store().collection(LEASES).doc('poll');
 
 interface LeaseState {
   holder: string | null;
@@ -36,7 +35,7 @@ export type Acquired =
 
 /** Takes the lease for `ttlMs` unless someone else holds it. */
 export async function acquirePollLease(holder: string, ttlMs: number, now: Date): Promise<Acquired> {
-  return db().runTransaction(async (tx) => {
+  return store().runTransaction(async (tx) => {
     const { state, problem } = readLease(await tx.get(leaseRef()));
     const repaired = problem ? { repaired: problem } : {};
     if (state.holder && state.holder !== holder && state.expiresAt && state.expiresAt > now) {
@@ -44,9 +43,9 @@ export async function acquirePollLease(holder: string, ttlMs: number, now: Date)
     }
     tx.set(leaseRef(), {
       holder,
-      acquiredAt: Timestamp.fromDate(now),
-      expiresAt: Timestamp.fromDate(new Date(now.getTime() + ttlMs)),
-      lastPollAt: state.lastPollAt ? Timestamp.fromDate(state.lastPollAt) : null,
+      acquiredAt: now,
+      expiresAt: new Date(now.getTime() + ttlMs),
+      lastPollAt: state.lastPollAt,
     });
     return { acquired: true, lastPollAt: state.lastPollAt, ...repaired };
   });
@@ -54,23 +53,23 @@ export async function acquirePollLease(holder: string, ttlMs: number, now: Date)
 
 /** Extends a lease its holder still has; false if someone else took it. */
 export async function renewPollLease(holder: string, ttlMs: number, now: Date): Promise<boolean> {
-  return db().runTransaction(async (tx) => {
+  return store().runTransaction(async (tx) => {
     const { state } = readLease(await tx.get(leaseRef()));
     if (state.holder !== holder) return false;
-    tx.update(leaseRef(), { expiresAt: Timestamp.fromDate(new Date(now.getTime() + ttlMs)) });
+    tx.update(leaseRef(), { expiresAt: new Date(now.getTime() + ttlMs) });
     return true;
   });
 }
 
 /** Gives the lease back, recording when the poll it covered started; a holder that lost it changes nothing. */
 export async function releasePollLease(holder: string, now: Date, polledAt: Date | null): Promise<void> {
-  await db().runTransaction(async (tx) => {
+  await store().runTransaction(async (tx) => {
     const { state } = readLease(await tx.get(leaseRef()));
     if (state.holder !== holder) return;
     tx.update(leaseRef(), {
       holder: null,
-      expiresAt: Timestamp.fromDate(now),
-      ...(polledAt ? { lastPollAt: Timestamp.fromDate(polledAt) } : {}),
+      expiresAt: now,
+      ...(polledAt ? { lastPollAt: polledAt } : {}),
     });
   });
 }

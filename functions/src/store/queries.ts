@@ -5,10 +5,10 @@
 // costs what it returns, never the collection. firestore.indexes.json holds
 // one composite index per combination of filters (functions/test/indexes.test.ts
 // checks each query shape against it).
-import { FieldPath, Timestamp, type DocumentData, type Query } from 'firebase-admin/firestore';
+import { DOCUMENT_ID, type DocumentData, type Query } from './database';
 
 import type { Stage } from '../model/stage';
-import { db } from './db';
+import { store } from './db';
 import { relationRef, storedRelation, type StoredRelation } from './relations';
 import { RELATIONS, TRANSITIONS } from './schema';
 
@@ -24,7 +24,7 @@ export interface RelationFilter {
 
 /** Where a page ends: the last relation's stageSince and id. */
 export interface Cursor {
-  stageSince: Timestamp;
+  stageSince: Date;
   id: string;
 }
 
@@ -44,28 +44,28 @@ export function equalityFields(filter: RelationFilter): string[] {
 }
 
 function query(filter: RelationFilter): Query {
-  let q: Query = db().collection(RELATIONS);
+  let q: Query = store().collection(RELATIONS);
   if (filter.stage !== undefined) q = q.where('stage', '==', filter.stage);
   if (filter.flagged !== undefined) q = q.where('flagged', '==', filter.flagged);
   if (filter.openOrphans !== undefined) q = q.where('hasOpenOrphans', '==', filter.openOrphans);
-  if (filter.stageBefore !== undefined) q = q.where('stageSince', '<', Timestamp.fromDate(filter.stageBefore));
+  if (filter.stageBefore !== undefined) q = q.where('stageSince', '<', filter.stageBefore);
   return q;
 }
 
 /** One page: `limit` relations after `after`, reading one more to know whether the page is the last. */
 export async function pageOfRelations(filter: RelationFilter, after: Cursor | null, limit: number): Promise<Page> {
-  let q = query(filter).orderBy('stageSince').orderBy(FieldPath.documentId());
+  let q = query(filter).orderBy('stageSince').orderBy(DOCUMENT_ID);
   if (after) q = q.startAfter(after.stageSince, after.id);
   const snapshot = await q.limit(limit + 1).get();
   const docs = snapshot.docs.slice(0, limit);
   const last = docs.at(-1);
-  const next = snapshot.docs.length > limit && last ? { stageSince: last.get('stageSince') as Timestamp, id: last.id } : null;
+  const next = snapshot.docs.length > limit && last ? { stageSince: last.get('stageSince') as Date, id: last.id } : null;
   return { relations: docs.flatMap((doc) => storedRelation(doc) ?? []), next };
 }
 
 /** How many relations match, counted by the index (one read per thousand), never by reading them. */
 export async function countRelations(filter: RelationFilter): Promise<number> {
-  return (await query(filter).count().get()).data().count;
+  return query(filter).count();
 }
 
 /**
@@ -84,9 +84,9 @@ export interface StoredHistoryEntry {
 export async function relationHistory(orderName: string): Promise<StoredHistoryEntry[]> {
   const snapshot = await relationRef(orderName).collection(TRANSITIONS).get();
   const entries = snapshot.docs.map((doc): StoredHistoryEntry => {
-    const data = doc.data();
+    const data = doc.data() ?? {};
     const at = data.claimedAt ?? data.at;
-    return { id: doc.id, data, at: at instanceof Timestamp ? at.toDate() : null };
+    return { id: doc.id, data, at: at instanceof Date ? at : null };
   });
   return entries.sort((a, b) => (a.at?.getTime() ?? 0) - (b.at?.getTime() ?? 0) || a.id.localeCompare(b.id));
 }

@@ -4,9 +4,8 @@
 // time; the listener pays that once, then one read per relation that
 // changes. It holds every active relation in memory, so the poller uses it
 // only below SHARD_SIZE, where that is small.
-import type { Query } from 'firebase-admin/firestore';
-
-import { db } from './db';
+import type { Query } from './database';
+import { store } from './db';
 import { storedRelation, type IdRange, type StoredRelation } from './relations';
 import { RELATIONS } from './schema';
 
@@ -22,7 +21,7 @@ export interface RelationCache {
 }
 
 /** Opens a listener on the active relations and resolves once its first snapshot is in. */
-export function openRelationCache(query: Query = db().collection(RELATIONS).where('active', '==', true)): Promise<RelationCache> {
+export function openRelationCache(query: Query = store().collection(RELATIONS).where('active', '==', true)): Promise<RelationCache> {
   return new Promise((resolve, reject) => {
     const relations = new Map<string, StoredRelation>();
     let first = true;
@@ -31,8 +30,8 @@ export function openRelationCache(query: Query = db().collection(RELATIONS).wher
       reject(new Error(`the relation listener gave no first snapshot within ${FIRST_SNAPSHOT_MS / 1000} s`));
     }, FIRST_SNAPSHOT_MS);
     const unsubscribe = query.onSnapshot(
-      (snapshot) => {
-        for (const change of snapshot.docChanges()) {
+      (changes) => {
+        for (const change of changes) {
           if (change.type === 'removed') relations.delete(change.doc.id);
           else {
             const relation = storedRelation(change.doc);

@@ -8,21 +8,12 @@
 // nothing but its own note (docs/ARCHITECTURE.md#one-writer-per-field). The write that finishes a relation also gives it
 // and its whole history `expireAt`, in the same transaction, so a TTL policy
 // deletes them together and never anything still active.
-import {
-  FieldPath,
-  FieldValue,
-  Timestamp,
-  type DocumentData,
-  type DocumentReference,
-  type DocumentSnapshot,
-  type Transaction,
-} from 'firebase-admin/firestore';
-
 import { isFlagged, openOrphans, type PossibleOrphan, type Step, type StepError } from '../model/relation';
 import { isStage, isTerminal, type Stage } from '../model/stage';
 import type { KitchenOrderStatusName, ShipmentStatusName } from '../model/statuses';
 import type { HeldClaim } from './claims';
-import { db } from './db';
+import { DELETE_FIELD, DOCUMENT_ID, type DocumentData, type DocumentReference, type DocumentSnapshot, type Transaction } from './database';
+import { store } from './db';
 import { isAlreadyExists } from './errors';
 import {
   errorFields,
@@ -46,14 +37,14 @@ export interface StoredRelation {
 }
 
 export function relationRef(orderName: string): DocumentReference {
-  return db().collection(RELATIONS).doc(relationId(orderName));
+  return store().collection(RELATIONS).doc(relationId(orderName));
 }
 
 /** A relation as read, with its parse; null for a missing document. */
 export function storedRelation(snapshot: DocumentSnapshot): StoredRelation | null {
   const data = snapshot.data();
   if (!data || !snapshot.updateTime) return null;
-  return { ref: snapshot.ref, data, updateTime: snapshot.updateTime.toDate(), parsed: parseRelation(data, snapshot.id) };
+  return { ref: snapshot.ref, data, updateTime: snapshot.updateTime, parsed: parseRelation(data, snapshot.id) };
 }
 
 export async function readRelation(ref: DocumentReference): Promise<StoredRelation | null> {
@@ -68,7 +59,7 @@ export interface IdRange {
 
 /** How many relations are active: an aggregation, billed one read per thousand. */
 export async function countActiveRelations(): Promise<number> {
-  return (await db().collection(RELATIONS).where('active', '==', true).count().get()).data().count;
+  return store().collection(RELATIONS).where('active', '==', true).count();
 }
 
 /**
@@ -100,7 +91,7 @@ const MAX_RELATION_PAGES = 100_000;
 export async function* activeRelationPages(pageSize: number, range: IdRange = {}): AsyncGenerator<StoredRelation[]> {
   let after = range.after;
   for (let page = 0; page < MAX_RELATION_PAGES; page++) {
-    let query = db().collection(RELATIONS).where('active', '==', true).orderBy(FieldPath.documentId()).limit(pageSize);
+    let query = store().collection(RELATIONS).where('active', '==', true).orderBy(DOCUMENT_ID).limit(pageSize);
     if (after !== undefined) query = query.startAfter(after);
     if (range.upTo !== undefined) query = query.endAt(range.upTo);
     const { docs } = await query.get();
@@ -123,7 +114,7 @@ export async function existingRelations(orderNames: readonly string[]): Promise<
   const found = new Set<string>();
   for (let i = 0; i < orderNames.length; i += GET_ALL_CHUNK) {
     const refs = orderNames.slice(i, i + GET_ALL_CHUNK).map(relationRef);
-    for (const snapshot of await db().getAll(...refs)) {
+    for (const snapshot of await store().getAll(...refs)) {
       const order: unknown = snapshot.get('order');
       if (snapshot.exists && typeof order === 'string') found.add(order);
     }
@@ -157,10 +148,9 @@ export interface Observation {
  * step) by touching a field only the poller writes.
  */
 export async function writeObservation(ref: DocumentReference, observation: Observation, nudge: boolean, at: Date): Promise<void> {
-  const now = Timestamp.fromDate(at);
   const fields: DocumentData = { ...observation };
-  if (Object.keys(observation).length > 0) fields.observedAt = now;
-  if (nudge) fields.nudgedAt = now;
+  if (Object.keys(observation).length > 0) fields.observedAt = at;
+  if (nudge) fields.nudgedAt = at;
   await ref.update(fields);
 }
 
@@ -226,7 +216,7 @@ export async function recordProgress(ref: DocumentReference, progress: Progress,
   // every other step. A document written meanwhile belongs to a late
   // attempt, which stamps itself when it is fenced out (expireLateAttempt).
   const earlier = finishing ? await historyOf(ref) : [];
-  return db().runTransaction(async (tx) => {
+  return store().runTransaction(async (tx) => {
     const [relation, ...rest] = await tx.getAll(ref, ...(claim ? [claim.ref, claim.nextRef] : [history]));
     const stillHeld = !claim || (rest[0].get('holder') === claim.holder && rest[0].get('failure') === null && !rest[1].exists);
     if (relation.exists && relation.get('stage') === progress.from && stillHeld) {
@@ -234,7 +224,7 @@ export async function recordProgress(ref: DocumentReference, progress: Progress,
       const stamped = earlier.length > 0 ? await tx.getAll(...earlier) : [];
       const fields = progressFields(progress, orphansOf(relation), at);
       const expireAt = settledExpiry({ ...relation.data(), ...fields }, relation.id, at, progress.retentionDays);
-      tx.update(ref, { ...fields, [EXPIRE_AT]: expireAt ?? FieldValue.delete() });
+      tx.update(ref, { ...fields, [EXPIRE_AT]: expireAt ?? DELETE_FIELD });
       if (expireAt) stampHistory(tx, stamped, expireAt);
       if (!claim && !rest[0].exists) {
         tx.create(history, {
@@ -243,7 +233,7 @@ export async function recordProgress(ref: DocumentReference, progress: Progress,
           to: progress.to,
           attempt: 1,
           eventId: progress.eventId,
-          claimedAt: Timestamp.fromDate(at),
+          claimedAt: at,
           ...(expireAt ? { [EXPIRE_AT]: expireAt } : {}),
         });
       }
@@ -261,7 +251,7 @@ export async function recordProgress(ref: DocumentReference, progress: Progress,
         resolution: null,
       };
       // A note waits for a person: the relation may no longer expire (its earlier history keeps its stamp).
-      tx.update(ref, { ...orphanFields(mergeOrphans(orphansOf(relation), [note])), [EXPIRE_AT]: FieldValue.delete() });
+      tx.update(ref, { ...orphanFields(mergeOrphans(orphansOf(relation), [note])), [EXPIRE_AT]: DELETE_FIELD });
       return 'fenced';
     }
     expireLateAttempt(tx, relation, progress.ownAttempt ?? claim?.ref);
@@ -277,13 +267,13 @@ export async function recordProgress(ref: DocumentReference, progress: Progress,
  * of it, so it does not expire until a person settles it
  * (orchestration/repairs.ts).
  */
-function settledExpiry(data: DocumentData, id: string, at: Date, retentionDays: number): Timestamp | null {
+function settledExpiry(data: DocumentData, id: string, at: Date, retentionDays: number): Date | null {
   const parsed = parseRelation(data, id);
   if (!parsed.ok || !isTerminal(parsed.value.stage) || isFlagged(parsed.value) || openOrphans(parsed.value).length > 0) return null;
-  return Timestamp.fromDate(expiryFor(at, retentionDays));
+  return expiryFor(at, retentionDays);
 }
 
-function stampHistory(tx: Transaction, history: DocumentSnapshot[], expireAt: Timestamp): void {
+function stampHistory(tx: Transaction, history: DocumentSnapshot[], expireAt: Date): void {
   for (const doc of history) if (doc.exists) tx.update(doc.ref, { [EXPIRE_AT]: expireAt });
 }
 
@@ -300,9 +290,9 @@ export function settleExpiry(
   update: DocumentData,
   at: Date,
   retentionDays: number,
-): { update: DocumentData; expireAt: Timestamp | null } {
+): { update: DocumentData; expireAt: Date | null } {
   const current: unknown = relation.get(EXPIRE_AT);
-  if (current instanceof Timestamp) return { update, expireAt: current };
+  if (current instanceof Date) return { update, expireAt: current };
   const expireAt = settledExpiry({ ...relation.data(), ...update }, relation.id, at, retentionDays);
   if (!expireAt) return { update, expireAt: null };
   stampHistory(tx, history, expireAt);
@@ -322,7 +312,7 @@ export async function historyOf(ref: DocumentReference): Promise<DocumentReferen
 function expireLateAttempt(tx: Transaction, relation: DocumentSnapshot, ownAttempt: DocumentReference | undefined): void {
   const expireAt: unknown = relation.get(EXPIRE_AT);
   const stage: unknown = relation.get('stage');
-  if (ownAttempt && expireAt instanceof Timestamp && isStage(stage) && isTerminal(stage)) tx.update(ownAttempt, { [EXPIRE_AT]: expireAt });
+  if (ownAttempt && expireAt instanceof Date && isStage(stage) && isTerminal(stage)) tx.update(ownAttempt, { [EXPIRE_AT]: expireAt });
 }
 
 /**
@@ -333,11 +323,11 @@ function expireLateAttempt(tx: Transaction, relation: DocumentSnapshot, ownAttem
  */
 export async function clearExpiry(ref: DocumentReference, stage: Stage): Promise<boolean> {
   const listed = await historyOf(ref);
-  return db().runTransaction(async (tx) => {
+  return store().runTransaction(async (tx) => {
     const [relation, ...history] = await tx.getAll(ref, ...listed);
     if (!relation.exists || relation.get('stage') !== stage || relation.get(EXPIRE_AT) === undefined) return false;
-    tx.update(ref, { [EXPIRE_AT]: FieldValue.delete() });
-    for (const doc of history) if (doc.exists && doc.get(EXPIRE_AT) !== undefined) tx.update(doc.ref, { [EXPIRE_AT]: FieldValue.delete() });
+    tx.update(ref, { [EXPIRE_AT]: DELETE_FIELD });
+    for (const doc of history) if (doc.exists && doc.get(EXPIRE_AT) !== undefined) tx.update(doc.ref, { [EXPIRE_AT]: DELETE_FIELD });
     return true;
   });
 }
@@ -348,9 +338,9 @@ function progressFields(progress: Progress, earlierOrphans: PossibleOrphan[], at
     stage: progress.to,
     active: !terminal,
     outcome: terminal ? progress.to : null,
-    advancedAt: Timestamp.fromDate(at),
+    advancedAt: at,
     // Recorded steps always change the stage (they are fenced on `from`).
-    stageSince: Timestamp.fromDate(at),
+    stageSince: at,
   };
   if (!progress.keepError) Object.assign(fields, errorFields(null));
   if (progress.made) {
@@ -377,7 +367,7 @@ export async function recordError(
   orphans: readonly PossibleOrphan[] = [],
   ownAttempt?: DocumentReference,
 ): Promise<boolean> {
-  return db().runTransaction(async (tx) => {
+  return store().runTransaction(async (tx) => {
     const relation = await tx.get(ref);
     if (!relation.exists || relation.get('stage') !== from) {
       if (relation.exists) expireLateAttempt(tx, relation, ownAttempt);

@@ -6,8 +6,6 @@
 // newer version wrote (schemaVersion above ours) is not read at all: its
 // fields may mean something this code does not know, so it is left alone,
 // never flagged (docs/OPERATIONS.md, "Schema versions").
-import { Timestamp, type DocumentData } from 'firebase-admin/firestore';
-
 import { isOrderName, isResourceName, nameFormat, orderId, type ResourceKind } from '../model/names';
 import {
   isFlagged,
@@ -20,6 +18,7 @@ import {
 } from '../model/relation';
 import { isStage, isTerminal, type Outcome } from '../model/stage';
 import { isKitchenOrderStatus, isOrderStatus, isShipmentStatus } from '../model/statuses';
+import type { DocumentData } from './database';
 
 export const RELATIONS = 'relations';
 /** relations/{orderId}/transitions: the history, and for the creates the claims (store/claims.ts). */
@@ -75,18 +74,22 @@ export function newRelation(order: string, customerId: string, at: Date): Docume
     observationError: null,
     possibleOrphans: [],
     hasOpenOrphans: false,
-    createdAt: Timestamp.fromDate(at),
-    stageSince: Timestamp.fromDate(at),
-    observedAt: Timestamp.fromDate(at),
+    createdAt: at,
+    stageSince: at,
+    observedAt: at,
     advancedAt: null,
   };
 }
 
-/** A Firestore Timestamp (or a Date) as a Date; anything else is null. */
+/** A Date (or a Firestore Timestamp, as a raw client reads it) as a Date; anything else is null. */
 export function toDate(value: unknown): Date | null {
   if (value instanceof Date) return Number.isNaN(value.getTime()) ? null : value;
-  if (value instanceof Timestamp) return value.toDate();
+  if (isTimestamp(value)) return value.toDate();
   return null;
+}
+
+function isTimestamp(value: unknown): value is { toDate(): Date } {
+  return typeof value === 'object' && value !== null && typeof (value as { toDate?: unknown }).toDate === 'function';
 }
 
 /** When the relation entered its stage; documents from before `stageSince` existed fall back to the step times. */
@@ -311,14 +314,14 @@ export function storedOrphan(orphan: PossibleOrphan): DocumentData {
   const { resolution } = orphan;
   return {
     ...orphan,
-    claimedAt: Timestamp.fromDate(orphan.claimedAt),
-    resolution: resolution ? { ...resolution, at: Timestamp.fromDate(resolution.at) } : null,
+    claimedAt: orphan.claimedAt,
+    resolution: resolution ? { ...resolution } : null,
   };
 }
 
 /** A step error as stored. */
 export function storedError(error: StepError): DocumentData {
-  return { ...error, at: Timestamp.fromDate(error.at), retryAt: error.retryAt ? Timestamp.fromDate(error.retryAt) : null };
+  return { ...error };
 }
 
 /**

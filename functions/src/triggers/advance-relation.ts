@@ -3,6 +3,7 @@ import * as logger from 'firebase-functions/logger';
 
 import { advanceConcurrency, advanceMaxInstances, advanceTimeoutSeconds, DEPLOYMENT, FOOD_SERVICE_SECRETS } from '../config';
 import { advance } from '../orchestration/lifecycle';
+import { store } from '../store/db';
 import { RELATIONS } from '../store/schema';
 import { runtimeDeps } from './deps';
 
@@ -32,7 +33,7 @@ export const advanceRelation = onDocumentWritten(
   async (event) => {
     const after = event.data?.after;
     if (!after?.exists) return;
-    const result = await advance(after.ref, event.id, runtimeDeps());
+    const result = await advance(store().doc(after.ref.path), event.id, runtimeDeps());
     logger.debug('advanceRelation', { relation: after.ref.path, eventId: event.id, result });
   },
 );

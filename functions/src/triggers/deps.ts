@@ -3,7 +3,7 @@ import { getFunctions } from 'firebase-admin/functions';
 import { loadConfig, SECRET_NAMES, secretManagerTarget, tlsFromSecrets } from '../config';
 import { foodClient } from '../food/connection';
 import { secretManagerSource } from '../food/secret-source';
-import type { Deps, ShardQueue } from '../orchestration/deps';
+import { REAL_TIMERS, type Deps, type ShardQueue } from '../orchestration/deps';
 import { defaultApp } from '../store/db';
 
 /** Long enough for a shard of SHARD_SIZE look-ups; Cloud Tasks gives up on the dispatch after this. */
@@ -26,7 +26,11 @@ function shardQueue(region: string): ShardQueue {
     },
   };
 }
-import { cachedKillSwitch } from '../orchestration/kill-switch';
+import { killSwitchCache } from '../orchestration/kill-switch';
+import type { KillSwitch } from '../store/controls';
+
+/** This instance's view of the kill switch, made with the first invocation's PAUSE_CHECK_SECONDS. */
+let killSwitch: { maxAgeMs: number; read: (now: Date) => Promise<KillSwitch> } | undefined;
 
 /** What a function needs at run time, built when it runs: never at import, when secrets are absent. */
 export function runtimeDeps(): Deps {
@@ -46,7 +50,12 @@ export function runtimeDeps(): Deps {
     config,
     food,
     now,
+    timers: REAL_TIMERS,
     shards: shardQueue(config.region),
-    killSwitch: () => cachedKillSwitch(config.pauseCheckSeconds * 1000, now()),
+    killSwitch: () => {
+      const maxAgeMs = config.pauseCheckSeconds * 1000;
+      if (killSwitch?.maxAgeMs !== maxAgeMs) killSwitch = { maxAgeMs, read: killSwitchCache(maxAgeMs) };
+      return killSwitch.read(now());
+    },
   };
 }

@@ -12,7 +12,7 @@ import type { FirestoreCloudEvent } from '../../../local/google/trigger-events';
 import * as functions from '../../src';
 import type { FoodClient } from '../../src/food/client';
 import type { PollRun } from '../../src/orchestration/poll-schedule';
-import { db } from '../../src/store/db';
+import { db, store } from '../../src/store/db';
 import { readHistory, type HistoryEntry } from '../../src/store/history';
 import { parseRelationDocument, relationId, type RelationDocument } from '../../src/store/schema';
 import { emulator, PROJECT_ID } from '../setup';
@@ -135,7 +135,7 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
       return parsed.value;
     },
     async transitions(orderName) {
-      const { entries, problems } = await readHistory(db().collection('relations').doc(relationId(orderName)));
+      const { entries, problems } = await readHistory(store().doc(`relations/${relationId(orderName)}`));
       if (problems.length) throw new Error(`malformed history: ${problems.join('; ')}`);
       return entries;
     },

@@ -1,0 +1,145 @@
+// The promise, checked after a simulated run against the food service's own
+// ledger, not against what the orchestrator believes:
+// 1. every kitchen order and shipment the food service made is the one its
+//    relation records, or named by an open possible-orphan note, or noted by
+//    attempt while its name is unknown to the orchestrator, or was
+//    reconciled by a person who saw its name: no silent duplicate;
+// 2. no customer's CANCELLED was overwritten without a CANCEL_OVERWRITTEN flag;
+// 3. every order is finished, or a person is alerted (flagged, an open
+//    possible orphan, or stuck past its stage's threshold): none left behind;
+// 4. nothing a person must act on carries expireAt (nor does its history).
+import type { Config } from '../src/config';
+import { problemsOf } from '../src/model/health';
+import { isFlagged, openOrphans } from '../src/model/relation';
+import { isTerminal } from '../src/model/stage';
+import { parseRelation, stageSinceOf } from '../src/store/schema';
+import type { FoodLedger } from './food';
+import type { MemoryDatabase } from './memory-database';
+
+export interface Violation {
+  /** Which promise: silent-duplicate, cancel-overwritten, left-behind, expires-while-waiting, inconsistent. */
+  kind: string;
+  order: string;
+  message: string;
+}
+
+const STEP_OF = { kitchenOrder: 'createKitchenOrder', shipment: 'createShipment' } as const;
+
+export function checkPromise({
+  store,
+  food,
+  now,
+  config,
+}: {
+  store: MemoryDatabase;
+  food: FoodLedger;
+  now: number;
+  config: Config;
+}): Violation[] {
+  const violations: Violation[] = [];
+  const docs = store.dump();
+  const relationOf = (order: string) => docs.get(`relations/${order.slice('orders/'.length)}`);
+  const add = (kind: string, order: string, message: string) => violations.push({ kind, order, message });
+
+  // 1. Everything made is recorded or named.
+  for (const made of food.made) {
+    const order = made.order;
+    if (!order) {
+      add('silent-duplicate', '?', `${made.name} was made outside any order's step`);
+      continue;
+    }
+    const data = relationOf(order);
+    if (!data) {
+      add('silent-duplicate', order, `${made.name} was made for ${order}, which has no relation`);
+      continue;
+    }
+    if (data[made.kind] === made.name) continue;
+    const notes = Array.isArray(data.possibleOrphans) ? (data.possibleOrphans as Array<Record<string, unknown>>) : [];
+    const named = notes.find((n) => n.name === made.name);
+    if (named) {
+      if (named.resolution === null || made.reconciled) continue;
+      add('silent-duplicate', order, `${made.name} is named only by a note a person resolved before its name was known`);
+      continue;
+    }
+    const attempt = Number(/-(\d+)$/.exec(made.attempt ?? '')?.[1]);
+    const byAttempt = notes.find(
+      (n) => n.step === STEP_OF[made.kind] && n.attempt === attempt && (n.name === null || n.name === undefined),
+    );
+    if (byAttempt) {
+      const learned = made.attempt ? docs.get(made.attempt)?.created : undefined;
+      if (byAttempt.resolution === null || typeof learned !== 'string') continue;
+      add('silent-duplicate', order, `${made.name} (attempt ${attempt}) was learned after a person resolved its unnamed note`);
+      continue;
+    }
+    const cancelled = food.orders.get(order)?.history.some((h) => h.status === 'CANCELLED');
+    add(
+      'silent-duplicate',
+      order,
+      `${made.name} (${made.attempt?.split('/').at(-1) ?? 'no attempt'}) is neither recorded (${String(data[made.kind])}) nor named in a note ` +
+        `(notes: ${notes.map((n) => `${String(n.step)}-${String(n.attempt)} ${String(n.name)}${n.resolution ? ' resolved' : ''}`).join(', ') || 'none'}); ` +
+        `the create was ${made.reply}${made.sender?.dead ? ', its sender died' : ''}; the relation is ${String(data.stage)}` +
+        `${(data.error as { code?: string } | null)?.code ? ` flagged ${(data.error as { code: string }).code}` : ''}${cancelled ? '; the customer cancelled' : ''}`,
+    );
+  }
+
+  for (const ordered of food.orders.values()) {
+    const order = ordered.name;
+    const data = relationOf(order);
+    const error = data?.error as { code?: unknown; transient?: unknown } | null | undefined;
+
+    // 2. A customer's CANCELLED is never overwritten unseen.
+    const cancelled = ordered.history.findIndex((h) => h.status === 'CANCELLED' && h.by === 'customer');
+    const overwrite =
+      cancelled >= 0 ? ordered.history.slice(cancelled + 1).find((h) => h.by === 'orchestrator' && h.status !== 'CANCELLED') : undefined;
+    if (overwrite && error?.code !== 'CANCEL_OVERWRITTEN') {
+      add(
+        'cancel-overwritten',
+        order,
+        `the customer's CANCELLED was overwritten with ${overwrite.status}, and the relation is not flagged CANCEL_OVERWRITTEN`,
+      );
+    }
+
+    // 3. Finished, or a person is alerted.
+    const final = ['DELIVERED', 'REJECTED', 'CANCELLED'].includes(ordered.status);
+    if (!data) {
+      if (!final) add('left-behind', order, `${order} is ${ordered.status} on the food service and has no relation`);
+      continue;
+    }
+    const parsed = parseRelation(data, order.slice('orders/'.length));
+    if (!parsed.ok) {
+      add('inconsistent', order, `the relation does not parse: ${parsed.problems.join('; ')}`);
+      continue;
+    }
+    const relation = parsed.value;
+    const since = stageSinceOf(data) ?? new Date(0);
+    const alerted =
+      problemsOf(relation, since, new Date(now), {
+        NEW: config.stuckNewSeconds,
+        PREPARATION: config.stuckPreparationSeconds,
+        IN_FLIGHT: config.stuckInFlightSeconds,
+      }).length > 0;
+    const finished = isTerminal(relation.stage) && data.active === false && relation.stage === ordered.status;
+    if (!finished && !alerted && !overwrite) {
+      add(
+        'left-behind',
+        order,
+        `the relation is ${relation.stage}${data.active ? ' (active)' : ''} while the order is ${ordered.status}, and no person is alerted`,
+      );
+    }
+
+    // 4. Nothing that waits for a person expires.
+    const waits = isFlagged(relation) || openOrphans(relation).length > 0;
+    if (data.expireAt !== undefined && (waits || !isTerminal(relation.stage))) {
+      add('expires-while-waiting', order, `the relation carries expireAt while ${waits ? 'it waits for a person' : 'it is live'}`);
+    }
+    if (waits) {
+      const prefix = `relations/${relation.id}/transitions/`;
+      for (const [path, entry] of docs) {
+        if (path.startsWith(prefix) && entry.expireAt !== undefined) {
+          add('expires-while-waiting', order, `${path.slice(prefix.length)} carries expireAt while its relation waits for a person`);
+        }
+      }
+    }
+  }
+  return violations;
+}

@@ -1,0 +1,339 @@
+// One simulated run: the real orchestration code (the trigger's advance(),
+// the scheduled poll with its lease and listener, observeShard, the
+// operators' repairs, retention) against the memory store, the simulated
+// food service and a platform that delivers trigger events at least once,
+// late, twice, concurrently or not at all, kills instances at any call and
+// times them out. Then the promise is checked against the food service's
+// ledger (checks.ts).
+import { createRequire } from 'node:module';
+
+import type { Scheduler } from 'fast-check';
+
+import type { Config } from '../src/config';
+import { advance } from '../src/orchestration/lifecycle';
+import { killSwitchCache } from '../src/orchestration/kill-switch';
+import { observeShard } from '../src/orchestration/poll';
+import { runScheduledPolls } from '../src/orchestration/poll-schedule';
+import type { Deps, ShardQueue } from '../src/orchestration/deps';
+import { resolveOrphan, retryRelation } from '../src/orchestration/repairs';
+import { setKillSwitch } from '../src/store/controls';
+import { useDatabase } from '../src/store/db';
+import { pageOfRelations } from '../src/store/queries';
+import { relationRef } from '../src/store/relations';
+import { checkPromise, type Violation } from './checks';
+import { FoodLedger, type FoodFaults } from './food';
+import { MemoryDatabase, storeError, type StoreCall } from './memory-database';
+import { Random, World, currentInvocation, type TraceLine } from './world';
+import { status } from '@grpc/grpc-js';
+
+export interface OrderPlan {
+  /** When the customer places it, ms into the run. */
+  at: number;
+  /** When the customer cancels it, if they do (ignored once it is final). */
+  cancelAt: number | null;
+  /** Whether the customer rejects the delivery. */
+  rejects: boolean;
+}
+
+export interface Plan {
+  /** The world's dice: faults, latencies, delays. The scheduler has its own. */
+  seed: number;
+  orders: OrderPlan[];
+  food: FoodFaults;
+  /** Chance that a kitchen order or shipment stalls while the chaos lasts. */
+  stallRate: number;
+  /** Chance that an invocation dies before or after any one call. */
+  crashRate: number;
+  /** Chance that an invocation freezes for minutes before any one call. */
+  freezeRate: number;
+  events: { drop: number; duplicate: number; late: number };
+  /** Firestore calls failing with UNAVAILABLE, and commits with ABORTED. */
+  store: { unavailable: number; aborted: number };
+  /** Invocations that outlive their timeout (the request ends, the code goes on). */
+  zombies: number;
+  config: { pollIntervalSeconds: number; maxAmbiguousRetries: number; shardSize: number };
+  operators: { retries: boolean; resolves: boolean; everyMs: number; pause: { at: number; forMs: number } | null };
+}
+
+/** Faults, crashes and new orders happen in the first part; the rest only heals. */
+export const CHAOS_MS = 25 * 60_000;
+export const RUN_MS = 75 * 60_000;
+export const RUN_START = Date.UTC(2026, 11, 3, 12, 0, 0);
+const START = RUN_START;
+const ADVANCE_TIMEOUT_MS = 120_000;
+const KITCHEN_TICK_MS = 10_000;
+
+export interface RunResult {
+  violations: Violation[];
+  trace: TraceLine[];
+  stats: {
+    orders: number;
+    faults: number;
+    crashes: number;
+    interleavings: number;
+    invocations: number;
+    steps: number;
+    kitchenOrders: number;
+    shipments: number;
+  };
+}
+
+function simConfig(plan: Plan): Config {
+  return {
+    address: 'food.sim:9000',
+    region: 'us-central1',
+    pollIntervalSeconds: plan.config.pollIntervalSeconds,
+    pageSize: 7,
+    rpcDeadlineMs: 5_000,
+    createDeadlineMs: 30_000,
+    maxConcurrency: 8,
+    shardSize: plan.config.shardSize,
+    listenerMaxRelations: 2_000,
+    advanceTimeoutSeconds: ADVANCE_TIMEOUT_MS / 1000,
+    claimLeaseSeconds: 300,
+    maxAmbiguousRetries: plan.config.maxAmbiguousRetries,
+    stuckNewSeconds: 180,
+    stuckPreparationSeconds: 300,
+    stuckInFlightSeconds: 300,
+    advanceMaxInstances: 10,
+    advanceConcurrency: 20,
+    foodMaxInFlight: 10,
+    retentionDays: 30,
+    pauseCheckSeconds: 10,
+    tls: { caPem: 'unused in the simulation' },
+  };
+}
+
+/** Routes the real code's logs into the trace, and makes its randomness the world's. */
+function instrument(world: World): () => void {
+  const restore: Array<() => void> = [];
+  const patch = <T extends object, K extends keyof T>(target: T, key: K, value: T[K]) => {
+    const original = target[key];
+    target[key] = value;
+    restore.push(() => (target[key] = original));
+  };
+  // The modules themselves, not the import wrappers, so every importer of them sees the change.
+  const load = createRequire(__filename);
+  const mutableLogger = load('firebase-functions/logger') as Record<'debug' | 'info' | 'warn' | 'error', (...args: unknown[]) => void>;
+  const crypto = load('node:crypto') as Record<'randomUUID', () => string>;
+  for (const level of ['debug', 'info', 'warn', 'error'] as const) {
+    if (level === 'debug') {
+      patch(mutableLogger, level, () => undefined);
+      continue;
+    }
+    patch(mutableLogger, level, (message: unknown, fields?: unknown) => {
+      const payload = (fields ?? {}) as Record<string, unknown>;
+      const invocation = currentInvocation();
+      const order = typeof payload.order === 'string' ? payload.order : invocation?.order;
+      const detail = Object.entries(payload)
+        .filter(([key, value]) => key !== 'order' && value !== undefined)
+        .map(([key, value]) => `${key}=${typeof value === 'string' ? value : JSON.stringify(value)}`)
+        .join(' ');
+      world.log(`${invocation ? `inv#${invocation.id} ` : ''}${level}: ${String(message)}${detail ? ` (${detail})` : ''}`, order);
+    });
+  }
+  patch(Math, 'random', () => world.random.next());
+  let ids = 0;
+  patch(crypto, 'randomUUID', () => `00000000-0000-4000-8000-${String(++ids).padStart(12, '0')}`);
+  return () => restore.reverse().forEach((undo) => undo());
+}
+
+export async function simulate(scheduler: Scheduler, plan: Plan): Promise<RunResult> {
+  const random = new Random(plan.seed);
+  const world = new World(scheduler, random, START, plan.crashRate, plan.freezeRate);
+  const restore = instrument(world);
+  const food = new FoodLedger(world, plan.food, plan.stallRate);
+  const config = simConfig(plan);
+  let eventIds = 0;
+
+  const store = new MemoryDatabase({
+    now: () => new Date(world.now),
+    io: <T>(call: StoreCall, apply: () => T) =>
+      world.call(`firestore ${call.op} ${call.paths.join(',')}`, () => {
+        if (world.chaos && random.chance(plan.store.unavailable))
+          throw storeError(status.UNAVAILABLE, 'the store is unavailable (simulated)');
+        if (call.op === 'commit' && world.chaos && random.chance(plan.store.aborted)) {
+          throw storeError(status.ABORTED, 'too much contention (simulated)');
+        }
+        const result = apply();
+        // Creates are booked to the attempt its invocation last claimed.
+        const invocation = currentInvocation();
+        const claimed = call.writes?.find((path) => /\/transitions\/(PREPARATION|IN_FLIGHT)-\d+$/.test(path));
+        if (invocation && claimed) invocation.claim = claimed;
+        return result;
+      }),
+    onWrite: ({ path, after }) => {
+      const match = /^relations\/([^/]+)$/.exec(path);
+      if (!match || !after) return;
+      if (world.chaos && random.chance(plan.events.drop)) {
+        world.log(`the event for ${path} is dropped`, `orders/${match[1]}`);
+        return;
+      }
+      const eventId = `event-${++eventIds}`;
+      const deliveries = world.chaos && random.chance(plan.events.duplicate) ? 2 : 1;
+      for (let i = 0; i < deliveries; i++) {
+        const delay = world.chaos && random.chance(plan.events.late) ? random.int(1_000, 120_000) : random.int(5, 500);
+        world.at(world.now + delay, () => deliver(path, eventId));
+      }
+    },
+  });
+  useDatabase(store);
+
+  const instances = { advance: killSwitchCache(10_000), poll: killSwitchCache(10_000), shard: killSwitchCache(10_000) };
+  const deps = (instance: keyof typeof instances): Deps => ({
+    food: food.api(),
+    config,
+    now: () => new Date(world.now),
+    timers: { sleep: (ms) => world.sleep(ms), every: (ms, tick) => world.every(ms, tick) },
+    shards: shardQueue,
+    killSwitch: () => instances[instance](new Date(world.now)),
+  });
+
+  const deliver = (path: string, eventId: string) => {
+    const order = `orders/${path.split('/')[1]}`;
+    const timeout = world.chaos && random.chance(plan.zombies) ? undefined : ADVANCE_TIMEOUT_MS;
+    world.spawn('advance', order, () => advance(store.doc(path), eventId, deps('advance')), timeout);
+  };
+
+  const enqueued = new Set<string>();
+  const shardQueue: ShardQueue = {
+    async enqueue(shard, id) {
+      await world.call(`cloud tasks enqueue ${id}`, () => {
+        if (world.chaos && random.chance(0.1)) throw new Error('Cloud Tasks refused the task (simulated)');
+      });
+      if (enqueued.has(id)) return 'exists';
+      enqueued.add(id);
+      const copies = world.chaos && random.chance(plan.events.duplicate) ? 2 : 1;
+      for (let i = 0; i < copies; i++) {
+        world.at(world.now + random.int(10, 3_000), () =>
+          world.spawn('shard', undefined, () => observeShard(deps('shard'), shard), 120_000),
+        );
+      }
+      return 'queued';
+    },
+  };
+
+  // Customers.
+  plan.orders.forEach((order, i) => {
+    const id = `o${String(i + 1).padStart(2, '0')}`;
+    world.at(START + order.at, () => food.placeOrder(id, `customer-${i % 7}`, order.rejects));
+    if (order.cancelAt !== null) world.at(START + order.cancelAt, () => food.cancel(`orders/${id}`));
+  });
+  // The food service's controller.
+  for (let t = START; t < START + RUN_MS; t += KITCHEN_TICK_MS) world.at(t, () => food.tick());
+  // Cloud Scheduler: every minute, the scheduled poll.
+  for (let t = START; t < START + RUN_MS; t += 60_000) {
+    world.at(t, () =>
+      world.spawn(
+        'poll',
+        undefined,
+        () =>
+          runScheduledPolls(deps('poll'), {
+            scheduleTime: new Date(t),
+            windowMs: 60_000,
+            waitForLeaseMs: 15_000,
+          }),
+        120_000,
+      ),
+    );
+  }
+  // Operators.
+  for (let t = START + plan.operators.everyMs; t < START + RUN_MS - 10 * 60_000; t += plan.operators.everyMs) {
+    world.at(t, () => world.spawn('operator', undefined, () => operate(world, food, plan, config.retentionDays)));
+  }
+  if (plan.operators.pause) {
+    const { at, forMs } = plan.operators.pause;
+    // A person flips the switch, and flips it again until the ops CLI says it took (a resume ends the pausing).
+    let wanted: boolean | undefined;
+    let took = false;
+    const flip = (paused: boolean) => {
+      if (wanted !== paused || took) return;
+      const who = { who: 'sim-operator', why: paused ? 'simulated pause' : 'simulated resume' };
+      world.spawn('operator', undefined, async () => {
+        await setKillSwitch(paused, who, new Date(world.now));
+        if (wanted === paused) took = true;
+      });
+      world.at(world.now + 30_000, () => flip(paused));
+    };
+    const want = (paused: boolean) => {
+      wanted = paused;
+      took = false;
+      flip(paused);
+    };
+    world.at(START + at, () => want(true));
+    world.at(START + at + forMs, () => want(false));
+  }
+  world.at(START + CHAOS_MS, () => {
+    world.chaos = false;
+    world.log('the chaos ends: from here on the world only heals');
+  });
+
+  try {
+    await world.run(START + RUN_MS);
+  } finally {
+    restore();
+    useDatabase(undefined);
+  }
+  const violations = checkPromise({ store, food, now: world.now, config });
+  return {
+    violations,
+    trace: world.trace,
+    stats: {
+      orders: plan.orders.length,
+      faults: food.stats.faults,
+      crashes: world.stats.crashes,
+      interleavings: world.stats.interleavings,
+      invocations: world.stats.invocations,
+      steps: world.steps,
+      kitchenOrders: food.made.filter((m) => m.kind === 'kitchenOrder').length,
+      shipments: food.made.filter((m) => m.kind === 'shipment').length,
+    },
+  };
+}
+
+/** An operator's round: retry some flagged relations, resolve some possible orphans, as the ops CLI would. */
+async function operate(world: World, food: FoodLedger, plan: Plan, retentionDays: number): Promise<string> {
+  const by = { who: 'sim-operator', why: 'checked the food service' };
+  const done: string[] = [];
+  if (plan.operators.retries) {
+    const { relations } = await pageOfRelations({ flagged: true }, null, 5);
+    for (const stored of relations) {
+      if (!world.random.chance(0.5) || !stored.parsed.ok) continue;
+      const order = stored.parsed.value.order;
+      try {
+        await retryRelation(relationRef(order), by, new Date(world.now), retentionDays);
+        done.push(`retried ${order}`);
+        world.log(`operator retries ${order} (${stored.parsed.value.error?.code})`, order);
+      } catch (error) {
+        done.push(`retry of ${order} refused: ${error instanceof Error ? error.message : String(error)}`);
+      }
+    }
+  }
+  if (plan.operators.resolves) {
+    const { relations } = await pageOfRelations({ openOrphans: true }, null, 5);
+    for (const stored of relations) {
+      if (!world.random.chance(0.5) || !stored.parsed.ok) continue;
+      const relation = stored.parsed.value;
+      const note = relation.possibleOrphans.find((o) => o.resolution === null);
+      if (!note) continue;
+      const which = `${note.step}-${note.attempt}`;
+      try {
+        await resolveOrphan(
+          relationRef(relation.order),
+          which,
+          { ...by, why: note.name ? `cancelled ${note.name}` : 'nothing extra was made' },
+          new Date(world.now),
+          retentionDays,
+        );
+        // A person who saw the name reconciles that kitchen order or shipment on the food service.
+        const made = note.name ? food.made.find((m) => m.name === note.name) : undefined;
+        if (made) made.reconciled = true;
+        done.push(`resolved ${which} of ${relation.order}`);
+        world.log(`operator resolves ${which} of ${relation.order} (${note.name ?? 'no name known'})`, relation.order);
+      } catch (error) {
+        done.push(`resolve of ${relation.order} refused: ${error instanceof Error ? error.message : String(error)}`);
+      }
+    }
+  }
+  return done.length ? done.join('; ') : 'nothing to do';
+}
