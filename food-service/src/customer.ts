@@ -33,12 +33,16 @@ export class Customer {
     return this.cancelledCount;
   }
 
-  /** Places `count` orders, deciding now (seeded) whether and when each is cancelled. */
-  place(count: number): string[] {
+  /**
+   * Places `count` orders, deciding now (seeded) whether and when each is
+   * cancelled; all from `customerId` if given (a customer whose id is
+   * megabytes long, say: customers reach the store without gRPC's limits).
+   */
+  place(count: number, customerId?: string): string[] {
     if (!Number.isInteger(count) || count < 0) throw new RangeError(`order count must be a non-negative integer, got ${count}`);
     const names: string[] = [];
     for (let i = 0; i < count; i++) {
-      const order = this.orders.create(`customer-${this.random.int(1, CUSTOMERS)}`);
+      const order = this.orders.create(customerId ?? `customer-${this.random.int(1, CUSTOMERS)}`);
       names.push(order.name);
       if (this.random.chance(this.settings.cancelRate)) {
         const due = this.ticks + this.random.int(CANCEL_AFTER_TICKS.min, CANCEL_AFTER_TICKS.max);

@@ -5,7 +5,7 @@
 import * as grpc from '@grpc/grpc-js';
 import { setTimeout as delay } from 'node:timers/promises';
 import { RpcError } from './errors';
-import type { Faults } from './faults';
+import type { Faults, InjectedFault } from './faults';
 import type { FoodMethod } from './methods';
 import type { CallStats } from './stats';
 
@@ -49,14 +49,17 @@ export function unary<Req, Res>(method: FoodMethod, handler: (request: Req) => R
   const serve = async (request: Req): Promise<Res> => {
     if (faults.latencyMs > 0) await delay(faults.latencyMs);
     const injected = faults.take(method);
-    if (injected !== undefined) {
+    const fail = (fault: InjectedFault): RpcError => {
       stats.recordInjectedFault();
-      throw new RpcError(injected, `injected fault: ${method} failed with ${grpc.status[injected]}`);
-    }
+      const timing = fault.when === 'after' ? ' after doing its work' : '';
+      return new RpcError(fault.code, `injected fault: ${method} failed with ${grpc.status[fault.code]}${timing}`);
+    };
+    if (injected?.when === 'before') throw fail(injected);
     await hook()?.(method, request);
     const response = handler(request);
     // A served hook that throws answers INTERNAL although the work is done, like a server failing after a commit.
     await servedHook()?.(method, request, response);
+    if (injected?.when === 'after') throw fail(injected);
     return response;
   };
 

@@ -4,7 +4,7 @@
 import * as grpc from '@grpc/grpc-js';
 import { Controller } from './controller';
 import { Customer } from './customer';
-import { Faults } from './faults';
+import { Faults, type FaultTiming, type InjectedFault } from './faults';
 import { createDroneService, createKitchenService } from './fulfilment-services';
 import type { DroneServiceHandlers } from './generated/food/v1/DroneService';
 import type { KitchenServiceHandlers } from './generated/food/v1/KitchenService';
@@ -24,6 +24,7 @@ import { ReloadableServerCredentials, type ServerTls } from './tls-credentials';
 export type { FoodMethod } from './methods';
 export type { FinalOrderUpdates } from './order-service';
 export type { CallHook, ServedHook } from './rpc';
+export type { FaultTiming, InjectedFault } from './faults';
 export type { FoodServiceStats, MethodStats } from './stats';
 
 export interface FoodServiceOptions {
@@ -58,13 +59,16 @@ export interface FoodService {
   readonly statsUrl: string | undefined; // 'http://127.0.0.1:<port>/stats'
   stats(): FoodServiceStats;
   tick(): void; // one controller step (also used by the timer)
-  placeOrders(count: number): string[]; // customer side, returns order names
+  placeOrders(count: number, customerId?: string): string[]; // customer side, returns order names; customerId: all from this customer
   cancelOrder(name: string): void; // customer side; throws if not cancellable
   stopCustomers(): void; // no more new orders (cancellations already decided still happen)
   setFaults(faults: { failRate?: number; latencyMs?: number }): void;
   /** Moves to a new certificate (and client CA, under mTLS) for new connections, keeping every order: a CA rotation. */
   rotateTls(tls: ServerTls): void;
-  failNext(method: FoodMethod, code: grpc.status, count?: number): void; // deterministic injection
+  /** The next `count` calls of `method` answer `code`: instead of their work ('before', the default), or after it ('after'). */
+  failNext(method: FoodMethod, code: grpc.status, count?: number, when?: FaultTiming): void;
+  /** Every call of `method` answers the fault's code until cleared with undefined. */
+  failAll(method: FoodMethod, fault: InjectedFault | undefined): void;
   onCall(hook: CallHook | undefined): void; // runs before a call is handled
   onServed(hook: ServedHook | undefined): void; // runs after a call was handled, before its response is sent
   stop(): Promise<void>;
@@ -166,12 +170,13 @@ export async function startFoodService(options: FoodServiceOptions): Promise<Foo
     statsUrl: statsServer?.url,
     stats,
     tick,
-    placeOrders: (count) => customer.place(count),
+    placeOrders: (count, customerId) => customer.place(count, customerId),
     cancelOrder: (name) => customer.cancel(name),
     stopCustomers: () => customer.stop(),
     setFaults: (settings) => faults.set(settings),
     rotateTls: (tls) => credentials.rotate(tls),
-    failNext: (method, code, count) => faults.failNext(method, code, count),
+    failNext: (method, code, count, when) => faults.failNext(method, code, count, when),
+    failAll: (method, fault) => faults.failAll(method, fault),
     onCall: (next) => {
       hook = next;
     },

@@ -43,6 +43,38 @@ describe('fault injection and the call hook', () => {
     assert.throws(() => h.service.failNext('GetOrder', grpc.status.OK), /needs an error code/);
   });
 
+  it('failNext answers any code after the work, when asked: the work is done and the reply lost', async () => {
+    h.service.failNext('CreateKitchenOrder', grpc.status.INTERNAL, 1, 'after');
+    await expectStatus(
+      h.client.createKitchenOrder(),
+      grpc.status.INTERNAL,
+      /^injected fault: CreateKitchenOrder failed with INTERNAL after doing its work$/,
+    );
+    assert.equal(h.service.stats().kitchenOrdersCreated, 1, 'made, although the client heard INTERNAL');
+    await h.client.createKitchenOrder();
+    assert.equal(h.service.stats().kitchenOrdersCreated, 2);
+    assert.throws(() => h.service.failNext('GetOrder', 99 as grpc.status), /99 is not a gRPC status code/);
+  });
+
+  it('failAll answers a code on every call of one method until cleared, after any queued failures', async () => {
+    h.service.failNext('ListOrders', grpc.status.INTERNAL);
+    h.service.failAll('ListOrders', { code: grpc.status.PERMISSION_DENIED, when: 'before' });
+    await expectStatus(h.client.listOrders({}), grpc.status.INTERNAL);
+    for (let i = 0; i < 3; i++)
+      await expectStatus(h.client.listOrders({}), grpc.status.PERMISSION_DENIED, /failed with PERMISSION_DENIED$/);
+    await h.client.getOrder(h.service.placeOrders(1)[0]);
+    h.service.failAll('ListOrders', undefined);
+    assert.equal((await h.client.listOrders({})).orders.length, 1);
+    assert.deepEqual(h.service.stats().calls.ListOrders, { ok: 1, failed: { INTERNAL: 1, PERMISSION_DENIED: 3 } });
+    assert.throws(() => h.service.failAll('GetOrder', { code: grpc.status.OK, when: 'before' }), /needs an error code/);
+  });
+
+  it('places orders for a given customer, whatever the size of its id', async () => {
+    const big = 'x'.repeat(100_000);
+    const [name] = h.service.placeOrders(1, big);
+    assert.equal((await h.client.getOrder(name)).customerId, big);
+  });
+
   it('adds latency to every call', async () => {
     h.service.setFaults({ latencyMs: 150 });
     const started = performance.now();
