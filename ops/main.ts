@@ -10,7 +10,9 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { parseArgs } from 'node:util';
 
-import { loadRetentionDays, loadStuckThresholds } from '../functions/src/config';
+import { loadRetentionDays, loadStuckThresholds, loadWatchSettings } from '../functions/src/config';
+import type { PollerStatus } from '../functions/src/model/health';
+import { pollerStatus } from '../functions/src/orchestration/poller-watch';
 import { isStage, STAGES } from '../functions/src/model/stage';
 import { RepairRefused, resolveOrphan, retryRelation } from '../functions/src/orchestration/repairs';
 import {
@@ -42,7 +44,9 @@ export const USAGE = `usage: npm run ops -- <command> [flags]
                                         mark a possible orphan (PREPARATION-2, or kitchenorders/<id>) as
                                         reconciled with the food service. Refused if it is not there or
                                         was resolved already.
-  health                                the last stuck-order report's counts
+  health                                the poller judged now (its heartbeat: last success, last failure,
+                                        orders it cannot record, alerts), then the last stuck-order
+                                        report's summary
   pause --reason "…" [--by who]         the kill switch: nothing calls the food service, state is kept
                                         (within PAUSE_CHECK_SECONDS on every instance; no deploy)
   resume --reason "…" [--by who]        back to work: the poller wakes everything the pause held up
@@ -135,9 +139,25 @@ async function resolve(order: string, which: string | undefined, note: string | 
 }
 
 async function health(): Promise<number> {
-  const summary = await readHealthSummary();
+  const [summary, poller] = await Promise.all([readHealthSummary(), pollerStatus(new Date(), loadWatchSettings(), false)]);
+  console.log(pollerLine(poller));
   console.log(summary ? JSON.stringify(plainJson(summary), null, 2) : 'no stuck-order report has run yet');
   return 0;
+}
+
+/** The poller in one line, then one per alert: what a person reads first. */
+function pollerLine(poller: PollerStatus): string {
+  const success = poller.lastSuccessAt ? `last success ${poller.lastSuccessAt.toISOString()}` : 'no success recorded';
+  const failure = poller.lastFailure
+    ? `; ${poller.consecutiveFailures} failed since, last ${poller.lastFailure.at.toISOString()} ${poller.lastFailure.code}: ${poller.lastFailure.message}`
+    : '';
+  const unrecorded = poller.unrecorded
+    ? `; ${poller.unrecorded} order(s) cannot be recorded: ${poller.unrecordedSample.map((u) => `${u.order} (${u.reason})`).join(', ')}`
+    : '';
+  return [
+    `poller: ${poller.state} (${success}${failure}${unrecorded})`,
+    ...poller.alerts.map((a) => `  ALERT ${a.kind}: ${a.detail}`),
+  ].join('\n');
 }
 
 interface Flags {

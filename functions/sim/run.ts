@@ -9,7 +9,7 @@ import { createRequire } from 'node:module';
 
 import type { Scheduler } from 'fast-check';
 
-import type { Config } from '../src/config';
+import { INT_PARAMS, type Config } from '../src/config';
 import { advance } from '../src/orchestration/lifecycle';
 import { killSwitchCache } from '../src/orchestration/kill-switch';
 import { observeShard } from '../src/orchestration/poll';
@@ -100,6 +100,9 @@ function simConfig(plan: Plan): Config {
     foodMaxInFlight: 10,
     retentionDays: 30,
     pauseCheckSeconds: 10,
+    faultRetryLimit: INT_PARAMS.FAULT_RETRY_LIMIT.default,
+    pollerDownIntervals: INT_PARAMS.POLLER_DOWN_INTERVALS.default,
+    killSwitchAlertSeconds: INT_PARAMS.KILL_SWITCH_ALERT_SECONDS.default,
     tls: { caPem: 'unused in the simulation' },
   };
 }

@@ -10,7 +10,7 @@ import { isIP } from 'node:net';
 import { defineInt, defineSecret, defineString, Expression, expr, projectID } from 'firebase-functions/params';
 
 import { worstCaseMs, type RetryPolicy } from './backoff';
-import type { StuckThresholds } from './model/health';
+import type { PollerWatchSettings, StuckThresholds } from './model/health';
 
 export interface IntParam {
   default: number;
@@ -117,6 +117,26 @@ export const INT_PARAMS = {
     description:
       'Days a finished relation and its history are kept: they get expireAt, which a Firestore TTL policy deletes after; active ones never get it',
   },
+  FAULT_RETRY_LIMIT: {
+    default: 10,
+    min: 1,
+    max: 1000,
+    description:
+      'Polls in a row (a look-up) or tries in a row (a step) that may fail with a fault that usually heals (RESOURCE_EXHAUSTED, INTERNAL, ABORTED, UNKNOWN, CANCELLED) before the relation is flagged for a person',
+  },
+  POLLER_DOWN_INTERVALS: {
+    default: 3,
+    min: 1,
+    max: 1000,
+    description:
+      "The stuck-order report alerts poller-down when no poll has succeeded for this many poll intervals (an interval counts as at least a minute, the scheduler's grain)",
+  },
+  KILL_SWITCH_ALERT_SECONDS: {
+    default: 1800,
+    min: 60,
+    max: 604_800,
+    description: 'The stuck-order report alerts kill-switch-on when the kill switch has been on for longer than this',
+  },
   PAUSE_CHECK_SECONDS: {
     default: 10,
     min: 0,
@@ -209,6 +229,9 @@ export const advanceConcurrency = intParam('ADVANCE_CONCURRENCY');
 export const foodMaxInFlight = intParam('FOOD_MAX_IN_FLIGHT');
 export const retentionDays = intParam('RETENTION_DAYS');
 export const pauseCheckSeconds = intParam('PAUSE_CHECK_SECONDS');
+export const faultRetryLimit = intParam('FAULT_RETRY_LIMIT');
+export const pollerDownIntervals = intParam('POLLER_DOWN_INTERVALS');
+export const killSwitchAlertSeconds = intParam('KILL_SWITCH_ALERT_SECONDS');
 
 export const foodServiceCa = defineSecret('FOOD_SERVICE_CA');
 // Secret Manager refuses empty secrets, so "none" stands for "no mTLS".
@@ -247,6 +270,9 @@ export interface Config {
   foodMaxInFlight: number;
   retentionDays: number;
   pauseCheckSeconds: number;
+  faultRetryLimit: number;
+  pollerDownIntervals: number;
+  killSwitchAlertSeconds: number;
   /** PEM text from the secrets: the CA, and the client certificate and key for mTLS (both or neither). */
   tls: { caPem: string; certPem?: string; keyPem?: string };
 }
@@ -307,6 +333,15 @@ export function loadStuckThresholds(env: NodeJS.ProcessEnv = process.env): Stuck
     NEW: integer('STUCK_NEW_SECONDS', env),
     PREPARATION: integer('STUCK_PREPARATION_SECONDS', env),
     IN_FLIGHT: integer('STUCK_IN_FLIGHT_SECONDS', env),
+  };
+}
+
+/** What watching the poller needs, without secrets: the stuck-order report and the ops API read it alone. */
+export function loadWatchSettings(env: NodeJS.ProcessEnv = process.env): PollerWatchSettings {
+  return {
+    pollIntervalSeconds: integer('POLL_INTERVAL_SECONDS', env),
+    pollerDownIntervals: integer('POLLER_DOWN_INTERVALS', env),
+    killSwitchAlertSeconds: integer('KILL_SWITCH_ALERT_SECONDS', env),
   };
 }
 
@@ -414,6 +449,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     foodMaxInFlight: integer('FOOD_MAX_IN_FLIGHT', env),
     retentionDays: integer('RETENTION_DAYS', env),
     pauseCheckSeconds: integer('PAUSE_CHECK_SECONDS', env),
+    faultRetryLimit: integer('FAULT_RETRY_LIMIT', env),
+    pollerDownIntervals: integer('POLLER_DOWN_INTERVALS', env),
+    killSwitchAlertSeconds: integer('KILL_SWITCH_ALERT_SECONDS', env),
     tls,
   };
   // A claim must outlive its claimant: the trigger may run to its timeout,

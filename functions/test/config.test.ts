@@ -105,6 +105,9 @@ describe('loadConfig', () => {
       foodMaxInFlight: 10,
       retentionDays: 30,
       pauseCheckSeconds: 10,
+      faultRetryLimit: 10,
+      pollerDownIntervals: 3,
+      killSwitchAlertSeconds: 1800,
       tls: { caPem: CA },
     });
   });
@@ -206,6 +209,9 @@ describe('loadConfig', () => {
       FOOD_MAX_IN_FLIGHT: '5',
       RETENTION_DAYS: '7',
       PAUSE_CHECK_SECONDS: '0',
+      FAULT_RETRY_LIMIT: '4',
+      POLLER_DOWN_INTERVALS: '5',
+      KILL_SWITCH_ALERT_SECONDS: '600',
       POLL_INTERVAL_SECONDS: '15',
       PAGE_SIZE: '100',
       RPC_DEADLINE_MS: '2500',
@@ -241,6 +247,9 @@ describe('loadConfig', () => {
       foodMaxInFlight: 5,
       retentionDays: 7,
       pauseCheckSeconds: 0,
+      faultRetryLimit: 4,
+      pollerDownIntervals: 5,
+      killSwitchAlertSeconds: 600,
       tls: { caPem: CA },
     });
   });

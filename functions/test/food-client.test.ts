@@ -190,7 +190,7 @@ describe('FoodClient over TLS', () => {
       const error = await rejection(strictClient.updateOrderStatus(name, 'PREPARATION'));
       assert.equal(error.code, status.FAILED_PRECONDITION);
       assert.equal(error.attempts, 1);
-      assert.equal(error.refused, true);
+      assert.equal(error.disposition, 'flag', 'the step looks at the order again before it gives up (steps.ts, moveOrder)');
       assert.match(error.message, new RegExp(`UpdateOrder ${name} status=PREPARATION: FAILED_PRECONDITION`));
     } finally {
       strictClient.close();

@@ -132,11 +132,20 @@ describe('reportStuckOrders (the scheduled function)', () => {
     }
     const reads = ops.filter((op) => op.kind === 'reads');
     assert.ok(!reads.some((op) => history.some((h) => op.path?.includes(h))), 'no document of the healthy history is read');
-    // The five problems (flagged twice, orphans, two stuck) and five counts (flagged, orphans, stuck in three stages).
-    assert.equal(reads.length, 10, JSON.stringify(reads));
+    // The five problems (flagged twice, orphans, two stuck), five counts (flagged, orphans, stuck in three stages),
+    // and the poller's heartbeat and the kill switch.
+    assert.equal(reads.length, 12, JSON.stringify(reads));
+    assert.deepEqual(
+      reads
+        .filter((op) => op.path?.startsWith('health/') || op.path?.startsWith('controls/'))
+        .map((op) => op.path)
+        .sort(),
+      ['controls/orchestrator', 'health/poller'],
+    );
     assert.deepEqual(
       ops.filter((op) => op.kind === 'writes').map((op) => op.path),
-      ['health/summary'],
+      // No poll has run: the first report starts the poller's clock.
+      ['health/poller', 'health/summary'],
     );
     const alerts = alertEntries(mark);
     const seen = alerts.map((a) => `${String(a.order)} ${String(a.reason)}`).sort();

@@ -12,6 +12,7 @@ import { acquirePollLease, releasePollLease } from '../src/store/poll-lease';
 import { relationRef } from '../src/store/relations';
 import { newRelation, relationId } from '../src/store/schema';
 import { runtimeDeps } from '../src/triggers/deps';
+import { logEntries, logMark } from './helpers/ops';
 import { startStack, type Stack } from './helpers/stack';
 
 const lease = () => db().collection('leases').doc('poll');
@@ -128,7 +129,7 @@ describe('the poll cadence', () => {
   it('waits for a lease that the previous invocation is about to release', async () => {
     stack = await startStack({ autoDeliver: false });
     const deps = runtimeDeps();
-    assert.equal((await acquirePollLease('previous-invocation', 60_000, new Date())).acquired, true);
+    assert.equal((await acquirePollLease('previous-invocation', 30_000, new Date())).acquired, true);
     setTimeout(() => void releasePollLease('previous-invocation', new Date(), new Date(Date.now() - 30_000)), 400);
     const run = await runScheduledPolls(deps, {
       scheduleTime: new Date(Math.floor(Date.now() / 1000) * 1000),
@@ -140,11 +141,11 @@ describe('the poll cadence', () => {
 
   it('takes over the lease of a holder that crashed, once it expires', async () => {
     stack = await startStack({ autoDeliver: false });
-    // A poller that died mid-poll: never released, still within its lease.
+    // A poller that died mid-poll: never released, still within its lease (at most 30 s ahead).
     await lease().set({
       holder: 'crashed',
       acquiredAt: Timestamp.now(),
-      expiresAt: Timestamp.fromMillis(Date.now() + 60_000),
+      expiresAt: Timestamp.fromMillis(Date.now() + 25_000),
       lastPollAt: null,
     });
     const blocked = await pollNow(runtimeDeps());
@@ -156,6 +157,30 @@ describe('the poll cadence', () => {
     const after = (await lease().get()).data();
     assert.equal(after?.holder, null, 'released after the poll');
     assert.ok(after?.lastPollAt instanceof Timestamp);
+  });
+
+  it('takes over a lease that runs further ahead than any lease a poll takes, with a warning naming its holder', async () => {
+    stack = await startStack({ autoDeliver: false });
+    // Well-formed, but no poll ever writes this: obeyed, it would stop every poll until 2099.
+    await lease().set({
+      holder: 'someone-by-hand',
+      acquiredAt: Timestamp.now(),
+      expiresAt: Timestamp.fromDate(new Date('2099-01-01')),
+      lastPollAt: null,
+    });
+    const mark = logMark();
+    const run = await pollNow(runtimeDeps());
+    assert.equal(run.polls.length, 1, JSON.stringify(run));
+    const warning = logEntries(mark).find((e) => e.message === 'poll lease repaired');
+    assert.equal(warning?.severity, 'WARNING');
+    assert.equal(warning?.holder, 'someone-by-hand');
+    assert.match(
+      String(warning?.problem),
+      /expiresAt 2099-01-01T00:00:00\.000Z is further ahead than the longest lease a poll takes \(30 s\), held by "someone-by-hand"/,
+    );
+    const after = (await lease().get()).data();
+    assert.equal(after?.holder, null, 'taken, polled and released');
+    assert.ok((after?.expiresAt as Timestamp).toMillis() <= Date.now(), 'no longer in 2099');
   });
 
   it('replaces a malformed lease instead of failing every poll', async () => {

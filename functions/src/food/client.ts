@@ -1,11 +1,13 @@
 // A typed client for the three services of food.v1. Every call has a
 // deadline, creates a longer one than reads. Reads are retried with backoff
-// on UNAVAILABLE and DEADLINE_EXCEEDED; writes are sent once, because a write
-// whose reply was lost may have happened: the caller, which looks before it
-// updates and guards creates with claims, decides what to do next. Failures
-// surface as FoodServiceError naming the method and the resource. One client
-// keeps at most FOOD_MAX_IN_FLIGHT calls in flight, which protects the food
-// service from a burst however many invocations an instance runs.
+// when FAILURE_TABLE says waiting may help (food/errors.ts); writes are sent
+// once, because a write whose reply was lost may have happened: the caller,
+// which looks before it updates and guards creates with claims, decides what
+// to do next. Failures surface as FoodServiceError naming the method and the
+// resource. One client keeps at most FOOD_MAX_IN_FLIGHT calls in flight,
+// which protects the food service from a burst however many invocations an
+// instance runs. Replies are taken up to RECEIVE_LIMIT_BYTES; a listing page
+// over it is asked for again smaller (listAllOrders).
 import * as grpc from '@grpc/grpc-js';
 import * as logger from 'firebase-functions/logger';
 
@@ -18,12 +20,13 @@ import type { OrderServiceClient } from '../generated/food/v1/OrderService';
 import type { UpdateOrderRequest } from '../generated/food/v1/UpdateOrderRequest';
 import { mayBeCredentials, type CredentialRefresher } from './credential-refresh';
 import { channelCredentials, type TlsMaterial } from './credentials';
-import { FoodServiceError, noSlotError } from './errors';
+import { CALL_KINDS, FoodServiceError, noSlotError } from './errors';
 import { createSlots, type Slots } from '../concurrency';
 import { foodProto } from './proto';
 import type { RetryPolicy } from '../backoff';
 import { READ_RETRY_POLICY } from '../config';
 import { validateRetryPolicy, withRetry } from './retry';
+import { describeError } from '../describe-error';
 import type { OrderStatusName } from '../model/statuses';
 import type { FoodMethod, KitchenOrder, ListOrdersPage, Order, Shipment } from './types';
 
@@ -45,6 +48,17 @@ export interface FoodClientOptions {
    * process (food/connection.ts), so this is the instance's limit.
    */
   maxInFlight?: number;
+  /** The largest reply taken (default RECEIVE_LIMIT_BYTES); a test lowers it to reach it with small orders. */
+  maxReceiveBytes?: number;
+}
+
+/** An order a listing stepped over: alone, it is larger than the client takes. */
+export interface SkippedOrder {
+  name: string;
+  status: string;
+  /** The size of its one-order page on the wire. */
+  bytes: number;
+  reason: string;
 }
 
 export interface ListOrdersRequest {
@@ -57,19 +71,31 @@ export interface ListOrdersRequest {
 type Unary<Req, Res> = (request: Req, options: grpc.CallOptions, callback: grpc.requestCallback<Res>) => grpc.ClientUnaryCall;
 
 /**
- * How a call is sent: reads are retried after a transient failure; writes
- * ('once') are not, since a connection that drops after the server did the
- * work reads UNAVAILABLE as well, and a second CreateKitchenOrder cooks a
- * second meal. Creates get their own, longer deadline.
+ * The largest reply the client takes, chosen rather than left to grpc-js's
+ * default (4 MiB): half of it bounds what the replies in flight cost the
+ * poller's memory (three listing pages and MAX_CONCURRENCY look-ups at once:
+ * at most 70 MiB of its 512), and it is ten times a page of 1,000 ordinary
+ * orders (about 200 bytes each). A page over it is asked for again smaller;
+ * an order that alone is over it (megabytes of customer data) is stepped
+ * over and reported, never received (listAllOrders;
+ * docs/ARCHITECTURE.md#polling).
  */
-type CallKind = 'read' | 'once' | 'create';
+export const RECEIVE_LIMIT_BYTES = 2 * 1024 * 1024;
+
+/**
+ * The limit of the one channel that fetches a single order too large for
+ * RECEIVE_LIMIT_BYTES, only to learn the page token after it. Bounded, not
+ * unlimited: the poller runs in 512 MiB, and an order larger than this fails
+ * the listing loudly (the poller-down alert) instead of the instance.
+ */
+export const ONE_ORDER_RECEIVE_LIMIT_BYTES = 64 * 1024 * 1024;
 
 /**
  * grpc-js waits longer and longer between reconnects while the server is
  * down (up to 120 s by default); a food service that is back must be reached
  * within a poll interval or two, not minutes later.
  */
-const CHANNEL_OPTIONS = { 'grpc.initial_reconnect_backoff_ms': 500, 'grpc.max_reconnect_backoff_ms': 5_000 };
+const RECONNECT_OPTIONS = { 'grpc.initial_reconnect_backoff_ms': 500, 'grpc.max_reconnect_backoff_ms': 5_000 };
 
 /** More pages than this in one listing means the server keeps handing out new tokens; see listAllOrders. */
 export const DEFAULT_MAX_PAGES = 5_000;
@@ -77,8 +103,13 @@ export const DEFAULT_MAX_PAGES = 5_000;
 /** What the orchestration asks of the food service; FoodClient is it over gRPC, the simulation has its own. */
 export interface FoodApi {
   getOrder(name: string): Promise<Order>;
-  /** Every page of a listing, one page at a time. */
-  listAllOrders(statusFilter: OrderStatusName | undefined, pageSize: number): AsyncGenerator<Order[]>;
+  /** Every page of a listing, one page at a time; an order too large to take is handed to `onSkipped` instead. */
+  listAllOrders(
+    statusFilter: OrderStatusName | undefined,
+    pageSize: number,
+    maxPages?: number,
+    onSkipped?: (skipped: SkippedOrder) => void,
+  ): AsyncGenerator<Order[]>;
   updateOrderStatus(name: string, status: OrderStatusName): Promise<Order>;
   createKitchenOrder(): Promise<KitchenOrder>;
   getKitchenOrder(name: string): Promise<KitchenOrder>;
@@ -91,6 +122,9 @@ export class FoodClient implements FoodApi {
   private orders!: OrderServiceClient;
   private kitchen!: KitchenServiceClient;
   private drones!: DroneServiceClient;
+  /** The channel for one-order pages over the receive limit, made when first needed. */
+  private wideOrders: OrderServiceClient | undefined;
+  private readonly maxReceiveBytes: number;
   /** The TLS material the channel was built with: the secrets as bound, or as rotated since. */
   private tls: TlsMaterial;
   private readonly refresher: CredentialRefresher | undefined;
@@ -118,6 +152,12 @@ export class FoodClient implements FoodApi {
       throw new Error(`FOOD_MAX_IN_FLIGHT must be a positive integer, got ${options.maxInFlight}`);
     }
     this.slots = options.maxInFlight === undefined ? undefined : createSlots(options.maxInFlight);
+    this.maxReceiveBytes = options.maxReceiveBytes ?? RECEIVE_LIMIT_BYTES;
+    if (!Number.isInteger(this.maxReceiveBytes) || this.maxReceiveBytes < 1 || this.maxReceiveBytes >= ONE_ORDER_RECEIVE_LIMIT_BYTES) {
+      throw new Error(
+        `the receive limit must be an integer from 1 to ${ONE_ORDER_RECEIVE_LIMIT_BYTES - 1} bytes, got ${this.maxReceiveBytes}`,
+      );
+    }
     this.refresher = options.refresher;
     this.tls = options.tls;
     this.connect(options.tls);
@@ -126,11 +166,25 @@ export class FoodClient implements FoodApi {
   private connect(tls: TlsMaterial): void {
     const { food } = foodProto();
     // The three services share one channel: one TLS connection, one handshake.
-    this.orders = new food.v1.OrderService(this.address, channelCredentials(tls), CHANNEL_OPTIONS);
+    this.orders = new food.v1.OrderService(this.address, channelCredentials(tls), {
+      ...RECONNECT_OPTIONS,
+      'grpc.max_receive_message_length': this.maxReceiveBytes,
+    });
     const shared = { channelOverride: this.orders.getChannel() };
     this.kitchen = new food.v1.KitchenService(this.address, grpc.credentials.createInsecure(), shared);
     this.drones = new food.v1.DroneService(this.address, grpc.credentials.createInsecure(), shared);
+    this.wideOrders?.close();
+    this.wideOrders = undefined;
     this.tls = tls;
+  }
+
+  /** A channel of its own (a different receive limit is a different channel in grpc-js), used only for one-order pages. */
+  private wide(): OrderServiceClient {
+    this.wideOrders ??= new (foodProto().food.v1.OrderService)(this.address, channelCredentials(this.tls), {
+      ...RECONNECT_OPTIONS,
+      'grpc.max_receive_message_length': ONE_ORDER_RECEIVE_LIMIT_BYTES,
+    });
+    return this.wideOrders;
   }
 
   /**
@@ -139,32 +193,36 @@ export class FoodClient implements FoodApi {
    * cancel calls that are doing fine on a connection made before the rotation.
    */
   private reconnect(tls: TlsMaterial): void {
-    const old = this.orders;
+    const old = [this.orders, this.wideOrders];
+    this.wideOrders = undefined;
     this.connect(tls);
-    setTimeout(() => old.close(), Math.max(this.deadlineMs, this.createDeadlineMs) + 1_000).unref();
+    setTimeout(() => old.forEach((client) => client?.close()), Math.max(this.deadlineMs, this.createDeadlineMs) + 1_000).unref();
   }
 
   createOrder(customerId: string): Promise<Order> {
     return this.call<CreateOrderRequest, Order>(
       'CreateOrder',
-      `customer ${customerId}`,
-      'create',
+      `customer ${customerId.length > 80 ? `${customerId.slice(0, 80)}… (${customerId.length} characters)` : customerId}`,
       (req, opts, cb) => this.orders.CreateOrder(req, opts, cb),
       { order: { customerId } },
     );
   }
 
   getOrder(name: string): Promise<Order> {
-    return this.call<{ name: string }, Order>('GetOrder', name, 'read', (req, opts, cb) => this.orders.GetOrder(req, opts, cb), { name });
+    return this.call<{ name: string }, Order>('GetOrder', name, (req, opts, cb) => this.orders.GetOrder(req, opts, cb), { name });
   }
 
   listOrders(request: ListOrdersRequest): Promise<ListOrdersPage> {
-    const resource = `orders?status=${request.statusFilter ?? 'ANY'}${request.pageToken ? '&page_token=…' : ''}`;
+    return this.listOn(() => this.orders, request);
+  }
+
+  private listOn(channel: () => OrderServiceClient, request: ListOrdersRequest): Promise<ListOrdersPage> {
+    const size = request.pageSize ? `&page_size=${request.pageSize}` : '';
+    const resource = `orders?status=${request.statusFilter ?? 'ANY'}${size}${request.pageToken ? '&page_token=…' : ''}`;
     return this.call<ListOrdersRequest, ListOrdersPage>(
       'ListOrders',
       resource,
-      'read',
-      (req, opts, cb) => this.orders.ListOrders(req, opts, cb),
+      (req, opts, cb) => channel().ListOrders(req, opts, cb),
       request,
     );
   }
@@ -174,13 +232,42 @@ export class FoodClient implements FoodApi {
    * token it gave before, or keeps handing out new ones past `maxPages`,
    * would keep a poll busy until its function times out; both are errors, so
    * the listing fails loudly instead of passing off a partial list as whole.
+   *
+   * A page larger than the receive limit (a few customers' huge data) is
+   * asked for again with half as many orders, down to one; once a page is
+   * taken, the next one doubles again up to `pageSize`. An order that alone
+   * is over the limit is stepped over: page tokens are opaque, so its
+   * one-order page is fetched once more on a channel with a larger limit
+   * (ONE_ORDER_RECEIVE_LIMIT_BYTES) for the token after it, and the order is
+   * handed to `onSkipped` instead of being listed.
    */
-  async *listAllOrders(statusFilter: OrderStatusName | undefined, pageSize: number, maxPages = DEFAULT_MAX_PAGES): AsyncGenerator<Order[]> {
+  async *listAllOrders(
+    statusFilter: OrderStatusName | undefined,
+    pageSize: number,
+    maxPages = DEFAULT_MAX_PAGES,
+    onSkipped: (skipped: SkippedOrder) => void = (skipped) => logger.error('order skipped by the listing', { ...skipped }),
+  ): AsyncGenerator<Order[]> {
     let pageToken = '';
+    let size = pageSize;
     const seen = new Set<string>();
     const listing = `ListOrders status=${statusFilter ?? 'ANY'}`;
+    // Each page takes at most log2(pageSize) + 2 requests: halvings, then the one-order page on the wide channel.
     for (let pages = 1; ; pages++) {
-      const page = await this.listOrders({ statusFilter, pageSize, pageToken });
+      let page: ListOrdersPage | undefined;
+      while (!page) {
+        try {
+          page = await this.listOrders({ statusFilter, pageSize: size, pageToken });
+          size = Math.min(pageSize, size * 2);
+        } catch (error) {
+          if (!(error instanceof FoodServiceError) || !error.overReceiveLimit) throw error;
+          if (size > 1) {
+            size = Math.floor(size / 2);
+            continue;
+          }
+          page = await this.stepOver(listing, statusFilter, pageToken, error, onSkipped);
+          size = pageSize;
+        }
+      }
       yield page.orders;
       pageToken = page.nextPageToken;
       if (!pageToken) return;
@@ -193,12 +280,43 @@ export class FoodClient implements FoodApi {
     }
   }
 
+  /** The page after one order too large to take: its one-order page on the wide channel, without the order. */
+  private async stepOver(
+    listing: string,
+    statusFilter: OrderStatusName | undefined,
+    pageToken: string,
+    tooLarge: FoodServiceError,
+    onSkipped: (skipped: SkippedOrder) => void,
+  ): Promise<ListOrdersPage> {
+    let page: ListOrdersPage;
+    try {
+      page = await this.listOn(() => this.wide(), { statusFilter, pageSize: 1, pageToken });
+    } catch (error) {
+      const why =
+        error instanceof FoodServiceError && error.overReceiveLimit
+          ? `it is over ${ONE_ORDER_RECEIVE_LIMIT_BYTES} bytes too`
+          : describeError(error);
+      throw new Error(`${listing}: one order alone is over the receive limit (${tooLarge.details}) and cannot be stepped over: ${why}`, {
+        cause: error,
+      });
+    }
+    const bytes = Number(/\((\d+) vs \d+\)/.exec(tooLarge.details)?.[1] ?? NaN);
+    for (const order of page.orders) {
+      onSkipped({
+        name: order.name,
+        status: String(order.status),
+        bytes,
+        reason: `ListOrders: the order alone is ${Number.isNaN(bytes) ? 'larger than' : `${bytes} bytes, over`} the client's receive limit of ${this.maxReceiveBytes} bytes (customer_id of ${Buffer.byteLength(order.customerId)} bytes)`,
+      });
+    }
+    return { orders: [], nextPageToken: page.nextPageToken };
+  }
+
   /** Sets only the status, with update_mask "status". */
   updateOrderStatus(name: string, status: OrderStatusName): Promise<Order> {
     return this.call<UpdateOrderRequest, Order>(
       'UpdateOrder',
       `${name} status=${status}`,
-      'once',
       (req, opts, cb) => this.orders.UpdateOrder(req, opts, cb),
       { order: { name, status }, updateMask: { paths: ['status'] } },
     );
@@ -208,7 +326,6 @@ export class FoodClient implements FoodApi {
     return this.call<CreateKitchenOrderRequest, KitchenOrder>(
       'CreateKitchenOrder',
       'kitchenorders',
-      'create',
       (req, opts, cb) => this.kitchen.CreateKitchenOrder(req, opts, cb),
       { kitchenorder: {} },
     );
@@ -218,7 +335,6 @@ export class FoodClient implements FoodApi {
     return this.call<{ name: string }, KitchenOrder>(
       'GetKitchenOrder',
       name,
-      'read',
       (req, opts, cb) => this.kitchen.GetKitchenOrder(req, opts, cb),
       { name },
     );
@@ -228,14 +344,13 @@ export class FoodClient implements FoodApi {
     return this.call<CreateShipmentRequest, Shipment>(
       'CreateShipment',
       'shipments',
-      'create',
       (req, opts, cb) => this.drones.CreateShipment(req, opts, cb),
       { shipment: {} },
     );
   }
 
   getShipment(name: string): Promise<Shipment> {
-    return this.call<{ name: string }, Shipment>('GetShipment', name, 'read', (req, opts, cb) => this.drones.GetShipment(req, opts, cb), {
+    return this.call<{ name: string }, Shipment>('GetShipment', name, (req, opts, cb) => this.drones.GetShipment(req, opts, cb), {
       name,
     });
   }
@@ -243,6 +358,7 @@ export class FoodClient implements FoodApi {
   close(): void {
     // The kitchen and drone clients ride on this channel.
     this.orders.close();
+    this.wideOrders?.close();
   }
 
   /**
@@ -252,10 +368,10 @@ export class FoodClient implements FoodApi {
    * credentials"). Such failures prove nothing was sent, so this holds for
    * creates too.
    */
-  private async call<Req, Res>(method: FoodMethod, resource: string, kind: CallKind, invoke: Unary<Req, Res>, request: Req): Promise<Res> {
+  private async call<Req, Res>(method: FoodMethod, resource: string, invoke: Unary<Req, Res>, request: Req): Promise<Res> {
     const tlsAtCall = this.tls;
     try {
-      return await this.send(method, resource, kind, invoke, request);
+      return await this.send(method, resource, invoke, request);
     } catch (error) {
       if (!this.refresher || !(error instanceof FoodServiceError) || !mayBeCredentials(error)) throw error;
       // Another call may have rotated the channel while this one failed on the old one.
@@ -271,11 +387,12 @@ export class FoodClient implements FoodApi {
           });
         }
       }
-      return this.send(method, resource, kind, invoke, request);
+      return this.send(method, resource, invoke, request);
     }
   }
 
-  private send<Req, Res>(method: FoodMethod, resource: string, kind: CallKind, invoke: Unary<Req, Res>, request: Req): Promise<Res> {
+  private send<Req, Res>(method: FoodMethod, resource: string, invoke: Unary<Req, Res>, request: Req): Promise<Res> {
+    const kind = CALL_KINDS[method];
     let attempts = 0;
     const deadlineMs = kind === 'create' ? this.createDeadlineMs : this.deadlineMs;
     const once = async (): Promise<Res> => {
@@ -302,9 +419,11 @@ export class FoodClient implements FoodApi {
         release();
       }
     };
+    // A write whose reply was lost may have happened: the step looks, or notes it, instead.
     if (kind !== 'read') return once();
     const shouldRetry = (error: unknown) => {
-      if (!(error instanceof FoodServiceError) || !error.transient) return false;
+      // A reply over the receive limit comes back the same every time.
+      if (!(error instanceof FoodServiceError) || !error.transient || error.overReceiveLimit) return false;
       logger.warn('food service call failed, retrying', {
         method,
         resource,

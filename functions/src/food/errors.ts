@@ -1,19 +1,87 @@
 // What a failed food-service call means for whoever made it
-// (docs/ARCHITECTURE.md#failures):
-// - transient: waiting and trying again may help (the service is down or slow,
-//   a connection or a TLS handshake was cut short);
+// (docs/ARCHITECTURE.md#failures). One table (FAILURE_TABLE) says, for every
+// gRPC status and every kind of call (a read, a create, an update), whether
+// the caller retries, notes an ambiguous create, or flags the relation for a
+// person; a few failures are told apart by what grpc-js says beside the code:
 // - a certificate failure: the TLS peer could not be verified (unknown CA,
 //   self-signed, expired, a name mismatch, a rejected client certificate).
-//   Waiting does not heal it, so it is permanent;
+//   Waiting does not heal it, so it is flagged;
 // - not sent: the failure proves the request never reached the server (no
-//   connection was ever made for it). Only then may a create be sent again.
-//   Everything else after sending is ambiguous: a connection that drops after
-//   the server did the work reads UNAVAILABLE too;
-// - refused: the server answered with a code by which it turns a request down
-//   without doing it.
+//   connection was ever made for it). Only then may a create be sent again
+//   without a note. Everything else after sending is ambiguous: a connection
+//   that drops after the server did the work reads UNAVAILABLE too;
+// - over the receive limit: the server did the work and sent a reply larger
+//   than the client takes (RESOURCE_EXHAUSTED from grpc-js itself).
 import { Metadata, status, type ServiceError } from '@grpc/grpc-js';
 
 import type { FoodMethod } from './types';
+
+/** How a call is made: reads are retried, creates guarded by claims, updates preceded by a look. */
+export type CallKind = 'read' | 'create' | 'update';
+
+export const CALL_KINDS: Record<FoodMethod, CallKind> = {
+  CreateOrder: 'create',
+  GetOrder: 'read',
+  ListOrders: 'read',
+  UpdateOrder: 'update',
+  CreateKitchenOrder: 'create',
+  GetKitchenOrder: 'read',
+  CreateShipment: 'create',
+  GetShipment: 'read',
+};
+
+/**
+ * What a failure means:
+ * - retry: waiting helps (the service is down, slow or restarting); retried
+ *   for as long as it lasts;
+ * - retry-bounded: a fault that usually heals (an overloaded or briefly
+ *   broken server); retried like `retry`, but FAULT_RETRY_LIMIT polls or
+ *   tries in a row flag the relation, since it may be for good;
+ * - ambiguous: a create that may have been made: the attempt is noted as a
+ *   possible orphan and the step tries again within MAX_AMBIGUOUS_RETRIES;
+ * - flag: the server turned the request down, or cannot be trusted; a person
+ *   must look.
+ */
+export type Disposition = 'retry' | 'retry-bounded' | 'ambiguous' | 'flag';
+export const DISPOSITIONS: readonly Disposition[] = ['retry', 'retry-bounded', 'ambiguous', 'flag'];
+
+export type FailureCode = Exclude<status, status.OK>;
+type Row = Readonly<Record<CallKind, Disposition>>;
+
+const REFUSED: Row = { read: 'flag', create: 'flag', update: 'flag' };
+/** Sent, and the server may or may not have done it: a read or an update is simply looked at again. */
+const MAY_HAVE_HAPPENED: Row = { read: 'retry-bounded', create: 'ambiguous', update: 'retry-bounded' };
+
+/**
+ * Every gRPC status a call can fail with, for each kind of call. The rows
+ * below the table's code (certificate failures, calls not sent, replies over
+ * the receive limit) are in dispositionOf. docs/ARCHITECTURE.md#failures
+ * prints this table, and functions/test/failure-table.test.ts keeps the two
+ * equal; food-service/test/grpc-codes.test.ts checks every row against the
+ * simulator over TLS.
+ */
+export const FAILURE_TABLE: Readonly<Record<FailureCode, Row>> = {
+  // We never cancel a call, so a CANCELLED comes from the server or a proxy, after sending.
+  [status.CANCELLED]: MAY_HAVE_HAPPENED,
+  // A server's handler that threw, or a reply grpc-js could not read.
+  [status.UNKNOWN]: MAY_HAVE_HAPPENED,
+  [status.INVALID_ARGUMENT]: REFUSED,
+  [status.DEADLINE_EXCEEDED]: { read: 'retry', create: 'ambiguous', update: 'retry' },
+  [status.NOT_FOUND]: REFUSED,
+  [status.ALREADY_EXISTS]: REFUSED,
+  [status.PERMISSION_DENIED]: REFUSED,
+  // A server shedding load (or out of quota) answers before doing the work: a create may be sent again.
+  [status.RESOURCE_EXHAUSTED]: { read: 'retry-bounded', create: 'retry-bounded', update: 'retry-bounded' },
+  // The step looks at the order again before it gives up on an update (orchestration/steps.ts, moveOrder).
+  [status.FAILED_PRECONDITION]: REFUSED,
+  [status.ABORTED]: MAY_HAVE_HAPPENED,
+  [status.OUT_OF_RANGE]: REFUSED,
+  [status.UNIMPLEMENTED]: REFUSED,
+  [status.INTERNAL]: MAY_HAVE_HAPPENED,
+  [status.UNAVAILABLE]: { read: 'retry', create: 'ambiguous', update: 'retry' },
+  [status.DATA_LOSS]: { read: 'flag', create: 'ambiguous', update: 'flag' },
+  [status.UNAUTHENTICATED]: REFUSED,
+};
 
 /**
  * Certificate verification failures, as OpenSSL and Node name them. grpc-js
@@ -27,6 +95,19 @@ const CERTIFICATE_FAILURE =
 
 export function isCertificateFailure(code: status, details: string): boolean {
   return code === status.UNAVAILABLE && CERTIFICATE_FAILURE.test(details);
+}
+
+/**
+ * A reply larger than the channel's receive limit, refused by grpc-js itself
+ * (subchannel-call.js, stream-decoder.js, compression-filter.js in 1.14): the
+ * server did the work and sent the whole reply. Retrying the same request
+ * gets the same reply, so the client does not.
+ */
+export function isOverReceiveLimit(code: status, details: string): boolean {
+  return (
+    code === status.RESOURCE_EXHAUSTED &&
+    /^Received message (larger than max \(\d+ vs \d+\)|that decompresses to a size larger than \d+)$/.test(details)
+  );
 }
 
 /**
@@ -62,23 +143,28 @@ export function isNotSent(code: status, details: string): boolean {
   return false;
 }
 
-/** Codes with which a server turns a request down before doing anything. */
-export function isRefusal(code: status): boolean {
-  switch (code) {
-    case status.INVALID_ARGUMENT:
-    case status.NOT_FOUND:
-    case status.ALREADY_EXISTS:
-    case status.PERMISSION_DENIED:
-    case status.FAILED_PRECONDITION:
-    case status.OUT_OF_RANGE:
-    case status.UNIMPLEMENTED:
-    case status.UNAUTHENTICATED:
-    case status.RESOURCE_EXHAUSTED:
-      return true;
-    default:
-      return false;
-  }
+/** The table's answer for this failure, with the rows grpc-js's own words decide (see the file's head). */
+export function dispositionOf(kind: CallKind, code: status, details: string): Disposition {
+  if (code === status.OK) throw new Error(`status OK is not a failure (${kind} call, details "${details}")`);
+  if (isCertificateFailure(code, details)) return 'flag';
+  if (isNotSent(code, details)) return 'retry';
+  if (isOverReceiveLimit(code, details)) return kind === 'create' ? 'ambiguous' : 'retry-bounded';
+  const row = FAILURE_TABLE[code as FailureCode] as Row | undefined;
+  // A code grpc-js does not define (a newer server?): treated like UNKNOWN.
+  return (row ?? FAILURE_TABLE[status.UNKNOWN])[kind];
 }
+
+/**
+ * Codes whose failures are retried only up to FAULT_RETRY_LIMIT in a row,
+ * by name, as steps and look-ups record them (a Firestore failure of the
+ * same name is bounded the same way).
+ */
+export const BOUNDED_FAULT_CODES: ReadonlySet<string> = new Set(
+  Object.keys(FAILURE_TABLE)
+    .map(Number)
+    .filter((code) => Object.values(FAILURE_TABLE[code as FailureCode]).includes('retry-bounded'))
+    .map((code) => status[code]),
+);
 
 /**
  * A failed call to the food service, naming the method, the resource it was
@@ -88,13 +174,18 @@ export class FoodServiceError extends Error {
   readonly code: status;
   readonly codeName: string;
   readonly details: string;
-  /** True when waiting and trying again may help (UNAVAILABLE, DEADLINE_EXCEEDED, not a certificate failure). */
+  readonly kind: CallKind;
+  /** FAILURE_TABLE's answer for this call and this failure. */
+  readonly disposition: Disposition;
+  /** True when waiting and trying again may help: every disposition but `flag`. */
   readonly transient: boolean;
+  /** Retried only up to FAULT_RETRY_LIMIT in a row (`retry-bounded`). */
+  readonly bounded: boolean;
   readonly certificateFailure: boolean;
   /** The request provably never reached the server. */
   readonly notSent: boolean;
-  /** The server answered and turned the request down. */
-  readonly refused: boolean;
+  /** The reply was larger than the client's receive limit: the server did the work. */
+  readonly overReceiveLimit: boolean;
 
   constructor(
     readonly method: FoodMethod,
@@ -117,14 +208,17 @@ export class FoodServiceError extends Error {
     this.code = cause.code;
     this.codeName = codeName;
     this.details = details;
+    this.kind = CALL_KINDS[method];
+    this.disposition = dispositionOf(this.kind, cause.code, details);
+    this.transient = this.disposition !== 'flag';
+    this.bounded = this.disposition === 'retry-bounded';
     this.certificateFailure = certificateFailure;
-    this.transient = (cause.code === status.UNAVAILABLE || cause.code === status.DEADLINE_EXCEEDED) && !certificateFailure;
     this.notSent = isNotSent(cause.code, details);
-    this.refused = isRefusal(cause.code);
+    this.overReceiveLimit = isOverReceiveLimit(cause.code, details);
   }
 
-  /** Whether a non-idempotent call that failed this way may have done its work on the server. */
+  /** Whether a create that failed this way may have done its work on the server. */
   get mayHaveHappened(): boolean {
-    return !this.notSent && !this.refused;
+    return this.disposition === 'ambiguous';
   }
 }

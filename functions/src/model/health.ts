@@ -83,3 +83,128 @@ export function problemsOf(relation: Relation, stageSince: Date, now: Date, thre
   }
   return problems;
 }
+
+/**
+ * Every kind of alert entry the orchestrator writes (`jsonPayload.alert`),
+ * each at severity ERROR: docs/OPERATIONS.md, "Alerts", says what each means
+ * and what to do.
+ */
+export const ALERT_KINDS = ['stuck-order', 'poller-down', 'kill-switch-on', 'unrecorded-order'] as const;
+export type AlertKind = (typeof ALERT_KINDS)[number];
+
+/** An order the poll listed but could not give a relation, and why. */
+export interface UnrecordedOrder {
+  order: string;
+  reason: string;
+}
+
+/** What the poller last said about itself (health/poller). */
+export interface PollerHeartbeat {
+  lastSuccessAt: Date | null;
+  lastFailure: { at: Date; code: string; message: string } | null;
+  /** Polls that failed since the last success (a held lease counts). */
+  consecutiveFailures: number;
+  /** Since when anyone has watched: the clock of a poller that never succeeded starts here. */
+  watchedSince: Date | null;
+  /** What the last successful poll could not record: how many, and a sample. */
+  unrecorded: { at: Date; count: number; sample: UnrecordedOrder[] } | null;
+}
+
+/** The kill switch as the watch needs it (store/controls.ts's KillSwitch has these fields). */
+export interface PauseState {
+  paused: boolean;
+  by: string | null;
+  reason: string | null;
+  at: Date | null;
+  resumedAt: Date | null;
+  problem: string | null;
+}
+
+export interface PollerWatchSettings {
+  pollIntervalSeconds: number;
+  pollerDownIntervals: number;
+  killSwitchAlertSeconds: number;
+}
+
+export interface PollerAlert {
+  kind: 'poller-down' | 'kill-switch-on';
+  /** Since when: the last successful poll (or the start of watching, or the resume), or the pause. */
+  since: Date;
+  detail: string;
+}
+
+export interface PollerStatus {
+  state: 'ok' | 'down' | 'paused';
+  lastSuccessAt: Date | null;
+  lastFailure: PollerHeartbeat['lastFailure'];
+  consecutiveFailures: number;
+  /** How long no poll may succeed before it is down, in seconds. */
+  downAfterSeconds: number;
+  /** Orders the last successful poll could not record, and a sample of them. */
+  unrecorded: number;
+  unrecordedSample: UnrecordedOrder[];
+  alerts: PollerAlert[];
+}
+
+/**
+ * How long no poll may succeed before the poller counts as down: a number of
+ * poll intervals, each at least a minute, since Cloud Scheduler starts an
+ * invocation once a minute and a lost invocation loses its whole minute.
+ */
+export function pollerDownAfterSeconds(settings: PollerWatchSettings): number {
+  return settings.pollerDownIntervals * Math.max(settings.pollIntervalSeconds, 60);
+}
+
+const latest = (...dates: Array<Date | null>): Date | null => dates.reduce<Date | null>((a, b) => (b && (!a || b > a) ? b : a), null);
+
+/**
+ * Whether the poller is down, whatever the cause (a lease someone holds, a
+ * refusal on every call, an instance that crashes at start, a scheduler that
+ * stopped): no poll has succeeded for pollerDownAfterSeconds, counted from
+ * the last success (or, before any, from when watching started), or from
+ * the last resume, whichever is later.
+ * While the kill switch is on nothing polls on purpose, so it is not down:
+ * a switch left on longer than killSwitchAlertSeconds is its own alert.
+ */
+export function judgePoller(heartbeat: PollerHeartbeat | null, pause: PauseState, now: Date, settings: PollerWatchSettings): PollerStatus {
+  const downAfterSeconds = pollerDownAfterSeconds(settings);
+  const status: PollerStatus = {
+    state: 'ok',
+    lastSuccessAt: heartbeat?.lastSuccessAt ?? null,
+    lastFailure: heartbeat?.lastFailure ?? null,
+    consecutiveFailures: heartbeat?.consecutiveFailures ?? 0,
+    downAfterSeconds,
+    unrecorded: heartbeat?.unrecorded?.count ?? 0,
+    unrecordedSample: heartbeat?.unrecorded?.sample ?? [],
+    alerts: [],
+  };
+  if (pause.paused) {
+    status.state = 'paused';
+    const since = pause.at ?? latest(heartbeat?.lastSuccessAt ?? null, heartbeat?.watchedSince ?? null) ?? now;
+    if (now.getTime() - since.getTime() > settings.killSwitchAlertSeconds * 1000) {
+      const who = pause.problem ?? `paused${pause.by ? ` by ${pause.by}` : ''}${pause.reason ? `: ${pause.reason}` : ''}`;
+      status.alerts.push({
+        kind: 'kill-switch-on',
+        since,
+        detail: `the kill switch has been on for ${seconds(now.getTime() - since.getTime())}, longer than ${settings.killSwitchAlertSeconds} s (${who}); nothing calls the food service until it is off`,
+      });
+    }
+    return status;
+  }
+  const since = latest(heartbeat?.lastSuccessAt ?? heartbeat?.watchedSince ?? null, pause.resumedAt) ?? now;
+  const silentMs = now.getTime() - since.getTime();
+  if (silentMs > downAfterSeconds * 1000) {
+    status.state = 'down';
+    const failure = heartbeat?.lastFailure;
+    const last = heartbeat?.lastSuccessAt ? `the last at ${heartbeat.lastSuccessAt.toISOString()}` : 'none since watching began';
+    const cause = failure
+      ? `; ${heartbeat.consecutiveFailures} failed since, the last at ${failure.at.toISOString()}: ${failure.code}: ${failure.message}`
+      : '; no poll has reported a failure either (is the scheduler running, and does the function start?)';
+    status.alerts.push({
+      kind: 'poller-down',
+      since,
+      detail: `no poll has succeeded for ${seconds(silentMs)}, longer than ${downAfterSeconds} s (${last})${cause}`,
+    });
+  }
+  return status;
+}

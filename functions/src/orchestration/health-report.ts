@@ -9,6 +9,8 @@ import * as logger from 'firebase-functions/logger';
 
 import {
   ACTIVE_STAGES,
+  type PollerAlert,
+  type PollerWatchSettings,
   problemsOf,
   stuckCutoff,
   type ActiveStage,
@@ -18,6 +20,7 @@ import {
 } from '../model/health';
 import { isStage } from '../model/stage';
 import { writeHealthSummary, type HealthSummary } from '../store/health';
+import { pollerStatus } from './poller-watch';
 import { countRelations, pageOfRelations, type RelationFilter } from '../store/queries';
 import type { StoredRelation } from '../store/relations';
 import { describeValue, stageSinceOf, toDate } from '../store/schema';
@@ -29,6 +32,8 @@ export const MAX_LOGGED_PER_REASON = 100;
 
 export interface ReportDeps {
   thresholds: StuckThresholds;
+  /** How long the poller may be silent, and the kill switch on, before they are alerted. */
+  watch: PollerWatchSettings;
   now: () => Date;
 }
 
@@ -92,9 +97,32 @@ export function logProblem(problem: Problem, thresholds: StuckThresholds): void 
   });
 }
 
+/**
+ * One entry per poller problem, with the same contract as the stuck-order
+ * entries (`alert`, severity ERROR, `since`, `detail`), its own kind.
+ */
+export function logPollerAlert(alert: PollerAlert, fields: Record<string, unknown>): void {
+  logger.error(`the poller needs a person: ${alert.kind}`, {
+    alert: alert.kind,
+    since: alert.since.toISOString(),
+    detail: alert.detail,
+    ...fields,
+  });
+}
+
 export async function reportStuckOrders(deps: ReportDeps): Promise<HealthSummary> {
   const now = deps.now();
   const { thresholds } = deps;
+  // First, since it needs neither the food service nor an index: a poller that stopped is the one problem no relation shows.
+  const poller = await pollerStatus(now, deps.watch, true);
+  for (const alert of poller.alerts) {
+    logPollerAlert(alert, {
+      lastSuccessAt: poller.lastSuccessAt?.toISOString() ?? null,
+      lastFailureCode: poller.lastFailure?.code ?? null,
+      consecutiveFailures: poller.consecutiveFailures,
+      thresholdSeconds: alert.kind === 'poller-down' ? poller.downAfterSeconds : deps.watch.killSwitchAlertSeconds,
+    });
+  }
   const searches: Array<{ reason: ProblemReason; stage?: ActiveStage }> = [
     { reason: 'flagged' },
     { reason: 'orphans' },
@@ -114,6 +142,7 @@ export async function reportStuckOrders(deps: ReportDeps): Promise<HealthSummary
     stuckByStage: { NEW: 0, PREPARATION: 0, IN_FLIGHT: 0 },
     thresholds,
     logged: 0,
+    poller,
   };
   for (const { reason, stage, count, problems } of found) {
     summary.counts[reason] += count;
@@ -130,6 +159,12 @@ export async function reportStuckOrders(deps: ReportDeps): Promise<HealthSummary
     }
   }
   await writeHealthSummary(summary);
-  logger.info('stuck-order report', { counts: summary.counts, stuckByStage: summary.stuckByStage, logged: summary.logged });
+  logger.info('stuck-order report', {
+    counts: summary.counts,
+    stuckByStage: summary.stuckByStage,
+    logged: summary.logged,
+    poller: poller.state,
+    unrecorded: poller.unrecorded,
+  });
   return summary;
 }

@@ -7,6 +7,7 @@ import type { Relation } from '../model/relation';
 import type { KitchenOrderStatusName, OrderStatusName, ShipmentStatusName } from '../model/statuses';
 import type { Observation } from '../store/relations';
 import { decide, isStep } from './decide';
+import type { ObservationFaults } from './observation-faults';
 
 /** What one poll saw for one relation: absent fields were not looked at. Only known statuses get here. */
 export interface Seen {
@@ -15,6 +16,8 @@ export interface Seen {
   shipmentStatus?: ShipmentStatusName;
   /** Set when a look-up failed for good, null when every look-up worked, absent when some failed transiently. */
   observationError?: string | null;
+  /** The new count of polls in a row with a fault that usually heals, when it changes (observation-faults.ts). */
+  observationFaults?: ObservationFaults | null;
 }
 
 export function observationChanges(relation: Relation, seen: Seen): Observation | null {
@@ -35,6 +38,11 @@ export function observationChanges(relation: Relation, seen: Seen): Observation 
   }
   if (seen.observationError !== undefined && seen.observationError !== relation.observationError) {
     changes.observationError = seen.observationError;
+    news = true;
+  }
+  // Only set when the count changed: it must be written for the next poll to go on counting.
+  if (seen.observationFaults !== undefined) {
+    changes.observationFaults = seen.observationFaults;
     news = true;
   }
   return news ? changes : null;

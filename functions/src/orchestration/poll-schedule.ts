@@ -9,13 +9,15 @@
 import { randomUUID } from 'node:crypto';
 import * as logger from 'firebase-functions/logger';
 
-import { acquirePollLease, lastPollAt, releasePollLease, renewPollLease } from '../store/poll-lease';
+import { acquirePollLease, lastPollAt, MAX_POLL_LEASE_MS, releasePollLease, renewPollLease } from '../store/poll-lease';
 import { openRelationCache, type RelationCache } from '../store/relation-cache';
 import { countActiveRelations } from '../store/relations';
 import type { Deps } from './deps';
 import { describePause } from './kill-switch';
 import { pollOnce, type PollSummary } from './poll';
 import { describeError } from '../describe-error';
+import { FoodServiceError } from '../food/errors';
+import { failureCode, notePollFailed, notePollSucceeded, type HeartbeatMemo } from './poller-watch';
 
 export interface PollRun {
   polls: PollSummary[];
@@ -31,7 +33,7 @@ export interface PollRun {
  * poll is never overlapped however long it takes, and a poller that died
  * blocks the next poll for at most POLL_LEASE_TTL_MS.
  */
-export const POLL_LEASE_TTL_MS = 30_000;
+export const POLL_LEASE_TTL_MS = MAX_POLL_LEASE_MS;
 const POLL_LEASE_RENEW_MS = 10_000;
 const LEASE_RETRY_MS = 250;
 
@@ -52,10 +54,18 @@ interface SlotContext {
   force: boolean;
   /** The active relations, kept current for the invocation's polls, when a listener is worth it. */
   cache?: RelationCache;
+  /** What the invocation last wrote to the poller's heartbeat. */
+  heartbeat: HeartbeatMemo;
+}
+
+/** Why a slot was not polled: another poll holds the lease, or already served the slot. */
+interface Skipped {
+  skipped: string;
+  leaseHeld: boolean;
 }
 
 /** One poll under the lease, for the slot at `slotMs`; a slot some other poll already served is left out. */
-async function pollSlot(context: SlotContext, slotMs: number): Promise<PollSummary | string> {
+async function pollSlot(context: SlotContext, slotMs: number): Promise<PollSummary | Skipped> {
   const { deps, intervalMs, waitForLeaseMs, force } = context;
   const holder = `${process.env.K_REVISION ?? 'local'}/${randomUUID()}`;
   const waitUntil = deps.now().getTime() + waitForLeaseMs;
@@ -64,8 +74,9 @@ async function pollSlot(context: SlotContext, slotMs: number): Promise<PollSumma
     await deps.timers.sleep(LEASE_RETRY_MS);
     lease = await acquirePollLease(holder, POLL_LEASE_TTL_MS, deps.now());
   }
-  if (lease.repaired) logger.warn('poll lease repaired', { problem: lease.repaired });
-  if (!lease.acquired) return `another poll holds the lease (${lease.holder}) until ${lease.expiresAt.toISOString()}`;
+  if (lease.repaired) logger.warn('poll lease repaired', { problem: lease.repaired, holder: lease.repairedHolder });
+  if (!lease.acquired)
+    return { skipped: `another poll holds the lease (${lease.holder}) until ${lease.expiresAt.toISOString()}`, leaseHeld: true };
   const startedAt = deps.now();
   let polled = false;
   const stopRenewing = deps.timers.every(POLL_LEASE_RENEW_MS, () => {
@@ -77,7 +88,10 @@ async function pollSlot(context: SlotContext, slotMs: number): Promise<PollSumma
   try {
     // A poll that started within half an interval before this slot served it already.
     if (!force && lease.lastPollAt && lease.lastPollAt.getTime() >= slotMs - intervalMs / 2) {
-      return `the slot at ${new Date(slotMs).toISOString()} was served by the poll at ${lease.lastPollAt.toISOString()}`;
+      return {
+        skipped: `the slot at ${new Date(slotMs).toISOString()} was served by the poll at ${lease.lastPollAt.toISOString()}`,
+        leaseHeld: false,
+      };
     }
     polled = true;
     // Named after its slot, so a poll of the same slot again (an overlap) enqueues no shard twice.
@@ -102,16 +116,24 @@ async function runSlot(context: SlotContext, run: PollRun, slotMs: number): Prom
       return;
     }
     const result = await pollSlot(context, slotMs);
-    if (typeof result === 'string') {
-      run.skipped = result;
-      logger.info('poll skipped', { reason: result });
+    if ('skipped' in result) {
+      run.skipped = result.skipped;
+      logger.info('poll skipped', { reason: result.skipped });
+      // Not a poll that succeeded: a lease nobody gives back must show in the heartbeat (poller-watch.ts).
+      if (result.leaseHeld) await notePollFailed(context.deps.now(), 'LEASE_HELD', result.skipped, context.heartbeat);
     } else {
       run.polls.push(result);
+      await notePollSucceeded(context.deps.now(), { count: result.unrecorded, sample: result.unrecordedOrders }, context.heartbeat);
     }
   } catch (error) {
-    // A failed poll (the food service is down, say) is retried by the next one.
+    // A failed poll (the food service is down, say) is retried by the next one; one that fails for good is alerted on by the report.
     run.failedPolls++;
-    logger.warn('poll failed; the next poll tries again', { error: describeError(error) });
+    const code = failureCode(error, 'POLL_FAILED');
+    (error instanceof FoodServiceError && !error.transient ? logger.error : logger.warn)('poll failed; the next poll tries again', {
+      code,
+      error: describeError(error),
+    });
+    await notePollFailed(context.deps.now(), code, describeError(error), context.heartbeat);
   }
 }
 
@@ -139,7 +161,7 @@ export async function runScheduledPolls(deps: Deps, options: ScheduledRun): Prom
     // Overdue: the invocation that held the last slot did not poll.
     slots.push(now);
   }
-  const context: SlotContext = { deps, intervalMs, waitForLeaseMs: options.waitForLeaseMs, force: false };
+  const context: SlotContext = { deps, intervalMs, waitForLeaseMs: options.waitForLeaseMs, force: false, heartbeat: {} };
   context.cache = slots.length > 1 ? await cacheForPolls(deps) : undefined;
   try {
     for (let i = 0; i < slots.length; i++) {
@@ -183,6 +205,7 @@ export async function pollNow(deps: Deps): Promise<PollRun> {
     intervalMs: deps.config.pollIntervalSeconds * 1000,
     waitForLeaseMs: 0,
     force: true,
+    heartbeat: {},
   };
   await runSlot(context, run, deps.now().getTime());
   return run;

@@ -6,7 +6,12 @@
 import * as logger from 'firebase-functions/logger';
 
 import { createLimiter, type Limit } from '../concurrency';
+import type { SkippedOrder } from '../food/client';
 import { FoodServiceError } from '../food/errors';
+import type { UnrecordedOrder } from '../model/health';
+import { firestoreCodeName, isTransientFirestoreError } from '../store/errors';
+import { boundCustomerId } from './customer-id';
+import { nextObservationFaults, parseObservationFaults, type ObservationFaults, type RoundOutcome } from './observation-faults';
 import { isOrderName } from '../model/names';
 import { isFlagged, type Relation } from '../model/relation';
 import {
@@ -34,6 +39,8 @@ import { describeError } from '../describe-error';
 import { needsNudge, observationChanges, type Seen } from './observe';
 
 const SAMPLE = 10;
+/** Unrecorded orders logged one by one per poll; the count covers the rest. */
+const MAX_UNRECORDED_LOGGED = 100;
 
 export interface PollSummary {
   listed: number;
@@ -54,6 +61,10 @@ export interface PollSummary {
   unknownStatuses: number;
   lookupFailures: number;
   writeFailures: number;
+  /** Listed orders that could not be given a relation (a write refused, an order too large to receive): each logged at ERROR. */
+  unrecorded: number;
+  /** A sample of them, with the reason, for the heartbeat. */
+  unrecordedOrders: UnrecordedOrder[];
   calls: { GetOrder: number; GetKitchenOrder: number; GetShipment: number };
   /** Shards handed to observeShard tasks (0 when the poll observed everything itself). */
   shards: number;
@@ -93,6 +104,8 @@ export function emptySummary(): PollSummary {
     unknownStatuses: 0,
     lookupFailures: 0,
     writeFailures: 0,
+    unrecorded: 0,
+    unrecordedOrders: [],
     calls: { GetOrder: 0, GetKitchenOrder: 0, GetShipment: 0 },
     shards: 0,
     shardsInline: 0,
@@ -168,10 +181,38 @@ async function observeShardHere(deps: Deps, shard: Shard, summary: PollSummary, 
   await observeRelations(deps, listing, { after: shard.after, upTo: shard.upTo }, summary, limit);
 }
 
+/**
+ * A NEW order's relation. A failure that trying again may get past is the
+ * next poll's; one that will not (a write Firestore refuses) leaves an order
+ * nobody drives, so it is reported.
+ */
 async function createFor(name: string, customerId: string, deps: Deps, summary: PollSummary): Promise<void> {
-  await oneWrite(name, summary, async () => {
+  try {
     if ((await createRelation(name, customerId, deps.now())) === 'created') summary.created++;
-  });
+  } catch (error) {
+    if (isTransientFirestoreError(error)) {
+      summary.writeFailures++;
+      logger.warn('relation write failed; the next poll tries again', { order: name, error: describeError(error) });
+    } else {
+      reportUnrecorded(summary, name, `Firestore refused its relation: ${firestoreCodeName(error)}: ${describeError(error)}`);
+    }
+  }
+}
+
+/**
+ * An order the poll listed but cannot give a relation: nothing drives it and
+ * the stuck-order report cannot see it, so each poll logs it at ERROR, with
+ * an alert field (docs/OPERATIONS.md, "Alerts"), and counts it in the
+ * heartbeat the report summarises.
+ */
+function reportUnrecorded(summary: PollSummary, order: string, reason: string): void {
+  summary.unrecorded++;
+  if (summary.unrecordedOrders.length < SAMPLE) summary.unrecordedOrders.push({ order, reason });
+  if (summary.unrecorded <= MAX_UNRECORDED_LOGGED) {
+    logger.error('order cannot be recorded: the orchestrator does not drive it', { alert: 'unrecorded-order', order, reason });
+  } else if (summary.unrecorded === MAX_UNRECORDED_LOGGED + 1) {
+    logger.warn(`more than ${MAX_UNRECORDED_LOGGED} orders cannot be recorded in this poll; the heartbeat (health/poller) counts them all`);
+  }
 }
 
 /**
@@ -243,7 +284,8 @@ async function observeOne(stored: StoredRelation, context: ObserveContext): Prom
     return;
   }
   const relation = stored.parsed.value;
-  const changes = observationChanges(relation, await lookUp(relation, listing.statuses.get(relation.order), deps, summary));
+  const faults = parseObservationFaults(stored.data.observationFaults);
+  const changes = observationChanges(relation, await lookUp(relation, listing.statuses.get(relation.order), faults, deps, summary));
   const nudge =
     !changes && needsNudge(relation, stored.updateTime, deps.now(), deps.config.claimLeaseSeconds * 1000, context.wakeUntouchedBefore);
   if (!changes && !nudge) return;
@@ -277,9 +319,10 @@ async function listActiveOrders(
 ): Promise<Listing> {
   const listing: Listing = { statuses: new Map(), customers: new Map() };
   const badNames: string[] = [];
+  const skipped = (order: SkippedOrder) => reportUnrecorded(summary, order.name, order.reason);
   await Promise.all(
     ACTIVE_ORDER_STATUSES.map(async (status) => {
-      for await (const page of deps.food.listAllOrders(status, deps.config.pageSize)) {
+      for await (const page of deps.food.listAllOrders(status, deps.config.pageSize, undefined, skipped)) {
         summary.listCalls++;
         for (const order of page) {
           if (!isOrderName(order.name)) {
@@ -292,8 +335,10 @@ async function listActiveOrders(
             continue;
           }
           if (order.status === 'NEW') {
-            listing.customers.set(order.name, order.customerId);
-            onNewOrder(order.name, order.customerId);
+            // Bounded here, before it is held or stored (customer-id.ts).
+            const customerId = boundCustomerId(order.customerId);
+            listing.customers.set(order.name, customerId);
+            onNewOrder(order.name, customerId);
           }
           const known = listing.statuses.get(order.name);
           if (!known || orderStatusRank(order.status) > orderStatusRank(known)) listing.statuses.set(order.name, order.status);
@@ -320,10 +365,17 @@ function reportUnknownStatus(summary: PollSummary, resource: string, kind: strin
  * cooks, the shipment while it flies. A flagged relation needs only its
  * order's status, to notice that the order ended.
  */
-async function lookUp(relation: Relation, listed: OrderStatusName | undefined, deps: Deps, summary: PollSummary): Promise<Seen> {
+async function lookUp(
+  relation: Relation,
+  listed: OrderStatusName | undefined,
+  previousFaults: ObservationFaults | null,
+  deps: Deps,
+  summary: PollSummary,
+): Promise<Seen> {
   const seen: Seen = {};
   const failures: string[] = [];
   let transientFailure = false;
+  let fault: { code: string; message: string } | null = null;
   const lookUp = async <T extends { status: unknown }>(
     method: keyof PollSummary['calls'],
     call: () => Promise<T>,
@@ -335,7 +387,14 @@ async function lookUp(relation: Relation, listed: OrderStatusName | undefined, d
       summary.lookupFailures++;
       if (error instanceof FoodServiceError && error.transient) {
         transientFailure = true;
-        logger.warn('look-up failed; the next poll tries again', { order: relation.order, method, code: error.codeName });
+        if (error.bounded) fault = { code: error.codeName, message: error.message };
+        logger.warn('look-up failed; the next poll tries again', {
+          order: relation.order,
+          method,
+          code: error.codeName,
+          // A fault that usually heals is counted: FAULT_RETRY_LIMIT polls in a row flag the relation.
+          pollsInARow: error.bounded ? (previousFaults?.count ?? 0) + 1 : undefined,
+        });
       } else {
         failures.push(describeError(error));
       }
@@ -367,6 +426,14 @@ async function lookUp(relation: Relation, listed: OrderStatusName | undefined, d
   // Only a complete, clean round clears an earlier observation error.
   if (failures.length > 0) seen.observationError = failures.join('; ');
   else if (!transientFailure) seen.observationError = null;
+  // Set inside the look-ups above, which TypeScript does not follow.
+  const faulted = fault as { code: string; message: string } | null;
+  // A failure for good is recorded already (and flagged by the trigger): the count ends there.
+  const round: RoundOutcome =
+    failures.length > 0 || !transientFailure ? { kind: 'settled' } : faulted ? { kind: 'fault', ...faulted } : { kind: 'outage' };
+  const counted = nextObservationFaults(previousFaults, round, deps.now(), deps.config.faultRetryLimit);
+  if (counted.observationFaults !== undefined) seen.observationFaults = counted.observationFaults;
+  if (counted.observationError !== undefined) seen.observationError = counted.observationError;
   return seen;
 }
 

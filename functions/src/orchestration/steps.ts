@@ -337,7 +337,7 @@ async function stepFailed(
   await recordError(
     ref,
     relation.stage,
-    stepError(step, failure, relation.error, deps.now(), deps.config.pollIntervalSeconds),
+    stepError(step, failure, relation.error, deps.now(), deps.config.pollIntervalSeconds, deps.config.faultRetryLimit),
     [],
     claim?.ref,
   );

@@ -1,7 +1,8 @@
 // health/summary: what the last stuck-order report found, counted by reason,
-// so the status API and the board show health without scanning relations.
-// Only the report writes it; it replaces the whole document each time.
-import type { ActiveStage, ProblemReason, StuckThresholds } from '../model/health';
+// and the state of the poller, so the status API and the board show health
+// without scanning relations. Only the report writes it; it replaces the
+// whole document each time.
+import type { ActiveStage, PollerStatus, ProblemReason, StuckThresholds } from '../model/health';
 import { store } from './db';
 import { HEALTH, HEALTH_SUMMARY, toDate } from './schema';
 
@@ -14,6 +15,8 @@ export interface HealthSummary {
   thresholds: StuckThresholds;
   /** Problems logged one by one; beyond a bound per reason only the counts say how many. */
   logged: number;
+  /** The poller as the report judged it (health/poller and the kill switch); absent in summaries written before it was watched. */
+  poller?: PollerStatus;
 }
 
 const summaryRef = () => store().collection(HEALTH).doc(HEALTH_SUMMARY);

@@ -1,13 +1,22 @@
 // Keeps two polls from running at once: leases/poll names who polls and until
 // when, and remembers when the last poll started, which keeps the cadence
 // across invocations. Taken and given back in transactions. A document that
-// cannot be read (a hand edit, a value of the wrong type) is replaced, not
-// obeyed: a broken lease must not stop every poll.
+// cannot be read (a hand edit, a value of the wrong type), or that runs
+// further ahead than any lease this code takes, is replaced, not obeyed: a
+// broken lease must not stop every poll.
 import type { DocumentSnapshot } from './database';
 import { store } from './db';
 import { describeValue, LEASES, toDate } from './schema';
 
 const leaseRef = () => store().collection(LEASES).doc('poll');
+
+/**
+ * The longest lease this code ever takes (a poll renews it while it runs).
+ * A lease that expires further ahead than this, plus CLOCK_SKEW_MS between
+ * instances' clocks, was not written by a poll: it is taken over.
+ */
+export const MAX_POLL_LEASE_MS = 30_000;
+const CLOCK_SKEW_MS = 5_000;
 
 interface LeaseState {
   holder: string | null;
@@ -15,8 +24,8 @@ interface LeaseState {
   lastPollAt: Date | null;
 }
 
-/** The lease as stored, and what was wrong with it, if anything. */
-function readLease(snapshot: DocumentSnapshot): { state: LeaseState; problem?: string } {
+/** The lease as stored, and what was wrong with it, if anything (`now`: judge how far ahead it runs). */
+function readLease(snapshot: DocumentSnapshot, now?: Date): { state: LeaseState; problem?: string } {
   if (!snapshot.exists) return { state: { holder: null, expiresAt: null, lastPollAt: null } };
   const data = snapshot.data() ?? {};
   const expiresAt = toDate(data.expiresAt);
@@ -25,20 +34,29 @@ function readLease(snapshot: DocumentSnapshot): { state: LeaseState; problem?: s
     typeof data.holder === 'string' || data.holder === null ? null : `holder ${describeValue(data.holder)}`,
     expiresAt || data.expiresAt === null ? null : `expiresAt ${describeValue(data.expiresAt)}`,
     lastPollAt || data.lastPollAt === null || data.lastPollAt === undefined ? null : `lastPollAt ${describeValue(data.lastPollAt)}`,
+    now && expiresAt && expiresAt.getTime() > now.getTime() + MAX_POLL_LEASE_MS + CLOCK_SKEW_MS
+      ? `expiresAt ${expiresAt.toISOString()} is further ahead than the longest lease a poll takes (${MAX_POLL_LEASE_MS / 1000} s), held by ${describeValue(data.holder)}`
+      : null,
   ].filter((p): p is string => p !== null);
   const state = { holder: typeof data.holder === 'string' ? data.holder : null, expiresAt, lastPollAt };
   return problems.length ? { state, problem: `${snapshot.ref.path} was malformed (${problems.join(', ')}); replaced` } : { state };
 }
 
-export type Acquired =
-  { acquired: true; lastPollAt: Date | null; repaired?: string } | { acquired: false; holder: string; expiresAt: Date; repaired?: string };
+/** `repaired` says what was wrong with a lease that was replaced, and `repairedHolder` whose it was. */
+type Repair = { repaired?: string; repairedHolder?: string | null };
+export type Acquired = ({ acquired: true; lastPollAt: Date | null } | { acquired: false; holder: string; expiresAt: Date }) & Repair;
 
-/** Takes the lease for `ttlMs` unless someone else holds it. */
+function checkTtl(ttlMs: number): void {
+  if (!(ttlMs > 0 && ttlMs <= MAX_POLL_LEASE_MS)) throw new RangeError(`a poll lease lasts up to ${MAX_POLL_LEASE_MS} ms, not ${ttlMs}`);
+}
+
+/** Takes the lease for `ttlMs` unless someone else holds it; a malformed lease, or one too far ahead, is taken over. */
 export async function acquirePollLease(holder: string, ttlMs: number, now: Date): Promise<Acquired> {
+  checkTtl(ttlMs);
   return store().runTransaction(async (tx) => {
-    const { state, problem } = readLease(await tx.get(leaseRef()));
-    const repaired = problem ? { repaired: problem } : {};
-    if (state.holder && state.holder !== holder && state.expiresAt && state.expiresAt > now) {
+    const { state, problem } = readLease(await tx.get(leaseRef()), now);
+    const repaired: Repair = problem ? { repaired: problem, repairedHolder: state.holder } : {};
+    if (!problem && state.holder && state.holder !== holder && state.expiresAt && state.expiresAt > now) {
       return { acquired: false, holder: state.holder, expiresAt: state.expiresAt, ...repaired };
     }
     tx.set(leaseRef(), {
@@ -53,6 +71,7 @@ export async function acquirePollLease(holder: string, ttlMs: number, now: Date)
 
 /** Extends a lease its holder still has; false if someone else took it. */
 export async function renewPollLease(holder: string, ttlMs: number, now: Date): Promise<boolean> {
+  checkTtl(ttlMs);
   return store().runTransaction(async (tx) => {
     const { state } = readLease(await tx.get(leaseRef()));
     if (state.holder !== holder) return false;

@@ -140,6 +140,8 @@ export interface Observation {
   shipmentStatus?: string;
   /** Set when a look-up failed permanently, null when every look-up worked. */
   observationError?: string | null;
+  /** Polls in a row whose look-ups failed with a fault that usually heals (orchestration/observation-faults.ts), or null. */
+  observationFaults?: { code: string; message: string; count: number; since: Date } | null;
 }
 
 /**

@@ -3,7 +3,7 @@
 // reach it. Routes (relative to the function's URL):
 //   GET  /orders/<id>                        the relation, what needs a person, and its history
 //   GET  /orders?stage=&flagged=&orphans=&stuck=&limit=&pageToken=
-//   GET  /health                             the stuck-order report's summary
+//   GET  /health                             the stuck-order report's summary, and the poller judged now
 //   POST /orders/<id>/retry                  {"reason": "…", "by"?: "…"}
 //   POST /orders/<id>/resolve-orphan         {"orphan": "<attempt or name>", "note": "…", "by"?: "…"}
 // HTTP parsing lives here; the work is orchestration's.
@@ -12,8 +12,9 @@ import { onRequest } from 'firebase-functions/v2/https';
 import * as logger from 'firebase-functions/logger';
 import type { Response } from 'express';
 
-import { DEPLOYMENT, loadRetentionDays, loadStuckThresholds } from '../config';
+import { DEPLOYMENT, loadRetentionDays, loadStuckThresholds, loadWatchSettings } from '../config';
 import { isStage, STAGES } from '../model/stage';
+import { pollerStatus } from '../orchestration/poller-watch';
 import { RepairRefused, resolveOrphan, retryRelation, type Operator } from '../orchestration/repairs';
 import { BadRequest, LIST_LIMIT, listRelations, orderStatus, parseOrderName, plainJson, type ListRequest } from '../orchestration/status';
 import { readHealthSummary } from '../store/health';
@@ -114,8 +115,13 @@ async function route(request: Request, response: Response): Promise<void> {
 
   if (parts.length === 1 && parts[0] === 'health') {
     if (!only('GET')) return;
-    const summary = await readHealthSummary();
-    send(response, 200, { summary: summary && plainJson(summary), ...(summary ? {} : { note: 'no stuck-order report has run yet' }) });
+    // The report's summary (a minute old at most), and the poller judged now from its heartbeat.
+    const [summary, poller] = await Promise.all([readHealthSummary(), pollerStatus(now, loadWatchSettings(), false)]);
+    send(response, 200, {
+      summary: summary && plainJson(summary),
+      poller: plainJson(poller),
+      ...(summary ? {} : { note: 'no stuck-order report has run yet' }),
+    });
     return;
   }
   if (parts[0] !== 'orders' || parts.length > 3) {

@@ -2,8 +2,25 @@ import { onRequest } from 'firebase-functions/v2/https';
 import { onSchedule } from 'firebase-functions/v2/scheduler';
 
 import { DEPLOYMENT, FOOD_SERVICE_SECRETS, POLLER_MAX_INSTANCES } from '../config';
+import { describeError } from '../describe-error';
+import type { Deps } from '../orchestration/deps';
 import { pollNow, runScheduledPolls, type PollRun } from '../orchestration/poll-schedule';
+import { notePollFailed } from '../orchestration/poller-watch';
 import { runtimeDeps } from './deps';
+
+/**
+ * What a poll needs, or, if it cannot be had (a param out of range, a
+ * missing secret), a failure in the heartbeat before the error is thrown: a
+ * poller that crashes at start-up is alerted on like one that fails.
+ */
+async function pollerDeps(): Promise<Deps> {
+  try {
+    return runtimeDeps();
+  } catch (error) {
+    await notePollFailed(new Date(), 'START_FAILED', describeError(error));
+    throw error;
+  }
+}
 
 /** Cloud Scheduler's finest grain; POLL_INTERVAL_SECONDS sets the polls' own cadence within it. */
 const SCHEDULE = 'every 1 minutes';
@@ -31,7 +48,7 @@ export const pollFoodService = onSchedule(
     memory: '512MiB',
   },
   async (event) => {
-    await runScheduledPolls(runtimeDeps(), {
+    await runScheduledPolls(await pollerDeps(), {
       scheduleTime: new Date(event.scheduleTime),
       windowMs: SCHEDULE_EVERY_MS,
       waitForLeaseMs: LEASE_WAIT_MS,
@@ -66,7 +83,7 @@ export const pollFoodServiceNow = onRequest(
       response.status(405).set('Allow', 'POST').json({ error: 'use POST to run a poll' });
       return;
     }
-    const run = await pollNow(runtimeDeps());
+    const run = await pollNow(await pollerDeps());
     response.status(pollStatus(run)).json(run);
   },
 );

@@ -1,13 +1,14 @@
 import * as logger from 'firebase-functions/logger';
 import { onSchedule } from 'firebase-functions/v2/scheduler';
 
-import { DEPLOYMENT, loadStuckThresholds } from '../config';
+import { DEPLOYMENT, loadStuckThresholds, loadWatchSettings } from '../config';
 import { reportStuckOrders as report } from '../orchestration/health-report';
 
 /**
  * The stuck-order report, once a minute, on its own rather than inside the
  * poll: it must still run when the food service cannot be reached (that is
- * when orders stop moving), it needs no food-service secrets, and its
+ * when orders stop moving) or the poller does not run at all (it watches the
+ * poller's heartbeat too), it needs no food-service secrets, and its
  * cadence is the alert's, not the poll's (which may be every second).
  */
 export const reportStuckOrders = onSchedule(
@@ -21,7 +22,7 @@ export const reportStuckOrders = onSchedule(
     memory: '256MiB',
   },
   async () => {
-    const summary = await report({ thresholds: loadStuckThresholds(), now: () => new Date() });
+    const summary = await report({ thresholds: loadStuckThresholds(), watch: loadWatchSettings(), now: () => new Date() });
     logger.debug('reportStuckOrders', { counts: summary.counts });
   },
 );

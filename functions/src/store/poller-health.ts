@@ -1,0 +1,91 @@
+// health/poller: the poller's heartbeat. Every poll that completes writes its
+// outcome here (the last success, the last failure with its code and
+// message, failures in a row, what it could not record), so that the
+// stuck-order report can tell a poller that stopped, whatever stopped it
+// (docs/OPERATIONS.md, "Alerts"). One small document, one transaction per
+// poll; the first write also starts the clock (`watchedSince`).
+import type { DocumentData, DocumentSnapshot } from './database';
+import type { PollerHeartbeat, UnrecordedOrder } from '../model/health';
+import { store } from './db';
+import { isAlreadyExists } from './errors';
+import { HEALTH, toDate } from './schema';
+
+export const POLLER_HEARTBEAT = 'poller';
+/** A failure's message is kept this long at most: it comes from the food service or Firestore. */
+const MAX_MESSAGE = 2_000;
+/** Orders named in the heartbeat; the count covers the rest. */
+export const UNRECORDED_SAMPLE = 10;
+
+const heartbeatRef = () => store().collection(HEALTH).doc(POLLER_HEARTBEAT);
+
+const clip = (text: string) => (text.length > MAX_MESSAGE ? `${text.slice(0, MAX_MESSAGE)}… (${text.length} characters)` : text);
+
+/** Merges `fields` into the heartbeat, which a first write creates with `watchedSince`. */
+async function mergeHeartbeat(at: Date, fields: (current: DocumentData) => DocumentData): Promise<void> {
+  await store().runTransaction(async (tx) => {
+    const current = (await tx.get(heartbeatRef())).data() ?? { watchedSince: at, consecutiveFailures: 0 };
+    tx.set(heartbeatRef(), { ...current, ...fields(current) });
+  });
+}
+
+/** A poll succeeded: the clock restarts, and what it could not record replaces the last poll's. */
+export async function recordPollSuccess(at: Date, unrecorded: { count: number; sample: readonly UnrecordedOrder[] }): Promise<void> {
+  await mergeHeartbeat(at, () => ({
+    lastSuccessAt: at,
+    consecutiveFailures: 0,
+    unrecorded: {
+      at,
+      count: unrecorded.count,
+      sample: unrecorded.sample.slice(0, UNRECORDED_SAMPLE).map(({ order, reason }) => ({ order, reason: clip(reason) })),
+    },
+  }));
+}
+
+/** A poll failed, or could not run (a held lease, a crash at start-up). */
+export async function recordPollFailure(at: Date, code: string, message: string): Promise<void> {
+  await mergeHeartbeat(at, (current) => ({
+    lastFailure: { at, code, message: clip(message) },
+    consecutiveFailures: (typeof current.consecutiveFailures === 'number' ? current.consecutiveFailures : 0) + 1,
+  }));
+}
+
+/** Starts the clock for a poller that has never written: the report calls this when there is no heartbeat yet. */
+export async function startWatchingPoller(at: Date): Promise<void> {
+  try {
+    await heartbeatRef().create({ watchedSince: at, consecutiveFailures: 0 });
+  } catch (error) {
+    if (!isAlreadyExists(error)) throw error;
+  }
+}
+
+/** The heartbeat as stored, or null if nothing has written it. Fields of the wrong type read as absent. */
+export function parseHeartbeat(snapshot: DocumentSnapshot): PollerHeartbeat | null {
+  const data = snapshot.data();
+  if (!snapshot.exists || !data) return null;
+  const failure = (typeof data.lastFailure === 'object' && data.lastFailure !== null ? data.lastFailure : {}) as Record<string, unknown>;
+  const failedAt = toDate(failure.at);
+  const unrecorded = (typeof data.unrecorded === 'object' && data.unrecorded !== null ? data.unrecorded : {}) as Record<string, unknown>;
+  const unrecordedAt = toDate(unrecorded.at);
+  const sample = Array.isArray(unrecorded.sample) ? (unrecorded.sample as unknown[]) : [];
+  return {
+    lastSuccessAt: toDate(data.lastSuccessAt),
+    lastFailure: failedAt ? { at: failedAt, code: String(failure.code ?? 'UNKNOWN'), message: String(failure.message ?? '') } : null,
+    consecutiveFailures: typeof data.consecutiveFailures === 'number' ? data.consecutiveFailures : 0,
+    watchedSince: toDate(data.watchedSince),
+    unrecorded:
+      unrecordedAt && typeof unrecorded.count === 'number'
+        ? {
+            at: unrecordedAt,
+            count: unrecorded.count,
+            sample: sample.flatMap((entry) => {
+              const e = (typeof entry === 'object' && entry !== null ? entry : {}) as Record<string, unknown>;
+              return typeof e.order === 'string' && typeof e.reason === 'string' ? [{ order: e.order, reason: e.reason }] : [];
+            }),
+          }
+        : null,
+  };
+}
+
+export async function readPollerHeartbeat(): Promise<PollerHeartbeat | null> {
+  return parseHeartbeat(await heartbeatRef().get());
+}
