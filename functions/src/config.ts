@@ -162,6 +162,9 @@ export interface StringParam {
   validationRegex: string;
 }
 
+/** The OAuth client of the gcloud CLI, which users' `gcloud auth print-identity-token` names as the audience. */
+export const GCLOUD_CLIENT_ID = '32555940559.apps.googleusercontent.com';
+
 export const STRING_PARAMS = {
   FOOD_SERVICE_ADDRESS: {
     default: null,
@@ -185,6 +188,14 @@ export const STRING_PARAMS = {
       'The identity every function runs as, and that Eventarc and Cloud Scheduler invoke them with: a least-privilege account made for it (docs/DEPLOY.md)',
     validationRegex: '^[a-z0-9-]+@[a-z0-9.-]+\\.gserviceaccount\\.com$',
   },
+  OPS_TOKEN_AUDIENCES: {
+    // gcloud's own OAuth client: the audience of `gcloud auth print-identity-token` for a user.
+    default: GCLOUD_CLIENT_ID,
+    format: 'audiences, comma-separated',
+    description:
+      "The audiences an ID token may name for the ops API to take its e-mail as the operator's, besides the function's own URL (https://<region>-<project>.cloudfunctions.net/ops); add its run.app URL if callers use that (docs/OPERATIONS.md)",
+    validationRegex: '^[^\\s,]+(,[^\\s,]+)*$',
+  },
 } as const satisfies Record<string, StringParam>;
 
 export type StringParamName = keyof typeof STRING_PARAMS;
@@ -206,6 +217,7 @@ export const functionsRegion = stringParam('FUNCTIONS_REGION', STRING_PARAMS.FUN
 // `name@` shorthand is passed as written to the secret grants and the
 // Scheduler job (firebase-tools 15), where it is not a valid member.
 export const serviceAccount = stringParam('SERVICE_ACCOUNT', expr`food-orchestrator@${projectID}.iam.gserviceaccount.com`);
+export const opsTokenAudiences = stringParam('OPS_TOKEN_AUDIENCES', STRING_PARAMS.OPS_TOKEN_AUDIENCES.default);
 
 /** Where and as whom every function runs: spread into each function's options, so none can miss them. */
 export const DEPLOYMENT = { region: functionsRegion, serviceAccount } as const;
@@ -343,6 +355,20 @@ export function loadWatchSettings(env: NodeJS.ProcessEnv = process.env): PollerW
     pollerDownIntervals: integer('POLLER_DOWN_INTERVALS', env),
     killSwitchAlertSeconds: integer('KILL_SWITCH_ALERT_SECONDS', env),
   };
+}
+
+/**
+ * The audiences the ops API accepts on an ID token: OPS_TOKEN_AUDIENCES and
+ * the function's own cloudfunctions.net URL (the audience Google's client
+ * libraries name when they call a function by that URL).
+ */
+export function loadOpsAudiences(env: NodeJS.ProcessEnv = process.env): string[] {
+  const listed = (env.OPS_TOKEN_AUDIENCES?.trim() || STRING_PARAMS.OPS_TOKEN_AUDIENCES.default).split(',').map((a) => a.trim());
+  if (listed.some((a) => a === '' || /\s/.test(a)))
+    throw new Error(`OPS_TOKEN_AUDIENCES must be audiences, comma-separated, got "${env.OPS_TOKEN_AUDIENCES}"`);
+  const project = env.GCLOUD_PROJECT ?? env.GOOGLE_CLOUD_PROJECT;
+  const region = env.FUNCTIONS_REGION?.trim() || STRING_PARAMS.FUNCTIONS_REGION.default;
+  return [...new Set([...listed, ...(project ? [`https://${region}-${project}.cloudfunctions.net/ops`] : [])])];
 }
 
 /** RETENTION_DAYS alone, without secrets: the repairs stamp what they settle (the ops CLI and API). */

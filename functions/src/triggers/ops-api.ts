@@ -6,19 +6,22 @@
 //   GET  /health                             the stuck-order report's summary, and the poller judged now
 //   POST /orders/<id>/retry                  {"reason": "…", "by"?: "…"}
 //   POST /orders/<id>/resolve-orphan         {"orphan": "<attempt or name>", "note": "…", "by"?: "…"}
-// HTTP parsing lives here; the work is orchestration's.
+// A repair is signed with the verified e-mail of the caller's ID token
+// (ops-auth.ts); "by" counts only in the emulators. HTTP parsing lives here;
+// the work is orchestration's.
 import type { Request } from 'firebase-functions/v2/https';
 import { onRequest } from 'firebase-functions/v2/https';
 import * as logger from 'firebase-functions/logger';
 import type { Response } from 'express';
 
-import { DEPLOYMENT, loadRetentionDays, loadStuckThresholds, loadWatchSettings } from '../config';
+import { DEPLOYMENT, loadOpsAudiences, loadRetentionDays, loadStuckThresholds, loadWatchSettings } from '../config';
 import { isStage, STAGES } from '../model/stage';
 import { pollerStatus } from '../orchestration/poller-watch';
 import { RepairRefused, resolveOrphan, retryRelation, type Operator } from '../orchestration/repairs';
 import { BadRequest, LIST_LIMIT, listRelations, orderStatus, parseOrderName, plainJson, type ListRequest } from '../orchestration/status';
 import { readHealthSummary } from '../store/health';
 import { relationRef } from '../store/relations';
+import { logRefused, operatorName, Unauthorized } from './ops-auth';
 
 const LIST_PARAMS = ['stage', 'flagged', 'orphans', 'stuck', 'limit', 'pageToken'] as const;
 
@@ -55,26 +58,6 @@ export function parseListRequest(params: URLSearchParams): ListRequest {
   if (stuck !== undefined) request.stuck = stuck;
   if (pageToken !== undefined) request.pageToken = pageToken;
   return request;
-}
-
-/**
- * Who asks, for the history. Behind `invoker: private`, Cloud Run has
- * verified the caller's Google ID token before the request gets here, so its
- * e-mail claim is who asks; without a token (the local stack) the body's
- * `by` says it.
- */
-export function operatorName(authorization: string | undefined, body: Record<string, unknown>): string {
-  const token = /^Bearer\s+([\w-]+)\.([\w-]+)\.([\w-]*)$/.exec(authorization ?? '');
-  if (token) {
-    try {
-      const claims = JSON.parse(Buffer.from(token[2], 'base64url').toString('utf8')) as { email?: unknown };
-      if (typeof claims.email === 'string' && claims.email) return claims.email;
-    } catch {
-      // Not a JWT we can read: fall back to the body.
-    }
-  }
-  if (typeof body.by === 'string' && body.by.trim()) return body.by.trim();
-  throw new BadRequest('say who asks: "by" in the JSON body (or call with an ID token that carries an e-mail)');
 }
 
 function text(body: Record<string, unknown>, field: string, what: string): string {
@@ -147,10 +130,11 @@ async function route(request: Request, response: Response): Promise<void> {
   }
   if (!only('POST')) return;
   const body = jsonBody(request);
+  const caller = { header: (name: string) => request.get(name) };
   switch (parts[2]) {
     case 'retry': {
       const by: Operator = {
-        who: operatorName(request.get('authorization'), body),
+        who: await operatorName(caller, body, loadOpsAudiences()),
         why: text(body, 'reason', 'what you checked or fixed'),
       };
       const { approvedAttempt } = await retryRelation(relationRef(order), by, now, loadRetentionDays());
@@ -160,7 +144,7 @@ async function route(request: Request, response: Response): Promise<void> {
     }
     case 'resolve-orphan': {
       const which = text(body, 'orphan', 'the attempt (PREPARATION-2) or the name (kitchenorders/<id>) of the possible orphan');
-      const by: Operator = { who: operatorName(request.get('authorization'), body), why: text(body, 'note', 'what you did about it') };
+      const by: Operator = { who: await operatorName(caller, body, loadOpsAudiences()), why: text(body, 'note', 'what you did about it') };
       const { orphan, open } = await resolveOrphan(relationRef(order), which, by, now, loadRetentionDays());
       logger.warn('possible orphan resolved by a person', { order, by: by.who, note: by.why, step: orphan.step, attempt: orphan.attempt });
       send(response, 200, { order, resolved: plainJson(orphan), openOrphans: open });
@@ -175,7 +159,10 @@ export const ops = onRequest({ ...DEPLOYMENT, invoker: 'private', timeoutSeconds
   try {
     await route(request, response);
   } catch (error) {
-    if (error instanceof BadRequest) send(response, 400, { error: error.message });
+    if (error instanceof Unauthorized) {
+      logRefused(error, request);
+      send(response, 401, { error: `unauthorized: ${error.message}` });
+    } else if (error instanceof BadRequest) send(response, 400, { error: error.message });
     else if (error instanceof RepairRefused) send(response, 409, { error: `refused: ${error.message}` });
     else {
       logger.error('ops API failed', {

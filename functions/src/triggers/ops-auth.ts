@@ -1,0 +1,117 @@
+// Who calls the ops API, from a verified source only. `invoker: 'private'`
+// makes Cloud Run check that the caller may invoke the function, with the
+// token in X-Serverless-Authorization if there is one, else in
+// Authorization; it passes both headers on. Whatever the other header holds
+// reaches the function unchecked, so the function verifies the token itself
+// before it writes a name into the history: Google's signature (its
+// published certificates), the issuer, an audience this deployment accepts
+// (OPS_TOKEN_AUDIENCES and the function's URL), the expiry, and a verified
+// e-mail. A token that fails any of them is refused (401) and logged. Without
+// a token, only the emulators and the local stack take the body's `by`
+// (docs/OPERATIONS.md, "The ops HTTPS API").
+import { OAuth2Client } from 'google-auth-library';
+import * as logger from 'firebase-functions/logger';
+
+import { isLocalRun } from '../config';
+import { describeError } from '../describe-error';
+import { BadRequest } from '../orchestration/status';
+
+/** A caller whose identity could not be verified: answered 401. */
+export class Unauthorized extends Error {
+  constructor(
+    message: string,
+    /** What the token claimed, unverified, for the log. */
+    readonly claimed?: string,
+  ) {
+    super(message);
+    this.name = 'Unauthorized';
+  }
+}
+
+/** Google's ID-token issuers, as google-auth-library checks them. */
+export const GOOGLE_ISSUERS = ['accounts.google.com', 'https://accounts.google.com'];
+
+/** The public certificates that sign ID tokens, by key id (PEM). */
+export type CertSource = () => Promise<Record<string, string>>;
+
+let google: OAuth2Client | undefined;
+const client = (): OAuth2Client => (google ??= new OAuth2Client());
+
+/** Google's certificates, fetched by google-auth-library and cached as long as their Cache-Control says. */
+const googleCerts: CertSource = async () => (await client().getFederatedSignonCertsAsync()).certs as Record<string, string>;
+
+let certSource: CertSource = googleCerts;
+
+/** Tests verify tokens signed by a key they made; undefined goes back to Google's certificates. */
+export function useIdTokenCerts(source: CertSource | undefined): void {
+  certSource = source ?? googleCerts;
+}
+
+/** What google-auth-library says is wrong, without the token it quotes (a token is a credential). */
+function reasonOf(error: unknown): string {
+  return describeError(error).split(':')[0].trim();
+}
+
+/** The payload's e-mail, unverified: only to say in the log whom a refused token claimed to be. */
+function claimedEmail(token: string): string | undefined {
+  try {
+    const payload = JSON.parse(Buffer.from(token.split('.')[1] ?? '', 'base64url').toString('utf8')) as { email?: unknown };
+    return typeof payload.email === 'string' ? payload.email : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** The e-mail of a Google-signed ID token for one of `audiences`, or Unauthorized saying why not. */
+export async function verifiedEmail(token: string, audiences: readonly string[]): Promise<string> {
+  if (audiences.length === 0) throw new Error('no audience to check ID tokens against');
+  // Fetching the certificates can fail (the network): that is a 500, not the caller's fault.
+  const certs = await certSource();
+  let payload: { email?: unknown; email_verified?: unknown } | undefined;
+  try {
+    payload = (await client().verifySignedJwtWithCertsAsync(token, certs, [...audiences], GOOGLE_ISSUERS)).getPayload();
+  } catch (error) {
+    throw new Unauthorized(`the ID token was refused: ${reasonOf(error)}`, claimedEmail(token));
+  }
+  if (typeof payload?.email !== 'string' || !payload.email || payload.email_verified !== true) {
+    throw new Unauthorized('the ID token carries no verified e-mail', claimedEmail(token));
+  }
+  return payload.email;
+}
+
+export interface Caller {
+  header(name: string): string | undefined;
+}
+
+/**
+ * Who asks, for the history: the verified e-mail of the caller's ID token
+ * (the one Cloud Run checked: X-Serverless-Authorization when present); with
+ * no token, the body's `by`, but only where no platform stands in front (the
+ * emulators, the local stack).
+ */
+export async function operatorName(
+  caller: Caller,
+  body: Record<string, unknown>,
+  audiences: readonly string[],
+  env: NodeJS.ProcessEnv = process.env,
+): Promise<string> {
+  const presented = caller.header('x-serverless-authorization') ?? caller.header('authorization');
+  if (presented !== undefined) {
+    const token = /^Bearer\s+(\S+)$/i.exec(presented.trim())?.[1];
+    if (!token) throw new Unauthorized('the authorization header is not "Bearer <ID token>"');
+    return verifiedEmail(token, audiences);
+  }
+  if (!isLocalRun(env)) throw new Unauthorized('no ID token: call with "Authorization: Bearer $(gcloud auth print-identity-token)"');
+  if (typeof body.by === 'string' && body.by.trim()) return body.by.trim();
+  throw new BadRequest('say who asks: "by" in the JSON body (only in the emulators; deployed, the ID token says it)');
+}
+
+/** The log entry of a refused caller: never the token, only why and whom it claimed. */
+export function logRefused(error: Unauthorized, request: { method: string; url: string }): void {
+  logger.warn('ops API: caller refused, identity not verified', {
+    method: request.method,
+    url: request.url,
+    reason: error.message,
+    claimed: error.claimed,
+  });
+}
