@@ -107,7 +107,7 @@ describe('duplicate, stale, reordered and overlapping deliveries', () => {
 
   it('the HTTPS clock answers 409 while another poll holds the lease', async () => {
     stack = await startStack({ autoDeliver: false });
-    assert.equal((await acquirePollLease('a-scheduled-invocation', 60_000, new Date())).acquired, true);
+    assert.equal((await acquirePollLease('a-scheduled-invocation', 30_000, new Date())).acquired, true);
     await assert.rejects(stack.pollNow(), /answered 409/);
     await releasePollLease('a-scheduled-invocation', new Date(), new Date());
     assert.equal((await stack.pollNow()).polls.length, 1);
