@@ -8,6 +8,11 @@ export function isAlreadyExists(error: unknown): boolean {
   return codeOf(error) === status.ALREADY_EXISTS;
 }
 
+/** An update of a document that does not exist. */
+export function isNotFound(error: unknown): boolean {
+  return codeOf(error) === status.NOT_FOUND;
+}
+
 /** An update whose precondition (lastUpdateTime, exists) no longer held: someone wrote first. */
 export function isPreconditionFailure(error: unknown): boolean {
   return codeOf(error) === status.FAILED_PRECONDITION;

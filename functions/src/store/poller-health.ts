@@ -2,12 +2,12 @@
 // outcome here (the last success, the last failure with its code and
 // message, failures in a row, what it could not record), so that the
 // stuck-order report can tell a poller that stopped, whatever stopped it
-// (docs/OPERATIONS.md, "Alerts"). One small document, one transaction per
-// poll; the first write also starts the clock (`watchedSince`).
+// (docs/OPERATIONS.md, "Alerts"). One small document, one write per poll;
+// the first write also starts the clock (`watchedSince`).
 import type { DocumentData, DocumentSnapshot } from './database';
 import type { PollerHeartbeat, UnrecordedOrder } from '../model/health';
 import { store } from './db';
-import { isAlreadyExists } from './errors';
+import { isAlreadyExists, isNotFound } from './errors';
 import { HEALTH, toDate } from './schema';
 
 export const POLLER_HEARTBEAT = 'poller';
@@ -28,9 +28,13 @@ async function mergeHeartbeat(at: Date, fields: (current: DocumentData) => Docum
   });
 }
 
-/** A poll succeeded: the clock restarts, and what it could not record replaces the last poll's. */
+/**
+ * A poll succeeded: the clock restarts, and what it could not record
+ * replaces the last poll's. One update, no transaction (it reads nothing); the
+ * document's first write creates it with `watchedSince`.
+ */
 export async function recordPollSuccess(at: Date, unrecorded: { count: number; sample: readonly UnrecordedOrder[] }): Promise<void> {
-  await mergeHeartbeat(at, () => ({
+  const fields = {
     lastSuccessAt: at,
     consecutiveFailures: 0,
     unrecorded: {
@@ -38,7 +42,19 @@ export async function recordPollSuccess(at: Date, unrecorded: { count: number; s
       count: unrecorded.count,
       sample: unrecorded.sample.slice(0, UNRECORDED_SAMPLE).map(({ order, reason }) => ({ order, reason: clip(reason) })),
     },
-  }));
+  };
+  try {
+    await heartbeatRef().update(fields);
+  } catch (error) {
+    if (!isNotFound(error)) throw error;
+    // Two first writes at once: the loser's fields go on the winner's document.
+    await heartbeatRef()
+      .create({ watchedSince: at, ...fields })
+      .catch(async (raced: unknown) => {
+        if (!isAlreadyExists(raced)) throw raced;
+        await heartbeatRef().update(fields);
+      });
+  }
 }
 
 /** A poll failed, or could not run (a held lease, a crash at start-up). */
