@@ -15,6 +15,7 @@ import { isTerminal } from '../src/model/stage';
 import { parseRelation, stageSinceOf } from '../src/store/schema';
 import type { FoodLedger } from './food';
 import type { MemoryDatabase } from './memory-database';
+import { RUN_START } from './run';
 
 export interface Violation {
   /** Which promise: silent-duplicate, cancel-overwritten, left-behind, expires-while-waiting, inconsistent. */
@@ -57,8 +58,10 @@ export function checkPromise({
     const notes = Array.isArray(data.possibleOrphans) ? (data.possibleOrphans as Array<Record<string, unknown>>) : [];
     const named = notes.find((n) => n.name === made.name);
     if (named) {
-      if (named.resolution === null || made.reconciled) continue;
-      add('silent-duplicate', order, `${made.name} is named only by a note a person resolved before its name was known`);
+      // Open, or closed by a person who saw this very name (and so reconciled it).
+      const resolvedName = (named.resolution as { name?: unknown } | null)?.name;
+      if (named.resolution === null || resolvedName !== made.name || made.reconciled) continue;
+      add('silent-duplicate', order, `${made.name} is named only by a note closed for it, and nobody reconciled it`);
       continue;
     }
     const attempt = Number(/-(\d+)$/.exec(made.attempt ?? '')?.[1]);
@@ -77,7 +80,7 @@ export function checkPromise({
       order,
       `${made.name} (${made.attempt?.split('/').at(-1) ?? 'no attempt'}) is neither recorded (${String(data[made.kind])}) nor named in a note ` +
         `(notes: ${notes.map((n) => `${String(n.step)}-${String(n.attempt)} ${String(n.name)}${n.resolution ? ' resolved' : ''}`).join(', ') || 'none'}); ` +
-        `the create was ${made.reply}${made.sender?.dead ? ', its sender died' : ''}; the relation is ${String(data.stage)}` +
+        `the create was ${made.reply}; its sender ${made.sender?.dead ? 'died' : `ended ${made.sender?.outcome ?? 'never'}`}; the relation is ${String(data.stage)}` +
         `${(data.error as { code?: string } | null)?.code ? ` flagged ${(data.error as { code: string }).code}` : ''}${cancelled ? '; the customer cancelled' : ''}`,
     );
   }
@@ -87,15 +90,20 @@ export function checkPromise({
     const data = relationOf(order);
     const error = data?.error as { code?: unknown; transient?: unknown } | null | undefined;
 
-    // 2. A customer's CANCELLED is never overwritten unseen.
+    // 2. A customer's CANCELLED is never overwritten unseen. The one window no client can close: the
+    //    customer cancels between our look at the order and our update of it (the API has no preconditions).
     const cancelled = ordered.history.findIndex((h) => h.status === 'CANCELLED' && h.by === 'customer');
+    const cancelAt = cancelled >= 0 ? ordered.history[cancelled].at : Infinity;
     const overwrite =
       cancelled >= 0 ? ordered.history.slice(cancelled + 1).find((h) => h.by === 'orchestrator' && h.status !== 'CANCELLED') : undefined;
-    if (overwrite && error?.code !== 'CANCEL_OVERWRITTEN') {
+    const inherent = overwrite?.lookAt !== undefined && overwrite.lookAt < cancelAt && cancelAt <= (overwrite.sentAt ?? -Infinity);
+    if (overwrite && !inherent && !/_OVERWRITTEN$/.test(String(error?.code))) {
       add(
         'cancel-overwritten',
         order,
-        `the customer's CANCELLED was overwritten with ${overwrite.status}, and the relation is not flagged CANCEL_OVERWRITTEN`,
+        `the customer's CANCELLED (at ${cancelAt - RUN_START} ms) was overwritten with ${overwrite.status} by an update sent at ` +
+          `${(overwrite.sentAt ?? NaN) - RUN_START} ms after a look at ${(overwrite.lookAt ?? NaN) - RUN_START} ms, applied at ` +
+          `${overwrite.at - RUN_START} ms, and the relation is not flagged (${String(error?.code ?? 'no error')})`,
       );
     }
 

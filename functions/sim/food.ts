@@ -8,6 +8,7 @@
 // from a silent one.
 import { Metadata, status, type ServiceError } from '@grpc/grpc-js';
 
+import { LATE_WRITE_WINDOW_MS } from '../src/config';
 import type { FoodApi } from '../src/food/client';
 import { FoodServiceError } from '../src/food/errors';
 import type { FoodMethod, KitchenOrder, Order, Shipment } from '../src/food/types';
@@ -37,7 +38,14 @@ export interface OrderRecord {
   createTime: string;
   updateTime: string;
   /** Every status it had, and who set it. */
-  history: Array<{ status: OrderStatusName; by: 'customer' | 'orchestrator' | 'created'; at: number }>;
+  history: Array<{
+    status: OrderStatusName;
+    by: 'customer' | 'orchestrator' | 'created';
+    at: number;
+    /** For an update of ours: when its sender last looked at the order, and when it sent the update. */
+    lookAt?: number;
+    sentAt?: number;
+  }>;
   /** How its shipment ends, when it flies. */
   rejects: boolean;
 }
@@ -117,10 +125,21 @@ export class FoodLedger {
     this.world.log(`customer cancels ${name}`, name);
   }
 
-  private setStatus(order: OrderRecord, next: OrderStatusName, by: OrderRecord['history'][number]['by']): void {
+  private setStatus(
+    order: OrderRecord,
+    next: OrderStatusName,
+    by: OrderRecord['history'][number]['by'],
+    sent?: { lookAt: number | undefined; sentAt: number },
+  ): void {
     order.status = next;
     order.updateTime = this.time();
-    order.history.push({ status: next, by, at: this.world.now });
+    order.history.push({
+      status: next,
+      by,
+      at: this.world.now,
+      ...(sent?.lookAt !== undefined ? { lookAt: sent.lookAt } : {}),
+      ...(sent ? { sentAt: sent.sentAt } : {}),
+    });
   }
 
   /** One controller tick: kitchen orders and shipments move one status on, unless stalled. */
@@ -147,23 +166,43 @@ export class FoodLedger {
   /** The orchestrator's view of the service: FoodApi over this ledger, with the faults. */
   api(): FoodApi {
     return {
-      getOrder: (name) => this.call('GetOrder', name, 'read', () => this.orderView(name)),
-      listAllOrders: (statusFilter, pageSize) => this.listAll(statusFilter, pageSize),
-      updateOrderStatus: (name, next) =>
-        this.call('UpdateOrder', `${name} status=${next}`, 'update', () => {
-          const order = this.orders.get(name);
-          if (!order) throw this.error('UpdateOrder', name, status.NOT_FOUND, `${name} not found`);
-          this.setStatus(order, next, 'orchestrator');
-          return this.orderView(name);
-        }),
-      createKitchenOrder: () => {
+      getOrder: (name) => {
         const sender = currentInvocation();
-        return this.call('CreateKitchenOrder', 'kitchenorders', 'create', () => this.create('kitchenOrder', sender));
+        return this.call('GetOrder', name, 'read', () => {
+          const view = this.orderView(name);
+          sender?.looks.set(name, this.world.now);
+          return view;
+        });
+      },
+      listAllOrders: (statusFilter, pageSize) => this.listAll(statusFilter, pageSize),
+      updateOrderStatus: (name, next, sendBefore) => {
+        const sender = currentInvocation();
+        const sent = { lookAt: undefined as number | undefined, sentAt: 0 };
+        return this.call(
+          'UpdateOrder',
+          `${name} status=${next}`,
+          'update',
+          () => {
+            const order = this.orders.get(name);
+            if (!order) throw this.error('UpdateOrder', name, status.NOT_FOUND, `${name} not found`);
+            this.setStatus(order, next, 'orchestrator', sent);
+            return this.orderView(name);
+          },
+          sendBefore,
+          () => {
+            sent.lookAt = sender?.looks.get(name);
+            sent.sentAt = this.world.now;
+          },
+        );
+      },
+      createKitchenOrder: (sendBefore) => {
+        const sender = currentInvocation();
+        return this.call('CreateKitchenOrder', 'kitchenorders', 'create', () => this.create('kitchenOrder', sender), sendBefore);
       },
       getKitchenOrder: (name) => this.call('GetKitchenOrder', name, 'read', () => this.progressView(this.kitchenOrders, name)),
-      createShipment: () => {
+      createShipment: (sendBefore) => {
         const sender = currentInvocation();
-        return this.call('CreateShipment', 'shipments', 'create', () => this.create('shipment', sender));
+        return this.call('CreateShipment', 'shipments', 'create', () => this.create('shipment', sender), sendBefore);
       },
       getShipment: (name) => this.call('GetShipment', name, 'read', () => this.progressView(this.shipments, name)),
     };
@@ -246,26 +285,49 @@ export class FoodLedger {
   }
 
   /**
-   * One call as the network and the server treat it. `kind` says what a
-   * fault does to it: a read has no effect to lose; a create or an update
-   * may be done by the server although its caller hears a failure.
+   * One call as the network and the server treat it: the client may freeze
+   * or die before it sends (and sends nothing past `sendBefore`), the server
+   * applies the effect when the request arrives (or later, or never, as the
+   * fault says), and the caller may die before it hears the reply.
    */
-  private async call<T>(method: FoodMethod, resource: string, kind: 'read' | 'create' | 'update', effect: () => T): Promise<T> {
+  private async call<T>(
+    method: FoodMethod,
+    resource: string,
+    kind: 'read' | 'create' | 'update',
+    effect: () => T,
+    sendBefore?: Date,
+    onSend?: () => void,
+  ): Promise<T> {
     const { world } = this;
     this.stats.calls++;
     const order = currentInvocation()?.order;
     const deadline = kind === 'create' ? DEADLINE_MS.create : DEADLINE_MS.read;
+    const label = `${method} ${resource}`;
+    await world.sleep(world.random.int(1, 20));
+    await world.call(`send ${label}`, () => {
+      if (sendBefore && world.now >= sendBefore.getTime()) {
+        throw this.error(
+          method,
+          resource,
+          status.DEADLINE_EXCEEDED,
+          `Not sent: the invocation's deadline (${sendBefore.toISOString()}) has passed`,
+        );
+      }
+      onSend?.();
+    });
     const fault = world.chaos ? this.pickFault(kind) : 'none';
     if (fault !== 'none') {
       this.stats.faults++;
-      world.log(`${method} ${resource}: fault ${fault}`, order);
+      world.log(`${label}: fault ${fault}`, order);
     }
-    await world.sleep(world.random.int(1, 40));
+    const reply = (answer: () => T) => world.sleep(world.random.int(1, 20)).then(() => world.call(`reply ${label}`, answer));
     switch (fault) {
-      case 'none':
-        return world.call(`${method} ${resource}`, effect);
+      case 'none': {
+        const result = capture(effect);
+        return reply(result);
+      }
       case 'refused':
-        return world.call(`${method} ${resource}`, () => {
+        return world.call(label, () => {
           throw this.error(
             method,
             resource,
@@ -274,30 +336,20 @@ export class FoodLedger {
           );
         });
       case 'replyLost':
-        return world.call(`${method} ${resource}`, () => {
-          this.withReply('reply lost', effect);
+        this.withReply('reply lost', effect);
+        return reply(() => {
           throw this.error(method, resource, status.UNAVAILABLE, world.random.chance(0.5) ? 'Connection dropped' : 'read ECONNRESET');
         });
-      case 'late': {
-        // The server works slowly: its effect lands before or after the caller gives up.
-        const workMs = world.random.int(1, 2 * deadline);
-        world.at(world.now + workMs, () => runDetached(() => this.withReply('answered after the deadline', effect)));
-        await world.sleep(deadline);
-        return world.call(`${method} ${resource}`, () => {
-          throw this.error(
-            method,
-            resource,
-            status.DEADLINE_EXCEEDED,
-            `Deadline exceeded after ${(deadline / 1000).toFixed(3)}s,LB pick: 0.000s,remote_addr=127.0.0.1:9000`,
-          );
-        });
-      }
+      case 'late':
       case 'held': {
-        world.at(world.now + deadline + world.random.int(1, 240_000), () =>
-          runDetached(() => this.withReply('held and applied late', effect)),
+        // The server works slowly, or holds the request: its effect lands before or after the caller gives up, within the late-write window.
+        const workMs =
+          fault === 'late' ? world.random.int(1, 2 * deadline) : deadline + world.random.int(1, LATE_WRITE_WINDOW_MS - deadline);
+        world.at(world.now + workMs, () =>
+          runDetached(() => this.withReply(fault === 'late' ? 'answered after the deadline' : 'held and applied late', effect)),
         );
         await world.sleep(deadline);
-        return world.call(`${method} ${resource}`, () => {
+        return world.call(`reply ${label}`, () => {
           throw this.error(
             method,
             resource,
@@ -307,12 +359,12 @@ export class FoodLedger {
         });
       }
       case 'resourceExhausted':
-        return world.call(`${method} ${resource}`, () => {
+        return reply(() => {
           throw this.error(method, resource, status.RESOURCE_EXHAUSTED, 'the food service is overloaded; try again later');
         });
       case 'internal':
-        return world.call(`${method} ${resource}`, () => {
-          if (kind === 'create') this.withReply('INTERNAL after the work', effect);
+        if (kind === 'create') this.withReply('INTERNAL after the work', effect);
+        return reply(() => {
           throw this.error(method, resource, status.INTERNAL, 'internal error');
         });
       default: {
@@ -341,6 +393,18 @@ export class FoodLedger {
     if (random.chance(f.resourceExhausted)) return 'resourceExhausted';
     if (random.chance(f.internal)) return 'internal';
     return 'none';
+  }
+}
+
+/** An effect run now, as a reply to give later: its result, or its failure. */
+function capture<T>(effect: () => T): () => T {
+  try {
+    const result = effect();
+    return () => result;
+  } catch (error) {
+    return () => {
+      throw error;
+    };
   }
 }
 

@@ -10,6 +10,7 @@ import { createRequire } from 'node:module';
 import type { Scheduler } from 'fast-check';
 
 import { INT_PARAMS, type Config } from '../src/config';
+import { sendingUntil } from '../src/food/client';
 import { advance } from '../src/orchestration/lifecycle';
 import { killSwitchCache } from '../src/orchestration/kill-switch';
 import { observeShard } from '../src/orchestration/poll';
@@ -183,8 +184,8 @@ export async function simulate(scheduler: Scheduler, plan: Plan): Promise<RunRes
   useDatabase(store);
 
   const instances = { advance: killSwitchCache(10_000), poll: killSwitchCache(10_000), shard: killSwitchCache(10_000) };
-  const deps = (instance: keyof typeof instances): Deps => ({
-    food: food.api(),
+  const deps = (instance: keyof typeof instances, timeoutMs: number | null): Deps => ({
+    food: timeoutMs === null ? food.api() : sendingUntil(food.api(), new Date(world.now + timeoutMs)),
     config,
     now: () => new Date(world.now),
     timers: { sleep: (ms) => world.sleep(ms), every: (ms, tick) => world.every(ms, tick) },
@@ -195,7 +196,7 @@ export async function simulate(scheduler: Scheduler, plan: Plan): Promise<RunRes
   const deliver = (path: string, eventId: string) => {
     const order = `orders/${path.split('/')[1]}`;
     const timeout = world.chaos && random.chance(plan.zombies) ? undefined : ADVANCE_TIMEOUT_MS;
-    world.spawn('advance', order, () => advance(store.doc(path), eventId, deps('advance')), timeout);
+    world.spawn('advance', order, () => advance(store.doc(path), eventId, deps('advance', ADVANCE_TIMEOUT_MS)), timeout);
   };
 
   const enqueued = new Set<string>();
@@ -209,7 +210,7 @@ export async function simulate(scheduler: Scheduler, plan: Plan): Promise<RunRes
       const copies = world.chaos && random.chance(plan.events.duplicate) ? 2 : 1;
       for (let i = 0; i < copies; i++) {
         world.at(world.now + random.int(10, 3_000), () =>
-          world.spawn('shard', undefined, () => observeShard(deps('shard'), shard), 120_000),
+          world.spawn('shard', undefined, () => observeShard(deps('shard', 120_000), shard), 120_000),
         );
       }
       return 'queued';
@@ -231,7 +232,7 @@ export async function simulate(scheduler: Scheduler, plan: Plan): Promise<RunRes
         'poll',
         undefined,
         () =>
-          runScheduledPolls(deps('poll'), {
+          runScheduledPolls(deps('poll', 120_000), {
             scheduleTime: new Date(t),
             windowMs: 60_000,
             waitForLeaseMs: 15_000,

@@ -42,6 +42,10 @@ export interface Invocation {
   dead: boolean;
   /** The last create-step attempt document it claimed: what its creates belong to. */
   claim?: string;
+  /** How it ended, once it did: its result, or the failure. */
+  outcome?: string;
+  /** When it last looked at each order (GetOrder), for telling the look-to-update window. */
+  looks: Map<string, number>;
 }
 
 const current = new AsyncLocalStorage<Invocation>();
@@ -154,7 +158,7 @@ export class World {
 
   /** Starts an invocation; its failure is recorded, as the platform would log it, and dropped. */
   spawn(kind: InvocationKind, order: string | undefined, work: () => Promise<unknown>, timeoutMs?: number): Invocation {
-    const invocation: Invocation = { id: this.nextInvocation++, kind, dead: false, ...(order ? { order } : {}) };
+    const invocation: Invocation = { id: this.nextInvocation++, kind, dead: false, looks: new Map(), ...(order ? { order } : {}) };
     this.stats.invocations++;
     if (timeoutMs !== undefined) {
       this.at(this.now + timeoutMs, () => {
@@ -165,10 +169,12 @@ export class World {
     void current.run(invocation, async () => {
       try {
         const result = await work();
-        if (!invocation.dead) this.log(`inv#${invocation.id} ${kind} ended: ${describe(result)}`, order);
+        invocation.outcome = describe(result);
+        if (!invocation.dead) this.log(`inv#${invocation.id} ${kind} ended: ${invocation.outcome}`, order);
       } catch (error) {
         this.stats.failedInvocations++;
-        this.log(`inv#${invocation.id} ${kind} failed: ${error instanceof Error ? error.message : String(error)}`, order);
+        invocation.outcome = `failed: ${error instanceof Error ? error.message : String(error)}`;
+        this.log(`inv#${invocation.id} ${kind} ${invocation.outcome}`, order);
       } finally {
         done = true;
       }

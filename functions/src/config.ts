@@ -259,6 +259,22 @@ export const READ_RETRY_POLICY: RetryPolicy = { maxAttempts: 3, initialBackoffMs
 /** How many times a step looks at the order and tries to set its status before giving up for this attempt. */
 export const MOVE_ORDER_ROUNDS = 3;
 
+/**
+ * The food service is assumed to apply a request within this time of
+ * receiving it, or never: a write of ours held longer than this on the
+ * server is not watched for (docs/ARCHITECTURE.md#late-writes).
+ */
+export const LATE_WRITE_WINDOW_MS = 5 * 60_000;
+
+/**
+ * How long an order is watched after it was cancelled, for a late write of
+ * ours over the cancel: an invocation sends nothing after its own timeout,
+ * and the server applies a write within LATE_WRITE_WINDOW_MS or never.
+ */
+export function lateWriteWatchMs(config: Pick<Config, 'advanceTimeoutSeconds'>): number {
+  return config.advanceTimeoutSeconds * 1000 + LATE_WRITE_WINDOW_MS;
+}
+
 export interface Config {
   address: string;
   /** FUNCTIONS_REGION: where the functions run, and so where observeShard's task queue is. */

@@ -8,7 +8,7 @@ import { strict as assert } from 'node:assert';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 
-import { dispositionOf, FAILURE_TABLE, NO_SLOT_DETAILS, type CallKind, type Disposition, type FailureCode } from '../src/food/errors';
+import { dispositionOf, FAILURE_TABLE, noSlotError, type CallKind, type Disposition, type FailureCode } from '../src/food/errors';
 
 const KINDS: CallKind[] = ['read', 'create', 'update'];
 const WORDS: Record<string, Disposition> = { retry: 'retry', 'retry (bounded)': 'retry-bounded', ambiguous: 'ambiguous', flag: 'flag' };
@@ -58,7 +58,7 @@ describe('the failure table', () => {
         'No connection established. Last error: Error: connect ECONNREFUSED',
       ],
       ['UNAVAILABLE or DEADLINE_EXCEEDED, not sent', status.DEADLINE_EXCEEDED, 'Deadline exceeded after 2.001s,Waiting for LB pick'],
-      ['UNAVAILABLE or DEADLINE_EXCEEDED, not sent', status.DEADLINE_EXCEEDED, `${NO_SLOT_DETAILS} (waited 5 ms; FOOD_MAX_IN_FLIGHT 1)`],
+      ['UNAVAILABLE or DEADLINE_EXCEEDED, not sent', status.DEADLINE_EXCEEDED, noSlotError(1, 5).details],
       ['RESOURCE_EXHAUSTED, over the receive limit', status.RESOURCE_EXHAUSTED, 'Received message larger than max (4400123 vs 2097152)'],
     ];
     for (const [row, code, details] of special) {

@@ -67,7 +67,7 @@ describe('problemsOf (pure)', () => {
           claimedAt: since(900),
           eventId: 'e',
           reason: 'r',
-          resolution: { by: 'alice', note: 'cancelled', at: since(10) },
+          resolution: { by: 'alice', note: 'cancelled', at: since(10), name: SHIPMENT },
         },
       ],
     });

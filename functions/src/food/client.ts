@@ -20,7 +20,7 @@ import type { OrderServiceClient } from '../generated/food/v1/OrderService';
 import type { UpdateOrderRequest } from '../generated/food/v1/UpdateOrderRequest';
 import { mayBeCredentials, type CredentialRefresher } from './credential-refresh';
 import { channelCredentials, type TlsMaterial } from './credentials';
-import { CALL_KINDS, FoodServiceError, noSlotError } from './errors';
+import { CALL_KINDS, FoodServiceError, noSlotError, pastDeadlineError } from './errors';
 import { createSlots, type Slots } from '../concurrency';
 import { foodProto } from './proto';
 import type { RetryPolicy } from '../backoff';
@@ -100,7 +100,12 @@ const RECONNECT_OPTIONS = { 'grpc.initial_reconnect_backoff_ms': 500, 'grpc.max_
 /** More pages than this in one listing means the server keeps handing out new tokens; see listAllOrders. */
 export const DEFAULT_MAX_PAGES = 5_000;
 
-/** What the orchestration asks of the food service; FoodClient is it over gRPC, the simulation has its own. */
+/**
+ * What the orchestration asks of the food service; FoodClient is it over
+ * gRPC, the simulation has its own. A write given `sendBefore` is not sent
+ * after that time: checked at the moment it would go on the wire, and
+ * failed as provably not sent.
+ */
 export interface FoodApi {
   getOrder(name: string): Promise<Order>;
   /** Every page of a listing, one page at a time; an order too large to take is handed to `onSkipped` instead. */
@@ -110,11 +115,24 @@ export interface FoodApi {
     maxPages?: number,
     onSkipped?: (skipped: SkippedOrder) => void,
   ): AsyncGenerator<Order[]>;
-  updateOrderStatus(name: string, status: OrderStatusName): Promise<Order>;
-  createKitchenOrder(): Promise<KitchenOrder>;
+  updateOrderStatus(name: string, status: OrderStatusName, sendBefore?: Date): Promise<Order>;
+  createKitchenOrder(sendBefore?: Date): Promise<KitchenOrder>;
   getKitchenOrder(name: string): Promise<KitchenOrder>;
-  createShipment(): Promise<Shipment>;
+  createShipment(sendBefore?: Date): Promise<Shipment>;
   getShipment(name: string): Promise<Shipment>;
+}
+
+/** The food service as one invocation may use it: none of its writes is sent after the invocation's deadline. */
+export function sendingUntil(food: FoodApi, deadline: Date): FoodApi {
+  return {
+    getOrder: (name) => food.getOrder(name),
+    listAllOrders: (statusFilter, pageSize) => food.listAllOrders(statusFilter, pageSize),
+    updateOrderStatus: (name, status) => food.updateOrderStatus(name, status, deadline),
+    createKitchenOrder: () => food.createKitchenOrder(deadline),
+    getKitchenOrder: (name) => food.getKitchenOrder(name),
+    createShipment: () => food.createShipment(deadline),
+    getShipment: (name) => food.getShipment(name),
+  };
 }
 
 export class FoodClient implements FoodApi {
@@ -313,21 +331,23 @@ export class FoodClient implements FoodApi {
   }
 
   /** Sets only the status, with update_mask "status". */
-  updateOrderStatus(name: string, status: OrderStatusName): Promise<Order> {
+  updateOrderStatus(name: string, status: OrderStatusName, sendBefore?: Date): Promise<Order> {
     return this.call<UpdateOrderRequest, Order>(
       'UpdateOrder',
       `${name} status=${status}`,
       (req, opts, cb) => this.orders.UpdateOrder(req, opts, cb),
       { order: { name, status }, updateMask: { paths: ['status'] } },
+      sendBefore,
     );
   }
 
-  createKitchenOrder(): Promise<KitchenOrder> {
+  createKitchenOrder(sendBefore?: Date): Promise<KitchenOrder> {
     return this.call<CreateKitchenOrderRequest, KitchenOrder>(
       'CreateKitchenOrder',
       'kitchenorders',
       (req, opts, cb) => this.kitchen.CreateKitchenOrder(req, opts, cb),
       { kitchenorder: {} },
+      sendBefore,
     );
   }
 
@@ -340,12 +360,13 @@ export class FoodClient implements FoodApi {
     );
   }
 
-  createShipment(): Promise<Shipment> {
+  createShipment(sendBefore?: Date): Promise<Shipment> {
     return this.call<CreateShipmentRequest, Shipment>(
       'CreateShipment',
       'shipments',
       (req, opts, cb) => this.drones.CreateShipment(req, opts, cb),
       { shipment: {} },
+      sendBefore,
     );
   }
 
@@ -368,10 +389,10 @@ export class FoodClient implements FoodApi {
    * credentials"). Such failures prove nothing was sent, so this holds for
    * creates too.
    */
-  private async call<Req, Res>(method: FoodMethod, resource: string, invoke: Unary<Req, Res>, request: Req): Promise<Res> {
+  private async call<Req, Res>(method: FoodMethod, resource: string, invoke: Unary<Req, Res>, request: Req, sendBefore?: Date): Promise<Res> {
     const tlsAtCall = this.tls;
     try {
-      return await this.send(method, resource, invoke, request);
+      return await this.send(method, resource, invoke, request, sendBefore);
     } catch (error) {
       if (!this.refresher || !(error instanceof FoodServiceError) || !mayBeCredentials(error)) throw error;
       // Another call may have rotated the channel while this one failed on the old one.
@@ -387,19 +408,18 @@ export class FoodClient implements FoodApi {
           });
         }
       }
-      return this.send(method, resource, invoke, request);
+      return this.send(method, resource, invoke, request, sendBefore);
     }
   }
 
-  private send<Req, Res>(method: FoodMethod, resource: string, invoke: Unary<Req, Res>, request: Req): Promise<Res> {
+  private send<Req, Res>(method: FoodMethod, resource: string, invoke: Unary<Req, Res>, request: Req, sendBefore?: Date): Promise<Res> {
     const kind = CALL_KINDS[method];
     let attempts = 0;
     const deadlineMs = kind === 'create' ? this.createDeadlineMs : this.deadlineMs;
     const once = async (): Promise<Res> => {
       attempts++;
-      // The deadline covers the wait for a slot too, so a create never goes
-      // out later than the step planned for (steps.ts checks its lease
-      // against CREATE_DEADLINE_MS before calling).
+      // The deadline covers the wait for a slot too, and sendBefore is checked
+      // after it, so a write never goes out past its invocation's deadline.
       const started = Date.now();
       const deadline = started + deadlineMs;
       const release = this.slots ? await this.slots.acquire(deadline) : () => undefined;
@@ -408,6 +428,9 @@ export class FoodClient implements FoodApi {
         throw new FoodServiceError(method, resource, this.address, noSlotError(limit, Date.now() - started), attempts);
       }
       try {
+        if (sendBefore && Date.now() >= sendBefore.getTime()) {
+          throw new FoodServiceError(method, resource, this.address, pastDeadlineError(sendBefore), attempts);
+        }
         return await new Promise<Res>((resolve, reject) => {
           invoke(request, { deadline }, (error, response) => {
             if (error) reject(new FoodServiceError(method, resource, this.address, error, attempts));

@@ -110,17 +110,28 @@ export function isOverReceiveLimit(code: status, details: string): boolean {
   );
 }
 
-/**
- * How a call that never got one of its instance's in-flight slots
- * (FOOD_MAX_IN_FLIGHT) within its deadline is reported: DEADLINE_EXCEEDED,
- * and provably not sent.
- */
-export const NO_SLOT_DETAILS = 'Not sent: no in-flight slot came free before the deadline';
+/** How the client says it held a call back: DEADLINE_EXCEEDED, and provably not sent. */
+export const NOT_SENT = 'Not sent: ';
 
 /** A call the client held back: it never reached a connection. */
-export function noSlotError(limit: number, waitedMs: number): ServiceError {
-  const details = `${NO_SLOT_DETAILS} (waited ${waitedMs} ms; FOOD_MAX_IN_FLIGHT ${limit})`;
+export function notSentError(reason: string): ServiceError {
+  const details = `${NOT_SENT}${reason}`;
   return Object.assign(new Error(details), { code: status.DEADLINE_EXCEEDED, details, metadata: new Metadata() });
+}
+
+/** A call that got none of its instance's in-flight slots (FOOD_MAX_IN_FLIGHT) within its deadline. */
+export function noSlotError(limit: number, waitedMs: number): ServiceError {
+  return notSentError(`no in-flight slot came free before the deadline (waited ${waitedMs} ms; FOOD_MAX_IN_FLIGHT ${limit})`);
+}
+
+/**
+ * A call its invocation may no longer send: past the invocation's own
+ * timeout, the request is over (its code may still run), and a write sent
+ * then could land after every watch for late writes has ended
+ * (docs/ARCHITECTURE.md#late-writes).
+ */
+export function pastDeadlineError(deadline: Date): ServiceError {
+  return notSentError(`the invocation's deadline (${deadline.toISOString()}) has passed`);
 }
 
 /**
@@ -137,7 +148,7 @@ export function noSlotError(limit: number, waitedMs: number): ServiceError {
 export function isNotSent(code: status, details: string): boolean {
   if (code === status.UNAVAILABLE) return details.startsWith('No connection established. Last error: ');
   if (code === status.DEADLINE_EXCEEDED) {
-    if (details.startsWith(NO_SLOT_DETAILS)) return true;
+    if (details.startsWith(NOT_SENT)) return true;
     return /Waiting for LB pick$/.test(details.trim()) && !details.includes('remote_addr=') && !details.includes('previous attempts');
   }
   return false;

@@ -2,8 +2,9 @@
 // one next step, or why there is none. It is pure: no I/O and no clock of its
 // own, so every combination of stage and statuses is tested exhaustively
 // (docs/ARCHITECTURE.md#the-lifecycle).
+import { isOverwritten, type OrderSeen } from '../model/overwrite';
 import type { Relation } from '../model/relation';
-import { isFlagged } from '../model/relation';
+import { CREATE_STEPS, isFlagged, type CreateStep } from '../model/relation';
 import { isTerminal, type Outcome } from '../model/stage';
 import { isFinalOrderStatus } from '../model/statuses';
 
@@ -15,7 +16,7 @@ export type Decision =
   /** A flagged relation whose order is final on the food service: record how it ended, keep the flag. */
   | { action: 'close'; to: Outcome }
   /** Something a person must look at. */
-  | { action: 'flag'; code: 'INCONSISTENT' | 'LOOKUP_FAILED'; message: string }
+  | { action: 'flag'; code: 'INCONSISTENT' | 'LOOKUP_FAILED' | 'CANCEL_OVERWRITTEN' | 'ORDER_OVERWRITTEN'; message: string }
   | { action: 'none'; reason: 'terminal' | 'blocked' | 'waiting' | 'backoff'; retryAt?: Date };
 
 export type StepDecision = Extract<Decision, { action: 'createKitchenOrder' | 'createShipment' | 'finish' | 'cancel' | 'close' }>;
@@ -32,9 +33,35 @@ const inconsistent = (relation: Relation, problem: string): Decision => ({
   message: `stage ${relation.stage}: ${problem}`,
 });
 
+/** What the poller last saw of the order, with its update_time, when it recorded one. */
+function lastSeen(relation: Relation): OrderSeen | null {
+  return relation.orderUpdateTime === null ? null : { status: relation.orderStatus, updateTime: relation.orderUpdateTime };
+}
+
+/** A person must look at an order that changed under us after we last knew its status. */
+function overwrite(relation: Relation): Decision | null {
+  const seen = lastSeen(relation);
+  if (!seen || !isOverwritten(relation.stage, relation.knownUpdateTime, seen)) return null;
+  const change = `the order changed to ${relation.orderStatus} at ${seen.updateTime}, after we last knew it at ${relation.knownUpdateTime}`;
+  if (relation.stage === 'DELIVERED' || relation.stage === 'REJECTED') {
+    return {
+      action: 'flag',
+      code: 'ORDER_OVERWRITTEN',
+      message: `stage ${relation.stage}: ${change}; a late UpdateOrder of ours may have landed. Set the order's status back on the food service, then retry the relation`,
+    };
+  }
+  return {
+    action: 'flag',
+    code: 'CANCEL_OVERWRITTEN',
+    message:
+      `stage ${relation.stage}: ${change}; a customer's cancellation may have been overwritten by a late UpdateOrder of ours. ` +
+      'Nothing more is made for this order: check with the customer, set the order on the food service, then retry the relation',
+  };
+}
+
 export function decide(relation: Relation, now: Date): Decision {
   const { stage, orderStatus, error } = relation;
-  if (isTerminal(stage)) return { action: 'none', reason: 'terminal' };
+  if (isTerminal(stage)) return (!isFlagged(relation) && overwrite(relation)) || { action: 'none', reason: 'terminal' };
   if (isFlagged(relation)) {
     // The flag waits for a person, but an order that ended (the customer
     // cancelled it, say) is recorded, so the poll stops paying for it.
@@ -43,6 +70,8 @@ export function decide(relation: Relation, now: Date): Decision {
   if (relation.observationError !== null) {
     return { action: 'flag', code: 'LOOKUP_FAILED', message: `stage ${stage}: ${relation.observationError}` };
   }
+  const overwritten = overwrite(relation);
+  if (overwritten) return overwritten;
   if (error?.retryAt && error.retryAt > now) return { action: 'none', reason: 'backoff', retryAt: error.retryAt };
 
   // The customer's cancellation wins over any step still to come.
@@ -136,4 +165,35 @@ function decideInFlight(relation: Relation): Decision {
       throw new Error(`unhandled shipment status ${String(unreachable)}`);
     }
   }
+}
+
+/** What a create step's look at the order allows. */
+export type Look =
+  { action: 'go' } | { action: 'cancelled' } | { action: 'flag'; code: 'CANCEL_OVERWRITTEN' | 'UNEXPECTED_STATUS'; message: string };
+
+/**
+ * A create is sent only when the order is exactly where the step expects it
+ * (NEW for the kitchen order, PREPARATION for the shipment), or already
+ * moved on by the attempt whose creation this one adopts. Anything else (a
+ * status this version does not know, a later or final one, a write after
+ * ours) makes nothing.
+ */
+export function judgeLook(relation: Relation, step: CreateStep, seen: OrderSeen, adopting: boolean): Look {
+  const { from, to } = CREATE_STEPS[step];
+  if (seen.status === 'CANCELLED') return { action: 'cancelled' };
+  if (isOverwritten(relation.stage, relation.knownUpdateTime, seen)) {
+    return {
+      action: 'flag',
+      code: 'CANCEL_OVERWRITTEN',
+      message:
+        `stage ${relation.stage}: the order changed at ${seen.updateTime}, after we last knew it at ${relation.knownUpdateTime}, and is ${seen.status}: ` +
+        "a customer's cancellation may have been overwritten by a late UpdateOrder of ours; nothing was made. Check with the customer, then retry the relation",
+    };
+  }
+  if (seen.status === from || (adopting && seen.status === to)) return { action: 'go' };
+  return {
+    action: 'flag',
+    code: 'UNEXPECTED_STATUS',
+    message: `stage ${relation.stage}: the order is ${String(seen.status)} on the food service, where ${step} expects ${from}${adopting ? ` or ${to}` : ''}; nothing was made`,
+  };
 }

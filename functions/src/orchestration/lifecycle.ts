@@ -27,7 +27,7 @@ import {
   closeFlagged,
   finishOrder,
   flag,
-  flagTarget,
+  flagRelation,
   recordCancellation,
   runCreateStep,
   type AdvanceResult,
@@ -58,7 +58,8 @@ export async function advance(ref: DocumentReference, eventId: string, deps: Dep
     // Nothing can be decided from it; the flag says what to fix.
     const { data } = stored;
     const target = { ref, order: String(data.order), stage: data.stage, error: data.error };
-    return flag(target, deps.now(), 'INVALID_DOCUMENT', `the relation document is malformed: ${stored.parsed.problems.join('; ')}`);
+    const message = `the relation document is malformed: ${stored.parsed.problems.join('; ')}`;
+    return flagRelation(target, deps.now(), 'INVALID_DOCUMENT', message, deps.config.retentionDays);
   }
   const ctx: StepContext = { ref, relation: stored.parsed.value, eventId, deps };
   if (!isTerminal(ctx.relation.stage) && stored.data[EXPIRE_AT] !== undefined) {
@@ -76,11 +77,11 @@ export async function advance(ref: DocumentReference, eventId: string, deps: Dep
     case 'finish':
       return finishOrder(ctx, decision.to);
     case 'cancel':
-      return recordCancellation(ctx, null);
+      return recordCancellation(ctx, null, ctx.relation.orderUpdateTime);
     case 'close':
       return closeFlagged(ctx, decision.to);
     case 'flag':
-      return flag(flagTarget(ctx), deps.now(), decision.code, decision.message);
+      return flag(ctx, decision.code, decision.message);
     case 'none':
       return 'nothing';
     default: {

@@ -1,15 +1,14 @@
 // Repairs a person makes, each recorded in the relation's history with who
 // and why. Refused, with the reason, where they would be unsafe
 // (docs/OPERATIONS.md#the-ops-cli-npm-run-ops----command).
-import type { PossibleOrphan, Relation } from '../model/relation';
-import type { Stage } from '../model/stage';
-import { approveRetry } from '../store/claims';
-import type { DocumentReference } from '../store/database';
-import { store } from '../store/db';
-import { historyOf, readRelation, settleExpiry } from '../store/relations';
-import { errorFields, EXPIRE_AT, isNewerSchema, orphanFields, parseRelation, SCHEMA_VERSION, TRANSITIONS } from '../store/schema';
-import { decide } from './decide';
 import { describeError } from '../describe-error';
+import { orphansOf, stepFrom } from '../model/orphans';
+import { CREATE_STEPS, isFlagged, isOpen, type CreateStep, type PossibleOrphan, type Relation } from '../model/relation';
+import { approveRetry, readAttempts, readInTransaction, resolveAttempt, type Attempt } from '../store/claims';
+import type { DocumentReference, Transaction } from '../store/database';
+import { store } from '../store/db';
+import { errorFields, isNewerSchema, parseRelation, SCHEMA_VERSION, TRANSITIONS } from '../store/schema';
+import { settle } from '../store/settle';
 
 export interface Operator {
   /** Who asks: an e-mail or a user name, for the history. */
@@ -26,25 +25,15 @@ export class RepairRefused extends Error {
   }
 }
 
-/** The stage a create step would move the relation to, if its next step is a create. */
-function createTarget(relation: Relation, now: Date): Stage | null {
-  const unflagged = decide({ ...relation, error: null, observationError: null }, now);
-  switch (unflagged.action) {
-    case 'createKitchenOrder':
-    case 'createShipment':
-      return unflagged.to;
-    default:
-      return null;
-  }
-}
-
 /**
- * Clears a flag so the trigger runs the step again. If the step is a create
- * whose attempts ran out, the latest attempt is approved, which gives the
+ * Clears a flag so the trigger runs the step again. The latest attempt at
+ * the step of the relation's stage, if any, is approved, which gives the
  * step a fresh budget: the person has reconciled the possible orphans with
- * the food service. Refused while an attempt still holds the step.
+ * the food service. A flag for an order that changed under us is cleared for
+ * the order as it is now: the person vouches for it. Refused while an
+ * attempt still holds the step. `retentionDays` (RETENTION_DAYS): a retry
+ * that settles a finished relation lets it expire that long after.
  */
-/** `retentionDays` is RETENTION_DAYS: a repair that settles a finished relation lets it expire that long after. */
 export async function retryRelation(
   ref: DocumentReference,
   by: Operator,
@@ -52,41 +41,27 @@ export async function retryRelation(
   retentionDays: number,
 ): Promise<{ approvedAttempt: number | null }> {
   if (!by.who.trim() || !by.why.trim()) throw new RepairRefused('a retry needs who asks and why (--by and --reason)');
-  const stored = await readRelation(ref);
-  if (!stored) throw new RepairRefused(`${ref.path} does not exist`);
-  if (isNewerSchema(stored.parsed)) {
-    throw new RepairRefused(
-      `${ref.path} was written by a newer version of the orchestrator (schemaVersion ${stored.parsed.newerSchema}, this one knows ${SCHEMA_VERSION}); repair it with that version`,
-    );
-  }
-  if (!stored.parsed.ok) {
-    throw new RepairRefused(`${ref.path} is malformed (${stored.parsed.problems.join('; ')}); fix the document first, then retry`);
-  }
-  const relation = stored.parsed.value;
-  if (!relation.error || relation.error.transient) {
-    throw new RepairRefused(
-      `${relation.order} is not flagged${relation.error ? ': its transient error is retried on its own' : ''}; nothing to retry`,
-    );
-  }
-  const to = createTarget(relation, now);
-  let approvedAttempt: number | null = null;
-  if (to) {
+  return store().runTransaction(async (tx) => {
+    const relation = await readForRepair(tx, ref);
+    const flag = relation.error;
+    if (!flag || flag.transient) {
+      throw new RepairRefused(
+        `${relation.order} is not flagged${flag ? ': its transient error is retried on its own' : ''}; nothing to retry`,
+      );
+    }
+    const step = stepFrom(relation.stage);
+    const attempts = step ? await readAttempts(readInTransaction(tx), ref, step) : [];
+    if (typeof attempts === 'string') throw new RepairRefused(`${relation.order}: ${attempts}`);
+    let approved: number | null = null;
     try {
-      approvedAttempt = (await approveRetry(ref, to, by, now))?.attempt ?? null;
+      approved = approveRetry(tx, attempts, by, now)?.attempt ?? null;
     } catch (error) {
       throw new RepairRefused(`${relation.order}: ${describeError(error)}`);
     }
-  }
-  const flag = relation.error;
-  const listed = await historyOf(ref);
-  await store().runTransaction(async (tx) => {
-    const [current, ...history] = await tx.getAll(ref, ...listed);
-    // Another repair or the trigger got there first: do not clear a different error.
-    if (current.get('error.code') !== flag.code || current.get('error.message') !== flag.message) {
-      throw new RepairRefused(`${relation.order} changed while the retry was prepared; look again`);
-    }
-    // A closed relation keeps its flag, and does not expire until a person clears it: this may be that.
-    const { update, expireAt } = settleExpiry(tx, current, history, { ...errorFields(null), observationError: null }, now, retentionDays);
+    const vouched = relation.orderUpdateTime && /_OVERWRITTEN$/.test(flag.code) ? { knownUpdateTime: relation.orderUpdateTime } : {};
+    const update = { ...errorFields(null), observationError: null, ...vouched };
+    const snapshot = await tx.get(ref);
+    tx.update(ref, settle({ relation: snapshot, update, attempts: step ? { [step]: attempts } : {}, at: now, retentionDays }) ?? update);
     tx.create(ref.collection(TRANSITIONS).doc(`retry-${now.getTime()}`), {
       step: 'retry',
       stage: relation.stage,
@@ -94,19 +69,28 @@ export async function retryRelation(
       reason: by.why,
       at: now,
       cleared: { code: flag.code, message: flag.message },
-      approvedAttempt,
-      ...(expireAt ? { [EXPIRE_AT]: expireAt } : {}),
+      approvedAttempt: approved,
     });
-    tx.update(ref, update);
+    return { approvedAttempt: approved };
   });
-  return { approvedAttempt };
 }
 
-/** The target stage of each create step: the attempt documents are named after it (`PREPARATION-2`). */
-const STEP_TARGET = { createKitchenOrder: 'PREPARATION', createShipment: 'IN_FLIGHT' } as const;
+/** The relation, read in a repair's transaction and checked: a repair of a missing, newer or malformed one is refused. */
+async function readForRepair(tx: Transaction, ref: DocumentReference): Promise<Relation> {
+  const snapshot = await tx.get(ref);
+  if (!snapshot.exists) throw new RepairRefused(`${ref.path} does not exist`);
+  const parsed = parseRelation(snapshot.data() ?? {}, snapshot.id);
+  if (isNewerSchema(parsed)) {
+    throw new RepairRefused(
+      `${ref.path} was written by a newer version of the orchestrator (schemaVersion ${parsed.newerSchema}, this one knows ${SCHEMA_VERSION}); repair it with that version`,
+    );
+  }
+  if (!parsed.ok) throw new RepairRefused(`${ref.path} is malformed (${parsed.problems.join('; ')}); fix the document first, then retry`);
+  return parsed.value;
+}
 
 function describeOrphan(orphan: PossibleOrphan): string {
-  return `${STEP_TARGET[orphan.step]}-${orphan.attempt}${orphan.name ? ` (${orphan.name})` : ''}`;
+  return `${CREATE_STEPS[orphan.step].to}-${orphan.attempt}${orphan.name ? ` (${orphan.name})` : ''}`;
 }
 
 /**
@@ -122,7 +106,7 @@ export function findOrphan(orphans: readonly PossibleOrphan[], which: string): n
     .filter(({ orphan }) =>
       attempt
         ? orphan.attempt === Number(attempt[2]) &&
-          (attempt[1] === undefined || attempt[1] === orphan.step || attempt[1] === STEP_TARGET[orphan.step])
+          (attempt[1] === undefined || attempt[1] === orphan.step || attempt[1] === CREATE_STEPS[orphan.step].to)
         : orphan.name === wanted,
     );
   const known = orphans.length ? orphans.map(describeOrphan).join(', ') : 'none';
@@ -134,9 +118,11 @@ export function findOrphan(orphans: readonly PossibleOrphan[], which: string): n
 
 /**
  * Marks a possible orphan as reconciled by a person with the food service
- * (cancelled, adopted by hand, or found never made), in the same
- * transaction as its history entry `resolve-orphan-<ms>`. Refused for an
- * orphan that is not there or is resolved already.
+ * (cancelled, adopted by hand, or found never made), for the name it has
+ * now: the resolution goes on the attempt's document, the relation's notes
+ * are derived again, and the history gets `resolve-orphan-<ms>`, in one
+ * transaction. Refused for an orphan that is not there or is resolved
+ * already for its name.
  */
 export async function resolveOrphan(
   ref: DocumentReference,
@@ -147,25 +133,34 @@ export async function resolveOrphan(
 ): Promise<{ orphan: PossibleOrphan; open: number }> {
   if (!by.who.trim() || !by.why.trim())
     throw new RepairRefused('resolving an orphan needs who and a note on what was done (--by and --note)');
-  const listed = await historyOf(ref);
   return store().runTransaction(async (tx) => {
-    const [snapshot, ...history] = await tx.getAll(ref, ...listed);
-    if (!snapshot.exists) throw new RepairRefused(`${ref.path} does not exist`);
-    const parsed = parseRelation(snapshot.data() ?? {}, snapshot.id);
-    if (!parsed.ok) throw new RepairRefused(`${ref.path} is malformed (${parsed.problems.join('; ')}); fix the document first`);
-    const relation = parsed.value;
-    const found = findOrphan(relation.possibleOrphans, which);
+    const relation = await readForRepair(tx, ref);
+    const attempts: Partial<Record<CreateStep, Attempt[]>> = {};
+    for (const step of Object.keys(CREATE_STEPS) as CreateStep[]) {
+      const read = await readAttempts(readInTransaction(tx), ref, step);
+      if (typeof read === 'string') throw new RepairRefused(`${relation.order}: ${read}`);
+      attempts[step] = read;
+    }
+    // The notes as the attempts say now, not as the relation last stored them.
+    const notes = (Object.keys(CREATE_STEPS) as CreateStep[]).flatMap((step) =>
+      orphansOf({ ...relation, flagged: isFlagged(relation) }, step, attempts[step] ?? []),
+    );
+    const found = findOrphan(notes, which);
     if (typeof found === 'string') throw new RepairRefused(`${relation.order}: ${found}`);
-    const orphan = relation.possibleOrphans[found];
-    if (orphan.resolution) {
+    const orphan = notes[found];
+    if (!isOpen(orphan) && orphan.resolution) {
       throw new RepairRefused(
         `${relation.order}: ${describeOrphan(orphan)} was resolved by ${orphan.resolution.by} at ${orphan.resolution.at.toISOString()} ("${orphan.resolution.note}")`,
       );
     }
-    const resolved: PossibleOrphan = { ...orphan, resolution: { by: by.who, note: by.why, at: now } };
-    const orphans = relation.possibleOrphans.map((o, i) => (i === found ? resolved : o));
-    // Resolving the last open orphan of a finished relation lets it expire, with its history and this entry.
-    const { update, expireAt } = settleExpiry(tx, snapshot, history, orphanFields(orphans), now, retentionDays);
+    const resolution = { by: by.who, note: by.why, at: now, name: orphan.name };
+    const attempt = attempts[orphan.step]?.find((a) => a.attempt === orphan.attempt);
+    if (!attempt) throw new RepairRefused(`${relation.order}: the attempt of ${describeOrphan(orphan)} is gone`);
+    const snapshot = await tx.get(ref);
+    const after = { ...attempts, [orphan.step]: attempts[orphan.step]?.map((a) => (a === attempt ? { ...a, resolution } : a)) };
+    const update = settle({ relation: snapshot, update: {}, attempts: after, at: now, retentionDays });
+    resolveAttempt(tx, attempt, resolution);
+    if (update) tx.update(ref, update);
     tx.create(ref.collection(TRANSITIONS).doc(`resolve-orphan-${now.getTime()}`), {
       step: 'resolve-orphan',
       stage: relation.stage,
@@ -173,9 +168,8 @@ export async function resolveOrphan(
       reason: by.why,
       at: now,
       orphan: { step: orphan.step, attempt: orphan.attempt, name: orphan.name },
-      ...(expireAt ? { [EXPIRE_AT]: expireAt } : {}),
     });
-    tx.update(ref, update);
-    return { orphan: resolved, open: orphans.filter((o) => o.resolution === null).length };
+    const resolved = { ...orphan, resolution };
+    return { orphan: resolved, open: notes.filter((o) => o !== orphan && isOpen(o)).length };
   });
 }

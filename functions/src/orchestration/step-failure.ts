@@ -3,7 +3,7 @@
 // knowing its name (the only case the next attempt must note).
 import { backoffMs } from '../backoff';
 import { BOUNDED_FAULT_CODES, FoodServiceError } from '../food/errors';
-import type { Step, StepError } from '../model/relation';
+import type { LateUpdate, Step, StepError } from '../model/relation';
 import { firestoreCodeName, isTransientFirestoreError } from '../store/errors';
 import type { AttemptFailure } from '../store/claims';
 import { describeError } from '../describe-error';
@@ -14,17 +14,8 @@ export interface StepProgress {
   sent: boolean;
   /** The name the create returned, once known: nothing is ambiguous about it. */
   created: string | null;
-}
-
-/** A failure the step itself detected before calling anything, which trying later may get past. */
-export class StepDeferred extends Error {
-  constructor(
-    readonly code: string,
-    message: string,
-  ) {
-    super(message);
-    this.name = 'StepDeferred';
-  }
+  /** UpdateOrders sent whose outcome is unknown: they may still land. */
+  lateUpdates: LateUpdate[];
 }
 
 export function classifyFailure(error: unknown, progress: StepProgress): AttemptFailure {
@@ -38,7 +29,6 @@ export function classifyFailure(error: unknown, progress: StepProgress): Attempt
   if (error instanceof FoodServiceError) {
     return { code: error.codeName, message, transient: error.transient, ambiguous: createUnknown && error.mayHaveHappened };
   }
-  if (error instanceof StepDeferred) return { code: error.code, message, transient: true, ambiguous: false };
   return { code: firestoreCodeName(error), message, transient: isTransientFirestoreError(error), ambiguous: createUnknown };
 }
 

@@ -3,19 +3,21 @@
 // claims, the look before every write and the fenced records make each of
 // those harmless (docs/ARCHITECTURE.md#the-step-protocol).
 import { status } from '@grpc/grpc-js';
-import type { DocumentReference } from '../store/database';
 import * as logger from 'firebase-functions/logger';
 
-import { MOVE_ORDER_ROUNDS } from '../config';
-import { FoodServiceError } from '../food/errors';
-import type { CreateStep, PossibleOrphan, Relation, Step, StepError } from '../model/relation';
-import type { Outcome, Stage } from '../model/stage';
-import { orderStatusRank, type KitchenOrderStatusName, type OrderStatusName, type ShipmentStatusName } from '../model/statuses';
-import { claimStep, failClaim, nameOnClaim, type HeldClaim } from '../store/claims';
-import { recordError, recordProgress, type Made, type Progress } from '../store/relations';
-import type { Deps } from './deps';
+import { lateWriteWatchMs, MOVE_ORDER_ROUNDS } from '../config';
 import { describeError } from '../describe-error';
-import { classifyFailure, StepDeferred, stepError, type StepProgress } from './step-failure';
+import { FoodServiceError } from '../food/errors';
+import { isOverwritten } from '../model/overwrite';
+import { CREATE_STEPS, type CreateStep, type LateUpdate, type Relation, type Step, type StepError } from '../model/relation';
+import type { Outcome } from '../model/stage';
+import { orderStatusRank, type OrderStatusName } from '../model/statuses';
+import { claimStep, failClaim, nameOnClaim, type HeldClaim } from '../store/claims';
+import type { DocumentReference } from '../store/database';
+import { recordError, recordProgress, type Made, type Progress } from '../store/relations';
+import { judgeLook } from './decide';
+import type { Deps } from './deps';
+import { classifyFailure, stepError, type StepProgress } from './step-failure';
 
 export type AdvanceResult =
   | 'gone'
@@ -42,32 +44,10 @@ export interface StepContext {
   deps: Deps;
 }
 
-interface Created {
-  name: string;
-  status: KitchenOrderStatusName | ShipmentStatusName | null;
-  /** Made by an earlier attempt, which wrote the name on its claim; this one only records it. */
-  adopted: boolean;
-}
-
-/** What each create step makes, and where the relation keeps it. */
-const CREATES = {
-  createKitchenOrder: {
-    to: 'PREPARATION',
-    field: 'kitchenOrder',
-    create: async (deps: Deps) => deps.food.createKitchenOrder(),
-  },
-  createShipment: {
-    to: 'IN_FLIGHT',
-    field: 'shipment',
-    create: async (deps: Deps) => deps.food.createShipment(),
-  },
-} as const satisfies Record<
-  CreateStep,
-  { to: Stage; field: 'kitchenOrder' | 'shipment'; create: (deps: Deps) => Promise<{ name: string }> }
->;
-
-/** Time kept in hand after a create's deadline before the claim's lease runs out. */
-const LEASE_MARGIN_MS = 5_000;
+const CREATE = {
+  createKitchenOrder: (deps: Deps) => deps.food.createKitchenOrder(),
+  createShipment: (deps: Deps) => deps.food.createShipment(),
+} as const satisfies Record<CreateStep, (deps: Deps) => Promise<{ name: string }>>;
 
 /**
  * NEW → PREPARATION with a kitchen order, or PREPARATION → IN_FLIGHT with a
@@ -76,20 +56,18 @@ const LEASE_MARGIN_MS = 5_000;
  */
 export async function runCreateStep(ctx: StepContext, step: CreateStep): Promise<AdvanceResult> {
   const { ref, relation, eventId, deps } = ctx;
-  const { to, field, create } = CREATES[step];
-  const from = relation.stage;
+  const { from, to, field } = CREATE_STEPS[step];
+  const retentionDays = deps.config.retentionDays;
 
-  // 1. Claim the step: one attempt at a time, and whatever earlier attempts
-  //    made is adopted (its name is known) or noted (it may exist).
+  // 1. Claim the step: one attempt at a time, adopting a name an earlier attempt made.
   const claim = await claimStep({
     relation: ref,
     step,
-    from,
-    to,
     eventId,
     now: deps.now(),
     leaseMs: deps.config.claimLeaseSeconds * 1000,
     maxAmbiguous: deps.config.maxAmbiguousRetries,
+    retentionDays,
   });
   switch (claim.kind) {
     case 'claimed':
@@ -97,16 +75,16 @@ export async function runCreateStep(ctx: StepContext, step: CreateStep): Promise
     case 'held':
       logger.debug('step is claimed by another attempt', { order: relation.order, step, attempt: claim.attempt });
       return 'held';
+    case 'moved':
+      return 'fenced';
     case 'malformed':
-      return flag(flagTarget(ctx), deps.now(), 'INVALID_CLAIM', `${claim.message}; fix or delete it, then retry the relation`);
+      return flag(ctx, 'INVALID_CLAIM', `${claim.message}; fix or delete it, then retry the relation`);
     case 'exhausted':
       return flag(
-        flagTarget(ctx),
-        deps.now(),
+        ctx,
         'ATTEMPTS_EXHAUSTED',
-        `${step} was attempted ${claim.attempt} times, and ${claim.possibleOrphans.length} of them may have created something ` +
+        `${step} was attempted ${claim.attempt} times, and ${claim.possibleOrphans} of them may have created something ` +
           '(see possibleOrphans); reconcile them with the food service, then retry the relation',
-        claim.possibleOrphans,
       );
     default: {
       const unreachable: never = claim;
@@ -114,57 +92,57 @@ export async function runCreateStep(ctx: StepContext, step: CreateStep): Promise
     }
   }
 
-  const progress: StepProgress = { sent: false, created: null };
-  let created: Created | null = claim.adopt ? { name: claim.adopt, status: null, adopted: true } : null;
+  const progress: StepProgress = { sent: false, created: null, lateUpdates: [] };
   try {
-    // 2. Look: a customer's CANCELLED is never overwritten, and nothing is made for it.
-    if ((await deps.food.getOrder(relation.order)).status === 'CANCELLED') {
-      await failClaim(
-        claim,
-        { code: 'CANCELLED', message: 'the customer cancelled the order first', transient: false, ambiguous: false },
-        deps.now(),
-      );
-      return recordCancellation(ctx, created && { field, name: created.name, status: null }, claim.ref);
+    // 2. Look: nothing is made unless the order is exactly where the step expects it.
+    const order = await deps.food.getOrder(relation.order);
+    const look = judgeLook(relation, step, order, claim.adopt !== null);
+    if (look.action !== 'go') {
+      const notSent = { transient: false, ambiguous: false };
+      if (look.action === 'cancelled') {
+        await failClaim(
+          claim,
+          { code: 'CANCELLED', message: 'the customer cancelled the order first', ...notSent },
+          deps.now(),
+          retentionDays,
+        );
+        return recordCancellation(ctx, null, order.updateTime);
+      }
+      const error = flagError(look.code, look.message, deps.now());
+      await failClaim(claim, { code: look.code, message: look.message, ...notSent }, deps.now(), retentionDays, { error });
+      logger.error('relation flagged for a person', { order: relation.order, code: look.code, message: look.message });
+      return 'flagged';
     }
 
     // 3. Create, unless an earlier attempt did and wrote the name down.
-    if (!created) {
-      const leftMs = claim.leaseExpiresAt.getTime() - deps.now().getTime();
-      if (leftMs < deps.config.createDeadlineMs + LEASE_MARGIN_MS) {
-        throw new StepDeferred(
-          'LEASE_TOO_SHORT',
-          `only ${leftMs} ms of the claim's lease were left for a create with a ${deps.config.createDeadlineMs} ms deadline`,
-        );
-      }
+    let made: Made;
+    if (claim.adopt) {
+      made = { field, name: claim.adopt, status: null };
+    } else {
       progress.sent = true;
-      const made = await create(deps);
-      created = { name: made.name, status: made.status, adopted: false };
-      progress.created = made.name;
+      const created = await CREATE[step](deps);
+      made = { field, name: created.name, status: created.status };
+      progress.created = created.name;
     }
 
     // 4. Name on the claim, at once: from here on no attempt creates again.
-    await nameOnClaim(claim, created.name, created.adopted, deps.now());
+    await nameOnClaim(claim, made.name, claim.adopt !== null, deps.now(), retentionDays);
 
     // 5. Move the order, looking before every update.
-    if ((await moveOrder(deps, relation.order, to)) === 'cancelled') {
-      await failClaim(
-        claim,
-        {
-          code: 'CANCELLED',
-          message: `the customer cancelled the order after ${created.name} was made`,
-          transient: false,
-          ambiguous: false,
-        },
-        deps.now(),
-      );
-      return recordCancellation(ctx, { field, name: created.name, status: created.status }, claim.ref);
+    const moved = await moveOrder(deps, relation, to, progress);
+    if (moved.outcome === 'overwritten') {
+      const error = flagError('CANCEL_OVERWRITTEN', moved.message, deps.now());
+      const failure = { code: 'CANCEL_OVERWRITTEN', message: moved.message, transient: false, ambiguous: false };
+      await failClaim(claim, failure, deps.now(), retentionDays, { error, lateUpdates: progress.lateUpdates });
+      return 'flagged';
     }
+    if (moved.outcome === 'cancelled')
+      return recordCancellation(ctx, { made, claim, lateUpdates: progress.lateUpdates }, moved.knownUpdateTime);
 
     // 6. Record, fenced: only while the stage and the claim are still this attempt's.
-    const made: Made = { field, name: created.name, status: created.status };
     const recorded = await recordProgress(
       ref,
-      { step, from, to, eventId, claim, made, possibleOrphans: claim.possibleOrphans, retentionDays: deps.config.retentionDays },
+      { step, from, to, eventId, claim, made, knownUpdateTime: moved.knownUpdateTime, lateUpdates: progress.lateUpdates, retentionDays },
       deps.now(),
     );
     logger.info(recorded === 'recorded' ? 'relation advanced' : 'step fenced out: another attempt moved the relation first', {
@@ -172,10 +150,9 @@ export async function runCreateStep(ctx: StepContext, step: CreateStep): Promise
       step,
       from,
       to,
-      created: created.name,
-      adopted: created.adopted || undefined,
+      created: made.name,
+      adopted: claim.adopt !== null || undefined,
       attempt: claim.attempt,
-      possibleOrphans: claim.possibleOrphans.length || undefined,
     });
     return recorded === 'recorded' ? 'advanced' : 'fenced';
   } catch (error) {
@@ -186,42 +163,61 @@ export async function runCreateStep(ctx: StepContext, step: CreateStep): Promise
 /** IN_FLIGHT → DELIVERED or REJECTED, as the shipment ended: move the order, then record. */
 export async function finishOrder(ctx: StepContext, to: 'DELIVERED' | 'REJECTED'): Promise<AdvanceResult> {
   const { ref, relation, eventId, deps } = ctx;
+  const progress: StepProgress = { sent: false, created: null, lateUpdates: [] };
   try {
-    if ((await moveOrder(deps, relation.order, to)) === 'cancelled') return recordCancellation(ctx, null);
+    const moved = await moveOrder(deps, relation, to, progress);
+    if (moved.outcome === 'overwritten') return flag(ctx, 'CANCEL_OVERWRITTEN', moved.message);
+    if (moved.outcome === 'cancelled') return recordCancellation(ctx, { lateUpdates: progress.lateUpdates }, moved.knownUpdateTime);
     const recorded = await recordProgress(
       ref,
-      { step: 'finish', from: relation.stage, to, eventId, retentionDays: deps.config.retentionDays },
+      {
+        step: 'finish',
+        from: relation.stage,
+        to,
+        eventId,
+        knownUpdateTime: moved.knownUpdateTime,
+        lateUpdates: progress.lateUpdates,
+        retentionDays: deps.config.retentionDays,
+      },
       deps.now(),
     );
     if (recorded === 'recorded') logger.info('order finished', { order: relation.order, outcome: to });
     return recorded === 'recorded' ? 'advanced' : 'fenced';
   } catch (error) {
-    return stepFailed(ctx, 'finish', null, { sent: false, created: null }, error);
+    return stepFailed(ctx, 'finish', null, progress, error);
   }
 }
 
 /**
  * → CANCELLED: the customer's word is final. A kitchen order or shipment made
- * before the cancellation was seen is recorded, so it is not left unnamed.
- * `ownAttempt` is the claim of the create step that saw the cancellation.
+ * before the cancellation was seen is recorded, so it is not left unnamed;
+ * what an attempt under way may still make is noted from its claim. The
+ * order is watched a while longer for a late write of ours over the cancel.
  */
-export async function recordCancellation(ctx: StepContext, made: Made | null, ownAttempt?: DocumentReference): Promise<AdvanceResult> {
+export async function recordCancellation(
+  ctx: StepContext,
+  step: { made?: Made; claim?: HeldClaim; lateUpdates?: readonly LateUpdate[] } | null,
+  knownUpdateTime: string | null,
+): Promise<AdvanceResult> {
   const { ref, relation, eventId, deps } = ctx;
   const progress: Progress = {
     step: 'cancel',
     from: relation.stage,
     to: 'CANCELLED',
     eventId,
+    knownUpdateTime,
+    watchUntil: new Date(deps.now().getTime() + lateWriteWatchMs(deps.config)),
     retentionDays: deps.config.retentionDays,
-    ...(made ? { made } : {}),
-    ...(ownAttempt ? { ownAttempt } : {}),
+    ...(step?.made ? { made: step.made } : {}),
+    ...(step?.claim ? { claim: step.claim } : {}),
+    ...(step?.lateUpdates?.length ? { lateUpdates: step.lateUpdates } : {}),
   };
   const recorded = await recordProgress(ref, progress, deps.now());
   if (recorded === 'recorded') {
     logger.info('order cancelled by the customer; nothing more is created or updated', {
       order: relation.order,
       from: relation.stage,
-      made: made?.name,
+      made: step?.made?.name,
     });
   }
   return recorded === 'recorded' ? 'cancelled' : 'fenced';
@@ -232,7 +228,16 @@ export async function closeFlagged(ctx: StepContext, to: Outcome): Promise<Advan
   const { ref, relation, eventId, deps } = ctx;
   const recorded = await recordProgress(
     ref,
-    { step: 'close', from: relation.stage, to, eventId, keepError: true, retentionDays: deps.config.retentionDays },
+    {
+      step: 'close',
+      from: relation.stage,
+      to,
+      eventId,
+      keepError: true,
+      knownUpdateTime: relation.orderUpdateTime,
+      ...(to === 'CANCELLED' ? { watchUntil: new Date(deps.now().getTime() + lateWriteWatchMs(deps.config)) } : {}),
+      retentionDays: deps.config.retentionDays,
+    },
     deps.now(),
   );
   if (recorded === 'recorded')
@@ -242,6 +247,11 @@ export async function closeFlagged(ctx: StepContext, to: Outcome): Promise<Advan
       flag: relation.error?.code,
     });
   return recorded === 'recorded' ? 'closed' : 'fenced';
+}
+
+/** A flag as stored: a problem that waits for a person. */
+function flagError(code: string, message: string, at: Date): StepError {
+  return { step: 'document', code, message, transient: false, failures: 1, at, retryAt: null };
 }
 
 /** What flag() needs of a relation: enough to fence the write and keep it a fixpoint, even for a malformed document. */
@@ -254,48 +264,65 @@ export interface FlagTarget {
   error: unknown;
 }
 
-export const flagTarget = (ctx: StepContext): FlagTarget => ({
-  ref: ctx.ref,
-  order: ctx.relation.order,
-  stage: ctx.relation.stage,
-  error: ctx.relation.error,
-});
-
 /**
  * Records a problem a person must look at, once: the same flag again writes
- * nothing (fixpoint). Orphan notes, if any, are recorded with it.
+ * nothing (fixpoint).
  */
-export async function flag(
+export async function flagRelation(
   target: FlagTarget,
   now: Date,
   code: string,
   message: string,
-  orphans: readonly PossibleOrphan[] = [],
+  retentionDays: number,
 ): Promise<AdvanceResult> {
   const current = (typeof target.error === 'object' && target.error !== null ? target.error : {}) as Partial<StepError>;
   if (current.transient === false && current.code === code && current.message === message) return 'nothing';
-  const error: StepError = { step: 'document', code, message, transient: false, failures: 1, at: now, retryAt: null };
-  if (!(await recordError(target.ref, target.stage, error, orphans))) return 'fenced';
-  logger.error('relation flagged for a person', { order: target.order, code, message, possibleOrphans: orphans.length || undefined });
+  if (!(await recordError(target.ref, target.stage, flagError(code, message, now), retentionDays))) return 'fenced';
+  logger.error('relation flagged for a person', { order: target.order, code, message });
   return 'flagged';
 }
+
+export function flag(ctx: StepContext, code: string, message: string): Promise<AdvanceResult> {
+  const { ref, relation, deps } = ctx;
+  return flagRelation(
+    { ref, order: relation.order, stage: relation.stage, error: relation.error },
+    deps.now(),
+    code,
+    message,
+    deps.config.retentionDays,
+  );
+}
+
+type Moved = { outcome: 'moved' | 'cancelled'; knownUpdateTime: string } | { outcome: 'overwritten'; message: string };
 
 /**
  * Sets the order's status, looking first, every time: a customer's CANCELLED
  * must never be overwritten, the API has no optimistic concurrency to do it
  * for us, and an update whose reply was lost may or may not have landed. An
- * order already at the status, or further along, is left as it is.
+ * order already at the status, or further along, is left as it is. An
+ * update whose outcome is unknown is kept in `progress.lateUpdates`: it may
+ * still land.
  */
-async function moveOrder(deps: Deps, order: string, to: OrderStatusName): Promise<'moved' | 'cancelled'> {
+async function moveOrder(deps: Deps, relation: Relation, to: OrderStatusName, progress: StepProgress): Promise<Moved> {
   let lastError: unknown;
   for (let round = 1; round <= MOVE_ORDER_ROUNDS; round++) {
-    const seen = await deps.food.getOrder(order);
-    if (seen.status === 'CANCELLED') return 'cancelled';
-    if (orderStatusRank(seen.status) >= orderStatusRank(to)) return 'moved';
+    const seen = await deps.food.getOrder(relation.order);
+    if (seen.status === 'CANCELLED') return { outcome: 'cancelled', knownUpdateTime: seen.updateTime };
+    if (isOverwritten(relation.stage, relation.knownUpdateTime, seen)) {
+      return {
+        outcome: 'overwritten',
+        message:
+          `stage ${relation.stage}: the order changed to ${seen.status} at ${seen.updateTime}, after we last knew it at ${relation.knownUpdateTime}: ` +
+          "a customer's cancellation may have been overwritten by a late UpdateOrder of ours. Check with the customer, then retry the relation",
+      };
+    }
+    if (orderStatusRank(seen.status) >= orderStatusRank(to)) return { outcome: 'moved', knownUpdateTime: seen.updateTime };
+    const sentAt = deps.now();
     try {
-      await deps.food.updateOrderStatus(order, to);
-      return 'moved';
+      const updated = await deps.food.updateOrderStatus(relation.order, to);
+      return { outcome: 'moved', knownUpdateTime: updated.updateTime };
     } catch (error) {
+      if (error instanceof FoodServiceError && error.mayHaveHappened) progress.lateUpdates.push({ status: to, sentAt });
       // The order moved under us, or the reply was lost: look again before trying again.
       const lookAgain = error instanceof FoodServiceError && (error.transient || error.code === status.FAILED_PRECONDITION);
       if (!lookAgain) throw error;
@@ -322,24 +349,25 @@ async function stepFailed(
     created: progress.created ?? undefined,
     attempt: claim?.attempt,
   });
-  if (claim) {
-    // The claim keeps the created name, if any, so the next attempt adopts it.
-    await failClaim(claim, failure, deps.now(), progress.created ?? undefined).catch((cause: unknown) =>
-      logger.error('could not end the claim; its lease will expire', {
-        order: relation.order,
-        step,
-        attempt: claim.attempt,
-        created: progress.created ?? undefined,
-        error: describeError(cause),
-      }),
-    );
+  const recorded = stepError(step, failure, relation.error, deps.now(), deps.config.pollIntervalSeconds, deps.config.faultRetryLimit);
+  const late = progress.lateUpdates;
+  if (!claim) {
+    await recordError(ref, relation.stage, recorded, deps.config.retentionDays, late);
+    return 'failed';
   }
-  await recordError(
-    ref,
-    relation.stage,
-    stepError(step, failure, relation.error, deps.now(), deps.config.pollIntervalSeconds, deps.config.faultRetryLimit),
-    [],
-    claim?.ref,
-  );
+  try {
+    // The claim keeps the created name, if any, so the next attempt adopts it; the relation's error goes with it.
+    await failClaim(claim, failure, deps.now(), deps.config.retentionDays, { created: progress.created, error: recorded, lateUpdates: late });
+  } catch (cause) {
+    // The last trace of what the attempt made is this log: its lease will expire, and the next attempt notes it.
+    logger.error('could not end the claim; its lease will expire', {
+      order: relation.order,
+      step,
+      attempt: claim.attempt,
+      created: progress.created ?? undefined,
+      error: describeError(cause),
+    });
+    throw cause;
+  }
   return 'failed';
 }

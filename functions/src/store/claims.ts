@@ -1,48 +1,36 @@
-// Claims on the two create steps, kept in relations/{id}/transitions as one
-// document per attempt, "<to stage>-<attempt>", which is at once the claim and
-// the step's history. The API has no idempotency keys, so a create goes
-// claim → call → name on the claim → record on the relation:
-// - create() of the attempt's document lets exactly one caller win it;
+// Attempts at the two create steps, kept in relations/{id}/transitions as one
+// document per attempt, "<to stage>-<attempt>": at once the claim, the
+// record of what was sent, and the step's history. The API has no
+// idempotency keys, so a create goes claim → call → name on the claim →
+// record on the relation (docs/ARCHITECTURE.md#the-step-protocol):
+// - the claim is won in a transaction, so exactly one caller holds the step;
 // - the created name goes onto the claim as soon as the call returns, and a
 //   later attempt that finds it adopts it instead of creating again;
-// - an attempt that failed after its call may have reached the food service,
-//   or that died holding its lease, is noted as a possible orphan by the next
-//   one, and only a bounded number of such attempts run before a person is asked;
-// - an attempt that failed before anything could have been created hands its
-//   number to the next try (nothing to note), so an outage of any length
-//   leaves one document, not one per retry.
-// Recording on the relation is fenced against these documents (relations.ts).
-// docs/ARCHITECTURE.md#the-step-protocol has the whole protocol.
+// - what an attempt may have made that the relation does not record is
+//   derived from these documents (model/orphans.ts), in the same transaction
+//   as every write that could change it (settle.ts);
+// - an attempt that failed before anything could have been sent hands its
+//   number to the next try, so an outage of any length leaves one document.
 import { randomUUID } from 'node:crypto';
-import type { DocumentReference, DocumentSnapshot, Version } from './database';
 
-import type { CreateStep, PossibleOrphan } from '../model/relation';
-import type { Stage } from '../model/stage';
-import { isAlreadyExists, isPreconditionFailure } from './errors';
-import { describeValue, toDate, TRANSITIONS } from './schema';
+import { CREATE_STEPS, isCreateStep, type CreateStep, type LateUpdate, type OrphanResolution, type StepError } from '../model/relation';
+import type { AttemptFailure, AttemptRecord } from '../model/orphans';
+import { orphansOf } from '../model/orphans';
+import type { DocumentData, DocumentReference, DocumentSnapshot, Transaction, Version } from './database';
+import { store } from './db';
+import { describeValue, errorFields, lateUpdateFields, parseResolution, toDate, TRANSITIONS } from './schema';
+import { settle } from './settle';
 
-/** How an attempt ended badly, as the attempt itself recorded it. */
-export interface AttemptFailure {
-  code: string;
-  message: string;
-  transient: boolean;
-  /** The failed call may have created something (it reached, or may have reached, the food service). */
-  ambiguous: boolean;
-}
+export type { AttemptFailure } from '../model/orphans';
 
 /** One attempt's document, read back. */
-export interface Attempt {
+export interface Attempt extends AttemptRecord {
   ref: DocumentReference;
   version: Version;
-  attempt: number;
+  step: CreateStep;
   holder: string;
-  eventId: string;
-  claimedAt: Date;
   leaseExpiresAt: Date;
-  /** The kitchen order or shipment this attempt created (or adopted), once known. */
-  created: string | null;
-  failure: AttemptFailure | null;
-  /** Earlier tries under this attempt number that failed before anything could have been created. */
+  /** Earlier tries under this attempt number that failed before anything could have been sent. */
   cleanFailures: number;
   /** An operator's retry: ambiguous attempts up to this one no longer count against the budget. */
   approved: boolean;
@@ -53,43 +41,41 @@ export interface Attempt {
 /** A claim this caller won. */
 export interface HeldClaim {
   ref: DocumentReference;
-  /** The document of the attempt after this one: its existence means this claim was taken over. */
-  nextRef: DocumentReference;
+  relation: DocumentReference;
   step: CreateStep;
   attempt: number;
   holder: string;
   leaseExpiresAt: Date;
   /** A name an earlier attempt created and wrote down: use it, do not create again. */
   adopt: string | null;
-  /** What earlier attempts may have created that nobody recorded. */
-  possibleOrphans: PossibleOrphan[];
 }
 
 export type Claim =
   | ({ kind: 'claimed' } & HeldClaim)
   | { kind: 'held'; attempt: number; leaseExpiresAt: Date }
-  | { kind: 'exhausted'; attempt: number; possibleOrphans: PossibleOrphan[] }
+  /** Too many attempts may have made something: a person must look (the caller flags it). */
+  | { kind: 'exhausted'; attempt: number; possibleOrphans: number }
+  /** The relation is no longer at the step's stage: nothing to claim. */
+  | { kind: 'moved' }
   | { kind: 'malformed'; message: string };
 
 export interface ClaimRequest {
   relation: DocumentReference;
   step: CreateStep;
-  from: Stage;
-  to: Stage;
   eventId: string;
   leaseMs: number;
   now: Date;
   /** Attempts that may have created something, beyond which a person is asked (after an operator's retry, counted afresh). */
   maxAmbiguous: number;
+  /** RETENTION_DAYS, for a relation the claim settles. */
+  retentionDays: number;
 }
 
 /** Far more attempt documents than the budget allows; more means the documents were tampered with. */
 const MAX_ATTEMPT_DOCUMENTS = 50;
-/** Claims lost to a concurrent attempt before this one says the step is held. */
-const CLAIM_RACES = 3;
 
-export function attemptRef(relation: DocumentReference, to: Stage, attempt: number): DocumentReference {
-  return relation.collection(TRANSITIONS).doc(`${to}-${attempt}`);
+export function attemptRef(relation: DocumentReference, step: CreateStep, attempt: number): DocumentReference {
+  return relation.collection(TRANSITIONS).doc(`${CREATE_STEPS[step].to}-${attempt}`);
 }
 
 /** Reads one attempt document, or says what is wrong with it. */
@@ -99,6 +85,7 @@ export function parseAttempt(snapshot: DocumentSnapshot, expected: number): Atte
   const claimedAt = toDate(data.claimedAt);
   const leaseExpiresAt = toDate(data.leaseExpiresAt);
   if (data.attempt !== expected) return `${where}: attempt is ${describeValue(data.attempt)}, expected ${expected}`;
+  if (!isCreateStep(data.step)) return `${where}: step is ${describeValue(data.step)}, expected createKitchenOrder or createShipment`;
   if (!claimedAt || !leaseExpiresAt) return `${where}: claimedAt and leaseExpiresAt must be timestamps`;
   if (data.created !== undefined && data.created !== null && typeof data.created !== 'string')
     return `${where}: created must be a name or null`;
@@ -110,9 +97,12 @@ export function parseAttempt(snapshot: DocumentSnapshot, expected: number): Atte
   ) {
     return `${where}: failure must be null or {code, message, transient, ambiguous}`;
   }
+  const resolution = parseResolution(data.resolution);
+  if (resolution === undefined) return `${where}: resolution must be null or {by, note, at, name}`;
   return {
     ref: snapshot.ref,
     version: snapshot.version as Version,
+    step: data.step,
     attempt: expected,
     holder: typeof data.holder === 'string' ? data.holder : '',
     eventId: typeof data.eventId === 'string' ? data.eventId : '',
@@ -127,6 +117,7 @@ export function parseAttempt(snapshot: DocumentSnapshot, expected: number): Atte
           ambiguous: failure.ambiguous as boolean,
         }
       : null,
+    resolution,
     cleanFailures: Number.isInteger(data.cleanFailures) ? (data.cleanFailures as number) : 0,
     approved: Boolean(data.approved),
     approval: data.approved
@@ -135,17 +126,25 @@ export function parseAttempt(snapshot: DocumentSnapshot, expected: number): Atte
   };
 }
 
+/** How a function reads a document: plainly, or inside its transaction. */
+export type Read = (ref: DocumentReference) => Promise<DocumentSnapshot>;
+
+export const readInTransaction =
+  (tx: Transaction): Read =>
+  (ref) =>
+    tx.get(ref);
+
 /** Every attempt at the step so far, oldest first, or what is wrong with one of them. */
-export async function readAttempts(relation: DocumentReference, to: Stage): Promise<Attempt[] | string> {
+export async function readAttempts(read: Read, relation: DocumentReference, step: CreateStep): Promise<Attempt[] | string> {
   const attempts: Attempt[] = [];
   for (let n = 1; n <= MAX_ATTEMPT_DOCUMENTS; n++) {
-    const snapshot = await attemptRef(relation, to, n).get();
+    const snapshot = await read(attemptRef(relation, step, n));
     if (!snapshot.exists) return attempts;
     const parsed = parseAttempt(snapshot, n);
     if (typeof parsed === 'string') return parsed;
     attempts.push(parsed);
   }
-  return `${relation.path}/${TRANSITIONS} holds more than ${MAX_ATTEMPT_DOCUMENTS} attempts at ${to}`;
+  return `${relation.path}/${TRANSITIONS} holds more than ${MAX_ATTEMPT_DOCUMENTS} attempts at ${CREATE_STEPS[step].to}`;
 }
 
 /** Whether an attempt still holds the step: it has not failed and its lease runs. */
@@ -153,54 +152,45 @@ export function isLive(attempt: Attempt, now: Date): boolean {
   return attempt.failure === null && attempt.leaseExpiresAt > now;
 }
 
-/** What earlier attempts may have created that no relation records, given the name the next attempt adopts. */
-export function orphansOf(attempts: readonly Attempt[], step: CreateStep, adopt: string | null, now: Date): PossibleOrphan[] {
-  return attempts.flatMap((a): PossibleOrphan[] => {
-    const note = (name: string | null, reason: string): PossibleOrphan[] => [
-      { step, attempt: a.attempt, name, claimedAt: a.claimedAt, eventId: a.eventId, reason, resolution: null },
-    ];
-    if (a.created !== null) {
-      return a.created === adopt ? [] : note(a.created, `attempt ${a.attempt} created ${a.created}, and a later attempt created another`);
-    }
-    if (a.failure?.ambiguous)
-      return note(null, `attempt ${a.attempt} failed with ${a.failure.code} after its call may have reached the food service`);
-    if (!a.failure && a.leaseExpiresAt <= now)
-      return note(null, `attempt ${a.attempt} claimed the step and recorded nothing before its lease expired`);
-    return [];
-  });
+/** The name the next attempt adopts: the latest an attempt created and wrote down. */
+export function adoptable(attempts: readonly Attempt[]): string | null {
+  return [...attempts].reverse().find((a) => a.created !== null)?.created ?? null;
 }
 
 /**
- * Claims the next attempt at a create step, or says why not: another attempt
- * holds it, too many attempts may have created something, or a document is
- * malformed.
+ * Claims the next attempt at a create step, or says why not: the relation
+ * moved on, another attempt holds it, too many attempts may have created
+ * something, or a document is malformed. One transaction: the attempt it
+ * supersedes becomes a possible orphan on the relation in the same write.
  */
 export async function claimStep(request: ClaimRequest): Promise<Claim> {
-  const { relation, step, from, to, eventId, leaseMs, now, maxAmbiguous } = request;
-  for (let race = 0; race < CLAIM_RACES; race++) {
-    const attempts = await readAttempts(relation, to);
+  const { relation, step, eventId, leaseMs, now, maxAmbiguous, retentionDays } = request;
+  return store().runTransaction(async (tx): Promise<Claim> => {
+    const current = await tx.get(relation);
+    if (!current.exists || current.get('stage') !== CREATE_STEPS[step].from) return { kind: 'moved' };
+    const attempts = await readAttempts(readInTransaction(tx), relation, step);
     if (typeof attempts === 'string') return { kind: 'malformed', message: attempts };
     const last = attempts.at(-1);
     if (last && isLive(last, now)) return { kind: 'held', attempt: last.attempt, leaseExpiresAt: last.leaseExpiresAt };
 
-    const adopt = [...attempts].reverse().find((a) => a.created !== null)?.created ?? null;
-    const possibleOrphans = orphansOf(attempts, step, adopt, now);
+    const adopt = adoptable(attempts);
+    const names = { stage: 'CANCELLED' as const, kitchenOrder: null, shipment: null, flagged: true };
     const approvedAt = attempts.map((a) => a.approved).lastIndexOf(true);
-    const unnamedSinceApproval = orphansOf(attempts.slice(approvedAt + 1), step, adopt, now).filter((o) => o.name === null).length;
+    const unnamedSinceApproval = orphansOf(names, step, attempts.slice(approvedAt + 1)).filter((o) => o.name === null).length;
     if (adopt === null && unnamedSinceApproval > maxAmbiguous) {
-      return { kind: 'exhausted', attempt: last?.attempt ?? 0, possibleOrphans };
+      return { kind: 'exhausted', attempt: last?.attempt ?? 0, possibleOrphans: unnamedSinceApproval };
     }
 
-    // A try that failed before anything could have been created leaves nothing to note: its number is reused.
+    // A try that failed before anything could have been sent leaves nothing to note: its number is reused.
     const reuse = last && last.failure && !last.failure.ambiguous && last.created === null ? last : undefined;
     const attempt = reuse ? reuse.attempt : (last?.attempt ?? 0) + 1;
     const holder = randomUUID();
     const leaseExpiresAt = new Date(now.getTime() + leaseMs);
-    const ref = attemptRef(relation, to, attempt);
-    const fields = {
+    const ref = attemptRef(relation, step, attempt);
+    const fields: DocumentData = {
       step,
-      from,
-      to,
+      from: CREATE_STEPS[step].from,
+      to: CREATE_STEPS[step].to,
       attempt,
       holder,
       eventId,
@@ -211,64 +201,97 @@ export async function claimStep(request: ClaimRequest): Promise<Claim> {
       failure: null,
       releasedAt: null,
       cleanFailures: reuse ? reuse.cleanFailures + 1 : 0,
+      resolution: null,
     };
-    try {
-      if (reuse) await ref.update(fields, { lastUpdateTime: reuse.version });
-      else await ref.create({ ...fields, approved: false });
-    } catch (error) {
-      // Another attempt claimed it between our read and our write: look again.
-      if (isAlreadyExists(error) || isPreconditionFailure(error)) continue;
-      throw error;
-    }
-    return {
-      kind: 'claimed',
-      ref,
-      nextRef: attemptRef(relation, to, attempt + 1),
-      step,
-      attempt,
-      holder,
-      leaseExpiresAt,
-      adopt,
-      possibleOrphans,
-    };
-  }
-  return { kind: 'held', attempt: 0, leaseExpiresAt: now };
+    const claimed: AttemptRecord = { attempt, claimedAt: now, eventId, created: null, failure: null, resolution: null };
+    const after = [...attempts.filter((a) => a.attempt !== attempt), claimed];
+    const relationUpdate = settle({ relation: current, update: {}, attempts: { [step]: after }, at: now, retentionDays });
+    if (reuse) tx.update(ref, fields);
+    else tx.create(ref, { ...fields, approved: false });
+    if (relationUpdate) tx.update(relation, relationUpdate);
+    return { kind: 'claimed', ref, relation, step, attempt, holder, leaseExpiresAt, adopt };
+  });
 }
 
-/** Writes the created (or adopted) name onto the claim, before anything else, so no later attempt creates again. */
-export async function nameOnClaim(claim: HeldClaim, name: string, adopted: boolean, now: Date): Promise<void> {
-  await claim.ref.update({ created: name, adopted, createdAt: now });
+/**
+ * Writes the created (or adopted) name onto the claim, before anything else,
+ * so no later attempt creates again. A claim a person has meanwhile resolved
+ * (or that failed) is re-derived on the relation in the same transaction: a
+ * name learned after a resolution reopens the note.
+ */
+export async function nameOnClaim(claim: HeldClaim, name: string, adopted: boolean, now: Date, retentionDays: number): Promise<void> {
+  await store().runTransaction(async (tx) => {
+    const own = parseAttempt(await tx.get(claim.ref), claim.attempt);
+    if (typeof own === 'string') throw new Error(own);
+    const fields = { created: name, adopted, createdAt: now };
+    if (own.resolution !== null || own.failure !== null) {
+      const [relation, attempts] = await Promise.all([
+        tx.get(claim.relation),
+        readAttempts(readInTransaction(tx), claim.relation, claim.step),
+      ]);
+      if (typeof attempts === 'string') throw new Error(attempts);
+      const after = attempts.map((a) => (a.attempt === claim.attempt ? { ...a, created: name } : a));
+      const relationUpdate = settle({ relation, update: {}, attempts: { [claim.step]: after }, at: now, retentionDays });
+      if (relationUpdate) tx.update(claim.relation, relationUpdate);
+    }
+    tx.update(claim.ref, fields);
+  });
 }
 
 /**
  * Ends an attempt that failed, so the next one need not wait out the lease,
- * keeping the name it created if that never reached the claim. Only this
- * attempt writes its document.
+ * keeping the name it created if that never reached the claim, with the
+ * possible orphans as they now are, in one transaction. The failure becomes
+ * the relation's error only while the relation waits at the step's stage
+ * for this very attempt, and never replaces a flag with a retry: a late
+ * attempt must not hold up, or unblock, what came after it. Updates whose
+ * outcome is unknown are kept on the relation whatever happened since.
  */
-export async function failClaim(claim: HeldClaim, failure: AttemptFailure, now: Date, created?: string): Promise<void> {
-  await claim.ref.update({ failure, releasedAt: now, ...(created ? { created } : {}) });
+export async function failClaim(
+  claim: HeldClaim,
+  failure: AttemptFailure,
+  now: Date,
+  retentionDays: number,
+  outcome: { created?: string | null; error?: StepError; lateUpdates?: readonly LateUpdate[] } = {},
+): Promise<void> {
+  await store().runTransaction(async (tx) => {
+    const [relation, attempts] = await Promise.all([tx.get(claim.relation), readAttempts(readInTransaction(tx), claim.relation, claim.step)]);
+    if (typeof attempts === 'string') throw new Error(attempts);
+    const created = outcome.created ?? null;
+    const after = attempts.map((a) => (a.attempt === claim.attempt ? { ...a, failure, ...(created ? { created } : {}) } : a));
+    tx.update(claim.ref, { failure, releasedAt: now, ...(created ? { created } : {}) });
+    if (!relation.exists) return;
+    const current = relation.get('error') as { transient?: unknown } | null | undefined;
+    const waitsForThis = relation.get('stage') === CREATE_STEPS[claim.step].from && attempts.at(-1)?.attempt === claim.attempt;
+    const mayReplace = outcome.error !== undefined && (outcome.error.transient === false || current?.transient !== false);
+    const update = {
+      ...(waitsForThis && mayReplace && outcome.error ? errorFields(outcome.error) : {}),
+      ...lateUpdateFields(relation, outcome.lateUpdates),
+    };
+    const relationUpdate = settle({ relation, update, attempts: { [claim.step]: after }, at: now, retentionDays });
+    if (relationUpdate) tx.update(claim.relation, relationUpdate);
+  });
 }
 
 /**
- * An operator's retry of a step that ran out of attempts: the latest attempt
- * is marked approved, so the attempts before it no longer count, and who and
- * why are kept on it. Refused while an attempt holds the step.
+ * An operator's retry of a step that ran out of attempts, inside the
+ * retry's transaction (after its reads): the latest attempt is marked
+ * approved, so the attempts before it no longer count, and who and why are
+ * kept on it. Refused while an attempt holds the step.
  */
-export async function approveRetry(
-  relation: DocumentReference,
-  to: Stage,
-  by: { who: string; why: string },
-  now: Date,
-): Promise<Attempt | null> {
-  const attempts = await readAttempts(relation, to);
-  if (typeof attempts === 'string') throw new Error(attempts);
+export function approveRetry(tx: Transaction, attempts: readonly Attempt[], by: { who: string; why: string }, now: Date): Attempt | null {
   const last = attempts.at(-1);
   if (!last) return null;
   if (isLive(last, now)) {
     throw new Error(
-      `attempt ${last.attempt} at ${to} holds its claim until ${last.leaseExpiresAt.toISOString()}; retrying now could create a second one`,
+      `attempt ${last.attempt} at ${CREATE_STEPS[last.step].to} holds its claim until ${last.leaseExpiresAt.toISOString()}; retrying now could create a second one`,
     );
   }
-  await last.ref.update({ approved: true, approvedBy: by.who, approvedReason: by.why, approvedAt: now }, { lastUpdateTime: last.version });
+  tx.update(last.ref, { approved: true, approvedBy: by.who, approvedReason: by.why, approvedAt: now });
   return last;
+}
+
+/** A person's resolution of one attempt's possible orphan, for the name it has now, inside the resolving transaction. */
+export function resolveAttempt(tx: Transaction, attempt: Attempt, resolution: OrphanResolution): void {
+  tx.update(attempt.ref, { resolution });
 }

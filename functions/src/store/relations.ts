@@ -8,25 +8,26 @@
 // nothing but its own note (docs/ARCHITECTURE.md#one-writer-per-field). The write that finishes a relation also gives it
 // and its whole history `expireAt`, in the same transaction, so a TTL policy
 // deletes them together and never anything still active.
-import { isFlagged, openOrphans, type PossibleOrphan, type Step, type StepError } from '../model/relation';
+import { stepFrom } from '../model/orphans';
+import type { CreateStep, LateUpdate, Step, StepError } from '../model/relation';
 import { isStage, isTerminal, type Stage } from '../model/stage';
 import type { KitchenOrderStatusName, ShipmentStatusName } from '../model/statuses';
-import type { HeldClaim } from './claims';
+import { readAttempts, readInTransaction, type Attempt, type HeldClaim } from './claims';
 import { DELETE_FIELD, DOCUMENT_ID, type DocumentData, type DocumentReference, type DocumentSnapshot, type Transaction } from './database';
 import { store } from './db';
 import { isAlreadyExists } from './errors';
 import {
   errorFields,
   EXPIRE_AT,
-  expiryFor,
+  lateUpdateFields,
   newRelation,
-  orphanFields,
   parseRelation,
   relationId,
   RELATIONS,
   TRANSITIONS,
   type ParsedRelation,
 } from './schema';
+import { settle } from './settle';
 
 export interface StoredRelation {
   ref: DocumentReference;
@@ -172,169 +173,89 @@ export interface Progress {
   claim?: HeldClaim;
   /** The kitchen order or shipment the step made (or adopted), with the status its create returned. */
   made?: Made;
-  /** Notes about earlier attempts, to add to the relation's possibleOrphans. */
-  possibleOrphans?: readonly PossibleOrphan[];
+  /** The order's update_time at which the step knew its status: its update's reply, or the look it acted on. */
+  knownUpdateTime?: string | null;
+  /** UpdateOrders the step sent whose outcome is unknown: recorded even when the step is fenced out. */
+  lateUpdates?: readonly LateUpdate[];
   /** Closing a flagged relation keeps the flag for a person to read. */
   keepError?: boolean;
-  /** This run's own attempt document, if it wrote one: stamped with expireAt if the relation finished before this run recorded. */
-  ownAttempt?: DocumentReference;
+  /** How long the food service is watched after the order ended, for late writes of ours (a cancellation). */
+  watchUntil?: Date;
   /** RETENTION_DAYS: how long a relation this step finishes is kept. */
   retentionDays: number;
 }
 
-/**
- * Adds notes, one per (step, attempt): a later note that knows the name
- * completes an earlier one, keeping a person's resolution of it (it is the
- * same attempt's creation, now with its name).
- */
-export function mergeOrphans(existing: readonly PossibleOrphan[], added: readonly PossibleOrphan[]): PossibleOrphan[] {
-  const merged = [...existing];
-  for (const note of added) {
-    const at = merged.findIndex((n) => n.step === note.step && n.attempt === note.attempt);
-    if (at < 0) merged.push(note);
-    else if (merged[at].name === null && note.name !== null) merged[at] = { ...note, resolution: merged[at].resolution };
+/** The attempts a transaction must read to settle a relation leaving `from` (and a claim's own step). */
+async function attemptsFor(
+  tx: Transaction,
+  ref: DocumentReference,
+  steps: Array<CreateStep | null | undefined>,
+): Promise<Partial<Record<CreateStep, Attempt[]>>> {
+  const attempts: Partial<Record<CreateStep, Attempt[]>> = {};
+  for (const step of new Set(steps)) {
+    if (!step) continue;
+    const read = await readAttempts(readInTransaction(tx), ref, step);
+    if (typeof read === 'string') throw new Error(read);
+    attempts[step] = read;
   }
-  return merged;
-}
-
-function orphansOf(snapshot: DocumentSnapshot): PossibleOrphan[] {
-  const parsed = parseRelation(snapshot.data() ?? {}, snapshot.id);
-  return parsed.ok ? parsed.value.possibleOrphans : [];
+  return attempts;
 }
 
 /**
  * Records a step, fenced: only if the relation is still at `from` and, for a
- * create, no later attempt took over the claim. Otherwise the step's own
- * creation, if the relation does not record it, is noted as a possible
- * orphan, and nothing else changes.
+ * create, its claim is still this attempt's and the latest. The relation's
+ * possible orphans and expiry are settled in the same transaction. A step
+ * fenced out changes nothing but what it alone knows: its own attempt's
+ * notes, and its updates that may still land.
  */
 export async function recordProgress(ref: DocumentReference, progress: Progress, at: Date): Promise<'recorded' | 'fenced'> {
   const { claim } = progress;
   // A create's claim document is its history; the other steps get one entry, written once.
-  const history = ref.collection(TRANSITIONS).doc(`${progress.to}-1`);
-  const finishing = isTerminal(progress.to);
-  // The history to stamp is listed before the transaction: a query inside one
-  // locks far more than these few documents on Google's emulator, and stalls
-  // every other step. A document written meanwhile belongs to a late
-  // attempt, which stamps itself when it is fenced out (expireLateAttempt).
-  const earlier = finishing ? await historyOf(ref) : [];
+  const entry = ref.collection(TRANSITIONS).doc(`${progress.to}-1`);
   return store().runTransaction(async (tx) => {
-    const [relation, ...rest] = await tx.getAll(ref, ...(claim ? [claim.ref, claim.nextRef] : [history]));
-    const stillHeld = !claim || (rest[0].get('holder') === claim.holder && rest[0].get('failure') === null && !rest[1].exists);
-    if (relation.exists && relation.get('stage') === progress.from && stillHeld) {
-      // Reads come before writes in a transaction.
-      const stamped = earlier.length > 0 ? await tx.getAll(...earlier) : [];
-      const fields = progressFields(progress, orphansOf(relation), at);
-      const expireAt = settledExpiry({ ...relation.data(), ...fields }, relation.id, at, progress.retentionDays);
-      tx.update(ref, { ...fields, [EXPIRE_AT]: expireAt ?? DELETE_FIELD });
-      if (expireAt) stampHistory(tx, stamped, expireAt);
-      if (!claim && !rest[0].exists) {
-        tx.create(history, {
+    const relation = await tx.get(ref);
+    if (!relation.exists) return 'fenced';
+    const attempts = await attemptsFor(tx, ref, [stepFrom(progress.from), claim?.step]);
+    const existing = claim ? undefined : await tx.get(entry);
+    const own = claim ? attempts[claim.step]?.find((a) => a.attempt === claim.attempt) : undefined;
+    const stillHeld = !claim || (own?.holder === claim.holder && own.failure === null && attempts[claim.step]?.length === claim.attempt);
+    const late = lateUpdateFields(relation, progress.lateUpdates);
+    if (relation.get('stage') === progress.from && stillHeld) {
+      const update = { ...progressFields(progress, at), ...late };
+      tx.update(ref, settle({ relation, update, attempts, at, retentionDays: progress.retentionDays }) ?? update);
+      if (existing && !existing.exists) {
+        tx.create(entry, {
           step: progress.step,
           from: progress.from,
           to: progress.to,
           attempt: 1,
           eventId: progress.eventId,
           claimedAt: at,
-          ...(expireAt ? { [EXPIRE_AT]: expireAt } : {}),
         });
       }
       return 'recorded';
     }
-    const created = progress.made?.name;
-    if (claim && created && relation.exists && relation.get(progress.made?.field ?? '') !== created) {
-      const note: PossibleOrphan = {
-        step: claim.step,
-        attempt: claim.attempt,
-        name: created,
-        claimedAt: at,
-        eventId: progress.eventId,
-        reason: `attempt ${claim.attempt} created ${created} after another attempt took over the step or the relation moved on`,
-        resolution: null,
-      };
-      // A note waits for a person: the relation may no longer expire (its earlier history keeps its stamp).
-      tx.update(ref, { ...orphanFields(mergeOrphans(orphansOf(relation), [note])), [EXPIRE_AT]: DELETE_FIELD });
-      return 'fenced';
-    }
-    expireLateAttempt(tx, relation, progress.ownAttempt ?? claim?.ref);
+    const fenced = settle({ relation, update: late, attempts, at, retentionDays: progress.retentionDays });
+    if (fenced) tx.update(ref, fenced);
     return 'fenced';
   });
 }
 
 /**
- * The expireAt a relation gets at `at`, as it stands in `data` (stored
- * form): only once it is finished and waits for no person. A kept flag or a
- * possible orphan nobody resolved waits for one (as does a document that
- * does not parse, which the trigger flags): TTL would delete the only record
- * of it, so it does not expire until a person settles it
- * (orchestration/repairs.ts).
- */
-function settledExpiry(data: DocumentData, id: string, at: Date, retentionDays: number): Date | null {
-  const parsed = parseRelation(data, id);
-  if (!parsed.ok || !isTerminal(parsed.value.stage) || isFlagged(parsed.value) || openOrphans(parsed.value).length > 0) return null;
-  return expiryFor(at, retentionDays);
-}
-
-function stampHistory(tx: Transaction, history: DocumentSnapshot[], expireAt: Date): void {
-  for (const doc of history) if (doc.exists) tx.update(doc.ref, { [EXPIRE_AT]: expireAt });
-}
-
-/**
- * For a repair, inside its transaction (after its reads): the relation's
- * `update` with the expireAt it earns if the repair settled a finished
- * relation, whose history is then stamped too; and the expireAt the repair's
- * own history entry takes (the relation's, so it goes with it).
- */
-export function settleExpiry(
-  tx: Transaction,
-  relation: DocumentSnapshot,
-  history: DocumentSnapshot[],
-  update: DocumentData,
-  at: Date,
-  retentionDays: number,
-): { update: DocumentData; expireAt: Date | null } {
-  const current: unknown = relation.get(EXPIRE_AT);
-  if (current instanceof Date) return { update, expireAt: current };
-  const expireAt = settledExpiry({ ...relation.data(), ...update }, relation.id, at, retentionDays);
-  if (!expireAt) return { update, expireAt: null };
-  stampHistory(tx, history, expireAt);
-  return { update: { ...update, [EXPIRE_AT]: expireAt }, expireAt };
-}
-
-/** The relation's history documents, by reference only (no fields are read). */
-export async function historyOf(ref: DocumentReference): Promise<DocumentReference[]> {
-  return (await ref.collection(TRANSITIONS).select().get()).docs.map((doc) => doc.ref);
-}
-
-/**
- * An attempt that wrote its document after its relation had finished (a
- * late or duplicate event) missed the stamping of the history: it takes the
- * relation's expireAt, so it goes when the relation goes.
- */
-function expireLateAttempt(tx: Transaction, relation: DocumentSnapshot, ownAttempt: DocumentReference | undefined): void {
-  const expireAt: unknown = relation.get(EXPIRE_AT);
-  const stage: unknown = relation.get('stage');
-  if (ownAttempt && expireAt instanceof Date && isStage(stage) && isTerminal(stage)) tx.update(ownAttempt, { [EXPIRE_AT]: expireAt });
-}
-
-/**
- * A relation at a live stage must never carry expireAt, or a TTL policy
- * would delete it mid-flight. Nothing in the orchestrator makes a finished
- * relation active again, but a hand edit or a restore can: this removes
- * expireAt from the relation and its history, fenced on the stage.
+ * A live relation must never carry expireAt, or a TTL policy would delete it
+ * mid-flight. Nothing in the orchestrator makes a finished relation active
+ * again, but a hand edit or a restore can: this removes it, fenced on the stage.
  */
 export async function clearExpiry(ref: DocumentReference, stage: Stage): Promise<boolean> {
-  const listed = await historyOf(ref);
   return store().runTransaction(async (tx) => {
-    const [relation, ...history] = await tx.getAll(ref, ...listed);
+    const relation = await tx.get(ref);
     if (!relation.exists || relation.get('stage') !== stage || relation.get(EXPIRE_AT) === undefined) return false;
     tx.update(ref, { [EXPIRE_AT]: DELETE_FIELD });
-    for (const doc of history) if (doc.exists && doc.get(EXPIRE_AT) !== undefined) tx.update(doc.ref, { [EXPIRE_AT]: DELETE_FIELD });
     return true;
   });
 }
 
-function progressFields(progress: Progress, earlierOrphans: PossibleOrphan[], at: Date): DocumentData {
+function progressFields(progress: Progress, at: Date): DocumentData {
   const terminal = isTerminal(progress.to);
   const fields: DocumentData = {
     stage: progress.to,
@@ -352,32 +273,35 @@ function progressFields(progress: Progress, earlierOrphans: PossibleOrphan[], at
     fields[progress.made.field] = progress.made.name;
     fields[`${progress.made.field}Status`] = progress.made.status;
   }
-  if (progress.possibleOrphans?.length) Object.assign(fields, orphanFields(mergeOrphans(earlierOrphans, progress.possibleOrphans)));
+  if (progress.knownUpdateTime) fields.knownUpdateTime = progress.knownUpdateTime;
+  if (progress.watchUntil) fields.watchUntil = progress.watchUntil;
   return fields;
 }
 
 /**
  * Records a failed step or a flag, fenced on the stage it is about (`from`,
  * as stored, even when it is not a valid stage): an error from an attempt
- * that the relation has moved past would only hold up the next step. Orphan
- * notes, if any, go with it.
+ * that the relation has moved past would only hold up the next step. The
+ * possible orphans and expiry are settled with it (a flag keeps a finished
+ * relation from expiring; no step is under way while one waits).
  */
 export async function recordError(
   ref: DocumentReference,
   from: unknown,
   error: StepError,
-  orphans: readonly PossibleOrphan[] = [],
-  ownAttempt?: DocumentReference,
+  retentionDays: number,
+  lateUpdates?: readonly LateUpdate[],
 ): Promise<boolean> {
   return store().runTransaction(async (tx) => {
     const relation = await tx.get(ref);
-    if (!relation.exists || relation.get('stage') !== from) {
-      if (relation.exists) expireLateAttempt(tx, relation, ownAttempt);
-      return false;
-    }
-    const fields: DocumentData = errorFields(error);
-    if (orphans.length) Object.assign(fields, orphanFields(mergeOrphans(orphansOf(relation), orphans)));
-    tx.update(ref, fields);
-    return true;
+    if (!relation.exists || relation.get('stage') !== from) return false;
+    // A retry never replaces a flag: a late attempt must not unblock what waits for a person.
+    const current = relation.get('error') as { transient?: unknown } | null | undefined;
+    const replaces = !(error.transient && current?.transient === false);
+    const attempts = isStage(from) ? await attemptsFor(tx, ref, [stepFrom(from)]) : {};
+    const update = { ...(replaces ? errorFields(error) : {}), ...lateUpdateFields(relation, lateUpdates) };
+    const settled = settle({ relation, update, attempts, at: error.at, retentionDays });
+    if (settled) tx.update(ref, settled);
+    return replaces;
   });
 }

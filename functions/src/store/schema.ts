@@ -11,6 +11,7 @@ import {
   isFlagged,
   openOrphans,
   type CreateStep,
+  type LateUpdate,
   type OrphanResolution,
   type PossibleOrphan,
   type Relation,
@@ -18,7 +19,8 @@ import {
 } from '../model/relation';
 import { isStage, isTerminal, type Outcome } from '../model/stage';
 import { isKitchenOrderStatus, isOrderStatus, isShipmentStatus } from '../model/statuses';
-import type { DocumentData } from './database';
+import { isUpdateTime } from '../model/update-time';
+import type { DocumentData, DocumentSnapshot } from './database';
 
 export const RELATIONS = 'relations';
 /** relations/{orderId}/transitions: the history, and for the creates the claims (store/claims.ts). */
@@ -156,6 +158,15 @@ export function parseRelation(data: DocumentData, id: string): ParsedRelation {
     problems.push(`observationError: expected null or a message, got ${describeValue(observationError)}`);
   }
   const possibleOrphans = parsePossibleOrphans(data.possibleOrphans, problems);
+  const updateTime = (field: 'knownUpdateTime' | 'orderUpdateTime'): string | null => {
+    const value: unknown = data[field] ?? null;
+    if (value === null || isUpdateTime(value)) return value;
+    problems.push(`${field}: expected null or an RFC 3339 time, got ${describeValue(value)}`);
+    return null;
+  };
+  const knownUpdateTime = updateTime('knownUpdateTime');
+  const orderUpdateTime = updateTime('orderUpdateTime');
+  const lateUpdates = parseLateUpdates(data.lateUpdates, problems);
 
   if (problems.length > 0 || order === null || stage === null || orderStatus === null) return { ok: false, problems };
   return {
@@ -172,6 +183,9 @@ export function parseRelation(data: DocumentData, id: string): ParsedRelation {
       error,
       observationError: typeof observationError === 'string' ? observationError : null,
       possibleOrphans,
+      knownUpdateTime,
+      orderUpdateTime,
+      lateUpdates,
     },
   };
 }
@@ -264,7 +278,24 @@ export function parseRelationDocument(data: DocumentData, id: string): Parsed<Re
 
 const CREATE_STEPS: readonly string[] = ['createKitchenOrder', 'createShipment'] satisfies CreateStep[];
 
-function parsePossibleOrphans(value: unknown, problems: string[]): PossibleOrphan[] {
+function parseLateUpdates(value: unknown, problems: string[]): LateUpdate[] {
+  if (value === undefined || value === null) return [];
+  const parsed = Array.isArray(value)
+    ? value.map((u: unknown) => {
+        const entry = (typeof u === 'object' && u !== null ? u : {}) as Record<string, unknown>;
+        const sentAt = toDate(entry.sentAt);
+        return isOrderStatus(entry.status) && sentAt ? { status: entry.status, sentAt } : null;
+      })
+    : null;
+  if (!parsed || parsed.some((u) => u === null)) {
+    problems.push('lateUpdates: expected a list of {status, sentAt: timestamp}');
+    return [];
+  }
+  return parsed as LateUpdate[];
+}
+
+/** The stored notes, read back; a malformed list is a problem, and reads as none. */
+export function parsePossibleOrphans(value: unknown, problems: string[]): PossibleOrphan[] {
   if (value === undefined || value === null) return [];
   const notes = Array.isArray(value) ? value : null;
   const parsed = notes?.map((note: unknown): PossibleOrphan | null => {
@@ -300,13 +331,15 @@ function parsePossibleOrphans(value: unknown, problems: string[]): PossibleOrpha
   return parsed as PossibleOrphan[];
 }
 
-/** A person's resolution as read back: null when absent, undefined when malformed. */
-function parseResolution(value: unknown): OrphanResolution | null | undefined {
+/** A person's resolution as read back: null when absent, undefined when malformed. Resolutions from before names were kept with them count for no name. */
+export function parseResolution(value: unknown): OrphanResolution | null | undefined {
   if (value === null || value === undefined) return null;
   const r = (typeof value === 'object' ? value : {}) as Record<string, unknown>;
   const at = toDate(r.at);
-  if (typeof r.by !== 'string' || typeof r.note !== 'string' || at === null) return undefined;
-  return { by: r.by, note: r.note, at };
+  const name = r.name ?? null;
+  if (typeof r.by !== 'string' || typeof r.note !== 'string' || at === null || (name !== null && typeof name !== 'string'))
+    return undefined;
+  return { by: r.by, note: r.note, at, name };
 }
 
 /** A possible orphan note as stored. */
@@ -336,4 +369,15 @@ export function errorFields(error: StepError | null): DocumentData {
 /** The orphan notes and the queryable `hasOpenOrphans` beside them, always written together. */
 export function orphanFields(orphans: readonly PossibleOrphan[]): DocumentData {
   return { possibleOrphans: orphans.map(storedOrphan), hasOpenOrphans: openOrphans({ possibleOrphans: [...orphans] }).length > 0 };
+}
+
+/** Late updates kept on a relation: enough to tell a person, never unbounded. */
+const MAX_LATE_UPDATES = 10;
+
+/** The relation's lateUpdates with `added` appended, for its update; nothing when none were added. */
+export function lateUpdateFields(relation: Pick<DocumentSnapshot, 'data' | 'id'>, added: readonly LateUpdate[] | undefined): DocumentData {
+  if (!added?.length) return {};
+  const stored = parseRelation(relation.data() ?? {}, relation.id);
+  const earlier = stored.ok ? stored.value.lateUpdates : [];
+  return { lateUpdates: [...earlier, ...added].slice(-MAX_LATE_UPDATES) };
 }

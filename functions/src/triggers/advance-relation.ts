@@ -33,7 +33,11 @@ export const advanceRelation = onDocumentWritten(
   async (event) => {
     const after = event.data?.after;
     if (!after?.exists) return;
-    const result = await advance(store().doc(after.ref.path), event.id, runtimeDeps());
+    const result = await advance(
+      store().doc(after.ref.path),
+      event.id,
+      runtimeDeps((config) => config.advanceTimeoutSeconds),
+    );
     logger.debug('advanceRelation', { relation: after.ref.path, eventId: event.id, result });
   },
 );

@@ -1,6 +1,7 @@
 import { getFunctions } from 'firebase-admin/functions';
 
-import { loadConfig, SECRET_NAMES, secretManagerTarget, tlsFromSecrets } from '../config';
+import { loadConfig, SECRET_NAMES, secretManagerTarget, tlsFromSecrets, type Config } from '../config';
+import { sendingUntil } from '../food/client';
 import { foodClient } from '../food/connection';
 import { secretManagerSource } from '../food/secret-source';
 import { REAL_TIMERS, type Deps, type ShardQueue } from '../orchestration/deps';
@@ -32,12 +33,17 @@ import type { KillSwitch } from '../store/controls';
 /** This instance's view of the kill switch, made with the first invocation's PAUSE_CHECK_SECONDS. */
 let killSwitch: { maxAgeMs: number; read: (now: Date) => Promise<KillSwitch> } | undefined;
 
-/** What a function needs at run time, built when it runs: never at import, when secrets are absent. */
-export function runtimeDeps(): Deps {
+/**
+ * What a function needs at run time, built when it runs: never at import,
+ * when secrets are absent. `timeoutSeconds` is the function's own timeout:
+ * nothing it writes to the food service is sent after it.
+ */
+export function runtimeDeps(timeoutSeconds: (config: Config) => number = (config) => config.advanceTimeoutSeconds): Deps {
   const config = loadConfig();
+  const deadline = new Date(Date.now() + timeoutSeconds(config) * 1000);
   // Rotated secrets are read from Secret Manager when a call fails for want of them (food/credential-refresh.ts).
   const target = secretManagerTarget();
-  const food = foodClient({
+  const client = foodClient({
     address: config.address,
     tls: config.tls,
     deadlineMs: config.rpcDeadlineMs,
@@ -48,7 +54,7 @@ export function runtimeDeps(): Deps {
   const now = () => new Date();
   return {
     config,
-    food,
+    food: sendingUntil(client, deadline),
     now,
     timers: REAL_TIMERS,
     shards: shardQueue(config.region),

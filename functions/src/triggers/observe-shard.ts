@@ -6,6 +6,8 @@ import { observeShard as observe } from '../orchestration/poll';
 import { parseShard } from '../orchestration/shards';
 import { runtimeDeps } from './deps';
 
+const SHARD_TIMEOUT_SECONDS = 120;
+
 /**
  * One shard of a poll too big for one instance (docs/ARCHITECTURE.md#fan-out).
  * A task is idempotent: it writes only what changed since the relation was
@@ -23,7 +25,7 @@ export const observeShard = onTaskDispatched(
     rateLimits: { maxConcurrentDispatches: POLLER_MAX_INSTANCES.observeShard, maxDispatchesPerSecond: 10 },
     maxInstances: POLLER_MAX_INSTANCES.observeShard,
     secrets: FOOD_SERVICE_SECRETS,
-    timeoutSeconds: 120,
+    timeoutSeconds: SHARD_TIMEOUT_SECONDS,
     memory: '512MiB',
   },
   async (request) => {
@@ -33,7 +35,10 @@ export const observeShard = onTaskDispatched(
       logger.error('observeShard got a task it cannot read; dropped', { problem: shard, task: request.id });
       return;
     }
-    const summary = await observe(runtimeDeps(), shard);
+    const summary = await observe(
+      runtimeDeps(() => SHARD_TIMEOUT_SECONDS),
+      shard,
+    );
     logger.info('shard observed', { ...summary, after: shard.after, upTo: shard.upTo });
   },
 );

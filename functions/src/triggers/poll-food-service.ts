@@ -15,7 +15,7 @@ import { runtimeDeps } from './deps';
  */
 async function pollerDeps(): Promise<Deps> {
   try {
-    return runtimeDeps();
+    return runtimeDeps(() => TIMEOUT_SECONDS);
   } catch (error) {
     await notePollFailed(new Date(), 'START_FAILED', describeError(error));
     throw error;

@@ -19,6 +19,9 @@ export function relation(overrides: Partial<Relation> = {}): Relation {
     error: null,
     observationError: null,
     possibleOrphans: [],
+    knownUpdateTime: null,
+    orderUpdateTime: null,
+    lateUpdates: [],
     ...overrides,
   };
 }

@@ -1,0 +1,33 @@
+// Whether the order changed under us: the food service has no optimistic
+// concurrency, so a late UpdateOrder of ours (held by the server, sent
+// before a cancel we had not seen) can overwrite a customer's CANCELLED.
+// No client can prevent that; it can see it: the order's update_time moved
+// past the one at which we last knew its status, to a status that is not
+// the next one we are about to set (docs/ARCHITECTURE.md#late-writes).
+import type { Stage } from './stage';
+import { isTerminal } from './stage';
+import { isLater } from './update-time';
+
+/** The statuses our next step sets from a stage: seeing them is our own progress, not someone else's write. */
+const NEXT: Record<Stage, readonly string[]> = {
+  NEW: ['PREPARATION'],
+  PREPARATION: ['IN_FLIGHT'],
+  IN_FLIGHT: ['DELIVERED', 'REJECTED'],
+  DELIVERED: [],
+  REJECTED: [],
+  CANCELLED: [],
+};
+
+export interface OrderSeen {
+  /** The status seen (a number for a status this version does not know). */
+  status: string | number;
+  updateTime: string;
+}
+
+/** Whether `seen` shows a write after `knownUpdateTime` that is neither a cancellation nor our own next step. */
+export function isOverwritten(stage: Stage, knownUpdateTime: string | null, seen: OrderSeen): boolean {
+  if (knownUpdateTime === null || !isLater(seen.updateTime, knownUpdateTime)) return false;
+  if (isTerminal(stage)) return seen.status !== stage;
+  if (seen.status === 'CANCELLED') return false;
+  return !NEXT[stage].includes(String(seen.status));
+}
