@@ -97,7 +97,9 @@ export function checkPromise({
     const overwrite =
       cancelled >= 0 ? ordered.history.slice(cancelled + 1).find((h) => h.by === 'orchestrator' && h.status !== 'CANCELLED') : undefined;
     const inherent = overwrite?.lookAt !== undefined && overwrite.lookAt < cancelAt && cancelAt <= (overwrite.sentAt ?? -Infinity);
-    if (overwrite && !inherent && !/_OVERWRITTEN$/.test(String(error?.code))) {
+    // A person who was alerted and set the CANCELLED back has repaired it.
+    const restored = overwrite && ordered.history.some((h) => h.at >= overwrite.at && h.by === 'operator' && h.status === 'CANCELLED');
+    if (overwrite && !inherent && !restored && !/_OVERWRITTEN$/.test(String(error?.code))) {
       add(
         'cancel-overwritten',
         order,

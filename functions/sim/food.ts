@@ -40,7 +40,7 @@ export interface OrderRecord {
   /** Every status it had, and who set it. */
   history: Array<{
     status: OrderStatusName;
-    by: 'customer' | 'orchestrator' | 'created';
+    by: 'customer' | 'orchestrator' | 'operator' | 'created';
     at: number;
     /** For an update of ours: when its sender last looked at the order, and when it sent the update. */
     lookAt?: number;
@@ -123,6 +123,14 @@ export class FoodLedger {
     if (!order || ['DELIVERED', 'REJECTED', 'CANCELLED'].includes(order.status)) return;
     this.setStatus(order, 'CANCELLED', 'customer');
     this.world.log(`customer cancels ${name}`, name);
+  }
+
+  /** A person sets the order's status by hand, as a flag's message asks (in the console, say). */
+  setByOperator(name: string, status: OrderStatusName): void {
+    const order = this.orders.get(name);
+    if (!order || order.status === status) return;
+    this.setStatus(order, status, 'operator');
+    this.world.log(`operator sets ${name} to ${status} on the food service`, name);
   }
 
   private setStatus(

@@ -17,10 +17,11 @@ import { observeShard } from '../src/orchestration/poll';
 import { runScheduledPolls } from '../src/orchestration/poll-schedule';
 import type { Deps, ShardQueue } from '../src/orchestration/deps';
 import { resolveOrphan, retryRelation } from '../src/orchestration/repairs';
-import { setKillSwitch } from '../src/store/controls';
+import { readKillSwitch, setKillSwitch } from '../src/store/controls';
 import { useDatabase } from '../src/store/db';
 import { pageOfRelations } from '../src/store/queries';
 import { relationRef } from '../src/store/relations';
+import { isTerminal } from '../src/model/stage';
 import { checkPromise, type Violation } from './checks';
 import { FoodLedger, type FoodFaults } from './food';
 import { MemoryDatabase, storeError, type StoreCall } from './memory-database';
@@ -247,23 +248,22 @@ export async function simulate(scheduler: Scheduler, plan: Plan): Promise<RunRes
   }
   if (plan.operators.pause) {
     const { at, forMs } = plan.operators.pause;
-    // A person flips the switch, and flips it again until the ops CLI says it took (a resume ends the pausing).
-    let wanted: boolean | undefined;
-    let took = false;
-    const flip = (paused: boolean) => {
-      if (wanted !== paused || took) return;
-      const who = { who: 'sim-operator', why: paused ? 'simulated pause' : 'simulated resume' };
+    // A person flips the switch, and looks again every 30 s until the switch
+    // reads as they want it: a write that failed, or an earlier flip that
+    // landed late, is flipped again.
+    let wanted = false;
+    const check = () => {
       world.spawn('operator', undefined, async () => {
-        await setKillSwitch(paused, who, new Date(world.now));
-        if (wanted === paused) took = true;
+        if ((await readKillSwitch()).paused === wanted) return 'as wanted';
+        const who = { who: 'sim-operator', why: wanted ? 'simulated pause' : 'simulated resume' };
+        return setKillSwitch(wanted, who, new Date(world.now));
       });
-      world.at(world.now + 30_000, () => flip(paused));
     };
     const want = (paused: boolean) => {
       wanted = paused;
-      took = false;
-      flip(paused);
+      check();
     };
+    for (let t = START + at + 30_000; t < START + RUN_MS - 5 * 60_000; t += 30_000) world.at(t, check);
     world.at(START + at, () => want(true));
     world.at(START + at + forMs, () => want(false));
   }
@@ -303,7 +303,13 @@ async function operate(world: World, food: FoodLedger, plan: Plan, retentionDays
     const { relations } = await pageOfRelations({ flagged: true }, null, 5);
     for (const stored of relations) {
       if (!world.random.chance(0.5) || !stored.parsed.ok) continue;
-      const order = stored.parsed.value.order;
+      const { order, stage, error } = stored.parsed.value;
+      if (/_OVERWRITTEN$/.test(String(error?.code))) {
+        // As the flag asks: an ended order is set back to how it ended; the customer is asked whether they had cancelled.
+        const customerCancelled = food.orders.get(order)?.history.some((h) => h.by === 'customer' && h.status === 'CANCELLED');
+        if (isTerminal(stage)) food.setByOperator(order, stage);
+        else if (customerCancelled) food.setByOperator(order, 'CANCELLED');
+      }
       try {
         await retryRelation(relationRef(order), by, new Date(world.now), retentionDays);
         done.push(`retried ${order}`);

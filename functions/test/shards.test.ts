@@ -5,7 +5,6 @@
 // into the local host's Cloud Tasks stand-in.
 import { strict as assert } from 'node:assert';
 
-import type { OrderStatusName } from '../src/model/statuses';
 import { observeShard, pollOnce } from '../src/orchestration/poll';
 import { parseShard, planShards } from '../src/orchestration/shards';
 import { db } from '../src/store/db';
@@ -13,7 +12,10 @@ import { runtimeDeps } from '../src/triggers/deps';
 import { startStack, type Stack } from './helpers/stack';
 
 const id = (n: number) => `order-${String(n).padStart(4, '0')}`;
-const statuses = (count: number) => new Map<string, OrderStatusName>(Array.from({ length: count }, (_, n) => [`orders/${id(n)}`, 'NEW']));
+const statuses = (count: number) =>
+  new Map(
+    Array.from({ length: count }, (_, n) => [`orders/${id(n)}`, { status: 'NEW' as const, updateTime: '2026-12-03T12:00:00.000000001Z' }]),
+  );
 
 describe('planShards', () => {
   it('leaves a listing of SHARD_SIZE or fewer to one instance', () => {
@@ -44,7 +46,7 @@ describe('planShards', () => {
     const [shard] = planShards(statuses(8), 4) ?? [];
     assert.deepEqual(parseShard(JSON.parse(JSON.stringify(shard))), shard);
     assert.match(String(parseShard({ orders: 'all' })), /orders: expected a list/);
-    assert.match(String(parseShard({ orders: [['a', 'LOST']] })), /is not \[order id, status\]/);
+    assert.match(String(parseShard({ orders: [['a', 'LOST']] })), /is not \[order id, status, update_time\]/);
     assert.match(String(parseShard({ after: 'a b', orders: [] })), /after: expected an order id/);
   });
 });
@@ -80,8 +82,15 @@ describe('fan-out', () => {
     await stack.pollNow(); // creates the relations
     stack.service.tick(); // the kitchens accept nothing yet: NEW orders stay NEW
     const [shard] =
-      planShards(new Map((await stack.food.listOrders({ statusFilter: 'NEW', pageSize: 100 })).orders.map((o) => [o.name, o.status])), 5) ??
-      [];
+      planShards(
+        new Map(
+          (await stack.food.listOrders({ statusFilter: 'NEW', pageSize: 100 })).orders.map((o) => [
+            o.name,
+            { status: o.status, updateTime: o.updateTime },
+          ]),
+        ),
+        5,
+      ) ?? [];
     const times = async () => (await db().collection('relations').get()).docs.map((d) => d.updateTime.toMillis()).join();
     await observeShard(runtimeDeps(), shard);
     const before = await times();

@@ -389,7 +389,13 @@ export class FoodClient implements FoodApi {
    * credentials"). Such failures prove nothing was sent, so this holds for
    * creates too.
    */
-  private async call<Req, Res>(method: FoodMethod, resource: string, invoke: Unary<Req, Res>, request: Req, sendBefore?: Date): Promise<Res> {
+  private async call<Req, Res>(
+    method: FoodMethod,
+    resource: string,
+    invoke: Unary<Req, Res>,
+    request: Req,
+    sendBefore?: Date,
+  ): Promise<Res> {
     const tlsAtCall = this.tls;
     try {
       return await this.send(method, resource, invoke, request, sendBefore);

@@ -24,10 +24,17 @@ export interface OrderSeen {
   updateTime: string;
 }
 
-/** Whether `seen` shows a write after `knownUpdateTime` that is neither a cancellation nor our own next step. */
+/**
+ * Whether `seen` shows a write after `knownUpdateTime` that is neither a
+ * cancellation nor our own next step. Nobody writes an order after it ended,
+ * so an ended one that reads otherwise, or was written later at all (even
+ * ended again: a late write of ours that a customer then cancelled over),
+ * counts.
+ */
 export function isOverwritten(stage: Stage, knownUpdateTime: string | null, seen: OrderSeen): boolean {
+  if (isTerminal(stage) && seen.status !== stage) return true;
   if (knownUpdateTime === null || !isLater(seen.updateTime, knownUpdateTime)) return false;
-  if (isTerminal(stage)) return seen.status !== stage;
+  if (isTerminal(stage)) return true;
   if (seen.status === 'CANCELLED') return false;
   return !NEXT[stage].includes(String(seen.status));
 }

@@ -42,7 +42,10 @@ function lastSeen(relation: Relation): OrderSeen | null {
 function overwrite(relation: Relation): Decision | null {
   const seen = lastSeen(relation);
   if (!seen || !isOverwritten(relation.stage, relation.knownUpdateTime, seen)) return null;
-  const change = `the order changed to ${relation.orderStatus} at ${seen.updateTime}, after we last knew it at ${relation.knownUpdateTime}`;
+  const change =
+    relation.knownUpdateTime === null
+      ? `the order is ${relation.orderStatus} on the food service (as of ${seen.updateTime})`
+      : `the order changed to ${relation.orderStatus} at ${seen.updateTime}, after we last knew it at ${relation.knownUpdateTime}`;
   if (relation.stage === 'DELIVERED' || relation.stage === 'REJECTED') {
     return {
       action: 'flag',

@@ -3,15 +3,25 @@
 // the orchestrator set itself (the stage already says so), because every
 // write costs a Firestore write and a trigger invocation. The echo rides
 // along with the next write that carries real news.
+import { isOverwritten } from '../model/overwrite';
 import type { Relation } from '../model/relation';
 import type { KitchenOrderStatusName, OrderStatusName, ShipmentStatusName } from '../model/statuses';
 import type { Observation } from '../store/relations';
 import { decide, isStep } from './decide';
 import type { ObservationFaults } from './observation-faults';
 
+/** An order as a listing showed it. */
+export interface ListedOrder {
+  status: OrderStatusName;
+  /** Its update_time, which tells a write after ours (model/overwrite.ts); absent from a task an older version enqueued. */
+  updateTime?: string;
+}
+
 /** What one poll saw for one relation: absent fields were not looked at. Only known statuses get here. */
 export interface Seen {
   orderStatus?: OrderStatusName;
+  /** The order's update_time, with orderStatus. */
+  orderUpdateTime?: string;
   kitchenOrderStatus?: KitchenOrderStatusName;
   shipmentStatus?: ShipmentStatusName;
   /** Set when a look-up failed for good, null when every look-up worked, absent when some failed transiently. */
@@ -23,10 +33,18 @@ export interface Seen {
 export function observationChanges(relation: Relation, seen: Seen): Observation | null {
   const changes: Observation = {};
   let news = false;
-  if (seen.orderStatus !== undefined && seen.orderStatus !== relation.orderStatus) {
-    changes.orderStatus = seen.orderStatus;
-    // Stage names match the order statuses the orchestrator sets.
-    news ||= seen.orderStatus !== relation.stage;
+  if (seen.orderStatus !== undefined) {
+    // A write after the one we last knew of, that was not ours to make: the trigger flags it.
+    const overwritten =
+      seen.orderUpdateTime !== undefined &&
+      seen.orderUpdateTime !== relation.orderUpdateTime &&
+      isOverwritten(relation.stage, relation.knownUpdateTime, { status: seen.orderStatus, updateTime: seen.orderUpdateTime });
+    if (overwritten || seen.orderStatus !== relation.orderStatus) {
+      changes.orderStatus = seen.orderStatus;
+      if (seen.orderUpdateTime !== undefined) changes.orderUpdateTime = seen.orderUpdateTime;
+      // Stage names match the order statuses the orchestrator sets: seeing our own is an echo, not news.
+      news ||= overwritten || seen.orderStatus !== relation.stage;
+    }
   }
   if (seen.kitchenOrderStatus !== undefined && seen.kitchenOrderStatus !== relation.kitchenOrderStatus) {
     changes.kitchenOrderStatus = seen.kitchenOrderStatus;

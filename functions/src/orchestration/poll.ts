@@ -14,18 +14,13 @@ import { boundCustomerId } from './customer-id';
 import { nextObservationFaults, parseObservationFaults, type ObservationFaults, type RoundOutcome } from './observation-faults';
 import { isOrderName } from '../model/names';
 import { isFlagged, type Relation } from '../model/relation';
-import {
-  ACTIVE_ORDER_STATUSES,
-  isKitchenOrderStatus,
-  isOrderStatus,
-  isShipmentStatus,
-  orderStatusRank,
-  type OrderStatusName,
-} from '../model/statuses';
+import { isTerminal } from '../model/stage';
+import { ACTIVE_ORDER_STATUSES, isKitchenOrderStatus, isOrderStatus, isShipmentStatus, orderStatusRank } from '../model/statuses';
 import {
   activeRelationPages,
   createRelation,
-  existingRelations,
+  dueWatches,
+  relationsOf,
   writeObservation,
   type IdRange,
   type StoredRelation,
@@ -36,7 +31,7 @@ import type { Deps } from './deps';
 import { pausedUntil } from './kill-switch';
 import { planShards, type Shard } from './shards';
 import { describeError } from '../describe-error';
-import { needsNudge, observationChanges, type Seen } from './observe';
+import { needsNudge, observationChanges, type ListedOrder, type Seen } from './observe';
 
 const SAMPLE = 10;
 /** Unrecorded orders logged one by one per poll; the count covers the rest. */
@@ -65,6 +60,8 @@ export interface PollSummary {
   unrecorded: number;
   /** A sample of them, with the reason, for the heartbeat. */
   unrecordedOrders: UnrecordedOrder[];
+  /** Ended relations looked at once more for a late write of ours (their watch was due), or seen listed as active again. */
+  watched: number;
   calls: { GetOrder: number; GetKitchenOrder: number; GetShipment: number };
   /** Shards handed to observeShard tasks (0 when the poll observed everything itself). */
   shards: number;
@@ -79,12 +76,12 @@ export interface PollSummary {
 export const RELATION_PAGE_SIZE = 500;
 
 /**
- * What the listings said: every active order's status by name, and the
- * customer of each NEW one (all a relation's creation needs). Kept this small
- * on purpose: at 100,000 active orders it is the bulk of a poll's memory.
+ * What the listings said: every active order by name, and the customer of
+ * each NEW one (all a relation's creation needs). Kept this small on
+ * purpose: at 100,000 active orders it is the bulk of a poll's memory.
  */
 export interface Listing {
-  statuses: Map<string, OrderStatusName>;
+  orders: Map<string, ListedOrder>;
   customers: Map<string, string>;
 }
 
@@ -106,6 +103,7 @@ export function emptySummary(): PollSummary {
     writeFailures: 0,
     unrecorded: 0,
     unrecordedOrders: [],
+    watched: 0,
     calls: { GetOrder: 0, GetKitchenOrder: 0, GetShipment: 0 },
     shards: 0,
     shardsInline: 0,
@@ -131,10 +129,11 @@ export async function pollOnce(deps: Deps, pollId: string = `now-${deps.now().ge
   const listing = await listActiveOrders(deps, summary, (name, customerId) =>
     creations.push(limit(() => createFor(name, customerId, deps, summary))),
   );
-  summary.listed = listing.statuses.size;
-  const shards = planShards(listing.statuses, deps.config.shardSize);
+  summary.listed = listing.orders.size;
+  const shards = planShards(listing.orders, deps.config.shardSize);
   await Promise.all([
     ...creations,
+    watchEnded(deps, summary, limit),
     shards ? fanOut(deps, shards, pollId, summary, limit) : observeRelations(deps, listing, {}, summary, limit, cache),
   ]);
   summary.durationMs = Date.now() - started;
@@ -177,7 +176,10 @@ export async function observeShard(deps: Deps, shard: Shard): Promise<PollSummar
 }
 
 async function observeShardHere(deps: Deps, shard: Shard, summary: PollSummary, limit: Limit): Promise<void> {
-  const listing: Listing = { statuses: new Map(shard.orders.map(([id, status]) => [`orders/${id}`, status])), customers: new Map() };
+  const orders = new Map(
+    shard.orders.map(([id, status, updateTime]) => [`orders/${id}`, updateTime ? { status, updateTime } : { status }]),
+  );
+  const listing: Listing = { orders, customers: new Map() };
   await observeRelations(deps, listing, { after: shard.after, upTo: shard.upTo }, summary, limit);
 }
 
@@ -217,8 +219,10 @@ function reportUnrecorded(summary: PollSummary, order: string, reason: string): 
 
 /**
  * Observes the active relations in `range` a page at a time, against what
- * the listing says of their orders, and reports the listed orders in
- * progress that no relation drives.
+ * the listing says of their orders; then the listed orders in progress that
+ * no active relation drives: an ended relation's order listed as active
+ * again is observed (a late write of ours landed over its end), and the
+ * orders with no relation at all are reported.
  */
 export async function observeRelations(
   deps: Deps,
@@ -228,7 +232,7 @@ export async function observeRelations(
   limit: Limit,
   cache?: RelationCache,
 ): Promise<void> {
-  const undriven = new Set([...listing.statuses].flatMap(([name, status]) => (status === 'NEW' ? [] : [name])));
+  const undriven = new Set([...listing.orders].flatMap(([name, order]) => (order.status === 'NEW' ? [] : [name])));
   const context: ObserveContext = {
     deps,
     listing,
@@ -249,10 +253,7 @@ export async function observeRelations(
       sample: context.newer,
     });
   }
-  await reportForeign(
-    [...undriven].map((name) => ({ name, status: listing.statuses.get(name) as OrderStatusName })),
-    summary,
-  );
+  await observeUndriven([...undriven], context);
 }
 
 /** What the observation of one page's relations shares. */
@@ -285,7 +286,7 @@ async function observeOne(stored: StoredRelation, context: ObserveContext): Prom
   }
   const relation = stored.parsed.value;
   const faults = parseObservationFaults(stored.data.observationFaults);
-  const changes = observationChanges(relation, await lookUp(relation, listing.statuses.get(relation.order), faults, deps, summary));
+  const changes = observationChanges(relation, await lookUp(relation, listing.orders.get(relation.order), faults, deps, summary));
   const nudge =
     !changes && needsNudge(relation, stored.updateTime, deps.now(), deps.config.claimLeaseSeconds * 1000, context.wakeUntouchedBefore);
   if (!changes && !nudge) return;
@@ -317,7 +318,7 @@ async function listActiveOrders(
   summary: PollSummary,
   onNewOrder: (name: string, customerId: string) => void,
 ): Promise<Listing> {
-  const listing: Listing = { statuses: new Map(), customers: new Map() };
+  const listing: Listing = { orders: new Map(), customers: new Map() };
   const badNames: string[] = [];
   const skipped = (order: SkippedOrder) => reportUnrecorded(summary, order.name, order.reason);
   await Promise.all(
@@ -340,8 +341,10 @@ async function listActiveOrders(
             listing.customers.set(order.name, customerId);
             onNewOrder(order.name, customerId);
           }
-          const known = listing.statuses.get(order.name);
-          if (!known || orderStatusRank(order.status) > orderStatusRank(known)) listing.statuses.set(order.name, order.status);
+          const known = listing.orders.get(order.name);
+          if (!known || orderStatusRank(order.status) > orderStatusRank(known.status)) {
+            listing.orders.set(order.name, { status: order.status, updateTime: order.updateTime });
+          }
         }
       }
     }),
@@ -367,7 +370,7 @@ function reportUnknownStatus(summary: PollSummary, resource: string, kind: strin
  */
 async function lookUp(
   relation: Relation,
-  listed: OrderStatusName | undefined,
+  listed: ListedOrder | undefined,
   previousFaults: ObservationFaults | null,
   deps: Deps,
   summary: PollSummary,
@@ -403,11 +406,12 @@ async function lookUp(
   };
 
   if (listed) {
-    seen.orderStatus = listed;
+    seen.orderStatus = listed.status;
+    if (listed.updateTime) seen.orderUpdateTime = listed.updateTime;
   } else {
     summary.vanished++;
     const order = await lookUp('GetOrder', () => deps.food.getOrder(relation.order));
-    if (order && isOrderStatus(order.status)) seen.orderStatus = order.status;
+    if (order && isOrderStatus(order.status)) Object.assign(seen, { orderStatus: order.status, orderUpdateTime: order.updateTime });
     else if (order) reportUnknownStatus(summary, relation.order, 'order', order.status);
   }
   if (seen.orderStatus !== 'CANCELLED' && !isFlagged(relation)) {
@@ -437,16 +441,89 @@ async function lookUp(
   return seen;
 }
 
-/** Orders in PREPARATION or IN_FLIGHT that we never drove: someone else's. Logged and counted, never touched. */
-async function reportForeign(unknown: Array<{ name: string; status: OrderStatusName }>, summary: PollSummary): Promise<void> {
-  if (unknown.length === 0) return;
-  const known = await existingRelations(unknown.map((o) => o.name));
-  const foreign = unknown.filter((o) => !known.has(o.name));
+/**
+ * Listed orders in progress that no active relation drives. An ended
+ * relation's order back in progress was written after it ended (a late
+ * write of ours): observed, so the trigger flags it. The orders with no
+ * relation at all were never ours: logged and counted, never touched.
+ */
+async function observeUndriven(names: string[], context: ObserveContext): Promise<void> {
+  if (names.length === 0) return;
+  const { deps, listing, summary } = context;
+  const found = await relationsOf(names);
+  const known = new Set(found.map((stored) => String(stored.data.order)));
+  await Promise.all(
+    found.map(async (stored) => {
+      const listed = listing.orders.get(String(stored.data.order));
+      if (!listed || !stored.parsed.ok || isNewerSchema(stored.parsed) || !isTerminal(stored.parsed.value.stage)) return;
+      const relation = stored.parsed.value;
+      const seen: Seen = { orderStatus: listed.status, ...(listed.updateTime ? { orderUpdateTime: listed.updateTime } : {}) };
+      const changes = observationChanges(relation, seen);
+      if (!changes) return;
+      summary.watched++;
+      await oneWrite(relation.order, summary, () => writeObservation(stored.ref, changes, false, deps.now()));
+    }),
+  );
+  const foreign = names.filter((name) => !known.has(name));
   summary.foreign = foreign.length;
   if (foreign.length > 0) {
     logger.warn('orders in progress that the orchestrator did not start; leaving them alone', {
       count: foreign.length,
-      sample: foreign.slice(0, SAMPLE).map((o) => `${o.name} (${o.status})`),
+      sample: foreign.slice(0, SAMPLE).map((name) => `${name} (${listing.orders.get(name)?.status})`),
     });
   }
+}
+
+/** Far more pages of due watches than one poll ends; each page's watches end before the next is read. */
+const MAX_WATCH_PAGES = 100;
+
+/**
+ * The last look at ended orders whose late-write window has passed
+ * (docs/ARCHITECTURE.md#late-writes): a write of ours the server held lands
+ * within it or never, so one look at its end tells whether the order was
+ * written after it ended. What it sees is observed, and the watch ends with
+ * it; a look that failed leaves the watch for the next poll.
+ */
+async function watchEnded(deps: Deps, summary: PollSummary, limit: Limit): Promise<void> {
+  for (let page = 0; page < MAX_WATCH_PAGES; page++) {
+    const due = await dueWatches(deps.now(), RELATION_PAGE_SIZE);
+    let ended = 0;
+    await Promise.all(
+      due.map((stored) =>
+        limit(async () => {
+          if (await lastLook(stored, deps, summary)) ended++;
+        }),
+      ),
+    );
+    if (due.length < RELATION_PAGE_SIZE || ended === 0) return;
+  }
+}
+
+/** One ended relation's last look; whether its watch ended. */
+async function lastLook(stored: StoredRelation, deps: Deps, summary: PollSummary): Promise<boolean> {
+  const order = String(stored.data.order);
+  let seen: Seen = {};
+  if (stored.parsed.ok && !isNewerSchema(stored.parsed) && !isFlagged(stored.parsed.value)) {
+    summary.calls.GetOrder++;
+    try {
+      const found = await deps.food.getOrder(order);
+      if (!isOrderStatus(found.status)) {
+        reportUnknownStatus(summary, order, 'order', found.status);
+        return false;
+      }
+      seen = { orderStatus: found.status, orderUpdateTime: found.updateTime };
+    } catch (error) {
+      summary.lookupFailures++;
+      logger.warn('last look at an ended order failed; the next poll tries again', { order, error: describeError(error) });
+      return false;
+    }
+  }
+  const changes = stored.parsed.ok ? observationChanges(stored.parsed.value, seen) : null;
+  summary.watched++;
+  let ended = false;
+  await oneWrite(order, summary, async () => {
+    await writeObservation(stored.ref, changes ?? {}, false, deps.now(), true);
+    ended = true;
+  });
+  return ended;
 }

@@ -3,6 +3,7 @@
 // (docs/OPERATIONS.md#the-ops-cli-npm-run-ops----command).
 import { describeError } from '../describe-error';
 import { orphansOf, stepFrom } from '../model/orphans';
+import { isTerminal } from '../model/stage';
 import { CREATE_STEPS, isFlagged, isOpen, type CreateStep, type PossibleOrphan, type Relation } from '../model/relation';
 import { approveRetry, readAttempts, readInTransaction, resolveAttempt, type Attempt } from '../store/claims';
 import type { DocumentReference, Transaction } from '../store/database';
@@ -58,7 +59,11 @@ export async function retryRelation(
     } catch (error) {
       throw new RepairRefused(`${relation.order}: ${describeError(error)}`);
     }
-    const vouched = relation.orderUpdateTime && /_OVERWRITTEN$/.test(flag.code) ? { knownUpdateTime: relation.orderUpdateTime } : {};
+    // The person set the order right and vouches for it as it is now, which we have not seen: what is
+    // known is forgotten, and an ended relation's order is looked at once more (it must read as it ended).
+    const vouched = /_OVERWRITTEN$/.test(flag.code)
+      ? { knownUpdateTime: null, ...(isTerminal(relation.stage) ? { watchUntil: now } : {}) }
+      : {};
     const update = { ...errorFields(null), observationError: null, ...vouched };
     const snapshot = await tx.get(ref);
     tx.update(ref, settle({ relation: snapshot, update, attempts: step ? { [step]: attempts } : {}, at: now, retentionDays }) ?? update);

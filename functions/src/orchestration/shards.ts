@@ -7,6 +7,8 @@
 // Pure: no I/O.
 import { isOrderName, orderId } from '../model/names';
 import { isOrderStatus, type OrderStatusName } from '../model/statuses';
+import { isUpdateTime } from '../model/update-time';
+import type { ListedOrder } from './observe';
 
 /** One task's share of a poll: an id range, and what the listing said of the orders in it. */
 export interface Shard {
@@ -14,15 +16,17 @@ export interface Shard {
   after?: string;
   /** Up to this id (inclusive); absent for the last shard. */
   upTo?: string;
-  /** The listed orders in the range: [order id, status]. */
-  orders: Array<[string, OrderStatusName]>;
+  /** The listed orders in the range: [order id, status, update_time] (a task of an older version has no update_time). */
+  orders: Array<[string, OrderStatusName, string?]>;
 }
 
 /** The shards of a listing, or null when it is small enough for one instance. */
-export function planShards(statuses: ReadonlyMap<string, OrderStatusName>, shardSize: number): Shard[] | null {
-  if (statuses.size <= shardSize) return null;
-  const orders = [...statuses]
-    .map(([name, status]): [string, OrderStatusName] => [orderId(name), status])
+export function planShards(listed: ReadonlyMap<string, ListedOrder>, shardSize: number): Shard[] | null {
+  if (listed.size <= shardSize) return null;
+  const orders = [...listed]
+    .map(([name, { status, updateTime }]): Shard['orders'][number] =>
+      updateTime ? [orderId(name), status, updateTime] : [orderId(name), status],
+    )
     .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
   const shards: Shard[] = [];
   for (let start = 0; start < orders.length; start += shardSize) {
@@ -43,10 +47,11 @@ export function parseShard(value: unknown): Shard | string {
   const id = (v: unknown) => typeof v === 'string' && isOrderName(`orders/${v}`);
   if (shard.after !== undefined && !id(shard.after)) return 'after: expected an order id';
   if (shard.upTo !== undefined && !id(shard.upTo)) return 'upTo: expected an order id';
-  if (!Array.isArray(shard.orders)) return 'orders: expected a list of [order id, status]';
+  if (!Array.isArray(shard.orders)) return 'orders: expected a list of [order id, status, update_time]';
   for (const entry of shard.orders) {
-    if (!Array.isArray(entry) || entry.length !== 2 || !id(entry[0]) || !isOrderStatus(entry[1])) {
-      return `orders: ${JSON.stringify(entry)} is not [order id, status]`;
+    const updateTime = Array.isArray(entry) && entry.length === 3 ? isUpdateTime(entry[2]) : true;
+    if (!Array.isArray(entry) || entry.length < 2 || entry.length > 3 || !id(entry[0]) || !isOrderStatus(entry[1]) || !updateTime) {
+      return `orders: ${JSON.stringify(entry)} is not [order id, status, update_time]`;
     }
   }
   return {

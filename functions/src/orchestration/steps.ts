@@ -142,7 +142,18 @@ export async function runCreateStep(ctx: StepContext, step: CreateStep): Promise
     // 6. Record, fenced: only while the stage and the claim are still this attempt's.
     const recorded = await recordProgress(
       ref,
-      { step, from, to, eventId, claim, made, knownUpdateTime: moved.knownUpdateTime, lateUpdates: progress.lateUpdates, retentionDays },
+      {
+        step,
+        from,
+        to,
+        eventId,
+        claim,
+        made,
+        knownUpdateTime: moved.knownUpdateTime,
+        lateUpdates: progress.lateUpdates,
+        retentionDays,
+        lateWriteWatchMs: lateWriteWatchMs(deps.config),
+      },
       deps.now(),
     );
     logger.info(recorded === 'recorded' ? 'relation advanced' : 'step fenced out: another attempt moved the relation first', {
@@ -178,6 +189,7 @@ export async function finishOrder(ctx: StepContext, to: 'DELIVERED' | 'REJECTED'
         knownUpdateTime: moved.knownUpdateTime,
         lateUpdates: progress.lateUpdates,
         retentionDays: deps.config.retentionDays,
+        lateWriteWatchMs: lateWriteWatchMs(deps.config),
       },
       deps.now(),
     );
@@ -206,8 +218,8 @@ export async function recordCancellation(
     to: 'CANCELLED',
     eventId,
     knownUpdateTime,
-    watchUntil: new Date(deps.now().getTime() + lateWriteWatchMs(deps.config)),
     retentionDays: deps.config.retentionDays,
+    lateWriteWatchMs: lateWriteWatchMs(deps.config),
     ...(step?.made ? { made: step.made } : {}),
     ...(step?.claim ? { claim: step.claim } : {}),
     ...(step?.lateUpdates?.length ? { lateUpdates: step.lateUpdates } : {}),
@@ -235,8 +247,8 @@ export async function closeFlagged(ctx: StepContext, to: Outcome): Promise<Advan
       eventId,
       keepError: true,
       knownUpdateTime: relation.orderUpdateTime,
-      ...(to === 'CANCELLED' ? { watchUntil: new Date(deps.now().getTime() + lateWriteWatchMs(deps.config)) } : {}),
       retentionDays: deps.config.retentionDays,
+      lateWriteWatchMs: lateWriteWatchMs(deps.config),
     },
     deps.now(),
   );
@@ -357,7 +369,11 @@ async function stepFailed(
   }
   try {
     // The claim keeps the created name, if any, so the next attempt adopts it; the relation's error goes with it.
-    await failClaim(claim, failure, deps.now(), deps.config.retentionDays, { created: progress.created, error: recorded, lateUpdates: late });
+    await failClaim(claim, failure, deps.now(), deps.config.retentionDays, {
+      created: progress.created,
+      error: recorded,
+      lateUpdates: late,
+    });
   } catch (cause) {
     // The last trace of what the attempt made is this log: its lease will expire, and the next attempt notes it.
     logger.error('could not end the claim; its lease will expire', {

@@ -255,7 +255,10 @@ export async function failClaim(
   outcome: { created?: string | null; error?: StepError; lateUpdates?: readonly LateUpdate[] } = {},
 ): Promise<void> {
   await store().runTransaction(async (tx) => {
-    const [relation, attempts] = await Promise.all([tx.get(claim.relation), readAttempts(readInTransaction(tx), claim.relation, claim.step)]);
+    const [relation, attempts] = await Promise.all([
+      tx.get(claim.relation),
+      readAttempts(readInTransaction(tx), claim.relation, claim.step),
+    ]);
     if (typeof attempts === 'string') throw new Error(attempts);
     const created = outcome.created ?? null;
     const after = attempts.map((a) => (a.attempt === claim.attempt ? { ...a, failure, ...(created ? { created } : {}) } : a));

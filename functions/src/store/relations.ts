@@ -110,14 +110,14 @@ export async function* activeRelationPages(pageSize: number, range: IdRange = {}
 
 const GET_ALL_CHUNK = 300;
 
-/** Which of these orders have a relation at all, read in batches. */
-export async function existingRelations(orderNames: readonly string[]): Promise<Set<string>> {
-  const found = new Set<string>();
+/** The relations of these orders that exist, read in batches. */
+export async function relationsOf(orderNames: readonly string[]): Promise<StoredRelation[]> {
+  const found: StoredRelation[] = [];
   for (let i = 0; i < orderNames.length; i += GET_ALL_CHUNK) {
     const refs = orderNames.slice(i, i + GET_ALL_CHUNK).map(relationRef);
     for (const snapshot of await store().getAll(...refs)) {
-      const order: unknown = snapshot.get('order');
-      if (snapshot.exists && typeof order === 'string') found.add(order);
+      const stored = storedRelation(snapshot);
+      if (stored) found.push(stored);
     }
   }
   return found;
@@ -137,6 +137,8 @@ export async function createRelation(orderName: string, customerId: string, at: 
 /** What the poller writes: the statuses it saw, and whether a look-up failed for good. */
 export interface Observation {
   orderStatus?: string;
+  /** The order's update_time with its status: how an overwrite is told (model/overwrite.ts). */
+  orderUpdateTime?: string;
   kitchenOrderStatus?: string;
   shipmentStatus?: string;
   /** Set when a look-up failed permanently, null when every look-up worked. */
@@ -148,13 +150,31 @@ export interface Observation {
 /**
  * The poller's write of what it observed. `nudge` asks the trigger to look
  * again at a relation whose step is due (a retry after backoff, or a stalled
- * step) by touching a field only the poller writes.
+ * step) by touching a field only the poller writes. `endWatch` ends an ended
+ * relation's watch for late writes: its last look is in this observation.
  */
-export async function writeObservation(ref: DocumentReference, observation: Observation, nudge: boolean, at: Date): Promise<void> {
+export async function writeObservation(
+  ref: DocumentReference,
+  observation: Observation,
+  nudge: boolean,
+  at: Date,
+  endWatch = false,
+): Promise<void> {
   const fields: DocumentData = { ...observation };
   if (Object.keys(observation).length > 0) fields.observedAt = at;
   if (nudge) fields.nudgedAt = at;
+  if (endWatch) fields.watchUntil = DELETE_FIELD;
   await ref.update(fields);
+}
+
+/**
+ * Ended relations whose watch for late writes is due, a page at a time:
+ * each page's watches are ended before the next is read, so this stops.
+ * `watchUntil` alone needs only the automatic single-field index.
+ */
+export async function dueWatches(now: Date, pageSize: number): Promise<StoredRelation[]> {
+  const { docs } = await store().collection(RELATIONS).where('watchUntil', '<=', now).limit(pageSize).get();
+  return docs.flatMap((doc) => storedRelation(doc) ?? []);
 }
 
 export interface Made {
@@ -179,8 +199,12 @@ export interface Progress {
   lateUpdates?: readonly LateUpdate[];
   /** Closing a flagged relation keeps the flag for a person to read. */
   keepError?: boolean;
-  /** How long the food service is watched after the order ended, for late writes of ours (a cancellation). */
-  watchUntil?: Date;
+  /**
+   * How long after a relation ends its order is looked at once more, for a
+   * late write of ours (docs/ARCHITECTURE.md#late-writes): every path that
+   * ends a relation sets `watchUntil` from it.
+   */
+  lateWriteWatchMs: number;
   /** RETENTION_DAYS: how long a relation this step finishes is kept. */
   retentionDays: number;
 }
@@ -274,7 +298,7 @@ function progressFields(progress: Progress, at: Date): DocumentData {
     fields[`${progress.made.field}Status`] = progress.made.status;
   }
   if (progress.knownUpdateTime) fields.knownUpdateTime = progress.knownUpdateTime;
-  if (progress.watchUntil) fields.watchUntil = progress.watchUntil;
+  if (terminal) fields.watchUntil = new Date(at.getTime() + progress.lateWriteWatchMs);
   return fields;
 }
 
