@@ -329,3 +329,24 @@ export async function recordError(
     return replaces;
   });
 }
+
+/** A page of history deleted at a time; more pages than this would be a history no relation writes. */
+const HISTORY_PAGE = 200;
+const MAX_HISTORY_PAGES = 1_000;
+
+/**
+ * Deletes a relation's history once the relation is gone (its TTL expired,
+ * or a person deleted it): the history goes with it, never before, so no
+ * attempt a possible orphan is derived from can expire on its own. Returns
+ * how many documents it deleted; running it again deletes nothing more.
+ */
+export async function deleteHistory(ref: DocumentReference): Promise<number> {
+  let deleted = 0;
+  for (let page = 0; page < MAX_HISTORY_PAGES; page++) {
+    const { docs } = await ref.collection(TRANSITIONS).limit(HISTORY_PAGE).get();
+    await Promise.all(docs.map((doc) => doc.ref.delete()));
+    deleted += docs.length;
+    if (docs.length < HISTORY_PAGE) return deleted;
+  }
+  throw new Error(`${ref.path}: its history did not end within ${MAX_HISTORY_PAGES} pages of ${HISTORY_PAGE}`);
+}
