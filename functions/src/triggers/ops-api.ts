@@ -1,6 +1,6 @@
 // The operator's HTTPS API: order status, listings and the supported
-// repairs, as JSON. Private: only callers with the Cloud Run invoker role
-// reach it. Routes (relative to the function's URL):
+// repairs, as JSON. Private: only OPS_INVOKER, the one account with the
+// Cloud Run invoker role, reaches it. Routes (relative to the function's URL):
 //   GET  /orders/<id>                        the relation, what needs a person, and its history
 //   GET  /orders?stage=&flagged=&orphans=&stuck=&limit=&pageToken=
 //   GET  /health                             the stuck-order report's summary, and the poller judged now
@@ -14,7 +14,7 @@ import { onRequest } from 'firebase-functions/v2/https';
 import * as logger from 'firebase-functions/logger';
 import type { Response } from 'express';
 
-import { DEPLOYMENT, loadOpsAudiences, loadRetentionDays, loadStuckThresholds, loadWatchSettings } from '../config';
+import { DEPLOYMENT, loadOpsAudiences, loadRetentionDays, loadStuckThresholds, loadWatchSettings, OPERATORS } from '../config';
 import { isStage, STAGES } from '../model/stage';
 import { pollerStatus } from '../orchestration/poller-watch';
 import { RepairRefused, resolveOrphan, retryRelation, type Operator } from '../orchestration/repairs';
@@ -155,7 +155,7 @@ async function route(request: Request, response: Response): Promise<void> {
   }
 }
 
-export const ops = onRequest({ ...DEPLOYMENT, invoker: 'private', timeoutSeconds: 60, memory: '256MiB' }, async (request, response) => {
+export const ops = onRequest({ ...DEPLOYMENT, invoker: OPERATORS, timeoutSeconds: 60, memory: '256MiB' }, async (request, response) => {
   try {
     await route(request, response);
   } catch (error) {
