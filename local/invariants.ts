@@ -2,7 +2,7 @@
 // orders and the relation documents: every order finished or legitimately in
 // progress, no order with a second kitchen order or shipment that nobody
 // noticed, and nothing flagged unless faults were injected on purpose.
-import type { PlainData } from './firestore';
+import type { PlainData } from './board/feed';
 
 const FINAL = new Set(['DELIVERED', 'REJECTED', 'CANCELLED']);
 

@@ -8,7 +8,7 @@ import * as fs from 'node:fs';
 import { createRequire } from 'node:module';
 import * as path from 'node:path';
 
-import { discoverManifest, ROOT } from '../emulators-project';
+import { discoverManifest, ROOT } from '../project';
 
 const FUNCTIONS_DIR = path.join(ROOT, 'functions');
 const CODEBASE = 'food-orchestrator';
