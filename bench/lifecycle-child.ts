@@ -7,10 +7,13 @@
 import * as path from 'node:path';
 
 import { routeStructuredLogs } from '../functions/test/helpers/logs';
-import { lifecycleBench, type LifecycleParams } from './lifecycle';
+import type { LifecycleParams } from './lifecycle';
 
 const params = JSON.parse(process.argv[2] ?? '{}') as Omit<LifecycleParams, 'log'>;
 routeStructuredLogs(path.resolve(__dirname, '..', 'artifacts', 'bench-functions.log'));
+// Loaded after the logs are routed: firebase-functions' logger keeps the console methods it finds when it loads.
+// eslint-disable-next-line @typescript-eslint/no-require-imports -- see above
+const { lifecycleBench } = require('./lifecycle') as typeof import('./lifecycle');
 lifecycleBench({ ...params, log: (line) => process.stderr.write(`${line}\n`) }).then(
   (result) => {
     process.stdout.write(`BENCH_RESULT ${JSON.stringify(result)}\n`);

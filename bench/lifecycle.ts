@@ -167,8 +167,13 @@ async function startStack(params: LifecycleParams): Promise<Stack> {
 }
 
 /** What Cloud Scheduler does: pollFoodService at each minute mark, the first at once; it polls every interval within its minute. */
-function startScheduler(stack: Stack): () => void {
-  const fire = (due: number) => void stack.functions.fireSchedule('pollFoodService', new Date(due));
+function startScheduler(stack: Stack, log: (line: string) => void): () => void {
+  let stopped = false;
+  // Stopping abandons an invocation in flight, as a platform shutting down would.
+  const fire = (due: number) =>
+    void stack.functions
+      .fireSchedule('pollFoodService', new Date(due))
+      .catch((error: unknown) => stopped || log(`  pollFoodService failed: ${error instanceof Error ? error.message : String(error)}`));
   fire(Math.floor(Date.now() / 60_000) * 60_000);
   let timer: NodeJS.Timeout;
   const next = () => {
@@ -176,7 +181,10 @@ function startScheduler(stack: Stack): () => void {
     timer = setTimeout(() => (fire(due), next()), due - Date.now());
   };
   next();
-  return () => clearTimeout(timer);
+  return () => {
+    stopped = true;
+    clearTimeout(timer);
+  };
 }
 
 /** RPCs by order id, as the simulator received them. */
@@ -205,7 +213,7 @@ export async function lifecycleBench(params: LifecycleParams): Promise<Lifecycle
   params.log(`  lifecycle: up in ${((Date.now() - starting) / 1000).toFixed(1)} s on ${stack.description}`);
   const { simulator } = stack;
   const calls = recordCalls(stack);
-  const stopScheduler = startScheduler(stack);
+  const stopScheduler = startScheduler(stack, params.log);
   const started = Date.now();
   try {
     // Customers at a steady rate over many poll intervals, so orders arrive at

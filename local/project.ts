@@ -9,17 +9,15 @@
 // simulator's address, poll interval and faults), so two runs, a developer's
 // and the tests', never read each other's. The repository's firebase.json and
 // functions/.env* stay as a plain `firebase emulators:start` reads them.
-import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
 
 import { freePort } from '../functions/test/helpers/firestore-emulator';
+import { discoverManifest, type DeclaredParam } from '../functions/test/helpers/manifest';
 import type { EmulatorBinary, Java } from '../functions/test/helpers/google-tools';
 
 export const ROOT = path.resolve(__dirname, '..');
 export const FUNCTIONS_DIR = path.join(ROOT, 'functions');
-const DISCOVERY_MS = 30_000;
 
 /** firebase.json, as far as this script reads and rewrites it. */
 export interface FirebaseJson {
@@ -144,52 +142,9 @@ export function emulatorsConfig(config: FirebaseJson, choices: ConfigChoices): F
 
 // ---- functions/.env.local and functions/.secret.local ----------------------
 
-/** A param as firebase-functions declares it in the manifest the CLI reads. */
-export interface DeclaredParam {
-  name: string;
-  type: string;
-  default?: unknown;
-}
-
-/**
- * The manifest the Firebase CLI reads from the build: firebase-functions'
- * discovery binary loads lib/ in a process without secrets and writes it.
- */
-export function discoverManifest(
-  functionsDir: string,
-): { endpoints: Record<string, unknown>; params?: DeclaredParam[] } & Record<string, unknown> {
-  const output = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'functions-manifest-')), 'functions.json');
-  try {
-    const result = spawnSync(
-      process.execPath,
-      [path.join(functionsDir, 'node_modules', 'firebase-functions', 'lib', 'bin', 'firebase-functions.js'), functionsDir],
-      {
-        cwd: functionsDir,
-        env: {
-          PATH: process.env.PATH,
-          HOME: process.env.HOME,
-          FUNCTIONS_CONTROL_API: 'true',
-          GCLOUD_PROJECT: 'demo-discovery',
-          FUNCTIONS_MANIFEST_OUTPUT_PATH: output,
-        },
-        encoding: 'utf8',
-        timeout: DISCOVERY_MS,
-      },
-    );
-    if (result.status !== 0) {
-      throw new Error(
-        `could not load ${path.join(functionsDir, 'lib')} to read its manifest (is it built?): ${result.error?.message ?? result.stderr.trim()}`,
-      );
-    }
-    return JSON.parse(fs.readFileSync(output, 'utf8')) as { endpoints: Record<string, unknown>; params?: DeclaredParam[] };
-  } finally {
-    fs.rmSync(path.dirname(output), { recursive: true, force: true });
-  }
-}
-
 /** The params and secrets the build declares, read the way the Firebase CLI reads them. The defaults stay in config.ts. */
 export function declaredParams(functionsDir: string): DeclaredParam[] {
-  return discoverManifest(functionsDir).params ?? [];
+  return discoverManifest(functionsDir).manifest.params ?? [];
 }
 
 export interface LocalConfigValues {

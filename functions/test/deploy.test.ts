@@ -2,12 +2,11 @@
 // firebase-functions' own discovery binary, in a process with no secrets,
 // no params and no emulator, writing the manifest the CLI would upload.
 import { strict as assert } from 'node:assert';
-import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
 
 import { foodCallBound, INT_PARAMS, POLLER_MAX_INSTANCES, STRING_PARAMS } from '../src/config';
+import { discoverManifest } from './helpers/manifest';
 import { startStack, type Stack } from './helpers/stack';
 
 /** Param-valued options appear in the manifest as CEL, e.g. "{{ params.FUNCTIONS_REGION }}", which the CLI resolves at deploy. */
@@ -46,26 +45,7 @@ describe('deployability', () => {
 
   before(function () {
     assert.ok(fs.existsSync(path.join(functionsDir, 'lib', 'index.js')), 'lib/index.js is missing: run `npm run build` first');
-    const output = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'manifest-')), 'functions.json');
-    const result = spawnSync(
-      process.execPath,
-      [path.join(functionsDir, 'node_modules', 'firebase-functions', 'lib', 'bin', 'firebase-functions.js'), functionsDir],
-      {
-        cwd: functionsDir,
-        env: {
-          PATH: process.env.PATH,
-          HOME: process.env.HOME,
-          FUNCTIONS_CONTROL_API: 'true',
-          GCLOUD_PROJECT: 'demo-food-orchestrator',
-          FUNCTIONS_MANIFEST_OUTPUT_PATH: output,
-        },
-        encoding: 'utf8',
-        timeout: 30_000,
-      },
-    );
-    stderr = result.stderr;
-    assert.equal(result.status, 0, `discovery failed: ${result.stderr}`);
-    manifest = JSON.parse(fs.readFileSync(output, 'utf8')) as Manifest;
+    ({ manifest, stderr } = discoverManifest(functionsDir) as unknown as { manifest: Manifest; stderr: string });
   });
 
   it('exports exactly the six functions, all gen 2', () => {
