@@ -11,15 +11,15 @@ export interface RunFacts {
   orders: Map<string, string>;
   /** Every relation document. */
   relations: PlainData[];
-  /** What the simulator created; absent for an external food service, which does not say. */
-  created?: { kitchenOrders: number; shipments: number };
+  /** What the simulator created. */
+  created: { kitchenOrders: number; shipments: number };
   /** Food-service faults were injected, so flags are expected. */
   foodFaults: boolean;
   /** Relations an earlier run left (a restart after a crash, say): their notes and flags predate this run. */
   resumedRelations?: number;
   /** Trigger deliveries that threw: the platform would have dropped them (retry is off). */
   failedDeliveries: number;
-  /** The run ended with orders still in flight after the drain, against a simulator whose pace we know. */
+  /** The run ended with orders still in flight after the drain. */
   drainTimedOut: boolean;
 }
 
@@ -117,25 +117,21 @@ export function checkInvariants(facts: RunFacts): InvariantReport {
     violations.push(`${inProgress} order(s) were still in flight when the drain timed out: something is stuck`);
   }
 
-  if (facts.created) {
-    const recorded = { kitchen: all.filter((r) => r.kitchenOrder).length, shipment: all.filter((r) => r.shipment).length };
-    const noted = all.reduce(
-      (sum, r) => ({ kitchen: sum.kitchen + r.orphanNotes.kitchen, shipment: sum.shipment + r.orphanNotes.shipment }),
-      { kitchen: 0, shipment: 0 },
-    );
-    const check = (what: string, created: number, known: number, notedExtra: number) => {
-      if (created < known) violations.push(`${known} ${what}s are recorded but the food service created only ${created}`);
-      if (created > known + notedExtra) {
-        violations.push(
-          `the food service created ${created} ${what}s, ${created - known - notedExtra} more than recorded or noted: a silent duplicate`,
-        );
-      }
-    };
-    check('kitchen order', facts.created.kitchenOrders, recorded.kitchen, noted.kitchen);
-    check('shipment', facts.created.shipments, recorded.shipment, noted.shipment);
-  } else {
-    notes.push('an external food service does not report what it created: duplicate creates were not counted');
-  }
+  const recorded = { kitchen: all.filter((r) => r.kitchenOrder).length, shipment: all.filter((r) => r.shipment).length };
+  const noted = all.reduce(
+    (sum, r) => ({ kitchen: sum.kitchen + r.orphanNotes.kitchen, shipment: sum.shipment + r.orphanNotes.shipment }),
+    { kitchen: 0, shipment: 0 },
+  );
+  const check = (what: string, created: number, known: number, notedExtra: number) => {
+    if (created < known) violations.push(`${known} ${what}s are recorded but the food service created only ${created}`);
+    if (created > known + notedExtra) {
+      violations.push(
+        `the food service created ${created} ${what}s, ${created - known - notedExtra} more than recorded or noted: a silent duplicate`,
+      );
+    }
+  };
+  check('kitchen order', facts.created.kitchenOrders, recorded.kitchen, noted.kitchen);
+  check('shipment', facts.created.shipments, recorded.shipment, noted.shipment);
 
   return { held: violations.length === 0, finished, inProgress, violations, notes };
 }

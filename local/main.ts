@@ -11,7 +11,7 @@
 // line and ends the run. With --duration it runs that long, drains, and
 // judges the run by the invariants of local/invariants.ts.
 import { initializeApp, deleteApp } from 'firebase-admin/app';
-import { getFirestore } from 'firebase-admin/firestore';
+import { getFirestore, type Firestore } from 'firebase-admin/firestore';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
@@ -23,12 +23,12 @@ import { ensureCerts } from '../food-service/src/certs';
 import { formatProxyStats, startFaultProxy, type FaultProxy } from '../food-service/src/fault-proxy';
 import { startFoodService, type FoodService } from '../food-service/src/server';
 import { describeError } from '../functions/src/describe-error';
-import { findFirestoreEmulator, findJava, findPubsubEmulator, MissingTool } from '../functions/test/helpers/google-tools';
-import { watchCollection } from './board/feed';
+import { findFirestoreEmulator, findJava, findPubsubEmulator, hasEmulatorUi, MissingTool } from '../functions/test/helpers/google-tools';
+import { watchCollection, type PlainData } from './board/feed';
 import { startBoard, type Board } from './board/server';
 import { RelationTracker } from './board/tracker';
 import { CLOCK_FUNCTION, runClock, type ClockCounts } from './clock';
-import { hasEmulatorUi } from './google/check';
+
 import { checkInvariants } from './invariants';
 import { parseOptions, usesFaultProxy, UsageError, USAGE, type StartOptions } from './options';
 import {
@@ -189,19 +189,6 @@ async function stopCli(cli: Cli, signal: NodeJS.Signals): Promise<number> {
   }
 }
 
-function readCa(file: string): string {
-  let pem: string;
-  try {
-    pem = fs.readFileSync(file, 'utf8');
-  } catch (error) {
-    throw new UsageError(
-      `--food-ca ${file}: ${(error as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : describeError(error)}`,
-    );
-  }
-  if (!pem.includes('-----BEGIN CERTIFICATE-----')) throw new UsageError(`--food-ca ${file} is not a PEM certificate`);
-  return pem;
-}
-
 /** Why the run stops before its end: a signal, or the emulators exiting on their own. */
 type Interruption = { kind: 'signal'; signal: NodeJS.Signals } | { kind: 'emulators'; code: number };
 
@@ -215,6 +202,66 @@ export function exitCode(reason: Interruption | undefined, bounded: boolean, ver
   if (reason?.kind === 'signal') return bounded ? 130 : stopCode;
   if (reason?.kind === 'emulators') return bounded || reason.code !== 0 ? reason.code || 1 : 0;
   return stopCode === 0 ? verdict : 1;
+}
+
+/** The run's parts that the end of the run looks at. */
+interface Parts {
+  options: StartOptions;
+  db: Firestore;
+  tracker: RelationTracker;
+  simulator: FoodService;
+  proxy: FaultProxy | undefined;
+  cli: Cli;
+  caPem: string;
+  clock: ClockCounts;
+  startedAt: number;
+  resumed: number;
+}
+
+const snapshot = ({ startedAt, tracker, simulator, clock, cli }: Parts): RunSnapshot => ({
+  elapsedSeconds: Math.round((Date.now() - startedAt) / 1000),
+  summary: tracker.summary(new Date()),
+  stats: simulator.stats(),
+  clock,
+  functionErrors: cli.killed,
+});
+
+/** --duration: the customers stop, the orders in flight finish, and the run is judged by its invariants. Resolves to the verdict. */
+async function drainAndJudge(parts: Parts, durationSeconds: number, signal: AbortSignal): Promise<number> {
+  const { options, tracker, simulator, proxy } = parts;
+  simulator.stopCustomers();
+  const limitMs = drainLimitMs(options.pollIntervalSeconds, options.controllerIntervalMs, 60_000);
+  console.log(
+    `duration reached: the customers stop ordering; waiting up to ${limitMs / 1000} s until no order is open and no relation is active`,
+  );
+  const drainStarted = Date.now();
+  const drained = await drain(
+    async () => {
+      const { active, waitingForPerson } = tracker.summary(new Date());
+      return { open: openOrders(simulator.stats()), activeRelations: active, waitingForPerson };
+    },
+    limitMs,
+    { signal },
+  );
+  if (signal.aborted) return 1;
+  const relations = (await parts.db.collection('relations').get()).docs.map((doc) => doc.data());
+  const stats = simulator.stats();
+  const report = checkInvariants({
+    orders: await readOrders(simulator.address, parts.caPem, FUNCTIONS_DIR),
+    relations,
+    created: { kitchenOrders: stats.kitchenOrdersCreated, shipments: stats.shipmentsCreated },
+    // Dropped and late replies leave creates ambiguous, so noted orphans and flags are expected; a cut handshake provably sent nothing.
+    foodFaults: options.faults.failRate > 0 || options.faults.dropRate > 0 || options.faults.proxyLatencyMs > 0,
+    resumedRelations: parts.resumed,
+    failedDeliveries: parts.cli.killed,
+    drainTimedOut: !drained,
+  });
+  const drainSeconds = Math.round((Date.now() - drainStarted) / 1000);
+  const proxyLine = proxy && formatProxyStats(proxy.stats());
+  console.log(
+    finalSummary({ ...snapshot(parts), durationSeconds, drainSeconds, drained, relations: relations.length, report, proxy: proxyLine }),
+  );
+  return report.held ? 0 : 1;
 }
 
 async function run(options: StartOptions): Promise<number> {
@@ -245,14 +292,13 @@ async function run(options: StartOptions): Promise<number> {
 
   const ports = options.freePorts ? await freePorts(project.firebaseJson) : fixedPorts(project.firebaseJson);
   const certs = ensureCerts();
-  const caPem = options.foodService ? readCa(options.foodService.caFile) : fs.readFileSync(certs.caCert, 'utf8');
-  const foodAddress = options.foodService?.address ?? `127.0.0.1:${ports.simulator}`;
+  const caPem = fs.readFileSync(certs.caCert, 'utf8');
+  const foodAddress = `127.0.0.1:${ports.simulator}`;
   // The fault proxy (--drop-rate, --handshake-cut-rate, --proxy-latency): only the functions dial it.
-  let proxy: FaultProxy | undefined;
-  if (usesFaultProxy(options.faults)) {
-    const { dropRate, handshakeCutRate, proxyLatencyMs } = options.faults;
-    proxy = await startFaultProxy({ target: foodAddress, dropRate, handshakeCutRate, latencyMs: proxyLatencyMs, seed: options.seed });
-  }
+  const { dropRate, handshakeCutRate, proxyLatencyMs: latencyMs } = options.faults;
+  const proxy = usesFaultProxy(options.faults)
+    ? await startFaultProxy({ target: foodAddress, dropRate, handshakeCutRate, latencyMs, seed: options.seed })
+    : undefined;
   const ui = hasEmulatorUi();
   const dir = createRunDirectory(
     os.tmpdir(),
@@ -269,11 +315,8 @@ async function run(options: StartOptions): Promise<number> {
   const host = (name: string) => `127.0.0.1:${ports.emulators[name]}`;
   console.log(`${pad('project folder')}${dir.dir}: the generated firebase.json, functions/.env.local and .secret.local`);
   console.log(`${pad('emulator log')}${logFile} (every line of the CLI; the function invocations are only there)`);
-  console.log(
-    ui
-      ? `${pad('Emulator UI')}http://${host('ui')}/`
-      : `${pad('Emulator UI')}not started: its bundle is not downloaded (once, with internet: npx firebase setup:emulators:ui)`,
-  );
+  const uiNote = 'not started: its bundle is not downloaded (once, with internet: npx firebase setup:emulators:ui)';
+  console.log(`${pad('Emulator UI')}${ui ? `http://${host('ui')}/` : uiNote}`);
 
   const cli = startCli(dir, options, projectId, { ...cliEnvironment(process.env, found.tools, dir.names), FORCE_COLOR: '0' }, logFile);
   emulators.cli = cli;
@@ -291,112 +334,59 @@ async function run(options: StartOptions): Promise<number> {
   const db = getFirestore(app);
   db.settings({ host: host('firestore'), ssl: false });
   try {
-    const functionsBase = `http://${host('functions')}`;
-    const pollUrl = await waitForHttpFunction(functionsBase, projectId, CLOCK_FUNCTION, EMULATORS_READY_MS, interrupt.signal);
-    console.log(`${pad('emulators ready')}in ${Math.round((Date.now() - startedAt) / 1000)} s; the customers start ordering now`);
-
+    const pollUrl = await waitForHttpFunction(
+      `http://${host('functions')}`,
+      projectId,
+      CLOCK_FUNCTION,
+      EMULATORS_READY_MS,
+      interrupt.signal,
+    );
     const opsUrl = `${pollUrl.slice(0, pollUrl.lastIndexOf('/'))}/ops`;
+    console.log(`${pad('emulators ready')}in ${Math.round((Date.now() - startedAt) / 1000)} s; the customers start ordering now`);
     const tracker = new RelationTracker();
-    unwatch = await watchCollection(
-      db,
-      'relations',
-      (id, before, after) => tracker.apply(id, before, after, new Date()),
-      (error) => console.error(`board: the relations listener failed: ${error.message}`),
+    const onChange = (id: string, before: PlainData | null, after: PlainData | null) => tracker.apply(id, before, after, new Date());
+    unwatch = await watchCollection(db, 'relations', onChange, (error) =>
+      console.error(`board: the relations listener failed: ${error.message}`),
     );
     const resumed = tracker.summary(new Date()).relations;
-    if (!options.foodService) {
-      simulator = await startFoodService({
-        port: ports.simulator,
-        statsPort: ports.simulatorStats,
-        tls: { cert: fs.readFileSync(certs.serverCert), key: fs.readFileSync(certs.serverKey) },
-        controllerIntervalMs: options.controllerIntervalMs,
-        ordersPerSecond: options.ordersPerSecond,
-        cancelRate: options.cancelRate,
-        rejectRate: options.rejectRate,
-        failRate: options.faults.failRate,
-        seed: options.seed,
-        log: (line) => console.log(`[food-service] ${line}`),
-      });
-    }
-    const food = simulator;
-    board = await startBoard({
-      port: options.boardPort,
-      tracker,
-      // A click on a card shows the order's history from the ops function, as an operator's API call would.
-      statusApi: opsUrl,
-      extra: () => ({ firestore: `Google's emulator at ${host('firestore')}`, ...(food ? { food: food.stats() } : {}) }),
-    });
+    const food = (simulator = await startFoodService({
+      port: ports.simulator,
+      statsPort: ports.simulatorStats,
+      tls: { cert: fs.readFileSync(certs.serverCert), key: fs.readFileSync(certs.serverKey) },
+      controllerIntervalMs: options.controllerIntervalMs,
+      ordersPerSecond: options.ordersPerSecond,
+      cancelRate: options.cancelRate,
+      rejectRate: options.rejectRate,
+      failRate: options.faults.failRate,
+      seed: options.seed,
+      log: (line) => console.log(`[food-service] ${line}`),
+    }));
+    // A click on a card shows the order's history from the ops function, as an operator's API call would.
+    const extra = () => ({ firestore: `Google's emulator at ${host('firestore')}`, food: food.stats() });
+    board = await startBoard({ port: options.boardPort, tracker, statusApi: opsUrl, extra });
     console.log(`${pad('live board')}${board.url}`);
     console.log(
       `${pad('Firestore')}${host('firestore')} (FIRESTORE_EMULATOR_HOST=${host('firestore')} GCLOUD_PROJECT=${projectId} for npm run ops)`,
     );
-    console.log(
-      `${pad('food service')}${foodAddress} (${food ? `simulator, ${options.ordersPerSecond} orders/s, stats ${food.statsUrl}` : 'external'})`,
-    );
+    console.log(`${pad('food service')}${foodAddress} (simulator, ${options.ordersPerSecond} orders/s, stats ${food.statsUrl})`);
     if (proxy) {
-      const { dropRate, handshakeCutRate, latencyMs } = proxy.faults();
+      const faults = proxy.faults();
       console.log(
-        `${pad('fault proxy')}${proxy.address} → ${foodAddress} for the functions (drop ${dropRate}, handshake cut ${handshakeCutRate}, latency ${latencyMs} ms)`,
+        `${pad('fault proxy')}${proxy.address} → ${foodAddress} for the functions (drop ${faults.dropRate}, handshake cut ${faults.handshakeCutRate}, latency ${faults.latencyMs} ms)`,
       );
     }
     console.log(`${pad('ops API')}curl '${opsUrl}/orders?flagged=true'`);
     if (resumed > 0) console.log(`${pad('resuming')}${resumed} relations from --import`);
     clockDone = runClock(pollUrl, options.pollIntervalSeconds, AbortSignal.any([interrupt.signal, stopClock.signal]), clock, console.log);
 
-    const snapshot = (): RunSnapshot => ({
-      elapsedSeconds: Math.round((Date.now() - startedAt) / 1000),
-      summary: tracker.summary(new Date()),
-      stats: food?.stats(),
-      clock,
-      functionErrors: cli.killed,
-    });
-    progress = setInterval(() => console.log(progressLine(snapshot())), PROGRESS_EVERY_MS);
+    const parts: Parts = { options, db, tracker, simulator: food, proxy, cli, caPem, clock, startedAt, resumed };
+    progress = setInterval(() => console.log(progressLine(snapshot(parts))), PROGRESS_EVERY_MS);
     if (options.durationSeconds === undefined) {
       await new Promise((resolve) => interrupt.signal.addEventListener('abort', resolve, { once: true }));
       verdict = 0;
     } else {
       await sleep(options.durationSeconds * 1000, undefined, { signal: interrupt.signal }).catch(() => undefined);
-      if (!interrupt.signal.aborted) {
-        food?.stopCustomers();
-        const limitMs = drainLimitMs(options.pollIntervalSeconds, options.controllerIntervalMs, 60_000);
-        console.log(
-          `duration reached: the customers stop ordering; waiting up to ${limitMs / 1000} s until no order is open and no relation is active`,
-        );
-        const drainStarted = Date.now();
-        const drained = await drain(
-          async () => {
-            const { active, waitingForPerson } = tracker.summary(new Date());
-            return { open: food ? openOrders(food.stats()) : 0, activeRelations: active, waitingForPerson };
-          },
-          limitMs,
-          { signal: interrupt.signal },
-        );
-        if (!interrupt.signal.aborted) {
-          const relations = (await db.collection('relations').get()).docs.map((doc) => doc.data());
-          const stats = food?.stats();
-          const report = checkInvariants({
-            orders: await readOrders(foodAddress, caPem, FUNCTIONS_DIR),
-            relations,
-            ...(stats ? { created: { kitchenOrders: stats.kitchenOrdersCreated, shipments: stats.shipmentsCreated } } : {}),
-            // Dropped and late replies leave creates ambiguous, so noted orphans and flags are expected; a cut handshake provably sent nothing.
-            foodFaults: options.faults.failRate > 0 || options.faults.dropRate > 0 || options.faults.proxyLatencyMs > 0,
-            resumedRelations: resumed,
-            failedDeliveries: cli.killed,
-            // Against an external food service we do not know its pace; there a timeout is only a note.
-            drainTimedOut: !drained && food !== undefined,
-          });
-          if (!drained && !food) report.notes.push('the drain timed out: some orders were still in flight');
-          const facts = {
-            ...snapshot(),
-            durationSeconds: options.durationSeconds,
-            drainSeconds: Math.round((Date.now() - drainStarted) / 1000),
-          };
-          console.log(
-            finalSummary({ ...facts, drained, relations: relations.length, report, proxy: proxy && formatProxyStats(proxy.stats()) }),
-          );
-          verdict = report.held ? 0 : 1;
-        }
-      }
+      if (!interrupt.signal.aborted) verdict = await drainAndJudge(parts, options.durationSeconds, interrupt.signal);
     }
   } catch (error) {
     if (!interrupt.signal.aborted) console.error(`npm start: ${describeError(error)}`);
@@ -441,9 +431,9 @@ async function main(argv: string[]): Promise<number> {
     return await run(options);
   } catch (error) {
     // Java 21+ and Google's emulator are required: say which is missing, in one line, and stop.
-    if (error instanceof MissingTool || error instanceof UsageError) console.error(`npm start: ${error.message}`);
+    if (error instanceof MissingTool) console.error(`npm start: ${error.message}`);
     else console.error(`npm start failed: ${describeError(error)}`);
-    return error instanceof UsageError ? 2 : 1;
+    return 1;
   }
 }
 

@@ -18,8 +18,6 @@ export interface StartOptions {
   /** How long kitchens and drones take per step in the simulator. */
   controllerIntervalMs: number;
   seed: number;
-  /** An existing food service (host:port) instead of the simulator, with the CA that signed it. */
-  foodService: { address: string; caFile: string } | undefined;
   boardPort: number;
   /** Every emulator and the simulator on free loopback ports instead of firebase.json's and 9000/9001. */
   freePorts: boolean;
@@ -64,8 +62,6 @@ live board. Needs Java 21+ and Google's Firestore emulator (npm run tools).
                              connection, after the work was done
   --handshake-cut-rate R     fault proxy: share of TLS handshakes cut short
   --proxy-latency MS         fault proxy: delay every reply by MS
-  --food-service HOST:PORT   an existing food service instead of the simulator,
-  --food-ca FILE             with the CA (PEM) that signed its certificate
   --board-port PORT          the live board's port, 0 = any (default 3000)
   --free-ports               every emulator and the simulator on free ports, to
                              run beside another run
@@ -95,10 +91,8 @@ const NUMBERS = {
   'shard-size': { fallback: undefined, min: 5, max: 5000, integer: true },
 } as const;
 type NumberFlag = keyof typeof NUMBERS;
-const STRINGS = ['food-service', 'food-ca', 'project', 'import', 'export-on-exit'] as const;
+const STRINGS = ['project', 'import', 'export-on-exit'] as const;
 type StringFlag = (typeof STRINGS)[number];
-
-const HOST_PORT = /^[A-Za-z0-9.-]+:\d{1,5}$|^\[[0-9A-Fa-f:.]+\]:\d{1,5}$/;
 
 /** Returns the options, or throws UsageError naming the flag and the bad value. Paths are taken from `cwd` (where npm was run). */
 export function parseOptions(argv: readonly string[], cwd: string = process.env.INIT_CWD ?? process.cwd()): StartOptions {
@@ -127,12 +121,6 @@ export function parseOptions(argv: readonly string[], cwd: string = process.env.
     }
     return parsed;
   };
-  const address = values['food-service'];
-  const caFile = values['food-ca'];
-  if (address !== undefined && !HOST_PORT.test(address)) throw new UsageError(`--food-service must be HOST:PORT, got "${address}"`);
-  if ((address === undefined) !== (caFile === undefined)) {
-    throw new UsageError('--food-service and --food-ca go together: an existing food service needs the CA that signed its certificate');
-  }
   // A real project here would let emulated functions reach production services that are not emulated.
   if (values.project !== undefined && !/^demo-[a-z0-9-]{1,24}$/.test(values.project)) {
     throw new UsageError(`--project must be a demo- project id (demo- and up to 24 of a-z, 0-9, -), got "${values.project}"`);
@@ -148,7 +136,6 @@ export function parseOptions(argv: readonly string[], cwd: string = process.env.
     rejectRate: number('reject-rate'),
     controllerIntervalMs: number('controller-interval'),
     seed: number('seed'),
-    foodService: address !== undefined && caFile !== undefined ? { address, caFile: path.resolve(cwd, caFile) } : undefined,
     boardPort: number('board-port'),
     freePorts: values['free-ports'] ?? false,
     shardSize: number('shard-size'),

@@ -13,7 +13,6 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 
 import { freePort } from '../functions/test/helpers/firestore-emulator';
-import { discoverManifest, type DeclaredParam } from '../functions/test/helpers/manifest';
 import type { EmulatorBinary, Java } from '../functions/test/helpers/google-tools';
 
 export const ROOT = path.resolve(__dirname, '..');
@@ -56,12 +55,6 @@ interface EmulatorSettings {
 function emulatorSettings(config: FirebaseJson, name: string): EmulatorSettings | undefined {
   const value = config.emulators?.[name];
   return typeof value === 'object' && value !== null ? (value as EmulatorSettings) : undefined;
-}
-
-/** The emulators firebase.json configures that `emulators:start` would start (hub, UI and logging are not targets). */
-export function configuredTargets(config: FirebaseJson): string[] {
-  const helpers = new Set(['hub', 'ui', 'logging', 'singleProjectMode']);
-  return Object.keys(config.emulators ?? {}).filter((name) => !helpers.has(name));
 }
 
 // ---- ports ---------------------------------------------------------------------
@@ -142,42 +135,11 @@ export function emulatorsConfig(config: FirebaseJson, choices: ConfigChoices): F
 
 // ---- functions/.env.local and functions/.secret.local ----------------------
 
-/** The params and secrets the build declares, read the way the Firebase CLI reads them. The defaults stay in config.ts. */
-export function declaredParams(functionsDir: string): DeclaredParam[] {
-  return discoverManifest(functionsDir).manifest.params ?? [];
-}
-
 export interface LocalConfigValues {
-  /** Values for params, by name; the others get their declared default. */
+  /** The run's own params; every other param has its default in functions/.env. */
   params: Record<string, string>;
   /** A value for every secret. */
   secrets: Record<string, string>;
-}
-
-/**
- * Every declared param gets a value, because the CLI prompts for any param
- * missing from the .env files (and writes the answer into .env.local).
- */
-export function localConfig(
-  declared: readonly DeclaredParam[],
-  values: LocalConfigValues,
-): { env: Record<string, string>; secrets: Record<string, string> } {
-  const env: Record<string, string> = {};
-  const secrets: Record<string, string> = {};
-  for (const param of declared) {
-    if (param.type === 'secret') {
-      const value = values.secrets[param.name];
-      if (value === undefined) throw new Error(`no local value for the secret ${param.name}`);
-      secrets[param.name] = value;
-    } else {
-      // A default that is an expression ("{{ params.PROJECT_ID }}") is the CLI's to resolve; it needs a local value.
-      const fallback = param.default === undefined || String(param.default).includes('{{') ? undefined : String(param.default);
-      const value = values.params[param.name] ?? fallback;
-      if (value === undefined) throw new Error(`no local value or usable default for the param ${param.name}`);
-      env[param.name] = value;
-    }
-  }
-  return { env, secrets };
 }
 
 /** The first line of every file this script writes; a file without it is someone's own and is never overwritten. */
@@ -209,22 +171,21 @@ function writeGenerated(file: string, content: string, mode: number): void {
 export interface FunctionsConfigFiles {
   envFile: string;
   secretFile: string;
-  /** Every param and secret the build declares, by name. */
+  /** Every param and secret the files give a value, by name. */
   names: string[];
 }
 
 /**
  * Writes the functions' local config where the Firebase CLI looks for it in
- * the emulator: params in .env.local, secrets in .secret.local, beside the
- * build in `functionsDir` whose declared params it reads.
+ * the emulator, over the defaults of functions/.env (linked beside them):
+ * params in .env.local, secrets in .secret.local.
  */
 export function writeFunctionsConfig(functionsDir: string, values: LocalConfigValues): FunctionsConfigFiles {
-  const declared = declaredParams(functionsDir);
-  const { env, secrets } = localConfig(declared, values);
   const files = { envFile: path.join(functionsDir, '.env.local'), secretFile: path.join(functionsDir, '.secret.local') };
-  writeGenerated(files.envFile, formatDotenv(env), 0o644);
-  writeGenerated(files.secretFile, formatDotenv(secrets), 0o600);
-  return { ...files, names: declared.map((param) => param.name) };
+  writeGenerated(files.envFile, formatDotenv(values.params), 0o644);
+  writeGenerated(files.secretFile, formatDotenv(values.secrets), 0o600);
+  const defaults = fs.readFileSync(path.join(functionsDir, '.env'), 'utf8').match(/^[A-Z_][A-Z0-9_]*(?==)/gm) ?? [];
+  return { ...files, names: [...new Set([...defaults, ...Object.keys(values.params), ...Object.keys(values.secrets)])] };
 }
 
 /**
@@ -263,8 +224,8 @@ export function localValues(
 
 // ---- the folder ------------------------------------------------------------------
 
-/** What the deployable package holds at run time; the folder links to these, so the emulator runs the real build. */
-const FUNCTIONS_ENTRIES = ['package.json', 'lib', 'proto', 'node_modules'];
+/** What the deployable package holds at run time, and its params' defaults; linked, so the emulator runs the real build. */
+const FUNCTIONS_ENTRIES = ['package.json', 'lib', 'proto', 'node_modules', '.env'];
 /** Files firebase.json names, linked so the emulators read the repository's own. */
 const PROJECT_FILES = ['firestore.rules', 'firestore.indexes.json'];
 
@@ -277,8 +238,8 @@ export interface RunDirectory extends FunctionsConfigFiles {
 
 /**
  * A fresh folder under `parent` holding the generated firebase.json,
- * .firebaserc, links to the rules, the indexes and the functions build, and
- * that build's .env.local and .secret.local.
+ * .firebaserc, links to the rules, the indexes, the functions build and its
+ * .env, and the run's own .env.local and .secret.local.
  */
 export function createRunDirectory(parent: string, config: FirebaseJson, values: LocalConfigValues, root: string = ROOT): RunDirectory {
   fs.mkdirSync(parent, { recursive: true });
@@ -304,21 +265,9 @@ export interface EmulatorTools {
 
 /**
  * Inherited variables that would point the CLI or the functions elsewhere: a
- * running emulator (a test's or `npm start`'s), a project, or a value for a
- * param or secret, which must come from .env.local and .secret.local only.
+ * running emulator (a test's, another run's), or a project.
  */
-const POINTING_ELSEWHERE = [
-  'FIRESTORE_EMULATOR_HOST',
-  'PUBSUB_EMULATOR_HOST',
-  'FIREBASE_EMULATOR_HUB',
-  'FIREBASE_AUTH_EMULATOR_HOST',
-  'FIREBASE_DATABASE_EMULATOR_HOST',
-  'FIREBASE_STORAGE_EMULATOR_HOST',
-  'CLOUD_TASKS_EMULATOR_HOST',
-  'GCLOUD_PROJECT',
-  'GOOGLE_CLOUD_PROJECT',
-  'FIREBASE_CONFIG',
-];
+const POINTING_ELSEWHERE = /_EMULATOR_HOST$|^FIREBASE_EMULATOR_HUB$|^GCLOUD_PROJECT$|^GOOGLE_CLOUD_PROJECT$|^FIREBASE_CONFIG$/;
 
 /**
  * The Firebase CLI's environment: the Java found first on PATH (firebase-tools
@@ -328,7 +277,8 @@ const POINTING_ELSEWHERE = [
  */
 export function cliEnvironment(base: NodeJS.ProcessEnv, tools: EmulatorTools, paramNames: readonly string[]): NodeJS.ProcessEnv {
   const env: NodeJS.ProcessEnv = { ...base };
-  for (const name of [...POINTING_ELSEWHERE, ...paramNames]) delete env[name];
+  // Params and secrets come from the run folder's files only.
+  for (const name of Object.keys(env)) if (POINTING_ELSEWHERE.test(name) || paramNames.includes(name)) delete env[name];
   if (tools.java) {
     env.JAVA_HOME = path.dirname(tools.java.binDir);
     env.PATH = [tools.java.binDir, base.PATH].filter(Boolean).join(path.delimiter);

@@ -5,36 +5,18 @@
 // exits 1 when one that the tests need is missing; CI runs it first, so a
 // missing tool fails the run loudly instead of being skipped.
 // `npm run tools -- --env` prints the export line alone, for `eval`.
-import * as fs from 'node:fs';
 import * as path from 'node:path';
 
 import {
   findFirestoreEmulator,
   findJava,
   findPubsubEmulator,
-  firebaseDownloads,
+  hasEmulatorUi,
   MissingTool,
+  uiBundleDir,
   type EmulatorBinary,
   type Java,
 } from '../../functions/test/helpers/google-tools';
-
-/**
- * Where firebase-tools keeps the Emulator UI bundle: `ui-v<version>` in its
- * cache, the version being `ui.main.version` of its download list
- * (firebase-tools 15; `ui.snapshot` only under an experiment).
- */
-export function uiBundleDir(env: NodeJS.ProcessEnv = process.env): string {
-  const { info, cacheDir } = firebaseDownloads(env);
-  const ui = info.ui as { main?: { version?: string } };
-  if (!ui.main?.version) throw new Error("firebase-tools' download list has no ui.main.version: its layout changed");
-  return path.join(cacheDir, `ui-v${ui.main.version}`);
-}
-
-/** Whether the UI bundle is there as firebase-tools unpacks it: the client it serves and the server it runs. */
-export function hasEmulatorUi(env: NodeJS.ProcessEnv = process.env): boolean {
-  const dir = uiBundleDir(env);
-  return fs.existsSync(path.join(dir, 'client', 'index.html')) && fs.existsSync(path.join(dir, 'server', 'server.mjs'));
-}
 
 const quote = (value: string) => `'${value.replace(/'/g, `'\\''`)}'`;
 

@@ -95,11 +95,6 @@ describe('run invariants', () => {
     );
   });
 
-  it('note what an external food service cannot tell', () => {
-    const report = checkInvariants(facts({ created: undefined }));
-    assert.match(report.notes.join('\n'), /external food service does not report what it created/);
-  });
-
   it('treat the notes and flags of relations an earlier run left as notes when the run resumed them', () => {
     const noted = [
       relation('orders/a', 'DELIVERED', { possibleOrphans: [{ step: 'createKitchenOrder', attempt: 1 }] }),

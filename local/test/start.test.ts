@@ -18,15 +18,15 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 
 import { ensureCerts } from '../../food-service/src/certs';
-import { findFirestoreEmulator, findJava, MissingTool } from '../../functions/test/helpers/google-tools';
+import { findFirestoreEmulator, findJava, hasEmulatorUi, MissingTool, uiBundleDir } from '../../functions/test/helpers/google-tools';
+import { discoverManifest } from '../../functions/test/helpers/manifest';
 import { describePoll } from '../clock';
-import { exportLine, hasEmulatorUi, uiBundleDir } from '../google/check';
+import { exportLine } from '../google/check';
 import { cliArgs, exitCode, findTools, FUNCTION_KILLED } from '../main';
 import { parseOptions, UsageError, usesFaultProxy } from '../options';
 import {
   cliEnvironment,
   createRunDirectory,
-  declaredParams,
   emulatorsConfig,
   fixedPorts,
   formatDotenv,
@@ -80,7 +80,10 @@ const { FirestoreApi } = firebaseTools('./lib/firestore/api') as {
 const { readdirRecursive } = firebaseTools('./lib/fsAsync') as {
   readdirRecursive(o: { path: string; ignoreStrings: string[] }): Promise<Array<{ name: string }>>;
 };
-const { parseStrict } = firebaseTools('./lib/functions/env') as { parseStrict(data: string): Record<string, string> };
+const { parseStrict, loadUserEnvs } = firebaseTools('./lib/functions/env') as {
+  parseStrict(data: string): Record<string, string>;
+  loadUserEnvs(options: { functionsSource: string; projectDir: string; projectId: string; isEmulator: boolean }): Record<string, string>;
+};
 
 interface RepoFirebaseJson {
   functions: Array<{ source: string; runtime: string; ignore: string[]; predeploy: string[] }>;
@@ -96,7 +99,7 @@ const tempDir = (prefix: string): string => fs.mkdtempSync(path.join(os.tmpdir()
 function functionsCopy(parent: string): string {
   const dir = path.join(parent, 'functions');
   fs.mkdirSync(dir);
-  for (const entry of ['package.json', 'lib', 'proto', 'node_modules'])
+  for (const entry of ['package.json', 'lib', 'proto', 'node_modules', '.env'])
     fs.symlinkSync(path.join(FUNCTIONS_DIR, entry), path.join(dir, entry));
   return dir;
 }
@@ -246,7 +249,7 @@ describe('npm start: the official Firebase emulator suite', () => {
       assert.ok(fs.existsSync(path.join(FUNCTIONS_DIR, pkg.main)), `${pkg.main} is missing after the build`);
     });
 
-    it('upload only the build, the proto, the manifests and .npmrc from functions/ (never .env.local or .secret.local)', async () => {
+    it('upload only the build, the proto, the manifests, .npmrc and .env from functions/ (never .env.local or .secret.local)', async () => {
       const dir = tempDir('functions-upload-');
       try {
         const functionsDir = functionsCopy(dir);
@@ -267,7 +270,7 @@ describe('npm start: the official Firebase emulator suite', () => {
         const ignore = [...firebaseJson().functions[0].ignore, 'firebase-debug.log', 'firebase-debug.*.log'];
         const files = await readdirRecursive({ path: functionsDir, ignoreStrings: ignore });
         const topLevel = new Set(files.map((f) => path.relative(functionsDir, f.name).split(path.sep)[0]));
-        assert.deepEqual([...topLevel].sort(), ['.npmrc', 'lib', 'package-lock.json', 'package.json', 'proto']);
+        assert.deepEqual([...topLevel].sort(), ['.env', '.npmrc', 'lib', 'package-lock.json', 'package.json', 'proto']);
         const relative = files.map((f) => path.relative(functionsDir, f.name));
         assert.ok(relative.includes(path.join('lib', 'index.js')));
         assert.ok(relative.includes(path.join('proto', 'food', 'v1', 'food.proto')));
@@ -315,7 +318,6 @@ describe('npm start: the official Firebase emulator suite', () => {
         rejectRate: 0.1,
         controllerIntervalMs: 1500,
         seed: 1,
-        foodService: undefined,
         boardPort: 3000,
         freePorts: false,
         shardSize: undefined,
@@ -327,7 +329,7 @@ describe('npm start: the official Firebase emulator suite', () => {
         [
           ...['--poll-interval', '7', '--duration', '30', '--orders-per-second', '2.5', '--cancel-rate', '0.3', '--reject-rate', '0'],
           ...['--controller-interval', '500', '--seed', '9', '--fail-rate', '0.1', '--drop-rate', '0.2', '--handshake-cut-rate', '0.3'],
-          ...['--proxy-latency', '40', '--food-service', 'food.local:443', '--food-ca', 'ca.pem', '--board-port', '0', '--free-ports'],
+          ...['--proxy-latency', '40', '--board-port', '0', '--free-ports'],
           ...['--project', 'demo-mine', '--shard-size', '50', '--import', 'data', '--export-on-exit', '/abs/out'],
         ],
         '/here',
@@ -342,7 +344,6 @@ describe('npm start: the official Firebase emulator suite', () => {
         rejectRate: 0,
         controllerIntervalMs: 500,
         seed: 9,
-        foodService: { address: 'food.local:443', caFile: '/here/ca.pem' },
         boardPort: 0,
         freePorts: true,
         shardSize: 50,
@@ -366,8 +367,7 @@ describe('npm start: the official Firebase emulator suite', () => {
         [['--proxy-latency=-1'], /--proxy-latency must be an integer from 0 to 600000, got "-1"/],
         [['--controller-interval', '5'], /--controller-interval must be an integer from 10/],
         [['--shard-size', '4'], /--shard-size must be an integer from 5 to 5000/],
-        [['--food-service', '127.0.0.1:9000'], /--food-service and --food-ca go together/],
-        [['--food-service', 'nowhere', '--food-ca', 'x'], /--food-service must be HOST:PORT/],
+        [['--food-service', '127.0.0.1:9000'], /Unknown option '--food-service'/],
         [['--project', 'my-prod-project'], /--project must be a demo- project id/],
         [['--embedded-firestore'], /Unknown option '--embedded-firestore'/],
         [['--duplicate-rate', '0.5'], /Unknown option '--duplicate-rate'/],
@@ -519,23 +519,43 @@ describe('npm start: the official Firebase emulator suite', () => {
       assert.equal(repoEnvAfter, repoEnvBefore, "the repository's functions/.env.local is left alone");
     });
 
-    it("writes every declared param and secret so that firebase-tools' parser reads them back unchanged", () => {
+    it("gives every declared param and secret a value, with functions/.env, that firebase-tools' loader reads back unchanged", () => {
       const functionsDir = functionsCopy(dir);
       const caPem = fs.readFileSync(ensureCerts(path.join(dir, 'certs')).caCert, 'utf8');
       const files = writeFunctionsConfig(functionsDir, localValues('127.0.0.1:9000', 7, caPem));
 
-      const declared = declaredParams(functionsDir);
-      const expected = Object.fromEntries(declared.filter((p) => p.type !== 'secret').map((p) => [p.name, String(p.default)]));
-      assert.equal(expected.FOOD_SERVICE_ADDRESS, 'undefined', 'the address has no default');
-      assert.equal(expected.SERVICE_ACCOUNT, 'food-orchestrator@{{ params.PROJECT_ID }}.iam.gserviceaccount.com');
+      // What the Functions emulator loads (.env, then .env.local), against what the build declares.
+      const loaded = loadUserEnvs({ functionsSource: functionsDir, projectDir: dir, projectId: 'demo-x', isEmulator: true });
+      const declared = discoverManifest(functionsDir).manifest.params ?? [];
+      assert.deepEqual(
+        Object.keys(loaded).sort(),
+        declared
+          .filter((p) => p.type !== 'secret')
+          .map((p) => p.name)
+          .sort(),
+        'every param has a value, so the CLI prompts for none',
+      );
+      assert.deepEqual(
+        declared
+          .filter((p) => p.type === 'secret')
+          .map((p) => p.name)
+          .sort(),
+        Object.keys(parseStrict(fs.readFileSync(files.secretFile, 'utf8'))).sort(),
+        'every secret has one',
+      );
       assert.deepEqual(parseStrict(fs.readFileSync(files.envFile, 'utf8')), {
-        ...expected,
         FOOD_SERVICE_ADDRESS: '127.0.0.1:9000',
         POLL_INTERVAL_SECONDS: '7',
         SERVICE_ACCOUNT: LOCAL_SERVICE_ACCOUNT,
         OPS_INVOKER: LOCAL_OPS_INVOKER,
       });
-      assert.ok(Object.keys(expected).length >= 4, `declared params: ${declared.map((p) => p.name).join(', ')}`);
+      assert.equal(loaded.FUNCTIONS_REGION, 'us-central1', "functions/.env's default");
+      assert.equal(loaded.POLL_INTERVAL_SECONDS, '7', '.env.local wins');
+      assert.deepEqual(files.names.filter((n) => !(n in loaded)).sort(), [
+        'FOOD_SERVICE_CA',
+        'FOOD_SERVICE_CLIENT_CERT',
+        'FOOD_SERVICE_CLIENT_KEY',
+      ]);
       const secretText = fs.readFileSync(files.secretFile, 'utf8');
       assert.match(secretText, /^FOOD_SERVICE_CA="-----BEGIN CERTIFICATE-----\\n/m, 'the PEM is one double-quoted line with \\n escapes');
       assert.deepEqual(parseStrict(secretText), {

@@ -255,3 +255,21 @@ export function findPubsubEmulator(env: NodeJS.ProcessEnv = process.env): Emulat
     'the Pub/Sub emulator is missing: run `gcloud components install pubsub-emulator` (or, with internet, `npx firebase setup:emulators:pubsub`), or set PUBSUB_EMULATOR_BINARY_PATH',
   );
 }
+
+/**
+ * Where firebase-tools keeps the Emulator UI bundle: `ui-v<version>` in its
+ * cache, the version being `ui.main.version` of its download list
+ * (firebase-tools 15; `ui.snapshot` only under an experiment).
+ */
+export function uiBundleDir(env: NodeJS.ProcessEnv = process.env): string {
+  const { info, cacheDir } = firebaseDownloads(env);
+  const ui = info.ui as { main?: { version?: string } };
+  if (!ui.main?.version) throw new Error("firebase-tools' download list has no ui.main.version: its layout changed");
+  return path.join(cacheDir, `ui-v${ui.main.version}`);
+}
+
+/** Whether the UI bundle is there as firebase-tools unpacks it: the client it serves and the server it runs. */
+export function hasEmulatorUi(env: NodeJS.ProcessEnv = process.env): boolean {
+  const dir = uiBundleDir(env);
+  return fs.existsSync(path.join(dir, 'client', 'index.html')) && fs.existsSync(path.join(dir, 'server', 'server.mjs'));
+}
