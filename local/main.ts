@@ -24,7 +24,7 @@ import { formatProxyStats, startFaultProxy, type FaultProxy } from '../food-serv
 import { startFoodService, type FoodService } from '../food-service/src/server';
 import { describeError } from '../functions/src/describe-error';
 import { findFirestoreEmulator, findJava, findPubsubEmulator, hasEmulatorUi, MissingTool } from '../functions/test/helpers/google-tools';
-import { watchCollection, type PlainData } from './board/feed';
+import { watchRelations, type PlainData } from './board/feed';
 import { startBoard, type Board } from './board/server';
 import { RelationTracker } from './board/tracker';
 import { CLOCK_FUNCTION, runClock, type ClockCounts } from './clock';
@@ -318,7 +318,13 @@ async function run(options: StartOptions): Promise<number> {
   const uiNote = 'not started: its bundle is not downloaded (once, with internet: npx firebase setup:emulators:ui)';
   console.log(`${pad('Emulator UI')}${ui ? `http://${host('ui')}/` : uiNote}`);
 
-  const cli = startCli(dir, options, projectId, { ...cliEnvironment(process.env, found.tools, dir.names), FORCE_COLOR: '0' }, logFile);
+  const cli = startCli(
+    dir,
+    options,
+    projectId,
+    { ...cliEnvironment(process.env, found.tools, dir.names), ...(process.stdout.isTTY ? { FORCE_COLOR: '1' } : { NO_COLOR: '1' }) },
+    logFile,
+  );
   emulators.cli = cli;
   void cli.exited.then((code) => interrupt.abort({ kind: 'emulators', code } satisfies Interruption));
   const startedAt = Date.now();
@@ -345,9 +351,7 @@ async function run(options: StartOptions): Promise<number> {
     console.log(`${pad('emulators ready')}in ${Math.round((Date.now() - startedAt) / 1000)} s; the customers start ordering now`);
     const tracker = new RelationTracker();
     const onChange = (id: string, before: PlainData | null, after: PlainData | null) => tracker.apply(id, before, after, new Date());
-    unwatch = await watchCollection(db, 'relations', onChange, (error) =>
-      console.error(`board: the relations listener failed: ${error.message}`),
-    );
+    unwatch = await watchRelations(db, onChange, (error) => console.error(`board: the relations listener failed: ${error.message}`));
     const resumed = tracker.summary(new Date()).relations;
     const food = (simulator = await startFoodService({
       port: ports.simulator,

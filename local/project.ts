@@ -83,7 +83,7 @@ export function fixedPorts(config: FirebaseJson): RunPorts {
 
 /**
  * Free loopback ports for everything, distinct from each other, so a run can
- * go beside another (a developer's `npm run emulators` and the tests'). A port
+ * go beside another (a developer's `npm start` and the tests'). A port
  * is free when asked; another program could still take it before the
  * emulators bind it, which they then report as "Port … is not open".
  */

@@ -2,7 +2,7 @@
 // thousands of orders are observed at once) must never put more calls in
 // flight at the food service than configured.
 //
-// What is measured, and where: the local host runs the functions in one
+// What is measured, and where: the tests' driver runs the functions in one
 // process, which is one instance, and hands it as many events at once as
 // ADVANCE_CONCURRENCY lets Cloud Run give an instance. The calls in flight
 // are counted where they arrive, in the simulator (an onCall hook that holds

@@ -376,7 +376,7 @@ function textOf(value: unknown): string | null {
   return typeof value === 'string' ? value : JSON.stringify(value);
 }
 
-/** A JS Date (embedded feed), a Firestore Timestamp (snapshot listeners) or an ISO string. */
+/** A JS Date (the feed hands them out), a Firestore Timestamp or an ISO string. */
 function dateOf(value: unknown): Date | null {
   let date: Date | null = null;
   if (value instanceof Date) date = value;
