@@ -336,6 +336,8 @@ async function run(options: StartOptions): Promise<number> {
   let unwatch: (() => void) | undefined;
   let progress: NodeJS.Timeout | undefined;
   let verdict = 1;
+  // A demo project needs no Google credentials: no probe of the GCE metadata server for them (and no warnings).
+  process.env.METADATA_SERVER_DETECTION ??= 'none';
   const app = initializeApp({ projectId }, `npm-start-${process.pid}`);
   const db = getFirestore(app);
   db.settings({ host: host('firestore'), ssl: false });
@@ -348,6 +350,12 @@ async function run(options: StartOptions): Promise<number> {
       interrupt.signal,
     );
     const opsUrl = `${pollUrl.slice(0, pollUrl.lastIndexOf('/'))}/ops`;
+    // A function's first call starts a worker of the Functions emulator, which takes seconds: started now, the
+    // board's first click on a card does not wait for it.
+    void fetch(`${opsUrl}/health`, { signal: AbortSignal.timeout(60_000) }).then(
+      (r) => r.arrayBuffer(),
+      () => undefined,
+    );
     console.log(`${pad('emulators ready')}in ${Math.round((Date.now() - startedAt) / 1000)} s; the customers start ordering now`);
     const tracker = new RelationTracker();
     const onChange = (id: string, before: PlainData | null, after: PlainData | null) => tracker.apply(id, before, after, new Date());

@@ -666,7 +666,14 @@ describe('npm start: the official Firebase emulator suite', () => {
     const project = `demo-start-${randomUUID().slice(0, 8)}`;
     const cache = tempDir('emulators-cache-');
     const exported = path.join(tempDir('emulators-export-'), 'data');
-    const seenWhileRunning: { ui?: string; config?: Record<string, unknown>; history?: string[]; problems?: string[] } = {};
+    const seenWhileRunning: {
+      ui?: string;
+      config?: Record<string, unknown>;
+      history?: string[];
+      delivered?: boolean;
+      retried?: string[];
+      problems?: string[];
+    } = {};
 
     before(async () => {
       // Never skipped: without Java 21+ or the Firestore emulator this fails with the one-line MissingTool message.
@@ -684,11 +691,23 @@ describe('npm start: the official Firebase emulator suite', () => {
         seenWhileRunning.config = (await (await fetch(`${uiUrl}api/config`)).json()) as Record<string, unknown>;
         const browser = await openBoard(boardUrl, 60_000);
         try {
-          const card = browser.page.locator('[data-stage="DELIVERED"] [data-order-id]').first();
-          await card.click();
-          const entries = browser.page.locator('[data-testid="history"] [data-testid="history-entry"][data-id="DELIVERED-1"]');
-          await entries.waitFor();
-          seenWhileRunning.history = await browser.page
+          // Cards move on to the end, live; a finished one (its card no longer changes) opens its history from the ops function.
+          const { page } = browser;
+          const card = page.locator('[data-stage="DELIVERED"] [data-order-id]').first();
+          await card.waitFor();
+          seenWhileRunning.delivered = true;
+          // The ops function's first call starts a worker of the Functions emulator, which can take longer than the
+          // board waits for it on a loaded machine: the panel then says so, and a person clicks again.
+          const entry = page.locator('[data-testid="history"] [data-testid="history-entry"][data-id="DELIVERED-1"]');
+          const failed = page.locator('[data-testid="history-body"] .error');
+          for (let attempt = 1; attempt <= 4; attempt++) {
+            await card.click();
+            await entry.or(failed).first().waitFor();
+            if (await entry.isVisible()) break;
+            seenWhileRunning.retried = [...(seenWhileRunning.retried ?? []), await failed.innerText()];
+          }
+          await entry.waitFor({ timeout: 1_000 });
+          seenWhileRunning.history = await page
             .locator('[data-testid="history-entry"]')
             .evaluateAll((nodes) => nodes.map((n) => String(n.getAttribute('data-id'))));
           seenWhileRunning.problems = browser.problems;
@@ -697,10 +716,11 @@ describe('npm start: the official Firebase emulator suite', () => {
         }
       })();
       // A project and ports of its own, so it runs beside anyone's emulators; quick kitchens and drones, and
-      // cancellation and rejection rates high enough that every ending happens in 15 s of customers.
+      // cancellation and rejection rates high enough that every ending happens in 25 s of customers, which leave the
+      // browser time to see the board while the run lasts.
       run = await runStart(
         [
-          ...['--duration', '15', '--free-ports', '--board-port', '0', '--project', project, '--poll-interval', '1'],
+          ...['--duration', '25', '--free-ports', '--board-port', '0', '--project', project, '--poll-interval', '1'],
           ...['--orders-per-second', '2', '--cancel-rate', '0.3', '--reject-rate', '0.3', '--controller-interval', '1000'],
           // Small shards, so polls fan out to observeShard tasks on the Cloud Tasks emulator.
           ...['--shard-size', '5', '--export-on-exit', exported],
@@ -717,14 +737,14 @@ describe('npm start: the official Firebase emulator suite', () => {
       const looked = await Promise.race([looking.then(() => undefined), late]).catch((error: unknown) => String(error));
       if (looked) seenWhileRunning.problems = [String(looked)];
       cli = fs.readFileSync(path.join(ROOT, 'artifacts', `${project}.emulators.log`), 'utf8');
-      console.log(`      (npm start -- --duration 15 took ${run.seconds} s)`);
+      console.log(`      (npm start -- --duration 25 took ${run.seconds} s)`);
     });
     after(() => fs.rmSync(cache, { recursive: true, force: true }));
 
     it('exits 0 after draining, with every order finished and the invariants held', () => {
       assert.equal(run.code, 0, run.output);
       assert.match(run.output, /duration reached: the customers stop ordering/);
-      assert.match(run.output, /final summary after \d+ s: 15 s of customers, then drained in \d+ s/);
+      assert.match(run.output, /final summary after \d+ s: 25 s of customers, then drained in \d+ s/);
       assert.match(run.output, /invariants: held/);
       assert.match(run.output, /relations: +(\d+) \(\1 finished, 0 active\)/);
       assert.match(run.output, /orders: +\d+ finished, 0 in progress/);
@@ -759,7 +779,7 @@ describe('npm start: the official Firebase emulator suite', () => {
     });
 
     it('takes the params from .env.local and the secrets from .secret.local, with no prompt', () => {
-      assert.match(run.output, /Loaded environment variables from functions\/\.env\.local/);
+      assert.match(run.output, /Loaded environment variables from functions\/\.env, functions\/\.env\.local/);
       assert.doesNotMatch(cli, /Prompting for parameters|Trying to access secret|Unable to access secret/);
       // FOOD_SERVICE_CA is in no other place the functions could read, and every call to the simulator is TLS.
       assert.match(cli, /"step":"createKitchenOrder"/);
@@ -769,6 +789,7 @@ describe('npm start: the official Firebase emulator suite', () => {
       assert.doesNotMatch(cli, /default Firebase app does not exist/);
       assert.doesNotMatch(cli, FUNCTION_KILLED);
       assert.doesNotMatch(cli, /DEP0123/, 'the function workers hide the warning');
+      assert.doesNotMatch(run.output, /MetadataLookupWarning/, 'nothing probes for a cloud metadata server');
       assert.match(run.output, /functions: +0 invocation\(s\) killed by an unhandled error/);
     });
 
@@ -780,10 +801,12 @@ describe('npm start: the official Firebase emulator suite', () => {
       assert.doesNotMatch(cli, /[Dd]ownload/);
     });
 
-    it('shows the orders on the live board, whose card opens the history from the ops function', () => {
-      assert.deepEqual(seenWhileRunning.problems, [], JSON.stringify(seenWhileRunning));
-      assert.deepEqual(seenWhileRunning.history?.slice(0, 1), ['PREPARATION-1']);
-      assert.ok(seenWhileRunning.history?.includes('DELIVERED-1'), JSON.stringify(seenWhileRunning.history));
+    it('shows the orders on the live board, moving to the end, and a card opens the history from the ops function', () => {
+      // A click answered 502 (the status API too slow once) shows in the console; nothing else may.
+      const problems = (seenWhileRunning.problems ?? ['not seen']).filter((p) => !(seenWhileRunning.retried && /status of 502/.test(p)));
+      assert.deepEqual(problems, [], JSON.stringify(seenWhileRunning));
+      assert.equal(seenWhileRunning.delivered, true, 'a card reached DELIVERED');
+      assert.deepEqual(seenWhileRunning.history, ['PREPARATION-1', 'IN_FLIGHT-1', 'DELIVERED-1']);
     });
 
     it('keeps the data with --export-on-exit, and stops everything it started and removes its project folder', async () => {
