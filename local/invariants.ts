@@ -117,8 +117,17 @@ export function checkInvariants(facts: RunFacts): InvariantReport {
     violations.push(`${inProgress} order(s) were still in flight when the drain timed out: something is stuck`);
   }
 
-  const recorded = { kitchen: all.filter((r) => r.kitchenOrder).length, shipment: all.filter((r) => r.shipment).length };
-  const noted = all.reduce(
+  // What this food service created is compared with the relations of its own orders: relations an earlier run
+  // left (--import) name orders of a food service that is gone.
+  const known = all.filter((r) => facts.orders.has(r.id));
+  const strangers = all.length - known.length;
+  if (strangers > 0) {
+    const message = `${strangers} relation(s) name orders the food service does not know`;
+    if (facts.resumedRelations) notes.push(`${message} (an earlier run's, resumed)`);
+    else violations.push(message);
+  }
+  const recorded = { kitchen: known.filter((r) => r.kitchenOrder).length, shipment: known.filter((r) => r.shipment).length };
+  const noted = known.reduce(
     (sum, r) => ({ kitchen: sum.kitchen + r.orphanNotes.kitchen, shipment: sum.shipment + r.orphanNotes.shipment }),
     { kitchen: 0, shipment: 0 },
   );

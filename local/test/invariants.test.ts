@@ -105,4 +105,13 @@ describe('run invariants', () => {
     assert.equal(resumed.held, true, JSON.stringify(resumed));
     assert.ok(resumed.notes.some((n) => /resumed 12 relation\(s\) an earlier run left/.test(n)));
   });
+
+  it("compare what the food service created with its own orders' relations, not with relations of an earlier run's food service", () => {
+    const earlier = [relation('orders/gone-1', 'DELIVERED'), relation('orders/gone-2', 'REJECTED')];
+    const relations = [...facts().relations, ...earlier];
+    const resumed = checkInvariants(facts({ relations, resumedRelations: 2 }));
+    assert.deepEqual(resumed.violations, []);
+    assert.ok(resumed.notes.includes("2 relation(s) name orders the food service does not know (an earlier run's, resumed)"));
+    assert.match(checkInvariants(facts({ relations })).violations.join('\n'), /2 relation\(s\) name orders the food service does not know/);
+  });
 });

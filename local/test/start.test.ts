@@ -833,6 +833,39 @@ describe('npm start: the official Firebase emulator suite', () => {
     });
   });
 
+  describe('npm start -- --import, from an earlier run', function () {
+    this.timeout(300_000);
+
+    it("loads an earlier run's export and resumes its relations, judging them apart from this run's food service", async () => {
+      const dir = tempDir('emulators-import-');
+      const exported = path.join(dir, 'data');
+      try {
+        const common = ['--free-ports', '--board-port', '0', '--poll-interval', '1', '--controller-interval', '1000'];
+        const first = await runStart(
+          ['--duration', '5', ...common, '--project', `demo-exp-${randomUUID().slice(0, 8)}`, '--export-on-exit', exported],
+          240_000,
+        );
+        assert.equal(first.code, 0, first.output);
+        const kept = Number(/relations: +(\d+) \(/.exec(first.output)?.[1]);
+        assert.ok(kept > 0, first.output);
+        const second = await runStart(
+          ['--duration', '3', ...common, '--project', `demo-imp-${randomUUID().slice(0, 8)}`, '--import', exported],
+          240_000,
+        );
+        assert.equal(second.code, 0, second.output);
+        assert.match(second.output, /firestore: Importing data from /);
+        assert.match(second.output, new RegExp(`^resuming\\s+${kept} relations from --import`, 'm'));
+        assert.match(
+          second.output,
+          new RegExp(`· ${kept} relation\\(s\\) name orders the food service does not know \\(an earlier run's, resumed\\)`),
+        );
+        assert.match(second.output, /invariants: held/);
+      } finally {
+        fs.rmSync(dir, { recursive: true, force: true });
+      }
+    });
+  });
+
   describe('npm start with faults: the fault proxy and a failing food service', function () {
     this.timeout(300_000);
 
