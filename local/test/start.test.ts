@@ -739,7 +739,10 @@ describe('npm start: the official Firebase emulator suite', () => {
       cli = fs.readFileSync(path.join(ROOT, 'artifacts', `${project}.emulators.log`), 'utf8');
       console.log(`      (npm start -- --duration 25 took ${run.seconds} s)`);
     });
-    after(() => fs.rmSync(cache, { recursive: true, force: true }));
+    after(() => {
+      fs.rmSync(cache, { recursive: true, force: true });
+      fs.rmSync(path.dirname(exported), { recursive: true, force: true });
+    });
 
     it('exits 0 after draining, with every order finished and the invariants held', () => {
       assert.equal(run.code, 0, run.output);
