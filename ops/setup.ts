@@ -237,7 +237,8 @@ export async function setup(options: SetupOptions, io: Io, root = ROOT): Promise
       ],
     });
   }
-  // Operators act as the operators' account: every deploy grants it (and only it) the invoker role on the private functions.
+  // Operators mint the operators' account's ID token: every deploy grants it (and only it) the invoker role on the private functions.
+  // Who the operator is, the ops API takes from their own ID token (docs/OPERATIONS.md).
   for (const member of options.operators) {
     act({
       args: [

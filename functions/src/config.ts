@@ -201,7 +201,7 @@ export const STRING_PARAMS = {
     default: 'food-orchestrator-ops@<project>.iam.gserviceaccount.com',
     format: 'a service account e-mail',
     description:
-      'The one identity that may call pollFoodServiceNow and ops: every deploy grants it the invoker role and removes grants made by hand; operators act as it (docs/DEPLOY.md)',
+      'The one identity that may call pollFoodServiceNow and ops: every deploy grants it the invoker role and removes grants made by hand; operators call with its ID token, and the ops API names them from their own (docs/DEPLOY.md)',
     validationRegex: '^[a-z0-9-]+@[a-z0-9.-]+\\.gserviceaccount\\.com$',
   },
 } as const satisfies Record<string, StringParam>;
@@ -388,6 +388,15 @@ export function loadOpsAudiences(env: NodeJS.ProcessEnv = process.env): string[]
   const project = env.GCLOUD_PROJECT ?? env.GOOGLE_CLOUD_PROJECT;
   const region = env.FUNCTIONS_REGION?.trim() || STRING_PARAMS.FUNCTIONS_REGION.default;
   return [...new Set([...listed, ...(project ? [`https://${region}-${project}.cloudfunctions.net/ops`] : [])])];
+}
+
+/**
+ * OPS_INVOKER's e-mail, lower-cased, or undefined where it is not set: the
+ * account Cloud Run admits to the ops API, which names no person, so the API
+ * never takes it as the operator (triggers/ops-auth.ts).
+ */
+export function loadOpsInvoker(env: NodeJS.ProcessEnv = process.env): string | undefined {
+  return env.OPS_INVOKER?.trim().toLowerCase() || undefined;
 }
 
 /** RETENTION_DAYS alone, without secrets: the repairs stamp what they settle (the ops CLI and API). */

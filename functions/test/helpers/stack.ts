@@ -19,6 +19,9 @@ import { clientFor, startTestFoodService, testCerts } from './food-service';
 import type { FirestoreCloudEvent } from './trigger-events';
 
 /** The params a deployment sets, here for a fast, small test world. */
+/** OPS_INVOKER as a deployment sets it: the operators' account, whose own token the ops API never takes as an operator's. */
+export const TEST_OPS_INVOKER = 'food-orchestrator-ops@demo-food-orchestrator.iam.gserviceaccount.com';
+
 export function testEnv(service: FoodService, overrides: Record<string, string> = {}): Record<string, string> {
   return {
     FOOD_SERVICE_ADDRESS: service.address,
@@ -34,6 +37,7 @@ export function testEnv(service: FoodService, overrides: Record<string, string> 
     // Every instance reads the kill switch on every event, so a test sees a flip at once and no
     // switch state outlives the test that set it (the cache is per process).
     PAUSE_CHECK_SECONDS: '0',
+    OPS_INVOKER: TEST_OPS_INVOKER,
     ...overrides,
   };
 }
