@@ -4,8 +4,8 @@
 // the client makes, which sees each request message as it is sent, each
 // response message as it arrives, and the call's final status. So it counts
 // what was sent and returned, the same way on Google's emulator (which has no
-// hook or metrics endpoint for this), on the embedded one, and against real
-// Firestore, without guessing from the call sites.
+// hook or metrics endpoint for this) and against real Firestore, without
+// guessing from the call sites.
 //
 // What is billed (Firestore's pricing, as the bench counts it):
 // - one read per document a BatchGetDocuments (get, getAll, a transaction's
@@ -25,7 +25,7 @@
 //   the relations listener, since an active relation is never deleted;
 // - nothing for BeginTransaction and Rollback.
 // Firestore also charges one read for a query that returns nothing; that is
-// kept apart (`emptyQueries`), as the embedded emulator's hooks cannot see it.
+// kept apart (`emptyQueries`).
 // A method the counter does not know how to bill is tallied in `uncounted`,
 // so a new kind of call can never go missing silently.
 //

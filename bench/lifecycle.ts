@@ -1,20 +1,30 @@
-// Sections 1 and 4 of the bench, run in a process of their own (see
-// lifecycle-child.ts): orders run to their end on the local stack (Google's
-// Firestore emulator or the embedded one, the simulator, the compiled
-// functions), and what each one cost, by how it ended: food-service RPCs by
-// method, Firestore reads and writes, trigger invocations; and the latency the
+// Section 1 of the bench, run in a process of its own (see
+// lifecycle-child.ts): orders run to their end on Google's Firestore emulator
+// with the simulator and the compiled functions, driven in this one process
+// by the tests' firebase-functions-test driver (functions/test/helpers/driver.ts)
+// so that the wire counter sees every Firestore call the functions make; and
+// what each order cost, by how it ended: food-service RPCs by method,
+// Firestore reads and writes, trigger invocations; and the latency the
 // orchestrator added to each stage, beyond the time the simulator itself held
 // the order.
-import type { FoodMethod, FoodServiceStats } from '../food-service/src/server';
-import { FUNCTIONS_DIR } from '../local/functions-host';
-import { parseOptions, type LocalOptions } from '../local/options';
-import { startLocalStack, type LocalStack } from '../local/stack';
+import { deleteApp, initializeApp } from 'firebase-admin/app';
+import { getFirestore, type Firestore } from 'firebase-admin/firestore';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+
+import { ensureCerts } from '../food-service/src/certs';
+import { startFoodService, type FoodMethod, type FoodService, type FoodServiceStats } from '../food-service/src/server';
+import type { FoodClient } from '../functions/src/food/client';
+import { startDriver, type Driver } from '../functions/test/helpers/driver';
+import { startGoogleFirestore } from '../functions/test/helpers/firestore-emulator';
+import { startTriggerEventReceiver } from '../functions/test/helpers/trigger-events';
 import { installWireCounter, type CallTimes } from './firestore-wire';
 import { billedSeconds } from './cost';
-import { agreement, embeddedSource, OpCounter, percentile, type CounterAgreement } from './ops';
+import { OpCounter, percentile } from './ops';
+import { FUNCTIONS_DIR, PROJECT_ID } from './world';
 
-/** The two emulators the bench runs on. */
-export type FirestoreKind = 'google' | 'embedded';
+/** The emulator the bench runs on. */
+export type FirestoreKind = 'google';
 
 const OUTCOMES = ['DELIVERED', 'REJECTED', 'CANCELLED'] as const;
 type Outcome = (typeof OUTCOMES)[number];
@@ -55,8 +65,8 @@ export interface LifecycleResult {
   /** Per stage: time from the food service being ready to the orchestrator acting, in poll intervals. */
   latency: Record<'NEW' | 'PREPARATION' | 'IN_FLIGHT' | 'total', { p50: number; p95: number }>;
   /**
-   * How long trigger events waited in the local stack's delivery queue, in ms:
-   * the local stand-in for Eventarc's delivery delay, part of the latency above.
+   * How long trigger events waited for a free slot in the driver's delivery
+   * (one instance at ADVANCE_CONCURRENCY), in ms: part of the latency above.
    */
   deliveryWaitMs: { p50: number; p95: number; max: number };
   /** How long a trigger invocation ran, in ms (what Cloud Run bills, rounded up to 100 ms). */
@@ -67,12 +77,6 @@ export interface LifecycleResult {
   uncounted: Record<string, number>;
   /** The functions' Firestore calls by method, with their durations. */
   firestoreCalls: Record<string, CallTimes>;
-  /**
-   * On the embedded emulator only: its own hooks counted the same run where
-   * it served it, and this is how they agree with the wire counter, whose
-   * counts are the ones reported.
-   */
-  counterCheck?: CounterAgreement;
 }
 
 export interface LifecycleParams {
@@ -90,8 +94,101 @@ const stat = (values: number[]): Stat => ({
   max: values.length ? Math.max(...values) : 0,
 });
 
+/** What the section runs on: the functions, the simulator, and a client of each store (the bench's own, not counted). */
+interface Stack {
+  simulator: FoodService;
+  food: FoodClient;
+  db: Firestore;
+  functions: Driver;
+  description: string;
+  stop(): Promise<void>;
+}
+
+/**
+ * Google's Firestore emulator sending its trigger events to the driver, the
+ * simulator over TLS, and the compiled functions with the params a
+ * deployment would set. Cloud Scheduler's part is the caller's.
+ */
+async function startStack(params: LifecycleParams): Promise<Stack> {
+  const receiver = await startTriggerEventReceiver();
+  const firestore = await startGoogleFirestore({ projectId: PROJECT_ID, functionsEmulator: receiver.address });
+  const certs = ensureCerts();
+  const caPem = fs.readFileSync(certs.caCert, 'utf8');
+  const simulator = await startFoodService({
+    port: 0,
+    tls: { cert: fs.readFileSync(certs.serverCert), key: fs.readFileSync(certs.serverKey) },
+    controllerIntervalMs: params.controllerIntervalMs,
+    seed: 42,
+    log: () => undefined,
+  });
+  Object.assign(process.env, {
+    FIRESTORE_EMULATOR_HOST: firestore.host,
+    GCLOUD_PROJECT: PROJECT_ID,
+    METADATA_SERVER_DETECTION: 'none',
+    FOOD_SERVICE_ADDRESS: simulator.address,
+    FOOD_SERVICE_CA: caPem,
+    FOOD_SERVICE_CLIENT_CERT: 'none',
+    FOOD_SERVICE_CLIENT_KEY: 'none',
+    POLL_INTERVAL_SECONDS: String(params.pollIntervalSeconds),
+    // Google's emulator slows every write to a collection while a listener is open on it, which production
+    // Firestore does not: the polls query (section 5 measures the listener on its own).
+    LISTENER_MAX_RELATIONS: '0',
+  });
+  // eslint-disable-next-line @typescript-eslint/no-require-imports -- the build `firebase deploy` ships
+  const module = require(path.join(FUNCTIONS_DIR, 'lib', 'index.js')) as Record<string, unknown>;
+  const functions = await startDriver({
+    module,
+    projectId: PROJECT_ID,
+    events: { receiver, firestore: { host: firestore.host, projectId: PROJECT_ID } },
+    log: params.log,
+  });
+  // eslint-disable-next-line @typescript-eslint/no-require-imports -- the functions' compiled client
+  const { FoodClient: Client } = require(
+    path.join(FUNCTIONS_DIR, 'lib', 'food', 'client.js'),
+  ) as typeof import('../functions/src/food/client');
+  const food = new Client({ address: simulator.address, tls: { caPem }, deadlineMs: 10_000 });
+  // The bench's own reads go through the root's copy of firebase-admin, which the wire counter does not count.
+  const app = initializeApp({ projectId: PROJECT_ID }, 'bench-lifecycle');
+  return {
+    simulator,
+    food,
+    db: getFirestore(app),
+    functions,
+    description: `Google's Firestore emulator at ${firestore.host}`,
+    async stop() {
+      food.close();
+      await functions.stop();
+      await simulator.stop();
+      await deleteApp(app);
+      await receiver.stop();
+      await firestore.stop();
+    },
+  };
+}
+
+/** What Cloud Scheduler does: pollFoodService at each minute mark, the first at once; it polls every interval within its minute. */
+function startScheduler(stack: Stack, log: (line: string) => void): () => void {
+  let stopped = false;
+  // Stopping abandons an invocation in flight, as a platform shutting down would.
+  const fire = (due: number) =>
+    void stack.functions
+      .fireSchedule('pollFoodService', new Date(due))
+      .catch((error: unknown) => stopped || log(`  pollFoodService failed: ${error instanceof Error ? error.message : String(error)}`));
+  fire(Math.floor(Date.now() / 60_000) * 60_000);
+  let timer: NodeJS.Timeout;
+  const next = () => {
+    const due = Math.ceil((Date.now() + 1) / 60_000) * 60_000;
+    timer = setTimeout(() => (fire(due), next()), due - Date.now());
+  };
+  next();
+  return () => {
+    stopped = true;
+    clearTimeout(timer);
+  };
+}
+
 /** RPCs by order id, as the simulator received them. */
-function recordCalls(stack: LocalStack): Map<string, Record<string, number>> {
+function recordCalls(stack: Stack): Map<string, Record<string, number>> {
   const byName = new Map<string, Record<string, number>>();
   const count = (name: string | undefined, method: FoodMethod) => {
     if (!name) return;
@@ -99,7 +196,7 @@ function recordCalls(stack: LocalStack): Map<string, Record<string, number>> {
     calls[method] = (calls[method] ?? 0) + 1;
     byName.set(name, calls);
   };
-  stack.simulator?.onCall((method, request) => {
+  stack.simulator.onCall((method, request) => {
     const r = request as { name?: string; order?: { name?: string } };
     count(method === 'UpdateOrder' ? r.order?.name : r.name, method);
   });
@@ -107,35 +204,16 @@ function recordCalls(stack: LocalStack): Map<string, Record<string, number>> {
 }
 
 export async function lifecycleBench(params: LifecycleParams): Promise<LifecycleResult> {
-  const options: LocalOptions = {
-    ...(parseOptions([], {}) as LocalOptions),
-    pollIntervalSeconds: params.pollIntervalSeconds,
-    controllerIntervalMs: params.controllerIntervalMs,
-    ordersPerSecond: 0,
-    boardPort: 0,
-    seed: 42,
-    embeddedFirestore: params.firestore === 'embedded',
-  };
-  // Counting starts before the stack, so the first scheduled poll, which
-  // starts with it, is counted too.
+  // Counting starts before the functions are loaded, so their client is the counted one.
   const wire = installWireCounter(FUNCTIONS_DIR);
   const ops = new OpCounter(wire);
   const emptyBefore = wire.emptyQueries;
-  const warnings: string[] = [];
   const starting = Date.now();
-  const stack = await startLocalStack(options, (line) => warnings.push(line));
-  params.log(`  lifecycle: ${stack.firestore.kind} stack up in ${((Date.now() - starting) / 1000).toFixed(1)} s`);
-  const simulator = stack.simulator;
-  if (stack.firestore.kind !== params.firestore) {
-    await stack.stop();
-    throw new Error(
-      `the lifecycle bench asked for the ${params.firestore} Firestore and got ${stack.firestore.description}: ${warnings.join('; ')}`,
-    );
-  }
-  if (!simulator) throw new Error('the lifecycle bench needs the simulator');
-  // The embedded emulator also counts where it serves, independently of the wire counter.
-  const hooks = stack.firestore.embedded ? new OpCounter(embeddedSource(stack.firestore.embedded)) : undefined;
+  const stack = await startStack(params);
+  params.log(`  lifecycle: up in ${((Date.now() - starting) / 1000).toFixed(1)} s on ${stack.description}`);
+  const { simulator } = stack;
   const calls = recordCalls(stack);
+  const stopScheduler = startScheduler(stack, params.log);
   const started = Date.now();
   try {
     // Customers at a steady rate over many poll intervals, so orders arrive at
@@ -150,7 +228,7 @@ export async function lifecycleBench(params: LifecycleParams): Promise<Lifecycle
     const deadline = Date.now() + params.timeoutMs;
     for (let last = 0; Date.now() < deadline; await new Promise((resolve) => setTimeout(resolve, 500))) {
       const open = simulator.stats().orders;
-      const active = stack.tracker.summary(new Date()).active;
+      const active = (await stack.db.collection('relations').where('active', '==', true).count().get()).data().count;
       if (open.NEW + open.PREPARATION + open.IN_FLIGHT === 0 && active === 0) break;
       if (Date.now() - last > 10_000) {
         params.log(`  lifecycle: ${orders.length} placed, ${active} active relations, ${JSON.stringify(open)}`);
@@ -159,13 +237,13 @@ export async function lifecycleBench(params: LifecycleParams): Promise<Lifecycle
     }
     const seconds = (Date.now() - started) / 1000;
     const settling = Date.now();
+    stopScheduler();
     // The last writes' trigger events may still be on their way (Google's
     // emulator posts them one at a time): their invocations belong to the orders.
-    await stack.functions.settle({ quietMs: 200, timeoutMs: 30_000 });
+    await stack.functions.settle({ timeoutMs: 30_000 });
     // Freeze the counts: what the bench reads to measure is not the orchestrator's cost.
     simulator.onCall(undefined);
     ops.stop();
-    hooks?.stop();
     const firestoreCalls = structuredClone(wire.calls);
     const emptyQueries = wire.emptyQueries - emptyBefore;
     const foodStats = simulator.stats();
@@ -176,32 +254,31 @@ export async function lifecycleBench(params: LifecycleParams): Promise<Lifecycle
     params.log(`  lifecycle: settled and measured in ${((Date.now() - settling) / 1000).toFixed(1)} s`);
     return {
       ...result,
-      firestore: { kind: params.firestore, description: stack.firestore.description },
+      firestore: { kind: params.firestore, description: stack.description },
       emptyQueries,
       uncounted: { ...wire.uncounted },
       firestoreCalls,
-      ...(hooks ? { counterCheck: agreement(ops, hooks) } : {}),
     };
   } finally {
+    stopScheduler();
     ops.stop();
-    hooks?.stop();
     await stack.stop();
   }
 }
 
 async function measure(
-  stack: LocalStack,
+  stack: Stack,
   orders: string[],
   ops: OpCounter,
   calls: Map<string, Record<string, number>>,
   stats: FoodServiceStats,
   seconds: number,
   pollIntervalSeconds: number,
-): Promise<Omit<LifecycleResult, 'firestore' | 'emptyQueries' | 'uncounted' | 'firestoreCalls' | 'counterCheck'>> {
+): Promise<Omit<LifecycleResult, 'firestore' | 'emptyQueries' | 'uncounted' | 'firestoreCalls'>> {
   const relations = new Map((await stack.db.collection('relations').get()).docs.map((doc) => [doc.id, doc.data()]));
-  const invocations = new Map<string, number>();
-  for (const trigger of stack.functions.triggers)
-    for (const [id, n] of trigger.queue.invocations) invocations.set(id, (invocations.get(id) ?? 0) + n);
+  const trigger = stack.functions.triggers.get('advanceRelation');
+  if (!trigger) throw new Error('the build has no advanceRelation trigger');
+  const invocations = trigger.invocations;
   const created = new Map<string, string>();
   for await (const page of stack.food.listAllOrders(undefined, 1000)) for (const order of page) created.set(order.name, order.createTime);
 
@@ -285,8 +362,7 @@ async function measure(
     };
   }
   const driven = orders.length - neverSeen;
-  const waits = stack.functions.triggers.flatMap((t) => t.queue.waits);
-  const durations = stack.functions.triggers.flatMap((t) => t.queue.durations);
+  const { waits, durations } = trigger;
   const summarise = (values: number[]) => ({ p50: percentile(values, 50), p95: percentile(values, 95) });
   return {
     orders: orders.length,

@@ -1,38 +1,33 @@
 // `npm run bench`: what an order costs and how a poll scales, measured against
-// the simulator on Google's Firestore emulator and on the embedded one, the
-// same workloads on each, judged against the targets, printed side by side
-// and written as JSON. `--quick` is the CI smoke test: small worlds, same code.
+// the simulator on Google's Firestore emulator, judged against the targets,
+// printed and written as JSON. `--quick` is the CI smoke test: small worlds,
+// same code.
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { parseArgs } from 'node:util';
 
-import { startEmbeddedFirestore } from '../local/firestore';
-import { requireFromFunctions } from '../local/functions-host';
-import { startGoogleFirestore } from '../local/google/firestore-emulator';
-import { findFirestoreEmulator, findJava, MissingTool } from '../local/google/tools';
-import { PROJECT_ID } from '../local/stack';
+import { createRequire } from 'node:module';
+
+import { startGoogleFirestore } from '../functions/test/helpers/firestore-emulator';
+import { findFirestoreEmulator, findJava, MissingTool } from '../functions/test/helpers/google-tools';
 import { runChild } from './child';
 import { PRICES, resourcesOf, SECONDS_PER_MONTH, type Endpoint } from './cost';
 import { perOrderTable, pricesTable, recurringTable, restTable, scaleTable, type FunctionResources } from './cost-report';
 import type { FirestoreKind, LifecycleParams, LifecycleResult } from './lifecycle';
-import { RELATION_PAGE_SIZE } from '../functions/src/orchestration/poll';
 import { pollScalingBench } from './poll-scaling';
 import { recurringReadsBench, type RecurringResult } from './recurring';
 import { scaleBench, type ScaleResult } from './scale';
-import type { PollTarget } from './world';
-import { callTable, costDifferences, counterNotes, latencyTable, lifecycleTable, pollTable, targetTable, type Run } from './report';
+import { FUNCTIONS_DIR, PROJECT_ID, type PollTarget } from './world';
+import { callTable, counterNotes, latencyTable, lifecycleTable, pollTable, targetTable, type Run } from './report';
 import { judge } from './targets';
 import { describeError } from '../functions/src/describe-error';
 
 const ARTIFACTS = path.resolve(__dirname, '..', 'artifacts');
-const USAGE = `usage: npm run bench -- [--quick] [--firestore google|embedded|both] [--scale A] [--out FILE]
+const USAGE = `usage: npm run bench -- [--quick] [--scale A] [--out FILE]
 
   --quick              small worlds (a CI smoke test): 40 orders, A = 200, H = 0 and 1,000;
                        A = 600 in shards of 100 at scale; A = 100 for recurring reads
-  --firestore WHICH    run on Google's Firestore emulator, the embedded one, or both (default),
-                       the same workloads on each, side by side (sections 4 and 5 run on the
-                       first: Google's when it is one of them)
   --scale A            the active orders of section 4 (default 100,000)
   --out FILE           where to write the JSON results (default artifacts/bench.json)
 `;
@@ -47,38 +42,24 @@ const elapsed = (since: number) => `${((Date.now() - since) / 1000).toFixed(0)} 
  * (newRelation's Timestamps) are its own types.
  */
 async function startTarget(kind: FirestoreKind): Promise<PollTarget & { stop(): Promise<void> }> {
-  const emulator = kind === 'google' ? await startGoogleFirestore({ projectId: PROJECT_ID }) : await startEmbeddedFirestore();
+  const emulator = await startGoogleFirestore({ projectId: PROJECT_ID });
   // The client takes the emulator's address from the environment when it is made.
   process.env.FIRESTORE_EMULATOR_HOST = emulator.host;
   process.env.GCLOUD_PROJECT = PROJECT_ID;
-  // Nothing here runs on Google Cloud: no metadata-server probe (and no warning from it), as in local/stack.ts.
+  // Nothing here runs on Google Cloud: no metadata-server probe (and no warning from it).
   process.env.METADATA_SERVER_DETECTION ??= 'none';
+  const requireFromFunctions = createRequire(path.join(FUNCTIONS_DIR, 'package.json'));
   const { initializeApp, deleteApp } = requireFromFunctions('firebase-admin/app') as typeof import('firebase-admin/app');
   const { getFirestore } = requireFromFunctions('firebase-admin/firestore') as typeof import('firebase-admin/firestore');
   const app = initializeApp({ projectId: PROJECT_ID }, `bench-${kind}`);
-  const db = getFirestore(app);
-  const stopApp = () => deleteApp(app).catch(() => undefined);
-  if ('projectId' in emulator) {
-    return {
-      kind,
-      host: emulator.host,
-      db,
-      clear: () => emulator.clear(),
-      stop: async () => {
-        await stopApp();
-        await emulator.stop();
-      },
-    };
-  }
   return {
     kind,
     host: emulator.host,
-    db,
-    embedded: emulator,
-    clear: async () => emulator.clear(),
+    db: getFirestore(app),
+    clear: () => emulator.clear(),
     stop: async () => {
-      await stopApp();
-      emulator.stop();
+      await deleteApp(app).catch(() => undefined);
+      await emulator.stop();
     },
   };
 }
@@ -115,14 +96,13 @@ function functionResources(): FunctionResources {
 }
 
 function parse(argv: string[]): Options | { help: true } | { error: string } {
-  let values: { quick?: boolean; out?: string; firestore?: string; scale?: string; help?: boolean };
+  let values: { quick?: boolean; out?: string; scale?: string; help?: boolean };
   try {
     ({ values } = parseArgs({
       args: argv,
       options: {
         quick: { type: 'boolean' },
         out: { type: 'string' },
-        firestore: { type: 'string' },
         scale: { type: 'string' },
         help: { type: 'boolean', short: 'h' },
       },
@@ -131,9 +111,6 @@ function parse(argv: string[]): Options | { help: true } | { error: string } {
     return { error: describeError(error) };
   }
   if (values.help) return { help: true };
-  const which = values.firestore ?? 'both';
-  if (which !== 'google' && which !== 'embedded' && which !== 'both')
-    return { error: `--firestore ${which}: expected google, embedded or both` };
   const scale = values.scale === undefined ? undefined : Number(values.scale);
   if (scale !== undefined && !(Number.isInteger(scale) && scale >= 10 && scale <= 1_000_000))
     return { error: `--scale ${values.scale}: expected a whole number of active orders from 10 to 1,000,000` };
@@ -141,7 +118,7 @@ function parse(argv: string[]): Options | { help: true } | { error: string } {
     ...(scale === undefined ? {} : { scale }),
     quick: values.quick ?? false,
     out: path.resolve(values.out ?? path.join(ARTIFACTS, 'bench.json')),
-    kinds: which === 'both' ? ['google', 'embedded'] : [which],
+    kinds: ['google'],
   };
 }
 
@@ -160,15 +137,13 @@ async function main(): Promise<number> {
   const recurringParams = quick
     ? { active: 100, intervalSeconds: 2, windowMs: 10_000 }
     : { active: 1000, intervalSeconds: 2, windowMs: 60_000 };
-  if (kinds.includes('google')) {
+  {
     try {
       findJava();
       findFirestoreEmulator();
     } catch (error) {
       if (!(error instanceof MissingTool)) throw error;
-      process.stderr.write(
-        `npm run bench: Google's Firestore emulator cannot run here: ${error.message}\n(\`npm run bench -- --firestore embedded\` runs on the embedded one alone)\n`,
-      );
+      process.stderr.write(`npm run bench: Google's Firestore emulator cannot run here: ${error.message}\n`);
       return 1;
     }
   }
@@ -189,13 +164,6 @@ async function main(): Promise<number> {
     ? { orders: 40, pollIntervalSeconds: 5, controllerIntervalMs: 700, ordersPerSecond: 4, timeoutMs: 90_000 }
     : { orders: 500, pollIntervalSeconds: 5, controllerIntervalMs: 700, ordersPerSecond: 10, timeoutMs: 300_000 };
   const scaling = quick ? { actives: [0, 200], histories: [0, 1000] } : { actives: [0, 1000, 10_000], histories: [0, 10_000] };
-  // The embedded emulator ignores query cursors (local/test/embedded-paging.test.ts): there a poll stays
-  // within one page, and short of a full one, since a full page asks for the next.
-  const onePage = RELATION_PAGE_SIZE - 1;
-  const scalingOn = (kind: FirestoreKind) =>
-    kind === 'google'
-      ? scaling
-      : { ...scaling, actives: scaling.actives.map((a) => Math.min(a, onePage)).filter((a, i, all) => all.indexOf(a) === i) };
   const pollConfig = { pageSize: 500, maxConcurrency: 32 };
 
   const runs: Run[] = [];
@@ -218,12 +186,12 @@ async function main(): Promise<number> {
     );
 
     log(
-      `2-3. poll scaling on ${kind}: A ∈ {${scalingOn(kind).actives.join(', ')}}, H ∈ {${scaling.histories.join(', ')}}, each against the raw floor and the original design`,
+      `2-3. poll scaling on ${kind}: A ∈ {${scaling.actives.join(', ')}}, H ∈ {${scaling.histories.join(', ')}}, each against the raw floor and the original design`,
     );
     const scalingStarted = Date.now();
     const target = await startTarget(kind);
     try {
-      const polls = await pollScalingBench({ target, ...scalingOn(kind), ...pollConfig, log });
+      const polls = await pollScalingBench({ target, ...scaling, ...pollConfig, log });
       runs.push({ kind, lifecycle, polls, targets: judge(lifecycle, polls) });
     } finally {
       await target.stop();
@@ -235,9 +203,7 @@ async function main(): Promise<number> {
   let scale: ScaleResult | undefined;
   let recurring: RecurringResult | undefined;
   const atScale = 'google';
-  if (!kinds.includes(atScale)) {
-    log('4-5. scale and recurring reads: skipped, they page through relations and the embedded emulator ignores query cursors');
-  } else {
+  {
     const sectionStarted = Date.now();
     log(
       `4. scale on ${atScale}: one poll at A = ${scaleParams.active}, in one instance and fanned out in shards of ${scaleParams.shardSize}`,
@@ -256,7 +222,6 @@ async function main(): Promise<number> {
     log(`   sections 4-5: ${elapsed(sectionStarted)}`);
   }
 
-  log(`\nCells read ${runs.map((r) => r.kind).join(' / ')}; one value: the same on ${runs.length > 1 ? 'both' : 'it'}.`);
   log('\nLifecycle cost per finished order, by outcome:');
   log(lifecycleTable(runs));
   for (const { kind, lifecycle: l } of runs) {
@@ -274,7 +239,7 @@ async function main(): Promise<number> {
     lifecycle: { deliveryWaitMs: w },
   } of runs) {
     log(
-      `${kind}: trigger events waited in the local delivery queue p50 ${w.p50.toFixed(0)} ms, p95 ${w.p95.toFixed(0)} ms, max ${w.max.toFixed(0)} ms`,
+      `${kind}: trigger events waited for a free slot in the test driver's delivery (one instance at ADVANCE_CONCURRENCY) p50 ${w.p50.toFixed(0)} ms, p95 ${w.p95.toFixed(0)} ms, max ${w.max.toFixed(0)} ms`,
     );
   }
   log('\nOne poll:');
@@ -282,16 +247,7 @@ async function main(): Promise<number> {
   log('\nTargets:');
   log(targetTable(runs));
 
-  const differences = costDifferences(runs);
   const notes = counterNotes(runs);
-  if (runs.length > 1) {
-    log(
-      differences.length
-        ? `\nFirestore costs that differ between the emulators:\n${differences.map((d) => `- ${d}`).join('\n')}`
-        : '\nFirestore reads, writes and trigger invocations per delivered and rejected order, and per poll: the same on both emulators ' +
-            '(a cancelled order costs what the stage it was cancelled in costs, which depends on timing).',
-    );
-  }
   if (notes.length) log(`\nCounters:\n${notes.map((n) => `- ${n}`).join('\n')}`);
 
   const resources = functionResources();
@@ -319,7 +275,7 @@ async function main(): Promise<number> {
   fs.mkdirSync(path.dirname(out), { recursive: true });
   fs.writeFileSync(
     out,
-    `${JSON.stringify({ machine, quick, firestore: kinds, seconds, runs, scale, recurring, resources, prices: PRICES, differences, notes }, null, 2)}\n`,
+    `${JSON.stringify({ machine, quick, firestore: kinds, seconds, runs, scale, recurring, resources, prices: PRICES, notes }, null, 2)}\n`,
   );
   log(`\nbench took ${seconds.toFixed(0)} s; results written to ${out}`);
   return 0;

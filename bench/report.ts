@@ -1,8 +1,7 @@
-// The bench's tables, with the runs on each emulator side by side: a cell
-// reads "google / embedded" (in the order the runs were made), and holds one
-// value when the runs agree.
+// The bench's tables. They take a list of runs and put them side by side (a
+// cell holds one value when they agree); the bench makes one run, on Google's
+// Firestore emulator.
 import type { FirestoreKind, LifecycleResult, Stat } from './lifecycle';
-import type { Ops } from './ops';
 import type { PollMeasurement } from './poll-scaling';
 import type { TargetRow } from './targets';
 
@@ -110,67 +109,10 @@ export function targetTable(runs: Run[]): string {
   );
 }
 
-const sameOps = (a: Ops, b: Ops) => a.reads === b.reads && a.writes === b.writes;
-const showOps = (o: Ops) => `${o.reads} reads, ${o.writes} writes`;
-
-/**
- * Where the runs' Firestore costs differ: per delivered or rejected order
- * (mean and max of reads, writes and trigger invocations) and per poll. Empty
- * when they are the same, as they should be: the same counter on the same
- * workloads, and those orders all take the same path. Cancelled orders are
- * left out: what one costs depends on the stage the customer cancelled it
- * in, which depends on timing, not on the emulator.
- */
-export function costDifferences(runs: Run[]): string[] {
-  const [a, b] = runs;
-  if (!a || !b) return [];
-  const differences: string[] = [];
-  for (const outcome of ['DELIVERED', 'REJECTED'] as const) {
-    const [x, y] = [a.lifecycle.byOutcome[outcome], b.lifecycle.byOutcome[outcome]];
-    if (!x || !y) continue;
-    for (const metric of ['reads', 'writes', 'invocations'] as const) {
-      const [s, t] = [x[metric], y[metric]];
-      if (s.mean.toFixed(2) !== t.mean.toFixed(2) || s.max !== t.max) {
-        differences.push(`${outcome} ${metric} per order: ${stat(s)} on ${a.kind}, ${stat(t)} on ${b.kind}`);
-      }
-    }
-  }
-  for (const p of a.polls) {
-    const q = b.polls.find((o) => o.mode === p.mode && o.active === p.active && o.history === p.history);
-    if (q && !sameOps(p.firestore, q.firestore)) {
-      differences.push(
-        `poll ${p.mode} A=${p.active} H=${p.history}: ${showOps(p.firestore)} on ${a.kind}, ${showOps(q.firestore)} on ${b.kind}`,
-      );
-    }
-  }
-  return differences;
-}
-
-/** How the embedded emulator's own hooks agreed with the wire counter, and anything the counter could not bill. */
+/** Anything the wire counter could not bill. */
 export function counterNotes(runs: Run[]): string[] {
   const notes: string[] = [];
   for (const run of runs) {
-    const check = run.lifecycle.counterCheck;
-    if (check) {
-      const { first, second } = check.overhead;
-      notes.push(
-        `${run.kind} lifecycle: the emulator's own hooks agree with the wire counter on ${check.agreeing} of ${check.relations} orders` +
-          (check.differing.length
-            ? ` (differing: ${check.differing.map((d) => `${d.id} ${showOps(d.first)} vs ${showOps(d.second)}`).join('; ')})`
-            : '') +
-          `; shared: ${showOps(first)} on the wire, ${showOps(second)} by the hooks`,
-      );
-    }
-    const withHooks = run.polls.filter((p) => p.hooks);
-    if (withHooks.length) {
-      const differing = withHooks.filter((p) => p.hooks && !sameOps(p.hooks, p.firestore));
-      notes.push(
-        `${run.kind} polls: the emulator's own hooks agree with the wire counter on ${withHooks.length - differing.length} of ${withHooks.length} polls` +
-          (differing.length
-            ? ` (differing: ${differing.map((p) => `${p.mode} A=${p.active} H=${p.history} ${showOps(p.firestore)} vs ${showOps(p.hooks as Ops)}`).join('; ')})`
-            : ''),
-      );
-    }
     const uncounted = { ...run.lifecycle.uncounted };
     for (const p of run.polls) for (const [method, n] of Object.entries(p.uncounted)) uncounted[method] = (uncounted[method] ?? 0) + n;
     if (Object.keys(uncounted).length) notes.push(`${run.kind}: Firestore calls the counter could not bill: ${JSON.stringify(uncounted)}`);

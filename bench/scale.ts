@@ -1,20 +1,27 @@
 // Section 4 of the bench: one poll at scale (A = 100,000 by default), in one
 // instance and fanned out to observeShard tasks. The poll and each task run in
 // processes of their own, as function instances would; the tasks go through
-// the local stand-in for Cloud Tasks (local/tasks.ts), which keeps the queue's
-// limits from the function's own options (at most maxConcurrentDispatches at
-// once), and each dispatch starts a task process.
+// firebase-tools' own Cloud Tasks emulator (as the tests' driver runs it),
+// which keeps the queue's limits from the function's own options (at most
+// maxConcurrentDispatches at once), and each dispatch starts a task process.
 import * as fs from 'node:fs';
+import * as http from 'node:http';
+import type { AddressInfo } from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
 
-import { FUNCTIONS_DIR } from '../local/functions-host';
-import { startTaskQueues, type QueueOptions } from '../local/tasks';
+import { startTaskQueues } from '../functions/test/helpers/driver';
 import type { PollSummary } from '../functions/src/orchestration/poll';
 import { describeError } from '../functions/src/describe-error';
 import type { FirestoreKind } from './lifecycle';
 import type { Ops } from './ops';
-import { callsSince, openWorld, type ChildRun, type PollCalls, type PollTarget } from './world';
+import { callsSince, FUNCTIONS_DIR, openWorld, PROJECT_ID, type ChildRun, type PollCalls, type PollTarget } from './world';
+
+/** observeShard's queue options, as firebase-functions declares them. */
+interface QueueOptions {
+  rateLimits?: { maxConcurrentDispatches?: number };
+  [option: string]: unknown;
+}
 
 /** One process's share: the poll, or one task. */
 export interface ProcessCost {
@@ -47,7 +54,7 @@ export interface ScaleResult {
     calls: PollCalls;
     /** What the queue allowed at once (observeShard's maxConcurrentDispatches). */
     maxConcurrentDispatches: number;
-    /** Tasks that failed every attempt (should be none). */
+    /** Dispatches that failed (should be none; the queue tries them again). */
     failedTasks: number;
   };
 }
@@ -100,11 +107,11 @@ export async function scaleBench(params: ScaleParams): Promise<ScaleResult> {
     );
 
     const queueOptions = observeShardQueue();
-    const queues = await startTaskQueues(log);
     const tasks: ProcessCost[] = [];
     const taskBytes: number[] = [];
     let taskFailures = 0;
-    queues.register('observeShard', queueOptions, async (body) => {
+    // Where the Cloud Tasks emulator dispatches each task: a process of its own runs the shard.
+    const dispatch = async (body: string): Promise<number> => {
       taskBytes.push(Buffer.byteLength(body));
       const file = path.join(taskDir, `task-${tasks.length + taskFailures}-${Date.now()}.json`);
       fs.writeFileSync(file, JSON.stringify((JSON.parse(body) as { data: unknown }).data));
@@ -119,12 +126,23 @@ export async function scaleBench(params: ScaleParams): Promise<ScaleResult> {
       } finally {
         fs.rmSync(file, { force: true });
       }
+    };
+    const server = http.createServer((request, response) => {
+      const chunks: Buffer[] = [];
+      request.on('data', (chunk: Buffer) => chunks.push(chunk));
+      request.on('end', () => void dispatch(Buffer.concat(chunks).toString('utf8')).then((status) => response.writeHead(status).end()));
     });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const uri = `http://127.0.0.1:${(server.address() as AddressInfo).port}/observeShard`;
+    const queues = await startTaskQueues(PROJECT_ID, [{ name: 'observeShard', options: queueOptions, uri }]);
     try {
       const started = performance.now();
       const callsBefore = world.simulator.stats();
-      const poll = await world.run<PollSummary>('orchestrator', { ...env, CLOUD_TASKS_EMULATOR_HOST: queues.address });
-      await queues.settle(3_600_000);
+      const poll = await world.run<PollSummary>('orchestrator', { ...env, CLOUD_TASKS_EMULATOR_HOST: queues.host });
+      // Until the queue is empty and no dispatch runs, bounded by the longest a run at scale may take.
+      for (const deadline = Date.now() + 3_600_000; queues.active(); await new Promise((resolve) => setTimeout(resolve, 200))) {
+        if (Date.now() > deadline) throw new Error('the shards did not finish within an hour');
+      }
       const wallMs = performance.now() - started;
       const calls = callsSince(callsBefore, world.simulator.stats());
       log(
@@ -142,11 +160,13 @@ export async function scaleBench(params: ScaleParams): Promise<ScaleResult> {
           wallMs,
           calls,
           maxConcurrentDispatches: queueOptions.rateLimits?.maxConcurrentDispatches ?? 0,
-          failedTasks: queues.counts().failed,
+          failedTasks: taskFailures,
         },
       };
     } finally {
       await queues.stop();
+      server.closeAllConnections();
+      await new Promise((resolve) => server.close(resolve));
     }
   } finally {
     fs.rmSync(taskDir, { recursive: true, force: true });

@@ -1,6 +1,5 @@
 // The bench's targets, judged from one bench run. A target the run did not
-// measure (the quick mode, or the embedded emulator's one page of relations)
-// is reported as not measured, never as met.
+// measure (the quick mode) is reported as not measured, never as met.
 import type { LifecycleResult } from './lifecycle';
 import type { PollMeasurement } from './poll-scaling';
 

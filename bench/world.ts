@@ -13,13 +13,18 @@ import { ensureCerts } from '../food-service/src/certs';
 import { startFoodService, type FoodService, type FoodServiceStats } from '../food-service/src/server';
 import type { FoodClient } from '../functions/src/food/client';
 import { newRelation } from '../functions/src/store/schema';
-import type { EmbeddedFirestore } from '../local/firestore';
-import { FUNCTIONS_DIR } from '../local/functions-host';
-import { PROJECT_ID } from '../local/stack';
 import { runChild } from './child';
 import type { FirestoreKind } from './lifecycle';
 import type { CallTimes } from './firestore-wire';
 import type { Ops } from './ops';
+
+export const FUNCTIONS_DIR = path.resolve(__dirname, '..', 'functions');
+/**
+ * The bench's own demo project, so emulators of other runs on this machine
+ * never see its events or tasks; set in the environment, so the bench's child
+ * processes use the same one.
+ */
+export const PROJECT_ID = (process.env.BENCH_PROJECT ??= `demo-bench-${process.pid}`);
 
 /** The emulator a poll benchmark uses, started by the caller. */
 export interface PollTarget {
@@ -30,8 +35,6 @@ export interface PollTarget {
   db: Firestore;
   /** Deletes every document, between worlds. */
   clear(): Promise<void>;
-  /** The embedded emulator, whose hooks count each poll a second way. */
-  embedded?: EmbeddedFirestore;
 }
 
 export type ChildMode = 'orchestrator' | 'shard' | 'minute' | 'raw' | 'original';
@@ -113,7 +116,7 @@ export async function openWorld(target: PollTarget, config: { pageSize: number; 
     maxPageSize: 1000,
     log: () => undefined,
   });
-  // eslint-disable-next-line @typescript-eslint/no-require-imports -- the functions' compiled client, as in local/stack.ts
+  // eslint-disable-next-line @typescript-eslint/no-require-imports -- the functions' compiled client
   const { FoodClient: Client } = require(
     path.join(FUNCTIONS_DIR, 'lib', 'food', 'client.js'),
   ) as typeof import('../functions/src/food/client');

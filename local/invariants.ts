@@ -2,7 +2,7 @@
 // orders and the relation documents: every order finished or legitimately in
 // progress, no order with a second kitchen order or shipment that nobody
 // noticed, and nothing flagged unless faults were injected on purpose.
-import type { PlainData } from './firestore';
+import type { PlainData } from './board/feed';
 
 const FINAL = new Set(['DELIVERED', 'REJECTED', 'CANCELLED']);
 
@@ -11,15 +11,15 @@ export interface RunFacts {
   orders: Map<string, string>;
   /** Every relation document. */
   relations: PlainData[];
-  /** What the simulator created; absent for an external food service, which does not say. */
-  created?: { kitchenOrders: number; shipments: number };
+  /** What the simulator created. */
+  created: { kitchenOrders: number; shipments: number };
   /** Food-service faults were injected, so flags are expected. */
   foodFaults: boolean;
   /** Relations an earlier run left (a restart after a crash, say): their notes and flags predate this run. */
   resumedRelations?: number;
   /** Trigger deliveries that threw: the platform would have dropped them (retry is off). */
   failedDeliveries: number;
-  /** The run ended with orders still in flight after the drain, against a simulator whose pace we know. */
+  /** The run ended with orders still in flight after the drain. */
   drainTimedOut: boolean;
 }
 
@@ -117,25 +117,30 @@ export function checkInvariants(facts: RunFacts): InvariantReport {
     violations.push(`${inProgress} order(s) were still in flight when the drain timed out: something is stuck`);
   }
 
-  if (facts.created) {
-    const recorded = { kitchen: all.filter((r) => r.kitchenOrder).length, shipment: all.filter((r) => r.shipment).length };
-    const noted = all.reduce(
-      (sum, r) => ({ kitchen: sum.kitchen + r.orphanNotes.kitchen, shipment: sum.shipment + r.orphanNotes.shipment }),
-      { kitchen: 0, shipment: 0 },
-    );
-    const check = (what: string, created: number, known: number, notedExtra: number) => {
-      if (created < known) violations.push(`${known} ${what}s are recorded but the food service created only ${created}`);
-      if (created > known + notedExtra) {
-        violations.push(
-          `the food service created ${created} ${what}s, ${created - known - notedExtra} more than recorded or noted: a silent duplicate`,
-        );
-      }
-    };
-    check('kitchen order', facts.created.kitchenOrders, recorded.kitchen, noted.kitchen);
-    check('shipment', facts.created.shipments, recorded.shipment, noted.shipment);
-  } else {
-    notes.push('an external food service does not report what it created: duplicate creates were not counted');
+  // What this food service created is compared with the relations of its own orders: relations an earlier run
+  // left (--import) name orders of a food service that is gone.
+  const known = all.filter((r) => facts.orders.has(r.id));
+  const strangers = all.length - known.length;
+  if (strangers > 0) {
+    const message = `${strangers} relation(s) name orders the food service does not know`;
+    if (facts.resumedRelations) notes.push(`${message} (an earlier run's, resumed)`);
+    else violations.push(message);
   }
+  const recorded = { kitchen: known.filter((r) => r.kitchenOrder).length, shipment: known.filter((r) => r.shipment).length };
+  const noted = known.reduce(
+    (sum, r) => ({ kitchen: sum.kitchen + r.orphanNotes.kitchen, shipment: sum.shipment + r.orphanNotes.shipment }),
+    { kitchen: 0, shipment: 0 },
+  );
+  const check = (what: string, created: number, known: number, notedExtra: number) => {
+    if (created < known) violations.push(`${known} ${what}s are recorded but the food service created only ${created}`);
+    if (created > known + notedExtra) {
+      violations.push(
+        `the food service created ${created} ${what}s, ${created - known - notedExtra} more than recorded or noted: a silent duplicate`,
+      );
+    }
+  };
+  check('kitchen order', facts.created.kitchenOrders, recorded.kitchen, noted.kitchen);
+  check('shipment', facts.created.shipments, recorded.shipment, noted.shipment);
 
   return { held: violations.length === 0, finished, inProgress, violations, notes };
 }

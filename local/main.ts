@@ -1,149 +1,452 @@
-// `npm start`: the whole orchestrator on one machine, with no Java, no Docker
-// and no account. Prints where to look, a summary line every few seconds, and
-// a final summary on Ctrl-C or at the end of --duration.
+// `npm start`: the orchestrator on one machine, in the official Firebase
+// emulator suite. It runs the deployable build (functions/lib) with
+// `firebase emulators:start` on Google's Firestore and Pub/Sub emulators
+// found on this machine (Java 21+, firebase-tools' cache or the Cloud SDK),
+// the Cloud Tasks emulator and the Emulator UI when its bundle is there;
+// beside it the food-service simulator (behind a fault proxy when asked),
+// the poll clock that stands in for Cloud Scheduler, and the live board,
+// which reads Firestore and the simulator.
+//
+// It downloads nothing: a missing Java or Firestore emulator is said in one
+// line and ends the run. With --duration it runs that long, drains, and
+// judges the run by the invariants of local/invariants.ts.
+import { initializeApp, deleteApp } from 'firebase-admin/app';
+import { getFirestore, type Firestore } from 'firebase-admin/firestore';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
 import * as path from 'node:path';
+import * as readline from 'node:readline';
+import { setTimeout as sleep } from 'node:timers/promises';
 
-import { formatProxyStats } from '../food-service/src/fault-proxy';
+import { ensureCerts } from '../food-service/src/certs';
+import { formatProxyStats, startFaultProxy, type FaultProxy } from '../food-service/src/fault-proxy';
+import { startFoodService, type FoodService } from '../food-service/src/server';
 import { describeError } from '../functions/src/describe-error';
-import { checkInvariants, type InvariantReport } from './invariants';
-import { routeStructuredLogs } from './logs';
-import { parseOptions, UsageError, USAGE, type LocalOptions } from './options';
-import { drain, drainLimitMs, foodLines, formatStages, invariantLines, listOrders, openOrders } from './run-report';
-import { startLocalStack, type LocalStack } from './stack';
+import { findFirestoreEmulator, findJava, findPubsubEmulator, hasEmulatorUi, MissingTool } from '../functions/test/helpers/google-tools';
+import { watchRelations, type PlainData } from './board/feed';
+import { startBoard, type Board } from './board/server';
+import { RelationTracker } from './board/tracker';
+import { CLOCK_FUNCTION, runClock, type ClockCounts } from './clock';
 
-const SUMMARY_EVERY_MS = 5_000;
-const FUNCTIONS_LOG = path.resolve(__dirname, '..', 'artifacts', 'functions.log');
+import { checkInvariants } from './invariants';
+import { parseOptions, usesFaultProxy, UsageError, USAGE, type StartOptions } from './options';
+import {
+  cliEnvironment,
+  createRunDirectory,
+  emulatorsConfig,
+  fixedPorts,
+  freePorts,
+  FUNCTIONS_DIR,
+  localValues,
+  readProjectConfig,
+  ROOT,
+  type EmulatorTools,
+  type RunDirectory,
+} from './project';
+import { drain, drainLimitMs, finalSummary, openOrders, progressLine, readOrders, type RunSnapshot } from './report';
 
-const log = (line: string) => console.log(line);
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+const FIREBASE_BIN = path.join(ROOT, 'node_modules', '.bin', 'firebase');
+/**
+ * What the Functions emulator prints once for every invocation that threw (a
+ * FATAL runtime error kills the worker): the invocations the platform would
+ * have dropped (advanceRelation has retry off).
+ */
+export const FUNCTION_KILLED = /Your function was killed because it raised an unhandled error/;
+/** Per-invocation lines of the CLI (start, end, the function's own output): they go to the log file, not the terminal. */
+const INVOCATION_LINE = /^(i|>)\s+(functions: (Beginning execution of|Finished) "|\s*\{"severity")|^>\s/;
+/** Everything is local (nothing is downloaded), so the suite is ready in well under a minute; a slow machine gets three. */
+const EMULATORS_READY_MS = 180_000;
+/** How long the emulators may take to stop cleanly (an export included) before they and their children are killed. */
+const EMULATORS_STOP_MS = 60_000;
+const PROGRESS_EVERY_MS = 5_000;
+/** Under `npm start`, one Ctrl-C arrives twice (from the terminal and forwarded by npm): signals this close are that keypress. */
+const SAME_SIGNAL_MS = 1_000;
 
-function summaryLine(stack: LocalStack, startedAt: number): string {
-  const summary = stack.tracker.summary(new Date());
-  const seconds = Math.round((Date.now() - startedAt) / 1000);
-  const stages = formatStages(summary.stages);
-  const food = stack.simulator?.stats();
-  const foodPart = food
-    ? ` | food: ${food.ordersCreated} orders, ${food.kitchenOrdersCreated} kitchen, ${food.shipmentsCreated} shipments`
-    : '';
-  return `[${String(seconds).padStart(4)}s] ${stages} | ${summary.transitionsPerSecond.toFixed(1)} transitions/s | errors: ${summary.errors.transient} retrying, ${summary.errors.flagged} flagged${foodPart}`;
-}
+const pad = (label: string) => label.padEnd(18);
 
-/** Stops the customers and waits until nothing the orchestrator would move on its own is in flight. */
-async function drainRun(stack: LocalStack, options: LocalOptions): Promise<boolean> {
-  stack.simulator?.stopCustomers();
-  const limitMs = drainLimitMs(options.pollIntervalSeconds, options.controllerIntervalMs, 30_000);
-  log(`duration reached: no new orders; letting the ones in flight finish (up to ${Math.round(limitMs / 1000)} s)`);
-  return drain(() => {
-    const { active, waitingForPerson } = stack.tracker.summary(new Date());
-    return { open: stack.simulator ? openOrders(stack.simulator.stats()) : 0, activeRelations: active, waitingForPerson };
-  }, limitMs);
-}
-
-async function runFacts(stack: LocalStack, options: LocalOptions, drained: boolean): Promise<InvariantReport> {
-  const orders = await listOrders(stack.food);
-  const relations = (await stack.db.collection('relations').get()).docs.map((doc) => doc.data());
-  const stats = stack.simulator?.stats();
-  return checkInvariants({
-    orders,
-    relations,
-    ...(stats ? { created: { kitchenOrders: stats.kitchenOrdersCreated, shipments: stats.shipmentsCreated } } : {}),
-    // Dropped replies and late replies leave creates ambiguous, so noted orphans and flags are expected, as with
-    // --fail-rate. A cut handshake provably sent nothing: alone, it must leave no orphan note and no flag.
-    foodFaults: options.faults.failRate > 0 || options.faults.dropRate > 0 || options.faults.proxyLatencyMs > 0,
-    resumedRelations: stack.resumedRelations,
-    failedDeliveries: stack.functions.triggers.reduce((sum, t) => sum + t.queue.failed, 0),
-    // Against an external food service we do not know its pace; there a timeout is only a note.
-    drainTimedOut: !drained && stack.simulator !== undefined,
-  });
-}
-
-function finalSummary(stack: LocalStack, startedAt: number, report: InvariantReport, options: LocalOptions): string {
-  const summary = stack.tracker.summary(new Date());
-  const deliveries = stack.functions.triggers
-    .map((t) => `${t.name}: ${t.queue.delivered} events delivered, ${t.queue.failed} failed`)
-    .join('; ');
+/** The tools the suite needs, found without downloading; a missing Pub/Sub emulator is left out (nothing fires the scheduled poll anyway). */
+export function findTools(env: NodeJS.ProcessEnv = process.env): { tools: EmulatorTools; without: string[]; lines: string[] } {
+  const java = findJava(env);
+  const firestore = findFirestoreEmulator(env);
   const lines = [
-    '',
-    `final summary after ${Math.round((Date.now() - startedAt) / 1000)} s`,
-    `  relations: ${summary.relations} (${summary.finished} finished, ${summary.active} active)`,
-    `  by stage:  ${formatStages(summary.stages)}`,
-    `  orders:    ${report.finished} finished, ${report.inProgress} in progress`,
-    `  triggers:  ${deliveries}${options.faults.duplicateRate || options.faults.reorderMs ? ' (duplicates/reordering injected)' : ''}`,
-    `  polls:     ${stack.functions.scheduledRuns.started} scheduled invocations, ${stack.functions.scheduledRuns.failed} failed`,
+    `${pad('Java')}Java ${java.major} at ${java.bin} (from ${java.source})`,
+    `${pad('Firestore')}Google's emulator: ${firestore.path} (from ${firestore.source})`,
   ];
-  const food = stack.simulator?.stats();
-  if (food) lines.push(...foodLines(food));
-  // The fault proxy's line; other engineers may edit the lines around it.
-  if (stack.proxy) lines.push(`  proxy:     ${formatProxyStats(stack.proxy.stats())}`);
-  lines.push(...invariantLines(report));
-  return lines.join('\n');
+  try {
+    const pubsub = findPubsubEmulator(env);
+    lines.push(`${pad('Pub/Sub')}Google's emulator: ${pubsub.path} (from ${pubsub.source})`);
+    return { tools: { java, firestore, pubsub }, without: [], lines };
+  } catch (error) {
+    if (!(error instanceof MissingTool)) throw error;
+    lines.push(`${pad('Pub/Sub')}left out: ${error.message}; the clock still polls`);
+    return { tools: { java, firestore }, without: ['pubsub'], lines };
+  }
 }
 
-async function main(): Promise<number> {
-  let options: LocalOptions;
-  try {
-    const parsed = parseOptions(process.argv.slice(2));
-    if (parsed === 'help') {
-      process.stdout.write(USAGE);
-      return 0;
+/**
+ * Waits until the Functions emulator has loaded `name` as an HTTPS function
+ * and returns its URL. It asks the emulator's own listing (GET /backends, what
+ * the Emulator UI reads) rather than calling the function, so waiting runs nothing.
+ */
+export async function waitForHttpFunction(
+  base: string,
+  projectId: string,
+  name: string,
+  timeoutMs: number,
+  signal: AbortSignal,
+): Promise<string> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    signal.throwIfAborted();
+    try {
+      const response = await fetch(`${base}/backends`, { signal: AbortSignal.timeout(5_000) });
+      const body = (await response.json()) as { backends?: Array<{ functionTriggers?: Array<Record<string, unknown>> }> };
+      const trigger = body.backends?.flatMap((b) => b.functionTriggers ?? []).find((t) => t.entryPoint === name && t.httpsTrigger);
+      if (trigger) return `${base}/${projectId}/${String(trigger.region ?? 'us-central1')}/${String(trigger.name ?? name)}`;
+    } catch {
+      // Not listening yet, or still loading the functions: ask again.
     }
-    options = parsed;
+    if (Date.now() > deadline) throw new Error(`the Functions emulator did not serve ${name} at ${base} within ${timeoutMs / 1000} s`);
+    await sleep(500, undefined, { signal });
+  }
+}
+
+/** The CLI's arguments: the run's demo project and config, and where to load and keep the data. */
+export function cliArgs(projectId: string, configFile: string, options: Partial<Pick<StartOptions, 'importDir' | 'exportDir'>>): string[] {
+  return [
+    ...['emulators:start', '--project', projectId, '--config', configFile],
+    ...(options.importDir ? ['--import', options.importDir] : []),
+    ...(options.exportDir ? ['--export-on-exit', options.exportDir] : []),
+  ];
+}
+
+interface Cli {
+  process: ChildProcess;
+  /** The exit code; a signal counts as 128 + its number, as shells report it. */
+  exited: Promise<number>;
+  /** Invocations the Functions emulator reported as killed by an unhandled error. */
+  killed: number;
+}
+
+/**
+ * The Firebase CLI in its own process group, so a Ctrl-C in the terminal
+ * reaches this script only and the CLI gets exactly one signal from it (it
+ * takes a second one as "stop now", skipping the clean shutdown and the export).
+ */
+function startCli(dir: RunDirectory, options: StartOptions, projectId: string, env: NodeJS.ProcessEnv, logFile: string): Cli {
+  const child = spawn(FIREBASE_BIN, cliArgs(projectId, dir.configFile, options), {
+    cwd: dir.dir,
+    env,
+    stdio: ['ignore', 'pipe', 'pipe'],
+    detached: true,
+  });
+  const log = fs.createWriteStream(logFile);
+  const cli: Cli = { process: child, exited: Promise.resolve(1), killed: 0 };
+  for (const stream of [child.stdout, child.stderr]) {
+    readline.createInterface({ input: stream }).on('line', (line) => {
+      // eslint-disable-next-line no-control-regex -- the CLI colours its output
+      const plain = line.replace(/\x1b\[[0-9;]*m/g, '');
+      log.write(`${plain}\n`);
+      if (FUNCTION_KILLED.test(plain)) cli.killed++;
+      if (!INVOCATION_LINE.test(plain)) console.log(line);
+    });
+  }
+  cli.exited = new Promise((resolve) => {
+    child.once('error', (error) => {
+      console.error(`npm start: the Firebase CLI could not start: ${error.message}`);
+      resolve(127);
+    });
+    child.once('exit', (code, signal) => {
+      log.end();
+      resolve(code ?? (signal ? 128 + (os.constants.signals[signal] ?? 0) : 1));
+    });
+  });
+  return cli;
+}
+
+const running = (cli: Cli) => cli.process.exitCode === null && cli.process.signalCode === null;
+
+function killGroup(cli: Cli): void {
+  try {
+    process.kill(-(cli.process.pid ?? 0), 'SIGKILL');
+  } catch {
+    // Already gone.
+  }
+}
+
+/** Asks once, waits, then kills the whole group: nothing it started outlives this script. */
+async function stopCli(cli: Cli, signal: NodeJS.Signals): Promise<number> {
+  if (running(cli)) cli.process.kill(signal);
+  const timer = setTimeout(() => {
+    console.error(`the emulators did not stop within ${EMULATORS_STOP_MS / 1000} s: killing them`);
+    killGroup(cli);
+  }, EMULATORS_STOP_MS);
+  try {
+    return await cli.exited;
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/** Why the run stops before its end: a signal, or the emulators exiting on their own. */
+type Interruption = { kind: 'signal'; signal: NodeJS.Signals } | { kind: 'emulators'; code: number };
+
+/**
+ * The exit code: an open run stopped by a signal exits as the emulators did
+ * (0 after their clean shutdown); a bounded run interrupted by one is not
+ * judged (130); emulators that exit on their own fail the run; otherwise the
+ * run's own verdict, provided the emulators then stopped cleanly.
+ */
+export function exitCode(reason: Interruption | undefined, bounded: boolean, verdict: number, stopCode: number): number {
+  if (reason?.kind === 'signal') return bounded ? 130 : stopCode;
+  if (reason?.kind === 'emulators') return bounded || reason.code !== 0 ? reason.code || 1 : 0;
+  return stopCode === 0 ? verdict : 1;
+}
+
+/** The run's parts that the end of the run looks at. */
+interface Parts {
+  options: StartOptions;
+  db: Firestore;
+  tracker: RelationTracker;
+  simulator: FoodService;
+  proxy: FaultProxy | undefined;
+  cli: Cli;
+  caPem: string;
+  clock: ClockCounts;
+  startedAt: number;
+  resumed: number;
+}
+
+const snapshot = ({ startedAt, tracker, simulator, clock, cli }: Parts): RunSnapshot => ({
+  elapsedSeconds: Math.round((Date.now() - startedAt) / 1000),
+  summary: tracker.summary(new Date()),
+  stats: simulator.stats(),
+  clock,
+  functionErrors: cli.killed,
+});
+
+/** --duration: the customers stop, the orders in flight finish, and the run is judged by its invariants. Resolves to the verdict. */
+async function drainAndJudge(parts: Parts, durationSeconds: number, signal: AbortSignal): Promise<number> {
+  const { options, tracker, simulator, proxy } = parts;
+  simulator.stopCustomers();
+  const limitMs = drainLimitMs(options.pollIntervalSeconds, options.controllerIntervalMs, 60_000);
+  console.log(
+    `duration reached: the customers stop ordering; waiting up to ${limitMs / 1000} s until no order is open and no relation is active`,
+  );
+  const drainStarted = Date.now();
+  const drained = await drain(
+    async () => {
+      const { active, waitingForPerson } = tracker.summary(new Date());
+      return { open: openOrders(simulator.stats()), activeRelations: active, waitingForPerson };
+    },
+    limitMs,
+    { signal },
+  );
+  if (signal.aborted) return 1;
+  const relations = (await parts.db.collection('relations').get()).docs.map((doc) => doc.data());
+  const stats = simulator.stats();
+  const report = checkInvariants({
+    orders: await readOrders(simulator.address, parts.caPem, FUNCTIONS_DIR),
+    relations,
+    created: { kitchenOrders: stats.kitchenOrdersCreated, shipments: stats.shipmentsCreated },
+    // Dropped and late replies leave creates ambiguous, so noted orphans and flags are expected; a cut handshake provably sent nothing.
+    foodFaults: options.faults.failRate > 0 || options.faults.dropRate > 0 || options.faults.proxyLatencyMs > 0,
+    resumedRelations: parts.resumed,
+    failedDeliveries: parts.cli.killed,
+    drainTimedOut: !drained,
+  });
+  const drainSeconds = Math.round((Date.now() - drainStarted) / 1000);
+  const proxyLine = proxy && formatProxyStats(proxy.stats());
+  console.log(
+    finalSummary({ ...snapshot(parts), durationSeconds, drainSeconds, drained, relations: relations.length, report, proxy: proxyLine }),
+  );
+  return report.held ? 0 : 1;
+}
+
+async function run(options: StartOptions): Promise<number> {
+  const project = readProjectConfig(ROOT, options.project);
+  const projectId = project.projectId;
+  const found = findTools();
+  for (const line of found.lines) console.log(line);
+  // The deployable build, and the simulator's generated types, after the checks that fail fast.
+  if (spawnSync('npm', ['run', 'build'], { cwd: ROOT, stdio: 'inherit' }).status !== 0) {
+    console.error('npm start: the build failed (above)');
+    return 1;
+  }
+
+  const interrupt = new AbortController();
+  const emulators: { cli?: Cli } = {};
+  // The first Ctrl-C or SIGTERM ends the run; a second, separate one goes to the emulators ("stop now").
+  let firstSignalAt: number | undefined;
+  const onSignal = (signal: NodeJS.Signals) => {
+    if (firstSignalAt === undefined) {
+      firstSignalAt = Date.now();
+      interrupt.abort({ kind: 'signal', signal } satisfies Interruption);
+    } else if (Date.now() - firstSignalAt > SAME_SIGNAL_MS && emulators.cli && running(emulators.cli)) emulators.cli.process.kill(signal);
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+  // If this script dies, nothing it started outlives it.
+  process.once('exit', () => emulators.cli && running(emulators.cli) && killGroup(emulators.cli));
+
+  const ports = options.freePorts ? await freePorts(project.firebaseJson) : fixedPorts(project.firebaseJson);
+  const certs = ensureCerts();
+  const caPem = fs.readFileSync(certs.caCert, 'utf8');
+  const foodAddress = `127.0.0.1:${ports.simulator}`;
+  // The fault proxy (--drop-rate, --handshake-cut-rate, --proxy-latency): only the functions dial it.
+  const { dropRate, handshakeCutRate, proxyLatencyMs: latencyMs } = options.faults;
+  const proxy = usesFaultProxy(options.faults)
+    ? await startFaultProxy({ target: foodAddress, dropRate, handshakeCutRate, latencyMs, seed: options.seed })
+    : undefined;
+  const ui = hasEmulatorUi();
+  const dir = createRunDirectory(
+    os.tmpdir(),
+    emulatorsConfig(project.firebaseJson, { ports, ui, without: found.without }),
+    localValues(proxy?.address ?? foodAddress, options.pollIntervalSeconds, caPem, {
+      // Google's emulator slows every write to a collection while a listener is open on it, which production
+      // Firestore does not; the board keeps one open, so the polls query instead.
+      LISTENER_MAX_RELATIONS: '0',
+      ...(options.shardSize === undefined ? {} : { SHARD_SIZE: String(options.shardSize) }),
+    }),
+  );
+  const logFile = path.join(ROOT, 'artifacts', `${projectId}.emulators.log`);
+  fs.mkdirSync(path.dirname(logFile), { recursive: true });
+  const host = (name: string) => `127.0.0.1:${ports.emulators[name]}`;
+  console.log(`${pad('project folder')}${dir.dir}: the generated firebase.json, functions/.env.local and .secret.local`);
+  console.log(`${pad('emulator log')}${logFile} (every line of the CLI; the function invocations are only there)`);
+  const uiNote = 'not started: its bundle is not downloaded (once, with internet: npx firebase setup:emulators:ui)';
+  console.log(`${pad('Emulator UI')}${ui ? `http://${host('ui')}/` : uiNote}`);
+
+  const cli = startCli(
+    dir,
+    options,
+    projectId,
+    { ...cliEnvironment(process.env, found.tools, dir.names), ...(process.stdout.isTTY ? { FORCE_COLOR: '1' } : { NO_COLOR: '1' }) },
+    logFile,
+  );
+  emulators.cli = cli;
+  void cli.exited.then((code) => interrupt.abort({ kind: 'emulators', code } satisfies Interruption));
+  const startedAt = Date.now();
+  const clock: ClockCounts = { ok: 0, skipped: 0, failed: 0 };
+  const stopClock = new AbortController();
+  let clockDone: Promise<void> | undefined;
+  let simulator: FoodService | undefined;
+  let board: Board | undefined;
+  let unwatch: (() => void) | undefined;
+  let progress: NodeJS.Timeout | undefined;
+  let verdict = 1;
+  // A demo project needs no Google credentials: no probe of the GCE metadata server for them (and no warnings).
+  process.env.METADATA_SERVER_DETECTION ??= 'none';
+  const app = initializeApp({ projectId }, `npm-start-${process.pid}`);
+  const db = getFirestore(app);
+  db.settings({ host: host('firestore'), ssl: false });
+  try {
+    const pollUrl = await waitForHttpFunction(
+      `http://${host('functions')}`,
+      projectId,
+      CLOCK_FUNCTION,
+      EMULATORS_READY_MS,
+      interrupt.signal,
+    );
+    const opsUrl = `${pollUrl.slice(0, pollUrl.lastIndexOf('/'))}/ops`;
+    // A function's first call starts a worker of the Functions emulator, which takes seconds: started now, the
+    // board's first click on a card does not wait for it.
+    void fetch(`${opsUrl}/health`, { signal: AbortSignal.timeout(60_000) }).then(
+      (r) => r.arrayBuffer(),
+      () => undefined,
+    );
+    console.log(`${pad('emulators ready')}in ${Math.round((Date.now() - startedAt) / 1000)} s; the customers start ordering now`);
+    const tracker = new RelationTracker();
+    const onChange = (id: string, before: PlainData | null, after: PlainData | null) => tracker.apply(id, before, after, new Date());
+    unwatch = await watchRelations(db, onChange, (error) => console.error(`board: the relations listener failed: ${error.message}`));
+    const resumed = tracker.summary(new Date()).relations;
+    const food = (simulator = await startFoodService({
+      port: ports.simulator,
+      statsPort: ports.simulatorStats,
+      tls: { cert: fs.readFileSync(certs.serverCert), key: fs.readFileSync(certs.serverKey) },
+      controllerIntervalMs: options.controllerIntervalMs,
+      ordersPerSecond: options.ordersPerSecond,
+      cancelRate: options.cancelRate,
+      rejectRate: options.rejectRate,
+      failRate: options.faults.failRate,
+      seed: options.seed,
+      log: (line) => console.log(`[food-service] ${line}`),
+    }));
+    // A click on a card shows the order's history from the ops function, as an operator's API call would.
+    const extra = () => ({ firestore: `Google's emulator at ${host('firestore')}`, food: food.stats() });
+    board = await startBoard({ port: options.boardPort, tracker, statusApi: opsUrl, extra });
+    console.log(`${pad('live board')}${board.url}`);
+    console.log(
+      `${pad('Firestore')}${host('firestore')} (FIRESTORE_EMULATOR_HOST=${host('firestore')} GCLOUD_PROJECT=${projectId} for npm run ops)`,
+    );
+    console.log(`${pad('food service')}${foodAddress} (simulator, ${options.ordersPerSecond} orders/s, stats ${food.statsUrl})`);
+    if (proxy) {
+      const faults = proxy.faults();
+      console.log(
+        `${pad('fault proxy')}${proxy.address} → ${foodAddress} for the functions (drop ${faults.dropRate}, handshake cut ${faults.handshakeCutRate}, latency ${faults.latencyMs} ms)`,
+      );
+    }
+    console.log(`${pad('ops API')}curl '${opsUrl}/orders?flagged=true'`);
+    if (resumed > 0) console.log(`${pad('resuming')}${resumed} relations from --import`);
+    clockDone = runClock(pollUrl, options.pollIntervalSeconds, AbortSignal.any([interrupt.signal, stopClock.signal]), clock, console.log);
+
+    const parts: Parts = { options, db, tracker, simulator: food, proxy, cli, caPem, clock, startedAt, resumed };
+    progress = setInterval(() => console.log(progressLine(snapshot(parts))), PROGRESS_EVERY_MS);
+    if (options.durationSeconds === undefined) {
+      await new Promise((resolve) => interrupt.signal.addEventListener('abort', resolve, { once: true }));
+      verdict = 0;
+    } else {
+      await sleep(options.durationSeconds * 1000, undefined, { signal: interrupt.signal }).catch(() => undefined);
+      if (!interrupt.signal.aborted) verdict = await drainAndJudge(parts, options.durationSeconds, interrupt.signal);
+    }
+  } catch (error) {
+    if (!interrupt.signal.aborted) console.error(`npm start: ${describeError(error)}`);
+  }
+
+  // Stops the clock, then the emulators (so no function calls a simulator that is gone, and the export sees the
+  // last writes), then the rest; says why it ended.
+  const reason = interrupt.signal.aborted ? (interrupt.signal.reason as Interruption) : undefined;
+  stopClock.abort();
+  await clockDone;
+  clearInterval(progress);
+  unwatch?.();
+  const stopCode = await stopCli(cli, reason?.kind === 'signal' ? reason.signal : 'SIGTERM');
+  await board?.stop();
+  await simulator?.stop();
+  await proxy?.stop();
+  await deleteApp(app);
+  if (reason?.kind === 'emulators') console.log(`error: the emulators exited (${reason.code}) before the run ended; ${logFile} says why`);
+  else if (reason === undefined && stopCode !== 0) console.log(`error: the emulators did not stop cleanly (exit ${stopCode})`);
+  const code = exitCode(reason, options.durationSeconds !== undefined, verdict, stopCode);
+  if (code === 0) fs.rmSync(dir.dir, { recursive: true, force: true });
+  else console.log(`the project folder is kept for its logs (firebase-debug.log, firestore-debug.log): ${dir.dir}`);
+  return code;
+}
+
+async function main(argv: string[]): Promise<number> {
+  let options: StartOptions;
+  try {
+    options = parseOptions(argv);
   } catch (error) {
     if (!(error instanceof UsageError)) throw error;
-    process.stderr.write(`npm start: ${error.message}\n\n${USAGE}`);
+    console.error(`npm start: ${error.message}\n\n${USAGE}`);
     return 2;
   }
-
-  const startedAt = Date.now();
-  routeStructuredLogs(FUNCTIONS_LOG);
-  const stack = await startLocalStack(options, log);
-  log(`live board        ${stack.boardUrl}`);
-  log(`Firestore         ${stack.firestore.host}: ${stack.firestore.description} (FIRESTORE_EMULATOR_HOST=${stack.firestore.host})`);
-  log(`food service      ${stack.foodAddress} (${stack.simulator ? `simulator, ${options.ordersPerSecond} orders/s` : 'external'})`);
-  if (stack.proxy) {
-    const { dropRate, handshakeCutRate, latencyMs } = stack.proxy.faults();
-    log(
-      `fault proxy       ${stack.proxy.address} → ${stack.proxy.target} for the functions (drop ${dropRate}, handshake cut ${handshakeCutRate}, latency ${latencyMs} ms)`,
-    );
+  if (options.help) {
+    process.stdout.write(USAGE);
+    return 0;
   }
-  for (const name of stack.functions.https) {
-    if (name === 'ops') log(`ops API           curl '${stack.functions.httpUrl}/ops/orders?flagged=true'   (docs/OPERATIONS.md)`);
-    else log(`poll now          curl -X POST ${stack.functions.httpUrl}/${name}`);
+  // A closed terminal or pipe must not crash the script before it has stopped its children.
+  process.stdout.on('error', () => undefined);
+  try {
+    return await run(options);
+  } catch (error) {
+    // Java 21+ and Google's emulator are required: say which is missing, in one line, and stop.
+    if (error instanceof MissingTool) console.error(`npm start: ${error.message}`);
+    else console.error(`npm start failed: ${describeError(error)}`);
+    return 1;
   }
-  for (const { name, schedule } of stack.functions.schedules)
-    log(`${name.padEnd(18)}${schedule}${name === 'pollFoodService' ? `, polling every ${options.pollIntervalSeconds} s` : ''}`);
-  for (const { name, document } of stack.functions.triggers) log(`${name.padEnd(18)}on every write of ${document}`);
-  log(`function logs     ${FUNCTIONS_LOG}`);
-  if (stack.resumedRelations > 0)
-    log(
-      `resuming          ${stack.resumedRelations} relations an earlier run left; claims it held are taken over once their leases expire`,
-    );
-
-  const ticker = setInterval(() => log(summaryLine(stack, startedAt)), SUMMARY_EVERY_MS);
-  let drained = true;
-  if (options.durationSeconds !== undefined) {
-    await sleep(options.durationSeconds * 1000);
-    drained = await drainRun(stack, options);
-  } else {
-    await new Promise<void>((resolve) => {
-      process.once('SIGINT', resolve);
-      process.once('SIGTERM', resolve);
-    });
-    log('\nstopping…');
-  }
-  clearInterval(ticker);
-  const report = await runFacts(stack, options, drained);
-  if (!drained && !stack.simulator) report.notes.push('the drain timed out: some orders were still in flight');
-  log(finalSummary(stack, startedAt, report, options));
-  await stack.stop();
-  // Only a --duration run is judged by its invariants; Ctrl-C is a normal way to stop.
-  return options.durationSeconds !== undefined && !report.held ? 1 : 0;
 }
 
-main().then(
-  (code) => process.exit(code),
-  (error: unknown) => {
-    console.error(`npm start failed: ${describeError(error)}`);
-    process.exit(1);
-  },
-);
+if (require.main === module) void main(process.argv.slice(2)).then((code) => process.exit(code));

@@ -1,32 +1,33 @@
-// The flags of `npm start`, each also settable by an environment variable.
-// Parsing is separate from running so bad input is reported before anything
-// starts, with the flag, the value and the usage.
+// The flags of `npm start`. Parsing is separate from running so bad input is
+// reported before anything starts, with the flag, the value and the usage.
+import * as path from 'node:path';
 import { parseArgs } from 'node:util';
+
 import { describeError } from '../functions/src/describe-error';
 
-export interface LocalOptions {
-  /** An existing food service (host:port) instead of the simulator, with the CA that signed it. */
-  foodService?: { address: string; caFile: string };
-  /** An already running Firestore emulator (host:port) instead of starting Google's. */
-  firestore?: string;
-  /** Run on the embedded Node Firestore even where Google's emulator is available. */
-  embeddedFirestore: boolean;
+export interface StartOptions {
+  help: boolean;
+  /** The demo project the emulators run as (.firebaserc's default unless given). */
+  project: string | undefined;
   pollIntervalSeconds: number;
-  ordersPerSecond: number;
-  boardPort: number;
   /** Run this long, then drain, summarise and exit by the invariants. */
-  durationSeconds?: number;
-  /** How long kitchens and drones take per step in the simulator. */
-  controllerIntervalMs: number;
+  durationSeconds: number | undefined;
+  ordersPerSecond: number;
   cancelRate: number;
   rejectRate: number;
+  /** How long kitchens and drones take per step in the simulator. */
+  controllerIntervalMs: number;
   seed: number;
+  boardPort: number;
+  /** Every emulator and the simulator on free loopback ports instead of firebase.json's and 9000/9001. */
+  freePorts: boolean;
+  /** SHARD_SIZE for the functions: a small one makes polls fan out to observeShard tasks. */
+  shardSize: number | undefined;
+  /** The emulators' data: loaded at the start, written at the end (firebase-tools' --import and --export-on-exit). */
+  importDir: string | undefined;
+  exportDir: string | undefined;
   faults: {
-    /** Share of trigger events delivered twice. */
-    duplicateRate: number;
-    /** Deliveries wait a random 0..reorderMs, so events overtake each other. */
-    reorderMs: number;
-    /** Share of food-service calls failing with UNAVAILABLE (simulator only). */
+    /** Share of simulator calls failing with UNAVAILABLE. */
     failRate: number;
     /** Fault proxy: share of server→client chunks dropped with their connection (the server may have done the work). */
     dropRate: number;
@@ -38,159 +39,113 @@ export interface LocalOptions {
 }
 
 /** Whether the fault proxy goes between the functions and the food service. */
-export function usesFaultProxy(faults: LocalOptions['faults']): boolean {
-  return faults.dropRate > 0 || faults.handshakeCutRate > 0 || faults.proxyLatencyMs > 0;
-}
+export const usesFaultProxy = (faults: StartOptions['faults']): boolean =>
+  faults.dropRate > 0 || faults.handshakeCutRate > 0 || faults.proxyLatencyMs > 0;
 
 export const USAGE = `usage: npm start -- [flags]
 
-Runs the orchestrator locally in one process tree: Google's Firestore emulator
-(Java 21+; without it, an embedded Node Firestore), the food-service simulator,
-the deployable functions from functions/lib (poll clock and document
-triggers), and a live board. Every flag can also be set with the environment
-variable named after it.
+Runs the official Firebase emulator suite (Functions, Google's Firestore and
+Pub/Sub emulators, Cloud Tasks, the Emulator UI when its bundle is there) on
+the deployable build, with the food-service simulator, the poll clock and a
+live board. Needs Java 21+ and Google's Firestore emulator (npm run tools).
 
-  --food-service HOST:PORT   use this food service instead of the simulator   FOOD_SERVICE_ADDRESS
-  --food-ca FILE             the CA (PEM) that signed its certificate          FOOD_SERVICE_CA_FILE
-  --firestore HOST:PORT      use this running Firestore emulator instead of    FIRESTORE_EMULATOR_HOST
-                             starting Google's
-  --embedded-firestore       use the embedded Node Firestore even where Java   EMBEDDED_FIRESTORE=1
-                             21+ is found (it does not isolate transactions)
-  --poll-interval SECONDS    seconds between polls, 1 and up (default 2)       POLL_INTERVAL_SECONDS
-  --orders-per-second N      the simulated customers' load (default 1)        ORDERS_PER_SECOND
-  --board-port PORT          the live board's port, 0 = any (default 3000)     BOARD_PORT
-  --duration SECONDS         run this long, drain, print the final summary,    DURATION_SECONDS
-                             and exit 0 only if the invariants held
-  --controller-interval MS   simulator: ms per kitchen/drone step (default 1500) CONTROLLER_INTERVAL_MS
-  --cancel-rate R            simulator: share of orders cancelled (default 0.1) CANCEL_RATE
-  --reject-rate R            simulator: share of deliveries rejected (default 0.1) REJECT_RATE
-  --seed N                   simulator: seed (default 1)                       SEED
-  --duplicate-rate R         fault: share of trigger events delivered twice    DUPLICATE_RATE
-  --reorder-ms MS            fault: delay each delivery by up to MS, so        REORDER_MS
-                             events arrive out of order
-  --fail-rate R              fault: share of simulator calls failing with      FAIL_RATE
-                             UNAVAILABLE
-  --drop-rate R              fault proxy: share of server replies dropped with DROP_RATE
-                             their connection, after the work was done
-  --handshake-cut-rate R     fault proxy: share of TLS handshakes cut short    HANDSHAKE_CUT_RATE
-  --proxy-latency MS         fault proxy: delay every server reply by MS;      PROXY_LATENCY_MS
-                             past the functions' RPC deadline, calls end
-                             DEADLINE_EXCEEDED with the work done
-                             Any of these three puts a TCP fault proxy between
-                             the functions and the food service.
+  --poll-interval SECONDS    seconds between polls, 1-3600 (default 2)
+  --duration SECONDS         run this long, drain, print the final summary, and
+                             exit 0 only if the invariants held
+  --orders-per-second N      simulator: the customers' load, 0-1000 (default 1)
+  --cancel-rate R            simulator: share of orders cancelled (default 0.1)
+  --reject-rate R            simulator: share of deliveries rejected (default 0.1)
+  --controller-interval MS   simulator: ms per kitchen or drone step (default 1500)
+  --seed N                   simulator and fault proxy: seed (default 1)
+  --fail-rate R              fault: share of simulator calls failing UNAVAILABLE
+  --drop-rate R              fault proxy: share of replies dropped with their
+                             connection, after the work was done
+  --handshake-cut-rate R     fault proxy: share of TLS handshakes cut short
+  --proxy-latency MS         fault proxy: delay every reply by MS
+  --board-port PORT          the live board's port, 0 = any (default 3000)
+  --free-ports               every emulator and the simulator on free ports, to
+                             run beside another run
+  --project ID               a demo- project of the run's own (default: .firebaserc's)
+  --shard-size N             SHARD_SIZE for the functions (5-5000): a small one
+                             makes polls fan out to observeShard tasks
+  --import DIR               load the emulators' data from DIR (an earlier export)
+  --export-on-exit DIR       write the emulators' data to DIR when the run stops
   -h, --help                 show this help
 `;
 
 export class UsageError extends Error {}
 
-type Flag =
-  | 'food-service'
-  | 'food-ca'
-  | 'firestore'
-  | 'poll-interval'
-  | 'orders-per-second'
-  | 'board-port'
-  | 'duration'
-  | 'controller-interval'
-  | 'cancel-rate'
-  | 'reject-rate'
-  | 'seed'
-  | 'duplicate-rate'
-  | 'reorder-ms'
-  | 'fail-rate'
-  | 'drop-rate'
-  | 'handshake-cut-rate'
-  | 'proxy-latency';
+const NUMBERS = {
+  'poll-interval': { fallback: 2, min: 1, max: 3600, integer: true },
+  duration: { fallback: undefined, min: 1, max: 86_400, integer: false },
+  'orders-per-second': { fallback: 1, min: 0, max: 1000, integer: false },
+  'cancel-rate': { fallback: 0.1, min: 0, max: 1, integer: false },
+  'reject-rate': { fallback: 0.1, min: 0, max: 1, integer: false },
+  'controller-interval': { fallback: 1500, min: 10, max: 600_000, integer: true },
+  seed: { fallback: 1, min: 0, max: 2 ** 31, integer: true },
+  'fail-rate': { fallback: 0, min: 0, max: 1, integer: false },
+  'drop-rate': { fallback: 0, min: 0, max: 1, integer: false },
+  'handshake-cut-rate': { fallback: 0, min: 0, max: 1, integer: false },
+  'proxy-latency': { fallback: 0, min: 0, max: 600_000, integer: true },
+  'board-port': { fallback: 3000, min: 0, max: 65_535, integer: true },
+  'shard-size': { fallback: undefined, min: 5, max: 5000, integer: true },
+} as const;
+type NumberFlag = keyof typeof NUMBERS;
+const STRINGS = ['project', 'import', 'export-on-exit'] as const;
+type StringFlag = (typeof STRINGS)[number];
 
-const ENV: Record<Flag, string> = {
-  'food-service': 'FOOD_SERVICE_ADDRESS',
-  'food-ca': 'FOOD_SERVICE_CA_FILE',
-  firestore: 'FIRESTORE_EMULATOR_HOST',
-  'poll-interval': 'POLL_INTERVAL_SECONDS',
-  'orders-per-second': 'ORDERS_PER_SECOND',
-  'board-port': 'BOARD_PORT',
-  duration: 'DURATION_SECONDS',
-  'controller-interval': 'CONTROLLER_INTERVAL_MS',
-  'cancel-rate': 'CANCEL_RATE',
-  'reject-rate': 'REJECT_RATE',
-  seed: 'SEED',
-  'duplicate-rate': 'DUPLICATE_RATE',
-  'reorder-ms': 'REORDER_MS',
-  'fail-rate': 'FAIL_RATE',
-  'drop-rate': 'DROP_RATE',
-  'handshake-cut-rate': 'HANDSHAKE_CUT_RATE',
-  'proxy-latency': 'PROXY_LATENCY_MS',
-};
-
-const HOST_PORT = /^[A-Za-z0-9.-]+:\d{1,5}$|^\[[0-9A-Fa-f:.]+\]:\d{1,5}$/;
-
-/** Returns the options, or throws UsageError naming the flag and the bad value. `help` means print USAGE. */
-export function parseOptions(argv: string[], env: NodeJS.ProcessEnv = process.env): LocalOptions | 'help' {
-  let values: Partial<Record<Flag | 'help' | 'embedded-firestore', string | boolean>>;
+/** Returns the options, or throws UsageError naming the flag and the bad value. Paths are taken from `cwd` (where npm was run). */
+export function parseOptions(argv: readonly string[], cwd: string = process.env.INIT_CWD ?? process.cwd()): StartOptions {
+  let values: Partial<Record<NumberFlag | StringFlag, string>> & { help?: boolean; 'free-ports'?: boolean };
   try {
     ({ values } = parseArgs({
-      args: argv,
+      args: [...argv],
       strict: true,
       allowPositionals: false,
       options: {
+        ...Object.fromEntries([...Object.keys(NUMBERS), ...STRINGS].map((flag) => [flag, { type: 'string' as const }])),
+        'free-ports': { type: 'boolean' },
         help: { type: 'boolean', short: 'h' },
-        'embedded-firestore': { type: 'boolean' },
-        ...Object.fromEntries((Object.keys(ENV) as Flag[]).map((flag) => [flag, { type: 'string' as const }])),
       },
     }));
   } catch (error) {
     throw new UsageError(describeError(error));
   }
-  if (values.help) return 'help';
-
-  const raw = (flag: Flag): string | undefined => {
-    const value = values[flag] ?? env[ENV[flag]];
-    return typeof value === 'string' && value.trim() !== '' ? value.trim() : undefined;
-  };
-  const source = (flag: Flag) => (values[flag] !== undefined ? `--${flag}` : ENV[flag]);
-  const bad = (flag: Flag, value: string, expected: string) => new UsageError(`${source(flag)} must be ${expected}, got "${value}"`);
-
-  const number = (flag: Flag, fallback: number, min: number, max: number, integer: boolean): number => {
-    const value = raw(flag);
-    if (value === undefined) return fallback;
-    const parsed = /^-?\d+(\.\d+)?$/.test(value) ? Number(value) : NaN;
+  const number = <F extends NumberFlag>(flag: F): number | (typeof NUMBERS)[F]['fallback'] => {
+    const { fallback, min, max, integer } = NUMBERS[flag];
+    const raw = values[flag]?.trim();
+    if (raw === undefined) return fallback;
+    const parsed = /^\d+(\.\d+)?$/.test(raw) ? Number(raw) : NaN;
     if (Number.isNaN(parsed) || parsed < min || parsed > max || (integer && !Number.isInteger(parsed))) {
-      throw bad(flag, value, `${integer ? 'an integer' : 'a number'} from ${min} to ${max}`);
+      throw new UsageError(`--${flag} must be ${integer ? 'an integer' : 'a number'} from ${min} to ${max}, got "${raw}"`);
     }
     return parsed;
   };
-  const hostPort = (flag: Flag): string | undefined => {
-    const value = raw(flag);
-    if (value !== undefined && !HOST_PORT.test(value)) throw bad(flag, value, 'HOST:PORT');
-    return value;
-  };
-
-  const address = hostPort('food-service');
-  const caFile = raw('food-ca');
-  if (Boolean(address) !== Boolean(caFile)) {
-    throw new UsageError('--food-service and --food-ca go together: an existing food service needs the CA that signed its certificate');
+  // A real project here would let emulated functions reach production services that are not emulated.
+  if (values.project !== undefined && !/^demo-[a-z0-9-]{1,24}$/.test(values.project)) {
+    throw new UsageError(`--project must be a demo- project id (demo- and up to 24 of a-z, 0-9, -), got "${values.project}"`);
   }
-  const duration = raw('duration') === undefined ? undefined : number('duration', 0, 1, 86_400, false);
-
+  const dir = (flag: 'import' | 'export-on-exit') => (values[flag] === undefined ? undefined : path.resolve(cwd, values[flag]));
   return {
-    ...(address && caFile ? { foodService: { address, caFile } } : {}),
-    ...(hostPort('firestore') ? { firestore: hostPort('firestore') } : {}),
-    embeddedFirestore: values['embedded-firestore'] === true || /^(1|true|yes)$/i.test(env.EMBEDDED_FIRESTORE ?? ''),
-    pollIntervalSeconds: number('poll-interval', 2, 1, 3600, true),
-    ordersPerSecond: number('orders-per-second', 1, 0, 1000, false),
-    boardPort: number('board-port', 3000, 0, 65_535, true),
-    ...(duration !== undefined ? { durationSeconds: duration } : {}),
-    controllerIntervalMs: number('controller-interval', 1500, 10, 600_000, true),
-    cancelRate: number('cancel-rate', 0.1, 0, 1, false),
-    rejectRate: number('reject-rate', 0.1, 0, 1, false),
-    seed: number('seed', 1, 0, 2 ** 31, true),
+    help: values.help ?? false,
+    project: values.project,
+    pollIntervalSeconds: number('poll-interval'),
+    durationSeconds: number('duration'),
+    ordersPerSecond: number('orders-per-second'),
+    cancelRate: number('cancel-rate'),
+    rejectRate: number('reject-rate'),
+    controllerIntervalMs: number('controller-interval'),
+    seed: number('seed'),
+    boardPort: number('board-port'),
+    freePorts: values['free-ports'] ?? false,
+    shardSize: number('shard-size'),
+    importDir: dir('import'),
+    exportDir: dir('export-on-exit'),
     faults: {
-      duplicateRate: number('duplicate-rate', 0, 0, 1, false),
-      reorderMs: number('reorder-ms', 0, 0, 60_000, true),
-      failRate: number('fail-rate', 0, 0, 1, false),
-      dropRate: number('drop-rate', 0, 0, 1, false),
-      handshakeCutRate: number('handshake-cut-rate', 0, 0, 1, false),
-      proxyLatencyMs: number('proxy-latency', 0, 0, 600_000, true),
+      failRate: number('fail-rate'),
+      dropRate: number('drop-rate'),
+      handshakeCutRate: number('handshake-cut-rate'),
+      proxyLatencyMs: number('proxy-latency'),
     },
   };
 }

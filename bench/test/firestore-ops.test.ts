@@ -1,18 +1,16 @@
 // The bench's Firestore counts, proved on known operations: the wire counter
 // on the functions' Firestore client counts what Firestore bills, on Google's
-// emulator and on the embedded one, and the embedded emulator's own hooks
-// count the same where they can see it.
+// emulator.
 import { strict as assert } from 'node:assert';
 import { createRequire } from 'node:module';
 import type { DocumentData, Firestore, Settings } from 'firebase-admin/firestore';
 
-import { startEmbeddedFirestore, type EmbeddedFirestore } from '../../local/firestore';
-import { FUNCTIONS_DIR } from '../../local/functions-host';
-import { startGoogleFirestore, type GoogleFirestore } from '../../local/google/firestore-emulator';
+import { startGoogleFirestore, type GoogleFirestore } from '../../functions/test/helpers/firestore-emulator';
 import { BILLING, documentPath, installWireCounter, type WireCounter } from '../firestore-wire';
-import { agreement, embeddedSource, OpCounter, type Ops, type OpSource } from '../ops';
+import { OpCounter, type Ops, type OpSource } from '../ops';
+import { FUNCTIONS_DIR } from '../world';
 
-const PROJECT_ID = 'demo-bench-ops';
+const PROJECT_ID = `demo-bench-ops-${process.pid}`;
 
 interface Counts {
   total: Ops;
@@ -59,10 +57,6 @@ interface Scenario {
   docs: Record<string, DocumentData>;
   run(db: Firestore): Promise<unknown>;
   expected: Counts;
-  /** Where the embedded emulator's hooks see it differently (they attribute an aggregation to no document). */
-  embeddedHooks?: Counts;
-  /** The embedded emulator has no BatchWrite (BulkWriter) and no Listen. */
-  googleOnly?: boolean;
 }
 
 const SCENARIOS: Scenario[] = [
@@ -131,7 +125,6 @@ const SCENARIOS: Scenario[] = [
     docs: { 'relations/n1/transitions/t1': { n: 1 }, 'relations/n1/transitions/t2': { n: 2 } },
     run: async (db) => assert.equal((await db.collection('relations/n1/transitions').count().get()).data().count, 2),
     expected: { total: ops(1, 0), overhead: ops(0, 0), byRelation: { n1: ops(1, 0) } },
-    embeddedHooks: { total: ops(1, 0), overhead: ops(1, 0), byRelation: {} },
   },
   {
     name: 'a listener on a query: one read per document added to, changed in or changed out of its results',
@@ -159,7 +152,6 @@ const SCENARIOS: Scenario[] = [
     },
     // Google's emulator resends l3 (and l1) unchanged with every change: not billed.
     expected: { total: ops(5, 2), overhead: ops(0, 0), byRelation: { l1: ops(2, 1), l2: ops(2, 1), l3: ops(1, 0) } },
-    googleOnly: true,
   },
   {
     name: 'a BulkWriter of 2 writes, one failing ALREADY_EXISTS: one write (each write has its own status)',
@@ -175,7 +167,6 @@ const SCENARIOS: Scenario[] = [
       assert.equal(await results[1], 6);
     },
     expected: { total: ops(0, 1), overhead: ops(0, 0), byRelation: { w1: ops(0, 1) } },
-    googleOnly: true,
   },
 ];
 
@@ -184,18 +175,16 @@ describe('bench: counting Firestore operations', function () {
   // Installed for this suite only: the other suites of a mocha run load the functions' client too.
   let wire: WireCounter;
   let google: GoogleFirestore | undefined;
-  let embedded: EmbeddedFirestore | undefined;
   const clients: Firestore[] = [];
 
   before(async () => {
     wire = installWireCounter();
-    [google, embedded] = await Promise.all([startGoogleFirestore({ projectId: PROJECT_ID }), startEmbeddedFirestore()]);
+    google = await startGoogleFirestore({ projectId: PROJECT_ID });
   });
 
   after(async () => {
     wire.uninstall();
     await Promise.all(clients.map((c) => c.terminate()));
-    embedded?.stop();
     await google?.stop();
   });
 
@@ -206,30 +195,25 @@ describe('bench: counting Firestore operations', function () {
     assert.equal(documentPath('projects/p/databases/(default)/documents'), '');
   });
 
-  for (const emulator of ['google', 'embedded'] as const) {
-    describe(`on ${emulator === 'google' ? "Google's emulator" : 'the embedded emulator'}`, () => {
-      let db: Firestore;
-      before(() => {
-        const host = emulator === 'google' ? google?.host : embedded?.host;
-        assert.ok(host, 'the emulator started');
-        db = functionsFirestore(host);
-        clients.push(db);
-      });
-
-      for (const scenario of SCENARIOS.filter((s) => emulator === 'google' || !s.googleOnly)) {
-        it(scenario.name, async () => {
-          await seed(db, scenario.docs);
-          const hooks = emulator === 'embedded' && embedded ? [embeddedSource(embedded)] : [];
-          const emptyBefore = wire.emptyQueries;
-          const [byWire, byHooks] = await counted([wire, ...hooks], () => scenario.run(db));
-          assert.deepEqual(byWire, scenario.expected, 'the wire counter');
-          if (byHooks) assert.deepEqual(byHooks, scenario.embeddedHooks ?? scenario.expected, "the embedded emulator's hooks");
-          if (scenario.name.startsWith('a query returning nothing')) assert.equal(wire.emptyQueries - emptyBefore, 1);
-          assert.deepEqual(wire.uncounted, {}, 'every call was one the counter knows how to bill');
-        });
-      }
+  describe("on Google's emulator", () => {
+    let db: Firestore;
+    before(() => {
+      assert.ok(google, 'the emulator started');
+      db = functionsFirestore(google.host);
+      clients.push(db);
     });
-  }
+
+    for (const scenario of SCENARIOS) {
+      it(scenario.name, async () => {
+        await seed(db, scenario.docs);
+        const emptyBefore = wire.emptyQueries;
+        const [byWire] = await counted([wire], () => scenario.run(db));
+        assert.deepEqual(byWire, scenario.expected, 'the wire counter');
+        if (scenario.name.startsWith('a query returning nothing')) assert.equal(wire.emptyQueries - emptyBefore, 1);
+        assert.deepEqual(wire.uncounted, {}, 'every call was one the counter knows how to bill');
+      });
+    }
+  });
 
   it("bills a listener's stream as Firestore would: a deletion is free, a resend unchanged too", () => {
     const listen = BILLING.Listen.message;
@@ -257,18 +241,17 @@ describe('bench: counting Firestore operations', function () {
     assert.deepEqual(billed, ['relations/a', 'relations/b', 'relations/c', 'relations/b', 'relations/c', 'relations/c']);
   });
 
-  it('compares two counters order by order', () => {
-    const source = (path: string | null): OpSource => ({
+  it('attributes each operation to its relation, the rest to the shared overhead', () => {
+    const source: OpSource = {
       onOp(listener) {
-        listener({ kind: 'reads', path });
+        for (const path of ['relations/x', 'relations/x/transitions/PREPARATION-1', 'leases/poll', null]) listener({ kind: 'reads', path });
+        listener({ kind: 'reads', path: 'relations/y', method: 'RunQuery' });
         return () => undefined;
       },
-    });
-    const [a, b] = [new OpCounter(source('relations/x')), new OpCounter(source('relations/y'))];
-    const result = agreement(a, b);
-    assert.equal(result.relations, 2);
-    assert.equal(result.agreeing, 0);
-    assert.deepEqual(result.differing[0], { id: 'x', first: ops(1, 0), second: ops(0, 0) });
-    assert.equal(agreement(a, a).agreeing, 1);
+    };
+    const counter = new OpCounter(source);
+    assert.deepEqual(Object.fromEntries(counter.byRelation), { x: ops(2, 0), y: ops(1, 0) });
+    assert.deepEqual(counter.overhead, ops(2, 0));
+    assert.deepEqual(Object.fromEntries(counter.pollReads), { y: 1 });
   });
 });

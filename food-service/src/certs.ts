@@ -162,4 +162,10 @@ if (require.main === module) {
   console.log(`  CA          ${paths.caCert}  (give this to clients: FOOD_SERVICE_CA)`);
   console.log(`  server      ${paths.serverCert}, ${paths.serverKey}  (SAN: localhost, 127.0.0.1)`);
   console.log(`  client      ${paths.clientCert}, ${paths.clientKey}  (for mTLS)`);
+  if (!dirArg) {
+    // The emulators' secrets for a plain `firebase emulators:start`: the functions then trust the simulator.
+    // eslint-disable-next-line @typescript-eslint/no-require-imports -- the development tooling's, loaded only by this command
+    const { writeLocalSecrets } = require('../../local/project') as typeof import('../../local/project');
+    console.log(`  emulators   ${writeLocalSecrets(fs.readFileSync(paths.caCert, 'utf8'))}  (FOOD_SERVICE_CA, no mTLS)`);
+  }
 }

@@ -196,6 +196,14 @@ export const STRING_PARAMS = {
       "The audiences an ID token may name for the ops API to take its e-mail as the operator's, besides the function's own URL (https://<region>-<project>.cloudfunctions.net/ops); add its run.app URL if callers use that (docs/OPERATIONS.md)",
     validationRegex: '^[^\\s,]+(,[^\\s,]+)*$',
   },
+  OPS_INVOKER: {
+    // Shown as a template; the param's default is an expression the CLI resolves (see opsInvoker below).
+    default: 'food-orchestrator-ops@<project>.iam.gserviceaccount.com',
+    format: 'a service account e-mail',
+    description:
+      'The one identity that may call pollFoodServiceNow and ops: every deploy grants it the invoker role and removes grants made by hand; operators call with its ID token, and the ops API names them from their own (docs/DEPLOY.md)',
+    validationRegex: '^[a-z0-9-]+@[a-z0-9.-]+\\.gserviceaccount\\.com$',
+  },
 } as const satisfies Record<string, StringParam>;
 
 export type StringParamName = keyof typeof STRING_PARAMS;
@@ -218,6 +226,17 @@ export const functionsRegion = stringParam('FUNCTIONS_REGION', STRING_PARAMS.FUN
 // Scheduler job (firebase-tools 15), where it is not a valid member.
 export const serviceAccount = stringParam('SERVICE_ACCOUNT', expr`food-orchestrator@${projectID}.iam.gserviceaccount.com`);
 export const opsTokenAudiences = stringParam('OPS_TOKEN_AUDIENCES', STRING_PARAMS.OPS_TOKEN_AUDIENCES.default);
+
+export const opsInvoker = stringParam('OPS_INVOKER', expr`food-orchestrator-ops@${projectID}.iam.gserviceaccount.com`);
+/**
+ * `invoker` of the private HTTPS functions. firebase-tools resets the invoker
+ * members of an `invoker: 'private'` function on every deploy, so grants made
+ * by hand vanish; a list is applied instead, each entry prefixed with
+ * `serviceAccount:` (so only service accounts). firebase-functions types the
+ * list as strings, but its manifest writes a param as CEL (stackToWire) and
+ * firebase-tools resolves each entry at deploy (build.js, resolveString).
+ */
+export const OPERATORS = [opsInvoker as unknown as string];
 
 /** Where and as whom every function runs: spread into each function's options, so none can miss them. */
 export const DEPLOYMENT = { region: functionsRegion, serviceAccount } as const;
@@ -385,6 +404,15 @@ export function loadOpsAudiences(env: NodeJS.ProcessEnv = process.env): string[]
   const project = env.GCLOUD_PROJECT ?? env.GOOGLE_CLOUD_PROJECT;
   const region = env.FUNCTIONS_REGION?.trim() || STRING_PARAMS.FUNCTIONS_REGION.default;
   return [...new Set([...listed, ...(project ? [`https://${region}-${project}.cloudfunctions.net/ops`] : [])])];
+}
+
+/**
+ * OPS_INVOKER's e-mail, lower-cased, or undefined where it is not set: the
+ * account Cloud Run admits to the ops API, which names no person, so the API
+ * never takes it as the operator (triggers/ops-auth.ts).
+ */
+export function loadOpsInvoker(env: NodeJS.ProcessEnv = process.env): string | undefined {
+  return env.OPS_INVOKER?.trim().toLowerCase() || undefined;
 }
 
 /** RETENTION_DAYS alone, without secrets: the repairs stamp what they settle (the ops CLI and API). */

@@ -2,12 +2,11 @@
 // firebase-functions' own discovery binary, in a process with no secrets,
 // no params and no emulator, writing the manifest the CLI would upload.
 import { strict as assert } from 'node:assert';
-import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
 
 import { foodCallBound, INT_PARAMS, POLLER_MAX_INSTANCES, STRING_PARAMS } from '../src/config';
+import { discoverManifest } from './helpers/manifest';
 import { startStack, type Stack } from './helpers/stack';
 
 /** Param-valued options appear in the manifest as CEL, e.g. "{{ params.FUNCTIONS_REGION }}", which the CLI resolves at deploy. */
@@ -46,26 +45,7 @@ describe('deployability', () => {
 
   before(function () {
     assert.ok(fs.existsSync(path.join(functionsDir, 'lib', 'index.js')), 'lib/index.js is missing: run `npm run build` first');
-    const output = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'manifest-')), 'functions.json');
-    const result = spawnSync(
-      process.execPath,
-      [path.join(functionsDir, 'node_modules', 'firebase-functions', 'lib', 'bin', 'firebase-functions.js'), functionsDir],
-      {
-        cwd: functionsDir,
-        env: {
-          PATH: process.env.PATH,
-          HOME: process.env.HOME,
-          FUNCTIONS_CONTROL_API: 'true',
-          GCLOUD_PROJECT: 'demo-food-orchestrator',
-          FUNCTIONS_MANIFEST_OUTPUT_PATH: output,
-        },
-        encoding: 'utf8',
-        timeout: 30_000,
-      },
-    );
-    stderr = result.stderr;
-    assert.equal(result.status, 0, `discovery failed: ${result.stderr}`);
-    manifest = JSON.parse(fs.readFileSync(output, 'utf8')) as Manifest;
+    ({ manifest, stderr } = discoverManifest(functionsDir) as unknown as { manifest: Manifest; stderr: string });
   });
 
   it('exports exactly the six functions, all gen 2', () => {
@@ -116,7 +96,7 @@ describe('deployability', () => {
     });
   });
 
-  it('pollFoodService runs every minute on one instance, and pollFoodServiceNow is private', () => {
+  it('pollFoodService runs every minute on one instance, and pollFoodServiceNow is private to OPS_INVOKER', () => {
     assert.deepEqual(manifest.endpoints.pollFoodService.scheduleTrigger, { schedule: 'every 1 minutes', retryConfig: { retryCount: 0 } });
     assert.equal(manifest.endpoints.pollFoodService.maxInstances, 1);
     assert.equal(
@@ -124,7 +104,8 @@ describe('deployability', () => {
       2,
       "the next minute's invocation runs beside the last poll of the previous one",
     );
-    assert.deepEqual(manifest.endpoints.pollFoodServiceNow.httpsTrigger, { invoker: ['private'] });
+    // A list, which every deploy applies (not 'private', whose members every deploy empties): local/test/deploy.test.ts.
+    assert.deepEqual(manifest.endpoints.pollFoodServiceNow.httpsTrigger, { invoker: ['{{ params.OPS_INVOKER }}'] });
   });
 
   it('observeShard is a task queue whose rate and retries are set in code', () => {
@@ -134,8 +115,8 @@ describe('deployability', () => {
     });
   });
 
-  it('the ops API is private, and the stuck-order report runs every minute on one instance, on its own', () => {
-    assert.deepEqual(manifest.endpoints.ops.httpsTrigger, { invoker: ['private'] });
+  it('the ops API is private to OPS_INVOKER, and the stuck-order report runs every minute on one instance, on its own', () => {
+    assert.deepEqual(manifest.endpoints.ops.httpsTrigger, { invoker: ['{{ params.OPS_INVOKER }}'] });
     assert.deepEqual(manifest.endpoints.reportStuckOrders.scheduleTrigger, { schedule: 'every 1 minutes', retryConfig: { retryCount: 0 } });
     assert.equal(manifest.endpoints.reportStuckOrders.maxInstances, 1);
   });
@@ -167,6 +148,8 @@ describe('deployability', () => {
   it("defaults SERVICE_ACCOUNT to the project's food-orchestrator account, as a full e-mail the CLI resolves", () => {
     const account = manifest.params.find((p) => p.name === 'SERVICE_ACCOUNT');
     assert.equal(account?.default, 'food-orchestrator@{{ params.PROJECT_ID }}.iam.gserviceaccount.com');
+    const operators = manifest.params.find((p) => p.name === 'OPS_INVOKER');
+    assert.equal(operators?.default, 'food-orchestrator-ops@{{ params.PROJECT_ID }}.iam.gserviceaccount.com');
   });
 
   it('does no work at import: no param is read during discovery', () => {
@@ -182,13 +165,13 @@ describe('pollFoodService (the scheduled function)', () => {
     stack = await startStack({ env: { POLL_INTERVAL_SECONDS: '60' } });
     const [order] = stack.service.placeOrders(1);
     const minute = new Date(Math.floor(Date.now() / 60_000) * 60_000);
-    assert.equal(await stack.functions?.fireSchedule('pollFoodService', minute), 200);
+    assert.equal(await stack.functions.fireSchedule('pollFoodService', minute), 200);
     await stack.settle();
     assert.equal((await stack.relation(order))?.stage, 'PREPARATION');
     assert.equal(stack.service.stats().calls.ListOrders.ok, 3, 'one listing per active status');
 
     // Fired again for the same minute (Cloud Scheduler delivers at least once): the slot was served.
-    assert.equal(await stack.functions?.fireSchedule('pollFoodService', minute), 200);
+    assert.equal(await stack.functions.fireSchedule('pollFoodService', minute), 200);
     assert.equal(stack.service.stats().calls.ListOrders.ok, 3);
   });
 });

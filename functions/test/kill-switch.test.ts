@@ -32,7 +32,7 @@ async function relations(): Promise<Map<string, DocumentData>> {
 }
 
 async function pollNowStatus(stack: Stack): Promise<{ status: number; body: { paused?: string } }> {
-  const response = await fetch(`${stack.functions?.httpUrl}/pollFoodServiceNow`, { method: 'POST' });
+  const response = await fetch(`${stack.functions.httpUrl}/pollFoodServiceNow`, { method: 'POST' });
   return { status: response.status, body: (await response.json()) as { paused?: string } };
 }
 
@@ -77,7 +77,7 @@ describe('the kill switch', function () {
       await stack.settle();
     }
     // Cloud Scheduler's invocation runs, and polls nothing (due 59 s ago: only its minute's last slots are left to serve).
-    assert.equal(await stack.functions?.fireSchedule('pollFoodService', new Date(Date.now() - 59_000)), 200);
+    assert.equal(await stack.functions.fireSchedule('pollFoodService', new Date(Date.now() - 59_000)), 200);
     await stack.settle();
     assert.equal(callsReceived(stack), calls, 'not one call reached the food service while paused');
     const whilePaused = await relations();

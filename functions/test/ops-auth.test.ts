@@ -3,7 +3,9 @@
 // key the test makes and trusts in place of Google's certificates. A token
 // signed by another key, unsigned, for another audience or issuer, expired,
 // or without a verified e-mail is refused with 401 and logged, and changes
-// nothing; without a token, the body's "by" counts only in the emulators.
+// nothing; so is the operators' account's own token (OPS_INVOKER, the one
+// Cloud Run admits, sent in X-Serverless-Authorization): it names no person.
+// Without a token, the body's "by" counts only in the emulators.
 import { strict as assert } from 'node:assert';
 import * as grpc from '@grpc/grpc-js';
 
@@ -11,7 +13,7 @@ import { GCLOUD_CLIENT_ID, loadOpsAudiences } from '../src/config';
 import { operatorName, Unauthorized } from '../src/triggers/ops-auth';
 import { idToken, OPS_AUDIENCE, signingKey, trustKeys } from './helpers/id-tokens';
 import { api, logEntries, logMark } from './helpers/ops';
-import { startStack, type Stack } from './helpers/stack';
+import { startStack, TEST_OPS_INVOKER, type Stack } from './helpers/stack';
 
 const trusted = signingKey('google-key-1');
 // Another key, presented under the trusted key's id: what a forger has.
@@ -93,13 +95,46 @@ describe('who asks the ops API', function () {
     assert.ok(!(view.body.history as Array<{ id: string }>).some((h) => h.id.startsWith('retry-')));
   });
 
-  it('takes the token Cloud Run checked (X-Serverless-Authorization) over a forged Authorization beside it', async () => {
+  it("takes the caller's own token in Authorization, beside the operators' account's in X-Serverless-Authorization, and never that account as the operator", async () => {
     stack = await startStack({ service: { rejectRate: 0 } });
     const [order] = await flaggedOrders(1);
-    const forged = `Bearer ${idToken(forger, { email: 'ceo@example.com' })}`;
-    const retried = await retry(order, { 'x-serverless-authorization': `Bearer ${idToken(trusted)}`, authorization: forged });
+    // What Cloud Run admits: OPS_INVOKER's token, minted by impersonation for the function's URL.
+    const invoker = `Bearer ${idToken(trusted, { email: TEST_OPS_INVOKER })}`;
+
+    const forged = await retry(order, {
+      'x-serverless-authorization': invoker,
+      authorization: `Bearer ${idToken(forger, { aud: GCLOUD_CLIENT_ID, email: 'ceo@example.com' })}`,
+    });
+    assert.equal(forged.status, 401, `a forged token beside the invoker's: ${JSON.stringify(forged.body)}`);
+
+    const asInvoker: Array<Record<string, string>> = [
+      { authorization: invoker },
+      { 'x-serverless-authorization': invoker, authorization: invoker },
+    ];
+    for (const headers of asInvoker) {
+      const mark = logMark();
+      const alone = await retry(order, headers, { by: 'mallory' });
+      assert.equal(alone.status, 401, `the operators' account as the operator: ${JSON.stringify(alone.body)}`);
+      assert.match(String(alone.body.error), /names no person/);
+      assert.equal(logEntries(mark)[0]?.claimed, TEST_OPS_INVOKER);
+    }
+    await assert.rejects(
+      operatorName({ header: (name) => (name === 'x-serverless-authorization' ? invoker : undefined) }, {}, [OPS_AUDIENCE], {
+        K_SERVICE: 'ops',
+      }),
+      /no ID token of yours/,
+      "deployed, the invoker's token alone (which the function does not read) is no operator",
+    );
+
+    const retried = await retry(order, {
+      'x-serverless-authorization': invoker,
+      authorization: `Bearer ${idToken(trusted, { aud: GCLOUD_CLIENT_ID, email: 'dave@example.com' })}`,
+    });
     assert.equal(retried.status, 200, JSON.stringify(retried.body));
-    assert.equal(retried.body.by, 'carol@example.com');
+    assert.equal(retried.body.by, 'dave@example.com', "the caller's own verified token names the operator");
+    const view = await api(stack.httpUrl, `/${order}`);
+    const entry = (view.body.history as Array<Record<string, unknown>>).find((h) => String(h.id).startsWith('retry-'));
+    assert.equal(entry?.by, 'dave@example.com');
   });
 
   it("takes the body's by without a token only in the emulators", async () => {

@@ -3,18 +3,20 @@
 // firebase-admin (the functions do so lazily). Without Java 21+ or the
 // emulator the run fails here, naming what is missing: these tests never fall
 // back to something that does not behave like Firestore.
+import { randomUUID } from 'node:crypto';
 import * as path from 'node:path';
 
-import { startGoogleFirestore, type GoogleFirestore } from '../../local/google/firestore-emulator';
-import { startTriggerEventReceiver, type TriggerEventReceiver } from '../../local/google/trigger-events';
-import { routeStructuredLogs } from '../../local/logs';
+import { startGoogleFirestore, type GoogleFirestore } from './helpers/firestore-emulator';
+import { routeStructuredLogs } from './helpers/logs';
+import { startTriggerEventReceiver, type TriggerEventReceiver } from './helpers/trigger-events';
 
 // The functions' structured logs go to a file, kept as an artifact, so they
 // do not bury mocha's report.
 export const FUNCTIONS_LOG = path.resolve(__dirname, '..', '..', 'artifacts', 'functions-test.log');
 routeStructuredLogs(FUNCTIONS_LOG);
 
-export const PROJECT_ID = 'demo-food-orchestrator';
+// A demo project of this run's own: emulators of other runs on this machine never see its events or tasks.
+export const PROJECT_ID = `demo-test-${randomUUID().slice(0, 8)}`;
 
 let firestore: GoogleFirestore | undefined;
 let receiver: TriggerEventReceiver | undefined;

@@ -52,7 +52,7 @@ describe('throughput', function () {
       assert.deepEqual(relation.possibleOrphans, []);
       if (relation.kitchenOrder) reachedPreparation++;
       if (relation.shipment) reachedInFlight++;
-      invocations.push(stack.functions?.triggers[0].queue.invocations.get(relationId(order)) ?? 0);
+      invocations.push(stack.functions.triggers.get('advanceRelation')?.invocations.get(relationId(order)) ?? 0);
     }
     assert.equal(stats.kitchenOrdersCreated, reachedPreparation, 'one kitchen order per order that reached PREPARATION');
     assert.equal(stats.shipmentsCreated, reachedInFlight, 'one shipment per order that reached IN_FLIGHT');

@@ -5,11 +5,10 @@
 // Counts, errors and orphans are kept incrementally from each change's
 // `before` and `after` (take out what the document was, add what it is), so
 // they stay exact even for relations whose cards were dropped to bound memory.
-// That relies on the contract of local/document-events.ts' ChangeFeed: every
-// change of the collection, in order, and each document's first change with
-// `before = null`.
+// That relies on its feed (feed.ts) handing it each document's changes in
+// order, each `before` being the previous change's `after` (null at first).
 import { isTerminal, STAGES, type Stage } from '../../functions/src/model/stage';
-import type { PlainData } from '../firestore';
+import type { PlainData } from './feed';
 import { isActiveStage, type ProblemReason, type StuckThresholds } from '../../functions/src/model/health';
 
 export { STAGES, type Stage };
@@ -377,7 +376,7 @@ function textOf(value: unknown): string | null {
   return typeof value === 'string' ? value : JSON.stringify(value);
 }
 
-/** A JS Date (embedded feed), a Firestore Timestamp (snapshot listeners) or an ISO string. */
+/** A JS Date (the feed hands them out), a Firestore Timestamp or an ISO string. */
 function dateOf(value: unknown): Date | null {
   let date: Date | null = null;
   if (value instanceof Date) date = value;

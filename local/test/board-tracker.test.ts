@@ -1,6 +1,6 @@
 import * as assert from 'node:assert/strict';
 
-import type { PlainData } from '../firestore';
+import type { PlainData } from '../board/feed';
 import { RelationTracker, type TrackerEvent } from '../board/tracker';
 import { relationDoc, RelationFeed } from './helpers/relations';
 

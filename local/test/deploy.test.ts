@@ -1,14 +1,19 @@
 // What `npm run deploy` would do, checked with firebase-tools' own code (the
 // version pinned in package.json) on the real build and the real
-// firebase.json, without an account: which targets the deploy commands
-// select, and how the CLI resolves the build's params (region, service
-// account, instance limits) into the functions it would create.
+// firebase.json, without an account or a network: which targets the deploy
+// commands select; which env files the CLI loads (functions/.env with every
+// default and .env.<projectId>) and that a non-interactive deploy then asks
+// for nothing; how it resolves the build's params (region, service account,
+// instance limits, the invoker list); and that the operators' invoker grant
+// survives its update path (its fabricator, with the HTTP layer answered here).
 import { strict as assert } from 'node:assert';
 import * as fs from 'node:fs';
 import { createRequire } from 'node:module';
+import * as os from 'node:os';
 import * as path from 'node:path';
 
-import { discoverManifest, ROOT } from '../emulators-project';
+import { discoverManifest } from '../../functions/test/helpers/manifest';
+import { ROOT } from '../project';
 
 const FUNCTIONS_DIR = path.join(ROOT, 'functions');
 const CODEBASE = 'food-orchestrator';
@@ -34,12 +39,24 @@ const { buildFromV1Alpha1 } = firebaseTools('./lib/deploy/functions/runtimes/dis
 };
 interface BackendEndpoint {
   id: string;
+  project: string;
+  codebase?: string;
+  httpsTrigger?: { invoker?: string[] | null };
   region: string;
   serviceAccount?: string | null;
   maxInstances?: number | null;
   concurrency?: number | null;
   timeoutSeconds?: number | null;
 }
+const { loadUserEnvs } = firebaseTools('./lib/functions/env') as {
+  loadUserEnvs(options: {
+    functionsSource: string;
+    projectDir: string;
+    projectId: string;
+    projectAlias?: string;
+    isEmulator?: boolean;
+  }): Record<string, string>;
+};
 const { resolveBackend } = firebaseTools('./lib/deploy/functions/build') as {
   resolveBackend(options: {
     build: unknown;
@@ -87,21 +104,29 @@ describe('the deploy commands', () => {
   });
 });
 
-describe("the build as the CLI resolves it at deploy (firebase-tools' resolveBackend)", function () {
+describe("the build as the CLI resolves it at deploy (firebase-tools' loadUserEnvs and resolveBackend)", function () {
   this.timeout(60_000);
-  const PROJECT = 'demo-food-orchestrator';
+  const PROJECT = 'food-orchestrator-prod';
   const ACCOUNT = `food-orchestrator@${PROJECT}.iam.gserviceaccount.com`;
+  const OPERATORS = `food-orchestrator-ops@${PROJECT}.iam.gserviceaccount.com`;
   let build: unknown;
-  /** What functions/.env.<project> holds for a deploy that is not interactive: every param, since the CLI prompts for any missing. */
+  let dir: string;
+  /** What the CLI loads at deploy: functions/.env, then the functions/.env.<projectId> that npm run setup writes. */
   let userEnvs: Record<string, string>;
 
   before(() => {
     assert.ok(fs.existsSync(path.join(FUNCTIONS_DIR, 'lib', 'index.js')), 'build the functions first (npm run build)');
-    const manifest = discoverManifest(FUNCTIONS_DIR);
-    build = buildFromV1Alpha1(manifest, PROJECT, 'us-central1', 'nodejs22');
-    userEnvs = Object.fromEntries((manifest.params ?? []).filter((p) => p.type !== 'secret').map((p) => [p.name, String(p.default ?? '')]));
-    Object.assign(userEnvs, { FOOD_SERVICE_ADDRESS: 'food.example.com:443', SERVICE_ACCOUNT: ACCOUNT });
+    build = buildFromV1Alpha1(discoverManifest(FUNCTIONS_DIR).manifest, PROJECT, 'us-central1', 'nodejs22');
+    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'deploy-env-'));
+    fs.copyFileSync(path.join(FUNCTIONS_DIR, '.env'), path.join(dir, '.env'));
+    fs.copyFileSync(path.join(FUNCTIONS_DIR, '.env.local'), path.join(dir, '.env.local'));
+    fs.writeFileSync(
+      path.join(dir, `.env.${PROJECT}`),
+      `FOOD_SERVICE_ADDRESS=food.example.com:443\nSERVICE_ACCOUNT=${ACCOUNT}\nOPS_INVOKER=${OPERATORS}\n`,
+    );
+    userEnvs = loadUserEnvs({ functionsSource: dir, projectDir: dir, projectId: PROJECT, projectAlias: 'prod' });
   });
+  after(() => fs.rmSync(dir, { recursive: true, force: true }));
 
   const endpoints = async (env: Record<string, string>): Promise<BackendEndpoint[]> => {
     const { backend } = await resolveBackend({
@@ -109,10 +134,49 @@ describe("the build as the CLI resolves it at deploy (firebase-tools' resolveBac
       firebaseConfig: { projectId: PROJECT },
       userEnvs: env,
       nonInteractive: true,
+      // Only skips looking the secrets up in Secret Manager (params.js), which needs an account and the network.
       isEmulator: true,
     });
     return Object.values(backend.endpoints).flatMap((byId) => Object.values(byId));
   };
+
+  it('loads .env and .env.<projectId> (never .env.local), and refuses .env.<alias> beside it', () => {
+    assert.equal(userEnvs.FOOD_SERVICE_ADDRESS, 'food.example.com:443', 'the project file wins over .env');
+    assert.equal(userEnvs.POLL_INTERVAL_SECONDS, '60', ".env's default, not .env.local's emulator value");
+    fs.writeFileSync(path.join(dir, '.env.prod'), 'FOOD_SERVICE_ADDRESS=other.example.com:443\n');
+    try {
+      assert.throws(
+        () => loadUserEnvs({ functionsSource: dir, projectDir: dir, projectId: PROJECT, projectAlias: 'prod' }),
+        /Can't have both dotenv files/,
+      );
+    } finally {
+      fs.rmSync(path.join(dir, '.env.prod'));
+    }
+  });
+
+  it('deploys without a prompt: .env gives every param a value, and the project file the three without a usable default', async () => {
+    const resolved = await endpoints(userEnvs);
+    assert.equal(resolved.length, 6);
+    const onlyDefaults = loadUserEnvs({ functionsSource: FUNCTIONS_DIR, projectDir: ROOT, projectId: 'no-such-project' });
+    for (const name of ['FOOD_SERVICE_ADDRESS', 'SERVICE_ACCOUNT', 'OPS_INVOKER'])
+      assert.ok(!(name in onlyDefaults), `${name} is not in functions/.env`);
+    await assert.rejects(
+      endpoints(onlyDefaults),
+      /non-interactive mode but have no value for the following environment variables: FOOD_SERVICE_ADDRESS, SERVICE_ACCOUNT, OPS_INVOKER/,
+      'only the project file supplies those three; everything else comes from .env',
+    );
+  });
+
+  it("functions/.env holds every param's default as config.ts declares it, and nothing else", () => {
+    const onlyDefaults = loadUserEnvs({ functionsSource: FUNCTIONS_DIR, projectDir: ROOT, projectId: 'no-such-project' });
+    const { manifest } = discoverManifest(FUNCTIONS_DIR);
+    const plainDefaults = Object.fromEntries(
+      (manifest.params ?? [])
+        .filter((p) => p.type !== 'secret' && p.default !== undefined && !String(p.default).includes('{{'))
+        .map((p) => [p.name, String(p.default)]),
+    );
+    assert.deepEqual(onlyDefaults, plainDefaults);
+  });
 
   it('puts every function in FUNCTIONS_REGION, running as SERVICE_ACCOUNT', async () => {
     const resolved = await endpoints({ ...userEnvs, FUNCTIONS_REGION: 'europe-west1' });
@@ -147,4 +211,76 @@ describe("the build as the CLI resolves it at deploy (firebase-tools' resolveBac
       /non-interactive mode but have no value for the following environment variables: FOOD_SERVICE_ADDRESS/,
     );
   });
+
+  it("keeps the operators' invoker grant across a redeploy: firebase-tools' update path applies the OPS_INVOKER list", async () => {
+    const resolved = await endpoints(userEnvs);
+    const byId = Object.fromEntries(resolved.map((e) => [e.id, e]));
+    for (const id of ['pollFoodServiceNow', 'ops']) assert.deepEqual(byId[id].httpsTrigger?.invoker, [OPERATORS], id);
+
+    const member = `serviceAccount:${OPERATORS}`;
+    // As the last deploy left it: the operators' account may invoke it.
+    const granted = [member];
+    assert.deepEqual(await redeploy(byId.pollFoodServiceNow, granted), { members: granted, written: false });
+    // A grant made by hand beside it is not kept (only service accounts can be named in the list), but theirs is.
+    assert.deepEqual(await redeploy(byId.ops, [member, 'user:alice@example.com']), { members: [member], written: true });
+    // Before any grant (a first deploy over a function created by hand, say): the update grants it.
+    assert.deepEqual(await redeploy(byId.ops, []), { members: [member], written: true });
+    // The control, what `invoker: 'private'` did: every update empties the members, so grants vanish.
+    assert.deepEqual(await redeploy({ ...byId.ops, httpsTrigger: { invoker: ['private'] } }, granted), { members: [], written: true });
+  });
 });
+
+/**
+ * Runs firebase-tools' own update of a 2nd-gen function (Fabricator's
+ * updateV2Function, then run.setInvokerUpdate) on `endpoint`, with its HTTP
+ * client answered here: the update's operation, and the Cloud Run service's
+ * IAM policy, whose run.invoker members start as `members`. Resolves with the
+ * members after the update, and whether the policy was written. Any other
+ * request fails the test: nothing reaches the network.
+ */
+async function redeploy(endpoint: BackendEndpoint, members: string[]): Promise<{ members: string[]; written: boolean }> {
+  const apiv2 = firebaseTools('./lib/apiv2') as { Client: { prototype: { request(options: unknown): Promise<unknown> } } };
+  const poller = firebaseTools('./lib/operation-poller') as { pollOperation(options: unknown): Promise<unknown> };
+  const { Fabricator } = firebaseTools('./lib/deploy/functions/release/fabricator') as {
+    Fabricator: new (args: Record<string, unknown>) => { updateV2Function(endpoint: unknown, scraper: unknown): Promise<void> };
+  };
+  const { SourceTokenScraper } = firebaseTools('./lib/deploy/functions/release/sourceTokenScraper') as {
+    SourceTokenScraper: new () => unknown;
+  };
+  const service = `projects/${endpoint.project}/locations/${endpoint.region}/services/${endpoint.id.toLowerCase()}`;
+  let policy = { bindings: [{ role: 'roles/run.invoker', members: [...members] }], etag: 'e1' };
+  let written = false;
+  const request = apiv2.Client.prototype.request;
+  const pollOperation = poller.pollOperation;
+  apiv2.Client.prototype.request = async (options: unknown) => {
+    const { method, path: url, body } = options as { method: string; path: string; body?: { policy: typeof policy } };
+    if (method === 'PATCH' && url.includes(`/functions/${endpoint.id}`))
+      return { status: 200, response: {}, body: { name: 'operations/update' } };
+    if (method === 'GET' && url === `${service}:getIamPolicy`) return { status: 200, response: {}, body: structuredClone(policy) };
+    if (method === 'POST' && url === `${service}:setIamPolicy` && body) {
+      policy = body.policy;
+      written = true;
+      return { status: 200, response: {}, body: body.policy };
+    }
+    throw new Error(`unexpected request in the deploy test: ${method} ${url}`);
+  };
+  poller.pollOperation = async () => ({ serviceConfig: { service, uri: `https://${endpoint.id}.example.run.app` } });
+  try {
+    const immediately = { run: <T>(fn: () => Promise<T>) => fn() };
+    const fabricator = new Fabricator({
+      executor: immediately,
+      functionExecutor: immediately,
+      runFunctionExecutor: immediately,
+      sources: { [CODEBASE]: { storage: { bucket: 'b', object: 'o' } } },
+      appEngineLocation: 'us-central',
+      projectNumber: '123',
+      projectId: endpoint.project,
+    });
+    await fabricator.updateV2Function({ ...endpoint, codebase: CODEBASE }, new SourceTokenScraper());
+  } finally {
+    apiv2.Client.prototype.request = request;
+    poller.pollOperation = pollOperation;
+  }
+  const invoker = policy.bindings.find((binding) => binding.role === 'roles/run.invoker');
+  return { members: invoker?.members ?? [], written };
+}

@@ -16,7 +16,7 @@ import { strict as assert } from 'node:assert';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 
-import { startGoogleFirestore, type GoogleFirestore } from '../google/firestore-emulator';
+import { startGoogleFirestore, type GoogleFirestore } from '../../functions/test/helpers/firestore-emulator';
 
 const ROOT = path.resolve(__dirname, '..', '..');
 const RULES = fs.readFileSync(path.join(ROOT, 'firestore.rules'), 'utf8');

@@ -1,20 +1,21 @@
 // The operator's HTTPS API: order status, listings and the supported
-// repairs, as JSON. Private: only callers with the Cloud Run invoker role
-// reach it. Routes (relative to the function's URL):
+// repairs, as JSON. Private: only OPS_INVOKER, the one account with the
+// Cloud Run invoker role, reaches it (its ID token in
+// X-Serverless-Authorization). Routes (relative to the function's URL):
 //   GET  /orders/<id>                        the relation, what needs a person, and its history
 //   GET  /orders?stage=&flagged=&orphans=&stuck=&limit=&pageToken=
 //   GET  /health                             the stuck-order report's summary, and the poller judged now
 //   POST /orders/<id>/retry                  {"reason": "…", "by"?: "…"}
 //   POST /orders/<id>/resolve-orphan         {"orphan": "<attempt or name>", "note": "…", "by"?: "…"}
-// A repair is signed with the verified e-mail of the caller's ID token
-// (ops-auth.ts); "by" counts only in the emulators. HTTP parsing lives here;
-// the work is orchestration's.
+// A repair is signed with the verified e-mail of the caller's own ID token in
+// Authorization, never OPS_INVOKER's (ops-auth.ts); "by" counts only in the
+// emulators. HTTP parsing lives here; the work is orchestration's.
 import type { Request } from 'firebase-functions/v2/https';
 import { onRequest } from 'firebase-functions/v2/https';
 import * as logger from 'firebase-functions/logger';
 import type { Response } from 'express';
 
-import { DEPLOYMENT, loadOpsAudiences, loadRetentionDays, loadStuckThresholds, loadWatchSettings } from '../config';
+import { DEPLOYMENT, loadOpsAudiences, loadRetentionDays, loadStuckThresholds, loadWatchSettings, OPERATORS } from '../config';
 import { isStage, STAGES } from '../model/stage';
 import { pollerStatus } from '../orchestration/poller-watch';
 import { RepairRefused, resolveOrphan, retryRelation, type Operator } from '../orchestration/repairs';
@@ -155,7 +156,7 @@ async function route(request: Request, response: Response): Promise<void> {
   }
 }
 
-export const ops = onRequest({ ...DEPLOYMENT, invoker: 'private', timeoutSeconds: 60, memory: '256MiB' }, async (request, response) => {
+export const ops = onRequest({ ...DEPLOYMENT, invoker: OPERATORS, timeoutSeconds: 60, memory: '256MiB' }, async (request, response) => {
   try {
     await route(request, response);
   } catch (error) {

@@ -1,18 +1,20 @@
-// Who calls the ops API, from a verified source only. `invoker: 'private'`
-// makes Cloud Run check that the caller may invoke the function, with the
-// token in X-Serverless-Authorization if there is one, else in
-// Authorization; it passes both headers on. Whatever the other header holds
-// reaches the function unchecked, so the function verifies the token itself
-// before it writes a name into the history: Google's signature (its
+// Who calls the ops API, from a verified source only. Two identities, two
+// checks. Cloud Run admits only OPS_INVOKER, the operators' account (the
+// function's invoker list, config.ts): the caller sends that account's ID
+// token in X-Serverless-Authorization, which Cloud Run checks when it is
+// present, passing Authorization on unchecked. Who the operator is comes from
+// the caller's own ID token in Authorization, which the function verifies
+// itself before it writes a name into the history: Google's signature (its
 // published certificates), the issuer, an audience this deployment accepts
 // (OPS_TOKEN_AUDIENCES and the function's URL), the expiry, and a verified
-// e-mail. A token that fails any of them is refused (401) and logged. Without
-// a token, only the emulators and the local stack take the body's `by`
-// (docs/OPERATIONS.md, "The ops HTTPS API").
+// e-mail. A token that fails any of them is refused (401) and logged, and so
+// is the operators' account's own token in Authorization: it names no person.
+// Without a token, only the emulators and the local stack take the body's
+// `by` (docs/OPERATIONS.md, "The ops HTTPS API").
 import { OAuth2Client } from 'google-auth-library';
 import * as logger from 'firebase-functions/logger';
 
-import { isLocalRun } from '../config';
+import { isLocalRun, loadOpsInvoker } from '../config';
 import { describeError } from '../describe-error';
 import { BadRequest } from '../orchestration/status';
 
@@ -84,10 +86,11 @@ export interface Caller {
 }
 
 /**
- * Who asks, for the history: the verified e-mail of the caller's ID token
- * (the one Cloud Run checked: X-Serverless-Authorization when present); with
- * no token, the body's `by`, but only where no platform stands in front (the
- * emulators, the local stack).
+ * Who asks, for the history: the verified e-mail of the caller's own ID token
+ * in Authorization (X-Serverless-Authorization carries OPS_INVOKER's, for
+ * Cloud Run's invoker check, and is not read here); the operators' account
+ * itself is no operator. With no token, the body's `by`, but only where no
+ * platform stands in front (the emulators, the local stack).
  */
 export async function operatorName(
   caller: Caller,
@@ -95,15 +98,26 @@ export async function operatorName(
   audiences: readonly string[],
   env: NodeJS.ProcessEnv = process.env,
 ): Promise<string> {
-  const presented = caller.header('x-serverless-authorization') ?? caller.header('authorization');
+  const presented = caller.header('authorization');
   if (presented !== undefined) {
     const token = /^Bearer\s+(\S+)$/i.exec(presented.trim())?.[1];
     if (!token) throw new Unauthorized('the authorization header is not "Bearer <ID token>"');
-    return verifiedEmail(token, audiences);
+    const email = await verifiedEmail(token, audiences);
+    if (email.toLowerCase() === loadOpsInvoker(env)) {
+      throw new Unauthorized(
+        "the ID token in Authorization is the operators' account's (OPS_INVOKER), which names no person: send it in X-Serverless-Authorization and your own in Authorization",
+        email,
+      );
+    }
+    return email;
   }
-  if (!isLocalRun(env)) throw new Unauthorized('no ID token: call with "Authorization: Bearer $(gcloud auth print-identity-token)"');
+  if (!isLocalRun(env)) {
+    throw new Unauthorized(
+      'no ID token of yours: call with "Authorization: Bearer $(gcloud auth print-identity-token)" (docs/OPERATIONS.md)',
+    );
+  }
   if (typeof body.by === 'string' && body.by.trim()) return body.by.trim();
-  throw new BadRequest('say who asks: "by" in the JSON body (only in the emulators; deployed, the ID token says it)');
+  throw new BadRequest('say who asks: "by" in the JSON body (only in the emulators; deployed, your ID token says it)');
 }
 
 /** The log entry of a refused caller: never the token, only why and whom it claimed. */

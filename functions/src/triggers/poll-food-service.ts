@@ -1,7 +1,7 @@
 import { onRequest } from 'firebase-functions/v2/https';
 import { onSchedule } from 'firebase-functions/v2/scheduler';
 
-import { DEPLOYMENT, FOOD_SERVICE_SECRETS, POLLER_MAX_INSTANCES } from '../config';
+import { DEPLOYMENT, FOOD_SERVICE_SECRETS, OPERATORS, POLLER_MAX_INSTANCES } from '../config';
 import { describeError } from '../describe-error';
 import type { Deps } from '../orchestration/deps';
 import { pollNow, runScheduledPolls, type PollRun } from '../orchestration/poll-schedule';
@@ -65,13 +65,13 @@ function pollStatus(run: PollRun): number {
 
 /**
  * One poll, now. It is the clock wherever Cloud Scheduler is absent (the
- * emulators, the local stack) and lets an operator poll on demand. Private:
- * only callers with the Cloud Run invoker role reach it in production.
+ * emulators) and lets an operator poll on demand. Private: only OPS_INVOKER,
+ * the one account with the Cloud Run invoker role, reaches it in production.
  */
 export const pollFoodServiceNow = onRequest(
   {
     ...DEPLOYMENT,
-    invoker: 'private',
+    invoker: OPERATORS,
     secrets: FOOD_SERVICE_SECRETS,
     timeoutSeconds: TIMEOUT_SECONDS,
     memory: '512MiB',

@@ -4,6 +4,7 @@
 import { createSign, generateKeyPairSync, type KeyObject } from 'node:crypto';
 
 import { useIdTokenCerts } from '../../src/triggers/ops-auth';
+import { PROJECT_ID } from '../setup';
 
 export interface SigningKey {
   kid: string;
@@ -16,8 +17,8 @@ export function signingKey(kid: string): SigningKey {
   return { kid, privateKey, publicPem: publicKey.export({ type: 'spki', format: 'pem' }).toString() };
 }
 
-/** The ops function's own URL in the tests' project: an audience it accepts. */
-export const OPS_AUDIENCE = 'https://us-central1-demo-food-orchestrator.cloudfunctions.net/ops';
+/** The ops function's own URL in the run's project (setup.ts): an audience it accepts. */
+export const OPS_AUDIENCE = `https://us-central1-${PROJECT_ID}.cloudfunctions.net/ops`;
 
 const b64 = (value: unknown) => Buffer.from(JSON.stringify(value)).toString('base64url');
 

@@ -1,14 +1,12 @@
 // The orchestrator under test, assembled from the exported functions: the
 // simulator over TLS, Google's Firestore emulator, advanceRelation fed the
-// emulator's own trigger events, and the poller driven through its exported
-// HTTPS clock, pollFoodServiceNow.
+// emulator's own trigger events through firebase-functions-test
+// (helpers/driver.ts), and the poller driven through its exported HTTPS
+// clock, pollFoodServiceNow.
 import * as fs from 'node:fs';
 
 import { startFaultProxy, type FaultProxy, type ProxyFaults } from '../../../food-service/src/fault-proxy';
 import type { FoodService, FoodServiceOptions } from '../../../food-service/src/server';
-import type { DeliveryFaults } from '../../../local/document-events';
-import { hostFunctions, type HostedFunctions } from '../../../local/functions-host';
-import type { FirestoreCloudEvent } from '../../../local/google/trigger-events';
 import * as functions from '../../src';
 import type { FoodClient } from '../../src/food/client';
 import type { PollRun } from '../../src/orchestration/poll-schedule';
@@ -16,9 +14,14 @@ import { db, store } from '../../src/store/db';
 import { readHistory, type HistoryEntry } from '../../src/store/history';
 import { parseRelationDocument, relationId, type RelationDocument } from '../../src/store/schema';
 import { emulator, PROJECT_ID } from '../setup';
+import { startDriver, type Driver, type DriverOptions } from './driver';
 import { clientFor, startTestFoodService, testCerts } from './food-service';
+import type { FirestoreCloudEvent } from './trigger-events';
 
 /** The params a deployment sets, here for a fast, small test world. */
+/** OPS_INVOKER as a deployment sets it: the operators' account, whose own token the ops API never takes as an operator's. */
+export const TEST_OPS_INVOKER = 'food-orchestrator-ops@demo-food-orchestrator.iam.gserviceaccount.com';
+
 export function testEnv(service: FoodService, overrides: Record<string, string> = {}): Record<string, string> {
   return {
     FOOD_SERVICE_ADDRESS: service.address,
@@ -34,6 +37,7 @@ export function testEnv(service: FoodService, overrides: Record<string, string> 
     // Every instance reads the kill switch on every event, so a test sees a flip at once and no
     // switch state outlives the test that set it (the cache is per process).
     PAUSE_CHECK_SECONDS: '0',
+    OPS_INVOKER: TEST_OPS_INVOKER,
     ...overrides,
   };
 }
@@ -44,7 +48,8 @@ export interface StackOptions {
   env?: Record<string, string>;
   /** Deliver every relation write to the trigger (the default), or leave delivery to the test. */
   autoDeliver?: boolean;
-  faults?: DeliveryFaults;
+  /** A test's own delivery policy for the automatic deliveries (duplicates, delays). */
+  onEvent?: DriverOptions['onEvent'];
   /** Put a fault proxy between the functions and the food service (faults off until set). */
   proxy?: Partial<ProxyFaults>;
 }
@@ -55,7 +60,7 @@ export interface Stack {
   proxy: FaultProxy | undefined;
   /** A client of the same service, for looking at it as a test: it dials the service directly, never through the proxy. */
   food: FoodClient;
-  functions: HostedFunctions;
+  functions: Driver;
   /** Base URL of the HTTPS functions, e.g. `${httpUrl}/ops/orders`. */
   httpUrl: string;
   /** Runs a scheduled function once, as Cloud Scheduler would; resolves with its HTTP status. */
@@ -80,22 +85,24 @@ export async function clearFirestore(): Promise<void> {
   await receiver.barrier(firestore);
 }
 
+/** The running stack's driver, for deliver(). */
+let current: Driver | undefined;
+
 export async function startStack(options: StackOptions = {}): Promise<Stack> {
   await clearFirestore();
   const service = await startTestFoodService(options.service);
   const proxy = options.proxy ? await startFaultProxy({ target: service.address, ...options.proxy }) : undefined;
   Object.assign(process.env, testEnv(service, { ...(proxy ? { FOOD_SERVICE_ADDRESS: proxy.address } : {}), ...options.env }));
   const { firestore, receiver } = emulator();
-  const hosted = await hostFunctions({
+  // Without automatic delivery the trigger gets no event but the ones a test captures and delivers.
+  const hosted = await startDriver({
     module: functions as unknown as Record<string, unknown>,
     projectId: PROJECT_ID,
-    events: { kind: 'google', receiver, firestore },
-    faults: options.faults,
-    clock: false,
+    ...(options.autoDeliver === false ? {} : { events: { receiver, firestore } }),
+    ...(options.onEvent ? { onEvent: options.onEvent } : {}),
     log: (line) => console.error(line),
   });
-  // Without automatic delivery the trigger's events are dropped; tests capture and deliver their own.
-  if (options.autoDeliver === false) for (const trigger of hosted.triggers) receiver.unregister(trigger.id);
+  current = hosted;
 
   const pollNow = async (): Promise<PollRun> => {
     const response = await fetch(`${hosted.httpUrl}/pollFoodServiceNow`, { method: 'POST' });
@@ -109,7 +116,7 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
     if (response.status !== 200) throw new Error(`pollFoodServiceNow answered ${response.status}: ${JSON.stringify(body)}`);
     return body;
   };
-  const settle = () => hosted.settle({ quietMs: 50 });
+  const settle = () => hosted.settle();
   const food = clientFor(service);
 
   return {
@@ -141,6 +148,7 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
     },
     async stop() {
       food.close();
+      if (current === hosted) current = undefined;
       await hosted.stop();
       await proxy?.stop();
       await service.stop();
@@ -187,7 +195,12 @@ export function captureEvent(document: string, timeoutMs = 10_000): Promise<Fire
   return Object.assign(captured, { armed });
 }
 
-/** Delivers a captured event to advanceRelation as the platform does: the function itself, with the event. */
+/**
+ * Delivers a captured event to advanceRelation through the running stack's
+ * driver (firebase-functions-test's wrap(), the event decoded as the runtime
+ * decodes it): one delivery, as often and as late as the test says.
+ */
 export async function deliver(event: FirestoreCloudEvent): Promise<void> {
-  await (functions.advanceRelation as unknown as (e: FirestoreCloudEvent) => Promise<void>)(event);
+  if (!current) throw new Error('deliver() needs a running stack (startStack)');
+  await current.deliver(event);
 }

@@ -1,6 +1,6 @@
 // Relation documents for the board's tests, and a feed that applies writes to
-// a tracker with the right `before`, the way local/document-events.ts does.
-import type { PlainData } from '../../firestore';
+// a tracker with the right `before`, the way local/board/feed.ts does.
+import type { PlainData } from '../../board/feed';
 import type { RelationTracker } from '../../board/tracker';
 import { newRelation } from '../../../functions/src/store/schema';
 

@@ -3,6 +3,8 @@
 // Pub/Sub emulator, each from an explicit override, firebase-tools' own cache
 // (what `firebase setup:emulators:<name>` downloads) or the Cloud SDK
 // components (`gcloud components install cloud-firestore-emulator pubsub-emulator`).
+// The tests start the Firestore emulator with it; `npm run tools` and
+// `npm start` hand what it finds to firebase-tools.
 //
 // firebase-tools starts the Firestore emulator with `java -jar <path>` and the
 // Pub/Sub one by executing <path>, and it chmods both paths, so the Cloud SDK's
@@ -15,7 +17,6 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { crc32 } from 'node:zlib';
 
-const ROOT = path.resolve(__dirname, '..', '..');
 /** Debian's (and most distributions') folder of installed JVMs. */
 const JVM_DIR = '/usr/lib/jvm';
 const FIRESTORE_MAIN_CLASS = 'com.google.cloud.datastore.emulator.firestore.CloudFirestore';
@@ -99,17 +100,21 @@ export function findJava(env: NodeJS.ProcessEnv = process.env, jvmDir = JVM_DIR)
   );
 }
 
-interface DownloadInfo {
+export interface DownloadInfo {
   version: string;
   downloadPathRelativeToCacheDir: string;
   binaryPathRelativeToCacheDir?: string;
 }
 
 /** What the pinned firebase-tools downloads, and where it keeps it. */
-function firebaseDownloads(env: NodeJS.ProcessEnv): { info: Record<string, DownloadInfo>; cacheDir: string } {
-  const file = path.join(ROOT, 'node_modules', 'firebase-tools', 'lib', 'emulator', 'downloadableEmulatorInfo.json');
+export function firebaseDownloads(env: NodeJS.ProcessEnv): {
+  info: Record<string, DownloadInfo & Record<string, unknown>>;
+  cacheDir: string;
+} {
+  // The repository's pinned firebase-tools, found from here up the tree as Node finds modules.
+  const file = require.resolve('firebase-tools/lib/emulator/downloadableEmulatorInfo.json');
   return {
-    info: JSON.parse(fs.readFileSync(file, 'utf8')) as Record<string, DownloadInfo>,
+    info: JSON.parse(fs.readFileSync(file, 'utf8')) as Record<string, DownloadInfo & Record<string, unknown>>,
     cacheDir: env.FIREBASE_EMULATORS_PATH ?? path.join(os.homedir(), '.cache', 'firebase', 'emulators'),
   };
 }
@@ -251,8 +256,20 @@ export function findPubsubEmulator(env: NodeJS.ProcessEnv = process.env): Emulat
   );
 }
 
-/** Whether firebase-tools has the Emulator UI bundle (it can only be downloaded, never found elsewhere). */
-export function hasEmulatorUi(env: NodeJS.ProcessEnv = process.env): boolean {
+/**
+ * Where firebase-tools keeps the Emulator UI bundle: `ui-v<version>` in its
+ * cache, the version being `ui.main.version` of its download list
+ * (firebase-tools 15; `ui.snapshot` only under an experiment).
+ */
+export function uiBundleDir(env: NodeJS.ProcessEnv = process.env): string {
   const { info, cacheDir } = firebaseDownloads(env);
-  return fs.existsSync(path.join(cacheDir, `ui-v${info.ui.version}`));
+  const ui = info.ui as { main?: { version?: string } };
+  if (!ui.main?.version) throw new Error("firebase-tools' download list has no ui.main.version: its layout changed");
+  return path.join(cacheDir, `ui-v${ui.main.version}`);
+}
+
+/** Whether the UI bundle is there as firebase-tools unpacks it: the client it serves and the server it runs. */
+export function hasEmulatorUi(env: NodeJS.ProcessEnv = process.env): boolean {
+  const dir = uiBundleDir(env);
+  return fs.existsSync(path.join(dir, 'client', 'index.html')) && fs.existsSync(path.join(dir, 'server', 'server.mjs'));
 }

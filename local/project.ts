@@ -1,4 +1,4 @@
-// The Firebase project folder one `npm run emulators` runs in: a generated
+// The Firebase project folder one `npm start` runs in: a generated
 // firebase.json, passed to the CLI with --config, beside links to the
 // repository's rules, indexes and functions build, and the functions' local
 // params (.env.local) and secrets (.secret.local).
@@ -6,20 +6,17 @@
 // Why a folder of its own: firebase-tools takes the folder of --config as the
 // project root and resolves every path of the config from there, refusing
 // paths that leave it; and every run needs its own .env.local (its own
-// simulator's address), so two runs, a developer's and the tests', never
-// read each other's. The repository's firebase.json stays as it is, with the
-// Emulator UI enabled for people who have it.
-import { spawnSync } from 'node:child_process';
+// simulator's address, poll interval and faults), so two runs, a developer's
+// and the tests', never read each other's. The repository's firebase.json and
+// functions/.env* stay as a plain `firebase emulators:start` reads them.
 import * as fs from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
 
-import { freePort } from './firestore';
-import type { EmulatorBinary, Java } from './google/tools';
+import { freePort } from '../functions/test/helpers/firestore-emulator';
+import type { EmulatorBinary, Java } from '../functions/test/helpers/google-tools';
 
 export const ROOT = path.resolve(__dirname, '..');
 export const FUNCTIONS_DIR = path.join(ROOT, 'functions');
-const DISCOVERY_MS = 30_000;
 
 /** firebase.json, as far as this script reads and rewrites it. */
 export interface FirebaseJson {
@@ -33,10 +30,10 @@ export interface ProjectConfig {
   firebaseJson: FirebaseJson;
 }
 
-/** The emulator project (.firebaserc's default) and the repository's firebase.json. */
-export function readProjectConfig(root: string = ROOT): ProjectConfig {
+/** The emulator project (`project`, or .firebaserc's default) and the repository's firebase.json. */
+export function readProjectConfig(root: string = ROOT, project?: string): ProjectConfig {
   const rc = JSON.parse(fs.readFileSync(path.join(root, '.firebaserc'), 'utf8')) as { projects?: Record<string, string> };
-  const projectId = rc.projects?.default;
+  const projectId = project ?? rc.projects?.default;
   // A real project here would let emulated functions reach production services that are not emulated.
   if (!projectId?.startsWith('demo-')) {
     throw new Error(
@@ -58,12 +55,6 @@ interface EmulatorSettings {
 function emulatorSettings(config: FirebaseJson, name: string): EmulatorSettings | undefined {
   const value = config.emulators?.[name];
   return typeof value === 'object' && value !== null ? (value as EmulatorSettings) : undefined;
-}
-
-/** The emulators firebase.json configures that `emulators:start` would start (hub, UI and logging are not targets). */
-export function configuredTargets(config: FirebaseJson): string[] {
-  const helpers = new Set(['hub', 'ui', 'logging', 'singleProjectMode']);
-  return Object.keys(config.emulators ?? {}).filter((name) => !helpers.has(name));
 }
 
 // ---- ports ---------------------------------------------------------------------
@@ -92,7 +83,7 @@ export function fixedPorts(config: FirebaseJson): RunPorts {
 
 /**
  * Free loopback ports for everything, distinct from each other, so a run can
- * go beside another (a developer's `npm run emulators` and the tests'). A port
+ * go beside another (a developer's `npm start` and the tests'). A port
  * is free when asked; another program could still take it before the
  * emulators bind it, which they then report as "Port … is not open".
  */
@@ -123,7 +114,11 @@ export interface ConfigChoices {
   without: readonly string[];
 }
 
-/** The repository's firebase.json with this run's ports, the UI only when it can start, and nothing that is missing. */
+/**
+ * The repository's firebase.json with this run's ports, the Emulator UI on
+ * exactly when its bundle is there (firebase.json keeps it off, since an
+ * offline download would abort a plain start), and nothing that is missing.
+ */
 export function emulatorsConfig(config: FirebaseJson, choices: ConfigChoices): FirebaseJson {
   const emulators: Record<string, unknown> = {};
   for (const [name, value] of Object.entries(config.emulators ?? {})) {
@@ -131,7 +126,7 @@ export function emulatorsConfig(config: FirebaseJson, choices: ConfigChoices): F
     const port = choices.ports.emulators[name];
     emulators[name] = port === undefined || typeof value !== 'object' ? value : { ...(value as EmulatorSettings), port };
   }
-  if (!choices.ui) emulators.ui = { enabled: false };
+  emulators.ui = { ...emulatorSettings({ emulators }, 'ui'), enabled: choices.ui };
   if (choices.ports.firestoreWebsocket !== undefined && typeof emulators.firestore === 'object') {
     emulators.firestore = { ...(emulators.firestore as EmulatorSettings), websocketPort: choices.ports.firestoreWebsocket };
   }
@@ -140,89 +135,15 @@ export function emulatorsConfig(config: FirebaseJson, choices: ConfigChoices): F
 
 // ---- functions/.env.local and functions/.secret.local ----------------------
 
-/** A param as firebase-functions declares it in the manifest the CLI reads. */
-export interface DeclaredParam {
-  name: string;
-  type: string;
-  default?: unknown;
-}
-
-/**
- * The manifest the Firebase CLI reads from the build: firebase-functions'
- * discovery binary loads lib/ in a process without secrets and writes it.
- */
-export function discoverManifest(
-  functionsDir: string,
-): { endpoints: Record<string, unknown>; params?: DeclaredParam[] } & Record<string, unknown> {
-  const output = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'functions-manifest-')), 'functions.json');
-  try {
-    const result = spawnSync(
-      process.execPath,
-      [path.join(functionsDir, 'node_modules', 'firebase-functions', 'lib', 'bin', 'firebase-functions.js'), functionsDir],
-      {
-        cwd: functionsDir,
-        env: {
-          PATH: process.env.PATH,
-          HOME: process.env.HOME,
-          FUNCTIONS_CONTROL_API: 'true',
-          GCLOUD_PROJECT: 'demo-discovery',
-          FUNCTIONS_MANIFEST_OUTPUT_PATH: output,
-        },
-        encoding: 'utf8',
-        timeout: DISCOVERY_MS,
-      },
-    );
-    if (result.status !== 0) {
-      throw new Error(
-        `could not load ${path.join(functionsDir, 'lib')} to read its manifest (is it built?): ${result.error?.message ?? result.stderr.trim()}`,
-      );
-    }
-    return JSON.parse(fs.readFileSync(output, 'utf8')) as { endpoints: Record<string, unknown>; params?: DeclaredParam[] };
-  } finally {
-    fs.rmSync(path.dirname(output), { recursive: true, force: true });
-  }
-}
-
-/** The params and secrets the build declares, read the way the Firebase CLI reads them. The defaults stay in config.ts. */
-export function declaredParams(functionsDir: string): DeclaredParam[] {
-  return discoverManifest(functionsDir).params ?? [];
-}
-
 export interface LocalConfigValues {
-  /** Values for params, by name; the others get their declared default. */
+  /** The run's own params; every other param has its default in functions/.env. */
   params: Record<string, string>;
   /** A value for every secret. */
   secrets: Record<string, string>;
 }
 
-/**
- * Every declared param gets a value, because the CLI prompts for any param
- * missing from the .env files (and writes the answer into .env.local).
- */
-export function localConfig(
-  declared: readonly DeclaredParam[],
-  values: LocalConfigValues,
-): { env: Record<string, string>; secrets: Record<string, string> } {
-  const env: Record<string, string> = {};
-  const secrets: Record<string, string> = {};
-  for (const param of declared) {
-    if (param.type === 'secret') {
-      const value = values.secrets[param.name];
-      if (value === undefined) throw new Error(`no local value for the secret ${param.name}`);
-      secrets[param.name] = value;
-    } else {
-      // A default that is an expression ("{{ params.PROJECT_ID }}") is the CLI's to resolve; it needs a local value.
-      const fallback = param.default === undefined || String(param.default).includes('{{') ? undefined : String(param.default);
-      const value = values.params[param.name] ?? fallback;
-      if (value === undefined) throw new Error(`no local value or usable default for the param ${param.name}`);
-      env[param.name] = value;
-    }
-  }
-  return { env, secrets };
-}
-
 /** The first line of every file this script writes; a file without it is someone's own and is never overwritten. */
-export const GENERATED_MARKER = '# Written by `npm run emulators` (local/emulators.ts) on every run: change its flags, not this file.';
+export const GENERATED_MARKER = '# Generated by npm start or npm run certs; a file without this line is your own and is never overwritten.';
 
 const ESCAPES: Record<string, string> = { '\n': '\\n', '\r': '\\r', '\t': '\\t', '\v': '\\v', '\\': '\\\\', "'": "\\'", '"': '\\"' };
 
@@ -250,26 +171,36 @@ function writeGenerated(file: string, content: string, mode: number): void {
 export interface FunctionsConfigFiles {
   envFile: string;
   secretFile: string;
-  /** Every param and secret the build declares, by name. */
+  /** Every param and secret the files give a value, by name. */
   names: string[];
 }
 
 /**
  * Writes the functions' local config where the Firebase CLI looks for it in
- * the emulator: params in .env.local, secrets in .secret.local, beside the
- * build in `functionsDir` whose declared params it reads.
+ * the emulator, over the defaults of functions/.env (linked beside them):
+ * params in .env.local, secrets in .secret.local.
  */
 export function writeFunctionsConfig(functionsDir: string, values: LocalConfigValues): FunctionsConfigFiles {
-  const declared = declaredParams(functionsDir);
-  const { env, secrets } = localConfig(declared, values);
   const files = { envFile: path.join(functionsDir, '.env.local'), secretFile: path.join(functionsDir, '.secret.local') };
-  writeGenerated(files.envFile, formatDotenv(env), 0o644);
-  writeGenerated(files.secretFile, formatDotenv(secrets), 0o600);
-  return { ...files, names: declared.map((param) => param.name) };
+  writeGenerated(files.envFile, formatDotenv(values.params), 0o644);
+  writeGenerated(files.secretFile, formatDotenv(values.secrets), 0o600);
+  const defaults = fs.readFileSync(path.join(functionsDir, '.env'), 'utf8').match(/^[A-Z_][A-Z0-9_]*(?==)/gm) ?? [];
+  return { ...files, names: [...new Set([...defaults, ...Object.keys(values.params), ...Object.keys(values.secrets)])] };
 }
 
-/** SERVICE_ACCOUNT's default names the project, which only the CLI resolves at deploy; locally it is just a name. */
+/**
+ * functions/.secret.local for a plain `firebase emulators:start`: the
+ * development CA (`npm run certs`) and "none" for the mTLS pair, as
+ * localValues() gives `npm start`'s own run folder.
+ */
+export function writeLocalSecrets(caPem: string, file: string = path.join(FUNCTIONS_DIR, '.secret.local')): string {
+  writeGenerated(file, formatDotenv(localValues('', 0, caPem).secrets), 0o600);
+  return file;
+}
+
+/** SERVICE_ACCOUNT's and OPS_INVOKER's defaults name the project, which only the CLI resolves at deploy; locally they are just names. */
 export const LOCAL_SERVICE_ACCOUNT = 'food-orchestrator@demo-food-orchestrator.iam.gserviceaccount.com';
+export const LOCAL_OPS_INVOKER = 'food-orchestrator-ops@demo-food-orchestrator.iam.gserviceaccount.com';
 
 /** What the functions need to reach the simulator over TLS: its CA, and "none" for the mTLS pair (Secret Manager refuses empty values, so the code reads "none" as absent). */
 export function localValues(
@@ -284,6 +215,7 @@ export function localValues(
       POLL_INTERVAL_SECONDS: String(pollIntervalSeconds),
       // The emulators run every function as the developer; the account is only named.
       SERVICE_ACCOUNT: LOCAL_SERVICE_ACCOUNT,
+      OPS_INVOKER: LOCAL_OPS_INVOKER,
       ...more,
     },
     secrets: { FOOD_SERVICE_CA: caPem, FOOD_SERVICE_CLIENT_CERT: 'none', FOOD_SERVICE_CLIENT_KEY: 'none' },
@@ -292,8 +224,8 @@ export function localValues(
 
 // ---- the folder ------------------------------------------------------------------
 
-/** What the deployable package holds at run time; the folder links to these, so the emulator runs the real build. */
-const FUNCTIONS_ENTRIES = ['package.json', 'lib', 'proto', 'node_modules'];
+/** What the deployable package holds at run time, and its params' defaults; linked, so the emulator runs the real build. */
+const FUNCTIONS_ENTRIES = ['package.json', 'lib', 'proto', 'node_modules', '.env'];
 /** Files firebase.json names, linked so the emulators read the repository's own. */
 const PROJECT_FILES = ['firestore.rules', 'firestore.indexes.json'];
 
@@ -306,8 +238,8 @@ export interface RunDirectory extends FunctionsConfigFiles {
 
 /**
  * A fresh folder under `parent` holding the generated firebase.json,
- * .firebaserc, links to the rules, the indexes and the functions build, and
- * that build's .env.local and .secret.local.
+ * .firebaserc, links to the rules, the indexes, the functions build and its
+ * .env, and the run's own .env.local and .secret.local.
  */
 export function createRunDirectory(parent: string, config: FirebaseJson, values: LocalConfigValues, root: string = ROOT): RunDirectory {
   fs.mkdirSync(parent, { recursive: true });
@@ -333,21 +265,9 @@ export interface EmulatorTools {
 
 /**
  * Inherited variables that would point the CLI or the functions elsewhere: a
- * running emulator (a test's or `npm start`'s), a project, or a value for a
- * param or secret, which must come from .env.local and .secret.local only.
+ * running emulator (a test's, another run's), or a project.
  */
-const POINTING_ELSEWHERE = [
-  'FIRESTORE_EMULATOR_HOST',
-  'PUBSUB_EMULATOR_HOST',
-  'FIREBASE_EMULATOR_HUB',
-  'FIREBASE_AUTH_EMULATOR_HOST',
-  'FIREBASE_DATABASE_EMULATOR_HOST',
-  'FIREBASE_STORAGE_EMULATOR_HOST',
-  'CLOUD_TASKS_EMULATOR_HOST',
-  'GCLOUD_PROJECT',
-  'GOOGLE_CLOUD_PROJECT',
-  'FIREBASE_CONFIG',
-];
+const POINTING_ELSEWHERE = /_EMULATOR_HOST$|^FIREBASE_EMULATOR_HUB$|^GCLOUD_PROJECT$|^GOOGLE_CLOUD_PROJECT$|^FIREBASE_CONFIG$/;
 
 /**
  * The Firebase CLI's environment: the Java found first on PATH (firebase-tools
@@ -357,7 +277,8 @@ const POINTING_ELSEWHERE = [
  */
 export function cliEnvironment(base: NodeJS.ProcessEnv, tools: EmulatorTools, paramNames: readonly string[]): NodeJS.ProcessEnv {
   const env: NodeJS.ProcessEnv = { ...base };
-  for (const name of [...POINTING_ELSEWHERE, ...paramNames]) delete env[name];
+  // Params and secrets come from the run folder's files only.
+  for (const name of Object.keys(env)) if (POINTING_ELSEWHERE.test(name) || paramNames.includes(name)) delete env[name];
   if (tools.java) {
     env.JAVA_HOME = path.dirname(tools.java.binDir);
     env.PATH = [tools.java.binDir, base.PATH].filter(Boolean).join(path.delimiter);

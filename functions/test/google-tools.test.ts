@@ -6,7 +6,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 
-import { findFirestoreEmulator, findJava, findPubsubEmulator, javaMajor, launcherJar, MissingTool } from '../google/tools';
+import { findFirestoreEmulator, findJava, findPubsubEmulator, javaMajor, launcherJar, MissingTool } from './helpers/google-tools';
 
 /** A fake `java` that prints the banner of the given version, as `java -version` does (on stderr). */
 function fakeJava(dir: string, version: string): string {

@@ -1,12 +1,24 @@
 // Google's Firestore emulator as a child process on a loopback port, for the
-// tests, `npm start` and the benchmark. It is the same emulator
-// `firebase emulators:start` runs, so transactions, preconditions and trigger
-// events behave as they do there.
+// tests and the benchmark. It is the same emulator `firebase
+// emulators:start` runs, so transactions, preconditions and trigger events
+// behave as they do there.
 import { spawn, type ChildProcess } from 'node:child_process';
+import * as net from 'node:net';
 import * as readline from 'node:readline';
 
-import { freePort } from '../firestore';
-import { findFirestoreEmulator, findJava } from './tools';
+import { findFirestoreEmulator, findJava } from './google-tools';
+
+/** A port the OS says is free now, for servers that cannot report the ephemeral port they got. */
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const probe = net.createServer();
+    probe.once('error', reject);
+    probe.listen(0, '127.0.0.1', () => {
+      const { port } = probe.address() as net.AddressInfo;
+      probe.close(() => resolve(port));
+    });
+  });
+}
 
 const START_MS = 60_000;
 const STOP_MS = 10_000;
@@ -24,7 +36,7 @@ export interface GoogleFirestore {
 
 export interface GoogleFirestoreOptions {
   projectId: string;
-  /** host:port the emulator posts trigger events to (a Functions emulator, or our own receiver). */
+  /** host:port the emulator posts trigger events to (the tests' receiver, helpers/trigger-events.ts). */
   functionsEmulator?: string;
   port?: number;
   /** Lines the emulator prints; by default they are kept and shown only if it fails to start. */
@@ -32,7 +44,7 @@ export interface GoogleFirestoreOptions {
 }
 
 const alive = new Set<ChildProcess>();
-// A test run or `npm start` that exits without stopping it must not leave a JVM behind.
+// A test run or a bench that exits without stopping it must not leave a JVM behind.
 process.once('exit', () => {
   for (const child of alive) child.kill('SIGKILL');
 });
