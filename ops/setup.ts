@@ -22,7 +22,7 @@ const SECRETS = ['FOOD_SERVICE_CA', 'FOOD_SERVICE_CLIENT_CERT', 'FOOD_SERVICE_CL
 /** What the functions' account does in the project (docs/DEPLOY.md has why each). */
 const PROJECT_ROLES = ['roles/datastore.user', 'roles/eventarc.eventReceiver', 'roles/cloudtasks.enqueuer'];
 /** The functions whose invoker is granted by hand once they exist: deploys leave their bindings alone. */
-const INVOKED_BY_THE_ACCOUNT = ['advanceRelation', 'observeShard'];
+const INVOKED_BY_THE_ACCOUNT = ['advanceRelation', 'forgetHistory', 'observeShard'];
 const GCLOUD_MS = 300_000;
 
 export const USAGE = `usage: npm run setup -- --project ID [flags]
@@ -276,10 +276,8 @@ export async function setup(options: SetupOptions, io: Io, root = ROOT): Promise
     });
   }
 
-  io.log('# 4. Retention: the TTL policies on expireAt (docs/OPERATIONS.md, "Retention")');
-  for (const group of ['relations', 'transitions']) {
-    act({ args: ['firestore', 'fields', 'ttls', 'update', 'expireAt', `--collection-group=${group}`, '--enable-ttl', p, '--async'] });
-  }
+  io.log('# 4. Retention: the TTL policy on expireAt (docs/OPERATIONS.md, "Retention"); a relation\'s history goes with it');
+  act({ args: ['firestore', 'fields', 'ttls', 'update', 'expireAt', '--collection-group=relations', '--enable-ttl', p, '--async'] });
 
   const region = options.region ?? env.FUNCTIONS_REGION ?? STRING_PARAMS.FUNCTIONS_REGION.default;
   const values = {

@@ -76,8 +76,10 @@ export interface MemoryDatabaseOptions {
 
 export class MemoryDatabase implements Database {
   private readonly docs = new Map<string, Stored>();
+  /** Each collection's document paths, so a query reads its collection alone. */
+  private readonly collections = new Map<string, Set<string>>();
   private lastVersion = 0;
-  private readonly listeners = new Set<() => void>();
+  private readonly listeners = new Set<(touched?: ReadonlySet<string>) => void>();
   readonly io: StoreIo;
   private readonly now: () => Date;
   private readonly onWrite: ((event: WriteEvent) => void) | undefined;
@@ -166,18 +168,28 @@ export class MemoryDatabase implements Database {
     const updateTime = this.now();
     for (const [path, data] of next) {
       const before = this.docs.get(path)?.data ?? null;
-      if (data) this.docs.set(path, { data, version: ++this.lastVersion, updateTime });
-      else this.docs.delete(path);
+      const collection = path.slice(0, path.lastIndexOf('/'));
+      if (data) {
+        this.docs.set(path, { data, version: ++this.lastVersion, updateTime });
+        let ids = this.collections.get(collection);
+        if (!ids) this.collections.set(collection, (ids = new Set()));
+        ids.add(path);
+      } else {
+        this.docs.delete(path);
+        this.collections.get(collection)?.delete(path);
+      }
       if (before || data) this.onWrite?.({ path, before: before && structuredClone(before), after: data && structuredClone(data) });
     }
-    for (const notify of this.listeners) notify();
+    const touched = new Set([...next.keys()].map((path) => path.slice(0, path.lastIndexOf('/'))));
+    for (const notify of this.listeners) notify(touched);
   }
 
   run(query: QuerySpec): DocumentSnapshot[] {
-    const depth = query.collection.split('/').length;
-    let matches = [...this.docs]
-      .filter(([path]) => path.startsWith(`${query.collection}/`) && path.split('/').length === depth + 1)
-      .map(([path, stored]) => ({ path, stored, id: path.slice(query.collection.length + 1) }));
+    let matches = [...(this.collections.get(query.collection) ?? [])].map((path) => ({
+      path,
+      stored: this.docs.get(path) as Stored,
+      id: path.slice(query.collection.length + 1),
+    }));
     const value = (m: (typeof matches)[number], field: string): unknown => (field === DOCUMENT_ID ? m.id : fieldAt(m.stored.data, field));
     for (const filter of query.filters) matches = matches.filter((m) => matchesFilter(value(m, filter.field), filter.op, filter.value));
     // Firestore leaves out documents without a field the query orders by.
@@ -208,7 +220,9 @@ export class MemoryDatabase implements Database {
   listen(query: QuerySpec, onChanges: (changes: DocumentChange[]) => void): () => void {
     let known = new Map<string, number>();
     let first = true;
-    const notify = () => {
+    const notify = (touched?: ReadonlySet<string>) => {
+      // Only writes to the query's collection can change what it matches.
+      if (touched && !touched.has(query.collection)) return;
       const results = this.run(query);
       const changes: DocumentChange[] = [];
       const now = new Map<string, number>();
@@ -225,7 +239,7 @@ export class MemoryDatabase implements Database {
       first = false;
     };
     this.listeners.add(notify);
-    queueMicrotask(notify);
+    queueMicrotask(() => notify());
     return () => this.listeners.delete(notify);
   }
 }

@@ -16,7 +16,8 @@ import { killSwitchCache } from '../src/orchestration/kill-switch';
 import { observeShard } from '../src/orchestration/poll';
 import { runScheduledPolls } from '../src/orchestration/poll-schedule';
 import type { Deps, ShardQueue } from '../src/orchestration/deps';
-import { resolveOrphan, retryRelation } from '../src/orchestration/repairs';
+import { RepairRefused, resolveOrphan, retryRelation } from '../src/orchestration/repairs';
+import { isOpen } from '../src/model/relation';
 import { readKillSwitch, setKillSwitch } from '../src/store/controls';
 import { useDatabase } from '../src/store/db';
 import { pageOfRelations } from '../src/store/queries';
@@ -278,7 +279,10 @@ export async function simulate(scheduler: Scheduler, plan: Plan): Promise<RunRes
     restore();
     useDatabase(undefined);
   }
-  const violations = checkPromise({ store, food, now: world.now, config });
+  const violations = [
+    ...checkPromise({ store, food, now: world.now, config }),
+    ...world.bugs.map((bug) => ({ kind: 'unexpected-error', order: bug.order ?? '-', message: bug.text })),
+  ];
   return {
     violations,
     trace: world.trace,
@@ -315,7 +319,9 @@ async function operate(world: World, food: FoodLedger, plan: Plan, retentionDays
         done.push(`retried ${order}`);
         world.log(`operator retries ${order} (${stored.parsed.value.error?.code})`, order);
       } catch (error) {
-        done.push(`retry of ${order} refused: ${error instanceof Error ? error.message : String(error)}`);
+        // A refusal is the tool working; a store fault ends the round; anything else is a defect.
+        if (!(error instanceof RepairRefused)) throw error;
+        done.push(`retry of ${order} refused: ${error.message}`);
       }
     }
   }
@@ -324,9 +330,13 @@ async function operate(world: World, food: FoodLedger, plan: Plan, retentionDays
     for (const stored of relations) {
       if (!world.random.chance(0.5) || !stored.parsed.ok) continue;
       const relation = stored.parsed.value;
-      const note = relation.possibleOrphans.find((o) => o.resolution === null);
+      const note = relation.possibleOrphans.find(isOpen);
       if (!note) continue;
-      const which = `${note.step}-${note.attempt}`;
+      // By name when one is shown, else by attempt, as the ops CLI asks.
+      const which = note.name ?? `${note.step}-${note.attempt}`;
+      // A person who sees a name reconciles that kitchen order or shipment on the food service first, then says so.
+      const made = note.name ? food.made.find((m) => m.name === note.name) : undefined;
+      if (made) made.reconciled = true;
       try {
         await resolveOrphan(
           relationRef(relation.order),
@@ -335,13 +345,11 @@ async function operate(world: World, food: FoodLedger, plan: Plan, retentionDays
           new Date(world.now),
           retentionDays,
         );
-        // A person who saw the name reconciles that kitchen order or shipment on the food service.
-        const made = note.name ? food.made.find((m) => m.name === note.name) : undefined;
-        if (made) made.reconciled = true;
         done.push(`resolved ${which} of ${relation.order}`);
         world.log(`operator resolves ${which} of ${relation.order} (${note.name ?? 'no name known'})`, relation.order);
       } catch (error) {
-        done.push(`resolve of ${relation.order} refused: ${error instanceof Error ? error.message : String(error)}`);
+        if (!(error instanceof RepairRefused)) throw error;
+        done.push(`resolve of ${relation.order} refused: ${error.message}`);
       }
     }
   }

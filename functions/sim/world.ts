@@ -80,6 +80,8 @@ export class World {
   chaos = true;
   steps = 0;
   readonly stats = { invocations: 0, crashes: 0, freezes: 0, interleavings: 0, failedInvocations: 0 };
+  /** Invocations that threw something other than an injected fault. */
+  readonly bugs: Array<{ order: string | undefined; text: string }> = [];
 
   constructor(
     readonly scheduler: Scheduler,
@@ -175,6 +177,13 @@ export class World {
         this.stats.failedInvocations++;
         invocation.outcome = `failed: ${error instanceof Error ? error.message : String(error)}`;
         this.log(`inv#${invocation.id} ${kind} ${invocation.outcome}`, order);
+        // A fault the world injected carries its gRPC code; anything else is a defect of the code under test.
+        if (!isInjectedFault(error)) {
+          this.bugs.push({
+            order,
+            text: `inv#${invocation.id} (${kind}) threw: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`,
+          });
+        }
       } finally {
         done = true;
       }
@@ -206,4 +215,12 @@ function describe(result: unknown): string {
   if (result === undefined) return 'done';
   const text = JSON.stringify(result);
   return text.length > 200 ? `${text.slice(0, 200)}…` : text;
+}
+
+/** A store or food-service fault, as the world injects them: an error with a gRPC status code (wrapped or not). */
+function isInjectedFault(error: unknown): boolean {
+  for (let e: unknown = error, depth = 0; e instanceof Error && depth < 5; e = e.cause, depth++) {
+    if (typeof (e as { code?: unknown }).code === 'number') return true;
+  }
+  return false;
 }

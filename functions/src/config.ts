@@ -285,6 +285,9 @@ export const MOVE_ORDER_ROUNDS = 3;
  */
 export const LATE_WRITE_WINDOW_MS = 5 * 60_000;
 
+/** How far the food service's clock (its update_time) may be from ours, for telling a held update by when it landed. */
+export const CLOCK_SKEW_MS = 5_000;
+
 /**
  * How long an order is watched after it was cancelled, for a late write of
  * ours over the cancel: an invocation sends nothing after its own timeout,

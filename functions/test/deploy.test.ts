@@ -48,9 +48,10 @@ describe('deployability', () => {
     ({ manifest, stderr } = discoverManifest(functionsDir) as unknown as { manifest: Manifest; stderr: string });
   });
 
-  it('exports exactly the six functions, all gen 2', () => {
+  it('exports exactly the seven functions, all gen 2', () => {
     assert.deepEqual(Object.keys(manifest.endpoints).sort(), [
       'advanceRelation',
+      'forgetHistory',
       'observeShard',
       'ops',
       'pollFoodService',

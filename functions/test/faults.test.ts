@@ -223,7 +223,7 @@ describe('the step protocol under faults', () => {
     assert.equal(relation?.stage, 'PREPARATION');
     assert.equal(relation?.possibleOrphans.length, 1);
     assert.equal(relation?.possibleOrphans[0].eventId, 'event-that-died');
-    assert.match(relation?.possibleOrphans[0].reason, /recorded nothing before its lease expired/);
+    assert.match(relation?.possibleOrphans[0].reason, /claimed the step and recorded nothing before another took over/);
     assert.equal(stack.service.stats().kitchenOrdersCreated, 2);
   });
 

@@ -95,7 +95,7 @@ describe('firestore.indexes.json', () => {
     const { fieldOverrides } = JSON.parse(fs.readFileSync(path.resolve(__dirname, '..', '..', 'firestore.indexes.json'), 'utf8')) as {
       fieldOverrides: Array<{ fieldPath: string }>;
     };
-    for (const field of ['stage', 'flagged', 'hasOpenOrphans', 'stageSince', 'active']) {
+    for (const field of ['stage', 'flagged', 'hasOpenOrphans', 'stageSince', 'active', 'watchUntil']) {
       assert.ok(!fieldOverrides.some((o) => o.fieldPath === field), `${field} must keep its single-field index`);
     }
   });

@@ -86,6 +86,9 @@ describe('parseRelation', () => {
         },
         observationError: null,
         possibleOrphans: [],
+        knownUpdateTime: null,
+        orderUpdateTime: null,
+        lateUpdates: [],
       });
     });
 
@@ -114,7 +117,8 @@ describe('parseRelation', () => {
       };
       const resolution = { by: 'alice', note: 'cancelled it in the kitchen', at: timestamp(AT) };
       const relation = parsed(stored({ possibleOrphans: [{ ...note, resolution }] }));
-      assert.deepEqual(relation.possibleOrphans[0].resolution, { by: 'alice', note: 'cancelled it in the kitchen', at: AT });
+      // A resolution stored before resolutions named their note's name reads as resolved for no name.
+      assert.deepEqual(relation.possibleOrphans[0].resolution, { by: 'alice', note: 'cancelled it in the kitchen', at: AT, name: null });
       const bad = parseRelation(stored({ possibleOrphans: [{ ...note, resolution: { by: 'alice' } }] }), ORDER_ID);
       assert.equal(bad.ok, false);
       assert.match(bad.ok ? '' : bad.problems.join(), /resolution: null or \{by, note, at: timestamp\}/);

@@ -1,10 +1,11 @@
-// Retention: a finished relation and its whole history get expireAt
-// (finished + RETENTION_DAYS), written in the transaction that finishes it;
-// nothing active ever carries it, and nothing a person still has to act on (a
-// kept flag, an open possible orphan) until the repair that settles it. Google's Firestore emulator does not delete
-// by TTL, so what is tested is the field: set exactly when it must be, equal
-// across a relation and its history, and taken away if a finished relation
-// is ever made active again (by hand: nothing in the orchestrator does that).
+// Retention: a finished relation gets expireAt (finished + RETENTION_DAYS),
+// written in the transaction that finishes it; nothing active ever carries
+// it, and nothing a person still has to act on (a kept flag, an open
+// possible orphan) until the repair that settles it. Its history never
+// carries expireAt: possible orphans are derived from it, so it goes only
+// with its relation (forgetHistory deletes it when the relation is deleted).
+// Google's Firestore emulator does not delete by TTL, so what is tested is
+// the field, and forgetHistory called as the platform calls it.
 import { Timestamp, type DocumentData } from 'firebase-admin/firestore';
 import { strict as assert } from 'node:assert';
 
@@ -12,9 +13,12 @@ import { isTerminal, isStage } from '../src/model/stage';
 import { db, store } from '../src/store/db';
 import { recordProgress } from '../src/store/relations';
 import { EXPIRE_AT, expiryFor, relationId, RELATIONS, TRANSITIONS } from '../src/store/schema';
-import { ops, orphanNote, seedRelation } from './helpers/ops';
+import firebaseFunctionsTest from 'firebase-functions-test';
+
+import { forgetHistory } from '../src/triggers/forget-history';
+import { ago, ops, orphanNote, seedRelation } from './helpers/ops';
 import { captureEvent, deliver, startStack, type Stack } from './helpers/stack';
-import { emulator } from './setup';
+import { emulator, PROJECT_ID } from './setup';
 
 const RETENTION_DAYS = 7;
 const DAY_MS = 86_400_000;
@@ -37,35 +41,28 @@ async function everyRelation(): Promise<Stored[]> {
 }
 
 /**
- * The one rule: expireAt on a relation and all its history iff it is
- * finished, RETENTION_DAYS after it finished, or after a person settled it
- * (`settledAtMs`).
+ * The one rule: expireAt on a relation iff it is finished, RETENTION_DAYS
+ * after it finished, or after a person settled it (`settledAtMs`); never on
+ * its history.
  */
 function assertRetention(relation: Stored, settledAtMs?: number): 'finished' | 'active' {
   const stage: unknown = relation.data.stage;
   assert.ok(isStage(stage), `${relation.id}: stage ${String(stage)}`);
   const expireAt: unknown = relation.data[EXPIRE_AT];
+  for (const entry of relation.history)
+    assert.equal(entry.data[EXPIRE_AT], undefined, `${relation.id}/${entry.id}: history never expires on its own`);
   if (!isTerminal(stage)) {
     assert.equal(expireAt, undefined, `${relation.id} is ${stage}: a live relation never carries expireAt`);
-    for (const entry of relation.history) assert.equal(entry.data[EXPIRE_AT], undefined, `${relation.id}/${entry.id} of a live relation`);
     return 'active';
   }
   assert.ok(expireAt instanceof Timestamp, `${relation.id} is ${stage}: it carries expireAt`);
   const finishedAt = settledAtMs ?? (relation.data.advancedAt as Timestamp).toMillis();
   assert.equal(expireAt.toMillis(), finishedAt + RETENTION_DAYS * DAY_MS, `${relation.id}: RETENTION_DAYS after it finished`);
   assert.ok(relation.history.length >= 1);
-  for (const entry of relation.history) {
-    assert.ok(entry.data[EXPIRE_AT] instanceof Timestamp, `${relation.id}/${entry.id} carries expireAt`);
-    assert.equal(
-      (entry.data[EXPIRE_AT] as Timestamp).toMillis(),
-      expireAt.toMillis(),
-      `${relation.id}/${entry.id} expires with its relation`,
-    );
-  }
   return 'finished';
 }
 
-/** Finished, but waiting for a person: neither it nor any of its history may expire. */
+/** Finished, but waiting for a person: it may not expire. */
 function assertKept(relation: Stored): void {
   const stage: unknown = relation.data.stage;
   assert.ok(isStage(stage) && isTerminal(stage), `${relation.id} is finished`);
@@ -89,7 +86,7 @@ describe('retention', function () {
     assert.equal(expiryFor(new Date('2030-01-31T10:00:00Z'), 30).toISOString(), '2030-03-02T10:00:00.000Z');
   });
 
-  it('every finished relation and its history carry expireAt, and no active one does, at every point of a run', async () => {
+  it('every finished relation carries expireAt, no active one does, and no history ever does, at every point of a run', async () => {
     stack = await startStack({
       env: { RETENTION_DAYS: String(RETENTION_DAYS) },
       service: { controllerIntervalMs: 0, rejectRate: 0.3, seed: 11 },
@@ -116,7 +113,7 @@ describe('retention', function () {
     assert.ok(seen.active > 0 && seen.finished > 0, `live and finished relations were both checked: ${JSON.stringify(seen)}`);
   });
 
-  it('a finished relation made active again by hand loses expireAt, with its history, before anything else; finishing again sets it anew', async () => {
+  it('a finished relation made active again by hand loses expireAt before anything else; finishing again sets it anew', async () => {
     stack = await startStack({ autoDeliver: false, env: { RETENTION_DAYS: String(RETENTION_DAYS) }, service: { rejectRate: 0 } });
     const [order] = stack.service.placeOrders(1);
     const ref = db().collection(RELATIONS).doc(relationId(order));
@@ -162,7 +159,7 @@ describe('retention', function () {
     assert.ok((again.data[EXPIRE_AT] as Timestamp).toMillis() >= (finished.data[EXPIRE_AT] as Timestamp).toMillis());
   });
 
-  it('a closed, flagged relation does not expire until a person clears it; the retry then stamps it and its history', async () => {
+  it('a closed, flagged relation does not expire until a person clears it; the retry then stamps it', async () => {
     stack = await startStack({ env: { RETENTION_DAYS: String(RETENTION_DAYS) } });
     const [order] = stack.service.placeOrders(1);
     await stack.cycle();
@@ -195,7 +192,7 @@ describe('retention', function () {
     assert.equal(assertRetention(relation, repairedAt(relation, 'retry-')), 'finished');
   });
 
-  it('a relation that finishes with a possible orphan nobody resolved does not expire; resolving it stamps it and its history', async () => {
+  it('a relation that finishes with a possible orphan nobody resolved does not expire; resolving it stamps it', async () => {
     await seedRelation('kept-1', {
       stage: 'IN_FLIGHT',
       kitchenOrder: 'kitchenorders/k1',
@@ -204,10 +201,9 @@ describe('retention', function () {
       hasOpenOrphans: true,
     });
     const ref = db().collection(RELATIONS).doc(relationId('orders/kept-1'));
-    await ref.collection(TRANSITIONS).doc('PREPARATION-1').set({ step: 'createKitchenOrder', attempt: 1 });
     const recorded = await recordProgress(
       store().doc(ref.path),
-      { step: 'finish', from: 'IN_FLIGHT', to: 'DELIVERED', eventId: 'e-finish', retentionDays: RETENTION_DAYS },
+      { step: 'finish', from: 'IN_FLIGHT', to: 'DELIVERED', eventId: 'e-finish', retentionDays: RETENTION_DAYS, lateWriteWatchMs: 60_000 },
       new Date(),
     );
     assert.equal(recorded, 'recorded');
@@ -216,12 +212,38 @@ describe('retention', function () {
     assert.equal(finished.data.stage, 'DELIVERED');
     assertKept(finished);
 
-    const resolved = await ops(['resolve-orphan', 'orders/kept-1', 'PREPARATION-2', '--note', 'cancelled k0 in the kitchen'], {
+    const resolved = await ops(['resolve-orphan', 'orders/kept-1', 'kitchenorders/k0', '--note', 'cancelled k0 in the kitchen'], {
       RETENTION_DAYS: String(RETENTION_DAYS),
     });
     assert.equal(resolved.code, 0, resolved.output);
     const [settled] = await kept();
     assert.equal(settled.history.length, 3, 'the claim, the finish and the resolution');
     assert.equal(assertRetention(settled, repairedAt(settled, 'resolve-orphan-')), 'finished');
+  });
+
+  it('a deleted relation takes its history with it: forgetHistory, called as the platform calls it on the delete', async () => {
+    await seedRelation('gone-1', {
+      stage: 'DELIVERED',
+      active: false,
+      kitchenOrder: 'kitchenorders/k1',
+      possibleOrphans: [orphanNote(1, 'kitchenorders/k0', { by: 'dana', note: 'cancelled k0', at: ago(60) })],
+    });
+    const ref = db().collection(RELATIONS).doc(relationId('orders/gone-1'));
+    await ref.collection(TRANSITIONS).doc('DELIVERED-1').set({ step: 'finish', attempt: 1 });
+    await seedRelation('kept-2');
+    await db().collection(RELATIONS).doc(relationId('orders/kept-2')).collection(TRANSITIONS).doc('retry-1').set({ step: 'retry' });
+    assert.equal((await ref.collection(TRANSITIONS).get()).size, 2);
+    await ref.delete(); // as the TTL policy would
+    const fft = firebaseFunctionsTest({ projectId: PROJECT_ID });
+    try {
+      const forget = fft.wrap(forgetHistory as unknown as Parameters<typeof fft.wrap>[0]) as unknown as (event: object) => Promise<unknown>;
+      await forget({ params: { orderId: ref.id } });
+      assert.equal((await ref.collection(TRANSITIONS).get()).size, 0, 'the history went with the relation');
+      await forget({ params: { orderId: ref.id } }); // a redelivery deletes nothing more, and does not fail
+    } finally {
+      fft.cleanup();
+    }
+    const other = await db().collection(RELATIONS).doc(relationId('orders/kept-2')).collection(TRANSITIONS).get();
+    assert.equal(other.size, 1, "another relation's history is left alone");
   });
 });

@@ -104,8 +104,8 @@ describe('npm run setup', () => {
       `printf none | gcloud secrets create FOOD_SERVICE_CLIENT_CERT --project=${PROJECT} --replication-policy=automatic --data-file=-`,
       `printf none | gcloud secrets create FOOD_SERVICE_CLIENT_KEY --project=${PROJECT} --replication-policy=automatic --data-file=-`,
       `gcloud firestore fields ttls update expireAt --collection-group=relations --enable-ttl --project=${PROJECT} --async`,
-      `gcloud firestore fields ttls update expireAt --collection-group=transitions --enable-ttl --project=${PROJECT} --async`,
       `gcloud functions add-invoker-policy-binding advanceRelation --region=europe-west1 --member=serviceAccount:${SA} --project=${PROJECT}`,
+      `gcloud functions add-invoker-policy-binding forgetHistory --region=europe-west1 --member=serviceAccount:${SA} --project=${PROJECT}`,
       `gcloud functions add-invoker-policy-binding observeShard --region=europe-west1 --member=serviceAccount:${SA} --project=${PROJECT}`,
     ]);
     assert.ok(log.includes(`  OPS_INVOKER=${OPS}`), log.join('\n'));
@@ -166,6 +166,7 @@ describe('npm run setup', () => {
     assert.ok(
       project.calls.includes(
         `gcloud functions add-invoker-policy-binding advanceRelation --region=europe-west1 --member=serviceAccount:${SA} --project=${PROJECT}`,
+      `gcloud functions add-invoker-policy-binding forgetHistory --region=europe-west1 --member=serviceAccount:${SA} --project=${PROJECT}`,
       ),
     );
   });

@@ -232,4 +232,9 @@ export class FoodServiceError extends Error {
   get mayHaveHappened(): boolean {
     return this.disposition === 'ambiguous';
   }
+
+  /** Whether the server may have applied (or may still apply) this call, whatever its kind: what would make a create ambiguous. */
+  get mayHaveBeenApplied(): boolean {
+    return dispositionOf('create', this.code, this.details) === 'ambiguous';
+  }
 }

@@ -4,9 +4,10 @@
 // No client can prevent that; it can see it: the order's update_time moved
 // past the one at which we last knew its status, to a status that is not
 // the next one we are about to set (docs/ARCHITECTURE.md#late-writes).
+import type { LateUpdate } from './relation';
 import type { Stage } from './stage';
 import { isTerminal } from './stage';
-import { isLater } from './update-time';
+import { isLater, updateTimeNanos } from './update-time';
 
 /** The statuses our next step sets from a stage: seeing them is our own progress, not someone else's write. */
 const NEXT: Record<Stage, readonly string[]> = {
@@ -26,15 +27,28 @@ export interface OrderSeen {
 
 /**
  * Whether `seen` shows a write after `knownUpdateTime` that is neither a
- * cancellation nor our own next step. Nobody writes an order after it ended,
+ * cancellation nor our own next step, or one of our updates that failed
+ * ambiguously, applied after its sender had given up on it. Nobody writes an order after it ended,
  * so an ended one that reads otherwise, or was written later at all (even
  * ended again: a late write of ours that a customer then cancelled over),
  * counts.
  */
-export function isOverwritten(stage: Stage, knownUpdateTime: string | null, seen: OrderSeen): boolean {
+export function isOverwritten(
+  { stage, knownUpdateTime, lateUpdates }: { stage: Stage; knownUpdateTime: string | null; lateUpdates: readonly LateUpdate[] },
+  seen: OrderSeen,
+): boolean {
+  // What was seen before we last knew the order is old news, whatever it says.
+  if (knownUpdateTime !== null && isLater(knownUpdateTime, seen.updateTime)) return false;
+  if (lateUpdates.some((update) => landedHeld(update, seen))) return true;
   if (isTerminal(stage) && seen.status !== stage) return true;
   if (knownUpdateTime === null || !isLater(seen.updateTime, knownUpdateTime)) return false;
   if (isTerminal(stage)) return true;
   if (seen.status === 'CANCELLED') return false;
   return !NEXT[stage].includes(String(seen.status));
+}
+
+/** Whether `seen` is a held update of ours, applied after its sender gave up: a cancel may lie under it. */
+function landedHeld(update: LateUpdate, seen: OrderSeen): boolean {
+  const at = updateTimeNanos(seen.updateTime);
+  return seen.status === update.status && at !== null && at > BigInt(update.heldAfter.getTime()) * 1_000_000n;
 }

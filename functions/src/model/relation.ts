@@ -94,6 +94,12 @@ export interface Relation {
 export interface LateUpdate {
   status: OrderStatusName;
   sentAt: Date;
+  /**
+   * Its deadline, plus clock skew: applied after this, the server held it
+   * after its sender gave up, and what the order went through meanwhile (a
+   * customer's cancel) is unknown.
+   */
+  heldAfter: Date;
 }
 
 /** Whether a person has yet to reconcile it: never resolved, or resolved before the name it has now was known. */

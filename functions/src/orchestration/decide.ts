@@ -41,7 +41,7 @@ function lastSeen(relation: Relation): OrderSeen | null {
 /** A person must look at an order that changed under us after we last knew its status. */
 function overwrite(relation: Relation): Decision | null {
   const seen = lastSeen(relation);
-  if (!seen || !isOverwritten(relation.stage, relation.knownUpdateTime, seen)) return null;
+  if (!seen || !isOverwritten(relation, seen)) return null;
   const change =
     relation.knownUpdateTime === null
       ? `the order is ${relation.orderStatus} on the food service (as of ${seen.updateTime})`
@@ -184,7 +184,7 @@ export type Look =
 export function judgeLook(relation: Relation, step: CreateStep, seen: OrderSeen, adopting: boolean): Look {
   const { from, to } = CREATE_STEPS[step];
   if (seen.status === 'CANCELLED') return { action: 'cancelled' };
-  if (isOverwritten(relation.stage, relation.knownUpdateTime, seen)) {
+  if (isOverwritten(relation, seen)) {
     return {
       action: 'flag',
       code: 'CANCEL_OVERWRITTEN',

@@ -14,6 +14,7 @@ import { boundCustomerId } from './customer-id';
 import { nextObservationFaults, parseObservationFaults, type ObservationFaults, type RoundOutcome } from './observation-faults';
 import { isOrderName } from '../model/names';
 import { isFlagged, type Relation } from '../model/relation';
+import { isOverwritten } from '../model/overwrite';
 import { isTerminal } from '../model/stage';
 import { ACTIVE_ORDER_STATUSES, isKitchenOrderStatus, isOrderStatus, isShipmentStatus, orderStatusRank } from '../model/statuses';
 import {
@@ -459,9 +460,11 @@ async function observeUndriven(names: string[], context: ObserveContext): Promis
       const relation = stored.parsed.value;
       const seen: Seen = { orderStatus: listed.status, ...(listed.updateTime ? { orderUpdateTime: listed.updateTime } : {}) };
       const changes = observationChanges(relation, seen);
-      if (!changes) return;
+      const overwritten = writtenAfterItsEnd(relation, seen);
+      if (!changes && !overwritten) return;
       summary.watched++;
-      await oneWrite(relation.order, summary, () => writeObservation(stored.ref, changes, false, deps.now()));
+      // Already recorded, and still not flagged: the trigger's event was lost, so it is woken.
+      await oneWrite(relation.order, summary, () => writeObservation(stored.ref, changes ?? {}, !changes, deps.now()));
     }),
   );
   const foreign = names.filter((name) => !known.has(name));
@@ -519,11 +522,19 @@ async function lastLook(stored: StoredRelation, deps: Deps, summary: PollSummary
     }
   }
   const changes = stored.parsed.ok ? observationChanges(stored.parsed.value, seen) : null;
+  // The watch ends once there is nothing for the trigger to flag, so a flag whose event was lost is woken again.
+  const overwritten = stored.parsed.ok && writtenAfterItsEnd(stored.parsed.value, seen);
   summary.watched++;
   let ended = false;
   await oneWrite(order, summary, async () => {
-    await writeObservation(stored.ref, changes ?? {}, false, deps.now(), true);
-    ended = true;
+    await writeObservation(stored.ref, changes ?? {}, overwritten && !changes, deps.now(), !overwritten);
+    ended = !overwritten;
   });
   return ended;
+}
+
+/** Whether an ended relation, not flagged yet, has an order written after its end (model/overwrite.ts). */
+function writtenAfterItsEnd(relation: Relation, seen: Seen): boolean {
+  if (isFlagged(relation) || seen.orderStatus === undefined || seen.orderUpdateTime === undefined) return false;
+  return isOverwritten(relation, { status: seen.orderStatus, updateTime: seen.orderUpdateTime });
 }

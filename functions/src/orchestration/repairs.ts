@@ -53,6 +53,8 @@ export async function retryRelation(
     const step = stepFrom(relation.stage);
     const attempts = step ? await readAttempts(readInTransaction(tx), ref, step) : [];
     if (typeof attempts === 'string') throw new RepairRefused(`${relation.order}: ${attempts}`);
+    // Every read of a transaction comes before its first write.
+    const snapshot = await tx.get(ref);
     let approved: number | null = null;
     try {
       approved = approveRetry(tx, attempts, by, now)?.attempt ?? null;
@@ -62,10 +64,13 @@ export async function retryRelation(
     // The person set the order right and vouches for it as it is now, which we have not seen: what is
     // known is forgotten, and an ended relation's order is looked at once more (it must read as it ended).
     const vouched = /_OVERWRITTEN$/.test(flag.code)
-      ? { knownUpdateTime: null, ...(isTerminal(relation.stage) ? { watchUntil: now } : {}) }
+      ? {
+          knownUpdateTime: null,
+          lateUpdates: [],
+          ...(isTerminal(relation.stage) ? { orderStatus: relation.stage, orderUpdateTime: null, watchUntil: now } : {}),
+        }
       : {};
     const update = { ...errorFields(null), observationError: null, ...vouched };
-    const snapshot = await tx.get(ref);
     tx.update(ref, settle({ relation: snapshot, update, attempts: step ? { [step]: attempts } : {}, at: now, retentionDays }) ?? update);
     tx.create(ref.collection(TRANSITIONS).doc(`retry-${now.getTime()}`), {
       step: 'retry',
@@ -127,7 +132,8 @@ export function findOrphan(orphans: readonly PossibleOrphan[], which: string): n
  * now: the resolution goes on the attempt's document, the relation's notes
  * are derived again, and the history gets `resolve-orphan-<ms>`, in one
  * transaction. Refused for an orphan that is not there or is resolved
- * already for its name.
+ * already for its name, and for a named one asked for by attempt (the
+ * person may not have seen its name).
  */
 export async function resolveOrphan(
   ref: DocumentReference,
@@ -156,6 +162,13 @@ export async function resolveOrphan(
     if (!isOpen(orphan) && orphan.resolution) {
       throw new RepairRefused(
         `${relation.order}: ${describeOrphan(orphan)} was resolved by ${orphan.resolution.by} at ${orphan.resolution.at.toISOString()} ("${orphan.resolution.note}")`,
+      );
+    }
+    // A person resolves what they looked up: a named note by its name. By attempt means no name was
+    // known to them, so a name learned since (even while they looked) must be looked up first.
+    if (orphan.name !== null && which.trim() !== orphan.name) {
+      throw new RepairRefused(
+        `${relation.order}: ${describeOrphan(orphan)} is named ${orphan.name}: look it up on the food service, then resolve it by that name`,
       );
     }
     const resolution = { by: by.who, note: by.why, at: now, name: orphan.name };

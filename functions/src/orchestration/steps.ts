@@ -5,7 +5,7 @@
 import { status } from '@grpc/grpc-js';
 import * as logger from 'firebase-functions/logger';
 
-import { lateWriteWatchMs, MOVE_ORDER_ROUNDS } from '../config';
+import { CLOCK_SKEW_MS, lateWriteWatchMs, MOVE_ORDER_ROUNDS } from '../config';
 import { describeError } from '../describe-error';
 import { FoodServiceError } from '../food/errors';
 import { isOverwritten } from '../model/overwrite';
@@ -68,6 +68,7 @@ export async function runCreateStep(ctx: StepContext, step: CreateStep): Promise
     leaseMs: deps.config.claimLeaseSeconds * 1000,
     maxAmbiguous: deps.config.maxAmbiguousRetries,
     retentionDays,
+    heldAfterMs: deps.config.advanceTimeoutSeconds * 1000 + deps.config.rpcDeadlineMs + CLOCK_SKEW_MS,
   });
   switch (claim.kind) {
     case 'claimed':
@@ -93,10 +94,12 @@ export async function runCreateStep(ctx: StepContext, step: CreateStep): Promise
   }
 
   const progress: StepProgress = { sent: false, created: null, lateUpdates: [] };
+  // What the claim learned of earlier attempts' updates counts for every look below.
+  const known = { ...relation, lateUpdates: [...relation.lateUpdates, ...claim.inherited] };
   try {
     // 2. Look: nothing is made unless the order is exactly where the step expects it.
     const order = await deps.food.getOrder(relation.order);
-    const look = judgeLook(relation, step, order, claim.adopt !== null);
+    const look = judgeLook(known, step, order, claim.adopt !== null);
     if (look.action !== 'go') {
       const notSent = { transient: false, ambiguous: false };
       if (look.action === 'cancelled') {
@@ -129,7 +132,7 @@ export async function runCreateStep(ctx: StepContext, step: CreateStep): Promise
     await nameOnClaim(claim, made.name, claim.adopt !== null, deps.now(), retentionDays);
 
     // 5. Move the order, looking before every update.
-    const moved = await moveOrder(deps, relation, to, progress);
+    const moved = await moveOrder(deps, known, to, progress);
     if (moved.outcome === 'overwritten') {
       const error = flagError('CANCEL_OVERWRITTEN', moved.message, deps.now());
       const failure = { code: 'CANCEL_OVERWRITTEN', message: moved.message, transient: false, ambiguous: false };
@@ -320,7 +323,7 @@ async function moveOrder(deps: Deps, relation: Relation, to: OrderStatusName, pr
   for (let round = 1; round <= MOVE_ORDER_ROUNDS; round++) {
     const seen = await deps.food.getOrder(relation.order);
     if (seen.status === 'CANCELLED') return { outcome: 'cancelled', knownUpdateTime: seen.updateTime };
-    if (isOverwritten(relation.stage, relation.knownUpdateTime, seen)) {
+    if (isOverwritten(relation, seen)) {
       return {
         outcome: 'overwritten',
         message:
@@ -334,7 +337,12 @@ async function moveOrder(deps: Deps, relation: Relation, to: OrderStatusName, pr
       const updated = await deps.food.updateOrderStatus(relation.order, to);
       return { outcome: 'moved', knownUpdateTime: updated.updateTime };
     } catch (error) {
-      if (error instanceof FoodServiceError && error.mayHaveHappened) progress.lateUpdates.push({ status: to, sentAt });
+      if (error instanceof FoodServiceError && error.mayHaveBeenApplied)
+        progress.lateUpdates.push({
+          status: to,
+          sentAt,
+          heldAfter: new Date(sentAt.getTime() + deps.config.rpcDeadlineMs + CLOCK_SKEW_MS),
+        });
       // The order moved under us, or the reply was lost: look again before trying again.
       const lookAgain = error instanceof FoodServiceError && (error.transient || error.code === status.FAILED_PRECONDITION);
       if (!lookAgain) throw error;

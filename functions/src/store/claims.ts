@@ -48,6 +48,8 @@ export interface HeldClaim {
   leaseExpiresAt: Date;
   /** A name an earlier attempt created and wrote down: use it, do not create again. */
   adopt: string | null;
+  /** Updates earlier attempts that died may have sent (they died with a name, before any record), as the relation now keeps them. */
+  inherited: LateUpdate[];
 }
 
 export type Claim =
@@ -69,6 +71,12 @@ export interface ClaimRequest {
   maxAmbiguous: number;
   /** RETENTION_DAYS, for a relation the claim settles. */
   retentionDays: number;
+  /**
+   * How long after its claim an attempt's last update could still land
+   * without having been held (the invocation's timeout, an update's
+   * deadline, clock skew): an earlier attempt that died may have sent one.
+   */
+  heldAfterMs: number;
 }
 
 /** Far more attempt documents than the budget allows; more means the documents were tampered with. */
@@ -164,7 +172,7 @@ export function adoptable(attempts: readonly Attempt[]): string | null {
  * supersedes becomes a possible orphan on the relation in the same write.
  */
 export async function claimStep(request: ClaimRequest): Promise<Claim> {
-  const { relation, step, eventId, leaseMs, now, maxAmbiguous, retentionDays } = request;
+  const { relation, step, eventId, leaseMs, now, maxAmbiguous, retentionDays, heldAfterMs } = request;
   return store().runTransaction(async (tx): Promise<Claim> => {
     const current = await tx.get(relation);
     if (!current.exists || current.get('stage') !== CREATE_STEPS[step].from) return { kind: 'moved' };
@@ -205,11 +213,16 @@ export async function claimStep(request: ClaimRequest): Promise<Claim> {
     };
     const claimed: AttemptRecord = { attempt, claimedAt: now, eventId, created: null, failure: null, resolution: null };
     const after = [...attempts.filter((a) => a.attempt !== attempt), claimed];
-    const relationUpdate = settle({ relation: current, update: {}, attempts: { [step]: after }, at: now, retentionDays });
+    // An attempt that died after naming what it made may have sent its UpdateOrder, which the server may hold.
+    const inherited = attempts
+      .filter((a) => a.failure === null && a.created !== null)
+      .map((a) => ({ status: CREATE_STEPS[step].to, sentAt: a.claimedAt, heldAfter: new Date(a.claimedAt.getTime() + heldAfterMs) }));
+    const late = lateUpdateFields(current, inherited);
+    const relationUpdate = settle({ relation: current, update: late, attempts: { [step]: after }, at: now, retentionDays });
     if (reuse) tx.update(ref, fields);
     else tx.create(ref, { ...fields, approved: false });
     if (relationUpdate) tx.update(relation, relationUpdate);
-    return { kind: 'claimed', ref, relation, step, attempt, holder, leaseExpiresAt, adopt };
+    return { kind: 'claimed', ref, relation, step, attempt, holder, leaseExpiresAt, adopt, inherited };
   });
 }
 

@@ -219,8 +219,8 @@ async function attemptsFor(
   for (const step of new Set(steps)) {
     if (!step) continue;
     const read = await readAttempts(readInTransaction(tx), ref, step);
-    if (typeof read === 'string') throw new Error(read);
-    attempts[step] = read;
+    // A malformed attempt is the trigger's to flag (claims.ts): the notes are then left as they are.
+    if (typeof read !== 'string') attempts[step] = read;
   }
   return attempts;
 }
@@ -246,6 +246,17 @@ export async function recordProgress(ref: DocumentReference, progress: Progress,
     const late = lateUpdateFields(relation, progress.lateUpdates);
     if (relation.get('stage') === progress.from && stillHeld) {
       const update = { ...progressFields(progress, at), ...late };
+      if (claim && own && progress.to === 'CANCELLED') {
+        // The claim says why its step stopped; what it made is recorded on the relation with the cancel.
+        const failure = {
+          code: 'CANCELLED',
+          message: 'the customer cancelled the order; the step stopped',
+          transient: false,
+          ambiguous: false,
+        };
+        tx.update(claim.ref, { failure, releasedAt: at });
+        attempts[claim.step] = attempts[claim.step]?.map((a) => (a === own ? { ...a, failure } : a));
+      }
       tx.update(ref, settle({ relation, update, attempts, at, retentionDays: progress.retentionDays }) ?? update);
       if (existing && !existing.exists) {
         tx.create(entry, {

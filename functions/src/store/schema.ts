@@ -284,11 +284,12 @@ function parseLateUpdates(value: unknown, problems: string[]): LateUpdate[] {
     ? value.map((u: unknown) => {
         const entry = (typeof u === 'object' && u !== null ? u : {}) as Record<string, unknown>;
         const sentAt = toDate(entry.sentAt);
-        return isOrderStatus(entry.status) && sentAt ? { status: entry.status, sentAt } : null;
+        const heldAfter = toDate(entry.heldAfter);
+        return isOrderStatus(entry.status) && sentAt && heldAfter ? { status: entry.status, sentAt, heldAfter } : null;
       })
     : null;
   if (!parsed || parsed.some((u) => u === null)) {
-    problems.push('lateUpdates: expected a list of {status, sentAt: timestamp}');
+    problems.push('lateUpdates: expected a list of {status, sentAt: timestamp, heldAfter: timestamp}');
     return [];
   }
   return parsed as LateUpdate[];
@@ -379,5 +380,7 @@ export function lateUpdateFields(relation: Pick<DocumentSnapshot, 'data' | 'id'>
   if (!added?.length) return {};
   const stored = parseRelation(relation.data() ?? {}, relation.id);
   const earlier = stored.ok ? stored.value.lateUpdates : [];
-  return { lateUpdates: [...earlier, ...added].slice(-MAX_LATE_UPDATES) };
+  const known = new Set(earlier.map((u) => `${u.status}@${u.sentAt.getTime()}`));
+  const fresh = added.filter((u) => !known.has(`${u.status}@${u.sentAt.getTime()}`));
+  return fresh.length ? { lateUpdates: [...earlier, ...fresh].slice(-MAX_LATE_UPDATES) } : {};
 }

@@ -7,7 +7,8 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 
 import { db } from '../../src/store/db';
-import { newRelation, relationId } from '../../src/store/schema';
+import { CREATE_STEPS, type CreateStep } from '../../src/model/relation';
+import { newRelation, relationId, TRANSITIONS } from '../../src/store/schema';
 import { FUNCTIONS_LOG, PROJECT_ID } from '../setup';
 
 const ROOT = path.resolve(__dirname, '..', '..', '..');
@@ -72,13 +73,42 @@ export function alertEntries(mark: number): Array<Record<string, unknown>> {
 
 export const ago = (seconds: number, from = Date.now()) => Timestamp.fromMillis(from - seconds * 1000);
 
-/** A relation as the poller creates it, with fields the trigger would have written since. */
+/**
+ * A relation as the poller creates it, with fields the trigger would have
+ * written since. Its possible orphans are derived from attempts
+ * (model/orphans.ts), so each note given is also written as the attempt it
+ * derives from (and the attempts before it, which failed before sending).
+ */
 export async function seedRelation(id: string, fields: DocumentData = {}): Promise<void> {
   const order = `orders/${id}`;
-  await db()
-    .collection('relations')
-    .doc(relationId(order))
-    .set({ ...newRelation(order, 'customer-1', new Date()), ...fields });
+  const ref = db().collection('relations').doc(relationId(order));
+  await ref.set({ ...newRelation(order, 'customer-1', new Date()), ...fields });
+  const notes = (fields.possibleOrphans ?? []) as DocumentData[];
+  for (const step of Object.keys(CREATE_STEPS) as CreateStep[]) {
+    const ofStep = notes.filter((note) => note.step === step);
+    const last = Math.max(0, ...ofStep.map((note) => note.attempt as number));
+    for (let attempt = 1; attempt <= last; attempt++) {
+      const note = ofStep.find((n) => n.attempt === attempt);
+      await ref
+        .collection(TRANSITIONS)
+        .doc(`${CREATE_STEPS[step].to}-${attempt}`)
+        .set({
+          step,
+          attempt,
+          holder: `seed-${attempt}`,
+          eventId: note?.eventId ?? `e${attempt}`,
+          claimedAt: note?.claimedAt ?? ago(600),
+          leaseExpiresAt: ago(300),
+          created: note?.name ?? null,
+          failure: note
+            ? note.name
+              ? null
+              : { code: 'UNAVAILABLE', message: 'the reply was lost', transient: true, ambiguous: true }
+            : { code: 'UNAVAILABLE', message: 'not sent', transient: true, ambiguous: false },
+          resolution: note?.resolution ?? null,
+        });
+    }
+  }
 }
 
 /** A flag as the trigger records it. */
@@ -98,6 +128,7 @@ export function orphanNote(attempt: number, name: string | null, resolution: Doc
     claimedAt: ago(600),
     eventId: `e${attempt}`,
     reason: `attempt ${attempt} may have created something`,
-    resolution,
+    // Resolved for the name it has, unless the test says otherwise.
+    resolution: resolution ? { name, ...resolution } : null,
   };
 }
