@@ -215,7 +215,7 @@ describe('one poll', () => {
       });
     await writer.close();
     const run = await stack.pollNow();
-    assert.equal(run.polls[0].activeRelations, count, 'every active relation, across pages');
+    assert.equal(run.polls[0].activeRelations, count, `every active relation, across pages: ${JSON.stringify(run).slice(0, 2000)}`);
     assert.equal(run.polls[0].listed, count);
     assert.equal(run.polls[0].created, 0);
     assert.equal(run.polls[0].foreign, 0);

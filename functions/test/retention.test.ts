@@ -217,7 +217,7 @@ describe('retention', function () {
     });
     assert.equal(resolved.code, 0, resolved.output);
     const [settled] = await kept();
-    assert.equal(settled.history.length, 3, 'the claim, the finish and the resolution');
+    assert.equal(settled.history.length, 4, 'the two attempts, the finish and the resolution');
     assert.equal(assertRetention(settled, repairedAt(settled, 'resolve-orphan-')), 'finished');
   });
 

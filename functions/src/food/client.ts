@@ -126,7 +126,7 @@ export interface FoodApi {
 export function sendingUntil(food: FoodApi, deadline: Date): FoodApi {
   return {
     getOrder: (name) => food.getOrder(name),
-    listAllOrders: (statusFilter, pageSize) => food.listAllOrders(statusFilter, pageSize),
+    listAllOrders: (...args) => food.listAllOrders(...args),
     updateOrderStatus: (name, status) => food.updateOrderStatus(name, status, deadline),
     createKitchenOrder: () => food.createKitchenOrder(deadline),
     getKitchenOrder: (name) => food.getKitchenOrder(name),
