@@ -444,12 +444,14 @@ describe('decide: every combination', () => {
     }
   });
 
-  it('backs off a live stage while a transient error waits for its retryAt', () => {
+  it("backs off a live stage while a transient error waits for its retryAt, except for the customer's cancel, which calls nothing", () => {
     forEveryCombination(
       (r, d) => {
         const expected: Decision = isTerminal(r.stage)
           ? { action: 'none', reason: 'terminal' }
-          : { action: 'none', reason: 'backoff', retryAt: FUTURE };
+          : r.orderStatus === 'CANCELLED'
+            ? { action: 'cancel', to: 'CANCELLED' }
+            : { action: 'none', reason: 'backoff', retryAt: FUTURE };
         if (d.action === 'none' && d.reason === 'backoff' && d.retryAt?.getTime() !== FUTURE.getTime())
           return 'backoff with the wrong retryAt';
         return JSON.stringify(d) === JSON.stringify(expected) ? undefined : `expected ${JSON.stringify(expected)}`;

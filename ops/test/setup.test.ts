@@ -166,7 +166,6 @@ describe('npm run setup', () => {
     assert.ok(
       project.calls.includes(
         `gcloud functions add-invoker-policy-binding advanceRelation --region=europe-west1 --member=serviceAccount:${SA} --project=${PROJECT}`,
-        `gcloud functions add-invoker-policy-binding forgetHistory --region=europe-west1 --member=serviceAccount:${SA} --project=${PROJECT}`,
       ),
     );
   });

@@ -75,10 +75,10 @@ export function decide(relation: Relation, now: Date): Decision {
   }
   const overwritten = overwrite(relation);
   if (overwritten) return overwritten;
+  // The customer's cancellation wins over any step still to come, at once: recording it calls nothing, so no back-off applies.
+  if (orderStatus === 'CANCELLED') return { action: 'cancel', to: 'CANCELLED' };
   if (error?.retryAt && error.retryAt > now) return { action: 'none', reason: 'backoff', retryAt: error.retryAt };
 
-  // The customer's cancellation wins over any step still to come.
-  if (orderStatus === 'CANCELLED') return { action: 'cancel', to: 'CANCELLED' };
   if (orderStatus === 'UNKNOWN') return inconsistent(relation, 'the food service reports the order as UNKNOWN');
 
   switch (stage) {
