@@ -156,7 +156,7 @@ describe("the build as the CLI resolves it at deploy (firebase-tools' loadUserEn
 
   it('deploys without a prompt: .env gives every param a value, and the project file the three without a usable default', async () => {
     const resolved = await endpoints(userEnvs);
-    assert.equal(resolved.length, 6);
+    assert.equal(resolved.length, 7);
     const onlyDefaults = loadUserEnvs({ functionsSource: FUNCTIONS_DIR, projectDir: ROOT, projectId: 'no-such-project' });
     for (const name of ['FOOD_SERVICE_ADDRESS', 'SERVICE_ACCOUNT', 'OPS_INVOKER'])
       assert.ok(!(name in onlyDefaults), `${name} is not in functions/.env`);
@@ -182,6 +182,7 @@ describe("the build as the CLI resolves it at deploy (firebase-tools' loadUserEn
     const resolved = await endpoints({ ...userEnvs, FUNCTIONS_REGION: 'europe-west1' });
     assert.deepEqual(resolved.map((e) => e.id).sort(), [
       'advanceRelation',
+      'forgetHistory',
       'observeShard',
       'ops',
       'pollFoodService',

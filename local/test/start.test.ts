@@ -765,7 +765,7 @@ describe('npm start: the official Firebase emulator suite', () => {
       assert.match(run.output, /firestore: Env variable override detected\. Using firestore emulator at \S+/);
       assert.match(
         run.output,
-        /Loaded functions definitions from source: advanceRelation, ops, pollFoodService, pollFoodServiceNow, observeShard, reportStuckOrders\./,
+        /Loaded functions definitions from source: advanceRelation, forgetHistory, ops, pollFoodService, pollFoodServiceNow, observeShard, reportStuckOrders\./,
       );
       assert.match(run.output, /functions\[us-central1-advanceRelation\]: firestore function initialized\./);
       assert.match(cli, /Beginning execution of "us-central1-advanceRelation"/, 'the invocations are in the log file');
