@@ -118,7 +118,7 @@ export function emptySummary(): PollSummary {
  * (an overlap, a redelivered invocation) enqueue each shard once.
  */
 export async function pollOnce(deps: Deps, pollId: string = `now-${deps.now().getTime()}`, cache?: RelationCache): Promise<PollSummary> {
-  const started = Date.now();
+  const started = deps.now().getTime();
   const summary = emptySummary();
   const limit = createLimiter(deps.config.maxConcurrency);
 
@@ -137,7 +137,7 @@ export async function pollOnce(deps: Deps, pollId: string = `now-${deps.now().ge
     watchEnded(deps, summary, limit),
     shards ? fanOut(deps, shards, pollId, summary, limit) : observeRelations(deps, listing, {}, summary, limit, cache),
   ]);
-  summary.durationMs = Date.now() - started;
+  summary.durationMs = deps.now().getTime() - started;
   return summary;
 }
 
@@ -163,7 +163,7 @@ async function fanOut(deps: Deps, shards: Shard[], pollId: string, summary: Poll
 
 /** What observeShard does: the shard's relations, against what the listing said of its orders. */
 export async function observeShard(deps: Deps, shard: Shard): Promise<PollSummary> {
-  const started = Date.now();
+  const started = deps.now().getTime();
   const summary = emptySummary();
   summary.listed = shard.orders.length;
   // A task enqueued before a pause may run during it; the first poll after the resume covers its shard.
@@ -172,7 +172,7 @@ export async function observeShard(deps: Deps, shard: Shard): Promise<PollSummar
     return summary;
   }
   await observeShardHere(deps, shard, summary, createLimiter(deps.config.maxConcurrency));
-  summary.durationMs = Date.now() - started;
+  summary.durationMs = deps.now().getTime() - started;
   return summary;
 }
 
