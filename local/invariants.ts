@@ -31,18 +31,8 @@ export interface InvariantReport {
   notes: string[];
 }
 
-interface RelationFacts {
-  id: string;
-  stage: unknown;
-  active: boolean;
-  flagged: boolean;
-  transientError: boolean;
-  kitchenOrder: boolean;
-  shipment: boolean;
-  orphanNotes: { kitchen: number; shipment: number };
-}
-
-function relationFacts(data: PlainData): RelationFacts {
+/** What the checks read of one relation document. */
+function relationFacts(data: PlainData) {
   const error = data.error as { transient?: unknown } | null | undefined;
   const orphans = Array.isArray(data.possibleOrphans) ? (data.possibleOrphans as Array<{ step?: unknown }>) : [];
   return {

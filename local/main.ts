@@ -11,7 +11,7 @@
 // line and ends the run. With --duration it runs that long, drains, and
 // judges the run by the invariants of local/invariants.ts.
 import { initializeApp, deleteApp } from 'firebase-admin/app';
-import { getFirestore, type Firestore } from 'firebase-admin/firestore';
+import { getFirestore } from 'firebase-admin/firestore';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
@@ -20,14 +20,15 @@ import * as readline from 'node:readline';
 import { setTimeout as sleep } from 'node:timers/promises';
 
 import { ensureCerts } from '../food-service/src/certs';
-import { formatProxyStats, startFaultProxy, type FaultProxy } from '../food-service/src/fault-proxy';
+import { formatProxyStats, startFaultProxy } from '../food-service/src/fault-proxy';
 import { startFoodService, type FoodService } from '../food-service/src/server';
 import { describeError } from '../functions/src/describe-error';
-import { findFirestoreEmulator, findJava, findPubsubEmulator, hasEmulatorUi, MissingTool } from '../functions/test/helpers/google-tools';
+import { hasEmulatorUi, MissingTool } from '../functions/test/helpers/google-tools';
 import { watchRelations, type PlainData } from './board/feed';
 import { startBoard, type Board } from './board/server';
 import { RelationTracker } from './board/tracker';
 import { CLOCK_FUNCTION, runClock, type ClockCounts } from './clock';
+import { lookForTools, type EmulatorTools } from './google/check';
 
 import { checkInvariants } from './invariants';
 import { parseOptions, usesFaultProxy, UsageError, USAGE, type StartOptions } from './options';
@@ -41,10 +42,9 @@ import {
   localValues,
   readProjectConfig,
   ROOT,
-  type EmulatorTools,
   type RunDirectory,
 } from './project';
-import { drain, drainLimitMs, finalSummary, openOrders, progressLine, readOrders, type RunSnapshot } from './report';
+import { drainLimitMs, finalSummary, openOrders, progressLine, readOrders, type RunSnapshot } from './report';
 
 const FIREBASE_BIN = path.join(ROOT, 'node_modules', '.bin', 'firebase');
 /**
@@ -65,23 +65,11 @@ const SAME_SIGNAL_MS = 1_000;
 
 const pad = (label: string) => label.padEnd(18);
 
-/** The tools the suite needs, found without downloading; a missing Pub/Sub emulator is left out (nothing fires the scheduled poll anyway). */
+/** The tools the suite needs, as `npm run tools` finds them; a missing Pub/Sub emulator is left out. */
 export function findTools(env: NodeJS.ProcessEnv = process.env): { tools: EmulatorTools; without: string[]; lines: string[] } {
-  const java = findJava(env);
-  const firestore = findFirestoreEmulator(env);
-  const lines = [
-    `${pad('Java')}Java ${java.major} at ${java.bin} (from ${java.source})`,
-    `${pad('Firestore')}Google's emulator: ${firestore.path} (from ${firestore.source})`,
-  ];
-  try {
-    const pubsub = findPubsubEmulator(env);
-    lines.push(`${pad('Pub/Sub')}Google's emulator: ${pubsub.path} (from ${pubsub.source})`);
-    return { tools: { java, firestore, pubsub }, without: [], lines };
-  } catch (error) {
-    if (!(error instanceof MissingTool)) throw error;
-    lines.push(`${pad('Pub/Sub')}left out: ${error.message}; the clock still polls`);
-    return { tools: { java, firestore }, without: ['pubsub'], lines };
-  }
+  const { tools, missing, lines } = lookForTools(env);
+  if (!tools.java || !tools.firestore) throw missing[0];
+  return { tools, without: tools.pubsub ? [] : ['pubsub'], lines };
 }
 
 /**
@@ -202,66 +190,6 @@ export function exitCode(reason: Interruption | undefined, bounded: boolean, ver
   if (reason?.kind === 'signal') return bounded ? 130 : stopCode;
   if (reason?.kind === 'emulators') return bounded || reason.code !== 0 ? reason.code || 1 : 0;
   return stopCode === 0 ? verdict : 1;
-}
-
-/** The run's parts that the end of the run looks at. */
-interface Parts {
-  options: StartOptions;
-  db: Firestore;
-  tracker: RelationTracker;
-  simulator: FoodService;
-  proxy: FaultProxy | undefined;
-  cli: Cli;
-  caPem: string;
-  clock: ClockCounts;
-  startedAt: number;
-  resumed: number;
-}
-
-const snapshot = ({ startedAt, tracker, simulator, clock, cli }: Parts): RunSnapshot => ({
-  elapsedSeconds: Math.round((Date.now() - startedAt) / 1000),
-  summary: tracker.summary(new Date()),
-  stats: simulator.stats(),
-  clock,
-  functionErrors: cli.killed,
-});
-
-/** --duration: the customers stop, the orders in flight finish, and the run is judged by its invariants. Resolves to the verdict. */
-async function drainAndJudge(parts: Parts, durationSeconds: number, signal: AbortSignal): Promise<number> {
-  const { options, tracker, simulator, proxy } = parts;
-  simulator.stopCustomers();
-  const limitMs = drainLimitMs(options.pollIntervalSeconds, options.controllerIntervalMs, 60_000);
-  console.log(
-    `duration reached: the customers stop ordering; waiting up to ${limitMs / 1000} s until no order is open and no relation is active`,
-  );
-  const drainStarted = Date.now();
-  const drained = await drain(
-    async () => {
-      const { active, waitingForPerson } = tracker.summary(new Date());
-      return { open: openOrders(simulator.stats()), activeRelations: active, waitingForPerson };
-    },
-    limitMs,
-    { signal },
-  );
-  if (signal.aborted) return 1;
-  const relations = (await parts.db.collection('relations').get()).docs.map((doc) => doc.data());
-  const stats = simulator.stats();
-  const report = checkInvariants({
-    orders: await readOrders(simulator.address, parts.caPem, FUNCTIONS_DIR),
-    relations,
-    created: { kitchenOrders: stats.kitchenOrdersCreated, shipments: stats.shipmentsCreated },
-    // Dropped and late replies leave creates ambiguous, so noted orphans and flags are expected; a cut handshake provably sent nothing.
-    foodFaults: options.faults.failRate > 0 || options.faults.dropRate > 0 || options.faults.proxyLatencyMs > 0,
-    resumedRelations: parts.resumed,
-    failedDeliveries: parts.cli.killed,
-    drainTimedOut: !drained,
-  });
-  const drainSeconds = Math.round((Date.now() - drainStarted) / 1000);
-  const proxyLine = proxy && formatProxyStats(proxy.stats());
-  console.log(
-    finalSummary({ ...snapshot(parts), durationSeconds, drainSeconds, drained, relations: relations.length, report, proxy: proxyLine }),
-  );
-  return report.held ? 0 : 1;
 }
 
 async function run(options: StartOptions): Promise<number> {
@@ -391,14 +319,55 @@ async function run(options: StartOptions): Promise<number> {
     if (resumed > 0) console.log(`${pad('resuming')}${resumed} relations from --import`);
     clockDone = runClock(pollUrl, options.pollIntervalSeconds, AbortSignal.any([interrupt.signal, stopClock.signal]), clock, console.log);
 
-    const parts: Parts = { options, db, tracker, simulator: food, proxy, cli, caPem, clock, startedAt, resumed };
-    progress = setInterval(() => console.log(progressLine(snapshot(parts))), PROGRESS_EVERY_MS);
-    if (options.durationSeconds === undefined) {
-      await new Promise((resolve) => interrupt.signal.addEventListener('abort', resolve, { once: true }));
+    const snapshot = (): RunSnapshot => ({
+      elapsedSeconds: Math.round((Date.now() - startedAt) / 1000),
+      summary: tracker.summary(new Date()),
+      stats: food.stats(),
+      clock,
+      functionErrors: cli.killed,
+    });
+    progress = setInterval(() => console.log(progressLine(snapshot())), PROGRESS_EVERY_MS);
+    const { durationSeconds } = options;
+    const signal = interrupt.signal;
+    if (durationSeconds === undefined) {
+      await new Promise((resolve) => signal.addEventListener('abort', resolve, { once: true }));
       verdict = 0;
     } else {
-      await sleep(options.durationSeconds * 1000, undefined, { signal: interrupt.signal }).catch(() => undefined);
-      if (!interrupt.signal.aborted) verdict = await drainAndJudge(parts, options.durationSeconds, interrupt.signal);
+      await sleep(durationSeconds * 1000, undefined, { signal }).catch(() => undefined);
+      // --duration: the customers stop, the orders in flight finish, and the run is judged by its invariants. An
+      // interruption ends it unjudged (the catch below says nothing of it).
+      signal.throwIfAborted();
+      food.stopCustomers();
+      const limitMs = drainLimitMs(options.pollIntervalSeconds, options.controllerIntervalMs, 60_000);
+      console.log(
+        `duration reached: the customers stop ordering; waiting up to ${limitMs / 1000} s until no order is open and no relation is active`,
+      );
+      const drainStarted = Date.now();
+      let drained = false;
+      while (!drained && Date.now() < drainStarted + limitMs) {
+        // Drained when every active relation, and every open order, is done or waits for a person: nothing moves on its own.
+        const { active, waitingForPerson } = tracker.summary(new Date());
+        drained = active === waitingForPerson && openOrders(food.stats()) <= waitingForPerson;
+        if (!drained) await sleep(500, undefined, { signal });
+      }
+      const relations = (await db.collection('relations').get()).docs.map((doc) => doc.data());
+      const stats = food.stats();
+      const report = checkInvariants({
+        orders: await readOrders(food.address, caPem, FUNCTIONS_DIR),
+        relations,
+        created: { kitchenOrders: stats.kitchenOrdersCreated, shipments: stats.shipmentsCreated },
+        // Dropped and late replies leave creates ambiguous, so noted orphans and flags are expected; a cut handshake provably sent nothing.
+        foodFaults: options.faults.failRate > 0 || options.faults.dropRate > 0 || options.faults.proxyLatencyMs > 0,
+        resumedRelations: resumed,
+        failedDeliveries: cli.killed,
+        drainTimedOut: !drained,
+      });
+      const drainSeconds = Math.round((Date.now() - drainStarted) / 1000);
+      const proxyLine = proxy && formatProxyStats(proxy.stats());
+      console.log(
+        finalSummary({ ...snapshot(), durationSeconds, drainSeconds, drained, relations: relations.length, report, proxy: proxyLine }),
+      );
+      verdict = report.held ? 0 : 1;
     }
   } catch (error) {
     if (!interrupt.signal.aborted) console.error(`npm start: ${describeError(error)}`);

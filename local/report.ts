@@ -38,36 +38,6 @@ export function drainLimitMs(pollIntervalSeconds: number, controllerIntervalMs: 
   return Math.max(atLeastMs, 10 * pollIntervalSeconds * 1000 + 8 * controllerIntervalMs);
 }
 
-/** What the drain waits on: open orders (0 when it cannot tell), active relations, and those of them waiting for a person. */
-export interface InFlight {
-  open: number;
-  activeRelations: number;
-  waitingForPerson: number;
-}
-
-/**
- * Until nothing is in flight that the orchestrator will move on its own:
- * every active relation, and every open order, is done or waits for a
- * person. Resolves true when that happens, false at the limit or when `signal` aborts.
- */
-export async function drain(
-  look: () => Promise<InFlight>,
-  limitMs: number,
-  options: { signal?: AbortSignal; onLookFailed?: (error: unknown) => void } = {},
-): Promise<boolean> {
-  const deadline = Date.now() + limitMs;
-  while (Date.now() < deadline && !options.signal?.aborted) {
-    try {
-      const { open, activeRelations, waitingForPerson } = await look();
-      if (activeRelations === waitingForPerson && open <= waitingForPerson) return true;
-    } catch (error) {
-      options.onLookFailed?.(error);
-    }
-    await new Promise((resolve) => setTimeout(resolve, 500));
-  }
-  return false;
-}
-
 export const formatStages = (stages: Summary['stages']): string => STAGES.map((stage) => `${stage} ${stages[stage]}`).join(' · ');
 
 /** A moment of the run, for a progress line. */

@@ -10,6 +10,7 @@
 import { isTerminal, STAGES, type Stage } from '../../functions/src/model/stage';
 import type { PlainData } from './feed';
 import { isActiveStage, type ProblemReason, type StuckThresholds } from '../../functions/src/model/health';
+import { loadStuckThresholds } from '../../functions/src/config';
 
 export { STAGES, type Stage };
 /** Where a document whose `stage` is missing or unknown goes, so it is seen rather than hidden. */
@@ -104,9 +105,6 @@ export interface TrackerOptions {
   stuckThresholds?: StuckThresholds;
 }
 
-/** The functions' defaults (functions/src/config.ts), for a tracker that is given none. */
-export const DEFAULT_STUCK_THRESHOLDS: StuckThresholds = { NEW: 180, PREPARATION: 300, IN_FLIGHT: 300 };
-
 /** What one document adds to the totals. */
 interface Contribution {
   bucket: Bucket;
@@ -133,17 +131,11 @@ export class RelationTracker {
   private readonly stuckThresholds: StuckThresholds;
 
   constructor(options: TrackerOptions = {}) {
-    this.stuckThresholds = options.stuckThresholds ?? DEFAULT_STUCK_THRESHOLDS;
+    // Without thresholds, the functions' defaults.
+    this.stuckThresholds = options.stuckThresholds ?? loadStuckThresholds({});
     this.finishedPerStage = options.finishedPerStage ?? 300;
     this.transitionLimit = options.transitionLimit ?? 200;
     this.rateWindowMs = options.rateWindowMs ?? 10_000;
-    for (const [name, value] of Object.entries({
-      finishedPerStage: this.finishedPerStage,
-      transitionLimit: this.transitionLimit,
-      rateWindowMs: this.rateWindowMs,
-    })) {
-      if (!Number.isInteger(value) || value < 1) throw new Error(`RelationTracker: ${name} must be a positive integer, got ${value}`);
-    }
   }
 
   /** One change of relations/{id}: `before`/`after` are null for a creation/deletion. Never throws on bad data. */
@@ -152,7 +144,7 @@ export class RelationTracker {
     if (after) this.count(contribution(after), +1);
 
     const previous = this.views.get(id);
-    if (previous) this.forgetFinished(previous);
+    if (previous) this.finished.get(previous.stage)?.delete(id);
     if (!after) {
       this.views.delete(id);
       this.emit({ type: 'removed', id });
@@ -223,10 +215,6 @@ export class RelationTracker {
     this.counts[bucket] += sign;
     if (error) this.errorCounts[error] += sign;
     this.orphans += sign * orphans;
-  }
-
-  private forgetFinished(view: RelationView): void {
-    this.finished.get(view.stage)?.delete(view.id);
   }
 
   private retainFinished(view: RelationView): void {

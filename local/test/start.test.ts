@@ -434,7 +434,7 @@ describe('npm start: the official Firebase emulator suite', () => {
       const found = findTools({ ...process.env, PUBSUB_EMULATOR_BINARY_PATH: missing });
       assert.deepEqual(found.without, ['pubsub']);
       assert.ok(found.tools.java && found.tools.java.major >= 21 && found.tools.firestore);
-      assert.match(found.lines.join('\n'), /^Pub\/Sub\s+left out: PUBSUB_EMULATOR_BINARY_PATH names .*; the clock still polls/m);
+      assert.match(found.lines.join('\n'), /^Pub\/Sub\s+MISSING: PUBSUB_EMULATOR_BINARY_PATH names .*; npm start leaves it out/m);
     });
 
     it('finds the Emulator UI where firebase-tools 15 keeps it: ui-v<ui.main.version>, with its client and server', () => {
