@@ -7,32 +7,12 @@
 'use strict';
 
 (() => {
-  const COLUMNS = [
-    ['NEW', 'New'],
-    ['PREPARATION', 'Preparation'],
-    ['IN_FLIGHT', 'In flight'],
-    ['DELIVERED', 'Delivered'],
-    ['REJECTED', 'Rejected'],
-    ['CANCELLED', 'Cancelled'],
-    ['INVALID', 'Invalid'],
-  ];
+  const COLUMNS = ['NEW', 'PREPARATION', 'IN_FLIGHT', 'DELIVERED', 'REJECTED', 'CANCELLED', 'INVALID'];
   const TERMINAL = new Set(['DELIVERED', 'REJECTED', 'CANCELLED']);
   /** @type {Record<string, number>} how far along the lifecycle each status is */
   const RANK = { NEW: 0, PREPARATION: 1, IN_FLIGHT: 2, DELIVERED: 3, REJECTED: 3, CANCELLED: 3 };
   const FEED_LIMIT = 100;
   const RETRY_MS = 3000;
-  const SUMMARY_KEYS = new Set([
-    'stages',
-    'active',
-    'finished',
-    'transitionsPerSecond',
-    'errors',
-    'waitingForPerson',
-    'possibleOrphans',
-    'relations',
-    'health',
-    'stuckThresholds',
-  ]);
   const ACTIVE = new Set(['NEW', 'PREPARATION', 'IN_FLIGHT']);
   /** @type {Record<string, number>} seconds per active stage after which an order is stuck; from the summary */
   let stuckThresholds = {};
@@ -46,7 +26,7 @@
    * @typedef {{ reason: 'flagged' | 'orphans' | 'stuck', since: string | null, detail: string }} HealthNote
    * @typedef {{ at: string, id: string, order: string | null, from: string | null, to: string }} TransitionView
    * @typedef {{ stages: Record<string, number>, active: number, finished: number, transitionsPerSecond: number,
-   *   errors: { transient: number, flagged: number }, possibleOrphans: number, relations: number } & Record<string, unknown>} Summary
+   *   errors: { transient: number, flagged: number }, possibleOrphans: number, relations: number, extra?: Record<string, unknown> } & Record<string, unknown>} Summary
    */
 
   /** @type {Map<string, HTMLElement>} the cards by relation id */
@@ -94,10 +74,11 @@
 
   function buildColumns() {
     const board = find('#board');
-    for (const [stage, title] of COLUMNS) {
+    for (const stage of COLUMNS) {
+      const title = stage.replace('_', ' ');
       const list = el('div', { class: 'cards' });
-      const column = el('section', { class: 'column', 'data-stage': stage, 'aria-label': title }, [
-        el('header', {}, [el('h2', {}, [title.toUpperCase()]), el('span', { class: 'count', 'data-testid': `count-${stage}` }, ['0'])]),
+      const column = el('section', { class: 'column', 'data-stage': stage, 'aria-label': title.toLowerCase() }, [
+        el('header', {}, [el('h2', {}, [title]), el('span', { class: 'count', 'data-testid': `count-${stage}` }, ['0'])]),
         list,
         el('div', { class: 'empty' }, ['no orders']),
       ]);
@@ -310,7 +291,7 @@
   }
 
   function showSummary(/** @type {Summary} */ s) {
-    for (const [stage] of COLUMNS) setText(`count-${stage}`, String(s.stages[stage] ?? 0));
+    for (const stage of COLUMNS) setText(`count-${stage}`, String(s.stages[stage] ?? 0));
     if ((s.stages.INVALID ?? 0) > 0) find('[data-stage="INVALID"]').hidden = false;
     setText('summary-active', String(s.active));
     setText('summary-finished', String(s.finished));
@@ -324,15 +305,14 @@
     if (s.stuckThresholds) stuckThresholds = s.stuckThresholds;
     find('#errors-metric').classList.toggle('alert', s.errors.flagged > 0);
     find('#orphans-metric').classList.toggle('alert', s.possibleOrphans > 0);
-    showExtra(s);
+    showExtra(s.extra ?? {});
   }
 
   /** Figures the runner adds (e.g. the food service's stats): plain values, and one level of nesting. */
-  function showExtra(/** @type {Record<string, unknown>} */ summary) {
+  function showExtra(/** @type {Record<string, unknown>} */ extra) {
     /** @type {Array<[string, string]>} */
     const figures = [];
-    for (const [key, value] of Object.entries(summary)) {
-      if (SUMMARY_KEYS.has(key)) continue;
+    for (const [key, value] of Object.entries(extra)) {
       if (value !== null && typeof value === 'object' && !Array.isArray(value)) {
         for (const [inner, v] of Object.entries(value)) if (isPlain(v)) figures.push([`${key}.${inner}`, String(v)]);
       } else if (isPlain(value)) {

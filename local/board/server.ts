@@ -18,7 +18,7 @@ export interface BoardOptions {
   /** 0 picks any free port. */
   port: number;
   tracker: RelationTracker;
-  /** More figures for /api/summary and the page (e.g. the food service's stats), merged into the summary. */
+  /** More figures for /api/summary and the page (e.g. the food service's stats): the summary's `extra`. */
   extra?: () => Record<string, unknown>;
   /**
    * Base URL of the ops HTTPS function (…/ops), on loopback: /api/orders/<id>
@@ -62,13 +62,11 @@ export async function startBoard(options: BoardOptions): Promise<Board> {
   const streams = new EventStreams();
 
   const summary = (): Record<string, unknown> => {
-    let more: Record<string, unknown> = {};
     try {
-      more = extra?.() ?? {};
+      return { ...tracker.summary(new Date()), extra: extra?.() ?? {} };
     } catch (error) {
-      more = { extraError: describeError(error) };
+      return { ...tracker.summary(new Date()), extra: { error: describeError(error) } };
     }
-    return { ...more, ...tracker.summary(new Date()) };
   };
 
   const routes = new Map<string, (res: http.ServerResponse) => void>([

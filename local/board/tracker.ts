@@ -26,34 +26,8 @@ export interface ErrorView {
   transient: boolean;
 }
 
-export interface RelationView {
-  id: string;
-  /** orders/<uuid>, or null on a document without it. */
-  order: string | null;
-  stage: Bucket;
-  orderStatus: string | null;
-  kitchenOrder: string | null;
-  kitchenOrderStatus: string | null;
-  shipment: string | null;
-  shipmentStatus: string | null;
-  /** The document's `error`, or INVALID_STAGE for a stage the board does not know. */
-  error: ErrorView | null;
-  /** The poller's permanent look-up failure, if any. */
-  observationError: string | null;
-  possibleOrphans: number;
-  /** Possible orphans no person has resolved yet. */
-  openOrphans: number;
-  /**
-   * What needs a person about it: a flag, open orphans, and (in views read
-   * with relations(now) or sent to the page) whether it is stuck past its
-   * stage's threshold.
-   */
-  health: HealthNote[];
-  /** ISO time the relation entered its stage. */
-  stageSince: string;
-  /** ISO time of the last change the tracker applied. */
-  updatedAt: string;
-}
+/** A card: what the board shows of one relation document. */
+export type RelationView = ReturnType<typeof toView>;
 
 export interface HealthNote {
   reason: ProblemReason;
@@ -71,22 +45,7 @@ export interface TransitionView {
   to: Bucket;
 }
 
-export interface Summary {
-  stages: Record<Bucket, number>;
-  active: number;
-  finished: number;
-  transitionsPerSecond: number;
-  /** Relations with an error the orchestrator retries (transient), or one that waits for a person (flagged). */
-  errors: { transient: number; flagged: number };
-  /** Active relations that wait for a person: nothing moves them until someone retries or repairs them. */
-  waitingForPerson: number;
-  possibleOrphans: number;
-  /** Relations that need a person, by reason, as the stuck-order report counts them. */
-  health: Record<ProblemReason, number>;
-  /** Seconds per active stage after which an order is stuck; the page marks cards with it as time passes. */
-  stuckThresholds: StuckThresholds;
-  relations: number;
-}
+export type Summary = ReturnType<RelationTracker['summary']>;
 
 export type TrackerEvent =
   | { type: 'relation'; view: RelationView }
@@ -103,13 +62,6 @@ export interface TrackerOptions {
   rateWindowMs?: number;
   /** Seconds per active stage after which an order is stuck (the functions' STUCK_*_SECONDS). */
   stuckThresholds?: StuckThresholds;
-}
-
-/** What one document adds to the totals. */
-interface Contribution {
-  bucket: Bucket;
-  error: 'transient' | 'flagged' | null;
-  orphans: number;
 }
 
 export class RelationTracker {
@@ -171,7 +123,7 @@ export class RelationTracker {
     return [...this.ring.slice(this.next), ...this.ring.slice(0, this.next)];
   }
 
-  summary(now: Date): Summary {
+  summary(now: Date) {
     this.pruneRate(now.getTime());
     const finished = TERMINAL.reduce((sum, stage) => sum + this.counts[stage], 0);
     const relations = BUCKETS.reduce((sum, bucket) => sum + this.counts[bucket], 0);
@@ -181,12 +133,16 @@ export class RelationTracker {
       finished,
       transitionsPerSecond:
         this.recentTimes.filter((t) => t > now.getTime() - this.rateWindowMs && t <= now.getTime()).length / (this.rateWindowMs / 1000),
+      // Relations with an error the orchestrator retries (transient), or one that waits for a person (flagged).
       errors: { ...this.errorCounts },
+      // Active relations that wait for a person: nothing moves them until someone retries or repairs them.
       waitingForPerson: [...this.views.values()].filter(
         (v) => !TERMINAL.includes(v.stage) && errorKind(v.error, v.observationError) === 'flagged',
       ).length,
       possibleOrphans: this.orphans,
+      // Relations that need a person, by reason, as the stuck-order report counts them.
       health: this.health(now),
+      // The page marks cards stuck with these as time passes.
       stuckThresholds: { ...this.stuckThresholds },
       relations,
     };
@@ -211,7 +167,7 @@ export class RelationTracker {
     return () => this.listeners.delete(listener);
   }
 
-  private count({ bucket, error, orphans }: Contribution, sign: 1 | -1): void {
+  private count({ bucket, error, orphans }: ReturnType<typeof contribution>, sign: 1 | -1): void {
     this.counts[bucket] += sign;
     if (error) this.errorCounts[error] += sign;
     this.orphans += sign * orphans;
@@ -272,7 +228,8 @@ function bucketOf(stage: unknown): Bucket {
   return typeof stage === 'string' && (STAGES as readonly string[]).includes(stage) ? (stage as Stage) : INVALID;
 }
 
-function contribution(data: PlainData): Contribution {
+/** What one document adds to the totals. */
+function contribution(data: PlainData) {
   return {
     bucket: bucketOf(data.stage),
     error: errorKind(errorOf(data), textOf(data.observationError)),
@@ -281,12 +238,12 @@ function contribution(data: PlainData): Contribution {
 }
 
 /** Flagged: something waits for a person (a permanent error or look-up failure); transient: the orchestrator retries. */
-function errorKind(error: ErrorView | null, observationError: string | null): Contribution['error'] {
+function errorKind(error: ErrorView | null, observationError: string | null): 'transient' | 'flagged' | null {
   if ((error && !error.transient) || observationError) return 'flagged';
   return error ? 'transient' : null;
 }
 
-function toView(id: string, data: PlainData, at: Date, previous: RelationView | undefined): RelationView {
+function toView(id: string, data: PlainData, at: Date, previous: { stage: Bucket; stageSince: string } | undefined) {
   const stage = bucketOf(data.stage);
   // advancedAt is written with every stage the trigger records; a NEW relation has only createdAt.
   const entered = stage === 'NEW' || stage === INVALID ? dateOf(data.createdAt) : (dateOf(data.advancedAt) ?? dateOf(data.createdAt));
@@ -301,10 +258,13 @@ function toView(id: string, data: PlainData, at: Date, previous: RelationView | 
     shipment: textOf(data.shipment),
     shipmentStatus: textOf(data.shipmentStatus),
     error: errorOf(data),
+    // The poller's permanent look-up failure, if any.
     observationError: textOf(data.observationError),
     possibleOrphans: orphansOf(data.possibleOrphans),
     openOrphans: openOrphansOf(data.possibleOrphans),
+    // What needs a person about it; views read with relations(now), or sent to the page, also say whether it is stuck.
     health: healthOf(data),
+    // ISO times: when the relation entered its stage, and of the last change the tracker applied.
     stageSince: entered?.toISOString() ?? (sameStage && previous ? previous.stageSince : at.toISOString()),
     updatedAt: at.toISOString(),
   };
