@@ -75,11 +75,7 @@ export function checkInvariants(facts: RunFacts): InvariantReport {
       if (relation?.active && relation.flagged) waiting.push(order);
     }
   }
-  if (waiting.length > 0) {
-    notes.push(
-      `${waiting.length} order(s) wait for a person, their relations flagged: ${waiting.slice(0, 5).join(', ')}${waiting.length > 5 ? ', …' : ''}`,
-    );
-  }
+  if (waiting.length > 0) notes.push(`${waiting.length} order(s) wait for a person, their relations flagged: ${sample(waiting)}`);
 
   const all = [...relations.values()];
   const flagged = all.filter((r) => r.flagged);
@@ -91,10 +87,7 @@ export function checkInvariants(facts: RunFacts): InvariantReport {
     ['noted as possible orphans', withOrphans],
   ] as const) {
     if (list.length === 0) continue;
-    const message = `${list.length} relation(s) ${what}: ${list
-      .slice(0, 5)
-      .map((r) => r.id)
-      .join(', ')}${list.length > 5 ? ', …' : ''}`;
+    const message = `${list.length} relation(s) ${what}: ${sample(list.map((r) => r.id))}`;
     if (facts.foodFaults) notes.push(`${message} (faults were injected)`);
     else if (facts.resumedRelations) notes.push(`${message} (the run resumed ${facts.resumedRelations} relation(s) an earlier run left)`);
     else violations.push(message);
@@ -134,3 +127,6 @@ export function checkInvariants(facts: RunFacts): InvariantReport {
 
   return { held: violations.length === 0, finished, inProgress, violations, notes };
 }
+
+/** The first five, and an ellipsis for the rest. */
+const sample = (ids: string[]) => `${ids.slice(0, 5).join(', ')}${ids.length > 5 ? ', …' : ''}`;

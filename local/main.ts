@@ -73,18 +73,13 @@ export function findTools(env: NodeJS.ProcessEnv = process.env): { tools: Emulat
 }
 
 /**
- * Waits until the Functions emulator has loaded `name` as an HTTPS function
+ * Waits until the Functions emulator has loaded the clock's HTTPS function
  * and returns its URL. It asks the emulator's own listing (GET /backends, what
  * the Emulator UI reads) rather than calling the function, so waiting runs nothing.
  */
-export async function waitForHttpFunction(
-  base: string,
-  projectId: string,
-  name: string,
-  timeoutMs: number,
-  signal: AbortSignal,
-): Promise<string> {
-  const deadline = Date.now() + timeoutMs;
+async function waitForPollFunction(base: string, projectId: string, signal: AbortSignal): Promise<string> {
+  const name = CLOCK_FUNCTION;
+  const deadline = Date.now() + EMULATORS_READY_MS;
   for (;;) {
     signal.throwIfAborted();
     try {
@@ -95,7 +90,8 @@ export async function waitForHttpFunction(
     } catch {
       // Not listening yet, or still loading the functions: ask again.
     }
-    if (Date.now() > deadline) throw new Error(`the Functions emulator did not serve ${name} at ${base} within ${timeoutMs / 1000} s`);
+    if (Date.now() > deadline)
+      throw new Error(`the Functions emulator did not serve ${name} at ${base} within ${EMULATORS_READY_MS / 1000} s`);
     await sleep(500, undefined, { signal });
   }
 }
@@ -270,20 +266,13 @@ async function run(options: StartOptions): Promise<number> {
   const db = getFirestore(app);
   db.settings({ host: host('firestore'), ssl: false });
   try {
-    const pollUrl = await waitForHttpFunction(
-      `http://${host('functions')}`,
-      projectId,
-      CLOCK_FUNCTION,
-      EMULATORS_READY_MS,
-      interrupt.signal,
-    );
+    const pollUrl = await waitForPollFunction(`http://${host('functions')}`, projectId, interrupt.signal);
     const opsUrl = `${pollUrl.slice(0, pollUrl.lastIndexOf('/'))}/ops`;
     // A function's first call starts a worker of the Functions emulator, which takes seconds: started now, the
     // board's first click on a card does not wait for it.
-    void fetch(`${opsUrl}/health`, { signal: AbortSignal.timeout(60_000) }).then(
-      (r) => r.arrayBuffer(),
-      () => undefined,
-    );
+    void fetch(`${opsUrl}/health`, { signal: AbortSignal.timeout(60_000) })
+      .then((r) => r.arrayBuffer())
+      .catch(() => undefined);
     console.log(`${pad('emulators ready')}in ${Math.round((Date.now() - startedAt) / 1000)} s; the customers start ordering now`);
     const tracker = new RelationTracker();
     const onChange = (id: string, before: PlainData | null, after: PlainData | null) => tracker.apply(id, before, after, new Date());

@@ -18,15 +18,11 @@
   let stuckThresholds = {};
 
   /**
-   * @typedef {{ code: string, message: string, transient: boolean }} ErrorView
-   * @typedef {{ id: string, order: string | null, stage: string, orderStatus: string | null,
-   *   kitchenOrder: string | null, kitchenOrderStatus: string | null, shipment: string | null, shipmentStatus: string | null,
-   *   error: ErrorView | null, observationError: string | null, possibleOrphans: number, openOrphans: number,
-   *   health: HealthNote[], stageSince: string, updatedAt: string }} RelationView
-   * @typedef {{ reason: 'flagged' | 'orphans' | 'stuck', since: string | null, detail: string }} HealthNote
-   * @typedef {{ at: string, id: string, order: string | null, from: string | null, to: string }} TransitionView
-   * @typedef {{ stages: Record<string, number>, active: number, finished: number, transitionsPerSecond: number,
-   *   errors: { transient: number, flagged: number }, possibleOrphans: number, relations: number, extra?: Record<string, unknown> } & Record<string, unknown>} Summary
+   * What the server sends, as the tracker makes it (tracker.ts).
+   * @typedef {import('./tracker').RelationView} RelationView
+   * @typedef {import('./tracker').HealthNote} HealthNote
+   * @typedef {import('./tracker').TransitionView} TransitionView
+   * @typedef {import('./tracker').Summary & { extra?: Record<string, unknown> }} Summary
    */
 
   /** @type {Map<string, HTMLElement>} the cards by relation id */
@@ -151,13 +147,12 @@
         detail: `in ${view.stage} for ${age(view.stageSince)}, longer than its ${limit} s threshold`,
       });
     }
-    const label = { flagged: 'flagged', orphans: 'orphans', stuck: 'stuck' };
     return el(
       'div',
       { class: 'health', 'data-testid': 'health' },
       notes.map((note) =>
         el('span', { class: `reason reason-${note.reason}`, 'data-reason': note.reason, title: note.detail }, [
-          `${label[note.reason]}: ${note.reason === 'flagged' ? (view.error?.code ?? '') : note.reason === 'orphans' ? `${view.openOrphans} open` : age(view.stageSince)}`,
+          `${note.reason}: ${note.reason === 'flagged' ? (view.error?.code ?? '') : note.reason === 'orphans' ? `${view.openOrphans} open` : age(view.stageSince)}`,
         ]),
       ),
     );

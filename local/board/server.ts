@@ -28,12 +28,7 @@ export interface BoardOptions {
   statusApi?: string;
 }
 
-export interface Board {
-  /** http://host:port/ */
-  url: string;
-  port: number;
-  stop(): Promise<void>;
-}
+export type Board = Awaited<ReturnType<typeof startBoard>>;
 
 const LOOPBACK_HOSTS = new Set(['127.0.0.1', '::1', 'localhost']);
 const LOOPBACK_NAMES = new Set(['127.0.0.1', '[::1]', 'localhost']);
@@ -49,7 +44,7 @@ const PAGE_HEADERS = {
   'x-content-type-options': 'nosniff',
 };
 
-export async function startBoard(options: BoardOptions): Promise<Board> {
+export async function startBoard(options: BoardOptions) {
   const { tracker, extra, statusApi } = options;
   const host = options.host ?? '127.0.0.1';
   if (!LOOPBACK_HOSTS.has(host)) throw new Error(`the board has no authentication and listens on loopback only, not ${host}`);

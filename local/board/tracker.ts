@@ -71,9 +71,8 @@ export class RelationTracker {
   private readonly counts = Object.fromEntries(BUCKETS.map((bucket) => [bucket, 0])) as Record<Bucket, number>;
   private readonly errorCounts = { transient: 0, flagged: 0 };
   private orphans = 0;
-  /** Ring buffer of recent transitions; `next` is where the next one goes. */
-  private readonly ring: TransitionView[] = [];
-  private next = 0;
+  /** Recent transitions, oldest first. */
+  private readonly recent: TransitionView[] = [];
   /** Times (ms) of the transitions inside the rate window, oldest first. */
   private readonly recentTimes: number[] = [];
   private readonly listeners = new Set<(event: TrackerEvent) => void>();
@@ -120,7 +119,7 @@ export class RelationTracker {
 
   /** Recent transitions, oldest first. */
   transitions(): TransitionView[] {
-    return [...this.ring.slice(this.next), ...this.ring.slice(0, this.next)];
+    return [...this.recent];
   }
 
   summary(now: Date) {
@@ -186,9 +185,8 @@ export class RelationTracker {
   }
 
   private recordTransition(transition: TransitionView): void {
-    if (this.ring.length < this.transitionLimit) this.ring.push(transition);
-    else this.ring[this.next] = transition;
-    this.next = (this.next + 1) % this.transitionLimit;
+    this.recent.push(transition);
+    if (this.recent.length > this.transitionLimit) this.recent.shift();
     const at = Date.parse(transition.at);
     this.recentTimes.push(at);
     this.pruneRate(at);
