@@ -18,6 +18,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 
 import { ensureCerts } from '../../food-service/src/certs';
+import { formatDotenv, GENERATED_MARKER } from '../../food-service/src/dotenv';
 import { findFirestoreEmulator, findJava, hasEmulatorUi, MissingTool, uiBundleDir } from '../../functions/test/helpers/google-tools';
 import { discoverManifest } from '../../functions/test/helpers/manifest';
 import { describePoll } from '../clock';
@@ -29,9 +30,7 @@ import {
   createRunDirectory,
   emulatorsConfig,
   fixedPorts,
-  formatDotenv,
   freePorts,
-  GENERATED_MARKER,
   LOCAL_OPS_INVOKER,
   LOCAL_SERVICE_ACCOUNT,
   localValues,
