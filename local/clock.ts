@@ -14,16 +14,9 @@ export const CLOCK_FUNCTION = 'pollFoodServiceNow';
 const POLL_REQUEST_MS = 130_000;
 
 /** What the clock saw: polls answered 200, skipped with 409 (lease held), and failed (any other answer, or none). */
-export interface ClockCounts {
-  ok: number;
-  skipped: number;
-  failed: number;
-}
+export type ClockCounts = Record<'ok' | 'skipped' | 'failed', number>;
 
-export interface PollResponse {
-  status: number;
-  body: unknown;
-}
+export type PollResponse = { status: number; body: unknown };
 
 /** One poll: what Cloud Scheduler's invocation does in production, through the HTTPS function. */
 export async function postPoll(url: string, signal?: AbortSignal): Promise<PollResponse> {

@@ -23,14 +23,6 @@ export interface RunFacts {
   drainTimedOut: boolean;
 }
 
-export interface InvariantReport {
-  held: boolean;
-  finished: number;
-  inProgress: number;
-  violations: string[];
-  notes: string[];
-}
-
 /** What the checks read of one relation document. */
 function relationFacts(data: PlainData) {
   const error = data.error as { transient?: unknown } | null | undefined;
@@ -50,7 +42,9 @@ function relationFacts(data: PlainData) {
   };
 }
 
-export function checkInvariants(facts: RunFacts): InvariantReport {
+export type InvariantReport = ReturnType<typeof checkInvariants>;
+
+export function checkInvariants(facts: RunFacts) {
   const violations: string[] = [];
   const notes: string[] = [];
   const relations = new Map(facts.relations.map((data) => [String(data.order), relationFacts(data)]));

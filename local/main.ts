@@ -12,7 +12,7 @@
 // judges the run by the invariants of local/invariants.ts.
 import { initializeApp, deleteApp } from 'firebase-admin/app';
 import { getFirestore } from 'firebase-admin/firestore';
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -105,20 +105,12 @@ export function cliArgs(projectId: string, configFile: string, options: Partial<
   ];
 }
 
-interface Cli {
-  process: ChildProcess;
-  /** The exit code; a signal counts as 128 + its number, as shells report it. */
-  exited: Promise<number>;
-  /** Invocations the Functions emulator reported as killed by an unhandled error. */
-  killed: number;
-}
-
 /**
  * The Firebase CLI in its own process group, so a Ctrl-C in the terminal
  * reaches this script only and the CLI gets exactly one signal from it (it
  * takes a second one as "stop now", skipping the clean shutdown and the export).
  */
-function startCli(dir: RunDirectory, options: StartOptions, projectId: string, env: NodeJS.ProcessEnv, logFile: string): Cli {
+function startCli(dir: RunDirectory, options: StartOptions, projectId: string, env: NodeJS.ProcessEnv, logFile: string) {
   const child = spawn(FIREBASE_BIN, cliArgs(projectId, dir.configFile, options), {
     cwd: dir.dir,
     env,
@@ -126,7 +118,8 @@ function startCli(dir: RunDirectory, options: StartOptions, projectId: string, e
     detached: true,
   });
   const log = fs.createWriteStream(logFile);
-  const cli: Cli = { process: child, exited: Promise.resolve(1), killed: 0 };
+  // killed: invocations the Functions emulator reported as killed by an unhandled error.
+  const cli = { process: child, exited: Promise.resolve(1), killed: 0 };
   for (const stream of [child.stdout, child.stderr]) {
     readline.createInterface({ input: stream }).on('line', (line) => {
       // eslint-disable-next-line no-control-regex -- the CLI colours its output
@@ -136,6 +129,7 @@ function startCli(dir: RunDirectory, options: StartOptions, projectId: string, e
       if (!INVOCATION_LINE.test(plain)) console.log(line);
     });
   }
+  // The exit code; a signal counts as 128 + its number, as shells report it.
   cli.exited = new Promise((resolve) => {
     child.once('error', (error) => {
       console.error(`npm start: the Firebase CLI could not start: ${error.message}`);
@@ -148,6 +142,7 @@ function startCli(dir: RunDirectory, options: StartOptions, projectId: string, e
   });
   return cli;
 }
+type Cli = ReturnType<typeof startCli>;
 
 const running = (cli: Cli) => cli.process.exitCode === null && cli.process.signalCode === null;
 
@@ -189,8 +184,7 @@ export function exitCode(reason: Interruption | undefined, bounded: boolean, ver
 }
 
 async function run(options: StartOptions): Promise<number> {
-  const project = readProjectConfig(ROOT, options.project);
-  const projectId = project.projectId;
+  const { projectId, firebaseJson } = readProjectConfig(ROOT, options.project);
   const found = findTools();
   for (const line of found.lines) console.log(line);
   // The deployable build, and the simulator's generated types, after the checks that fail fast.
@@ -214,7 +208,7 @@ async function run(options: StartOptions): Promise<number> {
   // If this script dies, nothing it started outlives it.
   process.once('exit', () => emulators.cli && running(emulators.cli) && killGroup(emulators.cli));
 
-  const ports = options.freePorts ? await freePorts(project.firebaseJson) : fixedPorts(project.firebaseJson);
+  const ports = options.freePorts ? await freePorts(firebaseJson) : fixedPorts(firebaseJson);
   const certs = ensureCerts();
   const caPem = fs.readFileSync(certs.caCert, 'utf8');
   const foodAddress = `127.0.0.1:${ports.simulator}`;
@@ -226,7 +220,7 @@ async function run(options: StartOptions): Promise<number> {
   const ui = hasEmulatorUi();
   const dir = createRunDirectory(
     os.tmpdir(),
-    emulatorsConfig(project.firebaseJson, { ports, ui, without: found.without }),
+    emulatorsConfig(firebaseJson, { ports, ui, without: found.without }),
     localValues(proxy?.address ?? foodAddress, options.pollIntervalSeconds, caPem, {
       // Google's emulator slows every write to a collection while a listener is open on it, which production
       // Firestore does not; the board keeps one open, so the polls query instead.
@@ -298,12 +292,8 @@ async function run(options: StartOptions): Promise<number> {
       `${pad('Firestore')}${host('firestore')} (FIRESTORE_EMULATOR_HOST=${host('firestore')} GCLOUD_PROJECT=${projectId} for npm run ops)`,
     );
     console.log(`${pad('food service')}${foodAddress} (simulator, ${options.ordersPerSecond} orders/s, stats ${food.statsUrl})`);
-    if (proxy) {
-      const faults = proxy.faults();
-      console.log(
-        `${pad('fault proxy')}${proxy.address} → ${foodAddress} for the functions (drop ${faults.dropRate}, handshake cut ${faults.handshakeCutRate}, latency ${faults.latencyMs} ms)`,
-      );
-    }
+    const faults = `drop ${dropRate}, handshake cut ${handshakeCutRate}, latency ${latencyMs} ms`;
+    if (proxy) console.log(`${pad('fault proxy')}${proxy.address} → ${foodAddress} for the functions (${faults})`);
     console.log(`${pad('ops API')}curl '${opsUrl}/orders?flagged=true'`);
     if (resumed > 0) console.log(`${pad('resuming')}${resumed} relations from --import`);
     clockDone = runClock(pollUrl, options.pollIntervalSeconds, AbortSignal.any([interrupt.signal, stopClock.signal]), clock, console.log);

@@ -88,14 +88,10 @@ export function fixedPorts(config: FirebaseJson): RunPorts {
 export async function freePorts(config: FirebaseJson): Promise<RunPorts> {
   const taken = new Set<number>();
   const next = async (): Promise<number> => {
-    for (let attempt = 0; attempt < 50; attempt++) {
-      const port = await freePort();
-      if (!taken.has(port)) {
-        taken.add(port);
-        return port;
-      }
-    }
-    throw new Error('could not find distinct free ports on 127.0.0.1');
+    let port = await freePort();
+    while (taken.has(port)) port = await freePort();
+    taken.add(port);
+    return port;
   };
   const emulators: Record<string, number> = {};
   for (const name of Object.keys(fixedPorts(config).emulators)) emulators[name] = await next();
@@ -104,20 +100,13 @@ export async function freePorts(config: FirebaseJson): Promise<RunPorts> {
 
 // ---- the generated firebase.json ------------------------------------------------
 
-export interface ConfigChoices {
-  ports: RunPorts;
-  /** Whether the Emulator UI bundle is there; without it the CLI's download would abort the whole suite. */
-  ui: boolean;
-  /** Emulators left out (e.g. Pub/Sub when it is missing), so `emulators:start` does not try to download them. */
-  without: readonly string[];
-}
-
 /**
  * The repository's firebase.json with this run's ports, the Emulator UI on
- * exactly when its bundle is there (firebase.json keeps it off, since an
- * offline download would abort a plain start), and nothing that is missing.
+ * exactly when its bundle is there (`ui`: firebase.json keeps it off, since an
+ * offline download would abort the whole suite), and nothing that is missing
+ * (`without`, so `emulators:start` does not try to download them).
  */
-export function emulatorsConfig(config: FirebaseJson, choices: ConfigChoices): FirebaseJson {
+export function emulatorsConfig(config: FirebaseJson, choices: { ports: RunPorts; ui: boolean; without: readonly string[] }): FirebaseJson {
   const emulators: Record<string, unknown> = {};
   for (const [name, value] of Object.entries(config.emulators ?? {})) {
     if (choices.without.includes(name)) continue;

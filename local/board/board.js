@@ -329,11 +329,6 @@
     node.textContent = { connecting: 'connecting…', live: 'live', down: 'disconnected · retrying' }[state];
   }
 
-  /** @param {MessageEvent} event */
-  function data(event) {
-    return JSON.parse(event.data);
-  }
-
   function connect() {
     const source = new EventSource('/api/events');
     source.onopen = () => connected('live');
@@ -346,7 +341,7 @@
       setTimeout(connect, RETRY_MS);
     };
     source.addEventListener('snapshot', (event) => {
-      const snapshot = data(event);
+      const snapshot = JSON.parse(event.data);
       // The thresholds first: the cards are judged stuck or not as they are drawn.
       if (snapshot.summary.stuckThresholds) stuckThresholds = snapshot.summary.stuckThresholds;
       for (const list of lists.values()) list.replaceChildren();
@@ -358,10 +353,10 @@
       showSummary(snapshot.summary);
       connected('live');
     });
-    source.addEventListener('relation', (event) => upsert(data(event)));
-    source.addEventListener('removed', (event) => remove(data(event).id));
-    source.addEventListener('transition', (event) => addTransition(data(event)));
-    source.addEventListener('summary', (event) => showSummary(data(event)));
+    source.addEventListener('relation', (event) => upsert(JSON.parse(event.data)));
+    source.addEventListener('removed', (event) => remove(JSON.parse(event.data).id));
+    source.addEventListener('transition', (event) => addTransition(JSON.parse(event.data)));
+    source.addEventListener('summary', (event) => showSummary(JSON.parse(event.data)));
   }
 
   buildColumns();

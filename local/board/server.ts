@@ -2,13 +2,14 @@
 // Server-Sent Events that push every change the tracker sees. It has no
 // authentication, so it refuses to listen anywhere but loopback, and it
 // answers only requests addressed to a loopback name (a DNS-rebinding page
-// cannot read it).
+// cannot read it). A client that stops reading the events is cut off rather
+// than buffered without bound; its EventSource reconnects and starts again
+// from a fresh snapshot.
 import { readFile } from 'node:fs/promises';
 import * as http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import * as path from 'node:path';
 
-import { EventStreams } from './sse';
 import type { RelationTracker, TrackerEvent } from './tracker';
 import { describeError } from '../../functions/src/describe-error';
 
@@ -159,4 +160,64 @@ function json(res: http.ServerResponse, status: number, body: unknown, headers: 
   res
     .writeHead(status, { 'content-type': 'application/json; charset=utf-8', 'cache-control': 'no-store', ...headers })
     .end(`${JSON.stringify(body)}\n`);
+}
+
+// ---- Server-Sent Events: one open response per client, each message written to all of them.
+
+/** Bytes a client may leave unread before it is dropped. */
+const MAX_BUFFERED = 1 << 20;
+/** How long the browser waits before reconnecting. */
+const RETRY_MS = 2000;
+
+export class EventStreams {
+  private readonly clients = new Set<http.ServerResponse>();
+
+  get size(): number {
+    return this.clients.size;
+  }
+
+  /** Takes over `res` as an event stream; `first` is sent to it alone, before anything else. */
+  open(res: http.ServerResponse, first: { event: string; data: unknown }): void {
+    res.writeHead(200, {
+      'content-type': 'text/event-stream; charset=utf-8',
+      'cache-control': 'no-store',
+      connection: 'keep-alive',
+      // Proxies that buffer responses would hold events back.
+      'x-accel-buffering': 'no',
+    });
+    res.write(`retry: ${RETRY_MS}\n\n`);
+    this.clients.add(res);
+    res.on('close', () => this.clients.delete(res));
+    this.write(res, format(first.event, first.data));
+  }
+
+  send(event: string, data: unknown): void {
+    if (this.clients.size === 0) return;
+    const message = format(event, data);
+    for (const res of this.clients) this.write(res, message);
+  }
+
+  /** A comment line: keeps idle connections (and proxies) from timing out. */
+  heartbeat(): void {
+    for (const res of this.clients) this.write(res, ': heartbeat\n\n');
+  }
+
+  closeAll(): void {
+    for (const res of this.clients) res.end();
+    this.clients.clear();
+  }
+
+  private write(res: http.ServerResponse, message: string): void {
+    if (res.writableLength > MAX_BUFFERED) {
+      this.clients.delete(res);
+      res.destroy();
+      return;
+    }
+    res.write(message);
+  }
+}
+
+/** JSON.stringify never emits raw newlines, so each message is a single data line. */
+function format(event: string, data: unknown): string {
+  return `event: ${event}\ndata: ${JSON.stringify(data)}\n\n`;
 }

@@ -76,17 +76,17 @@ export class RelationTracker {
   /** Times (ms) of the transitions inside the rate window, oldest first. */
   private readonly recentTimes: number[] = [];
   private readonly listeners = new Set<(event: TrackerEvent) => void>();
-  private readonly finishedPerStage: number;
-  private readonly transitionLimit: number;
-  private readonly rateWindowMs: number;
-  private readonly stuckThresholds: StuckThresholds;
+  private readonly options: Required<TrackerOptions>;
 
   constructor(options: TrackerOptions = {}) {
     // Without thresholds, the functions' defaults.
-    this.stuckThresholds = options.stuckThresholds ?? loadStuckThresholds({});
-    this.finishedPerStage = options.finishedPerStage ?? 300;
-    this.transitionLimit = options.transitionLimit ?? 200;
-    this.rateWindowMs = options.rateWindowMs ?? 10_000;
+    this.options = {
+      finishedPerStage: 300,
+      transitionLimit: 200,
+      rateWindowMs: 10_000,
+      stuckThresholds: loadStuckThresholds({}),
+      ...options,
+    };
   }
 
   /** One change of relations/{id}: `before`/`after` are null for a creation/deletion. Never throws on bad data. */
@@ -114,7 +114,7 @@ export class RelationTracker {
   /** Cards: every active or invalid relation and the most recent finished ones; with `now`, stuck ones say so. */
   relations(now?: Date): RelationView[] {
     const views = [...this.views.values()];
-    return now ? views.map((view) => withStuck(view, now, this.stuckThresholds)) : views;
+    return now ? views.map((view) => withStuck(view, now, this.options.stuckThresholds)) : views;
   }
 
   /** Recent transitions, oldest first. */
@@ -131,7 +131,8 @@ export class RelationTracker {
       active: relations - finished,
       finished,
       transitionsPerSecond:
-        this.recentTimes.filter((t) => t > now.getTime() - this.rateWindowMs && t <= now.getTime()).length / (this.rateWindowMs / 1000),
+        this.recentTimes.filter((t) => t > now.getTime() - this.options.rateWindowMs && t <= now.getTime()).length /
+        (this.options.rateWindowMs / 1000),
       // Relations with an error the orchestrator retries (transient), or one that waits for a person (flagged).
       errors: { ...this.errorCounts },
       // Active relations that wait for a person: nothing moves them until someone retries or repairs them.
@@ -142,7 +143,7 @@ export class RelationTracker {
       // Relations that need a person, by reason, as the stuck-order report counts them.
       health: this.health(now),
       // The page marks cards stuck with these as time passes.
-      stuckThresholds: { ...this.stuckThresholds },
+      stuckThresholds: { ...this.options.stuckThresholds },
       relations,
     };
   }
@@ -155,7 +156,7 @@ export class RelationTracker {
   private health(now: Date): Record<ProblemReason, number> {
     const counts: Record<ProblemReason, number> = { flagged: 0, orphans: 0, stuck: 0 };
     for (const view of this.views.values()) {
-      for (const note of withStuck(view, now, this.stuckThresholds).health) counts[note.reason]++;
+      for (const note of withStuck(view, now, this.options.stuckThresholds).health) counts[note.reason]++;
     }
     return counts;
   }
@@ -177,7 +178,7 @@ export class RelationTracker {
     if (!kept) return;
     kept.set(view.id, true);
     for (const [oldest] of kept) {
-      if (kept.size <= this.finishedPerStage) break;
+      if (kept.size <= this.options.finishedPerStage) break;
       kept.delete(oldest);
       this.views.delete(oldest);
       this.emit({ type: 'removed', id: oldest });
@@ -186,7 +187,7 @@ export class RelationTracker {
 
   private recordTransition(transition: TransitionView): void {
     this.recent.push(transition);
-    if (this.recent.length > this.transitionLimit) this.recent.shift();
+    if (this.recent.length > this.options.transitionLimit) this.recent.shift();
     const at = Date.parse(transition.at);
     this.recentTimes.push(at);
     this.pruneRate(at);
@@ -195,7 +196,7 @@ export class RelationTracker {
 
   /** Drops times that fell out of the window ending at `now` (memory only: summary() filters by time itself). */
   private pruneRate(now: number): void {
-    while (this.recentTimes.length > 0 && this.recentTimes[0] <= now - this.rateWindowMs) this.recentTimes.shift();
+    while (this.recentTimes.length > 0 && this.recentTimes[0] <= now - this.options.rateWindowMs) this.recentTimes.shift();
   }
 
   private emit(event: TrackerEvent): void {

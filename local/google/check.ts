@@ -33,11 +33,7 @@ export function exportLine(java: Java, firestore: EmulatorBinary, pubsub: Emulat
   return `export ${vars.join(' ')}`;
 }
 
-export interface EmulatorTools {
-  java?: Java;
-  firestore?: EmulatorBinary;
-  pubsub?: EmulatorBinary;
-}
+export type EmulatorTools = { java?: Java; firestore?: EmulatorBinary; pubsub?: EmulatorBinary };
 
 /** Java and Google's emulators as this machine offers them (nothing is downloaded), with a line for each: where, or MISSING and why. */
 export function lookForTools(env: NodeJS.ProcessEnv = process.env): { tools: EmulatorTools; missing: MissingTool[]; lines: string[] } {

@@ -6,8 +6,7 @@ import * as path from 'node:path';
 import * as assert from 'node:assert/strict';
 import type { Page } from 'playwright-core';
 
-import { startBoard, type Board } from '../board/server';
-import { EventStreams } from '../board/sse';
+import { EventStreams, startBoard, type Board } from '../board/server';
 import { RelationTracker, type RelationView, type Summary, type TransitionView } from '../board/tracker';
 import { openBoard, type BoardBrowser } from './helpers/chromium';
 import { relationDoc, RelationFeed } from './helpers/relations';
