@@ -3,29 +3,20 @@
 // which runs exactly the poll pollFoodService runs, under the same lease,
 // every poll interval. `npm start` runs it; beside a plain
 // `npx firebase emulators:start`, `npm run clock` does.
-import * as fs from 'node:fs';
-import * as path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { parseArgs } from 'node:util';
 
 import { describeError } from '../functions/src/describe-error';
+import { readProjectConfig } from './project';
 
 export const CLOCK_FUNCTION = 'pollFoodServiceNow';
 /** pollFoodServiceNow's timeoutSeconds is 120; a poll that outlives it will not answer. */
 const POLL_REQUEST_MS = 130_000;
-const ROOT = path.resolve(__dirname, '..');
 
 /** What the clock saw: polls answered 200, skipped with 409 (lease held), and failed (any other answer, or none). */
-export interface ClockCounts {
-  ok: number;
-  skipped: number;
-  failed: number;
-}
+export type ClockCounts = Record<'ok' | 'skipped' | 'failed', number>;
 
-export interface PollResponse {
-  status: number;
-  body: unknown;
-}
+export type PollResponse = { status: number; body: unknown };
 
 /** One poll: what Cloud Scheduler's invocation does in production, through the HTTPS function. */
 export async function postPoll(url: string, signal?: AbortSignal): Promise<PollResponse> {
@@ -100,14 +91,10 @@ export async function runClock(
 }
 
 /** pollFoodServiceNow's URL in the Functions emulator that firebase.json and .firebaserc describe. */
-export function defaultClockUrl(root = ROOT): string {
-  const firebase = JSON.parse(fs.readFileSync(path.join(root, 'firebase.json'), 'utf8')) as {
-    emulators: { functions: { host: string; port: number } };
-  };
-  const project = (JSON.parse(fs.readFileSync(path.join(root, '.firebaserc'), 'utf8')) as { projects: { default: string } }).projects
-    .default;
-  const { host, port } = firebase.emulators.functions;
-  return `http://${host}:${port}/${project}/us-central1/${CLOCK_FUNCTION}`;
+export function defaultClockUrl(): string {
+  const { projectId, firebaseJson } = readProjectConfig();
+  const { host, port } = firebaseJson.emulators?.functions as { host: string; port: number };
+  return `http://${host}:${port}/${projectId}/us-central1/${CLOCK_FUNCTION}`;
 }
 
 const USAGE = `usage: npm run clock -- [--interval SECONDS] [--url URL]

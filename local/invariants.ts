@@ -23,26 +23,8 @@ export interface RunFacts {
   drainTimedOut: boolean;
 }
 
-export interface InvariantReport {
-  held: boolean;
-  finished: number;
-  inProgress: number;
-  violations: string[];
-  notes: string[];
-}
-
-interface RelationFacts {
-  id: string;
-  stage: unknown;
-  active: boolean;
-  flagged: boolean;
-  transientError: boolean;
-  kitchenOrder: boolean;
-  shipment: boolean;
-  orphanNotes: { kitchen: number; shipment: number };
-}
-
-function relationFacts(data: PlainData): RelationFacts {
+/** What the checks read of one relation document. */
+function relationFacts(data: PlainData) {
   const error = data.error as { transient?: unknown } | null | undefined;
   const orphans = Array.isArray(data.possibleOrphans) ? (data.possibleOrphans as Array<{ step?: unknown }>) : [];
   return {
@@ -60,7 +42,9 @@ function relationFacts(data: PlainData): RelationFacts {
   };
 }
 
-export function checkInvariants(facts: RunFacts): InvariantReport {
+export type InvariantReport = ReturnType<typeof checkInvariants>;
+
+export function checkInvariants(facts: RunFacts) {
   const violations: string[] = [];
   const notes: string[] = [];
   const relations = new Map(facts.relations.map((data) => [String(data.order), relationFacts(data)]));
@@ -85,11 +69,7 @@ export function checkInvariants(facts: RunFacts): InvariantReport {
       if (relation?.active && relation.flagged) waiting.push(order);
     }
   }
-  if (waiting.length > 0) {
-    notes.push(
-      `${waiting.length} order(s) wait for a person, their relations flagged: ${waiting.slice(0, 5).join(', ')}${waiting.length > 5 ? ', …' : ''}`,
-    );
-  }
+  if (waiting.length > 0) notes.push(`${waiting.length} order(s) wait for a person, their relations flagged: ${sample(waiting)}`);
 
   const all = [...relations.values()];
   const flagged = all.filter((r) => r.flagged);
@@ -101,10 +81,7 @@ export function checkInvariants(facts: RunFacts): InvariantReport {
     ['noted as possible orphans', withOrphans],
   ] as const) {
     if (list.length === 0) continue;
-    const message = `${list.length} relation(s) ${what}: ${list
-      .slice(0, 5)
-      .map((r) => r.id)
-      .join(', ')}${list.length > 5 ? ', …' : ''}`;
+    const message = `${list.length} relation(s) ${what}: ${sample(list.map((r) => r.id))}`;
     if (facts.foodFaults) notes.push(`${message} (faults were injected)`);
     else if (facts.resumedRelations) notes.push(`${message} (the run resumed ${facts.resumedRelations} relation(s) an earlier run left)`);
     else violations.push(message);
@@ -144,3 +121,6 @@ export function checkInvariants(facts: RunFacts): InvariantReport {
 
   return { held: violations.length === 0, finished, inProgress, violations, notes };
 }
+
+/** The first five, and an ellipsis for the rest. */
+const sample = (ids: string[]) => `${ids.slice(0, 5).join(', ')}${ids.length > 5 ? ', …' : ''}`;

@@ -11,8 +11,8 @@
 // line and ends the run. With --duration it runs that long, drains, and
 // judges the run by the invariants of local/invariants.ts.
 import { initializeApp, deleteApp } from 'firebase-admin/app';
-import { getFirestore, type Firestore } from 'firebase-admin/firestore';
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { getFirestore } from 'firebase-admin/firestore';
+import { spawn, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -20,14 +20,15 @@ import * as readline from 'node:readline';
 import { setTimeout as sleep } from 'node:timers/promises';
 
 import { ensureCerts } from '../food-service/src/certs';
-import { formatProxyStats, startFaultProxy, type FaultProxy } from '../food-service/src/fault-proxy';
+import { formatProxyStats, startFaultProxy } from '../food-service/src/fault-proxy';
 import { startFoodService, type FoodService } from '../food-service/src/server';
 import { describeError } from '../functions/src/describe-error';
-import { findFirestoreEmulator, findJava, findPubsubEmulator, hasEmulatorUi, MissingTool } from '../functions/test/helpers/google-tools';
+import { hasEmulatorUi, MissingTool } from '../functions/test/helpers/google-tools';
 import { watchRelations, type PlainData } from './board/feed';
 import { startBoard, type Board } from './board/server';
 import { RelationTracker } from './board/tracker';
 import { CLOCK_FUNCTION, runClock, type ClockCounts } from './clock';
+import { lookForTools, type EmulatorTools } from './google/check';
 
 import { checkInvariants } from './invariants';
 import { parseOptions, usesFaultProxy, UsageError, USAGE, type StartOptions } from './options';
@@ -41,10 +42,9 @@ import {
   localValues,
   readProjectConfig,
   ROOT,
-  type EmulatorTools,
   type RunDirectory,
 } from './project';
-import { drain, drainLimitMs, finalSummary, openOrders, progressLine, readOrders, type RunSnapshot } from './report';
+import { drainLimitMs, finalSummary, openOrders, progressLine, readOrders, type RunSnapshot } from './report';
 
 const FIREBASE_BIN = path.join(ROOT, 'node_modules', '.bin', 'firebase');
 /**
@@ -65,38 +65,21 @@ const SAME_SIGNAL_MS = 1_000;
 
 const pad = (label: string) => label.padEnd(18);
 
-/** The tools the suite needs, found without downloading; a missing Pub/Sub emulator is left out (nothing fires the scheduled poll anyway). */
+/** The tools the suite needs, as `npm run tools` finds them; a missing Pub/Sub emulator is left out. */
 export function findTools(env: NodeJS.ProcessEnv = process.env): { tools: EmulatorTools; without: string[]; lines: string[] } {
-  const java = findJava(env);
-  const firestore = findFirestoreEmulator(env);
-  const lines = [
-    `${pad('Java')}Java ${java.major} at ${java.bin} (from ${java.source})`,
-    `${pad('Firestore')}Google's emulator: ${firestore.path} (from ${firestore.source})`,
-  ];
-  try {
-    const pubsub = findPubsubEmulator(env);
-    lines.push(`${pad('Pub/Sub')}Google's emulator: ${pubsub.path} (from ${pubsub.source})`);
-    return { tools: { java, firestore, pubsub }, without: [], lines };
-  } catch (error) {
-    if (!(error instanceof MissingTool)) throw error;
-    lines.push(`${pad('Pub/Sub')}left out: ${error.message}; the clock still polls`);
-    return { tools: { java, firestore }, without: ['pubsub'], lines };
-  }
+  const { tools, missing, lines } = lookForTools(env);
+  if (!tools.java || !tools.firestore) throw missing[0];
+  return { tools, without: tools.pubsub ? [] : ['pubsub'], lines };
 }
 
 /**
- * Waits until the Functions emulator has loaded `name` as an HTTPS function
+ * Waits until the Functions emulator has loaded the clock's HTTPS function
  * and returns its URL. It asks the emulator's own listing (GET /backends, what
  * the Emulator UI reads) rather than calling the function, so waiting runs nothing.
  */
-export async function waitForHttpFunction(
-  base: string,
-  projectId: string,
-  name: string,
-  timeoutMs: number,
-  signal: AbortSignal,
-): Promise<string> {
-  const deadline = Date.now() + timeoutMs;
+async function waitForPollFunction(base: string, projectId: string, signal: AbortSignal): Promise<string> {
+  const name = CLOCK_FUNCTION;
+  const deadline = Date.now() + EMULATORS_READY_MS;
   for (;;) {
     signal.throwIfAborted();
     try {
@@ -107,7 +90,8 @@ export async function waitForHttpFunction(
     } catch {
       // Not listening yet, or still loading the functions: ask again.
     }
-    if (Date.now() > deadline) throw new Error(`the Functions emulator did not serve ${name} at ${base} within ${timeoutMs / 1000} s`);
+    if (Date.now() > deadline)
+      throw new Error(`the Functions emulator did not serve ${name} at ${base} within ${EMULATORS_READY_MS / 1000} s`);
     await sleep(500, undefined, { signal });
   }
 }
@@ -121,20 +105,12 @@ export function cliArgs(projectId: string, configFile: string, options: Partial<
   ];
 }
 
-interface Cli {
-  process: ChildProcess;
-  /** The exit code; a signal counts as 128 + its number, as shells report it. */
-  exited: Promise<number>;
-  /** Invocations the Functions emulator reported as killed by an unhandled error. */
-  killed: number;
-}
-
 /**
  * The Firebase CLI in its own process group, so a Ctrl-C in the terminal
  * reaches this script only and the CLI gets exactly one signal from it (it
  * takes a second one as "stop now", skipping the clean shutdown and the export).
  */
-function startCli(dir: RunDirectory, options: StartOptions, projectId: string, env: NodeJS.ProcessEnv, logFile: string): Cli {
+function startCli(dir: RunDirectory, options: StartOptions, projectId: string, env: NodeJS.ProcessEnv, logFile: string) {
   const child = spawn(FIREBASE_BIN, cliArgs(projectId, dir.configFile, options), {
     cwd: dir.dir,
     env,
@@ -142,7 +118,8 @@ function startCli(dir: RunDirectory, options: StartOptions, projectId: string, e
     detached: true,
   });
   const log = fs.createWriteStream(logFile);
-  const cli: Cli = { process: child, exited: Promise.resolve(1), killed: 0 };
+  // killed: invocations the Functions emulator reported as killed by an unhandled error.
+  const cli = { process: child, exited: Promise.resolve(1), killed: 0 };
   for (const stream of [child.stdout, child.stderr]) {
     readline.createInterface({ input: stream }).on('line', (line) => {
       // eslint-disable-next-line no-control-regex -- the CLI colours its output
@@ -152,6 +129,7 @@ function startCli(dir: RunDirectory, options: StartOptions, projectId: string, e
       if (!INVOCATION_LINE.test(plain)) console.log(line);
     });
   }
+  // The exit code; a signal counts as 128 + its number, as shells report it.
   cli.exited = new Promise((resolve) => {
     child.once('error', (error) => {
       console.error(`npm start: the Firebase CLI could not start: ${error.message}`);
@@ -164,6 +142,7 @@ function startCli(dir: RunDirectory, options: StartOptions, projectId: string, e
   });
   return cli;
 }
+type Cli = ReturnType<typeof startCli>;
 
 const running = (cli: Cli) => cli.process.exitCode === null && cli.process.signalCode === null;
 
@@ -204,69 +183,8 @@ export function exitCode(reason: Interruption | undefined, bounded: boolean, ver
   return stopCode === 0 ? verdict : 1;
 }
 
-/** The run's parts that the end of the run looks at. */
-interface Parts {
-  options: StartOptions;
-  db: Firestore;
-  tracker: RelationTracker;
-  simulator: FoodService;
-  proxy: FaultProxy | undefined;
-  cli: Cli;
-  caPem: string;
-  clock: ClockCounts;
-  startedAt: number;
-  resumed: number;
-}
-
-const snapshot = ({ startedAt, tracker, simulator, clock, cli }: Parts): RunSnapshot => ({
-  elapsedSeconds: Math.round((Date.now() - startedAt) / 1000),
-  summary: tracker.summary(new Date()),
-  stats: simulator.stats(),
-  clock,
-  functionErrors: cli.killed,
-});
-
-/** --duration: the customers stop, the orders in flight finish, and the run is judged by its invariants. Resolves to the verdict. */
-async function drainAndJudge(parts: Parts, durationSeconds: number, signal: AbortSignal): Promise<number> {
-  const { options, tracker, simulator, proxy } = parts;
-  simulator.stopCustomers();
-  const limitMs = drainLimitMs(options.pollIntervalSeconds, options.controllerIntervalMs, 60_000);
-  console.log(
-    `duration reached: the customers stop ordering; waiting up to ${limitMs / 1000} s until no order is open and no relation is active`,
-  );
-  const drainStarted = Date.now();
-  const drained = await drain(
-    async () => {
-      const { active, waitingForPerson } = tracker.summary(new Date());
-      return { open: openOrders(simulator.stats()), activeRelations: active, waitingForPerson };
-    },
-    limitMs,
-    { signal },
-  );
-  if (signal.aborted) return 1;
-  const relations = (await parts.db.collection('relations').get()).docs.map((doc) => doc.data());
-  const stats = simulator.stats();
-  const report = checkInvariants({
-    orders: await readOrders(simulator.address, parts.caPem, FUNCTIONS_DIR),
-    relations,
-    created: { kitchenOrders: stats.kitchenOrdersCreated, shipments: stats.shipmentsCreated },
-    // Dropped and late replies leave creates ambiguous, so noted orphans and flags are expected; a cut handshake provably sent nothing.
-    foodFaults: options.faults.failRate > 0 || options.faults.dropRate > 0 || options.faults.proxyLatencyMs > 0,
-    resumedRelations: parts.resumed,
-    failedDeliveries: parts.cli.killed,
-    drainTimedOut: !drained,
-  });
-  const drainSeconds = Math.round((Date.now() - drainStarted) / 1000);
-  const proxyLine = proxy && formatProxyStats(proxy.stats());
-  console.log(
-    finalSummary({ ...snapshot(parts), durationSeconds, drainSeconds, drained, relations: relations.length, report, proxy: proxyLine }),
-  );
-  return report.held ? 0 : 1;
-}
-
 async function run(options: StartOptions): Promise<number> {
-  const project = readProjectConfig(ROOT, options.project);
-  const projectId = project.projectId;
+  const { projectId, firebaseJson } = readProjectConfig(ROOT, options.project);
   const found = findTools();
   for (const line of found.lines) console.log(line);
   // The deployable build, and the simulator's generated types, after the checks that fail fast.
@@ -290,7 +208,7 @@ async function run(options: StartOptions): Promise<number> {
   // If this script dies, nothing it started outlives it.
   process.once('exit', () => emulators.cli && running(emulators.cli) && killGroup(emulators.cli));
 
-  const ports = options.freePorts ? await freePorts(project.firebaseJson) : fixedPorts(project.firebaseJson);
+  const ports = options.freePorts ? await freePorts(firebaseJson) : fixedPorts(firebaseJson);
   const certs = ensureCerts();
   const caPem = fs.readFileSync(certs.caCert, 'utf8');
   const foodAddress = `127.0.0.1:${ports.simulator}`;
@@ -302,7 +220,7 @@ async function run(options: StartOptions): Promise<number> {
   const ui = hasEmulatorUi();
   const dir = createRunDirectory(
     os.tmpdir(),
-    emulatorsConfig(project.firebaseJson, { ports, ui, without: found.without }),
+    emulatorsConfig(firebaseJson, { ports, ui, without: found.without }),
     localValues(proxy?.address ?? foodAddress, options.pollIntervalSeconds, caPem, {
       // Google's emulator slows every write to a collection while a listener is open on it, which production
       // Firestore does not; the board keeps one open, so the polls query instead.
@@ -342,20 +260,13 @@ async function run(options: StartOptions): Promise<number> {
   const db = getFirestore(app);
   db.settings({ host: host('firestore'), ssl: false });
   try {
-    const pollUrl = await waitForHttpFunction(
-      `http://${host('functions')}`,
-      projectId,
-      CLOCK_FUNCTION,
-      EMULATORS_READY_MS,
-      interrupt.signal,
-    );
+    const pollUrl = await waitForPollFunction(`http://${host('functions')}`, projectId, interrupt.signal);
     const opsUrl = `${pollUrl.slice(0, pollUrl.lastIndexOf('/'))}/ops`;
     // A function's first call starts a worker of the Functions emulator, which takes seconds: started now, the
     // board's first click on a card does not wait for it.
-    void fetch(`${opsUrl}/health`, { signal: AbortSignal.timeout(60_000) }).then(
-      (r) => r.arrayBuffer(),
-      () => undefined,
-    );
+    void fetch(`${opsUrl}/health`, { signal: AbortSignal.timeout(60_000) })
+      .then((r) => r.arrayBuffer())
+      .catch(() => undefined);
     console.log(`${pad('emulators ready')}in ${Math.round((Date.now() - startedAt) / 1000)} s; the customers start ordering now`);
     const tracker = new RelationTracker();
     const onChange = (id: string, before: PlainData | null, after: PlainData | null) => tracker.apply(id, before, after, new Date());
@@ -381,24 +292,61 @@ async function run(options: StartOptions): Promise<number> {
       `${pad('Firestore')}${host('firestore')} (FIRESTORE_EMULATOR_HOST=${host('firestore')} GCLOUD_PROJECT=${projectId} for npm run ops)`,
     );
     console.log(`${pad('food service')}${foodAddress} (simulator, ${options.ordersPerSecond} orders/s, stats ${food.statsUrl})`);
-    if (proxy) {
-      const faults = proxy.faults();
-      console.log(
-        `${pad('fault proxy')}${proxy.address} → ${foodAddress} for the functions (drop ${faults.dropRate}, handshake cut ${faults.handshakeCutRate}, latency ${faults.latencyMs} ms)`,
-      );
-    }
+    const faults = `drop ${dropRate}, handshake cut ${handshakeCutRate}, latency ${latencyMs} ms`;
+    if (proxy) console.log(`${pad('fault proxy')}${proxy.address} → ${foodAddress} for the functions (${faults})`);
     console.log(`${pad('ops API')}curl '${opsUrl}/orders?flagged=true'`);
     if (resumed > 0) console.log(`${pad('resuming')}${resumed} relations from --import`);
     clockDone = runClock(pollUrl, options.pollIntervalSeconds, AbortSignal.any([interrupt.signal, stopClock.signal]), clock, console.log);
 
-    const parts: Parts = { options, db, tracker, simulator: food, proxy, cli, caPem, clock, startedAt, resumed };
-    progress = setInterval(() => console.log(progressLine(snapshot(parts))), PROGRESS_EVERY_MS);
-    if (options.durationSeconds === undefined) {
-      await new Promise((resolve) => interrupt.signal.addEventListener('abort', resolve, { once: true }));
+    const snapshot = (): RunSnapshot => ({
+      elapsedSeconds: Math.round((Date.now() - startedAt) / 1000),
+      summary: tracker.summary(new Date()),
+      stats: food.stats(),
+      clock,
+      functionErrors: cli.killed,
+    });
+    progress = setInterval(() => console.log(progressLine(snapshot())), PROGRESS_EVERY_MS);
+    const { durationSeconds } = options;
+    const signal = interrupt.signal;
+    if (durationSeconds === undefined) {
+      await new Promise((resolve) => signal.addEventListener('abort', resolve, { once: true }));
       verdict = 0;
     } else {
-      await sleep(options.durationSeconds * 1000, undefined, { signal: interrupt.signal }).catch(() => undefined);
-      if (!interrupt.signal.aborted) verdict = await drainAndJudge(parts, options.durationSeconds, interrupt.signal);
+      await sleep(durationSeconds * 1000, undefined, { signal }).catch(() => undefined);
+      // --duration: the customers stop, the orders in flight finish, and the run is judged by its invariants. An
+      // interruption ends it unjudged (the catch below says nothing of it).
+      signal.throwIfAborted();
+      food.stopCustomers();
+      const limitMs = drainLimitMs(options.pollIntervalSeconds, options.controllerIntervalMs, 60_000);
+      console.log(
+        `duration reached: the customers stop ordering; waiting up to ${limitMs / 1000} s until no order is open and no relation is active`,
+      );
+      const drainStarted = Date.now();
+      let drained = false;
+      while (!drained && Date.now() < drainStarted + limitMs) {
+        // Drained when every active relation, and every open order, is done or waits for a person: nothing moves on its own.
+        const { active, waitingForPerson } = tracker.summary(new Date());
+        drained = active === waitingForPerson && openOrders(food.stats()) <= waitingForPerson;
+        if (!drained) await sleep(500, undefined, { signal });
+      }
+      const relations = (await db.collection('relations').get()).docs.map((doc) => doc.data());
+      const stats = food.stats();
+      const report = checkInvariants({
+        orders: await readOrders(food.address, caPem, FUNCTIONS_DIR),
+        relations,
+        created: { kitchenOrders: stats.kitchenOrdersCreated, shipments: stats.shipmentsCreated },
+        // Dropped and late replies leave creates ambiguous, so noted orphans and flags are expected; a cut handshake provably sent nothing.
+        foodFaults: options.faults.failRate > 0 || options.faults.dropRate > 0 || options.faults.proxyLatencyMs > 0,
+        resumedRelations: resumed,
+        failedDeliveries: cli.killed,
+        drainTimedOut: !drained,
+      });
+      const drainSeconds = Math.round((Date.now() - drainStarted) / 1000);
+      const proxyLine = proxy && formatProxyStats(proxy.stats());
+      console.log(
+        finalSummary({ ...snapshot(), durationSeconds, drainSeconds, drained, relations: relations.length, report, proxy: proxyLine }),
+      );
+      verdict = report.held ? 0 : 1;
     }
   } catch (error) {
     if (!interrupt.signal.aborted) console.error(`npm start: ${describeError(error)}`);

@@ -5,38 +5,8 @@ import { parseArgs } from 'node:util';
 
 import { describeError } from '../functions/src/describe-error';
 
-export interface StartOptions {
-  help: boolean;
-  /** The demo project the emulators run as (.firebaserc's default unless given). */
-  project: string | undefined;
-  pollIntervalSeconds: number;
-  /** Run this long, then drain, summarise and exit by the invariants. */
-  durationSeconds: number | undefined;
-  ordersPerSecond: number;
-  cancelRate: number;
-  rejectRate: number;
-  /** How long kitchens and drones take per step in the simulator. */
-  controllerIntervalMs: number;
-  seed: number;
-  boardPort: number;
-  /** Every emulator and the simulator on free loopback ports instead of firebase.json's and 9000/9001. */
-  freePorts: boolean;
-  /** SHARD_SIZE for the functions: a small one makes polls fan out to observeShard tasks. */
-  shardSize: number | undefined;
-  /** The emulators' data: loaded at the start, written at the end (firebase-tools' --import and --export-on-exit). */
-  importDir: string | undefined;
-  exportDir: string | undefined;
-  faults: {
-    /** Share of simulator calls failing with UNAVAILABLE. */
-    failRate: number;
-    /** Fault proxy: share of server→client chunks dropped with their connection (the server may have done the work). */
-    dropRate: number;
-    /** Fault proxy: share of new connections cut after the TLS ClientHello. */
-    handshakeCutRate: number;
-    /** Fault proxy: added to every server→client chunk. */
-    proxyLatencyMs: number;
-  };
-}
+/** The flags as parsed; USAGE says what each one means. */
+export type StartOptions = ReturnType<typeof parseOptions>;
 
 /** Whether the fault proxy goes between the functions and the food service. */
 export const usesFaultProxy = (faults: StartOptions['faults']): boolean =>
@@ -95,7 +65,7 @@ const STRINGS = ['project', 'import', 'export-on-exit'] as const;
 type StringFlag = (typeof STRINGS)[number];
 
 /** Returns the options, or throws UsageError naming the flag and the bad value. Paths are taken from `cwd` (where npm was run). */
-export function parseOptions(argv: readonly string[], cwd: string = process.env.INIT_CWD ?? process.cwd()): StartOptions {
+export function parseOptions(argv: readonly string[], cwd: string = process.env.INIT_CWD ?? process.cwd()) {
   let values: Partial<Record<NumberFlag | StringFlag, string>> & { help?: boolean; 'free-ports'?: boolean };
   try {
     ({ values } = parseArgs({

@@ -8,6 +8,7 @@ import * as path from 'node:path';
 import type { FoodServiceStats } from '../food-service/src/server';
 import type { FoodClient } from '../functions/src/food/client';
 import { STAGES, type Summary } from './board/tracker';
+import type { ClockCounts } from './clock';
 import type { InvariantReport } from './invariants';
 
 /** Orders the food service still has in progress. */
@@ -38,58 +39,25 @@ export function drainLimitMs(pollIntervalSeconds: number, controllerIntervalMs: 
   return Math.max(atLeastMs, 10 * pollIntervalSeconds * 1000 + 8 * controllerIntervalMs);
 }
 
-/** What the drain waits on: open orders (0 when it cannot tell), active relations, and those of them waiting for a person. */
-export interface InFlight {
-  open: number;
-  activeRelations: number;
-  waitingForPerson: number;
-}
-
-/**
- * Until nothing is in flight that the orchestrator will move on its own:
- * every active relation, and every open order, is done or waits for a
- * person. Resolves true when that happens, false at the limit or when `signal` aborts.
- */
-export async function drain(
-  look: () => Promise<InFlight>,
-  limitMs: number,
-  options: { signal?: AbortSignal; onLookFailed?: (error: unknown) => void } = {},
-): Promise<boolean> {
-  const deadline = Date.now() + limitMs;
-  while (Date.now() < deadline && !options.signal?.aborted) {
-    try {
-      const { open, activeRelations, waitingForPerson } = await look();
-      if (activeRelations === waitingForPerson && open <= waitingForPerson) return true;
-    } catch (error) {
-      options.onLookFailed?.(error);
-    }
-    await new Promise((resolve) => setTimeout(resolve, 500));
-  }
-  return false;
-}
-
 export const formatStages = (stages: Summary['stages']): string => STAGES.map((stage) => `${stage} ${stages[stage]}`).join(' · ');
 
 /** A moment of the run, for a progress line. */
 export interface RunSnapshot {
   elapsedSeconds: number;
   summary: Summary;
-  /** The simulator's counts; absent with an external food service. */
-  stats: FoodServiceStats | undefined;
-  /** Polls answered 200, skipped with 409 (lease held), and failed (any other answer, or none). */
-  clock: { ok: number; skipped: number; failed: number };
+  /** The simulator's counts. */
+  stats: FoodServiceStats;
+  clock: ClockCounts;
   /** Function invocations the Functions emulator reported as killed by an unhandled error. */
   functionErrors: number;
 }
 
 /** One progress line, every few seconds while the run lasts and while it drains. */
 export function progressLine({ elapsedSeconds, summary, stats, clock, functionErrors }: RunSnapshot): string {
-  const food = stats
-    ? ` | food: ${stats.ordersCreated} orders (${openOrders(stats)} open), ${stats.kitchenOrdersCreated} kitchen, ${stats.shipmentsCreated} shipments`
-    : '';
   return (
     `[${String(elapsedSeconds).padStart(4)}s] ${formatStages(summary.stages)} (${summary.active} active) | ${summary.transitionsPerSecond.toFixed(1)} transitions/s` +
-    ` | errors: ${summary.errors.transient} retrying, ${summary.errors.flagged} flagged${food}` +
+    ` | errors: ${summary.errors.transient} retrying, ${summary.errors.flagged} flagged` +
+    ` | food: ${stats.ordersCreated} orders (${openOrders(stats)} open), ${stats.kitchenOrdersCreated} kitchen, ${stats.shipmentsCreated} shipments` +
     ` | polls ${clock.ok} ok, ${clock.failed} failed | function errors ${functionErrors}`
   );
 }
@@ -129,7 +97,7 @@ export function finalSummary(facts: FinalFacts): string {
     `  relations:  ${facts.relations} (${summary.finished} finished, ${summary.active} active)`,
     `  by stage:   ${formatStages(summary.stages)}`,
     `  orders:     ${report.finished} finished, ${report.inProgress} in progress (as the food service lists them)`,
-    ...(facts.stats ? foodLines(facts.stats) : []),
+    ...foodLines(facts.stats),
     ...(facts.proxy ? [`  proxy:      ${facts.proxy}`] : []),
     `  polls:      ${facts.clock.ok} answered 200, ${facts.clock.skipped} skipped (409), ${facts.clock.failed} failed`,
     `  functions:  ${facts.functionErrors} invocation(s) killed by an unhandled error`,

@@ -7,6 +7,8 @@ import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 
+import { emulatorSecrets, writeDotenv } from './dotenv';
+
 export interface CertPaths {
   dir: string;
   caCert: string;
@@ -164,8 +166,8 @@ if (require.main === module) {
   console.log(`  client      ${paths.clientCert}, ${paths.clientKey}  (for mTLS)`);
   if (!dirArg) {
     // The emulators' secrets for a plain `firebase emulators:start`: the functions then trust the simulator.
-    // eslint-disable-next-line @typescript-eslint/no-require-imports -- the development tooling's, loaded only by this command
-    const { writeLocalSecrets } = require('../../local/project') as typeof import('../../local/project');
-    console.log(`  emulators   ${writeLocalSecrets(fs.readFileSync(paths.caCert, 'utf8'))}  (FOOD_SERVICE_CA, no mTLS)`);
+    const secretFile = path.resolve(__dirname, '..', '..', 'functions', '.secret.local');
+    writeDotenv(secretFile, emulatorSecrets(fs.readFileSync(paths.caCert, 'utf8')), 0o600);
+    console.log(`  emulators   ${secretFile}  (FOOD_SERVICE_CA, no mTLS)`);
   }
 }

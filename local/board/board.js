@@ -7,46 +7,22 @@
 'use strict';
 
 (() => {
-  const COLUMNS = [
-    ['NEW', 'New'],
-    ['PREPARATION', 'Preparation'],
-    ['IN_FLIGHT', 'In flight'],
-    ['DELIVERED', 'Delivered'],
-    ['REJECTED', 'Rejected'],
-    ['CANCELLED', 'Cancelled'],
-    ['INVALID', 'Invalid'],
-  ];
+  const COLUMNS = ['NEW', 'PREPARATION', 'IN_FLIGHT', 'DELIVERED', 'REJECTED', 'CANCELLED', 'INVALID'];
   const TERMINAL = new Set(['DELIVERED', 'REJECTED', 'CANCELLED']);
   /** @type {Record<string, number>} how far along the lifecycle each status is */
   const RANK = { NEW: 0, PREPARATION: 1, IN_FLIGHT: 2, DELIVERED: 3, REJECTED: 3, CANCELLED: 3 };
   const FEED_LIMIT = 100;
   const RETRY_MS = 3000;
-  const SUMMARY_KEYS = new Set([
-    'stages',
-    'active',
-    'finished',
-    'transitionsPerSecond',
-    'errors',
-    'waitingForPerson',
-    'possibleOrphans',
-    'relations',
-    'health',
-    'stuckThresholds',
-  ]);
   const ACTIVE = new Set(['NEW', 'PREPARATION', 'IN_FLIGHT']);
   /** @type {Record<string, number>} seconds per active stage after which an order is stuck; from the summary */
   let stuckThresholds = {};
 
   /**
-   * @typedef {{ code: string, message: string, transient: boolean }} ErrorView
-   * @typedef {{ id: string, order: string | null, stage: string, orderStatus: string | null,
-   *   kitchenOrder: string | null, kitchenOrderStatus: string | null, shipment: string | null, shipmentStatus: string | null,
-   *   error: ErrorView | null, observationError: string | null, possibleOrphans: number, openOrphans: number,
-   *   health: HealthNote[], stageSince: string, updatedAt: string }} RelationView
-   * @typedef {{ reason: 'flagged' | 'orphans' | 'stuck', since: string | null, detail: string }} HealthNote
-   * @typedef {{ at: string, id: string, order: string | null, from: string | null, to: string }} TransitionView
-   * @typedef {{ stages: Record<string, number>, active: number, finished: number, transitionsPerSecond: number,
-   *   errors: { transient: number, flagged: number }, possibleOrphans: number, relations: number } & Record<string, unknown>} Summary
+   * What the server sends, as the tracker makes it (tracker.ts).
+   * @typedef {import('./tracker').RelationView} RelationView
+   * @typedef {import('./tracker').HealthNote} HealthNote
+   * @typedef {import('./tracker').TransitionView} TransitionView
+   * @typedef {import('./tracker').Summary & { extra?: Record<string, unknown> }} Summary
    */
 
   /** @type {Map<string, HTMLElement>} the cards by relation id */
@@ -94,10 +70,11 @@
 
   function buildColumns() {
     const board = find('#board');
-    for (const [stage, title] of COLUMNS) {
+    for (const stage of COLUMNS) {
+      const title = stage.replace('_', ' ');
       const list = el('div', { class: 'cards' });
-      const column = el('section', { class: 'column', 'data-stage': stage, 'aria-label': title }, [
-        el('header', {}, [el('h2', {}, [title.toUpperCase()]), el('span', { class: 'count', 'data-testid': `count-${stage}` }, ['0'])]),
+      const column = el('section', { class: 'column', 'data-stage': stage, 'aria-label': title.toLowerCase() }, [
+        el('header', {}, [el('h2', {}, [title]), el('span', { class: 'count', 'data-testid': `count-${stage}` }, ['0'])]),
         list,
         el('div', { class: 'empty' }, ['no orders']),
       ]);
@@ -170,13 +147,12 @@
         detail: `in ${view.stage} for ${age(view.stageSince)}, longer than its ${limit} s threshold`,
       });
     }
-    const label = { flagged: 'flagged', orphans: 'orphans', stuck: 'stuck' };
     return el(
       'div',
       { class: 'health', 'data-testid': 'health' },
       notes.map((note) =>
         el('span', { class: `reason reason-${note.reason}`, 'data-reason': note.reason, title: note.detail }, [
-          `${label[note.reason]}: ${note.reason === 'flagged' ? (view.error?.code ?? '') : note.reason === 'orphans' ? `${view.openOrphans} open` : age(view.stageSince)}`,
+          `${note.reason}: ${note.reason === 'flagged' ? (view.error?.code ?? '') : note.reason === 'orphans' ? `${view.openOrphans} open` : age(view.stageSince)}`,
         ]),
       ),
     );
@@ -310,7 +286,7 @@
   }
 
   function showSummary(/** @type {Summary} */ s) {
-    for (const [stage] of COLUMNS) setText(`count-${stage}`, String(s.stages[stage] ?? 0));
+    for (const stage of COLUMNS) setText(`count-${stage}`, String(s.stages[stage] ?? 0));
     if ((s.stages.INVALID ?? 0) > 0) find('[data-stage="INVALID"]').hidden = false;
     setText('summary-active', String(s.active));
     setText('summary-finished', String(s.finished));
@@ -324,15 +300,14 @@
     if (s.stuckThresholds) stuckThresholds = s.stuckThresholds;
     find('#errors-metric').classList.toggle('alert', s.errors.flagged > 0);
     find('#orphans-metric').classList.toggle('alert', s.possibleOrphans > 0);
-    showExtra(s);
+    showExtra(s.extra ?? {});
   }
 
   /** Figures the runner adds (e.g. the food service's stats): plain values, and one level of nesting. */
-  function showExtra(/** @type {Record<string, unknown>} */ summary) {
+  function showExtra(/** @type {Record<string, unknown>} */ extra) {
     /** @type {Array<[string, string]>} */
     const figures = [];
-    for (const [key, value] of Object.entries(summary)) {
-      if (SUMMARY_KEYS.has(key)) continue;
+    for (const [key, value] of Object.entries(extra)) {
       if (value !== null && typeof value === 'object' && !Array.isArray(value)) {
         for (const [inner, v] of Object.entries(value)) if (isPlain(v)) figures.push([`${key}.${inner}`, String(v)]);
       } else if (isPlain(value)) {
@@ -354,11 +329,6 @@
     node.textContent = { connecting: 'connecting…', live: 'live', down: 'disconnected · retrying' }[state];
   }
 
-  /** @param {MessageEvent} event */
-  function data(event) {
-    return JSON.parse(event.data);
-  }
-
   function connect() {
     const source = new EventSource('/api/events');
     source.onopen = () => connected('live');
@@ -371,7 +341,7 @@
       setTimeout(connect, RETRY_MS);
     };
     source.addEventListener('snapshot', (event) => {
-      const snapshot = data(event);
+      const snapshot = JSON.parse(event.data);
       // The thresholds first: the cards are judged stuck or not as they are drawn.
       if (snapshot.summary.stuckThresholds) stuckThresholds = snapshot.summary.stuckThresholds;
       for (const list of lists.values()) list.replaceChildren();
@@ -383,10 +353,10 @@
       showSummary(snapshot.summary);
       connected('live');
     });
-    source.addEventListener('relation', (event) => upsert(data(event)));
-    source.addEventListener('removed', (event) => remove(data(event).id));
-    source.addEventListener('transition', (event) => addTransition(data(event)));
-    source.addEventListener('summary', (event) => showSummary(data(event)));
+    source.addEventListener('relation', (event) => upsert(JSON.parse(event.data)));
+    source.addEventListener('removed', (event) => remove(JSON.parse(event.data).id));
+    source.addEventListener('transition', (event) => addTransition(JSON.parse(event.data)));
+    source.addEventListener('summary', (event) => showSummary(JSON.parse(event.data)));
   }
 
   buildColumns();

@@ -2,13 +2,14 @@
 // Server-Sent Events that push every change the tracker sees. It has no
 // authentication, so it refuses to listen anywhere but loopback, and it
 // answers only requests addressed to a loopback name (a DNS-rebinding page
-// cannot read it).
+// cannot read it). A client that stops reading the events is cut off rather
+// than buffered without bound; its EventSource reconnects and starts again
+// from a fresh snapshot.
 import { readFile } from 'node:fs/promises';
 import * as http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import * as path from 'node:path';
 
-import { EventStreams } from './sse';
 import type { RelationTracker, TrackerEvent } from './tracker';
 import { describeError } from '../../functions/src/describe-error';
 
@@ -18,7 +19,7 @@ export interface BoardOptions {
   /** 0 picks any free port. */
   port: number;
   tracker: RelationTracker;
-  /** More figures for /api/summary and the page (e.g. the food service's stats), merged into the summary. */
+  /** More figures for /api/summary and the page (e.g. the food service's stats): the summary's `extra`. */
   extra?: () => Record<string, unknown>;
   /**
    * Base URL of the ops HTTPS function (…/ops), on loopback: /api/orders/<id>
@@ -28,12 +29,7 @@ export interface BoardOptions {
   statusApi?: string;
 }
 
-export interface Board {
-  /** http://host:port/ */
-  url: string;
-  port: number;
-  stop(): Promise<void>;
-}
+export type Board = Awaited<ReturnType<typeof startBoard>>;
 
 const LOOPBACK_HOSTS = new Set(['127.0.0.1', '::1', 'localhost']);
 const LOOPBACK_NAMES = new Set(['127.0.0.1', '[::1]', 'localhost']);
@@ -49,7 +45,7 @@ const PAGE_HEADERS = {
   'x-content-type-options': 'nosniff',
 };
 
-export async function startBoard(options: BoardOptions): Promise<Board> {
+export async function startBoard(options: BoardOptions) {
   const { tracker, extra, statusApi } = options;
   const host = options.host ?? '127.0.0.1';
   if (!LOOPBACK_HOSTS.has(host)) throw new Error(`the board has no authentication and listens on loopback only, not ${host}`);
@@ -62,13 +58,11 @@ export async function startBoard(options: BoardOptions): Promise<Board> {
   const streams = new EventStreams();
 
   const summary = (): Record<string, unknown> => {
-    let more: Record<string, unknown> = {};
     try {
-      more = extra?.() ?? {};
+      return { ...tracker.summary(new Date()), extra: extra?.() ?? {} };
     } catch (error) {
-      more = { extraError: describeError(error) };
+      return { ...tracker.summary(new Date()), extra: { error: describeError(error) } };
     }
-    return { ...more, ...tracker.summary(new Date()) };
   };
 
   const routes = new Map<string, (res: http.ServerResponse) => void>([
@@ -166,4 +160,64 @@ function json(res: http.ServerResponse, status: number, body: unknown, headers: 
   res
     .writeHead(status, { 'content-type': 'application/json; charset=utf-8', 'cache-control': 'no-store', ...headers })
     .end(`${JSON.stringify(body)}\n`);
+}
+
+// ---- Server-Sent Events: one open response per client, each message written to all of them.
+
+/** Bytes a client may leave unread before it is dropped. */
+const MAX_BUFFERED = 1 << 20;
+/** How long the browser waits before reconnecting. */
+const RETRY_MS = 2000;
+
+export class EventStreams {
+  private readonly clients = new Set<http.ServerResponse>();
+
+  get size(): number {
+    return this.clients.size;
+  }
+
+  /** Takes over `res` as an event stream; `first` is sent to it alone, before anything else. */
+  open(res: http.ServerResponse, first: { event: string; data: unknown }): void {
+    res.writeHead(200, {
+      'content-type': 'text/event-stream; charset=utf-8',
+      'cache-control': 'no-store',
+      connection: 'keep-alive',
+      // Proxies that buffer responses would hold events back.
+      'x-accel-buffering': 'no',
+    });
+    res.write(`retry: ${RETRY_MS}\n\n`);
+    this.clients.add(res);
+    res.on('close', () => this.clients.delete(res));
+    this.write(res, format(first.event, first.data));
+  }
+
+  send(event: string, data: unknown): void {
+    if (this.clients.size === 0) return;
+    const message = format(event, data);
+    for (const res of this.clients) this.write(res, message);
+  }
+
+  /** A comment line: keeps idle connections (and proxies) from timing out. */
+  heartbeat(): void {
+    for (const res of this.clients) this.write(res, ': heartbeat\n\n');
+  }
+
+  closeAll(): void {
+    for (const res of this.clients) res.end();
+    this.clients.clear();
+  }
+
+  private write(res: http.ServerResponse, message: string): void {
+    if (res.writableLength > MAX_BUFFERED) {
+      this.clients.delete(res);
+      res.destroy();
+      return;
+    }
+    res.write(message);
+  }
+}
+
+/** JSON.stringify never emits raw newlines, so each message is a single data line. */
+function format(event: string, data: unknown): string {
+  return `event: ${event}\ndata: ${JSON.stringify(data)}\n\n`;
 }

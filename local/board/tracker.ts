@@ -10,6 +10,7 @@
 import { isTerminal, STAGES, type Stage } from '../../functions/src/model/stage';
 import type { PlainData } from './feed';
 import { isActiveStage, type ProblemReason, type StuckThresholds } from '../../functions/src/model/health';
+import { loadStuckThresholds } from '../../functions/src/config';
 
 export { STAGES, type Stage };
 /** Where a document whose `stage` is missing or unknown goes, so it is seen rather than hidden. */
@@ -25,34 +26,8 @@ export interface ErrorView {
   transient: boolean;
 }
 
-export interface RelationView {
-  id: string;
-  /** orders/<uuid>, or null on a document without it. */
-  order: string | null;
-  stage: Bucket;
-  orderStatus: string | null;
-  kitchenOrder: string | null;
-  kitchenOrderStatus: string | null;
-  shipment: string | null;
-  shipmentStatus: string | null;
-  /** The document's `error`, or INVALID_STAGE for a stage the board does not know. */
-  error: ErrorView | null;
-  /** The poller's permanent look-up failure, if any. */
-  observationError: string | null;
-  possibleOrphans: number;
-  /** Possible orphans no person has resolved yet. */
-  openOrphans: number;
-  /**
-   * What needs a person about it: a flag, open orphans, and (in views read
-   * with relations(now) or sent to the page) whether it is stuck past its
-   * stage's threshold.
-   */
-  health: HealthNote[];
-  /** ISO time the relation entered its stage. */
-  stageSince: string;
-  /** ISO time of the last change the tracker applied. */
-  updatedAt: string;
-}
+/** A card: what the board shows of one relation document. */
+export type RelationView = ReturnType<typeof toView>;
 
 export interface HealthNote {
   reason: ProblemReason;
@@ -70,22 +45,7 @@ export interface TransitionView {
   to: Bucket;
 }
 
-export interface Summary {
-  stages: Record<Bucket, number>;
-  active: number;
-  finished: number;
-  transitionsPerSecond: number;
-  /** Relations with an error the orchestrator retries (transient), or one that waits for a person (flagged). */
-  errors: { transient: number; flagged: number };
-  /** Active relations that wait for a person: nothing moves them until someone retries or repairs them. */
-  waitingForPerson: number;
-  possibleOrphans: number;
-  /** Relations that need a person, by reason, as the stuck-order report counts them. */
-  health: Record<ProblemReason, number>;
-  /** Seconds per active stage after which an order is stuck; the page marks cards with it as time passes. */
-  stuckThresholds: StuckThresholds;
-  relations: number;
-}
+export type Summary = ReturnType<RelationTracker['summary']>;
 
 export type TrackerEvent =
   | { type: 'relation'; view: RelationView }
@@ -104,16 +64,6 @@ export interface TrackerOptions {
   stuckThresholds?: StuckThresholds;
 }
 
-/** The functions' defaults (functions/src/config.ts), for a tracker that is given none. */
-export const DEFAULT_STUCK_THRESHOLDS: StuckThresholds = { NEW: 180, PREPARATION: 300, IN_FLIGHT: 300 };
-
-/** What one document adds to the totals. */
-interface Contribution {
-  bucket: Bucket;
-  error: 'transient' | 'flagged' | null;
-  orphans: number;
-}
-
 export class RelationTracker {
   private readonly views = new Map<string, RelationView>();
   /** Ids of retained finished cards per terminal stage, oldest first (Map keeps insertion order). */
@@ -121,29 +71,22 @@ export class RelationTracker {
   private readonly counts = Object.fromEntries(BUCKETS.map((bucket) => [bucket, 0])) as Record<Bucket, number>;
   private readonly errorCounts = { transient: 0, flagged: 0 };
   private orphans = 0;
-  /** Ring buffer of recent transitions; `next` is where the next one goes. */
-  private readonly ring: TransitionView[] = [];
-  private next = 0;
+  /** Recent transitions, oldest first. */
+  private readonly recent: TransitionView[] = [];
   /** Times (ms) of the transitions inside the rate window, oldest first. */
   private readonly recentTimes: number[] = [];
   private readonly listeners = new Set<(event: TrackerEvent) => void>();
-  private readonly finishedPerStage: number;
-  private readonly transitionLimit: number;
-  private readonly rateWindowMs: number;
-  private readonly stuckThresholds: StuckThresholds;
+  private readonly options: Required<TrackerOptions>;
 
   constructor(options: TrackerOptions = {}) {
-    this.stuckThresholds = options.stuckThresholds ?? DEFAULT_STUCK_THRESHOLDS;
-    this.finishedPerStage = options.finishedPerStage ?? 300;
-    this.transitionLimit = options.transitionLimit ?? 200;
-    this.rateWindowMs = options.rateWindowMs ?? 10_000;
-    for (const [name, value] of Object.entries({
-      finishedPerStage: this.finishedPerStage,
-      transitionLimit: this.transitionLimit,
-      rateWindowMs: this.rateWindowMs,
-    })) {
-      if (!Number.isInteger(value) || value < 1) throw new Error(`RelationTracker: ${name} must be a positive integer, got ${value}`);
-    }
+    // Without thresholds, the functions' defaults.
+    this.options = {
+      finishedPerStage: 300,
+      transitionLimit: 200,
+      rateWindowMs: 10_000,
+      stuckThresholds: loadStuckThresholds({}),
+      ...options,
+    };
   }
 
   /** One change of relations/{id}: `before`/`after` are null for a creation/deletion. Never throws on bad data. */
@@ -152,7 +95,7 @@ export class RelationTracker {
     if (after) this.count(contribution(after), +1);
 
     const previous = this.views.get(id);
-    if (previous) this.forgetFinished(previous);
+    if (previous) this.finished.get(previous.stage)?.delete(id);
     if (!after) {
       this.views.delete(id);
       this.emit({ type: 'removed', id });
@@ -171,15 +114,15 @@ export class RelationTracker {
   /** Cards: every active or invalid relation and the most recent finished ones; with `now`, stuck ones say so. */
   relations(now?: Date): RelationView[] {
     const views = [...this.views.values()];
-    return now ? views.map((view) => withStuck(view, now, this.stuckThresholds)) : views;
+    return now ? views.map((view) => withStuck(view, now, this.options.stuckThresholds)) : views;
   }
 
   /** Recent transitions, oldest first. */
   transitions(): TransitionView[] {
-    return [...this.ring.slice(this.next), ...this.ring.slice(0, this.next)];
+    return [...this.recent];
   }
 
-  summary(now: Date): Summary {
+  summary(now: Date) {
     this.pruneRate(now.getTime());
     const finished = TERMINAL.reduce((sum, stage) => sum + this.counts[stage], 0);
     const relations = BUCKETS.reduce((sum, bucket) => sum + this.counts[bucket], 0);
@@ -188,14 +131,19 @@ export class RelationTracker {
       active: relations - finished,
       finished,
       transitionsPerSecond:
-        this.recentTimes.filter((t) => t > now.getTime() - this.rateWindowMs && t <= now.getTime()).length / (this.rateWindowMs / 1000),
+        this.recentTimes.filter((t) => t > now.getTime() - this.options.rateWindowMs && t <= now.getTime()).length /
+        (this.options.rateWindowMs / 1000),
+      // Relations with an error the orchestrator retries (transient), or one that waits for a person (flagged).
       errors: { ...this.errorCounts },
+      // Active relations that wait for a person: nothing moves them until someone retries or repairs them.
       waitingForPerson: [...this.views.values()].filter(
         (v) => !TERMINAL.includes(v.stage) && errorKind(v.error, v.observationError) === 'flagged',
       ).length,
       possibleOrphans: this.orphans,
+      // Relations that need a person, by reason, as the stuck-order report counts them.
       health: this.health(now),
-      stuckThresholds: { ...this.stuckThresholds },
+      // The page marks cards stuck with these as time passes.
+      stuckThresholds: { ...this.options.stuckThresholds },
       relations,
     };
   }
@@ -208,7 +156,7 @@ export class RelationTracker {
   private health(now: Date): Record<ProblemReason, number> {
     const counts: Record<ProblemReason, number> = { flagged: 0, orphans: 0, stuck: 0 };
     for (const view of this.views.values()) {
-      for (const note of withStuck(view, now, this.stuckThresholds).health) counts[note.reason]++;
+      for (const note of withStuck(view, now, this.options.stuckThresholds).health) counts[note.reason]++;
     }
     return counts;
   }
@@ -219,14 +167,10 @@ export class RelationTracker {
     return () => this.listeners.delete(listener);
   }
 
-  private count({ bucket, error, orphans }: Contribution, sign: 1 | -1): void {
+  private count({ bucket, error, orphans }: ReturnType<typeof contribution>, sign: 1 | -1): void {
     this.counts[bucket] += sign;
     if (error) this.errorCounts[error] += sign;
     this.orphans += sign * orphans;
-  }
-
-  private forgetFinished(view: RelationView): void {
-    this.finished.get(view.stage)?.delete(view.id);
   }
 
   private retainFinished(view: RelationView): void {
@@ -234,7 +178,7 @@ export class RelationTracker {
     if (!kept) return;
     kept.set(view.id, true);
     for (const [oldest] of kept) {
-      if (kept.size <= this.finishedPerStage) break;
+      if (kept.size <= this.options.finishedPerStage) break;
       kept.delete(oldest);
       this.views.delete(oldest);
       this.emit({ type: 'removed', id: oldest });
@@ -242,9 +186,8 @@ export class RelationTracker {
   }
 
   private recordTransition(transition: TransitionView): void {
-    if (this.ring.length < this.transitionLimit) this.ring.push(transition);
-    else this.ring[this.next] = transition;
-    this.next = (this.next + 1) % this.transitionLimit;
+    this.recent.push(transition);
+    if (this.recent.length > this.options.transitionLimit) this.recent.shift();
     const at = Date.parse(transition.at);
     this.recentTimes.push(at);
     this.pruneRate(at);
@@ -253,7 +196,7 @@ export class RelationTracker {
 
   /** Drops times that fell out of the window ending at `now` (memory only: summary() filters by time itself). */
   private pruneRate(now: number): void {
-    while (this.recentTimes.length > 0 && this.recentTimes[0] <= now - this.rateWindowMs) this.recentTimes.shift();
+    while (this.recentTimes.length > 0 && this.recentTimes[0] <= now - this.options.rateWindowMs) this.recentTimes.shift();
   }
 
   private emit(event: TrackerEvent): void {
@@ -284,7 +227,8 @@ function bucketOf(stage: unknown): Bucket {
   return typeof stage === 'string' && (STAGES as readonly string[]).includes(stage) ? (stage as Stage) : INVALID;
 }
 
-function contribution(data: PlainData): Contribution {
+/** What one document adds to the totals. */
+function contribution(data: PlainData) {
   return {
     bucket: bucketOf(data.stage),
     error: errorKind(errorOf(data), textOf(data.observationError)),
@@ -293,12 +237,12 @@ function contribution(data: PlainData): Contribution {
 }
 
 /** Flagged: something waits for a person (a permanent error or look-up failure); transient: the orchestrator retries. */
-function errorKind(error: ErrorView | null, observationError: string | null): Contribution['error'] {
+function errorKind(error: ErrorView | null, observationError: string | null): 'transient' | 'flagged' | null {
   if ((error && !error.transient) || observationError) return 'flagged';
   return error ? 'transient' : null;
 }
 
-function toView(id: string, data: PlainData, at: Date, previous: RelationView | undefined): RelationView {
+function toView(id: string, data: PlainData, at: Date, previous: { stage: Bucket; stageSince: string } | undefined) {
   const stage = bucketOf(data.stage);
   // advancedAt is written with every stage the trigger records; a NEW relation has only createdAt.
   const entered = stage === 'NEW' || stage === INVALID ? dateOf(data.createdAt) : (dateOf(data.advancedAt) ?? dateOf(data.createdAt));
@@ -313,10 +257,13 @@ function toView(id: string, data: PlainData, at: Date, previous: RelationView | 
     shipment: textOf(data.shipment),
     shipmentStatus: textOf(data.shipmentStatus),
     error: errorOf(data),
+    // The poller's permanent look-up failure, if any.
     observationError: textOf(data.observationError),
     possibleOrphans: orphansOf(data.possibleOrphans),
     openOrphans: openOrphansOf(data.possibleOrphans),
+    // What needs a person about it; views read with relations(now), or sent to the page, also say whether it is stuck.
     health: healthOf(data),
+    // ISO times: when the relation entered its stage, and of the last change the tracker applied.
     stageSince: entered?.toISOString() ?? (sameStage && previous ? previous.stageSince : at.toISOString()),
     updatedAt: at.toISOString(),
   };

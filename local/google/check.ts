@@ -33,45 +33,48 @@ export function exportLine(java: Java, firestore: EmulatorBinary, pubsub: Emulat
   return `export ${vars.join(' ')}`;
 }
 
-function main(argv: string[]): number {
-  const found: { java?: Java; firestore?: EmulatorBinary; pubsub?: EmulatorBinary } = {};
+export type EmulatorTools = { java?: Java; firestore?: EmulatorBinary; pubsub?: EmulatorBinary };
+
+/** Java and Google's emulators as this machine offers them (nothing is downloaded), with a line for each: where, or MISSING and why. */
+export function lookForTools(env: NodeJS.ProcessEnv = process.env): { tools: EmulatorTools; missing: MissingTool[]; lines: string[] } {
+  const tools: EmulatorTools = {};
+  const missing: MissingTool[] = [];
   const lines: string[] = [];
-  const report = <T extends Java | EmulatorBinary>(label: string, find: () => T, say: (tool: T) => string): T | undefined => {
+  const look = <K extends keyof EmulatorTools>(key: K, label: string, find: (env: NodeJS.ProcessEnv) => NonNullable<EmulatorTools[K]>) => {
     try {
-      const tool = find();
-      lines.push(`${label.padEnd(20)}${say(tool)}`);
-      return tool;
+      const tool = (tools[key] = find(env));
+      lines.push(`${label.padEnd(18)}${'major' in tool ? `Java ${tool.major} at ${tool.bin}` : tool.path} (from ${tool.source})`);
     } catch (error) {
       if (!(error instanceof MissingTool)) throw error;
-      lines.push(`${label.padEnd(20)}MISSING: ${error.message}`);
-      return undefined;
+      missing.push(error);
+      // npm start runs without Pub/Sub: nothing fires the scheduled poll in the emulators anyway.
+      lines.push(`${label.padEnd(18)}MISSING: ${error.message}${key === 'pubsub' ? '; npm start leaves it out (its clock polls)' : ''}`);
     }
   };
-  const where = (tool: EmulatorBinary) => `${tool.path} (from ${tool.source})`;
-  found.java = report(
-    'Java 21+',
-    () => findJava(),
-    (java) => `Java ${java.major} at ${java.bin} (from ${java.source})`,
-  );
-  found.firestore = report('Firestore emulator', () => findFirestoreEmulator(), where);
-  found.pubsub = report('Pub/Sub emulator', () => findPubsubEmulator(), where);
+  look('java', 'Java 21+', findJava);
+  look('firestore', 'Firestore', findFirestoreEmulator);
+  look('pubsub', 'Pub/Sub', findPubsubEmulator);
+  return { tools, missing, lines };
+}
+
+function main(argv: string[]): number {
+  const { tools, missing, lines } = lookForTools();
   lines.push(
-    `${'Emulator UI'.padEnd(20)}${
+    `${'Emulator UI'.padEnd(18)}${
       hasEmulatorUi()
         ? `${uiBundleDir()} (npm start runs it; for a plain emulators:start set emulators.ui.enabled in firebase.json)`
         : 'not downloaded (needs internet once: npx firebase setup:emulators:ui); everything else runs without it'
     }`,
   );
-  const complete = found.java && found.firestore && found.pubsub;
-  const line = found.java && found.firestore ? exportLine(found.java, found.firestore, found.pubsub) : undefined;
+  const line = tools.java && tools.firestore ? exportLine(tools.java, tools.firestore, tools.pubsub) : undefined;
   if (argv.includes('--env')) {
     if (line) console.log(line);
-    else for (const missing of lines.filter((l) => l.includes('MISSING:'))) console.error(missing);
+    else for (const text of lines.filter((l) => l.includes('MISSING:'))) console.error(text);
     return line ? 0 : 1;
   }
   for (const text of lines) console.log(text);
   if (line) console.log(`\nFor a plain \`npx firebase emulators:start\` in this shell:\n${line}`);
-  return complete ? 0 : 1;
+  return missing.length === 0 ? 0 : 1;
 }
 
 if (require.main === module) process.exitCode = main(process.argv.slice(2));

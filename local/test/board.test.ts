@@ -6,8 +6,7 @@ import * as path from 'node:path';
 import * as assert from 'node:assert/strict';
 import type { Page } from 'playwright-core';
 
-import { startBoard, type Board } from '../board/server';
-import { EventStreams } from '../board/sse';
+import { EventStreams, startBoard, type Board } from '../board/server';
 import { RelationTracker, type RelationView, type Summary, type TransitionView } from '../board/tracker';
 import { openBoard, type BoardBrowser } from './helpers/chromium';
 import { relationDoc, RelationFeed } from './helpers/relations';
@@ -107,11 +106,11 @@ describe('board server', () => {
       transitions.map((t) => `${t.id}:${t.from}->${t.to}`),
       ['a:null->NEW', 'b:null->NEW', 'a:NEW->PREPARATION'],
     );
-    const summary = await getJson<Summary & { foodService: unknown }>(`${board.url}api/summary`);
+    const summary = await getJson<Summary & { extra: { foodService: unknown } }>(`${board.url}api/summary`);
     assert.deepEqual(summary.stages, { NEW: 1, PREPARATION: 1, IN_FLIGHT: 0, DELIVERED: 0, REJECTED: 0, CANCELLED: 0, INVALID: 0 });
     assert.equal(summary.active, 2);
     assert.equal(summary.relations, 2);
-    assert.deepEqual(summary.foodService, { ordersCreated: 2 });
+    assert.deepEqual(summary.extra.foodService, { ordersCreated: 2 });
   });
 
   it('answers 404 and 405 as JSON, and refuses other Host names and non-loopback addresses', async () => {
@@ -157,8 +156,8 @@ describe('board server', () => {
       },
     });
     try {
-      const summary = await getJson<Summary & { extraError: string }>(`${other.url}api/summary`);
-      assert.equal(summary.extraError, 'stats unavailable');
+      const summary = await getJson<Summary & { extra: { error: string } }>(`${other.url}api/summary`);
+      assert.equal(summary.extra.error, 'stats unavailable');
       assert.equal(summary.relations, 2);
     } finally {
       await other.stop();
@@ -196,7 +195,7 @@ describe('board server', () => {
     const after = await client.next((m) => m.event === 'summary', { from: mark, timeoutMs: 2000 });
     assert.ok(Date.now() - soon < 900, 'the summary follows the change within the debounce');
     assert.deepEqual((after.data as Summary).stages.PREPARATION, 1);
-    assert.deepEqual((after.data as Summary & { foodService: unknown }).foodService, { ordersCreated: 2 });
+    assert.deepEqual((after.data as Summary & { extra: { foodService: unknown } }).extra.foodService, { ordersCreated: 2 });
 
     feed.delete('b', new Date());
     const removed = await client.next((m) => m.event === 'removed', { from: mark });

@@ -18,6 +18,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 
 import { ensureCerts } from '../../food-service/src/certs';
+import { formatDotenv, GENERATED_MARKER } from '../../food-service/src/dotenv';
 import { findFirestoreEmulator, findJava, hasEmulatorUi, MissingTool, uiBundleDir } from '../../functions/test/helpers/google-tools';
 import { discoverManifest } from '../../functions/test/helpers/manifest';
 import { describePoll } from '../clock';
@@ -29,9 +30,7 @@ import {
   createRunDirectory,
   emulatorsConfig,
   fixedPorts,
-  formatDotenv,
   freePorts,
-  GENERATED_MARKER,
   LOCAL_OPS_INVOKER,
   LOCAL_SERVICE_ACCOUNT,
   localValues,
@@ -434,7 +433,7 @@ describe('npm start: the official Firebase emulator suite', () => {
       const found = findTools({ ...process.env, PUBSUB_EMULATOR_BINARY_PATH: missing });
       assert.deepEqual(found.without, ['pubsub']);
       assert.ok(found.tools.java && found.tools.java.major >= 21 && found.tools.firestore);
-      assert.match(found.lines.join('\n'), /^Pub\/Sub\s+left out: PUBSUB_EMULATOR_BINARY_PATH names .*; the clock still polls/m);
+      assert.match(found.lines.join('\n'), /^Pub\/Sub\s+MISSING: PUBSUB_EMULATOR_BINARY_PATH names .*; npm start leaves it out/m);
     });
 
     it('finds the Emulator UI where firebase-tools 15 keeps it: ui-v<ui.main.version>, with its client and server', () => {
