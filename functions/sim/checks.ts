@@ -8,7 +8,7 @@
 // 3. every order is finished, or a person is alerted (flagged, an open
 //    possible orphan, or stuck past its stage's threshold): none left behind;
 // 4. nothing a person must act on carries expireAt (nor does its history).
-import type { Config } from '../src/config';
+import { CLOCK_SKEW_MS, type Config } from '../src/config';
 import { problemsOf } from '../src/model/health';
 import { isFlagged, openOrphans } from '../src/model/relation';
 import { isTerminal } from '../src/model/stage';
@@ -91,12 +91,17 @@ export function checkPromise({
     const error = data?.error as { code?: unknown; transient?: unknown } | null | undefined;
 
     // 2. A customer's CANCELLED is never overwritten unseen. The one window no client can close: the
-    //    customer cancels between our look at the order and our update of it (the API has no preconditions).
+    //    customer cancels between our look at the order and the moment our update lands, when it lands
+    //    within its deadline and the clock skew allowed for (the API has no preconditions; a landing any
+    //    later was held by the server, and is told by its update_time: docs/ARCHITECTURE.md#late-writes).
     const cancelled = ordered.history.findIndex((h) => h.status === 'CANCELLED' && h.by === 'customer');
     const cancelAt = cancelled >= 0 ? ordered.history[cancelled].at : Infinity;
     const overwrite =
       cancelled >= 0 ? ordered.history.slice(cancelled + 1).find((h) => h.by === 'orchestrator' && h.status !== 'CANCELLED') : undefined;
-    const inherent = overwrite?.lookAt !== undefined && overwrite.lookAt < cancelAt && cancelAt <= (overwrite.sentAt ?? -Infinity);
+    const inherent =
+      overwrite?.lookAt !== undefined &&
+      overwrite.lookAt < cancelAt &&
+      overwrite.at <= (overwrite.sentAt ?? -Infinity) + config.rpcDeadlineMs + CLOCK_SKEW_MS;
     // A person who was alerted and set the CANCELLED back has repaired it.
     const restored = overwrite && ordered.history.some((h) => h.at >= overwrite.at && h.by === 'operator' && h.status === 'CANCELLED');
     if (overwrite && !inherent && !restored && !/_OVERWRITTEN$/.test(String(error?.code))) {

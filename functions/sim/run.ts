@@ -309,10 +309,12 @@ async function operate(world: World, food: FoodLedger, plan: Plan, retentionDays
       if (!world.random.chance(0.5) || !stored.parsed.ok) continue;
       const { order, stage, error } = stored.parsed.value;
       if (/_OVERWRITTEN$/.test(String(error?.code))) {
-        // As the flag asks: an ended order is set back to how it ended; the customer is asked whether they had cancelled.
+        // As the flag asks: the person asks the customer. A cancel stands, and an ended relation that cannot say
+        // "cancelled after it ended" keeps its flag for customer service; otherwise the order is set back as it ended.
         const customerCancelled = food.orders.get(order)?.history.some((h) => h.by === 'customer' && h.status === 'CANCELLED');
-        if (isTerminal(stage)) food.setByOperator(order, stage);
-        else if (customerCancelled) food.setByOperator(order, 'CANCELLED');
+        if (customerCancelled) food.setByOperator(order, 'CANCELLED');
+        else if (isTerminal(stage)) food.setByOperator(order, stage);
+        if (customerCancelled && isTerminal(stage) && stage !== 'CANCELLED') continue;
       }
       try {
         await retryRelation(relationRef(order), by, new Date(world.now), retentionDays);
