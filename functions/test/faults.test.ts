@@ -13,6 +13,7 @@ import { advance } from '../src/orchestration/lifecycle';
 import { db, store } from '../src/store/db';
 import { relationId } from '../src/store/schema';
 import { runtimeDeps } from '../src/triggers/deps';
+import { seedAttempt } from './helpers/ops';
 import { attemptEntry, captureEvent, deliver, startStack, type Stack } from './helpers/stack';
 
 const relations = () => db().collection('relations');
@@ -196,21 +197,7 @@ describe('the step protocol under faults', () => {
     await stack.pollNow();
     const event = await created;
     // What a process that died after CreateKitchenOrder leaves behind: a kitchen order cooking, a claim with no result.
-    const dead = relations().doc(relationId(order)).collection('transitions').doc('PREPARATION-1');
-    await dead.create({
-      step: 'createKitchenOrder',
-      from: 'NEW',
-      to: 'PREPARATION',
-      attempt: 1,
-      holder: 'dead',
-      eventId: 'event-that-died',
-      claimedAt: Timestamp.fromMillis(Date.now() - 60_000),
-      leaseExpiresAt: Timestamp.fromMillis(Date.now() + 60_000),
-      created: null,
-      failure: null,
-      cleanFailures: 0,
-      approved: false,
-    });
+    const dead = await seedAttempt(order, 'createKitchenOrder', 1, { eventId: 'event-that-died' });
     await stack.food.createKitchenOrder();
 
     await deliver(event); // while the lease runs, the step is left to its (presumed live) claimant

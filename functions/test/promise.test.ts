@@ -5,14 +5,13 @@
 // two writes, a person's resolution that a late name overtakes. The
 // simulation (sim.test.ts) searches for more; these pin the ones found.
 import { status } from '@grpc/grpc-js';
-import { Timestamp } from 'firebase-admin/firestore';
 import { strict as assert } from 'node:assert';
 
 import { claimStep, nameOnClaim } from '../src/store/claims';
 import { db, store } from '../src/store/db';
 import { relationRef } from '../src/store/relations';
-import { EXPIRE_AT, relationId, RELATIONS, TRANSITIONS } from '../src/store/schema';
-import { ops } from './helpers/ops';
+import { EXPIRE_AT, relationId, RELATIONS } from '../src/store/schema';
+import { ago, ops, seedAttempt } from './helpers/ops';
 import { captureEvent, deliver, startStack, type Stack } from './helpers/stack';
 
 /** Waits, bounded, until `check` holds. */
@@ -90,25 +89,7 @@ describe('the promise, where the review broke it', function () {
     stack = await startStack({ service: { rejectRate: 0 }, autoDeliver: false });
     const [order] = stack.service.placeOrders(1);
     await stack.pollNow(); // the relation, whose event no trigger runs: its process stops right after it claims and creates
-    await db()
-      .collection(RELATIONS)
-      .doc(relationId(order))
-      .collection(TRANSITIONS)
-      .doc('PREPARATION-1')
-      .create({
-        step: 'createKitchenOrder',
-        from: 'NEW',
-        to: 'PREPARATION',
-        attempt: 1,
-        holder: 'dead',
-        eventId: 'event-that-died',
-        claimedAt: Timestamp.fromMillis(Date.now() - 60_000),
-        leaseExpiresAt: Timestamp.fromMillis(Date.now() + 600_000),
-        created: null,
-        failure: null,
-        cleanFailures: 0,
-        approved: false,
-      });
+    await seedAttempt(order, 'createKitchenOrder', 1, { eventId: 'event-that-died', leaseExpiresAt: ago(-600) });
     await stack.food.createKitchenOrder(); // what it made before it stopped
     stack.service.cancelOrder(order);
     const observed = captureEvent(`${RELATIONS}/${relationId(order)}`);

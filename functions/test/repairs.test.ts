@@ -7,7 +7,7 @@ import { randomUUID } from 'node:crypto';
 import { db } from '../src/store/db';
 import { relationId } from '../src/store/schema';
 import { attemptEntry, retryEntry, startStack, type Stack } from './helpers/stack';
-import { ago, ops, seedRelation } from './helpers/ops';
+import { ago, ops, seedAttempt, seedRelation } from './helpers/ops';
 
 async function untilRetryDue(stack: Stack, order: string): Promise<void> {
   const retryAt = (await stack.relation(order))?.error?.retryAt?.getTime() ?? 0;
@@ -180,21 +180,7 @@ describe('npm run ops: listing, retrying and resolving', function () {
 
     // Flagged, but an attempt at the step is still under its lease.
     const ref = db().collection('relations').doc(relationId(order));
-    await ref
-      .collection('transitions')
-      .doc('PREPARATION-1')
-      .create({
-        step: 'createKitchenOrder',
-        from: 'NEW',
-        to: 'PREPARATION',
-        attempt: 1,
-        holder: 'live',
-        eventId: 'e',
-        claimedAt: Timestamp.now(),
-        leaseExpiresAt: Timestamp.fromMillis(Date.now() + 60_000),
-        created: null,
-        failure: null,
-      });
+    await seedAttempt(order, 'createKitchenOrder', 1, { holder: 'live', claimedAt: Timestamp.now() });
     await ref.update({
       error: {
         step: 'document',

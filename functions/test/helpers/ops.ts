@@ -1,7 +1,7 @@
 // What an operator uses, for the tests: the ops CLI as a person runs it, the
 // ops HTTPS API, the structured log file, and relations seeded as the
 // functions write them.
-import { Timestamp, type DocumentData } from 'firebase-admin/firestore';
+import { Timestamp, type DocumentData, type DocumentReference } from 'firebase-admin/firestore';
 import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
@@ -79,6 +79,32 @@ export const ago = (seconds: number, from = Date.now()) => Timestamp.fromMillis(
  * (model/orphans.ts), so each note given is also written as the attempt it
  * derives from (and the attempts before it, which failed before sending).
  */
+/**
+ * An attempt document as a claim writes it (`relations/{id}/transitions/{to}-{n}`):
+ * by default claimed a minute ago by a process that stopped, its lease
+ * still running, nothing made and nothing failed. Returns its reference.
+ */
+export async function seedAttempt(order: string, step: CreateStep, attempt: number, fields: DocumentData = {}): Promise<DocumentReference> {
+  const ref = db().collection('relations').doc(relationId(order)).collection(TRANSITIONS).doc(`${CREATE_STEPS[step].to}-${attempt}`);
+  await ref.set({
+    step,
+    from: CREATE_STEPS[step].from,
+    to: CREATE_STEPS[step].to,
+    attempt,
+    holder: 'dead',
+    eventId: `e${attempt}`,
+    claimedAt: ago(60),
+    leaseExpiresAt: ago(-60),
+    created: null,
+    failure: null,
+    cleanFailures: 0,
+    approved: false,
+    resolution: null,
+    ...fields,
+  });
+  return ref;
+}
+
 export async function seedRelation(id: string, fields: DocumentData = {}): Promise<void> {
   const order = `orders/${id}`;
   const ref = db().collection('relations').doc(relationId(order));
@@ -89,24 +115,19 @@ export async function seedRelation(id: string, fields: DocumentData = {}): Promi
     const last = Math.max(0, ...ofStep.map((note) => note.attempt as number));
     for (let attempt = 1; attempt <= last; attempt++) {
       const note = ofStep.find((n) => n.attempt === attempt);
-      await ref
-        .collection(TRANSITIONS)
-        .doc(`${CREATE_STEPS[step].to}-${attempt}`)
-        .set({
-          step,
-          attempt,
-          holder: `seed-${attempt}`,
-          eventId: note?.eventId ?? `e${attempt}`,
-          claimedAt: note?.claimedAt ?? ago(600),
-          leaseExpiresAt: ago(300),
-          created: note?.name ?? null,
-          failure: note
-            ? note.name
-              ? null
-              : { code: 'UNAVAILABLE', message: 'the reply was lost', transient: true, ambiguous: true }
-            : { code: 'UNAVAILABLE', message: 'not sent', transient: true, ambiguous: false },
-          resolution: note?.resolution ?? null,
-        });
+      await seedAttempt(order, step, attempt, {
+        holder: `seed-${attempt}`,
+        eventId: note?.eventId ?? `e${attempt}`,
+        claimedAt: note?.claimedAt ?? ago(600),
+        leaseExpiresAt: ago(300),
+        created: note?.name ?? null,
+        failure: note
+          ? note.name
+            ? null
+            : { code: 'UNAVAILABLE', message: 'the reply was lost', transient: true, ambiguous: true }
+          : { code: 'UNAVAILABLE', message: 'not sent', transient: true, ambiguous: false },
+        resolution: note?.resolution ?? null,
+      });
     }
   }
 }

@@ -92,7 +92,10 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
   await clearFirestore();
   const service = await startTestFoodService(options.service);
   const proxy = options.proxy ? await startFaultProxy({ target: service.address, ...options.proxy }) : undefined;
-  Object.assign(process.env, testEnv(service, { ...(proxy ? { FOOD_SERVICE_ADDRESS: proxy.address } : {}), ...options.env }));
+  const env = testEnv(service, { ...(proxy ? { FOOD_SERVICE_ADDRESS: proxy.address } : {}), ...options.env });
+  // What the stack sets is put back when it stops, so one test's params never reach the next.
+  const before = Object.fromEntries(Object.keys(env).map((key) => [key, process.env[key]]));
+  Object.assign(process.env, env);
   const { firestore, receiver } = emulator();
   // Without automatic delivery the trigger gets no event but the ones a test captures and delivers.
   const hosted = await startDriver({
@@ -152,6 +155,10 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
       await hosted.stop();
       await proxy?.stop();
       await service.stop();
+      for (const [key, value] of Object.entries(before)) {
+        if (value === undefined) delete process.env[key];
+        else process.env[key] = value;
+      }
     },
   };
 }
