@@ -90,18 +90,22 @@ export function checkPromise({
     const data = relationOf(order);
     const error = data?.error as { code?: unknown; transient?: unknown } | null | undefined;
 
-    // 2. A customer's CANCELLED is never overwritten unseen. The one window no client can close: the
-    //    customer cancels between our look at the order and the moment our update lands, when it lands
-    //    within its deadline and the clock skew allowed for (the API has no preconditions; a landing any
-    //    later was held by the server, and is told by its update_time: docs/ARCHITECTURE.md#late-writes).
+    // 2. A customer's CANCELLED is never overwritten unseen. The one window no client can close: an
+    //    update of ours that looked before the cancel and landed after it, within its send window,
+    //    its deadline and the clock skew allowed for (the API has no preconditions; a landing any later
+    //    was held by the server, and is told by its update_time: docs/ARCHITECTURE.md#late-writes).
+    //    Such an update overwrites the cancel whatever else of ours landed before it.
     const cancelled = ordered.history.findIndex((h) => h.status === 'CANCELLED' && h.by === 'customer');
     const cancelAt = cancelled >= 0 ? ordered.history[cancelled].at : Infinity;
-    const overwrite =
-      cancelled >= 0 ? ordered.history.slice(cancelled + 1).find((h) => h.by === 'orchestrator' && h.status !== 'CANCELLED') : undefined;
-    const inherent =
-      overwrite?.lookAt !== undefined &&
-      overwrite.lookAt < cancelAt &&
-      overwrite.at <= (overwrite.sentAt ?? -Infinity) + config.rpcDeadlineMs + CLOCK_SKEW_MS;
+    const ours =
+      cancelled >= 0 ? ordered.history.slice(cancelled + 1).filter((h) => h.by === 'orchestrator' && h.status !== 'CANCELLED') : [];
+    const overwrite = ours[0];
+    const inherent = ours.some(
+      (h) =>
+        h.lookAt !== undefined &&
+        h.lookAt < cancelAt &&
+        h.at <= Math.max(h.sentAt ?? -Infinity, h.sendBefore ?? -Infinity) + config.rpcDeadlineMs + CLOCK_SKEW_MS,
+    );
     // A person who was alerted and set the CANCELLED back has repaired it.
     const restored = overwrite && ordered.history.some((h) => h.at >= overwrite.at && h.by === 'operator' && h.status === 'CANCELLED');
     if (overwrite && !inherent && !restored && !/_OVERWRITTEN$/.test(String(error?.code))) {

@@ -42,9 +42,10 @@ export interface OrderRecord {
     status: OrderStatusName;
     by: 'customer' | 'orchestrator' | 'operator' | 'created';
     at: number;
-    /** For an update of ours: when its sender last looked at the order, and when it sent the update. */
+    /** For an update of ours: when its sender last looked at the order, when it sent the update, and the end of its send window. */
     lookAt?: number;
     sentAt?: number;
+    sendBefore?: number;
   }>;
   /** How its shipment ends, when it flies. */
   rejects: boolean;
@@ -137,7 +138,7 @@ export class FoodLedger {
     order: OrderRecord,
     next: OrderStatusName,
     by: OrderRecord['history'][number]['by'],
-    sent?: { lookAt: number | undefined; sentAt: number },
+    sent?: { lookAt: number | undefined; sentAt: number; sendBefore: number | undefined },
   ): void {
     order.status = next;
     order.updateTime = this.time();
@@ -147,6 +148,7 @@ export class FoodLedger {
       at: this.world.now,
       ...(sent?.lookAt !== undefined ? { lookAt: sent.lookAt } : {}),
       ...(sent ? { sentAt: sent.sentAt } : {}),
+      ...(sent?.sendBefore !== undefined ? { sendBefore: sent.sendBefore } : {}),
     });
   }
 
@@ -185,7 +187,7 @@ export class FoodLedger {
       listAllOrders: (statusFilter, pageSize) => this.listAll(statusFilter, pageSize),
       updateOrderStatus: (name, next, sendBefore) => {
         const sender = currentInvocation();
-        const sent = { lookAt: undefined as number | undefined, sentAt: 0 };
+        const sent = { lookAt: undefined as number | undefined, sentAt: 0, sendBefore: sendBefore?.getTime() };
         return this.call(
           'UpdateOrder',
           `${name} status=${next}`,

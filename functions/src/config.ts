@@ -289,6 +289,22 @@ export const LATE_WRITE_WINDOW_MS = 5 * 60_000;
 export const CLOCK_SKEW_MS = 5_000;
 
 /**
+ * How long an UpdateOrder may still be sent after the write that announced
+ * it (the attempt's name on its claim, the finish's history entry): room for
+ * a look and a wait for a slot. A sender that dies leaves the announcement
+ * behind, so an update of ours that lands after the window, a deadline and
+ * the clock skew was held by the server (docs/ARCHITECTURE.md#late-writes).
+ */
+export function sendWindowMs(config: Pick<Config, 'rpcDeadlineMs'>): number {
+  return 2 * config.rpcDeadlineMs;
+}
+
+/** When an update sent before `sendUntil` has landed too late to be anything but held. */
+export function heldAfter(sendUntil: Date, config: Pick<Config, 'rpcDeadlineMs'>): Date {
+  return new Date(sendUntil.getTime() + config.rpcDeadlineMs + CLOCK_SKEW_MS);
+}
+
+/**
  * How long an order is watched after it was cancelled, for a late write of
  * ours over the cancel: an invocation sends nothing after its own timeout,
  * and the server applies a write within LATE_WRITE_WINDOW_MS or never.

@@ -154,6 +154,36 @@ describe('the promise, where the review broke it', function () {
     assert.equal(stack.service.stats().shipmentsCreated, 0, 'nothing more is made for the order');
   });
 
+  it("a finisher that died after sending its update, held by the server until after the customer's cancel: the next finisher flags CANCEL_OVERWRITTEN", async () => {
+    stack = await startStack({ service: { rejectRate: 0 } });
+    const [order] = stack.service.placeOrders(1);
+    await stack.cycle(); // a kitchen order, PREPARATION
+    stack.service.tick();
+    stack.service.tick();
+    await stack.cycle(); // PACKAGED: a shipment, IN_FLIGHT
+    assert.equal((await stack.relation(order))?.stage, 'IN_FLIGHT');
+    // A finisher wrote its entry with its send window, sent DELIVERED, and died; the server held the update.
+    const entry = db().collection(RELATIONS).doc(relationId(order)).collection('transitions').doc('DELIVERED-1');
+    await entry.set({
+      step: 'finish',
+      from: 'IN_FLIGHT',
+      to: 'DELIVERED',
+      attempt: 1,
+      eventId: 'event-that-died',
+      claimedAt: ago(60),
+      sendUntil: ago(50),
+    });
+    stack.service.cancelOrder(order);
+    await stack.food.updateOrderStatus(order, 'DELIVERED'); // the held update lands, long after its window
+    for (let i = 0; i < 5 && (await stack.food.getShipment((await stack.relation(order))?.shipment ?? '')).status !== 'DELIVERED'; i++)
+      stack.service.tick();
+    await stack.cycle(2); // the poller sees the shipment DELIVERED; the next finisher finds the entry
+    const relation = await stack.relation(order);
+    assert.equal(relation?.error?.code, 'CANCEL_OVERWRITTEN', JSON.stringify(relation));
+    assert.equal(relation?.error?.transient, false, 'a person is asked; closing the relation as the food service ended it keeps the flag');
+    assert.equal((await stored(order))[EXPIRE_AT], undefined);
+  });
+
   it('a name that comes after a person resolved its attempt reopens the note', async () => {
     stack = await startStack({ service: { rejectRate: 0 }, autoDeliver: false });
     const [order] = stack.service.placeOrders(1);
@@ -169,7 +199,8 @@ describe('the promise, where the review broke it', function () {
         now: at,
         maxAmbiguous: 3,
         retentionDays: 30,
-        heldAfterMs: 60_000,
+        heldAfter: (sendUntil: Date) => new Date(sendUntil.getTime() + 10_000),
+        invocationMs: 60_000,
       });
     const first = await claim('e1', now);
     assert.equal(first.kind, 'claimed');
@@ -185,7 +216,7 @@ describe('the promise, where the review broke it', function () {
     // Attempt 1 resumes with what it made.
     if (first.kind !== 'claimed') return;
     const made = await stack.food.createKitchenOrder();
-    await nameOnClaim(first, made.name, false, new Date(), 30);
+    await nameOnClaim(first, made.name, false, new Date(), 30, new Date(Date.now() + 10_000));
     relation = await stack.relation(order);
     const note = relation?.possibleOrphans.find((o) => o.attempt === 1);
     assert.equal(note?.name, made.name);

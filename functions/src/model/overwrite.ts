@@ -39,16 +39,25 @@ export function isOverwritten(
 ): boolean {
   // What was seen before we last knew the order is old news, whatever it says.
   if (knownUpdateTime !== null && isLater(knownUpdateTime, seen.updateTime)) return false;
-  if (lateUpdates.some((update) => landedHeld(update, seen))) return true;
   if (isTerminal(stage) && seen.status !== stage) return true;
-  if (knownUpdateTime === null || !isLater(seen.updateTime, knownUpdateTime)) return false;
+  // The order as we last knew it was judged when we learned it.
+  if (knownUpdateTime !== null && !isLater(seen.updateTime, knownUpdateTime)) return false;
+  if (landedHeld(lateUpdates, seen)) return true;
+  if (knownUpdateTime === null) return false;
   if (isTerminal(stage)) return true;
   if (seen.status === 'CANCELLED') return false;
   return !NEXT[stage].includes(String(seen.status));
 }
 
-/** Whether `seen` is a held update of ours, applied after its sender gave up: a cancel may lie under it. */
-function landedHeld(update: LateUpdate, seen: OrderSeen): boolean {
+/**
+ * Whether `seen` is a held update of ours: its status, landed after every
+ * update of ours to that status could have landed unheld (a later send's
+ * window covers a landing an earlier one's does not). A cancel may lie under it.
+ */
+function landedHeld(lateUpdates: readonly LateUpdate[], seen: OrderSeen): boolean {
   const at = updateTimeNanos(seen.updateTime);
-  return seen.status === update.status && at !== null && at > BigInt(update.heldAfter.getTime()) * 1_000_000n;
+  const windows = lateUpdates
+    .filter((update) => update.status === seen.status)
+    .map((update) => BigInt(update.heldAfter.getTime()) * 1_000_000n);
+  return at !== null && windows.length > 0 && windows.every((heldAfter) => at > heldAfter);
 }

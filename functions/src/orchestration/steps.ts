@@ -5,16 +5,16 @@
 import { status } from '@grpc/grpc-js';
 import * as logger from 'firebase-functions/logger';
 
-import { CLOCK_SKEW_MS, lateWriteWatchMs, MOVE_ORDER_ROUNDS } from '../config';
+import { heldAfter, lateWriteWatchMs, MOVE_ORDER_ROUNDS, sendWindowMs, type Config } from '../config';
 import { describeError } from '../describe-error';
 import { FoodServiceError } from '../food/errors';
 import { isOverwritten } from '../model/overwrite';
 import { CREATE_STEPS, type CreateStep, type LateUpdate, type Relation, type Step, type StepError } from '../model/relation';
 import type { Outcome } from '../model/stage';
 import { orderStatusRank, type OrderStatusName } from '../model/statuses';
-import { claimStep, failClaim, nameOnClaim, type HeldClaim } from '../store/claims';
+import { claimStep, extendSendWindow, failClaim, nameOnClaim, type HeldClaim } from '../store/claims';
 import type { DocumentReference } from '../store/database';
-import { recordError, recordProgress, type Made, type Progress } from '../store/relations';
+import { announceFinish, extendFinishWindow, recordError, recordProgress, type Made, type Progress } from '../store/relations';
 import { judgeLook } from './decide';
 import type { Deps } from './deps';
 import { classifyFailure, stepError, type StepProgress } from './step-failure';
@@ -68,7 +68,7 @@ export async function runCreateStep(ctx: StepContext, step: CreateStep): Promise
     leaseMs: deps.config.claimLeaseSeconds * 1000,
     maxAmbiguous: deps.config.maxAmbiguousRetries,
     retentionDays,
-    heldAfterMs: deps.config.advanceTimeoutSeconds * 1000 + deps.config.rpcDeadlineMs + CLOCK_SKEW_MS,
+    ...lateness(deps.config),
   });
   switch (claim.kind) {
     case 'claimed':
@@ -129,10 +129,11 @@ export async function runCreateStep(ctx: StepContext, step: CreateStep): Promise
     }
 
     // 4. Name on the claim, at once: from here on no attempt creates again.
-    await nameOnClaim(claim, made.name, claim.adopt !== null, deps.now(), retentionDays);
+    const window = openWindow(deps.config, deps.now(), (until) => extendSendWindow(claim, until));
+    await nameOnClaim(claim, made.name, claim.adopt !== null, deps.now(), retentionDays, window.until);
 
     // 5. Move the order, looking before every update.
-    const moved = await moveOrder(deps, known, to, progress);
+    const moved = await moveOrder(deps, known, to, progress, window);
     if (moved.outcome === 'overwritten') {
       const error = flagError('CANCEL_OVERWRITTEN', moved.message, deps.now());
       const failure = { code: 'CANCEL_OVERWRITTEN', message: moved.message, transient: false, ambiguous: false };
@@ -179,7 +180,12 @@ export async function finishOrder(ctx: StepContext, to: 'DELIVERED' | 'REJECTED'
   const { ref, relation, eventId, deps } = ctx;
   const progress: StepProgress = { sent: false, created: null, lateUpdates: [] };
   try {
-    const moved = await moveOrder(deps, relation, to, progress);
+    // The history entry goes first, with the window for the update: what an earlier finisher that died may have sent is in it.
+    const window = openWindow(deps.config, deps.now(), (until) => extendFinishWindow(ref, to, until));
+    const earlier = await announceFinish(ref, { from: relation.stage, to, eventId }, deps.now(), window.until, lateness(deps.config));
+    if (earlier) progress.lateUpdates.push(earlier);
+    const known = { ...relation, lateUpdates: [...relation.lateUpdates, ...progress.lateUpdates] };
+    const moved = await moveOrder(deps, known, to, progress, window);
     if (moved.outcome === 'overwritten') return flag(ctx, 'CANCEL_OVERWRITTEN', moved.message);
     if (moved.outcome === 'cancelled') return recordCancellation(ctx, { lateUpdates: progress.lateUpdates }, moved.knownUpdateTime);
     const recorded = await recordProgress(
@@ -311,6 +317,26 @@ export function flag(ctx: StepContext, code: string, message: string): Promise<A
 type Moved = { outcome: 'moved' | 'cancelled'; knownUpdateTime: string } | { outcome: 'overwritten'; message: string };
 
 /**
+ * The end of the window in which a step may send its UpdateOrder, as on
+ * record, and how to move it on: an update is sent only inside a window
+ * written down before it, so one whose sender died is still known to have
+ * been held if it lands later than the window allows (config.ts, sendWindowMs).
+ */
+interface SendWindow {
+  until: Date;
+  extend(until: Date): Promise<void>;
+}
+
+function openWindow(config: Config, now: Date, extend: (until: Date) => Promise<void>): SendWindow {
+  return { until: new Date(now.getTime() + sendWindowMs(config)), extend };
+}
+
+/** How a claim or a finish tells when an earlier sender's update has landed too late to be anything but held. */
+function lateness(config: Config) {
+  return { heldAfter: (sendUntil: Date) => heldAfter(sendUntil, config), invocationMs: config.advanceTimeoutSeconds * 1000 };
+}
+
+/**
  * Sets the order's status, looking first, every time: a customer's CANCELLED
  * must never be overwritten, the API has no optimistic concurrency to do it
  * for us, and an update whose reply was lost may or may not have landed. An
@@ -318,7 +344,7 @@ type Moved = { outcome: 'moved' | 'cancelled'; knownUpdateTime: string } | { out
  * update whose outcome is unknown is kept in `progress.lateUpdates`: it may
  * still land.
  */
-async function moveOrder(deps: Deps, relation: Relation, to: OrderStatusName, progress: StepProgress): Promise<Moved> {
+async function moveOrder(deps: Deps, relation: Relation, to: OrderStatusName, progress: StepProgress, window: SendWindow): Promise<Moved> {
   let lastError: unknown;
   for (let round = 1; round <= MOVE_ORDER_ROUNDS; round++) {
     const seen = await deps.food.getOrder(relation.order);
@@ -332,17 +358,18 @@ async function moveOrder(deps: Deps, relation: Relation, to: OrderStatusName, pr
       };
     }
     if (orderStatusRank(seen.status) >= orderStatusRank(to)) return { outcome: 'moved', knownUpdateTime: seen.updateTime };
+    // Too little of the window left for a wait for a slot: move it on, on record, before sending.
+    if (window.until.getTime() - deps.now().getTime() < deps.config.rpcDeadlineMs) {
+      window.until = new Date(deps.now().getTime() + sendWindowMs(deps.config));
+      await window.extend(window.until);
+    }
     const sentAt = deps.now();
     try {
-      const updated = await deps.food.updateOrderStatus(relation.order, to);
+      const updated = await deps.food.updateOrderStatus(relation.order, to, window.until);
       return { outcome: 'moved', knownUpdateTime: updated.updateTime };
     } catch (error) {
       if (error instanceof FoodServiceError && error.mayHaveBeenApplied)
-        progress.lateUpdates.push({
-          status: to,
-          sentAt,
-          heldAfter: new Date(sentAt.getTime() + deps.config.rpcDeadlineMs + CLOCK_SKEW_MS),
-        });
+        progress.lateUpdates.push({ status: to, sentAt, heldAfter: heldAfter(sentAt, deps.config) });
       // The order moved under us, or the reply was lost: look again before trying again.
       const lookAgain = error instanceof FoodServiceError && (error.transient || error.code === status.FAILED_PRECONDITION);
       if (!lookAgain) throw error;

@@ -36,6 +36,8 @@ export interface Attempt extends AttemptRecord {
   approved: boolean;
   /** Who approved it, why and when, once approved. */
   approval: { by: string; reason: string; at: Date } | null;
+  /** The end of its UpdateOrder's send window, once it had a name (null before, and from versions before windows). */
+  sendUntil: Date | null;
 }
 
 /** A claim this caller won. */
@@ -72,11 +74,13 @@ export interface ClaimRequest {
   /** RETENTION_DAYS, for a relation the claim settles. */
   retentionDays: number;
   /**
-   * How long after its claim an attempt's last update could still land
-   * without having been held (the invocation's timeout, an update's
-   * deadline, clock skew): an earlier attempt that died may have sent one.
+   * When an UpdateOrder sent before `sendUntil` has landed too late to be
+   * anything but held (config.ts, heldAfter): an earlier attempt that died
+   * may have sent one. An attempt from a version without send windows may
+   * have sent until its invocation's timeout, `invocationMs` after its claim.
    */
-  heldAfterMs: number;
+  heldAfter: (sendUntil: Date) => Date;
+  invocationMs: number;
 }
 
 /** Far more attempt documents than the budget allows; more means the documents were tampered with. */
@@ -131,6 +135,7 @@ export function parseAttempt(snapshot: DocumentSnapshot, expected: number): Atte
     approval: data.approved
       ? { by: String(data.approvedBy ?? ''), reason: String(data.approvedReason ?? ''), at: toDate(data.approvedAt) ?? claimedAt }
       : null,
+    sendUntil: toDate(data.sendUntil) ?? null,
   };
 }
 
@@ -172,7 +177,7 @@ export function adoptable(attempts: readonly Attempt[]): string | null {
  * supersedes becomes a possible orphan on the relation in the same write.
  */
 export async function claimStep(request: ClaimRequest): Promise<Claim> {
-  const { relation, step, eventId, leaseMs, now, maxAmbiguous, retentionDays, heldAfterMs } = request;
+  const { relation, step, eventId, leaseMs, now, maxAmbiguous, retentionDays, heldAfter, invocationMs } = request;
   return store().runTransaction(async (tx): Promise<Claim> => {
     const current = await tx.get(relation);
     if (!current.exists || current.get('stage') !== CREATE_STEPS[step].from) return { kind: 'moved' };
@@ -216,7 +221,11 @@ export async function claimStep(request: ClaimRequest): Promise<Claim> {
     // An attempt that died after naming what it made may have sent its UpdateOrder, which the server may hold.
     const inherited = attempts
       .filter((a) => a.failure === null && a.created !== null)
-      .map((a) => ({ status: CREATE_STEPS[step].to, sentAt: a.claimedAt, heldAfter: new Date(a.claimedAt.getTime() + heldAfterMs) }));
+      .map((a) => ({
+        status: CREATE_STEPS[step].to,
+        sentAt: a.claimedAt,
+        heldAfter: heldAfter(a.sendUntil ?? new Date(a.claimedAt.getTime() + invocationMs)),
+      }));
     const late = lateUpdateFields(current, inherited);
     const relationUpdate = settle({ relation: current, update: late, attempts: { [step]: after }, at: now, retentionDays });
     if (reuse) tx.update(ref, fields);
@@ -228,15 +237,23 @@ export async function claimStep(request: ClaimRequest): Promise<Claim> {
 
 /**
  * Writes the created (or adopted) name onto the claim, before anything else,
- * so no later attempt creates again. A claim a person has meanwhile resolved
+ * so no later attempt creates again, with the end of the window in which the
+ * attempt may send its UpdateOrder. A claim a person has meanwhile resolved
  * (or that failed) is re-derived on the relation in the same transaction: a
  * name learned after a resolution reopens the note.
  */
-export async function nameOnClaim(claim: HeldClaim, name: string, adopted: boolean, now: Date, retentionDays: number): Promise<void> {
+export async function nameOnClaim(
+  claim: HeldClaim,
+  name: string,
+  adopted: boolean,
+  now: Date,
+  retentionDays: number,
+  sendUntil: Date,
+): Promise<void> {
   await store().runTransaction(async (tx) => {
     const own = parseAttempt(await tx.get(claim.ref), claim.attempt);
     if (typeof own === 'string') throw new Error(own);
-    const fields = { created: name, adopted, createdAt: now };
+    const fields = { created: name, adopted, createdAt: now, sendUntil };
     if (own.resolution !== null || own.failure !== null) {
       const [relation, attempts] = await Promise.all([
         tx.get(claim.relation),
@@ -248,6 +265,16 @@ export async function nameOnClaim(claim: HeldClaim, name: string, adopted: boole
       if (relationUpdate) tx.update(claim.relation, relationUpdate);
     }
     tx.update(claim.ref, fields);
+  });
+}
+
+/** Moves the attempt's send window on, before an UpdateOrder that would fall past it; refused once the claim is not this attempt's. */
+export async function extendSendWindow(claim: HeldClaim, sendUntil: Date): Promise<void> {
+  await store().runTransaction(async (tx) => {
+    const own = parseAttempt(await tx.get(claim.ref), claim.attempt);
+    if (typeof own === 'string') throw new Error(own);
+    if (own.holder !== claim.holder || own.failure !== null) throw new Error(`${claim.ref.path} is no longer this attempt's claim`);
+    tx.update(claim.ref, { sendUntil });
   });
 }
 

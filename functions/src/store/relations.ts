@@ -25,6 +25,7 @@ import {
   relationId,
   RELATIONS,
   TRANSITIONS,
+  toDate,
   type ParsedRelation,
 } from './schema';
 import { settle } from './settle';
@@ -234,8 +235,8 @@ async function attemptsFor(
  */
 export async function recordProgress(ref: DocumentReference, progress: Progress, at: Date): Promise<'recorded' | 'fenced'> {
   const { claim } = progress;
-  // A create's claim document is its history; the other steps get one entry, written once.
-  const entry = ref.collection(TRANSITIONS).doc(`${progress.to}-1`);
+  // A create's claim document is its history; the other steps get one entry, written once (a finish writes it before its update).
+  const entry = stepEntryRef(ref, progress.to);
   return store().runTransaction(async (tx) => {
     const relation = await tx.get(ref);
     if (!relation.exists) return 'fenced';
@@ -274,6 +275,44 @@ export async function recordProgress(ref: DocumentReference, progress: Progress,
     if (fenced) tx.update(ref, fenced);
     return 'fenced';
   });
+}
+
+/** The history entry of a step that is not a create: one per stage it leads to. */
+function stepEntryRef(relation: DocumentReference, to: Stage): DocumentReference {
+  return relation.collection(TRANSITIONS).doc(`${to}-1`);
+}
+
+/**
+ * Writes the finishing step's history entry before its UpdateOrder, with the
+ * end of the window in which that may be sent. A finisher that dies leaves
+ * the entry behind: the next one takes the window over and is told what the
+ * earlier one may have sent, an update that may still land.
+ */
+export async function announceFinish(
+  ref: DocumentReference,
+  step: { from: Stage; to: 'DELIVERED' | 'REJECTED'; eventId: string },
+  at: Date,
+  sendUntil: Date,
+  late: { heldAfter: (sendUntil: Date) => Date; invocationMs: number },
+): Promise<LateUpdate | null> {
+  const entry = stepEntryRef(ref, step.to);
+  try {
+    await entry.create({ step: 'finish', ...step, attempt: 1, claimedAt: at, sendUntil });
+    return null;
+  } catch (error) {
+    if (!isAlreadyExists(error)) throw error;
+  }
+  const earlier = await entry.get();
+  const claimedAt = toDate(earlier.get('claimedAt')) ?? at;
+  // An entry from a version without send windows: its finisher may have sent until its invocation's timeout.
+  const until = toDate(earlier.get('sendUntil')) ?? new Date(claimedAt.getTime() + late.invocationMs);
+  await entry.update({ sendUntil, eventId: step.eventId });
+  return { status: step.to, sentAt: claimedAt, heldAfter: late.heldAfter(until) };
+}
+
+/** Moves a finish's send window on, before an UpdateOrder that would fall past it. */
+export async function extendFinishWindow(ref: DocumentReference, to: 'DELIVERED' | 'REJECTED', sendUntil: Date): Promise<void> {
+  await stepEntryRef(ref, to).update({ sendUntil });
 }
 
 /**
