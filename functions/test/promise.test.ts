@@ -154,6 +154,40 @@ describe('the promise, where the review broke it', function () {
     assert.equal(stack.service.stats().shipmentsCreated, 0, 'nothing more is made for the order');
   });
 
+  it("the step's own held update lands over a cancel before its next look: flagged CANCEL_OVERWRITTEN, not taken for progress", async () => {
+    stack = await startStack({ service: { rejectRate: 0 }, env: { RPC_DEADLINE_MS: '3000' } });
+    const [order] = stack.service.placeOrders(1);
+    let release: () => void = () => undefined;
+    const held = new Promise<void>((resolve) => (release = resolve));
+    let sentAt = 0;
+    let looksAfter = 0;
+    let testing = false;
+    stack.service.onCall(async (method, request) => {
+      if (testing || !(isOrder(order)(request) || (request as { name?: string }).name === order)) return;
+      if (method === 'UpdateOrder' && sentAt === 0) {
+        sentAt = Date.now();
+        await held; // the server holds the update past its deadline
+      } else if (method === 'GetOrder' && sentAt > 0) {
+        looksAfter++;
+        // The next look's first tries time out, so its last one comes later than a normal landing could.
+        if (looksAfter < 3) return new Promise((resolve) => setTimeout(resolve, 3_500));
+        if (looksAfter === 3) {
+          testing = true;
+          stack.service.cancelOrder(order);
+          release(); // the held update lands over the cancel, just before this look reads the order
+          await until(async () => (await stack.food.getOrder(order)).status === 'PREPARATION', 'the held update lands');
+          testing = false;
+          assert.ok(Date.now() > sentAt + 3_000 + 5_000, 'landed later than its deadline and the clock skew allow');
+        }
+      }
+    });
+    await stack.cycle();
+    const relation = await stack.relation(order);
+    assert.equal(looksAfter >= 3, true, `the step looked again (${looksAfter})`);
+    assert.equal(relation?.error?.code, 'CANCEL_OVERWRITTEN', JSON.stringify(relation));
+    assert.equal(relation?.error?.transient, false);
+  });
+
   it("a finisher that died after sending its update, held by the server until after the customer's cancel: the next finisher flags CANCEL_OVERWRITTEN", async () => {
     stack = await startStack({ service: { rejectRate: 0 } });
     const [order] = stack.service.placeOrders(1);

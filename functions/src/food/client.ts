@@ -122,12 +122,13 @@ export interface FoodApi {
   getShipment(name: string): Promise<Shipment>;
 }
 
-/** The food service as one invocation may use it: none of its writes is sent after the invocation's deadline. */
+/** The food service as one invocation may use it: none of its writes is sent after the invocation's deadline, nor after its own. */
 export function sendingUntil(food: FoodApi, deadline: Date): FoodApi {
+  const earlier = (sendBefore?: Date) => (sendBefore && sendBefore < deadline ? sendBefore : deadline);
   return {
     getOrder: (name) => food.getOrder(name),
     listAllOrders: (...args) => food.listAllOrders(...args),
-    updateOrderStatus: (name, status) => food.updateOrderStatus(name, status, deadline),
+    updateOrderStatus: (name, status, sendBefore) => food.updateOrderStatus(name, status, earlier(sendBefore)),
     createKitchenOrder: () => food.createKitchenOrder(deadline),
     getKitchenOrder: (name) => food.getKitchenOrder(name),
     createShipment: () => food.createShipment(deadline),

@@ -26,9 +26,17 @@ export interface OrderSeen {
 }
 
 /**
+ * The send windows a caller judges with: a step has read every window an
+ * update of ours to its next status could have been sent in (its claim's
+ * attempts, its finish entry), the poller only those the relation recorded.
+ * So the poller leaves a landing of our next status to the step it wakes.
+ */
+export type Windows = 'every window' | 'recorded';
+
+/**
  * Whether `seen` shows a write after `knownUpdateTime` that is neither a
- * cancellation nor our own next step, or one of our updates that failed
- * ambiguously, applied after its sender had given up on it. Nobody writes an order after it ended,
+ * cancellation nor our own next step, or an update of ours that landed
+ * after every window it could have been sent in (held by the server). Nobody writes an order after it ended,
  * so an ended one that reads otherwise, or was written later at all (even
  * ended again: a late write of ours that a customer then cancelled over),
  * counts.
@@ -36,13 +44,15 @@ export interface OrderSeen {
 export function isOverwritten(
   { stage, knownUpdateTime, lateUpdates }: { stage: Stage; knownUpdateTime: string | null; lateUpdates: readonly LateUpdate[] },
   seen: OrderSeen,
+  windows: Windows = 'recorded',
 ): boolean {
   // What was seen before we last knew the order is old news, whatever it says.
   if (knownUpdateTime !== null && isLater(knownUpdateTime, seen.updateTime)) return false;
   if (isTerminal(stage) && seen.status !== stage) return true;
   // The order as we last knew it was judged when we learned it.
   if (knownUpdateTime !== null && !isLater(seen.updateTime, knownUpdateTime)) return false;
-  if (landedHeld(lateUpdates, seen)) return true;
+  const ourNext = NEXT[stage].includes(String(seen.status));
+  if ((windows === 'every window' || !ourNext) && landedHeld(lateUpdates, seen)) return true;
   if (knownUpdateTime === null) return false;
   if (isTerminal(stage)) return true;
   if (seen.status === 'CANCELLED') return false;

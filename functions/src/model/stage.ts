@@ -6,6 +6,10 @@ export type Stage = (typeof STAGES)[number];
 
 export type Outcome = Extract<Stage, 'DELIVERED' | 'REJECTED' | 'CANCELLED'>;
 
+/** The outcomes the finishing step records, as the shipment ended. */
+export const FINISHES = ['DELIVERED', 'REJECTED'] as const satisfies readonly Outcome[];
+export type Finish = (typeof FINISHES)[number];
+
 export function isStage(value: unknown): value is Stage {
   return typeof value === 'string' && (STAGES as readonly string[]).includes(value);
 }

@@ -5,13 +5,13 @@
 import { isOverwritten, type OrderSeen } from '../model/overwrite';
 import type { Relation } from '../model/relation';
 import { CREATE_STEPS, isFlagged, type CreateStep } from '../model/relation';
-import { isTerminal, type Outcome } from '../model/stage';
+import { isTerminal, type Finish, type Outcome } from '../model/stage';
 import { isFinalOrderStatus } from '../model/statuses';
 
 export type Decision =
   | { action: 'createKitchenOrder'; to: 'PREPARATION' }
   | { action: 'createShipment'; to: 'IN_FLIGHT' }
-  | { action: 'finish'; to: 'DELIVERED' | 'REJECTED' }
+  | { action: 'finish'; to: Finish }
   | { action: 'cancel'; to: 'CANCELLED' }
   /** A flagged relation whose order is final on the food service: record how it ended, keep the flag. */
   | { action: 'close'; to: Outcome }
@@ -175,7 +175,8 @@ export type Look =
   { action: 'go' } | { action: 'cancelled' } | { action: 'flag'; code: 'CANCEL_OVERWRITTEN' | 'UNEXPECTED_STATUS'; message: string };
 
 /**
- * A create is sent only when the order is exactly where the step expects it
+ * A step's look, judged with every window the claim inherited. A create is
+ * sent only when the order is exactly where the step expects it
  * (NEW for the kitchen order, PREPARATION for the shipment), or already
  * moved on by the attempt whose creation this one adopts. Anything else (a
  * status this version does not know, a later or final one, a write after
@@ -184,7 +185,7 @@ export type Look =
 export function judgeLook(relation: Relation, step: CreateStep, seen: OrderSeen, adopting: boolean): Look {
   const { from, to } = CREATE_STEPS[step];
   if (seen.status === 'CANCELLED') return { action: 'cancelled' };
-  if (isOverwritten(relation, seen)) {
+  if (isOverwritten(relation, seen, 'every window')) {
     return {
       action: 'flag',
       code: 'CANCEL_OVERWRITTEN',

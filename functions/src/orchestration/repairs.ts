@@ -8,7 +8,7 @@ import { CREATE_STEPS, isFlagged, isOpen, type CreateStep, type PossibleOrphan, 
 import { approveRetry, readAttempts, readInTransaction, resolveAttempt, type Attempt } from '../store/claims';
 import type { DocumentReference, Transaction } from '../store/database';
 import { store } from '../store/db';
-import { errorFields, isNewerSchema, parseRelation, SCHEMA_VERSION, TRANSITIONS } from '../store/schema';
+import { errorFields, historyFields, isNewerSchema, parseRelation, SCHEMA_VERSION, TRANSITIONS } from '../store/schema';
 import { settle } from '../store/settle';
 
 export interface Operator {
@@ -70,9 +70,10 @@ export async function retryRelation(
           ...(isTerminal(relation.stage) ? { orderStatus: relation.stage, orderUpdateTime: null, watchUntil: now } : {}),
         }
       : {};
-    const update = { ...errorFields(null), observationError: null, ...vouched };
+    const entry = ref.collection(TRANSITIONS).doc(`retry-${now.getTime()}`);
+    const update = { ...errorFields(null), observationError: null, ...vouched, ...historyFields(snapshot, [entry.id]) };
     tx.update(ref, settle({ relation: snapshot, update, attempts: step ? { [step]: attempts } : {}, at: now, retentionDays }) ?? update);
-    tx.create(ref.collection(TRANSITIONS).doc(`retry-${now.getTime()}`), {
+    tx.create(entry, {
       step: 'retry',
       stage: relation.stage,
       by: by.who,
@@ -176,10 +177,11 @@ export async function resolveOrphan(
     if (!attempt) throw new RepairRefused(`${relation.order}: the attempt of ${describeOrphan(orphan)} is gone`);
     const snapshot = await tx.get(ref);
     const after = { ...attempts, [orphan.step]: attempts[orphan.step]?.map((a) => (a === attempt ? { ...a, resolution } : a)) };
-    const update = settle({ relation: snapshot, update: {}, attempts: after, at: now, retentionDays });
+    const entry = ref.collection(TRANSITIONS).doc(`resolve-orphan-${now.getTime()}`);
+    const update = settle({ relation: snapshot, update: historyFields(snapshot, [entry.id]), attempts: after, at: now, retentionDays });
     resolveAttempt(tx, attempt, resolution);
     if (update) tx.update(ref, update);
-    tx.create(ref.collection(TRANSITIONS).doc(`resolve-orphan-${now.getTime()}`), {
+    tx.create(entry, {
       step: 'resolve-orphan',
       stage: relation.stage,
       by: by.who,

@@ -10,7 +10,7 @@ import { describeError } from '../describe-error';
 import { FoodServiceError } from '../food/errors';
 import { isOverwritten } from '../model/overwrite';
 import { CREATE_STEPS, type CreateStep, type LateUpdate, type Relation, type Step, type StepError } from '../model/relation';
-import type { Outcome } from '../model/stage';
+import type { Finish, Outcome } from '../model/stage';
 import { orderStatusRank, type OrderStatusName } from '../model/statuses';
 import { claimStep, extendSendWindow, failClaim, nameOnClaim, type HeldClaim } from '../store/claims';
 import type { DocumentReference } from '../store/database';
@@ -176,7 +176,7 @@ export async function runCreateStep(ctx: StepContext, step: CreateStep): Promise
 }
 
 /** IN_FLIGHT → DELIVERED or REJECTED, as the shipment ended: move the order, then record. */
-export async function finishOrder(ctx: StepContext, to: 'DELIVERED' | 'REJECTED'): Promise<AdvanceResult> {
+export async function finishOrder(ctx: StepContext, to: Finish): Promise<AdvanceResult> {
   const { ref, relation, eventId, deps } = ctx;
   const progress: StepProgress = { sent: false, created: null, lateUpdates: [] };
   try {
@@ -184,8 +184,7 @@ export async function finishOrder(ctx: StepContext, to: 'DELIVERED' | 'REJECTED'
     const window = openWindow(deps.config, deps.now(), (until) => extendFinishWindow(ref, to, until));
     const earlier = await announceFinish(ref, { from: relation.stage, to, eventId }, deps.now(), window.until, lateness(deps.config));
     if (earlier) progress.lateUpdates.push(earlier);
-    const known = { ...relation, lateUpdates: [...relation.lateUpdates, ...progress.lateUpdates] };
-    const moved = await moveOrder(deps, known, to, progress, window);
+    const moved = await moveOrder(deps, relation, to, progress, window);
     if (moved.outcome === 'overwritten') return flag(ctx, 'CANCEL_OVERWRITTEN', moved.message);
     if (moved.outcome === 'cancelled') return recordCancellation(ctx, { lateUpdates: progress.lateUpdates }, moved.knownUpdateTime);
     const recorded = await recordProgress(
@@ -195,6 +194,7 @@ export async function finishOrder(ctx: StepContext, to: 'DELIVERED' | 'REJECTED'
         from: relation.stage,
         to,
         eventId,
+        entryWritten: true,
         knownUpdateTime: moved.knownUpdateTime,
         lateUpdates: progress.lateUpdates,
         retentionDays: deps.config.retentionDays,
@@ -349,7 +349,8 @@ async function moveOrder(deps: Deps, relation: Relation, to: OrderStatusName, pr
   for (let round = 1; round <= MOVE_ORDER_ROUNDS; round++) {
     const seen = await deps.food.getOrder(relation.order);
     if (seen.status === 'CANCELLED') return { outcome: 'cancelled', knownUpdateTime: seen.updateTime };
-    if (isOverwritten(relation, seen)) {
+    // Judged with every window this step knows of, its own earlier rounds' included.
+    if (isOverwritten({ ...relation, lateUpdates: [...relation.lateUpdates, ...progress.lateUpdates] }, seen, 'every window')) {
       return {
         outcome: 'overwritten',
         message:

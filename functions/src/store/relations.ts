@@ -10,7 +10,7 @@
 // deletes them together and never anything still active.
 import { stepFrom } from '../model/orphans';
 import type { CreateStep, LateUpdate, Step, StepError } from '../model/relation';
-import { isStage, isTerminal, type Stage } from '../model/stage';
+import { FINISHES, isStage, isTerminal, type Finish, type Stage } from '../model/stage';
 import type { KitchenOrderStatusName, ShipmentStatusName } from '../model/statuses';
 import { readAttempts, readInTransaction, type Attempt, type HeldClaim } from './claims';
 import { DELETE_FIELD, DOCUMENT_ID, type DocumentData, type DocumentReference, type DocumentSnapshot, type Transaction } from './database';
@@ -19,6 +19,7 @@ import { isAlreadyExists } from './errors';
 import {
   errorFields,
   EXPIRE_AT,
+  historyFields,
   lateUpdateFields,
   newRelation,
   parseRelation,
@@ -200,6 +201,8 @@ export interface Progress {
   lateUpdates?: readonly LateUpdate[];
   /** Closing a flagged relation keeps the flag for a person to read. */
   keepError?: boolean;
+  /** The step wrote its history entry before its update (a finish): it is not read again. */
+  entryWritten?: boolean;
   /**
    * How long after a relation ends its order is looked at once more, for a
    * late write of ours (docs/ARCHITECTURE.md#late-writes): every path that
@@ -241,12 +244,13 @@ export async function recordProgress(ref: DocumentReference, progress: Progress,
     const relation = await tx.get(ref);
     if (!relation.exists) return 'fenced';
     const attempts = await attemptsFor(tx, ref, [stepFrom(progress.from), claim?.step]);
-    const existing = claim ? undefined : await tx.get(entry);
+    const existing = claim || progress.entryWritten ? undefined : await tx.get(entry);
     const own = claim ? attempts[claim.step]?.find((a) => a.attempt === claim.attempt) : undefined;
     const stillHeld = !claim || (own?.holder === claim.holder && own.failure === null && attempts[claim.step]?.length === claim.attempt);
     const late = lateUpdateFields(relation, progress.lateUpdates);
     if (relation.get('stage') === progress.from && stillHeld) {
-      const update = { ...progressFields(progress, at), ...late };
+      const entries = [...Object.values(attempts).flatMap((read) => read.map((a) => a.ref.id)), ...(claim ? [] : [entry.id])];
+      const update = { ...progressFields(progress, at), ...late, ...historyFields(relation, entries) };
       if (claim && own && progress.to === 'CANCELLED') {
         // The claim says why its step stopped; what it made is recorded on the relation with the cancel.
         const failure = {
@@ -290,7 +294,7 @@ function stepEntryRef(relation: DocumentReference, to: Stage): DocumentReference
  */
 export async function announceFinish(
   ref: DocumentReference,
-  step: { from: Stage; to: 'DELIVERED' | 'REJECTED'; eventId: string },
+  step: { from: Stage; to: Finish; eventId: string },
   at: Date,
   sendUntil: Date,
   late: { heldAfter: (sendUntil: Date) => Date; invocationMs: number },
@@ -311,7 +315,7 @@ export async function announceFinish(
 }
 
 /** Moves a finish's send window on, before an UpdateOrder that would fall past it. */
-export async function extendFinishWindow(ref: DocumentReference, to: 'DELIVERED' | 'REJECTED', sendUntil: Date): Promise<void> {
+export async function extendFinishWindow(ref: DocumentReference, to: Finish, sendUntil: Date): Promise<void> {
   await stepEntryRef(ref, to).update({ sendUntil });
 }
 
@@ -387,16 +391,26 @@ const MAX_HISTORY_PAGES = 1_000;
 /**
  * Deletes a relation's history once the relation is gone (its TTL expired,
  * or a person deleted it): the history goes with it, never before, so no
- * attempt a possible orphan is derived from can expire on its own. Returns
- * how many documents it deleted; running it again deletes nothing more.
+ * attempt a possible orphan is derived from can expire on its own. The
+ * relation as it was deleted names its history (`history`), which is then
+ * deleted by name, with no read; one from before that list is listed.
+ * Returns how many documents (or names) it deleted; running it again is harmless.
  */
-export async function deleteHistory(ref: DocumentReference): Promise<number> {
-  let deleted = 0;
+export async function deleteHistory(ref: DocumentReference, deleted: DocumentData | undefined): Promise<number> {
+  const named: unknown = deleted?.history;
+  // A relation deleted by hand mid-step may have attempts no record has named yet.
+  if (Array.isArray(named) && isStage(deleted?.stage) && isTerminal(deleted.stage)) {
+    // A finish writes its entry before its update, and may have been cancelled over before recording it.
+    const ids = new Set([...named.map(String), ...FINISHES.map((outcome) => `${outcome}-1`)]);
+    await Promise.all([...ids].map((id) => ref.collection(TRANSITIONS).doc(id).delete()));
+    return ids.size;
+  }
+  let count = 0;
   for (let page = 0; page < MAX_HISTORY_PAGES; page++) {
     const { docs } = await ref.collection(TRANSITIONS).limit(HISTORY_PAGE).get();
     await Promise.all(docs.map((doc) => doc.ref.delete()));
-    deleted += docs.length;
-    if (docs.length < HISTORY_PAGE) return deleted;
+    count += docs.length;
+    if (docs.length < HISTORY_PAGE) return count;
   }
   throw new Error(`${ref.path}: its history did not end within ${MAX_HISTORY_PAGES} pages of ${HISTORY_PAGE}`);
 }

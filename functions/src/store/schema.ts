@@ -76,6 +76,7 @@ export function newRelation(order: string, customerId: string, at: Date): Docume
     observationError: null,
     possibleOrphans: [],
     hasOpenOrphans: false,
+    history: [],
     createdAt: at,
     stageSince: at,
     observedAt: at,
@@ -372,6 +373,18 @@ export function orphanFields(orphans: readonly PossibleOrphan[]): DocumentData {
   return { possibleOrphans: orphans.map(storedOrphan), hasOpenOrphans: openOrphans({ possibleOrphans: [...orphans] }).length > 0 };
 }
 
+/**
+ * The relation's `history` with `ids` added: the names of its history
+ * documents, so that forgetHistory deletes them by name instead of listing
+ * them. A relation written before the list existed keeps none, and is listed.
+ */
+export function historyFields(relation: Pick<DocumentSnapshot, 'get'>, ids: readonly string[]): DocumentData {
+  const known: unknown = relation.get('history');
+  if (!Array.isArray(known)) return {};
+  const fresh = ids.filter((id) => !known.includes(id));
+  return fresh.length ? { history: [...(known as string[]), ...fresh] } : {};
+}
+
 /** Late updates kept on a relation: enough to tell a person, never unbounded. */
 const MAX_LATE_UPDATES = 10;
 
@@ -380,7 +393,15 @@ export function lateUpdateFields(relation: Pick<DocumentSnapshot, 'data' | 'id'>
   if (!added?.length) return {};
   const stored = parseRelation(relation.data() ?? {}, relation.id);
   const earlier = stored.ok ? stored.value.lateUpdates : [];
-  const known = new Set(earlier.map((u) => `${u.status}@${u.sentAt.getTime()}`));
-  const fresh = added.filter((u) => !known.has(`${u.status}@${u.sentAt.getTime()}`));
-  return fresh.length ? { lateUpdates: [...earlier, ...fresh].slice(-MAX_LATE_UPDATES) } : {};
+  // One entry per send; the same send seen again with a wider window (a finish taken over) keeps the wider.
+  const key = (u: LateUpdate) => `${u.status}@${u.sentAt.getTime()}`;
+  const merged = new Map(earlier.map((u) => [key(u), u]));
+  let changed = false;
+  for (const update of added) {
+    const known = merged.get(key(update));
+    if (known && known.heldAfter >= update.heldAfter) continue;
+    merged.set(key(update), update);
+    changed = true;
+  }
+  return changed ? { lateUpdates: [...merged.values()].slice(-MAX_LATE_UPDATES) } : {};
 }
