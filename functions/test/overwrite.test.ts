@@ -28,7 +28,7 @@ describe('isOverwritten', () => {
 
   it('the same, seen by the poller: left to the step it wakes, which reads the windows a dead sender left', () => {
     const held = relation('NEW', 0, [window('PREPARATION', 10, 20)]);
-    assert.equal(isOverwritten(held, { status: 'PREPARATION', updateTime: at(30) }), false);
+    assert.equal(isOverwritten(held, { status: 'PREPARATION', updateTime: at(30) }, 'recorded'), false);
   });
 
   it('a landing within the latest window is not told from a normal one; after every window it is', () => {
@@ -40,19 +40,23 @@ describe('isOverwritten', () => {
   it('the order as we last knew it was judged then: the same update_time again is not news', () => {
     const known = relation('PREPARATION', 30, [window('PREPARATION', 10, 20)]);
     assert.equal(isOverwritten(known, { status: 'PREPARATION', updateTime: at(30) }, 'every window'), false);
-    assert.equal(isOverwritten(known, { status: 'NEW', updateTime: at(25) }), false, 'older than what we knew');
+    assert.equal(isOverwritten(known, { status: 'NEW', updateTime: at(25) }, 'recorded'), false, 'older than what we knew');
   });
 
   it('a write of the stage we are at, after we knew it, is not our next step: flagged by anyone who sees it', () => {
     const rewritten = relation('PREPARATION', 30);
-    assert.equal(isOverwritten(rewritten, { status: 'PREPARATION', updateTime: at(40) }), true);
-    assert.equal(isOverwritten(rewritten, { status: 'CANCELLED', updateTime: at(40) }), false, "a customer's cancel is theirs to make");
-    assert.equal(isOverwritten(rewritten, { status: 'IN_FLIGHT', updateTime: at(40) }), false, 'our own next step');
+    assert.equal(isOverwritten(rewritten, { status: 'PREPARATION', updateTime: at(40) }, 'recorded'), true);
+    assert.equal(
+      isOverwritten(rewritten, { status: 'CANCELLED', updateTime: at(40) }, 'recorded'),
+      false,
+      "a customer's cancel is theirs to make",
+    );
+    assert.equal(isOverwritten(rewritten, { status: 'IN_FLIGHT', updateTime: at(40) }, 'recorded'), false, 'our own next step');
   });
 
   it('an ended order written again, or reading otherwise, is overwritten whatever the windows', () => {
-    assert.equal(isOverwritten(relation('DELIVERED', 30), { status: 'DELIVERED', updateTime: at(40) }), true);
-    assert.equal(isOverwritten(relation('CANCELLED', 30), { status: 'IN_FLIGHT', updateTime: at(30) }), true);
-    assert.equal(isOverwritten(relation('CANCELLED', 30), { status: 'CANCELLED', updateTime: at(30) }), false);
+    assert.equal(isOverwritten(relation('DELIVERED', 30), { status: 'DELIVERED', updateTime: at(40) }, 'recorded'), true);
+    assert.equal(isOverwritten(relation('CANCELLED', 30), { status: 'IN_FLIGHT', updateTime: at(30) }, 'recorded'), true);
+    assert.equal(isOverwritten(relation('CANCELLED', 30), { status: 'CANCELLED', updateTime: at(30) }, 'recorded'), false);
   });
 });

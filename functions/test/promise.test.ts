@@ -218,6 +218,39 @@ describe('the promise, where the review broke it', function () {
     assert.equal((await stored(order))[EXPIRE_AT], undefined);
   });
 
+  it("a finisher that takes over a dead one's entry and fails before sending leaves the window as it was: the held update is still told", async () => {
+    stack = await startStack({ service: { rejectRate: 0 } });
+    const [order] = stack.service.placeOrders(1);
+    await stack.cycle();
+    stack.service.tick();
+    stack.service.tick();
+    await stack.cycle(); // IN_FLIGHT, with a shipment
+    const relationDoc = db().collection(RELATIONS).doc(relationId(order));
+    const entry = relationDoc.collection('transitions').doc('DELIVERED-1');
+    const window = ago(50);
+    await entry.set({
+      step: 'finish',
+      from: 'IN_FLIGHT',
+      to: 'DELIVERED',
+      attempt: 1,
+      eventId: 'event-that-died',
+      claimedAt: ago(60),
+      sendUntil: window,
+    });
+    for (let i = 0; i < 5 && (await stack.food.getShipment((await stack.relation(order))?.shipment ?? '')).status !== 'DELIVERED'; i++)
+      stack.service.tick();
+    stack.service.failNext('GetOrder', status.UNAVAILABLE, 3); // the next finisher's look fails, every try
+    await stack.cycle();
+    assert.equal((await stack.relation(order))?.error?.transient, true, 'the finisher failed, and will retry');
+    assert.equal((await entry.get()).get('sendUntil').toMillis(), window.toMillis(), 'nothing was sent, so no window was widened');
+    stack.service.cancelOrder(order);
+    await stack.food.updateOrderStatus(order, 'DELIVERED'); // the dead finisher's held update lands over the cancel
+    await relationDoc.update({ 'error.retryAt': ago(1) }); // the retry falls due
+    await stack.cycle(2);
+    const relation = await stack.relation(order);
+    assert.equal(relation?.error?.code, 'CANCEL_OVERWRITTEN', JSON.stringify(relation));
+  });
+
   it('a name that comes after a person resolved its attempt reopens the note', async () => {
     stack = await startStack({ service: { rejectRate: 0 }, autoDeliver: false });
     const [order] = stack.service.placeOrders(1);

@@ -257,15 +257,20 @@ describe('retention', function () {
       assert.equal((await ref.collection(TRANSITIONS).get()).size, 0, 'the history went with the relation');
       await forget({ params: { orderId: ref.id } }); // a redelivery deletes nothing more, and does not fail
 
-      // A relation that names its history: deleted by name, the finishing entries with it.
+      // A relation that names its history: deleted by name, the finishes' entries with it, then what is left.
       const named = db().collection(RELATIONS).doc(relationId('orders/gone-2'));
       await named.collection(TRANSITIONS).doc('PREPARATION-1').set({ step: 'createKitchenOrder', attempt: 1 });
       await named.collection(TRANSITIONS).doc('PREPARATION-2').set({ step: 'createKitchenOrder', attempt: 2 });
       await named.collection(TRANSITIONS).doc('CANCELLED-1').set({ step: 'cancel', attempt: 1 });
       await named.collection(TRANSITIONS).doc('DELIVERED-1').set({ step: 'finish', attempt: 1 }); // a finish cancelled over
+      await named.collection(TRANSITIONS).doc('PREPARATION-3').set({ step: 'createKitchenOrder', attempt: 3 }); // recorded by an older instance
       const data = { stage: 'CANCELLED', history: ['PREPARATION-1', 'PREPARATION-2', 'CANCELLED-1'] };
       await forget({ params: { orderId: named.id }, data: fft.firestore.makeDocumentSnapshot(data, named.path) });
-      assert.equal((await named.collection(TRANSITIONS).get()).size, 0, 'the named history and the unnamed finish went with it');
+      assert.equal(
+        (await named.collection(TRANSITIONS).get()).size,
+        0,
+        'the named history, the unnamed finish and what an older instance left went with it',
+      );
     } finally {
       fft.cleanup();
     }

@@ -44,7 +44,7 @@ export type Windows = 'every window' | 'recorded';
 export function isOverwritten(
   { stage, knownUpdateTime, lateUpdates }: { stage: Stage; knownUpdateTime: string | null; lateUpdates: readonly LateUpdate[] },
   seen: OrderSeen,
-  windows: Windows = 'recorded',
+  windows: Windows,
 ): boolean {
   // What was seen before we last knew the order is old news, whatever it says.
   if (knownUpdateTime !== null && isLater(knownUpdateTime, seen.updateTime)) return false;

@@ -41,7 +41,7 @@ function lastSeen(relation: Relation): OrderSeen | null {
 /** A person must look at an order that changed under us after we last knew its status. */
 function overwrite(relation: Relation): Decision | null {
   const seen = lastSeen(relation);
-  if (!seen || !isOverwritten(relation, seen)) return null;
+  if (!seen || !isOverwritten(relation, seen, 'recorded')) return null;
   const change =
     relation.knownUpdateTime === null
       ? `the order is ${relation.orderStatus} on the food service (as of ${seen.updateTime})`

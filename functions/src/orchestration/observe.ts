@@ -38,7 +38,7 @@ export function observationChanges(relation: Relation, seen: Seen): Observation 
     const overwritten =
       seen.orderUpdateTime !== undefined &&
       seen.orderUpdateTime !== relation.orderUpdateTime &&
-      isOverwritten(relation, { status: seen.orderStatus, updateTime: seen.orderUpdateTime });
+      isOverwritten(relation, { status: seen.orderStatus, updateTime: seen.orderUpdateTime }, 'recorded');
     if (overwritten || seen.orderStatus !== relation.orderStatus) {
       changes.orderStatus = seen.orderStatus;
       if (seen.orderUpdateTime !== undefined) changes.orderUpdateTime = seen.orderUpdateTime;

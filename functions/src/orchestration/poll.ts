@@ -536,5 +536,5 @@ async function lastLook(stored: StoredRelation, deps: Deps, summary: PollSummary
 /** Whether an ended relation, not flagged yet, has an order written after its end (model/overwrite.ts). */
 function writtenAfterItsEnd(relation: Relation, seen: Seen): boolean {
   if (isFlagged(relation) || seen.orderStatus === undefined || seen.orderUpdateTime === undefined) return false;
-  return isOverwritten(relation, { status: seen.orderStatus, updateTime: seen.orderUpdateTime });
+  return isOverwritten(relation, { status: seen.orderStatus, updateTime: seen.orderUpdateTime }, 'recorded');
 }

@@ -182,8 +182,9 @@ export async function finishOrder(ctx: StepContext, to: Finish): Promise<Advance
   try {
     // The history entry goes first, with the window for the update: what an earlier finisher that died may have sent is in it.
     const window = openWindow(deps.config, deps.now(), (until) => extendFinishWindow(ref, to, until));
-    const earlier = await announceFinish(ref, { from: relation.stage, to, eventId }, deps.now(), window.until, lateness(deps.config));
-    if (earlier) progress.lateUpdates.push(earlier);
+    const announced = await announceFinish(ref, { from: relation.stage, to, eventId }, deps.now(), window.until, lateness(deps.config));
+    window.until = announced.sendUntil;
+    if (announced.earlier) progress.lateUpdates.push(announced.earlier);
     const moved = await moveOrder(deps, relation, to, progress, window);
     if (moved.outcome === 'overwritten') return flag(ctx, 'CANCEL_OVERWRITTEN', moved.message);
     if (moved.outcome === 'cancelled') return recordCancellation(ctx, { lateUpdates: progress.lateUpdates }, moved.knownUpdateTime);

@@ -289,8 +289,10 @@ function stepEntryRef(relation: DocumentReference, to: Stage): DocumentReference
 /**
  * Writes the finishing step's history entry before its UpdateOrder, with the
  * end of the window in which that may be sent. A finisher that dies leaves
- * the entry behind: the next one takes the window over and is told what the
- * earlier one may have sent, an update that may still land.
+ * the entry behind: the next one is told what the earlier one may have sent,
+ * an update that may still land, and goes on in the window on record, which
+ * it moves on only before a send of its own (a wider window written without
+ * one would pass the earlier update's late landing off as its own).
  */
 export async function announceFinish(
   ref: DocumentReference,
@@ -298,11 +300,11 @@ export async function announceFinish(
   at: Date,
   sendUntil: Date,
   late: { heldAfter: (sendUntil: Date) => Date; invocationMs: number },
-): Promise<LateUpdate | null> {
+): Promise<{ sendUntil: Date; earlier: LateUpdate | null }> {
   const entry = stepEntryRef(ref, step.to);
   try {
     await entry.create({ step: 'finish', ...step, attempt: 1, claimedAt: at, sendUntil });
-    return null;
+    return { sendUntil, earlier: null };
   } catch (error) {
     if (!isAlreadyExists(error)) throw error;
   }
@@ -310,11 +312,14 @@ export async function announceFinish(
   const claimedAt = toDate(earlier.get('claimedAt')) ?? at;
   // An entry from a version without send windows: its finisher may have sent until its invocation's timeout.
   const until = toDate(earlier.get('sendUntil')) ?? new Date(claimedAt.getTime() + late.invocationMs);
-  await entry.update({ sendUntil, eventId: step.eventId });
-  return { status: step.to, sentAt: claimedAt, heldAfter: late.heldAfter(until) };
+  return { sendUntil: until, earlier: { status: step.to, sentAt: claimedAt, heldAfter: late.heldAfter(until) } };
 }
 
-/** Moves a finish's send window on, before an UpdateOrder that would fall past it. */
+/**
+ * Moves a finish's send window on, before an UpdateOrder that would fall past
+ * it. Not fenced, unlike a claim's: finishers side by side (a duplicate event)
+ * only widen each other's windows, which can cost a false alarm, never a miss.
+ */
 export async function extendFinishWindow(ref: DocumentReference, to: Finish, sendUntil: Date): Promise<void> {
   await stepEntryRef(ref, to).update({ sendUntil });
 }
@@ -391,26 +396,23 @@ const MAX_HISTORY_PAGES = 1_000;
 /**
  * Deletes a relation's history once the relation is gone (its TTL expired,
  * or a person deleted it): the history goes with it, never before, so no
- * attempt a possible orphan is derived from can expire on its own. The
- * relation as it was deleted names its history (`history`), which is then
- * deleted by name, with no read; one from before that list is listed.
- * Returns how many documents (or names) it deleted; running it again is harmless.
+ * attempt a possible orphan is derived from can expire on its own. What the
+ * ended relation names (`history`, and both finishes' entries, which a
+ * finish cancelled over leaves unnamed) is deleted by name, without reading
+ * it; then the rest is listed and deleted, which normally finds nothing (one
+ * read): a relation from before the list, one deleted mid-step, or steps an
+ * older instance recorded during a deploy. Running it again is harmless.
  */
-export async function deleteHistory(ref: DocumentReference, deleted: DocumentData | undefined): Promise<number> {
-  const named: unknown = deleted?.history;
-  // A relation deleted by hand mid-step may have attempts no record has named yet.
-  if (Array.isArray(named) && isStage(deleted?.stage) && isTerminal(deleted.stage)) {
-    // A finish writes its entry before its update, and may have been cancelled over before recording it.
-    const ids = new Set([...named.map(String), ...FINISHES.map((outcome) => `${outcome}-1`)]);
-    await Promise.all([...ids].map((id) => ref.collection(TRANSITIONS).doc(id).delete()));
-    return ids.size;
-  }
-  let count = 0;
+export async function deleteHistory(ref: DocumentReference, deleted: DocumentData | undefined): Promise<{ named: number; listed: number }> {
+  const history: unknown = deleted?.history;
+  const named = Array.isArray(history) ? [...new Set([...history.map(String), ...FINISHES.map((outcome) => `${outcome}-1`)])] : [];
+  await Promise.all(named.map((id) => ref.collection(TRANSITIONS).doc(id).delete()));
+  let listed = 0;
   for (let page = 0; page < MAX_HISTORY_PAGES; page++) {
     const { docs } = await ref.collection(TRANSITIONS).limit(HISTORY_PAGE).get();
     await Promise.all(docs.map((doc) => doc.ref.delete()));
-    count += docs.length;
-    if (docs.length < HISTORY_PAGE) return count;
+    listed += docs.length;
+    if (docs.length < HISTORY_PAGE) return { named: named.length, listed };
   }
   throw new Error(`${ref.path}: its history did not end within ${MAX_HISTORY_PAGES} pages of ${HISTORY_PAGE}`);
 }

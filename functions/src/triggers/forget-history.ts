@@ -14,6 +14,6 @@ import { RELATIONS } from '../store/schema';
  */
 export const forgetHistory = onDocumentDeleted({ ...DEPLOYMENT, document: `${RELATIONS}/{orderId}`, retry: true }, async (event) => {
   const relation = `${RELATIONS}/${event.params.orderId}`;
-  const deleted = await deleteHistory(store().doc(relation), event.data?.data());
-  logger.info('relation deleted; its history deleted with it', { relation, deleted });
+  const { named, listed } = await deleteHistory(store().doc(relation), event.data?.data());
+  logger.info('relation deleted; its history deleted with it', { relation, named, listed });
 });
