@@ -100,12 +100,15 @@ export function checkPromise({
     const ours =
       cancelled >= 0 ? ordered.history.slice(cancelled + 1).filter((h) => h.by === 'orchestrator' && h.status !== 'CANCELLED') : [];
     const overwrite = ours[0];
-    const inherent = ours.some(
-      (h) =>
-        h.lookAt !== undefined &&
-        h.lookAt < cancelAt &&
-        h.at <= Math.max(h.sentAt ?? -Infinity, h.sendBefore ?? -Infinity) + config.rpcDeadlineMs + CLOCK_SKEW_MS,
-    );
+    const bound = (until: number) => until + config.rpcDeadlineMs + CLOCK_SKEW_MS;
+    const inherent =
+      ours.some(
+        (h) => h.lookAt !== undefined && h.lookAt < cancelAt && h.at <= bound(Math.max(h.sentAt ?? -Infinity, h.sendBefore ?? -Infinity)),
+      ) ||
+      // A window of ours for that status, on record before the cancel, that the landing falls in: a send in it, after a
+      // look before the cancel, would have landed the same, and no client can tell whether one was made.
+      (overwrite !== undefined &&
+        ordered.windows.some((w) => w.status === overwrite.status && w.at < cancelAt && overwrite.at <= bound(w.until)));
     // A person who was alerted and set the CANCELLED back has repaired it.
     const restored = overwrite && ordered.history.some((h) => h.at >= overwrite.at && h.by === 'operator' && h.status === 'CANCELLED');
     if (overwrite && !inherent && !restored && !/_OVERWRITTEN$/.test(String(error?.code))) {

@@ -49,6 +49,8 @@ export interface OrderRecord {
   }>;
   /** How its shipment ends, when it flies. */
   rejects: boolean;
+  /** The send windows the orchestrator put on record for it (`sendUntil`): when, for which status, until when. */
+  windows: Array<{ status: string; at: number; until: number }>;
 }
 
 /** What the food service made for the orchestrator, booked to who sent the create. */
@@ -111,6 +113,7 @@ export class FoodLedger {
       createTime: time,
       updateTime: time,
       history: [{ status: 'NEW', by: 'created', at: this.world.now }],
+      windows: [],
       rejects,
     };
     this.orders.set(order.name, order);

@@ -169,6 +169,10 @@ export async function simulate(scheduler: Scheduler, plan: Plan): Promise<RunRes
         return result;
       }),
     onWrite: ({ path, after }) => {
+      const entry = /^relations\/([^/]+)\/transitions\//.exec(path);
+      if (entry && after?.sendUntil instanceof Date) {
+        food.orders.get(`orders/${entry[1]}`)?.windows.push({ status: String(after.to), at: world.now, until: after.sendUntil.getTime() });
+      }
       const match = /^relations\/([^/]+)$/.exec(path);
       if (!match || !after) return;
       if (world.chaos && random.chance(plan.events.drop)) {

@@ -31,6 +31,9 @@ const REGRESSION_SEEDS: Record<string, number[]> = {
   'final statuses that did not agree, unflagged': [77, 110, 170],
   // Found later, on 3293d9d, by the long hunt.
   'an UpdateOrder held by the server after its sender died, landing over a cancel': [5694, 7187, 3748, 11904, 16082, 19207, 19502],
+  // Found on 69f99a7: a claim judged by the relation as it was when the step was decided, long before.
+  'a step that froze, then cleared a flag raised meanwhile': [50417],
+  'a held update landing inside a window of ours that was open before the cancel': [55737],
 };
 
 describe('the simulation', function () {

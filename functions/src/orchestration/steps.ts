@@ -94,8 +94,8 @@ export async function runCreateStep(ctx: StepContext, step: CreateStep): Promise
   }
 
   const progress: StepProgress = { sent: false, created: null, lateUpdates: [] };
-  // What the claim learned of earlier attempts' updates counts for every look below.
-  const known = { ...relation, lateUpdates: [...relation.lateUpdates, ...claim.inherited] };
+  // What the claim read of the relation and learned of earlier attempts' updates counts for every look below.
+  const known = { ...relation, ...claim.known };
   try {
     // 2. Look: nothing is made unless the order is exactly where the step expects it.
     const order = await deps.food.getOrder(relation.order);

@@ -13,12 +13,20 @@
 //   number to the next try, so an outage of any length leaves one document.
 import { randomUUID } from 'node:crypto';
 
-import { CREATE_STEPS, isCreateStep, type CreateStep, type LateUpdate, type OrphanResolution, type StepError } from '../model/relation';
+import {
+  CREATE_STEPS,
+  isCreateStep,
+  isFlagged,
+  type CreateStep,
+  type LateUpdate,
+  type OrphanResolution,
+  type StepError,
+} from '../model/relation';
 import type { AttemptFailure, AttemptRecord } from '../model/orphans';
 import { orphansOf } from '../model/orphans';
 import type { DocumentData, DocumentReference, DocumentSnapshot, Transaction, Version } from './database';
 import { store } from './db';
-import { describeValue, errorFields, lateUpdateFields, parseResolution, toDate, TRANSITIONS } from './schema';
+import { describeValue, errorFields, lateUpdateFields, parseRelation, parseResolution, toDate, TRANSITIONS } from './schema';
 import { settle } from './settle';
 
 export type { AttemptFailure } from '../model/orphans';
@@ -50,8 +58,14 @@ export interface HeldClaim {
   leaseExpiresAt: Date;
   /** A name an earlier attempt created and wrote down: use it, do not create again. */
   adopt: string | null;
-  /** Updates earlier attempts that died may have sent (they died with a name, before any record), as the relation now keeps them. */
-  inherited: LateUpdate[];
+  /**
+   * What the step's looks are judged by, as the claim read it: the order's
+   * update_time we last knew, and our updates that may still land, with those
+   * earlier attempts that died may have sent (they died with a name, before
+   * any record). Read in the claim, not when the step was decided, which may
+   * be long before.
+   */
+  known: { knownUpdateTime: string | null; lateUpdates: LateUpdate[] };
 }
 
 export type Claim =
@@ -59,7 +73,7 @@ export type Claim =
   | { kind: 'held'; attempt: number; leaseExpiresAt: Date }
   /** Too many attempts may have made something: a person must look (the caller flags it). */
   | { kind: 'exhausted'; attempt: number; possibleOrphans: number }
-  /** The relation is no longer at the step's stage: nothing to claim. */
+  /** The relation is no longer at the step's stage, or was flagged since the step was decided: nothing to claim. */
   | { kind: 'moved' }
   | { kind: 'malformed'; message: string };
 
@@ -181,6 +195,8 @@ export async function claimStep(request: ClaimRequest): Promise<Claim> {
   return store().runTransaction(async (tx): Promise<Claim> => {
     const current = await tx.get(relation);
     if (!current.exists || current.get('stage') !== CREATE_STEPS[step].from) return { kind: 'moved' };
+    const stored = parseRelation(current.data() ?? {}, current.id);
+    if (!stored.ok || isFlagged(stored.value)) return { kind: 'moved' };
     const attempts = await readAttempts(readInTransaction(tx), relation, step);
     if (typeof attempts === 'string') return { kind: 'malformed', message: attempts };
     const last = attempts.at(-1);
@@ -231,7 +247,8 @@ export async function claimStep(request: ClaimRequest): Promise<Claim> {
     if (reuse) tx.update(ref, fields);
     else tx.create(ref, { ...fields, approved: false });
     if (relationUpdate) tx.update(relation, relationUpdate);
-    return { kind: 'claimed', ref, relation, step, attempt, holder, leaseExpiresAt, adopt, inherited };
+    const known = { knownUpdateTime: stored.value.knownUpdateTime, lateUpdates: [...stored.value.lateUpdates, ...inherited] };
+    return { kind: 'claimed', ref, relation, step, attempt, holder, leaseExpiresAt, adopt, known };
   });
 }
 

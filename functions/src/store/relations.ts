@@ -248,7 +248,9 @@ export async function recordProgress(ref: DocumentReference, progress: Progress,
     const own = claim ? attempts[claim.step]?.find((a) => a.attempt === claim.attempt) : undefined;
     const stillHeld = !claim || (own?.holder === claim.holder && own.failure === null && attempts[claim.step]?.length === claim.attempt);
     const late = lateUpdateFields(relation, progress.lateUpdates);
-    if (relation.get('stage') === progress.from && stillHeld) {
+    // A flag raised while the step ran (by the trigger or the poller) waits for a person: the step does not clear it.
+    const flaggedSince = !progress.keepError && (relation.get('error') as { transient?: unknown } | null | undefined)?.transient === false;
+    if (relation.get('stage') === progress.from && stillHeld && !flaggedSince) {
       const entries = [...Object.values(attempts).flatMap((read) => read.map((a) => a.ref.id)), ...(claim ? [] : [entry.id])];
       const update = { ...progressFields(progress, at), ...late, ...historyFields(relation, entries) };
       if (claim && own && progress.to === 'CANCELLED') {
