@@ -5,6 +5,7 @@
 // two writes, a person's resolution that a late name overtakes. The
 // simulation (sim.test.ts) searches for more; these pin the ones found.
 import { status } from '@grpc/grpc-js';
+import type { Timestamp } from 'firebase-admin/firestore';
 import { strict as assert } from 'node:assert';
 
 import { claimStep, nameOnClaim } from '../src/store/claims';
@@ -25,6 +26,38 @@ async function until(check: () => Promise<boolean>, what: string, timeoutMs = 20
 
 const stored = async (order: string) => (await db().collection(RELATIONS).doc(relationId(order)).get()).data() ?? {};
 const isOrder = (order: string) => (request: unknown) => (request as { order?: { name?: string } }).order?.name === order;
+
+/** One order driven to IN_FLIGHT, with a shipment. */
+async function inFlight(stack: Stack): Promise<string> {
+  const [order] = stack.service.placeOrders(1);
+  await stack.cycle(); // a kitchen order, PREPARATION
+  stack.service.tick();
+  stack.service.tick();
+  await stack.cycle(); // PACKAGED: a shipment, IN_FLIGHT
+  assert.equal((await stack.relation(order))?.stage, 'IN_FLIGHT');
+  return order;
+}
+
+/** The entry a finisher wrote, with its send window, before it sent DELIVERED and died. */
+async function deadFinisher(order: string, sendUntil: Timestamp) {
+  const entry = db().collection(RELATIONS).doc(relationId(order)).collection('transitions').doc('DELIVERED-1');
+  await entry.set({
+    step: 'finish',
+    from: 'IN_FLIGHT',
+    to: 'DELIVERED',
+    attempt: 1,
+    eventId: 'event-that-died',
+    claimedAt: ago(60),
+    sendUntil,
+  });
+  return entry;
+}
+
+/** Ticks the food service until the order's shipment is DELIVERED (bounded). */
+async function deliverShipment(stack: Stack, order: string): Promise<void> {
+  for (let i = 0; i < 5 && (await stack.food.getShipment((await stack.relation(order))?.shipment ?? '')).status !== 'DELIVERED'; i++)
+    stack.service.tick();
+}
 
 describe('the promise, where the review broke it', function () {
   this.timeout(120_000);
@@ -190,27 +223,11 @@ describe('the promise, where the review broke it', function () {
 
   it("a finisher that died after sending its update, held by the server until after the customer's cancel: the next finisher flags CANCEL_OVERWRITTEN", async () => {
     stack = await startStack({ service: { rejectRate: 0 } });
-    const [order] = stack.service.placeOrders(1);
-    await stack.cycle(); // a kitchen order, PREPARATION
-    stack.service.tick();
-    stack.service.tick();
-    await stack.cycle(); // PACKAGED: a shipment, IN_FLIGHT
-    assert.equal((await stack.relation(order))?.stage, 'IN_FLIGHT');
-    // A finisher wrote its entry with its send window, sent DELIVERED, and died; the server held the update.
-    const entry = db().collection(RELATIONS).doc(relationId(order)).collection('transitions').doc('DELIVERED-1');
-    await entry.set({
-      step: 'finish',
-      from: 'IN_FLIGHT',
-      to: 'DELIVERED',
-      attempt: 1,
-      eventId: 'event-that-died',
-      claimedAt: ago(60),
-      sendUntil: ago(50),
-    });
+    const order = await inFlight(stack);
+    await deadFinisher(order, ago(50)); // the server held its update
     stack.service.cancelOrder(order);
     await stack.food.updateOrderStatus(order, 'DELIVERED'); // the held update lands, long after its window
-    for (let i = 0; i < 5 && (await stack.food.getShipment((await stack.relation(order))?.shipment ?? '')).status !== 'DELIVERED'; i++)
-      stack.service.tick();
+    await deliverShipment(stack, order);
     await stack.cycle(2); // the poller sees the shipment DELIVERED; the next finisher finds the entry
     const relation = await stack.relation(order);
     assert.equal(relation?.error?.code, 'CANCEL_OVERWRITTEN', JSON.stringify(relation));
@@ -220,25 +237,11 @@ describe('the promise, where the review broke it', function () {
 
   it("a finisher that takes over a dead one's entry and fails before sending leaves the window as it was: the held update is still told", async () => {
     stack = await startStack({ service: { rejectRate: 0 } });
-    const [order] = stack.service.placeOrders(1);
-    await stack.cycle();
-    stack.service.tick();
-    stack.service.tick();
-    await stack.cycle(); // IN_FLIGHT, with a shipment
+    const order = await inFlight(stack);
     const relationDoc = db().collection(RELATIONS).doc(relationId(order));
-    const entry = relationDoc.collection('transitions').doc('DELIVERED-1');
     const window = ago(50);
-    await entry.set({
-      step: 'finish',
-      from: 'IN_FLIGHT',
-      to: 'DELIVERED',
-      attempt: 1,
-      eventId: 'event-that-died',
-      claimedAt: ago(60),
-      sendUntil: window,
-    });
-    for (let i = 0; i < 5 && (await stack.food.getShipment((await stack.relation(order))?.shipment ?? '')).status !== 'DELIVERED'; i++)
-      stack.service.tick();
+    const entry = await deadFinisher(order, window);
+    await deliverShipment(stack, order);
     stack.service.failNext('GetOrder', status.UNAVAILABLE, 3); // the next finisher's look fails, every try
     await stack.cycle();
     assert.equal((await stack.relation(order))?.error?.transient, true, 'the finisher failed, and will retry');
