@@ -14,7 +14,7 @@ import * as path from 'node:path';
 
 import { ensureCerts } from '../food-service/src/certs';
 import { startFoodService, type FoodMethod, type FoodService, type FoodServiceStats } from '../food-service/src/server';
-import type { FoodClient } from '../functions/src/food/client';
+import type { FoodClient } from '../functions/src/api';
 import { startDriver, type Driver } from '../functions/test/helpers/driver';
 import { startGoogleFirestore } from '../functions/test/helpers/firestore-emulator';
 import { startTriggerEventReceiver } from '../functions/test/helpers/trigger-events';
@@ -143,9 +143,7 @@ async function startStack(params: LifecycleParams): Promise<Stack> {
     log: params.log,
   });
   // eslint-disable-next-line @typescript-eslint/no-require-imports -- the functions' compiled client
-  const { FoodClient: Client } = require(
-    path.join(FUNCTIONS_DIR, 'lib', 'food', 'client.js'),
-  ) as typeof import('../functions/src/food/client');
+  const { FoodClient: Client } = require(path.join(FUNCTIONS_DIR, 'lib', 'api.js')) as typeof import('../functions/src/api');
   const food = new Client({ address: simulator.address, tls: { caPem }, deadlineMs: 10_000 });
   // The bench's own reads go through the root's copy of firebase-admin, which the wire counter does not count.
   const app = initializeApp({ projectId: PROJECT_ID }, 'bench-lifecycle');

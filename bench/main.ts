@@ -21,7 +21,7 @@ import { scaleBench, type ScaleResult } from './scale';
 import { FUNCTIONS_DIR, PROJECT_ID, type PollTarget } from './world';
 import { callTable, counterNotes, latencyTable, lifecycleTable, pollTable, targetTable, type Run } from './report';
 import { judge } from './targets';
-import { describeError } from '../functions/src/describe-error';
+import { describeError } from '../functions/src/api';
 
 const ARTIFACTS = path.resolve(__dirname, '..', 'artifacts');
 const USAGE = `usage: npm run bench -- [--quick] [--scale A] [--out FILE]
@@ -77,7 +77,8 @@ interface Options {
  * its memory).
  */
 function functionResources(): FunctionResources {
-  const lib = path.resolve(__dirname, '..', 'functions', 'lib', 'triggers');
+  // eslint-disable-next-line @typescript-eslint/no-require-imports -- the deployable, as firebase-tools loads it
+  const deployable = require(path.resolve(__dirname, '..', 'functions', 'lib', 'index.js')) as Record<string, { __endpoint: Endpoint }>;
   // eslint-disable-next-line @typescript-eslint/no-require-imports -- firebase-tools' deploy-time defaults, not a copy of them
   const backend = require('firebase-tools/lib/deploy/functions/backend') as {
     DEFAULT_MEMORY: number;
@@ -85,13 +86,10 @@ function functionResources(): FunctionResources {
     memoryToGen2Cpu(memoryMb: number): number;
   };
   const tools = { defaultMemoryMb: backend.DEFAULT_MEMORY, gen1Cpu: backend.memoryToGen1Cpu, gen2Cpu: backend.memoryToGen2Cpu };
-  const endpoint = (file: string, name: string): Endpoint =>
-    // eslint-disable-next-line @typescript-eslint/no-require-imports -- the compiled functions' manifests
-    (require(path.join(lib, file)) as Record<string, { __endpoint: Endpoint }>)[name].__endpoint;
   return {
-    pollFoodService: resourcesOf(endpoint('poll-food-service.js', 'pollFoodService'), tools),
-    advanceRelation: resourcesOf(endpoint('advance-relation.js', 'advanceRelation'), tools),
-    observeShard: resourcesOf(endpoint('observe-shard.js', 'observeShard'), tools),
+    pollFoodService: resourcesOf(deployable.pollFoodService.__endpoint, tools),
+    advanceRelation: resourcesOf(deployable.advanceRelation.__endpoint, tools),
+    observeShard: resourcesOf(deployable.observeShard.__endpoint, tools),
   };
 }
 

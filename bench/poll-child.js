@@ -33,8 +33,9 @@ const ops = { reads: 0, writes: 0 };
 wire.onOp((op) => {
   ops[op.kind]++;
 });
-/** @type {import('../functions/src/triggers/deps')} */
-const { runtimeDeps } = require(path.join(lib, 'triggers', 'deps.js'));
+/** @type {import('../functions/src/api')} */
+const door = require(path.join(lib, 'api.js'));
+const { runtimeDeps } = door;
 
 /**
  * Runs `work` over `items` with at most `limit` in flight: the baselines' own
@@ -54,9 +55,6 @@ async function forEachLimit(items, limit, work) {
 
 const ACTIVE = /** @type {const} */ (['NEW', 'PREPARATION', 'IN_FLIGHT']);
 
-/** @type {import('../functions/src/orchestration/poll-schedule')} */
-const schedule = require(path.join(lib, 'orchestration', 'poll-schedule.js'));
-
 /** The functions' deps, with the task queue only where a local one stands in for Cloud Tasks: the bench talks to loopback only. */
 function deps() {
   const runtime = runtimeDeps();
@@ -65,25 +63,21 @@ function deps() {
 
 /** @returns {Promise<unknown>} */
 async function orchestrator() {
-  const run = await schedule.pollNow(deps());
+  const run = await door.pollNow(deps());
   if (run.polls.length !== 1) throw new Error(`the poll did not run: ${JSON.stringify(run)}`);
   return run.polls[0];
 }
 
 /** @returns {Promise<unknown>} */
 async function shard() {
-  /** @type {import('../functions/src/orchestration/shards')} */
-  const { parseShard } = require(path.join(lib, 'orchestration', 'shards.js'));
-  /** @type {import('../functions/src/orchestration/poll')} */
-  const { observeShard } = require(path.join(lib, 'orchestration', 'poll.js'));
-  const parsed = parseShard(JSON.parse(fs.readFileSync(process.argv[3], 'utf8')));
+  const parsed = door.parseShard(JSON.parse(fs.readFileSync(process.argv[3], 'utf8')));
   if (typeof parsed === 'string') throw new Error(`not a shard: ${parsed}`);
-  return observeShard(deps(), parsed);
+  return door.observeShard(deps(), parsed);
 }
 
 /** @returns {Promise<unknown>} */
 async function minute() {
-  const run = await schedule.runScheduledPolls(deps(), {
+  const run = await door.runScheduledPolls(deps(), {
     scheduleTime: new Date(),
     windowMs: Number(process.env.BENCH_WINDOW_MS ?? 60_000),
     waitForLeaseMs: 5_000,
@@ -94,8 +88,6 @@ async function minute() {
 /** @returns {Promise<unknown>} */
 async function raw() {
   const { food, config } = runtimeDeps();
-  /** @type {import('../functions/src/store/db')} */
-  const { db } = require(path.join(lib, 'store', 'db.js'));
   let listed = 0;
   const [, relations] = await Promise.all([
     Promise.all(
@@ -103,7 +95,7 @@ async function raw() {
         for await (const page of food.listAllOrders(status, config.pageSize)) listed += page.length;
       }),
     ),
-    db().collection('relations').where('active', '==', true).get(),
+    door.db().collection('relations').where('active', '==', true).get(),
   ]);
   let gets = 0;
   await forEachLimit(relations.docs, config.maxConcurrency, async (doc) => {

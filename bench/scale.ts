@@ -11,8 +11,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 
 import { startTaskQueues } from '../functions/test/helpers/driver';
-import type { PollSummary } from '../functions/src/orchestration/poll';
-import { describeError } from '../functions/src/describe-error';
+import { describeError, type PollSummary } from '../functions/src/api';
 import type { FirestoreKind } from './lifecycle';
 import type { Ops } from './ops';
 import { callsSince, FUNCTIONS_DIR, openWorld, PROJECT_ID, type ChildRun, type PollCalls, type PollTarget } from './world';
@@ -84,7 +83,7 @@ function cost(run: ChildRun<PollSummary>): ProcessCost {
 /** observeShard's queue options, as deployed: read from the compiled function, not copied. */
 function observeShardQueue(): QueueOptions {
   // eslint-disable-next-line @typescript-eslint/no-require-imports -- the compiled function's manifest
-  const { observeShard } = require(path.join(FUNCTIONS_DIR, 'lib', 'triggers', 'observe-shard.js')) as {
+  const { observeShard } = require(path.join(FUNCTIONS_DIR, 'lib', 'index.js')) as {
     observeShard: { __endpoint: { taskQueueTrigger?: QueueOptions } };
   };
   const options = observeShard.__endpoint.taskQueueTrigger;

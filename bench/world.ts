@@ -11,8 +11,7 @@ import type { Firestore } from 'firebase-admin/firestore';
 
 import { ensureCerts } from '../food-service/src/certs';
 import { startFoodService, type FoodService, type FoodServiceStats } from '../food-service/src/server';
-import type { FoodClient } from '../functions/src/food/client';
-import { newRelation } from '../functions/src/store/schema';
+import { newRelation, type FoodClient } from '../functions/src/api';
 import { runChild } from './child';
 import type { FirestoreKind } from './lifecycle';
 import type { CallTimes } from './firestore-wire';
@@ -117,9 +116,7 @@ export async function openWorld(target: PollTarget, config: { pageSize: number; 
     log: () => undefined,
   });
   // eslint-disable-next-line @typescript-eslint/no-require-imports -- the functions' compiled client
-  const { FoodClient: Client } = require(
-    path.join(FUNCTIONS_DIR, 'lib', 'food', 'client.js'),
-  ) as typeof import('../functions/src/food/client');
+  const { FoodClient: Client } = require(path.join(FUNCTIONS_DIR, 'lib', 'api.js')) as typeof import('../functions/src/api');
   const food = new Client({ address: simulator.address, tls: { caPem: ca }, deadlineMs: 10_000 });
   const baseEnv: NodeJS.ProcessEnv = {
     ...process.env,

@@ -6,7 +6,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { parseArgs } from 'node:util';
 
-import { describeError } from '../functions/src/describe-error';
+import { describeError } from '../functions/src/api';
 import { readProjectConfig } from './project';
 
 export const CLOCK_FUNCTION = 'pollFoodServiceNow';

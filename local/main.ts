@@ -22,7 +22,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { ensureCerts } from '../food-service/src/certs';
 import { formatProxyStats, startFaultProxy } from '../food-service/src/fault-proxy';
 import { startFoodService, type FoodService } from '../food-service/src/server';
-import { describeError } from '../functions/src/describe-error';
+import { describeError } from '../functions/src/api';
 import { hasEmulatorUi, MissingTool } from '../functions/test/helpers/google-tools';
 import { watchRelations, type PlainData } from './board/feed';
 import { startBoard, type Board } from './board/server';

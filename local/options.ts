@@ -3,7 +3,7 @@
 import * as path from 'node:path';
 import { parseArgs } from 'node:util';
 
-import { describeError } from '../functions/src/describe-error';
+import { describeError } from '../functions/src/api';
 
 /** The flags as parsed; USAGE says what each one means. */
 export type StartOptions = ReturnType<typeof parseOptions>;

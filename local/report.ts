@@ -6,7 +6,7 @@
 import * as path from 'node:path';
 
 import type { FoodServiceStats } from '../food-service/src/server';
-import type { FoodClient } from '../functions/src/food/client';
+import type { FoodClient } from '../functions/src/api';
 import { STAGES, type Summary } from './board/tracker';
 import type { ClockCounts } from './clock';
 import type { InvariantReport } from './invariants';
@@ -23,7 +23,7 @@ export function openOrders(stats: FoodServiceStats): number {
  */
 export async function readOrders(address: string, caPem: string, functionsDir: string): Promise<Map<string, string>> {
   // eslint-disable-next-line @typescript-eslint/no-require-imports -- compiled module of the functions package
-  const { FoodClient: Client } = require(path.join(functionsDir, 'lib', 'food', 'client.js')) as { FoodClient: typeof FoodClient };
+  const { FoodClient: Client } = require(path.join(functionsDir, 'lib', 'api.js')) as { FoodClient: typeof FoodClient };
   const food = new Client({ address, tls: { caPem }, deadlineMs: 5_000 });
   try {
     const orders = new Map<string, string>();

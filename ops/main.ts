@@ -10,26 +10,35 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { parseArgs } from 'node:util';
 
-import { loadRetentionDays, loadStuckThresholds, loadWatchSettings } from '../functions/src/config';
-import type { PollerStatus } from '../functions/src/model/health';
-import { pollerStatus } from '../functions/src/orchestration/poller-watch';
-import { isStage, STAGES } from '../functions/src/model/stage';
-import { RepairRefused, resolveOrphan, retryRelation } from '../functions/src/orchestration/repairs';
 import {
   BadRequest,
+  db,
+  describeError,
+  isStage,
+  killSwitchRef,
   LIST_LIMIT,
   listRelations,
+  loadRetentionDays,
+  loadStuckThresholds,
+  loadWatchSettings,
   orderStatus,
   parseOrderName,
   plainJson,
+  pollerStatus,
+  readHealthSummary,
+  readKillSwitch,
+  relationRef,
+  RepairRefused,
+  resolveOrphan,
+  retryRelation,
+  setKillSwitch,
+  STAGES,
+  standaloneFirestore,
+  useFirestore,
   type ListRequest,
+  type PollerStatus,
   type RelationView,
-} from '../functions/src/orchestration/status';
-import { db, standaloneFirestore, useFirestore } from '../functions/src/store/db';
-import { readHealthSummary } from '../functions/src/store/health';
-import { relationRef } from '../functions/src/store/relations';
-import { describeError } from '../functions/src/describe-error';
-import { killSwitchRef, readKillSwitch, setKillSwitch } from '../functions/src/store/controls';
+} from '../functions/src/api';
 
 export const USAGE = `usage: npm run ops -- <command> [flags]
 

@@ -14,8 +14,7 @@ import * as path from 'node:path';
 import * as readline from 'node:readline/promises';
 import { parseArgs } from 'node:util';
 
-import { STRING_PARAMS } from '../functions/src/config';
-import { describeError } from '../functions/src/describe-error';
+import { describeError, STRING_PARAMS } from '../functions/src/api';
 
 const ROOT = path.resolve(__dirname, '..');
 const SECRETS = ['FOOD_SERVICE_CA', 'FOOD_SERVICE_CLIENT_CERT', 'FOOD_SERVICE_CLIENT_KEY'] as const;

@@ -14,9 +14,15 @@ import * as grpc from '@grpc/grpc-js';
 import * as assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 
-import { FoodClient } from '../../functions/src/food/client';
-import { CALL_KINDS, FAILURE_TABLE, FoodServiceError, isOverReceiveLimit, type FailureCode } from '../../functions/src/food/errors';
-import type { FoodMethod } from '../../functions/src/food/types';
+import {
+  CALL_KINDS,
+  FAILURE_TABLE,
+  FoodClient,
+  FoodServiceError,
+  isOverReceiveLimit,
+  type FailureCode,
+  type FoodMethod,
+} from '../../functions/src/api';
 import { startFoodService, type FaultTiming, type FoodService } from '../src/server';
 import { FOOD_METHODS } from '../src/methods';
 import { testCerts } from './helpers';

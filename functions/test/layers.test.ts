@@ -1,12 +1,14 @@
 // Dependencies point one way: triggers → orchestration → store / food →
 // model and config (docs/ARCHITECTURE.md#layers). This reads every import in
 // functions/src and fails on one that points the other way, or that puts I/O
-// into the pure parts.
+// into the pure parts; and every reference the tools around the deployable
+// make to it, which must come in by its one door, api.ts.
 import { strict as assert } from 'node:assert';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 
 const SRC = path.resolve(__dirname, '..', 'src');
+const ROOT = path.resolve(SRC, '..', '..');
 
 /** Lower layers first; a module may import its own layer and the ones below. */
 const LAYERS: Array<{ name: string; matches: (file: string) => boolean }> = [
@@ -19,7 +21,7 @@ const LAYERS: Array<{ name: string; matches: (file: string) => boolean }> = [
   { name: 'store', matches: (f) => f.startsWith('store/') },
   { name: 'orchestration', matches: (f) => f.startsWith('orchestration/') },
   { name: 'triggers', matches: (f) => f.startsWith('triggers/') },
-  { name: 'entry point', matches: (f) => f === 'index.ts' },
+  { name: 'entry point', matches: (f) => f === 'index.ts' || f === 'api.ts' },
 ];
 /** food and store sit side by side: neither may import the other. */
 const RANK: Record<string, number> = {
@@ -38,12 +40,29 @@ function layerOf(file: string): string {
   return layer.name;
 }
 
-function sources(dir = SRC): string[] {
+function sources(dir = SRC, from = SRC, extensions = /\.ts$/): string[] {
   return fs.readdirSync(dir, { withFileTypes: true }).flatMap((entry) => {
     const full = path.join(dir, entry.name);
-    if (entry.isDirectory()) return entry.name === 'generated' ? [] : sources(full);
-    return entry.name.endsWith('.ts') ? [path.relative(SRC, full)] : [];
+    if (entry.isDirectory()) return ['generated', 'node_modules'].includes(entry.name) ? [] : sources(full, from, extensions);
+    return extensions.test(entry.name) ? [path.relative(from, full)] : [];
   });
+}
+
+/**
+ * Where a file outside functions/src reaches into the functions: a module
+ * path under functions/src, or a compiled module joined onto functions/lib
+ * (`path.join(FUNCTIONS_DIR, 'lib', 'api.js')`), as written.
+ */
+function reachesInto(text: string): string[] {
+  const modules = [...text.matchAll(/['"](?:\.\.\/)+functions\/src\/([^'"]+)['"]/g)].map((m) => `src/${m[1]}`);
+  const compiled = [...text.matchAll(/path\.(?:join|resolve)\(([^()]*)\)/g)].flatMap((m) => {
+    const args = m[1].split(',').map((a) => a.trim());
+    const lib = args.findIndex((a) => a === "'lib'" || a === 'lib');
+    if (lib < 0) return [];
+    const rest = args.slice(lib + 1).filter((a) => a !== "'..'");
+    return rest.length === 0 ? [] : [`lib/${rest.map((a) => a.replace(/'/g, '')).join('/')}`];
+  });
+  return [...modules, ...compiled];
 }
 
 /** Every module a file imports: relative ones resolved to files in src, packages by name. */
@@ -113,5 +132,48 @@ describe('layers', () => {
       }
       assert.doesNotMatch(text, /new Date\(\)|Date\.now\(\)/, `${file} reads the clock`);
     }
+  });
+
+  describe('the one door', () => {
+    const TOOLS = ['ops', 'local', 'bench', 'food-service'];
+    /** api.ts for the tools; index.ts is the deployable itself, which the bench loads as firebase-tools does. */
+    const DOORS = ['src/api', 'lib/api.js', 'lib/index.js'];
+    const reaches = TOOLS.flatMap((dir) =>
+      sources(path.join(ROOT, dir), ROOT, /\.(ts|js|mjs)$/).flatMap((file) =>
+        reachesInto(fs.readFileSync(path.join(ROOT, file), 'utf8')).map((target) => ({ file, target })),
+      ),
+    );
+
+    it('finds the tools that reach into the functions', () => {
+      for (const dir of TOOLS)
+        assert.ok(
+          reaches.some((r) => r.file.startsWith(`${dir}/`)),
+          `nothing in ${dir}/ imports the functions`,
+        );
+      assert.ok(
+        reaches.some((r) => r.target === 'lib/api.js') && reaches.some((r) => r.target === 'lib/index.js'),
+        JSON.stringify(reaches),
+      );
+    });
+
+    it('ops/, local/, bench/ and the food service reach into the functions only through api.ts', () => {
+      const past = reaches.filter((r) => !DOORS.includes(r.target)).map((r) => `${r.file} → functions/${r.target}`);
+      assert.deepEqual(past, []);
+    });
+
+    it('reads a reach past the door as one', () => {
+      const text = "import { x } from '../functions/src/store/relations';\nrequire(path.join(FUNCTIONS_DIR, 'lib', 'food', 'client.js'));";
+      assert.deepEqual(reachesInto(text), ['src/store/relations', 'lib/food/client.js']);
+    });
+
+    it("the functions' own tests and simulation import nothing from local/", () => {
+      const functionsDir = path.resolve(SRC, '..');
+      const wrong = ['test', 'sim'].flatMap((dir) =>
+        sources(path.join(functionsDir, dir), functionsDir, /\.(ts|js)$/).filter((file) =>
+          /(?:from\s+|require\(|import\()['"](?:\.\.\/)+local\//.test(fs.readFileSync(path.join(functionsDir, file), 'utf8')),
+        ),
+      );
+      assert.deepEqual(wrong, []);
+    });
   });
 });

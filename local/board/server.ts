@@ -11,7 +11,7 @@ import type { AddressInfo } from 'node:net';
 import * as path from 'node:path';
 
 import type { RelationTracker, TrackerEvent } from './tracker';
-import { describeError } from '../../functions/src/describe-error';
+import { describeError } from '../../functions/src/api';
 
 export interface BoardOptions {
   /** A loopback address; 127.0.0.1 by default. */

@@ -7,10 +7,16 @@
 // they stay exact even for relations whose cards were dropped to bound memory.
 // That relies on its feed (feed.ts) handing it each document's changes in
 // order, each `before` being the previous change's `after` (null at first).
-import { isTerminal, STAGES, type Stage } from '../../functions/src/model/stage';
+import {
+  isActiveStage,
+  isTerminal,
+  loadStuckThresholds,
+  STAGES,
+  type ProblemReason,
+  type Stage,
+  type StuckThresholds,
+} from '../../functions/src/api';
 import type { PlainData } from './feed';
-import { isActiveStage, type ProblemReason, type StuckThresholds } from '../../functions/src/model/health';
-import { loadStuckThresholds } from '../../functions/src/config';
 
 export { STAGES, type Stage };
 /** Where a document whose `stage` is missing or unknown goes, so it is seen rather than hidden. */

@@ -2,7 +2,7 @@
 // a tracker with the right `before`, the way local/board/feed.ts does.
 import type { PlainData } from '../../board/feed';
 import type { RelationTracker } from '../../board/tracker';
-import { newRelation } from '../../../functions/src/store/schema';
+import { newRelation } from '../../../functions/src/api';
 
 /** A relation as the poller creates it, with overrides. */
 export function relationDoc(id: string, fields: PlainData = {}): PlainData {
