@@ -25,7 +25,9 @@ export function runChild<T>(
       const line = out.split('\n').find((l) => l.startsWith('BENCH_RESULT '));
       if (code !== 0 || !line) {
         reject(
-          new Error(`${args.join(' ')} ended with ${signal ?? `exit code ${code}`}: ${err.trim().slice(-2000) || out.trim().slice(-2000)}`),
+          new Error(
+            `${args.join(' ')} ended with ${signal ?? `exit code ${code}`}: ${err.trim().slice(-2000) || out.trim().slice(-2000)}`,
+          ),
         );
         return;
       }

@@ -1,6 +1,17 @@
 // The bench's dollars: the measured operations of sections 1–5, priced with
 // cost.ts. Each table says what it assumes; every count in it was measured.
-import { billedSeconds, dollars, none, PRICES, scale, SECONDS_PER_MONTH, taskOperations, usd, type Resources, type Usage } from './cost';
+import {
+  billedSeconds,
+  dollars,
+  none,
+  PRICES,
+  scale,
+  SECONDS_PER_MONTH,
+  taskOperations,
+  usd,
+  type Resources,
+  type Usage,
+} from './cost';
 import type { LifecycleResult } from './lifecycle';
 import type { PollMeasurement } from './poll-scaling';
 import type { RecurringResult } from './recurring';
@@ -33,7 +44,11 @@ export function pricesTable(): string {
       ['Cloud Run functions CPU', `$${run.perVcpuSecond} per vCPU-second`, run.source],
       ['Cloud Run functions memory', `$${run.perGibSecond} per GiB-second`, run.source],
       ['Cloud Run functions requests', `$${run.perMillionRequests} per million`, run.source],
-      ['Cloud Tasks', `$${tasks.perMillionOperations} per million operations (an enqueue or a delivery, per 32 KiB)`, tasks.source],
+      [
+        'Cloud Tasks',
+        `$${tasks.perMillionOperations} per million operations (an enqueue or a delivery, per 32 KiB)`,
+        tasks.source,
+      ],
       ['Cloud Scheduler', `$${scheduler.perJobMonth} per job per month`, scheduler.source],
     ],
   );
@@ -58,21 +73,36 @@ export function perOrderTable(lifecycle: LifecycleResult, resources: FunctionRes
   const usage = orderUsage(lifecycle);
   const delivered = lifecycle.byOutcome.DELIVERED;
   if (!usage || !delivered) return 'no delivered order was measured';
-  const million = (part: Partial<Usage>) => usd(dollars(scale({ ...none, ...part }, 1_000_000), resources.advanceRelation).total);
-  const pollRead = usd(dollars(scale({ ...none, reads: 1 }, 1_000_000), resources.pollFoodService).total);
+  const million = (part: Partial<Usage>) =>
+    usd(dollars(scale({ ...none, ...part }, 1_000_000), resources.advanceRelation).total);
+  const pollRead = usd(
+    dollars(scale({ ...none, reads: 1 }, 1_000_000), resources.pollFoodService).total,
+  );
   return table(
     ['per delivered order', 'measured', 'per million orders'],
     [
       ['Firestore reads by the triggers', fixed(usage.reads), million({ reads: usage.reads })],
       ['Firestore writes', fixed(usage.writes), million({ writes: usage.writes })],
-      ['Firestore deletes (retention: the relation and its transitions)', fixed(usage.deletes), million({ deletes: usage.deletes })],
-      ['trigger invocations', fixed(usage.invocations), million({ invocations: usage.invocations })],
+      [
+        'Firestore deletes (retention: the relation and its transitions)',
+        fixed(usage.deletes),
+        million({ deletes: usage.deletes }),
+      ],
+      [
+        'trigger invocations',
+        fixed(usage.invocations),
+        million({ invocations: usage.invocations }),
+      ],
       [
         `instance seconds (${fixed(lifecycle.invocationMs.billedMean, 0)} ms billed per invocation, concurrency 1: an upper bound)`,
         fixed(usage.instanceSeconds),
         million({ instanceSeconds: usage.instanceSeconds }),
       ],
-      ['**total, outside polling**', '', `**${usd(dollars(scale(usage, 1_000_000), resources.advanceRelation).total)}**`],
+      [
+        '**total, outside polling**',
+        '',
+        `**${usd(dollars(scale(usage, 1_000_000), resources.advanceRelation).total)}**`,
+      ],
       [
         'polling: one read per poll while the order is active (one per minute at the default interval)',
         '1 per poll',
@@ -128,7 +158,10 @@ export function recurringTable(result: RecurringResult, resources: FunctionResou
   // A shorter window (--quick) is scaled up to a minute: its listener's first read counts more than once, an upper bound.
   const perMinute = 60_000 / result.windowMs;
   // The invocation holds its instance for the whole minute, sleeping between slots: that is billed too.
-  const instanceMonth = dollars(scale({ ...none, instanceSeconds: 60, invocations: 1 }, SECONDS_PER_MONTH / 60), resources.pollFoodService);
+  const instanceMonth = dollars(
+    scale({ ...none, instanceSeconds: 60, invocations: 1 }, SECONDS_PER_MONTH / 60),
+    resources.pollFoodService,
+  );
   return table(
     [
       'relations from',
@@ -151,19 +184,24 @@ export function recurringTable(result: RecurringResult, resources: FunctionResou
         int(reads),
         int(run.firestore.writes * perMinute),
         int(reads * (SECONDS_PER_MONTH / 60)),
-        usd(dollars(scale({ ...none, reads }, SECONDS_PER_MONTH / 60), resources.pollFoodService).firestore),
+        usd(
+          dollars(scale({ ...none, reads }, SECONDS_PER_MONTH / 60), resources.pollFoodService)
+            .firestore,
+        ),
         usd(month.total + instanceMonth.total),
       ];
     }),
   );
 }
 
-const calls = (c: PollCalls) => `${int(c.ListOrders)} / ${int(c.GetOrder + c.GetKitchenOrder + c.GetShipment)}`;
+const calls = (c: PollCalls) =>
+  `${int(c.ListOrders)} / ${int(c.GetOrder + c.GetKitchenOrder + c.GetShipment)}`;
 const queryTimes = (costs: ProcessCost[]) => {
   const count = costs.reduce((sum, c) => sum + c.queries, 0);
   return `${int(count)}, ${count ? int(costs.reduce((sum, c) => sum + c.queryMs, 0) / count) : 0} ms`;
 };
-const mean = (values: number[]) => (values.length ? values.reduce((a, b) => a + b, 0) / values.length : 0);
+const mean = (values: number[]) =>
+  values.length ? values.reduce((a, b) => a + b, 0) / values.length : 0;
 
 /** One poll at scale, in one instance and fanned out. */
 export function scaleTable(result: ScaleResult, resources: FunctionResources): string {
@@ -188,15 +226,37 @@ export function scaleTable(result: ScaleResult, resources: FunctionResources): s
     resources.pollFoodService,
   );
   const fanOutCost = {
-    poll: dollars({ ...fanOutUsage, instanceSeconds: billedSeconds(fanOut.poll.wallMs) }, resources.pollFoodService),
-    tasks: dollars({ ...none, instanceSeconds: tasks.reduce((sum, t) => sum + billedSeconds(t.wallMs), 0) }, resources.observeShard),
+    poll: dollars(
+      { ...fanOutUsage, instanceSeconds: billedSeconds(fanOut.poll.wallMs) },
+      resources.pollFoodService,
+    ),
+    tasks: dollars(
+      { ...none, instanceSeconds: tasks.reduce((sum, t) => sum + billedSeconds(t.wallMs), 0) },
+      resources.observeShard,
+    ),
   };
   return table(
-    ['A = ' + int(result.active), 'one instance', `fanned out (SHARD_SIZE ${int(result.shardSize)})`],
     [
-      ['poll wall time', `${fixed(single.wallMs / 1000, 1)} s`, `${fixed(fanOut.poll.wallMs / 1000, 1)} s (listing and enqueueing)`],
-      ['until every relation was observed', `${fixed(single.wallMs / 1000, 1)} s`, `${fixed(fanOut.wallMs / 1000, 1)} s`],
-      ['peak RSS of the poll', `${fixed(single.peakRssMb, 0)} MB`, `${fixed(fanOut.poll.peakRssMb, 0)} MB`],
+      'A = ' + int(result.active),
+      'one instance',
+      `fanned out (SHARD_SIZE ${int(result.shardSize)})`,
+    ],
+    [
+      [
+        'poll wall time',
+        `${fixed(single.wallMs / 1000, 1)} s`,
+        `${fixed(fanOut.poll.wallMs / 1000, 1)} s (listing and enqueueing)`,
+      ],
+      [
+        'until every relation was observed',
+        `${fixed(single.wallMs / 1000, 1)} s`,
+        `${fixed(fanOut.wallMs / 1000, 1)} s`,
+      ],
+      [
+        'peak RSS of the poll',
+        `${fixed(single.peakRssMb, 0)} MB`,
+        `${fixed(fanOut.poll.peakRssMb, 0)} MB`,
+      ],
       [
         'shards / tasks',
         `${single.summary.shardsInline} observed in turn`,
@@ -207,7 +267,11 @@ export function scaleTable(result: ScaleResult, resources: FunctionResources): s
         '–',
         `${fixed(mean(tasks.map((t) => t.wallMs)) / 1000, 1)} s / ${fixed(Math.max(0, ...tasks.map((t) => t.wallMs)) / 1000, 1)} s`,
       ],
-      ['per task: peak RSS max', '–', `${fixed(Math.max(0, ...tasks.map((t) => t.peakRssMb)), 0)} MB`],
+      [
+        'per task: peak RSS max',
+        '–',
+        `${fixed(Math.max(0, ...tasks.map((t) => t.peakRssMb)), 0)} MB`,
+      ],
       [
         'per task: payload mean',
         '–',
@@ -220,7 +284,11 @@ export function scaleTable(result: ScaleResult, resources: FunctionResources): s
         `${int(fanOutUsage.reads)} / ${int(fanOutUsage.writes)}`,
       ],
       ['food-service calls: ListOrders / look-ups', calls(single.calls), calls(fanOut.calls)],
-      ['one poll in dollars', usd(singleCost.total), usd(fanOutCost.poll.total + fanOutCost.tasks.total)],
+      [
+        'one poll in dollars',
+        usd(singleCost.total),
+        usd(fanOutCost.poll.total + fanOutCost.tasks.total),
+      ],
     ],
   );
 }

@@ -61,7 +61,14 @@ export interface Dollars {
   total: number;
 }
 
-export const none: Usage = { reads: 0, writes: 0, deletes: 0, invocations: 0, instanceSeconds: 0, taskOperations: 0 };
+export const none: Usage = {
+  reads: 0,
+  writes: 0,
+  deletes: 0,
+  invocations: 0,
+  instanceSeconds: 0,
+  taskOperations: 0,
+};
 
 /** Seconds Cloud Run bills for a run of `ms`: rounded up to the next 100 ms. */
 export function billedSeconds(ms: number): number {
@@ -75,11 +82,23 @@ export function taskOperations(bytes: number, deliveries = 1): number {
 
 export function dollars(usage: Usage, resources: Resources): Dollars {
   const { firestore: fs, cloudRun: run, cloudTasks: tasks } = PRICES;
-  const firestore = (usage.reads * fs.readsPer100k + usage.writes * fs.writesPer100k + usage.deletes * fs.deletesPer100k) / 100_000;
-  const compute = usage.instanceSeconds * (resources.vcpu * run.perVcpuSecond + resources.memoryGib * run.perGibSecond);
+  const firestore =
+    (usage.reads * fs.readsPer100k +
+      usage.writes * fs.writesPer100k +
+      usage.deletes * fs.deletesPer100k) /
+    100_000;
+  const compute =
+    usage.instanceSeconds *
+    (resources.vcpu * run.perVcpuSecond + resources.memoryGib * run.perGibSecond);
   const requests = (usage.invocations * run.perMillionRequests) / 1_000_000;
   const taskCost = (usage.taskOperations * tasks.perMillionOperations) / 1_000_000;
-  return { firestore, compute, requests, tasks: taskCost, total: firestore + compute + requests + taskCost };
+  return {
+    firestore,
+    compute,
+    requests,
+    tasks: taskCost,
+    total: firestore + compute + requests + taskCost,
+  };
 }
 
 export function scale(usage: Usage, factor: number): Usage {
@@ -106,9 +125,16 @@ export interface Endpoint {
  */
 export function resourcesOf(
   endpoint: Endpoint,
-  firebaseTools: { defaultMemoryMb: number; gen1Cpu(memoryMb: number): number; gen2Cpu(memoryMb: number): number },
+  firebaseTools: {
+    defaultMemoryMb: number;
+    gen1Cpu(memoryMb: number): number;
+    gen2Cpu(memoryMb: number): number;
+  },
 ): Resources {
-  const memoryMb = typeof endpoint.availableMemoryMb === 'number' ? endpoint.availableMemoryMb : firebaseTools.defaultMemoryMb;
+  const memoryMb =
+    typeof endpoint.availableMemoryMb === 'number'
+      ? endpoint.availableMemoryMb
+      : firebaseTools.defaultMemoryMb;
   const cpu =
     typeof endpoint.cpu === 'number'
       ? endpoint.cpu

@@ -37,7 +37,12 @@ export declare function installWireCounter(functionsDir?: string): WireCounter;
 export declare function documentPath(name: string): string;
 
 /** How one message of a call is billed; `state` is the call's own, kept between its messages. */
-export type OnMessage = (emit: (kind: Op['kind'], path: string | null) => void, request: object, response: object, state: object) => void;
+export type OnMessage = (
+  emit: (kind: Op['kind'], path: string | null) => void,
+  request: object,
+  response: object,
+  state: object,
+) => void;
 
 /** How each Firestore method is billed, by method name. */
 export declare const BILLING: Readonly<Record<string, { message?: OnMessage }>>;

@@ -120,7 +120,8 @@ const BILLING = {
   Listen: {
     message(emit, _request, response, state) {
       const results = (state.results ??= new Map());
-      const version = (/** @type {Listened} */ document) => `${document.updateTime?.seconds ?? ''}.${document.updateTime?.nanos ?? ''}`;
+      const version = (/** @type {Listened} */ document) =>
+        `${document.updateTime?.seconds ?? ''}.${document.updateTime?.nanos ?? ''}`;
       const change = response.documentChange;
       const type = response.targetChange?.targetChangeType;
       if (type === 'RESET') {
@@ -128,7 +129,8 @@ const BILLING = {
         state.beforeReset = new Map(results);
         results.clear();
       } else if (type === 'CURRENT' && state.beforeReset) {
-        for (const name of state.beforeReset.keys()) if (!results.has(name)) emit('reads', documentPath(name));
+        for (const name of state.beforeReset.keys())
+          if (!results.has(name)) emit('reads', documentPath(name));
         state.beforeReset = undefined;
       } else if (change?.document && (change.targetIds?.length ?? 0) > 0) {
         const { name } = change.document;
@@ -180,7 +182,9 @@ const BILLING = {
 function installWireCounter(functionsDir = FUNCTIONS_DIR) {
   // Resolved the way the functions' firebase-admin resolves it, so the patched
   // module is the very one their Firestore instances are made from.
-  const fromAdmin = createRequire(require.resolve('firebase-admin/firestore', { paths: [functionsDir] }));
+  const fromAdmin = createRequire(
+    require.resolve('firebase-admin/firestore', { paths: [functionsDir] }),
+  );
   const modulePath = fromAdmin.resolve('@google-cloud/firestore');
   /** @type {{ Firestore: { prototype: Record<string | symbol, unknown> } }} */
   const { Firestore } = fromAdmin('@google-cloud/firestore');
@@ -284,13 +288,19 @@ function installWireCounter(functionsDir = FUNCTIONS_DIR) {
   };
 
   prototype.createCallOptions = function withCounter(/** @type {unknown[]} */ ...args) {
-    const callOptions = /** @type {{ otherArgs?: { options?: { interceptors?: unknown[] } } }} */ (createCallOptions.apply(this, args));
+    const callOptions = /** @type {{ otherArgs?: { options?: { interceptors?: unknown[] } } }} */ (
+      createCallOptions.apply(this, args)
+    );
     // The REST transport (preferRest) has no gRPC interceptors: say so rather than count nothing.
     const settings = /** @type {{ _settings?: { preferRest?: boolean } }} */ (this)._settings;
-    if (settings?.preferRest) uncounted['(REST transport)'] = (uncounted['(REST transport)'] ?? 0) + 1;
+    if (settings?.preferRest)
+      uncounted['(REST transport)'] = (uncounted['(REST transport)'] ?? 0) + 1;
     // google-gax passes otherArgs.options to @grpc/grpc-js as the call's options.
     const otherArgs = (callOptions.otherArgs ??= {});
-    otherArgs.options = { ...otherArgs.options, interceptors: [...(otherArgs.options?.interceptors ?? []), interceptor] };
+    otherArgs.options = {
+      ...otherArgs.options,
+      interceptors: [...(otherArgs.options?.interceptors ?? []), interceptor],
+    };
     return callOptions;
   };
   prototype[INSTALLED] = counter;

@@ -13,7 +13,12 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 
 import { ensureCerts } from '../food-service/src/certs';
-import { startFoodService, type FoodMethod, type FoodService, type FoodServiceStats } from '../food-service/src/server';
+import {
+  startFoodService,
+  type FoodMethod,
+  type FoodService,
+  type FoodServiceStats,
+} from '../food-service/src/server';
 import type { FoodClient } from '../functions/src/api';
 import { startDriver, type Driver } from '../functions/test/helpers/driver';
 import { startGoogleFirestore } from '../functions/test/helpers/firestore-emulator';
@@ -28,7 +33,14 @@ export type FirestoreKind = 'google';
 
 const OUTCOMES = ['DELIVERED', 'REJECTED', 'CANCELLED'] as const;
 type Outcome = (typeof OUTCOMES)[number];
-const METHODS: FoodMethod[] = ['GetOrder', 'UpdateOrder', 'CreateKitchenOrder', 'GetKitchenOrder', 'CreateShipment', 'GetShipment'];
+const METHODS: FoodMethod[] = [
+  'GetOrder',
+  'UpdateOrder',
+  'CreateKitchenOrder',
+  'GetKitchenOrder',
+  'CreateShipment',
+  'GetShipment',
+];
 
 export interface Stat {
   mean: number;
@@ -111,7 +123,10 @@ interface Stack {
  */
 async function startStack(params: LifecycleParams): Promise<Stack> {
   const receiver = await startTriggerEventReceiver();
-  const firestore = await startGoogleFirestore({ projectId: PROJECT_ID, functionsEmulator: receiver.address });
+  const firestore = await startGoogleFirestore({
+    projectId: PROJECT_ID,
+    functionsEmulator: receiver.address,
+  });
   const certs = ensureCerts();
   const caPem = fs.readFileSync(certs.caCert, 'utf8');
   const simulator = await startFoodService({
@@ -143,7 +158,9 @@ async function startStack(params: LifecycleParams): Promise<Stack> {
     log: params.log,
   });
   // eslint-disable-next-line @typescript-eslint/no-require-imports -- the functions' compiled client
-  const { FoodClient: Client } = require(path.join(FUNCTIONS_DIR, 'lib', 'api.js')) as typeof import('../functions/src/api');
+  const { FoodClient: Client } = require(
+    path.join(FUNCTIONS_DIR, 'lib', 'api.js'),
+  ) as typeof import('../functions/src/api');
   const food = new Client({ address: simulator.address, tls: { caPem }, deadlineMs: 10_000 });
   // The bench's own reads go through the root's copy of firebase-admin, which the wire counter does not count.
   const app = initializeApp({ projectId: PROJECT_ID }, 'bench-lifecycle');
@@ -171,7 +188,13 @@ function startScheduler(stack: Stack, log: (line: string) => void): () => void {
   const fire = (due: number) =>
     void stack.functions
       .fireSchedule('pollFoodService', new Date(due))
-      .catch((error: unknown) => stopped || log(`  pollFoodService failed: ${error instanceof Error ? error.message : String(error)}`));
+      .catch(
+        (error: unknown) =>
+          stopped ||
+          log(
+            `  pollFoodService failed: ${error instanceof Error ? error.message : String(error)}`,
+          ),
+      );
   fire(Math.floor(Date.now() / 60_000) * 60_000);
   let timer: NodeJS.Timeout;
   const next = () => {
@@ -208,7 +231,9 @@ export async function lifecycleBench(params: LifecycleParams): Promise<Lifecycle
   const emptyBefore = wire.emptyQueries;
   const starting = Date.now();
   const stack = await startStack(params);
-  params.log(`  lifecycle: up in ${((Date.now() - starting) / 1000).toFixed(1)} s on ${stack.description}`);
+  params.log(
+    `  lifecycle: up in ${((Date.now() - starting) / 1000).toFixed(1)} s on ${stack.description}`,
+  );
   const { simulator } = stack;
   const calls = recordCalls(stack);
   const stopScheduler = startScheduler(stack, params.log);
@@ -219,17 +244,28 @@ export async function lifecycleBench(params: LifecycleParams): Promise<Lifecycle
     const orders: string[] = [];
     const placing = Date.now();
     while (orders.length < params.orders) {
-      const due = Math.min(params.orders, Math.floor(((Date.now() - placing) / 1000) * params.ordersPerSecond) + 1);
+      const due = Math.min(
+        params.orders,
+        Math.floor(((Date.now() - placing) / 1000) * params.ordersPerSecond) + 1,
+      );
       if (due > orders.length) orders.push(...simulator.placeOrders(due - orders.length));
       await new Promise((resolve) => setTimeout(resolve, 20));
     }
     const deadline = Date.now() + params.timeoutMs;
-    for (let last = 0; Date.now() < deadline; await new Promise((resolve) => setTimeout(resolve, 500))) {
+    for (
+      let last = 0;
+      Date.now() < deadline;
+      await new Promise((resolve) => setTimeout(resolve, 500))
+    ) {
       const open = simulator.stats().orders;
-      const active = (await stack.db.collection('relations').where('active', '==', true).count().get()).data().count;
+      const active = (
+        await stack.db.collection('relations').where('active', '==', true).count().get()
+      ).data().count;
       if (open.NEW + open.PREPARATION + open.IN_FLIGHT === 0 && active === 0) break;
       if (Date.now() - last > 10_000) {
-        params.log(`  lifecycle: ${orders.length} placed, ${active} active relations, ${JSON.stringify(open)}`);
+        params.log(
+          `  lifecycle: ${orders.length} placed, ${active} active relations, ${JSON.stringify(open)}`,
+        );
         last = Date.now();
       }
     }
@@ -246,10 +282,22 @@ export async function lifecycleBench(params: LifecycleParams): Promise<Lifecycle
     const emptyQueries = wire.emptyQueries - emptyBefore;
     const foodStats = simulator.stats();
     if (ops.total.reads + ops.total.writes === 0) {
-      throw new Error(`the wire counter saw no Firestore operation of the functions: is ${wire.module} the copy they load?`);
+      throw new Error(
+        `the wire counter saw no Firestore operation of the functions: is ${wire.module} the copy they load?`,
+      );
     }
-    const result = await measure(stack, orders, ops, calls, foodStats, seconds, params.pollIntervalSeconds);
-    params.log(`  lifecycle: settled and measured in ${((Date.now() - settling) / 1000).toFixed(1)} s`);
+    const result = await measure(
+      stack,
+      orders,
+      ops,
+      calls,
+      foodStats,
+      seconds,
+      params.pollIntervalSeconds,
+    );
+    params.log(
+      `  lifecycle: settled and measured in ${((Date.now() - settling) / 1000).toFixed(1)} s`,
+    );
     return {
       ...result,
       firestore: { kind: params.firestore, description: stack.description },
@@ -273,12 +321,15 @@ async function measure(
   seconds: number,
   pollIntervalSeconds: number,
 ): Promise<Omit<LifecycleResult, 'firestore' | 'emptyQueries' | 'uncounted' | 'firestoreCalls'>> {
-  const relations = new Map((await stack.db.collection('relations').get()).docs.map((doc) => [doc.id, doc.data()]));
+  const relations = new Map(
+    (await stack.db.collection('relations').get()).docs.map((doc) => [doc.id, doc.data()]),
+  );
   const trigger = stack.functions.triggers.get('advanceRelation');
   if (!trigger) throw new Error('the build has no advanceRelation trigger');
   const invocations = trigger.invocations;
   const created = new Map<string, string>();
-  for await (const page of stack.food.listAllOrders(undefined, 1000)) for (const order of page) created.set(order.name, order.createTime);
+  for await (const page of stack.food.listAllOrders(undefined, 1000))
+    for (const order of page) created.set(order.name, order.createTime);
 
   const transitions = new Map<string, number>();
   for (const doc of (await stack.db.collectionGroup('transitions').select().get()).docs) {
@@ -287,9 +338,21 @@ async function measure(
   }
   const perOutcome = new Map<
     Outcome,
-    Array<{ rpcs: Record<string, number>; reads: number; writes: number; invocations: number; pollReads: number; documents: number }>
+    Array<{
+      rpcs: Record<string, number>;
+      reads: number;
+      writes: number;
+      invocations: number;
+      pollReads: number;
+      documents: number;
+    }>
   >();
-  const latency = { NEW: [] as number[], PREPARATION: [] as number[], IN_FLIGHT: [] as number[], total: [] as number[] };
+  const latency = {
+    NEW: [] as number[],
+    PREPARATION: [] as number[],
+    IN_FLIGHT: [] as number[],
+    total: [] as number[],
+  };
   let neverSeen = 0;
   let inexactDelivered = 0;
   let recordedCreates = 0;
@@ -313,7 +376,10 @@ async function measure(
     rpcs.CreateKitchenOrder = kitchenOrder ? 1 : 0;
     rpcs.CreateShipment = shipment ? 1 : 0;
     recordedCreates += rpcs.CreateKitchenOrder + rpcs.CreateShipment;
-    if (outcome === 'DELIVERED' && (rpcs.CreateKitchenOrder !== 1 || rpcs.CreateShipment !== 1 || rpcs.UpdateOrder !== 3))
+    if (
+      outcome === 'DELIVERED' &&
+      (rpcs.CreateKitchenOrder !== 1 || rpcs.CreateShipment !== 1 || rpcs.UpdateOrder !== 3)
+    )
       inexactDelivered++;
     const cost = {
       rpcs,
@@ -326,8 +392,15 @@ async function measure(
 
     if ((outcome === 'DELIVERED' || outcome === 'REJECTED') && kitchenOrder && shipment) {
       const claimed = async (to: string) => {
-        const snapshot = await stack.db.collection('relations').doc(id).collection('transitions').where('to', '==', to).get();
-        const latest = snapshot.docs.map((d) => d.data()).sort((a, b) => Number(b.attempt) - Number(a.attempt))[0];
+        const snapshot = await stack.db
+          .collection('relations')
+          .doc(id)
+          .collection('transitions')
+          .where('to', '==', to)
+          .get();
+        const latest = snapshot.docs
+          .map((d) => d.data())
+          .sort((a, b) => Number(b.attempt) - Number(a.attempt))[0];
         return (latest?.claimedAt as { toMillis(): number } | undefined)?.toMillis() ?? NaN;
       };
       const packaged = Date.parse((await stack.food.getKitchenOrder(kitchenOrder)).updateTime);
@@ -361,7 +434,10 @@ async function measure(
   }
   const driven = orders.length - neverSeen;
   const { waits, durations } = trigger;
-  const summarise = (values: number[]) => ({ p50: percentile(values, 50), p95: percentile(values, 95) });
+  const summarise = (values: number[]) => ({
+    p50: percentile(values, 50),
+    p95: percentile(values, 95),
+  });
   return {
     orders: orders.length,
     neverSeen,

@@ -10,16 +10,35 @@ import { parseArgs } from 'node:util';
 import { createRequire } from 'node:module';
 
 import { startGoogleFirestore } from '../functions/test/helpers/firestore-emulator';
-import { findFirestoreEmulator, findJava, MissingTool } from '../functions/test/helpers/google-tools';
+import {
+  findFirestoreEmulator,
+  findJava,
+  MissingTool,
+} from '../functions/test/helpers/google-tools';
 import { runChild } from './child';
 import { PRICES, resourcesOf, SECONDS_PER_MONTH, type Endpoint } from './cost';
-import { perOrderTable, pricesTable, recurringTable, restTable, scaleTable, type FunctionResources } from './cost-report';
+import {
+  perOrderTable,
+  pricesTable,
+  recurringTable,
+  restTable,
+  scaleTable,
+  type FunctionResources,
+} from './cost-report';
 import type { FirestoreKind, LifecycleParams, LifecycleResult } from './lifecycle';
 import { pollScalingBench } from './poll-scaling';
 import { recurringReadsBench, type RecurringResult } from './recurring';
 import { scaleBench, type ScaleResult } from './scale';
 import { FUNCTIONS_DIR, PROJECT_ID, type PollTarget } from './world';
-import { callTable, counterNotes, latencyTable, lifecycleTable, pollTable, targetTable, type Run } from './report';
+import {
+  callTable,
+  counterNotes,
+  latencyTable,
+  lifecycleTable,
+  pollTable,
+  targetTable,
+  type Run,
+} from './report';
 import { judge } from './targets';
 import { describeError } from '../functions/src/api';
 
@@ -49,8 +68,12 @@ async function startTarget(kind: FirestoreKind): Promise<PollTarget & { stop(): 
   // Nothing here runs on Google Cloud: no metadata-server probe (and no warning from it).
   process.env.METADATA_SERVER_DETECTION ??= 'none';
   const requireFromFunctions = createRequire(path.join(FUNCTIONS_DIR, 'package.json'));
-  const { initializeApp, deleteApp } = requireFromFunctions('firebase-admin/app') as typeof import('firebase-admin/app');
-  const { getFirestore } = requireFromFunctions('firebase-admin/firestore') as typeof import('firebase-admin/firestore');
+  const { initializeApp, deleteApp } = requireFromFunctions(
+    'firebase-admin/app',
+  ) as typeof import('firebase-admin/app');
+  const { getFirestore } = requireFromFunctions(
+    'firebase-admin/firestore',
+  ) as typeof import('firebase-admin/firestore');
   const app = initializeApp({ projectId: PROJECT_ID }, `bench-${kind}`);
   return {
     kind,
@@ -78,14 +101,20 @@ interface Options {
  */
 function functionResources(): FunctionResources {
   // eslint-disable-next-line @typescript-eslint/no-require-imports -- the deployable, as firebase-tools loads it
-  const deployable = require(path.resolve(__dirname, '..', 'functions', 'lib', 'index.js')) as Record<string, { __endpoint: Endpoint }>;
+  const deployable = require(
+    path.resolve(__dirname, '..', 'functions', 'lib', 'index.js'),
+  ) as Record<string, { __endpoint: Endpoint }>;
   // eslint-disable-next-line @typescript-eslint/no-require-imports -- firebase-tools' deploy-time defaults, not a copy of them
   const backend = require('firebase-tools/lib/deploy/functions/backend') as {
     DEFAULT_MEMORY: number;
     memoryToGen1Cpu(memoryMb: number): number;
     memoryToGen2Cpu(memoryMb: number): number;
   };
-  const tools = { defaultMemoryMb: backend.DEFAULT_MEMORY, gen1Cpu: backend.memoryToGen1Cpu, gen2Cpu: backend.memoryToGen2Cpu };
+  const tools = {
+    defaultMemoryMb: backend.DEFAULT_MEMORY,
+    gen1Cpu: backend.memoryToGen1Cpu,
+    gen2Cpu: backend.memoryToGen2Cpu,
+  };
   return {
     pollFoodService: resourcesOf(deployable.pollFoodService.__endpoint, tools),
     advanceRelation: resourcesOf(deployable.advanceRelation.__endpoint, tools),
@@ -111,7 +140,9 @@ function parse(argv: string[]): Options | { help: true } | { error: string } {
   if (values.help) return { help: true };
   const scale = values.scale === undefined ? undefined : Number(values.scale);
   if (scale !== undefined && !(Number.isInteger(scale) && scale >= 10 && scale <= 1_000_000))
-    return { error: `--scale ${values.scale}: expected a whole number of active orders from 10 to 1,000,000` };
+    return {
+      error: `--scale ${values.scale}: expected a whole number of active orders from 10 to 1,000,000`,
+    };
   return {
     ...(scale === undefined ? {} : { scale }),
     quick: values.quick ?? false,
@@ -131,7 +162,10 @@ async function main(): Promise<number> {
     return 0;
   }
   const { quick, out, kinds } = parsed;
-  const scaleParams = { active: parsed.scale ?? (quick ? 600 : 100_000), shardSize: quick ? 100 : 2000 };
+  const scaleParams = {
+    active: parsed.scale ?? (quick ? 600 : 100_000),
+    shardSize: quick ? 100 : 2000,
+  };
   const recurringParams = quick
     ? { active: 100, intervalSeconds: 2, windowMs: 10_000 }
     : { active: 1000, intervalSeconds: 2, windowMs: 60_000 };
@@ -141,7 +175,9 @@ async function main(): Promise<number> {
       findFirestoreEmulator();
     } catch (error) {
       if (!(error instanceof MissingTool)) throw error;
-      process.stderr.write(`npm run bench: Google's Firestore emulator cannot run here: ${error.message}\n`);
+      process.stderr.write(
+        `npm run bench: Google's Firestore emulator cannot run here: ${error.message}\n`,
+      );
       return 1;
     }
   }
@@ -159,9 +195,23 @@ async function main(): Promise<number> {
   );
 
   const lifecycleParams: Omit<LifecycleParams, 'firestore' | 'log'> = quick
-    ? { orders: 40, pollIntervalSeconds: 5, controllerIntervalMs: 700, ordersPerSecond: 4, timeoutMs: 90_000 }
-    : { orders: 500, pollIntervalSeconds: 5, controllerIntervalMs: 700, ordersPerSecond: 10, timeoutMs: 300_000 };
-  const scaling = quick ? { actives: [0, 200], histories: [0, 1000] } : { actives: [0, 1000, 10_000], histories: [0, 10_000] };
+    ? {
+        orders: 40,
+        pollIntervalSeconds: 5,
+        controllerIntervalMs: 700,
+        ordersPerSecond: 4,
+        timeoutMs: 90_000,
+      }
+    : {
+        orders: 500,
+        pollIntervalSeconds: 5,
+        controllerIntervalMs: 700,
+        ordersPerSecond: 10,
+        timeoutMs: 300_000,
+      };
+  const scaling = quick
+    ? { actives: [0, 200], histories: [0, 1000] }
+    : { actives: [0, 1000, 10_000], histories: [0, 10_000] };
   const pollConfig = { pageSize: 500, maxConcurrency: 32 };
 
   const runs: Run[] = [];
@@ -230,7 +280,9 @@ async function main(): Promise<number> {
   }
   log("\nThe functions' Firestore calls during the lifecycle, start to status:");
   log(callTable(runs));
-  log(`\nLatency the orchestrator added, in poll intervals of ${lifecycleParams.pollIntervalSeconds} s:`);
+  log(
+    `\nLatency the orchestrator added, in poll intervals of ${lifecycleParams.pollIntervalSeconds} s:`,
+  );
   log(latencyTable(runs));
   for (const {
     kind,
@@ -256,8 +308,12 @@ async function main(): Promise<number> {
   }
   if (recurring) {
     const window =
-      recurring.windowMs === 60_000 ? '' : ` (scaled up from ${recurring.windowMs / 1000} s, the listener's first read with it)`;
-    log(`\n5. Polls every ${recurring.intervalSeconds} s at A = ${recurring.active}, on ${recurring.firestoreKind}, per minute${window}:`);
+      recurring.windowMs === 60_000
+        ? ''
+        : ` (scaled up from ${recurring.windowMs / 1000} s, the listener's first read with it)`;
+    log(
+      `\n5. Polls every ${recurring.intervalSeconds} s at A = ${recurring.active}, on ${recurring.firestoreKind}, per minute${window}:`,
+    );
     log(recurringTable(recurring, resources));
   }
   log(`\nDollars at list prices (checked ${PRICES.checked}):`);

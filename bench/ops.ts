@@ -62,7 +62,8 @@ export class OpCounter {
     const ops = this.byRelation.get(id) ?? { reads: 0, writes: 0 };
     ops[kind]++;
     this.byRelation.set(id, ops);
-    if (kind === 'reads' && method && POLL_READS.has(method)) this.pollReads.set(id, (this.pollReads.get(id) ?? 0) + 1);
+    if (kind === 'reads' && method && POLL_READS.has(method))
+      this.pollReads.set(id, (this.pollReads.get(id) ?? 0) + 1);
   }
 }
 

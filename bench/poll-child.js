@@ -82,7 +82,11 @@ async function minute() {
     windowMs: Number(process.env.BENCH_WINDOW_MS ?? 60_000),
     waitForLeaseMs: 5_000,
   });
-  return { polls: run.polls.length, failedPolls: run.failedPolls, relationsFrom: [...new Set(run.polls.map((p) => p.relationsFrom))] };
+  return {
+    polls: run.polls.length,
+    failedPolls: run.failedPolls,
+    relationsFrom: [...new Set(run.polls.map((p) => p.relationsFrom))],
+  };
 }
 
 /** @returns {Promise<unknown>} */
@@ -113,7 +117,8 @@ async function original() {
   const { food, config } = runtimeDeps();
   /** @type {string[]} */
   const names = [];
-  for await (const page of food.listAllOrders(undefined, 10)) for (const order of page) names.push(order.name);
+  for await (const page of food.listAllOrders(undefined, 10))
+    for (const order of page) names.push(order.name);
   await forEachLimit(names, config.maxConcurrency, async (name) => {
     await food.getOrder(name);
   });
@@ -129,8 +134,15 @@ async function main() {
   const result = await modes[mode]();
   const wallMs = performance.now() - started;
   const peakRssMb = process.resourceUsage().maxRSS / 1024;
-  const firestore = { ops, emptyQueries: wire.emptyQueries, uncounted: wire.uncounted, calls: wire.calls };
-  process.stdout.write(`BENCH_RESULT ${JSON.stringify({ mode, wallMs, peakRssMb, result, firestore })}\n`);
+  const firestore = {
+    ops,
+    emptyQueries: wire.emptyQueries,
+    uncounted: wire.uncounted,
+    calls: wire.calls,
+  };
+  process.stdout.write(
+    `BENCH_RESULT ${JSON.stringify({ mode, wallMs, peakRssMb, result, firestore })}\n`,
+  );
 }
 
 main().then(

@@ -46,7 +46,9 @@ export async function recurringReadsBench(params: RecurringParams): Promise<Recu
   const { target, active, intervalSeconds, windowMs, log } = params;
   const world = await openWorld(target, params);
   try {
-    log(`  recurring reads on ${target.kind}: A = ${active}, a poll every ${intervalSeconds} s for ${windowMs / 1000} s`);
+    log(
+      `  recurring reads on ${target.kind}: A = ${active}, a poll every ${intervalSeconds} s for ${windowMs / 1000} s`,
+    );
     await world.seedActive(active, log);
     const runs: RecurringRun[] = [];
     for (const listener of [false, true]) {

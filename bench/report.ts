@@ -14,12 +14,23 @@ export interface Run {
 }
 
 const OUTCOMES = ['DELIVERED', 'REJECTED', 'CANCELLED'] as const;
-const METHODS = ['GetOrder', 'UpdateOrder', 'CreateKitchenOrder', 'GetKitchenOrder', 'CreateShipment', 'GetShipment'];
+const METHODS = [
+  'GetOrder',
+  'UpdateOrder',
+  'CreateKitchenOrder',
+  'GetKitchenOrder',
+  'CreateShipment',
+  'GetShipment',
+];
 
 export function table(headers: string[], rows: string[][]): string {
   const widths = headers.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));
   const line = (cells: string[]) => `| ${cells.map((c, i) => c.padEnd(widths[i])).join(' | ')} |`;
-  return [line(headers), `|${widths.map((w) => '-'.repeat(w + 2)).join('|')}|`, ...rows.map(line)].join('\n');
+  return [
+    line(headers),
+    `|${widths.map((w) => '-'.repeat(w + 2)).join('|')}|`,
+    ...rows.map(line),
+  ].join('\n');
 }
 
 /** One cell for all runs: the value if they agree, else each run's, in order. */
@@ -32,7 +43,12 @@ const stat = (s: Stat | undefined) => (s ? `${s.mean.toFixed(2)} (${s.max})` : '
 
 export function lifecycleTable(runs: Run[]): string {
   const outcomes = OUTCOMES.filter((o) => runs.some((r) => r.lifecycle.byOutcome[o]));
-  const row = (label: string, pick: (o: NonNullable<LifecycleResult['byOutcome'][(typeof OUTCOMES)[number]]>) => Stat | undefined) => [
+  const row = (
+    label: string,
+    pick: (
+      o: NonNullable<LifecycleResult['byOutcome'][(typeof OUTCOMES)[number]]>,
+    ) => Stat | undefined,
+  ) => [
     label,
     ...outcomes.map((outcome) =>
       side(
@@ -51,7 +67,9 @@ export function lifecycleTable(runs: Run[]): string {
   ];
   const headers = [
     'per order, mean (max)',
-    ...outcomes.map((o) => `${o} (${runs.map((r) => r.lifecycle.byOutcome[o]?.orders ?? 0).join(' / ')} orders)`),
+    ...outcomes.map(
+      (o) => `${o} (${runs.map((r) => r.lifecycle.byOutcome[o]?.orders ?? 0).join(' / ')} orders)`,
+    ),
   ];
   return table(headers, rows);
 }
@@ -71,8 +89,11 @@ export function latencyTable(runs: Run[]): string {
 export function pollTable(runs: Run[]): string {
   const first = runs[0]?.polls ?? [];
   const rows = first.map((p) => {
-    const same = runs.map((r) => r.polls.find((q) => q.mode === p.mode && q.active === p.active && q.history === p.history));
-    const cell = (pick: (q: PollMeasurement) => string) => side(same.map((q) => (q ? pick(q) : '–')));
+    const same = runs.map((r) =>
+      r.polls.find((q) => q.mode === p.mode && q.active === p.active && q.history === p.history),
+    );
+    const cell = (pick: (q: PollMeasurement) => string) =>
+      side(same.map((q) => (q ? pick(q) : '–')));
     return [
       String(p.active),
       String(p.history),
@@ -88,14 +109,27 @@ export function pollTable(runs: Run[]): string {
     ];
   });
   return table(
-    ['A', 'H', 'mode', 'ListOrders', 'GetOrder', 'GetKitchenOrder', 'GetShipment', 'FS reads', 'FS writes', 'wall s', 'peak RSS MB'],
+    [
+      'A',
+      'H',
+      'mode',
+      'ListOrders',
+      'GetOrder',
+      'GetKitchenOrder',
+      'GetShipment',
+      'FS reads',
+      'FS writes',
+      'wall s',
+      'peak RSS MB',
+    ],
     rows,
   );
 }
 
 export function targetTable(runs: Run[]): string {
   const first = runs[0]?.targets ?? [];
-  const met = (r: TargetRow | undefined) => (!r ? '–' : r.met === null ? 'not measured' : r.met ? 'yes' : 'NO');
+  const met = (r: TargetRow | undefined) =>
+    !r ? '–' : r.met === null ? 'not measured' : r.met ? 'yes' : 'NO';
   return table(
     ['measure', 'target', ...runs.flatMap((r) => [`measured on ${r.kind}`, 'met'])],
     first.map((row) => [
@@ -114,8 +148,13 @@ export function counterNotes(runs: Run[]): string[] {
   const notes: string[] = [];
   for (const run of runs) {
     const uncounted = { ...run.lifecycle.uncounted };
-    for (const p of run.polls) for (const [method, n] of Object.entries(p.uncounted)) uncounted[method] = (uncounted[method] ?? 0) + n;
-    if (Object.keys(uncounted).length) notes.push(`${run.kind}: Firestore calls the counter could not bill: ${JSON.stringify(uncounted)}`);
+    for (const p of run.polls)
+      for (const [method, n] of Object.entries(p.uncounted))
+        uncounted[method] = (uncounted[method] ?? 0) + n;
+    if (Object.keys(uncounted).length)
+      notes.push(
+        `${run.kind}: Firestore calls the counter could not bill: ${JSON.stringify(uncounted)}`,
+      );
   }
   return notes;
 }
@@ -124,7 +163,12 @@ export function counterNotes(runs: Run[]): string[] {
 export function callTable(runs: Run[]): string {
   const methods = [...new Set(runs.flatMap((r) => Object.keys(r.lifecycle.firestoreCalls)))].sort();
   return table(
-    ['Firestore call', `calls (${kinds(runs)})`, `mean ms (${kinds(runs)})`, `max ms (${kinds(runs)})`],
+    [
+      'Firestore call',
+      `calls (${kinds(runs)})`,
+      `mean ms (${kinds(runs)})`,
+      `max ms (${kinds(runs)})`,
+    ],
     methods.map((method) => {
       const times = runs.map((r) => r.lifecycle.firestoreCalls[method]);
       return [

@@ -14,7 +14,15 @@ import { startTaskQueues } from '../functions/test/helpers/driver';
 import { describeError, type PollSummary } from '../functions/src/api';
 import type { FirestoreKind } from './lifecycle';
 import type { Ops } from './ops';
-import { callsSince, FUNCTIONS_DIR, openWorld, PROJECT_ID, type ChildRun, type PollCalls, type PollTarget } from './world';
+import {
+  callsSince,
+  FUNCTIONS_DIR,
+  openWorld,
+  PROJECT_ID,
+  type ChildRun,
+  type PollCalls,
+  type PollTarget,
+} from './world';
 
 /** observeShard's queue options, as firebase-functions declares them. */
 interface QueueOptions {
@@ -129,17 +137,32 @@ export async function scaleBench(params: ScaleParams): Promise<ScaleResult> {
     const server = http.createServer((request, response) => {
       const chunks: Buffer[] = [];
       request.on('data', (chunk: Buffer) => chunks.push(chunk));
-      request.on('end', () => void dispatch(Buffer.concat(chunks).toString('utf8')).then((status) => response.writeHead(status).end()));
+      request.on(
+        'end',
+        () =>
+          void dispatch(Buffer.concat(chunks).toString('utf8')).then((status) =>
+            response.writeHead(status).end(),
+          ),
+      );
     });
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
     const uri = `http://127.0.0.1:${(server.address() as AddressInfo).port}/observeShard`;
-    const queues = await startTaskQueues(PROJECT_ID, [{ name: 'observeShard', options: queueOptions, uri }]);
+    const queues = await startTaskQueues(PROJECT_ID, [
+      { name: 'observeShard', options: queueOptions, uri },
+    ]);
     try {
       const started = performance.now();
       const callsBefore = world.simulator.stats();
-      const poll = await world.run<PollSummary>('orchestrator', { ...env, CLOUD_TASKS_EMULATOR_HOST: queues.host });
+      const poll = await world.run<PollSummary>('orchestrator', {
+        ...env,
+        CLOUD_TASKS_EMULATOR_HOST: queues.host,
+      });
       // Until the queue is empty and no dispatch runs, bounded by the longest a run at scale may take.
-      for (const deadline = Date.now() + 3_600_000; queues.active(); await new Promise((resolve) => setTimeout(resolve, 200))) {
+      for (
+        const deadline = Date.now() + 3_600_000;
+        queues.active();
+        await new Promise((resolve) => setTimeout(resolve, 200))
+      ) {
         if (Date.now() > deadline) throw new Error('the shards did not finish within an hour');
       }
       const wallMs = performance.now() - started;

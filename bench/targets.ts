@@ -12,7 +12,12 @@ export interface TargetRow {
 
 const fmt = (n: number, digits = 2) => (Number.isFinite(n) ? n.toFixed(digits) : 'n/a');
 
-function find(polls: PollMeasurement[], mode: PollMeasurement['mode'], active: number, history: number): PollMeasurement | undefined {
+function find(
+  polls: PollMeasurement[],
+  mode: PollMeasurement['mode'],
+  active: number,
+  history: number,
+): PollMeasurement | undefined {
   return polls.find((p) => p.mode === mode && p.active === active && p.history === history);
 }
 
@@ -31,7 +36,9 @@ export function judge(lifecycle: LifecycleResult, polls: PollMeasurement[]): Tar
     measure: 'GetOrder look-ups per delivered order',
     // A look before each create and before each of the three updates: a customer's CANCELLED is never overwritten.
     target: 'at most 5',
-    measured: delivered ? `max ${delivered.rpcs.GetOrder.max}, mean ${fmt(delivered.rpcs.GetOrder.mean)}` : 'n/a',
+    measured: delivered
+      ? `max ${delivered.rpcs.GetOrder.max}, mean ${fmt(delivered.rpcs.GetOrder.mean)}`
+      : 'n/a',
     met: delivered ? delivered.rpcs.GetOrder.max <= 5 : null,
   });
 
@@ -40,13 +47,21 @@ export function judge(lifecycle: LifecycleResult, polls: PollMeasurement[]): Tar
   const histories = [...new Set(orchestrator.map((p) => p.history))].sort((a, b) => a - b);
   const [h0, hMax] = [histories[0], histories[histories.length - 1]];
   const sameListing = actives.map(
-    (a) => [a, find(polls, 'orchestrator', a, h0)?.calls.ListOrders, find(polls, 'orchestrator', a, hMax)?.calls.ListOrders] as const,
+    (a) =>
+      [
+        a,
+        find(polls, 'orchestrator', a, h0)?.calls.ListOrders,
+        find(polls, 'orchestrator', a, hMax)?.calls.ListOrders,
+      ] as const,
   );
   rows.push({
     measure: `ListOrders calls per poll, H = ${h0} vs H = ${hMax}`,
     target: 'the same',
     measured: sameListing.map(([a, x, y]) => `A=${a}: ${x} vs ${y}`).join('; '),
-    met: histories.length > 1 && sameListing.length > 0 ? sameListing.every(([, x, y]) => x === y) : null,
+    met:
+      histories.length > 1 && sameListing.length > 0
+        ? sameListing.every(([, x, y]) => x === y)
+        : null,
   });
 
   const ours = find(polls, 'orchestrator', 1000, 10_000);
@@ -77,7 +92,12 @@ export function judge(lifecycle: LifecycleResult, polls: PollMeasurement[]): Tar
       met: value ? value.max <= limit : null,
     });
   };
-  costRow('Firestore writes per delivered order (claims and history included)', '≤ 12', 12, (o) => o.writes);
+  costRow(
+    'Firestore writes per delivered order (claims and history included)',
+    '≤ 12',
+    12,
+    (o) => o.writes,
+  );
   costRow('trigger invocations per delivered order', '≤ 10', 10, (o) => o.invocations);
 
   const big = find(polls, 'orchestrator', 10_000, 0);
@@ -106,7 +126,9 @@ export function judge(lifecycle: LifecycleResult, polls: PollMeasurement[]): Tar
   rows.push({
     measure: 'latency overhead per stage, p95',
     target: '≤ 1 poll interval',
-    measured: stages.map((s, i) => `${s} ${fmt(p95[i])}`).join(', ') + ` (intervals of ${lifecycle.pollIntervalSeconds} s)`,
+    measured:
+      stages.map((s, i) => `${s} ${fmt(p95[i])}`).join(', ') +
+      ` (intervals of ${lifecycle.pollIntervalSeconds} s)`,
     met: p95.every((v) => Number.isFinite(v)) ? p95.every((v) => v <= 1) : null,
   });
   return rows;

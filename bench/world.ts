@@ -10,7 +10,11 @@ import * as path from 'node:path';
 import type { Firestore } from 'firebase-admin/firestore';
 
 import { ensureCerts } from '../food-service/src/certs';
-import { startFoodService, type FoodService, type FoodServiceStats } from '../food-service/src/server';
+import {
+  startFoodService,
+  type FoodService,
+  type FoodServiceStats,
+} from '../food-service/src/server';
 import { newRelation, type FoodClient } from '../functions/src/api';
 import { runChild } from './child';
 import type { FirestoreKind } from './lifecycle';
@@ -51,7 +55,12 @@ export interface ChildRun<R = unknown> {
   wallMs: number;
   peakRssMb: number;
   result: R;
-  firestore: { ops: Ops; emptyQueries: number; uncounted: Record<string, number>; calls: Record<string, CallTimes> };
+  firestore: {
+    ops: Ops;
+    emptyQueries: number;
+    uncounted: Record<string, number>;
+    calls: Record<string, CallTimes>;
+  };
   calls: PollCalls;
 }
 
@@ -59,7 +68,11 @@ export interface World {
   readonly simulator: FoodService;
   readonly food: FoodClient;
   /** Runs poll-child.js in `mode` against this world, with `env` over the functions' configuration. */
-  run<R = unknown>(mode: ChildMode, env?: Record<string, string>, args?: string[]): Promise<ChildRun<R>>;
+  run<R = unknown>(
+    mode: ChildMode,
+    env?: Record<string, string>,
+    args?: string[],
+  ): Promise<ChildRun<R>>;
   /** A active orders, half cooking and half flying, each with its relation. */
   seedActive(count: number, log: (line: string) => void): Promise<void>;
   /** Finished orders: the history a poll must not pay for. */
@@ -71,7 +84,11 @@ const SEED_CONCURRENCY = 64;
 const BATCH = 400;
 
 /** Runs `work` over `items` with at most `limit` in flight (the bench's own: the functions' helpers change with them). */
-export async function forEachLimit<T>(items: readonly T[], limit: number, work: (item: T) => Promise<void>): Promise<void> {
+export async function forEachLimit<T>(
+  items: readonly T[],
+  limit: number,
+  work: (item: T) => Promise<void>,
+): Promise<void> {
   let next = 0;
   const worker = async () => {
     while (next < items.length) await work(items[next++]);
@@ -80,7 +97,13 @@ export async function forEachLimit<T>(items: readonly T[], limit: number, work: 
 }
 
 /** What the seeding left for a relation to say: the food service's current view. */
-function relationDoc(order: string, stage: 'PREPARATION' | 'IN_FLIGHT', kitchenOrder: string, shipment: string | null, at: Date) {
+function relationDoc(
+  order: string,
+  stage: 'PREPARATION' | 'IN_FLIGHT',
+  kitchenOrder: string,
+  shipment: string | null,
+  at: Date,
+) {
   return {
     ...newRelation(order, 'bench', at),
     stage,
@@ -104,7 +127,10 @@ export function callsSince(before: FoodServiceStats, after: FoodServiceStats): P
 }
 
 /** A frozen simulator on `target`, cleared first; the poll processes get the functions' configuration for it. */
-export async function openWorld(target: PollTarget, config: { pageSize: number; maxConcurrency: number }): Promise<World> {
+export async function openWorld(
+  target: PollTarget,
+  config: { pageSize: number; maxConcurrency: number },
+): Promise<World> {
   await target.clear();
   const certs = ensureCerts();
   const ca = fs.readFileSync(certs.caCert, 'utf8');
@@ -116,7 +142,9 @@ export async function openWorld(target: PollTarget, config: { pageSize: number; 
     log: () => undefined,
   });
   // eslint-disable-next-line @typescript-eslint/no-require-imports -- the functions' compiled client
-  const { FoodClient: Client } = require(path.join(FUNCTIONS_DIR, 'lib', 'api.js')) as typeof import('../functions/src/api');
+  const { FoodClient: Client } = require(
+    path.join(FUNCTIONS_DIR, 'lib', 'api.js'),
+  ) as typeof import('../functions/src/api');
   const food = new Client({ address: simulator.address, tls: { caPem: ca }, deadlineMs: 10_000 });
   const baseEnv: NodeJS.ProcessEnv = {
     ...process.env,
@@ -138,15 +166,20 @@ export async function openWorld(target: PollTarget, config: { pageSize: number; 
     food,
     async run<R>(mode: ChildMode, env: Record<string, string> = {}, args: string[] = []) {
       const before = simulator.stats();
-      const child = await runChild<Omit<ChildRun<R>, 'calls'>>([path.join(__dirname, 'poll-child.js'), mode, ...args], {
-        env: { ...baseEnv, ...env },
-        timeoutMs: 3_600_000,
-      });
+      const child = await runChild<Omit<ChildRun<R>, 'calls'>>(
+        [path.join(__dirname, 'poll-child.js'), mode, ...args],
+        {
+          env: { ...baseEnv, ...env },
+          timeoutMs: 3_600_000,
+        },
+      );
       return { ...child, calls: callsSince(before, simulator.stats()) };
     },
     async seedActive(count, log) {
       const started = Date.now();
-      const orders = simulator.placeOrders(count).map((order, i) => ({ order, flying: i % 2 === 1 }));
+      const orders = simulator
+        .placeOrders(count)
+        .map((order, i) => ({ order, flying: i % 2 === 1 }));
       const docs: Array<[string, ReturnType<typeof relationDoc>]> = [];
       const now = new Date();
       let done = 0;
@@ -154,12 +187,16 @@ export async function openWorld(target: PollTarget, config: { pageSize: number; 
         const kitchenOrder = (await food.createKitchenOrder()).name;
         const shipment = flying ? (await food.createShipment()).name : null;
         await food.updateOrderStatus(order, flying ? 'IN_FLIGHT' : 'PREPARATION');
-        docs.push([order.slice('orders/'.length), relationDoc(order, flying ? 'IN_FLIGHT' : 'PREPARATION', kitchenOrder, shipment, now)]);
+        docs.push([
+          order.slice('orders/'.length),
+          relationDoc(order, flying ? 'IN_FLIGHT' : 'PREPARATION', kitchenOrder, shipment, now),
+        ]);
         if (++done % 10_000 === 0) log(`    placed ${done} of ${count} orders in the simulator`);
       });
       for (let i = 0; i < docs.length; i += BATCH) {
         const batch = target.db.batch();
-        for (const [id, data] of docs.slice(i, i + BATCH)) batch.set(target.db.collection('relations').doc(id), data);
+        for (const [id, data] of docs.slice(i, i + BATCH))
+          batch.set(target.db.collection('relations').doc(id), data);
         await batch.commit();
         if ((i / BATCH) % 25 === 24) log(`    seeded ${i + BATCH} of ${docs.length} relations`);
       }

@@ -21,7 +21,10 @@ export type PollResponse = { status: number; body: unknown };
 /** One poll: what Cloud Scheduler's invocation does in production, through the HTTPS function. */
 export async function postPoll(url: string, signal?: AbortSignal): Promise<PollResponse> {
   const timeout = AbortSignal.timeout(POLL_REQUEST_MS);
-  const response = await fetch(url, { method: 'POST', signal: signal ? AbortSignal.any([signal, timeout]) : timeout });
+  const response = await fetch(url, {
+    method: 'POST',
+    signal: signal ? AbortSignal.any([signal, timeout]) : timeout,
+  });
   const text = await response.text();
   try {
     return { status: response.status, body: JSON.parse(text) };
@@ -56,7 +59,8 @@ export function describePoll({ status, body }: PollResponse): string {
     const n = (key: string) => poll[key] ?? '?';
     return `poll ${status} in ${n('durationMs')} ms: listed ${n('listed')}, active relations ${n('activeRelations')}, created ${n('created')}, observed ${n('observed')}, nudged ${n('nudged')}${extra}`;
   }
-  if (status === 409) return `poll ${status}: skipped, ${run.skipped ?? 'another poll holds the lease'}`;
+  if (status === 409)
+    return `poll ${status}: skipped, ${run.skipped ?? 'another poll holds the lease'}`;
   if (status === 503) return `poll ${status}: paused, ${run.paused ?? 'the kill switch is on'}`;
   if (status === 502)
     return `poll ${status}: the poll failed (${run.failedPolls ?? '?'}); the functions log says why, and the next poll tries again`;
@@ -86,7 +90,9 @@ export async function runClock(
       counts.failed++;
       log(`[clock] poll failed: ${describeError(error)}`);
     }
-    await sleep(Math.max(0, started + intervalSeconds * 1000 - Date.now()), undefined, { signal }).catch(() => undefined);
+    await sleep(Math.max(0, started + intervalSeconds * 1000 - Date.now()), undefined, {
+      signal,
+    }).catch(() => undefined);
   }
 }
 
@@ -105,16 +111,29 @@ firebase.json and .firebaserc's project.
 `;
 
 /** The flags of `npm run clock`; throws on an unknown flag or a bad value. */
-export function parseClockFlags(argv: readonly string[]): { intervalSeconds: number; url: string | undefined; help: boolean } {
+export function parseClockFlags(argv: readonly string[]): {
+  intervalSeconds: number;
+  url: string | undefined;
+  help: boolean;
+} {
   const { values } = parseArgs({
     args: [...argv],
-    options: { interval: { type: 'string' }, url: { type: 'string' }, help: { type: 'boolean', short: 'h' } },
+    options: {
+      interval: { type: 'string' },
+      url: { type: 'string' },
+      help: { type: 'boolean', short: 'h' },
+    },
   });
   const intervalSeconds = Number(values.interval ?? 5);
   if (!Number.isInteger(intervalSeconds) || intervalSeconds < 1 || intervalSeconds > 3600) {
-    throw new Error(`--interval must be a whole number of seconds from 1 to 3600, got "${values.interval}"`);
+    throw new Error(
+      `--interval must be a whole number of seconds from 1 to 3600, got "${values.interval}"`,
+    );
   }
-  if (values.url !== undefined && !/^http:\/\/(127\.0\.0\.1|localhost|\[::1\]):\d+\//.test(values.url)) {
+  if (
+    values.url !== undefined &&
+    !/^http:\/\/(127\.0\.0\.1|localhost|\[::1\]):\d+\//.test(values.url)
+  ) {
     throw new Error(`--url must be a Functions emulator's URL on loopback, got "${values.url}"`);
   }
   return { intervalSeconds, url: values.url, help: values.help ?? false };
@@ -135,7 +154,13 @@ function main(argv: string[]): void {
   const stop = new AbortController();
   process.once('SIGINT', () => stop.abort());
   process.once('SIGTERM', () => stop.abort());
-  void runClock(flags.url ?? defaultClockUrl(), flags.intervalSeconds, stop.signal, { ok: 0, skipped: 0, failed: 0 }, console.log);
+  void runClock(
+    flags.url ?? defaultClockUrl(),
+    flags.intervalSeconds,
+    stop.signal,
+    { ok: 0, skipped: 0, failed: 0 },
+    console.log,
+  );
 }
 
 if (require.main === module) main(process.argv.slice(2));

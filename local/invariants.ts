@@ -26,7 +26,9 @@ export interface RunFacts {
 /** What the checks read of one relation document. */
 function relationFacts(data: PlainData) {
   const error = data.error as { transient?: unknown } | null | undefined;
-  const orphans = Array.isArray(data.possibleOrphans) ? (data.possibleOrphans as Array<{ step?: unknown }>) : [];
+  const orphans = Array.isArray(data.possibleOrphans)
+    ? (data.possibleOrphans as Array<{ step?: unknown }>)
+    : [];
   return {
     id: String(data.order),
     stage: data.stage,
@@ -47,7 +49,9 @@ export type InvariantReport = ReturnType<typeof checkInvariants>;
 export function checkInvariants(facts: RunFacts) {
   const violations: string[] = [];
   const notes: string[] = [];
-  const relations = new Map(facts.relations.map((data) => [String(data.order), relationFacts(data)]));
+  const relations = new Map(
+    facts.relations.map((data) => [String(data.order), relationFacts(data)]),
+  );
   let finished = 0;
   let inProgress = 0;
   const waiting: string[] = [];
@@ -57,25 +61,34 @@ export function checkInvariants(facts: RunFacts) {
     if (FINAL.has(status)) {
       finished++;
       if (relation && !relation.active && relation.stage !== status) {
-        violations.push(`${order} is ${status} on the food service but its relation ended ${String(relation.stage)}`);
+        violations.push(
+          `${order} is ${status} on the food service but its relation ended ${String(relation.stage)}`,
+        );
       } else if (relation?.active) {
-        notes.push(`${order} is ${status}; its relation (stage ${String(relation.stage)}) has not caught up yet`);
+        notes.push(
+          `${order} is ${status}; its relation (stage ${String(relation.stage)}) has not caught up yet`,
+        );
         inProgress++;
         finished--;
       }
     } else {
       inProgress++;
-      if (!relation && status !== 'NEW') violations.push(`${order} is ${status} but has no relation: nobody is driving it`);
+      if (!relation && status !== 'NEW')
+        violations.push(`${order} is ${status} but has no relation: nobody is driving it`);
       if (relation?.active && relation.flagged) waiting.push(order);
     }
   }
-  if (waiting.length > 0) notes.push(`${waiting.length} order(s) wait for a person, their relations flagged: ${sample(waiting)}`);
+  if (waiting.length > 0)
+    notes.push(
+      `${waiting.length} order(s) wait for a person, their relations flagged: ${sample(waiting)}`,
+    );
 
   const all = [...relations.values()];
   const flagged = all.filter((r) => r.flagged);
   const withOrphans = all.filter((r) => r.orphanNotes.kitchen + r.orphanNotes.shipment > 0);
   const retrying = all.filter((r) => r.active && r.transientError);
-  if (retrying.length > 0) notes.push(`${retrying.length} relation(s) are between retries of a transient failure`);
+  if (retrying.length > 0)
+    notes.push(`${retrying.length} relation(s) are between retries of a transient failure`);
   for (const [what, list] of [
     ['flagged with an error', flagged],
     ['noted as possible orphans', withOrphans],
@@ -83,7 +96,10 @@ export function checkInvariants(facts: RunFacts) {
     if (list.length === 0) continue;
     const message = `${list.length} relation(s) ${what}: ${sample(list.map((r) => r.id))}`;
     if (facts.foodFaults) notes.push(`${message} (faults were injected)`);
-    else if (facts.resumedRelations) notes.push(`${message} (the run resumed ${facts.resumedRelations} relation(s) an earlier run left)`);
+    else if (facts.resumedRelations)
+      notes.push(
+        `${message} (the run resumed ${facts.resumedRelations} relation(s) an earlier run left)`,
+      );
     else violations.push(message);
   }
 
@@ -91,7 +107,9 @@ export function checkInvariants(facts: RunFacts) {
     violations.push(`${facts.failedDeliveries} trigger invocation(s) threw; see the function logs`);
   }
   if (facts.drainTimedOut) {
-    violations.push(`${inProgress} order(s) were still in flight when the drain timed out: something is stuck`);
+    violations.push(
+      `${inProgress} order(s) were still in flight when the drain timed out: something is stuck`,
+    );
   }
 
   // What this food service created is compared with the relations of its own orders: relations an earlier run
@@ -103,13 +121,22 @@ export function checkInvariants(facts: RunFacts) {
     if (facts.resumedRelations) notes.push(`${message} (an earlier run's, resumed)`);
     else violations.push(message);
   }
-  const recorded = { kitchen: known.filter((r) => r.kitchenOrder).length, shipment: known.filter((r) => r.shipment).length };
+  const recorded = {
+    kitchen: known.filter((r) => r.kitchenOrder).length,
+    shipment: known.filter((r) => r.shipment).length,
+  };
   const noted = known.reduce(
-    (sum, r) => ({ kitchen: sum.kitchen + r.orphanNotes.kitchen, shipment: sum.shipment + r.orphanNotes.shipment }),
+    (sum, r) => ({
+      kitchen: sum.kitchen + r.orphanNotes.kitchen,
+      shipment: sum.shipment + r.orphanNotes.shipment,
+    }),
     { kitchen: 0, shipment: 0 },
   );
   const check = (what: string, created: number, known: number, notedExtra: number) => {
-    if (created < known) violations.push(`${known} ${what}s are recorded but the food service created only ${created}`);
+    if (created < known)
+      violations.push(
+        `${known} ${what}s are recorded but the food service created only ${created}`,
+      );
     if (created > known + notedExtra) {
       violations.push(
         `the food service created ${created} ${what}s, ${created - known - notedExtra} more than recorded or noted: a silent duplicate`,

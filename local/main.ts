@@ -44,7 +44,14 @@ import {
   ROOT,
   type RunDirectory,
 } from './project';
-import { drainLimitMs, finalSummary, openOrders, progressLine, readOrders, type RunSnapshot } from './report';
+import {
+  drainLimitMs,
+  finalSummary,
+  openOrders,
+  progressLine,
+  readOrders,
+  type RunSnapshot,
+} from './report';
 
 const FIREBASE_BIN = path.join(ROOT, 'node_modules', '.bin', 'firebase');
 /**
@@ -54,7 +61,8 @@ const FIREBASE_BIN = path.join(ROOT, 'node_modules', '.bin', 'firebase');
  */
 export const FUNCTION_KILLED = /Your function was killed because it raised an unhandled error/;
 /** Per-invocation lines of the CLI (start, end, the function's own output): they go to the log file, not the terminal. */
-const INVOCATION_LINE = /^(i|>)\s+(functions: (Beginning execution of|Finished) "|\s*\{"severity")|^>\s/;
+const INVOCATION_LINE =
+  /^(i|>)\s+(functions: (Beginning execution of|Finished) "|\s*\{"severity")|^>\s/;
 /** Everything is local (nothing is downloaded), so the suite is ready in well under a minute; a slow machine gets three. */
 const EMULATORS_READY_MS = 180_000;
 /** How long the emulators may take to stop cleanly (an export included) before they and their children are killed. */
@@ -66,7 +74,11 @@ const SAME_SIGNAL_MS = 1_000;
 const pad = (label: string) => label.padEnd(18);
 
 /** The tools the suite needs, as `npm run tools` finds them; a missing Pub/Sub emulator is left out. */
-export function findTools(env: NodeJS.ProcessEnv = process.env): { tools: EmulatorTools; without: string[]; lines: string[] } {
+export function findTools(env: NodeJS.ProcessEnv = process.env): {
+  tools: EmulatorTools;
+  without: string[];
+  lines: string[];
+} {
   const { tools, missing, lines } = lookForTools(env);
   if (!tools.java || !tools.firestore) throw missing[0];
   return { tools, without: tools.pubsub ? [] : ['pubsub'], lines };
@@ -77,27 +89,42 @@ export function findTools(env: NodeJS.ProcessEnv = process.env): { tools: Emulat
  * and returns its URL. It asks the emulator's own listing (GET /backends, what
  * the Emulator UI reads) rather than calling the function, so waiting runs nothing.
  */
-async function waitForPollFunction(base: string, projectId: string, signal: AbortSignal): Promise<string> {
+async function waitForPollFunction(
+  base: string,
+  projectId: string,
+  signal: AbortSignal,
+): Promise<string> {
   const name = CLOCK_FUNCTION;
   const deadline = Date.now() + EMULATORS_READY_MS;
   for (;;) {
     signal.throwIfAborted();
     try {
       const response = await fetch(`${base}/backends`, { signal: AbortSignal.timeout(5_000) });
-      const body = (await response.json()) as { backends?: Array<{ functionTriggers?: Array<Record<string, unknown>> }> };
-      const trigger = body.backends?.flatMap((b) => b.functionTriggers ?? []).find((t) => t.entryPoint === name && t.httpsTrigger);
-      if (trigger) return `${base}/${projectId}/${String(trigger.region ?? 'us-central1')}/${String(trigger.name ?? name)}`;
+      const body = (await response.json()) as {
+        backends?: Array<{ functionTriggers?: Array<Record<string, unknown>> }>;
+      };
+      const trigger = body.backends
+        ?.flatMap((b) => b.functionTriggers ?? [])
+        .find((t) => t.entryPoint === name && t.httpsTrigger);
+      if (trigger)
+        return `${base}/${projectId}/${String(trigger.region ?? 'us-central1')}/${String(trigger.name ?? name)}`;
     } catch {
       // Not listening yet, or still loading the functions: ask again.
     }
     if (Date.now() > deadline)
-      throw new Error(`the Functions emulator did not serve ${name} at ${base} within ${EMULATORS_READY_MS / 1000} s`);
+      throw new Error(
+        `the Functions emulator did not serve ${name} at ${base} within ${EMULATORS_READY_MS / 1000} s`,
+      );
     await sleep(500, undefined, { signal });
   }
 }
 
 /** The CLI's arguments: the run's demo project and config, and where to load and keep the data. */
-export function cliArgs(projectId: string, configFile: string, options: Partial<Pick<StartOptions, 'importDir' | 'exportDir'>>): string[] {
+export function cliArgs(
+  projectId: string,
+  configFile: string,
+  options: Partial<Pick<StartOptions, 'importDir' | 'exportDir'>>,
+): string[] {
   return [
     ...['emulators:start', '--project', projectId, '--config', configFile],
     ...(options.importDir ? ['--import', options.importDir] : []),
@@ -110,7 +137,13 @@ export function cliArgs(projectId: string, configFile: string, options: Partial<
  * reaches this script only and the CLI gets exactly one signal from it (it
  * takes a second one as "stop now", skipping the clean shutdown and the export).
  */
-function startCli(dir: RunDirectory, options: StartOptions, projectId: string, env: NodeJS.ProcessEnv, logFile: string) {
+function startCli(
+  dir: RunDirectory,
+  options: StartOptions,
+  projectId: string,
+  env: NodeJS.ProcessEnv,
+  logFile: string,
+) {
   const child = spawn(FIREBASE_BIN, cliArgs(projectId, dir.configFile, options), {
     cwd: dir.dir,
     env,
@@ -169,7 +202,8 @@ async function stopCli(cli: Cli, signal: NodeJS.Signals): Promise<number> {
 }
 
 /** Why the run stops before its end: a signal, or the emulators exiting on their own. */
-type Interruption = { kind: 'signal'; signal: NodeJS.Signals } | { kind: 'emulators'; code: number };
+type Interruption =
+  { kind: 'signal'; signal: NodeJS.Signals } | { kind: 'emulators'; code: number };
 
 /**
  * The exit code: an open run stopped by a signal exits as the emulators did
@@ -177,7 +211,12 @@ type Interruption = { kind: 'signal'; signal: NodeJS.Signals } | { kind: 'emulat
  * judged (130); emulators that exit on their own fail the run; otherwise the
  * run's own verdict, provided the emulators then stopped cleanly.
  */
-export function exitCode(reason: Interruption | undefined, bounded: boolean, verdict: number, stopCode: number): number {
+export function exitCode(
+  reason: Interruption | undefined,
+  bounded: boolean,
+  verdict: number,
+  stopCode: number,
+): number {
   if (reason?.kind === 'signal') return bounded ? 130 : stopCode;
   if (reason?.kind === 'emulators') return bounded || reason.code !== 0 ? reason.code || 1 : 0;
   return stopCode === 0 ? verdict : 1;
@@ -201,7 +240,12 @@ async function run(options: StartOptions): Promise<number> {
     if (firstSignalAt === undefined) {
       firstSignalAt = Date.now();
       interrupt.abort({ kind: 'signal', signal } satisfies Interruption);
-    } else if (Date.now() - firstSignalAt > SAME_SIGNAL_MS && emulators.cli && running(emulators.cli)) emulators.cli.process.kill(signal);
+    } else if (
+      Date.now() - firstSignalAt > SAME_SIGNAL_MS &&
+      emulators.cli &&
+      running(emulators.cli)
+    )
+      emulators.cli.process.kill(signal);
   };
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
@@ -215,7 +259,13 @@ async function run(options: StartOptions): Promise<number> {
   // The fault proxy (--drop-rate, --handshake-cut-rate, --proxy-latency): only the functions dial it.
   const { dropRate, handshakeCutRate, proxyLatencyMs: latencyMs } = options.faults;
   const proxy = usesFaultProxy(options.faults)
-    ? await startFaultProxy({ target: foodAddress, dropRate, handshakeCutRate, latencyMs, seed: options.seed })
+    ? await startFaultProxy({
+        target: foodAddress,
+        dropRate,
+        handshakeCutRate,
+        latencyMs,
+        seed: options.seed,
+      })
     : undefined;
   const ui = hasEmulatorUi();
   const dir = createRunDirectory(
@@ -231,20 +281,30 @@ async function run(options: StartOptions): Promise<number> {
   const logFile = path.join(ROOT, 'artifacts', `${projectId}.emulators.log`);
   fs.mkdirSync(path.dirname(logFile), { recursive: true });
   const host = (name: string) => `127.0.0.1:${ports.emulators[name]}`;
-  console.log(`${pad('project folder')}${dir.dir}: the generated firebase.json, functions/.env.local and .secret.local`);
-  console.log(`${pad('emulator log')}${logFile} (every line of the CLI; the function invocations are only there)`);
-  const uiNote = 'not started: its bundle is not downloaded (once, with internet: npx firebase setup:emulators:ui)';
+  console.log(
+    `${pad('project folder')}${dir.dir}: the generated firebase.json, functions/.env.local and .secret.local`,
+  );
+  console.log(
+    `${pad('emulator log')}${logFile} (every line of the CLI; the function invocations are only there)`,
+  );
+  const uiNote =
+    'not started: its bundle is not downloaded (once, with internet: npx firebase setup:emulators:ui)';
   console.log(`${pad('Emulator UI')}${ui ? `http://${host('ui')}/` : uiNote}`);
 
   const cli = startCli(
     dir,
     options,
     projectId,
-    { ...cliEnvironment(process.env, found.tools, dir.names), ...(process.stdout.isTTY ? { FORCE_COLOR: '1' } : { NO_COLOR: '1' }) },
+    {
+      ...cliEnvironment(process.env, found.tools, dir.names),
+      ...(process.stdout.isTTY ? { FORCE_COLOR: '1' } : { NO_COLOR: '1' }),
+    },
     logFile,
   );
   emulators.cli = cli;
-  void cli.exited.then((code) => interrupt.abort({ kind: 'emulators', code } satisfies Interruption));
+  void cli.exited.then((code) =>
+    interrupt.abort({ kind: 'emulators', code } satisfies Interruption),
+  );
   const startedAt = Date.now();
   const clock: ClockCounts = { ok: 0, skipped: 0, failed: 0 };
   const stopClock = new AbortController();
@@ -260,17 +320,26 @@ async function run(options: StartOptions): Promise<number> {
   const db = getFirestore(app);
   db.settings({ host: host('firestore'), ssl: false });
   try {
-    const pollUrl = await waitForPollFunction(`http://${host('functions')}`, projectId, interrupt.signal);
+    const pollUrl = await waitForPollFunction(
+      `http://${host('functions')}`,
+      projectId,
+      interrupt.signal,
+    );
     const opsUrl = `${pollUrl.slice(0, pollUrl.lastIndexOf('/'))}/ops`;
     // A function's first call starts a worker of the Functions emulator, which takes seconds: started now, the
     // board's first click on a card does not wait for it.
     void fetch(`${opsUrl}/health`, { signal: AbortSignal.timeout(60_000) })
       .then((r) => r.arrayBuffer())
       .catch(() => undefined);
-    console.log(`${pad('emulators ready')}in ${Math.round((Date.now() - startedAt) / 1000)} s; the customers start ordering now`);
+    console.log(
+      `${pad('emulators ready')}in ${Math.round((Date.now() - startedAt) / 1000)} s; the customers start ordering now`,
+    );
     const tracker = new RelationTracker();
-    const onChange = (id: string, before: PlainData | null, after: PlainData | null) => tracker.apply(id, before, after, new Date());
-    unwatch = await watchRelations(db, onChange, (error) => console.error(`board: the relations listener failed: ${error.message}`));
+    const onChange = (id: string, before: PlainData | null, after: PlainData | null) =>
+      tracker.apply(id, before, after, new Date());
+    unwatch = await watchRelations(db, onChange, (error) =>
+      console.error(`board: the relations listener failed: ${error.message}`),
+    );
     const resumed = tracker.summary(new Date()).relations;
     const food = (simulator = await startFoodService({
       port: ports.simulator,
@@ -285,18 +354,32 @@ async function run(options: StartOptions): Promise<number> {
       log: (line) => console.log(`[food-service] ${line}`),
     }));
     // A click on a card shows the order's history from the ops function, as an operator's API call would.
-    const extra = () => ({ firestore: `Google's emulator at ${host('firestore')}`, food: food.stats() });
+    const extra = () => ({
+      firestore: `Google's emulator at ${host('firestore')}`,
+      food: food.stats(),
+    });
     board = await startBoard({ port: options.boardPort, tracker, statusApi: opsUrl, extra });
     console.log(`${pad('live board')}${board.url}`);
     console.log(
       `${pad('Firestore')}${host('firestore')} (FIRESTORE_EMULATOR_HOST=${host('firestore')} GCLOUD_PROJECT=${projectId} for npm run ops)`,
     );
-    console.log(`${pad('food service')}${foodAddress} (simulator, ${options.ordersPerSecond} orders/s, stats ${food.statsUrl})`);
+    console.log(
+      `${pad('food service')}${foodAddress} (simulator, ${options.ordersPerSecond} orders/s, stats ${food.statsUrl})`,
+    );
     const faults = `drop ${dropRate}, handshake cut ${handshakeCutRate}, latency ${latencyMs} ms`;
-    if (proxy) console.log(`${pad('fault proxy')}${proxy.address} → ${foodAddress} for the functions (${faults})`);
+    if (proxy)
+      console.log(
+        `${pad('fault proxy')}${proxy.address} → ${foodAddress} for the functions (${faults})`,
+      );
     console.log(`${pad('ops API')}curl '${opsUrl}/orders?flagged=true'`);
     if (resumed > 0) console.log(`${pad('resuming')}${resumed} relations from --import`);
-    clockDone = runClock(pollUrl, options.pollIntervalSeconds, AbortSignal.any([interrupt.signal, stopClock.signal]), clock, console.log);
+    clockDone = runClock(
+      pollUrl,
+      options.pollIntervalSeconds,
+      AbortSignal.any([interrupt.signal, stopClock.signal]),
+      clock,
+      console.log,
+    );
 
     const snapshot = (): RunSnapshot => ({
       elapsedSeconds: Math.round((Date.now() - startedAt) / 1000),
@@ -317,7 +400,11 @@ async function run(options: StartOptions): Promise<number> {
       // interruption ends it unjudged (the catch below says nothing of it).
       signal.throwIfAborted();
       food.stopCustomers();
-      const limitMs = drainLimitMs(options.pollIntervalSeconds, options.controllerIntervalMs, 60_000);
+      const limitMs = drainLimitMs(
+        options.pollIntervalSeconds,
+        options.controllerIntervalMs,
+        60_000,
+      );
       console.log(
         `duration reached: the customers stop ordering; waiting up to ${limitMs / 1000} s until no order is open and no relation is active`,
       );
@@ -336,7 +423,10 @@ async function run(options: StartOptions): Promise<number> {
         relations,
         created: { kitchenOrders: stats.kitchenOrdersCreated, shipments: stats.shipmentsCreated },
         // Dropped and late replies leave creates ambiguous, so noted orphans and flags are expected; a cut handshake provably sent nothing.
-        foodFaults: options.faults.failRate > 0 || options.faults.dropRate > 0 || options.faults.proxyLatencyMs > 0,
+        foodFaults:
+          options.faults.failRate > 0 ||
+          options.faults.dropRate > 0 ||
+          options.faults.proxyLatencyMs > 0,
         resumedRelations: resumed,
         failedDeliveries: cli.killed,
         drainTimedOut: !drained,
@@ -344,7 +434,15 @@ async function run(options: StartOptions): Promise<number> {
       const drainSeconds = Math.round((Date.now() - drainStarted) / 1000);
       const proxyLine = proxy && formatProxyStats(proxy.stats());
       console.log(
-        finalSummary({ ...snapshot(), durationSeconds, drainSeconds, drained, relations: relations.length, report, proxy: proxyLine }),
+        finalSummary({
+          ...snapshot(),
+          durationSeconds,
+          drainSeconds,
+          drained,
+          relations: relations.length,
+          report,
+          proxy: proxyLine,
+        }),
       );
       verdict = report.held ? 0 : 1;
     }
@@ -364,11 +462,18 @@ async function run(options: StartOptions): Promise<number> {
   await simulator?.stop();
   await proxy?.stop();
   await deleteApp(app);
-  if (reason?.kind === 'emulators') console.log(`error: the emulators exited (${reason.code}) before the run ended; ${logFile} says why`);
-  else if (reason === undefined && stopCode !== 0) console.log(`error: the emulators did not stop cleanly (exit ${stopCode})`);
+  if (reason?.kind === 'emulators')
+    console.log(
+      `error: the emulators exited (${reason.code}) before the run ended; ${logFile} says why`,
+    );
+  else if (reason === undefined && stopCode !== 0)
+    console.log(`error: the emulators did not stop cleanly (exit ${stopCode})`);
   const code = exitCode(reason, options.durationSeconds !== undefined, verdict, stopCode);
   if (code === 0) fs.rmSync(dir.dir, { recursive: true, force: true });
-  else console.log(`the project folder is kept for its logs (firebase-debug.log, firestore-debug.log): ${dir.dir}`);
+  else
+    console.log(
+      `the project folder is kept for its logs (firebase-debug.log, firestore-debug.log): ${dir.dir}`,
+    );
   return code;
 }
 

@@ -65,15 +65,23 @@ const STRINGS = ['project', 'import', 'export-on-exit'] as const;
 type StringFlag = (typeof STRINGS)[number];
 
 /** Returns the options, or throws UsageError naming the flag and the bad value. Paths are taken from `cwd` (where npm was run). */
-export function parseOptions(argv: readonly string[], cwd: string = process.env.INIT_CWD ?? process.cwd()) {
-  let values: Partial<Record<NumberFlag | StringFlag, string>> & { help?: boolean; 'free-ports'?: boolean };
+export function parseOptions(
+  argv: readonly string[],
+  cwd: string = process.env.INIT_CWD ?? process.cwd(),
+) {
+  let values: Partial<Record<NumberFlag | StringFlag, string>> & {
+    help?: boolean;
+    'free-ports'?: boolean;
+  };
   try {
     ({ values } = parseArgs({
       args: [...argv],
       strict: true,
       allowPositionals: false,
       options: {
-        ...Object.fromEntries([...Object.keys(NUMBERS), ...STRINGS].map((flag) => [flag, { type: 'string' as const }])),
+        ...Object.fromEntries(
+          [...Object.keys(NUMBERS), ...STRINGS].map((flag) => [flag, { type: 'string' as const }]),
+        ),
         'free-ports': { type: 'boolean' },
         help: { type: 'boolean', short: 'h' },
       },
@@ -86,16 +94,26 @@ export function parseOptions(argv: readonly string[], cwd: string = process.env.
     const raw = values[flag]?.trim();
     if (raw === undefined) return fallback;
     const parsed = /^\d+(\.\d+)?$/.test(raw) ? Number(raw) : NaN;
-    if (Number.isNaN(parsed) || parsed < min || parsed > max || (integer && !Number.isInteger(parsed))) {
-      throw new UsageError(`--${flag} must be ${integer ? 'an integer' : 'a number'} from ${min} to ${max}, got "${raw}"`);
+    if (
+      Number.isNaN(parsed) ||
+      parsed < min ||
+      parsed > max ||
+      (integer && !Number.isInteger(parsed))
+    ) {
+      throw new UsageError(
+        `--${flag} must be ${integer ? 'an integer' : 'a number'} from ${min} to ${max}, got "${raw}"`,
+      );
     }
     return parsed;
   };
   // A real project here would let emulated functions reach production services that are not emulated.
   if (values.project !== undefined && !/^demo-[a-z0-9-]{1,24}$/.test(values.project)) {
-    throw new UsageError(`--project must be a demo- project id (demo- and up to 24 of a-z, 0-9, -), got "${values.project}"`);
+    throw new UsageError(
+      `--project must be a demo- project id (demo- and up to 24 of a-z, 0-9, -), got "${values.project}"`,
+    );
   }
-  const dir = (flag: 'import' | 'export-on-exit') => (values[flag] === undefined ? undefined : path.resolve(cwd, values[flag]));
+  const dir = (flag: 'import' | 'export-on-exit') =>
+    values[flag] === undefined ? undefined : path.resolve(cwd, values[flag]);
   return {
     help: values.help ?? false,
     project: values.project,

@@ -30,7 +30,9 @@ export interface FirebaseJson {
  * service can be reached through it) and the repository's firebase.json.
  */
 export function readProjectConfig(root: string = ROOT, project?: string) {
-  const rc = JSON.parse(fs.readFileSync(path.join(root, '.firebaserc'), 'utf8')) as { projects?: Record<string, string> };
+  const rc = JSON.parse(fs.readFileSync(path.join(root, '.firebaserc'), 'utf8')) as {
+    projects?: Record<string, string>;
+  };
   const projectId = project ?? rc.projects?.default;
   // A real project here would let emulated functions reach production services that are not emulated.
   if (!projectId?.startsWith('demo-')) {
@@ -38,8 +40,11 @@ export function readProjectConfig(root: string = ROOT, project?: string) {
       `.firebaserc's default project must be a demo- project for the emulators, got "${projectId}"; add real projects under another alias (firebase use --add)`,
     );
   }
-  const firebaseJson = JSON.parse(fs.readFileSync(path.join(root, 'firebase.json'), 'utf8')) as FirebaseJson;
-  if (!emulatorSettings(firebaseJson, 'functions')?.port) throw new Error('firebase.json has no emulators.functions.port');
+  const firebaseJson = JSON.parse(
+    fs.readFileSync(path.join(root, 'firebase.json'), 'utf8'),
+  ) as FirebaseJson;
+  if (!emulatorSettings(firebaseJson, 'functions')?.port)
+    throw new Error('firebase.json has no emulators.functions.port');
   return { projectId, firebaseJson };
 }
 
@@ -95,7 +100,12 @@ export async function freePorts(config: FirebaseJson): Promise<RunPorts> {
   };
   const emulators: Record<string, number> = {};
   for (const name of Object.keys(fixedPorts(config).emulators)) emulators[name] = await next();
-  return { emulators, firestoreWebsocket: await next(), simulator: await next(), simulatorStats: await next() };
+  return {
+    emulators,
+    firestoreWebsocket: await next(),
+    simulator: await next(),
+    simulatorStats: await next(),
+  };
 }
 
 // ---- the generated firebase.json ------------------------------------------------
@@ -106,16 +116,25 @@ export async function freePorts(config: FirebaseJson): Promise<RunPorts> {
  * offline download would abort the whole suite), and nothing that is missing
  * (`without`, so `emulators:start` does not try to download them).
  */
-export function emulatorsConfig(config: FirebaseJson, choices: { ports: RunPorts; ui: boolean; without: readonly string[] }): FirebaseJson {
+export function emulatorsConfig(
+  config: FirebaseJson,
+  choices: { ports: RunPorts; ui: boolean; without: readonly string[] },
+): FirebaseJson {
   const emulators: Record<string, unknown> = {};
   for (const [name, value] of Object.entries(config.emulators ?? {})) {
     if (choices.without.includes(name)) continue;
     const port = choices.ports.emulators[name];
-    emulators[name] = port === undefined || typeof value !== 'object' ? value : { ...(value as EmulatorSettings), port };
+    emulators[name] =
+      port === undefined || typeof value !== 'object'
+        ? value
+        : { ...(value as EmulatorSettings), port };
   }
   emulators.ui = { ...emulatorSettings({ emulators }, 'ui'), enabled: choices.ui };
   if (choices.ports.firestoreWebsocket !== undefined && typeof emulators.firestore === 'object') {
-    emulators.firestore = { ...(emulators.firestore as EmulatorSettings), websocketPort: choices.ports.firestoreWebsocket };
+    emulators.firestore = {
+      ...(emulators.firestore as EmulatorSettings),
+      websocketPort: choices.ports.firestoreWebsocket,
+    };
   }
   return { ...config, emulators };
 }
@@ -132,19 +151,36 @@ export type LocalConfigValues = ReturnType<typeof localValues>;
  * name of every param and secret they give a value.
  */
 export function writeFunctionsConfig(functionsDir: string, values: LocalConfigValues) {
-  const files = { envFile: path.join(functionsDir, '.env.local'), secretFile: path.join(functionsDir, '.secret.local') };
+  const files = {
+    envFile: path.join(functionsDir, '.env.local'),
+    secretFile: path.join(functionsDir, '.secret.local'),
+  };
   writeDotenv(files.envFile, values.params, 0o644);
   writeDotenv(files.secretFile, values.secrets, 0o600);
-  const defaults = fs.readFileSync(path.join(functionsDir, '.env'), 'utf8').match(/^[A-Z_][A-Z0-9_]*(?==)/gm) ?? [];
-  return { ...files, names: [...new Set([...defaults, ...Object.keys(values.params), ...Object.keys(values.secrets)])] };
+  const defaults =
+    fs.readFileSync(path.join(functionsDir, '.env'), 'utf8').match(/^[A-Z_][A-Z0-9_]*(?==)/gm) ??
+    [];
+  return {
+    ...files,
+    names: [
+      ...new Set([...defaults, ...Object.keys(values.params), ...Object.keys(values.secrets)]),
+    ],
+  };
 }
 
 /** SERVICE_ACCOUNT's and OPS_INVOKER's defaults name the project, which only the CLI resolves at deploy; locally they are just names. */
-export const LOCAL_SERVICE_ACCOUNT = 'food-orchestrator@demo-food-orchestrator.iam.gserviceaccount.com';
-export const LOCAL_OPS_INVOKER = 'food-orchestrator-ops@demo-food-orchestrator.iam.gserviceaccount.com';
+export const LOCAL_SERVICE_ACCOUNT =
+  'food-orchestrator@demo-food-orchestrator.iam.gserviceaccount.com';
+export const LOCAL_OPS_INVOKER =
+  'food-orchestrator-ops@demo-food-orchestrator.iam.gserviceaccount.com';
 
 /** The params that point the functions at this run's simulator, and the secrets that let them trust it. */
-export function localValues(address: string, pollIntervalSeconds: number, caPem: string, more: Record<string, string> = {}) {
+export function localValues(
+  address: string,
+  pollIntervalSeconds: number,
+  caPem: string,
+  more: Record<string, string> = {},
+) {
   return {
     params: {
       FOOD_SERVICE_ADDRESS: address,
@@ -172,12 +208,18 @@ export type RunDirectory = ReturnType<typeof createRunDirectory>;
  * .firebaserc, links to the rules, the indexes, the functions build and its
  * .env, and the run's own .env.local and .secret.local.
  */
-export function createRunDirectory(parent: string, config: FirebaseJson, values: LocalConfigValues, root: string = ROOT) {
+export function createRunDirectory(
+  parent: string,
+  config: FirebaseJson,
+  values: LocalConfigValues,
+  root: string = ROOT,
+) {
   fs.mkdirSync(parent, { recursive: true });
   const dir = fs.mkdtempSync(path.join(parent, 'emulators-'));
   const functionsDir = path.join(dir, 'functions');
   fs.mkdirSync(functionsDir);
-  for (const entry of FUNCTIONS_ENTRIES) fs.symlinkSync(path.join(root, 'functions', entry), path.join(functionsDir, entry));
+  for (const entry of FUNCTIONS_ENTRIES)
+    fs.symlinkSync(path.join(root, 'functions', entry), path.join(functionsDir, entry));
   for (const file of PROJECT_FILES) fs.symlinkSync(path.join(root, file), path.join(dir, file));
   fs.copyFileSync(path.join(root, '.firebaserc'), path.join(dir, '.firebaserc'));
   const configFile = path.join(dir, 'firebase.json');
@@ -192,7 +234,8 @@ export function createRunDirectory(parent: string, config: FirebaseJson, values:
  * Inherited variables that would point the CLI or the functions elsewhere: a
  * running emulator (a test's, another run's), or a project.
  */
-const POINTING_ELSEWHERE = /_EMULATOR_HOST$|^FIREBASE_EMULATOR_HUB$|^GCLOUD_PROJECT$|^GOOGLE_CLOUD_PROJECT$|^FIREBASE_CONFIG$/;
+const POINTING_ELSEWHERE =
+  /_EMULATOR_HOST$|^FIREBASE_EMULATOR_HUB$|^GCLOUD_PROJECT$|^GOOGLE_CLOUD_PROJECT$|^FIREBASE_CONFIG$/;
 
 /**
  * The Firebase CLI's environment: the Java found first on PATH (firebase-tools
@@ -200,10 +243,15 @@ const POINTING_ELSEWHERE = /_EMULATOR_HOST$|^FIREBASE_EMULATOR_HUB$|^GCLOUD_PROJ
  * Pub/Sub emulator's launcher reads it), and the emulators found locally as
  * the binary overrides firebase-tools honours, so it downloads nothing.
  */
-export function cliEnvironment(base: NodeJS.ProcessEnv, tools: EmulatorTools, paramNames: readonly string[]): NodeJS.ProcessEnv {
+export function cliEnvironment(
+  base: NodeJS.ProcessEnv,
+  tools: EmulatorTools,
+  paramNames: readonly string[],
+): NodeJS.ProcessEnv {
   const env: NodeJS.ProcessEnv = { ...base };
   // Params and secrets come from the run folder's files only.
-  for (const name of Object.keys(env)) if (POINTING_ELSEWHERE.test(name) || paramNames.includes(name)) delete env[name];
+  for (const name of Object.keys(env))
+    if (POINTING_ELSEWHERE.test(name) || paramNames.includes(name)) delete env[name];
   if (tools.java) {
     env.JAVA_HOME = path.dirname(tools.java.binDir);
     env.PATH = [tools.java.binDir, base.PATH].filter(Boolean).join(path.delimiter);

@@ -21,13 +21,20 @@ export function openOrders(stats: FoodServiceStats): number {
  * orchestrator's own client as compiled with the functions: the run is judged
  * by what the service says, with the code the functions use to ask it.
  */
-export async function readOrders(address: string, caPem: string, functionsDir: string): Promise<Map<string, string>> {
+export async function readOrders(
+  address: string,
+  caPem: string,
+  functionsDir: string,
+): Promise<Map<string, string>> {
   // eslint-disable-next-line @typescript-eslint/no-require-imports -- compiled module of the functions package
-  const { FoodClient: Client } = require(path.join(functionsDir, 'lib', 'api.js')) as { FoodClient: typeof FoodClient };
+  const { FoodClient: Client } = require(path.join(functionsDir, 'lib', 'api.js')) as {
+    FoodClient: typeof FoodClient;
+  };
   const food = new Client({ address, tls: { caPem }, deadlineMs: 5_000 });
   try {
     const orders = new Map<string, string>();
-    for await (const page of food.listAllOrders(undefined, 1000)) for (const order of page) orders.set(order.name, String(order.status));
+    for await (const page of food.listAllOrders(undefined, 1000))
+      for (const order of page) orders.set(order.name, String(order.status));
     return orders;
   } finally {
     food.close();
@@ -35,11 +42,16 @@ export async function readOrders(address: string, caPem: string, functionsDir: s
 }
 
 /** How long orders in flight may take to finish: ten polls and eight kitchen or drone steps, and at least `atLeastMs`. */
-export function drainLimitMs(pollIntervalSeconds: number, controllerIntervalMs: number, atLeastMs: number): number {
+export function drainLimitMs(
+  pollIntervalSeconds: number,
+  controllerIntervalMs: number,
+  atLeastMs: number,
+): number {
   return Math.max(atLeastMs, 10 * pollIntervalSeconds * 1000 + 8 * controllerIntervalMs);
 }
 
-export const formatStages = (stages: Summary['stages']): string => STAGES.map((stage) => `${stage} ${stages[stage]}`).join(' · ');
+export const formatStages = (stages: Summary['stages']): string =>
+  STAGES.map((stage) => `${stage} ${stages[stage]}`).join(' · ');
 
 /** A moment of the run, for a progress line. */
 export interface RunSnapshot {
@@ -53,7 +65,13 @@ export interface RunSnapshot {
 }
 
 /** One progress line, every few seconds while the run lasts and while it drains. */
-export function progressLine({ elapsedSeconds, summary, stats, clock, functionErrors }: RunSnapshot): string {
+export function progressLine({
+  elapsedSeconds,
+  summary,
+  stats,
+  clock,
+  functionErrors,
+}: RunSnapshot): string {
   return (
     `[${String(elapsedSeconds).padStart(4)}s] ${formatStages(summary.stages)} (${summary.active} active) | ${summary.transitionsPerSecond.toFixed(1)} transitions/s` +
     ` | errors: ${summary.errors.transient} retrying, ${summary.errors.flagged} flagged` +
@@ -74,7 +92,9 @@ function foodLines(food: FoodServiceStats): string[] {
     `  food:       ${food.ordersCreated} orders, ${food.kitchenOrdersCreated} kitchen orders, ${food.shipmentsCreated} shipments, ${food.injectedFaults} injected faults`,
     `  RPCs:       ${calls}`,
     ...(food.finalOrdersOverwritten > 0
-      ? [`  overwrote:  ${food.finalOrdersOverwritten} final order(s) moved on by UpdateOrder (a customer's CANCELLED, say)`]
+      ? [
+          `  overwrote:  ${food.finalOrdersOverwritten} final order(s) moved on by UpdateOrder (a customer's CANCELLED, say)`,
+        ]
       : []),
   ];
 }

@@ -71,7 +71,9 @@ class UsageError extends Error {}
 
 function defaultProject(): string | undefined {
   try {
-    const rc = JSON.parse(fs.readFileSync(path.resolve(__dirname, '..', '.firebaserc'), 'utf8')) as { projects?: { default?: string } };
+    const rc = JSON.parse(
+      fs.readFileSync(path.resolve(__dirname, '..', '.firebaserc'), 'utf8'),
+    ) as { projects?: { default?: string } };
     return rc.projects?.default;
   } catch {
     return undefined;
@@ -102,8 +104,13 @@ function listLines(views: RelationView[]): string[] {
   return views.flatMap((view) => {
     const order = String(view.order ?? `orders/${view.id}`);
     const stage = String(view.stage ?? '?');
-    if (view.health.length === 0) return [`${order}  ${stage.padEnd(11)}  ${view.times.stageSince ?? '-'}  (nothing needs a person)`];
-    return view.health.map((h) => `${order}  ${stage.padEnd(11)}  since ${h.since}  ${h.reason}: ${h.detail}`);
+    if (view.health.length === 0)
+      return [
+        `${order}  ${stage.padEnd(11)}  ${view.times.stageSince ?? '-'}  (nothing needs a person)`,
+      ];
+    return view.health.map(
+      (h) => `${order}  ${stage.padEnd(11)}  since ${h.since}  ${h.reason}: ${h.detail}`,
+    );
   });
 }
 
@@ -125,22 +132,47 @@ async function list(request: ListRequest, asJson: boolean): Promise<number> {
   return 0;
 }
 
-async function retry(order: string, reason: string | undefined, by: string | undefined): Promise<number> {
+async function retry(
+  order: string,
+  reason: string | undefined,
+  by: string | undefined,
+): Promise<number> {
   if (!reason?.trim()) throw new UsageError('retry needs --reason "…": what you checked or fixed');
   const who = operator(by);
-  const { approvedAttempt } = await retryRelation(relationRef(order), { who, why: reason }, new Date(), loadRetentionDays());
+  const { approvedAttempt } = await retryRelation(
+    relationRef(order),
+    { who, why: reason },
+    new Date(),
+    loadRetentionDays(),
+  );
   console.log(
     `${order}: flag cleared by ${who}${approvedAttempt ? `; attempt ${approvedAttempt} approved, so the step has a fresh budget` : ''}. The trigger runs the step again now.`,
   );
   return 0;
 }
 
-async function resolve(order: string, which: string | undefined, note: string | undefined, by: string | undefined): Promise<number> {
+async function resolve(
+  order: string,
+  which: string | undefined,
+  note: string | undefined,
+  by: string | undefined,
+): Promise<number> {
   if (!which)
-    throw new UsageError('resolve-orphan needs the possible orphan: its attempt (PREPARATION-2) or its name (kitchenorders/<id>)');
-  if (!note?.trim()) throw new UsageError('resolve-orphan needs --note "…": what you found and did on the food service');
+    throw new UsageError(
+      'resolve-orphan needs the possible orphan: its attempt (PREPARATION-2) or its name (kitchenorders/<id>)',
+    );
+  if (!note?.trim())
+    throw new UsageError(
+      'resolve-orphan needs --note "…": what you found and did on the food service',
+    );
   const who = operator(by);
-  const { orphan, open } = await resolveOrphan(relationRef(order), which, { who, why: note }, new Date(), loadRetentionDays());
+  const { orphan, open } = await resolveOrphan(
+    relationRef(order),
+    which,
+    { who, why: note },
+    new Date(),
+    loadRetentionDays(),
+  );
   console.log(
     `${order}: possible orphan of ${orphan.step} attempt ${orphan.attempt}${orphan.name ? ` (${orphan.name})` : ''} resolved by ${who}; ${open} still open.`,
   );
@@ -148,15 +180,22 @@ async function resolve(order: string, which: string | undefined, note: string | 
 }
 
 async function health(): Promise<number> {
-  const [summary, poller] = await Promise.all([readHealthSummary(), pollerStatus(new Date(), loadWatchSettings(), false)]);
+  const [summary, poller] = await Promise.all([
+    readHealthSummary(),
+    pollerStatus(new Date(), loadWatchSettings(), false),
+  ]);
   console.log(pollerLine(poller));
-  console.log(summary ? JSON.stringify(plainJson(summary), null, 2) : 'no stuck-order report has run yet');
+  console.log(
+    summary ? JSON.stringify(plainJson(summary), null, 2) : 'no stuck-order report has run yet',
+  );
   return 0;
 }
 
 /** The poller in one line, then one per alert: what a person reads first. */
 function pollerLine(poller: PollerStatus): string {
-  const success = poller.lastSuccessAt ? `last success ${poller.lastSuccessAt.toISOString()}` : 'no success recorded';
+  const success = poller.lastSuccessAt
+    ? `last success ${poller.lastSuccessAt.toISOString()}`
+    : 'no success recorded';
   const failure = poller.lastFailure
     ? `; ${poller.consecutiveFailures} failed since, last ${poller.lastFailure.at.toISOString()} ${poller.lastFailure.code}: ${poller.lastFailure.message}`
     : '';
@@ -187,7 +226,12 @@ interface Flags {
 function listRequest(values: Flags): ListRequest {
   if (values.stage !== undefined && !isStage(values.stage))
     throw new UsageError(`unknown stage "${values.stage}"; stages: ${STAGES.join(', ')}`);
-  const limit = values.limit === undefined ? LIST_LIMIT.default : /^\d+$/.test(values.limit) ? Number(values.limit) : NaN;
+  const limit =
+    values.limit === undefined
+      ? LIST_LIMIT.default
+      : /^\d+$/.test(values.limit)
+        ? Number(values.limit)
+        : NaN;
   const request: ListRequest = { limit };
   if (values.stage !== undefined) request.stage = values.stage as ListRequest['stage'];
   if (values.flagged) request.flagged = true;
@@ -201,22 +245,37 @@ function operator(by: string | undefined): string {
   return by?.trim() || process.env.USER || os.userInfo().username;
 }
 
-async function flip(paused: boolean, reason: string | undefined, by: string | undefined): Promise<number> {
+async function flip(
+  paused: boolean,
+  reason: string | undefined,
+  by: string | undefined,
+): Promise<number> {
   const command = paused ? 'pause' : 'resume';
-  if (!reason?.trim()) throw new UsageError(`${command} needs --reason "…": why, for whoever reads the switch next`);
+  if (!reason?.trim())
+    throw new UsageError(`${command} needs --reason "…": why, for whoever reads the switch next`);
   const who = operator(by);
   const result = await setKillSwitch(paused, { who, why: reason }, new Date());
   const where = killSwitchRef().path;
-  if (result === 'unchanged') console.log(`${where}: already ${paused ? 'paused' : 'running'}; nothing changed.`);
+  if (result === 'unchanged')
+    console.log(`${where}: already ${paused ? 'paused' : 'running'}; nothing changed.`);
   else if (paused)
-    console.log(`${where}: paused by ${who}. Nothing calls the food service once every instance has read it (PAUSE_CHECK_SECONDS).`);
-  else console.log(`${where}: resumed by ${who}. The next poll catches up on what the pause held up.`);
+    console.log(
+      `${where}: paused by ${who}. Nothing calls the food service once every instance has read it (PAUSE_CHECK_SECONDS).`,
+    );
+  else
+    console.log(`${where}: resumed by ${who}. The next poll catches up on what the pause held up.`);
   return 0;
 }
 
 async function showSwitch(): Promise<number> {
   const state = await readKillSwitch();
-  console.log(JSON.stringify({ document: killSwitchRef().path, ...(plainJson(state) as Record<string, unknown>) }, null, 2));
+  console.log(
+    JSON.stringify(
+      { document: killSwitchRef().path, ...(plainJson(state) as Record<string, unknown>) },
+      null,
+      2,
+    ),
+  );
   return 0;
 }
 

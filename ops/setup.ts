@@ -19,7 +19,11 @@ import { describeError, STRING_PARAMS } from '../functions/src/api';
 const ROOT = path.resolve(__dirname, '..');
 const SECRETS = ['FOOD_SERVICE_CA', 'FOOD_SERVICE_CLIENT_CERT', 'FOOD_SERVICE_CLIENT_KEY'] as const;
 /** What the functions' account does in the project (docs/DEPLOY.md has why each). */
-const PROJECT_ROLES = ['roles/datastore.user', 'roles/eventarc.eventReceiver', 'roles/cloudtasks.enqueuer'];
+const PROJECT_ROLES = [
+  'roles/datastore.user',
+  'roles/eventarc.eventReceiver',
+  'roles/cloudtasks.enqueuer',
+];
 /** The functions whose invoker is granted by hand once they exist: deploys leave their bindings alone. */
 const INVOKED_BY_THE_ACCOUNT = ['advanceRelation', 'forgetHistory', 'observeShard'];
 const GCLOUD_MS = 300_000;
@@ -84,21 +88,35 @@ export function parseSetup(argv: readonly string[]): SetupOptions | 'help' {
   const project = text('project');
   if (!project || !/^[a-z][a-z0-9-]{4,28}[a-z0-9]$/.test(project))
     throw new UsageError(`--project needs a project id, got "${project ?? ''}"`);
-  if (project.startsWith('demo-')) throw new UsageError(`--project ${project} is a demo project: it has no cloud resources to set up`);
+  if (project.startsWith('demo-'))
+    throw new UsageError(
+      `--project ${project} is a demo project: it has no cloud resources to set up`,
+    );
   const region = text('region');
-  if (region !== undefined && !new RegExp(STRING_PARAMS.FUNCTIONS_REGION.validationRegex).test(region)) {
+  if (
+    region !== undefined &&
+    !new RegExp(STRING_PARAMS.FUNCTIONS_REGION.validationRegex).test(region)
+  ) {
     throw new UsageError(`--region must be a Cloud Functions region, got "${region}"`);
   }
   const foodService = text('food-service');
-  if (foodService !== undefined && !new RegExp(STRING_PARAMS.FOOD_SERVICE_ADDRESS.validationRegex).test(foodService)) {
-    throw new UsageError(`--food-service must be host:port, and not loopback, got "${foodService}"`);
+  if (
+    foodService !== undefined &&
+    !new RegExp(STRING_PARAMS.FOOD_SERVICE_ADDRESS.validationRegex).test(foodService)
+  ) {
+    throw new UsageError(
+      `--food-service must be host:port, and not loopback, got "${foodService}"`,
+    );
   }
   if ((text('client-cert') === undefined) !== (text('client-key') === undefined)) {
     throw new UsageError('--client-cert and --client-key go together (mTLS)');
   }
   const operators = (values.operator as string[] | undefined) ?? [];
   for (const member of [...operators, ...(text('deployer') ? [text('deployer') as string] : [])]) {
-    if (!MEMBER.test(member)) throw new UsageError(`a member is user:, group:, serviceAccount: or domain: and a name, got "${member}"`);
+    if (!MEMBER.test(member))
+      throw new UsageError(
+        `a member is user:, group:, serviceAccount: or domain: and a name, got "${member}"`,
+      );
   }
   return {
     project,
@@ -127,7 +145,8 @@ export interface Io {
   log(line: string): void;
 }
 
-const shellWord = (word: string) => (/^[\w@%+=:,./-]+$/.test(word) ? word : `'${word.replace(/'/g, `'\\''`)}'`);
+const shellWord = (word: string) =>
+  /^[\w@%+=:,./-]+$/.test(word) ? word : `'${word.replace(/'/g, `'\\''`)}'`;
 export const show = ({ args, stdin }: Command) =>
   `${stdin !== undefined ? `printf ${shellWord(stdin)} | ` : ''}gcloud ${args.map(shellWord).join(' ')}`;
 
@@ -149,7 +168,9 @@ function readDotenv(file: string): Record<string, string> {
 /** Aliases of `project` in .firebaserc whose functions/.env.<alias> exists: the CLI refuses both files at once. */
 function aliasFiles(project: string, root: string): string[] {
   const rcFile = path.join(root, '.firebaserc');
-  const rc = fs.existsSync(rcFile) ? (JSON.parse(fs.readFileSync(rcFile, 'utf8')) as { projects?: Record<string, string> }) : {};
+  const rc = fs.existsSync(rcFile)
+    ? (JSON.parse(fs.readFileSync(rcFile, 'utf8')) as { projects?: Record<string, string> })
+    : {};
   return Object.entries(rc.projects ?? {})
     .filter(([alias, id]) => id === project && alias !== project)
     .map(([alias]) => path.join(root, 'functions', `.env.${alias}`))
@@ -169,7 +190,9 @@ export async function setup(options: SetupOptions, io: Io, root = ROOT): Promise
     const result = io.gcloud(command);
     if (result.status === 0) return true;
     failed++;
-    io.log(`  failed (exit ${result.status}): ${result.stderr.trim().split('\n').slice(-3).join(' ')}`);
+    io.log(
+      `  failed (exit ${result.status}): ${result.stderr.trim().split('\n').slice(-3).join(' ')}`,
+    );
     return false;
   };
   /** A read-only look, printed as it runs (never in a dry run). */
@@ -183,24 +206,35 @@ export async function setup(options: SetupOptions, io: Io, root = ROOT): Promise
   const envFile = projectEnvFile(project, root);
   const clashing = aliasFiles(project, root);
   if (clashing.length > 0) {
-    io.log(`setup: ${clashing.join(', ')} would sit beside ${envFile}, and the CLI refuses both: merge it into ${envFile} and remove it`);
+    io.log(
+      `setup: ${clashing.join(', ')} would sit beside ${envFile}, and the CLI refuses both: merge it into ${envFile} and remove it`,
+    );
     return 1;
   }
   const env = readDotenv(envFile);
   const foodService =
-    options.foodService ?? env.FOOD_SERVICE_ADDRESS ?? (dryRun ? '<host:port>' : await io.ask('The food service address (host:port): '));
-  if (!dryRun && !new RegExp(STRING_PARAMS.FOOD_SERVICE_ADDRESS.validationRegex).test(foodService)) {
+    options.foodService ??
+    env.FOOD_SERVICE_ADDRESS ??
+    (dryRun ? '<host:port>' : await io.ask('The food service address (host:port): '));
+  if (
+    !dryRun &&
+    !new RegExp(STRING_PARAMS.FOOD_SERVICE_ADDRESS.validationRegex).test(foodService)
+  ) {
     io.log(`setup: "${foodService}" is not a food-service address (host:port, not loopback)`);
     return 2;
   }
 
-  io.log(`# 1. The functions' account and the operators' account (${functionsAccount}, ${opsAccount})`);
+  io.log(
+    `# 1. The functions' account and the operators' account (${functionsAccount}, ${opsAccount})`,
+  );
   for (const [name, display] of [
     ['food-orchestrator', 'food orchestrator functions'],
     ['food-orchestrator-ops', 'food orchestrator operators (invokes pollFoodServiceNow and ops)'],
   ]) {
     const email = `${name}@${project}.iam.gserviceaccount.com`;
-    if (missing({ args: ['iam', 'service-accounts', 'describe', email, p, '--format=value(email)'] })) {
+    if (
+      missing({ args: ['iam', 'service-accounts', 'describe', email, p, '--format=value(email)'] })
+    ) {
       act({ args: ['iam', 'service-accounts', 'create', name, p, `--display-name=${display}`] });
     }
   }
@@ -220,7 +254,9 @@ export async function setup(options: SetupOptions, io: Io, root = ROOT): Promise
   let deployer = options.deployer;
   if (!deployer && !dryRun) {
     const account = look({ args: ['config', 'get-value', 'account'] }).stdout.trim();
-    deployer = account ? `${account.endsWith('gserviceaccount.com') ? 'serviceAccount' : 'user'}:${account}` : undefined;
+    deployer = account
+      ? `${account.endsWith('gserviceaccount.com') ? 'serviceAccount' : 'user'}:${account}`
+      : undefined;
   }
   // Whoever deploys acts as the account, and so does the poller itself (it names it on the tasks it enqueues).
   for (const member of [deployer ?? '<deployer>', `serviceAccount:${functionsAccount}`]) {
@@ -252,7 +288,9 @@ export async function setup(options: SetupOptions, io: Io, root = ROOT): Promise
     });
   }
 
-  io.log('# 3. The secrets (a value is set only where the secret has none yet; a new value is a rotation, docs/OPERATIONS.md)');
+  io.log(
+    '# 3. The secrets (a value is set only where the secret has none yet; a new value is a rotation, docs/OPERATIONS.md)',
+  );
   const files: Record<(typeof SECRETS)[number], string | undefined> = {
     FOOD_SERVICE_CA: options.ca,
     FOOD_SERVICE_CLIENT_CERT: options.clientCert,
@@ -261,22 +299,39 @@ export async function setup(options: SetupOptions, io: Io, root = ROOT): Promise
   for (const name of SECRETS) {
     if (!missing({ args: ['secrets', 'describe', name, p, '--format=value(name)'] })) continue;
     let file = files[name];
-    if (name === 'FOOD_SERVICE_CA' && !file) file = dryRun ? '<ca.pem>' : await io.ask("The food service's CA certificate (a PEM file): ");
+    if (name === 'FOOD_SERVICE_CA' && !file)
+      file = dryRun ? '<ca.pem>' : await io.ask("The food service's CA certificate (a PEM file): ");
     if (file && !dryRun && !fs.existsSync(file)) {
       io.log(`setup: ${file} does not exist; ${name} is left unset`);
       failed++;
       continue;
     }
     // Secret Manager refuses empty values: without mTLS the client pair is "none".
-    const source = file ? { args: [`--data-file=${file}`] } : { args: ['--data-file=-'], stdin: 'none' };
+    const source = file
+      ? { args: [`--data-file=${file}`] }
+      : { args: ['--data-file=-'], stdin: 'none' };
     act({
       args: ['secrets', 'create', name, p, '--replication-policy=automatic', ...source.args],
       ...(source.stdin ? { stdin: source.stdin } : {}),
     });
   }
 
-  io.log('# 4. Retention: the TTL policy on expireAt (docs/OPERATIONS.md, "Retention"); a relation\'s history goes with it');
-  act({ args: ['firestore', 'fields', 'ttls', 'update', 'expireAt', '--collection-group=relations', '--enable-ttl', p, '--async'] });
+  io.log(
+    '# 4. Retention: the TTL policy on expireAt (docs/OPERATIONS.md, "Retention"); a relation\'s history goes with it',
+  );
+  act({
+    args: [
+      'firestore',
+      'fields',
+      'ttls',
+      'update',
+      'expireAt',
+      '--collection-group=relations',
+      '--enable-ttl',
+      p,
+      '--async',
+    ],
+  });
 
   const region = options.region ?? env.FUNCTIONS_REGION ?? STRING_PARAMS.FUNCTIONS_REGION.default;
   const values = {
@@ -286,21 +341,39 @@ export async function setup(options: SetupOptions, io: Io, root = ROOT): Promise
     SERVICE_ACCOUNT: functionsAccount,
     OPS_INVOKER: opsAccount,
   };
-  io.log(`# 5. ${path.relative(root, envFile)}: the params a deploy of ${project} cannot default (the rest are in functions/.env)`);
+  io.log(
+    `# 5. ${path.relative(root, envFile)}: the params a deploy of ${project} cannot default (the rest are in functions/.env)`,
+  );
   const content = `${Object.entries(values)
     .map(([key, value]) => `${key}=${value}`)
     .join('\n')}\n`;
   for (const line of content.trimEnd().split('\n')) io.log(`  ${line}`);
   if (!dryRun) fs.writeFileSync(envFile, content);
 
-  io.log('# 6. Once the functions exist: the invoker role for the account on the functions it invokes');
+  io.log(
+    '# 6. Once the functions exist: the invoker role for the account on the functions it invokes',
+  );
   for (const name of INVOKED_BY_THE_ACCOUNT) {
-    if (!dryRun && look({ args: ['functions', 'describe', name, `--region=${region}`, p, '--format=value(name)'] }).status !== 0) {
-      io.log(`  ${name} is not deployed yet: run npm run deploy -- --project ${project}, then npm run setup again`);
+    if (
+      !dryRun &&
+      look({
+        args: ['functions', 'describe', name, `--region=${region}`, p, '--format=value(name)'],
+      }).status !== 0
+    ) {
+      io.log(
+        `  ${name} is not deployed yet: run npm run deploy -- --project ${project}, then npm run setup again`,
+      );
       continue;
     }
     act({
-      args: ['functions', 'add-invoker-policy-binding', name, `--region=${region}`, `--member=serviceAccount:${functionsAccount}`, p],
+      args: [
+        'functions',
+        'add-invoker-policy-binding',
+        name,
+        `--region=${region}`,
+        `--member=serviceAccount:${functionsAccount}`,
+        p,
+      ],
     });
   }
   io.log(
@@ -330,8 +403,13 @@ async function main(argv: string[]): Promise<number> {
   try {
     return await setup(options, {
       gcloud: ({ args, stdin }) => {
-        const result = spawnSync('gcloud', args, { input: stdin, encoding: 'utf8', timeout: GCLOUD_MS });
-        if (result.error) return { status: 127, stdout: '', stderr: `gcloud: ${result.error.message}` };
+        const result = spawnSync('gcloud', args, {
+          input: stdin,
+          encoding: 'utf8',
+          timeout: GCLOUD_MS,
+        });
+        if (result.error)
+          return { status: 127, stdout: '', stderr: `gcloud: ${result.error.message}` };
         return { status: result.status ?? 1, stdout: result.stdout, stderr: result.stderr };
       },
       ask: (question) => prompt.question(question),

@@ -1,6 +1,15 @@
 import { strict as assert } from 'node:assert';
 
-import { billedSeconds, dollars, none, PRICES, resourcesOf, scale, taskOperations, usd } from '../cost';
+import {
+  billedSeconds,
+  dollars,
+  none,
+  PRICES,
+  resourcesOf,
+  scale,
+  taskOperations,
+  usd,
+} from '../cost';
 import { orderUsage, recurringTable, restTable } from '../cost-report';
 import type { LifecycleResult } from '../lifecycle';
 import type { PollMeasurement } from '../poll-scaling';
@@ -11,7 +20,11 @@ const tools = {
   gen2Cpu: (mb: number) => (mb <= 2048 ? 1 : 2),
 };
 const oneCpu = { vcpu: 1, memoryGib: 0.5 };
-const resources = { pollFoodService: oneCpu, advanceRelation: { vcpu: 1, memoryGib: 0.25 }, observeShard: oneCpu };
+const resources = {
+  pollFoodService: oneCpu,
+  advanceRelation: { vcpu: 1, memoryGib: 0.25 },
+  observeShard: oneCpu,
+};
 
 describe('bench cost model', () => {
   it('bills instance time in 100 ms steps', () => {
@@ -30,7 +43,10 @@ describe('bench cost model', () => {
 
   it('prices each kind of usage at the list price', () => {
     const million = (part: object) => dollars(scale({ ...none, ...part }, 1_000_000), oneCpu);
-    assert.equal(million({ reads: 1 }).firestore.toFixed(2), (PRICES.firestore.readsPer100k * 10).toFixed(2));
+    assert.equal(
+      million({ reads: 1 }).firestore.toFixed(2),
+      (PRICES.firestore.readsPer100k * 10).toFixed(2),
+    );
     assert.equal(million({ writes: 1 }).total.toFixed(2), '0.90');
     assert.equal(million({ deletes: 1 }).total.toFixed(2), '0.10');
     assert.equal(million({ invocations: 1 }).requests.toFixed(2), '0.40');
@@ -40,9 +56,19 @@ describe('bench cost model', () => {
   });
 
   it("resolves a function's CPU and memory as firebase-tools does", () => {
-    assert.deepEqual(resourcesOf({ availableMemoryMb: 512, cpu: 1 }, tools), { vcpu: 1, memoryGib: 0.5 });
-    assert.deepEqual(resourcesOf({}, tools), { vcpu: 1, memoryGib: 0.25 }, 'the 2nd-gen default: 256 MiB, 1 vCPU');
-    assert.deepEqual(resourcesOf({ availableMemoryMb: 512, cpu: 'gcf_gen1' }, tools), { vcpu: 0.3333, memoryGib: 0.5 });
+    assert.deepEqual(resourcesOf({ availableMemoryMb: 512, cpu: 1 }, tools), {
+      vcpu: 1,
+      memoryGib: 0.5,
+    });
+    assert.deepEqual(
+      resourcesOf({}, tools),
+      { vcpu: 1, memoryGib: 0.25 },
+      'the 2nd-gen default: 256 MiB, 1 vCPU',
+    );
+    assert.deepEqual(resourcesOf({ availableMemoryMb: 512, cpu: 'gcf_gen1' }, tools), {
+      vcpu: 0.3333,
+      memoryGib: 0.5,
+    });
     assert.deepEqual(
       resourcesOf({ availableMemoryMb: {} }, tools),
       { vcpu: 1, memoryGib: 0.25 },
@@ -61,24 +87,50 @@ describe('bench cost model', () => {
     const stat = (mean: number) => ({ mean, max: mean });
     const lifecycle = {
       byOutcome: {
-        DELIVERED: { orders: 1, rpcs: {}, reads: stat(8), pollReads: stat(2), writes: stat(9), invocations: stat(6), documents: stat(4) },
+        DELIVERED: {
+          orders: 1,
+          rpcs: {},
+          reads: stat(8),
+          pollReads: stat(2),
+          writes: stat(9),
+          invocations: stat(6),
+          documents: stat(4),
+        },
       },
       invocationMs: { mean: 40, p50: 30, p95: 90, billedMean: 100 },
     } as unknown as LifecycleResult;
-    assert.deepEqual(orderUsage(lifecycle), { ...none, reads: 6, writes: 9, deletes: 4, invocations: 6, instanceSeconds: 0.6 });
+    assert.deepEqual(orderUsage(lifecycle), {
+      ...none,
+      reads: 6,
+      writes: 9,
+      deletes: 4,
+      invocations: 6,
+      instanceSeconds: 0.6,
+    });
     assert.equal(orderUsage({ ...lifecycle, byOutcome: {} }), undefined);
   });
 
   it('prices a month of polls at rest, the empty query included', () => {
     const poll = (active: number, reads: number, emptyQueries: number) =>
-      ({ mode: 'orchestrator', active, history: 0, wallMs: 150, firestore: { reads, writes: 2 }, emptyQueries }) as PollMeasurement;
+      ({
+        mode: 'orchestrator',
+        active,
+        history: 0,
+        wallMs: 150,
+        firestore: { reads, writes: 2 },
+        emptyQueries,
+      }) as PollMeasurement;
     const rows = restTable([poll(0, 1, 1), poll(1000, 1001, 0)], resources)
       .split('\n')
       .slice(2);
     // 43,200 polls of 2 reads at A = 0; of 1,001 at A = 1,000.
     assert.match(rows[0], /\| 0 +\| 0 +\| 2 +\| 2 +\| 0\.2 /);
     assert.match(rows[1], /\| 1,000 +\| 0 +\| 1,001 +\|/);
-    const month = dollars(scale({ ...none, reads: 1001, writes: 2, invocations: 1, instanceSeconds: 0.2 }, 43_200), oneCpu).total + 0.1;
+    const month =
+      dollars(
+        scale({ ...none, reads: 1001, writes: 2, invocations: 1, instanceSeconds: 0.2 }, 43_200),
+        oneCpu,
+      ).total + 0.1;
     assert.ok(rows[1].includes(usd(month)), `${rows[1]} holds ${usd(month)}`);
   });
 
@@ -93,7 +145,13 @@ describe('bench cost model', () => {
       wallMs: 10_000,
     });
     const text = recurringTable(
-      { firestoreKind: 'google', active: 100, intervalSeconds: 2, windowMs: 10_000, runs: [run(false, 500), run(true, 100)] },
+      {
+        firestoreKind: 'google',
+        active: 100,
+        intervalSeconds: 2,
+        windowMs: 10_000,
+        runs: [run(false, 500), run(true, 100)],
+      },
       resources,
     );
     const [without, withListener] = text.split('\n').slice(2);

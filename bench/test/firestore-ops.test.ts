@@ -5,7 +5,10 @@ import { strict as assert } from 'node:assert';
 import { createRequire } from 'node:module';
 import type { DocumentData, Firestore, Settings } from 'firebase-admin/firestore';
 
-import { startGoogleFirestore, type GoogleFirestore } from '../../functions/test/helpers/firestore-emulator';
+import {
+  startGoogleFirestore,
+  type GoogleFirestore,
+} from '../../functions/test/helpers/firestore-emulator';
 import { BILLING, documentPath, installWireCounter, type WireCounter } from '../firestore-wire';
 import { OpCounter, type Ops, type OpSource } from '../ops';
 import { FUNCTIONS_DIR } from '../world';
@@ -22,8 +25,12 @@ const ops = (reads: number, writes: number): Ops => ({ reads, writes });
 
 /** A client made from the functions' own copy of @google-cloud/firestore, the one the wire counter watches. */
 function functionsFirestore(host: string): Firestore {
-  const fromAdmin = createRequire(require.resolve('firebase-admin/firestore', { paths: [FUNCTIONS_DIR] }));
-  const { Firestore: Client } = fromAdmin('@google-cloud/firestore') as { Firestore: new (settings: Settings) => Firestore };
+  const fromAdmin = createRequire(
+    require.resolve('firebase-admin/firestore', { paths: [FUNCTIONS_DIR] }),
+  );
+  const { Firestore: Client } = fromAdmin('@google-cloud/firestore') as {
+    Firestore: new (settings: Settings) => Firestore;
+  };
   // The client reads the emulator's address from the environment when it is made, as the functions' does.
   const saved = process.env.FIRESTORE_EMULATOR_HOST;
   process.env.FIRESTORE_EMULATOR_HOST = host;
@@ -43,7 +50,11 @@ async function counted(sources: OpSource[], operation: () => Promise<unknown>): 
   } finally {
     for (const counter of counters) counter.stop();
   }
-  return counters.map((c) => ({ total: c.snapshot(), overhead: { ...c.overhead }, byRelation: Object.fromEntries(c.byRelation) }));
+  return counters.map((c) => ({
+    total: c.snapshot(),
+    overhead: { ...c.overhead },
+    byRelation: Object.fromEntries(c.byRelation),
+  }));
 }
 
 async function seed(db: Firestore, docs: Record<string, DocumentData>): Promise<void> {
@@ -76,12 +87,22 @@ const SCENARIOS: Scenario[] = [
     name: 'a getAll of 3: three reads, one per order',
     docs: { 'relations/a1': { n: 1 }, 'relations/a2': { n: 2 }, 'relations/a3': { n: 3 } },
     run: (db) => db.getAll(db.doc('relations/a1'), db.doc('relations/a2'), db.doc('relations/a3')),
-    expected: { total: ops(3, 0), overhead: ops(0, 0), byRelation: { a1: ops(1, 0), a2: ops(1, 0), a3: ops(1, 0) } },
+    expected: {
+      total: ops(3, 0),
+      overhead: ops(0, 0),
+      byRelation: { a1: ops(1, 0), a2: ops(1, 0), a3: ops(1, 0) },
+    },
   },
   {
     name: 'a query returning 5 of 8: five reads, to the order whose subcollection it reads',
-    docs: Object.fromEntries(Array.from({ length: 8 }, (_, n) => [`relations/q1/transitions/t${n}`, { n }])),
-    run: async (db) => assert.equal((await db.collection('relations/q1/transitions').where('n', '<', 5).get()).size, 5),
+    docs: Object.fromEntries(
+      Array.from({ length: 8 }, (_, n) => [`relations/q1/transitions/t${n}`, { n }]),
+    ),
+    run: async (db) =>
+      assert.equal(
+        (await db.collection('relations/q1/transitions').where('n', '<', 5).get()).size,
+        5,
+      ),
     expected: { total: ops(5, 0), overhead: ops(0, 0), byRelation: { q1: ops(5, 0) } },
   },
   {
@@ -95,11 +116,18 @@ const SCENARIOS: Scenario[] = [
     docs: { 'relations/x1': { n: 1 }, 'relations/x2': { n: 2 }, 'leases/x': { n: 0 } },
     run: (db) =>
       db.runTransaction(async (tx) => {
-        const [one, two] = [await tx.get(db.doc('relations/x1')), await tx.get(db.doc('relations/x2'))];
+        const [one, two] = [
+          await tx.get(db.doc('relations/x1')),
+          await tx.get(db.doc('relations/x2')),
+        ];
         tx.update(db.doc('relations/x1'), { n: Number(one.get('n')) + Number(two.get('n')) });
         tx.set(db.doc('leases/x'), { n: 1 });
       }),
-    expected: { total: ops(2, 2), overhead: ops(0, 1), byRelation: { x1: ops(1, 1), x2: ops(1, 0) } },
+    expected: {
+      total: ops(2, 2),
+      overhead: ops(0, 1),
+      byRelation: { x1: ops(1, 1), x2: ops(1, 0) },
+    },
   },
   {
     name: 'a batch of 4 writes: set, update, create, delete',
@@ -112,23 +140,37 @@ const SCENARIOS: Scenario[] = [
       batch.delete(db.doc('relations/b4'));
       await batch.commit();
     },
-    expected: { total: ops(0, 4), overhead: ops(0, 0), byRelation: { b1: ops(0, 1), b2: ops(0, 1), b3: ops(0, 1), b4: ops(0, 1) } },
+    expected: {
+      total: ops(0, 4),
+      overhead: ops(0, 0),
+      byRelation: { b1: ops(0, 1), b2: ops(0, 1), b3: ops(0, 1), b4: ops(0, 1) },
+    },
   },
   {
     name: 'a create that fails ALREADY_EXISTS: nothing',
     docs: { 'relations/c1': { n: 1 } },
-    run: (db) => assert.rejects(db.doc('relations/c1').create({ n: 2 }), (error: { code?: number }) => error.code === 6),
+    run: (db) =>
+      assert.rejects(
+        db.doc('relations/c1').create({ n: 2 }),
+        (error: { code?: number }) => error.code === 6,
+      ),
     expected: { total: ops(0, 0), overhead: ops(0, 0), byRelation: {} },
   },
   {
     name: 'a count() aggregation: one read',
     docs: { 'relations/n1/transitions/t1': { n: 1 }, 'relations/n1/transitions/t2': { n: 2 } },
-    run: async (db) => assert.equal((await db.collection('relations/n1/transitions').count().get()).data().count, 2),
+    run: async (db) =>
+      assert.equal((await db.collection('relations/n1/transitions').count().get()).data().count, 2),
     expected: { total: ops(1, 0), overhead: ops(0, 0), byRelation: { n1: ops(1, 0) } },
   },
   {
     name: 'a listener on a query: one read per document added to, changed in or changed out of its results',
-    docs: { 'relations/l1': { on: true }, 'relations/l2': { on: true }, 'relations/l3': { on: true }, 'relations/l4': { on: false } },
+    docs: {
+      'relations/l1': { on: true },
+      'relations/l2': { on: true },
+      'relations/l3': { on: true },
+      'relations/l4': { on: false },
+    },
     run: async (db) => {
       const sizes: number[] = [];
       let snapshotArrived: () => void = () => undefined;
@@ -140,7 +182,8 @@ const SCENARIOS: Scenario[] = [
           snapshotArrived();
         });
       // The write and the snapshot it causes, both done before the next step.
-      const step = (write: () => Promise<unknown>) => Promise.all([new Promise<void>((resolve) => (snapshotArrived = resolve)), write()]);
+      const step = (write: () => Promise<unknown>) =>
+        Promise.all([new Promise<void>((resolve) => (snapshotArrived = resolve)), write()]);
       try {
         await step(async () => undefined);
         await step(() => db.doc('relations/l1').update({ n: 1 }));
@@ -151,7 +194,11 @@ const SCENARIOS: Scenario[] = [
       assert.deepEqual(sizes, [3, 3, 2]);
     },
     // Google's emulator resends l3 (and l1) unchanged with every change: not billed.
-    expected: { total: ops(5, 2), overhead: ops(0, 0), byRelation: { l1: ops(2, 1), l2: ops(2, 1), l3: ops(1, 0) } },
+    expected: {
+      total: ops(5, 2),
+      overhead: ops(0, 0),
+      byRelation: { l1: ops(2, 1), l2: ops(2, 1), l3: ops(1, 0) },
+    },
   },
   {
     name: 'a BulkWriter of 2 writes, one failing ALREADY_EXISTS: one write (each write has its own status)',
@@ -161,7 +208,9 @@ const SCENARIOS: Scenario[] = [
       writer.onWriteError(() => false);
       const results = [
         writer.set(db.doc('relations/w1'), { n: 1 }),
-        writer.create(db.doc('relations/w2'), { n: 3 }).catch((error: { code?: number }) => error.code),
+        writer
+          .create(db.doc('relations/w2'), { n: 3 })
+          .catch((error: { code?: number }) => error.code),
       ];
       await writer.close();
       assert.equal(await results[1], 6);
@@ -191,7 +240,10 @@ describe('bench: counting Firestore operations', function () {
   it('watches the copy of @google-cloud/firestore that the functions load', () => {
     assert.match(wire.module, /functions[/\\]node_modules[/\\]@google-cloud[/\\]firestore[/\\]/);
     assert.equal(installWireCounter(), wire, 'installed once');
-    assert.equal(documentPath('projects/p/databases/(default)/documents/relations/x/transitions/y'), 'relations/x/transitions/y');
+    assert.equal(
+      documentPath('projects/p/databases/(default)/documents/relations/x/transitions/y'),
+      'relations/x/transitions/y',
+    );
     assert.equal(documentPath('projects/p/databases/(default)/documents'), '');
   });
 
@@ -209,7 +261,8 @@ describe('bench: counting Firestore operations', function () {
         const emptyBefore = wire.emptyQueries;
         const [byWire] = await counted([wire], () => scenario.run(db));
         assert.deepEqual(byWire, scenario.expected, 'the wire counter');
-        if (scenario.name.startsWith('a query returning nothing')) assert.equal(wire.emptyQueries - emptyBefore, 1);
+        if (scenario.name.startsWith('a query returning nothing'))
+          assert.equal(wire.emptyQueries - emptyBefore, 1);
         assert.deepEqual(wire.uncounted, {}, 'every call was one the counter knows how to bill');
       });
     }
@@ -238,13 +291,26 @@ describe('bench: counting Firestore operations', function () {
     ]) {
       listen(emit, {}, message, state);
     }
-    assert.deepEqual(billed, ['relations/a', 'relations/b', 'relations/c', 'relations/b', 'relations/c', 'relations/c']);
+    assert.deepEqual(billed, [
+      'relations/a',
+      'relations/b',
+      'relations/c',
+      'relations/b',
+      'relations/c',
+      'relations/c',
+    ]);
   });
 
   it('attributes each operation to its relation, the rest to the shared overhead', () => {
     const source: OpSource = {
       onOp(listener) {
-        for (const path of ['relations/x', 'relations/x/transitions/PREPARATION-1', 'leases/poll', null]) listener({ kind: 'reads', path });
+        for (const path of [
+          'relations/x',
+          'relations/x/transitions/PREPARATION-1',
+          'leases/poll',
+          null,
+        ])
+          listener({ kind: 'reads', path });
         listener({ kind: 'reads', path: 'relations/y', method: 'RunQuery' });
         return () => undefined;
       },

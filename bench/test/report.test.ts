@@ -24,10 +24,23 @@ function run(
   polls: Partial<PollMeasurement>[] = [],
   extra: Partial<LifecycleResult> = {},
 ): Run {
-  const lifecycle = { firestore: { kind, description: kind }, byOutcome, uncounted: {}, firestoreCalls: {}, ...extra } as LifecycleResult;
+  const lifecycle = {
+    firestore: { kind, description: kind },
+    byOutcome,
+    uncounted: {},
+    firestoreCalls: {},
+    ...extra,
+  } as LifecycleResult;
   const full = polls.map(
     (p) =>
-      ({ mode: 'orchestrator', active: 200, history: 0, firestore: { reads: 200, writes: 2 }, uncounted: {}, ...p }) as PollMeasurement,
+      ({
+        mode: 'orchestrator',
+        active: 200,
+        history: 0,
+        firestore: { reads: 200, writes: 2 },
+        uncounted: {},
+        ...p,
+      }) as PollMeasurement,
   );
   return { kind, lifecycle, polls: full, targets: [] };
 }
@@ -39,14 +52,25 @@ describe('bench report', () => {
   });
 
   it('puts the orders of each outcome in its header', () => {
-    const google = run('google', { DELIVERED: cost(8), REJECTED: cost(8), CANCELLED: cost(3.2) }, [{}]);
-    assert.match(lifecycleTable([google]), /\| DELIVERED \(10 orders\) \| REJECTED \(10 orders\) \| CANCELLED \(10 orders\) \|/);
-    assert.match(lifecycleTable([google]), /Firestore reads +\| 8\.00 \(8\) +\| 8\.00 \(8\) +\| 3\.20 \(3\.2\)/);
+    const google = run('google', { DELIVERED: cost(8), REJECTED: cost(8), CANCELLED: cost(3.2) }, [
+      {},
+    ]);
+    assert.match(
+      lifecycleTable([google]),
+      /\| DELIVERED \(10 orders\) \| REJECTED \(10 orders\) \| CANCELLED \(10 orders\) \|/,
+    );
+    assert.match(
+      lifecycleTable([google]),
+      /Firestore reads +\| 8\.00 \(8\) +\| 8\.00 \(8\) +\| 3\.20 \(3\.2\)/,
+    );
   });
 
   it('times the Firestore calls', () => {
     const google = run('google', {}, [], {
-      firestoreCalls: { Commit: { count: 4, totalMs: 40, maxMs: 20 }, RunQuery: { count: 1, totalMs: 1, maxMs: 1 } },
+      firestoreCalls: {
+        Commit: { count: 4, totalMs: 40, maxMs: 20 },
+        RunQuery: { count: 1, totalMs: 1, maxMs: 1 },
+      },
     });
     const lines = callTable([google]).split('\n');
     assert.match(lines[2], /\| Commit +\| 4 +\| 10\.0 +\| 20 +\|/);
@@ -55,7 +79,9 @@ describe('bench report', () => {
 
   it('names the calls the counter could not bill', () => {
     const google = run('google', {}, [{ uncounted: { Listen: 2 } }], { uncounted: { Listen: 1 } });
-    assert.deepEqual(counterNotes([google]), ['google: Firestore calls the counter could not bill: {"Listen":3}']);
+    assert.deepEqual(counterNotes([google]), [
+      'google: Firestore calls the counter could not bill: {"Listen":3}',
+    ]);
     assert.deepEqual(counterNotes([run('google', {})]), []);
   });
 });

@@ -48,7 +48,12 @@ function lifecycle(overrides: Partial<LifecycleResult> = {}): LifecycleResult {
   };
 }
 
-function poll(mode: PollMeasurement['mode'], active: number, history: number, overrides: Partial<PollMeasurement> = {}): PollMeasurement {
+function poll(
+  mode: PollMeasurement['mode'],
+  active: number,
+  history: number,
+  overrides: Partial<PollMeasurement> = {},
+): PollMeasurement {
   const listOrders = mode === 'original' ? (active + history) / 10 : 5;
   return {
     firestoreKind: 'google',
@@ -71,8 +76,13 @@ function poll(mode: PollMeasurement['mode'], active: number, history: number, ov
 }
 
 const full = (): PollMeasurement[] =>
-  [1000, 10_000].flatMap((a) => [0, 10_000].flatMap((h) => (['orchestrator', 'raw', 'original'] as const).map((m) => poll(m, a, h))));
-const row = (rows: ReturnType<typeof judge>, start: string) => rows.find((r) => r.measure.startsWith(start));
+  [1000, 10_000].flatMap((a) =>
+    [0, 10_000].flatMap((h) =>
+      (['orchestrator', 'raw', 'original'] as const).map((m) => poll(m, a, h)),
+    ),
+  );
+const row = (rows: ReturnType<typeof judge>, start: string) =>
+  rows.find((r) => r.measure.startsWith(start));
 
 describe('bench targets', () => {
   it('are all met by a run that meets them', () => {
@@ -82,18 +92,27 @@ describe('bench targets', () => {
       rows.filter((r) => r.met !== true).map((r) => r.measure),
       [],
     );
-    assert.match(row(rows, 'ListOrders calls vs the original')?.measured ?? '', /5 vs 1100: 220× fewer/);
+    assert.match(
+      row(rows, 'ListOrders calls vs the original')?.measured ?? '',
+      /5 vs 1100: 220× fewer/,
+    );
   });
 
   it('fail where a run misses them', () => {
     const slow = full().map((p) =>
-      p.mode === 'orchestrator' && p.active === 10_000 && p.history === 0 ? { ...p, wallMs: 1300, peakRssMb: 301 } : p,
+      p.mode === 'orchestrator' && p.active === 10_000 && p.history === 0
+        ? { ...p, wallMs: 1300, peakRssMb: 301 }
+        : p,
     );
     const rows = judge(
       lifecycle({
         inexactDelivered: 1,
         byOutcome: {
-          DELIVERED: delivered({ writes: stat(10, 13), invocations: stat(7, 11), rpcs: { ...delivered().rpcs, GetOrder: stat(5.1, 6) } }),
+          DELIVERED: delivered({
+            writes: stat(10, 13),
+            invocations: stat(7, 11),
+            rpcs: { ...delivered().rpcs, GetOrder: stat(5.1, 6) },
+          }),
         },
         latency: { ...lifecycle().latency, NEW: { p50: 0.6, p95: 1.02 } },
       }),
@@ -113,7 +132,10 @@ describe('bench targets', () => {
   });
 
   it('says "not measured" for what a quick run does not measure, never "met"', () => {
-    const quick = (['orchestrator', 'raw', 'original'] as const).flatMap((m) => [poll(m, 200, 0), poll(m, 200, 1000)]);
+    const quick = (['orchestrator', 'raw', 'original'] as const).flatMap((m) => [
+      poll(m, 200, 0),
+      poll(m, 200, 1000),
+    ]);
     const rows = judge(lifecycle(), quick);
     for (const start of ['ListOrders calls vs the original', 'poll wall time', 'peak RSS'])
       assert.equal(row(rows, start)?.met, null, start);
@@ -122,7 +144,9 @@ describe('bench targets', () => {
 
   it('notices a listing that grows with history', () => {
     const growing = full().map((p) =>
-      p.mode === 'orchestrator' && p.history === 10_000 ? { ...p, calls: { ...p.calls, ListOrders: 25 } } : p,
+      p.mode === 'orchestrator' && p.history === 10_000
+        ? { ...p, calls: { ...p.calls, ListOrders: 25 } }
+        : p,
     );
     assert.equal(row(judge(lifecycle(), growing), 'ListOrders calls per poll')?.met, false);
   });

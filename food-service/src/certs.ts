@@ -42,13 +42,20 @@ function openssl(args: string[], cwd: string): void {
   } catch (err) {
     const e = err as NodeJS.ErrnoException & { stderr?: Buffer };
     if (e.code === 'ENOENT') {
-      throw new Error('generating certificates needs the `openssl` command, which was not found on PATH');
+      throw new Error(
+        'generating certificates needs the `openssl` command, which was not found on PATH',
+      );
     }
     throw new Error(`openssl ${args[0]} failed: ${e.stderr?.toString().trim() ?? e.message}`);
   }
 }
 
-function issue(paths: CertPaths, name: 'server' | 'client', subject: string, extensions: string): void {
+function issue(
+  paths: CertPaths,
+  name: 'server' | 'client',
+  subject: string,
+  extensions: string,
+): void {
   const csr = path.join(paths.dir, `${name}.csr`);
   const ext = path.join(paths.dir, `${name}.ext`);
   fs.writeFileSync(ext, extensions);
@@ -104,9 +111,19 @@ function issue(paths: CertPaths, name: 'server' | 'client', subject: string, ext
  * kept unless `force` is set, so a running simulator's CA stays valid for the
  * clients that already trust it.
  */
-export function ensureCerts(dir: string = DEFAULT_CERTS_DIR, options: { force?: boolean } = {}): CertPaths {
+export function ensureCerts(
+  dir: string = DEFAULT_CERTS_DIR,
+  options: { force?: boolean } = {},
+): CertPaths {
   const paths = certPaths(path.resolve(dir));
-  const all = [paths.caCert, paths.caKey, paths.serverCert, paths.serverKey, paths.clientCert, paths.clientKey];
+  const all = [
+    paths.caCert,
+    paths.caKey,
+    paths.serverCert,
+    paths.serverKey,
+    paths.clientCert,
+    paths.clientKey,
+  ];
   if (!options.force && all.every((f) => fs.existsSync(f))) return paths;
 
   fs.mkdirSync(paths.dir, { recursive: true, mode: 0o700 });
@@ -150,7 +167,11 @@ export function ensureCerts(dir: string = DEFAULT_CERTS_DIR, options: { force?: 
     paths,
     'client',
     '/CN=food-orchestrator',
-    ['basicConstraints=CA:FALSE', 'keyUsage=critical,digitalSignature,keyEncipherment', 'extendedKeyUsage=clientAuth'].join('\n'),
+    [
+      'basicConstraints=CA:FALSE',
+      'keyUsage=critical,digitalSignature,keyEncipherment',
+      'extendedKeyUsage=clientAuth',
+    ].join('\n'),
   );
   for (const key of [paths.caKey, paths.serverKey, paths.clientKey]) fs.chmodSync(key, 0o600);
   return paths;

@@ -93,9 +93,12 @@ function number(flag: Flag, value: string, expected: string, ok: (n: number) => 
   return n;
 }
 
-function parseFlags(argv: readonly string[]): ReturnType<typeof parseArgs<{ options: typeof FLAGS; strict: true }>>['values'] {
+function parseFlags(
+  argv: readonly string[],
+): ReturnType<typeof parseArgs<{ options: typeof FLAGS; strict: true }>>['values'] {
   try {
-    return parseArgs({ args: [...argv], options: FLAGS, strict: true, allowPositionals: false }).values;
+    return parseArgs({ args: [...argv], options: FLAGS, strict: true, allowPositionals: false })
+      .values;
   } catch (err) {
     // parseArgs' messages already name the flag, e.g. "Unknown option '--bogus'".
     throw new ConfigError(err instanceof Error ? err.message : String(err));
@@ -108,13 +111,22 @@ export function parseConfig(argv: readonly string[]): CliConfig {
     const value = flags[flag];
     return typeof value === 'string' ? convert(value) : fallback;
   };
-  const rate = (flag: Flag, fallback: number): number => read(flag, fallback, (v) => number(flag, v, 'a rate between 0 and 1', isRate));
+  const rate = (flag: Flag, fallback: number): number =>
+    read(flag, fallback, (v) => number(flag, v, 'a rate between 0 and 1', isRate));
   const port = (flag: Flag, fallback: number): number =>
-    read(flag, fallback, (v) => number(flag, v, 'a port number 0..65535', (n) => Number.isInteger(n) && n >= 0 && n <= 65535));
+    read(flag, fallback, (v) =>
+      number(flag, v, 'a port number 0..65535', (n) => Number.isInteger(n) && n >= 0 && n <= 65535),
+    );
   const duration = (flag: Flag, fallback: number): number =>
-    read(flag, fallback, (v) => parseDuration(v) ?? failWith(invalid(flag, v, 'a duration like 500ms, 10s or 1m')));
+    read(
+      flag,
+      fallback,
+      (v) => parseDuration(v) ?? failWith(invalid(flag, v, 'a duration like 500ms, 10s or 1m')),
+    );
   const file = (flag: Flag): string | undefined =>
-    read<string | undefined>(flag, undefined, (v) => (v === '' ? failWith(invalid(flag, v, 'a file name')) : v));
+    read<string | undefined>(flag, undefined, (v) =>
+      v === '' ? failWith(invalid(flag, v, 'a file name')) : v,
+    );
 
   const certFile = file('tls-cert');
   const keyFile = file('tls-key');
@@ -127,18 +139,27 @@ export function parseConfig(argv: readonly string[]): CliConfig {
   }
   const certsDir = file('certs-dir');
   if (certFile !== undefined && certsDir !== undefined) {
-    throw new ConfigError('--certs-dir is for generated certificates and cannot be combined with --tls-cert/--tls-key');
+    throw new ConfigError(
+      '--certs-dir is for generated certificates and cannot be combined with --tls-cert/--tls-key',
+    );
   }
 
   return {
     help: flags.help ?? false,
-    tls: certFile !== undefined && keyFile !== undefined ? { certFile, keyFile } : { certsDir: certsDir ?? DEFAULT_CERTS_DIR },
+    tls:
+      certFile !== undefined && keyFile !== undefined
+        ? { certFile, keyFile }
+        : { certsDir: certsDir ?? DEFAULT_CERTS_DIR },
     clientCaFile: file('client-ca'),
     service: {
-      host: read('host', DEFAULTS.host, (v) => (v === '' ? failWith(invalid('host', v, 'a host name or IP address')) : v)),
+      host: read('host', DEFAULTS.host, (v) =>
+        v === '' ? failWith(invalid('host', v, 'a host name or IP address')) : v,
+      ),
       port: port('port', DEFAULTS.port),
       controllerIntervalMs: duration('controller-interval', DEFAULTS.controllerIntervalMs),
-      seed: read('seed', DEFAULTS.seed, (v) => number('seed', v, 'an integer', Number.isSafeInteger)),
+      seed: read('seed', DEFAULTS.seed, (v) =>
+        number('seed', v, 'an integer', Number.isSafeInteger),
+      ),
       rejectRate: rate('reject-rate', DEFAULTS.rejectRate),
       advanceRate: rate('advance-rate', DEFAULTS.advanceRate),
       ordersPerSecond: read('orders-per-second', DEFAULTS.ordersPerSecond, (v) =>
@@ -151,7 +172,8 @@ export function parseConfig(argv: readonly string[]): CliConfig {
         'final-order-updates',
         DEFAULTS.finalOrderUpdates,
         (v) =>
-          FINAL_ORDER_UPDATES.find((mode) => mode === v) ?? failWith(invalid('final-order-updates', v, FINAL_ORDER_UPDATES.join(' or '))),
+          FINAL_ORDER_UPDATES.find((mode) => mode === v) ??
+          failWith(invalid('final-order-updates', v, FINAL_ORDER_UPDATES.join(' or '))),
       ),
       defaultPageSize: DEFAULTS.defaultPageSize,
       maxPageSize: DEFAULTS.maxPageSize,

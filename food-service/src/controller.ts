@@ -27,7 +27,10 @@ function nextKitchenOrderStatus(status: KitchenOrderStatus): KitchenOrderStatus 
   }
 }
 
-function nextShipmentStatus(status: ShipmentStatus, rejected: () => boolean): ShipmentStatus | undefined {
+function nextShipmentStatus(
+  status: ShipmentStatus,
+  rejected: () => boolean,
+): ShipmentStatus | undefined {
   switch (status) {
     case 'NEW':
       return 'COLLECTED';
@@ -59,7 +62,9 @@ export class Controller {
     }
     for (const item of this.store.shipments.activeItems()) {
       if (!this.random.chance(this.settings.advanceRate)) continue;
-      const next = nextShipmentStatus(item.status, () => this.random.chance(this.settings.rejectRate));
+      const next = nextShipmentStatus(item.status, () =>
+        this.random.chance(this.settings.rejectRate),
+      );
       if (next) this.store.shipments.setStatus(item, next);
     }
   }

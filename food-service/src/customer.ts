@@ -39,7 +39,8 @@ export class Customer {
    * megabytes long, say: customers reach the store without gRPC's limits).
    */
   place(count: number, customerId?: string): string[] {
-    if (!Number.isInteger(count) || count < 0) throw new RangeError(`order count must be a non-negative integer, got ${count}`);
+    if (!Number.isInteger(count) || count < 0)
+      throw new RangeError(`order count must be a non-negative integer, got ${count}`);
     const names: string[] = [];
     for (let i = 0; i < count; i++) {
       const order = this.orders.create(customerId ?? `customer-${this.random.int(1, CUSTOMERS)}`);
@@ -56,7 +57,8 @@ export class Customer {
   cancel(name: string): void {
     const order = this.orders.get(name);
     if (!order) throw new Error(`cannot cancel ${name}: no such order`);
-    if (isFinalOrderStatus(order.status)) throw new Error(`cannot cancel ${name}: it is already ${order.status}`);
+    if (isFinalOrderStatus(order.status))
+      throw new Error(`cannot cancel ${name}: it is already ${order.status}`);
     this.orders.update(order, { status: 'CANCELLED' });
     this.cancelledCount++;
   }

@@ -11,6 +11,8 @@ export class RpcError extends Error {
   }
 }
 
-export const invalidArgument = (details: string): RpcError => new RpcError(grpc.status.INVALID_ARGUMENT, details);
+export const invalidArgument = (details: string): RpcError =>
+  new RpcError(grpc.status.INVALID_ARGUMENT, details);
 export const notFound = (details: string): RpcError => new RpcError(grpc.status.NOT_FOUND, details);
-export const failedPrecondition = (details: string): RpcError => new RpcError(grpc.status.FAILED_PRECONDITION, details);
+export const failedPrecondition = (details: string): RpcError =>
+  new RpcError(grpc.status.FAILED_PRECONDITION, details);

@@ -70,7 +70,12 @@ export interface FaultProxy {
   stop(): Promise<void>;
 }
 
-const DEFAULT_FAULTS: ProxyFaults = { dropRate: 0, handshakeCutRate: 0, latencyMs: 0, cutWith: 'close' };
+const DEFAULT_FAULTS: ProxyFaults = {
+  dropRate: 0,
+  handshakeCutRate: 0,
+  latencyMs: 0,
+  cutWith: 'close',
+};
 
 export function checkProxyFaults(faults: Partial<ProxyFaults>): void {
   for (const name of ['dropRate', 'handshakeCutRate'] as const) {
@@ -90,12 +95,14 @@ export function checkProxyFaults(faults: Partial<ProxyFaults>): void {
 function parseTarget(target: string): { host: string; port: number } {
   const match = /^(?:\[([0-9A-Fa-f:.]+)\]|([^\s:[\]]+)):(\d{1,5})$/.exec(target);
   const port = match ? Number(match[3]) : NaN;
-  if (!match || port < 1 || port > 65535) throw new RangeError(`fault proxy target must be host:port, got ${JSON.stringify(target)}`);
+  if (!match || port < 1 || port > 65535)
+    throw new RangeError(`fault proxy target must be host:port, got ${JSON.stringify(target)}`);
   return { host: match[1] ?? match[2], port };
 }
 
 function positiveInteger(name: string, value: number): number {
-  if (!Number.isInteger(value) || value < 1) throw new RangeError(`fault proxy ${name} must be a positive integer, got ${value}`);
+  if (!Number.isInteger(value) || value < 1)
+    throw new RangeError(`fault proxy ${name} must be a positive integer, got ${value}`);
   return value;
 }
 
@@ -120,7 +127,10 @@ export async function startFaultProxy(options: FaultProxyOptions): Promise<Fault
   const target = parseTarget(options.target);
   const host = options.host ?? '127.0.0.1';
   const maxConnections = positiveInteger('maxConnections', options.maxConnections ?? 256);
-  const maxDelayedBytes = positiveInteger('maxDelayedBytes', options.maxDelayedBytes ?? 1024 * 1024);
+  const maxDelayedBytes = positiveInteger(
+    'maxDelayedBytes',
+    options.maxDelayedBytes ?? 1024 * 1024,
+  );
   let faults: ProxyFaults = { ...DEFAULT_FAULTS };
   const setFaults = (next: Partial<ProxyFaults>): void => {
     checkProxyFaults(next);
@@ -176,7 +186,8 @@ export async function startFaultProxy(options: FaultProxyOptions): Promise<Fault
 
   /** The target may send again once the client has room and the delay queue is under its bound. */
   const maybeResumeUpstream = (link: Link): void => {
-    if (!link.closed && !link.client.writableNeedDrain && link.delayedBytes <= maxDelayedBytes) link.upstream?.resume();
+    if (!link.closed && !link.client.writableNeedDrain && link.delayedBytes <= maxDelayedBytes)
+      link.upstream?.resume();
   };
 
   const deliver = (link: Link, chunk: Buffer): void => {
@@ -216,7 +227,8 @@ export async function startFaultProxy(options: FaultProxyOptions): Promise<Fault
     link.delayedBytes += chunk.length;
     stats.bytes.delayedPeak = Math.max(stats.bytes.delayedPeak, link.delayedBytes);
     if (link.delayedBytes > maxDelayedBytes) link.upstream?.pause();
-    if (link.timer === undefined) link.timer = setTimeout(() => flush(link), Math.max(0, link.delayed[0].due - Date.now()));
+    if (link.timer === undefined)
+      link.timer = setTimeout(() => flush(link), Math.max(0, link.delayed[0].due - Date.now()));
   };
 
   const newLink = (client: net.Socket, upstream: net.Socket | undefined): Link => {
@@ -303,7 +315,11 @@ export async function startFaultProxy(options: FaultProxyOptions): Promise<Fault
   });
 
   await new Promise<void>((resolve, reject) => {
-    server.once('error', (err) => reject(new Error(`fault proxy cannot listen on ${host}:${options.port ?? 0}: ${err.message}`)));
+    server.once('error', (err) =>
+      reject(
+        new Error(`fault proxy cannot listen on ${host}:${options.port ?? 0}: ${err.message}`),
+      ),
+    );
     server.listen(options.port ?? 0, host, resolve);
   });
   const { port } = server.address() as net.AddressInfo;

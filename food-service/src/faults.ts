@@ -33,7 +33,8 @@ export interface InjectedFault {
 
 function checkCode(what: string, code: grpc.status): void {
   if (code === grpc.status.OK) throw new RangeError(`${what} needs an error code, got OK`);
-  if (grpc.status[code] === undefined) throw new RangeError(`${what}: ${code} is not a gRPC status code`);
+  if (grpc.status[code] === undefined)
+    throw new RangeError(`${what}: ${code} is not a gRPC status code`);
 }
 
 export class Faults {
@@ -66,8 +67,12 @@ export class Faults {
   /** The next `count` calls of `method` fail with `code`, whatever the fail rate: before their work, or after it. */
   failNext(method: FoodMethod, code: grpc.status, count = 1, when: FaultTiming = 'before'): void {
     checkCode(`failNext(${method})`, code);
-    if (!Number.isInteger(count) || count < 1) throw new RangeError(`failNext(${method}) count must be a positive integer, got ${count}`);
-    this.queued.set(method, [...(this.queued.get(method) ?? []), ...Array.from({ length: count }, () => ({ code, when }))]);
+    if (!Number.isInteger(count) || count < 1)
+      throw new RangeError(`failNext(${method}) count must be a positive integer, got ${count}`);
+    this.queued.set(method, [
+      ...(this.queued.get(method) ?? []),
+      ...Array.from({ length: count }, () => ({ code, when })),
+    ]);
   }
 
   /** Every call of `method` fails with `code` (before or after its work) until cleared with undefined. Queued failures come first. */
@@ -86,6 +91,8 @@ export class Faults {
     if (queue?.length) return queue.shift();
     const always = this.always.get(method);
     if (always) return always;
-    return this.random.chance(this.settings.failRate) ? { code: grpc.status.UNAVAILABLE, when: 'before' } : undefined;
+    return this.random.chance(this.settings.failRate)
+      ? { code: grpc.status.UNAVAILABLE, when: 'before' }
+      : undefined;
   }
 }

@@ -23,21 +23,32 @@ function readFlagFile(flag: string, file: string): Buffer {
   try {
     return fs.readFileSync(file);
   } catch (err) {
-    throw new ConfigError(`--${flag}: cannot read ${file}: ${err instanceof Error ? err.message : String(err)}`);
+    throw new ConfigError(
+      `--${flag}: cannot read ${file}: ${err instanceof Error ? err.message : String(err)}`,
+    );
   }
 }
 
 function loadTls(config: CliConfig): LoadedTls {
-  const clientCa = config.clientCaFile === undefined ? undefined : readFlagFile('client-ca', config.clientCaFile);
+  const clientCa =
+    config.clientCaFile === undefined ? undefined : readFlagFile('client-ca', config.clientCaFile);
   if ('certFile' in config.tls) {
     return {
-      tls: { cert: readFlagFile('tls-cert', config.tls.certFile), key: readFlagFile('tls-key', config.tls.keyFile), clientCa },
+      tls: {
+        cert: readFlagFile('tls-cert', config.tls.certFile),
+        key: readFlagFile('tls-key', config.tls.keyFile),
+        clientCa,
+      },
       trust: `the CA that issued ${config.tls.certFile}`,
     };
   }
   const certs = ensureCerts(config.tls.certsDir);
   return {
-    tls: { cert: fs.readFileSync(certs.serverCert), key: fs.readFileSync(certs.serverKey), clientCa },
+    tls: {
+      cert: fs.readFileSync(certs.serverCert),
+      key: fs.readFileSync(certs.serverKey),
+      clientCa,
+    },
     trust: certs.caCert,
     clientPair: `${certs.clientCert}, ${certs.clientKey}`,
   };
@@ -56,7 +67,10 @@ function waitForSignal(): Promise<NodeJS.Signals> {
 }
 
 /** Runs the simulator until a signal; resolves to the process exit code. */
-export async function main(argv: readonly string[], io: Console = { out: console.log, err: console.error }): Promise<number> {
+export async function main(
+  argv: readonly string[],
+  io: Console = { out: console.log, err: console.error },
+): Promise<number> {
   let config: CliConfig;
   let loaded: LoadedTls;
   try {
@@ -73,9 +87,12 @@ export async function main(argv: readonly string[], io: Console = { out: console
   }
 
   const service = await startFoodService({ ...config.service, tls: loaded.tls, log: io.out });
-  io.out(`food service listening on ${service.address} (TLS${loaded.tls.clientCa ? ', client certificates required' : ''})`);
+  io.out(
+    `food service listening on ${service.address} (TLS${loaded.tls.clientCa ? ', client certificates required' : ''})`,
+  );
   io.out(`  clients trust: ${loaded.trust}`);
-  if (loaded.clientPair && loaded.tls.clientCa) io.out(`  client certificate: ${loaded.clientPair}`);
+  if (loaded.clientPair && loaded.tls.clientCa)
+    io.out(`  client certificate: ${loaded.clientPair}`);
   io.out(`  stats: ${service.statsUrl ?? 'off'}`);
 
   const signal = await waitForSignal();

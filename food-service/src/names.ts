@@ -22,9 +22,16 @@ export function isWellFormedName(collection: Collection, name: string): boolean 
  * The resource `name` refers to: INVALID_ARGUMENT if it is not a name of the
  * collection at all, NOT_FOUND if it is one that does not exist.
  */
-export function resolveName<R>(collection: Collection, field: string, name: string, get: (name: string) => R | undefined): R {
+export function resolveName<R>(
+  collection: Collection,
+  field: string,
+  name: string,
+  get: (name: string) => R | undefined,
+): R {
   if (!isWellFormedName(collection, name)) {
-    throw invalidArgument(`${field}: ${JSON.stringify(name)} is not of the form ${collection}/<id>`);
+    throw invalidArgument(
+      `${field}: ${JSON.stringify(name)} is not of the form ${collection}/<id>`,
+    );
   }
   const resource = get(name);
   if (resource === undefined) throw notFound(`${name} not found`);

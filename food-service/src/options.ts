@@ -20,14 +20,16 @@ export const DEFAULTS = {
   finalOrderUpdates: 'accept',
 } as const;
 
-export type ResolvedOptions = Required<Omit<FoodServiceOptions, 'statsPort'>> & Pick<FoodServiceOptions, 'statsPort'>;
+export type ResolvedOptions = Required<Omit<FoodServiceOptions, 'statsPort'>> &
+  Pick<FoodServiceOptions, 'statsPort'>;
 
 export function isRate(value: number): boolean {
   return value >= 0 && value <= 1;
 }
 
 function check(ok: boolean, name: string, expected: string, value: unknown): void {
-  if (!ok) throw new RangeError(`food service option ${name} must be ${expected}, got ${String(value)}`);
+  if (!ok)
+    throw new RangeError(`food service option ${name} must be ${expected}, got ${String(value)}`);
 }
 
 const isPort = (n: number): boolean => Number.isInteger(n) && n >= 0 && n <= 65535;
@@ -42,14 +44,29 @@ export function resolveOptions(options: FoodServiceOptions): ResolvedOptions {
     ...withoutUndefined(options),
     tls: options.tls,
   };
-  check(Boolean(resolved.tls?.cert?.length && resolved.tls.key?.length), 'tls', 'a certificate and a key', 'none');
+  check(
+    Boolean(resolved.tls?.cert?.length && resolved.tls.key?.length),
+    'tls',
+    'a certificate and a key',
+    'none',
+  );
   check(isPort(resolved.port), 'port', 'an integer 0..65535', resolved.port);
-  check(resolved.statsPort === undefined || isPort(resolved.statsPort), 'statsPort', 'an integer 0..65535', resolved.statsPort);
+  check(
+    resolved.statsPort === undefined || isPort(resolved.statsPort),
+    'statsPort',
+    'an integer 0..65535',
+    resolved.statsPort,
+  );
   check(Number.isInteger(resolved.seed), 'seed', 'an integer', resolved.seed);
   for (const name of ['rejectRate', 'advanceRate', 'cancelRate', 'failRate'] as const) {
     check(isRate(resolved[name]), name, 'between 0 and 1', resolved[name]);
   }
-  for (const name of ['controllerIntervalMs', 'ordersPerSecond', 'latencyMs', 'statsIntervalMs'] as const) {
+  for (const name of [
+    'controllerIntervalMs',
+    'ordersPerSecond',
+    'latencyMs',
+    'statsIntervalMs',
+  ] as const) {
     check(isNonNegative(resolved[name]), name, 'a non-negative number', resolved[name]);
   }
   check(
@@ -58,7 +75,12 @@ export function resolveOptions(options: FoodServiceOptions): ResolvedOptions {
     FINAL_ORDER_UPDATES.join(' or '),
     resolved.finalOrderUpdates,
   );
-  check(isPositiveInteger(resolved.maxPageSize), 'maxPageSize', 'a positive integer', resolved.maxPageSize);
+  check(
+    isPositiveInteger(resolved.maxPageSize),
+    'maxPageSize',
+    'a positive integer',
+    resolved.maxPageSize,
+  );
   check(
     isPositiveInteger(resolved.defaultPageSize) && resolved.defaultPageSize <= resolved.maxPageSize,
     'defaultPageSize',

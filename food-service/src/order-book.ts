@@ -22,7 +22,9 @@ export class OrderBook {
   /** Every order ever created; the order with sequence number n is at n - 1. */
   private readonly all: OrderRecord[] = [];
   private readonly byName = new Map<string, OrderRecord>();
-  private readonly byStatus = new Map<OrderStatus, SeqIndex>(ORDER_STATUSES.map((s) => [s, new SeqIndex()]));
+  private readonly byStatus = new Map<OrderStatus, SeqIndex>(
+    ORDER_STATUSES.map((s) => [s, new SeqIndex()]),
+  );
   private overwritten = 0;
 
   constructor(private readonly now: () => string) {}
@@ -72,7 +74,11 @@ export class OrderBook {
   }
 
   /** Up to `limit` orders created after `afterSeq`, optionally only those in `status`. */
-  list(status: OrderStatus | undefined, afterSeq: number, limit: number): { orders: OrderRecord[]; more: boolean } {
+  list(
+    status: OrderStatus | undefined,
+    afterSeq: number,
+    limit: number,
+  ): { orders: OrderRecord[]; more: boolean } {
     if (status === undefined) {
       const end = Math.min(afterSeq + limit, this.all.length);
       return { orders: this.all.slice(afterSeq, end), more: end < this.all.length };
@@ -82,7 +88,10 @@ export class OrderBook {
   }
 
   countsByStatus(): Record<OrderStatus, number> {
-    return Object.fromEntries(ORDER_STATUSES.map((s) => [s, this.index(s).size])) as Record<OrderStatus, number>;
+    return Object.fromEntries(ORDER_STATUSES.map((s) => [s, this.index(s).size])) as Record<
+      OrderStatus,
+      number
+    >;
   }
 
   private index(status: OrderStatus): SeqIndex {

@@ -30,8 +30,10 @@ function toMessage(order: OrderRecord): Order {
 
 function requestedStatus(field: string, value: unknown): OrderStatus {
   const status = parseOrderStatus(value);
-  if (status === undefined) throw invalidArgument(`${field}: ${JSON.stringify(value)} is not an Order.Status`);
-  if (status === 'UNKNOWN') throw invalidArgument(`${field}: UNKNOWN is not a status an order can have`);
+  if (status === undefined)
+    throw invalidArgument(`${field}: ${JSON.stringify(value)} is not an Order.Status`);
+  if (status === 'UNKNOWN')
+    throw invalidArgument(`${field}: UNKNOWN is not a status an order can have`);
   return status;
 }
 
@@ -39,7 +41,9 @@ function requestedStatus(field: string, value: unknown): OrderStatus {
 function patchFromMask(order: Order__Output, mask: FieldMask__Output | null): OrderPatch {
   const paths = mask?.paths ?? [];
   if (paths.length === 0) {
-    throw invalidArgument(`update_mask: must name at least one field (${UPDATABLE_PATHS.join(', ')})`);
+    throw invalidArgument(
+      `update_mask: must name at least one field (${UPDATABLE_PATHS.join(', ')})`,
+    );
   }
   let status = false;
   let customerId = false;
@@ -54,9 +58,13 @@ function patchFromMask(order: Order__Output, mask: FieldMask__Output | null): Or
       case 'name':
       case 'create_time':
       case 'update_time':
-        throw invalidArgument(`update_mask: ${JSON.stringify(path)} is output only and cannot be updated`);
+        throw invalidArgument(
+          `update_mask: ${JSON.stringify(path)} is output only and cannot be updated`,
+        );
       default:
-        throw invalidArgument(`update_mask: unknown field ${JSON.stringify(path)}; updatable fields are ${UPDATABLE_PATHS.join(', ')}`);
+        throw invalidArgument(
+          `update_mask: unknown field ${JSON.stringify(path)}; updatable fields are ${UPDATABLE_PATHS.join(', ')}`,
+        );
     }
   }
   return {
@@ -65,8 +73,12 @@ function patchFromMask(order: Order__Output, mask: FieldMask__Output | null): Or
   };
 }
 
-export function createOrderService(orders: OrderBook, settings: OrderServiceSettings): Implementation<OrderServiceHandlers> {
-  const find = (field: string, name: string): OrderRecord => resolveName('orders', field, name, (n) => orders.get(n));
+export function createOrderService(
+  orders: OrderBook,
+  settings: OrderServiceSettings,
+): Implementation<OrderServiceHandlers> {
+  const find = (field: string, name: string): OrderRecord =>
+    resolveName('orders', field, name, (n) => orders.get(n));
 
   return {
     CreateOrder({ order }) {
@@ -78,7 +90,10 @@ export function createOrderService(orders: OrderBook, settings: OrderServiceSett
 
     ListOrders({ statusFilter, pageSize, pageToken }) {
       const status = parseOrderStatus(statusFilter);
-      if (status === undefined) throw invalidArgument(`status_filter: ${JSON.stringify(statusFilter)} is not an Order.Status`);
+      if (status === undefined)
+        throw invalidArgument(
+          `status_filter: ${JSON.stringify(statusFilter)} is not an Order.Status`,
+        );
       const filter = status === 'UNKNOWN' ? undefined : status;
       const size = resolvePageSize(pageSize, settings);
       const after = decodePageToken(pageToken, filter);
@@ -96,7 +111,9 @@ export function createOrderService(orders: OrderBook, settings: OrderServiceSett
       const patch = patchFromMask(order, updateMask);
       const existing = find('order.name', order.name);
       if (settings.finalOrderUpdates === 'refuse' && isFinalOrderStatus(existing.status)) {
-        throw failedPrecondition(`${existing.name} is ${existing.status}, a final status; it can no longer be updated`);
+        throw failedPrecondition(
+          `${existing.name} is ${existing.status}, a final status; it can no longer be updated`,
+        );
       }
       orders.update(existing, patch);
       return toMessage(existing);

@@ -35,7 +35,8 @@ export function encodePageToken(filter: OrderStatus | undefined, afterSeq: numbe
 export function decodePageToken(token: string, filter: OrderStatus | undefined): number {
   if (token === '') return 0;
   const body = parseBody(token);
-  if (!body) throw invalidArgument(`page_token: ${JSON.stringify(token)} is not a token this server issued`);
+  if (!body)
+    throw invalidArgument(`page_token: ${JSON.stringify(token)} is not a token this server issued`);
   const wanted = filter ?? '';
   if (body.f !== wanted) {
     throw invalidArgument(
@@ -55,7 +56,13 @@ function parseBody(token: string): TokenBody | undefined {
   }
   if (typeof body !== 'object' || body === null) return undefined;
   const { v, f, a } = body as Record<string, unknown>;
-  if (v !== TOKEN_VERSION || typeof f !== 'string' || typeof a !== 'number' || !Number.isSafeInteger(a) || a < 0) {
+  if (
+    v !== TOKEN_VERSION ||
+    typeof f !== 'string' ||
+    typeof a !== 'number' ||
+    !Number.isSafeInteger(a) ||
+    a < 0
+  ) {
     return undefined;
   }
   return { v, f, a };

@@ -15,7 +15,10 @@ import type { CallStats } from './stats';
  * the real methods remain.
  */
 export type Implementation<Handlers> = {
-  [K in keyof Handlers as string extends K ? never : K]: Handlers[K] extends grpc.handleUnaryCall<infer Req, infer Res>
+  [K in keyof Handlers as string extends K ? never : K]: Handlers[K] extends grpc.handleUnaryCall<
+    infer Req,
+    infer Res
+  >
     ? (request: Req) => Res
     : never;
 };
@@ -26,7 +29,11 @@ export type CallHook = (method: FoodMethod, request: unknown) => void | Promise<
  * work is done, the reply not yet on the wire. Tests cut the network here to
  * make "the server did it but the client never heard" happen on purpose.
  */
-export type ServedHook = (method: FoodMethod, request: unknown, response: unknown) => void | Promise<void>;
+export type ServedHook = (
+  method: FoodMethod,
+  request: unknown,
+  response: unknown,
+) => void | Promise<void>;
 
 export interface CallContext {
   readonly faults: Faults;
@@ -40,10 +47,17 @@ export interface CallContext {
 function toStatus(method: FoodMethod, err: unknown): { code: grpc.status; details: string } {
   if (err instanceof RpcError) return { code: err.code, details: err.details };
   // Anything else is a bug in the simulator or in a test hook.
-  return { code: grpc.status.INTERNAL, details: `${method}: ${err instanceof Error ? err.message : String(err)}` };
+  return {
+    code: grpc.status.INTERNAL,
+    details: `${method}: ${err instanceof Error ? err.message : String(err)}`,
+  };
 }
 
-export function unary<Req, Res>(method: FoodMethod, handler: (request: Req) => Res, context: CallContext): grpc.handleUnaryCall<Req, Res> {
+export function unary<Req, Res>(
+  method: FoodMethod,
+  handler: (request: Req) => Res,
+  context: CallContext,
+): grpc.handleUnaryCall<Req, Res> {
   const { faults, stats, hook, servedHook, debug, log } = context;
 
   const serve = async (request: Req): Promise<Res> => {
@@ -52,7 +66,10 @@ export function unary<Req, Res>(method: FoodMethod, handler: (request: Req) => R
     const fail = (fault: InjectedFault): RpcError => {
       stats.recordInjectedFault();
       const timing = fault.when === 'after' ? ' after doing its work' : '';
-      return new RpcError(fault.code, `injected fault: ${method} failed with ${grpc.status[fault.code]}${timing}`);
+      return new RpcError(
+        fault.code,
+        `injected fault: ${method} failed with ${grpc.status[fault.code]}${timing}`,
+      );
     };
     if (injected?.when === 'before') throw fail(injected);
     await hook()?.(method, request);
@@ -68,7 +85,10 @@ export function unary<Req, Res>(method: FoodMethod, handler: (request: Req) => R
     serve(call.request).then(
       (response) => {
         stats.record(method, grpc.status.OK);
-        if (debug) log(`[debug] ${method} ${JSON.stringify(call.request)} -> OK ${JSON.stringify(response)} (${elapsed(started)})`);
+        if (debug)
+          log(
+            `[debug] ${method} ${JSON.stringify(call.request)} -> OK ${JSON.stringify(response)} (${elapsed(started)})`,
+          );
         callback(null, response);
       },
       (err: unknown) => {

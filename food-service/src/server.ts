@@ -77,10 +77,16 @@ export interface FoodService {
 /** How long stop() lets in-flight calls finish before cutting them off. */
 const SHUTDOWN_GRACE_MS = 2000;
 
-function bind(server: grpc.Server, address: string, credentials: grpc.ServerCredentials): Promise<number> {
+function bind(
+  server: grpc.Server,
+  address: string,
+  credentials: grpc.ServerCredentials,
+): Promise<number> {
   return new Promise((resolve, reject) => {
     server.bindAsync(address, credentials, (err, port) =>
-      err ? reject(new Error(`food service cannot listen on ${address}: ${err.message}`)) : resolve(port),
+      err
+        ? reject(new Error(`food service cannot listen on ${address}: ${err.message}`))
+        : resolve(port),
     );
   });
 }
@@ -160,7 +166,8 @@ export async function startFoodService(options: FoodServiceOptions): Promise<Foo
   };
   const timers: NodeJS.Timeout[] = [];
   if (config.controllerIntervalMs > 0) timers.push(setInterval(tick, config.controllerIntervalMs));
-  if (config.statsIntervalMs > 0) timers.push(setInterval(() => config.log(formatStatsLine(stats())), config.statsIntervalMs));
+  if (config.statsIntervalMs > 0)
+    timers.push(setInterval(() => config.log(formatStatsLine(stats())), config.statsIntervalMs));
   customer.start(config.ordersPerSecond);
 
   let stopping: Promise<void> | undefined;

@@ -28,7 +28,9 @@ export interface FoodServiceStats {
 
 export class CallStats {
   private readonly startedAt = performance.now();
-  private readonly calls = new Map<FoodMethod, MethodStats>(FOOD_METHODS.map((m) => [m, { ok: 0, failed: {} }]));
+  private readonly calls = new Map<FoodMethod, MethodStats>(
+    FOOD_METHODS.map((m) => [m, { ok: 0, failed: {} }]),
+  );
   private injected = 0;
 
   record(method: FoodMethod, code: grpc.status): void {
@@ -49,10 +51,9 @@ export class CallStats {
   snapshot(store: Store, ordersCancelledByCustomer: number): FoodServiceStats {
     return {
       uptimeSeconds: Math.round((performance.now() - this.startedAt) / 100) / 10,
-      calls: Object.fromEntries(FOOD_METHODS.map((m) => [m, { ok: this.entry(m).ok, failed: { ...this.entry(m).failed } }])) as Record<
-        FoodMethod,
-        MethodStats
-      >,
+      calls: Object.fromEntries(
+        FOOD_METHODS.map((m) => [m, { ok: this.entry(m).ok, failed: { ...this.entry(m).failed } }]),
+      ) as Record<FoodMethod, MethodStats>,
       injectedFaults: this.injected,
       ordersCreated: store.orders.created,
       kitchenOrdersCreated: store.kitchenOrders.created,

@@ -33,7 +33,12 @@ export class StatusTrack<S extends string> {
 
   create(): TrackedRecord<S> {
     const time = this.now();
-    const item: TrackedRecord<S> = { name: newName(this.collection), createTime: time, updateTime: time, status: this.initial };
+    const item: TrackedRecord<S> = {
+      name: newName(this.collection),
+      createTime: time,
+      updateTime: time,
+      status: this.initial,
+    };
     this.byName.set(item.name, item);
     this.active.set(item.name, item);
     this.counts[item.status]++;

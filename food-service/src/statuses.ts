@@ -1,8 +1,17 @@
 // The status enums as the loader produces them (enums: String), without
 // UNKNOWN: stored resources always have a real status.
-import { _food_v1_KitchenOrder_Status, type _food_v1_KitchenOrder_Status__Output } from './generated/food/v1/KitchenOrder';
-import { _food_v1_Order_Status, type _food_v1_Order_Status__Output } from './generated/food/v1/Order';
-import { _food_v1_Shipment_Status, type _food_v1_Shipment_Status__Output } from './generated/food/v1/Shipment';
+import {
+  _food_v1_KitchenOrder_Status,
+  type _food_v1_KitchenOrder_Status__Output,
+} from './generated/food/v1/KitchenOrder';
+import {
+  _food_v1_Order_Status,
+  type _food_v1_Order_Status__Output,
+} from './generated/food/v1/Order';
+import {
+  _food_v1_Shipment_Status,
+  type _food_v1_Shipment_Status__Output,
+} from './generated/food/v1/Shipment';
 
 export type OrderStatus = Exclude<_food_v1_Order_Status__Output, 'UNKNOWN'>;
 export type KitchenOrderStatus = Exclude<_food_v1_KitchenOrder_Status__Output, 'UNKNOWN'>;
@@ -22,7 +31,9 @@ export const SHIPMENT_STATUSES = known<ShipmentStatus>(_food_v1_Shipment_Status)
  * the generated types do not admit, hence `unknown`.
  */
 export function parseOrderStatus(value: unknown): _food_v1_Order_Status__Output | undefined {
-  return typeof value === 'string' && Object.hasOwn(_food_v1_Order_Status, value) ? (value as _food_v1_Order_Status__Output) : undefined;
+  return typeof value === 'string' && Object.hasOwn(_food_v1_Order_Status, value)
+    ? (value as _food_v1_Order_Status__Output)
+    : undefined;
 }
 
 /** Final statuses: the order is done and can no longer be moved. */

@@ -22,7 +22,13 @@ const rfc3339Now = (): string => new Date().toISOString();
 export function createStore(now: () => string = rfc3339Now): Store {
   return {
     orders: new OrderBook(now),
-    kitchenOrders: new StatusTrack('kitchenorders', KITCHEN_ORDER_STATUSES, 'NEW', isFinalKitchenOrderStatus, now),
+    kitchenOrders: new StatusTrack(
+      'kitchenorders',
+      KITCHEN_ORDER_STATUSES,
+      'NEW',
+      isFinalKitchenOrderStatus,
+      now,
+    ),
     shipments: new StatusTrack('shipments', SHIPMENT_STATUSES, 'NEW', isFinalShipmentStatus, now),
   };
 }

@@ -24,7 +24,12 @@ export class ReloadableServerCredentials extends grpc.ServerCredentials {
     const requestCert = tls.clientCa !== undefined;
     // As grpc.ServerCredentials.createSsl sets them; the secure context is what rotates.
     super(
-      { requestCert, ...(process.env.GRPC_SSL_CIPHER_SUITES ? { ciphers: process.env.GRPC_SSL_CIPHER_SUITES } : {}) },
+      {
+        requestCert,
+        ...(process.env.GRPC_SSL_CIPHER_SUITES
+          ? { ciphers: process.env.GRPC_SSL_CIPHER_SUITES }
+          : {}),
+      },
       contextOptions(tls),
     );
     this.requireClientCert = requestCert;
@@ -33,7 +38,9 @@ export class ReloadableServerCredentials extends grpc.ServerCredentials {
   /** New handshakes use this certificate (and client CA) from now on. mTLS cannot be switched on or off here. */
   rotate(tls: ServerTls): void {
     if ((tls.clientCa !== undefined) !== this.requireClientCert) {
-      throw new Error(`rotate: the server was started ${this.requireClientCert ? 'with' : 'without'} mTLS; a rotation keeps that`);
+      throw new Error(
+        `rotate: the server was started ${this.requireClientCert ? 'with' : 'without'} mTLS; a rotation keeps that`,
+      );
     }
     this.updateSecureContextOptions(contextOptions(tls));
   }

@@ -30,12 +30,31 @@ function openssl(args: string[], cwd: string): void {
 const EC_KEY = ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes'];
 
 function read(dir: string, name: string): KeyPair {
-  return { cert: fs.readFileSync(path.join(dir, `${name}.crt`)), key: fs.readFileSync(path.join(dir, `${name}.key`)) };
+  return {
+    cert: fs.readFileSync(path.join(dir, `${name}.crt`)),
+    key: fs.readFileSync(path.join(dir, `${name}.key`)),
+  };
 }
 
 function signed(dir: string, ca: CertPaths, name: string, san: string, days: string): KeyPair {
-  fs.writeFileSync(path.join(dir, `${name}.ext`), `basicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\nsubjectAltName=${san}\n`);
-  openssl(['req', '-new', ...EC_KEY, '-keyout', `${name}.key`, '-out', `${name}.csr`, '-subj', `/CN=${name}`], dir);
+  fs.writeFileSync(
+    path.join(dir, `${name}.ext`),
+    `basicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\nsubjectAltName=${san}\n`,
+  );
+  openssl(
+    [
+      'req',
+      '-new',
+      ...EC_KEY,
+      '-keyout',
+      `${name}.key`,
+      '-out',
+      `${name}.csr`,
+      '-subj',
+      `/CN=${name}`,
+    ],
+    dir,
+  );
   openssl(
     [
       'x509',

@@ -25,7 +25,8 @@ describe('command line', () => {
       ['1s ', undefined],
     ];
     for (const [text, expected] of cases) {
-      it(`${JSON.stringify(text)} → ${expected}`, () => assert.equal(parseDuration(text), expected));
+      it(`${JSON.stringify(text)} → ${expected}`, () =>
+        assert.equal(parseDuration(text), expected));
     }
   });
 
@@ -114,7 +115,10 @@ describe('command line', () => {
     });
 
     const errors: [string[], RegExp][] = [
-      [['--controller-interval', '10'], /^--controller-interval: "10" is not a duration like 500ms, 10s or 1m$/],
+      [
+        ['--controller-interval', '10'],
+        /^--controller-interval: "10" is not a duration like 500ms, 10s or 1m$/,
+      ],
       [['--latency=fast'], /^--latency: "fast" is not a duration/],
       [['--reject-rate', '1.5'], /^--reject-rate: "1.5" is not a rate between 0 and 1$/],
       [['--fail-rate', 'x'], /^--fail-rate: "x" is not a rate between 0 and 1$/],
@@ -122,12 +126,18 @@ describe('command line', () => {
       [['--port', '70000'], /^--port: "70000" is not a port number 0\.\.65535$/],
       [['--stats-port', '1.5'], /^--stats-port: "1.5" is not a port number/],
       [['--seed', '1e400'], /^--seed: "1e400" is not an integer$/],
-      [['--final-order-updates', 'maybe'], /^--final-order-updates: "maybe" is not accept or refuse$/],
+      [
+        ['--final-order-updates', 'maybe'],
+        /^--final-order-updates: "maybe" is not accept or refuse$/,
+      ],
       [['--orders-per-second', '-2'], /^Option '--orders-per-second' argument is ambiguous/],
       [['--orders-per-second=-2'], /^--orders-per-second: "-2" is not a non-negative number$/],
       [['--tls-cert', 's.crt'], /^--tls-cert s\.crt needs --tls-key as well/],
       [['--tls-key', 's.key'], /^--tls-key s\.key needs --tls-cert as well/],
-      [['--tls-cert', 'a', '--tls-key', 'b', '--certs-dir', 'c'], /--certs-dir .* cannot be combined with --tls-cert/],
+      [
+        ['--tls-cert', 'a', '--tls-key', 'b', '--certs-dir', 'c'],
+        /--certs-dir .* cannot be combined with --tls-cert/,
+      ],
       [['--bogus'], /Unknown option '--bogus'/],
       [['serve'], /Unexpected argument 'serve'/],
       [['--port'], /Option '--port <value>' argument missing/],
@@ -149,7 +159,10 @@ describe('command line', () => {
   describe('startFoodService', () => {
     it('rejects out-of-range options, naming them', async () => {
       const tls = { cert: Buffer.from('x'), key: Buffer.from('y') };
-      await assert.rejects(startFoodService({ tls, rejectRate: 2 }), /option rejectRate must be between 0 and 1, got 2/);
+      await assert.rejects(
+        startFoodService({ tls, rejectRate: 2 }),
+        /option rejectRate must be between 0 and 1, got 2/,
+      );
       await assert.rejects(
         startFoodService({ tls, finalOrderUpdates: 'ignore' as 'accept' }),
         /option finalOrderUpdates must be accept or refuse, got ignore/,
@@ -175,12 +188,19 @@ describe('command line', () => {
     }
 
     /** Runs main.ts; `whenOutput` can act on stdout as it arrives (e.g. send a signal). Killed after 15 s. */
-    function run(args: string[], whenOutput?: (stdout: string, child: ReturnType<typeof spawn>) => void): Promise<Run> {
+    function run(
+      args: string[],
+      whenOutput?: (stdout: string, child: ReturnType<typeof spawn>) => void,
+    ): Promise<Run> {
       return new Promise((resolve, reject) => {
-        const child = spawn(process.execPath, ['-r', 'ts-node/register/transpile-only', main, ...args], {
-          cwd: path.resolve(__dirname, '..', '..'),
-          stdio: ['ignore', 'pipe', 'pipe'],
-        });
+        const child = spawn(
+          process.execPath,
+          ['-r', 'ts-node/register/transpile-only', main, ...args],
+          {
+            cwd: path.resolve(__dirname, '..', '..'),
+            stdio: ['ignore', 'pipe', 'pipe'],
+          },
+        );
         const killer = setTimeout(() => child.kill('SIGKILL'), 15_000);
         let stdout = '';
         let stderr = '';
@@ -204,7 +224,10 @@ describe('command line', () => {
       assert.equal(help.code, 0);
       assert.match(help.stdout, /^usage: food-service \[flags\]/);
       assert.equal(bad.code, 2);
-      assert.match(bad.stderr, /^food-service: --reject-rate: "7" is not a rate between 0 and 1\n\nusage: food-service/);
+      assert.match(
+        bad.stderr,
+        /^food-service: --reject-rate: "7" is not a rate between 0 and 1\n\nusage: food-service/,
+      );
       assert.equal(bad.stdout, '');
     });
 
@@ -245,8 +268,14 @@ describe('command line', () => {
       );
       assert.equal(result.code, 0, result.stderr);
       assert.ok(statsUrl);
-      assert.match(result.stdout, /^food service listening on 127\.0\.0\.1:\d+ \(TLS\)\n {2}clients trust: the CA that issued /);
-      assert.match(result.stdout, /SIGTERM: stopping\nfinal stats up=[\d.]+s \| .*orders created=[1-9]/);
+      assert.match(
+        result.stdout,
+        /^food service listening on 127\.0\.0\.1:\d+ \(TLS\)\n {2}clients trust: the CA that issued /,
+      );
+      assert.match(
+        result.stdout,
+        /SIGTERM: stopping\nfinal stats up=[\d.]+s \| .*orders created=[1-9]/,
+      );
     });
   });
 });

@@ -18,14 +18,26 @@ describe('controller', () => {
     const shipment = await client.createShipment();
     const seen: string[] = [];
     for (let i = 0; i < 4; i++) {
-      seen.push(`${(await client.getKitchenOrder(kitchen.name)).status}/${(await client.getShipment(shipment.name)).status}`);
+      seen.push(
+        `${(await client.getKitchenOrder(kitchen.name)).status}/${(await client.getShipment(shipment.name)).status}`,
+      );
       service.tick();
     }
-    assert.deepEqual(seen, ['NEW/NEW', 'PREPARATION/COLLECTED', 'PACKAGED/DELIVERED', 'PACKAGED/DELIVERED']);
+    assert.deepEqual(seen, [
+      'NEW/NEW',
+      'PREPARATION/COLLECTED',
+      'PACKAGED/DELIVERED',
+      'PACKAGED/DELIVERED',
+    ]);
     const packaged = await client.getKitchenOrder(kitchen.name);
     assert.ok(packaged.updateTime >= kitchen.updateTime);
     assert.deepEqual(service.stats().kitchenOrders, { NEW: 0, PREPARATION: 0, PACKAGED: 1 });
-    assert.deepEqual(service.stats().shipments, { NEW: 0, COLLECTED: 0, DELIVERED: 1, REJECTED: 0 });
+    assert.deepEqual(service.stats().shipments, {
+      NEW: 0,
+      COLLECTED: 0,
+      DELIVERED: 1,
+      REJECTED: 0,
+    });
   });
 
   it('rejects every delivery with rejectRate 1', async () => {

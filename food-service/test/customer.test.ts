@@ -32,7 +32,9 @@ describe('customer side', () => {
     await client.setStatus(names[0], 'DELIVERED');
     await client.setStatus(names[1], 'IN_FLIGHT');
     for (let i = 0; i < 6; i++) service.tick();
-    const statuses = await Promise.all(names.map(async (name) => (await client.getOrder(name)).status));
+    const statuses = await Promise.all(
+      names.map(async (name) => (await client.getOrder(name)).status),
+    );
     assert.deepEqual(statuses, ['DELIVERED', ...Array<string>(9).fill('CANCELLED')]);
     assert.equal(service.stats().ordersCancelledByCustomer, 9);
   });
@@ -50,13 +52,23 @@ describe('customer side', () => {
     await client.setStatus(name, 'PREPARATION');
     service.cancelOrder(name);
     assert.equal((await client.getOrder(name)).status, 'CANCELLED');
-    assert.throws(() => service.cancelOrder(name), new RegExp(`cannot cancel ${name}: it is already CANCELLED`));
-    assert.throws(() => service.cancelOrder('orders/missing'), /cannot cancel orders\/missing: no such order/);
+    assert.throws(
+      () => service.cancelOrder(name),
+      new RegExp(`cannot cancel ${name}: it is already CANCELLED`),
+    );
+    assert.throws(
+      () => service.cancelOrder('orders/missing'),
+      /cannot cancel orders\/missing: no such order/,
+    );
     assert.equal(service.stats().ordersCancelledByCustomer, 1);
   });
 
   it('places ordersPerSecond orders on its own', async () => {
     const { service } = await start({ ordersPerSecond: 100 });
-    await waitFor('10 placed orders', () => (service.stats().ordersCreated >= 10 ? true : undefined), { timeoutMs: 2000 });
+    await waitFor(
+      '10 placed orders',
+      () => (service.stats().ordersCreated >= 10 ? true : undefined),
+      { timeoutMs: 2000 },
+    );
   });
 });

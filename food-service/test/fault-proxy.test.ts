@@ -15,7 +15,9 @@ interface Target {
 }
 
 /** A TCP server on loopback that runs `onConnection` for each client. */
-async function startTarget(onConnection: (socket: net.Socket) => void = (s) => s.pipe(s)): Promise<Target> {
+async function startTarget(
+  onConnection: (socket: net.Socket) => void = (s) => s.pipe(s),
+): Promise<Target> {
   const sockets = new Set<net.Socket>();
   const chunks: Buffer[] = [];
   let accepted = 0;
@@ -57,7 +59,9 @@ function exchange(address: string, payload: string | Buffer, timeoutMs = 5000): 
     const socket = net.connect({ host, port: Number(port) }, () => socket.write(payload));
     const timer = setTimeout(() => {
       socket.destroy();
-      reject(new Error(`no close within ${timeoutMs} ms; got ${Buffer.concat(chunks).length} bytes`));
+      reject(
+        new Error(`no close within ${timeoutMs} ms; got ${Buffer.concat(chunks).length} bytes`),
+      );
     }, timeoutMs);
     socket.on('data', (chunk: Buffer) => chunks.push(chunk));
     socket.on('error', (err: NodeJS.ErrnoException) => {
@@ -109,7 +113,10 @@ describe('fault proxy', () => {
     }
     const stats = p.stats();
     assert.equal(stats.connections.accepted, 1, 'one connection carried both calls');
-    assert.ok(stats.bytes.clientToServer > 500 && stats.bytes.serverToClient > 500, JSON.stringify(stats.bytes));
+    assert.ok(
+      stats.bytes.clientToServer > 500 && stats.bytes.serverToClient > 500,
+      JSON.stringify(stats.bytes),
+    );
     assert.deepEqual(stats.cuts, { reply: 0, handshake: 0, manual: 0 });
     assert.equal(harness.service.stats().kitchenOrdersCreated, 1);
   });
@@ -121,7 +128,9 @@ describe('fault proxy', () => {
     assert.equal(outcome.data.toString(), 'reply:hello');
     assert.equal(outcome.error, undefined);
     assert.equal(t.received().toString(), 'hello');
-    await waitFor('the link to be gone', () => (p.stats().connections.open === 0 ? true : undefined));
+    await waitFor('the link to be gone', () =>
+      p.stats().connections.open === 0 ? true : undefined,
+    );
     assert.deepEqual(p.stats().bytes, { clientToServer: 5, serverToClient: 11, delayedPeak: 0 });
   });
 
@@ -137,7 +146,10 @@ describe('fault proxy', () => {
     const sentAt = Date.now();
     const outcome = await exchange(p.address, 'ping');
     assert.equal(outcome.data.toString(), 'ping');
-    assert.ok(receivedAt - sentAt < 150, `the request went straight through (${receivedAt - sentAt} ms)`);
+    assert.ok(
+      receivedAt - sentAt < 150,
+      `the request went straight through (${receivedAt - sentAt} ms)`,
+    );
     assert.ok(outcome.ms >= 195, `the reply waited (${outcome.ms} ms)`);
   });
 
@@ -168,7 +180,10 @@ describe('fault proxy', () => {
     assert.equal(t.accepted(), 1, 'the cut connections never reached the target');
     assert.equal(t.received().toString(), 'client hello 3');
     assert.equal(p.stats().cuts.handshake, 2);
-    assert.throws(() => p.cutNextHandshakes(0), /cutNextHandshakes count must be a positive integer, got 0/);
+    assert.throws(
+      () => p.cutNextHandshakes(0),
+      /cutNextHandshakes count must be a positive integer, got 0/,
+    );
   });
 
   it('handshakeCutRate cuts that share of new connections, switchable at run time', async () => {
@@ -191,7 +206,11 @@ describe('fault proxy', () => {
     const outcome = await exchange(p.address, 'create something');
     assert.equal(outcome.data.length, 0, 'the reply never arrived');
     assert.equal(outcome.error, undefined, 'a plain close by default');
-    assert.equal(t.received().toString(), 'create something', 'the target got the request and answered');
+    assert.equal(
+      t.received().toString(),
+      'create something',
+      'the target got the request and answered',
+    );
     assert.equal(p.stats().cuts.reply, 1);
     p.setFaults({ dropRate: 1, cutWith: 'reset' });
     assert.equal((await exchange(p.address, 'again')).error, 'ECONNRESET');
@@ -205,7 +224,8 @@ describe('fault proxy', () => {
     const pattern = async (seed: number): Promise<string> => {
       const p = await proxy({ target: t.address, dropRate: 0.5, seed });
       let marks = '';
-      for (let i = 0; i < 16; i++) marks += (await exchange(p.address, 'x')).data.length === 0 ? 'x' : '.';
+      for (let i = 0; i < 16; i++)
+        marks += (await exchange(p.address, 'x')).data.length === 0 ? 'x' : '.';
       return marks;
     };
     const [a, b, c] = [await pattern(7), await pattern(7), await pattern(8)];
@@ -219,7 +239,9 @@ describe('fault proxy', () => {
     const t = await target(() => undefined); // answers nothing: the connections stay open
     const p = await proxy({ target: t.address });
     const pending = [exchange(p.address, 'one'), exchange(p.address, 'two')];
-    await waitFor('both links', () => (t.accepted() === 2 && p.stats().connections.open === 2 ? true : undefined));
+    await waitFor('both links', () =>
+      t.accepted() === 2 && p.stats().connections.open === 2 ? true : undefined,
+    );
     assert.equal(p.cutAll(), 2);
     const outcomes = await Promise.all(pending);
     assert.deepEqual(
@@ -229,7 +251,9 @@ describe('fault proxy', () => {
 
     p.setFaults({ cutWith: 'reset' });
     const reset = exchange(p.address, 'three');
-    await waitFor('the link', () => (t.accepted() === 3 && p.stats().connections.open === 1 ? true : undefined));
+    await waitFor('the link', () =>
+      t.accepted() === 3 && p.stats().connections.open === 1 ? true : undefined,
+    );
     assert.equal(p.cutAll(), 1);
     assert.equal((await reset).error, 'ECONNRESET');
     assert.equal(p.stats().cuts.manual, 3);
@@ -244,7 +268,11 @@ describe('fault proxy', () => {
     await gone.close();
     const outcome = await exchange(p.address, 'anyone?');
     assert.equal(outcome.data.length, 0);
-    assert.equal(outcome.error, 'ECONNRESET', 'passed on as a reset: a refused connection cannot be refused after accept');
+    assert.equal(
+      outcome.error,
+      'ECONNRESET',
+      'passed on as a reset: a refused connection cannot be refused after accept',
+    );
     assert.equal(p.stats().connections.targetUnreachable, 1);
   });
 
@@ -275,13 +303,36 @@ describe('fault proxy', () => {
 
   it('rejects bad settings, naming them', async () => {
     const t = await target();
-    await assert.rejects(startFaultProxy({ target: 'localhost' }), /target must be host:port, got "localhost"/);
-    await assert.rejects(startFaultProxy({ target: t.address, dropRate: 2 }), /dropRate must be between 0 and 1, got 2/);
-    await assert.rejects(startFaultProxy({ target: t.address, maxConnections: 0 }), /maxConnections must be a positive integer, got 0/);
+    await assert.rejects(
+      startFaultProxy({ target: 'localhost' }),
+      /target must be host:port, got "localhost"/,
+    );
+    await assert.rejects(
+      startFaultProxy({ target: t.address, dropRate: 2 }),
+      /dropRate must be between 0 and 1, got 2/,
+    );
+    await assert.rejects(
+      startFaultProxy({ target: t.address, maxConnections: 0 }),
+      /maxConnections must be a positive integer, got 0/,
+    );
     const p = await proxy({ target: t.address });
-    assert.throws(() => p.setFaults({ latencyMs: -5 }), /latencyMs must be a non-negative number, got -5/);
-    assert.throws(() => p.setFaults({ handshakeCutRate: Number.NaN }), /handshakeCutRate must be between 0 and 1/);
-    assert.throws(() => p.setFaults({ cutWith: 'explode' as 'close' }), /cutWith must be 'close' or 'reset'/);
-    assert.deepEqual(p.faults(), { dropRate: 0, handshakeCutRate: 0, latencyMs: 0, cutWith: 'close' });
+    assert.throws(
+      () => p.setFaults({ latencyMs: -5 }),
+      /latencyMs must be a non-negative number, got -5/,
+    );
+    assert.throws(
+      () => p.setFaults({ handshakeCutRate: Number.NaN }),
+      /handshakeCutRate must be between 0 and 1/,
+    );
+    assert.throws(
+      () => p.setFaults({ cutWith: 'explode' as 'close' }),
+      /cutWith must be 'close' or 'reset'/,
+    );
+    assert.deepEqual(p.faults(), {
+      dropRate: 0,
+      handshakeCutRate: 0,
+      latencyMs: 0,
+      cutWith: 'close',
+    });
   });
 });

@@ -11,7 +11,11 @@ describe('fault injection and the call hook', () => {
 
   it('fails every call with UNAVAILABLE at failRate 1, before doing any work, and counts it', async () => {
     h.service.setFaults({ failRate: 1 });
-    await expectStatus(h.client.createOrder({ order: {} }), grpc.status.UNAVAILABLE, /injected fault: CreateOrder/);
+    await expectStatus(
+      h.client.createOrder({ order: {} }),
+      grpc.status.UNAVAILABLE,
+      /injected fault: CreateOrder/,
+    );
     await expectStatus(h.client.getShipment('shipments/x'), grpc.status.UNAVAILABLE);
     const stats = h.service.stats();
     assert.equal(stats.ordersCreated, 0);
@@ -25,7 +29,9 @@ describe('fault injection and the call hook', () => {
 
   it('fails a share of calls at failRate 0.5', async () => {
     h.service.setFaults({ failRate: 0.5 });
-    const results = await Promise.allSettled(Array.from({ length: 40 }, () => h.client.listOrders({})));
+    const results = await Promise.allSettled(
+      Array.from({ length: 40 }, () => h.client.listOrders({})),
+    );
     const failed = results.filter((r) => r.status === 'rejected').length;
     assert.ok(failed > 5 && failed < 35, `${failed} of 40 failed`);
     assert.equal(h.service.stats().injectedFaults, failed);
@@ -39,7 +45,10 @@ describe('fault injection and the call hook', () => {
     await expectStatus(h.client.setStatus(name, 'PREPARATION'), grpc.status.DEADLINE_EXCEEDED);
     assert.equal((await h.client.getOrder(name)).status, 'NEW', 'the failed updates did nothing');
     assert.equal((await h.client.setStatus(name, 'PREPARATION')).status, 'PREPARATION');
-    assert.deepEqual(h.service.stats().calls.UpdateOrder, { ok: 1, failed: { DEADLINE_EXCEEDED: 2 } });
+    assert.deepEqual(h.service.stats().calls.UpdateOrder, {
+      ok: 1,
+      failed: { DEADLINE_EXCEEDED: 2 },
+    });
     assert.throws(() => h.service.failNext('GetOrder', grpc.status.OK), /needs an error code/);
   });
 
@@ -50,10 +59,17 @@ describe('fault injection and the call hook', () => {
       grpc.status.INTERNAL,
       /^injected fault: CreateKitchenOrder failed with INTERNAL after doing its work$/,
     );
-    assert.equal(h.service.stats().kitchenOrdersCreated, 1, 'made, although the client heard INTERNAL');
+    assert.equal(
+      h.service.stats().kitchenOrdersCreated,
+      1,
+      'made, although the client heard INTERNAL',
+    );
     await h.client.createKitchenOrder();
     assert.equal(h.service.stats().kitchenOrdersCreated, 2);
-    assert.throws(() => h.service.failNext('GetOrder', 99 as grpc.status), /99 is not a gRPC status code/);
+    assert.throws(
+      () => h.service.failNext('GetOrder', 99 as grpc.status),
+      /99 is not a gRPC status code/,
+    );
   });
 
   it('failAll answers a code on every call of one method until cleared, after any queued failures', async () => {
@@ -61,12 +77,22 @@ describe('fault injection and the call hook', () => {
     h.service.failAll('ListOrders', { code: grpc.status.PERMISSION_DENIED, when: 'before' });
     await expectStatus(h.client.listOrders({}), grpc.status.INTERNAL);
     for (let i = 0; i < 3; i++)
-      await expectStatus(h.client.listOrders({}), grpc.status.PERMISSION_DENIED, /failed with PERMISSION_DENIED$/);
+      await expectStatus(
+        h.client.listOrders({}),
+        grpc.status.PERMISSION_DENIED,
+        /failed with PERMISSION_DENIED$/,
+      );
     await h.client.getOrder(h.service.placeOrders(1)[0]);
     h.service.failAll('ListOrders', undefined);
     assert.equal((await h.client.listOrders({})).orders.length, 1);
-    assert.deepEqual(h.service.stats().calls.ListOrders, { ok: 1, failed: { INTERNAL: 1, PERMISSION_DENIED: 3 } });
-    assert.throws(() => h.service.failAll('GetOrder', { code: grpc.status.OK, when: 'before' }), /needs an error code/);
+    assert.deepEqual(h.service.stats().calls.ListOrders, {
+      ok: 1,
+      failed: { INTERNAL: 1, PERMISSION_DENIED: 3 },
+    });
+    assert.throws(
+      () => h.service.failAll('GetOrder', { code: grpc.status.OK, when: 'before' }),
+      /needs an error code/,
+    );
   });
 
   it('places orders for a given customer, whatever the size of its id', async () => {
@@ -81,8 +107,14 @@ describe('fault injection and the call hook', () => {
     await h.client.listOrders({});
     assert.ok(performance.now() - started >= 140, `took ${performance.now() - started} ms`);
     await expectStatus(h.client.listOrders({}, { deadlineMs: 50 }), grpc.status.DEADLINE_EXCEEDED);
-    assert.throws(() => h.service.setFaults({ latencyMs: -1 }), /latencyMs must be a non-negative number, got -1/);
-    assert.throws(() => h.service.setFaults({ failRate: 1.5 }), /failRate must be between 0 and 1, got 1.5/);
+    assert.throws(
+      () => h.service.setFaults({ latencyMs: -1 }),
+      /latencyMs must be a non-negative number, got -1/,
+    );
+    assert.throws(
+      () => h.service.setFaults({ failRate: 1.5 }),
+      /failRate must be between 0 and 1, got 1.5/,
+    );
   });
 
   it('runs the onCall hook before the handler, so a customer can cancel between a look and a write', async () => {
@@ -115,7 +147,11 @@ describe('fault injection and the call hook', () => {
     h.service.onCall((method) => {
       if (method === 'UpdateOrder') h.service.cancelOrder(name);
     });
-    await expectStatus(h.client.setStatus(name, 'PREPARATION'), grpc.status.FAILED_PRECONDITION, /is CANCELLED/);
+    await expectStatus(
+      h.client.setStatus(name, 'PREPARATION'),
+      grpc.status.FAILED_PRECONDITION,
+      /is CANCELLED/,
+    );
     h.service.onCall(undefined);
     assert.equal((await h.client.getOrder(name)).status, 'CANCELLED');
     assert.equal(h.service.stats().finalOrdersOverwritten, 0);
@@ -139,7 +175,11 @@ describe('fault injection and the call hook', () => {
     h.service.onServed(() => {
       throw new Error('served hook exploded');
     });
-    await expectStatus(h.client.createKitchenOrder(), grpc.status.INTERNAL, /^CreateKitchenOrder: served hook exploded$/);
+    await expectStatus(
+      h.client.createKitchenOrder(),
+      grpc.status.INTERNAL,
+      /^CreateKitchenOrder: served hook exploded$/,
+    );
     assert.equal(h.service.stats().kitchenOrdersCreated, 1);
   });
 
@@ -147,7 +187,11 @@ describe('fault injection and the call hook', () => {
     h.service.onCall(() => {
       throw new Error('hook exploded');
     });
-    await expectStatus(h.client.listOrders({}), grpc.status.INTERNAL, /^ListOrders: hook exploded$/);
+    await expectStatus(
+      h.client.listOrders({}),
+      grpc.status.INTERNAL,
+      /^ListOrders: hook exploded$/,
+    );
     assert.match(h.logs.join('\n'), /\[error\] ListOrders .* INTERNAL: ListOrders: hook exploded/);
   });
 });

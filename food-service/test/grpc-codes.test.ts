@@ -106,19 +106,37 @@ describe('every gRPC status on every method, against FAILURE_TABLE (real FoodCli
           service.failNext(method, code, READ_ATTEMPTS, when);
           const [callsBefore, madeBefore] = [served(method), made()];
           const error = await call(method).then(
-            (value) => assert.fail(`${method} answered ${grpc.status[code]} ${when}: expected a failure, got ${JSON.stringify(value)}`),
+            (value) =>
+              assert.fail(
+                `${method} answered ${grpc.status[code]} ${when}: expected a failure, got ${JSON.stringify(value)}`,
+              ),
             (e: unknown) => e,
           );
-          assert.ok(error instanceof FoodServiceError, `${method} ${grpc.status[code]}: ${String(error)}`);
+          assert.ok(
+            error instanceof FoodServiceError,
+            `${method} ${grpc.status[code]}: ${String(error)}`,
+          );
           const row = `${method} ${grpc.status[code]} ${when}`;
           assert.equal(error.code, code, row);
           const timing = when === 'after' ? ' after doing its work' : '';
-          assert.equal(error.details, `injected fault: ${method} failed with ${grpc.status[code]}${timing}`, row);
+          assert.equal(
+            error.details,
+            `injected fault: ${method} failed with ${grpc.status[code]}${timing}`,
+            row,
+          );
           assert.equal(error.disposition, expected, row);
           const retried = kind === 'read' && (expected === 'retry' || expected === 'retry-bounded');
-          assert.equal(served(method) - callsBefore, retried ? READ_ATTEMPTS : 1, `${row}: calls the server saw`);
+          assert.equal(
+            served(method) - callsBefore,
+            retried ? READ_ATTEMPTS : 1,
+            `${row}: calls the server saw`,
+          );
           assert.equal(error.attempts, retried ? READ_ATTEMPTS : 1, row);
-          assert.equal(made() - madeBefore, kind === 'create' && when === 'after' ? 1 : 0, `${row}: what it made`);
+          assert.equal(
+            made() - madeBefore,
+            kind === 'create' && when === 'after' ? 1 : 0,
+            `${row}: what it made`,
+          );
           assert.equal(error.mayHaveHappened, expected === 'ambiguous', row);
           rows.push(`${row}: ${error.disposition}`);
           // A call that was not retried left its second fault queued: spend it, so the next row starts clean.
@@ -155,7 +173,11 @@ describe('every gRPC status on every method, against FAILURE_TABLE (real FoodCli
       assert.match(listed.details, /^Received message larger than max \(\d+ vs 2000\)$/);
       assert.ok(isOverReceiveLimit(listed.code, listed.details));
       assert.equal(listed.disposition, 'retry-bounded');
-      assert.equal(served('ListOrders') - callsBefore, 1, 'the same reply would come back: not retried');
+      assert.equal(
+        served('ListOrders') - callsBefore,
+        1,
+        'the same reply would come back: not retried',
+      );
 
       const madeBefore = service.stats().ordersCreated;
       const created = await small.createOrder(big).then(

@@ -51,7 +51,11 @@ function serviceError(error: unknown): grpc.ServiceError {
   let current: unknown = error;
   for (let depth = 0; depth < 4 && current instanceof Error; depth++) {
     const candidate = current as Partial<grpc.ServiceError>;
-    if (typeof candidate.code === 'number' && typeof candidate.details === 'string' && candidate.metadata !== undefined) {
+    if (
+      typeof candidate.code === 'number' &&
+      typeof candidate.details === 'string' &&
+      candidate.metadata !== undefined
+    ) {
       found = current as grpc.ServiceError;
     }
     current = current.cause;
@@ -74,8 +78,9 @@ function provesNotSent({ code, details }: Observed): boolean {
   if (code === 'DEADLINE_EXCEEDED') {
     // remote_addr is there once the call was put on a connection; earlier attempts (transparent retries) are not ours to judge.
     return (
-      /,(Waiting for LB pick|waiting for name resolution|waiting for metadata filters)$/.test(details) &&
-      !/remote_addr=|previous attempts/.test(details)
+      /,(Waiting for LB pick|waiting for name resolution|waiting for metadata filters)$/.test(
+        details,
+      ) && !/remote_addr=|previous attempts/.test(details)
     );
   }
   return false;
@@ -86,8 +91,12 @@ const NO_CONNECTION = (lastError: string): RegExp =>
   new RegExp(`^No connection established\\. Last error: ${lastError}\\. Resolution note: $`, 's');
 /** grpc-js names each phase that took a millisecond or more, so these pieces come and go with timing. */
 const PHASES = String.raw`(,(name resolution|metadata filters|time to current attempt start|LB pick): \d+\.\d+s)*`;
-const DEADLINE_ON_A_CONNECTION = new RegExp(String.raw`^Deadline exceeded after \d+\.\d+s${PHASES},remote_addr=127\.0\.0\.1:\d+$`);
-const DEADLINE_BEFORE_A_CONNECTION = new RegExp(String.raw`^Deadline exceeded after \d+\.\d+s${PHASES},Waiting for LB pick$`);
+const DEADLINE_ON_A_CONNECTION = new RegExp(
+  String.raw`^Deadline exceeded after \d+\.\d+s${PHASES},remote_addr=127\.0\.0\.1:\d+$`,
+);
+const DEADLINE_BEFORE_A_CONNECTION = new RegExp(
+  String.raw`^Deadline exceeded after \d+\.\d+s${PHASES},Waiting for LB pick$`,
+);
 
 describe('what gRPC reports for each network fault (real FoodClient, no client retry)', function () {
   this.timeout(30_000);
@@ -124,9 +133,18 @@ describe('what gRPC reports for each network fault (real FoodClient, no client r
     cleanups.push(() => started.stop());
     return started;
   };
-  const client = (address: string, { deadlineMs = 2000, tls = trusted }: { deadlineMs?: number; tls?: TlsMaterial } = {}): FoodClient => {
+  const client = (
+    address: string,
+    { deadlineMs = 2000, tls = trusted }: { deadlineMs?: number; tls?: TlsMaterial } = {},
+  ): FoodClient => {
     // createDeadlineMs: where the client has one, creates get the same deadline (ignored where it has none).
-    const options = { address, tls, deadlineMs, createDeadlineMs: deadlineMs, retry: { maxAttempts: 1 } };
+    const options = {
+      address,
+      tls,
+      deadlineMs,
+      createDeadlineMs: deadlineMs,
+      retry: { maxAttempts: 1 },
+    };
     const created = new FoodClient(options);
     cleanups.push(() => created.close());
     return created;
@@ -137,11 +155,23 @@ describe('what gRPC reports for each network fault (real FoodClient, no client r
     observed: Observed,
     expected: { code: string; details: RegExp; workDone: string; provesNotSent: boolean },
   ): void => {
-    rows.push({ case: name, ...observed, workDone: expected.workDone, provesNotSent: provesNotSent(observed) });
+    rows.push({
+      case: name,
+      ...observed,
+      workDone: expected.workDone,
+      provesNotSent: provesNotSent(observed),
+    });
     assert.equal(observed.code, expected.code, `${name}: ${observed.details}`);
     assert.match(observed.details, expected.details, name);
-    assert.equal(observed.message, `${grpc.status[observed.code as keyof typeof grpc.status]} ${observed.code}: ${observed.details}`);
-    assert.equal(provesNotSent(observed), expected.provesNotSent, `${name}: proves nothing was sent?`);
+    assert.equal(
+      observed.message,
+      `${grpc.status[observed.code as keyof typeof grpc.status]} ${observed.code}: ${observed.details}`,
+    );
+    assert.equal(
+      provesNotSent(observed),
+      expected.provesNotSent,
+      `${name}: proves nothing was sent?`,
+    );
   };
 
   it('a. nothing listens on the port: refused before anything is sent', async () => {
@@ -250,7 +280,11 @@ describe('what gRPC reports for each network fault (real FoodClient, no client r
       food.setFaults({ latencyMs: 800 });
       const observed = await failure(c.createKitchenOrder());
       assert.equal(food.stats().kitchenOrdersCreated, 0, 'not yet');
-      await waitFor('the late create', () => (food.stats().kitchenOrdersCreated === 1 ? true : undefined), { timeoutMs: 3000 });
+      await waitFor(
+        'the late create',
+        () => (food.stats().kitchenOrdersCreated === 1 ? true : undefined),
+        { timeoutMs: 3000 },
+      );
       pin('c2. slow handler past the deadline', observed, {
         code: 'DEADLINE_EXCEEDED',
         details: DEADLINE_ON_A_CONNECTION,
@@ -294,7 +328,9 @@ describe('what gRPC reports for each network fault (real FoodClient, no client r
       const { food, p, c, observed } = await cutHandshake('close');
       pin('d1. handshake cut (FIN)', observed, {
         code: 'UNAVAILABLE',
-        details: NO_CONNECTION('Error: Client network socket disconnected before secure TLS connection was established'),
+        details: NO_CONNECTION(
+          'Error: Client network socket disconnected before secure TLS connection was established',
+        ),
         workDone: 'no',
         provesNotSent: true,
       });
@@ -396,18 +432,34 @@ describe('what gRPC reports for each network fault (real FoodClient, no client r
       lastError: string,
     ): Promise<void> => {
       const food = await service(options.server);
-      const observed = await failure(client(food.address, { tls: options.tls }).createKitchenOrder());
-      pin(name, observed, { code: 'UNAVAILABLE', details: NO_CONNECTION(lastError), workDone: 'no', provesNotSent: true });
+      const observed = await failure(
+        client(food.address, { tls: options.tls }).createKitchenOrder(),
+      );
+      pin(name, observed, {
+        code: 'UNAVAILABLE',
+        details: NO_CONNECTION(lastError),
+        workDone: 'no',
+        provesNotSent: true,
+      });
       assert.equal(food.stats().kitchenOrdersCreated, 0);
     };
 
     it('f1. unknown CA: the client trusts another CA', () =>
-      refused('f1. unknown CA', { tls: { caPem: pem(other.caCert) } }, 'Error: unable to verify the first certificate'));
+      refused(
+        'f1. unknown CA',
+        { tls: { caPem: pem(other.caCert) } },
+        'Error: unable to verify the first certificate',
+      ));
 
     it('f2. self-signed server certificate', () =>
-      refused('f2. self-signed', { server: { tls: bad.selfSigned } }, 'Error: self-signed certificate'));
+      refused(
+        'f2. self-signed',
+        { server: { tls: bad.selfSigned } },
+        'Error: self-signed certificate',
+      ));
 
-    it('f3. expired server certificate', () => refused('f3. expired', { server: { tls: bad.expired } }, 'Error: certificate has expired'));
+    it('f3. expired server certificate', () =>
+      refused('f3. expired', { server: { tls: bad.expired } }, 'Error: certificate has expired'));
 
     it('f4. the certificate does not name 127.0.0.1', () =>
       refused(
@@ -417,7 +469,11 @@ describe('what gRPC reports for each network fault (real FoodClient, no client r
       ));
 
     const mtls = (): Partial<FoodServiceOptions> => ({
-      tls: { cert: fs.readFileSync(certs.serverCert), key: fs.readFileSync(certs.serverKey), clientCa: fs.readFileSync(certs.caCert) },
+      tls: {
+        cert: fs.readFileSync(certs.serverCert),
+        key: fs.readFileSync(certs.serverKey),
+        clientCa: fs.readFileSync(certs.caCert),
+      },
     });
 
     it('f5. mTLS: the client presents no certificate (TLS 1.3 alert 116)', () =>

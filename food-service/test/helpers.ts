@@ -38,9 +38,14 @@ export function testCerts(): CertPaths {
 export type UnaryOptions = { deadlineMs?: number };
 type Start<Res> = (options: grpc.CallOptions, callback: grpc.requestCallback<Res>) => void;
 
-function call<Res>(start: Start<Res>, { deadlineMs = DEADLINE_MS }: UnaryOptions = {}): Promise<Res> {
+function call<Res>(
+  start: Start<Res>,
+  { deadlineMs = DEADLINE_MS }: UnaryOptions = {},
+): Promise<Res> {
   return new Promise((resolve, reject) => {
-    start({ deadline: Date.now() + deadlineMs }, (err, response) => (err ? reject(err) : resolve(response as Res)));
+    start({ deadline: Date.now() + deadlineMs }, (err, response) =>
+      err ? reject(err) : resolve(response as Res),
+    );
   });
 }
 
@@ -74,18 +79,22 @@ export class FoodClient {
   readonly kitchen: KitchenServiceClient;
   readonly drone: DroneServiceClient;
 
-  createOrder = (req: CreateOrderRequest, o?: UnaryOptions) => call<Order__Output>((opts, cb) => this.orders.createOrder(req, opts, cb), o);
-  getOrder = (name: string, o?: UnaryOptions) => call<Order__Output>((opts, cb) => this.orders.getOrder({ name }, opts, cb), o);
+  createOrder = (req: CreateOrderRequest, o?: UnaryOptions) =>
+    call<Order__Output>((opts, cb) => this.orders.createOrder(req, opts, cb), o);
+  getOrder = (name: string, o?: UnaryOptions) =>
+    call<Order__Output>((opts, cb) => this.orders.getOrder({ name }, opts, cb), o);
   listOrders = (req: ListOrdersRequest, o?: UnaryOptions) =>
     call<ListOrdersResponse__Output>((opts, cb) => this.orders.listOrders(req, opts, cb), o);
-  updateOrder = (req: UpdateOrderRequest, o?: UnaryOptions) => call<Order__Output>((opts, cb) => this.orders.updateOrder(req, opts, cb), o);
+  updateOrder = (req: UpdateOrderRequest, o?: UnaryOptions) =>
+    call<Order__Output>((opts, cb) => this.orders.updateOrder(req, opts, cb), o);
   createKitchenOrder = (req: CreateKitchenOrderRequest = { kitchenorder: {} }, o?: UnaryOptions) =>
     call<KitchenOrder__Output>((opts, cb) => this.kitchen.createKitchenOrder(req, opts, cb), o);
   getKitchenOrder = (name: string, o?: UnaryOptions) =>
     call<KitchenOrder__Output>((opts, cb) => this.kitchen.getKitchenOrder({ name }, opts, cb), o);
   createShipment = (req: CreateShipmentRequest = { shipment: {} }, o?: UnaryOptions) =>
     call<Shipment__Output>((opts, cb) => this.drone.createShipment(req, opts, cb), o);
-  getShipment = (name: string, o?: UnaryOptions) => call<Shipment__Output>((opts, cb) => this.drone.getShipment({ name }, opts, cb), o);
+  getShipment = (name: string, o?: UnaryOptions) =>
+    call<Shipment__Output>((opts, cb) => this.drone.getShipment({ name }, opts, cb), o);
 
   /** Sets an order's status, as the orchestrator does. */
   setStatus = (name: string, status: Order__Output['status']) =>
@@ -107,7 +116,10 @@ export interface Harness {
 export type HarnessOptions = Partial<Omit<FoodServiceOptions, 'tls'>> & { mtls?: boolean };
 
 /** The simulator on an ephemeral port, with no automatic ticks unless asked for. */
-export async function startHarness({ mtls = false, ...options }: HarnessOptions = {}): Promise<Harness> {
+export async function startHarness({
+  mtls = false,
+  ...options
+}: HarnessOptions = {}): Promise<Harness> {
   const paths = testCerts();
   const logs: string[] = [];
   const service = await startFoodService({
@@ -134,9 +146,14 @@ export async function startHarness({ mtls = false, ...options }: HarnessOptions 
 }
 
 /** Asserts that `promise` fails with gRPC status `code` and details matching `details`. */
-export async function expectStatus(promise: Promise<unknown>, code: grpc.status, details?: RegExp): Promise<grpc.ServiceError> {
+export async function expectStatus(
+  promise: Promise<unknown>,
+  code: grpc.status,
+  details?: RegExp,
+): Promise<grpc.ServiceError> {
   const err = await promise.then(
-    (value) => assert.fail(`expected ${grpc.status[code]}, got a response: ${JSON.stringify(value)}`),
+    (value) =>
+      assert.fail(`expected ${grpc.status[code]}, got a response: ${JSON.stringify(value)}`),
     (e: unknown) => e as grpc.ServiceError,
   );
   assert.equal(grpc.status[err.code], grpc.status[code], `status (details: ${err.details})`);

@@ -12,7 +12,10 @@ describe('OrderService: ListOrders', () => {
   afterEach(() => h.close());
 
   /** Follows next_page_token to the end, at most `maxPages` pages. */
-  async function listAll(request: ListOrdersRequest, maxPages = 20): Promise<{ pages: Order__Output[][]; tokens: string[] }> {
+  async function listAll(
+    request: ListOrdersRequest,
+    maxPages = 20,
+  ): Promise<{ pages: Order__Output[][]; tokens: string[] }> {
     const pages: Order__Output[][] = [];
     const tokens: string[] = [];
     let pageToken = '';
@@ -70,7 +73,10 @@ describe('OrderService: ListOrders', () => {
       fresh.pages.flat().map((o) => o.name),
       names.filter((n) => !preparing.includes(n)),
     );
-    assert.equal((await listAll({ statusFilter: 'UNKNOWN', pageSize: 100 })).pages.flat().length, 30);
+    assert.equal(
+      (await listAll({ statusFilter: 'UNKNOWN', pageSize: 100 })).pages.flat().length,
+      30,
+    );
     assert.deepEqual(await listAll({ statusFilter: 'DELIVERED' }), { pages: [[]], tokens: [''] });
   });
 
@@ -81,11 +87,19 @@ describe('OrderService: ListOrders', () => {
   });
 
   it('rejects a negative page size', async () => {
-    await expectStatus(h.client.listOrders({ pageSize: -1 }), grpc.status.INVALID_ARGUMENT, /^page_size: must not be negative, got -1/);
+    await expectStatus(
+      h.client.listOrders({ pageSize: -1 }),
+      grpc.status.INVALID_ARGUMENT,
+      /^page_size: must not be negative, got -1/,
+    );
   });
 
   it('rejects a status filter the enum does not define', async () => {
-    await expectStatus(h.client.listOrders({ statusFilter: 99 as unknown as 'NEW' }), grpc.status.INVALID_ARGUMENT, /^status_filter: 99/);
+    await expectStatus(
+      h.client.listOrders({ statusFilter: 99 as unknown as 'NEW' }),
+      grpc.status.INVALID_ARGUMENT,
+      /^status_filter: 99/,
+    );
   });
 
   for (const token of [
@@ -125,8 +139,16 @@ describe('OrderService: ListOrders', () => {
     // One order from the page already served and one from the next page leave NEW.
     await h.client.setStatus(names[1], 'PREPARATION');
     await h.client.setStatus(names[5], 'PREPARATION');
-    const second = await h.client.listOrders({ statusFilter: 'NEW', pageSize: 4, pageToken: first.nextPageToken });
-    const third = await h.client.listOrders({ statusFilter: 'NEW', pageSize: 4, pageToken: second.nextPageToken });
+    const second = await h.client.listOrders({
+      statusFilter: 'NEW',
+      pageSize: 4,
+      pageToken: first.nextPageToken,
+    });
+    const third = await h.client.listOrders({
+      statusFilter: 'NEW',
+      pageSize: 4,
+      pageToken: second.nextPageToken,
+    });
     assert.equal(third.nextPageToken, '');
     const seen = [...first.orders, ...second.orders, ...third.orders].map((o) => o.name);
     assert.equal(new Set(seen).size, seen.length);

@@ -12,7 +12,8 @@ describe('OrderBook', () => {
     for (let i = 0; i < 500; i++) {
       book.create(`c${i}`);
       const target = book.list(undefined, random.int(0, i), 1).orders[0];
-      if (target) book.update(target, { status: ORDER_STATUSES[random.int(0, ORDER_STATUSES.length - 1)] });
+      if (target)
+        book.update(target, { status: ORDER_STATUSES[random.int(0, ORDER_STATUSES.length - 1)] });
     }
     const everything = book.list(undefined, 0, 1000).orders;
     for (const status of ORDER_STATUSES) {

@@ -14,17 +14,32 @@ describe('OrderService: CreateOrder, GetOrder, UpdateOrder', () => {
   describe('CreateOrder', () => {
     it('assigns the name and times, and starts at NEW whatever the client sent', async () => {
       const order = await h.client.createOrder({
-        order: { name: 'orders/mine', status: 'DELIVERED', createTime: '2000-01-01T00:00:00Z', customerId: 'customer-7' },
+        order: {
+          name: 'orders/mine',
+          status: 'DELIVERED',
+          createTime: '2000-01-01T00:00:00Z',
+          customerId: 'customer-7',
+        },
       });
-      assert.match(order.name, /^orders\/[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/);
+      assert.match(
+        order.name,
+        /^orders\/[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/,
+      );
       assert.equal(order.status, 'NEW');
       assert.equal(order.customerId, 'customer-7');
       assert.equal(order.createTime, order.updateTime);
-      assert.ok(Math.abs(Date.parse(order.createTime) - Date.now()) < 60_000, `create_time ${order.createTime} is now`);
+      assert.ok(
+        Math.abs(Date.parse(order.createTime) - Date.now()) < 60_000,
+        `create_time ${order.createTime} is now`,
+      );
     });
 
     it('rejects a request without an order', async () => {
-      await expectStatus(h.client.createOrder({}), grpc.status.INVALID_ARGUMENT, /^order: required/);
+      await expectStatus(
+        h.client.createOrder({}),
+        grpc.status.INVALID_ARGUMENT,
+        /^order: required/,
+      );
     });
   });
 
@@ -34,14 +49,30 @@ describe('OrderService: CreateOrder, GetOrder, UpdateOrder', () => {
       assert.deepEqual(await h.client.getOrder(created.name), created);
     });
 
-    for (const name of ['', 'abc', 'orders/', 'orders/a/b', 'kitchenorders/x', 'Orders/x', 'orders/a b']) {
+    for (const name of [
+      '',
+      'abc',
+      'orders/',
+      'orders/a/b',
+      'kitchenorders/x',
+      'Orders/x',
+      'orders/a b',
+    ]) {
       it(`rejects the malformed name ${JSON.stringify(name)} with INVALID_ARGUMENT`, async () => {
-        await expectStatus(h.client.getOrder(name), grpc.status.INVALID_ARGUMENT, /^name: .* is not of the form orders\/<id>/);
+        await expectStatus(
+          h.client.getOrder(name),
+          grpc.status.INVALID_ARGUMENT,
+          /^name: .* is not of the form orders\/<id>/,
+        );
       });
     }
 
     it('answers NOT_FOUND for a well-formed name that does not exist', async () => {
-      await expectStatus(h.client.getOrder('orders/missing'), grpc.status.NOT_FOUND, /orders\/missing not found/);
+      await expectStatus(
+        h.client.getOrder('orders/missing'),
+        grpc.status.NOT_FOUND,
+        /orders\/missing not found/,
+      );
     });
   });
 
@@ -53,7 +84,10 @@ describe('OrderService: CreateOrder, GetOrder, UpdateOrder', () => {
       assert.equal(updated.status, 'PREPARATION');
       assert.equal(updated.customerId, created.customerId);
       assert.equal(updated.createTime, created.createTime);
-      assert.ok(updated.updateTime > created.updateTime, `${updated.updateTime} after ${created.updateTime}`);
+      assert.ok(
+        updated.updateTime > created.updateTime,
+        `${updated.updateTime} after ${created.updateTime}`,
+      );
       assert.deepEqual(await h.client.getOrder(created.name), updated);
     });
 
@@ -100,7 +134,10 @@ describe('OrderService: CreateOrder, GetOrder, UpdateOrder', () => {
     it('rejects an unknown path, naming it', async () => {
       const { name } = await newOrder();
       await expectStatus(
-        h.client.updateOrder({ order: { name, status: 'PREPARATION' }, updateMask: { paths: ['customerId'] } }),
+        h.client.updateOrder({
+          order: { name, status: 'PREPARATION' },
+          updateMask: { paths: ['customerId'] },
+        }),
         grpc.status.INVALID_ARGUMENT,
         /^update_mask: unknown field "customerId"; updatable fields are status, customer_id/,
       );
@@ -108,7 +145,11 @@ describe('OrderService: CreateOrder, GetOrder, UpdateOrder', () => {
 
     it('rejects setting the status UNKNOWN, or a number the enum does not define', async () => {
       const { name } = await newOrder();
-      await expectStatus(h.client.setStatus(name, 'UNKNOWN'), grpc.status.INVALID_ARGUMENT, /^order\.status: UNKNOWN/);
+      await expectStatus(
+        h.client.setStatus(name, 'UNKNOWN'),
+        grpc.status.INVALID_ARGUMENT,
+        /^order\.status: UNKNOWN/,
+      );
       await expectStatus(
         h.client.setStatus(name, 42 as unknown as 'NEW'),
         grpc.status.INVALID_ARGUMENT,
@@ -118,7 +159,11 @@ describe('OrderService: CreateOrder, GetOrder, UpdateOrder', () => {
     });
 
     it('rejects a request without an order or a name', async () => {
-      await expectStatus(h.client.updateOrder({ updateMask: { paths: ['status'] } }), grpc.status.INVALID_ARGUMENT, /^order: required/);
+      await expectStatus(
+        h.client.updateOrder({ updateMask: { paths: ['status'] } }),
+        grpc.status.INVALID_ARGUMENT,
+        /^order: required/,
+      );
       await expectStatus(
         h.client.updateOrder({ order: { status: 'NEW' }, updateMask: { paths: ['status'] } }),
         grpc.status.INVALID_ARGUMENT,
@@ -127,8 +172,16 @@ describe('OrderService: CreateOrder, GetOrder, UpdateOrder', () => {
     });
 
     it('answers INVALID_ARGUMENT for a malformed name and NOT_FOUND for a missing one', async () => {
-      await expectStatus(h.client.setStatus('shipments/x', 'PREPARATION'), grpc.status.INVALID_ARGUMENT, /^order\.name: "shipments\/x"/);
-      await expectStatus(h.client.setStatus('orders/missing', 'PREPARATION'), grpc.status.NOT_FOUND, /orders\/missing not found/);
+      await expectStatus(
+        h.client.setStatus('shipments/x', 'PREPARATION'),
+        grpc.status.INVALID_ARGUMENT,
+        /^order\.name: "shipments\/x"/,
+      );
+      await expectStatus(
+        h.client.setStatus('orders/missing', 'PREPARATION'),
+        grpc.status.NOT_FOUND,
+        /orders\/missing not found/,
+      );
     });
 
     for (const final of ['CANCELLED', 'DELIVERED', 'REJECTED'] as const) {
@@ -136,7 +189,11 @@ describe('OrderService: CreateOrder, GetOrder, UpdateOrder', () => {
         const { name } = await newOrder();
         await h.client.setStatus(name, final);
         const before = h.service.stats().finalOrdersOverwritten;
-        assert.equal((await h.client.setStatus(name, final)).status, final, 'rewriting the same final status is accepted');
+        assert.equal(
+          (await h.client.setStatus(name, final)).status,
+          final,
+          'rewriting the same final status is accepted',
+        );
         assert.equal(h.service.stats().finalOrdersOverwritten, before, 'and is not an overwrite');
         assert.equal((await h.client.setStatus(name, 'IN_FLIGHT')).status, 'IN_FLIGHT');
         assert.equal((await h.client.getOrder(name)).status, 'IN_FLIGHT');
@@ -162,7 +219,11 @@ describe('OrderService with finalOrderUpdates: refuse', () => {
         grpc.status.FAILED_PRECONDITION,
         new RegExp(`^${name} is ${final}, a final status`),
       );
-      await expectStatus(h.client.setStatus(name, final), grpc.status.FAILED_PRECONDITION, new RegExp(final));
+      await expectStatus(
+        h.client.setStatus(name, final),
+        grpc.status.FAILED_PRECONDITION,
+        new RegExp(final),
+      );
       assert.equal((await h.client.getOrder(name)).status, final);
       assert.equal(h.service.stats().finalOrdersOverwritten, 0);
     });

@@ -62,8 +62,13 @@ describe('stats', () => {
   it('logs a stats line every statsIntervalMs', async () => {
     h = await startHarness({ statsIntervalMs: 20 });
     h.service.placeOrders(1);
-    const line = await waitFor('a stats line', () => h.logs.find((l) => l.startsWith('stats ')), { timeoutMs: 2000 });
-    assert.match(line, /^stats up=[\d.]+s \| calls ok=0 failed=0 injected=0 \| orders created=1 cancelledByCustomer=0 NEW=1 /);
+    const line = await waitFor('a stats line', () => h.logs.find((l) => l.startsWith('stats ')), {
+      timeoutMs: 2000,
+    });
+    assert.match(
+      line,
+      /^stats up=[\d.]+s \| calls ok=0 failed=0 injected=0 \| orders created=1 cancelledByCustomer=0 NEW=1 /,
+    );
   });
 
   it('logs every call with --debug', async () => {
@@ -71,7 +76,13 @@ describe('stats', () => {
     await h.client.listOrders({ pageSize: 1 });
     await expectStatus(h.client.listOrders({ pageSize: -1 }), grpc.status.INVALID_ARGUMENT);
     assert.equal(h.logs.length, 2);
-    assert.match(h.logs[0], /^\[debug\] ListOrders \{.*"pageSize":1.*\} -> OK \{"orders":\[\],"nextPageToken":""\} \(\d+\.\d ms\)$/);
-    assert.match(h.logs[1], /^\[debug\] ListOrders .* -> INVALID_ARGUMENT: page_size: must not be negative/);
+    assert.match(
+      h.logs[0],
+      /^\[debug\] ListOrders \{.*"pageSize":1.*\} -> OK \{"orders":\[\],"nextPageToken":""\} \(\d+\.\d ms\)$/,
+    );
+    assert.match(
+      h.logs[1],
+      /^\[debug\] ListOrders .* -> INVALID_ARGUMENT: page_size: must not be negative/,
+    );
   });
 });

@@ -18,9 +18,15 @@ describe('TLS', () => {
   it('refuses clients that do not trust its CA, or do not speak TLS', async () => {
     h = await startHarness();
     assert.equal((await h.client.listOrders({})).nextPageToken, '');
-    await expectStatus(client({ credentials: grpc.credentials.createSsl() }).listOrders({}, { deadlineMs: 2000 }), grpc.status.UNAVAILABLE);
     await expectStatus(
-      client({ credentials: grpc.credentials.createInsecure() }).listOrders({}, { deadlineMs: 2000 }),
+      client({ credentials: grpc.credentials.createSsl() }).listOrders({}, { deadlineMs: 2000 }),
+      grpc.status.UNAVAILABLE,
+    );
+    await expectStatus(
+      client({ credentials: grpc.credentials.createInsecure() }).listOrders(
+        {},
+        { deadlineMs: 2000 },
+      ),
       grpc.status.UNAVAILABLE,
     );
   });
@@ -28,6 +34,9 @@ describe('TLS', () => {
   it('with clientCa (mTLS), refuses a client without a certificate and serves one with', async () => {
     h = await startHarness({ mtls: true });
     assert.equal((await h.client.createOrder({ order: {} })).status, 'NEW');
-    await expectStatus(client({ clientCert: false }).listOrders({}, { deadlineMs: 2000 }), grpc.status.UNAVAILABLE);
+    await expectStatus(
+      client({ clientCert: false }).listOrders({}, { deadlineMs: 2000 }),
+      grpc.status.UNAVAILABLE,
+    );
   });
 });

@@ -36,7 +36,9 @@ if (copyTo) {
     fs.rmSync(copyTo, { recursive: true, force: true });
     fs.cpSync(protoRoot, copyTo, { recursive: true });
   } else if (!fs.existsSync(path.join(copyTo, protoFile))) {
-    console.error(`gen-proto: ${path.join(protoRoot, protoFile)} not found and no copy in ${copyTo}`);
+    console.error(
+      `gen-proto: ${path.join(protoRoot, protoFile)} not found and no copy in ${copyTo}`,
+    );
     process.exit(1);
   }
   // A deployed functions folder has no ../proto; its own copy is the source.

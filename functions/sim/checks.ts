@@ -40,7 +40,8 @@ export function checkPromise({
   const violations: Violation[] = [];
   const docs = store.dump();
   const relationOf = (order: string) => docs.get(`relations/${order.slice('orders/'.length)}`);
-  const add = (kind: string, order: string, message: string) => violations.push({ kind, order, message });
+  const add = (kind: string, order: string, message: string) =>
+    violations.push({ kind, order, message });
 
   // 1. Everything made is recorded or named.
   for (const made of food.made) {
@@ -55,23 +56,36 @@ export function checkPromise({
       continue;
     }
     if (data[made.kind] === made.name) continue;
-    const notes = Array.isArray(data.possibleOrphans) ? (data.possibleOrphans as Array<Record<string, unknown>>) : [];
+    const notes = Array.isArray(data.possibleOrphans)
+      ? (data.possibleOrphans as Array<Record<string, unknown>>)
+      : [];
     const named = notes.find((n) => n.name === made.name);
     if (named) {
       // Open, or closed by a person who saw this very name (and so reconciled it).
       const resolvedName = (named.resolution as { name?: unknown } | null)?.name;
       if (named.resolution === null || resolvedName !== made.name || made.reconciled) continue;
-      add('silent-duplicate', order, `${made.name} is named only by a note closed for it, and nobody reconciled it`);
+      add(
+        'silent-duplicate',
+        order,
+        `${made.name} is named only by a note closed for it, and nobody reconciled it`,
+      );
       continue;
     }
     const attempt = Number(/-(\d+)$/.exec(made.attempt ?? '')?.[1]);
     const byAttempt = notes.find(
-      (n) => n.step === STEP_OF[made.kind] && n.attempt === attempt && (n.name === null || n.name === undefined),
+      (n) =>
+        n.step === STEP_OF[made.kind] &&
+        n.attempt === attempt &&
+        (n.name === null || n.name === undefined),
     );
     if (byAttempt) {
       const learned = made.attempt ? docs.get(made.attempt)?.created : undefined;
       if (byAttempt.resolution === null || typeof learned !== 'string') continue;
-      add('silent-duplicate', order, `${made.name} (attempt ${attempt}) was learned after a person resolved its unnamed note`);
+      add(
+        'silent-duplicate',
+        order,
+        `${made.name} (attempt ${attempt}) was learned after a person resolved its unnamed note`,
+      );
       continue;
     }
     const cancelled = food.orders.get(order)?.history.some((h) => h.status === 'CANCELLED');
@@ -95,22 +109,37 @@ export function checkPromise({
     //    its deadline and the clock skew allowed for (the API has no preconditions; a landing any later
     //    was held by the server, and is told by its update_time: docs/ARCHITECTURE.md#late-writes).
     //    Such an update overwrites the cancel whatever else of ours landed before it.
-    const cancelled = ordered.history.findIndex((h) => h.status === 'CANCELLED' && h.by === 'customer');
+    const cancelled = ordered.history.findIndex(
+      (h) => h.status === 'CANCELLED' && h.by === 'customer',
+    );
     const cancelAt = cancelled >= 0 ? ordered.history[cancelled].at : Infinity;
     const ours =
-      cancelled >= 0 ? ordered.history.slice(cancelled + 1).filter((h) => h.by === 'orchestrator' && h.status !== 'CANCELLED') : [];
+      cancelled >= 0
+        ? ordered.history
+            .slice(cancelled + 1)
+            .filter((h) => h.by === 'orchestrator' && h.status !== 'CANCELLED')
+        : [];
     const overwrite = ours[0];
     const bound = (until: number) => until + config.rpcDeadlineMs + CLOCK_SKEW_MS;
     const inherent =
       ours.some(
-        (h) => h.lookAt !== undefined && h.lookAt < cancelAt && h.at <= bound(Math.max(h.sentAt ?? -Infinity, h.sendBefore ?? -Infinity)),
+        (h) =>
+          h.lookAt !== undefined &&
+          h.lookAt < cancelAt &&
+          h.at <= bound(Math.max(h.sentAt ?? -Infinity, h.sendBefore ?? -Infinity)),
       ) ||
       // A window of ours for that status, on record before the cancel, that the landing falls in: a send in it, after a
       // look before the cancel, would have landed the same, and no client can tell whether one was made.
       (overwrite !== undefined &&
-        ordered.windows.some((w) => w.status === overwrite.status && w.at < cancelAt && overwrite.at <= bound(w.until)));
+        ordered.windows.some(
+          (w) => w.status === overwrite.status && w.at < cancelAt && overwrite.at <= bound(w.until),
+        ));
     // A person who was alerted and set the CANCELLED back has repaired it.
-    const restored = overwrite && ordered.history.some((h) => h.at >= overwrite.at && h.by === 'operator' && h.status === 'CANCELLED');
+    const restored =
+      overwrite &&
+      ordered.history.some(
+        (h) => h.at >= overwrite.at && h.by === 'operator' && h.status === 'CANCELLED',
+      );
     if (overwrite && !inherent && !restored && !/_OVERWRITTEN$/.test(String(error?.code))) {
       add(
         'cancel-overwritten',
@@ -124,7 +153,12 @@ export function checkPromise({
     // 3. Finished, or a person is alerted.
     const final = ['DELIVERED', 'REJECTED', 'CANCELLED'].includes(ordered.status);
     if (!data) {
-      if (!final) add('left-behind', order, `${order} is ${ordered.status} on the food service and has no relation`);
+      if (!final)
+        add(
+          'left-behind',
+          order,
+          `${order} is ${ordered.status} on the food service and has no relation`,
+        );
       continue;
     }
     const parsed = parseRelation(data, order.slice('orders/'.length));
@@ -140,7 +174,8 @@ export function checkPromise({
         PREPARATION: config.stuckPreparationSeconds,
         IN_FLIGHT: config.stuckInFlightSeconds,
       }).length > 0;
-    const finished = isTerminal(relation.stage) && data.active === false && relation.stage === ordered.status;
+    const finished =
+      isTerminal(relation.stage) && data.active === false && relation.stage === ordered.status;
     if (!finished && !alerted && !overwrite) {
       add(
         'left-behind',
@@ -152,13 +187,21 @@ export function checkPromise({
     // 4. Nothing that waits for a person expires.
     const waits = isFlagged(relation) || openOrphans(relation).length > 0;
     if (data.expireAt !== undefined && (waits || !isTerminal(relation.stage))) {
-      add('expires-while-waiting', order, `the relation carries expireAt while ${waits ? 'it waits for a person' : 'it is live'}`);
+      add(
+        'expires-while-waiting',
+        order,
+        `the relation carries expireAt while ${waits ? 'it waits for a person' : 'it is live'}`,
+      );
     }
     if (waits) {
       const prefix = `relations/${relation.id}/transitions/`;
       for (const [path, entry] of docs) {
         if (path.startsWith(prefix) && entry.expireAt !== undefined) {
-          add('expires-while-waiting', order, `${path.slice(prefix.length)} carries expireAt while its relation waits for a person`);
+          add(
+            'expires-while-waiting',
+            order,
+            `${path.slice(prefix.length)} carries expireAt while its relation waits for a person`,
+          );
         }
       }
     }

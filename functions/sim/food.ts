@@ -12,7 +12,11 @@ import { LATE_WRITE_WINDOW_MS } from '../src/config';
 import type { FoodApi } from '../src/food/client';
 import { FoodServiceError } from '../src/food/errors';
 import type { FoodMethod, KitchenOrder, Order, Shipment } from '../src/food/types';
-import type { KitchenOrderStatusName, OrderStatusName, ShipmentStatusName } from '../src/model/statuses';
+import type {
+  KitchenOrderStatusName,
+  OrderStatusName,
+  ShipmentStatusName,
+} from '../src/model/statuses';
 import { currentInvocation, type Invocation, type World } from './world';
 
 export interface FoodFaults {
@@ -29,7 +33,14 @@ export interface FoodFaults {
   internal: number;
 }
 
-export const NO_FAULTS: FoodFaults = { refused: 0, replyLost: 0, late: 0, held: 0, resourceExhausted: 0, internal: 0 };
+export const NO_FAULTS: FoodFaults = {
+  refused: 0,
+  replyLost: 0,
+  late: 0,
+  held: 0,
+  resourceExhausted: 0,
+  internal: 0,
+};
 
 export interface OrderRecord {
   name: string;
@@ -159,7 +170,9 @@ export class FoodLedger {
   tick(): void {
     for (const k of this.kitchenOrders.values()) {
       if (k.stalled && this.world.chaos) continue;
-      const next = ({ NEW: 'PREPARATION', PREPARATION: 'PACKAGED' } as const)[k.status as 'NEW' | 'PREPARATION'];
+      const next = ({ NEW: 'PREPARATION', PREPARATION: 'PACKAGED' } as const)[
+        k.status as 'NEW' | 'PREPARATION'
+      ];
       if (next) {
         k.status = next;
         k.updateTime = this.time();
@@ -168,7 +181,9 @@ export class FoodLedger {
     for (const s of this.shipments.values()) {
       if (s.stalled && this.world.chaos) continue;
       const rejects = s.order ? this.orders.get(s.order)?.rejects : false;
-      const next = ({ NEW: 'COLLECTED', COLLECTED: rejects ? 'REJECTED' : 'DELIVERED' } as const)[s.status as 'NEW' | 'COLLECTED'];
+      const next = ({ NEW: 'COLLECTED', COLLECTED: rejects ? 'REJECTED' : 'DELIVERED' } as const)[
+        s.status as 'NEW' | 'COLLECTED'
+      ];
       if (next) {
         s.status = next;
         s.updateTime = this.time();
@@ -190,14 +205,19 @@ export class FoodLedger {
       listAllOrders: (statusFilter, pageSize) => this.listAll(statusFilter, pageSize),
       updateOrderStatus: (name, next, sendBefore) => {
         const sender = currentInvocation();
-        const sent = { lookAt: undefined as number | undefined, sentAt: 0, sendBefore: sendBefore?.getTime() };
+        const sent = {
+          lookAt: undefined as number | undefined,
+          sentAt: 0,
+          sendBefore: sendBefore?.getTime(),
+        };
         return this.call(
           'UpdateOrder',
           `${name} status=${next}`,
           'update',
           () => {
             const order = this.orders.get(name);
-            if (!order) throw this.error('UpdateOrder', name, status.NOT_FOUND, `${name} not found`);
+            if (!order)
+              throw this.error('UpdateOrder', name, status.NOT_FOUND, `${name} not found`);
             this.setStatus(order, next, 'orchestrator', sent);
             return this.orderView(name);
           },
@@ -210,14 +230,30 @@ export class FoodLedger {
       },
       createKitchenOrder: (sendBefore) => {
         const sender = currentInvocation();
-        return this.call('CreateKitchenOrder', 'kitchenorders', 'create', () => this.create('kitchenOrder', sender), sendBefore);
+        return this.call(
+          'CreateKitchenOrder',
+          'kitchenorders',
+          'create',
+          () => this.create('kitchenOrder', sender),
+          sendBefore,
+        );
       },
-      getKitchenOrder: (name) => this.call('GetKitchenOrder', name, 'read', () => this.progressView(this.kitchenOrders, name)),
+      getKitchenOrder: (name) =>
+        this.call('GetKitchenOrder', name, 'read', () =>
+          this.progressView(this.kitchenOrders, name),
+        ),
       createShipment: (sendBefore) => {
         const sender = currentInvocation();
-        return this.call('CreateShipment', 'shipments', 'create', () => this.create('shipment', sender), sendBefore);
+        return this.call(
+          'CreateShipment',
+          'shipments',
+          'create',
+          () => this.create('shipment', sender),
+          sendBefore,
+        );
       },
-      getShipment: (name) => this.call('GetShipment', name, 'read', () => this.progressView(this.shipments, name)),
+      getShipment: (name) =>
+        this.call('GetShipment', name, 'read', () => this.progressView(this.shipments, name)),
     };
   }
 
@@ -234,14 +270,22 @@ export class FoodLedger {
   ): { name: string; createTime: string; updateTime: string; status: S } {
     const item = book.get(name);
     if (!item)
-      throw this.error(name.startsWith('kitchen') ? 'GetKitchenOrder' : 'GetShipment', name, status.NOT_FOUND, `${name} not found`);
+      throw this.error(
+        name.startsWith('kitchen') ? 'GetKitchenOrder' : 'GetShipment',
+        name,
+        status.NOT_FOUND,
+        `${name} not found`,
+      );
     return { name, createTime: item.createTime, updateTime: item.updateTime, status: item.status };
   }
 
   /** Makes one, booked to `invocation`, captured when the call was sent (a late effect runs outside it). */
   private create(kind: Made['kind'], invocation: Invocation | undefined): KitchenOrder & Shipment {
     const time = this.time();
-    const name = kind === 'kitchenOrder' ? `kitchenorders/k${this.made.length + 1}` : `shipments/s${this.made.length + 1}`;
+    const name =
+      kind === 'kitchenOrder'
+        ? `kitchenorders/k${this.made.length + 1}`
+        : `shipments/s${this.made.length + 1}`;
     const item = {
       name,
       status: 'NEW' as const,
@@ -269,18 +313,29 @@ export class FoodLedger {
     return { name, createTime: time, updateTime: time, status: 'NEW' } as KitchenOrder & Shipment;
   }
 
-  private async *listAll(statusFilter: OrderStatusName | undefined, pageSize: number): AsyncGenerator<Order[]> {
+  private async *listAll(
+    statusFilter: OrderStatusName | undefined,
+    pageSize: number,
+  ): AsyncGenerator<Order[]> {
     let after = '';
     for (let page = 0; page < 10_000; page++) {
-      const { orders, next } = await this.call('ListOrders', `orders?status=${statusFilter ?? 'ANY'}`, 'read', () => {
-        const matching = [...this.orders.values()]
-          .filter((o) => statusFilter === undefined || o.status === statusFilter)
-          .map((o) => o.name)
-          .sort()
-          .filter((name) => name > after);
-        const names = matching.slice(0, pageSize);
-        return { orders: names.map((name) => this.orderView(name)), next: matching.length > pageSize ? (names.at(-1) ?? '') : '' };
-      });
+      const { orders, next } = await this.call(
+        'ListOrders',
+        `orders?status=${statusFilter ?? 'ANY'}`,
+        'read',
+        () => {
+          const matching = [...this.orders.values()]
+            .filter((o) => statusFilter === undefined || o.status === statusFilter)
+            .map((o) => o.name)
+            .sort()
+            .filter((name) => name > after);
+          const names = matching.slice(0, pageSize);
+          return {
+            orders: names.map((name) => this.orderView(name)),
+            next: matching.length > pageSize ? (names.at(-1) ?? '') : '',
+          };
+        },
+      );
       yield orders;
       if (!next) return;
       after = next;
@@ -288,7 +343,12 @@ export class FoodLedger {
     throw new Error('the simulated listing did not end');
   }
 
-  private error(method: FoodMethod, resource: string, code: status, details: string): FoodServiceError {
+  private error(
+    method: FoodMethod,
+    resource: string,
+    code: status,
+    details: string,
+  ): FoodServiceError {
     const cause: ServiceError = Object.assign(new Error(`${code} ${status[code]}: ${details}`), {
       code,
       details,
@@ -333,7 +393,8 @@ export class FoodLedger {
       this.stats.faults++;
       world.log(`${label}: fault ${fault}`, order);
     }
-    const reply = (answer: () => T) => world.sleep(world.random.int(1, 20)).then(() => world.call(`reply ${label}`, answer));
+    const reply = (answer: () => T) =>
+      world.sleep(world.random.int(1, 20)).then(() => world.call(`reply ${label}`, answer));
     switch (fault) {
       case 'none': {
         const result = capture(effect);
@@ -351,15 +412,27 @@ export class FoodLedger {
       case 'replyLost':
         this.withReply('reply lost', effect);
         return reply(() => {
-          throw this.error(method, resource, status.UNAVAILABLE, world.random.chance(0.5) ? 'Connection dropped' : 'read ECONNRESET');
+          throw this.error(
+            method,
+            resource,
+            status.UNAVAILABLE,
+            world.random.chance(0.5) ? 'Connection dropped' : 'read ECONNRESET',
+          );
         });
       case 'late':
       case 'held': {
         // The server works slowly, or holds the request: its effect lands before or after the caller gives up, within the late-write window.
         const workMs =
-          fault === 'late' ? world.random.int(1, 2 * deadline) : deadline + world.random.int(1, LATE_WRITE_WINDOW_MS - deadline);
+          fault === 'late'
+            ? world.random.int(1, 2 * deadline)
+            : deadline + world.random.int(1, LATE_WRITE_WINDOW_MS - deadline);
         world.at(world.now + workMs, () =>
-          runDetached(() => this.withReply(fault === 'late' ? 'answered after the deadline' : 'held and applied late', effect)),
+          runDetached(() =>
+            this.withReply(
+              fault === 'late' ? 'answered after the deadline' : 'held and applied late',
+              effect,
+            ),
+          ),
         );
         await world.sleep(deadline);
         return world.call(`reply ${label}`, () => {
@@ -373,7 +446,12 @@ export class FoodLedger {
       }
       case 'resourceExhausted':
         return reply(() => {
-          throw this.error(method, resource, status.RESOURCE_EXHAUSTED, 'the food service is overloaded; try again later');
+          throw this.error(
+            method,
+            resource,
+            status.RESOURCE_EXHAUSTED,
+            'the food service is overloaded; try again later',
+          );
         });
       case 'internal':
         if (kind === 'create') this.withReply('INTERNAL after the work', effect);

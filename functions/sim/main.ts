@@ -36,7 +36,15 @@ const emptyTotals = (): Totals => ({
 
 function add(totals: Totals, outcome: SeedOutcome): void {
   totals.runs++;
-  for (const key of ['orders', 'faults', 'crashes', 'interleavings', 'invocations', 'kitchenOrders', 'shipments'] as const) {
+  for (const key of [
+    'orders',
+    'faults',
+    'crashes',
+    'interleavings',
+    'invocations',
+    'kitchenOrders',
+    'shipments',
+  ] as const) {
     totals[key] += outcome.stats[key];
   }
   if (outcome.failed) totals.failures.push(outcome.seed);
@@ -49,7 +57,8 @@ export function formatFailure(seed: number, result: RunResult, path?: string): s
   const orders = new Set(result.violations.map((v) => v.order));
   const lines = result.trace.filter((line) =>
     line.order === undefined
-      ? !/poll (finished|ended)|nothing to do/.test(line.text) && /dies|chaos|paus|kill switch/.test(line.text)
+      ? !/poll (finished|ended)|nothing to do/.test(line.text) &&
+        /dies|chaos|paus|kill switch/.test(line.text)
       : orders.has(line.order),
   );
   return [
@@ -57,7 +66,10 @@ export function formatFailure(seed: number, result: RunResult, path?: string): s
     ...result.violations.map((v) => `  ${v.kind} ${v.order}: ${v.message}`),
     '',
     `trace (${lines.length} of ${result.trace.length} lines: the orders above, crashes and the world's phases; simulated time from the start):`,
-    ...lines.map((line) => `${seconds(line.at - RUN_START)}  ${line.order ? `${line.order}  ` : ''}${line.text}`),
+    ...lines.map(
+      (line) =>
+        `${seconds(line.at - RUN_START)}  ${line.order ? `${line.order}  ` : ''}${line.text}`,
+    ),
     '',
     `replay: npm run sim -- --seed ${seed}${path ? `   (fast-check path of the shrunk run: ${path})` : ''}`,
   ].join('\n');
@@ -67,16 +79,22 @@ async function one(seed: number, shrink: boolean, full: boolean): Promise<boolea
   const started = Date.now();
   const outcome = await runSeed(seed, shrink);
   if (!outcome.failure) {
-    console.log(`seed ${seed}: the promise held (${JSON.stringify(outcome.stats)}, ${Date.now() - started} ms)`);
+    console.log(
+      `seed ${seed}: the promise held (${JSON.stringify(outcome.stats)}, ${Date.now() - started} ms)`,
+    );
     return true;
   }
   const { result, path } = outcome.failure;
   console.log(formatFailure(seed, result, path));
   if (full)
     console.log(
-      ['', 'the whole trace:', ...result.trace.map((l) => `${seconds(l.at - RUN_START)}  ${l.order ? `${l.order}  ` : ''}${l.text}`)].join(
-        '\n',
-      ),
+      [
+        '',
+        'the whole trace:',
+        ...result.trace.map(
+          (l) => `${seconds(l.at - RUN_START)}  ${l.order ? `${l.order}  ` : ''}${l.text}`,
+        ),
+      ].join('\n'),
     );
   return false;
 }
@@ -87,7 +105,12 @@ function serve(): void {
     void (async () => {
       for (const seed of message.seeds) {
         const outcome = await runSeed(seed, false);
-        process.send?.({ seed, failed: outcome.failed, stats: outcome.stats, violations: outcome.failure?.result.violations ?? [] });
+        process.send?.({
+          seed,
+          failed: outcome.failed,
+          stats: outcome.stats,
+          violations: outcome.failure?.result.violations ?? [],
+        });
       }
       process.send?.({ done: true });
     })();
@@ -113,7 +136,10 @@ async function hunt(from: number, count: number, jobs: number, json: boolean): P
   const workers: ChildProcess[] = [];
   await Promise.all(
     Array.from({ length: jobs }, async () => {
-      const worker = fork(__filename, ['--worker'], { execArgv: process.execArgv, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+      const worker = fork(__filename, ['--worker'], {
+        execArgv: process.execArgv,
+        stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+      });
       workers.push(worker);
       for (;;) {
         const next = seeds.splice(0, batch);
@@ -133,10 +159,14 @@ async function hunt(from: number, count: number, jobs: number, json: boolean): P
               return;
             }
             add(totals, { seed: message.seed, failed: message.failed, stats: message.stats });
-            if (message.failed && !json) console.error(`seed ${message.seed} broke the promise: ${JSON.stringify(message.violations)}`);
+            if (message.failed && !json)
+              console.error(
+                `seed ${message.seed} broke the promise: ${JSON.stringify(message.violations)}`,
+              );
             report(false);
           };
-          const onExit = (code: number | null) => reject(new Error(`a simulation worker exited with ${code}`));
+          const onExit = (code: number | null) =>
+            reject(new Error(`a simulation worker exited with ${code}`));
           worker.on('message', onMessage);
           worker.once('exit', onExit);
           worker.send({ seeds: next });
@@ -166,11 +196,18 @@ async function main(): Promise<void> {
   if (values.worker) return serve();
   const integer = (name: string, text: string | undefined, min: number): number => {
     const n = Number(text);
-    if (!Number.isInteger(n) || n < min) throw new Error(`--${name} must be an integer of at least ${min}, got ${String(text)}`);
+    if (!Number.isInteger(n) || n < min)
+      throw new Error(`--${name} must be an integer of at least ${min}, got ${String(text)}`);
     return n;
   };
   if (values.seed !== undefined) {
-    process.exitCode = (await one(integer('seed', values.seed, 0), !values['no-shrink'], values.full)) ? 0 : 1;
+    process.exitCode = (await one(
+      integer('seed', values.seed, 0),
+      !values['no-shrink'],
+      values.full,
+    ))
+      ? 0
+      : 1;
     return;
   }
   const count = integer('seeds', values.seeds ?? '100', 1);
@@ -178,7 +215,11 @@ async function main(): Promise<void> {
   const jobs = integer('jobs', values.jobs ?? String(availableParallelism()), 1);
   const started = Date.now();
   const totals = await hunt(from, count, jobs, values.json);
-  const summary = { ...totals, seeds: `${from}..${from + count - 1}`, seconds: Math.round((Date.now() - started) / 1000) };
+  const summary = {
+    ...totals,
+    seeds: `${from}..${from + count - 1}`,
+    seconds: Math.round((Date.now() - started) / 1000),
+  };
   if (values.json) console.log(JSON.stringify(summary));
   else {
     console.log(

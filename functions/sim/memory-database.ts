@@ -29,7 +29,17 @@ import {
 
 /** One call on the store, as the simulation sees it. */
 export interface StoreCall {
-  op: 'get' | 'getAll' | 'create' | 'set' | 'update' | 'delete' | 'query' | 'count' | 'tx.get' | 'commit';
+  op:
+    | 'get'
+    | 'getAll'
+    | 'create'
+    | 'set'
+    | 'update'
+    | 'delete'
+    | 'query'
+    | 'count'
+    | 'tx.get'
+    | 'commit';
   paths: string[];
   /** The documents it writes, if it writes. */
   writes?: string[];
@@ -63,7 +73,10 @@ const MAX_DOCUMENT_BYTES = 1_048_487;
 const TRANSACTION_ATTEMPTS = 25;
 
 export function storeError(code: status, message: string): Error {
-  return Object.assign(new Error(`${code} ${status[code]}: ${message}`), { code, details: message });
+  return Object.assign(new Error(`${code} ${status[code]}: ${message}`), {
+    code,
+    details: message,
+  });
 }
 
 const versionString = (n: number) => String(n) as Version;
@@ -101,17 +114,25 @@ export class MemoryDatabase implements Database {
   }
 
   getAll(...refs: DocumentReference[]): Promise<DocumentSnapshot[]> {
-    return this.io({ op: 'getAll', paths: refs.map((r) => r.path) }, () => refs.map((ref) => this.read(ref.path)));
+    return this.io({ op: 'getAll', paths: refs.map((r) => r.path) }, () =>
+      refs.map((ref) => this.read(ref.path)),
+    );
   }
 
   async runTransaction<T>(update: (tx: Transaction) => Promise<T>): Promise<T> {
     for (let attempt = 1; attempt <= TRANSACTION_ATTEMPTS; attempt++) {
       const tx = new MemoryTransaction(this);
       const result = await update(tx);
-      const committed = await this.io({ op: 'commit', paths: tx.paths(), writes: tx.writePaths() }, () => tx.commit());
+      const committed = await this.io(
+        { op: 'commit', paths: tx.paths(), writes: tx.writePaths() },
+        () => tx.commit(),
+      );
       if (committed) return result;
     }
-    throw storeError(status.ABORTED, `the transaction conflicted with other writes ${TRANSACTION_ATTEMPTS} times`);
+    throw storeError(
+      status.ABORTED,
+      `the transaction conflicted with other writes ${TRANSACTION_ATTEMPTS} times`,
+    );
   }
 
   /** Every document, for the simulation's checks: path → data. */
@@ -123,7 +144,12 @@ export class MemoryDatabase implements Database {
 
   read(path: string): DocumentSnapshot {
     const stored = this.docs.get(path);
-    return new MemorySnapshot(this, path, stored ? structuredClone(stored.data) : undefined, stored);
+    return new MemorySnapshot(
+      this,
+      path,
+      stored ? structuredClone(stored.data) : undefined,
+      stored,
+    );
   }
 
   versionOf(path: string): number {
@@ -133,12 +159,14 @@ export class MemoryDatabase implements Database {
   /** Applies writes at once; each is checked first, so none applies if one fails. */
   write(writes: Write[]): void {
     const next = new Map<string, DocumentData | null>();
-    const current = (path: string) => (next.has(path) ? next.get(path) : (this.docs.get(path)?.data ?? null));
+    const current = (path: string) =>
+      next.has(path) ? next.get(path) : (this.docs.get(path)?.data ?? null);
     for (const w of writes) {
       const existing = current(w.path);
       switch (w.kind) {
         case 'create':
-          if (existing) throw storeError(status.ALREADY_EXISTS, `Document already exists: ${w.path}`);
+          if (existing)
+            throw storeError(status.ALREADY_EXISTS, `Document already exists: ${w.path}`);
           next.set(w.path, withoutDeletes(w.data, w.path));
           break;
         case 'set':
@@ -146,8 +174,14 @@ export class MemoryDatabase implements Database {
           break;
         case 'update':
           if (!existing) throw storeError(status.NOT_FOUND, `No document to update: ${w.path}`);
-          if (w.precondition && versionString(this.versionOf(w.path)) !== w.precondition.lastUpdateTime) {
-            throw storeError(status.FAILED_PRECONDITION, `the document ${w.path} changed since ${w.precondition.lastUpdateTime}`);
+          if (
+            w.precondition &&
+            versionString(this.versionOf(w.path)) !== w.precondition.lastUpdateTime
+          ) {
+            throw storeError(
+              status.FAILED_PRECONDITION,
+              `the document ${w.path} changed since ${w.precondition.lastUpdateTime}`,
+            );
           }
           next.set(w.path, applyUpdate(existing, w.data, w.path));
           break;
@@ -162,7 +196,10 @@ export class MemoryDatabase implements Database {
     }
     for (const [path, data] of next) {
       if (data && byteSize(data) > MAX_DOCUMENT_BYTES) {
-        throw storeError(status.INVALID_ARGUMENT, `Document ${path} cannot be written because it exceeds the maximum size allowed`);
+        throw storeError(
+          status.INVALID_ARGUMENT,
+          `Document ${path} cannot be written because it exceeds the maximum size allowed`,
+        );
       }
     }
     const updateTime = this.now();
@@ -178,7 +215,12 @@ export class MemoryDatabase implements Database {
         this.docs.delete(path);
         this.collections.get(collection)?.delete(path);
       }
-      if (before || data) this.onWrite?.({ path, before: before && structuredClone(before), after: data && structuredClone(data) });
+      if (before || data)
+        this.onWrite?.({
+          path,
+          before: before && structuredClone(before),
+          after: data && structuredClone(data),
+        });
     }
     const touched = new Set([...next.keys()].map((path) => path.slice(0, path.lastIndexOf('/'))));
     for (const notify of this.listeners) notify(touched);
@@ -190,8 +232,12 @@ export class MemoryDatabase implements Database {
       stored: this.docs.get(path) as Stored,
       id: path.slice(query.collection.length + 1),
     }));
-    const value = (m: (typeof matches)[number], field: string): unknown => (field === DOCUMENT_ID ? m.id : fieldAt(m.stored.data, field));
-    for (const filter of query.filters) matches = matches.filter((m) => matchesFilter(value(m, filter.field), filter.op, filter.value));
+    const value = (m: (typeof matches)[number], field: string): unknown =>
+      field === DOCUMENT_ID ? m.id : fieldAt(m.stored.data, field);
+    for (const filter of query.filters)
+      matches = matches.filter((m) =>
+        matchesFilter(value(m, filter.field), filter.op, filter.value),
+      );
     // Firestore leaves out documents without a field the query orders by.
     for (const field of query.order) matches = matches.filter((m) => value(m, field) !== undefined);
     const order = query.order.includes(DOCUMENT_ID) ? query.order : [...query.order, DOCUMENT_ID];
@@ -214,7 +260,15 @@ export class MemoryDatabase implements Database {
     if (startAfter) matches = matches.filter((m) => compareTo(m, startAfter) > 0);
     if (endAt) matches = matches.filter((m) => compareTo(m, endAt) <= 0);
     if (query.limit !== undefined) matches = matches.slice(0, query.limit);
-    return matches.map((m) => new MemorySnapshot(this, m.path, query.select ? {} : structuredClone(m.stored.data), m.stored));
+    return matches.map(
+      (m) =>
+        new MemorySnapshot(
+          this,
+          m.path,
+          query.select ? {} : structuredClone(m.stored.data),
+          m.stored,
+        ),
+    );
   }
 
   listen(query: QuerySpec, onChanges: (changes: DocumentChange[]) => void): () => void {
@@ -233,7 +287,8 @@ export class MemoryDatabase implements Database {
         if (before === undefined) changes.push({ type: 'added', doc });
         else if (before !== version) changes.push({ type: 'modified', doc });
       }
-      for (const path of known.keys()) if (!now.has(path)) changes.push({ type: 'removed', doc: this.read(path) });
+      for (const path of known.keys())
+        if (!now.has(path)) changes.push({ type: 'removed', doc: this.read(path) });
       known = now;
       if (changes.length > 0 || first) onChanges(changes);
       first = false;
@@ -312,10 +367,15 @@ class MemoryQuery implements Query {
     return this.with({ select: true });
   }
   get(): Promise<QuerySnapshot> {
-    return this.db.io({ op: 'query', paths: [this.spec.collection] }, () => ({ docs: this.db.run(this.spec) }));
+    return this.db.io({ op: 'query', paths: [this.spec.collection] }, () => ({
+      docs: this.db.run(this.spec),
+    }));
   }
   count(): Promise<number> {
-    return this.db.io({ op: 'count', paths: [this.spec.collection] }, () => this.db.run({ ...this.spec, select: true }).length);
+    return this.db.io(
+      { op: 'count', paths: [this.spec.collection] },
+      () => this.db.run({ ...this.spec, select: true }).length,
+    );
   }
   onSnapshot(onChanges: (changes: DocumentChange[]) => void): () => void {
     return this.db.listen(this.spec, onChanges);
@@ -365,7 +425,9 @@ class MemoryReference implements DocumentReference {
   async update(data: DocumentData, precondition?: Precondition) {
     checkValue(data, this.path);
     return this.db.io({ op: 'update', paths: [this.path], writes: [this.path] }, () =>
-      this.db.write([{ kind: 'update', path: this.path, data, ...(precondition ? { precondition } : {}) }]),
+      this.db.write([
+        { kind: 'update', path: this.path, data, ...(precondition ? { precondition } : {}) },
+      ]),
     );
   }
   delete() {
@@ -384,7 +446,8 @@ class MemoryTransaction implements Transaction {
     return this.getAll(ref).then(([snapshot]) => snapshot);
   }
   async getAll(...refs: DocumentReference[]): Promise<DocumentSnapshot[]> {
-    if (this.writes.length > 0) throw new Error('Firestore transactions require all reads to be executed before all writes.');
+    if (this.writes.length > 0)
+      throw new Error('Firestore transactions require all reads to be executed before all writes.');
     return this.db.io({ op: 'tx.get', paths: refs.map((r) => r.path) }, () =>
       refs.map((ref) => {
         const snapshot = this.db.read(ref.path);
@@ -429,7 +492,13 @@ class MemoryTransaction implements Transaction {
 function fieldAt(data: DocumentData, fieldPath: string): unknown {
   let value: unknown = data;
   for (const part of fieldPath.split('.')) {
-    if (value === null || typeof value !== 'object' || Array.isArray(value) || value instanceof Date) return undefined;
+    if (
+      value === null ||
+      typeof value !== 'object' ||
+      Array.isArray(value) ||
+      value instanceof Date
+    )
+      return undefined;
     value = (value as Record<string, unknown>)[part];
   }
   return value;
@@ -442,7 +511,12 @@ function applyUpdate(existing: DocumentData, changes: DocumentData, path: string
     let target: Record<string, unknown> = result;
     for (const part of parts.slice(0, -1)) {
       const inner = target[part];
-      if (inner === null || typeof inner !== 'object' || Array.isArray(inner) || inner instanceof Date) {
+      if (
+        inner === null ||
+        typeof inner !== 'object' ||
+        Array.isArray(inner) ||
+        inner instanceof Date
+      ) {
         if (value === DELETE_FIELD) break;
         target[part] = {};
       }
@@ -457,10 +531,16 @@ function applyUpdate(existing: DocumentData, changes: DocumentData, path: string
 
 /** A copy of a value to store; DELETE_FIELD only belongs at the top of an update. */
 function withoutDeletes<T>(value: T, path: string): T {
-  if (value === DELETE_FIELD) throw storeError(status.INVALID_ARGUMENT, `${path}: DELETE_FIELD may only appear at the top of an update`);
+  if (value === DELETE_FIELD)
+    throw storeError(
+      status.INVALID_ARGUMENT,
+      `${path}: DELETE_FIELD may only appear at the top of an update`,
+    );
   if (Array.isArray(value)) return value.map((v) => withoutDeletes(v, path)) as T;
   if (value !== null && typeof value === 'object' && !(value instanceof Date)) {
-    return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, withoutDeletes(v, path)])) as T;
+    return Object.fromEntries(
+      Object.entries(value).map(([k, v]) => [k, withoutDeletes(v, path)]),
+    ) as T;
   }
   return value;
 }
@@ -479,7 +559,8 @@ function checkValue(value: unknown, where: string): void {
   }
   if (typeof value === 'object') {
     const prototype: unknown = Object.getPrototypeOf(value);
-    if (prototype !== Object.prototype && prototype !== null) throw new Error(`${where}: Cannot use a custom object as a Firestore value`);
+    if (prototype !== Object.prototype && prototype !== null)
+      throw new Error(`${where}: Cannot use a custom object as a Firestore value`);
     for (const inner of Object.values(value)) checkValue(inner, where);
     return;
   }
@@ -505,7 +586,8 @@ function compareValues(a: unknown, b: unknown): number {
   if (ra !== rb) return ra - rb;
   if (typeof a === 'boolean' || typeof a === 'number') return Number(a) - Number(b);
   if (a instanceof Date && b instanceof Date) return a.getTime() - b.getTime();
-  if (typeof a === 'string' && typeof b === 'string') return Buffer.compare(Buffer.from(a), Buffer.from(b));
+  if (typeof a === 'string' && typeof b === 'string')
+    return Buffer.compare(Buffer.from(a), Buffer.from(b));
   return 0;
 }
 
@@ -539,5 +621,8 @@ function byteSize(value: unknown): number {
   if (typeof value === 'number' || value instanceof Date) return 8;
   if (typeof value === 'string') return Buffer.byteLength(value) + 1;
   if (Array.isArray(value)) return value.reduce((sum: number, v) => sum + byteSize(v), 0);
-  return Object.entries(value).reduce((sum, [k, v]) => sum + Buffer.byteLength(k) + 1 + byteSize(v), 0);
+  return Object.entries(value).reduce(
+    (sum, [k, v]) => sum + Buffer.byteLength(k) + 1 + byteSize(v),
+    0,
+  );
 }

@@ -19,12 +19,22 @@ export const planArbitrary: fc.Arbitrary<Plan> = fc.record({
     }),
     { minLength: 1, maxLength: 24 },
   ),
-  food: fc.record({ refused: rate, replyLost: rate, late: rate, held: rate, resourceExhausted: rate, internal: rate }),
+  food: fc.record({
+    refused: rate,
+    replyLost: rate,
+    late: rate,
+    held: rate,
+    resourceExhausted: rate,
+    internal: rate,
+  }),
   stallRate: fc.constantFrom(0, 0, 0.05),
   crashRate: fc.constantFrom(0, 0.002, 0.01, 0.03),
   freezeRate: fc.constantFrom(0, 0, 0.005, 0.02, 0.05),
   events: fc.record({ drop: rate, duplicate: rate, late: rate }),
-  store: fc.record({ unavailable: fc.constantFrom(0, 0.005, 0.02), aborted: fc.constantFrom(0, 0.01) }),
+  store: fc.record({
+    unavailable: fc.constantFrom(0, 0.005, 0.02),
+    aborted: fc.constantFrom(0, 0.01),
+  }),
   zombies: fc.constantFrom(0, 0.5, 1),
   config: fc.record({
     pollIntervalSeconds: fc.constantFrom(10, 30, 60),
@@ -35,9 +45,15 @@ export const planArbitrary: fc.Arbitrary<Plan> = fc.record({
     retries: fc.boolean(),
     resolves: fc.boolean(),
     everyMs: fc.constantFrom(120_000, 300_000),
-    pause: fc.option(fc.record({ at: fc.integer({ min: 0, max: CHAOS_MS }), forMs: fc.integer({ min: 10_000, max: 600_000 }) }), {
-      freq: 4,
-    }),
+    pause: fc.option(
+      fc.record({
+        at: fc.integer({ min: 0, max: CHAOS_MS }),
+        forMs: fc.integer({ min: 10_000, max: 600_000 }),
+      }),
+      {
+        freq: 4,
+      },
+    ),
   }),
 });
 
@@ -54,11 +70,16 @@ export class PromiseBroken extends Error {
  * as failing only if it breaks the promise that way: shrinking then keeps to
  * the failure it started from instead of wandering to another.
  */
-export function simulationProperty(observe?: (result: RunResult, plan: Plan) => void, only?: string) {
+export function simulationProperty(
+  observe?: (result: RunResult, plan: Plan) => void,
+  only?: string,
+) {
   return fc.asyncProperty(fc.scheduler(), planArbitrary, async (scheduler, plan) => {
     const result = await simulate(scheduler, plan);
     observe?.(result, plan);
-    const broken = only ? result.violations.filter((v) => signature(v) === only) : result.violations;
+    const broken = only
+      ? result.violations.filter((v) => signature(v) === only)
+      : result.violations;
     if (broken.length > 0) throw new PromiseBroken({ ...result, violations: broken });
   });
 }
@@ -86,7 +107,10 @@ export async function runSeed(seed: number, shrink: boolean): Promise<SeedOutcom
     { seed, numRuns: 1, endOnFailure: true },
   );
   if (!first || (details.failed && first.result.violations.length === 0)) {
-    const cause = details.errorInstance instanceof Error ? details.errorInstance : new Error(String(details.errorInstance));
+    const cause =
+      details.errorInstance instanceof Error
+        ? details.errorInstance
+        : new Error(String(details.errorInstance));
     throw new Error(`seed ${seed}: the simulation itself failed: ${cause.stack ?? cause.message}`);
   }
   const { stats } = first.result;
@@ -97,14 +121,21 @@ export async function runSeed(seed: number, shrink: boolean): Promise<SeedOutcom
   const shrunk = await fc.check(
     simulationProperty((result, plan) => {
       if (result.violations.some((v) => signature(v) === only))
-        smallest = { result: { ...result, violations: result.violations.filter((v) => signature(v) === only) }, plan };
+        smallest = {
+          result: { ...result, violations: result.violations.filter((v) => signature(v) === only) },
+          plan,
+        };
     }, only),
     { seed, numRuns: 1 },
   );
   return {
     seed,
     failed: true,
-    failure: { ...smallest, shrunk: true, ...(shrunk.counterexamplePath ? { path: shrunk.counterexamplePath } : {}) },
+    failure: {
+      ...smallest,
+      shrunk: true,
+      ...(shrunk.counterexamplePath ? { path: shrunk.counterexamplePath } : {}),
+    },
     stats,
   };
 }

@@ -55,7 +55,12 @@ export interface Plan {
   /** Invocations that outlive their timeout (the request ends, the code goes on). */
   zombies: number;
   config: { pollIntervalSeconds: number; maxAmbiguousRetries: number; shardSize: number };
-  operators: { retries: boolean; resolves: boolean; everyMs: number; pause: { at: number; forMs: number } | null };
+  operators: {
+    retries: boolean;
+    resolves: boolean;
+    everyMs: number;
+    pause: { at: number; forMs: number } | null;
+  };
 }
 
 /** Faults, crashes and new orders happen in the first part; the rest only heals. */
@@ -120,7 +125,10 @@ function instrument(world: World): () => void {
   };
   // The modules themselves, not the import wrappers, so every importer of them sees the change.
   const load = createRequire(__filename);
-  const mutableLogger = load('firebase-functions/logger') as Record<'debug' | 'info' | 'warn' | 'error', (...args: unknown[]) => void>;
+  const mutableLogger = load('firebase-functions/logger') as Record<
+    'debug' | 'info' | 'warn' | 'error',
+    (...args: unknown[]) => void
+  >;
   const crypto = load('node:crypto') as Record<'randomUUID', () => string>;
   for (const level of ['debug', 'info', 'warn', 'error'] as const) {
     if (level === 'debug') {
@@ -133,9 +141,14 @@ function instrument(world: World): () => void {
       const order = typeof payload.order === 'string' ? payload.order : invocation?.order;
       const detail = Object.entries(payload)
         .filter(([key, value]) => key !== 'order' && value !== undefined)
-        .map(([key, value]) => `${key}=${typeof value === 'string' ? value : JSON.stringify(value)}`)
+        .map(
+          ([key, value]) => `${key}=${typeof value === 'string' ? value : JSON.stringify(value)}`,
+        )
         .join(' ');
-      world.log(`${invocation ? `inv#${invocation.id} ` : ''}${level}: ${String(message)}${detail ? ` (${detail})` : ''}`, order);
+      world.log(
+        `${invocation ? `inv#${invocation.id} ` : ''}${level}: ${String(message)}${detail ? ` (${detail})` : ''}`,
+        order,
+      );
     });
   }
   patch(Math, 'random', () => world.random.next());
@@ -164,14 +177,20 @@ export async function simulate(scheduler: Scheduler, plan: Plan): Promise<RunRes
         const result = apply();
         // Creates are booked to the attempt its invocation last claimed.
         const invocation = currentInvocation();
-        const claimed = call.writes?.find((path) => /\/transitions\/(PREPARATION|IN_FLIGHT)-\d+$/.test(path));
+        const claimed = call.writes?.find((path) =>
+          /\/transitions\/(PREPARATION|IN_FLIGHT)-\d+$/.test(path),
+        );
         if (invocation && claimed) invocation.claim = claimed;
         return result;
       }),
     onWrite: ({ path, after }) => {
       const entry = /^relations\/([^/]+)\/transitions\//.exec(path);
       if (entry && after?.sendUntil instanceof Date) {
-        food.orders.get(`orders/${entry[1]}`)?.windows.push({ status: String(after.to), at: world.now, until: after.sendUntil.getTime() });
+        food.orders.get(`orders/${entry[1]}`)?.windows.push({
+          status: String(after.to),
+          at: world.now,
+          until: after.sendUntil.getTime(),
+        });
       }
       const match = /^relations\/([^/]+)$/.exec(path);
       if (!match || !after) return;
@@ -182,16 +201,24 @@ export async function simulate(scheduler: Scheduler, plan: Plan): Promise<RunRes
       const eventId = `event-${++eventIds}`;
       const deliveries = world.chaos && random.chance(plan.events.duplicate) ? 2 : 1;
       for (let i = 0; i < deliveries; i++) {
-        const delay = world.chaos && random.chance(plan.events.late) ? random.int(1_000, 120_000) : random.int(5, 500);
+        const delay =
+          world.chaos && random.chance(plan.events.late)
+            ? random.int(1_000, 120_000)
+            : random.int(5, 500);
         world.at(world.now + delay, () => deliver(path, eventId));
       }
     },
   });
   useDatabase(store);
 
-  const instances = { advance: killSwitchCache(10_000), poll: killSwitchCache(10_000), shard: killSwitchCache(10_000) };
+  const instances = {
+    advance: killSwitchCache(10_000),
+    poll: killSwitchCache(10_000),
+    shard: killSwitchCache(10_000),
+  };
   const deps = (instance: keyof typeof instances, timeoutMs: number | null): Deps => ({
-    food: timeoutMs === null ? food.api() : sendingUntil(food.api(), new Date(world.now + timeoutMs)),
+    food:
+      timeoutMs === null ? food.api() : sendingUntil(food.api(), new Date(world.now + timeoutMs)),
     config,
     now: () => new Date(world.now),
     timers: { sleep: (ms) => world.sleep(ms), every: (ms, tick) => world.every(ms, tick) },
@@ -202,21 +229,32 @@ export async function simulate(scheduler: Scheduler, plan: Plan): Promise<RunRes
   const deliver = (path: string, eventId: string) => {
     const order = `orders/${path.split('/')[1]}`;
     const timeout = world.chaos && random.chance(plan.zombies) ? undefined : ADVANCE_TIMEOUT_MS;
-    world.spawn('advance', order, () => advance(store.doc(path), eventId, deps('advance', ADVANCE_TIMEOUT_MS)), timeout);
+    world.spawn(
+      'advance',
+      order,
+      () => advance(store.doc(path), eventId, deps('advance', ADVANCE_TIMEOUT_MS)),
+      timeout,
+    );
   };
 
   const enqueued = new Set<string>();
   const shardQueue: ShardQueue = {
     async enqueue(shard, id) {
       await world.call(`cloud tasks enqueue ${id}`, () => {
-        if (world.chaos && random.chance(0.1)) throw new Error('Cloud Tasks refused the task (simulated)');
+        if (world.chaos && random.chance(0.1))
+          throw new Error('Cloud Tasks refused the task (simulated)');
       });
       if (enqueued.has(id)) return 'exists';
       enqueued.add(id);
       const copies = world.chaos && random.chance(plan.events.duplicate) ? 2 : 1;
       for (let i = 0; i < copies; i++) {
         world.at(world.now + random.int(10, 3_000), () =>
-          world.spawn('shard', undefined, () => observeShard(deps('shard', 120_000), shard), 120_000),
+          world.spawn(
+            'shard',
+            undefined,
+            () => observeShard(deps('shard', 120_000), shard),
+            120_000,
+          ),
         );
       }
       return 'queued';
@@ -227,7 +265,8 @@ export async function simulate(scheduler: Scheduler, plan: Plan): Promise<RunRes
   plan.orders.forEach((order, i) => {
     const id = `o${String(i + 1).padStart(2, '0')}`;
     world.at(START + order.at, () => food.placeOrder(id, `customer-${i % 7}`, order.rejects));
-    if (order.cancelAt !== null) world.at(START + order.cancelAt, () => food.cancel(`orders/${id}`));
+    if (order.cancelAt !== null)
+      world.at(START + order.cancelAt, () => food.cancel(`orders/${id}`));
   });
   // The food service's controller.
   for (let t = START; t < START + RUN_MS; t += KITCHEN_TICK_MS) world.at(t, () => food.tick());
@@ -248,8 +287,14 @@ export async function simulate(scheduler: Scheduler, plan: Plan): Promise<RunRes
     );
   }
   // Operators.
-  for (let t = START + plan.operators.everyMs; t < START + RUN_MS - 10 * 60_000; t += plan.operators.everyMs) {
-    world.at(t, () => world.spawn('operator', undefined, () => operate(world, food, plan, config.retentionDays)));
+  for (
+    let t = START + plan.operators.everyMs;
+    t < START + RUN_MS - 10 * 60_000;
+    t += plan.operators.everyMs
+  ) {
+    world.at(t, () =>
+      world.spawn('operator', undefined, () => operate(world, food, plan, config.retentionDays)),
+    );
   }
   if (plan.operators.pause) {
     const { at, forMs } = plan.operators.pause;
@@ -268,7 +313,8 @@ export async function simulate(scheduler: Scheduler, plan: Plan): Promise<RunRes
       wanted = paused;
       check();
     };
-    for (let t = START + at + 30_000; t < START + RUN_MS - 5 * 60_000; t += 30_000) world.at(t, check);
+    for (let t = START + at + 30_000; t < START + RUN_MS - 5 * 60_000; t += 30_000)
+      world.at(t, check);
     world.at(START + at, () => want(true));
     world.at(START + at + forMs, () => want(false));
   }
@@ -285,7 +331,11 @@ export async function simulate(scheduler: Scheduler, plan: Plan): Promise<RunRes
   }
   const violations = [
     ...checkPromise({ store, food, now: world.now, config }),
-    ...world.bugs.map((bug) => ({ kind: 'unexpected-error', order: bug.order ?? '-', message: bug.text })),
+    ...world.bugs.map((bug) => ({
+      kind: 'unexpected-error',
+      order: bug.order ?? '-',
+      message: bug.text,
+    })),
   ];
   return {
     violations,
@@ -304,7 +354,12 @@ export async function simulate(scheduler: Scheduler, plan: Plan): Promise<RunRes
 }
 
 /** An operator's round: retry some flagged relations, resolve some possible orphans, as the ops CLI would. */
-async function operate(world: World, food: FoodLedger, plan: Plan, retentionDays: number): Promise<string> {
+async function operate(
+  world: World,
+  food: FoodLedger,
+  plan: Plan,
+  retentionDays: number,
+): Promise<string> {
   const by = { who: 'sim-operator', why: 'checked the food service' };
   const done: string[] = [];
   if (plan.operators.retries) {
@@ -315,7 +370,9 @@ async function operate(world: World, food: FoodLedger, plan: Plan, retentionDays
       if (/_OVERWRITTEN$/.test(String(error?.code))) {
         // As the flag asks: the person asks the customer. A cancel stands, and an ended relation that cannot say
         // "cancelled after it ended" keeps its flag for customer service; otherwise the order is set back as it ended.
-        const customerCancelled = food.orders.get(order)?.history.some((h) => h.by === 'customer' && h.status === 'CANCELLED');
+        const customerCancelled = food.orders
+          .get(order)
+          ?.history.some((h) => h.by === 'customer' && h.status === 'CANCELLED');
         if (customerCancelled) food.setByOperator(order, 'CANCELLED');
         else if (isTerminal(stage)) food.setByOperator(order, stage);
         if (customerCancelled && isTerminal(stage) && stage !== 'CANCELLED') continue;
@@ -352,7 +409,10 @@ async function operate(world: World, food: FoodLedger, plan: Plan, retentionDays
           retentionDays,
         );
         done.push(`resolved ${which} of ${relation.order}`);
-        world.log(`operator resolves ${which} of ${relation.order} (${note.name ?? 'no name known'})`, relation.order);
+        world.log(
+          `operator resolves ${which} of ${relation.order} (${note.name ?? 'no name known'})`,
+          relation.order,
+        );
       } catch (error) {
         if (!(error instanceof RepairRefused)) throw error;
         done.push(`resolve of ${relation.order} refused: ${error.message}`);

@@ -79,7 +79,13 @@ export class World {
   /** Faults may happen while this is true; after it, the world only heals. */
   chaos = true;
   steps = 0;
-  readonly stats = { invocations: 0, crashes: 0, freezes: 0, interleavings: 0, failedInvocations: 0 };
+  readonly stats = {
+    invocations: 0,
+    crashes: 0,
+    freezes: 0,
+    interleavings: 0,
+    failedInvocations: 0,
+  };
   /** Invocations that threw something other than an injected fault. */
   readonly bugs: Array<{ order: string | undefined; text: string }> = [];
 
@@ -109,15 +115,20 @@ export class World {
     if (invocation && this.chaos && this.random.chance(this.freezeRate)) {
       const ms = this.random.int(60_000, 20 * 60_000);
       this.stats.freezes++;
-      this.log(`inv#${invocation.id} freezes for ${Math.round(ms / 1000)} s before ${label}`, invocation.order);
+      this.log(
+        `inv#${invocation.id} freezes for ${Math.round(ms / 1000)} s before ${label}`,
+        invocation.order,
+      );
       await this.sleep(ms);
     }
     await this.scheduler.schedule(Promise.resolve(), label);
     if (invocation?.dead) return never();
-    if (invocation && this.chaos && this.random.chance(this.crashRate)) return this.kill(invocation, `before ${label}`);
+    if (invocation && this.chaos && this.random.chance(this.crashRate))
+      return this.kill(invocation, `before ${label}`);
     const result = effect();
     if (invocation?.dead) return never();
-    if (invocation && this.chaos && this.random.chance(this.crashRate)) return this.kill(invocation, `after ${label}`);
+    if (invocation && this.chaos && this.random.chance(this.crashRate))
+      return this.kill(invocation, `after ${label}`);
     return result;
   }
 
@@ -154,17 +165,34 @@ export class World {
   at(time: number, fire: () => void): void {
     const timer = { at: Math.max(time, this.now), seq: this.seq++, fire };
     let i = this.timers.length;
-    while (i > 0 && (this.timers[i - 1].at > timer.at || (this.timers[i - 1].at === timer.at && this.timers[i - 1].seq > timer.seq))) i--;
+    while (
+      i > 0 &&
+      (this.timers[i - 1].at > timer.at ||
+        (this.timers[i - 1].at === timer.at && this.timers[i - 1].seq > timer.seq))
+    )
+      i--;
     this.timers.splice(i, 0, timer);
   }
 
   /** Starts an invocation; its failure is recorded, as the platform would log it, and dropped. */
-  spawn(kind: InvocationKind, order: string | undefined, work: () => Promise<unknown>, timeoutMs?: number): Invocation {
-    const invocation: Invocation = { id: this.nextInvocation++, kind, dead: false, looks: new Map(), ...(order ? { order } : {}) };
+  spawn(
+    kind: InvocationKind,
+    order: string | undefined,
+    work: () => Promise<unknown>,
+    timeoutMs?: number,
+  ): Invocation {
+    const invocation: Invocation = {
+      id: this.nextInvocation++,
+      kind,
+      dead: false,
+      looks: new Map(),
+      ...(order ? { order } : {}),
+    };
     this.stats.invocations++;
     if (timeoutMs !== undefined) {
       this.at(this.now + timeoutMs, () => {
-        if (!invocation.dead && !done) void this.kill(invocation, `at its ${timeoutMs / 1000} s timeout`);
+        if (!invocation.dead && !done)
+          void this.kill(invocation, `at its ${timeoutMs / 1000} s timeout`);
       });
     }
     let done = false;
@@ -172,7 +200,8 @@ export class World {
       try {
         const result = await work();
         invocation.outcome = describe(result);
-        if (!invocation.dead) this.log(`inv#${invocation.id} ${kind} ended: ${invocation.outcome}`, order);
+        if (!invocation.dead)
+          this.log(`inv#${invocation.id} ${kind} ended: ${invocation.outcome}`, order);
       } catch (error) {
         this.stats.failedInvocations++;
         invocation.outcome = `failed: ${error instanceof Error ? error.message : String(error)}`;
@@ -194,7 +223,8 @@ export class World {
   /** Runs until `end` on the simulated clock, or until nothing is left to happen. */
   async run(end: number): Promise<void> {
     for (;;) {
-      if (++this.steps > MAX_STEPS) throw new Error(`the world did not settle within ${MAX_STEPS} steps`);
+      if (++this.steps > MAX_STEPS)
+        throw new Error(`the world did not settle within ${MAX_STEPS} steps`);
       // A tick runs once the microtask queue is empty: every promise chain the last step started has
       // gone as far as it can. Unlike an immediate, no real timer or I/O can run in between, so a run
       // depends on its seed alone, and it skips an event-loop turn per step (a third of the time).
@@ -208,7 +238,8 @@ export class World {
       if (!next || next.at > end) return;
       this.now = next.at;
       // Everything due now fires before anything runs, so the scheduler can interleave it.
-      while (this.timers.length > 0 && this.timers[0].at === this.now) (this.timers.shift() as Timer).fire();
+      while (this.timers.length > 0 && this.timers[0].at === this.now)
+        (this.timers.shift() as Timer).fire();
     }
   }
 }

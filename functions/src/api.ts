@@ -11,13 +11,24 @@ export { describeError } from './describe-error';
 export { loadRetentionDays, loadStuckThresholds, loadWatchSettings, STRING_PARAMS } from './config';
 
 // The domain model.
-export { isActiveStage, type PollerStatus, type ProblemReason, type StuckThresholds } from './model/health';
+export {
+  isActiveStage,
+  type PollerStatus,
+  type ProblemReason,
+  type StuckThresholds,
+} from './model/health';
 export { isStage, isTerminal, STAGES, type Stage } from './model/stage';
 
 // The food service's client.
 export { FoodClient } from './food/client';
 export type { TlsMaterial } from './food/credentials';
-export { CALL_KINDS, FAILURE_TABLE, FoodServiceError, isOverReceiveLimit, type FailureCode } from './food/errors';
+export {
+  CALL_KINDS,
+  FAILURE_TABLE,
+  FoodServiceError,
+  isOverReceiveLimit,
+  type FailureCode,
+} from './food/errors';
 export type { FoodMethod } from './food/types';
 
 // Firestore: the handle, and the documents the tools read and write.

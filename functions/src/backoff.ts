@@ -13,17 +13,25 @@ export interface RetryPolicy {
 
 /** The longest wait before attempt `attempt + 1`, after attempt `attempt` (1-based) failed. */
 export function backoffBoundMs(attempt: number, policy: Omit<RetryPolicy, 'maxAttempts'>): number {
-  return Math.min(policy.maxBackoffMs, policy.initialBackoffMs * policy.multiplier ** (attempt - 1));
+  return Math.min(
+    policy.maxBackoffMs,
+    policy.initialBackoffMs * policy.multiplier ** (attempt - 1),
+  );
 }
 
 /** A wait drawn from [0, bound). */
-export function backoffMs(attempt: number, policy: Omit<RetryPolicy, 'maxAttempts'>, random: () => number = Math.random): number {
+export function backoffMs(
+  attempt: number,
+  policy: Omit<RetryPolicy, 'maxAttempts'>,
+  random: () => number = Math.random,
+): number {
   return Math.floor(random() * backoffBoundMs(attempt, policy));
 }
 
 /** The longest a call retried under `policy` can take: every attempt's deadline plus the longest waits between them. */
 export function worstCaseMs(deadlineMs: number, policy: RetryPolicy): number {
   let total = policy.maxAttempts * deadlineMs;
-  for (let attempt = 1; attempt < policy.maxAttempts; attempt++) total += backoffBoundMs(attempt, policy);
+  for (let attempt = 1; attempt < policy.maxAttempts; attempt++)
+    total += backoffBoundMs(attempt, policy);
   return total;
 }

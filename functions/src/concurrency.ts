@@ -42,7 +42,8 @@ export interface Slots {
  * createLimiter, a released slot passes straight to the oldest waiter.
  */
 export function createSlots(limit: number): Slots {
-  if (!Number.isInteger(limit) || limit < 1) throw new Error(`a slot limit must be a positive integer, got ${limit}`);
+  if (!Number.isInteger(limit) || limit < 1)
+    throw new Error(`a slot limit must be a positive integer, got ${limit}`);
   let inFlight = 0;
   const waiters = new Set<{ grant: (release: Release) => void }>();
 

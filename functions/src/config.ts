@@ -7,7 +7,14 @@
 // deploy-time discovery has no secrets.
 import { isIP } from 'node:net';
 
-import { defineInt, defineSecret, defineString, Expression, expr, projectID } from 'firebase-functions/params';
+import {
+  defineInt,
+  defineSecret,
+  defineString,
+  Expression,
+  expr,
+  projectID,
+} from 'firebase-functions/params';
 
 import { worstCaseMs, type RetryPolicy } from './backoff';
 import type { PollerWatchSettings, StuckThresholds } from './model/health';
@@ -29,7 +36,12 @@ export const INT_PARAMS = {
       'Seconds between polls. Below 60, one scheduled invocation runs several polls; above, invocations without a due poll do nothing',
   },
   PAGE_SIZE: { default: 500, min: 1, max: 1000, description: 'ListOrders page size' },
-  RPC_DEADLINE_MS: { default: 5_000, min: 100, max: 60_000, description: 'Deadline of each food-service read or update, in milliseconds' },
+  RPC_DEADLINE_MS: {
+    default: 5_000,
+    min: 100,
+    max: 60_000,
+    description: 'Deadline of each food-service read or update, in milliseconds',
+  },
   CREATE_DEADLINE_MS: {
     default: 30_000,
     min: 1_000,
@@ -37,7 +49,12 @@ export const INT_PARAMS = {
     description:
       'Deadline of CreateKitchenOrder and CreateShipment, in milliseconds: longer than reads, since a create that times out may still have happened',
   },
-  MAX_CONCURRENCY: { default: 32, min: 1, max: 256, description: 'Food-service calls and relation writes a poll keeps in flight at once' },
+  MAX_CONCURRENCY: {
+    default: 32,
+    min: 1,
+    max: 256,
+    description: 'Food-service calls and relation writes a poll keeps in flight at once',
+  },
   SHARD_SIZE: {
     default: 2_000,
     min: 5,
@@ -52,7 +69,12 @@ export const INT_PARAMS = {
     description:
       'Polls several times a minute read the active relations through one listener per invocation while there are at most this many (0: never); each poll then pays only for what changed',
   },
-  ADVANCE_TIMEOUT_SECONDS: { default: 120, min: 10, max: 540, description: 'Timeout of advanceRelation, the trigger that runs one step' },
+  ADVANCE_TIMEOUT_SECONDS: {
+    default: 120,
+    min: 10,
+    max: 540,
+    description: 'Timeout of advanceRelation, the trigger that runs one step',
+  },
   CLAIM_LEASE_SECONDS: {
     default: 300,
     min: 20,
@@ -75,19 +97,22 @@ export const INT_PARAMS = {
     default: 180,
     min: 10,
     max: 86_400,
-    description: 'Seconds an order may stay NEW (no kitchen order yet) before the stuck-order report names it',
+    description:
+      'Seconds an order may stay NEW (no kitchen order yet) before the stuck-order report names it',
   },
   STUCK_PREPARATION_SECONDS: {
     default: 300,
     min: 10,
     max: 86_400,
-    description: 'Seconds an order may stay in PREPARATION (the kitchen cooks) before the stuck-order report names it',
+    description:
+      'Seconds an order may stay in PREPARATION (the kitchen cooks) before the stuck-order report names it',
   },
   STUCK_IN_FLIGHT_SECONDS: {
     default: 300,
     min: 10,
     max: 86_400,
-    description: 'Seconds an order may stay IN_FLIGHT (the drone flies) before the stuck-order report names it',
+    description:
+      'Seconds an order may stay IN_FLIGHT (the drone flies) before the stuck-order report names it',
   },
   ADVANCE_MAX_INSTANCES: {
     default: 10,
@@ -135,7 +160,8 @@ export const INT_PARAMS = {
     default: 1800,
     min: 60,
     max: 604_800,
-    description: 'The stuck-order report alerts kill-switch-on when the kill switch has been on for longer than this',
+    description:
+      'The stuck-order report alerts kill-switch-on when the kill switch has been on for longer than this',
   },
   PAUSE_CHECK_SECONDS: {
     default: 10,
@@ -171,7 +197,8 @@ export const STRING_PARAMS = {
     format: 'host:port, not loopback outside the emulators',
     description:
       'The food service (gRPC over TLS). No default: a deployed function dialling loopback would reach its own container, so loopback is refused outside the emulators',
-    validationRegex: '^(?!127\\.|localhost[.:]|0\\.0\\.0\\.0:|\\[::1?\\]:)(\\[[0-9a-fA-F:.]+\\]|[^\\s:\\[\\]]+):\\d{1,5}$',
+    validationRegex:
+      '^(?!127\\.|localhost[.:]|0\\.0\\.0\\.0:|\\[::1?\\]:)(\\[[0-9a-fA-F:.]+\\]|[^\\s:\\[\\]]+):\\d{1,5}$',
   },
   FUNCTIONS_REGION: {
     default: 'us-central1',
@@ -208,8 +235,10 @@ export const STRING_PARAMS = {
 
 export type StringParamName = keyof typeof STRING_PARAMS;
 
-const describe = (name: IntParamName) => `${INT_PARAMS[name].description} (${INT_PARAMS[name].min}-${INT_PARAMS[name].max})`;
-const intParam = (name: IntParamName) => defineInt(name, { default: INT_PARAMS[name].default, description: describe(name) });
+const describe = (name: IntParamName) =>
+  `${INT_PARAMS[name].description} (${INT_PARAMS[name].min}-${INT_PARAMS[name].max})`;
+const intParam = (name: IntParamName) =>
+  defineInt(name, { default: INT_PARAMS[name].default, description: describe(name) });
 const stringParam = (name: StringParamName, fallback?: string | Expression<string>) => {
   const { description, validationRegex, format } = STRING_PARAMS[name];
   return defineString(name, {
@@ -220,14 +249,26 @@ const stringParam = (name: StringParamName, fallback?: string | Expression<strin
 };
 
 export const foodServiceAddress = stringParam('FOOD_SERVICE_ADDRESS');
-export const functionsRegion = stringParam('FUNCTIONS_REGION', STRING_PARAMS.FUNCTIONS_REGION.default);
+export const functionsRegion = stringParam(
+  'FUNCTIONS_REGION',
+  STRING_PARAMS.FUNCTIONS_REGION.default,
+);
 // The project's own account, resolved to a full e-mail by the CLI: the
 // `name@` shorthand is passed as written to the secret grants and the
 // Scheduler job (firebase-tools 15), where it is not a valid member.
-export const serviceAccount = stringParam('SERVICE_ACCOUNT', expr`food-orchestrator@${projectID}.iam.gserviceaccount.com`);
-export const opsTokenAudiences = stringParam('OPS_TOKEN_AUDIENCES', STRING_PARAMS.OPS_TOKEN_AUDIENCES.default);
+export const serviceAccount = stringParam(
+  'SERVICE_ACCOUNT',
+  expr`food-orchestrator@${projectID}.iam.gserviceaccount.com`,
+);
+export const opsTokenAudiences = stringParam(
+  'OPS_TOKEN_AUDIENCES',
+  STRING_PARAMS.OPS_TOKEN_AUDIENCES.default,
+);
 
-export const opsInvoker = stringParam('OPS_INVOKER', expr`food-orchestrator-ops@${projectID}.iam.gserviceaccount.com`);
+export const opsInvoker = stringParam(
+  'OPS_INVOKER',
+  expr`food-orchestrator-ops@${projectID}.iam.gserviceaccount.com`,
+);
 /**
  * `invoker` of the private HTTPS functions. firebase-tools resets the invoker
  * members of an `invoker: 'private'` function on every deploy, so grants made
@@ -273,7 +314,12 @@ export const foodServiceClientKey = defineSecret('FOOD_SERVICE_CLIENT_KEY');
 export const FOOD_SERVICE_SECRETS = [foodServiceCa, foodServiceClientCert, foodServiceClientKey];
 
 /** Retries of food-service reads within one call: short, since the step or the next poll retries on a longer scale. */
-export const READ_RETRY_POLICY: RetryPolicy = { maxAttempts: 3, initialBackoffMs: 100, maxBackoffMs: 1_000, multiplier: 2 };
+export const READ_RETRY_POLICY: RetryPolicy = {
+  maxAttempts: 3,
+  initialBackoffMs: 100,
+  maxBackoffMs: 1_000,
+  multiplier: 2,
+};
 
 /** How many times a step looks at the order and tries to set its status before giving up for this attempt. */
 export const MOVE_ORDER_ROUNDS = 3;
@@ -347,7 +393,9 @@ export interface Config {
  * The longest a create step can spend calling the food service: the look,
  * the create, and MOVE_ORDER_ROUNDS rounds of a look and an update.
  */
-export function stepCallBudgetMs(config: Pick<Config, 'rpcDeadlineMs' | 'createDeadlineMs'>): number {
+export function stepCallBudgetMs(
+  config: Pick<Config, 'rpcDeadlineMs' | 'createDeadlineMs'>,
+): number {
   const read = worstCaseMs(config.rpcDeadlineMs, READ_RETRY_POLICY);
   return read + config.createDeadlineMs + MOVE_ORDER_ROUNDS * (read + config.rpcDeadlineMs);
 }
@@ -357,7 +405,11 @@ export function stepCallBudgetMs(config: Pick<Config, 'rpcDeadlineMs' | 'createD
  * most how many instances each runs (observeShard's is also its queue's
  * maxConcurrentDispatches; advanceRelation's is a param).
  */
-export const POLLER_MAX_INSTANCES = { pollFoodService: 1, pollFoodServiceNow: 1, observeShard: 6 } as const;
+export const POLLER_MAX_INSTANCES = {
+  pollFoodService: 1,
+  pollFoodServiceNow: 1,
+  observeShard: 6,
+} as const;
 
 /**
  * The most food-service calls in flight at once, across every instance: each
@@ -373,7 +425,8 @@ export function foodCallBound(config: Pick<Config, 'advanceMaxInstances' | 'food
   total: number;
 } {
   const triggers = config.advanceMaxInstances * config.foodMaxInFlight;
-  const pollers = Object.values(POLLER_MAX_INSTANCES).reduce((sum, n) => sum + n, 0) * config.foodMaxInFlight;
+  const pollers =
+    Object.values(POLLER_MAX_INSTANCES).reduce((sum, n) => sum + n, 0) * config.foodMaxInFlight;
   return { triggers, pollers, total: triggers + pollers };
 }
 
@@ -417,12 +470,21 @@ export function loadWatchSettings(env: NodeJS.ProcessEnv = process.env): PollerW
  * libraries name when they call a function by that URL).
  */
 export function loadOpsAudiences(env: NodeJS.ProcessEnv = process.env): string[] {
-  const listed = (env.OPS_TOKEN_AUDIENCES?.trim() || STRING_PARAMS.OPS_TOKEN_AUDIENCES.default).split(',').map((a) => a.trim());
+  const listed = (env.OPS_TOKEN_AUDIENCES?.trim() || STRING_PARAMS.OPS_TOKEN_AUDIENCES.default)
+    .split(',')
+    .map((a) => a.trim());
   if (listed.some((a) => a === '' || /\s/.test(a)))
-    throw new Error(`OPS_TOKEN_AUDIENCES must be audiences, comma-separated, got "${env.OPS_TOKEN_AUDIENCES}"`);
+    throw new Error(
+      `OPS_TOKEN_AUDIENCES must be audiences, comma-separated, got "${env.OPS_TOKEN_AUDIENCES}"`,
+    );
   const project = env.GCLOUD_PROJECT ?? env.GOOGLE_CLOUD_PROJECT;
   const region = env.FUNCTIONS_REGION?.trim() || STRING_PARAMS.FUNCTIONS_REGION.default;
-  return [...new Set([...listed, ...(project ? [`https://${region}-${project}.cloudfunctions.net/ops`] : [])])];
+  return [
+    ...new Set([
+      ...listed,
+      ...(project ? [`https://${region}-${project}.cloudfunctions.net/ops`] : []),
+    ]),
+  ];
 }
 
 /**
@@ -481,9 +543,15 @@ function foodServiceAddressFrom(env: NodeJS.ProcessEnv): string {
 }
 
 /** The three secrets' values as TLS material; "none" (or empty) client secrets mean no mTLS. */
-export function tlsFromSecrets(values: { ca: string; clientCert: string; clientKey: string }): Config['tls'] {
+export function tlsFromSecrets(values: {
+  ca: string;
+  clientCert: string;
+  clientKey: string;
+}): Config['tls'] {
   if (!values.ca.trim()) {
-    throw new Error('FOOD_SERVICE_CA is not set: it must hold the PEM of the CA that signed the food service certificate');
+    throw new Error(
+      'FOOD_SERVICE_CA is not set: it must hold the PEM of the CA that signed the food service certificate',
+    );
   }
   const certPem = optionalPem(values.clientCert);
   const keyPem = optionalPem(values.clientKey);
@@ -491,7 +559,11 @@ export function tlsFromSecrets(values: { ca: string; clientCert: string; clientK
 }
 
 /** The secrets' names in Secret Manager, as defineSecret() binds them. */
-export const SECRET_NAMES = { ca: foodServiceCa.name, clientCert: foodServiceClientCert.name, clientKey: foodServiceClientKey.name };
+export const SECRET_NAMES = {
+  ca: foodServiceCa.name,
+  clientCert: foodServiceClientCert.name,
+  clientKey: foodServiceClientKey.name,
+};
 
 /**
  * Where to read the secrets' latest versions: Secret Manager in the
@@ -501,7 +573,9 @@ export const SECRET_NAMES = { ca: foodServiceCa.name, clientCert: foodServiceCli
  * loopback only, like FIRESTORE_EMULATOR_HOST). Null otherwise: locally the
  * secrets come from the environment, and nothing may reach out of the machine.
  */
-export function secretManagerTarget(env: NodeJS.ProcessEnv = process.env): { projectId: string; emulatorHost?: string } | null {
+export function secretManagerTarget(
+  env: NodeJS.ProcessEnv = process.env,
+): { projectId: string; emulatorHost?: string } | null {
   const projectId = env.GCLOUD_PROJECT ?? env.GOOGLE_CLOUD_PROJECT;
   const emulatorHost = env.SECRET_MANAGER_EMULATOR_HOST?.trim();
   const deployed = Boolean(env.K_SERVICE) && env.FUNCTIONS_EMULATOR !== 'true';

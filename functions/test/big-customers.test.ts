@@ -37,7 +37,10 @@ describe('customers with megabytes of data', function () {
   afterEach(async () => stack?.stop());
 
   it('one 2.2 MB customer among ordinary ones: every ordinary order is delivered, the big one reported each poll', async () => {
-    assert.ok(MB_2_2('b').length > RECEIVE_LIMIT_BYTES && MB_1_1.length < RECEIVE_LIMIT_BYTES, 'the sizes straddle the limit');
+    assert.ok(
+      MB_2_2('b').length > RECEIVE_LIMIT_BYTES && MB_1_1.length < RECEIVE_LIMIT_BYTES,
+      'the sizes straddle the limit',
+    );
     stack = await startStack({ service: { rejectRate: 0 } });
     const before = stack.service.placeOrders(3);
     const [big] = stack.service.placeOrders(1, MB_2_2('b'));
@@ -47,17 +50,27 @@ describe('customers with megabytes of data', function () {
     const mark = logMark();
 
     const polls = await runUntil(stack, async () => {
-      const relations = await Promise.all([...ordinary, large].map((order) => stack.relation(order)));
+      const relations = await Promise.all(
+        [...ordinary, large].map((order) => stack.relation(order)),
+      );
       return relations.every((r) => r?.stage === 'DELIVERED');
     });
-    for (const order of ordinary) assert.equal((await stack.relation(order))?.stage, 'DELIVERED', order);
-    assert.equal((await stack.food.getOrder(after[2])).status, 'DELIVERED', 'orders listed after the big one were reached');
+    for (const order of ordinary)
+      assert.equal((await stack.relation(order))?.stage, 'DELIVERED', order);
+    assert.equal(
+      (await stack.food.getOrder(after[2])).status,
+      'DELIVERED',
+      'orders listed after the big one were reached',
+    );
 
     // 1.1 MB would not fit a Firestore document: what identifies the customer is kept.
     const bounded = await stack.relation(large);
     assert.equal(bounded?.stage, 'DELIVERED');
     const sha = createHash('sha256').update(MB_1_1).digest('hex');
-    assert.equal(bounded?.customerId, `${MB_1_1.slice(0, CUSTOMER_ID_PREFIX_CHARS)}… (sha256:${sha}, 1100000 bytes)`);
+    assert.equal(
+      bounded?.customerId,
+      `${MB_1_1.slice(0, CUSTOMER_ID_PREFIX_CHARS)}… (sha256:${sha}, 1100000 bytes)`,
+    );
     assert.ok(Buffer.byteLength(bounded?.customerId ?? '') < 2 * MAX_CUSTOMER_ID_BYTES);
 
     // The one too large to receive: no relation, and one ERROR entry per poll naming it and why.
@@ -89,16 +102,29 @@ describe('customers with megabytes of data', function () {
   it('two 2.2 MB customers side by side (a 4.4 MB page) cannot stop the listing: both are stepped over', async () => {
     stack = await startStack({ service: { rejectRate: 0 } });
     const ordinary = stack.service.placeOrders(2);
-    const bigs = [...stack.service.placeOrders(1, MB_2_2('c')), ...stack.service.placeOrders(1, MB_2_2('d'))];
+    const bigs = [
+      ...stack.service.placeOrders(1, MB_2_2('c')),
+      ...stack.service.placeOrders(1, MB_2_2('d')),
+    ];
     ordinary.push(...stack.service.placeOrders(2));
     const mark = logMark();
-    await runUntil(stack, async () => (await Promise.all(ordinary.map((o) => stack.relation(o)))).every((r) => r?.stage === 'DELIVERED'));
+    await runUntil(stack, async () =>
+      (await Promise.all(ordinary.map((o) => stack.relation(o)))).every(
+        (r) => r?.stage === 'DELIVERED',
+      ),
+    );
     for (const order of bigs) assert.equal(await stack.relation(order), undefined);
     const first = logEntries(mark).find((e) => e.message === 'poll finished');
     assert.equal(first?.unrecorded, 2);
-    assert.deepEqual((first?.unrecordedOrders as Array<{ order: string }>).map((u) => u.order).sort(), [...bigs].sort());
+    assert.deepEqual(
+      (first?.unrecordedOrders as Array<{ order: string }>).map((u) => u.order).sort(),
+      [...bigs].sort(),
+    );
     // Each page over the limit was asked for again smaller: the listing took more calls, never failed.
-    assert.ok(stack.service.stats().calls.ListOrders.ok > 6, JSON.stringify(stack.service.stats().calls.ListOrders));
+    assert.ok(
+      stack.service.stats().calls.ListOrders.ok > 6,
+      JSON.stringify(stack.service.stats().calls.ListOrders),
+    );
     assert.deepEqual(stack.service.stats().calls.ListOrders.failed, {});
   });
 });

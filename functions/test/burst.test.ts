@@ -35,7 +35,11 @@ const BATCH = 500;
  * none is given up keep what is measured the limit itself
  * (docs/OPERATIONS.md, "Protecting the food service").
  */
-const ROOMY_DEADLINES = { RPC_DEADLINE_MS: '10000', CREATE_DEADLINE_MS: '20000', CLAIM_LEASE_SECONDS: '600' };
+const ROOMY_DEADLINES = {
+  RPC_DEADLINE_MS: '10000',
+  CREATE_DEADLINE_MS: '20000',
+  CLAIM_LEASE_SECONDS: '600',
+};
 
 interface InFlight {
   now: number;
@@ -66,14 +70,20 @@ async function writeBurst(orders: readonly string[]): Promise<void> {
   for (let i = 0; i < orders.length; i += BATCH) {
     const batch = db().batch();
     for (const order of orders.slice(i, i + BATCH)) {
-      batch.create(db().collection(RELATIONS).doc(relationId(order)), newRelation(order, 'burst-customer', at));
+      batch.create(
+        db().collection(RELATIONS).doc(relationId(order)),
+        newRelation(order, 'burst-customer', at),
+      );
     }
     commits.push(batch.commit());
   }
   await Promise.all(commits);
 }
 
-async function runBurst(stack: Stack, writes: number): Promise<{ inFlight: InFlight; seconds: number }> {
+async function runBurst(
+  stack: Stack,
+  writes: number,
+): Promise<{ inFlight: InFlight; seconds: number }> {
   const orders = stack.service.placeOrders(writes);
   const inFlight = countInFlight(stack);
   const started = Date.now();
@@ -81,11 +91,19 @@ async function runBurst(stack: Stack, writes: number): Promise<{ inFlight: InFli
   await stack.functions.settle({ timeoutMs: 600_000 });
   const seconds = (Date.now() - started) / 1000;
 
-  const advanced = await db().collection(RELATIONS).where('stage', '==', 'PREPARATION').count().get();
+  const advanced = await db()
+    .collection(RELATIONS)
+    .where('stage', '==', 'PREPARATION')
+    .count()
+    .get();
   assert.equal(advanced.data().count, writes, 'every relation of the burst took its first step');
   const flagged = await db().collection(RELATIONS).where('error', '!=', null).count().get();
   assert.equal(flagged.data().count, 0, 'no step failed, not even for want of a slot');
-  assert.equal(stack.service.stats().calls.GetOrder.ok, 2 * writes, 'no call was given up and sent again');
+  assert.equal(
+    stack.service.stats().calls.GetOrder.ok,
+    2 * writes,
+    'no call was given up and sent again',
+  );
   const stats = stack.service.stats();
   assert.equal(stats.calls.CreateKitchenOrder.ok, writes, 'one kitchen order per relation');
   assert.equal(stats.kitchenOrdersCreated, writes);
@@ -99,7 +117,11 @@ describe('a burst of relation writes', function () {
 
   it(`${BURST} writes at once never have more than FOOD_MAX_IN_FLIGHT (${LIMIT}) food-service calls in flight`, async () => {
     stack = await startStack({
-      env: { FOOD_MAX_IN_FLIGHT: String(LIMIT), ADVANCE_CONCURRENCY: String(EVENTS_AT_ONCE), ...ROOMY_DEADLINES },
+      env: {
+        FOOD_MAX_IN_FLIGHT: String(LIMIT),
+        ADVANCE_CONCURRENCY: String(EVENTS_AT_ONCE),
+        ...ROOMY_DEADLINES,
+      },
     });
     assert.equal(
       stack.functions.triggers.get('advanceRelation')?.concurrency,
@@ -108,7 +130,10 @@ describe('a burst of relation writes', function () {
     );
     const { inFlight, seconds } = await runBurst(stack, BURST);
 
-    assert.ok(inFlight.peak <= LIMIT, `at most ${LIMIT} calls in flight at the food service, saw ${inFlight.peak}`);
+    assert.ok(
+      inFlight.peak <= LIMIT,
+      `at most ${LIMIT} calls in flight at the food service, saw ${inFlight.peak}`,
+    );
     assert.equal(inFlight.peak, LIMIT, 'the burst did press against the limit');
     assert.equal(inFlight.now, 0);
     // GetOrder, CreateKitchenOrder, GetOrder, UpdateOrder for each.
@@ -121,8 +146,17 @@ describe('a burst of relation writes', function () {
 
   it('without the limit, the same instance does put more calls in flight (the measurement sees it)', async () => {
     const writes = Math.min(BURST, 300);
-    stack = await startStack({ env: { FOOD_MAX_IN_FLIGHT: '256', ADVANCE_CONCURRENCY: String(EVENTS_AT_ONCE), ...ROOMY_DEADLINES } });
+    stack = await startStack({
+      env: {
+        FOOD_MAX_IN_FLIGHT: '256',
+        ADVANCE_CONCURRENCY: String(EVENTS_AT_ONCE),
+        ...ROOMY_DEADLINES,
+      },
+    });
     const { inFlight } = await runBurst(stack, writes);
-    assert.ok(inFlight.peak > LIMIT, `with a limit of 256 the calls overlapped more than ${LIMIT} deep (saw ${inFlight.peak})`);
+    assert.ok(
+      inFlight.peak > LIMIT,
+      `with a limit of 256 the calls overlapped more than ${LIMIT} deep (saw ${inFlight.peak})`,
+    );
   });
 });

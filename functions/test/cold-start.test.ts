@@ -17,7 +17,10 @@ const functionsDir = path.resolve(__dirname, '..');
  * resolves with its exit status and output. Asynchronous, because the food
  * service it calls runs in this process.
  */
-function runInFreshProcess(event: object, env: Record<string, string>): Promise<{ status: number | null; output: string }> {
+function runInFreshProcess(
+  event: object,
+  env: Record<string, string>,
+): Promise<{ status: number | null; output: string }> {
   const script = `
     const functions = require(${JSON.stringify(path.join(functionsDir, 'lib', 'index.js'))});
     const event = JSON.parse(process.env.EVENT_JSON);

@@ -18,7 +18,9 @@ describe('the concurrency limit', () => {
         if (fail) throw new Error('boom');
         return ms;
       });
-    const results = await Promise.allSettled(Array.from({ length: 40 }, (_, i) => work(i % 7, i % 5 === 0)));
+    const results = await Promise.allSettled(
+      Array.from({ length: 40 }, (_, i) => work(i % 7, i % 5 === 0)),
+    );
     assert.equal(peak, 3);
     assert.equal(results.filter((r) => r.status === 'rejected').length, 8);
     assert.equal(running, 0);

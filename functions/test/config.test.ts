@@ -37,7 +37,10 @@ const KEY = '-----BEGIN PRIVATE KEY-----\nMIIEclient-secret-key\n-----END PRIVAT
 
 /** PAGE_SIZE → pageSize: the Config field each param fills. */
 const fieldOf = (name: IntParamName) =>
-  name.toLowerCase().replace(/_([a-z])/g, (_, c: string) => c.toUpperCase()) as keyof Omit<Config, 'address' | 'tls'>;
+  name.toLowerCase().replace(/_([a-z])/g, (_, c: string) => c.toUpperCase()) as keyof Omit<
+    Config,
+    'address' | 'tls'
+  >;
 const INTS = INT_NAMES.map((name) => ({
   name,
   field: fieldOf(name),
@@ -125,7 +128,11 @@ describe('loadConfig', () => {
         delete process.env.FOOD_SERVICE_ADDRESS;
         set({ FOOD_SERVICE_CA: CA });
         if (missing !== undefined) set({ FOOD_SERVICE_ADDRESS: missing });
-        assert.throws(() => loadConfig(), /FOOD_SERVICE_ADDRESS is not set: .*functions\/\.env\.<project>/, JSON.stringify(missing));
+        assert.throws(
+          () => loadConfig(),
+          /FOOD_SERVICE_ADDRESS is not set: .*functions\/\.env\.<project>/,
+          JSON.stringify(missing),
+        );
       }
     });
 
@@ -155,7 +162,10 @@ describe('loadConfig', () => {
     });
 
     it('allows loopback in the Functions emulator and wherever a Firestore emulator is used (npm start, the tests)', () => {
-      for (const local of [{ FUNCTIONS_EMULATOR: 'true' }, { FIRESTORE_EMULATOR_HOST: '127.0.0.1:8080' }]) {
+      for (const local of [
+        { FUNCTIONS_EMULATOR: 'true' },
+        { FIRESTORE_EMULATOR_HOST: '127.0.0.1:8080' },
+      ]) {
         for (const address of LOOPBACK) {
           delete process.env.FUNCTIONS_EMULATOR;
           delete process.env.FIRESTORE_EMULATOR_HOST;
@@ -166,7 +176,13 @@ describe('loadConfig', () => {
     });
 
     it('accepts real hosts, including ones that merely look like loopback', () => {
-      for (const address of ['food.example.com:443', '10.0.0.7:9000', '[2001:db8::1]:443', 'localhostel.example.com:443', '128.0.0.1:1']) {
+      for (const address of [
+        'food.example.com:443',
+        '10.0.0.7:9000',
+        '[2001:db8::1]:443',
+        'localhostel.example.com:443',
+        '128.0.0.1:1',
+      ]) {
         set({ ...TLS, FOOD_SERVICE_ADDRESS: address });
         assert.equal(loadConfig().address, address);
       }
@@ -175,28 +191,58 @@ describe('loadConfig', () => {
     it('must be host:port', () => {
       for (const bad of ['food.example.com', 'food.example.com:', ':443', 'a b:1', 'host:port']) {
         set({ ...TLS, FOOD_SERVICE_ADDRESS: bad });
-        assert.throws(() => loadConfig(), new RegExp(`FOOD_SERVICE_ADDRESS must be host:port, got "${bad}"`), bad);
+        assert.throws(
+          () => loadConfig(),
+          new RegExp(`FOOD_SERVICE_ADDRESS must be host:port, got "${bad}"`),
+          bad,
+        );
       }
     });
 
     it('is refused at the deploy prompt when it is loopback (the regex the CLI applies to typed answers)', () => {
       const prompt = new RegExp(STRING_PARAMS.FOOD_SERVICE_ADDRESS.validationRegex);
-      for (const address of ['127.0.0.1:9000', 'localhost:9000', '0.0.0.0:9000', '[::1]:9000', 'food.example.com', '']) {
+      for (const address of [
+        '127.0.0.1:9000',
+        'localhost:9000',
+        '0.0.0.0:9000',
+        '[::1]:9000',
+        'food.example.com',
+        '',
+      ]) {
         assert.ok(!prompt.test(address), `the prompt accepts ${address}`);
       }
-      for (const address of ['food.example.com:443', '10.0.0.7:9000', '[2001:db8::1]:443']) assert.ok(prompt.test(address), address);
+      for (const address of ['food.example.com:443', '10.0.0.7:9000', '[2001:db8::1]:443'])
+        assert.ok(prompt.test(address), address);
     });
   });
 
   it('knows loopback hosts', () => {
-    for (const host of ['localhost', '127.0.0.1', '127.255.0.1', '::1', '[::1]', '0.0.0.0', '::', 'x.localhost'])
+    for (const host of [
+      'localhost',
+      '127.0.0.1',
+      '127.255.0.1',
+      '::1',
+      '[::1]',
+      '0.0.0.0',
+      '::',
+      'x.localhost',
+    ])
       assert.ok(isLoopbackHost(host), host);
-    for (const host of ['example.com', '10.0.0.1', '::2', '[2001:db8::1]', '1.2.7.0']) assert.ok(!isLoopbackHost(host), host);
+    for (const host of ['example.com', '10.0.0.1', '::2', '[2001:db8::1]', '1.2.7.0'])
+      assert.ok(!isLoopbackHost(host), host);
   });
 
   it('bounds the food-service calls in flight across every instance: the triggers, plus one instance of each poller', () => {
-    assert.deepEqual(foodCallBound({ advanceMaxInstances: 10, foodMaxInFlight: 10 }), { triggers: 100, pollers: 80, total: 180 });
-    assert.deepEqual(foodCallBound({ advanceMaxInstances: 1, foodMaxInFlight: 3 }), { triggers: 3, pollers: 24, total: 27 });
+    assert.deepEqual(foodCallBound({ advanceMaxInstances: 10, foodMaxInFlight: 10 }), {
+      triggers: 100,
+      pollers: 80,
+      total: 180,
+    });
+    assert.deepEqual(foodCallBound({ advanceMaxInstances: 1, foodMaxInFlight: 3 }), {
+      triggers: 3,
+      pollers: 24,
+      total: 27,
+    });
   });
 
   it('reads every value that is set', () => {
@@ -264,15 +310,36 @@ describe('loadConfig', () => {
     });
 
     it(`rejects ${name} out of range or not an integer, naming it and the value`, () => {
-      set({ FOOD_SERVICE_CA: CA, FOOD_SERVICE_CLIENT_CERT: CERT, FOOD_SERVICE_CLIENT_KEY: KEY, FOOD_SERVICE_ADDRESS: 'food.internal:443' });
-      for (const bad of [String(min - 1), String(max + 1), '-5', '1.5', '12abc', 'abc', 'NaN', 'Infinity', '1e99', '1e1', '0x10']) {
+      set({
+        FOOD_SERVICE_CA: CA,
+        FOOD_SERVICE_CLIENT_CERT: CERT,
+        FOOD_SERVICE_CLIENT_KEY: KEY,
+        FOOD_SERVICE_ADDRESS: 'food.internal:443',
+      });
+      for (const bad of [
+        String(min - 1),
+        String(max + 1),
+        '-5',
+        '1.5',
+        '12abc',
+        'abc',
+        'NaN',
+        'Infinity',
+        '1e99',
+        '1e1',
+        '0x10',
+      ]) {
         set({ [name]: bad });
         assert.throws(
           () => loadConfig(),
           (err: Error) => {
             assert.ok(err.message.includes(name), `the message names ${name}: ${err.message}`);
-            assert.ok(err.message.includes(`"${bad}"`), `the message quotes ${bad}: ${err.message}`);
-            for (const secret of [CA, CERT, KEY, 'secret']) assert.ok(!err.message.includes(secret), `a secret leaked: ${err.message}`);
+            assert.ok(
+              err.message.includes(`"${bad}"`),
+              `the message quotes ${bad}: ${err.message}`,
+            );
+            for (const secret of [CA, CERT, KEY, 'secret'])
+              assert.ok(!err.message.includes(secret), `a secret leaked: ${err.message}`);
             return true;
           },
           `${name}=${bad}`,
@@ -282,14 +349,22 @@ describe('loadConfig', () => {
   }
 
   it("rejects a lease that does not outlast the trigger timeout plus a step's worst-case call time, saying what it must exceed", () => {
-    set({ ...TLS, ADVANCE_TIMEOUT_SECONDS: '120', RPC_DEADLINE_MS: '5000', CREATE_DEADLINE_MS: '30000' });
-    const needed = 120 + Math.ceil(stepCallBudgetMs({ rpcDeadlineMs: 5000, createDeadlineMs: 30000 }) / 1000);
+    set({
+      ...TLS,
+      ADVANCE_TIMEOUT_SECONDS: '120',
+      RPC_DEADLINE_MS: '5000',
+      CREATE_DEADLINE_MS: '30000',
+    });
+    const needed =
+      120 + Math.ceil(stepCallBudgetMs({ rpcDeadlineMs: 5000, createDeadlineMs: 30000 }) / 1000);
     assert.ok(needed > 200 && needed < 300, `the default lease leaves room: ${needed}`);
     for (const lease of [20, 180, needed]) {
       set({ CLAIM_LEASE_SECONDS: String(lease) });
       assert.throws(
         () => loadConfig(),
-        new RegExp(`CLAIM_LEASE_SECONDS \\(${lease}\\) must exceed ADVANCE_TIMEOUT_SECONDS \\(120\\).*set it above ${needed}`),
+        new RegExp(
+          `CLAIM_LEASE_SECONDS \\(${lease}\\) must exceed ADVANCE_TIMEOUT_SECONDS \\(120\\).*set it above ${needed}`,
+        ),
       );
     }
     set({ CLAIM_LEASE_SECONDS: String(needed + 1) });
@@ -298,7 +373,10 @@ describe('loadConfig', () => {
 
   it('budgets a step as a read, a create and three rounds of a read and an update, reads with their retries', () => {
     // A read: 3 attempts of 1 s plus waits of 100 and 200 ms. A step: that, the create, and 3 × (read + update).
-    assert.equal(stepCallBudgetMs({ rpcDeadlineMs: 1000, createDeadlineMs: 10_000 }), 3300 + 10_000 + 3 * (3300 + 1000));
+    assert.equal(
+      stepCallBudgetMs({ rpcDeadlineMs: 1000, createDeadlineMs: 10_000 }),
+      3300 + 10_000 + 3 * (3300 + 1000),
+    );
   });
 
   it('requires FOOD_SERVICE_CA, naming it', () => {
@@ -313,12 +391,16 @@ describe('loadConfig', () => {
     set({ FOOD_SERVICE_CA: ' \n ', FOOD_SERVICE_CLIENT_CERT: CERT, FOOD_SERVICE_CLIENT_KEY: KEY });
     assert.throws(
       () => loadConfig(),
-      (err: Error) => /FOOD_SERVICE_CA/.test(err.message) && ![CERT, KEY, 'secret', ' \n '].some((s) => err.message.includes(s)),
+      (err: Error) =>
+        /FOOD_SERVICE_CA/.test(err.message) &&
+        ![CERT, KEY, 'secret', ' \n '].some((s) => err.message.includes(s)),
     );
     set({ FOOD_SERVICE_CA: CA, FOOD_SERVICE_ADDRESS: 'food.internal:443', PAGE_SIZE: '0' });
     assert.throws(
       () => loadConfig(),
-      (err: Error) => /PAGE_SIZE/.test(err.message) && ![CA, CERT, KEY, 'secret', 'BEGIN'].some((s) => err.message.includes(s)),
+      (err: Error) =>
+        /PAGE_SIZE/.test(err.message) &&
+        ![CA, CERT, KEY, 'secret', 'BEGIN'].some((s) => err.message.includes(s)),
     );
   });
 
@@ -327,7 +409,8 @@ describe('loadConfig', () => {
       delete process.env.FOOD_SERVICE_CLIENT_CERT;
       delete process.env.FOOD_SERVICE_CLIENT_KEY;
       set({ FOOD_SERVICE_CA: CA, FOOD_SERVICE_ADDRESS: 'food.internal:443' });
-      if (absent !== undefined) set({ FOOD_SERVICE_CLIENT_CERT: absent, FOOD_SERVICE_CLIENT_KEY: absent });
+      if (absent !== undefined)
+        set({ FOOD_SERVICE_CLIENT_CERT: absent, FOOD_SERVICE_CLIENT_KEY: absent });
       const { tls } = loadConfig();
       assert.deepEqual(tls, { caPem: CA }, JSON.stringify(absent));
       assert.ok(!('certPem' in tls) && !('keyPem' in tls), 'the keys are absent, not undefined');
@@ -335,7 +418,12 @@ describe('loadConfig', () => {
   });
 
   it('passes the client certificate and key through when both are set', () => {
-    set({ FOOD_SERVICE_CA: CA, FOOD_SERVICE_CLIENT_CERT: CERT, FOOD_SERVICE_CLIENT_KEY: KEY, FOOD_SERVICE_ADDRESS: 'food.internal:443' });
+    set({
+      FOOD_SERVICE_CA: CA,
+      FOOD_SERVICE_CLIENT_CERT: CERT,
+      FOOD_SERVICE_CLIENT_KEY: KEY,
+      FOOD_SERVICE_ADDRESS: 'food.internal:443',
+    });
     assert.deepEqual(loadConfig().tls, { caPem: CA, certPem: CERT, keyPem: KEY });
   });
 
@@ -348,24 +436,41 @@ describe('loadConfig', () => {
 describe("the README's configuration table", () => {
   it('states every param with the default, range and meaning from config.ts, and nothing else', () => {
     const readme = fs.readFileSync(path.resolve(__dirname, '..', '..', 'README.md'), 'utf8');
-    const section = readme.slice(readme.indexOf('## Configuration'), readme.indexOf('\n## ', readme.indexOf('## Configuration') + 1));
+    const section = readme.slice(
+      readme.indexOf('## Configuration'),
+      readme.indexOf('\n## ', readme.indexOf('## Configuration') + 1),
+    );
     const rows = new Map(
-      [...section.matchAll(/^\| `([A-Z_]+)` \| ([^|]+) \| ([^|]+) \| ([^|]+) \|$/gm)].map(([, name, fallback, range, meaning]) => [
-        name,
-        { fallback: fallback.trim(), range: range.trim(), meaning: meaning.trim() },
-      ]),
+      [...section.matchAll(/^\| `([A-Z_]+)` \| ([^|]+) \| ([^|]+) \| ([^|]+) \|$/gm)].map(
+        ([, name, fallback, range, meaning]) => [
+          name,
+          { fallback: fallback.trim(), range: range.trim(), meaning: meaning.trim() },
+        ],
+      ),
     );
     for (const [name, param] of Object.entries(INT_PARAMS)) {
       const row = rows.get(name);
       assert.ok(row, `README lists ${name}`);
-      assert.deepEqual(row, { fallback: String(param.default), range: `${param.min}–${param.max}`, meaning: param.description }, name);
+      assert.deepEqual(
+        row,
+        {
+          fallback: String(param.default),
+          range: `${param.min}–${param.max}`,
+          meaning: param.description,
+        },
+        name,
+      );
     }
     for (const [name, param] of Object.entries(STRING_PARAMS)) {
       const row = rows.get(name);
       assert.ok(row, `README lists ${name}`);
       assert.deepEqual(
         row,
-        { fallback: param.default === null ? '(required)' : `\`${param.default}\``, range: param.format, meaning: param.description },
+        {
+          fallback: param.default === null ? '(required)' : `\`${param.default}\``,
+          range: param.format,
+          meaning: param.description,
+        },
         name,
       );
     }

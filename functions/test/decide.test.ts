@@ -42,7 +42,11 @@ function check(actual: Decision, expected: Expected): void {
   assert.deepEqual(actual, expected);
 }
 
-const preparing = { stage: 'PREPARATION', orderStatus: 'PREPARATION', kitchenOrder: KITCHEN_ORDER } as const;
+const preparing = {
+  stage: 'PREPARATION',
+  orderStatus: 'PREPARATION',
+  kitchenOrder: KITCHEN_ORDER,
+} as const;
 const inFlight = {
   stage: 'IN_FLIGHT',
   orderStatus: 'IN_FLIGHT',
@@ -69,8 +73,16 @@ const LIFECYCLE: ReadonlyArray<readonly [string, Partial<Relation>, Expected]> =
     { ...preparing, orderStatus: 'NEW', kitchenOrderStatus: 'PACKAGED' },
     { action: 'createShipment', to: 'IN_FLIGHT' },
   ],
-  ['shipment DELIVERED', { ...inFlight, shipmentStatus: 'DELIVERED' }, { action: 'finish', to: 'DELIVERED' }],
-  ['shipment REJECTED', { ...inFlight, shipmentStatus: 'REJECTED' }, { action: 'finish', to: 'REJECTED' }],
+  [
+    'shipment DELIVERED',
+    { ...inFlight, shipmentStatus: 'DELIVERED' },
+    { action: 'finish', to: 'DELIVERED' },
+  ],
+  [
+    'shipment REJECTED',
+    { ...inFlight, shipmentStatus: 'REJECTED' },
+    { action: 'finish', to: 'REJECTED' },
+  ],
   [
     'shipment DELIVERED and the order already DELIVERED (finish landed, not recorded)',
     { ...inFlight, orderStatus: 'DELIVERED', shipmentStatus: 'DELIVERED' },
@@ -94,15 +106,31 @@ const LIFECYCLE: ReadonlyArray<readonly [string, Partial<Relation>, Expected]> =
     { ...preparing, orderStatus: 'CANCELLED', kitchenOrderStatus: 'PACKAGED' },
     { action: 'cancel', to: 'CANCELLED' },
   ],
-  ['cancelled at IN_FLIGHT', { ...inFlight, orderStatus: 'CANCELLED', shipmentStatus: 'COLLECTED' }, { action: 'cancel', to: 'CANCELLED' }],
+  [
+    'cancelled at IN_FLIGHT',
+    { ...inFlight, orderStatus: 'CANCELLED', shipmentStatus: 'COLLECTED' },
+    { action: 'cancel', to: 'CANCELLED' },
+  ],
 
   // Waiting for the food service.
   ['kitchen order not observed yet', { ...preparing }, { action: 'none', reason: 'waiting' }],
-  ['kitchen order NEW', { ...preparing, kitchenOrderStatus: 'NEW' }, { action: 'none', reason: 'waiting' }],
-  ['kitchen order PREPARATION', { ...preparing, kitchenOrderStatus: 'PREPARATION' }, { action: 'none', reason: 'waiting' }],
+  [
+    'kitchen order NEW',
+    { ...preparing, kitchenOrderStatus: 'NEW' },
+    { action: 'none', reason: 'waiting' },
+  ],
+  [
+    'kitchen order PREPARATION',
+    { ...preparing, kitchenOrderStatus: 'PREPARATION' },
+    { action: 'none', reason: 'waiting' },
+  ],
   ['shipment not observed yet', { ...inFlight }, { action: 'none', reason: 'waiting' }],
   ['shipment NEW', { ...inFlight, shipmentStatus: 'NEW' }, { action: 'none', reason: 'waiting' }],
-  ['shipment COLLECTED', { ...inFlight, shipmentStatus: 'COLLECTED' }, { action: 'none', reason: 'waiting' }],
+  [
+    'shipment COLLECTED',
+    { ...inFlight, shipmentStatus: 'COLLECTED' },
+    { action: 'none', reason: 'waiting' },
+  ],
 
   // Done.
   [
@@ -115,7 +143,11 @@ const LIFECYCLE: ReadonlyArray<readonly [string, Partial<Relation>, Expected]> =
     { ...inFlight, stage: 'REJECTED', orderStatus: 'REJECTED', shipmentStatus: 'REJECTED' },
     { action: 'none', reason: 'terminal' },
   ],
-  ['CANCELLED is terminal', { stage: 'CANCELLED', orderStatus: 'CANCELLED' }, { action: 'none', reason: 'terminal' }],
+  [
+    'CANCELLED is terminal',
+    { stage: 'CANCELLED', orderStatus: 'CANCELLED' },
+    { action: 'none', reason: 'terminal' },
+  ],
   [
     'CANCELLED is terminal even if the food service later says otherwise',
     { stage: 'CANCELLED', orderStatus: 'NEW' },
@@ -130,17 +162,27 @@ const LIFECYCLE: ReadonlyArray<readonly [string, Partial<Relation>, Expected]> =
   ],
   [
     'a flagged relation whose order the customer cancelled is closed as CANCELLED, keeping the flag',
-    { orderStatus: 'CANCELLED', error: stepError(ERROR_AT, { code: 'INCONSISTENT', step: 'document', transient: false }) },
+    {
+      orderStatus: 'CANCELLED',
+      error: stepError(ERROR_AT, { code: 'INCONSISTENT', step: 'document', transient: false }),
+    },
     { action: 'close', to: 'CANCELLED' },
   ],
   [
     'a flagged relation whose order was finished by someone else is closed as it ended',
-    { ...preparing, orderStatus: 'DELIVERED', error: stepError(ERROR_AT, { code: 'INCONSISTENT', step: 'document', transient: false }) },
+    {
+      ...preparing,
+      orderStatus: 'DELIVERED',
+      error: stepError(ERROR_AT, { code: 'INCONSISTENT', step: 'document', transient: false }),
+    },
     { action: 'close', to: 'DELIVERED' },
   ],
   [
     'a look-up that failed for good is flagged, naming it',
-    { ...preparing, observationError: 'GetKitchenOrder kitchenorders/x: NOT_FOUND: no such kitchen order' },
+    {
+      ...preparing,
+      observationError: 'GetKitchenOrder kitchenorders/x: NOT_FOUND: no such kitchen order',
+    },
     { action: 'flag', code: 'LOOKUP_FAILED', mentions: [/PREPARATION/, /NOT_FOUND/] },
   ],
   [
@@ -174,14 +216,26 @@ const LIFECYCLE: ReadonlyArray<readonly [string, Partial<Relation>, Expected]> =
     { kitchenOrder: KITCHEN_ORDER, kitchenOrderStatus: 'NEW' },
     { action: 'flag', mentions: [/NEW/, /kitchen order/] },
   ],
-  ['NEW stage with a shipment recorded', { shipment: SHIPMENT }, { action: 'flag', mentions: [/shipment/] }],
+  [
+    'NEW stage with a shipment recorded',
+    { shipment: SHIPMENT },
+    { action: 'flag', mentions: [/shipment/] },
+  ],
   [
     'NEW stage, the order IN_FLIGHT without any kitchen order',
     { orderStatus: 'IN_FLIGHT' },
     { action: 'flag', mentions: [/IN_FLIGHT/, /kitchen order/] },
   ],
-  ['NEW stage, the order DELIVERED', { orderStatus: 'DELIVERED' }, { action: 'flag', mentions: [/DELIVERED/] }],
-  ['the order UNKNOWN on the food service', { orderStatus: 'UNKNOWN' }, { action: 'flag', mentions: [/UNKNOWN/, /order/] }],
+  [
+    'NEW stage, the order DELIVERED',
+    { orderStatus: 'DELIVERED' },
+    { action: 'flag', mentions: [/DELIVERED/] },
+  ],
+  [
+    'the order UNKNOWN on the food service',
+    { orderStatus: 'UNKNOWN' },
+    { action: 'flag', mentions: [/UNKNOWN/, /order/] },
+  ],
   [
     'PREPARATION without a kitchen order',
     { stage: 'PREPARATION', orderStatus: 'PREPARATION' },
@@ -202,7 +256,11 @@ const LIFECYCLE: ReadonlyArray<readonly [string, Partial<Relation>, Expected]> =
     { ...preparing, kitchenOrderStatus: 'UNKNOWN' },
     { action: 'flag', mentions: [/UNKNOWN/, new RegExp(KITCHEN_ORDER)] },
   ],
-  ['IN_FLIGHT without a shipment', { ...inFlight, shipment: null }, { action: 'flag', mentions: [/IN_FLIGHT/, /shipment/] }],
+  [
+    'IN_FLIGHT without a shipment',
+    { ...inFlight, shipment: null },
+    { action: 'flag', mentions: [/IN_FLIGHT/, /shipment/] },
+  ],
   [
     'IN_FLIGHT without a kitchen order',
     { ...inFlight, kitchenOrder: null, shipmentStatus: 'DELIVERED' },
@@ -228,7 +286,11 @@ const LIFECYCLE: ReadonlyArray<readonly [string, Partial<Relation>, Expected]> =
     { ...inFlight, orderStatus: 'REJECTED' },
     { action: 'flag', mentions: [/REJECTED/, /shipment/] },
   ],
-  ['the shipment UNKNOWN', { ...inFlight, shipmentStatus: 'UNKNOWN' }, { action: 'flag', mentions: [/UNKNOWN/, new RegExp(SHIPMENT)] }],
+  [
+    'the shipment UNKNOWN',
+    { ...inFlight, shipmentStatus: 'UNKNOWN' },
+    { action: 'flag', mentions: [/UNKNOWN/, new RegExp(SHIPMENT)] },
+  ],
 ];
 
 describe('decide: the lifecycle table', () => {
@@ -243,8 +305,14 @@ describe('decide: the lifecycle table', () => {
 // Every combination.
 
 const ORDER_STATUSES = Object.values(OrderStatus) as OrderStatusName[];
-const KITCHEN_STATUSES: Array<KitchenOrderStatusName | null> = [null, ...(Object.values(KitchenOrderStatus) as KitchenOrderStatusName[])];
-const SHIPMENT_STATUSES: Array<ShipmentStatusName | null> = [null, ...(Object.values(ShipmentStatus) as ShipmentStatusName[])];
+const KITCHEN_STATUSES: Array<KitchenOrderStatusName | null> = [
+  null,
+  ...(Object.values(KitchenOrderStatus) as KitchenOrderStatusName[]),
+];
+const SHIPMENT_STATUSES: Array<ShipmentStatusName | null> = [
+  null,
+  ...(Object.values(ShipmentStatus) as ShipmentStatusName[]),
+];
 const PRESENCE = [
   { kitchenOrder: null, shipment: null },
   { kitchenOrder: KITCHEN_ORDER, shipment: null },
@@ -272,7 +340,9 @@ function* combinations(): Generator<Relation> {
 const describeRelation = (r: Relation): string =>
   `stage=${r.stage} order=${r.orderStatus} kitchen=${r.kitchenOrder ? 'recorded' : 'none'}/${r.kitchenOrderStatus} ` +
   `shipment=${r.shipment ? 'recorded' : 'none'}/${r.shipmentStatus}` +
-  (r.error ? ` error=${r.error.transient ? 'transient' : 'permanent'}@${r.error.retryAt?.toISOString() ?? 'null'}` : '');
+  (r.error
+    ? ` error=${r.error.transient ? 'transient' : 'permanent'}@${r.error.retryAt?.toISOString() ?? 'null'}`
+    : '');
 
 /**
  * Checks `property` on every combination (with `variant` applied) and fails
@@ -298,11 +368,14 @@ function forEveryCombination(
       continue;
     }
     const problem = property(r, d);
-    if (problem !== undefined) failures.push(`${describeRelation(r)} → ${JSON.stringify(d)}: ${problem}`);
+    if (problem !== undefined)
+      failures.push(`${describeRelation(r)} → ${JSON.stringify(d)}: ${problem}`);
   }
   assert.equal(checked, EXPECTED_COMBINATIONS, 'the enumeration shrank or grew');
   if (failures.length > 0) {
-    assert.fail(`${failures.length} of ${checked} combinations fail, for example:\n  ${failures.slice(0, 10).join('\n  ')}`);
+    assert.fail(
+      `${failures.length} of ${checked} combinations fail, for example:\n  ${failures.slice(0, 10).join('\n  ')}`,
+    );
   }
 }
 
@@ -312,7 +385,11 @@ describe('decide: every combination', () => {
   // 16 walks of the whole enumeration below (one per property and error variant).
   const WALKS = 16;
   after(() => {
-    assert.equal(totalChecks, WALKS * EXPECTED_COMBINATIONS, 'a property walked fewer combinations than expected');
+    assert.equal(
+      totalChecks,
+      WALKS * EXPECTED_COMBINATIONS,
+      'a property walked fewer combinations than expected',
+    );
   });
 
   it(`enumerates ${EXPECTED_COMBINATIONS} combinations of stage, statuses and recorded names`, () => {
@@ -338,8 +415,10 @@ describe('decide: every combination', () => {
 
   it('does nothing in a terminal stage', () => {
     forEveryCombination((r, d) => {
-      if (isTerminal(r.stage) && !(d.action === 'none' && d.reason === 'terminal')) return 'expected none/terminal';
-      if (!isTerminal(r.stage) && d.action === 'none' && d.reason === 'terminal') return 'none/terminal in a live stage';
+      if (isTerminal(r.stage) && !(d.action === 'none' && d.reason === 'terminal'))
+        return 'expected none/terminal';
+      if (!isTerminal(r.stage) && d.action === 'none' && d.reason === 'terminal')
+        return 'none/terminal in a live stage';
       return undefined;
     });
   });
@@ -347,8 +426,10 @@ describe('decide: every combination', () => {
   it('cancels a live relation whose order is CANCELLED, and cancels nothing else', () => {
     forEveryCombination((r, d) => {
       const shouldCancel = nonTerminal(r.stage) && r.orderStatus === 'CANCELLED';
-      if (shouldCancel && !(d.action === 'cancel' && d.to === 'CANCELLED')) return 'expected cancel/CANCELLED';
-      if (!shouldCancel && d.action === 'cancel') return 'cancel without a CANCELLED order in a live stage';
+      if (shouldCancel && !(d.action === 'cancel' && d.to === 'CANCELLED'))
+        return 'expected cancel/CANCELLED';
+      if (!shouldCancel && d.action === 'cancel')
+        return 'cancel without a CANCELLED order in a live stage';
       return undefined;
     });
   });
@@ -356,7 +437,10 @@ describe('decide: every combination', () => {
   it('creates a kitchen order only at NEW, with nothing recorded, for an order NEW or PREPARATION', () => {
     forEveryCombination((r, d) => {
       const allowed =
-        r.stage === 'NEW' && r.kitchenOrder === null && r.shipment === null && (r.orderStatus === 'NEW' || r.orderStatus === 'PREPARATION');
+        r.stage === 'NEW' &&
+        r.kitchenOrder === null &&
+        r.shipment === null &&
+        (r.orderStatus === 'NEW' || r.orderStatus === 'PREPARATION');
       if (d.action === 'createKitchenOrder') {
         if (!allowed) return 'createKitchenOrder where it is not allowed';
         if (d.to !== 'PREPARATION') return 'createKitchenOrder must move to PREPARATION';
@@ -377,7 +461,11 @@ describe('decide: every combination', () => {
 
   it('creates a shipment only at PREPARATION, with the kitchen order recorded and PACKAGED and no shipment', () => {
     forEveryCombination((r, d) => {
-      const allowed = r.stage === 'PREPARATION' && r.kitchenOrder !== null && r.kitchenOrderStatus === 'PACKAGED' && r.shipment === null;
+      const allowed =
+        r.stage === 'PREPARATION' &&
+        r.kitchenOrder !== null &&
+        r.kitchenOrderStatus === 'PACKAGED' &&
+        r.shipment === null;
       if (d.action === 'createShipment') {
         if (!allowed) return 'createShipment where it is not allowed';
         if (d.to !== 'IN_FLIGHT') return 'createShipment must move to IN_FLIGHT';
@@ -396,10 +484,16 @@ describe('decide: every combination', () => {
       const allowed = r.stage === 'IN_FLIGHT' && r.shipment !== null && final;
       if (d.action === 'finish') {
         if (!allowed) return 'finish where it is not allowed';
-        if (d.to !== r.shipmentStatus) return `finish to ${d.to}, but the shipment is ${r.shipmentStatus}`;
+        if (d.to !== r.shipmentStatus)
+          return `finish to ${d.to}, but the shipment is ${r.shipmentStatus}`;
       }
       // The third and fourth lifecycle rows, for an order as the orchestrator left it.
-      if (allowed && r.kitchenOrder !== null && r.orderStatus === 'IN_FLIGHT' && !(d.action === 'finish' && d.to === r.shipmentStatus)) {
+      if (
+        allowed &&
+        r.kitchenOrder !== null &&
+        r.orderStatus === 'IN_FLIGHT' &&
+        !(d.action === 'finish' && d.to === r.shipmentStatus)
+      ) {
         return 'a final shipment must finish the order';
       }
       return undefined;
@@ -408,22 +502,31 @@ describe('decide: every combination', () => {
 
   it('never creates what is already recorded', () => {
     forEveryCombination((r, d) => {
-      if (d.action === 'createKitchenOrder' && r.kitchenOrder !== null) return 'a second kitchen order';
+      if (d.action === 'createKitchenOrder' && r.kitchenOrder !== null)
+        return 'a second kitchen order';
       if (d.action === 'createShipment' && r.shipment !== null) return 'a second shipment';
       // A shipment needs the kitchen order; a kitchen order must not follow a shipment.
-      if (d.action === 'createKitchenOrder' && r.shipment !== null) return 'a kitchen order after a shipment';
-      if (d.action === 'createShipment' && r.kitchenOrder === null) return 'a shipment without a kitchen order';
+      if (d.action === 'createKitchenOrder' && r.shipment !== null)
+        return 'a kitchen order after a shipment';
+      if (d.action === 'createShipment' && r.kitchenOrder === null)
+        return 'a shipment without a kitchen order';
       return undefined;
     });
   });
 
   it('names its steps consistently and explains every flag', () => {
     forEveryCombination((r, d) => {
-      if (isStep(d) !== ['createKitchenOrder', 'createShipment', 'finish', 'cancel', 'close'].includes(d.action)) return 'isStep disagrees';
+      if (
+        isStep(d) !==
+        ['createKitchenOrder', 'createShipment', 'finish', 'cancel', 'close'].includes(d.action)
+      )
+        return 'isStep disagrees';
       if (d.action === 'close') return 'close without a flag';
-      if (d.action === 'flag' && !d.message.includes(r.stage)) return 'the flag message does not name the stage';
+      if (d.action === 'flag' && !d.message.includes(r.stage))
+        return 'the flag message does not name the stage';
       if (d.action === 'flag' && d.message.length < 20) return 'the flag message explains nothing';
-      if (d.action === 'none' && (d.reason === 'blocked' || d.reason === 'backoff')) return `${d.reason} without an error`;
+      if (d.action === 'none' && (d.reason === 'blocked' || d.reason === 'backoff'))
+        return `${d.reason} without an error`;
       return undefined;
     });
   });
@@ -437,9 +540,14 @@ describe('decide: every combination', () => {
             : isFinalOrderStatus(r.orderStatus)
               ? { action: 'close', to: r.orderStatus }
               : { action: 'none', reason: 'blocked' };
-          return JSON.stringify(d) === JSON.stringify(expected) ? undefined : `expected ${JSON.stringify(expected)}`;
+          return JSON.stringify(d) === JSON.stringify(expected)
+            ? undefined
+            : `expected ${JSON.stringify(expected)}`;
         },
-        (r) => ({ ...r, error: stepError(ERROR_AT, { transient: false, code: 'FAILED_PRECONDITION', retryAt }) }),
+        (r) => ({
+          ...r,
+          error: stepError(ERROR_AT, { transient: false, code: 'FAILED_PRECONDITION', retryAt }),
+        }),
       );
     }
   });
@@ -452,9 +560,15 @@ describe('decide: every combination', () => {
           : r.orderStatus === 'CANCELLED'
             ? { action: 'cancel', to: 'CANCELLED' }
             : { action: 'none', reason: 'backoff', retryAt: FUTURE };
-        if (d.action === 'none' && d.reason === 'backoff' && d.retryAt?.getTime() !== FUTURE.getTime())
+        if (
+          d.action === 'none' &&
+          d.reason === 'backoff' &&
+          d.retryAt?.getTime() !== FUTURE.getTime()
+        )
           return 'backoff with the wrong retryAt';
-        return JSON.stringify(d) === JSON.stringify(expected) ? undefined : `expected ${JSON.stringify(expected)}`;
+        return JSON.stringify(d) === JSON.stringify(expected)
+          ? undefined
+          : `expected ${JSON.stringify(expected)}`;
       },
       (r) => ({ ...r, error: stepError(ERROR_AT, { retryAt: FUTURE }) }),
     );
@@ -465,7 +579,9 @@ describe('decide: every combination', () => {
       forEveryCombination(
         (r, d) => {
           const without = decide({ ...r, error: null }, NOW);
-          return JSON.stringify(d) === JSON.stringify(without) ? undefined : `expected ${JSON.stringify(without)} as without the error`;
+          return JSON.stringify(d) === JSON.stringify(without)
+            ? undefined
+            : `expected ${JSON.stringify(without)} as without the error`;
         },
         (r) => ({ ...r, error: stepError(ERROR_AT, { retryAt }) }),
       );
@@ -475,7 +591,8 @@ describe('decide: every combination', () => {
   it('flags every live stage with a permanent look-up failure, before anything else', () => {
     forEveryCombination(
       (r, d) => {
-        if (isTerminal(r.stage)) return d.action === 'none' ? undefined : 'a terminal stage must stay put';
+        if (isTerminal(r.stage))
+          return d.action === 'none' ? undefined : 'a terminal stage must stay put';
         return d.action === 'flag' && d.code === 'LOOKUP_FAILED' && d.message.includes('NOT_FOUND')
           ? undefined
           : 'expected a LOOKUP_FAILED flag';

@@ -33,7 +33,12 @@ interface Endpoint {
 }
 interface Manifest {
   endpoints: Record<string, Endpoint>;
-  params: Array<{ name: string; type: string; default?: unknown; input?: { text?: { validationRegex?: string } } }>;
+  params: Array<{
+    name: string;
+    type: string;
+    default?: unknown;
+    input?: { text?: { validationRegex?: string } };
+  }>;
 }
 
 const functionsDir = path.resolve(__dirname, '..');
@@ -44,8 +49,14 @@ describe('deployability', () => {
   let stderr: string;
 
   before(function () {
-    assert.ok(fs.existsSync(path.join(functionsDir, 'lib', 'index.js')), 'lib/index.js is missing: run `npm run build` first');
-    ({ manifest, stderr } = discoverManifest(functionsDir) as unknown as { manifest: Manifest; stderr: string });
+    assert.ok(
+      fs.existsSync(path.join(functionsDir, 'lib', 'index.js')),
+      'lib/index.js is missing: run `npm run build` first',
+    );
+    ({ manifest, stderr } = discoverManifest(functionsDir) as unknown as {
+      manifest: Manifest;
+      stderr: string;
+    });
   });
 
   it('exports exactly the seven functions, all gen 2', () => {
@@ -58,11 +69,15 @@ describe('deployability', () => {
       'pollFoodServiceNow',
       'reportStuckOrders',
     ]);
-    for (const endpoint of Object.values(manifest.endpoints)) assert.equal(endpoint.platform, 'gcfv2');
+    for (const endpoint of Object.values(manifest.endpoints))
+      assert.equal(endpoint.platform, 'gcfv2');
   });
 
   it('advanceRelation times out after ADVANCE_TIMEOUT_SECONDS, the param the claim lease is checked against', () => {
-    assert.equal(manifest.endpoints.advanceRelation.timeoutSeconds, '{{ params.ADVANCE_TIMEOUT_SECONDS }}');
+    assert.equal(
+      manifest.endpoints.advanceRelation.timeoutSeconds,
+      '{{ params.ADVANCE_TIMEOUT_SECONDS }}',
+    );
   });
 
   it('runs every function in FUNCTIONS_REGION as SERVICE_ACCOUNT, params the CLI resolves at deploy', () => {
@@ -98,7 +113,10 @@ describe('deployability', () => {
   });
 
   it('pollFoodService runs every minute on one instance, and pollFoodServiceNow is private to OPS_INVOKER', () => {
-    assert.deepEqual(manifest.endpoints.pollFoodService.scheduleTrigger, { schedule: 'every 1 minutes', retryConfig: { retryCount: 0 } });
+    assert.deepEqual(manifest.endpoints.pollFoodService.scheduleTrigger, {
+      schedule: 'every 1 minutes',
+      retryConfig: { retryCount: 0 },
+    });
     assert.equal(manifest.endpoints.pollFoodService.maxInstances, 1);
     assert.equal(
       manifest.endpoints.pollFoodService.concurrency,
@@ -106,25 +124,47 @@ describe('deployability', () => {
       "the next minute's invocation runs beside the last poll of the previous one",
     );
     // A list, which every deploy applies (not 'private', whose members every deploy empties): local/test/deploy.test.ts.
-    assert.deepEqual(manifest.endpoints.pollFoodServiceNow.httpsTrigger, { invoker: ['{{ params.OPS_INVOKER }}'] });
+    assert.deepEqual(manifest.endpoints.pollFoodServiceNow.httpsTrigger, {
+      invoker: ['{{ params.OPS_INVOKER }}'],
+    });
   });
 
   it('observeShard is a task queue whose rate and retries are set in code', () => {
     assert.deepEqual(manifest.endpoints.observeShard.taskQueueTrigger, {
-      retryConfig: { maxAttempts: 3, minBackoffSeconds: 10, maxBackoffSeconds: 60, maxDoublings: null, maxRetrySeconds: null },
+      retryConfig: {
+        maxAttempts: 3,
+        minBackoffSeconds: 10,
+        maxBackoffSeconds: 60,
+        maxDoublings: null,
+        maxRetrySeconds: null,
+      },
       rateLimits: { maxConcurrentDispatches: 6, maxDispatchesPerSecond: 10 },
     });
   });
 
   it('the ops API is private to OPS_INVOKER, and the stuck-order report runs every minute on one instance, on its own', () => {
-    assert.deepEqual(manifest.endpoints.ops.httpsTrigger, { invoker: ['{{ params.OPS_INVOKER }}'] });
-    assert.deepEqual(manifest.endpoints.reportStuckOrders.scheduleTrigger, { schedule: 'every 1 minutes', retryConfig: { retryCount: 0 } });
+    assert.deepEqual(manifest.endpoints.ops.httpsTrigger, {
+      invoker: ['{{ params.OPS_INVOKER }}'],
+    });
+    assert.deepEqual(manifest.endpoints.reportStuckOrders.scheduleTrigger, {
+      schedule: 'every 1 minutes',
+      retryConfig: { retryCount: 0 },
+    });
     assert.equal(manifest.endpoints.reportStuckOrders.maxInstances, 1);
   });
 
   it('binds the food-service secrets to every function that talks to the food service, and to no other', () => {
-    for (const name of ['advanceRelation', 'observeShard', 'pollFoodService', 'pollFoodServiceNow']) {
-      assert.deepEqual(manifest.endpoints[name].secretEnvironmentVariables?.map((s) => s.key).sort(), SECRETS.slice().sort(), name);
+    for (const name of [
+      'advanceRelation',
+      'observeShard',
+      'pollFoodService',
+      'pollFoodServiceNow',
+    ]) {
+      assert.deepEqual(
+        manifest.endpoints[name].secretEnvironmentVariables?.map((s) => s.key).sort(),
+        SECRETS.slice().sort(),
+        name,
+      );
     }
     for (const name of ['ops', 'reportStuckOrders'])
       assert.equal(manifest.endpoints[name].secretEnvironmentVariables?.length ?? 0, 0, name);
@@ -132,11 +172,19 @@ describe('deployability', () => {
 
   it('declares every param with its default, so the CLI can prompt for and default them', () => {
     const params = Object.fromEntries(manifest.params.map((p) => [p.name, p]));
-    assert.deepEqual(Object.keys(params).sort(), [...SECRETS, ...Object.keys(STRING_PARAMS), ...Object.keys(INT_PARAMS)].sort());
-    for (const [name, param] of Object.entries(INT_PARAMS)) assert.equal(params[name].default, param.default, name);
+    assert.deepEqual(
+      Object.keys(params).sort(),
+      [...SECRETS, ...Object.keys(STRING_PARAMS), ...Object.keys(INT_PARAMS)].sort(),
+    );
+    for (const [name, param] of Object.entries(INT_PARAMS))
+      assert.equal(params[name].default, param.default, name);
     for (const name of SECRETS) assert.equal(params[name].type, 'secret', name);
     for (const [name, param] of Object.entries(STRING_PARAMS)) {
-      assert.equal(params[name].input?.text?.validationRegex, param.validationRegex, `${name}: the deploy prompt checks what is typed`);
+      assert.equal(
+        params[name].input?.text?.validationRegex,
+        param.validationRegex,
+        `${name}: the deploy prompt checks what is typed`,
+      );
     }
     assert.equal(params.FUNCTIONS_REGION.default, 'us-central1');
   });
@@ -148,9 +196,15 @@ describe('deployability', () => {
 
   it("defaults SERVICE_ACCOUNT to the project's food-orchestrator account, as a full e-mail the CLI resolves", () => {
     const account = manifest.params.find((p) => p.name === 'SERVICE_ACCOUNT');
-    assert.equal(account?.default, 'food-orchestrator@{{ params.PROJECT_ID }}.iam.gserviceaccount.com');
+    assert.equal(
+      account?.default,
+      'food-orchestrator@{{ params.PROJECT_ID }}.iam.gserviceaccount.com',
+    );
     const operators = manifest.params.find((p) => p.name === 'OPS_INVOKER');
-    assert.equal(operators?.default, 'food-orchestrator-ops@{{ params.PROJECT_ID }}.iam.gserviceaccount.com');
+    assert.equal(
+      operators?.default,
+      'food-orchestrator-ops@{{ params.PROJECT_ID }}.iam.gserviceaccount.com',
+    );
   });
 
   it('does no work at import: no param is read during discovery', () => {

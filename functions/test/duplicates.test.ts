@@ -73,10 +73,16 @@ describe('duplicate, stale, reordered and overlapping deliveries', () => {
     // run at once or overtake the next write's event: at-least-once, out-of-order delivery, by hand through wrap().
     let seed = 7;
     const random = () => (seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31;
-    const later = (event: FirestoreCloudEvent, deliver: (e: FirestoreCloudEvent) => Promise<void>) =>
-      new Promise((resolve) => setTimeout(resolve, Math.floor(random() * 40))).then(() => deliver(event));
+    const later = (
+      event: FirestoreCloudEvent,
+      deliver: (e: FirestoreCloudEvent) => Promise<void>,
+    ) =>
+      new Promise((resolve) => setTimeout(resolve, Math.floor(random() * 40))).then(() =>
+        deliver(event),
+      );
     stack = await startStack({
-      onEvent: async (event, deliver) => void (await Promise.all([later(event, deliver), later(event, deliver)])),
+      onEvent: async (event, deliver) =>
+        void (await Promise.all([later(event, deliver), later(event, deliver)])),
       service: { rejectRate: 0.3, seed: 7 },
     });
     const orders = stack.service.placeOrders(20);
@@ -88,14 +94,20 @@ describe('duplicate, stale, reordered and overlapping deliveries', () => {
     await stack.cycle(2);
     const deliveries = stack.functions.triggers.get('advanceRelation');
     assert.equal(deliveries?.failed, 0);
-    assert.ok((deliveries?.delivered ?? 0) >= 2 * 20 * 3, `every write of every order was delivered twice: ${deliveries?.delivered}`);
+    assert.ok(
+      (deliveries?.delivered ?? 0) >= 2 * 20 * 3,
+      `every write of every order was delivered twice: ${deliveries?.delivered}`,
+    );
     const stats = stack.service.stats();
     assert.equal(stats.kitchenOrdersCreated, 20);
     assert.equal(stats.shipmentsCreated, 20);
     assert.equal(stats.orders.DELIVERED + stats.orders.REJECTED, 20);
     for (const order of orders) {
       const relation = await stack.relation(order);
-      assert.ok(relation?.stage === 'DELIVERED' || relation?.stage === 'REJECTED', `${order} ended ${relation?.stage}`);
+      assert.ok(
+        relation?.stage === 'DELIVERED' || relation?.stage === 'REJECTED',
+        `${order} ended ${relation?.stage}`,
+      );
       assert.deepEqual(relation?.possibleOrphans, []);
       assert.equal(relation?.error, null);
     }
@@ -109,7 +121,12 @@ describe('duplicate, stale, reordered and overlapping deliveries', () => {
     assert.equal(polls.filter((p) => p.created === 30).length, 1, JSON.stringify(runs));
     // Either the other was turned away, or it ran after the first and found its relations, creating none.
     const other = runs.find((run) => run.polls[0]?.created !== 30);
-    if (other?.polls.length) assert.deepEqual([other.polls[0].created, other.polls[0].activeRelations], [0, 30], JSON.stringify(runs));
+    if (other?.polls.length)
+      assert.deepEqual(
+        [other.polls[0].created, other.polls[0].activeRelations],
+        [0, 30],
+        JSON.stringify(runs),
+      );
     else assert.match(String(other?.skipped), /another poll holds the lease/);
     const active = await db().collection('relations').where('active', '==', true).get();
     assert.equal(active.size, 30);
@@ -120,7 +137,10 @@ describe('duplicate, stale, reordered and overlapping deliveries', () => {
 
   it('the HTTPS clock answers 409 while another poll holds the lease', async () => {
     stack = await startStack({ autoDeliver: false });
-    assert.equal((await acquirePollLease('a-scheduled-invocation', 30_000, new Date())).acquired, true);
+    assert.equal(
+      (await acquirePollLease('a-scheduled-invocation', 30_000, new Date())).acquired,
+      true,
+    );
     await assert.rejects(stack.pollNow(), /answered 409/);
     await releasePollLease('a-scheduled-invocation', new Date(), new Date());
     assert.equal((await stack.pollNow()).polls.length, 1);

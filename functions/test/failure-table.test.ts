@@ -8,22 +8,45 @@ import { strict as assert } from 'node:assert';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 
-import { dispositionOf, FAILURE_TABLE, noSlotError, type CallKind, type Disposition, type FailureCode } from '../src/food/errors';
+import {
+  dispositionOf,
+  FAILURE_TABLE,
+  noSlotError,
+  type CallKind,
+  type Disposition,
+  type FailureCode,
+} from '../src/food/errors';
 
 const KINDS: CallKind[] = ['read', 'create', 'update'];
-const WORDS: Record<string, Disposition> = { retry: 'retry', 'retry (bounded)': 'retry-bounded', ambiguous: 'ambiguous', flag: 'flag' };
+const WORDS: Record<string, Disposition> = {
+  retry: 'retry',
+  'retry (bounded)': 'retry-bounded',
+  ambiguous: 'ambiguous',
+  flag: 'flag',
+};
 
 /** The table's rows, by their first cell: the three answers in the order read, create, update. */
 function documentedRows(): Map<string, Disposition[]> {
-  const doc = fs.readFileSync(path.resolve(__dirname, '..', '..', 'docs', 'ARCHITECTURE.md'), 'utf8');
-  const section = doc.slice(doc.indexOf('## Failures'), doc.indexOf('\n## ', doc.indexOf('## Failures') + 1));
+  const doc = fs.readFileSync(
+    path.resolve(__dirname, '..', '..', 'docs', 'ARCHITECTURE.md'),
+    'utf8',
+  );
+  const section = doc.slice(
+    doc.indexOf('## Failures'),
+    doc.indexOf('\n## ', doc.indexOf('## Failures') + 1),
+  );
   const rows = new Map<string, Disposition[]>();
-  for (const [, name, ...cells] of section.matchAll(/^\| ([A-Z_][^|]*?) \| ([^|]+) \| ([^|]+) \| ([^|]+) \|$/gm)) {
+  for (const [, name, ...cells] of section.matchAll(
+    /^\| ([A-Z_][^|]*?) \| ([^|]+) \| ([^|]+) \| ([^|]+) \|$/gm,
+  )) {
     rows.set(
       name.trim(),
       cells.map((cell) => {
         const answer = WORDS[cell.trim()];
-        assert.ok(answer, `${name}: "${cell.trim()}" is not one of ${Object.keys(WORDS).join(', ')}`);
+        assert.ok(
+          answer,
+          `${name}: "${cell.trim()}" is not one of ${Object.keys(WORDS).join(', ')}`,
+        );
         return answer;
       }),
     );
@@ -57,9 +80,21 @@ describe('the failure table', () => {
         status.UNAVAILABLE,
         'No connection established. Last error: Error: connect ECONNREFUSED',
       ],
-      ['UNAVAILABLE or DEADLINE_EXCEEDED, not sent', status.DEADLINE_EXCEEDED, 'Deadline exceeded after 2.001s,Waiting for LB pick'],
-      ['UNAVAILABLE or DEADLINE_EXCEEDED, not sent', status.DEADLINE_EXCEEDED, noSlotError(1, 5).details],
-      ['RESOURCE_EXHAUSTED, over the receive limit', status.RESOURCE_EXHAUSTED, 'Received message larger than max (4400123 vs 2097152)'],
+      [
+        'UNAVAILABLE or DEADLINE_EXCEEDED, not sent',
+        status.DEADLINE_EXCEEDED,
+        'Deadline exceeded after 2.001s,Waiting for LB pick',
+      ],
+      [
+        'UNAVAILABLE or DEADLINE_EXCEEDED, not sent',
+        status.DEADLINE_EXCEEDED,
+        noSlotError(1, 5).details,
+      ],
+      [
+        'RESOURCE_EXHAUSTED, over the receive limit',
+        status.RESOURCE_EXHAUSTED,
+        'Received message larger than max (4400123 vs 2097152)',
+      ],
     ];
     for (const [row, code, details] of special) {
       assert.deepEqual(
@@ -68,7 +103,10 @@ describe('the failure table', () => {
         `${row}: ${details}`,
       );
     }
-    const named = new Set([...Object.keys(FAILURE_TABLE).map((code) => status[Number(code)]), ...special.map(([row]) => row)]);
+    const named = new Set([
+      ...Object.keys(FAILURE_TABLE).map((code) => status[Number(code)]),
+      ...special.map(([row]) => row),
+    ]);
     assert.deepEqual(
       [...rows.keys()].filter((row) => !named.has(row)),
       [],

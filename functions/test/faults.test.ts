@@ -19,7 +19,11 @@ import { attemptEntry, captureEvent, deliver, startStack, type Stack } from './h
 const relations = () => db().collection('relations');
 
 /** Waits, bounded, until `check` holds. */
-async function until(what: string, check: () => Promise<boolean> | boolean, timeoutMs = 15_000): Promise<void> {
+async function until(
+  what: string,
+  check: () => Promise<boolean> | boolean,
+  timeoutMs = 15_000,
+): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline) {
     if (await check()) return;
@@ -56,24 +60,40 @@ describe('the step protocol under faults', () => {
       assert.equal(relation?.error?.code, 'UNAVAILABLE');
       assert.equal(relation?.error?.transient, true);
       const first = attemptEntry(await stack.transitions(order), 'PREPARATION-1');
-      assert.equal(first.claim.failure?.ambiguous, true, 'a dropped connection after sending may have created it');
-      assert.equal(stack.service.stats().kitchenOrdersCreated, 1, 'the client did not resend the create');
+      assert.equal(
+        first.claim.failure?.ambiguous,
+        true,
+        'a dropped connection after sending may have created it',
+      );
+      assert.equal(
+        stack.service.stats().kitchenOrdersCreated,
+        1,
+        'the client did not resend the create',
+      );
 
       await untilRetryDue(stack, order);
       await stack.cycle();
       relation = await stack.relation(order);
       assert.equal(relation?.stage, 'PREPARATION');
-      assert.equal(stack.service.stats().kitchenOrdersCreated, 2, 'the API has no idempotency key: a second one was made');
+      assert.equal(
+        stack.service.stats().kitchenOrdersCreated,
+        2,
+        'the API has no idempotency key: a second one was made',
+      );
       assert.equal(relation?.possibleOrphans.length, 1, 'and it is named, not silent');
       assert.equal(relation?.possibleOrphans[0].attempt, 1);
-      assert.match(relation?.possibleOrphans[0].reason, /failed with UNAVAILABLE after its call may have reached the food service/);
+      assert.match(
+        relation?.possibleOrphans[0].reason,
+        /failed with UNAVAILABLE after its call may have reached the food service/,
+      );
     });
 
     it('a slow create that succeeds within its own deadline is made once', async () => {
       stack = await startStack({ env: { RPC_DEADLINE_MS: '300', CREATE_DEADLINE_MS: '3000' } });
       const [order] = stack.service.placeOrders(1);
       stack.service.onCall(async (method) => {
-        if (method === 'CreateKitchenOrder') await new Promise((resolve) => setTimeout(resolve, 500)); // slower than a read's deadline
+        if (method === 'CreateKitchenOrder')
+          await new Promise((resolve) => setTimeout(resolve, 500)); // slower than a read's deadline
       });
       await stack.cycle();
       assert.equal((await stack.relation(order))?.stage, 'PREPARATION');
@@ -84,7 +104,8 @@ describe('the step protocol under faults', () => {
       stack = await startStack({ env: { CREATE_DEADLINE_MS: '1000', MAX_AMBIGUOUS_RETRIES: '1' } });
       const [order] = stack.service.placeOrders(1);
       stack.service.onCall(async (method) => {
-        if (method === 'CreateKitchenOrder') await new Promise((resolve) => setTimeout(resolve, 1_500)); // past the deadline, but done
+        if (method === 'CreateKitchenOrder')
+          await new Promise((resolve) => setTimeout(resolve, 1_500)); // past the deadline, but done
       });
       await stack.cycle();
       for (let attempt = 2; attempt <= 3; attempt++) {
@@ -95,12 +116,19 @@ describe('the step protocol under faults', () => {
       const relation = await stack.relation(order);
       assert.equal(relation?.error?.code, 'ATTEMPTS_EXHAUSTED');
       assert.equal(relation?.error?.transient, false);
-      assert.match(relation?.error?.message, /attempted 2 times, and 2 of them may have created something/);
+      assert.match(
+        relation?.error?.message,
+        /attempted 2 times, and 2 of them may have created something/,
+      );
       assert.deepEqual(
         relation?.possibleOrphans.map((o: { attempt: number }) => o.attempt),
         [1, 2],
       );
-      assert.equal(stack.service.stats().calls.CreateKitchenOrder.ok, 2, 'two attempts, then a person');
+      assert.equal(
+        stack.service.stats().calls.CreateKitchenOrder.ok,
+        2,
+        'two attempts, then a person',
+      );
       await stack.cycle(2);
       assert.equal(stack.service.stats().calls.CreateKitchenOrder.ok, 2, 'a flag is not retried');
     });
@@ -149,7 +177,11 @@ describe('the step protocol under faults', () => {
     const after = await stack.relation(order);
     assert.equal(after?.stage, 'IN_FLIGHT', 'the stage was not set back');
     assert.equal(after?.active, true);
-    assert.equal(after?.kitchenOrder, before?.kitchenOrder, 'the recorded kitchen order was not replaced');
+    assert.equal(
+      after?.kitchenOrder,
+      before?.kitchenOrder,
+      'the recorded kitchen order was not replaced',
+    );
     assert.equal(after?.shipment, before?.shipment);
     assert.equal(after?.error, null, 'nothing was flagged');
     assert.equal(after?.possibleOrphans.length, 1);
@@ -157,7 +189,11 @@ describe('the step protocol under faults', () => {
     assert.equal(note.attempt, 1);
     assert.match(String(note.name), /^kitchenorders\//, 'the late creation is named');
     assert.notEqual(note.name, after?.kitchenOrder);
-    assert.equal((await stack.food.getOrder(order)).status, 'IN_FLIGHT', 'the order was not moved back to PREPARATION');
+    assert.equal(
+      (await stack.food.getOrder(order)).status,
+      'IN_FLIGHT',
+      'the order was not moved back to PREPARATION',
+    );
     assert.equal(stack.service.stats().calls.UpdateOrder.ok, 2);
   });
 
@@ -175,7 +211,10 @@ describe('the step protocol under faults', () => {
     const failed = await stack.relation(order);
     assert.equal(failed?.stage, 'NEW');
     assert.equal(failed?.error?.transient, true);
-    assert.match(failed?.error?.message, /created kitchenorders\/\S+ but could not finish the step/);
+    assert.match(
+      failed?.error?.message,
+      /created kitchenorders\/\S+ but could not finish the step/,
+    );
 
     await untilRetryDue(stack, order);
     await stack.cycle();
@@ -185,7 +224,11 @@ describe('the step protocol under faults', () => {
     assert.deepEqual(relation?.possibleOrphans, []);
     const transitions = await stack.transitions(order);
     assert.equal(attemptEntry(transitions, 'PREPARATION-1').claim.created, relation?.kitchenOrder);
-    assert.equal(attemptEntry(transitions, 'PREPARATION-1').claim.failure?.ambiguous, false, 'its name is known: nothing is ambiguous');
+    assert.equal(
+      attemptEntry(transitions, 'PREPARATION-1').claim.failure?.ambiguous,
+      false,
+      'its name is known: nothing is ambiguous',
+    );
     assert.equal(attemptEntry(transitions, 'PREPARATION-2').claim.created, relation?.kitchenOrder);
     assert.equal(attemptEntry(transitions, 'PREPARATION-2').adopted, true);
   });
@@ -210,7 +253,10 @@ describe('the step protocol under faults', () => {
     assert.equal(relation?.stage, 'PREPARATION');
     assert.equal(relation?.possibleOrphans.length, 1);
     assert.equal(relation?.possibleOrphans[0].eventId, 'event-that-died');
-    assert.match(relation?.possibleOrphans[0].reason, /claimed the step and recorded nothing before another took over/);
+    assert.match(
+      relation?.possibleOrphans[0].reason,
+      /claimed the step and recorded nothing before another took over/,
+    );
     assert.equal(stack.service.stats().kitchenOrdersCreated, 2);
   });
 
@@ -225,11 +271,22 @@ describe('the step protocol under faults', () => {
     await deliver(await created);
     const failed = await stack.relation(order);
     assert.equal(failed?.error?.code, 'UNAVAILABLE', JSON.stringify(failed?.error));
-    assert.match(failed?.error?.message, /disconnected before secure TLS connection was established/);
-    assert.equal(failed?.error?.transient, true, 'a handshake cut short is not a certificate failure');
+    assert.match(
+      failed?.error?.message,
+      /disconnected before secure TLS connection was established/,
+    );
+    assert.equal(
+      failed?.error?.transient,
+      true,
+      'a handshake cut short is not a certificate failure',
+    );
     assert.ok(failed?.error?.retryAt, 'it will be retried');
     const claim = attemptEntry(await stack.transitions(order), 'PREPARATION-1').claim;
-    assert.equal(claim.failure?.ambiguous, false, 'no connection was made: nothing could have been created');
+    assert.equal(
+      claim.failure?.ambiguous,
+      false,
+      'no connection was made: nothing could have been created',
+    );
 
     await untilRetryDue(stack, order);
     // The poller wakes the relation once its retry is due; grpc-js reconnects on its own back-off.
@@ -267,7 +324,10 @@ describe('the step protocol under faults', () => {
       const error = (await stack.relation(order))?.error;
       assert.equal(error?.transient, true);
       assert.equal(error?.failures, failure);
-      assert.ok((error?.retryAt?.getTime() ?? Infinity) - now <= 11_000, 'the backoff is capped at ten poll intervals');
+      assert.ok(
+        (error?.retryAt?.getTime() ?? Infinity) - now <= 11_000,
+        'the backoff is capped at ten poll intervals',
+      );
     }
     assert.deepEqual(
       (await stack.transitions(order)).map((t) => t.id),
@@ -276,7 +336,10 @@ describe('the step protocol under faults', () => {
     );
 
     // The food service is back.
-    const back = await startFaultProxy({ target: stack.service.address, port: Number(address.split(':')[1]) });
+    const back = await startFaultProxy({
+      target: stack.service.address,
+      port: Number(address.split(':')[1]),
+    });
     try {
       await until('the client to reconnect', async () => (await retry()) === 'advanced', 20_000);
     } finally {
@@ -285,9 +348,16 @@ describe('the step protocol under faults', () => {
     const relation = await stack.relation(order);
     assert.equal(relation?.stage, 'PREPARATION');
     assert.equal(relation?.error, null);
-    assert.deepEqual(relation?.possibleOrphans, [], 'a failure that provably sent nothing leaves nothing to note');
+    assert.deepEqual(
+      relation?.possibleOrphans,
+      [],
+      'a failure that provably sent nothing leaves nothing to note',
+    );
     const { claim } = attemptEntry(await stack.transitions(order), 'PREPARATION-1');
-    assert.ok(claim.cleanFailures >= 30, `the claim counts the tries it survived: ${claim.cleanFailures}`);
+    assert.ok(
+      claim.cleanFailures >= 30,
+      `the claim counts the tries it survived: ${claim.cleanFailures}`,
+    );
     assert.equal(stack.service.stats().kitchenOrdersCreated, 1);
   });
 
@@ -319,11 +389,16 @@ describe('the step protocol under faults', () => {
       const [order] = stack.service.placeOrders(1);
       await stack.cycle();
       // The kitchen order the relation names is unknown to the food service.
-      await relations().doc(relationId(order)).update({ kitchenOrder: 'kitchenorders/no-such-kitchen-order' });
+      await relations()
+        .doc(relationId(order))
+        .update({ kitchenOrder: 'kitchenorders/no-such-kitchen-order' });
       await stack.cycle();
       const relation = await stack.relation(order);
       assert.equal(relation?.error?.code, 'LOOKUP_FAILED');
-      assert.match(relation?.error?.message, /GetKitchenOrder kitchenorders\/no-such-kitchen-order: NOT_FOUND/);
+      assert.match(
+        relation?.error?.message,
+        /GetKitchenOrder kitchenorders\/no-such-kitchen-order: NOT_FOUND/,
+      );
       assert.equal(relation?.error?.transient, false);
     });
   });
@@ -342,17 +417,27 @@ describe('the step protocol under faults', () => {
     await stack.cycle();
     const relation = await stack.relation(order);
     assert.equal(relation?.stage, 'CANCELLED');
-    assert.match(String(relation?.kitchenOrder), /^kitchenorders\//, 'the kitchen order already made is named');
+    assert.match(
+      String(relation?.kitchenOrder),
+      /^kitchenorders\//,
+      'the kitchen order already made is named',
+    );
     assert.equal((await stack.food.getOrder(order)).status, 'CANCELLED');
     assert.equal(stack.service.stats().finalOrdersOverwritten, 0);
-    assert.equal(stack.service.stats().calls.UpdateOrder.ok, 0, 'no update was sent after the customer cancelled');
+    assert.equal(
+      stack.service.stats().calls.UpdateOrder.ok,
+      0,
+      'no update was sent after the customer cancelled',
+    );
   });
 
   describe('bad data never stops the loop', () => {
     it('a malformed document is flagged once; other orders keep flowing', async () => {
       stack = await startStack({ service: { rejectRate: 0 } });
       const healthy = stack.service.placeOrders(3);
-      await relations().doc('hand-edited').set({ order: 'orders/hand-edited', stage: 'COOKING', orderStatus: 'NEW', active: true });
+      await relations()
+        .doc('hand-edited')
+        .set({ order: 'orders/hand-edited', stage: 'COOKING', orderStatus: 'NEW', active: true });
       await stack.cycle();
       const handEdited = (await relations().doc('hand-edited').get()).data();
       assert.equal(handEdited?.error?.code, 'INVALID_DOCUMENT');
@@ -365,9 +450,17 @@ describe('the step protocol under faults', () => {
         stack.service.tick();
         await stack.cycle();
       }
-      assert.equal((await relations().doc('hand-edited').get()).updateTime?.toMillis(), flaggedAt, 'flagged once, then left alone');
+      assert.equal(
+        (await relations().doc('hand-edited').get()).updateTime?.toMillis(),
+        flaggedAt,
+        'flagged once, then left alone',
+      );
       for (const order of healthy) assert.equal((await stack.relation(order))?.stage, 'DELIVERED');
-      assert.equal(stack.functions.triggers.get('advanceRelation')?.failed, 0, 'no trigger invocation threw');
+      assert.equal(
+        stack.functions.triggers.get('advanceRelation')?.failed,
+        0,
+        'no trigger invocation threw',
+      );
     });
 
     it("a relation whose id is not its order's is flagged, so the order is not driven twice", async () => {
@@ -376,7 +469,12 @@ describe('the step protocol under faults', () => {
       await stack.cycle();
       await relations()
         .doc('copy-of-another')
-        .set({ ...(await stack.relation(order)), stage: 'NEW', kitchenOrder: null, kitchenOrderStatus: null });
+        .set({
+          ...(await stack.relation(order)),
+          stage: 'NEW',
+          kitchenOrder: null,
+          kitchenOrderStatus: null,
+        });
       await stack.settle();
       const copy = (await relations().doc('copy-of-another').get()).data();
       assert.equal(copy?.error?.code, 'INVALID_DOCUMENT');
@@ -389,7 +487,11 @@ describe('the step protocol under faults', () => {
       const [order] = stack.service.placeOrders(1);
       const created = captureEvent(`relations/${relationId(order)}`);
       await stack.pollNow();
-      await relations().doc(relationId(order)).collection('transitions').doc('PREPARATION-1').set({ attempt: 'one', leaseExpiresAt: 12 });
+      await relations()
+        .doc(relationId(order))
+        .collection('transitions')
+        .doc('PREPARATION-1')
+        .set({ attempt: 'one', leaseExpiresAt: 12 });
       await deliver(await created);
       const relation = await stack.relation(order);
       assert.equal(relation?.error?.code, 'INVALID_CLAIM');

@@ -6,13 +6,22 @@ import { FoodClient, type FoodClientOptions } from '../src/food/client';
 import { FoodServiceError } from '../src/food/errors';
 import { backoffMs } from '../src/backoff';
 import { READ_RETRY_POLICY } from '../src/config';
-import { clientFor, freshCerts, startTestFoodService, testCerts, tlsMaterial } from './helpers/food-service';
+import {
+  clientFor,
+  freshCerts,
+  startTestFoodService,
+  testCerts,
+  tlsMaterial,
+} from './helpers/food-service';
 
 async function rejection(promise: Promise<unknown>): Promise<FoodServiceError> {
   try {
     await promise;
   } catch (error) {
-    assert.ok(error instanceof FoodServiceError, `expected a FoodServiceError, got ${String(error)}`);
+    assert.ok(
+      error instanceof FoodServiceError,
+      `expected a FoodServiceError, got ${String(error)}`,
+    );
     return error;
   }
   assert.fail('expected the call to fail');
@@ -105,14 +114,17 @@ describe('FoodClient over TLS', () => {
     service.setFaults({ latencyMs: 150 });
     const slow = clientFor(service, { deadlineMs: 50, retry: { maxAttempts: 3 } });
     try {
-      const get = await rejection(slow.getShipment('shipments/00000000-0000-0000-0000-000000000000'));
+      const get = await rejection(
+        slow.getShipment('shipments/00000000-0000-0000-0000-000000000000'),
+      );
       assert.equal(get.attempts, 3);
       const create = await rejection(slow.createKitchenOrder());
       assert.equal(create.code, status.DEADLINE_EXCEEDED);
       assert.equal(create.attempts, 1, 'a create whose outcome is unknown is left to the caller');
       // The server did the work the client gave up on: the reason for not retrying.
       const deadline = Date.now() + 2_000;
-      while (service.stats().kitchenOrdersCreated < 1 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+      while (service.stats().kitchenOrdersCreated < 1 && Date.now() < deadline)
+        await new Promise((r) => setTimeout(r, 20));
       assert.equal(service.stats().kitchenOrdersCreated, 1);
     } finally {
       slow.close();
@@ -175,7 +187,9 @@ describe('FoodClient over TLS', () => {
     assert.equal(invalid.attempts, 1);
     assert.equal(invalid.transient, false);
     assert.match(invalid.message, /^GetOrder not-an-order-name: INVALID_ARGUMENT/);
-    const missing = await rejection(client.getKitchenOrder('kitchenorders/00000000-0000-0000-0000-000000000000'));
+    const missing = await rejection(
+      client.getKitchenOrder('kitchenorders/00000000-0000-0000-0000-000000000000'),
+    );
     assert.equal(missing.code, status.NOT_FOUND);
     assert.deepEqual(service.stats().calls.GetOrder.failed, { INVALID_ARGUMENT: 1 });
     assert.deepEqual(service.stats().calls.GetKitchenOrder.failed, { NOT_FOUND: 1 });
@@ -190,8 +204,15 @@ describe('FoodClient over TLS', () => {
       const error = await rejection(strictClient.updateOrderStatus(name, 'PREPARATION'));
       assert.equal(error.code, status.FAILED_PRECONDITION);
       assert.equal(error.attempts, 1);
-      assert.equal(error.disposition, 'flag', 'the step looks at the order again before it gives up (steps.ts, moveOrder)');
-      assert.match(error.message, new RegExp(`UpdateOrder ${name} status=PREPARATION: FAILED_PRECONDITION`));
+      assert.equal(
+        error.disposition,
+        'flag',
+        'the step looks at the order again before it gives up (steps.ts, moveOrder)',
+      );
+      assert.match(
+        error.message,
+        new RegExp(`UpdateOrder ${name} status=PREPARATION: FAILED_PRECONDITION`),
+      );
     } finally {
       strictClient.close();
       await strict.stop();
@@ -201,7 +222,9 @@ describe('FoodClient over TLS', () => {
   it('fails fast with a clear TLS error when the CA is wrong', async () => {
     const stranger = clientFor(service, { tls: tlsMaterial(freshCerts()) });
     try {
-      const error = await rejection(stranger.getOrder('orders/00000000-0000-0000-0000-000000000000'));
+      const error = await rejection(
+        stranger.getOrder('orders/00000000-0000-0000-0000-000000000000'),
+      );
       assert.equal(error.certificateFailure, true, error.message);
       assert.equal(error.transient, false, 'a bad certificate does not heal by retrying');
       assert.equal(error.attempts, 1);
@@ -245,12 +268,18 @@ describe('FoodClient with mTLS', () => {
 });
 
 describe('FoodClient configuration', () => {
-  const valid = (): FoodClientOptions => ({ address: '127.0.0.1:9000', deadlineMs: 1000, tls: tlsMaterial(testCerts()) });
+  const valid = (): FoodClientOptions => ({
+    address: '127.0.0.1:9000',
+    deadlineMs: 1000,
+    tls: tlsMaterial(testCerts()),
+  });
 
   it('rejects a CA that is not PEM, without echoing it', () => {
     assert.throws(
       () => new FoodClient({ ...valid(), tls: { caPem: 'secret-ish garbage' } }),
-      (e: Error) => /FOOD_SERVICE_CA is not a PEM certificate/.test(e.message) && !e.message.includes('garbage'),
+      (e: Error) =>
+        /FOOD_SERVICE_CA is not a PEM certificate/.test(e.message) &&
+        !e.message.includes('garbage'),
     );
   });
 
@@ -263,12 +292,21 @@ describe('FoodClient configuration', () => {
   });
 
   it('rejects a malformed address and a bad deadline', () => {
-    assert.throws(() => new FoodClient({ ...valid(), address: 'localhost' }), /FOOD_SERVICE_ADDRESS must be host:port, got "localhost"/);
-    assert.throws(() => new FoodClient({ ...valid(), deadlineMs: 0 }), /RPC_DEADLINE_MS must be a positive integer/);
+    assert.throws(
+      () => new FoodClient({ ...valid(), address: 'localhost' }),
+      /FOOD_SERVICE_ADDRESS must be host:port, got "localhost"/,
+    );
+    assert.throws(
+      () => new FoodClient({ ...valid(), deadlineMs: 0 }),
+      /RPC_DEADLINE_MS must be a positive integer/,
+    );
   });
 
   it('rejects a retry policy that cannot work', () => {
-    assert.throws(() => new FoodClient({ ...valid(), retry: { maxAttempts: 0 } }), /maxAttempts must be an integer >= 1/);
+    assert.throws(
+      () => new FoodClient({ ...valid(), retry: { maxAttempts: 0 } }),
+      /maxAttempts must be an integer >= 1/,
+    );
   });
 });
 
@@ -305,7 +343,8 @@ describe('FoodClient listings', () => {
   it('follows every page, and fails loudly past maxPages instead of passing off part of a list', async () => {
     service.placeOrders(12);
     const all: string[] = [];
-    for await (const page of client.listAllOrders('NEW', 5, 3)) all.push(...page.map((o) => o.name));
+    for await (const page of client.listAllOrders('NEW', 5, 3))
+      all.push(...page.map((o) => o.name));
     assert.equal(all.length, 12, 'three pages of at most 5');
 
     const pages: number[] = [];
@@ -315,14 +354,19 @@ describe('FoodClient listings', () => {
       })(),
       /ListOrders status=NEW: still more pages after 3 of 2; stopping/,
     );
-    assert.deepEqual(pages, [2, 2, 2], 'it stopped at the bound, not at the end of the time budget');
+    assert.deepEqual(
+      pages,
+      [2, 2, 2],
+      'it stopped at the bound, not at the end of the time budget',
+    );
   });
 
   it('refuses a page token it was handed before: a server that loops would keep a poll busy until it times out', async () => {
     // From the second page on, the server hands back the token it was given.
     service.onServed((method, request, response) => {
       const given = (request as { pageToken?: string }).pageToken;
-      if (method === 'ListOrders' && given) (response as { nextPageToken: string }).nextPageToken = given;
+      if (method === 'ListOrders' && given)
+        (response as { nextPageToken: string }).nextPageToken = given;
     });
     try {
       await assert.rejects(

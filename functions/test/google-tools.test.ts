@@ -6,13 +6,22 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 
-import { findFirestoreEmulator, findJava, findPubsubEmulator, javaMajor, launcherJar, MissingTool } from './helpers/google-tools';
+import {
+  findFirestoreEmulator,
+  findJava,
+  findPubsubEmulator,
+  javaMajor,
+  launcherJar,
+  MissingTool,
+} from './helpers/google-tools';
 
 /** A fake `java` that prints the banner of the given version, as `java -version` does (on stderr). */
 function fakeJava(dir: string, version: string): string {
   const bin = path.join(dir, 'bin', 'java');
   fs.mkdirSync(path.dirname(bin), { recursive: true });
-  fs.writeFileSync(bin, `#!/bin/sh\necho 'openjdk version "${version}" 2026-01-01' >&2\n`, { mode: 0o755 });
+  fs.writeFileSync(bin, `#!/bin/sh\necho 'openjdk version "${version}" 2026-01-01' >&2\n`, {
+    mode: 0o755,
+  });
   return bin;
 }
 
@@ -58,7 +67,10 @@ describe('finding the tools', () => {
       (error: unknown) => {
         assert.ok(error instanceof MissingTool);
         assert.equal(error.tool, 'java');
-        assert.match(error.message, /Java 21 or newer is missing \(found only Java 17 at .*old-17\/bin\/java\): install one/);
+        assert.match(
+          error.message,
+          /Java 21 or newer is missing \(found only Java 17 at .*old-17\/bin\/java\): install one/,
+        );
         assert.doesNotMatch(error.message, /\n/);
         return true;
       },
@@ -79,8 +91,16 @@ describe('finding the tools', () => {
   });
 
   it('says how to get the emulators when neither the firebase cache nor a Cloud SDK has them', () => {
-    const empty = { PATH: '', HOME: root, FIREBASE_EMULATORS_PATH: path.join(root, 'cache'), XDG_CACHE_HOME: root };
-    assert.throws(() => findFirestoreEmulator(empty), /gcloud components install cloud-firestore-emulator/);
+    const empty = {
+      PATH: '',
+      HOME: root,
+      FIREBASE_EMULATORS_PATH: path.join(root, 'cache'),
+      XDG_CACHE_HOME: root,
+    };
+    assert.throws(
+      () => findFirestoreEmulator(empty),
+      /gcloud components install cloud-firestore-emulator/,
+    );
     assert.throws(() => findPubsubEmulator(empty), /gcloud components install pubsub-emulator/);
   });
 
@@ -89,7 +109,10 @@ describe('finding the tools', () => {
     fs.mkdirSync(path.join(sdk, 'bin'), { recursive: true });
     fs.writeFileSync(path.join(sdk, 'bin', 'gcloud'), '#!/bin/sh\n', { mode: 0o755 });
     fs.mkdirSync(path.join(sdk, 'platform', 'cloud-firestore-emulator'), { recursive: true });
-    fs.writeFileSync(path.join(sdk, 'platform', 'cloud-firestore-emulator', 'cloud-firestore-emulator.jar'), 'sdk jar');
+    fs.writeFileSync(
+      path.join(sdk, 'platform', 'cloud-firestore-emulator', 'cloud-firestore-emulator.jar'),
+      'sdk jar',
+    );
     const script = path.join(sdk, 'platform', 'pubsub-emulator', 'bin', 'cloud-pubsub-emulator');
     fs.mkdirSync(path.dirname(script), { recursive: true });
     fs.writeFileSync(script, '#!/bin/sh\necho "pubsub $@"\n', { mode: 0o755 });
@@ -101,7 +124,16 @@ describe('finding the tools', () => {
     };
 
     const firestore = findFirestoreEmulator(env);
-    assert.equal(firestore.path, path.join(root, 'xdg', 'food-orchestrator', 'emulators', 'cloud-firestore-emulator-launcher.jar'));
+    assert.equal(
+      firestore.path,
+      path.join(
+        root,
+        'xdg',
+        'food-orchestrator',
+        'emulators',
+        'cloud-firestore-emulator-launcher.jar',
+      ),
+    );
     assert.match(firestore.source, /^Cloud SDK/);
     const pubsub = findPubsubEmulator(env);
     assert.equal(
@@ -118,13 +150,20 @@ describe('finding the tools', () => {
     const file = path.join(root, 'launcher.jar');
     fs.writeFileSync(
       file,
-      launcherJar('com.example.Main', '/opt/some sdk/a-very-long-folder-name-that-goes-past-seventy-two-bytes/emulator.jar'),
+      launcherJar(
+        'com.example.Main',
+        '/opt/some sdk/a-very-long-folder-name-that-goes-past-seventy-two-bytes/emulator.jar',
+      ),
     );
     const jar = path.join(findJava().binDir, 'jar');
-    const extract = spawnSync(jar, ['-xf', file, 'META-INF/MANIFEST.MF'], { cwd: root, encoding: 'utf8' });
+    const extract = spawnSync(jar, ['-xf', file, 'META-INF/MANIFEST.MF'], {
+      cwd: root,
+      encoding: 'utf8',
+    });
     assert.equal(extract.status, 0, extract.stderr);
     const raw = fs.readFileSync(path.join(root, 'META-INF', 'MANIFEST.MF'), 'utf8');
-    for (const line of raw.split('\r\n')) assert.ok(Buffer.byteLength(line) <= 72, `manifest lines are at most 72 bytes: ${line}`);
+    for (const line of raw.split('\r\n'))
+      assert.ok(Buffer.byteLength(line) <= 72, `manifest lines are at most 72 bytes: ${line}`);
     const manifest = raw.replace(/\r\n /g, '');
     assert.match(manifest, /^Manifest-Version: 1\.0\r\n/);
     assert.match(manifest, /Main-Class: com\.example\.Main\r\n/);

@@ -10,11 +10,24 @@ import { installWireCounter, type Op } from '../../bench/firestore-wire';
 import { readHealthSummary } from '../src/store/health';
 import { problemsOf } from '../src/model/health';
 import { relation, stepError } from './helpers/relations';
-import { ago, alertEntries, api, flagFields, logEntries, logMark, orphanNote, seedRelation } from './helpers/ops';
+import {
+  ago,
+  alertEntries,
+  api,
+  flagFields,
+  logEntries,
+  logMark,
+  orphanNote,
+  seedRelation,
+} from './helpers/ops';
 import { startStack, type Stack } from './helpers/stack';
 
 const THRESHOLDS = { NEW: 60, PREPARATION: 120, IN_FLIGHT: 120 };
-const env = { STUCK_NEW_SECONDS: '60', STUCK_PREPARATION_SECONDS: '120', STUCK_IN_FLIGHT_SECONDS: '120' };
+const env = {
+  STUCK_NEW_SECONDS: '60',
+  STUCK_PREPARATION_SECONDS: '120',
+  STUCK_IN_FLIGHT_SECONDS: '120',
+};
 const KITCHEN = 'kitchenorders/k-1';
 const SHIPMENT = 'shipments/s-1';
 
@@ -30,7 +43,15 @@ describe('problemsOf (pure)', () => {
         kitchenOrder: KITCHEN,
         error: stepError(flaggedAt, { transient: false, code: 'INVALID_ARGUMENT' }),
         possibleOrphans: [
-          { step: 'createKitchenOrder', attempt: 1, name: null, claimedAt: since(900), eventId: 'e', reason: 'r', resolution: null },
+          {
+            step: 'createKitchenOrder',
+            attempt: 1,
+            name: null,
+            claimedAt: since(900),
+            eventId: 'e',
+            reason: 'r',
+            resolution: null,
+          },
         ],
       }),
       since(1000),
@@ -48,12 +69,35 @@ describe('problemsOf (pure)', () => {
   });
 
   it('is stuck only past the threshold of its own stage, and never when finished', () => {
-    assert.deepEqual(problemsOf(relation({ stage: 'NEW' }), since(61), now, THRESHOLDS)[0]?.reason, 'stuck');
+    assert.deepEqual(
+      problemsOf(relation({ stage: 'NEW' }), since(61), now, THRESHOLDS)[0]?.reason,
+      'stuck',
+    );
     assert.deepEqual(problemsOf(relation({ stage: 'NEW' }), since(59), now, THRESHOLDS), []);
-    assert.deepEqual(problemsOf(relation({ stage: 'PREPARATION', kitchenOrder: KITCHEN }), since(100), now, THRESHOLDS), []);
-    assert.deepEqual(problemsOf(relation({ stage: 'DELIVERED', orderStatus: 'DELIVERED' }), since(9999), now, THRESHOLDS), []);
+    assert.deepEqual(
+      problemsOf(
+        relation({ stage: 'PREPARATION', kitchenOrder: KITCHEN }),
+        since(100),
+        now,
+        THRESHOLDS,
+      ),
+      [],
+    );
+    assert.deepEqual(
+      problemsOf(
+        relation({ stage: 'DELIVERED', orderStatus: 'DELIVERED' }),
+        since(9999),
+        now,
+        THRESHOLDS,
+      ),
+      [],
+    );
     const transient = relation({ stage: 'NEW', error: stepError(since(10)) });
-    assert.equal(problemsOf(transient, since(61), now, THRESHOLDS)[0]?.reason, 'stuck', 'a step retrying for too long is stuck');
+    assert.equal(
+      problemsOf(transient, since(61), now, THRESHOLDS)[0]?.reason,
+      'stuck',
+      'a step retrying for too long is stuck',
+    );
   });
 
   it('leaves out orphans a person resolved', () => {
@@ -98,12 +142,18 @@ describe('reportStuckOrders (the scheduled function)', () => {
         stageSince: ago(10),
         ...flagFields('INVALID_ARGUMENT', 'bad', ago(5)),
       }),
-      seedRelation(flaggedAndOld, { stageSince: ago(3600), ...flagFields('ATTEMPTS_EXHAUSTED', 'reconcile', ago(1800)) }),
+      seedRelation(flaggedAndOld, {
+        stageSince: ago(3600),
+        ...flagFields('ATTEMPTS_EXHAUSTED', 'reconcile', ago(1800)),
+      }),
       seedRelation(orphaned, {
         stage: 'DELIVERED',
         active: false,
         stageSince: ago(7200),
-        possibleOrphans: [orphanNote(1, null), orphanNote(2, 'kitchenorders/k-2', { by: 'bob', note: 'cancelled', at: ago(60) })],
+        possibleOrphans: [
+          orphanNote(1, null),
+          orphanNote(2, 'kitchenorders/k-2', { by: 'bob', note: 'cancelled', at: ago(60) }),
+        ],
         hasOpenOrphans: true,
       }),
       seedRelation(resolved, {
@@ -114,9 +164,26 @@ describe('reportStuckOrders (the scheduled function)', () => {
         hasOpenOrphans: false,
       }),
       seedRelation(stuckNew, { stageSince: ago(61) }),
-      seedRelation(stuckFlight, { stage: 'IN_FLIGHT', kitchenOrder: KITCHEN, shipment: SHIPMENT, stageSince: ago(600) }),
-      seedRelation(fresh, { stage: 'IN_FLIGHT', kitchenOrder: KITCHEN, shipment: SHIPMENT, stageSince: ago(30) }),
-      ...history.map((h) => seedRelation(h, { stage: 'DELIVERED', active: false, outcome: 'DELIVERED', stageSince: ago(86_400) })),
+      seedRelation(stuckFlight, {
+        stage: 'IN_FLIGHT',
+        kitchenOrder: KITCHEN,
+        shipment: SHIPMENT,
+        stageSince: ago(600),
+      }),
+      seedRelation(fresh, {
+        stage: 'IN_FLIGHT',
+        kitchenOrder: KITCHEN,
+        shipment: SHIPMENT,
+        stageSince: ago(30),
+      }),
+      ...history.map((h) =>
+        seedRelation(h, {
+          stage: 'DELIVERED',
+          active: false,
+          outcome: 'DELIVERED',
+          stageSince: ago(86_400),
+        }),
+      ),
     ]);
 
     // Billed operations, counted on the wire as the bench counts them.
@@ -131,7 +198,10 @@ describe('reportStuckOrders (the scheduled function)', () => {
       counter.uninstall();
     }
     const reads = ops.filter((op) => op.kind === 'reads');
-    assert.ok(!reads.some((op) => history.some((h) => op.path?.includes(h))), 'no document of the healthy history is read');
+    assert.ok(
+      !reads.some((op) => history.some((h) => op.path?.includes(h))),
+      'no document of the healthy history is read',
+    );
     // The five problems (flagged twice, orphans, two stuck), five counts (flagged, orphans, stuck in three stages),
     // and the poller's heartbeat and the kill switch.
     assert.equal(reads.length, 12, JSON.stringify(reads));
@@ -161,21 +231,36 @@ describe('reportStuckOrders (the scheduled function)', () => {
     );
     for (const entry of alerts) {
       assert.equal(entry.severity, 'ERROR');
-      assert.ok(!Number.isNaN(Date.parse(String(entry.since))), `since is a time: ${String(entry.since)}`);
-      assert.match(String(entry.stage), /^(NEW|PREPARATION|IN_FLIGHT|DELIVERED|REJECTED|CANCELLED)$/);
+      assert.ok(
+        !Number.isNaN(Date.parse(String(entry.since))),
+        `since is a time: ${String(entry.since)}`,
+      );
+      assert.match(
+        String(entry.stage),
+        /^(NEW|PREPARATION|IN_FLIGHT|DELIVERED|REJECTED|CANCELLED)$/,
+      );
       assert.equal(typeof entry.detail, 'string');
     }
     // The log-based metric of docs/OPERATIONS.md counts exactly these entries, labelled by reason and stage.
     // Cloud Logging puts a structured line's fields (but severity and message) under jsonPayload.
     const metric = JSON.parse(
-      fs.readFileSync(path.resolve(__dirname, '..', '..', 'ops', 'monitoring', 'stuck-orders-metric.json'), 'utf8'),
+      fs.readFileSync(
+        path.resolve(__dirname, '..', '..', 'ops', 'monitoring', 'stuck-orders-metric.json'),
+        'utf8',
+      ),
     ) as { filter: string; labelExtractors: Record<string, string> };
     const clauses = metric.filter.split(' AND ');
     const matches = (entry: Record<string, unknown>) =>
       clauses.every((clause) => {
-        const [, field, value] = /^(jsonPayload\.\w+|severity)=("?)([^"]*)\2$/.exec(clause)?.filter((_, i) => i !== 2) ?? [];
+        const [, field, value] =
+          /^(jsonPayload\.\w+|severity)=("?)([^"]*)\2$/.exec(clause)?.filter((_, i) => i !== 2) ??
+          [];
         assert.ok(field, `a clause the test understands: ${clause}`);
-        return String(field === 'severity' ? entry.severity : entry[field.slice('jsonPayload.'.length)]) === value;
+        return (
+          String(
+            field === 'severity' ? entry.severity : entry[field.slice('jsonPayload.'.length)],
+          ) === value
+        );
       });
     assert.deepEqual(
       logEntries(mark)
@@ -186,7 +271,10 @@ describe('reportStuckOrders (the scheduled function)', () => {
     );
     for (const extractor of Object.values(metric.labelExtractors)) {
       const field = /^EXTRACT\(jsonPayload\.(\w+)\)$/.exec(extractor)?.[1];
-      assert.ok(field && alerts.every((a) => typeof a[field] === 'string'), `every entry has ${extractor}`);
+      assert.ok(
+        field && alerts.every((a) => typeof a[field] === 'string'),
+        `every entry has ${extractor}`,
+      );
     }
 
     const stuck = alerts.find((a) => a.order === `orders/${stuckFlight}`);
@@ -196,8 +284,14 @@ describe('reportStuckOrders (the scheduled function)', () => {
       String(alerts.find((a) => a.order === `orders/${orphaned}`)?.detail),
       /1 possible orphan\(s\).*createKitchenOrder attempt 1/,
     );
-    assert.match(String(alerts.find((a) => a.order === `orders/${flagged}`)?.detail), /^INVALID_ARGUMENT: bad$/);
-    assert.ok(!logEntries(mark).some((e) => history.some((h) => JSON.stringify(e).includes(h))), 'the finished history is not mentioned');
+    assert.match(
+      String(alerts.find((a) => a.order === `orders/${flagged}`)?.detail),
+      /^INVALID_ARGUMENT: bad$/,
+    );
+    assert.ok(
+      !logEntries(mark).some((e) => history.some((h) => JSON.stringify(e).includes(h))),
+      'the finished history is not mentioned',
+    );
 
     const summary = await readHealthSummary();
     assert.deepEqual(summary?.counts, { flagged: 2, orphans: 1, stuck: 2 });
@@ -208,7 +302,11 @@ describe('reportStuckOrders (the scheduled function)', () => {
     // The API shows the same health without scanning.
     const health = await api(stack.httpUrl, '/health');
     assert.equal(health.status, 200);
-    assert.deepEqual((health.body.summary as { counts: unknown }).counts, { flagged: 2, orphans: 1, stuck: 2 });
+    assert.deepEqual((health.body.summary as { counts: unknown }).counts, {
+      flagged: 2,
+      orphans: 1,
+      stuck: 2,
+    });
   });
 
   it('says when no report has run, and an empty world reports nothing', async () => {

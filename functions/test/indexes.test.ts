@@ -23,7 +23,9 @@ interface Index {
 }
 
 const declared = (
-  JSON.parse(fs.readFileSync(path.resolve(__dirname, '..', '..', 'firestore.indexes.json'), 'utf8')) as { indexes: Index[] }
+  JSON.parse(
+    fs.readFileSync(path.resolve(__dirname, '..', '..', 'firestore.indexes.json'), 'utf8'),
+  ) as { indexes: Index[] }
 ).indexes;
 const THRESHOLDS = { NEW: 60, PREPARATION: 60, IN_FLIGHT: 60 };
 const NOW = new Date('2030-06-01T12:00:00Z');
@@ -47,7 +49,8 @@ function allFilters(): RelationFilter[] {
           }
         }
   for (const reason of PROBLEM_REASONS)
-    for (const stage of reason === 'stuck' ? ACTIVE_STAGES : [undefined]) filters.push(problemFilter(reason, stage, NOW, THRESHOLDS));
+    for (const stage of reason === 'stuck' ? ACTIVE_STAGES : [undefined])
+      filters.push(problemFilter(reason, stage, NOW, THRESHOLDS));
   return filters;
 }
 
@@ -72,7 +75,10 @@ describe('firestore.indexes.json', () => {
   }
 
   it('serves every query the listing and the report make, each ordered by stageSince then id', () => {
-    assert.ok(shapes.size >= 8, `every combination of stage, flagged and hasOpenOrphans is built (${[...shapes.keys()].join(', ')})`);
+    assert.ok(
+      shapes.size >= 8,
+      `every combination of stage, flagged and hasOpenOrphans is built (${[...shapes.keys()].join(', ')})`,
+    );
     for (const [name, equality] of shapes) {
       if (equality.length === 0) continue; // stageSince alone: its automatic single-field index
       assert.ok(
@@ -92,11 +98,23 @@ describe('firestore.indexes.json', () => {
   });
 
   it('keeps the fields the queries filter on indexed (only never-queried fields are exempt)', () => {
-    const { fieldOverrides } = JSON.parse(fs.readFileSync(path.resolve(__dirname, '..', '..', 'firestore.indexes.json'), 'utf8')) as {
+    const { fieldOverrides } = JSON.parse(
+      fs.readFileSync(path.resolve(__dirname, '..', '..', 'firestore.indexes.json'), 'utf8'),
+    ) as {
       fieldOverrides: Array<{ fieldPath: string }>;
     };
-    for (const field of ['stage', 'flagged', 'hasOpenOrphans', 'stageSince', 'active', 'watchUntil']) {
-      assert.ok(!fieldOverrides.some((o) => o.fieldPath === field), `${field} must keep its single-field index`);
+    for (const field of [
+      'stage',
+      'flagged',
+      'hasOpenOrphans',
+      'stageSince',
+      'active',
+      'watchUntil',
+    ]) {
+      assert.ok(
+        !fieldOverrides.some((o) => o.fieldPath === field),
+        `${field} must keep its single-field index`,
+      );
     }
   });
 });

@@ -9,7 +9,12 @@ import type { DocumentData } from 'firebase-admin/firestore';
 import { strict as assert } from 'node:assert';
 
 import { killSwitchCache } from '../src/orchestration/kill-switch';
-import { killSwitchRef, parseKillSwitch, readKillSwitch, setKillSwitch } from '../src/store/controls';
+import {
+  killSwitchRef,
+  parseKillSwitch,
+  readKillSwitch,
+  setKillSwitch,
+} from '../src/store/controls';
 import { db } from '../src/store/db';
 import { newRelation, relationId, RELATIONS } from '../src/store/schema';
 import { ops } from './helpers/ops';
@@ -49,7 +54,13 @@ describe('the kill switch', function () {
     stack.service.tick(); // some kitchen orders PACKAGED…
     await stack.cycle(); // …so some relations are IN_FLIGHT
 
-    const paused = await ops(['pause', '--reason', 'the food service is overloaded', '--by', 'alice']);
+    const paused = await ops([
+      'pause',
+      '--reason',
+      'the food service is overloaded',
+      '--by',
+      'alice',
+    ]);
     assert.equal(paused.code, 0, paused.output);
     assert.match(paused.output, /controls\/orchestrator: paused by alice/);
     const shown = await ops(['switch']);
@@ -73,17 +84,28 @@ describe('the kill switch', function () {
     for (let i = 0; i < 3; i++) {
       const answer = await pollNowStatus(stack);
       assert.equal(answer.status, 503, 'pollFoodServiceNow answers 503 while paused');
-      assert.match(answer.body.paused ?? '', /paused by alice at .*: the food service is overloaded/);
+      assert.match(
+        answer.body.paused ?? '',
+        /paused by alice at .*: the food service is overloaded/,
+      );
       await stack.settle();
     }
     // Cloud Scheduler's invocation runs, and polls nothing (due 59 s ago: only its minute's last slots are left to serve).
-    assert.equal(await stack.functions.fireSchedule('pollFoodService', new Date(Date.now() - 59_000)), 200);
+    assert.equal(
+      await stack.functions.fireSchedule('pollFoodService', new Date(Date.now() - 59_000)),
+      200,
+    );
     await stack.settle();
     assert.equal(callsReceived(stack), calls, 'not one call reached the food service while paused');
     const whilePaused = await relations();
     assert.equal(whilePaused.size, kept.size + 1, 'only the relation written by hand is new');
-    for (const [id, data] of kept) assert.deepEqual(whilePaused.get(id), data, `relation ${id} is kept exactly as it was`);
-    assert.equal(whilePaused.get(relationId(late))?.stage, 'NEW', 'its event was dropped, nothing was done for it');
+    for (const [id, data] of kept)
+      assert.deepEqual(whilePaused.get(id), data, `relation ${id} is kept exactly as it was`);
+    assert.equal(
+      whilePaused.get(relationId(late))?.stage,
+      'NEW',
+      'its event was dropped, nothing was done for it',
+    );
 
     const resumed = await ops(['resume', '--reason', 'the food service is back', '--by', 'alice']);
     assert.equal(resumed.code, 0, resumed.output);
@@ -94,12 +116,18 @@ describe('the kill switch', function () {
     const resumedAt = Date.now();
     await stack.cycle();
     const woken = await stack.relation(late);
-    assert.equal(woken?.stage, 'PREPARATION', 'the relation written during the pause took its step after the first poll');
+    assert.equal(
+      woken?.stage,
+      'PREPARATION',
+      'the relation written during the pause took its step after the first poll',
+    );
     assert.ok(Date.now() - resumedAt < 60_000);
 
     const orders = [...before, ...during];
     for (let round = 0; round < 40; round++) {
-      const open = (await Promise.all(orders.map((o) => stack.food.getOrder(o)))).filter((o) => !FINAL.has(String(o.status)));
+      const open = (await Promise.all(orders.map((o) => stack.food.getOrder(o)))).filter(
+        (o) => !FINAL.has(String(o.status)),
+      );
       if (open.length === 0) break;
       stack.service.tick();
       await stack.cycle();
@@ -109,7 +137,11 @@ describe('the kill switch', function () {
       assert.ok(FINAL.has(status), `${order} finished on the food service (${status})`);
       const relation = await stack.relation(order);
       if (!relation) {
-        assert.equal(order, during[0], 'only the order cancelled during the pause, before any poll, has no relation');
+        assert.equal(
+          order,
+          during[0],
+          'only the order cancelled during the pause, before any poll, has no relation',
+        );
         continue;
       }
       assert.equal(relation.stage, status, `${order}: the relation ended as its order did`);
@@ -118,20 +150,52 @@ describe('the kill switch', function () {
     }
     const stats = stack.service.stats();
     const all = await relations();
-    assert.equal(stats.kitchenOrdersCreated, [...all.values()].filter((r) => r.kitchenOrder).length, 'no duplicate kitchen order');
-    assert.equal(stats.shipmentsCreated, [...all.values()].filter((r) => r.shipment).length, 'no duplicate shipment');
+    assert.equal(
+      stats.kitchenOrdersCreated,
+      [...all.values()].filter((r) => r.kitchenOrder).length,
+      'no duplicate kitchen order',
+    );
+    assert.equal(
+      stats.shipmentsCreated,
+      [...all.values()].filter((r) => r.shipment).length,
+      'no duplicate shipment',
+    );
   });
 
   it('pause and resume are recorded with who and why, and flipping to the same state changes nothing', async () => {
     await clearFirestore();
-    assert.deepEqual(await readKillSwitch(), { paused: false, by: null, reason: null, at: null, resumedAt: null, problem: null });
+    assert.deepEqual(await readKillSwitch(), {
+      paused: false,
+      by: null,
+      reason: null,
+      at: null,
+      resumedAt: null,
+      problem: null,
+    });
     const t0 = new Date('2030-01-01T00:00:00Z');
     assert.equal(await setKillSwitch(true, { who: 'bob', why: 'incident 42' }, t0), 'changed');
-    assert.equal(await setKillSwitch(true, { who: 'carol', why: 'me too' }, new Date(t0.getTime() + 1000)), 'unchanged');
-    assert.deepEqual(await readKillSwitch(), { paused: true, by: 'bob', reason: 'incident 42', at: t0, resumedAt: null, problem: null });
+    assert.equal(
+      await setKillSwitch(true, { who: 'carol', why: 'me too' }, new Date(t0.getTime() + 1000)),
+      'unchanged',
+    );
+    assert.deepEqual(await readKillSwitch(), {
+      paused: true,
+      by: 'bob',
+      reason: 'incident 42',
+      at: t0,
+      resumedAt: null,
+      problem: null,
+    });
     const t1 = new Date(t0.getTime() + 60_000);
     assert.equal(await setKillSwitch(false, { who: 'bob', why: 'fixed' }, t1), 'changed');
-    assert.deepEqual(await readKillSwitch(), { paused: false, by: 'bob', reason: 'fixed', at: t1, resumedAt: t1, problem: null });
+    assert.deepEqual(await readKillSwitch(), {
+      paused: false,
+      by: 'bob',
+      reason: 'fixed',
+      at: t1,
+      resumedAt: t1,
+      problem: null,
+    });
 
     const refused = await ops(['pause']);
     assert.equal(refused.code, 2);
@@ -148,9 +212,19 @@ describe('the kill switch', function () {
       /controls\/orchestrator is malformed \(paused must be true or false, got "yes"; at must be a timestamp/,
     );
     // The supported way back writes a well-formed document.
-    assert.equal(await setKillSwitch(false, { who: 'bob', why: 'fixed the hand edit' }, new Date()), 'changed');
+    assert.equal(
+      await setKillSwitch(false, { who: 'bob', why: 'fixed the hand edit' }, new Date()),
+      'changed',
+    );
     assert.equal((await readKillSwitch()).paused, false);
-    assert.deepEqual(parseKillSwitch({ exists: false, data: () => undefined, ref: { path: 'controls/orchestrator' } }).paused, false);
+    assert.deepEqual(
+      parseKillSwitch({
+        exists: false,
+        data: () => undefined,
+        ref: { path: 'controls/orchestrator' },
+      }).paused,
+      false,
+    );
   });
 
   it('an instance trusts its last read for PAUSE_CHECK_SECONDS, then reads again', async () => {
@@ -161,8 +235,16 @@ describe('the kill switch', function () {
       assert.equal((await minute(now)).paused, false);
       await setKillSwitch(true, { who: 'bob', why: 'test' }, now);
       assert.equal((await minute(now)).paused, false, 'within the period the cached state holds');
-      assert.equal((await minute(new Date(now.getTime() + 60_000))).paused, true, 'after it, the switch is read again');
-      assert.equal((await killSwitchCache(0)(now)).paused, true, 'PAUSE_CHECK_SECONDS 0 reads every time');
+      assert.equal(
+        (await minute(new Date(now.getTime() + 60_000))).paused,
+        true,
+        'after it, the switch is read again',
+      );
+      assert.equal(
+        (await killSwitchCache(0)(now)).paused,
+        true,
+        'PAUSE_CHECK_SECONDS 0 reads every time',
+      );
     } finally {
       await setKillSwitch(false, { who: 'bob', why: 'test' }, new Date());
     }

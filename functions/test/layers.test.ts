@@ -15,7 +15,9 @@ const LAYERS: Array<{ name: string; matches: (file: string) => boolean }> = [
   { name: 'generated', matches: (f) => f.startsWith('generated/') },
   {
     name: 'model and config',
-    matches: (f) => f.startsWith('model/') || ['config.ts', 'backoff.ts', 'concurrency.ts', 'describe-error.ts'].includes(f),
+    matches: (f) =>
+      f.startsWith('model/') ||
+      ['config.ts', 'backoff.ts', 'concurrency.ts', 'describe-error.ts'].includes(f),
   },
   { name: 'food', matches: (f) => f.startsWith('food/') },
   { name: 'store', matches: (f) => f.startsWith('store/') },
@@ -36,14 +38,18 @@ const RANK: Record<string, number> = {
 
 function layerOf(file: string): string {
   const layer = LAYERS.find((l) => l.matches(file));
-  if (!layer) throw new Error(`${file} belongs to no layer: place it in one, or add its layer here`);
+  if (!layer)
+    throw new Error(`${file} belongs to no layer: place it in one, or add its layer here`);
   return layer.name;
 }
 
 function sources(dir = SRC, from = SRC, extensions = /\.ts$/): string[] {
   return fs.readdirSync(dir, { withFileTypes: true }).flatMap((entry) => {
     const full = path.join(dir, entry.name);
-    if (entry.isDirectory()) return ['generated', 'node_modules'].includes(entry.name) ? [] : sources(full, from, extensions);
+    if (entry.isDirectory())
+      return ['generated', 'node_modules'].includes(entry.name)
+        ? []
+        : sources(full, from, extensions);
     return extensions.test(entry.name) ? [path.relative(from, full)] : [];
   });
 }
@@ -54,7 +60,9 @@ function sources(dir = SRC, from = SRC, extensions = /\.ts$/): string[] {
  * (`path.join(FUNCTIONS_DIR, 'lib', 'api.js')`), as written.
  */
 function reachesInto(text: string): string[] {
-  const modules = [...text.matchAll(/['"](?:\.\.\/)+functions\/src\/([^'"]+)['"]/g)].map((m) => `src/${m[1]}`);
+  const modules = [...text.matchAll(/['"](?:\.\.\/)+functions\/src\/([^'"]+)['"]/g)].map(
+    (m) => `src/${m[1]}`,
+  );
   const compiled = [...text.matchAll(/path\.(?:join|resolve)\(([^()]*)\)/g)].flatMap((m) => {
     const args = m[1].split(',').map((a) => a.trim());
     const lib = args.findIndex((a) => a === "'lib'" || a === 'lib');
@@ -68,12 +76,16 @@ function reachesInto(text: string): string[] {
 /** Every module a file imports: relative ones resolved to files in src, packages by name. */
 function importsOf(file: string): { local: string[]; packages: string[] } {
   const text = fs.readFileSync(path.join(SRC, file), 'utf8');
-  const specifiers = [...text.matchAll(/^(?:import|export)[^'"]*?from\s+'([^']+)';/gms)].map((m) => m[1]);
+  const specifiers = [...text.matchAll(/^(?:import|export)[^'"]*?from\s+'([^']+)';/gms)].map(
+    (m) => m[1],
+  );
   const local = specifiers
     .filter((s) => s.startsWith('.'))
     .map((s) => path.relative(SRC, path.resolve(path.dirname(path.join(SRC, file)), s)) + '.ts');
   return {
-    local: local.map((f) => (fs.existsSync(path.join(SRC, f)) ? f : f.replace(/\.ts$/, '/index.ts'))),
+    local: local.map((f) =>
+      fs.existsSync(path.join(SRC, f)) ? f : f.replace(/\.ts$/, '/index.ts'),
+    ),
     packages: specifiers.filter((s) => !s.startsWith('.')),
   };
 }
@@ -108,17 +120,28 @@ describe('layers', () => {
     for (const file of files.filter((f) => f.startsWith('model/'))) {
       const { local, packages } = importsOf(file);
       assert.deepEqual(packages, [], file);
-      for (const target of local) assert.ok(target.startsWith('model/') || target.startsWith('generated/'), `${file} imports ${target}`);
+      for (const target of local)
+        assert.ok(
+          target.startsWith('model/') || target.startsWith('generated/'),
+          `${file} imports ${target}`,
+        );
     }
   });
 
   it('keeps decide() and the observation diff pure: no Firestore, no gRPC, no clock of their own', () => {
-    for (const file of ['orchestration/decide.ts', 'orchestration/observe.ts', 'orchestration/step-failure.ts']) {
+    for (const file of [
+      'orchestration/decide.ts',
+      'orchestration/observe.ts',
+      'orchestration/step-failure.ts',
+    ]) {
       const text = fs.readFileSync(path.join(SRC, file), 'utf8');
       const { local, packages } = importsOf(file);
       assert.deepEqual(packages, [], `${file} imports packages: ${packages.join(', ')}`);
       for (const target of local) {
-        const typeOnly = new RegExp(`^import type [^;]*'[^']*${path.basename(target, '.ts')}'`, 'm').test(text);
+        const typeOnly = new RegExp(
+          `^import type [^;]*'[^']*${path.basename(target, '.ts')}'`,
+          'm',
+        ).test(text);
         assert.ok(
           target.startsWith('model/') ||
             target.startsWith('orchestration/') ||
@@ -140,7 +163,10 @@ describe('layers', () => {
     const DOORS = ['src/api', 'lib/api.js', 'lib/index.js'];
     const reaches = TOOLS.flatMap((dir) =>
       sources(path.join(ROOT, dir), ROOT, /\.(ts|js|mjs)$/).flatMap((file) =>
-        reachesInto(fs.readFileSync(path.join(ROOT, file), 'utf8')).map((target) => ({ file, target })),
+        reachesInto(fs.readFileSync(path.join(ROOT, file), 'utf8')).map((target) => ({
+          file,
+          target,
+        })),
       ),
     );
 
@@ -151,18 +177,22 @@ describe('layers', () => {
           `nothing in ${dir}/ imports the functions`,
         );
       assert.ok(
-        reaches.some((r) => r.target === 'lib/api.js') && reaches.some((r) => r.target === 'lib/index.js'),
+        reaches.some((r) => r.target === 'lib/api.js') &&
+          reaches.some((r) => r.target === 'lib/index.js'),
         JSON.stringify(reaches),
       );
     });
 
     it('ops/, local/, bench/ and the food service reach into the functions only through api.ts', () => {
-      const past = reaches.filter((r) => !DOORS.includes(r.target)).map((r) => `${r.file} → functions/${r.target}`);
+      const past = reaches
+        .filter((r) => !DOORS.includes(r.target))
+        .map((r) => `${r.file} → functions/${r.target}`);
       assert.deepEqual(past, []);
     });
 
     it('reads a reach past the door as one', () => {
-      const text = "import { x } from '../functions/src/store/relations';\nrequire(path.join(FUNCTIONS_DIR, 'lib', 'food', 'client.js'));";
+      const text =
+        "import { x } from '../functions/src/store/relations';\nrequire(path.join(FUNCTIONS_DIR, 'lib', 'food', 'client.js'));";
       assert.deepEqual(reachesInto(text), ['src/store/relations', 'lib/food/client.js']);
     });
 
@@ -170,7 +200,9 @@ describe('layers', () => {
       const functionsDir = path.resolve(SRC, '..');
       const wrong = ['test', 'sim'].flatMap((dir) =>
         sources(path.join(functionsDir, dir), functionsDir, /\.(ts|js)$/).filter((file) =>
-          /(?:from\s+|require\(|import\()['"](?:\.\.\/)+local\//.test(fs.readFileSync(path.join(functionsDir, file), 'utf8')),
+          /(?:from\s+|require\(|import\()['"](?:\.\.\/)+local\//.test(
+            fs.readFileSync(path.join(functionsDir, file), 'utf8'),
+          ),
         ),
       );
       assert.deepEqual(wrong, []);

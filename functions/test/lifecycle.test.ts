@@ -38,7 +38,11 @@ describe('the lifecycle, end to end through the exported functions', () => {
     assert.equal(stack.service.stats().orders.DELIVERED, 1);
 
     const history = await stack.transitions(order);
-    assert.deepEqual(history.map((t) => t.id).sort(), ['DELIVERED-1', 'IN_FLIGHT-1', 'PREPARATION-1']);
+    assert.deepEqual(history.map((t) => t.id).sort(), [
+      'DELIVERED-1',
+      'IN_FLIGHT-1',
+      'PREPARATION-1',
+    ]);
     const stats = stack.service.stats();
     assert.equal(stats.kitchenOrdersCreated, 1);
     assert.equal(stats.shipmentsCreated, 1);
@@ -108,14 +112,21 @@ describe('the lifecycle, end to end through the exported functions', () => {
       const relation = await stack.relation(order);
       assert.equal(relation?.stage, 'CANCELLED');
       assert.equal(stack.service.stats().orders.CANCELLED, 1);
-      assert.equal(stack.service.stats().calls.UpdateOrder.ok, 2, 'only PREPARATION and IN_FLIGHT were ever set');
+      assert.equal(
+        stack.service.stats().calls.UpdateOrder.ok,
+        2,
+        'only PREPARATION and IN_FLIGHT were ever set',
+      );
     });
 
     it('between our look and our update, on a server that refuses updates of final orders: FAILED_PRECONDITION is read as "the order moved", and CANCELLED stands', async () => {
       stack = await startStack({ service: { finalOrderUpdates: 'refuse' } });
       const [order] = stack.service.placeOrders(1);
       stack.service.onCall((method, request) => {
-        if (method === 'UpdateOrder' && (request as { order?: { name?: string } }).order?.name === order) {
+        if (
+          method === 'UpdateOrder' &&
+          (request as { order?: { name?: string } }).order?.name === order
+        ) {
           stack.service.onCall(undefined);
           stack.service.cancelOrder(order); // the customer is faster than our update
         }
@@ -124,7 +135,10 @@ describe('the lifecycle, end to end through the exported functions', () => {
       const relation = await stack.relation(order);
       assert.equal(relation?.stage, 'CANCELLED');
       assert.equal(relation?.error, null);
-      assert.deepEqual(stack.service.stats().calls.UpdateOrder, { ok: 0, failed: { FAILED_PRECONDITION: 1 } });
+      assert.deepEqual(stack.service.stats().calls.UpdateOrder, {
+        ok: 0,
+        failed: { FAILED_PRECONDITION: 1 },
+      });
       assert.equal(stack.service.stats().orders.CANCELLED, 1);
       // The kitchen order was made before the cancellation showed: it is named, not left unknown.
       assert.equal(stack.service.stats().kitchenOrdersCreated, 1);

@@ -11,7 +11,12 @@ const ago = (ms: number) => new Date(NOW.getTime() - ms);
 const later = (ms: number) => new Date(NOW.getTime() + ms);
 
 /** PREPARATION as the trigger leaves it: our UpdateOrder is not observed yet. */
-const preparing = relation({ stage: 'PREPARATION', orderStatus: 'NEW', kitchenOrder: KITCHEN_ORDER, kitchenOrderStatus: 'NEW' });
+const preparing = relation({
+  stage: 'PREPARATION',
+  orderStatus: 'NEW',
+  kitchenOrder: KITCHEN_ORDER,
+  kitchenOrderStatus: 'NEW',
+});
 const inFlight = relation({
   stage: 'IN_FLIGHT',
   orderStatus: 'IN_FLIGHT',
@@ -24,7 +29,10 @@ const inFlight = relation({
 describe('observationChanges', () => {
   it('writes nothing when nothing changed', () => {
     assert.equal(observationChanges(relation(), {}), null);
-    assert.equal(observationChanges(relation(), { orderStatus: 'NEW', observationError: null }), null);
+    assert.equal(
+      observationChanges(relation(), { orderStatus: 'NEW', observationError: null }),
+      null,
+    );
     assert.equal(
       observationChanges(inFlight, {
         orderStatus: 'IN_FLIGHT',
@@ -37,18 +45,35 @@ describe('observationChanges', () => {
   });
 
   it('skips an order status that only echoes the stage the orchestrator set', () => {
-    assert.equal(observationChanges(preparing, { orderStatus: 'PREPARATION', kitchenOrderStatus: 'NEW' }), null);
+    assert.equal(
+      observationChanges(preparing, { orderStatus: 'PREPARATION', kitchenOrderStatus: 'NEW' }),
+      null,
+    );
     const flying = relation({ ...inFlight, orderStatus: 'PREPARATION' });
-    assert.equal(observationChanges(flying, { orderStatus: 'IN_FLIGHT', shipmentStatus: 'NEW' }), null);
-    const delivered = relation({ ...inFlight, stage: 'DELIVERED', orderStatus: 'IN_FLIGHT', shipmentStatus: 'DELIVERED' });
+    assert.equal(
+      observationChanges(flying, { orderStatus: 'IN_FLIGHT', shipmentStatus: 'NEW' }),
+      null,
+    );
+    const delivered = relation({
+      ...inFlight,
+      stage: 'DELIVERED',
+      orderStatus: 'IN_FLIGHT',
+      shipmentStatus: 'DELIVERED',
+    });
     assert.equal(observationChanges(delivered, { orderStatus: 'DELIVERED' }), null);
   });
 
   it('carries the echo along with real news', () => {
-    assert.deepEqual(observationChanges(preparing, { orderStatus: 'PREPARATION', kitchenOrderStatus: 'PREPARATION' }), {
-      orderStatus: 'PREPARATION',
-      kitchenOrderStatus: 'PREPARATION',
-    });
+    assert.deepEqual(
+      observationChanges(preparing, {
+        orderStatus: 'PREPARATION',
+        kitchenOrderStatus: 'PREPARATION',
+      }),
+      {
+        orderStatus: 'PREPARATION',
+        kitchenOrderStatus: 'PREPARATION',
+      },
+    );
     assert.deepEqual(
       observationChanges(
         { ...preparing, observationError: 'GetKitchenOrder: NOT_FOUND' },
@@ -62,25 +87,46 @@ describe('observationChanges', () => {
   });
 
   it('writes an order status the orchestrator did not set', () => {
-    assert.deepEqual(observationChanges(preparing, { orderStatus: 'CANCELLED', kitchenOrderStatus: 'NEW' }), { orderStatus: 'CANCELLED' });
-    assert.deepEqual(observationChanges(relation(), { orderStatus: 'CANCELLED' }), { orderStatus: 'CANCELLED' });
-    assert.deepEqual(observationChanges(inFlight, { orderStatus: 'DELIVERED' }), { orderStatus: 'DELIVERED' });
-    assert.deepEqual(observationChanges(preparing, { orderStatus: 'IN_FLIGHT' }), { orderStatus: 'IN_FLIGHT' });
-    assert.deepEqual(observationChanges(relation(), { orderStatus: 'UNKNOWN' }), { orderStatus: 'UNKNOWN' });
+    assert.deepEqual(
+      observationChanges(preparing, { orderStatus: 'CANCELLED', kitchenOrderStatus: 'NEW' }),
+      { orderStatus: 'CANCELLED' },
+    );
+    assert.deepEqual(observationChanges(relation(), { orderStatus: 'CANCELLED' }), {
+      orderStatus: 'CANCELLED',
+    });
+    assert.deepEqual(observationChanges(inFlight, { orderStatus: 'DELIVERED' }), {
+      orderStatus: 'DELIVERED',
+    });
+    assert.deepEqual(observationChanges(preparing, { orderStatus: 'IN_FLIGHT' }), {
+      orderStatus: 'IN_FLIGHT',
+    });
+    assert.deepEqual(observationChanges(relation(), { orderStatus: 'UNKNOWN' }), {
+      orderStatus: 'UNKNOWN',
+    });
   });
 
   it('writes kitchen order and shipment changes, and only what changed', () => {
-    assert.deepEqual(observationChanges(preparing, { kitchenOrderStatus: 'PACKAGED' }), { kitchenOrderStatus: 'PACKAGED' });
+    assert.deepEqual(observationChanges(preparing, { kitchenOrderStatus: 'PACKAGED' }), {
+      kitchenOrderStatus: 'PACKAGED',
+    });
     assert.deepEqual(
-      observationChanges(inFlight, { orderStatus: 'IN_FLIGHT', kitchenOrderStatus: 'PACKAGED', shipmentStatus: 'COLLECTED' }),
+      observationChanges(inFlight, {
+        orderStatus: 'IN_FLIGHT',
+        kitchenOrderStatus: 'PACKAGED',
+        shipmentStatus: 'COLLECTED',
+      }),
       {
         shipmentStatus: 'COLLECTED',
       },
     );
-    assert.deepEqual(observationChanges(inFlight, { shipmentStatus: 'REJECTED' }), { shipmentStatus: 'REJECTED' });
+    assert.deepEqual(observationChanges(inFlight, { shipmentStatus: 'REJECTED' }), {
+      shipmentStatus: 'REJECTED',
+    });
     // The first observation of a kitchen order the trigger created without a status.
     const unobserved = relation({ ...preparing, kitchenOrderStatus: null });
-    assert.deepEqual(observationChanges(unobserved, { kitchenOrderStatus: 'NEW' }), { kitchenOrderStatus: 'NEW' });
+    assert.deepEqual(observationChanges(unobserved, { kitchenOrderStatus: 'NEW' }), {
+      kitchenOrderStatus: 'NEW',
+    });
   });
 
   it('sets and clears observationError only when it differs', () => {
@@ -88,21 +134,36 @@ describe('observationChanges', () => {
       observationError: 'GetOrder: NOT_FOUND',
     });
     assert.equal(
-      observationChanges({ ...relation(), observationError: 'GetOrder: NOT_FOUND' }, { observationError: 'GetOrder: NOT_FOUND' }),
+      observationChanges(
+        { ...relation(), observationError: 'GetOrder: NOT_FOUND' },
+        { observationError: 'GetOrder: NOT_FOUND' },
+      ),
       null,
     );
     assert.deepEqual(
-      observationChanges({ ...relation(), observationError: 'GetOrder: NOT_FOUND' }, { observationError: 'GetOrder: PERMISSION_DENIED' }),
+      observationChanges(
+        { ...relation(), observationError: 'GetOrder: NOT_FOUND' },
+        { observationError: 'GetOrder: PERMISSION_DENIED' },
+      ),
       {
         observationError: 'GetOrder: PERMISSION_DENIED',
       },
     );
-    assert.deepEqual(observationChanges({ ...relation(), observationError: 'GetOrder: NOT_FOUND' }, { observationError: null }), {
-      observationError: null,
-    });
+    assert.deepEqual(
+      observationChanges(
+        { ...relation(), observationError: 'GetOrder: NOT_FOUND' },
+        { observationError: null },
+      ),
+      {
+        observationError: null,
+      },
+    );
     assert.equal(observationChanges(relation(), { observationError: null }), null);
     // Not looked at: leave whatever is there.
-    assert.equal(observationChanges({ ...relation(), observationError: 'GetOrder: NOT_FOUND' }, {}), null);
+    assert.equal(
+      observationChanges({ ...relation(), observationError: 'GetOrder: NOT_FOUND' }, {}),
+      null,
+    );
   });
 
   it('does not modify the relation or the observation', () => {
@@ -119,7 +180,11 @@ describe('needsNudge', () => {
 
   it('is false for a terminal relation, however old', () => {
     for (const stage of ['DELIVERED', 'REJECTED', 'CANCELLED'] as const) {
-      assert.equal(needsNudge(relation({ ...inFlight, stage }), ago(10 * STALL_MS), NOW, STALL_MS), false, stage);
+      assert.equal(
+        needsNudge(relation({ ...inFlight, stage }), ago(10 * STALL_MS), NOW, STALL_MS),
+        false,
+        stage,
+      );
     }
   });
 
@@ -129,12 +194,21 @@ describe('needsNudge', () => {
   });
 
   it('is false for a relation blocked by a permanent error, however old', () => {
-    const blocked = relation({ error: stepError(ago(600_000), { transient: false, code: 'INVALID_ARGUMENT', retryAt: ago(STALL_MS) }) });
+    const blocked = relation({
+      error: stepError(ago(600_000), {
+        transient: false,
+        code: 'INVALID_ARGUMENT',
+        retryAt: ago(STALL_MS),
+      }),
+    });
     assert.equal(needsNudge(blocked, ago(10 * STALL_MS), NOW, STALL_MS), false);
   });
 
   it('is true for a flagged relation whose order ended, once its close has stalled (a lost event)', () => {
-    const ended = relation({ orderStatus: 'CANCELLED', error: stepError(ago(600_000), { transient: false, code: 'INCONSISTENT' }) });
+    const ended = relation({
+      orderStatus: 'CANCELLED',
+      error: stepError(ago(600_000), { transient: false, code: 'INCONSISTENT' }),
+    });
     assert.equal(needsNudge(ended, ago(STALL_MS), NOW, STALL_MS), true);
     assert.equal(needsNudge(ended, ago(1_000), NOW, STALL_MS), false);
   });
@@ -142,18 +216,62 @@ describe('needsNudge', () => {
   it('is true for a due step that has seen no write for stallMs or more', () => {
     assert.equal(needsNudge(due, ago(STALL_MS), NOW, STALL_MS), true);
     assert.equal(needsNudge(due, ago(10 * STALL_MS), NOW, STALL_MS), true);
-    assert.equal(needsNudge(relation({ ...inFlight, shipmentStatus: 'DELIVERED' }), ago(STALL_MS + 1), NOW, STALL_MS), true);
-    assert.equal(needsNudge(relation({ ...preparing, kitchenOrderStatus: 'PACKAGED' }), ago(STALL_MS), NOW, STALL_MS), true);
-    assert.equal(needsNudge(relation({ orderStatus: 'CANCELLED' }), ago(STALL_MS), NOW, STALL_MS), true);
+    assert.equal(
+      needsNudge(
+        relation({ ...inFlight, shipmentStatus: 'DELIVERED' }),
+        ago(STALL_MS + 1),
+        NOW,
+        STALL_MS,
+      ),
+      true,
+    );
+    assert.equal(
+      needsNudge(
+        relation({ ...preparing, kitchenOrderStatus: 'PACKAGED' }),
+        ago(STALL_MS),
+        NOW,
+        STALL_MS,
+      ),
+      true,
+    );
+    assert.equal(
+      needsNudge(relation({ orderStatus: 'CANCELLED' }), ago(STALL_MS), NOW, STALL_MS),
+      true,
+    );
   });
 
   it('after a pause, is true at once for a due step untouched since before the resume, and only for such a one', () => {
     const resumedUntil = ago(1_000);
-    assert.equal(needsNudge(due, ago(2_000), NOW, STALL_MS, resumedUntil), true, 'its event may have been dropped while paused');
-    assert.equal(needsNudge(due, ago(500), NOW, STALL_MS, resumedUntil), false, 'written after the resume: its event was delivered');
-    assert.equal(needsNudge(preparing, ago(2_000), NOW, STALL_MS, resumedUntil), false, 'nothing is due: the poller observes it');
-    assert.equal(needsNudge(relation({ ...inFlight, stage: 'DELIVERED' }), ago(2_000), NOW, STALL_MS, resumedUntil), false);
-    assert.equal(needsNudge(due, ago(2_000), NOW, STALL_MS, null), false, 'without a pause, the stall rule alone');
+    assert.equal(
+      needsNudge(due, ago(2_000), NOW, STALL_MS, resumedUntil),
+      true,
+      'its event may have been dropped while paused',
+    );
+    assert.equal(
+      needsNudge(due, ago(500), NOW, STALL_MS, resumedUntil),
+      false,
+      'written after the resume: its event was delivered',
+    );
+    assert.equal(
+      needsNudge(preparing, ago(2_000), NOW, STALL_MS, resumedUntil),
+      false,
+      'nothing is due: the poller observes it',
+    );
+    assert.equal(
+      needsNudge(
+        relation({ ...inFlight, stage: 'DELIVERED' }),
+        ago(2_000),
+        NOW,
+        STALL_MS,
+        resumedUntil,
+      ),
+      false,
+    );
+    assert.equal(
+      needsNudge(due, ago(2_000), NOW, STALL_MS, null),
+      false,
+      'without a pause, the stall rule alone',
+    );
   });
 
   it('is false for a due step written recently', () => {

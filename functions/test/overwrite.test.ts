@@ -23,40 +23,87 @@ const relation = (stage: Stage, knownS: number | null, lateUpdates: LateUpdate[]
 describe('isOverwritten', () => {
   it('our next status, landed after the only window it could have been sent in: held, for a step that read every window', () => {
     const held = relation('NEW', 0, [window('PREPARATION', 10, 20)]);
-    assert.equal(isOverwritten(held, { status: 'PREPARATION', updateTime: at(30) }, 'every window'), true);
+    assert.equal(
+      isOverwritten(held, { status: 'PREPARATION', updateTime: at(30) }, 'every window'),
+      true,
+    );
   });
 
   it('the same, seen by the poller: left to the step it wakes, which reads the windows a dead sender left', () => {
     const held = relation('NEW', 0, [window('PREPARATION', 10, 20)]);
-    assert.equal(isOverwritten(held, { status: 'PREPARATION', updateTime: at(30) }, 'recorded'), false);
+    assert.equal(
+      isOverwritten(held, { status: 'PREPARATION', updateTime: at(30) }, 'recorded'),
+      false,
+    );
   });
 
   it('a landing within the latest window is not told from a normal one; after every window it is', () => {
     const two = relation('NEW', 0, [window('PREPARATION', 10, 20), window('PREPARATION', 60, 80)]);
-    assert.equal(isOverwritten(two, { status: 'PREPARATION', updateTime: at(70) }, 'every window'), false);
-    assert.equal(isOverwritten(two, { status: 'PREPARATION', updateTime: at(90) }, 'every window'), true);
+    assert.equal(
+      isOverwritten(two, { status: 'PREPARATION', updateTime: at(70) }, 'every window'),
+      false,
+    );
+    assert.equal(
+      isOverwritten(two, { status: 'PREPARATION', updateTime: at(90) }, 'every window'),
+      true,
+    );
   });
 
   it('the order as we last knew it was judged then: the same update_time again is not news', () => {
     const known = relation('PREPARATION', 30, [window('PREPARATION', 10, 20)]);
-    assert.equal(isOverwritten(known, { status: 'PREPARATION', updateTime: at(30) }, 'every window'), false);
-    assert.equal(isOverwritten(known, { status: 'NEW', updateTime: at(25) }, 'recorded'), false, 'older than what we knew');
+    assert.equal(
+      isOverwritten(known, { status: 'PREPARATION', updateTime: at(30) }, 'every window'),
+      false,
+    );
+    assert.equal(
+      isOverwritten(known, { status: 'NEW', updateTime: at(25) }, 'recorded'),
+      false,
+      'older than what we knew',
+    );
   });
 
   it('a write of the stage we are at, after we knew it, is not our next step: flagged by anyone who sees it', () => {
     const rewritten = relation('PREPARATION', 30);
-    assert.equal(isOverwritten(rewritten, { status: 'PREPARATION', updateTime: at(40) }, 'recorded'), true);
+    assert.equal(
+      isOverwritten(rewritten, { status: 'PREPARATION', updateTime: at(40) }, 'recorded'),
+      true,
+    );
     assert.equal(
       isOverwritten(rewritten, { status: 'CANCELLED', updateTime: at(40) }, 'recorded'),
       false,
       "a customer's cancel is theirs to make",
     );
-    assert.equal(isOverwritten(rewritten, { status: 'IN_FLIGHT', updateTime: at(40) }, 'recorded'), false, 'our own next step');
+    assert.equal(
+      isOverwritten(rewritten, { status: 'IN_FLIGHT', updateTime: at(40) }, 'recorded'),
+      false,
+      'our own next step',
+    );
   });
 
   it('an ended order written again, or reading otherwise, is overwritten whatever the windows', () => {
-    assert.equal(isOverwritten(relation('DELIVERED', 30), { status: 'DELIVERED', updateTime: at(40) }, 'recorded'), true);
-    assert.equal(isOverwritten(relation('CANCELLED', 30), { status: 'IN_FLIGHT', updateTime: at(30) }, 'recorded'), true);
-    assert.equal(isOverwritten(relation('CANCELLED', 30), { status: 'CANCELLED', updateTime: at(30) }, 'recorded'), false);
+    assert.equal(
+      isOverwritten(
+        relation('DELIVERED', 30),
+        { status: 'DELIVERED', updateTime: at(40) },
+        'recorded',
+      ),
+      true,
+    );
+    assert.equal(
+      isOverwritten(
+        relation('CANCELLED', 30),
+        { status: 'IN_FLIGHT', updateTime: at(30) },
+        'recorded',
+      ),
+      true,
+    );
+    assert.equal(
+      isOverwritten(
+        relation('CANCELLED', 30),
+        { status: 'CANCELLED', updateTime: at(30) },
+        'recorded',
+      ),
+      false,
+    );
   });
 });

@@ -18,12 +18,20 @@ import { startStack, type Stack } from './helpers/stack';
 const lease = () => db().collection('leases').doc('poll');
 
 /** Deps whose clock moves only when the code under test sleeps, or the test says so. */
-function fakeClock(startMs: number): { deps: Deps; set(ms: number): void; sleep(ms: number): Promise<void> } {
+function fakeClock(startMs: number): {
+  deps: Deps;
+  set(ms: number): void;
+  sleep(ms: number): Promise<void>;
+} {
   let now = startMs;
   const sleep = async (ms: number) => {
     now += Math.max(0, ms);
   };
-  const deps: Deps = { ...runtimeDeps(), now: () => new Date(now), timers: { sleep, every: () => () => undefined } };
+  const deps: Deps = {
+    ...runtimeDeps(),
+    now: () => new Date(now),
+    timers: { sleep, every: () => () => undefined },
+  };
   return {
     deps,
     set: (ms) => {
@@ -66,7 +74,11 @@ describe('the poll cadence', () => {
     assert.deepEqual(slotsInWindow(60_000, 60_000, 45_000), [90_000]);
     assert.deepEqual(slotsInWindow(120_000, 60_000, 45_000), [135_000]);
     assert.deepEqual(slotsInWindow(60_000, 60_000, 120_000), []);
-    assert.deepEqual(slotsInWindow(1, 60_000, 60_000), [60_000], 'a window that starts just after a slot holds the next one');
+    assert.deepEqual(
+      slotsInWindow(1, 60_000, 60_000),
+      [60_000],
+      'a window that starts just after a slot holds the next one',
+    );
   });
 
   for (const [interval, minutes] of [
@@ -129,8 +141,14 @@ describe('the poll cadence', () => {
   it('waits for a lease that the previous invocation is about to release', async () => {
     stack = await startStack({ autoDeliver: false });
     const deps = runtimeDeps();
-    assert.equal((await acquirePollLease('previous-invocation', 30_000, new Date())).acquired, true);
-    setTimeout(() => void releasePollLease('previous-invocation', new Date(), new Date(Date.now() - 30_000)), 400);
+    assert.equal(
+      (await acquirePollLease('previous-invocation', 30_000, new Date())).acquired,
+      true,
+    );
+    setTimeout(
+      () => void releasePollLease('previous-invocation', new Date(), new Date(Date.now() - 30_000)),
+      400,
+    );
     const run = await runScheduledPolls(deps, {
       scheduleTime: new Date(Math.floor(Date.now() / 1000) * 1000),
       windowMs: 1_000,
@@ -205,7 +223,11 @@ describe('one poll', () => {
     const count = 2 * RELATION_PAGE_SIZE + 37;
     const orders = stack.service.placeOrders(count);
     const writer = db().bulkWriter();
-    for (const order of orders) void writer.create(db().doc(relationRef(order).path), newRelation(order, 'customer-1', new Date()));
+    for (const order of orders)
+      void writer.create(
+        db().doc(relationRef(order).path),
+        newRelation(order, 'customer-1', new Date()),
+      );
     // Finished relations the poll must not read.
     for (let i = 0; i < 50; i++)
       void writer.create(db().collection('relations').doc(`finished-${i}`), {
@@ -215,7 +237,11 @@ describe('one poll', () => {
       });
     await writer.close();
     const run = await stack.pollNow();
-    assert.equal(run.polls[0].activeRelations, count, `every active relation, across pages: ${JSON.stringify(run).slice(0, 2000)}`);
+    assert.equal(
+      run.polls[0].activeRelations,
+      count,
+      `every active relation, across pages: ${JSON.stringify(run).slice(0, 2000)}`,
+    );
     assert.equal(run.polls[0].listed, count);
     assert.equal(run.polls[0].created, 0);
     assert.equal(run.polls[0].foreign, 0);
@@ -231,7 +257,10 @@ describe('one poll', () => {
     await stack.settle();
     assert.equal(run.polls[0].foreign, 1);
     assert.equal(await stack.relation(foreign.name), undefined);
-    assert.equal((await db().collection('relations').doc(relationId(ours)).get()).get('stage'), 'PREPARATION');
+    assert.equal(
+      (await db().collection('relations').doc(relationId(ours)).get()).get('stage'),
+      'PREPARATION',
+    );
     assert.equal(stack.service.stats().kitchenOrdersCreated, 1, 'only ours was cooked');
     assert.equal((await stack.food.getOrder(foreign.name)).status, 'PREPARATION');
   });
@@ -260,21 +289,33 @@ describe('polls several times a minute', () => {
     const ticker = setInterval(() => stack.service.tick(), 700);
     try {
       const start = Math.ceil(Date.now() / 1000) * 1000;
-      const run = await runScheduledPolls(runtimeDeps(), { scheduleTime: new Date(start), windowMs: 8_000, waitForLeaseMs: 2_000 });
+      const run = await runScheduledPolls(runtimeDeps(), {
+        scheduleTime: new Date(start),
+        windowMs: 8_000,
+        waitForLeaseMs: 2_000,
+      });
       assert.ok(run.polls.length >= 6, `polls in the invocation: ${run.polls.length}`);
       assert.deepEqual([...new Set(run.polls.map((p) => p.relationsFrom))], ['listener']);
     } finally {
       clearInterval(ticker);
     }
     await stack.settle();
-    assert.equal((await stack.relation(order))?.stage, 'DELIVERED', 'the listener saw each step the trigger recorded');
+    assert.equal(
+      (await stack.relation(order))?.stage,
+      'DELIVERED',
+      'the listener saw each step the trigger recorded',
+    );
   });
 
   it('one poll in a minute reads with a query, as a listener would only cost more', async () => {
     stack = await startStack({ autoDeliver: false, env: { POLL_INTERVAL_SECONDS: '60' } });
     stack.service.placeOrders(1);
     const minute = Math.floor(Date.now() / 60_000) * 60_000;
-    const run = await runScheduledPolls(runtimeDeps(), { scheduleTime: new Date(minute), windowMs: 60_000, waitForLeaseMs: 0 });
+    const run = await runScheduledPolls(runtimeDeps(), {
+      scheduleTime: new Date(minute),
+      windowMs: 60_000,
+      waitForLeaseMs: 0,
+    });
     assert.equal(run.polls[0]?.relationsFrom, 'query');
   });
 });
@@ -284,7 +325,10 @@ describe('the poll lease', () => {
   afterEach(async () => stack?.stop());
 
   it('is renewed while a long poll runs, so no other poll starts beside it', async () => {
-    stack = await startStack({ autoDeliver: false, env: { RPC_DEADLINE_MS: '20000', CLAIM_LEASE_SECONDS: '600' } });
+    stack = await startStack({
+      autoDeliver: false,
+      env: { RPC_DEADLINE_MS: '20000', CLAIM_LEASE_SECONDS: '600' },
+    });
     stack.service.placeOrders(1);
     // A poll slower than the lease itself: every listing takes 12 s.
     stack.service.onCall(async (method) => {
@@ -294,7 +338,10 @@ describe('the poll lease', () => {
     const slow = pollNow(runtimeDeps());
     await new Promise((resolve) => setTimeout(resolve, 11_000)); // past the first renewal
     const lease = (await db().collection('leases').doc('poll').get()).data();
-    assert.ok((lease?.expiresAt as Timestamp).toMillis() > startedAt + 35_000, 'renewed: it now runs past the first 30 s');
+    assert.ok(
+      (lease?.expiresAt as Timestamp).toMillis() > startedAt + 35_000,
+      'renewed: it now runs past the first 30 s',
+    );
     const beside = await pollNow(runtimeDeps());
     assert.match(String(beside.skipped), /another poll holds the lease/);
     stack.service.onCall(undefined);

@@ -11,7 +11,12 @@ import { strict as assert } from 'node:assert';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 
-import { judgePoller, type PauseState, type PollerHeartbeat, type PollerWatchSettings } from '../src/model/health';
+import {
+  judgePoller,
+  type PauseState,
+  type PollerHeartbeat,
+  type PollerWatchSettings,
+} from '../src/model/health';
 import { reportStuckOrders } from '../src/orchestration/health-report';
 import { db } from '../src/store/db';
 import { readHealthSummary } from '../src/store/health';
@@ -20,13 +25,25 @@ import { api, logEntries, logMark, ops } from './helpers/ops';
 import { startStack, type Stack } from './helpers/stack';
 
 const THRESHOLDS = { NEW: 180, PREPARATION: 300, IN_FLIGHT: 300 };
-const WATCH: PollerWatchSettings = { pollIntervalSeconds: 1, pollerDownIntervals: 3, killSwitchAlertSeconds: 600 };
+const WATCH: PollerWatchSettings = {
+  pollIntervalSeconds: 1,
+  pollerDownIntervals: 3,
+  killSwitchAlertSeconds: 600,
+};
 /** Three intervals of at least a minute each. */
 const DOWN_AFTER_MS = 180_000;
-const RUNNING: PauseState = { paused: false, by: null, reason: null, at: null, resumedAt: null, problem: null };
+const RUNNING: PauseState = {
+  paused: false,
+  by: null,
+  reason: null,
+  at: null,
+  resumedAt: null,
+  problem: null,
+};
 
 const heartbeatDoc = () => db().collection('health').doc('poller');
-const poller = (mark: number) => logEntries(mark).filter((e) => e.alert === 'poller-down' || e.alert === 'kill-switch-on');
+const poller = (mark: number) =>
+  logEntries(mark).filter((e) => e.alert === 'poller-down' || e.alert === 'kill-switch-on');
 
 /** One poll through the exported HTTPS function; its HTTP status. */
 async function pollStatus(stack: Stack): Promise<number> {
@@ -36,7 +53,8 @@ async function pollStatus(stack: Stack): Promise<number> {
 }
 
 /** The report as Cloud Scheduler would run it at `at`. */
-const reportAt = (at: Date) => reportStuckOrders({ thresholds: THRESHOLDS, watch: WATCH, now: () => at });
+const reportAt = (at: Date) =>
+  reportStuckOrders({ thresholds: THRESHOLDS, watch: WATCH, now: () => at });
 
 describe('judgePoller (pure)', () => {
   const now = new Date('2030-06-01T12:00:00Z');
@@ -53,7 +71,11 @@ describe('judgePoller (pure)', () => {
   it('is down once no poll has succeeded for N intervals of at least a minute, naming the last failure', () => {
     assert.equal(judgePoller(beat({ lastSuccessAt: ago(179) }), RUNNING, now, WATCH).state, 'ok');
     const down = judgePoller(
-      beat({ lastSuccessAt: ago(181), lastFailure: { at: ago(5), code: 'PERMISSION_DENIED', message: 'no' }, consecutiveFailures: 4 }),
+      beat({
+        lastSuccessAt: ago(181),
+        lastFailure: { at: ago(5), code: 'PERMISSION_DENIED', message: 'no' },
+        consecutiveFailures: 4,
+      }),
       RUNNING,
       now,
       WATCH,
@@ -75,12 +97,25 @@ describe('judgePoller (pure)', () => {
   it('counts from when watching began, or from the last resume, when that is later than the last success', () => {
     assert.equal(judgePoller(beat({ watchedSince: ago(100) }), RUNNING, now, WATCH).state, 'ok');
     const never = judgePoller(beat({ watchedSince: ago(200) }), RUNNING, now, WATCH);
-    assert.match(never.alerts[0]?.detail ?? '', /\(none since watching began\); no poll has reported a failure either/);
-    assert.equal(judgePoller(beat({ lastSuccessAt: ago(900) }), { ...RUNNING, resumedAt: ago(60) }, now, WATCH).state, 'ok');
+    assert.match(
+      never.alerts[0]?.detail ?? '',
+      /\(none since watching began\); no poll has reported a failure either/,
+    );
+    assert.equal(
+      judgePoller(beat({ lastSuccessAt: ago(900) }), { ...RUNNING, resumedAt: ago(60) }, now, WATCH)
+        .state,
+      'ok',
+    );
   });
 
   it('is paused, not down, while the kill switch is on, and alerts once it has been on too long', () => {
-    const paused = (seconds: number): PauseState => ({ ...RUNNING, paused: true, by: 'alice', reason: 'incident 42', at: ago(seconds) });
+    const paused = (seconds: number): PauseState => ({
+      ...RUNNING,
+      paused: true,
+      by: 'alice',
+      reason: 'incident 42',
+      at: ago(seconds),
+    });
     const early = judgePoller(beat({ lastSuccessAt: ago(3600) }), paused(599), now, WATCH);
     assert.deepEqual([early.state, early.alerts], ['paused', []]);
     const late = judgePoller(beat({ lastSuccessAt: ago(3600) }), paused(601), now, WATCH);
@@ -88,7 +123,10 @@ describe('judgePoller (pure)', () => {
       late.alerts.map((a) => a.kind),
       ['kill-switch-on'],
     );
-    assert.match(late.alerts[0].detail, /on for 10 min, longer than 600 s \(paused by alice: incident 42\)/);
+    assert.match(
+      late.alerts[0].detail,
+      /on for 10 min, longer than 600 s \(paused by alice: incident 42\)/,
+    );
   });
 });
 
@@ -112,9 +150,17 @@ describe('the poller, watched', () => {
     assert.equal(failing?.consecutiveFailures, 2);
     assert.equal(failing?.lastFailure?.code, 'PERMISSION_DENIED');
     assert.match(String(failing?.lastFailure?.message), /ListOrders .*PERMISSION_DENIED/);
-    assert.deepEqual(failing?.lastSuccessAt, healthy?.lastSuccessAt, 'a failure leaves the last success as it was');
+    assert.deepEqual(
+      failing?.lastSuccessAt,
+      healthy?.lastSuccessAt,
+      'a failure leaves the last success as it was',
+    );
     assert.ok(
-      logEntries(mark).some((e) => /poll failed; the next poll tries again/.test(String(e.message)) && e.severity === 'ERROR'),
+      logEntries(mark).some(
+        (e) =>
+          /poll failed; the next poll tries again/.test(String(e.message)) &&
+          e.severity === 'ERROR',
+      ),
       'a refusal is logged as an error, not a warning',
     );
 
@@ -130,7 +176,10 @@ describe('the poller, watched', () => {
     assert.equal(alert?.since, healthy?.lastSuccessAt?.toISOString());
     assert.equal(alert?.lastFailureCode, 'PERMISSION_DENIED');
     assert.equal(alert?.thresholdSeconds, 180);
-    assert.match(String(alert?.detail), /no poll has succeeded for 3 min.*2 failed since.*PERMISSION_DENIED/);
+    assert.match(
+      String(alert?.detail),
+      /no poll has succeeded for 3 min.*2 failed since.*PERMISSION_DENIED/,
+    );
     const summary = await readHealthSummary();
     assert.equal(summary?.poller?.state, 'down');
     assert.equal(summary?.poller?.consecutiveFailures, 2);
@@ -150,7 +199,10 @@ describe('the poller, watched', () => {
     assert.equal(await pollStatus(stack), 502);
     // The poller has been watched, and last succeeded, ten minutes ago (as if the refusals had lasted that long).
     const tenMinutesAgo = Timestamp.fromMillis(Date.now() - 600_000);
-    await heartbeatDoc().set({ watchedSince: tenMinutesAgo, lastSuccessAt: tenMinutesAgo }, { merge: true });
+    await heartbeatDoc().set(
+      { watchedSince: tenMinutesAgo, lastSuccessAt: tenMinutesAgo },
+      { merge: true },
+    );
     const mark = logMark();
     assert.equal(await stack.fireSchedule('reportStuckOrders'), 200);
     assert.deepEqual(
@@ -159,7 +211,11 @@ describe('the poller, watched', () => {
     );
     const health = await api(stack.httpUrl, '/health');
     assert.equal(health.status, 200);
-    const live = health.body.poller as { state: string; lastFailure: { code: string }; alerts: Array<{ kind: string }> };
+    const live = health.body.poller as {
+      state: string;
+      lastFailure: { code: string };
+      alerts: Array<{ kind: string }>;
+    };
     assert.equal(live.state, 'down');
     assert.equal(live.lastFailure.code, 'PERMISSION_DENIED');
     assert.deepEqual(
@@ -169,7 +225,10 @@ describe('the poller, watched', () => {
     assert.equal((health.body.summary as { poller: { state: string } }).poller.state, 'down');
     const cli = await ops(['health']);
     assert.equal(cli.code, 0, cli.output);
-    assert.match(cli.output, /^poller: down \(last success \S+; 1 failed since, last \S+ PERMISSION_DENIED: /m);
+    assert.match(
+      cli.output,
+      /^poller: down \(last success \S+; 1 failed since, last \S+ PERMISSION_DENIED: /m,
+    );
     assert.match(cli.output, /^ {2}ALERT poller-down: no poll has succeeded for 10 min/m);
   });
 
@@ -180,14 +239,21 @@ describe('the poller, watched', () => {
     const startedAt = Date.now();
     for (let i = 0; i < 3; i++) {
       // A holder that renews as a live poll does (within the 30 s a poll's lease lasts), and never polls.
-      await lease.set({ holder: 'stuck-instance', expiresAt: Timestamp.fromMillis(Date.now() + 25_000), lastPollAt: null });
+      await lease.set({
+        holder: 'stuck-instance',
+        expiresAt: Timestamp.fromMillis(Date.now() + 25_000),
+        lastPollAt: null,
+      });
       assert.equal(await pollStatus(stack), 409);
     }
     const heartbeat = await readPollerHeartbeat();
     assert.equal(heartbeat?.lastSuccessAt, null);
     assert.equal(heartbeat?.consecutiveFailures, 3);
     assert.equal(heartbeat?.lastFailure?.code, 'LEASE_HELD');
-    assert.match(String(heartbeat?.lastFailure?.message), /another poll holds the lease \(stuck-instance\)/);
+    assert.match(
+      String(heartbeat?.lastFailure?.message),
+      /another poll holds the lease \(stuck-instance\)/,
+    );
     // The first report starts the clock, as on a fresh deployment; minutes later it alerts.
     await reportAt(new Date(startedAt));
     await reportAt(new Date(startedAt + DOWN_AFTER_MS + 1_000));
@@ -215,7 +281,10 @@ describe('the poller, watched', () => {
     assert.match(String(heartbeat?.lastFailure?.message), /CLAIM_LEASE_SECONDS \(20\) must exceed/);
     const mark = logMark();
     await reportAt(new Date(Date.now() + DOWN_AFTER_MS + 1_000));
-    assert.match(String(poller(mark)[0]?.detail), /START_FAILED: CLAIM_LEASE_SECONDS \(20\) must exceed/);
+    assert.match(
+      String(poller(mark)[0]?.detail),
+      /START_FAILED: CLAIM_LEASE_SECONDS \(20\) must exceed/,
+    );
   });
 
   it('a poller that never writes at all (the scheduler stopped): the report starts the clock and alerts after it', async () => {
@@ -227,7 +296,10 @@ describe('the poller, watched', () => {
     await reportAt(new Date(start.getTime() + DOWN_AFTER_MS - 1_000));
     assert.deepEqual(poller(mark), []);
     await reportAt(new Date(start.getTime() + DOWN_AFTER_MS + 1_000));
-    assert.match(String(poller(mark)[0]?.detail), /\(none since watching began\); no poll has reported a failure either/);
+    assert.match(
+      String(poller(mark)[0]?.detail),
+      /\(none since watching began\); no poll has reported a failure either/,
+    );
   });
 
   it('a kill switch left on: kill-switch-on once it has been on too long, and no poller-down while it is on', async () => {
@@ -237,11 +309,21 @@ describe('the poller, watched', () => {
     await db()
       .collection('controls')
       .doc('orchestrator')
-      .set({ paused: true, by: 'alice', reason: 'incident 42', at: Timestamp.fromMillis(pausedAt), resumedAt: null });
+      .set({
+        paused: true,
+        by: 'alice',
+        reason: 'incident 42',
+        at: Timestamp.fromMillis(pausedAt),
+        resumedAt: null,
+      });
     assert.equal(await pollStatus(stack), 503);
     const mark = logMark();
     await reportAt(new Date(pausedAt + 599_000));
-    assert.deepEqual(poller(mark), [], 'paused on purpose, for less than KILL_SWITCH_ALERT_SECONDS: nothing');
+    assert.deepEqual(
+      poller(mark),
+      [],
+      'paused on purpose, for less than KILL_SWITCH_ALERT_SECONDS: nothing',
+    );
     assert.equal((await readHealthSummary())?.poller?.state, 'paused');
     await reportAt(new Date(pausedAt + 601_000));
     const alerts = poller(mark);
@@ -259,11 +341,17 @@ describe('the poller, watched', () => {
     const mark = logMark();
     await reportAt(new Date());
     await reportAt(new Date(Date.now() + DOWN_AFTER_MS + 1_000));
-    const metric = JSON.parse(fs.readFileSync(path.resolve(__dirname, '..', '..', 'ops', 'monitoring', 'poller-metric.json'), 'utf8')) as {
+    const metric = JSON.parse(
+      fs.readFileSync(
+        path.resolve(__dirname, '..', '..', 'ops', 'monitoring', 'poller-metric.json'),
+        'utf8',
+      ),
+    ) as {
       filter: string;
       labelExtractors: Record<string, string>;
     };
-    const [, kinds] = /^jsonPayload\.alert=\(([^)]+)\) AND severity=ERROR$/.exec(metric.filter) ?? [];
+    const [, kinds] =
+      /^jsonPayload\.alert=\(([^)]+)\) AND severity=ERROR$/.exec(metric.filter) ?? [];
     assert.ok(kinds, `a filter this test understands: ${metric.filter}`);
     const wanted = kinds.split(' OR ').map((k) => JSON.parse(k) as string);
     assert.deepEqual(wanted.sort(), ['kill-switch-on', 'poller-down', 'unrecorded-order']);

@@ -16,7 +16,11 @@ import { ago, ops, seedAttempt } from './helpers/ops';
 import { captureEvent, deliver, startStack, type Stack } from './helpers/stack';
 
 /** Waits, bounded, until `check` holds. */
-async function until(check: () => Promise<boolean>, what: string, timeoutMs = 20_000): Promise<void> {
+async function until(
+  check: () => Promise<boolean>,
+  what: string,
+  timeoutMs = 20_000,
+): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (!(await check())) {
     if (Date.now() > deadline) assert.fail(`not within ${timeoutMs} ms: ${what}`);
@@ -24,8 +28,10 @@ async function until(check: () => Promise<boolean>, what: string, timeoutMs = 20
   }
 }
 
-const stored = async (order: string) => (await db().collection(RELATIONS).doc(relationId(order)).get()).data() ?? {};
-const isOrder = (order: string) => (request: unknown) => (request as { order?: { name?: string } }).order?.name === order;
+const stored = async (order: string) =>
+  (await db().collection(RELATIONS).doc(relationId(order)).get()).data() ?? {};
+const isOrder = (order: string) => (request: unknown) =>
+  (request as { order?: { name?: string } }).order?.name === order;
 
 /** One order driven to IN_FLIGHT, with a shipment. */
 async function inFlight(stack: Stack): Promise<string> {
@@ -40,7 +46,11 @@ async function inFlight(stack: Stack): Promise<string> {
 
 /** The entry a finisher wrote, with its send window, before it sent DELIVERED and died. */
 async function deadFinisher(order: string, sendUntil: Timestamp) {
-  const entry = db().collection(RELATIONS).doc(relationId(order)).collection('transitions').doc('DELIVERED-1');
+  const entry = db()
+    .collection(RELATIONS)
+    .doc(relationId(order))
+    .collection('transitions')
+    .doc('DELIVERED-1');
   await entry.set({
     step: 'finish',
     from: 'IN_FLIGHT',
@@ -55,7 +65,13 @@ async function deadFinisher(order: string, sendUntil: Timestamp) {
 
 /** Ticks the food service until the order's shipment is DELIVERED (bounded). */
 async function deliverShipment(stack: Stack, order: string): Promise<void> {
-  for (let i = 0; i < 5 && (await stack.food.getShipment((await stack.relation(order))?.shipment ?? '')).status !== 'DELIVERED'; i++)
+  for (
+    let i = 0;
+    i < 5 &&
+    (await stack.food.getShipment((await stack.relation(order))?.shipment ?? '')).status !==
+      'DELIVERED';
+    i++
+  )
     stack.service.tick();
 }
 
@@ -80,7 +96,10 @@ describe('the promise, where the review broke it', function () {
         stack.proxy?.cutAll();
       });
       await stack.cycle();
-      const made = step === 'CreateKitchenOrder' ? stack.service.stats().kitchenOrdersCreated : stack.service.stats().shipmentsCreated;
+      const made =
+        step === 'CreateKitchenOrder'
+          ? stack.service.stats().kitchenOrdersCreated
+          : stack.service.stats().shipmentsCreated;
       assert.equal(made, 1, 'the server made one');
       stack.service.cancelOrder(order);
       await stack.cycle(2);
@@ -91,9 +110,16 @@ describe('the promise, where the review broke it', function () {
       assert.equal(relation?.[field], null, 'its name never came back');
       assert.equal(relation?.possibleOrphans.length, 1, JSON.stringify(relation?.possibleOrphans));
       assert.equal(relation?.possibleOrphans[0].attempt, 1);
-      assert.match(relation?.possibleOrphans[0].reason ?? '', /may have reached the food service|may have created something/);
+      assert.match(
+        relation?.possibleOrphans[0].reason ?? '',
+        /may have reached the food service|may have created something/,
+      );
       assert.equal(relation?.hasOpenOrphans, true);
-      assert.equal((await stored(order))[EXPIRE_AT], undefined, 'a relation that waits for a person does not expire');
+      assert.equal(
+        (await stored(order))[EXPIRE_AT],
+        undefined,
+        'a relation that waits for a person does not expire',
+      );
     });
   }
 
@@ -106,14 +132,21 @@ describe('the promise, where the review broke it', function () {
       // While the create is on the server: the customer cancels, a poll records it, the cancel step runs.
       stack.service.cancelOrder(order);
       await stack.pollNow();
-      await until(async () => (await stored(order)).stage === 'CANCELLED', 'the cancel is recorded');
+      await until(
+        async () => (await stored(order)).stage === 'CANCELLED',
+        'the cancel is recorded',
+      );
     });
     await stack.cycle(2);
     const relation = await stack.relation(order);
     assert.equal(relation?.stage, 'CANCELLED');
     assert.equal(stack.service.stats().kitchenOrdersCreated, 1);
     const [note] = relation?.possibleOrphans ?? [];
-    assert.match(String(note?.name), /^kitchenorders\//, `the fenced-out create is named: ${JSON.stringify(relation?.possibleOrphans)}`);
+    assert.match(
+      String(note?.name),
+      /^kitchenorders\//,
+      `the fenced-out create is named: ${JSON.stringify(relation?.possibleOrphans)}`,
+    );
     assert.equal(relation?.hasOpenOrphans, true);
     assert.equal((await stored(order))[EXPIRE_AT], undefined);
   });
@@ -122,7 +155,10 @@ describe('the promise, where the review broke it', function () {
     stack = await startStack({ service: { rejectRate: 0 }, autoDeliver: false });
     const [order] = stack.service.placeOrders(1);
     await stack.pollNow(); // the relation, whose event no trigger runs: its process stops right after it claims and creates
-    await seedAttempt(order, 'createKitchenOrder', 1, { eventId: 'event-that-died', leaseExpiresAt: ago(-600) });
+    await seedAttempt(order, 'createKitchenOrder', 1, {
+      eventId: 'event-that-died',
+      leaseExpiresAt: ago(-600),
+    });
     await stack.food.createKitchenOrder(); // what it made before it stopped
     stack.service.cancelOrder(order);
     const observed = captureEvent(`${RELATIONS}/${relationId(order)}`);
@@ -172,10 +208,17 @@ describe('the promise, where the review broke it', function () {
     });
     await stack.cycle();
     assert.equal((await stack.relation(order))?.stage, 'PREPARATION');
-    assert.equal((await stored(order)).lateUpdates?.length, 1, 'the held update is recorded as one that may still land');
+    assert.equal(
+      (await stored(order)).lateUpdates?.length,
+      1,
+      'the held update is recorded as one that may still land',
+    );
     stack.service.cancelOrder(order);
     release(); // lands now: PREPARATION over CANCELLED
-    await until(async () => (await stack.food.getOrder(order)).status === 'PREPARATION', 'the held update lands');
+    await until(
+      async () => (await stack.food.getOrder(order)).status === 'PREPARATION',
+      'the held update lands',
+    );
     await new Promise((resolve) => setTimeout(resolve, 1_100)); // later than the update's deadline and the clock skew allow for a normal landing
     await stack.cycle(2);
     const relation = await stack.relation(order);
@@ -196,7 +239,8 @@ describe('the promise, where the review broke it', function () {
     let looksAfter = 0;
     let testing = false;
     stack.service.onCall(async (method, request) => {
-      if (testing || !(isOrder(order)(request) || (request as { name?: string }).name === order)) return;
+      if (testing || !(isOrder(order)(request) || (request as { name?: string }).name === order))
+        return;
       if (method === 'UpdateOrder' && sentAt === 0) {
         sentAt = Date.now();
         await held; // the server holds the update past its deadline
@@ -208,9 +252,15 @@ describe('the promise, where the review broke it', function () {
           testing = true;
           stack.service.cancelOrder(order);
           release(); // the held update lands over the cancel, just before this look reads the order
-          await until(async () => (await stack.food.getOrder(order)).status === 'PREPARATION', 'the held update lands');
+          await until(
+            async () => (await stack.food.getOrder(order)).status === 'PREPARATION',
+            'the held update lands',
+          );
           testing = false;
-          assert.ok(Date.now() > sentAt + 3_000 + 5_000, 'landed later than its deadline and the clock skew allow');
+          assert.ok(
+            Date.now() > sentAt + 3_000 + 5_000,
+            'landed later than its deadline and the clock skew allow',
+          );
         }
       }
     });
@@ -231,7 +281,11 @@ describe('the promise, where the review broke it', function () {
     await stack.cycle(2); // the poller sees the shipment DELIVERED; the next finisher finds the entry
     const relation = await stack.relation(order);
     assert.equal(relation?.error?.code, 'CANCEL_OVERWRITTEN', JSON.stringify(relation));
-    assert.equal(relation?.error?.transient, false, 'a person is asked; closing the relation as the food service ended it keeps the flag');
+    assert.equal(
+      relation?.error?.transient,
+      false,
+      'a person is asked; closing the relation as the food service ended it keeps the flag',
+    );
     assert.equal((await stored(order))[EXPIRE_AT], undefined);
   });
 
@@ -244,8 +298,16 @@ describe('the promise, where the review broke it', function () {
     await deliverShipment(stack, order);
     stack.service.failNext('GetOrder', status.UNAVAILABLE, 3); // the next finisher's look fails, every try
     await stack.cycle();
-    assert.equal((await stack.relation(order))?.error?.transient, true, 'the finisher failed, and will retry');
-    assert.equal((await entry.get()).get('sendUntil').toMillis(), window.toMillis(), 'nothing was sent, so no window was widened');
+    assert.equal(
+      (await stack.relation(order))?.error?.transient,
+      true,
+      'the finisher failed, and will retry',
+    );
+    assert.equal(
+      (await entry.get()).get('sendUntil').toMillis(),
+      window.toMillis(),
+      'nothing was sent, so no window was widened',
+    );
     stack.service.cancelOrder(order);
     await stack.food.updateOrderStatus(order, 'DELIVERED'); // the dead finisher's held update lands over the cancel
     await relationDoc.update({ 'error.retryAt': ago(1) }); // the retry falls due
@@ -279,7 +341,15 @@ describe('the promise, where the review broke it', function () {
     assert.equal(second.kind, 'claimed');
     let relation = await stack.relation(order);
     assert.equal(relation?.possibleOrphans[0]?.name, null);
-    const resolved = await ops(['resolve-orphan', order, 'PREPARATION-1', '--note', 'the kitchen has none for it', '--by', 'alice']);
+    const resolved = await ops([
+      'resolve-orphan',
+      order,
+      'PREPARATION-1',
+      '--note',
+      'the kitchen has none for it',
+      '--by',
+      'alice',
+    ]);
     assert.equal(resolved.code, 0, resolved.output);
     assert.equal((await stack.relation(order))?.hasOpenOrphans, false);
 
@@ -290,11 +360,31 @@ describe('the promise, where the review broke it', function () {
     relation = await stack.relation(order);
     const note = relation?.possibleOrphans.find((o) => o.attempt === 1);
     assert.equal(note?.name, made.name);
-    assert.equal(relation?.hasOpenOrphans, true, 'the resolution was for no name; this one is news to a person');
-    const byAttempt = await ops(['resolve-orphan', order, 'PREPARATION-1', '--note', 'again', '--by', 'alice']);
+    assert.equal(
+      relation?.hasOpenOrphans,
+      true,
+      'the resolution was for no name; this one is news to a person',
+    );
+    const byAttempt = await ops([
+      'resolve-orphan',
+      order,
+      'PREPARATION-1',
+      '--note',
+      'again',
+      '--by',
+      'alice',
+    ]);
     assert.equal(byAttempt.code, 1);
     assert.match(byAttempt.output, /is named kitchenorders\/.*resolve it by that name/);
-    const byName = await ops(['resolve-orphan', order, made.name, '--note', 'cancelled it in the kitchen', '--by', 'alice']);
+    const byName = await ops([
+      'resolve-orphan',
+      order,
+      made.name,
+      '--note',
+      'cancelled it in the kitchen',
+      '--by',
+      'alice',
+    ]);
     assert.equal(byName.code, 0, byName.output);
     assert.equal((await stack.relation(order))?.hasOpenOrphans, false);
   });

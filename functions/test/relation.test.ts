@@ -60,7 +60,8 @@ function oneProblem(data: Record<string, unknown>, field: string, ...mentions: s
   assert.equal(found.length, 1, `expected one problem, got ${JSON.stringify(found)}`);
   const [problem] = found;
   assert.ok(problem.startsWith(`${field}:`), `the problem should name ${field}: ${problem}`);
-  for (const text of mentions) assert.ok(problem.includes(text), `the problem should mention ${text}: ${problem}`);
+  for (const text of mentions)
+    assert.ok(problem.includes(text), `the problem should mention ${text}: ${problem}`);
 }
 
 describe('parseRelation', () => {
@@ -94,10 +95,26 @@ describe('parseRelation', () => {
 
     it('possible orphan notes, named and unnamed, and an observation error', () => {
       const notes = [
-        { step: 'createKitchenOrder', attempt: 1, name: null, claimedAt: timestamp(AT), eventId: 'e1', reason: 'may have created' },
-        { step: 'createShipment', attempt: 2, name: SHIPMENT, claimedAt: timestamp(AT), eventId: 'e2', reason: 'created late' },
+        {
+          step: 'createKitchenOrder',
+          attempt: 1,
+          name: null,
+          claimedAt: timestamp(AT),
+          eventId: 'e1',
+          reason: 'may have created',
+        },
+        {
+          step: 'createShipment',
+          attempt: 2,
+          name: SHIPMENT,
+          claimedAt: timestamp(AT),
+          eventId: 'e2',
+          reason: 'created late',
+        },
       ];
-      const relation = parsed(stored({ possibleOrphans: notes, observationError: 'GetShipment: NOT_FOUND' }));
+      const relation = parsed(
+        stored({ possibleOrphans: notes, observationError: 'GetShipment: NOT_FOUND' }),
+      );
       assert.deepEqual(
         relation.possibleOrphans,
         notes.map((n) => ({ ...n, claimedAt: AT, resolution: null })),
@@ -118,14 +135,31 @@ describe('parseRelation', () => {
       const resolution = { by: 'alice', note: 'cancelled it in the kitchen', at: timestamp(AT) };
       const relation = parsed(stored({ possibleOrphans: [{ ...note, resolution }] }));
       // A resolution stored before resolutions named their note's name reads as resolved for no name.
-      assert.deepEqual(relation.possibleOrphans[0].resolution, { by: 'alice', note: 'cancelled it in the kitchen', at: AT, name: null });
-      const bad = parseRelation(stored({ possibleOrphans: [{ ...note, resolution: { by: 'alice' } }] }), ORDER_ID);
+      assert.deepEqual(relation.possibleOrphans[0].resolution, {
+        by: 'alice',
+        note: 'cancelled it in the kitchen',
+        at: AT,
+        name: null,
+      });
+      const bad = parseRelation(
+        stored({ possibleOrphans: [{ ...note, resolution: { by: 'alice' } }] }),
+        ORDER_ID,
+      );
       assert.equal(bad.ok, false);
-      assert.match(bad.ok ? '' : bad.problems.join(), /resolution: null or \{by, note, at: timestamp\}/);
+      assert.match(
+        bad.ok ? '' : bad.problems.join(),
+        /resolution: null or \{by, note, at: timestamp\}/,
+      );
     });
 
     it('a fresh relation: nothing created yet, optional fields absent or null', () => {
-      const fresh = { order: ORDER, stage: 'NEW', orderStatus: 'NEW', kitchenOrder: null, error: null };
+      const fresh = {
+        order: ORDER,
+        stage: 'NEW',
+        orderStatus: 'NEW',
+        kitchenOrder: null,
+        error: null,
+      };
       assert.deepEqual(parsed(fresh), relation({ order: ORDER }));
     });
 
@@ -134,10 +168,25 @@ describe('parseRelation', () => {
     });
 
     it('every stage and every known status', () => {
-      for (const stage of ['NEW', 'PREPARATION', 'IN_FLIGHT', 'DELIVERED', 'REJECTED', 'CANCELLED']) {
+      for (const stage of [
+        'NEW',
+        'PREPARATION',
+        'IN_FLIGHT',
+        'DELIVERED',
+        'REJECTED',
+        'CANCELLED',
+      ]) {
         assert.equal(parsed(stored({ stage })).stage, stage);
       }
-      for (const orderStatus of ['UNKNOWN', 'NEW', 'PREPARATION', 'IN_FLIGHT', 'DELIVERED', 'REJECTED', 'CANCELLED']) {
+      for (const orderStatus of [
+        'UNKNOWN',
+        'NEW',
+        'PREPARATION',
+        'IN_FLIGHT',
+        'DELIVERED',
+        'REJECTED',
+        'CANCELLED',
+      ]) {
         assert.equal(parsed(stored({ orderStatus })).orderStatus, orderStatus);
       }
       for (const kitchenOrderStatus of ['UNKNOWN', 'NEW', 'PREPARATION', 'PACKAGED']) {
@@ -151,7 +200,15 @@ describe('parseRelation', () => {
     it('an error with plain Dates, a permanent error without retryAt, and defaults for optional error fields', () => {
       const permanent = parsed(
         stored({
-          error: { code: 'INCONSISTENT', step: 'document', message: 'look', transient: false, failures: 1, at: AT, retryAt: null },
+          error: {
+            code: 'INCONSISTENT',
+            step: 'document',
+            message: 'look',
+            transient: false,
+            failures: 1,
+            at: AT,
+            retryAt: null,
+          },
         }),
       );
       assert.deepEqual(permanent.error, {
@@ -164,7 +221,9 @@ describe('parseRelation', () => {
         retryAt: null,
       });
 
-      const minimal = parsed(stored({ error: { message: 'look', transient: false, at: timestamp(AT) } }));
+      const minimal = parsed(
+        stored({ error: { message: 'look', transient: false, at: timestamp(AT) } }),
+      );
       assert.deepEqual(minimal.error, {
         step: 'document',
         code: 'UNKNOWN',
@@ -186,16 +245,27 @@ describe('parseRelation', () => {
   describe('reports, naming the field', () => {
     it("an order that is not the relation's own: its id must be the order's", () => {
       const found = problems(stored(), 'other-id');
-      assert.deepEqual(found, [`order: ${ORDER} is not the order of relation other-id (its id must be the order's)`]);
+      assert.deepEqual(found, [
+        `order: ${ORDER} is not the order of relation other-id (its id must be the order's)`,
+      ]);
     });
 
     it('malformed possible orphan notes and observation errors', () => {
       oneProblem(stored({ possibleOrphans: 'none' }), 'possibleOrphans');
       oneProblem(
-        stored({ possibleOrphans: [{ step: 'createKitchenOrder', attempt: 'one', claimedAt: timestamp(AT), reason: 'x' }] }),
+        stored({
+          possibleOrphans: [
+            { step: 'createKitchenOrder', attempt: 'one', claimedAt: timestamp(AT), reason: 'x' },
+          ],
+        }),
         'possibleOrphans',
       );
-      oneProblem(stored({ possibleOrphans: [{ step: 'finish', attempt: 1, claimedAt: timestamp(AT), reason: 'x' }] }), 'possibleOrphans');
+      oneProblem(
+        stored({
+          possibleOrphans: [{ step: 'finish', attempt: 1, claimedAt: timestamp(AT), reason: 'x' }],
+        }),
+        'possibleOrphans',
+      );
       oneProblem(stored({ observationError: 404 }), 'observationError', '404');
     });
 
@@ -205,7 +275,15 @@ describe('parseRelation', () => {
       oneProblem(data, 'order', 'undefined');
     });
 
-    for (const bad of ['', 'orders/', 'orders/a/b', 'kitchenorders/x', `orders/${ORDER_ID} `, 'orders/a b', ORDER_ID]) {
+    for (const bad of [
+      '',
+      'orders/',
+      'orders/a/b',
+      'kitchenorders/x',
+      `orders/${ORDER_ID} `,
+      'orders/a b',
+      ORDER_ID,
+    ]) {
       it(`a malformed order name ${JSON.stringify(bad)}`, () => {
         oneProblem(stored({ order: bad }), 'order', JSON.stringify(bad));
       });
@@ -249,7 +327,11 @@ describe('parseRelation', () => {
     it('malformed kitchen order and shipment names', () => {
       oneProblem(stored({ kitchenOrder: 'kitchenorders/' }), 'kitchenOrder', '"kitchenorders/"');
       oneProblem(stored({ kitchenOrder: SHIPMENT }), 'kitchenOrder', JSON.stringify(SHIPMENT));
-      oneProblem(stored({ kitchenOrder: 'kitchenorders/a/b' }), 'kitchenOrder', '"kitchenorders/a/b"');
+      oneProblem(
+        stored({ kitchenOrder: 'kitchenorders/a/b' }),
+        'kitchenOrder',
+        '"kitchenorders/a/b"',
+      );
       oneProblem(stored({ kitchenOrder: 5 }), 'kitchenOrder', '5');
       oneProblem(stored({ shipment: 'shipments/a b' }), 'shipment', '"shipments/a b"');
       oneProblem(stored({ shipment: KITCHEN_ORDER }), 'shipment', JSON.stringify(KITCHEN_ORDER));
@@ -264,7 +346,10 @@ describe('parseRelation', () => {
       ['no message', { code: 'UNAVAILABLE', transient: true, at: timestamp(AT) }],
       ['a message that is not a string', { message: 42, transient: true, at: timestamp(AT) }],
       ['no transient flag', { message: 'x', at: timestamp(AT) }],
-      ['a transient flag that is not a boolean', { message: 'x', transient: 'yes', at: timestamp(AT) }],
+      [
+        'a transient flag that is not a boolean',
+        { message: 'x', transient: 'yes', at: timestamp(AT) },
+      ],
       ['no at', { message: 'x', transient: false }],
       ['an at that is not a date', { message: 'x', transient: false, at: '2030-06-01T12:00:00Z' }],
     ];
@@ -277,7 +362,16 @@ describe('parseRelation', () => {
     it('a malformed error: a retryAt that is neither null nor a date', () => {
       // retryAt drives the backoff: a hand-edited "2030-..." string must not
       // silently become "retry now".
-      const found = problems(stored({ error: { message: 'x', transient: true, at: timestamp(AT), retryAt: '2030-06-01T12:00:30Z' } }));
+      const found = problems(
+        stored({
+          error: {
+            message: 'x',
+            transient: true,
+            at: timestamp(AT),
+            retryAt: '2030-06-01T12:00:30Z',
+          },
+        }),
+      );
       assert.ok(
         found.some((p) => p.startsWith('error')),
         JSON.stringify(found),
@@ -376,7 +470,19 @@ describe('status guards', () => {
 
   it('reject numbers, lower case, null and inherited property names', () => {
     for (const guard of [isOrderStatus, isKitchenOrderStatus, isShipmentStatus]) {
-      for (const value of [0, 1, 7, 'new', 'New', '', null, undefined, 'toString', 'constructor', {}]) {
+      for (const value of [
+        0,
+        1,
+        7,
+        'new',
+        'New',
+        '',
+        null,
+        undefined,
+        'toString',
+        'constructor',
+        {},
+      ]) {
         assert.equal(guard(value), false, `${guard.name}(${JSON.stringify(value)})`);
       }
     }

@@ -12,7 +12,8 @@ import { ago, ops, seedAttempt, seedRelation } from './helpers/ops';
 async function untilRetryDue(stack: Stack, order: string): Promise<void> {
   const retryAt = (await stack.relation(order))?.error?.retryAt?.getTime() ?? 0;
   const deadline = Date.now() + 30_000;
-  while (Date.now() <= retryAt && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 50));
+  while (Date.now() <= retryAt && Date.now() < deadline)
+    await new Promise((resolve) => setTimeout(resolve, 50));
 }
 
 describe('npm run ops: listing, retrying and resolving', function () {
@@ -22,7 +23,11 @@ describe('npm run ops: listing, retrying and resolving', function () {
   afterEach(async () => stack?.stop());
 
   it('a step whose attempts ran out is retried by a person, recorded with who and why, and the order finishes', async () => {
-    stack = await startStack({ proxy: {}, env: { MAX_AMBIGUOUS_RETRIES: '1' }, service: { rejectRate: 0 } });
+    stack = await startStack({
+      proxy: {},
+      env: { MAX_AMBIGUOUS_RETRIES: '1' },
+      service: { rejectRate: 0 },
+    });
     const [order] = stack.service.placeOrders(1);
     // Twice the kitchen makes the order and the connection drops before the reply: two possible duplicates.
     let drops = 2;
@@ -45,10 +50,16 @@ describe('npm run ops: listing, retrying and resolving', function () {
     assert.equal(listed.code, 0, listed.output);
     assert.match(
       listed.output,
-      new RegExp(`^${order}  NEW +since \\S+  flagged: ATTEMPTS_EXHAUSTED: createKitchenOrder was attempted 2 times`, 'm'),
+      new RegExp(
+        `^${order}  NEW +since \\S+  flagged: ATTEMPTS_EXHAUSTED: createKitchenOrder was attempted 2 times`,
+        'm',
+      ),
     );
     const orphansListed = await ops(['list', '--orphans']);
-    assert.match(orphansListed.output, new RegExp(`^${order}  NEW +since \\S+  orphans: 2 possible orphan\\(s\\)`, 'm'));
+    assert.match(
+      orphansListed.output,
+      new RegExp(`^${order}  NEW +since \\S+  orphans: 2 possible orphan\\(s\\)`, 'm'),
+    );
 
     const shown = await ops(['show', order]);
     assert.equal(shown.code, 0, shown.output);
@@ -104,19 +115,36 @@ describe('npm run ops: listing, retrying and resolving', function () {
     assert.equal(relation?.hasOpenOrphans, true, 'nobody has reconciled them yet');
 
     // A person reconciles both possible orphans with the kitchen.
-    const resolved = await ops(['resolve-orphan', order, 'PREPARATION-1', '--note', 'kitchen cancelled it', '--by', 'alice']);
+    const resolved = await ops([
+      'resolve-orphan',
+      order,
+      'PREPARATION-1',
+      '--note',
+      'kitchen cancelled it',
+      '--by',
+      'alice',
+    ]);
     assert.equal(resolved.code, 0, resolved.output);
     assert.match(resolved.output, /createKitchenOrder attempt 1 resolved by alice; 1 still open/);
     const twice = await ops(['resolve-orphan', order, '1', '--note', 'again', '--by', 'bob']);
     assert.equal(twice.code, 1);
-    assert.match(twice.output, /refused: .*PREPARATION-1 was resolved by alice at .* \("kitchen cancelled it"\)/);
+    assert.match(
+      twice.output,
+      /refused: .*PREPARATION-1 was resolved by alice at .* \("kitchen cancelled it"\)/,
+    );
     const absent = await ops(['resolve-orphan', order, 'IN_FLIGHT-1', '--note', 'x']);
     assert.equal(absent.code, 1);
-    assert.match(absent.output, /refused: .*no possible orphan matches "IN_FLIGHT-1"; the relation notes: PREPARATION-1, PREPARATION-2/);
+    assert.match(
+      absent.output,
+      /refused: .*no possible orphan matches "IN_FLIGHT-1"; the relation notes: PREPARATION-1, PREPARATION-2/,
+    );
     const noNote = await ops(['resolve-orphan', order, '2']);
     assert.equal(noNote.code, 2);
     assert.match(noNote.output, /needs --note/);
-    assert.equal((await ops(['resolve-orphan', order, '2', '--note', 'never made', '--by', 'alice'])).code, 0);
+    assert.equal(
+      (await ops(['resolve-orphan', order, '2', '--note', 'never made', '--by', 'alice'])).code,
+      0,
+    );
 
     relation = await stack.relation(order);
     assert.equal(relation?.hasOpenOrphans, false);
@@ -151,13 +179,18 @@ describe('npm run ops: listing, retrying and resolving', function () {
     assert.equal(first.code, 0, first.output);
     assert.match(
       first.output,
-      new RegExp(`^orders/${older}  NEW +since \\S+  stuck: in NEW for 4 min, longer than its 60 s threshold$`, 'm'),
+      new RegExp(
+        `^orders/${older}  NEW +since \\S+  stuck: in NEW for 4 min, longer than its 60 s threshold$`,
+        'm',
+      ),
     );
     const token = /more: add --page-token (\S+)/.exec(first.output)?.[1];
     assert.ok(token, first.output);
     const second = await ops(['list', '--stuck', '--limit', '1', '--page-token', token], env);
     assert.match(second.output, new RegExp(`^orders/${old}  NEW`, 'm'));
-    const json = JSON.parse((await ops(['list', '--stuck', '--json'], env)).output) as { orders: Array<{ id: string }> };
+    const json = JSON.parse((await ops(['list', '--stuck', '--json'], env)).output) as {
+      orders: Array<{ id: string }>;
+    };
     assert.deepEqual(
       json.orders.map((o) => o.id),
       [older, old],
@@ -180,7 +213,10 @@ describe('npm run ops: listing, retrying and resolving', function () {
 
     // Flagged, but an attempt at the step is still under its lease.
     const ref = db().collection('relations').doc(relationId(order));
-    await seedAttempt(order, 'createKitchenOrder', 1, { holder: 'live', claimedAt: Timestamp.now() });
+    await seedAttempt(order, 'createKitchenOrder', 1, {
+      holder: 'live',
+      claimedAt: Timestamp.now(),
+    });
     await ref.update({
       error: {
         step: 'document',

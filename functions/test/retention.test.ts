@@ -35,7 +35,10 @@ async function everyRelation(): Promise<Stored[]> {
     snapshot.docs.map(async (doc) => ({
       id: doc.id,
       data: doc.data(),
-      history: (await doc.ref.collection(TRANSITIONS).get()).docs.map((t) => ({ id: t.id, data: t.data() })),
+      history: (await doc.ref.collection(TRANSITIONS).get()).docs.map((t) => ({
+        id: t.id,
+        data: t.data(),
+      })),
     })),
   );
 }
@@ -45,7 +48,11 @@ function assertNamesItsHistory(relation: Stored): void {
   // A finish's entry, written before its update, may be left unnamed by a cancel over it: forgetHistory deletes both by name.
   const named = new Set([...(relation.data.history as string[]), 'DELIVERED-1', 'REJECTED-1']);
   const unnamed = relation.history.map((entry) => entry.id).filter((id) => !named.has(id));
-  assert.deepEqual(unnamed, [], `${relation.id}: history ${JSON.stringify(relation.data.history)} misses documents`);
+  assert.deepEqual(
+    unnamed,
+    [],
+    `${relation.id}: history ${JSON.stringify(relation.data.history)} misses documents`,
+  );
 }
 
 /**
@@ -58,14 +65,26 @@ function assertRetention(relation: Stored, settledAtMs?: number): 'finished' | '
   assert.ok(isStage(stage), `${relation.id}: stage ${String(stage)}`);
   const expireAt: unknown = relation.data[EXPIRE_AT];
   for (const entry of relation.history)
-    assert.equal(entry.data[EXPIRE_AT], undefined, `${relation.id}/${entry.id}: history never expires on its own`);
+    assert.equal(
+      entry.data[EXPIRE_AT],
+      undefined,
+      `${relation.id}/${entry.id}: history never expires on its own`,
+    );
   if (!isTerminal(stage)) {
-    assert.equal(expireAt, undefined, `${relation.id} is ${stage}: a live relation never carries expireAt`);
+    assert.equal(
+      expireAt,
+      undefined,
+      `${relation.id} is ${stage}: a live relation never carries expireAt`,
+    );
     return 'active';
   }
   assert.ok(expireAt instanceof Timestamp, `${relation.id} is ${stage}: it carries expireAt`);
   const finishedAt = settledAtMs ?? (relation.data.advancedAt as Timestamp).toMillis();
-  assert.equal(expireAt.toMillis(), finishedAt + RETENTION_DAYS * DAY_MS, `${relation.id}: RETENTION_DAYS after it finished`);
+  assert.equal(
+    expireAt.toMillis(),
+    finishedAt + RETENTION_DAYS * DAY_MS,
+    `${relation.id}: RETENTION_DAYS after it finished`,
+  );
   assert.ok(relation.history.length >= 1);
   return 'finished';
 }
@@ -74,8 +93,13 @@ function assertRetention(relation: Stored, settledAtMs?: number): 'finished' | '
 function assertKept(relation: Stored): void {
   const stage: unknown = relation.data.stage;
   assert.ok(isStage(stage) && isTerminal(stage), `${relation.id} is finished`);
-  assert.equal(relation.data[EXPIRE_AT], undefined, `${relation.id} waits for a person: no expireAt`);
-  for (const entry of relation.history) assert.equal(entry.data[EXPIRE_AT], undefined, `${relation.id}/${entry.id}: no expireAt`);
+  assert.equal(
+    relation.data[EXPIRE_AT],
+    undefined,
+    `${relation.id} waits for a person: no expireAt`,
+  );
+  for (const entry of relation.history)
+    assert.equal(entry.data[EXPIRE_AT], undefined, `${relation.id}/${entry.id}: no expireAt`);
 }
 
 /** When a repair's history entry (`retry-…`, `resolve-orphan-…`) says it happened. */
@@ -91,7 +115,10 @@ describe('retention', function () {
   afterEach(async () => stack?.stop());
 
   it('computes expiry RETENTION_DAYS after the finish', () => {
-    assert.equal(expiryFor(new Date('2030-01-31T10:00:00Z'), 30).toISOString(), '2030-03-02T10:00:00.000Z');
+    assert.equal(
+      expiryFor(new Date('2030-01-31T10:00:00Z'), 30).toISOString(),
+      '2030-03-02T10:00:00.000Z',
+    );
   });
 
   it('every finished relation carries expireAt, no active one does, and no history ever does, at every point of a run', async () => {
@@ -121,11 +148,18 @@ describe('retention', function () {
       assert.equal(assertRetention(relation), 'finished');
       assertNamesItsHistory(relation);
     }
-    assert.ok(seen.active > 0 && seen.finished > 0, `live and finished relations were both checked: ${JSON.stringify(seen)}`);
+    assert.ok(
+      seen.active > 0 && seen.finished > 0,
+      `live and finished relations were both checked: ${JSON.stringify(seen)}`,
+    );
   });
 
   it('a finished relation made active again by hand loses expireAt before anything else; finishing again sets it anew', async () => {
-    stack = await startStack({ autoDeliver: false, env: { RETENTION_DAYS: String(RETENTION_DAYS) }, service: { rejectRate: 0 } });
+    stack = await startStack({
+      autoDeliver: false,
+      env: { RETENTION_DAYS: String(RETENTION_DAYS) },
+      service: { rejectRate: 0 },
+    });
     const [order] = stack.service.placeOrders(1);
     const ref = db().collection(RELATIONS).doc(relationId(order));
     const document = `${RELATIONS}/${relationId(order)}`;
@@ -167,7 +201,10 @@ describe('retention', function () {
     const again = (await everyRelation())[0];
     assert.equal(again.data.stage, 'DELIVERED');
     assert.equal(assertRetention(again), 'finished');
-    assert.ok((again.data[EXPIRE_AT] as Timestamp).toMillis() >= (finished.data[EXPIRE_AT] as Timestamp).toMillis());
+    assert.ok(
+      (again.data[EXPIRE_AT] as Timestamp).toMillis() >=
+        (finished.data[EXPIRE_AT] as Timestamp).toMillis(),
+    );
   });
 
   it('a closed, flagged relation does not expire until a person clears it; the retry then stamps it', async () => {
@@ -194,9 +231,12 @@ describe('retention', function () {
     assert.equal(closed?.error?.code, 'INVALID_CLAIM');
     assertKept((await everyRelation())[0]);
 
-    const retried = await ops(['retry', order, '--reason', 'checked: the claim was a test edit', '--by', 'dana'], {
-      RETENTION_DAYS: String(RETENTION_DAYS),
-    });
+    const retried = await ops(
+      ['retry', order, '--reason', 'checked: the claim was a test edit', '--by', 'dana'],
+      {
+        RETENTION_DAYS: String(RETENTION_DAYS),
+      },
+    );
     assert.equal(retried.code, 0, retried.output);
     await stack.settle();
     const [relation] = await everyRelation();
@@ -215,7 +255,14 @@ describe('retention', function () {
     const ref = db().collection(RELATIONS).doc(relationId('orders/kept-1'));
     const recorded = await recordProgress(
       store().doc(ref.path),
-      { step: 'finish', from: 'IN_FLIGHT', to: 'DELIVERED', eventId: 'e-finish', retentionDays: RETENTION_DAYS, lateWriteWatchMs: 60_000 },
+      {
+        step: 'finish',
+        from: 'IN_FLIGHT',
+        to: 'DELIVERED',
+        eventId: 'e-finish',
+        retentionDays: RETENTION_DAYS,
+        lateWriteWatchMs: 60_000,
+      },
       new Date(),
     );
     assert.equal(recorded, 'recorded');
@@ -224,9 +271,18 @@ describe('retention', function () {
     assert.equal(finished.data.stage, 'DELIVERED');
     assertKept(finished);
 
-    const resolved = await ops(['resolve-orphan', 'orders/kept-1', 'kitchenorders/k0', '--note', 'cancelled k0 in the kitchen'], {
-      RETENTION_DAYS: String(RETENTION_DAYS),
-    });
+    const resolved = await ops(
+      [
+        'resolve-orphan',
+        'orders/kept-1',
+        'kitchenorders/k0',
+        '--note',
+        'cancelled k0 in the kitchen',
+      ],
+      {
+        RETENTION_DAYS: String(RETENTION_DAYS),
+      },
+    );
     assert.equal(resolved.code, 0, resolved.output);
     const [settled] = await kept();
     assert.equal(settled.history.length, 4, 'the two attempts, the finish and the resolution');
@@ -242,30 +298,58 @@ describe('retention', function () {
       stage: 'DELIVERED',
       active: false,
       kitchenOrder: 'kitchenorders/k1',
-      possibleOrphans: [orphanNote(1, 'kitchenorders/k0', { by: 'dana', note: 'cancelled k0', at: ago(60) })],
+      possibleOrphans: [
+        orphanNote(1, 'kitchenorders/k0', { by: 'dana', note: 'cancelled k0', at: ago(60) }),
+      ],
     });
     const ref = db().collection(RELATIONS).doc(relationId('orders/gone-1'));
     await ref.collection(TRANSITIONS).doc('DELIVERED-1').set({ step: 'finish', attempt: 1 });
     await seedRelation('kept-2');
-    await db().collection(RELATIONS).doc(relationId('orders/kept-2')).collection(TRANSITIONS).doc('retry-1').set({ step: 'retry' });
+    await db()
+      .collection(RELATIONS)
+      .doc(relationId('orders/kept-2'))
+      .collection(TRANSITIONS)
+      .doc('retry-1')
+      .set({ step: 'retry' });
     assert.equal((await ref.collection(TRANSITIONS).get()).size, 2);
     await ref.delete(); // as the TTL policy would
     const fft = firebaseFunctionsTest({ projectId: PROJECT_ID });
     try {
-      const forget = fft.wrap(forgetHistory as unknown as Parameters<typeof fft.wrap>[0]) as unknown as (event: object) => Promise<unknown>;
+      const forget = fft.wrap(
+        forgetHistory as unknown as Parameters<typeof fft.wrap>[0],
+      ) as unknown as (event: object) => Promise<unknown>;
       await forget({ params: { orderId: ref.id } });
-      assert.equal((await ref.collection(TRANSITIONS).get()).size, 0, 'the history went with the relation');
+      assert.equal(
+        (await ref.collection(TRANSITIONS).get()).size,
+        0,
+        'the history went with the relation',
+      );
       await forget({ params: { orderId: ref.id } }); // a redelivery deletes nothing more, and does not fail
 
       // A relation that names its history: deleted by name, the finishes' entries with it, then what is left.
       const named = db().collection(RELATIONS).doc(relationId('orders/gone-2'));
-      await named.collection(TRANSITIONS).doc('PREPARATION-1').set({ step: 'createKitchenOrder', attempt: 1 });
-      await named.collection(TRANSITIONS).doc('PREPARATION-2').set({ step: 'createKitchenOrder', attempt: 2 });
+      await named
+        .collection(TRANSITIONS)
+        .doc('PREPARATION-1')
+        .set({ step: 'createKitchenOrder', attempt: 1 });
+      await named
+        .collection(TRANSITIONS)
+        .doc('PREPARATION-2')
+        .set({ step: 'createKitchenOrder', attempt: 2 });
       await named.collection(TRANSITIONS).doc('CANCELLED-1').set({ step: 'cancel', attempt: 1 });
       await named.collection(TRANSITIONS).doc('DELIVERED-1').set({ step: 'finish', attempt: 1 }); // a finish cancelled over
-      await named.collection(TRANSITIONS).doc('PREPARATION-3').set({ step: 'createKitchenOrder', attempt: 3 }); // recorded by an older instance
-      const data = { stage: 'CANCELLED', history: ['PREPARATION-1', 'PREPARATION-2', 'CANCELLED-1'] };
-      await forget({ params: { orderId: named.id }, data: fft.firestore.makeDocumentSnapshot(data, named.path) });
+      await named
+        .collection(TRANSITIONS)
+        .doc('PREPARATION-3')
+        .set({ step: 'createKitchenOrder', attempt: 3 }); // recorded by an older instance
+      const data = {
+        stage: 'CANCELLED',
+        history: ['PREPARATION-1', 'PREPARATION-2', 'CANCELLED-1'],
+      };
+      await forget({
+        params: { orderId: named.id },
+        data: fft.firestore.makeDocumentSnapshot(data, named.path),
+      });
       assert.equal(
         (await named.collection(TRANSITIONS).get()).size,
         0,
@@ -274,7 +358,11 @@ describe('retention', function () {
     } finally {
       fft.cleanup();
     }
-    const other = await db().collection(RELATIONS).doc(relationId('orders/kept-2')).collection(TRANSITIONS).get();
+    const other = await db()
+      .collection(RELATIONS)
+      .doc(relationId('orders/kept-2'))
+      .collection(TRANSITIONS)
+      .get();
     assert.equal(other.size, 1, "another relation's history is left alone");
   });
 });

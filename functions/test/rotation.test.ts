@@ -33,35 +33,72 @@ describe('credential rotation: reading the latest secrets', () => {
     secrets.addVersion(PROJECT_ID, 'FOOD_SERVICE_CA', first);
     secrets.addVersion(PROJECT_ID, 'FOOD_SERVICE_CLIENT_CERT', 'none');
     secrets.addVersion(PROJECT_ID, 'FOOD_SERVICE_CLIENT_KEY', 'none');
-    const source = secretManagerSource({ projectId: PROJECT_ID, names: SECRET_NAMES, toTls: tlsFromSecrets, emulatorHost: secrets.host });
+    const source = secretManagerSource({
+      projectId: PROJECT_ID,
+      names: SECRET_NAMES,
+      toTls: tlsFromSecrets,
+      emulatorHost: secrets.host,
+    });
     let now = 1_000_000;
     const refresher = new CredentialRefresher(source, 60_000, () => now);
 
-    assert.equal(await refresher.check({ caPem: first }), null, 'unchanged: the call fails as before');
+    assert.equal(
+      await refresher.check({ caPem: first }),
+      null,
+      'unchanged: the call fails as before',
+    );
     assert.equal(secrets.accesses.get('FOOD_SERVICE_CA'), 1);
     secrets.addVersion(PROJECT_ID, 'FOOD_SERVICE_CA', second);
     now += 59_000;
-    assert.equal(await refresher.check({ caPem: first }), null, 'within the minute: no look at all');
+    assert.equal(
+      await refresher.check({ caPem: first }),
+      null,
+      'within the minute: no look at all',
+    );
     assert.equal(secrets.accesses.get('FOOD_SERVICE_CA'), 1);
     now += 1_000;
-    const looks = await Promise.all(Array.from({ length: 5 }, () => refresher.check({ caPem: first })));
-    assert.deepEqual(looks, Array(5).fill({ caPem: second }), 'the latest version, to every caller');
+    const looks = await Promise.all(
+      Array.from({ length: 5 }, () => refresher.check({ caPem: first })),
+    );
+    assert.deepEqual(
+      looks,
+      Array(5).fill({ caPem: second }),
+      'the latest version, to every caller',
+    );
     assert.equal(secrets.accesses.get('FOOD_SERVICE_CA'), 2, 'five concurrent failures, one look');
     assert.equal(secrets.accesses.get('FOOD_SERVICE_CLIENT_KEY'), 2);
     assert.equal(refresher.checks, 2);
   });
 
   it('fails as before, with a warning, when the secrets cannot be read', async () => {
-    const source = secretManagerSource({ projectId: PROJECT_ID, names: SECRET_NAMES, toTls: tlsFromSecrets, emulatorHost: secrets.host });
+    const source = secretManagerSource({
+      projectId: PROJECT_ID,
+      names: SECRET_NAMES,
+      toTls: tlsFromSecrets,
+      emulatorHost: secrets.host,
+    });
     const mark = logMark();
     assert.equal(await new CredentialRefresher(source).check({ caPem: 'x' }), null);
-    const warning = logEntries(mark).find((e) => /could not read the food-service secrets/.test(String(e.message)));
-    assert.match(String(warning?.error), /FOOD_SERVICE_(CA|CLIENT_CERT|CLIENT_KEY)\/versions\/latest .*NOT_FOUND/);
+    const warning = logEntries(mark).find((e) =>
+      /could not read the food-service secrets/.test(String(e.message)),
+    );
+    assert.match(
+      String(warning?.error),
+      /FOOD_SERVICE_(CA|CLIENT_CERT|CLIENT_KEY)\/versions\/latest .*NOT_FOUND/,
+    );
   });
 
   it('refuses a stand-in that is not on loopback', () => {
-    const source = secretManagerSource({ projectId: PROJECT_ID, names: SECRET_NAMES, toTls: tlsFromSecrets, emulatorHost: '10.0.0.1:9' });
-    return assert.rejects(source.latest(), /SECRET_MANAGER_EMULATOR_HOST must be a loopback host:port, got "10\.0\.0\.1:9"/);
+    const source = secretManagerSource({
+      projectId: PROJECT_ID,
+      names: SECRET_NAMES,
+      toTls: tlsFromSecrets,
+      emulatorHost: '10.0.0.1:9',
+    });
+    return assert.rejects(
+      source.latest(),
+      /SECRET_MANAGER_EMULATOR_HOST must be a loopback host:port, got "10\.0\.0\.1:9"/,
+    );
   });
 });
 
@@ -86,7 +123,9 @@ describe('credential rotation: the food service moves to a new CA mid-run', func
       s.service.tick();
       await s.cycle();
     }
-    const left = await Promise.all(orders.map(async (o) => `${o}: ${JSON.stringify((await s.relation(o))?.error ?? null)}`));
+    const left = await Promise.all(
+      orders.map(async (o) => `${o}: ${JSON.stringify((await s.relation(o))?.error ?? null)}`),
+    );
     assert.fail(`orders not delivered after 12 rounds: ${left.join('; ')}`);
   }
 
@@ -95,7 +134,11 @@ describe('credential rotation: the food service moves to a new CA mid-run', func
     secrets.addVersion(PROJECT_ID, 'FOOD_SERVICE_CA', oldCa);
     secrets.addVersion(PROJECT_ID, 'FOOD_SERVICE_CLIENT_CERT', 'none');
     secrets.addVersion(PROJECT_ID, 'FOOD_SERVICE_CLIENT_KEY', 'none');
-    stack = await startStack({ proxy: {}, service: { rejectRate: 0 }, env: { SECRET_MANAGER_EMULATOR_HOST: secrets.host } });
+    stack = await startStack({
+      proxy: {},
+      service: { rejectRate: 0 },
+      env: { SECRET_MANAGER_EMULATOR_HOST: secrets.host },
+    });
     const before = stack.service.placeOrders(3);
     await stack.cycle();
     stack.service.tick();
@@ -111,12 +154,20 @@ describe('credential rotation: the food service moves to a new CA mid-run', func
     const mark = logMark();
 
     await untilDelivered(stack, [...before, ...after]);
-    assert.equal(process.env.FOOD_SERVICE_CA, oldCa, 'the secret bound at deploy is still the old CA');
+    assert.equal(
+      process.env.FOOD_SERVICE_CA,
+      oldCa,
+      'the secret bound at deploy is still the old CA',
+    );
     const rotated = logEntries(mark).filter((e) => /credentials rotated/.test(String(e.message)));
     assert.equal(rotated.length, 1, 'one channel rebuild');
-    assert.match(String(rotated[0].failure), /unable to verify the first certificate|self-signed|certificate/);
+    assert.match(
+      String(rotated[0].failure),
+      /unable to verify the first certificate|self-signed|certificate/,
+    );
     assert.equal(secrets.accesses.get('FOOD_SERVICE_CA'), 1, 'one look at the secrets');
-    for (const order of [...before, ...after]) assert.equal((await stack.relation(order))?.flagged, false, order);
+    for (const order of [...before, ...after])
+      assert.equal((await stack.relation(order))?.flagged, false, order);
     assert.equal(stack.service.stats().kitchenOrdersCreated, 6, 'nothing made twice');
   });
 

@@ -30,7 +30,10 @@ describe('the operator scenario: flagged, seen, retried, finished', function () 
     // 2a. ops list --flagged names it, with the reason.
     const listed = await ops(['list', '--flagged']);
     assert.equal(listed.code, 0, listed.output);
-    assert.match(listed.output, new RegExp(`^${order}  NEW +since \\S+  flagged: INVALID_ARGUMENT: CreateKitchenOrder`, 'm'));
+    assert.match(
+      listed.output,
+      new RegExp(`^${order}  NEW +since \\S+  flagged: INVALID_ARGUMENT: CreateKitchenOrder`, 'm'),
+    );
 
     // 2b. The log: the trigger's entry when it flagged, and the report's alert, with its stable fields.
     const flaggedEntry = logEntries(mark).find(
@@ -42,7 +45,13 @@ describe('the operator scenario: flagged, seen, retried, finished', function () 
     assert.equal(await stack.fireSchedule('reportStuckOrders'), 200);
     const [alert] = alertEntries(reportMark);
     assert.deepEqual(
-      { alert: alert?.alert, order: alert?.order, stage: alert?.stage, reason: alert?.reason, severity: alert?.severity },
+      {
+        alert: alert?.alert,
+        order: alert?.order,
+        stage: alert?.stage,
+        reason: alert?.reason,
+        severity: alert?.severity,
+      },
       { alert: 'stuck-order', order, stage: 'NEW', reason: 'flagged', severity: 'ERROR' },
     );
     assert.ok(!Number.isNaN(Date.parse(String(alert?.since))));
@@ -51,23 +60,38 @@ describe('the operator scenario: flagged, seen, retried, finished', function () 
     const shown = await api(stack.httpUrl, `/${order}`);
     assert.equal(shown.status, 200, JSON.stringify(shown.body));
     assert.equal((shown.body.relation as { flagged?: unknown }).flagged, true);
-    const failed = (shown.body.history as Array<Record<string, unknown>>).find((h) => h.id === 'PREPARATION-1');
+    const failed = (shown.body.history as Array<Record<string, unknown>>).find(
+      (h) => h.id === 'PREPARATION-1',
+    );
     assert.match(JSON.stringify(failed), /INVALID_ARGUMENT/);
 
     // 3. A person retries it, saying who and why.
-    const retried = await ops(['retry', order, '--reason', 'the kitchen fixed its menu', '--by', 'alice']);
+    const retried = await ops([
+      'retry',
+      order,
+      '--reason',
+      'the kitchen fixed its menu',
+      '--by',
+      'alice',
+    ]);
     assert.equal(retried.code, 0, retried.output);
     await stack.settle();
 
     // 4. It finishes: the history keeps the retry, the report is quiet.
-    for (let round = 0; round < 6 && (await stack.relation(order))?.stage !== 'DELIVERED'; round++) {
+    for (
+      let round = 0;
+      round < 6 && (await stack.relation(order))?.stage !== 'DELIVERED';
+      round++
+    ) {
       stack.service.tick();
       await stack.cycle();
     }
     const done = await stack.relation(order);
     assert.equal(done?.stage, 'DELIVERED', JSON.stringify(done?.error));
     assert.equal(done?.flagged, false);
-    const history = (await api(stack.httpUrl, `/orders/${id}`)).body.history as Array<Record<string, unknown>>;
+    const history = (await api(stack.httpUrl, `/orders/${id}`)).body.history as Array<
+      Record<string, unknown>
+    >;
     // A refused create proves nothing was made, so the try after the retry reused attempt 1 (its claim is
     // dated then); the refusal itself is kept on the retry entry, which names the flag it cleared.
     assert.deepEqual(

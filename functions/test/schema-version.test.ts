@@ -7,7 +7,14 @@ import type { DocumentData } from 'firebase-admin/firestore';
 import { strict as assert } from 'node:assert';
 
 import { db } from '../src/store/db';
-import { isNewerSchema, newRelation, parseRelation, relationId, RELATIONS, SCHEMA_VERSION } from '../src/store/schema';
+import {
+  isNewerSchema,
+  newRelation,
+  parseRelation,
+  relationId,
+  RELATIONS,
+  SCHEMA_VERSION,
+} from '../src/store/schema';
 import { ORDER, ORDER_ID } from './helpers/relations';
 import { ops } from './helpers/ops';
 import { captureEvent, deliver, startStack, type Stack } from './helpers/stack';
@@ -29,16 +36,26 @@ describe('schemaVersion', () => {
     });
 
     it('leaves a newer document unread: only its version is reported, whatever else it holds', () => {
-      const newer = { ...newRelation(ORDER, 'c', AT), schemaVersion: SCHEMA_VERSION + 1, stage: 'PACKING', orderStatus: 42 };
+      const newer = {
+        ...newRelation(ORDER, 'c', AT),
+        schemaVersion: SCHEMA_VERSION + 1,
+        stage: 'PACKING',
+        orderStatus: 42,
+      };
       const parsed = parseRelation(newer, ORDER_ID);
       assert.ok(isNewerSchema(parsed));
       assert.equal(parsed.newerSchema, SCHEMA_VERSION + 1);
-      assert.deepEqual(parsed.problems, [`schemaVersion: 2 is newer than this code's 1; left alone for the version that wrote it`]);
+      assert.deepEqual(parsed.problems, [
+        `schemaVersion: 2 is newer than this code's 1; left alone for the version that wrote it`,
+      ]);
     });
 
     it('flags a version that is no version at all, with its value', () => {
       for (const bad of [0, -1, 1.5, '2', true]) {
-        const parsed = parseRelation({ ...newRelation(ORDER, 'c', AT), schemaVersion: bad }, ORDER_ID);
+        const parsed = parseRelation(
+          { ...newRelation(ORDER, 'c', AT), schemaVersion: bad },
+          ORDER_ID,
+        );
         assert.ok(!parsed.ok && !isNewerSchema(parsed), String(bad));
         assert.ok(
           parsed.problems.some((p) => p.startsWith('schemaVersion: expected an integer from 1')),
@@ -79,7 +96,11 @@ describe('schemaVersion', () => {
       await deliver(event);
       await deliver(event);
       const afterTrigger = await ref.get();
-      assert.equal(afterTrigger.updateTime?.toMillis(), before.updateTime?.toMillis(), 'the trigger wrote nothing (no flag)');
+      assert.equal(
+        afterTrigger.updateTime?.toMillis(),
+        before.updateTime?.toMillis(),
+        'the trigger wrote nothing (no flag)',
+      );
       assert.equal(calls(), callsBefore, 'the trigger called nothing');
 
       // The poller: its order is listed as NEW, and the relation is counted but not observed or nudged.
@@ -88,7 +109,11 @@ describe('schemaVersion', () => {
       assert.equal(run.polls[0].malformed, 0);
       assert.equal(run.polls[0].created, 0, 'the order has a relation: none is made for it');
       assert.equal(run.polls[0].observed + run.polls[0].nudged, 0);
-      assert.equal((await ref.get()).updateTime?.toMillis(), before.updateTime?.toMillis(), 'the poller wrote nothing');
+      assert.equal(
+        (await ref.get()).updateTime?.toMillis(),
+        before.updateTime?.toMillis(),
+        'the poller wrote nothing',
+      );
 
       // A person's retry is refused, saying why.
       const retry = await ops(['retry', order, '--reason', 'looks stuck']);
@@ -97,7 +122,11 @@ describe('schemaVersion', () => {
         retry.output,
         /written by a newer version of the orchestrator \(schemaVersion 2, this one knows 1\); repair it with that version/,
       );
-      assert.deepEqual((await ref.get()).data(), before.data(), 'the document is exactly as the newer version left it');
+      assert.deepEqual(
+        (await ref.get()).data(),
+        before.data(),
+        'the document is exactly as the newer version left it',
+      );
     });
   });
 });

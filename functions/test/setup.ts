@@ -23,7 +23,8 @@ let receiver: TriggerEventReceiver | undefined;
 
 /** The run's Firestore emulator and the receiver its trigger events go to. */
 export function emulator(): { firestore: GoogleFirestore; receiver: TriggerEventReceiver } {
-  if (!firestore || !receiver) throw new Error('the Firestore emulator starts in the root beforeAll hook');
+  if (!firestore || !receiver)
+    throw new Error('the Firestore emulator starts in the root beforeAll hook');
   return { firestore, receiver };
 }
 
@@ -32,7 +33,10 @@ export const mochaHooks = {
     this.timeout(90_000);
     process.env.METADATA_SERVER_DETECTION = 'none';
     receiver = await startTriggerEventReceiver();
-    firestore = await startGoogleFirestore({ projectId: PROJECT_ID, functionsEmulator: receiver.address });
+    firestore = await startGoogleFirestore({
+      projectId: PROJECT_ID,
+      functionsEmulator: receiver.address,
+    });
     process.env.FIRESTORE_EMULATOR_HOST = firestore.host;
     process.env.GCLOUD_PROJECT = PROJECT_ID;
   },

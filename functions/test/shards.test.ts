@@ -14,7 +14,10 @@ import { startStack, type Stack } from './helpers/stack';
 const id = (n: number) => `order-${String(n).padStart(4, '0')}`;
 const statuses = (count: number) =>
   new Map(
-    Array.from({ length: count }, (_, n) => [`orders/${id(n)}`, { status: 'NEW' as const, updateTime: '2026-12-03T12:00:00.000000001Z' }]),
+    Array.from({ length: count }, (_, n) => [
+      `orders/${id(n)}`,
+      { status: 'NEW' as const, updateTime: '2026-12-03T12:00:00.000000001Z' },
+    ]),
   );
 
 describe('planShards', () => {
@@ -33,7 +36,8 @@ describe('planShards', () => {
     );
     assert.equal(shards[0].after, undefined, 'the first range is open below');
     assert.equal(shards[4].upTo, undefined, 'the last range is open above');
-    for (let i = 1; i < shards.length; i++) assert.equal(shards[i].after, shards[i - 1].upTo, 'ranges meet without a gap or an overlap');
+    for (let i = 1; i < shards.length; i++)
+      assert.equal(shards[i].after, shards[i - 1].upTo, 'ranges meet without a gap or an overlap');
     for (const shard of shards) {
       for (const [orderId] of shard.orders) {
         assert.ok(shard.after === undefined || orderId > shard.after);
@@ -46,7 +50,10 @@ describe('planShards', () => {
     const [shard] = planShards(statuses(8), 4) ?? [];
     assert.deepEqual(parseShard(JSON.parse(JSON.stringify(shard))), shard);
     assert.match(String(parseShard({ orders: 'all' })), /orders: expected a list/);
-    assert.match(String(parseShard({ orders: [['a', 'LOST']] })), /is not \[order id, status, update_time\]/);
+    assert.match(
+      String(parseShard({ orders: [['a', 'LOST']] })),
+      /is not \[order id, status, update_time\]/,
+    );
     assert.match(String(parseShard({ after: 'a b', orders: [] })), /after: expected an order id/);
   });
 });
@@ -74,7 +81,8 @@ describe('fan-out', () => {
     assert.equal(stats.kitchenOrdersCreated, orders.length);
     assert.equal(stats.shipmentsCreated, orders.length);
     assert.equal(stats.orders.DELIVERED + stats.orders.REJECTED, orders.length);
-    for (const order of orders) assert.equal((await stack.relation(order))?.possibleOrphans.length, 0);
+    for (const order of orders)
+      assert.equal((await stack.relation(order))?.possibleOrphans.length, 0);
   });
 
   it('a shard delivered twice changes nothing the second time', async () => {
@@ -92,7 +100,8 @@ describe('fan-out', () => {
         ),
         5,
       ) ?? [];
-    const times = async () => (await db().collection('relations').get()).docs.map((d) => d.updateTime.toMillis()).join();
+    const times = async () =>
+      (await db().collection('relations').get()).docs.map((d) => d.updateTime.toMillis()).join();
     await observeShard(runtimeDeps(), shard);
     const before = await times();
     const again = await observeShard(runtimeDeps(), shard);

@@ -30,7 +30,9 @@ const REGRESSION_SEEDS: Record<string, number[]> = {
   'history given expireAt while a note was open': [816, 1149],
   'final statuses that did not agree, unflagged': [77, 110, 170],
   // Found later, on 3293d9d, by the long hunt.
-  'an UpdateOrder held by the server after its sender died, landing over a cancel': [5694, 7187, 3748, 11904, 16082, 19207, 19502],
+  'an UpdateOrder held by the server after its sender died, landing over a cancel': [
+    5694, 7187, 3748, 11904, 16082, 19207, 19502,
+  ],
   // Found on 69f99a7: a claim judged by the relation as it was when the step was decided, long before.
   'a step that froze, then cleared a flag raised meanwhile': [50417],
   'a held update landing inside a window of ours that was open before the cancel': [55737],
@@ -42,7 +44,16 @@ describe('the simulation', function () {
   it('holds the promise over the fixed block of 2,000 seeds, run by npm run sim over every core', async () => {
     const { stdout } = await promisify(execFile)(
       process.execPath,
-      ['-r', 'ts-node/register/transpile-only', 'sim/main.ts', '--seeds', '2000', '--from', '1', '--json'],
+      [
+        '-r',
+        'ts-node/register/transpile-only',
+        'sim/main.ts',
+        '--seeds',
+        '2000',
+        '--from',
+        '1',
+        '--json',
+      ],
       { cwd: FUNCTIONS, maxBuffer: 64 * 1024 * 1024, timeout: 380_000 },
     ).catch((error: { stdout?: string; stderr?: string }) => {
       throw new Error(`npm run sim failed:\n${error.stdout ?? ''}\n${error.stderr ?? ''}`);
@@ -56,11 +67,18 @@ describe('the simulation', function () {
       failures: number[];
       seconds: number;
     };
-    assert.deepEqual(summary.failures, [], `seeds that broke the promise (replay each with npm run sim -- --seed N)`);
+    assert.deepEqual(
+      summary.failures,
+      [],
+      `seeds that broke the promise (replay each with npm run sim -- --seed N)`,
+    );
     assert.equal(summary.runs, 2000);
     // Not a run of nothing: orders, faults, crashes and interleavings in numbers.
     assert.ok(summary.orders >= 10_000, `orders: ${summary.orders}`);
-    assert.ok(summary.faults >= 10_000 && summary.crashes >= 10_000 && summary.interleavings >= 100_000, JSON.stringify(summary));
+    assert.ok(
+      summary.faults >= 10_000 && summary.crashes >= 10_000 && summary.interleavings >= 100_000,
+      JSON.stringify(summary),
+    );
     console.log(`      ${JSON.stringify(summary)}`);
   });
 
@@ -68,7 +86,11 @@ describe('the simulation', function () {
     it(`holds on the seeds that found: ${found}`, async () => {
       for (const seed of seeds) {
         const outcome = await runSeed(seed, false);
-        assert.equal(outcome.failed, false, `seed ${seed}: ${JSON.stringify(outcome.failure?.result.violations)}`);
+        assert.equal(
+          outcome.failed,
+          false,
+          `seed ${seed}: ${JSON.stringify(outcome.failure?.result.violations)}`,
+        );
       }
     });
   }
@@ -79,7 +101,9 @@ describe('the simulation', function () {
       await fc.assert(
         fc.asyncProperty(fc.scheduler(), planArbitrary, async (scheduler, plan) => {
           const result = await simulate(scheduler, plan);
-          traces.push(result.trace.map((line) => `${line.at} ${line.order ?? ''} ${line.text}`).join('\n'));
+          traces.push(
+            result.trace.map((line) => `${line.at} ${line.order ?? ''} ${line.text}`).join('\n'),
+          );
         }),
         { seed: 599, numRuns: 1 },
       );

@@ -53,16 +53,28 @@ describe('the ops HTTPS API', function () {
     );
     assert.ok(Date.parse(history[0].claimedAt) <= Date.parse(history[1].claimedAt));
     // The same, named by its id alone.
-    assert.equal((await api(stack.httpUrl, `/orders/${order.slice('orders/'.length)}`)).status, 200);
+    assert.equal(
+      (await api(stack.httpUrl, `/orders/${order.slice('orders/'.length)}`)).status,
+      200,
+    );
   });
 
   it('GET /orders lists by stage and health, oldest in the stage first, with cursor paging bound to the filters', async () => {
     stack = await startStack({ autoDeliver: false });
     const ids = Array.from({ length: 7 }, (_, i) => ({ id: randomUUID(), age: 700 - i * 10 }));
     await Promise.all([
-      ...ids.map(({ id, age }) => seedRelation(id, { stage: 'PREPARATION', kitchenOrder: 'kitchenorders/k', stageSince: ago(age) })),
+      ...ids.map(({ id, age }) =>
+        seedRelation(id, {
+          stage: 'PREPARATION',
+          kitchenOrder: 'kitchenorders/k',
+          stageSince: ago(age),
+        }),
+      ),
       seedRelation(randomUUID(), { stage: 'DELIVERED', active: false, stageSince: ago(50) }),
-      seedRelation(randomUUID(), { stageSince: ago(5), ...flagFields('INVALID_ARGUMENT', 'refused', ago(5)) }),
+      seedRelation(randomUUID(), {
+        stageSince: ago(5),
+        ...flagFields('INVALID_ARGUMENT', 'refused', ago(5)),
+      }),
       seedRelation(randomUUID(), {
         stage: 'DELIVERED',
         active: false,
@@ -74,7 +86,10 @@ describe('the ops HTTPS API', function () {
     const seen: string[] = [];
     let token = '';
     for (let page = 0; page < 5; page++) {
-      const { status, body } = await api(stack.httpUrl, `/orders?stage=PREPARATION&limit=3${token ? `&pageToken=${token}` : ''}`);
+      const { status, body } = await api(
+        stack.httpUrl,
+        `/orders?stage=PREPARATION&limit=3${token ? `&pageToken=${token}` : ''}`,
+      );
       assert.equal(status, 200, JSON.stringify(body));
       const orders = body.orders as View[];
       assert.ok(orders.length <= 3);
@@ -111,10 +126,17 @@ describe('the ops HTTPS API', function () {
     assert.equal((orphans.body.orders as View[])[0].health[0].reason, 'orphans');
     const stuck = await api(stack.httpUrl, '/orders?stuck=true&limit=100');
     assert.equal(stuck.status, 200);
-    assert.equal((stuck.body.orders as View[]).length, 7, 'seven PREPARATION relations past the default 300 s threshold');
+    assert.equal(
+      (stuck.body.orders as View[]).length,
+      7,
+      'seven PREPARATION relations past the default 300 s threshold',
+    );
 
     const first = await api(stack.httpUrl, '/orders?stage=PREPARATION&limit=2');
-    const other = await api(stack.httpUrl, `/orders?stage=NEW&limit=2&pageToken=${String(first.body.nextPageToken)}`);
+    const other = await api(
+      stack.httpUrl,
+      `/orders?stage=NEW&limit=2&pageToken=${String(first.body.nextPageToken)}`,
+    );
     assert.equal(other.status, 400);
     assert.match(String(other.body.error), /pageToken belongs to a listing with other filters/);
   });
@@ -127,7 +149,10 @@ describe('the ops HTTPS API', function () {
       ['/orders?limit=101', /limit must be an integer from 1 to 100, got "101"/],
       ['/orders?limit=ten', /limit must be an integer from 1 to 100, got "ten"/],
       ['/orders?pageToken=not-a-token', /pageToken is malformed/],
-      [`/orders?pageToken=${Buffer.from('{"v":1}').toString('base64url')}`, /pageToken is malformed/],
+      [
+        `/orders?pageToken=${Buffer.from('{"v":1}').toString('base64url')}`,
+        /pageToken is malformed/,
+      ],
       ['/orders?flagged=yes', /flagged must be true or false, got "yes"/],
       ['/orders?stuck=true&flagged=true', /exclude each other/],
       ['/orders?stuck=true&stage=DELIVERED', /stuck=true applies to the active stages/],
@@ -171,10 +196,16 @@ describe('the ops HTTPS API', function () {
     const flagged = await api(stack.httpUrl, `/${order}`);
     assert.equal((flagged.body.relation as View).flagged, true);
 
-    const noWho = await api(stack.httpUrl, `/${order}/retry`, { method: 'POST', body: { reason: 'fixed the menu' } });
+    const noWho = await api(stack.httpUrl, `/${order}/retry`, {
+      method: 'POST',
+      body: { reason: 'fixed the menu' },
+    });
     assert.equal(noWho.status, 400);
     assert.match(String(noWho.body.error), /say who asks/);
-    const noReason = await api(stack.httpUrl, `/${order}/retry`, { method: 'POST', body: { by: 'carol' } });
+    const noReason = await api(stack.httpUrl, `/${order}/retry`, {
+      method: 'POST',
+      body: { by: 'carol' },
+    });
     assert.equal(noReason.status, 400);
     assert.match(String(noReason.body.error), /"reason" is required/);
 
@@ -191,10 +222,15 @@ describe('the ops HTTPS API', function () {
     const after = await api(stack.httpUrl, `/${order}`);
     assert.equal((after.body.relation as View).stage, 'PREPARATION');
     assert.equal((after.body.relation as View).flagged, false);
-    const entry = (after.body.history as Array<Record<string, unknown>>).find((h) => String(h.id).startsWith('retry-'));
+    const entry = (after.body.history as Array<Record<string, unknown>>).find((h) =>
+      String(h.id).startsWith('retry-'),
+    );
     assert.equal(entry?.by, 'carol@example.com');
 
-    const again = await api(stack.httpUrl, `/${order}/retry`, { method: 'POST', body: { reason: 'again', by: 'carol' } });
+    const again = await api(stack.httpUrl, `/${order}/retry`, {
+      method: 'POST',
+      body: { reason: 'again', by: 'carol' },
+    });
     assert.equal(again.status, 409);
     assert.match(String(again.body.error), /refused: .*is not flagged/);
     const noOrphan = await api(stack.httpUrl, `/${order}/resolve-orphan`, {
@@ -202,6 +238,9 @@ describe('the ops HTTPS API', function () {
       body: { orphan: 'PREPARATION-1', note: 'checked', by: 'carol' },
     });
     assert.equal(noOrphan.status, 409);
-    assert.match(String(noOrphan.body.error), /no possible orphan matches "PREPARATION-1"; the relation notes: none/);
+    assert.match(
+      String(noOrphan.body.error),
+      /no possible orphan matches "PREPARATION-1"; the relation notes: none/,
+    );
   });
 });

@@ -8,7 +8,12 @@ import { randomUUID } from 'node:crypto';
 import { status } from '@grpc/grpc-js';
 
 import { MemoryDatabase } from '../sim/memory-database';
-import { DELETE_FIELD, DOCUMENT_ID, type Database, type DocumentChange } from '../src/store/database';
+import {
+  DELETE_FIELD,
+  DOCUMENT_ID,
+  type Database,
+  type DocumentChange,
+} from '../src/store/database';
 import { db } from '../src/store/db';
 import { FirestoreDatabase } from '../src/store/firestore-database';
 
@@ -19,7 +24,11 @@ const stores: Array<[string, () => Database]> = [
 
 async function rejectsWithCode(promise: Promise<unknown>, code: status): Promise<void> {
   await assert.rejects(promise, (error: { code?: unknown }) => {
-    assert.equal(error.code, code, `expected ${status[code]}, got ${String(error.code)}: ${String(error)}`);
+    assert.equal(
+      error.code,
+      code,
+      `expected ${status[code]}, got ${String(error.code)}: ${String(error)}`,
+    );
     return true;
   });
 }
@@ -37,7 +46,16 @@ for (const [name, makeStore] of stores) {
 
     it('gives back what was written: strings, numbers, booleans, null, times, maps and lists', async () => {
       const at = new Date('2026-12-03T10:00:00.123Z');
-      const data = { s: 'x', n: 1.5, i: 7, b: false, z: null, t: at, m: { a: { b: at } }, l: [{ k: 'v', t: at }, 'y', 3] };
+      const data = {
+        s: 'x',
+        n: 1.5,
+        i: 7,
+        b: false,
+        z: null,
+        t: at,
+        m: { a: { b: at } },
+        l: [{ k: 'v', t: at }, 'y', 3],
+      };
       await doc('a').create(data);
       const snapshot = await doc('a').get();
       assert.equal(snapshot.exists, true);
@@ -59,9 +77,13 @@ for (const [name, makeStore] of stores) {
     });
 
     it('lets exactly one create win; the others fail with ALREADY_EXISTS', async () => {
-      const results = await Promise.allSettled([1, 2, 3, 4, 5].map((n) => doc('one').create({ n })));
+      const results = await Promise.allSettled(
+        [1, 2, 3, 4, 5].map((n) => doc('one').create({ n })),
+      );
       assert.equal(results.filter((r) => r.status === 'fulfilled').length, 1);
-      for (const r of results) if (r.status === 'rejected') assert.equal((r.reason as { code?: unknown }).code, status.ALREADY_EXISTS);
+      for (const r of results)
+        if (r.status === 'rejected')
+          assert.equal((r.reason as { code?: unknown }).code, status.ALREADY_EXISTS);
     });
 
     it('fails an update of a missing document with NOT_FOUND', async () => {
@@ -72,9 +94,17 @@ for (const [name, makeStore] of stores) {
     it('updates by dotted field path, and DELETE_FIELD removes fields at any depth', async () => {
       await doc('u').create({ a: 1, error: { code: 'X', message: 'm' }, keep: true });
       await doc('u').update({ 'error.code': 'Y', 'n.deep': 2, a: DELETE_FIELD });
-      assert.deepEqual((await doc('u').get()).data(), { error: { code: 'Y', message: 'm' }, n: { deep: 2 }, keep: true });
+      assert.deepEqual((await doc('u').get()).data(), {
+        error: { code: 'Y', message: 'm' },
+        n: { deep: 2 },
+        keep: true,
+      });
       await doc('u').update({ 'error.message': DELETE_FIELD });
-      assert.deepEqual((await doc('u').get()).data(), { error: { code: 'Y' }, n: { deep: 2 }, keep: true });
+      assert.deepEqual((await doc('u').get()).data(), {
+        error: { code: 'Y' },
+        n: { deep: 2 },
+        keep: true,
+      });
     });
 
     it('set replaces the whole document', async () => {
@@ -86,12 +116,18 @@ for (const [name, makeStore] of stores) {
     it('moves the version on every write, and a stale version fails an update with FAILED_PRECONDITION', async () => {
       await doc('p').create({ n: 1 });
       const first = await doc('p').get();
-      await doc('p').update({ n: 2 }, { lastUpdateTime: first.version as NonNullable<typeof first.version> });
+      await doc('p').update(
+        { n: 2 },
+        { lastUpdateTime: first.version as NonNullable<typeof first.version> },
+      );
       const second = await doc('p').get();
       assert.notEqual(second.version, first.version);
       assert.ok((second.updateTime as Date) >= (first.updateTime as Date));
       await rejectsWithCode(
-        doc('p').update({ n: 3 }, { lastUpdateTime: first.version as NonNullable<typeof first.version> }),
+        doc('p').update(
+          { n: 3 },
+          { lastUpdateTime: first.version as NonNullable<typeof first.version> },
+        ),
         status.FAILED_PRECONDITION,
       );
       assert.equal((await doc('p').get()).get('n'), 2);
@@ -113,7 +149,10 @@ for (const [name, makeStore] of stores) {
 
     it('refuses undefined values and documents over 1 MiB', async () => {
       await assert.rejects(doc('bad').create({ a: undefined }));
-      await rejectsWithCode(doc('big').create({ id: 'x'.repeat(1_100_000) }), status.INVALID_ARGUMENT);
+      await rejectsWithCode(
+        doc('big').create({ id: 'x'.repeat(1_100_000) }),
+        status.INVALID_ARGUMENT,
+      );
       assert.equal((await doc('big').get()).exists, false);
     });
 
@@ -186,7 +225,10 @@ for (const [name, makeStore] of stores) {
           tx.update(doc('r'), { n: (snapshot.get('n') as number) + 1 });
         });
         await outside;
-        assert.ok([100, 101].includes((await doc('r').get()).get('n') as number), `got ${String((await doc('r').get()).get('n'))}`);
+        assert.ok(
+          [100, 101].includes((await doc('r').get()).get('n') as number),
+          `got ${String((await doc('r').get()).get('n'))}`,
+        );
       });
     });
 
@@ -206,11 +248,17 @@ for (const [name, makeStore] of stores) {
             .create({ active: true, stage: 'NEW', since: at(0) }),
         ]);
       });
-      const ids = async (query: ReturnType<Database['collection']> | ReturnType<ReturnType<Database['collection']>['where']>) =>
-        (await query.get()).docs.map((d) => d.id);
+      const ids = async (
+        query:
+          | ReturnType<Database['collection']>
+          | ReturnType<ReturnType<Database['collection']>['where']>,
+      ) => (await query.get()).docs.map((d) => d.id);
 
       it('filter by equality, leave out documents without the field and those of subcollections', async () => {
-        assert.deepEqual(await ids(store.collection(collection).where('active', '==', true).orderBy(DOCUMENT_ID)), ['a', 'c', 'd', 'e']);
+        assert.deepEqual(
+          await ids(store.collection(collection).where('active', '==', true).orderBy(DOCUMENT_ID)),
+          ['a', 'c', 'd', 'e'],
+        );
         assert.equal(await store.collection(collection).where('active', '==', true).count(), 4);
         assert.deepEqual(await ids(store.collection(`${collection}/a/sub`)), ['x']);
       });
@@ -224,11 +272,19 @@ for (const [name, makeStore] of stores) {
       });
 
       it('order by a time, then the id, leaving out documents without the time; cursors on both', async () => {
-        const base = store.collection(collection).where('stage', '==', 'NEW').orderBy('since').orderBy(DOCUMENT_ID);
+        const base = store
+          .collection(collection)
+          .where('stage', '==', 'NEW')
+          .orderBy('since')
+          .orderBy(DOCUMENT_ID);
         assert.deepEqual(await ids(base), ['b', 'f', 'd', 'a']);
         assert.deepEqual(await ids(base.startAfter(at(2), 'f')), ['d', 'a']);
         assert.deepEqual(await ids(base.startAfter(at(3), 'd').limit(5)), ['a']);
-        const before = store.collection(collection).where('since', '<', at(3)).orderBy('since').orderBy(DOCUMENT_ID);
+        const before = store
+          .collection(collection)
+          .where('since', '<', at(3))
+          .orderBy('since')
+          .orderBy(DOCUMENT_ID);
         assert.deepEqual(await ids(before), ['b', 'f']);
       });
 
@@ -252,7 +308,8 @@ for (const [name, makeStore] of stores) {
           );
         try {
           const until = async (n: number) => {
-            for (let i = 0; i < 200 && batches.length < n; i++) await new Promise((r) => setTimeout(r, 10));
+            for (let i = 0; i < 200 && batches.length < n; i++)
+              await new Promise((r) => setTimeout(r, 10));
             assert.ok(batches.length >= n, `only ${batches.length} snapshot(s) came`);
           };
           await until(1);

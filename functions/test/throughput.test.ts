@@ -14,7 +14,15 @@ describe('throughput', function () {
   afterEach(async () => stack?.stop());
 
   it(`${ORDERS} orders run to the end with random cancellations and rejections`, async () => {
-    stack = await startStack({ service: { controllerIntervalMs: 100, advanceRate: 0.5, rejectRate: 0.2, cancelRate: 0.15, seed: 42 } });
+    stack = await startStack({
+      service: {
+        controllerIntervalMs: 100,
+        advanceRate: 0.5,
+        rejectRate: 0.2,
+        cancelRate: 0.15,
+        seed: 42,
+      },
+    });
     const orders = stack.service.placeOrders(ORDERS);
 
     const deadline = Date.now() + 90_000;
@@ -33,7 +41,10 @@ describe('throughput', function () {
       `orders still open after ${polls} polls: ${JSON.stringify(stats.orders)}`,
     );
     assert.equal(stats.orders.DELIVERED + stats.orders.REJECTED + stats.orders.CANCELLED, ORDERS);
-    assert.ok(stats.orders.CANCELLED > 0 && stats.orders.REJECTED > 0 && stats.orders.DELIVERED > 0, JSON.stringify(stats.orders));
+    assert.ok(
+      stats.orders.CANCELLED > 0 && stats.orders.REJECTED > 0 && stats.orders.DELIVERED > 0,
+      JSON.stringify(stats.orders),
+    );
 
     let reachedPreparation = 0;
     let reachedInFlight = 0;
@@ -43,7 +54,11 @@ describe('throughput', function () {
       const relation = await stack.relation(order);
       if (!relation) {
         // Cancelled by the customer before any poll listed it: nothing to drive.
-        assert.equal((await stack.food.getOrder(order)).status, 'CANCELLED', `${order} has no relation`);
+        assert.equal(
+          (await stack.food.getOrder(order)).status,
+          'CANCELLED',
+          `${order} has no relation`,
+        );
         neverSeen++;
         continue;
       }
@@ -52,24 +67,41 @@ describe('throughput', function () {
       assert.deepEqual(relation.possibleOrphans, []);
       if (relation.kitchenOrder) reachedPreparation++;
       if (relation.shipment) reachedInFlight++;
-      invocations.push(stack.functions.triggers.get('advanceRelation')?.invocations.get(relationId(order)) ?? 0);
+      invocations.push(
+        stack.functions.triggers.get('advanceRelation')?.invocations.get(relationId(order)) ?? 0,
+      );
     }
-    assert.equal(stats.kitchenOrdersCreated, reachedPreparation, 'one kitchen order per order that reached PREPARATION');
-    assert.equal(stats.shipmentsCreated, reachedInFlight, 'one shipment per order that reached IN_FLIGHT');
+    assert.equal(
+      stats.kitchenOrdersCreated,
+      reachedPreparation,
+      'one kitchen order per order that reached PREPARATION',
+    );
+    assert.equal(
+      stats.shipmentsCreated,
+      reachedInFlight,
+      'one shipment per order that reached IN_FLIGHT',
+    );
     assert.equal(stats.calls.CreateKitchenOrder.ok, reachedPreparation);
     assert.equal(stats.calls.CreateShipment.ok, reachedInFlight);
 
     assert.ok(neverSeen < stats.orders.CANCELLED);
     const max = Math.max(...invocations);
     const mean = invocations.reduce((a, b) => a + b, 0) / invocations.length;
-    assert.ok(max <= MAX_INVOCATIONS_PER_ORDER, `an order cost ${max} trigger invocations (bound ${MAX_INVOCATIONS_PER_ORDER})`);
+    assert.ok(
+      max <= MAX_INVOCATIONS_PER_ORDER,
+      `an order cost ${max} trigger invocations (bound ${MAX_INVOCATIONS_PER_ORDER})`,
+    );
 
     const perOrder = (n: number) => (n / ORDERS).toFixed(2);
-    console.log(`    ${ORDERS} orders in ${polls} polls: ${JSON.stringify(stats.orders)}, ${neverSeen} cancelled before any poll saw them`);
+    console.log(
+      `    ${ORDERS} orders in ${polls} polls: ${JSON.stringify(stats.orders)}, ${neverSeen} cancelled before any poll saw them`,
+    );
     console.log(`    trigger invocations per order: mean ${mean.toFixed(2)}, max ${max}`);
     console.log(
       `    RPCs per order: ${Object.entries(stats.calls)
-        .map(([m, c]) => `${m} ${perOrder(c.ok + Object.values(c.failed).reduce((a, b) => a + b, 0))}`)
+        .map(
+          ([m, c]) => `${m} ${perOrder(c.ok + Object.values(c.failed).reduce((a, b) => a + b, 0))}`,
+        )
         .join(', ')}`,
     );
   });

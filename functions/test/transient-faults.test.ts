@@ -13,7 +13,11 @@ import { relationId } from '../src/store/schema';
 import { attemptEntry, startStack, type Stack } from './helpers/stack';
 
 /** Waits, bounded, until `check` holds. */
-async function until(what: string, check: () => Promise<boolean> | boolean, timeoutMs = 20_000): Promise<void> {
+async function until(
+  what: string,
+  check: () => Promise<boolean> | boolean,
+  timeoutMs = 20_000,
+): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline) {
     if (await check()) return;
@@ -47,7 +51,11 @@ describe('faults that usually heal', () => {
 
       await stack.cycle();
       const moved = await stack.relation(order);
-      assert.equal(moved?.stage, 'IN_FLIGHT', 'the next poll saw PACKAGED and the shipment was made');
+      assert.equal(
+        moved?.stage,
+        'IN_FLIGHT',
+        'the next poll saw PACKAGED and the shipment was made',
+      );
       assert.equal(moved?.error, null);
       assert.equal(stack.service.stats().shipmentsCreated, 1);
     });
@@ -65,7 +73,10 @@ describe('faults that usually heal', () => {
     const flagged = await stack.relation(order);
     assert.equal(flagged?.error?.code, 'LOOKUP_FAILED');
     assert.equal(flagged?.error?.transient, false);
-    assert.match(String(flagged?.error?.message), /GetKitchenOrder kitchenorders\/\S+: INTERNAL: .*3 polls in a row/);
+    assert.match(
+      String(flagged?.error?.message),
+      /GetKitchenOrder kitchenorders\/\S+: INTERNAL: .*3 polls in a row/,
+    );
     stack.service.failAll('GetKitchenOrder', undefined);
   });
 
@@ -77,12 +88,22 @@ describe('faults that usually heal', () => {
       stack.service.failNext('GetKitchenOrder', code, READ_ATTEMPTS);
       await stack.cycle();
     }
-    assert.equal((await stack.relation(order))?.error, null, 'two faults that usually heal, an outage between them');
-    const counted = (await db().collection('relations').doc(relationId(order)).get()).get('observationFaults') as {
+    assert.equal(
+      (await stack.relation(order))?.error,
+      null,
+      'two faults that usually heal, an outage between them',
+    );
+    const counted = (await db().collection('relations').doc(relationId(order)).get()).get(
+      'observationFaults',
+    ) as {
       count?: unknown;
       code?: unknown;
     };
-    assert.deepEqual([counted.count, counted.code], [2, 'UNKNOWN'], 'the outage neither counted nor cleared');
+    assert.deepEqual(
+      [counted.count, counted.code],
+      [2, 'UNKNOWN'],
+      'the outage neither counted nor cleared',
+    );
     await stack.cycle(); // a clean poll
     for (const code of [status.CANCELLED, status.RESOURCE_EXHAUSTED]) {
       stack.service.failNext('GetKitchenOrder', code, READ_ATTEMPTS);
@@ -90,7 +111,9 @@ describe('faults that usually heal', () => {
     }
     const relation = await stack.relation(order);
     assert.equal(relation?.error, null, 'the clean poll started the count again');
-    const recount = (await db().collection('relations').doc(relationId(order)).get()).get('observationFaults') as { count?: unknown };
+    const recount = (await db().collection('relations').doc(relationId(order)).get()).get(
+      'observationFaults',
+    ) as { count?: unknown };
     assert.equal(recount.count, 2);
     assert.equal(relation?.stage, 'PREPARATION');
   });
@@ -129,7 +152,11 @@ describe('faults that usually heal', () => {
     await stack.cycle();
     const relation = await stack.relation(order);
     assert.equal(relation?.stage, 'PREPARATION');
-    assert.deepEqual(relation?.possibleOrphans, [], 'nothing was made by the refused create: nothing to note');
+    assert.deepEqual(
+      relation?.possibleOrphans,
+      [],
+      'nothing was made by the refused create: nothing to note',
+    );
     assert.equal(stack.service.stats().kitchenOrdersCreated, 1);
     const { claim } = attemptEntry(await stack.transitions(order), 'PREPARATION-1');
     assert.equal(claim.cleanFailures, 1, 'the refused try handed its attempt number on');
@@ -143,21 +170,35 @@ describe('faults that usually heal', () => {
     const failed = await stack.relation(order);
     assert.equal(failed?.error?.code, 'INTERNAL');
     assert.equal(failed?.error?.transient, true);
-    assert.equal(attemptEntry(await stack.transitions(order), 'PREPARATION-1').claim.failure?.ambiguous, true);
+    assert.equal(
+      attemptEntry(await stack.transitions(order), 'PREPARATION-1').claim.failure?.ambiguous,
+      true,
+    );
     const retryAt = failed?.error?.retryAt?.getTime() ?? 0;
     await until('the retry time', () => Date.now() > retryAt);
     await stack.cycle();
     const relation = await stack.relation(order);
     assert.equal(relation?.stage, 'PREPARATION');
-    assert.equal(stack.service.stats().kitchenOrdersCreated, 2, 'the server made the first one, and the step made another');
+    assert.equal(
+      stack.service.stats().kitchenOrdersCreated,
+      2,
+      'the server made the first one, and the step made another',
+    );
     assert.equal(relation?.possibleOrphans.length, 1);
-    assert.equal(relation?.possibleOrphans[0].attempt, 1, 'the first attempt is named as a possible duplicate');
+    assert.equal(
+      relation?.possibleOrphans[0].attempt,
+      1,
+      'the first attempt is named as a possible duplicate',
+    );
   });
 
   it('FAULT_RETRY_LIMIT tries in a row of RESOURCE_EXHAUSTED on the create flag the relation', async () => {
     stack = await startStack({ env: { FAULT_RETRY_LIMIT: '2' } });
     const [order] = stack.service.placeOrders(1);
-    stack.service.failAll('CreateKitchenOrder', { code: status.RESOURCE_EXHAUSTED, when: 'before' });
+    stack.service.failAll('CreateKitchenOrder', {
+      code: status.RESOURCE_EXHAUSTED,
+      when: 'before',
+    });
     await stack.cycle();
     const first = await stack.relation(order);
     assert.equal(first?.error?.transient, true);
@@ -168,7 +209,10 @@ describe('faults that usually heal', () => {
     assert.equal(flagged?.error?.code, 'RESOURCE_EXHAUSTED');
     assert.equal(flagged?.error?.transient, false);
     assert.equal(flagged?.error?.failures, 2);
-    assert.match(String(flagged?.error?.message), /2 tries in a row failed with faults that usually heal/);
+    assert.match(
+      String(flagged?.error?.message),
+      /2 tries in a row failed with faults that usually heal/,
+    );
     assert.deepEqual(flagged?.possibleOrphans, []);
     stack.service.failAll('CreateKitchenOrder', undefined);
     assert.equal(stack.service.stats().kitchenOrdersCreated, 0);

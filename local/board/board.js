@@ -7,7 +7,15 @@
 'use strict';
 
 (() => {
-  const COLUMNS = ['NEW', 'PREPARATION', 'IN_FLIGHT', 'DELIVERED', 'REJECTED', 'CANCELLED', 'INVALID'];
+  const COLUMNS = [
+    'NEW',
+    'PREPARATION',
+    'IN_FLIGHT',
+    'DELIVERED',
+    'REJECTED',
+    'CANCELLED',
+    'INVALID',
+  ];
   const TERMINAL = new Set(['DELIVERED', 'REJECTED', 'CANCELLED']);
   /** @type {Record<string, number>} how far along the lifecycle each status is */
   const RANK = { NEW: 0, PREPARATION: 1, IN_FLIGHT: 2, DELIVERED: 3, REJECTED: 3, CANCELLED: 3 };
@@ -47,7 +55,8 @@
   /** @param {string} selector */
   function find(selector) {
     const node = document.querySelector(selector);
-    if (!(node instanceof HTMLElement)) throw new Error(`board: ${selector} is missing from the page`);
+    if (!(node instanceof HTMLElement))
+      throw new Error(`board: ${selector} is missing from the page`);
     return node;
   }
 
@@ -65,7 +74,9 @@
     const minutes = Math.floor(seconds / 60);
     if (minutes < 60) return `${minutes}m ${String(seconds % 60).padStart(2, '0')}s`;
     const hours = Math.floor(minutes / 60);
-    return hours < 48 ? `${hours}h ${String(minutes % 60).padStart(2, '0')}m` : `${Math.floor(hours / 24)}d`;
+    return hours < 48
+      ? `${hours}h ${String(minutes % 60).padStart(2, '0')}m`
+      : `${Math.floor(hours / 24)}d`;
   }
 
   function buildColumns() {
@@ -73,11 +84,18 @@
     for (const stage of COLUMNS) {
       const title = stage.replace('_', ' ');
       const list = el('div', { class: 'cards' });
-      const column = el('section', { class: 'column', 'data-stage': stage, 'aria-label': title.toLowerCase() }, [
-        el('header', {}, [el('h2', {}, [title]), el('span', { class: 'count', 'data-testid': `count-${stage}` }, ['0'])]),
-        list,
-        el('div', { class: 'empty' }, ['no orders']),
-      ]);
+      const column = el(
+        'section',
+        { class: 'column', 'data-stage': stage, 'aria-label': title.toLowerCase() },
+        [
+          el('header', {}, [
+            el('h2', {}, [title]),
+            el('span', { class: 'count', 'data-testid': `count-${stage}` }, ['0']),
+          ]),
+          list,
+          el('div', { class: 'empty' }, ['no orders']),
+        ],
+      );
       // Invalid documents are rare; their column appears only when there are some.
       if (stage === 'INVALID') column.hidden = true;
       board.append(column);
@@ -94,7 +112,9 @@
     return el('div', { class: 'line' }, [
       el('span', { class: 'key' }, [key]),
       ...(status ? [el('span', { class: 'status', title: `${key} status` }, [status])] : []),
-      name ? el('span', { class: 'name mono', title: name }, [short(name)]) : el('span', { class: 'none' }, ['—']),
+      name
+        ? el('span', { class: 'name mono', title: name }, [short(name)])
+        : el('span', { class: 'none' }, ['—']),
     ]);
   }
 
@@ -107,11 +127,16 @@
   function orderNews(/** @type {RelationView} */ view) {
     const status = view.orderStatus;
     if (!status || status === view.stage) return null;
-    const ahead = RANK[status] === undefined || RANK[view.stage] === undefined || RANK[status] >= RANK[view.stage];
+    const ahead =
+      RANK[status] === undefined ||
+      RANK[view.stage] === undefined ||
+      RANK[status] >= RANK[view.stage];
     return ahead
       ? el('div', { class: 'line news' }, [
           el('span', { class: 'key' }, ['order']),
-          el('span', { class: 'status', title: "the order's status at the food service" }, [status]),
+          el('span', { class: 'status', title: "the order's status at the food service" }, [
+            status,
+          ]),
         ])
       : null;
   }
@@ -125,13 +150,24 @@
       );
     if (view.observationError) notes.push(`look-up failed: ${view.observationError}`);
     if (view.possibleOrphans > 0)
-      notes.push(`${view.possibleOrphans} possible orphan(s): an earlier attempt may have created something nobody recorded`);
+      notes.push(
+        `${view.possibleOrphans} possible orphan(s): an earlier attempt may have created something nobody recorded`,
+      );
     if (notes.length === 0) return null;
-    const onlyTransient = view.error?.transient === true && !view.observationError && view.possibleOrphans === 0;
+    const onlyTransient =
+      view.error?.transient === true && !view.observationError && view.possibleOrphans === 0;
     let label = `⚠ ${view.possibleOrphans} possible orphan${view.possibleOrphans === 1 ? '' : 's'}`;
     if (view.error) label = `⚠ ${view.error.code}${view.error.transient ? ' · retrying' : ''}`;
     else if (view.observationError) label = '⚠ look-up failed';
-    return el('div', { class: `flag${onlyTransient ? ' transient' : ''}`, 'data-testid': 'flag', title: notes.join('\n') }, [label]);
+    return el(
+      'div',
+      {
+        class: `flag${onlyTransient ? ' transient' : ''}`,
+        'data-testid': 'flag',
+        title: notes.join('\n'),
+      },
+      [label],
+    );
   }
 
   /** The reasons the order needs a person, one badge each; stuck is judged here, live, from the stage's threshold. */
@@ -151,9 +187,13 @@
       'div',
       { class: 'health', 'data-testid': 'health' },
       notes.map((note) =>
-        el('span', { class: `reason reason-${note.reason}`, 'data-reason': note.reason, title: note.detail }, [
-          `${note.reason}: ${note.reason === 'flagged' ? (view.error?.code ?? '') : note.reason === 'orphans' ? `${view.openOrphans} open` : age(view.stageSince)}`,
-        ]),
+        el(
+          'span',
+          { class: `reason reason-${note.reason}`, 'data-reason': note.reason, title: note.detail },
+          [
+            `${note.reason}: ${note.reason === 'flagged' ? (view.error?.code ?? '') : note.reason === 'orphans' ? `${view.openOrphans} open` : age(view.stageSince)}`,
+          ],
+        ),
       ),
     );
   }
@@ -161,15 +201,27 @@
   function renderCard(/** @type {RelationView} */ view) {
     const problem = flag(view);
     const news = orderNews(view);
-    const since = el('span', { class: 'age', 'data-since': view.stageSince, title: `in ${view.stage} since ${view.stageSince}` }, [
-      age(view.stageSince),
-    ]);
+    const since = el(
+      'span',
+      {
+        class: 'age',
+        'data-since': view.stageSince,
+        title: `in ${view.stage} since ${view.stageSince}`,
+      },
+      [age(view.stageSince)],
+    );
     return el(
       'article',
-      { class: `card stage-${view.stage}${problem ? ' flagged' : ''}`, 'data-order-id': view.id, 'data-since': view.stageSince },
+      {
+        class: `card stage-${view.stage}${problem ? ' flagged' : ''}`,
+        'data-order-id': view.id,
+        'data-since': view.stageSince,
+      },
       [
         el('div', { class: 'card-head' }, [
-          el('span', { class: 'id mono', title: view.order ?? view.id }, [short(view.order ?? view.id)]),
+          el('span', { class: 'id mono', title: view.order ?? view.id }, [
+            short(view.order ?? view.id),
+          ]),
           since,
         ]),
         ...(news ? [news] : []),
@@ -194,7 +246,9 @@
     const moved = old !== undefined && old.parentElement !== list;
     old?.remove();
     const next = [...list.children].find(
-      (other) => other instanceof HTMLElement && before(view.stage, view.stageSince, other.dataset.since ?? ''),
+      (other) =>
+        other instanceof HTMLElement &&
+        before(view.stage, view.stageSince, other.dataset.since ?? ''),
     );
     list.insertBefore(card, next ?? null);
     if (moved) card.classList.add('moved');
@@ -224,7 +278,9 @@
       parts.push(`cleared ${String(/** @type {Record<string, unknown>} */ (entry.cleared).code)}`);
     if (entry.approvedBy) parts.push(`approved by ${String(entry.approvedBy)}`);
     return el('li', { 'data-testid': 'history-entry', 'data-id': String(entry.id) }, [
-      el('time', { datetime: at }, [at ? new Date(at).toLocaleTimeString([], { hour12: false }) : '—']),
+      el('time', { datetime: at }, [
+        at ? new Date(at).toLocaleTimeString([], { hour12: false }) : '—',
+      ]),
       el('b', {}, [String(entry.id)]),
       el('span', {}, [parts.join(' · ') || String(entry.step ?? '')]),
     ]);
@@ -255,19 +311,25 @@
           'ul',
           { class: 'needs', 'data-testid': 'history-health' },
           health.length
-            ? health.map((note) => el('li', { 'data-reason': note.reason }, [`${note.reason}: ${note.detail}`]))
+            ? health.map((note) =>
+                el('li', { 'data-reason': note.reason }, [`${note.reason}: ${note.detail}`]),
+              )
             : [el('li', { class: 'muted' }, ['nothing needs a person'])],
         ),
         el('ol', { class: 'entries' }, status.history.map(historyLine)),
       );
     } catch (error) {
-      body.replaceChildren(el('p', { class: 'error' }, [`could not load the history: ${String(error)}`]));
+      body.replaceChildren(
+        el('p', { class: 'error' }, [`could not load the history: ${String(error)}`]),
+      );
     }
   }
 
   function addTransition(/** @type {TransitionView} */ t) {
     const feed = find('[data-testid="feed"]');
-    const from = t.from ? el('span', { class: `pill stage-${t.from}` }, [t.from]) : el('span', { class: 'pill created' }, ['created']);
+    const from = t.from
+      ? el('span', { class: `pill stage-${t.from}` }, [t.from])
+      : el('span', { class: 'pill created' }, ['created']);
     const time = new Date(t.at).toLocaleTimeString([], { hour12: false });
     feed.prepend(
       el('li', { 'data-order-id': t.id }, [
@@ -295,7 +357,10 @@
     setText('summary-orphans', String(s.possibleOrphans));
     if (s.health) {
       setText('summary-health', `${s.health.flagged} / ${s.health.orphans} / ${s.health.stuck}`);
-      find('#health-metric').classList.toggle('alert', s.health.flagged + s.health.orphans + s.health.stuck > 0);
+      find('#health-metric').classList.toggle(
+        'alert',
+        s.health.flagged + s.health.orphans + s.health.stuck > 0,
+      );
     }
     if (s.stuckThresholds) stuckThresholds = s.stuckThresholds;
     find('#errors-metric').classList.toggle('alert', s.errors.flagged > 0);
@@ -309,7 +374,8 @@
     const figures = [];
     for (const [key, value] of Object.entries(extra)) {
       if (value !== null && typeof value === 'object' && !Array.isArray(value)) {
-        for (const [inner, v] of Object.entries(value)) if (isPlain(v)) figures.push([`${key}.${inner}`, String(v)]);
+        for (const [inner, v] of Object.entries(value))
+          if (isPlain(v)) figures.push([`${key}.${inner}`, String(v)]);
       } else if (isPlain(value)) {
         figures.push([key, String(value)]);
       }
@@ -326,7 +392,9 @@
   function connected(/** @type {'connecting' | 'live' | 'down'} */ state) {
     const node = find('#connection');
     node.dataset.state = state;
-    node.textContent = { connecting: 'connecting…', live: 'live', down: 'disconnected · retrying' }[state];
+    node.textContent = { connecting: 'connecting…', live: 'live', down: 'disconnected · retrying' }[
+      state
+    ];
   }
 
   function connect() {
@@ -366,7 +434,8 @@
   connect();
   setInterval(() => {
     for (const node of document.querySelectorAll('.age')) {
-      if (node instanceof HTMLElement && node.dataset.since) node.textContent = age(node.dataset.since);
+      if (node instanceof HTMLElement && node.dataset.since)
+        node.textContent = age(node.dataset.since);
     }
     // An order becomes stuck by time alone, with no change to send: its badges are judged again.
     for (const [id, view] of views) {

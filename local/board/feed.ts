@@ -14,7 +14,8 @@ export type PlainData = Record<string, unknown>;
 /** Timestamps (any SDK copy's) become Dates, so every reader hands out the same plain data. */
 export function plain(value: unknown): unknown {
   if (value === null || typeof value !== 'object') return value;
-  if (typeof (value as { toDate?: unknown }).toDate === 'function') return (value as { toDate(): Date }).toDate();
+  if (typeof (value as { toDate?: unknown }).toDate === 'function')
+    return (value as { toDate(): Date }).toDate();
   if (Array.isArray(value)) return value.map(plain);
   if (value instanceof Date) return value;
   return Object.fromEntries(Object.entries(value).map(([key, inner]) => [key, plain(inner)]));
@@ -23,7 +24,11 @@ export function plain(value: unknown): unknown {
 type OnChange = (id: string, before: PlainData | null, after: PlainData | null) => void;
 
 /** Calls `onChange` for the relations as they are, then for every change, until the returned stop is called. */
-export async function watchRelations(db: Firestore, onChange: OnChange, onError: (error: Error) => void): Promise<() => void> {
+export async function watchRelations(
+  db: Firestore,
+  onChange: OnChange,
+  onError: (error: Error) => void,
+): Promise<() => void> {
   const relations = db.collection('relations');
   const last = new Map<string, PlainData>();
   /** Changes seen per document, so a read that an active change overtook is dropped. */
@@ -48,7 +53,12 @@ export async function watchRelations(db: Firestore, onChange: OnChange, onError:
             void relations
               .doc(change.doc.id)
               .get()
-              .then((doc) => seen.get(doc.id) === at && emit(doc.id, doc.exists ? (plain(doc.data()) as PlainData) : null), onError);
+              .then(
+                (doc) =>
+                  seen.get(doc.id) === at &&
+                  emit(doc.id, doc.exists ? (plain(doc.data()) as PlainData) : null),
+                onError,
+              );
           }
         }
         if (!started) {

@@ -41,20 +41,24 @@ const STATUS_API_TIMEOUT_MS = 10_000;
 /** The page loads nothing from elsewhere; the policy makes sure of it. */
 const PAGE_HEADERS = {
   'cache-control': 'no-store',
-  'content-security-policy': "default-src 'none'; script-src 'self'; style-src 'unsafe-inline'; connect-src 'self'; img-src data:",
+  'content-security-policy':
+    "default-src 'none'; script-src 'self'; style-src 'unsafe-inline'; connect-src 'self'; img-src data:",
   'x-content-type-options': 'nosniff',
 };
 
 export async function startBoard(options: BoardOptions) {
   const { tracker, extra, statusApi } = options;
   const host = options.host ?? '127.0.0.1';
-  if (!LOOPBACK_HOSTS.has(host)) throw new Error(`the board has no authentication and listens on loopback only, not ${host}`);
+  if (!LOOPBACK_HOSTS.has(host))
+    throw new Error(`the board has no authentication and listens on loopback only, not ${host}`);
   if (statusApi !== undefined && !LOOPBACK_NAMES.has(new URL(statusApi).hostname)) {
     throw new Error(`the board reads the status API on loopback only, not ${statusApi}`);
   }
 
   // Read once: a missing file fails the start, not the first visitor.
-  const [page, script] = await Promise.all(['page.html', 'board.js'].map((file) => readFile(path.join(__dirname, file), 'utf8')));
+  const [page, script] = await Promise.all(
+    ['page.html', 'board.js'].map((file) => readFile(path.join(__dirname, file), 'utf8')),
+  );
   const streams = new EventStreams();
 
   const summary = (): Record<string, unknown> => {
@@ -66,8 +70,20 @@ export async function startBoard(options: BoardOptions) {
   };
 
   const routes = new Map<string, (res: http.ServerResponse) => void>([
-    ['/', (res) => res.writeHead(200, { ...PAGE_HEADERS, 'content-type': 'text/html; charset=utf-8' }).end(page)],
-    ['/board.js', (res) => res.writeHead(200, { ...PAGE_HEADERS, 'content-type': 'text/javascript; charset=utf-8' }).end(script)],
+    [
+      '/',
+      (res) =>
+        res
+          .writeHead(200, { ...PAGE_HEADERS, 'content-type': 'text/html; charset=utf-8' })
+          .end(page),
+    ],
+    [
+      '/board.js',
+      (res) =>
+        res
+          .writeHead(200, { ...PAGE_HEADERS, 'content-type': 'text/javascript; charset=utf-8' })
+          .end(script),
+    ],
     ['/api/relations', (res) => json(res, 200, tracker.relations(new Date()))],
     ['/api/summary', (res) => json(res, 200, summary())],
     ['/api/transitions', (res) => json(res, 200, tracker.transitions())],
@@ -76,7 +92,11 @@ export async function startBoard(options: BoardOptions) {
       (res) =>
         streams.open(res, {
           event: 'snapshot',
-          data: { relations: tracker.relations(new Date()), transitions: tracker.transitions(), summary: summary() },
+          data: {
+            relations: tracker.relations(new Date()),
+            transitions: tracker.transitions(),
+            summary: summary(),
+          },
         }),
     ],
   ]);
@@ -84,22 +104,40 @@ export async function startBoard(options: BoardOptions) {
   const server = http.createServer((req, res) => {
     const { pathname } = new URL(req.url ?? '/', 'http://localhost');
     const route = routes.get(pathname);
-    if (!isLoopbackName(req.headers.host)) json(res, 421, { error: 'the board answers only to 127.0.0.1, localhost or [::1]' });
-    else if (req.method !== 'GET') json(res, 405, { error: `${req.method ?? ''} not allowed; the board is read-only` }, { allow: 'GET' });
+    if (!isLoopbackName(req.headers.host))
+      json(res, 421, { error: 'the board answers only to 127.0.0.1, localhost or [::1]' });
+    else if (req.method !== 'GET')
+      json(
+        res,
+        405,
+        { error: `${req.method ?? ''} not allowed; the board is read-only` },
+        { allow: 'GET' },
+      );
     else if (route) route(res);
-    else if (pathname.startsWith(ORDER_ROUTE)) void orderStatus(pathname.slice(ORDER_ROUTE.length), res);
-    else json(res, 404, { error: `not found: ${pathname}`, routes: [...routes.keys(), `${ORDER_ROUTE}<id>`] });
+    else if (pathname.startsWith(ORDER_ROUTE))
+      void orderStatus(pathname.slice(ORDER_ROUTE.length), res);
+    else
+      json(res, 404, {
+        error: `not found: ${pathname}`,
+        routes: [...routes.keys(), `${ORDER_ROUTE}<id>`],
+      });
   });
 
   /** The order's relation and history from the status API, passed on as it answered. */
   const orderStatus = async (id: string, res: http.ServerResponse): Promise<void> => {
-    if (!statusApi) return json(res, 404, { error: 'this board has no status API to read an order from' });
-    if (!/^[A-Za-z0-9][A-Za-z0-9_-]{0,127}$/.test(id)) return json(res, 400, { error: `"${id}" is not an order id` });
+    if (!statusApi)
+      return json(res, 404, { error: 'this board has no status API to read an order from' });
+    if (!/^[A-Za-z0-9][A-Za-z0-9_-]{0,127}$/.test(id))
+      return json(res, 400, { error: `"${id}" is not an order id` });
     try {
-      const answer = await fetch(`${statusApi}/orders/${id}`, { signal: AbortSignal.timeout(STATUS_API_TIMEOUT_MS) });
+      const answer = await fetch(`${statusApi}/orders/${id}`, {
+        signal: AbortSignal.timeout(STATUS_API_TIMEOUT_MS),
+      });
       json(res, answer.status, await answer.json());
     } catch (error) {
-      json(res, 502, { error: `the status API did not answer: ${error instanceof Error ? error.message : String(error)}` });
+      json(res, 502, {
+        error: `the status API did not answer: ${error instanceof Error ? error.message : String(error)}`,
+      });
     }
   };
 
@@ -117,7 +155,10 @@ export async function startBoard(options: BoardOptions) {
     soon ??= setTimeout(sendSummary, SUMMARY_SOON_MS).unref();
   });
   // Periodic too, so the rate decays on the page when nothing happens.
-  const timers = [setInterval(sendSummary, SUMMARY_INTERVAL_MS), setInterval(() => streams.heartbeat(), HEARTBEAT_INTERVAL_MS)];
+  const timers = [
+    setInterval(sendSummary, SUMMARY_INTERVAL_MS),
+    setInterval(() => streams.heartbeat(), HEARTBEAT_INTERVAL_MS),
+  ];
   // The runner's own lifetime decides when the process ends, not the board's timers.
   for (const timer of timers) timer.unref();
   const stopTimers = (): void => {
@@ -152,13 +193,24 @@ export async function startBoard(options: BoardOptions) {
 function isLoopbackName(hostHeader: string | undefined): boolean {
   if (!hostHeader) return false;
   // Host is name[:port]; an IPv6 name keeps its brackets.
-  const name = hostHeader.startsWith('[') ? hostHeader.slice(0, hostHeader.indexOf(']') + 1) : hostHeader.split(':')[0];
+  const name = hostHeader.startsWith('[')
+    ? hostHeader.slice(0, hostHeader.indexOf(']') + 1)
+    : hostHeader.split(':')[0];
   return LOOPBACK_NAMES.has(name.toLowerCase());
 }
 
-function json(res: http.ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
+function json(
+  res: http.ServerResponse,
+  status: number,
+  body: unknown,
+  headers: Record<string, string> = {},
+): void {
   res
-    .writeHead(status, { 'content-type': 'application/json; charset=utf-8', 'cache-control': 'no-store', ...headers })
+    .writeHead(status, {
+      'content-type': 'application/json; charset=utf-8',
+      'cache-control': 'no-store',
+      ...headers,
+    })
     .end(`${JSON.stringify(body)}\n`);
 }
 

@@ -73,8 +73,13 @@ export interface TrackerOptions {
 export class RelationTracker {
   private readonly views = new Map<string, RelationView>();
   /** Ids of retained finished cards per terminal stage, oldest first (Map keeps insertion order). */
-  private readonly finished = new Map<Bucket, Map<string, true>>(TERMINAL.map((stage) => [stage, new Map()]));
-  private readonly counts = Object.fromEntries(BUCKETS.map((bucket) => [bucket, 0])) as Record<Bucket, number>;
+  private readonly finished = new Map<Bucket, Map<string, true>>(
+    TERMINAL.map((stage) => [stage, new Map()]),
+  );
+  private readonly counts = Object.fromEntries(BUCKETS.map((bucket) => [bucket, 0])) as Record<
+    Bucket,
+    number
+  >;
   private readonly errorCounts = { transient: 0, flagged: 0 };
   private orphans = 0;
   /** Recent transitions, oldest first. */
@@ -114,7 +119,8 @@ export class RelationTracker {
     this.retainFinished(view);
 
     const from = before ? bucketOf(before.stage) : null;
-    if (from !== view.stage) this.recordTransition({ at: at.toISOString(), id, order: view.order, from, to: view.stage });
+    if (from !== view.stage)
+      this.recordTransition({ at: at.toISOString(), id, order: view.order, from, to: view.stage });
   }
 
   /** Cards: every active or invalid relation and the most recent finished ones; with `now`, stuck ones say so. */
@@ -137,7 +143,9 @@ export class RelationTracker {
       active: relations - finished,
       finished,
       transitionsPerSecond:
-        this.recentTimes.filter((t) => t > now.getTime() - this.options.rateWindowMs && t <= now.getTime()).length /
+        this.recentTimes.filter(
+          (t) => t > now.getTime() - this.options.rateWindowMs && t <= now.getTime(),
+        ).length /
         (this.options.rateWindowMs / 1000),
       // Relations with an error the orchestrator retries (transient), or one that waits for a person (flagged).
       errors: { ...this.errorCounts },
@@ -162,7 +170,8 @@ export class RelationTracker {
   private health(now: Date): Record<ProblemReason, number> {
     const counts: Record<ProblemReason, number> = { flagged: 0, orphans: 0, stuck: 0 };
     for (const view of this.views.values()) {
-      for (const note of withStuck(view, now, this.options.stuckThresholds).health) counts[note.reason]++;
+      for (const note of withStuck(view, now, this.options.stuckThresholds).health)
+        counts[note.reason]++;
     }
     return counts;
   }
@@ -202,7 +211,8 @@ export class RelationTracker {
 
   /** Drops times that fell out of the window ending at `now` (memory only: summary() filters by time itself). */
   private pruneRate(now: number): void {
-    while (this.recentTimes.length > 0 && this.recentTimes[0] <= now - this.options.rateWindowMs) this.recentTimes.shift();
+    while (this.recentTimes.length > 0 && this.recentTimes[0] <= now - this.options.rateWindowMs)
+      this.recentTimes.shift();
   }
 
   private emit(event: TrackerEvent): void {
@@ -230,7 +240,9 @@ function withStuck(view: RelationView, now: Date, thresholds: StuckThresholds): 
 }
 
 function bucketOf(stage: unknown): Bucket {
-  return typeof stage === 'string' && (STAGES as readonly string[]).includes(stage) ? (stage as Stage) : INVALID;
+  return typeof stage === 'string' && (STAGES as readonly string[]).includes(stage)
+    ? (stage as Stage)
+    : INVALID;
 }
 
 /** What one document adds to the totals. */
@@ -243,15 +255,26 @@ function contribution(data: PlainData) {
 }
 
 /** Flagged: something waits for a person (a permanent error or look-up failure); transient: the orchestrator retries. */
-function errorKind(error: ErrorView | null, observationError: string | null): 'transient' | 'flagged' | null {
+function errorKind(
+  error: ErrorView | null,
+  observationError: string | null,
+): 'transient' | 'flagged' | null {
   if ((error && !error.transient) || observationError) return 'flagged';
   return error ? 'transient' : null;
 }
 
-function toView(id: string, data: PlainData, at: Date, previous: { stage: Bucket; stageSince: string } | undefined) {
+function toView(
+  id: string,
+  data: PlainData,
+  at: Date,
+  previous: { stage: Bucket; stageSince: string } | undefined,
+) {
   const stage = bucketOf(data.stage);
   // advancedAt is written with every stage the trigger records; a NEW relation has only createdAt.
-  const entered = stage === 'NEW' || stage === INVALID ? dateOf(data.createdAt) : (dateOf(data.advancedAt) ?? dateOf(data.createdAt));
+  const entered =
+    stage === 'NEW' || stage === INVALID
+      ? dateOf(data.createdAt)
+      : (dateOf(data.advancedAt) ?? dateOf(data.createdAt));
   const sameStage = previous?.stage === stage;
   return {
     id,
@@ -270,7 +293,8 @@ function toView(id: string, data: PlainData, at: Date, previous: { stage: Bucket
     // What needs a person about it; views read with relations(now), or sent to the page, also say whether it is stuck.
     health: healthOf(data),
     // ISO times: when the relation entered its stage, and of the last change the tracker applied.
-    stageSince: entered?.toISOString() ?? (sameStage && previous ? previous.stageSince : at.toISOString()),
+    stageSince:
+      entered?.toISOString() ?? (sameStage && previous ? previous.stageSince : at.toISOString()),
     updatedAt: at.toISOString(),
   };
 }
@@ -293,7 +317,10 @@ function errorOf(data: PlainData): ErrorView | null {
     return { code: 'UNKNOWN', message: textOf(error) ?? '', transient: false };
   }
   if (bucketOf(data.stage) === INVALID) {
-    const message = data.stage === undefined ? 'the document has no stage' : `unknown stage ${JSON.stringify(data.stage)}`;
+    const message =
+      data.stage === undefined
+        ? 'the document has no stage'
+        : `unknown stage ${JSON.stringify(data.stage)}`;
     return { code: 'INVALID_STAGE', message, transient: false };
   }
   return null;
@@ -306,7 +333,9 @@ function orphansOf(value: unknown): number {
 /** Notes without a person's resolution (notes from before resolutions existed count as open). */
 function openOrphansOf(value: unknown): number {
   return Array.isArray(value)
-    ? value.filter((note) => !(typeof note === 'object' && note !== null && (note as PlainData).resolution)).length
+    ? value.filter(
+        (note) => !(typeof note === 'object' && note !== null && (note as PlainData).resolution),
+      ).length
     : 0;
 }
 
@@ -315,11 +344,23 @@ function healthOf(data: PlainData): HealthNote[] {
   const notes: HealthNote[] = [];
   const error = errorOf(data);
   if (error && !error.transient) {
-    const at = typeof data.error === 'object' && data.error !== null ? dateOf((data.error as PlainData).at) : null;
-    notes.push({ reason: 'flagged', since: at?.toISOString() ?? null, detail: `${error.code}: ${error.message}` });
+    const at =
+      typeof data.error === 'object' && data.error !== null
+        ? dateOf((data.error as PlainData).at)
+        : null;
+    notes.push({
+      reason: 'flagged',
+      since: at?.toISOString() ?? null,
+      detail: `${error.code}: ${error.message}`,
+    });
   }
   const open = openOrphansOf(data.possibleOrphans);
-  if (open > 0) notes.push({ reason: 'orphans', since: null, detail: `${open} possible orphan(s) to reconcile with the food service` });
+  if (open > 0)
+    notes.push({
+      reason: 'orphans',
+      since: null,
+      detail: `${open} possible orphan(s) to reconcile with the food service`,
+    });
   return notes;
 }
 
@@ -334,7 +375,11 @@ function dateOf(value: unknown): Date | null {
   let date: Date | null = null;
   if (value instanceof Date) date = value;
   else if (typeof value === 'string') date = new Date(value);
-  else if (typeof value === 'object' && value !== null && typeof (value as { toDate?: unknown }).toDate === 'function') {
+  else if (
+    typeof value === 'object' &&
+    value !== null &&
+    typeof (value as { toDate?: unknown }).toDate === 'function'
+  ) {
     date = (value as { toDate(): unknown }).toDate() as Date;
   }
   return date instanceof Date && !Number.isNaN(date.getTime()) ? date : null;

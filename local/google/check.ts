@@ -21,7 +21,11 @@ import {
 const quote = (value: string) => `'${value.replace(/'/g, `'\\''`)}'`;
 
 /** The shell line that hands the found tools to a plain `firebase emulators:start`. */
-export function exportLine(java: Java, firestore: EmulatorBinary, pubsub: EmulatorBinary | undefined): string {
+export function exportLine(
+  java: Java,
+  firestore: EmulatorBinary,
+  pubsub: EmulatorBinary | undefined,
+): string {
   const vars = [
     `PATH=${quote(java.binDir)}:"$PATH"`,
     `JAVA_HOME=${quote(path.dirname(java.binDir))}`,
@@ -36,19 +40,31 @@ export function exportLine(java: Java, firestore: EmulatorBinary, pubsub: Emulat
 export type EmulatorTools = { java?: Java; firestore?: EmulatorBinary; pubsub?: EmulatorBinary };
 
 /** Java and Google's emulators as this machine offers them (nothing is downloaded), with a line for each: where, or MISSING and why. */
-export function lookForTools(env: NodeJS.ProcessEnv = process.env): { tools: EmulatorTools; missing: MissingTool[]; lines: string[] } {
+export function lookForTools(env: NodeJS.ProcessEnv = process.env): {
+  tools: EmulatorTools;
+  missing: MissingTool[];
+  lines: string[];
+} {
   const tools: EmulatorTools = {};
   const missing: MissingTool[] = [];
   const lines: string[] = [];
-  const look = <K extends keyof EmulatorTools>(key: K, label: string, find: (env: NodeJS.ProcessEnv) => NonNullable<EmulatorTools[K]>) => {
+  const look = <K extends keyof EmulatorTools>(
+    key: K,
+    label: string,
+    find: (env: NodeJS.ProcessEnv) => NonNullable<EmulatorTools[K]>,
+  ) => {
     try {
       const tool = (tools[key] = find(env));
-      lines.push(`${label.padEnd(18)}${'major' in tool ? `Java ${tool.major} at ${tool.bin}` : tool.path} (from ${tool.source})`);
+      lines.push(
+        `${label.padEnd(18)}${'major' in tool ? `Java ${tool.major} at ${tool.bin}` : tool.path} (from ${tool.source})`,
+      );
     } catch (error) {
       if (!(error instanceof MissingTool)) throw error;
       missing.push(error);
       // npm start runs without Pub/Sub: nothing fires the scheduled poll in the emulators anyway.
-      lines.push(`${label.padEnd(18)}MISSING: ${error.message}${key === 'pubsub' ? '; npm start leaves it out (its clock polls)' : ''}`);
+      lines.push(
+        `${label.padEnd(18)}MISSING: ${error.message}${key === 'pubsub' ? '; npm start leaves it out (its clock polls)' : ''}`,
+      );
     }
   };
   look('java', 'Java 21+', findJava);
@@ -66,7 +82,10 @@ function main(argv: string[]): number {
         : 'not downloaded (needs internet once: npx firebase setup:emulators:ui); everything else runs without it'
     }`,
   );
-  const line = tools.java && tools.firestore ? exportLine(tools.java, tools.firestore, tools.pubsub) : undefined;
+  const line =
+    tools.java && tools.firestore
+      ? exportLine(tools.java, tools.firestore, tools.pubsub)
+      : undefined;
   if (argv.includes('--env')) {
     if (line) console.log(line);
     else for (const text of lines.filter((l) => l.includes('MISSING:'))) console.error(text);

@@ -7,7 +7,12 @@ import * as assert from 'node:assert/strict';
 import type { Page } from 'playwright-core';
 
 import { EventStreams, startBoard, type Board } from '../board/server';
-import { RelationTracker, type RelationView, type Summary, type TransitionView } from '../board/tracker';
+import {
+  RelationTracker,
+  type RelationView,
+  type Summary,
+  type TransitionView,
+} from '../board/tracker';
 import { openBoard, type BoardBrowser } from './helpers/chromium';
 import { relationDoc, RelationFeed } from './helpers/relations';
 import { SseClient } from './helpers/sse';
@@ -23,7 +28,11 @@ function request(
   return new Promise((resolve, reject) => {
     const req = http.request(
       url,
-      { method: options.method ?? 'GET', headers: options.host ? { host: options.host } : {}, timeout: WAIT_MS },
+      {
+        method: options.method ?? 'GET',
+        headers: options.host ? { host: options.host } : {},
+        timeout: WAIT_MS,
+      },
       (res) => {
         let body = '';
         res.setEncoding('utf8');
@@ -44,10 +53,15 @@ async function getJson<T>(url: string): Promise<T> {
   return JSON.parse(body) as T;
 }
 
-async function waitUntil(what: string, condition: () => boolean, timeoutMs = WAIT_MS): Promise<void> {
+async function waitUntil(
+  what: string,
+  condition: () => boolean,
+  timeoutMs = WAIT_MS,
+): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (!condition()) {
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    if (Date.now() > deadline)
+      throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
     await new Promise((resolve) => setTimeout(resolve, 20));
   }
 }
@@ -63,7 +77,11 @@ describe('board server', () => {
     feed = new RelationFeed(tracker);
     feed.write('a', relationDoc('a'), new Date());
     feed.write('b', relationDoc('b'), new Date());
-    board = await startBoard({ port: 0, tracker, extra: () => ({ foodService: { ordersCreated: 2 } }) });
+    board = await startBoard({
+      port: 0,
+      tracker,
+      extra: () => ({ foodService: { ordersCreated: 2 } }),
+    });
   });
 
   afterEach(async () => {
@@ -89,7 +107,12 @@ describe('board server', () => {
   it('serves relations, transitions and the summary with the extra figures as JSON', async () => {
     feed.write(
       'a',
-      { stage: 'PREPARATION', advancedAt: new Date(), kitchenOrder: 'kitchenorders/k', kitchenOrderStatus: 'NEW' },
+      {
+        stage: 'PREPARATION',
+        advancedAt: new Date(),
+        kitchenOrder: 'kitchenorders/k',
+        kitchenOrderStatus: 'NEW',
+      },
       new Date(),
     );
 
@@ -106,8 +129,18 @@ describe('board server', () => {
       transitions.map((t) => `${t.id}:${t.from}->${t.to}`),
       ['a:null->NEW', 'b:null->NEW', 'a:NEW->PREPARATION'],
     );
-    const summary = await getJson<Summary & { extra: { foodService: unknown } }>(`${board.url}api/summary`);
-    assert.deepEqual(summary.stages, { NEW: 1, PREPARATION: 1, IN_FLIGHT: 0, DELIVERED: 0, REJECTED: 0, CANCELLED: 0, INVALID: 0 });
+    const summary = await getJson<Summary & { extra: { foodService: unknown } }>(
+      `${board.url}api/summary`,
+    );
+    assert.deepEqual(summary.stages, {
+      NEW: 1,
+      PREPARATION: 1,
+      IN_FLIGHT: 0,
+      DELIVERED: 0,
+      REJECTED: 0,
+      CANCELLED: 0,
+      INVALID: 0,
+    });
     assert.equal(summary.active, 2);
     assert.equal(summary.relations, 2);
     assert.deepEqual(summary.extra.foodService, { ordersCreated: 2 });
@@ -121,9 +154,18 @@ describe('board server', () => {
     assert.equal(post.status, 405);
     assert.equal(String(post.headers.allow), 'GET');
     assert.match(post.headers['content-type'] ?? '', /^application\/json/);
-    assert.equal((await request(`${board.url}api/summary`, { host: 'attacker.example' })).status, 421);
-    assert.equal((await request(`${board.url}api/summary`, { host: `localhost:${board.port}` })).status, 200);
-    await assert.rejects(startBoard({ host: '0.0.0.0', port: 0, tracker }), /listens on loopback only, not 0\.0\.0\.0/);
+    assert.equal(
+      (await request(`${board.url}api/summary`, { host: 'attacker.example' })).status,
+      421,
+    );
+    assert.equal(
+      (await request(`${board.url}api/summary`, { host: `localhost:${board.port}` })).status,
+      200,
+    );
+    await assert.rejects(
+      startBoard({ host: '0.0.0.0', port: 0, tracker }),
+      /listens on loopback only, not 0\.0\.0\.0/,
+    );
     await assert.rejects(
       startBoard({ port: 0, tracker, statusApi: 'http://10.1.2.3:5001/ops' }),
       /reads the status API on loopback only, not http:\/\/10\.1\.2\.3:5001\/ops/,
@@ -156,7 +198,9 @@ describe('board server', () => {
       },
     });
     try {
-      const summary = await getJson<Summary & { extra: { error: string } }>(`${other.url}api/summary`);
+      const summary = await getJson<Summary & { extra: { error: string } }>(
+        `${other.url}api/summary`,
+      );
       assert.equal(summary.extra.error, 'stats unavailable');
       assert.equal(summary.relations, 2);
     } finally {
@@ -189,13 +233,19 @@ describe('board server', () => {
     const relation = await client.next((m) => m.event === 'relation', { from: mark });
     assert.equal((relation.data as RelationView).stage, 'PREPARATION');
     const transition = await client.next((m) => m.event === 'transition', { from: mark });
-    assert.deepEqual([(transition.data as TransitionView).from, (transition.data as TransitionView).to], ['NEW', 'PREPARATION']);
+    assert.deepEqual(
+      [(transition.data as TransitionView).from, (transition.data as TransitionView).to],
+      ['NEW', 'PREPARATION'],
+    );
     // A summary follows changes soon, not only on the 1 s tick.
     const soon = Date.now();
     const after = await client.next((m) => m.event === 'summary', { from: mark, timeoutMs: 2000 });
     assert.ok(Date.now() - soon < 900, 'the summary follows the change within the debounce');
     assert.deepEqual((after.data as Summary).stages.PREPARATION, 1);
-    assert.deepEqual((after.data as Summary & { extra: { foodService: unknown } }).extra.foodService, { ordersCreated: 2 });
+    assert.deepEqual(
+      (after.data as Summary & { extra: { foodService: unknown } }).extra.foodService,
+      { ordersCreated: 2 },
+    );
 
     feed.delete('b', new Date());
     const removed = await client.next((m) => m.event === 'removed', { from: mark });
@@ -209,7 +259,9 @@ describe('board server', () => {
 
   it('forgets a stream when its client goes away, and ends open streams on stop', async () => {
     const streams = new EventStreams();
-    const server = http.createServer((_req, res) => streams.open(res, { event: 'snapshot', data: {} }));
+    const server = http.createServer((_req, res) =>
+      streams.open(res, { event: 'snapshot', data: {} }),
+    );
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
     try {
       const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/`;
@@ -259,7 +311,9 @@ describe('board page in headless Chromium', function () {
 
   it('shows cards per stage and moves them live, without reload', async () => {
     // PREPARATION is stuck after 30 s: one background card (35 s in) is, the other (12 s in) is not.
-    tracker = new RelationTracker({ stuckThresholds: { NEW: 3600, PREPARATION: 30, IN_FLIGHT: 3600 } });
+    tracker = new RelationTracker({
+      stuckThresholds: { NEW: 3600, PREPARATION: 30, IN_FLIGHT: 3600 },
+    });
     feed = new RelationFeed(tracker);
     const ids = { moving: randomUUID(), failing: randomUUID(), waiting: randomUUID() };
     const now = Date.now();
@@ -273,10 +327,15 @@ describe('board page in headless Chromium', function () {
     }
     seedBackground(feed, ago);
 
-    board = await startBoard({ port: 0, tracker, extra: () => ({ foodService: { ordersCreated: 16, injectedFaults: 0 } }) });
+    board = await startBoard({
+      port: 0,
+      tracker,
+      extra: () => ({ foodService: { ordersCreated: 16, injectedFaults: 0 } }),
+    });
     browser = await openBoard(board.url, WAIT_MS);
     const { page, problems } = browser;
-    for (const id of Object.values(ids)) await page.waitForSelector(`[data-stage="NEW"] [data-order-id="${id}"]`);
+    for (const id of Object.values(ids))
+      await page.waitForSelector(`[data-stage="NEW"] [data-order-id="${id}"]`);
     await expectText(page, 'count-NEW', '4'); // three here and one in the background
     // Page-side code as strings: the tests compile without the DOM library.
     await page.evaluate("window.boardMarker = 'not reloaded'");
@@ -284,31 +343,58 @@ describe('board page in headless Chromium', function () {
     const card = (stage: string, id: string) => `[data-stage="${stage}"] [data-order-id="${id}"]`;
     feed.write(
       ids.moving,
-      { stage: 'PREPARATION', advancedAt: new Date(), kitchenOrder: `kitchenorders/${randomUUID()}`, kitchenOrderStatus: 'NEW' },
+      {
+        stage: 'PREPARATION',
+        advancedAt: new Date(),
+        kitchenOrder: `kitchenorders/${randomUUID()}`,
+        kitchenOrderStatus: 'NEW',
+      },
       new Date(),
     );
     await page.waitForSelector(card('PREPARATION', ids.moving));
     assert.equal(await page.locator(card('NEW', ids.moving)).count(), 0, 'the card left NEW');
-    assert.match((await page.locator(card('PREPARATION', ids.moving)).innerText()) ?? '', /kitchen\s+NEW\s+[0-9a-f]{8}/i);
+    assert.match(
+      (await page.locator(card('PREPARATION', ids.moving)).innerText()) ?? '',
+      /kitchen\s+NEW\s+[0-9a-f]{8}/i,
+    );
 
     feed.write(ids.moving, { kitchenOrderStatus: 'PACKAGED' }, new Date());
     await page.waitForSelector(`${card('PREPARATION', ids.moving)} .status:text-is("PACKAGED")`);
     feed.write(
       ids.moving,
-      { stage: 'IN_FLIGHT', advancedAt: new Date(), shipment: `shipments/${randomUUID()}`, shipmentStatus: 'NEW' },
+      {
+        stage: 'IN_FLIGHT',
+        advancedAt: new Date(),
+        shipment: `shipments/${randomUUID()}`,
+        shipmentStatus: 'NEW',
+      },
       new Date(),
     );
     await page.waitForSelector(card('IN_FLIGHT', ids.moving));
     feed.write(
       ids.moving,
-      { stage: 'DELIVERED', active: false, outcome: 'DELIVERED', advancedAt: new Date(), shipmentStatus: 'DELIVERED' },
+      {
+        stage: 'DELIVERED',
+        active: false,
+        outcome: 'DELIVERED',
+        advancedAt: new Date(),
+        shipmentStatus: 'DELIVERED',
+      },
       new Date(),
     );
     await page.waitForSelector(card('DELIVERED', ids.moving));
-    assert.equal(await page.locator(`[data-order-id="${ids.moving}"].card`).count(), 1, 'one card per order');
+    assert.equal(
+      await page.locator(`[data-order-id="${ids.moving}"].card`).count(),
+      1,
+      'one card per order',
+    );
     const delivered = await page.locator(card('DELIVERED', ids.moving)).innerText();
     assert.match(delivered, /drone\s+DELIVERED\s+[0-9a-f]{8}/i);
-    assert.doesNotMatch(delivered, /order/i, 'an order status behind the stage is old news and not shown');
+    assert.doesNotMatch(
+      delivered,
+      /order/i,
+      'an order status behind the stage is old news and not shown',
+    );
     assert.match(
       await page.locator('[data-stage="PREPARATION"] .line.news').innerText(),
       /order\s+CANCELLED/i,
@@ -317,25 +403,55 @@ describe('board page in headless Chromium', function () {
     const feedEntries = page.locator(`[data-testid="feed"] li[data-order-id="${ids.moving}"]`);
     await feedEntries.nth(3).waitFor();
     assert.equal(await feedEntries.count(), 4, 'created, and three moves');
-    assert.match(await feedEntries.first().innerText(), /IN_FLIGHT\s*→\s*DELIVERED/, 'newest first');
+    assert.match(
+      await feedEntries.first().innerText(),
+      /IN_FLIGHT\s*→\s*DELIVERED/,
+      'newest first',
+    );
 
-    const message = 'orders/x: FAILED_PRECONDITION: order is CANCELLED but the relation says PREPARATION';
+    const message =
+      'orders/x: FAILED_PRECONDITION: order is CANCELLED but the relation says PREPARATION';
     feed.write(
       ids.failing,
-      { error: { step: 'createKitchenOrder', code: 'INCONSISTENT', message, transient: false, failures: 1 } },
+      {
+        error: {
+          step: 'createKitchenOrder',
+          code: 'INCONSISTENT',
+          message,
+          transient: false,
+          failures: 1,
+        },
+      },
       new Date(),
     );
     const flag = page.locator(`[data-order-id="${ids.failing}"] [data-testid="flag"]`);
     await flag.waitFor({ state: 'visible' });
-    assert.match((await flag.getAttribute('title')) ?? '', /INCONSISTENT: orders\/x: FAILED_PRECONDITION/);
-    assert.match((await page.locator(card('NEW', ids.failing)).getAttribute('class')) ?? '', /\bflagged\b/);
-    const border = await page.evaluate(`getComputedStyle(document.querySelector('${card('NEW', ids.failing)}')).borderLeftColor`);
+    assert.match(
+      (await flag.getAttribute('title')) ?? '',
+      /INCONSISTENT: orders\/x: FAILED_PRECONDITION/,
+    );
+    assert.match(
+      (await page.locator(card('NEW', ids.failing)).getAttribute('class')) ?? '',
+      /\bflagged\b/,
+    );
+    const border = await page.evaluate(
+      `getComputedStyle(document.querySelector('${card('NEW', ids.failing)}')).borderLeftColor`,
+    );
     assert.equal(border, 'rgb(217, 45, 32)', 'the flagged card is red');
-    assert.equal(await page.locator(`[data-order-id="${ids.waiting}"] [data-testid="flag"]`).count(), 0);
+    assert.equal(
+      await page.locator(`[data-order-id="${ids.waiting}"] [data-testid="flag"]`).count(),
+      0,
+    );
     // What needs a person, with the reason: the flag's code, open orphans, and time past the stage's threshold.
     await page.locator(`[data-order-id="${ids.failing}"] [data-reason="flagged"]`).waitFor();
-    assert.equal(await page.locator(`[data-order-id="${ids.failing}"] [data-reason="flagged"]`).innerText(), 'flagged: INCONSISTENT');
-    assert.equal(await page.locator('[data-stage="IN_FLIGHT"] [data-reason="orphans"]').innerText(), 'orphans: 1 open');
+    assert.equal(
+      await page.locator(`[data-order-id="${ids.failing}"] [data-reason="flagged"]`).innerText(),
+      'flagged: INCONSISTENT',
+    );
+    assert.equal(
+      await page.locator('[data-stage="IN_FLIGHT"] [data-reason="orphans"]').innerText(),
+      'orphans: 1 open',
+    );
     const stuck = page.locator('[data-stage="PREPARATION"] [data-reason="stuck"]');
     await stuck.first().waitFor();
     assert.equal(await stuck.count(), 1, 'one PREPARATION card is past its 30 s');
@@ -361,10 +477,15 @@ describe('board page in headless Chromium', function () {
   });
 });
 
-async function poll(what: string, condition: () => Promise<boolean>, timeoutMs = WAIT_MS): Promise<void> {
+async function poll(
+  what: string,
+  condition: () => Promise<boolean>,
+  timeoutMs = WAIT_MS,
+): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (!(await condition())) {
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    if (Date.now() > deadline)
+      throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
     await new Promise((resolve) => setTimeout(resolve, 50));
   }
 }
@@ -373,9 +494,14 @@ async function expectText(page: Page, testid: string, text: string): Promise<voi
   const locator = page.locator(`[data-testid="${testid}"]`);
   let shown: string | null = null;
   try {
-    await poll(`${testid} to show ${text}`, async () => (shown = await locator.textContent()) === text);
+    await poll(
+      `${testid} to show ${text}`,
+      async () => (shown = await locator.textContent()) === text,
+    );
   } catch {
-    assert.fail(`${testid} shows ${JSON.stringify(shown)}, expected ${JSON.stringify(text)} within ${WAIT_MS} ms`);
+    assert.fail(
+      `${testid} shows ${JSON.stringify(shown)}, expected ${JSON.stringify(text)} within ${WAIT_MS} ms`,
+    );
   }
 }
 
@@ -397,8 +523,25 @@ function seedBackground(feed: RelationFeed, ago: (seconds: number) => Date): voi
         },
       },
     ],
-    [48, { stage: 'PREPARATION', advancedAt: ago(35), kitchenOrder: kitchen(), kitchenOrderStatus: 'PREPARATION' }],
-    [40, { stage: 'PREPARATION', advancedAt: ago(12), kitchenOrder: kitchen(), kitchenOrderStatus: 'NEW', orderStatus: 'CANCELLED' }],
+    [
+      48,
+      {
+        stage: 'PREPARATION',
+        advancedAt: ago(35),
+        kitchenOrder: kitchen(),
+        kitchenOrderStatus: 'PREPARATION',
+      },
+    ],
+    [
+      40,
+      {
+        stage: 'PREPARATION',
+        advancedAt: ago(12),
+        kitchenOrder: kitchen(),
+        kitchenOrderStatus: 'NEW',
+        orderStatus: 'CANCELLED',
+      },
+    ],
     [
       95,
       {

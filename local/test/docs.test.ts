@@ -36,8 +36,14 @@ describe('the docs', () => {
       for (const m of text.matchAll(/((?:docs\/)?[A-Z]+\.md)#([a-z0-9-]+)/g)) {
         const doc = m[1].startsWith('docs/') || m[1] === 'README.md' ? m[1] : `docs/${m[1]}`;
         cited.push(`${file} → ${doc}#${m[2]}`);
-        assert.ok(fs.existsSync(path.join(ROOT, doc)), `${file} cites ${doc}, which does not exist`);
-        assert.ok(anchorsOf(doc).has(m[2]), `${file} cites ${doc}#${m[2]}, which has no such section`);
+        assert.ok(
+          fs.existsSync(path.join(ROOT, doc)),
+          `${file} cites ${doc}, which does not exist`,
+        );
+        assert.ok(
+          anchorsOf(doc).has(m[2]),
+          `${file} cites ${doc}#${m[2]}, which has no such section`,
+        );
       }
     }
     assert.ok(cited.length >= 8, `citations found: ${cited.join(', ')}`);
@@ -46,9 +52,12 @@ describe('the docs', () => {
   it("never pass a script's flags to npm without the -- separator (npm would take them for itself)", () => {
     const swallowed: string[] = [];
     // readme.test.ts writes the mistake on purpose, to see it caught.
-    for (const file of tracked(['*.md', '*.ts', '*.js', '.ci/*']).filter((f) => f !== 'local/test/readme.test.ts')) {
+    for (const file of tracked(['*.md', '*.ts', '*.js', '.ci/*']).filter(
+      (f) => f !== 'local/test/readme.test.ts',
+    )) {
       const text = fs.readFileSync(path.join(ROOT, file), 'utf8');
-      for (const m of text.matchAll(/npm (?:start|test|run [\w:-]+) --?[A-Za-z][\w-]*/g)) swallowed.push(`${file}: ${m[0]}`);
+      for (const m of text.matchAll(/npm (?:start|test|run [\w:-]+) --?[A-Za-z][\w-]*/g))
+        swallowed.push(`${file}: ${m[0]}`);
     }
     assert.deepEqual(swallowed, []);
   });
@@ -62,8 +71,12 @@ describe('the docs', () => {
         const [file, anchor] = target.split('#');
         const resolved = file ? path.normalize(path.join(path.dirname(doc), file)) : doc;
         assert.ok(!resolved.startsWith('..'), `${doc} links outside the repository: ${target}`);
-        assert.ok(fs.existsSync(path.join(ROOT, resolved)), `${doc} links to ${target}, which does not exist`);
-        if (anchor && resolved.endsWith('.md')) assert.ok(anchorsOf(resolved).has(anchor), `${doc} links to ${target}: no such section`);
+        assert.ok(
+          fs.existsSync(path.join(ROOT, resolved)),
+          `${doc} links to ${target}, which does not exist`,
+        );
+        if (anchor && resolved.endsWith('.md'))
+          assert.ok(anchorsOf(resolved).has(anchor), `${doc} links to ${target}: no such section`);
       }
     }
   });

@@ -50,12 +50,19 @@ describe('run invariants', () => {
         created: { kitchenOrders: 2, shipments: 2 },
       }),
     );
-    assert.match(report.violations.join('\n'), /orders\/a is DELIVERED on the food service but its relation ended REJECTED/);
+    assert.match(
+      report.violations.join('\n'),
+      /orders\/a is DELIVERED on the food service but its relation ended REJECTED/,
+    );
   });
 
   it('catch an order in progress that nobody drives', () => {
     const report = checkInvariants(
-      facts({ orders: new Map([['orders/x', 'PREPARATION']]), relations: [], created: { kitchenOrders: 0, shipments: 0 } }),
+      facts({
+        orders: new Map([['orders/x', 'PREPARATION']]),
+        relations: [],
+        created: { kitchenOrders: 0, shipments: 0 },
+      }),
     );
     assert.match(report.violations.join('\n'), /orders\/x is PREPARATION but has no relation/);
   });
@@ -88,7 +95,10 @@ describe('run invariants', () => {
   });
 
   it('treat trigger invocations that threw, and a drain that timed out, as violations', () => {
-    assert.match(checkInvariants(facts({ failedDeliveries: 3 })).violations.join('\n'), /3 trigger invocation\(s\) threw/);
+    assert.match(
+      checkInvariants(facts({ failedDeliveries: 3 })).violations.join('\n'),
+      /3 trigger invocation\(s\) threw/,
+    );
     assert.match(
       checkInvariants(facts({ drainTimedOut: true })).violations.join('\n'),
       /2 order\(s\) were still in flight when the drain timed out/,
@@ -97,10 +107,16 @@ describe('run invariants', () => {
 
   it('treat the notes and flags of relations an earlier run left as notes when the run resumed them', () => {
     const noted = [
-      relation('orders/a', 'DELIVERED', { possibleOrphans: [{ step: 'createKitchenOrder', attempt: 1 }] }),
+      relation('orders/a', 'DELIVERED', {
+        possibleOrphans: [{ step: 'createKitchenOrder', attempt: 1 }],
+      }),
       relation('orders/c', 'IN_FLIGHT'),
     ];
-    assert.equal(checkInvariants(facts({ relations: noted })).held, false, 'a fresh run must not leave notes');
+    assert.equal(
+      checkInvariants(facts({ relations: noted })).held,
+      false,
+      'a fresh run must not leave notes',
+    );
     const resumed = checkInvariants(facts({ relations: noted, resumedRelations: 12 }));
     assert.equal(resumed.held, true, JSON.stringify(resumed));
     assert.ok(resumed.notes.some((n) => /resumed 12 relation\(s\) an earlier run left/.test(n)));
@@ -111,7 +127,14 @@ describe('run invariants', () => {
     const relations = [...facts().relations, ...earlier];
     const resumed = checkInvariants(facts({ relations, resumedRelations: 2 }));
     assert.deepEqual(resumed.violations, []);
-    assert.ok(resumed.notes.includes("2 relation(s) name orders the food service does not know (an earlier run's, resumed)"));
-    assert.match(checkInvariants(facts({ relations })).violations.join('\n'), /2 relation\(s\) name orders the food service does not know/);
+    assert.ok(
+      resumed.notes.includes(
+        "2 relation(s) name orders the food service does not know (an earlier run's, resumed)",
+      ),
+    );
+    assert.match(
+      checkInvariants(facts({ relations })).violations.join('\n'),
+      /2 relation\(s\) name orders the food service does not know/,
+    );
   });
 });

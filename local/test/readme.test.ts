@@ -31,7 +31,8 @@ const PARSERS: Record<string, (args: string[]) => unknown> = {
   clock: (args) => parseClockFlags(args),
   'food-service': (args) => parseConfig(args),
   tools: (args) => {
-    if (args.some((arg) => arg !== '--env')) throw new Error(`npm run tools takes --env only, got ${args.join(' ')}`);
+    if (args.some((arg) => arg !== '--env'))
+      throw new Error(`npm run tools takes --env only, got ${args.join(' ')}`);
   },
 };
 
@@ -88,7 +89,8 @@ export function quickStartProblems(readme: string, scripts: Record<string, strin
       script = command;
       args = rest;
     } else if (BUILT_INS.has(command)) {
-      if (rest.length > 0) problems.push(`${shown}: the quick start should install exactly what the lockfiles say`);
+      if (rest.length > 0)
+        problems.push(`${shown}: the quick start should install exactly what the lockfiles say`);
       continue;
     } else {
       problems.push(`${shown}: not a command this test knows; add it here if npm has it`);
@@ -102,17 +104,22 @@ export function quickStartProblems(readme: string, scripts: Record<string, strin
     const before = separator < 0 ? args : args.slice(0, separator);
     const after = separator < 0 ? [] : args.slice(separator + 1);
     if (before.length > 0) {
-      problems.push(`${shown}: npm takes ${before.join(' ')} for itself; the script's flags go after \`--\``);
+      problems.push(
+        `${shown}: npm takes ${before.join(' ')} for itself; the script's flags go after \`--\``,
+      );
     }
     if (after.length === 0) continue;
     const parse = PARSERS[script];
     if (!parse) {
-      problems.push(`${shown}: passes flags to "${script}", whose parser this test does not know; add it to PARSERS`);
+      problems.push(
+        `${shown}: passes flags to "${script}", whose parser this test does not know; add it to PARSERS`,
+      );
       continue;
     }
     try {
       const parsed = parse(after) as { help?: boolean } | undefined;
-      if (parsed?.help && !after.some((arg) => arg === '--help' || arg === '-h')) problems.push(`${shown}: parsed as a request for help`);
+      if (parsed?.help && !after.some((arg) => arg === '--help' || arg === '-h'))
+        problems.push(`${shown}: parsed as a request for help`);
     } catch (error) {
       problems.push(`${shown}: ${error instanceof Error ? error.message : String(error)}`);
     }
@@ -122,16 +129,24 @@ export function quickStartProblems(readme: string, scripts: Record<string, strin
 
 describe("the README's quick start", () => {
   const readme = fs.readFileSync(path.join(ROOT, 'README.md'), 'utf8');
-  const { scripts } = JSON.parse(fs.readFileSync(path.join(ROOT, 'package.json'), 'utf8')) as { scripts: Record<string, string> };
+  const { scripts } = JSON.parse(fs.readFileSync(path.join(ROOT, 'package.json'), 'utf8')) as {
+    scripts: Record<string, string>;
+  };
 
   it('uses only npm commands that exist, with flags their entry accepts', () => {
     assert.deepEqual(quickStartProblems(readme, scripts), []);
   });
 
   it('installs, starts and tests, the way a newcomer begins', () => {
-    const commands = npmCommands(quickStartLines(readme)).map((words) => (words[0] === 'run' ? words[1] : words[0]));
-    for (const command of ['install', 'start', 'test']) assert.ok(commands.includes(command), `the quick start runs npm ${command}`);
-    assert.ok('start' in scripts && 'test' in scripts, 'start and test are scripts, not npm defaults');
+    const commands = npmCommands(quickStartLines(readme)).map((words) =>
+      words[0] === 'run' ? words[1] : words[0],
+    );
+    for (const command of ['install', 'start', 'test'])
+      assert.ok(commands.includes(command), `the quick start runs npm ${command}`);
+    assert.ok(
+      'start' in scripts && 'test' in scripts,
+      'start and test are scripts, not npm defaults',
+    );
   });
 
   it('is checked for real: a missing script, an unknown or bad flag, and a flag npm would swallow are each reported', () => {
@@ -191,7 +206,12 @@ interface Started {
 }
 
 function startShell(command: string, cwd: string, env: NodeJS.ProcessEnv): Started {
-  const child = spawn('sh', ['-c', command], { cwd, env, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
+  const child = spawn('sh', ['-c', command], {
+    cwd,
+    env,
+    stdio: ['ignore', 'pipe', 'pipe'],
+    detached: true,
+  });
   let output = '';
   child.stdout?.on('data', (chunk: Buffer) => (output += chunk.toString()));
   child.stderr?.on('data', (chunk: Buffer) => (output += chunk.toString()));
@@ -223,35 +243,64 @@ function startShell(command: string, cwd: string, env: NodeJS.ProcessEnv): Start
  * runs on one machine cannot share differs: free ports, a demo project and
  * the simulator's port of its own.
  */
-function newcomerCopy(dir: string, ports: Record<string, number>, project: string, simulator: number): void {
+function newcomerCopy(
+  dir: string,
+  ports: Record<string, number>,
+  project: string,
+  simulator: number,
+): void {
   const own = new Set(['firebase.json', '.firebaserc', 'functions', '.git', 'artifacts']);
   const ownInFunctions = new Set(['.env', '.env.local', '.secret.local']);
-  for (const entry of fs.readdirSync(ROOT)) if (!own.has(entry)) fs.symlinkSync(path.join(ROOT, entry), path.join(dir, entry));
+  for (const entry of fs.readdirSync(ROOT))
+    if (!own.has(entry)) fs.symlinkSync(path.join(ROOT, entry), path.join(dir, entry));
   const functions = path.join(dir, 'functions');
   fs.mkdirSync(functions);
   for (const entry of fs.readdirSync(path.join(ROOT, 'functions'))) {
-    if (!ownInFunctions.has(entry)) fs.symlinkSync(path.join(ROOT, 'functions', entry), path.join(functions, entry));
+    if (!ownInFunctions.has(entry))
+      fs.symlinkSync(path.join(ROOT, 'functions', entry), path.join(functions, entry));
   }
-  const config = JSON.parse(fs.readFileSync(path.join(ROOT, 'firebase.json'), 'utf8')) as { emulators: Record<string, unknown> };
+  const config = JSON.parse(fs.readFileSync(path.join(ROOT, 'firebase.json'), 'utf8')) as {
+    emulators: Record<string, unknown>;
+  };
   for (const [name, settings] of Object.entries(config.emulators)) {
-    if (typeof settings === 'object' && settings !== null && name in ports) (settings as { port: number }).port = ports[name];
+    if (typeof settings === 'object' && settings !== null && name in ports)
+      (settings as { port: number }).port = ports[name];
   }
   // The Firestore emulator's websocket for the Emulator UI has a default port too.
-  (config.emulators.firestore as { websocketPort: number }).websocketPort = ports.firestoreWebsocket;
+  (config.emulators.firestore as { websocketPort: number }).websocketPort =
+    ports.firestoreWebsocket;
   fs.writeFileSync(path.join(dir, 'firebase.json'), JSON.stringify(config, null, 2));
-  fs.writeFileSync(path.join(dir, '.firebaserc'), JSON.stringify({ projects: { default: project } }));
+  fs.writeFileSync(
+    path.join(dir, '.firebaserc'),
+    JSON.stringify({ projects: { default: project } }),
+  );
   fs.copyFileSync(path.join(ROOT, 'functions', '.env'), path.join(functions, '.env'));
-  fs.copyFileSync(path.join(ROOT, 'functions', '.secret.local'), path.join(functions, '.secret.local'));
+  fs.copyFileSync(
+    path.join(ROOT, 'functions', '.secret.local'),
+    path.join(functions, '.secret.local'),
+  );
   const local = fs.readFileSync(path.join(ROOT, 'functions', '.env.local'), 'utf8');
-  assert.match(local, /^FOOD_SERVICE_ADDRESS=127\.0\.0\.1:9000$/m, "functions/.env.local names the simulator's usual address");
-  fs.writeFileSync(path.join(functions, '.env.local'), local.replace('127.0.0.1:9000', `127.0.0.1:${simulator}`));
+  assert.match(
+    local,
+    /^FOOD_SERVICE_ADDRESS=127\.0\.0\.1:9000$/m,
+    "functions/.env.local names the simulator's usual address",
+  );
+  fs.writeFileSync(
+    path.join(functions, '.env.local'),
+    local.replace('127.0.0.1:9000', `127.0.0.1:${simulator}`),
+  );
 }
 
 /** Relations by stage, read through the Firestore emulator's REST API as an admin. */
 async function stages(firestorePort: number, project: string): Promise<Record<string, number>> {
   const url = `http://127.0.0.1:${firestorePort}/v1/projects/${project}/databases/(default)/documents/relations?pageSize=300`;
-  const response = await fetch(url, { headers: { authorization: 'Bearer owner' }, signal: AbortSignal.timeout(5_000) });
-  const body = (await response.json()) as { documents?: Array<{ fields: { stage?: { stringValue?: string } } }> };
+  const response = await fetch(url, {
+    headers: { authorization: 'Bearer owner' },
+    signal: AbortSignal.timeout(5_000),
+  });
+  const body = (await response.json()) as {
+    documents?: Array<{ fields: { stage?: { stringValue?: string } } }>;
+  };
   const counts: Record<string, number> = {};
   for (const doc of body.documents ?? []) {
     const stage = doc.fields.stage?.stringValue ?? '?';
@@ -274,7 +323,10 @@ describe("the README's plain `npx firebase emulators:start`, as a newcomer runs 
     const lines = plainCliLines(readme);
     assert.equal(lines.length, 3, lines.join('\n'));
     assert.match(lines[0], /^npm run food-service -- /);
-    assert.match(lines[1], /^eval "\$\(npm run -s tools -- --env\)" && npx firebase emulators:start$/);
+    assert.match(
+      lines[1],
+      /^eval "\$\(npm run -s tools -- --env\)" && npx firebase emulators:start$/,
+    );
     assert.match(lines[2], /^npm run clock$/);
   });
 
@@ -284,7 +336,17 @@ describe("the README's plain `npx firebase emulators:start`, as a newcomer runs 
       'npm install (postinstall: npm run certs) writes functions/.secret.local',
     );
     const [simulatorLine, emulatorsLine, clockLine] = plainCliLines(readme);
-    const names = ['functions', 'firestore', 'firestoreWebsocket', 'pubsub', 'hub', 'logging', 'eventarc', 'tasks', 'ui'];
+    const names = [
+      'functions',
+      'firestore',
+      'firestoreWebsocket',
+      'pubsub',
+      'hub',
+      'logging',
+      'eventarc',
+      'tasks',
+      'ui',
+    ];
     const ports: Record<string, number> = {};
     for (const name of names) ports[name] = await freePort();
     const [simulator, stats] = [await freePort(), await freePort()];
@@ -293,15 +355,25 @@ describe("the README's plain `npx firebase emulators:start`, as a newcomer runs 
     newcomerCopy(dir, ports, project, simulator);
     // The newcomer's shell: no emulator or project of anyone else's, no terminal (so a prompt would fail the CLI).
     const env = { ...process.env };
-    for (const name of ['FIRESTORE_EMULATOR_HOST', 'GCLOUD_PROJECT', 'FIREBASE_EMULATORS_PATH', 'CLOUD_TASKS_EMULATOR_HOST'])
+    for (const name of [
+      'FIRESTORE_EMULATOR_HOST',
+      'GCLOUD_PROJECT',
+      'FIREBASE_EMULATORS_PATH',
+      'CLOUD_TASKS_EMULATOR_HOST',
+    ])
       delete env[name];
 
-    started.push(startShell(`${simulatorLine} --port ${simulator} --stats-port ${stats}`, dir, env));
+    started.push(
+      startShell(`${simulatorLine} --port ${simulator} --stats-port ${stats}`, dir, env),
+    );
     const emulators = startShell(emulatorsLine, dir, env);
     started.push(emulators);
     const ready = Date.now() + 150_000;
     while (!/All emulators ready/.test(emulators.output())) {
-      assert.ok(Date.now() < ready && emulators.child.exitCode === null, `the emulators did not get ready:\n${emulators.output()}`);
+      assert.ok(
+        Date.now() < ready && emulators.child.exitCode === null,
+        `the emulators did not get ready:\n${emulators.output()}`,
+      );
       await new Promise((resolve) => setTimeout(resolve, 500));
     }
     const url = `http://127.0.0.1:${ports.functions}/${project}/us-central1/pollFoodServiceNow`;
@@ -315,12 +387,25 @@ describe("the README's plain `npx firebase emulators:start`, as a newcomer runs 
       counts = await stages(ports.firestore, project);
     }
     const output = emulators.output();
-    assert.ok((counts.DELIVERED ?? 0) >= 3, `orders did not reach DELIVERED: ${JSON.stringify(counts)}\n${clock.output()}\n${output}`);
+    assert.ok(
+      (counts.DELIVERED ?? 0) >= 3,
+      `orders did not reach DELIVERED: ${JSON.stringify(counts)}\n${clock.output()}\n${output}`,
+    );
     assert.match(clock.output(), /\[clock\] poll 200 in \d+ ms: listed \d+/);
-    assert.match(output, /Loaded environment variables from functions\/\.env, functions\/\.env\.local/);
+    assert.match(
+      output,
+      /Loaded environment variables from functions\/\.env, functions\/\.env\.local/,
+    );
     assert.match(output, /firestore: Env variable override detected/);
     assert.match(output, /pubsub: Env variable override detected/);
-    assert.doesNotMatch(output, /Prompting for parameters|non-interactive mode|Setup required|[Dd]ownloading/);
-    assert.doesNotMatch(output, /MetadataLookupWarning/, 'the tools line silences the metadata-server probe');
+    assert.doesNotMatch(
+      output,
+      /Prompting for parameters|non-interactive mode|Setup required|[Dd]ownloading/,
+    );
+    assert.doesNotMatch(
+      output,
+      /MetadataLookupWarning/,
+      'the tools line silences the metadata-server probe',
+    );
   });
 });

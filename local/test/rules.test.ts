@@ -16,7 +16,10 @@ import { strict as assert } from 'node:assert';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 
-import { startGoogleFirestore, type GoogleFirestore } from '../../functions/test/helpers/firestore-emulator';
+import {
+  startGoogleFirestore,
+  type GoogleFirestore,
+} from '../../functions/test/helpers/firestore-emulator';
 
 const ROOT = path.resolve(__dirname, '..', '..');
 const RULES = fs.readFileSync(path.join(ROOT, 'firestore.rules'), 'utf8');
@@ -47,14 +50,21 @@ interface Client {
 
 const CLIENTS: Client[] = [
   { who: 'an unauthenticated client', context: (env) => env.unauthenticatedContext() },
-  { who: 'a signed-in client', context: (env) => env.authenticatedContext('alice', { email: 'alice@example.com', email_verified: true }) },
+  {
+    who: 'a signed-in client',
+    context: (env) =>
+      env.authenticatedContext('alice', { email: 'alice@example.com', email_verified: true }),
+  },
 ];
 
 /** The client SDK a test context hands out (the namespaced API, which rules-unit-testing types). */
 type ClientFirestore = ReturnType<RulesTestContext['firestore']>;
 
 /** Every kind of read and write a client SDK can send for one document path. */
-function operations(db: ClientFirestore, documentPath: string): Array<[string, () => Promise<unknown>]> {
+function operations(
+  db: ClientFirestore,
+  documentPath: string,
+): Array<[string, () => Promise<unknown>]> {
   const ref = db.doc(documentPath);
   const parent = ref.parent;
   return [
@@ -85,8 +95,14 @@ describe("firestore.rules on Google's Firestore emulator", function () {
     // Fails with the one-line MissingTool message when Java 21+ or the emulator is missing: never skipped.
     firestore = await startGoogleFirestore({ projectId: PROJECT_ID });
     const [host, port] = firestore.host.split(':');
-    env = await initializeTestEnvironment({ projectId: PROJECT_ID, firestore: { host, port: Number(port), rules: RULES } });
-    open = await initializeTestEnvironment({ projectId: OPEN_PROJECT_ID, firestore: { host, port: Number(port), rules: OPEN_RULES } });
+    env = await initializeTestEnvironment({
+      projectId: PROJECT_ID,
+      firestore: { host, port: Number(port), rules: RULES },
+    });
+    open = await initializeTestEnvironment({
+      projectId: OPEN_PROJECT_ID,
+      firestore: { host, port: Number(port), rules: OPEN_RULES },
+    });
   });
 
   beforeEach(async () => {

@@ -9,7 +9,16 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 
-import { parseSetup, projectEnvFile, setup, show, UsageError, type Command, type Io, type SetupOptions } from '../setup';
+import {
+  parseSetup,
+  projectEnvFile,
+  setup,
+  show,
+  UsageError,
+  type Command,
+  type Io,
+  type SetupOptions,
+} from '../setup';
 
 const ROOT = path.resolve(__dirname, '..', '..');
 const PROJECT = 'food-orchestrator-prod';
@@ -40,7 +49,8 @@ class FakeProject {
     const [a, b, c, d] = args;
     const ok = (stdout = '') => ({ status: 0, stdout, stderr: '' });
     const notFound = { status: 1, stdout: '', stderr: 'NOT_FOUND' };
-    if (a === 'iam' && b === 'service-accounts' && c === 'describe') return this.accounts.has(d) ? ok(d) : notFound;
+    if (a === 'iam' && b === 'service-accounts' && c === 'describe')
+      return this.accounts.has(d) ? ok(d) : notFound;
     if (a === 'iam' && b === 'service-accounts' && c === 'create') {
       this.accounts.add(`${d}@${PROJECT}.iam.gserviceaccount.com`);
       return ok();
@@ -76,7 +86,10 @@ describe('npm run setup', () => {
   beforeEach(() => {
     root = fs.mkdtempSync(path.join(os.tmpdir(), 'setup-'));
     fs.mkdirSync(path.join(root, 'functions'));
-    fs.writeFileSync(path.join(root, '.firebaserc'), JSON.stringify({ projects: { default: 'demo-food-orchestrator', prod: PROJECT } }));
+    fs.writeFileSync(
+      path.join(root, '.firebaserc'),
+      JSON.stringify({ projects: { default: 'demo-food-orchestrator', prod: PROJECT } }),
+    );
     ca = path.join(root, 'ca.pem');
     fs.writeFileSync(ca, '-----BEGIN CERTIFICATE-----\nx\n-----END CERTIFICATE-----\n');
   });
@@ -89,7 +102,10 @@ describe('npm run setup', () => {
       ask: (question) => assert.fail(`a dry run asked: ${question}`),
       log: (line) => log.push(line),
     };
-    assert.equal(await setup(options({ dryRun: true, ca: undefined, foodService: undefined }), io, root), 0);
+    assert.equal(
+      await setup(options({ dryRun: true, ca: undefined, foodService: undefined }), io, root),
+      0,
+    );
     const commands = log.filter((line) => line.startsWith('$ ')).map((line) => line.slice(2));
     assert.deepEqual(commands, [
       `gcloud iam service-accounts create food-orchestrator --project=${PROJECT} '--display-name=food orchestrator functions'`,
@@ -110,24 +126,44 @@ describe('npm run setup', () => {
     ]);
     assert.ok(log.includes(`  OPS_INVOKER=${OPS}`), log.join('\n'));
     assert.ok(log.includes('  FOOD_SERVICE_ADDRESS=<host:port>'));
-    assert.equal(fs.existsSync(projectEnvFile(PROJECT, root)), false, 'a dry run writes no env file');
+    assert.equal(
+      fs.existsSync(projectEnvFile(PROJECT, root)),
+      false,
+      'a dry run writes no env file',
+    );
     assert.equal(log.at(-1), 'setup: a dry run, nothing was changed');
   });
 
   it('--dry-run through npm, as a person runs it, prints the commands and changes nothing', () => {
     const run = spawnSync(
       'npm',
-      ['run', '-s', 'setup', '--', '--project', PROJECT, '--dry-run', '--food-service', 'food.example.com:443'],
+      [
+        'run',
+        '-s',
+        'setup',
+        '--',
+        '--project',
+        PROJECT,
+        '--dry-run',
+        '--food-service',
+        'food.example.com:443',
+      ],
       {
         cwd: ROOT,
         // No gcloud anywhere: a dry run never looks for it.
-        env: { PATH: path.dirname(process.execPath) + path.delimiter + '/usr/bin:/bin', HOME: process.env.HOME ?? '' },
+        env: {
+          PATH: path.dirname(process.execPath) + path.delimiter + '/usr/bin:/bin',
+          HOME: process.env.HOME ?? '',
+        },
         encoding: 'utf8',
         timeout: 120_000,
       },
     );
     assert.equal(run.status, 0, run.stderr + run.stdout);
-    assert.match(run.stdout, /^\$ gcloud iam service-accounts create food-orchestrator --project=food-orchestrator-prod /m);
+    assert.match(
+      run.stdout,
+      /^\$ gcloud iam service-accounts create food-orchestrator --project=food-orchestrator-prod /m,
+    );
     assert.match(run.stdout, /^setup: a dry run, nothing was changed$/m);
     assert.equal(fs.existsSync(projectEnvFile(PROJECT)), false);
   });
@@ -151,8 +187,15 @@ describe('npm run setup', () => {
       fs.readFileSync(projectEnvFile(PROJECT, root), 'utf8'),
       `FOOD_SERVICE_ADDRESS=food.example.com:443\nFUNCTIONS_REGION=europe-west1\nSERVICE_ACCOUNT=${SA}\nOPS_INVOKER=${OPS}\n`,
     );
-    assert.ok(first.some((line) => /advanceRelation is not deployed yet: run npm run deploy -- --project/.test(line)));
-    assert.ok(!project.calls.some((call) => call.includes('add-invoker-policy-binding')), 'no grant on a function that does not exist');
+    assert.ok(
+      first.some((line) =>
+        /advanceRelation is not deployed yet: run npm run deploy -- --project/.test(line),
+      ),
+    );
+    assert.ok(
+      !project.calls.some((call) => call.includes('add-invoker-policy-binding')),
+      'no grant on a function that does not exist',
+    );
     for (const line of first.filter((l) => l.startsWith('$ ')))
       assert.ok(project.calls.includes(line.slice(2).replace(/ {3}# look$/, '')), line);
 
@@ -160,9 +203,19 @@ describe('npm run setup', () => {
     project.functions.add('advanceRelation').add('observeShard');
     project.calls.length = 0;
     const again: string[] = [];
-    assert.equal(await setup(options({ region: undefined, foodService: undefined, ca: undefined }), project.io([], again), root), 0);
+    assert.equal(
+      await setup(
+        options({ region: undefined, foodService: undefined, ca: undefined }),
+        project.io([], again),
+        root,
+      ),
+      0,
+    );
     assert.ok(!project.calls.some((call) => / create /.test(call)), project.calls.join('\n'));
-    assert.match(fs.readFileSync(projectEnvFile(PROJECT, root), 'utf8'), /^FUNCTIONS_REGION=europe-west1$/m);
+    assert.match(
+      fs.readFileSync(projectEnvFile(PROJECT, root), 'utf8'),
+      /^FUNCTIONS_REGION=europe-west1$/m,
+    );
     assert.ok(
       project.calls.includes(
         `gcloud functions add-invoker-policy-binding advanceRelation --region=europe-west1 --member=serviceAccount:${SA} --project=${PROJECT}`,
@@ -172,22 +225,39 @@ describe('npm run setup', () => {
 
   it('asks for the food service and the CA when they are not given, and checks the address', async () => {
     const project = new FakeProject();
-    assert.equal(await setup(options({ foodService: undefined, ca: undefined }), project.io(['food.example.com:443', ca]), root), 0);
+    assert.equal(
+      await setup(
+        options({ foodService: undefined, ca: undefined }),
+        project.io(['food.example.com:443', ca]),
+        root,
+      ),
+      0,
+    );
     assert.equal(project.secrets.get('FOOD_SERVICE_CA'), fs.readFileSync(ca, 'utf8'));
     const log: string[] = [];
     assert.equal(
-      await setup(options({ foodService: undefined }), new FakeProject().io(['127.0.0.1:9000'], log), projectRootWithout(root)),
+      await setup(
+        options({ foodService: undefined }),
+        new FakeProject().io(['127.0.0.1:9000'], log),
+        projectRootWithout(root),
+      ),
       2,
     );
     assert.match(log.join('\n'), /"127\.0\.0\.1:9000" is not a food-service address/);
   });
 
   it("refuses to write functions/.env.<projectId> beside an alias's file, which would fail every deploy", async () => {
-    fs.writeFileSync(path.join(root, 'functions', '.env.prod'), 'FOOD_SERVICE_ADDRESS=food.example.com:443\n');
+    fs.writeFileSync(
+      path.join(root, 'functions', '.env.prod'),
+      'FOOD_SERVICE_ADDRESS=food.example.com:443\n',
+    );
     const project = new FakeProject();
     const log: string[] = [];
     assert.equal(await setup(options(), project.io([], log), root), 1);
-    assert.match(log.join('\n'), /functions\/\.env\.prod would sit beside .*\.env\.food-orchestrator-prod, and the CLI refuses both/);
+    assert.match(
+      log.join('\n'),
+      /functions\/\.env\.prod would sit beside .*\.env\.food-orchestrator-prod, and the CLI refuses both/,
+    );
     assert.deepEqual(project.calls, [], 'nothing was run');
   });
 
@@ -197,7 +267,10 @@ describe('npm run setup', () => {
       [['--project', 'demo-food-orchestrator'], /is a demo project/],
       [['--project', PROJECT, '--food-service', 'localhost:9000'], /not loopback/],
       [['--project', PROJECT, '--region', 'Europe'], /--region must be a Cloud Functions region/],
-      [['--project', PROJECT, '--client-cert', 'c.pem'], /--client-cert and --client-key go together/],
+      [
+        ['--project', PROJECT, '--client-cert', 'c.pem'],
+        /--client-cert and --client-key go together/,
+      ],
       [['--project', PROJECT, '--operator', 'alice@example.com'], /a member is user:/],
       [['--project', PROJECT, '--nope'], /Unknown option '--nope'/],
     ];
@@ -208,17 +281,28 @@ describe('npm run setup', () => {
         argv.join(' '),
       );
     assert.equal(parseSetup(['--help']), 'help');
-    assert.deepEqual(parseSetup(['--project', PROJECT, '--operator', 'user:a@x.com', '--operator', 'group:ops@x.com', '--dry-run']), {
-      project: PROJECT,
-      region: undefined,
-      foodService: undefined,
-      ca: undefined,
-      clientCert: undefined,
-      clientKey: undefined,
-      deployer: undefined,
-      operators: ['user:a@x.com', 'group:ops@x.com'],
-      dryRun: true,
-    });
+    assert.deepEqual(
+      parseSetup([
+        '--project',
+        PROJECT,
+        '--operator',
+        'user:a@x.com',
+        '--operator',
+        'group:ops@x.com',
+        '--dry-run',
+      ]),
+      {
+        project: PROJECT,
+        region: undefined,
+        foodService: undefined,
+        ca: undefined,
+        clientCert: undefined,
+        clientKey: undefined,
+        deployer: undefined,
+        operators: ['user:a@x.com', 'group:ops@x.com'],
+        dryRun: true,
+      },
+    );
   });
 });
 

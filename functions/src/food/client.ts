@@ -68,7 +68,11 @@ export interface ListOrdersRequest {
   pageToken?: string;
 }
 
-type Unary<Req, Res> = (request: Req, options: grpc.CallOptions, callback: grpc.requestCallback<Res>) => grpc.ClientUnaryCall;
+type Unary<Req, Res> = (
+  request: Req,
+  options: grpc.CallOptions,
+  callback: grpc.requestCallback<Res>,
+) => grpc.ClientUnaryCall;
 
 /**
  * The largest reply the client takes, chosen rather than left to grpc-js's
@@ -95,7 +99,10 @@ export const ONE_ORDER_RECEIVE_LIMIT_BYTES = 64 * 1024 * 1024;
  * down (up to 120 s by default); a food service that is back must be reached
  * within a poll interval or two, not minutes later.
  */
-const RECONNECT_OPTIONS = { 'grpc.initial_reconnect_backoff_ms': 500, 'grpc.max_reconnect_backoff_ms': 5_000 };
+const RECONNECT_OPTIONS = {
+  'grpc.initial_reconnect_backoff_ms': 500,
+  'grpc.max_reconnect_backoff_ms': 5_000,
+};
 
 /** More pages than this in one listing means the server keeps handing out new tokens; see listAllOrders. */
 export const DEFAULT_MAX_PAGES = 5_000;
@@ -124,11 +131,13 @@ export interface FoodApi {
 
 /** The food service as one invocation may use it: none of its writes is sent after the invocation's deadline, nor after its own. */
 export function sendingUntil(food: FoodApi, deadline: Date): FoodApi {
-  const earlier = (sendBefore?: Date) => (sendBefore && sendBefore < deadline ? sendBefore : deadline);
+  const earlier = (sendBefore?: Date) =>
+    sendBefore && sendBefore < deadline ? sendBefore : deadline;
   return {
     getOrder: (name) => food.getOrder(name),
     listAllOrders: (...args) => food.listAllOrders(...args),
-    updateOrderStatus: (name, status, sendBefore) => food.updateOrderStatus(name, status, earlier(sendBefore)),
+    updateOrderStatus: (name, status, sendBefore) =>
+      food.updateOrderStatus(name, status, earlier(sendBefore)),
     createKitchenOrder: () => food.createKitchenOrder(deadline),
     getKitchenOrder: (name) => food.getKitchenOrder(name),
     createShipment: () => food.createShipment(deadline),
@@ -153,7 +162,10 @@ export class FoodClient implements FoodApi {
   private readonly slots: Slots | undefined;
 
   constructor(options: FoodClientOptions) {
-    if (!/^[^\s:]+:\d{1,5}$/.test(options.address) && !/^\[[0-9a-fA-F:.]+\]:\d{1,5}$/.test(options.address)) {
+    if (
+      !/^[^\s:]+:\d{1,5}$/.test(options.address) &&
+      !/^\[[0-9a-fA-F:.]+\]:\d{1,5}$/.test(options.address)
+    ) {
       throw new Error(`FOOD_SERVICE_ADDRESS must be host:port, got "${options.address}"`);
     }
     if (!Number.isInteger(options.deadlineMs) || options.deadlineMs <= 0) {
@@ -167,12 +179,19 @@ export class FoodClient implements FoodApi {
     this.deadlineMs = options.deadlineMs;
     this.createDeadlineMs = createDeadlineMs;
     this.retry = validateRetryPolicy({ ...READ_RETRY_POLICY, ...options.retry });
-    if (options.maxInFlight !== undefined && (!Number.isInteger(options.maxInFlight) || options.maxInFlight < 1)) {
+    if (
+      options.maxInFlight !== undefined &&
+      (!Number.isInteger(options.maxInFlight) || options.maxInFlight < 1)
+    ) {
       throw new Error(`FOOD_MAX_IN_FLIGHT must be a positive integer, got ${options.maxInFlight}`);
     }
     this.slots = options.maxInFlight === undefined ? undefined : createSlots(options.maxInFlight);
     this.maxReceiveBytes = options.maxReceiveBytes ?? RECEIVE_LIMIT_BYTES;
-    if (!Number.isInteger(this.maxReceiveBytes) || this.maxReceiveBytes < 1 || this.maxReceiveBytes >= ONE_ORDER_RECEIVE_LIMIT_BYTES) {
+    if (
+      !Number.isInteger(this.maxReceiveBytes) ||
+      this.maxReceiveBytes < 1 ||
+      this.maxReceiveBytes >= ONE_ORDER_RECEIVE_LIMIT_BYTES
+    ) {
       throw new Error(
         `the receive limit must be an integer from 1 to ${ONE_ORDER_RECEIVE_LIMIT_BYTES - 1} bytes, got ${this.maxReceiveBytes}`,
       );
@@ -190,7 +209,11 @@ export class FoodClient implements FoodApi {
       'grpc.max_receive_message_length': this.maxReceiveBytes,
     });
     const shared = { channelOverride: this.orders.getChannel() };
-    this.kitchen = new food.v1.KitchenService(this.address, grpc.credentials.createInsecure(), shared);
+    this.kitchen = new food.v1.KitchenService(
+      this.address,
+      grpc.credentials.createInsecure(),
+      shared,
+    );
     this.drones = new food.v1.DroneService(this.address, grpc.credentials.createInsecure(), shared);
     this.wideOrders?.close();
     this.wideOrders = undefined;
@@ -199,10 +222,14 @@ export class FoodClient implements FoodApi {
 
   /** A channel of its own (a different receive limit is a different channel in grpc-js), used only for one-order pages. */
   private wide(): OrderServiceClient {
-    this.wideOrders ??= new (foodProto().food.v1.OrderService)(this.address, channelCredentials(this.tls), {
-      ...RECONNECT_OPTIONS,
-      'grpc.max_receive_message_length': ONE_ORDER_RECEIVE_LIMIT_BYTES,
-    });
+    this.wideOrders ??= new (foodProto().food.v1.OrderService)(
+      this.address,
+      channelCredentials(this.tls),
+      {
+        ...RECONNECT_OPTIONS,
+        'grpc.max_receive_message_length': ONE_ORDER_RECEIVE_LIMIT_BYTES,
+      },
+    );
     return this.wideOrders;
   }
 
@@ -215,7 +242,10 @@ export class FoodClient implements FoodApi {
     const old = [this.orders, this.wideOrders];
     this.wideOrders = undefined;
     this.connect(tls);
-    setTimeout(() => old.forEach((client) => client?.close()), Math.max(this.deadlineMs, this.createDeadlineMs) + 1_000).unref();
+    setTimeout(
+      () => old.forEach((client) => client?.close()),
+      Math.max(this.deadlineMs, this.createDeadlineMs) + 1_000,
+    ).unref();
   }
 
   createOrder(customerId: string): Promise<Order> {
@@ -228,14 +258,22 @@ export class FoodClient implements FoodApi {
   }
 
   getOrder(name: string): Promise<Order> {
-    return this.call<{ name: string }, Order>('GetOrder', name, (req, opts, cb) => this.orders.GetOrder(req, opts, cb), { name });
+    return this.call<{ name: string }, Order>(
+      'GetOrder',
+      name,
+      (req, opts, cb) => this.orders.GetOrder(req, opts, cb),
+      { name },
+    );
   }
 
   listOrders(request: ListOrdersRequest): Promise<ListOrdersPage> {
     return this.listOn(() => this.orders, request);
   }
 
-  private listOn(channel: () => OrderServiceClient, request: ListOrdersRequest): Promise<ListOrdersPage> {
+  private listOn(
+    channel: () => OrderServiceClient,
+    request: ListOrdersRequest,
+  ): Promise<ListOrdersPage> {
     const size = request.pageSize ? `&page_size=${request.pageSize}` : '';
     const resource = `orders?status=${request.statusFilter ?? 'ANY'}${size}${request.pageToken ? '&page_token=…' : ''}`;
     return this.call<ListOrdersRequest, ListOrdersPage>(
@@ -264,7 +302,8 @@ export class FoodClient implements FoodApi {
     statusFilter: OrderStatusName | undefined,
     pageSize: number,
     maxPages = DEFAULT_MAX_PAGES,
-    onSkipped: (skipped: SkippedOrder) => void = (skipped) => logger.error('order skipped by the listing', { ...skipped }),
+    onSkipped: (skipped: SkippedOrder) => void = (skipped) =>
+      logger.error('order skipped by the listing', { ...skipped }),
   ): AsyncGenerator<Order[]> {
     let pageToken = '';
     let size = pageSize;
@@ -290,7 +329,10 @@ export class FoodClient implements FoodApi {
       yield page.orders;
       pageToken = page.nextPageToken;
       if (!pageToken) return;
-      if (seen.has(pageToken)) throw new Error(`${listing}: the food service returned a page token twice; stopping to avoid a loop`);
+      if (seen.has(pageToken))
+        throw new Error(
+          `${listing}: the food service returned a page token twice; stopping to avoid a loop`,
+        );
       if (pages >= maxPages)
         throw new Error(
           `${listing}: still more pages after ${maxPages} of ${pageSize}; stopping (a listing this long cannot finish within a poll)`,
@@ -315,9 +357,12 @@ export class FoodClient implements FoodApi {
         error instanceof FoodServiceError && error.overReceiveLimit
           ? `it is over ${ONE_ORDER_RECEIVE_LIMIT_BYTES} bytes too`
           : describeError(error);
-      throw new Error(`${listing}: one order alone is over the receive limit (${tooLarge.details}) and cannot be stepped over: ${why}`, {
-        cause: error,
-      });
+      throw new Error(
+        `${listing}: one order alone is over the receive limit (${tooLarge.details}) and cannot be stepped over: ${why}`,
+        {
+          cause: error,
+        },
+      );
     }
     const bytes = Number(/\((\d+) vs \d+\)/.exec(tooLarge.details)?.[1] ?? NaN);
     for (const order of page.orders) {
@@ -372,9 +417,14 @@ export class FoodClient implements FoodApi {
   }
 
   getShipment(name: string): Promise<Shipment> {
-    return this.call<{ name: string }, Shipment>('GetShipment', name, (req, opts, cb) => this.drones.GetShipment(req, opts, cb), {
+    return this.call<{ name: string }, Shipment>(
+      'GetShipment',
       name,
-    });
+      (req, opts, cb) => this.drones.GetShipment(req, opts, cb),
+      {
+        name,
+      },
+    );
   }
 
   close(): void {
@@ -401,25 +451,35 @@ export class FoodClient implements FoodApi {
     try {
       return await this.send(method, resource, invoke, request, sendBefore);
     } catch (error) {
-      if (!this.refresher || !(error instanceof FoodServiceError) || !mayBeCredentials(error)) throw error;
+      if (!this.refresher || !(error instanceof FoodServiceError) || !mayBeCredentials(error))
+        throw error;
       // Another call may have rotated the channel while this one failed on the old one.
       if (this.tls === tlsAtCall) {
         const fresh = await this.refresher.check(this.tls);
         if (!fresh) throw error;
         if (this.tls === tlsAtCall) {
           this.reconnect(fresh);
-          logger.warn("food-service credentials rotated: the channel was rebuilt with the secrets' latest versions", {
-            method,
-            resource,
-            failure: error.details,
-          });
+          logger.warn(
+            "food-service credentials rotated: the channel was rebuilt with the secrets' latest versions",
+            {
+              method,
+              resource,
+              failure: error.details,
+            },
+          );
         }
       }
       return this.send(method, resource, invoke, request, sendBefore);
     }
   }
 
-  private send<Req, Res>(method: FoodMethod, resource: string, invoke: Unary<Req, Res>, request: Req, sendBefore?: Date): Promise<Res> {
+  private send<Req, Res>(
+    method: FoodMethod,
+    resource: string,
+    invoke: Unary<Req, Res>,
+    request: Req,
+    sendBefore?: Date,
+  ): Promise<Res> {
     const kind = CALL_KINDS[method];
     let attempts = 0;
     const deadlineMs = kind === 'create' ? this.createDeadlineMs : this.deadlineMs;
@@ -432,16 +492,30 @@ export class FoodClient implements FoodApi {
       const release = this.slots ? await this.slots.acquire(deadline) : () => undefined;
       if (!release) {
         const limit = this.slots?.limit ?? 0;
-        throw new FoodServiceError(method, resource, this.address, noSlotError(limit, Date.now() - started), attempts);
+        throw new FoodServiceError(
+          method,
+          resource,
+          this.address,
+          noSlotError(limit, Date.now() - started),
+          attempts,
+        );
       }
       try {
         if (sendBefore && Date.now() >= sendBefore.getTime()) {
-          throw new FoodServiceError(method, resource, this.address, pastDeadlineError(sendBefore), attempts);
+          throw new FoodServiceError(
+            method,
+            resource,
+            this.address,
+            pastDeadlineError(sendBefore),
+            attempts,
+          );
         }
         return await new Promise<Res>((resolve, reject) => {
           invoke(request, { deadline }, (error, response) => {
-            if (error) reject(new FoodServiceError(method, resource, this.address, error, attempts));
-            else if (response === undefined) reject(new Error(`${method} ${resource}: empty response from ${this.address}`));
+            if (error)
+              reject(new FoodServiceError(method, resource, this.address, error, attempts));
+            else if (response === undefined)
+              reject(new Error(`${method} ${resource}: empty response from ${this.address}`));
             else resolve(response);
           });
         });
@@ -453,7 +527,8 @@ export class FoodClient implements FoodApi {
     if (kind !== 'read') return once();
     const shouldRetry = (error: unknown) => {
       // A reply over the receive limit comes back the same every time.
-      if (!(error instanceof FoodServiceError) || !error.transient || error.overReceiveLimit) return false;
+      if (!(error instanceof FoodServiceError) || !error.transient || error.overReceiveLimit)
+        return false;
       logger.warn('food service call failed, retrying', {
         method,
         resource,

@@ -7,16 +7,36 @@ import type { SecretSource } from './secret-source';
 
 let cached: { key: string; client: FoodClient } | undefined;
 
-export function foodClient(options: Omit<FoodClientOptions, 'refresher'> & { secrets?: SecretSource }): FoodClient {
+export function foodClient(
+  options: Omit<FoodClientOptions, 'refresher'> & { secrets?: SecretSource },
+): FoodClient {
   // Tests and the local stack may point the same process at another service.
   // The key holds the secrets as bound to the function, not as rotated: a
   // client that picked up rotated secrets keeps them while the binding stays.
   const { address, deadlineMs, createDeadlineMs, tls, secrets, ...rest } = options;
-  const key = JSON.stringify([address, deadlineMs, createDeadlineMs, rest.maxInFlight, tls.caPem, tls.certPem ?? '', Boolean(secrets)]);
+  const key = JSON.stringify([
+    address,
+    deadlineMs,
+    createDeadlineMs,
+    rest.maxInFlight,
+    tls.caPem,
+    tls.certPem ?? '',
+    Boolean(secrets),
+  ]);
   if (cached?.key !== key) {
     cached?.client.close();
     const refresher = secrets ? new CredentialRefresher(secrets) : undefined;
-    cached = { key, client: new FoodClient({ address, deadlineMs, createDeadlineMs, tls, ...rest, ...(refresher ? { refresher } : {}) }) };
+    cached = {
+      key,
+      client: new FoodClient({
+        address,
+        deadlineMs,
+        createDeadlineMs,
+        tls,
+        ...rest,
+        ...(refresher ? { refresher } : {}),
+      }),
+    };
   }
   return cached.client;
 }

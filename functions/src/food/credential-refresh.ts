@@ -20,11 +20,18 @@ export const REFRESH_INTERVAL_MS = 60_000;
  * and grpc-js reports "Failed to connect" (food-service/test/grpc-faults.test.ts, f6).
  */
 export function mayBeCredentials(error: FoodServiceError): boolean {
-  return error.notSent && (error.certificateFailure || /Last error: Failed to connect\b/.test(error.details));
+  return (
+    error.notSent &&
+    (error.certificateFailure || /Last error: Failed to connect\b/.test(error.details))
+  );
 }
 
 export function sameTls(a: TlsMaterial, b: TlsMaterial): boolean {
-  return a.caPem === b.caPem && (a.certPem ?? '') === (b.certPem ?? '') && (a.keyPem ?? '') === (b.keyPem ?? '');
+  return (
+    a.caPem === b.caPem &&
+    (a.certPem ?? '') === (b.certPem ?? '') &&
+    (a.keyPem ?? '') === (b.keyPem ?? '')
+  );
 }
 
 export class CredentialRefresher {
@@ -47,7 +54,8 @@ export class CredentialRefresher {
   check(current: TlsMaterial): Promise<TlsMaterial | null> {
     if (this.inFlight) return this.inFlight;
     const now = this.clock();
-    if (this.lastCheckAt !== null && now - this.lastCheckAt < this.intervalMs) return Promise.resolve(null);
+    if (this.lastCheckAt !== null && now - this.lastCheckAt < this.intervalMs)
+      return Promise.resolve(null);
     this.lastCheckAt = now;
     this.checks++;
     this.inFlight = this.source

@@ -12,9 +12,12 @@ export interface TlsMaterial {
 function requirePem(name: string, value: string, kind: 'CERTIFICATE' | 'PRIVATE KEY'): Buffer {
   // Secret Manager and .env files both tend to mangle newlines; say so plainly
   // instead of letting OpenSSL report "no start line" from deep inside grpc-js.
-  const marker = kind === 'CERTIFICATE' ? /-----BEGIN CERTIFICATE-----/ : /-----BEGIN [A-Z ]*PRIVATE KEY-----/;
+  const marker =
+    kind === 'CERTIFICATE' ? /-----BEGIN CERTIFICATE-----/ : /-----BEGIN [A-Z ]*PRIVATE KEY-----/;
   if (!marker.test(value)) {
-    throw new Error(`${name} is not a PEM ${kind.toLowerCase()}: expected a "-----BEGIN ${kind}-----" block`);
+    throw new Error(
+      `${name} is not a PEM ${kind.toLowerCase()}: expected a "-----BEGIN ${kind}-----" block`,
+    );
   }
   return Buffer.from(value);
 }
@@ -25,7 +28,9 @@ export function channelCredentials(tls: TlsMaterial): ChannelCredentials {
   const hasCert = Boolean(tls.certPem);
   const hasKey = Boolean(tls.keyPem);
   if (hasCert !== hasKey) {
-    throw new Error('FOOD_SERVICE_CLIENT_CERT and FOOD_SERVICE_CLIENT_KEY go together for mTLS: set both or neither');
+    throw new Error(
+      'FOOD_SERVICE_CLIENT_CERT and FOOD_SERVICE_CLIENT_KEY go together for mTLS: set both or neither',
+    );
   }
   if (tls.certPem && tls.keyPem) {
     return credentials.createSsl(

@@ -50,7 +50,11 @@ type Row = Readonly<Record<CallKind, Disposition>>;
 
 const REFUSED: Row = { read: 'flag', create: 'flag', update: 'flag' };
 /** Sent, and the server may or may not have done it: a read or an update is simply looked at again. */
-const MAY_HAVE_HAPPENED: Row = { read: 'retry-bounded', create: 'ambiguous', update: 'retry-bounded' };
+const MAY_HAVE_HAPPENED: Row = {
+  read: 'retry-bounded',
+  create: 'ambiguous',
+  update: 'retry-bounded',
+};
 
 /**
  * Every gRPC status a call can fail with, for each kind of call. The rows
@@ -71,7 +75,11 @@ export const FAILURE_TABLE: Readonly<Record<FailureCode, Row>> = {
   [status.ALREADY_EXISTS]: REFUSED,
   [status.PERMISSION_DENIED]: REFUSED,
   // A server shedding load (or out of quota) answers before doing the work: a create may be sent again.
-  [status.RESOURCE_EXHAUSTED]: { read: 'retry-bounded', create: 'retry-bounded', update: 'retry-bounded' },
+  [status.RESOURCE_EXHAUSTED]: {
+    read: 'retry-bounded',
+    create: 'retry-bounded',
+    update: 'retry-bounded',
+  },
   // The step looks at the order again before it gives up on an update (orchestration/steps.ts, moveOrder).
   [status.FAILED_PRECONDITION]: REFUSED,
   [status.ABORTED]: MAY_HAVE_HAPPENED,
@@ -106,7 +114,9 @@ export function isCertificateFailure(code: status, details: string): boolean {
 export function isOverReceiveLimit(code: status, details: string): boolean {
   return (
     code === status.RESOURCE_EXHAUSTED &&
-    /^Received message (larger than max \(\d+ vs \d+\)|that decompresses to a size larger than \d+)$/.test(details)
+    /^Received message (larger than max \(\d+ vs \d+\)|that decompresses to a size larger than \d+)$/.test(
+      details,
+    )
   );
 }
 
@@ -116,12 +126,18 @@ export const NOT_SENT = 'Not sent: ';
 /** A call the client held back: it never reached a connection. */
 export function notSentError(reason: string): ServiceError {
   const details = `${NOT_SENT}${reason}`;
-  return Object.assign(new Error(details), { code: status.DEADLINE_EXCEEDED, details, metadata: new Metadata() });
+  return Object.assign(new Error(details), {
+    code: status.DEADLINE_EXCEEDED,
+    details,
+    metadata: new Metadata(),
+  });
 }
 
 /** A call that got none of its instance's in-flight slots (FOOD_MAX_IN_FLIGHT) within its deadline. */
 export function noSlotError(limit: number, waitedMs: number): ServiceError {
-  return notSentError(`no in-flight slot came free before the deadline (waited ${waitedMs} ms; FOOD_MAX_IN_FLIGHT ${limit})`);
+  return notSentError(
+    `no in-flight slot came free before the deadline (waited ${waitedMs} ms; FOOD_MAX_IN_FLIGHT ${limit})`,
+  );
 }
 
 /**
@@ -146,17 +162,23 @@ export function pastDeadlineError(deadline: Date): ServiceError {
  * pins what grpc-js reports for each fault.
  */
 export function isNotSent(code: status, details: string): boolean {
-  if (code === status.UNAVAILABLE) return details.startsWith('No connection established. Last error: ');
+  if (code === status.UNAVAILABLE)
+    return details.startsWith('No connection established. Last error: ');
   if (code === status.DEADLINE_EXCEEDED) {
     if (details.startsWith(NOT_SENT)) return true;
-    return /Waiting for LB pick$/.test(details.trim()) && !details.includes('remote_addr=') && !details.includes('previous attempts');
+    return (
+      /Waiting for LB pick$/.test(details.trim()) &&
+      !details.includes('remote_addr=') &&
+      !details.includes('previous attempts')
+    );
   }
   return false;
 }
 
 /** The table's answer for this failure, with the rows grpc-js's own words decide (see the file's head). */
 export function dispositionOf(kind: CallKind, code: status, details: string): Disposition {
-  if (code === status.OK) throw new Error(`status OK is not a failure (${kind} call, details "${details}")`);
+  if (code === status.OK)
+    throw new Error(`status OK is not a failure (${kind} call, details "${details}")`);
   if (isCertificateFailure(code, details)) return 'flag';
   if (isNotSent(code, details)) return 'retry';
   if (isOverReceiveLimit(code, details)) return kind === 'create' ? 'ambiguous' : 'retry-bounded';

@@ -26,7 +26,10 @@ let loaded: ProtoGrpcType | undefined;
 /** Parsed once per process, on first use, so deploy-time discovery never pays for it. */
 export function foodProto(): ProtoGrpcType {
   if (!loaded) {
-    const definition = protoLoader.loadSync('food/v1/food.proto', { ...LOADER_OPTIONS, includeDirs: [PROTO_ROOT] });
+    const definition = protoLoader.loadSync('food/v1/food.proto', {
+      ...LOADER_OPTIONS,
+      includeDirs: [PROTO_ROOT],
+    });
     loaded = grpc.loadPackageDefinition(definition) as unknown as ProtoGrpcType;
   }
   return loaded;

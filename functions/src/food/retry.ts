@@ -5,8 +5,10 @@ export function validateRetryPolicy(policy: RetryPolicy): RetryPolicy {
   const { maxAttempts, initialBackoffMs, maxBackoffMs, multiplier } = policy;
   if (!Number.isInteger(maxAttempts) || maxAttempts < 1)
     throw new RangeError(`retry maxAttempts must be an integer >= 1, got ${maxAttempts}`);
-  if (!(initialBackoffMs >= 0)) throw new RangeError(`retry initialBackoffMs must be >= 0, got ${initialBackoffMs}`);
-  if (!(maxBackoffMs >= initialBackoffMs)) throw new RangeError(`retry maxBackoffMs must be >= initialBackoffMs, got ${maxBackoffMs}`);
+  if (!(initialBackoffMs >= 0))
+    throw new RangeError(`retry initialBackoffMs must be >= 0, got ${initialBackoffMs}`);
+  if (!(maxBackoffMs >= initialBackoffMs))
+    throw new RangeError(`retry maxBackoffMs must be >= initialBackoffMs, got ${maxBackoffMs}`);
   if (!(multiplier >= 1)) throw new RangeError(`retry multiplier must be >= 1, got ${multiplier}`);
   return policy;
 }

@@ -35,10 +35,17 @@ function secretManager(emulatorHost: string | undefined): SecretManagerServiceCl
   void client?.close();
   if (emulatorHost) {
     const match = LOOPBACK.exec(emulatorHost);
-    if (!match) throw new Error(`SECRET_MANAGER_EMULATOR_HOST must be a loopback host:port, got "${emulatorHost}"`);
+    if (!match)
+      throw new Error(
+        `SECRET_MANAGER_EMULATOR_HOST must be a loopback host:port, got "${emulatorHost}"`,
+      );
     const host = match[1].replace(/^\[|\]$/g, '');
     // google-gax uses the same @grpc/grpc-js as this package, so these credentials are its own kind.
-    client = new SecretManagerServiceClient({ apiEndpoint: host, port: Number(match[2]), sslCreds: credentials.createInsecure() });
+    client = new SecretManagerServiceClient({
+      apiEndpoint: host,
+      port: Number(match[2]),
+      sslCreds: credentials.createInsecure(),
+    });
   } else {
     client = new SecretManagerServiceClient();
   }
@@ -57,14 +64,21 @@ export function secretManagerSource(options: SecretManagerOptions): SecretSource
       return typeof data === 'string' ? data : Buffer.from(data).toString('utf8');
     } catch (error) {
       // The value never appears in a message; the name and the cause do.
-      throw new Error(`could not read ${version} from Secret Manager: ${error instanceof Error ? error.message : String(error)}`, {
-        cause: error,
-      });
+      throw new Error(
+        `could not read ${version} from Secret Manager: ${error instanceof Error ? error.message : String(error)}`,
+        {
+          cause: error,
+        },
+      );
     }
   };
   return {
     async latest() {
-      const [ca, clientCert, clientKey] = await Promise.all([read(names.ca), read(names.clientCert), read(names.clientKey)]);
+      const [ca, clientCert, clientKey] = await Promise.all([
+        read(names.ca),
+        read(names.clientCert),
+        read(names.clientKey),
+      ]);
       return toTls({ ca, clientCert, clientKey });
     },
   };

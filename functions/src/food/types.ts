@@ -7,4 +7,11 @@ export type { Shipment__Output as Shipment } from '../generated/food/v1/Shipment
 export type { ListOrdersResponse__Output as ListOrdersPage } from '../generated/food/v1/ListOrdersResponse';
 /** Every RPC of the contract, by its proto name. */
 export type FoodMethod =
-  'CreateOrder' | 'GetOrder' | 'ListOrders' | 'UpdateOrder' | 'CreateKitchenOrder' | 'GetKitchenOrder' | 'CreateShipment' | 'GetShipment';
+  | 'CreateOrder'
+  | 'GetOrder'
+  | 'ListOrders'
+  | 'UpdateOrder'
+  | 'CreateKitchenOrder'
+  | 'GetKitchenOrder'
+  | 'CreateShipment'
+  | 'GetShipment';

@@ -13,7 +13,11 @@ export function isProblemReason(value: unknown): value is ProblemReason {
 }
 
 /** The stages in which the orchestrator still moves an order, each with its own pace. */
-export const ACTIVE_STAGES = ['NEW', 'PREPARATION', 'IN_FLIGHT'] as const satisfies readonly Stage[];
+export const ACTIVE_STAGES = [
+  'NEW',
+  'PREPARATION',
+  'IN_FLIGHT',
+] as const satisfies readonly Stage[];
 export type ActiveStage = (typeof ACTIVE_STAGES)[number];
 
 export function isActiveStage(stage: unknown): stage is ActiveStage {
@@ -44,8 +48,17 @@ export function stuckCutoff(stage: ActiveStage, now: Date, thresholds: StuckThre
  * threshold. A flagged relation is not stuck: it waits for a person already,
  * and is reported as flagged.
  */
-export function isStuck(relation: Pick<Relation, 'stage' | 'error'>, stageSince: Date, now: Date, thresholds: StuckThresholds): boolean {
-  return isActiveStage(relation.stage) && !isFlagged(relation) && stageSince < stuckCutoff(relation.stage, now, thresholds);
+export function isStuck(
+  relation: Pick<Relation, 'stage' | 'error'>,
+  stageSince: Date,
+  now: Date,
+  thresholds: StuckThresholds,
+): boolean {
+  return (
+    isActiveStage(relation.stage) &&
+    !isFlagged(relation) &&
+    stageSince < stuckCutoff(relation.stage, now, thresholds)
+  );
 }
 
 function seconds(ms: number): string {
@@ -54,16 +67,29 @@ function seconds(ms: number): string {
 }
 
 /** Every reason the relation needs a person, in the order flagged, orphans, stuck. */
-export function problemsOf(relation: Relation, stageSince: Date, now: Date, thresholds: StuckThresholds): Problem[] {
+export function problemsOf(
+  relation: Relation,
+  stageSince: Date,
+  now: Date,
+  thresholds: StuckThresholds,
+): Problem[] {
   const problems: Problem[] = [];
   const { order, stage, error } = relation;
   if (error && isFlagged(relation)) {
-    problems.push({ reason: 'flagged', order, stage, since: error.at, detail: `${error.code}: ${error.message}` });
+    problems.push({
+      reason: 'flagged',
+      order,
+      stage,
+      since: error.at,
+      detail: `${error.code}: ${error.message}`,
+    });
   }
   const open = openOrphans(relation);
   if (open.length > 0) {
     const oldest = open.reduce((a, b) => (b.claimedAt < a.claimedAt ? b : a));
-    const named = open.map((o) => o.name ?? `${o.step} attempt ${o.attempt} (name unknown)`).join(', ');
+    const named = open
+      .map((o) => o.name ?? `${o.step} attempt ${o.attempt} (name unknown)`)
+      .join(', ');
     problems.push({
       reason: 'orphans',
       order,
@@ -89,7 +115,12 @@ export function problemsOf(relation: Relation, stageSince: Date, now: Date, thre
  * each at severity ERROR: docs/OPERATIONS.md, "Alerts", says what each means
  * and what to do.
  */
-export const ALERT_KINDS = ['stuck-order', 'poller-down', 'kill-switch-on', 'unrecorded-order'] as const;
+export const ALERT_KINDS = [
+  'stuck-order',
+  'poller-down',
+  'kill-switch-on',
+  'unrecorded-order',
+] as const;
 export type AlertKind = (typeof ALERT_KINDS)[number];
 
 /** An order the poll listed but could not give a relation, and why. */
@@ -155,7 +186,8 @@ export function pollerDownAfterSeconds(settings: PollerWatchSettings): number {
   return settings.pollerDownIntervals * Math.max(settings.pollIntervalSeconds, 60);
 }
 
-const latest = (...dates: Array<Date | null>): Date | null => dates.reduce<Date | null>((a, b) => (b && (!a || b > a) ? b : a), null);
+const latest = (...dates: Array<Date | null>): Date | null =>
+  dates.reduce<Date | null>((a, b) => (b && (!a || b > a) ? b : a), null);
 
 /**
  * Whether the poller is down, whatever the cause (a lease someone holds, a
@@ -166,7 +198,12 @@ const latest = (...dates: Array<Date | null>): Date | null => dates.reduce<Date 
  * While the kill switch is on nothing polls on purpose, so it is not down:
  * a switch left on longer than killSwitchAlertSeconds is its own alert.
  */
-export function judgePoller(heartbeat: PollerHeartbeat | null, pause: PauseState, now: Date, settings: PollerWatchSettings): PollerStatus {
+export function judgePoller(
+  heartbeat: PollerHeartbeat | null,
+  pause: PauseState,
+  now: Date,
+  settings: PollerWatchSettings,
+): PollerStatus {
   const downAfterSeconds = pollerDownAfterSeconds(settings);
   const status: PollerStatus = {
     state: 'ok',
@@ -180,9 +217,12 @@ export function judgePoller(heartbeat: PollerHeartbeat | null, pause: PauseState
   };
   if (pause.paused) {
     status.state = 'paused';
-    const since = pause.at ?? latest(heartbeat?.lastSuccessAt ?? null, heartbeat?.watchedSince ?? null) ?? now;
+    const since =
+      pause.at ?? latest(heartbeat?.lastSuccessAt ?? null, heartbeat?.watchedSince ?? null) ?? now;
     if (now.getTime() - since.getTime() > settings.killSwitchAlertSeconds * 1000) {
-      const who = pause.problem ?? `paused${pause.by ? ` by ${pause.by}` : ''}${pause.reason ? `: ${pause.reason}` : ''}`;
+      const who =
+        pause.problem ??
+        `paused${pause.by ? ` by ${pause.by}` : ''}${pause.reason ? `: ${pause.reason}` : ''}`;
       status.alerts.push({
         kind: 'kill-switch-on',
         since,
@@ -191,12 +231,15 @@ export function judgePoller(heartbeat: PollerHeartbeat | null, pause: PauseState
     }
     return status;
   }
-  const since = latest(heartbeat?.lastSuccessAt ?? heartbeat?.watchedSince ?? null, pause.resumedAt) ?? now;
+  const since =
+    latest(heartbeat?.lastSuccessAt ?? heartbeat?.watchedSince ?? null, pause.resumedAt) ?? now;
   const silentMs = now.getTime() - since.getTime();
   if (silentMs > downAfterSeconds * 1000) {
     status.state = 'down';
     const failure = heartbeat?.lastFailure;
-    const last = heartbeat?.lastSuccessAt ? `the last at ${heartbeat.lastSuccessAt.toISOString()}` : 'none since watching began';
+    const last = heartbeat?.lastSuccessAt
+      ? `the last at ${heartbeat.lastSuccessAt.toISOString()}`
+      : 'none since watching began';
     const cause = failure
       ? `; ${heartbeat.consecutiveFailures} failed since, the last at ${failure.at.toISOString()}: ${failure.code}: ${failure.message}`
       : '; no poll has reported a failure either (is the scheduler running, and does the function start?)';

@@ -1,13 +1,21 @@
 // The resource names the food service assigns: orders/<id>,
 // kitchenorders/<id>, shipments/<id>. The id part must also be usable as a
 // Firestore document id, because an order's relation is stored under it.
-const PREFIX = { order: 'orders/', kitchenOrder: 'kitchenorders/', shipment: 'shipments/' } as const;
+const PREFIX = {
+  order: 'orders/',
+  kitchenOrder: 'kitchenorders/',
+  shipment: 'shipments/',
+} as const;
 const ID = /^[A-Za-z0-9][A-Za-z0-9_-]{0,127}$/;
 
 export type ResourceKind = keyof typeof PREFIX;
 
 export function isResourceName(kind: ResourceKind, value: unknown): value is string {
-  return typeof value === 'string' && value.startsWith(PREFIX[kind]) && ID.test(value.slice(PREFIX[kind].length));
+  return (
+    typeof value === 'string' &&
+    value.startsWith(PREFIX[kind]) &&
+    ID.test(value.slice(PREFIX[kind].length))
+  );
 }
 
 export const isOrderName = (value: unknown): value is string => isResourceName('order', value);

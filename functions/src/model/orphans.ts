@@ -4,7 +4,12 @@
 // attempt, or the relation's stage or names, writes the result of this
 // function in the same transaction (store/settle.ts); nothing copies notes
 // by hand.
-import { CREATE_STEPS, type CreateStep, type OrphanResolution, type PossibleOrphan } from './relation';
+import {
+  CREATE_STEPS,
+  type CreateStep,
+  type OrphanResolution,
+  type PossibleOrphan,
+} from './relation';
 import type { Stage } from './stage';
 
 /** How an attempt ended badly, as the attempt itself recorded it. */
@@ -48,29 +53,56 @@ export interface RecordedNames {
  *   end) may have made something nobody can name.
  * A person's resolution closes a note only for the name it had then.
  */
-export function orphansOf(relation: RecordedNames, step: CreateStep, attempts: readonly AttemptRecord[]): PossibleOrphan[] {
+export function orphansOf(
+  relation: RecordedNames,
+  step: CreateStep,
+  attempts: readonly AttemptRecord[],
+): PossibleOrphan[] {
   const { from, field } = CREATE_STEPS[step];
   const last = attempts.at(-1);
   return attempts.flatMap((a): PossibleOrphan[] => {
-    const inProgress = a === last && relation.stage === from && !relation.flagged && a.failure === null;
+    const inProgress =
+      a === last && relation.stage === from && !relation.flagged && a.failure === null;
     if (inProgress) return [];
     const note = (name: string | null, reason: string): PossibleOrphan[] => [
-      { step, attempt: a.attempt, name, claimedAt: a.claimedAt, eventId: a.eventId, reason, resolution: a.resolution },
+      {
+        step,
+        attempt: a.attempt,
+        name,
+        claimedAt: a.claimedAt,
+        eventId: a.eventId,
+        reason,
+        resolution: a.resolution,
+      },
     ];
     if (a.created !== null) {
       if (a.created === relation[field]) return [];
-      return note(a.created, `attempt ${a.attempt} created ${a.created}, which the relation does not record`);
+      return note(
+        a.created,
+        `attempt ${a.attempt} created ${a.created}, which the relation does not record`,
+      );
     }
     if (a.failure && !a.failure.ambiguous) return [];
-    if (a.failure) return note(null, `attempt ${a.attempt} failed with ${a.failure.code} after its call may have reached the food service`);
+    if (a.failure)
+      return note(
+        null,
+        `attempt ${a.attempt} failed with ${a.failure.code} after its call may have reached the food service`,
+      );
     return a === last
-      ? note(null, `attempt ${a.attempt} was under way when the order left ${from}; it may have created something`)
-      : note(null, `attempt ${a.attempt} claimed the step and recorded nothing before another took over`);
+      ? note(
+          null,
+          `attempt ${a.attempt} was under way when the order left ${from}; it may have created something`,
+        )
+      : note(
+          null,
+          `attempt ${a.attempt} claimed the step and recorded nothing before another took over`,
+        );
   });
 }
 
 /** Which create step's attempts a relation at `stage` waits on, if any: the one that starts there. */
 export function stepFrom(stage: Stage): CreateStep | null {
-  for (const [step, { from }] of Object.entries(CREATE_STEPS)) if (from === stage) return step as CreateStep;
+  for (const [step, { from }] of Object.entries(CREATE_STEPS))
+    if (from === stage) return step as CreateStep;
   return null;
 }

@@ -42,7 +42,11 @@ export type Windows = 'every window' | 'recorded';
  * counts.
  */
 export function isOverwritten(
-  { stage, knownUpdateTime, lateUpdates }: { stage: Stage; knownUpdateTime: string | null; lateUpdates: readonly LateUpdate[] },
+  {
+    stage,
+    knownUpdateTime,
+    lateUpdates,
+  }: { stage: Stage; knownUpdateTime: string | null; lateUpdates: readonly LateUpdate[] },
   seen: OrderSeen,
   windows: Windows,
 ): boolean {

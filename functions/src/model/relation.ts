@@ -15,7 +15,10 @@ export type CreateStep = 'createKitchenOrder' | 'createShipment';
 export const CREATE_STEPS = {
   createKitchenOrder: { from: 'NEW', to: 'PREPARATION', field: 'kitchenOrder' },
   createShipment: { from: 'PREPARATION', to: 'IN_FLIGHT', field: 'shipment' },
-} as const satisfies Record<CreateStep, { from: Stage; to: Stage; field: 'kitchenOrder' | 'shipment' }>;
+} as const satisfies Record<
+  CreateStep,
+  { from: Stage; to: Stage; field: 'kitchenOrder' | 'shipment' }
+>;
 
 export function isCreateStep(value: unknown): value is CreateStep {
   return typeof value === 'string' && Object.prototype.hasOwnProperty.call(CREATE_STEPS, value);

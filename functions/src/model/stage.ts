@@ -1,7 +1,14 @@
 // Where an order is in the lifecycle the orchestrator drives. The stage is
 // progress the orchestrator made, written only by the relation trigger; the
 // statuses the food service reports live beside it, written only by the poller.
-export const STAGES = ['NEW', 'PREPARATION', 'IN_FLIGHT', 'DELIVERED', 'REJECTED', 'CANCELLED'] as const;
+export const STAGES = [
+  'NEW',
+  'PREPARATION',
+  'IN_FLIGHT',
+  'DELIVERED',
+  'REJECTED',
+  'CANCELLED',
+] as const;
 export type Stage = (typeof STAGES)[number];
 
 export type Outcome = Extract<Stage, 'DELIVERED' | 'REJECTED' | 'CANCELLED'>;

@@ -4,7 +4,10 @@ import {
   _food_v1_KitchenOrder_Status as KitchenOrderStatus,
   type _food_v1_KitchenOrder_Status__Output as KitchenOrderStatusName,
 } from '../generated/food/v1/KitchenOrder';
-import { _food_v1_Order_Status as OrderStatus, type _food_v1_Order_Status__Output as OrderStatusName } from '../generated/food/v1/Order';
+import {
+  _food_v1_Order_Status as OrderStatus,
+  type _food_v1_Order_Status__Output as OrderStatusName,
+} from '../generated/food/v1/Order';
 import {
   _food_v1_Shipment_Status as ShipmentStatus,
   type _food_v1_Shipment_Status__Output as ShipmentStatusName,
@@ -14,18 +17,31 @@ export { KitchenOrderStatus, OrderStatus, ShipmentStatus };
 export type { KitchenOrderStatusName, OrderStatusName, ShipmentStatusName };
 
 function isNameOf<T extends string>(values: Record<string, unknown>, value: unknown): value is T {
-  return typeof value === 'string' && Object.prototype.hasOwnProperty.call(values, value) && typeof values[value] === 'string';
+  return (
+    typeof value === 'string' &&
+    Object.prototype.hasOwnProperty.call(values, value) &&
+    typeof values[value] === 'string'
+  );
 }
 
-export const isOrderStatus = (value: unknown): value is OrderStatusName => isNameOf(OrderStatus, value);
-export const isKitchenOrderStatus = (value: unknown): value is KitchenOrderStatusName => isNameOf(KitchenOrderStatus, value);
-export const isShipmentStatus = (value: unknown): value is ShipmentStatusName => isNameOf(ShipmentStatus, value);
+export const isOrderStatus = (value: unknown): value is OrderStatusName =>
+  isNameOf(OrderStatus, value);
+export const isKitchenOrderStatus = (value: unknown): value is KitchenOrderStatusName =>
+  isNameOf(KitchenOrderStatus, value);
+export const isShipmentStatus = (value: unknown): value is ShipmentStatusName =>
+  isNameOf(ShipmentStatus, value);
 
 /** The statuses in which an order still needs the orchestrator. */
-export const ACTIVE_ORDER_STATUSES = ['NEW', 'PREPARATION', 'IN_FLIGHT'] as const satisfies readonly OrderStatusName[];
+export const ACTIVE_ORDER_STATUSES = [
+  'NEW',
+  'PREPARATION',
+  'IN_FLIGHT',
+] as const satisfies readonly OrderStatusName[];
 
 /** Final on the food service: nothing more happens to the order. */
-export function isFinalOrderStatus(status: OrderStatusName): status is 'DELIVERED' | 'REJECTED' | 'CANCELLED' {
+export function isFinalOrderStatus(
+  status: OrderStatusName,
+): status is 'DELIVERED' | 'REJECTED' | 'CANCELLED' {
   return orderStatusRank(status) === 4;
 }
 

@@ -16,10 +16,17 @@ export type Decision =
   /** A flagged relation whose order is final on the food service: record how it ended, keep the flag. */
   | { action: 'close'; to: Outcome }
   /** Something a person must look at. */
-  | { action: 'flag'; code: 'INCONSISTENT' | 'LOOKUP_FAILED' | 'CANCEL_OVERWRITTEN' | 'ORDER_OVERWRITTEN'; message: string }
+  | {
+      action: 'flag';
+      code: 'INCONSISTENT' | 'LOOKUP_FAILED' | 'CANCEL_OVERWRITTEN' | 'ORDER_OVERWRITTEN';
+      message: string;
+    }
   | { action: 'none'; reason: 'terminal' | 'blocked' | 'waiting' | 'backoff'; retryAt?: Date };
 
-export type StepDecision = Extract<Decision, { action: 'createKitchenOrder' | 'createShipment' | 'finish' | 'cancel' | 'close' }>;
+export type StepDecision = Extract<
+  Decision,
+  { action: 'createKitchenOrder' | 'createShipment' | 'finish' | 'cancel' | 'close' }
+>;
 
 /** Whether the decision is a step that changes the stage (as opposed to a flag or nothing). */
 export function isStep(decision: Decision): decision is StepDecision {
@@ -35,7 +42,9 @@ const inconsistent = (relation: Relation, problem: string): Decision => ({
 
 /** What the poller last saw of the order, with its update_time, when it recorded one. */
 function lastSeen(relation: Relation): OrderSeen | null {
-  return relation.orderUpdateTime === null ? null : { status: relation.orderStatus, updateTime: relation.orderUpdateTime };
+  return relation.orderUpdateTime === null
+    ? null
+    : { status: relation.orderStatus, updateTime: relation.orderUpdateTime };
 }
 
 /** A person must look at an order that changed under us after we last knew its status. */
@@ -64,22 +73,31 @@ function overwrite(relation: Relation): Decision | null {
 
 export function decide(relation: Relation, now: Date): Decision {
   const { stage, orderStatus, error } = relation;
-  if (isTerminal(stage)) return (!isFlagged(relation) && overwrite(relation)) || { action: 'none', reason: 'terminal' };
+  if (isTerminal(stage))
+    return (!isFlagged(relation) && overwrite(relation)) || { action: 'none', reason: 'terminal' };
   if (isFlagged(relation)) {
     // The flag waits for a person, but an order that ended (the customer
     // cancelled it, say) is recorded, so the poll stops paying for it.
-    return isFinalOrderStatus(orderStatus) ? { action: 'close', to: orderStatus } : { action: 'none', reason: 'blocked' };
+    return isFinalOrderStatus(orderStatus)
+      ? { action: 'close', to: orderStatus }
+      : { action: 'none', reason: 'blocked' };
   }
   if (relation.observationError !== null) {
-    return { action: 'flag', code: 'LOOKUP_FAILED', message: `stage ${stage}: ${relation.observationError}` };
+    return {
+      action: 'flag',
+      code: 'LOOKUP_FAILED',
+      message: `stage ${stage}: ${relation.observationError}`,
+    };
   }
   const overwritten = overwrite(relation);
   if (overwritten) return overwritten;
   // The customer's cancellation wins over any step still to come, at once: recording it calls nothing, so no back-off applies.
   if (orderStatus === 'CANCELLED') return { action: 'cancel', to: 'CANCELLED' };
-  if (error?.retryAt && error.retryAt > now) return { action: 'none', reason: 'backoff', retryAt: error.retryAt };
+  if (error?.retryAt && error.retryAt > now)
+    return { action: 'none', reason: 'backoff', retryAt: error.retryAt };
 
-  if (orderStatus === 'UNKNOWN') return inconsistent(relation, 'the food service reports the order as UNKNOWN');
+  if (orderStatus === 'UNKNOWN')
+    return inconsistent(relation, 'the food service reports the order as UNKNOWN');
 
   switch (stage) {
     case 'NEW':
@@ -109,7 +127,10 @@ function decideNew(relation: Relation): Decision {
     case 'IN_FLIGHT':
     case 'DELIVERED':
     case 'REJECTED':
-      return inconsistent(relation, `the order is ${relation.orderStatus} on the food service, but no kitchen order was created for it`);
+      return inconsistent(
+        relation,
+        `the order is ${relation.orderStatus} on the food service, but no kitchen order was created for it`,
+      );
     case 'CANCELLED':
     case 'UNKNOWN':
       throw new Error(`decide() handles order status ${relation.orderStatus} before the stage`);
@@ -122,9 +143,13 @@ function decideNew(relation: Relation): Decision {
 
 function decidePreparation(relation: Relation): Decision {
   if (!relation.kitchenOrder) return inconsistent(relation, 'no kitchen order is recorded');
-  if (relation.shipment) return inconsistent(relation, 'a shipment is recorded before the kitchen order was packaged');
+  if (relation.shipment)
+    return inconsistent(relation, 'a shipment is recorded before the kitchen order was packaged');
   if (relation.orderStatus === 'DELIVERED' || relation.orderStatus === 'REJECTED') {
-    return inconsistent(relation, `the order is ${relation.orderStatus} on the food service, but no shipment was created for it`);
+    return inconsistent(
+      relation,
+      `the order is ${relation.orderStatus} on the food service, but no shipment was created for it`,
+    );
   }
   const status = relation.kitchenOrderStatus;
   switch (status) {
@@ -135,7 +160,10 @@ function decidePreparation(relation: Relation): Decision {
     case 'PACKAGED':
       return { action: 'createShipment', to: 'IN_FLIGHT' };
     case 'UNKNOWN':
-      return inconsistent(relation, `the kitchen order ${relation.kitchenOrder} is UNKNOWN on the food service`);
+      return inconsistent(
+        relation,
+        `the kitchen order ${relation.kitchenOrder} is UNKNOWN on the food service`,
+      );
     default: {
       const unreachable: never = status;
       throw new Error(`unhandled kitchen order status ${String(unreachable)}`);
@@ -144,25 +172,38 @@ function decidePreparation(relation: Relation): Decision {
 }
 
 function decideInFlight(relation: Relation): Decision {
-  if (!relation.kitchenOrder || !relation.shipment) return inconsistent(relation, 'the kitchen order or the shipment is not recorded');
+  if (!relation.kitchenOrder || !relation.shipment)
+    return inconsistent(relation, 'the kitchen order or the shipment is not recorded');
   const status = relation.shipmentStatus;
   // An order already final on the food service must agree with its shipment;
   // PREPARATION and IN_FLIGHT just lag behind our own writes.
-  const finalOnService = relation.orderStatus === 'DELIVERED' || relation.orderStatus === 'REJECTED' ? relation.orderStatus : null;
+  const finalOnService =
+    relation.orderStatus === 'DELIVERED' || relation.orderStatus === 'REJECTED'
+      ? relation.orderStatus
+      : null;
   switch (status) {
     case null:
     case 'NEW':
     case 'COLLECTED':
       return finalOnService
-        ? inconsistent(relation, `the order is ${finalOnService} on the food service, but its shipment is ${status ?? 'not observed yet'}`)
+        ? inconsistent(
+            relation,
+            `the order is ${finalOnService} on the food service, but its shipment is ${status ?? 'not observed yet'}`,
+          )
         : { action: 'none', reason: 'waiting' };
     case 'DELIVERED':
     case 'REJECTED':
       return finalOnService && finalOnService !== status
-        ? inconsistent(relation, `the shipment is ${status} but the order is ${finalOnService} on the food service`)
+        ? inconsistent(
+            relation,
+            `the shipment is ${status} but the order is ${finalOnService} on the food service`,
+          )
         : { action: 'finish', to: status };
     case 'UNKNOWN':
-      return inconsistent(relation, `the shipment ${relation.shipment} is UNKNOWN on the food service`);
+      return inconsistent(
+        relation,
+        `the shipment ${relation.shipment} is UNKNOWN on the food service`,
+      );
     default: {
       const unreachable: never = status;
       throw new Error(`unhandled shipment status ${String(unreachable)}`);
@@ -172,7 +213,9 @@ function decideInFlight(relation: Relation): Decision {
 
 /** What a create step's look at the order allows. */
 export type Look =
-  { action: 'go' } | { action: 'cancelled' } | { action: 'flag'; code: 'CANCEL_OVERWRITTEN' | 'UNEXPECTED_STATUS'; message: string };
+  | { action: 'go' }
+  | { action: 'cancelled' }
+  | { action: 'flag'; code: 'CANCEL_OVERWRITTEN' | 'UNEXPECTED_STATUS'; message: string };
 
 /**
  * A step's look, judged with every window the claim inherited. A create is
@@ -182,7 +225,12 @@ export type Look =
  * status this version does not know, a later or final one, a write after
  * ours) makes nothing.
  */
-export function judgeLook(relation: Relation, step: CreateStep, seen: OrderSeen, adopting: boolean): Look {
+export function judgeLook(
+  relation: Relation,
+  step: CreateStep,
+  seen: OrderSeen,
+  adopting: boolean,
+): Look {
   const { from, to } = CREATE_STEPS[step];
   if (seen.status === 'CANCELLED') return { action: 'cancelled' };
   if (isOverwritten(relation, seen, 'every window')) {

@@ -65,14 +65,24 @@ export function problemFilter(
  * The problem of this kind on a stored relation. A document that does not
  * parse (flagged INVALID_DOCUMENT, say) is still reported, from its raw fields.
  */
-export function problemOf(reason: ProblemReason, stored: StoredRelation, now: Date, thresholds: StuckThresholds): Problem {
+export function problemOf(
+  reason: ProblemReason,
+  stored: StoredRelation,
+  now: Date,
+  thresholds: StuckThresholds,
+): Problem {
   const since = stageSinceOf(stored.data) ?? new Date(0);
   if (stored.parsed.ok) {
-    const found = problemsOf(stored.parsed.value, since, now, thresholds).find((p) => p.reason === reason);
+    const found = problemsOf(stored.parsed.value, since, now, thresholds).find(
+      (p) => p.reason === reason,
+    );
     if (found) return found;
   }
   const { data } = stored;
-  const error = (typeof data.error === 'object' && data.error !== null ? data.error : {}) as Record<string, unknown>;
+  const error = (typeof data.error === 'object' && data.error !== null ? data.error : {}) as Record<
+    string,
+    unknown
+  >;
   return {
     reason,
     order: typeof data.order === 'string' ? data.order : `orders/${stored.ref.id}`,
@@ -93,7 +103,9 @@ export function logProblem(problem: Problem, thresholds: StuckThresholds): void 
     since: problem.since.toISOString(),
     reason: problem.reason,
     detail: problem.detail,
-    ...(problem.reason === 'stuck' && problem.stage in thresholds ? { thresholdSeconds: thresholds[problem.stage as ActiveStage] } : {}),
+    ...(problem.reason === 'stuck' && problem.stage in thresholds
+      ? { thresholdSeconds: thresholds[problem.stage as ActiveStage] }
+      : {}),
   });
 }
 
@@ -120,7 +132,8 @@ export async function reportStuckOrders(deps: ReportDeps): Promise<HealthSummary
       lastSuccessAt: poller.lastSuccessAt?.toISOString() ?? null,
       lastFailureCode: poller.lastFailure?.code ?? null,
       consecutiveFailures: poller.consecutiveFailures,
-      thresholdSeconds: alert.kind === 'poller-down' ? poller.downAfterSeconds : deps.watch.killSwitchAlertSeconds,
+      thresholdSeconds:
+        alert.kind === 'poller-down' ? poller.downAfterSeconds : deps.watch.killSwitchAlertSeconds,
     });
   }
   const searches: Array<{ reason: ProblemReason; stage?: ActiveStage }> = [
@@ -131,8 +144,16 @@ export async function reportStuckOrders(deps: ReportDeps): Promise<HealthSummary
   const found = await Promise.all(
     searches.map(async ({ reason, stage }) => {
       const filter = problemFilter(reason, stage, now, thresholds);
-      const [count, page] = await Promise.all([countRelations(filter), pageOfRelations(filter, null, MAX_LOGGED_PER_REASON)]);
-      return { reason, stage, count, problems: page.relations.map((stored) => problemOf(reason, stored, now, thresholds)) };
+      const [count, page] = await Promise.all([
+        countRelations(filter),
+        pageOfRelations(filter, null, MAX_LOGGED_PER_REASON),
+      ]);
+      return {
+        reason,
+        stage,
+        count,
+        problems: page.relations.map((stored) => problemOf(reason, stored, now, thresholds)),
+      };
     }),
   );
 
@@ -151,11 +172,14 @@ export async function reportStuckOrders(deps: ReportDeps): Promise<HealthSummary
     summary.logged += problems.length;
     if (count > problems.length) {
       // Not an alert entry: the metric counts orders, and health/summary has the exact count.
-      logger.warn(`${count - problems.length} more orders need a person (${reason}) than are logged one by one`, {
-        reason,
-        stage,
-        unlisted: count - problems.length,
-      });
+      logger.warn(
+        `${count - problems.length} more orders need a person (${reason}) than are logged one by one`,
+        {
+          reason,
+          stage,
+          unlisted: count - problems.length,
+        },
+      );
     }
   }
   await writeHealthSummary(summary);

@@ -19,13 +19,21 @@ export function killSwitchCache(maxAgeMs: number): (now: Date) => Promise<KillSw
     if (cached && age >= 0 && age < maxAgeMs) return cached.state;
     const state = await readKillSwitch();
     if (state.problem)
-      logger.error('the kill switch is malformed; the orchestrator stays paused until it is fixed', { problem: state.problem });
+      logger.error(
+        'the kill switch is malformed; the orchestrator stays paused until it is fixed',
+        { problem: state.problem },
+      );
     else if (state.paused !== cached?.state.paused) {
-      logger.warn(state.paused ? 'kill switch: paused, nothing calls the food service' : 'kill switch: running', {
-        by: state.by,
-        reason: state.reason,
-        at: state.at?.toISOString(),
-      });
+      logger.warn(
+        state.paused
+          ? 'kill switch: paused, nothing calls the food service'
+          : 'kill switch: running',
+        {
+          by: state.by,
+          reason: state.reason,
+          at: state.at?.toISOString(),
+        },
+      );
     }
     cached = { state, readAt: now.getTime() };
     return state;

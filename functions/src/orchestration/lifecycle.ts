@@ -37,11 +37,18 @@ import {
 export type { AdvanceResult } from './steps';
 
 /** Runs the one next step of the relation at `ref`, or nothing, as its current state says. */
-export async function advance(ref: DocumentReference, eventId: string, deps: Deps): Promise<AdvanceResult> {
+export async function advance(
+  ref: DocumentReference,
+  eventId: string,
+  deps: Deps,
+): Promise<AdvanceResult> {
   const control = await deps.killSwitch();
   if (control.paused) {
     // The poller wakes this relation after the resume (observe.ts, needsNudge).
-    logger.info('paused: the event is left for the poller to pick up after the resume', { relation: ref.path, eventId });
+    logger.info('paused: the event is left for the poller to pick up after the resume', {
+      relation: ref.path,
+      eventId,
+    });
     return 'paused';
   }
   const stored = await readRelation(ref);
@@ -66,7 +73,10 @@ export async function advance(ref: DocumentReference, eventId: string, deps: Dep
     // Made active again by hand: take it and its history off the TTL policy first; the write brings the next event.
     const cleared = await clearExpiry(ref, ctx.relation.stage);
     if (cleared)
-      logger.warn('a live relation carried expireAt; removed it from the relation and its history', { order: ctx.relation.order });
+      logger.warn(
+        'a live relation carried expireAt; removed it from the relation and its history',
+        { order: ctx.relation.order },
+      );
     return cleared ? 'unexpired' : 'fenced';
   }
   const decision = decide(ctx.relation, deps.now());

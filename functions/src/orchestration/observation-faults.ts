@@ -20,7 +20,13 @@ export function parseObservationFaults(value: unknown): ObservationFaults | null
   if (typeof value !== 'object' || value === null) return null;
   const v = value as Record<string, unknown>;
   const since = toDate(v.since);
-  if (typeof v.code !== 'string' || typeof v.message !== 'string' || !Number.isInteger(v.count) || (v.count as number) < 1 || !since)
+  if (
+    typeof v.code !== 'string' ||
+    typeof v.message !== 'string' ||
+    !Number.isInteger(v.count) ||
+    (v.count as number) < 1 ||
+    !since
+  )
     return null;
   return { code: v.code, message: v.message, count: v.count as number, since };
 }
@@ -53,7 +59,14 @@ export function nextObservationFaults(
           observationError: `${round.message} (${count} polls in a row failed with faults that usually heal; FAULT_RETRY_LIMIT is ${limit})`,
         };
       }
-      return { observationFaults: { code: round.code, message: round.message, count, since: previous?.since ?? now } };
+      return {
+        observationFaults: {
+          code: round.code,
+          message: round.message,
+          count,
+          since: previous?.since ?? now,
+        },
+      };
     }
     default: {
       const unreachable: never = round;

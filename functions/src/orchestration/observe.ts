@@ -5,7 +5,11 @@
 // along with the next write that carries real news.
 import { isOverwritten } from '../model/overwrite';
 import type { Relation } from '../model/relation';
-import type { KitchenOrderStatusName, OrderStatusName, ShipmentStatusName } from '../model/statuses';
+import type {
+  KitchenOrderStatusName,
+  OrderStatusName,
+  ShipmentStatusName,
+} from '../model/statuses';
 import type { Observation } from '../store/relations';
 import { decide, isStep } from './decide';
 import type { ObservationFaults } from './observation-faults';
@@ -38,7 +42,11 @@ export function observationChanges(relation: Relation, seen: Seen): Observation 
     const overwritten =
       seen.orderUpdateTime !== undefined &&
       seen.orderUpdateTime !== relation.orderUpdateTime &&
-      isOverwritten(relation, { status: seen.orderStatus, updateTime: seen.orderUpdateTime }, 'recorded');
+      isOverwritten(
+        relation,
+        { status: seen.orderStatus, updateTime: seen.orderUpdateTime },
+        'recorded',
+      );
     if (overwritten || seen.orderStatus !== relation.orderStatus) {
       changes.orderStatus = seen.orderStatus;
       if (seen.orderUpdateTime !== undefined) changes.orderUpdateTime = seen.orderUpdateTime;
@@ -46,7 +54,10 @@ export function observationChanges(relation: Relation, seen: Seen): Observation 
       news ||= overwritten || seen.orderStatus !== relation.stage;
     }
   }
-  if (seen.kitchenOrderStatus !== undefined && seen.kitchenOrderStatus !== relation.kitchenOrderStatus) {
+  if (
+    seen.kitchenOrderStatus !== undefined &&
+    seen.kitchenOrderStatus !== relation.kitchenOrderStatus
+  ) {
     changes.kitchenOrderStatus = seen.kitchenOrderStatus;
     news = true;
   }

@@ -9,7 +9,13 @@
 import { randomUUID } from 'node:crypto';
 import * as logger from 'firebase-functions/logger';
 
-import { acquirePollLease, lastPollAt, MAX_POLL_LEASE_MS, releasePollLease, renewPollLease } from '../store/poll-lease';
+import {
+  acquirePollLease,
+  lastPollAt,
+  MAX_POLL_LEASE_MS,
+  releasePollLease,
+  renewPollLease,
+} from '../store/poll-lease';
 import { openRelationCache, type RelationCache } from '../store/relation-cache';
 import { countActiveRelations } from '../store/relations';
 import type { Deps } from './deps';
@@ -40,7 +46,12 @@ const LEASE_RETRY_MS = 250;
 /** The slots in [startMs, startMs + windowMs): the multiples of `intervalMs` since the epoch. */
 export function slotsInWindow(startMs: number, windowMs: number, intervalMs: number): number[] {
   const slots: number[] = [];
-  for (let slot = Math.ceil(startMs / intervalMs) * intervalMs; slot < startMs + windowMs; slot += intervalMs) slots.push(slot);
+  for (
+    let slot = Math.ceil(startMs / intervalMs) * intervalMs;
+    slot < startMs + windowMs;
+    slot += intervalMs
+  )
+    slots.push(slot);
   return slots;
 }
 
@@ -74,15 +85,21 @@ async function pollSlot(context: SlotContext, slotMs: number): Promise<PollSumma
     await deps.timers.sleep(LEASE_RETRY_MS);
     lease = await acquirePollLease(holder, POLL_LEASE_TTL_MS, deps.now());
   }
-  if (lease.repaired) logger.warn('poll lease repaired', { problem: lease.repaired, holder: lease.repairedHolder });
+  if (lease.repaired)
+    logger.warn('poll lease repaired', { problem: lease.repaired, holder: lease.repairedHolder });
   if (!lease.acquired)
-    return { skipped: `another poll holds the lease (${lease.holder}) until ${lease.expiresAt.toISOString()}`, leaseHeld: true };
+    return {
+      skipped: `another poll holds the lease (${lease.holder}) until ${lease.expiresAt.toISOString()}`,
+      leaseHeld: true,
+    };
   const startedAt = deps.now();
   let polled = false;
   const stopRenewing = deps.timers.every(POLL_LEASE_RENEW_MS, () => {
     void renewPollLease(holder, POLL_LEASE_TTL_MS, deps.now()).then(
-      (held) => held || logger.error('the poll lease was taken over while this poll ran', { holder }),
-      (error: unknown) => logger.warn('could not renew the poll lease', { error: describeError(error) }),
+      (held) =>
+        held || logger.error('the poll lease was taken over while this poll ran', { holder }),
+      (error: unknown) =>
+        logger.warn('could not renew the poll lease', { error: describeError(error) }),
     );
   });
   try {
@@ -95,13 +112,19 @@ async function pollSlot(context: SlotContext, slotMs: number): Promise<PollSumma
     }
     polled = true;
     // Named after its slot, so a poll of the same slot again (an overlap) enqueues no shard twice.
-    const summary = await pollOnce(deps, force ? `now-${startedAt.getTime()}` : `slot-${slotMs}`, context.cache);
+    const summary = await pollOnce(
+      deps,
+      force ? `now-${startedAt.getTime()}` : `slot-${slotMs}`,
+      context.cache,
+    );
     logger.info('poll finished', { ...summary });
     return summary;
   } finally {
     stopRenewing();
     await releasePollLease(holder, deps.now(), polled ? startedAt : null).catch((error: unknown) =>
-      logger.warn('could not release the poll lease; it expires on its own', { error: describeError(error) }),
+      logger.warn('could not release the poll lease; it expires on its own', {
+        error: describeError(error),
+      }),
     );
   }
 }
@@ -120,19 +143,27 @@ async function runSlot(context: SlotContext, run: PollRun, slotMs: number): Prom
       run.skipped = result.skipped;
       logger.info('poll skipped', { reason: result.skipped });
       // Not a poll that succeeded: a lease nobody gives back must show in the heartbeat (poller-watch.ts).
-      if (result.leaseHeld) await notePollFailed(context.deps.now(), 'LEASE_HELD', result.skipped, context.heartbeat);
+      if (result.leaseHeld)
+        await notePollFailed(context.deps.now(), 'LEASE_HELD', result.skipped, context.heartbeat);
     } else {
       run.polls.push(result);
-      await notePollSucceeded(context.deps.now(), { count: result.unrecorded, sample: result.unrecordedOrders }, context.heartbeat);
+      await notePollSucceeded(
+        context.deps.now(),
+        { count: result.unrecorded, sample: result.unrecordedOrders },
+        context.heartbeat,
+      );
     }
   } catch (error) {
     // A failed poll (the food service is down, say) is retried by the next one; one that fails for good is alerted on by the report.
     run.failedPolls++;
     const code = failureCode(error, 'POLL_FAILED');
-    (error instanceof FoodServiceError && !error.transient ? logger.error : logger.warn)('poll failed; the next poll tries again', {
-      code,
-      error: describeError(error),
-    });
+    (error instanceof FoodServiceError && !error.transient ? logger.error : logger.warn)(
+      'poll failed; the next poll tries again',
+      {
+        code,
+        error: describeError(error),
+      },
+    );
     await notePollFailed(context.deps.now(), code, describeError(error), context.heartbeat);
   }
 }
@@ -161,14 +192,23 @@ export async function runScheduledPolls(deps: Deps, options: ScheduledRun): Prom
     // Overdue: the invocation that held the last slot did not poll.
     slots.push(now);
   }
-  const context: SlotContext = { deps, intervalMs, waitForLeaseMs: options.waitForLeaseMs, force: false, heartbeat: {} };
+  const context: SlotContext = {
+    deps,
+    intervalMs,
+    waitForLeaseMs: options.waitForLeaseMs,
+    force: false,
+    heartbeat: {},
+  };
   context.cache = slots.length > 1 ? await cacheForPolls(deps) : undefined;
   try {
     for (let i = 0; i < slots.length; i++) {
       const next = slots[i + 1];
       // Slots that passed while the invocation started late are served by one poll now.
       if (next !== undefined && next <= deps.now().getTime()) continue;
-      logger.debug('poll slot', { slot: new Date(slots[i]).toISOString(), waitMs: slots[i] - deps.now().getTime() });
+      logger.debug('poll slot', {
+        slot: new Date(slots[i]).toISOString(),
+        waitMs: slots[i] - deps.now().getTime(),
+      });
       await deps.timers.sleep(slots[i] - deps.now().getTime());
       await runSlot(context, run, slots[i]);
     }

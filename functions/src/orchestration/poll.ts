@@ -11,12 +11,23 @@ import { FoodServiceError } from '../food/errors';
 import type { UnrecordedOrder } from '../model/health';
 import { firestoreCodeName, isTransientFirestoreError } from '../store/errors';
 import { boundCustomerId } from './customer-id';
-import { nextObservationFaults, parseObservationFaults, type ObservationFaults, type RoundOutcome } from './observation-faults';
+import {
+  nextObservationFaults,
+  parseObservationFaults,
+  type ObservationFaults,
+  type RoundOutcome,
+} from './observation-faults';
 import { isOrderName } from '../model/names';
 import { isFlagged, type Relation } from '../model/relation';
 import { isOverwritten } from '../model/overwrite';
 import { isTerminal } from '../model/stage';
-import { ACTIVE_ORDER_STATUSES, isKitchenOrderStatus, isOrderStatus, isShipmentStatus, orderStatusRank } from '../model/statuses';
+import {
+  ACTIVE_ORDER_STATUSES,
+  isKitchenOrderStatus,
+  isOrderStatus,
+  isShipmentStatus,
+  orderStatusRank,
+} from '../model/statuses';
 import {
   activeRelationPages,
   createRelation,
@@ -117,7 +128,11 @@ export function emptySummary(): PollSummary {
  * One poll. `pollId` names its tasks, so that two polls of the same slot
  * (an overlap, a redelivered invocation) enqueue each shard once.
  */
-export async function pollOnce(deps: Deps, pollId: string = `now-${deps.now().getTime()}`, cache?: RelationCache): Promise<PollSummary> {
+export async function pollOnce(
+  deps: Deps,
+  pollId: string = `now-${deps.now().getTime()}`,
+  cache?: RelationCache,
+): Promise<PollSummary> {
   const started = deps.now().getTime();
   const summary = emptySummary();
   const limit = createLimiter(deps.config.maxConcurrency);
@@ -135,7 +150,9 @@ export async function pollOnce(deps: Deps, pollId: string = `now-${deps.now().ge
   await Promise.all([
     ...creations,
     watchEnded(deps, summary, limit),
-    shards ? fanOut(deps, shards, pollId, summary, limit) : observeRelations(deps, listing, {}, summary, limit, cache),
+    shards
+      ? fanOut(deps, shards, pollId, summary, limit)
+      : observeRelations(deps, listing, {}, summary, limit, cache),
   ]);
   summary.durationMs = deps.now().getTime() - started;
   return summary;
@@ -147,14 +164,24 @@ export async function pollOnce(deps: Deps, pollId: string = `now-${deps.now().ge
  * here, or Cloud Tasks refusing) is observed in this instance instead, so the
  * poll is complete either way, only slower.
  */
-async function fanOut(deps: Deps, shards: Shard[], pollId: string, summary: PollSummary, limit: Limit): Promise<void> {
+async function fanOut(
+  deps: Deps,
+  shards: Shard[],
+  pollId: string,
+  summary: PollSummary,
+  limit: Limit,
+): Promise<void> {
   for (const [index, shard] of shards.entries()) {
     try {
       if (!deps.shards) throw new Error('no task queue in this environment');
       await deps.shards.enqueue(shard, `${pollId}-${index}`);
       summary.shards++;
     } catch (error) {
-      logger.warn('could not hand a shard to a task; observing it here', { shard: index, of: shards.length, error: describeError(error) });
+      logger.warn('could not hand a shard to a task; observing it here', {
+        shard: index,
+        of: shards.length,
+        error: describeError(error),
+      });
       summary.shardsInline++;
       await observeShardHere(deps, shard, summary, limit);
     }
@@ -176,9 +203,17 @@ export async function observeShard(deps: Deps, shard: Shard): Promise<PollSummar
   return summary;
 }
 
-async function observeShardHere(deps: Deps, shard: Shard, summary: PollSummary, limit: Limit): Promise<void> {
+async function observeShardHere(
+  deps: Deps,
+  shard: Shard,
+  summary: PollSummary,
+  limit: Limit,
+): Promise<void> {
   const orders = new Map(
-    shard.orders.map(([id, status, updateTime]) => [`orders/${id}`, updateTime ? { status, updateTime } : { status }]),
+    shard.orders.map(([id, status, updateTime]) => [
+      `orders/${id}`,
+      updateTime ? { status, updateTime } : { status },
+    ]),
   );
   const listing: Listing = { orders, customers: new Map() };
   await observeRelations(deps, listing, { after: shard.after, upTo: shard.upTo }, summary, limit);
@@ -189,15 +224,27 @@ async function observeShardHere(deps: Deps, shard: Shard, summary: PollSummary, 
  * next poll's; one that will not (a write Firestore refuses) leaves an order
  * nobody drives, so it is reported.
  */
-async function createFor(name: string, customerId: string, deps: Deps, summary: PollSummary): Promise<void> {
+async function createFor(
+  name: string,
+  customerId: string,
+  deps: Deps,
+  summary: PollSummary,
+): Promise<void> {
   try {
     if ((await createRelation(name, customerId, deps.now())) === 'created') summary.created++;
   } catch (error) {
     if (isTransientFirestoreError(error)) {
       summary.writeFailures++;
-      logger.warn('relation write failed; the next poll tries again', { order: name, error: describeError(error) });
+      logger.warn('relation write failed; the next poll tries again', {
+        order: name,
+        error: describeError(error),
+      });
     } else {
-      reportUnrecorded(summary, name, `Firestore refused its relation: ${firestoreCodeName(error)}: ${describeError(error)}`);
+      reportUnrecorded(
+        summary,
+        name,
+        `Firestore refused its relation: ${firestoreCodeName(error)}: ${describeError(error)}`,
+      );
     }
   }
 }
@@ -212,9 +259,15 @@ function reportUnrecorded(summary: PollSummary, order: string, reason: string): 
   summary.unrecorded++;
   if (summary.unrecordedOrders.length < SAMPLE) summary.unrecordedOrders.push({ order, reason });
   if (summary.unrecorded <= MAX_UNRECORDED_LOGGED) {
-    logger.error('order cannot be recorded: the orchestrator does not drive it', { alert: 'unrecorded-order', order, reason });
+    logger.error('order cannot be recorded: the orchestrator does not drive it', {
+      alert: 'unrecorded-order',
+      order,
+      reason,
+    });
   } else if (summary.unrecorded === MAX_UNRECORDED_LOGGED + 1) {
-    logger.warn(`more than ${MAX_UNRECORDED_LOGGED} orders cannot be recorded in this poll; the heartbeat (health/poller) counts them all`);
+    logger.warn(
+      `more than ${MAX_UNRECORDED_LOGGED} orders cannot be recorded in this poll; the heartbeat (health/poller) counts them all`,
+    );
   }
 }
 
@@ -233,7 +286,9 @@ export async function observeRelations(
   limit: Limit,
   cache?: RelationCache,
 ): Promise<void> {
-  const undriven = new Set([...listing.orders].flatMap(([name, order]) => (order.status === 'NEW' ? [] : [name])));
+  const undriven = new Set(
+    [...listing.orders].flatMap(([name, order]) => (order.status === 'NEW' ? [] : [name])),
+  );
   const context: ObserveContext = {
     deps,
     listing,
@@ -241,7 +296,9 @@ export async function observeRelations(
     wakeUntouchedBefore: pausedUntil(await deps.killSwitch(), deps.config.pauseCheckSeconds),
     newer: [],
   };
-  const pages = cache ? cache.pages(RELATION_PAGE_SIZE, range) : activeRelationPages(RELATION_PAGE_SIZE, range);
+  const pages = cache
+    ? cache.pages(RELATION_PAGE_SIZE, range)
+    : activeRelationPages(RELATION_PAGE_SIZE, range);
   if (cache) summary.relationsFrom = 'listener';
   for await (const page of pages) {
     summary.activeRelations += page.length;
@@ -249,10 +306,13 @@ export async function observeRelations(
     for (const stored of page) undriven.delete(String(stored.data.order));
   }
   if (context.newer.length > 0) {
-    logger.warn('relations written by a newer version of the orchestrator; left alone until that version runs again', {
-      count: summary.newerSchema,
-      sample: context.newer,
-    });
+    logger.warn(
+      'relations written by a newer version of the orchestrator; left alone until that version runs again',
+      {
+        count: summary.newerSchema,
+        sample: context.newer,
+      },
+    );
   }
   await observeUndriven([...undriven], context);
 }
@@ -287,9 +347,19 @@ async function observeOne(stored: StoredRelation, context: ObserveContext): Prom
   }
   const relation = stored.parsed.value;
   const faults = parseObservationFaults(stored.data.observationFaults);
-  const changes = observationChanges(relation, await lookUp(relation, listing.orders.get(relation.order), faults, deps, summary));
+  const changes = observationChanges(
+    relation,
+    await lookUp(relation, listing.orders.get(relation.order), faults, deps, summary),
+  );
   const nudge =
-    !changes && needsNudge(relation, stored.updateTime, deps.now(), deps.config.claimLeaseSeconds * 1000, context.wakeUntouchedBefore);
+    !changes &&
+    needsNudge(
+      relation,
+      stored.updateTime,
+      deps.now(),
+      deps.config.claimLeaseSeconds * 1000,
+      context.wakeUntouchedBefore,
+    );
   if (!changes && !nudge) return;
   await oneWrite(relation.order, summary, async () => {
     await writeObservation(stored.ref, changes ?? {}, nudge, deps.now());
@@ -299,12 +369,19 @@ async function observeOne(stored: StoredRelation, context: ObserveContext): Prom
 }
 
 /** One relation's write; its failure is logged and counted, and the poll goes on with the others. */
-async function oneWrite(order: string, summary: PollSummary, write: () => Promise<void>): Promise<void> {
+async function oneWrite(
+  order: string,
+  summary: PollSummary,
+  write: () => Promise<void>,
+): Promise<void> {
   try {
     await write();
   } catch (error) {
     summary.writeFailures++;
-    logger.warn('relation write failed; the next poll tries again', { order, error: describeError(error) });
+    logger.warn('relation write failed; the next poll tries again', {
+      order,
+      error: describeError(error),
+    });
   }
 }
 
@@ -324,7 +401,12 @@ async function listActiveOrders(
   const skipped = (order: SkippedOrder) => reportUnrecorded(summary, order.name, order.reason);
   await Promise.all(
     ACTIVE_ORDER_STATUSES.map(async (status) => {
-      for await (const page of deps.food.listAllOrders(status, deps.config.pageSize, undefined, skipped)) {
+      for await (const page of deps.food.listAllOrders(
+        status,
+        deps.config.pageSize,
+        undefined,
+        skipped,
+      )) {
         summary.listCalls++;
         for (const order of page) {
           if (!isOrderName(order.name)) {
@@ -351,16 +433,27 @@ async function listActiveOrders(
     }),
   );
   if (badNames.length)
-    logger.error('the food service listed orders with malformed names; skipped', { count: summary.malformedOrders, sample: badNames });
+    logger.error('the food service listed orders with malformed names; skipped', {
+      count: summary.malformedOrders,
+      sample: badNames,
+    });
   return listing;
 }
 
-function reportUnknownStatus(summary: PollSummary, resource: string, kind: string, value: unknown): void {
+function reportUnknownStatus(
+  summary: PollSummary,
+  resource: string,
+  kind: string,
+  value: unknown,
+): void {
   summary.unknownStatuses++;
-  logger.warn(`the food service reported a ${kind} status this version does not know; not recorded, observed again next poll`, {
-    resource,
-    status: value,
-  });
+  logger.warn(
+    `the food service reported a ${kind} status this version does not know; not recorded, observed again next poll`,
+    {
+      resource,
+      status: value,
+    },
+  );
 }
 
 /**
@@ -412,17 +505,27 @@ async function lookUp(
   } else {
     summary.vanished++;
     const order = await lookUp('GetOrder', () => deps.food.getOrder(relation.order));
-    if (order && isOrderStatus(order.status)) Object.assign(seen, { orderStatus: order.status, orderUpdateTime: order.updateTime });
+    if (order && isOrderStatus(order.status))
+      Object.assign(seen, { orderStatus: order.status, orderUpdateTime: order.updateTime });
     else if (order) reportUnknownStatus(summary, relation.order, 'order', order.status);
   }
   if (seen.orderStatus !== 'CANCELLED' && !isFlagged(relation)) {
     const { kitchenOrder, shipment } = relation;
-    if (relation.stage === 'PREPARATION' && kitchenOrder && relation.kitchenOrderStatus !== 'PACKAGED') {
+    if (
+      relation.stage === 'PREPARATION' &&
+      kitchenOrder &&
+      relation.kitchenOrderStatus !== 'PACKAGED'
+    ) {
       const found = await lookUp('GetKitchenOrder', () => deps.food.getKitchenOrder(kitchenOrder));
       if (found && isKitchenOrderStatus(found.status)) seen.kitchenOrderStatus = found.status;
       else if (found) reportUnknownStatus(summary, kitchenOrder, 'kitchen order', found.status);
     }
-    if (relation.stage === 'IN_FLIGHT' && shipment && relation.shipmentStatus !== 'DELIVERED' && relation.shipmentStatus !== 'REJECTED') {
+    if (
+      relation.stage === 'IN_FLIGHT' &&
+      shipment &&
+      relation.shipmentStatus !== 'DELIVERED' &&
+      relation.shipmentStatus !== 'REJECTED'
+    ) {
       const found = await lookUp('GetShipment', () => deps.food.getShipment(shipment));
       if (found && isShipmentStatus(found.status)) seen.shipmentStatus = found.status;
       else if (found) reportUnknownStatus(summary, shipment, 'shipment', found.status);
@@ -435,8 +538,17 @@ async function lookUp(
   const faulted = fault as { code: string; message: string } | null;
   // A failure for good is recorded already (and flagged by the trigger): the count ends there.
   const round: RoundOutcome =
-    failures.length > 0 || !transientFailure ? { kind: 'settled' } : faulted ? { kind: 'fault', ...faulted } : { kind: 'outage' };
-  const counted = nextObservationFaults(previousFaults, round, deps.now(), deps.config.faultRetryLimit);
+    failures.length > 0 || !transientFailure
+      ? { kind: 'settled' }
+      : faulted
+        ? { kind: 'fault', ...faulted }
+        : { kind: 'outage' };
+  const counted = nextObservationFaults(
+    previousFaults,
+    round,
+    deps.now(),
+    deps.config.faultRetryLimit,
+  );
   if (counted.observationFaults !== undefined) seen.observationFaults = counted.observationFaults;
   if (counted.observationError !== undefined) seen.observationError = counted.observationError;
   return seen;
@@ -456,15 +568,26 @@ async function observeUndriven(names: string[], context: ObserveContext): Promis
   await Promise.all(
     found.map(async (stored) => {
       const listed = listing.orders.get(String(stored.data.order));
-      if (!listed || !stored.parsed.ok || isNewerSchema(stored.parsed) || !isTerminal(stored.parsed.value.stage)) return;
+      if (
+        !listed ||
+        !stored.parsed.ok ||
+        isNewerSchema(stored.parsed) ||
+        !isTerminal(stored.parsed.value.stage)
+      )
+        return;
       const relation = stored.parsed.value;
-      const seen: Seen = { orderStatus: listed.status, ...(listed.updateTime ? { orderUpdateTime: listed.updateTime } : {}) };
+      const seen: Seen = {
+        orderStatus: listed.status,
+        ...(listed.updateTime ? { orderUpdateTime: listed.updateTime } : {}),
+      };
       const changes = observationChanges(relation, seen);
       const overwritten = writtenAfterItsEnd(relation, seen);
       if (!changes && !overwritten) return;
       summary.watched++;
       // Already recorded, and still not flagged: the trigger's event was lost, so it is woken.
-      await oneWrite(relation.order, summary, () => writeObservation(stored.ref, changes ?? {}, !changes, deps.now()));
+      await oneWrite(relation.order, summary, () =>
+        writeObservation(stored.ref, changes ?? {}, !changes, deps.now()),
+      );
     }),
   );
   const foreign = names.filter((name) => !known.has(name));
@@ -472,7 +595,9 @@ async function observeUndriven(names: string[], context: ObserveContext): Promis
   if (foreign.length > 0) {
     logger.warn('orders in progress that the orchestrator did not start; leaving them alone', {
       count: foreign.length,
-      sample: foreign.slice(0, SAMPLE).map((name) => `${name} (${listing.orders.get(name)?.status})`),
+      sample: foreign
+        .slice(0, SAMPLE)
+        .map((name) => `${name} (${listing.orders.get(name)?.status})`),
     });
   }
 }
@@ -503,7 +628,11 @@ async function watchEnded(deps: Deps, summary: PollSummary, limit: Limit): Promi
 }
 
 /** One ended relation's last look; whether its watch ended. */
-async function lastLook(stored: StoredRelation, deps: Deps, summary: PollSummary): Promise<boolean> {
+async function lastLook(
+  stored: StoredRelation,
+  deps: Deps,
+  summary: PollSummary,
+): Promise<boolean> {
   const order = String(stored.data.order);
   let seen: Seen = {};
   if (stored.parsed.ok && !isNewerSchema(stored.parsed) && !isFlagged(stored.parsed.value)) {
@@ -517,7 +646,10 @@ async function lastLook(stored: StoredRelation, deps: Deps, summary: PollSummary
       seen = { orderStatus: found.status, orderUpdateTime: found.updateTime };
     } catch (error) {
       summary.lookupFailures++;
-      logger.warn('last look at an ended order failed; the next poll tries again', { order, error: describeError(error) });
+      logger.warn('last look at an ended order failed; the next poll tries again', {
+        order,
+        error: describeError(error),
+      });
       return false;
     }
   }
@@ -527,7 +659,13 @@ async function lastLook(stored: StoredRelation, deps: Deps, summary: PollSummary
   summary.watched++;
   let ended = false;
   await oneWrite(order, summary, async () => {
-    await writeObservation(stored.ref, changes ?? {}, overwritten && !changes, deps.now(), !overwritten);
+    await writeObservation(
+      stored.ref,
+      changes ?? {},
+      overwritten && !changes,
+      deps.now(),
+      !overwritten,
+    );
     ended = !overwritten;
   });
   return ended;
@@ -535,6 +673,11 @@ async function lastLook(stored: StoredRelation, deps: Deps, summary: PollSummary
 
 /** Whether an ended relation, not flagged yet, has an order written after its end (model/overwrite.ts). */
 function writtenAfterItsEnd(relation: Relation, seen: Seen): boolean {
-  if (isFlagged(relation) || seen.orderStatus === undefined || seen.orderUpdateTime === undefined) return false;
-  return isOverwritten(relation, { status: seen.orderStatus, updateTime: seen.orderUpdateTime }, 'recorded');
+  if (isFlagged(relation) || seen.orderStatus === undefined || seen.orderUpdateTime === undefined)
+    return false;
+  return isOverwritten(
+    relation,
+    { status: seen.orderStatus, updateTime: seen.orderUpdateTime },
+    'recorded',
+  );
 }

@@ -7,15 +7,27 @@ import * as logger from 'firebase-functions/logger';
 
 import { describeError } from '../describe-error';
 import { FoodServiceError } from '../food/errors';
-import { judgePoller, type PollerStatus, type PollerWatchSettings, type UnrecordedOrder } from '../model/health';
+import {
+  judgePoller,
+  type PollerStatus,
+  type PollerWatchSettings,
+  type UnrecordedOrder,
+} from '../model/health';
 import { readKillSwitch } from '../store/controls';
 import { firestoreCodeName } from '../store/errors';
-import { readPollerHeartbeat, recordPollFailure, recordPollSuccess, startWatchingPoller } from '../store/poller-health';
+import {
+  readPollerHeartbeat,
+  recordPollFailure,
+  recordPollSuccess,
+  startWatchingPoller,
+} from '../store/poller-health';
 
 /** The code a heartbeat records for a failure: the gRPC code of a food-service or Firestore failure, or ours. */
 export function failureCode(error: unknown, fallback: string): string {
   if (error instanceof FoodServiceError) return error.codeName;
-  return typeof (error as { code?: unknown } | null)?.code === 'number' ? firestoreCodeName(error) : fallback;
+  return typeof (error as { code?: unknown } | null)?.code === 'number'
+    ? firestoreCodeName(error)
+    : fallback;
 }
 
 /**
@@ -39,19 +51,37 @@ export async function notePollSucceeded(
 ): Promise<void> {
   const key = JSON.stringify([unrecorded.count, unrecorded.sample.map((u) => u.order)]);
   const age = memo.last ? at.getTime() - memo.last.at : Infinity;
-  if (memo.last?.success && memo.last.unrecorded === key && age >= 0 && age < SUCCESS_WRITE_EVERY_MS) return;
+  if (
+    memo.last?.success &&
+    memo.last.unrecorded === key &&
+    age >= 0 &&
+    age < SUCCESS_WRITE_EVERY_MS
+  )
+    return;
   try {
     await recordPollSuccess(at, unrecorded);
     memo.last = { at: at.getTime(), success: true, unrecorded: key };
   } catch (error) {
-    logger.warn('could not record the poll in its heartbeat (health/poller)', { outcome: 'success', error: describeError(error) });
+    logger.warn('could not record the poll in its heartbeat (health/poller)', {
+      outcome: 'success',
+      error: describeError(error),
+    });
   }
 }
 
-export async function notePollFailed(at: Date, code: string, message: string, memo: HeartbeatMemo = {}): Promise<void> {
+export async function notePollFailed(
+  at: Date,
+  code: string,
+  message: string,
+  memo: HeartbeatMemo = {},
+): Promise<void> {
   memo.last = { at: at.getTime(), success: false, unrecorded: '' };
   await recordPollFailure(at, code, message).catch((error: unknown) =>
-    logger.warn('could not record the poll in its heartbeat (health/poller)', { outcome: 'failure', code, error: describeError(error) }),
+    logger.warn('could not record the poll in its heartbeat (health/poller)', {
+      outcome: 'failure',
+      code,
+      error: describeError(error),
+    }),
   );
 }
 
@@ -60,11 +90,21 @@ export async function notePollFailed(at: Date, code: string, message: string, me
  * first look at a poller that never wrote starts its clock (`startWatching`,
  * which the report does, since it runs every minute whatever else fails).
  */
-export async function pollerStatus(now: Date, settings: PollerWatchSettings, startWatching: boolean): Promise<PollerStatus> {
+export async function pollerStatus(
+  now: Date,
+  settings: PollerWatchSettings,
+  startWatching: boolean,
+): Promise<PollerStatus> {
   const [heartbeat, pause] = await Promise.all([readPollerHeartbeat(), readKillSwitch()]);
   if (!heartbeat && startWatching) await startWatchingPoller(now);
   return judgePoller(
-    heartbeat ?? { lastSuccessAt: null, lastFailure: null, consecutiveFailures: 0, watchedSince: now, unrecorded: null },
+    heartbeat ?? {
+      lastSuccessAt: null,
+      lastFailure: null,
+      consecutiveFailures: 0,
+      watchedSince: now,
+      unrecorded: null,
+    },
     pause,
     now,
     settings,

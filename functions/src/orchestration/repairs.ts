@@ -4,11 +4,31 @@
 import { describeError } from '../describe-error';
 import { orphansOf, stepFrom } from '../model/orphans';
 import { isTerminal } from '../model/stage';
-import { CREATE_STEPS, isFlagged, isOpen, type CreateStep, type PossibleOrphan, type Relation } from '../model/relation';
-import { approveRetry, readAttempts, readInTransaction, resolveAttempt, type Attempt } from '../store/claims';
+import {
+  CREATE_STEPS,
+  isFlagged,
+  isOpen,
+  type CreateStep,
+  type PossibleOrphan,
+  type Relation,
+} from '../model/relation';
+import {
+  approveRetry,
+  readAttempts,
+  readInTransaction,
+  resolveAttempt,
+  type Attempt,
+} from '../store/claims';
 import type { DocumentReference, Transaction } from '../store/database';
 import { store } from '../store/db';
-import { errorFields, historyFields, isNewerSchema, parseRelation, SCHEMA_VERSION, TRANSITIONS } from '../store/schema';
+import {
+  errorFields,
+  historyFields,
+  isNewerSchema,
+  parseRelation,
+  SCHEMA_VERSION,
+  TRANSITIONS,
+} from '../store/schema';
 import { settle } from '../store/settle';
 
 export interface Operator {
@@ -41,7 +61,8 @@ export async function retryRelation(
   now: Date,
   retentionDays: number,
 ): Promise<{ approvedAttempt: number | null }> {
-  if (!by.who.trim() || !by.why.trim()) throw new RepairRefused('a retry needs who asks and why (--by and --reason)');
+  if (!by.who.trim() || !by.why.trim())
+    throw new RepairRefused('a retry needs who asks and why (--by and --reason)');
   return store().runTransaction(async (tx) => {
     const relation = await readForRepair(tx, ref);
     const flag = relation.error;
@@ -67,12 +88,28 @@ export async function retryRelation(
       ? {
           knownUpdateTime: null,
           lateUpdates: [],
-          ...(isTerminal(relation.stage) ? { orderStatus: relation.stage, orderUpdateTime: null, watchUntil: now } : {}),
+          ...(isTerminal(relation.stage)
+            ? { orderStatus: relation.stage, orderUpdateTime: null, watchUntil: now }
+            : {}),
         }
       : {};
     const entry = ref.collection(TRANSITIONS).doc(`retry-${now.getTime()}`);
-    const update = { ...errorFields(null), observationError: null, ...vouched, ...historyFields(snapshot, [entry.id]) };
-    tx.update(ref, settle({ relation: snapshot, update, attempts: step ? { [step]: attempts } : {}, at: now, retentionDays }) ?? update);
+    const update = {
+      ...errorFields(null),
+      observationError: null,
+      ...vouched,
+      ...historyFields(snapshot, [entry.id]),
+    };
+    tx.update(
+      ref,
+      settle({
+        relation: snapshot,
+        update,
+        attempts: step ? { [step]: attempts } : {},
+        at: now,
+        retentionDays,
+      }) ?? update,
+    );
     tx.create(entry, {
       step: 'retry',
       stage: relation.stage,
@@ -96,7 +133,10 @@ async function readForRepair(tx: Transaction, ref: DocumentReference): Promise<R
       `${ref.path} was written by a newer version of the orchestrator (schemaVersion ${parsed.newerSchema}, this one knows ${SCHEMA_VERSION}); repair it with that version`,
     );
   }
-  if (!parsed.ok) throw new RepairRefused(`${ref.path} is malformed (${parsed.problems.join('; ')}); fix the document first, then retry`);
+  if (!parsed.ok)
+    throw new RepairRefused(
+      `${ref.path} is malformed (${parsed.problems.join('; ')}); fix the document first, then retry`,
+    );
   return parsed.value;
 }
 
@@ -111,17 +151,22 @@ function describeOrphan(orphan: PossibleOrphan): string {
  */
 export function findOrphan(orphans: readonly PossibleOrphan[], which: string): number | string {
   const wanted = which.trim();
-  const attempt = /^(?:(PREPARATION|IN_FLIGHT|createKitchenOrder|createShipment)-)?(\d+)$/.exec(wanted);
+  const attempt = /^(?:(PREPARATION|IN_FLIGHT|createKitchenOrder|createShipment)-)?(\d+)$/.exec(
+    wanted,
+  );
   const matches = orphans
     .map((orphan, index) => ({ orphan, index }))
     .filter(({ orphan }) =>
       attempt
         ? orphan.attempt === Number(attempt[2]) &&
-          (attempt[1] === undefined || attempt[1] === orphan.step || attempt[1] === CREATE_STEPS[orphan.step].to)
+          (attempt[1] === undefined ||
+            attempt[1] === orphan.step ||
+            attempt[1] === CREATE_STEPS[orphan.step].to)
         : orphan.name === wanted,
     );
   const known = orphans.length ? orphans.map(describeOrphan).join(', ') : 'none';
-  if (matches.length === 0) return `no possible orphan matches "${wanted}"; the relation notes: ${known}`;
+  if (matches.length === 0)
+    return `no possible orphan matches "${wanted}"; the relation notes: ${known}`;
   if (matches.length > 1)
     return `"${wanted}" matches ${matches.length} possible orphans (${known}); name the step too, e.g. PREPARATION-${wanted}`;
   return matches[0].index;
@@ -144,7 +189,9 @@ export async function resolveOrphan(
   retentionDays: number,
 ): Promise<{ orphan: PossibleOrphan; open: number }> {
   if (!by.who.trim() || !by.why.trim())
-    throw new RepairRefused('resolving an orphan needs who and a note on what was done (--by and --note)');
+    throw new RepairRefused(
+      'resolving an orphan needs who and a note on what was done (--by and --note)',
+    );
   return store().runTransaction(async (tx) => {
     const relation = await readForRepair(tx, ref);
     const attempts: Partial<Record<CreateStep, Attempt[]>> = {};
@@ -174,11 +221,23 @@ export async function resolveOrphan(
     }
     const resolution = { by: by.who, note: by.why, at: now, name: orphan.name };
     const attempt = attempts[orphan.step]?.find((a) => a.attempt === orphan.attempt);
-    if (!attempt) throw new RepairRefused(`${relation.order}: the attempt of ${describeOrphan(orphan)} is gone`);
+    if (!attempt)
+      throw new RepairRefused(
+        `${relation.order}: the attempt of ${describeOrphan(orphan)} is gone`,
+      );
     const snapshot = await tx.get(ref);
-    const after = { ...attempts, [orphan.step]: attempts[orphan.step]?.map((a) => (a === attempt ? { ...a, resolution } : a)) };
+    const after = {
+      ...attempts,
+      [orphan.step]: attempts[orphan.step]?.map((a) => (a === attempt ? { ...a, resolution } : a)),
+    };
     const entry = ref.collection(TRANSITIONS).doc(`resolve-orphan-${now.getTime()}`);
-    const update = settle({ relation: snapshot, update: historyFields(snapshot, [entry.id]), attempts: after, at: now, retentionDays });
+    const update = settle({
+      relation: snapshot,
+      update: historyFields(snapshot, [entry.id]),
+      attempts: after,
+      at: now,
+      retentionDays,
+    });
     resolveAttempt(tx, attempt, resolution);
     if (update) tx.update(ref, update);
     tx.create(entry, {

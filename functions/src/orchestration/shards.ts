@@ -21,7 +21,10 @@ export interface Shard {
 }
 
 /** The shards of a listing, or null when it is small enough for one instance. */
-export function planShards(listed: ReadonlyMap<string, ListedOrder>, shardSize: number): Shard[] | null {
+export function planShards(
+  listed: ReadonlyMap<string, ListedOrder>,
+  shardSize: number,
+): Shard[] | null {
   if (listed.size <= shardSize) return null;
   const orders = [...listed]
     .map(([name, { status, updateTime }]): Shard['orders'][number] =>
@@ -43,14 +46,25 @@ export function planShards(listed: ReadonlyMap<string, ListedOrder>, shardSize: 
 
 /** A task's payload, checked: a redelivered or hand-made task with bad data is refused with the reason. */
 export function parseShard(value: unknown): Shard | string {
-  const shard = (typeof value === 'object' && value !== null ? value : {}) as Record<string, unknown>;
+  const shard = (typeof value === 'object' && value !== null ? value : {}) as Record<
+    string,
+    unknown
+  >;
   const id = (v: unknown) => typeof v === 'string' && isOrderName(`orders/${v}`);
   if (shard.after !== undefined && !id(shard.after)) return 'after: expected an order id';
   if (shard.upTo !== undefined && !id(shard.upTo)) return 'upTo: expected an order id';
-  if (!Array.isArray(shard.orders)) return 'orders: expected a list of [order id, status, update_time]';
+  if (!Array.isArray(shard.orders))
+    return 'orders: expected a list of [order id, status, update_time]';
   for (const entry of shard.orders) {
     const updateTime = Array.isArray(entry) && entry.length === 3 ? isUpdateTime(entry[2]) : true;
-    if (!Array.isArray(entry) || entry.length < 2 || entry.length > 3 || !id(entry[0]) || !isOrderStatus(entry[1]) || !updateTime) {
+    if (
+      !Array.isArray(entry) ||
+      entry.length < 2 ||
+      entry.length > 3 ||
+      !id(entry[0]) ||
+      !isOrderStatus(entry[1]) ||
+      !updateTime
+    ) {
       return `orders: ${JSON.stringify(entry)} is not [order id, status, update_time]`;
     }
   }

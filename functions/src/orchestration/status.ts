@@ -4,10 +4,21 @@
 // The queries are in store/queries.ts; HTTP is the trigger's.
 import { createHash } from 'node:crypto';
 
-import { ACTIVE_STAGES, isActiveStage, problemsOf, type ProblemReason, type StuckThresholds } from '../model/health';
+import {
+  ACTIVE_STAGES,
+  isActiveStage,
+  problemsOf,
+  type ProblemReason,
+  type StuckThresholds,
+} from '../model/health';
 import { isOrderName } from '../model/names';
 import type { Stage } from '../model/stage';
-import { pageOfRelations, relationHistory, type Cursor, type RelationFilter } from '../store/queries';
+import {
+  pageOfRelations,
+  relationHistory,
+  type Cursor,
+  type RelationFilter,
+} from '../store/queries';
 import { readRelation, relationRef, type StoredRelation } from '../store/relations';
 import { stageSinceOf } from '../store/schema';
 import { problemFilter } from './health-report';
@@ -62,10 +73,18 @@ export interface RelationView {
   [field: string]: unknown;
 }
 
-export function relationView(stored: StoredRelation, now: Date, thresholds: StuckThresholds): RelationView {
+export function relationView(
+  stored: StoredRelation,
+  now: Date,
+  thresholds: StuckThresholds,
+): RelationView {
   const { data } = stored;
-  const fields = Object.fromEntries(RELATION_FIELDS.map((field) => [field, plainJson(data[field] ?? null)]));
-  const times = Object.fromEntries(TIME_FIELDS.map((field) => [field, plainJson(data[field] ?? null)])) as RelationView['times'];
+  const fields = Object.fromEntries(
+    RELATION_FIELDS.map((field) => [field, plainJson(data[field] ?? null)]),
+  );
+  const times = Object.fromEntries(
+    TIME_FIELDS.map((field) => [field, plainJson(data[field] ?? null)]),
+  ) as RelationView['times'];
   times.updatedAt = stored.updateTime.toISOString();
   const since = stageSinceOf(data);
   const health = stored.parsed.ok
@@ -74,7 +93,13 @@ export function relationView(stored: StoredRelation, now: Date, thresholds: Stuc
         since: p.since.toISOString(),
         detail: p.detail,
       }))
-    : [{ reason: 'flagged' as const, since: times.updatedAt, detail: `the document is malformed: ${stored.parsed.problems.join('; ')}` }];
+    : [
+        {
+          reason: 'flagged' as const,
+          since: times.updatedAt,
+          detail: `the document is malformed: ${stored.parsed.problems.join('; ')}`,
+        },
+      ];
   return {
     id: stored.ref.id,
     ...fields,
@@ -92,10 +117,17 @@ export interface OrderStatus {
 }
 
 /** The order's relation and history, or null when the orchestrator has no relation for it. */
-export async function orderStatus(orderName: string, now: Date, thresholds: StuckThresholds): Promise<OrderStatus | null> {
+export async function orderStatus(
+  orderName: string,
+  now: Date,
+  thresholds: StuckThresholds,
+): Promise<OrderStatus | null> {
   const stored = await readRelation(relationRef(orderName));
   if (!stored) return null;
-  const history = (await relationHistory(orderName)).map((entry) => ({ id: entry.id, ...(plainJson(entry.data) as object) }));
+  const history = (await relationHistory(orderName)).map((entry) => ({
+    id: entry.id,
+    ...(plainJson(entry.data) as object),
+  }));
   return { relation: relationView(stored, now, thresholds), history };
 }
 
@@ -128,7 +160,11 @@ export interface ListPage {
 }
 
 /** The queries a listing runs, in order: one, or for stuck orders of every stage, one per active stage. */
-export function listQueries(request: ListRequest, now: Date, thresholds: StuckThresholds): RelationFilter[] {
+export function listQueries(
+  request: ListRequest,
+  now: Date,
+  thresholds: StuckThresholds,
+): RelationFilter[] {
   const shared = { ...(request.orphans !== undefined ? { openOrphans: request.orphans } : {}) };
   if (!request.stuck) {
     return [
@@ -140,9 +176,13 @@ export function listQueries(request: ListRequest, now: Date, thresholds: StuckTh
     ];
   }
   if (request.flagged === true)
-    throw new BadRequest('stuck=true and flagged=true exclude each other: a flagged order is reported as flagged, not stuck');
+    throw new BadRequest(
+      'stuck=true and flagged=true exclude each other: a flagged order is reported as flagged, not stuck',
+    );
   if (request.stage && !isActiveStage(request.stage)) {
-    throw new BadRequest(`stuck=true applies to the active stages (${ACTIVE_STAGES.join(', ')}), not ${request.stage}`);
+    throw new BadRequest(
+      `stuck=true applies to the active stages (${ACTIVE_STAGES.join(', ')}), not ${request.stage}`,
+    );
   }
   const stages = request.stage && isActiveStage(request.stage) ? [request.stage] : ACTIVE_STAGES;
   return stages.map((stage) => ({ ...shared, ...problemFilter('stuck', stage, now, thresholds) }));
@@ -166,12 +206,16 @@ function fingerprint(request: ListRequest): string {
 function encodeToken(request: ListRequest, token: Token): string {
   const ms = token.cursor?.stageSince.getTime() ?? 0;
   const cursor = token.cursor ? [Math.floor(ms / 1000), (ms % 1000) * 1e6, token.cursor.id] : null;
-  return Buffer.from(JSON.stringify({ v: 1, f: fingerprint(request), q: token.query, c: cursor })).toString('base64url');
+  return Buffer.from(
+    JSON.stringify({ v: 1, f: fingerprint(request), q: token.query, c: cursor }),
+  ).toString('base64url');
 }
 
 /** Reads a page token back; a token that was not made by this API for these filters is a BadRequest. */
 export function decodeToken(request: ListRequest, text: string, queries: number): Token {
-  const malformed = new BadRequest('pageToken is malformed: pass the nextPageToken of the previous page, unchanged');
+  const malformed = new BadRequest(
+    'pageToken is malformed: pass the nextPageToken of the previous page, unchanged',
+  );
   let raw: unknown;
   try {
     if (!/^[A-Za-z0-9_-]+$/.test(text)) throw malformed;
@@ -180,9 +224,18 @@ export function decodeToken(request: ListRequest, text: string, queries: number)
     throw malformed;
   }
   const t = (typeof raw === 'object' && raw !== null ? raw : {}) as Record<string, unknown>;
-  if (t.v !== 1 || typeof t.f !== 'string' || !Number.isInteger(t.q) || (t.q as number) < 0 || (t.q as number) >= queries) throw malformed;
+  if (
+    t.v !== 1 ||
+    typeof t.f !== 'string' ||
+    !Number.isInteger(t.q) ||
+    (t.q as number) < 0 ||
+    (t.q as number) >= queries
+  )
+    throw malformed;
   if (t.f !== fingerprint(request))
-    throw new BadRequest('pageToken belongs to a listing with other filters: keep the filters of the first page');
+    throw new BadRequest(
+      'pageToken belongs to a listing with other filters: keep the filters of the first page',
+    );
   if (t.c === null) return { query: t.q as number, cursor: null };
   const c = t.c as unknown[];
   const valid =
@@ -196,27 +249,47 @@ export function decodeToken(request: ListRequest, text: string, queries: number)
   if (!valid) throw malformed;
   return {
     query: t.q as number,
-    cursor: { stageSince: new Date((c[0] as number) * 1000 + Math.floor((c[1] as number) / 1e6)), id: c[2] as string },
+    cursor: {
+      stageSince: new Date((c[0] as number) * 1000 + Math.floor((c[1] as number) / 1e6)),
+      id: c[2] as string,
+    },
   };
 }
 
 /** One page of relations, oldest in their stage first. Its cost follows the page: at most one read per query beyond it. */
-export async function listRelations(request: ListRequest, now: Date, thresholds: StuckThresholds): Promise<ListPage> {
-  if (!Number.isInteger(request.limit) || request.limit < LIST_LIMIT.min || request.limit > LIST_LIMIT.max) {
-    throw new BadRequest(`limit must be an integer from ${LIST_LIMIT.min} to ${LIST_LIMIT.max}, got ${request.limit}`);
+export async function listRelations(
+  request: ListRequest,
+  now: Date,
+  thresholds: StuckThresholds,
+): Promise<ListPage> {
+  if (
+    !Number.isInteger(request.limit) ||
+    request.limit < LIST_LIMIT.min ||
+    request.limit > LIST_LIMIT.max
+  ) {
+    throw new BadRequest(
+      `limit must be an integer from ${LIST_LIMIT.min} to ${LIST_LIMIT.max}, got ${request.limit}`,
+    );
   }
   const queries = listQueries(request, now, thresholds);
-  const start = request.pageToken ? decodeToken(request, request.pageToken, queries.length) : { query: 0, cursor: null };
+  const start = request.pageToken
+    ? decodeToken(request, request.pageToken, queries.length)
+    : { query: 0, cursor: null };
   const orders: RelationView[] = [];
   let next: Token | null = null;
   for (let q = start.query; q < queries.length && orders.length < request.limit; q++) {
-    const page = await pageOfRelations(queries[q], q === start.query ? start.cursor : null, request.limit - orders.length);
+    const page = await pageOfRelations(
+      queries[q],
+      q === start.query ? start.cursor : null,
+      request.limit - orders.length,
+    );
     orders.push(...page.relations.map((stored) => relationView(stored, now, thresholds)));
     if (page.next) {
       next = { query: q, cursor: page.next };
       break;
     }
-    if (orders.length === request.limit && q + 1 < queries.length) next = { query: q + 1, cursor: null };
+    if (orders.length === request.limit && q + 1 < queries.length)
+      next = { query: q + 1, cursor: null };
   }
   return { orders, nextPageToken: next ? encodeToken(request, next) : '' };
 }

@@ -27,9 +27,19 @@ export function classifyFailure(error: unknown, progress: StepProgress): Attempt
   // failure that proves nothing was sent there is nothing to know.
   const createUnknown = progress.sent && progress.created === null;
   if (error instanceof FoodServiceError) {
-    return { code: error.codeName, message, transient: error.transient, ambiguous: createUnknown && error.mayHaveHappened };
+    return {
+      code: error.codeName,
+      message,
+      transient: error.transient,
+      ambiguous: createUnknown && error.mayHaveHappened,
+    };
   }
-  return { code: firestoreCodeName(error), message, transient: isTransientFirestoreError(error), ambiguous: createUnknown };
+  return {
+    code: firestoreCodeName(error),
+    message,
+    transient: isTransientFirestoreError(error),
+    ambiguous: createUnknown,
+  };
 }
 
 /** A transient failure of a kind that usually heals, but may not (FAILURE_TABLE's `retry-bounded` codes). */
@@ -55,14 +65,39 @@ export function stepError(
   faultRetryLimit: number,
 ): StepError {
   const bounded = isBoundedFault(failure);
-  const failures = (previous?.step === step && isBoundedFault(previous) === bounded ? previous.failures : 0) + 1;
+  const failures =
+    (previous?.step === step && isBoundedFault(previous) === bounded ? previous.failures : 0) + 1;
   if (bounded && failures >= faultRetryLimit) {
     const message = `${failure.message} (${failures} tries in a row failed with faults that usually heal; FAULT_RETRY_LIMIT is ${faultRetryLimit})`;
-    return { step, code: failure.code, message, transient: false, failures, at: now, retryAt: null };
+    return {
+      step,
+      code: failure.code,
+      message,
+      transient: false,
+      failures,
+      at: now,
+      retryAt: null,
+    };
   }
   const interval = pollIntervalSeconds * 1000;
   const retryAt = failure.transient
-    ? new Date(now.getTime() + interval + backoffMs(failures, { initialBackoffMs: interval, maxBackoffMs: 10 * interval, multiplier: 2 }))
+    ? new Date(
+        now.getTime() +
+          interval +
+          backoffMs(failures, {
+            initialBackoffMs: interval,
+            maxBackoffMs: 10 * interval,
+            multiplier: 2,
+          }),
+      )
     : null;
-  return { step, code: failure.code, message: failure.message, transient: failure.transient, failures, at: now, retryAt };
+  return {
+    step,
+    code: failure.code,
+    message: failure.message,
+    transient: failure.transient,
+    failures,
+    at: now,
+    retryAt,
+  };
 }

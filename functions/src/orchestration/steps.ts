@@ -5,16 +5,42 @@
 import { status } from '@grpc/grpc-js';
 import * as logger from 'firebase-functions/logger';
 
-import { heldAfter, lateWriteWatchMs, MOVE_ORDER_ROUNDS, sendWindowMs, type Config } from '../config';
+import {
+  heldAfter,
+  lateWriteWatchMs,
+  MOVE_ORDER_ROUNDS,
+  sendWindowMs,
+  type Config,
+} from '../config';
 import { describeError } from '../describe-error';
 import { FoodServiceError } from '../food/errors';
 import { isOverwritten } from '../model/overwrite';
-import { CREATE_STEPS, type CreateStep, type LateUpdate, type Relation, type Step, type StepError } from '../model/relation';
+import {
+  CREATE_STEPS,
+  type CreateStep,
+  type LateUpdate,
+  type Relation,
+  type Step,
+  type StepError,
+} from '../model/relation';
 import type { Finish, Outcome } from '../model/stage';
 import { orderStatusRank, type OrderStatusName } from '../model/statuses';
-import { claimStep, extendSendWindow, failClaim, nameOnClaim, type HeldClaim } from '../store/claims';
+import {
+  claimStep,
+  extendSendWindow,
+  failClaim,
+  nameOnClaim,
+  type HeldClaim,
+} from '../store/claims';
 import type { DocumentReference } from '../store/database';
-import { announceFinish, extendFinishWindow, recordError, recordProgress, type Made, type Progress } from '../store/relations';
+import {
+  announceFinish,
+  extendFinishWindow,
+  recordError,
+  recordProgress,
+  type Made,
+  type Progress,
+} from '../store/relations';
 import { judgeLook } from './decide';
 import type { Deps } from './deps';
 import { classifyFailure, stepError, type StepProgress } from './step-failure';
@@ -74,12 +100,20 @@ export async function runCreateStep(ctx: StepContext, step: CreateStep): Promise
     case 'claimed':
       break;
     case 'held':
-      logger.debug('step is claimed by another attempt', { order: relation.order, step, attempt: claim.attempt });
+      logger.debug('step is claimed by another attempt', {
+        order: relation.order,
+        step,
+        attempt: claim.attempt,
+      });
       return 'held';
     case 'moved':
       return 'fenced';
     case 'malformed':
-      return flag(ctx, 'INVALID_CLAIM', `${claim.message}; fix or delete it, then retry the relation`);
+      return flag(
+        ctx,
+        'INVALID_CLAIM',
+        `${claim.message}; fix or delete it, then retry the relation`,
+      );
     case 'exhausted':
       return flag(
         ctx,
@@ -112,8 +146,18 @@ export async function runCreateStep(ctx: StepContext, step: CreateStep): Promise
         return recordCancellation(ctx, null, order.updateTime);
       }
       const error = flagError(look.code, look.message, deps.now());
-      await failClaim(claim, { code: look.code, message: look.message, ...notSent }, deps.now(), retentionDays, { error });
-      logger.error('relation flagged for a person', { order: relation.order, code: look.code, message: look.message });
+      await failClaim(
+        claim,
+        { code: look.code, message: look.message, ...notSent },
+        deps.now(),
+        retentionDays,
+        { error },
+      );
+      logger.error('relation flagged for a person', {
+        order: relation.order,
+        code: look.code,
+        message: look.message,
+      });
       return 'flagged';
     }
 
@@ -130,18 +174,37 @@ export async function runCreateStep(ctx: StepContext, step: CreateStep): Promise
 
     // 4. Name on the claim, at once: from here on no attempt creates again.
     const window = openWindow(deps.config, deps.now(), (until) => extendSendWindow(claim, until));
-    await nameOnClaim(claim, made.name, claim.adopt !== null, deps.now(), retentionDays, window.until);
+    await nameOnClaim(
+      claim,
+      made.name,
+      claim.adopt !== null,
+      deps.now(),
+      retentionDays,
+      window.until,
+    );
 
     // 5. Move the order, looking before every update.
     const moved = await moveOrder(deps, known, to, progress, window);
     if (moved.outcome === 'overwritten') {
       const error = flagError('CANCEL_OVERWRITTEN', moved.message, deps.now());
-      const failure = { code: 'CANCEL_OVERWRITTEN', message: moved.message, transient: false, ambiguous: false };
-      await failClaim(claim, failure, deps.now(), retentionDays, { error, lateUpdates: progress.lateUpdates });
+      const failure = {
+        code: 'CANCEL_OVERWRITTEN',
+        message: moved.message,
+        transient: false,
+        ambiguous: false,
+      };
+      await failClaim(claim, failure, deps.now(), retentionDays, {
+        error,
+        lateUpdates: progress.lateUpdates,
+      });
       return 'flagged';
     }
     if (moved.outcome === 'cancelled')
-      return recordCancellation(ctx, { made, claim, lateUpdates: progress.lateUpdates }, moved.knownUpdateTime);
+      return recordCancellation(
+        ctx,
+        { made, claim, lateUpdates: progress.lateUpdates },
+        moved.knownUpdateTime,
+      );
 
     // 6. Record, fenced: only while the stage and the claim are still this attempt's.
     const recorded = await recordProgress(
@@ -160,15 +223,20 @@ export async function runCreateStep(ctx: StepContext, step: CreateStep): Promise
       },
       deps.now(),
     );
-    logger.info(recorded === 'recorded' ? 'relation advanced' : 'step fenced out: another attempt moved the relation first', {
-      order: relation.order,
-      step,
-      from,
-      to,
-      created: made.name,
-      adopted: claim.adopt !== null || undefined,
-      attempt: claim.attempt,
-    });
+    logger.info(
+      recorded === 'recorded'
+        ? 'relation advanced'
+        : 'step fenced out: another attempt moved the relation first',
+      {
+        order: relation.order,
+        step,
+        from,
+        to,
+        created: made.name,
+        adopted: claim.adopt !== null || undefined,
+        attempt: claim.attempt,
+      },
+    );
     return recorded === 'recorded' ? 'advanced' : 'fenced';
   } catch (error) {
     return stepFailed(ctx, step, claim, progress, error);
@@ -181,13 +249,22 @@ export async function finishOrder(ctx: StepContext, to: Finish): Promise<Advance
   const progress: StepProgress = { sent: false, created: null, lateUpdates: [] };
   try {
     // The history entry goes first, with the window for the update: what an earlier finisher that died may have sent is in it.
-    const window = openWindow(deps.config, deps.now(), (until) => extendFinishWindow(ref, to, until));
-    const announced = await announceFinish(ref, { from: relation.stage, to, eventId }, deps.now(), window.until, lateness(deps.config));
+    const window = openWindow(deps.config, deps.now(), (until) =>
+      extendFinishWindow(ref, to, until),
+    );
+    const announced = await announceFinish(
+      ref,
+      { from: relation.stage, to, eventId },
+      deps.now(),
+      window.until,
+      lateness(deps.config),
+    );
     window.until = announced.sendUntil;
     if (announced.earlier) progress.lateUpdates.push(announced.earlier);
     const moved = await moveOrder(deps, relation, to, progress, window);
     if (moved.outcome === 'overwritten') return flag(ctx, 'CANCEL_OVERWRITTEN', moved.message);
-    if (moved.outcome === 'cancelled') return recordCancellation(ctx, { lateUpdates: progress.lateUpdates }, moved.knownUpdateTime);
+    if (moved.outcome === 'cancelled')
+      return recordCancellation(ctx, { lateUpdates: progress.lateUpdates }, moved.knownUpdateTime);
     const recorded = await recordProgress(
       ref,
       {
@@ -203,7 +280,8 @@ export async function finishOrder(ctx: StepContext, to: Finish): Promise<Advance
       },
       deps.now(),
     );
-    if (recorded === 'recorded') logger.info('order finished', { order: relation.order, outcome: to });
+    if (recorded === 'recorded')
+      logger.info('order finished', { order: relation.order, outcome: to });
     return recorded === 'recorded' ? 'advanced' : 'fenced';
   } catch (error) {
     return stepFailed(ctx, 'finish', null, progress, error);
@@ -297,9 +375,13 @@ export async function flagRelation(
   message: string,
   retentionDays: number,
 ): Promise<AdvanceResult> {
-  const current = (typeof target.error === 'object' && target.error !== null ? target.error : {}) as Partial<StepError>;
-  if (current.transient === false && current.code === code && current.message === message) return 'nothing';
-  if (!(await recordError(target.ref, target.stage, flagError(code, message, now), retentionDays))) return 'fenced';
+  const current = (
+    typeof target.error === 'object' && target.error !== null ? target.error : {}
+  ) as Partial<StepError>;
+  if (current.transient === false && current.code === code && current.message === message)
+    return 'nothing';
+  if (!(await recordError(target.ref, target.stage, flagError(code, message, now), retentionDays)))
+    return 'fenced';
   logger.error('relation flagged for a person', { order: target.order, code, message });
   return 'flagged';
 }
@@ -315,7 +397,9 @@ export function flag(ctx: StepContext, code: string, message: string): Promise<A
   );
 }
 
-type Moved = { outcome: 'moved' | 'cancelled'; knownUpdateTime: string } | { outcome: 'overwritten'; message: string };
+type Moved =
+  | { outcome: 'moved' | 'cancelled'; knownUpdateTime: string }
+  | { outcome: 'overwritten'; message: string };
 
 /**
  * The end of the window in which a step may send its UpdateOrder, as on
@@ -334,7 +418,10 @@ function openWindow(config: Config, now: Date, extend: (until: Date) => Promise<
 
 /** How a claim or a finish tells when an earlier sender's update has landed too late to be anything but held. */
 function lateness(config: Config) {
-  return { heldAfter: (sendUntil: Date) => heldAfter(sendUntil, config), invocationMs: config.advanceTimeoutSeconds * 1000 };
+  return {
+    heldAfter: (sendUntil: Date) => heldAfter(sendUntil, config),
+    invocationMs: config.advanceTimeoutSeconds * 1000,
+  };
 }
 
 /**
@@ -345,13 +432,26 @@ function lateness(config: Config) {
  * update whose outcome is unknown is kept in `progress.lateUpdates`: it may
  * still land.
  */
-async function moveOrder(deps: Deps, relation: Relation, to: OrderStatusName, progress: StepProgress, window: SendWindow): Promise<Moved> {
+async function moveOrder(
+  deps: Deps,
+  relation: Relation,
+  to: OrderStatusName,
+  progress: StepProgress,
+  window: SendWindow,
+): Promise<Moved> {
   let lastError: unknown;
   for (let round = 1; round <= MOVE_ORDER_ROUNDS; round++) {
     const seen = await deps.food.getOrder(relation.order);
-    if (seen.status === 'CANCELLED') return { outcome: 'cancelled', knownUpdateTime: seen.updateTime };
+    if (seen.status === 'CANCELLED')
+      return { outcome: 'cancelled', knownUpdateTime: seen.updateTime };
     // Judged with every window this step knows of, its own earlier rounds' included.
-    if (isOverwritten({ ...relation, lateUpdates: [...relation.lateUpdates, ...progress.lateUpdates] }, seen, 'every window')) {
+    if (
+      isOverwritten(
+        { ...relation, lateUpdates: [...relation.lateUpdates, ...progress.lateUpdates] },
+        seen,
+        'every window',
+      )
+    ) {
       return {
         outcome: 'overwritten',
         message:
@@ -359,7 +459,8 @@ async function moveOrder(deps: Deps, relation: Relation, to: OrderStatusName, pr
           "a customer's cancellation may have been overwritten by a late UpdateOrder of ours. Check with the customer, then retry the relation",
       };
     }
-    if (orderStatusRank(seen.status) >= orderStatusRank(to)) return { outcome: 'moved', knownUpdateTime: seen.updateTime };
+    if (orderStatusRank(seen.status) >= orderStatusRank(to))
+      return { outcome: 'moved', knownUpdateTime: seen.updateTime };
     // Too little of the window left for a wait for a slot: move it on, on record, before sending.
     if (window.until.getTime() - deps.now().getTime() < deps.config.rpcDeadlineMs) {
       window.until = new Date(deps.now().getTime() + sendWindowMs(deps.config));
@@ -371,9 +472,15 @@ async function moveOrder(deps: Deps, relation: Relation, to: OrderStatusName, pr
       return { outcome: 'moved', knownUpdateTime: updated.updateTime };
     } catch (error) {
       if (error instanceof FoodServiceError && error.mayHaveBeenApplied)
-        progress.lateUpdates.push({ status: to, sentAt, heldAfter: heldAfter(sentAt, deps.config) });
+        progress.lateUpdates.push({
+          status: to,
+          sentAt,
+          heldAfter: heldAfter(sentAt, deps.config),
+        });
       // The order moved under us, or the reply was lost: look again before trying again.
-      const lookAgain = error instanceof FoodServiceError && (error.transient || error.code === status.FAILED_PRECONDITION);
+      const lookAgain =
+        error instanceof FoodServiceError &&
+        (error.transient || error.code === status.FAILED_PRECONDITION);
       if (!lookAgain) throw error;
       lastError = error;
     }
@@ -398,7 +505,14 @@ async function stepFailed(
     created: progress.created ?? undefined,
     attempt: claim?.attempt,
   });
-  const recorded = stepError(step, failure, relation.error, deps.now(), deps.config.pollIntervalSeconds, deps.config.faultRetryLimit);
+  const recorded = stepError(
+    step,
+    failure,
+    relation.error,
+    deps.now(),
+    deps.config.pollIntervalSeconds,
+    deps.config.faultRetryLimit,
+  );
   const late = progress.lateUpdates;
   if (!claim) {
     await recordError(ref, relation.stage, recorded, deps.config.retentionDays, late);

@@ -24,9 +24,23 @@ import {
 } from '../model/relation';
 import type { AttemptFailure, AttemptRecord } from '../model/orphans';
 import { orphansOf } from '../model/orphans';
-import type { DocumentData, DocumentReference, DocumentSnapshot, Transaction, Version } from './database';
+import type {
+  DocumentData,
+  DocumentReference,
+  DocumentSnapshot,
+  Transaction,
+  Version,
+} from './database';
 import { store } from './db';
-import { describeValue, errorFields, lateUpdateFields, parseRelation, parseResolution, toDate, TRANSITIONS } from './schema';
+import {
+  describeValue,
+  errorFields,
+  lateUpdateFields,
+  parseRelation,
+  parseResolution,
+  toDate,
+  TRANSITIONS,
+} from './schema';
 import { settle } from './settle';
 
 export type { AttemptFailure } from '../model/orphans';
@@ -100,7 +114,11 @@ export interface ClaimRequest {
 /** Far more attempt documents than the budget allows; more means the documents were tampered with. */
 const MAX_ATTEMPT_DOCUMENTS = 50;
 
-export function attemptRef(relation: DocumentReference, step: CreateStep, attempt: number): DocumentReference {
+export function attemptRef(
+  relation: DocumentReference,
+  step: CreateStep,
+  attempt: number,
+): DocumentReference {
   return relation.collection(TRANSITIONS).doc(`${CREATE_STEPS[step].to}-${attempt}`);
 }
 
@@ -110,16 +128,21 @@ export function parseAttempt(snapshot: DocumentSnapshot, expected: number): Atte
   const where = `${snapshot.ref.path} is malformed`;
   const claimedAt = toDate(data.claimedAt);
   const leaseExpiresAt = toDate(data.leaseExpiresAt);
-  if (data.attempt !== expected) return `${where}: attempt is ${describeValue(data.attempt)}, expected ${expected}`;
-  if (!isCreateStep(data.step)) return `${where}: step is ${describeValue(data.step)}, expected createKitchenOrder or createShipment`;
-  if (!claimedAt || !leaseExpiresAt) return `${where}: claimedAt and leaseExpiresAt must be timestamps`;
+  if (data.attempt !== expected)
+    return `${where}: attempt is ${describeValue(data.attempt)}, expected ${expected}`;
+  if (!isCreateStep(data.step))
+    return `${where}: step is ${describeValue(data.step)}, expected createKitchenOrder or createShipment`;
+  if (!claimedAt || !leaseExpiresAt)
+    return `${where}: claimedAt and leaseExpiresAt must be timestamps`;
   if (data.created !== undefined && data.created !== null && typeof data.created !== 'string')
     return `${where}: created must be a name or null`;
   const failure = data.failure as Partial<AttemptFailure> | null | undefined;
   if (
     failure !== null &&
     failure !== undefined &&
-    (typeof failure !== 'object' || typeof failure.transient !== 'boolean' || typeof failure.ambiguous !== 'boolean')
+    (typeof failure !== 'object' ||
+      typeof failure.transient !== 'boolean' ||
+      typeof failure.ambiguous !== 'boolean')
   ) {
     return `${where}: failure must be null or {code, message, transient, ambiguous}`;
   }
@@ -147,7 +170,11 @@ export function parseAttempt(snapshot: DocumentSnapshot, expected: number): Atte
     cleanFailures: Number.isInteger(data.cleanFailures) ? (data.cleanFailures as number) : 0,
     approved: Boolean(data.approved),
     approval: data.approved
-      ? { by: String(data.approvedBy ?? ''), reason: String(data.approvedReason ?? ''), at: toDate(data.approvedAt) ?? claimedAt }
+      ? {
+          by: String(data.approvedBy ?? ''),
+          reason: String(data.approvedReason ?? ''),
+          at: toDate(data.approvedAt) ?? claimedAt,
+        }
       : null,
     sendUntil: toDate(data.sendUntil) ?? null,
   };
@@ -162,7 +189,11 @@ export const readInTransaction =
     tx.get(ref);
 
 /** Every attempt at the step so far, oldest first, or what is wrong with one of them. */
-export async function readAttempts(read: Read, relation: DocumentReference, step: CreateStep): Promise<Attempt[] | string> {
+export async function readAttempts(
+  read: Read,
+  relation: DocumentReference,
+  step: CreateStep,
+): Promise<Attempt[] | string> {
   const attempts: Attempt[] = [];
   for (let n = 1; n <= MAX_ATTEMPT_DOCUMENTS; n++) {
     const snapshot = await read(attemptRef(relation, step, n));
@@ -191,27 +222,51 @@ export function adoptable(attempts: readonly Attempt[]): string | null {
  * supersedes becomes a possible orphan on the relation in the same write.
  */
 export async function claimStep(request: ClaimRequest): Promise<Claim> {
-  const { relation, step, eventId, leaseMs, now, maxAmbiguous, retentionDays, heldAfter, invocationMs } = request;
+  const {
+    relation,
+    step,
+    eventId,
+    leaseMs,
+    now,
+    maxAmbiguous,
+    retentionDays,
+    heldAfter,
+    invocationMs,
+  } = request;
   return store().runTransaction(async (tx): Promise<Claim> => {
     const current = await tx.get(relation);
-    if (!current.exists || current.get('stage') !== CREATE_STEPS[step].from) return { kind: 'moved' };
+    if (!current.exists || current.get('stage') !== CREATE_STEPS[step].from)
+      return { kind: 'moved' };
     const stored = parseRelation(current.data() ?? {}, current.id);
     if (!stored.ok || isFlagged(stored.value)) return { kind: 'moved' };
     const attempts = await readAttempts(readInTransaction(tx), relation, step);
     if (typeof attempts === 'string') return { kind: 'malformed', message: attempts };
     const last = attempts.at(-1);
-    if (last && isLive(last, now)) return { kind: 'held', attempt: last.attempt, leaseExpiresAt: last.leaseExpiresAt };
+    if (last && isLive(last, now))
+      return { kind: 'held', attempt: last.attempt, leaseExpiresAt: last.leaseExpiresAt };
 
     const adopt = adoptable(attempts);
-    const names = { stage: 'CANCELLED' as const, kitchenOrder: null, shipment: null, flagged: true };
+    const names = {
+      stage: 'CANCELLED' as const,
+      kitchenOrder: null,
+      shipment: null,
+      flagged: true,
+    };
     const approvedAt = attempts.map((a) => a.approved).lastIndexOf(true);
-    const unnamedSinceApproval = orphansOf(names, step, attempts.slice(approvedAt + 1)).filter((o) => o.name === null).length;
+    const unnamedSinceApproval = orphansOf(names, step, attempts.slice(approvedAt + 1)).filter(
+      (o) => o.name === null,
+    ).length;
     if (adopt === null && unnamedSinceApproval > maxAmbiguous) {
-      return { kind: 'exhausted', attempt: last?.attempt ?? 0, possibleOrphans: unnamedSinceApproval };
+      return {
+        kind: 'exhausted',
+        attempt: last?.attempt ?? 0,
+        possibleOrphans: unnamedSinceApproval,
+      };
     }
 
     // A try that failed before anything could have been sent leaves nothing to note: its number is reused.
-    const reuse = last && last.failure && !last.failure.ambiguous && last.created === null ? last : undefined;
+    const reuse =
+      last && last.failure && !last.failure.ambiguous && last.created === null ? last : undefined;
     const attempt = reuse ? reuse.attempt : (last?.attempt ?? 0) + 1;
     const holder = randomUUID();
     const leaseExpiresAt = new Date(now.getTime() + leaseMs);
@@ -232,7 +287,14 @@ export async function claimStep(request: ClaimRequest): Promise<Claim> {
       cleanFailures: reuse ? reuse.cleanFailures + 1 : 0,
       resolution: null,
     };
-    const claimed: AttemptRecord = { attempt, claimedAt: now, eventId, created: null, failure: null, resolution: null };
+    const claimed: AttemptRecord = {
+      attempt,
+      claimedAt: now,
+      eventId,
+      created: null,
+      failure: null,
+      resolution: null,
+    };
     const after = [...attempts.filter((a) => a.attempt !== attempt), claimed];
     // An attempt that died after naming what it made may have sent its UpdateOrder, which the server may hold.
     const inherited = attempts
@@ -243,11 +305,20 @@ export async function claimStep(request: ClaimRequest): Promise<Claim> {
         heldAfter: heldAfter(a.sendUntil ?? new Date(a.claimedAt.getTime() + invocationMs)),
       }));
     const late = lateUpdateFields(current, inherited);
-    const relationUpdate = settle({ relation: current, update: late, attempts: { [step]: after }, at: now, retentionDays });
+    const relationUpdate = settle({
+      relation: current,
+      update: late,
+      attempts: { [step]: after },
+      at: now,
+      retentionDays,
+    });
     if (reuse) tx.update(ref, fields);
     else tx.create(ref, { ...fields, approved: false });
     if (relationUpdate) tx.update(relation, relationUpdate);
-    const known = { knownUpdateTime: stored.value.knownUpdateTime, lateUpdates: [...stored.value.lateUpdates, ...inherited] };
+    const known = {
+      knownUpdateTime: stored.value.knownUpdateTime,
+      lateUpdates: [...stored.value.lateUpdates, ...inherited],
+    };
     return { kind: 'claimed', ref, relation, step, attempt, holder, leaseExpiresAt, adopt, known };
   });
 }
@@ -277,8 +348,16 @@ export async function nameOnClaim(
         readAttempts(readInTransaction(tx), claim.relation, claim.step),
       ]);
       if (typeof attempts === 'string') throw new Error(attempts);
-      const after = attempts.map((a) => (a.attempt === claim.attempt ? { ...a, created: name } : a));
-      const relationUpdate = settle({ relation, update: {}, attempts: { [claim.step]: after }, at: now, retentionDays });
+      const after = attempts.map((a) =>
+        a.attempt === claim.attempt ? { ...a, created: name } : a,
+      );
+      const relationUpdate = settle({
+        relation,
+        update: {},
+        attempts: { [claim.step]: after },
+        at: now,
+        retentionDays,
+      });
       if (relationUpdate) tx.update(claim.relation, relationUpdate);
     }
     tx.update(claim.ref, fields);
@@ -290,7 +369,8 @@ export async function extendSendWindow(claim: HeldClaim, sendUntil: Date): Promi
   await store().runTransaction(async (tx) => {
     const own = parseAttempt(await tx.get(claim.ref), claim.attempt);
     if (typeof own === 'string') throw new Error(own);
-    if (own.holder !== claim.holder || own.failure !== null) throw new Error(`${claim.ref.path} is no longer this attempt's claim`);
+    if (own.holder !== claim.holder || own.failure !== null)
+      throw new Error(`${claim.ref.path} is no longer this attempt's claim`);
     tx.update(claim.ref, { sendUntil });
   });
 }
@@ -318,17 +398,29 @@ export async function failClaim(
     ]);
     if (typeof attempts === 'string') throw new Error(attempts);
     const created = outcome.created ?? null;
-    const after = attempts.map((a) => (a.attempt === claim.attempt ? { ...a, failure, ...(created ? { created } : {}) } : a));
+    const after = attempts.map((a) =>
+      a.attempt === claim.attempt ? { ...a, failure, ...(created ? { created } : {}) } : a,
+    );
     tx.update(claim.ref, { failure, releasedAt: now, ...(created ? { created } : {}) });
     if (!relation.exists) return;
     const current = relation.get('error') as { transient?: unknown } | null | undefined;
-    const waitsForThis = relation.get('stage') === CREATE_STEPS[claim.step].from && attempts.at(-1)?.attempt === claim.attempt;
-    const mayReplace = outcome.error !== undefined && (outcome.error.transient === false || current?.transient !== false);
+    const waitsForThis =
+      relation.get('stage') === CREATE_STEPS[claim.step].from &&
+      attempts.at(-1)?.attempt === claim.attempt;
+    const mayReplace =
+      outcome.error !== undefined &&
+      (outcome.error.transient === false || current?.transient !== false);
     const update = {
       ...(waitsForThis && mayReplace && outcome.error ? errorFields(outcome.error) : {}),
       ...lateUpdateFields(relation, outcome.lateUpdates),
     };
-    const relationUpdate = settle({ relation, update, attempts: { [claim.step]: after }, at: now, retentionDays });
+    const relationUpdate = settle({
+      relation,
+      update,
+      attempts: { [claim.step]: after },
+      at: now,
+      retentionDays,
+    });
     if (relationUpdate) tx.update(claim.relation, relationUpdate);
   });
 }
@@ -339,7 +431,12 @@ export async function failClaim(
  * approved, so the attempts before it no longer count, and who and why are
  * kept on it. Refused while an attempt holds the step.
  */
-export function approveRetry(tx: Transaction, attempts: readonly Attempt[], by: { who: string; why: string }, now: Date): Attempt | null {
+export function approveRetry(
+  tx: Transaction,
+  attempts: readonly Attempt[],
+  by: { who: string; why: string },
+  now: Date,
+): Attempt | null {
   const last = attempts.at(-1);
   if (!last) return null;
   if (isLive(last, now)) {
@@ -347,11 +444,20 @@ export function approveRetry(tx: Transaction, attempts: readonly Attempt[], by: 
       `attempt ${last.attempt} at ${CREATE_STEPS[last.step].to} holds its claim until ${last.leaseExpiresAt.toISOString()}; retrying now could create a second one`,
     );
   }
-  tx.update(last.ref, { approved: true, approvedBy: by.who, approvedReason: by.why, approvedAt: now });
+  tx.update(last.ref, {
+    approved: true,
+    approvedBy: by.who,
+    approvedReason: by.why,
+    approvedAt: now,
+  });
   return last;
 }
 
 /** A person's resolution of one attempt's possible orphan, for the name it has now, inside the resolving transaction. */
-export function resolveAttempt(tx: Transaction, attempt: Attempt, resolution: OrphanResolution): void {
+export function resolveAttempt(
+  tx: Transaction,
+  attempt: Attempt,
+  resolution: OrphanResolution,
+): void {
   tx.update(attempt.ref, { resolution });
 }

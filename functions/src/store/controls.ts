@@ -25,14 +25,24 @@ export interface KillSwitch {
   problem: string | null;
 }
 
-const RUNNING: KillSwitch = { paused: false, by: null, reason: null, at: null, resumedAt: null, problem: null };
+const RUNNING: KillSwitch = {
+  paused: false,
+  by: null,
+  reason: null,
+  at: null,
+  resumedAt: null,
+  problem: null,
+};
 
 /** Reads the switch as stored; no document means running. */
-export function parseKillSwitch(snapshot: Pick<DocumentSnapshot, 'exists' | 'data'> & { ref: { path: string } }): KillSwitch {
+export function parseKillSwitch(
+  snapshot: Pick<DocumentSnapshot, 'exists' | 'data'> & { ref: { path: string } },
+): KillSwitch {
   if (!snapshot.exists) return RUNNING;
   const data = snapshot.data() ?? {};
   const problems: string[] = [];
-  if (typeof data.paused !== 'boolean') problems.push(`paused must be true or false, got ${describeValue(data.paused)}`);
+  if (typeof data.paused !== 'boolean')
+    problems.push(`paused must be true or false, got ${describeValue(data.paused)}`);
   const date = (field: 'at' | 'resumedAt'): Date | null => {
     const value: unknown = data[field];
     if (value === undefined || value === null) return null;
@@ -40,10 +50,20 @@ export function parseKillSwitch(snapshot: Pick<DocumentSnapshot, 'exists' | 'dat
     if (!parsed) problems.push(`${field} must be a timestamp, got ${describeValue(value)}`);
     return parsed;
   };
-  const text = (field: 'by' | 'reason'): string | null => (typeof data[field] === 'string' ? (data[field] as string) : null);
-  const state = { by: text('by'), reason: text('reason'), at: date('at'), resumedAt: date('resumedAt') };
+  const text = (field: 'by' | 'reason'): string | null =>
+    typeof data[field] === 'string' ? (data[field] as string) : null;
+  const state = {
+    by: text('by'),
+    reason: text('reason'),
+    at: date('at'),
+    resumedAt: date('resumedAt'),
+  };
   if (problems.length > 0) {
-    return { ...state, paused: true, problem: `${snapshot.ref.path} is malformed (${problems.join('; ')}); counted as paused` };
+    return {
+      ...state,
+      paused: true,
+      problem: `${snapshot.ref.path} is malformed (${problems.join('; ')}); counted as paused`,
+    };
   }
   return { ...state, paused: data.paused as boolean, problem: null };
 }
@@ -57,7 +77,11 @@ export async function readKillSwitch(): Promise<KillSwitch> {
  * tells the poller to wake every relation that nothing has touched since.
  * Flipping it to where it already is changes nothing and says so.
  */
-export async function setKillSwitch(paused: boolean, by: { who: string; why: string }, now: Date): Promise<'changed' | 'unchanged'> {
+export async function setKillSwitch(
+  paused: boolean,
+  by: { who: string; why: string },
+  now: Date,
+): Promise<'changed' | 'unchanged'> {
   return store().runTransaction(async (tx) => {
     const current = parseKillSwitch(await tx.get(killSwitchRef()));
     if (current.paused === paused && current.problem === null) return 'unchanged';

@@ -56,7 +56,10 @@ export interface Query {
   /** How many documents match, counted by the index. */
   count(): Promise<number>;
   /** Every change to the results, from a first snapshot of all of them; returns the unsubscribe. */
-  onSnapshot(onChanges: (changes: DocumentChange[]) => void, onError: (error: Error) => void): () => void;
+  onSnapshot(
+    onChanges: (changes: DocumentChange[]) => void,
+    onError: (error: Error) => void,
+  ): () => void;
 }
 
 export interface DocumentChange {

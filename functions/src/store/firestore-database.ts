@@ -32,14 +32,16 @@ function toFirestore(value: unknown): unknown {
   if (value === DELETE_FIELD) return FieldValue.delete();
   if (value instanceof Date) return Timestamp.fromDate(value);
   if (Array.isArray(value)) return value.map(toFirestore);
-  if (isPlainObject(value)) return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, toFirestore(v)]));
+  if (isPlainObject(value))
+    return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, toFirestore(v)]));
   return value;
 }
 
 function fromFirestore(value: unknown): unknown {
   if (value instanceof Timestamp) return value.toDate();
   if (Array.isArray(value)) return value.map(fromFirestore);
-  if (isPlainObject(value)) return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, fromFirestore(v)]));
+  if (isPlainObject(value))
+    return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, fromFirestore(v)]));
   return value;
 }
 
@@ -121,9 +123,17 @@ class QueryOn implements Query {
   async count() {
     return (await this.query.count().get()).data().count;
   }
-  onSnapshot(onChanges: Parameters<Query['onSnapshot']>[0], onError: (error: Error) => void): () => void {
+  onSnapshot(
+    onChanges: Parameters<Query['onSnapshot']>[0],
+    onError: (error: Error) => void,
+  ): () => void {
     return this.query.onSnapshot(
-      (snapshot) => onChanges(snapshot.docChanges().map((change) => ({ type: change.type, doc: this.db.snapshot(change.doc) }))),
+      (snapshot) =>
+        onChanges(
+          snapshot
+            .docChanges()
+            .map((change) => ({ type: change.type, doc: this.db.snapshot(change.doc) })),
+        ),
       onError,
     );
   }
@@ -171,7 +181,10 @@ class Reference implements DocumentReference {
     await this.raw.set(toData(data));
   }
   async update(data: DocumentData, precondition?: Precondition) {
-    if (precondition) await this.raw.update(toData(data), { lastUpdateTime: timestampOf(precondition.lastUpdateTime) });
+    if (precondition)
+      await this.raw.update(toData(data), {
+        lastUpdateTime: timestampOf(precondition.lastUpdateTime),
+      });
     else await this.raw.update(toData(data));
   }
   async delete() {
@@ -189,7 +202,9 @@ class TransactionOn implements Transaction {
   }
   async getAll(...refs: DocumentReference[]) {
     if (refs.length === 0) return [];
-    return (await this.tx.getAll(...refs.map((ref) => this.db.raw(ref)))).map((doc) => this.db.snapshot(doc));
+    return (await this.tx.getAll(...refs.map((ref) => this.db.raw(ref)))).map((doc) =>
+      this.db.snapshot(doc),
+    );
   }
   create(ref: DocumentReference, data: DocumentData) {
     this.tx.create(this.db.raw(ref), toData(data));
@@ -220,7 +235,9 @@ export class FirestoreDatabase implements Database {
   }
   async getAll(...refs: DocumentReference[]) {
     if (refs.length === 0) return [];
-    return (await this.firestore.getAll(...refs.map((ref) => this.raw(ref)))).map((doc) => this.snapshot(doc));
+    return (await this.firestore.getAll(...refs.map((ref) => this.raw(ref)))).map((doc) =>
+      this.snapshot(doc),
+    );
   }
   runTransaction<T>(update: (tx: Transaction) => Promise<T>): Promise<T> {
     return this.firestore.runTransaction((tx) => update(new TransactionOn(this, tx)));

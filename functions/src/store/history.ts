@@ -37,7 +37,12 @@ export function parseHistoryEntry(snapshot: DocumentSnapshot): HistoryEntry | st
   if (id.startsWith('retry-')) {
     const at = toDate(data.at);
     const cleared = data.cleared as { code?: unknown; message?: unknown } | undefined;
-    if (!at || typeof data.by !== 'string' || typeof data.reason !== 'string' || typeof cleared?.code !== 'string') {
+    if (
+      !at ||
+      typeof data.by !== 'string' ||
+      typeof data.reason !== 'string' ||
+      typeof cleared?.code !== 'string'
+    ) {
       return `${snapshot.ref.path} is malformed: expected {by, reason, at, cleared {code, message}}`;
     }
     const approvedAttempt = typeof data.approvedAttempt === 'number' ? data.approvedAttempt : null;
@@ -55,7 +60,12 @@ export function parseHistoryEntry(snapshot: DocumentSnapshot): HistoryEntry | st
   if (id.startsWith('resolve-orphan-')) {
     const at = toDate(data.at);
     const orphan = data.orphan as { step?: unknown; attempt?: unknown; name?: unknown } | undefined;
-    if (!at || typeof data.by !== 'string' || typeof data.reason !== 'string' || typeof orphan?.attempt !== 'number') {
+    if (
+      !at ||
+      typeof data.by !== 'string' ||
+      typeof data.reason !== 'string' ||
+      typeof orphan?.attempt !== 'number'
+    ) {
       return `${snapshot.ref.path} is malformed: expected {by, reason, at, orphan {step, attempt, name}}`;
     }
     return {
@@ -65,7 +75,11 @@ export function parseHistoryEntry(snapshot: DocumentSnapshot): HistoryEntry | st
       by: data.by,
       reason: data.reason,
       at,
-      orphan: { step: String(orphan.step), attempt: orphan.attempt, name: typeof orphan.name === 'string' ? orphan.name : null },
+      orphan: {
+        step: String(orphan.step),
+        attempt: orphan.attempt,
+        name: typeof orphan.name === 'string' ? orphan.name : null,
+      },
     };
   }
   const match = /^([A-Z_]+)-(\d+)$/.exec(id);
@@ -73,10 +87,18 @@ export function parseHistoryEntry(snapshot: DocumentSnapshot): HistoryEntry | st
   if (data.step === 'createKitchenOrder' || data.step === 'createShipment') {
     const claim = parseAttempt(snapshot, Number(match[2]));
     if (typeof claim === 'string') return claim;
-    return { kind: 'attempt', id, step: data.step, to: match[1], adopted: data.adopted === true, claim };
+    return {
+      kind: 'attempt',
+      id,
+      step: data.step,
+      to: match[1],
+      adopted: data.adopted === true,
+      claim,
+    };
   }
   const at = toDate(data.claimedAt);
-  if (!at || typeof data.step !== 'string') return `${snapshot.ref.path} is malformed: expected {step, from, to, eventId, claimedAt}`;
+  if (!at || typeof data.step !== 'string')
+    return `${snapshot.ref.path} is malformed: expected {step, from, to, eventId, claimedAt}`;
   return {
     kind: 'step',
     id,
@@ -88,10 +110,13 @@ export function parseHistoryEntry(snapshot: DocumentSnapshot): HistoryEntry | st
   };
 }
 
-const whenOf = (entry: HistoryEntry) => (entry.kind === 'attempt' ? entry.claim.claimedAt : entry.at).getTime();
+const whenOf = (entry: HistoryEntry) =>
+  (entry.kind === 'attempt' ? entry.claim.claimedAt : entry.at).getTime();
 
 /** The whole history, oldest first; an entry that cannot be read is returned as its problem. */
-export async function readHistory(relation: DocumentReference): Promise<{ entries: HistoryEntry[]; problems: string[] }> {
+export async function readHistory(
+  relation: DocumentReference,
+): Promise<{ entries: HistoryEntry[]; problems: string[] }> {
   const entries: HistoryEntry[] = [];
   const problems: string[] = [];
   for (const snapshot of (await relation.collection(TRANSITIONS).get()).docs) {

@@ -25,38 +25,65 @@ interface LeaseState {
 }
 
 /** The lease as stored, and what was wrong with it, if anything (`now`: judge how far ahead it runs). */
-function readLease(snapshot: DocumentSnapshot, now?: Date): { state: LeaseState; problem?: string } {
+function readLease(
+  snapshot: DocumentSnapshot,
+  now?: Date,
+): { state: LeaseState; problem?: string } {
   if (!snapshot.exists) return { state: { holder: null, expiresAt: null, lastPollAt: null } };
   const data = snapshot.data() ?? {};
   const expiresAt = toDate(data.expiresAt);
   const lastPollAt = toDate(data.lastPollAt);
   const problems = [
-    typeof data.holder === 'string' || data.holder === null ? null : `holder ${describeValue(data.holder)}`,
+    typeof data.holder === 'string' || data.holder === null
+      ? null
+      : `holder ${describeValue(data.holder)}`,
     expiresAt || data.expiresAt === null ? null : `expiresAt ${describeValue(data.expiresAt)}`,
-    lastPollAt || data.lastPollAt === null || data.lastPollAt === undefined ? null : `lastPollAt ${describeValue(data.lastPollAt)}`,
+    lastPollAt || data.lastPollAt === null || data.lastPollAt === undefined
+      ? null
+      : `lastPollAt ${describeValue(data.lastPollAt)}`,
     now && expiresAt && expiresAt.getTime() > now.getTime() + MAX_POLL_LEASE_MS + CLOCK_SKEW_MS
       ? `expiresAt ${expiresAt.toISOString()} is further ahead than the longest lease a poll takes (${MAX_POLL_LEASE_MS / 1000} s), held by ${describeValue(data.holder)}`
       : null,
   ].filter((p): p is string => p !== null);
-  const state = { holder: typeof data.holder === 'string' ? data.holder : null, expiresAt, lastPollAt };
-  return problems.length ? { state, problem: `${snapshot.ref.path} was malformed (${problems.join(', ')}); replaced` } : { state };
+  const state = {
+    holder: typeof data.holder === 'string' ? data.holder : null,
+    expiresAt,
+    lastPollAt,
+  };
+  return problems.length
+    ? { state, problem: `${snapshot.ref.path} was malformed (${problems.join(', ')}); replaced` }
+    : { state };
 }
 
 /** `repaired` says what was wrong with a lease that was replaced, and `repairedHolder` whose it was. */
 type Repair = { repaired?: string; repairedHolder?: string | null };
-export type Acquired = ({ acquired: true; lastPollAt: Date | null } | { acquired: false; holder: string; expiresAt: Date }) & Repair;
+export type Acquired = (
+  { acquired: true; lastPollAt: Date | null } | { acquired: false; holder: string; expiresAt: Date }
+) &
+  Repair;
 
 function checkTtl(ttlMs: number): void {
-  if (!(ttlMs > 0 && ttlMs <= MAX_POLL_LEASE_MS)) throw new RangeError(`a poll lease lasts up to ${MAX_POLL_LEASE_MS} ms, not ${ttlMs}`);
+  if (!(ttlMs > 0 && ttlMs <= MAX_POLL_LEASE_MS))
+    throw new RangeError(`a poll lease lasts up to ${MAX_POLL_LEASE_MS} ms, not ${ttlMs}`);
 }
 
 /** Takes the lease for `ttlMs` unless someone else holds it; a malformed lease, or one too far ahead, is taken over. */
-export async function acquirePollLease(holder: string, ttlMs: number, now: Date): Promise<Acquired> {
+export async function acquirePollLease(
+  holder: string,
+  ttlMs: number,
+  now: Date,
+): Promise<Acquired> {
   checkTtl(ttlMs);
   return store().runTransaction(async (tx) => {
     const { state, problem } = readLease(await tx.get(leaseRef()), now);
     const repaired: Repair = problem ? { repaired: problem, repairedHolder: state.holder } : {};
-    if (!problem && state.holder && state.holder !== holder && state.expiresAt && state.expiresAt > now) {
+    if (
+      !problem &&
+      state.holder &&
+      state.holder !== holder &&
+      state.expiresAt &&
+      state.expiresAt > now
+    ) {
       return { acquired: false, holder: state.holder, expiresAt: state.expiresAt, ...repaired };
     }
     tx.set(leaseRef(), {
@@ -81,7 +108,11 @@ export async function renewPollLease(holder: string, ttlMs: number, now: Date): 
 }
 
 /** Gives the lease back, recording when the poll it covered started; a holder that lost it changes nothing. */
-export async function releasePollLease(holder: string, now: Date, polledAt: Date | null): Promise<void> {
+export async function releasePollLease(
+  holder: string,
+  now: Date,
+  polledAt: Date | null,
+): Promise<void> {
   await store().runTransaction(async (tx) => {
     const { state } = readLease(await tx.get(leaseRef()));
     if (state.holder !== holder) return;

@@ -18,12 +18,19 @@ export const UNRECORDED_SAMPLE = 10;
 
 const heartbeatRef = () => store().collection(HEALTH).doc(POLLER_HEARTBEAT);
 
-const clip = (text: string) => (text.length > MAX_MESSAGE ? `${text.slice(0, MAX_MESSAGE)}… (${text.length} characters)` : text);
+const clip = (text: string) =>
+  text.length > MAX_MESSAGE ? `${text.slice(0, MAX_MESSAGE)}… (${text.length} characters)` : text;
 
 /** Merges `fields` into the heartbeat, which a first write creates with `watchedSince`. */
-async function mergeHeartbeat(at: Date, fields: (current: DocumentData) => DocumentData): Promise<void> {
+async function mergeHeartbeat(
+  at: Date,
+  fields: (current: DocumentData) => DocumentData,
+): Promise<void> {
   await store().runTransaction(async (tx) => {
-    const current = (await tx.get(heartbeatRef())).data() ?? { watchedSince: at, consecutiveFailures: 0 };
+    const current = (await tx.get(heartbeatRef())).data() ?? {
+      watchedSince: at,
+      consecutiveFailures: 0,
+    };
     tx.set(heartbeatRef(), { ...current, ...fields(current) });
   });
 }
@@ -33,14 +40,19 @@ async function mergeHeartbeat(at: Date, fields: (current: DocumentData) => Docum
  * replaces the last poll's. One update, no transaction (it reads nothing); the
  * document's first write creates it with `watchedSince`.
  */
-export async function recordPollSuccess(at: Date, unrecorded: { count: number; sample: readonly UnrecordedOrder[] }): Promise<void> {
+export async function recordPollSuccess(
+  at: Date,
+  unrecorded: { count: number; sample: readonly UnrecordedOrder[] },
+): Promise<void> {
   const fields = {
     lastSuccessAt: at,
     consecutiveFailures: 0,
     unrecorded: {
       at,
       count: unrecorded.count,
-      sample: unrecorded.sample.slice(0, UNRECORDED_SAMPLE).map(({ order, reason }) => ({ order, reason: clip(reason) })),
+      sample: unrecorded.sample
+        .slice(0, UNRECORDED_SAMPLE)
+        .map(({ order, reason }) => ({ order, reason: clip(reason) })),
     },
   };
   try {
@@ -61,7 +73,8 @@ export async function recordPollSuccess(at: Date, unrecorded: { count: number; s
 export async function recordPollFailure(at: Date, code: string, message: string): Promise<void> {
   await mergeHeartbeat(at, (current) => ({
     lastFailure: { at, code, message: clip(message) },
-    consecutiveFailures: (typeof current.consecutiveFailures === 'number' ? current.consecutiveFailures : 0) + 1,
+    consecutiveFailures:
+      (typeof current.consecutiveFailures === 'number' ? current.consecutiveFailures : 0) + 1,
   }));
 }
 
@@ -78,15 +91,26 @@ export async function startWatchingPoller(at: Date): Promise<void> {
 export function parseHeartbeat(snapshot: DocumentSnapshot): PollerHeartbeat | null {
   const data = snapshot.data();
   if (!snapshot.exists || !data) return null;
-  const failure = (typeof data.lastFailure === 'object' && data.lastFailure !== null ? data.lastFailure : {}) as Record<string, unknown>;
+  const failure = (
+    typeof data.lastFailure === 'object' && data.lastFailure !== null ? data.lastFailure : {}
+  ) as Record<string, unknown>;
   const failedAt = toDate(failure.at);
-  const unrecorded = (typeof data.unrecorded === 'object' && data.unrecorded !== null ? data.unrecorded : {}) as Record<string, unknown>;
+  const unrecorded = (
+    typeof data.unrecorded === 'object' && data.unrecorded !== null ? data.unrecorded : {}
+  ) as Record<string, unknown>;
   const unrecordedAt = toDate(unrecorded.at);
   const sample = Array.isArray(unrecorded.sample) ? (unrecorded.sample as unknown[]) : [];
   return {
     lastSuccessAt: toDate(data.lastSuccessAt),
-    lastFailure: failedAt ? { at: failedAt, code: String(failure.code ?? 'UNKNOWN'), message: String(failure.message ?? '') } : null,
-    consecutiveFailures: typeof data.consecutiveFailures === 'number' ? data.consecutiveFailures : 0,
+    lastFailure: failedAt
+      ? {
+          at: failedAt,
+          code: String(failure.code ?? 'UNKNOWN'),
+          message: String(failure.message ?? ''),
+        }
+      : null,
+    consecutiveFailures:
+      typeof data.consecutiveFailures === 'number' ? data.consecutiveFailures : 0,
     watchedSince: toDate(data.watchedSince),
     unrecorded:
       unrecordedAt && typeof unrecorded.count === 'number'
@@ -94,8 +118,13 @@ export function parseHeartbeat(snapshot: DocumentSnapshot): PollerHeartbeat | nu
             at: unrecordedAt,
             count: unrecorded.count,
             sample: sample.flatMap((entry) => {
-              const e = (typeof entry === 'object' && entry !== null ? entry : {}) as Record<string, unknown>;
-              return typeof e.order === 'string' && typeof e.reason === 'string' ? [{ order: e.order, reason: e.reason }] : [];
+              const e = (typeof entry === 'object' && entry !== null ? entry : {}) as Record<
+                string,
+                unknown
+              >;
+              return typeof e.order === 'string' && typeof e.reason === 'string'
+                ? [{ order: e.order, reason: e.reason }]
+                : [];
             }),
           }
         : null,

@@ -53,13 +53,20 @@ function query(filter: RelationFilter): Query {
 }
 
 /** One page: `limit` relations after `after`, reading one more to know whether the page is the last. */
-export async function pageOfRelations(filter: RelationFilter, after: Cursor | null, limit: number): Promise<Page> {
+export async function pageOfRelations(
+  filter: RelationFilter,
+  after: Cursor | null,
+  limit: number,
+): Promise<Page> {
   let q = query(filter).orderBy('stageSince').orderBy(DOCUMENT_ID);
   if (after) q = q.startAfter(after.stageSince, after.id);
   const snapshot = await q.limit(limit + 1).get();
   const docs = snapshot.docs.slice(0, limit);
   const last = docs.at(-1);
-  const next = snapshot.docs.length > limit && last ? { stageSince: last.get('stageSince') as Date, id: last.id } : null;
+  const next =
+    snapshot.docs.length > limit && last
+      ? { stageSince: last.get('stageSince') as Date, id: last.id }
+      : null;
   return { relations: docs.flatMap((doc) => storedRelation(doc) ?? []), next };
 }
 
@@ -88,5 +95,7 @@ export async function relationHistory(orderName: string): Promise<StoredHistoryE
     const at = data.claimedAt ?? data.at;
     return { id: doc.id, data, at: at instanceof Date ? at : null };
   });
-  return entries.sort((a, b) => (a.at?.getTime() ?? 0) - (b.at?.getTime() ?? 0) || a.id.localeCompare(b.id));
+  return entries.sort(
+    (a, b) => (a.at?.getTime() ?? 0) - (b.at?.getTime() ?? 0) || a.id.localeCompare(b.id),
+  );
 }

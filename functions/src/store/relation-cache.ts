@@ -21,13 +21,19 @@ export interface RelationCache {
 }
 
 /** Opens a listener on the active relations and resolves once its first snapshot is in. */
-export function openRelationCache(query: Query = store().collection(RELATIONS).where('active', '==', true)): Promise<RelationCache> {
+export function openRelationCache(
+  query: Query = store().collection(RELATIONS).where('active', '==', true),
+): Promise<RelationCache> {
   return new Promise((resolve, reject) => {
     const relations = new Map<string, StoredRelation>();
     let first = true;
     const timer = setTimeout(() => {
       unsubscribe();
-      reject(new Error(`the relation listener gave no first snapshot within ${FIRST_SNAPSHOT_MS / 1000} s`));
+      reject(
+        new Error(
+          `the relation listener gave no first snapshot within ${FIRST_SNAPSHOT_MS / 1000} s`,
+        ),
+      );
     }, FIRST_SNAPSHOT_MS);
     const unsubscribe = query.onSnapshot(
       (changes) => {
@@ -44,7 +50,11 @@ export function openRelationCache(query: Query = store().collection(RELATIONS).w
         resolve({
           async *pages(pageSize, range = {}) {
             const ids = [...relations.keys()]
-              .filter((id) => (range.after === undefined || id > range.after) && (range.upTo === undefined || id <= range.upTo))
+              .filter(
+                (id) =>
+                  (range.after === undefined || id > range.after) &&
+                  (range.upTo === undefined || id <= range.upTo),
+              )
               .sort();
             for (let start = 0; start < ids.length; start += pageSize) {
               yield ids.slice(start, start + pageSize).flatMap((id) => relations.get(id) ?? []);

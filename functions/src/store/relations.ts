@@ -13,7 +13,14 @@ import type { CreateStep, LateUpdate, Step, StepError } from '../model/relation'
 import { FINISHES, isStage, isTerminal, type Finish, type Stage } from '../model/stage';
 import type { KitchenOrderStatusName, ShipmentStatusName } from '../model/statuses';
 import { readAttempts, readInTransaction, type Attempt, type HeldClaim } from './claims';
-import { DELETE_FIELD, DOCUMENT_ID, type DocumentData, type DocumentReference, type DocumentSnapshot, type Transaction } from './database';
+import {
+  DELETE_FIELD,
+  DOCUMENT_ID,
+  type DocumentData,
+  type DocumentReference,
+  type DocumentSnapshot,
+  type Transaction,
+} from './database';
 import { store } from './db';
 import { isAlreadyExists } from './errors';
 import {
@@ -47,7 +54,12 @@ export function relationRef(orderName: string): DocumentReference {
 export function storedRelation(snapshot: DocumentSnapshot): StoredRelation | null {
   const data = snapshot.data();
   if (!data || !snapshot.updateTime) return null;
-  return { ref: snapshot.ref, data, updateTime: snapshot.updateTime, parsed: parseRelation(data, snapshot.id) };
+  return {
+    ref: snapshot.ref,
+    data,
+    updateTime: snapshot.updateTime,
+    parsed: parseRelation(data, snapshot.id),
+  };
 }
 
 export async function readRelation(ref: DocumentReference): Promise<StoredRelation | null> {
@@ -91,10 +103,17 @@ const MAX_RELATION_PAGES = 100_000;
  * `active == true` with the document id as the order needs only the
  * automatic single-field index.
  */
-export async function* activeRelationPages(pageSize: number, range: IdRange = {}): AsyncGenerator<StoredRelation[]> {
+export async function* activeRelationPages(
+  pageSize: number,
+  range: IdRange = {},
+): AsyncGenerator<StoredRelation[]> {
   let after = range.after;
   for (let page = 0; page < MAX_RELATION_PAGES; page++) {
-    let query = store().collection(RELATIONS).where('active', '==', true).orderBy(DOCUMENT_ID).limit(pageSize);
+    let query = store()
+      .collection(RELATIONS)
+      .where('active', '==', true)
+      .orderBy(DOCUMENT_ID)
+      .limit(pageSize);
     if (after !== undefined) query = query.startAfter(after);
     if (range.upTo !== undefined) query = query.endAt(range.upTo);
     const { docs } = await query.get();
@@ -126,7 +145,11 @@ export async function relationsOf(orderNames: readonly string[]): Promise<Stored
 }
 
 /** Starts driving a NEW order. create() makes a second poll that saw the same order lose quietly. */
-export async function createRelation(orderName: string, customerId: string, at: Date): Promise<'created' | 'exists'> {
+export async function createRelation(
+  orderName: string,
+  customerId: string,
+  at: Date,
+): Promise<'created' | 'exists'> {
   try {
     await relationRef(orderName).create(newRelation(orderName, customerId, at));
     return 'created';
@@ -175,7 +198,11 @@ export async function writeObservation(
  * `watchUntil` alone needs only the automatic single-field index.
  */
 export async function dueWatches(now: Date, pageSize: number): Promise<StoredRelation[]> {
-  const { docs } = await store().collection(RELATIONS).where('watchUntil', '<=', now).limit(pageSize).get();
+  const { docs } = await store()
+    .collection(RELATIONS)
+    .where('watchUntil', '<=', now)
+    .limit(pageSize)
+    .get();
   return docs.flatMap((doc) => storedRelation(doc) ?? []);
 }
 
@@ -236,7 +263,11 @@ async function attemptsFor(
  * fenced out changes nothing but what it alone knows: its own attempt's
  * notes, and its updates that may still land.
  */
-export async function recordProgress(ref: DocumentReference, progress: Progress, at: Date): Promise<'recorded' | 'fenced'> {
+export async function recordProgress(
+  ref: DocumentReference,
+  progress: Progress,
+  at: Date,
+): Promise<'recorded' | 'fenced'> {
   const { claim } = progress;
   // A create's claim document is its history; the other steps get one entry, written once (a finish writes it before its update).
   const entry = stepEntryRef(ref, progress.to);
@@ -246,13 +277,26 @@ export async function recordProgress(ref: DocumentReference, progress: Progress,
     const attempts = await attemptsFor(tx, ref, [stepFrom(progress.from), claim?.step]);
     const existing = claim || progress.entryWritten ? undefined : await tx.get(entry);
     const own = claim ? attempts[claim.step]?.find((a) => a.attempt === claim.attempt) : undefined;
-    const stillHeld = !claim || (own?.holder === claim.holder && own.failure === null && attempts[claim.step]?.length === claim.attempt);
+    const stillHeld =
+      !claim ||
+      (own?.holder === claim.holder &&
+        own.failure === null &&
+        attempts[claim.step]?.length === claim.attempt);
     const late = lateUpdateFields(relation, progress.lateUpdates);
     // A flag raised while the step ran (by the trigger or the poller) waits for a person: the step does not clear it.
-    const flaggedSince = !progress.keepError && (relation.get('error') as { transient?: unknown } | null | undefined)?.transient === false;
+    const flaggedSince =
+      !progress.keepError &&
+      (relation.get('error') as { transient?: unknown } | null | undefined)?.transient === false;
     if (relation.get('stage') === progress.from && stillHeld && !flaggedSince) {
-      const entries = [...Object.values(attempts).flatMap((read) => read.map((a) => a.ref.id)), ...(claim ? [] : [entry.id])];
-      const update = { ...progressFields(progress, at), ...late, ...historyFields(relation, entries) };
+      const entries = [
+        ...Object.values(attempts).flatMap((read) => read.map((a) => a.ref.id)),
+        ...(claim ? [] : [entry.id]),
+      ];
+      const update = {
+        ...progressFields(progress, at),
+        ...late,
+        ...historyFields(relation, entries),
+      };
       if (claim && own && progress.to === 'CANCELLED') {
         // The claim says why its step stopped; what it made is recorded on the relation with the cancel.
         const failure = {
@@ -262,9 +306,14 @@ export async function recordProgress(ref: DocumentReference, progress: Progress,
           ambiguous: false,
         };
         tx.update(claim.ref, { failure, releasedAt: at });
-        attempts[claim.step] = attempts[claim.step]?.map((a) => (a === own ? { ...a, failure } : a));
+        attempts[claim.step] = attempts[claim.step]?.map((a) =>
+          a === own ? { ...a, failure } : a,
+        );
       }
-      tx.update(ref, settle({ relation, update, attempts, at, retentionDays: progress.retentionDays }) ?? update);
+      tx.update(
+        ref,
+        settle({ relation, update, attempts, at, retentionDays: progress.retentionDays }) ?? update,
+      );
       if (existing && !existing.exists) {
         tx.create(entry, {
           step: progress.step,
@@ -277,7 +326,13 @@ export async function recordProgress(ref: DocumentReference, progress: Progress,
       }
       return 'recorded';
     }
-    const fenced = settle({ relation, update: late, attempts, at, retentionDays: progress.retentionDays });
+    const fenced = settle({
+      relation,
+      update: late,
+      attempts,
+      at,
+      retentionDays: progress.retentionDays,
+    });
     if (fenced) tx.update(ref, fenced);
     return 'fenced';
   });
@@ -313,8 +368,12 @@ export async function announceFinish(
   const earlier = await entry.get();
   const claimedAt = toDate(earlier.get('claimedAt')) ?? at;
   // An entry from a version without send windows: its finisher may have sent until its invocation's timeout.
-  const until = toDate(earlier.get('sendUntil')) ?? new Date(claimedAt.getTime() + late.invocationMs);
-  return { sendUntil: until, earlier: { status: step.to, sentAt: claimedAt, heldAfter: late.heldAfter(until) } };
+  const until =
+    toDate(earlier.get('sendUntil')) ?? new Date(claimedAt.getTime() + late.invocationMs);
+  return {
+    sendUntil: until,
+    earlier: { status: step.to, sentAt: claimedAt, heldAfter: late.heldAfter(until) },
+  };
 }
 
 /**
@@ -322,7 +381,11 @@ export async function announceFinish(
  * it. Not fenced, unlike a claim's: finishers side by side (a duplicate event)
  * only widen each other's windows, which can cost a false alarm, never a miss.
  */
-export async function extendFinishWindow(ref: DocumentReference, to: Finish, sendUntil: Date): Promise<void> {
+export async function extendFinishWindow(
+  ref: DocumentReference,
+  to: Finish,
+  sendUntil: Date,
+): Promise<void> {
   await stepEntryRef(ref, to).update({ sendUntil });
 }
 
@@ -334,7 +397,12 @@ export async function extendFinishWindow(ref: DocumentReference, to: Finish, sen
 export async function clearExpiry(ref: DocumentReference, stage: Stage): Promise<boolean> {
   return store().runTransaction(async (tx) => {
     const relation = await tx.get(ref);
-    if (!relation.exists || relation.get('stage') !== stage || relation.get(EXPIRE_AT) === undefined) return false;
+    if (
+      !relation.exists ||
+      relation.get('stage') !== stage ||
+      relation.get(EXPIRE_AT) === undefined
+    )
+      return false;
     tx.update(ref, { [EXPIRE_AT]: DELETE_FIELD });
     return true;
   });
@@ -384,7 +452,10 @@ export async function recordError(
     const current = relation.get('error') as { transient?: unknown } | null | undefined;
     const replaces = !(error.transient && current?.transient === false);
     const attempts = isStage(from) ? await attemptsFor(tx, ref, [stepFrom(from)]) : {};
-    const update = { ...(replaces ? errorFields(error) : {}), ...lateUpdateFields(relation, lateUpdates) };
+    const update = {
+      ...(replaces ? errorFields(error) : {}),
+      ...lateUpdateFields(relation, lateUpdates),
+    };
     const settled = settle({ relation, update, attempts, at: error.at, retentionDays });
     if (settled) tx.update(ref, settled);
     return replaces;
@@ -405,9 +476,14 @@ const MAX_HISTORY_PAGES = 1_000;
  * read): a relation from before the list, one deleted mid-step, or steps an
  * older instance recorded during a deploy. Running it again is harmless.
  */
-export async function deleteHistory(ref: DocumentReference, deleted: DocumentData | undefined): Promise<{ named: number; listed: number }> {
+export async function deleteHistory(
+  ref: DocumentReference,
+  deleted: DocumentData | undefined,
+): Promise<{ named: number; listed: number }> {
   const history: unknown = deleted?.history;
-  const named = Array.isArray(history) ? [...new Set([...history.map(String), ...FINISHES.map((outcome) => `${outcome}-1`)])] : [];
+  const named = Array.isArray(history)
+    ? [...new Set([...history.map(String), ...FINISHES.map((outcome) => `${outcome}-1`)])]
+    : [];
   await Promise.all(named.map((id) => ref.collection(TRANSITIONS).doc(id).delete()));
   let listed = 0;
   for (let page = 0; page < MAX_HISTORY_PAGES; page++) {
@@ -416,5 +492,7 @@ export async function deleteHistory(ref: DocumentReference, deleted: DocumentDat
     listed += docs.length;
     if (docs.length < HISTORY_PAGE) return { named: named.length, listed };
   }
-  throw new Error(`${ref.path}: its history did not end within ${MAX_HISTORY_PAGES} pages of ${HISTORY_PAGE}`);
+  throw new Error(
+    `${ref.path}: its history did not end within ${MAX_HISTORY_PAGES} pages of ${HISTORY_PAGE}`,
+  );
 }

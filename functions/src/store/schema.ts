@@ -6,7 +6,13 @@
 // newer version wrote (schemaVersion above ours) is not read at all: its
 // fields may mean something this code does not know, so it is left alone,
 // never flagged (docs/OPERATIONS.md, "Schema versions").
-import { isOrderName, isResourceName, nameFormat, orderId, type ResourceKind } from '../model/names';
+import {
+  isOrderName,
+  isResourceName,
+  nameFormat,
+  orderId,
+  type ResourceKind,
+} from '../model/names';
 import {
   isFlagged,
   openOrphans,
@@ -92,7 +98,11 @@ export function toDate(value: unknown): Date | null {
 }
 
 function isTimestamp(value: unknown): value is { toDate(): Date } {
-  return typeof value === 'object' && value !== null && typeof (value as { toDate?: unknown }).toDate === 'function';
+  return (
+    typeof value === 'object' &&
+    value !== null &&
+    typeof (value as { toDate?: unknown }).toDate === 'function'
+  );
 }
 
 /** When the relation entered its stage; documents from before `stageSince` existed fall back to the step times. */
@@ -107,10 +117,13 @@ export function describeValue(value: unknown): string {
 export type Parsed<T> = { ok: true; value: T } | { ok: false; problems: string[] };
 
 /** A relation as read: `newerSchema` is set when a newer version wrote it, and then nothing else was read. */
-export type ParsedRelation = { ok: true; value: Relation } | { ok: false; problems: string[]; newerSchema?: number };
+export type ParsedRelation =
+  { ok: true; value: Relation } | { ok: false; problems: string[]; newerSchema?: number };
 
 /** Whether a newer version of the orchestrator wrote this relation: it is then left alone. */
-export function isNewerSchema(parsed: ParsedRelation): parsed is { ok: false; problems: string[]; newerSchema: number } {
+export function isNewerSchema(
+  parsed: ParsedRelation,
+): parsed is { ok: false; problems: string[]; newerSchema: number } {
   return !parsed.ok && parsed.newerSchema !== undefined;
 }
 
@@ -119,23 +132,37 @@ export function parseRelation(data: DocumentData, id: string): ParsedRelation {
   const problems: string[] = [];
   const version: unknown = data.schemaVersion ?? 1;
   if (!Number.isInteger(version) || (version as number) < 1) {
-    problems.push(`schemaVersion: expected an integer from 1, got ${describeValue(data.schemaVersion)}`);
+    problems.push(
+      `schemaVersion: expected an integer from 1, got ${describeValue(data.schemaVersion)}`,
+    );
   } else if ((version as number) > SCHEMA_VERSION) {
     return {
       ok: false,
       newerSchema: version as number,
-      problems: [`schemaVersion: ${String(version)} is newer than this code's ${SCHEMA_VERSION}; left alone for the version that wrote it`],
+      problems: [
+        `schemaVersion: ${String(version)} is newer than this code's ${SCHEMA_VERSION}; left alone for the version that wrote it`,
+      ],
     };
   }
 
-  const name = (field: 'order' | 'kitchenOrder' | 'shipment', kind: ResourceKind, optional: boolean): string | null => {
+  const name = (
+    field: 'order' | 'kitchenOrder' | 'shipment',
+    kind: ResourceKind,
+    optional: boolean,
+  ): string | null => {
     const value: unknown = data[field];
     if ((value === null || value === undefined) && optional) return null;
     if (isResourceName(kind, value)) return value;
-    problems.push(`${field}: expected ${optional ? 'null or ' : ''}"${nameFormat(kind)}", got ${describeValue(value)}`);
+    problems.push(
+      `${field}: expected ${optional ? 'null or ' : ''}"${nameFormat(kind)}", got ${describeValue(value)}`,
+    );
     return null;
   };
-  const status = <T extends string>(field: string, check: (v: unknown) => v is T, optional: boolean): T | null => {
+  const status = <T extends string>(
+    field: string,
+    check: (v: unknown) => v is T,
+    optional: boolean,
+  ): T | null => {
     const value: unknown = data[field];
     if ((value === null || value === undefined) && optional) return null;
     if (check(value)) return value;
@@ -145,9 +172,13 @@ export function parseRelation(data: DocumentData, id: string): ParsedRelation {
 
   const order = name('order', 'order', false);
   if (order !== null && isOrderName(order) && orderId(order) !== id) {
-    problems.push(`order: ${order} is not the order of relation ${id} (its id must be the order's)`);
+    problems.push(
+      `order: ${order} is not the order of relation ${id} (its id must be the order's)`,
+    );
   }
-  const stage = isStage(data.stage) ? data.stage : (problems.push(`stage: unknown stage ${describeValue(data.stage)}`), null);
+  const stage = isStage(data.stage)
+    ? data.stage
+    : (problems.push(`stage: unknown stage ${describeValue(data.stage)}`), null);
   const orderStatus = status('orderStatus', isOrderStatus, false);
   const kitchenOrder = name('kitchenOrder', 'kitchenOrder', true);
   const kitchenOrderStatus = status('kitchenOrderStatus', isKitchenOrderStatus, true);
@@ -156,7 +187,9 @@ export function parseRelation(data: DocumentData, id: string): ParsedRelation {
   const error = parseStepError(data.error, problems);
   const observationError = data.observationError ?? null;
   if (observationError !== null && typeof observationError !== 'string') {
-    problems.push(`observationError: expected null or a message, got ${describeValue(observationError)}`);
+    problems.push(
+      `observationError: expected null or a message, got ${describeValue(observationError)}`,
+    );
   }
   const possibleOrphans = parsePossibleOrphans(data.possibleOrphans, problems);
   const updateTime = (field: 'knownUpdateTime' | 'orderUpdateTime'): string | null => {
@@ -169,7 +202,8 @@ export function parseRelation(data: DocumentData, id: string): ParsedRelation {
   const orderUpdateTime = updateTime('orderUpdateTime');
   const lateUpdates = parseLateUpdates(data.lateUpdates, problems);
 
-  if (problems.length > 0 || order === null || stage === null || orderStatus === null) return { ok: false, problems };
+  if (problems.length > 0 || order === null || stage === null || orderStatus === null)
+    return { ok: false, problems };
   return {
     ok: true,
     value: {
@@ -193,7 +227,9 @@ export function parseRelation(data: DocumentData, id: string): ParsedRelation {
 
 function parseStepError(value: unknown, problems: string[]): StepError | null {
   if (value === null || value === undefined) return null;
-  const e = (typeof value === 'object' && !Array.isArray(value) ? value : {}) as Partial<Record<keyof StepError, unknown>>;
+  const e = (typeof value === 'object' && !Array.isArray(value) ? value : {}) as Partial<
+    Record<keyof StepError, unknown>
+  >;
   const at = toDate(e.at);
   const retryAt = e.retryAt === null || e.retryAt === undefined ? null : toDate(e.retryAt);
   const valid =
@@ -205,7 +241,9 @@ function parseStepError(value: unknown, problems: string[]): StepError | null {
     (e.step === undefined || typeof e.step === 'string') &&
     (e.code === undefined || typeof e.code === 'string');
   if (!valid) {
-    problems.push('error: expected null or {step, code, message, transient, failures >= 1, at: timestamp, retryAt: timestamp or null}');
+    problems.push(
+      'error: expected null or {step, code, message, transient, failures >= 1, at: timestamp, retryAt: timestamp or null}',
+    );
     return null;
   }
   return {
@@ -246,15 +284,20 @@ export function parseRelationDocument(data: DocumentData, id: string): Parsed<Re
     const value: unknown = data[field];
     if ((value === null || value === undefined) && optional) return null;
     const date = toDate(value);
-    if (!date) problems.push(`${field}: expected ${optional ? 'null or ' : ''}a timestamp, got ${describeValue(value)}`);
+    if (!date)
+      problems.push(
+        `${field}: expected ${optional ? 'null or ' : ''}a timestamp, got ${describeValue(value)}`,
+      );
     return date;
   };
   const createdAt = time('createdAt', false);
   const observedAt = time('observedAt', true);
   const nudgedAt = time('nudgedAt', true);
   const advancedAt = time('advancedAt', true);
-  if (typeof data.customerId !== 'string') problems.push(`customerId: expected a string, got ${describeValue(data.customerId)}`);
-  if (typeof data.active !== 'boolean') problems.push(`active: expected true or false, got ${describeValue(data.active)}`);
+  if (typeof data.customerId !== 'string')
+    problems.push(`customerId: expected a string, got ${describeValue(data.customerId)}`);
+  if (typeof data.active !== 'boolean')
+    problems.push(`active: expected true or false, got ${describeValue(data.active)}`);
   const outcome: unknown = data.outcome ?? null;
   if (outcome !== null && !(isStage(outcome) && isTerminal(outcome)))
     problems.push(`outcome: expected null or a final stage, got ${describeValue(outcome)}`);
@@ -271,13 +314,19 @@ export function parseRelationDocument(data: DocumentData, id: string): Parsed<Re
       nudgedAt,
       advancedAt,
       flagged: typeof data.flagged === 'boolean' ? data.flagged : isFlagged(relation.value),
-      hasOpenOrphans: typeof data.hasOpenOrphans === 'boolean' ? data.hasOpenOrphans : openOrphans(relation.value).length > 0,
+      hasOpenOrphans:
+        typeof data.hasOpenOrphans === 'boolean'
+          ? data.hasOpenOrphans
+          : openOrphans(relation.value).length > 0,
       stageSince: stageSinceOf(data),
     },
   };
 }
 
-const CREATE_STEPS: readonly string[] = ['createKitchenOrder', 'createShipment'] satisfies CreateStep[];
+const CREATE_STEPS: readonly string[] = [
+  'createKitchenOrder',
+  'createShipment',
+] satisfies CreateStep[];
 
 function parseLateUpdates(value: unknown, problems: string[]): LateUpdate[] {
   if (value === undefined || value === null) return [];
@@ -286,11 +335,15 @@ function parseLateUpdates(value: unknown, problems: string[]): LateUpdate[] {
         const entry = (typeof u === 'object' && u !== null ? u : {}) as Record<string, unknown>;
         const sentAt = toDate(entry.sentAt);
         const heldAfter = toDate(entry.heldAfter);
-        return isOrderStatus(entry.status) && sentAt && heldAfter ? { status: entry.status, sentAt, heldAfter } : null;
+        return isOrderStatus(entry.status) && sentAt && heldAfter
+          ? { status: entry.status, sentAt, heldAfter }
+          : null;
       })
     : null;
   if (!parsed || parsed.some((u) => u === null)) {
-    problems.push('lateUpdates: expected a list of {status, sentAt: timestamp, heldAfter: timestamp}');
+    problems.push(
+      'lateUpdates: expected a list of {status, sentAt: timestamp, heldAfter: timestamp}',
+    );
     return [];
   }
   return parsed as LateUpdate[];
@@ -339,7 +392,12 @@ export function parseResolution(value: unknown): OrphanResolution | null | undef
   const r = (typeof value === 'object' ? value : {}) as Record<string, unknown>;
   const at = toDate(r.at);
   const name = r.name ?? null;
-  if (typeof r.by !== 'string' || typeof r.note !== 'string' || at === null || (name !== null && typeof name !== 'string'))
+  if (
+    typeof r.by !== 'string' ||
+    typeof r.note !== 'string' ||
+    at === null ||
+    (name !== null && typeof name !== 'string')
+  )
     return undefined;
   return { by: r.by, note: r.note, at, name };
 }
@@ -370,7 +428,10 @@ export function errorFields(error: StepError | null): DocumentData {
 
 /** The orphan notes and the queryable `hasOpenOrphans` beside them, always written together. */
 export function orphanFields(orphans: readonly PossibleOrphan[]): DocumentData {
-  return { possibleOrphans: orphans.map(storedOrphan), hasOpenOrphans: openOrphans({ possibleOrphans: [...orphans] }).length > 0 };
+  return {
+    possibleOrphans: orphans.map(storedOrphan),
+    hasOpenOrphans: openOrphans({ possibleOrphans: [...orphans] }).length > 0,
+  };
 }
 
 /**
@@ -378,7 +439,10 @@ export function orphanFields(orphans: readonly PossibleOrphan[]): DocumentData {
  * documents, so that forgetHistory deletes them by name instead of listing
  * them. A relation written before the list existed keeps none, and is listed.
  */
-export function historyFields(relation: Pick<DocumentSnapshot, 'get'>, ids: readonly string[]): DocumentData {
+export function historyFields(
+  relation: Pick<DocumentSnapshot, 'get'>,
+  ids: readonly string[],
+): DocumentData {
   const known: unknown = relation.get('history');
   if (!Array.isArray(known)) return {};
   const fresh = ids.filter((id) => !known.includes(id));
@@ -389,7 +453,10 @@ export function historyFields(relation: Pick<DocumentSnapshot, 'get'>, ids: read
 const MAX_LATE_UPDATES = 10;
 
 /** The relation's lateUpdates with `added` appended, for its update; nothing when none were added. */
-export function lateUpdateFields(relation: Pick<DocumentSnapshot, 'data' | 'id'>, added: readonly LateUpdate[] | undefined): DocumentData {
+export function lateUpdateFields(
+  relation: Pick<DocumentSnapshot, 'data' | 'id'>,
+  added: readonly LateUpdate[] | undefined,
+): DocumentData {
   if (!added?.length) return {};
   const stored = parseRelation(relation.data() ?? {}, relation.id);
   const earlier = stored.ok ? stored.value.lateUpdates : [];

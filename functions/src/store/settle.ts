@@ -23,7 +23,13 @@ export interface Settlement {
 }
 
 /** The update to write to the relation, derived fields included; null when nothing changes. */
-export function settle({ relation, update, attempts, at, retentionDays }: Settlement): DocumentData | null {
+export function settle({
+  relation,
+  update,
+  attempts,
+  at,
+  retentionDays,
+}: Settlement): DocumentData | null {
   const stored = relation.data() ?? {};
   const next = { ...stored, ...update };
   const stage = isStage(next.stage) ? next.stage : null;
@@ -38,7 +44,9 @@ export function settle({ relation, update, attempts, at, retentionDays }: Settle
   const before = parsePossibleOrphans(stored.possibleOrphans, []);
   const notes: PossibleOrphan[] = (Object.keys(CREATE_STEPS) as CreateStep[]).flatMap((step) => {
     const read = attempts[step];
-    return read && stage ? orphansOf(names, step, read) : before.filter((note) => note.step === step);
+    return read && stage
+      ? orphansOf(names, step, read)
+      : before.filter((note) => note.step === step);
   });
   const fields: DocumentData = { ...update };
   if (canonical(notes) !== canonical(before)) {

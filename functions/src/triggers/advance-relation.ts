@@ -1,7 +1,13 @@
 import { onDocumentWritten } from 'firebase-functions/v2/firestore';
 import * as logger from 'firebase-functions/logger';
 
-import { advanceConcurrency, advanceMaxInstances, advanceTimeoutSeconds, DEPLOYMENT, FOOD_SERVICE_SECRETS } from '../config';
+import {
+  advanceConcurrency,
+  advanceMaxInstances,
+  advanceTimeoutSeconds,
+  DEPLOYMENT,
+  FOOD_SERVICE_SECRETS,
+} from '../config';
 import { advance } from '../orchestration/lifecycle';
 import { store } from '../store/db';
 import { RELATIONS } from '../store/schema';

@@ -1,6 +1,12 @@
 import { getFunctions } from 'firebase-admin/functions';
 
-import { loadConfig, SECRET_NAMES, secretManagerTarget, tlsFromSecrets, type Config } from '../config';
+import {
+  loadConfig,
+  SECRET_NAMES,
+  secretManagerTarget,
+  tlsFromSecrets,
+  type Config,
+} from '../config';
 import { sendingUntil } from '../food/client';
 import { foodClient } from '../food/connection';
 import { secretManagerSource } from '../food/secret-source';
@@ -38,7 +44,9 @@ let killSwitch: { maxAgeMs: number; read: (now: Date) => Promise<KillSwitch> } |
  * when secrets are absent. `timeoutSeconds` is the function's own timeout:
  * nothing it writes to the food service is sent after it.
  */
-export function runtimeDeps(timeoutSeconds: (config: Config) => number = (config) => config.advanceTimeoutSeconds): Deps {
+export function runtimeDeps(
+  timeoutSeconds: (config: Config) => number = (config) => config.advanceTimeoutSeconds,
+): Deps {
   const config = loadConfig();
   const deadline = new Date(Date.now() + timeoutSeconds(config) * 1000);
   // Rotated secrets are read from Secret Manager when a call fails for want of them (food/credential-refresh.ts).
@@ -49,7 +57,9 @@ export function runtimeDeps(timeoutSeconds: (config: Config) => number = (config
     deadlineMs: config.rpcDeadlineMs,
     createDeadlineMs: config.createDeadlineMs,
     maxInFlight: config.foodMaxInFlight,
-    ...(target ? { secrets: secretManagerSource({ ...target, names: SECRET_NAMES, toTls: tlsFromSecrets }) } : {}),
+    ...(target
+      ? { secrets: secretManagerSource({ ...target, names: SECRET_NAMES, toTls: tlsFromSecrets }) }
+      : {}),
   });
   const now = () => new Date();
   return {
@@ -60,7 +70,8 @@ export function runtimeDeps(timeoutSeconds: (config: Config) => number = (config
     shards: shardQueue(config.region),
     killSwitch: () => {
       const maxAgeMs = config.pauseCheckSeconds * 1000;
-      if (killSwitch?.maxAgeMs !== maxAgeMs) killSwitch = { maxAgeMs, read: killSwitchCache(maxAgeMs) };
+      if (killSwitch?.maxAgeMs !== maxAgeMs)
+        killSwitch = { maxAgeMs, read: killSwitchCache(maxAgeMs) };
       return killSwitch.read(now());
     },
   };

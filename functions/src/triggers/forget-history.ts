@@ -12,8 +12,11 @@ import { RELATIONS } from '../store/schema';
  * history never expires on its own: a possible orphan is derived from its
  * attempts. Retried until it succeeds; deleting again is harmless.
  */
-export const forgetHistory = onDocumentDeleted({ ...DEPLOYMENT, document: `${RELATIONS}/{orderId}`, retry: true }, async (event) => {
-  const relation = `${RELATIONS}/${event.params.orderId}`;
-  const { named, listed } = await deleteHistory(store().doc(relation), event.data?.data());
-  logger.info('relation deleted; its history deleted with it', { relation, named, listed });
-});
+export const forgetHistory = onDocumentDeleted(
+  { ...DEPLOYMENT, document: `${RELATIONS}/{orderId}`, retry: true },
+  async (event) => {
+    const relation = `${RELATIONS}/${event.params.orderId}`;
+    const { named, listed } = await deleteHistory(store().doc(relation), event.data?.data());
+    logger.info('relation deleted; its history deleted with it', { relation, named, listed });
+  },
+);

@@ -22,7 +22,10 @@ export const observeShard = onTaskDispatched(
     // Each task keeps up to MAX_CONCURRENCY calls in flight (and its instance
     // up to FOOD_MAX_IN_FLIGHT): six at once bound what the shards ask of the
     // food service, and a minute's shards still finish well within the minute.
-    rateLimits: { maxConcurrentDispatches: POLLER_MAX_INSTANCES.observeShard, maxDispatchesPerSecond: 10 },
+    rateLimits: {
+      maxConcurrentDispatches: POLLER_MAX_INSTANCES.observeShard,
+      maxDispatchesPerSecond: 10,
+    },
     maxInstances: POLLER_MAX_INSTANCES.observeShard,
     secrets: FOOD_SERVICE_SECRETS,
     timeoutSeconds: SHARD_TIMEOUT_SECONDS,
@@ -32,7 +35,10 @@ export const observeShard = onTaskDispatched(
     const shard = parseShard(request.data);
     if (typeof shard === 'string') {
       // It would fail the same way on every retry; the next poll covers its range anyway.
-      logger.error('observeShard got a task it cannot read; dropped', { problem: shard, task: request.id });
+      logger.error('observeShard got a task it cannot read; dropped', {
+        problem: shard,
+        task: request.id,
+      });
       return;
     }
     const summary = await observe(

@@ -15,11 +15,31 @@ import { onRequest } from 'firebase-functions/v2/https';
 import * as logger from 'firebase-functions/logger';
 import type { Response } from 'express';
 
-import { DEPLOYMENT, loadOpsAudiences, loadRetentionDays, loadStuckThresholds, loadWatchSettings, OPERATORS } from '../config';
+import {
+  DEPLOYMENT,
+  loadOpsAudiences,
+  loadRetentionDays,
+  loadStuckThresholds,
+  loadWatchSettings,
+  OPERATORS,
+} from '../config';
 import { isStage, STAGES } from '../model/stage';
 import { pollerStatus } from '../orchestration/poller-watch';
-import { RepairRefused, resolveOrphan, retryRelation, type Operator } from '../orchestration/repairs';
-import { BadRequest, LIST_LIMIT, listRelations, orderStatus, parseOrderName, plainJson, type ListRequest } from '../orchestration/status';
+import {
+  RepairRefused,
+  resolveOrphan,
+  retryRelation,
+  type Operator,
+} from '../orchestration/repairs';
+import {
+  BadRequest,
+  LIST_LIMIT,
+  listRelations,
+  orderStatus,
+  parseOrderName,
+  plainJson,
+  type ListRequest,
+} from '../orchestration/status';
 import { readHealthSummary } from '../store/health';
 import { relationRef } from '../store/relations';
 import { logRefused, operatorName, Unauthorized } from './ops-auth';
@@ -44,10 +64,18 @@ export function parseListRequest(params: URLSearchParams): ListRequest {
     values[name as (typeof LIST_PARAMS)[number]] = all[0];
   }
   const { stage, limit, pageToken } = values;
-  if (stage !== undefined && !isStage(stage)) throw new BadRequest(`unknown stage "${stage}"; stages: ${STAGES.join(', ')}`);
-  const parsedLimit = limit === undefined ? LIST_LIMIT.default : /^\d{1,6}$/.test(limit) ? Number(limit) : NaN;
-  if (!Number.isInteger(parsedLimit) || parsedLimit < LIST_LIMIT.min || parsedLimit > LIST_LIMIT.max) {
-    throw new BadRequest(`limit must be an integer from ${LIST_LIMIT.min} to ${LIST_LIMIT.max}, got "${limit}"`);
+  if (stage !== undefined && !isStage(stage))
+    throw new BadRequest(`unknown stage "${stage}"; stages: ${STAGES.join(', ')}`);
+  const parsedLimit =
+    limit === undefined ? LIST_LIMIT.default : /^\d{1,6}$/.test(limit) ? Number(limit) : NaN;
+  if (
+    !Number.isInteger(parsedLimit) ||
+    parsedLimit < LIST_LIMIT.min ||
+    parsedLimit > LIST_LIMIT.max
+  ) {
+    throw new BadRequest(
+      `limit must be an integer from ${LIST_LIMIT.min} to ${LIST_LIMIT.max}, got "${limit}"`,
+    );
   }
   const request: ListRequest = { limit: parsedLimit };
   if (stage !== undefined) request.stage = stage as ListRequest['stage'];
@@ -63,7 +91,8 @@ export function parseListRequest(params: URLSearchParams): ListRequest {
 
 function text(body: Record<string, unknown>, field: string, what: string): string {
   const value = body[field];
-  if (typeof value !== 'string' || !value.trim()) throw new BadRequest(`"${field}" is required in the JSON body: ${what}`);
+  if (typeof value !== 'string' || !value.trim())
+    throw new BadRequest(`"${field}" is required in the JSON body: ${what}`);
   return value.trim();
 }
 
@@ -71,7 +100,9 @@ function jsonBody(request: Request): Record<string, unknown> {
   const body: unknown = request.body;
   if (body === undefined || body === null || body === '') return {};
   if (typeof body !== 'object' || Array.isArray(body) || Buffer.isBuffer(body)) {
-    throw new BadRequest('the body must be a JSON object, sent with content-type: application/json');
+    throw new BadRequest(
+      'the body must be a JSON object, sent with content-type: application/json',
+    );
   }
   return body as Record<string, unknown>;
 }
@@ -100,7 +131,10 @@ async function route(request: Request, response: Response): Promise<void> {
   if (parts.length === 1 && parts[0] === 'health') {
     if (!only('GET')) return;
     // The report's summary (a minute old at most), and the poller judged now from its heartbeat.
-    const [summary, poller] = await Promise.all([readHealthSummary(), pollerStatus(now, loadWatchSettings(), false)]);
+    const [summary, poller] = await Promise.all([
+      readHealthSummary(),
+      pollerStatus(now, loadWatchSettings(), false),
+    ]);
     send(response, 200, {
       summary: summary && plainJson(summary),
       poller: plainJson(poller),
@@ -111,21 +145,35 @@ async function route(request: Request, response: Response): Promise<void> {
   if (parts[0] !== 'orders' || parts.length > 3) {
     send(response, 404, {
       error: `no route ${url.pathname}`,
-      routes: ['GET /orders', 'GET /orders/<id>', 'GET /health', 'POST /orders/<id>/retry', 'POST /orders/<id>/resolve-orphan'],
+      routes: [
+        'GET /orders',
+        'GET /orders/<id>',
+        'GET /health',
+        'POST /orders/<id>/retry',
+        'POST /orders/<id>/resolve-orphan',
+      ],
     });
     return;
   }
   if (parts.length === 1) {
     if (!only('GET')) return;
-    send(response, 200, await listRelations(parseListRequest(url.searchParams), now, loadStuckThresholds()));
+    send(
+      response,
+      200,
+      await listRelations(parseListRequest(url.searchParams), now, loadStuckThresholds()),
+    );
     return;
   }
   const order = parseOrderName(parts[1]);
   if (parts.length === 2) {
     if (!only('GET')) return;
-    if ([...url.searchParams.keys()].length > 0) throw new BadRequest('GET /orders/<id> takes no parameters');
+    if ([...url.searchParams.keys()].length > 0)
+      throw new BadRequest('GET /orders/<id> takes no parameters');
     const status = await orderStatus(order, now, loadStuckThresholds());
-    if (!status) send(response, 404, { error: `${order} has no relation: the orchestrator has not seen it (or it is not ours)` });
+    if (!status)
+      send(response, 404, {
+        error: `${order} has no relation: the orchestrator has not seen it (or it is not ours)`,
+      });
     else send(response, 200, status);
     return;
   }
@@ -138,16 +186,45 @@ async function route(request: Request, response: Response): Promise<void> {
         who: await operatorName(caller, body, loadOpsAudiences()),
         why: text(body, 'reason', 'what you checked or fixed'),
       };
-      const { approvedAttempt } = await retryRelation(relationRef(order), by, now, loadRetentionDays());
-      logger.warn('relation retried by a person', { order, by: by.who, reason: by.why, approvedAttempt });
+      const { approvedAttempt } = await retryRelation(
+        relationRef(order),
+        by,
+        now,
+        loadRetentionDays(),
+      );
+      logger.warn('relation retried by a person', {
+        order,
+        by: by.who,
+        reason: by.why,
+        approvedAttempt,
+      });
       send(response, 200, { order, retried: true, by: by.who, approvedAttempt });
       return;
     }
     case 'resolve-orphan': {
-      const which = text(body, 'orphan', 'the attempt (PREPARATION-2) or the name (kitchenorders/<id>) of the possible orphan');
-      const by: Operator = { who: await operatorName(caller, body, loadOpsAudiences()), why: text(body, 'note', 'what you did about it') };
-      const { orphan, open } = await resolveOrphan(relationRef(order), which, by, now, loadRetentionDays());
-      logger.warn('possible orphan resolved by a person', { order, by: by.who, note: by.why, step: orphan.step, attempt: orphan.attempt });
+      const which = text(
+        body,
+        'orphan',
+        'the attempt (PREPARATION-2) or the name (kitchenorders/<id>) of the possible orphan',
+      );
+      const by: Operator = {
+        who: await operatorName(caller, body, loadOpsAudiences()),
+        why: text(body, 'note', 'what you did about it'),
+      };
+      const { orphan, open } = await resolveOrphan(
+        relationRef(order),
+        which,
+        by,
+        now,
+        loadRetentionDays(),
+      );
+      logger.warn('possible orphan resolved by a person', {
+        order,
+        by: by.who,
+        note: by.why,
+        step: orphan.step,
+        attempt: orphan.attempt,
+      });
       send(response, 200, { order, resolved: plainJson(orphan), openOrphans: open });
       return;
     }
@@ -156,22 +233,26 @@ async function route(request: Request, response: Response): Promise<void> {
   }
 }
 
-export const ops = onRequest({ ...DEPLOYMENT, invoker: OPERATORS, timeoutSeconds: 60, memory: '256MiB' }, async (request, response) => {
-  try {
-    await route(request, response);
-  } catch (error) {
-    if (error instanceof Unauthorized) {
-      logRefused(error, request);
-      send(response, 401, { error: `unauthorized: ${error.message}` });
-    } else if (error instanceof BadRequest) send(response, 400, { error: error.message });
-    else if (error instanceof RepairRefused) send(response, 409, { error: `refused: ${error.message}` });
-    else {
-      logger.error('ops API failed', {
-        method: request.method,
-        url: request.url,
-        error: error instanceof Error ? error.message : String(error),
-      });
-      send(response, 500, { error: error instanceof Error ? error.message : String(error) });
+export const ops = onRequest(
+  { ...DEPLOYMENT, invoker: OPERATORS, timeoutSeconds: 60, memory: '256MiB' },
+  async (request, response) => {
+    try {
+      await route(request, response);
+    } catch (error) {
+      if (error instanceof Unauthorized) {
+        logRefused(error, request);
+        send(response, 401, { error: `unauthorized: ${error.message}` });
+      } else if (error instanceof BadRequest) send(response, 400, { error: error.message });
+      else if (error instanceof RepairRefused)
+        send(response, 409, { error: `refused: ${error.message}` });
+      else {
+        logger.error('ops API failed', {
+          method: request.method,
+          url: request.url,
+          error: error instanceof Error ? error.message : String(error),
+        });
+        send(response, 500, { error: error instanceof Error ? error.message : String(error) });
+      }
     }
-  }
-});
+  },
+);

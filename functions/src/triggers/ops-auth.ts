@@ -40,7 +40,8 @@ let google: OAuth2Client | undefined;
 const client = (): OAuth2Client => (google ??= new OAuth2Client());
 
 /** Google's certificates, fetched by google-auth-library and cached as long as their Cache-Control says. */
-const googleCerts: CertSource = async () => (await client().getFederatedSignonCertsAsync()).certs as Record<string, string>;
+const googleCerts: CertSource = async () =>
+  (await client().getFederatedSignonCertsAsync()).certs as Record<string, string>;
 
 let certSource: CertSource = googleCerts;
 
@@ -57,7 +58,9 @@ function reasonOf(error: unknown): string {
 /** The payload's e-mail, unverified: only to say in the log whom a refused token claimed to be. */
 function claimedEmail(token: string): string | undefined {
   try {
-    const payload = JSON.parse(Buffer.from(token.split('.')[1] ?? '', 'base64url').toString('utf8')) as { email?: unknown };
+    const payload = JSON.parse(
+      Buffer.from(token.split('.')[1] ?? '', 'base64url').toString('utf8'),
+    ) as { email?: unknown };
     return typeof payload.email === 'string' ? payload.email : undefined;
   } catch {
     return undefined;
@@ -71,7 +74,9 @@ export async function verifiedEmail(token: string, audiences: readonly string[])
   const certs = await certSource();
   let payload: { email?: unknown; email_verified?: unknown } | undefined;
   try {
-    payload = (await client().verifySignedJwtWithCertsAsync(token, certs, [...audiences], GOOGLE_ISSUERS)).getPayload();
+    payload = (
+      await client().verifySignedJwtWithCertsAsync(token, certs, [...audiences], GOOGLE_ISSUERS)
+    ).getPayload();
   } catch (error) {
     throw new Unauthorized(`the ID token was refused: ${reasonOf(error)}`, claimedEmail(token));
   }
@@ -117,7 +122,9 @@ export async function operatorName(
     );
   }
   if (typeof body.by === 'string' && body.by.trim()) return body.by.trim();
-  throw new BadRequest('say who asks: "by" in the JSON body (only in the emulators; deployed, your ID token says it)');
+  throw new BadRequest(
+    'say who asks: "by" in the JSON body (only in the emulators; deployed, your ID token says it)',
+  );
 }
 
 /** The log entry of a refused caller: never the token, only why and whom it claimed. */

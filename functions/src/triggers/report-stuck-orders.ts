@@ -22,7 +22,11 @@ export const reportStuckOrders = onSchedule(
     memory: '256MiB',
   },
   async () => {
-    const summary = await report({ thresholds: loadStuckThresholds(), watch: loadWatchSettings(), now: () => new Date() });
+    const summary = await report({
+      thresholds: loadStuckThresholds(),
+      watch: loadWatchSettings(),
+      now: () => new Date(),
+    });
     logger.debug('reportStuckOrders', { counts: summary.counts });
   },
 );

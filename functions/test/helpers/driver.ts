@@ -52,13 +52,18 @@ interface CloudFunction {
 /** firebase-functions' own decoding of a Firestore CloudEvent into a Change of snapshots (what its runtime wrapper does). */
 // eslint-disable-next-line @typescript-eslint/no-require-imports -- exported at run time, left out of its type declarations
 const { makeChangedFirestoreEvent } = require('firebase-functions/v2/firestore') as {
-  makeChangedFirestoreEvent(event: FirestoreCloudEvent, params: Record<string, string>): Record<string, unknown>;
+  makeChangedFirestoreEvent(
+    event: FirestoreCloudEvent,
+    params: Record<string, string>,
+  ): Record<string, unknown>;
 };
 
 /** The params of `document` under `pattern` ("relations/{orderId}" and "relations/abc" → { orderId: "abc" }). */
 export function documentParams(pattern: string, document: string): Record<string, string> {
   const names: string[] = [];
-  const regex = new RegExp(`^${pattern.replace(/\{([^/}]+)\}/g, (_, name: string) => (names.push(name), '([^/]+)'))}$`);
+  const regex = new RegExp(
+    `^${pattern.replace(/\{([^/}]+)\}/g, (_, name: string) => (names.push(name), '([^/]+)'))}$`,
+  );
   const match = regex.exec(document);
   if (!match) throw new Error(`${document} does not match ${pattern}`);
   return Object.fromEntries(names.map((name, i) => [name, match[i + 1]]));
@@ -83,7 +88,10 @@ export interface DriverOptions {
   /** Where the trigger events come from; without it, a test delivers its own. */
   events?: { receiver: TriggerEventReceiver; firestore: FirestoreTarget };
   /** Hands each event to a test's own delivery policy (twice, late…); by default it is delivered once. */
-  onEvent?: (event: FirestoreCloudEvent, deliver: (event: FirestoreCloudEvent) => Promise<void>) => Promise<void>;
+  onEvent?: (
+    event: FirestoreCloudEvent,
+    deliver: (event: FirestoreCloudEvent) => Promise<void>,
+  ) => Promise<void>;
   log: (line: string) => void;
 }
 
@@ -140,14 +148,19 @@ export async function startTaskQueues(
   const emulator = new Emulator({ host: '127.0.0.1', port });
   await emulator.start();
   for (const { name, options, uri } of queues) {
-    const response = await fetch(`http://127.0.0.1:${port}/projects/${projectId}/locations/${DEFAULT_REGION}/queues/${name}`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({ ...options, defaultUri: uri }),
-    });
+    const response = await fetch(
+      `http://127.0.0.1:${port}/projects/${projectId}/locations/${DEFAULT_REGION}/queues/${name}`,
+      {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ ...options, defaultUri: uri }),
+      },
+    );
     if (!response.ok) {
       await emulator.stop();
-      throw new Error(`the Cloud Tasks emulator refused the queue ${name}: ${response.status} ${await response.text()}`);
+      throw new Error(
+        `the Cloud Tasks emulator refused the queue ${name}: ${response.status} ${await response.text()}`,
+      );
     }
   }
   return {
@@ -160,7 +173,8 @@ export async function startTaskQueues(
 export async function startDriver(options: DriverOptions): Promise<Driver> {
   const functions = Object.entries(options.module).filter(
     (entry): entry is [string, CloudFunction] =>
-      typeof entry[1] === 'function' && typeof (entry[1] as Partial<CloudFunction>).__endpoint === 'object',
+      typeof entry[1] === 'function' &&
+      typeof (entry[1] as Partial<CloudFunction>).__endpoint === 'object',
   );
   const fft = firebaseFunctionsTest({ projectId: options.projectId });
   const app = express();
@@ -177,12 +191,21 @@ export async function startDriver(options: DriverOptions): Promise<Driver> {
   for (const [name, fn] of functions) {
     const pattern = fn.__endpoint.eventTrigger?.eventFilterPathPatterns?.document;
     if (fn.__endpoint.eventTrigger?.eventType !== WRITTEN || !pattern) continue;
-    const wrapped = fft.wrap(fn as unknown as Parameters<typeof fft.wrap>[0]) as unknown as (event: object) => Promise<unknown>;
+    const wrapped = fft.wrap(fn as unknown as Parameters<typeof fft.wrap>[0]) as unknown as (
+      event: object,
+    ) => Promise<unknown>;
     deliverers.set(name, async (event) => {
       await wrapped(makeChangedFirestoreEvent(event, documentParams(pattern, event.document)));
     });
     const limit = concurrencyOf(fn.__endpoint);
-    const stats: TriggerStats = { concurrency: limit, delivered: 0, failed: 0, invocations: new Map(), waits: [], durations: [] };
+    const stats: TriggerStats = {
+      concurrency: limit,
+      delivered: 0,
+      failed: 0,
+      invocations: new Map(),
+      waits: [],
+      durations: [],
+    };
     triggers.set(name, stats);
     if (!options.events) continue;
     const waiting: Array<() => void> = [];
@@ -201,7 +224,9 @@ export async function startDriver(options: DriverOptions): Promise<Driver> {
       } catch (error) {
         // The platform would drop it (retry is off): say so, and count it for the test to assert on.
         stats.failed++;
-        options.log(`${name} failed for ${event.document} (event ${event.id}): ${describeError(error)}`);
+        options.log(
+          `${name} failed for ${event.document} (event ${event.id}): ${describeError(error)}`,
+        );
       } finally {
         stats.durations.push(performance.now() - started);
         const next = waiting.shift();
@@ -210,12 +235,18 @@ export async function startDriver(options: DriverOptions): Promise<Driver> {
       }
     };
     const id = `${DEFAULT_REGION}-${name}`;
-    await options.events.receiver.register(options.events.firestore, { id, eventType: WRITTEN, document: pattern }, (event) => {
-      arrived++;
-      running++;
-      const policy = options.onEvent ? options.onEvent(event, counted) : counted(event);
-      void policy.catch((error: unknown) => options.log(`delivery policy failed: ${describeError(error)}`)).finally(() => running--);
-    });
+    await options.events.receiver.register(
+      options.events.firestore,
+      { id, eventType: WRITTEN, document: pattern },
+      (event) => {
+        arrived++;
+        running++;
+        const policy = options.onEvent ? options.onEvent(event, counted) : counted(event);
+        void policy
+          .catch((error: unknown) => options.log(`delivery policy failed: ${describeError(error)}`))
+          .finally(() => running--);
+      },
+    );
     stops.push(() => options.events?.receiver.unregister(id));
   }
 
@@ -227,7 +258,11 @@ export async function startDriver(options: DriverOptions): Promise<Driver> {
       ? undefined
       : await startTaskQueues(
           options.projectId,
-          queued.map(([name, fn]) => ({ name, options: fn.__endpoint.taskQueueTrigger ?? {}, uri: `${httpUrl}/__tasks/${name}` })),
+          queued.map(([name, fn]) => ({
+            name,
+            options: fn.__endpoint.taskQueueTrigger ?? {},
+            uri: `${httpUrl}/__tasks/${name}`,
+          })),
         );
   if (taskQueues) process.env.CLOUD_TASKS_EMULATOR_HOST = taskQueues.host;
 
@@ -276,19 +311,28 @@ export async function startDriver(options: DriverOptions): Promise<Driver> {
       // Deliveries and tasks write, and writes make events: settle until a round brings nothing new.
       for (;;) {
         const before = arrived;
-        if (options.events) await options.events.receiver.barrier(options.events.firestore, Math.max(1, deadline - Date.now()));
+        if (options.events)
+          await options.events.receiver.barrier(
+            options.events.firestore,
+            Math.max(1, deadline - Date.now()),
+          );
         while (running > 0 || tasksActive()) {
-          if (Date.now() > deadline) throw new Error(`deliveries did not settle within ${timeoutMs} ms (${running} running)`);
+          if (Date.now() > deadline)
+            throw new Error(
+              `deliveries did not settle within ${timeoutMs} ms (${running} running)`,
+            );
           await new Promise((resolve) => setTimeout(resolve, 20));
         }
         if (arrived === before) return;
-        if (Date.now() > deadline) throw new Error(`trigger events kept coming for ${timeoutMs} ms`);
+        if (Date.now() > deadline)
+          throw new Error(`trigger events kept coming for ${timeoutMs} ms`);
       }
     },
     async stop() {
       for (const stop of stops.reverse()) await stop();
       // Deliveries in flight finish first (bounded), so none writes after the test moved on.
-      for (let waited = 0; running > 0 && waited < 10_000; waited += 20) await new Promise((resolve) => setTimeout(resolve, 20));
+      for (let waited = 0; running > 0 && waited < 10_000; waited += 20)
+        await new Promise((resolve) => setTimeout(resolve, 20));
       await taskQueues?.stop();
       if (taskQueues) delete process.env.CLOUD_TASKS_EMULATOR_HOST;
       fft.cleanup();

@@ -49,7 +49,9 @@ process.once('exit', () => {
   for (const child of alive) child.kill('SIGKILL');
 });
 
-export async function startGoogleFirestore(options: GoogleFirestoreOptions): Promise<GoogleFirestore> {
+export async function startGoogleFirestore(
+  options: GoogleFirestoreOptions,
+): Promise<GoogleFirestore> {
   const java = findJava();
   const emulator = findFirestoreEmulator();
   const port = options.port ?? (await freePort());
@@ -75,7 +77,9 @@ export async function startGoogleFirestore(options: GoogleFirestoreOptions): Pro
       else if (output.length < 200) output.push(line);
     });
   }
-  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  const exited = new Promise<number | null>((resolve) =>
+    child.once('exit', (code) => resolve(code)),
+  );
   void exited.then(() => alive.delete(child));
 
   const base = `http://${host}`;
@@ -83,7 +87,9 @@ export async function startGoogleFirestore(options: GoogleFirestoreOptions): Pro
   for (;;) {
     const exitCode = child.exitCode ?? child.signalCode;
     if (exitCode !== null) {
-      throw new Error(`the Firestore emulator exited (${exitCode}) before it served ${base}:\n${output.join('\n')}`);
+      throw new Error(
+        `the Firestore emulator exited (${exitCode}) before it served ${base}:\n${output.join('\n')}`,
+      );
     }
     if (
       await fetch(base, { signal: AbortSignal.timeout(1_000) }).then(
@@ -94,7 +100,9 @@ export async function startGoogleFirestore(options: GoogleFirestoreOptions): Pro
       break;
     if (Date.now() > deadline) {
       child.kill('SIGKILL');
-      throw new Error(`the Firestore emulator did not serve ${base} within ${START_MS / 1000} s:\n${output.join('\n')}`);
+      throw new Error(
+        `the Firestore emulator did not serve ${base} within ${START_MS / 1000} s:\n${output.join('\n')}`,
+      );
     }
     await new Promise((resolve) => setTimeout(resolve, 100));
   }
@@ -104,8 +112,14 @@ export async function startGoogleFirestore(options: GoogleFirestoreOptions): Pro
     projectId: options.projectId,
     description: `Google's Firestore emulator (${emulator.source}; Java ${java.major})`,
     async clear() {
-      const response = await fetch(`${base}/emulator/v1/projects/${options.projectId}/databases/(default)/documents`, { method: 'DELETE' });
-      if (!response.ok) throw new Error(`clearing the Firestore emulator failed: ${response.status} ${await response.text()}`);
+      const response = await fetch(
+        `${base}/emulator/v1/projects/${options.projectId}/databases/(default)/documents`,
+        { method: 'DELETE' },
+      );
+      if (!response.ok)
+        throw new Error(
+          `clearing the Firestore emulator failed: ${response.status} ${await response.text()}`,
+        );
     },
     async stop() {
       if (child.exitCode !== null || child.signalCode !== null) return;

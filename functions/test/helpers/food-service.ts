@@ -5,7 +5,11 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 
 import { ensureCerts, type CertPaths } from '../../../food-service/src/certs';
-import { startFoodService, type FoodService, type FoodServiceOptions } from '../../../food-service/src/server';
+import {
+  startFoodService,
+  type FoodService,
+  type FoodServiceOptions,
+} from '../../../food-service/src/server';
 import { FoodClient, type FoodClientOptions } from '../../src/food/client';
 import type { TlsMaterial } from '../../src/food/credentials';
 
@@ -28,7 +32,9 @@ export function tlsMaterial(certs: CertPaths, withClientCert = false): TlsMateri
     : { caPem: read(certs.caCert) };
 }
 
-export async function startTestFoodService(options: Partial<FoodServiceOptions> & { mtls?: boolean } = {}): Promise<FoodService> {
+export async function startTestFoodService(
+  options: Partial<FoodServiceOptions> & { mtls?: boolean } = {},
+): Promise<FoodService> {
   const certs = testCerts();
   const { mtls, ...rest } = options;
   return startFoodService({
@@ -44,7 +50,10 @@ export async function startTestFoodService(options: Partial<FoodServiceOptions> 
   });
 }
 
-export function clientFor(service: FoodService, options: Partial<FoodClientOptions> = {}): FoodClient {
+export function clientFor(
+  service: FoodService,
+  options: Partial<FoodClientOptions> = {},
+): FoodClient {
   return new FoodClient({
     address: service.address,
     tls: tlsMaterial(testCerts()),

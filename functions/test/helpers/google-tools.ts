@@ -72,11 +72,15 @@ function onPath(command: string, env: NodeJS.ProcessEnv): string | undefined {
  */
 export function findJava(env: NodeJS.ProcessEnv = process.env, jvmDir = JVM_DIR): Java {
   const preferred = [
-    ...(env.JAVA_HOME ? [{ bin: path.join(env.JAVA_HOME, 'bin', 'java'), source: 'JAVA_HOME' }] : []),
+    ...(env.JAVA_HOME
+      ? [{ bin: path.join(env.JAVA_HOME, 'bin', 'java'), source: 'JAVA_HOME' }]
+      : []),
     ...[onPath('java', env)].flatMap((bin) => (bin ? [{ bin, source: 'PATH' }] : [])),
   ];
   const installed = fs.existsSync(jvmDir)
-    ? fs.readdirSync(jvmDir).map((name) => ({ bin: path.join(jvmDir, name, 'bin', 'java'), source: jvmDir }))
+    ? fs
+        .readdirSync(jvmDir)
+        .map((name) => ({ bin: path.join(jvmDir, name, 'bin', 'java'), source: jvmDir }))
     : [];
   const probed = new Map<string, Java | undefined>();
   const probe = ({ bin, source }: { bin: string; source: string }): Java | undefined => {
@@ -84,7 +88,8 @@ export function findJava(env: NodeJS.ProcessEnv = process.env, jvmDir = JVM_DIR)
     if (!probed.has(real)) probed.set(real, probeJava(bin, source));
     return probed.get(real);
   };
-  const qualifies = (java: Java | undefined): java is Java => java !== undefined && java.major >= MIN_JAVA;
+  const qualifies = (java: Java | undefined): java is Java =>
+    java !== undefined && java.major >= MIN_JAVA;
   const found =
     preferred.map(probe).find(qualifies) ??
     installed
@@ -92,7 +97,9 @@ export function findJava(env: NodeJS.ProcessEnv = process.env, jvmDir = JVM_DIR)
       .filter(qualifies)
       .sort((a, b) => b.major - a.major)[0];
   if (found) return found;
-  const seen = [...probed.values()].flatMap((java) => (java ? [`Java ${java.major} at ${java.bin}`] : []));
+  const seen = [...probed.values()].flatMap((java) =>
+    java ? [`Java ${java.major} at ${java.bin}`] : [],
+  );
   throw new MissingTool(
     'java',
     `Java ${MIN_JAVA} or newer is missing${seen.length ? ` (found only ${seen.join(', ')})` : ''}: ` +
@@ -114,15 +121,22 @@ export function firebaseDownloads(env: NodeJS.ProcessEnv): {
   // The repository's pinned firebase-tools, found from here up the tree as Node finds modules.
   const file = require.resolve('firebase-tools/lib/emulator/downloadableEmulatorInfo.json');
   return {
-    info: JSON.parse(fs.readFileSync(file, 'utf8')) as Record<string, DownloadInfo & Record<string, unknown>>,
-    cacheDir: env.FIREBASE_EMULATORS_PATH ?? path.join(os.homedir(), '.cache', 'firebase', 'emulators'),
+    info: JSON.parse(fs.readFileSync(file, 'utf8')) as Record<
+      string,
+      DownloadInfo & Record<string, unknown>
+    >,
+    cacheDir:
+      env.FIREBASE_EMULATORS_PATH ?? path.join(os.homedir(), '.cache', 'firebase', 'emulators'),
   };
 }
 
 /** Where `firebase setup:emulators:<name>` puts the emulator. */
 function firebaseCache(name: 'firestore' | 'pubsub', env: NodeJS.ProcessEnv): string {
   const { info, cacheDir } = firebaseDownloads(env);
-  return path.join(cacheDir, info[name].binaryPathRelativeToCacheDir ?? info[name].downloadPathRelativeToCacheDir);
+  return path.join(
+    cacheDir,
+    info[name].binaryPathRelativeToCacheDir ?? info[name].downloadPathRelativeToCacheDir,
+  );
 }
 
 /** The Cloud SDK's root: next to the gcloud on PATH, else what `gcloud info` says. */
@@ -131,7 +145,11 @@ export function cloudSdkRoot(env: NodeJS.ProcessEnv = process.env): string | und
   if (!gcloud) return undefined;
   const beside = path.dirname(path.dirname(gcloud));
   if (fs.existsSync(path.join(beside, 'platform'))) return beside;
-  const result = spawnSync(gcloud, ['info', '--format=value(installation.sdk_root)'], { encoding: 'utf8', timeout: 60_000, env });
+  const result = spawnSync(gcloud, ['info', '--format=value(installation.sdk_root)'], {
+    encoding: 'utf8',
+    timeout: 60_000,
+    env,
+  });
   const root = result.stdout?.trim();
   return root && fs.existsSync(root) ? root : undefined;
 }
@@ -145,7 +163,11 @@ export interface EmulatorBinary {
 
 /** The user-owned folder for launchers and wrappers; nothing of the tools themselves is copied. */
 export function toolCacheDir(env: NodeJS.ProcessEnv = process.env): string {
-  return path.join(env.XDG_CACHE_HOME ?? path.join(os.homedir(), '.cache'), 'food-orchestrator', 'emulators');
+  return path.join(
+    env.XDG_CACHE_HOME ?? path.join(os.homedir(), '.cache'),
+    'food-orchestrator',
+    'emulators',
+  );
 }
 
 /**
@@ -156,7 +178,13 @@ export function launcherJar(mainClass: string, classPath: string): Buffer {
   // Manifest lines are at most 72 bytes; longer values continue on lines that start with a space.
   const line = (text: string) => text.match(/^.{1,70}|.{1,69}/g)?.join('\r\n ') ?? text;
   const manifest = Buffer.from(
-    [line('Manifest-Version: 1.0'), line(`Main-Class: ${mainClass}`), line(`Class-Path: ${pathToFileUrl(classPath)}`), '', ''].join('\r\n'),
+    [
+      line('Manifest-Version: 1.0'),
+      line(`Main-Class: ${mainClass}`),
+      line(`Class-Path: ${pathToFileUrl(classPath)}`),
+      '',
+      '',
+    ].join('\r\n'),
   );
   const name = Buffer.from('META-INF/MANIFEST.MF');
   const crc = crc32(manifest);
@@ -219,7 +247,8 @@ export function findFirestoreEmulator(env: NodeJS.ProcessEnv = process.env): Emu
   const cached = firebaseCache('firestore', env);
   if (fs.existsSync(cached)) return { path: cached, source: 'firebase-tools cache' };
   const sdk = cloudSdkRoot(env);
-  const jar = sdk && path.join(sdk, 'platform', 'cloud-firestore-emulator', 'cloud-firestore-emulator.jar');
+  const jar =
+    sdk && path.join(sdk, 'platform', 'cloud-firestore-emulator', 'cloud-firestore-emulator.jar');
   if (jar && fs.existsSync(jar)) {
     const launcher = writeIfChanged(
       path.join(toolCacheDir(env), 'cloud-firestore-emulator-launcher.jar'),
@@ -238,16 +267,24 @@ export function findFirestoreEmulator(env: NodeJS.ProcessEnv = process.env): Emu
 export function findPubsubEmulator(env: NodeJS.ProcessEnv = process.env): EmulatorBinary {
   if (env.PUBSUB_EMULATOR_BINARY_PATH) {
     if (!fs.existsSync(env.PUBSUB_EMULATOR_BINARY_PATH)) {
-      throw new MissingTool('pubsub', `PUBSUB_EMULATOR_BINARY_PATH names ${env.PUBSUB_EMULATOR_BINARY_PATH}, which does not exist`);
+      throw new MissingTool(
+        'pubsub',
+        `PUBSUB_EMULATOR_BINARY_PATH names ${env.PUBSUB_EMULATOR_BINARY_PATH}, which does not exist`,
+      );
     }
     return { path: env.PUBSUB_EMULATOR_BINARY_PATH, source: 'PUBSUB_EMULATOR_BINARY_PATH' };
   }
   const cached = firebaseCache('pubsub', env);
   if (fs.existsSync(cached)) return { path: cached, source: 'firebase-tools cache' };
   const sdk = cloudSdkRoot(env);
-  const script = sdk && path.join(sdk, 'platform', 'pubsub-emulator', 'bin', 'cloud-pubsub-emulator');
+  const script =
+    sdk && path.join(sdk, 'platform', 'pubsub-emulator', 'bin', 'cloud-pubsub-emulator');
   if (script && fs.existsSync(script)) {
-    const wrapper = writeIfChanged(path.join(toolCacheDir(env), 'cloud-pubsub-emulator'), `#!/bin/sh\nexec '${script}' "$@"\n`, 0o755);
+    const wrapper = writeIfChanged(
+      path.join(toolCacheDir(env), 'cloud-pubsub-emulator'),
+      `#!/bin/sh\nexec '${script}' "$@"\n`,
+      0o755,
+    );
     return { path: wrapper, source: `Cloud SDK (${script})` };
   }
   throw new MissingTool(
@@ -264,12 +301,16 @@ export function findPubsubEmulator(env: NodeJS.ProcessEnv = process.env): Emulat
 export function uiBundleDir(env: NodeJS.ProcessEnv = process.env): string {
   const { info, cacheDir } = firebaseDownloads(env);
   const ui = info.ui as { main?: { version?: string } };
-  if (!ui.main?.version) throw new Error("firebase-tools' download list has no ui.main.version: its layout changed");
+  if (!ui.main?.version)
+    throw new Error("firebase-tools' download list has no ui.main.version: its layout changed");
   return path.join(cacheDir, `ui-v${ui.main.version}`);
 }
 
 /** Whether the UI bundle is there as firebase-tools unpacks it: the client it serves and the server it runs. */
 export function hasEmulatorUi(env: NodeJS.ProcessEnv = process.env): boolean {
   const dir = uiBundleDir(env);
-  return fs.existsSync(path.join(dir, 'client', 'index.html')) && fs.existsSync(path.join(dir, 'server', 'server.mjs'));
+  return (
+    fs.existsSync(path.join(dir, 'client', 'index.html')) &&
+    fs.existsSync(path.join(dir, 'server', 'server.mjs'))
+  );
 }

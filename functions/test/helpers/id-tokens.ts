@@ -14,7 +14,11 @@ export interface SigningKey {
 
 export function signingKey(kid: string): SigningKey {
   const { privateKey, publicKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
-  return { kid, privateKey, publicPem: publicKey.export({ type: 'spki', format: 'pem' }).toString() };
+  return {
+    kid,
+    privateKey,
+    publicPem: publicKey.export({ type: 'spki', format: 'pem' }).toString(),
+  };
 }
 
 /** The ops function's own URL in the run's project (setup.ts): an audience it accepts. */
@@ -23,7 +27,11 @@ export const OPS_AUDIENCE = `https://us-central1-${PROJECT_ID}.cloudfunctions.ne
 const b64 = (value: unknown) => Buffer.from(JSON.stringify(value)).toString('base64url');
 
 /** An RS256 ID token signed with `key` (under `kid`, its own unless given), with Google's claims unless overridden. */
-export function idToken(key: SigningKey, claims: Record<string, unknown> = {}, kid = key.kid): string {
+export function idToken(
+  key: SigningKey,
+  claims: Record<string, unknown> = {},
+  kid = key.kid,
+): string {
   const now = Math.floor(Date.now() / 1000);
   const header = b64({ alg: 'RS256', kid, typ: 'JWT' });
   const payload = b64({
@@ -36,7 +44,10 @@ export function idToken(key: SigningKey, claims: Record<string, unknown> = {}, k
     exp: now + 3600,
     ...claims,
   });
-  const signature = createSign('RSA-SHA256').update(`${header}.${payload}`).sign(key.privateKey).toString('base64url');
+  const signature = createSign('RSA-SHA256')
+    .update(`${header}.${payload}`)
+    .sign(key.privateKey)
+    .toString('base64url');
   return `${header}.${payload}.${signature}`;
 }
 

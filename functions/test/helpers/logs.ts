@@ -13,7 +13,12 @@ export function routeStructuredLogs(file: string): void {
     const original = console[method].bind(console);
     console[method] = (...args: unknown[]) => {
       const [line] = args;
-      if (args.length === 1 && typeof line === 'string' && line.startsWith('{') && line.includes('"severity"')) {
+      if (
+        args.length === 1 &&
+        typeof line === 'string' &&
+        line.startsWith('{') &&
+        line.includes('"severity"')
+      ) {
         fs.appendFileSync(file, `${line}\n`);
       } else {
         original(...args);

@@ -25,11 +25,24 @@ export interface Manifest {
 
 /** The build's manifest, and what discovery wrote to stderr (where firebase-functions warns of work done at import). */
 export function discoverManifest(functionsDir: string): { manifest: Manifest; stderr: string } {
-  const output = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'functions-manifest-')), 'functions.json');
+  const output = path.join(
+    fs.mkdtempSync(path.join(os.tmpdir(), 'functions-manifest-')),
+    'functions.json',
+  );
   try {
     const result = spawnSync(
       process.execPath,
-      [path.join(functionsDir, 'node_modules', 'firebase-functions', 'lib', 'bin', 'firebase-functions.js'), functionsDir],
+      [
+        path.join(
+          functionsDir,
+          'node_modules',
+          'firebase-functions',
+          'lib',
+          'bin',
+          'firebase-functions.js',
+        ),
+        functionsDir,
+      ],
       {
         cwd: functionsDir,
         env: {
@@ -48,7 +61,10 @@ export function discoverManifest(functionsDir: string): { manifest: Manifest; st
         `could not load ${path.join(functionsDir, 'lib')} to read its manifest (is it built?): ${result.error?.message ?? result.stderr.trim()}`,
       );
     }
-    return { manifest: JSON.parse(fs.readFileSync(output, 'utf8')) as Manifest, stderr: result.stderr };
+    return {
+      manifest: JSON.parse(fs.readFileSync(output, 'utf8')) as Manifest,
+      stderr: result.stderr,
+    };
   } finally {
     fs.rmSync(path.dirname(output), { recursive: true, force: true });
   }

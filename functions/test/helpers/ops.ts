@@ -14,19 +14,26 @@ import { FUNCTIONS_LOG, PROJECT_ID } from '../setup';
 const ROOT = path.resolve(__dirname, '..', '..', '..');
 
 /** Runs `npm run ops -- …` (its entry point, as npm would) against the test emulator. */
-export function ops(args: string[], env: Record<string, string> = {}): Promise<{ code: number | null; output: string }> {
-  const child = spawn(process.execPath, ['-r', 'ts-node/register/transpile-only', 'ops/main.ts', ...args], {
-    cwd: ROOT,
-    env: {
-      PATH: process.env.PATH ?? '',
-      HOME: process.env.HOME ?? '',
-      FIRESTORE_EMULATOR_HOST: String(process.env.FIRESTORE_EMULATOR_HOST),
-      GCLOUD_PROJECT: PROJECT_ID,
-      METADATA_SERVER_DETECTION: 'none',
-      ...env,
+export function ops(
+  args: string[],
+  env: Record<string, string> = {},
+): Promise<{ code: number | null; output: string }> {
+  const child = spawn(
+    process.execPath,
+    ['-r', 'ts-node/register/transpile-only', 'ops/main.ts', ...args],
+    {
+      cwd: ROOT,
+      env: {
+        PATH: process.env.PATH ?? '',
+        HOME: process.env.HOME ?? '',
+        FIRESTORE_EMULATOR_HOST: String(process.env.FIRESTORE_EMULATOR_HOST),
+        GCLOUD_PROJECT: PROJECT_ID,
+        METADATA_SERVER_DETECTION: 'none',
+        ...env,
+      },
+      timeout: 60_000,
     },
-    timeout: 60_000,
-  });
+  );
   let output = '';
   child.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()));
   child.stderr.on('data', (chunk: Buffer) => (output += chunk.toString()));
@@ -41,7 +48,10 @@ export async function api(
 ): Promise<{ status: number; body: Record<string, unknown> }> {
   const response = await fetch(`${httpUrl}/ops${route}`, {
     method: init.method ?? 'GET',
-    headers: { ...(init.body !== undefined ? { 'content-type': 'application/json' } : {}), ...init.headers },
+    headers: {
+      ...(init.body !== undefined ? { 'content-type': 'application/json' } : {}),
+      ...init.headers,
+    },
     ...(init.body !== undefined ? { body: JSON.stringify(init.body) } : {}),
   });
   const text = await response.text();
@@ -71,7 +81,8 @@ export function alertEntries(mark: number): Array<Record<string, unknown>> {
   return logEntries(mark).filter((entry) => entry.alert === 'stuck-order');
 }
 
-export const ago = (seconds: number, from = Date.now()) => Timestamp.fromMillis(from - seconds * 1000);
+export const ago = (seconds: number, from = Date.now()) =>
+  Timestamp.fromMillis(from - seconds * 1000);
 
 /**
  * A relation as the poller creates it, with fields the trigger would have
@@ -84,8 +95,17 @@ export const ago = (seconds: number, from = Date.now()) => Timestamp.fromMillis(
  * by default claimed a minute ago by a process that stopped, its lease
  * still running, nothing made and nothing failed. Returns its reference.
  */
-export async function seedAttempt(order: string, step: CreateStep, attempt: number, fields: DocumentData = {}): Promise<DocumentReference> {
-  const ref = db().collection('relations').doc(relationId(order)).collection(TRANSITIONS).doc(`${CREATE_STEPS[step].to}-${attempt}`);
+export async function seedAttempt(
+  order: string,
+  step: CreateStep,
+  attempt: number,
+  fields: DocumentData = {},
+): Promise<DocumentReference> {
+  const ref = db()
+    .collection('relations')
+    .doc(relationId(order))
+    .collection(TRANSITIONS)
+    .doc(`${CREATE_STEPS[step].to}-${attempt}`);
   await ref.set({
     step,
     from: CREATE_STEPS[step].from,
@@ -124,7 +144,12 @@ export async function seedRelation(id: string, fields: DocumentData = {}): Promi
         failure: note
           ? note.name
             ? null
-            : { code: 'UNAVAILABLE', message: 'the reply was lost', transient: true, ambiguous: true }
+            : {
+                code: 'UNAVAILABLE',
+                message: 'the reply was lost',
+                transient: true,
+                ambiguous: true,
+              }
           : { code: 'UNAVAILABLE', message: 'not sent', transient: true, ambiguous: false },
         resolution: note?.resolution ?? null,
       });
@@ -141,7 +166,11 @@ export function flagFields(code: string, message: string, at: Timestamp): Docume
 }
 
 /** A possible orphan note, open unless a resolution is given. */
-export function orphanNote(attempt: number, name: string | null, resolution: DocumentData | null = null): DocumentData {
+export function orphanNote(
+  attempt: number,
+  name: string | null,
+  resolution: DocumentData | null = null,
+): DocumentData {
   return {
     step: 'createKitchenOrder',
     attempt,

@@ -5,7 +5,11 @@
 // clock, pollFoodServiceNow.
 import * as fs from 'node:fs';
 
-import { startFaultProxy, type FaultProxy, type ProxyFaults } from '../../../food-service/src/fault-proxy';
+import {
+  startFaultProxy,
+  type FaultProxy,
+  type ProxyFaults,
+} from '../../../food-service/src/fault-proxy';
 import type { FoodService, FoodServiceOptions } from '../../../food-service/src/server';
 import * as functions from '../../src';
 import type { FoodClient } from '../../src/food/client';
@@ -20,9 +24,13 @@ import type { FirestoreCloudEvent } from './trigger-events';
 
 /** The params a deployment sets, here for a fast, small test world. */
 /** OPS_INVOKER as a deployment sets it: the operators' account, whose own token the ops API never takes as an operator's. */
-export const TEST_OPS_INVOKER = 'food-orchestrator-ops@demo-food-orchestrator.iam.gserviceaccount.com';
+export const TEST_OPS_INVOKER =
+  'food-orchestrator-ops@demo-food-orchestrator.iam.gserviceaccount.com';
 
-export function testEnv(service: FoodService, overrides: Record<string, string> = {}): Record<string, string> {
+export function testEnv(
+  service: FoodService,
+  overrides: Record<string, string> = {},
+): Record<string, string> {
   return {
     FOOD_SERVICE_ADDRESS: service.address,
     FOOD_SERVICE_CA: fs.readFileSync(testCerts().caCert, 'utf8'),
@@ -91,8 +99,13 @@ let current: Driver | undefined;
 export async function startStack(options: StackOptions = {}): Promise<Stack> {
   await clearFirestore();
   const service = await startTestFoodService(options.service);
-  const proxy = options.proxy ? await startFaultProxy({ target: service.address, ...options.proxy }) : undefined;
-  const env = testEnv(service, { ...(proxy ? { FOOD_SERVICE_ADDRESS: proxy.address } : {}), ...options.env });
+  const proxy = options.proxy
+    ? await startFaultProxy({ target: service.address, ...options.proxy })
+    : undefined;
+  const env = testEnv(service, {
+    ...(proxy ? { FOOD_SERVICE_ADDRESS: proxy.address } : {}),
+    ...options.env,
+  });
   // What the stack sets is put back when it stops, so one test's params never reach the next.
   const before = Object.fromEntries(Object.keys(env).map((key) => [key, process.env[key]]));
   Object.assign(process.env, env);
@@ -116,7 +129,8 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
     } catch {
       throw new Error(`pollFoodServiceNow answered ${response.status} with ${text.slice(0, 500)}`);
     }
-    if (response.status !== 200) throw new Error(`pollFoodServiceNow answered ${response.status}: ${JSON.stringify(body)}`);
+    if (response.status !== 200)
+      throw new Error(`pollFoodServiceNow answered ${response.status}: ${JSON.stringify(body)}`);
     return body;
   };
   const settle = () => hosted.settle();
@@ -141,11 +155,14 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
       const snapshot = await db().collection('relations').doc(relationId(orderName)).get();
       if (!snapshot.exists) return undefined;
       const parsed = parseRelationDocument(snapshot.data() ?? {}, snapshot.id);
-      if (!parsed.ok) throw new Error(`${snapshot.ref.path} is malformed: ${parsed.problems.join('; ')}`);
+      if (!parsed.ok)
+        throw new Error(`${snapshot.ref.path} is malformed: ${parsed.problems.join('; ')}`);
       return parsed.value;
     },
     async transitions(orderName) {
-      const { entries, problems } = await readHistory(store().doc(`relations/${relationId(orderName)}`));
+      const { entries, problems } = await readHistory(
+        store().doc(`relations/${relationId(orderName)}`),
+      );
       if (problems.length) throw new Error(`malformed history: ${problems.join('; ')}`);
       return entries;
     },
@@ -164,16 +181,21 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
 }
 
 /** The history entry of an attempt at a create, by its id ("PREPARATION-1"); fails the test if there is none. */
-export function attemptEntry(entries: HistoryEntry[], id: string): Extract<HistoryEntry, { kind: 'attempt' }> {
+export function attemptEntry(
+  entries: HistoryEntry[],
+  id: string,
+): Extract<HistoryEntry, { kind: 'attempt' }> {
   const entry = entries.find((e) => e.id === id);
-  if (entry?.kind !== 'attempt') throw new Error(`no attempt ${id} in the history: ${entries.map((e) => e.id).join(', ')}`);
+  if (entry?.kind !== 'attempt')
+    throw new Error(`no attempt ${id} in the history: ${entries.map((e) => e.id).join(', ')}`);
   return entry;
 }
 
 /** An operator's retry in the history; fails the test if there is none. */
 export function retryEntry(entries: HistoryEntry[]): Extract<HistoryEntry, { kind: 'retry' }> {
   const entry = entries.find((e) => e.kind === 'retry');
-  if (entry?.kind !== 'retry') throw new Error(`no retry in the history: ${entries.map((e) => e.id).join(', ')}`);
+  if (entry?.kind !== 'retry')
+    throw new Error(`no retry in the history: ${entries.map((e) => e.id).join(', ')}`);
   return entry;
 }
 
@@ -183,7 +205,10 @@ export function retryEntry(entries: HistoryEntry[]): Extract<HistoryEntry, { kin
  * `armed` resolves once the emulator knows to send it: a write made before
  * that may go unseen.
  */
-export function captureEvent(document: string, timeoutMs = 10_000): Promise<FirestoreCloudEvent> & { armed: Promise<void> } {
+export function captureEvent(
+  document: string,
+  timeoutMs = 10_000,
+): Promise<FirestoreCloudEvent> & { armed: Promise<void> } {
   const { firestore, receiver } = emulator();
   const id = `capture-${Math.random().toString(36).slice(2)}`;
   let armed: Promise<void> = Promise.resolve();
@@ -192,11 +217,15 @@ export function captureEvent(document: string, timeoutMs = 10_000): Promise<Fire
       receiver.unregister(id);
       reject(new Error(`no event for ${document} within ${timeoutMs} ms`));
     }, timeoutMs);
-    armed = receiver.register(firestore, { id, eventType: 'google.cloud.firestore.document.v1.written', document }, (event) => {
-      clearTimeout(timer);
-      receiver.unregister(id);
-      resolve(event);
-    });
+    armed = receiver.register(
+      firestore,
+      { id, eventType: 'google.cloud.firestore.document.v1.written', document },
+      (event) => {
+        clearTimeout(timer);
+        receiver.unregister(id);
+        resolve(event);
+      },
+    );
     armed.catch(reject);
   });
   return Object.assign(captured, { armed });

@@ -50,7 +50,11 @@ export interface TriggerEventReceiver {
   /** host:port, for the Firestore emulator's --functions_emulator. */
   readonly address: string;
   /** Registers `trigger` with the emulator; each of its events goes to `handle`. */
-  register(firestore: FirestoreTarget, trigger: FirestoreTrigger, handle: (event: FirestoreCloudEvent) => void): Promise<void>;
+  register(
+    firestore: FirestoreTarget,
+    trigger: FirestoreTrigger,
+    handle: (event: FirestoreCloudEvent) => void,
+  ): Promise<void>;
   /** Stops handing events to the trigger's handler (the emulator may still send them; they are dropped). */
   unregister(triggerId: string): void;
   /**
@@ -73,12 +77,19 @@ export function cloudEvent(headers: http.IncomingHttpHeaders, body: Buffer): Fir
     if (name.startsWith('ce-') && typeof value === 'string') attributes[name.slice(3)] = value;
   }
   for (const required of ['id', 'type', 'source', 'document']) {
-    if (typeof attributes[required] !== 'string') throw new Error(`the event has no ce-${required} header`);
+    if (typeof attributes[required] !== 'string')
+      throw new Error(`the event has no ce-${required} header`);
   }
-  return { ...attributes, data: Buffer.from(body.toString('latin1'), 'base64') } as FirestoreCloudEvent;
+  return {
+    ...attributes,
+    data: Buffer.from(body.toString('latin1'), 'base64'),
+  } as FirestoreCloudEvent;
 }
 
-async function registerWithEmulator(firestore: FirestoreTarget, trigger: FirestoreTrigger): Promise<void> {
+async function registerWithEmulator(
+  firestore: FirestoreTarget,
+  trigger: FirestoreTrigger,
+): Promise<void> {
   const url = `http://${firestore.host}/emulator/v1/projects/${firestore.projectId}/eventarcTrigger?eventarcTriggerId=${encodeURIComponent(trigger.id)}`;
   const response = await fetch(url, {
     method: 'POST',
@@ -91,10 +102,14 @@ async function registerWithEmulator(firestore: FirestoreTarget, trigger: Firesto
     }),
   });
   if (!response.ok)
-    throw new Error(`registering ${trigger.id} with the Firestore emulator failed: ${response.status} ${await response.text()}`);
+    throw new Error(
+      `registering ${trigger.id} with the Firestore emulator failed: ${response.status} ${await response.text()}`,
+    );
 }
 
-export async function startTriggerEventReceiver(onError: (error: unknown) => void = console.error): Promise<TriggerEventReceiver> {
+export async function startTriggerEventReceiver(
+  onError: (error: unknown) => void = console.error,
+): Promise<TriggerEventReceiver> {
   const handlers = new Map<string, (event: FirestoreCloudEvent) => void>();
   const barriers = new Map<string, () => void>();
   const barrierRegistered = new Set<string>();
@@ -108,7 +123,9 @@ export async function startTriggerEventReceiver(onError: (error: unknown) => voi
     const chunks: Buffer[] = [];
     request.on('data', (chunk: Buffer) => chunks.push(chunk));
     request.on('end', () => {
-      response.writeHead(200, { 'content-type': 'application/json' }).end('{"status":"acknowledged"}');
+      response
+        .writeHead(200, { 'content-type': 'application/json' })
+        .end('{"status":"acknowledged"}');
       try {
         const event = cloudEvent(request.headers, Buffer.concat(chunks));
         const triggerId = decodeURIComponent(match[1]);
@@ -134,14 +151,22 @@ export async function startTriggerEventReceiver(onError: (error: unknown) => voi
     async barrier(firestore, timeoutMs = 30_000) {
       const key = `${firestore.host}/${firestore.projectId}`;
       if (!barrierRegistered.has(key)) {
-        await registerWithEmulator(firestore, { id: BARRIER_TRIGGER, eventType: WRITTEN, document: `${BARRIERS}/{id}` });
+        await registerWithEmulator(firestore, {
+          id: BARRIER_TRIGGER,
+          eventType: WRITTEN,
+          document: `${BARRIERS}/{id}`,
+        });
         barrierRegistered.add(key);
       }
       const document = `${BARRIERS}/${randomUUID()}`;
       const arrived = new Promise<void>((resolve, reject) => {
         const timer = setTimeout(() => {
           barriers.delete(document);
-          reject(new Error(`the Firestore emulator sent no event for ${document} within ${timeoutMs} ms`));
+          reject(
+            new Error(
+              `the Firestore emulator sent no event for ${document} within ${timeoutMs} ms`,
+            ),
+          );
         }, timeoutMs);
         barriers.set(document, () => {
           clearTimeout(timer);
@@ -150,8 +175,15 @@ export async function startTriggerEventReceiver(onError: (error: unknown) => voi
         });
       });
       const url = `http://${firestore.host}/v1/projects/${firestore.projectId}/databases/(default)/documents/${document}`;
-      const written = await fetch(url, { method: 'PATCH', headers: { 'content-type': 'application/json' }, body: '{"fields":{}}' });
-      if (!written.ok) throw new Error(`writing the barrier ${document} failed: ${written.status} ${await written.text()}`);
+      const written = await fetch(url, {
+        method: 'PATCH',
+        headers: { 'content-type': 'application/json' },
+        body: '{"fields":{}}',
+      });
+      if (!written.ok)
+        throw new Error(
+          `writing the barrier ${document} failed: ${written.status} ${await written.text()}`,
+        );
       await arrived;
     },
     async stop() {

@@ -29,7 +29,9 @@ export interface BoardBrowser {
 
 export async function openBoard(boardUrl: string, waitMs: number): Promise<BoardBrowser> {
   if (!existsSync(CHROMIUM)) {
-    throw new Error(`Chromium is missing at ${CHROMIUM}: run \`apt-get install -y chromium\` (CI installs it) to run the browser test`);
+    throw new Error(
+      `Chromium is missing at ${CHROMIUM}: run \`apt-get install -y chromium\` (CI installs it) to run the browser test`,
+    );
   }
   const profile = await mkdtemp(path.join(os.tmpdir(), 'board-chromium-'));
   let context: BrowserContext | undefined;
@@ -49,8 +51,15 @@ export async function openBoard(boardUrl: string, waitMs: number): Promise<Board
   page.setDefaultTimeout(waitMs);
   const problems: string[] = [];
   page.on('pageerror', (error) => problems.push(`page error: ${error.message}`));
-  page.on('console', (message) => message.type() === 'error' && problems.push(`console: ${message.text()}`));
-  page.on('request', (req) => !req.url().startsWith(boardUrl) && problems.push(`request off the board: ${req.url()}`));
+  page.on(
+    'console',
+    (message) => message.type() === 'error' && problems.push(`console: ${message.text()}`),
+  );
+  page.on(
+    'request',
+    (req) =>
+      !req.url().startsWith(boardUrl) && problems.push(`request off the board: ${req.url()}`),
+  );
   await page.goto(boardUrl, { waitUntil: 'load' });
   const opened = context;
   return {

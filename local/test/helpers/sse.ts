@@ -24,23 +24,32 @@ export class SseClient {
   /** Resolves once the response headers arrived, whatever the status. */
   static open(url: string, timeoutMs = 5000): Promise<SseClient> {
     return new Promise((resolve, reject) => {
-      const request = http.get(url, { headers: { accept: 'text/event-stream' }, timeout: timeoutMs }, (response) =>
-        resolve(new SseClient(request, response)),
+      const request = http.get(
+        url,
+        { headers: { accept: 'text/event-stream' }, timeout: timeoutMs },
+        (response) => resolve(new SseClient(request, response)),
       );
-      request.on('timeout', () => request.destroy(new Error(`no response from ${url} within ${timeoutMs} ms`)));
+      request.on('timeout', () =>
+        request.destroy(new Error(`no response from ${url} within ${timeoutMs} ms`)),
+      );
       request.on('error', reject);
     });
   }
 
   /** The first message from index `from` on that satisfies `match`; rejects after `timeoutMs`. */
-  async next(match: (message: SseMessage) => boolean, { from = 0, timeoutMs = 5000 } = {}): Promise<SseMessage> {
+  async next(
+    match: (message: SseMessage) => boolean,
+    { from = 0, timeoutMs = 5000 } = {},
+  ): Promise<SseMessage> {
     const deadline = Date.now() + timeoutMs;
     for (;;) {
       const found = this.messages.slice(from).find(match);
       if (found) return found;
       const left = deadline - Date.now();
       if (left <= 0)
-        throw new Error(`no matching event within ${timeoutMs} ms; got ${this.messages.map((m) => m.event).join(', ') || 'none'}`);
+        throw new Error(
+          `no matching event within ${timeoutMs} ms; got ${this.messages.map((m) => m.event).join(', ') || 'none'}`,
+        );
       await new Promise<void>((resolve) => {
         const timer = setTimeout(done, left);
         this.waiters.add(done);
