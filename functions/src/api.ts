@@ -11,13 +11,8 @@ export { describeError } from './describe-error';
 export { loadRetentionDays, loadStuckThresholds, loadWatchSettings, STRING_PARAMS } from './config';
 
 // The domain model.
-export {
-  isActiveStage,
-  type PollerStatus,
-  type ProblemReason,
-  type StuckThresholds,
-} from './model/health';
-export { isStage, isTerminal, STAGES, type Stage } from './model/stage';
+export { type PollerStatus, type ProblemReason, type StuckThresholds } from './model/health';
+export { isActiveStage, isStage, isTerminal, STAGES, type Stage } from './model/stage';
 
 // The food service's client.
 export { FoodClient } from './food/client';

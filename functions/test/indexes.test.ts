@@ -6,7 +6,8 @@ import { strict as assert } from 'node:assert';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 
-import { ACTIVE_STAGES, PROBLEM_REASONS } from '../src/model/health';
+import { PROBLEM_REASONS } from '../src/model/health';
+import { ACTIVE_STAGES } from '../src/model/stage';
 import { STAGES } from '../src/model/stage';
 import { problemFilter } from '../src/orchestration/health-report';
 import { BadRequest, listQueries, type ListRequest } from '../src/orchestration/status';

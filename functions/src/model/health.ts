@@ -3,25 +3,13 @@
 // longer than its stage should take. The stuck-order report, the status API
 // and the live board all judge relations with these functions.
 import { isFlagged, openOrphans, type Relation } from './relation';
-import type { Stage } from './stage';
+import { isActiveStage, type ActiveStage, type Stage } from './stage';
 
 export const PROBLEM_REASONS = ['flagged', 'orphans', 'stuck'] as const;
 export type ProblemReason = (typeof PROBLEM_REASONS)[number];
 
 export function isProblemReason(value: unknown): value is ProblemReason {
   return typeof value === 'string' && (PROBLEM_REASONS as readonly string[]).includes(value);
-}
-
-/** The stages in which the orchestrator still moves an order, each with its own pace. */
-export const ACTIVE_STAGES = [
-  'NEW',
-  'PREPARATION',
-  'IN_FLIGHT',
-] as const satisfies readonly Stage[];
-export type ActiveStage = (typeof ACTIVE_STAGES)[number];
-
-export function isActiveStage(stage: unknown): stage is ActiveStage {
-  return typeof stage === 'string' && (ACTIVE_STAGES as readonly string[]).includes(stage);
 }
 
 /** Seconds an order may stay in each active stage before it counts as stuck. */

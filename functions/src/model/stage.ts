@@ -11,7 +11,14 @@ export const STAGES = [
 ] as const;
 export type Stage = (typeof STAGES)[number];
 
-export type Outcome = Extract<Stage, 'DELIVERED' | 'REJECTED' | 'CANCELLED'>;
+/** The stages in which the orchestrator still moves an order; every other stage is an outcome. */
+export const ACTIVE_STAGES = [
+  'NEW',
+  'PREPARATION',
+  'IN_FLIGHT',
+] as const satisfies readonly Stage[];
+export type ActiveStage = (typeof ACTIVE_STAGES)[number];
+export type Outcome = Exclude<Stage, ActiveStage>;
 
 /** The outcomes the finishing step records, as the shipment ended. */
 export const FINISHES = ['DELIVERED', 'REJECTED'] as const satisfies readonly Outcome[];
@@ -21,19 +28,10 @@ export function isStage(value: unknown): value is Stage {
   return typeof value === 'string' && (STAGES as readonly string[]).includes(value);
 }
 
+export function isActiveStage(stage: unknown): stage is ActiveStage {
+  return typeof stage === 'string' && (ACTIVE_STAGES as readonly string[]).includes(stage);
+}
+
 export function isTerminal(stage: Stage): stage is Outcome {
-  switch (stage) {
-    case 'NEW':
-    case 'PREPARATION':
-    case 'IN_FLIGHT':
-      return false;
-    case 'DELIVERED':
-    case 'REJECTED':
-    case 'CANCELLED':
-      return true;
-    default: {
-      const unreachable: never = stage;
-      throw new Error(`unknown stage ${String(unreachable)}`);
-    }
-  }
+  return !isActiveStage(stage);
 }

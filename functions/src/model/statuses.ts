@@ -1,5 +1,6 @@
 // The statuses the food service reports, by name, as the proto defines them,
 // with guards for values read back from Firestore or sent by a newer server.
+import { ACTIVE_STAGES } from './stage';
 import {
   _food_v1_KitchenOrder_Status as KitchenOrderStatus,
   type _food_v1_KitchenOrder_Status__Output as KitchenOrderStatusName,
@@ -31,12 +32,8 @@ export const isKitchenOrderStatus = (value: unknown): value is KitchenOrderStatu
 export const isShipmentStatus = (value: unknown): value is ShipmentStatusName =>
   isNameOf(ShipmentStatus, value);
 
-/** The statuses in which an order still needs the orchestrator. */
-export const ACTIVE_ORDER_STATUSES = [
-  'NEW',
-  'PREPARATION',
-  'IN_FLIGHT',
-] as const satisfies readonly OrderStatusName[];
+/** The statuses in which an order still needs the orchestrator: its active stages' names. */
+export const ACTIVE_ORDER_STATUSES = ACTIVE_STAGES satisfies readonly OrderStatusName[];
 
 /** Final on the food service: nothing more happens to the order. */
 export function isFinalOrderStatus(

@@ -8,17 +8,15 @@
 import * as logger from 'firebase-functions/logger';
 
 import {
-  ACTIVE_STAGES,
   type PollerAlert,
   type PollerWatchSettings,
   problemsOf,
   stuckCutoff,
-  type ActiveStage,
   type Problem,
   type ProblemReason,
   type StuckThresholds,
 } from '../model/health';
-import { isStage } from '../model/stage';
+import { ACTIVE_STAGES, isStage, type ActiveStage } from '../model/stage';
 import { writeHealthSummary, type HealthSummary } from '../store/health';
 import { pollerStatus } from './poller-watch';
 import { countRelations, pageOfRelations, type RelationFilter } from '../store/queries';

@@ -4,15 +4,9 @@
 // The queries are in store/queries.ts; HTTP is the trigger's.
 import { createHash } from 'node:crypto';
 
-import {
-  ACTIVE_STAGES,
-  isActiveStage,
-  problemsOf,
-  type ProblemReason,
-  type StuckThresholds,
-} from '../model/health';
+import { problemsOf, type ProblemReason, type StuckThresholds } from '../model/health';
 import { isOrderName } from '../model/names';
-import type { Stage } from '../model/stage';
+import { ACTIVE_STAGES, isActiveStage, type Stage } from '../model/stage';
 import {
   pageOfRelations,
   relationHistory,

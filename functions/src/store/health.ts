@@ -2,7 +2,8 @@
 // and the state of the poller, so the status API and the board show health
 // without scanning relations. Only the report writes it; it replaces the
 // whole document each time.
-import type { ActiveStage, PollerStatus, ProblemReason, StuckThresholds } from '../model/health';
+import type { PollerStatus, ProblemReason, StuckThresholds } from '../model/health';
+import type { ActiveStage } from '../model/stage';
 import { store } from './db';
 import { HEALTH, HEALTH_SUMMARY, toDate } from './schema';
 
