@@ -1,27 +1,4 @@
-/**
- * A limit on work in flight, shared by everything one poll does, so the
- * limit holds for the poll as a whole and not per page or per kind of call.
- * A finishing task hands its slot straight to the next waiting one, so a
- * newcomer can never slip in between and exceed the limit.
- */
-export type Limit = <T>(work: () => Promise<T>) => Promise<T>;
-
-export function createLimiter(limit: number): Limit {
-  let active = 0;
-  const waiting: Array<() => void> = [];
-  return async <T>(work: () => Promise<T>): Promise<T> => {
-    if (active < limit) active++;
-    else await new Promise<void>((resolve) => waiting.push(resolve));
-    try {
-      return await work();
-    } finally {
-      const next = waiting.shift();
-      if (next) next();
-      else active--;
-    }
-  };
-}
-
+// Bounds on work in flight: the food client's slots, and the poll's limit built on them.
 /** Gives the slot back; calling it again does nothing. */
 export type Release = () => void;
 
@@ -31,15 +8,18 @@ export interface Slots {
   readonly inFlight: number;
   /** Callers waiting for one. */
   readonly waiting: number;
-  /** A slot, or null if none came free before `deadline` (epoch ms). */
+  /** A slot now, or null if none is free. */
+  tryAcquire(): Release | null;
+  /** A slot, or null if none came free before `deadline` (epoch ms; Infinity waits for one). */
   acquire(deadline: number): Promise<Release | null>;
 }
 
 /**
  * Slots with a deadline on the wait: the food client holds one per call, so
  * an instance never has more than `limit` calls in flight, and a call that
- * cannot get one within its own deadline fails without being sent. Like
- * createLimiter, a released slot passes straight to the oldest waiter.
+ * cannot get one within its own deadline fails without being sent. A
+ * released slot passes straight to the oldest waiter, so a newcomer can never
+ * slip in between and exceed the limit.
  */
 export function createSlots(limit: number): Slots {
   if (!Number.isInteger(limit) || limit < 1)
@@ -62,6 +42,12 @@ export function createSlots(limit: number): Slots {
     };
   };
 
+  const tryAcquire = (): Release | null => {
+    if (inFlight >= limit) return null;
+    inFlight++;
+    return release();
+  };
+
   return {
     limit,
     get inFlight() {
@@ -70,11 +56,10 @@ export function createSlots(limit: number): Slots {
     get waiting() {
       return waiters.size;
     },
+    tryAcquire,
     acquire(deadline: number): Promise<Release | null> {
-      if (inFlight < limit) {
-        inFlight++;
-        return Promise.resolve(release());
-      }
+      const now = tryAcquire();
+      if (now) return Promise.resolve(now);
       const waitMs = deadline - Date.now();
       if (waitMs <= 0) return Promise.resolve(null);
       return new Promise((resolve) => {
@@ -84,12 +69,33 @@ export function createSlots(limit: number): Slots {
             resolve(granted);
           },
         };
-        const timer = setTimeout(() => {
-          waiters.delete(waiter);
-          resolve(null);
-        }, waitMs);
+        const timer =
+          waitMs === Infinity
+            ? undefined
+            : setTimeout(() => {
+                waiters.delete(waiter);
+                resolve(null);
+              }, waitMs);
         waiters.add(waiter);
       });
     },
+  };
+}
+
+/**
+ * A limit on work in flight, shared by everything one poll does, so the
+ * limit holds for the poll as a whole and not per page or per kind of call.
+ */
+export type Limit = <T>(work: () => Promise<T>) => Promise<T>;
+
+export function createLimiter(limit: number): Limit {
+  const slots = createSlots(limit);
+  return async <T>(work: () => Promise<T>): Promise<T> => {
+    const release = slots.tryAcquire() ?? (await slots.acquire(Infinity));
+    try {
+      return await work();
+    } finally {
+      release?.();
+    }
   };
 }
