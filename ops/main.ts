@@ -14,10 +14,9 @@ import {
   BadRequest,
   db,
   describeError,
-  isStage,
   killSwitchRef,
-  LIST_LIMIT,
   listRelations,
+  listRequestOf,
   loadRetentionDays,
   loadStuckThresholds,
   loadWatchSettings,
@@ -32,7 +31,6 @@ import {
   resolveOrphan,
   retryRelation,
   setKillSwitch,
-  STAGES,
   standaloneFirestore,
   useFirestore,
   type ListRequest,
@@ -224,21 +222,20 @@ interface Flags {
 }
 
 function listRequest(values: Flags): ListRequest {
-  if (values.stage !== undefined && !isStage(values.stage))
-    throw new UsageError(`unknown stage "${values.stage}"; stages: ${STAGES.join(', ')}`);
-  const limit =
-    values.limit === undefined
-      ? LIST_LIMIT.default
-      : /^\d+$/.test(values.limit)
-        ? Number(values.limit)
-        : NaN;
-  const request: ListRequest = { limit };
-  if (values.stage !== undefined) request.stage = values.stage as ListRequest['stage'];
-  if (values.flagged) request.flagged = true;
-  if (values.orphans) request.orphans = true;
-  if (values.stuck) request.stuck = true;
-  if (values['page-token'] !== undefined) request.pageToken = values['page-token'];
-  return request;
+  const { stage, limit, flagged, orphans, stuck } = values;
+  try {
+    return listRequestOf({
+      stage,
+      limit,
+      flagged,
+      orphans,
+      stuck,
+      pageToken: values['page-token'],
+    });
+  } catch (error) {
+    if (error instanceof BadRequest) throw new UsageError(error.message);
+    throw error;
+  }
 }
 
 function operator(by: string | undefined): string {

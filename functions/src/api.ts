@@ -12,7 +12,7 @@ export { loadRetentionDays, loadStuckThresholds, loadWatchSettings, STRING_PARAM
 
 // The domain model.
 export { type PollerStatus, type ProblemReason, type StuckThresholds } from './model/health';
-export { isActiveStage, isStage, isTerminal, STAGES, type Stage } from './model/stage';
+export { isActiveStage, isTerminal, STAGES, type Stage } from './model/stage';
 
 // The food service's client.
 export { FoodClient } from './food/client';
@@ -38,8 +38,8 @@ export { pollerStatus } from './orchestration/poller-watch';
 export { RepairRefused, resolveOrphan, retryRelation } from './orchestration/repairs';
 export {
   BadRequest,
-  LIST_LIMIT,
   listRelations,
+  listRequestOf,
   orderStatus,
   parseOrderName,
   plainJson,

@@ -200,7 +200,7 @@ describe('npm run ops: listing, retrying and resolving', function () {
     assert.match(bad.output, /unknown stage "COOKING"/);
     const badLimit = await ops(['list', '--limit', '500']);
     assert.equal(badLimit.code, 2);
-    assert.match(badLimit.output, /limit must be an integer from 1 to 100, got 500/);
+    assert.match(badLimit.output, /limit must be an integer from 1 to 100, got "500"/);
   });
 
   it('refuses to retry a relation that is not flagged, or one whose step an attempt still holds', async () => {

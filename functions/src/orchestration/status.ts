@@ -6,7 +6,7 @@ import { createHash } from 'node:crypto';
 
 import { problemsOf, type ProblemReason, type StuckThresholds } from '../model/health';
 import { isOrderName } from '../model/names';
-import { ACTIVE_STAGES, isActiveStage, type Stage } from '../model/stage';
+import { ACTIVE_STAGES, isActiveStage, isStage, STAGES, type Stage } from '../model/stage';
 import {
   pageOfRelations,
   relationHistory,
@@ -147,6 +147,36 @@ export interface ListRequest {
   pageToken?: string;
 }
 
+/** A listing as the ops API's query string or the CLI's flags ask for it, before it is checked. */
+export interface ListAsked {
+  stage?: string;
+  flagged?: boolean;
+  orphans?: boolean;
+  stuck?: boolean;
+  limit?: string;
+  pageToken?: string;
+}
+
+/** A listing as asked, checked: an unknown stage or a limit out of range is a BadRequest naming it. */
+export function listRequestOf(asked: ListAsked): ListRequest {
+  const { stage, limit, flagged, orphans, stuck, pageToken } = asked;
+  if (stage !== undefined && !isStage(stage))
+    throw new BadRequest(`unknown stage "${stage}"; stages: ${STAGES.join(', ')}`);
+  const count =
+    limit === undefined ? LIST_LIMIT.default : /^\d{1,6}$/.test(limit) ? Number(limit) : NaN;
+  if (!(count >= LIST_LIMIT.min && count <= LIST_LIMIT.max))
+    throw new BadRequest(
+      `limit must be an integer from ${LIST_LIMIT.min} to ${LIST_LIMIT.max}, got "${limit}"`,
+    );
+  const request: ListRequest = { limit: count };
+  if (stage !== undefined) request.stage = stage;
+  if (flagged !== undefined) request.flagged = flagged;
+  if (orphans !== undefined) request.orphans = orphans;
+  if (stuck !== undefined) request.stuck = stuck;
+  if (pageToken !== undefined) request.pageToken = pageToken;
+  return request;
+}
+
 export interface ListPage {
   orders: RelationView[];
   /** Empty on the last page. */
@@ -256,15 +286,6 @@ export async function listRelations(
   now: Date,
   thresholds: StuckThresholds,
 ): Promise<ListPage> {
-  if (
-    !Number.isInteger(request.limit) ||
-    request.limit < LIST_LIMIT.min ||
-    request.limit > LIST_LIMIT.max
-  ) {
-    throw new BadRequest(
-      `limit must be an integer from ${LIST_LIMIT.min} to ${LIST_LIMIT.max}, got ${request.limit}`,
-    );
-  }
   const queries = listQueries(request, now, thresholds);
   const start = request.pageToken
     ? decodeToken(request, request.pageToken, queries.length)

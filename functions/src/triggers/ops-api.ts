@@ -23,7 +23,6 @@ import {
   loadWatchSettings,
   OPERATORS,
 } from '../config';
-import { isStage, STAGES } from '../model/stage';
 import { pollerStatus } from '../orchestration/poller-watch';
 import {
   RepairRefused,
@@ -33,8 +32,8 @@ import {
 } from '../orchestration/repairs';
 import {
   BadRequest,
-  LIST_LIMIT,
   listRelations,
+  listRequestOf,
   orderStatus,
   parseOrderName,
   plainJson,
@@ -63,30 +62,12 @@ export function parseListRequest(params: URLSearchParams): ListRequest {
     if (all.length > 1) throw new BadRequest(`${name} is given ${all.length} times; give it once`);
     values[name as (typeof LIST_PARAMS)[number]] = all[0];
   }
-  const { stage, limit, pageToken } = values;
-  if (stage !== undefined && !isStage(stage))
-    throw new BadRequest(`unknown stage "${stage}"; stages: ${STAGES.join(', ')}`);
-  const parsedLimit =
-    limit === undefined ? LIST_LIMIT.default : /^\d{1,6}$/.test(limit) ? Number(limit) : NaN;
-  if (
-    !Number.isInteger(parsedLimit) ||
-    parsedLimit < LIST_LIMIT.min ||
-    parsedLimit > LIST_LIMIT.max
-  ) {
-    throw new BadRequest(
-      `limit must be an integer from ${LIST_LIMIT.min} to ${LIST_LIMIT.max}, got "${limit}"`,
-    );
-  }
-  const request: ListRequest = { limit: parsedLimit };
-  if (stage !== undefined) request.stage = stage as ListRequest['stage'];
-  const flagged = booleanParam('flagged', values.flagged);
-  const orphans = booleanParam('orphans', values.orphans);
-  const stuck = booleanParam('stuck', values.stuck);
-  if (flagged !== undefined) request.flagged = flagged;
-  if (orphans !== undefined) request.orphans = orphans;
-  if (stuck !== undefined) request.stuck = stuck;
-  if (pageToken !== undefined) request.pageToken = pageToken;
-  return request;
+  return listRequestOf({
+    ...values,
+    flagged: booleanParam('flagged', values.flagged),
+    orphans: booleanParam('orphans', values.orphans),
+    stuck: booleanParam('stuck', values.stuck),
+  });
 }
 
 function text(body: Record<string, unknown>, field: string, what: string): string {
