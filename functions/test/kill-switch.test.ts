@@ -209,7 +209,7 @@ describe('the kill switch', function () {
     assert.equal(state.paused, true);
     assert.match(
       state.problem ?? '',
-      /controls\/orchestrator is malformed \(paused must be true or false, got "yes"; at must be a timestamp/,
+      /controls\/orchestrator is malformed \(paused: expected true or false, got "yes"; at: expected a timestamp/,
     );
     // The supported way back writes a well-formed document.
     assert.equal(

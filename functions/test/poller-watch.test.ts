@@ -13,7 +13,7 @@ import * as path from 'node:path';
 
 import {
   judgePoller,
-  type PauseState,
+  type KillSwitch,
   type PollerHeartbeat,
   type PollerWatchSettings,
 } from '../src/model/health';
@@ -32,7 +32,7 @@ const WATCH: PollerWatchSettings = {
 };
 /** Three intervals of at least a minute each. */
 const DOWN_AFTER_MS = 180_000;
-const RUNNING: PauseState = {
+const RUNNING: KillSwitch = {
   paused: false,
   by: null,
   reason: null,
@@ -109,7 +109,7 @@ describe('judgePoller (pure)', () => {
   });
 
   it('is paused, not down, while the kill switch is on, and alerts once it has been on too long', () => {
-    const paused = (seconds: number): PauseState => ({
+    const paused = (seconds: number): KillSwitch => ({
       ...RUNNING,
       paused: true,
       by: 'alice',

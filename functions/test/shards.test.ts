@@ -52,7 +52,7 @@ describe('planShards', () => {
     assert.match(String(parseShard({ orders: 'all' })), /orders: expected a list/);
     assert.match(
       String(parseShard({ orders: [['a', 'LOST']] })),
-      /is not \[order id, status, update_time\]/,
+      /orders\.0\.1: unknown status "LOST"/,
     );
     assert.match(String(parseShard({ after: 'a b', orders: [] })), /after: expected an order id/);
   });

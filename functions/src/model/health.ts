@@ -2,6 +2,9 @@
 // orphan nobody has reconciled, or an active order that has not moved for
 // longer than its stage should take. The stuck-order report, the status API
 // and the live board all judge relations with these functions.
+import { z } from 'zod';
+
+import { expected, orNull, timestamp } from './fields';
 import { isFlagged, openOrphans, type Relation } from './relation';
 import { isActiveStage, type ActiveStage, type Stage } from './stage';
 
@@ -112,32 +115,64 @@ export const ALERT_KINDS = [
 export type AlertKind = (typeof ALERT_KINDS)[number];
 
 /** An order the poll listed but could not give a relation, and why. */
-export interface UnrecordedOrder {
-  order: string;
-  reason: string;
-}
+/** An order the poller could not record, and why. */
+const UnrecordedOrder = z.object({ order: z.string(), reason: z.string() });
+export type UnrecordedOrder = z.output<typeof UnrecordedOrder>;
 
-/** What the poller last said about itself (health/poller). */
-export interface PollerHeartbeat {
-  lastSuccessAt: Date | null;
-  lastFailure: { at: Date; code: string; message: string } | null;
+/**
+ * What the poller last said about itself (health/poller). Only the watch reads it, so a field of
+ * the wrong type reads as absent rather than hiding the rest.
+ */
+export const PollerHeartbeatDocument = z.object({
+  lastSuccessAt: timestamp.nullable().catch(null),
+  lastFailure: z
+    .object({
+      at: timestamp,
+      code: z.string().catch('UNKNOWN'),
+      message: z.string().catch(''),
+    })
+    .nullable()
+    .catch(null),
   /** Polls that failed since the last success (a held lease counts). */
-  consecutiveFailures: number;
+  consecutiveFailures: z.number().catch(0),
   /** Since when anyone has watched: the clock of a poller that never succeeded starts here. */
-  watchedSince: Date | null;
+  watchedSince: timestamp.nullable().catch(null),
   /** What the last successful poll could not record: how many, and a sample. */
-  unrecorded: { at: Date; count: number; sample: UnrecordedOrder[] } | null;
-}
+  unrecorded: z
+    .object({
+      at: timestamp,
+      count: z.number(),
+      sample: z
+        .array(z.unknown())
+        .catch([])
+        .transform((sample) =>
+          sample.flatMap((entry) => UnrecordedOrder.safeParse(entry).data ?? []),
+        ),
+    })
+    .nullable()
+    .catch(null),
+});
+export type PollerHeartbeat = z.output<typeof PollerHeartbeatDocument>;
 
-/** The kill switch as the watch needs it (store/controls.ts's KillSwitch has these fields). */
-export interface PauseState {
-  paused: boolean;
-  by: string | null;
-  reason: string | null;
-  at: Date | null;
-  resumedAt: Date | null;
+/**
+ * controls/orchestrator: whether the orchestrator may call the food service. Who flipped it and
+ * why are for people, so a bad one reads as none.
+ */
+export const KillSwitchDocument = z.object({
+  paused: z.boolean(expected('true or false')),
+  /** Who flipped it last, and why, as they said. */
+  by: z.string().nullable().catch(null),
+  reason: z.string().nullable().catch(null),
+  /** When it was last flipped (null: never, or a document without it). */
+  at: orNull(timestamp),
+  /** When the last pause ended: relations untouched since are woken by the poller (orchestration/observe.ts). */
+  resumedAt: orNull(timestamp),
+});
+
+export type KillSwitch = z.output<typeof KillSwitchDocument> & {
+  /** Set when the document is malformed: what is wrong with it (it then counts as paused). */
   problem: string | null;
-}
+};
 
 export interface PollerWatchSettings {
   pollIntervalSeconds: number;
@@ -188,7 +223,7 @@ const latest = (...dates: Array<Date | null>): Date | null =>
  */
 export function judgePoller(
   heartbeat: PollerHeartbeat | null,
-  pause: PauseState,
+  pause: KillSwitch,
   now: Date,
   settings: PollerWatchSettings,
 ): PollerStatus {

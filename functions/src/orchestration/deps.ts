@@ -7,7 +7,7 @@ export interface ShardQueue {
   /** Enqueues one shard under `id`; 'exists' when a task of that id was enqueued before (an overlapping poll). */
   enqueue(shard: Shard, id: string): Promise<'queued' | 'exists'>;
 }
-import type { KillSwitch } from '../store/controls';
+import type { KillSwitch } from '../model/health';
 
 /** Waiting, on whatever clock `now` reads: real timers in a function, the simulated clock in the simulation. */
 export interface Timers {

@@ -21,7 +21,8 @@ import { writeHealthSummary, type HealthSummary } from '../store/health';
 import { pollerStatus } from './poller-watch';
 import { countRelations, pageOfRelations, type RelationFilter } from '../store/queries';
 import type { StoredRelation } from '../store/relations';
-import { describeValue, stageSinceOf, toDate } from '../store/schema';
+import { stageSinceOf } from '../store/schema';
+import { describeValue, toDate } from '../model/fields';
 
 /** The field every entry carries, for the log-based metric's filter: jsonPayload.alert="stuck-order". */
 export const ALERT = 'stuck-order';

@@ -6,7 +6,8 @@
 // skips its polls. State is only kept, never changed.
 import * as logger from 'firebase-functions/logger';
 
-import { readKillSwitch, type KillSwitch } from '../store/controls';
+import type { KillSwitch } from '../model/health';
+import { readKillSwitch } from '../store/controls';
 
 /**
  * The switch as an instance sees it: a read at most every `maxAgeMs`, the

@@ -4,31 +4,23 @@
 // field only the poller writes): FAULT_RETRY_LIMIT polls in a row make it an
 // observationError, which the trigger flags LOOKUP_FAILED. One such fault
 // flags nothing. Decided without I/O.
-import { toDate } from '../store/schema';
+import { z } from 'zod';
 
-export interface ObservationFaults {
-  code: string;
-  message: string;
+import { timestamp } from '../model/fields';
+
+const ObservationFaultsField = z.object({
+  code: z.string(),
+  message: z.string(),
   /** Polls in a row whose look-ups failed this way. */
-  count: number;
+  count: z.int().min(1),
   /** The first of them. */
-  since: Date;
-}
+  since: timestamp,
+});
+export type ObservationFaults = z.output<typeof ObservationFaultsField>;
 
 /** The field as stored; anything malformed reads as none (the count starts again). */
 export function parseObservationFaults(value: unknown): ObservationFaults | null {
-  if (typeof value !== 'object' || value === null) return null;
-  const v = value as Record<string, unknown>;
-  const since = toDate(v.since);
-  if (
-    typeof v.code !== 'string' ||
-    typeof v.message !== 'string' ||
-    !Number.isInteger(v.count) ||
-    (v.count as number) < 1 ||
-    !since
-  )
-    return null;
-  return { code: v.code, message: v.message, count: v.count as number, since };
+  return ObservationFaultsField.safeParse(value).data ?? null;
 }
 
 /** What this poll's look-ups did, as far as the count is concerned. */

@@ -5,20 +5,30 @@
 // relations whose ids fall in it. The ranges cover the whole id space, so a
 // relation whose order left the listings (cancelled, say) still falls in one.
 // Pure: no I/O.
-import { isOrderName, orderId } from '../model/names';
-import { isOrderStatus, type OrderStatusName } from '../model/statuses';
-import { isUpdateTime } from '../model/update-time';
+import { z } from 'zod';
+
+import { expected, orderIdText, orderStatus, parseWith, updateTime } from '../model/fields';
+import { orderId } from '../model/names';
 import type { ListedOrder } from './observe';
 
+const ENTRY = '[order id, status, update_time]';
+
 /** One task's share of a poll: an id range, and what the listing said of the orders in it. */
-export interface Shard {
-  /** The relation ids after this one (exclusive); absent for the first shard. */
-  after?: string;
-  /** Up to this id (inclusive); absent for the last shard. */
-  upTo?: string;
-  /** The listed orders in the range: [order id, status, update_time] (a task of an older version has no update_time). */
-  orders: Array<[string, OrderStatusName, string?]>;
-}
+const ShardPayload = z.object(
+  {
+    /** The relation ids after this one (exclusive); absent for the first shard. */
+    after: orderIdText.optional(),
+    /** Up to this id (inclusive); absent for the last shard. */
+    upTo: orderIdText.optional(),
+    /** The listed orders in the range: [order id, status, update_time] (a task of an older version has no update_time). */
+    orders: z.array(
+      z.tuple([orderIdText, orderStatus, updateTime.optional()], expected(ENTRY)),
+      expected(`a list of ${ENTRY}`),
+    ),
+  },
+  expected('a shard'),
+);
+export type Shard = z.output<typeof ShardPayload>;
 
 /** The shards of a listing, or null when it is small enough for one instance. */
 export function planShards(
@@ -46,31 +56,6 @@ export function planShards(
 
 /** A task's payload, checked: a redelivered or hand-made task with bad data is refused with the reason. */
 export function parseShard(value: unknown): Shard | string {
-  const shard = (typeof value === 'object' && value !== null ? value : {}) as Record<
-    string,
-    unknown
-  >;
-  const id = (v: unknown) => typeof v === 'string' && isOrderName(`orders/${v}`);
-  if (shard.after !== undefined && !id(shard.after)) return 'after: expected an order id';
-  if (shard.upTo !== undefined && !id(shard.upTo)) return 'upTo: expected an order id';
-  if (!Array.isArray(shard.orders))
-    return 'orders: expected a list of [order id, status, update_time]';
-  for (const entry of shard.orders) {
-    const updateTime = Array.isArray(entry) && entry.length === 3 ? isUpdateTime(entry[2]) : true;
-    if (
-      !Array.isArray(entry) ||
-      entry.length < 2 ||
-      entry.length > 3 ||
-      !id(entry[0]) ||
-      !isOrderStatus(entry[1]) ||
-      !updateTime
-    ) {
-      return `orders: ${JSON.stringify(entry)} is not [order id, status, update_time]`;
-    }
-  }
-  return {
-    ...(shard.after ? { after: shard.after as string } : {}),
-    ...(shard.upTo ? { upTo: shard.upTo as string } : {}),
-    orders: shard.orders as Shard['orders'],
-  };
+  const parsed = parseWith(ShardPayload, value);
+  return parsed.ok ? parsed.value : parsed.problems.join('; ');
 }

@@ -33,14 +33,13 @@ import type {
 } from './database';
 import { store } from './db';
 import {
-  describeValue,
   errorFields,
   lateUpdateFields,
   parseRelation,
   parseResolution,
-  toDate,
   TRANSITIONS,
 } from './schema';
+import { describeValue, toDate } from '../model/fields';
 import { settle } from './settle';
 
 export type { AttemptFailure } from '../model/orphans';

@@ -5,25 +5,13 @@
 // it by hand most likely meant to stop things, and the log says what is wrong.
 import type { DocumentSnapshot } from './database';
 import { store } from './db';
-import { describeValue, toDate } from './schema';
+import { problemsOf } from '../model/fields';
+import { KillSwitchDocument, type KillSwitch } from '../model/health';
 
 export const CONTROLS = 'controls';
 export const KILL_SWITCH_ID = 'orchestrator';
 
 export const killSwitchRef = () => store().collection(CONTROLS).doc(KILL_SWITCH_ID);
-
-export interface KillSwitch {
-  paused: boolean;
-  /** Who flipped it last, and why, as they said. */
-  by: string | null;
-  reason: string | null;
-  /** When it was last flipped (null: never, or a document without it). */
-  at: Date | null;
-  /** When the last pause ended: relations untouched since are woken by the poller (orchestration/observe.ts). */
-  resumedAt: Date | null;
-  /** Set when the document is malformed: what is wrong with it (it then counts as paused). */
-  problem: string | null;
-}
 
 const RUNNING: KillSwitch = {
   paused: false,
@@ -34,38 +22,21 @@ const RUNNING: KillSwitch = {
   problem: null,
 };
 
-/** Reads the switch as stored; no document means running. */
+/** Reads the switch as stored; no document means running, and one that cannot be read, paused. */
 export function parseKillSwitch(
   snapshot: Pick<DocumentSnapshot, 'exists' | 'data'> & { ref: { path: string } },
 ): KillSwitch {
   if (!snapshot.exists) return RUNNING;
   const data = snapshot.data() ?? {};
-  const problems: string[] = [];
-  if (typeof data.paused !== 'boolean')
-    problems.push(`paused must be true or false, got ${describeValue(data.paused)}`);
-  const date = (field: 'at' | 'resumedAt'): Date | null => {
-    const value: unknown = data[field];
-    if (value === undefined || value === null) return null;
-    const parsed = toDate(value);
-    if (!parsed) problems.push(`${field} must be a timestamp, got ${describeValue(value)}`);
-    return parsed;
+  const parsed = KillSwitchDocument.safeParse(data);
+  if (parsed.success) return { ...parsed.data, problem: null };
+  // What can be read is still shown; a field that cannot reads as absent.
+  const bad = new Set(parsed.error.issues.map((issue) => issue.path[0]));
+  const readable = Object.fromEntries(Object.entries(data).filter(([field]) => !bad.has(field)));
+  return {
+    ...KillSwitchDocument.parse({ ...readable, paused: true }),
+    problem: `${snapshot.ref.path} is malformed (${problemsOf(parsed.error).join('; ')}); counted as paused`,
   };
-  const text = (field: 'by' | 'reason'): string | null =>
-    typeof data[field] === 'string' ? (data[field] as string) : null;
-  const state = {
-    by: text('by'),
-    reason: text('reason'),
-    at: date('at'),
-    resumedAt: date('resumedAt'),
-  };
-  if (problems.length > 0) {
-    return {
-      ...state,
-      paused: true,
-      problem: `${snapshot.ref.path} is malformed (${problems.join('; ')}); counted as paused`,
-    };
-  }
-  return { ...state, paused: data.paused as boolean, problem: null };
 }
 
 export async function readKillSwitch(): Promise<KillSwitch> {

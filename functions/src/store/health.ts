@@ -5,7 +5,8 @@
 import type { PollerStatus, ProblemReason, StuckThresholds } from '../model/health';
 import type { ActiveStage } from '../model/stage';
 import { store } from './db';
-import { HEALTH, HEALTH_SUMMARY, toDate } from './schema';
+import { HEALTH, HEALTH_SUMMARY } from './schema';
+import { toDate } from '../model/fields';
 
 export interface HealthSummary {
   checkedAt: Date;

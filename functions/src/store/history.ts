@@ -1,86 +1,72 @@
 // relations/{id}/transitions, read back: the relation's history, one entry
 // per attempt at a create (which is also its claim, see claims.ts), one per
 // finishing step, and one per operator's repair (docs/ARCHITECTURE.md#the-documents).
+import { z } from 'zod';
+
 import type { DocumentReference, DocumentSnapshot } from './database';
 
 import type { Step } from '../model/relation';
 import { parseAttempt, type Attempt } from './claims';
-import { describeValue, toDate, TRANSITIONS } from './schema';
+import { TRANSITIONS } from './schema';
+import { describeValue, expected, parseWith, timestamp } from '../model/fields';
+
+const text = z.string(expected('text'));
+/** Shown as stored: a person reads these, and older versions wrote other values. */
+const shown = z.unknown().transform((value) => String(value ?? ''));
+
+const Repair = { stage: shown, by: text, reason: text, at: timestamp };
+/** An operator's retry (orchestration/repairs.ts): the flag it cleared, the attempt it allowed. */
+const RetryEntry = z.object({
+  ...Repair,
+  cleared: z.object({ code: text, message: shown }, expected('{code, message}')),
+  approvedAttempt: z.number().nullable().catch(null),
+});
+/** An operator's word on a possible orphan. */
+const ResolveOrphanEntry = z.object({
+  ...Repair,
+  orphan: z.object(
+    {
+      step: shown,
+      attempt: z.number(expected('a number')),
+      name: z.string().nullable().catch(null),
+    },
+    expected('{step, attempt, name}'),
+  ),
+});
+/** A step that is not a create: its record, written with its own transition. */
+const StepEntry = z
+  .object({
+    step: z.string(expected('a step')).transform((step) => step as Step),
+    from: shown,
+    to: shown,
+    eventId: shown,
+    claimedAt: timestamp,
+  })
+  .transform(({ claimedAt, ...entry }) => ({ ...entry, at: claimedAt }));
 
 export type HistoryEntry =
   | { kind: 'attempt'; id: string; step: Step; to: string; adopted: boolean; claim: Attempt }
-  | { kind: 'step'; id: string; step: Step; from: string; to: string; eventId: string; at: Date }
-  | {
-      kind: 'retry';
-      id: string;
-      stage: string;
-      by: string;
-      reason: string;
-      at: Date;
-      cleared: { code: string; message: string };
-      approvedAttempt: number | null;
-    }
-  | {
-      kind: 'resolve-orphan';
-      id: string;
-      stage: string;
-      by: string;
-      reason: string;
-      at: Date;
-      orphan: { step: string; attempt: number; name: string | null };
-    };
+  | ({ kind: 'step'; id: string } & z.output<typeof StepEntry>)
+  | ({ kind: 'retry'; id: string } & z.output<typeof RetryEntry>)
+  | ({ kind: 'resolve-orphan'; id: string } & z.output<typeof ResolveOrphanEntry>);
 
 /** One history entry, or what is wrong with it. */
 export function parseHistoryEntry(snapshot: DocumentSnapshot): HistoryEntry | string {
   const data = snapshot.data() ?? {};
   const id = snapshot.id;
+  const read = <T extends z.ZodType>(schema: T): z.output<T> | string => {
+    const parsed = parseWith(schema, data);
+    return parsed.ok
+      ? parsed.value
+      : `${snapshot.ref.path} is malformed: ${parsed.problems.join('; ')}`;
+  };
   if (id.startsWith('retry-')) {
-    const at = toDate(data.at);
-    const cleared = data.cleared as { code?: unknown; message?: unknown } | undefined;
-    if (
-      !at ||
-      typeof data.by !== 'string' ||
-      typeof data.reason !== 'string' ||
-      typeof cleared?.code !== 'string'
-    ) {
-      return `${snapshot.ref.path} is malformed: expected {by, reason, at, cleared {code, message}}`;
-    }
-    const approvedAttempt = typeof data.approvedAttempt === 'number' ? data.approvedAttempt : null;
-    return {
-      kind: 'retry',
-      id,
-      stage: String(data.stage),
-      by: data.by,
-      reason: data.reason,
-      at,
-      cleared: { code: cleared.code, message: String(cleared.message ?? '') },
-      approvedAttempt,
-    };
+    const entry = read(RetryEntry);
+    return typeof entry === 'string' ? entry : { kind: 'retry', id, ...entry };
   }
   if (id.startsWith('resolve-orphan-')) {
-    const at = toDate(data.at);
-    const orphan = data.orphan as { step?: unknown; attempt?: unknown; name?: unknown } | undefined;
-    if (
-      !at ||
-      typeof data.by !== 'string' ||
-      typeof data.reason !== 'string' ||
-      typeof orphan?.attempt !== 'number'
-    ) {
-      return `${snapshot.ref.path} is malformed: expected {by, reason, at, orphan {step, attempt, name}}`;
-    }
-    return {
-      kind: 'resolve-orphan',
-      id,
-      stage: String(data.stage),
-      by: data.by,
-      reason: data.reason,
-      at,
-      orphan: {
-        step: String(orphan.step),
-        attempt: orphan.attempt,
-        name: typeof orphan.name === 'string' ? orphan.name : null,
-      },
-    };
+    const entry = read(ResolveOrphanEntry);
+    return typeof entry === 'string' ? entry : { kind: 'resolve-orphan', id, ...entry };
   }
   const match = /^([A-Z_]+)-(\d+)$/.exec(id);
   if (!match) return `${snapshot.ref.path}: ${describeValue(id)} is not a history entry's name`;
@@ -96,18 +82,8 @@ export function parseHistoryEntry(snapshot: DocumentSnapshot): HistoryEntry | st
       claim,
     };
   }
-  const at = toDate(data.claimedAt);
-  if (!at || typeof data.step !== 'string')
-    return `${snapshot.ref.path} is malformed: expected {step, from, to, eventId, claimedAt}`;
-  return {
-    kind: 'step',
-    id,
-    step: data.step as Step,
-    from: String(data.from),
-    to: String(data.to),
-    eventId: String(data.eventId ?? ''),
-    at,
-  };
+  const entry = read(StepEntry);
+  return typeof entry === 'string' ? entry : { kind: 'step', id, ...entry };
 }
 
 const whenOf = (entry: HistoryEntry) =>

@@ -6,7 +6,8 @@
 // broken lease must not stop every poll.
 import type { DocumentSnapshot } from './database';
 import { store } from './db';
-import { describeValue, LEASES, toDate } from './schema';
+import { LEASES } from './schema';
+import { describeValue, toDate } from '../model/fields';
 
 const leaseRef = () => store().collection(LEASES).doc('poll');
 

@@ -5,10 +5,14 @@
 // (docs/OPERATIONS.md, "Alerts"). One small document, one write per poll;
 // the first write also starts the clock (`watchedSince`).
 import type { DocumentData, DocumentSnapshot } from './database';
-import type { PollerHeartbeat, UnrecordedOrder } from '../model/health';
+import {
+  PollerHeartbeatDocument,
+  type PollerHeartbeat,
+  type UnrecordedOrder,
+} from '../model/health';
 import { store } from './db';
 import { isAlreadyExists, isNotFound } from './errors';
-import { HEALTH, toDate } from './schema';
+import { HEALTH } from './schema';
 
 export const POLLER_HEARTBEAT = 'poller';
 /** A failure's message is kept this long at most: it comes from the food service or Firestore. */
@@ -87,48 +91,10 @@ export async function startWatchingPoller(at: Date): Promise<void> {
   }
 }
 
-/** The heartbeat as stored, or null if nothing has written it. Fields of the wrong type read as absent. */
+/** The heartbeat as stored, or null if nothing has written it. */
 export function parseHeartbeat(snapshot: DocumentSnapshot): PollerHeartbeat | null {
   const data = snapshot.data();
-  if (!snapshot.exists || !data) return null;
-  const failure = (
-    typeof data.lastFailure === 'object' && data.lastFailure !== null ? data.lastFailure : {}
-  ) as Record<string, unknown>;
-  const failedAt = toDate(failure.at);
-  const unrecorded = (
-    typeof data.unrecorded === 'object' && data.unrecorded !== null ? data.unrecorded : {}
-  ) as Record<string, unknown>;
-  const unrecordedAt = toDate(unrecorded.at);
-  const sample = Array.isArray(unrecorded.sample) ? (unrecorded.sample as unknown[]) : [];
-  return {
-    lastSuccessAt: toDate(data.lastSuccessAt),
-    lastFailure: failedAt
-      ? {
-          at: failedAt,
-          code: String(failure.code ?? 'UNKNOWN'),
-          message: String(failure.message ?? ''),
-        }
-      : null,
-    consecutiveFailures:
-      typeof data.consecutiveFailures === 'number' ? data.consecutiveFailures : 0,
-    watchedSince: toDate(data.watchedSince),
-    unrecorded:
-      unrecordedAt && typeof unrecorded.count === 'number'
-        ? {
-            at: unrecordedAt,
-            count: unrecorded.count,
-            sample: sample.flatMap((entry) => {
-              const e = (typeof entry === 'object' && entry !== null ? entry : {}) as Record<
-                string,
-                unknown
-              >;
-              return typeof e.order === 'string' && typeof e.reason === 'string'
-                ? [{ order: e.order, reason: e.reason }]
-                : [];
-            }),
-          }
-        : null,
-  };
+  return snapshot.exists && data ? PollerHeartbeatDocument.parse(data) : null;
 }
 
 export async function readPollerHeartbeat(): Promise<PollerHeartbeat | null> {

@@ -33,9 +33,9 @@ import {
   relationId,
   RELATIONS,
   TRANSITIONS,
-  toDate,
   type ParsedRelation,
 } from './schema';
+import { toDate } from '../model/fields';
 import { settle } from './settle';
 
 export interface StoredRelation {

@@ -6,6 +6,7 @@
 // newer version wrote (schemaVersion above ours) is not read at all: its
 // fields may mean something this code does not know, so it is left alone,
 // never flagged (docs/OPERATIONS.md, "Schema versions").
+import { describeValue, toDate, type Parsed } from '../model/fields';
 import {
   isOrderName,
   isResourceName,
@@ -90,31 +91,10 @@ export function newRelation(order: string, customerId: string, at: Date): Docume
   };
 }
 
-/** A Date (or a Firestore Timestamp, as a raw client reads it) as a Date; anything else is null. */
-export function toDate(value: unknown): Date | null {
-  if (value instanceof Date) return Number.isNaN(value.getTime()) ? null : value;
-  if (isTimestamp(value)) return value.toDate();
-  return null;
-}
-
-function isTimestamp(value: unknown): value is { toDate(): Date } {
-  return (
-    typeof value === 'object' &&
-    value !== null &&
-    typeof (value as { toDate?: unknown }).toDate === 'function'
-  );
-}
-
 /** When the relation entered its stage; documents from before `stageSince` existed fall back to the step times. */
 export function stageSinceOf(data: DocumentData): Date | null {
   return toDate(data.stageSince) ?? toDate(data.advancedAt) ?? toDate(data.createdAt);
 }
-
-export function describeValue(value: unknown): string {
-  return typeof value === 'string' ? `"${value}"` : (JSON.stringify(value) ?? String(value));
-}
-
-export type Parsed<T> = { ok: true; value: T } | { ok: false; problems: string[] };
 
 /** A relation as read: `newerSchema` is set when a newer version wrote it, and then nothing else was read. */
 export type ParsedRelation =

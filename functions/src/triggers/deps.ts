@@ -34,7 +34,7 @@ function shardQueue(region: string): ShardQueue {
   };
 }
 import { killSwitchCache } from '../orchestration/kill-switch';
-import type { KillSwitch } from '../store/controls';
+import type { KillSwitch } from '../model/health';
 
 /** This instance's view of the kill switch, made with the first invocation's PAUSE_CHECK_SECONDS. */
 let killSwitch: { maxAgeMs: number; read: (now: Date) => Promise<KillSwitch> } | undefined;

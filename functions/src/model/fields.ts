@@ -1,0 +1,70 @@
+// The building blocks of every stored document's schema. Documents are declared once, with
+// zod, and their types derived from the schema; a problem names the field and the value found.
+import { z } from 'zod';
+
+import { isOrderName } from './names';
+import { isOrderStatus, type OrderStatusName } from './statuses';
+import { isUpdateTime } from './update-time';
+
+/** A value as a person reads it in a problem: strings quoted, the rest as JSON. */
+export function describeValue(value: unknown): string {
+  return typeof value === 'string' ? `"${value}"` : (JSON.stringify(value) ?? String(value));
+}
+
+/** A Date (or a Firestore Timestamp, as a raw client reads it) as a Date; anything else is null. */
+export function toDate(value: unknown): Date | null {
+  if (value instanceof Date) return Number.isNaN(value.getTime()) ? null : value;
+  if (isTimestamp(value)) return value.toDate();
+  return null;
+}
+
+function isTimestamp(value: unknown): value is { toDate(): Date } {
+  return (
+    typeof value === 'object' &&
+    value !== null &&
+    typeof (value as { toDate?: unknown }).toDate === 'function'
+  );
+}
+
+/** The error of a field: what it should be, and what it is. */
+export const expected = (what: string) => ({
+  error: (issue: { input?: unknown }) => `expected ${what}, got ${describeValue(issue.input)}`,
+});
+
+/** A stored time: a Date, or the Timestamp Firestore hands back. */
+export const timestamp = z
+  .custom<unknown>((value) => toDate(value) !== null, expected('a timestamp'))
+  .transform((value) => toDate(value) as Date);
+
+/** The food service's update_time, kept as its RFC 3339 text (model/update-time.ts). */
+export const updateTime = z.custom<string>(isUpdateTime, expected('an RFC 3339 time'));
+
+export const orderStatus = z.custom<OrderStatusName>(isOrderStatus, {
+  error: (issue: { input?: unknown }) => `unknown status ${describeValue(issue.input)}`,
+});
+
+/** An order's id: the part of its name after `orders/`. */
+export const orderIdText = z
+  .string(expected('an order id'))
+  .refine((id) => isOrderName(`orders/${id}`), expected('an order id'));
+
+/** Absent and null read alike, as null. */
+export const orNull = <T extends z.ZodType>(schema: T) =>
+  schema.nullish().transform((value) => value ?? null);
+
+/** One line per problem: `field: expected …, got …`. */
+export function problemsOf(error: z.ZodError): string[] {
+  return error.issues.map((issue) =>
+    issue.path.length ? `${issue.path.join('.')}: ${issue.message}` : issue.message,
+  );
+}
+
+export type Parsed<T> = { ok: true; value: T } | { ok: false; problems: string[] };
+
+/** Reads `value` with `schema`: the value, or every problem found. */
+export function parseWith<T extends z.ZodType>(schema: T, value: unknown): Parsed<z.output<T>> {
+  const result = schema.safeParse(value);
+  return result.success
+    ? { ok: true, value: result.data }
+    : { ok: false, problems: problemsOf(result.error) };
+}
