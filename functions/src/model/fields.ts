@@ -2,8 +2,15 @@
 // zod, and their types derived from the schema; a problem names the field and the value found.
 import { z } from 'zod';
 
-import { isOrderName } from './names';
-import { isOrderStatus, type OrderStatusName } from './statuses';
+import { isOrderName, isResourceName, nameFormat, type ResourceKind } from './names';
+import {
+  isKitchenOrderStatus,
+  isOrderStatus,
+  isShipmentStatus,
+  type KitchenOrderStatusName,
+  type OrderStatusName,
+  type ShipmentStatusName,
+} from './statuses';
 import { isUpdateTime } from './update-time';
 
 /** A value as a person reads it in a problem: strings quoted, the rest as JSON. */
@@ -39,9 +46,20 @@ export const timestamp = z
 /** The food service's update_time, kept as its RFC 3339 text (model/update-time.ts). */
 export const updateTime = z.custom<string>(isUpdateTime, expected('an RFC 3339 time'));
 
-export const orderStatus = z.custom<OrderStatusName>(isOrderStatus, {
-  error: (issue: { input?: unknown }) => `unknown status ${describeValue(issue.input)}`,
-});
+const status = <T extends string>(check: (value: unknown) => value is T) =>
+  z.custom<T>(check, {
+    error: (issue: { input?: unknown }) => `unknown status ${describeValue(issue.input)}`,
+  });
+export const orderStatus = status<OrderStatusName>(isOrderStatus);
+export const kitchenOrderStatus = status<KitchenOrderStatusName>(isKitchenOrderStatus);
+export const shipmentStatus = status<ShipmentStatusName>(isShipmentStatus);
+
+/** A resource's name, `orders/<id>` say; `orNull` for one that may not exist yet. */
+export const resourceName = (kind: ResourceKind, optional = false) =>
+  z.custom<string>(
+    (value) => isResourceName(kind, value),
+    expected(`${optional ? 'null or ' : ''}"${nameFormat(kind)}"`),
+  );
 
 /** An order's id: the part of its name after `orders/`. */
 export const orderIdText = z
@@ -52,11 +70,43 @@ export const orderIdText = z
 export const orNull = <T extends z.ZodType>(schema: T) =>
   schema.nullish().transform((value) => value ?? null);
 
+/** Absent and null read alike, as an empty list. */
+export const listOf = <T extends z.ZodType>(item: T, what: string) =>
+  z
+    .array(item, expected(`a list of ${what}`))
+    .nullish()
+    .transform((list) => list ?? []);
+
+/** Text as stored, for a person: whatever older versions wrote reads as text. */
+export const shown = z
+  .unknown()
+  .optional()
+  .transform((value) => String(value ?? ''));
+
 /** One line per problem: `field: expected …, got …`. */
 export function problemsOf(error: z.ZodError): string[] {
   return error.issues.map((issue) =>
     issue.path.length ? `${issue.path.join('.')}: ${issue.message}` : issue.message,
   );
+}
+
+/**
+ * Reads a document that must be read whatever a hand edit did to it: a field that cannot be read
+ * takes its value from `fallback`, and the problems say what was wrong.
+ */
+export function parseOr<T extends z.ZodObject>(
+  schema: T,
+  data: Record<string, unknown>,
+  fallback: Partial<z.input<T>>,
+): { value: z.output<T>; problems: string[] } {
+  const parsed = schema.safeParse(data);
+  if (parsed.success) return { value: parsed.data, problems: [] };
+  const bad = new Set(parsed.error.issues.map((issue) => issue.path[0]));
+  const readable = Object.entries(data).filter(([field]) => !bad.has(field));
+  return {
+    value: schema.parse({ ...fallback, ...Object.fromEntries(readable) }),
+    problems: problemsOf(parsed.error),
+  };
 }
 
 export type Parsed<T> = { ok: true; value: T } | { ok: false; problems: string[] };

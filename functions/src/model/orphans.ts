@@ -4,33 +4,76 @@
 // attempt, or the relation's stage or names, writes the result of this
 // function in the same transaction (store/settle.ts); nothing copies notes
 // by hand.
+import { z } from 'zod';
+
+import { expected, orNull, shown, timestamp } from './fields';
 import {
   CREATE_STEPS,
+  createStep,
+  OrphanResolutionField,
   type CreateStep,
-  type OrphanResolution,
   type PossibleOrphan,
 } from './relation';
 import type { Stage } from './stage';
 
 /** How an attempt ended badly, as the attempt itself recorded it. */
-export interface AttemptFailure {
-  code: string;
-  message: string;
-  transient: boolean;
-  /** The failed call may have created something (it reached, or may have reached, the food service). */
-  ambiguous: boolean;
-}
+const AttemptFailureField = z.object(
+  {
+    code: z
+      .unknown()
+      .optional()
+      .transform((code) => String(code ?? 'UNKNOWN')),
+    message: shown,
+    transient: z.boolean(expected('true or false')),
+    /** The failed call may have created something (it reached, or may have reached, the food service). */
+    ambiguous: z.boolean(expected('true or false')),
+  },
+  expected('null or {code, message, transient, ambiguous}'),
+);
+export type AttemptFailure = z.output<typeof AttemptFailureField>;
+
+/**
+ * relations/{id}/transitions/{STAGE}-{n}: one attempt at a create, which is also its claim
+ * (store/claims.ts). Fields people and older versions wrote loosely read as their defaults.
+ */
+export const AttemptFields = z
+  .object({
+    attempt: z.int(expected('an attempt number')),
+    step: createStep,
+    holder: z.string().catch(''),
+    eventId: z.string().catch(''),
+    claimedAt: timestamp,
+    leaseExpiresAt: timestamp,
+    /** The kitchen order or shipment it created (or adopted), once known. */
+    created: orNull(z.string(expected('null or a name'))),
+    failure: orNull(AttemptFailureField),
+    resolution: orNull(OrphanResolutionField),
+    /** Earlier tries under this attempt number that failed before anything could have been sent. */
+    cleanFailures: z.int().catch(0),
+    /** An operator's retry: ambiguous attempts up to this one no longer count against the budget. */
+    approved: z.unknown().optional().transform(Boolean),
+    approvedBy: shown,
+    approvedReason: shown,
+    approvedAt: timestamp.nullish().catch(null),
+    /** The end of its UpdateOrder's send window, once it had a name (null before, and from versions before windows). */
+    sendUntil: timestamp
+      .nullish()
+      .catch(null)
+      .transform((until) => until ?? null),
+  })
+  .transform(({ approvedBy, approvedReason, approvedAt, ...attempt }) => ({
+    ...attempt,
+    /** Who approved it, why and when, once approved. */
+    approval: attempt.approved
+      ? { by: approvedBy, reason: approvedReason, at: approvedAt ?? attempt.claimedAt }
+      : null,
+  }));
 
 /** What the derivation needs of one attempt document. */
-export interface AttemptRecord {
-  attempt: number;
-  claimedAt: Date;
-  eventId: string;
-  /** The kitchen order or shipment it created (or adopted), once known. */
-  created: string | null;
-  failure: AttemptFailure | null;
-  resolution: OrphanResolution | null;
-}
+export type AttemptRecord = Pick<
+  z.output<typeof AttemptFields>,
+  'attempt' | 'claimedAt' | 'eventId' | 'created' | 'failure' | 'resolution'
+>;
 
 /** What the derivation needs of the relation. */
 export interface RecordedNames {

@@ -1,8 +1,22 @@
 // The relation between an order and what the orchestrator made for it: the
 // only place that links an order to its kitchen order and shipment. These are
 // the domain types; store/ maps them to and from Firestore documents.
-import type { Stage } from './stage';
-import type { KitchenOrderStatusName, OrderStatusName, ShipmentStatusName } from './statuses';
+import { z } from 'zod';
+
+import {
+  describeValue,
+  expected,
+  kitchenOrderStatus,
+  listOf,
+  orderStatus,
+  orNull,
+  resourceName,
+  shipmentStatus,
+  shown,
+  timestamp,
+  updateTime,
+} from './fields';
+import { STAGES, type Stage } from './stage';
 
 /** The steps that move a relation from one stage to the next. */
 export type CreateStep = 'createKitchenOrder' | 'createShipment';
@@ -26,84 +40,115 @@ export function isCreateStep(value: unknown): value is CreateStep {
 /** `close` records the end of an order a person must look at, keeping the flag. */
 export type Step = CreateStep | 'finish' | 'cancel' | 'close';
 
+export const createStep = z.custom<CreateStep>(
+  isCreateStep,
+  expected('createKitchenOrder or createShipment'),
+);
+const text = (what: string) => z.string(expected(what));
+
 /** The last failure of a step, or a problem a person must look at. */
-export interface StepError {
-  step: Step | 'document';
-  /** A gRPC code name, or one of ours (INVALID_DOCUMENT, INCONSISTENT, LOOKUP_FAILED, ...). */
-  code: string;
-  message: string;
-  /** Transient errors are retried at `retryAt`; others wait for a person. */
-  transient: boolean;
-  /** Consecutive failures, for the backoff. */
-  failures: number;
-  at: Date;
-  retryAt: Date | null;
-}
+export const StepErrorField = z.object(
+  {
+    /** Older versions' step names read as they were written. */
+    step: text('a step')
+      .default('document')
+      .transform((step) => step as Step | 'document'),
+    /** A gRPC code name, or one of ours (INVALID_DOCUMENT, INCONSISTENT, LOOKUP_FAILED, ...). */
+    code: text('a code').default('UNKNOWN'),
+    message: text('a message'),
+    /** Transient errors are retried at `retryAt`; others wait for a person. */
+    transient: z.boolean(expected('true or false')),
+    /** Consecutive failures, for the backoff. */
+    failures: z.int(expected('a count from 1')).min(1, expected('a count from 1')).default(1),
+    at: timestamp,
+    retryAt: orNull(timestamp),
+  },
+  expected('null or {step, code, message, transient, failures, at, retryAt}'),
+);
+export type StepError = z.output<typeof StepErrorField>;
+
+/**
+ * A person's word that a possible orphan was looked at on the food service
+ * and dealt with, for the name it had then: a name learned later reopens it.
+ */
+export const OrphanResolutionField = z.object(
+  {
+    by: text('a name'),
+    note: text('a note'),
+    at: timestamp,
+    /** The note's name when it was resolved (null: none was known, or it predates names). */
+    name: orNull(text('null or a name')),
+  },
+  expected('null or {by, note, at, name}'),
+);
+export type OrphanResolution = z.output<typeof OrphanResolutionField>;
 
 /**
  * Something an attempt at a create may have made that the relation does not
  * record: named when the attempt wrote the name down, otherwise only the
  * attempt is known. Derived from the attempt documents (model/orphans.ts).
  */
-export interface PossibleOrphan {
-  step: CreateStep;
-  attempt: number;
-  /** The created kitchen order or shipment, when known. */
-  name: string | null;
-  claimedAt: Date;
-  eventId: string;
-  reason: string;
-  /** Set once a person has reconciled it with the food service (`npm run ops -- resolve-orphan`). */
-  resolution: OrphanResolution | null;
-}
-
-/**
- * A person's word that a possible orphan was looked at on the food service
- * and dealt with, for the name it had then: a name learned later reopens it.
- */
-export interface OrphanResolution {
-  by: string;
-  note: string;
-  at: Date;
-  /** The note's name when it was resolved (null: none was known). */
-  name: string | null;
-}
-
-export interface Relation {
-  /** The document id: the id part of `order`. */
-  id: string;
-  /** orders/<id> */
-  order: string;
-  stage: Stage;
-  /** The food service's statuses, as the poller last recorded them. */
-  orderStatus: OrderStatusName;
-  kitchenOrder: string | null;
-  kitchenOrderStatus: KitchenOrderStatusName | null;
-  shipment: string | null;
-  shipmentStatus: ShipmentStatusName | null;
-  error: StepError | null;
-  /** A look-up that failed for good (the kitchen order is NOT_FOUND, say), as the poller recorded it. */
-  observationError: string | null;
-  possibleOrphans: PossibleOrphan[];
-  /** The order's update_time when the orchestrator last knew its status for sure (its own update, or the look or observation a step acted on). */
-  knownUpdateTime: string | null;
-  /** The order's update_time as the poller last recorded it, with orderStatus. */
-  orderUpdateTime: string | null;
-  /** UpdateOrders of ours whose outcome is unknown: writes that may still land. */
-  lateUpdates: LateUpdate[];
-}
+export const PossibleOrphanField = z.object(
+  {
+    step: createStep,
+    attempt: z.int(expected('an attempt number')),
+    /** The created kitchen order or shipment, when known. */
+    name: orNull(text('null or a name')),
+    claimedAt: timestamp,
+    eventId: shown,
+    reason: text('a reason'),
+    /** Set once a person has reconciled it with the food service (`npm run ops -- resolve-orphan`). */
+    resolution: orNull(OrphanResolutionField),
+  },
+  expected('{step, attempt, name, claimedAt, eventId, reason, resolution}'),
+);
+export type PossibleOrphan = z.output<typeof PossibleOrphanField>;
 
 /** An UpdateOrder that failed ambiguously: the server may apply it later, up to the late-write window. */
-export interface LateUpdate {
-  status: OrderStatusName;
-  sentAt: Date;
-  /**
-   * Its deadline, plus clock skew: applied after this, the server held it
-   * after its sender gave up, and what the order went through meanwhile (a
-   * customer's cancel) is unknown.
-   */
-  heldAfter: Date;
-}
+export const LateUpdateField = z.object(
+  {
+    status: orderStatus,
+    sentAt: timestamp,
+    /**
+     * Its deadline, plus clock skew: applied after this, the server held it
+     * after its sender gave up, and what the order went through meanwhile (a
+     * customer's cancel) is unknown.
+     */
+    heldAfter: timestamp,
+  },
+  expected('{status, sentAt, heldAfter}'),
+);
+export type LateUpdate = z.output<typeof LateUpdateField>;
+
+/** The stored fields a relation is read from (store/schema.ts adds the ones only people read). */
+export const RelationFields = z.object({
+  /** orders/<id>; the document id is its <id>. */
+  order: resourceName('order'),
+  stage: z.enum(STAGES, {
+    error: (issue) => `unknown stage ${describeValue(issue.input)}`,
+  }),
+  /** The food service's statuses, as the poller last recorded them. */
+  orderStatus,
+  kitchenOrder: orNull(resourceName('kitchenOrder', true)),
+  kitchenOrderStatus: orNull(kitchenOrderStatus),
+  shipment: orNull(resourceName('shipment', true)),
+  shipmentStatus: orNull(shipmentStatus),
+  error: orNull(StepErrorField),
+  /** A look-up that failed for good (the kitchen order is NOT_FOUND, say), as the poller recorded it. */
+  observationError: orNull(text('null or a message')),
+  possibleOrphans: listOf(PossibleOrphanField, 'possible orphans'),
+  /** The order's update_time when the orchestrator last knew its status for sure (its own update, or the look or observation a step acted on). */
+  knownUpdateTime: orNull(updateTime),
+  /** The order's update_time as the poller last recorded it, with orderStatus. */
+  orderUpdateTime: orNull(updateTime),
+  /** UpdateOrders of ours whose outcome is unknown: writes that may still land. */
+  lateUpdates: listOf(LateUpdateField, 'late updates'),
+});
+
+export type Relation = z.output<typeof RelationFields> & {
+  /** The document id: the id part of `order`. */
+  id: string;
+};
 
 /** Whether a person has yet to reconcile it: never resolved, or resolved before the name it has now was known. */
 export function isOpen(orphan: PossibleOrphan): boolean {

@@ -15,14 +15,13 @@ import { randomUUID } from 'node:crypto';
 
 import {
   CREATE_STEPS,
-  isCreateStep,
   isFlagged,
   type CreateStep,
   type LateUpdate,
   type OrphanResolution,
   type StepError,
 } from '../model/relation';
-import type { AttemptFailure, AttemptRecord } from '../model/orphans';
+import { AttemptFields, type AttemptFailure, type AttemptRecord } from '../model/orphans';
 import { orphansOf } from '../model/orphans';
 import type {
   DocumentData,
@@ -32,34 +31,18 @@ import type {
   Version,
 } from './database';
 import { store } from './db';
-import {
-  errorFields,
-  lateUpdateFields,
-  parseRelation,
-  parseResolution,
-  TRANSITIONS,
-} from './schema';
-import { describeValue, toDate } from '../model/fields';
+import { errorFields, lateUpdateFields, parseRelation, TRANSITIONS } from './schema';
+import { describeValue, parseWith } from '../model/fields';
+import { z } from 'zod';
 import { settle } from './settle';
 
 export type { AttemptFailure } from '../model/orphans';
 
 /** One attempt's document, read back. */
-export interface Attempt extends AttemptRecord {
+export type Attempt = z.output<typeof AttemptFields> & {
   ref: DocumentReference;
   version: Version;
-  step: CreateStep;
-  holder: string;
-  leaseExpiresAt: Date;
-  /** Earlier tries under this attempt number that failed before anything could have been sent. */
-  cleanFailures: number;
-  /** An operator's retry: ambiguous attempts up to this one no longer count against the budget. */
-  approved: boolean;
-  /** Who approved it, why and when, once approved. */
-  approval: { by: string; reason: string; at: Date } | null;
-  /** The end of its UpdateOrder's send window, once it had a name (null before, and from versions before windows). */
-  sendUntil: Date | null;
-}
+};
 
 /** A claim this caller won. */
 export interface HeldClaim {
@@ -124,59 +107,13 @@ export function attemptRef(
 /** Reads one attempt document, or says what is wrong with it. */
 export function parseAttempt(snapshot: DocumentSnapshot, expected: number): Attempt | string {
   const data = snapshot.data() ?? {};
-  const where = `${snapshot.ref.path} is malformed`;
-  const claimedAt = toDate(data.claimedAt);
-  const leaseExpiresAt = toDate(data.leaseExpiresAt);
+  const parsed = parseWith(AttemptFields, data);
+  const problems = parsed.ok ? [] : parsed.problems;
   if (data.attempt !== expected)
-    return `${where}: attempt is ${describeValue(data.attempt)}, expected ${expected}`;
-  if (!isCreateStep(data.step))
-    return `${where}: step is ${describeValue(data.step)}, expected createKitchenOrder or createShipment`;
-  if (!claimedAt || !leaseExpiresAt)
-    return `${where}: claimedAt and leaseExpiresAt must be timestamps`;
-  if (data.created !== undefined && data.created !== null && typeof data.created !== 'string')
-    return `${where}: created must be a name or null`;
-  const failure = data.failure as Partial<AttemptFailure> | null | undefined;
-  if (
-    failure !== null &&
-    failure !== undefined &&
-    (typeof failure !== 'object' ||
-      typeof failure.transient !== 'boolean' ||
-      typeof failure.ambiguous !== 'boolean')
-  ) {
-    return `${where}: failure must be null or {code, message, transient, ambiguous}`;
-  }
-  const resolution = parseResolution(data.resolution);
-  if (resolution === undefined) return `${where}: resolution must be null or {by, note, at, name}`;
-  return {
-    ref: snapshot.ref,
-    version: snapshot.version as Version,
-    step: data.step,
-    attempt: expected,
-    holder: typeof data.holder === 'string' ? data.holder : '',
-    eventId: typeof data.eventId === 'string' ? data.eventId : '',
-    claimedAt,
-    leaseExpiresAt,
-    created: (data.created as string | null | undefined) ?? null,
-    failure: failure
-      ? {
-          code: String(failure.code ?? 'UNKNOWN'),
-          message: String(failure.message ?? ''),
-          transient: failure.transient as boolean,
-          ambiguous: failure.ambiguous as boolean,
-        }
-      : null,
-    resolution,
-    cleanFailures: Number.isInteger(data.cleanFailures) ? (data.cleanFailures as number) : 0,
-    approved: Boolean(data.approved),
-    approval: data.approved
-      ? {
-          by: String(data.approvedBy ?? ''),
-          reason: String(data.approvedReason ?? ''),
-          at: toDate(data.approvedAt) ?? claimedAt,
-        }
-      : null,
-    sendUntil: toDate(data.sendUntil) ?? null,
-  };
+    problems.unshift(`attempt: expected ${expected}, got ${describeValue(data.attempt)}`);
+  if (!parsed.ok || problems.length > 0)
+    return `${snapshot.ref.path} is malformed: ${problems.join('; ')}`;
+  return { ...parsed.value, ref: snapshot.ref, version: snapshot.version as Version };
 }
 
 /** How a function reads a document: plainly, or inside its transaction. */

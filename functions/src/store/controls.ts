@@ -5,7 +5,7 @@
 // it by hand most likely meant to stop things, and the log says what is wrong.
 import type { DocumentSnapshot } from './database';
 import { store } from './db';
-import { problemsOf } from '../model/fields';
+import { parseOr } from '../model/fields';
 import { KillSwitchDocument, type KillSwitch } from '../model/health';
 
 export const CONTROLS = 'controls';
@@ -28,14 +28,12 @@ export function parseKillSwitch(
 ): KillSwitch {
   if (!snapshot.exists) return RUNNING;
   const data = snapshot.data() ?? {};
-  const parsed = KillSwitchDocument.safeParse(data);
-  if (parsed.success) return { ...parsed.data, problem: null };
-  // What can be read is still shown; a field that cannot reads as absent.
-  const bad = new Set(parsed.error.issues.map((issue) => issue.path[0]));
-  const readable = Object.fromEntries(Object.entries(data).filter(([field]) => !bad.has(field)));
+  const { value, problems } = parseOr(KillSwitchDocument, data, { paused: true });
+  if (problems.length === 0) return { ...value, problem: null };
   return {
-    ...KillSwitchDocument.parse({ ...readable, paused: true }),
-    problem: `${snapshot.ref.path} is malformed (${problemsOf(parsed.error).join('; ')}); counted as paused`,
+    ...value,
+    paused: true,
+    problem: `${snapshot.ref.path} is malformed (${problems.join('; ')}); counted as paused`,
   };
 }
 

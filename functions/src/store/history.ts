@@ -8,11 +8,9 @@ import type { DocumentReference, DocumentSnapshot } from './database';
 import type { Step } from '../model/relation';
 import { parseAttempt, type Attempt } from './claims';
 import { TRANSITIONS } from './schema';
-import { describeValue, expected, parseWith, timestamp } from '../model/fields';
+import { describeValue, expected, parseWith, shown, timestamp } from '../model/fields';
 
 const text = z.string(expected('text'));
-/** Shown as stored: a person reads these, and older versions wrote other values. */
-const shown = z.unknown().transform((value) => String(value ?? ''));
 
 const Repair = { stage: shown, by: text, reason: text, at: timestamp };
 /** An operator's retry (orchestration/repairs.ts): the flag it cleared, the attempt it allowed. */

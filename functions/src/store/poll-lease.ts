@@ -4,10 +4,12 @@
 // cannot be read (a hand edit, a value of the wrong type), or that runs
 // further ahead than any lease this code takes, is replaced, not obeyed: a
 // broken lease must not stop every poll.
+import { z } from 'zod';
+
 import type { DocumentSnapshot } from './database';
 import { store } from './db';
 import { LEASES } from './schema';
-import { describeValue, toDate } from '../model/fields';
+import { describeValue, expected, orNull, parseOr, timestamp } from '../model/fields';
 
 const leaseRef = () => store().collection(LEASES).doc('poll');
 
@@ -19,11 +21,13 @@ const leaseRef = () => store().collection(LEASES).doc('poll');
 export const MAX_POLL_LEASE_MS = 30_000;
 const CLOCK_SKEW_MS = 5_000;
 
-interface LeaseState {
-  holder: string | null;
-  expiresAt: Date | null;
-  lastPollAt: Date | null;
-}
+/** leases/{slot}: who polls this slot, until when, and when a poll of it last ran. */
+const PollLease = z.object({
+  holder: z.string(expected('null or a holder')).nullable(),
+  expiresAt: timestamp.nullable(),
+  lastPollAt: orNull(timestamp),
+});
+type LeaseState = z.output<typeof PollLease>;
 
 /** The lease as stored, and what was wrong with it, if anything (`now`: judge how far ahead it runs). */
 function readLease(
@@ -32,27 +36,15 @@ function readLease(
 ): { state: LeaseState; problem?: string } {
   if (!snapshot.exists) return { state: { holder: null, expiresAt: null, lastPollAt: null } };
   const data = snapshot.data() ?? {};
-  const expiresAt = toDate(data.expiresAt);
-  const lastPollAt = toDate(data.lastPollAt);
-  const problems = [
-    typeof data.holder === 'string' || data.holder === null
-      ? null
-      : `holder ${describeValue(data.holder)}`,
-    expiresAt || data.expiresAt === null ? null : `expiresAt ${describeValue(data.expiresAt)}`,
-    lastPollAt || data.lastPollAt === null || data.lastPollAt === undefined
-      ? null
-      : `lastPollAt ${describeValue(data.lastPollAt)}`,
-    now && expiresAt && expiresAt.getTime() > now.getTime() + MAX_POLL_LEASE_MS + CLOCK_SKEW_MS
-      ? `expiresAt ${expiresAt.toISOString()} is further ahead than the longest lease a poll takes (${MAX_POLL_LEASE_MS / 1000} s), held by ${describeValue(data.holder)}`
-      : null,
-  ].filter((p): p is string => p !== null);
-  const state = {
-    holder: typeof data.holder === 'string' ? data.holder : null,
-    expiresAt,
-    lastPollAt,
-  };
+  const { value: state, problems } = parseOr(PollLease, data, { holder: null, expiresAt: null });
+  const { expiresAt } = state;
+  if (now && expiresAt && expiresAt.getTime() > now.getTime() + MAX_POLL_LEASE_MS + CLOCK_SKEW_MS) {
+    problems.push(
+      `expiresAt ${expiresAt.toISOString()} is further ahead than the longest lease a poll takes (${MAX_POLL_LEASE_MS / 1000} s), held by ${describeValue(data.holder)}`,
+    );
+  }
   return problems.length
-    ? { state, problem: `${snapshot.ref.path} was malformed (${problems.join(', ')}); replaced` }
+    ? { state, problem: `${snapshot.ref.path} was malformed (${problems.join('; ')}); replaced` }
     : { state };
 }
 

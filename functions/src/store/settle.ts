@@ -41,7 +41,7 @@ export function settle({
     shipment: typeof next.shipment === 'string' ? next.shipment : null,
     flagged,
   };
-  const before = parsePossibleOrphans(stored.possibleOrphans, []);
+  const before = parsePossibleOrphans(stored.possibleOrphans);
   const notes: PossibleOrphan[] = (Object.keys(CREATE_STEPS) as CreateStep[]).flatMap((step) => {
     const read = attempts[step];
     return read && stage
