@@ -54,12 +54,35 @@ export function expiryFor(finishedAt: Date, retentionDays: number): Date {
   return new Date(finishedAt.getTime() + retentionDays * DAY_MS);
 }
 
+/** The whole stored relation: the fields the model reads, and those only people and the store need. */
+const RelationDocumentFields = RelationFields.extend({
+  customerId: z.string(expected('a string')),
+  /** Still polled. */
+  active: z.boolean(expected('true or false')),
+  outcome: orNull(
+    z.custom<Outcome>((v) => isStage(v) && isTerminal(v), expected('null or a final stage')),
+  ),
+  createdAt: timestamp,
+  observedAt: orNull(timestamp),
+  nudgedAt: orNull(timestamp),
+  advancedAt: orNull(timestamp),
+  /** The queryable twins of `error` and `possibleOrphans` (written with them; derived for older documents). */
+  flagged: z.boolean().optional(),
+  hasOpenOrphans: z.boolean().optional(),
+  /** The names of its history documents, which forgetHistory deletes by name (historyFields). */
+  history: z.array(z.string()).optional().catch(undefined),
+  /** Read by stageSinceOf, which falls back to the step times for documents from before it. */
+  stageSince: timestamp.nullish().catch(null),
+  /** Checked apart (parseStored): a newer one means the rest is not read at all. */
+  schemaVersion: z.int().optional().catch(undefined),
+});
+
 /**
  * A new relation document, as the poller creates it for a NEW order: nothing
  * created yet, the poller's first observation, the trigger's fields empty.
  */
 export function newRelation(order: string, customerId: string, at: Date): DocumentData {
-  return {
+  const relation: z.input<typeof RelationDocumentFields> = {
     schemaVersion: SCHEMA_VERSION,
     order,
     customerId,
@@ -82,6 +105,7 @@ export function newRelation(order: string, customerId: string, at: Date): Docume
     observedAt: at,
     advancedAt: null,
   };
+  return relation;
 }
 
 /** When the relation entered its stage; documents from before `stageSince` existed fall back to the step times. */
@@ -142,23 +166,6 @@ export function parseRelation(data: DocumentData, id: string): ParsedRelation {
   const parsed = parseStored(RelationFields, data, id);
   return parsed.ok ? { ok: true, value: { id, ...parsed.value } } : parsed;
 }
-
-/** The whole stored relation: the fields the model reads, and those only people and the store need. */
-const RelationDocumentFields = RelationFields.extend({
-  customerId: z.string(expected('a string')),
-  /** Still polled. */
-  active: z.boolean(expected('true or false')),
-  outcome: orNull(
-    z.custom<Outcome>((v) => isStage(v) && isTerminal(v), expected('null or a final stage')),
-  ),
-  createdAt: timestamp,
-  observedAt: orNull(timestamp),
-  nudgedAt: orNull(timestamp),
-  advancedAt: orNull(timestamp),
-  /** The queryable twins of `error` and `possibleOrphans` (written with them; derived for older documents). */
-  flagged: z.boolean().optional(),
-  hasOpenOrphans: z.boolean().optional(),
-});
 
 export type RelationDocument = Relation &
   Omit<z.output<typeof RelationDocumentFields>, 'flagged' | 'hasOpenOrphans'> & {
