@@ -178,6 +178,44 @@ const LIFECYCLE: ReadonlyArray<readonly [string, Partial<Relation>, Expected]> =
     { action: 'close', to: 'DELIVERED' },
   ],
   [
+    // Seed 79293: flagged, closed when the customer cancelled, then our held update landed over it.
+    'a flagged, closed relation whose order a late write reopened: the overwrite takes the flag, naming the earlier one',
+    {
+      stage: 'CANCELLED',
+      orderStatus: 'PREPARATION',
+      knownUpdateTime: '2030-06-01T11:50:00Z',
+      orderUpdateTime: '2030-06-01T11:55:00Z',
+      error: stepError(ERROR_AT, { code: 'ATTEMPTS_EXHAUSTED', transient: false }),
+    },
+    {
+      action: 'flag',
+      code: 'CANCEL_OVERWRITTEN',
+      mentions: [/changed to PREPARATION/, /it was flagged ATTEMPTS_EXHAUSTED/],
+    },
+  ],
+  [
+    'a flagged relation still in its stage whose order was written after we knew it: the overwrite takes the flag',
+    {
+      ...preparing,
+      orderStatus: 'NEW',
+      knownUpdateTime: '2030-06-01T11:50:00Z',
+      orderUpdateTime: '2030-06-01T11:55:00Z',
+      error: stepError(ERROR_AT, { code: 'INCONSISTENT', step: 'document', transient: false }),
+    },
+    { action: 'flag', code: 'CANCEL_OVERWRITTEN', mentions: [/it was flagged INCONSISTENT/] },
+  ],
+  [
+    'an overwrite already flagged is not flagged again',
+    {
+      stage: 'CANCELLED',
+      orderStatus: 'PREPARATION',
+      knownUpdateTime: '2030-06-01T11:50:00Z',
+      orderUpdateTime: '2030-06-01T11:55:00Z',
+      error: stepError(ERROR_AT, { code: 'CANCEL_OVERWRITTEN', transient: false }),
+    },
+    { action: 'none', reason: 'terminal' },
+  ],
+  [
     'a look-up that failed for good is flagged, naming it',
     {
       ...preparing,

@@ -36,6 +36,8 @@ const REGRESSION_SEEDS: Record<string, number[]> = {
   // Found on 69f99a7: a claim judged by the relation as it was when the step was decided, long before.
   'a step that froze, then cleared a flag raised meanwhile': [50417],
   'a held update landing inside a window of ours that was open before the cancel': [55737],
+  // Found on 6f070b5: a relation flagged for another reason never took CANCEL_OVERWRITTEN.
+  'a held update landing over a cancel on a relation already flagged and closed': [79293],
 };
 
 describe('the simulation', function () {

@@ -47,14 +47,24 @@ function lastSeen(relation: Relation): OrderSeen | null {
     : { status: relation.orderStatus, updateTime: relation.orderUpdateTime };
 }
 
-/** A person must look at an order that changed under us after we last knew its status. */
+const OVERWRITE_FLAGS: ReadonlySet<string> = new Set(['CANCEL_OVERWRITTEN', 'ORDER_OVERWRITTEN']);
+
+/**
+ * A person must look at an order that changed under us after we last knew its status. An
+ * earlier flag of another kind does not hide it: the overwrite takes its place, and says what
+ * it was.
+ */
 function overwrite(relation: Relation): Decision | null {
+  const { error } = relation;
+  if (error && OVERWRITE_FLAGS.has(error.code) && isFlagged(relation)) return null;
   const seen = lastSeen(relation);
   if (!seen || !isOverwritten(relation, seen, 'recorded')) return null;
+  const earlier = isFlagged(relation) ? ` (it was flagged ${error?.code}: ${error?.message})` : '';
   const change =
-    relation.knownUpdateTime === null
+    (relation.knownUpdateTime === null
       ? `the order is ${relation.orderStatus} on the food service (as of ${seen.updateTime})`
-      : `the order changed to ${relation.orderStatus} at ${seen.updateTime}, after we last knew it at ${relation.knownUpdateTime}`;
+      : `the order changed to ${relation.orderStatus} at ${seen.updateTime}, after we last knew it at ${relation.knownUpdateTime}`) +
+    earlier;
   if (relation.stage === 'DELIVERED' || relation.stage === 'REJECTED') {
     return {
       action: 'flag',
@@ -73,9 +83,10 @@ function overwrite(relation: Relation): Decision | null {
 
 export function decide(relation: Relation, now: Date): Decision {
   const { stage, orderStatus, error } = relation;
-  if (isTerminal(stage))
-    return (!isFlagged(relation) && overwrite(relation)) || { action: 'none', reason: 'terminal' };
+  if (isTerminal(stage)) return overwrite(relation) ?? { action: 'none', reason: 'terminal' };
   if (isFlagged(relation)) {
+    const overwritten = overwrite(relation);
+    if (overwritten) return overwritten;
     // The flag waits for a person, but an order that ended (the customer
     // cancelled it, say) is recorded, so the poll stops paying for it.
     return isFinalOrderStatus(orderStatus)
