@@ -40,8 +40,8 @@ export const expected = (what: string) => ({
 
 /** A stored time: a Date, or the Timestamp Firestore hands back. */
 export const timestamp = z
-  .custom<unknown>((value) => toDate(value) !== null, expected('a timestamp'))
-  .transform((value) => toDate(value) as Date);
+  .custom<Date>((value) => toDate(value) !== null, expected('a timestamp'))
+  .overwrite((value) => toDate(value) as Date);
 
 /** The food service's update_time, kept as its RFC 3339 text (model/update-time.ts). */
 export const updateTime = z.custom<string>(isUpdateTime, expected('an RFC 3339 time'));
@@ -67,8 +67,7 @@ export const orderIdText = z
   .refine((id) => isOrderName(`orders/${id}`), expected('an order id'));
 
 /** Absent and null read alike, as null. */
-export const orNull = <T extends z.ZodType>(schema: T) =>
-  schema.nullish().transform((value) => value ?? null);
+export const orNull = <T extends z.ZodType>(schema: T) => schema.nullable().default(null);
 
 /** Absent and null read alike, as an empty list. */
 export const listOf = <T extends z.ZodType>(item: T, what: string) =>

@@ -124,6 +124,12 @@ export function isNewerSchema(
   return !parsed.ok && parsed.newerSchema !== undefined;
 }
 
+/** Absent means 1: documents from before the field. */
+const SchemaVersion = z
+  .int(expected('an integer from 1'))
+  .min(1, expected('an integer from 1'))
+  .default(1);
+
 /**
  * Reads a stored document of a relation with `schema`; `id` is its document id, which must be
  * its order's. Every problem is reported, the schema version's among them.
@@ -133,11 +139,7 @@ function parseStored<T extends z.ZodType<{ order: string }>>(
   data: DocumentData,
   id: string,
 ): { ok: true; value: z.output<T> } | { ok: false; problems: string[]; newerSchema?: number } {
-  const version = z
-    .int(expected('an integer from 1'))
-    .min(1, expected('an integer from 1'))
-    .default(1)
-    .safeParse(data.schemaVersion);
+  const version = SchemaVersion.safeParse(data.schemaVersion);
   if (version.success && version.data > SCHEMA_VERSION) {
     return {
       ok: false,
