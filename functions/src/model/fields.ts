@@ -66,6 +66,9 @@ export const orderIdText = z
   .string(expected('an order id'))
   .refine((id) => isOrderName(`orders/${id}`), expected('an order id'));
 
+/** Text, `what` naming it in a problem. */
+export const text = (what: string) => z.string(expected(what));
+
 /** Absent and null read alike, as null. */
 export const orNull = <T extends z.ZodType>(schema: T) => schema.nullable().default(null);
 

@@ -13,6 +13,7 @@ import {
   resourceName,
   shipmentStatus,
   shown,
+  text,
   timestamp,
   updateTime,
 } from './fields';
@@ -44,7 +45,6 @@ export const createStep = z.custom<CreateStep>(
   isCreateStep,
   expected('createKitchenOrder or createShipment'),
 );
-const text = (what: string) => z.string(expected(what));
 
 /** The last failure of a step, or a problem a person must look at. */
 export const StepErrorField = z.object(

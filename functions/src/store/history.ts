@@ -8,15 +8,13 @@ import type { DocumentReference, DocumentSnapshot } from './database';
 import type { Step } from '../model/relation';
 import { parseAttempt, type Attempt } from './claims';
 import { TRANSITIONS } from './schema';
-import { describeValue, expected, parseWith, shown, timestamp } from '../model/fields';
+import { describeValue, expected, parseWith, shown, text, timestamp } from '../model/fields';
 
-const text = z.string(expected('text'));
-
-const Repair = { stage: shown, by: text, reason: text, at: timestamp };
+const Repair = { stage: shown, by: text('text'), reason: text('text'), at: timestamp };
 /** An operator's retry (orchestration/repairs.ts): the flag it cleared, the attempt it allowed. */
 const RetryEntry = z.object({
   ...Repair,
-  cleared: z.object({ code: text, message: shown }, expected('{code, message}')),
+  cleared: z.object({ code: text('text'), message: shown }, expected('{code, message}')),
   approvedAttempt: z.number().nullable().catch(null),
 });
 /** An operator's word on a possible orphan. */
