@@ -11,12 +11,12 @@ import type { Scheduler } from 'fast-check';
 
 import { INT_PARAMS, type Config } from '../src/config';
 import { sendingUntil } from '../src/food/client';
-import { advance } from '../src/orchestration/lifecycle';
-import { killSwitchCache } from '../src/orchestration/kill-switch';
-import { observeShard } from '../src/orchestration/poll';
-import { runScheduledPolls } from '../src/orchestration/poll-schedule';
-import type { Deps, ShardQueue } from '../src/orchestration/deps';
-import { RepairRefused, resolveOrphan, retryRelation } from '../src/orchestration/repairs';
+import { advance } from '../src/order/lifecycle';
+import { killSwitchCache } from '../src/engine/kill-switch';
+import { observeShard } from '../src/poller/poll';
+import { runScheduledPolls } from '../src/poller/schedule';
+import type { PollDeps, ShardQueue } from '../src/poller/shards';
+import { RepairRefused, resolveOrphan, retryRelation } from '../src/operations/repairs';
 import { isOpen } from '../src/model/relation';
 import { readKillSwitch, setKillSwitch } from '../src/store/controls';
 import { useDatabase } from '../src/store/db';
@@ -216,7 +216,7 @@ export async function simulate(scheduler: Scheduler, plan: Plan): Promise<RunRes
     poll: killSwitchCache(10_000),
     shard: killSwitchCache(10_000),
   };
-  const deps = (instance: keyof typeof instances, timeoutMs: number | null): Deps => ({
+  const deps = (instance: keyof typeof instances, timeoutMs: number | null): PollDeps => ({
     food:
       timeoutMs === null ? food.api() : sendingUntil(food.api(), new Date(world.now + timeoutMs)),
     config,

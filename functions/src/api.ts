@@ -34,8 +34,8 @@ export { relationRef } from './store/relations';
 export { newRelation } from './store/schema';
 
 // What an operator asks and does: status, lists, repairs.
-export { pollerStatus } from './orchestration/poller-watch';
-export { RepairRefused, resolveOrphan, retryRelation } from './orchestration/repairs';
+export { pollerStatus } from './poller/watch';
+export { RepairRefused, resolveOrphan, retryRelation } from './operations/repairs';
 export {
   BadRequest,
   listRelations,
@@ -45,10 +45,10 @@ export {
   plainJson,
   type ListRequest,
   type RelationView,
-} from './orchestration/status';
+} from './operations/status';
 
 // The poller, run by hand: the benchmarks time it in a process of their own.
-export { observeShard, type PollSummary } from './orchestration/poll';
-export { pollNow, runScheduledPolls } from './orchestration/poll-schedule';
-export { parseShard } from './orchestration/shards';
+export { observeShard, type PollSummary } from './poller/poll';
+export { pollNow, runScheduledPolls } from './poller/schedule';
+export { parseShard } from './poller/shards';
 export { runtimeDeps } from './triggers/deps';

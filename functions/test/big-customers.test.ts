@@ -10,7 +10,7 @@ import { createHash } from 'node:crypto';
 import { strict as assert } from 'node:assert';
 
 import { RECEIVE_LIMIT_BYTES } from '../src/food/client';
-import { CUSTOMER_ID_PREFIX_CHARS, MAX_CUSTOMER_ID_BYTES } from '../src/orchestration/customer-id';
+import { CUSTOMER_ID_PREFIX_CHARS, MAX_CUSTOMER_ID_BYTES } from '../src/poller/customer-id';
 import { readHealthSummary } from '../src/store/health';
 import { readPollerHeartbeat } from '../src/store/poller-health';
 import { logEntries, logMark } from './helpers/ops';

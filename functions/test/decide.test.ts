@@ -16,7 +16,7 @@ import {
   type OrderStatusName,
   type ShipmentStatusName,
 } from '../src/model/statuses';
-import { decide, isStep, type Decision } from '../src/orchestration/decide';
+import { decide, isStep, type Decision } from '../src/order/decide';
 import { KITCHEN_ORDER, relation, SHIPMENT, stepError } from './helpers/relations';
 
 const NOW = new Date('2030-06-01T12:00:00.000Z');

@@ -1,6 +1,6 @@
 import { strict as assert } from 'node:assert';
 
-import { pollNow } from '../src/orchestration/poll-schedule';
+import { pollNow } from '../src/poller/schedule';
 import { acquirePollLease, releasePollLease } from '../src/store/poll-lease';
 import { relationId } from '../src/store/schema';
 import { runtimeDeps } from '../src/triggers/deps';

@@ -9,7 +9,7 @@ import { strict as assert } from 'node:assert';
 
 import { RpcError } from '../../food-service/src/errors';
 import { startFaultProxy } from '../../food-service/src/fault-proxy';
-import { advance } from '../src/orchestration/lifecycle';
+import { advance } from '../src/order/lifecycle';
 import { db, store } from '../src/store/db';
 import { relationId } from '../src/store/schema';
 import { runtimeDeps } from '../src/triggers/deps';

@@ -9,8 +9,8 @@ import * as path from 'node:path';
 import { PROBLEM_REASONS } from '../src/model/health';
 import { ACTIVE_STAGES } from '../src/model/stage';
 import { STAGES } from '../src/model/stage';
-import { problemFilter } from '../src/orchestration/health-report';
-import { BadRequest, listQueries, type ListRequest } from '../src/orchestration/status';
+import { problemFilter } from '../src/operations/health-report';
+import { BadRequest, listQueries, type ListRequest } from '../src/operations/status';
 import { equalityFields, type RelationFilter } from '../src/store/queries';
 
 interface IndexField {

@@ -8,7 +8,7 @@
 import type { DocumentData } from 'firebase-admin/firestore';
 import { strict as assert } from 'node:assert';
 
-import { killSwitchCache } from '../src/orchestration/kill-switch';
+import { killSwitchCache } from '../src/engine/kill-switch';
 import {
   killSwitchRef,
   parseKillSwitch,

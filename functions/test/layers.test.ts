@@ -1,5 +1,5 @@
-// Dependencies point one way: triggers → orchestration → store / food →
-// model and config (docs/ARCHITECTURE.md#layers). This reads every import in
+// Dependencies point one way: triggers → operations → poller → order →
+// engine → store / food → model and config (docs/ARCHITECTURE.md#layers). This reads every import in
 // functions/src and fails on one that points the other way, or that puts I/O
 // into the pure parts; and every reference the tools around the deployable
 // make to it, which must come in by its one door, api.ts.
@@ -21,7 +21,10 @@ const LAYERS: Array<{ name: string; matches: (file: string) => boolean }> = [
   },
   { name: 'food', matches: (f) => f.startsWith('food/') },
   { name: 'store', matches: (f) => f.startsWith('store/') },
-  { name: 'orchestration', matches: (f) => f.startsWith('orchestration/') },
+  { name: 'engine', matches: (f) => f.startsWith('engine/') },
+  { name: 'order', matches: (f) => f.startsWith('order/') },
+  { name: 'poller', matches: (f) => f.startsWith('poller/') },
+  { name: 'operations', matches: (f) => f.startsWith('operations/') },
   { name: 'triggers', matches: (f) => f.startsWith('triggers/') },
   { name: 'entry point', matches: (f) => f === 'index.ts' || f === 'api.ts' },
 ];
@@ -31,9 +34,12 @@ const RANK: Record<string, number> = {
   'model and config': 1,
   food: 2,
   store: 2,
-  orchestration: 3,
-  triggers: 4,
-  'entry point': 5,
+  engine: 3,
+  order: 4,
+  poller: 5,
+  operations: 6,
+  triggers: 7,
+  'entry point': 8,
 };
 
 function layerOf(file: string): string {
@@ -95,7 +101,16 @@ describe('layers', () => {
 
   it('finds the modules it checks', () => {
     assert.ok(files.length > 20, files.join(', '));
-    for (const layer of ['model and config', 'food', 'store', 'orchestration', 'triggers']) {
+    for (const layer of [
+      'model and config',
+      'food',
+      'store',
+      'engine',
+      'order',
+      'poller',
+      'operations',
+      'triggers',
+    ]) {
       assert.ok(
         files.some((f) => layerOf(f) === layer),
         `no module in ${layer}`,
@@ -103,7 +118,7 @@ describe('layers', () => {
     }
   });
 
-  it('imports point one way: triggers → orchestration → store / food → model and config', () => {
+  it('imports point one way: triggers → operations → poller → order → engine → store / food → model', () => {
     const wrong: string[] = [];
     for (const file of files) {
       const from = layerOf(file);
@@ -132,11 +147,12 @@ describe('layers', () => {
     }
   });
 
-  it('keeps decide() and the observation diff pure: no Firestore, no gRPC, no clock of their own', () => {
+  it('keeps decide(), the look, the failure rules and the observation diff pure: no Firestore, no gRPC, no clock', () => {
     for (const file of [
-      'orchestration/decide.ts',
-      'orchestration/observe.ts',
-      'orchestration/step-failure.ts',
+      'order/decide.ts',
+      'engine/look.ts',
+      'engine/failure.ts',
+      'poller/observe.ts',
     ]) {
       const text = fs.readFileSync(path.join(SRC, file), 'utf8');
       const { local, packages } = importsOf(file);
@@ -148,7 +164,8 @@ describe('layers', () => {
         ).test(text);
         assert.ok(
           target.startsWith('model/') ||
-            target.startsWith('orchestration/') ||
+            target.startsWith('order/decide') ||
+            target.startsWith('engine/look') ||
             typeOnly ||
             target === 'backoff.ts' ||
             target === 'describe-error.ts' ||

@@ -2,7 +2,7 @@
 // (needsNudge), both without I/O.
 import { strict as assert } from 'node:assert';
 
-import { needsNudge, observationChanges } from '../src/orchestration/observe';
+import { needsNudge, observationChanges } from '../src/poller/observe';
 import { KITCHEN_ORDER, relation, SHIPMENT, stepError } from './helpers/relations';
 
 const NOW = new Date('2030-06-01T12:00:00.000Z');

@@ -4,9 +4,9 @@
 import { Timestamp } from 'firebase-admin/firestore';
 import { strict as assert } from 'node:assert';
 
-import type { Deps } from '../src/orchestration/deps';
-import { RELATION_PAGE_SIZE } from '../src/orchestration/poll';
-import { pollNow, runScheduledPolls, slotsInWindow } from '../src/orchestration/poll-schedule';
+import type { Deps } from '../src/engine/deps';
+import { RELATION_PAGE_SIZE } from '../src/poller/poll';
+import { pollNow, runScheduledPolls, slotsInWindow } from '../src/poller/schedule';
 import { db } from '../src/store/db';
 import { acquirePollLease, releasePollLease } from '../src/store/poll-lease';
 import { relationRef } from '../src/store/relations';

@@ -17,7 +17,7 @@ import {
   type PollerHeartbeat,
   type PollerWatchSettings,
 } from '../src/model/health';
-import { reportStuckOrders } from '../src/orchestration/health-report';
+import { reportStuckOrders } from '../src/operations/health-report';
 import { db } from '../src/store/db';
 import { readHealthSummary } from '../src/store/health';
 import { readPollerHeartbeat } from '../src/store/poller-health';

@@ -8,7 +8,7 @@ import { status } from '@grpc/grpc-js';
 import type { Timestamp } from 'firebase-admin/firestore';
 import { strict as assert } from 'node:assert';
 
-import { claimStep, nameOnClaim } from '../src/store/claims';
+import { claimStep, nameOnClaim } from '../src/engine/claims';
 import { db, store } from '../src/store/db';
 import { relationRef } from '../src/store/relations';
 import { EXPIRE_AT, relationId, RELATIONS } from '../src/store/schema';

@@ -11,7 +11,7 @@ import { strict as assert } from 'node:assert';
 
 import { isTerminal, isStage } from '../src/model/stage';
 import { db, store } from '../src/store/db';
-import { recordProgress } from '../src/store/relations';
+import { recordProgress } from '../src/engine/records';
 import { EXPIRE_AT, expiryFor, relationId, RELATIONS, TRANSITIONS } from '../src/store/schema';
 import firebaseFunctionsTest from 'firebase-functions-test';
 

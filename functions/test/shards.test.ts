@@ -5,8 +5,8 @@
 // into firebase-tools' own Cloud Tasks emulator (helpers/driver.ts).
 import { strict as assert } from 'node:assert';
 
-import { observeShard, pollOnce } from '../src/orchestration/poll';
-import { parseShard, planShards } from '../src/orchestration/shards';
+import { observeShard, pollOnce } from '../src/poller/poll';
+import { parseShard, planShards } from '../src/poller/shards';
 import { db } from '../src/store/db';
 import { runtimeDeps } from '../src/triggers/deps';
 import { startStack, type Stack } from './helpers/stack';

@@ -80,7 +80,7 @@ export const FAILURE_TABLE: Readonly<Record<FailureCode, Row>> = {
     create: 'retry-bounded',
     update: 'retry-bounded',
   },
-  // The step looks at the order again before it gives up on an update (orchestration/steps.ts, moveOrder).
+  // The step looks at the order again before it gives up on an update (engine/steps.ts, moveOrder).
   [status.FAILED_PRECONDITION]: REFUSED,
   [status.ABORTED]: MAY_HAVE_HAPPENED,
   [status.OUT_OF_RANGE]: REFUSED,

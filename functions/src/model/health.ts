@@ -165,7 +165,7 @@ export const KillSwitchDocument = z.object({
   reason: z.string().nullable().catch(null),
   /** When it was last flipped (null: never, or a document without it). */
   at: orNull(timestamp),
-  /** When the last pause ended: relations untouched since are woken by the poller (orchestration/observe.ts). */
+  /** When the last pause ended: relations untouched since are woken by the poller (poller/observe.ts). */
   resumedAt: orNull(timestamp),
 });
 

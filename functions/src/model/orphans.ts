@@ -2,7 +2,7 @@
 // record, derived from the attempts themselves: the one record of what was
 // sent (docs/ARCHITECTURE.md#possible-orphans). Every path that changes an
 // attempt, or the relation's stage or names, writes the result of this
-// function in the same transaction (store/settle.ts); nothing copies notes
+// function in the same transaction (engine/settle.ts); nothing copies notes
 // by hand.
 import { z } from 'zod';
 
@@ -34,7 +34,7 @@ export type AttemptFailure = z.output<typeof AttemptFailureField>;
 
 /**
  * relations/{id}/transitions/{STAGE}-{n}: one attempt at a create, which is also its claim
- * (store/claims.ts). Fields people and older versions wrote loosely read as their defaults.
+ * (engine/claims.ts). Fields people and older versions wrote loosely read as their defaults.
  */
 export const AttemptFields = z
   .object({

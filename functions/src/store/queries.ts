@@ -78,7 +78,7 @@ export async function countRelations(filter: RelationFilter): Promise<number> {
 /**
  * One entry of a relation's history as stored, with its document id: what
  * the status API and the board show a person, a malformed entry included
- * (code reads the typed entries of store/history.ts).
+ * (code reads the typed entries of engine/history.ts).
  */
 export interface StoredHistoryEntry {
   id: string;

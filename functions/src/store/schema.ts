@@ -23,10 +23,10 @@ import { isStage, isTerminal, type Outcome } from '../model/stage';
 import type { DocumentData, DocumentSnapshot } from './database';
 
 export const RELATIONS = 'relations';
-/** relations/{orderId}/transitions: the history, and for the creates the claims (store/claims.ts). */
+/** relations/{orderId}/transitions: the history, and for the creates the claims (engine/claims.ts). */
 export const TRANSITIONS = 'transitions';
 export const LEASES = 'leases';
-/** health/summary: the stuck-order report's counts by reason (orchestration/health-report.ts). */
+/** health/summary: the stuck-order report's counts by reason (operations/health-report.ts). */
 export const HEALTH = 'health';
 export const HEALTH_SUMMARY = 'summary';
 

@@ -8,7 +8,7 @@ import {
   DEPLOYMENT,
   FOOD_SERVICE_SECRETS,
 } from '../config';
-import { advance } from '../orchestration/lifecycle';
+import { advance } from '../order/lifecycle';
 import { store } from '../store/db';
 import { RELATIONS } from '../store/schema';
 import { runtimeDeps } from './deps';

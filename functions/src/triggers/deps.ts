@@ -10,7 +10,8 @@ import {
 import { sendingUntil } from '../food/client';
 import { foodClient } from '../food/connection';
 import { secretManagerSource } from '../food/secret-source';
-import { REAL_TIMERS, type Deps, type ShardQueue } from '../orchestration/deps';
+import { REAL_TIMERS } from '../engine/deps';
+import type { PollDeps, ShardQueue } from '../poller/shards';
 import { defaultApp } from '../store/db';
 
 /** Long enough for a shard of SHARD_SIZE look-ups; Cloud Tasks gives up on the dispatch after this. */
@@ -33,7 +34,7 @@ function shardQueue(region: string): ShardQueue {
     },
   };
 }
-import { killSwitchCache } from '../orchestration/kill-switch';
+import { killSwitchCache } from '../engine/kill-switch';
 import type { KillSwitch } from '../model/health';
 
 /** This instance's view of the kill switch, made with the first invocation's PAUSE_CHECK_SECONDS. */
@@ -46,7 +47,7 @@ let killSwitch: { maxAgeMs: number; read: (now: Date) => Promise<KillSwitch> } |
  */
 export function runtimeDeps(
   timeoutSeconds: (config: Config) => number = (config) => config.advanceTimeoutSeconds,
-): Deps {
+): PollDeps {
   const config = loadConfig();
   const deadline = new Date(Date.now() + timeoutSeconds(config) * 1000);
   // Rotated secrets are read from Secret Manager when a call fails for want of them (food/credential-refresh.ts).

@@ -2,8 +2,8 @@ import * as logger from 'firebase-functions/logger';
 import { onTaskDispatched } from 'firebase-functions/v2/tasks';
 
 import { DEPLOYMENT, FOOD_SERVICE_SECRETS, POLLER_MAX_INSTANCES } from '../config';
-import { observeShard as observe } from '../orchestration/poll';
-import { parseShard } from '../orchestration/shards';
+import { observeShard as observe } from '../poller/poll';
+import { parseShard } from '../poller/shards';
 import { runtimeDeps } from './deps';
 
 const SHARD_TIMEOUT_SECONDS = 120;

@@ -23,13 +23,8 @@ import {
   loadWatchSettings,
   OPERATORS,
 } from '../config';
-import { pollerStatus } from '../orchestration/poller-watch';
-import {
-  RepairRefused,
-  resolveOrphan,
-  retryRelation,
-  type Operator,
-} from '../orchestration/repairs';
+import { pollerStatus } from '../poller/watch';
+import { RepairRefused, resolveOrphan, retryRelation, type Operator } from '../operations/repairs';
 import {
   BadRequest,
   listRelations,
@@ -38,7 +33,7 @@ import {
   parseOrderName,
   plainJson,
   type ListRequest,
-} from '../orchestration/status';
+} from '../operations/status';
 import { readHealthSummary } from '../store/health';
 import { relationRef } from '../store/relations';
 import { logRefused, operatorName, Unauthorized } from './ops-auth';

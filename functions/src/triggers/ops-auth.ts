@@ -16,7 +16,7 @@ import * as logger from 'firebase-functions/logger';
 
 import { isLocalRun, loadOpsInvoker } from '../config';
 import { describeError } from '../describe-error';
-import { BadRequest } from '../orchestration/status';
+import { BadRequest } from '../operations/status';
 
 /** A caller whose identity could not be verified: answered 401. */
 export class Unauthorized extends Error {

@@ -3,9 +3,9 @@ import { onSchedule } from 'firebase-functions/v2/scheduler';
 
 import { DEPLOYMENT, FOOD_SERVICE_SECRETS, OPERATORS, POLLER_MAX_INSTANCES } from '../config';
 import { describeError } from '../describe-error';
-import type { Deps } from '../orchestration/deps';
-import { pollNow, runScheduledPolls, type PollRun } from '../orchestration/poll-schedule';
-import { notePollFailed } from '../orchestration/poller-watch';
+import type { PollDeps } from '../poller/shards';
+import { pollNow, runScheduledPolls, type PollRun } from '../poller/schedule';
+import { notePollFailed } from '../poller/watch';
 import { runtimeDeps } from './deps';
 
 /**
@@ -13,7 +13,7 @@ import { runtimeDeps } from './deps';
  * missing secret), a failure in the heartbeat before the error is thrown: a
  * poller that crashes at start-up is alerted on like one that fails.
  */
-async function pollerDeps(): Promise<Deps> {
+async function pollerDeps(): Promise<PollDeps> {
   try {
     return runtimeDeps(() => TIMEOUT_SECONDS);
   } catch (error) {

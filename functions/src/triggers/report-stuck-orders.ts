@@ -2,7 +2,7 @@ import * as logger from 'firebase-functions/logger';
 import { onSchedule } from 'firebase-functions/v2/scheduler';
 
 import { DEPLOYMENT, loadStuckThresholds, loadWatchSettings } from '../config';
-import { reportStuckOrders as report } from '../orchestration/health-report';
+import { reportStuckOrders as report } from '../operations/health-report';
 
 /**
  * The stuck-order report, once a minute, on its own rather than inside the

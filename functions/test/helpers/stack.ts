@@ -13,9 +13,9 @@ import {
 import type { FoodService, FoodServiceOptions } from '../../../food-service/src/server';
 import * as functions from '../../src';
 import type { FoodClient } from '../../src/food/client';
-import type { PollRun } from '../../src/orchestration/poll-schedule';
+import type { PollRun } from '../../src/poller/schedule';
 import { db, store } from '../../src/store/db';
-import { readHistory, type HistoryEntry } from '../../src/store/history';
+import { readHistory, type HistoryEntry } from '../../src/engine/history';
 import { parseRelationDocument, relationId, type RelationDocument } from '../../src/store/schema';
 import { emulator, PROJECT_ID } from '../setup';
 import { startDriver, type Driver, type DriverOptions } from './driver';

@@ -1,12 +1,5 @@
 import type { Config } from '../config';
 import type { FoodApi } from '../food/client';
-import type { Shard } from './shards';
-
-/** Where a poll sends the shards it cannot observe itself: the observeShard task queue. */
-export interface ShardQueue {
-  /** Enqueues one shard under `id`; 'exists' when a task of that id was enqueued before (an overlapping poll). */
-  enqueue(shard: Shard, id: string): Promise<'queued' | 'exists'>;
-}
 import type { KillSwitch } from '../model/health';
 
 /** Waiting, on whatever clock `now` reads: real timers in a function, the simulated clock in the simulation. */
@@ -30,8 +23,6 @@ export interface Deps {
   config: Config;
   now: () => Date;
   timers: Timers;
-  /** Absent where there is no task queue: then every shard is observed in the poll's own instance. */
-  shards?: ShardQueue;
   /** The kill switch (controls/orchestrator), as this instance last read it. */
   killSwitch: () => Promise<KillSwitch>;
 }

@@ -23,27 +23,24 @@ import {
   type Step,
   type StepError,
 } from '../model/relation';
-import type { Finish, Outcome } from '../model/stage';
+import { isTerminal, type Finish, type Outcome } from '../model/stage';
 import { orderStatusRank, type OrderStatusName } from '../model/statuses';
-import {
-  claimStep,
-  extendSendWindow,
-  failClaim,
-  nameOnClaim,
-  type HeldClaim,
-} from '../store/claims';
+import { claimStep, extendSendWindow, failClaim, nameOnClaim, type HeldClaim } from './claims';
 import type { DocumentReference } from '../store/database';
 import {
   announceFinish,
+  clearExpiry,
   extendFinishWindow,
   recordError,
   recordProgress,
   type Made,
   type Progress,
-} from '../store/relations';
-import { judgeLook } from './decide';
+} from './records';
+import { readRelation } from '../store/relations';
+import { EXPIRE_AT, isNewerSchema, SCHEMA_VERSION } from '../store/schema';
+import { judgeLook } from './look';
 import type { Deps } from './deps';
-import { classifyFailure, stepError, type StepProgress } from './step-failure';
+import { classifyFailure, stepError, type StepProgress } from './failure';
 
 export type AdvanceResult =
   | 'gone'
@@ -62,26 +59,81 @@ export type AdvanceResult =
   /** A live relation carried expireAt: it was removed. */
   | 'unexpired';
 
-/** One run of the trigger on one relation. */
-export interface StepContext {
+/** One run of the trigger on one relation, as it read the relation. */
+export interface Run {
   ref: DocumentReference;
   relation: Relation;
   eventId: string;
   deps: Deps;
 }
 
-const CREATE = {
-  createKitchenOrder: (deps: Deps) => deps.food.createKitchenOrder(),
-  createShipment: (deps: Deps) => deps.food.createShipment(),
-} as const satisfies Record<CreateStep, (deps: Deps) => Promise<{ name: string }>>;
+/**
+ * Reads the relation for one run of the trigger, or says why nothing is to be done: the kill
+ * switch is on, the relation is gone, a newer version wrote it, it is malformed (flagged), or a
+ * live relation still carried an expireAt (removed; the write brings the next event).
+ */
+export async function begin(
+  ref: DocumentReference,
+  eventId: string,
+  deps: Deps,
+): Promise<Run | AdvanceResult> {
+  const control = await deps.killSwitch();
+  if (control.paused) {
+    // The poller wakes this relation after the resume (poller/observe.ts, needsNudge).
+    logger.info('paused: the event is left for the poller to pick up after the resume', {
+      relation: ref.path,
+      eventId,
+    });
+    return 'paused';
+  }
+  const stored = await readRelation(ref);
+  if (!stored) return 'gone';
+  if (isNewerSchema(stored.parsed)) {
+    logger.warn('relation written by a newer version of the orchestrator; left alone', {
+      order: String(stored.data.order),
+      schemaVersion: stored.parsed.newerSchema,
+      supported: SCHEMA_VERSION,
+    });
+    return 'newer';
+  }
+  if (!stored.parsed.ok) {
+    // Nothing can be decided from it; the flag says what to fix.
+    const { data } = stored;
+    const target = { ref, order: String(data.order), stage: data.stage, error: data.error };
+    const message = `the relation document is malformed: ${stored.parsed.problems.join('; ')}`;
+    return flagRelation(target, deps.now(), 'INVALID_DOCUMENT', message, deps.config.retentionDays);
+  }
+  const relation = stored.parsed.value;
+  if (!isTerminal(relation.stage) && stored.data[EXPIRE_AT] !== undefined) {
+    // Made active again by hand: take it and its history off the TTL policy first.
+    const cleared = await clearExpiry(ref, relation.stage);
+    if (cleared)
+      logger.warn(
+        'a live relation carried expireAt; removed it from the relation and its history',
+        { order: relation.order },
+      );
+    return cleared ? 'unexpired' : 'fenced';
+  }
+  return { ref, relation, eventId, deps };
+}
+
+/** What a create returns: the name of what it made, and its status then. */
+export interface Created {
+  name: string;
+  status: Made['status'];
+}
 
 /**
- * NEW → PREPARATION with a kitchen order, or PREPARATION → IN_FLIGHT with a
- * shipment: claim → look → create (or adopt) → name on the claim → move the
- * order → record.
+ * Makes what `step` makes, once, then moves the order to the step's stage (NEW → PREPARATION
+ * with a kitchen order, PREPARATION → IN_FLIGHT with a shipment): claim → look → create (or
+ * adopt) → name on the claim → move the order → record.
  */
-export async function runCreateStep(ctx: StepContext, step: CreateStep): Promise<AdvanceResult> {
-  const { ref, relation, eventId, deps } = ctx;
+export async function once(
+  run: Run,
+  step: CreateStep,
+  create: () => Promise<Created>,
+): Promise<AdvanceResult> {
+  const { ref, relation, eventId, deps } = run;
   const { from, to, field } = CREATE_STEPS[step];
   const retentionDays = deps.config.retentionDays;
 
@@ -110,13 +162,13 @@ export async function runCreateStep(ctx: StepContext, step: CreateStep): Promise
       return 'fenced';
     case 'malformed':
       return flag(
-        ctx,
+        run,
         'INVALID_CLAIM',
         `${claim.message}; fix or delete it, then retry the relation`,
       );
     case 'exhausted':
       return flag(
-        ctx,
+        run,
         'ATTEMPTS_EXHAUSTED',
         `${step} was attempted ${claim.attempt} times, and ${claim.possibleOrphans} of them may have created something ` +
           '(see possibleOrphans); reconcile them with the food service, then retry the relation',
@@ -143,7 +195,7 @@ export async function runCreateStep(ctx: StepContext, step: CreateStep): Promise
           deps.now(),
           retentionDays,
         );
-        return recordCancellation(ctx, null, order.updateTime);
+        return recordCancellation(run, null, order.updateTime);
       }
       const error = flagError(look.code, look.message, deps.now());
       await failClaim(
@@ -167,7 +219,7 @@ export async function runCreateStep(ctx: StepContext, step: CreateStep): Promise
       made = { field, name: claim.adopt, status: null };
     } else {
       progress.sent = true;
-      const created = await CREATE[step](deps);
+      const created = await create();
       made = { field, name: created.name, status: created.status };
       progress.created = created.name;
     }
@@ -201,7 +253,7 @@ export async function runCreateStep(ctx: StepContext, step: CreateStep): Promise
     }
     if (moved.outcome === 'cancelled')
       return recordCancellation(
-        ctx,
+        run,
         { made, claim, lateUpdates: progress.lateUpdates },
         moved.knownUpdateTime,
       );
@@ -239,13 +291,13 @@ export async function runCreateStep(ctx: StepContext, step: CreateStep): Promise
     );
     return recorded === 'recorded' ? 'advanced' : 'fenced';
   } catch (error) {
-    return stepFailed(ctx, step, claim, progress, error);
+    return stepFailed(run, step, claim, progress, error);
   }
 }
 
 /** IN_FLIGHT → DELIVERED or REJECTED, as the shipment ended: move the order, then record. */
-export async function finishOrder(ctx: StepContext, to: Finish): Promise<AdvanceResult> {
-  const { ref, relation, eventId, deps } = ctx;
+export async function finish(run: Run, to: Finish): Promise<AdvanceResult> {
+  const { ref, relation, eventId, deps } = run;
   const progress: StepProgress = { sent: false, created: null, lateUpdates: [] };
   try {
     // The history entry goes first, with the window for the update: what an earlier finisher that died may have sent is in it.
@@ -262,9 +314,9 @@ export async function finishOrder(ctx: StepContext, to: Finish): Promise<Advance
     window.until = announced.sendUntil;
     if (announced.earlier) progress.lateUpdates.push(announced.earlier);
     const moved = await moveOrder(deps, relation, to, progress, window);
-    if (moved.outcome === 'overwritten') return flag(ctx, 'CANCEL_OVERWRITTEN', moved.message);
+    if (moved.outcome === 'overwritten') return flag(run, 'CANCEL_OVERWRITTEN', moved.message);
     if (moved.outcome === 'cancelled')
-      return recordCancellation(ctx, { lateUpdates: progress.lateUpdates }, moved.knownUpdateTime);
+      return recordCancellation(run, { lateUpdates: progress.lateUpdates }, moved.knownUpdateTime);
     const recorded = await recordProgress(
       ref,
       {
@@ -284,8 +336,13 @@ export async function finishOrder(ctx: StepContext, to: Finish): Promise<Advance
       logger.info('order finished', { order: relation.order, outcome: to });
     return recorded === 'recorded' ? 'advanced' : 'fenced';
   } catch (error) {
-    return stepFailed(ctx, 'finish', null, progress, error);
+    return stepFailed(run, 'finish', null, progress, error);
   }
+}
+
+/** → CANCELLED, as the poller saw it: nothing more is created or updated. */
+export function cancel(run: Run): Promise<AdvanceResult> {
+  return recordCancellation(run, null, run.relation.orderUpdateTime);
 }
 
 /**
@@ -294,12 +351,12 @@ export async function finishOrder(ctx: StepContext, to: Finish): Promise<Advance
  * what an attempt under way may still make is noted from its claim. The
  * order is watched a while longer for a late write of ours over the cancel.
  */
-export async function recordCancellation(
-  ctx: StepContext,
+async function recordCancellation(
+  run: Run,
   step: { made?: Made; claim?: HeldClaim; lateUpdates?: readonly LateUpdate[] } | null,
   knownUpdateTime: string | null,
 ): Promise<AdvanceResult> {
-  const { ref, relation, eventId, deps } = ctx;
+  const { ref, relation, eventId, deps } = run;
   const progress: Progress = {
     step: 'cancel',
     from: relation.stage,
@@ -324,8 +381,8 @@ export async function recordCancellation(
 }
 
 /** A flagged relation whose order ended on the food service: record how, keep the flag, stop polling it. */
-export async function closeFlagged(ctx: StepContext, to: Outcome): Promise<AdvanceResult> {
-  const { ref, relation, eventId, deps } = ctx;
+export async function close(run: Run, to: Outcome): Promise<AdvanceResult> {
+  const { ref, relation, eventId, deps } = run;
   const recorded = await recordProgress(
     ref,
     {
@@ -355,7 +412,7 @@ function flagError(code: string, message: string, at: Date): StepError {
 }
 
 /** What flag() needs of a relation: enough to fence the write and keep it a fixpoint, even for a malformed document. */
-export interface FlagTarget {
+interface FlagTarget {
   ref: DocumentReference;
   order: string;
   /** The stage as stored (the write is fenced on it). */
@@ -368,7 +425,7 @@ export interface FlagTarget {
  * Records a problem a person must look at, once: the same flag again writes
  * nothing (fixpoint).
  */
-export async function flagRelation(
+async function flagRelation(
   target: FlagTarget,
   now: Date,
   code: string,
@@ -386,8 +443,8 @@ export async function flagRelation(
   return 'flagged';
 }
 
-export function flag(ctx: StepContext, code: string, message: string): Promise<AdvanceResult> {
-  const { ref, relation, deps } = ctx;
+export function flag(run: Run, code: string, message: string): Promise<AdvanceResult> {
+  const { ref, relation, deps } = run;
   return flagRelation(
     { ref, order: relation.order, stage: relation.stage, error: relation.error },
     deps.now(),
@@ -490,13 +547,13 @@ async function moveOrder(
 
 /** Ends the attempt and records the failure on the relation, so the poller retries it or a person sees it. */
 async function stepFailed(
-  ctx: StepContext,
+  run: Run,
   step: Step,
   claim: HeldClaim | null,
   progress: StepProgress,
   error: unknown,
 ): Promise<AdvanceResult> {
-  const { ref, relation, deps } = ctx;
+  const { ref, relation, deps } = run;
   const failure = classifyFailure(error, progress);
   (failure.transient ? logger.warn : logger.error)('step failed', {
     order: relation.order,

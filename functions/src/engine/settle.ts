@@ -7,8 +7,8 @@
 import { orphansOf, type AttemptRecord } from '../model/orphans';
 import { CREATE_STEPS, isOpen, type CreateStep, type PossibleOrphan } from '../model/relation';
 import { isStage, isTerminal } from '../model/stage';
-import { DELETE_FIELD, type DocumentData, type DocumentSnapshot } from './database';
-import { EXPIRE_AT, expiryFor, parsePossibleOrphans, storedOrphan } from './schema';
+import { DELETE_FIELD, type DocumentData, type DocumentSnapshot } from '../store/database';
+import { EXPIRE_AT, expiryFor, parsePossibleOrphans, storedOrphan } from '../store/schema';
 
 export interface Settlement {
   /** The relation as this transaction read it. */

@@ -7,6 +7,8 @@
 // Pure: no I/O.
 import { z } from 'zod';
 
+import type { Deps } from '../engine/deps';
+
 import { expected, orderIdText, orderStatus, parseWith, updateTime } from '../model/fields';
 import { orderId } from '../model/names';
 import type { ListedOrder } from './observe';
@@ -59,3 +61,12 @@ export function parseShard(value: unknown): Shard | string {
   const parsed = parseWith(ShardPayload, value);
   return parsed.ok ? parsed.value : parsed.problems.join('; ');
 }
+
+/** Where a poll sends the shards it cannot observe itself: the observeShard task queue. */
+export interface ShardQueue {
+  /** Enqueues one shard under `id`; 'exists' when a task of that id was enqueued before (an overlapping poll). */
+  enqueue(shard: Shard, id: string): Promise<'queued' | 'exists'>;
+}
+
+/** What a poll needs: the engine's, and the queue, absent where there is none (then every shard is observed in the poll's own instance). */
+export type PollDeps = Deps & { shards?: ShardQueue };

@@ -18,12 +18,12 @@ import {
 } from '../store/poll-lease';
 import { openRelationCache, type RelationCache } from '../store/relation-cache';
 import { countActiveRelations } from '../store/relations';
-import type { Deps } from './deps';
-import { describePause } from './kill-switch';
+import type { PollDeps } from './shards';
+import { describePause } from '../engine/kill-switch';
 import { pollOnce, type PollSummary } from './poll';
 import { describeError } from '../describe-error';
 import { FoodServiceError } from '../food/errors';
-import { failureCode, notePollFailed, notePollSucceeded, type HeartbeatMemo } from './poller-watch';
+import { failureCode, notePollFailed, notePollSucceeded, type HeartbeatMemo } from './watch';
 
 export interface PollRun {
   polls: PollSummary[];
@@ -57,7 +57,7 @@ export function slotsInWindow(startMs: number, windowMs: number, intervalMs: num
 
 /** How the polls of one invocation (or one "poll now") run. */
 interface SlotContext {
-  deps: Deps;
+  deps: PollDeps;
   intervalMs: number;
   /** How long to wait for a lease held by an earlier poll. */
   waitForLeaseMs: number;
@@ -178,7 +178,7 @@ export interface ScheduledRun {
 }
 
 /** What one scheduled invocation does: the polls due in its window. */
-export async function runScheduledPolls(deps: Deps, options: ScheduledRun): Promise<PollRun> {
+export async function runScheduledPolls(deps: PollDeps, options: ScheduledRun): Promise<PollRun> {
   const run: PollRun = { polls: [], failedPolls: 0 };
   const intervalMs = deps.config.pollIntervalSeconds * 1000;
   const slots = slotsInWindow(options.scheduleTime.getTime(), options.windowMs, intervalMs);
@@ -225,7 +225,7 @@ export async function runScheduledPolls(deps: Deps, options: ScheduledRun): Prom
  * LISTENER_MAX_RELATIONS, where holding them all is small (and never above
  * SHARD_SIZE, where the polls fan out and read per shard).
  */
-async function cacheForPolls(deps: Deps): Promise<RelationCache | undefined> {
+async function cacheForPolls(deps: PollDeps): Promise<RelationCache | undefined> {
   const max = Math.min(deps.config.listenerMaxRelations, deps.config.shardSize);
   if (max === 0) return undefined;
   try {
@@ -238,7 +238,7 @@ async function cacheForPolls(deps: Deps): Promise<RelationCache | undefined> {
 }
 
 /** One poll now, whatever the cadence says: an operator's "poll now", and the clock where Cloud Scheduler is absent. */
-export async function pollNow(deps: Deps): Promise<PollRun> {
+export async function pollNow(deps: PollDeps): Promise<PollRun> {
   const run: PollRun = { polls: [], failedPolls: 0 };
   const context: SlotContext = {
     deps,

@@ -5,7 +5,7 @@ import { backoffMs } from '../backoff';
 import { BOUNDED_FAULT_CODES, FoodServiceError } from '../food/errors';
 import type { LateUpdate, Step, StepError } from '../model/relation';
 import { firestoreCodeName, isTransientFirestoreError } from '../store/errors';
-import type { AttemptFailure } from '../store/claims';
+import type { AttemptFailure } from './claims';
 import { describeError } from '../describe-error';
 
 /** How far a create step got before it failed. */

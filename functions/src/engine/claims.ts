@@ -29,9 +29,9 @@ import type {
   DocumentSnapshot,
   Transaction,
   Version,
-} from './database';
-import { store } from './db';
-import { errorFields, lateUpdateFields, parseRelation, TRANSITIONS } from './schema';
+} from '../store/database';
+import { store } from '../store/db';
+import { errorFields, lateUpdateFields, parseRelation, TRANSITIONS } from '../store/schema';
 import { describeValue, parseWith } from '../model/fields';
 import { z } from 'zod';
 import { settle } from './settle';

@@ -11,7 +11,7 @@ import type {
   ShipmentStatusName,
 } from '../model/statuses';
 import type { Observation } from '../store/relations';
-import { decide, isStep } from './decide';
+import { decide, isStep } from '../order/decide';
 import type { ObservationFaults } from './observation-faults';
 
 /** An order as a listing showed it. */

@@ -18,7 +18,7 @@ import {
   readInTransaction,
   resolveAttempt,
   type Attempt,
-} from '../store/claims';
+} from '../engine/claims';
 import type { DocumentReference, Transaction } from '../store/database';
 import { store } from '../store/db';
 import {
@@ -29,7 +29,7 @@ import {
   SCHEMA_VERSION,
   TRANSITIONS,
 } from '../store/schema';
-import { settle } from '../store/settle';
+import { settle } from '../engine/settle';
 
 export interface Operator {
   /** Who asks: an e-mail or a user name, for the history. */

@@ -39,8 +39,8 @@ import {
 } from '../store/relations';
 import type { RelationCache } from '../store/relation-cache';
 import { isNewerSchema } from '../store/schema';
-import type { Deps } from './deps';
-import { pausedUntil } from './kill-switch';
+import type { PollDeps } from './shards';
+import { pausedUntil } from '../engine/kill-switch';
 import { planShards, type Shard } from './shards';
 import { describeError } from '../describe-error';
 import { needsNudge, observationChanges, type ListedOrder, type Seen } from './observe';
@@ -129,7 +129,7 @@ export function emptySummary(): PollSummary {
  * (an overlap, a redelivered invocation) enqueue each shard once.
  */
 export async function pollOnce(
-  deps: Deps,
+  deps: PollDeps,
   pollId: string = `now-${deps.now().getTime()}`,
   cache?: RelationCache,
 ): Promise<PollSummary> {
@@ -165,7 +165,7 @@ export async function pollOnce(
  * poll is complete either way, only slower.
  */
 async function fanOut(
-  deps: Deps,
+  deps: PollDeps,
   shards: Shard[],
   pollId: string,
   summary: PollSummary,
@@ -189,7 +189,7 @@ async function fanOut(
 }
 
 /** What observeShard does: the shard's relations, against what the listing said of its orders. */
-export async function observeShard(deps: Deps, shard: Shard): Promise<PollSummary> {
+export async function observeShard(deps: PollDeps, shard: Shard): Promise<PollSummary> {
   const started = deps.now().getTime();
   const summary = emptySummary();
   summary.listed = shard.orders.length;
@@ -204,7 +204,7 @@ export async function observeShard(deps: Deps, shard: Shard): Promise<PollSummar
 }
 
 async function observeShardHere(
-  deps: Deps,
+  deps: PollDeps,
   shard: Shard,
   summary: PollSummary,
   limit: Limit,
@@ -227,7 +227,7 @@ async function observeShardHere(
 async function createFor(
   name: string,
   customerId: string,
-  deps: Deps,
+  deps: PollDeps,
   summary: PollSummary,
 ): Promise<void> {
   try {
@@ -279,7 +279,7 @@ function reportUnrecorded(summary: PollSummary, order: string, reason: string): 
  * orders with no relation at all are reported.
  */
 export async function observeRelations(
-  deps: Deps,
+  deps: PollDeps,
   listing: Listing,
   range: IdRange,
   summary: PollSummary,
@@ -319,7 +319,7 @@ export async function observeRelations(
 
 /** What the observation of one page's relations shares. */
 interface ObserveContext {
-  deps: Deps;
+  deps: PollDeps;
   listing: Listing;
   summary: PollSummary;
   /**
@@ -392,7 +392,7 @@ async function oneWrite(
  * used are logged and left out.
  */
 async function listActiveOrders(
-  deps: Deps,
+  deps: PollDeps,
   summary: PollSummary,
   onNewOrder: (name: string, customerId: string) => void,
 ): Promise<Listing> {
@@ -466,7 +466,7 @@ async function lookUp(
   relation: Relation,
   listed: ListedOrder | undefined,
   previousFaults: ObservationFaults | null,
-  deps: Deps,
+  deps: PollDeps,
   summary: PollSummary,
 ): Promise<Seen> {
   const seen: Seen = {};
@@ -612,7 +612,7 @@ const MAX_WATCH_PAGES = 100;
  * written after it ended. What it sees is observed, and the watch ends with
  * it; a look that failed leaves the watch for the next poll.
  */
-async function watchEnded(deps: Deps, summary: PollSummary, limit: Limit): Promise<void> {
+async function watchEnded(deps: PollDeps, summary: PollSummary, limit: Limit): Promise<void> {
   for (let page = 0; page < MAX_WATCH_PAGES; page++) {
     const due = await dueWatches(deps.now(), RELATION_PAGE_SIZE);
     let ended = 0;
@@ -630,7 +630,7 @@ async function watchEnded(deps: Deps, summary: PollSummary, limit: Limit): Promi
 /** One ended relation's last look; whether its watch ended. */
 async function lastLook(
   stored: StoredRelation,
-  deps: Deps,
+  deps: PollDeps,
   summary: PollSummary,
 ): Promise<boolean> {
   const order = String(stored.data.order);

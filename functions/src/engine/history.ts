@@ -3,15 +3,15 @@
 // finishing step, and one per operator's repair (docs/ARCHITECTURE.md#the-documents).
 import { z } from 'zod';
 
-import type { DocumentReference, DocumentSnapshot } from './database';
+import type { DocumentReference, DocumentSnapshot } from '../store/database';
 
 import type { Step } from '../model/relation';
 import { parseAttempt, type Attempt } from './claims';
-import { TRANSITIONS } from './schema';
+import { TRANSITIONS } from '../store/schema';
 import { describeValue, expected, parseWith, shown, text, timestamp } from '../model/fields';
 
 const Repair = { stage: shown, by: text('text'), reason: text('text'), at: timestamp };
-/** An operator's retry (orchestration/repairs.ts): the flag it cleared, the attempt it allowed. */
+/** An operator's retry (operations/repairs.ts): the flag it cleared, the attempt it allowed. */
 const RetryEntry = z.object({
   ...Repair,
   cleared: z.object({ code: text('text'), message: shown }, expected('{code, message}')),

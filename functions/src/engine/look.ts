@@ -1,0 +1,43 @@
+// A create step's look at the order before it makes anything: pure, so it is judged the same
+// way in every attempt (docs/ARCHITECTURE.md#the-step-protocol).
+import { isOverwritten, type OrderSeen } from '../model/overwrite';
+import { CREATE_STEPS, type CreateStep, type Relation } from '../model/relation';
+
+/** What a create step's look at the order allows. */
+export type Look =
+  | { action: 'go' }
+  | { action: 'cancelled' }
+  | { action: 'flag'; code: 'CANCEL_OVERWRITTEN' | 'UNEXPECTED_STATUS'; message: string };
+
+/**
+ * A step's look, judged with every window the claim inherited. A create is
+ * sent only when the order is exactly where the step expects it
+ * (NEW for the kitchen order, PREPARATION for the shipment), or already
+ * moved on by the attempt whose creation this one adopts. Anything else (a
+ * status this version does not know, a later or final one, a write after
+ * ours) makes nothing.
+ */
+export function judgeLook(
+  relation: Relation,
+  step: CreateStep,
+  seen: OrderSeen,
+  adopting: boolean,
+): Look {
+  const { from, to } = CREATE_STEPS[step];
+  if (seen.status === 'CANCELLED') return { action: 'cancelled' };
+  if (isOverwritten(relation, seen, 'every window')) {
+    return {
+      action: 'flag',
+      code: 'CANCEL_OVERWRITTEN',
+      message:
+        `stage ${relation.stage}: the order changed at ${seen.updateTime}, after we last knew it at ${relation.knownUpdateTime}, and is ${seen.status}: ` +
+        "a customer's cancellation may have been overwritten by a late UpdateOrder of ours; nothing was made. Check with the customer, then retry the relation",
+    };
+  }
+  if (seen.status === from || (adopting && seen.status === to)) return { action: 'go' };
+  return {
+    action: 'flag',
+    code: 'UNEXPECTED_STATUS',
+    message: `stage ${relation.stage}: the order is ${String(seen.status)} on the food service, where ${step} expects ${from}${adopting ? ` or ${to}` : ''}; nothing was made`,
+  };
+}
