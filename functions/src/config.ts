@@ -174,6 +174,17 @@ export const INT_PARAMS = {
 
 export type IntParamName = keyof typeof INT_PARAMS;
 
+/** A param's name in code: POLL_INTERVAL_SECONDS is pollIntervalSeconds. */
+type Camel<S extends string> = S extends `${infer Head}_${infer Tail}`
+  ? `${Lowercase<Head>}${Capitalize<Camel<Tail>>}`
+  : Lowercase<S>;
+
+const camel = <S extends string>(name: S): Camel<S> =>
+  name.toLowerCase().replace(/_([a-z])/g, (_, letter: string) => letter.toUpperCase()) as Camel<S>;
+
+/** The int params' values, by their names in code. */
+export type IntSettings = { [Name in IntParamName as Camel<Name>]: number };
+
 export interface StringParam {
   /** null: no default, so the deploy must be given a value. */
   default: string | null;
@@ -282,28 +293,10 @@ export const OPERATORS = [opsInvoker as unknown as string];
 /** Where and as whom every function runs: spread into each function's options, so none can miss them. */
 export const DEPLOYMENT = { region: functionsRegion, serviceAccount } as const;
 
-export const pollIntervalSeconds = intParam('POLL_INTERVAL_SECONDS');
-export const pageSize = intParam('PAGE_SIZE');
-export const rpcDeadlineMs = intParam('RPC_DEADLINE_MS');
-export const createDeadlineMs = intParam('CREATE_DEADLINE_MS');
-export const maxConcurrency = intParam('MAX_CONCURRENCY');
-export const shardSize = intParam('SHARD_SIZE');
-export const listenerMaxRelations = intParam('LISTENER_MAX_RELATIONS');
-/** The trigger's timeoutSeconds is this param, so the lease rule below can hold for any value. */
-export const advanceTimeoutSeconds = intParam('ADVANCE_TIMEOUT_SECONDS');
-export const claimLeaseSeconds = intParam('CLAIM_LEASE_SECONDS');
-export const maxAmbiguousRetries = intParam('MAX_AMBIGUOUS_RETRIES');
-export const stuckNewSeconds = intParam('STUCK_NEW_SECONDS');
-export const stuckPreparationSeconds = intParam('STUCK_PREPARATION_SECONDS');
-export const stuckInFlightSeconds = intParam('STUCK_IN_FLIGHT_SECONDS');
-export const advanceMaxInstances = intParam('ADVANCE_MAX_INSTANCES');
-export const advanceConcurrency = intParam('ADVANCE_CONCURRENCY');
-export const foodMaxInFlight = intParam('FOOD_MAX_IN_FLIGHT');
-export const retentionDays = intParam('RETENTION_DAYS');
-export const pauseCheckSeconds = intParam('PAUSE_CHECK_SECONDS');
-export const faultRetryLimit = intParam('FAULT_RETRY_LIMIT');
-export const pollerDownIntervals = intParam('POLLER_DOWN_INTERVALS');
-export const killSwitchAlertSeconds = intParam('KILL_SWITCH_ALERT_SECONDS');
+/** Every int param, declared so the CLI knows it (deploy prompt, .env); a function's options may name one. */
+export const PARAMS = Object.fromEntries(
+  Object.keys(INT_PARAMS).map((name) => [name, intParam(name as IntParamName)]),
+) as Record<IntParamName, ReturnType<typeof intParam>>;
 
 export const foodServiceCa = defineSecret('FOOD_SERVICE_CA');
 // Secret Manager refuses empty secrets, so "none" stands for "no mTLS".
@@ -359,35 +352,13 @@ export function lateWriteWatchMs(config: Pick<Config, 'advanceTimeoutSeconds'>):
   return config.advanceTimeoutSeconds * 1000 + LATE_WRITE_WINDOW_MS;
 }
 
-export interface Config {
+export type Config = IntSettings & {
   address: string;
   /** FUNCTIONS_REGION: where the functions run, and so where observeShard's task queue is. */
   region: string;
-  pollIntervalSeconds: number;
-  pageSize: number;
-  rpcDeadlineMs: number;
-  createDeadlineMs: number;
-  maxConcurrency: number;
-  shardSize: number;
-  listenerMaxRelations: number;
-  advanceTimeoutSeconds: number;
-  claimLeaseSeconds: number;
-  maxAmbiguousRetries: number;
-  /** Stuck thresholds per active stage, in seconds (also read alone, without secrets: loadStuckThresholds). */
-  stuckNewSeconds: number;
-  stuckPreparationSeconds: number;
-  stuckInFlightSeconds: number;
-  advanceMaxInstances: number;
-  advanceConcurrency: number;
-  foodMaxInFlight: number;
-  retentionDays: number;
-  pauseCheckSeconds: number;
-  faultRetryLimit: number;
-  pollerDownIntervals: number;
-  killSwitchAlertSeconds: number;
   /** PEM text from the secrets: the CA, and the client certificate and key for mTLS (both or neither). */
   tls: { caPem: string; certPem?: string; keyPem?: string };
-}
+};
 
 /**
  * The longest a create step can spend calling the food service: the look,
@@ -594,27 +565,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     address: foodServiceAddressFrom(env),
     // The CLI sets every param in a deployed function's environment; elsewhere the default applies.
     region: env.FUNCTIONS_REGION?.trim() || STRING_PARAMS.FUNCTIONS_REGION.default,
-    pollIntervalSeconds: integer('POLL_INTERVAL_SECONDS', env),
-    pageSize: integer('PAGE_SIZE', env),
-    rpcDeadlineMs: integer('RPC_DEADLINE_MS', env),
-    createDeadlineMs: integer('CREATE_DEADLINE_MS', env),
-    maxConcurrency: integer('MAX_CONCURRENCY', env),
-    shardSize: integer('SHARD_SIZE', env),
-    listenerMaxRelations: integer('LISTENER_MAX_RELATIONS', env),
-    advanceTimeoutSeconds: integer('ADVANCE_TIMEOUT_SECONDS', env),
-    claimLeaseSeconds: integer('CLAIM_LEASE_SECONDS', env),
-    maxAmbiguousRetries: integer('MAX_AMBIGUOUS_RETRIES', env),
-    stuckNewSeconds: integer('STUCK_NEW_SECONDS', env),
-    stuckPreparationSeconds: integer('STUCK_PREPARATION_SECONDS', env),
-    stuckInFlightSeconds: integer('STUCK_IN_FLIGHT_SECONDS', env),
-    advanceMaxInstances: integer('ADVANCE_MAX_INSTANCES', env),
-    advanceConcurrency: integer('ADVANCE_CONCURRENCY', env),
-    foodMaxInFlight: integer('FOOD_MAX_IN_FLIGHT', env),
-    retentionDays: integer('RETENTION_DAYS', env),
-    pauseCheckSeconds: integer('PAUSE_CHECK_SECONDS', env),
-    faultRetryLimit: integer('FAULT_RETRY_LIMIT', env),
-    pollerDownIntervals: integer('POLLER_DOWN_INTERVALS', env),
-    killSwitchAlertSeconds: integer('KILL_SWITCH_ALERT_SECONDS', env),
+    ...(Object.fromEntries(
+      Object.keys(INT_PARAMS).map((name) => [camel(name), integer(name as IntParamName, env)]),
+    ) as IntSettings),
     tls,
   };
   // A claim must outlive its claimant: the trigger may run to its timeout,

@@ -1,13 +1,7 @@
 import { onDocumentWritten } from 'firebase-functions/v2/firestore';
 import * as logger from 'firebase-functions/logger';
 
-import {
-  advanceConcurrency,
-  advanceMaxInstances,
-  advanceTimeoutSeconds,
-  DEPLOYMENT,
-  FOOD_SERVICE_SECRETS,
-} from '../config';
+import { PARAMS, DEPLOYMENT, FOOD_SERVICE_SECRETS } from '../config';
 import { advance } from '../order/lifecycle';
 import { store } from '../store/db';
 import { RELATIONS } from '../store/schema';
@@ -29,10 +23,10 @@ export const advanceRelation = onDocumentWritten(
     ...DEPLOYMENT,
     document: `${RELATIONS}/{orderId}`,
     secrets: FOOD_SERVICE_SECRETS,
-    timeoutSeconds: advanceTimeoutSeconds,
+    timeoutSeconds: PARAMS.ADVANCE_TIMEOUT_SECONDS,
     retry: false,
-    maxInstances: advanceMaxInstances,
-    concurrency: advanceConcurrency,
+    maxInstances: PARAMS.ADVANCE_MAX_INSTANCES,
+    concurrency: PARAMS.ADVANCE_CONCURRENCY,
     // Concurrency above 1 needs a whole CPU.
     cpu: 1,
   },
