@@ -186,32 +186,12 @@ export async function once(
     // 2. Look: nothing is made unless the order is exactly where the step expects it.
     const order = await deps.food.getOrder(relation.order);
     const look = judgeLook(known, step, order, claim.adopt !== null);
-    if (look.action !== 'go') {
-      const notSent = { transient: false, ambiguous: false };
-      if (look.action === 'cancelled') {
-        await failClaim(
-          claim,
-          { code: 'CANCELLED', message: 'the customer cancelled the order first', ...notSent },
-          deps.now(),
-          retentionDays,
-        );
-        return recordCancellation(run, null, order.updateTime);
-      }
-      const error = flagError(look.code, look.message, deps.now());
-      await failClaim(
-        claim,
-        { code: look.code, message: look.message, ...notSent },
-        deps.now(),
-        retentionDays,
-        { error },
-      );
-      logger.error('relation flagged for a person', {
-        order: relation.order,
-        code: look.code,
-        message: look.message,
-      });
-      return 'flagged';
+    if (look.action === 'cancelled') {
+      const failure = { code: 'CANCELLED', message: 'the customer cancelled the order first' };
+      await failClaim(claim, { ...failure, ...NOT_SENT }, deps.now(), retentionDays);
+      return recordCancellation(run, null, order.updateTime);
     }
+    if (look.action === 'flag') return flagAttempt(run, claim, look.code, look.message, []);
 
     // 3. Create, unless an earlier attempt did and wrote the name down.
     let made: Made;
@@ -237,20 +217,8 @@ export async function once(
 
     // 5. Move the order, looking before every update.
     const moved = await moveOrder(deps, known, to, progress, window);
-    if (moved.outcome === 'overwritten') {
-      const error = flagError('CANCEL_OVERWRITTEN', moved.message, deps.now());
-      const failure = {
-        code: 'CANCEL_OVERWRITTEN',
-        message: moved.message,
-        transient: false,
-        ambiguous: false,
-      };
-      await failClaim(claim, failure, deps.now(), retentionDays, {
-        error,
-        lateUpdates: progress.lateUpdates,
-      });
-      return 'flagged';
-    }
+    if (moved.outcome === 'overwritten')
+      return flagAttempt(run, claim, 'CANCEL_OVERWRITTEN', moved.message, progress.lateUpdates);
     if (moved.outcome === 'cancelled')
       return recordCancellation(
         run,
@@ -404,6 +372,27 @@ export async function close(run: Run, to: Outcome): Promise<AdvanceResult> {
       flag: relation.error?.code,
     });
   return recorded === 'recorded' ? 'closed' : 'fenced';
+}
+
+/** A failure that proves nothing was sent: there is nothing to retry, and nothing may exist. */
+const NOT_SENT = { transient: false, ambiguous: false };
+
+/** Ends the attempt with a flag for a person; its updates that may still land are kept. */
+async function flagAttempt(
+  run: Run,
+  claim: HeldClaim,
+  code: string,
+  message: string,
+  lateUpdates: readonly LateUpdate[],
+): Promise<AdvanceResult> {
+  const { deps } = run;
+  const error = flagError(code, message, deps.now());
+  await failClaim(claim, { code, message, ...NOT_SENT }, deps.now(), deps.config.retentionDays, {
+    error,
+    lateUpdates,
+  });
+  logger.error('relation flagged for a person', { order: run.relation.order, code, message });
+  return 'flagged';
 }
 
 /** A flag as stored: a problem that waits for a person. */

@@ -43,7 +43,6 @@ export const CALL_KINDS: Record<FoodMethod, CallKind> = {
  *   must look.
  */
 export type Disposition = 'retry' | 'retry-bounded' | 'ambiguous' | 'flag';
-export const DISPOSITIONS: readonly Disposition[] = ['retry', 'retry-bounded', 'ambiguous', 'flag'];
 
 export type FailureCode = Exclude<status, status.OK>;
 type Row = Readonly<Record<CallKind, Disposition>>;

@@ -11,10 +11,6 @@ import { isActiveStage, type ActiveStage, type Stage } from './stage';
 export const PROBLEM_REASONS = ['flagged', 'orphans', 'stuck'] as const;
 export type ProblemReason = (typeof PROBLEM_REASONS)[number];
 
-export function isProblemReason(value: unknown): value is ProblemReason {
-  return typeof value === 'string' && (PROBLEM_REASONS as readonly string[]).includes(value);
-}
-
 /** Seconds an order may stay in each active stage before it counts as stuck. */
 export type StuckThresholds = Record<ActiveStage, number>;
 

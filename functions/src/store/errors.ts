@@ -13,11 +13,6 @@ export function isNotFound(error: unknown): boolean {
   return codeOf(error) === status.NOT_FOUND;
 }
 
-/** An update whose precondition (lastUpdateTime, exists) no longer held: someone wrote first. */
-export function isPreconditionFailure(error: unknown): boolean {
-  return codeOf(error) === status.FAILED_PRECONDITION;
-}
-
 const TRANSIENT = new Set<unknown>([
   status.UNAVAILABLE,
   status.DEADLINE_EXCEEDED,

@@ -221,14 +221,6 @@ export function errorFields(error: StepError | null): DocumentData {
   return { error: error ? storedError(error) : null, flagged: isFlagged({ error }) };
 }
 
-/** The orphan notes and the queryable `hasOpenOrphans` beside them, always written together. */
-export function orphanFields(orphans: readonly PossibleOrphan[]): DocumentData {
-  return {
-    possibleOrphans: orphans.map(storedOrphan),
-    hasOpenOrphans: openOrphans({ possibleOrphans: [...orphans] }).length > 0,
-  };
-}
-
 /**
  * The relation's `history` with `ids` added: the names of its history
  * documents, so that forgetHistory deletes them by name instead of listing
