@@ -5,7 +5,7 @@
 // and docs/ARCHITECTURE.md#the-lifecycle, not from the implementation.
 import { strict as assert } from 'node:assert';
 
-import type { Relation } from '../src/model/relation';
+import { CREATE_STEPS, type Relation } from '../src/model/relation';
 import { isTerminal, STAGES, type Stage } from '../src/model/stage';
 import {
   isFinalOrderStatus,
@@ -57,21 +57,21 @@ const inFlight = {
 
 const LIFECYCLE: ReadonlyArray<readonly [string, Partial<Relation>, Expected]> = [
   // Steps forward.
-  ['NEW order, nothing created', {}, { action: 'createKitchenOrder', to: 'PREPARATION' }],
+  ['NEW order, nothing created', {}, { action: 'createKitchenOrder' }],
   [
     'NEW stage, order already PREPARATION (UpdateOrder landed, the step did not record)',
     { orderStatus: 'PREPARATION' },
-    { action: 'createKitchenOrder', to: 'PREPARATION' },
+    { action: 'createKitchenOrder' },
   ],
   [
     'kitchen order PACKAGED, no shipment yet',
     { ...preparing, kitchenOrderStatus: 'PACKAGED' },
-    { action: 'createShipment', to: 'IN_FLIGHT' },
+    { action: 'createShipment' },
   ],
   [
     'kitchen order PACKAGED, the poller has not seen our PREPARATION yet',
     { ...preparing, orderStatus: 'NEW', kitchenOrderStatus: 'PACKAGED' },
-    { action: 'createShipment', to: 'IN_FLIGHT' },
+    { action: 'createShipment' },
   ],
   [
     'shipment DELIVERED',
@@ -240,12 +240,12 @@ const LIFECYCLE: ReadonlyArray<readonly [string, Partial<Relation>, Expected]> =
   [
     'a transient error whose retryAt has passed is retried',
     { error: stepError(ERROR_AT, { retryAt: PAST }) },
-    { action: 'createKitchenOrder', to: 'PREPARATION' },
+    { action: 'createKitchenOrder' },
   ],
   [
     'a transient error whose retryAt is now is retried',
     { error: stepError(ERROR_AT, { retryAt: NOW }) },
-    { action: 'createKitchenOrder', to: 'PREPARATION' },
+    { action: 'createKitchenOrder' },
   ],
 
   // The document contradicts itself or the food service: a person must look.
@@ -472,6 +472,13 @@ describe('decide: every combination', () => {
     });
   });
 
+  it('a create step moves the order one stage on, and records what it made there', () => {
+    assert.deepEqual(CREATE_STEPS, {
+      createKitchenOrder: { from: 'NEW', to: 'PREPARATION', field: 'kitchenOrder' },
+      createShipment: { from: 'PREPARATION', to: 'IN_FLIGHT', field: 'shipment' },
+    });
+  });
+
   it('creates a kitchen order only at NEW, with nothing recorded, for an order NEW or PREPARATION', () => {
     forEveryCombination((r, d) => {
       const allowed =
@@ -479,10 +486,8 @@ describe('decide: every combination', () => {
         r.kitchenOrder === null &&
         r.shipment === null &&
         (r.orderStatus === 'NEW' || r.orderStatus === 'PREPARATION');
-      if (d.action === 'createKitchenOrder') {
-        if (!allowed) return 'createKitchenOrder where it is not allowed';
-        if (d.to !== 'PREPARATION') return 'createKitchenOrder must move to PREPARATION';
-      }
+      if (d.action === 'createKitchenOrder' && !allowed)
+        return 'createKitchenOrder where it is not allowed';
       // The first lifecycle row: order NEW, no kitchen order yet.
       if (
         r.stage === 'NEW' &&
@@ -504,10 +509,8 @@ describe('decide: every combination', () => {
         r.kitchenOrder !== null &&
         r.kitchenOrderStatus === 'PACKAGED' &&
         r.shipment === null;
-      if (d.action === 'createShipment') {
-        if (!allowed) return 'createShipment where it is not allowed';
-        if (d.to !== 'IN_FLIGHT') return 'createShipment must move to IN_FLIGHT';
-      }
+      if (d.action === 'createShipment' && !allowed)
+        return 'createShipment where it is not allowed';
       // The second lifecycle row, for an order as the orchestrator left it.
       if (allowed && r.orderStatus === 'PREPARATION' && d.action !== 'createShipment') {
         return 'a PACKAGED kitchen order with no shipment must get a shipment';

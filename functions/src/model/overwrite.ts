@@ -4,19 +4,14 @@
 // No client can prevent that; it can see it: the order's update_time moved
 // past the one at which we last knew its status, to a status that is not
 // the next one we are about to set (docs/ARCHITECTURE.md#late-writes).
-import type { LateUpdate } from './relation';
-import type { Stage } from './stage';
-import { isTerminal } from './stage';
+import { CREATE_STEPS, type LateUpdate } from './relation';
+import { FINISHES, isTerminal, type Stage } from './stage';
 import { isLater, updateTimeNanos } from './update-time';
 
 /** The statuses our next step sets from a stage: seeing them is our own progress, not someone else's write. */
-const NEXT: Record<Stage, readonly string[]> = {
-  NEW: ['PREPARATION'],
-  PREPARATION: ['IN_FLIGHT'],
-  IN_FLIGHT: ['DELIVERED', 'REJECTED'],
-  DELIVERED: [],
-  REJECTED: [],
-  CANCELLED: [],
+const NEXT: Partial<Record<Stage, readonly string[]>> = {
+  ...Object.fromEntries(Object.values(CREATE_STEPS).map(({ from, to }) => [from, [to]])),
+  IN_FLIGHT: FINISHES,
 };
 
 export interface OrderSeen {
@@ -55,12 +50,12 @@ export function isOverwritten(
   if (isTerminal(stage) && seen.status !== stage) return true;
   // The order as we last knew it was judged when we learned it.
   if (knownUpdateTime !== null && !isLater(seen.updateTime, knownUpdateTime)) return false;
-  const ourNext = NEXT[stage].includes(String(seen.status));
+  const ourNext = (NEXT[stage] ?? []).includes(String(seen.status));
   if ((windows === 'every window' || !ourNext) && landedHeld(lateUpdates, seen)) return true;
   if (knownUpdateTime === null) return false;
   if (isTerminal(stage)) return true;
   if (seen.status === 'CANCELLED') return false;
-  return !NEXT[stage].includes(String(seen.status));
+  return !(NEXT[stage] ?? []).includes(String(seen.status));
 }
 
 /**

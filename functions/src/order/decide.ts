@@ -2,13 +2,13 @@
 // why there is none. Pure, so every combination of stage and statuses is tested
 // (docs/ARCHITECTURE.md#the-lifecycle).
 import { isOverwritten, type OrderSeen } from '../model/overwrite';
-import { isFlagged, type Relation } from '../model/relation';
+import { isFlagged, type CreateStep, type Relation } from '../model/relation';
 import { isTerminal, type ActiveStage, type Finish, type Outcome } from '../model/stage';
 import { isFinalOrderStatus } from '../model/statuses';
 
 export type Decision =
-  | { action: 'createKitchenOrder'; to: 'PREPARATION' }
-  | { action: 'createShipment'; to: 'IN_FLIGHT' }
+  /** A create step: what it makes and the stage it moves to are in CREATE_STEPS. */
+  | { action: CreateStep }
   | { action: 'finish'; to: Finish }
   | { action: 'cancel'; to: 'CANCELLED' }
   /** A flagged relation whose order is final on the food service: record how it ended, keep the flag. */
@@ -84,11 +84,9 @@ export function decide(relation: Relation, now: Date): Decision {
   if (stop) return stop;
   switch (stage) {
     case 'NEW':
-      return { action: 'createKitchenOrder', to: 'PREPARATION' };
+      return { action: 'createKitchenOrder' };
     case 'PREPARATION':
-      return relation.kitchenOrderStatus === 'PACKAGED'
-        ? { action: 'createShipment', to: 'IN_FLIGHT' }
-        : WAITING;
+      return relation.kitchenOrderStatus === 'PACKAGED' ? { action: 'createShipment' } : WAITING;
     case 'IN_FLIGHT': {
       const shipment = relation.shipmentStatus;
       return shipment === 'DELIVERED' || shipment === 'REJECTED'
