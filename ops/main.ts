@@ -20,7 +20,7 @@ import {
   loadRetentionDays,
   loadStuckThresholds,
   loadWatchSettings,
-  orderStatus,
+  orderReport,
   parseOrderName,
   plainJson,
   pollerStatus,
@@ -88,7 +88,7 @@ function orderName(value: string | undefined): string {
 }
 
 async function show(order: string): Promise<number> {
-  const status = await orderStatus(order, new Date(), loadStuckThresholds());
+  const status = await orderReport(order, new Date(), loadStuckThresholds());
   if (!status) {
     console.error(`ops: ${order} has no relation (${relationRef(order).path})`);
     return 1;

@@ -40,7 +40,7 @@ export {
   BadRequest,
   listRelations,
   listRequestOf,
-  orderStatus,
+  orderReport,
   parseOrderName,
   plainJson,
   type ListRequest,

@@ -104,18 +104,18 @@ export function relationView(
   };
 }
 
-export interface OrderStatus {
+export interface OrderReport {
   relation: RelationView;
   /** Every attempt, finishing step and repair, oldest first. */
   history: Array<Record<string, unknown>>;
 }
 
 /** The order's relation and history, or null when the orchestrator has no relation for it. */
-export async function orderStatus(
+export async function orderReport(
   orderName: string,
   now: Date,
   thresholds: StuckThresholds,
-): Promise<OrderStatus | null> {
+): Promise<OrderReport | null> {
   const stored = await readRelation(relationRef(orderName));
   if (!stored) return null;
   const history = (await relationHistory(orderName)).map((entry) => ({

@@ -29,7 +29,7 @@ import {
   BadRequest,
   listRelations,
   listRequestOf,
-  orderStatus,
+  orderReport,
   parseOrderName,
   plainJson,
   type ListRequest,
@@ -145,7 +145,7 @@ async function route(request: Request, response: Response): Promise<void> {
     if (!only('GET')) return;
     if ([...url.searchParams.keys()].length > 0)
       throw new BadRequest('GET /orders/<id> takes no parameters');
-    const status = await orderStatus(order, now, loadStuckThresholds());
+    const status = await orderReport(order, now, loadStuckThresholds());
     if (!status)
       send(response, 404, {
         error: `${order} has no relation: the orchestrator has not seen it (or it is not ours)`,
