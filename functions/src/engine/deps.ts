@@ -17,7 +17,7 @@ export const REAL_TIMERS: Timers = {
   },
 };
 
-/** What the orchestration needs from outside: built when a function runs, never at import. */
+/** What the engine, the lifecycle and the poller need from outside: built when a function runs, never at import. */
 export interface Deps {
   food: FoodApi;
   config: Config;

@@ -9,7 +9,7 @@
 //   POST /orders/<id>/resolve-orphan         {"orphan": "<attempt or name>", "note": "…", "by"?: "…"}
 // A repair is signed with the verified e-mail of the caller's own ID token in
 // Authorization, never OPS_INVOKER's (ops-auth.ts); "by" counts only in the
-// emulators. HTTP parsing lives here; the work is orchestration's.
+// emulators. HTTP parsing lives here; the work is operations/'.
 import type { Request } from 'firebase-functions/v2/https';
 import { onRequest } from 'firebase-functions/v2/https';
 import * as logger from 'firebase-functions/logger';
