@@ -898,6 +898,8 @@ describe('npm start: the official Firebase emulator suite', () => {
       problems?: string[];
     } = {};
 
+    const RUN_LIMIT_MS = 240_000;
+
     before(async () => {
       // Never skipped: without Java 21+ or the Firestore emulator this fails with the one-line MissingTool message.
       findJava();
@@ -920,7 +922,9 @@ describe('npm start: the official Firebase emulator suite', () => {
           // Cards move on to the end, live; a finished one (its card no longer changes) opens its history from the ops function.
           const { page } = browser;
           const card = page.locator('[data-stage="DELIVERED"] [data-order-id]').first();
-          await card.waitFor();
+          // As long as the run may last: the first order needs tens of polls, slow on a loaded machine, and a
+          // run that ends without one is caught below, 5 s after its end.
+          await card.waitFor({ timeout: RUN_LIMIT_MS });
           seenWhileRunning.delivered = true;
           // The ops function's first call starts a worker of the Functions emulator, which can take longer than the
           // board waits for it on a loaded machine: the panel then says so, and a person clicks again.
@@ -975,7 +979,7 @@ describe('npm start: the official Firebase emulator suite', () => {
           // Small shards, so polls fan out to observeShard tasks on the Cloud Tasks emulator.
           ...['--shard-size', '5', '--export-on-exit', exported],
         ],
-        240_000,
+        RUN_LIMIT_MS,
         { FIREBASE_EMULATORS_PATH: cache },
         (line) => {
           board.onLine(line);
