@@ -7,6 +7,8 @@ export interface Op {
   path: string | null;
   /** The Firestore RPC that carried it, e.g. Commit. */
   method: string;
+  /** A write's shape: create, delete, set, or `update:` and the top-level fields it sets. */
+  shape?: string;
 }
 
 export interface CallTimes {
@@ -35,6 +37,14 @@ export declare function installWireCounter(functionsDir?: string): WireCounter;
 
 /** `projects/p/databases/(default)/documents/relations/x` → `relations/x`; the database root → ''. */
 export declare function documentPath(name: string): string;
+
+/** What one Write does to its document: `create`, `delete`, `set`, or `update:` and its top-level fields, sorted. */
+export declare function writeShape(write: {
+  update?: object | null;
+  delete?: string | null;
+  updateMask?: { fieldPaths?: string[] | null } | null;
+  currentDocument?: { exists?: boolean | null } | null;
+}): string;
 
 /** How one message of a call is billed; `state` is the call's own, kept between its messages. */
 export type OnMessage = (

@@ -69,9 +69,24 @@ function writtenPath(write) {
 }
 
 /**
+ * What one Write does to its document: `create`, `delete`, `set`, or the
+ * top-level fields of its update mask, sorted (`update:error,stage`).
+ * @param {{ update?: object | null, delete?: string | null, updateMask?: { fieldPaths?: string[] | null } | null, currentDocument?: { exists?: boolean | null } | null }} write
+ * @returns {string}
+ */
+function writeShape(write) {
+  if (write.delete) return 'delete';
+  if (write.currentDocument?.exists === false) return 'create';
+  const paths = write.updateMask?.fieldPaths;
+  if (!paths) return 'set';
+  const fields = [...new Set(paths.map((p) => p.replace(/^`([^`]*)`.*$/, '$1').split('.')[0]))];
+  return `update:${fields.sort().join(',')}`;
+}
+
+/**
  * @typedef {import('./firestore-wire').Op} Op
  * @typedef {import('./firestore-wire').WireCounter} WireCounter
- * @typedef {{ writes?: Array<Parameters<typeof writtenPath>[0]>, parent?: string }} Request
+ * @typedef {{ writes?: Array<Parameters<typeof writtenPath>[0] & Parameters<typeof writeShape>[0]>, parent?: string }} Request
  * @typedef {{
  *   found?: { name: string } | null, missing?: string | null,
  *   document?: { name: string } | null, done?: boolean | null,
@@ -88,7 +103,7 @@ function writtenPath(write) {
  *   beforeReset?: Map<string, string>,
  * }} CallState what a streaming call's billing remembers between messages
  * @typedef {(emit: (kind: Op['kind'], path: string | null) => void, request: Request, response: Response, state: CallState) => void} OnMessage
- * @typedef {(emit: (kind: Op['kind'], path: string | null) => void, request: Request, responses: Response[], ok: boolean) => void} OnStatus
+ * @typedef {(emit: (kind: Op['kind'], path: string | null, shape?: string) => void, request: Request, responses: Response[], ok: boolean) => void} OnStatus
  * @typedef {{ message?: OnMessage, status?: OnStatus }} Billing
  */
 
@@ -157,7 +172,9 @@ const BILLING = {
   },
   Commit: {
     status(emit, request, _responses, ok) {
-      if (ok) for (const write of request.writes ?? []) emit('writes', writtenPath(write));
+      if (ok)
+        for (const write of request.writes ?? [])
+          emit('writes', writtenPath(write), writeShape(write));
     },
   },
   BatchWrite: {
@@ -165,7 +182,7 @@ const BILLING = {
       if (!ok) return;
       const statuses = responses[0]?.status ?? [];
       (request.writes ?? []).forEach((write, i) => {
-        if ((statuses[i]?.code ?? 0) === 0) emit('writes', writtenPath(write));
+        if ((statuses[i]?.code ?? 0) === 0) emit('writes', writtenPath(write), writeShape(write));
       });
     },
   },
@@ -238,9 +255,10 @@ function installWireCounter(functionsDir = FUNCTIONS_DIR) {
     const responses = [];
     /** @type {CallState} */
     const state = {};
-    /** @type {(kind: Op['kind'], path: string | null) => void} */
-    const emit = (kind, where) => {
-      for (const listener of listeners) listener({ kind, path: where, method });
+    /** @type {(kind: Op['kind'], path: string | null, shape?: string) => void} */
+    const emit = (kind, where, shape) => {
+      for (const listener of listeners)
+        listener({ kind, path: where, method, ...(shape ? { shape } : {}) });
     };
     const startedAt = performance.now();
     // A query that returned nothing, noted once: at its `done` response, which
@@ -307,4 +325,4 @@ function installWireCounter(functionsDir = FUNCTIONS_DIR) {
   return counter;
 }
 
-module.exports = { installWireCounter, documentPath, BILLING };
+module.exports = { installWireCounter, documentPath, writeShape, BILLING };

@@ -57,6 +57,8 @@ export interface OutcomeCost {
   pollReads: Stat;
   /** The relation and the documents under it: what retention deletes once the order is finished. */
   documents: Stat;
+  /** The writes by what they were for (ops.ts, writePurpose): where `writes` goes. */
+  writesFor: Record<string, Stat>;
 }
 
 export interface LifecycleResult {
@@ -345,6 +347,7 @@ async function measure(
       invocations: number;
       pollReads: number;
       documents: number;
+      writesFor: Record<string, number>;
     }>
   >();
   const latency = {
@@ -387,6 +390,7 @@ async function measure(
       invocations: invocations.get(id) ?? 0,
       pollReads: ops.pollReads.get(id) ?? 0,
       documents: 1 + (transitions.get(id) ?? 0),
+      writesFor: ops.writesFor.get(id) ?? {},
     };
     perOutcome.set(outcome, [...(perOutcome.get(outcome) ?? []), cost]);
 
@@ -430,6 +434,11 @@ async function measure(
       invocations: stat(costs.map((c) => c.invocations)),
       pollReads: stat(costs.map((c) => c.pollReads)),
       documents: stat(costs.map((c) => c.documents)),
+      writesFor: Object.fromEntries(
+        [...new Set(costs.flatMap((c) => Object.keys(c.writesFor)))]
+          .sort()
+          .map((purpose) => [purpose, stat(costs.map((c) => c.writesFor[purpose] ?? 0))]),
+      ),
     };
   }
   const driven = orders.length - neverSeen;

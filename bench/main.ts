@@ -37,6 +37,7 @@ import {
   lifecycleTable,
   pollTable,
   targetTable,
+  writesTable,
   type Run,
 } from './report';
 import { judge } from './targets';
@@ -272,6 +273,8 @@ async function main(): Promise<number> {
 
   log('\nLifecycle cost per finished order, by outcome:');
   log(lifecycleTable(runs));
+  log("\nWhere a delivered order's writes go:");
+  log(writesTable(runs));
   for (const { kind, lifecycle: l } of runs) {
     log(
       `${kind}: shared polling cost per order ${l.sharedPerOrder.ListOrders.toFixed(2)} ListOrders, ${l.sharedPerOrder.reads.toFixed(2)} reads, ${l.sharedPerOrder.writes.toFixed(2)} writes (the poll lease); ` +

@@ -14,6 +14,8 @@ export interface CountedOp {
   path: string | null;
   /** The Firestore RPC that carried it, where the source knows. */
   method?: string;
+  /** A write's shape (firestore-wire.js, writeShape), where the source knows. */
+  shape?: string;
 }
 
 /** The methods a poll reads relations with: its query, or the invocation's listener. */
@@ -26,16 +28,52 @@ export interface OpSource {
 
 const RELATION = /^relations\/([^/]+)/;
 
+/** The relation fields only the poller writes (store/relations.ts, writeObservation). */
+const OBSERVED = new Set([
+  'orderStatus',
+  'orderUpdateTime',
+  'kitchenOrderStatus',
+  'shipmentStatus',
+  'observationError',
+  'observationFaults',
+  'observedAt',
+]);
+
+/** What a write of an order's documents is for, as BENCHMARKS.md's table of an order's writes names it. */
+export function writePurpose(path: string, shape = 'set'): string {
+  const entry = /^relations\/[^/]+\/transitions\/([A-Z_]+)-\d+$/.exec(path);
+  if (entry) {
+    const attempt = entry[1] === 'PREPARATION' || entry[1] === 'IN_FLIGHT';
+    if (shape === 'delete') return 'history deleted';
+    if (shape === 'create') return attempt ? 'claim: an attempt created' : 'history entry created';
+    return attempt ? 'attempt updated (name, send window, end)' : 'history entry updated';
+  }
+  if (!/^relations\/[^/]+$/.test(path)) return `other (${path})`;
+  if (shape === 'create') return 'relation created (poll)';
+  if (shape === 'delete' || shape === 'set') return `relation ${shape}`;
+  const fields = shape.replace(/^update:/, '').split(',');
+  if (fields.includes('stage')) return 'step recorded';
+  if (fields.includes('error')) return 'error recorded';
+  if (fields.length === 1 && fields[0] === 'watchUntil') return 'watch ended (poll)';
+  if (fields.length === 1 && fields[0] === 'nudgedAt') return 'nudged (poll)';
+  if (fields.some((f) => OBSERVED.has(f))) return 'observation (poll)';
+  return `relation updated (${fields.join(', ')})`;
+}
+
 export class OpCounter {
   readonly total: Ops = { reads: 0, writes: 0 };
   readonly overhead: Ops = { reads: 0, writes: 0 };
   readonly byRelation = new Map<string, Ops>();
   /** Of those reads, the ones made by a query or a listener: the polls' (the triggers read by document). */
   readonly pollReads = new Map<string, number>();
+  /** Each relation's writes, by what they were for (writePurpose). */
+  readonly writesFor = new Map<string, Record<string, number>>();
   private detach: (() => void) | undefined;
 
   constructor(source: OpSource) {
-    this.detach = source.onOp(({ kind, path, method }) => this.count(path, kind, method));
+    this.detach = source.onOp(({ kind, path, method, shape }) =>
+      this.count(path, kind, method, shape),
+    );
   }
 
   /** A copy of the totals, to subtract later. */
@@ -52,7 +90,12 @@ export class OpCounter {
     this.detach = undefined;
   }
 
-  private count(path: string | null, kind: keyof Ops, method: string | undefined): void {
+  private count(
+    path: string | null,
+    kind: keyof Ops,
+    method: string | undefined,
+    shape: string | undefined,
+  ): void {
     this.total[kind]++;
     const id = path ? RELATION.exec(path)?.[1] : undefined;
     if (!id) {
@@ -64,6 +107,12 @@ export class OpCounter {
     this.byRelation.set(id, ops);
     if (kind === 'reads' && method && POLL_READS.has(method))
       this.pollReads.set(id, (this.pollReads.get(id) ?? 0) + 1);
+    if (kind === 'writes' && path) {
+      const purposes = this.writesFor.get(id) ?? {};
+      const purpose = writePurpose(path, shape);
+      purposes[purpose] = (purposes[purpose] ?? 0) + 1;
+      this.writesFor.set(id, purposes);
+    }
   }
 }
 

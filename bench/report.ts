@@ -74,6 +74,19 @@ export function lifecycleTable(runs: Run[]): string {
   return table(headers, rows);
 }
 
+/** Where a delivered order's writes go, by what each was for (ops.ts, writePurpose). */
+export function writesTable(runs: Run[]): string {
+  const costs = runs.map((r) => r.lifecycle.byOutcome.DELIVERED);
+  const purposes = [...new Set(costs.flatMap((c) => Object.keys(c?.writesFor ?? {})))].sort();
+  return table(
+    [`a delivered order's writes, mean (max)`, kinds(runs)],
+    [
+      ...purposes.map((p) => [p, side(costs.map((c) => stat(c?.writesFor[p])))]),
+      ['all', side(costs.map((c) => stat(c?.writes)))],
+    ],
+  );
+}
+
 export function latencyTable(runs: Run[]): string {
   const stages = ['NEW', 'PREPARATION', 'IN_FLIGHT', 'total'] as const;
   return table(

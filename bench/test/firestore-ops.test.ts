@@ -10,7 +10,7 @@ import {
   type GoogleFirestore,
 } from '../../functions/test/helpers/firestore-emulator';
 import { BILLING, documentPath, installWireCounter, type WireCounter } from '../firestore-wire';
-import { OpCounter, type Ops, type OpSource } from '../ops';
+import { OpCounter, writePurpose, type Ops, type OpSource } from '../ops';
 import { FUNCTIONS_DIR } from '../world';
 
 const PROJECT_ID = `demo-bench-ops-${process.pid}`;
@@ -255,6 +255,30 @@ describe('bench: counting Firestore operations', function () {
       clients.push(db);
     });
 
+    it("reads each write's shape off the wire: create, the top-level fields of an update, set, delete", async () => {
+      const shapes: string[] = [];
+      const stop = wire.onOp((op) => op.kind === 'writes' && shapes.push(String(op.shape)));
+      try {
+        const ref = db.collection('relations').doc('shaped');
+        await ref.create({ stage: 'NEW' });
+        await ref.update({ stage: 'PREPARATION', error: null, 'observationFaults.count': 1 });
+        await db.runTransaction(async (tx) => {
+          tx.update(ref, { watchUntil: null });
+        });
+        await ref.set({ stage: 'NEW' });
+        await ref.delete();
+      } finally {
+        stop();
+      }
+      assert.deepEqual(shapes, [
+        'create',
+        'update:error,observationFaults,stage',
+        'update:watchUntil',
+        'set',
+        'delete',
+      ]);
+    });
+
     for (const scenario of SCENARIOS) {
       it(scenario.name, async () => {
         await seed(db, scenario.docs);
@@ -299,6 +323,48 @@ describe('bench: counting Firestore operations', function () {
       'relations/c',
       'relations/c',
     ]);
+  });
+
+  it("names what each of an order's writes is for", () => {
+    const relation = 'relations/x';
+    const cases: Array<[string, string | undefined, string]> = [
+      [relation, 'create', 'relation created (poll)'],
+      [relation, 'update:advancedAt,error,kitchenOrder,stage', 'step recorded'],
+      [relation, 'update:error,flagged', 'error recorded'],
+      [relation, 'update:kitchenOrderStatus,observedAt', 'observation (poll)'],
+      [relation, 'update:nudgedAt', 'nudged (poll)'],
+      [relation, 'update:watchUntil', 'watch ended (poll)'],
+      [relation, 'update:lateUpdates', 'relation updated (lateUpdates)'],
+      [`${relation}/transitions/PREPARATION-1`, 'create', 'claim: an attempt created'],
+      [
+        `${relation}/transitions/IN_FLIGHT-2`,
+        'update:created,sendUntil',
+        'attempt updated (name, send window, end)',
+      ],
+      [`${relation}/transitions/DELIVERED-1`, 'create', 'history entry created'],
+      [`${relation}/transitions/DELIVERED-1`, 'update:sendUntil', 'history entry updated'],
+      [`${relation}/transitions/CANCELLED-1`, 'delete', 'history deleted'],
+      ['leases/poll', 'set', 'other (leases/poll)'],
+    ];
+    for (const [path, shape, purpose] of cases)
+      assert.equal(writePurpose(path, shape), purpose, `${path} ${shape}`);
+    const counter = new OpCounter({
+      onOp(listener) {
+        listener({ kind: 'writes', path: relation, shape: 'create' });
+        listener({
+          kind: 'writes',
+          path: `${relation}/transitions/PREPARATION-1`,
+          shape: 'create',
+        });
+        listener({ kind: 'writes', path: `${relation}/transitions/IN_FLIGHT-1`, shape: 'create' });
+        listener({ kind: 'reads', path: relation });
+        return () => undefined;
+      },
+    });
+    assert.deepEqual(counter.writesFor.get('x'), {
+      'relation created (poll)': 1,
+      'claim: an attempt created': 2,
+    });
   });
 
   it('attributes each operation to its relation, the rest to the shared overhead', () => {

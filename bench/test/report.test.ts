@@ -2,7 +2,7 @@ import { strict as assert } from 'node:assert';
 
 import type { LifecycleResult, OutcomeCost } from '../lifecycle';
 import type { PollMeasurement } from '../poll-scaling';
-import { callTable, counterNotes, lifecycleTable, side, type Run } from '../report';
+import { callTable, counterNotes, lifecycleTable, side, writesTable, type Run } from '../report';
 
 const stat = (mean: number, max = mean) => ({ mean, max });
 
@@ -15,6 +15,7 @@ function cost(reads: number, writes = 9, invocations = 6): OutcomeCost {
     invocations: stat(invocations),
     pollReads: stat(2),
     documents: stat(4),
+    writesFor: {},
   };
 }
 
@@ -63,6 +64,18 @@ describe('bench report', () => {
       lifecycleTable([google]),
       /Firestore reads +\| 8\.00 \(8\) +\| 8\.00 \(8\) +\| 3\.20 \(3\.2\)/,
     );
+  });
+
+  it("lists where a delivered order's writes go, and their sum", () => {
+    const delivered = {
+      ...cost(8, 3),
+      writesFor: { 'step recorded': stat(2), 'relation created (poll)': stat(1) },
+    };
+    const text = writesTable([run('google', { DELIVERED: delivered })]);
+    const rows = text.split('\n').slice(2);
+    assert.match(rows[0], /^\| relation created \(poll\) +\| 1\.00 \(1\) +\|$/);
+    assert.match(rows[1], /^\| step recorded +\| 2\.00 \(2\) +\|$/);
+    assert.match(rows[2], /^\| all +\| 3\.00 \(3\) +\|$/);
   });
 
   it('times the Firestore calls', () => {

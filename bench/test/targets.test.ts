@@ -22,6 +22,7 @@ function delivered(overrides: Partial<OutcomeCost> = {}): OutcomeCost {
     invocations: stat(6),
     pollReads: stat(2),
     documents: stat(4),
+    writesFor: {},
     ...overrides,
   };
 }
