@@ -38,6 +38,11 @@ const REGRESSION_SEEDS: Record<string, number[]> = {
   'a held update landing inside a window of ours that was open before the cancel': [55737],
   // Found on 6f070b5: a relation flagged for another reason never took CANCEL_OVERWRITTEN.
   'a held update landing over a cancel on a relation already flagged and closed': [79293],
+  // Found on 375bfc7 (seeds 100001..130000): an operator's retry of ORDER_OVERWRITTEN looked at the
+  // ended order at once, before a second held update landed over the fix and the customer cancelled.
+  "a held update landing after an operator's retry of an overwritten, ended order": [124311],
+  // Found with the fix for 124311: a retry forgot our updates still held, and one landed over a later cancel.
+  "a held update landing over a cancel after an operator's retry of a live order": [124111],
 };
 
 describe('the simulation', function () {

@@ -1,6 +1,7 @@
 // Repairs a person makes, each recorded in the relation's history with who
 // and why. Refused, with the reason, where they would be unsafe
 // (docs/OPERATIONS.md#the-ops-cli-npm-run-ops----command).
+import { CLOCK_SKEW_MS, INT_PARAMS, lateWriteWatchMs } from '../config';
 import { describeError } from '../describe-error';
 import { orphansOf, stepFrom } from '../model/orphans';
 import { isTerminal } from '../model/stage';
@@ -47,6 +48,14 @@ export class RepairRefused extends Error {
 }
 
 /**
+ * How long after a repair an ended order is watched: a repair runs outside the functions (the ops
+ * CLI, say), without their timeout, so it waits out the longest any invocation may still send.
+ */
+const REPAIRED_WATCH_MS = lateWriteWatchMs({
+  advanceTimeoutSeconds: INT_PARAMS.ADVANCE_TIMEOUT_SECONDS.max,
+});
+
+/**
  * Clears a flag so the trigger runs the step again. The latest attempt at
  * the step of the relation's stage, if any, is approved, which gives the
  * step a fresh budget: the person has reconciled the possible orphans with
@@ -82,17 +91,21 @@ export async function retryRelation(
     } catch (error) {
       throw new RepairRefused(`${relation.order}: ${describeError(error)}`);
     }
-    // The person set the order right and vouches for it as it is now, which we have not seen: what is
-    // known is forgotten, and an ended relation's order is looked at once more (it must read as it ended).
-    const vouched = /_OVERWRITTEN$/.test(flag.code)
-      ? {
-          knownUpdateTime: null,
-          lateUpdates: [],
-          ...(isTerminal(relation.stage)
-            ? { orderStatus: relation.stage, orderUpdateTime: null, watchUntil: now }
-            : {}),
-        }
-      : {};
+    // The person set the order right and vouches for it as it is now, which we have not seen. An
+    // ended relation forgets what it knew, and its order is looked at once more (it must read as it
+    // ended) after any update of ours still held by the server could have landed over the fix. A live
+    // one knows the order as of now; our updates that may still land stay known, to be told apart.
+    const vouched = !/_OVERWRITTEN$/.test(flag.code)
+      ? {}
+      : isTerminal(relation.stage)
+        ? {
+            knownUpdateTime: null,
+            lateUpdates: [],
+            orderStatus: relation.stage,
+            orderUpdateTime: null,
+            watchUntil: new Date(now.getTime() + REPAIRED_WATCH_MS),
+          }
+        : { knownUpdateTime: new Date(now.getTime() - CLOCK_SKEW_MS).toISOString() };
     const entry = ref.collection(TRANSITIONS).doc(`retry-${now.getTime()}`);
     const update = {
       ...errorFields(null),
