@@ -49,41 +49,6 @@ const SAMPLE = 10;
 /** Unrecorded orders logged one by one per poll; the count covers the rest. */
 const MAX_UNRECORDED_LOGGED = 100;
 
-export interface PollSummary {
-  listed: number;
-  listCalls: number;
-  activeRelations: number;
-  created: number;
-  observed: number;
-  nudged: number;
-  vanished: number;
-  foreign: number;
-  /** Relations the trigger flags as malformed; not observed. */
-  malformed: number;
-  /** Relations a newer version of the orchestrator wrote; left alone. */
-  newerSchema: number;
-  /** Orders in the listings whose names are not orders/<id>; skipped. */
-  malformedOrders: number;
-  /** Statuses the proto does not name (a newer server?); reported, not recorded. */
-  unknownStatuses: number;
-  lookupFailures: number;
-  writeFailures: number;
-  /** Listed orders that could not be given a relation (a write refused, an order too large to receive): each logged at ERROR. */
-  unrecorded: number;
-  /** A sample of them, with the reason, for the heartbeat. */
-  unrecordedOrders: UnrecordedOrder[];
-  /** Ended relations looked at once more for a late write of ours (their watch was due), or seen listed as active again. */
-  watched: number;
-  calls: { GetOrder: number; GetKitchenOrder: number; GetShipment: number };
-  /** Shards handed to observeShard tasks (0 when the poll observed everything itself). */
-  shards: number;
-  /** Shards observed here after their task could not be enqueued. */
-  shardsInline: number;
-  /** Where the relations came from: a query, or the invocation's listener (sub-minute polls). */
-  relationsFrom: 'query' | 'listener';
-  durationMs: number;
-}
-
 /** Relations read and observed at a time: what a poll holds in memory besides the listing. */
 export const RELATION_PAGE_SIZE = 500;
 
@@ -97,7 +62,8 @@ export interface Listing {
   customers: Map<string, string>;
 }
 
-export function emptySummary(): PollSummary {
+/** What one poll did, for its log line and the heartbeat; every count starts at zero. */
+export function emptySummary() {
   return {
     listed: 0,
     listCalls: 0,
@@ -107,22 +73,34 @@ export function emptySummary(): PollSummary {
     nudged: 0,
     vanished: 0,
     foreign: 0,
+    /** Relations the trigger flags as malformed; not observed. */
     malformed: 0,
+    /** Relations a newer version of the orchestrator wrote; left alone. */
     newerSchema: 0,
+    /** Orders listed with names that are not orders/<id>; skipped. */
     malformedOrders: 0,
+    /** Statuses the proto does not name (a newer server?); reported, not recorded. */
     unknownStatuses: 0,
     lookupFailures: 0,
     writeFailures: 0,
+    /** Listed orders that could not be given a relation; each logged at ERROR. */
     unrecorded: 0,
-    unrecordedOrders: [],
+    /** A sample of them, with the reason, for the heartbeat. */
+    unrecordedOrders: [] as UnrecordedOrder[],
+    /** Ended relations looked at once more for a late write of ours, or listed as active again. */
     watched: 0,
     calls: { GetOrder: 0, GetKitchenOrder: 0, GetShipment: 0 },
+    /** Shards handed to observeShard tasks (0 when the poll observed everything itself). */
     shards: 0,
+    /** Shards observed here after their task could not be enqueued. */
     shardsInline: 0,
-    relationsFrom: 'query',
+    /** Where the relations came from: a query, or the invocation's listener (sub-minute polls). */
+    relationsFrom: 'query' as 'query' | 'listener',
     durationMs: 0,
   };
 }
+
+export type PollSummary = ReturnType<typeof emptySummary>;
 
 /**
  * One poll. `pollId` names its tasks, so that two polls of the same slot
