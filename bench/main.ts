@@ -2,6 +2,7 @@
 // the simulator on Google's Firestore emulator, judged against the targets,
 // printed and written as JSON. `--quick` is the CI smoke test: small worlds,
 // same code.
+import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -15,7 +16,6 @@ import {
   findJava,
   MissingTool,
 } from '../functions/test/helpers/google-tools';
-import { runChild } from './child';
 import { PRICES, resourcesOf, SECONDS_PER_MONTH, type Endpoint } from './cost';
 import {
   perOrderTable,
@@ -25,7 +25,16 @@ import {
   scaleTable,
   type FunctionResources,
 } from './cost-report';
-import type { FirestoreKind, LifecycleParams, LifecycleResult } from './lifecycle';
+import {
+  frontierBench,
+  frontierPoints,
+  frontierSvg,
+  frontierTable,
+  runLifecycle,
+  type FrontierParams,
+  type FrontierResult,
+} from './frontier';
+import type { FirestoreKind, LifecycleParams } from './lifecycle';
 import { pollScalingBench } from './poll-scaling';
 import { recurringReadsBench, type RecurringResult } from './recurring';
 import { scaleBench, type ScaleResult } from './scale';
@@ -44,12 +53,16 @@ import { judge } from './targets';
 import { describeError } from '../functions/src/api';
 
 const ARTIFACTS = path.resolve(__dirname, '..', 'artifacts');
-const USAGE = `usage: npm run bench -- [--quick] [--scale A] [--out FILE]
+const USAGE = `usage: npm run bench -- [--quick] [--frontier] [--scale A] [--out FILE]
 
   --quick              small worlds (a CI smoke test): 40 orders, A = 200, H = 0 and 1,000;
-                       A = 600 in shards of 100 at scale; A = 100 for recurring reads
+                       A = 600 in shards of 100 at scale; A = 100 for recurring reads;
+                       a frontier of polls every 2 and 4 s at A = 0 and 50
+  --frontier           only section 6, the latency-cost frontier: polls every 5, 15, 30 and 60 s
+                       at A = 0, 1,000 and 10,000 (about 25 minutes)
   --scale A            the active orders of section 4 (default 100,000)
-  --out FILE           where to write the JSON results (default artifacts/bench.json)
+  --out FILE           where to write the JSON results (default artifacts/bench.json);
+                       the frontier's plot goes beside it, as frontier.svg
 `;
 
 const log = (line: string) => console.log(line);
@@ -90,6 +103,8 @@ async function startTarget(kind: FirestoreKind): Promise<PollTarget & { stop(): 
 
 interface Options {
   quick: boolean;
+  /** Only the frontier (section 6). */
+  frontier: boolean;
   out: string;
   kinds: FirestoreKind[];
   scale?: number;
@@ -124,12 +139,19 @@ function functionResources(): FunctionResources {
 }
 
 function parse(argv: string[]): Options | { help: true } | { error: string } {
-  let values: { quick?: boolean; out?: string; scale?: string; help?: boolean };
+  let values: {
+    quick?: boolean;
+    frontier?: boolean;
+    out?: string;
+    scale?: string;
+    help?: boolean;
+  };
   try {
     ({ values } = parseArgs({
       args: argv,
       options: {
         quick: { type: 'boolean' },
+        frontier: { type: 'boolean' },
         out: { type: 'string' },
         scale: { type: 'string' },
         help: { type: 'boolean', short: 'h' },
@@ -147,54 +169,22 @@ function parse(argv: string[]): Options | { help: true } | { error: string } {
   return {
     ...(scale === undefined ? {} : { scale }),
     quick: values.quick ?? false,
+    frontier: values.frontier ?? false,
     out: path.resolve(values.out ?? path.join(ARTIFACTS, 'bench.json')),
     kinds: ['google'],
   };
 }
 
-async function main(): Promise<number> {
-  const parsed = parse(process.argv.slice(2));
-  if ('error' in parsed) {
-    process.stderr.write(`npm run bench: ${parsed.error}\n\n${USAGE}`);
-    return 2;
-  }
-  if ('help' in parsed) {
-    process.stdout.write(USAGE);
-    return 0;
-  }
-  const { quick, out, kinds } = parsed;
-  const scaleParams = {
-    active: parsed.scale ?? (quick ? 600 : 100_000),
-    shardSize: quick ? 100 : 2000,
-  };
-  const recurringParams = quick
-    ? { active: 100, intervalSeconds: 2, windowMs: 10_000 }
-    : { active: 1000, intervalSeconds: 2, windowMs: 60_000 };
-  {
-    try {
-      findJava();
-      findFirestoreEmulator();
-    } catch (error) {
-      if (!(error instanceof MissingTool)) throw error;
-      process.stderr.write(
-        `npm run bench: Google's Firestore emulator cannot run here: ${error.message}\n`,
-      );
-      return 1;
-    }
-  }
-
-  const started = Date.now();
-  const machine = {
-    date: new Date().toISOString(),
-    cpus: os.cpus().length,
-    cpuModel: os.cpus()[0]?.model ?? 'unknown',
-    memoryGiB: Math.round(os.totalmem() / 2 ** 30),
-    node: process.version,
-  };
-  log(
-    `bench${quick ? ' (quick)' : ''} on ${kinds.join(' and ')}: ${machine.cpus} CPUs (${machine.cpuModel}), ${machine.memoryGiB} GiB, Node ${machine.node}`,
-  );
-
+/** Sections 1 to 5: an order's cost, a poll's scaling, a poll at scale, polls a minute; measured, then printed. */
+async function sections1to5(options: {
+  quick: boolean;
+  kinds: FirestoreKind[];
+  scaleParams: { active: number; shardSize: number };
+  recurringParams: { active: number; intervalSeconds: number; windowMs: number };
+  pollConfig: { pageSize: number; maxConcurrency: number };
+  resources: FunctionResources;
+}) {
+  const { quick, kinds, scaleParams, recurringParams, pollConfig, resources } = options;
   const lifecycleParams: Omit<LifecycleParams, 'firestore' | 'log'> = quick
     ? {
         orders: 40,
@@ -213,7 +203,6 @@ async function main(): Promise<number> {
   const scaling = quick
     ? { actives: [0, 200], histories: [0, 1000] }
     : { actives: [0, 1000, 10_000], histories: [0, 10_000] };
-  const pollConfig = { pageSize: 500, maxConcurrency: 32 };
 
   const runs: Run[] = [];
   for (const kind of kinds) {
@@ -221,15 +210,7 @@ async function main(): Promise<number> {
       `1. lifecycle on ${kind}: ${lifecycleParams.orders} orders to their end (poll every ${lifecycleParams.pollIntervalSeconds} s, simulator steps every ${lifecycleParams.controllerIntervalMs} ms)`,
     );
     const sectionStarted = Date.now();
-    const lifecycle = await runChild<LifecycleResult>(
-      [
-        '-r',
-        'ts-node/register/transpile-only',
-        path.join(__dirname, 'lifecycle-child.ts'),
-        JSON.stringify({ ...lifecycleParams, firestore: kind }),
-      ],
-      { timeoutMs: lifecycleParams.timeoutMs + 90_000, onProgress: log },
-    );
+    const lifecycle = await runLifecycle({ ...lifecycleParams, firestore: kind }, log);
     log(
       `   ${lifecycle.orders} orders in ${lifecycle.seconds.toFixed(0)} s on ${lifecycle.firestore.description}; ${lifecycle.neverSeen} cancelled before any poll saw them (section: ${elapsed(sectionStarted)})`,
     );
@@ -303,7 +284,6 @@ async function main(): Promise<number> {
   const notes = counterNotes(runs);
   if (notes.length) log(`\nCounters:\n${notes.map((n) => `- ${n}`).join('\n')}`);
 
-  const resources = functionResources();
   const first = runs[0];
   if (scale) {
     log(`\n4. One poll at scale, on ${scale.firestoreKind}:`);
@@ -328,11 +308,126 @@ async function main(): Promise<number> {
   );
   log(restTable(first.polls, resources));
 
+  return { runs, scale, recurring, notes };
+}
+
+/** Section 6: the latency-cost frontier, measured, printed, and plotted to `plot`. */
+async function frontierSection(options: {
+  quick: boolean;
+  pollConfig: { pageSize: number; maxConcurrency: number };
+  resources: FunctionResources;
+  plot: string;
+  caption: string;
+}): Promise<FrontierResult> {
+  const { quick, pollConfig, resources, plot, caption } = options;
+  const params: FrontierParams = quick
+    ? {
+        intervals: [2, 4],
+        actives: [0, 50],
+        orders: 6,
+        windowMs: 12_000,
+        controllerIntervalMs: 700,
+      }
+    : {
+        intervals: [5, 15, 30, 60],
+        actives: [0, 1000, 10_000],
+        orders: 24,
+        windowMs: 60_000,
+        controllerIntervalMs: 700,
+      };
+  const started = Date.now();
+  log(
+    `6. frontier: polls every ${params.intervals.join(', ')} s; a lifecycle of ${params.orders} orders at each, and polling at rest at A = ${params.actives.join(', ')}`,
+  );
+  const target = await startTarget('google');
+  let result: FrontierResult;
+  try {
+    result = await frontierBench({ params, target, pollConfig, log });
+  } finally {
+    await target.stop();
+  }
+  const points = frontierPoints(result, resources);
+  log(`   frontier: ${elapsed(started)}`);
+  log('\n6. The latency-cost frontier (latency added by the orchestrator, p50 / p95 in seconds):');
+  log(frontierTable(points));
+  // The plot is for a typical deployment: 1,000 active orders, or the most the run measured.
+  const plotted = params.actives.includes(1000) ? 1000 : Math.max(...params.actives);
+  fs.mkdirSync(path.dirname(plot), { recursive: true });
+  fs.writeFileSync(plot, frontierSvg(points, plotted, caption));
+  log(`the frontier at A = ${plotted} is plotted in ${plot}`);
+  return result;
+}
+
+/** The commit the bench ran on, for its published results. */
+function commit(): string {
+  try {
+    return execFileSync('git', ['rev-parse', '--short', 'HEAD'], { encoding: 'utf8' }).trim();
+  } catch {
+    return 'an unknown commit';
+  }
+}
+
+async function main(): Promise<number> {
+  const parsed = parse(process.argv.slice(2));
+  if ('error' in parsed) {
+    process.stderr.write(`npm run bench: ${parsed.error}\n\n${USAGE}`);
+    return 2;
+  }
+  if ('help' in parsed) {
+    process.stdout.write(USAGE);
+    return 0;
+  }
+  const { quick, out, kinds } = parsed;
+  const scaleParams = {
+    active: parsed.scale ?? (quick ? 600 : 100_000),
+    shardSize: quick ? 100 : 2000,
+  };
+  const recurringParams = quick
+    ? { active: 100, intervalSeconds: 2, windowMs: 10_000 }
+    : { active: 1000, intervalSeconds: 2, windowMs: 60_000 };
+  {
+    try {
+      findJava();
+      findFirestoreEmulator();
+    } catch (error) {
+      if (!(error instanceof MissingTool)) throw error;
+      process.stderr.write(
+        `npm run bench: Google's Firestore emulator cannot run here: ${error.message}\n`,
+      );
+      return 1;
+    }
+  }
+
+  const started = Date.now();
+  const machine = {
+    date: new Date().toISOString(),
+    cpus: os.cpus().length,
+    cpuModel: os.cpus()[0]?.model ?? 'unknown',
+    memoryGiB: Math.round(os.totalmem() / 2 ** 30),
+    node: process.version,
+  };
+  log(
+    `bench${quick ? ' (quick)' : ''} on ${kinds.join(' and ')}: ${machine.cpus} CPUs (${machine.cpuModel}), ${machine.memoryGiB} GiB, Node ${machine.node}`,
+  );
+
+  const pollConfig = { pageSize: 500, maxConcurrency: 32 };
+  const resources = functionResources();
+  const measured = parsed.frontier
+    ? {}
+    : await sections1to5({ quick, kinds, scaleParams, recurringParams, pollConfig, resources });
+  const frontier = await frontierSection({
+    quick,
+    pollConfig,
+    resources,
+    plot: path.join(path.dirname(out), 'frontier.svg'),
+    caption: `${commit()}, ${machine.date.slice(0, 10)}, ${machine.cpus} CPUs, Google's Firestore emulator`,
+  });
+
   const seconds = (Date.now() - started) / 1000;
   fs.mkdirSync(path.dirname(out), { recursive: true });
   fs.writeFileSync(
     out,
-    `${JSON.stringify({ machine, quick, firestore: kinds, seconds, runs, scale, recurring, resources, prices: PRICES, notes }, null, 2)}\n`,
+    `${JSON.stringify({ machine, commit: commit(), quick, firestore: kinds, seconds, ...measured, frontier, resources, prices: PRICES }, null, 2)}\n`,
   );
   log(`\nbench took ${seconds.toFixed(0)} s; results written to ${out}`);
   return 0;

@@ -36,10 +36,15 @@ export interface RecurringParams {
   log: (line: string) => void;
 }
 
-interface MinuteResult {
+/** What one scheduled invocation did (poll-child.js, minute). */
+export interface MinuteResult {
   polls: number;
   failedPolls: number;
   relationsFrom: string[];
+  /** How long the invocation held its instance. */
+  spanMs: number;
+  /** Each poll's own duration. */
+  pollMs: number[];
 }
 
 export async function recurringReadsBench(params: RecurringParams): Promise<RecurringResult> {
