@@ -33,7 +33,7 @@ export const INT_PARAMS = {
     min: 1,
     max: 3600,
     description:
-      'Seconds between polls. Below 60, one scheduled invocation runs several polls; above, invocations without a due poll do nothing',
+      'Seconds between polls. Below 60, one scheduled invocation runs several polls while any order is in progress (an idle minute polls once); above, invocations without a due poll do nothing',
   },
   PAGE_SIZE: { default: 500, min: 1, max: 1000, description: 'ListOrders page size' },
   RPC_DEADLINE_MS: {

@@ -41,25 +41,40 @@ function fakeClock(startMs: number): {
   };
 }
 
-/** Runs one scheduled invocation per minute for `minutes`, each a moment after it was due; returns when polls started. */
-async function invocations(intervalSeconds: number, minutes: number): Promise<number[]> {
+/**
+ * Runs one scheduled invocation per minute for `minutes` (from minute `from`), each a moment
+ * after it was due; returns when polls started, in seconds.
+ */
+async function invocations(intervalSeconds: number, minutes: number, from = 0): Promise<number[]> {
   process.env.POLL_INTERVAL_SECONDS = String(intervalSeconds);
   // A start that is a multiple of every interval tested, so the first slot is at the start.
   const start = Math.ceil(Date.now() / 3_600_000) * 3_600_000 + 86_400_000;
   const clock = fakeClock(start);
   const polls: number[] = [];
-  for (let minute = 0; minute < minutes; minute++) {
+  // Each poll starts as the wait for its slot ends (at once, for a slot the late start already passed).
+  const deps: Deps = {
+    ...clock.deps,
+    timers: {
+      ...clock.deps.timers,
+      sleep: async (ms) => {
+        await clock.sleep(ms);
+        polls.push(clock.deps.now().getTime());
+      },
+    },
+  };
+  for (let minute = from; minute < from + minutes; minute++) {
     const scheduleTime = start + minute * 60_000;
     clock.set(scheduleTime + 700); // Cloud Scheduler fires a little late
-    const run = await runScheduledPolls(clock.deps, {
+    const before = polls.length;
+    const run = await runScheduledPolls(deps, {
       scheduleTime: new Date(scheduleTime),
       windowMs: 60_000,
       waitForLeaseMs: 0,
     });
     assert.equal(run.failedPolls, 0, JSON.stringify(run));
-    // Each poll starts at its slot, or at once for a slot the late start already passed.
-    const slots = slotsInWindow(scheduleTime, 60_000, intervalSeconds * 1000);
-    polls.push(...slots.slice(slots.length - run.polls.length));
+    assert.equal(run.polls.length, polls.length - before, JSON.stringify(run));
+    // The slot at the minute's start is polled at once, late: it counts at its slot.
+    if (polls[before] === scheduleTime + 700) polls[before] = scheduleTime;
   }
   return polls.map((at) => (at - start) / 1000);
 }
@@ -92,6 +107,8 @@ describe('the poll cadence', () => {
   ] as const) {
     it(`polls every ${interval} s across scheduled invocations, whatever the interval`, async () => {
       stack = await startStack({ autoDeliver: false });
+      // An order in progress (nothing drives it here): below a minute, an idle invocation polls once.
+      stack.service.placeOrders(1);
       const polls = await invocations(interval, minutes);
       const expected = Math.floor(((minutes - 1) * 60 + 59) / interval) + 1;
       assert.equal(polls.length, expected, `poll times: ${polls.join(', ')}`);
@@ -100,6 +117,14 @@ describe('the poll cadence', () => {
       }
     });
   }
+
+  it('polls once a minute while no order is in progress, whatever the interval', async () => {
+    stack = await startStack({ autoDeliver: false });
+    assert.deepEqual(await invocations(15, 3), [0, 60, 120]);
+    // An order arrives: the next invocation sees it at its first poll, and keeps polling every 15 s.
+    stack.service.placeOrders(1);
+    assert.deepEqual(await invocations(15, 1, 3), [180, 195, 210, 225]);
+  });
 
   it('polls at once when the last poll is overdue: the invocation that held its slot failed', async () => {
     stack = await startStack({ autoDeliver: false });

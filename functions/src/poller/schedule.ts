@@ -129,14 +129,19 @@ async function pollSlot(context: SlotContext, slotMs: number): Promise<PollSumma
   }
 }
 
-async function runSlot(context: SlotContext, run: PollRun, slotMs: number): Promise<void> {
+/** One slot's poll, recorded in `run` and the heartbeat; its summary when it ran. */
+async function runSlot(
+  context: SlotContext,
+  run: PollRun,
+  slotMs: number,
+): Promise<PollSummary | undefined> {
   try {
     // Checked per slot: a pause stops the polls still due in this invocation.
     const control = await context.deps.killSwitch();
     if (control.paused) {
       run.paused = describePause(control);
       logger.info('poll skipped: the kill switch is on', { pause: run.paused });
-      return;
+      return undefined;
     }
     const result = await pollSlot(context, slotMs);
     if ('skipped' in result) {
@@ -152,6 +157,7 @@ async function runSlot(context: SlotContext, run: PollRun, slotMs: number): Prom
         { count: result.unrecorded, sample: result.unrecordedOrders },
         context.heartbeat,
       );
+      return result;
     }
   } catch (error) {
     // A failed poll (the food service is down, say) is retried by the next one; one that fails for good is alerted on by the report.
@@ -166,6 +172,7 @@ async function runSlot(context: SlotContext, run: PollRun, slotMs: number): Prom
     );
     await notePollFailed(context.deps.now(), code, describeError(error), context.heartbeat);
   }
+  return undefined;
 }
 
 export interface ScheduledRun {
@@ -210,7 +217,15 @@ export async function runScheduledPolls(deps: PollDeps, options: ScheduledRun): 
         waitMs: slots[i] - deps.now().getTime(),
       });
       await deps.timers.sleep(slots[i] - deps.now().getTime());
-      await runSlot(context, run, slots[i]);
+      const polled = await runSlot(context, run, slots[i]);
+      // Nothing in progress: the minute's other slots would only hold the instance (and bill it) to find nothing.
+      if (polled && polled.listed === 0 && polled.activeRelations === 0 && i < slots.length - 1) {
+        run.skipped = `idle: no order in progress, so the next poll is the next invocation's`;
+        logger.info('poll slots left out: no order in progress', {
+          slots: slots.length - i - 1,
+        });
+        break;
+      }
     }
   } finally {
     context.cache?.close();
