@@ -111,7 +111,6 @@ export const ALERT_KINDS = [
 export type AlertKind = (typeof ALERT_KINDS)[number];
 
 /** An order the poll listed but could not give a relation, and why. */
-/** An order the poller could not record, and why. */
 const UnrecordedOrder = z.object({ order: z.string(), reason: z.string() });
 export type UnrecordedOrder = z.output<typeof UnrecordedOrder>;
 
