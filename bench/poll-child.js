@@ -77,11 +77,12 @@ async function shard() {
 
 /** @returns {Promise<unknown>} */
 async function minute() {
-  // Scheduled at the slot just passed, so the first poll runs at once and the window holds all its slots.
+  // Scheduled at the next slot, as Cloud Scheduler fires on one: the invocation waits for it, and
+  // its time counts from there (a poll started late would serve the next slot too, and skip it).
   const intervalMs = Number(process.env.POLL_INTERVAL_SECONDS ?? 60) * 1000;
-  const started = Date.now();
+  const started = Math.ceil(Date.now() / intervalMs) * intervalMs;
   const run = await door.runScheduledPolls(deps(), {
-    scheduleTime: new Date(Math.floor(started / intervalMs) * intervalMs),
+    scheduleTime: new Date(started),
     windowMs: Number(process.env.BENCH_WINDOW_MS ?? 60_000),
     waitForLeaseMs: 5_000,
   });
