@@ -79,6 +79,16 @@ export function checkPromise({
         (n.name === null || n.name === undefined),
     );
     if (byAttempt) {
+      // Nobody can reconcile what did not exist yet: a resolution before the create was applied covers nothing.
+      const resolvedAt = (byAttempt.resolution as { at?: unknown } | null)?.at;
+      if (resolvedAt instanceof Date && resolvedAt.getTime() < made.at) {
+        add(
+          'silent-duplicate',
+          order,
+          `${made.name} (attempt ${attempt}) was made after a person resolved its unnamed note`,
+        );
+        continue;
+      }
       const learned = made.attempt ? docs.get(made.attempt)?.created : undefined;
       if (byAttempt.resolution === null || typeof learned !== 'string') continue;
       add(

@@ -16,6 +16,16 @@ async function untilRetryDue(stack: Stack, order: string): Promise<void> {
     await new Promise((resolve) => setTimeout(resolve, 50));
 }
 
+/** Moves an order's create attempts back in time: the food service can no longer apply their creates. */
+async function afterLateCreates(order: string): Promise<void> {
+  const transitions = db().collection('relations').doc(relationId(order)).collection('transitions');
+  for (const doc of (await transitions.get()).docs) {
+    const claimedAt = doc.get('claimedAt') as Timestamp | undefined;
+    if (typeof doc.get('attempt') === 'number' && claimedAt)
+      await doc.ref.update({ claimedAt: Timestamp.fromMillis(claimedAt.toMillis() - 15 * 60_000) });
+  }
+}
+
 describe('npm run ops: listing, retrying and resolving', function () {
   // Each command is a process of its own (ts-node and a Firestore client), a few seconds apiece on a busy machine.
   this.timeout(180_000);
@@ -113,6 +123,23 @@ describe('npm run ops: listing, retrying and resolving', function () {
     assert.equal(relation?.stage, 'DELIVERED');
     assert.equal(relation?.possibleOrphans.length, 2, 'the notes stay for the record');
     assert.equal(relation?.hasOpenOrphans, true, 'nobody has reconciled them yet');
+
+    // The kitchen may still apply a create whose reply was lost: nobody can reconcile it yet.
+    const early = await ops([
+      'resolve-orphan',
+      order,
+      'PREPARATION-1',
+      '--note',
+      'x',
+      '--by',
+      'bob',
+    ]);
+    assert.equal(early.code, 1, early.output);
+    assert.match(
+      early.output,
+      /refused: .*PREPARATION-1 sent its create .* may still apply it until/,
+    );
+    await afterLateCreates(order);
 
     // A person reconciles both possible orphans with the kitchen.
     const resolved = await ops([

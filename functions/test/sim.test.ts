@@ -43,6 +43,9 @@ const REGRESSION_SEEDS: Record<string, number[]> = {
   "a held update landing after an operator's retry of an overwritten, ended order": [124311],
   // Found with the fix for 124311: a retry forgot our updates still held, and one landed over a later cancel.
   "a held update landing over a cancel after an operator's retry of a live order": [124111],
+  // Found by a skeptic's review of 0c97de2, once the checker asked when a resolved create was made: a
+  // person resolved an unnamed note while the food service could still apply its create.
+  'a create applied after a person resolved its unnamed note': [266],
 };
 
 describe('the simulation', function () {

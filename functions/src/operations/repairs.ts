@@ -48,8 +48,9 @@ export class RepairRefused extends Error {
 }
 
 /**
- * How long after a repair an ended order is watched: a repair runs outside the functions (the ops
- * CLI, say), without their timeout, so it waits out the longest any invocation may still send.
+ * How long after a repair an ended order is watched, and after its claim an unnamed create may
+ * still be applied: a repair runs outside the functions (the ops CLI, say), without their
+ * timeout, so it waits out the longest any invocation may still send.
  */
 const REPAIRED_WATCH_MS = lateWriteWatchMs({
   advanceTimeoutSeconds: INT_PARAMS.ADVANCE_TIMEOUT_SECONDS.max,
@@ -191,8 +192,9 @@ export function findOrphan(orphans: readonly PossibleOrphan[], which: string): n
  * now: the resolution goes on the attempt's document, the relation's notes
  * are derived again, and the history gets `resolve-orphan-<ms>`, in one
  * transaction. Refused for an orphan that is not there or is resolved
- * already for its name, and for a named one asked for by attempt (the
- * person may not have seen its name).
+ * already for its name, for a named one asked for by attempt (the person
+ * may not have seen its name), and for an unnamed one whose create may
+ * still be applied.
  */
 export async function resolveOrphan(
   ref: DocumentReference,
@@ -230,6 +232,15 @@ export async function resolveOrphan(
     if (orphan.name !== null && which.trim() !== orphan.name) {
       throw new RepairRefused(
         `${relation.order}: ${describeOrphan(orphan)} is named ${orphan.name}: look it up on the food service, then resolve it by that name`,
+      );
+    }
+    // A create whose reply was lost may still be applied: nobody can reconcile what may not exist yet.
+    const settledAt = new Date(orphan.claimedAt.getTime() + REPAIRED_WATCH_MS);
+    if (orphan.name === null && now < settledAt) {
+      throw new RepairRefused(
+        `${relation.order}: ${describeOrphan(orphan)} sent its create at ${orphan.claimedAt.toISOString()} or later, ` +
+          `and the food service may still apply it until ${settledAt.toISOString()}; resolve it after that ` +
+          '(a name learned meanwhile shows on the note)',
       );
     }
     const resolution = { by: by.who, note: by.why, at: now, name: orphan.name };
