@@ -9,6 +9,7 @@ import type { Timestamp } from 'firebase-admin/firestore';
 import { strict as assert } from 'node:assert';
 
 import { claimStep, nameOnClaim } from '../src/engine/claims';
+import { retryRelation } from '../src/operations/repairs';
 import { db, store } from '../src/store/db';
 import { relationRef } from '../src/store/relations';
 import { EXPIRE_AT, relationId, RELATIONS } from '../src/store/schema';
@@ -228,6 +229,35 @@ describe('the promise, where the review broke it', function () {
     stack.service.tick(); // PACKAGED: the step that would make a shipment waits for the person
     await stack.cycle();
     assert.equal(stack.service.stats().shipmentsCreated, 0, 'nothing more is made for the order');
+  });
+
+  it("an operator's fix of an ended, overwritten order, then a held update of ours over it and the customer's cancel again: flagged at the watch", async () => {
+    stack = await startStack({ service: { rejectRate: 0 } });
+    const [order] = stack.service.placeOrders(1);
+    await stack.cycle();
+    stack.service.cancelOrder(order);
+    await stack.cycle();
+    assert.equal((await stack.relation(order))?.stage, 'CANCELLED');
+    // Our update lands over the cancel (the relation is flagged), and the person sets the order back.
+    await stack.food.updateOrderStatus(order, 'PREPARATION');
+    await stack.cycle();
+    assert.match(String((await stack.relation(order))?.error?.code), /_OVERWRITTEN$/);
+    stack.service.cancelOrder(order);
+    await new Promise((resolve) => setTimeout(resolve, 10)); // the retry comes after the fix
+    const ref = store().doc(relationRef(order).path);
+    await retryRelation(ref, { who: 'alice', why: 'set it back' }, new Date(), 30);
+    await stack.settle();
+    assert.equal((await stack.relation(order))?.error, null);
+    // Another held update of ours lands over the fix, and the customer cancels again before any poll.
+    await stack.food.updateOrderStatus(order, 'PREPARATION');
+    stack.service.cancelOrder(order);
+    // The watch comes due (14 minutes on) and reads CANCELLED, written after the fix.
+    await db()
+      .doc(ref.path)
+      .update({ watchUntil: ago(1) });
+    await stack.cycle();
+    const relation = await stack.relation(order);
+    assert.match(String(relation?.error?.code), /_OVERWRITTEN$/, JSON.stringify(relation));
   });
 
   it("the step's own held update lands over a cancel before its next look: flagged CANCEL_OVERWRITTEN, not taken for progress", async () => {

@@ -93,14 +93,16 @@ export async function retryRelation(
       throw new RepairRefused(`${relation.order}: ${describeError(error)}`);
     }
     // The person set the order right and vouches for it as it is now, which we have not seen. An
-    // ended relation forgets what it knew, and its order is looked at once more (it must read as it
-    // ended) after any update of ours still held by the server could have landed over the fix. A live
-    // one knows the order as of now; our updates that may still land stay known, to be told apart.
+    // ended relation's order is looked at once more after any update of ours still held by the
+    // server could have landed over the fix: it must read as it ended, and unwritten since the
+    // retry (a held update a customer then cancelled over again; a fix made less than the clock
+    // skew before the retry may be flagged again, never missed). A live one knows the order as of
+    // now less the skew, and keeps our updates that may still land, to be told apart.
     const vouched = !/_OVERWRITTEN$/.test(flag.code)
       ? {}
       : isTerminal(relation.stage)
         ? {
-            knownUpdateTime: null,
+            knownUpdateTime: now.toISOString(),
             lateUpdates: [],
             orderStatus: relation.stage,
             orderUpdateTime: null,
