@@ -7,7 +7,7 @@ import { randomUUID } from 'node:crypto';
 import { db } from '../src/store/db';
 import { relationId } from '../src/store/schema';
 import { attemptEntry, retryEntry, startStack, type Stack } from './helpers/stack';
-import { ago, ops, seedAttempt, seedRelation } from './helpers/ops';
+import { ago, ops, orphanNote, seedAttempt, seedRelation } from './helpers/ops';
 
 async function untilRetryDue(stack: Stack, order: string): Promise<void> {
   const retryAt = (await stack.relation(order))?.error?.retryAt?.getTime() ?? 0;
@@ -31,6 +31,40 @@ describe('npm run ops: listing, retrying and resolving', function () {
   this.timeout(180_000);
   let stack: Stack;
   afterEach(async () => stack?.stop());
+
+  it('resolving a kitchen order by name settles every note that names it (attempts that adopted it name it too)', async () => {
+    stack = await startStack({ autoDeliver: false });
+    const id = randomUUID();
+    await seedRelation(id, {
+      stage: 'IN_FLIGHT',
+      kitchenOrder: 'kitchenorders/k1',
+      shipment: 'shipments/s1',
+      possibleOrphans: [1, 2, 3].map((attempt) => orphanNote(attempt, 'kitchenorders/k7')),
+      hasOpenOrphans: true,
+    });
+    const order = `orders/${id}`;
+    const resolved = await ops([
+      'resolve-orphan',
+      order,
+      'kitchenorders/k7',
+      '--note',
+      'cancelled k7 in the kitchen',
+      '--by',
+      'alice',
+    ]);
+    assert.equal(resolved.code, 0, resolved.output);
+    assert.match(resolved.output, /resolved by alice; 0 still open/);
+    const relation = await stack.relation(order);
+    assert.equal(relation?.hasOpenOrphans, false);
+    assert.deepEqual(
+      relation?.possibleOrphans.map((note) => [note.attempt, note.resolution?.by]),
+      [
+        [1, 'alice'],
+        [2, 'alice'],
+        [3, 'alice'],
+      ],
+    );
+  });
 
   it('a step whose attempts ran out is retried by a person, recorded with who and why, and the order finishes', async () => {
     stack = await startStack({

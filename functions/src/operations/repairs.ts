@@ -161,11 +161,12 @@ function describeOrphan(orphan: PossibleOrphan): string {
 }
 
 /**
- * Which possible orphan a person means: the kitchen order or shipment it
- * names, its attempt as the history names it (`PREPARATION-2`, or
- * `createKitchenOrder-2`), or a bare attempt number when only one note has it.
+ * Which possible orphans a person means: every note naming the kitchen order
+ * or shipment (attempts that adopted it name it too), or one attempt as the
+ * history names it (`PREPARATION-2`, or `createKitchenOrder-2`), or a bare
+ * attempt number when only one note has it.
  */
-export function findOrphan(orphans: readonly PossibleOrphan[], which: string): number | string {
+export function findOrphan(orphans: readonly PossibleOrphan[], which: string): number[] | string {
   const wanted = which.trim();
   const attempt = /^(?:(PREPARATION|IN_FLIGHT|createKitchenOrder|createShipment)-)?(\d+)$/.exec(
     wanted,
@@ -183,9 +184,9 @@ export function findOrphan(orphans: readonly PossibleOrphan[], which: string): n
   const known = orphans.length ? orphans.map(describeOrphan).join(', ') : 'none';
   if (matches.length === 0)
     return `no possible orphan matches "${wanted}"; the relation notes: ${known}`;
-  if (matches.length > 1)
+  if (attempt && matches.length > 1)
     return `"${wanted}" matches ${matches.length} possible orphans (${known}); name the step too, e.g. PREPARATION-${wanted}`;
-  return matches[0].index;
+  return matches.map(({ index }) => index);
 }
 
 /**
@@ -223,7 +224,9 @@ export async function resolveOrphan(
     );
     const found = findOrphan(notes, which);
     if (typeof found === 'string') throw new RepairRefused(`${relation.order}: ${found}`);
-    const orphan = notes[found];
+    // One thing reconciled settles every note that names it.
+    const open = found.map((index) => notes[index]).filter(isOpen);
+    const orphan = open[0] ?? notes[found[0]];
     if (!isOpen(orphan) && orphan.resolution) {
       throw new RepairRefused(
         `${relation.order}: ${describeOrphan(orphan)} was resolved by ${orphan.resolution.by} at ${orphan.resolution.at.toISOString()} ("${orphan.resolution.note}")`,
@@ -246,15 +249,20 @@ export async function resolveOrphan(
       );
     }
     const resolution = { by: by.who, note: by.why, at: now, name: orphan.name };
-    const attempt = attempts[orphan.step]?.find((a) => a.attempt === orphan.attempt);
-    if (!attempt)
-      throw new RepairRefused(
-        `${relation.order}: the attempt of ${describeOrphan(orphan)} is gone`,
-      );
+    const resolved = open.map((note) => {
+      const attempt = attempts[note.step]?.find((a) => a.attempt === note.attempt);
+      if (!attempt)
+        throw new RepairRefused(
+          `${relation.order}: the attempt of ${describeOrphan(note)} is gone`,
+        );
+      return attempt;
+    });
     const snapshot = await tx.get(ref);
     const after = {
       ...attempts,
-      [orphan.step]: attempts[orphan.step]?.map((a) => (a === attempt ? { ...a, resolution } : a)),
+      [orphan.step]: attempts[orphan.step]?.map((a) =>
+        resolved.includes(a) ? { ...a, resolution } : a,
+      ),
     };
     const entry = ref.collection(TRANSITIONS).doc(`resolve-orphan-${now.getTime()}`);
     const update = settle({
@@ -264,7 +272,7 @@ export async function resolveOrphan(
       at: now,
       retentionDays,
     });
-    resolveAttempt(tx, attempt, resolution);
+    for (const attempt of resolved) resolveAttempt(tx, attempt, resolution);
     if (update) tx.update(ref, update);
     tx.create(entry, {
       step: 'resolve-orphan',
@@ -273,8 +281,11 @@ export async function resolveOrphan(
       reason: by.why,
       at: now,
       orphan: { step: orphan.step, attempt: orphan.attempt, name: orphan.name },
+      attempts: open.map((note) => note.attempt),
     });
-    const resolved = { ...orphan, resolution };
-    return { orphan: resolved, open: notes.filter((o) => o !== orphan && isOpen(o)).length };
+    return {
+      orphan: { ...orphan, resolution },
+      open: notes.filter((note) => !open.includes(note) && isOpen(note)).length,
+    };
   });
 }
