@@ -13,7 +13,7 @@ import { retryRelation } from '../src/operations/repairs';
 import { db, store } from '../src/store/db';
 import { relationRef } from '../src/store/relations';
 import { EXPIRE_AT, relationId, RELATIONS } from '../src/store/schema';
-import { ago, ops, seedAttempt } from './helpers/ops';
+import { ago, flagFields, ops, seedAttempt } from './helpers/ops';
 import { captureEvent, deliver, startStack, type Stack } from './helpers/stack';
 
 /** Waits, bounded, until `check` holds. */
@@ -258,6 +258,25 @@ describe('the promise, where the review broke it', function () {
     await stack.cycle();
     const relation = await stack.relation(order);
     assert.match(String(relation?.error?.code), /_OVERWRITTEN$/, JSON.stringify(relation));
+  });
+
+  it('a held final update of ours over the cancel of a relation closed with another flag: the watch still looks, and flags it', async () => {
+    stack = await startStack({ service: { rejectRate: 0 } });
+    const [order] = stack.service.placeOrders(1);
+    await stack.cycle();
+    stack.service.cancelOrder(order);
+    await stack.cycle();
+    assert.equal((await stack.relation(order))?.stage, 'CANCELLED');
+    const ref = db().doc(relationRef(order).path);
+    // Closed with a flag for something else, a person has yet to look at it.
+    await ref.update(flagFields('ATTEMPTS_EXHAUSTED', 'reconcile the attempts', ago(1)));
+    // A finish of ours, held by the server, lands: DELIVERED over the cancel, listed as active by no poll.
+    await stack.food.updateOrderStatus(order, 'DELIVERED');
+    await ref.update({ watchUntil: ago(1) }); // the late-write window has passed
+    await stack.cycle();
+    const relation = await stack.relation(order);
+    assert.equal(relation?.error?.code, 'CANCEL_OVERWRITTEN', JSON.stringify(relation?.error));
+    assert.match(String(relation?.error?.message), /it was flagged ATTEMPTS_EXHAUSTED/);
   });
 
   it("the step's own held update lands over a cancel before its next look: flagged CANCEL_OVERWRITTEN, not taken for progress", async () => {

@@ -4,7 +4,7 @@
 // No client can prevent that; it can see it: the order's update_time moved
 // past the one at which we last knew its status, to a status that is not
 // the next one we are about to set (docs/ARCHITECTURE.md#late-writes).
-import { CREATE_STEPS, type LateUpdate } from './relation';
+import { CREATE_STEPS, isFlagged, type LateUpdate, type Relation } from './relation';
 import { FINISHES, isTerminal, type Stage } from './stage';
 import { isLater, updateTimeNanos } from './update-time';
 
@@ -13,6 +13,13 @@ const NEXT: Partial<Record<Stage, readonly string[]>> = {
   ...Object.fromEntries(Object.values(CREATE_STEPS).map(({ from, to }) => [from, [to]])),
   IN_FLIGHT: FINISHES,
 };
+
+const OVERWRITE_FLAGS: ReadonlySet<string> = new Set(['CANCEL_OVERWRITTEN', 'ORDER_OVERWRITTEN']);
+
+/** Whether a person is already asked about an overwrite: nothing more to look for. */
+export function isFlaggedOverwritten(relation: Pick<Relation, 'error'>): boolean {
+  return relation.error !== null && OVERWRITE_FLAGS.has(relation.error.code) && isFlagged(relation);
+}
 
 export interface OrderSeen {
   /** The status seen (a number for a status this version does not know). */

@@ -1,7 +1,7 @@
 // The state machine. decide() looks at a relation as it is now and names the one next step, or
 // why there is none. Pure, so every combination of stage and statuses is tested
 // (docs/ARCHITECTURE.md#the-lifecycle).
-import { isOverwritten, type OrderSeen } from '../model/overwrite';
+import { isFlaggedOverwritten, isOverwritten, type OrderSeen } from '../model/overwrite';
 import { isFlagged, type CreateStep, type Relation } from '../model/relation';
 import { isTerminal, type ActiveStage, type Finish, type Outcome } from '../model/stage';
 import { isFinalOrderStatus } from '../model/statuses';
@@ -38,8 +38,6 @@ function lastSeen(relation: Relation): OrderSeen | null {
     : { status: relation.orderStatus, updateTime: relation.orderUpdateTime };
 }
 
-const OVERWRITE_FLAGS: ReadonlySet<string> = new Set(['CANCEL_OVERWRITTEN', 'ORDER_OVERWRITTEN']);
-
 /**
  * A person must look at an order that changed under us after we last knew its status. An
  * earlier flag of another kind does not hide it: the overwrite takes its place, and says what
@@ -47,7 +45,7 @@ const OVERWRITE_FLAGS: ReadonlySet<string> = new Set(['CANCEL_OVERWRITTEN', 'ORD
  */
 function overwrite(relation: Relation): Decision | null {
   const { error } = relation;
-  if (error && OVERWRITE_FLAGS.has(error.code) && isFlagged(relation)) return null;
+  if (isFlaggedOverwritten(relation)) return null;
   const seen = lastSeen(relation);
   if (!seen || !isOverwritten(relation, seen, 'recorded')) return null;
   const earlier = isFlagged(relation) ? ` (it was flagged ${error?.code}: ${error?.message})` : '';

@@ -19,7 +19,7 @@ import {
 } from './observation-faults';
 import { isOrderName } from '../model/names';
 import { isFlagged, type Relation } from '../model/relation';
-import { isOverwritten } from '../model/overwrite';
+import { isFlaggedOverwritten, isOverwritten } from '../model/overwrite';
 import { isTerminal } from '../model/stage';
 import {
   ACTIVE_ORDER_STATUSES,
@@ -613,7 +613,12 @@ async function lastLook(
 ): Promise<boolean> {
   const order = String(stored.data.order);
   let seen: Seen = {};
-  if (stored.parsed.ok && !isNewerSchema(stored.parsed) && !isFlagged(stored.parsed.value)) {
+  // Flagged for another reason, it is looked at too: an overwrite takes that flag's place.
+  if (
+    stored.parsed.ok &&
+    !isNewerSchema(stored.parsed) &&
+    !isFlaggedOverwritten(stored.parsed.value)
+  ) {
     summary.calls.GetOrder++;
     try {
       const found = await deps.food.getOrder(order);
@@ -649,9 +654,13 @@ async function lastLook(
   return ended;
 }
 
-/** Whether an ended relation, not flagged yet, has an order written after its end (model/overwrite.ts). */
+/** Whether an ended relation, not flagged for it yet, has an order written after its end (model/overwrite.ts). */
 function writtenAfterItsEnd(relation: Relation, seen: Seen): boolean {
-  if (isFlagged(relation) || seen.orderStatus === undefined || seen.orderUpdateTime === undefined)
+  if (
+    isFlaggedOverwritten(relation) ||
+    seen.orderStatus === undefined ||
+    seen.orderUpdateTime === undefined
+  )
     return false;
   return isOverwritten(
     relation,
