@@ -26,8 +26,8 @@ export interface FunctionResources {
   observeShard: Resources;
 }
 
-const DEFAULT_INTERVAL_SECONDS = 60;
-const POLLS_PER_MONTH = SECONDS_PER_MONTH / DEFAULT_INTERVAL_SECONDS;
+// Section 2-3's polls priced one a minute; the frontier (section 6) prices each interval as it runs.
+const POLLS_PER_MONTH = SECONDS_PER_MONTH / 60;
 const int = (n: number) => Math.round(n).toLocaleString('en-US');
 const fixed = (n: number, digits = 2) => n.toFixed(digits);
 
@@ -104,7 +104,7 @@ export function perOrderTable(lifecycle: LifecycleResult, resources: FunctionRes
         `**${usd(dollars(scale(usage, 1_000_000), resources.advanceRelation).total)}**`,
       ],
       [
-        'polling: one read per poll while the order is active (one per minute at the default interval)',
+        'polling: one read per poll while the order is active (one a minute at 60 s)',
         '1 per poll',
         `${pollRead} per poll`,
       ],
@@ -112,7 +112,7 @@ export function perOrderTable(lifecycle: LifecycleResult, resources: FunctionRes
   );
 }
 
-/** What one poll costs at rest, priced per month at the default interval: ours at A = 0, 1k, 10k, and the original listing. */
+/** What one poll costs at rest, priced per month at one poll a minute: ours at A = 0, 1k, 10k, and the original listing. */
 export function restTable(polls: PollMeasurement[], resources: FunctionResources): string {
   const rows = polls
     .filter((p) => (p.mode === 'orchestrator' && p.history === 0) || p.mode === 'original')

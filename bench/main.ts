@@ -304,7 +304,7 @@ async function sections1to5(options: {
   log(`\nPer delivered order, on ${first.kind}:`);
   log(perOrderTable(first.lifecycle, resources));
   log(
-    `\nPolling at rest, per month at the default interval (${(SECONDS_PER_MONTH / 60).toLocaleString('en-US')} polls), on ${first.kind}:`,
+    `\nPolling at rest, per month at one poll a minute (${(SECONDS_PER_MONTH / 60).toLocaleString('en-US')} polls), on ${first.kind}:`,
   );
   log(restTable(first.polls, resources));
 

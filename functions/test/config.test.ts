@@ -90,7 +90,7 @@ describe('loadConfig', () => {
     assert.deepEqual(loadConfig(), {
       address: 'food.internal:443',
       region: 'us-central1',
-      pollIntervalSeconds: 60,
+      pollIntervalSeconds: 30,
       pageSize: 500,
       rpcDeadlineMs: 5_000,
       createDeadlineMs: 30_000,

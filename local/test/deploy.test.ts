@@ -183,7 +183,7 @@ describe("the build as the CLI resolves it at deploy (firebase-tools' loadUserEn
     );
     assert.equal(
       userEnvs.POLL_INTERVAL_SECONDS,
-      '60',
+      '30',
       ".env's default, not .env.local's emulator value",
     );
     fs.writeFileSync(path.join(dir, '.env.prod'), 'FOOD_SERVICE_ADDRESS=other.example.com:443\n');
