@@ -14,9 +14,15 @@ const window = (status: LateUpdate['status'], sentS: number, heldAfterS: number)
   sentAt: new Date(T0 + sentS * 1000),
   heldAfter: new Date(T0 + heldAfterS * 1000),
 });
-const relation = (stage: Stage, knownS: number | null, lateUpdates: LateUpdate[] = []) => ({
+const relation = (
+  stage: Stage,
+  knownS: number | null,
+  lateUpdates: LateUpdate[] = [],
+  vouchedS: number | null = null,
+) => ({
   stage,
   knownUpdateTime: knownS === null ? null : at(knownS),
+  vouchedUpdateTime: vouchedS === null ? null : at(vouchedS),
   lateUpdates,
 });
 
@@ -92,18 +98,31 @@ describe('isOverwritten', () => {
     assert.equal(
       isOverwritten(
         relation('CANCELLED', 30),
-        { status: 'IN_FLIGHT', updateTime: at(30) },
+        { status: 'IN_FLIGHT', updateTime: at(31) },
         'recorded',
       ),
       true,
     );
+    // The write we knew, or one before it, is old news: a listing made before we learned of the end.
+    for (const status of ['CANCELLED', 'IN_FLIGHT'] as const)
+      assert.equal(
+        isOverwritten(relation('CANCELLED', 30), { status, updateTime: at(30) }, 'recorded'),
+        false,
+      );
+  });
+
+  it("after a person's retry vouched for an ended order: their fix is not news, anything else after the overwrite is", () => {
+    // The overwrite was seen at 30; the person set the order back and retried at 50.
+    const vouched = relation('CANCELLED', 30, [], 50);
+    const seen = (status: 'CANCELLED' | 'PREPARATION', s: number) =>
+      isOverwritten(vouched, { status, updateTime: at(s) }, 'recorded');
+    assert.equal(seen('PREPARATION', 30), false, 'the overwrite it cleared');
+    assert.equal(seen('CANCELLED', 40), false, 'the fix');
     assert.equal(
-      isOverwritten(
-        relation('CANCELLED', 30),
-        { status: 'CANCELLED', updateTime: at(30) },
-        'recorded',
-      ),
-      false,
+      seen('PREPARATION', 45),
+      true,
+      'a held update of ours between the fix and the retry',
     );
+    assert.equal(seen('CANCELLED', 60), true, 'written after the retry, even as it ended');
   });
 });

@@ -260,6 +260,32 @@ describe('the promise, where the review broke it', function () {
     assert.match(String(relation?.error?.code), /_OVERWRITTEN$/, JSON.stringify(relation));
   });
 
+  it("a held update of ours that lands between an operator's fix of an ended order and the retry: flagged at the watch", async () => {
+    stack = await startStack({ service: { rejectRate: 0 } });
+    const [order] = stack.service.placeOrders(1);
+    await stack.cycle();
+    stack.service.cancelOrder(order);
+    await stack.cycle();
+    await stack.food.updateOrderStatus(order, 'PREPARATION'); // over the cancel: flagged
+    await stack.cycle();
+    assert.match(String((await stack.relation(order))?.error?.code), /_OVERWRITTEN$/);
+    // The person sets the order back; another held update of ours lands before they run retry.
+    stack.service.cancelOrder(order);
+    await stack.food.updateOrderStatus(order, 'PREPARATION');
+    await new Promise((resolve) => setTimeout(resolve, 10));
+    const ref = store().doc(relationRef(order).path);
+    await retryRelation(ref, { who: 'alice', why: 'set it back' }, new Date(), 30);
+    await stack.settle();
+    assert.equal((await stack.relation(order))?.error, null);
+    // The watch comes due and reads PREPARATION, written before the retry but after the overwrite it cleared.
+    await db()
+      .doc(ref.path)
+      .update({ watchUntil: ago(1) });
+    await stack.cycle();
+    const relation = await stack.relation(order);
+    assert.equal(relation?.error?.code, 'CANCEL_OVERWRITTEN', JSON.stringify(relation));
+  });
+
   it('a held final update of ours over the cancel of a relation closed with another flag: the watch still looks, and flags it', async () => {
     stack = await startStack({ service: { rejectRate: 0 } });
     const [order] = stack.service.placeOrders(1);

@@ -47,19 +47,20 @@ export function isOverwritten(
   {
     stage,
     knownUpdateTime,
+    vouchedUpdateTime,
     lateUpdates,
-  }: { stage: Stage; knownUpdateTime: string | null; lateUpdates: readonly LateUpdate[] },
+  }: Pick<Relation, 'stage' | 'knownUpdateTime' | 'vouchedUpdateTime' | 'lateUpdates'>,
   seen: OrderSeen,
   windows: Windows,
 ): boolean {
-  // What was seen before we last knew the order is old news, whatever it says.
-  if (knownUpdateTime !== null && isLater(knownUpdateTime, seen.updateTime)) return false;
-  if (isTerminal(stage) && seen.status !== stage) return true;
-  // The order as we last knew it was judged when we learned it.
+  // What was seen when or before we last knew the order is old news, whatever it says.
   if (knownUpdateTime !== null && !isLater(seen.updateTime, knownUpdateTime)) return false;
+  if (isTerminal(stage) && seen.status !== stage) return true;
+  // Until a person vouched for the ended order, a write that reads as it ended was their fix.
+  if (vouchedUpdateTime !== null && !isLater(seen.updateTime, vouchedUpdateTime)) return false;
   const ourNext = (NEXT[stage] ?? []).includes(String(seen.status));
   if ((windows === 'every window' || !ourNext) && landedHeld(lateUpdates, seen)) return true;
-  if (knownUpdateTime === null) return false;
+  if (knownUpdateTime === null && vouchedUpdateTime === null) return false;
   if (isTerminal(stage)) return true;
   if (seen.status === 'CANCELLED') return false;
   return !(NEXT[stage] ?? []).includes(String(seen.status));

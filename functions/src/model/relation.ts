@@ -139,6 +139,11 @@ export const RelationFields = z.object({
   possibleOrphans: listOf(PossibleOrphanField, 'possible orphans'),
   /** The order's update_time when the orchestrator last knew its status for sure (its own update, or the look or observation a step acted on). */
   knownUpdateTime: orNull(updateTime),
+  /**
+   * Set by a person's retry of an ended relation's overwrite flag: the retry's time, as of which
+   * they vouch the order reads as it ended. A write before it that reads so was their fix.
+   */
+  vouchedUpdateTime: orNull(updateTime),
   /** The order's update_time as the poller last recorded it, with orderStatus. */
   orderUpdateTime: orNull(updateTime),
   /** UpdateOrders of ours whose outcome is unknown: writes that may still land. */

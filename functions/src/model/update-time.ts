@@ -22,3 +22,9 @@ export function isLater(a: string, b: string): boolean {
   const y = updateTimeNanos(b);
   return x !== null && y !== null && x > y;
 }
+
+/** The later of two update times, either of which may be unknown. */
+export function latestUpdateTime(a: string | null, b: string | null): string | null {
+  if (a === null || b === null) return a ?? b;
+  return isLater(b, a) ? b : a;
+}

@@ -5,6 +5,7 @@ import { CLOCK_SKEW_MS, INT_PARAMS, lateWriteWatchMs } from '../config';
 import { describeError } from '../describe-error';
 import { orphansOf, stepFrom } from '../model/orphans';
 import { isTerminal } from '../model/stage';
+import { latestUpdateTime } from '../model/update-time';
 import {
   CREATE_STEPS,
   isFlagged,
@@ -93,16 +94,18 @@ export async function retryRelation(
       throw new RepairRefused(`${relation.order}: ${describeError(error)}`);
     }
     // The person set the order right and vouches for it as it is now, which we have not seen. An
-    // ended relation's order is looked at once more after any update of ours still held by the
-    // server could have landed over the fix: it must read as it ended, and unwritten since the
-    // retry (a held update a customer then cancelled over again; a fix made less than the clock
-    // skew before the retry may be flagged again, never missed). A live one knows the order as of
-    // now less the skew, and keeps our updates that may still land, to be told apart.
+    // ended relation knows the overwrite it clears, and its order is looked at once more after
+    // any update of ours still held by the server could have landed over the fix: it must read as
+    // it ended since the overwrite (whenever the fix was), and be unwritten since the retry (a
+    // held update a customer then cancelled over again; a fix made less than the clock skew
+    // before the retry may be flagged again, never missed). A live one knows the order as of now
+    // less the skew, and keeps our updates that may still land, to be told apart.
     const vouched = !/_OVERWRITTEN$/.test(flag.code)
       ? {}
       : isTerminal(relation.stage)
         ? {
-            knownUpdateTime: now.toISOString(),
+            knownUpdateTime: latestUpdateTime(relation.knownUpdateTime, relation.orderUpdateTime),
+            vouchedUpdateTime: now.toISOString(),
             lateUpdates: [],
             orderStatus: relation.stage,
             orderUpdateTime: null,

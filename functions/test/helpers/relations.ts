@@ -20,6 +20,7 @@ export function relation(overrides: Partial<Relation> = {}): Relation {
     observationError: null,
     possibleOrphans: [],
     knownUpdateTime: null,
+    vouchedUpdateTime: null,
     orderUpdateTime: null,
     lateUpdates: [],
     ...overrides,
