@@ -4,7 +4,8 @@
 //    relation records, or named by an open possible-orphan note, or noted by
 //    attempt while its name is unknown to the orchestrator, or was
 //    reconciled by a person who saw its name: no silent duplicate;
-// 2. no customer's CANCELLED was overwritten without a CANCEL_OVERWRITTEN flag;
+// 2. no cancel that stands (the customer's, or a person's that set one
+//    back) was overwritten without an overwrite flag;
 // 3. every order is finished, or a person is alerted (flagged, an open
 //    possible orphan, or stuck past its stage's threshold): none left behind;
 // 4. nothing a person must act on carries expireAt (nor does its history).
@@ -114,51 +115,62 @@ export function checkPromise({
     const data = relationOf(order);
     const error = data?.error as { code?: unknown; transient?: unknown } | null | undefined;
 
-    // 2. A customer's CANCELLED is never overwritten unseen. The one window no client can close: an
-    //    update of ours that looked before the cancel and landed after it, within its send window,
-    //    its deadline and the clock skew allowed for (the API has no preconditions; a landing any later
-    //    was held by the server, and is told by its update_time: docs/ARCHITECTURE.md#late-writes).
-    //    Such an update overwrites the cancel whatever else of ours landed before it.
-    const cancelled = ordered.history.findIndex(
+    // 2. No cancel that stands is overwritten unseen: the customer's, or a person's that set one back. The
+    //    one window no client can close: an update of ours that looked before the cancel and landed after
+    //    it, within its send window, its deadline and the clock skew allowed for (the API has no
+    //    preconditions; a landing any later was held by the server, and is told by its update_time:
+    //    docs/ARCHITECTURE.md#late-writes). Such an update overwrites the cancel whatever else of ours
+    //    landed before it. And one no client can always tell: on a live relation, the customer cancels
+    //    again. From then the order reads as one cancel, and the cancel they wanted stands; a step that
+    //    judged the overwritten order in between flags it, and the runs without a second cancel check that.
+    const flaggedOverwrite = /_OVERWRITTEN$/.test(String(error?.code));
+    const customerCancelled = ordered.history.some(
       (h) => h.status === 'CANCELLED' && h.by === 'customer',
     );
-    const cancelAt = cancelled >= 0 ? ordered.history[cancelled].at : Infinity;
-    const ours =
-      cancelled >= 0
-        ? ordered.history
-            .slice(cancelled + 1)
-            .filter((h) => h.by === 'orchestrator' && h.status !== 'CANCELLED')
-        : [];
-    const overwrite = ours[0];
     const bound = (until: number) => until + config.rpcDeadlineMs + CLOCK_SKEW_MS;
-    const inherent =
-      ours.some(
-        (h) =>
-          h.lookAt !== undefined &&
-          h.lookAt < cancelAt &&
-          h.at <= bound(Math.max(h.sentAt ?? -Infinity, h.sendBefore ?? -Infinity)),
-      ) ||
-      // A window of ours for that status, on record before the cancel, that the landing falls in: a send in it, after a
-      // look before the cancel, would have landed the same, and no client can tell whether one was made.
-      (overwrite !== undefined &&
+    const activeAt = (at: number) =>
+      ordered.relationActive.filter((a) => a.at <= at).at(-1)?.active ?? false;
+    let overwritten = false;
+    ordered.history.forEach((cancel, i) => {
+      const stands =
+        cancel.status === 'CANCELLED' &&
+        (cancel.by === 'customer' || (cancel.by === 'operator' && customerCancelled));
+      if (!stands) return;
+      const rest = ordered.history.slice(i + 1);
+      const next = rest.findIndex((h) => h.status === 'CANCELLED');
+      const nextCancel = next >= 0 ? rest[next] : undefined;
+      // What of ours landed over this cancel before it was made again.
+      const ours = rest
+        .slice(0, next >= 0 ? next : undefined)
+        .filter((h) => h.by === 'orchestrator' && h.status !== 'CANCELLED');
+      const overwrite = ours[0];
+      if (!overwrite) return;
+      // A person who was alerted and set the CANCELLED back, or found it so, has repaired it.
+      if (ordered.checked.some((c) => c.at >= overwrite.at && c.status === 'CANCELLED')) return;
+      const inherent =
+        ours.some(
+          (h) =>
+            h.lookAt !== undefined &&
+            h.lookAt < cancel.at &&
+            h.at <= bound(Math.max(h.sentAt ?? -Infinity, h.sendBefore ?? -Infinity)),
+        ) ||
+        // A window of ours for that status, on record before the cancel, that the landing falls in: a send in
+        // it, after a look before the cancel, would have landed the same, and no client can tell whether one was made.
         ordered.windows.some(
-          (w) => w.status === overwrite.status && w.at < cancelAt && overwrite.at <= bound(w.until),
-        ));
-    // A person who was alerted and set the CANCELLED back has repaired it.
-    const restored =
-      overwrite &&
-      ordered.history.some(
-        (h) => h.at >= overwrite.at && h.by === 'operator' && h.status === 'CANCELLED',
-      );
-    if (overwrite && !inherent && !restored && !/_OVERWRITTEN$/.test(String(error?.code))) {
+          (w) =>
+            w.status === overwrite.status && w.at < cancel.at && overwrite.at <= bound(w.until),
+        );
+      if (nextCancel?.by === 'customer' && activeAt(nextCancel.at)) return;
+      overwritten = true;
+      if (inherent || flaggedOverwrite) return;
       add(
         'cancel-overwritten',
         order,
-        `the customer's CANCELLED (at ${cancelAt - RUN_START} ms) was overwritten with ${overwrite.status} by an update sent at ` +
+        `the ${cancel.by}'s CANCELLED (at ${cancel.at - RUN_START} ms) was overwritten with ${overwrite.status} by an update sent at ` +
           `${(overwrite.sentAt ?? NaN) - RUN_START} ms after a look at ${(overwrite.lookAt ?? NaN) - RUN_START} ms, applied at ` +
           `${overwrite.at - RUN_START} ms, and the relation is not flagged (${String(error?.code ?? 'no error')})`,
       );
-    }
+    });
 
     // 3. Finished, or a person is alerted.
     const final = ['DELIVERED', 'REJECTED', 'CANCELLED'].includes(ordered.status);
@@ -186,7 +198,7 @@ export function checkPromise({
       }).length > 0;
     const finished =
       isTerminal(relation.stage) && data.active === false && relation.stage === ordered.status;
-    if (!finished && !alerted && !overwrite) {
+    if (!finished && !alerted && !overwritten) {
       add(
         'left-behind',
         order,

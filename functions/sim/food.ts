@@ -62,6 +62,10 @@ export interface OrderRecord {
   rejects: boolean;
   /** The send windows the orchestrator put on record for it (`sendUntil`): when, for which status, until when. */
   windows: Array<{ status: string; at: number; until: number }>;
+  /** When a person checked it against what it should be, setting it right or finding it so. */
+  checked: Array<{ status: OrderStatusName; at: number }>;
+  /** Whether its relation was active, from when: recorded by the run as the relation is written. */
+  relationActive: Array<{ at: number; active: boolean }>;
 }
 
 /** What the food service made for the orchestrator, booked to who sent the create. */
@@ -107,6 +111,8 @@ export class FoodLedger {
     readonly faults: FoodFaults,
     /** Chance that a kitchen order or shipment never moves on. */
     private readonly stallRate: number,
+    /** A customer who sees their cancelled order in progress again cancels it again within this long. */
+    private readonly recancelWithinMs: number | null = null,
   ) {}
 
   private time(): string {
@@ -125,6 +131,8 @@ export class FoodLedger {
       updateTime: time,
       history: [{ status: 'NEW', by: 'created', at: this.world.now }],
       windows: [],
+      checked: [],
+      relationActive: [],
       rejects,
     };
     this.orders.set(order.name, order);
@@ -143,9 +151,22 @@ export class FoodLedger {
   /** A person sets the order's status by hand, as a flag's message asks (in the console, say). */
   setByOperator(name: string, status: OrderStatusName): void {
     const order = this.orders.get(name);
-    if (!order || order.status === status) return;
+    if (!order) return;
+    order.checked.push({ status, at: this.world.now });
+    if (order.status === status) return;
     this.setStatus(order, status, 'operator');
     this.world.log(`operator sets ${name} to ${status} on the food service`, name);
+  }
+
+  /** Our update landed over a cancel: a customer who sees it in progress may cancel again. */
+  private recancels(order: OrderRecord): void {
+    const customerCancelled = order.history.some(
+      (h) => h.by === 'customer' && h.status === 'CANCELLED',
+    );
+    if (!this.recancelWithinMs || !customerCancelled) return;
+    const delay = this.world.random.int(1_000, this.recancelWithinMs);
+    this.world.log(`the customer sees ${order.name} in progress again`, order.name);
+    this.world.at(this.world.now + delay, () => this.cancel(order.name));
   }
 
   private setStatus(
@@ -218,7 +239,9 @@ export class FoodLedger {
             const order = this.orders.get(name);
             if (!order)
               throw this.error('UpdateOrder', name, status.NOT_FOUND, `${name} not found`);
+            const overwritesCancel = order.status === 'CANCELLED' && next !== 'CANCELLED';
             this.setStatus(order, next, 'orchestrator', sent);
+            if (overwritesCancel) this.recancels(order);
             return this.orderView(name);
           },
           sendBefore,

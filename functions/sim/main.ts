@@ -2,12 +2,13 @@
 //   npm run sim -- --seed 42             one run, replayed exactly; a failure is shrunk and its trace printed
 //   npm run sim -- --seeds 100000        the long hunt: seeds 1..100000 over every core, with progress and a summary
 //   npm run sim -- --seeds 2000 --from 5000 --jobs 2 --json
+//   npm run sim -- --seed 5694 --rounds-only   a seed found before the person on call was drawn, as it was found
 // A failure prints the seed and the command that replays it.
 import { fork, type ChildProcess } from 'node:child_process';
 import { availableParallelism } from 'node:os';
 import { parseArgs } from 'node:util';
 
-import { runSeed, type SeedOutcome } from './property';
+import { runSeed, type People, type SeedOutcome } from './property';
 import { RUN_START, type RunResult } from './run';
 
 interface Totals {
@@ -53,7 +54,12 @@ function add(totals: Totals, outcome: SeedOutcome): void {
 const seconds = (ms: number) => `${(ms / 1000).toFixed(3).padStart(9)}s`;
 
 /** The trace a person reads: everything about the orders that broke the promise, and what happened to the world around them. */
-export function formatFailure(seed: number, result: RunResult, path?: string): string {
+export function formatFailure(
+  seed: number,
+  result: RunResult,
+  path?: string,
+  people: People = 'everyone',
+): string {
   const orders = new Set(result.violations.map((v) => v.order));
   const lines = result.trace.filter((line) =>
     line.order === undefined
@@ -71,13 +77,13 @@ export function formatFailure(seed: number, result: RunResult, path?: string): s
         `${seconds(line.at - RUN_START)}  ${line.order ? `${line.order}  ` : ''}${line.text}`,
     ),
     '',
-    `replay: npm run sim -- --seed ${seed}${path ? `   (fast-check path of the shrunk run: ${path})` : ''}`,
+    `replay: npm run sim -- --seed ${seed}${people === 'rounds only' ? ' --rounds-only' : ''}${path ? `   (fast-check path of the shrunk run: ${path})` : ''}`,
   ].join('\n');
 }
 
-async function one(seed: number, shrink: boolean, full: boolean): Promise<boolean> {
+async function one(seed: number, shrink: boolean, full: boolean, people: People): Promise<boolean> {
   const started = Date.now();
-  const outcome = await runSeed(seed, shrink);
+  const outcome = await runSeed(seed, shrink, people);
   if (!outcome.failure) {
     console.log(
       `seed ${seed}: the promise held (${JSON.stringify(outcome.stats)}, ${Date.now() - started} ms)`,
@@ -85,7 +91,7 @@ async function one(seed: number, shrink: boolean, full: boolean): Promise<boolea
     return true;
   }
   const { result, path } = outcome.failure;
-  console.log(formatFailure(seed, result, path));
+  console.log(formatFailure(seed, result, path, people));
   if (full)
     console.log(
       [
@@ -189,6 +195,7 @@ async function main(): Promise<void> {
       json: { type: 'boolean', default: false },
       'no-shrink': { type: 'boolean', default: false },
       full: { type: 'boolean', default: false },
+      'rounds-only': { type: 'boolean', default: false },
       worker: { type: 'boolean', default: false },
     },
     strict: true,
@@ -205,6 +212,7 @@ async function main(): Promise<void> {
       integer('seed', values.seed, 0),
       !values['no-shrink'],
       values.full,
+      values['rounds-only'] ? 'rounds only' : 'everyone',
     ))
       ? 0
       : 1;

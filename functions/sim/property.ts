@@ -55,6 +55,18 @@ export const planArbitrary: fc.Arbitrary<Plan> = fc.record({
       },
     ),
   }),
+  person: fc.option(
+    fc.record({
+      pagedWithinMs: fc.option(fc.integer({ min: 1_000, max: 180_000 })),
+      retryGapMs: fc.constantFrom(0, 0, 60_000, 240_000),
+      looksAgainWithinMs: fc.option(fc.integer({ min: 5_000, max: 600_000 })),
+      resolvesFirst: fc.boolean(),
+      retriesTwice: fc.boolean(),
+    }),
+    { freq: 2 },
+  ),
+  recancelWithinMs: fc.option(fc.integer({ min: 1_000, max: 300_000 }), { freq: 2 }),
+  heldOften: fc.constantFrom(null, null, null, 0.5),
 });
 
 /** A run that broke the promise; the result has the violations and the trace. */
@@ -66,6 +78,14 @@ export class PromiseBroken extends Error {
 }
 
 /**
+ * Who a run draws: everyone, or only the people of the seeds found before the
+ * person on call and the customer who cancels again were drawn (the
+ * operators' rounds, one cancel per customer). Those seeds replay the run
+ * that found them only in the second.
+ */
+export type People = 'everyone' | 'rounds only';
+
+/**
  * The property; `observe` sees every run's result. With `only`, a run counts
  * as failing only if it breaks the promise that way: shrinking then keeps to
  * the failure it started from instead of wandering to another.
@@ -73,8 +93,13 @@ export class PromiseBroken extends Error {
 export function simulationProperty(
   observe?: (result: RunResult, plan: Plan) => void,
   only?: string,
+  people: People = 'everyone',
 ) {
-  return fc.asyncProperty(fc.scheduler(), planArbitrary, async (scheduler, plan) => {
+  return fc.asyncProperty(fc.scheduler(), planArbitrary, async (scheduler, drawn) => {
+    const plan: Plan =
+      people === 'everyone'
+        ? drawn
+        : { ...drawn, person: null, recancelWithinMs: null, heldOften: null };
     const result = await simulate(scheduler, plan);
     observe?.(result, plan);
     const broken = only
@@ -98,12 +123,20 @@ export interface SeedOutcome {
 }
 
 /** One whole run from a seed, replayed exactly; with `shrink`, a failure is then shrunk keeping its first violation's kind. */
-export async function runSeed(seed: number, shrink: boolean): Promise<SeedOutcome> {
+export async function runSeed(
+  seed: number,
+  shrink: boolean,
+  people: People = 'everyone',
+): Promise<SeedOutcome> {
   let first: { result: RunResult; plan: Plan } | undefined;
   const details = await fc.check(
-    simulationProperty((result, plan) => {
-      first ??= { result, plan };
-    }),
+    simulationProperty(
+      (result, plan) => {
+        first ??= { result, plan };
+      },
+      undefined,
+      people,
+    ),
     { seed, numRuns: 1, endOnFailure: true },
   );
   if (!first || (details.failed && first.result.violations.length === 0)) {
@@ -119,13 +152,20 @@ export async function runSeed(seed: number, shrink: boolean): Promise<SeedOutcom
   const only = signature(first.result.violations[0]);
   let smallest = first;
   const shrunk = await fc.check(
-    simulationProperty((result, plan) => {
-      if (result.violations.some((v) => signature(v) === only))
-        smallest = {
-          result: { ...result, violations: result.violations.filter((v) => signature(v) === only) },
-          plan,
-        };
-    }, only),
+    simulationProperty(
+      (result, plan) => {
+        if (result.violations.some((v) => signature(v) === only))
+          smallest = {
+            result: {
+              ...result,
+              violations: result.violations.filter((v) => signature(v) === only),
+            },
+            plan,
+          };
+      },
+      only,
+      people,
+    ),
     { seed, numRuns: 1 },
   );
   return {

@@ -16,15 +16,11 @@ import { killSwitchCache } from '../src/engine/kill-switch';
 import { observeShard } from '../src/poller/poll';
 import { runScheduledPolls } from '../src/poller/schedule';
 import type { PollDeps, ShardQueue } from '../src/poller/shards';
-import { RepairRefused, resolveOrphan, retryRelation } from '../src/operations/repairs';
-import { isOpen } from '../src/model/relation';
 import { readKillSwitch, setKillSwitch } from '../src/store/controls';
 import { useDatabase } from '../src/store/db';
-import { pageOfRelations } from '../src/store/queries';
-import { relationRef } from '../src/store/relations';
-import { isTerminal } from '../src/model/stage';
 import { checkPromise, type Violation } from './checks';
 import { FoodLedger, type FoodFaults } from './food';
+import { Operators, type Person } from './operators';
 import { MemoryDatabase, storeError, type StoreCall } from './memory-database';
 import { Random, World, currentInvocation, type TraceLine } from './world';
 import { status } from '@grpc/grpc-js';
@@ -61,6 +57,13 @@ export interface Plan {
     everyMs: number;
     pause: { at: number; forMs: number } | null;
   };
+  // Drawn last, so that the seeds found before these existed keep the rest of their plans.
+  /** The person on call, beyond the rounds (null: the rounds alone). */
+  person: Person | null;
+  /** A customer who sees their cancelled order in progress again cancels it again within this long. */
+  recancelWithinMs: number | null;
+  /** A food service that holds this share of UpdateOrders: many overwrites, to repair and cancel over again. */
+  heldOften: number | null;
 }
 
 /** Faults, crashes and new orders happen in the first part; the rest only heals. */
@@ -161,8 +164,17 @@ export async function simulate(scheduler: Scheduler, plan: Plan): Promise<RunRes
   const random = new Random(plan.seed);
   const world = new World(scheduler, random, START, plan.crashRate, plan.freezeRate);
   const restore = instrument(world);
-  const food = new FoodLedger(world, plan.food, plan.stallRate);
+  const faults = { ...plan.food, held: plan.heldOften ?? plan.food.held };
+  const food = new FoodLedger(world, faults, plan.stallRate, plan.recancelWithinMs);
   const config = simConfig(plan);
+  const operators = new Operators(
+    world,
+    food,
+    plan.operators,
+    plan.person,
+    config.retentionDays,
+    START + RUN_MS - 10 * 60_000,
+  );
   let eventIds = 0;
 
   const store = new MemoryDatabase({
@@ -183,7 +195,7 @@ export async function simulate(scheduler: Scheduler, plan: Plan): Promise<RunRes
         if (invocation && claimed) invocation.claim = claimed;
         return result;
       }),
-    onWrite: ({ path, after }) => {
+    onWrite: ({ path, before, after }) => {
       const entry = /^relations\/([^/]+)\/transitions\//.exec(path);
       if (entry && after?.sendUntil instanceof Date) {
         food.orders.get(`orders/${entry[1]}`)?.windows.push({
@@ -194,6 +206,11 @@ export async function simulate(scheduler: Scheduler, plan: Plan): Promise<RunRes
       }
       const match = /^relations\/([^/]+)$/.exec(path);
       if (!match || !after) return;
+      const ordered = food.orders.get(`orders/${match[1]}`);
+      const active = after.active === true;
+      if (ordered && ordered.relationActive.at(-1)?.active !== active)
+        ordered.relationActive.push({ at: world.now, active });
+      operators.noticed(`orders/${match[1]}`, before, after);
       if (world.chaos && random.chance(plan.events.drop)) {
         world.log(`the event for ${path} is dropped`, `orders/${match[1]}`);
         return;
@@ -292,9 +309,7 @@ export async function simulate(scheduler: Scheduler, plan: Plan): Promise<RunRes
     t < START + RUN_MS - 10 * 60_000;
     t += plan.operators.everyMs
   ) {
-    world.at(t, () =>
-      world.spawn('operator', undefined, () => operate(world, food, plan, config.retentionDays)),
-    );
+    world.at(t, () => world.spawn('operator', undefined, () => operators.round()));
   }
   if (plan.operators.pause) {
     const { at, forMs } = plan.operators.pause;
@@ -351,73 +366,4 @@ export async function simulate(scheduler: Scheduler, plan: Plan): Promise<RunRes
       shipments: food.made.filter((m) => m.kind === 'shipment').length,
     },
   };
-}
-
-/** An operator's round: retry some flagged relations, resolve some possible orphans, as the ops CLI would. */
-async function operate(
-  world: World,
-  food: FoodLedger,
-  plan: Plan,
-  retentionDays: number,
-): Promise<string> {
-  const by = { who: 'sim-operator', why: 'checked the food service' };
-  const done: string[] = [];
-  if (plan.operators.retries) {
-    const { relations } = await pageOfRelations({ flagged: true }, null, 5);
-    for (const stored of relations) {
-      if (!world.random.chance(0.5) || !stored.parsed.ok) continue;
-      const { order, stage, error } = stored.parsed.value;
-      if (/_OVERWRITTEN$/.test(String(error?.code))) {
-        // As the flag asks: the person asks the customer. A cancel stands, and an ended relation that cannot say
-        // "cancelled after it ended" keeps its flag for customer service; otherwise the order is set back as it ended.
-        const customerCancelled = food.orders
-          .get(order)
-          ?.history.some((h) => h.by === 'customer' && h.status === 'CANCELLED');
-        if (customerCancelled) food.setByOperator(order, 'CANCELLED');
-        else if (isTerminal(stage)) food.setByOperator(order, stage);
-        if (customerCancelled && isTerminal(stage) && stage !== 'CANCELLED') continue;
-      }
-      try {
-        await retryRelation(relationRef(order), by, new Date(world.now), retentionDays);
-        done.push(`retried ${order}`);
-        world.log(`operator retries ${order} (${stored.parsed.value.error?.code})`, order);
-      } catch (error) {
-        // A refusal is the tool working; a store fault ends the round; anything else is a defect.
-        if (!(error instanceof RepairRefused)) throw error;
-        done.push(`retry of ${order} refused: ${error.message}`);
-      }
-    }
-  }
-  if (plan.operators.resolves) {
-    const { relations } = await pageOfRelations({ openOrphans: true }, null, 5);
-    for (const stored of relations) {
-      if (!world.random.chance(0.5) || !stored.parsed.ok) continue;
-      const relation = stored.parsed.value;
-      const note = relation.possibleOrphans.find(isOpen);
-      if (!note) continue;
-      // By name when one is shown, else by attempt, as the ops CLI asks.
-      const which = note.name ?? `${note.step}-${note.attempt}`;
-      // A person who sees a name reconciles that kitchen order or shipment on the food service first, then says so.
-      const made = note.name ? food.made.find((m) => m.name === note.name) : undefined;
-      if (made) made.reconciled = true;
-      try {
-        await resolveOrphan(
-          relationRef(relation.order),
-          which,
-          { ...by, why: note.name ? `cancelled ${note.name}` : 'nothing extra was made' },
-          new Date(world.now),
-          retentionDays,
-        );
-        done.push(`resolved ${which} of ${relation.order}`);
-        world.log(
-          `operator resolves ${which} of ${relation.order} (${note.name ?? 'no name known'})`,
-          relation.order,
-        );
-      } catch (error) {
-        if (!(error instanceof RepairRefused)) throw error;
-        done.push(`resolve of ${relation.order} refused: ${error.message}`);
-      }
-    }
-  }
-  return done.length ? done.join('; ') : 'nothing to do';
 }

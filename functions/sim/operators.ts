@@ -1,0 +1,165 @@
+// The operators, acting as docs/OPERATIONS.md asks through the ops CLI's
+// repairs: rounds that retry flagged relations and resolve open possible
+// orphans, and (when the plan has one) a person paged by each new flag or
+// note, who may set the order right a while before running retry, retry
+// twice, and look again later. These paths are where a skeptic found the
+// last holes, so the simulation draws them too.
+import { isFlaggedOverwritten } from '../src/model/overwrite';
+import { isOpen, type Relation } from '../src/model/relation';
+import { isTerminal } from '../src/model/stage';
+import { RepairRefused, resolveOrphan, retryRelation } from '../src/operations/repairs';
+import { pageOfRelations } from '../src/store/queries';
+import { readRelation, relationRef } from '../src/store/relations';
+import type { FoodLedger } from './food';
+import type { World } from './world';
+
+/** How a person on call works, beyond the rounds (null in a plan: only the rounds). */
+export interface Person {
+  /** Paged by each new flag or open possible orphan, they act within this long. */
+  pagedWithinMs: number | null;
+  /** After setting an order right by hand, they run retry up to this long later. */
+  retryGapMs: number;
+  /** They look again at a relation they retried, within this long. */
+  looksAgainWithinMs: number | null;
+  resolvesFirst: boolean;
+  /** Retry runs twice (a double click, or two people on one page). */
+  retriesTwice: boolean;
+}
+
+const BY = { who: 'sim-operator', why: 'checked the food service' };
+
+export class Operators {
+  constructor(
+    private readonly world: World,
+    private readonly food: FoodLedger,
+    private readonly can: { retries: boolean; resolves: boolean },
+    private readonly person: Person | null,
+    private readonly retentionDays: number,
+    /** Nobody starts work after this: the run's last minutes only heal. */
+    private readonly until: number,
+  ) {}
+
+  /** A round: some flagged relations retried, some open notes resolved, in the order this person works. */
+  async round(): Promise<string> {
+    const done: string[] = [];
+    const retries = async () => {
+      const { relations } = await pageOfRelations({ flagged: true }, null, 5);
+      for (const stored of relations) {
+        if (!this.world.random.chance(0.5) || !stored.parsed.ok) continue;
+        const result = await this.handleFlag(stored.parsed.value, null);
+        if (result) done.push(result);
+      }
+    };
+    const resolves = async () => {
+      const { relations } = await pageOfRelations({ openOrphans: true }, null, 5);
+      for (const stored of relations) {
+        if (!this.world.random.chance(0.5) || !stored.parsed.ok) continue;
+        const result = await this.resolveNote(stored.parsed.value, null);
+        if (result) done.push(result);
+      }
+    };
+    // Each part starts at once, as a person would: the first call is made in the minute it is due.
+    const parts = [this.can.retries && retries, this.can.resolves && resolves];
+    for (const part of this.person?.resolvesFirst ? parts.reverse() : parts) if (part) await part();
+    return done.length ? done.join('; ') : 'nothing to do';
+  }
+
+  /** A relation was written: a new flag or a new open note pages the person on call, if there is one. */
+  noticed(
+    order: string,
+    before: Record<string, unknown> | null,
+    after: Record<string, unknown>,
+  ): void {
+    const within = this.person?.pagedWithinMs;
+    if (!within || this.world.now >= this.until) return;
+    const flag = (data: Record<string, unknown> | null) => {
+      const error = data?.error as { code?: unknown; transient?: unknown } | null | undefined;
+      return error && error.transient === false ? String(error.code) : null;
+    };
+    const paged = (act: (relation: Relation) => Promise<string | null>) =>
+      this.world.at(this.world.now + this.world.random.int(1_000, within), () =>
+        this.world.spawn('operator', order, async () => {
+          const stored = await readRelation(relationRef(order));
+          if (!stored?.parsed.ok) return 'nothing to read';
+          return (await act(stored.parsed.value)) ?? 'nothing to do';
+        }),
+      );
+    const raised = flag(after);
+    if (this.can.retries && raised && raised !== flag(before))
+      paged((relation) => this.handleFlag(relation, 'paged'));
+    if (this.can.resolves && after.hasOpenOrphans === true && before?.hasOpenOrphans !== true)
+      paged((relation) => this.resolveNote(relation, 'paged'));
+  }
+
+  /**
+   * One flagged relation, as its flag asks: for an overwrite, the person asks
+   * the customer and sets the order right on the food service; then retry.
+   */
+  private async handleFlag(relation: Relation, why: string | null): Promise<string | null> {
+    const { order, stage, error } = relation;
+    if (!error || error.transient) return null;
+    if (isFlaggedOverwritten(relation)) {
+      // A cancel stands, and an ended relation that cannot say "cancelled after it ended" keeps its flag for
+      // customer service; otherwise the order is set back as it ended.
+      const customerCancelled = this.food.orders
+        .get(order)
+        ?.history.some((h) => h.by === 'customer' && h.status === 'CANCELLED');
+      if (customerCancelled) this.food.setByOperator(order, 'CANCELLED');
+      else if (isTerminal(stage)) this.food.setByOperator(order, stage);
+      if (customerCancelled && isTerminal(stage) && stage !== 'CANCELLED') return null;
+      if (this.person?.retryGapMs)
+        await this.world.sleep(this.world.random.int(0, this.person.retryGapMs));
+    }
+    const retry = async () => {
+      try {
+        await retryRelation(relationRef(order), BY, new Date(this.world.now), this.retentionDays);
+        this.world.log(`operator retries ${order} (${error.code})${why ? ` [${why}]` : ''}`, order);
+        return `retried ${order}`;
+      } catch (failure) {
+        // A refusal is the tool working; a store fault ends the round; anything else is a defect.
+        if (!(failure instanceof RepairRefused)) throw failure;
+        return `retry of ${order} refused: ${failure.message}`;
+      }
+    };
+    const results = [await retry()];
+    if (this.person?.retriesTwice) results.push(await retry());
+    const again = this.person?.looksAgainWithinMs;
+    if (again && this.world.now < this.until) {
+      this.world.at(this.world.now + this.world.random.int(1_000, again), () =>
+        this.world.spawn('operator', order, async () => {
+          const stored = await readRelation(relationRef(order));
+          if (!stored?.parsed.ok) return 'nothing to read';
+          return (await this.handleFlag(stored.parsed.value, 'looked again')) ?? 'not flagged';
+        }),
+      );
+    }
+    return results.join('; ');
+  }
+
+  /** The first open possible orphan of a relation resolved, by name when one is shown, as the ops CLI asks. */
+  private async resolveNote(relation: Relation, why: string | null): Promise<string | null> {
+    const note = relation.possibleOrphans.find(isOpen);
+    if (!note) return null;
+    const which = note.name ?? `${note.step}-${note.attempt}`;
+    // A person who sees a name reconciles that kitchen order or shipment on the food service first, then says so.
+    const made = note.name ? this.food.made.find((m) => m.name === note.name) : undefined;
+    if (made) made.reconciled = true;
+    try {
+      await resolveOrphan(
+        relationRef(relation.order),
+        which,
+        { ...BY, why: note.name ? `cancelled ${note.name}` : 'nothing extra was made' },
+        new Date(this.world.now),
+        this.retentionDays,
+      );
+      this.world.log(
+        `operator resolves ${which} of ${relation.order} (${note.name ?? 'no name known'})${why ? ` [${why}]` : ''}`,
+        relation.order,
+      );
+      return `resolved ${which} of ${relation.order}`;
+    } catch (error) {
+      if (!(error instanceof RepairRefused)) throw error;
+      return `resolve of ${relation.order} refused: ${error.message}`;
+    }
+  }
+}
