@@ -120,16 +120,17 @@ export function checkPromise({
     //    it, within its send window, its deadline and the clock skew allowed for (the API has no
     //    preconditions; a landing any later was held by the server, and is told by its update_time:
     //    docs/ARCHITECTURE.md#late-writes). Such an update overwrites the cancel whatever else of ours
-    //    landed before it. And one no client can always tell: on a live relation, the customer cancels
-    //    again. From then the order reads as one cancel, and the cancel they wanted stands; a step that
-    //    judged the overwritten order in between flags it, and the runs without a second cancel check that.
+    //    landed before it. And one no client can always tell: the customer cancels again, on a live
+    //    relation, or while a person is alerted to an earlier overwrite and has not retried it. From then
+    //    the order reads as one cancel (to the retry, as the person's own fix), and the cancel they wanted
+    //    stands; a step that judged the overwritten order in between flags it, and the runs without a
+    //    second cancel check that.
     const flaggedOverwrite = /_OVERWRITTEN$/.test(String(error?.code));
     const customerCancelled = ordered.history.some(
       (h) => h.status === 'CANCELLED' && h.by === 'customer',
     );
     const bound = (until: number) => until + config.rpcDeadlineMs + CLOCK_SKEW_MS;
-    const activeAt = (at: number) =>
-      ordered.relationActive.filter((a) => a.at <= at).at(-1)?.active ?? false;
+    const relationAt = (at: number) => ordered.relationStates.filter((a) => a.at <= at).at(-1);
     let overwritten = false;
     ordered.history.forEach((cancel, i) => {
       const stands =
@@ -160,7 +161,10 @@ export function checkPromise({
           (w) =>
             w.status === overwrite.status && w.at < cancel.at && overwrite.at <= bound(w.until),
         );
-      if (nextCancel?.by === 'customer' && activeAt(nextCancel.at)) return;
+      if (nextCancel?.by === 'customer') {
+        const [then, was] = [relationAt(nextCancel.at), relationAt(overwrite.at)];
+        if (then?.active || (was?.overwriteFlagged && then?.overwriteFlagged)) return;
+      }
       overwritten = true;
       if (inherent || flaggedOverwrite) return;
       add(

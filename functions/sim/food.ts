@@ -64,8 +64,8 @@ export interface OrderRecord {
   windows: Array<{ status: string; at: number; until: number }>;
   /** When a person checked it against what it should be, setting it right or finding it so. */
   checked: Array<{ status: OrderStatusName; at: number }>;
-  /** Whether its relation was active, from when: recorded by the run as the relation is written. */
-  relationActive: Array<{ at: number; active: boolean }>;
+  /** Its relation as written over time (recorded by the run): whether active, whether flagged for an overwrite. */
+  relationStates: Array<{ at: number; active: boolean; overwriteFlagged: boolean }>;
 }
 
 /** What the food service made for the orchestrator, booked to who sent the create. */
@@ -132,7 +132,7 @@ export class FoodLedger {
       history: [{ status: 'NEW', by: 'created', at: this.world.now }],
       windows: [],
       checked: [],
-      relationActive: [],
+      relationStates: [],
       rejects,
     };
     this.orders.set(order.name, order);

@@ -207,9 +207,19 @@ export async function simulate(scheduler: Scheduler, plan: Plan): Promise<RunRes
       const match = /^relations\/([^/]+)$/.exec(path);
       if (!match || !after) return;
       const ordered = food.orders.get(`orders/${match[1]}`);
-      const active = after.active === true;
-      if (ordered && ordered.relationActive.at(-1)?.active !== active)
-        ordered.relationActive.push({ at: world.now, active });
+      const state = {
+        at: world.now,
+        active: after.active === true,
+        overwriteFlagged:
+          /_OVERWRITTEN$/.test(String((after.error as { code?: unknown } | null)?.code)) &&
+          after.flagged === true,
+      };
+      const last = ordered?.relationStates.at(-1);
+      if (
+        ordered &&
+        (last?.active !== state.active || last.overwriteFlagged !== state.overwriteFlagged)
+      )
+        ordered.relationStates.push(state);
       operators.noticed(`orders/${match[1]}`, before, after);
       if (world.chaos && random.chance(plan.events.drop)) {
         world.log(`the event for ${path} is dropped`, `orders/${match[1]}`);

@@ -231,6 +231,42 @@ describe('the promise, where the review broke it', function () {
     assert.equal(stack.service.stats().shipmentsCreated, 0, 'nothing more is made for the order');
   });
 
+  it('a held update of ours that lands after a person found a live order cancelled, before their retry: flagged again, nothing made', async () => {
+    stack = await startStack({ service: { rejectRate: 0 }, env: { RPC_DEADLINE_MS: '500' } });
+    const [order] = stack.service.placeOrders(1);
+    let release: () => void = () => undefined;
+    const held = new Promise<void>((resolve) => (release = resolve));
+    stack.service.onCall(async (method, request) => {
+      if (method !== 'UpdateOrder' || !isOrder(order)(request)) return;
+      stack.service.onCall(undefined);
+      await held;
+    });
+    await stack.cycle();
+    const before = (await stack.food.getOrder(order)).updateTime;
+    release(); // our held update lands, with no cancel under it: flagged all the same
+    await until(
+      async () => (await stack.food.getOrder(order)).updateTime !== before,
+      'the held update lands',
+    );
+    await new Promise((resolve) => setTimeout(resolve, 1_100));
+    await stack.cycle(2);
+    assert.equal((await stack.relation(order))?.error?.code, 'CANCEL_OVERWRITTEN');
+    // The customer cancels; the person finds the order CANCELLED. Another held update of ours lands
+    // before they run retry, some seconds later.
+    stack.service.cancelOrder(order);
+    await stack.food.updateOrderStatus(order, 'PREPARATION');
+    const ref = store().doc(relationRef(order).path);
+    const later = new Date(Date.now() + 10_000);
+    await retryRelation(ref, { who: 'alice', why: 'the customer cancelled' }, later, 30);
+    await stack.cycle();
+    stack.service.tick();
+    stack.service.tick(); // PACKAGED
+    await stack.cycle();
+    const relation = await stack.relation(order);
+    assert.equal(relation?.error?.code, 'CANCEL_OVERWRITTEN', JSON.stringify(relation));
+    assert.equal(stack.service.stats().shipmentsCreated, 0, 'nothing more is made for the order');
+  });
+
   it("an operator's fix of an ended, overwritten order, then a held update of ours over it and the customer's cancel again: flagged at the watch", async () => {
     stack = await startStack({ service: { rejectRate: 0 } });
     const [order] = stack.service.placeOrders(1);

@@ -93,6 +93,7 @@ describe('parseRelation', () => {
         observationError: null,
         possibleOrphans: [],
         knownUpdateTime: null,
+        vouchedUpdateTime: null,
         orderUpdateTime: null,
         lateUpdates: [],
       });

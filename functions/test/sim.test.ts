@@ -52,6 +52,10 @@ const REGRESSION_SEEDS: Record<string, number[]> = {
   // Found on 5e2403d by the first block with a person on call, who set an ended order right and retried
   // minutes later: a held update of ours landed in between and read as old news to the watch.
   "a held update landing between a person's fix of an ended order and the retry": [1645],
+  // Found on 61660ee (seeds 2001..12000), after that fix: on a live relation the same retry lost the
+  // customer's cancel (2708); on an ended one an observation recorded after the flag hid it again (5657).
+  "a held update landing between a person's look at a live order and the retry": [2708],
+  'a held update landing after the flag of an ended order, observed before the retry': [5657],
 };
 
 describe('the simulation', function () {

@@ -7,7 +7,13 @@ import { CREATE_STEPS, type CreateStep, type Relation } from '../model/relation'
 export type Look =
   | { action: 'go' }
   | { action: 'cancelled' }
-  | { action: 'flag'; code: 'CANCEL_OVERWRITTEN' | 'UNEXPECTED_STATUS'; message: string };
+  | {
+      action: 'flag';
+      code: 'CANCEL_OVERWRITTEN' | 'UNEXPECTED_STATUS';
+      message: string;
+      /** An overwrite's: the order's update_time that shows it. */
+      orderUpdateTime?: string;
+    };
 
 /**
  * A step's look, judged with every window the claim inherited. A create is
@@ -32,6 +38,7 @@ export function judgeLook(
       message:
         `stage ${relation.stage}: the order changed at ${seen.updateTime}, after we last knew it at ${relation.knownUpdateTime}, and is ${seen.status}: ` +
         "a customer's cancellation may have been overwritten by a late UpdateOrder of ours; nothing was made. Check with the customer, then retry the relation",
+      orderUpdateTime: seen.updateTime,
     };
   }
   if (seen.status === from || (adopting && seen.status === to)) return { action: 'go' };

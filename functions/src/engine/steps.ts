@@ -191,7 +191,8 @@ export async function once(
       await failClaim(claim, { ...failure, ...NOT_SENT }, deps.now(), retentionDays);
       return recordCancellation(run, null, order.updateTime);
     }
-    if (look.action === 'flag') return flagAttempt(run, claim, look.code, look.message, []);
+    if (look.action === 'flag')
+      return flagAttempt(run, claim, look.code, look.message, [], look.orderUpdateTime);
 
     // 3. Create, unless an earlier attempt did and wrote the name down.
     let made: Made;
@@ -218,7 +219,14 @@ export async function once(
     // 5. Move the order, looking before every update.
     const moved = await moveOrder(deps, known, to, progress, window);
     if (moved.outcome === 'overwritten')
-      return flagAttempt(run, claim, 'CANCEL_OVERWRITTEN', moved.message, progress.lateUpdates);
+      return flagAttempt(
+        run,
+        claim,
+        'CANCEL_OVERWRITTEN',
+        moved.message,
+        progress.lateUpdates,
+        moved.orderUpdateTime,
+      );
     if (moved.outcome === 'cancelled')
       return recordCancellation(
         run,
@@ -282,7 +290,8 @@ export async function finish(run: Run, to: Finish): Promise<AdvanceResult> {
     window.until = announced.sendUntil;
     if (announced.earlier) progress.lateUpdates.push(announced.earlier);
     const moved = await moveOrder(deps, relation, to, progress, window);
-    if (moved.outcome === 'overwritten') return flag(run, 'CANCEL_OVERWRITTEN', moved.message);
+    if (moved.outcome === 'overwritten')
+      return flag(run, 'CANCEL_OVERWRITTEN', moved.message, moved.orderUpdateTime);
     if (moved.outcome === 'cancelled')
       return recordCancellation(run, { lateUpdates: progress.lateUpdates }, moved.knownUpdateTime);
     const recorded = await recordProgress(
@@ -384,9 +393,10 @@ async function flagAttempt(
   code: string,
   message: string,
   lateUpdates: readonly LateUpdate[],
+  orderUpdateTime?: string,
 ): Promise<AdvanceResult> {
   const { deps } = run;
-  const error = flagError(code, message, deps.now());
+  const error = flagError(code, message, deps.now(), orderUpdateTime);
   await failClaim(claim, { code, message, ...NOT_SENT }, deps.now(), deps.config.retentionDays, {
     error,
     lateUpdates,
@@ -395,9 +405,18 @@ async function flagAttempt(
   return 'flagged';
 }
 
-/** A flag as stored: a problem that waits for a person. */
-function flagError(code: string, message: string, at: Date): StepError {
-  return { step: 'document', code, message, transient: false, failures: 1, at, retryAt: null };
+/** A flag as stored: a problem that waits for a person (an overwrite's with the update_time that shows it). */
+function flagError(code: string, message: string, at: Date, orderUpdateTime?: string): StepError {
+  return {
+    step: 'document',
+    code,
+    message,
+    transient: false,
+    failures: 1,
+    at,
+    retryAt: null,
+    ...(orderUpdateTime ? { orderUpdateTime } : {}),
+  };
 }
 
 /** What flag() needs of a relation: enough to fence the write and keep it a fixpoint, even for a malformed document. */
@@ -420,19 +439,25 @@ async function flagRelation(
   code: string,
   message: string,
   retentionDays: number,
+  orderUpdateTime?: string,
 ): Promise<AdvanceResult> {
   const current = (
     typeof target.error === 'object' && target.error !== null ? target.error : {}
   ) as Partial<StepError>;
   if (current.transient === false && current.code === code && current.message === message)
     return 'nothing';
-  if (!(await recordError(target.ref, target.stage, flagError(code, message, now), retentionDays)))
-    return 'fenced';
+  const error = flagError(code, message, now, orderUpdateTime);
+  if (!(await recordError(target.ref, target.stage, error, retentionDays))) return 'fenced';
   logger.error('relation flagged for a person', { order: target.order, code, message });
   return 'flagged';
 }
 
-export function flag(run: Run, code: string, message: string): Promise<AdvanceResult> {
+export function flag(
+  run: Run,
+  code: string,
+  message: string,
+  orderUpdateTime?: string,
+): Promise<AdvanceResult> {
   const { ref, relation, deps } = run;
   return flagRelation(
     { ref, order: relation.order, stage: relation.stage, error: relation.error },
@@ -440,12 +465,13 @@ export function flag(run: Run, code: string, message: string): Promise<AdvanceRe
     code,
     message,
     deps.config.retentionDays,
+    orderUpdateTime,
   );
 }
 
 type Moved =
   | { outcome: 'moved' | 'cancelled'; knownUpdateTime: string }
-  | { outcome: 'overwritten'; message: string };
+  | { outcome: 'overwritten'; message: string; orderUpdateTime: string };
 
 /**
  * The end of the window in which a step may send its UpdateOrder, as on
@@ -503,6 +529,7 @@ async function moveOrder(
         message:
           `stage ${relation.stage}: the order changed to ${seen.status} at ${seen.updateTime}, after we last knew it at ${relation.knownUpdateTime}: ` +
           "a customer's cancellation may have been overwritten by a late UpdateOrder of ours. Check with the customer, then retry the relation",
+        orderUpdateTime: seen.updateTime,
       };
     }
     if (orderStatusRank(seen.status) >= orderStatusRank(to))

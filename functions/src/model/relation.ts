@@ -62,8 +62,10 @@ export const StepErrorField = z.object(
     failures: z.int(expected('a count from 1')).min(1, expected('a count from 1')).default(1),
     at: timestamp,
     retryAt: orNull(timestamp),
+    /** An overwrite flag's: the order's update_time it was raised for, which a person's retry then knows. */
+    orderUpdateTime: updateTime.optional(),
   },
-  expected('null or {step, code, message, transient, failures, at, retryAt}'),
+  expected('null or {step, code, message, transient, failures, at, retryAt, orderUpdateTime?}'),
 );
 export type StepError = z.output<typeof StepErrorField>;
 

@@ -93,25 +93,30 @@ export async function retryRelation(
     } catch (error) {
       throw new RepairRefused(`${relation.order}: ${describeError(error)}`);
     }
-    // The person set the order right and vouches for it as it is now, which we have not seen. An
-    // ended relation knows the overwrite it clears, and its order is looked at once more after
-    // any update of ours still held by the server could have landed over the fix: it must read as
-    // it ended since the overwrite (whenever the fix was), and be unwritten since the retry (a
-    // held update a customer then cancelled over again; a fix made less than the clock skew
-    // before the retry may be flagged again, never missed). A live one knows the order as of now
-    // less the skew, and keeps our updates that may still land, to be told apart.
+    // The person set the order right and vouches for it. What was written up to the overwrite the
+    // flag was raised for is theirs to have seen; what was written since is judged as usual, so a
+    // held update of ours that lands after their fix, even before the retry, is told. Our updates
+    // that may still land stay known. An ended relation also takes the retry's time: until then a
+    // write that reads as it ended was the person's fix, and anything after it is flagged; its
+    // order is looked at once more after any update of ours still held by the server could have
+    // landed over the fix. A fix made less than the clock skew before the retry may be flagged
+    // again, never missed. (A flag from before flags kept their update_time: its time, less the skew.)
+    const known = latestUpdateTime(
+      relation.knownUpdateTime,
+      flag.orderUpdateTime ?? new Date(flag.at.getTime() - CLOCK_SKEW_MS).toISOString(),
+    );
     const vouched = !/_OVERWRITTEN$/.test(flag.code)
       ? {}
       : isTerminal(relation.stage)
         ? {
-            knownUpdateTime: latestUpdateTime(relation.knownUpdateTime, relation.orderUpdateTime),
+            knownUpdateTime: known,
             vouchedUpdateTime: now.toISOString(),
             lateUpdates: [],
             orderStatus: relation.stage,
             orderUpdateTime: null,
             watchUntil: new Date(now.getTime() + REPAIRED_WATCH_MS),
           }
-        : { knownUpdateTime: new Date(now.getTime() - CLOCK_SKEW_MS).toISOString() };
+        : { knownUpdateTime: known };
     const entry = ref.collection(TRANSITIONS).doc(`retry-${now.getTime()}`);
     const update = {
       ...errorFields(null),

@@ -18,6 +18,8 @@ export type Decision =
       action: 'flag';
       code: 'INCONSISTENT' | 'LOOKUP_FAILED' | 'CANCEL_OVERWRITTEN' | 'ORDER_OVERWRITTEN';
       message: string;
+      /** An overwrite's: the order's update_time that shows it. */
+      orderUpdateTime?: string;
     }
   | { action: 'none'; reason: 'terminal' | 'blocked' | 'waiting' | 'backoff'; retryAt?: Date };
 
@@ -59,6 +61,7 @@ function overwrite(relation: Relation): Decision | null {
       action: 'flag',
       code: 'ORDER_OVERWRITTEN',
       message: `stage ${relation.stage}: ${change}; a late UpdateOrder of ours may have landed. Set the order's status back on the food service, then retry the relation`,
+      orderUpdateTime: seen.updateTime,
     };
   }
   return {
@@ -67,6 +70,7 @@ function overwrite(relation: Relation): Decision | null {
     message:
       `stage ${relation.stage}: ${change}; a customer's cancellation may have been overwritten by a late UpdateOrder of ours. ` +
       'Nothing more is made for this order: check with the customer, set the order on the food service, then retry the relation',
+    orderUpdateTime: seen.updateTime,
   };
 }
 

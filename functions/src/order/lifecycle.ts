@@ -40,7 +40,7 @@ export async function advance(
       return close(run, next.to);
     case 'flag':
       // Something only a person can settle: the relation says what, and waits.
-      return flag(run, next.code, next.message);
+      return flag(run, next.code, next.message, next.orderUpdateTime);
     case 'none':
       // Waiting on the kitchen or the drone, backing off, ended, or flagged: the poller wakes it.
       return 'nothing';
