@@ -64,7 +64,7 @@ export function orderUsage(lifecycle: LifecycleResult): Usage | undefined {
     writes: delivered.writes.mean,
     deletes: delivered.documents.mean,
     invocations: delivered.invocations.mean,
-    instanceSeconds: (delivered.invocations.mean * lifecycle.invocationMs.billedMean) / 1000,
+    instanceSeconds: lifecycle.busySecondsPerOrder,
   };
 }
 
@@ -94,7 +94,7 @@ export function perOrderTable(lifecycle: LifecycleResult, resources: FunctionRes
         million({ invocations: usage.invocations }),
       ],
       [
-        `instance seconds (${fixed(lifecycle.invocationMs.billedMean, 0)} ms billed per invocation, concurrency 1: an upper bound)`,
+        `instance seconds (measured: the instance's busy time at ADVANCE_CONCURRENCY ${lifecycle.triggerConcurrency}, per order)`,
         fixed(usage.instanceSeconds),
         million({ instanceSeconds: usage.instanceSeconds }),
       ],
@@ -102,6 +102,13 @@ export function perOrderTable(lifecycle: LifecycleResult, resources: FunctionRes
         '**total, outside polling**',
         '',
         `**${usd(dollars(scale(usage, 1_000_000), resources.advanceRelation).total)}**`,
+      ],
+      [
+        `(were each invocation billed alone: ${fixed(lifecycle.invocationMs.billedMean, 0)} ms each, concurrency 1, not in the total)`,
+        fixed((delivered.invocations.mean * lifecycle.invocationMs.billedMean) / 1000),
+        million({
+          instanceSeconds: (delivered.invocations.mean * lifecycle.invocationMs.billedMean) / 1000,
+        }),
       ],
       [
         'polling: one read per poll while the order is active (one a minute at 60 s)',

@@ -85,6 +85,13 @@ export interface LifecycleResult {
   deliveryWaitMs: { p50: number; p95: number; max: number };
   /** How long a trigger invocation ran, in ms (what Cloud Run bills, rounded up to 100 ms). */
   invocationMs: { mean: number; p50: number; p95: number; billedMean: number };
+  /**
+   * The instance's busy time per order driven, billed (each stretch with a delivery in flight,
+   * rounded up to 100 ms), in s: one instance at ADVANCE_CONCURRENCY, as Cloud Run bills it.
+   */
+  busySecondsPerOrder: number;
+  /** The trigger's concurrency: deliveries one instance runs at once. */
+  triggerConcurrency: number;
   /** Queries of the functions that returned nothing: Firestore bills each as one read, not counted above. */
   emptyQueries: number;
   /** Firestore calls the counter could not bill, by method (should be none). */
@@ -445,7 +452,7 @@ async function measure(
     };
   }
   const driven = orders.length - neverSeen;
-  const { waits, durations } = trigger;
+  const { waits, durations, busySpans } = trigger;
   const summarise = (values: number[]) => ({
     p50: percentile(values, 50),
     p95: percentile(values, 95),
@@ -469,6 +476,8 @@ async function measure(
       ...summarise(durations),
       billedMean: stat(durations.map((ms) => billedSeconds(ms) * 1000)).mean,
     },
+    busySecondsPerOrder: busySpans.reduce((sum, ms) => sum + billedSeconds(ms), 0) / driven,
+    triggerConcurrency: trigger.concurrency,
     latency: {
       NEW: summarise(latency.NEW),
       PREPARATION: summarise(latency.PREPARATION),

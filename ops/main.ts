@@ -45,8 +45,11 @@ export const USAGE = `usage: npm run ops -- <command> [flags]
                                         resolved, or stuck in their stage past its threshold (STUCK_*_SECONDS)
   show <order>                          the relation of orders/<id> (or <id>), what needs a person, and its
                                         history, oldest first
-  retry <order> --reason "…" [--by who] clear a flag so the step runs again; a create whose attempts ran
-                                        out gets a fresh budget. Refused while an attempt holds the step.
+  retry <order> --reason "…" [--flag CODE] [--by who]
+                                        clear a flag so the step runs again; a create whose attempts ran
+                                        out gets a fresh budget. Refused while an attempt holds the step,
+                                        or when --flag is not the relation's flag; an overwrite flag
+                                        (CANCEL_OVERWRITTEN, ORDER_OVERWRITTEN) must be named.
   resolve-orphan <order> <attempt-or-name> --note "…" [--by who]
                                         mark a possible orphan (PREPARATION-2, or kitchenorders/<id>) as
                                         reconciled with the food service. Refused if it is not there or
@@ -134,6 +137,7 @@ async function retry(
   order: string,
   reason: string | undefined,
   by: string | undefined,
+  flag: string | undefined,
 ): Promise<number> {
   if (!reason?.trim()) throw new UsageError('retry needs --reason "…": what you checked or fixed');
   const who = operator(by);
@@ -142,6 +146,7 @@ async function retry(
     { who, why: reason },
     new Date(),
     loadRetentionDays(),
+    flag,
   );
   console.log(
     `${order}: flag cleared by ${who}${approvedAttempt ? `; attempt ${approvedAttempt} approved, so the step has a fresh budget` : ''}. The trigger runs the step again now.`,
@@ -209,6 +214,7 @@ function pollerLine(poller: PollerStatus): string {
 interface Flags {
   project?: string;
   reason?: string;
+  flag?: string;
   note?: string;
   by?: string;
   help?: boolean;
@@ -285,6 +291,7 @@ export async function main(argv: string[]): Promise<number> {
       options: {
         project: { type: 'string' },
         reason: { type: 'string' },
+        flag: { type: 'string' },
         note: { type: 'string' },
         by: { type: 'string' },
         help: { type: 'boolean', short: 'h' },
@@ -321,7 +328,7 @@ export async function main(argv: string[]): Promise<number> {
       case 'show':
         return await show(orderName(target));
       case 'retry':
-        return await retry(orderName(target), values.reason, values.by);
+        return await retry(orderName(target), values.reason, values.by, values.flag);
       case 'resolve-orphan':
         return await resolve(orderName(target), which, values.note, values.by);
       case 'health':

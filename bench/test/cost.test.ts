@@ -98,6 +98,8 @@ describe('bench cost model', () => {
         },
       },
       invocationMs: { mean: 40, p50: 30, p95: 90, billedMean: 100 },
+      // The instance's busy time, measured: less than six invocations billed alone (0.6 s) would be.
+      busySecondsPerOrder: 0.25,
     } as unknown as LifecycleResult;
     assert.deepEqual(orderUsage(lifecycle), {
       ...none,
@@ -105,7 +107,7 @@ describe('bench cost model', () => {
       writes: 9,
       deletes: 4,
       invocations: 6,
-      instanceSeconds: 0.6,
+      instanceSeconds: 0.25,
     });
     assert.equal(orderUsage({ ...lifecycle, byOutcome: {} }), undefined);
   });

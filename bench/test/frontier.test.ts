@@ -31,6 +31,7 @@ function lifecycle(): LifecycleResult {
       },
     },
     invocationMs: { mean: 40, p50: 30, p95: 90, billedMean: 100 },
+    busySecondsPerOrder: 0.4,
     latency: {
       NEW: latency(1),
       PREPARATION: latency(1),
@@ -114,7 +115,7 @@ describe('bench frontier', () => {
       writes: 10,
       deletes: 4,
       invocations: 6,
-      instanceSeconds: 0.6,
+      instanceSeconds: 0.4,
     };
     assert.equal(point.perMillionOrders, dollars(scale(order, 1_000_000), oneCpu).total);
   });

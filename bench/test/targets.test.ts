@@ -41,6 +41,8 @@ function lifecycle(overrides: Partial<LifecycleResult> = {}): LifecycleResult {
     unrecordedCreates: 0,
     deliveryWaitMs: { p50: 1, p95: 5, max: 9 },
     invocationMs: { mean: 40, p50: 30, p95: 90, billedMean: 100 },
+    busySecondsPerOrder: 0.3,
+    triggerConcurrency: 20,
     emptyQueries: 0,
     uncounted: {},
     firestoreCalls: {},

@@ -112,7 +112,14 @@ export class Operators {
     }
     const retry = async () => {
       try {
-        await retryRelation(relationRef(order), BY, new Date(this.world.now), this.retentionDays);
+        // The flag they read and handled, which the tool checks is still the relation's.
+        await retryRelation(
+          relationRef(order),
+          BY,
+          new Date(this.world.now),
+          this.retentionDays,
+          error.code,
+        );
         this.world.log(`operator retries ${order} (${error.code})${why ? ` [${why}]` : ''}`, order);
         return `retried ${order}`;
       } catch (failure) {

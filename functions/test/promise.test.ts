@@ -257,7 +257,13 @@ describe('the promise, where the review broke it', function () {
     await stack.food.updateOrderStatus(order, 'PREPARATION');
     const ref = store().doc(relationRef(order).path);
     const later = new Date(Date.now() + 10_000);
-    await retryRelation(ref, { who: 'alice', why: 'the customer cancelled' }, later, 30);
+    await retryRelation(
+      ref,
+      { who: 'alice', why: 'the customer cancelled' },
+      later,
+      30,
+      'CANCEL_OVERWRITTEN',
+    );
     await stack.cycle();
     stack.service.tick();
     stack.service.tick(); // PACKAGED
@@ -281,7 +287,13 @@ describe('the promise, where the review broke it', function () {
     stack.service.cancelOrder(order);
     await new Promise((resolve) => setTimeout(resolve, 10)); // the retry comes after the fix
     const ref = store().doc(relationRef(order).path);
-    await retryRelation(ref, { who: 'alice', why: 'set it back' }, new Date(), 30);
+    await retryRelation(
+      ref,
+      { who: 'alice', why: 'set it back' },
+      new Date(),
+      30,
+      'CANCEL_OVERWRITTEN',
+    );
     await stack.settle();
     assert.equal((await stack.relation(order))?.error, null);
     // Another held update of ours lands over the fix, and the customer cancels again before any poll.
@@ -310,7 +322,13 @@ describe('the promise, where the review broke it', function () {
     await stack.food.updateOrderStatus(order, 'PREPARATION');
     await new Promise((resolve) => setTimeout(resolve, 10));
     const ref = store().doc(relationRef(order).path);
-    await retryRelation(ref, { who: 'alice', why: 'set it back' }, new Date(), 30);
+    await retryRelation(
+      ref,
+      { who: 'alice', why: 'set it back' },
+      new Date(),
+      30,
+      'CANCEL_OVERWRITTEN',
+    );
     await stack.settle();
     assert.equal((await stack.relation(order))?.error, null);
     // The watch comes due and reads PREPARATION, written before the retry but after the overwrite it cleared.

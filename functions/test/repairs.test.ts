@@ -7,7 +7,7 @@ import { randomUUID } from 'node:crypto';
 import { db } from '../src/store/db';
 import { relationId } from '../src/store/schema';
 import { attemptEntry, retryEntry, startStack, type Stack } from './helpers/stack';
-import { ago, ops, orphanNote, seedAttempt, seedRelation } from './helpers/ops';
+import { ago, flagFields, ops, orphanNote, seedAttempt, seedRelation } from './helpers/ops';
 
 async function untilRetryDue(stack: Stack, order: string): Promise<void> {
   const retryAt = (await stack.relation(order))?.error?.retryAt?.getTime() ?? 0;
@@ -262,6 +262,49 @@ describe('npm run ops: listing, retrying and resolving', function () {
     const badLimit = await ops(['list', '--limit', '500']);
     assert.equal(badLimit.code, 2);
     assert.match(badLimit.output, /limit must be an integer from 1 to 100, got "500"/);
+  });
+
+  it('refuses to clear an overwrite flag the person did not name: one that took the place of the flag they read', async () => {
+    stack = await startStack({ autoDeliver: false });
+    const id = randomUUID();
+    const order = `orders/${id}`;
+    // The person read ATTEMPTS_EXHAUSTED; an overwrite flag took its place before they ran retry.
+    await seedRelation(id, {
+      stage: 'REJECTED',
+      orderStatus: 'IN_FLIGHT',
+      ...flagFields('ORDER_OVERWRITTEN', 'the order changed to IN_FLIGHT', ago(1)),
+    });
+    const unnamed = await ops(['retry', order, '--reason', 'reconciled the attempts']);
+    assert.equal(unnamed.code, 1);
+    assert.match(
+      unnamed.output,
+      /is flagged ORDER_OVERWRITTEN: the order changed to IN_FLIGHT\. Set the order right on the food service as it asks, then retry with --flag ORDER_OVERWRITTEN/,
+    );
+    const stale = await ops([
+      'retry',
+      order,
+      '--reason',
+      'reconciled the attempts',
+      '--flag',
+      'ATTEMPTS_EXHAUSTED',
+    ]);
+    assert.equal(stale.code, 1);
+    assert.match(stale.output, /is flagged ORDER_OVERWRITTEN, not ATTEMPTS_EXHAUSTED/);
+    assert.equal(
+      (await stack.relation(order))?.error?.code,
+      'ORDER_OVERWRITTEN',
+      'nothing changed',
+    );
+    const named = await ops([
+      'retry',
+      order,
+      '--reason',
+      'set it back to REJECTED',
+      '--flag',
+      'ORDER_OVERWRITTEN',
+    ]);
+    assert.equal(named.code, 0, named.output);
+    assert.equal((await stack.relation(order))?.error, null);
   });
 
   it('refuses to retry a relation that is not flagged, or one whose step an attempt still holds', async () => {

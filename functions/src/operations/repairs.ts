@@ -62,8 +62,11 @@ const REPAIRED_WATCH_MS = lateWriteWatchMs({
  * the step of the relation's stage, if any, is approved, which gives the
  * step a fresh budget: the person has reconciled the possible orphans with
  * the food service. A flag for an order that changed under us is cleared for
- * the order as it is now: the person vouches for it. Refused while an
- * attempt still holds the step. `retentionDays` (RETENTION_DAYS): a retry
+ * the order as it is now: the person vouches for it, so they must name that
+ * flag (`handled`): one raised after they looked, or taking the place of the
+ * one they handled, would otherwise be cleared unseen, the order not set
+ * right. Refused while an attempt still holds the step, or when `handled`
+ * is not the relation's flag. `retentionDays` (RETENTION_DAYS): a retry
  * that settles a finished relation lets it expire that long after.
  */
 export async function retryRelation(
@@ -71,6 +74,7 @@ export async function retryRelation(
   by: Operator,
   now: Date,
   retentionDays: number,
+  handled?: string,
 ): Promise<{ approvedAttempt: number | null }> {
   if (!by.who.trim() || !by.why.trim())
     throw new RepairRefused('a retry needs who asks and why (--by and --reason)');
@@ -80,6 +84,13 @@ export async function retryRelation(
     if (!flag || flag.transient) {
       throw new RepairRefused(
         `${relation.order} is not flagged${flag ? ': its transient error is retried on its own' : ''}; nothing to retry`,
+      );
+    }
+    const overwrite = /_OVERWRITTEN$/.test(flag.code);
+    if ((handled !== undefined && handled !== flag.code) || (overwrite && handled === undefined)) {
+      throw new RepairRefused(
+        `${relation.order} is flagged ${flag.code}${handled !== undefined ? `, not ${handled}` : ''}: ${flag.message}. ` +
+          `${overwrite ? 'Set the order right on the food service as it asks, then retry' : 'Read it, then retry'} with --flag ${flag.code}`,
       );
     }
     const step = stepFrom(relation.stage);
@@ -105,7 +116,7 @@ export async function retryRelation(
       relation.knownUpdateTime,
       flag.orderUpdateTime ?? new Date(flag.at.getTime() - CLOCK_SKEW_MS).toISOString(),
     );
-    const vouched = !/_OVERWRITTEN$/.test(flag.code)
+    const vouched = !overwrite
       ? {}
       : isTerminal(relation.stage)
         ? {

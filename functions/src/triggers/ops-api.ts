@@ -5,7 +5,7 @@
 //   GET  /orders/<id>                        the relation, what needs a person, and its history
 //   GET  /orders?stage=&flagged=&orphans=&stuck=&limit=&pageToken=
 //   GET  /health                             the stuck-order report's summary, and the poller judged now
-//   POST /orders/<id>/retry                  {"reason": "…", "by"?: "…"}
+//   POST /orders/<id>/retry                  {"reason": "…", "flag"?: "CODE", "by"?: "…"}
 //   POST /orders/<id>/resolve-orphan         {"orphan": "<attempt or name>", "note": "…", "by"?: "…"}
 // A repair is signed with the verified e-mail of the caller's own ID token in
 // Authorization, never OPS_INVOKER's (ops-auth.ts); "by" counts only in the
@@ -162,11 +162,15 @@ async function route(request: Request, response: Response): Promise<void> {
         who: await operatorName(caller, body, loadOpsAudiences()),
         why: text(body, 'reason', 'what you checked or fixed'),
       };
+      const flag = body.flag;
+      if (flag !== undefined && typeof flag !== 'string')
+        throw new BadRequest('"flag" must be the code of the flag you handled, as a string');
       const { approvedAttempt } = await retryRelation(
         relationRef(order),
         by,
         now,
         loadRetentionDays(),
+        flag,
       );
       logger.warn('relation retried by a person', {
         order,

@@ -79,6 +79,8 @@ export interface TriggerStats {
   /** How long each delivery waited for a free slot, and how long it ran, in ms. */
   waits: number[];
   durations: number[];
+  /** Each stretch the instance had a delivery in flight, in ms: what Cloud Run bills as instance time. */
+  busySpans: number[];
 }
 
 export interface DriverOptions {
@@ -205,15 +207,17 @@ export async function startDriver(options: DriverOptions): Promise<Driver> {
       invocations: new Map(),
       waits: [],
       durations: [],
+      busySpans: [],
     };
     triggers.set(name, stats);
     if (!options.events) continue;
     const waiting: Array<() => void> = [];
     let inFlight = 0;
+    let busySince = 0;
     const counted = async (event: FirestoreCloudEvent) => {
       const queuedAt = performance.now();
       if (inFlight >= limit) await new Promise<void>((resolve) => waiting.push(resolve));
-      else inFlight++;
+      else if (inFlight++ === 0) busySince = performance.now();
       const started = performance.now();
       stats.waits.push(started - queuedAt);
       const id = event.document.slice(event.document.lastIndexOf('/') + 1);
@@ -231,7 +235,7 @@ export async function startDriver(options: DriverOptions): Promise<Driver> {
         stats.durations.push(performance.now() - started);
         const next = waiting.shift();
         if (next) next();
-        else inFlight--;
+        else if (--inFlight === 0) stats.busySpans.push(performance.now() - busySince);
       }
     };
     const id = `${DEFAULT_REGION}-${name}`;
