@@ -8,7 +8,7 @@ import { isFlaggedOverwritten } from '../src/model/overwrite';
 import { isOpen, type Relation } from '../src/model/relation';
 import { isTerminal } from '../src/model/stage';
 import { RepairRefused, resolveOrphan, retryRelation } from '../src/operations/repairs';
-import { pageOfRelations } from '../src/store/queries';
+import { pageOfRelations, type RelationFilter } from '../src/store/queries';
 import { readRelation, relationRef } from '../src/store/relations';
 import type { FoodLedger } from './food';
 import type { World } from './world';
@@ -42,22 +42,18 @@ export class Operators {
   /** A round: some flagged relations retried, some open notes resolved, in the order this person works. */
   async round(): Promise<string> {
     const done: string[] = [];
-    const retries = async () => {
-      const { relations } = await pageOfRelations({ flagged: true }, null, 5);
-      for (const stored of relations) {
-        if (!this.world.random.chance(0.5) || !stored.parsed.ok) continue;
-        const result = await this.handleFlag(stored.parsed.value, null);
-        if (result) done.push(result);
-      }
-    };
-    const resolves = async () => {
-      const { relations } = await pageOfRelations({ openOrphans: true }, null, 5);
-      for (const stored of relations) {
-        if (!this.world.random.chance(0.5) || !stored.parsed.ok) continue;
-        const result = await this.resolveNote(stored.parsed.value, null);
-        if (result) done.push(result);
-      }
-    };
+    // Half of what a listing shows gets looked at in a round.
+    const part =
+      (filter: RelationFilter, act: (relation: Relation) => Promise<string | null>) => async () => {
+        const { relations } = await pageOfRelations(filter, null, 5);
+        for (const stored of relations) {
+          if (!this.world.random.chance(0.5) || !stored.parsed.ok) continue;
+          const result = await act(stored.parsed.value);
+          if (result) done.push(result);
+        }
+      };
+    const retries = part({ flagged: true }, (relation) => this.handleFlag(relation, null));
+    const resolves = part({ openOrphans: true }, (relation) => this.resolveNote(relation, null));
     // Each part starts at once, as a person would: the first call is made in the minute it is due.
     const parts = [this.can.retries && retries, this.can.resolves && resolves];
     for (const part of this.person?.resolvesFirst ? parts.reverse() : parts) if (part) await part();
