@@ -64,6 +64,31 @@ async function deadFinisher(order: string, sendUntil: Timestamp) {
   return entry;
 }
 
+/** One order placed, given a kitchen order, then cancelled by the customer: the relation ends CANCELLED. */
+async function cancelledOrder(stack: Stack): Promise<string> {
+  const [order] = stack.service.placeOrders(1);
+  await stack.cycle();
+  stack.service.cancelOrder(order);
+  await stack.cycle();
+  assert.equal((await stack.relation(order))?.stage, 'CANCELLED');
+  return order;
+}
+
+/** A person's retry of the order's CANCEL_OVERWRITTEN flag, `at` when they run it. */
+async function retryOverwrite(stack: Stack, order: string, at = new Date()): Promise<void> {
+  const by = { who: 'alice', why: 'set the order right' };
+  await retryRelation(relationRef(order), by, at, 30, 'CANCEL_OVERWRITTEN');
+  await stack.settle();
+}
+
+/** The ended order's watch comes due (its late-write window has passed), and a poll looks. */
+async function watchDue(stack: Stack, order: string): Promise<void> {
+  await db()
+    .doc(relationRef(order).path)
+    .update({ watchUntil: ago(1) });
+  await stack.cycle();
+}
+
 /** Ticks the food service until the order's shipment is DELIVERED (bounded). */
 async function deliverShipment(stack: Stack, order: string): Promise<void> {
   for (
@@ -255,15 +280,7 @@ describe('the promise, where the review broke it', function () {
     // before they run retry, some seconds later.
     stack.service.cancelOrder(order);
     await stack.food.updateOrderStatus(order, 'PREPARATION');
-    const ref = store().doc(relationRef(order).path);
-    const later = new Date(Date.now() + 10_000);
-    await retryRelation(
-      ref,
-      { who: 'alice', why: 'the customer cancelled' },
-      later,
-      30,
-      'CANCEL_OVERWRITTEN',
-    );
+    await retryOverwrite(stack, order, new Date(Date.now() + 10_000));
     await stack.cycle();
     stack.service.tick();
     stack.service.tick(); // PACKAGED
@@ -275,85 +292,52 @@ describe('the promise, where the review broke it', function () {
 
   it("an operator's fix of an ended, overwritten order, then a held update of ours over it and the customer's cancel again: flagged at the watch", async () => {
     stack = await startStack({ service: { rejectRate: 0 } });
-    const [order] = stack.service.placeOrders(1);
-    await stack.cycle();
-    stack.service.cancelOrder(order);
-    await stack.cycle();
-    assert.equal((await stack.relation(order))?.stage, 'CANCELLED');
+    const order = await cancelledOrder(stack);
     // Our update lands over the cancel (the relation is flagged), and the person sets the order back.
     await stack.food.updateOrderStatus(order, 'PREPARATION');
     await stack.cycle();
-    assert.match(String((await stack.relation(order))?.error?.code), /_OVERWRITTEN$/);
+    assert.equal((await stack.relation(order))?.error?.code, 'CANCEL_OVERWRITTEN');
     stack.service.cancelOrder(order);
     await new Promise((resolve) => setTimeout(resolve, 10)); // the retry comes after the fix
-    const ref = store().doc(relationRef(order).path);
-    await retryRelation(
-      ref,
-      { who: 'alice', why: 'set it back' },
-      new Date(),
-      30,
-      'CANCEL_OVERWRITTEN',
-    );
-    await stack.settle();
+    await retryOverwrite(stack, order);
     assert.equal((await stack.relation(order))?.error, null);
     // Another held update of ours lands over the fix, and the customer cancels again before any poll.
     await stack.food.updateOrderStatus(order, 'PREPARATION');
     stack.service.cancelOrder(order);
-    // The watch comes due (14 minutes on) and reads CANCELLED, written after the fix.
-    await db()
-      .doc(ref.path)
-      .update({ watchUntil: ago(1) });
-    await stack.cycle();
+    // The watch comes due (14 minutes on) and reads CANCELLED, written after the retry.
+    await watchDue(stack, order);
     const relation = await stack.relation(order);
     assert.match(String(relation?.error?.code), /_OVERWRITTEN$/, JSON.stringify(relation));
   });
 
   it("a held update of ours that lands between an operator's fix of an ended order and the retry: flagged at the watch", async () => {
     stack = await startStack({ service: { rejectRate: 0 } });
-    const [order] = stack.service.placeOrders(1);
-    await stack.cycle();
-    stack.service.cancelOrder(order);
-    await stack.cycle();
+    const order = await cancelledOrder(stack);
     await stack.food.updateOrderStatus(order, 'PREPARATION'); // over the cancel: flagged
     await stack.cycle();
-    assert.match(String((await stack.relation(order))?.error?.code), /_OVERWRITTEN$/);
+    assert.equal((await stack.relation(order))?.error?.code, 'CANCEL_OVERWRITTEN');
     // The person sets the order back; another held update of ours lands before they run retry.
     stack.service.cancelOrder(order);
     await stack.food.updateOrderStatus(order, 'PREPARATION');
     await new Promise((resolve) => setTimeout(resolve, 10));
-    const ref = store().doc(relationRef(order).path);
-    await retryRelation(
-      ref,
-      { who: 'alice', why: 'set it back' },
-      new Date(),
-      30,
-      'CANCEL_OVERWRITTEN',
-    );
-    await stack.settle();
+    await retryOverwrite(stack, order);
     assert.equal((await stack.relation(order))?.error, null);
     // The watch comes due and reads PREPARATION, written before the retry but after the overwrite it cleared.
-    await db()
-      .doc(ref.path)
-      .update({ watchUntil: ago(1) });
-    await stack.cycle();
+    await watchDue(stack, order);
     const relation = await stack.relation(order);
     assert.equal(relation?.error?.code, 'CANCEL_OVERWRITTEN', JSON.stringify(relation));
   });
 
   it('a held final update of ours over the cancel of a relation closed with another flag: the watch still looks, and flags it', async () => {
     stack = await startStack({ service: { rejectRate: 0 } });
-    const [order] = stack.service.placeOrders(1);
-    await stack.cycle();
-    stack.service.cancelOrder(order);
-    await stack.cycle();
-    assert.equal((await stack.relation(order))?.stage, 'CANCELLED');
-    const ref = db().doc(relationRef(order).path);
+    const order = await cancelledOrder(stack);
     // Closed with a flag for something else, a person has yet to look at it.
-    await ref.update(flagFields('ATTEMPTS_EXHAUSTED', 'reconcile the attempts', ago(1)));
+    await db()
+      .doc(relationRef(order).path)
+      .update(flagFields('ATTEMPTS_EXHAUSTED', 'reconcile the attempts', ago(1)));
     // A finish of ours, held by the server, lands: DELIVERED over the cancel, listed as active by no poll.
     await stack.food.updateOrderStatus(order, 'DELIVERED');
-    await ref.update({ watchUntil: ago(1) }); // the late-write window has passed
-    await stack.cycle();
+    await watchDue(stack, order);
     const relation = await stack.relation(order);
     assert.equal(relation?.error?.code, 'CANCEL_OVERWRITTEN', JSON.stringify(relation?.error));
     assert.match(String(relation?.error?.message), /it was flagged ATTEMPTS_EXHAUSTED/);
