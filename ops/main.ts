@@ -22,6 +22,7 @@ import {
   loadWatchSettings,
   orderReport,
   parseOrderName,
+  parseHandledFlag,
   plainJson,
   pollerStatus,
   readHealthSummary,
@@ -45,11 +46,12 @@ export const USAGE = `usage: npm run ops -- <command> [flags]
                                         resolved, or stuck in their stage past its threshold (STUCK_*_SECONDS)
   show <order>                          the relation of orders/<id> (or <id>), what needs a person, and its
                                         history, oldest first
-  retry <order> --reason "…" [--flag CODE] [--by who]
+  retry <order> --reason "…" [--flag CODE[@AT]] [--by who]
                                         clear a flag so the step runs again; a create whose attempts ran
                                         out gets a fresh budget. Refused while an attempt holds the step,
-                                        or when --flag is not the relation's flag; an overwrite flag
-                                        (CANCEL_OVERWRITTEN, ORDER_OVERWRITTEN) must be named.
+                                        or when --flag is not the relation's flag (its code, and the
+                                        error.at that show prints); an overwrite flag (CANCEL_OVERWRITTEN,
+                                        ORDER_OVERWRITTEN) must be named with its time, CODE@AT.
   resolve-orphan <order> <attempt-or-name> --note "…" [--by who]
                                         mark a possible orphan (PREPARATION-2, or kitchenorders/<id>) as
                                         reconciled with the food service. Refused if it is not there or
@@ -141,12 +143,14 @@ async function retry(
 ): Promise<number> {
   if (!reason?.trim()) throw new UsageError('retry needs --reason "…": what you checked or fixed');
   const who = operator(by);
+  const handled = flag === undefined ? undefined : parseHandledFlag(flag);
+  if (typeof handled === 'string') throw new UsageError(handled);
   const { approvedAttempt } = await retryRelation(
     relationRef(order),
     { who, why: reason },
     new Date(),
     loadRetentionDays(),
-    flag,
+    handled,
   );
   console.log(
     `${order}: flag cleared by ${who}${approvedAttempt ? `; attempt ${approvedAttempt} approved, so the step has a fresh budget` : ''}. The trigger runs the step again now.`,

@@ -406,7 +406,7 @@ export class FoodLedger {
           method,
           resource,
           status.DEADLINE_EXCEEDED,
-          `Not sent: the invocation's deadline (${sendBefore.toISOString()}) has passed`,
+          `Not sent: its deadline to be sent (${sendBefore.toISOString()}) has passed`,
         );
       }
       onSend?.();

@@ -108,14 +108,11 @@ export class Operators {
     }
     const retry = async () => {
       try {
-        // The flag they read and handled, which the tool checks is still the relation's.
-        await retryRelation(
-          relationRef(order),
-          BY,
-          new Date(this.world.now),
-          this.retentionDays,
-          error.code,
-        );
+        // The flag they read and handled, which the tool checks is still the relation's, raised then.
+        await retryRelation(relationRef(order), BY, new Date(this.world.now), this.retentionDays, {
+          code: error.code,
+          at: error.at,
+        });
         this.world.log(`operator retries ${order} (${error.code})${why ? ` [${why}]` : ''}`, order);
         return `retried ${order}`;
       } catch (failure) {

@@ -35,7 +35,12 @@ export { newRelation } from './store/schema';
 
 // What an operator asks and does: status, lists, repairs.
 export { pollerStatus } from './poller/watch';
-export { RepairRefused, resolveOrphan, retryRelation } from './operations/repairs';
+export {
+  parseHandledFlag,
+  RepairRefused,
+  resolveOrphan,
+  retryRelation,
+} from './operations/repairs';
 export {
   BadRequest,
   listRelations,

@@ -74,10 +74,12 @@ async function cancelledOrder(stack: Stack): Promise<string> {
   return order;
 }
 
-/** A person's retry of the order's CANCEL_OVERWRITTEN flag, `at` when they run it. */
+/** A person's retry of the order's flag as it stands (they handled it), `at` when they run it. */
 async function retryOverwrite(stack: Stack, order: string, at = new Date()): Promise<void> {
   const by = { who: 'alice', why: 'set the order right' };
-  await retryRelation(relationRef(order), by, at, 30, 'CANCEL_OVERWRITTEN');
+  const flag = (await stack.relation(order))?.error;
+  assert.equal(flag?.code, 'CANCEL_OVERWRITTEN');
+  await retryRelation(relationRef(order), by, at, 30, flag);
   await stack.settle();
 }
 

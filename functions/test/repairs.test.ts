@@ -264,45 +264,44 @@ describe('npm run ops: listing, retrying and resolving', function () {
     assert.match(badLimit.output, /limit must be an integer from 1 to 100, got "500"/);
   });
 
-  it('refuses to clear an overwrite flag the person did not name: one that took the place of the flag they read', async () => {
+  it('clears an overwrite flag only when named with when it was raised: not one that took the place of, or came after, the one handled', async () => {
     stack = await startStack({ autoDeliver: false });
     const id = randomUUID();
     const order = `orders/${id}`;
     // The person read ATTEMPTS_EXHAUSTED; an overwrite flag took its place before they ran retry.
+    const raised = ago(1);
+    const at = raised.toDate().toISOString();
     await seedRelation(id, {
       stage: 'REJECTED',
       orderStatus: 'IN_FLIGHT',
-      ...flagFields('ORDER_OVERWRITTEN', 'the order changed to IN_FLIGHT', ago(1)),
+      ...flagFields('ORDER_OVERWRITTEN', 'the order changed to IN_FLIGHT', raised),
     });
-    const unnamed = await ops(['retry', order, '--reason', 'reconciled the attempts']);
-    assert.equal(unnamed.code, 1);
-    assert.match(
-      unnamed.output,
-      /is flagged ORDER_OVERWRITTEN: the order changed to IN_FLIGHT\. Set the order right on the food service as it asks, then retry with --flag ORDER_OVERWRITTEN/,
-    );
-    const stale = await ops([
-      'retry',
-      order,
-      '--reason',
-      'reconciled the attempts',
-      '--flag',
-      'ATTEMPTS_EXHAUSTED',
-    ]);
-    assert.equal(stale.code, 1);
-    assert.match(stale.output, /is flagged ORDER_OVERWRITTEN, not ATTEMPTS_EXHAUSTED/);
+    const retry = (...flag: string[]) =>
+      ops(['retry', order, '--reason', 'set it back to REJECTED', ...flag]);
+    const refusals = [
+      [
+        [],
+        `is flagged ORDER_OVERWRITTEN@${at}: the order changed to IN_FLIGHT\\. Set the order right`,
+      ],
+      [['--flag', 'ATTEMPTS_EXHAUSTED'], 'not the flag you handled \\(ATTEMPTS_EXHAUSTED\\)'],
+      [['--flag', 'ORDER_OVERWRITTEN'], `then retry with --flag ORDER_OVERWRITTEN@${at}`],
+      // The same code, raised again after the person set the order right (seed 28465).
+      [['--flag', 'ORDER_OVERWRITTEN@2026-12-01T10:00:00.000Z'], 'not the flag you handled'],
+    ] as const;
+    for (const [flag, says] of refusals) {
+      const refused = await retry(...flag);
+      assert.equal(refused.code, 1, refused.output);
+      assert.match(refused.output, new RegExp(says));
+    }
+    const malformed = await retry('--flag', 'ORDER_OVERWRITTEN@yesterday');
+    assert.equal(malformed.code, 2);
+    assert.match(malformed.output, /CODE or CODE@<when it was raised/);
     assert.equal(
       (await stack.relation(order))?.error?.code,
       'ORDER_OVERWRITTEN',
       'nothing changed',
     );
-    const named = await ops([
-      'retry',
-      order,
-      '--reason',
-      'set it back to REJECTED',
-      '--flag',
-      'ORDER_OVERWRITTEN',
-    ]);
+    const named = await retry('--flag', `ORDER_OVERWRITTEN@${at}`);
     assert.equal(named.code, 0, named.output);
     assert.equal((await stack.relation(order))?.error, null);
   });

@@ -58,6 +58,10 @@ const REGRESSION_SEEDS: Record<string, number[]> = {
   'a held update landing after the flag of an ended order, observed before the retry': [5657],
   // Found on 299caa1 (seeds 2001..12000): a retry prepared from a listing cleared an overwrite flag raised since.
   'a retry that cleared an overwrite flag raised after the person read the relation': [9238],
+  // Found on bab2de8 (the long hunt): a retry minutes after the fix cleared a second overwrite flag of the
+  // same code (28465); a step frozen past its send window stretched it over the gap (23014).
+  'a retry that cleared a second overwrite flag of the same kind': [28465],
+  'a send window stretched over the time after it ended': [23014],
 };
 
 describe('the simulation', function () {

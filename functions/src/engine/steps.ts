@@ -534,8 +534,12 @@ async function moveOrder(
     }
     if (orderStatusRank(seen.status) >= orderStatusRank(to))
       return { outcome: 'moved', knownUpdateTime: seen.updateTime };
-    // Too little of the window left for a wait for a slot: move it on, on record, before sending.
-    if (window.until.getTime() - deps.now().getTime() < deps.config.rpcDeadlineMs) {
+    // Too little of the window left for a wait for a slot: move it on, on record, before sending. Only while
+    // it is open: stretched over a time after it ended (an invocation frozen past it), it would cover a held
+    // landing of an earlier send in that gap (seed 23014). The update is then not sent (past its window),
+    // and the next attempt, which inherits the window as it was, takes over.
+    const left = window.until.getTime() - deps.now().getTime();
+    if (left > 0 && left < deps.config.rpcDeadlineMs) {
       window.until = new Date(deps.now().getTime() + sendWindowMs(deps.config));
       await window.extend(window.until);
     }

@@ -140,13 +140,14 @@ export function noSlotError(limit: number, waitedMs: number): ServiceError {
 }
 
 /**
- * A call its invocation may no longer send: past the invocation's own
- * timeout, the request is over (its code may still run), and a write sent
- * then could land after every watch for late writes has ended
+ * A call that may no longer be sent: past its invocation's own timeout, the
+ * request is over (its code may still run), and a write sent then could land
+ * after every watch for late writes has ended; past its send window, it
+ * would land where nobody expects a write of ours
  * (docs/ARCHITECTURE.md#late-writes).
  */
 export function pastDeadlineError(deadline: Date): ServiceError {
-  return notSentError(`the invocation's deadline (${deadline.toISOString()}) has passed`);
+  return notSentError(`its deadline to be sent (${deadline.toISOString()}) has passed`);
 }
 
 /**

@@ -57,24 +57,44 @@ const REPAIRED_WATCH_MS = lateWriteWatchMs({
   advanceTimeoutSeconds: INT_PARAMS.ADVANCE_TIMEOUT_SECONDS.max,
 });
 
+/** The flag a person handled, as `--flag` names it: its code, and when it was raised (`error.at`). */
+export interface HandledFlag {
+  code: string;
+  at?: Date;
+}
+
+/** `CODE` or `CODE@<error.at as ISO>`, as `ops show` prints the flag; a string says what is wrong. */
+export function parseHandledFlag(text: string): HandledFlag | string {
+  const [code, at, ...rest] = text.trim().split('@');
+  const when = at === undefined ? undefined : new Date(at);
+  if (!/^[A-Z][A-Z_]*$/.test(code) || rest.length > 0 || (when && Number.isNaN(when.getTime())))
+    return `the flag you handled is CODE or CODE@<when it was raised, as an ISO time>, got "${text}"`;
+  return when ? { code, at: when } : { code };
+}
+
+function describeHandled(handled: HandledFlag): string {
+  return handled.at ? `${handled.code}@${handled.at.toISOString()}` : handled.code;
+}
+
 /**
  * Clears a flag so the trigger runs the step again. The latest attempt at
  * the step of the relation's stage, if any, is approved, which gives the
  * step a fresh budget: the person has reconciled the possible orphans with
  * the food service. A flag for an order that changed under us is cleared for
  * the order as it is now: the person vouches for it, so they must name that
- * flag (`handled`): one raised after they looked, or taking the place of the
- * one they handled, would otherwise be cleared unseen, the order not set
- * right. Refused while an attempt still holds the step, or when `handled`
- * is not the relation's flag. `retentionDays` (RETENTION_DAYS): a retry
- * that settles a finished relation lets it expire that long after.
+ * very flag (`handled`, with when it was raised): one raised after they set
+ * the order right, or taking the place of the one they handled, would
+ * otherwise be cleared unseen, the order not set right again. Refused while
+ * an attempt still holds the step, or when `handled` is not the relation's
+ * flag. `retentionDays` (RETENTION_DAYS): a retry that settles a finished
+ * relation lets it expire that long after.
  */
 export async function retryRelation(
   ref: DocumentReference,
   by: Operator,
   now: Date,
   retentionDays: number,
-  handled?: string,
+  handled?: HandledFlag,
 ): Promise<{ approvedAttempt: number | null }> {
   if (!by.who.trim() || !by.why.trim())
     throw new RepairRefused('a retry needs who asks and why (--by and --reason)');
@@ -87,10 +107,15 @@ export async function retryRelation(
       );
     }
     const overwrite = /_OVERWRITTEN$/.test(flag.code);
-    if ((handled !== undefined && handled !== flag.code) || (overwrite && handled === undefined)) {
+    const named = `${flag.code}@${flag.at.toISOString()}`;
+    const other =
+      handled !== undefined &&
+      (handled.code !== flag.code ||
+        (handled.at !== undefined && handled.at.getTime() !== flag.at.getTime()));
+    if (other || (overwrite && handled?.at === undefined)) {
       throw new RepairRefused(
-        `${relation.order} is flagged ${flag.code}${handled !== undefined ? `, not ${handled}` : ''}: ${flag.message}. ` +
-          `${overwrite ? 'Set the order right on the food service as it asks, then retry' : 'Read it, then retry'} with --flag ${flag.code}`,
+        `${relation.order} is flagged ${named}${other ? `, not the flag you handled (${describeHandled(handled)})` : ''}: ${flag.message}. ` +
+          `${overwrite ? 'Set the order right on the food service as it asks, then retry' : 'Read it, then retry'} with --flag ${named}`,
       );
     }
     const step = stepFrom(relation.stage);

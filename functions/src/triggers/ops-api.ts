@@ -5,7 +5,7 @@
 //   GET  /orders/<id>                        the relation, what needs a person, and its history
 //   GET  /orders?stage=&flagged=&orphans=&stuck=&limit=&pageToken=
 //   GET  /health                             the stuck-order report's summary, and the poller judged now
-//   POST /orders/<id>/retry                  {"reason": "…", "flag"?: "CODE", "by"?: "…"}
+//   POST /orders/<id>/retry                  {"reason": "…", "flag"?: "CODE[@AT]", "by"?: "…"}
 //   POST /orders/<id>/resolve-orphan         {"orphan": "<attempt or name>", "note": "…", "by"?: "…"}
 // A repair is signed with the verified e-mail of the caller's own ID token in
 // Authorization, never OPS_INVOKER's (ops-auth.ts); "by" counts only in the
@@ -24,7 +24,13 @@ import {
   OPERATORS,
 } from '../config';
 import { pollerStatus } from '../poller/watch';
-import { RepairRefused, resolveOrphan, retryRelation, type Operator } from '../operations/repairs';
+import {
+  parseHandledFlag,
+  RepairRefused,
+  resolveOrphan,
+  retryRelation,
+  type Operator,
+} from '../operations/repairs';
 import {
   BadRequest,
   listRelations,
@@ -164,13 +170,15 @@ async function route(request: Request, response: Response): Promise<void> {
       };
       const flag = body.flag;
       if (flag !== undefined && typeof flag !== 'string')
-        throw new BadRequest('"flag" must be the code of the flag you handled, as a string');
+        throw new BadRequest('"flag" must be the flag you handled, as a string: CODE or CODE@AT');
+      const handled = flag === undefined ? undefined : parseHandledFlag(flag);
+      if (typeof handled === 'string') throw new BadRequest(handled);
       const { approvedAttempt } = await retryRelation(
         relationRef(order),
         by,
         now,
         loadRetentionDays(),
-        flag,
+        handled,
       );
       logger.warn('relation retried by a person', {
         order,
