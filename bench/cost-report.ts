@@ -73,6 +73,7 @@ export function perOrderTable(lifecycle: LifecycleResult, resources: FunctionRes
   const usage = orderUsage(lifecycle);
   const delivered = lifecycle.byOutcome.DELIVERED;
   if (!usage || !delivered) return 'no delivered order was measured';
+  const billedAlone = (delivered.invocations.mean * lifecycle.invocationMs.billedMean) / 1000;
   const million = (part: Partial<Usage>) =>
     usd(dollars(scale({ ...none, ...part }, 1_000_000), resources.advanceRelation).total);
   const pollRead = usd(
@@ -105,10 +106,8 @@ export function perOrderTable(lifecycle: LifecycleResult, resources: FunctionRes
       ],
       [
         `(were each invocation billed alone: ${fixed(lifecycle.invocationMs.billedMean, 0)} ms each, concurrency 1, not in the total)`,
-        fixed((delivered.invocations.mean * lifecycle.invocationMs.billedMean) / 1000),
-        million({
-          instanceSeconds: (delivered.invocations.mean * lifecycle.invocationMs.billedMean) / 1000,
-        }),
+        fixed(billedAlone),
+        million({ instanceSeconds: billedAlone }),
       ],
       [
         'polling: one read per poll while the order is active (one a minute at 60 s)',

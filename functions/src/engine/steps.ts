@@ -13,7 +13,7 @@ import {
   type Config,
 } from '../config';
 import { describeError } from '../describe-error';
-import { FoodServiceError } from '../food/errors';
+import { FoodServiceError, pastDeadlineError } from '../food/errors';
 import { isOverwritten } from '../model/overwrite';
 import {
   CREATE_STEPS,
@@ -536,10 +536,14 @@ async function moveOrder(
       return { outcome: 'moved', knownUpdateTime: seen.updateTime };
     // Too little of the window left for a wait for a slot: move it on, on record, before sending. Only while
     // it is open: stretched over a time after it ended (an invocation frozen past it), it would cover a held
-    // landing of an earlier send in that gap (seed 23014). The update is then not sent (past its window),
-    // and the next attempt, which inherits the window as it was, takes over.
+    // landing of an earlier send in that gap (seed 23014). Past it, nothing is sent, and the next attempt,
+    // which inherits the window as it was, takes over.
     const left = window.until.getTime() - deps.now().getTime();
-    if (left > 0 && left < deps.config.rpcDeadlineMs) {
+    if (left <= 0) {
+      const notSent = pastDeadlineError(window.until);
+      throw new FoodServiceError('UpdateOrder', relation.order, deps.config.address, notSent, 1);
+    }
+    if (left < deps.config.rpcDeadlineMs) {
       window.until = new Date(deps.now().getTime() + sendWindowMs(deps.config));
       await window.extend(window.until);
     }

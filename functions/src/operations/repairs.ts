@@ -5,6 +5,7 @@ import { CLOCK_SKEW_MS, INT_PARAMS, lateWriteWatchMs } from '../config';
 import { describeError } from '../describe-error';
 import { orphansOf, stepFrom } from '../model/orphans';
 import { isTerminal } from '../model/stage';
+import { isFlaggedOverwritten } from '../model/overwrite';
 import { latestUpdateTime } from '../model/update-time';
 import {
   CREATE_STEPS,
@@ -106,7 +107,7 @@ export async function retryRelation(
         `${relation.order} is not flagged${flag ? ': its transient error is retried on its own' : ''}; nothing to retry`,
       );
     }
-    const overwrite = /_OVERWRITTEN$/.test(flag.code);
+    const overwrite = isFlaggedOverwritten(relation);
     const named = `${flag.code}@${flag.at.toISOString()}`;
     const other =
       handled !== undefined &&
@@ -131,12 +132,13 @@ export async function retryRelation(
     }
     // The person set the order right and vouches for it. What was written up to the overwrite the
     // flag was raised for is theirs to have seen; what was written since is judged as usual, so a
-    // held update of ours that lands after their fix, even before the retry, is told. Our updates
-    // that may still land stay known. An ended relation also takes the retry's time: until then a
-    // write that reads as it ended was the person's fix, and anything after it is flagged; its
-    // order is looked at once more after any update of ours still held by the server could have
-    // landed over the fix. A fix made less than the clock skew before the retry may be flagged
-    // again, never missed. (A flag from before flags kept their update_time: its time, less the skew.)
+    // held update of ours that lands after their fix, even before the retry, is told. A live
+    // relation keeps our updates that may still land. An ended one forgets them and takes the
+    // retry's time: until then a write that reads as it ended was the person's fix, anything after
+    // it is flagged, and its order is looked at once more after any update of ours still held by
+    // the server could have landed over the fix. A fix made less than the clock skew before the
+    // retry may be flagged again, never missed. (A flag from before flags kept their update_time:
+    // its time, less the skew.)
     const known = latestUpdateTime(
       relation.knownUpdateTime,
       flag.orderUpdateTime ?? new Date(flag.at.getTime() - CLOCK_SKEW_MS).toISOString(),
