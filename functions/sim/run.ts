@@ -207,6 +207,14 @@ export async function simulate(scheduler: Scheduler, plan: Plan): Promise<RunRes
       const match = /^relations\/([^/]+)$/.exec(path);
       if (!match || !after) return;
       const ordered = food.orders.get(`orders/${match[1]}`);
+      // The finish's window, as the poller opens it on the relation.
+      const opened = after.finishWindow as { to?: unknown; sendUntil?: unknown } | null | undefined;
+      if (opened?.sendUntil instanceof Date && !before?.finishWindow)
+        ordered?.windows.push({
+          status: String(opened.to),
+          at: world.now,
+          until: opened.sendUntil.getTime(),
+        });
       const state = {
         at: world.now,
         active: after.active === true,

@@ -1,5 +1,7 @@
 import { strict as assert } from 'node:assert';
 
+import { loadStuckThresholds } from '../src/config';
+import { orderReport } from '../src/operations/status';
 import { relationId } from '../src/store/schema';
 import { attemptEntry, captureEvent, deliver, startStack, type Stack } from './helpers/stack';
 
@@ -37,12 +39,22 @@ describe('the lifecycle, end to end through the exported functions', () => {
     assert.equal(relation?.error, null);
     assert.equal(stack.service.stats().orders.DELIVERED, 1);
 
+    // The finish sent its update in the window the poller opened with the shipment's DELIVERED, so it wrote no
+    // entry before it; the history a person reads shows it from the relation.
+    assert.equal(relation?.finishWindow?.to, 'DELIVERED');
+    assert.ok(relation?.advancedAt && relation.finishWindow?.sendUntil, JSON.stringify(relation));
+    assert.ok(relation.advancedAt < relation.finishWindow.sendUntil);
     const history = await stack.transitions(order);
-    assert.deepEqual(history.map((t) => t.id).sort(), [
-      'DELIVERED-1',
-      'IN_FLIGHT-1',
-      'PREPARATION-1',
-    ]);
+    assert.deepEqual(history.map((t) => t.id).sort(), ['IN_FLIGHT-1', 'PREPARATION-1']);
+    const report = await orderReport(order, new Date(), loadStuckThresholds());
+    assert.deepEqual(
+      report?.history.map((h) => [h.id, h.to]),
+      [
+        ['PREPARATION-1', 'PREPARATION'],
+        ['IN_FLIGHT-1', 'IN_FLIGHT'],
+        ['DELIVERED-1', 'DELIVERED'],
+      ],
+    );
     const stats = stack.service.stats();
     assert.equal(stats.kitchenOrdersCreated, 1);
     assert.equal(stats.shipmentsCreated, 1);

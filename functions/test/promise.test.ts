@@ -45,8 +45,22 @@ async function inFlight(stack: Stack): Promise<string> {
   return order;
 }
 
-/** The entry a finisher wrote, with its send window, before it sent DELIVERED and died. */
+/**
+ * The window the poller opened with the shipment's DELIVERED, in which a finisher sent DELIVERED and
+ * died, `endedSecondsAgo` before it ended.
+ */
+async function pollersWindow(order: string, endedSecondsAgo: number): Promise<Timestamp> {
+  const sendUntil = ago(endedSecondsAgo);
+  await db()
+    .collection(RELATIONS)
+    .doc(relationId(order))
+    .update({ finishWindow: { to: 'DELIVERED', at: ago(endedSecondsAgo + 20), sendUntil } });
+  return sendUntil;
+}
+
+/** The entry a finisher wrote, with its send window, before it sent DELIVERED and died (the poller's window had passed). */
 async function deadFinisher(order: string, sendUntil: Timestamp) {
+  await pollersWindow(order, 70);
   const entry = db()
     .collection(RELATIONS)
     .doc(relationId(order))
@@ -402,6 +416,23 @@ describe('the promise, where the review broke it', function () {
       'a person is asked; closing the relation as the food service ended it keeps the flag',
     );
     assert.equal((await stored(order))[EXPIRE_AT], undefined);
+  });
+
+  it("a finisher that died after sending in the poller's window, its update held until after the customer's cancel: the next finisher flags CANCEL_OVERWRITTEN", async () => {
+    stack = await startStack({ service: { rejectRate: 0 } });
+    const order = await inFlight(stack);
+    const window = await pollersWindow(order, 50); // the server held its update
+    stack.service.cancelOrder(order);
+    await stack.food.updateOrderStatus(order, 'DELIVERED'); // the held update lands, long after the window
+    await deliverShipment(stack, order);
+    await stack.cycle(2); // the poller sees the shipment DELIVERED; the next finisher finds the window passed
+    const relation = await stack.relation(order);
+    assert.equal(relation?.error?.code, 'CANCEL_OVERWRITTEN', JSON.stringify(relation));
+    assert.equal(
+      relation?.finishWindow?.sendUntil.getTime(),
+      window.toMillis(),
+      'the poller opens one window only',
+    );
   });
 
   it("a finisher that takes over a dead one's entry and fails before sending leaves the window as it was: the held update is still told", async () => {

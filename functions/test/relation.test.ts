@@ -96,6 +96,7 @@ describe('parseRelation', () => {
         vouchedUpdateTime: null,
         orderUpdateTime: null,
         lateUpdates: [],
+        finishWindow: null,
       });
     });
 

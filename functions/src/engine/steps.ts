@@ -206,7 +206,13 @@ export async function once(
     }
 
     // 4. Name on the claim, at once: from here on no attempt creates again.
-    const window = openWindow(deps.config, deps.now(), (until) => extendSendWindow(claim, until));
+    const window: SendWindow = {
+      until: windowEnd(deps.config, deps.now()),
+      extend: async (until) => {
+        await extendSendWindow(claim, until);
+        return until;
+      },
+    };
     await nameOnClaim(
       claim,
       made.name,
@@ -276,19 +282,7 @@ export async function finish(run: Run, to: Finish): Promise<AdvanceResult> {
   const { ref, relation, eventId, deps } = run;
   const progress: StepProgress = { sent: false, created: null, lateUpdates: [] };
   try {
-    // The history entry goes first, with the window for the update: what an earlier finisher that died may have sent is in it.
-    const window = openWindow(deps.config, deps.now(), (until) =>
-      extendFinishWindow(ref, to, until),
-    );
-    const announced = await announceFinish(
-      ref,
-      { from: relation.stage, to, eventId },
-      deps.now(),
-      window.until,
-      lateness(deps.config),
-    );
-    window.until = announced.sendUntil;
-    if (announced.earlier) progress.lateUpdates.push(announced.earlier);
+    const window = await finishWindow(run, to, progress);
     const moved = await moveOrder(deps, relation, to, progress, window);
     if (moved.outcome === 'overwritten')
       return flag(run, 'CANCEL_OVERWRITTEN', moved.message, moved.orderUpdateTime);
@@ -481,11 +475,55 @@ type Moved =
  */
 interface SendWindow {
   until: Date;
-  extend(until: Date): Promise<void>;
+  /** Moves it on to `until`, on record; returns the end on record (another finisher's entry may hold an earlier one). */
+  extend(until: Date): Promise<Date>;
 }
 
-function openWindow(config: Config, now: Date, extend: (until: Date) => Promise<void>): SendWindow {
-  return { until: new Date(now.getTime() + sendWindowMs(config)), extend };
+/** The end of a send window opened at `now`. */
+function windowEnd(config: Config, now: Date): Date {
+  return new Date(now.getTime() + sendWindowMs(config));
+}
+
+/**
+ * The window a finish sends its update in: the one the poller opened with the observation that
+ * made the finish due, while a send still fits in it, so the finish writes nothing before its
+ * update. Otherwise, or to move it on, the finisher opens its own on its history entry, and
+ * whatever was sent in the poller's window becomes an earlier sender's update that may land late.
+ */
+async function finishWindow(run: Run, to: Finish, progress: StepProgress): Promise<SendWindow> {
+  const { ref, relation, eventId, deps } = run;
+  const shared = relation.finishWindow?.to === to ? relation.finishWindow : null;
+  const announce = async (sendUntil: Date): Promise<Date> => {
+    if (shared)
+      progress.lateUpdates.push({
+        status: to,
+        sentAt: shared.at,
+        heldAfter: heldAfter(shared.sendUntil, deps.config),
+      });
+    const announced = await announceFinish(
+      ref,
+      { from: relation.stage, to, eventId },
+      deps.now(),
+      sendUntil,
+      lateness(deps.config),
+    );
+    if (announced.earlier) progress.lateUpdates.push(announced.earlier);
+    return announced.sendUntil;
+  };
+  const ownWindow = (until: Date): SendWindow => ({
+    until,
+    extend: async (later) => {
+      await extendFinishWindow(ref, to, later);
+      return later;
+    },
+  });
+  const now = deps.now();
+  if (shared && shared.sendUntil.getTime() - now.getTime() >= deps.config.rpcDeadlineMs)
+    return {
+      until: shared.sendUntil,
+      extend: async (later) => ownWindow(await announce(later)).until,
+    };
+  return ownWindow(await announce(windowEnd(deps.config, now)));
 }
 
 /** How a claim or a finish tells when an earlier sender's update has landed too late to be anything but held. */
@@ -538,14 +576,14 @@ async function moveOrder(
     // it is open: stretched over a time after it ended (an invocation frozen past it), it would cover a held
     // landing of an earlier send in that gap (seed 23014). Past it, nothing is sent, and the next attempt,
     // which inherits the window as it was, takes over.
-    const left = window.until.getTime() - deps.now().getTime();
+    let left = window.until.getTime() - deps.now().getTime();
+    if (left > 0 && left < deps.config.rpcDeadlineMs) {
+      window.until = await window.extend(windowEnd(deps.config, deps.now()));
+      left = window.until.getTime() - deps.now().getTime();
+    }
     if (left <= 0) {
       const notSent = pastDeadlineError(window.until);
       throw new FoodServiceError('UpdateOrder', relation.order, deps.config.address, notSent, 1);
-    }
-    if (left < deps.config.rpcDeadlineMs) {
-      window.until = new Date(deps.now().getTime() + sendWindowMs(deps.config));
-      await window.extend(window.until);
     }
     const sentAt = deps.now();
     try {

@@ -17,7 +17,7 @@ import {
   timestamp,
   updateTime,
 } from './fields';
-import { STAGES, type Stage } from './stage';
+import { FINISHES, STAGES, type Stage } from './stage';
 
 /** The steps that move a relation from one stage to the next. */
 export type CreateStep = 'createKitchenOrder' | 'createShipment';
@@ -122,6 +122,22 @@ export const LateUpdateField = z.object(
 );
 export type LateUpdate = z.output<typeof LateUpdateField>;
 
+/**
+ * The window in which a finish may send its UpdateOrder, opened by the
+ * poller's observation that made the finish due: on record before any
+ * finisher runs, so the finish needs no write before its update (a finisher
+ * with too little of it left opens its own, on its history entry).
+ */
+export const FinishWindowField = z.object(
+  {
+    to: z.enum(FINISHES, { error: (issue) => `unknown finish ${describeValue(issue.input)}` }),
+    at: timestamp,
+    sendUntil: timestamp,
+  },
+  expected('null or {to, at, sendUntil}'),
+);
+export type FinishWindow = z.output<typeof FinishWindowField>;
+
 /** The stored fields a relation is read from (store/schema.ts adds the ones only people read). */
 export const RelationFields = z.object({
   /** orders/<id>; the document id is its <id>. */
@@ -150,6 +166,7 @@ export const RelationFields = z.object({
   orderUpdateTime: orNull(updateTime),
   /** UpdateOrders of ours whose outcome is unknown: writes that may still land. */
   lateUpdates: listOf(LateUpdateField, 'late updates'),
+  finishWindow: orNull(FinishWindowField),
 });
 
 export type Relation = z.output<typeof RelationFields> & {

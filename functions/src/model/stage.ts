@@ -24,6 +24,10 @@ export type Outcome = Exclude<Stage, ActiveStage>;
 export const FINISHES = ['DELIVERED', 'REJECTED'] as const satisfies readonly Outcome[];
 export type Finish = (typeof FINISHES)[number];
 
+export function isFinish(value: unknown): value is Finish {
+  return typeof value === 'string' && (FINISHES as readonly string[]).includes(value);
+}
+
 export function isStage(value: unknown): value is Stage {
   return typeof value === 'string' && (STAGES as readonly string[]).includes(value);
 }

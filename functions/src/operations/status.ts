@@ -6,11 +6,21 @@ import { createHash } from 'node:crypto';
 
 import { problemsOf, type ProblemReason, type StuckThresholds } from '../model/health';
 import { isOrderName } from '../model/names';
-import { ACTIVE_STAGES, isActiveStage, isStage, STAGES, type Stage } from '../model/stage';
+import { toDate } from '../model/fields';
+import {
+  ACTIVE_STAGES,
+  isActiveStage,
+  isFinish,
+  isStage,
+  STAGES,
+  type Stage,
+} from '../model/stage';
 import {
   pageOfRelations,
+  oldestFirst,
   relationHistory,
   type Cursor,
+  type StoredHistoryEntry,
   type RelationFilter,
 } from '../store/queries';
 import { readRelation, relationRef, type StoredRelation } from '../store/relations';
@@ -118,11 +128,37 @@ export async function orderReport(
 ): Promise<OrderReport | null> {
   const stored = await readRelation(relationRef(orderName));
   if (!stored) return null;
-  const history = (await relationHistory(orderName)).map((entry) => ({
+  const entries = await relationHistory(orderName);
+  const history = [...entries, ...finishRecord(stored, entries)].sort(oldestFirst).map((entry) => ({
     id: entry.id,
     ...(plainJson(entry.data) as object),
   }));
   return { relation: relationView(stored, now, thresholds), history };
+}
+
+/**
+ * A finish sent in the window the poller opened writes no history entry (a write saved on every
+ * order): its record on the relation stands in for one, in the entry's shape.
+ */
+function finishRecord(
+  stored: StoredRelation,
+  entries: readonly StoredHistoryEntry[],
+): StoredHistoryEntry[] {
+  const { data } = stored;
+  const id = `${String(data.stage)}-1`;
+  if (!isFinish(data.stage) || entries.some((entry) => entry.id === id)) return [];
+  const at = toDate(data.advancedAt);
+  const window = data.finishWindow as { sendUntil?: unknown } | null | undefined;
+  const entry = {
+    step: 'finish',
+    from: 'IN_FLIGHT',
+    to: data.stage,
+    attempt: 1,
+    claimedAt: at,
+    sendUntil: toDate(window?.sendUntil),
+    recordedOn: 'the relation',
+  };
+  return [{ id, data: entry, at }];
 }
 
 /** An order named as `orders/<id>` or `<id>`; anything else is a BadRequest. */

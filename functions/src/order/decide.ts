@@ -3,7 +3,7 @@
 // (docs/ARCHITECTURE.md#the-lifecycle).
 import { isFlaggedOverwritten, isOverwritten, type OrderSeen } from '../model/overwrite';
 import { isFlagged, type CreateStep, type Relation } from '../model/relation';
-import { isTerminal, type ActiveStage, type Finish, type Outcome } from '../model/stage';
+import { isFinish, isTerminal, type ActiveStage, type Finish, type Outcome } from '../model/stage';
 import { isFinalOrderStatus } from '../model/statuses';
 
 export type Decision =
@@ -91,9 +91,7 @@ export function decide(relation: Relation, now: Date): Decision {
       return relation.kitchenOrderStatus === 'PACKAGED' ? { action: 'createShipment' } : WAITING;
     case 'IN_FLIGHT': {
       const shipment = relation.shipmentStatus;
-      return shipment === 'DELIVERED' || shipment === 'REJECTED'
-        ? { action: 'finish', to: shipment }
-        : WAITING;
+      return isFinish(shipment) ? { action: 'finish', to: shipment } : WAITING;
     }
     default:
       return unreachable(stage, 'stage');

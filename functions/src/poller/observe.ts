@@ -5,6 +5,7 @@
 // along with the next write that carries real news.
 import { isOverwritten } from '../model/overwrite';
 import type { Relation } from '../model/relation';
+import { isFinish } from '../model/stage';
 import type {
   KitchenOrderStatusName,
   OrderStatusName,
@@ -34,7 +35,16 @@ export interface Seen {
   observationFaults?: ObservationFaults | null;
 }
 
-export function observationChanges(relation: Relation, seen: Seen): Observation | null {
+/**
+ * What to write of what a poll saw, or null when it says nothing new. An
+ * observation that makes the finish due opens the finish's send window
+ * (`opens`: when, and until when), so the finisher sends without a write first.
+ */
+export function observationChanges(
+  relation: Relation,
+  seen: Seen,
+  opens?: { at: Date; sendUntil: Date },
+): Observation | null {
   const changes: Observation = {};
   let news = false;
   if (seen.orderStatus !== undefined) {
@@ -64,6 +74,13 @@ export function observationChanges(relation: Relation, seen: Seen): Observation 
   if (seen.shipmentStatus !== undefined && seen.shipmentStatus !== relation.shipmentStatus) {
     changes.shipmentStatus = seen.shipmentStatus;
     news = true;
+    if (
+      opens &&
+      relation.stage === 'IN_FLIGHT' &&
+      relation.finishWindow === null &&
+      isFinish(seen.shipmentStatus)
+    )
+      changes.finishWindow = { to: seen.shipmentStatus, ...opens };
   }
   if (seen.observationError !== undefined && seen.observationError !== relation.observationError) {
     changes.observationError = seen.observationError;

@@ -5,6 +5,7 @@
 // counted and skipped; it never stops the poll.
 import * as logger from 'firebase-functions/logger';
 
+import { sendWindowMs } from '../config';
 import { createLimiter, type Limit } from '../concurrency';
 import type { SkippedOrder } from '../food/client';
 import { FoodServiceError } from '../food/errors';
@@ -325,10 +326,12 @@ async function observeOne(stored: StoredRelation, context: ObserveContext): Prom
   }
   const relation = stored.parsed.value;
   const faults = parseObservationFaults(stored.data.observationFaults);
-  const changes = observationChanges(
-    relation,
-    await lookUp(relation, listing.orders.get(relation.order), faults, deps, summary),
-  );
+  const seen = await lookUp(relation, listing.orders.get(relation.order), faults, deps, summary);
+  const now = deps.now();
+  const changes = observationChanges(relation, seen, {
+    at: now,
+    sendUntil: new Date(now.getTime() + sendWindowMs(deps.config)),
+  });
   const nudge =
     !changes &&
     needsNudge(
@@ -340,7 +343,7 @@ async function observeOne(stored: StoredRelation, context: ObserveContext): Prom
     );
   if (!changes && !nudge) return;
   await oneWrite(relation.order, summary, async () => {
-    await writeObservation(stored.ref, changes ?? {}, nudge, deps.now());
+    await writeObservation(stored, changes ?? {}, nudge, deps.now());
     if (changes) summary.observed++;
     else summary.nudged++;
   });
@@ -564,7 +567,7 @@ async function observeUndriven(names: string[], context: ObserveContext): Promis
       summary.watched++;
       // Already recorded, and still not flagged: the trigger's event was lost, so it is woken.
       await oneWrite(relation.order, summary, () =>
-        writeObservation(stored.ref, changes ?? {}, !changes, deps.now()),
+        writeObservation(stored, changes ?? {}, !changes, deps.now()),
       );
     }),
   );
@@ -643,7 +646,7 @@ async function lastLook(
   let ended = false;
   await oneWrite(order, summary, async () => {
     await writeObservation(
-      stored.ref,
+      stored,
       changes ?? {},
       overwritten && !changes,
       deps.now(),

@@ -95,7 +95,10 @@ export async function relationHistory(orderName: string): Promise<StoredHistoryE
     const at = data.claimedAt ?? data.at;
     return { id: doc.id, data, at: at instanceof Date ? at : null };
   });
-  return entries.sort(
-    (a, b) => (a.at?.getTime() ?? 0) - (b.at?.getTime() ?? 0) || a.id.localeCompare(b.id),
-  );
+  return entries.sort(oldestFirst);
+}
+
+/** History entries in the order they happened (by name, at the same time). */
+export function oldestFirst(a: StoredHistoryEntry, b: StoredHistoryEntry): number {
+  return (a.at?.getTime() ?? 0) - (b.at?.getTime() ?? 0) || a.id.localeCompare(b.id);
 }

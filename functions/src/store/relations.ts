@@ -8,8 +8,10 @@ import {
   type DocumentData,
   type DocumentReference,
   type DocumentSnapshot,
+  type Version,
 } from './database';
 import { store } from './db';
+import type { FinishWindow } from '../model/relation';
 import { FINISHES } from '../model/stage';
 import { isAlreadyExists } from './errors';
 import {
@@ -26,6 +28,8 @@ export interface StoredRelation {
   data: DocumentData;
   /** When the document last changed: the poller uses it to notice stalled relations. */
   updateTime: Date;
+  /** The same, exactly: what a write made only if nothing changed since is conditioned on. */
+  version: Version;
   parsed: ParsedRelation;
 }
 
@@ -36,11 +40,12 @@ export function relationRef(orderName: string): DocumentReference {
 /** A relation as read, with its parse; null for a missing document. */
 export function storedRelation(snapshot: DocumentSnapshot): StoredRelation | null {
   const data = snapshot.data();
-  if (!data || !snapshot.updateTime) return null;
+  if (!data || !snapshot.updateTime || !snapshot.version) return null;
   return {
     ref: snapshot.ref,
     data,
     updateTime: snapshot.updateTime,
+    version: snapshot.version,
     parsed: parseRelation(data, snapshot.id),
   };
 }
@@ -153,6 +158,8 @@ export interface Observation {
   observationError?: string | null;
   /** Polls in a row whose look-ups failed with a fault that usually heals (poller/observation-faults.ts), or null. */
   observationFaults?: { code: string; message: string; count: number; since: Date } | null;
+  /** The finish's send window, opened by the observation that makes it due (model/relation.ts, FinishWindow). */
+  finishWindow?: FinishWindow;
 }
 
 /**
@@ -162,7 +169,7 @@ export interface Observation {
  * relation's watch for late writes: its last look is in this observation.
  */
 export async function writeObservation(
-  ref: DocumentReference,
+  stored: Pick<StoredRelation, 'ref' | 'version'>,
   observation: Observation,
   nudge: boolean,
   at: Date,
@@ -172,7 +179,11 @@ export async function writeObservation(
   if (Object.keys(observation).length > 0) fields.observedAt = at;
   if (nudge) fields.nudgedAt = at;
   if (endWatch) fields.watchUntil = DELETE_FIELD;
-  await ref.update(fields);
+  // A finish window is opened once: a poll that overlaps another must not open a second, wider one over it.
+  await stored.ref.update(
+    fields,
+    observation.finishWindow ? { lastUpdateTime: stored.version } : undefined,
+  );
 }
 
 /**

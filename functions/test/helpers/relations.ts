@@ -23,6 +23,7 @@ export function relation(overrides: Partial<Relation> = {}): Relation {
     vouchedUpdateTime: null,
     orderUpdateTime: null,
     lateUpdates: [],
+    finishWindow: null,
     ...overrides,
   };
 }
