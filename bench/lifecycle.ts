@@ -420,10 +420,14 @@ async function measure(
       const packaged = Date.parse((await stack.food.getKitchenOrder(kitchenOrder)).updateTime);
       const landed = Date.parse((await stack.food.getShipment(shipment)).updateTime);
       const interval = pollIntervalSeconds * 1000;
+      // A finish in the poller's window writes no entry: it starts as the poller opens that window.
+      const window = relation.finishWindow as { at?: { toMillis(): number } } | undefined;
+      const entry = await claimed(outcome);
+      const finished = Number.isNaN(entry) ? (window?.at?.toMillis() ?? NaN) : entry;
       const stages = {
         NEW: (await claimed('PREPARATION')) - Date.parse(created.get(order) ?? ''),
         PREPARATION: (await claimed('IN_FLIGHT')) - packaged,
-        IN_FLIGHT: (await claimed(outcome)) - landed,
+        IN_FLIGHT: finished - landed,
       };
       latency.NEW.push(stages.NEW / interval);
       latency.PREPARATION.push(stages.PREPARATION / interval);
