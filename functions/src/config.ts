@@ -329,14 +329,16 @@ export const LATE_WRITE_WINDOW_MS = 5 * 60_000;
 export const CLOCK_SKEW_MS = 5_000;
 
 /**
- * How long an UpdateOrder may still be sent after the write that announced
- * it (the attempt's name on its claim, the finish's history entry): room for
- * a look and a wait for a slot. A sender that dies leaves the announcement
- * behind, so an update of ours that lands after the window, a deadline and
- * the clock skew was held by the server (docs/ARCHITECTURE.md#late-writes).
+ * The end of the window in which an UpdateOrder may still be sent, opened at
+ * `opened` by the write that announced it (the attempt's name on its claim,
+ * the poller's observation that makes a finish due, a finisher's history
+ * entry): two deadlines, room for a look and a wait for a slot. A sender that
+ * dies leaves the announcement behind, so an update of ours that lands after
+ * the window, a deadline and the clock skew was held by the server
+ * (docs/ARCHITECTURE.md#late-writes).
  */
-export function sendWindowMs(config: Pick<Config, 'rpcDeadlineMs'>): number {
-  return 2 * config.rpcDeadlineMs;
+export function sendWindowEnd(opened: Date, config: Pick<Config, 'rpcDeadlineMs'>): Date {
+  return new Date(opened.getTime() + 2 * config.rpcDeadlineMs);
 }
 
 /** When an update sent before `sendUntil` has landed too late to be anything but held. */

@@ -44,6 +44,31 @@ describe('observationChanges', () => {
     );
   });
 
+  it("opens the finish's send window once, with the observation that makes the finish due", () => {
+    const opens = { at: NOW, sendUntil: later(20_000) };
+    for (const end of ['DELIVERED', 'REJECTED'] as const) {
+      assert.deepEqual(observationChanges(inFlight, { shipmentStatus: end }, opens), {
+        shipmentStatus: end,
+        finishWindow: { to: end, ...opens },
+      });
+    }
+    // Not for a shipment still flying, nor a second time, nor on a relation no finish follows.
+    assert.deepEqual(observationChanges(inFlight, { shipmentStatus: 'COLLECTED' }, opens), {
+      shipmentStatus: 'COLLECTED',
+    });
+    const opened = relation({
+      ...inFlight,
+      finishWindow: { to: 'DELIVERED', at: ago(1), sendUntil: NOW },
+    });
+    assert.deepEqual(observationChanges(opened, { shipmentStatus: 'REJECTED' }, opens), {
+      shipmentStatus: 'REJECTED',
+    });
+    const cancelled = relation({ ...inFlight, stage: 'CANCELLED' });
+    assert.deepEqual(observationChanges(cancelled, { shipmentStatus: 'DELIVERED' }, opens), {
+      shipmentStatus: 'DELIVERED',
+    });
+  });
+
   it('skips an order status that only echoes the stage the orchestrator set', () => {
     assert.equal(
       observationChanges(preparing, { orderStatus: 'PREPARATION', kitchenOrderStatus: 'NEW' }),

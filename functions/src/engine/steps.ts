@@ -9,7 +9,7 @@ import {
   heldAfter,
   lateWriteWatchMs,
   MOVE_ORDER_ROUNDS,
-  sendWindowMs,
+  sendWindowEnd,
   type Config,
 } from '../config';
 import { describeError } from '../describe-error';
@@ -207,7 +207,7 @@ export async function once(
 
     // 4. Name on the claim, at once: from here on no attempt creates again.
     const window: SendWindow = {
-      until: windowEnd(deps.config, deps.now()),
+      until: sendWindowEnd(deps.now(), deps.config),
       extend: async (until) => {
         await extendSendWindow(claim, until);
         return until;
@@ -471,17 +471,12 @@ type Moved =
  * The end of the window in which a step may send its UpdateOrder, as on
  * record, and how to move it on: an update is sent only inside a window
  * written down before it, so one whose sender died is still known to have
- * been held if it lands later than the window allows (config.ts, sendWindowMs).
+ * been held if it lands later than the window allows (config.ts, sendWindowEnd).
  */
 interface SendWindow {
   until: Date;
   /** Moves it on to `until`, on record; returns the end on record (another finisher's entry may hold an earlier one). */
   extend(until: Date): Promise<Date>;
-}
-
-/** The end of a send window opened at `now`. */
-function windowEnd(config: Config, now: Date): Date {
-  return new Date(now.getTime() + sendWindowMs(config));
 }
 
 /**
@@ -492,13 +487,13 @@ function windowEnd(config: Config, now: Date): Date {
  */
 async function finishWindow(run: Run, to: Finish, progress: StepProgress): Promise<SendWindow> {
   const { ref, relation, eventId, deps } = run;
-  const shared = relation.finishWindow?.to === to ? relation.finishWindow : null;
-  const announce = async (sendUntil: Date): Promise<Date> => {
-    if (shared)
+  const opened = relation.finishWindow?.to === to ? relation.finishWindow : null;
+  const ownWindow = async (sendUntil: Date): Promise<SendWindow> => {
+    if (opened)
       progress.lateUpdates.push({
         status: to,
-        sentAt: shared.at,
-        heldAfter: heldAfter(shared.sendUntil, deps.config),
+        sentAt: opened.at,
+        heldAfter: heldAfter(opened.sendUntil, deps.config),
       });
     const announced = await announceFinish(
       ref,
@@ -508,22 +503,27 @@ async function finishWindow(run: Run, to: Finish, progress: StepProgress): Promi
       lateness(deps.config),
     );
     if (announced.earlier) progress.lateUpdates.push(announced.earlier);
-    return announced.sendUntil;
-  };
-  const ownWindow = (until: Date): SendWindow => ({
-    until,
-    extend: async (later) => {
-      await extendFinishWindow(ref, to, later);
-      return later;
-    },
-  });
-  const now = deps.now();
-  if (shared && shared.sendUntil.getTime() - now.getTime() >= deps.config.rpcDeadlineMs)
     return {
-      until: shared.sendUntil,
-      extend: async (later) => ownWindow(await announce(later)).until,
+      until: announced.sendUntil,
+      extend: async (later) => {
+        await extendFinishWindow(ref, to, later);
+        return later;
+      },
     };
-  return ownWindow(await announce(windowEnd(deps.config, now)));
+  };
+  const now = deps.now();
+  if (!opened || opened.sendUntil.getTime() - now.getTime() < deps.config.rpcDeadlineMs)
+    return ownWindow(sendWindowEnd(now, deps.config));
+  // Moved on once, it is the finisher's own from then on.
+  let own: SendWindow | null = null;
+  return {
+    until: opened.sendUntil,
+    extend: async (later) => {
+      if (own) return own.extend(later);
+      own = await ownWindow(later);
+      return own.until;
+    },
+  };
 }
 
 /** How a claim or a finish tells when an earlier sender's update has landed too late to be anything but held. */
@@ -578,7 +578,7 @@ async function moveOrder(
     // which inherits the window as it was, takes over.
     let left = window.until.getTime() - deps.now().getTime();
     if (left > 0 && left < deps.config.rpcDeadlineMs) {
-      window.until = await window.extend(windowEnd(deps.config, deps.now()));
+      window.until = await window.extend(sendWindowEnd(deps.now(), deps.config));
       left = window.until.getTime() - deps.now().getTime();
     }
     if (left <= 0) {

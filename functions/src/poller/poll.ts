@@ -5,7 +5,7 @@
 // counted and skipped; it never stops the poll.
 import * as logger from 'firebase-functions/logger';
 
-import { sendWindowMs } from '../config';
+import { sendWindowEnd } from '../config';
 import { createLimiter, type Limit } from '../concurrency';
 import type { SkippedOrder } from '../food/client';
 import { FoodServiceError } from '../food/errors';
@@ -330,7 +330,7 @@ async function observeOne(stored: StoredRelation, context: ObserveContext): Prom
   const now = deps.now();
   const changes = observationChanges(relation, seen, {
     at: now,
-    sendUntil: new Date(now.getTime() + sendWindowMs(deps.config)),
+    sendUntil: sendWindowEnd(now, deps.config),
   });
   const nudge =
     !changes &&
