@@ -9,7 +9,8 @@
 // 3. every order is finished, or a person is alerted (flagged, an open
 //    possible orphan, or stuck past its stage's threshold): none left behind;
 // 4. nothing a person must act on carries expireAt (nor does its history).
-import { CLOCK_SKEW_MS, type Config } from '../src/config';
+import type { Config } from '../src/config';
+import { CLOCK_SKEW_MS } from '../src/model/update-time';
 import { problemsOf } from '../src/model/health';
 import { isFlagged, openOrphans } from '../src/model/relation';
 import { isTerminal } from '../src/model/stage';
@@ -31,11 +32,14 @@ export function checkPromise({
   store,
   food,
   now,
+  healedAt,
   config,
 }: {
   store: MemoryDatabase;
   food: FoodLedger;
   now: number;
+  /** From when the world has healed: no faults, and every invocation of the chaos has ended. */
+  healedAt: number;
   config: Config;
 }): Violation[] {
   const violations: Violation[] = [];
@@ -207,6 +211,21 @@ export function checkPromise({
         'left-behind',
         order,
         `the relation is ${relation.stage}${data.active ? ' (active)' : ''} while the order is ${ordered.status}, and no person is alerted`,
+      );
+    }
+
+    // 3b. In a healed world a step does not fail for a fault that usually heals: one that does, once nothing
+    //     faults any more, cannot go on by itself (a finish stuck behind a passed window did).
+    const failed = relation.error;
+    if (
+      failed &&
+      (failed.transient || failed.failures >= config.faultRetryLimit) &&
+      failed.at.getTime() > healedAt
+    ) {
+      add(
+        'stuck',
+        order,
+        `${failed.step} failed (${failed.code}, ${failed.failures} in a row) at ${failed.at.getTime() - RUN_START} ms, after the world healed: ${failed.message}`,
       );
     }
 

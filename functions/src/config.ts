@@ -18,6 +18,7 @@ import {
 
 import { worstCaseMs, type RetryPolicy } from './backoff';
 import type { PollerWatchSettings, StuckThresholds } from './model/health';
+import { CLOCK_SKEW_MS } from './model/update-time';
 
 export interface IntParam {
   default: number;
@@ -324,9 +325,6 @@ export const MOVE_ORDER_ROUNDS = 3;
  * server is not watched for (docs/ARCHITECTURE.md#late-writes).
  */
 export const LATE_WRITE_WINDOW_MS = 5 * 60_000;
-
-/** How far the food service's clock (its update_time) may be from ours, for telling a held update by when it landed. */
-export const CLOCK_SKEW_MS = 5_000;
 
 /**
  * The end of the window in which an UpdateOrder may still be sent, opened at

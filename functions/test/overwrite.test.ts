@@ -55,6 +55,20 @@ describe('isOverwritten', () => {
     );
   });
 
+  it('a later window covers only from when it opened: a landing between the two windows is held', () => {
+    const two = relation('NEW', 0, [window('PREPARATION', 10, 20), window('PREPARATION', 60, 80)]);
+    assert.equal(
+      isOverwritten(two, { status: 'PREPARATION', updateTime: at(40) }, 'every window'),
+      true,
+      'after the first window, before the second opened (less the clock skew)',
+    );
+    assert.equal(
+      isOverwritten(two, { status: 'PREPARATION', updateTime: at(57) }, 'every window'),
+      false,
+      'within the clock skew of the second window opening: it may be its send',
+    );
+  });
+
   it('the order as we last knew it was judged then: the same update_time again is not news', () => {
     const known = relation('PREPARATION', 30, [window('PREPARATION', 10, 20)]);
     assert.equal(

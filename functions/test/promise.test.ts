@@ -435,7 +435,29 @@ describe('the promise, where the review broke it', function () {
     );
   });
 
-  it("a finisher that takes over a dead one's entry and fails before sending leaves the window as it was: the held update is still told", async () => {
+  it("a finisher that died before sending, its window passed: the next one opens its own, keeps the dead one's as an earlier sender's, and finishes the order", async () => {
+    stack = await startStack({ service: { rejectRate: 0 } });
+    const order = await inFlight(stack);
+    const dead = ago(50);
+    const entry = await deadFinisher(order, dead);
+    await deliverShipment(stack, order);
+    await stack.cycle();
+    const relation = await stack.relation(order);
+    assert.equal(relation?.stage, 'DELIVERED', JSON.stringify(relation));
+    assert.equal((await stack.food.getOrder(order)).status, 'DELIVERED');
+    const window = (await entry.get()).data() ?? {};
+    assert.equal(window.sendUntil.toMillis() > Date.now(), true, 'a window of its own, opened');
+    const earlier = window.earlier as Array<{ status: string; heldAfter: Timestamp }> | undefined;
+    assert.equal(earlier?.length, 1, JSON.stringify(window));
+    assert.equal(earlier?.[0]?.status, 'DELIVERED');
+    assert.equal(
+      earlier?.[0]?.heldAfter.toMillis() > dead.toMillis(),
+      true,
+      "the dead finisher's update may land until its window's end and a deadline after",
+    );
+  });
+
+  it("a finisher that takes over a dead one's entry and fails before sending gives its window up: the held update is still told", async () => {
     stack = await startStack({ service: { rejectRate: 0 } });
     const order = await inFlight(stack);
     const relationDoc = db().collection(RELATIONS).doc(relationId(order));
@@ -449,10 +471,12 @@ describe('the promise, where the review broke it', function () {
       true,
       'the finisher failed, and will retry',
     );
+    const taken = (await entry.get()).data() ?? {};
+    assert.equal(taken.released, true, 'nothing was sent in its window, so it was given up');
     assert.equal(
-      (await entry.get()).get('sendUntil').toMillis(),
-      window.toMillis(),
-      'nothing was sent, so no window was widened',
+      (taken.earlier as Array<{ heldAfter: Timestamp }>).length,
+      1,
+      "the dead finisher's window is kept",
     );
     stack.service.cancelOrder(order);
     await stack.food.updateOrderStatus(order, 'DELIVERED'); // the dead finisher's held update lands over the cancel

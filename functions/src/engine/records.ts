@@ -4,9 +4,17 @@
 // this attempt's) before it writes, so a late or duplicate attempt changes nothing but its own
 // note. The write that ends a relation also gives it and its whole history `expireAt`, in the
 // same transaction, so a TTL policy deletes them together and never anything still active.
-import { toDate } from '../model/fields';
+import { z } from 'zod';
+
+import { listOf, orNull, parseWith, timestamp } from '../model/fields';
 import { stepFrom } from '../model/orphans';
-import type { CreateStep, LateUpdate, Step, StepError } from '../model/relation';
+import {
+  LateUpdateField,
+  type CreateStep,
+  type LateUpdate,
+  type Step,
+  type StepError,
+} from '../model/relation';
 import { isStage, isTerminal, type Finish, type Stage } from '../model/stage';
 import type { KitchenOrderStatusName, ShipmentStatusName } from '../model/statuses';
 import {
@@ -16,7 +24,6 @@ import {
   type Transaction,
 } from '../store/database';
 import { store } from '../store/db';
-import { isAlreadyExists } from '../store/errors';
 import {
   errorFields,
   EXPIRE_AT,
@@ -164,50 +171,95 @@ function stepEntryRef(relation: DocumentReference, to: Stage): DocumentReference
   return relation.collection(TRANSITIONS).doc(`${to}-1`);
 }
 
+/** A finish's window on its history entry, as a finisher reads it back (entries from older versions lack the later fields). */
+const FinishEntry = z.object({
+  claimedAt: timestamp,
+  /** When the window on record opened: later than the entry, once a finisher took over a passed one. */
+  openedAt: orNull(timestamp),
+  sendUntil: orNull(timestamp),
+  /** The finisher that opened or last moved it: only it may give the window up. */
+  holder: z.string().nullable().catch(null),
+  /** Given up by its holder, which sent nothing in it. */
+  released: z.boolean().catch(false),
+  /** The windows of finishers before it, which may have sent an update that may still land. */
+  earlier: listOf(LateUpdateField, 'earlier updates'),
+});
+
 /**
- * Writes the finishing step's history entry before its UpdateOrder, with the
- * end of the window in which that may be sent. A finisher that dies leaves
- * the entry behind: the next one is told what the earlier one may have sent,
- * an update that may still land, and goes on in the window on record, which
- * it moves on only before a send of its own (a wider window written without
- * one would pass the earlier update's late landing off as its own).
+ * Opens the finishing step's window on its history entry, before its UpdateOrder and before its look. A
+ * finisher that dies leaves the window behind: the next one is told what the earlier one may have sent, an
+ * update that may still land, and sends in the window on record while it is open. Once it has passed, or its
+ * holder gave it up, the next finisher opens one of its own (else every later one would inherit a passed
+ * window and send nothing), keeping the one before as an earlier sender's.
  */
 export async function announceFinish(
   ref: DocumentReference,
   step: { from: Stage; to: Finish; eventId: string },
   at: Date,
-  sendUntil: Date,
+  window: { sendUntil: Date; holder: string },
   late: { heldAfter: (sendUntil: Date) => Date; invocationMs: number },
-): Promise<{ sendUntil: Date; earlier: LateUpdate | null }> {
+): Promise<{ sendUntil: Date; earlier: LateUpdate[] }> {
   const entry = stepEntryRef(ref, step.to);
-  try {
-    await entry.create({ step: 'finish', ...step, attempt: 1, claimedAt: at, sendUntil });
-    return { sendUntil, earlier: null };
-  } catch (error) {
-    if (!isAlreadyExists(error)) throw error;
-  }
-  const earlier = await entry.get();
-  const claimedAt = toDate(earlier.get('claimedAt')) ?? at;
-  // An entry from a version without send windows: its finisher may have sent until its invocation's timeout.
-  const until =
-    toDate(earlier.get('sendUntil')) ?? new Date(claimedAt.getTime() + late.invocationMs);
-  return {
-    sendUntil: until,
-    earlier: { status: step.to, sentAt: claimedAt, heldAfter: late.heldAfter(until) },
-  };
+  return store().runTransaction(async (tx) => {
+    const snapshot = await tx.get(entry);
+    const opened = { ...window, openedAt: at, released: false };
+    if (!snapshot.exists) {
+      tx.create(entry, {
+        step: 'finish',
+        ...step,
+        attempt: 1,
+        claimedAt: at,
+        ...opened,
+        earlier: [],
+      });
+      return { sendUntil: window.sendUntil, earlier: [] };
+    }
+    const parsed = parseWith(FinishEntry, snapshot.data());
+    if (!parsed.ok) throw new Error(`${entry.path} is malformed: ${parsed.problems.join('; ')}`);
+    const { claimedAt, openedAt, sendUntil, released, earlier } = parsed.value;
+    // An entry from a version without send windows: its finisher may have sent until its invocation's timeout.
+    const until = sendUntil ?? new Date(claimedAt.getTime() + late.invocationMs);
+    const its = {
+      status: step.to,
+      sentAt: openedAt ?? claimedAt,
+      heldAfter: late.heldAfter(until),
+    };
+    const before = released ? earlier : [...earlier, its];
+    if (!released && until > at) return { sendUntil: until, earlier: before };
+    tx.update(entry, { ...opened, earlier: before });
+    return { sendUntil: window.sendUntil, earlier: before };
+  });
 }
 
 /**
- * Moves a finish's send window on, before an UpdateOrder that would fall past
- * it. Not fenced, unlike a claim's: finishers side by side (a duplicate event)
- * only widen each other's windows, which can cost a false alarm, never a miss.
+ * Moves a finish's send window on, before an UpdateOrder that would fall past it, and takes it over, so
+ * the finisher that opened it can no longer give it up. Not fenced, unlike a claim's: finishers side by
+ * side (a duplicate event) only widen each other's windows, which can cost a false alarm, never a miss.
  */
 export async function extendFinishWindow(
   ref: DocumentReference,
   to: Finish,
   sendUntil: Date,
+  holder: string,
 ): Promise<void> {
-  await stepEntryRef(ref, to).update({ sendUntil });
+  await stepEntryRef(ref, to).update({ sendUntil, holder, released: false });
+}
+
+/**
+ * Gives up a finish's window its holder sent nothing in, so a landing in it is not taken for an update of
+ * ours and the next finisher opens its own at once. Only while the window is still the holder's.
+ */
+export async function releaseFinishWindow(
+  ref: DocumentReference,
+  to: Finish,
+  holder: string,
+): Promise<boolean> {
+  const entry = stepEntryRef(ref, to);
+  return store().runTransaction(async (tx) => {
+    const ours = (await tx.get(entry)).get('holder') === holder;
+    if (ours) tx.update(entry, { released: true });
+    return ours;
+  });
 }
 
 /**

@@ -2,6 +2,8 @@
 // delivery of any event may run a step, twice, late or concurrently: the
 // claims, the look before every write and the fenced records make each of
 // those harmless (docs/ARCHITECTURE.md#the-step-protocol).
+import { randomUUID } from 'node:crypto';
+
 import { status } from '@grpc/grpc-js';
 import * as logger from 'firebase-functions/logger';
 
@@ -31,6 +33,7 @@ import {
   announceFinish,
   clearExpiry,
   extendFinishWindow,
+  releaseFinishWindow,
   recordError,
   recordProgress,
   type Made,
@@ -281,8 +284,9 @@ export async function once(
 export async function finish(run: Run, to: Finish): Promise<AdvanceResult> {
   const { ref, relation, eventId, deps } = run;
   const progress: StepProgress = { sent: false, created: null, lateUpdates: [] };
+  let window: SendWindow | null = null;
   try {
-    const window = await finishWindow(run, to, progress);
+    window = await finishWindow(run, to, progress);
     const moved = await moveOrder(deps, relation, to, progress, window);
     if (moved.outcome === 'overwritten')
       return flag(run, 'CANCEL_OVERWRITTEN', moved.message, moved.orderUpdateTime);
@@ -307,7 +311,16 @@ export async function finish(run: Run, to: Finish): Promise<AdvanceResult> {
       logger.info('order finished', { order: relation.order, outcome: to });
     return recorded === 'recorded' ? 'advanced' : 'fenced';
   } catch (error) {
-    return stepFailed(run, 'finish', null, progress, error);
+    const failed = await stepFailed(run, 'finish', null, progress, error);
+    // Nothing sent in it: given up, so a landing in it is told as held, and the next finisher opens its own.
+    if (window && !window.used)
+      await window.release?.().catch((cause: unknown) => {
+        logger.warn('could not give up the finish window; the next finisher waits for it to pass', {
+          order: run.relation.order,
+          error: describeError(cause),
+        });
+      });
+    return failed;
   }
 }
 
@@ -475,8 +488,12 @@ type Moved =
  */
 interface SendWindow {
   until: Date;
+  /** Set before the first update is sent in it. */
+  used?: boolean;
   /** Moves it on to `until`, on record; returns the end on record (another finisher's entry may hold an earlier one). */
   extend(until: Date): Promise<Date>;
+  /** Gives up a finisher's own window that nothing was sent in. */
+  release?(): Promise<boolean>;
 }
 
 /**
@@ -488,6 +505,7 @@ interface SendWindow {
 async function finishWindow(run: Run, to: Finish, progress: StepProgress): Promise<SendWindow> {
   const { ref, relation, eventId, deps } = run;
   const opened = relation.finishWindow?.to === to ? relation.finishWindow : null;
+  const holder = randomUUID();
   const ownWindow = async (sendUntil: Date): Promise<SendWindow> => {
     if (opened)
       progress.lateUpdates.push({
@@ -499,16 +517,17 @@ async function finishWindow(run: Run, to: Finish, progress: StepProgress): Promi
       ref,
       { from: relation.stage, to, eventId },
       deps.now(),
-      sendUntil,
+      { sendUntil, holder },
       lateness(deps.config),
     );
-    if (announced.earlier) progress.lateUpdates.push(announced.earlier);
+    progress.lateUpdates.push(...announced.earlier);
     return {
       until: announced.sendUntil,
       extend: async (later) => {
-        await extendFinishWindow(ref, to, later);
+        await extendFinishWindow(ref, to, later, holder);
         return later;
       },
+      release: () => releaseFinishWindow(ref, to, holder),
     };
   };
   const now = deps.now();
@@ -523,6 +542,7 @@ async function finishWindow(run: Run, to: Finish, progress: StepProgress): Promi
       own = await ownWindow(later);
       return own.until;
     },
+    release: async () => (own?.release ? own.release() : false),
   };
 }
 
@@ -586,6 +606,7 @@ async function moveOrder(
       throw new FoodServiceError('UpdateOrder', relation.order, deps.config.address, notSent, 1);
     }
     const sentAt = deps.now();
+    window.used = true;
     try {
       const updated = await deps.food.updateOrderStatus(relation.order, to, window.until);
       return { outcome: 'moved', knownUpdateTime: updated.updateTime };

@@ -6,7 +6,7 @@
 // the next one we are about to set (docs/ARCHITECTURE.md#late-writes).
 import { CREATE_STEPS, isFlagged, type LateUpdate, type Relation } from './relation';
 import { FINISHES, isTerminal, type Stage } from './stage';
-import { isLater, updateTimeNanos } from './update-time';
+import { CLOCK_SKEW_MS, isLater, updateTimeNanos } from './update-time';
 
 /** The statuses our next step sets from a stage: seeing them is our own progress, not someone else's write. */
 const NEXT: Partial<Record<Stage, readonly string[]>> = {
@@ -67,14 +67,19 @@ export function isOverwritten(
 }
 
 /**
- * Whether `seen` is a held update of ours: its status, landed after every
- * update of ours to that status could have landed unheld (a later send's
- * window covers a landing an earlier one's does not). A cancel may lie under it.
+ * Whether `seen` is a held update of ours: its status, landed where no update of ours to that status
+ * could have landed unheld, after every window's end, or before it opened (a later sender's window covers a
+ * landing an earlier one's does not, but only from when it opened). A cancel may lie under it.
  */
 function landedHeld(lateUpdates: readonly LateUpdate[], seen: OrderSeen): boolean {
   const at = updateTimeNanos(seen.updateTime);
-  const windows = lateUpdates
-    .filter((update) => update.status === seen.status)
-    .map((update) => BigInt(update.heldAfter.getTime()) * 1_000_000n);
-  return at !== null && windows.length > 0 && windows.every((heldAfter) => at > heldAfter);
+  const nanos = (date: Date, skewMs: number) => BigInt(date.getTime() + skewMs) * 1_000_000n;
+  const windows = lateUpdates.filter((update) => update.status === seen.status);
+  return (
+    at !== null &&
+    windows.length > 0 &&
+    windows.every(
+      (update) => at > nanos(update.heldAfter, 0) || at < nanos(update.sentAt, -CLOCK_SKEW_MS),
+    )
+  );
 }

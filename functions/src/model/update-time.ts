@@ -1,6 +1,9 @@
 // The food service's update_time (RFC 3339, up to nanoseconds), compared
 // exactly: two updates within one millisecond must still tell apart, so
 // these are never turned into Dates.
+/** How far the food service's clock (its update_time) may be from ours, for telling a held update by when it landed. */
+export const CLOCK_SKEW_MS = 5_000;
+
 const RFC3339 = /^(\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2})(?:\.(\d{1,9}))?(Z|[+-]\d{2}:\d{2})$/;
 
 /** Nanoseconds since the epoch, or null for a value that is not an RFC 3339 time. */

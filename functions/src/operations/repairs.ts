@@ -1,7 +1,8 @@
 // Repairs a person makes, each recorded in the relation's history with who
 // and why. Refused, with the reason, where they would be unsafe
 // (docs/OPERATIONS.md#the-ops-cli-npm-run-ops----command).
-import { CLOCK_SKEW_MS, INT_PARAMS, lateWriteWatchMs } from '../config';
+import { INT_PARAMS, lateWriteWatchMs } from '../config';
+import { CLOCK_SKEW_MS } from '../model/update-time';
 import { describeError } from '../describe-error';
 import { orphansOf, stepFrom } from '../model/orphans';
 import { isTerminal } from '../model/stage';
