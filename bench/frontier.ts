@@ -6,6 +6,7 @@
 // what was measured is pure (frontierPoints), so it is tested on its own.
 import * as path from 'node:path';
 
+import { INT_PARAMS, minuteShape } from '../functions/src/api';
 import { runChild } from './child';
 import {
   billedSeconds,
@@ -35,17 +36,22 @@ export interface FrontierParams {
   controllerIntervalMs: number;
 }
 
+/** How a minute's slots were polled: one invocation held for them, or a task per slot (poller/schedule.ts). */
+export type Shape = 'held' | 'tasks';
+
 /** What polling did in one invocation's window with `active` orders at rest. */
 export interface RestMeasurement {
   intervalSeconds: number;
   active: number;
+  shape: Shape;
   windowMs: number;
   polls: number;
   failedPolls: number;
   /** Firestore reads, each query that found nothing billed as one. */
   reads: number;
   writes: number;
-  spanMs: number;
+  /** How long each invocation held its instance. */
+  spansMs: number[];
   pollMs: { p50: number; p95: number };
 }
 
@@ -65,10 +71,20 @@ export interface FrontierPoint {
   active: number;
   /** Added latency per stage in seconds (total: the three stages of one order). */
   latency: Record<Stage, { p50: number; p95: number }>;
-  /** Polling at rest, a month: every scheduled invocation, its reads, writes and instance time, and the Scheduler job. */
-  restMonth: { usage: Usage; dollars: number; instanceDollars: number };
+  /** Polling at rest, a month, one invocation held for each minute's slots. */
+  held: RestMonth;
+  /** The same with a task per slot; null where a minute has one slot. */
+  tasks: RestMonth | null;
+  /** The shape the orchestrator picks there (minuteShape). */
+  picked: Shape;
   /** A million delivered orders' own cost, outside polling (their triggers, writes, reads, deletes). */
   perMillionOrders: number;
+}
+
+export interface RestMonth {
+  usage: Usage;
+  dollars: number;
+  instanceDollars: number;
 }
 
 export async function frontierBench(options: {
@@ -104,27 +120,34 @@ export async function frontierBench(options: {
     try {
       await world.seedActive(active, log);
       for (const intervalSeconds of params.intervals) {
-        // Each run is a minute of its own cadence: the last run's poll must not count as having served its first slot.
-        await target.db.collection('leases').doc('poll').delete();
-        const child = await world.run<MinuteResult>('minute', {
-          POLL_INTERVAL_SECONDS: String(intervalSeconds),
-          BENCH_WINDOW_MS: String(params.windowMs),
-        });
-        const { polls, failedPolls, spanMs, pollMs } = child.result;
-        rest.push({
-          intervalSeconds,
-          active,
-          windowMs: params.windowMs,
-          polls,
-          failedPolls,
-          reads: child.firestore.ops.reads + child.firestore.emptyQueries,
-          writes: child.firestore.ops.writes,
-          spanMs,
-          pollMs: { p50: percentile(pollMs, 50), p95: percentile(pollMs, 95) },
-        });
-        log(
-          `  frontier: A = ${active}, every ${intervalSeconds} s: ${polls} polls in ${(spanMs / 1000).toFixed(1)} s, ${child.firestore.ops.reads} reads`,
-        );
+        // At a minute or more a minute has one slot, and the two shapes are one.
+        for (const shape of intervalSeconds < 60
+          ? (['held', 'tasks'] as const)
+          : (['held'] as const)) {
+          // Each run is a minute of its own cadence: the last run's poll must not count as having served its first slot.
+          await target.db.collection('leases').doc('poll').delete();
+          const child = await world.run<MinuteResult>(shape === 'held' ? 'minute' : 'slots', {
+            POLL_INTERVAL_SECONDS: String(intervalSeconds),
+            BENCH_WINDOW_MS: String(params.windowMs),
+          });
+          const { polls, failedPolls, spansMs, pollMs } = child.result;
+          rest.push({
+            intervalSeconds,
+            active,
+            shape,
+            windowMs: params.windowMs,
+            polls,
+            failedPolls,
+            reads: child.firestore.ops.reads + child.firestore.emptyQueries,
+            writes: child.firestore.ops.writes,
+            spansMs,
+            pollMs: { p50: percentile(pollMs, 50), p95: percentile(pollMs, 95) },
+          });
+          const busy = spansMs.reduce((sum, ms) => sum + ms, 0) / 1000;
+          log(
+            `  frontier: A = ${active}, every ${intervalSeconds} s, ${shape}: ${polls} polls, ${spansMs.length} invocations busy ${busy.toFixed(1)} s, ${child.firestore.ops.reads} reads`,
+          );
+        }
       }
     } finally {
       await world.close();
@@ -159,18 +182,18 @@ export function frontierPoints(
   result: FrontierResult,
   resources: FunctionResources,
 ): FrontierPoint[] {
-  const minutesPerMonth = SECONDS_PER_MONTH / 60;
   const points: FrontierPoint[] = [];
   for (const { intervalSeconds, result: lifecycle } of result.lifecycles) {
-    const baseline = result.rest.find((r) => r.intervalSeconds === intervalSeconds && !r.active);
+    const atInterval = result.rest.filter((r) => r.intervalSeconds === intervalSeconds);
+    const baseline = atInterval.find((r) => !r.active && r.shape === 'held');
     if (!baseline)
       throw new Error(`no measurement at rest with 0 orders every ${intervalSeconds} s`);
     const order = orderUsage(lifecycle);
     const perMillionOrders = order
       ? dollars(scale(order, 1_000_000), resources.advanceRelation).total
       : NaN;
-    for (const rest of result.rest.filter((r) => r.intervalSeconds === intervalSeconds)) {
-      const extra = (p: 'p50' | 'p95') => Math.max(0, rest.pollMs[p] - baseline.pollMs[p]) / 1000;
+    for (const held of atInterval.filter((r) => r.shape === 'held')) {
+      const extra = (p: 'p50' | 'p95') => Math.max(0, held.pollMs[p] - baseline.pollMs[p]) / 1000;
       const latency = Object.fromEntries(
         STAGES.map((stage) => {
           const stages = stage === 'total' ? 3 : 1;
@@ -184,27 +207,15 @@ export function frontierPoints(
           ];
         }),
       ) as FrontierPoint['latency'];
-      const perMinute = 60_000 / rest.windowMs;
-      const usage = scale(
-        {
-          ...none,
-          reads: rest.reads * perMinute,
-          writes: rest.writes * perMinute,
-          invocations: 1,
-          instanceSeconds: billedSeconds(rest.spanMs) * perMinute,
-        },
-        minutesPerMonth,
-      );
-      const month = dollars(usage, resources.pollFoodService);
+      const tasks = atInterval.find((r) => r.active === held.active && r.shape === 'tasks');
+      const slots = Math.max(1, Math.round(60 / intervalSeconds));
       points.push({
         intervalSeconds,
-        active: rest.active,
+        active: held.active,
         latency,
-        restMonth: {
-          usage,
-          dollars: month.total + PRICES.cloudScheduler.perJobMonth,
-          instanceDollars: month.compute,
-        },
+        held: month(held, resources),
+        tasks: tasks ? month(tasks, resources) : null,
+        picked: tasks ? pickedShape(held.active, slots) : 'held',
         perMillionOrders,
       });
     }
@@ -212,10 +223,53 @@ export function frontierPoints(
   return points;
 }
 
+/**
+ * A month of one shape's minutes: each invocation, its instance time billed on its own, and for
+ * tasks each task's enqueue and delivery (the scheduled invocation's first slot is not a task).
+ */
+function month(rest: RestMeasurement, resources: FunctionResources): RestMonth {
+  const perMinute = 60_000 / rest.windowMs;
+  const tasks = rest.shape === 'tasks' ? rest.spansMs.length - 1 : 0;
+  const usage = scale(
+    {
+      ...none,
+      reads: rest.reads * perMinute,
+      writes: rest.writes * perMinute,
+      invocations: rest.spansMs.length * perMinute,
+      instanceSeconds: rest.spansMs.reduce((sum, ms) => sum + billedSeconds(ms), 0) * perMinute,
+      taskOperations: 2 * tasks * perMinute,
+    },
+    SECONDS_PER_MONTH / 60,
+  );
+  const billed = dollars(usage, resources.pollFoodService);
+  return {
+    usage,
+    dollars: billed.total + PRICES.cloudScheduler.perJobMonth,
+    instanceDollars: billed.compute,
+  };
+}
+
+/** What polling at rest costs a month in the shape the orchestrator picks. */
+export function picked(point: FrontierPoint): RestMonth {
+  return (point.picked === 'tasks' ? point.tasks : null) ?? point.held;
+}
+
+/** The shape the deployed poller picks (poller/schedule.ts), with the listener's params at their defaults. */
+function pickedShape(active: number, slots: number): Shape {
+  const { LISTENER_MAX_RELATIONS, SHARD_SIZE } = INT_PARAMS;
+  return minuteShape(
+    active,
+    slots,
+    active <= Math.min(LISTENER_MAX_RELATIONS.default, SHARD_SIZE.default),
+  );
+}
+
 const seconds = (s: number) => (s < 10 ? s.toFixed(1) : s.toFixed(0));
 const pair = (l: { p50: number; p95: number }) => `${seconds(l.p50)} / ${seconds(l.p95)}`;
 
 export function frontierTable(points: FrontierPoint[]): string {
+  const shape = (month: RestMonth | null) =>
+    month ? `${usd(month.dollars)} (${usd(month.instanceDollars)})` : '-';
   return table(
     [
       'interval',
@@ -224,9 +278,10 @@ export function frontierTable(points: FrontierPoint[]): string {
       'PREPARATION',
       'IN_FLIGHT',
       'total',
-      'polling at rest $ / month',
-      'of it instance time',
-      'reads / month',
+      'at rest $ / month, held (of it instance time)',
+      'task per slot',
+      'picked',
+      'reads / month, picked',
       '$ per million orders (outside polling)',
     ],
     points.map((p) => [
@@ -236,9 +291,10 @@ export function frontierTable(points: FrontierPoint[]): string {
       pair(p.latency.PREPARATION),
       pair(p.latency.IN_FLIGHT),
       pair(p.latency.total),
-      usd(p.restMonth.dollars),
-      usd(p.restMonth.instanceDollars),
-      Math.round(p.restMonth.usage.reads).toLocaleString('en-US'),
+      shape(p.held),
+      shape(p.tasks),
+      p.tasks ? (p.picked === 'tasks' ? 'task per slot' : 'held') : 'one slot',
+      Math.round(picked(p).usage.reads).toLocaleString('en-US'),
       usd(p.perMillionOrders),
     ]),
   );
@@ -255,7 +311,7 @@ export function frontierSvg(points: FrontierPoint[], active: number, caption: st
   if (shown.length === 0) throw new Error(`no frontier point at A = ${active}`);
   const [width, height, left, right, top, bottom] = [640, 420, 70, 30, 50, 60];
   // Room above and to the right of the last point for its label.
-  const maxX = niceCeiling(1.15 * Math.max(...shown.map((p) => p.restMonth.dollars)));
+  const maxX = niceCeiling(1.15 * Math.max(...shown.map((p) => picked(p).dollars)));
   const maxY = niceCeiling(1.15 * Math.max(...shown.map((p) => p.latency.total.p95)));
   const x = (dollars: number) => left + (dollars / maxX) * (width - left - right);
   const y = (s: number) => height - bottom - (s / maxY) * (height - top - bottom);
@@ -267,7 +323,7 @@ export function frontierSvg(points: FrontierPoint[], active: number, caption: st
   const path = shown
     .map(
       (p, i) =>
-        `${i ? 'L' : 'M'}${x(p.restMonth.dollars).toFixed(1)},${y(p.latency.total.p95).toFixed(1)}`,
+        `${i ? 'L' : 'M'}${x(picked(p).dollars).toFixed(1)},${y(p.latency.total.p95).toFixed(1)}`,
     )
     .join(' ');
   return [
@@ -292,7 +348,7 @@ export function frontierSvg(points: FrontierPoint[], active: number, caption: st
     text(
       width / 2,
       height - 18,
-      'polling at rest, $ / month (reads, writes, instance time, Scheduler)',
+      'polling at rest in the shape picked, $ / month (reads, writes, instance time, tasks, Scheduler)',
     ),
     text(
       16,
@@ -303,9 +359,9 @@ export function frontierSvg(points: FrontierPoint[], active: number, caption: st
     ),
     `<path d="${path}" fill="none" stroke="#1a73e8" stroke-width="2"/>`,
     ...shown.flatMap((p) => [
-      `<circle cx="${x(p.restMonth.dollars).toFixed(1)}" cy="${y(p.latency.total.p95).toFixed(1)}" r="5" fill="#1a73e8"/>`,
+      `<circle cx="${x(picked(p).dollars).toFixed(1)}" cy="${y(p.latency.total.p95).toFixed(1)}" r="5" fill="#1a73e8"/>`,
       text(
-        x(p.restMonth.dollars) + 8,
+        x(picked(p).dollars) + 8,
         y(p.latency.total.p95) - 8,
         `every ${p.intervalSeconds} s`,
         'start',

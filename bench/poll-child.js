@@ -11,6 +11,7 @@
 //   shard FILE    what one observeShard task does with the shard in FILE
 //   minute        what one scheduled invocation does: the polls of the next
 //                 BENCH_WINDOW_MS (default a minute) at POLL_INTERVAL_SECONDS
+//   slots         the same slots, each a pollSlot task of its own
 //   raw           the same food-service calls and Firestore reads as a poll,
 //                 with no orchestration logic: the floor for a poll
 //   original      the original scheduler's listing: unfiltered ListOrders in
@@ -20,6 +21,7 @@
 // the process made, counted on the wire (firestore-wire.js), so they are
 // counted the same way on either emulator.
 'use strict';
+const { setTimeout: sleep } = require('node:timers/promises');
 const fs = require('node:fs');
 const path = require('node:path');
 
@@ -55,15 +57,9 @@ async function forEachLimit(items, limit, work) {
 
 const ACTIVE = /** @type {const} */ (['NEW', 'PREPARATION', 'IN_FLIGHT']);
 
-/** The functions' deps, with the task queue only where a local one stands in for Cloud Tasks: the bench talks to loopback only. */
-function deps() {
-  const runtime = runtimeDeps();
-  return process.env.CLOUD_TASKS_EMULATOR_HOST ? runtime : { ...runtime, shards: undefined };
-}
-
 /** @returns {Promise<unknown>} */
 async function orchestrator() {
-  const run = await door.pollNow(deps());
+  const run = await door.pollNow(runtimeDeps());
   if (run.polls.length !== 1) throw new Error(`the poll did not run: ${JSON.stringify(run)}`);
   return run.polls[0];
 }
@@ -72,7 +68,7 @@ async function orchestrator() {
 async function shard() {
   const parsed = door.parseShard(JSON.parse(fs.readFileSync(process.argv[3], 'utf8')));
   if (typeof parsed === 'string') throw new Error(`not a shard: ${parsed}`);
-  return door.observeShard(deps(), parsed);
+  return door.observeShard(runtimeDeps(), parsed);
 }
 
 /** @returns {Promise<unknown>} */
@@ -81,7 +77,7 @@ async function minute() {
   // its time counts from there (a poll started late would serve the next slot too, and skip it).
   const intervalMs = Number(process.env.POLL_INTERVAL_SECONDS ?? 60) * 1000;
   const started = Math.ceil(Date.now() / intervalMs) * intervalMs;
-  const run = await door.runScheduledPolls(deps(), {
+  const run = await door.runScheduledPolls(runtimeDeps(), {
     scheduleTime: new Date(started),
     windowMs: Number(process.env.BENCH_WINDOW_MS ?? 60_000),
     waitForLeaseMs: 5_000,
@@ -91,8 +87,38 @@ async function minute() {
     failedPolls: run.failedPolls,
     relationsFrom: [...new Set(run.polls.map((p) => p.relationsFrom))],
     // How long the invocation held its instance, and each poll's own time.
-    spanMs: Date.now() - started,
+    spansMs: [Date.now() - started],
     pollMs: run.polls.map((p) => p.durationMs),
+  };
+}
+
+/**
+ * The same minute with each slot a task of its own (pollSlot, as runSlotTask runs it), each invocation
+ * timed on its own: billed only while it polls, not between slots.
+ * @returns {Promise<unknown>}
+ */
+async function slots() {
+  const intervalMs = Number(process.env.POLL_INTERVAL_SECONDS ?? 60) * 1000;
+  const windowMs = Number(process.env.BENCH_WINDOW_MS ?? 60_000);
+  const first = Math.ceil(Date.now() / intervalMs) * intervalMs;
+  const polls = [];
+  const spansMs = [];
+  let failedPolls = 0;
+  for (let slot = first; slot < first + windowMs; slot += intervalMs) {
+    // Dispatched at its slot: the wait is no invocation's.
+    await sleep(Math.max(0, slot - Date.now()));
+    const started = Date.now();
+    const run = await door.runSlotTask(runtimeDeps(), slot, 5_000);
+    spansMs.push(Date.now() - started);
+    polls.push(...run.polls);
+    failedPolls += run.failedPolls;
+  }
+  return {
+    polls: polls.length,
+    failedPolls,
+    relationsFrom: [...new Set(polls.map((p) => p.relationsFrom))],
+    spansMs,
+    pollMs: polls.map((p) => p.durationMs),
   };
 }
 
@@ -132,7 +158,7 @@ async function original() {
   return { listed: names.length };
 }
 
-const modes = { orchestrator, shard, minute, raw, original };
+const modes = { orchestrator, shard, minute, slots, raw, original };
 
 async function main() {
   const mode = /** @type {keyof typeof modes} */ (process.argv[2]);

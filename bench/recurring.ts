@@ -41,8 +41,8 @@ export interface MinuteResult {
   polls: number;
   failedPolls: number;
   relationsFrom: string[];
-  /** How long the invocation held its instance. */
-  spanMs: number;
+  /** How long each invocation held its instance: one for a held minute, one per slot for tasks. */
+  spansMs: number[];
   /** Each poll's own duration. */
   pollMs: number[];
 }

@@ -40,7 +40,7 @@ export interface PollTarget {
   clear(): Promise<void>;
 }
 
-export type ChildMode = 'orchestrator' | 'shard' | 'minute' | 'raw' | 'original';
+export type ChildMode = 'orchestrator' | 'shard' | 'minute' | 'slots' | 'raw' | 'original';
 
 /** The food-service calls a poll makes, as the simulator counted them. */
 export interface PollCalls {

@@ -25,7 +25,7 @@ const PROJECT_ROLES = [
   'roles/cloudtasks.enqueuer',
 ];
 /** The functions whose invoker is granted by hand once they exist: deploys leave their bindings alone. */
-const INVOKED_BY_THE_ACCOUNT = ['advanceRelation', 'forgetHistory', 'observeShard'];
+const INVOKED_BY_THE_ACCOUNT = ['advanceRelation', 'forgetHistory', 'observeShard', 'pollSlot'];
 const GCLOUD_MS = 300_000;
 
 export const USAGE = `usage: npm run setup -- --project ID [flags]

@@ -45,12 +45,13 @@ function rest(part: Partial<RestMeasurement>): RestMeasurement {
   return {
     intervalSeconds: 5,
     active: 0,
+    shape: 'held',
     windowMs: 60_000,
     polls: 12,
     failedPolls: 0,
     reads: 24,
     writes: 2,
-    spanMs: 55_000,
+    spansMs: [55_000],
     pollMs: { p50: 100, p95: 200 },
     ...part,
   };
@@ -91,20 +92,69 @@ describe('bench frontier', () => {
       { ...none, reads: 24, writes: 2, invocations: 1, instanceSeconds: 55 },
       minutes,
     );
-    assert.deepEqual(point.restMonth.usage, usage);
+    assert.deepEqual(point.held.usage, usage);
     const month = dollars(usage, oneCpu);
-    assert.equal(point.restMonth.dollars, month.total + PRICES.cloudScheduler.perJobMonth);
-    assert.equal(point.restMonth.instanceDollars, month.compute);
+    assert.equal(point.held.dollars, month.total + PRICES.cloudScheduler.perJobMonth);
+    assert.equal(point.held.instanceDollars, month.compute);
+  });
+
+  it('prices a task per slot: each invocation billed on its own, and each task enqueued and delivered', () => {
+    const [point] = frontierPoints(
+      result([
+        rest({}),
+        rest({ shape: 'tasks', reads: 120, spansMs: Array.from({ length: 12 }, () => 250) }),
+      ]),
+      resources,
+    );
+    const minutes = SECONDS_PER_MONTH / 60;
+    assert.deepEqual(
+      point.tasks?.usage,
+      scale(
+        {
+          ...none,
+          reads: 120,
+          writes: 2,
+          invocations: 12,
+          instanceSeconds: 12 * 0.3,
+          taskOperations: 22,
+        },
+        minutes,
+      ),
+    );
+    assert.equal(point.held.usage.instanceSeconds, 55 * minutes);
+    assert.equal(point.picked, 'tasks', 'nothing active: the held minute reads nothing it saves');
+  });
+
+  it('picks the held minute where the polls without the listener would read more than it costs', () => {
+    const measured = (active: number, shape: 'held' | 'tasks') =>
+      rest({ active, shape, spansMs: shape === 'held' ? [55_000] : [300] });
+    const points = frontierPoints(
+      result([
+        measured(0, 'held'),
+        measured(0, 'tasks'),
+        measured(1000, 'held'),
+        measured(1000, 'tasks'),
+      ]),
+      resources,
+    );
+    assert.deepEqual(
+      points.map((p) => [p.active, p.picked]),
+      [
+        [0, 'tasks'],
+        [1000, 'held'],
+      ],
+      'every 5 s: eleven more reads of 1,000 relations a minute',
+    );
   });
 
   it('scales a window shorter than a minute up to a minute', () => {
     const [whole] = frontierPoints(result([rest({})]), resources);
     const [fifth] = frontierPoints(
-      result([rest({ windowMs: 12_000, reads: 24 / 5, writes: 2 / 5, spanMs: 11_000 })]),
+      result([rest({ windowMs: 12_000, reads: 24 / 5, writes: 2 / 5, spansMs: [11_000] })]),
       resources,
     );
-    assert.equal(fifth.restMonth.usage.reads.toFixed(6), whole.restMonth.usage.reads.toFixed(6));
-    assert.equal(fifth.restMonth.usage.instanceSeconds, whole.restMonth.usage.instanceSeconds);
+    assert.equal(fifth.held.usage.reads.toFixed(6), whole.held.usage.reads.toFixed(6));
+    assert.equal(fifth.held.usage.instanceSeconds, whole.held.usage.instanceSeconds);
   });
 
   it("prices a million delivered orders' own cost, without the polls' reads", () => {

@@ -67,6 +67,7 @@ export const planArbitrary: fc.Arbitrary<Plan> = fc.record({
   ),
   recancelWithinMs: fc.option(fc.integer({ min: 1_000, max: 300_000 }), { freq: 2 }),
   heldOften: fc.constantFrom(null, null, null, 0.5),
+  slotTasks: fc.boolean(),
 });
 
 /** A run that broke the promise; the result has the violations and the trace. */

@@ -14,8 +14,8 @@ import { sendingUntil } from '../src/food/client';
 import { advance } from '../src/order/lifecycle';
 import { killSwitchCache } from '../src/engine/kill-switch';
 import { observeShard } from '../src/poller/poll';
-import { runScheduledPolls } from '../src/poller/schedule';
-import type { PollDeps, ShardQueue } from '../src/poller/shards';
+import { runScheduledPolls, runSlotTask } from '../src/poller/schedule';
+import type { PollDeps, ShardQueue, SlotQueue } from '../src/poller/shards';
 import { readKillSwitch, setKillSwitch } from '../src/store/controls';
 import { useDatabase } from '../src/store/db';
 import { checkPromise, type Violation } from './checks';
@@ -64,6 +64,8 @@ export interface Plan {
   recancelWithinMs: number | null;
   /** A food service that holds this share of UpdateOrders: many overwrites, to repair and cancel over again. */
   heldOften: number | null;
+  /** Cloud Tasks is there for a minute's later slots (pollSlot); without it, every minute is held. */
+  slotTasks: boolean;
 }
 
 /** Faults, crashes and new orders happen in the first part; the rest only heals. */
@@ -264,6 +266,7 @@ export async function simulate(scheduler: Scheduler, plan: Plan): Promise<RunRes
     now: () => new Date(world.now),
     timers: { sleep: (ms) => world.sleep(ms), every: (ms, tick) => world.every(ms, tick) },
     shards: shardQueue,
+    slots: plan.slotTasks ? slotQueue : undefined,
     killSwitch: () => instances[instance](new Date(world.now)),
   });
 
@@ -294,6 +297,32 @@ export async function simulate(scheduler: Scheduler, plan: Plan): Promise<RunRes
             'shard',
             undefined,
             () => observeShard(deps('shard', 120_000), shard),
+            120_000,
+          ),
+        );
+      }
+      return 'queued';
+    },
+  };
+
+  // pollSlot: each task due at its slot, dispatched a little late; in the chaos refused, lost (never retried) or twice.
+  const slotQueue: SlotQueue = {
+    async enqueue(slotMs) {
+      const id = `slot-${slotMs}`;
+      await world.call(`cloud tasks enqueue ${id}`, () => {
+        if (world.chaos && random.chance(0.1))
+          throw new Error('Cloud Tasks refused the task (simulated)');
+      });
+      if (enqueued.has(id)) return 'exists';
+      enqueued.add(id);
+      if (world.chaos && random.chance(plan.events.drop)) return 'queued';
+      const copies = world.chaos && random.chance(plan.events.duplicate) ? 2 : 1;
+      for (let i = 0; i < copies; i++) {
+        world.at(Math.max(world.now, slotMs) + random.int(10, 3_000), () =>
+          world.spawn(
+            'poll',
+            undefined,
+            () => runSlotTask(deps('poll', 120_000), slotMs, 15_000),
             120_000,
           ),
         );

@@ -8,7 +8,13 @@
 export { describeError } from './describe-error';
 
 // Settings, read the way the functions read them.
-export { loadRetentionDays, loadStuckThresholds, loadWatchSettings, STRING_PARAMS } from './config';
+export {
+  INT_PARAMS,
+  loadRetentionDays,
+  loadStuckThresholds,
+  loadWatchSettings,
+  STRING_PARAMS,
+} from './config';
 
 // The domain model.
 export { type PollerStatus, type ProblemReason, type StuckThresholds } from './model/health';
@@ -54,6 +60,6 @@ export {
 
 // The poller, run by hand: the benchmarks time it in a process of their own.
 export { observeShard, type PollSummary } from './poller/poll';
-export { pollNow, runScheduledPolls } from './poller/schedule';
+export { minuteShape, pollNow, runScheduledPolls, runSlotTask } from './poller/schedule';
 export { parseShard } from './poller/shards';
 export { runtimeDeps } from './triggers/deps';

@@ -380,6 +380,7 @@ export function stepCallBudgetMs(
 export const POLLER_MAX_INSTANCES = {
   pollFoodService: 1,
   pollFoodServiceNow: 1,
+  pollSlot: 1,
   observeShard: 6,
 } as const;
 

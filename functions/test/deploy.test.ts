@@ -20,6 +20,7 @@ interface Endpoint {
   maxInstances: number | Cel | null;
   concurrency?: number | Cel | null;
   cpu?: number | string | null;
+  availableMemoryMb?: number | null;
   secretEnvironmentVariables?: Array<{ key: string }>;
   eventTrigger?: {
     eventType: string;
@@ -59,7 +60,7 @@ describe('deployability', () => {
     });
   });
 
-  it('exports exactly the seven functions, all gen 2', () => {
+  it('exports exactly the eight functions, all gen 2', () => {
     assert.deepEqual(Object.keys(manifest.endpoints).sort(), [
       'advanceRelation',
       'forgetHistory',
@@ -67,6 +68,7 @@ describe('deployability', () => {
       'ops',
       'pollFoodService',
       'pollFoodServiceNow',
+      'pollSlot',
       'reportStuckOrders',
     ]);
     for (const endpoint of Object.values(manifest.endpoints))
@@ -99,7 +101,7 @@ describe('deployability', () => {
       advanceMaxInstances: INT_PARAMS.ADVANCE_MAX_INSTANCES.default,
       foodMaxInFlight: INT_PARAMS.FOOD_MAX_IN_FLIGHT.default,
     });
-    assert.deepEqual(bound, { triggers: 100, pollers: 80, total: 180 });
+    assert.deepEqual(bound, { triggers: 100, pollers: 90, total: 190 });
   });
 
   it('advanceRelation fires on every write of relations/{orderId}, without redelivery', () => {
@@ -127,6 +129,25 @@ describe('deployability', () => {
     assert.deepEqual(manifest.endpoints.pollFoodServiceNow.httpsTrigger, {
       invoker: ['{{ params.OPS_INVOKER }}'],
     });
+  });
+
+  it("pollSlot is a task queue that never retries a slot (the next one serves it), beside the scheduled poller's settings", () => {
+    assert.deepEqual(manifest.endpoints.pollSlot.taskQueueTrigger, {
+      retryConfig: {
+        maxAttempts: 1,
+        minBackoffSeconds: null,
+        maxBackoffSeconds: null,
+        maxDoublings: null,
+        maxRetrySeconds: null,
+      },
+      rateLimits: { maxConcurrentDispatches: 2, maxDispatchesPerSecond: null },
+    });
+    for (const setting of ['cpu', 'availableMemoryMb', 'concurrency', 'maxInstances'] as const)
+      assert.equal(
+        manifest.endpoints.pollSlot[setting],
+        manifest.endpoints.pollFoodService[setting],
+        setting,
+      );
   });
 
   it('observeShard is a task queue whose rate and retries are set in code', () => {
@@ -159,6 +180,7 @@ describe('deployability', () => {
       'observeShard',
       'pollFoodService',
       'pollFoodServiceNow',
+      'pollSlot',
     ]) {
       assert.deepEqual(
         manifest.endpoints[name].secretEnvironmentVariables?.map((s) => s.key).sort(),
@@ -228,5 +250,27 @@ describe('pollFoodService (the scheduled function)', () => {
     // Fired again for the same minute (Cloud Scheduler delivers at least once): the slot was served.
     assert.equal(await stack.functions.fireSchedule('pollFoodService', minute), 200);
     assert.equal(stack.service.stats().calls.ListOrders.ok, 3);
+  });
+
+  it('hands the later slots of its minute to pollSlot tasks, which poll each at its slot', async () => {
+    stack = await startStack({ env: { POLL_INTERVAL_SECONDS: '5' } });
+    stack.service.placeOrders(1);
+    // Started late in its minute: one poll now serves the slots that passed, and two slots are left.
+    const now = Date.now();
+    const lastPassed = Math.floor(now / 5_000) * 5_000;
+    const minute = new Date(lastPassed + 10_000 - 60_000 + 1);
+    const dispatched = stack.functions.tasks.dispatched;
+    assert.equal(await stack.functions.fireSchedule('pollFoodService', minute), 200);
+    assert.equal(stack.service.stats().calls.ListOrders.ok, 3, 'one poll in the invocation');
+    const deadline = Date.now() + 30_000;
+    while (stack.service.stats().calls.ListOrders.ok < 9 && Date.now() < deadline)
+      await new Promise((resolve) => setTimeout(resolve, 250));
+    assert.equal(stack.service.stats().calls.ListOrders.ok, 9, 'a poll at each of the two slots');
+    assert.equal(stack.functions.tasks.dispatched - dispatched, 2, 'two pollSlot tasks');
+    assert.equal(
+      Date.now() >= lastPassed + 10_000,
+      true,
+      'the last one polled at its slot, not before',
+    );
   });
 });

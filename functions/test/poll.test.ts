@@ -6,7 +6,14 @@ import { strict as assert } from 'node:assert';
 
 import type { Deps } from '../src/engine/deps';
 import { RELATION_PAGE_SIZE } from '../src/poller/poll';
-import { pollNow, runScheduledPolls, slotsInWindow } from '../src/poller/schedule';
+import {
+  minuteShape,
+  pollNow,
+  runScheduledPolls,
+  runSlotTask,
+  slotsInWindow,
+} from '../src/poller/schedule';
+import type { PollDeps } from '../src/poller/shards';
 import { db } from '../src/store/db';
 import { acquirePollLease, releasePollLease } from '../src/store/poll-lease';
 import { relationRef } from '../src/store/relations';
@@ -19,7 +26,7 @@ const lease = () => db().collection('leases').doc('poll');
 
 /** Deps whose clock moves only when the code under test sleeps, or the test says so. */
 function fakeClock(startMs: number): {
-  deps: Deps;
+  deps: PollDeps;
   set(ms: number): void;
   sleep(ms: number): Promise<void>;
 } {
@@ -27,8 +34,10 @@ function fakeClock(startMs: number): {
   const sleep = async (ms: number) => {
     now += Math.max(0, ms);
   };
-  const deps: Deps = {
+  // Every slot polled in the invocation, on this clock: the tests of a minute handed to tasks give it a queue.
+  const deps: PollDeps = {
     ...runtimeDeps(),
+    slots: undefined,
     now: () => new Date(now),
     timers: { sleep, every: () => () => undefined },
   };
@@ -151,6 +160,87 @@ describe('the poll cadence', () => {
     });
     assert.equal(next.polls.length, 0);
     assert.match(String(next.skipped), /no poll is due in this invocation's minute/);
+  });
+
+  it('hands the later slots of a busy minute to tasks due at each, and none of an idle one', async () => {
+    stack = await startStack({ autoDeliver: false });
+    process.env.POLL_INTERVAL_SECONDS = '15';
+    const start = Math.ceil(Date.now() / 60_000) * 60_000 + 86_400_000;
+    const clock = fakeClock(start);
+    const queued: number[] = [];
+    const deps: PollDeps = {
+      ...clock.deps,
+      slots: { enqueue: async (slot) => (queued.push(slot), 'queued') },
+    };
+    const window = { scheduleTime: new Date(start), windowMs: 60_000, waitForLeaseMs: 0 };
+    const idle = await runScheduledPolls(deps, window);
+    assert.equal(idle.polls.length, 1);
+    assert.deepEqual(queued, [], 'nothing in progress: no task');
+    stack.service.placeOrders(1);
+    clock.set(start + 60_000);
+    const busy = await runScheduledPolls(deps, {
+      ...window,
+      scheduleTime: new Date(start + 60_000),
+    });
+    assert.equal(busy.polls.length, 1, 'the first slot, in the invocation');
+    assert.deepEqual(
+      queued.map((slot) => (slot - start) / 1000),
+      [75, 90, 105],
+    );
+    assert.equal(busy.enqueuedSlots, 3);
+  });
+
+  it('polls a slot itself when its task cannot be enqueued', async () => {
+    stack = await startStack({ autoDeliver: false });
+    process.env.POLL_INTERVAL_SECONDS = '20';
+    const start = Math.ceil(Date.now() / 60_000) * 60_000 + 86_400_000;
+    const clock = fakeClock(start);
+    stack.service.placeOrders(1);
+    const deps: PollDeps = {
+      ...clock.deps,
+      slots: {
+        enqueue: async (slot) => {
+          if (slot === start + 40_000) throw new Error('Cloud Tasks is unavailable');
+          return 'queued';
+        },
+      },
+    };
+    const run = await runScheduledPolls(deps, {
+      scheduleTime: new Date(start),
+      windowMs: 60_000,
+      waitForLeaseMs: 0,
+    });
+    assert.equal(run.enqueuedSlots, 1);
+    assert.equal(run.polls.length, 2, 'its first slot, and the one no task took');
+    assert.equal(clock.deps.now().getTime(), start + 40_000);
+  });
+
+  it("a slot's task polls at its slot, once: early, it waits; served, it is left out; a minute early, dropped", async () => {
+    stack = await startStack({ autoDeliver: false });
+    process.env.POLL_INTERVAL_SECONDS = '15';
+    const start = Math.ceil(Date.now() / 60_000) * 60_000 + 86_400_000;
+    const clock = fakeClock(start);
+    const slot = start + 15_000;
+    const run = await runSlotTask(clock.deps, slot, 0);
+    assert.equal(run.polls.length, 1);
+    assert.equal(clock.deps.now().getTime(), slot, 'it waited for its slot');
+    const again = await runSlotTask(clock.deps, slot, 0); // redelivered
+    assert.equal(again.polls.length, 0);
+    assert.match(String(again.skipped), /was served by the poll at/);
+    const far = await runSlotTask(clock.deps, slot + 5 * 60_000, 0);
+    assert.equal(far.polls.length, 0);
+    assert.match(String(far.skipped), /more than a minute away/);
+  });
+
+  it('holds the minute only where the polls would read more than the held instance costs', () => {
+    assert.equal(minuteShape(0, 12, true), 'tasks', 'nothing to read');
+    assert.equal(minuteShape(1_000, 2, true), 'tasks', 'every 30 s: one more read of 1,000');
+    assert.equal(minuteShape(1_000, 12, true), 'held', 'every 5 s: eleven more');
+    assert.equal(
+      minuteShape(10_000, 12, false),
+      'tasks',
+      'past the listener, every poll reads anyway',
+    );
   });
 
   it('leaves out a slot that another poll already served', async () => {
@@ -320,11 +410,15 @@ describe('polls several times a minute', () => {
     const ticker = setInterval(() => stack.service.tick(), 700);
     try {
       const start = Math.ceil(Date.now() / 1000) * 1000;
-      const run = await runScheduledPolls(runtimeDeps(), {
-        scheduleTime: new Date(start),
-        windowMs: 12_000, // twelve 1 s slots
-        waitForLeaseMs: 2_000,
-      });
+      // A minute held, as where its polls would read more than the held instance costs (minuteShape).
+      const run = await runScheduledPolls(
+        { ...runtimeDeps(), slots: undefined },
+        {
+          scheduleTime: new Date(start),
+          windowMs: 12_000, // twelve 1 s slots
+          waitForLeaseMs: 2_000,
+        },
+      );
       assert.ok(run.polls.length >= 6, `polls in the invocation: ${run.polls.length}`);
       assert.deepEqual([...new Set(run.polls.map((p) => p.relationsFrom))], ['listener']);
     } finally {

@@ -205,7 +205,7 @@ describe("the build as the CLI resolves it at deploy (firebase-tools' loadUserEn
 
   it('deploys without a prompt: .env gives every param a value, and the project file the three without a usable default', async () => {
     const resolved = await endpoints(userEnvs);
-    assert.equal(resolved.length, 7);
+    assert.equal(resolved.length, 8);
     const onlyDefaults = loadUserEnvs({
       functionsSource: FUNCTIONS_DIR,
       projectDir: ROOT,
@@ -247,6 +247,7 @@ describe("the build as the CLI resolves it at deploy (firebase-tools' loadUserEn
       'ops',
       'pollFoodService',
       'pollFoodServiceNow',
+      'pollSlot',
       'reportStuckOrders',
     ]);
     for (const endpoint of resolved) {
@@ -266,6 +267,7 @@ describe("the build as the CLI resolves it at deploy (firebase-tools' loadUserEn
     assert.equal(byId.advanceRelation.concurrency, 8);
     assert.equal(byId.pollFoodService.maxInstances, 1);
     assert.equal(byId.pollFoodServiceNow.maxInstances, 1);
+    assert.equal(byId.pollSlot.maxInstances, 1);
     assert.equal(byId.observeShard.maxInstances, 6);
   });
 

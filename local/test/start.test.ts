@@ -1036,7 +1036,7 @@ describe('npm start: the official Firebase emulator suite', () => {
       );
       assert.match(
         run.output,
-        /Loaded functions definitions from source: advanceRelation, forgetHistory, ops, pollFoodService, pollFoodServiceNow, observeShard, reportStuckOrders\./,
+        /Loaded functions definitions from source: advanceRelation, forgetHistory, ops, pollFoodService, pollFoodServiceNow, pollSlot, observeShard, reportStuckOrders\./,
       );
       assert.match(
         run.output,

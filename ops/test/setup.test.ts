@@ -123,6 +123,7 @@ describe('npm run setup', () => {
       `gcloud functions add-invoker-policy-binding advanceRelation --region=europe-west1 --member=serviceAccount:${SA} --project=${PROJECT}`,
       `gcloud functions add-invoker-policy-binding forgetHistory --region=europe-west1 --member=serviceAccount:${SA} --project=${PROJECT}`,
       `gcloud functions add-invoker-policy-binding observeShard --region=europe-west1 --member=serviceAccount:${SA} --project=${PROJECT}`,
+      `gcloud functions add-invoker-policy-binding pollSlot --region=europe-west1 --member=serviceAccount:${SA} --project=${PROJECT}`,
     ]);
     assert.ok(log.includes(`  OPS_INVOKER=${OPS}`), log.join('\n'));
     assert.ok(log.includes('  FOOD_SERVICE_ADDRESS=<host:port>'));

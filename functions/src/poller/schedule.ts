@@ -18,7 +18,7 @@ import {
 } from '../store/poll-lease';
 import { openRelationCache, type RelationCache } from '../store/relation-cache';
 import { countActiveRelations } from '../store/relations';
-import type { PollDeps } from './shards';
+import type { PollDeps, SlotQueue } from './shards';
 import { describePause } from '../engine/kill-switch';
 import { pollOnce, type PollSummary } from './poll';
 import { describeError } from '../describe-error';
@@ -32,6 +32,8 @@ export interface PollRun {
   skipped?: string;
   /** Set when the kill switch kept a poll from running: who paused, when and why. */
   paused?: string;
+  /** The later slots of the minute handed to tasks due at each. */
+  enqueuedSlots?: number;
 }
 
 /**
@@ -184,7 +186,24 @@ export interface ScheduledRun {
   waitForLeaseMs: number;
 }
 
-/** What one scheduled invocation does: the polls due in its window. */
+/**
+ * A minute of the poller's instance (1 vCPU, 512 MiB, billed while it runs) costs about what this many
+ * Firestore reads cost (docs/BENCHMARKS.md, section 6): the price of holding one invocation for the
+ * minute's slots, against a task per slot that reads every active relation again.
+ */
+const HELD_MINUTE_IN_READS = 5_000;
+
+/**
+ * How a minute's slots are polled. Held: this invocation waits for each, with a listener that reads
+ * the active relations once, but its instance is billed all the while. Tasks: a task per slot, due
+ * at it, billed only while it polls, each reading every active relation. Held pays where the polls'
+ * reads would cost more than the held minute, and the listener can hold the relations.
+ */
+export function minuteShape(active: number, slots: number, listens: boolean): 'held' | 'tasks' {
+  return listens && active * (slots - 1) > HELD_MINUTE_IN_READS ? 'held' : 'tasks';
+}
+
+/** What one scheduled invocation does: the polls due in its window, or the first, the rest as tasks. */
 export async function runScheduledPolls(deps: PollDeps, options: ScheduledRun): Promise<PollRun> {
   const run: PollRun = { polls: [], failedPolls: 0 };
   const intervalMs = deps.config.pollIntervalSeconds * 1000;
@@ -206,7 +225,8 @@ export async function runScheduledPolls(deps: PollDeps, options: ScheduledRun): 
     force: false,
     heartbeat: {},
   };
-  context.cache = slots.length > 1 ? await cacheForPolls(deps) : undefined;
+  const plan = slots.length > 1 ? await planMinute(deps, slots.length) : { shape: 'held' as const };
+  context.cache = plan.cache;
   try {
     for (let i = 0; i < slots.length; i++) {
       const next = slots[i + 1];
@@ -218,13 +238,17 @@ export async function runScheduledPolls(deps: PollDeps, options: ScheduledRun): 
       });
       await deps.timers.sleep(slots[i] - deps.now().getTime());
       const polled = await runSlot(context, run, slots[i]);
+      const rest = slots.slice(i + 1);
       // Nothing in progress: the minute's other slots would only hold the instance (and bill it) to find nothing.
-      if (polled && polled.listed === 0 && polled.activeRelations === 0 && i < slots.length - 1) {
+      if (polled && polled.listed === 0 && polled.activeRelations === 0 && rest.length > 0) {
         run.skipped = `idle: no order in progress, so the next poll is the next invocation's`;
-        logger.info('poll slots left out: no order in progress', {
-          slots: slots.length - i - 1,
-        });
+        logger.info('poll slots left out: no order in progress', { slots: rest.length });
         break;
+      }
+      if (plan.shape === 'tasks' && deps.slots && rest.length > 0) {
+        // What could not be enqueued is polled here, as a held minute would.
+        slots.splice(i + 1, rest.length, ...(await enqueueSlots(deps.slots, rest, run)));
+        plan.shape = 'held';
       }
     }
   } finally {
@@ -233,24 +257,69 @@ export async function runScheduledPolls(deps: PollDeps, options: ScheduledRun): 
   return run;
 }
 
-/**
- * A listener on the active relations for an invocation that polls several
- * times: it pays the full read once, then one read per changed relation,
- * instead of every relation on every poll. Only up to
- * LISTENER_MAX_RELATIONS, where holding them all is small (and never above
- * SHARD_SIZE, where the polls fan out and read per shard).
- */
-async function cacheForPolls(deps: PollDeps): Promise<RelationCache | undefined> {
-  const max = Math.min(deps.config.listenerMaxRelations, deps.config.shardSize);
-  if (max === 0) return undefined;
+/** The minute's shape, from how many relations are active, and the listener when it is held. */
+async function planMinute(
+  deps: PollDeps,
+  slots: number,
+): Promise<{ shape: 'held' | 'tasks'; cache?: RelationCache }> {
   try {
-    if ((await countActiveRelations()) > max) return undefined;
-    return await openRelationCache();
+    const active = await countActiveRelations();
+    // Above SHARD_SIZE the polls fan out and read per shard; no listener is worth holding them all.
+    const listens = active <= Math.min(deps.config.listenerMaxRelations, deps.config.shardSize);
+    const shape = deps.slots ? minuteShape(active, slots, listens) : 'held';
+    logger.debug('minute planned', { active, slots, shape });
+    return shape === 'held' && listens ? { shape, cache: await openRelationCache() } : { shape };
   } catch (error) {
     logger.warn('polling without a relation listener', { error: describeError(error) });
-    return undefined;
+    return { shape: 'held' };
   }
 }
+
+/** Hands the minute's later slots to tasks due at each; returns those that could not be enqueued. */
+async function enqueueSlots(queue: SlotQueue, slots: number[], run: PollRun): Promise<number[]> {
+  const left: number[] = [];
+  await Promise.all(
+    slots.map(async (slot) => {
+      try {
+        await queue.enqueue(slot);
+      } catch (error) {
+        left.push(slot);
+        logger.warn('could not enqueue a poll slot; this invocation polls it', {
+          slot: new Date(slot).toISOString(),
+          error: describeError(error),
+        });
+      }
+    }),
+  );
+  run.enqueuedSlots = slots.length - left.length;
+  return left.sort((a, b) => a - b);
+}
+
+/**
+ * One slot's poll, as its task runs it (pollSlot). Cloud Tasks dispatches it at its slot; one
+ * dispatched early (the emulator dispatches at once) waits for it. A slot some other poll served
+ * (an overlap, a redelivery) is left out.
+ */
+export async function runSlotTask(
+  deps: PollDeps,
+  slotMs: number,
+  waitForLeaseMs: number,
+): Promise<PollRun> {
+  const run: PollRun = { polls: [], failedPolls: 0 };
+  const intervalMs = deps.config.pollIntervalSeconds * 1000;
+  const early = slotMs - deps.now().getTime();
+  if (early > MAX_EARLY_MS) {
+    run.skipped = `the slot at ${new Date(slotMs).toISOString()} is more than a minute away; its task is dropped`;
+    logger.error('poll slot task dispatched too early; dropped', { slot: new Date(slotMs) });
+    return run;
+  }
+  await deps.timers.sleep(early);
+  await runSlot({ deps, intervalMs, waitForLeaseMs, force: false, heartbeat: {} }, run, slotMs);
+  return run;
+}
+
+/** A scheduled invocation enqueues only the slots of its own minute. */
+const MAX_EARLY_MS = 60_000;
 
 /** One poll now, whatever the cadence says: an operator's "poll now", and the clock where Cloud Scheduler is absent. */
 export async function pollNow(deps: PollDeps): Promise<PollRun> {

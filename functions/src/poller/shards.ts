@@ -68,5 +68,14 @@ export interface ShardQueue {
   enqueue(shard: Shard, id: string): Promise<'queued' | 'exists'>;
 }
 
-/** What a poll needs: the engine's, and the queue, absent where there is none (then every shard is observed in the poll's own instance). */
-export type PollDeps = Deps & { shards?: ShardQueue };
+/** Where a scheduled invocation sends the later slots of its minute: the pollSlot task queue, each task due at its slot. */
+export interface SlotQueue {
+  /** 'exists' when the slot's task was enqueued before (an overlapping invocation). */
+  enqueue(slotMs: number): Promise<'queued' | 'exists'>;
+}
+
+/**
+ * What a poll needs: the engine's, and the queues, absent where there are none (then every shard is
+ * observed in the poll's own instance, and an invocation polls every slot of its minute itself).
+ */
+export type PollDeps = Deps & { shards?: ShardQueue; slots?: SlotQueue };

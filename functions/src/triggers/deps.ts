@@ -11,27 +11,68 @@ import { sendingUntil } from '../food/client';
 import { foodClient } from '../food/connection';
 import { secretManagerSource } from '../food/secret-source';
 import { REAL_TIMERS } from '../engine/deps';
-import type { PollDeps, ShardQueue } from '../poller/shards';
+import type { PollDeps, ShardQueue, SlotQueue } from '../poller/shards';
 import { defaultApp } from '../store/db';
 
 /** Long enough for a shard of SHARD_SIZE look-ups; Cloud Tasks gives up on the dispatch after this. */
 const SHARD_DISPATCH_DEADLINE_SECONDS = 120;
+/** Long enough for a poll that waits on the lease, then polls. */
+export const SLOT_DISPATCH_DEADLINE_SECONDS = 120;
 
-/** The observeShard task queue in `region`, through Cloud Tasks (or its emulator, when CLOUD_TASKS_EMULATOR_HOST is set). */
+/** Enqueues onto `name`'s task queue in `region`, through Cloud Tasks (or its emulator, when CLOUD_TASKS_EMULATOR_HOST is set). */
+async function enqueueTask(
+  region: string,
+  name: string,
+  data: Record<string, unknown>,
+  options: { id: string; dispatchDeadlineSeconds: number; scheduleTime?: Date },
+): Promise<'queued' | 'exists'> {
+  try {
+    // Named with its region: the Admin SDK assumes us-central1 for a bare name.
+    await getFunctions(defaultApp())
+      .taskQueue(`locations/${region}/functions/${name}`)
+      .enqueue(data, options);
+    return 'queued';
+  } catch (error) {
+    if ((error as { code?: unknown }).code === 'functions/task-already-exists') return 'exists';
+    throw error;
+  }
+}
+
+/**
+ * Whether Cloud Tasks is there to enqueue to: deployed (Cloud Run sets K_SERVICE; the Functions emulator
+ * does too) or its emulator. Elsewhere (a test, the bench) a poll observes its shards and slots itself.
+ */
+function hasTaskQueues(): boolean {
+  return (
+    process.env.CLOUD_TASKS_EMULATOR_HOST !== undefined ||
+    (process.env.K_SERVICE !== undefined && process.env.FUNCTIONS_EMULATOR !== 'true')
+  );
+}
+
 function shardQueue(region: string): ShardQueue {
   return {
-    async enqueue(shard, id) {
-      try {
-        // Named with its region: the Admin SDK assumes us-central1 for a bare name.
-        await getFunctions(defaultApp())
-          .taskQueue(`locations/${region}/functions/observeShard`)
-          .enqueue(shard, { id, dispatchDeadlineSeconds: SHARD_DISPATCH_DEADLINE_SECONDS });
-        return 'queued';
-      } catch (error) {
-        if ((error as { code?: unknown }).code === 'functions/task-already-exists') return 'exists';
-        throw error;
-      }
-    },
+    enqueue: (shard, id) =>
+      enqueueTask(region, 'observeShard', shard, {
+        id,
+        dispatchDeadlineSeconds: SHARD_DISPATCH_DEADLINE_SECONDS,
+      }),
+  };
+}
+
+/** Each slot's task is named after it, so an overlapping invocation enqueues no slot twice. */
+function slotQueue(region: string): SlotQueue {
+  return {
+    enqueue: (slotMs) =>
+      enqueueTask(
+        region,
+        'pollSlot',
+        { slotMs },
+        {
+          id: `slot-${slotMs}`,
+          scheduleTime: new Date(slotMs),
+          dispatchDeadlineSeconds: SLOT_DISPATCH_DEADLINE_SECONDS,
+        },
+      ),
   };
 }
 import { killSwitchCache } from '../engine/kill-switch';
@@ -68,7 +109,9 @@ export function runtimeDeps(
     food: sendingUntil(client, deadline),
     now,
     timers: REAL_TIMERS,
-    shards: shardQueue(config.region),
+    ...(hasTaskQueues()
+      ? { shards: shardQueue(config.region), slots: slotQueue(config.region) }
+      : {}),
     killSwitch: () => {
       const maxAgeMs = config.pauseCheckSeconds * 1000;
       if (killSwitch?.maxAgeMs !== maxAgeMs)

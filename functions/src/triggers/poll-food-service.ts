@@ -1,12 +1,14 @@
 import { onRequest } from 'firebase-functions/v2/https';
+import * as logger from 'firebase-functions/logger';
 import { onSchedule } from 'firebase-functions/v2/scheduler';
+import { onTaskDispatched } from 'firebase-functions/v2/tasks';
 
 import { DEPLOYMENT, FOOD_SERVICE_SECRETS, OPERATORS, POLLER_MAX_INSTANCES } from '../config';
 import { describeError } from '../describe-error';
 import type { PollDeps } from '../poller/shards';
-import { pollNow, runScheduledPolls, type PollRun } from '../poller/schedule';
+import { pollNow, runScheduledPolls, runSlotTask, type PollRun } from '../poller/schedule';
 import { notePollFailed } from '../poller/watch';
-import { runtimeDeps } from './deps';
+import { runtimeDeps, SLOT_DISPATCH_DEADLINE_SECONDS } from './deps';
 
 /**
  * What a poll needs, or, if it cannot be had (a param out of range, a
@@ -53,6 +55,35 @@ export const pollFoodService = onSchedule(
       windowMs: SCHEDULE_EVERY_MS,
       waitForLeaseMs: LEASE_WAIT_MS,
     });
+  },
+);
+
+/**
+ * One slot of a minute that pollFoodService handed on (poller/schedule.ts, minuteShape): a task due at
+ * the slot, billed only while it polls, instead of an invocation held between slots.
+ */
+export const pollSlot = onTaskDispatched(
+  {
+    ...DEPLOYMENT,
+    // A slot missed is served by the next one; retrying would only overlap it.
+    retryConfig: { maxAttempts: 1 },
+    // Two, as for the scheduled invocation: a slot's poll waits on the lease while the last one finishes.
+    rateLimits: { maxConcurrentDispatches: 2 },
+    maxInstances: POLLER_MAX_INSTANCES.pollSlot,
+    concurrency: 2,
+    secrets: FOOD_SERVICE_SECRETS,
+    timeoutSeconds: SLOT_DISPATCH_DEADLINE_SECONDS,
+    cpu: 1,
+    memory: '512MiB',
+  },
+  async (request) => {
+    const slotMs = (request.data as { slotMs?: unknown } | undefined)?.slotMs;
+    if (typeof slotMs !== 'number' || !Number.isSafeInteger(slotMs)) {
+      // It would fail the same way again; the next slot's poll covers it.
+      logger.error('pollSlot got a task it cannot read; dropped', { task: request.id, slotMs });
+      return;
+    }
+    await runSlotTask(await pollerDeps(), slotMs, LEASE_WAIT_MS);
   },
 );
 
