@@ -286,7 +286,8 @@ export async function lifecycleBench(params: LifecycleParams): Promise<Lifecycle
     stopScheduler?.();
     // The last writes' trigger events may still be on their way (Google's
     // emulator posts them one at a time): their invocations belong to the orders.
-    await stack.functions.settle({ timeoutMs: 30_000 });
+    // A pollSlot task the last minute handed on waits for its slot, up to a minute.
+    await stack.functions.settle({ timeoutMs: 90_000 });
     // Freeze the counts: what the bench reads to measure is not the orchestrator's cost.
     simulator.onCall(undefined);
     ops.stop();

@@ -94,7 +94,8 @@ async function minute() {
 
 /**
  * The same minute with each slot a task of its own (pollSlot, as runSlotTask runs it), each invocation
- * timed on its own: billed only while it polls, not between slots.
+ * timed on its own: billed only while it polls, not between slots. The first stands for pollFoodService,
+ * which polls the first slot itself and, with something in progress, enqueues the rest.
  * @returns {Promise<unknown>}
  */
 async function slots() {
@@ -112,6 +113,10 @@ async function slots() {
     spansMs.push(Date.now() - started);
     polls.push(...run.polls);
     failedPolls += run.failedPolls;
+    // As pollFoodService does: a first poll that finds nothing in progress hands on no slot.
+    const [firstPoll] = run.polls;
+    if (slot === first && firstPoll && firstPoll.listed === 0 && firstPoll.activeRelations === 0)
+      break;
   }
   return {
     polls: polls.length,
