@@ -185,26 +185,53 @@ async function hunt(from: number, count: number, jobs: number, json: boolean): P
   return totals;
 }
 
+const USAGE = `usage: npm run sim -- [--seed N | --seeds COUNT] [flags]
+
+  --seed N          one run, replayed exactly; a failure is shrunk and its trace printed
+  --seeds COUNT     the hunt: seeds FROM..FROM+COUNT-1 over every core, with progress (default 100)
+  --from N          the first seed of the hunt (default 1)
+  --jobs N          worker processes for the hunt (default: every core)
+  --json            the hunt's summary as one line of JSON
+  --no-shrink       show a failing seed's run as it was, not shrunk
+  --full            every line of a failing run's trace, not only the orders involved
+  --rounds-only     a seed found before the person on call was drawn, in the world it was found in
+  -h, --help        show this help
+`;
+
+/** A command line that cannot be run: said with the usage, without a stack trace. */
+class UsageError extends Error {}
+
 async function main(): Promise<void> {
-  const { values } = parseArgs({
-    options: {
-      seed: { type: 'string' },
-      seeds: { type: 'string' },
-      from: { type: 'string', default: '1' },
-      jobs: { type: 'string' },
-      json: { type: 'boolean', default: false },
-      'no-shrink': { type: 'boolean', default: false },
-      full: { type: 'boolean', default: false },
-      'rounds-only': { type: 'boolean', default: false },
-      worker: { type: 'boolean', default: false },
-    },
-    strict: true,
-  });
+  let parsed;
+  try {
+    parsed = parseArgs({
+      options: {
+        seed: { type: 'string' },
+        seeds: { type: 'string' },
+        from: { type: 'string', default: '1' },
+        jobs: { type: 'string' },
+        json: { type: 'boolean', default: false },
+        'no-shrink': { type: 'boolean', default: false },
+        full: { type: 'boolean', default: false },
+        'rounds-only': { type: 'boolean', default: false },
+        worker: { type: 'boolean', default: false },
+        help: { type: 'boolean', short: 'h', default: false },
+      },
+      strict: true,
+    });
+  } catch (error) {
+    throw new UsageError(error instanceof Error ? error.message : String(error));
+  }
+  const { values } = parsed;
+  if (values.help) {
+    process.stdout.write(USAGE);
+    return;
+  }
   if (values.worker) return serve();
   const integer = (name: string, text: string | undefined, min: number): number => {
     const n = Number(text);
     if (!Number.isInteger(n) || n < min)
-      throw new Error(`--${name} must be an integer of at least ${min}, got ${String(text)}`);
+      throw new UsageError(`--${name} must be an integer of at least ${min}, got ${String(text)}`);
     return n;
   };
   if (values.seed !== undefined) {
@@ -240,6 +267,7 @@ async function main(): Promise<void> {
 }
 
 main().catch((error: unknown) => {
-  console.error(error instanceof Error ? (error.stack ?? error.message) : String(error));
+  if (error instanceof UsageError) console.error(`npm run sim: ${error.message}\n\n${USAGE}`);
+  else console.error(error instanceof Error ? (error.stack ?? error.message) : String(error));
   process.exitCode = 2;
 });

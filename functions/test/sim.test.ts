@@ -70,6 +70,27 @@ const REGRESSION_SEEDS: Record<string, number[]> = {
 describe('the simulation', function () {
   this.timeout(400_000);
 
+  it('says how it is used: --help prints the usage, a bad flag the problem and the usage, no stack trace', async () => {
+    const sim = (args: string[]) =>
+      promisify(execFile)(
+        process.execPath,
+        ['-r', 'ts-node/register/transpile-only', 'sim/main.ts', ...args],
+        {
+          cwd: FUNCTIONS,
+          timeout: 60_000,
+        },
+      );
+    const help = await sim(['--help']);
+    assert.match(help.stdout, /^usage: npm run sim -- /);
+    const bad = await sim(['--bogus']).then(
+      () => assert.fail('an unknown flag was accepted'),
+      (error: { code?: number; stderr?: string }) => error,
+    );
+    assert.equal(bad.code, 2);
+    assert.match(String(bad.stderr), /^npm run sim: Unknown option '--bogus'\n\nusage: /);
+    assert.doesNotMatch(String(bad.stderr), /\n\s+at /, 'no stack trace');
+  });
+
   it('holds the promise over the fixed block of 2,000 seeds, run by npm run sim over every core', async () => {
     const { stdout } = await promisify(execFile)(
       process.execPath,
