@@ -307,6 +307,7 @@ export async function lifecycleBench(params: LifecycleParams): Promise<Lifecycle
       foodStats,
       seconds,
       params.pollIntervalSeconds,
+      params.log,
     );
     params.log(
       `  lifecycle: settled and measured in ${((Date.now() - settling) / 1000).toFixed(1)} s`,
@@ -333,6 +334,7 @@ async function measure(
   stats: FoodServiceStats,
   seconds: number,
   pollIntervalSeconds: number,
+  log: (line: string) => void,
 ): Promise<Omit<LifecycleResult, 'firestore' | 'emptyQueries' | 'uncounted' | 'firestoreCalls'>> {
   const relations = new Map(
     (await stack.db.collection('relations').get()).docs.map((doc) => [doc.id, doc.data()]),
@@ -430,6 +432,14 @@ async function measure(
         PREPARATION: (await claimed('IN_FLIGHT')) - packaged,
         IN_FLIGHT: finished - landed,
       };
+      const untimed = Object.entries(stages).filter(([, ms]) => Number.isNaN(ms));
+      if (untimed.length > 0) {
+        // Said, and left out of the latency, rather than a column of NaN.
+        log(
+          `  lifecycle: ${order} has no timing for ${untimed.map(([stage]) => stage).join(', ')}: no claim, entry or window names when it started`,
+        );
+        continue;
+      }
       latency.NEW.push(stages.NEW / interval);
       latency.PREPARATION.push(stages.PREPARATION / interval);
       latency.IN_FLIGHT.push(stages.IN_FLIGHT / interval);

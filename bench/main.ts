@@ -406,6 +406,8 @@ async function main(): Promise<number> {
     memoryGiB: Math.round(os.totalmem() / 2 ** 30),
     node: process.version,
   };
+  // Read at the start: the code measured is what was built then, whatever is committed meanwhile.
+  const measuredCommit = commit();
   log(
     `bench${quick ? ' (quick)' : ''} on ${kinds.join(' and ')}: ${machine.cpus} CPUs (${machine.cpuModel}), ${machine.memoryGiB} GiB, Node ${machine.node}`,
   );
@@ -420,14 +422,14 @@ async function main(): Promise<number> {
     pollConfig,
     resources,
     plot: path.join(path.dirname(out), 'frontier.svg'),
-    caption: `${commit()}, ${machine.date.slice(0, 10)}, ${machine.cpus} CPUs, Google's Firestore emulator`,
+    caption: `${measuredCommit}, ${machine.date.slice(0, 10)}, ${machine.cpus} CPUs, Google's Firestore emulator`,
   });
 
   const seconds = (Date.now() - started) / 1000;
   fs.mkdirSync(path.dirname(out), { recursive: true });
   fs.writeFileSync(
     out,
-    `${JSON.stringify({ machine, commit: commit(), quick, firestore: kinds, seconds, ...measured, frontier, resources, prices: PRICES }, null, 2)}\n`,
+    `${JSON.stringify({ machine, commit: measuredCommit, quick, firestore: kinds, seconds, ...measured, frontier, resources, prices: PRICES }, null, 2)}\n`,
   );
   log(`\nbench took ${seconds.toFixed(0)} s; results written to ${out}`);
   return 0;

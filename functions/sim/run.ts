@@ -307,6 +307,7 @@ export async function simulate(scheduler: Scheduler, plan: Plan): Promise<RunRes
 
   // pollSlot: each task due at its slot, dispatched a little late; in the chaos refused, lost (never retried) or twice.
   const slotQueue: SlotQueue = {
+    handedOff: { firstSlot: null, failedAt: null },
     async enqueue(slotMs) {
       const id = `slot-${slotMs}`;
       await world.call(`cloud tasks enqueue ${id}`, () => {

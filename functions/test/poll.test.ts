@@ -170,7 +170,10 @@ describe('the poll cadence', () => {
     const queued: number[] = [];
     const deps: PollDeps = {
       ...clock.deps,
-      slots: { enqueue: async (slot) => (queued.push(slot), 'queued') },
+      slots: {
+        handedOff: { firstSlot: null, failedAt: null },
+        enqueue: async (slot) => (queued.push(slot), 'queued'),
+      },
     };
     const window = { scheduleTime: new Date(start), windowMs: 60_000, waitForLeaseMs: 0 };
     const idle = await runScheduledPolls(deps, window);
@@ -199,6 +202,7 @@ describe('the poll cadence', () => {
     const deps: PollDeps = {
       ...clock.deps,
       slots: {
+        handedOff: { firstSlot: null, failedAt: null },
         enqueue: async (slot) => {
           if (slot === start + 40_000) throw new Error('Cloud Tasks is unavailable');
           return 'queued';
@@ -213,6 +217,36 @@ describe('the poll cadence', () => {
     assert.equal(run.enqueuedSlots, 1);
     assert.equal(run.polls.length, 2, 'its first slot, and the one no task took');
     assert.equal(clock.deps.now().getTime(), start + 40_000);
+  });
+
+  it('tells when the tasks it handed on did not poll, with an alert, and holds its minutes for a while', async () => {
+    stack = await startStack({ autoDeliver: false });
+    process.env.POLL_INTERVAL_SECONDS = '15';
+    const start = Math.ceil(Date.now() / 60_000) * 60_000 + 86_400_000;
+    const clock = fakeClock(start);
+    stack.service.placeOrders(1);
+    // Enqueued, and never run: as when the functions' account may not invoke pollSlot.
+    const deps: PollDeps = {
+      ...clock.deps,
+      slots: { handedOff: { firstSlot: null, failedAt: null }, enqueue: async () => 'queued' },
+    };
+    const window = (minute: number) => ({
+      scheduleTime: new Date(start + minute * 60_000),
+      windowMs: 60_000,
+      waitForLeaseMs: 0,
+    });
+    const mark = logMark();
+    assert.equal((await runScheduledPolls(deps, window(0))).enqueuedSlots, 3);
+    clock.set(start + 60_000);
+    const held = await runScheduledPolls(deps, window(1));
+    assert.equal(held.polls.length, 4, 'the minute is held: every slot polled here');
+    assert.equal(held.enqueuedSlots, undefined);
+    const alerts = logEntries(mark).filter((e) => e.alert === 'slot-tasks-lost');
+    assert.equal(alerts.length, 1, JSON.stringify(alerts));
+    assert.equal(alerts[0].severity, 'ERROR');
+    clock.set(start + 11 * 60_000);
+    const again = await runScheduledPolls(deps, window(11));
+    assert.equal(again.enqueuedSlots, 3, 'ten minutes on, tasks are tried again');
   });
 
   it("a slot's task polls at its slot, once: early, it waits; served, it is left out; a minute early, dropped", async () => {

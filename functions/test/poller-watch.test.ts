@@ -354,7 +354,12 @@ describe('the poller, watched', () => {
       /^jsonPayload\.alert=\(([^)]+)\) AND severity=ERROR$/.exec(metric.filter) ?? [];
     assert.ok(kinds, `a filter this test understands: ${metric.filter}`);
     const wanted = kinds.split(' OR ').map((k) => JSON.parse(k) as string);
-    assert.deepEqual(wanted.sort(), ['kill-switch-on', 'poller-down', 'unrecorded-order']);
+    assert.deepEqual(wanted.sort(), [
+      'kill-switch-on',
+      'poller-down',
+      'slot-tasks-lost',
+      'unrecorded-order',
+    ]);
     const entries = logEntries(mark);
     const taken = entries.filter((e) => e.severity === 'ERROR' && wanted.includes(String(e.alert)));
     assert.deepEqual(

@@ -5,10 +5,11 @@
 // two writes, a person's resolution that a late name overtakes. The
 // simulation (sim.test.ts) searches for more; these pin the ones found.
 import { status } from '@grpc/grpc-js';
-import type { Timestamp } from 'firebase-admin/firestore';
+import { Timestamp } from 'firebase-admin/firestore';
 import { strict as assert } from 'node:assert';
 
 import { claimStep, nameOnClaim } from '../src/engine/claims';
+import { releaseFinishWindow } from '../src/engine/records';
 import { retryRelation } from '../src/operations/repairs';
 import { db, store } from '../src/store/db';
 import { relationRef } from '../src/store/relations';
@@ -455,6 +456,38 @@ describe('the promise, where the review broke it', function () {
       true,
       "the dead finisher's update may land until its window's end and a deadline after",
     );
+  });
+
+  it('a window another finisher shared is not given up by its holder: the sharer may have sent in it', async () => {
+    stack = await startStack({ service: { rejectRate: 0 } });
+    const order = await inFlight(stack);
+    const relation = db().collection(RELATIONS).doc(relationId(order));
+    await pollersWindow(order, 70);
+    const entry = relation.collection('transitions').doc('DELIVERED-1');
+    // Finisher A opened its window and is still looking; the next finisher (a duplicate event) shares it.
+    await entry.set({
+      step: 'finish',
+      from: 'IN_FLIGHT',
+      to: 'DELIVERED',
+      attempt: 1,
+      eventId: 'event-a',
+      claimedAt: ago(1),
+      openedAt: ago(1),
+      sendUntil: Timestamp.fromMillis(Date.now() + 60_000),
+      holder: 'finisher-a',
+      released: false,
+      earlier: [],
+    });
+    await deliverShipment(stack, order);
+    await stack.cycle();
+    assert.equal((await stack.relation(order))?.stage, 'DELIVERED', 'the sharer sent and finished');
+    assert.equal((await entry.get()).get('holder'), null, "shared, it is nobody's");
+    // A's look fails: it sent nothing, but its release is refused.
+    assert.equal(
+      await releaseFinishWindow(store().doc(relation.path), 'DELIVERED', 'finisher-a'),
+      false,
+    );
+    assert.notEqual((await entry.get()).get('released'), true);
   });
 
   it("a finisher that takes over a dead one's entry and fails before sending gives its window up: the held update is still told", async () => {

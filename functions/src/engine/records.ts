@@ -177,7 +177,7 @@ const FinishEntry = z.object({
   /** When the window on record opened: later than the entry, once a finisher took over a passed one. */
   openedAt: orNull(timestamp),
   sendUntil: orNull(timestamp),
-  /** The finisher that opened or last moved it: only it may give the window up. */
+  /** The finisher that opened or last moved it: only it may give the window up, and only unshared (null once shared). */
   holder: z.string().nullable().catch(null),
   /** Given up by its holder, which sent nothing in it. */
   released: z.boolean().catch(false),
@@ -225,7 +225,11 @@ export async function announceFinish(
       heldAfter: late.heldAfter(until),
     };
     const before = released ? earlier : [...earlier, its];
-    if (!released && until > at) return { sendUntil: until, earlier: before };
+    if (!released && until > at) {
+      // Shared, it is nobody's to give up: its holder cannot tell whether this finisher sent in it.
+      if (parsed.value.holder !== null) tx.update(entry, { holder: null });
+      return { sendUntil: until, earlier: before };
+    }
     tx.update(entry, { ...opened, earlier: before });
     return { sendUntil: window.sendUntil, earlier: before };
   });
@@ -234,7 +238,8 @@ export async function announceFinish(
 /**
  * Moves a finish's send window on, before an UpdateOrder that would fall past it, and takes it over, so
  * the finisher that opened it can no longer give it up. Not fenced, unlike a claim's: finishers side by
- * side (a duplicate event) only widen each other's windows, which can cost a false alarm, never a miss.
+ * side (a duplicate event) may move each other's window, on or back to an end they read earlier; a
+ * landing outside it then reads as held, which can cost a false alarm, never a miss.
  */
 export async function extendFinishWindow(
   ref: DocumentReference,

@@ -574,14 +574,11 @@ async function moveOrder(
     const seen = await deps.food.getOrder(relation.order);
     if (seen.status === 'CANCELLED')
       return { outcome: 'cancelled', knownUpdateTime: seen.updateTime };
-    // Judged with every window this step knows of, its own earlier rounds' included.
-    if (
-      isOverwritten(
-        { ...relation, lateUpdates: [...relation.lateUpdates, ...progress.lateUpdates] },
-        seen,
-        'every window',
-      )
-    ) {
+    // Judged with every window this step knows of, its own earlier rounds' included. Not with the one it
+    // sends in: a landing there before its own send may be a duplicate finisher's, but also an earlier
+    // sender's held one over a cancel made before the window opened; a false alarm, never a miss.
+    const windows = [...relation.lateUpdates, ...progress.lateUpdates];
+    if (isOverwritten({ ...relation, lateUpdates: windows }, seen, 'every window')) {
       return {
         outcome: 'overwritten',
         message:

@@ -107,6 +107,7 @@ export const ALERT_KINDS = [
   'poller-down',
   'kill-switch-on',
   'unrecorded-order',
+  'slot-tasks-lost',
 ] as const;
 export type AlertKind = (typeof ALERT_KINDS)[number];
 

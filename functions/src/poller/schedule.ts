@@ -225,7 +225,10 @@ export async function runScheduledPolls(deps: PollDeps, options: ScheduledRun): 
     force: false,
     heartbeat: {},
   };
-  const plan = slots.length > 1 ? await planMinute(deps, slots.length) : { shape: 'held' as const };
+  const plan =
+    slots.length > 1
+      ? await planMinute(deps, slots.length, intervalMs)
+      : { shape: 'held' as const };
   context.cache = plan.cache;
   try {
     for (let i = 0; i < slots.length; i++) {
@@ -245,9 +248,13 @@ export async function runScheduledPolls(deps: PollDeps, options: ScheduledRun): 
         logger.info('poll slots left out: no order in progress', { slots: rest.length });
         break;
       }
-      if (plan.shape === 'tasks' && deps.slots && rest.length > 0) {
-        // What could not be enqueued is polled here, as a held minute would.
-        slots.splice(i + 1, rest.length, ...(await enqueueSlots(deps.slots, rest, run)));
+      // Slots this poll ran past it served; the rest go to tasks, and what cannot be enqueued is polled here.
+      const later = rest.filter((slot) => slot > deps.now().getTime());
+      if (plan.shape === 'tasks' && deps.slots && later.length > 0) {
+        const left = await enqueueSlots(deps.slots, later, run);
+        if (left.length > 0) deps.slots.handedOff.failedAt = deps.now().getTime();
+        else deps.slots.handedOff.firstSlot = later[0];
+        slots.splice(i + 1, rest.length, ...left);
         plan.shape = 'held';
       }
     }
@@ -257,16 +264,53 @@ export async function runScheduledPolls(deps: PollDeps, options: ScheduledRun): 
   return run;
 }
 
+/** After a minute's tasks were lost or refused, minutes are held this long before tasks are tried again. */
+const TASKS_BACKOFF_MS = 10 * 60_000;
+
+/**
+ * Whether minutes are held for now, because the tasks of a minute this instance handed on did not poll:
+ * tasks that never run (the functions' account not an invoker of pollSlot, a queue that drops them)
+ * would otherwise leave every later slot of every minute unpolled, unseen.
+ */
+async function tasksFailing(
+  deps: PollDeps,
+  queue: SlotQueue,
+  intervalMs: number,
+): Promise<boolean> {
+  const { handedOff } = queue;
+  const first = handedOff.firstSlot;
+  const now = deps.now().getTime();
+  handedOff.firstSlot = null;
+  if (first !== null && now > first + intervalMs) {
+    const last = await lastPollAt();
+    if (!last || last.getTime() < first - intervalMs / 2) {
+      handedOff.failedAt = now;
+      logger.error(
+        'the poll slots handed to pollSlot tasks were not polled; minutes are held for now',
+        {
+          alert: 'slot-tasks-lost',
+          slot: new Date(first).toISOString(),
+          lastPollAt: last?.toISOString() ?? null,
+          detail: `is the functions' account an invoker of pollSlot? Minutes are held until ${new Date(now + TASKS_BACKOFF_MS).toISOString()}, then tasks are tried again`,
+        },
+      );
+    }
+  }
+  return handedOff.failedAt !== null && now - handedOff.failedAt < TASKS_BACKOFF_MS;
+}
+
 /** The minute's shape, from how many relations are active, and the listener when it is held. */
 async function planMinute(
   deps: PollDeps,
   slots: number,
+  intervalMs: number,
 ): Promise<{ shape: 'held' | 'tasks'; cache?: RelationCache }> {
   try {
     const active = await countActiveRelations();
     // Above SHARD_SIZE the polls fan out and read per shard; no listener is worth holding them all.
     const listens = active <= Math.min(deps.config.listenerMaxRelations, deps.config.shardSize);
-    const shape = deps.slots ? minuteShape(active, slots, listens) : 'held';
+    const tasks = deps.slots !== undefined && !(await tasksFailing(deps, deps.slots, intervalMs));
+    const shape = tasks ? minuteShape(active, slots, listens) : 'held';
     logger.debug('minute planned', { active, slots, shape });
     return shape === 'held' && listens ? { shape, cache: await openRelationCache() } : { shape };
   } catch (error) {

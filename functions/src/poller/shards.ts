@@ -72,6 +72,12 @@ export interface ShardQueue {
 export interface SlotQueue {
   /** 'exists' when the slot's task was enqueued before (an overlapping invocation). */
   enqueue(slotMs: number): Promise<'queued' | 'exists'>;
+  /**
+   * Kept across the invocations of one instance (pollFoodService runs on one): the first slot of the
+   * last minute handed on, so the next minute can tell whether its tasks polled, and when they last
+   * did not, or could not be enqueued.
+   */
+  readonly handedOff: { firstSlot: number | null; failedAt: number | null };
 }
 
 /**

@@ -1,4 +1,5 @@
 import { getFunctions } from 'firebase-admin/functions';
+import { createHash } from 'node:crypto';
 
 import {
   loadConfig,
@@ -27,10 +28,12 @@ async function enqueueTask(
   options: { id: string; dispatchDeadlineSeconds: number; scheduleTime?: Date },
 ): Promise<'queued' | 'exists'> {
   try {
-    // Named with its region: the Admin SDK assumes us-central1 for a bare name.
+    // Named with its region: the Admin SDK assumes us-central1 for a bare name. The id leads with a
+    // hash of itself: Cloud Tasks serves ids that grow in sequence (timestamps) slower.
+    const hash = createHash('sha256').update(options.id).digest('hex').slice(0, 8);
     await getFunctions(defaultApp())
       .taskQueue(`locations/${region}/functions/${name}`)
-      .enqueue(data, options);
+      .enqueue(data, { ...options, id: `${hash}-${options.id}` });
     return 'queued';
   } catch (error) {
     if ((error as { code?: unknown }).code === 'functions/task-already-exists') return 'exists';
@@ -59,9 +62,13 @@ function shardQueue(region: string): ShardQueue {
   };
 }
 
+/** What this instance handed to pollSlot tasks, kept across its invocations. */
+const handedOff: SlotQueue['handedOff'] = { firstSlot: null, failedAt: null };
+
 /** Each slot's task is named after it, so an overlapping invocation enqueues no slot twice. */
 function slotQueue(region: string): SlotQueue {
   return {
+    handedOff,
     enqueue: (slotMs) =>
       enqueueTask(
         region,
