@@ -59,7 +59,7 @@ const USAGE = `usage: npm run bench -- [--quick] [--frontier] [--scale A] [--out
                        A = 600 in shards of 100 at scale; A = 100 for recurring reads;
                        a frontier of polls every 2 and 4 s at A = 0 and 50
   --frontier           only section 6, the latency-cost frontier: polls every 5, 15, 30 and 60 s
-                       at A = 0, 1,000 and 10,000 (about 25 minutes)
+                       at A = 0, 1,000 and 10,000 (about 28 minutes)
   --scale A            the active orders of section 4 (default 100,000)
   --out FILE           where to write the JSON results (default artifacts/bench.json);
                        the frontier's plot goes beside it, as frontier.svg

@@ -35,7 +35,7 @@ export const INT_PARAMS = {
     min: 1,
     max: 3600,
     description:
-      'Seconds between polls. Below 60, one scheduled invocation runs several polls while any order is in progress (an idle minute polls once); above, invocations without a due poll do nothing. 30 is the knee of the measured latency-cost frontier (docs/BENCHMARKS.md): half the added latency of 60 for about $32 a month more at 1,000 active orders, and no more at idle',
+      'Seconds between polls. Below 60, each minute polls several times while any order is in progress (an idle minute polls once): in one held invocation, or a pollSlot task per slot, whichever is cheaper; above, invocations without a due poll do nothing. 30 is the knee of the measured latency-cost frontier (docs/BENCHMARKS.md): half the added latency of 60 for about $15 a month more at 1,000 active orders, and no more at idle',
   },
   PAGE_SIZE: { default: 500, min: 1, max: 1000, description: 'ListOrders page size' },
   RPC_DEADLINE_MS: {
