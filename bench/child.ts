@@ -1,6 +1,9 @@
 // Runs one measured piece of the bench in a process of its own and returns
-// what it printed as `BENCH_RESULT {json}`.
+// what it printed as `BENCH_RESULT {json}`; section 1's lifecycle is one.
 import { spawn } from 'node:child_process';
+import * as path from 'node:path';
+
+import type { LifecycleParams, LifecycleResult } from './lifecycle';
 
 export function runChild<T>(
   args: string[],
@@ -34,4 +37,20 @@ export function runChild<T>(
       resolve(JSON.parse(line.slice('BENCH_RESULT '.length)) as T);
     });
   });
+}
+
+/** Section 1's lifecycle, in a process of its own (lifecycle-child.ts). */
+export function runLifecycle(
+  params: Omit<LifecycleParams, 'log'>,
+  log: (line: string) => void,
+): Promise<LifecycleResult> {
+  return runChild<LifecycleResult>(
+    [
+      '-r',
+      'ts-node/register/transpile-only',
+      path.join(__dirname, 'lifecycle-child.ts'),
+      JSON.stringify(params),
+    ],
+    { timeoutMs: params.timeoutMs + 90_000, onProgress: log },
+  );
 }

@@ -1,13 +1,11 @@
 // Section 6 of the bench: the latency–cost frontier. For each poll interval, the
 // latency the orchestrator adds to an order's stages (a lifecycle run at that
 // interval, section 1's code) and what polling costs with A active orders at
-// rest (one scheduled invocation against a frozen world of A orders, section
-// 5's), priced at the deployed settings. Measuring is here; the arithmetic on
+// rest (a minute of polls against a frozen world of A orders, held or a task per
+// slot, section 5's), priced at the deployed settings. Measuring is here; the arithmetic on
 // what was measured is pure (frontierPoints), so it is tested on its own.
-import * as path from 'node:path';
-
 import { INT_PARAMS, minuteShape } from '../functions/src/api';
-import { runChild } from './child';
+import { runLifecycle } from './child';
 import {
   billedSeconds,
   dollars,
@@ -19,7 +17,7 @@ import {
   type Usage,
 } from './cost';
 import { orderUsage, type FunctionResources } from './cost-report';
-import type { FirestoreKind, LifecycleParams, LifecycleResult } from './lifecycle';
+import type { FirestoreKind, LifecycleResult } from './lifecycle';
 import { percentile } from './ops';
 import type { MinuteResult } from './recurring';
 import { table } from './report';
@@ -154,22 +152,6 @@ export async function frontierBench(options: {
     }
   }
   return { firestore: target.kind, params, lifecycles, rest };
-}
-
-/** Section 1's lifecycle, in a process of its own (lifecycle-child.ts). */
-export function runLifecycle(
-  params: Omit<LifecycleParams, 'log'>,
-  log: (line: string) => void,
-): Promise<LifecycleResult> {
-  return runChild<LifecycleResult>(
-    [
-      '-r',
-      'ts-node/register/transpile-only',
-      path.join(__dirname, 'lifecycle-child.ts'),
-      JSON.stringify(params),
-    ],
-    { timeoutMs: params.timeoutMs + 90_000, onProgress: log },
-  );
 }
 
 /**

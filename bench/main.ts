@@ -30,10 +30,10 @@ import {
   frontierPoints,
   frontierSvg,
   frontierTable,
-  runLifecycle,
   type FrontierParams,
   type FrontierResult,
 } from './frontier';
+import { runLifecycle } from './child';
 import type { FirestoreKind, LifecycleParams } from './lifecycle';
 import { pollScalingBench } from './poll-scaling';
 import { recurringReadsBench, type RecurringResult } from './recurring';
