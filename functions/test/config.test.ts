@@ -235,13 +235,13 @@ describe('loadConfig', () => {
   it('bounds the food-service calls in flight across every instance: the triggers, plus one instance of each poller', () => {
     assert.deepEqual(foodCallBound({ advanceMaxInstances: 10, foodMaxInFlight: 10 }), {
       triggers: 100,
-      pollers: 80,
-      total: 180,
+      pollers: 90,
+      total: 190,
     });
     assert.deepEqual(foodCallBound({ advanceMaxInstances: 1, foodMaxInFlight: 3 }), {
       triggers: 3,
-      pollers: 24,
-      total: 27,
+      pollers: 27,
+      total: 30,
     });
   });
 
