@@ -94,8 +94,8 @@ export function judge(lifecycle: LifecycleResult, polls: PollMeasurement[]): Tar
   };
   costRow(
     'Firestore writes per delivered order (claims and history included)',
-    '≤ 12',
-    12,
+    '≤ 10',
+    10,
     (o) => o.writes,
   );
   costRow('trigger invocations per delivered order', '≤ 10', 10, (o) => o.invocations);
