@@ -1,9 +1,6 @@
-// The deployable's one door for the tools around it: the ops CLI (ops/), the
-// local runner and its board (local/), the benchmarks (bench/) and the food
-// service's client tests. They import this module (or its compiled
-// lib/api.js) and nothing else of functions/src, so what they lean on is
-// named here and the rest can change freely; `firebase deploy` loads index.ts.
-// functions/test/layers.test.ts fails on an import past this door.
+// The one door for the tools around the deployable (ops/, local/, bench/, the food service's
+// tests): they import only this (or lib/api.js), so the rest of functions/src can change freely.
+// docs/ARCHITECTURE.md#layers; functions/test/layers.test.ts fails on a reach past it.
 
 export { describeError } from './describe-error';
 
@@ -16,11 +13,9 @@ export {
   STRING_PARAMS,
 } from './config';
 
-// The domain model.
 export { type PollerStatus, type ProblemReason, type StuckThresholds } from './model/health';
 export { isActiveStage, isTerminal, STAGES, type Stage } from './model/stage';
 
-// The food service's client.
 export { FoodClient } from './food/client';
 export type { TlsMaterial } from './food/credentials';
 export {
@@ -32,14 +27,12 @@ export {
 } from './food/errors';
 export type { FoodMethod } from './food/types';
 
-// Firestore: the handle, and the documents the tools read and write.
 export { db, standaloneFirestore, useFirestore } from './store/db';
 export { killSwitchRef, readKillSwitch, setKillSwitch } from './store/controls';
 export { readHealthSummary } from './store/health';
 export { relationRef } from './store/relations';
 export { newRelation } from './store/schema';
 
-// What an operator asks and does: status, lists, repairs.
 export { pollerStatus } from './poller/watch';
 export {
   parseHandledFlag,

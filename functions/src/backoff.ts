@@ -1,7 +1,5 @@
-// Exponential backoff with full jitter: a retry waits a random time between 0
-// and the capped exponential bound, so clients that failed together do not
-// retry together. Shared by the food client's read retries and the step
-// retries that the poller wakes up.
+// Exponential backoff with full jitter, so clients that failed together do not retry together.
+// Shared by the food client's read retries and the step retries the poller wakes.
 
 export interface RetryPolicy {
   /** Attempts in all, the first one included. */
@@ -19,7 +17,6 @@ export function backoffBoundMs(attempt: number, policy: Omit<RetryPolicy, 'maxAt
   );
 }
 
-/** A wait drawn from [0, bound). */
 export function backoffMs(
   attempt: number,
   policy: Omit<RetryPolicy, 'maxAttempts'>,
@@ -28,7 +25,7 @@ export function backoffMs(
   return Math.floor(random() * backoffBoundMs(attempt, policy));
 }
 
-/** The longest a call retried under `policy` can take: every attempt's deadline plus the longest waits between them. */
+/** The longest a retried call can take: every attempt's deadline and the longest waits between. */
 export function worstCaseMs(deadlineMs: number, policy: RetryPolicy): number {
   let total = policy.maxAttempts * deadlineMs;
   for (let attempt = 1; attempt < policy.maxAttempts; attempt++)

@@ -4,22 +4,16 @@ export type Release = () => void;
 
 export interface Slots {
   readonly limit: number;
-  /** Slots held now. */
   readonly inFlight: number;
-  /** Callers waiting for one. */
   readonly waiting: number;
-  /** A slot now, or null if none is free. */
   tryAcquire(): Release | null;
   /** A slot, or null if none came free before `deadline` (epoch ms; Infinity waits for one). */
   acquire(deadline: number): Promise<Release | null>;
 }
 
 /**
- * Slots with a deadline on the wait: the food client holds one per call, so
- * an instance never has more than `limit` calls in flight, and a call that
- * cannot get one within its own deadline fails without being sent. A
- * released slot passes straight to the oldest waiter, so a newcomer can never
- * slip in between and exceed the limit.
+ * The food client holds a slot per call; a call that gets none within its deadline fails unsent.
+ * A released slot passes straight to the oldest waiter, so no newcomer slips in over the limit.
  */
 export function createSlots(limit: number): Slots {
   if (!Number.isInteger(limit) || limit < 1)
@@ -82,10 +76,7 @@ export function createSlots(limit: number): Slots {
   };
 }
 
-/**
- * A limit on work in flight, shared by everything one poll does, so the
- * limit holds for the poll as a whole and not per page or per kind of call.
- */
+/** Shared by everything one poll does, so it holds for the poll, not per page or kind of call. */
 export type Limit = <T>(work: () => Promise<T>) => Promise<T>;
 
 export function createLimiter(limit: number): Limit {

@@ -1,5 +1,4 @@
-// The deployable entry point: `firebase deploy` loads this module to discover
-// the functions, so it only wires exports and does no work at import time.
+// The deployable: `firebase deploy` loads it to find the functions, so it does no work at import.
 export { advanceRelation } from './triggers/advance-relation';
 export { forgetHistory } from './triggers/forget-history';
 export { ops } from './triggers/ops-api';

@@ -1,16 +1,6 @@
-// Attempts at the two create steps, kept in relations/{id}/transitions as one
-// document per attempt, "<to stage>-<attempt>": at once the claim, the
-// record of what was sent, and the step's history. The API has no
-// idempotency keys, so a create goes claim → call → name on the claim →
-// record on the relation (docs/ARCHITECTURE.md#the-step-protocol):
-// - the claim is won in a transaction, so exactly one caller holds the step;
-// - the created name goes onto the claim as soon as the call returns, and a
-//   later attempt that finds it adopts it instead of creating again;
-// - what an attempt may have made that the relation does not record is
-//   derived from these documents (model/orphans.ts), in the same transaction
-//   as every write that could change it (settle.ts);
-// - an attempt that failed before anything could have been sent hands its
-//   number to the next try, so an outage of any length leaves one document.
+// Attempts at the two create steps, one document each (relations/{id}/transitions/{to}-{n}): at
+// once the claim, the record of what was sent and the step's history. The API has no idempotency
+// keys, hence the protocol (docs/ARCHITECTURE.md#the-step-protocol).
 import { randomUUID } from 'node:crypto';
 
 import {
@@ -38,13 +28,11 @@ import { settle } from './settle';
 
 export type { AttemptFailure } from '../model/orphans';
 
-/** One attempt's document, read back. */
 export type Attempt = z.output<typeof AttemptFields> & {
   ref: DocumentReference;
   version: Version;
 };
 
-/** A claim this caller won. */
 export interface HeldClaim {
   ref: DocumentReference;
   relation: DocumentReference;
@@ -54,13 +42,7 @@ export interface HeldClaim {
   leaseExpiresAt: Date;
   /** A name an earlier attempt created and wrote down: use it, do not create again. */
   adopt: string | null;
-  /**
-   * What the step's looks are judged by, as the claim read it: the order's
-   * update_time we last knew, and our updates that may still land, with those
-   * earlier attempts that died may have sent (they died with a name, before
-   * any record). Read in the claim, not when the step was decided, which may
-   * be long before.
-   */
+  /** For the looks: read in the claim, not when the step was decided, maybe long before. */
   known: { knownUpdateTime: string | null; lateUpdates: LateUpdate[] };
 }
 
@@ -69,7 +51,7 @@ export type Claim =
   | { kind: 'held'; attempt: number; leaseExpiresAt: Date }
   /** Too many attempts may have made something: a person must look (the caller flags it). */
   | { kind: 'exhausted'; attempt: number; possibleOrphans: number }
-  /** The relation is no longer at the step's stage, or was flagged since the step was decided: nothing to claim. */
+  /** The relation left the step's stage, or was flagged since the step was decided. */
   | { kind: 'moved' }
   | { kind: 'malformed'; message: string };
 
@@ -79,21 +61,16 @@ export interface ClaimRequest {
   eventId: string;
   leaseMs: number;
   now: Date;
-  /** Attempts that may have created something, beyond which a person is asked (after an operator's retry, counted afresh). */
+  /** Unnamed possible orphans allowed before a person is asked (since the last approval). */
   maxAmbiguous: number;
-  /** RETENTION_DAYS, for a relation the claim settles. */
   retentionDays: number;
-  /**
-   * When an UpdateOrder sent before `sendUntil` has landed too late to be
-   * anything but held (config.ts, heldAfter): an earlier attempt that died
-   * may have sent one. An attempt from a version without send windows may
-   * have sent until its invocation's timeout, `invocationMs` after its claim.
-   */
+  /** When an UpdateOrder a dead attempt sent before `sendUntil` can only have been held. */
   heldAfter: (sendUntil: Date) => Date;
+  /** How long after its claim an attempt without a send window (an older version) may have sent. */
   invocationMs: number;
 }
 
-/** Far more attempt documents than the budget allows; more means the documents were tampered with. */
+/** Far above the budget: more means the documents were tampered with. */
 const MAX_ATTEMPT_DOCUMENTS = 50;
 
 export function attemptRef(
@@ -104,7 +81,6 @@ export function attemptRef(
   return relation.collection(TRANSITIONS).doc(`${CREATE_STEPS[step].to}-${attempt}`);
 }
 
-/** Reads one attempt document, or says what is wrong with it. */
 export function parseAttempt(snapshot: DocumentSnapshot, expected: number): Attempt | string {
   const data = snapshot.data() ?? {};
   const parsed = parseWith(AttemptFields, data);
@@ -124,7 +100,6 @@ export const readInTransaction =
   (ref) =>
     tx.get(ref);
 
-/** Every attempt at the step so far, oldest first, or what is wrong with one of them. */
 export async function readAttempts(
   read: Read,
   relation: DocumentReference,
@@ -141,22 +116,15 @@ export async function readAttempts(
   return `${relation.path}/${TRANSITIONS} holds more than ${MAX_ATTEMPT_DOCUMENTS} attempts at ${CREATE_STEPS[step].to}`;
 }
 
-/** Whether an attempt still holds the step: it has not failed and its lease runs. */
 export function isLive(attempt: Attempt, now: Date): boolean {
   return attempt.failure === null && attempt.leaseExpiresAt > now;
 }
 
-/** The name the next attempt adopts: the latest an attempt created and wrote down. */
 export function adoptable(attempts: readonly Attempt[]): string | null {
   return [...attempts].reverse().find((a) => a.created !== null)?.created ?? null;
 }
 
-/**
- * Claims the next attempt at a create step, or says why not: the relation
- * moved on, another attempt holds it, too many attempts may have created
- * something, or a document is malformed. One transaction: the attempt it
- * supersedes becomes a possible orphan on the relation in the same write.
- */
+/** One transaction: exactly one caller wins, and what it supersedes is noted in the same write. */
 export async function claimStep(request: ClaimRequest): Promise<Claim> {
   const {
     relation,
@@ -182,6 +150,7 @@ export async function claimStep(request: ClaimRequest): Promise<Claim> {
       return { kind: 'held', attempt: last.attempt, leaseExpiresAt: last.leaseExpiresAt };
 
     const adopt = adoptable(attempts);
+    // As if the relation had ended flagged: none is in progress, so each unnamed attempt counts.
     const names = {
       stage: 'CANCELLED' as const,
       kitchenOrder: null,
@@ -200,7 +169,7 @@ export async function claimStep(request: ClaimRequest): Promise<Claim> {
       };
     }
 
-    // A try that failed before anything could have been sent leaves nothing to note: its number is reused.
+    // A try that provably sent nothing leaves nothing to note: its number is reused.
     const reuse =
       last && last.failure && !last.failure.ambiguous && last.created === null ? last : undefined;
     const attempt = reuse ? reuse.attempt : (last?.attempt ?? 0) + 1;
@@ -232,7 +201,7 @@ export async function claimStep(request: ClaimRequest): Promise<Claim> {
       resolution: null,
     };
     const after = [...attempts.filter((a) => a.attempt !== attempt), claimed];
-    // An attempt that died after naming what it made may have sent its UpdateOrder, which the server may hold.
+    // An attempt that died after naming what it made may have sent an UpdateOrder still to land.
     const inherited = attempts
       .filter((a) => a.failure === null && a.created !== null)
       .map((a) => ({
@@ -260,11 +229,8 @@ export async function claimStep(request: ClaimRequest): Promise<Claim> {
 }
 
 /**
- * Writes the created (or adopted) name onto the claim, before anything else,
- * so no later attempt creates again, with the end of the window in which the
- * attempt may send its UpdateOrder. A claim a person has meanwhile resolved
- * (or that failed) is re-derived on the relation in the same transaction: a
- * name learned after a resolution reopens the note.
+ * Names the claim before anything else, so no later attempt creates again. A claim resolved or
+ * failed meanwhile is re-derived on the relation: a name learned after a resolution reopens it.
  */
 export async function nameOnClaim(
   claim: HeldClaim,
@@ -300,7 +266,7 @@ export async function nameOnClaim(
   });
 }
 
-/** Moves the attempt's send window on, before an UpdateOrder that would fall past it; refused once the claim is not this attempt's. */
+/** Moves the send window on, on record; refused once the claim is not this attempt's. */
 export async function extendSendWindow(claim: HeldClaim, sendUntil: Date): Promise<void> {
   await store().runTransaction(async (tx) => {
     const own = parseAttempt(await tx.get(claim.ref), claim.attempt);
@@ -312,13 +278,10 @@ export async function extendSendWindow(claim: HeldClaim, sendUntil: Date): Promi
 }
 
 /**
- * Ends an attempt that failed, so the next one need not wait out the lease,
- * keeping the name it created if that never reached the claim, with the
- * possible orphans as they now are, in one transaction. The failure becomes
- * the relation's error only while the relation waits at the step's stage
- * for this very attempt, and never replaces a flag with a retry: a late
- * attempt must not hold up, or unblock, what came after it. Updates whose
- * outcome is unknown are kept on the relation whatever happened since.
+ * Ends a failed attempt so the next need not wait out the lease. Its failure becomes the relation's
+ * error only while the relation waits for this very attempt, and never replaces a flag with a
+ * retry: a late attempt must not hold up, or unblock, what came after it. Updates that may still
+ * land are kept whatever happened since.
  */
 export async function failClaim(
   claim: HeldClaim,
@@ -361,12 +324,7 @@ export async function failClaim(
   });
 }
 
-/**
- * An operator's retry of a step that ran out of attempts, inside the
- * retry's transaction (after its reads): the latest attempt is marked
- * approved, so the attempts before it no longer count, and who and why are
- * kept on it. Refused while an attempt holds the step.
- */
+/** In the retry's transaction, after its reads: approving the latest resets the count. */
 export function approveRetry(
   tx: Transaction,
   attempts: readonly Attempt[],
@@ -389,7 +347,7 @@ export function approveRetry(
   return last;
 }
 
-/** A person's resolution of one attempt's possible orphan, for the name it has now, inside the resolving transaction. */
+/** Resolves one attempt's possible orphan for the name it has now (a later name reopens it). */
 export function resolveAttempt(
   tx: Transaction,
   attempt: Attempt,

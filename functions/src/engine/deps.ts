@@ -2,10 +2,10 @@ import type { Config } from '../config';
 import type { FoodApi } from '../food/client';
 import type { KillSwitch } from '../model/health';
 
-/** Waiting, on whatever clock `now` reads: real timers in a function, the simulated clock in the simulation. */
+/** Waits on the clock `now` reads: real timers in a function, simulated ones in the simulation. */
 export interface Timers {
   sleep(ms: number): Promise<void>;
-  /** Calls `tick` every `ms` until the returned stop is called. */
+  /** Calls `tick` every `ms` until the returned function is called. */
   every(ms: number, tick: () => void): () => void;
 }
 
@@ -17,7 +17,7 @@ export const REAL_TIMERS: Timers = {
   },
 };
 
-/** What the engine, the lifecycle and the poller need from outside: built when a function runs, never at import. */
+/** What the engine, lifecycle and poller need: built when a function runs, not at import. */
 export interface Deps {
   food: FoodApi;
   config: Config;

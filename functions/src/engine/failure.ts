@@ -1,6 +1,5 @@
-// What a failed step means, decided without I/O: whether waiting helps, and
-// whether the create it made may exist on the food service without anyone
-// knowing its name (the only case the next attempt must note).
+// What a failed step means, decided without I/O: whether waiting helps, and whether its create may
+// exist on the food service unnamed (the one case the next attempt must note).
 import { backoffMs } from '../backoff';
 import { BOUNDED_FAULT_CODES, FoodServiceError } from '../food/errors';
 import type { LateUpdate, Step, StepError } from '../model/relation';
@@ -12,9 +11,7 @@ import { describeError } from '../describe-error';
 export interface StepProgress {
   /** The create call was made (it may have reached the food service). */
   sent: boolean;
-  /** The name the create returned, once known: nothing is ambiguous about it. */
   created: string | null;
-  /** UpdateOrders sent whose outcome is unknown: they may still land. */
   lateUpdates: LateUpdate[];
 }
 
@@ -22,9 +19,8 @@ export function classifyFailure(error: unknown, progress: StepProgress): Attempt
   const message = progress.created
     ? `created ${progress.created} but could not finish the step: ${describeError(error)}`
     : describeError(error);
-  // Ambiguous only while the create's outcome is unknown: once its name is
-  // known it is on the claim (or in this message and the log), and after a
-  // failure that proves nothing was sent there is nothing to know.
+  // Ambiguous only while the create's outcome is unknown: a known name is on the claim (or in this
+  // message and the log), and a failure that proves nothing was sent leaves nothing to know.
   const createUnknown = progress.sent && progress.created === null;
   if (error instanceof FoodServiceError) {
     return {
@@ -42,19 +38,14 @@ export function classifyFailure(error: unknown, progress: StepProgress): Attempt
   };
 }
 
-/** A transient failure of a kind that usually heals, but may not (FAILURE_TABLE's `retry-bounded` codes). */
+/** A transient fault that usually heals, but may not (FAILURE_TABLE's `retry-bounded` codes). */
 function isBoundedFault(error: Pick<StepError, 'code' | 'transient'>): boolean {
   return error.transient && BOUNDED_FAULT_CODES.has(error.code);
 }
 
 /**
- * The error a failed step records. Transient failures back off in poll
- * intervals, capped at ten, for as long as they last: the poller is the clock
- * that retries them, so the work resumes without a person. A fault that
- * usually heals (RESOURCE_EXHAUSTED, INTERNAL, ...) is retried the same way,
- * but `faultRetryLimit` tries in a row of such faults flag the relation: it
- * may be for good. `failures` counts the tries in a row of one kind (bounded
- * or not), so an outage before the first such fault does not count against it.
+ * The poller retries at `retryAt`. `failures` counts tries in a row of one kind: an outage before
+ * the first bounded fault does not count against `faultRetryLimit` (docs/ARCHITECTURE.md#failures).
  */
 export function stepError(
   step: Step,

@@ -1,6 +1,5 @@
-// relations/{id}/transitions, read back: the relation's history, one entry
-// per attempt at a create (which is also its claim, see claims.ts), one per
-// finishing step, and one per operator's repair (docs/ARCHITECTURE.md#the-documents).
+// relations/{id}/transitions read back: one entry per create attempt (also its claim, claims.ts),
+// per finishing step and per operator's repair (docs/ARCHITECTURE.md#the-documents).
 import { z } from 'zod';
 
 import type { DocumentReference, DocumentSnapshot } from '../store/database';
@@ -46,7 +45,6 @@ export type HistoryEntry =
   | ({ kind: 'retry'; id: string } & z.output<typeof RetryEntry>)
   | ({ kind: 'resolve-orphan'; id: string } & z.output<typeof ResolveOrphanEntry>);
 
-/** One history entry, or what is wrong with it. */
 export function parseHistoryEntry(snapshot: DocumentSnapshot): HistoryEntry | string {
   const data = snapshot.data() ?? {};
   const id = snapshot.id;
@@ -85,7 +83,6 @@ export function parseHistoryEntry(snapshot: DocumentSnapshot): HistoryEntry | st
 const whenOf = (entry: HistoryEntry) =>
   (entry.kind === 'attempt' ? entry.claim.claimedAt : entry.at).getTime();
 
-/** The whole history, oldest first; an entry that cannot be read is returned as its problem. */
 export async function readHistory(
   relation: DocumentReference,
 ): Promise<{ entries: HistoryEntry[]; problems: string[] }> {

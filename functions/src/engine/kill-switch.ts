@@ -1,18 +1,12 @@
-// The kill switch as the functions see it: each instance reads
-// controls/orchestrator at most once per PAUSE_CHECK_SECONDS, so a pause or
-// a resume takes effect everywhere within that time, and a busy instance
-// does not pay a read per event. While paused, nothing calls the food
-// service: the trigger returns before it reads the relation, and the poller
-// skips its polls. State is only kept, never changed.
+// The kill switch as an instance sees it: controls/orchestrator read at most once per
+// PAUSE_CHECK_SECONDS, so a flip reaches every instance within that time and a busy one does not
+// pay a read per event (docs/ARCHITECTURE.md#level-triggered-triggers).
 import * as logger from 'firebase-functions/logger';
 
 import type { KillSwitch } from '../model/health';
 import { readKillSwitch } from '../store/controls';
 
-/**
- * The switch as an instance sees it: a read at most every `maxAgeMs`, the
- * last one reused in between. One per instance (triggers/deps.ts).
- */
+/** One per instance (triggers/deps.ts): a read at most every `maxAgeMs`, reused in between. */
 export function killSwitchCache(maxAgeMs: number): (now: Date) => Promise<KillSwitch> {
   let cached: { state: KillSwitch; readAt: number } | undefined;
   return async (now) => {
@@ -41,16 +35,11 @@ export function killSwitchCache(maxAgeMs: number): (now: Date) => Promise<KillSw
   };
 }
 
-/**
- * Until when an event may have been dropped because an instance still
- * believed the orchestrator paused: the resume plus one PAUSE_CHECK_SECONDS.
- * Relations untouched since before then are woken by the poller.
- */
+/** Until then an instance may have dropped events as paused: the poller wakes older relations. */
 export function pausedUntil(state: KillSwitch, pauseCheckSeconds: number): Date | null {
   return state.resumedAt ? new Date(state.resumedAt.getTime() + pauseCheckSeconds * 1000) : null;
 }
 
-/** What a person reads in a log or an HTTP answer. */
 export function describePause(state: KillSwitch): string {
   if (state.problem) return state.problem;
   const who = state.by ? ` by ${state.by}` : '';

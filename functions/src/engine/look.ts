@@ -3,7 +3,6 @@
 import { isOverwritten, type OrderSeen } from '../model/overwrite';
 import { CREATE_STEPS, type CreateStep, type Relation } from '../model/relation';
 
-/** What a create step's look at the order allows. */
 export type Look =
   | { action: 'go' }
   | { action: 'cancelled' }
@@ -15,14 +14,7 @@ export type Look =
       orderUpdateTime?: string;
     };
 
-/**
- * A step's look, judged with every window the claim inherited. A create is
- * sent only when the order is exactly where the step expects it
- * (NEW for the kitchen order, PREPARATION for the shipment), or already
- * moved on by the attempt whose creation this one adopts. Anything else (a
- * status this version does not know, a later or final one, a write after
- * ours) makes nothing.
- */
+/** Judged with every window the claim inherited; an adopted attempt may have moved the order on. */
 export function judgeLook(
   relation: Relation,
   step: CreateStep,

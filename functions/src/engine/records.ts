@@ -1,9 +1,6 @@
-// The trigger's writes of relations/{orderId}: progress (stage, names, outcome), errors and
-// the windows of updates it sends. Each is fenced: a transaction checks that the relation is
-// still at the stage the step started from (and, for a create, that the step's claim is still
-// this attempt's) before it writes, so a late or duplicate attempt changes nothing but its own
-// note. The write that ends a relation also gives it and its whole history `expireAt`, in the
-// same transaction, so a TTL policy deletes them together and never anything still active.
+// The trigger's writes of relations/{orderId}: progress, errors and the windows of its updates.
+// Each is fenced: a transaction checks the relation is still at the step's stage (and a create's
+// claim still this attempt's), so a late or duplicate attempt changes nothing but its own note.
 import { z } from 'zod';
 
 import { listOf, orNull, parseWith, timestamp } from '../model/fields';
@@ -40,35 +37,28 @@ export interface Made {
   status: KitchenOrderStatusName | ShipmentStatusName | null;
 }
 
-/** A step carried out, to be recorded on the relation. */
 export interface Progress {
   step: Step;
   from: Stage;
   to: Stage;
   eventId: string;
-  /** For a create: the claim under which it ran; the record is refused if another attempt took over. */
+  /** A create's claim: the record is refused if another attempt took over. */
   claim?: HeldClaim;
-  /** The kitchen order or shipment the step made (or adopted), with the status its create returned. */
   made?: Made;
-  /** The order's update_time at which the step knew its status: its update's reply, or the look it acted on. */
+  /** When the step last knew the order's status: its update's reply, or the look it acted on. */
   knownUpdateTime?: string | null;
-  /** UpdateOrders the step sent whose outcome is unknown: recorded even when the step is fenced out. */
+  /** UpdateOrders whose outcome is unknown: recorded even when the step is fenced out. */
   lateUpdates?: readonly LateUpdate[];
   /** Closing a flagged relation keeps the flag for a person to read. */
   keepError?: boolean;
   /** The step wrote its history entry before its update (a finish): it is not read again. */
   entryWritten?: boolean;
-  /**
-   * How long after a relation ends its order is looked at once more, for a
-   * late write of ours (docs/ARCHITECTURE.md#late-writes): every path that
-   * ends a relation sets `watchUntil` from it.
-   */
+  /** Sets `watchUntil` on every path that ends a relation (docs/ARCHITECTURE.md#late-writes). */
   lateWriteWatchMs: number;
-  /** RETENTION_DAYS: how long a relation this step finishes is kept. */
   retentionDays: number;
 }
 
-/** The attempts a transaction must read to settle a relation leaving `from` (and a claim's own step). */
+/** The attempts to read to settle a relation leaving `from` (and a claim's own step). */
 async function attemptsFor(
   tx: Transaction,
   ref: DocumentReference,
@@ -78,18 +68,15 @@ async function attemptsFor(
   for (const step of new Set(steps)) {
     if (!step) continue;
     const read = await readAttempts(readInTransaction(tx), ref, step);
-    // A malformed attempt is the trigger's to flag (claims.ts): the notes are then left as they are.
+    // A malformed attempt is the trigger's to flag (claims.ts); the notes are left as they are.
     if (typeof read !== 'string') attempts[step] = read;
   }
   return attempts;
 }
 
 /**
- * Records a step, fenced: only if the relation is still at `from` and, for a
- * create, its claim is still this attempt's and the latest. The relation's
- * possible orphans and expiry are settled in the same transaction. A step
- * fenced out changes nothing but what it alone knows: its own attempt's
- * notes, and its updates that may still land.
+ * Fenced: only while the relation is at `from` and a create's claim is this attempt's and the
+ * latest. Fenced out, it writes only its attempt's notes and its updates that may still land.
  */
 export async function recordProgress(
   ref: DocumentReference,
@@ -97,7 +84,7 @@ export async function recordProgress(
   at: Date,
 ): Promise<'recorded' | 'fenced'> {
   const { claim } = progress;
-  // A create's claim document is its history; the other steps get one entry, written once (a finish writes it before its update).
+  // A create's claim is its history; another step gets one entry (a finish writes it first).
   const entry = stepEntryRef(ref, progress.to);
   return store().runTransaction(async (tx) => {
     const relation = await tx.get(ref);
@@ -111,7 +98,7 @@ export async function recordProgress(
         own.failure === null &&
         attempts[claim.step]?.length === claim.attempt);
     const late = lateUpdateFields(relation, progress.lateUpdates);
-    // A flag raised while the step ran (by the trigger or the poller) waits for a person: the step does not clear it.
+    // A flag raised while the step ran waits for a person: the step must not clear it.
     const flaggedSince =
       !progress.keepError &&
       (relation.get('error') as { transient?: unknown } | null | undefined)?.transient === false;
@@ -126,7 +113,7 @@ export async function recordProgress(
         ...historyFields(relation, entries),
       };
       if (claim && own && progress.to === 'CANCELLED') {
-        // The claim says why its step stopped; what it made is recorded on the relation with the cancel.
+        // The claim says why its step stopped; what it made is recorded with the cancel.
         const failure = {
           code: 'CANCELLED',
           message: 'the customer cancelled the order; the step stopped',
@@ -166,31 +153,27 @@ export async function recordProgress(
   });
 }
 
-/** The history entry of a step that is not a create: one per stage it leads to. */
 function stepEntryRef(relation: DocumentReference, to: Stage): DocumentReference {
   return relation.collection(TRANSITIONS).doc(`${to}-1`);
 }
 
-/** A finish's window on its history entry, as a finisher reads it back (entries from older versions lack the later fields). */
+/** A finish's window on its history entry (entries from older versions lack the later fields). */
 const FinishEntry = z.object({
   claimedAt: timestamp,
-  /** When the window on record opened: later than the entry, once a finisher took over a passed one. */
+  /** When the window opened: later than the entry once a finisher took over a passed one. */
   openedAt: orNull(timestamp),
   sendUntil: orNull(timestamp),
-  /** The finisher that opened or last moved it: only it may give the window up, and only unshared (null once shared). */
+  /** The finisher that opened or last moved it: only it may give it up; null once shared. */
   holder: z.string().nullable().catch(null),
-  /** Given up by its holder, which sent nothing in it. */
   released: z.boolean().catch(false),
-  /** The windows of finishers before it, which may have sent an update that may still land. */
+  /** Earlier finishers' windows: they may have sent an update that may still land. */
   earlier: listOf(LateUpdateField, 'earlier updates'),
 });
 
 /**
- * Opens the finishing step's window on its history entry, before its UpdateOrder and before its look. A
- * finisher that dies leaves the window behind: the next one is told what the earlier one may have sent, an
- * update that may still land, and sends in the window on record while it is open. Once it has passed, or its
- * holder gave it up, the next finisher opens one of its own (else every later one would inherit a passed
- * window and send nothing), keeping the one before as an earlier sender's.
+ * Opens the finish's window on its history entry, before its look and update. A later finisher
+ * sends in it while it is open; once passed or given up, it opens its own (else every later one
+ * would inherit a passed window and send nothing), keeping the one before as an earlier sender's.
  */
 export async function announceFinish(
   ref: DocumentReference,
@@ -217,7 +200,7 @@ export async function announceFinish(
     const parsed = parseWith(FinishEntry, snapshot.data());
     if (!parsed.ok) throw new Error(`${entry.path} is malformed: ${parsed.problems.join('; ')}`);
     const { claimedAt, openedAt, sendUntil, released, earlier } = parsed.value;
-    // An entry from a version without send windows: its finisher may have sent until its invocation's timeout.
+    // From a version without send windows: its finisher may have sent until its timeout.
     const until = sendUntil ?? new Date(claimedAt.getTime() + late.invocationMs);
     const its = {
       status: step.to,
@@ -236,10 +219,8 @@ export async function announceFinish(
 }
 
 /**
- * Moves a finish's send window on, before an UpdateOrder that would fall past it, and takes it over, so
- * the finisher that opened it can no longer give it up. Not fenced, unlike a claim's: finishers side by
- * side (a duplicate event) may move each other's window, on or back to an end they read earlier; a
- * landing outside it then reads as held, which can cost a false alarm, never a miss.
+ * Moves a finish's window on and takes it over, so the finisher that opened it cannot give it up.
+ * Unfenced: duplicate finishers may move it on or back, which can cost a false alarm, never a miss.
  */
 export async function extendFinishWindow(
   ref: DocumentReference,
@@ -250,10 +231,7 @@ export async function extendFinishWindow(
   await stepEntryRef(ref, to).update({ sendUntil, holder, released: false });
 }
 
-/**
- * Gives up a finish's window its holder sent nothing in, so a landing in it is not taken for an update of
- * ours and the next finisher opens its own at once. Only while the window is still the holder's.
- */
+/** Gives up a window its holder sent nothing in, so the next finisher opens its own at once. */
 export async function releaseFinishWindow(
   ref: DocumentReference,
   to: Finish,
@@ -267,11 +245,7 @@ export async function releaseFinishWindow(
   });
 }
 
-/**
- * A live relation must never carry expireAt, or a TTL policy would delete it
- * mid-flight. Nothing in the orchestrator makes a finished relation active
- * again, but a hand edit or a restore can: this removes it, fenced on the stage.
- */
+/** A relation made live again (by hand, a restore) loses expireAt, or TTL would delete it. */
 export async function clearExpiry(ref: DocumentReference, stage: Stage): Promise<boolean> {
   return store().runTransaction(async (tx) => {
     const relation = await tx.get(ref);
@@ -298,9 +272,7 @@ function progressFields(progress: Progress, at: Date): DocumentData {
   };
   if (!progress.keepError) Object.assign(fields, errorFields(null));
   if (progress.made) {
-    // The status the create returned (null when adopted); the poller keeps it
-    // current from here on, and cannot have written it before: it only
-    // observes what this write names.
+    // The poller observes only what this write names, so it cannot have written this status yet.
     fields[progress.made.field] = progress.made.name;
     fields[`${progress.made.field}Status`] = progress.made.status;
   }
@@ -309,13 +281,7 @@ function progressFields(progress: Progress, at: Date): DocumentData {
   return fields;
 }
 
-/**
- * Records a failed step or a flag, fenced on the stage it is about (`from`,
- * as stored, even when it is not a valid stage): an error from an attempt
- * that the relation has moved past would only hold up the next step. The
- * possible orphans and expiry are settled with it (a flag keeps a finished
- * relation from expiring; no step is under way while one waits).
- */
+/** Fenced on the stage as stored (even invalid): a late error would hold up the next step. */
 export async function recordError(
   ref: DocumentReference,
   from: unknown,
@@ -339,5 +305,3 @@ export async function recordError(
     return replaces;
   });
 }
-
-/** A page of history deleted at a time; more pages than this would be a history no relation writes. */

@@ -1,9 +1,6 @@
-// The relation's derived fields, computed in the transaction of every write
-// that could change them: the possible orphans (from the attempts, by
-// model/orphans.ts), whether any is open, and expireAt, which only a
-// finished relation that waits for no person carries. One function, so no
-// path (finish, cancel, close, a failure, a claim, a repair) writes them by
-// hand (docs/ARCHITECTURE.md#possible-orphans, #retention).
+// The relation's derived fields (possibleOrphans, hasOpenOrphans, expireAt), computed in the
+// transaction of every write that could change them, so no path writes them by hand
+// (docs/ARCHITECTURE.md#possible-orphans).
 import { orphansOf, type AttemptRecord } from '../model/orphans';
 import { CREATE_STEPS, isOpen, type CreateStep, type PossibleOrphan } from '../model/relation';
 import { isStage, isTerminal } from '../model/stage';
@@ -18,7 +15,6 @@ export interface Settlement {
   /** The steps whose attempts this transaction read, as they are once it commits. */
   attempts: Partial<Record<CreateStep, readonly AttemptRecord[]>>;
   at: Date;
-  /** RETENTION_DAYS: how long a relation that finishes here is kept. */
   retentionDays: number;
 }
 

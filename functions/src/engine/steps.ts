@@ -1,7 +1,6 @@
-// The steps of an order's life, each written as the process it runs. Any
-// delivery of any event may run a step, twice, late or concurrently: the
-// claims, the look before every write and the fenced records make each of
-// those harmless (docs/ARCHITECTURE.md#the-step-protocol).
+// The steps of an order's life, each written as the process it runs. Any event may run a step,
+// twice, late or concurrently: the claims, the look before every write and the fenced records make
+// that harmless (docs/ARCHITECTURE.md#the-step-protocol).
 import { randomUUID } from 'node:crypto';
 
 import { status } from '@grpc/grpc-js';
@@ -55,14 +54,10 @@ export type AdvanceResult =
   | 'closed'
   | 'failed'
   | 'fenced'
-  /** The kill switch is on: nothing was read or done. */
   | 'paused'
-  /** A newer version wrote the relation: left alone. */
   | 'newer'
-  /** A live relation carried expireAt: it was removed. */
   | 'unexpired';
 
-/** One run of the trigger on one relation, as it read the relation. */
 export interface Run {
   ref: DocumentReference;
   relation: Relation;
@@ -70,11 +65,7 @@ export interface Run {
   deps: Deps;
 }
 
-/**
- * Reads the relation for one run of the trigger, or says why nothing is to be done: the kill
- * switch is on, the relation is gone, a newer version wrote it, it is malformed (flagged), or a
- * live relation still carried an expireAt (removed; the write brings the next event).
- */
+/** Reads the relation for one run of the trigger, or says why there is nothing to do. */
 export async function begin(
   ref: DocumentReference,
   eventId: string,
@@ -100,7 +91,6 @@ export async function begin(
     return 'newer';
   }
   if (!stored.parsed.ok) {
-    // Nothing can be decided from it; the flag says what to fix.
     const { data } = stored;
     const target = { ref, order: String(data.order), stage: data.stage, error: data.error };
     const message = `the relation document is malformed: ${stored.parsed.problems.join('; ')}`;
@@ -108,7 +98,7 @@ export async function begin(
   }
   const relation = stored.parsed.value;
   if (!isTerminal(relation.stage) && stored.data[EXPIRE_AT] !== undefined) {
-    // Made active again by hand: take it and its history off the TTL policy first.
+    // Made live again by hand: off the TTL policy first; that write brings the next event.
     const cleared = await clearExpiry(ref, relation.stage);
     if (cleared)
       logger.warn(
@@ -120,17 +110,12 @@ export async function begin(
   return { ref, relation, eventId, deps };
 }
 
-/** What a create returns: the name of what it made, and its status then. */
 export interface Created {
   name: string;
   status: Made['status'];
 }
 
-/**
- * Makes what `step` makes, once, then moves the order to the step's stage (NEW → PREPARATION
- * with a kitchen order, PREPARATION → IN_FLIGHT with a shipment): claim → look → create (or
- * adopt) → name on the claim → move the order → record.
- */
+/** Makes what `step` makes, once, then moves the order to the step's stage. */
 export async function once(
   run: Run,
   step: CreateStep,
@@ -183,7 +168,7 @@ export async function once(
   }
 
   const progress: StepProgress = { sent: false, created: null, lateUpdates: [] };
-  // What the claim read of the relation and learned of earlier attempts' updates counts for every look below.
+  // Every look below judges by the relation as the claim read it, not as it was when decided.
   const known = { ...relation, ...claim.known };
   try {
     // 2. Look: nothing is made unless the order is exactly where the step expects it.
@@ -197,7 +182,7 @@ export async function once(
     if (look.action === 'flag')
       return flagAttempt(run, claim, look.code, look.message, [], look.orderUpdateTime);
 
-    // 3. Create, unless an earlier attempt did and wrote the name down.
+    // 3. Create, unless adopting.
     let made: Made;
     if (claim.adopt) {
       made = { field, name: claim.adopt, status: null };
@@ -312,7 +297,7 @@ export async function finish(run: Run, to: Finish): Promise<AdvanceResult> {
     return recorded === 'recorded' ? 'advanced' : 'fenced';
   } catch (error) {
     const failed = await stepFailed(run, 'finish', null, progress, error);
-    // Nothing sent in it: given up, so a landing in it is told as held, and the next finisher opens its own.
+    // Sent nothing: give it up, so a landing in it reads as held; the next finisher opens its own.
     if (window && !window.used)
       await window.release?.().catch((cause: unknown) => {
         logger.warn('could not give up the finish window; the next finisher waits for it to pass', {
@@ -324,17 +309,11 @@ export async function finish(run: Run, to: Finish): Promise<AdvanceResult> {
   }
 }
 
-/** → CANCELLED, as the poller saw it: nothing more is created or updated. */
 export function cancel(run: Run): Promise<AdvanceResult> {
   return recordCancellation(run, null, run.relation.orderUpdateTime);
 }
 
-/**
- * → CANCELLED: the customer's word is final. A kitchen order or shipment made
- * before the cancellation was seen is recorded, so it is not left unnamed;
- * what an attempt under way may still make is noted from its claim. The
- * order is watched a while longer for a late write of ours over the cancel.
- */
+/** The customer's word is final: what was made is recorded, and what may still be made is noted. */
 async function recordCancellation(
   run: Run,
   step: { made?: Made; claim?: HeldClaim; lateUpdates?: readonly LateUpdate[] } | null,
@@ -364,7 +343,7 @@ async function recordCancellation(
   return recorded === 'recorded' ? 'cancelled' : 'fenced';
 }
 
-/** A flagged relation whose order ended on the food service: record how, keep the flag, stop polling it. */
+/** A flagged relation whose order ended: record how, keep the flag, stop polling it. */
 export async function close(run: Run, to: Outcome): Promise<AdvanceResult> {
   const { ref, relation, eventId, deps } = run;
   const recorded = await recordProgress(
@@ -412,7 +391,6 @@ async function flagAttempt(
   return 'flagged';
 }
 
-/** A flag as stored: a problem that waits for a person (an overwrite's with the update_time that shows it). */
 function flagError(code: string, message: string, at: Date, orderUpdateTime?: string): StepError {
   return {
     step: 'document',
@@ -426,20 +404,16 @@ function flagError(code: string, message: string, at: Date, orderUpdateTime?: st
   };
 }
 
-/** What flag() needs of a relation: enough to fence the write and keep it a fixpoint, even for a malformed document. */
+/** Enough of a relation to fence a flag and keep it a fixpoint, even for a malformed document. */
 interface FlagTarget {
   ref: DocumentReference;
   order: string;
   /** The stage as stored (the write is fenced on it). */
   stage: unknown;
-  /** The error as stored now. */
   error: unknown;
 }
 
-/**
- * Records a problem a person must look at, once: the same flag again writes
- * nothing (fixpoint).
- */
+/** Records a flag once: the same flag again writes nothing (fixpoint). */
 async function flagRelation(
   target: FlagTarget,
   now: Date,
@@ -480,27 +454,21 @@ type Moved =
   | { outcome: 'moved' | 'cancelled'; knownUpdateTime: string }
   | { outcome: 'overwritten'; message: string; orderUpdateTime: string };
 
-/**
- * The end of the window in which a step may send its UpdateOrder, as on
- * record, and how to move it on: an update is sent only inside a window
- * written down before it, so one whose sender died is still known to have
- * been held if it lands later than the window allows (config.ts, sendWindowEnd).
- */
+/** A send window, on record before any update in it (docs/ARCHITECTURE.md#late-writes). */
 interface SendWindow {
   until: Date;
   /** Set before the first update is sent in it. */
   used?: boolean;
-  /** Moves it on to `until`, on record; returns the end on record (another finisher's entry may hold an earlier one). */
+  /** Moves it on, on record; returns the end on record (another finisher's may be earlier). */
   extend(until: Date): Promise<Date>;
   /** Gives up a finisher's own window that nothing was sent in. */
   release?(): Promise<boolean>;
 }
 
 /**
- * The window a finish sends its update in: the one the poller opened with the observation that
- * made the finish due, while a send still fits in it, so the finish writes nothing before its
- * update. Otherwise, or to move it on, the finisher opens its own on its history entry, and
- * whatever was sent in the poller's window becomes an earlier sender's update that may land late.
+ * The poller's window while a send still fits in it, so the finish writes nothing before its
+ * update. Otherwise, or to move it on, the finisher opens its own on its history entry, and what
+ * was sent in the poller's window becomes an earlier sender's update that may land late.
  */
 async function finishWindow(run: Run, to: Finish, progress: StepProgress): Promise<SendWindow> {
   const { ref, relation, eventId, deps } = run;
@@ -546,7 +514,7 @@ async function finishWindow(run: Run, to: Finish, progress: StepProgress): Promi
   };
 }
 
-/** How a claim or a finish tells when an earlier sender's update has landed too late to be anything but held. */
+/** Tells when an earlier sender's update can only have been held (config.ts, heldAfter). */
 function lateness(config: Config) {
   return {
     heldAfter: (sendUntil: Date) => heldAfter(sendUntil, config),
@@ -554,14 +522,7 @@ function lateness(config: Config) {
   };
 }
 
-/**
- * Sets the order's status, looking first, every time: a customer's CANCELLED
- * must never be overwritten, the API has no optimistic concurrency to do it
- * for us, and an update whose reply was lost may or may not have landed. An
- * order already at the status, or further along, is left as it is. An
- * update whose outcome is unknown is kept in `progress.lateUpdates`: it may
- * still land.
- */
+/** Looks before every update: the API has no optimistic concurrency to protect a CANCELLED. */
 async function moveOrder(
   deps: Deps,
   relation: Relation,
@@ -574,9 +535,9 @@ async function moveOrder(
     const seen = await deps.food.getOrder(relation.order);
     if (seen.status === 'CANCELLED')
       return { outcome: 'cancelled', knownUpdateTime: seen.updateTime };
-    // Judged with every window this step knows of, its own earlier rounds' included. Not with the one it
-    // sends in: a landing there before its own send may be a duplicate finisher's, but also an earlier
-    // sender's held one over a cancel made before the window opened; a false alarm, never a miss.
+    // Judged with every window this step knows, its own earlier rounds' included, but not the one
+    // it sends in: a landing there before its send may be a duplicate finisher's, or an earlier
+    // sender's held one over a cancel made before the window opened. A false alarm, never a miss.
     const windows = [...relation.lateUpdates, ...progress.lateUpdates];
     if (isOverwritten({ ...relation, lateUpdates: windows }, seen, 'every window')) {
       return {
@@ -589,10 +550,9 @@ async function moveOrder(
     }
     if (orderStatusRank(seen.status) >= orderStatusRank(to))
       return { outcome: 'moved', knownUpdateTime: seen.updateTime };
-    // Too little of the window left for a wait for a slot: move it on, on record, before sending. Only while
-    // it is open: stretched over a time after it ended (an invocation frozen past it), it would cover a held
-    // landing of an earlier send in that gap (seed 23014). Past it, nothing is sent, and the next attempt,
-    // which inherits the window as it was, takes over.
+    // Too little left for a wait for a slot: move it on, on record, before sending. Only while
+    // open: stretched over a gap after it ended (an invocation frozen past it), it would cover a
+    // held landing of an earlier send there (seed 23014). Past it, the next attempt takes over.
     let left = window.until.getTime() - deps.now().getTime();
     if (left > 0 && left < deps.config.rpcDeadlineMs) {
       window.until = await window.extend(sendWindowEnd(deps.now(), deps.config));
@@ -625,7 +585,7 @@ async function moveOrder(
   throw lastError;
 }
 
-/** Ends the attempt and records the failure on the relation, so the poller retries it or a person sees it. */
+/** Records the failure (and ends the attempt), so the poller retries it or a person sees it. */
 async function stepFailed(
   run: Run,
   step: Step,
@@ -656,14 +616,14 @@ async function stepFailed(
     return 'failed';
   }
   try {
-    // The claim keeps the created name, if any, so the next attempt adopts it; the relation's error goes with it.
+    // The claim keeps the created name, so the next attempt adopts it.
     await failClaim(claim, failure, deps.now(), deps.config.retentionDays, {
       created: progress.created,
       error: recorded,
       lateUpdates: late,
     });
   } catch (cause) {
-    // The last trace of what the attempt made is this log: its lease will expire, and the next attempt notes it.
+    // This log is the last trace of what it made; the next attempt notes it once the lease ends.
     logger.error('could not end the claim; its lease will expire', {
       order: relation.order,
       step,

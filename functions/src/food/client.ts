@@ -1,13 +1,6 @@
-// A typed client for the three services of food.v1. Every call has a
-// deadline, creates a longer one than reads. Reads are retried with backoff
-// when FAILURE_TABLE says waiting may help (food/errors.ts); writes are sent
-// once, because a write whose reply was lost may have happened: the caller,
-// which looks before it updates and guards creates with claims, decides what
-// to do next. Failures surface as FoodServiceError naming the method and the
-// resource. One client keeps at most FOOD_MAX_IN_FLIGHT calls in flight,
-// which protects the food service from a burst however many invocations an
-// instance runs. Replies are taken up to RECEIVE_LIMIT_BYTES; a listing page
-// over it is asked for again smaller (listAllOrders).
+// A typed client for food.v1. Writes are sent once: one whose reply was lost may have happened, so
+// the caller decides (docs/ARCHITECTURE.md#failures). It bounds its calls in flight
+// (docs/ARCHITECTURE.md#protecting-the-food-service).
 import * as grpc from '@grpc/grpc-js';
 import * as logger from 'firebase-functions/logger';
 
@@ -31,24 +24,19 @@ import type { OrderStatusName } from '../model/statuses';
 import type { FoodMethod, KitchenOrder, ListOrdersPage, Order, Shipment } from './types';
 
 export interface FoodClientOptions {
-  /** host:port of the food service. */
   address: string;
   tls: TlsMaterial;
-  /** Deadline of each read and update attempt, in milliseconds. */
+  /** Per attempt of a read or an update. */
   deadlineMs: number;
-  /** Deadline of a create, in milliseconds (default: deadlineMs). A slow create that succeeds must not look failed. */
+  /** Default deadlineMs; a slow create that succeeds must not look failed. */
   createDeadlineMs?: number;
-  /** Retries of reads. */
+  /** For reads only: writes are sent once. */
   retry?: Partial<RetryPolicy>;
-  /** Looks for rotated credentials when a call fails in a way they could heal; without it, such a call just fails. */
+  /** Looks for rotated credentials when a failure could be theirs; without it, the call just fails. */
   refresher?: CredentialRefresher;
-  /**
-   * Calls in flight at once from this client, whatever its callers ask
-   * (FOOD_MAX_IN_FLIGHT; default: no limit). One client serves a whole
-   * process (food/connection.ts), so this is the instance's limit.
-   */
+  /** FOOD_MAX_IN_FLIGHT (default: no limit); one client serves a process, so it is the instance's. */
   maxInFlight?: number;
-  /** The largest reply taken (default RECEIVE_LIMIT_BYTES); a test lowers it to reach it with small orders. */
+  /** Default RECEIVE_LIMIT_BYTES; a test lowers it to reach it with small orders. */
   maxReceiveBytes?: number;
 }
 
@@ -74,48 +62,29 @@ type Unary<Req, Res> = (
   callback: grpc.requestCallback<Res>,
 ) => grpc.ClientUnaryCall;
 
-/**
- * The largest reply the client takes, chosen rather than left to grpc-js's
- * default (4 MiB): half of it bounds what the replies in flight cost the
- * poller's memory (three listing pages and MAX_CONCURRENCY look-ups at once:
- * at most 70 MiB of its 512), and it is ten times a page of 1,000 ordinary
- * orders (about 200 bytes each). A page over it is asked for again smaller;
- * an order that alone is over it (megabytes of customer data) is stepped
- * over and reported, never received (listAllOrders;
- * docs/ARCHITECTURE.md#polling).
- */
+/** 10× a 1,000-order page, yet the poller's replies in flight stay within 70 of its 512 MiB. */
 export const RECEIVE_LIMIT_BYTES = 2 * 1024 * 1024;
 
-/**
- * The limit of the one channel that fetches a single order too large for
- * RECEIVE_LIMIT_BYTES, only to learn the page token after it. Bounded, not
- * unlimited: the poller runs in 512 MiB, and an order larger than this fails
- * the listing loudly (the poller-down alert) instead of the instance.
- */
+/** Bounded, as the poller has 512 MiB: a larger order fails the listing, not the instance. */
 export const ONE_ORDER_RECEIVE_LIMIT_BYTES = 64 * 1024 * 1024;
 
-/**
- * grpc-js waits longer and longer between reconnects while the server is
- * down (up to 120 s by default); a food service that is back must be reached
- * within a poll interval or two, not minutes later.
- */
+// grpc-js backs off up to 120 s between reconnects; a food service that is back must be reached
+// within a poll interval or two.
 const RECONNECT_OPTIONS = {
   'grpc.initial_reconnect_backoff_ms': 500,
   'grpc.max_reconnect_backoff_ms': 5_000,
 };
 
-/** More pages than this in one listing means the server keeps handing out new tokens; see listAllOrders. */
+/** More pages than this in one listing means the server keeps handing out new tokens. */
 export const DEFAULT_MAX_PAGES = 5_000;
 
 /**
- * What the orchestration asks of the food service; FoodClient is it over
- * gRPC, the simulation has its own. A write given `sendBefore` is not sent
- * after that time: checked at the moment it would go on the wire, and
- * failed as provably not sent.
+ * What the orchestration asks of the food service (the simulation has its own). A write is never
+ * sent after `sendBefore`: checked as it would go on the wire, and failed as not sent.
  */
 export interface FoodApi {
   getOrder(name: string): Promise<Order>;
-  /** Every page of a listing, one page at a time; an order too large to take is handed to `onSkipped` instead. */
+  /** Page by page; an order too large to take goes to `onSkipped` instead. */
   listAllOrders(
     statusFilter: OrderStatusName | undefined,
     pageSize: number,
@@ -129,7 +98,7 @@ export interface FoodApi {
   getShipment(name: string): Promise<Shipment>;
 }
 
-/** The food service as one invocation may use it: none of its writes is sent after the invocation's deadline, nor after its own. */
+/** For one invocation: no write is sent after the invocation's deadline, nor after its own. */
 export function sendingUntil(food: FoodApi, deadline: Date): FoodApi {
   const earlier = (sendBefore?: Date) =>
     sendBefore && sendBefore < deadline ? sendBefore : deadline;
@@ -150,7 +119,6 @@ export class FoodClient implements FoodApi {
   private orders!: OrderServiceClient;
   private kitchen!: KitchenServiceClient;
   private drones!: DroneServiceClient;
-  /** The channel for one-order pages over the receive limit, made when first needed. */
   private wideOrders: OrderServiceClient | undefined;
   private readonly maxReceiveBytes: number;
   /** The TLS material the channel was built with: the secrets as bound, or as rotated since. */
@@ -220,7 +188,7 @@ export class FoodClient implements FoodApi {
     this.tls = tls;
   }
 
-  /** A channel of its own (a different receive limit is a different channel in grpc-js), used only for one-order pages. */
+  /** Its own channel, for one-order pages: in grpc-js the receive limit is set per channel. */
   private wide(): OrderServiceClient {
     this.wideOrders ??= new (foodProto().food.v1.OrderService)(
       this.address,
@@ -233,11 +201,7 @@ export class FoodClient implements FoodApi {
     return this.wideOrders;
   }
 
-  /**
-   * A new channel with rotated credentials. The old one is closed once the
-   * calls still on it have had their deadlines: closing it at once would
-   * cancel calls that are doing fine on a connection made before the rotation.
-   */
+  /** The old channel closes after its calls' deadlines: closing it now would cancel healthy calls. */
   private reconnect(tls: TlsMaterial): void {
     const old = [this.orders, this.wideOrders];
     this.wideOrders = undefined;
@@ -285,18 +249,10 @@ export class FoodClient implements FoodApi {
   }
 
   /**
-   * Every page of a listing, one page at a time. A server that hands back a
-   * token it gave before, or keeps handing out new ones past `maxPages`,
-   * would keep a poll busy until its function times out; both are errors, so
-   * the listing fails loudly instead of passing off a partial list as whole.
-   *
-   * A page larger than the receive limit (a few customers' huge data) is
-   * asked for again with half as many orders, down to one; once a page is
-   * taken, the next one doubles again up to `pageSize`. An order that alone
-   * is over the limit is stepped over: page tokens are opaque, so its
-   * one-order page is fetched once more on a channel with a larger limit
-   * (ONE_ORDER_RECEIVE_LIMIT_BYTES) for the token after it, and the order is
-   * handed to `onSkipped` instead of being listed.
+   * A token seen twice, or pages past `maxPages`, would keep the poll busy until it times out: the
+   * listing fails loudly rather than pass off a partial list as whole. A page over the receive
+   * limit is asked for again with half as many orders; an order alone over it is stepped over
+   * (docs/ARCHITECTURE.md#polling).
    */
   async *listAllOrders(
     statusFilter: OrderStatusName | undefined,
@@ -309,7 +265,7 @@ export class FoodClient implements FoodApi {
     let size = pageSize;
     const seen = new Set<string>();
     const listing = `ListOrders status=${statusFilter ?? 'ANY'}`;
-    // Each page takes at most log2(pageSize) + 2 requests: halvings, then the one-order page on the wide channel.
+    // At most log2(pageSize) + 2 requests a page: the halvings, then the one-order page.
     for (let pages = 1; ; pages++) {
       let page: ListOrdersPage | undefined;
       while (!page) {
@@ -341,7 +297,7 @@ export class FoodClient implements FoodApi {
     }
   }
 
-  /** The page after one order too large to take: its one-order page on the wide channel, without the order. */
+  /** Page tokens are opaque: the token after an order too large to take comes from its own page. */
   private async stepOver(
     listing: string,
     statusFilter: OrderStatusName | undefined,
@@ -376,7 +332,6 @@ export class FoodClient implements FoodApi {
     return { orders: [], nextPageToken: page.nextPageToken };
   }
 
-  /** Sets only the status, with update_mask "status". */
   updateOrderStatus(name: string, status: OrderStatusName, sendBefore?: Date): Promise<Order> {
     return this.call<UpdateOrderRequest, Order>(
       'UpdateOrder',
@@ -434,11 +389,8 @@ export class FoodClient implements FoodApi {
   }
 
   /**
-   * One call, and, if it failed in a way rotated credentials could heal and
-   * the secrets' latest versions differ from the channel's, once more on a
-   * channel rebuilt with them (docs/OPERATIONS.md, "Rotating the food-service
-   * credentials"). Such failures prove nothing was sent, so this holds for
-   * creates too.
+   * A failure rotated secrets could heal is tried once more on a channel rebuilt with them. It
+   * proves nothing was sent, so creates too (docs/OPERATIONS.md#rotating-the-food-service-credentials).
    */
   private async call<Req, Res>(
     method: FoodMethod,
@@ -485,8 +437,8 @@ export class FoodClient implements FoodApi {
     const deadlineMs = kind === 'create' ? this.createDeadlineMs : this.deadlineMs;
     const once = async (): Promise<Res> => {
       attempts++;
-      // The deadline covers the wait for a slot too, and sendBefore is checked
-      // after it, so a write never goes out past its invocation's deadline.
+      // The deadline covers the wait for a slot, and sendBefore is checked after it, so a write
+      // never goes out past its invocation's deadline.
       const started = Date.now();
       const deadline = started + deadlineMs;
       const release = this.slots ? await this.slots.acquire(deadline) : () => undefined;

@@ -1,6 +1,5 @@
-// One food-service client per process, made on first use: a warm function
-// instance reuses its TLS connection across invocations, and module load
-// (which the Firebase CLI does at deploy) never touches secrets.
+// One food-service client per process, made on first use: a warm instance reuses its TLS
+// connection, and module load (the Firebase CLI's, at deploy) never touches secrets.
 import { FoodClient, type FoodClientOptions } from './client';
 import { CredentialRefresher } from './credential-refresh';
 import type { SecretSource } from './secret-source';
@@ -10,9 +9,8 @@ let cached: { key: string; client: FoodClient } | undefined;
 export function foodClient(
   options: Omit<FoodClientOptions, 'refresher'> & { secrets?: SecretSource },
 ): FoodClient {
-  // Tests and the local stack may point the same process at another service.
-  // The key holds the secrets as bound to the function, not as rotated: a
-  // client that picked up rotated secrets keeps them while the binding stays.
+  // Tests and the local stack may switch services in one process. The key holds the secrets as
+  // bound, not as rotated: a client that picked up rotated secrets keeps them.
   const { address, deadlineMs, createDeadlineMs, tls, secrets, ...rest } = options;
   const key = JSON.stringify([
     address,

@@ -1,8 +1,5 @@
-// When a call fails in a way new credentials could heal, look at the secrets'
-// latest versions, at most once a minute per instance: a CA rotation is then
-// picked up by the first failing call after `firebase functions:secrets:set`,
-// and a failure that new secrets do not explain costs one Secret Manager
-// read a minute, not one per call.
+// Looks for rotated secrets when a failure could be theirs, at most once a minute per instance: a
+// rotation is picked up by the first failing call, and other failures cost one read a minute.
 import * as logger from 'firebase-functions/logger';
 
 import type { TlsMaterial } from './credentials';
@@ -12,12 +9,9 @@ import type { SecretSource } from './secret-source';
 export const REFRESH_INTERVAL_MS = 60_000;
 
 /**
- * Failures new credentials could heal, all of which prove nothing was sent
- * (so even a create may be tried again): the server's certificate failed
- * verification or refused ours (`certificateFailure`), or the connection
- * failed during the handshake, which is all a client certificate from a CA
- * the server no longer trusts shows: Node's server closes without an alert,
- * and grpc-js reports "Failed to connect" (food-service/test/grpc-faults.test.ts, f6).
+ * Failures new secrets could heal; all prove nothing was sent, so even a create may go again.
+ * "Failed to connect" is all a client certificate from a CA the server no longer trusts shows:
+ * Node's server closes without an alert (food-service/test/grpc-faults.test.ts, f6).
  */
 export function mayBeCredentials(error: FoodServiceError): boolean {
   return (
@@ -46,11 +40,7 @@ export class CredentialRefresher {
     private readonly clock: () => number = Date.now,
   ) {}
 
-  /**
-   * The secrets' latest material if it differs from `current`; null if it is
-   * the same, if it could not be read, or if the last look was less than the
-   * interval ago. Concurrent callers share one look.
-   */
+  /** The latest material if not `current`; null if the same, unreadable, or checked too recently. */
   check(current: TlsMaterial): Promise<TlsMaterial | null> {
     if (this.inFlight) return this.inFlight;
     const now = this.clock();

@@ -10,8 +10,8 @@ export interface TlsMaterial {
 }
 
 function requirePem(name: string, value: string, kind: 'CERTIFICATE' | 'PRIVATE KEY'): Buffer {
-  // Secret Manager and .env files both tend to mangle newlines; say so plainly
-  // instead of letting OpenSSL report "no start line" from deep inside grpc-js.
+  // Secret Manager and .env files both tend to mangle newlines; say so plainly instead of letting
+  // OpenSSL report "no start line" from deep inside grpc-js.
   const marker =
     kind === 'CERTIFICATE' ? /-----BEGIN CERTIFICATE-----/ : /-----BEGIN [A-Z ]*PRIVATE KEY-----/;
   if (!marker.test(value)) {
@@ -22,7 +22,7 @@ function requirePem(name: string, value: string, kind: 'CERTIFICATE' | 'PRIVATE 
   return Buffer.from(value);
 }
 
-/** TLS channel credentials, verifying the server against `caPem`. Secrets are never echoed in errors. */
+/** Verifies the server against `caPem`; secrets are never echoed in errors. */
 export function channelCredentials(tls: TlsMaterial): ChannelCredentials {
   const ca = requirePem('FOOD_SERVICE_CA', tls.caPem, 'CERTIFICATE');
   const hasCert = Boolean(tls.certPem);

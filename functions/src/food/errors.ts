@@ -1,17 +1,5 @@
-// What a failed food-service call means for whoever made it
-// (docs/ARCHITECTURE.md#failures). One table (FAILURE_TABLE) says, for every
-// gRPC status and every kind of call (a read, a create, an update), whether
-// the caller retries, notes an ambiguous create, or flags the relation for a
-// person; a few failures are told apart by what grpc-js says beside the code:
-// - a certificate failure: the TLS peer could not be verified (unknown CA,
-//   self-signed, expired, a name mismatch, a rejected client certificate).
-//   Waiting does not heal it, so it is flagged;
-// - not sent: the failure proves the request never reached the server (no
-//   connection was ever made for it). Only then may a create be sent again
-//   without a note. Everything else after sending is ambiguous: a connection
-//   that drops after the server did the work reads UNAVAILABLE too;
-// - over the receive limit: the server did the work and sent a reply larger
-//   than the client takes (RESOURCE_EXHAUSTED from grpc-js itself).
+// What a failed food-service call means for its caller: FAILURE_TABLE by gRPC status and kind of
+// call, and the few failures told apart by grpc-js's words (docs/ARCHITECTURE.md#failures).
 import { Metadata, status, type ServiceError } from '@grpc/grpc-js';
 
 import type { FoodMethod } from './types';
@@ -30,25 +18,14 @@ export const CALL_KINDS: Record<FoodMethod, CallKind> = {
   GetShipment: 'read',
 };
 
-/**
- * What a failure means:
- * - retry: waiting helps (the service is down, slow or restarting); retried
- *   for as long as it lasts;
- * - retry-bounded: a fault that usually heals (an overloaded or briefly
- *   broken server); retried like `retry`, but FAULT_RETRY_LIMIT polls or
- *   tries in a row flag the relation, since it may be for good;
- * - ambiguous: a create that may have been made: the attempt is noted as a
- *   possible orphan and the step tries again within MAX_AMBIGUOUS_RETRIES;
- * - flag: the server turned the request down, or cannot be trusted; a person
- *   must look.
- */
+/** retry-bounded: flagged after FAULT_RETRY_LIMIT in a row; ambiguous: a create that may exist. */
 export type Disposition = 'retry' | 'retry-bounded' | 'ambiguous' | 'flag';
 
 export type FailureCode = Exclude<status, status.OK>;
 type Row = Readonly<Record<CallKind, Disposition>>;
 
 const REFUSED: Row = { read: 'flag', create: 'flag', update: 'flag' };
-/** Sent, and the server may or may not have done it: a read or an update is simply looked at again. */
+/** Sent, and maybe done by the server: a read or an update is simply looked at again. */
 const MAY_HAVE_HAPPENED: Row = {
   read: 'retry-bounded',
   create: 'ambiguous',
@@ -56,15 +33,11 @@ const MAY_HAVE_HAPPENED: Row = {
 };
 
 /**
- * Every gRPC status a call can fail with, for each kind of call. The rows
- * below the table's code (certificate failures, calls not sent, replies over
- * the receive limit) are in dispositionOf. docs/ARCHITECTURE.md#failures
- * prints this table, and functions/test/failure-table.test.ts keeps the two
- * equal; food-service/test/grpc-codes.test.ts checks every row against the
- * simulator over TLS.
+ * docs/ARCHITECTURE.md#failures prints this table; functions/test/failure-table.test.ts keeps the
+ * two equal. The rows grpc-js's words decide are in dispositionOf.
  */
 export const FAILURE_TABLE: Readonly<Record<FailureCode, Row>> = {
-  // We never cancel a call, so a CANCELLED comes from the server or a proxy, after sending.
+  // We never cancel a call, so CANCELLED came from the server or a proxy, after sending.
   [status.CANCELLED]: MAY_HAVE_HAPPENED,
   // A server's handler that threw, or a reply grpc-js could not read.
   [status.UNKNOWN]: MAY_HAVE_HAPPENED,
@@ -73,30 +46,26 @@ export const FAILURE_TABLE: Readonly<Record<FailureCode, Row>> = {
   [status.NOT_FOUND]: REFUSED,
   [status.ALREADY_EXISTS]: REFUSED,
   [status.PERMISSION_DENIED]: REFUSED,
-  // A server shedding load (or out of quota) answers before doing the work: a create may be sent again.
+  // A server shedding load (or out of quota) answers instead of the work: a create may go again.
   [status.RESOURCE_EXHAUSTED]: {
     read: 'retry-bounded',
     create: 'retry-bounded',
     update: 'retry-bounded',
   },
-  // The step looks at the order again before it gives up on an update (engine/steps.ts, moveOrder).
+  // The step looks again before it gives up on an update (engine/steps.ts, moveOrder).
   [status.FAILED_PRECONDITION]: REFUSED,
   [status.ABORTED]: MAY_HAVE_HAPPENED,
   [status.OUT_OF_RANGE]: REFUSED,
   [status.UNIMPLEMENTED]: REFUSED,
   [status.INTERNAL]: MAY_HAVE_HAPPENED,
+  // A connection that drops after the server did the work reads UNAVAILABLE too.
   [status.UNAVAILABLE]: { read: 'retry', create: 'ambiguous', update: 'retry' },
   [status.DATA_LOSS]: { read: 'flag', create: 'ambiguous', update: 'flag' },
   [status.UNAUTHENTICATED]: REFUSED,
 };
 
-/**
- * Certificate verification failures, as OpenSSL and Node name them. grpc-js
- * reports them as UNAVAILABLE with the handshake error in the details. A
- * handshake cut short ("Client network socket disconnected before secure TLS
- * connection was established") is not among them: it is what a restarting
- * server gives.
- */
+// Certificate failures as OpenSSL and Node word them, in UNAVAILABLE's details; waiting does not
+// heal them. Not a handshake cut short ("…before secure TLS…"): a restarting server gives that.
 const CERTIFICATE_FAILURE =
   /self[- ]signed certificate|unable to (get local issuer certificate|verify the first certificate|get issuer certificate)|certificate has expired|certificate is not yet valid|Hostname\/IP does not match|ERR_TLS_CERT_ALTNAME_INVALID|does not match certificate's altnames|certificate signature failure|alert (bad certificate|unknown ca|certificate required|certificate unknown|certificate expired|decrypt error|access denied)|certificate required|peer did not return a certificate|no certificate returned/i;
 
@@ -105,10 +74,8 @@ export function isCertificateFailure(code: status, details: string): boolean {
 }
 
 /**
- * A reply larger than the channel's receive limit, refused by grpc-js itself
- * (subchannel-call.js, stream-decoder.js, compression-filter.js in 1.14): the
- * server did the work and sent the whole reply. Retrying the same request
- * gets the same reply, so the client does not.
+ * A reply over the receive limit, refused by grpc-js 1.14 itself: the server did the work, and
+ * would send the same reply again, so the client does not retry.
  */
 export function isOverReceiveLimit(code: status, details: string): boolean {
   return (
@@ -122,7 +89,6 @@ export function isOverReceiveLimit(code: status, details: string): boolean {
 /** How the client says it held a call back: DEADLINE_EXCEEDED, and provably not sent. */
 export const NOT_SENT = 'Not sent: ';
 
-/** A call the client held back: it never reached a connection. */
 export function notSentError(reason: string): ServiceError {
   const details = `${NOT_SENT}${reason}`;
   return Object.assign(new Error(details), {
@@ -132,34 +98,22 @@ export function notSentError(reason: string): ServiceError {
   });
 }
 
-/** A call that got none of its instance's in-flight slots (FOOD_MAX_IN_FLIGHT) within its deadline. */
 export function noSlotError(limit: number, waitedMs: number): ServiceError {
   return notSentError(
     `no in-flight slot came free before the deadline (waited ${waitedMs} ms; FOOD_MAX_IN_FLIGHT ${limit})`,
   );
 }
 
-/**
- * A call that may no longer be sent: past its invocation's own timeout, the
- * request is over (its code may still run), and a write sent then could land
- * after every watch for late writes has ended; past its send window, it
- * would land where nobody expects a write of ours
- * (docs/ARCHITECTURE.md#late-writes).
- */
+// Past its invocation's timeout (its code may still run) or its send window, a write could land
+// where no watch expects it (docs/ARCHITECTURE.md#late-writes).
 export function pastDeadlineError(deadline: Date): ServiceError {
   return notSentError(`its deadline to be sent (${deadline.toISOString()}) has passed`);
 }
 
 /**
- * Failures that prove the call was never written to a connection: the client
- * held it back for want of a slot (above); the channel
- * had none to give it ("No connection established. Last error: …", from the
- * picker, whatever the last error was), or the deadline ran out while the call
- * still waited for one ("…Waiting for LB pick", with no remote address and no
- * earlier attempt). Matched on the whole shape, never on fragments: "read
- * ECONNRESET" after that prefix proves nothing was sent, and on its own it
- * means a connection dropped mid-call. food-service/test/grpc-faults.test.ts
- * pins what grpc-js reports for each fault.
+ * Proof the call never reached a connection: the client held it back, the channel had none, or
+ * the deadline ran out "Waiting for LB pick". Whole shapes only: "read ECONNRESET" alone means a
+ * call dropped mid-way (food-service/test/grpc-faults.test.ts pins the words).
  */
 export function isNotSent(code: status, details: string): boolean {
   if (code === status.UNAVAILABLE)
@@ -175,7 +129,7 @@ export function isNotSent(code: status, details: string): boolean {
   return false;
 }
 
-/** The table's answer for this failure, with the rows grpc-js's own words decide (see the file's head). */
+/** The table's answer, after the rows grpc-js's own words decide. */
 export function dispositionOf(kind: CallKind, code: status, details: string): Disposition {
   if (code === status.OK)
     throw new Error(`status OK is not a failure (${kind} call, details "${details}")`);
@@ -187,11 +141,7 @@ export function dispositionOf(kind: CallKind, code: status, details: string): Di
   return (row ?? FAILURE_TABLE[status.UNKNOWN])[kind];
 }
 
-/**
- * Codes whose failures are retried only up to FAULT_RETRY_LIMIT in a row,
- * by name, as steps and look-ups record them (a Firestore failure of the
- * same name is bounded the same way).
- */
+/** Code names retried only FAULT_RETRY_LIMIT times in a row (Firestore's of that name too). */
 export const BOUNDED_FAULT_CODES: ReadonlySet<string> = new Set(
   Object.keys(FAILURE_TABLE)
     .map(Number)
@@ -199,25 +149,18 @@ export const BOUNDED_FAULT_CODES: ReadonlySet<string> = new Set(
     .map((code) => status[code]),
 );
 
-/**
- * A failed call to the food service, naming the method, the resource it was
- * about, the gRPC status and how many attempts were made.
- */
 export class FoodServiceError extends Error {
   readonly code: status;
   readonly codeName: string;
   readonly details: string;
   readonly kind: CallKind;
-  /** FAILURE_TABLE's answer for this call and this failure. */
   readonly disposition: Disposition;
-  /** True when waiting and trying again may help: every disposition but `flag`. */
   readonly transient: boolean;
-  /** Retried only up to FAULT_RETRY_LIMIT in a row (`retry-bounded`). */
   readonly bounded: boolean;
   readonly certificateFailure: boolean;
   /** The request provably never reached the server. */
   readonly notSent: boolean;
-  /** The reply was larger than the client's receive limit: the server did the work. */
+  /** The server did the work; its reply was over the receive limit. */
   readonly overReceiveLimit: boolean;
 
   constructor(
@@ -255,7 +198,7 @@ export class FoodServiceError extends Error {
     return this.disposition === 'ambiguous';
   }
 
-  /** Whether the server may have applied (or may still apply) this call, whatever its kind: what would make a create ambiguous. */
+  /** Whether the server may have applied (or may yet apply) this call, of any kind. */
   get mayHaveBeenApplied(): boolean {
     return dispositionOf('create', this.code, this.details) === 'ambiguous';
   }

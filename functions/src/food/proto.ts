@@ -1,14 +1,13 @@
-// Loads the food.v1 contract at run time with @grpc/proto-loader, typed by the
-// declarations that `npm run gen` generates from the same .proto file.
+// Loads the food.v1 contract at run time with @grpc/proto-loader, typed by the declarations that
+// `npm run gen` generates from the same .proto file.
 import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
 import * as path from 'node:path';
 
 import type { ProtoGrpcType } from '../generated/food';
 
-// These must match the generator flags in scripts/gen-proto.js: the generated
-// types describe the objects these options make (camelCase fields, enums as
-// their names, defaults filled in).
+// Must match scripts/gen-proto.js's flags: the generated types describe the objects these options
+// make (camelCase fields, enums as their names, defaults filled in).
 const LOADER_OPTIONS: protoLoader.Options = {
   keepCase: false,
   longs: String,
@@ -17,8 +16,7 @@ const LOADER_OPTIONS: protoLoader.Options = {
   oneofs: true,
 };
 
-// The build copies proto/ into functions/proto, next to lib/ and src/, so the
-// deployed folder carries its own contract.
+// The build copies proto/ into functions/proto, so the deployed folder carries its own contract.
 const PROTO_ROOT = path.resolve(__dirname, '..', '..', 'proto');
 
 let loaded: ProtoGrpcType | undefined;

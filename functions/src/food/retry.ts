@@ -13,10 +13,6 @@ export function validateRetryPolicy(policy: RetryPolicy): RetryPolicy {
   return policy;
 }
 
-/**
- * Runs `attempt` until it succeeds, `shouldRetry` says no, or the policy's
- * attempts are spent; the last error is rethrown as it was.
- */
 export async function withRetry<T>(
   attempt: (attemptNumber: number) => Promise<T>,
   shouldRetry: (error: unknown, attemptNumber: number) => boolean,

@@ -1,15 +1,11 @@
-// Reads the latest versions of the food-service secrets from Secret Manager,
-// so a rotated CA or client certificate reaches a running instance without a
-// redeploy (food/credential-refresh.ts decides when to look). The deployed
-// function's service account can already read them: the secrets are bound
-// to it. Secret Manager has no emulator; tests point the real client at a
-// local gRPC server with SECRET_MANAGER_EMULATOR_HOST (loopback only).
+// Reads the food-service secrets' latest versions, so a rotation reaches a running instance without
+// a redeploy; binding the secrets already lets the function read them. Secret Manager has no
+// emulator: tests point the real client at a loopback gRPC server (SECRET_MANAGER_EMULATOR_HOST).
 import { credentials } from '@grpc/grpc-js';
 import { SecretManagerServiceClient } from '@google-cloud/secret-manager';
 
 import type { TlsMaterial } from './credentials';
 
-/** The latest TLS material, wherever it is kept. */
 export interface SecretSource {
   latest(): Promise<TlsMaterial>;
 }
@@ -20,7 +16,7 @@ export interface SecretManagerOptions {
   names: { ca: string; clientCert: string; clientKey: string };
   /** Turns the three secret values into TLS material (the "none" convention for no mTLS). */
   toTls: (values: { ca: string; clientCert: string; clientKey: string }) => TlsMaterial;
-  /** host:port of a local stand-in for Secret Manager, spoken to without TLS; only loopback is accepted. */
+  /** host:port of a local stand-in, spoken to without TLS: so loopback only. */
   emulatorHost?: string;
 }
 

@@ -33,7 +33,6 @@ function isTimestamp(value: unknown): value is { toDate(): Date } {
   );
 }
 
-/** The error of a field: what it should be, and what it is. */
 export const expected = (what: string) => ({
   error: (issue: { input?: unknown }) => `expected ${what}, got ${describeValue(issue.input)}`,
 });
@@ -61,12 +60,10 @@ export const resourceName = (kind: ResourceKind, optional = false) =>
     expected(`${optional ? 'null or ' : ''}"${nameFormat(kind)}"`),
   );
 
-/** An order's id: the part of its name after `orders/`. */
 export const orderIdText = z
   .string(expected('an order id'))
   .refine((id) => isOrderName(`orders/${id}`), expected('an order id'));
 
-/** Text, `what` naming it in a problem. */
 export const text = (what: string) => z.string(expected(what));
 
 /** Absent and null read alike, as null. */
@@ -85,17 +82,13 @@ export const shown = z
   .optional()
   .transform((value) => String(value ?? ''));
 
-/** One line per problem: `field: expected …, got …`. */
 export function problemsOf(error: z.ZodError): string[] {
   return error.issues.map((issue) =>
     issue.path.length ? `${issue.path.join('.')}: ${issue.message}` : issue.message,
   );
 }
 
-/**
- * Reads a document that must be read whatever a hand edit did to it: a field that cannot be read
- * takes its value from `fallback`, and the problems say what was wrong.
- */
+/** Reads a document whatever a hand edit did: an unreadable field takes its `fallback` value. */
 export function parseOr<T extends z.ZodObject>(
   schema: T,
   data: Record<string, unknown>,
@@ -113,7 +106,6 @@ export function parseOr<T extends z.ZodObject>(
 
 export type Parsed<T> = { ok: true; value: T } | { ok: false; problems: string[] };
 
-/** Reads `value` with `schema`: the value, or every problem found. */
 export function parseWith<T extends z.ZodType>(schema: T, value: unknown): Parsed<z.output<T>> {
   const result = schema.safeParse(value);
   return result.success

@@ -1,7 +1,5 @@
-// What makes an order need a person, decided without I/O: a flag, a possible
-// orphan nobody has reconciled, or an active order that has not moved for
-// longer than its stage should take. The stuck-order report, the status API
-// and the live board all judge relations with these functions.
+// What makes an order need a person, decided without I/O: a flag, an open possible orphan, or an
+// active stage held past its threshold. The report, the status API and the board all use these.
 import { z } from 'zod';
 
 import { expected, orNull, timestamp } from './fields';
@@ -19,9 +17,8 @@ export interface Problem {
   reason: ProblemReason;
   order: string;
   stage: Stage;
-  /** Flagged: when the flag was raised; orphans: when the oldest open one was noted; stuck: when the stage was entered. */
+  /** When the flag was raised, the oldest open orphan was noted, or the stage was entered. */
   since: Date;
-  /** What to look at, for a person. */
   detail: string;
 }
 
@@ -30,11 +27,7 @@ export function stuckCutoff(stage: ActiveStage, now: Date, thresholds: StuckThre
   return new Date(now.getTime() - thresholds[stage] * 1000);
 }
 
-/**
- * Whether an order has been in its active stage for longer than the stage's
- * threshold. A flagged relation is not stuck: it waits for a person already,
- * and is reported as flagged.
- */
+/** A flagged relation is not stuck: it already waits for a person, and is reported as flagged. */
 export function isStuck(
   relation: Pick<Relation, 'stage' | 'error'>,
   stageSince: Date,
@@ -97,11 +90,7 @@ export function problemsOf(
   return problems;
 }
 
-/**
- * Every kind of alert entry the orchestrator writes (`jsonPayload.alert`),
- * each at severity ERROR: docs/OPERATIONS.md, "Alerts", says what each means
- * and what to do.
- */
+/** Alerts, each logged at ERROR as `jsonPayload.alert` (docs/OPERATIONS.md, "Alerts"). */
 export const ALERT_KINDS = [
   'stuck-order',
   'poller-down',
@@ -115,10 +104,7 @@ export type AlertKind = (typeof ALERT_KINDS)[number];
 const UnrecordedOrder = z.object({ order: z.string(), reason: z.string() });
 export type UnrecordedOrder = z.output<typeof UnrecordedOrder>;
 
-/**
- * What the poller last said about itself (health/poller). Only the watch reads it, so a field of
- * the wrong type reads as absent rather than hiding the rest.
- */
+/** health/poller. Only poller/watch.ts reads it, so a field of the wrong type reads as absent. */
 export const PollerHeartbeatDocument = z.object({
   lastSuccessAt: timestamp.nullable().catch(null),
   lastFailure: z
@@ -150,10 +136,7 @@ export const PollerHeartbeatDocument = z.object({
 });
 export type PollerHeartbeat = z.output<typeof PollerHeartbeatDocument>;
 
-/**
- * controls/orchestrator: whether the orchestrator may call the food service. Who flipped it and
- * why are for people, so a bad one reads as none.
- */
+/** controls/orchestrator. Who flipped it and why are only for people: a bad value reads as null. */
 export const KillSwitchDocument = z.object({
   paused: z.boolean(expected('true or false')),
   /** Who flipped it last, and why, as they said. */
@@ -161,7 +144,7 @@ export const KillSwitchDocument = z.object({
   reason: z.string().nullable().catch(null),
   /** When it was last flipped (null: never, or a document without it). */
   at: orNull(timestamp),
-  /** When the last pause ended: relations untouched since are woken by the poller (poller/observe.ts). */
+  /** When the last pause ended: the poller wakes relations untouched since (poller/observe.ts). */
   resumedAt: orNull(timestamp),
 });
 
@@ -178,7 +161,7 @@ export interface PollerWatchSettings {
 
 export interface PollerAlert {
   kind: 'poller-down' | 'kill-switch-on';
-  /** Since when: the last successful poll (or the start of watching, or the resume), or the pause. */
+  /** The last successful poll (or the start of watching, or the resume), or the pause. */
   since: Date;
   detail: string;
 }
@@ -188,19 +171,13 @@ export interface PollerStatus {
   lastSuccessAt: Date | null;
   lastFailure: PollerHeartbeat['lastFailure'];
   consecutiveFailures: number;
-  /** How long no poll may succeed before it is down, in seconds. */
   downAfterSeconds: number;
-  /** Orders the last successful poll could not record, and a sample of them. */
   unrecorded: number;
   unrecordedSample: UnrecordedOrder[];
   alerts: PollerAlert[];
 }
 
-/**
- * How long no poll may succeed before the poller counts as down: a number of
- * poll intervals, each at least a minute, since Cloud Scheduler starts an
- * invocation once a minute and a lost invocation loses its whole minute.
- */
+/** Each interval counts a minute at least: Scheduler starts a run a minute; a lost run loses it. */
 export function pollerDownAfterSeconds(settings: PollerWatchSettings): number {
   return settings.pollerDownIntervals * Math.max(settings.pollIntervalSeconds, 60);
 }
@@ -209,13 +186,9 @@ const latest = (...dates: Array<Date | null>): Date | null =>
   dates.reduce<Date | null>((a, b) => (b && (!a || b > a) ? b : a), null);
 
 /**
- * Whether the poller is down, whatever the cause (a lease someone holds, a
- * refusal on every call, an instance that crashes at start, a scheduler that
- * stopped): no poll has succeeded for pollerDownAfterSeconds, counted from
- * the last success (or, before any, from when watching started), or from
- * the last resume, whichever is later.
- * While the kill switch is on nothing polls on purpose, so it is not down:
- * a switch left on longer than killSwitchAlertSeconds is its own alert.
+ * Down, whatever the cause: no poll succeeded for pollerDownAfterSeconds since the last success (or
+ * the start of watching) or the last resume, whichever is later. While paused nothing polls on
+ * purpose, so it is not down; a switch on longer than killSwitchAlertSeconds is its own alert.
  */
 export function judgePoller(
   heartbeat: PollerHeartbeat | null,

@@ -1,6 +1,5 @@
-// The resource names the food service assigns: orders/<id>,
-// kitchenorders/<id>, shipments/<id>. The id part must also be usable as a
-// Firestore document id, because an order's relation is stored under it.
+// The food service's resource names: orders/<id>, kitchenorders/<id>, shipments/<id>. The id must
+// also be a valid Firestore document id, because an order's relation is stored under it.
 const PREFIX = {
   order: 'orders/',
   kitchenOrder: 'kitchenorders/',
@@ -20,7 +19,6 @@ export function isResourceName(kind: ResourceKind, value: unknown): value is str
 
 export const isOrderName = (value: unknown): value is string => isResourceName('order', value);
 
-/** What a name of this kind looks like, for messages. */
 export function nameFormat(kind: ResourceKind): string {
   return `${PREFIX[kind]}<id>`;
 }

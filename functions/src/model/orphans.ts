@@ -1,9 +1,6 @@
-// What an order's create attempts may have made that its relation does not
-// record, derived from the attempts themselves: the one record of what was
-// sent (docs/ARCHITECTURE.md#possible-orphans). Every path that changes an
-// attempt, or the relation's stage or names, writes the result of this
-// function in the same transaction (engine/settle.ts); nothing copies notes
-// by hand.
+// Possible orphans, derived from the attempts: the one record of what was sent. Every write that
+// changes an attempt, or the relation's stage or names, stores this result in its own transaction
+// (engine/settle.ts), so none copies notes by hand (docs/ARCHITECTURE.md#possible-orphans).
 import { z } from 'zod';
 
 import { expected, orNull, shown, timestamp } from './fields';
@@ -16,7 +13,6 @@ import {
 } from './relation';
 import type { Stage } from './stage';
 
-/** How an attempt ended badly, as the attempt itself recorded it. */
 const AttemptFailureField = z.object(
   {
     code: z
@@ -25,7 +21,7 @@ const AttemptFailureField = z.object(
       .transform((code) => String(code ?? 'UNKNOWN')),
     message: shown,
     transient: z.boolean(expected('true or false')),
-    /** The failed call may have created something (it reached, or may have reached, the food service). */
+    /** The call reached, or may have reached, the food service: it may have created something. */
     ambiguous: z.boolean(expected('true or false')),
   },
   expected('null or {code, message, transient, ambiguous}'),
@@ -33,8 +29,8 @@ const AttemptFailureField = z.object(
 export type AttemptFailure = z.output<typeof AttemptFailureField>;
 
 /**
- * relations/{id}/transitions/{STAGE}-{n}: one attempt at a create, which is also its claim
- * (engine/claims.ts). Fields people and older versions wrote loosely read as their defaults.
+ * relations/{id}/transitions/{STAGE}-{n}: one attempt, also its claim (engine/claims.ts). Fields
+ * that people and older versions wrote loosely read as their defaults.
  */
 export const AttemptFields = z
   .object({
@@ -50,12 +46,12 @@ export const AttemptFields = z
     resolution: orNull(OrphanResolutionField),
     /** Earlier tries under this attempt number that failed before anything could have been sent. */
     cleanFailures: z.int().catch(0),
-    /** An operator's retry: ambiguous attempts up to this one no longer count against the budget. */
+    /** An operator's retry: ambiguous attempts up to this one stop counting against the budget. */
     approved: z.unknown().optional().transform(Boolean),
     approvedBy: shown,
     approvedReason: shown,
     approvedAt: timestamp.nullish().catch(null),
-    /** The end of its UpdateOrder's send window, once it had a name (null before, and from versions before windows). */
+    /** When its UpdateOrder's send window ends, once named (null before, and on older attempts). */
     sendUntil: timestamp
       .nullish()
       .catch(null)
@@ -63,19 +59,16 @@ export const AttemptFields = z
   })
   .transform(({ approvedBy, approvedReason, approvedAt, ...attempt }) => ({
     ...attempt,
-    /** Who approved it, why and when, once approved. */
     approval: attempt.approved
       ? { by: approvedBy, reason: approvedReason, at: approvedAt ?? attempt.claimedAt }
       : null,
   }));
 
-/** What the derivation needs of one attempt document. */
 export type AttemptRecord = Pick<
   z.output<typeof AttemptFields>,
   'attempt' | 'claimedAt' | 'eventId' | 'created' | 'failure' | 'resolution'
 >;
 
-/** What the derivation needs of the relation. */
 export interface RecordedNames {
   stage: Stage;
   kitchenOrder: string | null;
@@ -85,16 +78,8 @@ export interface RecordedNames {
 }
 
 /**
- * The possible orphans of one step, from its attempts (oldest first):
- * - the latest attempt, while the relation still waits at the step's stage,
- *   unflagged, and the attempt has not failed, is in progress: not an
- *   orphan (yet);
- * - an attempt that knows what it created is one unless the relation
- *   records that very name;
- * - an attempt that failed in a way that proves nothing was sent is not;
- * - any other attempt (failed ambiguously, died, or outrun by the order's
- *   end) may have made something nobody can name.
- * A person's resolution closes a note only for the name it had then.
+ * One step's possible orphans from its attempts, oldest first. A resolution closes a note only for
+ * the name it had then (docs/ARCHITECTURE.md#possible-orphans).
  */
 export function orphansOf(
   relation: RecordedNames,
@@ -143,7 +128,7 @@ export function orphansOf(
   });
 }
 
-/** Which create step's attempts a relation at `stage` waits on, if any: the one that starts there. */
+/** The create step whose attempts a relation at `stage` waits on: the one that starts there. */
 export function stepFrom(stage: Stage): CreateStep | null {
   for (const [step, { from }] of Object.entries(CREATE_STEPS))
     if (from === stage) return step as CreateStep;

@@ -1,14 +1,11 @@
-// Whether the order changed under us: the food service has no optimistic
-// concurrency, so a late UpdateOrder of ours (held by the server, sent
-// before a cancel we had not seen) can overwrite a customer's CANCELLED.
-// No client can prevent that; it can see it: the order's update_time moved
-// past the one at which we last knew its status, to a status that is not
-// the next one we are about to set (docs/ARCHITECTURE.md#late-writes).
+// Whether the order changed under us. With no optimistic concurrency, a held UpdateOrder of ours
+// can land over a customer's CANCELLED. No client can prevent that, but it can see it: update_time
+// moved past the known one, to a status that is not our next (docs/ARCHITECTURE.md#late-writes).
 import { CREATE_STEPS, isFlagged, type LateUpdate, type Relation } from './relation';
 import { FINISHES, isTerminal, type Stage } from './stage';
 import { CLOCK_SKEW_MS, isLater, updateTimeNanos } from './update-time';
 
-/** The statuses our next step sets from a stage: seeing them is our own progress, not someone else's write. */
+/** Statuses our next step sets from each stage: seeing one is our progress, not someone else's. */
 const NEXT: Partial<Record<Stage, readonly string[]>> = {
   ...Object.fromEntries(Object.values(CREATE_STEPS).map(({ from, to }) => [from, [to]])),
   IN_FLIGHT: FINISHES,
@@ -28,20 +25,17 @@ export interface OrderSeen {
 }
 
 /**
- * The send windows a caller judges with: a step has read every window an
- * update of ours to its next status could have been sent in (its claim's
- * attempts, its finish entry), the poller only those the relation recorded.
- * So the poller leaves a landing of our next status to the step it wakes.
+ * A step has read every window an update of ours to its next status could have been sent in (its
+ * claim's attempts, its finish entry); the poller, only those the relation recorded. So the poller
+ * leaves a landing of our next status to the step it wakes.
  */
 export type Windows = 'every window' | 'recorded';
 
 /**
- * Whether `seen` shows a write after `knownUpdateTime` that is neither a
- * cancellation nor our own next step, or an update of ours that landed
- * after every window it could have been sent in (held by the server). Nobody writes an order after it ended,
- * so an ended one that reads otherwise, or was written later at all (even
- * ended again: a late write of ours that a customer then cancelled over),
- * counts.
+ * Whether `seen` shows a write after `knownUpdateTime` that is neither a cancel nor our next step,
+ * or an update of ours that landed held, after every window it could have been sent in. Nobody
+ * writes an ended order, so any later write to one counts, even if it reads as ended (a late write
+ * of ours that a customer then cancelled over).
  */
 export function isOverwritten(
   {
@@ -53,7 +47,7 @@ export function isOverwritten(
   seen: OrderSeen,
   windows: Windows,
 ): boolean {
-  // What was seen when or before we last knew the order is old news, whatever it says.
+  // What was seen when or before we last knew the order tells nothing new, whatever it says.
   if (knownUpdateTime !== null && !isLater(seen.updateTime, knownUpdateTime)) return false;
   if (isTerminal(stage) && seen.status !== stage) return true;
   // Until a person vouched for the ended order, a write that reads as it ended was their fix.
@@ -67,9 +61,9 @@ export function isOverwritten(
 }
 
 /**
- * Whether `seen` is a held update of ours: its status, landed where no update of ours to that status
- * could have landed unheld, after every window's end, or before it opened (a later sender's window covers a
- * landing an earlier one's does not, but only from when it opened). A cancel may lie under it.
+ * Whether `seen` is a held update of ours: its status, landed after every window's end or before it
+ * opened, where none could land unheld (a later sender's window covers a landing an earlier one's
+ * does not, but only from when it opened). A cancel may lie under it.
  */
 function landedHeld(lateUpdates: readonly LateUpdate[], seen: OrderSeen): boolean {
   const at = updateTimeNanos(seen.updateTime);

@@ -1,6 +1,5 @@
-// The relation between an order and what the orchestrator made for it: the
-// only place that links an order to its kitchen order and shipment. These are
-// the domain types; store/ maps them to and from Firestore documents.
+// The relation: the only link from an order to the kitchen order and shipment made for it. These
+// are the domain types; store/ maps them to and from Firestore documents.
 import { z } from 'zod';
 
 import {
@@ -19,14 +18,9 @@ import {
 } from './fields';
 import { FINISHES, STAGES, type Stage } from './stage';
 
-/** The steps that move a relation from one stage to the next. */
 export type CreateStep = 'createKitchenOrder' | 'createShipment';
 
-/**
- * Each create step: the stage it starts from, the stage it moves the order
- * to (its attempts are named after it, `PREPARATION-2`), and the field that
- * records what it made.
- */
+/** Per create step: from, to (which names its attempts, `PREPARATION-2`) and the field it fills. */
 export const CREATE_STEPS = {
   createKitchenOrder: { from: 'NEW', to: 'PREPARATION', field: 'kitchenOrder' },
   createShipment: { from: 'PREPARATION', to: 'IN_FLIGHT', field: 'shipment' },
@@ -62,17 +56,14 @@ export const StepErrorField = z.object(
     failures: z.int(expected('a count from 1')).min(1, expected('a count from 1')).default(1),
     at: timestamp,
     retryAt: orNull(timestamp),
-    /** An overwrite flag's: the order's update_time it was raised for, which a person's retry then knows. */
+    /** An overwrite flag's: the update_time it was raised for, for a person's retry to use. */
     orderUpdateTime: updateTime.optional(),
   },
   expected('null or {step, code, message, transient, failures, at, retryAt, orderUpdateTime?}'),
 );
 export type StepError = z.output<typeof StepErrorField>;
 
-/**
- * A person's word that a possible orphan was looked at on the food service
- * and dealt with, for the name it had then: a name learned later reopens it.
- */
+/** A person's resolution of a possible orphan, for its name then: a later name reopens it. */
 export const OrphanResolutionField = z.object(
   {
     by: text('a name'),
@@ -85,11 +76,7 @@ export const OrphanResolutionField = z.object(
 );
 export type OrphanResolution = z.output<typeof OrphanResolutionField>;
 
-/**
- * Something an attempt at a create may have made that the relation does not
- * record: named when the attempt wrote the name down, otherwise only the
- * attempt is known. Derived from the attempt documents (model/orphans.ts).
- */
+/** Derived from the attempt documents (model/orphans.ts); unnamed when the attempt wrote none. */
 export const PossibleOrphanField = z.object(
   {
     step: createStep,
@@ -99,23 +86,19 @@ export const PossibleOrphanField = z.object(
     claimedAt: timestamp,
     eventId: shown,
     reason: text('a reason'),
-    /** Set once a person has reconciled it with the food service (`npm run ops -- resolve-orphan`). */
+    /** Set once a person reconciled it with the food service (`npm run ops -- resolve-orphan`). */
     resolution: orNull(OrphanResolutionField),
   },
   expected('{step, attempt, name, claimedAt, eventId, reason, resolution}'),
 );
 export type PossibleOrphan = z.output<typeof PossibleOrphanField>;
 
-/** An UpdateOrder that failed ambiguously: the server may apply it later, up to the late-write window. */
+/** An UpdateOrder that failed ambiguously: the server may still apply it (LATE_WRITE_WINDOW_MS). */
 export const LateUpdateField = z.object(
   {
     status: orderStatus,
     sentAt: timestamp,
-    /**
-     * Its deadline, plus clock skew: applied after this, the server held it
-     * after its sender gave up, and what the order went through meanwhile (a
-     * customer's cancel) is unknown.
-     */
+    /** Its deadline plus clock skew: applied later, it was held, and may land over a cancel. */
     heldAfter: timestamp,
   },
   expected('{status, sentAt, heldAfter}'),
@@ -123,10 +106,8 @@ export const LateUpdateField = z.object(
 export type LateUpdate = z.output<typeof LateUpdateField>;
 
 /**
- * The window in which a finish may send its UpdateOrder, opened by the
- * poller's observation that made the finish due: on record before any
- * finisher runs, so the finish needs no write before its update (a finisher
- * with too little of it left opens its own, on its history entry).
+ * A finish's send window, opened by the poller's observation that makes the finish due, so the
+ * finish needs no write before its update (one with too little left opens its own, in its history).
  */
 export const FinishWindowField = z.object(
   {
@@ -152,15 +133,12 @@ export const RelationFields = z.object({
   shipment: orNull(resourceName('shipment', true)),
   shipmentStatus: orNull(shipmentStatus),
   error: orNull(StepErrorField),
-  /** A look-up that failed for good (the kitchen order is NOT_FOUND, say), as the poller recorded it. */
+  /** A look-up that failed for good (a kitchen order NOT_FOUND, say), as the poller recorded it. */
   observationError: orNull(text('null or a message')),
   possibleOrphans: listOf(PossibleOrphanField, 'possible orphans'),
-  /** The order's update_time when the orchestrator last knew its status for sure (its own update, or the look or observation a step acted on). */
+  /** The update_time at which we last knew the order's status for sure: ours, or one a step saw. */
   knownUpdateTime: orNull(updateTime),
-  /**
-   * Set by a person's retry of an ended relation's overwrite flag: the retry's time, as of which
-   * they vouch the order reads as it ended. A write before it that reads so was their fix.
-   */
+  /** When a person's retry vouched for the ended order: earlier writes that read so were theirs. */
   vouchedUpdateTime: orNull(updateTime),
   /** The order's update_time as the poller last recorded it, with orderStatus. */
   orderUpdateTime: orNull(updateTime),
@@ -170,16 +148,14 @@ export const RelationFields = z.object({
 });
 
 export type Relation = z.output<typeof RelationFields> & {
-  /** The document id: the id part of `order`. */
   id: string;
 };
 
-/** Whether a person has yet to reconcile it: never resolved, or resolved before the name it has now was known. */
+/** Not yet reconciled: never resolved, or resolved before the name it has now was known. */
 export function isOpen(orphan: PossibleOrphan): boolean {
   return orphan.resolution === null || orphan.resolution.name !== orphan.name;
 }
 
-/** The possible orphans no person has reconciled yet. */
 export function openOrphans(relation: Pick<Relation, 'possibleOrphans'>): PossibleOrphan[] {
   return relation.possibleOrphans.filter(isOpen);
 }

@@ -1,6 +1,5 @@
-// Where an order is in the lifecycle the orchestrator drives. The stage is
-// progress the orchestrator made, written only by the relation trigger; the
-// statuses the food service reports live beside it, written only by the poller.
+// Where an order is in the lifecycle. The stage is the orchestrator's progress, written only by the
+// trigger; the food service's statuses beside it are written only by the poller.
 export const STAGES = [
   'NEW',
   'PREPARATION',

@@ -1,5 +1,5 @@
-// The statuses the food service reports, by name, as the proto defines them,
-// with guards for values read back from Firestore or sent by a newer server.
+// The statuses the food service reports, by name, as the proto defines them, with guards for values
+// read back from Firestore or sent by a newer server.
 import { ACTIVE_STAGES } from './stage';
 import {
   _food_v1_KitchenOrder_Status as KitchenOrderStatus,
@@ -43,9 +43,8 @@ export function isFinalOrderStatus(
 }
 
 /**
- * How far along an order is. The orchestrator never sets a status that is not
- * further along than the one it sees: the API has no optimistic concurrency,
- * so an update that went backwards would undo someone's progress.
+ * We only set a status further along than the one we see: with no optimistic concurrency, an
+ * update that went backwards would undo someone's progress.
  */
 export function orderStatusRank(status: OrderStatusName): number {
   switch (status) {

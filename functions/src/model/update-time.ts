@@ -1,7 +1,6 @@
-// The food service's update_time (RFC 3339, up to nanoseconds), compared
-// exactly: two updates within one millisecond must still tell apart, so
-// these are never turned into Dates.
-/** How far the food service's clock (its update_time) may be from ours, for telling a held update by when it landed. */
+// The food service's update_time (RFC 3339, to nanoseconds), compared exactly: two updates within
+// one millisecond must still tell apart, so these never become Dates.
+/** How far the food service's clock may be from ours: a held update is told by when it landed. */
 export const CLOCK_SKEW_MS = 5_000;
 
 const RFC3339 = /^(\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2})(?:\.(\d{1,9}))?(Z|[+-]\d{2}:\d{2})$/;
@@ -19,7 +18,6 @@ export function isUpdateTime(value: unknown): value is string {
   return typeof value === 'string' && updateTimeNanos(value) !== null;
 }
 
-/** Whether `a` is later than `b`. */
 export function isLater(a: string, b: string): boolean {
   const x = updateTimeNanos(a);
   const y = updateTimeNanos(b);

@@ -1,10 +1,6 @@
-// The stuck-order report: finds the relations that need a person (flagged,
-// with possible orphans nobody reconciled, or active and not moving for
-// longer than their stage's threshold), logs one structured error entry per
-// problem for a log-based metric and an alert to count, and keeps the counts
-// in health/summary. It reads only what it reports, through indexed queries,
-// and counts with aggregation queries: its cost follows the problems, never
-// the history (docs/OPERATIONS.md, "The stuck-order report").
+// The stuck-order report (docs/OPERATIONS.md#the-stuck-order-report): one error entry per problem
+// for a log-based metric, and the counts in health/summary. It reads through indexed and
+// aggregation queries, so its cost follows the problems, never the history.
 import * as logger from 'firebase-functions/logger';
 
 import {
@@ -24,9 +20,9 @@ import type { StoredRelation } from '../store/relations';
 import { stageSinceOf } from '../store/schema';
 import { describeValue, toDate } from '../model/fields';
 
-/** The field every entry carries, for the log-based metric's filter: jsonPayload.alert="stuck-order". */
+/** Every entry carries it, for the log-based metric's filter (jsonPayload.alert). */
 export const ALERT = 'stuck-order';
-/** Problems logged one by one per reason (and per stage, for stuck ones); the counts cover the rest. */
+/** Logged one by one per reason (and stage, for stuck ones); the counts cover the rest. */
 export const MAX_LOGGED_PER_REASON = 100;
 
 export interface ReportDeps {
@@ -36,7 +32,6 @@ export interface ReportDeps {
   now: () => Date;
 }
 
-/** The filter that finds the relations with a problem of this kind (for stuck ones, in one stage). */
 export function problemFilter(
   reason: ProblemReason,
   stage: ActiveStage | undefined,
@@ -60,10 +55,7 @@ export function problemFilter(
   }
 }
 
-/**
- * The problem of this kind on a stored relation. A document that does not
- * parse (flagged INVALID_DOCUMENT, say) is still reported, from its raw fields.
- */
+/** A document that does not parse (say, INVALID_DOCUMENT) is reported from its raw fields. */
 export function problemOf(
   reason: ProblemReason,
   stored: StoredRelation,
@@ -108,10 +100,7 @@ export function logProblem(problem: Problem, thresholds: StuckThresholds): void 
   });
 }
 
-/**
- * One entry per poller problem, with the same contract as the stuck-order
- * entries (`alert`, severity ERROR, `since`, `detail`), its own kind.
- */
+/** Same contract as the stuck-order entries (`alert`, severity ERROR, `since`, `detail`). */
 export function logPollerAlert(alert: PollerAlert, fields: Record<string, unknown>): void {
   logger.error(`the poller needs a person: ${alert.kind}`, {
     alert: alert.kind,
@@ -124,7 +113,7 @@ export function logPollerAlert(alert: PollerAlert, fields: Record<string, unknow
 export async function reportStuckOrders(deps: ReportDeps): Promise<HealthSummary> {
   const now = deps.now();
   const { thresholds } = deps;
-  // First, since it needs neither the food service nor an index: a poller that stopped is the one problem no relation shows.
+  // First, as it needs no food service or index: a stopped poller is the one problem no relation shows.
   const poller = await pollerStatus(now, deps.watch, true);
   for (const alert of poller.alerts) {
     logPollerAlert(alert, {

@@ -1,6 +1,5 @@
-// Repairs a person makes, each recorded in the relation's history with who
-// and why. Refused, with the reason, where they would be unsafe
-// (docs/OPERATIONS.md#the-ops-cli-npm-run-ops----command).
+// Repairs a person makes, each recorded in the relation's history with who and why, and refused
+// with the reason where unsafe (docs/OPERATIONS.md#the-ops-cli-npm-run-ops----command).
 import { INT_PARAMS, lateWriteWatchMs } from '../config';
 import { CLOCK_SKEW_MS } from '../model/update-time';
 import { describeError } from '../describe-error';
@@ -50,22 +49,19 @@ export class RepairRefused extends Error {
   }
 }
 
-/**
- * How long after a repair an ended order is watched, and after its claim an unnamed create may
- * still be applied: a repair runs outside the functions (the ops CLI, say), without their
- * timeout, so it waits out the longest any invocation may still send.
- */
+// How long an ended order is watched after a repair, and an unnamed create may land after its
+// claim: a repair runs without the functions' timeout, so it waits out the longest one allowed.
 const REPAIRED_WATCH_MS = lateWriteWatchMs({
   advanceTimeoutSeconds: INT_PARAMS.ADVANCE_TIMEOUT_SECONDS.max,
 });
 
-/** The flag a person handled, as `--flag` names it: its code, and when it was raised (`error.at`). */
+/** The flag a person handled, as `--flag` names it: its code and when it was raised (error.at). */
 export interface HandledFlag {
   code: string;
   at?: Date;
 }
 
-/** `CODE` or `CODE@<error.at as ISO>`, as `ops show` prints the flag; a string says what is wrong. */
+/** `CODE` or `CODE@<error.at as ISO>`, as `ops show` prints it; a string says what is wrong. */
 export function parseHandledFlag(text: string): HandledFlag | string {
   const [code, at, ...rest] = text.trim().split('@');
   const when = at === undefined ? undefined : new Date(at);
@@ -79,17 +75,10 @@ function describeHandled(handled: HandledFlag): string {
 }
 
 /**
- * Clears a flag so the trigger runs the step again. The latest attempt at
- * the step of the relation's stage, if any, is approved, which gives the
- * step a fresh budget: the person has reconciled the possible orphans with
- * the food service. A flag for an order that changed under us is cleared for
- * the order as it is now: the person vouches for it, so they must name that
- * very flag (`handled`, with when it was raised): one raised after they set
- * the order right, or taking the place of the one they handled, would
- * otherwise be cleared unseen, the order not set right again. Refused while
- * an attempt still holds the step, or when `handled` is not the relation's
- * flag. `retentionDays` (RETENTION_DAYS): a retry that settles a finished
- * relation lets it expire that long after.
+ * Clears a flag so the trigger runs the step again, approving its latest attempt for a fresh
+ * budget: the person has reconciled the possible orphans. For an order changed under us they vouch
+ * for it as it is now, so must name that very flag (`handled`): a newer one would otherwise be
+ * cleared unseen. `retentionDays`: a finished relation this settles expires that long after.
  */
 export async function retryRelation(
   ref: DocumentReference,
@@ -131,15 +120,12 @@ export async function retryRelation(
     } catch (error) {
       throw new RepairRefused(`${relation.order}: ${describeError(error)}`);
     }
-    // The person set the order right and vouches for it. What was written up to the overwrite the
-    // flag was raised for is theirs to have seen; what was written since is judged as usual, so a
-    // held update of ours that lands after their fix, even before the retry, is told. A live
-    // relation keeps our updates that may still land. An ended one forgets them and takes the
-    // retry's time: until then a write that reads as it ended was the person's fix, anything after
-    // it is flagged, and its order is looked at once more after any update of ours still held by
-    // the server could have landed over the fix. A fix made less than the clock skew before the
-    // retry may be flagged again, never missed. (A flag from before flags kept their update_time:
-    // its time, less the skew.)
+    // The person vouches for writes up to the flagged overwrite; later ones are judged as usual, so
+    // a held update of ours landing after their fix is told. A live relation keeps its late updates.
+    // An ended one forgets them and takes the retry's time (a write before it that reads as ended
+    // was the fix, one after is flagged), and is watched until a held update could have landed. A
+    // fix within the clock skew before the retry may be flagged again, never missed. A flag without
+    // orderUpdateTime (an older one) counts from its time, less the skew.
     const known = latestUpdateTime(
       relation.knownUpdateTime,
       flag.orderUpdateTime ?? new Date(flag.at.getTime() - CLOCK_SKEW_MS).toISOString(),
@@ -186,7 +172,7 @@ export async function retryRelation(
   });
 }
 
-/** The relation, read in a repair's transaction and checked: a repair of a missing, newer or malformed one is refused. */
+/** A repair of a missing, newer or malformed relation is refused. */
 async function readForRepair(tx: Transaction, ref: DocumentReference): Promise<Relation> {
   const snapshot = await tx.get(ref);
   if (!snapshot.exists) throw new RepairRefused(`${ref.path} does not exist`);
@@ -208,10 +194,8 @@ function describeOrphan(orphan: PossibleOrphan): string {
 }
 
 /**
- * Which possible orphans a person means: every note naming the kitchen order
- * or shipment (attempts that adopted it name it too), or one attempt as the
- * history names it (`PREPARATION-2`, or `createKitchenOrder-2`), or a bare
- * attempt number when only one note has it.
+ * The notes a person means: every one naming the kitchen order or shipment (adopters name it too),
+ * or one attempt as the history names it (`PREPARATION-2`, `createKitchenOrder-2`, or `2` alone).
  */
 export function findOrphan(orphans: readonly PossibleOrphan[], which: string): number[] | string {
   const wanted = which.trim();
@@ -237,14 +221,8 @@ export function findOrphan(orphans: readonly PossibleOrphan[], which: string): n
 }
 
 /**
- * Marks a possible orphan as reconciled by a person with the food service
- * (cancelled, adopted by hand, or found never made), for the name it has
- * now: the resolution goes on the attempt's document, the relation's notes
- * are derived again, and the history gets `resolve-orphan-<ms>`, in one
- * transaction. Refused for an orphan that is not there or is resolved
- * already for its name, for a named one asked for by attempt (the person
- * may not have seen its name), and for an unnamed one whose create may
- * still be applied.
+ * Marks a possible orphan reconciled by a person (cancelled, adopted by hand, or never made), for
+ * the name it has now, on its attempts, the relation and the history in one transaction.
  */
 export async function resolveOrphan(
   ref: DocumentReference,
@@ -279,8 +257,8 @@ export async function resolveOrphan(
         `${relation.order}: ${describeOrphan(orphan)} was resolved by ${orphan.resolution.by} at ${orphan.resolution.at.toISOString()} ("${orphan.resolution.note}")`,
       );
     }
-    // A person resolves what they looked up: a named note by its name. By attempt means no name was
-    // known to them, so a name learned since (even while they looked) must be looked up first.
+    // A person resolves what they looked up: by attempt means they knew no name, so a name learned
+    // since (even while they looked) must be looked up first.
     if (orphan.name !== null && which.trim() !== orphan.name) {
       throw new RepairRefused(
         `${relation.order}: ${describeOrphan(orphan)} is named ${orphan.name}: look it up on the food service, then resolve it by that name`,

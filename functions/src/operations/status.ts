@@ -1,7 +1,5 @@
-// What the status API and the ops CLI show of a relation: its fields as JSON
-// (times as ISO strings), what needs a person about it, and its history,
-// oldest first; and pages of relations with opaque, filter-bound page tokens.
-// The queries are in store/queries.ts; HTTP is the trigger's.
+// What the status API and the ops CLI show of a relation: its fields as JSON, what needs a person,
+// its history; and pages of relations with opaque, filter-bound page tokens.
 import { createHash } from 'node:crypto';
 
 import { problemsOf, type ProblemReason, type StuckThresholds } from '../model/health';
@@ -37,7 +35,6 @@ export class BadRequest extends Error {
 
 export const LIST_LIMIT = { default: 25, min: 1, max: 100 } as const;
 
-/** JSON for a person: times as ISO strings, everything else as it is. */
 export function plainJson(value: unknown): unknown {
   if (value instanceof Date) return value.toISOString();
   if (Array.isArray(value)) return value.map(plainJson);
@@ -68,7 +65,7 @@ const TIME_FIELDS = ['createdAt', 'stageSince', 'observedAt', 'nudgedAt', 'advan
 
 export interface RelationView {
   id: string;
-  /** False for a document that does not parse; `problems` says why, and the fields are shown as stored. */
+  /** False for a document that does not parse: `problems` says why; its fields show as stored. */
   valid: boolean;
   problems?: string[];
   /** What needs a person about it now: flagged, orphans, stuck, with when and why. */
@@ -120,7 +117,6 @@ export interface OrderReport {
   history: Array<Record<string, unknown>>;
 }
 
-/** The order's relation and history, or null when the orchestrator has no relation for it. */
 export async function orderReport(
   orderName: string,
   now: Date,
@@ -136,10 +132,8 @@ export async function orderReport(
   return { relation: relationView(stored, now, thresholds), history };
 }
 
-/**
- * A finish sent in the window the poller opened writes no history entry (a write saved on every
- * order): its record on the relation stands in for one, in the entry's shape.
- */
+// A finish sent in the window the poller opened writes no history entry (a write saved on every
+// order): its record on the relation stands in for one, in the entry's shape.
 function finishRecord(
   stored: StoredRelation,
   entries: readonly StoredHistoryEntry[],
@@ -161,7 +155,6 @@ function finishRecord(
   return [{ id, data: entry, at }];
 }
 
-/** An order named as `orders/<id>` or `<id>`; anything else is a BadRequest. */
 export function parseOrderName(value: string): string {
   const name = value.startsWith('orders/') ? value : `orders/${value}`;
   if (!isOrderName(name)) {
@@ -193,7 +186,6 @@ export interface ListAsked {
   pageToken?: string;
 }
 
-/** A listing as asked, checked: an unknown stage or a limit out of range is a BadRequest naming it. */
 export function listRequestOf(asked: ListAsked): ListRequest {
   const { stage, limit, flagged, orphans, stuck, pageToken } = asked;
   if (stage !== undefined && !isStage(stage))
@@ -219,7 +211,7 @@ export interface ListPage {
   nextPageToken: string;
 }
 
-/** The queries a listing runs, in order: one, or for stuck orders of every stage, one per active stage. */
+/** The plan of queries: one, or for stuck orders of every stage, one per active stage. */
 export function listQueries(
   request: ListRequest,
   now: Date,
@@ -254,7 +246,7 @@ interface Token {
   cursor: Cursor | null;
 }
 
-/** Binds a token to the filters it was made for: a token from another listing is refused, not misread. */
+/** Binds a token to its filters: one from another listing is refused, not misread. */
 function fingerprint(request: ListRequest): string {
   const { stage, flagged, orphans, stuck } = request;
   return createHash('sha256')
@@ -271,7 +263,6 @@ function encodeToken(request: ListRequest, token: Token): string {
   ).toString('base64url');
 }
 
-/** Reads a page token back; a token that was not made by this API for these filters is a BadRequest. */
 export function decodeToken(request: ListRequest, text: string, queries: number): Token {
   const malformed = new BadRequest(
     'pageToken is malformed: pass the nextPageToken of the previous page, unchanged',
@@ -316,7 +307,7 @@ export function decodeToken(request: ListRequest, text: string, queries: number)
   };
 }
 
-/** One page of relations, oldest in their stage first. Its cost follows the page: at most one read per query beyond it. */
+/** Oldest in their stage first. Its cost follows the page: at most one read per query beyond it. */
 export async function listRelations(
   request: ListRequest,
   now: Date,

@@ -1,6 +1,5 @@
-// The state machine. decide() looks at a relation as it is now and names the one next step, or
-// why there is none. Pure, so every combination of stage and statuses is tested
-// (docs/ARCHITECTURE.md#the-lifecycle).
+// decide() names the one next step of a relation as it is now, or why there is none. Pure, so every
+// combination of stage and statuses is tested (docs/ARCHITECTURE.md#the-lifecycle).
 import { isFlaggedOverwritten, isOverwritten, type OrderSeen } from '../model/overwrite';
 import { isFlagged, type CreateStep, type Relation } from '../model/relation';
 import { isFinish, isTerminal, type ActiveStage, type Finish, type Outcome } from '../model/stage';
@@ -11,9 +10,8 @@ export type Decision =
   | { action: CreateStep }
   | { action: 'finish'; to: Finish }
   | { action: 'cancel'; to: 'CANCELLED' }
-  /** A flagged relation whose order is final on the food service: record how it ended, keep the flag. */
+  /** A flagged relation whose order ended on the food service: record how, keep the flag. */
   | { action: 'close'; to: Outcome }
-  /** Something a person must look at. */
   | {
       action: 'flag';
       code: 'INCONSISTENT' | 'LOOKUP_FAILED' | 'CANCEL_OVERWRITTEN' | 'ORDER_OVERWRITTEN';
@@ -28,23 +26,17 @@ export type StepDecision = Extract<
   { action: 'createKitchenOrder' | 'createShipment' | 'finish' | 'cancel' | 'close' }
 >;
 
-/** Whether the decision is a step that changes the stage (as opposed to a flag or nothing). */
 export function isStep(decision: Decision): decision is StepDecision {
   return decision.action !== 'flag' && decision.action !== 'none';
 }
 
-/** What the poller last saw of the order, with its update_time, when it recorded one. */
 function lastSeen(relation: Relation): OrderSeen | null {
   return relation.orderUpdateTime === null
     ? null
     : { status: relation.orderStatus, updateTime: relation.orderUpdateTime };
 }
 
-/**
- * A person must look at an order that changed under us after we last knew its status. An
- * earlier flag of another kind does not hide it: the overwrite takes its place, and says what
- * it was.
- */
+/** An earlier flag of another kind must not hide an overwrite: the overwrite takes its place. */
 function overwrite(relation: Relation): Decision | null {
   const { error } = relation;
   if (isFlaggedOverwritten(relation)) return null;
@@ -74,11 +66,7 @@ function overwrite(relation: Relation): Decision | null {
   };
 }
 
-/**
- * The order's life, one stage at a time: a NEW order gets a kitchen order, a packaged one a
- * shipment, a delivered or rejected shipment ends it. What stops it first (an end, a flag, an
- * overwrite, the customer's cancel, a back-off, a contradiction) is judged before the stage.
- */
+/** What stops the order (its end, a flag, a cancel, a back-off, ...) is judged before its stage. */
 export function decide(relation: Relation, now: Date): Decision {
   const { stage } = relation;
   if (isTerminal(stage)) return overwrite(relation) ?? { action: 'none', reason: 'terminal' };
@@ -108,8 +96,7 @@ function unreachable(value: never, what: string): never {
 function stopped(relation: Relation, stage: ActiveStage, now: Date): Decision | null {
   const { orderStatus, error } = relation;
   if (isFlagged(relation)) {
-    // The flag waits for a person, but an order that ended (the customer
-    // cancelled it, say) is recorded, so the poll stops paying for it.
+    // The flag waits for a person, but an ended order is closed so the poll stops paying for it.
     const ended = isFinalOrderStatus(orderStatus) ? orderStatus : null;
     return (
       overwrite(relation) ??
@@ -125,7 +112,7 @@ function stopped(relation: Relation, stage: ActiveStage, now: Date): Decision | 
   }
   const overwritten = overwrite(relation);
   if (overwritten) return overwritten;
-  // The customer's cancellation wins over any step still to come, at once: recording it calls nothing, so no back-off applies.
+  // A cancel wins at once, back-off or not: recording it calls nothing.
   if (orderStatus === 'CANCELLED') return { action: 'cancel', to: 'CANCELLED' };
   if (error?.retryAt && error.retryAt > now)
     return { action: 'none', reason: 'backoff', retryAt: error.retryAt };
@@ -135,7 +122,6 @@ function stopped(relation: Relation, stage: ActiveStage, now: Date): Decision | 
     : null;
 }
 
-/** A contradiction in the relation, or between it and the food service: a person must look. */
 function contradiction(relation: Relation, stage: ActiveStage): string | null {
   const { orderStatus, kitchenOrder, shipment } = relation;
   if (orderStatus === 'UNKNOWN') return 'the food service reports the order as UNKNOWN';

@@ -1,10 +1,6 @@
-// The life of an order, as the orchestrator drives it.
-//
-// The poller records what the food service says on the order's relation document
-// (poller/poll.ts). Every write of the relation runs advance(): it reads the relation as it is
-// now, decide() names the one thing due, and the engine does it. The engine makes each step
-// happen once however often, late or concurrently an event is delivered, and never over the
-// customer's CANCELLED (engine/steps.ts; docs/ARCHITECTURE.md#the-step-protocol).
+// An order's life as the orchestrator drives it (docs/ARCHITECTURE.md#the-lifecycle). Every write
+// of the relation runs advance(): decide() names the one thing due from the relation as it is now,
+// and the engine does it once, however often, late or concurrently the event comes.
 import type { DocumentReference } from '../store/database';
 import type { Deps } from '../engine/deps';
 import { begin, cancel, close, finish, flag, once, type AdvanceResult } from '../engine/steps';
@@ -12,7 +8,6 @@ import { decide } from './decide';
 
 export type { AdvanceResult } from '../engine/steps';
 
-/** Runs the one next step of the order whose relation is at `ref`, or nothing. */
 export async function advance(
   ref: DocumentReference,
   eventId: string,
@@ -24,22 +19,16 @@ export async function advance(
   const next = decide(run.relation, deps.now());
   switch (next.action) {
     case 'createKitchenOrder':
-      // 1. A NEW order: the kitchen cooks it. One kitchen order, then the order is PREPARATION.
       return once(run, 'createKitchenOrder', () => food.createKitchenOrder());
     case 'createShipment':
-      // 2. The kitchen packaged it: a drone flies it. One shipment, then the order is IN_FLIGHT.
       return once(run, 'createShipment', () => food.createShipment());
     case 'finish':
-      // 3. The drone delivered it, or the customer rejected it: the order ends so.
       return finish(run, next.to);
     case 'cancel':
-      // The customer cancelled, at any stage: nothing more is made or moved.
       return cancel(run);
     case 'close':
-      // A flagged order ended on the food service: its end is recorded beside the flag.
       return close(run, next.to);
     case 'flag':
-      // Something only a person can settle: the relation says what, and waits.
       return flag(run, next.code, next.message, next.orderUpdateTime);
     case 'none':
       // Waiting on the kitchen or the drone, backing off, ended, or flagged: the poller wakes it.

@@ -1,10 +1,5 @@
-// Fields that come from customers are bounded before they are stored, so a
-// relation can always be written (Firestore refuses a document over 1 MiB)
-// and a poll holds little of them in memory. A customer_id up to
-// MAX_CUSTOMER_ID_BYTES is kept as it is; a longer one keeps what identifies
-// the customer: its first CUSTOMER_ID_PREFIX_CHARS characters and the SHA-256
-// of the whole, with its length (docs/ARCHITECTURE.md, "The documents"). The
-// same id always gives the same stored value, so equal customers stay equal.
+// Bounds customer_id before it is stored, so a relation always fits Firestore's 1 MiB limit. The
+// same id always gives the same value (docs/ARCHITECTURE.md#polling).
 import { createHash } from 'node:crypto';
 
 export const MAX_CUSTOMER_ID_BYTES = 256;

@@ -1,9 +1,5 @@
-// Look-ups that fail with a fault that usually heals (RESOURCE_EXHAUSTED,
-// INTERNAL, ... : FAILURE_TABLE's `retry-bounded`) are retried by the next
-// poll like an outage, but counted on the relation (`observationFaults`, a
-// field only the poller writes): FAULT_RETRY_LIMIT polls in a row make it an
-// observationError, which the trigger flags LOOKUP_FAILED. One such fault
-// flags nothing. Decided without I/O.
+// Counts a relation's look-ups that fail with a fault that usually heals: FAULT_RETRY_LIMIT polls
+// in a row make an observationError; one flags nothing. No I/O (docs/ARCHITECTURE.md#failures).
 import { z } from 'zod';
 
 import { timestamp } from '../model/fields';
@@ -13,7 +9,6 @@ const ObservationFaultsField = z.object({
   message: z.string(),
   /** Polls in a row whose look-ups failed this way. */
   count: z.int().min(1),
-  /** The first of them. */
   since: timestamp,
 });
 export type ObservationFaults = z.output<typeof ObservationFaultsField>;
@@ -23,15 +18,14 @@ export function parseObservationFaults(value: unknown): ObservationFaults | null
   return ObservationFaultsField.safeParse(value).data ?? null;
 }
 
-/** What this poll's look-ups did, as far as the count is concerned. */
 export type RoundOutcome =
   | { kind: 'fault'; code: string; message: string }
-  /** Every look-up worked, or one failed for good (that is recorded as observationError already). */
+  /** Every look-up worked, or one failed for good (already recorded as observationError). */
   | { kind: 'settled' }
   /** An outage (UNAVAILABLE, DEADLINE_EXCEEDED): neither counts nor clears. */
   | { kind: 'outage' };
 
-/** The fields to write: the new count, or the observationError it has become; nothing when nothing changes. */
+/** The new count, or the observationError it has become; nothing when nothing changes. */
 export function nextObservationFaults(
   previous: ObservationFaults | null,
   round: RoundOutcome,

@@ -1,8 +1,5 @@
-// What the poller writes, decided without I/O. The poller records what the
-// food service says; it skips a write whose only news is the echo of a status
-// the orchestrator set itself (the stage already says so), because every
-// write costs a Firestore write and a trigger invocation. The echo rides
-// along with the next write that carries real news.
+// What the poller writes, decided without I/O. It skips a write whose only news is an echo: each
+// write costs a Firestore write and a trigger run (docs/ARCHITECTURE.md#polling).
 import { isOverwritten } from '../model/overwrite';
 import type { Relation } from '../model/relation';
 import { isFinish } from '../model/stage';
@@ -15,31 +12,24 @@ import type { Observation } from '../store/relations';
 import { decide, isStep } from '../order/decide';
 import type { ObservationFaults } from './observation-faults';
 
-/** An order as a listing showed it. */
 export interface ListedOrder {
   status: OrderStatusName;
-  /** Its update_time, which tells a write after ours (model/overwrite.ts); absent from a task an older version enqueued. */
+  /** Tells a write after ours (model/overwrite.ts); absent from an older version's task. */
   updateTime?: string;
 }
 
-/** What one poll saw for one relation: absent fields were not looked at. Only known statuses get here. */
+/** What one poll saw for one relation: absent fields were not looked at; only known statuses. */
 export interface Seen {
   orderStatus?: OrderStatusName;
-  /** The order's update_time, with orderStatus. */
   orderUpdateTime?: string;
   kitchenOrderStatus?: KitchenOrderStatusName;
   shipmentStatus?: ShipmentStatusName;
-  /** Set when a look-up failed for good, null when every look-up worked, absent when some failed transiently. */
+  /** Set when a look-up failed for good, null when all worked, absent on a transient failure. */
   observationError?: string | null;
-  /** The new count of polls in a row with a fault that usually heals, when it changes (observation-faults.ts). */
   observationFaults?: ObservationFaults | null;
 }
 
-/**
- * What to write of what a poll saw, or null when it says nothing new. An
- * observation that makes the finish due opens the finish's send window
- * (`opens`: when, and until when), so the finisher sends without a write first.
- */
+/** Null when nothing is new. Opens the finish's send window when it falls due, saving a write. */
 export function observationChanges(
   relation: Relation,
   seen: Seen,
@@ -48,7 +38,7 @@ export function observationChanges(
   const changes: Observation = {};
   let news = false;
   if (seen.orderStatus !== undefined) {
-    // A write after the one we last knew of, that was not ours to make: the trigger flags it.
+    // A write after the one we last knew of, not ours: the trigger flags it.
     const overwritten =
       seen.orderUpdateTime !== undefined &&
       seen.orderUpdateTime !== relation.orderUpdateTime &&
@@ -60,7 +50,7 @@ export function observationChanges(
     if (overwritten || seen.orderStatus !== relation.orderStatus) {
       changes.orderStatus = seen.orderStatus;
       if (seen.orderUpdateTime !== undefined) changes.orderUpdateTime = seen.orderUpdateTime;
-      // Stage names match the order statuses the orchestrator sets: seeing our own is an echo, not news.
+      // Stage names match the statuses the orchestrator sets: our own is an echo, not news.
       news ||= overwritten || seen.orderStatus !== relation.stage;
     }
   }
@@ -86,7 +76,7 @@ export function observationChanges(
     changes.observationError = seen.observationError;
     news = true;
   }
-  // Only set when the count changed: it must be written for the next poll to go on counting.
+  // Set only when the count changed; it must be written for the next poll to go on counting.
   if (seen.observationFaults !== undefined) {
     changes.observationFaults = seen.observationFaults;
     news = true;
@@ -95,11 +85,8 @@ export function observationChanges(
 }
 
 /**
- * Whether the trigger should be woken for a relation that nothing else will
- * write: a step whose retry has fallen due, a due step or flag whose last
- * write came before `wakeUntouchedBefore` (its event was dropped while the
- * kill switch was on), or one that has seen no write for `stallMs` (a lost
- * event, or a claimant that died).
+ * A due step or flag is nudged when its retry fell due, a pause dropped its event
+ * (`wakeUntouchedBefore`), or nothing wrote it for `stallMs` (a lost event, a dead claimant).
  */
 export function needsNudge(
   relation: Relation,

@@ -1,8 +1,6 @@
-// One poll of the food service: list the active orders, read the relations
-// the orchestrator is driving, observe what changed, and write only that.
-// Its cost follows the number of active orders, not the history
-// (docs/ARCHITECTURE.md#polling). Bad data from either side is logged,
-// counted and skipped; it never stops the poll.
+// One poll: list the active orders, read the relations being driven, and write only what changed.
+// Its cost follows the active orders, not the history; bad data is logged, counted and skipped.
+// See docs/ARCHITECTURE.md#polling.
 import * as logger from 'firebase-functions/logger';
 
 import { sendWindowEnd } from '../config';
@@ -53,17 +51,12 @@ const MAX_UNRECORDED_LOGGED = 100;
 /** Relations read and observed at a time: what a poll holds in memory besides the listing. */
 export const RELATION_PAGE_SIZE = 500;
 
-/**
- * What the listings said: every active order by name, and the customer of
- * each NEW one (all a relation's creation needs). Kept this small on
- * purpose: at 100,000 active orders it is the bulk of a poll's memory.
- */
+/** Kept this small on purpose: at 100,000 active orders it is the bulk of a poll's memory. */
 export interface Listing {
   orders: Map<string, ListedOrder>;
   customers: Map<string, string>;
 }
 
-/** What one poll did, for its log line and the heartbeat; every count starts at zero. */
 export function emptySummary() {
   return {
     listed: 0,
@@ -86,12 +79,10 @@ export function emptySummary() {
     writeFailures: 0,
     /** Listed orders that could not be given a relation; each logged at ERROR. */
     unrecorded: 0,
-    /** A sample of them, with the reason, for the heartbeat. */
     unrecordedOrders: [] as UnrecordedOrder[],
     /** Ended relations looked at once more for a late write of ours, or listed as active again. */
     watched: 0,
     calls: { GetOrder: 0, GetKitchenOrder: 0, GetShipment: 0 },
-    /** Shards handed to observeShard tasks (0 when the poll observed everything itself). */
     shards: 0,
     /** Shards observed here after their task could not be enqueued. */
     shardsInline: 0,
@@ -103,10 +94,7 @@ export function emptySummary() {
 
 export type PollSummary = ReturnType<typeof emptySummary>;
 
-/**
- * One poll. `pollId` names its tasks, so that two polls of the same slot
- * (an overlap, a redelivered invocation) enqueue each shard once.
- */
+/** `pollId` names its tasks, so two polls of one slot (an overlap) enqueue each shard once. */
 export async function pollOnce(
   deps: PollDeps,
   pollId: string = `now-${deps.now().getTime()}`,
@@ -116,10 +104,8 @@ export async function pollOnce(
   const summary = emptySummary();
   const limit = createLimiter(deps.config.maxConcurrency);
 
-  // New relations are created as soon as their page is listed, not after the
-  // whole poll: every write starts a trigger, and waiting for the slowest
-  // look-up would add the poll's duration to every order's latency. create()
-  // makes that safe for the few NEW orders that already have one.
+  // Relations are created as their page is listed: waiting for the slowest look-up would add the
+  // poll's duration to every order's latency. create() is safe for a NEW order that has one.
   const creations: Array<Promise<void>> = [];
   const listing = await listActiveOrders(deps, summary, (name, customerId) =>
     creations.push(limit(() => createFor(name, customerId, deps, summary))),
@@ -137,12 +123,7 @@ export async function pollOnce(
   return summary;
 }
 
-/**
- * More active orders than one instance should observe: each shard goes to an
- * observeShard task. A shard whose task cannot be enqueued (no task queue
- * here, or Cloud Tasks refusing) is observed in this instance instead, so the
- * poll is complete either way, only slower.
- */
+/** A shard whose task cannot be enqueued is observed here, so the poll is complete either way. */
 async function fanOut(
   deps: PollDeps,
   shards: Shard[],
@@ -167,12 +148,11 @@ async function fanOut(
   }
 }
 
-/** What observeShard does: the shard's relations, against what the listing said of its orders. */
 export async function observeShard(deps: PollDeps, shard: Shard): Promise<PollSummary> {
   const started = deps.now().getTime();
   const summary = emptySummary();
   summary.listed = shard.orders.length;
-  // A task enqueued before a pause may run during it; the first poll after the resume covers its shard.
+  // A task enqueued before a pause may run during it; the first poll after the resume covers it.
   if ((await deps.killSwitch()).paused) {
     logger.info('shard skipped: the kill switch is on', { after: shard.after, upTo: shard.upTo });
     return summary;
@@ -198,11 +178,7 @@ async function observeShardHere(
   await observeRelations(deps, listing, { after: shard.after, upTo: shard.upTo }, summary, limit);
 }
 
-/**
- * A NEW order's relation. A failure that trying again may get past is the
- * next poll's; one that will not (a write Firestore refuses) leaves an order
- * nobody drives, so it is reported.
- */
+/** A transient failure is the next poll's; a write Firestore refuses for good is reported. */
 async function createFor(
   name: string,
   customerId: string,
@@ -228,12 +204,7 @@ async function createFor(
   }
 }
 
-/**
- * An order the poll listed but cannot give a relation: nothing drives it and
- * the stuck-order report cannot see it, so each poll logs it at ERROR, with
- * an alert field (docs/OPERATIONS.md, "Alerts"), and counts it in the
- * heartbeat the report summarises.
- */
+/** The stuck-order report cannot see an order with no relation, so each poll alerts on it. */
 function reportUnrecorded(summary: PollSummary, order: string, reason: string): void {
   summary.unrecorded++;
   if (summary.unrecordedOrders.length < SAMPLE) summary.unrecordedOrders.push({ order, reason });
@@ -250,13 +221,7 @@ function reportUnrecorded(summary: PollSummary, order: string, reason: string): 
   }
 }
 
-/**
- * Observes the active relations in `range` a page at a time, against what
- * the listing says of their orders; then the listed orders in progress that
- * no active relation drives: an ended relation's order listed as active
- * again is observed (a late write of ours landed over its end), and the
- * orders with no relation at all are reported.
- */
+/** The active relations in `range`, a page at a time, then the undriven orders. */
 export async function observeRelations(
   deps: PollDeps,
   listing: Listing,
@@ -296,18 +261,12 @@ export async function observeRelations(
   await observeUndriven([...undriven], context);
 }
 
-/** What the observation of one page's relations shares. */
 interface ObserveContext {
   deps: PollDeps;
   listing: Listing;
   summary: PollSummary;
-  /**
-   * Relations untouched since before this time are woken if a step is due:
-   * their events may have been dropped while the kill switch was on
-   * (kill-switch.ts, pausedUntil). Null when there was no pause.
-   */
+  /** A due relation untouched since then may have lost its event in a pause; null without one. */
   wakeUntouchedBefore: Date | null;
-  /** A sample of the relations a newer version wrote, for the log. */
   newer: string[];
 }
 
@@ -349,7 +308,7 @@ async function observeOne(stored: StoredRelation, context: ObserveContext): Prom
   });
 }
 
-/** One relation's write; its failure is logged and counted, and the poll goes on with the others. */
+/** A failed write is logged and counted, and the poll goes on with the others. */
 async function oneWrite(
   order: string,
   summary: PollSummary,
@@ -366,12 +325,7 @@ async function oneWrite(
   }
 }
 
-/**
- * Every page of every active status, kept compact (name → status, and the
- * customer of a NEW order); an order seen twice, because it moved between
- * listings, keeps the later status. Orders whose names or statuses cannot be
- * used are logged and left out.
- */
+/** Every page of every active status; an order listed twice (it moved) keeps the later status. */
 async function listActiveOrders(
   deps: PollDeps,
   summary: PollSummary,
@@ -437,12 +391,7 @@ function reportUnknownStatus(
   );
 }
 
-/**
- * Looks up what the lists do not say: the order of a relation that left the
- * active lists (cancelled, or finished under us), the kitchen order while it
- * cooks, the shipment while it flies. A flagged relation needs only its
- * order's status, to notice that the order ended.
- */
+/** What the listings do not say; a vanished order is how a cancel is seen. */
 async function lookUp(
   relation: Relation,
   listed: ListedOrder | undefined,
@@ -535,12 +484,7 @@ async function lookUp(
   return seen;
 }
 
-/**
- * Listed orders in progress that no active relation drives. An ended
- * relation's order back in progress was written after it ended (a late
- * write of ours): observed, so the trigger flags it. The orders with no
- * relation at all were never ours: logged and counted, never touched.
- */
+/** An ended relation's order active again had a late write: observed, so the trigger flags it. */
 async function observeUndriven(names: string[], context: ObserveContext): Promise<void> {
   if (names.length === 0) return;
   const { deps, listing, summary } = context;
@@ -583,16 +527,10 @@ async function observeUndriven(names: string[], context: ObserveContext): Promis
   }
 }
 
-/** Far more pages of due watches than one poll ends; each page's watches end before the next is read. */
+/** Far more pages than one poll ends; each page's watches end before the next is read. */
 const MAX_WATCH_PAGES = 100;
 
-/**
- * The last look at ended orders whose late-write window has passed
- * (docs/ARCHITECTURE.md#late-writes): a write of ours the server held lands
- * within it or never, so one look at its end tells whether the order was
- * written after it ended. What it sees is observed, and the watch ends with
- * it; a look that failed leaves the watch for the next poll.
- */
+/** Ended orders' last look, after the late-write window (docs/ARCHITECTURE.md#late-writes). */
 async function watchEnded(deps: PollDeps, summary: PollSummary, limit: Limit): Promise<void> {
   for (let page = 0; page < MAX_WATCH_PAGES; page++) {
     const due = await dueWatches(deps.now(), RELATION_PAGE_SIZE);
@@ -640,7 +578,7 @@ async function lastLook(
     }
   }
   const changes = stored.parsed.ok ? observationChanges(stored.parsed.value, seen) : null;
-  // The watch ends once there is nothing for the trigger to flag, so a flag whose event was lost is woken again.
+  // The watch ends once there is nothing to flag, so a flag whose event was lost is woken again.
   const overwritten = stored.parsed.ok && writtenAfterItsEnd(stored.parsed.value, seen);
   summary.watched++;
   let ended = false;
@@ -657,7 +595,7 @@ async function lastLook(
   return ended;
 }
 
-/** Whether an ended relation, not flagged for it yet, has an order written after its end (model/overwrite.ts). */
+/** An ended relation's order written after its end, not flagged yet (model/overwrite.ts). */
 function writtenAfterItsEnd(relation: Relation, seen: Seen): boolean {
   if (
     isFlaggedOverwritten(relation) ||

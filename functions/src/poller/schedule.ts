@@ -1,11 +1,6 @@
-// When polls run. Cloud Scheduler fires at most once a minute, while
-// POLL_INTERVAL_SECONDS may be anything from 1 to 3600, so polls keep to
-// slots on the clock: every multiple of the interval since the epoch. Each
-// scheduled invocation runs the slots of its minute (from the time it was
-// due, so a late start runs the missed slot at once). Invocations whose
-// minute holds no slot cost one read and poll only if the last poll is
-// overdue (the invocation that held its slot failed). The poll lease keeps
-// overlapping invocations and operators' polls apart (docs/ARCHITECTURE.md#polling).
+// When polls run: Cloud Scheduler fires at most once a minute, so polls keep to slots on the clock
+// (multiples of the interval since the epoch), and the poll lease keeps overlapping polls apart.
+// See docs/ARCHITECTURE.md#polling.
 import { randomUUID } from 'node:crypto';
 import * as logger from 'firebase-functions/logger';
 
@@ -28,19 +23,14 @@ import { failureCode, notePollFailed, notePollSucceeded, type HeartbeatMemo } fr
 export interface PollRun {
   polls: PollSummary[];
   failedPolls: number;
-  /** Why no poll ran (or why a slot was left out), when that happened. */
+  /** Why no poll ran, or a slot was left out. */
   skipped?: string;
-  /** Set when the kill switch kept a poll from running: who paused, when and why. */
+  /** Who paused, when and why, when the kill switch kept a poll from running. */
   paused?: string;
-  /** The later slots of the minute handed to tasks due at each. */
   enqueuedSlots?: number;
 }
 
-/**
- * A poll renews its lease every POLL_LEASE_RENEW_MS while it runs, so a live
- * poll is never overlapped however long it takes, and a poller that died
- * blocks the next poll for at most POLL_LEASE_TTL_MS.
- */
+/** Renewed while the poll runs, so a live poll is never overlapped; a dead one blocks this long. */
 export const POLL_LEASE_TTL_MS = MAX_POLL_LEASE_MS;
 const POLL_LEASE_RENEW_MS = 10_000;
 const LEASE_RETRY_MS = 250;
@@ -57,17 +47,14 @@ export function slotsInWindow(startMs: number, windowMs: number, intervalMs: num
   return slots;
 }
 
-/** How the polls of one invocation (or one "poll now") run. */
 interface SlotContext {
   deps: PollDeps;
   intervalMs: number;
-  /** How long to wait for a lease held by an earlier poll. */
   waitForLeaseMs: number;
   /** Poll even if the slot was served: an operator asked. */
   force: boolean;
   /** The active relations, kept current for the invocation's polls, when a listener is worth it. */
   cache?: RelationCache;
-  /** What the invocation last wrote to the poller's heartbeat. */
   heartbeat: HeartbeatMemo;
 }
 
@@ -77,7 +64,7 @@ interface Skipped {
   leaseHeld: boolean;
 }
 
-/** One poll under the lease, for the slot at `slotMs`; a slot some other poll already served is left out. */
+/** One poll under the lease for the slot at `slotMs`, unless another poll already served it. */
 async function pollSlot(context: SlotContext, slotMs: number): Promise<PollSummary | Skipped> {
   const { deps, intervalMs, waitForLeaseMs, force } = context;
   const holder = `${process.env.K_REVISION ?? 'local'}/${randomUUID()}`;
@@ -131,7 +118,6 @@ async function pollSlot(context: SlotContext, slotMs: number): Promise<PollSumma
   }
 }
 
-/** One slot's poll, recorded in `run` and the heartbeat; its summary when it ran. */
 async function runSlot(
   context: SlotContext,
   run: PollRun,
@@ -149,7 +135,7 @@ async function runSlot(
     if ('skipped' in result) {
       run.skipped = result.skipped;
       logger.info('poll skipped', { reason: result.skipped });
-      // Not a poll that succeeded: a lease nobody gives back must show in the heartbeat (poller-watch.ts).
+      // Not a success: a lease nobody gives back must show in the heartbeat (watch.ts).
       if (result.leaseHeld)
         await notePollFailed(context.deps.now(), 'LEASE_HELD', result.skipped, context.heartbeat);
     } else {
@@ -162,7 +148,7 @@ async function runSlot(
       return result;
     }
   } catch (error) {
-    // A failed poll (the food service is down, say) is retried by the next one; one that fails for good is alerted on by the report.
+    // The next poll retries; a poller that keeps failing is alerted on by the report.
     run.failedPolls++;
     const code = failureCode(error, 'POLL_FAILED');
     (error instanceof FoodServiceError && !error.transient ? logger.error : logger.warn)(
@@ -186,24 +172,18 @@ export interface ScheduledRun {
   waitForLeaseMs: number;
 }
 
-/**
- * A minute of the poller's instance (1 vCPU, 512 MiB, billed while it runs) costs about what this many
- * Firestore reads cost (docs/BENCHMARKS.md, section 6): the price of holding one invocation for the
- * minute's slots, against a task per slot that reads every active relation again.
- */
+/** A minute of the poller's instance, in Firestore reads (docs/BENCHMARKS.md, section 6). */
 const HELD_MINUTE_IN_READS = 5_000;
 
 /**
- * How a minute's slots are polled. Held: this invocation waits for each, with a listener that reads
- * the active relations once, but its instance is billed all the while. Tasks: a task per slot, due
- * at it, billed only while it polls, each reading every active relation. Held pays where the polls'
- * reads would cost more than the held minute, and the listener can hold the relations.
+ * Held: this invocation waits for each slot, with one listener, its instance billed all the while.
+ * Tasks: a task per slot, billed only while it polls, each reading every active relation.
  */
 export function minuteShape(active: number, slots: number, listens: boolean): 'held' | 'tasks' {
   return listens && active * (slots - 1) > HELD_MINUTE_IN_READS ? 'held' : 'tasks';
 }
 
-/** What one scheduled invocation does: the polls due in its window, or the first, the rest as tasks. */
+/** The polls due in this invocation's window, or the first, and the rest as tasks. */
 export async function runScheduledPolls(deps: PollDeps, options: ScheduledRun): Promise<PollRun> {
   const run: PollRun = { polls: [], failedPolls: 0 };
   const intervalMs = deps.config.pollIntervalSeconds * 1000;
@@ -242,13 +222,13 @@ export async function runScheduledPolls(deps: PollDeps, options: ScheduledRun): 
       await deps.timers.sleep(slots[i] - deps.now().getTime());
       const polled = await runSlot(context, run, slots[i]);
       const rest = slots.slice(i + 1);
-      // Nothing in progress: the minute's other slots would only hold the instance (and bill it) to find nothing.
+      // Nothing in progress: the other slots would only hold the billed instance to find nothing.
       if (polled && polled.listed === 0 && polled.activeRelations === 0 && rest.length > 0) {
         run.skipped = `idle: no order in progress, so the next poll is the next invocation's`;
         logger.info('poll slots left out: no order in progress', { slots: rest.length });
         break;
       }
-      // Slots this poll ran past it served; the rest go to tasks, and what cannot be enqueued is polled here.
+      // Slots this poll ran past it served; the rest go to tasks, or are polled here if not enqueued.
       const later = rest.filter((slot) => slot > deps.now().getTime());
       if (plan.shape === 'tasks' && deps.slots && later.length > 0) {
         const left = await enqueueSlots(deps.slots, later, run);
@@ -264,13 +244,12 @@ export async function runScheduledPolls(deps: PollDeps, options: ScheduledRun): 
   return run;
 }
 
-/** After a minute's tasks were lost or refused, minutes are held this long before tasks are tried again. */
+/** How long minutes are held after a minute's tasks were lost or refused. */
 const TASKS_BACKOFF_MS = 10 * 60_000;
 
 /**
- * Whether minutes are held for now, because the tasks of a minute this instance handed on did not poll:
- * tasks that never run (the functions' account not an invoker of pollSlot, a queue that drops them)
- * would otherwise leave every later slot of every minute unpolled, unseen.
+ * Whether to hold minutes because this instance's last tasks did not poll: tasks that never run (no
+ * pollSlot invoker, a queue that drops them) would leave every later slot unpolled, unseen.
  */
 async function tasksFailing(
   deps: PollDeps,
@@ -299,7 +278,6 @@ async function tasksFailing(
   return handedOff.failedAt !== null && now - handedOff.failedAt < TASKS_BACKOFF_MS;
 }
 
-/** The minute's shape, from how many relations are active, and the listener when it is held. */
 async function planMinute(
   deps: PollDeps,
   slots: number,
@@ -319,7 +297,7 @@ async function planMinute(
   }
 }
 
-/** Hands the minute's later slots to tasks due at each; returns those that could not be enqueued. */
+/** Hands slots to tasks due at each; returns those that could not be enqueued. */
 async function enqueueSlots(queue: SlotQueue, slots: number[], run: PollRun): Promise<number[]> {
   const left: number[] = [];
   await Promise.all(
@@ -339,11 +317,7 @@ async function enqueueSlots(queue: SlotQueue, slots: number[], run: PollRun): Pr
   return left.sort((a, b) => a - b);
 }
 
-/**
- * One slot's poll, as its task runs it (pollSlot). Cloud Tasks dispatches it at its slot; one
- * dispatched early (the emulator dispatches at once) waits for it. A slot some other poll served
- * (an overlap, a redelivery) is left out.
- */
+/** A pollSlot task's poll; one dispatched early (the emulator does) waits for its slot. */
 export async function runSlotTask(
   deps: PollDeps,
   slotMs: number,
@@ -365,7 +339,7 @@ export async function runSlotTask(
 /** A scheduled invocation enqueues only the slots of its own minute. */
 const MAX_EARLY_MS = 60_000;
 
-/** One poll now, whatever the cadence says: an operator's "poll now", and the clock where Cloud Scheduler is absent. */
+/** An operator's "poll now", and the clock where Cloud Scheduler is absent. */
 export async function pollNow(deps: PollDeps): Promise<PollRun> {
   const run: PollRun = { polls: [], failedPolls: 0 };
   const context: SlotContext = {

@@ -1,10 +1,6 @@
-// Splitting one poll's work when one instance is not enough
-// (docs/ARCHITECTURE.md#fan-out). The listing says which orders are active;
-// their ids, in order, cut the id space into ranges of at most SHARD_SIZE
-// listed orders, and each range becomes a task that observes the active
-// relations whose ids fall in it. The ranges cover the whole id space, so a
-// relation whose order left the listings (cancelled, say) still falls in one.
-// Pure: no I/O.
+// Splits one poll's work into tasks when one instance is not enough. The ranges cover the whole id
+// space, so a relation whose order left the listings still falls in one. No I/O.
+// See docs/ARCHITECTURE.md#fan-out.
 import { z } from 'zod';
 
 import type { Deps } from '../engine/deps';
@@ -15,14 +11,13 @@ import type { ListedOrder } from './observe';
 
 const ENTRY = '[order id, status, update_time]';
 
-/** One task's share of a poll: an id range, and what the listing said of the orders in it. */
 const ShardPayload = z.object(
   {
-    /** The relation ids after this one (exclusive); absent for the first shard. */
+    /** Ids after this one (exclusive); absent for the first shard. */
     after: orderIdText.optional(),
     /** Up to this id (inclusive); absent for the last shard. */
     upTo: orderIdText.optional(),
-    /** The listed orders in the range: [order id, status, update_time] (a task of an older version has no update_time). */
+    /** A task of an older version has no update_time. */
     orders: z.array(
       z.tuple([orderIdText, orderStatus, updateTime.optional()], expected(ENTRY)),
       expected(`a list of ${ENTRY}`),
@@ -56,32 +51,25 @@ export function planShards(
   return shards;
 }
 
-/** A task's payload, checked: a redelivered or hand-made task with bad data is refused with the reason. */
+/** A redelivered or hand-made task with bad data is refused with the reason. */
 export function parseShard(value: unknown): Shard | string {
   const parsed = parseWith(ShardPayload, value);
   return parsed.ok ? parsed.value : parsed.problems.join('; ');
 }
 
-/** Where a poll sends the shards it cannot observe itself: the observeShard task queue. */
+/** The observeShard task queue. */
 export interface ShardQueue {
-  /** Enqueues one shard under `id`; 'exists' when a task of that id was enqueued before (an overlapping poll). */
+  /** 'exists' when a task of that id was enqueued before (an overlapping poll). */
   enqueue(shard: Shard, id: string): Promise<'queued' | 'exists'>;
 }
 
-/** Where a scheduled invocation sends the later slots of its minute: the pollSlot task queue, each task due at its slot. */
+/** The pollSlot task queue: the later slots of a minute, each task due at its slot. */
 export interface SlotQueue {
   /** 'exists' when the slot's task was enqueued before (an overlapping invocation). */
   enqueue(slotMs: number): Promise<'queued' | 'exists'>;
-  /**
-   * Kept across the invocations of one instance (pollFoodService runs on one): the first slot of the
-   * last minute handed on, so the next minute can tell whether its tasks polled, and when they last
-   * did not, or could not be enqueued.
-   */
+  /** Kept across invocations, so the next minute can tell whether the last one's tasks polled. */
   readonly handedOff: { firstSlot: number | null; failedAt: number | null };
 }
 
-/**
- * What a poll needs: the engine's, and the queues, absent where there are none (then every shard is
- * observed in the poll's own instance, and an invocation polls every slot of its minute itself).
- */
+/** Without the queues, a poll observes every shard itself, and an invocation polls every slot. */
 export type PollDeps = Deps & { shards?: ShardQueue; slots?: SlotQueue };

@@ -1,8 +1,6 @@
-// The poller, watched: every poll that completes (or cannot start) says so in
-// its heartbeat (health/poller), and whoever judges health (the stuck-order
-// report, the ops API and CLI) reads it with the kill switch. Recording never
-// fails a poll: a heartbeat that cannot be written is logged, and the report
-// then sees the poller as silent, which is the safe side.
+// The poller's heartbeat (health/poller), which whoever judges health reads with the kill switch.
+// Recording never fails a poll: a heartbeat that cannot be written is logged, and the poller then
+// looks silent, which is the safe side.
 import * as logger from 'firebase-functions/logger';
 
 import { describeError } from '../describe-error';
@@ -22,7 +20,7 @@ import {
   startWatchingPoller,
 } from '../store/poller-health';
 
-/** The code a heartbeat records for a failure: the gRPC code of a food-service or Firestore failure, or ours. */
+/** The gRPC code of a food-service or Firestore failure, else `fallback`. */
 export function failureCode(error: unknown, fallback: string): string {
   if (error instanceof FoodServiceError) return error.codeName;
   return typeof (error as { code?: unknown } | null)?.code === 'number'
@@ -31,11 +29,8 @@ export function failureCode(error: unknown, fallback: string): string {
 }
 
 /**
- * An invocation that polls several times a minute would write the heartbeat
- * as often, near Firestore's sustained rate for one document; the watch
- * counts in minutes, so within one invocation a success that says nothing
- * new is written at most this often. (Per invocation, not per process: the
- * first poll of every invocation always writes.)
+ * Per invocation, a success that says nothing new is written at most this often: one document
+ * takes about a write a second, and the watch counts in minutes. A first poll always writes.
  */
 export const SUCCESS_WRITE_EVERY_MS = 10_000;
 
@@ -85,11 +80,7 @@ export async function notePollFailed(
   );
 }
 
-/**
- * The poller as of `now`: the heartbeat judged with the kill switch. The
- * first look at a poller that never wrote starts its clock (`startWatching`,
- * which the report does, since it runs every minute whatever else fails).
- */
+/** `startWatching` starts a never-seen poller's clock: the report does, as it always runs. */
 export async function pollerStatus(
   now: Date,
   settings: PollerWatchSettings,

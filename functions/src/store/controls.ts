@@ -1,8 +1,6 @@
-// The kill switch: controls/orchestrator says whether the orchestrator may
-// call the food service. A document, not a param, so that an operator can
-// flip it in an emergency at once, without a deploy (docs/OPERATIONS.md). A
-// document that cannot be read as a switch counts as paused: whoever edited
-// it by hand most likely meant to stop things, and the log says what is wrong.
+// The kill switch (controls/orchestrator): a document, not a param, so an operator can flip it at
+// once, without a deploy (docs/OPERATIONS.md, "The kill switch"). One that cannot be read counts
+// as paused: whoever edited it by hand most likely meant to stop things.
 import type { DocumentSnapshot } from './database';
 import { store } from './db';
 import { parseOr } from '../model/fields';
@@ -41,11 +39,7 @@ export async function readKillSwitch(): Promise<KillSwitch> {
   return parseKillSwitch(await killSwitchRef().get());
 }
 
-/**
- * Flips the switch, recording who and why. Resuming records resumedAt, which
- * tells the poller to wake every relation that nothing has touched since.
- * Flipping it to where it already is changes nothing and says so.
- */
+/** Resuming records resumedAt, from which the poller wakes every relation untouched since. */
 export async function setKillSwitch(
   paused: boolean,
   by: { who: string; why: string },

@@ -1,17 +1,9 @@
-// The narrow slice of Firestore the store uses: documents, the queries the
-// poll and the listings make, and transactions. The store's logic (claims,
-// fenced records, the orphan bookkeeping) is written against this, so the
-// same code runs on Firestore (firestore-database.ts) and in the
-// deterministic simulation's memory store (functions/sim); one contract
-// suite runs against both (functions/test/store-contract.test.ts).
-//
-// Values are plain: times are Dates both ways (Firestore's Timestamps are
-// converted at the boundary), and a field is removed with DELETE_FIELD.
-// Failures carry Firestore's gRPC codes (store/errors.ts reads them).
+// The slice of Firestore the store uses, so its code runs on Firestore (firestore-database.ts) and
+// on the simulation's memory store (functions/sim), both held to test/store-contract.test.ts.
+// Times are Dates both ways, DELETE_FIELD removes a field, and failures carry gRPC codes.
 
 export type DocumentData = Record<string, unknown>;
 
-/** Removes the field it is written to, in update() and set-free writes. */
 export const DELETE_FIELD: unique symbol = Symbol('DELETE_FIELD');
 
 /** Orders or filters by the document id, as Firestore's FieldPath.documentId() does. */
@@ -50,10 +42,8 @@ export interface Query {
   startAfter(...values: unknown[]): Query;
   endAt(...values: unknown[]): Query;
   limit(count: number): Query;
-  /** Only the references; no field is read. */
   select(): Query;
   get(): Promise<QuerySnapshot>;
-  /** How many documents match, counted by the index. */
   count(): Promise<number>;
   /** Every change to the results, from a first snapshot of all of them; returns the unsubscribe. */
   onSnapshot(
@@ -75,7 +65,6 @@ export interface CollectionReference extends Query {
 
 export interface DocumentReference {
   readonly id: string;
-  /** `relations/abc`, `relations/abc/transitions/PREPARATION-1`. */
   readonly path: string;
   collection(id: string): CollectionReference;
   get(): Promise<DocumentSnapshot>;
@@ -102,6 +91,6 @@ export interface Database {
   doc(path: string): DocumentReference;
   /** The documents in the order asked, missing ones as snapshots that do not exist. */
   getAll(...refs: DocumentReference[]): Promise<DocumentSnapshot[]>;
-  /** Runs `update` serializably, again if it conflicts with another write, and fails with ABORTED if it keeps conflicting. */
+  /** Runs `update` serializably, again on a conflict; fails with ABORTED if conflicts persist. */
   runTransaction<T>(update: (tx: Transaction) => Promise<T>): Promise<T>;
 }

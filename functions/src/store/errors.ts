@@ -8,7 +8,6 @@ export function isAlreadyExists(error: unknown): boolean {
   return codeOf(error) === status.ALREADY_EXISTS;
 }
 
-/** An update of a document that does not exist. */
 export function isNotFound(error: unknown): boolean {
   return codeOf(error) === status.NOT_FOUND;
 }
@@ -26,7 +25,6 @@ export function isTransientFirestoreError(error: unknown): boolean {
   return TRANSIENT.has(codeOf(error));
 }
 
-/** The gRPC code name of a Firestore failure, or INTERNAL for anything else. */
 export function firestoreCodeName(error: unknown): string {
   const code = codeOf(error);
   return typeof code === 'number' ? (status[code] ?? `code ${code}`) : 'INTERNAL';

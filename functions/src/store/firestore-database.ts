@@ -1,7 +1,5 @@
-// The store's Database on Firestore, through firebase-admin (or a plain
-// @google-cloud/firestore client, which is the same class). Thin: it maps
-// Dates to Timestamps and back, DELETE_FIELD to FieldValue.delete(), and
-// versions to update-time preconditions; Firestore does the rest.
+// The store's Database on firebase-admin's Firestore (a plain @google-cloud/firestore client is the
+// same class). It only maps Dates, DELETE_FIELD and versions to Firestore's own types.
 import {
   FieldPath,
   FieldValue,

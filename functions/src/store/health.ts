@@ -1,7 +1,5 @@
-// health/summary: what the last stuck-order report found, counted by reason,
-// and the state of the poller, so the status API and the board show health
-// without scanning relations. Only the report writes it; it replaces the
-// whole document each time.
+// health/summary: the last stuck-order report's counts and poller state, so the status API and the
+// board need not scan relations. Only the report writes it, whole, each run.
 import type { PollerStatus, ProblemReason, StuckThresholds } from '../model/health';
 import type { ActiveStage } from '../model/stage';
 import { store } from './db';
@@ -12,12 +10,11 @@ export interface HealthSummary {
   checkedAt: Date;
   /** Relations per reason; a relation may count under more than one. */
   counts: Record<ProblemReason, number>;
-  /** Stuck relations per active stage. */
   stuckByStage: Record<ActiveStage, number>;
   thresholds: StuckThresholds;
   /** Problems logged one by one; beyond a bound per reason only the counts say how many. */
   logged: number;
-  /** The poller as the report judged it (health/poller and the kill switch); absent in summaries written before it was watched. */
+  /** The poller as the report judged it; absent in summaries from before it was watched. */
   poller?: PollerStatus;
 }
 
@@ -27,7 +24,7 @@ export async function writeHealthSummary(summary: HealthSummary): Promise<void> 
   await summaryRef().set({ ...summary });
 }
 
-/** The last report's summary, or null if no report has run (or the document is unreadable, which the next report replaces). */
+/** Null if no report has run, or the document is unreadable (the next report replaces it). */
 export async function readHealthSummary(): Promise<HealthSummary | null> {
   const data = (await summaryRef().get()).data();
   const checkedAt = toDate(data?.checkedAt);

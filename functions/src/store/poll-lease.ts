@@ -1,9 +1,6 @@
-// Keeps two polls from running at once: leases/poll names who polls and until
-// when, and remembers when the last poll started, which keeps the cadence
-// across invocations. Taken and given back in transactions. A document that
-// cannot be read (a hand edit, a value of the wrong type), or that runs
-// further ahead than any lease this code takes, is replaced, not obeyed: a
-// broken lease must not stop every poll.
+// The poll lease (leases/poll): keeps two polls from running at once, and records when the last
+// started, for the cadence across invocations. One that cannot be read, or runs further ahead than
+// any lease a poll takes, is replaced, not obeyed: a broken lease must not stop every poll.
 import { z } from 'zod';
 
 import type { DocumentSnapshot } from './database';
@@ -13,15 +10,11 @@ import { describeValue, expected, orNull, parseOr, timestamp } from '../model/fi
 
 const leaseRef = () => store().collection(LEASES).doc('poll');
 
-/**
- * The longest lease this code ever takes (a poll renews it while it runs).
- * A lease that expires further ahead than this, plus CLOCK_SKEW_MS between
- * instances' clocks, was not written by a poll: it is taken over.
- */
+/** The longest lease a poll takes (it renews while it runs); one further ahead is not a poll's. */
 export const MAX_POLL_LEASE_MS = 30_000;
 const CLOCK_SKEW_MS = 5_000;
 
-/** leases/{slot}: who polls this slot, until when, and when a poll of it last ran. */
+/** Who polls, until when, and when the last poll started. */
 const PollLease = z.object({
   holder: z.string(expected('null or a holder')).nullable(),
   expiresAt: timestamp.nullable(),
@@ -29,7 +22,7 @@ const PollLease = z.object({
 });
 type LeaseState = z.output<typeof PollLease>;
 
-/** The lease as stored, and what was wrong with it, if anything (`now`: judge how far ahead it runs). */
+/** The lease as stored, and what is wrong with it (given `now`, whether it runs too far ahead). */
 function readLease(
   snapshot: DocumentSnapshot,
   now?: Date,
@@ -48,7 +41,6 @@ function readLease(
     : { state };
 }
 
-/** `repaired` says what was wrong with a lease that was replaced, and `repairedHolder` whose it was. */
 type Repair = { repaired?: string; repairedHolder?: string | null };
 export type Acquired = (
   { acquired: true; lastPollAt: Date | null } | { acquired: false; holder: string; expiresAt: Date }
@@ -60,7 +52,7 @@ function checkTtl(ttlMs: number): void {
     throw new RangeError(`a poll lease lasts up to ${MAX_POLL_LEASE_MS} ms, not ${ttlMs}`);
 }
 
-/** Takes the lease for `ttlMs` unless someone else holds it; a malformed lease, or one too far ahead, is taken over. */
+/** Takes the lease unless another holds it; one malformed or too far ahead is taken over. */
 export async function acquirePollLease(
   holder: string,
   ttlMs: number,
@@ -100,7 +92,7 @@ export async function renewPollLease(holder: string, ttlMs: number, now: Date): 
   });
 }
 
-/** Gives the lease back, recording when the poll it covered started; a holder that lost it changes nothing. */
+/** Gives the lease back with when its poll started; a holder that lost it changes nothing. */
 export async function releasePollLease(
   holder: string,
   now: Date,

@@ -1,9 +1,6 @@
-// health/poller: the poller's heartbeat. Every poll that completes writes its
-// outcome here (the last success, the last failure with its code and
-// message, failures in a row, what it could not record), so that the
-// stuck-order report can tell a poller that stopped, whatever stopped it
-// (docs/OPERATIONS.md, "Alerts"). One small document, one write per poll;
-// the first write also starts the clock (`watchedSince`).
+// health/poller, the poller's heartbeat: every poll writes its outcome here, so the stuck-order
+// report can tell a poller that stopped, whatever stopped it (docs/OPERATIONS.md, "Alerts"). The
+// first write starts the clock (`watchedSince`).
 import type { DocumentData, DocumentSnapshot } from './database';
 import {
   PollerHeartbeatDocument,
@@ -25,7 +22,6 @@ const heartbeatRef = () => store().collection(HEALTH).doc(POLLER_HEARTBEAT);
 const clip = (text: string) =>
   text.length > MAX_MESSAGE ? `${text.slice(0, MAX_MESSAGE)}… (${text.length} characters)` : text;
 
-/** Merges `fields` into the heartbeat, which a first write creates with `watchedSince`. */
 async function mergeHeartbeat(
   at: Date,
   fields: (current: DocumentData) => DocumentData,
@@ -39,11 +35,7 @@ async function mergeHeartbeat(
   });
 }
 
-/**
- * A poll succeeded: the clock restarts, and what it could not record
- * replaces the last poll's. One update, no transaction (it reads nothing); the
- * document's first write creates it with `watchedSince`.
- */
+/** One update, no transaction: it reads nothing. The first write creates it with `watchedSince`. */
 export async function recordPollSuccess(
   at: Date,
   unrecorded: { count: number; sample: readonly UnrecordedOrder[] },
@@ -82,7 +74,7 @@ export async function recordPollFailure(at: Date, code: string, message: string)
   }));
 }
 
-/** Starts the clock for a poller that has never written: the report calls this when there is no heartbeat yet. */
+/** Starts the clock for a poller that never wrote, when the report finds no heartbeat. */
 export async function startWatchingPoller(at: Date): Promise<void> {
   try {
     await heartbeatRef().create({ watchedSince: at, consecutiveFailures: 0 });
@@ -91,7 +83,6 @@ export async function startWatchingPoller(at: Date): Promise<void> {
   }
 }
 
-/** The heartbeat as stored, or null if nothing has written it. */
 export function parseHeartbeat(snapshot: DocumentSnapshot): PollerHeartbeat | null {
   const data = snapshot.data();
   return snapshot.exists && data ? PollerHeartbeatDocument.parse(data) : null;

@@ -1,10 +1,6 @@
-// The operator's queries on relations: a page of relations matching a
-// filter, counts, and one relation's history. Every query is an equality
-// filter on indexed fields (stage, flagged, hasOpenOrphans), at most one range
-// on stageSince, and the order stageSince, then the document id, so a page
-// costs what it returns, never the collection. firestore.indexes.json holds
-// one composite index per combination of filters (functions/test/indexes.test.ts
-// checks each query shape against it).
+// The operators' queries on relations: pages, counts and one relation's history. Each filters by
+// equalities and at most one range (stageSince), ordered by stageSince then id, so a page costs
+// what it returns; each combination of filters has its index (docs/ARCHITECTURE.md#indexes).
 import { DOCUMENT_ID, type DocumentData, type Query } from './database';
 
 import type { Stage } from '../model/stage';
@@ -18,11 +14,9 @@ export interface RelationFilter {
   flagged?: boolean;
   /** Relations with a possible orphan no person has resolved (true), or without (false). */
   openOrphans?: boolean;
-  /** Relations that entered their stage before this time. */
   stageBefore?: Date;
 }
 
-/** Where a page ends: the last relation's stageSince and id. */
 export interface Cursor {
   stageSince: Date;
   id: string;
@@ -52,7 +46,7 @@ function query(filter: RelationFilter): Query {
   return q;
 }
 
-/** One page: `limit` relations after `after`, reading one more to know whether the page is the last. */
+/** `limit` relations after `after`, reading one more to know whether the page is the last. */
 export async function pageOfRelations(
   filter: RelationFilter,
   after: Cursor | null,
@@ -70,16 +64,12 @@ export async function pageOfRelations(
   return { relations: docs.flatMap((doc) => storedRelation(doc) ?? []), next };
 }
 
-/** How many relations match, counted by the index (one read per thousand), never by reading them. */
+/** Counted by the index (one read per thousand), never by reading the relations. */
 export async function countRelations(filter: RelationFilter): Promise<number> {
   return query(filter).count();
 }
 
-/**
- * One entry of a relation's history as stored, with its document id: what
- * the status API and the board show a person, a malformed entry included
- * (code reads the typed entries of engine/history.ts).
- */
+/** A history entry as people see it, malformed ones too; code reads engine/history.ts's entries. */
 export interface StoredHistoryEntry {
   id: string;
   data: DocumentData;
@@ -87,7 +77,6 @@ export interface StoredHistoryEntry {
   at: Date | null;
 }
 
-/** The relation's history (relations/{id}/transitions), oldest first. */
 export async function relationHistory(orderName: string): Promise<StoredHistoryEntry[]> {
   const snapshot = await relationRef(orderName).collection(TRANSITIONS).get();
   const entries = snapshot.docs.map((doc): StoredHistoryEntry => {

@@ -1,9 +1,6 @@
-// The active relations, kept current by a snapshot listener for as long as
-// one scheduled invocation runs its polls (docs/ARCHITECTURE.md#polling). A
-// poll every few seconds would otherwise read every active relation every
-// time; the listener pays that once, then one read per relation that
-// changes. It holds every active relation in memory, so the poller uses it
-// only below SHARD_SIZE, where that is small.
+// The active relations, kept by a snapshot listener while one invocation polls: instead of every
+// poll reading them all, it reads them once, then one per change (docs/ARCHITECTURE.md#polling).
+// It holds them all in memory, so the poller uses it only below SHARD_SIZE.
 import type { Query } from './database';
 import { store } from './db';
 import { storedRelation, type IdRange, type StoredRelation } from './relations';
@@ -13,9 +10,8 @@ import { RELATIONS } from './schema';
 const FIRST_SNAPSHOT_MS = 30_000;
 
 export interface RelationCache {
-  /** The active relations in `range`, in id order, a page at a time, as the listener last saw them. */
+  /** The active relations in `range`, in id order, a page at a time, as last seen. */
   pages(pageSize: number, range?: IdRange): AsyncGenerator<StoredRelation[]>;
-  /** How many relations it holds. */
   readonly size: number;
   close(): void;
 }

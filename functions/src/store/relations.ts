@@ -1,7 +1,6 @@
-// Reads of relations/{orderId}, and the poller's writes: a new relation, and the statuses it
-// observed. The poller and the trigger each update only their own fields, by field path, so
-// neither overwrites the other (docs/ARCHITECTURE.md#one-writer-per-field); the trigger's
-// writes are the engine's (engine/records.ts).
+// Reads of relations/{orderId}, and the poller's writes. Poller and trigger each update only their
+// own fields, by path, so neither overwrites the other (docs/ARCHITECTURE.md#one-writer-per-field);
+// the trigger's writes are in engine/records.ts.
 import {
   DELETE_FIELD,
   DOCUMENT_ID,
@@ -28,7 +27,7 @@ export interface StoredRelation {
   data: DocumentData;
   /** When the document last changed: the poller uses it to notice stalled relations. */
   updateTime: Date;
-  /** The same, exactly: what a write made only if nothing changed since is conditioned on. */
+  /** The same, exactly: for a write made only if nothing changed since. */
   version: Version;
   parsed: ParsedRelation;
 }
@@ -37,7 +36,6 @@ export function relationRef(orderName: string): DocumentReference {
   return store().collection(RELATIONS).doc(relationId(orderName));
 }
 
-/** A relation as read, with its parse; null for a missing document. */
 export function storedRelation(snapshot: DocumentSnapshot): StoredRelation | null {
   const data = snapshot.data();
   if (!data || !snapshot.updateTime || !snapshot.version) return null;
@@ -54,7 +52,7 @@ export async function readRelation(ref: DocumentReference): Promise<StoredRelati
   return storedRelation(await ref.get());
 }
 
-/** A range of relation ids: after `after` (exclusive) up to `upTo` (inclusive); open where absent. */
+/** Relation ids after `after` (exclusive) up to `upTo` (inclusive); open where absent. */
 export interface IdRange {
   after?: string;
   upTo?: string;
@@ -65,12 +63,7 @@ export async function countActiveRelations(): Promise<number> {
   return store().collection(RELATIONS).where('active', '==', true).count();
 }
 
-/**
- * A page must come after its cursor and, when another page follows, in id
- * order, since its last id is the next cursor. A Firestore that ignores
- * either (the embedded emulator ignores both) would hand the same page back
- * forever: fail loudly instead.
- */
+/** A Firestore that ignores id order or cursors (the embedded emulator) repeats a page forever. */
 function checkPage(after: string | undefined, ids: string[], full: boolean): void {
   ids.forEach((id, i) => {
     const before = full && i > 0 ? ids[i - 1] : after;
@@ -85,12 +78,7 @@ function checkPage(after: string | undefined, ids: string[], full: boolean): voi
 /** Far more pages than any poll reads; more means the cursor is not moving. */
 const MAX_RELATION_PAGES = 100_000;
 
-/**
- * The relations the orchestrator is still driving, in `range`, a page at a
- * time in id order: O(active) reads, never O(history), and O(page) memory.
- * `active == true` with the document id as the order needs only the
- * automatic single-field index.
- */
+/** O(active) reads, never O(history), and O(page) memory; needs only the automatic index. */
 export async function* activeRelationPages(
   pageSize: number,
   range: IdRange = {},
@@ -119,7 +107,6 @@ export async function* activeRelationPages(
 
 const GET_ALL_CHUNK = 300;
 
-/** The relations of these orders that exist, read in batches. */
 export async function relationsOf(orderNames: readonly string[]): Promise<StoredRelation[]> {
   const found: StoredRelation[] = [];
   for (let i = 0; i < orderNames.length; i += GET_ALL_CHUNK) {
@@ -132,7 +119,7 @@ export async function relationsOf(orderNames: readonly string[]): Promise<Stored
   return found;
 }
 
-/** Starts driving a NEW order. create() makes a second poll that saw the same order lose quietly. */
+/** Starts driving a NEW order; create() makes a second poll that saw it too lose quietly. */
 export async function createRelation(
   orderName: string,
   customerId: string,
@@ -147,7 +134,6 @@ export async function createRelation(
   }
 }
 
-/** What the poller writes: the statuses it saw, and whether a look-up failed for good. */
 export interface Observation {
   orderStatus?: string;
   /** The order's update_time with its status: how an overwrite is told (model/overwrite.ts). */
@@ -156,17 +142,15 @@ export interface Observation {
   shipmentStatus?: string;
   /** Set when a look-up failed permanently, null when every look-up worked. */
   observationError?: string | null;
-  /** Polls in a row whose look-ups failed with a fault that usually heals (poller/observation-faults.ts), or null. */
+  /** A fault that usually heals, and for how many polls in a row (poller/observation-faults.ts). */
   observationFaults?: { code: string; message: string; count: number; since: Date } | null;
-  /** The finish's send window, opened by the observation that makes it due (model/relation.ts, FinishWindow). */
+  /** The finish's send window, opened by the observation that makes it due (FinishWindowField). */
   finishWindow?: FinishWindow;
 }
 
 /**
- * The poller's write of what it observed. `nudge` asks the trigger to look
- * again at a relation whose step is due (a retry after backoff, or a stalled
- * step) by touching a field only the poller writes. `endWatch` ends an ended
- * relation's watch for late writes: its last look is in this observation.
+ * `nudge` wakes the trigger for a due step (a retry, a stalled step) by touching a field only the
+ * poller writes. `endWatch` ends an ended relation's watch: this observation is its last look.
  */
 export async function writeObservation(
   stored: Pick<StoredRelation, 'ref' | 'version'>,
@@ -179,18 +163,14 @@ export async function writeObservation(
   if (Object.keys(observation).length > 0) fields.observedAt = at;
   if (nudge) fields.nudgedAt = at;
   if (endWatch) fields.watchUntil = DELETE_FIELD;
-  // A finish window is opened once: a poll that overlaps another must not open a second, wider one over it.
+  // A finish window is opened once: an overlapping poll must not open a second, wider one over it.
   await stored.ref.update(
     fields,
     observation.finishWindow ? { lastUpdateTime: stored.version } : undefined,
   );
 }
 
-/**
- * Ended relations whose watch for late writes is due, a page at a time:
- * each page's watches are ended before the next is read, so this stops.
- * `watchUntil` alone needs only the automatic single-field index.
- */
+/** Each page's watches end before the next is read, so this stops (automatic index only). */
 export async function dueWatches(now: Date, pageSize: number): Promise<StoredRelation[]> {
   const { docs } = await store()
     .collection(RELATIONS)
@@ -204,14 +184,9 @@ const HISTORY_PAGE = 200;
 const MAX_HISTORY_PAGES = 1_000;
 
 /**
- * Deletes a relation's history once the relation is gone (its TTL expired,
- * or a person deleted it): the history goes with it, never before, so no
- * attempt a possible orphan is derived from can expire on its own. What the
- * ended relation names (`history`, and both finishes' entries, which a
- * finish cancelled over leaves unnamed) is deleted by name, without reading
- * it; then the rest is listed and deleted, which normally finds nothing (one
- * read): a relation from before the list, one deleted mid-step, or steps an
- * older instance recorded during a deploy. Running it again is harmless.
+ * Deletes the history once the relation is gone, never before: possible orphans are derived from
+ * the attempts. What `history` names and both finishes' entries go by name, unread; a listing
+ * finds the rest, normally none (docs/ARCHITECTURE.md#the-documents). Running it again is harmless.
  */
 export async function deleteHistory(
   ref: DocumentReference,

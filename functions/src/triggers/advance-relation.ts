@@ -8,15 +8,9 @@ import { RELATIONS } from '../store/schema';
 import { runtimeDeps } from './deps';
 
 /**
- * Advances a relation whenever it is written. Failed steps are not retried by
- * redelivery (retry: false): the step records its error with a retry time,
- * and the poller wakes the relation when that time comes, so a retry never
- * depends on an event that may be lost, and never loops. The timeout is a
- * param because the claim lease must outlast it (CLAIM_LEASE_SECONDS).
- * Instances and concurrency are params too: with FOOD_MAX_IN_FLIGHT they
- * bound what a burst of writes can ask of the food service (config.ts,
- * foodCallBound). An event that finds no instance free is not redelivered
- * (retry: false); the poller wakes its relation once it has stalled.
+ * No redelivery (retry: false): the poller wakes a relation whose retry fell due or whose event
+ * was lost (docs/ARCHITECTURE.md#level-triggered-triggers). The timeout is a param because the
+ * claim lease must outlast it; instances and concurrency bound the food calls (foodCallBound).
  */
 export const advanceRelation = onDocumentWritten(
   {

@@ -15,12 +15,12 @@ import { REAL_TIMERS } from '../engine/deps';
 import type { PollDeps, ShardQueue, SlotQueue } from '../poller/shards';
 import { defaultApp } from '../store/db';
 
-/** Long enough for a shard of SHARD_SIZE look-ups; Cloud Tasks gives up on the dispatch after this. */
+/** Long enough for SHARD_SIZE look-ups; Cloud Tasks gives up on the dispatch after this. */
 const SHARD_DISPATCH_DEADLINE_SECONDS = 120;
 /** Long enough for a poll that waits on the lease, then polls. */
 export const SLOT_DISPATCH_DEADLINE_SECONDS = 120;
 
-/** Enqueues onto `name`'s task queue in `region`, through Cloud Tasks (or its emulator, when CLOUD_TASKS_EMULATOR_HOST is set). */
+/** Through Cloud Tasks, or its emulator when CLOUD_TASKS_EMULATOR_HOST is set. */
 async function enqueueTask(
   region: string,
   name: string,
@@ -41,10 +41,7 @@ async function enqueueTask(
   }
 }
 
-/**
- * Whether Cloud Tasks is there to enqueue to: deployed (Cloud Run sets K_SERVICE; the Functions emulator
- * does too) or its emulator. Elsewhere (a test, the bench) a poll observes its shards and slots itself.
- */
+/** Deployed (K_SERVICE, which the Functions emulator sets too), or the Cloud Tasks emulator. */
 function hasTaskQueues(): boolean {
   return (
     process.env.CLOUD_TASKS_EMULATOR_HOST !== undefined ||
@@ -85,20 +82,16 @@ function slotQueue(region: string): SlotQueue {
 import { killSwitchCache } from '../engine/kill-switch';
 import type { KillSwitch } from '../model/health';
 
-/** This instance's view of the kill switch, made with the first invocation's PAUSE_CHECK_SECONDS. */
+/** This instance's view of the kill switch, made again if PAUSE_CHECK_SECONDS changes. */
 let killSwitch: { maxAgeMs: number; read: (now: Date) => Promise<KillSwitch> } | undefined;
 
-/**
- * What a function needs at run time, built when it runs: never at import,
- * when secrets are absent. `timeoutSeconds` is the function's own timeout:
- * nothing it writes to the food service is sent after it.
- */
+/** Built per run, never at import (no secrets then); nothing is sent after `timeoutSeconds`. */
 export function runtimeDeps(
   timeoutSeconds: (config: Config) => number = (config) => config.advanceTimeoutSeconds,
 ): PollDeps {
   const config = loadConfig();
   const deadline = new Date(Date.now() + timeoutSeconds(config) * 1000);
-  // Rotated secrets are read from Secret Manager when a call fails for want of them (food/credential-refresh.ts).
+  // Rotated secrets are read when a call fails for want of them (food/credential-refresh.ts).
   const target = secretManagerTarget();
   const client = foodClient({
     address: config.address,

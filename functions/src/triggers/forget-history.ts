@@ -7,10 +7,8 @@ import { deleteHistory } from '../store/relations';
 import { RELATIONS } from '../store/schema';
 
 /**
- * When a relation is deleted (by its TTL policy, RETENTION_DAYS after it
- * finished with nothing left for a person), its history goes with it. The
- * history never expires on its own: a possible orphan is derived from its
- * attempts. Retried until it succeeds; deleting again is harmless.
+ * A deleted relation's history goes with it; it never expires on its own, since possible orphans
+ * are derived from its attempts. Retried: deleting again is harmless.
  */
 export const forgetHistory = onDocumentDeleted(
   { ...DEPLOYMENT, document: `${RELATIONS}/{orderId}`, retry: true },

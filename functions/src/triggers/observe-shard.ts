@@ -8,20 +8,14 @@ import { runtimeDeps } from './deps';
 
 const SHARD_TIMEOUT_SECONDS = 120;
 
-/**
- * One shard of a poll too big for one instance (docs/ARCHITECTURE.md#fan-out).
- * A task is idempotent: it writes only what changed since the relation was
- * last written, so a redelivered task, or two polls' tasks for the same
- * range, cost look-ups but change nothing twice.
- */
+/** A redelivered or duplicate task changes nothing twice (docs/ARCHITECTURE.md#fan-out). */
 export const observeShard = onTaskDispatched(
   {
     ...DEPLOYMENT,
-    // A failed shard (the food service down, say) is tried again soon; the next poll covers it anyway.
+    // A failed shard is tried again soon; the next poll covers it anyway.
     retryConfig: { maxAttempts: 3, minBackoffSeconds: 10, maxBackoffSeconds: 60 },
-    // Each task keeps up to MAX_CONCURRENCY calls in flight (and its instance
-    // up to FOOD_MAX_IN_FLIGHT): six at once bound what the shards ask of the
-    // food service, and a minute's shards still finish well within the minute.
+    // Each instance keeps up to FOOD_MAX_IN_FLIGHT calls in flight: six at once bound the shards'
+    // calls, and a minute's shards still finish well within the minute.
     rateLimits: {
       maxConcurrentDispatches: POLLER_MAX_INSTANCES.observeShard,
       maxDispatchesPerSecond: 10,

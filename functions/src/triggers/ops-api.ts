@@ -1,15 +1,5 @@
-// The operator's HTTPS API: order status, listings and the supported
-// repairs, as JSON. Private: only OPS_INVOKER, the one account with the
-// Cloud Run invoker role, reaches it (its ID token in
-// X-Serverless-Authorization). Routes (relative to the function's URL):
-//   GET  /orders/<id>                        the relation, what needs a person, and its history
-//   GET  /orders?stage=&flagged=&orphans=&stuck=&limit=&pageToken=
-//   GET  /health                             the stuck-order report's summary, and the poller judged now
-//   POST /orders/<id>/retry                  {"reason": "…", "flag"?: "CODE[@AT]", "by"?: "…"}
-//   POST /orders/<id>/resolve-orphan         {"orphan": "<attempt or name>", "note": "…", "by"?: "…"}
-// A repair is signed with the verified e-mail of the caller's own ID token in
-// Authorization, never OPS_INVOKER's (ops-auth.ts); "by" counts only in the
-// emulators. HTTP parsing lives here; the work is operations/'.
+// The operators' HTTPS API: HTTP parsing here, the work in operations/, who asks in ops-auth.ts.
+// Routes: docs/OPERATIONS.md#the-ops-https-api.
 import type { Request } from 'firebase-functions/v2/https';
 import { onRequest } from 'firebase-functions/v2/https';
 import * as logger from 'firebase-functions/logger';

@@ -1,16 +1,6 @@
-// Who calls the ops API, from a verified source only. Two identities, two
-// checks. Cloud Run admits only OPS_INVOKER, the operators' account (the
-// function's invoker list, config.ts): the caller sends that account's ID
-// token in X-Serverless-Authorization, which Cloud Run checks when it is
-// present, passing Authorization on unchecked. Who the operator is comes from
-// the caller's own ID token in Authorization, which the function verifies
-// itself before it writes a name into the history: Google's signature (its
-// published certificates), the issuer, an audience this deployment accepts
-// (OPS_TOKEN_AUDIENCES and the function's URL), the expiry, and a verified
-// e-mail. A token that fails any of them is refused (401) and logged, and so
-// is the operators' account's own token in Authorization: it names no person.
-// Without a token, only the emulators and the local stack take the body's
-// `by` (docs/OPERATIONS.md, "The ops HTTPS API").
+// Who calls the ops API. Cloud Run checks only OPS_INVOKER's token (X-Serverless-Authorization)
+// and passes Authorization on unchecked, so the function itself verifies the caller's own token
+// there before it writes a name into the history (docs/OPERATIONS.md#the-ops-https-api).
 import { OAuth2Client } from 'google-auth-library';
 import * as logger from 'firebase-functions/logger';
 
@@ -39,7 +29,7 @@ export type CertSource = () => Promise<Record<string, string>>;
 let google: OAuth2Client | undefined;
 const client = (): OAuth2Client => (google ??= new OAuth2Client());
 
-/** Google's certificates, fetched by google-auth-library and cached as long as their Cache-Control says. */
+/** Fetched by google-auth-library and cached as long as their Cache-Control says. */
 const googleCerts: CertSource = async () =>
   (await client().getFederatedSignonCertsAsync()).certs as Record<string, string>;
 
@@ -50,7 +40,7 @@ export function useIdTokenCerts(source: CertSource | undefined): void {
   certSource = source ?? googleCerts;
 }
 
-/** What google-auth-library says is wrong, without the token it quotes (a token is a credential). */
+/** google-auth-library's reason, without the token it quotes (a token is a credential). */
 function reasonOf(error: unknown): string {
   return describeError(error).split(':')[0].trim();
 }
@@ -67,7 +57,7 @@ function claimedEmail(token: string): string | undefined {
   }
 }
 
-/** The e-mail of a Google-signed ID token for one of `audiences`, or Unauthorized saying why not. */
+/** The e-mail of a Google-signed ID token for one of `audiences`, else Unauthorized saying why. */
 export async function verifiedEmail(token: string, audiences: readonly string[]): Promise<string> {
   if (audiences.length === 0) throw new Error('no audience to check ID tokens against');
   // Fetching the certificates can fail (the network): that is a 500, not the caller's fault.
@@ -91,11 +81,8 @@ export interface Caller {
 }
 
 /**
- * Who asks, for the history: the verified e-mail of the caller's own ID token
- * in Authorization (X-Serverless-Authorization carries OPS_INVOKER's, for
- * Cloud Run's invoker check, and is not read here); the operators' account
- * itself is no operator. With no token, the body's `by`, but only where no
- * platform stands in front (the emulators, the local stack).
+ * Who asks, for the history; OPS_INVOKER's own token names no person. Without a token, the body's
+ * `by`, only where no platform stands in front (the emulators, the local stack).
  */
 export async function operatorName(
   caller: Caller,

@@ -10,11 +10,7 @@ import { pollNow, runScheduledPolls, runSlotTask, type PollRun } from '../poller
 import { notePollFailed } from '../poller/watch';
 import { runtimeDeps, SLOT_DISPATCH_DEADLINE_SECONDS } from './deps';
 
-/**
- * What a poll needs, or, if it cannot be had (a param out of range, a
- * missing secret), a failure in the heartbeat before the error is thrown: a
- * poller that crashes at start-up is alerted on like one that fails.
- */
+/** A start-up failure (a bad param, a missing secret) goes in the heartbeat, to be alerted on. */
 async function pollerDeps(): Promise<PollDeps> {
   try {
     return runtimeDeps(() => TIMEOUT_SECONDS);
@@ -27,7 +23,7 @@ async function pollerDeps(): Promise<PollDeps> {
 /** Cloud Scheduler's finest grain; POLL_INTERVAL_SECONDS sets the polls' own cadence within it. */
 const SCHEDULE = 'every 1 minutes';
 const SCHEDULE_EVERY_MS = 60_000;
-/** Long enough for the last poll of a minute to finish past the next invocation's start. */
+/** Long enough for a minute's last poll to finish after the next invocation starts. */
 const TIMEOUT_SECONDS = 120;
 // The previous invocation's last poll may still be running as this one starts.
 const LEASE_WAIT_MS = 15_000;
@@ -42,9 +38,8 @@ export const pollFoodService = onSchedule(
     retryCount: 0,
     // The lease already keeps polls apart; one instance keeps them cheap too.
     maxInstances: POLLER_MAX_INSTANCES.pollFoodService,
-    // An invocation starts at the minute while the previous one's last poll
-    // may still be finishing; it must run beside it and wait on the lease,
-    // not queue behind it and lose its minute.
+    // The next minute's invocation must run beside the previous one's last poll and wait on the
+    // lease, not queue behind it and lose its minute.
     concurrency: 2,
     cpu: 1,
     memory: '512MiB',
@@ -58,16 +53,13 @@ export const pollFoodService = onSchedule(
   },
 );
 
-/**
- * One slot of a minute that pollFoodService handed on (poller/schedule.ts, minuteShape): a task due at
- * the slot, billed only while it polls, instead of an invocation held between slots.
- */
+/** A slot pollFoodService handed on, billed only while it polls (schedule.ts, minuteShape). */
 export const pollSlot = onTaskDispatched(
   {
     ...DEPLOYMENT,
     // A slot missed is served by the next one; retrying would only overlap it.
     retryConfig: { maxAttempts: 1 },
-    // Two, as for the scheduled invocation: a slot's poll waits on the lease while the last one finishes.
+    // Two, as for pollFoodService: a slot's poll waits on the lease while the last one finishes.
     rateLimits: { maxConcurrentDispatches: 2 },
     maxInstances: POLLER_MAX_INSTANCES.pollSlot,
     concurrency: 2,
@@ -94,11 +86,7 @@ function pollStatus(run: PollRun): number {
   return run.polls.length === 0 ? 409 : 200;
 }
 
-/**
- * One poll, now. It is the clock wherever Cloud Scheduler is absent (the
- * emulators) and lets an operator poll on demand. Private: only OPS_INVOKER,
- * the one account with the Cloud Run invoker role, reaches it in production.
- */
+/** The clock where Cloud Scheduler is absent (the emulators), and an operator's poll on demand. */
 export const pollFoodServiceNow = onRequest(
   {
     ...DEPLOYMENT,

@@ -5,11 +5,8 @@ import { DEPLOYMENT, loadStuckThresholds, loadWatchSettings } from '../config';
 import { reportStuckOrders as report } from '../operations/health-report';
 
 /**
- * The stuck-order report, once a minute, on its own rather than inside the
- * poll: it must still run when the food service cannot be reached (that is
- * when orders stop moving) or the poller does not run at all (it watches the
- * poller's heartbeat too), it needs no food-service secrets, and its
- * cadence is the alert's, not the poll's (which may be every second).
+ * Its own function, not the poll's: it must run when the food service is unreachable or the poller
+ * is down (it watches its heartbeat), needs no food-service secrets, and keeps the alert's cadence.
  */
 export const reportStuckOrders = onSchedule(
   {
