@@ -33,7 +33,7 @@ export { readHealthSummary } from './store/health';
 export { relationRef } from './store/relations';
 export { newRelation } from './store/schema';
 
-export { pollerStatus } from './poller/watch';
+export { pollerStatus } from './poller/heartbeat';
 export {
   parseHandledFlag,
   RepairRefused,

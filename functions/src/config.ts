@@ -142,7 +142,7 @@ export const INT_PARAMS = {
     min: 1,
     max: 3650,
     description:
-      'Days a finished relation and its history are kept: they get expireAt, which a Firestore TTL policy deletes after; active ones never get it',
+      'Days a finished relation is kept: it gets expireAt, which a Firestore TTL policy deletes it by, and its history goes with it (forgetHistory); active ones never get it',
   },
   FAULT_RETRY_LIMIT: {
     default: 10,

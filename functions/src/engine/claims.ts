@@ -48,7 +48,7 @@ export interface HeldClaim {
 
 export type Claim =
   | ({ kind: 'claimed' } & HeldClaim)
-  | { kind: 'held'; attempt: number; leaseExpiresAt: Date }
+  | { kind: 'taken'; attempt: number; leaseExpiresAt: Date }
   /** Too many attempts may have made something: a person must look (the caller flags it). */
   | { kind: 'exhausted'; attempt: number; possibleOrphans: number }
   /** The relation left the step's stage, or was flagged since the step was decided. */
@@ -147,7 +147,7 @@ export async function claimStep(request: ClaimRequest): Promise<Claim> {
     if (typeof attempts === 'string') return { kind: 'malformed', message: attempts };
     const last = attempts.at(-1);
     if (last && isLive(last, now))
-      return { kind: 'held', attempt: last.attempt, leaseExpiresAt: last.leaseExpiresAt };
+      return { kind: 'taken', attempt: last.attempt, leaseExpiresAt: last.leaseExpiresAt };
 
     const adopt = adoptable(attempts);
     // As if the relation had ended flagged: none is in progress, so each unnamed attempt counts.

@@ -48,7 +48,7 @@ export type AdvanceResult =
   | 'gone'
   | 'nothing'
   | 'flagged'
-  | 'held'
+  | 'taken'
   | 'advanced'
   | 'cancelled'
   | 'closed'
@@ -101,10 +101,7 @@ export async function begin(
     // Made live again by hand: off the TTL policy first; that write brings the next event.
     const cleared = await clearExpiry(ref, relation.stage);
     if (cleared)
-      logger.warn(
-        'a live relation carried expireAt; removed it from the relation and its history',
-        { order: relation.order },
-      );
+      logger.warn('a live relation carried expireAt; removed it', { order: relation.order });
     return cleared ? 'unexpired' : 'fenced';
   }
   return { ref, relation, eventId, deps };
@@ -139,13 +136,13 @@ export async function once(
   switch (claim.kind) {
     case 'claimed':
       break;
-    case 'held':
+    case 'taken':
       logger.debug('step is claimed by another attempt', {
         order: relation.order,
         step,
         attempt: claim.attempt,
       });
-      return 'held';
+      return 'taken';
     case 'moved':
       return 'fenced';
     case 'malformed':

@@ -14,7 +14,7 @@ import {
 } from '../model/health';
 import { ACTIVE_STAGES, isStage, type ActiveStage } from '../model/stage';
 import { writeHealthSummary, type HealthSummary } from '../store/health';
-import { pollerStatus } from '../poller/watch';
+import { pollerStatus } from '../poller/heartbeat';
 import { countRelations, pageOfRelations, type RelationFilter } from '../store/queries';
 import type { StoredRelation } from '../store/relations';
 import { stageSinceOf } from '../store/schema';

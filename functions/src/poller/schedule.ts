@@ -18,7 +18,7 @@ import { describePause } from '../engine/kill-switch';
 import { pollOnce, type PollSummary } from './poll';
 import { describeError } from '../describe-error';
 import { FoodServiceError } from '../food/errors';
-import { failureCode, notePollFailed, notePollSucceeded, type HeartbeatMemo } from './watch';
+import { failureCode, notePollFailed, notePollSucceeded, type HeartbeatMemo } from './heartbeat';
 
 export interface PollRun {
   polls: PollSummary[];
@@ -135,7 +135,7 @@ async function runSlot(
     if ('skipped' in result) {
       run.skipped = result.skipped;
       logger.info('poll skipped', { reason: result.skipped });
-      // Not a success: a lease nobody gives back must show in the heartbeat (watch.ts).
+      // Not a success: a lease nobody gives back must show in the heartbeat (heartbeat.ts).
       if (result.leaseHeld)
         await notePollFailed(context.deps.now(), 'LEASE_HELD', result.skipped, context.heartbeat);
     } else {

@@ -13,7 +13,7 @@ import {
   loadWatchSettings,
   OPERATORS,
 } from '../config';
-import { pollerStatus } from '../poller/watch';
+import { pollerStatus } from '../poller/heartbeat';
 import {
   parseHandledFlag,
   RepairRefused,

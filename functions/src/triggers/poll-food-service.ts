@@ -7,7 +7,7 @@ import { DEPLOYMENT, FOOD_SERVICE_SECRETS, OPERATORS, POLLER_MAX_INSTANCES } fro
 import { describeError } from '../describe-error';
 import type { PollDeps } from '../poller/shards';
 import { pollNow, runScheduledPolls, runSlotTask, type PollRun } from '../poller/schedule';
-import { notePollFailed } from '../poller/watch';
+import { notePollFailed } from '../poller/heartbeat';
 import { runtimeDeps, SLOT_DISPATCH_DEADLINE_SECONDS } from './deps';
 
 /** A start-up failure (a bad param, a missing secret) goes in the heartbeat, to be alerted on. */
