@@ -239,11 +239,10 @@ export function picked(point: FrontierPoint): RestMonth {
 /** The shape the deployed poller picks (poller/schedule.ts), with the listener's params at their defaults. */
 function pickedShape(active: number, slots: number): Shape {
   const { LISTENER_MAX_RELATIONS, SHARD_SIZE } = INT_PARAMS;
-  return minuteShape(
-    active,
-    slots,
-    active <= Math.min(LISTENER_MAX_RELATIONS.default, SHARD_SIZE.default),
-  );
+  return minuteShape(active, slots, {
+    listenerMaxRelations: LISTENER_MAX_RELATIONS.default,
+    shardSize: SHARD_SIZE.default,
+  });
 }
 
 const seconds = (s: number) => (s < 10 ? s.toFixed(1) : s.toFixed(0));

@@ -267,13 +267,24 @@ describe('the poll cadence', () => {
   });
 
   it('holds the minute only where the polls would read more than the held instance costs', () => {
-    assert.equal(minuteShape(0, 12, true), 'tasks', 'nothing to read');
-    assert.equal(minuteShape(1_000, 2, true), 'tasks', 'every 30 s: one more read of 1,000');
-    assert.equal(minuteShape(1_000, 12, true), 'held', 'every 5 s: eleven more');
+    const defaults = { listenerMaxRelations: 2_000, shardSize: 2_000 };
+    assert.equal(minuteShape(0, 12, defaults), 'tasks', 'nothing to read');
+    assert.equal(minuteShape(1_000, 2, defaults), 'tasks', 'every 30 s: one more read of 1,000');
+    assert.equal(minuteShape(1_000, 12, defaults), 'held', 'every 5 s: eleven more');
     assert.equal(
-      minuteShape(10_000, 12, false),
+      minuteShape(10_000, 12, defaults),
       'tasks',
       'past the listener, every poll reads anyway',
+    );
+    assert.equal(
+      minuteShape(1_000, 12, { ...defaults, shardSize: 500 }),
+      'tasks',
+      'sharded, the polls read per shard',
+    );
+    assert.equal(
+      minuteShape(1_000, 12, { ...defaults, listenerMaxRelations: 0 }),
+      'tasks',
+      'no listener',
     );
   });
 

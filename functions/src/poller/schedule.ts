@@ -17,6 +17,7 @@ import type { PollDeps, SlotQueue } from './shards';
 import { describePause } from '../engine/kill-switch';
 import { pollOnce, type PollSummary } from './poll';
 import { describeError } from '../describe-error';
+import type { Config } from '../config';
 import { FoodServiceError } from '../food/errors';
 import { failureCode, notePollFailed, notePollSucceeded, type HeartbeatMemo } from './heartbeat';
 
@@ -175,12 +176,23 @@ export interface ScheduledRun {
 /** A minute of the poller's instance, in Firestore reads (docs/BENCHMARKS.md, section 6). */
 const HELD_MINUTE_IN_READS = 5_000;
 
+type ListenerSettings = Pick<Config, 'listenerMaxRelations' | 'shardSize'>;
+
+/** Above SHARD_SIZE the polls fan out and read per shard; no listener is worth holding them all. */
+const listenerHolds = (active: number, config: ListenerSettings) =>
+  active <= Math.min(config.listenerMaxRelations, config.shardSize);
+
 /**
  * Held: this invocation waits for each slot, with one listener, its instance billed all the while.
  * Tasks: a task per slot, billed only while it polls, each reading every active relation.
  */
-export function minuteShape(active: number, slots: number, listens: boolean): 'held' | 'tasks' {
-  return listens && active * (slots - 1) > HELD_MINUTE_IN_READS ? 'held' : 'tasks';
+export function minuteShape(
+  active: number,
+  slots: number,
+  config: ListenerSettings,
+): 'held' | 'tasks' {
+  const reads = active * (slots - 1);
+  return listenerHolds(active, config) && reads > HELD_MINUTE_IN_READS ? 'held' : 'tasks';
 }
 
 /** The polls due in this invocation's window, or the first, and the rest as tasks. */
@@ -285,12 +297,12 @@ async function planMinute(
 ): Promise<{ shape: 'held' | 'tasks'; cache?: RelationCache }> {
   try {
     const active = await countActiveRelations();
-    // Above SHARD_SIZE the polls fan out and read per shard; no listener is worth holding them all.
-    const listens = active <= Math.min(deps.config.listenerMaxRelations, deps.config.shardSize);
     const tasks = deps.slots !== undefined && !(await tasksFailing(deps, deps.slots, intervalMs));
-    const shape = tasks ? minuteShape(active, slots, listens) : 'held';
+    const shape = tasks ? minuteShape(active, slots, deps.config) : 'held';
     logger.debug('minute planned', { active, slots, shape });
-    return shape === 'held' && listens ? { shape, cache: await openRelationCache() } : { shape };
+    return shape === 'held' && listenerHolds(active, deps.config)
+      ? { shape, cache: await openRelationCache() }
+      : { shape };
   } catch (error) {
     logger.warn('polling without a relation listener', { error: describeError(error) });
     return { shape: 'held' };
