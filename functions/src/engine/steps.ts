@@ -226,22 +226,15 @@ export async function once(
       );
 
     // 6. Record, fenced: only while the stage and the claim are still this attempt's.
-    const recorded = await recordProgress(
-      ref,
-      {
-        step,
-        from,
-        to,
-        eventId,
-        claim,
-        made,
-        knownUpdateTime: moved.knownUpdateTime,
-        lateUpdates: progress.lateUpdates,
-        retentionDays,
-        lateWriteWatchMs: lateWriteWatchMs(deps.config),
-      },
-      deps.now(),
-    );
+    const recorded = await record(run, {
+      step,
+      from,
+      to,
+      claim,
+      made,
+      knownUpdateTime: moved.knownUpdateTime,
+      lateUpdates: progress.lateUpdates,
+    });
     logger.info(
       recorded === 'recorded'
         ? 'relation advanced'
@@ -264,7 +257,7 @@ export async function once(
 
 /** IN_FLIGHT → DELIVERED or REJECTED, as the shipment ended: move the order, then record. */
 export async function finish(run: Run, to: Finish): Promise<AdvanceResult> {
-  const { ref, relation, eventId, deps } = run;
+  const { relation, deps } = run;
   const progress: StepProgress = { sent: false, created: null, lateUpdates: [] };
   let window: SendWindow | null = null;
   try {
@@ -274,21 +267,13 @@ export async function finish(run: Run, to: Finish): Promise<AdvanceResult> {
       return flag(run, 'CANCEL_OVERWRITTEN', moved.message, moved.orderUpdateTime);
     if (moved.outcome === 'cancelled')
       return recordCancellation(run, { lateUpdates: progress.lateUpdates }, moved.knownUpdateTime);
-    const recorded = await recordProgress(
-      ref,
-      {
-        step: 'finish',
-        from: relation.stage,
-        to,
-        eventId,
-        entryWritten: true,
-        knownUpdateTime: moved.knownUpdateTime,
-        lateUpdates: progress.lateUpdates,
-        retentionDays: deps.config.retentionDays,
-        lateWriteWatchMs: lateWriteWatchMs(deps.config),
-      },
-      deps.now(),
-    );
+    const recorded = await record(run, {
+      step: 'finish',
+      to,
+      entryWritten: true,
+      knownUpdateTime: moved.knownUpdateTime,
+      lateUpdates: progress.lateUpdates,
+    });
     if (recorded === 'recorded')
       logger.info('order finished', { order: relation.order, outcome: to });
     return recorded === 'recorded' ? 'advanced' : 'fenced';
@@ -316,20 +301,15 @@ async function recordCancellation(
   step: { made?: Made; claim?: HeldClaim; lateUpdates?: readonly LateUpdate[] } | null,
   knownUpdateTime: string | null,
 ): Promise<AdvanceResult> {
-  const { ref, relation, eventId, deps } = run;
-  const progress: Progress = {
+  const { relation } = run;
+  const recorded = await record(run, {
     step: 'cancel',
-    from: relation.stage,
     to: 'CANCELLED',
-    eventId,
     knownUpdateTime,
-    retentionDays: deps.config.retentionDays,
-    lateWriteWatchMs: lateWriteWatchMs(deps.config),
     ...(step?.made ? { made: step.made } : {}),
     ...(step?.claim ? { claim: step.claim } : {}),
     ...(step?.lateUpdates?.length ? { lateUpdates: step.lateUpdates } : {}),
-  };
-  const recorded = await recordProgress(ref, progress, deps.now());
+  });
   if (recorded === 'recorded') {
     logger.info('order cancelled by the customer; nothing more is created or updated', {
       order: relation.order,
@@ -342,21 +322,13 @@ async function recordCancellation(
 
 /** A flagged relation whose order ended: record how, keep the flag, stop polling it. */
 export async function close(run: Run, to: Outcome): Promise<AdvanceResult> {
-  const { ref, relation, eventId, deps } = run;
-  const recorded = await recordProgress(
-    ref,
-    {
-      step: 'close',
-      from: relation.stage,
-      to,
-      eventId,
-      keepError: true,
-      knownUpdateTime: relation.orderUpdateTime,
-      retentionDays: deps.config.retentionDays,
-      lateWriteWatchMs: lateWriteWatchMs(deps.config),
-    },
-    deps.now(),
-  );
+  const { relation } = run;
+  const recorded = await record(run, {
+    step: 'close',
+    to,
+    keepError: true,
+    knownUpdateTime: relation.orderUpdateTime,
+  });
   if (recorded === 'recorded')
     logger.warn('flagged relation closed: its order ended on the food service', {
       order: relation.order,
@@ -364,6 +336,26 @@ export async function close(run: Run, to: Outcome): Promise<AdvanceResult> {
       flag: relation.error?.code,
     });
   return recorded === 'recorded' ? 'closed' : 'fenced';
+}
+
+/** Records the run's step, fenced (records.ts); every path that ends a relation sets its watch here. */
+function record(
+  run: Run,
+  progress: Omit<Progress, 'from' | 'eventId' | 'retentionDays' | 'lateWriteWatchMs'> &
+    Partial<Pick<Progress, 'from'>>,
+): Promise<'recorded' | 'fenced'> {
+  const { ref, relation, eventId, deps } = run;
+  return recordProgress(
+    ref,
+    {
+      from: relation.stage,
+      eventId,
+      retentionDays: deps.config.retentionDays,
+      lateWriteWatchMs: lateWriteWatchMs(deps.config),
+      ...progress,
+    },
+    deps.now(),
+  );
 }
 
 /** A failure that proves nothing was sent: there is nothing to retry, and nothing may exist. */
