@@ -1,5 +1,6 @@
 // The one door for the tools around the deployable (ops/, local/, bench/, the food service's
-// tests): they import only this (or lib/api.js), so the rest of functions/src can change freely.
+// tests): they import only this (or lib/api.js; the bench also lib/index.js), so the rest of
+// functions/src can change freely.
 // docs/ARCHITECTURE.md#layers; functions/test/layers.test.ts fails on a reach past it.
 
 export { describeError } from './describe-error';

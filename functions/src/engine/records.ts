@@ -1,6 +1,6 @@
 // The trigger's writes of relations/{orderId}: progress, errors and the windows of its updates.
-// Each is fenced: a transaction checks the relation is still at the step's stage (and a create's
-// claim still this attempt's), so a late or duplicate attempt changes nothing but its own note.
+// Progress and errors are fenced: a transaction checks the step's stage (and a create's claim), so
+// a late attempt changes only its own note. A finish's send window is not (extendFinishWindow).
 import { z } from 'zod';
 
 import { listOf, orNull, parseWith, timestamp } from '../model/fields';

@@ -138,7 +138,10 @@ export const RelationFields = z.object({
   possibleOrphans: listOf(PossibleOrphanField, 'possible orphans'),
   /** The update_time at which we last knew the order's status for sure: ours, or one a step saw. */
   knownUpdateTime: orNull(updateTime),
-  /** When a person's retry vouched for the ended order: earlier writes that read so were theirs. */
+  /**
+   * A retry of an ended relation's overwrite flag: up to then a write reading as it ended was the
+   * person's fix; one reading otherwise, or any write after it, is flagged.
+   */
   vouchedUpdateTime: orNull(updateTime),
   /** The order's update_time as the poller last recorded it, with orderStatus. */
   orderUpdateTime: orNull(updateTime),

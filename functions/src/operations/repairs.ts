@@ -76,9 +76,9 @@ function describeHandled(handled: HandledFlag): string {
 
 /**
  * Clears a flag so the trigger runs the step again, approving its latest attempt for a fresh
- * budget: the person has reconciled the possible orphans. For an order changed under us they vouch
- * for it as it is now, so must name that very flag (`handled`): a newer one would otherwise be
- * cleared unseen. `retentionDays`: a finished relation this settles expires that long after.
+ * budget: the person has reconciled the possible orphans. For an overwrite they vouch only up to
+ * the flagged write (not for the order as it is now), so must name that very flag (`handled`): a
+ * newer one would otherwise be cleared unseen. `retentionDays`: a finished relation this settles expires that long after.
  */
 export async function retryRelation(
   ref: DocumentReference,

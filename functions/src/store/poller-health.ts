@@ -1,6 +1,6 @@
-// health/poller, the poller's heartbeat: every poll writes its outcome here, so the stuck-order
-// report can tell a poller that stopped, whatever stopped it (docs/OPERATIONS.md, "Alerts"). The
-// first write starts the clock (`watchedSince`).
+// health/poller, the poller's heartbeat: polls write their outcome here (an unchanged success at
+// most every 10 s), so the stuck-order report can tell a poller that stopped, whatever stopped it
+// (docs/OPERATIONS.md, "Alerts"). The first write starts the clock (`watchedSince`).
 import type { DocumentData, DocumentSnapshot } from './database';
 import {
   PollerHeartbeatDocument,

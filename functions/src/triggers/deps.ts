@@ -85,7 +85,10 @@ import type { KillSwitch } from '../model/health';
 /** This instance's view of the kill switch, made again if PAUSE_CHECK_SECONDS changes. */
 let killSwitch: { maxAgeMs: number; read: (now: Date) => Promise<KillSwitch> } | undefined;
 
-/** Built per run, never at import (no secrets then); nothing is sent after `timeoutSeconds`. */
+/**
+ * Built per run, never at import (no secrets then). `timeoutSeconds` is the function's own: the
+ * claim lease and the late-write watch count on nothing being sent after it.
+ */
 export function runtimeDeps(
   timeoutSeconds: (config: Config) => number = (config) => config.advanceTimeoutSeconds,
 ): PollDeps {
