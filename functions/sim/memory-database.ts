@@ -363,9 +363,6 @@ class MemoryQuery implements Query {
   limit(count: number) {
     return this.with({ limit: count });
   }
-  select() {
-    return this.with({ select: true });
-  }
   get(): Promise<QuerySnapshot> {
     return this.db.io({ op: 'query', paths: [this.spec.collection] }, () => ({
       docs: this.db.run(this.spec),
@@ -469,10 +466,6 @@ class MemoryTransaction implements Transaction {
   update(ref: DocumentReference, data: DocumentData) {
     checkValue(data, ref.path);
     this.writes.push({ kind: 'update', path: ref.path, data });
-    return this;
-  }
-  delete(ref: DocumentReference) {
-    this.writes.push({ kind: 'delete', path: ref.path });
     return this;
   }
   paths(): string[] {

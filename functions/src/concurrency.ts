@@ -4,8 +4,6 @@ export type Release = () => void;
 
 export interface Slots {
   readonly limit: number;
-  readonly inFlight: number;
-  readonly waiting: number;
   tryAcquire(): Release | null;
   /** A slot, or null if none came free before `deadline` (epoch ms; Infinity waits for one). */
   acquire(deadline: number): Promise<Release | null>;
@@ -44,12 +42,6 @@ export function createSlots(limit: number): Slots {
 
   return {
     limit,
-    get inFlight() {
-      return inFlight;
-    },
-    get waiting() {
-      return waiters.size;
-    },
     tryAcquire,
     acquire(deadline: number): Promise<Release | null> {
       const now = tryAcquire();

@@ -92,22 +92,14 @@ export function parseAttempt(snapshot: DocumentSnapshot, expected: number): Atte
   return { ...parsed.value, ref: snapshot.ref, version: snapshot.version as Version };
 }
 
-/** How a function reads a document: plainly, or inside its transaction. */
-export type Read = (ref: DocumentReference) => Promise<DocumentSnapshot>;
-
-export const readInTransaction =
-  (tx: Transaction): Read =>
-  (ref) =>
-    tx.get(ref);
-
 export async function readAttempts(
-  read: Read,
+  tx: Transaction,
   relation: DocumentReference,
   step: CreateStep,
 ): Promise<Attempt[] | string> {
   const attempts: Attempt[] = [];
   for (let n = 1; n <= MAX_ATTEMPT_DOCUMENTS; n++) {
-    const snapshot = await read(attemptRef(relation, step, n));
+    const snapshot = await tx.get(attemptRef(relation, step, n));
     if (!snapshot.exists) return attempts;
     const parsed = parseAttempt(snapshot, n);
     if (typeof parsed === 'string') return parsed;
@@ -143,7 +135,7 @@ export async function claimStep(request: ClaimRequest): Promise<Claim> {
       return { kind: 'moved' };
     const stored = parseRelation(current.data() ?? {}, current.id);
     if (!stored.ok || isFlagged(stored.value)) return { kind: 'moved' };
-    const attempts = await readAttempts(readInTransaction(tx), relation, step);
+    const attempts = await readAttempts(tx, relation, step);
     if (typeof attempts === 'string') return { kind: 'malformed', message: attempts };
     const last = attempts.at(-1);
     if (last && isLive(last, now))
@@ -247,7 +239,7 @@ export async function nameOnClaim(
     if (own.resolution !== null || own.failure !== null) {
       const [relation, attempts] = await Promise.all([
         tx.get(claim.relation),
-        readAttempts(readInTransaction(tx), claim.relation, claim.step),
+        readAttempts(tx, claim.relation, claim.step),
       ]);
       if (typeof attempts === 'string') throw new Error(attempts);
       const after = attempts.map((a) =>
@@ -293,7 +285,7 @@ export async function failClaim(
   await store().runTransaction(async (tx) => {
     const [relation, attempts] = await Promise.all([
       tx.get(claim.relation),
-      readAttempts(readInTransaction(tx), claim.relation, claim.step),
+      readAttempts(tx, claim.relation, claim.step),
     ]);
     if (typeof attempts === 'string') throw new Error(attempts);
     const created = outcome.created ?? null;

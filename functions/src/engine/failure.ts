@@ -58,37 +58,20 @@ export function stepError(
   const bounded = isBoundedFault(failure);
   const failures =
     (previous?.step === step && isBoundedFault(previous) === bounded ? previous.failures : 0) + 1;
-  if (bounded && failures >= faultRetryLimit) {
-    const message = `${failure.message} (${failures} tries in a row failed with faults that usually heal; FAULT_RETRY_LIMIT is ${faultRetryLimit})`;
-    return {
-      step,
-      code: failure.code,
-      message,
-      transient: false,
-      failures,
-      at: now,
-      retryAt: null,
-    };
-  }
+  // Past the limit, a fault that usually heals waits for a person.
+  const exhausted = bounded && failures >= faultRetryLimit;
+  const retries = failure.transient && !exhausted;
   const interval = pollIntervalSeconds * 1000;
-  const retryAt = failure.transient
-    ? new Date(
-        now.getTime() +
-          interval +
-          backoffMs(failures, {
-            initialBackoffMs: interval,
-            maxBackoffMs: 10 * interval,
-            multiplier: 2,
-          }),
-      )
-    : null;
+  const backoff = { initialBackoffMs: interval, maxBackoffMs: 10 * interval, multiplier: 2 };
   return {
     step,
     code: failure.code,
-    message: failure.message,
-    transient: failure.transient,
+    message: exhausted
+      ? `${failure.message} (${failures} tries in a row failed with faults that usually heal; FAULT_RETRY_LIMIT is ${faultRetryLimit})`
+      : failure.message,
+    transient: retries,
     failures,
     at: now,
-    retryAt,
+    retryAt: retries ? new Date(now.getTime() + interval + backoffMs(failures, backoff)) : null,
   };
 }

@@ -28,7 +28,7 @@ import {
   lateUpdateFields,
   TRANSITIONS,
 } from '../store/schema';
-import { readAttempts, readInTransaction, type Attempt, type HeldClaim } from './claims';
+import { readAttempts, type Attempt, type HeldClaim } from './claims';
 import { settle } from './settle';
 
 export interface Made {
@@ -67,7 +67,7 @@ async function attemptsFor(
   const attempts: Partial<Record<CreateStep, Attempt[]>> = {};
   for (const step of new Set(steps)) {
     if (!step) continue;
-    const read = await readAttempts(readInTransaction(tx), ref, step);
+    const read = await readAttempts(tx, ref, step);
     // A malformed attempt is the trigger's to flag (claims.ts); the notes are left as they are.
     if (typeof read !== 'string') attempts[step] = read;
   }

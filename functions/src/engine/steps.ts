@@ -107,10 +107,7 @@ export async function begin(
   return { ref, relation, eventId, deps };
 }
 
-export interface Created {
-  name: string;
-  status: Made['status'];
-}
+export type Created = Pick<Made, 'name' | 'status'>;
 
 /** Makes what `step` makes, once, then moves the order to the step's stage. */
 export async function once(

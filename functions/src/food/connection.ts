@@ -11,12 +11,13 @@ export function foodClient(
 ): FoodClient {
   // Tests and the local stack may switch services in one process. The key holds the secrets as
   // bound, not as rotated: a client that picked up rotated secrets keeps them.
-  const { address, deadlineMs, createDeadlineMs, tls, secrets, ...rest } = options;
+  const { secrets, ...clientOptions } = options;
+  const { address, deadlineMs, createDeadlineMs, maxInFlight, tls } = clientOptions;
   const key = JSON.stringify([
     address,
     deadlineMs,
     createDeadlineMs,
-    rest.maxInFlight,
+    maxInFlight,
     tls.caPem,
     tls.certPem ?? '',
     Boolean(secrets),
@@ -26,14 +27,7 @@ export function foodClient(
     const refresher = secrets ? new CredentialRefresher(secrets) : undefined;
     cached = {
       key,
-      client: new FoodClient({
-        address,
-        deadlineMs,
-        createDeadlineMs,
-        tls,
-        ...rest,
-        ...(refresher ? { refresher } : {}),
-      }),
+      client: new FoodClient({ ...clientOptions, ...(refresher ? { refresher } : {}) }),
     };
   }
   return cached.client;

@@ -5,6 +5,7 @@ import * as logger from 'firebase-functions/logger';
 import type { TlsMaterial } from './credentials';
 import type { FoodServiceError } from './errors';
 import type { SecretSource } from './secret-source';
+import { describeError } from '../describe-error';
 
 export const REFRESH_INTERVAL_MS = 60_000;
 
@@ -54,7 +55,7 @@ export class CredentialRefresher {
         (latest) => (sameTls(latest, current) ? null : latest),
         (error: unknown) => {
           logger.warn('could not read the food-service secrets to look for a rotation', {
-            error: error instanceof Error ? error.message : String(error),
+            error: describeError(error),
           });
           return null;
         },

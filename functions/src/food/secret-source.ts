@@ -5,6 +5,7 @@ import { credentials } from '@grpc/grpc-js';
 import { SecretManagerServiceClient } from '@google-cloud/secret-manager';
 
 import type { TlsMaterial } from './credentials';
+import { describeError } from '../describe-error';
 
 export interface SecretSource {
   latest(): Promise<TlsMaterial>;
@@ -60,12 +61,9 @@ export function secretManagerSource(options: SecretManagerOptions): SecretSource
       return typeof data === 'string' ? data : Buffer.from(data).toString('utf8');
     } catch (error) {
       // The value never appears in a message; the name and the cause do.
-      throw new Error(
-        `could not read ${version} from Secret Manager: ${error instanceof Error ? error.message : String(error)}`,
-        {
-          cause: error,
-        },
-      );
+      throw new Error(`could not read ${version} from Secret Manager: ${describeError(error)}`, {
+        cause: error,
+      });
     }
   };
   return {

@@ -27,20 +27,6 @@ export function stuckCutoff(stage: ActiveStage, now: Date, thresholds: StuckThre
   return new Date(now.getTime() - thresholds[stage] * 1000);
 }
 
-/** A flagged relation is not stuck: it already waits for a person, and is reported as flagged. */
-export function isStuck(
-  relation: Pick<Relation, 'stage' | 'error'>,
-  stageSince: Date,
-  now: Date,
-  thresholds: StuckThresholds,
-): boolean {
-  return (
-    isActiveStage(relation.stage) &&
-    !isFlagged(relation) &&
-    stageSince < stuckCutoff(relation.stage, now, thresholds)
-  );
-}
-
 function seconds(ms: number): string {
   const s = Math.max(0, Math.round(ms / 1000));
   return s < 120 ? `${s} s` : `${Math.round(s / 60)} min`;
@@ -78,7 +64,12 @@ export function problemsOf(
       detail: `${open.length} possible orphan(s) to reconcile with the food service: ${named}`,
     });
   }
-  if (isActiveStage(stage) && isStuck(relation, stageSince, now, thresholds)) {
+  // A flagged relation is not stuck: it already waits for a person, and is reported as flagged.
+  if (
+    isActiveStage(stage) &&
+    !isFlagged(relation) &&
+    stageSince < stuckCutoff(stage, now, thresholds)
+  ) {
     problems.push({
       reason: 'stuck',
       order,
@@ -160,7 +151,7 @@ export interface PollerWatchSettings {
 }
 
 export interface PollerAlert {
-  kind: 'poller-down' | 'kill-switch-on';
+  kind: Extract<AlertKind, 'poller-down' | 'kill-switch-on'>;
   /** The last successful poll (or the start of watching, or the resume), or the pause. */
   since: Date;
   detail: string;

@@ -5,6 +5,7 @@ import * as logger from 'firebase-functions/logger';
 
 import {
   type PollerAlert,
+  type AlertKind,
   type PollerWatchSettings,
   problemsOf,
   stuckCutoff,
@@ -21,7 +22,7 @@ import { stageSinceOf } from '../store/schema';
 import { describeValue, toDate } from '../model/fields';
 
 /** Every entry carries it, for the log-based metric's filter (jsonPayload.alert). */
-export const ALERT = 'stuck-order';
+export const ALERT: AlertKind = 'stuck-order';
 /** Logged one by one per reason (and stage, for stuck ones); the counts cover the rest. */
 export const MAX_LOGGED_PER_REASON = 100;
 

@@ -15,13 +15,7 @@ import {
   type PossibleOrphan,
   type Relation,
 } from '../model/relation';
-import {
-  approveRetry,
-  readAttempts,
-  readInTransaction,
-  resolveAttempt,
-  type Attempt,
-} from '../engine/claims';
+import { approveRetry, readAttempts, resolveAttempt, type Attempt } from '../engine/claims';
 import type { DocumentReference, Transaction } from '../store/database';
 import { store } from '../store/db';
 import {
@@ -110,7 +104,7 @@ export async function retryRelation(
       );
     }
     const step = stepFrom(relation.stage);
-    const attempts = step ? await readAttempts(readInTransaction(tx), ref, step) : [];
+    const attempts = step ? await readAttempts(tx, ref, step) : [];
     if (typeof attempts === 'string') throw new RepairRefused(`${relation.order}: ${attempts}`);
     // Every read of a transaction comes before its first write.
     const snapshot = await tx.get(ref);
@@ -239,7 +233,7 @@ export async function resolveOrphan(
     const relation = await readForRepair(tx, ref);
     const attempts: Partial<Record<CreateStep, Attempt[]>> = {};
     for (const step of Object.keys(CREATE_STEPS) as CreateStep[]) {
-      const read = await readAttempts(readInTransaction(tx), ref, step);
+      const read = await readAttempts(tx, ref, step);
       if (typeof read === 'string') throw new RepairRefused(`${relation.order}: ${read}`);
       attempts[step] = read;
     }

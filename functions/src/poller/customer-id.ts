@@ -9,12 +9,7 @@ export function boundCustomerId(customerId: string): string {
   const bytes = Buffer.byteLength(customerId, 'utf8');
   if (bytes <= MAX_CUSTOMER_ID_BYTES) return customerId;
   // By code point, so a character outside the BMP is never cut in half.
-  let prefix = '';
-  let count = 0;
-  for (const char of customerId) {
-    if (count++ === CUSTOMER_ID_PREFIX_CHARS) break;
-    prefix += char;
-  }
+  const prefix = Array.from(customerId).slice(0, CUSTOMER_ID_PREFIX_CHARS).join('');
   const sha256 = createHash('sha256').update(customerId, 'utf8').digest('hex');
   return `${prefix}… (sha256:${sha256}, ${bytes} bytes)`;
 }

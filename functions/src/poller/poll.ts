@@ -7,7 +7,7 @@ import { sendWindowEnd } from '../config';
 import { createLimiter, type Limit } from '../concurrency';
 import type { SkippedOrder } from '../food/client';
 import { FoodServiceError } from '../food/errors';
-import type { UnrecordedOrder } from '../model/health';
+import type { AlertKind, UnrecordedOrder } from '../model/health';
 import { firestoreCodeName, isTransientFirestoreError } from '../store/errors';
 import { boundCustomerId } from './customer-id';
 import {
@@ -185,23 +185,15 @@ async function createFor(
   deps: PollDeps,
   summary: PollSummary,
 ): Promise<void> {
-  try {
-    if ((await createRelation(name, customerId, deps.now())) === 'created') summary.created++;
-  } catch (error) {
-    if (isTransientFirestoreError(error)) {
-      summary.writeFailures++;
-      logger.warn('relation write failed; the next poll tries again', {
-        order: name,
-        error: describeError(error),
-      });
-    } else {
-      reportUnrecorded(
-        summary,
-        name,
-        `Firestore refused its relation: ${firestoreCodeName(error)}: ${describeError(error)}`,
-      );
+  await oneWrite(name, summary, async () => {
+    try {
+      if ((await createRelation(name, customerId, deps.now())) === 'created') summary.created++;
+    } catch (error) {
+      if (isTransientFirestoreError(error)) throw error;
+      const refused = `${firestoreCodeName(error)}: ${describeError(error)}`;
+      reportUnrecorded(summary, name, `Firestore refused its relation: ${refused}`);
     }
-  }
+  });
 }
 
 /** The stuck-order report cannot see an order with no relation, so each poll alerts on it. */
@@ -210,7 +202,7 @@ function reportUnrecorded(summary: PollSummary, order: string, reason: string): 
   if (summary.unrecordedOrders.length < SAMPLE) summary.unrecordedOrders.push({ order, reason });
   if (summary.unrecorded <= MAX_UNRECORDED_LOGGED) {
     logger.error('order cannot be recorded: the orchestrator does not drive it', {
-      alert: 'unrecorded-order',
+      alert: 'unrecorded-order' satisfies AlertKind,
       order,
       reason,
     });

@@ -18,6 +18,7 @@ import { describePause } from '../engine/kill-switch';
 import { pollOnce, type PollSummary } from './poll';
 import { describeError } from '../describe-error';
 import type { Config } from '../config';
+import type { AlertKind } from '../model/health';
 import { FoodServiceError } from '../food/errors';
 import { failureCode, notePollFailed, notePollSucceeded, type HeartbeatMemo } from './heartbeat';
 
@@ -31,8 +32,7 @@ export interface PollRun {
   enqueuedSlots?: number;
 }
 
-/** Renewed while the poll runs, so a live poll is never overlapped; a dead one blocks this long. */
-export const POLL_LEASE_TTL_MS = MAX_POLL_LEASE_MS;
+/** The lease (MAX_POLL_LEASE_MS) is renewed while the poll runs, so a live poll is never overlapped. */
 const POLL_LEASE_RENEW_MS = 10_000;
 const LEASE_RETRY_MS = 250;
 
@@ -70,10 +70,10 @@ async function pollSlot(context: SlotContext, slotMs: number): Promise<PollSumma
   const { deps, intervalMs, waitForLeaseMs, force } = context;
   const holder = `${process.env.K_REVISION ?? 'local'}/${randomUUID()}`;
   const waitUntil = deps.now().getTime() + waitForLeaseMs;
-  let lease = await acquirePollLease(holder, POLL_LEASE_TTL_MS, deps.now());
+  let lease = await acquirePollLease(holder, MAX_POLL_LEASE_MS, deps.now());
   while (!lease.acquired && deps.now().getTime() + LEASE_RETRY_MS <= waitUntil) {
     await deps.timers.sleep(LEASE_RETRY_MS);
-    lease = await acquirePollLease(holder, POLL_LEASE_TTL_MS, deps.now());
+    lease = await acquirePollLease(holder, MAX_POLL_LEASE_MS, deps.now());
   }
   if (lease.repaired)
     logger.warn('poll lease repaired', { problem: lease.repaired, holder: lease.repairedHolder });
@@ -85,7 +85,7 @@ async function pollSlot(context: SlotContext, slotMs: number): Promise<PollSumma
   const startedAt = deps.now();
   let polled = false;
   const stopRenewing = deps.timers.every(POLL_LEASE_RENEW_MS, () => {
-    void renewPollLease(holder, POLL_LEASE_TTL_MS, deps.now()).then(
+    void renewPollLease(holder, MAX_POLL_LEASE_MS, deps.now()).then(
       (held) =>
         held || logger.error('the poll lease was taken over while this poll ran', { holder }),
       (error: unknown) =>
@@ -279,7 +279,7 @@ async function tasksFailing(
       logger.error(
         'the poll slots handed to pollSlot tasks were not polled; minutes are held for now',
         {
-          alert: 'slot-tasks-lost',
+          alert: 'slot-tasks-lost' satisfies AlertKind,
           slot: new Date(first).toISOString(),
           lastPollAt: last?.toISOString() ?? null,
           detail: `is the functions' account an invoker of pollSlot? Minutes are held until ${new Date(now + TASKS_BACKOFF_MS).toISOString()}, then tasks are tried again`,

@@ -42,7 +42,6 @@ export interface Query {
   startAfter(...values: unknown[]): Query;
   endAt(...values: unknown[]): Query;
   limit(count: number): Query;
-  select(): Query;
   get(): Promise<QuerySnapshot>;
   count(): Promise<number>;
   /** Every change to the results, from a first snapshot of all of them; returns the unsubscribe. */
@@ -58,8 +57,6 @@ export interface DocumentChange {
 }
 
 export interface CollectionReference extends Query {
-  readonly id: string;
-  readonly path: string;
   doc(id: string): DocumentReference;
 }
 
@@ -79,11 +76,9 @@ export interface DocumentReference {
 /** Reads come before writes, as in Firestore; the writes apply together or not at all. */
 export interface Transaction {
   get(ref: DocumentReference): Promise<DocumentSnapshot>;
-  getAll(...refs: DocumentReference[]): Promise<DocumentSnapshot[]>;
   create(ref: DocumentReference, data: DocumentData): Transaction;
   set(ref: DocumentReference, data: DocumentData): Transaction;
   update(ref: DocumentReference, data: DocumentData): Transaction;
-  delete(ref: DocumentReference): Transaction;
 }
 
 export interface Database {

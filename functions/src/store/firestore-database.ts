@@ -111,9 +111,6 @@ class QueryOn implements Query {
   limit(count: number): Query {
     return new QueryOn(this.db, this.query.limit(count));
   }
-  select(): Query {
-    return new QueryOn(this.db, this.query.select());
-  }
   async get() {
     const snapshot = await this.query.get();
     return { docs: snapshot.docs.map((doc) => this.db.snapshot(doc)) };
@@ -143,12 +140,6 @@ class Collection extends QueryOn implements CollectionReference {
     private readonly collectionPath: string,
   ) {
     super(db, db.firestore.collection(collectionPath));
-  }
-  get id() {
-    return this.collectionPath.split('/').at(-1) ?? '';
-  }
-  get path() {
-    return this.collectionPath;
   }
   doc(id: string): DocumentReference {
     return this.db.doc(`${this.collectionPath}/${id}`);
@@ -198,12 +189,6 @@ class TransactionOn implements Transaction {
   async get(ref: DocumentReference) {
     return this.db.snapshot(await this.tx.get(this.db.raw(ref)));
   }
-  async getAll(...refs: DocumentReference[]) {
-    if (refs.length === 0) return [];
-    return (await this.tx.getAll(...refs.map((ref) => this.db.raw(ref)))).map((doc) =>
-      this.db.snapshot(doc),
-    );
-  }
   create(ref: DocumentReference, data: DocumentData) {
     this.tx.create(this.db.raw(ref), toData(data));
     return this;
@@ -214,10 +199,6 @@ class TransactionOn implements Transaction {
   }
   update(ref: DocumentReference, data: DocumentData) {
     this.tx.update(this.db.raw(ref), toData(data));
-    return this;
-  }
-  delete(ref: DocumentReference) {
-    this.tx.delete(this.db.raw(ref));
     return this;
   }
 }

@@ -7,12 +7,12 @@ import type { DocumentSnapshot } from './database';
 import { store } from './db';
 import { LEASES } from './schema';
 import { describeValue, expected, orNull, parseOr, timestamp } from '../model/fields';
+import { CLOCK_SKEW_MS } from '../model/update-time';
 
 const leaseRef = () => store().collection(LEASES).doc('poll');
 
 /** The longest lease a poll takes (it renews while it runs); one further ahead is not a poll's. */
 export const MAX_POLL_LEASE_MS = 30_000;
-const CLOCK_SKEW_MS = 5_000;
 
 /** Who polls, until when, and when the last poll started. */
 const PollLease = z.object({

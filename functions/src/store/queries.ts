@@ -69,7 +69,7 @@ export async function countRelations(filter: RelationFilter): Promise<number> {
   return query(filter).count();
 }
 
-/** A history entry as people see it, malformed ones too; code reads engine/history.ts's entries. */
+/** A history entry as people see it, malformed ones too. */
 export interface StoredHistoryEntry {
   id: string;
   data: DocumentData;

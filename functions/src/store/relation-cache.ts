@@ -12,7 +12,6 @@ const FIRST_SNAPSHOT_MS = 30_000;
 export interface RelationCache {
   /** The active relations in `range`, in id order, a page at a time, as last seen. */
   pages(pageSize: number, range?: IdRange): AsyncGenerator<StoredRelation[]>;
-  readonly size: number;
   close(): void;
 }
 
@@ -55,9 +54,6 @@ export function openRelationCache(
             for (let start = 0; start < ids.length; start += pageSize) {
               yield ids.slice(start, start + pageSize).flatMap((id) => relations.get(id) ?? []);
             }
-          },
-          get size() {
-            return relations.size;
           },
           close: unsubscribe,
         });

@@ -180,13 +180,9 @@ export function storedOrphan(orphan: PossibleOrphan): DocumentData {
   };
 }
 
-export function storedError(error: StepError): DocumentData {
-  return { ...error };
-}
-
 /** `error` with its queryable `flagged`, always together, so `flagged == true` finds every flag. */
 export function errorFields(error: StepError | null): DocumentData {
-  return { error: error ? storedError(error) : null, flagged: isFlagged({ error }) };
+  return { error: error ? { ...error } : null, flagged: isFlagged({ error }) };
 }
 
 /** `history` plus `ids`, so forgetHistory deletes by name; one from before the list keeps none. */

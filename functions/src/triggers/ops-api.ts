@@ -33,6 +33,7 @@ import {
 import { readHealthSummary } from '../store/health';
 import { relationRef } from '../store/relations';
 import { logRefused, operatorName, Unauthorized } from './ops-auth';
+import { describeError } from '../describe-error';
 
 const LIST_PARAMS = ['stage', 'flagged', 'orphans', 'stuck', 'limit', 'pageToken'] as const;
 
@@ -227,9 +228,9 @@ export const ops = onRequest(
         logger.error('ops API failed', {
           method: request.method,
           url: request.url,
-          error: error instanceof Error ? error.message : String(error),
+          error: describeError(error),
         });
-        send(response, 500, { error: error instanceof Error ? error.message : String(error) });
+        send(response, 500, { error: describeError(error) });
       }
     }
   },

@@ -15,7 +15,7 @@ import * as functions from '../../src';
 import type { FoodClient } from '../../src/food/client';
 import type { PollRun } from '../../src/poller/schedule';
 import { db, store } from '../../src/store/db';
-import { readHistory, type HistoryEntry } from '../../src/engine/history';
+import { readHistory, type HistoryEntry } from './history';
 import { parseRelationDocument, relationId, type RelationDocument } from '../../src/store/schema';
 import { emulator, PROJECT_ID } from '../setup';
 import { startDriver, type Driver, type DriverOptions } from './driver';

@@ -1,13 +1,14 @@
-// relations/{id}/transitions read back: one entry per create attempt (also its claim, claims.ts),
-// per finishing step and per operator's repair (docs/ARCHITECTURE.md#the-documents).
+// The tests read relations/{id}/transitions back with a schema of their own: one entry per create
+// attempt (its claim), per finishing step and per operator's repair, so a malformed write fails
+// the test that made it (docs/ARCHITECTURE.md#the-documents).
 import { z } from 'zod';
 
-import type { DocumentReference, DocumentSnapshot } from '../store/database';
+import type { DocumentReference, DocumentSnapshot } from '../../src/store/database';
 
-import type { Step } from '../model/relation';
-import { parseAttempt, type Attempt } from './claims';
-import { TRANSITIONS } from '../store/schema';
-import { describeValue, expected, parseWith, shown, text, timestamp } from '../model/fields';
+import type { Step } from '../../src/model/relation';
+import { parseAttempt, type Attempt } from '../../src/engine/claims';
+import { TRANSITIONS } from '../../src/store/schema';
+import { describeValue, expected, parseWith, shown, text, timestamp } from '../../src/model/fields';
 
 const Repair = { stage: shown, by: text('text'), reason: text('text'), at: timestamp };
 /** An operator's retry (operations/repairs.ts): the flag it cleared, the attempt it allowed. */
