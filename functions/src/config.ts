@@ -1,9 +1,5 @@
-// Configuration as Firebase params, from one table: each param's default,
-// range and meaning are stated once, and defineInt, loadConfig(), the tests
-// and the README's table all derive from it. The CLI applies the defaults at
-// deploy time and from .env files in the emulator; anything that runs the
-// functions without the CLI (tests, the local stack) gets the same defaults
-// from here. Values are read when a function runs, never at import time:
+// Configuration as Firebase params, from one table: defineInt, loadConfig(), the tests and the
+// README's table derive from it. Values are read when a function runs, never at import time:
 // deploy-time discovery has no secrets.
 import { isIP } from 'node:net';
 
@@ -91,10 +87,8 @@ export const INT_PARAMS = {
     description:
       'Further attempts at a create after attempts that may have created something; beyond that the relation is flagged for a person',
   },
-  // The food service moves a kitchen order or a shipment one status per
-  // controller interval (10 s for the real binary), two statuses per stage,
-  // and the poller sees it within a poll interval (30 s; 60 when the first
-  // order arrives at idle): a stage normally takes under 90 s.
+  // The food service moves one status per 10 s, two per stage, and the poller sees it within an
+  // interval (60 s at idle): a stage normally takes under 90 s.
   STUCK_NEW_SECONDS: {
     default: 180,
     min: 10,
@@ -194,14 +188,11 @@ export interface StringParam {
   format: string;
   /** What it means, for the deploy prompt and the README. */
   description: string;
-  /**
-   * Checked by the CLI when it prompts, not on values from .env files: the
-   * ones read at run time are checked again by loadConfig().
-   */
+  /** Checked by the CLI when it prompts, not in .env files: loadConfig() checks those. */
   validationRegex: string;
 }
 
-/** The OAuth client of the gcloud CLI, which users' `gcloud auth print-identity-token` names as the audience. */
+/** gcloud's OAuth client: the audience of a user's `gcloud auth print-identity-token`. */
 export const GCLOUD_CLIENT_ID = '32555940559.apps.googleusercontent.com';
 
 export const STRING_PARAMS = {
@@ -221,7 +212,7 @@ export const STRING_PARAMS = {
     validationRegex: '^[a-z]+-[a-z]+[0-9]+$',
   },
   SERVICE_ACCOUNT: {
-    // Shown as a template; the param's default is an expression the CLI resolves (see serviceAccount below).
+    // A template; the param's default is an expression the CLI resolves (serviceAccount below).
     default: 'food-orchestrator@<project>.iam.gserviceaccount.com',
     format: 'a service account e-mail',
     description:
@@ -237,7 +228,7 @@ export const STRING_PARAMS = {
     validationRegex: '^[^\\s,]+(,[^\\s,]+)*$',
   },
   OPS_INVOKER: {
-    // Shown as a template; the param's default is an expression the CLI resolves (see opsInvoker below).
+    // A template; the param's default is an expression the CLI resolves (opsInvoker below).
     default: 'food-orchestrator-ops@<project>.iam.gserviceaccount.com',
     format: 'a service account e-mail',
     description:
@@ -266,9 +257,8 @@ export const functionsRegion = stringParam(
   'FUNCTIONS_REGION',
   STRING_PARAMS.FUNCTIONS_REGION.default,
 );
-// The project's own account, resolved to a full e-mail by the CLI: the
-// `name@` shorthand is passed as written to the secret grants and the
-// Scheduler job (firebase-tools 15), where it is not a valid member.
+// A full e-mail the CLI resolves: the `name@` shorthand reaches the secret grants and the Scheduler
+// job as written (firebase-tools 15), where it is not a valid member.
 export const serviceAccount = stringParam(
   'SERVICE_ACCOUNT',
   expr`food-orchestrator@${projectID}.iam.gserviceaccount.com`,
@@ -283,19 +273,16 @@ export const opsInvoker = stringParam(
   expr`food-orchestrator-ops@${projectID}.iam.gserviceaccount.com`,
 );
 /**
- * `invoker` of the private HTTPS functions. firebase-tools resets the invoker
- * members of an `invoker: 'private'` function on every deploy, so grants made
- * by hand vanish; a list is applied instead, each entry prefixed with
- * `serviceAccount:` (so only service accounts). firebase-functions types the
- * list as strings, but its manifest writes a param as CEL (stackToWire) and
- * firebase-tools resolves each entry at deploy (build.js, resolveString).
+ * `invoker` of the private HTTPS functions: every deploy resets their invoker members to this
+ * list, so grants made by hand vanish. Typed as strings, a param is written as CEL, resolved at
+ * deploy.
  */
 export const OPERATORS = [opsInvoker as unknown as string];
 
-/** Where and as whom every function runs: spread into each function's options, so none can miss them. */
+/** Where and as whom every function runs: spread into each one's options, so none can miss them. */
 export const DEPLOYMENT = { region: functionsRegion, serviceAccount } as const;
 
-/** Every int param, declared so the CLI knows it (deploy prompt, .env); a function's options may name one. */
+/** Every int param, declared so the CLI knows it (deploy prompt, .env). */
 export const PARAMS = Object.fromEntries(
   Object.keys(INT_PARAMS).map((name) => [name, intParam(name as IntParamName)]),
 ) as Record<IntParamName, ReturnType<typeof intParam>>;
@@ -308,7 +295,7 @@ export const foodServiceClientKey = defineSecret('FOOD_SERVICE_CLIENT_KEY');
 /** Every secret a function that talks to the food service must be bound to. */
 export const FOOD_SERVICE_SECRETS = [foodServiceCa, foodServiceClientCert, foodServiceClientKey];
 
-/** Retries of food-service reads within one call: short, since the step or the next poll retries on a longer scale. */
+/** Retries of a read within one call: short; the step or the next poll retries on a longer one. */
 export const READ_RETRY_POLICY: RetryPolicy = {
   maxAttempts: 3,
   initialBackoffMs: 100,
@@ -316,24 +303,15 @@ export const READ_RETRY_POLICY: RetryPolicy = {
   multiplier: 2,
 };
 
-/** How many times a step looks at the order and tries to set its status before giving up for this attempt. */
+/** How many times a step looks at the order and tries to set its status, per attempt. */
 export const MOVE_ORDER_ROUNDS = 3;
 
-/**
- * The food service is assumed to apply a request within this time of
- * receiving it, or never: a write of ours held longer than this on the
- * server is not watched for (docs/ARCHITECTURE.md#late-writes).
- */
+/** The food service applies a request within this time or never (ARCHITECTURE.md#late-writes). */
 export const LATE_WRITE_WINDOW_MS = 5 * 60_000;
 
 /**
- * The end of the window in which an UpdateOrder may still be sent, opened at
- * `opened` by the write that announced it (the attempt's name on its claim,
- * the poller's observation that makes a finish due, a finisher's history
- * entry): two deadlines, room for a look and a wait for a slot. A sender that
- * dies leaves the announcement behind, so an update of ours that lands after
- * the window, a deadline and the clock skew was held by the server
- * (docs/ARCHITECTURE.md#late-writes).
+ * The end of a send window opened, on record, at `opened`: two deadlines, room for a look and a
+ * wait for an in-flight slot. An update landing after it, a deadline and the skew was held.
  */
 export function sendWindowEnd(opened: Date, config: Pick<Config, 'rpcDeadlineMs'>): Date {
   return new Date(opened.getTime() + 2 * config.rpcDeadlineMs);
@@ -344,11 +322,7 @@ export function heldAfter(sendUntil: Date, config: Pick<Config, 'rpcDeadlineMs'>
   return new Date(sendUntil.getTime() + config.rpcDeadlineMs + CLOCK_SKEW_MS);
 }
 
-/**
- * How long an order is watched after it was cancelled, for a late write of
- * ours over the cancel: an invocation sends nothing after its own timeout,
- * and the server applies a write within LATE_WRITE_WINDOW_MS or never.
- */
+/** How long an ended order is watched: nothing is sent after the timeout, nothing applied later. */
 export function lateWriteWatchMs(config: Pick<Config, 'advanceTimeoutSeconds'>): number {
   return config.advanceTimeoutSeconds * 1000 + LATE_WRITE_WINDOW_MS;
 }
@@ -357,14 +331,11 @@ export type Config = IntSettings & {
   address: string;
   /** FUNCTIONS_REGION: where the functions run, and so where observeShard's task queue is. */
   region: string;
-  /** PEM text from the secrets: the CA, and the client certificate and key for mTLS (both or neither). */
+  /** PEM from the secrets: the CA, and a client certificate and key for mTLS (both or neither). */
   tls: { caPem: string; certPem?: string; keyPem?: string };
 };
 
-/**
- * The longest a create step can spend calling the food service: the look,
- * the create, and MOVE_ORDER_ROUNDS rounds of a look and an update.
- */
+/** The longest a create step calls the food service: a look, the create, then the moves. */
 export function stepCallBudgetMs(
   config: Pick<Config, 'rpcDeadlineMs' | 'createDeadlineMs'>,
 ): number {
@@ -372,11 +343,8 @@ export function stepCallBudgetMs(
   return read + config.createDeadlineMs + MOVE_ORDER_ROUNDS * (read + config.rpcDeadlineMs);
 }
 
-/**
- * The functions that call the food service besides advanceRelation, and at
- * most how many instances each runs (observeShard's is also its queue's
- * maxConcurrentDispatches; advanceRelation's is a param).
- */
+/** The other functions that call the food service, and their most instances (observeShard's is
+ * also its queue's maxConcurrentDispatches). */
 export const POLLER_MAX_INSTANCES = {
   pollFoodService: 1,
   pollFoodServiceNow: 1,
@@ -385,12 +353,8 @@ export const POLLER_MAX_INSTANCES = {
 } as const;
 
 /**
- * The most food-service calls in flight at once, across every instance: each
- * instance holds at most FOOD_MAX_IN_FLIGHT (food/client.ts), advanceRelation
- * runs on at most ADVANCE_MAX_INSTANCES instances, each poller on one, and
- * observeShard on six. (The poll lease lets only one poll call at a time, and
- * shards run only above SHARD_SIZE active orders, so in practice the pollers
- * add one instance's worth.)
+ * The most food-service calls in flight across every instance: FOOD_MAX_IN_FLIGHT each. In practice
+ * the pollers add one instance's worth: the poll lease lets one poll call at a time.
  */
 export function foodCallBound(config: Pick<Config, 'advanceMaxInstances' | 'foodMaxInFlight'>): {
   triggers: number;
@@ -419,7 +383,7 @@ function optionalPem(value: string): string | undefined {
   return trimmed === '' || trimmed.toLowerCase() === 'none' ? undefined : value;
 }
 
-/** The stuck thresholds, in seconds per active stage: needs no secret, so the report and the ops CLI read them alone. */
+/** The stuck thresholds in seconds per active stage; no secrets, for the report and the ops CLI. */
 export function loadStuckThresholds(env: NodeJS.ProcessEnv = process.env): StuckThresholds {
   return {
     NEW: integer('STUCK_NEW_SECONDS', env),
@@ -428,7 +392,7 @@ export function loadStuckThresholds(env: NodeJS.ProcessEnv = process.env): Stuck
   };
 }
 
-/** What watching the poller needs, without secrets: the stuck-order report and the ops API read it alone. */
+/** What watching the poller needs, without secrets, for the stuck-order report and the ops API. */
 export function loadWatchSettings(env: NodeJS.ProcessEnv = process.env): PollerWatchSettings {
   return {
     pollIntervalSeconds: integer('POLL_INTERVAL_SECONDS', env),
@@ -437,11 +401,7 @@ export function loadWatchSettings(env: NodeJS.ProcessEnv = process.env): PollerW
   };
 }
 
-/**
- * The audiences the ops API accepts on an ID token: OPS_TOKEN_AUDIENCES and
- * the function's own cloudfunctions.net URL (the audience Google's client
- * libraries name when they call a function by that URL).
- */
+/** OPS_TOKEN_AUDIENCES and the function's cloudfunctions.net URL, which Google's libraries name. */
 export function loadOpsAudiences(env: NodeJS.ProcessEnv = process.env): string[] {
   const listed = (env.OPS_TOKEN_AUDIENCES?.trim() || STRING_PARAMS.OPS_TOKEN_AUDIENCES.default)
     .split(',')
@@ -460,26 +420,22 @@ export function loadOpsAudiences(env: NodeJS.ProcessEnv = process.env): string[]
   ];
 }
 
-/**
- * OPS_INVOKER's e-mail, lower-cased, or undefined where it is not set: the
- * account Cloud Run admits to the ops API, which names no person, so the API
- * never takes it as the operator (triggers/ops-auth.ts).
- */
+/** OPS_INVOKER, lower-cased: it names no person, so the ops API never takes it as the operator. */
 export function loadOpsInvoker(env: NodeJS.ProcessEnv = process.env): string | undefined {
   return env.OPS_INVOKER?.trim().toLowerCase() || undefined;
 }
 
-/** RETENTION_DAYS alone, without secrets: the repairs stamp what they settle (the ops CLI and API). */
+/** RETENTION_DAYS alone, without secrets: the repairs stamp what they settle. */
 export function loadRetentionDays(env: NodeJS.ProcessEnv = process.env): number {
   return integer('RETENTION_DAYS', env);
 }
 
-/** Whether the functions run in an emulator or the local stack, the only places where the food service may be on loopback. */
+/** An emulator or the local stack: the only places the food service may be on loopback. */
 export function isLocalRun(env: NodeJS.ProcessEnv): boolean {
   return env.FUNCTIONS_EMULATOR === 'true' || Boolean(env.FIRESTORE_EMULATOR_HOST?.trim());
 }
 
-/** localhost (and *.localhost), 127.0.0.0/8, ::1, the unspecified addresses, and IPv4-mapped loopback. */
+/** localhost, *.localhost, 127.0.0.0/8, ::1, the unspecified addresses, IPv4-mapped loopback. */
 export function isLoopbackHost(host: string): boolean {
   const bare = host.replace(/^\[|\]$/g, '').toLowerCase();
   if (bare === 'localhost' || bare.endsWith('.localhost')) return true;
@@ -491,12 +447,7 @@ export function isLoopbackHost(host: string): boolean {
   return false;
 }
 
-/**
- * The food service's address. It has no default, and outside the emulators
- * it may not be loopback: a deployed function that dials 127.0.0.1 reaches
- * its own container and would fail every call, forever, with nothing else to
- * say why.
- */
+/** No default, and no loopback outside the emulators: deployed, that is its own container. */
 function foodServiceAddressFrom(env: NodeJS.ProcessEnv): string {
   const address = (env.FOOD_SERVICE_ADDRESS ?? '').trim();
   if (!address) {
@@ -539,12 +490,8 @@ export const SECRET_NAMES = {
 };
 
 /**
- * Where to read the secrets' latest versions: Secret Manager in the
- * project when deployed (Cloud Run sets K_SERVICE; the Functions emulator
- * sets it too, with FUNCTIONS_EMULATOR, and keeps its secrets in
- * .secret.local), or a local stand-in for tests (SECRET_MANAGER_EMULATOR_HOST,
- * loopback only, like FIRESTORE_EMULATOR_HOST). Null otherwise: locally the
- * secrets come from the environment, and nothing may reach out of the machine.
+ * Where to read the secrets' latest versions: Secret Manager when deployed (K_SERVICE without
+ * FUNCTIONS_EMULATOR), or a test's stand-in (SECRET_MANAGER_EMULATOR_HOST); null otherwise.
  */
 export function secretManagerTarget(
   env: NodeJS.ProcessEnv = process.env,
@@ -572,9 +519,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     ) as IntSettings),
     tls,
   };
-  // A claim must outlive its claimant: the trigger may run to its timeout,
-  // and a step can spend its whole call budget. A shorter lease lets a second
-  // attempt start while the first can still create.
+  // A claim must outlive its claimant, or a second attempt could start while the first can create.
   const neededSeconds = config.advanceTimeoutSeconds + Math.ceil(stepCallBudgetMs(config) / 1000);
   if (config.claimLeaseSeconds <= neededSeconds) {
     throw new Error(
