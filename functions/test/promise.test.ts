@@ -345,6 +345,39 @@ describe('the promise, where the review broke it', function () {
     assert.equal(relation?.error?.code, 'CANCEL_OVERWRITTEN', JSON.stringify(relation));
   });
 
+  it('a flagged relation closed on a held update of ours over the cancel, after the person read the flag: their retry is refused, the flag stays (seed 50511)', async () => {
+    stack = await startStack({ service: { rejectRate: 0 } });
+    const order = await inFlight(stack);
+    // An earlier held update of ours was flagged; the person reads the flag.
+    await db()
+      .doc(relationRef(order).path)
+      .update(flagFields('CANCEL_OVERWRITTEN', 'the order changed to IN_FLIGHT', ago(30)));
+    const read = (await stack.relation(order))?.error;
+    assert.ok(read);
+    // The customer cancels, and the person finds the order CANCELLED. Then a finish of ours, held
+    // by the server, lands over the cancel, and the poll closes the flagged relation on it.
+    stack.service.cancelOrder(order);
+    await stack.food.updateOrderStatus(order, 'DELIVERED');
+    await stack.cycle(2);
+    const closed = await stack.relation(order);
+    assert.equal(closed?.stage, 'DELIVERED', JSON.stringify(closed));
+    assert.equal(closed?.error?.code, 'CANCEL_OVERWRITTEN');
+    // The retry for the flag they read would vouch for how the order ended, which they never saw.
+    await assert.rejects(
+      retryRelation(
+        relationRef(order),
+        { who: 'alice', why: 'found it CANCELLED' },
+        new Date(),
+        30,
+        read,
+      ),
+      /not the flag you handled/,
+    );
+    const relation = await stack.relation(order);
+    assert.equal(relation?.error?.code, 'CANCEL_OVERWRITTEN', JSON.stringify(relation));
+    assert.match(String(relation?.error?.message), /then the order ended DELIVERED/);
+  });
+
   it('a held final update of ours over the cancel of a relation closed with another flag: the watch still looks, and flags it', async () => {
     stack = await startStack({ service: { rejectRate: 0 } });
     const order = await cancelledOrder(stack);

@@ -65,6 +65,11 @@ const REGRESSION_SEEDS: Record<string, number[]> = {
   // Found on 08c1326 once the checker asked that a healed world's steps stop failing: a finisher that
   // died before sending left a passed window on its entry, and every later one inherited it and sent nothing.
   "a finish stuck behind a dead finisher's passed window": [35, 17, 133],
+  // Found on c983086 (the long hunt): a held update of ours landed over a cancel after the person
+  // looked, and the flagged relation closed on it; the retry of the flag they read vouched for it.
+  'a retry that vouched for how a flagged order ended, on a held update after the person looked': [
+    50511,
+  ],
 };
 
 describe('the simulation', function () {

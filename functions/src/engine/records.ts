@@ -51,6 +51,8 @@ export interface Progress {
   lateUpdates?: readonly LateUpdate[];
   /** Closing a flagged relation keeps the flag for a person to read. */
   keepError?: boolean;
+  /** The flag a close leaves in its place: an overwrite flag raised anew. */
+  raise?: StepError;
   /** The step wrote its history entry before its update (a finish): it is not read again. */
   entryWritten?: boolean;
   /** Sets `watchUntil` on every path that ends a relation (docs/ARCHITECTURE.md#late-writes). */
@@ -270,7 +272,8 @@ function progressFields(progress: Progress, at: Date): DocumentData {
     // Recorded steps always change the stage (they are fenced on `from`).
     stageSince: at,
   };
-  if (!progress.keepError) Object.assign(fields, errorFields(null));
+  if (progress.raise) Object.assign(fields, errorFields(progress.raise));
+  else if (!progress.keepError) Object.assign(fields, errorFields(null));
   if (progress.made) {
     // The poller observes only what this write names, so it cannot have written this status yet.
     fields[progress.made.field] = progress.made.name;

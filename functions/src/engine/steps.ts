@@ -15,7 +15,7 @@ import {
 } from '../config';
 import { describeError } from '../describe-error';
 import { FoodServiceError, pastDeadlineError } from '../food/errors';
-import { isOverwritten } from '../model/overwrite';
+import { isFlaggedOverwritten, isOverwritten } from '../model/overwrite';
 import {
   CREATE_STEPS,
   type CreateStep,
@@ -319,11 +319,14 @@ async function recordCancellation(
 
 /** A flagged relation whose order ended: record how, keep the flag, stop polling it. */
 export async function close(run: Run, to: Outcome): Promise<AdvanceResult> {
-  const { relation } = run;
+  const { relation, deps } = run;
   const recorded = await record(run, {
     step: 'close',
     to,
     keepError: true,
+    ...(relation.error && isFlaggedOverwritten(relation)
+      ? { raise: raisedAsEnded(relation.error, to, relation.orderUpdateTime, deps.now()) }
+      : {}),
     knownUpdateTime: relation.orderUpdateTime,
   });
   if (recorded === 'recorded')
@@ -333,6 +336,15 @@ export async function close(run: Run, to: Outcome): Promise<AdvanceResult> {
       flag: relation.error?.code,
     });
   return recorded === 'recorded' ? 'closed' : 'fenced';
+}
+
+/**
+ * An overwrite flag read before the order ended does not cover how it ended, which may be a held
+ * update of ours over a cancel too: raised anew, a retry naming the old one is refused (seed 50511).
+ */
+function raisedAsEnded(flag: StepError, to: Outcome, endedAt: string | null, now: Date): StepError {
+  const ended = `then the order ended ${to}${endedAt ? ` at ${endedAt}` : ''}`;
+  return { ...flag, at: now, message: `${flag.message}; ${ended}: look at the order again` };
 }
 
 /** Records the run's step, fenced (records.ts); every path that ends a relation sets its watch here. */
