@@ -347,7 +347,7 @@ function raisedAsEnded(flag: StepError, to: Outcome, endedAt: string | null, now
   return { ...flag, at: now, message: `${flag.message}; ${ended}: look at the order again` };
 }
 
-/** Records the run's step, fenced (records.ts); every path that ends a relation sets its watch here. */
+/** Records the run's step, fenced; every path that ends a relation sets its watch here. */
 function record(
   run: Run,
   progress: Omit<Progress, 'from' | 'eventId' | 'retentionDays' | 'lateWriteWatchMs'> &

@@ -95,7 +95,7 @@ export type AlertKind = (typeof ALERT_KINDS)[number];
 const UnrecordedOrder = z.object({ order: z.string(), reason: z.string() });
 export type UnrecordedOrder = z.output<typeof UnrecordedOrder>;
 
-/** health/poller. Only poller/heartbeat.ts reads it, so a field of the wrong type reads as absent. */
+/** health/poller. Only poller/heartbeat.ts reads it: a field of the wrong type reads as absent. */
 export const PollerHeartbeatDocument = z.object({
   lastSuccessAt: timestamp.nullable().catch(null),
   lastFailure: z

@@ -72,7 +72,8 @@ function describeHandled(handled: HandledFlag): string {
  * Clears a flag so the trigger runs the step again, approving its latest attempt for a fresh
  * budget: the person has reconciled the possible orphans. For an overwrite they vouch only up to
  * the flagged write (not for the order as it is now), so must name that very flag (`handled`): a
- * newer one would otherwise be cleared unseen. `retentionDays`: a finished relation this settles expires that long after.
+ * newer one would otherwise be cleared unseen. A finished relation this settles expires after
+ * `retentionDays`.
  */
 export async function retryRelation(
   ref: DocumentReference,

@@ -32,7 +32,7 @@ export interface PollRun {
   enqueuedSlots?: number;
 }
 
-/** The lease (MAX_POLL_LEASE_MS) is renewed while the poll runs, so a live poll is never overlapped. */
+/** The lease (MAX_POLL_LEASE_MS) is renewed while a poll runs: a live one is never overlapped. */
 const POLL_LEASE_RENEW_MS = 10_000;
 const LEASE_RETRY_MS = 250;
 
