@@ -660,3 +660,28 @@ describe('decide: every combination', () => {
     ]);
   });
 });
+
+describe('decide: a flagged relation', () => {
+  it('judges a flagged relation with every window it records: no step will, so a held update of ours is not taken for its end', () => {
+    const sentAt = new Date(NOW.getTime() - 600_000);
+    const flagged = relation({
+      stage: 'IN_FLIGHT',
+      kitchenOrder: KITCHEN_ORDER,
+      kitchenOrderStatus: 'PACKAGED',
+      shipment: SHIPMENT,
+      shipmentStatus: 'REJECTED',
+      error: stepError(ERROR_AT, { step: 'finish', code: 'INTERNAL', transient: false }),
+      knownUpdateTime: new Date(sentAt.getTime() - 60_000).toISOString(),
+      // The finish's update, sent before it failed for good; it landed long after it could unheld.
+      lateUpdates: [{ status: 'REJECTED', sentAt, heldAfter: new Date(sentAt.getTime() + 20_000) }],
+      orderStatus: 'REJECTED',
+      orderUpdateTime: new Date(sentAt.getTime() + 300_000).toISOString(),
+    });
+    // Found by a skeptic's hunt (seed 1067, FAULT_RETRY_LIMIT 1): closed as REJECTED over a cancel.
+    check(decide(flagged, NOW), {
+      action: 'flag',
+      code: 'CANCEL_OVERWRITTEN',
+      mentions: [/it was flagged INTERNAL/],
+    });
+  });
+});

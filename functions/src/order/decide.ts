@@ -36,12 +36,16 @@ function lastSeen(relation: Relation): OrderSeen | null {
     : { status: relation.orderStatus, updateTime: relation.orderUpdateTime };
 }
 
-/** An earlier flag of another kind must not hide an overwrite: the overwrite takes its place. */
+/**
+ * An earlier flag of another kind must not hide an overwrite: the overwrite takes its place. A
+ * flagged relation runs no step to judge a landing of our next status, so it is judged here.
+ */
 function overwrite(relation: Relation): Decision | null {
   const { error } = relation;
   if (isFlaggedOverwritten(relation)) return null;
   const seen = lastSeen(relation);
-  if (!seen || !isOverwritten(relation, seen, 'recorded')) return null;
+  const windows = isFlagged(relation) ? 'every window' : 'recorded';
+  if (!seen || !isOverwritten(relation, seen, windows)) return null;
   const earlier = isFlagged(relation) ? ` (it was flagged ${error?.code}: ${error?.message})` : '';
   const change =
     (relation.knownUpdateTime === null
