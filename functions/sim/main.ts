@@ -3,12 +3,13 @@
 //   npm run sim -- --seeds 100000        the long hunt: seeds 1..100000 over every core, with progress and a summary
 //   npm run sim -- --seeds 2000 --from 5000 --jobs 2 --json
 //   npm run sim -- --seed 5694 --rounds-only   a seed found before the person on call was drawn, as it was found
+//   npm run sim -- --seed 50511 --before-the-wait   one found before heldWhileAPersonWaits was drawn
 // A failure prints the seed and the command that replays it.
 import { fork, type ChildProcess } from 'node:child_process';
 import { availableParallelism } from 'node:os';
 import { parseArgs } from 'node:util';
 
-import { runSeed, type People, type SeedOutcome } from './property';
+import { PEOPLE_FLAGS, runSeed, type People, type SeedOutcome } from './property';
 import { RUN_START, type RunResult } from './run';
 
 interface Totals {
@@ -77,7 +78,7 @@ export function formatFailure(
         `${seconds(line.at - RUN_START)}  ${line.order ? `${line.order}  ` : ''}${line.text}`,
     ),
     '',
-    `replay: npm run sim -- --seed ${seed}${people === 'rounds only' ? ' --rounds-only' : ''}${path ? `   (fast-check path of the shrunk run: ${path})` : ''}`,
+    `replay: npm run sim -- --seed ${seed}${people === 'everyone' ? '' : ` ${PEOPLE_FLAGS[people]}`}${path ? `   (fast-check path of the shrunk run: ${path})` : ''}`,
   ].join('\n');
 }
 
@@ -195,6 +196,7 @@ const USAGE = `usage: npm run sim -- [--seed N | --seeds COUNT] [flags]
   --no-shrink       show a failing seed's run as it was, not shrunk
   --full            every line of a failing run's trace, not only the orders involved
   --rounds-only     a seed found before the person on call was drawn, in the world it was found in
+  --before-the-wait a seed found before heldWhileAPersonWaits was drawn, in the world it was found in
   -h, --help        show this help
 `;
 
@@ -214,6 +216,7 @@ async function main(): Promise<void> {
         'no-shrink': { type: 'boolean', default: false },
         full: { type: 'boolean', default: false },
         'rounds-only': { type: 'boolean', default: false },
+        'before-the-wait': { type: 'boolean', default: false },
         worker: { type: 'boolean', default: false },
         help: { type: 'boolean', short: 'h', default: false },
       },
@@ -239,7 +242,11 @@ async function main(): Promise<void> {
       integer('seed', values.seed, 0),
       !values['no-shrink'],
       values.full,
-      values['rounds-only'] ? 'rounds only' : 'everyone',
+      values['rounds-only']
+        ? 'rounds only'
+        : values['before-the-wait']
+          ? 'before the wait'
+          : 'everyone',
     ))
       ? 0
       : 1;

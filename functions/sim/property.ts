@@ -68,6 +68,7 @@ export const planArbitrary: fc.Arbitrary<Plan> = fc.record({
   recancelWithinMs: fc.option(fc.integer({ min: 1_000, max: 300_000 }), { freq: 2 }),
   heldOften: fc.constantFrom(null, null, null, 0.5),
   slotTasks: fc.boolean(),
+  heldWhileAPersonWaits: fc.constantFrom(false, false, false, true),
 });
 
 /** A run that broke the promise; the result has the violations and the trace. */
@@ -79,12 +80,49 @@ export class PromiseBroken extends Error {
 }
 
 /**
- * Who a run draws: everyone, or only the people of the seeds found before the
- * person on call and the customer who cancels again were drawn (the
- * operators' rounds, one cancel per customer). Those seeds replay the run
- * that found them only in the second.
+ * The world a run draws, so that a seed replays the run that found it: everyone; or as before
+ * `heldWhileAPersonWaits` was drawn; or only the people of the seeds found before the person on call
+ * and the customer who cancels again were (the operators' rounds, one cancel per customer).
  */
-export type People = 'everyone' | 'rounds only';
+export type People = 'everyone' | 'before the wait' | 'rounds only';
+
+/** The command-line flag that replays a seed in each world but the whole one. */
+export const PEOPLE_FLAGS = {
+  'before the wait': '--before-the-wait',
+  'rounds only': '--rounds-only',
+} as const satisfies Record<Exclude<People, 'everyone'>, string>;
+
+function worldOf(drawn: Plan, people: People): Plan {
+  switch (people) {
+    case 'rounds only':
+      return {
+        ...drawn,
+        person: null,
+        recancelWithinMs: null,
+        heldOften: null,
+        heldWhileAPersonWaits: false,
+      };
+    case 'before the wait':
+      return { ...drawn, heldWhileAPersonWaits: false };
+    case 'everyone':
+      // Held updates common, and a person who waits up to four minutes between fix and retry.
+      return drawn.heldWhileAPersonWaits
+        ? {
+            ...drawn,
+            heldOften: 0.5,
+            person: {
+              pagedWithinMs: drawn.person ? drawn.person.pagedWithinMs : 20_000,
+              retryGapMs: 240_000,
+              looksAgainWithinMs: drawn.person?.looksAgainWithinMs ?? null,
+              resolvesFirst: drawn.person?.resolvesFirst ?? false,
+              retriesTwice: drawn.person?.retriesTwice ?? false,
+            },
+          }
+        : drawn;
+    default:
+      return people satisfies never;
+  }
+}
 
 /**
  * The property; `observe` sees every run's result. With `only`, a run counts
@@ -97,10 +135,7 @@ export function simulationProperty(
   people: People = 'everyone',
 ) {
   return fc.asyncProperty(fc.scheduler(), planArbitrary, async (scheduler, drawn) => {
-    const plan: Plan =
-      people === 'everyone'
-        ? drawn
-        : { ...drawn, person: null, recancelWithinMs: null, heldOften: null };
+    const plan = worldOf(drawn, people);
     const result = await simulate(scheduler, plan);
     observe?.(result, plan);
     const broken = only

@@ -66,6 +66,8 @@ export interface Plan {
   heldOften: number | null;
   /** Cloud Tasks is there for a minute's later slots (pollSlot); without it, every minute is held. */
   slotTasks: boolean;
+  /** Held updates common and a person on call who waits minutes to retry (sim/property.ts). */
+  heldWhileAPersonWaits: boolean;
 }
 
 /** Faults, crashes and new orders happen in the first part; the rest only heals. */

@@ -19,10 +19,12 @@ const relation = (
   knownS: number | null,
   lateUpdates: LateUpdate[] = [],
   vouchedS: number | null = null,
+  vouchedFromS: number | null = null,
 ) => ({
   stage,
   knownUpdateTime: knownS === null ? null : at(knownS),
   vouchedUpdateTime: vouchedS === null ? null : at(vouchedS),
+  vouchedFrom: vouchedFromS === null ? null : at(vouchedFromS),
   lateUpdates,
 });
 
@@ -138,5 +140,16 @@ describe('isOverwritten', () => {
       'a held update of ours between the fix and the retry',
     );
     assert.equal(seen('CANCELLED', 60), true, 'written after the retry, even as it ended');
+  });
+
+  it('a retry vouches only for writes from when no update of ours could land: one before is judged', () => {
+    // Ended DELIVERED; overwritten at 30; updates of ours could land until 40; the retry ran at 50.
+    const vouched = relation('DELIVERED', 30, [], 50, 40);
+    const seen = (s: number) =>
+      isOverwritten(vouched, { status: 'DELIVERED', updateTime: at(s) }, 'recorded');
+    assert.equal(seen(35), true, 'a held DELIVERED of ours, maybe over a cancel');
+    assert.equal(seen(40), false, 'the fix, once no update of ours could land');
+    assert.equal(seen(45), false, 'the fix');
+    assert.equal(seen(55), true, 'written after the retry');
   });
 });

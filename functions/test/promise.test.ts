@@ -345,6 +345,54 @@ describe('the promise, where the review broke it', function () {
     assert.equal(relation?.error?.code, 'CANCEL_OVERWRITTEN', JSON.stringify(relation));
   });
 
+  it("a held final update of ours that lands over the customer's cancel after the person's fix of an ended order, before their retry: flagged at the watch", async () => {
+    stack = await startStack({ service: { rejectRate: 0 } });
+    const order = await inFlight(stack);
+    await deliverShipment(stack, order);
+    await stack.cycle();
+    assert.equal((await stack.relation(order))?.stage, 'DELIVERED');
+    // A held IN_FLIGHT of ours lands on the ended order: flagged, and the person reads the flag.
+    await stack.food.updateOrderStatus(order, 'IN_FLIGHT');
+    await stack.cycle();
+    const read = (await stack.relation(order))?.error;
+    assert.equal(read?.code, 'ORDER_OVERWRITTEN', JSON.stringify(read));
+    // They set it back DELIVERED. Another held IN_FLIGHT of ours lands, the customer sees the order
+    // in progress and cancels it, and our held DELIVERED lands over the cancel, all before any poll.
+    await stack.food.updateOrderStatus(order, 'DELIVERED');
+    await stack.food.updateOrderStatus(order, 'IN_FLIGHT');
+    stack.service.cancelOrder(order);
+    await stack.food.updateOrderStatus(order, 'DELIVERED');
+    // The relation ended 14 minutes ago, so the held updates landed in time; the retry comes after.
+    await db()
+      .doc(relationRef(order).path)
+      .update({ stageSince: ago(14 * 60) });
+    const by = { who: 'alice', why: 'set it back DELIVERED' };
+    await retryRelation(relationRef(order), by, new Date(Date.now() + 10_000), 30, read);
+    await watchDue(stack, order);
+    const relation = await stack.relation(order);
+    assert.match(String(relation?.error?.code), /_OVERWRITTEN$/, JSON.stringify(relation));
+  });
+
+  it('a fix of an ended order made once no update of ours can land, then the retry: the watch finds it as vouched, no false alarm', async () => {
+    stack = await startStack({ service: { rejectRate: 0 } });
+    const order = await inFlight(stack);
+    await deliverShipment(stack, order);
+    await stack.cycle();
+    await stack.food.updateOrderStatus(order, 'IN_FLIGHT'); // a held update of ours: flagged
+    await stack.cycle();
+    const read = (await stack.relation(order))?.error;
+    assert.equal(read?.code, 'ORDER_OVERWRITTEN', JSON.stringify(read));
+    await db()
+      .doc(relationRef(order).path)
+      .update({ stageSince: ago(15 * 60) });
+    await stack.food.updateOrderStatus(order, 'DELIVERED'); // the person's fix
+    const by = { who: 'alice', why: 'set it back DELIVERED' };
+    await retryRelation(relationRef(order), by, new Date(Date.now() + 1_000), 30, read);
+    await watchDue(stack, order);
+    const relation = await stack.relation(order);
+    assert.equal(relation?.error, null, JSON.stringify(relation));
+  });
+
   it('a flagged relation closed on a held update of ours over the cancel, after the person read the flag: their retry is refused, the flag stays (seed 50511)', async () => {
     stack = await startStack({ service: { rejectRate: 0 } });
     const order = await inFlight(stack);

@@ -94,6 +94,7 @@ describe('parseRelation', () => {
         possibleOrphans: [],
         knownUpdateTime: null,
         vouchedUpdateTime: null,
+        vouchedFrom: null,
         orderUpdateTime: null,
         lateUpdates: [],
         finishWindow: null,

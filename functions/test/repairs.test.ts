@@ -301,9 +301,20 @@ describe('npm run ops: listing, retrying and resolving', function () {
       'ORDER_OVERWRITTEN',
       'nothing changed',
     );
+    // It ended a second ago: a held REJECTED of ours may still land, and would read as the fix.
+    const early = await retry('--flag', `ORDER_OVERWRITTEN@${at}`);
+    assert.equal(early.code, 1, early.output);
+    assert.match(early.output, /ended REJECTED, and an update of ours may still land .* until /);
+    await db()
+      .collection('relations')
+      .doc(id)
+      .update({ stageSince: ago(15 * 60) });
     const named = await retry('--flag', `ORDER_OVERWRITTEN@${at}`);
     assert.equal(named.code, 0, named.output);
-    assert.equal((await stack.relation(order))?.error, null);
+    const relation = await stack.relation(order);
+    assert.equal(relation?.error, null);
+    assert.ok(relation?.vouchedFrom && relation.vouchedUpdateTime, JSON.stringify(relation));
+    assert.ok(relation.vouchedFrom < relation.vouchedUpdateTime, 'from when ours could not land');
   });
 
   it('refuses to retry a relation that is not flagged, or one whose step an attempt still holds', async () => {

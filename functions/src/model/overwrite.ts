@@ -42,16 +42,25 @@ export function isOverwritten(
     stage,
     knownUpdateTime,
     vouchedUpdateTime,
+    vouchedFrom,
     lateUpdates,
-  }: Pick<Relation, 'stage' | 'knownUpdateTime' | 'vouchedUpdateTime' | 'lateUpdates'>,
+  }: Pick<
+    Relation,
+    'stage' | 'knownUpdateTime' | 'vouchedUpdateTime' | 'vouchedFrom' | 'lateUpdates'
+  >,
   seen: OrderSeen,
   windows: Windows,
 ): boolean {
   // What was seen when or before we last knew the order tells nothing new, whatever it says.
   if (knownUpdateTime !== null && !isLater(seen.updateTime, knownUpdateTime)) return false;
   if (isTerminal(stage) && seen.status !== stage) return true;
-  // Until a person vouched for the ended order, a write that reads as it ended was their fix.
-  if (vouchedUpdateTime !== null && !isLater(seen.updateTime, vouchedUpdateTime)) return false;
+  // Between when no update of ours could land and a person's retry, a write that reads as the
+  // order ended was their fix; before, it may be a held update of ours over a cancel.
+  const vouched =
+    vouchedUpdateTime !== null &&
+    !isLater(seen.updateTime, vouchedUpdateTime) &&
+    (vouchedFrom === null || !isLater(vouchedFrom, seen.updateTime));
+  if (vouched) return false;
   const ourNext = (NEXT[stage] ?? []).includes(String(seen.status));
   if ((windows === 'every window' || !ourNext) && landedHeld(lateUpdates, seen)) return true;
   if (knownUpdateTime === null && vouchedUpdateTime === null) return false;

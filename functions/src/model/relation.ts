@@ -139,10 +139,12 @@ export const RelationFields = z.object({
   /** The update_time at which we last knew the order's status for sure: ours, or one a step saw. */
   knownUpdateTime: orNull(updateTime),
   /**
-   * A retry of an ended relation's overwrite flag: up to then a write reading as it ended was the
-   * person's fix; one reading otherwise, or any write after it, is flagged.
+   * A retry of an ended relation's overwrite flag: up to then, and from `vouchedFrom`, a write
+   * reading as it ended was the person's fix; one reading otherwise, or any other write, is flagged.
    */
   vouchedUpdateTime: orNull(updateTime),
+  /** When no update of ours could land any more, so a write from then on was not ours. */
+  vouchedFrom: orNull(updateTime),
   /** The order's update_time as the poller last recorded it, with orderStatus. */
   orderUpdateTime: orNull(updateTime),
   /** UpdateOrders of ours whose outcome is unknown: writes that may still land. */

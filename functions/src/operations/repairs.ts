@@ -4,7 +4,7 @@ import { INT_PARAMS, lateWriteWatchMs } from '../config';
 import { CLOCK_SKEW_MS } from '../model/update-time';
 import { describeError } from '../describe-error';
 import { orphansOf, stepFrom } from '../model/orphans';
-import { isTerminal } from '../model/stage';
+import { isFinish, isTerminal } from '../model/stage';
 import { isFlaggedOverwritten } from '../model/overwrite';
 import { latestUpdateTime } from '../model/update-time';
 import {
@@ -24,6 +24,7 @@ import {
   isNewerSchema,
   parseRelation,
   SCHEMA_VERSION,
+  stageSinceOf,
   TRANSITIONS,
 } from '../store/schema';
 import { settle } from '../engine/settle';
@@ -43,9 +44,9 @@ export class RepairRefused extends Error {
   }
 }
 
-// How long an ended order is watched after a repair, and an unnamed create may land after its
-// claim: a repair runs without the functions' timeout, so it waits out the longest one allowed.
-const REPAIRED_WATCH_MS = lateWriteWatchMs({
+// How long after a relation ended an update of ours, or after its claim an unnamed create, may land:
+// a repair does not know the functions' timeout, so it waits out the longest one allowed.
+const OURS_MAY_LAND_MS = lateWriteWatchMs({
   advanceTimeoutSeconds: INT_PARAMS.ADVANCE_TIMEOUT_SECONDS.max,
 });
 
@@ -109,6 +110,18 @@ export async function retryRelation(
     if (typeof attempts === 'string') throw new RepairRefused(`${relation.order}: ${attempts}`);
     // Every read of a transaction comes before its first write.
     const snapshot = await tx.get(ref);
+    const ended = isTerminal(relation.stage);
+    // An update of ours sent before the order ended may land until then. A held finish reads as
+    // the order ended: landed over a customer's cancel, it would pass for the person's fix.
+    const endedAt = stageSinceOf(snapshot.data() ?? {}) ?? flag.at;
+    const oursLandUntil = new Date(endedAt.getTime() + OURS_MAY_LAND_MS + CLOCK_SKEW_MS);
+    const finished = isFinish(relation.stage);
+    if (overwrite && finished && now < oursLandUntil) {
+      throw new RepairRefused(
+        `${relation.order} ended ${relation.stage}, and an update of ours may still land on the food service until ${oursLandUntil.toISOString()}. ` +
+          `After that, look at the order again, set it right, then retry with --flag ${named}`,
+      );
+    }
     let approved: number | null = null;
     try {
       approved = approveRetry(tx, attempts, by, now)?.attempt ?? null;
@@ -117,24 +130,25 @@ export async function retryRelation(
     }
     // The person vouches for writes up to the flagged overwrite; later ones are judged as usual, so
     // a held update of ours landing after their fix is told. A live relation keeps its late updates.
-    // An ended one forgets them and takes the retry's time (a write before it that reads as ended
-    // was the fix, one after is flagged), and is watched until a held update could have landed. A
-    // fix within the clock skew before the retry may be flagged again, never missed. A flag without
-    // orderUpdateTime (an older one) counts from its time, less the skew.
+    // An ended one takes a write that reads as it ended, up to the retry (from when no finish of
+    // ours could land), for the fix, and is looked at once no update of ours can land. A fix within
+    // the clock skew of either end may be flagged again, never missed. A flag without orderUpdateTime (an older one) counts
+    // from its time, less the skew.
     const known = latestUpdateTime(
       relation.knownUpdateTime,
       flag.orderUpdateTime ?? new Date(flag.at.getTime() - CLOCK_SKEW_MS).toISOString(),
     );
     const vouched = !overwrite
       ? {}
-      : isTerminal(relation.stage)
+      : ended
         ? {
             knownUpdateTime: known,
             vouchedUpdateTime: now.toISOString(),
+            vouchedFrom: finished ? oursLandUntil.toISOString() : null,
             lateUpdates: [],
             orderStatus: relation.stage,
             orderUpdateTime: null,
-            watchUntil: new Date(now.getTime() + REPAIRED_WATCH_MS),
+            watchUntil: new Date(Math.max(now.getTime(), oursLandUntil.getTime())),
           }
         : { knownUpdateTime: known };
     const entry = ref.collection(TRANSITIONS).doc(`retry-${now.getTime()}`);
@@ -260,7 +274,7 @@ export async function resolveOrphan(
       );
     }
     // A create whose reply was lost may still be applied: nobody can reconcile what may not exist yet.
-    const settledAt = new Date(orphan.claimedAt.getTime() + REPAIRED_WATCH_MS);
+    const settledAt = new Date(orphan.claimedAt.getTime() + OURS_MAY_LAND_MS);
     if (orphan.name === null && now < settledAt) {
       throw new RepairRefused(
         `${relation.order}: ${describeOrphan(orphan)} sent its create at ${orphan.claimedAt.toISOString()} or later, ` +

@@ -21,6 +21,7 @@ export function relation(overrides: Partial<Relation> = {}): Relation {
     possibleOrphans: [],
     knownUpdateTime: null,
     vouchedUpdateTime: null,
+    vouchedFrom: null,
     orderUpdateTime: null,
     lateUpdates: [],
     finishWindow: null,
