@@ -73,13 +73,6 @@ export const INT_PARAMS = {
     max: 540,
     description: 'Timeout of advanceRelation, the trigger that runs one step',
   },
-  CLAIM_LEASE_SECONDS: {
-    default: 300,
-    min: 20,
-    max: 3600,
-    description:
-      "How long a claimed create step is left to its claimant before another attempt may take over; must exceed ADVANCE_TIMEOUT_SECONDS plus the step's worst-case call time",
-  },
   MAX_AMBIGUOUS_RETRIES: {
     default: 1,
     min: 0,
@@ -328,6 +321,8 @@ export function lateWriteWatchMs(config: Pick<Config, 'advanceTimeoutSeconds'>):
 }
 
 export type Config = IntSettings & {
+  /** Derived from the timeout and the deadlines (claimLeaseSeconds), not a param. */
+  claimLeaseSeconds: number;
   address: string;
   /** FUNCTIONS_REGION: where the functions run, and so where observeShard's task queue is. */
   region: string;
@@ -510,7 +505,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     clientCert: foodServiceClientCert.value(),
     clientKey: foodServiceClientKey.value(),
   });
-  const config: Config = {
+  const config: Omit<Config, 'claimLeaseSeconds'> = {
     address: foodServiceAddressFrom(env),
     // The CLI sets every param in a deployed function's environment; elsewhere the default applies.
     region: env.FUNCTIONS_REGION?.trim() || STRING_PARAMS.FUNCTIONS_REGION.default,
@@ -519,14 +514,17 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     ) as IntSettings),
     tls,
   };
-  // A claim must outlive its claimant, or a second attempt could start while the first can create.
-  const neededSeconds = config.advanceTimeoutSeconds + Math.ceil(stepCallBudgetMs(config) / 1000);
-  if (config.claimLeaseSeconds <= neededSeconds) {
-    throw new Error(
-      `CLAIM_LEASE_SECONDS (${config.claimLeaseSeconds}) must exceed ADVANCE_TIMEOUT_SECONDS (${config.advanceTimeoutSeconds}) ` +
-        `plus a step's worst-case food-service time (${Math.ceil(stepCallBudgetMs(config) / 1000)} s with RPC_DEADLINE_MS ` +
-        `${config.rpcDeadlineMs} and CREATE_DEADLINE_MS ${config.createDeadlineMs}): set it above ${neededSeconds}`,
-    );
-  }
-  return config;
+  return { ...config, claimLeaseSeconds: claimLeaseSeconds(config) };
+}
+
+/**
+ * How long a claimed create step is left to its claimant: it must outlive the claimant, or a second
+ * attempt could start while the first can still create. Its timeout and worst-case food-service
+ * time, with a minute's margin, rounded up to the minute (300 s with the defaults).
+ */
+export function claimLeaseSeconds(
+  config: Pick<Config, 'advanceTimeoutSeconds' | 'rpcDeadlineMs' | 'createDeadlineMs'>,
+): number {
+  const needed = config.advanceTimeoutSeconds + stepCallBudgetMs(config) / 1000;
+  return Math.ceil((needed + 60) / 60) * 60;
 }

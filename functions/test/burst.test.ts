@@ -38,7 +38,6 @@ const BATCH = 500;
 const ROOMY_DEADLINES = {
   RPC_DEADLINE_MS: '10000',
   CREATE_DEADLINE_MS: '20000',
-  CLAIM_LEASE_SECONDS: '600',
 };
 
 interface InFlight {

@@ -4,7 +4,7 @@
 // where the calls would arrive; state is kept as it was; after the resume,
 // every order finishes without a person, including relations whose events
 // were dropped during the pause (woken by the poller at once, long before the
-// stall nudge would have: CLAIM_LEASE_SECONDS is 180 s here).
+// stall nudge would have: the claim lease is 240 s here).
 import type { DocumentData } from 'firebase-admin/firestore';
 import { strict as assert } from 'node:assert';
 
@@ -112,7 +112,7 @@ describe('the kill switch', function () {
     assert.match(resumed.output, /resumed by alice/);
 
     // The first poll after the resume catches up: news is observed, and the relation whose
-    // event was dropped is woken although it is far from stalled (180 s).
+    // event was dropped is woken although it is far from stalled (240 s).
     const resumedAt = Date.now();
     await stack.cycle();
     const woken = await stack.relation(late);

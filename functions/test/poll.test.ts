@@ -497,7 +497,7 @@ describe('the poll lease', () => {
   it('is renewed while a long poll runs, so no other poll starts beside it', async () => {
     stack = await startStack({
       autoDeliver: false,
-      env: { RPC_DEADLINE_MS: '20000', CLAIM_LEASE_SECONDS: '600' },
+      env: { RPC_DEADLINE_MS: '20000' },
     });
     stack.service.placeOrders(1);
     // A poll slower than the lease itself: every listing takes 12 s.

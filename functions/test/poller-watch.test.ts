@@ -268,23 +268,26 @@ describe('the poller, watched', () => {
 
   it('a crash at start-up (a param out of range) is recorded before the function fails, and alerted', async () => {
     stack = await startStack({ autoDeliver: false });
-    const saved = process.env.CLAIM_LEASE_SECONDS;
-    process.env.CLAIM_LEASE_SECONDS = '20'; // shorter than a step can take: loadConfig refuses it
+    const saved = process.env.RPC_DEADLINE_MS;
+    process.env.RPC_DEADLINE_MS = '50'; // below its range: loadConfig refuses it
     try {
       assert.equal(await stack.fireSchedule('pollFoodService'), 500);
       assert.equal(await pollStatus(stack), 500);
     } finally {
-      process.env.CLAIM_LEASE_SECONDS = saved;
+      process.env.RPC_DEADLINE_MS = saved;
     }
     const heartbeat = await readPollerHeartbeat();
     assert.equal(heartbeat?.consecutiveFailures, 2);
     assert.equal(heartbeat?.lastFailure?.code, 'START_FAILED');
-    assert.match(String(heartbeat?.lastFailure?.message), /CLAIM_LEASE_SECONDS \(20\) must exceed/);
+    assert.match(
+      String(heartbeat?.lastFailure?.message),
+      /RPC_DEADLINE_MS must be an integer from 100 to 60000, got "50"/,
+    );
     const mark = logMark();
     await reportAt(new Date(Date.now() + DOWN_AFTER_MS + 1_000));
     assert.match(
       String(poller(mark)[0]?.detail),
-      /START_FAILED: CLAIM_LEASE_SECONDS \(20\) must exceed/,
+      /START_FAILED: RPC_DEADLINE_MS must be an integer from 100 to 60000, got "50"/,
     );
   });
 

@@ -41,7 +41,6 @@ export function testEnv(
     RPC_DEADLINE_MS: '2000',
     CREATE_DEADLINE_MS: '5000',
     MAX_CONCURRENCY: '16',
-    CLAIM_LEASE_SECONDS: '180',
     // Every instance reads the kill switch on every event, so a test sees a flip at once and no
     // switch state outlives the test that set it (the cache is per process).
     PAUSE_CHECK_SECONDS: '0',
