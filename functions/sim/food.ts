@@ -148,12 +148,15 @@ export class FoodLedger {
     this.world.log(`customer cancels ${name}`, name);
   }
 
-  /** A person sets the order's status by hand, as a flag's message asks (in the console, say). */
-  setByOperator(name: string, status: OrderStatusName): void {
+  /**
+   * A person sets the order's status by hand, as a flag's message asks (in the console, say); with
+   * `rewrites`, even when it already reads so, which moves its update_time.
+   */
+  setByOperator(name: string, status: OrderStatusName, rewrites = false): void {
     const order = this.orders.get(name);
     if (!order) return;
     order.checked.push({ status, at: this.world.now });
-    if (order.status === status) return;
+    if (order.status === status && !rewrites) return;
     this.setStatus(order, status, 'operator');
     this.world.log(`operator sets ${name} to ${status} on the food service`, name);
   }

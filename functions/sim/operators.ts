@@ -10,6 +10,7 @@ import { isTerminal } from '../src/model/stage';
 import { RepairRefused, resolveOrphan, retryRelation } from '../src/operations/repairs';
 import { pageOfRelations, type RelationFilter } from '../src/store/queries';
 import { readRelation, relationRef } from '../src/store/relations';
+import type { OrderStatusName } from '../src/model/statuses';
 import type { FoodLedger } from './food';
 import type { World } from './world';
 
@@ -26,9 +27,22 @@ export interface Person {
   retriesTwice: boolean;
 }
 
+/**
+ * How the person of the world that waits (Plan.heldWhileAPersonWaits) works: they ask the customer
+ * once per flag they read and act on that answer until the flag changes, and set the order even
+ * when it already reads so (a console writes it again).
+ */
+export interface Habits {
+  asksOncePerFlag: boolean;
+  rewrites: boolean;
+}
+
 const BY = { who: 'sim-operator', why: 'checked the food service' };
 
 export class Operators {
+  /** What the customer said, by the flag it was asked for (`order code@at`). */
+  private readonly answers = new Map<string, boolean>();
+
   constructor(
     private readonly world: World,
     private readonly food: FoodLedger,
@@ -37,6 +51,7 @@ export class Operators {
     private readonly retentionDays: number,
     /** Nobody starts work after this: the run's last minutes only heal. */
     private readonly until: number,
+    private readonly habits: Habits = { asksOncePerFlag: false, rewrites: false },
   ) {}
 
   /** A round: some flagged relations retried, some open notes resolved, in the order this person works. */
@@ -97,11 +112,18 @@ export class Operators {
     if (isFlaggedOverwritten(relation)) {
       // A cancel stands, and an ended relation that cannot say "cancelled after it ended" keeps its flag for
       // customer service; otherwise the order is set back as it ended.
-      const customerCancelled = this.food.orders
-        .get(order)
-        ?.history.some((h) => h.by === 'customer' && h.status === 'CANCELLED');
-      if (customerCancelled) this.food.setByOperator(order, 'CANCELLED');
-      else if (isTerminal(stage)) this.food.setByOperator(order, stage);
+      const asked = `${order} ${error.code}@${error.at.toISOString()}`;
+      const customerCancelled =
+        (this.habits.asksOncePerFlag ? this.answers.get(asked) : undefined) ??
+        this.food.orders
+          .get(order)
+          ?.history.some((h) => h.by === 'customer' && h.status === 'CANCELLED') ??
+        false;
+      this.answers.set(asked, customerCancelled);
+      const set = (status: OrderStatusName) =>
+        this.food.setByOperator(order, status, this.habits.rewrites);
+      if (customerCancelled) set('CANCELLED');
+      else if (isTerminal(stage)) set(stage);
       if (customerCancelled && isTerminal(stage) && stage !== 'CANCELLED') return null;
       if (this.person?.retryGapMs)
         await this.world.sleep(this.world.random.int(0, this.person.retryGapMs));

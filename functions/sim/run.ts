@@ -178,6 +178,7 @@ export async function simulate(scheduler: Scheduler, plan: Plan): Promise<RunRes
     plan.person,
     config.retentionDays,
     START + RUN_MS - 10 * 60_000,
+    { asksOncePerFlag: plan.heldWhileAPersonWaits, rewrites: plan.heldWhileAPersonWaits },
   );
   let eventIds = 0;
 

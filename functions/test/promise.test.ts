@@ -366,12 +366,61 @@ describe('the promise, where the review broke it', function () {
     await db()
       .doc(relationRef(order).path)
       .update({ stageSince: ago(14 * 60) });
+    // The flag they read came before no update of ours could land: it is raised again, not cleared.
     const by = { who: 'alice', why: 'set it back DELIVERED' };
-    await retryRelation(relationRef(order), by, new Date(Date.now() + 10_000), 30, read);
+    await assert.rejects(
+      retryRelation(relationRef(order), by, new Date(Date.now() + 10_000), 30, read),
+      /is raised again/,
+    );
     await watchDue(stack, order);
     const relation = await stack.relation(order);
     assert.match(String(relation?.error?.code), /_OVERWRITTEN$/, JSON.stringify(relation));
   });
+
+  // Found by a skeptic's review of the fix above: the person checked with the customer before no
+  // update of ours could land, and set the order right again after, as the refusal asked.
+  for (const seen of ['IN_FLIGHT', 'DELIVERED'] as const) {
+    it(`a person who checked with the customer while an update of ours could still land, then set the order ${seen === 'IN_FLIGHT' ? 'right' : 'DELIVERED again'} after: the retry raises the flag anew, to check again`, async () => {
+      stack = await startStack({ service: { rejectRate: 0 } });
+      const order = await inFlight(stack);
+      await deliverShipment(stack, order);
+      await stack.cycle();
+      await stack.food.updateOrderStatus(order, 'IN_FLIGHT'); // a held update of ours: flagged
+      await stack.cycle();
+      const read = (await stack.relation(order))?.error;
+      assert.equal(read?.code, 'ORDER_OVERWRITTEN', JSON.stringify(read));
+      // The customer wants it DELIVERED; the person sets it so and runs retry: too early.
+      await stack.food.updateOrderStatus(order, 'DELIVERED');
+      const by = { who: 'alice', why: 'the customer has it' };
+      await assert.rejects(
+        retryRelation(relationRef(order), by, new Date(), 30, read),
+        /may still land/,
+      );
+      // No update of ours can land 6 s from now. Before then, another held IN_FLIGHT lands, the
+      // customer cancels, and our held DELIVERED lands over the cancel (then, maybe, IN_FLIGHT).
+      const quietAt = Date.now() + 6_000;
+      await db()
+        .doc(relationRef(order).path)
+        .update({ stageSince: Timestamp.fromMillis(quietAt - 845_000) });
+      await stack.food.updateOrderStatus(order, 'IN_FLIGHT');
+      stack.service.cancelOrder(order);
+      await stack.food.updateOrderStatus(order, 'DELIVERED');
+      if (seen === 'IN_FLIGHT') await stack.food.updateOrderStatus(order, 'IN_FLIGHT');
+      assert.ok(Date.now() < quietAt - 1_000, 'the held updates landed in time');
+      await new Promise((resolve) => setTimeout(resolve, quietAt - Date.now() + 1_000));
+      // Then the person sets it DELIVERED, as they learned, and retries the flag they read.
+      await stack.food.updateOrderStatus(order, 'DELIVERED');
+      await assert.rejects(
+        retryRelation(relationRef(order), by, new Date(), 30, read),
+        /raised again as ORDER_OVERWRITTEN@.*check with the customer again/,
+      );
+      await stack.cycle();
+      const relation = await stack.relation(order);
+      assert.equal(relation?.error?.code, 'ORDER_OVERWRITTEN', JSON.stringify(relation));
+      assert.ok(relation.error.at.getTime() >= quietAt, 'raised once no update of ours can land');
+      assert.match(relation.error.message, /check with the customer again/);
+    });
+  }
 
   it('a fix of an ended order made once no update of ours can land, then the retry: the watch finds it as vouched, no false alarm', async () => {
     stack = await startStack({ service: { rejectRate: 0 } });

@@ -71,6 +71,10 @@ const REGRESSION_SEEDS: Record<string, number[]> = {
   'a retry that vouched for how a flagged order ended, on a held update after the person looked': [
     50511,
   ],
+  // Found on 9b99bfd by a skeptic's biased copy, then by the stock hunt once heldWhileAPersonWaits was
+  // drawn: a retry of a delivered order vouched for our held DELIVERED over the customer's cancel.
+  "a retry that vouched for a held finish of ours landed over the cancel before the person's retry":
+    [5746],
 };
 
 describe('the simulation', function () {

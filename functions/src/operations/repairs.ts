@@ -85,7 +85,8 @@ export async function retryRelation(
 ): Promise<{ approvedAttempt: number | null }> {
   if (!by.who.trim() || !by.why.trim())
     throw new RepairRefused('a retry needs who asks and why (--by and --reason)');
-  return store().runTransaction(async (tx) => {
+  type Retried = { approvedAttempt: number | null } | { refused: string };
+  const retried = await store().runTransaction(async (tx): Promise<Retried> => {
     const relation = await readForRepair(tx, ref);
     const flag = relation.error;
     if (!flag || flag.transient) {
@@ -112,15 +113,30 @@ export async function retryRelation(
     const snapshot = await tx.get(ref);
     const ended = isTerminal(relation.stage);
     // An update of ours sent before the order ended may land until then. A held finish reads as
-    // the order ended: landed over a customer's cancel, it would pass for the person's fix.
+    // the order ended: landed over a customer's cancel, it would pass for the person's fix. So the
+    // person vouches only with what they learned from a flag raised once none could land.
     const endedAt = stageSinceOf(snapshot.data() ?? {}) ?? flag.at;
     const oursLandUntil = new Date(endedAt.getTime() + OURS_MAY_LAND_MS + CLOCK_SKEW_MS);
+    const quiet = oursLandUntil.toISOString();
     const finished = isFinish(relation.stage);
     if (overwrite && finished && now < oursLandUntil) {
       throw new RepairRefused(
-        `${relation.order} ended ${relation.stage}, and an update of ours may still land on the food service until ${oursLandUntil.toISOString()}. ` +
-          `After that, look at the order again, set it right, then retry with --flag ${named}`,
+        `${relation.order} ended ${relation.stage}, and an update of ours may still land on the food service until ${quiet}, ` +
+          `over what the customer tells you now. After that, run retry again: it raises the flag anew, for you to check with the customer again`,
       );
+    }
+    if (overwrite && finished && flag.at < oursLandUntil) {
+      const again = {
+        ...flag,
+        at: now,
+        message: `${flag.message}; raised again once no update of ours could land (${quiet}): check with the customer again`,
+      };
+      tx.update(ref, errorFields(again));
+      return {
+        refused:
+          `${relation.order}: ${named} was raised while an update of ours could still land, so what the customer said may be overtaken. ` +
+          `It is raised again as ${flag.code}@${now.toISOString()}: check with the customer again, set the order right, then retry with --flag ${flag.code}@${now.toISOString()}`,
+      };
     }
     let approved: number | null = null;
     try {
@@ -179,6 +195,8 @@ export async function retryRelation(
     });
     return { approvedAttempt: approved };
   });
+  if ('refused' in retried) throw new RepairRefused(retried.refused);
+  return retried;
 }
 
 /** A repair of a missing, newer or malformed relation is refused. */
