@@ -304,7 +304,7 @@ describe('npm run ops: listing, retrying and resolving', function () {
     // It ended a second ago: a held REJECTED of ours may still land, and would read as the fix.
     const early = await retry('--flag', `ORDER_OVERWRITTEN@${at}`);
     assert.equal(early.code, 1, early.output);
-    assert.match(early.output, /ended REJECTED, and an update of ours may still land .* until /);
+    assert.match(early.output, /ended REJECTED; an update of ours may still land .* until /);
     await db()
       .collection('relations')
       .doc(id)

@@ -340,7 +340,8 @@ export async function close(run: Run, to: Outcome): Promise<AdvanceResult> {
 
 /**
  * An overwrite flag read before the order ended does not cover how it ended, which may be a held
- * update of ours over a cancel too: raised anew, a retry naming the old one is refused (seed 50511).
+ * update of ours over a cancel too: raised anew, a retry naming the old one is refused
+ * (seed 50511).
  */
 function raisedAsEnded(flag: StepError, to: Outcome, endedAt: string | null, now: Date): StepError {
   const ended = `then the order ended ${to}${endedAt ? ` at ${endedAt}` : ''}`;

@@ -32,9 +32,9 @@ export interface FoodClientOptions {
   createDeadlineMs?: number;
   /** For reads only: writes are sent once. */
   retry?: Partial<RetryPolicy>;
-  /** Looks for rotated credentials when a failure could be theirs; without it, the call just fails. */
+  /** Looks for rotated credentials when a failure could be theirs; without it, a call fails. */
   refresher?: CredentialRefresher;
-  /** FOOD_MAX_IN_FLIGHT (default: no limit); one client serves a process, so it is the instance's. */
+  /** FOOD_MAX_IN_FLIGHT (default: no limit): the instance's, as one client serves a process. */
   maxInFlight?: number;
   /** Default RECEIVE_LIMIT_BYTES; a test lowers it to reach it with small orders. */
   maxReceiveBytes?: number;
@@ -201,7 +201,7 @@ export class FoodClient implements FoodApi {
     return this.wideOrders;
   }
 
-  /** The old channel closes after its calls' deadlines: closing it now would cancel healthy calls. */
+  /** The old channel closes after its calls' deadlines: closing it now cancels healthy calls. */
   private reconnect(tls: TlsMaterial): void {
     const old = [this.orders, this.wideOrders];
     this.wideOrders = undefined;
@@ -390,7 +390,8 @@ export class FoodClient implements FoodApi {
 
   /**
    * A failure rotated secrets could heal is tried once more on a channel rebuilt with them. It
-   * proves nothing was sent, so creates too (docs/OPERATIONS.md#rotating-the-food-service-credentials).
+   * proves nothing was sent, so creates too
+   * (docs/OPERATIONS.md#rotating-the-food-service-credentials).
    */
   private async call<Req, Res>(
     method: FoodMethod,

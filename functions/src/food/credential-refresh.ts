@@ -41,7 +41,7 @@ export class CredentialRefresher {
     private readonly clock: () => number = Date.now,
   ) {}
 
-  /** The latest material if not `current`; null if the same, unreadable, or checked too recently. */
+  /** The latest material if not `current`; null if unchanged, unreadable, or checked too recently. */
   check(current: TlsMaterial): Promise<TlsMaterial | null> {
     if (this.inFlight) return this.inFlight;
     const now = this.clock();

@@ -37,7 +37,7 @@ function secretManager(emulatorHost: string | undefined): SecretManagerServiceCl
         `SECRET_MANAGER_EMULATOR_HOST must be a loopback host:port, got "${emulatorHost}"`,
       );
     const host = match[1].replace(/^\[|\]$/g, '');
-    // google-gax uses the same @grpc/grpc-js as this package, so these credentials are its own kind.
+    // google-gax uses the same @grpc/grpc-js as this package: these credentials are its own kind.
     client = new SecretManagerServiceClient({
       apiEndpoint: host,
       port: Number(match[2]),

@@ -140,7 +140,7 @@ export const RelationFields = z.object({
   knownUpdateTime: orNull(updateTime),
   /**
    * A retry of an ended relation's overwrite flag: up to then, and from `vouchedFrom`, a write
-   * reading as it ended was the person's fix; one reading otherwise, or any other write, is flagged.
+   * reading as it ended was the person's fix; one reading otherwise, or any other, is flagged.
    */
   vouchedUpdateTime: orNull(updateTime),
   /** When no update of ours could land any more, so a write from then on was not ours. */

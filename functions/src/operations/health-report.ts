@@ -114,7 +114,7 @@ export function logPollerAlert(alert: PollerAlert, fields: Record<string, unknow
 export async function reportStuckOrders(deps: ReportDeps): Promise<HealthSummary> {
   const now = deps.now();
   const { thresholds } = deps;
-  // First, as it needs no food service or index: a stopped poller is the one problem no relation shows.
+  // First, as it needs no food service or index: a stopped poller shows on no relation.
   const poller = await pollerStatus(now, deps.watch, true);
   for (const alert of poller.alerts) {
     logPollerAlert(alert, {

@@ -44,8 +44,8 @@ export class RepairRefused extends Error {
   }
 }
 
-// How long after a relation ended an update of ours, or after its claim an unnamed create, may land:
-// a repair does not know the functions' timeout, so it waits out the longest one allowed.
+// How long after a relation ended an update of ours, or after its claim an unnamed create, may
+// land: a repair does not know the functions' timeout, so it waits out the longest one allowed.
 const OURS_MAY_LAND_MS = lateWriteWatchMs({
   advanceTimeoutSeconds: INT_PARAMS.ADVANCE_TIMEOUT_SECONDS.max,
 });
@@ -73,8 +73,9 @@ function describeHandled(handled: HandledFlag): string {
  * Clears a flag so the trigger runs the step again, approving its latest attempt for a fresh
  * budget: the person has reconciled the possible orphans. For an overwrite they vouch only up to
  * the flagged write (not for the order as it is now), so must name that very flag (`handled`): a
- * newer one would otherwise be cleared unseen. A finished relation this settles expires after
- * `retentionDays`.
+ * newer one would otherwise be cleared unseen; for a relation that ended DELIVERED or REJECTED,
+ * a flag raised once no update of ours could land (an older one is raised anew). A finished
+ * relation this settles expires after `retentionDays`.
  */
 export async function retryRelation(
   ref: DocumentReference,
@@ -121,8 +122,8 @@ export async function retryRelation(
     const finished = isFinish(relation.stage);
     if (overwrite && finished && now < oursLandUntil) {
       throw new RepairRefused(
-        `${relation.order} ended ${relation.stage}, and an update of ours may still land on the food service until ${quiet}, ` +
-          `over what the customer tells you now. After that, run retry again: it raises the flag anew, for you to check with the customer again`,
+        `${relation.order} ended ${relation.stage}; an update of ours may still land on the food service until ${quiet}, ` +
+          `over what the customer tells you before then. Retry after that: it raises the flag anew, for you to check with the customer again`,
       );
     }
     if (overwrite && finished && flag.at < oursLandUntil) {
@@ -144,12 +145,12 @@ export async function retryRelation(
     } catch (error) {
       throw new RepairRefused(`${relation.order}: ${describeError(error)}`);
     }
-    // The person vouches for writes up to the flagged overwrite; later ones are judged as usual, so
-    // a held update of ours landing after their fix is told. A live relation keeps its late updates.
-    // An ended one takes a write that reads as it ended, up to the retry (from when no finish of
-    // ours could land), for the fix, and is looked at once no update of ours can land. A fix within
-    // the clock skew of either end may be flagged again, never missed. A flag without orderUpdateTime (an older one) counts
-    // from its time, less the skew.
+    // The person vouches for writes up to the flagged overwrite; later ones are judged as usual,
+    // so a held update of ours landing after their fix is told. A live relation keeps its late
+    // updates. An ended one takes a write that reads as it ended, up to the retry (from when no
+    // finish of ours could land), for the fix, and is looked at once no update of ours can land.
+    // A fix within the clock skew of either end may be flagged again, never missed. A flag without
+    // orderUpdateTime (an older one) counts from its time, less the skew.
     const known = latestUpdateTime(
       relation.knownUpdateTime,
       flag.orderUpdateTime ?? new Date(flag.at.getTime() - CLOCK_SKEW_MS).toISOString(),
@@ -291,7 +292,7 @@ export async function resolveOrphan(
         `${relation.order}: ${describeOrphan(orphan)} is named ${orphan.name}: look it up on the food service, then resolve it by that name`,
       );
     }
-    // A create whose reply was lost may still be applied: nobody can reconcile what may not exist yet.
+    // A create whose reply was lost may still be applied: nobody reconciles what may not exist yet.
     const settledAt = new Date(orphan.claimedAt.getTime() + OURS_MAY_LAND_MS);
     if (orphan.name === null && now < settledAt) {
       throw new RepairRefused(

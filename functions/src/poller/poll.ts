@@ -411,7 +411,7 @@ async function lookUp(
           order: relation.order,
           method,
           code: error.codeName,
-          // A fault that usually heals is counted: FAULT_RETRY_LIMIT polls in a row flag the relation.
+          // A fault that usually heals is counted: FAULT_RETRY_LIMIT polls in a row flag it.
           pollsInARow: error.bounded ? (previousFaults?.count ?? 0) + 1 : undefined,
         });
       } else {

@@ -240,7 +240,7 @@ export async function runScheduledPolls(deps: PollDeps, options: ScheduledRun): 
         logger.info('poll slots left out: no order in progress', { slots: rest.length });
         break;
       }
-      // Slots this poll ran past it served; the rest go to tasks, or are polled here if not enqueued.
+      // Slots this poll ran past it served; the rest go to tasks, or are polled here if not queued.
       const later = rest.filter((slot) => slot > deps.now().getTime());
       if (plan.shape === 'tasks' && deps.slots && later.length > 0) {
         const left = await enqueueSlots(deps.slots, later, run);

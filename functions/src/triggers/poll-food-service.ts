@@ -94,7 +94,7 @@ export const pollFoodServiceNow = onRequest(
     secrets: FOOD_SERVICE_SECRETS,
     timeoutSeconds: TIMEOUT_SECONDS,
     memory: '512MiB',
-    // One instance, so what it can ask of the food service is bounded without counting on the lease.
+    // One instance, so what it asks of the food service is bounded without counting on the lease.
     maxInstances: POLLER_MAX_INSTANCES.pollFoodServiceNow,
   },
   async (request, response) => {
