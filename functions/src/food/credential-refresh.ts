@@ -41,7 +41,10 @@ export class CredentialRefresher {
     private readonly clock: () => number = Date.now,
   ) {}
 
-  /** The latest material if not `current`; null if unchanged, unreadable, or checked too recently. */
+  /**
+   * The latest material if not `current`; null if unchanged, unreadable, or checked less than the
+   * interval ago.
+   */
   check(current: TlsMaterial): Promise<TlsMaterial | null> {
     if (this.inFlight) return this.inFlight;
     const now = this.clock();
