@@ -14,6 +14,7 @@ import {
   BadRequest,
   db,
   describeError,
+  firestoreNow,
   killSwitchRef,
   listRelations,
   listRequestOf,
@@ -148,7 +149,7 @@ async function retry(
   const { approvedAttempt } = await retryRelation(
     relationRef(order),
     { who, why: reason },
-    new Date(),
+    await firestoreNow(),
     loadRetentionDays(),
     handled,
   );
@@ -177,7 +178,7 @@ async function resolve(
     relationRef(order),
     which,
     { who, why: note },
-    new Date(),
+    await firestoreNow(),
     loadRetentionDays(),
   );
   console.log(
@@ -261,7 +262,7 @@ async function flip(
   if (!reason?.trim())
     throw new UsageError(`${command} needs --reason "…": why, for whoever reads the switch next`);
   const who = operator(by);
-  const result = await setKillSwitch(paused, { who, why: reason }, new Date());
+  const result = await setKillSwitch(paused, { who, why: reason }, await firestoreNow());
   const where = killSwitchRef().path;
   if (result === 'unchanged')
     console.log(`${where}: already ${paused ? 'paused' : 'running'}; nothing changed.`);

@@ -29,7 +29,7 @@ export {
 export type { FoodMethod } from './food/types';
 
 export { db, standaloneFirestore, useFirestore } from './store/db';
-export { killSwitchRef, readKillSwitch, setKillSwitch } from './store/controls';
+export { firestoreNow, killSwitchRef, readKillSwitch, setKillSwitch } from './store/controls';
 export { readHealthSummary } from './store/health';
 export { relationRef } from './store/relations';
 export { newRelation } from './store/schema';

@@ -14,6 +14,7 @@ import { retryRelation } from '../src/operations/repairs';
 import { db, store } from '../src/store/db';
 import { relationRef } from '../src/store/relations';
 import { EXPIRE_AT, relationId, RELATIONS } from '../src/store/schema';
+import { readHistory } from './helpers/history';
 import { ago, flagFields, ops, seedAttempt } from './helpers/ops';
 import { captureEvent, deliver, startStack, type Stack } from './helpers/stack';
 
@@ -418,9 +419,49 @@ describe('the promise, where the review broke it', function () {
       const relation = await stack.relation(order);
       assert.equal(relation?.error?.code, 'ORDER_OVERWRITTEN', JSON.stringify(relation));
       assert.ok(relation.error.at.getTime() >= quietAt, 'raised once no update of ours can land');
-      assert.match(relation.error.message, /check with the customer again/);
+      assert.match(relation.error.message, /first raised at .*check with the customer again/);
+      const { entries } = await readHistory(relationRef(order));
+      const raised = entries.find((entry) => entry.kind === 'raise-again');
+      assert.ok(raised?.kind === 'raise-again', JSON.stringify(entries));
+      assert.equal(raised.by, 'alice');
+      assert.equal(raised.flag.at.getTime(), read.at.getTime());
     });
   }
+
+  it('the same, and the person retries the flag raised anew at once, with the fix they set before it: flagged again at the watch', async () => {
+    stack = await startStack({ service: { rejectRate: 0 } });
+    const order = await inFlight(stack);
+    await deliverShipment(stack, order);
+    await stack.cycle();
+    await stack.food.updateOrderStatus(order, 'IN_FLIGHT'); // a held update of ours: flagged
+    await stack.cycle();
+    const read = (await stack.relation(order))?.error;
+    assert.equal(read?.code, 'ORDER_OVERWRITTEN', JSON.stringify(read));
+    await stack.food.updateOrderStatus(order, 'DELIVERED'); // as the customer said, early on
+    const quietAt = Date.now() + 6_000;
+    await db()
+      .doc(relationRef(order).path)
+      .update({ stageSince: Timestamp.fromMillis(quietAt - 845_000) });
+    await stack.food.updateOrderStatus(order, 'IN_FLIGHT'); // another held update of ours
+    stack.service.cancelOrder(order);
+    await stack.food.updateOrderStatus(order, 'DELIVERED'); // our held finish over the cancel
+    assert.ok(Date.now() < quietAt - 1_000, 'the held updates landed in time');
+    await new Promise((resolve) => setTimeout(resolve, quietAt - Date.now() + 1_000));
+    await stack.food.updateOrderStatus(order, 'DELIVERED'); // the person sets it again
+    await new Promise((resolve) => setTimeout(resolve, 6_000)); // and retries a little later
+    const by = { who: 'alice', why: 'the customer has it' };
+    const refusal = await retryRelation(relationRef(order), by, new Date(), 30, read).then(
+      () => assert.fail('not refused'),
+      (error: Error) => error.message,
+    );
+    // They paste the flag the refusal names, without asking the customer again.
+    const [, at] = /raised again as ORDER_OVERWRITTEN@(\S+):/.exec(refusal) ?? [];
+    const again = { code: 'ORDER_OVERWRITTEN', at: new Date(at) };
+    await retryRelation(relationRef(order), by, new Date(), 30, again);
+    await watchDue(stack, order);
+    const relation = await stack.relation(order);
+    assert.equal(relation?.error?.code, 'ORDER_OVERWRITTEN', JSON.stringify(relation));
+  });
 
   it('a fix of an ended order made once no update of ours can land, then the retry: the watch finds it as vouched, no false alarm', async () => {
     stack = await startStack({ service: { rejectRate: 0 } });

@@ -3,6 +3,9 @@
 import { Timestamp } from 'firebase-admin/firestore';
 import { strict as assert } from 'node:assert';
 import { randomUUID } from 'node:crypto';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
 
 import { db } from '../src/store/db';
 import { relationId } from '../src/store/schema';
@@ -315,6 +318,50 @@ describe('npm run ops: listing, retrying and resolving', function () {
     assert.equal(relation?.error, null);
     assert.ok(relation?.vouchedFrom && relation.vouchedUpdateTime, JSON.stringify(relation));
     assert.ok(relation.vouchedFrom < relation.vouchedUpdateTime, 'from when ours could not land');
+  });
+
+  it("counts time by Firestore's clock, not the machine the person runs it on: a laptop 30 s fast is refused until no update of ours can land", async () => {
+    stack = await startStack({ autoDeliver: false });
+    const id = randomUUID();
+    const order = `orders/${id}`;
+    const raised = ago(1);
+    const at = raised.toDate().toISOString();
+    // It ended REJECTED long enough ago that no update of ours can land 10 s from now.
+    await seedRelation(id, {
+      stage: 'REJECTED',
+      orderStatus: 'IN_FLIGHT',
+      stageSince: Timestamp.fromMillis(Date.now() + 10_000 - 845_000),
+      ...flagFields('ORDER_OVERWRITTEN', 'the order changed to IN_FLIGHT', raised),
+    });
+    const fastClock = path.join(os.tmpdir(), `fast-clock-${process.pid}.cjs`);
+    fs.writeFileSync(
+      fastClock,
+      `const RealDate = Date;
+globalThis.Date = class extends RealDate {
+  constructor(...args) { if (args.length === 0) super(RealDate.now() + 30000); else super(...args); }
+  static now() { return RealDate.now() + 30000; }
+};
+`,
+    );
+    try {
+      const retried = await ops(
+        [
+          'retry',
+          order,
+          '--reason',
+          'set it back to REJECTED',
+          '--flag',
+          `ORDER_OVERWRITTEN@${at}`,
+        ],
+        { NODE_OPTIONS: `--require ${fastClock}` },
+      );
+      assert.equal(retried.code, 1, retried.output);
+      assert.match(retried.output, /an update of ours may still land on the food service until /);
+    } finally {
+      fs.rmSync(fastClock, { force: true });
+    }
+    const relation = await stack.relation(order);
+    assert.equal(relation?.error?.at.toISOString(), at, 'not raised anew by the fast clock');
   });
 
   it('refuses to retry a relation that is not flagged, or one whose step an attempt still holds', async () => {

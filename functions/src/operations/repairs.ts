@@ -130,9 +130,18 @@ export async function retryRelation(
       const again = {
         ...flag,
         at: now,
-        message: `${flag.message}; raised again once no update of ours could land (${quiet}): check with the customer again`,
+        message: `${flag.message}; first raised at ${flag.at.toISOString()}, raised again once no update of ours could land (${quiet}): check with the customer again`,
       };
-      tx.update(ref, errorFields(again));
+      const entry = ref.collection(TRANSITIONS).doc(`raise-again-${now.getTime()}`);
+      tx.update(ref, { ...errorFields(again), ...historyFields(snapshot, [entry.id]) });
+      tx.create(entry, {
+        step: 'raise-again',
+        stage: relation.stage,
+        by: by.who,
+        reason: by.why,
+        at: now,
+        flag: { code: flag.code, at: flag.at },
+      });
       return {
         refused:
           `${relation.order}: ${named} was raised while an update of ours could still land, so what the customer said may be overtaken. ` +
@@ -161,7 +170,12 @@ export async function retryRelation(
         ? {
             knownUpdateTime: known,
             vouchedUpdateTime: now.toISOString(),
-            vouchedFrom: finished ? oursLandUntil.toISOString() : null,
+            // Only what was written after the person read the flag is their fix.
+            vouchedFrom: finished
+              ? new Date(
+                  Math.max(oursLandUntil.getTime(), flag.at.getTime() - CLOCK_SKEW_MS),
+                ).toISOString()
+              : null,
             lateUpdates: [],
             orderStatus: relation.stage,
             orderUpdateTime: null,

@@ -2,7 +2,7 @@
 // once, without a deploy (docs/OPERATIONS.md, "The kill switch"). One that cannot be read counts
 // as paused: whoever edited it by hand most likely meant to stop things.
 import type { DocumentSnapshot } from './database';
-import { store } from './db';
+import { db, store } from './db';
 import { parseOr } from '../model/fields';
 import { KillSwitchDocument, type KillSwitch } from '../model/health';
 
@@ -33,6 +33,14 @@ export function parseKillSwitch(
     paused: true,
     problem: `${snapshot.ref.path} is malformed (${problems.join('; ')}); counted as paused`,
   };
+}
+
+/**
+ * Firestore's clock, read as the time of a read: a repair counts time against what the functions
+ * recorded, and the machine a person runs the ops CLI on may run fast.
+ */
+export async function firestoreNow(): Promise<Date> {
+  return (await db().collection(CONTROLS).doc(KILL_SWITCH_ID).get()).readTime.toDate();
 }
 
 export async function readKillSwitch(): Promise<KillSwitch> {

@@ -17,6 +17,11 @@ const RetryEntry = z.object({
   cleared: z.object({ code: text('text'), message: shown }, expected('{code, message}')),
   approvedAttempt: z.number().nullable().catch(null),
 });
+/** A retry that raised a finished relation's overwrite flag anew, to check with the customer again. */
+const RaiseAgainEntry = z.object({
+  ...Repair,
+  flag: z.object({ code: text('text'), at: timestamp }, expected('{code, at}')),
+});
 /** An operator's word on a possible orphan. */
 const ResolveOrphanEntry = z.object({
   ...Repair,
@@ -44,6 +49,7 @@ export type HistoryEntry =
   | { kind: 'attempt'; id: string; step: Step; to: string; adopted: boolean; claim: Attempt }
   | ({ kind: 'step'; id: string } & z.output<typeof StepEntry>)
   | ({ kind: 'retry'; id: string } & z.output<typeof RetryEntry>)
+  | ({ kind: 'raise-again'; id: string } & z.output<typeof RaiseAgainEntry>)
   | ({ kind: 'resolve-orphan'; id: string } & z.output<typeof ResolveOrphanEntry>);
 
 export function parseHistoryEntry(snapshot: DocumentSnapshot): HistoryEntry | string {
@@ -58,6 +64,10 @@ export function parseHistoryEntry(snapshot: DocumentSnapshot): HistoryEntry | st
   if (id.startsWith('retry-')) {
     const entry = read(RetryEntry);
     return typeof entry === 'string' ? entry : { kind: 'retry', id, ...entry };
+  }
+  if (id.startsWith('raise-again-')) {
+    const entry = read(RaiseAgainEntry);
+    return typeof entry === 'string' ? entry : { kind: 'raise-again', id, ...entry };
   }
   if (id.startsWith('resolve-orphan-')) {
     const entry = read(ResolveOrphanEntry);
