@@ -10,6 +10,7 @@ import { strict as assert } from 'node:assert';
 
 import { claimStep, nameOnClaim } from '../src/engine/claims';
 import { releaseFinishWindow } from '../src/engine/records';
+import type { StepError } from '../src/model/relation';
 import { retryRelation } from '../src/operations/repairs';
 import { db, store } from '../src/store/db';
 import { relationRef } from '../src/store/relations';
@@ -78,6 +79,19 @@ async function deadFinisher(order: string, sendUntil: Timestamp) {
     sendUntil,
   });
   return entry;
+}
+
+/** A delivered order, then a held IN_FLIGHT of ours lands on it: flagged, as the person reads it. */
+async function overwrittenDelivered(stack: Stack): Promise<{ order: string; read: StepError }> {
+  const order = await inFlight(stack);
+  await deliverShipment(stack, order);
+  await stack.cycle();
+  assert.equal((await stack.relation(order))?.stage, 'DELIVERED');
+  await stack.food.updateOrderStatus(order, 'IN_FLIGHT');
+  await stack.cycle();
+  const read = (await stack.relation(order))?.error;
+  assert.equal(read?.code, 'ORDER_OVERWRITTEN', JSON.stringify(read));
+  return { order, read };
 }
 
 /** One order placed, given a kitchen order, then cancelled by the customer: the relation ends CANCELLED. */
@@ -348,15 +362,7 @@ describe('the promise, where the review broke it', function () {
 
   it("a held final update of ours that lands over the customer's cancel after the person's fix of an ended order, before their retry: flagged at the watch", async () => {
     stack = await startStack({ service: { rejectRate: 0 } });
-    const order = await inFlight(stack);
-    await deliverShipment(stack, order);
-    await stack.cycle();
-    assert.equal((await stack.relation(order))?.stage, 'DELIVERED');
-    // A held IN_FLIGHT of ours lands on the ended order: flagged, and the person reads the flag.
-    await stack.food.updateOrderStatus(order, 'IN_FLIGHT');
-    await stack.cycle();
-    const read = (await stack.relation(order))?.error;
-    assert.equal(read?.code, 'ORDER_OVERWRITTEN', JSON.stringify(read));
+    const { order, read } = await overwrittenDelivered(stack);
     // They set it back DELIVERED. Another held IN_FLIGHT of ours lands, the customer sees the order
     // in progress and cancels it, and our held DELIVERED lands over the cancel, all before any poll.
     await stack.food.updateOrderStatus(order, 'DELIVERED');
@@ -383,13 +389,7 @@ describe('the promise, where the review broke it', function () {
   for (const seen of ['IN_FLIGHT', 'DELIVERED'] as const) {
     it(`a person who checked with the customer while an update of ours could still land, then set the order ${seen === 'IN_FLIGHT' ? 'right' : 'DELIVERED again'} after: the retry raises the flag anew, to check again`, async () => {
       stack = await startStack({ service: { rejectRate: 0 } });
-      const order = await inFlight(stack);
-      await deliverShipment(stack, order);
-      await stack.cycle();
-      await stack.food.updateOrderStatus(order, 'IN_FLIGHT'); // a held update of ours: flagged
-      await stack.cycle();
-      const read = (await stack.relation(order))?.error;
-      assert.equal(read?.code, 'ORDER_OVERWRITTEN', JSON.stringify(read));
+      const { order, read } = await overwrittenDelivered(stack);
       // The customer wants it DELIVERED; the person sets it so and runs retry: too early.
       await stack.food.updateOrderStatus(order, 'DELIVERED');
       const by = { who: 'alice', why: 'the customer has it' };
@@ -430,13 +430,7 @@ describe('the promise, where the review broke it', function () {
 
   it('the same, and the person retries the flag raised anew at once, with the fix they set before it: flagged again at the watch', async () => {
     stack = await startStack({ service: { rejectRate: 0 } });
-    const order = await inFlight(stack);
-    await deliverShipment(stack, order);
-    await stack.cycle();
-    await stack.food.updateOrderStatus(order, 'IN_FLIGHT'); // a held update of ours: flagged
-    await stack.cycle();
-    const read = (await stack.relation(order))?.error;
-    assert.equal(read?.code, 'ORDER_OVERWRITTEN', JSON.stringify(read));
+    const { order, read } = await overwrittenDelivered(stack);
     await stack.food.updateOrderStatus(order, 'DELIVERED'); // as the customer said, early on
     const quietAt = Date.now() + 6_000;
     await db()
@@ -465,13 +459,7 @@ describe('the promise, where the review broke it', function () {
 
   it('a fix of an ended order made once no update of ours can land, then the retry: the watch finds it as vouched, no false alarm', async () => {
     stack = await startStack({ service: { rejectRate: 0 } });
-    const order = await inFlight(stack);
-    await deliverShipment(stack, order);
-    await stack.cycle();
-    await stack.food.updateOrderStatus(order, 'IN_FLIGHT'); // a held update of ours: flagged
-    await stack.cycle();
-    const read = (await stack.relation(order))?.error;
-    assert.equal(read?.code, 'ORDER_OVERWRITTEN', JSON.stringify(read));
+    const { order, read } = await overwrittenDelivered(stack);
     await db()
       .doc(relationRef(order).path)
       .update({ stageSince: ago(15 * 60) });
