@@ -29,8 +29,8 @@ export interface Person {
 
 /**
  * How the person of the world that waits (Plan.heldWhileAPersonWaits) works: they ask the customer
- * once per flag they read and act on that answer until the flag changes, and set the order even
- * when it already reads so (a console writes it again).
+ * once per flag they read and act on that answer until the flag changes (and are paged by a flag
+ * raised anew), and set the order even when it already reads so (a console writes it again).
  */
 export interface Habits {
   asksOncePerFlag: boolean;
@@ -83,9 +83,13 @@ export class Operators {
   ): void {
     const within = this.person?.pagedWithinMs;
     if (!within || this.world.now >= this.until) return;
+    // The person of the world that waits is paged by a flag raised anew too, as the stuck-order
+    // report alerts on every flag; the others only by a new code.
     const flag = (data: Record<string, unknown> | null) => {
-      const error = data?.error as { code?: unknown; transient?: unknown } | null | undefined;
-      return error && error.transient === false ? String(error.code) : null;
+      const error = data?.error as { code?: unknown; transient?: unknown; at?: unknown } | null;
+      if (!error || error.transient !== false) return null;
+      const at = error.at instanceof Date ? error.at.toISOString() : String(error.at);
+      return this.habits.asksOncePerFlag ? `${String(error.code)}@${at}` : String(error.code);
     };
     const paged = (act: (relation: Relation) => Promise<string | null>) =>
       this.world.at(this.world.now + this.world.random.int(1_000, within), () =>
