@@ -145,7 +145,7 @@ export async function retryRelation(
       return {
         refused:
           `${relation.order}: ${named} was raised while an update of ours could still land, so what the customer said may be overtaken. ` +
-          `It is raised again as ${flag.code}@${now.toISOString()}: check with the customer again, set the order right, then retry with --flag ${flag.code}@${now.toISOString()}`,
+          `It is raised again as ${flag.code}@${now.toISOString()}: check with the customer again, set the order right (again, even if it reads so), then retry with --flag ${flag.code}@${now.toISOString()}`,
       };
     }
     let approved: number | null = null;
