@@ -54,8 +54,8 @@ export function isOverwritten(
   // What was seen when or before we last knew the order tells nothing new, whatever it says.
   if (knownUpdateTime !== null && !isLater(seen.updateTime, knownUpdateTime)) return false;
   if (isTerminal(stage) && seen.status !== stage) return true;
-  // Between when no update of ours could land and a person's retry, a write that reads as the
-  // order ended was their fix; before, it may be a held update of ours over a cancel.
+  // Between vouchedFrom (no update of ours could land, the person had read the flag) and their
+  // retry, a write that reads as the order ended was their fix; before, it may be ours.
   const vouched =
     vouchedUpdateTime !== null &&
     !isLater(seen.updateTime, vouchedUpdateTime) &&

@@ -143,7 +143,7 @@ export const RelationFields = z.object({
    * reading as it ended was the person's fix; one reading otherwise, or any other, is flagged.
    */
   vouchedUpdateTime: orNull(updateTime),
-  /** When no update of ours could land any more, so a write from then on was not ours. */
+  /** Once no update of ours could land, and the flag the person handled was raised (less skew). */
   vouchedFrom: orNull(updateTime),
   /** The order's update_time as the poller last recorded it, with orderStatus. */
   orderUpdateTime: orNull(updateTime),
