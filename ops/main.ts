@@ -52,7 +52,10 @@ export const USAGE = `usage: npm run ops -- <command> [flags]
                                         out gets a fresh budget. Refused while an attempt holds the step,
                                         or when --flag is not the relation's flag (its code, and the
                                         error.at that show prints); an overwrite flag (CANCEL_OVERWRITTEN,
-                                        ORDER_OVERWRITTEN) must be named with its time, CODE@AT.
+                                        ORDER_OVERWRITTEN) must be named with its time, CODE@AT. On an
+                                        order that ended DELIVERED or REJECTED, refused until 845 s after
+                                        the end; a flag raised before then is raised anew, and the
+                                        refusal names the new CODE@AT to check and retry with.
   resolve-orphan <order> <attempt-or-name> --note "…" [--by who]
                                         mark a possible orphan (PREPARATION-2, or kitchenorders/<id>) as
                                         reconciled with the food service. Refused if it is not there or

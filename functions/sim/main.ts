@@ -195,8 +195,8 @@ const USAGE = `usage: npm run sim -- [--seed N | --seeds COUNT] [flags]
   --json            the hunt's summary as one line of JSON
   --no-shrink       show a failing seed's run as it was, not shrunk
   --full            every line of a failing run's trace, not only the orders involved
-  --rounds-only     a seed found before the person on call was drawn, in the world it was found in
-  --before-the-wait a seed found before heldWhileAPersonWaits was drawn, in the world it was found in
+  --rounds-only     with --seed: a seed found before the person on call was drawn, as it was found
+  --before-the-wait with --seed: a seed found before heldWhileAPersonWaits was drawn, as it was found
   -h, --help        show this help
 `;
 

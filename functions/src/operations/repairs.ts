@@ -156,9 +156,9 @@ export async function retryRelation(
     }
     // The person vouches for writes up to the flagged overwrite; later ones are judged as usual,
     // so a held update of ours landing after their fix is told. A live relation keeps its late
-    // updates. An ended one takes a write that reads as it ended, up to the retry (from when no
-    // finish of ours could land and the flag was raised), for the fix, and is looked at once no
-    // update of ours can land.
+    // updates. An ended one takes a write that reads as it ended, up to the retry (for DELIVERED or
+    // REJECTED, only from when no finish of ours could land and the flag was raised), for the fix,
+    // and is looked at once no update of ours can land.
     // A fix within the clock skew of either end may be flagged again, never missed. A flag without
     // orderUpdateTime (an older one) counts from its time, less the skew.
     const known = latestUpdateTime(
