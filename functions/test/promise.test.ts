@@ -10,6 +10,7 @@ import { strict as assert } from 'node:assert';
 
 import { claimStep, nameOnClaim } from '../src/engine/claims';
 import { releaseFinishWindow } from '../src/engine/records';
+import { isOverwritten } from '../src/model/overwrite';
 import type { StepError } from '../src/model/relation';
 import { retryRelation } from '../src/operations/repairs';
 import { db, store } from '../src/store/db';
@@ -676,6 +677,37 @@ describe('the promise, where the review broke it', function () {
     await stack.cycle(2);
     const relation = await stack.relation(order);
     assert.equal(relation?.error?.code, 'CANCEL_OVERWRITTEN', JSON.stringify(relation));
+  });
+
+  it('an attempt that froze before its create came back, and was named long after its claim: its window opens at the name, so a held update of ours landing before it is told (seed 53290)', async () => {
+    stack = await startStack({ service: { rejectRate: 0 }, autoDeliver: false });
+    const [order] = stack.service.placeOrders(1);
+    await stack.pollNow();
+    // Attempt 1 was claimed ten minutes ago, froze before its create's reply, and named what it
+    // made five seconds ago: it could send its UpdateOrder only from then.
+    await seedAttempt(order, 'createKitchenOrder', 1, {
+      claimedAt: ago(600),
+      leaseExpiresAt: ago(300),
+      created: 'kitchenorders/made-by-the-frozen-one',
+      createdAt: ago(5),
+      sendUntil: ago(-5),
+    });
+    const claimed = await claimStep({
+      relation: store().doc(relationRef(order).path),
+      step: 'createKitchenOrder',
+      eventId: 'e2',
+      leaseMs: 60_000,
+      now: new Date(),
+      maxAmbiguous: 3,
+      retentionDays: 30,
+      heldAfter: (sendUntil: Date) => new Date(sendUntil.getTime() + 10_000),
+      invocationMs: 120_000,
+    });
+    assert.equal(claimed.kind, 'claimed', JSON.stringify(claimed));
+    // A held PREPARATION of an earlier attempt's landed two minutes ago, over a cancel maybe.
+    const landed = { status: 'PREPARATION', updateTime: ago(120).toDate().toISOString() };
+    const relation = { ...(await stack.relation(order))!, ...claimed.known };
+    assert.equal(isOverwritten(relation, landed, 'every window'), true, JSON.stringify(relation));
   });
 
   it('a name that comes after a person resolved its attempt reopens the note', async () => {

@@ -75,6 +75,11 @@ const REGRESSION_SEEDS: Record<string, number[]> = {
   // drawn: a retry of a delivered order vouched for our held DELIVERED over the customer's cancel.
   "a retry that vouched for a held finish of ours landed over the cancel before the person's retry":
     [5746],
+  // Found on 4db477c (seeds 30001..): an attempt frozen between its claim and its name lent its send
+  // window back to the claim, covering an earlier attempt's held update over the cancel.
+  'a held update taken for the send of an attempt that was frozen until long after it landed': [
+    53290,
+  ],
 };
 
 describe('the simulation', function () {

@@ -193,12 +193,13 @@ export async function claimStep(request: ClaimRequest): Promise<Claim> {
       resolution: null,
     };
     const after = [...attempts.filter((a) => a.attempt !== attempt), claimed];
-    // An attempt that died after naming what it made may have sent an UpdateOrder still to land.
+    // An attempt that died after naming what it made may have sent an UpdateOrder still to land,
+    // from when it was named: one frozen between its claim and its name sent nothing before.
     const inherited = attempts
       .filter((a) => a.failure === null && a.created !== null)
       .map((a) => ({
         status: CREATE_STEPS[step].to,
-        sentAt: a.claimedAt,
+        sentAt: a.createdAt ?? a.claimedAt,
         heldAfter: heldAfter(a.sendUntil ?? new Date(a.claimedAt.getTime() + invocationMs)),
       }));
     const late = lateUpdateFields(current, inherited);

@@ -51,6 +51,11 @@ export const AttemptFields = z
     approvedBy: shown,
     approvedReason: shown,
     approvedAt: timestamp.nullish().catch(null),
+    /** When it was named: its UpdateOrder's send window opened then (null before). */
+    createdAt: timestamp
+      .nullish()
+      .catch(null)
+      .transform((at) => at ?? null),
     /** When its UpdateOrder's send window ends, once named (null before, and on older attempts). */
     sendUntil: timestamp
       .nullish()
