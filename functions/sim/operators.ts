@@ -25,16 +25,12 @@ export interface Person {
   resolvesFirst: boolean;
   /** Retry runs twice (a double click, or two people on one page). */
   retriesTwice: boolean;
-}
-
-/**
- * How the person of the world that waits (Plan.heldWhileAPersonWaits) works: they ask the customer
- * once per flag they read and act on that answer until the flag changes (and are paged by a flag
- * raised anew), and set the order even when it already reads so (a console writes it again).
- */
-export interface Habits {
-  asksOncePerFlag: boolean;
-  rewrites: boolean;
+  /**
+   * The person of the world that waits (Plan.heldWhileAPersonWaits): they ask the customer once per
+   * flag they read and act on that answer until the flag changes (and are paged by a flag raised
+   * anew), and set the order even when it already reads so (a console writes it again).
+   */
+  asksOncePerFlag?: true;
 }
 
 const BY = { who: 'sim-operator', why: 'checked the food service' };
@@ -51,7 +47,6 @@ export class Operators {
     private readonly retentionDays: number,
     /** Nobody starts work after this: the run's last minutes only heal. */
     private readonly until: number,
-    private readonly habits: Habits = { asksOncePerFlag: false, rewrites: false },
   ) {}
 
   /** A round: some flagged relations retried, some open notes resolved, in the order this person works. */
@@ -89,7 +84,7 @@ export class Operators {
       const error = data?.error as { code?: unknown; transient?: unknown; at?: unknown } | null;
       if (!error || error.transient !== false) return null;
       const at = error.at instanceof Date ? error.at.toISOString() : String(error.at);
-      return this.habits.asksOncePerFlag ? `${String(error.code)}@${at}` : String(error.code);
+      return this.person?.asksOncePerFlag ? `${String(error.code)}@${at}` : String(error.code);
     };
     const paged = (act: (relation: Relation) => Promise<string | null>) =>
       this.world.at(this.world.now + this.world.random.int(1_000, within), () =>
@@ -117,15 +112,15 @@ export class Operators {
       // A cancel stands, and an ended relation that cannot say "cancelled after it ended" keeps its flag for
       // customer service; otherwise the order is set back as it ended.
       const asked = `${order} ${error.code}@${error.at.toISOString()}`;
+      const remembers = this.person?.asksOncePerFlag === true;
       const customerCancelled =
-        (this.habits.asksOncePerFlag ? this.answers.get(asked) : undefined) ??
+        (remembers ? this.answers.get(asked) : undefined) ??
         this.food.orders
           .get(order)
           ?.history.some((h) => h.by === 'customer' && h.status === 'CANCELLED') ??
         false;
-      this.answers.set(asked, customerCancelled);
-      const set = (status: OrderStatusName) =>
-        this.food.setByOperator(order, status, this.habits.rewrites);
+      if (remembers) this.answers.set(asked, customerCancelled);
+      const set = (status: OrderStatusName) => this.food.setByOperator(order, status, remembers);
       if (customerCancelled) set('CANCELLED');
       else if (isTerminal(stage)) set(stage);
       if (customerCancelled && isTerminal(stage) && stage !== 'CANCELLED') return null;

@@ -105,7 +105,8 @@ function worldOf(drawn: Plan, people: People): Plan {
     case 'before the wait':
       return { ...drawn, heldWhileAPersonWaits: false };
     case 'everyone':
-      // Held updates common, and a person who waits up to four minutes between fix and retry.
+      // Held updates common, and a person who waits up to four minutes between fix and retry and
+      // acts on what the customer said for as long as the flag is the same.
       return drawn.heldWhileAPersonWaits
         ? {
             ...drawn,
@@ -116,6 +117,7 @@ function worldOf(drawn: Plan, people: People): Plan {
               looksAgainWithinMs: drawn.person?.looksAgainWithinMs ?? null,
               resolvesFirst: drawn.person?.resolvesFirst ?? false,
               retriesTwice: drawn.person?.retriesTwice ?? false,
+              asksOncePerFlag: true,
             },
           }
         : drawn;

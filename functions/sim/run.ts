@@ -105,7 +105,6 @@ function simConfig(plan: Plan): Config {
     shardSize: plan.config.shardSize,
     listenerMaxRelations: 2_000,
     advanceTimeoutSeconds: ADVANCE_TIMEOUT_MS / 1000,
-    claimLeaseSeconds: 300,
     maxAmbiguousRetries: plan.config.maxAmbiguousRetries,
     stuckNewSeconds: 180,
     stuckPreparationSeconds: 300,
@@ -178,7 +177,6 @@ export async function simulate(scheduler: Scheduler, plan: Plan): Promise<RunRes
     plan.person,
     config.retentionDays,
     START + RUN_MS - 10 * 60_000,
-    { asksOncePerFlag: plan.heldWhileAPersonWaits, rewrites: plan.heldWhileAPersonWaits },
   );
   let eventIds = 0;
 

@@ -321,8 +321,6 @@ export function lateWriteWatchMs(config: Pick<Config, 'advanceTimeoutSeconds'>):
 }
 
 export type Config = IntSettings & {
-  /** Derived from the timeout and the deadlines (claimLeaseSeconds), not a param. */
-  claimLeaseSeconds: number;
   address: string;
   /** FUNCTIONS_REGION: where the functions run, and so where observeShard's task queue is. */
   region: string;
@@ -505,7 +503,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     clientCert: foodServiceClientCert.value(),
     clientKey: foodServiceClientKey.value(),
   });
-  const config: Omit<Config, 'claimLeaseSeconds'> = {
+  return {
     address: foodServiceAddressFrom(env),
     // The CLI sets every param in a deployed function's environment; elsewhere the default applies.
     region: env.FUNCTIONS_REGION?.trim() || STRING_PARAMS.FUNCTIONS_REGION.default,
@@ -514,7 +512,6 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     ) as IntSettings),
     tls,
   };
-  return { ...config, claimLeaseSeconds: claimLeaseSeconds(config) };
 }
 
 /**

@@ -6,6 +6,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 
 import {
+  claimLeaseSeconds,
   foodCallBound,
   INT_PARAMS,
   isLoopbackHost,
@@ -89,7 +90,6 @@ describe('loadConfig', () => {
       shardSize: 2_000,
       listenerMaxRelations: 2_000,
       advanceTimeoutSeconds: 120,
-      claimLeaseSeconds: 300,
       maxAmbiguousRetries: 1,
       stuckNewSeconds: 180,
       stuckPreparationSeconds: 300,
@@ -273,7 +273,6 @@ describe('loadConfig', () => {
       shardSize: 300,
       listenerMaxRelations: 100,
       advanceTimeoutSeconds: 60,
-      claimLeaseSeconds: 180,
       maxAmbiguousRetries: 2,
       stuckNewSeconds: 60,
       stuckPreparationSeconds: 600,
@@ -340,7 +339,7 @@ describe('loadConfig', () => {
 
   it("derives the claim lease: longer than the trigger timeout plus a step's worst-case call time, with a minute's margin, 300 s by default", () => {
     set({ ...TLS });
-    assert.equal(loadConfig().claimLeaseSeconds, 300);
+    assert.equal(claimLeaseSeconds(loadConfig()), 300);
     for (const [timeout, rpc, create] of [
       [10, 100, 1_000],
       [120, 5_000, 30_000],
@@ -351,7 +350,7 @@ describe('loadConfig', () => {
         RPC_DEADLINE_MS: String(rpc),
         CREATE_DEADLINE_MS: String(create),
       });
-      const lease = loadConfig().claimLeaseSeconds;
+      const lease = claimLeaseSeconds(loadConfig());
       const needed =
         timeout + stepCallBudgetMs({ rpcDeadlineMs: rpc, createDeadlineMs: create }) / 1000;
       assert.ok(lease >= needed + 60 && lease < needed + 120, `${lease} s for ${needed} s`);

@@ -7,6 +7,7 @@ import { status } from '@grpc/grpc-js';
 import * as logger from 'firebase-functions/logger';
 
 import {
+  claimLeaseSeconds,
   heldAfter,
   lateWriteWatchMs,
   MOVE_ORDER_ROUNDS,
@@ -125,7 +126,7 @@ export async function once(
     step,
     eventId,
     now: deps.now(),
-    leaseMs: deps.config.claimLeaseSeconds * 1000,
+    leaseMs: claimLeaseSeconds(deps.config) * 1000,
     maxAmbiguous: deps.config.maxAmbiguousRetries,
     retentionDays,
     ...lateness(deps.config),

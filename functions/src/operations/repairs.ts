@@ -96,7 +96,7 @@ export async function retryRelation(
       );
     }
     const overwrite = isFlaggedOverwritten(relation);
-    const named = `${flag.code}@${flag.at.toISOString()}`;
+    const named = describeHandled(flag);
     const other =
       handled !== undefined &&
       (handled.code !== flag.code ||
@@ -142,10 +142,11 @@ export async function retryRelation(
         at: now,
         flag: { code: flag.code, at: flag.at },
       });
+      const renamed = describeHandled(again);
       return {
         refused:
           `${relation.order}: ${named} was raised while an update of ours could still land, so what the customer said may be overtaken. ` +
-          `It is raised again as ${flag.code}@${now.toISOString()}: check with the customer again, set the order right (again, even if it reads so), then retry with --flag ${flag.code}@${now.toISOString()}`,
+          `It is raised again as ${renamed}: check with the customer again, set the order right (again, even if it reads so), then retry with --flag ${renamed}`,
       };
     }
     let approved: number | null = null;

@@ -3,7 +3,7 @@
 // See docs/ARCHITECTURE.md#polling.
 import * as logger from 'firebase-functions/logger';
 
-import { sendWindowEnd } from '../config';
+import { claimLeaseSeconds, sendWindowEnd } from '../config';
 import { createLimiter, type Limit } from '../concurrency';
 import type { SkippedOrder } from '../food/client';
 import { FoodServiceError } from '../food/errors';
@@ -289,7 +289,7 @@ async function observeOne(stored: StoredRelation, context: ObserveContext): Prom
       relation,
       stored.updateTime,
       deps.now(),
-      deps.config.claimLeaseSeconds * 1000,
+      claimLeaseSeconds(deps.config) * 1000,
       context.wakeUntouchedBefore,
     );
   if (!changes && !nudge) return;
