@@ -14,7 +14,6 @@ import {
 } from './cost';
 import type { LifecycleResult } from './lifecycle';
 import type { PollMeasurement } from './poll-scaling';
-import type { RecurringResult } from './recurring';
 import { table } from './report';
 import type { ProcessCost, ScaleResult } from './scale';
 import type { PollCalls } from './world';
@@ -156,47 +155,6 @@ export function restTable(polls: PollMeasurement[], resources: FunctionResources
       'total / month (with the Scheduler job)',
     ],
     rows,
-  );
-}
-
-/** Reads per minute with polls every few seconds, without and with the relation listener. */
-export function recurringTable(result: RecurringResult, resources: FunctionResources): string {
-  // A shorter window (--quick) is scaled up to a minute: its listener's first read counts more than once, an upper bound.
-  const perMinute = 60_000 / result.windowMs;
-  // The invocation holds its instance for the whole minute, sleeping between slots: that is billed too.
-  const instanceMonth = dollars(
-    scale({ ...none, instanceSeconds: 60, invocations: 1 }, SECONDS_PER_MONTH / 60),
-    resources.pollFoodService,
-  );
-  return table(
-    [
-      'relations from',
-      'polls / minute',
-      'reads / minute',
-      'writes / minute',
-      'reads / month',
-      'reads $ / month',
-      'with the writes and the instance $ / month',
-    ],
-    result.runs.map((run) => {
-      const reads = (run.firestore.reads + run.emptyQueries) * perMinute;
-      const month = dollars(
-        scale({ ...none, reads, writes: run.firestore.writes * perMinute }, SECONDS_PER_MONTH / 60),
-        resources.pollFoodService,
-      );
-      return [
-        run.listener ? 'the listener' : 'a query per poll',
-        fixed(run.polls * perMinute, 0),
-        int(reads),
-        int(run.firestore.writes * perMinute),
-        int(reads * (SECONDS_PER_MONTH / 60)),
-        usd(
-          dollars(scale({ ...none, reads }, SECONDS_PER_MONTH / 60), resources.pollFoodService)
-            .firestore,
-        ),
-        usd(month.total + instanceMonth.total),
-      ];
-    }),
   );
 }
 

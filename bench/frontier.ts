@@ -4,7 +4,6 @@
 // rest (a minute of polls against a frozen world of A orders, held or a task per
 // slot, section 5's), priced at the deployed settings. Measuring is here; the arithmetic on
 // what was measured is pure (frontierPoints), so it is tested on its own.
-import { INT_PARAMS, minuteShape } from '../functions/src/api';
 import { runLifecycle } from './child';
 import {
   billedSeconds,
@@ -19,7 +18,6 @@ import {
 import { orderUsage, type FunctionResources } from './cost-report';
 import type { FirestoreKind, LifecycleResult } from './lifecycle';
 import { percentile } from './ops';
-import type { MinuteResult } from './recurring';
 import { table } from './report';
 import { openWorld, type PollTarget } from './world';
 
@@ -63,6 +61,16 @@ export interface FrontierResult {
 type Stage = keyof LifecycleResult['latency'];
 const STAGES: Stage[] = ['NEW', 'PREPARATION', 'IN_FLIGHT', 'total'];
 
+/** What one scheduled invocation did (poll-child.js, minute). */
+export interface MinuteResult {
+  polls: number;
+  failedPolls: number;
+  /** How long each invocation held its instance: one for a held minute, one per slot for tasks. */
+  spansMs: number[];
+  /** Each poll's own duration. */
+  pollMs: number[];
+}
+
 /** One point of the frontier: an interval, a number of active orders, its latency and its cost. */
 export interface FrontierPoint {
   intervalSeconds: number;
@@ -73,7 +81,7 @@ export interface FrontierPoint {
   held: RestMonth;
   /** The same with a task per slot; null where a minute has one slot. */
   tasks: RestMonth | null;
-  /** The shape the orchestrator picks there (minuteShape). */
+  /** The shape the orchestrator picks there: tasks wherever a minute has more than one slot. */
   picked: Shape;
   /** A million delivered orders' own cost, outside polling (their triggers, writes, reads, deletes). */
   perMillionOrders: number;
@@ -190,14 +198,13 @@ export function frontierPoints(
         }),
       ) as FrontierPoint['latency'];
       const tasks = atInterval.find((r) => r.active === held.active && r.shape === 'tasks');
-      const slots = Math.max(1, Math.round(60 / intervalSeconds));
       points.push({
         intervalSeconds,
         active: held.active,
         latency,
         held: month(held, resources),
         tasks: tasks ? month(tasks, resources) : null,
-        picked: tasks ? pickedShape(held.active, slots) : 'held',
+        picked: tasks ? 'tasks' : 'held',
         perMillionOrders,
       });
     }
@@ -234,15 +241,6 @@ function month(rest: RestMeasurement, resources: FunctionResources): RestMonth {
 /** What polling at rest costs a month in the shape the orchestrator picks. */
 export function picked(point: FrontierPoint): RestMonth {
   return (point.picked === 'tasks' ? point.tasks : null) ?? point.held;
-}
-
-/** The shape the deployed poller picks (poller/schedule.ts), with the listener's params at their defaults. */
-function pickedShape(active: number, slots: number): Shape {
-  const { LISTENER_MAX_RELATIONS, SHARD_SIZE } = INT_PARAMS;
-  return minuteShape(active, slots, {
-    listenerMaxRelations: LISTENER_MAX_RELATIONS.default,
-    shardSize: SHARD_SIZE.default,
-  });
 }
 
 const seconds = (s: number) => (s < 10 ? s.toFixed(1) : s.toFixed(0));

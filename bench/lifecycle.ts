@@ -154,9 +154,6 @@ async function startStack(params: LifecycleParams): Promise<Stack> {
     FOOD_SERVICE_CLIENT_CERT: 'none',
     FOOD_SERVICE_CLIENT_KEY: 'none',
     POLL_INTERVAL_SECONDS: String(params.pollIntervalSeconds),
-    // Google's emulator slows every write to a collection while a listener is open on it, which production
-    // Firestore does not: the polls query (section 5 measures the listener on its own).
-    LISTENER_MAX_RELATIONS: '0',
   });
   // eslint-disable-next-line @typescript-eslint/no-require-imports -- the build `firebase deploy` ships
   const module = require(path.join(FUNCTIONS_DIR, 'lib', 'index.js')) as Record<string, unknown>;

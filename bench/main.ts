@@ -20,7 +20,6 @@ import { PRICES, resourcesOf, SECONDS_PER_MONTH, type Endpoint } from './cost';
 import {
   perOrderTable,
   pricesTable,
-  recurringTable,
   restTable,
   scaleTable,
   type FunctionResources,
@@ -36,7 +35,6 @@ import {
 import { runLifecycle } from './child';
 import type { FirestoreKind, LifecycleParams } from './lifecycle';
 import { pollScalingBench } from './poll-scaling';
-import { recurringReadsBench, type RecurringResult } from './recurring';
 import { scaleBench, type ScaleResult } from './scale';
 import { FUNCTIONS_DIR, PROJECT_ID, type PollTarget } from './world';
 import {
@@ -56,7 +54,7 @@ const ARTIFACTS = path.resolve(__dirname, '..', 'artifacts');
 const USAGE = `usage: npm run bench -- [--quick] [--frontier] [--scale A] [--out FILE]
 
   --quick              small worlds (a CI smoke test): 40 orders, A = 200, H = 0 and 1,000;
-                       A = 600 in shards of 100 at scale; A = 100 for recurring reads;
+                       A = 600 in shards of 100 at scale;
                        a frontier of polls every 2 and 4 s at A = 0 and 50
   --frontier           only section 6, the latency-cost frontier: polls every 5, 15, 30 and 60 s
                        at A = 0, 1,000 and 10,000 (about 28 minutes)
@@ -175,16 +173,15 @@ function parse(argv: string[]): Options | { help: true } | { error: string } {
   };
 }
 
-/** Sections 1 to 5: an order's cost, a poll's scaling, a poll at scale, polls a minute; measured, then printed. */
-async function sections1to5(options: {
+/** Sections 1 to 4: an order's cost, a poll's scaling, a poll at scale; measured, then printed. */
+async function sections1to4(options: {
   quick: boolean;
   kinds: FirestoreKind[];
   scaleParams: { active: number; shardSize: number };
-  recurringParams: { active: number; intervalSeconds: number; windowMs: number };
   pollConfig: { pageSize: number; maxConcurrency: number };
   resources: FunctionResources;
 }) {
-  const { quick, kinds, scaleParams, recurringParams, pollConfig, resources } = options;
+  const { quick, kinds, scaleParams, pollConfig, resources } = options;
   const lifecycleParams: Omit<LifecycleParams, 'firestore' | 'log'> = quick
     ? {
         orders: 40,
@@ -229,9 +226,8 @@ async function sections1to5(options: {
     log(`   poll scaling on ${kind}: ${elapsed(scalingStarted)}`);
   }
 
-  // At scale and sub-minute the poll pages through its relations: Google's emulator only.
+  // At scale the poll pages through its relations: Google's emulator only.
   let scale: ScaleResult | undefined;
-  let recurring: RecurringResult | undefined;
   const atScale = 'google';
   {
     const sectionStarted = Date.now();
@@ -241,15 +237,10 @@ async function sections1to5(options: {
     const target = await startTarget(atScale);
     try {
       scale = await scaleBench({ target, ...scaleParams, ...pollConfig, log });
-      log(`   scale: ${elapsed(sectionStarted)}`);
-      log(
-        `5. recurring reads on ${atScale}: A = ${recurringParams.active}, a poll every ${recurringParams.intervalSeconds} s, without and with the relation listener`,
-      );
-      recurring = await recurringReadsBench({ target, ...recurringParams, ...pollConfig, log });
     } finally {
       await target.stop();
     }
-    log(`   sections 4-5: ${elapsed(sectionStarted)}`);
+    log(`   scale: ${elapsed(sectionStarted)}`);
   }
 
   log('\nLifecycle cost per finished order, by outcome:');
@@ -289,16 +280,6 @@ async function sections1to5(options: {
     log(`\n4. One poll at scale, on ${scale.firestoreKind}:`);
     log(scaleTable(scale, resources));
   }
-  if (recurring) {
-    const window =
-      recurring.windowMs === 60_000
-        ? ''
-        : ` (scaled up from ${recurring.windowMs / 1000} s, the listener's first read with it)`;
-    log(
-      `\n5. Polls every ${recurring.intervalSeconds} s at A = ${recurring.active}, on ${recurring.firestoreKind}, per minute${window}:`,
-    );
-    log(recurringTable(recurring, resources));
-  }
   log(`\nDollars at list prices (checked ${PRICES.checked}):`);
   log(pricesTable());
   log(`\nPer delivered order, on ${first.kind}:`);
@@ -308,7 +289,7 @@ async function sections1to5(options: {
   );
   log(restTable(first.polls, resources));
 
-  return { runs, scale, recurring, notes };
+  return { runs, scale, notes };
 }
 
 /** Section 6: the latency-cost frontier, measured, printed, and plotted to `plot`. */
@@ -382,9 +363,6 @@ async function main(): Promise<number> {
     active: parsed.scale ?? (quick ? 600 : 100_000),
     shardSize: quick ? 100 : 2000,
   };
-  const recurringParams = quick
-    ? { active: 100, intervalSeconds: 2, windowMs: 10_000 }
-    : { active: 1000, intervalSeconds: 2, windowMs: 60_000 };
   {
     try {
       findJava();
@@ -416,7 +394,7 @@ async function main(): Promise<number> {
   const resources = functionResources();
   const measured = parsed.frontier
     ? {}
-    : await sections1to5({ quick, kinds, scaleParams, recurringParams, pollConfig, resources });
+    : await sections1to4({ quick, kinds, scaleParams, pollConfig, resources });
   const frontier = await frontierSection({
     quick,
     pollConfig,

@@ -85,7 +85,6 @@ async function minute() {
   return {
     polls: run.polls.length,
     failedPolls: run.failedPolls,
-    relationsFrom: [...new Set(run.polls.map((p) => p.relationsFrom))],
     // How long the invocation held its instance, and each poll's own time.
     spansMs: [Date.now() - started],
     pollMs: run.polls.map((p) => p.durationMs),
@@ -121,7 +120,6 @@ async function slots() {
   return {
     polls: polls.length,
     failedPolls,
-    relationsFrom: [...new Set(polls.map((p) => p.relationsFrom))],
     spansMs,
     pollMs: polls.map((p) => p.durationMs),
   };

@@ -271,12 +271,12 @@ async function run(options: StartOptions): Promise<number> {
   const dir = createRunDirectory(
     os.tmpdir(),
     emulatorsConfig(firebaseJson, { ports, ui, without: found.without }),
-    localValues(proxy?.address ?? foodAddress, options.pollIntervalSeconds, caPem, {
-      // Google's emulator slows every write to a collection while a listener is open on it, which production
-      // Firestore does not; the board keeps one open, so the polls query instead.
-      LISTENER_MAX_RELATIONS: '0',
-      ...(options.shardSize === undefined ? {} : { SHARD_SIZE: String(options.shardSize) }),
-    }),
+    localValues(
+      proxy?.address ?? foodAddress,
+      options.pollIntervalSeconds,
+      caPem,
+      options.shardSize === undefined ? {} : { SHARD_SIZE: String(options.shardSize) },
+    ),
   );
   const logFile = path.join(ROOT, 'artifacts', `${projectId}.emulators.log`);
   fs.mkdirSync(path.dirname(logFile), { recursive: true });

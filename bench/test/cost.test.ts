@@ -10,7 +10,7 @@ import {
   taskOperations,
   usd,
 } from '../cost';
-import { orderUsage, recurringTable, restTable } from '../cost-report';
+import { orderUsage, restTable } from '../cost-report';
 import type { LifecycleResult } from '../lifecycle';
 import type { PollMeasurement } from '../poll-scaling';
 
@@ -134,30 +134,5 @@ describe('bench cost model', () => {
         oneCpu,
       ).total + 0.1;
     assert.ok(rows[1].includes(usd(month)), `${rows[1]} holds ${usd(month)}`);
-  });
-
-  it('turns a window of sub-minute polls into reads per minute and per month', () => {
-    const run = (listener: boolean, reads: number) => ({
-      listener,
-      polls: 5,
-      failedPolls: 0,
-      relationsFrom: [listener ? 'listener' : 'query'],
-      firestore: { reads, writes: 10 },
-      emptyQueries: 0,
-      wallMs: 10_000,
-    });
-    const text = recurringTable(
-      {
-        firestoreKind: 'google',
-        active: 100,
-        intervalSeconds: 2,
-        windowMs: 10_000,
-        runs: [run(false, 500), run(true, 100)],
-      },
-      resources,
-    );
-    const [without, withListener] = text.split('\n').slice(2);
-    assert.match(without, /a query per poll +\| 30 +\| 3,000 +\| 60 +\| 129,600,000 /);
-    assert.match(withListener, /the listener +\| 30 +\| 600 +\| 60 +\| 25,920,000 /);
   });
 });

@@ -15,7 +15,6 @@ import {
   DOCUMENT_ID,
   type CollectionReference,
   type Database,
-  type DocumentChange,
   type DocumentData,
   type DocumentReference,
   type DocumentSnapshot,
@@ -92,7 +91,6 @@ export class MemoryDatabase implements Database {
   /** Each collection's document paths, so a query reads its collection alone. */
   private readonly collections = new Map<string, Set<string>>();
   private lastVersion = 0;
-  private readonly listeners = new Set<(touched?: ReadonlySet<string>) => void>();
   readonly io: StoreIo;
   private readonly now: () => Date;
   private readonly onWrite: ((event: WriteEvent) => void) | undefined;
@@ -222,8 +220,6 @@ export class MemoryDatabase implements Database {
           after: data && structuredClone(data),
         });
     }
-    const touched = new Set([...next.keys()].map((path) => path.slice(0, path.lastIndexOf('/'))));
-    for (const notify of this.listeners) notify(touched);
   }
 
   run(query: QuerySpec): DocumentSnapshot[] {
@@ -269,33 +265,6 @@ export class MemoryDatabase implements Database {
           m.stored,
         ),
     );
-  }
-
-  listen(query: QuerySpec, onChanges: (changes: DocumentChange[]) => void): () => void {
-    let known = new Map<string, number>();
-    let first = true;
-    const notify = (touched?: ReadonlySet<string>) => {
-      // Only writes to the query's collection can change what it matches.
-      if (touched && !touched.has(query.collection)) return;
-      const results = this.run(query);
-      const changes: DocumentChange[] = [];
-      const now = new Map<string, number>();
-      for (const doc of results) {
-        const version = this.versionOf(doc.ref.path);
-        now.set(doc.ref.path, version);
-        const before = known.get(doc.ref.path);
-        if (before === undefined) changes.push({ type: 'added', doc });
-        else if (before !== version) changes.push({ type: 'modified', doc });
-      }
-      for (const path of known.keys())
-        if (!now.has(path)) changes.push({ type: 'removed', doc: this.read(path) });
-      known = now;
-      if (changes.length > 0 || first) onChanges(changes);
-      first = false;
-    };
-    this.listeners.add(notify);
-    queueMicrotask(() => notify());
-    return () => this.listeners.delete(notify);
   }
 }
 
@@ -373,9 +342,6 @@ class MemoryQuery implements Query {
       { op: 'count', paths: [this.spec.collection] },
       () => this.db.run({ ...this.spec, select: true }).length,
     );
-  }
-  onSnapshot(onChanges: (changes: DocumentChange[]) => void): () => void {
-    return this.db.listen(this.spec, onChanges);
   }
 }
 

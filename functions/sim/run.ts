@@ -103,7 +103,6 @@ function simConfig(plan: Plan): Config {
     createDeadlineMs: 30_000,
     maxConcurrency: 8,
     shardSize: plan.config.shardSize,
-    listenerMaxRelations: 2_000,
     advanceTimeoutSeconds: ADVANCE_TIMEOUT_MS / 1000,
     maxAmbiguousRetries: plan.config.maxAmbiguousRetries,
     stuckNewSeconds: 180,

@@ -54,6 +54,6 @@ export {
 
 // The poller, run by hand: the benchmarks time it in a process of their own.
 export { observeShard, type PollSummary } from './poller/poll';
-export { minuteShape, pollNow, runScheduledPolls, runSlotTask } from './poller/schedule';
+export { pollNow, runScheduledPolls, runSlotTask } from './poller/schedule';
 export { parseShard } from './poller/shards';
 export { runtimeDeps } from './triggers/deps';

@@ -31,7 +31,7 @@ export const INT_PARAMS = {
     min: 1,
     max: 3600,
     description:
-      'Seconds between polls. Below 60, each minute polls several times while any order is in progress (an idle minute polls once): in one held invocation, or a pollSlot task per slot, whichever is cheaper; above, invocations without a due poll do nothing. 30 is the knee of the measured latency-cost frontier (docs/BENCHMARKS.md): half the added latency of 60 for about $15 a month more at 1,000 active orders, and no more at idle',
+      'Seconds between polls. Below 60, each minute polls several times while any order is in progress (an idle minute polls once): a pollSlot task per slot, or one held invocation where tasks cannot run; above, invocations without a due poll do nothing. 30 is the knee of the measured latency-cost frontier (docs/BENCHMARKS.md): half the added latency of 60 for about $15 a month more at 1,000 active orders, and no more at idle',
   },
   PAGE_SIZE: { default: 500, min: 1, max: 1000, description: 'ListOrders page size' },
   RPC_DEADLINE_MS: {
@@ -59,13 +59,6 @@ export const INT_PARAMS = {
     max: 5_000,
     description:
       'Active orders one poll observes itself; above, it splits the relations into shards of this many, each observed by an observeShard task',
-  },
-  LISTENER_MAX_RELATIONS: {
-    default: 2_000,
-    min: 0,
-    max: 5_000,
-    description:
-      'Polls several times a minute read the active relations through one listener per invocation while there are at most this many (0: never); each poll then pays only for what changed',
   },
   ADVANCE_TIMEOUT_SECONDS: {
     default: 120,

@@ -6,13 +6,7 @@ import { strict as assert } from 'node:assert';
 
 import type { Deps } from '../src/engine/deps';
 import { RELATION_PAGE_SIZE } from '../src/poller/poll';
-import {
-  minuteShape,
-  pollNow,
-  runScheduledPolls,
-  runSlotTask,
-  slotsInWindow,
-} from '../src/poller/schedule';
+import { pollNow, runScheduledPolls, runSlotTask, slotsInWindow } from '../src/poller/schedule';
 import type { PollDeps } from '../src/poller/shards';
 import { db } from '../src/store/db';
 import { acquirePollLease, releasePollLease } from '../src/store/poll-lease';
@@ -266,28 +260,6 @@ describe('the poll cadence', () => {
     assert.match(String(far.skipped), /more than a minute away/);
   });
 
-  it('holds the minute only where the polls would read more than the held instance costs', () => {
-    const defaults = { listenerMaxRelations: 2_000, shardSize: 2_000 };
-    assert.equal(minuteShape(0, 12, defaults), 'tasks', 'nothing to read');
-    assert.equal(minuteShape(1_000, 2, defaults), 'tasks', 'every 30 s: one more read of 1,000');
-    assert.equal(minuteShape(1_000, 12, defaults), 'held', 'every 5 s: eleven more');
-    assert.equal(
-      minuteShape(10_000, 12, defaults),
-      'tasks',
-      'past the listener, every poll reads anyway',
-    );
-    assert.equal(
-      minuteShape(1_000, 12, { ...defaults, shardSize: 500 }),
-      'tasks',
-      'sharded, the polls read per shard',
-    );
-    assert.equal(
-      minuteShape(1_000, 12, { ...defaults, listenerMaxRelations: 0 }),
-      'tasks',
-      'no listener',
-    );
-  });
-
   it('leaves out a slot that another poll already served', async () => {
     stack = await startStack({ autoDeliver: false });
     process.env.POLL_INTERVAL_SECONDS = '60';
@@ -444,7 +416,7 @@ describe('polls several times a minute', () => {
   let stack: Stack;
   afterEach(async () => stack?.stop());
 
-  it('read the relations from one listener held for the invocation, and still see every change between polls', async () => {
+  it('held by one invocation, poll at every slot and see every change between polls', async () => {
     stack = await startStack({ env: { POLL_INTERVAL_SECONDS: '1' }, service: { rejectRate: 0 } });
     const [order] = stack.service.placeOrders(1);
     // Someone else's order in progress keeps the invocation polling once ours has ended (an idle
@@ -455,7 +427,7 @@ describe('polls several times a minute', () => {
     const ticker = setInterval(() => stack.service.tick(), 700);
     try {
       const start = Math.ceil(Date.now() / 1000) * 1000;
-      // A minute held, as where its polls would read more than the held instance costs (minuteShape).
+      // A minute held, as where there is no queue for its slots' tasks.
       const run = await runScheduledPolls(
         { ...runtimeDeps(), slots: undefined },
         {
@@ -465,7 +437,6 @@ describe('polls several times a minute', () => {
         },
       );
       assert.ok(run.polls.length >= 6, `polls in the invocation: ${run.polls.length}`);
-      assert.deepEqual([...new Set(run.polls.map((p) => p.relationsFrom))], ['listener']);
     } finally {
       clearInterval(ticker);
     }
@@ -473,20 +444,8 @@ describe('polls several times a minute', () => {
     assert.equal(
       (await stack.relation(order))?.stage,
       'DELIVERED',
-      'the listener saw each step the trigger recorded',
+      'the polls saw each step the trigger recorded',
     );
-  });
-
-  it('one poll in a minute reads with a query, as a listener would only cost more', async () => {
-    stack = await startStack({ autoDeliver: false, env: { POLL_INTERVAL_SECONDS: '60' } });
-    stack.service.placeOrders(1);
-    const minute = Math.floor(Date.now() / 60_000) * 60_000;
-    const run = await runScheduledPolls(runtimeDeps(), {
-      scheduleTime: new Date(minute),
-      windowMs: 60_000,
-      waitForLeaseMs: 0,
-    });
-    assert.equal(run.polls[0]?.relationsFrom, 'query');
   });
 });
 

@@ -36,7 +36,6 @@ import {
   type IdRange,
   type StoredRelation,
 } from '../store/relations';
-import type { RelationCache } from '../store/relation-cache';
 import { isNewerSchema } from '../store/schema';
 import type { PollDeps } from './shards';
 import { pausedUntil } from '../engine/kill-switch';
@@ -86,8 +85,6 @@ export function emptySummary() {
     shards: 0,
     /** Shards observed here after their task could not be enqueued. */
     shardsInline: 0,
-    /** Where the relations came from: a query, or the invocation's listener (sub-minute polls). */
-    relationsFrom: 'query' as 'query' | 'listener',
     durationMs: 0,
   };
 }
@@ -98,7 +95,6 @@ export type PollSummary = ReturnType<typeof emptySummary>;
 export async function pollOnce(
   deps: PollDeps,
   pollId: string = `now-${deps.now().getTime()}`,
-  cache?: RelationCache,
 ): Promise<PollSummary> {
   const started = deps.now().getTime();
   const summary = emptySummary();
@@ -117,7 +113,7 @@ export async function pollOnce(
     watchEnded(deps, summary, limit),
     shards
       ? fanOut(deps, shards, pollId, summary, limit)
-      : observeRelations(deps, listing, {}, summary, limit, cache),
+      : observeRelations(deps, listing, {}, summary, limit),
   ]);
   summary.durationMs = deps.now().getTime() - started;
   return summary;
@@ -220,7 +216,6 @@ export async function observeRelations(
   range: IdRange,
   summary: PollSummary,
   limit: Limit,
-  cache?: RelationCache,
 ): Promise<void> {
   const undriven = new Set(
     [...listing.orders].flatMap(([name, order]) => (order.status === 'NEW' ? [] : [name])),
@@ -232,11 +227,7 @@ export async function observeRelations(
     wakeUntouchedBefore: pausedUntil(await deps.killSwitch(), deps.config.pauseCheckSeconds),
     newer: [],
   };
-  const pages = cache
-    ? cache.pages(RELATION_PAGE_SIZE, range)
-    : activeRelationPages(RELATION_PAGE_SIZE, range);
-  if (cache) summary.relationsFrom = 'listener';
-  for await (const page of pages) {
+  for await (const page of activeRelationPages(RELATION_PAGE_SIZE, range)) {
     summary.activeRelations += page.length;
     await Promise.all(page.map((stored) => limit(() => observeOne(stored, context))));
     for (const stored of page) undriven.delete(String(stored.data.order));

@@ -11,13 +11,10 @@ import {
   releasePollLease,
   renewPollLease,
 } from '../store/poll-lease';
-import { openRelationCache, type RelationCache } from '../store/relation-cache';
-import { countActiveRelations } from '../store/relations';
 import type { PollDeps, SlotQueue } from './shards';
 import { describePause } from '../engine/kill-switch';
 import { pollOnce, type PollSummary } from './poll';
 import { describeError } from '../describe-error';
-import type { Config } from '../config';
 import type { AlertKind } from '../model/health';
 import { FoodServiceError } from '../food/errors';
 import { failureCode, notePollFailed, notePollSucceeded, type HeartbeatMemo } from './heartbeat';
@@ -54,8 +51,6 @@ interface SlotContext {
   waitForLeaseMs: number;
   /** Poll even if the slot was served: an operator asked. */
   force: boolean;
-  /** The active relations, kept current for the invocation's polls, when a listener is worth it. */
-  cache?: RelationCache;
   heartbeat: HeartbeatMemo;
 }
 
@@ -102,11 +97,7 @@ async function pollSlot(context: SlotContext, slotMs: number): Promise<PollSumma
     }
     polled = true;
     // Named after its slot, so a poll of the same slot again (an overlap) enqueues no shard twice.
-    const summary = await pollOnce(
-      deps,
-      force ? `now-${startedAt.getTime()}` : `slot-${slotMs}`,
-      context.cache,
-    );
+    const summary = await pollOnce(deps, force ? `now-${startedAt.getTime()}` : `slot-${slotMs}`);
     logger.info('poll finished', { ...summary });
     return summary;
   } finally {
@@ -173,28 +164,6 @@ export interface ScheduledRun {
   waitForLeaseMs: number;
 }
 
-/** A minute of the poller's instance, in Firestore reads (docs/BENCHMARKS.md, section 6). */
-const HELD_MINUTE_IN_READS = 5_000;
-
-type ListenerSettings = Pick<Config, 'listenerMaxRelations' | 'shardSize'>;
-
-/** Above SHARD_SIZE the polls fan out and read per shard; no listener is worth holding them all. */
-const listenerHolds = (active: number, config: ListenerSettings) =>
-  active <= Math.min(config.listenerMaxRelations, config.shardSize);
-
-/**
- * Held: this invocation waits for each slot, with one listener, its instance billed all the while.
- * Tasks: a task per slot, billed only while it polls, each reading every active relation.
- */
-export function minuteShape(
-  active: number,
-  slots: number,
-  config: ListenerSettings,
-): 'held' | 'tasks' {
-  const reads = active * (slots - 1);
-  return listenerHolds(active, config) && reads > HELD_MINUTE_IN_READS ? 'held' : 'tasks';
-}
-
 /** The polls due in this invocation's window, or the first, and the rest as tasks. */
 export async function runScheduledPolls(deps: PollDeps, options: ScheduledRun): Promise<PollRun> {
   const run: PollRun = { polls: [], failedPolls: 0 };
@@ -217,41 +186,33 @@ export async function runScheduledPolls(deps: PollDeps, options: ScheduledRun): 
     force: false,
     heartbeat: {},
   };
-  const plan =
-    slots.length > 1
-      ? await planMinute(deps, slots.length, intervalMs)
-      : { shape: 'held' as const };
-  context.cache = plan.cache;
-  try {
-    for (let i = 0; i < slots.length; i++) {
-      const next = slots[i + 1];
-      // Slots that passed while the invocation started late are served by one poll now.
-      if (next !== undefined && next <= deps.now().getTime()) continue;
-      logger.debug('poll slot', {
-        slot: new Date(slots[i]).toISOString(),
-        waitMs: slots[i] - deps.now().getTime(),
-      });
-      await deps.timers.sleep(slots[i] - deps.now().getTime());
-      const polled = await runSlot(context, run, slots[i]);
-      const rest = slots.slice(i + 1);
-      // Nothing in progress: the other slots would only hold the billed instance to find nothing.
-      if (polled && polled.listed === 0 && polled.activeRelations === 0 && rest.length > 0) {
-        run.skipped = `idle: no order in progress, so the next poll is the next invocation's`;
-        logger.info('poll slots left out: no order in progress', { slots: rest.length });
-        break;
-      }
-      // Slots this poll ran past it served; the rest go to tasks, or are polled here if not queued.
-      const later = rest.filter((slot) => slot > deps.now().getTime());
-      if (plan.shape === 'tasks' && deps.slots && later.length > 0) {
-        const left = await enqueueSlots(deps.slots, later, run);
-        if (left.length > 0) deps.slots.handedOff.failedAt = deps.now().getTime();
-        else deps.slots.handedOff.firstSlot = later[0];
-        slots.splice(i + 1, rest.length, ...left);
-        plan.shape = 'held';
-      }
+  let shape = slots.length > 1 ? await planMinute(deps, intervalMs) : 'held';
+  for (let i = 0; i < slots.length; i++) {
+    const next = slots[i + 1];
+    // Slots that passed while the invocation started late are served by one poll now.
+    if (next !== undefined && next <= deps.now().getTime()) continue;
+    logger.debug('poll slot', {
+      slot: new Date(slots[i]).toISOString(),
+      waitMs: slots[i] - deps.now().getTime(),
+    });
+    await deps.timers.sleep(slots[i] - deps.now().getTime());
+    const polled = await runSlot(context, run, slots[i]);
+    const rest = slots.slice(i + 1);
+    // Nothing in progress: the other slots would only hold the billed instance to find nothing.
+    if (polled && polled.listed === 0 && polled.activeRelations === 0 && rest.length > 0) {
+      run.skipped = `idle: no order in progress, so the next poll is the next invocation's`;
+      logger.info('poll slots left out: no order in progress', { slots: rest.length });
+      break;
     }
-  } finally {
-    context.cache?.close();
+    // Slots this poll ran past it served; the rest go to tasks, or are polled here if not queued.
+    const later = rest.filter((slot) => slot > deps.now().getTime());
+    if (shape === 'tasks' && deps.slots && later.length > 0) {
+      const left = await enqueueSlots(deps.slots, later, run);
+      if (left.length > 0) deps.slots.handedOff.failedAt = deps.now().getTime();
+      else deps.slots.handedOff.firstSlot = later[0];
+      slots.splice(i + 1, rest.length, ...left);
+      shape = 'held';
+    }
   }
   return run;
 }
@@ -290,22 +251,19 @@ async function tasksFailing(
   return handedOff.failedAt !== null && now - handedOff.failedAt < TASKS_BACKOFF_MS;
 }
 
-async function planMinute(
-  deps: PollDeps,
-  slots: number,
-  intervalMs: number,
-): Promise<{ shape: 'held' | 'tasks'; cache?: RelationCache }> {
+/**
+ * A minute's later slots go to pollSlot tasks, billed only while they poll, unless there is no
+ * queue here or this instance's last tasks did not poll: then the invocation holds the minute.
+ */
+async function planMinute(deps: PollDeps, intervalMs: number): Promise<'held' | 'tasks'> {
+  if (!deps.slots) return 'held';
   try {
-    const active = await countActiveRelations();
-    const tasks = deps.slots !== undefined && !(await tasksFailing(deps, deps.slots, intervalMs));
-    const shape = tasks ? minuteShape(active, slots, deps.config) : 'held';
-    logger.debug('minute planned', { active, slots, shape });
-    return shape === 'held' && listenerHolds(active, deps.config)
-      ? { shape, cache: await openRelationCache() }
-      : { shape };
+    return (await tasksFailing(deps, deps.slots, intervalMs)) ? 'held' : 'tasks';
   } catch (error) {
-    logger.warn('polling without a relation listener', { error: describeError(error) });
-    return { shape: 'held' };
+    logger.warn('holding the minute: could not read when the last poll ran', {
+      error: describeError(error),
+    });
+    return 'held';
   }
 }
 

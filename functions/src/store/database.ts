@@ -44,16 +44,6 @@ export interface Query {
   limit(count: number): Query;
   get(): Promise<QuerySnapshot>;
   count(): Promise<number>;
-  /** Every change to the results, from a first snapshot of all of them; returns the unsubscribe. */
-  onSnapshot(
-    onChanges: (changes: DocumentChange[]) => void,
-    onError: (error: Error) => void,
-  ): () => void;
-}
-
-export interface DocumentChange {
-  type: 'added' | 'modified' | 'removed';
-  doc: DocumentSnapshot;
 }
 
 export interface CollectionReference extends Query {

@@ -118,20 +118,6 @@ class QueryOn implements Query {
   async count() {
     return (await this.query.count().get()).data().count;
   }
-  onSnapshot(
-    onChanges: Parameters<Query['onSnapshot']>[0],
-    onError: (error: Error) => void,
-  ): () => void {
-    return this.query.onSnapshot(
-      (snapshot) =>
-        onChanges(
-          snapshot
-            .docChanges()
-            .map((change) => ({ type: change.type, doc: this.db.snapshot(change.doc) })),
-        ),
-      onError,
-    );
-  }
 }
 
 class Collection extends QueryOn implements CollectionReference {

@@ -58,11 +58,6 @@ export interface IdRange {
   upTo?: string;
 }
 
-/** How many relations are active: an aggregation, billed one read per thousand. */
-export async function countActiveRelations(): Promise<number> {
-  return store().collection(RELATIONS).where('active', '==', true).count();
-}
-
 /** A Firestore that ignores id order or cursors (the embedded emulator) repeats a page forever. */
 function checkPage(after: string | undefined, ids: string[], full: boolean): void {
   ids.forEach((id, i) => {

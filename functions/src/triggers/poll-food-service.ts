@@ -53,7 +53,7 @@ export const pollFoodService = onSchedule(
   },
 );
 
-/** A slot pollFoodService handed on, billed only while it polls (schedule.ts, minuteShape). */
+/** A slot pollFoodService handed on, billed only while it polls (schedule.ts, planMinute). */
 export const pollSlot = onTaskDispatched(
   {
     ...DEPLOYMENT,
