@@ -1,6 +1,6 @@
 // A create step's look at the order before it makes anything: pure, so it is judged the same
 // way in every attempt (docs/ARCHITECTURE.md#the-step-protocol).
-import { isOverwritten, type OrderSeen } from '../model/overwrite';
+import { isOverwritten, overwriteFlag, type OrderSeen } from '../model/overwrite';
 import { CREATE_STEPS, type CreateStep, type Relation } from '../model/relation';
 
 export type Look =
@@ -8,7 +8,7 @@ export type Look =
   | { action: 'cancelled' }
   | {
       action: 'flag';
-      code: 'CANCEL_OVERWRITTEN' | 'UNEXPECTED_STATUS';
+      code: ReturnType<typeof overwriteFlag>['code'] | 'UNEXPECTED_STATUS';
       message: string;
       /** An overwrite's: the order's update_time that shows it. */
       orderUpdateTime?: string;
@@ -23,16 +23,8 @@ export function judgeLook(
 ): Look {
   const { from, to } = CREATE_STEPS[step];
   if (seen.status === 'CANCELLED') return { action: 'cancelled' };
-  if (isOverwritten(relation, seen, 'every window')) {
-    return {
-      action: 'flag',
-      code: 'CANCEL_OVERWRITTEN',
-      message:
-        `stage ${relation.stage}: the order changed at ${seen.updateTime}, after we last knew it at ${relation.knownUpdateTime}, and is ${seen.status}: ` +
-        "a customer's cancellation may have been overwritten by a late UpdateOrder of ours; nothing was made. Check with the customer, then retry the relation",
-      orderUpdateTime: seen.updateTime,
-    };
-  }
+  if (isOverwritten(relation, seen, 'every window'))
+    return { action: 'flag', ...overwriteFlag(relation, seen) };
   if (seen.status === from || (adopting && seen.status === to)) return { action: 'go' };
   return {
     action: 'flag',

@@ -16,7 +16,7 @@ import {
 } from '../config';
 import { describeError } from '../describe-error';
 import { FoodServiceError, pastDeadlineError } from '../food/errors';
-import { isFlaggedOverwritten, isOverwritten } from '../model/overwrite';
+import { isFlaggedOverwritten, isOverwritten, overwriteFlag } from '../model/overwrite';
 import {
   CREATE_STEPS,
   type CreateStep,
@@ -211,7 +211,7 @@ export async function once(
       return flagAttempt(
         run,
         claim,
-        'CANCEL_OVERWRITTEN',
+        moved.code,
         moved.message,
         progress.lateUpdates,
         moved.orderUpdateTime,
@@ -262,7 +262,7 @@ export async function finish(run: Run, to: Finish): Promise<AdvanceResult> {
     window = await finishWindow(run, to, progress);
     const moved = await moveOrder(deps, relation, to, progress, window);
     if (moved.outcome === 'overwritten')
-      return flag(run, 'CANCEL_OVERWRITTEN', moved.message, moved.orderUpdateTime);
+      return flag(run, moved.code, moved.message, moved.orderUpdateTime);
     if (moved.outcome === 'cancelled')
       return recordCancellation(run, { lateUpdates: progress.lateUpdates }, moved.knownUpdateTime);
     const recorded = await record(run, {
@@ -452,7 +452,7 @@ export function flag(
 
 type Moved =
   | { outcome: 'moved' | 'cancelled'; knownUpdateTime: string }
-  | { outcome: 'overwritten'; message: string; orderUpdateTime: string };
+  | ({ outcome: 'overwritten' } & ReturnType<typeof overwriteFlag>);
 
 /** A send window, on record before any update in it (docs/ARCHITECTURE.md#late-writes). */
 interface SendWindow {
@@ -539,15 +539,8 @@ async function moveOrder(
     // it sends in: a landing there before its send may be a duplicate finisher's, or an earlier
     // sender's held one over a cancel made before the window opened. A false alarm, never a miss.
     const windows = [...relation.lateUpdates, ...progress.lateUpdates];
-    if (isOverwritten({ ...relation, lateUpdates: windows }, seen, 'every window')) {
-      return {
-        outcome: 'overwritten',
-        message:
-          `stage ${relation.stage}: the order changed to ${seen.status} at ${seen.updateTime}, after we last knew it at ${relation.knownUpdateTime}: ` +
-          "a customer's cancellation may have been overwritten by a late UpdateOrder of ours. Check with the customer, then retry the relation",
-        orderUpdateTime: seen.updateTime,
-      };
-    }
+    if (isOverwritten({ ...relation, lateUpdates: windows }, seen, 'every window'))
+      return { outcome: 'overwritten', ...overwriteFlag(relation, seen) };
     if (orderStatusRank(seen.status) >= orderStatusRank(to))
       return { outcome: 'moved', knownUpdateTime: seen.updateTime };
     // Too little left for a wait for a slot: move it on, on record, before sending. Only while

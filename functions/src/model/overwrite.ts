@@ -86,3 +86,26 @@ function landedHeld(lateUpdates: readonly LateUpdate[], seen: OrderSeen): boolea
     )
   );
 }
+
+/** The flag for an order written after we last knew it; `earlier`: a flag it takes the place of. */
+export function overwriteFlag(
+  relation: Pick<Relation, 'stage' | 'knownUpdateTime'>,
+  seen: OrderSeen,
+  earlier = '',
+): { code: 'CANCEL_OVERWRITTEN' | 'ORDER_OVERWRITTEN'; message: string; orderUpdateTime: string } {
+  const { stage, knownUpdateTime } = relation;
+  const change =
+    (knownUpdateTime === null
+      ? `the order is ${seen.status} on the food service (as of ${seen.updateTime})`
+      : `the order changed to ${seen.status} at ${seen.updateTime}, after we last knew it at ${knownUpdateTime}`) +
+    earlier;
+  const orderUpdateTime = seen.updateTime;
+  if (stage === 'DELIVERED' || stage === 'REJECTED') {
+    const message = `stage ${stage}: ${change}; a late UpdateOrder of ours may have landed. Set the order's status back on the food service, then retry the relation`;
+    return { code: 'ORDER_OVERWRITTEN', message, orderUpdateTime };
+  }
+  const message =
+    `stage ${stage}: ${change}; a customer's cancellation may have been overwritten by a late UpdateOrder of ours. ` +
+    'Nothing more is made for this order: check with the customer, set the order on the food service, then retry the relation';
+  return { code: 'CANCEL_OVERWRITTEN', message, orderUpdateTime };
+}

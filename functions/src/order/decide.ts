@@ -1,6 +1,11 @@
 // decide() names the one next step of a relation as it is now, or why there is none. Pure, so every
 // combination of stage and statuses is tested (docs/ARCHITECTURE.md#the-lifecycle).
-import { isFlaggedOverwritten, isOverwritten, type OrderSeen } from '../model/overwrite';
+import {
+  isFlaggedOverwritten,
+  isOverwritten,
+  overwriteFlag,
+  type OrderSeen,
+} from '../model/overwrite';
 import { isFlagged, type CreateStep, type Relation } from '../model/relation';
 import { isFinish, isTerminal, type ActiveStage, type Finish, type Outcome } from '../model/stage';
 import { isFinalOrderStatus } from '../model/statuses';
@@ -47,27 +52,7 @@ function overwrite(relation: Relation): Decision | null {
   const windows = isFlagged(relation) ? 'every window' : 'recorded';
   if (!seen || !isOverwritten(relation, seen, windows)) return null;
   const earlier = isFlagged(relation) ? ` (it was flagged ${error?.code}: ${error?.message})` : '';
-  const change =
-    (relation.knownUpdateTime === null
-      ? `the order is ${relation.orderStatus} on the food service (as of ${seen.updateTime})`
-      : `the order changed to ${relation.orderStatus} at ${seen.updateTime}, after we last knew it at ${relation.knownUpdateTime}`) +
-    earlier;
-  if (relation.stage === 'DELIVERED' || relation.stage === 'REJECTED') {
-    return {
-      action: 'flag',
-      code: 'ORDER_OVERWRITTEN',
-      message: `stage ${relation.stage}: ${change}; a late UpdateOrder of ours may have landed. Set the order's status back on the food service, then retry the relation`,
-      orderUpdateTime: seen.updateTime,
-    };
-  }
-  return {
-    action: 'flag',
-    code: 'CANCEL_OVERWRITTEN',
-    message:
-      `stage ${relation.stage}: ${change}; a customer's cancellation may have been overwritten by a late UpdateOrder of ours. ` +
-      'Nothing more is made for this order: check with the customer, set the order on the food service, then retry the relation',
-    orderUpdateTime: seen.updateTime,
-  };
+  return { action: 'flag', ...overwriteFlag(relation, seen, earlier) };
 }
 
 /** What stops the order (its end, a flag, a cancel, a back-off, ...) is judged before its stage. */
