@@ -21,8 +21,7 @@
 //   (Google's emulator resets the target and resends the whole result on
 //   every change, where Firestore sends only the change). A document dropped
 //   at such a reset is counted as changed out of the results, never as
-//   deleted (which Firestore does not bill): an upper bound, and exact for
-//   the relations listener, since an active relation is never deleted;
+//   deleted (which Firestore does not bill): an upper bound;
 // - nothing for BeginTransaction and Rollback.
 // Firestore also charges one read for a query that returns nothing; that is
 // kept apart (`emptyQueries`).

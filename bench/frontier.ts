@@ -2,7 +2,7 @@
 // latency the orchestrator adds to an order's stages (a lifecycle run at that
 // interval, section 1's code) and what polling costs with A active orders at
 // rest (a minute of polls against a frozen world of A orders, held or a task per
-// slot, section 5's), priced at the deployed settings. Measuring is here; the arithmetic on
+// slot), priced at the deployed settings. Measuring is here; the arithmetic on
 // what was measured is pure (frontierPoints), so it is tested on its own.
 import { runLifecycle } from './child';
 import {

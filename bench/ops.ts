@@ -18,8 +18,8 @@ export interface CountedOp {
   shape?: string;
 }
 
-/** The methods a poll reads relations with: its query, or the invocation's listener. */
-const POLL_READS = new Set(['RunQuery', 'Listen']);
+/** The method a poll reads relations with: a query (the triggers read by document). */
+const POLL_READS = new Set(['RunQuery']);
 
 export interface OpSource {
   /** Calls `listener` once per billed operation; returns a function that stops it. */
@@ -64,7 +64,7 @@ export class OpCounter {
   readonly total: Ops = { reads: 0, writes: 0 };
   readonly overhead: Ops = { reads: 0, writes: 0 };
   readonly byRelation = new Map<string, Ops>();
-  /** Of those reads, the ones made by a query or a listener: the polls' (the triggers read by document). */
+  /** Of those reads, the ones made by a query: the polls' (the triggers read by document). */
   readonly pollReads = new Map<string, number>();
   /** Each relation's writes, by what they were for (writePurpose). */
   readonly writesFor = new Map<string, Record<string, number>>();

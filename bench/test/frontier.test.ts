@@ -122,7 +122,23 @@ describe('bench frontier', () => {
       ),
     );
     assert.equal(point.held.usage.instanceSeconds, 55 * minutes);
-    assert.equal(point.picked, 'tasks', 'a minute of several slots hands them to tasks');
+    assert.equal(point.picked, 'tasks', 'idle, either shape polls once');
+  });
+
+  it('picks a task per slot wherever a minute has several slots, even where holding it reads less', () => {
+    const measured = (active: number, shape: 'held' | 'tasks', reads: number) =>
+      rest({ active, shape, reads, spansMs: shape === 'held' ? [55_000] : [300] });
+    const points = frontierPoints(
+      result([rest({}), measured(1000, 'held', 1_000), measured(1000, 'tasks', 12_000)]),
+      resources,
+    );
+    assert.deepEqual(
+      points.map((p) => [p.active, p.picked]),
+      [
+        [0, 'held'], // no task per slot measured there
+        [1000, 'tasks'],
+      ],
+    );
   });
 
   it('scales a window shorter than a minute up to a minute', () => {

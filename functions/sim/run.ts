@@ -1,5 +1,5 @@
 // One simulated run: the real orchestration code (the trigger's advance(),
-// the scheduled poll with its lease and listener, observeShard, the
+// the scheduled poll with its lease and its slots' tasks, observeShard, the
 // operators' repairs, retention) against the memory store, the simulated
 // food service and a platform that delivers trigger events at least once,
 // late, twice, concurrently or not at all, kills instances at any call and

@@ -416,7 +416,7 @@ describe('polls several times a minute', () => {
   let stack: Stack;
   afterEach(async () => stack?.stop());
 
-  it('held by one invocation, poll at every slot and see every change between polls', async () => {
+  it('held by one invocation, poll slot after slot and see every change between polls', async () => {
     stack = await startStack({ env: { POLL_INTERVAL_SECONDS: '1' }, service: { rejectRate: 0 } });
     const [order] = stack.service.placeOrders(1);
     // Someone else's order in progress keeps the invocation polling once ours has ended (an idle

@@ -232,9 +232,10 @@ async function tasksFailing(
   const { handedOff } = queue;
   const first = handedOff.firstSlot;
   const now = deps.now().getTime();
+  // Judged once, but a failed read leaves it for the next minute to judge.
+  const last = first !== null && now > first + intervalMs ? await lastPollAt() : undefined;
   handedOff.firstSlot = null;
-  if (first !== null && now > first + intervalMs) {
-    const last = await lastPollAt();
+  if (first !== null && last !== undefined) {
     if (!last || last.getTime() < first - intervalMs / 2) {
       handedOff.failedAt = now;
       logger.error(
