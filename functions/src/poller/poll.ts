@@ -386,7 +386,7 @@ async function lookUp(
   const failures: string[] = [];
   let transientFailure = false;
   let fault: { code: string; message: string } | null = null;
-  const lookUp = async <T extends { status: unknown }>(
+  const read = async <T extends { status: unknown }>(
     method: keyof PollSummary['calls'],
     call: () => Promise<T>,
   ): Promise<T | undefined> => {
@@ -417,7 +417,7 @@ async function lookUp(
     if (listed.updateTime) seen.orderUpdateTime = listed.updateTime;
   } else {
     summary.vanished++;
-    const order = await lookUp('GetOrder', () => deps.food.getOrder(relation.order));
+    const order = await read('GetOrder', () => deps.food.getOrder(relation.order));
     if (order && isOrderStatus(order.status))
       Object.assign(seen, { orderStatus: order.status, orderUpdateTime: order.updateTime });
     else if (order) reportUnknownStatus(summary, relation.order, 'order', order.status);
@@ -429,7 +429,7 @@ async function lookUp(
       kitchenOrder &&
       relation.kitchenOrderStatus !== 'PACKAGED'
     ) {
-      const found = await lookUp('GetKitchenOrder', () => deps.food.getKitchenOrder(kitchenOrder));
+      const found = await read('GetKitchenOrder', () => deps.food.getKitchenOrder(kitchenOrder));
       if (found && isKitchenOrderStatus(found.status)) seen.kitchenOrderStatus = found.status;
       else if (found) reportUnknownStatus(summary, kitchenOrder, 'kitchen order', found.status);
     }
@@ -439,7 +439,7 @@ async function lookUp(
       relation.shipmentStatus !== 'DELIVERED' &&
       relation.shipmentStatus !== 'REJECTED'
     ) {
-      const found = await lookUp('GetShipment', () => deps.food.getShipment(shipment));
+      const found = await read('GetShipment', () => deps.food.getShipment(shipment));
       if (found && isShipmentStatus(found.status)) seen.shipmentStatus = found.status;
       else if (found) reportUnknownStatus(summary, shipment, 'shipment', found.status);
     }
