@@ -7,7 +7,12 @@
 import { isFlaggedOverwritten } from '../src/model/overwrite';
 import { isOpen, type Relation } from '../src/model/relation';
 import { isTerminal } from '../src/model/stage';
-import { RepairRefused, resolveOrphan, retryRelation } from '../src/operations/repairs';
+import {
+  parseHandledFlag,
+  RepairRefused,
+  resolveOrphan,
+  retryRelation,
+} from '../src/operations/repairs';
 import { pageOfRelations, type RelationFilter } from '../src/store/queries';
 import { readRelation, relationRef } from '../src/store/relations';
 import type { OrderStatusName } from '../src/model/statuses';
@@ -31,6 +36,8 @@ export interface Person {
    * anew), and set the order even when it already reads so (a console writes it again).
    */
   asksOncePerFlag?: true;
+  /** Refused with a flag raised anew, they retry at once naming it, without asking again. */
+  pastesTheNewFlag?: true;
 }
 
 const BY = { who: 'sim-operator', why: 'checked the food service' };
@@ -139,7 +146,10 @@ export class Operators {
       } catch (failure) {
         // A refusal is the tool working; a store fault ends the round; anything else is a defect.
         if (!(failure instanceof RepairRefused)) throw failure;
-        return `retry of ${order} refused: ${failure.message}`;
+        return (
+          (await this.pasteNewFlag(order, failure.message)) ??
+          `retry of ${order} refused: ${failure.message}`
+        );
       }
     };
     const results = [await retry()];
@@ -155,6 +165,23 @@ export class Operators {
       );
     }
     return results.join('; ');
+  }
+
+  /** A person in a hurry: the flag a refusal names as raised anew goes straight into a retry. */
+  private async pasteNewFlag(order: string, refusal: string): Promise<string | null> {
+    const named = /raised again as (\S+): /.exec(refusal)?.[1];
+    if (!this.person?.pastesTheNewFlag || !named) return null;
+    const raised = parseHandledFlag(named);
+    if (typeof raised === 'string') throw new Error(`the refusal names no flag: ${raised}`);
+    try {
+      const at = new Date(this.world.now);
+      await retryRelation(relationRef(order), BY, at, this.retentionDays, raised);
+      this.world.log(`operator retries ${order} at once, naming ${named}`, order);
+      return `retried ${order} naming ${named}`;
+    } catch (failure) {
+      if (!(failure instanceof RepairRefused)) throw failure;
+      return `retry of ${order} naming ${named} refused: ${failure.message}`;
+    }
   }
 
   /** The first open possible orphan of a relation resolved, by name when one is shown, as the ops CLI asks. */

@@ -69,6 +69,7 @@ export const planArbitrary: fc.Arbitrary<Plan> = fc.record({
   heldOften: fc.constantFrom(null, null, null, 0.5),
   slotTasks: fc.boolean(),
   heldWhileAPersonWaits: fc.constantFrom(false, false, false, true),
+  pastesTheNewFlag: fc.boolean(),
 });
 
 /** A run that broke the promise; the result has the violations and the trace. */
@@ -101,9 +102,10 @@ function worldOf(drawn: Plan, people: People): Plan {
         recancelWithinMs: null,
         heldOften: null,
         heldWhileAPersonWaits: false,
+        pastesTheNewFlag: false,
       };
     case 'before the wait':
-      return { ...drawn, heldWhileAPersonWaits: false };
+      return { ...drawn, heldWhileAPersonWaits: false, pastesTheNewFlag: false };
     case 'everyone':
       // Held updates common, and a person who waits up to four minutes between fix and retry and
       // acts on what the customer said for as long as the flag is the same.
@@ -118,6 +120,7 @@ function worldOf(drawn: Plan, people: People): Plan {
               resolvesFirst: drawn.person?.resolvesFirst ?? false,
               retriesTwice: drawn.person?.retriesTwice ?? false,
               asksOncePerFlag: true,
+              ...(drawn.pastesTheNewFlag ? { pastesTheNewFlag: true as const } : {}),
             },
           }
         : drawn;

@@ -68,6 +68,8 @@ export interface Plan {
   slotTasks: boolean;
   /** Held updates common and a person on call who waits minutes to retry (sim/property.ts). */
   heldWhileAPersonWaits: boolean;
+  /** In that world, the person pastes a flag raised anew into a retry at once (sim/operators.ts). */
+  pastesTheNewFlag: boolean;
 }
 
 /** Faults, crashes and new orders happen in the first part; the rest only heals. */

@@ -80,6 +80,10 @@ const REGRESSION_SEEDS: Record<string, number[]> = {
   'a held update taken for the send of an attempt that was frozen until long after it landed': [
     53290,
   ],
+  // No fix broke here: it reaches the path a skeptic found by reading 9b99bfd (fixed in 2f71571). With
+  // the re-raise of a flag raised while updates of ours could still land taken out of retryRelation,
+  // the person's answer from before a cancel and our held update over it vouched for both.
+  'a retry of an ended order on what the customer said before our last update could land': [2013],
 };
 
 describe('the simulation', function () {
