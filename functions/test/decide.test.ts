@@ -673,7 +673,14 @@ describe('decide: a flagged relation', () => {
       error: stepError(ERROR_AT, { step: 'finish', code: 'INTERNAL', transient: false }),
       knownUpdateTime: new Date(sentAt.getTime() - 60_000).toISOString(),
       // The finish's update, sent before it failed for good; it landed long after it could unheld.
-      lateUpdates: [{ status: 'REJECTED', sentAt, heldAfter: new Date(sentAt.getTime() + 20_000) }],
+      lateUpdates: [
+        {
+          status: 'REJECTED',
+          sentAt,
+          heldAfter: new Date(sentAt.getTime() + 20_000),
+          seenUpdateTime: null,
+        },
+      ],
       orderStatus: 'REJECTED',
       orderUpdateTime: new Date(sentAt.getTime() + 300_000).toISOString(),
     });

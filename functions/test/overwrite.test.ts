@@ -13,6 +13,7 @@ const window = (status: LateUpdate['status'], sentS: number, heldAfterS: number)
   status,
   sentAt: new Date(T0 + sentS * 1000),
   heldAfter: new Date(T0 + heldAfterS * 1000),
+  seenUpdateTime: null,
 });
 const relation = (
   stage: Stage,
@@ -69,6 +70,19 @@ describe('isOverwritten', () => {
       false,
       'within the clock skew of the second window opening: it may be its send',
     );
+  });
+
+  it("a window covers only what landed after its sender's look: a landing that look saw was not its send (seed 26305)", () => {
+    const looked = { ...window('REJECTED', 60, 80), seenUpdateTime: at(58.5) };
+    const two = relation('IN_FLIGHT', 0, [window('REJECTED', 10, 20), looked]);
+    const seen = (s: number) =>
+      isOverwritten(two, { status: 'REJECTED', updateTime: at(s) }, 'every window');
+    assert.equal(
+      seen(58.5),
+      true,
+      'within the clock skew of the window opening, but seen by its look',
+    );
+    assert.equal(seen(58.6), false, 'after its look: it may be its send');
   });
 
   it('the order as we last knew it was judged then: the same update_time again is not news', () => {

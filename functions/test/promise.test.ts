@@ -18,6 +18,7 @@ import { relationRef } from '../src/store/relations';
 import { EXPIRE_AT, relationId, RELATIONS } from '../src/store/schema';
 import { readHistory } from './helpers/history';
 import { ago, flagFields, ops, seedAttempt } from './helpers/ops';
+import type { FirestoreCloudEvent } from './helpers/trigger-events';
 import { captureEvent, deliver, startStack, type Stack } from './helpers/stack';
 
 /** Waits, bounded, until `check` holds. */
@@ -650,15 +651,56 @@ describe('the promise, where the review broke it', function () {
     assert.notEqual((await entry.get()).get('released'), true);
   });
 
-  it("a finisher that takes over a dead one's entry and fails before sending gives its window up: the held update is still told", async () => {
+  it('a held finish of ours lands over the cancel just before a finisher opens its window, and that finisher stalls: the next one still flags CANCEL_OVERWRITTEN (seed 26305)', async () => {
+    // From the finish on, the test delivers the trigger's events itself.
+    const events: FirestoreCloudEvent[] = [];
+    let held = false;
+    stack = await startStack({
+      service: { rejectRate: 0 },
+      onEvent: async (event, deliver) => void (held ? events.push(event) : await deliver(event)),
+    });
+    const order = await inFlight(stack);
+    await deadFinisher(order, ago(50)); // its DELIVERED was held by the server
+    stack.service.cancelOrder(order);
+    await stack.food.updateOrderStatus(order, 'DELIVERED'); // and lands over the cancel, long after its window
+    await deliverShipment(stack, order);
+    held = true;
+    await stack.cycle(); // the shipment's DELIVERED makes the finish due
+    const event = events.at(-1);
+    assert.ok(event, 'the poll wrote the relation');
+    // The next finisher stalls on its look (a process that stopped there reads the same to others).
+    let reached: () => void = () => undefined;
+    const stalled = new Promise<void>((resolve) => (reached = resolve));
+    let resume: () => void = () => undefined;
+    const resumed = new Promise<void>((resolve) => (resume = resolve));
+    let stalls = true;
+    stack.service.onCall(async (method, request) => {
+      if (method !== 'GetOrder' || (request as { name?: string }).name !== order || !stalls) return;
+      stalls = false;
+      reached();
+      await resumed;
+    });
+    const stalling = deliver(event);
+    await stalled;
+    await deliver(event); // a duplicate delivery: the finisher after it
+    const relation = await stack.relation(order);
+    resume();
+    await stalling;
+    assert.equal(relation?.error?.code, 'CANCEL_OVERWRITTEN', JSON.stringify(relation));
+    assert.equal((await stack.relation(order))?.error?.code, 'CANCEL_OVERWRITTEN');
+  });
+
+  it("a finisher that takes over a dead one's entry and whose updates are all refused gives its window up: the held update is still told", async () => {
     stack = await startStack({ service: { rejectRate: 0 } });
     const order = await inFlight(stack);
     const relationDoc = db().collection(RELATIONS).doc(relationId(order));
     const window = ago(50);
     const entry = await deadFinisher(order, window);
     await deliverShipment(stack, order);
-    stack.service.failNext('GetOrder', status.UNAVAILABLE, 3); // the next finisher's look fails, every try
+    // The server sheds the next finisher's every update: nothing it sent can land.
+    stack.service.failAll('UpdateOrder', { code: status.RESOURCE_EXHAUSTED, when: 'before' });
     await stack.cycle();
+    stack.service.failAll('UpdateOrder', undefined);
     assert.equal(
       (await stack.relation(order))?.error?.transient,
       true,
@@ -751,7 +793,10 @@ describe('the promise, where the review broke it', function () {
     // Attempt 1 resumes with what it made.
     if (first.kind !== 'claimed') return;
     const made = await stack.food.createKitchenOrder();
-    await nameOnClaim(first, made.name, false, new Date(), 30, new Date(Date.now() + 10_000));
+    await nameOnClaim(first, made.name, false, new Date(), 30, {
+      sendUntil: new Date(Date.now() + 10_000),
+      seenUpdateTime: (await stack.food.getOrder(order)).updateTime,
+    });
     relation = await stack.relation(order);
     const note = relation?.possibleOrphans.find((o) => o.attempt === 1);
     assert.equal(note?.name, made.name);

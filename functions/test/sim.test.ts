@@ -84,6 +84,10 @@ const REGRESSION_SEEDS: Record<string, number[]> = {
   // the re-raise of a flag raised while updates of ours could still land taken out of retryRelation,
   // the person's answer from before a cancel and our held update over it vouched for both.
   'a retry of an ended order on what the customer said before our last update could land': [2013],
+  // Found on 50034c0 (seeds 1..28701): our held REJECTED landed over the cancel just before a finisher
+  // opened its window; it died, and the next one took the landing for that window's send. Its window
+  // now carries what its look saw before it opened; on this code the seed dies just after the opening.
+  "a held finish landing over the cancel just before a dead finisher's window opened": [26305],
 };
 
 describe('the simulation', function () {

@@ -201,6 +201,7 @@ export async function claimStep(request: ClaimRequest): Promise<Claim> {
         status: CREATE_STEPS[step].to,
         sentAt: a.createdAt ?? a.claimedAt,
         heldAfter: heldAfter(a.sendUntil ?? new Date(a.claimedAt.getTime() + invocationMs)),
+        seenUpdateTime: a.seenUpdateTime,
       }));
     const late = lateUpdateFields(current, inherited);
     const relationUpdate = settle({
@@ -222,8 +223,9 @@ export async function claimStep(request: ClaimRequest): Promise<Claim> {
 }
 
 /**
- * Names the claim before anything else, so no later attempt creates again. A claim resolved or
- * failed meanwhile is re-derived on the relation: a name learned after a resolution reopens it.
+ * Names the claim before anything else, so no later attempt creates again, and opens its update's
+ * send window. A claim resolved or failed meanwhile is re-derived on the relation: a name learned
+ * after a resolution reopens it.
  */
 export async function nameOnClaim(
   claim: HeldClaim,
@@ -231,12 +233,12 @@ export async function nameOnClaim(
   adopted: boolean,
   now: Date,
   retentionDays: number,
-  sendUntil: Date,
+  window: { sendUntil: Date; seenUpdateTime: string },
 ): Promise<void> {
   await store().runTransaction(async (tx) => {
     const own = parseAttempt(await tx.get(claim.ref), claim.attempt);
     if (typeof own === 'string') throw new Error(own);
-    const fields = { created: name, adopted, createdAt: now, sendUntil };
+    const fields = { created: name, adopted, createdAt: now, ...window };
     if (own.resolution !== null || own.failure !== null) {
       const [relation, attempts] = await Promise.all([
         tx.get(claim.relation),

@@ -3,7 +3,7 @@
 // a late attempt changes only its own note. A finish's send window is not (extendFinishWindow).
 import { z } from 'zod';
 
-import { listOf, orNull, parseWith, timestamp } from '../model/fields';
+import { listOf, orNull, parseWith, timestamp, updateTime } from '../model/fields';
 import { stepFrom } from '../model/orphans';
 import {
   LateUpdateField,
@@ -165,6 +165,8 @@ const FinishEntry = z.object({
   /** When the window opened: later than the entry once a finisher took over a passed one. */
   openedAt: orNull(timestamp),
   sendUntil: orNull(timestamp),
+  /** What its opener's look saw before it opened it: every update sent in it lands later. */
+  seenUpdateTime: orNull(updateTime).catch(null),
   /** The finisher that opened or last moved it: only it may give it up; null once shared. */
   holder: z.string().nullable().catch(null),
   released: z.boolean().catch(false),
@@ -173,15 +175,15 @@ const FinishEntry = z.object({
 });
 
 /**
- * Opens the finish's window on its history entry, before its look and update. A later finisher
- * sends in it while it is open; once passed or given up, it opens its own (else every later one
- * would inherit a passed window and send nothing), keeping the one before as an earlier sender's.
+ * Opens the finish's window on its history entry, after its look and before its update. A later
+ * finisher sends in it while it is open; once passed or given up, it opens its own (else every later
+ * one would inherit a passed window and send nothing), keeping the one before as an earlier sender's.
  */
 export async function announceFinish(
   ref: DocumentReference,
   step: { from: Stage; to: Finish; eventId: string },
   at: Date,
-  window: { sendUntil: Date; holder: string },
+  window: { sendUntil: Date; holder: string; seenUpdateTime: string },
   late: { heldAfter: (sendUntil: Date) => Date; invocationMs: number },
 ): Promise<{ sendUntil: Date; earlier: LateUpdate[] }> {
   const entry = stepEntryRef(ref, step.to);
@@ -201,13 +203,14 @@ export async function announceFinish(
     }
     const parsed = parseWith(FinishEntry, snapshot.data());
     if (!parsed.ok) throw new Error(`${entry.path} is malformed: ${parsed.problems.join('; ')}`);
-    const { claimedAt, openedAt, sendUntil, released, earlier } = parsed.value;
+    const { claimedAt, openedAt, sendUntil, released, earlier, seenUpdateTime } = parsed.value;
     // From a version without send windows: its finisher may have sent until its timeout.
     const until = sendUntil ?? new Date(claimedAt.getTime() + late.invocationMs);
     const its = {
       status: step.to,
       sentAt: openedAt ?? claimedAt,
       heldAfter: late.heldAfter(until),
+      seenUpdateTime,
     };
     const before = released ? earlier : [...earlier, its];
     if (!released && until > at) {

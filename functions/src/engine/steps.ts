@@ -16,7 +16,12 @@ import {
 } from '../config';
 import { describeError } from '../describe-error';
 import { FoodServiceError, pastDeadlineError } from '../food/errors';
-import { isFlaggedOverwritten, isOverwritten, overwriteFlag } from '../model/overwrite';
+import {
+  isFlaggedOverwritten,
+  isOverwritten,
+  overwriteFlag,
+  type OrderSeen,
+} from '../model/overwrite';
 import {
   CREATE_STEPS,
   type CreateStep,
@@ -189,21 +194,18 @@ export async function once(
     }
 
     // 4. Name on the claim, at once: from here on no attempt creates again.
+    const sendUntil = sendWindowEnd(deps.now(), deps.config);
     const window: SendWindow = {
-      until: sendWindowEnd(deps.now(), deps.config),
+      open: async () => sendUntil,
       extend: async (until) => {
         await extendSendWindow(claim, until);
         return until;
       },
     };
-    await nameOnClaim(
-      claim,
-      made.name,
-      claim.adopt !== null,
-      deps.now(),
-      retentionDays,
-      window.until,
-    );
+    await nameOnClaim(claim, made.name, claim.adopt !== null, deps.now(), retentionDays, {
+      sendUntil,
+      seenUpdateTime: order.updateTime,
+    });
 
     // 5. Move the order, looking before every update.
     const moved = await moveOrder(deps, known, to, progress, window);
@@ -257,9 +259,8 @@ export async function once(
 export async function finish(run: Run, to: Finish): Promise<AdvanceResult> {
   const { relation, deps } = run;
   const progress: StepProgress = { sent: false, created: null, lateUpdates: [] };
-  let window: SendWindow | null = null;
+  const window = finishWindow(run, to, progress);
   try {
-    window = await finishWindow(run, to, progress);
     const moved = await moveOrder(deps, relation, to, progress, window);
     if (moved.outcome === 'overwritten')
       return flag(run, moved.code, moved.message, moved.orderUpdateTime);
@@ -278,7 +279,7 @@ export async function finish(run: Run, to: Finish): Promise<AdvanceResult> {
   } catch (error) {
     const failed = await stepFailed(run, 'finish', null, progress, error);
     // Sent nothing: give it up, so a landing in it reads as held; the next finisher opens its own.
-    if (window && !window.used)
+    if (!window.used)
       await window.release?.().catch((cause: unknown) => {
         logger.warn('could not give up the finish window; the next finisher waits for it to pass', {
           order: run.relation.order,
@@ -456,11 +457,16 @@ type Moved =
 
 /** A send window, on record before any update in it (docs/ARCHITECTURE.md#late-writes). */
 interface SendWindow {
-  until: Date;
-  /** Set before the first update is sent in it. */
+  /**
+   * Opens it, on record, after the look before the first update (which saw `seen`: an update sent
+   * in it lands later); returns its end. Called before that look is judged, which its earlier
+   * senders' windows may take part in.
+   */
+  open(seen: OrderSeen): Promise<Date>;
+  /** Set once an update sent in it may land (or did): only then does it cover a landing. */
   used?: boolean;
-  /** Moves it on, on record; returns the end on record (another finisher's may be earlier). */
-  extend(until: Date): Promise<Date>;
+  /** Moves it on, on record, after a look that saw `seen`; returns the end on record. */
+  extend(until: Date, seen: OrderSeen): Promise<Date>;
   /** Gives up a finisher's own window that nothing was sent in. */
   release?(): Promise<boolean>;
 }
@@ -470,47 +476,44 @@ interface SendWindow {
  * update. Otherwise, or to move it on, the finisher opens its own on its history entry, and what
  * was sent in the poller's window becomes an earlier sender's update that may land late.
  */
-async function finishWindow(run: Run, to: Finish, progress: StepProgress): Promise<SendWindow> {
+function finishWindow(run: Run, to: Finish, progress: StepProgress): SendWindow {
   const { ref, relation, eventId, deps } = run;
   const opened = relation.finishWindow?.to === to ? relation.finishWindow : null;
   const holder = randomUUID();
-  const ownWindow = async (sendUntil: Date): Promise<SendWindow> => {
+  let own = false;
+  const ownWindow = async (sendUntil: Date, seen: OrderSeen): Promise<Date> => {
+    own = true;
     if (opened)
       progress.lateUpdates.push({
         status: to,
         sentAt: opened.at,
         heldAfter: heldAfter(opened.sendUntil, deps.config),
+        seenUpdateTime: null,
       });
     const announced = await announceFinish(
       ref,
       { from: relation.stage, to, eventId },
       deps.now(),
-      { sendUntil, holder },
+      { sendUntil, holder, seenUpdateTime: seen.updateTime },
       lateness(deps.config),
     );
     progress.lateUpdates.push(...announced.earlier);
-    return {
-      until: announced.sendUntil,
-      extend: async (later) => {
-        await extendFinishWindow(ref, to, later, holder);
-        return later;
-      },
-      release: () => releaseFinishWindow(ref, to, holder),
-    };
+    return announced.sendUntil;
   };
-  const now = deps.now();
-  if (!opened || opened.sendUntil.getTime() - now.getTime() < deps.config.rpcDeadlineMs)
-    return ownWindow(sendWindowEnd(now, deps.config));
-  // Moved on once, it is the finisher's own from then on.
-  let own: SendWindow | null = null;
   return {
-    until: opened.sendUntil,
-    extend: async (later) => {
-      if (own) return own.extend(later);
-      own = await ownWindow(later);
-      return own.until;
+    open: async (seen) => {
+      const now = deps.now();
+      const left = opened ? opened.sendUntil.getTime() - now.getTime() : 0;
+      if (opened && left >= deps.config.rpcDeadlineMs) return opened.sendUntil;
+      return ownWindow(sendWindowEnd(now, deps.config), seen);
     },
-    release: async () => (own?.release ? own.release() : false),
+    // The poller's window, moved on once, is the finisher's own from then on.
+    extend: async (later, seen) => {
+      if (!own) return ownWindow(later, seen);
+      await extendFinishWindow(ref, to, later, holder);
+      return later;
+    },
+    release: async () => own && releaseFinishWindow(ref, to, holder),
   };
 }
 
@@ -531,10 +534,12 @@ async function moveOrder(
   window: SendWindow,
 ): Promise<Moved> {
   let lastError: unknown;
+  let until: Date | null = null;
   for (let round = 1; round <= MOVE_ORDER_ROUNDS; round++) {
     const seen = await deps.food.getOrder(relation.order);
     if (seen.status === 'CANCELLED')
       return { outcome: 'cancelled', knownUpdateTime: seen.updateTime };
+    until ??= await window.open(seen);
     // Judged with every window this step knows, its own earlier rounds' included, but not the one
     // it sends in: a landing there before its send may be a duplicate finisher's, or an earlier
     // sender's held one over a cancel made before the window opened. A false alarm, never a miss.
@@ -546,26 +551,28 @@ async function moveOrder(
     // Too little left for a wait for a slot: move it on, on record, before sending. Only while
     // open: stretched over a gap after it ended (an invocation frozen past it), it would cover a
     // held landing of an earlier send there (seed 23014). Past it, the next attempt takes over.
-    let left = window.until.getTime() - deps.now().getTime();
+    let left = until.getTime() - deps.now().getTime();
     if (left > 0 && left < deps.config.rpcDeadlineMs) {
-      window.until = await window.extend(sendWindowEnd(deps.now(), deps.config));
-      left = window.until.getTime() - deps.now().getTime();
+      until = await window.extend(sendWindowEnd(deps.now(), deps.config), seen);
+      left = until.getTime() - deps.now().getTime();
     }
     if (left <= 0) {
-      const notSent = pastDeadlineError(window.until);
+      const notSent = pastDeadlineError(until);
       throw new FoodServiceError('UpdateOrder', relation.order, deps.config.address, notSent, 1);
     }
     const sentAt = deps.now();
-    window.used = true;
     try {
-      const updated = await deps.food.updateOrderStatus(relation.order, to, window.until);
+      const updated = await deps.food.updateOrderStatus(relation.order, to, until);
       return { outcome: 'moved', knownUpdateTime: updated.updateTime };
     } catch (error) {
-      if (error instanceof FoodServiceError && error.mayHaveBeenApplied)
+      const mayLand = !(error instanceof FoodServiceError) || error.mayHaveBeenApplied;
+      window.used ||= mayLand;
+      if (error instanceof FoodServiceError && mayLand)
         progress.lateUpdates.push({
           status: to,
           sentAt,
           heldAfter: heldAfter(sentAt, deps.config),
+          seenUpdateTime: seen.updateTime,
         });
       // The order moved under us, or the reply was lost: look again before trying again.
       const lookAgain =

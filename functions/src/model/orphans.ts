@@ -3,7 +3,7 @@
 // (engine/settle.ts), so none copies notes by hand (docs/ARCHITECTURE.md#possible-orphans).
 import { z } from 'zod';
 
-import { expected, orNull, shown, timestamp } from './fields';
+import { expected, orNull, shown, timestamp, updateTime } from './fields';
 import {
   CREATE_STEPS,
   createStep,
@@ -61,6 +61,8 @@ export const AttemptFields = z
       .nullish()
       .catch(null)
       .transform((until) => until ?? null),
+    /** The order's update_time its look saw before it was named: an update of it lands later. */
+    seenUpdateTime: orNull(updateTime).catch(null),
   })
   .transform(({ approvedBy, approvedReason, approvedAt, ...attempt }) => ({
     ...attempt,

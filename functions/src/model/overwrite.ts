@@ -70,21 +70,20 @@ export function isOverwritten(
 }
 
 /**
- * Whether `seen` is a held update of ours: its status, landed after every window's end or before it
- * opened, where none could land unheld (a later sender's window covers a landing an earlier one's
- * does not, but only from when it opened). A cancel may lie under it.
+ * Whether `seen` is a held update of ours: its status, landed after every window's end, or before
+ * it opened or its sender's look saw the order, where none could land unheld (a later sender's
+ * window covers a landing an earlier one's does not, but only from then). A cancel may lie under it.
  */
 function landedHeld(lateUpdates: readonly LateUpdate[], seen: OrderSeen): boolean {
   const at = updateTimeNanos(seen.updateTime);
   const nanos = (date: Date, skewMs: number) => BigInt(date.getTime() + skewMs) * 1_000_000n;
-  const windows = lateUpdates.filter((update) => update.status === seen.status);
-  return (
+  const covers = (update: LateUpdate) =>
     at !== null &&
-    windows.length > 0 &&
-    windows.every(
-      (update) => at > nanos(update.heldAfter, 0) || at < nanos(update.sentAt, -CLOCK_SKEW_MS),
-    )
-  );
+    at <= nanos(update.heldAfter, 0) &&
+    at >= nanos(update.sentAt, -CLOCK_SKEW_MS) &&
+    (update.seenUpdateTime === null || isLater(seen.updateTime, update.seenUpdateTime));
+  const windows = lateUpdates.filter((update) => update.status === seen.status);
+  return at !== null && windows.length > 0 && !windows.some(covers);
 }
 
 /** The flag for an order written after we last knew it; `earlier`: a flag it takes the place of. */

@@ -100,8 +100,10 @@ export const LateUpdateField = z.object(
     sentAt: timestamp,
     /** Its deadline plus clock skew: applied later, it was held, and may land over a cancel. */
     heldAfter: timestamp,
+    /** The order's update_time its sender saw before its window opened: it lands after that. */
+    seenUpdateTime: orNull(updateTime),
   },
-  expected('{status, sentAt, heldAfter}'),
+  expected('{status, sentAt, heldAfter, seenUpdateTime}'),
 );
 export type LateUpdate = z.output<typeof LateUpdateField>;
 
