@@ -8,7 +8,7 @@ import { isFlaggedOverwritten } from '../src/model/overwrite';
 import { isOpen, type Relation } from '../src/model/relation';
 import { isTerminal } from '../src/model/stage';
 import {
-  parseHandledFlag,
+  describeHandled,
   RepairRefused,
   resolveOrphan,
   retryRelation,
@@ -147,7 +147,7 @@ export class Operators {
         // A refusal is the tool working; a store fault ends the round; anything else is a defect.
         if (!(failure instanceof RepairRefused)) throw failure;
         return (
-          (await this.pasteNewFlag(order, failure.message)) ??
+          (await this.pasteNewFlag(order, failure)) ??
           `retry of ${order} refused: ${failure.message}`
         );
       }
@@ -168,11 +168,10 @@ export class Operators {
   }
 
   /** A person in a hurry: the flag a refusal names as raised anew goes straight into a retry. */
-  private async pasteNewFlag(order: string, refusal: string): Promise<string | null> {
-    const named = /raised again as (\S+): /.exec(refusal)?.[1];
-    if (!this.person?.pastesTheNewFlag || !named) return null;
-    const raised = parseHandledFlag(named);
-    if (typeof raised === 'string') throw new Error(`the refusal names no flag: ${raised}`);
+  private async pasteNewFlag(order: string, refusal: RepairRefused): Promise<string | null> {
+    const raised = refusal.raisedAgain;
+    if (!this.person?.pastesTheNewFlag || !raised) return null;
+    const named = describeHandled(raised);
     try {
       const at = new Date(this.world.now);
       await retryRelation(relationRef(order), BY, at, this.retentionDays, raised);

@@ -17,7 +17,7 @@ import { db, store } from '../src/store/db';
 import { relationRef } from '../src/store/relations';
 import { EXPIRE_AT, relationId, RELATIONS } from '../src/store/schema';
 import { readHistory } from './helpers/history';
-import { ago, flagFields, ops, seedAttempt } from './helpers/ops';
+import { ago, api, flagFields, ops, seedAttempt } from './helpers/ops';
 import type { FirestoreCloudEvent } from './helpers/trigger-events';
 import { captureEvent, deliver, startStack, type Stack } from './helpers/stack';
 
@@ -445,15 +445,19 @@ describe('the promise, where the review broke it', function () {
     await new Promise((resolve) => setTimeout(resolve, quietAt - Date.now() + 1_000));
     await stack.food.updateOrderStatus(order, 'DELIVERED'); // the person sets it again
     await new Promise((resolve) => setTimeout(resolve, 6_000)); // and retries a little later
-    const by = { who: 'alice', why: 'the customer has it' };
-    const refusal = await retryRelation(relationRef(order), by, new Date(), 30, read).then(
-      () => assert.fail('not refused'),
-      (error: Error) => error.message,
-    );
+    const retry = (flag: string) =>
+      api(stack.httpUrl, `/${order}/retry`, {
+        method: 'POST',
+        body: { by: 'alice', reason: 'the customer has it', flag },
+      });
+    const refusal = await retry(`ORDER_OVERWRITTEN@${read.at.toISOString()}`);
+    assert.equal(refusal.status, 409, JSON.stringify(refusal.body));
+    const raised = (await stack.relation(order))?.error;
+    assert.equal(refusal.body.raisedAgain, `ORDER_OVERWRITTEN@${raised?.at.toISOString()}`);
+    assert.match(String(refusal.body.error), /raised again as ORDER_OVERWRITTEN@/);
     // They paste the flag the refusal names, without asking the customer again.
-    const [, at] = /raised again as ORDER_OVERWRITTEN@(\S+):/.exec(refusal) ?? [];
-    const again = { code: 'ORDER_OVERWRITTEN', at: new Date(at) };
-    await retryRelation(relationRef(order), by, new Date(), 30, again);
+    const pasted = await retry(String(refusal.body.raisedAgain));
+    assert.equal(pasted.status, 200, JSON.stringify(pasted.body));
     await watchDue(stack, order);
     const relation = await stack.relation(order);
     assert.equal(relation?.error?.code, 'ORDER_OVERWRITTEN', JSON.stringify(relation));

@@ -1,6 +1,11 @@
 // A create step's look at the order before it makes anything: pure, so it is judged the same
 // way in every attempt (docs/ARCHITECTURE.md#the-step-protocol).
-import { isOverwritten, overwriteFlag, type OrderSeen } from '../model/overwrite';
+import {
+  isOverwritten,
+  overwriteFlag,
+  type OrderSeen,
+  type OverwriteFlag,
+} from '../model/overwrite';
 import { CREATE_STEPS, type CreateStep, type Relation } from '../model/relation';
 
 export type Look =
@@ -8,7 +13,7 @@ export type Look =
   | { action: 'cancelled' }
   | {
       action: 'flag';
-      code: ReturnType<typeof overwriteFlag>['code'] | 'UNEXPECTED_STATUS';
+      code: OverwriteFlag['code'] | 'UNEXPECTED_STATUS';
       message: string;
       /** An overwrite's: the order's update_time that shows it. */
       orderUpdateTime?: string;

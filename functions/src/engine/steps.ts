@@ -21,6 +21,7 @@ import {
   isOverwritten,
   overwriteFlag,
   type OrderSeen,
+  type OverwriteFlag,
 } from '../model/overwrite';
 import {
   CREATE_STEPS,
@@ -453,7 +454,7 @@ export function flag(
 
 type Moved =
   | { outcome: 'moved' | 'cancelled'; knownUpdateTime: string }
-  | ({ outcome: 'overwritten' } & ReturnType<typeof overwriteFlag>);
+  | ({ outcome: 'overwritten' } & OverwriteFlag);
 
 /** A send window, on record before any update in it (docs/ARCHITECTURE.md#late-writes). */
 interface SendWindow {

@@ -86,12 +86,19 @@ function landedHeld(lateUpdates: readonly LateUpdate[], seen: OrderSeen): boolea
   return at !== null && windows.length > 0 && !windows.some(covers);
 }
 
+export interface OverwriteFlag {
+  code: 'CANCEL_OVERWRITTEN' | 'ORDER_OVERWRITTEN';
+  message: string;
+  /** The overwrite's update_time: a person's retry vouches for the order up to it. */
+  orderUpdateTime: string;
+}
+
 /** The flag for an order written after we last knew it; `earlier`: a flag it takes the place of. */
 export function overwriteFlag(
   relation: Pick<Relation, 'stage' | 'knownUpdateTime'>,
   seen: OrderSeen,
   earlier = '',
-): { code: 'CANCEL_OVERWRITTEN' | 'ORDER_OVERWRITTEN'; message: string; orderUpdateTime: string } {
+): OverwriteFlag {
   const { stage, knownUpdateTime } = relation;
   const change =
     (knownUpdateTime === null

@@ -38,9 +38,12 @@ export interface Operator {
 
 /** A repair that would be unsafe or makes no sense; the message says why. */
 export class RepairRefused extends Error {
-  constructor(message: string) {
+  /** The flag a refused retry raised anew, for the person to name once they have checked again. */
+  readonly raisedAgain?: HandledFlag;
+  constructor(message: string, raisedAgain?: HandledFlag) {
     super(message);
     this.name = 'RepairRefused';
+    if (raisedAgain) this.raisedAgain = raisedAgain;
   }
 }
 
@@ -65,7 +68,8 @@ export function parseHandledFlag(text: string): HandledFlag | string {
   return when ? { code, at: when } : { code };
 }
 
-function describeHandled(handled: HandledFlag): string {
+/** A flag as `--flag` names it. */
+export function describeHandled(handled: HandledFlag): string {
   return handled.at ? `${handled.code}@${handled.at.toISOString()}` : handled.code;
 }
 
@@ -86,7 +90,7 @@ export async function retryRelation(
 ): Promise<{ approvedAttempt: number | null }> {
   if (!by.who.trim() || !by.why.trim())
     throw new RepairRefused('a retry needs who asks and why (--by and --reason)');
-  type Retried = { approvedAttempt: number | null } | { refused: string };
+  type Retried = { approvedAttempt: number | null } | { refused: string; raisedAgain: HandledFlag };
   const retried = await store().runTransaction(async (tx): Promise<Retried> => {
     const relation = await readForRepair(tx, ref);
     const flag = relation.error;
@@ -144,6 +148,7 @@ export async function retryRelation(
       });
       const renamed = describeHandled(again);
       return {
+        raisedAgain: { code: again.code, at: again.at },
         refused:
           `${relation.order}: ${named} was raised while an update of ours could still land, so what the customer said may be overtaken. ` +
           `It is raised again as ${renamed}: check with the customer again, set the order right (again, even if it reads so), then retry with --flag ${renamed}`,
@@ -212,7 +217,7 @@ export async function retryRelation(
     });
     return { approvedAttempt: approved };
   });
-  if ('refused' in retried) throw new RepairRefused(retried.refused);
+  if ('refused' in retried) throw new RepairRefused(retried.refused, retried.raisedAgain);
   return retried;
 }
 

@@ -15,6 +15,7 @@ import {
 } from '../config';
 import { pollerStatus } from '../poller/heartbeat';
 import {
+  describeHandled,
   parseHandledFlag,
   RepairRefused,
   resolveOrphan,
@@ -223,7 +224,10 @@ export const ops = onRequest(
         send(response, 401, { error: `unauthorized: ${error.message}` });
       } else if (error instanceof BadRequest) send(response, 400, { error: error.message });
       else if (error instanceof RepairRefused)
-        send(response, 409, { error: `refused: ${error.message}` });
+        send(response, 409, {
+          error: `refused: ${error.message}`,
+          ...(error.raisedAgain ? { raisedAgain: describeHandled(error.raisedAgain) } : {}),
+        });
       else {
         logger.error('ops API failed', {
           method: request.method,
