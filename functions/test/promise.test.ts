@@ -16,6 +16,7 @@ import { retryRelation } from '../src/operations/repairs';
 import { db, store } from '../src/store/db';
 import { relationRef } from '../src/store/relations';
 import { EXPIRE_AT, relationId, RELATIONS } from '../src/store/schema';
+import { failCommits } from './helpers/firestore-faults';
 import { readHistory } from './helpers/history';
 import { ago, api, flagFields, ops, seedAttempt } from './helpers/ops';
 import type { FirestoreCloudEvent } from './helpers/trigger-events';
@@ -692,6 +693,72 @@ describe('the promise, where the review broke it', function () {
     await stalling;
     assert.equal(relation?.error?.code, 'CANCEL_OVERWRITTEN', JSON.stringify(relation));
     assert.equal((await stack.relation(order))?.error?.code, 'CANCEL_OVERWRITTEN');
+  });
+
+  it('a finisher whose update landed and whose record failed keeps its window: the next finds the landing its own, with no false alarm', async () => {
+    stack = await startStack({ service: { rejectRate: 0 } });
+    const order = await inFlight(stack);
+    await pollersWindow(order, 70); // passed: the finisher opens its own
+    await deliverShipment(stack, order);
+    // The finisher's record meets contention on every attempt of its transaction.
+    const relationPath = `${RELATIONS}/${relationId(order)}`;
+    const faults = failCommits(relationPath, 'outcome', 5, status.ABORTED);
+    await stack.cycle().finally(() => faults.stop());
+    assert.equal(faults.failed(), 5, 'the record failed, every attempt');
+    assert.equal((await stack.relation(order))?.error?.transient, true, 'and will be retried');
+    assert.equal((await stack.food.getOrder(order)).status, 'DELIVERED', 'our update landed');
+    await db()
+      .collection(RELATIONS)
+      .doc(relationId(order))
+      .update({ 'error.retryAt': ago(1) });
+    await stack.cycle(2);
+    const relation = await stack.relation(order);
+    assert.equal(relation?.stage, 'DELIVERED', JSON.stringify(relation));
+    assert.equal(relation?.error, null, 'no cancel ever happened');
+  });
+
+  it("a window its opener moved on after another finisher shared it is not given up, though the opener's own updates were all refused", async () => {
+    // From the finish on, the test delivers the trigger's events itself.
+    const events: FirestoreCloudEvent[] = [];
+    let held = false;
+    stack = await startStack({
+      service: { rejectRate: 0 },
+      onEvent: async (event, deliver) => void (held ? events.push(event) : await deliver(event)),
+    });
+    const order = await inFlight(stack);
+    const relationDoc = db().collection(RELATIONS).doc(relationId(order));
+    const entry = relationDoc.collection('transitions').doc('DELIVERED-1');
+    await deliverShipment(stack, order);
+    held = true;
+    await stack.cycle(); // the finish falls due
+    const event = events.at(-1);
+    assert.ok(event, 'the poll wrote the relation');
+    await relationDoc.update({ finishWindow: null }); // as a poller before send windows left it
+    // The opener's every update is shed; its looks are slow, so its window runs short.
+    stack.service.failAll('UpdateOrder', { code: status.RESOURCE_EXHAUSTED, when: 'before' });
+    let looks = 0;
+    stack.service.onCall(async (method, request) => {
+      if (method !== 'GetOrder' || (request as { name?: string }).name !== order) return;
+      looks++;
+      // Meanwhile another finisher shares its window, sends DELIVERED (held by the server), and dies.
+      if (looks === 2) await entry.update({ holder: null });
+      if (looks >= 2) await new Promise((resolve) => setTimeout(resolve, 1_500));
+    });
+    await deliver(event);
+    stack.service.onCall(undefined);
+    stack.service.failAll('UpdateOrder', undefined);
+    const window = (await entry.get()).data() ?? {};
+    assert.notEqual(window.released, true, JSON.stringify(window));
+    // The customer cancels; the sharer's held update lands over it, after any send window allows.
+    stack.service.cancelOrder(order);
+    const heldAfter = (window.sendUntil as Timestamp).toMillis() + 2_000 + 5_000;
+    await new Promise((resolve) => setTimeout(resolve, Math.max(0, heldAfter - Date.now()) + 500));
+    await stack.food.updateOrderStatus(order, 'DELIVERED');
+    await relationDoc.update({ 'error.retryAt': ago(1) });
+    held = false;
+    await stack.cycle(2);
+    const relation = await stack.relation(order);
+    assert.equal(relation?.error?.code, 'CANCEL_OVERWRITTEN', JSON.stringify(relation));
   });
 
   it("a finisher that takes over a dead one's entry and whose updates are all refused gives its window up: the held update is still told", async () => {

@@ -224,16 +224,16 @@ export async function announceFinish(
 }
 
 /**
- * Moves a finish's window on and takes it over, so the finisher that opened it cannot give it up.
- * Unfenced: duplicate finishers may move it on or back, which can cost a false alarm, never a miss.
+ * Moves a finish's window on. It is nobody's to give up from then on: whoever moved it is about to
+ * send in it, and another finisher may have shared it. Unfenced: duplicate finishers may move it on
+ * or back, which can cost a false alarm, never a miss.
  */
 export async function extendFinishWindow(
   ref: DocumentReference,
   to: Finish,
   sendUntil: Date,
-  holder: string,
 ): Promise<void> {
-  await stepEntryRef(ref, to).update({ sendUntil, holder, released: false });
+  await stepEntryRef(ref, to).update({ sendUntil, holder: null, released: false });
 }
 
 /** Gives up a window its holder sent nothing in, so the next finisher opens its own at once. */

@@ -511,7 +511,7 @@ function finishWindow(run: Run, to: Finish, progress: StepProgress): SendWindow 
     // The poller's window, moved on once, is the finisher's own from then on.
     extend: async (later, seen) => {
       if (!own) return ownWindow(later, seen);
-      await extendFinishWindow(ref, to, later, holder);
+      await extendFinishWindow(ref, to, later);
       return later;
     },
     release: async () => own && releaseFinishWindow(ref, to, holder),
@@ -564,6 +564,7 @@ async function moveOrder(
     const sentAt = deps.now();
     try {
       const updated = await deps.food.updateOrderStatus(relation.order, to, until);
+      window.used = true;
       return { outcome: 'moved', knownUpdateTime: updated.updateTime };
     } catch (error) {
       const mayLand = !(error instanceof FoodServiceError) || error.mayHaveBeenApplied;

@@ -1,0 +1,71 @@
+// Firestore faults where the functions' Firestore client meets the network: a gRPC interceptor
+// (as bench/firestore-wire.js counts calls) that answers chosen Commits with an error without
+// sending them. The client's own retries meet it too: UNAVAILABLE is retried for a minute and more,
+// ABORTED (contention) by the transaction's five attempts.
+import type * as Grpc from '@grpc/grpc-js';
+import { createRequire } from 'node:module';
+
+interface Commit {
+  writes?: Array<{ update?: { name?: string; fields?: Record<string, unknown> } | null }>;
+}
+
+/** A document's path as Firestore names it: `projects/p/databases/d/documents/relations/x`. */
+const documentPath = (name: string) => name.slice(name.indexOf('/documents/') + 11);
+
+/**
+ * Fails with `code`, `times` times, each Commit that updates `path` setting `field` (its client's
+ * retries included); returns how many it failed so far, and the way to stop.
+ */
+export function failCommits(
+  path: string,
+  field: string,
+  times: number,
+  code: Grpc.status,
+): { failed(): number; stop(): void } {
+  const fromAdmin = createRequire(require.resolve('firebase-admin/firestore'));
+  const modulePath = fromAdmin.resolve('@google-cloud/firestore');
+  const { Firestore } = fromAdmin('@google-cloud/firestore') as {
+    Firestore: { prototype: { createCallOptions: (...args: unknown[]) => unknown } };
+  };
+  const grpc = createRequire(createRequire(modulePath).resolve('google-gax'))(
+    '@grpc/grpc-js',
+  ) as typeof Grpc;
+  const prototype = Firestore.prototype;
+  const original = prototype.createCallOptions;
+  let failed = 0;
+  const matches = (message: unknown) =>
+    (message as Commit).writes?.some(
+      (write) =>
+        write.update?.name !== undefined &&
+        documentPath(write.update.name) === path &&
+        write.update.fields?.[field] !== undefined,
+    ) === true;
+  const interceptor: Grpc.Interceptor = (options, nextCall) => {
+    const commit = String(options.method_definition.path).endsWith('/Commit');
+    const call: Grpc.InterceptingCall = new grpc.InterceptingCall(nextCall(options), {
+      sendMessage(message, next) {
+        if (!commit || failed >= times || !matches(message)) return next(message);
+        failed++;
+        call.cancelWithStatus(code, `injected: ${grpc.status[code]}`);
+      },
+    });
+    return call;
+  };
+  prototype.createCallOptions = function withFaults(this: unknown, ...args: unknown[]) {
+    const callOptions = original.apply(this, args) as {
+      otherArgs?: { options?: { interceptors?: unknown[] } };
+    };
+    const otherArgs = (callOptions.otherArgs ??= {});
+    otherArgs.options = {
+      ...otherArgs.options,
+      interceptors: [...(otherArgs.options?.interceptors ?? []), interceptor],
+    };
+    return callOptions;
+  };
+  return {
+    failed: () => failed,
+    stop: () => {
+      prototype.createCallOptions = original;
+    },
+  };
+}
