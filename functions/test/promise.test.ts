@@ -84,6 +84,31 @@ async function deadFinisher(order: string, sendUntil: Timestamp) {
   return entry;
 }
 
+/**
+ * A stack whose trigger runs every event until the finish falls due; that event, and those after,
+ * are the test's to deliver, until it says otherwise.
+ */
+async function eventsByHand() {
+  const events: FirestoreCloudEvent[] = [];
+  let held = false;
+  const stack = await startStack({
+    service: { rejectRate: 0 },
+    onEvent: async (event, deliver) => void (held ? events.push(event) : await deliver(event)),
+  });
+  return {
+    stack,
+    /** Polls once, so the shipment's end makes the finish due; returns that event, undelivered. */
+    async finishDue(): Promise<FirestoreCloudEvent> {
+      held = true;
+      await stack.cycle();
+      const event = events.at(-1);
+      assert.ok(event, 'the poll wrote the relation');
+      return event;
+    },
+    deliverAgain: () => (held = false),
+  };
+}
+
 /** A delivered order, then a held IN_FLIGHT of ours lands on it: flagged, as the person reads it. */
 async function overwrittenDelivered(stack: Stack): Promise<{ order: string; read: StepError }> {
   const order = await inFlight(stack);
@@ -657,22 +682,14 @@ describe('the promise, where the review broke it', function () {
   });
 
   it('a held finish of ours lands over the cancel just before a finisher opens its window, and that finisher stalls: the next one still flags CANCEL_OVERWRITTEN (seed 26305)', async () => {
-    // From the finish on, the test delivers the trigger's events itself.
-    const events: FirestoreCloudEvent[] = [];
-    let held = false;
-    stack = await startStack({
-      service: { rejectRate: 0 },
-      onEvent: async (event, deliver) => void (held ? events.push(event) : await deliver(event)),
-    });
+    const events = await eventsByHand();
+    stack = events.stack;
     const order = await inFlight(stack);
     await deadFinisher(order, ago(50)); // its DELIVERED was held by the server
     stack.service.cancelOrder(order);
     await stack.food.updateOrderStatus(order, 'DELIVERED'); // and lands over the cancel, long after its window
     await deliverShipment(stack, order);
-    held = true;
-    await stack.cycle(); // the shipment's DELIVERED makes the finish due
-    const event = events.at(-1);
-    assert.ok(event, 'the poll wrote the relation');
+    const event = await events.finishDue();
     // The next finisher stalls on its look (a process that stopped there reads the same to others).
     let reached: () => void = () => undefined;
     const stalled = new Promise<void>((resolve) => (reached = resolve));
@@ -718,21 +735,13 @@ describe('the promise, where the review broke it', function () {
   });
 
   it("a window its opener moved on after another finisher shared it is not given up, though the opener's own updates were all refused", async () => {
-    // From the finish on, the test delivers the trigger's events itself.
-    const events: FirestoreCloudEvent[] = [];
-    let held = false;
-    stack = await startStack({
-      service: { rejectRate: 0 },
-      onEvent: async (event, deliver) => void (held ? events.push(event) : await deliver(event)),
-    });
+    const events = await eventsByHand();
+    stack = events.stack;
     const order = await inFlight(stack);
     const relationDoc = db().collection(RELATIONS).doc(relationId(order));
     const entry = relationDoc.collection('transitions').doc('DELIVERED-1');
     await deliverShipment(stack, order);
-    held = true;
-    await stack.cycle(); // the finish falls due
-    const event = events.at(-1);
-    assert.ok(event, 'the poll wrote the relation');
+    const event = await events.finishDue();
     await relationDoc.update({ finishWindow: null }); // as a poller before send windows left it
     // The opener's every update is shed; its looks are slow, so its window runs short.
     stack.service.failAll('UpdateOrder', { code: status.RESOURCE_EXHAUSTED, when: 'before' });
@@ -755,7 +764,7 @@ describe('the promise, where the review broke it', function () {
     await new Promise((resolve) => setTimeout(resolve, Math.max(0, heldAfter - Date.now()) + 500));
     await stack.food.updateOrderStatus(order, 'DELIVERED');
     await relationDoc.update({ 'error.retryAt': ago(1) });
-    held = false;
+    events.deliverAgain();
     await stack.cycle(2);
     const relation = await stack.relation(order);
     assert.equal(relation?.error?.code, 'CANCEL_OVERWRITTEN', JSON.stringify(relation));
