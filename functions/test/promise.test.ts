@@ -16,7 +16,7 @@ import { retryRelation } from '../src/operations/repairs';
 import { db, store } from '../src/store/db';
 import { relationRef } from '../src/store/relations';
 import { EXPIRE_AT, relationId, RELATIONS } from '../src/store/schema';
-import { failCommits } from './helpers/firestore-faults';
+import { faultCommits } from './helpers/firestore-faults';
 import { readHistory } from './helpers/history';
 import { ago, api, flagFields, ops, seedAttempt } from './helpers/ops';
 import type { FirestoreCloudEvent } from './helpers/trigger-events';
@@ -106,6 +106,21 @@ async function eventsByHand() {
       return event;
     },
     deliverAgain: () => (held = false),
+  };
+}
+
+/** An order whose finish is due, its event undelivered, and no poller's window: a finisher opens its own. */
+async function finishWithoutPollersWindow(events: Awaited<ReturnType<typeof eventsByHand>>) {
+  const order = await inFlight(events.stack);
+  const relationDoc = db().collection(RELATIONS).doc(relationId(order));
+  await deliverShipment(events.stack, order);
+  const event = await events.finishDue();
+  await relationDoc.update({ finishWindow: null });
+  return {
+    order,
+    relationDoc,
+    entry: relationDoc.collection('transitions').doc('DELIVERED-1'),
+    event,
   };
 }
 
@@ -719,9 +734,11 @@ describe('the promise, where the review broke it', function () {
     await deliverShipment(stack, order);
     // The finisher's record meets contention on every attempt of its transaction.
     const relationPath = `${RELATIONS}/${relationId(order)}`;
-    const faults = failCommits(relationPath, 'outcome', 5, status.ABORTED);
+    const faults = faultCommits(relationPath, (fields) => 'outcome' in fields, 5, {
+      code: status.ABORTED,
+    });
     await stack.cycle().finally(() => faults.stop());
-    assert.equal(faults.failed(), 5, 'the record failed, every attempt');
+    assert.equal(faults.met(), 5, 'the record failed, every attempt');
     assert.equal((await stack.relation(order))?.error?.transient, true, 'and will be retried');
     assert.equal((await stack.food.getOrder(order)).status, 'DELIVERED', 'our update landed');
     await db()
@@ -734,16 +751,11 @@ describe('the promise, where the review broke it', function () {
     assert.equal(relation?.error, null, 'no cancel ever happened');
   });
 
-  it("a window its opener moved on after another finisher shared it is not given up, though the opener's own updates were all refused", async () => {
+  it("a window another finisher shared is not given up by its opener, whose own updates were all refused: the sharer's held update is still told", async () => {
     const events = await eventsByHand();
     stack = events.stack;
-    const order = await inFlight(stack);
-    const relationDoc = db().collection(RELATIONS).doc(relationId(order));
-    const entry = relationDoc.collection('transitions').doc('DELIVERED-1');
-    await deliverShipment(stack, order);
-    const event = await events.finishDue();
-    await relationDoc.update({ finishWindow: null }); // as a poller before send windows left it
-    // The opener's every update is shed; its looks are slow, so its window runs short.
+    const { order, relationDoc, entry, event } = await finishWithoutPollersWindow(events);
+    // The opener's every update is shed, and its looks are slow.
     stack.service.failAll('UpdateOrder', { code: status.RESOURCE_EXHAUSTED, when: 'before' });
     let looks = 0;
     stack.service.onCall(async (method, request) => {
@@ -763,6 +775,47 @@ describe('the promise, where the review broke it', function () {
     const heldAfter = (window.sendUntil as Timestamp).toMillis() + 2_000 + 5_000;
     await new Promise((resolve) => setTimeout(resolve, Math.max(0, heldAfter - Date.now()) + 500));
     await stack.food.updateOrderStatus(order, 'DELIVERED');
+    await relationDoc.update({ 'error.retryAt': ago(1) });
+    events.deliverAgain();
+    await stack.cycle(2);
+    const relation = await stack.relation(order);
+    assert.equal(relation?.error?.code, 'CANCEL_OVERWRITTEN', JSON.stringify(relation));
+  });
+
+  it("a finisher's window is not stretched by a write that reaches Firestore late: our held update landing after the window it was sent in, over a cancel, is flagged", async () => {
+    const events = await eventsByHand();
+    stack = events.stack;
+    const { order, relationDoc, entry, event } = await finishWithoutPollersWindow(events);
+    // Its first UpdateOrder is held by the server; every later one is shed.
+    let landHeld: () => void = () => undefined;
+    const landing = new Promise<void>((resolve) => (landHeld = resolve));
+    let sentIn: Timestamp | undefined;
+    stack.service.onCall(async (method, request) => {
+      if (method !== 'UpdateOrder' || !isOrder(order)(request) || sentIn) return;
+      sentIn = (await entry.get()).get('sendUntil') as Timestamp;
+      stack.service.failAll('UpdateOrder', { code: status.RESOURCE_EXHAUSTED, when: 'before' });
+      await landing;
+    });
+    // A write that would move the window on reaches Firestore late (retried through a hiccup).
+    const late = faultCommits(
+      entry.path,
+      (fields) => 'sendUntil' in fields && !('openedAt' in fields),
+      1,
+      { delayMs: 4_500 },
+    );
+    await deliver(event).finally(() => late.stop());
+    stack.service.failAll('UpdateOrder', undefined);
+    assert.ok(sentIn, 'the finisher sent its update');
+    assert.equal((await stack.relation(order))?.error?.transient, true, 'and failed, to retry');
+    // The customer cancels; the held update lands over it after its window and a deadline allow.
+    await new Promise((resolve) => setTimeout(resolve, sentIn!.toMillis() + 7_500 - Date.now()));
+    stack.service.cancelOrder(order);
+    landHeld();
+    await until(
+      async () => (await stack.food.getOrder(order)).status === 'DELIVERED',
+      'the held update lands',
+    );
+    stack.service.onCall(undefined);
     await relationDoc.update({ 'error.retryAt': ago(1) });
     events.deliverAgain();
     await stack.cycle(2);

@@ -261,17 +261,6 @@ export async function nameOnClaim(
   });
 }
 
-/** Moves the send window on, on record; refused once the claim is not this attempt's. */
-export async function extendSendWindow(claim: HeldClaim, sendUntil: Date): Promise<void> {
-  await store().runTransaction(async (tx) => {
-    const own = parseAttempt(await tx.get(claim.ref), claim.attempt);
-    if (typeof own === 'string') throw new Error(own);
-    if (own.holder !== claim.holder || own.failure !== null)
-      throw new Error(`${claim.ref.path} is no longer this attempt's claim`);
-    tx.update(claim.ref, { sendUntil });
-  });
-}
-
 /**
  * Ends a failed attempt so the next need not wait out the lease. Its failure becomes the relation's
  * error only while the relation waits for this very attempt, and never replaces a flag with a

@@ -1,6 +1,7 @@
 // The trigger's writes of relations/{orderId}: progress, errors and the windows of its updates.
 // Progress and errors are fenced: a transaction checks the step's stage (and a create's claim), so
-// a late attempt changes only its own note. A finish's send window is not (extendFinishWindow).
+// a late attempt changes only its own note. A finish's send window is opened, shared and given up
+// in transactions of its own.
 import { z } from 'zod';
 
 import { listOf, orNull, parseWith, timestamp, updateTime } from '../model/fields';
@@ -221,19 +222,6 @@ export async function announceFinish(
     tx.update(entry, { ...opened, earlier: before });
     return { sendUntil: window.sendUntil, earlier: before };
   });
-}
-
-/**
- * Moves a finish's window on. It is nobody's to give up from then on: whoever moved it is about to
- * send in it, and another finisher may have shared it. Unfenced: duplicate finishers may move it on
- * or back, which can cost a false alarm, never a miss.
- */
-export async function extendFinishWindow(
-  ref: DocumentReference,
-  to: Finish,
-  sendUntil: Date,
-): Promise<void> {
-  await stepEntryRef(ref, to).update({ sendUntil, holder: null, released: false });
 }
 
 /** Gives up a window its holder sent nothing in, so the next finisher opens its own at once. */

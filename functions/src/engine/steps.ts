@@ -33,12 +33,11 @@ import {
 } from '../model/relation';
 import { isTerminal, type Finish, type Outcome } from '../model/stage';
 import { orderStatusRank, type OrderStatusName } from '../model/statuses';
-import { claimStep, extendSendWindow, failClaim, nameOnClaim, type HeldClaim } from './claims';
+import { claimStep, failClaim, nameOnClaim, type HeldClaim } from './claims';
 import type { DocumentReference } from '../store/database';
 import {
   announceFinish,
   clearExpiry,
-  extendFinishWindow,
   releaseFinishWindow,
   recordError,
   recordProgress,
@@ -196,13 +195,7 @@ export async function once(
 
     // 4. Name on the claim, at once: from here on no attempt creates again.
     const sendUntil = sendWindowEnd(deps.now(), deps.config);
-    const window: SendWindow = {
-      open: async () => sendUntil,
-      extend: async (until) => {
-        await extendSendWindow(claim, until);
-        return until;
-      },
-    };
+    const window: SendWindow = { open: async () => sendUntil };
     await nameOnClaim(claim, made.name, claim.adopt !== null, deps.now(), retentionDays, {
       sendUntil,
       seenUpdateTime: order.updateTime,
@@ -456,7 +449,11 @@ type Moved =
   | { outcome: 'moved' | 'cancelled'; knownUpdateTime: string }
   | ({ outcome: 'overwritten' } & OverwriteFlag);
 
-/** A send window, on record before any update in it (docs/ARCHITECTURE.md#late-writes). */
+/**
+ * A send window, on record before any update in it (docs/ARCHITECTURE.md#late-writes). Never moved
+ * on: a write that did so could reach Firestore after the window ended, and stretch it over a time
+ * nothing was sent in.
+ */
 interface SendWindow {
   /**
    * Opens it, on record, after the look before the first update (which saw `seen`: an update sent
@@ -466,53 +463,42 @@ interface SendWindow {
   open(seen: OrderSeen): Promise<Date>;
   /** Set once an update sent in it may land (or did): only then does it cover a landing. */
   used?: boolean;
-  /** Moves it on, on record, after a look that saw `seen`; returns the end on record. */
-  extend(until: Date, seen: OrderSeen): Promise<Date>;
   /** Gives up a finisher's own window that nothing was sent in. */
   release?(): Promise<boolean>;
 }
 
 /**
  * The poller's window while a send still fits in it, so the finish writes nothing before its
- * update. Otherwise, or to move it on, the finisher opens its own on its history entry, and what
- * was sent in the poller's window becomes an earlier sender's update that may land late.
+ * update. Otherwise the finisher opens its own on its history entry, and what was sent in the
+ * poller's window becomes an earlier sender's update that may land late.
  */
 function finishWindow(run: Run, to: Finish, progress: StepProgress): SendWindow {
   const { ref, relation, eventId, deps } = run;
   const opened = relation.finishWindow?.to === to ? relation.finishWindow : null;
   const holder = randomUUID();
   let own = false;
-  const ownWindow = async (sendUntil: Date, seen: OrderSeen): Promise<Date> => {
-    own = true;
-    if (opened)
-      progress.lateUpdates.push({
-        status: to,
-        sentAt: opened.at,
-        heldAfter: heldAfter(opened.sendUntil, deps.config),
-        seenUpdateTime: null,
-      });
-    const announced = await announceFinish(
-      ref,
-      { from: relation.stage, to, eventId },
-      deps.now(),
-      { sendUntil, holder, seenUpdateTime: seen.updateTime },
-      lateness(deps.config),
-    );
-    progress.lateUpdates.push(...announced.earlier);
-    return announced.sendUntil;
-  };
   return {
     open: async (seen) => {
       const now = deps.now();
-      const left = opened ? opened.sendUntil.getTime() - now.getTime() : 0;
-      if (opened && left >= deps.config.rpcDeadlineMs) return opened.sendUntil;
-      return ownWindow(sendWindowEnd(now, deps.config), seen);
-    },
-    // The poller's window, moved on once, is the finisher's own from then on.
-    extend: async (later, seen) => {
-      if (!own) return ownWindow(later, seen);
-      await extendFinishWindow(ref, to, later);
-      return later;
+      if (opened && opened.sendUntil.getTime() - now.getTime() >= deps.config.rpcDeadlineMs)
+        return opened.sendUntil;
+      own = true;
+      if (opened)
+        progress.lateUpdates.push({
+          status: to,
+          sentAt: opened.at,
+          heldAfter: heldAfter(opened.sendUntil, deps.config),
+          seenUpdateTime: null,
+        });
+      const announced = await announceFinish(
+        ref,
+        { from: relation.stage, to, eventId },
+        now,
+        { sendUntil: sendWindowEnd(now, deps.config), holder, seenUpdateTime: seen.updateTime },
+        lateness(deps.config),
+      );
+      progress.lateUpdates.push(...announced.earlier);
+      return announced.sendUntil;
     },
     release: async () => own && releaseFinishWindow(ref, to, holder),
   };
@@ -549,15 +535,8 @@ async function moveOrder(
       return { outcome: 'overwritten', ...overwriteFlag(relation, seen) };
     if (orderStatusRank(seen.status) >= orderStatusRank(to))
       return { outcome: 'moved', knownUpdateTime: seen.updateTime };
-    // Too little left for a wait for a slot: move it on, on record, before sending. Only while
-    // open: stretched over a gap after it ended (an invocation frozen past it), it would cover a
-    // held landing of an earlier send there (seed 23014). Past it, the next attempt takes over.
-    let left = until.getTime() - deps.now().getTime();
-    if (left > 0 && left < deps.config.rpcDeadlineMs) {
-      until = await window.extend(sendWindowEnd(deps.now(), deps.config), seen);
-      left = until.getTime() - deps.now().getTime();
-    }
-    if (left <= 0) {
+    // Past its window nothing is sent (the client refuses too): the next attempt opens its own.
+    if (until.getTime() <= deps.now().getTime()) {
       const notSent = pastDeadlineError(until);
       throw new FoodServiceError('UpdateOrder', relation.order, deps.config.address, notSent, 1);
     }

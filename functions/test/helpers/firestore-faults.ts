@@ -1,7 +1,7 @@
 // Firestore faults where the functions' Firestore client meets the network: a gRPC interceptor
 // (as bench/firestore-wire.js counts calls) that answers chosen Commits with an error without
-// sending them. The client's own retries meet it too: UNAVAILABLE is retried for a minute and more,
-// ABORTED (contention) by the transaction's five attempts.
+// sending them, or sends them late. The client's own retries meet it too: UNAVAILABLE is retried
+// for a minute and more, ABORTED (contention) by the transaction's five attempts.
 import type * as Grpc from '@grpc/grpc-js';
 import { createRequire } from 'node:module';
 
@@ -13,15 +13,16 @@ interface Commit {
 const documentPath = (name: string) => name.slice(name.indexOf('/documents/') + 11);
 
 /**
- * Fails with `code`, `times` times, each Commit that updates `path` setting `field` (its client's
- * retries included); returns how many it failed so far, and the way to stop.
+ * Fails with a code, or sends `delayMs` late, `times` times, each Commit that updates `path` with
+ * fields that `writes` picks (its client's retries included); returns how many it met so far, and
+ * the way to stop.
  */
-export function failCommits(
+export function faultCommits(
   path: string,
-  field: string,
+  writes: (fields: Record<string, unknown>) => boolean,
   times: number,
-  code: Grpc.status,
-): { failed(): number; stop(): void } {
+  fault: { code: Grpc.status } | { delayMs: number },
+): { met(): number; stop(): void } {
   const fromAdmin = createRequire(require.resolve('firebase-admin/firestore'));
   const modulePath = fromAdmin.resolve('@google-cloud/firestore');
   const { Firestore } = fromAdmin('@google-cloud/firestore') as {
@@ -32,21 +33,22 @@ export function failCommits(
   ) as typeof Grpc;
   const prototype = Firestore.prototype;
   const original = prototype.createCallOptions;
-  let failed = 0;
+  let met = 0;
   const matches = (message: unknown) =>
     (message as Commit).writes?.some(
       (write) =>
         write.update?.name !== undefined &&
         documentPath(write.update.name) === path &&
-        write.update.fields?.[field] !== undefined,
+        writes(write.update.fields ?? {}),
     ) === true;
   const interceptor: Grpc.Interceptor = (options, nextCall) => {
     const commit = String(options.method_definition.path).endsWith('/Commit');
     const call: Grpc.InterceptingCall = new grpc.InterceptingCall(nextCall(options), {
       sendMessage(message, next) {
-        if (!commit || failed >= times || !matches(message)) return next(message);
-        failed++;
-        call.cancelWithStatus(code, `injected: ${grpc.status[code]}`);
+        if (!commit || met >= times || !matches(message)) return next(message);
+        met++;
+        if ('delayMs' in fault) setTimeout(() => next(message), fault.delayMs);
+        else call.cancelWithStatus(fault.code, `injected: ${grpc.status[fault.code]}`);
       },
     });
     return call;
@@ -63,7 +65,7 @@ export function failCommits(
     return callOptions;
   };
   return {
-    failed: () => failed,
+    met: () => met,
     stop: () => {
       prototype.createCallOptions = original;
     },
