@@ -696,7 +696,7 @@ describe('the promise, where the review broke it', function () {
     assert.notEqual((await entry.get()).get('released'), true);
   });
 
-  it('a held finish of ours lands over the cancel just before a finisher opens its window, and that finisher stalls: the next one still flags CANCEL_OVERWRITTEN (seed 26305)', async () => {
+  it('a held finish of ours lands over the cancel just before a finisher opens its window, and that finisher stalls right after: the next one still flags CANCEL_OVERWRITTEN (seed 26305)', async () => {
     const events = await eventsByHand();
     stack = events.stack;
     const order = await inFlight(stack);
@@ -705,23 +705,16 @@ describe('the promise, where the review broke it', function () {
     await stack.food.updateOrderStatus(order, 'DELIVERED'); // and lands over the cancel, long after its window
     await deliverShipment(stack, order);
     const event = await events.finishDue();
-    // The next finisher stalls on its look (a process that stopped there reads the same to others).
-    let reached: () => void = () => undefined;
-    const stalled = new Promise<void>((resolve) => (reached = resolve));
-    let resume: () => void = () => undefined;
-    const resumed = new Promise<void>((resolve) => (resume = resolve));
-    let stalls = true;
-    stack.service.onCall(async (method, request) => {
-      if (method !== 'GetOrder' || (request as { name?: string }).name !== order || !stalls) return;
-      stalls = false;
-      reached();
-      await resumed;
+    // The next finisher opens its window on the entry, then stalls: its write's reply comes late (a
+    // process that stopped there reads the same to others).
+    const entry = relationRef(order).collection('transitions').doc('DELIVERED-1');
+    const stall = faultCommits(entry.path, (fields) => 'openedAt' in fields, 1, {
+      replyDelayMs: 4_000,
     });
-    const stalling = deliver(event);
-    await stalled;
+    const stalling = deliver(event).finally(() => stall.stop());
+    await until(async () => typeof (await entry.get()).get('holder') === 'string', 'the window');
     await deliver(event); // a duplicate delivery: the finisher after it
     const relation = await stack.relation(order);
-    resume();
     await stalling;
     assert.equal(relation?.error?.code, 'CANCEL_OVERWRITTEN', JSON.stringify(relation));
     assert.equal((await stack.relation(order))?.error?.code, 'CANCEL_OVERWRITTEN');

@@ -1,7 +1,8 @@
 // Firestore faults where the functions' Firestore client meets the network: a gRPC interceptor
 // (as bench/firestore-wire.js counts calls) that answers chosen Commits with an error without
-// sending them, or sends them late. The client's own retries meet it too: UNAVAILABLE is retried
-// for a minute and more, ABORTED (contention) by the transaction's five attempts.
+// sending them, sends them late, or hands their reply back late (a writer stalled after its write).
+// The client's own retries meet it too: UNAVAILABLE is retried for a minute and more, ABORTED
+// (contention) by the transaction's five attempts.
 import type * as Grpc from '@grpc/grpc-js';
 import { createRequire } from 'node:module';
 
@@ -13,15 +14,15 @@ interface Commit {
 const documentPath = (name: string) => name.slice(name.indexOf('/documents/') + 11);
 
 /**
- * Fails with a code, or sends `delayMs` late, `times` times, each Commit that updates `path` with
- * fields that `writes` picks (its client's retries included); returns how many it met so far, and
- * the way to stop.
+ * Fails with a code, sends `delayMs` late or replies `replyDelayMs` late, `times` times, each
+ * Commit that updates `path` with fields that `writes` picks (its client's retries included);
+ * returns how many it met so far, and the way to stop.
  */
 export function faultCommits(
   path: string,
   writes: (fields: Record<string, unknown>) => boolean,
   times: number,
-  fault: { code: Grpc.status } | { delayMs: number },
+  fault: { code: Grpc.status } | { delayMs: number } | { replyDelayMs: number },
 ): { met(): number; stop(): void } {
   const fromAdmin = createRequire(require.resolve('firebase-admin/firestore'));
   const modulePath = fromAdmin.resolve('@google-cloud/firestore');
@@ -43,12 +44,25 @@ export function faultCommits(
     ) === true;
   const interceptor: Grpc.Interceptor = (options, nextCall) => {
     const commit = String(options.method_definition.path).endsWith('/Commit');
+    let replyLate = false;
+    const later = <T>(value: T, next: (value: T) => void) =>
+      replyLate && 'replyDelayMs' in fault
+        ? setTimeout(() => next(value), fault.replyDelayMs)
+        : next(value);
     const call: Grpc.InterceptingCall = new grpc.InterceptingCall(nextCall(options), {
+      start(metadata, _listener, next) {
+        next(metadata, { onReceiveMessage: later, onReceiveStatus: later });
+      },
       sendMessage(message, next) {
         if (!commit || met >= times || !matches(message)) return next(message);
         met++;
-        if ('delayMs' in fault) setTimeout(() => next(message), fault.delayMs);
-        else call.cancelWithStatus(fault.code, `injected: ${grpc.status[fault.code]}`);
+        if ('code' in fault)
+          call.cancelWithStatus(fault.code, `injected: ${grpc.status[fault.code]}`);
+        else if ('delayMs' in fault) setTimeout(() => next(message), fault.delayMs);
+        else {
+          replyLate = true;
+          next(message);
+        }
       },
     });
     return call;
