@@ -296,8 +296,9 @@ export const MOVE_ORDER_ROUNDS = 3;
 export const LATE_WRITE_WINDOW_MS = 5 * 60_000;
 
 /**
- * The end of a send window opened, on record, at `opened`: two deadlines, room for a look and a
- * wait for an in-flight slot. An update landing after it, a deadline and the skew was held.
+ * The end of a send window opened, on record, at `opened`: two deadlines, room for an update, a
+ * look and a second one, never moved on (a round past it fails the step). An update landing after
+ * it, a deadline and the skew was held.
  */
 export function sendWindowEnd(opened: Date, config: Pick<Config, 'rpcDeadlineMs'>): Date {
   return new Date(opened.getTime() + 2 * config.rpcDeadlineMs);

@@ -217,4 +217,24 @@ describe('faults that usually heal', () => {
     stack.service.failAll('CreateKitchenOrder', undefined);
     assert.equal(stack.service.stats().kitchenOrdersCreated, 0);
   });
+
+  it('a slow server that sheds every update: FAULT_RETRY_LIMIT tries flag the relation, though each try ends with its send window passed', async () => {
+    stack = await startStack({ env: { FAULT_RETRY_LIMIT: '2' } });
+    const [order] = stack.service.placeOrders(1);
+    // Each call takes 1.1 s: two rounds of look and update fill the window of two 2 s deadlines.
+    stack.service.setFaults({ latencyMs: 1_100 });
+    stack.service.failAll('UpdateOrder', { code: status.RESOURCE_EXHAUSTED, when: 'before' });
+    await stack.cycle();
+    const first = await stack.relation(order);
+    assert.equal(first?.error?.code, 'RESOURCE_EXHAUSTED', JSON.stringify(first?.error));
+    assert.equal(first?.error?.transient, true);
+    const retryAt = first?.error?.retryAt?.getTime() ?? 0;
+    await until('the retry time', () => Date.now() > retryAt);
+    await stack.cycle();
+    const flagged = await stack.relation(order);
+    assert.equal(flagged?.error?.code, 'RESOURCE_EXHAUSTED', JSON.stringify(flagged?.error));
+    assert.equal(flagged?.error?.transient, false);
+    stack.service.failAll('UpdateOrder', undefined);
+    stack.service.setFaults({ latencyMs: 0 });
+  });
 });

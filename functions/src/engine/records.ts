@@ -168,7 +168,7 @@ const FinishEntry = z.object({
   sendUntil: orNull(timestamp),
   /** What its opener's look saw before it opened it: every update sent in it lands later. */
   seenUpdateTime: orNull(updateTime).catch(null),
-  /** The finisher that opened or last moved it: only it may give it up; null once shared. */
+  /** The finisher that opened or took it over: only it may give it up; null once shared. */
   holder: z.string().nullable().catch(null),
   released: z.boolean().catch(false),
   /** Earlier finishers' windows: they may have sent an update that may still land. */

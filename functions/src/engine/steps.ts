@@ -536,9 +536,13 @@ async function moveOrder(
     if (orderStatusRank(seen.status) >= orderStatusRank(to))
       return { outcome: 'moved', knownUpdateTime: seen.updateTime };
     // Past its window nothing is sent (the client refuses too): the next attempt opens its own.
+    // An earlier round's fault is why, and counts (FAULT_RETRY_LIMIT); the window's end does not.
     if (until.getTime() <= deps.now().getTime()) {
       const notSent = pastDeadlineError(until);
-      throw new FoodServiceError('UpdateOrder', relation.order, deps.config.address, notSent, 1);
+      throw (
+        lastError ??
+        new FoodServiceError('UpdateOrder', relation.order, deps.config.address, notSent, 1)
+      );
     }
     const sentAt = deps.now();
     try {
