@@ -744,6 +744,37 @@ describe('the promise, where the review broke it', function () {
     assert.equal(relation?.error, null, 'no cancel ever happened');
   });
 
+  it("a create step's attempt whose update landed and whose record failed: the next attempt finds the landing its own, with no false alarm", async () => {
+    stack = await startStack({ service: { rejectRate: 0 } });
+    const [order] = stack.service.placeOrders(1);
+    // Attempt 1 makes the kitchen order; each of its updates may have landed, and none did.
+    stack.service.failAll('UpdateOrder', { code: status.UNAVAILABLE, when: 'before' });
+    await stack.cycle();
+    stack.service.failAll('UpdateOrder', undefined);
+    const first = await stack.relation(order);
+    assert.ok(first?.lateUpdates.length, JSON.stringify(first));
+    const wait = async (relation: typeof first) => {
+      const times = [...(relation?.lateUpdates ?? []).map((u) => u.heldAfter.getTime())];
+      times.push(relation?.error?.retryAt?.getTime() ?? 0);
+      await new Promise((resolve) => setTimeout(resolve, Math.max(...times) + 500 - Date.now()));
+    };
+    await wait(first); // they can land no more
+    // Attempt 2 adopts the kitchen order and moves the order; its record's commit times out.
+    const path = `${RELATIONS}/${relationId(order)}`;
+    const faults = faultCommits(path, (fields) => 'stageSince' in fields, 20, {
+      code: status.DEADLINE_EXCEEDED,
+    });
+    await stack.cycle().finally(() => faults.stop());
+    assert.ok(faults.met() > 0, 'the record failed, every attempt of its transaction');
+    assert.equal((await stack.food.getOrder(order)).status, 'PREPARATION', 'its update landed');
+    const second = await stack.relation(order);
+    assert.equal(second?.error?.transient, true, JSON.stringify(second?.error));
+    await wait(second);
+    await stack.cycle(2);
+    const relation = await stack.relation(order);
+    assert.equal(relation?.error, null, `no cancel ever happened: ${JSON.stringify(relation)}`);
+  });
+
   it("a window another finisher shared is not given up by its opener, whose own updates were all refused: the sharer's held update is still told", async () => {
     const events = await eventsByHand();
     stack = events.stack;

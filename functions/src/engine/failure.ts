@@ -13,6 +13,8 @@ export interface StepProgress {
   sent: boolean;
   created: string | null;
   lateUpdates: LateUpdate[];
+  /** Its update that landed: if the record after it fails, a window to keep like the others. */
+  landed?: LateUpdate;
 }
 
 export function classifyFailure(error: unknown, progress: StepProgress): AttemptFailure {

@@ -548,6 +548,8 @@ async function moveOrder(
     try {
       const updated = await deps.food.updateOrderStatus(relation.order, to, until);
       window.used = true;
+      const landed = { sentAt, heldAfter: heldAfter(sentAt, deps.config) };
+      progress.landed = { status: to, ...landed, seenUpdateTime: seen.updateTime };
       return { outcome: 'moved', knownUpdateTime: updated.updateTime };
     } catch (error) {
       const mayLand = !(error instanceof FoodServiceError) || error.mayHaveBeenApplied;
@@ -595,7 +597,8 @@ async function stepFailed(
     deps.config.pollIntervalSeconds,
     deps.config.faultRetryLimit,
   );
-  const late = progress.lateUpdates;
+  // A failed attempt's own window is not inherited: what it sent that landed is kept here.
+  const late = progress.landed ? [...progress.lateUpdates, progress.landed] : progress.lateUpdates;
   if (!claim) {
     await recordError(ref, relation.stage, recorded, deps.config.retentionDays, late);
     return 'failed';
