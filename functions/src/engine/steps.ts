@@ -272,7 +272,7 @@ export async function finish(run: Run, to: Finish): Promise<AdvanceResult> {
     return recorded === 'recorded' ? 'advanced' : 'fenced';
   } catch (error) {
     const failed = await stepFailed(run, 'finish', null, progress, error);
-    // Sent nothing: give it up, so a landing in it reads as held; the next finisher opens its own.
+    // Sent nothing that could land: give it up, so a landing in it reads as held.
     if (!window.used)
       await window.release?.().catch((cause: unknown) => {
         logger.warn('could not give up the finish window; the next finisher waits for it to pass', {
@@ -463,7 +463,7 @@ interface SendWindow {
   open(seen: OrderSeen): Promise<Date>;
   /** Set once an update sent in it may land (or did): only then does it cover a landing. */
   used?: boolean;
-  /** Gives up a finisher's own window that nothing was sent in. */
+  /** Gives up a finisher's own window that nothing able to land was sent in. */
   release?(): Promise<boolean>;
 }
 
@@ -545,22 +545,22 @@ async function moveOrder(
       );
     }
     const sentAt = deps.now();
+    const heldFrom = heldAfter(sentAt, deps.config);
+    const update: LateUpdate = {
+      status: to,
+      sentAt,
+      heldAfter: heldFrom,
+      seenUpdateTime: seen.updateTime,
+    };
     try {
       const updated = await deps.food.updateOrderStatus(relation.order, to, until);
       window.used = true;
-      const landed = { sentAt, heldAfter: heldAfter(sentAt, deps.config) };
-      progress.landed = { status: to, ...landed, seenUpdateTime: seen.updateTime };
+      progress.landed = update;
       return { outcome: 'moved', knownUpdateTime: updated.updateTime };
     } catch (error) {
       const mayLand = !(error instanceof FoodServiceError) || error.mayHaveBeenApplied;
       window.used ||= mayLand;
-      if (error instanceof FoodServiceError && mayLand)
-        progress.lateUpdates.push({
-          status: to,
-          sentAt,
-          heldAfter: heldAfter(sentAt, deps.config),
-          seenUpdateTime: seen.updateTime,
-        });
+      if (error instanceof FoodServiceError && mayLand) progress.lateUpdates.push(update);
       // The order moved under us, or the reply was lost: look again before trying again.
       const lookAgain =
         error instanceof FoodServiceError &&
