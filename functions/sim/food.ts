@@ -3,7 +3,7 @@
 // network: a call refused before it reached the server, served and then its
 // reply lost, served and answered after the deadline, an UpdateOrder held
 // and applied later, RESOURCE_EXHAUSTED and INTERNAL (after doing the work,
-// for a create). Each create is booked to the order and the attempt of the
+// for a create); and a slow server, which answers within the deadline. Each create is booked to the order and the attempt of the
 // invocation that sent it, which is how the checks tell a named duplicate
 // from a silent one.
 import { Metadata, status, type ServiceError } from '@grpc/grpc-js';
@@ -113,6 +113,8 @@ export class FoodLedger {
     private readonly stallRate: number,
     /** A customer who sees their cancelled order in progress again cancels it again within this long. */
     private readonly recancelWithinMs: number | null = null,
+    /** The share of calls the server answers slowly, yet within their deadline. */
+    private readonly slowShare: number | null = null,
   ) {}
 
   private time(): string {
@@ -470,6 +472,16 @@ export class FoodLedger {
           );
         });
       }
+      case 'slow': {
+        // Most of the deadline goes by, the work done at some point in it: a caller's windows pass.
+        const workMs = world.random.int(1, deadline - 50);
+        let answer: () => T = () => {
+          throw new Error(`${label}: answered before the server did the work`);
+        };
+        world.at(world.now + world.random.int(0, workMs), () => (answer = capture(effect)));
+        await world.sleep(workMs);
+        return world.call(`reply ${label}`, () => answer());
+      }
       case 'resourceExhausted':
         return reply(() => {
           throw this.error(
@@ -500,9 +512,11 @@ export class FoodLedger {
     }
   }
 
-  private pickFault(kind: 'read' | 'create' | 'update'): keyof FoodFaults | 'none' {
+  private pickFault(kind: 'read' | 'create' | 'update'): keyof FoodFaults | 'slow' | 'none' {
     const { random } = this.world;
     const f = this.faults;
+    // Drawn first and only in a slow world, so the seeds found before it replay as they were found.
+    if (this.slowShare !== null && random.chance(this.slowShare)) return 'slow';
     if (random.chance(f.refused)) return 'refused';
     if (kind !== 'read' && random.chance(f.replyLost)) return 'replyLost';
     if (random.chance(f.late)) return 'late';

@@ -4,6 +4,7 @@
 //   npm run sim -- --seeds 2000 --from 5000 --jobs 2 --json
 //   npm run sim -- --seed 5694 --rounds-only   a seed found before the person on call was drawn, as it was found
 //   npm run sim -- --seed 50511 --before-the-wait   one found before heldWhileAPersonWaits was drawn
+//   npm run sim -- --seed 26305 --before-slow-calls   one found before the slow food service was drawn
 // A failure prints the seed and the command that replays it.
 import { fork, type ChildProcess } from 'node:child_process';
 import { availableParallelism } from 'node:os';
@@ -197,6 +198,7 @@ const USAGE = `usage: npm run sim -- [--seed N | --seeds COUNT] [flags]
   --full            every line of a failing run's trace, not only the orders involved
   --rounds-only     with --seed: a seed found before the person on call was drawn, as it was found
   --before-the-wait with --seed: a seed found before heldWhileAPersonWaits was drawn, as it was found
+  --before-slow-calls with --seed: a seed found before the slow food service was drawn, as it was found
   -h, --help        show this help
 `;
 
@@ -217,6 +219,7 @@ async function main(): Promise<void> {
         full: { type: 'boolean', default: false },
         'rounds-only': { type: 'boolean', default: false },
         'before-the-wait': { type: 'boolean', default: false },
+        'before-slow-calls': { type: 'boolean', default: false },
         worker: { type: 'boolean', default: false },
         help: { type: 'boolean', short: 'h', default: false },
       },
@@ -246,7 +249,9 @@ async function main(): Promise<void> {
         ? 'rounds only'
         : values['before-the-wait']
           ? 'before the wait'
-          : 'everyone',
+          : values['before-slow-calls']
+            ? 'before slow calls'
+            : 'everyone',
     ))
       ? 0
       : 1;

@@ -70,6 +70,7 @@ export const planArbitrary: fc.Arbitrary<Plan> = fc.record({
   slotTasks: fc.boolean(),
   heldWhileAPersonWaits: fc.constantFrom(false, false, false, true),
   pastesTheNewFlag: fc.boolean(),
+  slowCalls: fc.constantFrom(null, null, 0.2, 0.6),
 });
 
 /** A run that broke the promise; the result has the violations and the trace. */
@@ -81,14 +82,16 @@ export class PromiseBroken extends Error {
 }
 
 /**
- * The world a run draws, so that a seed replays the run that found it: everyone; or as before
- * `heldWhileAPersonWaits` was drawn; or only the people of the seeds found before the person on call
- * and the customer who cancels again were (the operators' rounds, one cancel per customer).
+ * The world a run draws, so that a seed replays the run that found it: everyone; or as before the
+ * slow food service was drawn; or as before `heldWhileAPersonWaits` was; or only the people of the
+ * seeds found before the person on call and the customer who cancels again were (the operators'
+ * rounds, one cancel per customer).
  */
-export type People = 'everyone' | 'before the wait' | 'rounds only';
+export type People = 'everyone' | 'before slow calls' | 'before the wait' | 'rounds only';
 
 /** The command-line flag that replays a seed in each world but the whole one. */
 export const PEOPLE_FLAGS = {
+  'before slow calls': '--before-slow-calls',
   'before the wait': '--before-the-wait',
   'rounds only': '--rounds-only',
 } as const satisfies Record<Exclude<People, 'everyone'>, string>;
@@ -103,9 +106,12 @@ function worldOf(drawn: Plan, people: People): Plan {
         heldOften: null,
         heldWhileAPersonWaits: false,
         pastesTheNewFlag: false,
+        slowCalls: null,
       };
     case 'before the wait':
-      return { ...drawn, heldWhileAPersonWaits: false, pastesTheNewFlag: false };
+      return { ...drawn, heldWhileAPersonWaits: false, pastesTheNewFlag: false, slowCalls: null };
+    case 'before slow calls':
+      return worldOf({ ...drawn, slowCalls: null }, 'everyone');
     case 'everyone':
       // Held updates common, and a person who waits up to four minutes between fix and retry and
       // acts on what the customer said for as long as the flag is the same.

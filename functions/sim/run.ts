@@ -70,6 +70,8 @@ export interface Plan {
   heldWhileAPersonWaits: boolean;
   /** In that world, the person pastes a flag raised anew into a retry at once (sim/operators.ts). */
   pastesTheNewFlag: boolean;
+  /** A food service that answers this share of calls slowly, within their deadline (null: never). */
+  slowCalls: number | null;
 }
 
 /** Faults, crashes and new orders happen in the first part; the rest only heals. */
@@ -169,7 +171,7 @@ export async function simulate(scheduler: Scheduler, plan: Plan): Promise<RunRes
   const world = new World(scheduler, random, START, plan.crashRate, plan.freezeRate);
   const restore = instrument(world);
   const faults = { ...plan.food, held: plan.heldOften ?? plan.food.held };
-  const food = new FoodLedger(world, faults, plan.stallRate, plan.recancelWithinMs);
+  const food = new FoodLedger(world, faults, plan.stallRate, plan.recancelWithinMs, plan.slowCalls);
   const config = simConfig(plan);
   const operators = new Operators(
     world,
