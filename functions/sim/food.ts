@@ -8,9 +8,10 @@
 // from a silent one.
 import { Metadata, status, type ServiceError } from '@grpc/grpc-js';
 
-import { LATE_WRITE_WINDOW_MS } from '../src/config';
+import { LATE_WRITE_WINDOW_MS, READ_RETRY_POLICY } from '../src/config';
 import type { FoodApi } from '../src/food/client';
 import { FoodServiceError } from '../src/food/errors';
+import { retriesRead, withRetry } from '../src/food/retry';
 import type { FoodMethod, KitchenOrder, Order, Shipment } from '../src/food/types';
 import type {
   KitchenOrderStatusName,
@@ -386,12 +387,37 @@ export class FoodLedger {
   }
 
   /**
+   * A call as the client makes it: a read is tried again after a transient failure, as FoodClient
+   * does (READ_RETRY_POLICY), in the slow worlds only, so the seeds found before them replay.
+   */
+  private call<T>(
+    method: FoodMethod,
+    resource: string,
+    kind: 'read' | 'create' | 'update',
+    effect: () => T,
+    sendBefore?: Date,
+    onSend?: () => void,
+  ): Promise<T> {
+    const once = () => this.callOnce(method, resource, kind, effect, sendBefore, onSend);
+    if (kind !== 'read' || this.slowShare === null) return once();
+    const retries = (error: unknown) => {
+      if (!retriesRead(error)) return false;
+      this.world.log(
+        `${method} ${resource}: retried after ${error.codeName}`,
+        currentInvocation()?.order,
+      );
+      return true;
+    };
+    return withRetry(once, retries, READ_RETRY_POLICY, (ms) => this.world.sleep(ms));
+  }
+
+  /**
    * One call as the network and the server treat it: the client may freeze
    * or die before it sends (and sends nothing past `sendBefore`), the server
    * applies the effect when the request arrives (or later, or never, as the
    * fault says), and the caller may die before it hears the reply.
    */
-  private async call<T>(
+  private async callOnce<T>(
     method: FoodMethod,
     resource: string,
     kind: 'read' | 'create' | 'update',

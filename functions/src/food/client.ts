@@ -18,7 +18,7 @@ import { createSlots, type Slots } from '../concurrency';
 import { foodProto } from './proto';
 import type { RetryPolicy } from '../backoff';
 import { READ_RETRY_POLICY } from '../config';
-import { validateRetryPolicy, withRetry } from './retry';
+import { retriesRead, validateRetryPolicy, withRetry } from './retry';
 import { describeError } from '../describe-error';
 import type { OrderStatusName } from '../model/statuses';
 import type { FoodMethod, KitchenOrder, ListOrdersPage, Order, Shipment } from './types';
@@ -479,9 +479,7 @@ export class FoodClient implements FoodApi {
     // A write whose reply was lost may have happened: the step looks, or notes it, instead.
     if (kind !== 'read') return once();
     const shouldRetry = (error: unknown) => {
-      // A reply over the receive limit comes back the same every time.
-      if (!(error instanceof FoodServiceError) || !error.transient || error.overReceiveLimit)
-        return false;
+      if (!retriesRead(error)) return false;
       logger.warn('food service call failed, retrying', {
         method,
         resource,
