@@ -11,6 +11,15 @@ export default tseslint.config(
     },
   },
   {
+    // A promise returned without await inside try escapes its catch: a step's failed write then
+    // skipped recording the failure and giving up its send window.
+    files: ['src/**/*.ts', 'sim/**/*.ts'],
+    languageOptions: {
+      parserOptions: { project: './tsconfig.test.json', tsconfigRootDir: import.meta.dirname },
+    },
+    rules: { '@typescript-eslint/return-await': ['error', 'in-try-catch'] },
+  },
+  {
     files: ['**/*.js', '**/*.cjs'],
     languageOptions: {
       sourceType: 'commonjs',

@@ -806,6 +806,51 @@ describe('the promise, where the review broke it', function () {
     assert.equal(relation?.error?.code, 'CANCEL_OVERWRITTEN', JSON.stringify(relation));
   });
 
+  it("a finisher that finds our held update over the cancel, and whose flag's write fails: its failure is recorded and its window given up, so the next one flags CANCEL_OVERWRITTEN", async () => {
+    const events = await eventsByHand();
+    stack = events.stack;
+    const { order, relationDoc, entry, event } = await finishWithoutPollersWindow(events);
+    // An earlier finisher sent DELIVERED in its window, long passed, and died.
+    await entry.set({
+      step: 'finish',
+      from: 'IN_FLIGHT',
+      to: 'DELIVERED',
+      attempt: 1,
+      eventId: 'event-that-died',
+      claimedAt: ago(60),
+      sendUntil: ago(50),
+    });
+    // The next finisher's update is shed; before its next look the customer cancels, and the dead
+    // one's DELIVERED, held by the server, lands over the cancel.
+    stack.service.failAll('UpdateOrder', { code: status.RESOURCE_EXHAUSTED, when: 'before' });
+    let looks = 0;
+    stack.service.onCall(async (method, request) => {
+      if (method !== 'GetOrder' || (request as { name?: string }).name !== order) return;
+      if (++looks !== 2) return;
+      stack.service.failAll('UpdateOrder', undefined);
+      stack.service.cancelOrder(order);
+      await stack.food.updateOrderStatus(order, 'DELIVERED');
+    });
+    // The flag meets contention on every attempt of its transaction.
+    const flagFails = faultCommits(
+      relationDoc.path,
+      (fields) => JSON.stringify(fields.error ?? null).includes('CANCEL_OVERWRITTEN'),
+      5,
+      { code: status.ABORTED },
+    );
+    await deliver(event).finally(() => flagFails.stop());
+    stack.service.onCall(undefined);
+    assert.equal(flagFails.met(), 5, 'the finisher judged the landing held, and its flag failed');
+    const failed = await stack.relation(order);
+    assert.equal(failed?.error?.transient, true, `a failure to retry: ${JSON.stringify(failed)}`);
+    assert.equal((await entry.get()).get('released'), true, 'nothing it sent could land');
+    await relationDoc.update({ 'error.retryAt': ago(1) });
+    events.deliverAgain();
+    await stack.cycle(2);
+    const relation = await stack.relation(order);
+    assert.equal(relation?.error?.code, 'CANCEL_OVERWRITTEN', JSON.stringify(relation));
+  });
+
   it("a finisher's window is not stretched by a write that reaches Firestore late: our held update landing after the window it was sent in, over a cancel, is flagged", async () => {
     const events = await eventsByHand();
     stack = events.stack;

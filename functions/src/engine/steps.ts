@@ -177,10 +177,10 @@ export async function once(
     if (look.action === 'cancelled') {
       const failure = { code: 'CANCELLED', message: 'the customer cancelled the order first' };
       await failClaim(claim, { ...failure, ...NOT_SENT }, deps.now(), retentionDays);
-      return recordCancellation(run, null, order.updateTime);
+      return await recordCancellation(run, null, order.updateTime);
     }
     if (look.action === 'flag')
-      return flagAttempt(run, claim, look.code, look.message, [], look.orderUpdateTime);
+      return await flagAttempt(run, claim, look.code, look.message, [], look.orderUpdateTime);
 
     // 3. Create, unless adopting.
     let made: Made;
@@ -204,7 +204,7 @@ export async function once(
     // 5. Move the order, looking before every update.
     const moved = await moveOrder(deps, known, to, progress, window);
     if (moved.outcome === 'overwritten')
-      return flagAttempt(
+      return await flagAttempt(
         run,
         claim,
         moved.code,
@@ -213,7 +213,7 @@ export async function once(
         moved.orderUpdateTime,
       );
     if (moved.outcome === 'cancelled')
-      return recordCancellation(
+      return await recordCancellation(
         run,
         { made, claim, lateUpdates: progress.lateUpdates },
         moved.knownUpdateTime,
@@ -257,9 +257,13 @@ export async function finish(run: Run, to: Finish): Promise<AdvanceResult> {
   try {
     const moved = await moveOrder(deps, relation, to, progress, window);
     if (moved.outcome === 'overwritten')
-      return flag(run, moved.code, moved.message, moved.orderUpdateTime);
+      return await flag(run, moved.code, moved.message, moved.orderUpdateTime);
     if (moved.outcome === 'cancelled')
-      return recordCancellation(run, { lateUpdates: progress.lateUpdates }, moved.knownUpdateTime);
+      return await recordCancellation(
+        run,
+        { lateUpdates: progress.lateUpdates },
+        moved.knownUpdateTime,
+      );
     const recorded = await record(run, {
       step: 'finish',
       to,
@@ -271,16 +275,22 @@ export async function finish(run: Run, to: Finish): Promise<AdvanceResult> {
       logger.info('order finished', { order: relation.order, outcome: to });
     return recorded === 'recorded' ? 'advanced' : 'fenced';
   } catch (error) {
-    const failed = await stepFailed(run, 'finish', null, progress, error);
-    // Sent nothing that could land: give it up, so a landing in it reads as held.
-    if (!window.used)
-      await window.release?.().catch((cause: unknown) => {
-        logger.warn('could not give up the finish window; the next finisher waits for it to pass', {
-          order: run.relation.order,
-          error: describeError(cause),
+    try {
+      return await stepFailed(run, 'finish', null, progress, error);
+    } finally {
+      // Sent nothing that could land: give it up, so a landing in it reads as held, even if the
+      // failure could not be recorded.
+      if (!window.used)
+        await window.release?.().catch((cause: unknown) => {
+          logger.warn(
+            'could not give up the finish window; the next finisher waits for it to pass',
+            {
+              order: run.relation.order,
+              error: describeError(cause),
+            },
+          );
         });
-      });
-    return failed;
+    }
   }
 }
 
