@@ -185,8 +185,16 @@ export async function simulate(scheduler: Scheduler, plan: Plan): Promise<RunRes
 
   const store = new MemoryDatabase({
     now: () => new Date(world.now),
-    io: <T>(call: StoreCall, apply: () => T) =>
-      world.call(`firestore ${call.op} ${call.paths.join(',')}`, () => {
+    io: async <T>(call: StoreCall, apply: () => T) => {
+      // In the slow worlds a commit may take seconds (the client retrying through a hiccup), sent
+      // late or answered late: a window's end, computed before its commit, is then on record late.
+      const slow =
+        plan.slowCalls !== null && call.op === 'commit' && world.chaos && random.chance(0.1)
+          ? random.int(100, 8_000)
+          : 0;
+      const sentLate = slow > 0 ? random.int(0, slow) : 0;
+      if (sentLate > 0) await world.sleep(sentLate);
+      const result = await world.call(`firestore ${call.op} ${call.paths.join(',')}`, () => {
         if (world.chaos && random.chance(plan.store.unavailable))
           throw storeError(status.UNAVAILABLE, 'the store is unavailable (simulated)');
         if (call.op === 'commit' && world.chaos && random.chance(plan.store.aborted)) {
@@ -200,7 +208,10 @@ export async function simulate(scheduler: Scheduler, plan: Plan): Promise<RunRes
         );
         if (invocation && claimed) invocation.claim = claimed;
         return result;
-      }),
+      });
+      if (slow > sentLate) await world.sleep(slow - sentLate);
+      return result;
+    },
     onWrite: ({ path, before, after }) => {
       const entry = /^relations\/([^/]+)\/transitions\//.exec(path);
       const moved =
