@@ -97,8 +97,9 @@ async function eventsByHand() {
   });
   return {
     stack,
-    /** Polls once, so the shipment's end makes the finish due; returns that event, undelivered. */
-    async finishDue(): Promise<FirestoreCloudEvent> {
+    /** Polls once with the events held (say, as the shipment's end makes the finish due); returns
+     * the last, undelivered. */
+    async pollHeld(): Promise<FirestoreCloudEvent> {
       held = true;
       await stack.cycle();
       const event = events.at(-1);
@@ -114,7 +115,7 @@ async function finishWithoutPollersWindow(events: Awaited<ReturnType<typeof even
   const order = await inFlight(events.stack);
   const relationDoc = db().collection(RELATIONS).doc(relationId(order));
   await deliverShipment(events.stack, order);
-  const event = await events.finishDue();
+  const event = await events.pollHeld();
   await relationDoc.update({ finishWindow: null });
   return {
     order,
@@ -704,7 +705,7 @@ describe('the promise, where the review broke it', function () {
     stack.service.cancelOrder(order);
     await stack.food.updateOrderStatus(order, 'DELIVERED'); // and lands over the cancel, long after its window
     await deliverShipment(stack, order);
-    const event = await events.finishDue();
+    const event = await events.pollHeld();
     // The next finisher opens its window on the entry, then stalls: its write's reply comes late (a
     // process that stopped there reads the same to others).
     const entry = relationRef(order).collection('transitions').doc('DELIVERED-1');
@@ -849,6 +850,51 @@ describe('the promise, where the review broke it', function () {
     await stack.cycle(2);
     const relation = await stack.relation(order);
     assert.equal(relation?.error?.code, 'CANCEL_OVERWRITTEN', JSON.stringify(relation));
+  });
+
+  it("a create step's attempt that finds our held update over the cancel, and whose flag's write fails: the attempt ends with its failure, and the next one flags CANCEL_OVERWRITTEN", async () => {
+    const events = await eventsByHand();
+    stack = events.stack;
+    const [order] = stack.service.placeOrders(1);
+    const event = await events.pollHeld(); // the new order's relation, its step not run yet
+    const relationDoc = db().collection(RELATIONS).doc(relationId(order));
+    // An earlier attempt's PREPARATION may land late; its window is long past.
+    await relationDoc.update({
+      lateUpdates: [
+        { status: 'PREPARATION', sentAt: ago(70), heldAfter: ago(50), seenUpdateTime: null },
+      ],
+    });
+    // The attempt makes a kitchen order and its update is shed; before its next look the customer
+    // cancels, and the earlier PREPARATION, held by the server, lands over the cancel.
+    stack.service.failAll('UpdateOrder', { code: status.RESOURCE_EXHAUSTED, when: 'before' });
+    let looks = 0;
+    stack.service.onCall(async (method, request) => {
+      if (method !== 'GetOrder' || (request as { name?: string }).name !== order) return;
+      if (++looks !== 3) return; // the look before the create, then one per round
+      stack.service.failAll('UpdateOrder', undefined);
+      stack.service.cancelOrder(order);
+      await stack.food.updateOrderStatus(order, 'PREPARATION');
+    });
+    // Ending the attempt with the flag meets contention on every attempt of its transaction.
+    const attempt = relationDoc.collection('transitions').doc('PREPARATION-1');
+    const flagFails = faultCommits(
+      attempt.path,
+      (fields) => JSON.stringify(fields.failure ?? null).includes('CANCEL_OVERWRITTEN'),
+      5,
+      { code: status.ABORTED },
+    );
+    await deliver(event).finally(() => flagFails.stop());
+    stack.service.onCall(undefined);
+    assert.equal(flagFails.met(), 5, 'the attempt judged the landing held, and its flag failed');
+    const failed = await stack.relation(order);
+    assert.equal(failed?.error?.transient, true, `a failure to retry: ${JSON.stringify(failed)}`);
+    assert.ok((await attempt.get()).get('failure'), 'the attempt is ended: its window is not lent');
+    await relationDoc.update({ 'error.retryAt': ago(1) });
+    events.deliverAgain();
+    await stack.cycle(2);
+    const relation = await stack.relation(order);
+    assert.equal(relation?.error?.code, 'CANCEL_OVERWRITTEN', JSON.stringify(relation));
+    assert.equal(stack.service.stats().kitchenOrdersCreated, 1, 'the next attempt adopted it');
   });
 
   it("a finisher's window is not stretched by a write that reaches Firestore late: our held update landing after the window it was sent in, over a cancel, is flagged", async () => {
