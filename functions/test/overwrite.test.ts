@@ -3,7 +3,7 @@
 // allows (held by the server, over what may have been a customer's cancel).
 import { strict as assert } from 'node:assert';
 
-import { isOverwritten } from '../src/model/overwrite';
+import { isOverwritten, replacesError } from '../src/model/overwrite';
 import type { LateUpdate } from '../src/model/relation';
 import type { Stage } from '../src/model/stage';
 
@@ -165,5 +165,23 @@ describe('isOverwritten', () => {
     assert.equal(seen(40), false, 'the fix, once no update of ours could land');
     assert.equal(seen(45), false, 'the fix');
     assert.equal(seen(55), true, 'written after the retry');
+  });
+});
+
+describe('replacesError', () => {
+  const flag = (code: string) => ({ code, transient: false });
+  const retry = { code: 'UNAVAILABLE', transient: true };
+
+  it('a retry takes the place of a retry or of nothing, never of a flag', () => {
+    assert.equal(replacesError(null, retry), true);
+    assert.equal(replacesError(retry, retry), true);
+    assert.equal(replacesError(flag('INCONSISTENT'), retry), false);
+  });
+
+  it('an overwrite flag is replaced by an overwrite alone: not by a fault count run out, nor another flag', () => {
+    assert.equal(replacesError(flag('INCONSISTENT'), flag('CANCEL_OVERWRITTEN')), true);
+    assert.equal(replacesError(flag('CANCEL_OVERWRITTEN'), flag('ABORTED')), false);
+    assert.equal(replacesError(flag('CANCEL_OVERWRITTEN'), flag('INCONSISTENT')), false);
+    assert.equal(replacesError(flag('CANCEL_OVERWRITTEN'), flag('ORDER_OVERWRITTEN')), true);
   });
 });

@@ -24,6 +24,7 @@ import { store } from '../store/db';
 import { errorFields, lateUpdateFields, parseRelation, TRANSITIONS } from '../store/schema';
 import { describeValue, parseWith } from '../model/fields';
 import { z } from 'zod';
+import { replacesError } from '../model/overwrite';
 import { settle } from './settle';
 
 export type { AttemptFailure } from '../model/orphans';
@@ -264,7 +265,8 @@ export async function nameOnClaim(
 /**
  * Ends a failed attempt so the next need not wait out the lease. Its failure becomes the relation's
  * error only while the relation waits for this very attempt, and never replaces a flag with a
- * retry: a late attempt must not hold up, or unblock, what came after it. Updates that may still
+ * retry, nor an overwrite flag with another: a late attempt must not hold up, or unblock, what came
+ * after it. Updates that may still
  * land are kept whatever happened since.
  */
 export async function failClaim(
@@ -286,13 +288,11 @@ export async function failClaim(
     );
     tx.update(claim.ref, { failure, releasedAt: now, ...(created ? { created } : {}) });
     if (!relation.exists) return;
-    const current = relation.get('error') as { transient?: unknown } | null | undefined;
     const waitsForThis =
       relation.get('stage') === CREATE_STEPS[claim.step].from &&
       attempts.at(-1)?.attempt === claim.attempt;
     const mayReplace =
-      outcome.error !== undefined &&
-      (outcome.error.transient === false || current?.transient !== false);
+      outcome.error !== undefined && replacesError(relation.get('error'), outcome.error);
     const update = {
       ...(waitsForThis && mayReplace && outcome.error ? errorFields(outcome.error) : {}),
       ...lateUpdateFields(relation, outcome.lateUpdates),

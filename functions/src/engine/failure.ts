@@ -15,6 +15,8 @@ export interface StepProgress {
   lateUpdates: LateUpdate[];
   /** Its update that landed: if the record after it fails, a window to keep like the others. */
   landed?: LateUpdate;
+  /** The flag it found; if writing it fails, the failure's record writes it instead. */
+  flag?: StepError;
 }
 
 export function classifyFailure(error: unknown, progress: StepProgress): AttemptFailure {

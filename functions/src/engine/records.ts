@@ -30,6 +30,7 @@ import {
   TRANSITIONS,
 } from '../store/schema';
 import { readAttempts, type Attempt, type HeldClaim } from './claims';
+import { replacesError } from '../model/overwrite';
 import { settle } from './settle';
 
 export interface Made {
@@ -286,9 +287,8 @@ export async function recordError(
   return store().runTransaction(async (tx) => {
     const relation = await tx.get(ref);
     if (!relation.exists || relation.get('stage') !== from) return false;
-    // A retry never replaces a flag: a late attempt must not unblock what waits for a person.
-    const current = relation.get('error') as { transient?: unknown } | null | undefined;
-    const replaces = !(error.transient && current?.transient === false);
+    // A late attempt must not unblock what waits for a person, nor hide an overwrite.
+    const replaces = replacesError(relation.get('error'), error);
     const attempts = isStage(from) ? await attemptsFor(tx, ref, [stepFrom(from)]) : {};
     const update = {
       ...(replaces ? errorFields(error) : {}),

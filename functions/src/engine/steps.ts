@@ -180,7 +180,7 @@ export async function once(
       return await recordCancellation(run, null, order.updateTime);
     }
     if (look.action === 'flag')
-      return await flagAttempt(run, claim, look.code, look.message, [], look.orderUpdateTime);
+      return await flagAttempt(run, claim, progress, look.code, look.message, look.orderUpdateTime);
 
     // 3. Create, unless adopting.
     let made: Made;
@@ -207,9 +207,9 @@ export async function once(
       return await flagAttempt(
         run,
         claim,
+        progress,
         moved.code,
         moved.message,
-        progress.lateUpdates,
         moved.orderUpdateTime,
       );
     if (moved.outcome === 'cancelled')
@@ -256,8 +256,10 @@ export async function finish(run: Run, to: Finish): Promise<AdvanceResult> {
   const window = finishWindow(run, to, progress);
   try {
     const moved = await moveOrder(deps, relation, to, progress, window);
-    if (moved.outcome === 'overwritten')
+    if (moved.outcome === 'overwritten') {
+      progress.flag = flagError(moved.code, moved.message, deps.now(), moved.orderUpdateTime);
       return await flag(run, moved.code, moved.message, moved.orderUpdateTime);
+    }
     if (moved.outcome === 'cancelled')
       return await recordCancellation(
         run,
@@ -381,16 +383,16 @@ const NOT_SENT = { transient: false, ambiguous: false };
 async function flagAttempt(
   run: Run,
   claim: HeldClaim,
+  progress: StepProgress,
   code: string,
   message: string,
-  lateUpdates: readonly LateUpdate[],
   orderUpdateTime?: string,
 ): Promise<AdvanceResult> {
   const { deps } = run;
-  const error = flagError(code, message, deps.now(), orderUpdateTime);
+  progress.flag = flagError(code, message, deps.now(), orderUpdateTime);
   await failClaim(claim, { code, message, ...NOT_SENT }, deps.now(), deps.config.retentionDays, {
-    error,
-    lateUpdates,
+    error: progress.flag,
+    lateUpdates: progress.lateUpdates,
   });
   logger.error('relation flagged for a person', { order: run.relation.order, code, message });
   return 'flagged';
@@ -591,27 +593,34 @@ async function stepFailed(
   error: unknown,
 ): Promise<AdvanceResult> {
   const { ref, relation, deps } = run;
-  const failure = classifyFailure(error, progress);
+  // A flag whose write failed is what its failure records, or a fault limit could hide it.
+  const { flag: found } = progress;
+  const failure = found
+    ? { code: found.code, message: found.message, ...NOT_SENT }
+    : classifyFailure(error, progress);
   (failure.transient ? logger.warn : logger.error)('step failed', {
     order: relation.order,
     step,
     ...failure,
     created: progress.created ?? undefined,
     attempt: claim?.attempt,
+    flagWriteFailed: found ? describeError(error) : undefined,
   });
-  const recorded = stepError(
-    step,
-    failure,
-    relation.error,
-    deps.now(),
-    deps.config.pollIntervalSeconds,
-    deps.config.faultRetryLimit,
-  );
+  const recorded =
+    found ??
+    stepError(
+      step,
+      failure,
+      relation.error,
+      deps.now(),
+      deps.config.pollIntervalSeconds,
+      deps.config.faultRetryLimit,
+    );
   // A failed attempt's own window is not inherited: what it sent that landed is kept here.
   const late = progress.landed ? [...progress.lateUpdates, progress.landed] : progress.lateUpdates;
   if (!claim) {
     await recordError(ref, relation.stage, recorded, deps.config.retentionDays, late);
-    return 'failed';
+    return found ? 'flagged' : 'failed';
   }
   try {
     // The claim keeps the created name, so the next attempt adopts it.
@@ -631,5 +640,5 @@ async function stepFailed(
     });
     throw cause;
   }
-  return 'failed';
+  return found ? 'flagged' : 'failed';
 }

@@ -18,6 +18,22 @@ export function isFlaggedOverwritten(relation: Pick<Relation, 'error'>): boolean
   return relation.error !== null && OVERWRITE_FLAGS.has(relation.error.code) && isFlagged(relation);
 }
 
+/**
+ * Whether `next` may take the place of the relation's `current` error: a retry never replaces a
+ * flag, and nothing but an overwrite replaces an overwrite flag, the one a person must see.
+ */
+export function replacesError(
+  stored: unknown,
+  next: { transient: boolean; code: string },
+): boolean {
+  const current = (stored ?? {}) as { transient?: unknown; code?: unknown };
+  if (current.transient !== false) return true;
+  return (
+    !next.transient &&
+    (!OVERWRITE_FLAGS.has(String(current.code)) || OVERWRITE_FLAGS.has(next.code))
+  );
+}
+
 export interface OrderSeen {
   /** The status seen (a number for a status this version does not know). */
   status: string | number;
