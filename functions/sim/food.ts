@@ -3,9 +3,9 @@
 // network: a call refused before it reached the server, served and then its
 // reply lost, served and answered after the deadline, an UpdateOrder held
 // and applied later, RESOURCE_EXHAUSTED and INTERNAL (after doing the work,
-// for a create); and a slow server, which answers within the deadline. Each create is booked to the order and the attempt of the
-// invocation that sent it, which is how the checks tell a named duplicate
-// from a silent one.
+// for a create); and a slow server, which answers within the deadline. Each
+// create is booked to the order and the attempt of the invocation that sent
+// it, which is how the checks tell a named duplicate from a silent one.
 import { Metadata, status, type ServiceError } from '@grpc/grpc-js';
 
 import { LATE_WRITE_WINDOW_MS, READ_RETRY_POLICY } from '../src/config';

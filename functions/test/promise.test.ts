@@ -165,6 +165,27 @@ async function watchDue(stack: Stack, order: string): Promise<void> {
   await stack.cycle();
 }
 
+/**
+ * Sheds the step's updates; just before its `nth` look reads the order, the customer cancels and a
+ * held `landing` of ours lands over the cancel.
+ */
+function heldLandingAtLook(
+  stack: Stack,
+  order: string,
+  nth: number,
+  landing: 'PREPARATION' | 'DELIVERED',
+): void {
+  stack.service.failAll('UpdateOrder', { code: status.RESOURCE_EXHAUSTED, when: 'before' });
+  let looks = 0;
+  stack.service.onCall(async (method, request) => {
+    if (method !== 'GetOrder' || (request as { name?: string }).name !== order) return;
+    if (++looks !== nth) return;
+    stack.service.failAll('UpdateOrder', undefined);
+    stack.service.cancelOrder(order);
+    await stack.food.updateOrderStatus(order, landing);
+  });
+}
+
 /** Ticks the food service until the order's shipment is DELIVERED (bounded). */
 async function deliverShipment(stack: Stack, order: string): Promise<void> {
   for (
@@ -823,15 +844,7 @@ describe('the promise, where the review broke it', function () {
     });
     // The next finisher's update is shed; before its next look the customer cancels, and the dead
     // one's DELIVERED, held by the server, lands over the cancel.
-    stack.service.failAll('UpdateOrder', { code: status.RESOURCE_EXHAUSTED, when: 'before' });
-    let looks = 0;
-    stack.service.onCall(async (method, request) => {
-      if (method !== 'GetOrder' || (request as { name?: string }).name !== order) return;
-      if (++looks !== 2) return;
-      stack.service.failAll('UpdateOrder', undefined);
-      stack.service.cancelOrder(order);
-      await stack.food.updateOrderStatus(order, 'DELIVERED');
-    });
+    heldLandingAtLook(stack, order, 2, 'DELIVERED'); // its look after the shed update
     // The flag meets contention on every attempt of its transaction.
     const flagFails = faultCommits(
       relationDoc.path,
@@ -862,15 +875,7 @@ describe('the promise, where the review broke it', function () {
     });
     // The attempt makes a kitchen order and its update is shed; before its next look the customer
     // cancels, and the earlier PREPARATION, held by the server, lands over the cancel.
-    stack.service.failAll('UpdateOrder', { code: status.RESOURCE_EXHAUSTED, when: 'before' });
-    let looks = 0;
-    stack.service.onCall(async (method, request) => {
-      if (method !== 'GetOrder' || (request as { name?: string }).name !== order) return;
-      if (++looks !== 3) return; // the look before the create, then one per round
-      stack.service.failAll('UpdateOrder', undefined);
-      stack.service.cancelOrder(order);
-      await stack.food.updateOrderStatus(order, 'PREPARATION');
-    });
+    heldLandingAtLook(stack, order, 3, 'PREPARATION'); // the look before the create, then one a round
     // Ending the attempt with the flag meets contention on every attempt of its transaction.
     const attempt = relationDoc.collection('transitions').doc('PREPARATION-1');
     const flagFails = faultCommits(

@@ -266,8 +266,7 @@ export async function nameOnClaim(
  * Ends a failed attempt so the next need not wait out the lease. Its failure becomes the relation's
  * error only while the relation waits for this very attempt, and never replaces a flag with a
  * retry, nor an overwrite flag with another: a late attempt must not hold up, or unblock, what came
- * after it. Updates that may still
- * land are kept whatever happened since.
+ * after it. Updates that may still land are kept whatever happened since.
  */
 export async function failClaim(
   claim: HeldClaim,

@@ -100,7 +100,8 @@ export async function begin(
     const { data } = stored;
     const target = { ref, order: String(data.order), stage: data.stage, error: data.error };
     const message = `the relation document is malformed: ${stored.parsed.problems.join('; ')}`;
-    return flagRelation(target, deps.now(), 'INVALID_DOCUMENT', message, deps.config.retentionDays);
+    const error = flagError('INVALID_DOCUMENT', message, deps.now());
+    return flagRelation(target, error, deps.config.retentionDays);
   }
   const relation = stored.parsed.value;
   if (!isTerminal(relation.stage) && stored.data[EXPIRE_AT] !== undefined) {
@@ -258,7 +259,7 @@ export async function finish(run: Run, to: Finish): Promise<AdvanceResult> {
     const moved = await moveOrder(deps, relation, to, progress, window);
     if (moved.outcome === 'overwritten') {
       progress.flag = flagError(moved.code, moved.message, deps.now(), moved.orderUpdateTime);
-      return await flag(run, moved.code, moved.message, moved.orderUpdateTime);
+      return await flagRun(run, progress.flag);
     }
     if (moved.outcome === 'cancelled')
       return await recordCancellation(
@@ -423,18 +424,15 @@ interface FlagTarget {
 /** Records a flag once: the same flag again writes nothing (fixpoint). */
 async function flagRelation(
   target: FlagTarget,
-  now: Date,
-  code: string,
-  message: string,
+  error: StepError,
   retentionDays: number,
-  orderUpdateTime?: string,
 ): Promise<AdvanceResult> {
+  const { code, message } = error;
   const current = (
     typeof target.error === 'object' && target.error !== null ? target.error : {}
   ) as Partial<StepError>;
   if (current.transient === false && current.code === code && current.message === message)
     return 'nothing';
-  const error = flagError(code, message, now, orderUpdateTime);
   if (!(await recordError(target.ref, target.stage, error, retentionDays))) return 'fenced';
   logger.error('relation flagged for a person', { order: target.order, code, message });
   return 'flagged';
@@ -446,15 +444,13 @@ export function flag(
   message: string,
   orderUpdateTime?: string,
 ): Promise<AdvanceResult> {
+  return flagRun(run, flagError(code, message, run.deps.now(), orderUpdateTime));
+}
+
+function flagRun(run: Run, error: StepError): Promise<AdvanceResult> {
   const { ref, relation, deps } = run;
-  return flagRelation(
-    { ref, order: relation.order, stage: relation.stage, error: relation.error },
-    deps.now(),
-    code,
-    message,
-    deps.config.retentionDays,
-    orderUpdateTime,
-  );
+  const target = { ref, order: relation.order, stage: relation.stage, error: relation.error };
+  return flagRelation(target, error, deps.config.retentionDays);
 }
 
 type Moved =

@@ -19,7 +19,7 @@ export function isFlaggedOverwritten(relation: Pick<Relation, 'error'>): boolean
 }
 
 /**
- * Whether `next` may take the place of the relation's `current` error: a retry never replaces a
+ * Whether `next` may take the place of the relation's error as `stored`: a retry never replaces a
  * flag, and nothing but an overwrite replaces an overwrite flag, the one a person must see.
  */
 export function replacesError(
